@@ -1,0 +1,268 @@
+#pragma once
+
+// Every message of the taskmill wire protocol, one struct each. A message travels as
+// three ZeroMQ frames: ["TM1", command byte, msgpack map body] (docs/protocol.md).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "taskmill/shared/protocol/types.h"
+
+namespace taskmill::protocol {
+
+inline constexpr std::string_view kVersion = "TM1";
+
+enum class Command : uint8_t {
+  // client -> broker
+  kSubmit = 0x01,
+  kBatch = 0x02,
+  kWait = 0x03,
+  kGet = 0x04,
+  kCancel = 0x05,
+  kSubscribe = 0x06,
+  kStats = 0x07,
+  kDlq = 0x08,
+  // broker -> client
+  kReply = 0x20,
+  kResult = 0x21,
+  kEvent = 0x22,
+  // worker -> broker
+  kReady = 0x40,
+  kHeartbeat = 0x41,
+  kDone = 0x42,
+  kProgress = 0x43,
+  kBye = 0x44,
+  // broker -> worker
+  kTask = 0x60,
+  kCancelTask = 0x61,
+  kBrokerHeartbeat = 0x62,
+  kDrain = 0x63,
+};
+const char* CommandName(Command c);
+
+// ---- client -> broker ----
+
+// Submit one or many tasks. The reply carries their ids, in order, once Redis has them.
+struct Submit {
+  static constexpr Command kCommand = Command::kSubmit;
+  uint64_t req_id = 0;
+  std::vector<TaskSpec> tasks;
+  bool notify = false;  // push a RESULT to this client when each task ends
+  friend bool operator==(const Submit&, const Submit&) = default;
+};
+
+// Submit a batch (a DAG of tasks). The reply carries the batch status with its task ids.
+struct Batch {
+  static constexpr Command kCommand = Command::kBatch;
+  uint64_t req_id = 0;
+  BatchSpec batch;
+  bool subscribe = false;  // also subscribe this client to the batch's events
+  friend bool operator==(const Batch&, const Batch&) = default;
+};
+
+// Wait until every task is terminal or timeout_ms passes; the reply lists their states.
+struct Wait {
+  static constexpr Command kCommand = Command::kWait;
+  uint64_t req_id = 0;
+  std::vector<std::string> ids;
+  uint32_t timeout_ms = 0;
+  friend bool operator==(const Wait&, const Wait&) = default;
+};
+
+// Read tasks' current state and results, or a batch's status.
+struct Get {
+  static constexpr Command kCommand = Command::kGet;
+  uint64_t req_id = 0;
+  std::vector<std::string> ids;
+  std::string batch_id;
+  friend bool operator==(const Get&, const Get&) = default;
+};
+
+// Cancel tasks, or the unfinished rest of a batch.
+struct Cancel {
+  static constexpr Command kCommand = Command::kCancel;
+  uint64_t req_id = 0;
+  std::vector<std::string> ids;
+  std::string batch_id;
+  std::string reason;
+  friend bool operator==(const Cancel&, const Cancel&) = default;
+};
+
+// Start (or stop) receiving EVENT messages for a batch.
+struct Subscribe {
+  static constexpr Command kCommand = Command::kSubscribe;
+  uint64_t req_id = 0;
+  std::string batch_id;
+  bool unsubscribe = false;
+  friend bool operator==(const Subscribe&, const Subscribe&) = default;
+};
+
+// Per-queue depth and counters, and connected workers.
+struct Stats {
+  static constexpr Command kCommand = Command::kStats;
+  uint64_t req_id = 0;
+  std::vector<std::string> queues;  // empty: every known queue
+  friend bool operator==(const Stats&, const Stats&) = default;
+};
+
+enum class DlqOp : uint8_t { kList, kRetry, kPurge };
+const char* DlqOpName(DlqOp op);
+
+// Dead-letter set: list, retry (back to ready, attempts reset) or purge.
+struct Dlq {
+  static constexpr Command kCommand = Command::kDlq;
+  uint64_t req_id = 0;
+  DlqOp op = DlqOp::kList;
+  std::string queue;             // empty: every queue
+  std::vector<std::string> ids;  // retry/purge: these; empty: all (of queue)
+  uint32_t limit = 100;          // list: at most this many
+  friend bool operator==(const Dlq&, const Dlq&) = default;
+};
+
+// ---- broker -> client ----
+
+// The answer to one request, matched by req_id. Exactly one of error or the result
+// fields that the request kind fills.
+struct Reply {
+  static constexpr Command kCommand = Command::kReply;
+  uint64_t req_id = 0;
+  std::optional<WireError> error;
+  std::vector<std::string> ids;         // SUBMIT: ids in order; CANCEL/DLQ: ids affected
+  std::vector<TaskInfo> tasks;          // GET, WAIT, DLQ list
+  std::vector<QueueStats> queues;       // STATS
+  std::vector<WorkerInfo> workers;      // STATS
+  std::optional<BatchStatus> batch;     // BATCH, GET of a batch
+  uint32_t count = 0;                   // DLQ retry/purge, CANCEL: how many
+  friend bool operator==(const Reply&, const Reply&) = default;
+};
+
+// A finished task, pushed to the client that submitted it with notify.
+struct ResultMsg {
+  static constexpr Command kCommand = Command::kResult;
+  TaskInfo task;
+  friend bool operator==(const ResultMsg&, const ResultMsg&) = default;
+};
+
+// A batch event, pushed to subscribers.
+struct Event {
+  static constexpr Command kCommand = Command::kEvent;
+  std::string batch_id;
+  std::string type;        // batch_started, task_started, task_progress, task_completed,
+                           // task_failed, batch_progress, budget_warning, batch_completed
+  std::string task_id;
+  std::string task_name;
+  std::string state;       // task or batch state name
+  uint32_t done = 0;       // tasks terminal so far
+  uint32_t total = 0;      // tasks in the batch
+  double progress = 0;     // task_progress: 0..1
+  std::string message;
+  std::optional<TaskError> error;
+  CostMap cost;            // batch events: summed so far; task events: the task's
+  int64_t ts_ms = 0;
+  friend bool operator==(const Event&, const Event&) = default;
+};
+
+// ---- worker -> broker ----
+
+// A worker announces itself; sent on connect and after every reconnect.
+struct Ready {
+  static constexpr Command kCommand = Command::kReady;
+  std::string worker_id;
+  std::vector<std::string> queues;
+  std::vector<std::string> types;  // task types it has handlers for
+  uint32_t concurrency = 1;        // slots; the broker never sends more tasks than free slots
+  Labels labels;
+  friend bool operator==(const Ready&, const Ready&) = default;
+};
+
+// Worker liveness; carries its free slot count so the broker can reconcile credit.
+struct Heartbeat {
+  static constexpr Command kCommand = Command::kHeartbeat;
+  uint32_t free = 0;
+  friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
+};
+
+// The outcome of one attempt. Accepted only if token matches the live lease.
+struct Done {
+  static constexpr Command kCommand = Command::kDone;
+  std::string task_id;
+  uint64_t token = 0;
+  bool ok = false;                   // wire key "ok": true succeeded, false failed
+  Bytes output;
+  std::optional<TaskError> error;    // when !ok
+  std::optional<int32_t> exit_code;
+  Bytes stdout_data;                 // wire key "stdout"
+  Bytes stderr_data;                 // wire key "stderr"
+  uint32_t duration_ms = 0;
+  CostMap cost;
+  int64_t started_ms = 0;
+  friend bool operator==(const Done&, const Done&) = default;
+};
+
+// Optional progress of a running attempt.
+struct Progress {
+  static constexpr Command kCommand = Command::kProgress;
+  std::string task_id;
+  uint64_t token = 0;
+  double fraction = 0;  // 0..1
+  std::string message;
+  friend bool operator==(const Progress&, const Progress&) = default;
+};
+
+// The worker is leaving; its unfinished tasks were already reported.
+struct Bye {
+  static constexpr Command kCommand = Command::kBye;
+  std::string reason;
+  friend bool operator==(const Bye&, const Bye&) = default;
+};
+
+// ---- broker -> worker ----
+
+// One attempt of a task, leased to the receiving worker.
+struct TaskMsg {
+  static constexpr Command kCommand = Command::kTask;
+  std::string task_id;
+  uint64_t token = 0;     // fencing token; echo it in DONE/PROGRESS
+  uint32_t attempt = 1;   // 1-based
+  std::string queue;
+  std::string type;
+  Bytes payload;
+  uint32_t timeout_ms = 0;
+  std::string batch_id;
+  std::string name;
+  std::map<std::string, Bytes> parents;  // parent name -> its output (batch members)
+  Labels labels;
+  friend bool operator==(const TaskMsg&, const TaskMsg&) = default;
+};
+
+// Stop a running attempt.
+struct CancelTask {
+  static constexpr Command kCommand = Command::kCancelTask;
+  std::string task_id;
+  uint64_t token = 0;
+  std::string reason;
+  friend bool operator==(const CancelTask&, const CancelTask&) = default;
+};
+
+// Broker liveness.
+struct BrokerHeartbeat {
+  static constexpr Command kCommand = Command::kBrokerHeartbeat;
+  friend bool operator==(const BrokerHeartbeat&, const BrokerHeartbeat&) = default;
+};
+
+// Take no new tasks; finish running ones within grace_ms.
+struct Drain {
+  static constexpr Command kCommand = Command::kDrain;
+  uint32_t grace_ms = 0;
+  friend bool operator==(const Drain&, const Drain&) = default;
+};
+
+using Message = std::variant<Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq,  //
+                             Reply, ResultMsg, Event,                                 //
+                             Ready, Heartbeat, Done, Progress, Bye,                   //
+                             TaskMsg, CancelTask, BrokerHeartbeat, Drain>;
+
+}  // namespace taskmill::protocol

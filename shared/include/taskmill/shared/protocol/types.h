@@ -1,0 +1,161 @@
+#pragma once
+
+// Value types shared by several protocol messages: task specs, task results, errors,
+// statistics. Plain structs; the codec (codec.h) turns them into msgpack and back.
+// Field order here is the canonical wire order (docs/protocol.md).
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "taskmill/shared/backoff.h"
+
+namespace taskmill::protocol {
+
+// Binary-safe bytes; encoded as msgpack bin.
+using Bytes = std::string;
+// Named costs a worker reports: "usd", "tokens_in", "cpu_ms", ...
+using CostMap = std::map<std::string, double>;
+using Labels = std::map<std::string, std::string>;
+
+inline constexpr uint32_t kDefaultMaxAttempts = 3;
+inline constexpr const char* kDefaultQueue = "default";
+
+// Lifecycle state of a task. Terminal: succeeded, failed (dead), cancelled.
+enum class TaskState : uint8_t {
+  kUnknown,    // not found, or a state this peer does not know
+  kQueued,     // in its queue's ready set
+  kDelayed,    // waiting for not_before or a retry backoff
+  kBlocked,    // waiting for batch parents to succeed
+  kRunning,    // leased to a worker
+  kSucceeded,  // terminal: output recorded
+  kFailed,     // terminal: dead-lettered after its last attempt or a non-retryable error
+  kCancelled,  // terminal: cancelled by a client, a budget or a failed dependency
+};
+const char* TaskStateName(TaskState s);
+TaskState TaskStateFromName(std::string_view name);
+bool IsTerminal(TaskState s);
+
+// What a client asks to run.
+struct TaskSpec {
+  std::string id;                       // empty: the broker assigns one
+  std::string name;                     // local name inside a batch (depends_on refers to it)
+  std::string queue = kDefaultQueue;    // queue to run on
+  std::string type;                     // handler name; required
+  Bytes payload;                        // handler input, opaque to taskmill
+  uint8_t priority = 0;                 // 0-255, higher runs first
+  uint32_t max_attempts = kDefaultMaxAttempts;  // attempts before dead-lettering, >= 1
+  BackoffPolicy backoff;                // delay between attempts
+  uint32_t timeout_ms = 0;              // per attempt; 0 = no limit
+  std::string idempotency_key;          // resubmits with the same key return the first id
+  int64_t not_before_ms = 0;            // epoch ms before which it must not run; 0 = now
+  std::string batch_id;                 // set by the broker for batch members
+  std::vector<std::string> depends_on;  // batch-local names of parents
+  Labels labels;                        // free-form metadata
+
+  friend bool operator==(const TaskSpec&, const TaskSpec&) = default;
+};
+
+// An error attached to a task attempt.
+struct TaskError {
+  std::string code;     // e.g. "exit_status", "timeout", "lease_expired", "worker_lost"
+  std::string message;  // human-readable
+  bool retryable = false;
+
+  friend bool operator==(const TaskError&, const TaskError&) = default;
+};
+
+// The state and result of a task, as the broker reports it.
+struct TaskInfo {
+  std::string id;
+  std::string queue;
+  std::string type;
+  std::string batch_id;
+  std::string name;
+  TaskState state = TaskState::kUnknown;
+  uint8_t priority = 0;
+  uint32_t attempts = 0;                // attempts started so far
+  uint32_t max_attempts = 0;
+  Bytes output;
+  std::optional<TaskError> error;       // the last attempt's error
+  std::optional<int32_t> exit_code;     // exec tasks
+  Bytes stdout_data;                    // wire key "stdout"
+  Bytes stderr_data;                    // wire key "stderr"
+  uint32_t duration_ms = 0;             // of the recorded attempt
+  CostMap cost;                         // summed over every attempt
+  std::string worker;                   // worker id of the recorded attempt
+  int64_t created_ms = 0;
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+  std::vector<TaskError> history;       // errors of earlier attempts (dead letters)
+
+  friend bool operator==(const TaskInfo&, const TaskInfo&) = default;
+};
+
+// Per-queue depth and counters.
+struct QueueStats {
+  std::string queue;
+  uint64_t ready = 0;
+  uint64_t delayed = 0;
+  uint64_t running = 0;
+  uint64_t dead = 0;
+  uint64_t submitted = 0;
+  uint64_t succeeded = 0;
+  uint64_t failed = 0;
+  uint64_t retried = 0;
+  uint64_t cancelled = 0;
+  CostMap cost;
+
+  friend bool operator==(const QueueStats&, const QueueStats&) = default;
+};
+
+// A connected worker, as the broker sees it.
+struct WorkerInfo {
+  std::string id;
+  std::vector<std::string> queues;
+  std::vector<std::string> types;
+  uint32_t concurrency = 0;
+  uint32_t in_flight = 0;
+  Labels labels;
+
+  friend bool operator==(const WorkerInfo&, const WorkerInfo&) = default;
+};
+
+// A batch: tasks with optional dependencies, an optional budget per cost name.
+struct BatchSpec {
+  std::string id;               // empty: the broker assigns one
+  std::vector<TaskSpec> tasks;  // each with a unique non-empty name
+  CostMap budget;               // cost name -> limit
+  Labels labels;
+
+  friend bool operator==(const BatchSpec&, const BatchSpec&) = default;
+};
+
+// The state of a batch.
+struct BatchStatus {
+  std::string id;
+  std::string state;                          // running, succeeded, partial, failed
+  uint32_t total = 0;
+  std::map<std::string, uint32_t> counts;     // task state name -> count
+  CostMap cost;                               // summed over the batch's tasks
+  CostMap budget;
+  bool budget_exceeded = false;
+  std::map<std::string, std::string> tasks;   // local name -> task id
+  int64_t created_ms = 0;
+  int64_t finished_ms = 0;
+  uint64_t critical_path_ms = 0;
+
+  friend bool operator==(const BatchStatus&, const BatchStatus&) = default;
+};
+
+// An error reply to a request.
+struct WireError {
+  std::string code;     // ErrorCodeName
+  std::string message;
+
+  friend bool operator==(const WireError&, const WireError&) = default;
+};
+
+}  // namespace taskmill::protocol
