@@ -24,6 +24,7 @@ struct DecodeLimits {
   uint32_t max_str = 1u << 20;         // bytes in one string
   uint32_t max_bin = 16u << 20;        // bytes in one bin
   uint32_t max_depth = 16;             // nesting of arrays/maps
+  uint64_t max_elements = 1'000'000;   // array elements + map entries in one message
 };
 
 // The three frames of a message, without the ROUTER identity.

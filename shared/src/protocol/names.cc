@@ -1,0 +1,76 @@
+// Names of enums on the wire and in logs.
+
+#include <array>
+
+#include "protocol/fields.h"
+
+namespace taskmill::protocol {
+
+const char* CommandName(Command c) {
+  switch (c) {
+    case Command::kSubmit: return "SUBMIT";
+    case Command::kBatch: return "BATCH";
+    case Command::kWait: return "WAIT";
+    case Command::kGet: return "GET";
+    case Command::kCancel: return "CANCEL";
+    case Command::kSubscribe: return "SUBSCRIBE";
+    case Command::kStats: return "STATS";
+    case Command::kDlq: return "DLQ";
+    case Command::kReply: return "REPLY";
+    case Command::kResult: return "RESULT";
+    case Command::kEvent: return "EVENT";
+    case Command::kReady: return "READY";
+    case Command::kHeartbeat: return "HEARTBEAT";
+    case Command::kDone: return "DONE";
+    case Command::kProgress: return "PROGRESS";
+    case Command::kBye: return "BYE";
+    case Command::kTask: return "TASK";
+    case Command::kCancelTask: return "CANCEL_TASK";
+    case Command::kBrokerHeartbeat: return "BROKER_HEARTBEAT";
+    case Command::kDrain: return "DRAIN";
+  }
+  return "?";
+}
+
+namespace {
+constexpr std::array<const char*, 8> kStateNames = {
+    "unknown", "queued", "delayed", "blocked", "running", "succeeded", "failed", "cancelled"};
+}  // namespace
+
+const char* TaskStateName(TaskState s) {
+  auto i = static_cast<size_t>(s);
+  return i < kStateNames.size() ? kStateNames[i] : "unknown";
+}
+
+TaskState TaskStateFromName(std::string_view name) {
+  for (size_t i = 0; i < kStateNames.size(); ++i) {
+    if (name == kStateNames[i]) return static_cast<TaskState>(i);
+  }
+  return TaskState::kUnknown;
+}
+
+std::optional<TaskState> ParseTaskState(std::string_view name) {
+  return TaskStateFromName(name);  // a state this peer does not know reads as unknown
+}
+
+bool IsTerminal(TaskState s) {
+  return s == TaskState::kSucceeded || s == TaskState::kFailed || s == TaskState::kCancelled;
+}
+
+const char* DlqOpName(DlqOp op) {
+  switch (op) {
+    case DlqOp::kList: return "list";
+    case DlqOp::kRetry: return "retry";
+    case DlqOp::kPurge: return "purge";
+  }
+  return "list";
+}
+
+std::optional<DlqOp> ParseDlqOp(std::string_view name) {
+  if (name == "list") return DlqOp::kList;
+  if (name == "retry") return DlqOp::kRetry;
+  if (name == "purge") return DlqOp::kPurge;
+  return std::nullopt;
+}
+
+}  // namespace taskmill::protocol

@@ -1,0 +1,206 @@
+#include "sample_messages.h"
+
+namespace taskmill::protocol::testing {
+namespace {
+
+TaskSpec FullSpec() {
+  TaskSpec s;
+  s.id = "01JD0000000000000000000001";
+  s.name = "thumb";
+  s.queue = "images";
+  s.type = "resize";
+  s.payload = std::string("\x01\x02\x00\xff", 4);
+  s.priority = 200;
+  s.max_attempts = 5;
+  s.backoff = BackoffPolicy{250, 30000, 1.5, true};
+  s.timeout_ms = 60000;
+  s.idempotency_key = "order-42";
+  s.not_before_ms = 1700000000123;
+  s.batch_id = "01JD00000000000000000000B1";
+  s.depends_on = {"fetch", "decode"};
+  s.labels = {{"team", "media"}, {"tier", "gold"}};
+  return s;
+}
+
+TaskInfo FullInfo() {
+  TaskInfo t;
+  t.id = "01JD0000000000000000000001";
+  t.queue = "images";
+  t.type = "exec";
+  t.batch_id = "01JD00000000000000000000B1";
+  t.name = "thumb";
+  t.state = TaskState::kFailed;
+  t.priority = 7;
+  t.attempts = 3;
+  t.max_attempts = 3;
+  t.output = "partial";
+  t.error = TaskError{"exit_status", "exited with status 2", true};
+  t.exit_code = -2;
+  t.stdout_data = "hello\n";
+  t.stderr_data = "oops\n";
+  t.duration_ms = 1234;
+  t.cost = {{"cpu_ms", 12.5}, {"usd", 0.0125}};
+  t.worker = "w-1";
+  t.created_ms = 1700000000000;
+  t.started_ms = 1700000000100;
+  t.finished_ms = 1700000001334;
+  t.history = {TaskError{"timeout", "attempt 1 timed out", true},
+               TaskError{"exit_status", "exited with status 1", true}};
+  return t;
+}
+
+}  // namespace
+
+std::vector<Sample> SampleMessages() {
+  std::vector<Sample> out;
+  {
+    TaskSpec minimal;
+    minimal.type = "echo";
+    minimal.payload = "hi";
+    out.push_back({"submit_minimal", Submit{1, {minimal}, false}});
+    out.push_back({"submit_full", Submit{2, {FullSpec(), minimal}, true}});
+  }
+  {
+    BatchSpec b;
+    TaskSpec a;
+    a.name = "fetch";
+    a.type = "exec";
+    TaskSpec c;
+    c.name = "merge";
+    c.type = "exec";
+    c.depends_on = {"fetch"};
+    b.tasks = {a, c};
+    b.budget = {{"usd", 0.5}};
+    b.labels = {{"owner", "ci"}};
+    out.push_back({"batch", Batch{3, b, true}});
+  }
+  out.push_back({"wait", Wait{4, {"01JD0000000000000000000001", "01JD0000000000000000000002"}, 5000}});
+  out.push_back({"get_ids", Get{5, {"01JD0000000000000000000001"}, ""}});
+  out.push_back({"get_batch", Get{6, {}, "01JD00000000000000000000B1"}});
+  out.push_back({"cancel", Cancel{7, {"01JD0000000000000000000001"}, "", "user asked"}});
+  out.push_back({"subscribe", Subscribe{8, "01JD00000000000000000000B1", false}});
+  out.push_back({"stats", Stats{9, {"default", "images"}}});
+  out.push_back({"dlq_list", Dlq{10, DlqOp::kList, "images", {}, 50}});
+  out.push_back({"dlq_retry", Dlq{11, DlqOp::kRetry, "", {"01JD0000000000000000000001"}, 100}});
+  {
+    Reply r;
+    r.req_id = 1;
+    r.ids = {"01JD0000000000000000000001"};
+    out.push_back({"reply_ids", r});
+  }
+  {
+    Reply r;
+    r.req_id = 2;
+    r.error = WireError{"invalid_argument", "tasks[0].priority: 300 is over the maximum of 255"};
+    out.push_back({"reply_error", r});
+  }
+  {
+    Reply r;
+    r.req_id = 4;
+    r.tasks = {FullInfo()};
+    out.push_back({"reply_tasks", r});
+  }
+  {
+    Reply r;
+    r.req_id = 9;
+    QueueStats q;
+    q.queue = "images";
+    q.ready = 10;
+    q.delayed = 2;
+    q.running = 3;
+    q.dead = 1;
+    q.submitted = 100;
+    q.succeeded = 80;
+    q.failed = 4;
+    q.retried = 6;
+    q.cancelled = 2;
+    q.cost = {{"usd", 1.25}};
+    WorkerInfo w{"w-1", {"images"}, {"resize", "exec"}, 4, 3, {{"host", "a"}}};
+    r.queues = {q};
+    r.workers = {w};
+    out.push_back({"reply_stats", r});
+  }
+  {
+    Reply r;
+    r.req_id = 3;
+    BatchStatus b;
+    b.id = "01JD00000000000000000000B1";
+    b.state = "partial";
+    b.total = 3;
+    b.counts = {{"succeeded", 2}, {"failed", 1}};
+    b.cost = {{"usd", 0.25}};
+    b.budget = {{"usd", 0.5}};
+    b.budget_exceeded = false;
+    b.tasks = {{"fetch", "01JD0000000000000000000001"}};
+    b.created_ms = 1700000000000;
+    b.finished_ms = 1700000005000;
+    b.critical_path_ms = 4200;
+    r.batch = b;
+    r.count = 3;
+    out.push_back({"reply_batch", r});
+  }
+  out.push_back({"result", ResultMsg{FullInfo()}});
+  {
+    Event e;
+    e.batch_id = "01JD00000000000000000000B1";
+    e.type = "task_failed";
+    e.task_id = "01JD0000000000000000000001";
+    e.task_name = "thumb";
+    e.state = "failed";
+    e.done = 2;
+    e.total = 3;
+    e.progress = 0.75;
+    e.message = "half way";
+    e.error = TaskError{"exit_status", "exited with status 2", false};
+    e.cost = {{"usd", 0.125}};
+    e.ts_ms = 1700000002000;
+    out.push_back({"event", e});
+  }
+  out.push_back({"ready", Ready{"w-1", {"default", "images"}, {"echo", "exec"}, 4, {{"zone", "a"}}}});
+  out.push_back({"heartbeat", Heartbeat{2}});
+  {
+    Done d;
+    d.task_id = "01JD0000000000000000000001";
+    d.token = 7;
+    d.ok = true;
+    d.output = std::string("\x00\x01", 2);
+    d.exit_code = 0;
+    d.stdout_data = "out";
+    d.stderr_data = "err";
+    d.duration_ms = 15;
+    d.cost = {{"cpu_ms", 3.5}, {"tokens_in", 512.0}, {"usd", 0.002}};
+    d.started_ms = 1700000000100;
+    out.push_back({"done_ok", d});
+  }
+  {
+    Done d;
+    d.task_id = "01JD0000000000000000000001";
+    d.token = 300;
+    d.ok = false;
+    d.error = TaskError{"timeout", "killed after 60000 ms", true};
+    out.push_back({"done_failed", d});
+  }
+  out.push_back({"progress", Progress{"01JD0000000000000000000001", 7, 0.5, "half"}});
+  out.push_back({"bye", Bye{"drained"}});
+  {
+    TaskMsg t;
+    t.task_id = "01JD0000000000000000000001";
+    t.token = 70000;
+    t.attempt = 2;
+    t.queue = "images";
+    t.type = "resize";
+    t.payload = std::string("\x80", 1);
+    t.timeout_ms = 60000;
+    t.batch_id = "01JD00000000000000000000B1";
+    t.name = "thumb";
+    t.parents = {{"fetch", std::string("\x01\x02", 2)}};
+    t.labels = {{"team", "media"}};
+    out.push_back({"task", t});
+  }
+  out.push_back({"cancel_task", CancelTask{"01JD0000000000000000000001", 7, "cancelled"}});
+  out.push_back({"broker_heartbeat", BrokerHeartbeat{}});
+  out.push_back({"drain", Drain{30000}});
+  return out;
+}
+
+}  // namespace taskmill::protocol::testing

@@ -1,0 +1,70 @@
+// The shared vectors are the contract for every client library: the C++ codec must
+// reproduce each file byte for byte and decode it back to the same message.
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "sample_messages.h"
+#include "taskmill/shared/protocol/codec.h"
+#include "vector_file.h"
+
+namespace taskmill::protocol::testing {
+namespace {
+
+std::filesystem::path VectorDir() {
+  const char* src = std::getenv("TASKMILL_SOURCE_DIR");
+  return std::filesystem::path(src ? src : ".") / "shared/protocol/vectors";
+}
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(VectorsTest, EveryCommandHasAVector) {
+  std::set<Command> seen;
+  for (const auto& s : SampleMessages()) seen.insert(CommandOf(s.message));
+  EXPECT_EQ(seen.size(), std::variant_size_v<Message>);
+}
+
+TEST(VectorsTest, CodecReproducesEveryVectorFile) {
+  auto samples = SampleMessages();
+  ASSERT_FALSE(samples.empty());
+  for (const auto& sample : samples) {
+    SCOPED_TRACE(sample.name);
+    auto path = VectorDir() / (sample.name + ".json");
+    ASSERT_TRUE(std::filesystem::exists(path))
+        << path << " is missing; regenerate with taskmill-make-vectors shared/protocol/vectors";
+    std::string file = ReadFile(path);
+    EXPECT_EQ(file, VectorJson(sample))
+        << "the codec no longer produces " << path
+        << "; if the protocol change is intended, regenerate the vectors and say so in the commit";
+  }
+}
+
+TEST(VectorsTest, EveryVectorFileDecodesToItsMessage) {
+  size_t files = 0;
+  for (const auto& sample : SampleMessages()) {
+    SCOPED_TRACE(sample.name);
+    auto frames = FramesFromVectorJson(ReadFile(VectorDir() / (sample.name + ".json")));
+    ASSERT_EQ(frames.size(), 3u);
+    std::vector<std::string_view> views(frames.begin(), frames.end());
+    auto decoded = Decode(views);
+    ASSERT_TRUE(decoded.has_value()) << decoded.error().ToString();
+    EXPECT_TRUE(*decoded == sample.message);
+    ++files;
+  }
+  size_t on_disk = 0;
+  for (const auto& e : std::filesystem::directory_iterator(VectorDir())) {
+    if (e.path().extension() == ".json") ++on_disk;
+  }
+  EXPECT_EQ(files, on_disk) << "a vector file has no sample (stale file?)";
+}
+
+}  // namespace
+}  // namespace taskmill::protocol::testing
