@@ -1,0 +1,31 @@
+#pragma once
+
+// Semantic checks on what clients submit, beyond what the decoder enforces. Shared so
+// that client libraries and the CLI reject bad input before it leaves the machine, with
+// the same words the broker would use.
+
+#include <string_view>
+
+#include "taskmill/shared/error.h"
+#include "taskmill/shared/protocol/types.h"
+
+namespace taskmill::protocol {
+
+inline constexpr size_t kMaxNameLength = 128;
+
+// Queue names, task types, batch-local names: [A-Za-z0-9_.-]{1,128}. These appear in
+// Redis keys, so nothing else is allowed. `what` names the field in the error.
+Result<void> ValidateName(std::string_view name, std::string_view what);
+
+struct SpecLimits {
+  size_t max_payload_bytes = 8u << 20;  // payload cap per task
+  uint32_t max_attempts = 1000;         // cap on max_attempts
+  size_t max_labels = 64;
+  size_t max_depends_on = 1000;
+};
+
+// Checks one spec; `where` prefixes messages (e.g. "tasks[3]").
+Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
+                              const SpecLimits& limits = {});
+
+}  // namespace taskmill::protocol

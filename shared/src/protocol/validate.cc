@@ -1,0 +1,76 @@
+#include "taskmill/shared/protocol/validate.h"
+
+#include <string>
+
+namespace taskmill::protocol {
+namespace {
+
+std::unexpected<Error> Invalid(std::string_view where, const std::string& what) {
+  std::string msg(where);
+  if (!msg.empty()) msg += ".";
+  return MakeError(ErrorCode::kInvalidArgument, msg + what);
+}
+
+}  // namespace
+
+Result<void> ValidateName(std::string_view name, std::string_view what) {
+  if (name.empty() || name.size() > kMaxNameLength) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(what) + ": must be 1 to " + std::to_string(kMaxNameLength) +
+                         " characters, got " + std::to_string(name.size()));
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string(what) + ": '" + std::string(name) +
+                           "' may contain only letters, digits, '_', '.' and '-'");
+    }
+  }
+  return {};
+}
+
+Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
+                              const SpecLimits& limits) {
+  std::string prefix(where);
+  if (!prefix.empty()) prefix += ".";
+  if (auto r = ValidateName(spec.type, prefix + "type"); !r) return r;
+  if (auto r = ValidateName(spec.queue, prefix + "queue"); !r) return r;
+  if (!spec.name.empty()) {
+    if (auto r = ValidateName(spec.name, prefix + "name"); !r) return r;
+  }
+  if (!spec.id.empty()) {
+    if (auto r = ValidateName(spec.id, prefix + "id"); !r) return r;
+  }
+  if (spec.payload.size() > limits.max_payload_bytes) {
+    return Invalid(where, "payload: " + std::to_string(spec.payload.size()) +
+                              " bytes is over the limit of " +
+                              std::to_string(limits.max_payload_bytes));
+  }
+  if (spec.max_attempts < 1 || spec.max_attempts > limits.max_attempts) {
+    return Invalid(where, "max_attempts: " + std::to_string(spec.max_attempts) +
+                              " is out of range (allowed: 1.." +
+                              std::to_string(limits.max_attempts) + ")");
+  }
+  if (spec.backoff.multiplier < 1.0 || spec.backoff.multiplier > 100.0) {
+    return Invalid(where, "backoff.multiplier: must be between 1 and 100");
+  }
+  if (spec.backoff.base_ms > spec.backoff.max_ms) {
+    return Invalid(where, "backoff: base_ms " + std::to_string(spec.backoff.base_ms) +
+                              " is greater than max_ms " + std::to_string(spec.backoff.max_ms));
+  }
+  if (spec.idempotency_key.size() > 256) {
+    return Invalid(where, "idempotency_key: longer than 256 bytes");
+  }
+  if (spec.labels.size() > limits.max_labels) {
+    return Invalid(where, "labels: more than " + std::to_string(limits.max_labels));
+  }
+  if (spec.depends_on.size() > limits.max_depends_on) {
+    return Invalid(where, "depends_on: more than " + std::to_string(limits.max_depends_on));
+  }
+  if (spec.not_before_ms < 0) return Invalid(where, "not_before_ms: must not be negative");
+  return {};
+}
+
+}  // namespace taskmill::protocol

@@ -1,0 +1,56 @@
+#include "taskmill/shared/protocol/validate.h"
+
+#include <gtest/gtest.h>
+
+namespace taskmill::protocol {
+namespace {
+
+TaskSpec Valid() {
+  TaskSpec s;
+  s.type = "echo";
+  return s;
+}
+
+TEST(ValidateTest, NamesAreRestrictedToKeySafeCharacters) {
+  EXPECT_TRUE(ValidateName("images.v2-hi_5", "queue"));
+  auto r = ValidateName("a:b", "queue");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "queue: 'a:b' may contain only letters, digits, '_', '.' and '-'");
+  EXPECT_FALSE(ValidateName("", "queue"));
+  EXPECT_FALSE(ValidateName(std::string(129, 'a'), "queue"));
+  EXPECT_TRUE(ValidateName(std::string(128, 'a'), "queue"));
+}
+
+TEST(ValidateTest, SpecChecks) {
+  EXPECT_TRUE(ValidateTaskSpec(Valid(), "tasks[0]"));
+  auto s = Valid();
+  s.type = "";
+  auto r = ValidateTaskSpec(s, "tasks[0]");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "tasks[0].type: must be 1 to 128 characters, got 0");
+  s = Valid();
+  s.max_attempts = 0;
+  r = ValidateTaskSpec(s, "tasks[2]");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "tasks[2].max_attempts: 0 is out of range (allowed: 1..1000)");
+  s = Valid();
+  s.backoff.base_ms = 10;
+  s.backoff.max_ms = 5;
+  EXPECT_FALSE(ValidateTaskSpec(s, ""));
+  s = Valid();
+  s.backoff.multiplier = 0.5;
+  EXPECT_FALSE(ValidateTaskSpec(s, ""));
+  s = Valid();
+  s.payload.assign(10, 'x');
+  SpecLimits small;
+  small.max_payload_bytes = 4;
+  r = ValidateTaskSpec(s, "", small);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "payload: 10 bytes is over the limit of 4");
+  s = Valid();
+  s.queue = "bad queue";
+  EXPECT_FALSE(ValidateTaskSpec(s, ""));
+}
+
+}  // namespace
+}  // namespace taskmill::protocol
