@@ -1,0 +1,156 @@
+#include "executor_pool.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <exception>
+
+#include "taskmill/shared/clock.h"
+#include "taskmill/shared/log.h"
+#include "taskmill/shared/protocol/codec.h"
+#include "zmq_socket.h"
+
+namespace taskmill::worker {
+namespace {
+
+// Gives a failure the code its cancel reason implies, so every handler reports a timeout
+// or a cancel the same way whatever it returned.
+void ApplyCancelReason(CancelReason reason, Outcome& out) {
+  if (out.ok || !out.error) return;
+  switch (reason) {
+    case CancelReason::kNone:
+      return;
+    case CancelReason::kCancelled:
+      out.error->code = "cancelled";
+      out.error->retryable = false;
+      return;
+    case CancelReason::kTimeout:
+      out.error->code = "timeout";
+      out.error->retryable = true;
+      return;
+    case CancelReason::kDraining:
+      out.error->code = "draining";
+      out.error->retryable = true;
+      return;
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> ResultFrames(const std::string& task_id, uint64_t token,
+                                      const protocol::Message& msg) {
+  protocol::Frames f = protocol::Encode(msg);
+  return {task_id, std::to_string(token), std::move(f.version), std::move(f.command),
+          std::move(f.body)};
+}
+
+ExecutorPool::ExecutorPool(zmq::context_t& context, std::string results_endpoint,
+                           uint32_t threads)
+    : context_(context), results_endpoint_(std::move(results_endpoint)) {
+  threads_.reserve(threads);
+  for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+ExecutorPool::~ExecutorPool() { Stop(); }
+
+void ExecutorPool::Submit(Job job) {
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+void ExecutorPool::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void ExecutorPool::Loop() {
+  auto log = Logger("worker.executor");
+  // A handler writing to a pipe whose reader is gone (exec's stdin) gets EPIPE instead
+  // of a process-killing SIGPIPE.
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+  auto opened = ZmqSocket::Open(context_, zmq::socket_type::push, "results");
+  if (!opened) {
+    log->error("executor cannot open its results socket: {}", opened.error().message);
+    return;
+  }
+  ZmqSocket socket = std::move(*opened);
+  // A bounded linger: the I/O thread may already have closed its end at shutdown.
+  (void)socket.SetInt(ZMQ_LINGER, 0);
+  if (auto c = socket.Connect(results_endpoint_); !c) {
+    log->error("executor cannot connect its results socket: {}", c.error().message);
+    return;
+  }
+  std::mutex socket_mu;  // the handler may report progress from threads of its own
+  auto send = [&](const std::vector<std::string>& frames, bool dontwait) {
+    std::vector<std::string_view> views(frames.begin(), frames.end());
+    std::lock_guard lock(socket_mu);
+    auto sent = socket.Send(views, dontwait);
+    if (!sent) log->warn("executor send failed: {}", sent.error().message);
+  };
+
+  const Clock& clock = SystemClock::Instance();
+  while (true) {
+    Job job;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) break;  // stopping and nothing left
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    const protocol::TaskMsg& task = job.task;
+    auto progress = [&](double fraction, std::string_view message) {
+      protocol::Progress p{task.task_id, task.token, fraction, std::string(message)};
+      send(ResultFrames(task.task_id, task.token, p), /*dontwait=*/true);
+    };
+    TaskContext ctx(task, *job.cancel, progress);
+    int64_t started_ms = clock.NowMs();
+    int64_t start = clock.MonotonicMs();
+    log->debug("task {} attempt {} ({}) started", task.task_id, task.attempt, task.type);
+    Outcome out;
+    // The one place the worker catches an exception: a throwing handler is a failed
+    // attempt, not a dead executor.
+    try {
+      out = (*job.handler)(ctx);
+    } catch (const std::exception& e) {
+      out = Outcome::Fail("handler_exception", e.what(), /*retryable=*/true);
+    } catch (...) {
+      out = Outcome::Fail("handler_exception", "non-standard exception", /*retryable=*/true);
+    }
+    int64_t duration = clock.MonotonicMs() - start;
+    ApplyCancelReason(job.cancel->reason(), out);
+    if (!out.ok && !out.error) out.error = protocol::TaskError{"failed", "handler failed", true};
+
+    protocol::Done done;
+    done.task_id = task.task_id;
+    done.token = task.token;
+    done.ok = out.ok;
+    done.output = std::move(out.output);
+    if (!out.ok) done.error = std::move(out.error);
+    done.exit_code = out.exit_code;
+    done.stdout_data = std::move(out.stdout_data);
+    done.stderr_data = std::move(out.stderr_data);
+    done.duration_ms = static_cast<uint32_t>(std::max<int64_t>(duration, 0));
+    done.cost = ctx.costs();
+    done.cost.try_emplace("wall_ms", static_cast<double>(done.duration_ms));
+    done.started_ms = started_ms;
+    log->debug("task {} attempt {} {} in {} ms", task.task_id, task.attempt,
+               done.ok ? "succeeded" : "failed: " + done.error->code, done.duration_ms);
+    send(ResultFrames(task.task_id, task.token, done), /*dontwait=*/false);
+  }
+  socket.Close(0);
+}
+
+}  // namespace taskmill::worker

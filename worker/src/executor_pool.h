@@ -1,0 +1,57 @@
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "taskmill/shared/protocol/messages.h"
+#include "taskmill/worker/handler.h"
+
+namespace taskmill::worker {
+
+// One attempt handed from the I/O thread to an executor.
+struct Job {
+  protocol::TaskMsg task;
+  std::shared_ptr<CancelSignal> cancel;  // co-owned with the I/O thread's running table
+  const Handler* handler = nullptr;      // into the Worker's handler map, frozen during Run
+};
+
+// The executor slots: `threads` threads that each run one Job at a time and report
+// PROGRESS and DONE to the I/O thread through their own inproc PUSH socket, as
+// [task_id, token (decimal), version, command, body].
+// Lifecycle: created and stopped by the I/O thread (IoLoop), which never submits more
+// jobs than there are threads. Submit/Stop are called from the I/O thread only.
+class ExecutorPool {
+ public:
+  ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads);
+  ~ExecutorPool();
+  ExecutorPool(const ExecutorPool&) = delete;
+  ExecutorPool& operator=(const ExecutorPool&) = delete;
+
+  void Submit(Job job);
+  // Takes no more jobs and joins every thread once its current job returns.
+  void Stop();
+
+ private:
+  void Loop();
+
+  zmq::context_t& context_;
+  const std::string results_endpoint_;
+  std::mutex mu_;                    // guards queue_ and stopping_
+  std::condition_variable cv_;       // signalled on Submit and Stop
+  std::deque<Job> queue_;            // submitted, not yet picked up
+  bool stopping_ = false;            // true iff Stop was called
+  std::vector<std::thread> threads_;
+};
+
+// The internal frames for a message about (task_id, token); exposed for tests.
+std::vector<std::string> ResultFrames(const std::string& task_id, uint64_t token,
+                                      const protocol::Message& msg);
+
+}  // namespace taskmill::worker

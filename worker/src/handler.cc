@@ -1,0 +1,107 @@
+#include "taskmill/worker/handler.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "taskmill/shared/clock.h"
+
+namespace taskmill::worker {
+namespace {
+// Progress messages closer together than this are dropped (the final one never is).
+constexpr int64_t kProgressIntervalMs = 50;
+}  // namespace
+
+const char* CancelReasonName(CancelReason reason) {
+  switch (reason) {
+    case CancelReason::kNone: return "none";
+    case CancelReason::kCancelled: return "cancelled";
+    case CancelReason::kTimeout: return "timeout";
+    case CancelReason::kDraining: return "draining";
+  }
+  return "none";
+}
+
+CancelSignal::CancelSignal() : fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+CancelSignal::~CancelSignal() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void CancelSignal::Cancel(CancelReason reason) {
+  if (reason == CancelReason::kNone) return;
+  CancelReason expected = CancelReason::kNone;
+  if (!reason_.compare_exchange_strong(expected, reason, std::memory_order_acq_rel)) return;
+  if (fd_ >= 0) {
+    uint64_t one = 1;
+    // Nothing useful to do if this fails: waiters also re-check reason_ on every wake-up.
+    [[maybe_unused]] ssize_t n = write(fd_, &one, sizeof one);
+  }
+}
+
+bool CancelSignal::WaitFor(std::chrono::milliseconds timeout) const {
+  if (cancelled()) return true;
+  const auto& clock = SystemClock::Instance();
+  int64_t deadline = clock.MonotonicMs() + timeout.count();
+  while (!cancelled()) {
+    int64_t left = deadline - clock.MonotonicMs();
+    if (left <= 0) return false;
+    if (fd_ < 0) {
+      // No eventfd: fall back to short naps so cancel is still noticed.
+      pollfd none{};
+      poll(&none, 0, static_cast<int>(std::min<int64_t>(left, 10)));
+      continue;
+    }
+    pollfd p{fd_, POLLIN, 0};
+    int rc = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1'000'000)));
+    if (rc < 0 && errno != EINTR) return cancelled();
+  }
+  return true;
+}
+
+Outcome Outcome::Ok(protocol::Bytes output) {
+  Outcome o;
+  o.ok = true;
+  o.output = std::move(output);
+  return o;
+}
+
+Outcome Outcome::Fail(std::string code, std::string message, bool retryable) {
+  Outcome o;
+  o.ok = false;
+  o.error = protocol::TaskError{std::move(code), std::move(message), retryable};
+  return o;
+}
+
+TaskContext::TaskContext(const protocol::TaskMsg& task, const CancelSignal& cancel,
+                         ProgressSink progress)
+    : task_(task), cancel_(cancel), progress_(std::move(progress)) {}
+
+void TaskContext::ReportProgress(double fraction, std::string_view message) {
+  if (!progress_) return;
+  if (!(fraction >= 0)) fraction = 0;  // also maps NaN to 0
+  if (fraction > 1) fraction = 1;
+  int64_t now = SystemClock::Instance().MonotonicMs();
+  {
+    std::lock_guard lock(mu_);
+    if (fraction < 1 && last_progress_ms_ >= 0 && now - last_progress_ms_ < kProgressIntervalMs) {
+      return;
+    }
+    last_progress_ms_ = now;
+  }
+  progress_(fraction, message);
+}
+
+void TaskContext::AddCost(std::string_view name, double value) {
+  std::lock_guard lock(mu_);
+  costs_[std::string(name)] += value;
+}
+
+protocol::CostMap TaskContext::costs() const {
+  std::lock_guard lock(mu_);
+  return costs_;
+}
+
+}  // namespace taskmill::worker

@@ -1,0 +1,321 @@
+// The exec built-in: runs argv in a fresh temporary directory, captures bounded stdout and
+// stderr, kills the whole process group on timeout or cancel, and reports costs.
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "handlers/child_process.h"
+#include "handlers/payload.h"
+#include "taskmill/shared/clock.h"
+#include "taskmill/shared/log.h"
+#include "taskmill/worker/builtins.h"
+
+extern char** environ;
+
+namespace taskmill::worker {
+namespace {
+
+constexpr const char* kCostFileName = ".taskmill-cost.json";
+// After the child exits, how long its pipes may stay open (a grandchild that escaped the
+// process group) before we stop reading them.
+constexpr int64_t kPipeDrainMs = 1000;
+
+struct ExecSpec {
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string stdin_data;
+  std::string cwd;              // relative to the temp dir
+  uint64_t timeout_ms = 0;      // 0: the task's timeout, if any
+  bool retry_on_nonzero = true;
+  uint64_t max_output_bytes = 0;
+};
+
+Result<ExecSpec> ParseSpec(std::string_view payload, const ExecOptions& options) {
+  auto bad = [](std::string m) { return MakeError(ErrorCode::kInvalidArgument, std::move(m)); };
+  auto doc = ParsePayload(payload);
+  if (!doc) return std::unexpected(doc.error());
+  if (doc->kind() != Value::Kind::kMap) return bad("exec payload must be a map");
+  ExecSpec spec;
+  const Value* argv = doc->Find("argv");
+  if (!argv || argv->kind() != Value::Kind::kArray || argv->items().empty()) {
+    return bad("argv must be a non-empty array of strings");
+  }
+  for (const auto& a : argv->items()) {
+    if (a.kind() != Value::Kind::kString) return bad("argv must be an array of strings");
+    if (a.as_string().find('\0') != std::string::npos) return bad("argv holds a NUL byte");
+    spec.argv.push_back(a.as_string());
+  }
+  if (const Value* env = doc->Find("env"); env && !env->is_null()) {
+    if (env->kind() != Value::Kind::kMap) return bad("env must be a map of strings");
+    for (const auto& [k, v] : env->fields()) {
+      if (v.kind() != Value::Kind::kString) return bad("env." + k + " must be a string");
+      if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
+          v.as_string().find('\0') != std::string::npos) {
+        return bad("env has an invalid name or value: '" + k + "'");
+      }
+      spec.env.emplace_back(k, v.as_string());
+    }
+  }
+  auto stdin_data = GetString(*doc, "stdin");
+  if (!stdin_data) return std::unexpected(stdin_data.error());
+  spec.stdin_data = stdin_data->value_or("");
+  auto cwd = GetString(*doc, "cwd");
+  if (!cwd) return std::unexpected(cwd.error());
+  spec.cwd = cwd->value_or("");
+  std::filesystem::path rel(spec.cwd);
+  if (rel.is_absolute() || spec.cwd.find('\0') != std::string::npos) {
+    return bad("cwd must be a path relative to the task's temporary directory");
+  }
+  for (const auto& part : rel) {
+    if (part == "..") return bad("cwd may not leave the task's temporary directory");
+  }
+  auto timeout = GetUint(*doc, "timeout_ms");
+  if (!timeout) return std::unexpected(timeout.error());
+  spec.timeout_ms = timeout->value_or(0);
+  auto retry = GetBool(*doc, "retry_on_nonzero");
+  if (!retry) return std::unexpected(retry.error());
+  spec.retry_on_nonzero = retry->value_or(true);
+  auto max_out = GetUint(*doc, "max_output_bytes");
+  if (!max_out) return std::unexpected(max_out.error());
+  spec.max_output_bytes =
+      std::min(max_out->value_or(options.max_output_bytes), options.max_output_ceiling);
+  return spec;
+}
+
+// A pipe read into a capped buffer; bytes past the cap are counted, not kept, and the
+// pipe keeps being drained so the child never blocks on a full pipe.
+struct Capture {
+  std::string data;
+  uint64_t dropped = 0;
+  bool open = true;
+
+  void Read(UniqueFd& fd, uint64_t cap) {
+    char buf[65536];
+    while (true) {
+      ssize_t n = read(fd.get(), buf, sizeof buf);
+      if (n > 0) {
+        uint64_t room = cap > data.size() ? cap - data.size() : 0;
+        uint64_t keep = std::min<uint64_t>(room, static_cast<uint64_t>(n));
+        data.append(buf, keep);
+        dropped += static_cast<uint64_t>(n) - keep;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      open = false;  // EOF or a real error
+      fd.Reset();
+      return;
+    }
+  }
+
+  std::string Finish() && {
+    if (dropped > 0) data += "\n[truncated " + std::to_string(dropped) + " bytes]";
+    return std::move(data);
+  }
+};
+
+enum class StopCause { kNone, kTimeout, kCancel };
+
+struct RunResult {
+  Capture out, err;
+  StopCause stop = StopCause::kNone;
+};
+
+// Feeds stdin, drains stdout/stderr and watches the exit, the deadline and the cancel
+// signal until the child has exited and its pipes are closed (or stopped reading).
+RunResult Supervise(ChildProcess& child, const std::string& stdin_data, int64_t deadline_ms,
+                    int cancel_fd, uint64_t cap) {
+  const Clock& clock = SystemClock::Instance();
+  RunResult r;
+  size_t stdin_off = 0;
+  if (stdin_data.empty()) child.stdin_fd().Reset();
+  bool exited = false;
+  int64_t drain_until = 0;
+  while (true) {
+    int64_t now = clock.MonotonicMs();
+    if (!exited && (child.exit_fd() < 0 ? child.Exited() : false)) exited = true;
+    if (exited && drain_until == 0) {
+      child.KillGroup();  // leftovers of the task go with it, and their pipe ends close
+      drain_until = now + kPipeDrainMs;
+    }
+    if (exited && ((!r.out.open && !r.err.open) || now >= drain_until)) break;
+    if (r.stop == StopCause::kNone && deadline_ms > 0 && now >= deadline_ms) {
+      r.stop = StopCause::kTimeout;
+      child.KillGroup();
+    }
+
+    pollfd fds[5];
+    int n = 0, in_at = -1, out_at = -1, err_at = -1, exit_at = -1, cancel_at = -1;
+    if (child.stdin_fd().valid()) fds[in_at = n++] = {child.stdin_fd().get(), POLLOUT, 0};
+    if (r.out.open) fds[out_at = n++] = {child.stdout_fd().get(), POLLIN, 0};
+    if (r.err.open) fds[err_at = n++] = {child.stderr_fd().get(), POLLIN, 0};
+    if (!exited && child.exit_fd() >= 0) fds[exit_at = n++] = {child.exit_fd(), POLLIN, 0};
+    if (r.stop == StopCause::kNone && cancel_fd >= 0) {
+      fds[cancel_at = n++] = {cancel_fd, POLLIN, 0};
+    }
+    int64_t wait = 60'000;
+    if (exited) wait = drain_until - now;
+    if (!exited && child.exit_fd() < 0) wait = 10;  // no pidfd: check the exit by polling
+    if (r.stop == StopCause::kNone && deadline_ms > 0) wait = std::min(wait, deadline_ms - now);
+    int rc = poll(fds, static_cast<nfds_t>(n), static_cast<int>(std::max<int64_t>(wait, 0)));
+    if (rc < 0 && errno != EINTR) {
+      child.KillGroup();
+      r.stop = StopCause::kCancel;
+      exited = true;
+      continue;
+    }
+    if (rc <= 0) continue;
+    if (cancel_at >= 0 && fds[cancel_at].revents) {
+      r.stop = StopCause::kCancel;
+      child.KillGroup();
+    }
+    if (exit_at >= 0 && fds[exit_at].revents) exited = true;
+    if (out_at >= 0 && fds[out_at].revents) r.out.Read(child.stdout_fd(), cap);
+    if (err_at >= 0 && fds[err_at].revents) r.err.Read(child.stderr_fd(), cap);
+    if (in_at >= 0 && fds[in_at].revents) {
+      if (fds[in_at].revents & (POLLERR | POLLHUP)) {
+        child.stdin_fd().Reset();  // the child closed its stdin: it gets no more
+      } else {
+        ssize_t w = write(child.stdin_fd().get(), stdin_data.data() + stdin_off,
+                          std::min<size_t>(stdin_data.size() - stdin_off, 65536));
+        if (w > 0) stdin_off += static_cast<size_t>(w);
+        if ((w < 0 && errno != EAGAIN && errno != EINTR) || stdin_off == stdin_data.size()) {
+          child.stdin_fd().Reset();
+        }
+      }
+    }
+  }
+  return r;
+}
+
+// Reads the flat JSON object of numbers the child may write to TASKMILL_COST_FILE.
+void MergeCostFile(const std::string& path, uint64_t max_bytes, TaskContext& ctx) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return;
+  auto log = Logger("worker.exec");
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec || size > max_bytes) {
+    log->warn("task {}: cost file ignored (larger than {} bytes)", ctx.task_id(), max_bytes);
+    return;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto doc = ParseJson(text, PayloadLimits{.max_bytes = max_bytes, .max_items = 1000, .max_depth = 1});
+  if (!doc || doc->kind() != Value::Kind::kMap) {
+    log->warn("task {}: cost file ignored (not a JSON object of numbers{})", ctx.task_id(),
+              doc ? "" : ": " + doc.error().message);
+    return;
+  }
+  for (const auto& [name, value] : doc->fields()) {
+    if (!value.is_number()) {
+      log->warn("task {}: cost '{}' ignored (not a number)", ctx.task_id(), name);
+      continue;
+    }
+    ctx.AddCost(name, value.as_double());
+  }
+}
+
+std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContext& ctx,
+                                          const std::string& cost_file,
+                                          const std::string& tmp_dir) {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    // The worker's own configuration is not the task's business.
+    if (kv.starts_with("TASKMILL_")) continue;
+    env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+  }
+  for (const auto& [k, v] : spec.env) env[k] = v;
+  env["TASKMILL_COST_FILE"] = cost_file;
+  env["TASKMILL_TASK_ID"] = ctx.task_id();
+  env["TASKMILL_ATTEMPT"] = std::to_string(ctx.attempt());
+  env["TMPDIR"] = tmp_dir;
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+}  // namespace
+
+Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
+  auto log = Logger("worker.exec");
+  auto spec = ParseSpec(ctx.payload(), options);
+  if (!spec) return Outcome::Fail("bad_payload", spec.error().message, /*retryable=*/false);
+
+  auto dir = TempDir::Create("taskmill-exec-");
+  if (!dir) return Outcome::Fail("workdir", dir.error().message, /*retryable=*/true);
+  std::string cwd = dir->path();
+  if (!spec->cwd.empty()) {
+    cwd = (std::filesystem::path(dir->path()) / spec->cwd).string();
+    std::error_code ec;
+    std::filesystem::create_directories(cwd, ec);
+    if (ec) return Outcome::Fail("workdir", "cannot create cwd: " + ec.message(), false);
+  }
+  std::string cost_file = dir->path() + "/" + kCostFileName;
+
+  const Clock& clock = SystemClock::Instance();
+  int64_t start = clock.MonotonicMs();
+  uint64_t timeout = spec->timeout_ms > 0 ? spec->timeout_ms : ctx.timeout_ms();
+  int64_t deadline = timeout > 0 ? start + static_cast<int64_t>(timeout) : 0;
+
+  SpawnSpec spawn{spec->argv, ChildEnvironment(*spec, ctx, cost_file, dir->path()), cwd};
+  auto child = ChildProcess::Spawn(spawn);
+  if (!child) return Outcome::Fail("spawn_failed", child.error().message, /*retryable=*/false);
+  log->debug("task {}: started pid {}", ctx.task_id(), child->pid());
+
+  RunResult run = Supervise(*child, spec->stdin_data, deadline, ctx.cancel_fd(),
+                            spec->max_output_bytes);
+  auto exit = child->Wait();
+  int64_t wall_ms = clock.MonotonicMs() - start;
+
+  Outcome out;
+  if (exit) {
+    const rusage& u = exit->usage;
+    double cpu_ms = (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000.0 +
+                    (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000.0;
+    MergeCostFile(cost_file, options.max_cost_file_bytes, ctx);
+    ctx.AddCost("cpu_ms", cpu_ms);
+  }
+  ctx.AddCost("wall_ms", static_cast<double>(wall_ms));
+
+  int status = exit ? exit->status : 0;
+  std::optional<int32_t> code;
+  if (exit && WIFEXITED(status)) code = WEXITSTATUS(status);
+  if (exit && WIFSIGNALED(status)) code = 128 + WTERMSIG(status);
+
+  if (run.stop == StopCause::kTimeout) {
+    out = Outcome::Fail("timeout", "killed after " + std::to_string(timeout) + " ms", true);
+  } else if (run.stop == StopCause::kCancel) {
+    out = Outcome::Fail("cancelled", std::string("killed: ") +
+                                         CancelReasonName(ctx.cancel_reason()), false);
+  } else if (!exit) {
+    out = Outcome::Fail("internal", exit.error().message, true);
+  } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    out = Outcome::Ok();
+  } else if (WIFEXITED(status)) {
+    out = Outcome::Fail("exit_status", "exited with status " + std::to_string(*code),
+                        spec->retry_on_nonzero);
+  } else {
+    out = Outcome::Fail("signal",
+                        std::string("killed by signal ") + strsignal(WTERMSIG(status)),
+                        spec->retry_on_nonzero);
+  }
+  out.exit_code = code;
+  out.stdout_data = std::move(run.out).Finish();
+  out.stderr_data = std::move(run.err).Finish();
+  out.output = out.stdout_data;
+  return out;
+}
+
+}  // namespace taskmill::worker

@@ -1,0 +1,133 @@
+// The broker link half of IoLoop: the DEALER socket, its outbox and reconnects.
+
+#include <algorithm>
+
+#include "io_loop.h"
+#include "taskmill/shared/protocol/codec.h"
+
+namespace taskmill::worker {
+namespace {
+
+constexpr int kSocketHwm = 1000;
+constexpr int kZmqReconnectIvlMs = 100;
+constexpr int kZmqReconnectIvlMaxMs = 2000;
+// Reliable messages kept while the broker is away. Only DONEs pile up then (no new tasks
+// arrive), so this is a guard against a bug, not a limit anyone should meet.
+constexpr size_t kMaxOutbox = 10'000;
+
+Parts ToParts(const protocol::Message& msg) {
+  protocol::Frames f = protocol::Encode(msg);
+  return {std::move(f.version), std::move(f.command), std::move(f.body)};
+}
+
+}  // namespace
+
+Result<void> IoLoop::OpenLink() {
+  auto opened = ZmqSocket::Open(context_, zmq::socket_type::dealer, "dealer");
+  if (!opened) return std::unexpected(opened.error());
+  ZmqSocket s = std::move(*opened);
+  // IMMEDIATE: a message is accepted only by a live connection, so while the broker is
+  // away DONEs stay in our outbox (and survive the reconnect) instead of a dead pipe.
+  for (auto [opt, value] : {std::pair{ZMQ_SNDHWM, kSocketHwm},
+                            {ZMQ_RCVHWM, kSocketHwm},
+                            {ZMQ_IMMEDIATE, 1},
+                            {ZMQ_LINGER, 0},
+                            {ZMQ_RECONNECT_IVL, kZmqReconnectIvlMs},
+                            {ZMQ_RECONNECT_IVL_MAX, kZmqReconnectIvlMaxMs}}) {
+    if (auto r = s.SetInt(opt, value); !r) return r;
+  }
+  if (auto r = s.SetBytes(ZMQ_ROUTING_ID, options_.id); !r) return r;
+  if (auto r = s.Connect(options_.broker); !r) return r;
+  dealer_ = std::move(s);
+  link_ = LinkState::kLinked;
+  heard_on_link_ = false;
+
+  // Every link starts with READY, ahead of any DONE kept from the last one.
+  std::erase_if(outbox_, [](const Outgoing& o) { return o.is_ready; });
+  protocol::Ready ready;
+  ready.worker_id = options_.id;
+  ready.queues = options_.queues;
+  for (const auto& [type, handler] : handlers_) ready.types.push_back(type);
+  ready.concurrency = options_.concurrency;
+  ready.labels = options_.labels;
+  outbox_.push_front(Outgoing{ToParts(ready), true});
+  int64_t now = clock_.MonotonicMs();
+  last_broker_ms_ = now;
+  next_heartbeat_ms_ = now + options_.heartbeat_ms;
+  log_->info("connecting to broker {} as {}", options_.broker, options_.id);
+  return {};
+}
+
+void IoLoop::CloseLink(int linger_ms) {
+  dealer_.Close(linger_ms);
+  link_ = LinkState::kBackoff;
+}
+
+void IoLoop::Backoff(int64_t now) {
+  CloseLink(0);
+  ++dead_links_;
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  uint64_t delay = options_.reconnect.DelayFor(dead_links_, unit(rng_));
+  reconnect_at_ms_ = now + static_cast<int64_t>(delay);
+  log_->warn("broker {} silent for {} ms; reconnecting in {} ms", options_.broker,
+             SilenceLimitMs(), delay);
+}
+
+void IoLoop::QueueReliable(const protocol::Message& msg) { QueueReliableFrames(ToParts(msg)); }
+
+void IoLoop::QueueReliableFrames(Parts frames) {
+  if (outbox_.size() >= kMaxOutbox) {
+    log_->warn("outbox full ({} messages); dropping the oldest", outbox_.size());
+    auto it = std::find_if(outbox_.begin(), outbox_.end(),
+                           [](const Outgoing& o) { return !o.is_ready; });
+    if (it != outbox_.end()) outbox_.erase(it);
+  }
+  outbox_.push_back(Outgoing{std::move(frames), false});
+  Flush();
+}
+
+void IoLoop::SendBestEffort(const protocol::Message& msg) {
+  Parts parts = ToParts(msg);
+  SendBestEffortFrames(parts);
+}
+
+void IoLoop::SendBestEffortFrames(std::span<const std::string> frames) {
+  // Never ahead of READY or a DONE: the broker must see those first.
+  if (link_ != LinkState::kLinked || !outbox_.empty()) return;
+  std::vector<std::string_view> views(frames.begin(), frames.end());
+  auto sent = dealer_.Send(views, /*dontwait=*/true);
+  if (!sent) log_->debug("best-effort send failed: {}", sent.error().message);
+}
+
+void IoLoop::Flush() {
+  if (link_ != LinkState::kLinked) return;
+  while (!outbox_.empty()) {
+    const Parts& parts = outbox_.front().frames;
+    std::vector<std::string_view> views(parts.begin(), parts.end());
+    auto sent = dealer_.Send(views, /*dontwait=*/true);
+    if (!sent) {
+      log_->warn("send to broker failed: {}", sent.error().message);
+      return;
+    }
+    if (!*sent) return;  // no live connection yet: POLLOUT tells us when
+    outbox_.pop_front();
+  }
+}
+
+void IoLoop::FinalFlush() {
+  // BYE and the last DONEs get up to linger_ms to reach a live connection.
+  int64_t deadline = clock_.MonotonicMs() + options_.linger_ms;
+  while (link_ == LinkState::kLinked && !outbox_.empty()) {
+    int64_t left = deadline - clock_.MonotonicMs();
+    if (left <= 0) break;
+    zmq_pollitem_t item{dealer_.handle(), 0, ZMQ_POLLOUT, 0};
+    if (!Poll({&item, 1}, static_cast<long>(left))) break;
+    Flush();
+  }
+  if (!outbox_.empty()) {
+    log_->warn("exiting with {} unsent messages (broker unreachable)", outbox_.size());
+  }
+  CloseLink(static_cast<int>(options_.linger_ms));
+}
+
+}  // namespace taskmill::worker

@@ -1,0 +1,297 @@
+#include "io_loop.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <limits>
+
+#include "taskmill/shared/protocol/codec.h"
+
+namespace taskmill::worker {
+namespace {
+
+constexpr const char* kResultsEndpoint = "inproc://taskmill-worker-results";
+// Messages read from one socket per loop turn, so timers run even under a flood.
+constexpr int kMaxReadsPerTurn = 256;
+
+std::string RunningKey(const std::string& task_id, uint64_t token) {
+  return task_id + "#" + std::to_string(token);
+}
+
+// Empties an eventfd, signalfd or pipe whose readiness is the whole message.
+void Consume(int fd) {
+  char buf[256];  // >= sizeof(signalfd_siginfo)
+  [[maybe_unused]] ssize_t n = read(fd, buf, sizeof buf);
+}
+
+}  // namespace
+
+IoLoop::IoLoop(const WorkerOptions& options, const std::map<std::string, Handler>& handlers,
+               int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms)
+    : options_(options),
+      handlers_(handlers),
+      wake_fd_(wake_fd),
+      shutdown_fd_(shutdown_fd),
+      drain_grace_ms_(drain_grace_ms),
+      log_(Logger("worker.io")) {}
+
+IoLoop::~IoLoop() {
+  // Sockets go before the context (whose destructor waits for them).
+  if (pool_) pool_->Stop();
+  dealer_.Close(0);
+  results_.Close(0);
+}
+
+Result<void> IoLoop::Run() {
+  auto results = ZmqSocket::Open(context_, zmq::socket_type::pull, "results");
+  if (!results) return std::unexpected(results.error());
+  results_ = std::move(*results);
+  if (auto r = results_.Bind(kResultsEndpoint); !r) return r;
+  pool_ = std::make_unique<ExecutorPool>(context_, kResultsEndpoint, options_.concurrency);
+  if (auto r = OpenLink(); !r) return r;
+  std::string types;
+  for (const auto& [type, handler] : handlers_) types += (types.empty() ? "" : ",") + type;
+  std::string queues;
+  for (const auto& q : options_.queues) queues += (queues.empty() ? "" : ",") + q;
+  log_->info("worker {} up: queues [{}], {} slots, types [{}]", options_.id, queues,
+             options_.concurrency, types);
+
+  while (!finished_) {
+    int64_t now = clock_.MonotonicMs();
+    std::array<zmq_pollitem_t, 4> items{};
+    size_t n = 0;
+    items[n++] = {results_.handle(), 0, ZMQ_POLLIN, 0};
+    items[n++] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
+    size_t shutdown_at = n;
+    if (shutdown_fd_ >= 0) items[n++] = {nullptr, shutdown_fd_, ZMQ_POLLIN, 0};
+    size_t dealer_at = n;
+    if (link_ == LinkState::kLinked) {
+      short events = ZMQ_POLLIN;
+      if (!outbox_.empty()) events |= ZMQ_POLLOUT;
+      items[n++] = {dealer_.handle(), 0, events, 0};
+    }
+    auto polled = Poll({items.data(), n}, PollTimeout(now));
+    if (!polled) return std::unexpected(polled.error());
+    now = clock_.MonotonicMs();
+
+    if (items[0].revents & ZMQ_POLLIN) OnResults();
+    if (items[1].revents & ZMQ_POLLIN) {
+      Consume(wake_fd_);
+      StartDrain(drain_grace_ms_.load(), now);
+    }
+    if (shutdown_fd_ >= 0 && (items[shutdown_at].revents & ZMQ_POLLIN)) {
+      Consume(shutdown_fd_);
+      ++shutdown_signals_;
+      // A second signal means "now": whatever still runs is reported and we leave.
+      StartDrain(shutdown_signals_ == 1 ? options_.drain_timeout_ms : 0, now);
+    }
+    if (dealer_at < n && link_ == LinkState::kLinked && (items[dealer_at].revents & ZMQ_POLLIN)) {
+      OnBrokerMessages(now);
+    }
+    OnTimers(clock_.MonotonicMs());
+    Flush();
+  }
+
+  FinalFlush();
+  pool_->Stop();
+  results_.Close(0);
+  log_->info("worker {} stopped", options_.id);
+  return {};
+}
+
+long IoLoop::PollTimeout(int64_t now) const {
+  int64_t next = next_heartbeat_ms_;
+  if (link_ == LinkState::kLinked) {
+    next = std::min(next, last_broker_ms_ + SilenceLimitMs());
+  } else {
+    next = std::min(next, reconnect_at_ms_);
+  }
+  if (draining_) next = std::min(next, drain_deadline_ms_);
+  for (const auto& [key, r] : running_) {
+    if (r.deadline_ms > 0 && !r.cancel->cancelled()) next = std::min(next, r.deadline_ms);
+  }
+  return static_cast<long>(std::clamp<int64_t>(next - now, 0, 60'000));
+}
+
+uint32_t IoLoop::FreeSlots() const {
+  if (draining_ || running_.size() >= options_.concurrency) return 0;
+  return options_.concurrency - static_cast<uint32_t>(running_.size());
+}
+
+int64_t IoLoop::SilenceLimitMs() const {
+  return static_cast<int64_t>(options_.heartbeat_ms) * options_.liveness;
+}
+
+void IoLoop::OnBrokerMessages(int64_t now) {
+  for (int i = 0; i < kMaxReadsPerTurn && link_ == LinkState::kLinked; ++i) {
+    auto got = dealer_.Recv(/*dontwait=*/true, /*max_parts=*/3);
+    if (!got) {
+      log_->debug("dropped a message from the broker: {}", got.error().message);
+      last_broker_ms_ = now;
+      continue;
+    }
+    if (!*got) return;
+    // Any traffic, even a message we cannot read, shows the broker is alive.
+    last_broker_ms_ = now;
+    heard_on_link_ = true;
+    dead_links_ = 0;
+    const Parts& parts = **got;
+    std::array<std::string_view, 3> views;
+    for (size_t k = 0; k < parts.size(); ++k) views[k] = parts[k];
+    auto msg = protocol::Decode(std::span(views.data(), parts.size()));
+    if (!msg) {
+      log_->debug("dropped a bad message from the broker: {}", msg.error().ToString());
+      continue;
+    }
+    OnBrokerMessage(std::move(*msg), now);
+  }
+}
+
+void IoLoop::OnBrokerMessage(protocol::Message msg, int64_t now) {
+  if (auto* task = std::get_if<protocol::TaskMsg>(&msg)) {
+    OnTask(std::move(*task), now);
+  } else if (auto* cancel = std::get_if<protocol::CancelTask>(&msg)) {
+    OnCancel(*cancel);
+  } else if (auto* drain = std::get_if<protocol::Drain>(&msg)) {
+    log_->info("broker asked to drain (grace {} ms)", drain->grace_ms);
+    StartDrain(drain->grace_ms, now);
+  } else if (!std::holds_alternative<protocol::BrokerHeartbeat>(msg)) {
+    log_->debug("ignored {} from the broker", protocol::CommandName(protocol::CommandOf(msg)));
+  }
+}
+
+void IoLoop::FailTask(const protocol::TaskMsg& task, std::string code, std::string message,
+                      bool retryable) {
+  protocol::Done done;
+  done.task_id = task.task_id;
+  done.token = task.token;
+  done.ok = false;
+  done.error = protocol::TaskError{std::move(code), std::move(message), retryable};
+  done.started_ms = clock_.NowMs();
+  QueueReliable(done);
+}
+
+void IoLoop::OnTask(protocol::TaskMsg task, int64_t now) {
+  log_->debug("task {} attempt {} ({}) received", task.task_id, task.attempt, task.type);
+  if (draining_) {
+    FailTask(task, "draining", "worker " + options_.id + " is shutting down", true);
+    return;
+  }
+  auto handler = handlers_.find(task.type);
+  if (handler == handlers_.end()) {
+    FailTask(task, "unknown_type",
+             "worker " + options_.id + " has no handler for type '" + task.type + "'", false);
+    return;
+  }
+  std::string key = RunningKey(task.task_id, task.token);
+  if (running_.contains(key)) {
+    log_->debug("task {} token {} is already running; duplicate ignored", task.task_id,
+                task.token);
+    return;
+  }
+  if (running_.size() >= options_.concurrency) {
+    FailTask(task, "no_slot",
+             "worker " + options_.id + " has no free slot (" +
+                 std::to_string(options_.concurrency) + " busy)",
+             true);
+    return;
+  }
+  Running r;
+  r.task_id = task.task_id;
+  r.token = task.token;
+  r.cancel = std::make_shared<CancelSignal>();
+  if (task.timeout_ms > 0) r.deadline_ms = now + task.timeout_ms;
+  Job job{std::move(task), r.cancel, &handler->second};
+  running_.emplace(std::move(key), std::move(r));
+  pool_->Submit(std::move(job));
+}
+
+void IoLoop::OnCancel(const protocol::CancelTask& cancel) {
+  bool found = false;
+  for (auto& [key, r] : running_) {
+    // Token 0 cancels whichever attempt of the task runs here.
+    if (r.task_id == cancel.task_id && (cancel.token == 0 || cancel.token == r.token)) {
+      r.cancel->Cancel(CancelReason::kCancelled);
+      found = true;
+    }
+  }
+  log_->debug("cancel of task {} ({}): {}", cancel.task_id, cancel.reason,
+              found ? "signalled" : "not running here");
+}
+
+void IoLoop::OnResults() {
+  for (int i = 0; i < kMaxReadsPerTurn; ++i) {
+    auto got = results_.Recv(/*dontwait=*/true, /*max_parts=*/5);
+    if (!got) {
+      log_->error("bad result from an executor: {}", got.error().message);
+      continue;
+    }
+    if (!*got) return;
+    Parts& parts = **got;
+    if (parts.size() != 5 || parts[3].size() != 1) continue;
+    uint64_t token = std::strtoull(parts[1].c_str(), nullptr, 10);
+    auto it = running_.find(RunningKey(parts[0], token));
+    // Not running any more: already reported (drain timeout), so this one is dropped.
+    if (it == running_.end()) continue;
+    auto command = static_cast<protocol::Command>(static_cast<uint8_t>(parts[3][0]));
+    std::span<const std::string> frames(parts.begin() + 2, parts.end());
+    if (command == protocol::Command::kDone) {
+      running_.erase(it);
+      QueueReliableFrames(Parts(frames.begin(), frames.end()));
+    } else {
+      SendBestEffortFrames(frames);
+    }
+  }
+}
+
+void IoLoop::StartDrain(uint32_t grace_ms, int64_t now) {
+  int64_t deadline = now + grace_ms;
+  if (draining_ && deadline >= drain_deadline_ms_) return;
+  log_->info("draining: {} running task(s), grace {} ms", running_.size(), grace_ms);
+  draining_ = true;
+  drain_deadline_ms_ = deadline;
+}
+
+void IoLoop::OnTimers(int64_t now) {
+  if (draining_ && (running_.empty() || now >= drain_deadline_ms_)) {
+    for (auto& [key, r] : running_) {
+      r.cancel->Cancel(CancelReason::kDraining);
+      protocol::Done done;
+      done.task_id = r.task_id;
+      done.token = r.token;
+      done.ok = false;
+      done.error = protocol::TaskError{"drain_timeout",
+                                       "worker " + options_.id +
+                                           " shut down before the task finished",
+                                       true};
+      done.started_ms = clock_.NowMs();
+      QueueReliable(done);
+    }
+    running_.clear();
+    QueueReliable(protocol::Bye{"drained"});
+    finished_ = true;
+    return;
+  }
+  for (auto& [key, r] : running_) {
+    if (r.deadline_ms > 0 && now >= r.deadline_ms && !r.cancel->cancelled()) {
+      log_->debug("task {} passed its timeout; cancelling", r.task_id);
+      r.cancel->Cancel(CancelReason::kTimeout);
+    }
+  }
+  if (link_ == LinkState::kLinked && now - last_broker_ms_ >= SilenceLimitMs()) {
+    Backoff(now);
+  } else if (link_ == LinkState::kBackoff && now >= reconnect_at_ms_) {
+    if (auto r = OpenLink(); !r) {
+      log_->error("cannot open a link to {}: {}", options_.broker, r.error().message);
+      Backoff(now);
+    }
+  }
+  if (now >= next_heartbeat_ms_) {
+    next_heartbeat_ms_ = now + options_.heartbeat_ms;
+    SendBestEffort(protocol::Heartbeat{FreeSlots()});
+  }
+}
+
+}  // namespace taskmill::worker

@@ -1,0 +1,109 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "executor_pool.h"
+#include "taskmill/shared/clock.h"
+#include "taskmill/shared/error.h"
+#include "taskmill/shared/log.h"
+#include "taskmill/shared/protocol/messages.h"
+#include "taskmill/worker/worker.h"
+#include "zmq_socket.h"
+
+namespace taskmill::worker {
+
+// The worker's I/O thread: owns the DEALER to the broker (Paranoid Pirate: heartbeats,
+// liveness, reconnect with backoff, READY on every link), the inproc PULL the executors
+// report to, the table of running attempts, and the drain. Nothing in it blocks except
+// zmq_poll, whose timeout is the time to the next timer.
+// Lifecycle: built and run by Worker::Run on the calling thread; Run returns once BYE
+// has been handed to the socket (or the link is down) and the executors have stopped.
+class IoLoop {
+ public:
+  IoLoop(const WorkerOptions& options, const std::map<std::string, Handler>& handlers,
+         int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms);
+  ~IoLoop();
+
+  Result<void> Run();
+
+ private:
+  enum class LinkState {
+    kLinked,   // the DEALER exists and READY has been queued on it
+    kBackoff,  // the DEALER is closed; a new one opens at reconnect_at_ms_
+  };
+  // A message waiting for the link: READY, DONE or BYE (never dropped while linked).
+  struct Outgoing {
+    Parts frames;           // version, command, body
+    bool is_ready = false;  // true iff this is a READY (replaced on every new link)
+  };
+  // One attempt an executor is running.
+  struct Running {
+    std::string task_id;
+    uint64_t token = 0;
+    std::shared_ptr<CancelSignal> cancel;  // co-owned with the executor's Job
+    int64_t deadline_ms = 0;               // monotonic; 0 = no timeout
+  };
+
+  // link (io_link.cc)
+  Result<void> OpenLink();
+  void CloseLink(int linger_ms);
+  void Backoff(int64_t now);
+  void QueueReliable(const protocol::Message& msg);
+  void QueueReliableFrames(Parts frames);
+  void SendBestEffort(const protocol::Message& msg);
+  void SendBestEffortFrames(std::span<const std::string> frames);
+  void Flush();
+  void FinalFlush();
+
+  // events (io_loop.cc)
+  void OnBrokerMessages(int64_t now);
+  void OnBrokerMessage(protocol::Message msg, int64_t now);
+  void OnTask(protocol::TaskMsg task, int64_t now);
+  void OnCancel(const protocol::CancelTask& cancel);
+  void OnResults();
+  void OnTimers(int64_t now);
+  void StartDrain(uint32_t grace_ms, int64_t now);
+  void FailTask(const protocol::TaskMsg& task, std::string code, std::string message,
+                bool retryable);
+  long PollTimeout(int64_t now) const;
+  uint32_t FreeSlots() const;
+  int64_t SilenceLimitMs() const;
+
+  const WorkerOptions& options_;
+  const std::map<std::string, Handler>& handlers_;
+  const int wake_fd_;                               // eventfd written by Worker::Drain
+  const int shutdown_fd_;                           // signalfd/self-pipe, or -1
+  const std::atomic<uint32_t>& drain_grace_ms_;     // grace of the latest Drain()
+  const Clock& clock_ = SystemClock::Instance();
+  std::shared_ptr<spdlog::logger> log_;             // co-owned with spdlog's registry
+  std::mt19937_64 rng_{std::random_device{}()};     // reconnect jitter
+
+  zmq::context_t context_;     // declared before the sockets and the pool: outlives them
+  ZmqSocket dealer_;           // open iff link_ == kLinked
+  ZmqSocket results_;          // inproc PULL from the executors
+  std::unique_ptr<ExecutorPool> pool_;
+
+  LinkState link_ = LinkState::kBackoff;
+  std::deque<Outgoing> outbox_;       // reliable messages not yet accepted by the socket
+  int64_t last_broker_ms_ = 0;        // monotonic ms of the last traffic from the broker
+  int64_t next_heartbeat_ms_ = 0;     // monotonic ms of the next HEARTBEAT
+  int64_t reconnect_at_ms_ = 0;       // when kBackoff: monotonic ms to open a new link
+  uint32_t dead_links_ = 0;           // consecutive links that went silent (backoff step)
+  bool heard_on_link_ = false;        // true iff the broker spoke on the current link
+
+  std::map<std::string, Running> running_;  // by "task_id#token"
+  bool draining_ = false;                   // true iff a drain has started
+  int64_t drain_deadline_ms_ = 0;           // monotonic; when draining_
+  int shutdown_signals_ = 0;                // times shutdown_fd_ fired
+  bool finished_ = false;                   // true iff BYE is queued and Run should end
+};
+
+}  // namespace taskmill::worker

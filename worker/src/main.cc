@@ -1,0 +1,99 @@
+// taskmill-worker: parses its configuration, registers the built-in handlers and runs a
+// Worker until SIGTERM/SIGINT (or a broker DRAIN) has drained it.
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "taskmill/shared/flags.h"
+#include "taskmill/shared/log.h"
+#include "taskmill/shared/version.h"
+#include "taskmill/worker/builtins.h"
+#include "taskmill/worker/worker.h"
+
+namespace {
+
+constexpr const char* kProgram = "taskmill-worker";
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "%s: %s\n", kProgram, message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using taskmill::worker::WorkerOptions;
+  WorkerOptions options;
+  options.concurrency = std::max(1u, std::thread::hardware_concurrency());
+  std::string log_level = "info";
+  std::vector<std::string> labels;
+
+  taskmill::FlagSet flags(kProgram, "Runs taskmill tasks (exec, echo, sleep, fail) for a broker.");
+  flags.String("broker", &options.broker, "broker backend endpoint");
+  flags.List("queues", &options.queues, "queues to take tasks from (comma-separated)");
+  flags.Uint32("concurrency", &options.concurrency, 1, 4096,
+               "tasks run at once (1 = one after another)");
+  flags.String("id", &options.id, "worker id (default: <host>-<pid>-<random>)");
+  flags.Uint32("heartbeat-ms", &options.heartbeat_ms, 10, 600'000,
+               "interval between heartbeats to the broker");
+  flags.Uint32("liveness", &options.liveness, 1, 100,
+               "silent heartbeat intervals before the broker is presumed dead");
+  flags.Uint32("drain-timeout-ms", &options.drain_timeout_ms, 0, 86'400'000,
+               "on SIGTERM, how long running tasks may take to finish");
+  flags.List("labels", &labels, "labels sent to the broker, key=value (comma-separated)");
+  flags.Choice("log-level", &log_level,
+               {"trace", "debug", "info", "warn", "error", "critical", "off"}, "log level");
+
+  auto parsed = flags.Parse(argc, argv);
+  if (!parsed) return Usage(parsed.error().message);
+  if (parsed->help) {
+    std::fputs(flags.Usage().c_str(), stdout);
+    return 0;
+  }
+  if (!parsed->positional.empty()) {
+    return Usage("unexpected argument '" + parsed->positional.front() + "' (see " + kProgram +
+                 " --help)");
+  }
+  for (const auto& label : labels) {
+    auto eq = label.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Usage("--labels: '" + label + "' is not key=value");
+    }
+    options.labels[label.substr(0, eq)] = label.substr(eq + 1);
+  }
+  if (auto r = taskmill::SetLogLevel(log_level); !r) return Usage("--log-level: " + r.error().message);
+
+  taskmill::worker::Worker worker(options);
+  if (auto v = taskmill::worker::ValidateOptions(worker.options()); !v) {
+    return Usage("--" + v.error().message);
+  }
+  taskmill::worker::RegisterBuiltins(worker);
+
+  // SIGTERM/SIGINT arrive on a signalfd that the I/O thread polls. They are blocked before
+  // any thread starts, so every thread inherits the mask and none takes them directly.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) {
+    std::perror("taskmill-worker: signalfd");
+    return 1;
+  }
+
+  auto log = taskmill::Logger("worker");
+  log->info("taskmill-worker {} starting: broker {}", taskmill::kVersionString, options.broker);
+  auto ran = worker.Run(sfd);
+  close(sfd);
+  if (!ran) {
+    std::fprintf(stderr, "%s: %s\n", kProgram, ran.error().ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

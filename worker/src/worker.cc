@@ -1,0 +1,113 @@
+#include "taskmill/worker/worker.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "io_loop.h"
+#include "taskmill/shared/ids.h"
+
+namespace taskmill::worker {
+namespace {
+
+bool IsNameChar(char c, std::string_view extra) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         extra.find(c) != std::string_view::npos;
+}
+
+bool IsName(std::string_view s, std::string_view extra) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!IsNameChar(c, extra)) return false;
+  }
+  return true;
+}
+
+std::string DefaultId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, 8, "worker");
+  std::string id;
+  for (char c : std::string_view(host)) id += IsNameChar(c, "_.-") ? c : '-';
+  if (id.size() > 64) id.resize(64);
+  // The random tail keeps two workers of one process (or a restarted pid) apart.
+  return id + "-" + std::to_string(getpid()) + "-" + NewId().substr(20);
+}
+
+}  // namespace
+
+Result<void> ValidateOptions(const WorkerOptions& o) {
+  auto bad = [](std::string what) { return MakeError(ErrorCode::kInvalidArgument, what); };
+  if (o.broker.find("://") == std::string::npos) {
+    return bad("broker: '" + o.broker + "' is not a ZeroMQ endpoint (e.g. tcp://host:5556)");
+  }
+  if (o.queues.empty()) return bad("queues: at least one queue is needed");
+  for (const auto& q : o.queues) {
+    if (!IsName(q, "_.-")) {
+      return bad("queues: '" + q + "' is not a queue name ([A-Za-z0-9_.-]{1,128})");
+    }
+  }
+  if (o.concurrency < 1 || o.concurrency > 4096) {
+    return bad("concurrency: " + std::to_string(o.concurrency) + " is out of range (1..4096)");
+  }
+  if (!IsName(o.id, "_.-:")) {
+    return bad("id: '" + o.id + "' is not a worker id ([A-Za-z0-9_.:-]{1,128})");
+  }
+  if (o.heartbeat_ms < 10 || o.heartbeat_ms > 600'000) {
+    return bad("heartbeat-ms: " + std::to_string(o.heartbeat_ms) + " is out of range (10..600000)");
+  }
+  if (o.liveness < 1 || o.liveness > 100) {
+    return bad("liveness: " + std::to_string(o.liveness) + " is out of range (1..100)");
+  }
+  if (o.reconnect.multiplier < 1.0 || o.reconnect.max_ms < o.reconnect.base_ms) {
+    return bad("reconnect: multiplier must be >= 1 and max_ms >= base_ms");
+  }
+  for (const auto& [key, value] : o.labels) {
+    if (!IsName(key, "_.-/")) {
+      return bad("labels: '" + key + "' is not a label key ([A-Za-z0-9_./-]{1,128})");
+    }
+  }
+  return {};
+}
+
+Worker::Worker(WorkerOptions options)
+    : options_(std::move(options)), wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (options_.id.empty()) options_.id = DefaultId();
+  if (options_.concurrency == 0) {
+    options_.concurrency = std::max(1u, std::thread::hardware_concurrency());
+  }
+}
+
+Worker::~Worker() {
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void Worker::Handle(std::string type, Handler handler) {
+  if (running_.load()) return;  // the map is read without a lock once Run starts
+  handlers_[std::move(type)] = std::move(handler);
+}
+
+std::vector<std::string> Worker::types() const {
+  std::vector<std::string> out;
+  for (const auto& [type, handler] : handlers_) out.push_back(type);
+  return out;
+}
+
+Result<void> Worker::Run(int shutdown_fd) {
+  if (running_.exchange(true)) {
+    return MakeError(ErrorCode::kConflict, "Worker::Run may be called only once");
+  }
+  if (auto v = ValidateOptions(options_); !v) return v;
+  if (wake_fd_ < 0) return MakeError(ErrorCode::kInternal, "eventfd failed at construction");
+  IoLoop loop(options_, handlers_, wake_fd_, shutdown_fd, drain_grace_ms_);
+  return loop.Run();
+}
+
+void Worker::Drain(uint32_t grace_ms) {
+  drain_grace_ms_.store(grace_ms);
+  uint64_t one = 1;
+  // write(2) is async-signal-safe, so a signal handler may call Drain.
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+}
+
+}  // namespace taskmill::worker
