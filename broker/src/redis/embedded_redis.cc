@@ -1,0 +1,218 @@
+#include "redis/embedded_redis.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <hiredis/hiredis.h>
+
+#include "taskmill/shared/clock.h"
+#include "taskmill/shared/log.h"
+
+namespace taskmill::broker {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("broker.redis"); }
+
+void SleepMs(int ms) { poll(nullptr, 0, ms); }
+
+// Waits up to timeout_ms for `pid` to exit; true iff it was reaped.
+bool WaitExit(pid_t pid, int64_t timeout_ms) {
+  const Clock& clock = SystemClock::Instance();
+  const int64_t deadline = clock.MonotonicMs() + timeout_ms;
+  while (true) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD)) return true;
+    if (clock.MonotonicMs() >= deadline) return false;
+    SleepMs(5);
+  }
+}
+
+}  // namespace
+
+EmbeddedRedis::EmbeddedRedis(EmbeddedRedisOptions options) : options_(std::move(options)) {
+  socket_path_ = options_.data_dir + "/redis.sock";
+}
+
+EmbeddedRedis::EmbeddedRedis(EmbeddedRedis&& other) noexcept
+    : options_(std::move(other.options_)),
+      socket_path_(std::move(other.socket_path_)),
+      pid_(std::exchange(other.pid_, -1)) {}
+
+EmbeddedRedis& EmbeddedRedis::operator=(EmbeddedRedis&& other) noexcept {
+  if (this != &other) {
+    (void)Stop();
+    options_ = std::move(other.options_);
+    socket_path_ = std::move(other.socket_path_);
+    pid_ = std::exchange(other.pid_, -1);
+  }
+  return *this;
+}
+
+EmbeddedRedis::~EmbeddedRedis() { (void)Stop(); }
+
+Result<EmbeddedRedis> EmbeddedRedis::Start(EmbeddedRedisOptions options) {
+  if (options.data_dir.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "embedded redis: data dir is required");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInvalidArgument, "embedded redis: cannot create data dir '" +
+                                                      options.data_dir + "': " + ec.message());
+  }
+  options.data_dir = std::filesystem::absolute(options.data_dir).lexically_normal().string();
+  if (options.data_dir.size() + sizeof("/redis.sock") > 104) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "embedded redis: data dir path is too long for a unix socket (max ~92 "
+                     "characters): " + options.data_dir);
+  }
+  EmbeddedRedis redis(std::move(options));
+  if (auto r = redis.Restart(); !r) return std::unexpected(r.error());
+  return redis;
+}
+
+RedisConfig EmbeddedRedis::config() const {
+  RedisConfig cfg;
+  cfg.unix_path = socket_path_;
+  return cfg;
+}
+
+Result<void> EmbeddedRedis::Restart() {
+  if (Running()) return {};
+  if (auto r = Spawn(); !r) return r;
+  return WaitUntilReady();
+}
+
+Result<void> EmbeddedRedis::Spawn() {
+  std::vector<std::string> args = {
+      options_.server_path,
+      "--port", std::to_string(options_.port),
+      "--unixsocket", socket_path_,
+      "--unixsocketperm", "700",
+      "--dir", options_.data_dir,
+      "--appendonly", "yes",
+      "--appendfsync", options_.appendfsync,
+      "--save", "",
+      "--daemonize", "no",
+      "--logfile", options_.data_dir + "/redis.log",
+  };
+  if (options_.port != 0) {
+    args.insert(args.end(), {"--bind", "127.0.0.1"});
+  }
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::unlink(socket_path_.c_str());  // a stale socket from a crash would fool the PING wait
+
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    return MakeError(ErrorCode::kInternal, std::string("embedded redis: fork: ") + strerror(errno));
+  }
+  if (pid == 0) {
+    // Child: die with the parent (its AOF is flushed on SIGTERM), keep stdio quiet.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, STDIN_FILENO);
+      dup2(devnull, STDOUT_FILENO);
+      dup2(devnull, STDERR_FILENO);
+    }
+    execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  pid_ = pid;
+  Log()->info("embedded redis-server started (pid {}, dir {})", pid_, options_.data_dir);
+  return {};
+}
+
+Result<void> EmbeddedRedis::WaitUntilReady() {
+  const Clock& clock = SystemClock::Instance();
+  const int64_t deadline = clock.MonotonicMs() + options_.start_timeout_ms;
+  std::string last = "no answer";
+  while (clock.MonotonicMs() < deadline) {
+    if (!Running()) {
+      return MakeError(ErrorCode::kStoreUnavailable,
+                       "embedded redis-server exited during startup (is '" +
+                           options_.server_path + "' installed?): " + LogTail());
+    }
+    timeval tv{0, 200'000};
+    redisContext* c = redisConnectUnixWithTimeout(socket_path_.c_str(), tv);
+    if (c != nullptr && !c->err) {
+      auto* reply = static_cast<redisReply*>(redisCommand(c, "PING"));
+      bool ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS &&
+                std::string_view(reply->str, reply->len) == "PONG";
+      if (reply != nullptr && reply->type == REDIS_REPLY_ERROR) last = reply->str;  // LOADING
+      if (reply != nullptr) freeReplyObject(reply);
+      redisFree(c);
+      if (ok) return {};
+    } else if (c != nullptr) {
+      last = c->errstr;
+      redisFree(c);
+    }
+    SleepMs(10);  // the socket appears, then AOF loading ends: poll for both with a deadline
+  }
+  return MakeError(ErrorCode::kTimeout, "embedded redis-server did not answer PING within " +
+                                            std::to_string(options_.start_timeout_ms) +
+                                            " ms (" + last + ")");
+}
+
+bool EmbeddedRedis::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == 0) return true;
+  pid_ = -1;  // exited (reaped now) or not our child any more
+  return false;
+}
+
+Result<bool> EmbeddedRedis::RestartIfDied() {
+  if (pid_ <= 0 && options_.data_dir.empty()) return false;  // moved from
+  if (Running()) return false;
+  Log()->warn("embedded redis-server died; restarting it on {} ({})", options_.data_dir,
+              LogTail());
+  if (auto r = Restart(); !r) return std::unexpected(r.error());
+  return true;
+}
+
+void EmbeddedRedis::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  WaitExit(pid_, 5000);
+  pid_ = -1;
+}
+
+Result<void> EmbeddedRedis::Stop() {
+  if (pid_ <= 0) return {};
+  pid_t pid = std::exchange(pid_, -1);
+  ::kill(pid, SIGTERM);
+  if (WaitExit(pid, options_.stop_timeout_ms)) return {};
+  ::kill(pid, SIGKILL);
+  WaitExit(pid, 5000);
+  return MakeError(ErrorCode::kTimeout, "embedded redis-server (pid " + std::to_string(pid) +
+                                            ") ignored SIGTERM; killed");
+}
+
+std::string EmbeddedRedis::LogTail() const {
+  std::ifstream in(options_.data_dir + "/redis.log");
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  return last.empty() ? "(empty log)" : last;
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,382 @@
+#include "redis/redis_connection.h"
+
+#include <poll.h>
+#include <zmq.h>
+
+#include <algorithm>
+#include <memory>
+#include <span>
+
+#include "taskmill/shared/log.h"
+
+namespace taskmill::broker {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("broker.redis"); }
+
+ErrorCode CodeForRedisError(std::string_view msg) {
+  auto starts = [&](std::string_view p) { return msg.starts_with(p); };
+  if (starts("NOAUTH") || starts("WRONGPASS") || starts("NOPERM")) return ErrorCode::kUnauthorized;
+  if (starts("LOADING") || starts("BUSY") || starts("MASTERDOWN") || starts("READONLY") ||
+      starts("MISCONF") || starts("TRYAGAIN")) {
+    return ErrorCode::kStoreUnavailable;
+  }
+  return ErrorCode::kInternal;
+}
+
+// "TM_<CODE> message" from our scripts becomes {code, message}; anything else stays whole.
+Error ErrorFromReply(std::string_view msg) {
+  if (msg.starts_with("TM_")) {
+    size_t space = msg.find(' ');
+    std::string code(msg.substr(3, space == std::string_view::npos ? msg.npos : space - 3));
+    std::transform(code.begin(), code.end(), code.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string text = space == std::string_view::npos ? "" : std::string(msg.substr(space + 1));
+    return Error{ErrorCodeFromName(code), text};
+  }
+  return Error{CodeForRedisError(msg), "redis: " + std::string(msg)};
+}
+
+const std::string kEvalSha = "EVALSHA";
+const std::string kEval = "EVAL";
+const std::string kNoKeys = "0";
+
+}  // namespace
+
+// One command in flight; hiredis owns it as privdata until the reply callback.
+struct RedisConnection::Pending {
+  RedisConnection* conn = nullptr;
+  Callback cb;
+  int script = -1;                // Eval: script index, for the NOSCRIPT retry
+  bool retried = false;           // true iff already re-sent as EVAL
+  std::vector<std::string> args;  // Eval: the script's ARGV, kept for the retry
+};
+
+RedisConnection::RedisConnection(RedisConfig config, RedisConnectionOptions options,
+                                 const Clock& clock)
+    : config_(std::move(config)), options_(options), clock_(clock) {}
+
+RedisConnection::~RedisConnection() {
+  destroying_ = true;
+  state_ = State::kStopped;
+  if (ac_ != nullptr) redisAsyncFree(ac_);
+}
+
+size_t RedisConnection::AddScript(std::string name, std::string body) {
+  for (size_t i = 0; i < scripts_.size(); ++i) {
+    if (scripts_[i].name == name && scripts_[i].body == body) return i;  // another Store
+  }
+  scripts_.push_back(Script{std::move(name), std::move(body), ""});
+  if (state_ == State::kReady) {
+    size_t i = scripts_.size() - 1;
+    Command({"SCRIPT", "LOAD", scripts_[i].body}, [this, i](Result<const redisReply*> r) {
+      if (r && (*r)->type == REDIS_REPLY_STRING) scripts_[i].sha.assign((*r)->str, (*r)->len);
+    });
+  }
+  return scripts_.size() - 1;
+}
+
+void RedisConnection::Start() {
+  if (state_ != State::kStopped) return;
+  backoff_ms_ = options_.reconnect_min_ms;
+  SetState(State::kDisconnected);
+  Connect();
+}
+
+void RedisConnection::Stop() {
+  SetState(State::kStopped);
+  reconnect_at_ = -1;
+  connect_deadline_ = -1;
+  if (ac_ != nullptr) redisAsyncFree(ac_);
+}
+
+void RedisConnection::SetState(State s) {
+  if (state_ == s) return;
+  state_ = s;
+  if (on_state_) on_state_(s);
+}
+
+void RedisConnection::Connect() {
+  reconnect_at_ = -1;
+  redisAsyncContext* ac = config_.unix_path.empty()
+                              ? redisAsyncConnect(config_.host.c_str(), config_.port)
+                              : redisAsyncConnectUnix(config_.unix_path.c_str());
+  if (ac == nullptr || ac->err) {
+    std::string why = ac == nullptr ? "out of memory" : ac->errstr;
+    if (ac != nullptr) redisAsyncFree(ac);
+    last_error_ = "connect to " + config_.Describe() + ": " + why;
+    OnContextGone();
+    return;
+  }
+  ac_ = ac;
+  ac_->data = this;
+  ac_->ev.data = this;
+  ac_->ev.addRead = &EvAddRead;
+  ac_->ev.delRead = &EvDelRead;
+  ac_->ev.addWrite = &EvAddWrite;
+  ac_->ev.delWrite = &EvDelWrite;
+  ac_->ev.cleanup = &EvCleanup;
+  redisAsyncSetConnectCallback(ac_, &OnConnect);
+  // Reading is always wanted: that is how a closed socket shows up.
+  want_read_ = true;
+  SetState(State::kConnecting);
+  connect_deadline_ = clock_.MonotonicMs() + options_.connect_timeout_ms;
+  Handshake();
+}
+
+// AUTH, SELECT and SCRIPT LOAD are pipelined right behind the connect; the connection is
+// ready once every one of them answered OK.
+void RedisConnection::Handshake() {
+  std::vector<std::pair<std::string, std::vector<std::string>>> steps;
+  if (!config_.password.empty()) {
+    std::vector<std::string> auth{"AUTH"};
+    if (!config_.username.empty()) auth.push_back(config_.username);
+    auth.push_back(config_.password);
+    steps.emplace_back("AUTH", std::move(auth));
+  }
+  if (config_.db != 0) steps.emplace_back("SELECT", std::vector<std::string>{"SELECT", std::to_string(config_.db)});
+  steps.emplace_back("PING", std::vector<std::string>{"PING"});
+  for (const Script& s : scripts_) {
+    steps.emplace_back("SCRIPT LOAD " + s.name, std::vector<std::string>{"SCRIPT", "LOAD", s.body});
+  }
+  handshake_left_ = static_cast<int>(steps.size());
+  redisAsyncContext* attempt = ac_;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    auto* p = new Pending{this, nullptr, -1, false, {}};
+    std::string step = steps[i].first;
+    int script = step.starts_with("SCRIPT") ? static_cast<int>(i - (steps.size() - scripts_.size())) : -1;
+    p->cb = [this, attempt, step, script](Result<const redisReply*> r) {
+      if (attempt != ac_ || state_ != State::kConnecting) return;  // an older attempt
+      if (r && script >= 0) {
+        if ((*r)->type != REDIS_REPLY_STRING) {
+          r = MakeError(ErrorCode::kInternal, "SCRIPT LOAD did not return a sha");
+        } else {
+          scripts_[static_cast<size_t>(script)].sha.assign((*r)->str, (*r)->len);
+        }
+      }
+      HandshakeStep(std::move(r), step);
+    };
+    if (!Send(p, steps[i].second)) {
+      delete p;
+      Fail("could not queue " + step);
+      return;
+    }
+  }
+}
+
+void RedisConnection::HandshakeStep(Result<const redisReply*> r, const std::string& step) {
+  if (!r) {
+    Fail(step + " failed: " + r.error().message);
+    return;
+  }
+  if (--handshake_left_ == 0) {
+    connect_deadline_ = -1;
+    backoff_ms_ = options_.reconnect_min_ms;
+    if (!last_error_.empty()) Log()->info("redis {} is back", config_.Describe());
+    last_error_.clear();
+    SetState(State::kReady);
+  }
+}
+
+void RedisConnection::Fail(const std::string& why) {
+  last_error_ = why;
+  Log()->warn("redis {}: {}", config_.Describe(), why);
+  if (state_ != State::kStopped) SetState(State::kDisconnected);
+  connect_deadline_ = -1;
+  if (ac_ != nullptr) {
+    redisAsyncFree(ac_);  // deferred by hiredis when inside one of its callbacks
+  } else {
+    OnContextGone();
+  }
+}
+
+void RedisConnection::OnContextGone() {
+  ac_ = nullptr;
+  want_read_ = want_write_ = false;
+  connect_deadline_ = -1;
+  if (state_ == State::kStopped || destroying_) return;
+  if (state_ == State::kReady) Log()->warn("redis {}: connection lost", config_.Describe());
+  SetState(State::kDisconnected);
+  reconnect_at_ = clock_.MonotonicMs() + backoff_ms_;
+  backoff_ms_ = std::min(backoff_ms_ * 2, options_.reconnect_max_ms);
+}
+
+int RedisConnection::fd() const { return ac_ == nullptr ? -1 : ac_->c.fd; }
+
+short RedisConnection::WantedEvents() const {
+  if (ac_ == nullptr) return 0;
+  return static_cast<short>((want_read_ ? ZMQ_POLLIN : 0) | (want_write_ ? ZMQ_POLLOUT : 0));
+}
+
+void RedisConnection::HandleEvents(short revents) {
+  if (ac_ != nullptr && (revents & (ZMQ_POLLIN | ZMQ_POLLERR))) redisAsyncHandleRead(ac_);
+  if (ac_ != nullptr && (revents & ZMQ_POLLOUT)) redisAsyncHandleWrite(ac_);
+}
+
+int64_t RedisConnection::NextTimerMs() const {
+  if (state_ == State::kConnecting) return connect_deadline_;
+  if (state_ == State::kDisconnected) return reconnect_at_;
+  return -1;
+}
+
+void RedisConnection::Tick(int64_t now_ms) {
+  if (state_ == State::kConnecting && connect_deadline_ >= 0 && now_ms >= connect_deadline_) {
+    Fail("no answer within " + std::to_string(options_.connect_timeout_ms) + " ms");
+  } else if (state_ == State::kDisconnected && ac_ == nullptr && reconnect_at_ >= 0 &&
+             now_ms >= reconnect_at_) {
+    Connect();
+  }
+}
+
+bool RedisConnection::Send(Pending* p, const std::vector<std::string>& args) {
+  if (ac_ == nullptr) return false;
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  if (redisAsyncCommandArgv(ac_, &OnReply, p, static_cast<int>(argv.size()), argv.data(),
+                            lens.data()) != REDIS_OK) {
+    return false;
+  }
+  ++in_flight_;
+  return true;
+}
+
+void RedisConnection::Command(const std::vector<std::string>& args, Callback cb) {
+  if (state_ != State::kReady) {
+    cb(MakeError(ErrorCode::kStoreUnavailable, "redis is unreachable: " + last_error_));
+    return;
+  }
+  auto p = std::make_unique<Pending>(Pending{this, std::move(cb), -1, false, {}});
+  if (Send(p.get(), args)) {
+    p.release();  // hiredis owns it until OnReply
+  } else {
+    p->cb(MakeError(ErrorCode::kStoreUnavailable, "redis connection is closing"));
+  }
+}
+
+void RedisConnection::Eval(size_t script, std::vector<std::string> args, Callback cb) {
+  if (state_ != State::kReady) {
+    cb(MakeError(ErrorCode::kStoreUnavailable, "redis is unreachable: " + last_error_));
+    return;
+  }
+  if (script >= scripts_.size()) {
+    cb(MakeError(ErrorCode::kInternal, "unknown script handle " + std::to_string(script)));
+    return;
+  }
+  SendEval(std::make_unique<Pending>(
+      Pending{this, std::move(cb), static_cast<int>(script), false, std::move(args)}));
+}
+
+void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
+  const Script& s = scripts_[static_cast<size_t>(p->script)];
+  // Argv pointers into the strings themselves: the (large) args are never copied, and stay
+  // alive in Pending in case NOSCRIPT needs a resend.
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(p->args.size() + 3);
+  lens.reserve(p->args.size() + 3);
+  bool by_sha = !s.sha.empty() && !p->retried;
+  if (!by_sha) p->retried = true;
+  const std::string& head = by_sha ? s.sha : s.body;
+  argv.push_back(by_sha ? kEvalSha.c_str() : kEval.c_str());
+  lens.push_back(by_sha ? kEvalSha.size() : kEval.size());
+  argv.push_back(head.data());
+  lens.push_back(head.size());
+  argv.push_back(kNoKeys.data());
+  lens.push_back(kNoKeys.size());
+  for (const auto& a : p->args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  if (ac_ != nullptr && redisAsyncCommandArgv(ac_, &OnReply, p.get(),
+                                              static_cast<int>(argv.size()), argv.data(),
+                                              lens.data()) == REDIS_OK) {
+    ++in_flight_;
+    p.release();  // hiredis owns it until OnReply
+  } else {
+    p->cb(MakeError(ErrorCode::kStoreUnavailable, "redis connection is closing"));
+  }
+}
+
+void RedisConnection::OnReply(redisAsyncContext* /*ac*/, void* r, void* privdata) {
+  std::unique_ptr<Pending> p(static_cast<Pending*>(privdata));
+  RedisConnection* self = p->conn;
+  --self->in_flight_;
+  if (self->destroying_) return;
+  auto* reply = static_cast<redisReply*>(r);
+  if (reply == nullptr) {
+    p->cb(MakeError(ErrorCode::kStoreUnavailable, "redis connection lost"));
+    return;
+  }
+  if (reply->type == REDIS_REPLY_ERROR) {
+    std::string_view msg(reply->str, reply->len);
+    if (p->script >= 0 && !p->retried && msg.starts_with("NOSCRIPT")) {
+      // The server lost its script cache (SCRIPT FLUSH): EVAL the body once, which caches
+      // it again under the same sha, so later calls go back to EVALSHA.
+      Log()->info("redis: script {} was not loaded; sending its body",
+                  self->scripts_[static_cast<size_t>(p->script)].name);
+      p->retried = true;
+      self->SendEval(std::move(p));
+      return;
+    }
+    p->cb(std::unexpected(ErrorFromReply(msg)));
+    return;
+  }
+  p->cb(reply);
+}
+
+void RedisConnection::OnConnect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  if (status != REDIS_OK) {
+    self->last_error_ = "connect to " + self->config_.Describe() + ": " +
+                        (ac->errstr != nullptr ? ac->errstr : "failed");
+    Log()->warn("redis {}", self->last_error_);
+    // hiredis frees the context right after this callback; EvCleanup follows.
+  }
+}
+
+void RedisConnection::EvAddRead(void* data) { static_cast<RedisConnection*>(data)->want_read_ = true; }
+void RedisConnection::EvDelRead(void* data) { static_cast<RedisConnection*>(data)->want_read_ = false; }
+void RedisConnection::EvAddWrite(void* data) { static_cast<RedisConnection*>(data)->want_write_ = true; }
+void RedisConnection::EvDelWrite(void* data) { static_cast<RedisConnection*>(data)->want_write_ = false; }
+
+void RedisConnection::EvCleanup(void* data) {
+  auto* self = static_cast<RedisConnection*>(data);
+  if (self->ac_ != nullptr && self->ac_->err && self->last_error_.empty()) {
+    self->last_error_ = self->ac_->errstr;
+  }
+  self->OnContextGone();
+}
+
+bool RunUntil(RedisConnection& conn, const std::function<bool()>& pred, int64_t timeout_ms) {
+  const Clock& clock = SystemClock::Instance();
+  const int64_t deadline = clock.MonotonicMs() + timeout_ms;
+  while (!pred()) {
+    int64_t now = clock.MonotonicMs();
+    if (now >= deadline) return false;
+    conn.Tick(now);
+    if (pred()) return true;
+    int64_t wait = deadline - now;
+    if (int64_t t = conn.NextTimerMs(); t >= 0) wait = std::min(wait, std::max<int64_t>(t - now, 0));
+    pollfd pfd{conn.fd(), 0, 0};
+    short want = conn.WantedEvents();
+    if (want & ZMQ_POLLIN) pfd.events |= POLLIN;
+    if (want & ZMQ_POLLOUT) pfd.events |= POLLOUT;
+    int n = poll(&pfd, pfd.fd >= 0 ? 1 : 0, static_cast<int>(wait));
+    if (n > 0) {
+      short rev = 0;
+      if (pfd.revents & (POLLIN | POLLHUP)) rev |= ZMQ_POLLIN;
+      if (pfd.revents & POLLOUT) rev |= ZMQ_POLLOUT;
+      if (pfd.revents & POLLERR) rev |= ZMQ_POLLERR;
+      conn.HandleEvents(rev);
+    }
+  }
+  return true;
+}
+
+}  // namespace taskmill::broker
