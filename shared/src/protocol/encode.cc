@@ -1,5 +1,10 @@
-// Encoding: msgpack-cxx's packer writes the bytes (smallest integer forms, float64 for
-// every double); the field tables in fields.h decide which fields and in what order.
+// Encoding: msgpack-cxx's packer writes the bytes (smallest integer forms; a double as an
+// integer when it is integral, else float64: see PackDouble); the field tables in fields.h
+// decide which fields and in what order.
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
 
 #include <msgpack.hpp>
 
@@ -30,6 +35,32 @@ void PackBin(Packer& p, std::string_view s) {
   p.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
 }
 
+// msgpack-cxx 4.x writes an integral double as the smallest integer form and any other
+// as float64; that is the canonical form the vectors hold (docs/protocol.md). Its own
+// check converts 2^64 to uint64_t, which is undefined behaviour (found by the decode
+// fuzzer: a uint64 max in a double field decodes to 2^64). Same bytes, no UB: integral
+// values in [-2^63, 2^64) as integers, everything else as float64.
+void PackDouble(Packer& p, double d) {
+  constexpr double kTwo63 = 9223372036854775808.0;
+  if (d == std::trunc(d)) {  // false for NaN; the infinities fail both range checks
+    if (d >= 0 && d < 2 * kTwo63) {
+      p.pack_uint64(static_cast<uint64_t>(d));  // -0.0 too: written as 0
+      return;
+    }
+    if (d < 0 && d >= -kTwo63) {
+      p.pack_int64(static_cast<int64_t>(d));
+      return;
+    }
+  }
+  // float64 written by hand: pack_double would run the undefined conversion again.
+  // pack_str_body appends bytes as they are (it writes no header).
+  auto bits = std::bit_cast<uint64_t>(d);
+  char buf[9];
+  buf[0] = static_cast<char>(0xcb);
+  for (int i = 0; i < 8; ++i) buf[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+  p.pack_str_body(buf, sizeof buf);
+}
+
 template <class T>
 void EncodeObject(Packer& p, const T& x);
 
@@ -55,7 +86,7 @@ class EncodeVisitor {
     if (Want(k, r, f == d)) p_->pack_int64(f);
   }
   void Double(const char* k, const double& f, double d = 0, Req r = Req::kNo) {
-    if (Want(k, r, f == d)) p_->pack_double(f);
+    if (Want(k, r, f == d)) PackDouble(*p_, f);
   }
   void Bool(const char* k, const bool& f, bool d = false, Req r = Req::kNo) {
     if (!Want(k, r, f == d)) return;
@@ -74,7 +105,7 @@ class EncodeVisitor {
     PackMap(k, f, [this](const std::string& v) { PackStr(*p_, v); });
   }
   void CostMap(const char* k, const std::map<std::string, double>& f) {
-    PackMap(k, f, [this](double v) { p_->pack_double(v); });
+    PackMap(k, f, [this](double v) { PackDouble(*p_, v); });
   }
   void BinMap(const char* k, const std::map<std::string, std::string>& f) {
     PackMap(k, f, [this](const std::string& v) { PackBin(*p_, v); });
