@@ -1,0 +1,20 @@
+# Script mode: cmake -DOUT=<file.cc> -DPRELUDE=<lib.lua> -DSCRIPTS="a.lua;b.lua" -P embed_lua.cmake
+# Writes a .cc that defines taskmill::broker::AllScripts(): each script is the shared prelude
+# followed by the verb's file, so every loaded script is self-contained.
+file(READ "${PRELUDE}" prelude)
+set(body "// Generated from broker/src/lua/*.lua by embed_lua.cmake. Do not edit.\n")
+string(APPEND body "#include \"lua/scripts.h\"\n\nnamespace taskmill::broker {\nnamespace {\n")
+string(APPEND body "constexpr LuaScript kScripts[] = {\n")
+foreach(path IN LISTS SCRIPTS)
+  get_filename_component(name "${path}" NAME_WE)
+  file(READ "${path}" text)
+  string(FIND "${prelude}${text}" ")tmlua\"" bad)
+  if(NOT bad EQUAL -1)
+    message(FATAL_ERROR "${path} contains the raw-string delimiter )tmlua\"")
+  endif()
+  string(APPEND body "    {\"${name}\", R\"tmlua(${prelude}${text})tmlua\"},\n")
+endforeach()
+string(APPEND body "};\n}  // namespace\n\nstd::span<const LuaScript> AllScripts() { return kScripts; }\n\n}  // namespace taskmill::broker\n")
+file(WRITE "${OUT}.tmp" "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUT}.tmp" "${OUT}")
+file(REMOVE "${OUT}.tmp")

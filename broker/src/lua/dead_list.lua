@@ -1,0 +1,28 @@
+-- dead_list.lua: lists dead letters, newest first.
+--
+-- KEYS: none (see prelude.lua for ARGV[1..7]).
+-- ARGV[8] queue ("" = every queue)   ARGV[9] limit
+-- Returns: items as get.lua ({task hash, history}); ids whose hash expired are dropped from
+--   dead:<queue> on the way.
+
+local queue = arg()
+local limit = argn()
+local queues = {queue}
+if queue == '' then queues = redis.call('SMEMBERS', QUEUES) end
+local cands = {}
+for _, q in ipairs(queues) do
+  local r = redis.call('ZREVRANGE', dead_key(q), 0, limit - 1, 'WITHSCORES')
+  for j = 1, #r, 2 do cands[#cands + 1] = {q, r[j], tonumber(r[j + 1])} end
+end
+table.sort(cands, function(a, b) return a[3] > b[3] end)
+local out = {}
+for _, c in ipairs(cands) do
+  if #out >= limit then break end
+  local h = redis.call('HGETALL', task_key(c[2]))
+  if #h == 0 then
+    redis.call('ZREM', dead_key(c[1]), c[2])
+  else
+    out[#out + 1] = {h, redis.call('LRANGE', hist_key(c[2]), 0, -1)}
+  end
+end
+return finish(out)

@@ -1,0 +1,48 @@
+-- dead_retry.lua: sends dead letters back to their ready queues with attempts reset.
+--
+-- KEYS: none (see prelude.lua for ARGV[1..7]).
+-- ARGV[8] queue ("" = every queue)   ARGV[9] limit   ARGV[10] N, then N task ids
+--   (N = 0: the oldest `limit` dead letters of the queue(s))
+-- Each task still dead: removed from dead:<queue>, att = 0, error cleared (history kept),
+--   TTLs removed, pushed to q:<queue>:<type>; a finished batch it belongs to runs again.
+--   The fencing counter (tok) is not reset, so results of old attempts stay stale.
+-- Returns: {retried ids, batches}
+
+local queue = arg()
+local limit = argn()
+local ids = {}
+for _ = 1, argn() do ids[#ids + 1] = arg() end
+if #ids == 0 then
+  local queues = {queue}
+  if queue == '' then queues = redis.call('SMEMBERS', QUEUES) end
+  for _, q in ipairs(queues) do
+    for _, id in ipairs(redis.call('ZRANGE', dead_key(q), 0, limit - 1)) do
+      if #ids < limit then ids[#ids + 1] = id end
+    end
+  end
+end
+local out = {}
+for _, id in ipairs(ids) do
+  local t = load(id)
+  if t and t.state == 'failed' and (queue == '' or t.queue == queue) then
+    local tk = task_key(id)
+    redis.call('ZREM', dead_key(t.queue), id)
+    redis.call('HSET', tk, 'att', 0)
+    redis.call('HDEL', tk, 'err_code', 'err_msg', 'err_retry', 'finished', 'ready_at')
+    redis.call('PERSIST', tk)
+    redis.call('PERSIST', hist_key(id))
+    if t.batch ~= '' then
+      local bk = batch_key(t.batch)
+      if redis.call('HGET', bk, 'state') ~= 'running' then
+        redis.call('HSET', bk, 'state', 'running')
+        redis.call('HDEL', bk, 'finished')
+        redis.call('PERSIST', bk)
+        redis.call('PERSIST', bk .. ':tasks')
+        redis.call('PERSIST', bk .. ':names')
+      end
+    end
+    push_ready(t)
+    out[#out + 1] = id
+  end
+end
+return finish({out, batch_snapshots()})

@@ -1,0 +1,139 @@
+-- enqueue.lua: adds tasks (one call carries many), optionally as one new batch.
+--
+-- KEYS: none (prefix in ARGV[1]; see prelude.lua for ARGV[1..7]).
+-- ARGV[8]  batch id, or "" for independent tasks
+-- ARGV[9]  number of budget entries B, then B pairs (cost name, limit)
+-- then     N, then N items of:
+--   id, queue, type, name, payload, priority, max_attempts, backoff_base_ms, backoff_max_ms,
+--   backoff_multiplier, backoff_jitter (0/1), timeout_ms, idempotency_key, not_before_ms,
+--   L, L pairs (label key, value), D, D parent task ids
+-- Writes: task:<id> hash; q:<queue>:<type> (ready) or delayed (not_before in the future) or
+--   state blocked with deps:<parent> entries; idem:<key> (SET NX PX); queues, types:<queue>,
+--   stats:<queue>.submitted; with a batch: batch:<id> hash, batch:<id>:tasks, batch:<id>:names.
+-- Returns: {items, batches}; items[i] is one of
+--   {"created", id, state}        state: queued | delayed | blocked | cancelled (a parent had
+--                                  already failed or been cancelled: reason dependency_failed)
+--   {"duplicate", id, state}      the idempotency key was seen: id is the original task
+--   {"error", id, code, message}  code: conflict (id exists) | not_found (unknown parent)
+--   batches: {{batch id, flat HGETALL of batch:<id>}, ...}
+-- Errors (batch calls are all-or-nothing, nothing is written):
+--   TM_CONFLICT the batch or a task id exists; TM_NOT_FOUND a parent is neither stored nor
+--   earlier in the call; TM_INVALID_ARGUMENT malformed arguments.
+
+local batch = arg()
+local budget = {}
+local nbudget = argn()
+for _ = 1, nbudget do
+  local k = arg()
+  budget[#budget + 1] = {k, arg()}
+end
+local n = argn()
+if not n then return redis.error_reply('TM_INVALID_ARGUMENT missing item count') end
+
+local items = {}
+for i = 1, n do
+  local it = {id = arg(), queue = arg(), type = arg(), name = arg(), payload = arg(),
+              prio = arg(), max_att = arg(), b_base = arg(), b_max = arg(), b_mult = arg(),
+              b_jit = arg(), timeout = arg(), idem = arg(), nbf = arg()}
+  local labels = {}
+  for _ = 1, argn() do
+    labels[#labels + 1] = 'l:' .. arg()
+    labels[#labels + 1] = arg()
+  end
+  it.labels = labels
+  local deps = {}
+  for _ = 1, argn() do deps[#deps + 1] = arg() end
+  it.deps = deps
+  if not it.nbf then return redis.error_reply('TM_INVALID_ARGUMENT item ' .. i .. ' truncated') end
+  items[i] = it
+end
+
+-- Validation pass: in a batch, any problem rejects the whole call before a single write.
+local in_call = {}
+local item_error = {}
+for i, it in ipairs(items) do
+  if redis.call('EXISTS', task_key(it.id)) == 1 or in_call[it.id] then
+    item_error[i] = {'conflict', 'task id ' .. it.id .. ' exists'}
+  else
+    for _, d in ipairs(it.deps) do
+      if not in_call[d] and redis.call('EXISTS', task_key(d)) == 0 then
+        item_error[i] = {'not_found', 'parent task ' .. d .. ' not found'}
+        break
+      end
+    end
+  end
+  if batch ~= '' and item_error[i] then
+    local code = string.upper(item_error[i][1])
+    return redis.error_reply('TM_' .. code .. ' ' .. item_error[i][2])
+  end
+  if not item_error[i] then in_call[it.id] = true end
+end
+
+if batch ~= '' then
+  local bk = batch_key(batch)
+  if redis.call('EXISTS', bk) == 1 then
+    return redis.error_reply('TM_CONFLICT batch ' .. batch .. ' exists')
+  end
+  redis.call('HSET', bk, 'id', batch, 'state', 'running', 'total', n, 'created', fmt(NOW))
+  for _, b in ipairs(budget) do redis.call('HSET', bk, 'b:' .. b[1], b[2]) end
+end
+
+local out = {}
+for i, it in ipairs(items) do
+  local dup = nil
+  if batch == '' and it.idem ~= '' then
+    local ik = P .. 'idem:' .. it.idem
+    dup = redis.call('GET', ik)
+    if not dup and not item_error[i] then
+      redis.call('SET', ik, it.id, 'PX', fmt(IDEM_TTL))
+    end
+  end
+  if dup then
+    out[i] = {'duplicate', dup, redis.call('HGET', task_key(dup), 'state') or ''}
+  elseif item_error[i] then
+    out[i] = {'error', it.id, item_error[i][1], item_error[i][2]}
+  else
+    local tk = task_key(it.id)
+    redis.call('HSET', tk, 'id', it.id, 'queue', it.queue, 'type', it.type, 'name', it.name,
+               'batch', batch, 'payload', it.payload, 'prio', it.prio, 'max_att', it.max_att,
+               'b_base', it.b_base, 'b_max', it.b_max, 'b_mult', it.b_mult, 'b_jit', it.b_jit,
+               'timeout', it.timeout, 'idem', it.idem, 'nbf', it.nbf, 'created', fmt(NOW),
+               'att', 0, 'tok', 0)
+    if #it.labels > 0 then redis.call('HSET', tk, unpack(it.labels)) end
+    redis.call('SADD', QUEUES, it.queue)
+    redis.call('SADD', types_key(it.queue), it.type)
+    redis.call('HINCRBY', stats_key(it.queue), 'submitted', 1)
+    if batch ~= '' then
+      redis.call('SADD', batch_key(batch) .. ':tasks', it.id)
+      if it.name ~= '' then redis.call('HSET', batch_key(batch) .. ':names', it.name, it.id) end
+    end
+    local t = {id = it.id, state = '', queue = it.queue, type = it.type, batch = batch,
+               prio = it.prio, nbf = it.nbf}
+    -- Parents: succeeded ones are satisfied; a failed or cancelled one dooms the child.
+    local pending, doomed = 0, false
+    if #it.deps > 0 then
+      redis.call('HSET', tk, 'parents', table.concat(it.deps, ','))
+      for _, d in ipairs(it.deps) do
+        local ps = redis.call('HGET', task_key(d), 'state')
+        if ps == 'failed' or ps == 'cancelled' then
+          doomed = true
+        elseif ps ~= 'succeeded' then
+          pending = pending + 1
+          redis.call('SADD', deps_key(d), it.id)
+        end
+      end
+    end
+    if doomed then
+      set_state(t, 'blocked')  -- counted as blocked first so cancel_now moves the counts
+      cancel_now(t, 'dependency_failed')
+    elseif pending > 0 then
+      redis.call('HSET', tk, 'pending', pending)
+      set_state(t, 'blocked')
+    else
+      release(t)
+    end
+    out[i] = {'created', it.id, t.state}
+  end
+end
+
+return finish({out, batch_snapshots()})

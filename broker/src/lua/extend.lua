@@ -1,0 +1,30 @@
+-- extend.lua: a worker's heartbeat pushes all its lease deadlines forward.
+--
+-- KEYS: none (see prelude.lua for ARGV[1..7]).
+-- ARGV[8] worker id   ARGV[9] lease ms
+-- New deadline = now + lease ms, but never past started + timeout_ms + grace for tasks with a
+--   timeout. Stale members of wleases:<worker> (no longer running there) are dropped.
+-- Returns: {extended count, {{id, token, cancel reason}, ...}}: the second list names running
+--   tasks whose cancellation was requested, so the broker can (re)tell the worker.
+
+local worker = arg()
+local lease = argn()
+local wk = wleases_key(worker)
+local count = 0
+local flagged = {}
+for _, id in ipairs(redis.call('SMEMBERS', wk)) do
+  local t = load(id)
+  if t and t.state == 'running' and t.worker == worker then
+    local deadline = NOW + lease
+    local timeout = tonumber(t.timeout) or 0
+    if timeout > 0 then
+      deadline = math.min(deadline, (tonumber(t.started) or NOW) + timeout + LEASE_GRACE)
+    end
+    redis.call('ZADD', LEASES, 'XX', fmt(deadline), id)
+    count = count + 1
+    if t.cancel ~= '' then flagged[#flagged + 1] = {id, tonumber(t.tok), t.cancel} end
+  else
+    redis.call('SREM', wk, id)
+  end
+end
+return finish({count, flagged})

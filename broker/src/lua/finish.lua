@@ -1,0 +1,103 @@
+-- finish.lua: records the outcome of attempts (worker DONE messages), success or failure.
+--
+-- KEYS: none (see prelude.lua for ARGV[1..7]).
+-- ARGV[8] N, then N items of:
+--   task id, token, ok (1/0), output, exit_code ("" = none), stdout, stderr, duration_ms,
+--   error code, error message, retryable (1/0), C, C pairs (cost name, amount)
+-- Accepted only if the task is running and token equals its live lease's token; otherwise
+--   stats:<queue>.stale is counted and nothing is recorded.
+-- Success: output/exit/stdout/stderr/duration/worker recorded, state succeeded, TTL set;
+--   blocked dependents whose parents have all succeeded are released (ready or delayed).
+-- Failure: see fail_attempt (prelude.lua): retry at now + backoff(attempt) with jitter drawn
+--   from ARGV[5]; or dead letter (dead:<queue>, history in hist:<id>) and descendants
+--   cancelled with reason dependency_failed; a task whose cancel was requested ends cancelled.
+-- Costs (accepted items, success or failure) are summed into the task, stats:<queue> and the
+--   batch; if a batch total crosses its budget, the batch's queued, delayed and blocked tasks
+--   are cancelled with reason budget_exceeded (listed in that item's cancelled ids).
+-- Returns: {items, batches}; items[i] = {status, id, queue, batch, ready_at_ms, attempt,
+--   released ids, cancelled ids}; status: succeeded | retry | dead | cancelled | stale |
+--   not_found. batches: {{batch id, flat HGETALL of batch:<id>}, ...}
+
+-- Adds an attempt's costs everywhere; returns true if its batch just crossed its budget.
+local function add_costs(t, costs)
+  if #costs == 0 then return false end
+  local bk = t.batch ~= '' and batch_key(t.batch) or nil
+  for _, c in ipairs(costs) do
+    redis.call('HINCRBYFLOAT', task_key(t.id), 'c:' .. c[1], c[2])
+    redis.call('HINCRBYFLOAT', stats_key(t.queue), 'c:' .. c[1], c[2])
+    if bk then redis.call('HINCRBYFLOAT', bk, 'c:' .. c[1], c[2]) end
+  end
+  if not bk then return false end
+  touch_batch(t.batch)
+  if redis.call('HGET', bk, 'budget_exceeded') == '1' then return false end
+  for _, c in ipairs(costs) do
+    local limit = redis.call('HGET', bk, 'b:' .. c[1])
+    if limit and tonumber(redis.call('HGET', bk, 'c:' .. c[1])) > tonumber(limit) then
+      redis.call('HSET', bk, 'budget_exceeded', '1')
+      return true
+    end
+  end
+  return false
+end
+
+local function cancel_rest_of_batch(b, out)
+  for _, id in ipairs(redis.call('SMEMBERS', batch_key(b) .. ':tasks')) do
+    local m = load(id)
+    if m and cancel_now(m, 'budget_exceeded') then out[#out + 1] = id end
+  end
+end
+
+local function succeed(t, it)
+  local id = t.id
+  local tk = task_key(id)
+  redis.call('HSET', tk, 'output', it.output, 'exit', it.exit, 'stdout', it.stdout,
+             'stderr', it.stderr, 'dur', it.dur, 'finished', fmt(NOW))
+  redis.call('HDEL', tk, 'err_code', 'err_msg', 'err_retry')
+  set_state(t, 'succeeded')
+  redis.call('HINCRBY', stats_key(t.queue), 'succeeded', 1)
+  expire_finished(id)
+  local released = {}
+  local dk = deps_key(id)
+  for _, cid in ipairs(redis.call('SMEMBERS', dk)) do
+    local c = load(cid)
+    if c and c.state == 'blocked' then
+      if redis.call('HINCRBY', task_key(cid), 'pending', -1) <= 0 then
+        release(c)
+        released[#released + 1] = cid
+      end
+    end
+  end
+  redis.call('DEL', dk)
+  return {'succeeded', id, t.queue, t.batch, 0, tonumber(t.att) or 0, released, {}}
+end
+
+local n = argn()
+local out = {}
+for i = 1, n do
+  local it = {id = arg(), token = arg(), ok = arg(), output = arg(), exit = arg(),
+              stdout = arg(), stderr = arg(), dur = arg(), code = arg(), msg = arg(),
+              retry = arg()}
+  local costs = {}
+  for _ = 1, argn() do
+    local k = arg()
+    costs[#costs + 1] = {k, arg()}
+  end
+  local t = load(it.id)
+  if not t then
+    out[i] = {'not_found', it.id, '', '', 0, 0, {}, {}}
+  elseif t.state ~= 'running' or t.tok ~= it.token then
+    redis.call('HINCRBY', stats_key(t.queue), 'stale', 1)
+    out[i] = {'stale', it.id, t.queue, t.batch, 0, tonumber(t.att) or 0, {}, {}}
+  else
+    remove_lease(t)
+    local crossed = add_costs(t, costs)
+    if it.ok == '1' then
+      out[i] = succeed(t, it)
+    else
+      out[i] = fail_attempt(t, it.code, it.msg, it.retry == '1')
+    end
+    if crossed then cancel_rest_of_batch(t.batch, out[i][8]) end
+  end
+end
+
+return finish({out, batch_snapshots()})

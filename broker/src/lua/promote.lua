@@ -1,0 +1,28 @@
+-- promote.lua: moves delayed tasks that are due to their ready queues.
+--
+-- KEYS: none (see prelude.lua for ARGV[1..7]).
+-- ARGV[8] max tasks to promote in this call
+-- Each due member of delayed: removed; if the task is still delayed it joins
+--   q:<queue>:<type> behind everything already ready at its priority.
+-- Returns: {promoted count, {queue names that got tasks}, next due ms (-1: none), batches}
+
+local limit = argn()
+local ids = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', fmt(NOW), 'LIMIT', 0, limit)
+local count = 0
+local queues, seen = {}, {}
+for _, id in ipairs(ids) do
+  redis.call('ZREM', DELAYED, id)
+  local t = load(id)
+  if t and t.state == 'delayed' then
+    push_ready(t)
+    count = count + 1
+    if not seen[t.queue] then
+      seen[t.queue] = true
+      queues[#queues + 1] = t.queue
+    end
+  end
+end
+local nxt = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
+local next_due = -1
+if #nxt > 0 then next_due = tonumber(nxt[2]) end
+return finish({count, queues, next_due, batch_snapshots()})

@@ -1,0 +1,20 @@
+-- release_worker.lua: a worker is gone; all its leases fail at once as retryable.
+--
+-- KEYS: none (see prelude.lua for ARGV[1..7]).
+-- ARGV[8] worker id
+-- Each task in wleases:<worker> that is still running on that worker: lease removed, attempt
+--   failed with code worker_lost, retryable (finish.lua's rules). wleases:<worker> is deleted.
+-- Returns: {items, batches}; items as finish.lua.
+
+local worker = arg()
+local wk = wleases_key(worker)
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', wk)) do
+  local t = load(id)
+  if t and t.state == 'running' and t.worker == worker then
+    remove_lease(t)
+    out[#out + 1] = fail_attempt(t, 'worker_lost', 'worker ' .. worker .. ' was lost', true)
+  end
+end
+redis.call('DEL', wk)
+return finish({out, batch_snapshots()})

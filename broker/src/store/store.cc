@@ -1,0 +1,279 @@
+#include "store/store.h"
+
+#include <cmath>
+#include <unordered_set>
+
+#include "lua/scripts.h"
+#include "store/store_wire.h"
+#include "taskmill/shared/ids.h"
+#include "taskmill/shared/protocol/validate.h"
+
+namespace taskmill::broker {
+namespace {
+
+constexpr const char* kScriptNames[] = {
+    "enqueue", "claim",  "finish", "promote",  "reap",      "extend",     "release_worker",
+    "cancel",  "get",    "get_batch", "stats", "dead_list", "dead_retry", "dead_purge"};
+
+constexpr size_t kMaxKeyLength = 256;  // label keys, cost names
+
+}  // namespace
+
+const char* FinishStatusName(FinishStatus s) {
+  switch (s) {
+    case FinishStatus::kSucceeded: return "succeeded";
+    case FinishStatus::kRetry: return "retry";
+    case FinishStatus::kDead: return "dead";
+    case FinishStatus::kCancelled: return "cancelled";
+    case FinishStatus::kStale: return "stale";
+    case FinishStatus::kNotFound: return "not_found";
+  }
+  return "unknown";
+}
+
+Store::Store(RedisConnection& conn, const Clock& clock, StoreOptions options)
+    : conn_(conn), clock_(clock), options_(std::move(options)), rng_(std::random_device{}()) {
+  static_assert(std::size(kScriptNames) == kScriptCount);
+  for (size_t i = 0; i < kScriptCount; ++i) {
+    for (const LuaScript& s : AllScripts()) {
+      if (s.name == kScriptNames[i]) handles_[i] = conn_.AddScript(std::string(s.name), std::string(s.body));
+    }
+  }
+  jitter_ = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); };
+}
+
+Result<void> Store::ValidateSpec(const protocol::TaskSpec& s) {
+  if (auto r = protocol::ValidateTaskSpec(s, ""); !r) return r;
+  if (auto r = protocol::ValidateName(s.id, "id"); !r) return r;
+  for (const auto& [k, v] : s.labels) {
+    if (k.empty() || k.size() > kMaxKeyLength) {
+      return MakeError(ErrorCode::kInvalidArgument, "labels: keys must be 1-256 bytes");
+    }
+  }
+  for (const auto& d : s.depends_on) {
+    if (auto r = protocol::ValidateName(d, "depends_on (task id)"); !r) return r;
+  }
+  return {};
+}
+
+double Store::JitterUnit(double seed, uint32_t i) {
+  double u = seed + static_cast<double>(i) * 0.6180339887498949;
+  return u - std::floor(u);
+}
+
+std::vector<std::string> Store::Header() {
+  return {options_.prefix,
+          std::to_string(clock_.NowMs()),
+          std::to_string(options_.retention_ms),
+          std::to_string(options_.dead_letter_max),
+          wire::Num(jitter_()),
+          std::to_string(options_.idempotency_ttl_ms),
+          std::to_string(options_.lease_grace_ms)};
+}
+
+template <typename T>
+void Store::Run(Script s, std::vector<std::string> args, Callback<T> cb,
+                std::function<Result<T>(const redisReply*)> parse) {
+  conn_.Eval(handles_[s], std::move(args),
+             [cb = std::move(cb), parse = std::move(parse)](Result<const redisReply*> r) {
+               if (!r) {
+                 cb(std::unexpected(r.error()));
+                 return;
+               }
+               cb(parse(*r));
+             });
+}
+
+void Store::Enqueue(std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb) {
+  EnqueueBatch("", {}, std::move(specs), std::move(cb));
+}
+
+void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
+                         std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb) {
+  if (!batch_id.empty()) {
+    if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) return cb(std::unexpected(r.error()));
+    if (specs.empty()) {
+      return cb(MakeError(ErrorCode::kInvalidArgument, "a batch needs at least one task"));
+    }
+  }
+  std::unordered_set<std::string> names;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto& s = specs[i];
+    if (s.id.empty()) s.id = NewId();
+    if (auto r = ValidateSpec(s); !r) {
+      return cb(MakeError(ErrorCode::kInvalidArgument,
+                          "task " + std::to_string(i) + ": " + r.error().message));
+    }
+    if (!batch_id.empty() && (s.name.empty() || !names.insert(s.name).second)) {
+      return cb(MakeError(ErrorCode::kInvalidArgument,
+                          "task " + std::to_string(i) + ": batch tasks need a unique name"));
+    }
+  }
+  std::vector<std::string> args = Header();
+  args.reserve(args.size() + 3 + budget.size() * 2 + specs.size() * 20);
+  args.push_back(batch_id);
+  args.push_back(std::to_string(budget.size()));
+  for (const auto& [k, v] : budget) {
+    args.push_back(k);
+    args.push_back(wire::Num(v));
+  }
+  args.push_back(std::to_string(specs.size()));
+  for (const auto& s : specs) wire::AppendSpec(args, s);
+  Run<EnqueueResult>(kEnqueue, std::move(args), std::move(cb), wire::ParseEnqueue);
+}
+
+void Store::Claim(ClaimRequest req, Callback<ClaimResult> cb) {
+  if (auto r = protocol::ValidateName(req.worker_id, "worker id"); !r) return cb(std::unexpected(r.error()));
+  for (const auto& q : req.queues) {
+    if (auto r = protocol::ValidateName(q, "queue"); !r) return cb(std::unexpected(r.error()));
+  }
+  for (const auto& t : req.types) {
+    if (auto r = protocol::ValidateName(t, "task type"); !r) return cb(std::unexpected(r.error()));
+  }
+  if (req.n == 0 || req.queues.empty()) return cb(ClaimResult{});
+  std::vector<std::string> args = Header();
+  args.push_back(req.worker_id);
+  args.push_back(std::to_string(req.lease_ms));
+  args.push_back(std::to_string(req.n));
+  args.push_back(std::to_string(req.queues.size()));
+  args.insert(args.end(), req.queues.begin(), req.queues.end());
+  args.push_back(std::to_string(req.types.size()));
+  args.insert(args.end(), req.types.begin(), req.types.end());
+  Run<ClaimResult>(kClaim, std::move(args), std::move(cb), wire::ParseClaim);
+}
+
+void Store::Finish(std::string worker_id, std::vector<protocol::Done> done,
+                   Callback<FinishResult> cb) {
+  (void)worker_id;  // the fencing token decides; the worker id is only for the caller's logs
+  for (const auto& d : done) {
+    if (auto r = protocol::ValidateName(d.task_id, "task id"); !r) return cb(std::unexpected(r.error()));
+    for (const auto& [k, v] : d.cost) {
+      if (k.empty() || k.size() > kMaxKeyLength || !std::isfinite(v)) {
+        return cb(MakeError(ErrorCode::kInvalidArgument,
+                            "cost names must be 1-256 bytes and amounts finite"));
+      }
+    }
+  }
+  std::vector<std::string> args = Header();
+  args.reserve(args.size() + 1 + done.size() * 12);
+  args.push_back(std::to_string(done.size()));
+  for (const auto& d : done) wire::AppendDone(args, d);
+  Run<FinishResult>(kFinish, std::move(args), std::move(cb),
+                    [](const redisReply* r) { return wire::ParseFinish(r, false); });
+}
+
+void Store::Promote(uint32_t limit, Callback<PromoteResult> cb) {
+  std::vector<std::string> args = Header();
+  args.push_back(std::to_string(limit));
+  Run<PromoteResult>(kPromote, std::move(args), std::move(cb), wire::ParsePromote);
+}
+
+void Store::Reap(uint32_t limit, Callback<FinishResult> cb) {
+  std::vector<std::string> args = Header();
+  args.push_back(std::to_string(limit));
+  Run<FinishResult>(kReap, std::move(args), std::move(cb),
+                    [](const redisReply* r) { return wire::ParseFinish(r, true); });
+}
+
+void Store::Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResult> cb) {
+  if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) return cb(std::unexpected(r.error()));
+  std::vector<std::string> args = Header();
+  args.push_back(std::move(worker_id));
+  args.push_back(std::to_string(lease_ms));
+  Run<ExtendResult>(kExtend, std::move(args), std::move(cb), wire::ParseExtend);
+}
+
+void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb) {
+  if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) return cb(std::unexpected(r.error()));
+  std::vector<std::string> args = Header();
+  args.push_back(std::move(worker_id));
+  Run<FinishResult>(kReleaseWorker, std::move(args), std::move(cb),
+                    [](const redisReply* r) { return wire::ParseFinish(r, false); });
+}
+
+void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb) {
+  for (const auto& id : ids) {
+    if (auto r = protocol::ValidateName(id, "task id"); !r) return cb(std::unexpected(r.error()));
+  }
+  if (reason.empty()) reason = "cancelled";
+  std::vector<std::string> args = Header();
+  args.push_back(std::move(reason));
+  args.push_back(std::to_string(ids.size()));
+  args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+  Run<CancelResult>(kCancel, std::move(args), std::move(cb), wire::ParseCancel);
+}
+
+void Store::Get(std::vector<std::string> ids,
+                Callback<std::vector<std::optional<protocol::TaskInfo>>> cb) {
+  for (const auto& id : ids) {
+    if (auto r = protocol::ValidateName(id, "task id"); !r) return cb(std::unexpected(r.error()));
+  }
+  std::vector<std::string> args = Header();
+  args.push_back(std::to_string(ids.size()));
+  args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+  Run<std::vector<std::optional<protocol::TaskInfo>>>(kGet, std::move(args), std::move(cb),
+                                                      wire::ParseTasks);
+}
+
+void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb) {
+  if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) return cb(std::unexpected(r.error()));
+  std::vector<std::string> args = Header();
+  args.push_back(std::move(batch_id));
+  Run<std::optional<protocol::BatchStatus>>(kGetBatch, std::move(args), std::move(cb),
+                                            wire::ParseBatch);
+}
+
+void Store::Stats(std::vector<std::string> queues, Callback<std::vector<QueueCounters>> cb) {
+  for (const auto& q : queues) {
+    if (auto r = protocol::ValidateName(q, "queue"); !r) return cb(std::unexpected(r.error()));
+  }
+  std::vector<std::string> args = Header();
+  args.push_back(std::to_string(queues.size()));
+  args.insert(args.end(), queues.begin(), queues.end());
+  Run<std::vector<QueueCounters>>(kStats, std::move(args), std::move(cb), wire::ParseStats);
+}
+
+void Store::DeadList(std::string queue, uint32_t limit,
+                     Callback<std::vector<protocol::TaskInfo>> cb) {
+  if (!queue.empty()) {
+    if (auto r = protocol::ValidateName(queue, "queue"); !r) return cb(std::unexpected(r.error()));
+  }
+  std::vector<std::string> args = Header();
+  args.push_back(std::move(queue));
+  args.push_back(std::to_string(limit));
+  Run<std::vector<protocol::TaskInfo>>(
+      kDeadList, std::move(args), std::move(cb),
+      [](const redisReply* r) -> Result<std::vector<protocol::TaskInfo>> {
+        auto tasks = wire::ParseTasks(r);
+        if (!tasks) return std::unexpected(tasks.error());
+        std::vector<protocol::TaskInfo> out;
+        for (auto& t : *tasks) {
+          if (t) out.push_back(std::move(*t));
+        }
+        return out;
+      });
+}
+
+void Store::DeadRetry(std::string queue, std::vector<std::string> ids, uint32_t limit,
+                      Callback<std::vector<std::string>> cb) {
+  std::vector<std::string> args = Header();
+  args.push_back(std::move(queue));
+  args.push_back(std::to_string(limit));
+  args.push_back(std::to_string(ids.size()));
+  args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+  Run<std::vector<std::string>>(kDeadRetry, std::move(args), std::move(cb),
+                                [](const redisReply* r) { return wire::ParseIds(r, true); });
+}
+
+void Store::DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t limit,
+                      Callback<std::vector<std::string>> cb) {
+  std::vector<std::string> args = Header();
+  args.push_back(std::move(queue));
+  args.push_back(std::to_string(limit));
+  args.push_back(std::to_string(ids.size()));
+  args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+  Run<std::vector<std::string>>(kDeadPurge, std::move(args), std::move(cb),
+                                [](const redisReply* r) { return wire::ParseIds(r, false); });
+}
+
+}  // namespace taskmill::broker

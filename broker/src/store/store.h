@@ -1,0 +1,100 @@
+#pragma once
+
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "redis/redis_connection.h"
+#include "store/store_types.h"
+#include "taskmill/shared/clock.h"
+#include "taskmill/shared/protocol/messages.h"
+
+namespace taskmill::broker {
+
+// The durable task store: every task state change is one Lua script (broker/src/lua/),
+// atomic in Redis. Every verb is batched: one call carries many items and is one EVALSHA,
+// and all calls made in one reactor turn travel in one pipeline. Key layout and each
+// script's contract: docs/architecture.md ("Redis store").
+//
+// Callbacks run on the reactor thread from RedisConnection::HandleEvents, with a Result:
+// kStoreUnavailable when Redis is unreachable (nothing was recorded, or the reply was lost
+// and the call's effect is unknown: callers retry idempotently), kInternal for a reply of the
+// wrong shape, kInvalidArgument for a request that failed validation (nothing was sent).
+// Time comes from the injected clock and is passed to the scripts (never Redis TIME), so
+// tests drive backoff and lease expiry with a FakeClock.
+//
+// Lifecycle: constructed after the connection (it registers the scripts) and destroyed
+// before it. Thread: the reactor thread. Owner: the broker; holds references only.
+class Store {
+ public:
+  template <typename T>
+  using Callback = std::function<void(Result<T>)>;
+
+  Store(RedisConnection& conn, const Clock& clock, StoreOptions options = {});
+
+  // A spec the store can hold: protocol::ValidateTaskSpec, plus an id (assigned by then) and
+  // parent ids that are valid names ([A-Za-z0-9_.-]{1,128}, protocol::ValidateName, which
+  // also applies to queue, type, batch and worker ids: they all appear in Redis keys).
+  static Result<void> ValidateSpec(const protocol::TaskSpec& spec);
+  // The jitter unit the scripts draw for the i-th failure (1-based) of a call with `seed`.
+  static double JitterUnit(double seed, uint32_t i);
+
+  // Adds tasks. Specs without an id get one (NewId). depends_on holds parent task *ids*.
+  void Enqueue(std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb);
+  // Adds a batch atomically (all or nothing). Each spec has a unique name; depends_on holds
+  // parent task ids of this batch or of stored tasks, parents before children (ResolveBatch,
+  // batch_resolver.h, produces exactly that from a BatchSpec).
+  void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
+                    std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb);
+  void Claim(ClaimRequest request, Callback<ClaimResult> cb);
+  // Records DONE messages from one worker: success (Done.ok) or failure.
+  void Finish(std::string worker_id, std::vector<protocol::Done> done, Callback<FinishResult> cb);
+  // Moves due delayed tasks to their ready queues.
+  void Promote(uint32_t limit, Callback<PromoteResult> cb);
+  // Fails expired leases as retryable (lease_expired, or timeout).
+  void Reap(uint32_t limit, Callback<FinishResult> cb);
+  // Heartbeat: pushes the worker's lease deadlines to now + lease_ms.
+  void Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResult> cb);
+  // The worker is gone: all its leases fail as retryable (worker_lost).
+  void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb);
+  void Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb);
+  // Full state of tasks; nullopt for unknown (or expired) ids.
+  void Get(std::vector<std::string> ids,
+           Callback<std::vector<std::optional<protocol::TaskInfo>>> cb);
+  void GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb);
+  // Per-queue depth and counters; empty: every queue ever used.
+  void Stats(std::vector<std::string> queues, Callback<std::vector<QueueCounters>> cb);
+  // Dead letters, newest first; queue "" = every queue.
+  void DeadList(std::string queue, uint32_t limit, Callback<std::vector<protocol::TaskInfo>> cb);
+  // Back to ready with attempts reset; ids empty = the oldest `limit` of the queue(s).
+  void DeadRetry(std::string queue, std::vector<std::string> ids, uint32_t limit,
+                 Callback<std::vector<std::string>> cb);
+  void DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t limit,
+                 Callback<std::vector<std::string>> cb);
+
+  const StoreOptions& options() const { return options_; }
+  // Tests: replaces the random jitter seed source (default: a seeded mt19937_64).
+  void SetJitterSource(std::function<double()> draw) { jitter_ = std::move(draw); }
+
+ private:
+  enum Script : size_t {
+    kEnqueue, kClaim, kFinish, kPromote, kReap, kExtend, kReleaseWorker, kCancel, kGet,
+    kGetBatch, kStats, kDeadList, kDeadRetry, kDeadPurge, kScriptCount
+  };
+  // ARGV[1..7], the header every script reads (prelude.lua).
+  std::vector<std::string> Header();
+  template <typename T>
+  void Run(Script s, std::vector<std::string> args, Callback<T> cb,
+           std::function<Result<T>(const redisReply*)> parse);
+
+  RedisConnection& conn_;
+  const Clock& clock_;
+  StoreOptions options_;
+  size_t handles_[kScriptCount] = {};
+  std::mt19937_64 rng_;
+  std::function<double()> jitter_;
+};
+
+}  // namespace taskmill::broker

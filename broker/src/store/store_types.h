@@ -1,0 +1,126 @@
+#pragma once
+
+// Value types of the Store API (store.h): options, requests and per-item outcomes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "taskmill/shared/error.h"
+#include "taskmill/shared/protocol/messages.h"
+
+namespace taskmill::broker {
+
+struct StoreOptions {
+  std::string prefix = "tm:";                          // every key starts with it
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;       // TTL of finished tasks/batches; 0 = keep
+  int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;     // how long an idempotency key dedupes
+  uint32_t dead_letter_max = 10000;                    // dead letters kept per queue (oldest go)
+  int64_t lease_grace_ms = 5000;                       // lease may outlive timeout_ms by this
+};
+
+struct EnqueueOutcome {
+  std::string id;                  // the task's id (the original one for a duplicate)
+  protocol::TaskState state = protocol::TaskState::kUnknown;  // after the call
+  bool duplicate = false;          // true iff the idempotency key was seen before
+  std::optional<Error> error;      // kConflict (id exists) or kNotFound (unknown parent)
+};
+
+// Batches whose counts changed in a call, with their new aggregate state.
+using BatchChanges = std::vector<protocol::BatchStatus>;
+
+struct EnqueueResult {
+  std::vector<EnqueueOutcome> items;  // one per spec, in order
+  BatchChanges batches;
+};
+
+struct ClaimRequest {
+  std::string worker_id;
+  std::vector<std::string> queues;  // queues the worker serves
+  std::vector<std::string> types;   // task types it can run; empty: any type
+  uint32_t n = 1;                   // at most this many tasks
+  uint32_t lease_ms = 30000;        // lease length (heartbeats extend it)
+};
+
+struct ClaimResult {
+  std::vector<protocol::TaskMsg> tasks;  // best first; token is the fencing token
+  BatchChanges batches;
+};
+
+enum class FinishStatus : uint8_t {
+  kSucceeded,  // output recorded
+  kRetry,      // failed; scheduled again at ready_at_ms
+  kDead,       // failed for good: dead letter
+  kCancelled,  // it had a cancel request, so it ended cancelled
+  kStale,      // token did not match the live lease: rejected, counted, nothing recorded
+  kNotFound,   // no such task (expired or purged)
+};
+const char* FinishStatusName(FinishStatus s);
+
+// What one Finish/Reap/ReleaseWorker item changed, so the broker can emit events.
+struct FinishOutcome {
+  std::string task_id;
+  FinishStatus status = FinishStatus::kNotFound;
+  std::string queue;
+  std::string batch_id;
+  int64_t ready_at_ms = 0;             // kRetry: when it becomes ready again
+  uint32_t attempt = 0;                // the attempt that just ended
+  std::vector<std::string> released;   // dependents that became ready (or delayed)
+  std::vector<std::string> cancelled;  // descendants (dependency_failed) or batch rest
+                                       // (budget_exceeded) cancelled by this item
+};
+
+struct FinishResult {
+  std::vector<FinishOutcome> items;
+  BatchChanges batches;
+  int64_t next_deadline_ms = -1;  // Reap only: earliest remaining lease deadline, -1 none
+};
+
+struct PromoteResult {
+  uint32_t promoted = 0;
+  std::vector<std::string> queues;  // queues that got ready tasks
+  int64_t next_due_ms = -1;         // earliest remaining delayed task, -1 none
+  BatchChanges batches;
+};
+
+struct CancelRequested {
+  std::string task_id;
+  uint64_t token = 0;
+  std::string reason;
+};
+
+struct ExtendResult {
+  uint32_t extended = 0;                         // leases pushed forward
+  std::vector<CancelRequested> cancel_requested;  // running tasks to tell the worker to stop
+};
+
+enum class CancelStatus : uint8_t {
+  kCancelled,        // was queued, delayed or blocked: cancelled now
+  kCancelRequested,  // running: flagged; tell worker_id to stop attempt `token`
+  kFinished,         // already terminal; unchanged
+  kNotFound,
+};
+
+struct CancelOutcome {
+  std::string task_id;
+  CancelStatus status = CancelStatus::kNotFound;
+  std::string worker_id;               // kCancelRequested
+  uint64_t token = 0;                  // kCancelRequested
+  protocol::TaskState state = protocol::TaskState::kUnknown;  // kFinished: its final state
+  std::vector<std::string> cancelled;  // kCancelled: descendants cancelled with it
+};
+
+struct CancelResult {
+  std::vector<CancelOutcome> items;
+  BatchChanges batches;
+};
+
+// Depth and counters of one queue. QueueStats plus what the wire type does not carry yet.
+struct QueueCounters {
+  protocol::QueueStats stats;
+  uint64_t blocked = 0;  // tasks waiting for batch parents
+  uint64_t stale = 0;    // results rejected for a stale fencing token
+};
+
+}  // namespace taskmill::broker
