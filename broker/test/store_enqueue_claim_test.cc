@@ -1,0 +1,157 @@
+#include <algorithm>
+#include <random>
+
+#include "store_test_util.h"
+
+namespace taskmill::broker {
+namespace {
+
+using protocol::TaskState;
+
+TEST_F(StoreTest, EnqueueThenClaimReturnsTheTask) {
+  auto spec = Spec("echo", 5);
+  spec.labels = {{"team", "a"}};
+  spec.timeout_ms = 1000;
+  std::string id = EnqueueOne(spec);
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(GetOne(id).state, TaskState::kQueued);
+  auto tasks = ClaimOk(10);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].task_id, id);
+  EXPECT_EQ(tasks[0].type, "echo");
+  EXPECT_EQ(tasks[0].payload, "p");
+  EXPECT_EQ(tasks[0].attempt, 1u);
+  EXPECT_EQ(tasks[0].token, 1u);
+  EXPECT_EQ(tasks[0].timeout_ms, 1000u);
+  EXPECT_EQ(tasks[0].labels.at("team"), "a");
+  auto info = GetOne(id);
+  EXPECT_EQ(info.state, TaskState::kRunning);
+  EXPECT_EQ(info.worker, "w1");
+  EXPECT_EQ(info.started_ms, clock_.NowMs());
+  EXPECT_TRUE(ClaimOk(10).empty());
+  auto st = StatsOf("default");
+  EXPECT_EQ(st.stats.running, 1u);
+  EXPECT_EQ(st.stats.ready, 0u);
+  EXPECT_EQ(st.stats.submitted, 1u);
+}
+
+TEST_F(StoreTest, PayloadIsBinarySafe) {
+  auto spec = Spec();
+  spec.payload = std::string("a\0b\r\n\xff", 6);
+  EnqueueOne(spec);
+  auto tasks = ClaimOk(1);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].payload, spec.payload);
+}
+
+// Thousands of tasks with random priorities: claimed strictly by priority, FIFO within one,
+// across two queues, in several claim calls.
+TEST_F(StoreTest, PriorityOrderAndFifoWithinPriorityAreExact) {
+  constexpr int kTasks = 5000;
+  std::mt19937 rng(42);
+  std::vector<protocol::TaskSpec> specs;
+  for (int i = 0; i < kTasks; ++i) {
+    auto s = Spec("echo", static_cast<uint8_t>(rng() % 8 * 30), i % 2 ? "qa" : "qb");
+    s.payload = std::to_string(i);
+    specs.push_back(std::move(s));
+  }
+  std::vector<std::pair<int, int>> expected;  // (-priority, submit index)
+  for (int i = 0; i < kTasks; ++i) expected.emplace_back(-specs[i].priority, i);
+  std::sort(expected.begin(), expected.end());
+  for (int off = 0; off < kTasks; off += 1000) {  // several enqueue calls keep the sequence
+    EnqueueOk(std::vector<protocol::TaskSpec>(specs.begin() + off, specs.begin() + off + 1000));
+  }
+  std::vector<int> got;
+  while (got.size() < kTasks) {
+    auto tasks = ClaimOk(700, {"qa", "qb"});
+    ASSERT_FALSE(tasks.empty());
+    for (const auto& t : tasks) got.push_back(std::stoi(t.payload));
+  }
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i], expected[i].second) << "position " << i;
+  }
+}
+
+TEST_F(StoreTest, ClaimOnlyTakesTypesTheWorkerRuns) {
+  std::string a = EnqueueOne(Spec("resize", 1));
+  std::string b = EnqueueOne(Spec("ocr", 9));
+  auto tasks = ClaimOk(10, {"default"}, {"resize", "never-seen"});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].task_id, a);
+  EXPECT_EQ(GetOne(b).state, TaskState::kQueued);
+  auto any = ClaimOk(10, {"default"}, {});
+  ASSERT_EQ(any.size(), 1u);
+  EXPECT_EQ(any[0].task_id, b);
+}
+
+TEST_F(StoreTest, IdempotentEnqueueReturnsTheOriginalId) {
+  auto s = Spec();
+  s.idempotency_key = "order-17";
+  std::string first = EnqueueOne(s);
+  auto again = EnqueueOk({s, s});
+  ASSERT_EQ(again.items.size(), 2u);
+  for (const auto& it : again.items) {
+    EXPECT_TRUE(it.duplicate);
+    EXPECT_EQ(it.id, first);
+  }
+  EXPECT_EQ(StatsOf("default").stats.submitted, 1u);
+  EXPECT_EQ(ClaimOk(10).size(), 1u);
+  int64_t ttl = RawInt({"PTTL", prefix_ + "idem:order-17"});
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, store_->options().idempotency_ttl_ms);
+}
+
+TEST_F(StoreTest, ExplicitIdThatExistsIsAConflict) {
+  auto s = Spec();
+  s.id = "fixed-1";
+  EnqueueOne(s);
+  auto r = EnqueueOk({s});
+  ASSERT_EQ(r.items.size(), 1u);
+  ASSERT_TRUE(r.items[0].error.has_value());
+  EXPECT_EQ(r.items[0].error->code, ErrorCode::kConflict);
+}
+
+TEST_F(StoreTest, InvalidNamesAreRejectedBeforeRedis) {
+  auto s = Spec("bad type!");
+  auto r = Await<EnqueueResult>([&](auto cb) { store_->Enqueue({s}, cb); });
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  ClaimRequest bad{"w1", {"no:colons"}, {}, 1, 1000};
+  auto c = Await<ClaimResult>([&](auto cb) { store_->Claim(bad, cb); });
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, NotBeforeDelaysUntilPromoted) {
+  auto s = Spec();
+  s.not_before_ms = clock_.NowMs() + 5000;
+  std::string id = EnqueueOne(s);
+  EXPECT_EQ(GetOne(id).state, TaskState::kDelayed);
+  EXPECT_TRUE(ClaimOk(1).empty());
+  auto p = Await<PromoteResult>([&](auto cb) { store_->Promote(100, cb); });
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->promoted, 0u);
+  EXPECT_EQ(p->next_due_ms, s.not_before_ms);
+  clock_.Advance(5000);
+  p = Await<PromoteResult>([&](auto cb) { store_->Promote(100, cb); });
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->promoted, 1u);
+  EXPECT_EQ(p->queues, std::vector<std::string>{"default"});
+  EXPECT_EQ(p->next_due_ms, -1);
+  EXPECT_EQ(ClaimOk(1).size(), 1u);
+}
+
+TEST_F(StoreTest, ManyVerbsInOneTurnShareOnePipeline) {
+  // Issue 50 enqueues without driving the loop: they are written together and all answer.
+  int answered = 0;
+  for (int i = 0; i < 50; ++i) {
+    store_->Enqueue({Spec()}, [&](Result<EnqueueResult> r) { answered += r.has_value(); });
+  }
+  EXPECT_EQ(conn_->in_flight(), 50u);
+  ASSERT_TRUE(Until([&] { return answered == 50; }));
+  EXPECT_EQ(StatsOf("default").stats.ready, 50u);
+}
+
+}  // namespace
+}  // namespace taskmill::broker

@@ -1,0 +1,211 @@
+#include "store_test_util.h"
+#include "taskmill/shared/backoff.h"
+
+namespace taskmill::broker {
+namespace {
+
+using protocol::TaskState;
+
+TEST_F(StoreTest, CompleteRecordsResultCostAndCounters) {
+  std::string id = EnqueueOne(Spec());
+  auto m = ClaimOk(1).at(0);
+  clock_.Advance(250);
+  auto d = Ok(m, "result-bytes");
+  d.exit_code = 0;
+  d.stdout_data = "hello";
+  d.duration_ms = 240;
+  d.cost = {{"usd", 0.25}, {"tokens", 100}};
+  auto r = FinishOk({d});
+  ASSERT_EQ(r.items.size(), 1u);
+  EXPECT_EQ(r.items[0].status, FinishStatus::kSucceeded);
+  auto info = GetOne(id);
+  EXPECT_EQ(info.state, TaskState::kSucceeded);
+  EXPECT_EQ(info.output, "result-bytes");
+  EXPECT_EQ(info.exit_code, 0);
+  EXPECT_EQ(info.stdout_data, "hello");
+  EXPECT_EQ(info.duration_ms, 240u);
+  EXPECT_DOUBLE_EQ(info.cost.at("usd"), 0.25);
+  EXPECT_EQ(info.finished_ms, clock_.NowMs());
+  auto st = StatsOf("default");
+  EXPECT_EQ(st.stats.succeeded, 1u);
+  EXPECT_EQ(st.stats.running, 0u);
+  EXPECT_DOUBLE_EQ(st.stats.cost.at("tokens"), 100);
+  EXPECT_EQ(RawInt({"ZCARD", prefix_ + "leases"}), 0);
+}
+
+TEST_F(StoreTest, StaleTokenIsRejectedAndCounted) {
+  std::string id = EnqueueOne(Spec());
+  auto first = ClaimOk(1, {"default"}, {}, "w1", 1000).at(0);
+  clock_.Advance(1001);
+  auto reaped = Await<FinishResult>([&](auto cb) { store_->Reap(100, cb); });
+  ASSERT_TRUE(reaped.has_value());
+  ASSERT_EQ(reaped->items.size(), 1u);
+  EXPECT_EQ(reaped->items[0].status, FinishStatus::kRetry);
+  clock_.Advance(60000);
+  ASSERT_TRUE(Await<PromoteResult>([&](auto cb) { store_->Promote(10, cb); }).has_value());
+  auto second = ClaimOk(1, {"default"}, {}, "w2").at(0);
+  EXPECT_EQ(second.attempt, 2u);
+  EXPECT_NE(second.token, first.token);
+  // The presumed-dead worker reports late: rejected, not recorded.
+  auto late = FinishOk({Ok(first, "late")}, "w1");
+  EXPECT_EQ(late.items.at(0).status, FinishStatus::kStale);
+  EXPECT_EQ(GetOne(id).state, TaskState::kRunning);
+  EXPECT_EQ(StatsOf("default").stale, 1u);
+  auto good = FinishOk({Ok(second, "fresh")}, "w2");
+  EXPECT_EQ(good.items.at(0).status, FinishStatus::kSucceeded);
+  EXPECT_EQ(GetOne(id).output, "fresh");
+  // A second DONE for the same attempt is stale too.
+  EXPECT_EQ(FinishOk({Ok(second, "again")}, "w2").items.at(0).status, FinishStatus::kStale);
+  EXPECT_EQ(GetOne(id).output, "fresh");
+}
+
+// The Lua backoff must equal BackoffPolicy::DelayFor for every attempt, with and without
+// jitter; the clock is fake and the jitter seed fixed, so the schedule is exact.
+TEST_F(StoreTest, BackoffScheduleMatchesTheSharedFormula) {
+  for (bool jitter : {false, true}) {
+    auto s = Spec();
+    s.max_attempts = 8;
+    s.backoff = BackoffPolicy{100, 5000, 3.0, jitter};
+    std::string id = EnqueueOne(s);
+    const double seed = 0.3141;
+    store_->SetJitterSource([seed] { return seed; });
+    for (uint32_t attempt = 1; attempt < 8; ++attempt) {
+      auto m = ClaimOk(1).at(0);
+      ASSERT_EQ(m.attempt, attempt);
+      auto r = FinishOk({Fail(m, true)});
+      ASSERT_EQ(r.items.at(0).status, FinishStatus::kRetry);
+      uint64_t want = s.backoff.DelayFor(attempt, Store::JitterUnit(seed, 1));
+      EXPECT_EQ(r.items[0].ready_at_ms - clock_.NowMs(), static_cast<int64_t>(want))
+          << "attempt " << attempt << " jitter " << jitter;
+      EXPECT_TRUE(ClaimOk(1).empty());  // not before its time
+      clock_.Set(r.items[0].ready_at_ms);
+      auto p = Await<PromoteResult>([&](auto cb) { store_->Promote(10, cb); });
+      ASSERT_TRUE(p.has_value());
+      ASSERT_EQ(p->promoted, 1u);
+    }
+    auto last = ClaimOk(1).at(0);
+    EXPECT_EQ(FinishOk({Fail(last, true)}).items.at(0).status, FinishStatus::kDead);
+    EXPECT_EQ(GetOne(id).state, TaskState::kFailed);
+  }
+  EXPECT_EQ(StatsOf("default").stats.retried, 14u);
+}
+
+TEST_F(StoreTest, DeadLetterAfterMaxAttemptsKeepsHistory) {
+  auto s = Spec();
+  s.max_attempts = 3;
+  s.backoff = BackoffPolicy{10, 10, 1.0, false};
+  std::string id = EnqueueOne(s);
+  for (int i = 0; i < 3; ++i) {
+    auto m = ClaimOk(1).at(0);
+    auto r = FinishOk({Fail(m, true, "err" + std::to_string(i))});
+    EXPECT_EQ(r.items.at(0).status, i < 2 ? FinishStatus::kRetry : FinishStatus::kDead);
+    clock_.Advance(10);
+    ASSERT_TRUE(Await<PromoteResult>([&](auto cb) { store_->Promote(10, cb); }).has_value());
+  }
+  auto info = GetOne(id);
+  EXPECT_EQ(info.state, TaskState::kFailed);
+  EXPECT_EQ(info.attempts, 3u);
+  ASSERT_EQ(info.history.size(), 3u);
+  EXPECT_EQ(info.history[0].code, "err0");
+  EXPECT_EQ(info.history[2].code, "err2");
+  ASSERT_TRUE(info.error.has_value());
+  EXPECT_EQ(info.error->code, "err2");
+  auto st = StatsOf("default");
+  EXPECT_EQ(st.stats.dead, 1u);
+  EXPECT_EQ(st.stats.failed, 1u);
+  auto dead = Await<std::vector<protocol::TaskInfo>>([&](auto cb) { store_->DeadList("", 10, cb); });
+  ASSERT_TRUE(dead.has_value());
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].id, id);
+  EXPECT_EQ((*dead)[0].history.size(), 3u);
+}
+
+TEST_F(StoreTest, NonRetryableFailureGoesStraightToDead) {
+  std::string id = EnqueueOne(Spec());
+  auto m = ClaimOk(1).at(0);
+  EXPECT_EQ(FinishOk({Fail(m, false)}).items.at(0).status, FinishStatus::kDead);
+  EXPECT_EQ(GetOne(id).state, TaskState::kFailed);
+}
+
+TEST_F(StoreTest, ReapedLeasesComeBack) {
+  auto s = Spec();
+  s.backoff = BackoffPolicy{0, 0, 1.0, false};
+  std::string id = EnqueueOne(s);
+  ClaimOk(1, {"default"}, {}, "w1", 5000);
+  auto none = Await<FinishResult>([&](auto cb) { store_->Reap(100, cb); });
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->items.empty());
+  EXPECT_EQ(none->next_deadline_ms, clock_.NowMs() + 5000);
+  // A heartbeat pushes the deadline forward.
+  clock_.Advance(4000);
+  auto ext = Await<ExtendResult>([&](auto cb) { store_->Extend("w1", 5000, cb); });
+  ASSERT_TRUE(ext.has_value());
+  EXPECT_EQ(ext->extended, 1u);
+  clock_.Advance(4000);
+  none = Await<FinishResult>([&](auto cb) { store_->Reap(100, cb); });
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->items.empty());
+  clock_.Advance(1001);
+  auto r = Await<FinishResult>([&](auto cb) { store_->Reap(100, cb); });
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->items.size(), 1u);
+  EXPECT_EQ(r->items[0].status, FinishStatus::kRetry);
+  EXPECT_EQ(r->next_deadline_ms, -1);
+  EXPECT_EQ(GetOne(id).error->code, "lease_expired");
+  ASSERT_TRUE(Await<PromoteResult>([&](auto cb) { store_->Promote(10, cb); }).has_value());
+  auto again = ClaimOk(1, {"default"}, {}, "w2");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].task_id, id);
+  EXPECT_EQ(again[0].attempt, 2u);
+}
+
+TEST_F(StoreTest, LeaseNeverOutlivesTimeoutPlusGrace) {
+  auto s = Spec();
+  s.timeout_ms = 1000;
+  std::string id = EnqueueOne(s);
+  ClaimOk(1, {"default"}, {}, "w1", 60000);
+  clock_.Advance(900);
+  ASSERT_TRUE(Await<ExtendResult>([&](auto cb) { store_->Extend("w1", 60000, cb); }).has_value());
+  clock_.Advance(100 + store_->options().lease_grace_ms);
+  auto r = Await<FinishResult>([&](auto cb) { store_->Reap(100, cb); });
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->items.size(), 1u);
+  EXPECT_EQ(GetOne(id).error->code, "timeout");
+}
+
+TEST_F(StoreTest, ReleaseWorkerFailsAllItsLeasesAtOnce) {
+  for (int i = 0; i < 5; ++i) EnqueueOne(Spec());
+  auto mine = ClaimOk(3, {"default"}, {}, "w1");
+  auto other = ClaimOk(2, {"default"}, {}, "w2");
+  auto r = Await<FinishResult>([&](auto cb) { store_->ReleaseWorker("w1", cb); });
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->items.size(), 3u);
+  for (const auto& it : r->items) {
+    EXPECT_EQ(it.status, FinishStatus::kRetry);
+    EXPECT_EQ(GetOne(it.task_id).error->code, "worker_lost");
+  }
+  EXPECT_EQ(StatsOf("default").stats.running, 2u);
+  EXPECT_EQ(StatsOf("default").stats.delayed, 3u);
+  EXPECT_EQ(FinishOk({Ok(other[0])}, "w2").items.at(0).status, FinishStatus::kSucceeded);
+  EXPECT_EQ(FinishOk({Ok(mine[0])}).items.at(0).status, FinishStatus::kStale);
+}
+
+TEST_F(StoreTest, FinishBatchesManyOutcomesInOneCall) {
+  std::vector<protocol::TaskSpec> specs(200, Spec());
+  EnqueueOk(specs);
+  auto tasks = ClaimOk(200);
+  ASSERT_EQ(tasks.size(), 200u);
+  std::vector<protocol::Done> done;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    done.push_back(i % 2 ? Ok(tasks[i]) : Fail(tasks[i], false));
+  }
+  auto r = FinishOk(done);
+  ASSERT_EQ(r.items.size(), 200u);
+  auto st = StatsOf("default");
+  EXPECT_EQ(st.stats.succeeded, 100u);
+  EXPECT_EQ(st.stats.failed, 100u);
+  EXPECT_EQ(st.stats.dead, 100u);
+}
+
+}  // namespace
+}  // namespace taskmill::broker
