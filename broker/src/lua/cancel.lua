@@ -27,7 +27,7 @@ for i = 1, n do
     out[i] = {'cancel_requested', id, t.worker, tonumber(t.tok)}
   else
     cancel_now(t, reason)
-    out[i] = {'cancelled', id, cascade(id, 'dependency_failed')}
+    out[i] = {'cancelled', id, cascade(t, 'dependency_failed')}
   end
 end
 return finish({out, batch_snapshots()})

@@ -33,37 +33,46 @@ for _, q in ipairs(queues) do
 end
 table.sort(cands, function(a, b) return a[3] < b[3] end)
 
+-- Everything claim needs from a task in one HMGET.
+local CLAIM_FIELDS = {'state', 'queue', 'type', 'batch', 'att', 'tok', 'timeout', 'name',
+                      'payload', 'parents', 'nl'}
 local out = {}
-local wk = wleases_key(worker)
+local removed, removed_order = {}, {}
+local lease_args, wl = {}, {}
 for i = 1, math.min(n, #cands) do
   local key, id = cands[i][1], cands[i][2]
-  redis.call('ZREM', key, id)
-  local t = load(id)
-  if t and t.state == 'queued' then
-    local tk = task_key(id)
-    local att = redis.call('HINCRBY', tk, 'att', 1)
-    local tok = redis.call('HINCRBY', tk, 'tok', 1)
+  if not removed[key] then
+    removed[key] = {}
+    removed_order[#removed_order + 1] = key
+  end
+  local rk = removed[key]
+  rk[#rk + 1] = id
+  local tk = task_key(id)
+  local v = redis.call('HMGET', tk, unpack(CLAIM_FIELDS))
+  if v[1] == 'queued' then
+    local t = {id = id, state = 'queued', queue = v[2], type = v[3], batch = v[4] or ''}
+    local att = (tonumber(v[5]) or 0) + 1
+    local tok = (tonumber(v[6]) or 0) + 1
+    local timeout = tonumber(v[7]) or 0
     local deadline = NOW + lease
-    local timeout = tonumber(t.timeout) or 0
     if timeout > 0 then deadline = math.min(deadline, NOW + timeout + LEASE_GRACE) end
-    redis.call('HSET', tk, 'started', fmt(NOW), 'worker', worker)
-    redis.call('HDEL', tk, 'cancel')
-    set_state(t, 'running')
-    redis.call('ZADD', LEASES, fmt(deadline), id)
-    redis.call('SADD', wk, id)
-    local h = redis.call('HGETALL', tk)
-    local f = {}
+    set_state(t, 'running', {'att', att, 'tok', tok, 'started', fmt(NOW), 'worker', worker})
+    lease_args[#lease_args + 1] = fmt(deadline)
+    lease_args[#lease_args + 1] = id
+    wl[#wl + 1] = id
     local labels = {}
-    for j = 1, #h, 2 do
-      f[h[j]] = h[j + 1]
-      if string.sub(h[j], 1, 2) == 'l:' then
-        labels[#labels + 1] = string.sub(h[j], 3)
-        labels[#labels + 1] = h[j + 1]
+    if (tonumber(v[11]) or 0) > 0 then
+      local h = redis.call('HGETALL', tk)
+      for j = 1, #h, 2 do
+        if string.sub(h[j], 1, 2) == 'l:' then
+          labels[#labels + 1] = string.sub(h[j], 3)
+          labels[#labels + 1] = h[j + 1]
+        end
       end
     end
     local parents = {}
-    if f.parents and f.parents ~= '' then
-      for pid in string.gmatch(f.parents, '[^,]+') do
+    if v[10] and v[10] ~= '' then
+      for pid in string.gmatch(v[10], '[^,]+') do
         local pv = redis.call('HMGET', task_key(pid), 'name', 'output')
         if pv[1] then
           parents[#parents + 1] = (pv[1] ~= '' and pv[1]) or pid
@@ -71,9 +80,12 @@ for i = 1, math.min(n, #cands) do
         end
       end
     end
-    out[#out + 1] = {id, tok, att, t.queue, t.type, f.payload or '', timeout, t.batch, t.name,
+    out[#out + 1] = {id, tok, att, t.queue, t.type, v[9] or '', timeout, t.batch, v[8] or '',
                      labels, parents}
   end
 end
+for _, key in ipairs(removed_order) do call_chunked('ZREM', key, removed[key]) end
+call_chunked('ZADD', LEASES, lease_args)
+call_chunked('SADD', wleases_key(worker), wl)
 
 return finish({out, batch_snapshots()})

@@ -27,10 +27,9 @@ for _, id in ipairs(ids) do
   if t and t.state == 'failed' and (queue == '' or t.queue == queue) then
     local tk = task_key(id)
     redis.call('ZREM', dead_key(t.queue), id)
-    redis.call('HSET', tk, 'att', 0)
-    redis.call('HDEL', tk, 'err_code', 'err_msg', 'err_retry', 'finished', 'ready_at')
+    redis.call('HDEL', tk, 'err_code', 'err_msg', 'err_retry', 'finished', 'ready_at', 'cancel')
     redis.call('PERSIST', tk)
-    redis.call('PERSIST', hist_key(id))
+    if t.hist == '1' then redis.call('PERSIST', hist_key(id)) end
     if t.batch ~= '' then
       local bk = batch_key(t.batch)
       if redis.call('HGET', bk, 'state') ~= 'running' then
@@ -41,7 +40,7 @@ for _, id in ipairs(ids) do
         redis.call('PERSIST', bk .. ':names')
       end
     end
-    push_ready(t)
+    push_ready(t, {'att', '0'})
     out[#out + 1] = id
   end
 end

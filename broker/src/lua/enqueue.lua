@@ -79,6 +79,7 @@ if batch ~= '' then
 end
 
 local out = {}
+local seen_queue, seen_type = {}, {}
 for i, it in ipairs(items) do
   local dup = nil
   if batch == '' and it.idem ~= '' then
@@ -93,46 +94,72 @@ for i, it in ipairs(items) do
   elseif item_error[i] then
     out[i] = {'error', it.id, item_error[i][1], item_error[i][2]}
   else
-    local tk = task_key(it.id)
-    redis.call('HSET', tk, 'id', it.id, 'queue', it.queue, 'type', it.type, 'name', it.name,
-               'batch', batch, 'payload', it.payload, 'prio', it.prio, 'max_att', it.max_att,
-               'b_base', it.b_base, 'b_max', it.b_max, 'b_mult', it.b_mult, 'b_jit', it.b_jit,
-               'timeout', it.timeout, 'idem', it.idem, 'nbf', it.nbf, 'created', fmt(NOW),
-               'att', 0, 'tok', 0)
-    if #it.labels > 0 then redis.call('HSET', tk, unpack(it.labels)) end
-    redis.call('SADD', QUEUES, it.queue)
-    redis.call('SADD', types_key(it.queue), it.type)
-    redis.call('HINCRBY', stats_key(it.queue), 'submitted', 1)
+    if not seen_queue[it.queue] then
+      seen_queue[it.queue] = true
+      redis.call('SADD', QUEUES, it.queue)
+    end
+    local qt = it.queue .. ':' .. it.type
+    if not seen_type[qt] then
+      seen_type[qt] = true
+      redis.call('SADD', types_key(it.queue), it.type)
+    end
+    bump(stats_key(it.queue), 'submitted', 1)
     if batch ~= '' then
       redis.call('SADD', batch_key(batch) .. ':tasks', it.id)
       if it.name ~= '' then redis.call('HSET', batch_key(batch) .. ':names', it.name, it.id) end
     end
-    local t = {id = it.id, state = '', queue = it.queue, type = it.type, batch = batch,
-               prio = it.prio, nbf = it.nbf}
     -- Parents: succeeded ones are satisfied; a failed or cancelled one dooms the child.
     local pending, doomed = 0, false
-    if #it.deps > 0 then
-      redis.call('HSET', tk, 'parents', table.concat(it.deps, ','))
-      for _, d in ipairs(it.deps) do
-        local ps = redis.call('HGET', task_key(d), 'state')
-        if ps == 'failed' or ps == 'cancelled' then
-          doomed = true
-        elseif ps ~= 'succeeded' then
-          pending = pending + 1
-          redis.call('SADD', deps_key(d), it.id)
-        end
+    for _, d in ipairs(it.deps) do
+      local dk = task_key(d)
+      local ps = redis.call('HGET', dk, 'state')
+      if ps == 'failed' or ps == 'cancelled' then
+        doomed = true
+      elseif ps ~= 'succeeded' then
+        pending = pending + 1
+        redis.call('SADD', deps_key(d), it.id)
+        redis.call('HSET', dk, 'kids', '1')
       end
     end
-    if doomed then
-      set_state(t, 'blocked')  -- counted as blocked first so cancel_now moves the counts
-      cancel_now(t, 'dependency_failed')
-    elseif pending > 0 then
-      redis.call('HSET', tk, 'pending', pending)
-      set_state(t, 'blocked')
-    else
-      release(t)
+    -- One HSET writes the whole task, its state included.
+    local state
+    local f = {'id', it.id, 'queue', it.queue, 'type', it.type, 'name', it.name, 'batch', batch,
+               'payload', it.payload, 'prio', it.prio, 'max_att', it.max_att, 'b_base', it.b_base,
+               'b_max', it.b_max, 'b_mult', it.b_mult, 'b_jit', it.b_jit, 'timeout', it.timeout,
+               'idem', it.idem, 'nbf', it.nbf, 'created', fmt(NOW), 'att', '0', 'tok', '0',
+               'nl', tostring(#it.labels / 2)}
+    if #it.deps > 0 then
+      f[#f + 1] = 'parents'
+      f[#f + 1] = table.concat(it.deps, ',')
     end
-    out[i] = {'created', it.id, t.state}
+    local nbf = tonumber(it.nbf) or 0
+    if doomed then
+      state = 'cancelled'
+      for _, v in ipairs({'reason', 'dependency_failed', 'finished', fmt(NOW)}) do f[#f + 1] = v end
+    elseif pending > 0 then
+      state = 'blocked'
+      f[#f + 1] = 'pending'
+      f[#f + 1] = tostring(pending)
+    elseif nbf > NOW then
+      state = 'delayed'
+      f[#f + 1] = 'ready_at'
+      f[#f + 1] = fmt(nbf)
+      redis.call('ZADD', DELAYED, fmt(nbf), it.id)
+    else
+      state = 'queued'
+      redis.call('ZADD', ready_key(it.queue, it.type), ready_score(it.prio), it.id)
+    end
+    f[#f + 1] = 'state'
+    f[#f + 1] = state
+    for _, v in ipairs(it.labels) do f[#f + 1] = v end
+    redis.call('HSET', task_key(it.id), unpack(f))
+    local t = {id = it.id, state = state, queue = it.queue, batch = batch, hist = ''}
+    count_state(t, '', state)
+    if doomed then
+      bump(stats_key(it.queue), 'cancelled', 1)
+      expire_finished(t)
+    end
+    out[i] = {'created', it.id, state}
   end
 end
 

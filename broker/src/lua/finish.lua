@@ -22,17 +22,19 @@
 local function add_costs(t, costs)
   if #costs == 0 then return false end
   local bk = t.batch ~= '' and batch_key(t.batch) or nil
+  local tk = task_key(t.id)
+  local sk = stats_key(t.queue)
   for _, c in ipairs(costs) do
-    redis.call('HINCRBYFLOAT', task_key(t.id), 'c:' .. c[1], c[2])
-    redis.call('HINCRBYFLOAT', stats_key(t.queue), 'c:' .. c[1], c[2])
+    redis.call('HINCRBYFLOAT', tk, 'c:' .. c[1], c[2])
+    bumpf(sk, 'c:' .. c[1], tonumber(c[2]))
     if bk then redis.call('HINCRBYFLOAT', bk, 'c:' .. c[1], c[2]) end
   end
   if not bk then return false end
   touch_batch(t.batch)
   if redis.call('HGET', bk, 'budget_exceeded') == '1' then return false end
   for _, c in ipairs(costs) do
-    local limit = redis.call('HGET', bk, 'b:' .. c[1])
-    if limit and tonumber(redis.call('HGET', bk, 'c:' .. c[1])) > tonumber(limit) then
+    local v = redis.call('HMGET', bk, 'b:' .. c[1], 'c:' .. c[1])
+    if v[1] and tonumber(v[2]) > tonumber(v[1]) then
       redis.call('HSET', bk, 'budget_exceeded', '1')
       return true
     end
@@ -49,25 +51,25 @@ end
 
 local function succeed(t, it)
   local id = t.id
-  local tk = task_key(id)
-  redis.call('HSET', tk, 'output', it.output, 'exit', it.exit, 'stdout', it.stdout,
-             'stderr', it.stderr, 'dur', it.dur, 'finished', fmt(NOW))
-  redis.call('HDEL', tk, 'err_code', 'err_msg', 'err_retry')
-  set_state(t, 'succeeded')
-  redis.call('HINCRBY', stats_key(t.queue), 'succeeded', 1)
-  expire_finished(id)
+  set_state(t, 'succeeded', {'output', it.output, 'exit', it.exit, 'stdout', it.stdout,
+                             'stderr', it.stderr, 'dur', it.dur, 'finished', fmt(NOW)})
+  if t.err_code ~= '' then redis.call('HDEL', task_key(id), 'err_code', 'err_msg', 'err_retry') end
+  bump(stats_key(t.queue), 'succeeded', 1)
+  expire_finished(t)
   local released = {}
-  local dk = deps_key(id)
-  for _, cid in ipairs(redis.call('SMEMBERS', dk)) do
-    local c = load(cid)
-    if c and c.state == 'blocked' then
-      if redis.call('HINCRBY', task_key(cid), 'pending', -1) <= 0 then
-        release(c)
-        released[#released + 1] = cid
+  if t.kids == '1' then
+    local dk = deps_key(id)
+    for _, cid in ipairs(redis.call('SMEMBERS', dk)) do
+      local c = load(cid)
+      if c and c.state == 'blocked' then
+        if redis.call('HINCRBY', task_key(cid), 'pending', -1) <= 0 then
+          release(c)
+          released[#released + 1] = cid
+        end
       end
     end
+    redis.call('DEL', dk)
   end
-  redis.call('DEL', dk)
   return {'succeeded', id, t.queue, t.batch, 0, tonumber(t.att) or 0, released, {}}
 end
 
@@ -86,7 +88,7 @@ for i = 1, n do
   if not t then
     out[i] = {'not_found', it.id, '', '', 0, 0, {}, {}}
   elseif t.state ~= 'running' or t.tok ~= it.token then
-    redis.call('HINCRBY', stats_key(t.queue), 'stale', 1)
+    bump(stats_key(t.queue), 'stale', 1)
     out[i] = {'stale', it.id, t.queue, t.batch, 0, tonumber(t.att) or 0, {}, {}}
   else
     remove_lease(t)

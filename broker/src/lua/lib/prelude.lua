@@ -49,15 +49,59 @@ local TERMINAL = {succeeded = true, failed = true, cancelled = true}
 local GAUGE = {blocked = true, delayed = true, running = true}
 
 -- The fields of a task hash that transitions need (payload and outputs are not loaded).
+-- hist = '1' iff hist:<id> exists; kids = '1' iff deps:<id> may have members.
 local LOAD_FIELDS = {'state', 'queue', 'type', 'batch', 'prio', 'att', 'max_att', 'tok',
                      'worker', 'b_base', 'b_max', 'b_mult', 'b_jit', 'timeout', 'started',
-                     'cancel', 'nbf', 'name'}
+                     'cancel', 'nbf', 'name', 'err_code', 'hist', 'kids'}
 local function load(id)
   local v = redis.call('HMGET', task_key(id), unpack(LOAD_FIELDS))
   if not v[1] then return nil end
   local t = {id = id}
   for i, f in ipairs(LOAD_FIELDS) do t[f] = v[i] or '' end
   return t
+end
+
+-- Calls redis.call(cmd, key, <prefix...>, list...) in chunks (Lua's unpack is bounded).
+local function call_chunked(cmd, key, list)
+  local i = 1
+  while i <= #list do
+    local j = math.min(i + 3999, #list)
+    redis.call(cmd, key, unpack(list, i, j))
+    i = j + 1
+  end
+end
+
+-- Counter deltas (stats gauges and counters, batch counts) are summed in Lua and written
+-- once per key and field at the end of the call: one HINCRBY per queue, not per task.
+local bumps, bump_order, fbumps, fbump_order = {}, {}, {}, {}
+local function bump(key, field, delta)
+  local kb = bumps[key]
+  if not kb then
+    kb = {}
+    bumps[key] = kb
+    bump_order[#bump_order + 1] = key
+  end
+  kb[field] = (kb[field] or 0) + delta
+end
+local function bumpf(key, field, delta)
+  local kb = fbumps[key]
+  if not kb then
+    kb = {}
+    fbumps[key] = kb
+    fbump_order[#fbump_order + 1] = key
+  end
+  kb[field] = (kb[field] or 0) + delta
+end
+local function flush_bumps()
+  for _, key in ipairs(bump_order) do
+    for f, d in pairs(bumps[key]) do
+      if d ~= 0 then redis.call('HINCRBY', key, f, d) end
+    end
+  end
+  for _, key in ipairs(fbump_order) do
+    for f, d in pairs(fbumps[key]) do redis.call('HINCRBYFLOAT', key, f, string.format('%.17g', d)) end
+  end
+  bumps, bump_order, fbumps, fbump_order = {}, {}, {}, {}
 end
 
 -- Batches whose counts changed in this call; snapshotted into the reply at the end.
@@ -70,20 +114,27 @@ local function touch_batch(b)
   end
 end
 
--- Moves a task to a new state, keeping the queue gauges and the batch counts exact.
-local function set_state(t, new)
-  local old = t.state
-  if old == new then return end
-  redis.call('HSET', task_key(t.id), 'state', new)
+-- Keeps the queue gauges and the batch counts exact across a state change.
+local function count_state(t, old, new)
   local sk = stats_key(t.queue)
-  if GAUGE[old] then redis.call('HINCRBY', sk, old, -1) end
-  if GAUGE[new] then redis.call('HINCRBY', sk, new, 1) end
+  if GAUGE[old] then bump(sk, old, -1) end
+  if GAUGE[new] then bump(sk, new, 1) end
   if t.batch ~= '' then
     local bk = batch_key(t.batch)
-    if old ~= '' then redis.call('HINCRBY', bk, 'n:' .. old, -1) end
-    redis.call('HINCRBY', bk, 'n:' .. new, 1)
+    if old ~= '' then bump(bk, 'n:' .. old, -1) end
+    bump(bk, 'n:' .. new, 1)
     touch_batch(t.batch)
   end
+end
+
+-- Moves a task to a new state, writing `fields` (flat field/value list) in the same HSET.
+local function set_state(t, new, fields)
+  local args = {'state', new}
+  if fields then
+    for _, v in ipairs(fields) do args[#args + 1] = v end
+  end
+  redis.call('HSET', task_key(t.id), unpack(args))
+  if t.state ~= new then count_state(t, t.state, new) end
   t.state = new
 end
 
@@ -100,22 +151,26 @@ end
 
 -- Ready score: priority (higher first) then FIFO, exact below 2^53: (255-prio)*2^45 + seq.
 local SEQ_SPAN = 35184372088832  -- 2^45
-local function push_ready(t)
-  local score = (255 - tonumber(t.prio)) * SEQ_SPAN + next_seq()
-  redis.call('ZADD', ready_key(t.queue, t.type), fmt(score), t.id)
-  set_state(t, 'queued')
+local function ready_score(prio) return fmt((255 - tonumber(prio)) * SEQ_SPAN + next_seq()) end
+
+local function push_ready(t, fields)
+  redis.call('ZADD', ready_key(t.queue, t.type), ready_score(t.prio), t.id)
+  set_state(t, 'queued', fields)
 end
 
-local function push_delayed(t, at)
+local function push_delayed(t, at, fields)
   redis.call('ZADD', DELAYED, fmt(at), t.id)
-  redis.call('HSET', task_key(t.id), 'ready_at', fmt(at))
-  set_state(t, 'delayed')
+  local f = {'ready_at', fmt(at)}
+  if fields then
+    for _, v in ipairs(fields) do f[#f + 1] = v end
+  end
+  set_state(t, 'delayed', f)
 end
 
-local function expire_finished(id)
+local function expire_finished(t)
   if RETENTION > 0 then
-    redis.call('PEXPIRE', task_key(id), fmt(RETENTION))
-    redis.call('PEXPIRE', hist_key(id), fmt(RETENTION))
+    redis.call('PEXPIRE', task_key(t.id), fmt(RETENTION))
+    if t.hist == '1' then redis.call('PEXPIRE', hist_key(t.id), fmt(RETENTION)) end
   end
 end
 
@@ -141,11 +196,14 @@ local function next_unit()
   return u - math.floor(u)
 end
 
-local function mark_cancelled(t, reason)
-  set_state(t, 'cancelled')
-  redis.call('HSET', task_key(t.id), 'reason', reason, 'finished', fmt(NOW))
-  redis.call('HINCRBY', stats_key(t.queue), 'cancelled', 1)
-  expire_finished(t.id)
+local function mark_cancelled(t, reason, fields)
+  local f = {'reason', reason, 'finished', fmt(NOW)}
+  if fields then
+    for _, v in ipairs(fields) do f[#f + 1] = v end
+  end
+  set_state(t, 'cancelled', f)
+  bump(stats_key(t.queue), 'cancelled', 1)
+  expire_finished(t)
 end
 
 -- Cancels a task that is not running (queued, delayed or blocked). Returns true if it was.
@@ -161,9 +219,10 @@ local function cancel_now(t, reason)
 end
 
 -- Cancels every unfinished descendant of a task that will never succeed; returns their ids.
-local function cascade(id, reason, out)
-  out = out or {}
-  local stack = {id}
+local function cascade(t, reason)
+  local out = {}
+  if t.kids ~= '1' then return out end
+  local stack = {t.id}
   while #stack > 0 do
     local cur = table.remove(stack)
     local dk = deps_key(cur)
@@ -173,7 +232,7 @@ local function cascade(id, reason, out)
       local c = load(cid)
       if c and cancel_now(c, reason) then
         out[#out + 1] = cid
-        stack[#stack + 1] = cid
+        if c.kids == '1' then stack[#stack + 1] = cid end
       end
     end
   end
@@ -186,12 +245,29 @@ local function release(t)
   if nbf > NOW then push_delayed(t, nbf) else push_ready(t) end
 end
 
+-- Lease removals are collected and written once per call (flush_leases).
+local lease_rm, wlease_rm, wlease_order = {}, {}, {}
 local function remove_lease(t)
-  redis.call('ZREM', LEASES, t.id)
-  if t.worker ~= '' then redis.call('SREM', wleases_key(t.worker), t.id) end
+  lease_rm[#lease_rm + 1] = t.id
+  if t.worker ~= '' then
+    local l = wlease_rm[t.worker]
+    if not l then
+      l = {}
+      wlease_rm[t.worker] = l
+      wlease_order[#wlease_order + 1] = t.worker
+    end
+    l[#l + 1] = t.id
+  end
+end
+local function flush_leases()
+  call_chunked('ZREM', LEASES, lease_rm)
+  for _, w in ipairs(wlease_order) do call_chunked('SREM', wleases_key(w), wlease_rm[w]) end
+  lease_rm, wlease_rm, wlease_order = {}, {}, {}
 end
 
--- Keeps a queue's dead letters bounded by age (retention) and count (DEAD_MAX).
+-- Keeps a queue's dead letters bounded by age (retention) and count (DEAD_MAX); runs once
+-- per queue per call, at the end.
+local dead_queues, dead_order = {}, {}
 local function trim_dead(q)
   local dk = dead_key(q)
   local gone = {}
@@ -216,31 +292,38 @@ local function fail_attempt(t, code, msg, retryable)
   local id = t.id
   local att = tonumber(t.att) or 0
   local r = retryable and '1' or '0'
-  redis.call('RPUSH', hist_key(id), code, msg, r)
-  redis.call('LTRIM', hist_key(id), -300, -1)
-  redis.call('HSET', task_key(id), 'err_code', code, 'err_msg', msg, 'err_retry', r)
+  if redis.call('RPUSH', hist_key(id), code, msg, r) > 300 then
+    redis.call('LTRIM', hist_key(id), -300, -1)
+  end
+  t.hist = '1'
+  local errf = {'err_code', code, 'err_msg', msg, 'err_retry', r, 'hist', '1'}
   if t.cancel ~= '' then
-    mark_cancelled(t, t.cancel)
-    return {'cancelled', id, t.queue, t.batch, 0, att, {}, cascade(id, 'dependency_failed')}
+    mark_cancelled(t, t.cancel, errf)
+    return {'cancelled', id, t.queue, t.batch, 0, att, {}, cascade(t, 'dependency_failed')}
   end
   if retryable and att < (tonumber(t.max_att) or 1) then
     local at = NOW + backoff(t, att, next_unit())
-    push_delayed(t, at)
-    redis.call('HINCRBY', stats_key(t.queue), 'retried', 1)
+    push_delayed(t, at, errf)
+    bump(stats_key(t.queue), 'retried', 1)
     return {'retry', id, t.queue, t.batch, at, att, {}, {}}
   end
-  set_state(t, 'failed')
-  redis.call('HSET', task_key(id), 'finished', fmt(NOW))
-  redis.call('HINCRBY', stats_key(t.queue), 'failed', 1)
+  errf[#errf + 1] = 'finished'
+  errf[#errf + 1] = fmt(NOW)
+  set_state(t, 'failed', errf)
+  bump(stats_key(t.queue), 'failed', 1)
   redis.call('ZADD', dead_key(t.queue), fmt(NOW), id)
-  expire_finished(id)
-  trim_dead(t.queue)
-  return {'dead', id, t.queue, t.batch, 0, att, {}, cascade(id, 'dependency_failed')}
+  expire_finished(t)
+  if not dead_queues[t.queue] then
+    dead_queues[t.queue] = true
+    dead_order[#dead_order + 1] = t.queue
+  end
+  return {'dead', id, t.queue, t.batch, 0, att, {}, cascade(t, 'dependency_failed')}
 end
 
 -- Finishes batches whose every task is terminal and snapshots each touched batch:
 -- {id, flat HGETALL of batch:<id>}.
 local function batch_snapshots()
+  flush_bumps()
   local out = {}
   for _, b in ipairs(touched_order) do
     local bk = batch_key(b)
@@ -264,8 +347,11 @@ local function batch_snapshots()
   return out
 end
 
--- Every script ends with `return finish(result)`.
+-- Every script ends with `return finish(result)`: writes what was collected during the call.
 local function finish(result)
+  flush_leases()
+  for _, q in ipairs(dead_order) do trim_dead(q) end
+  flush_bumps()
   flush_seq()
   return result
 end
