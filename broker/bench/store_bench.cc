@@ -1,0 +1,167 @@
+// taskmill-store-bench: store-only throughput (enqueue + claim + complete of N tasks,
+// batched and pipelined) against a fresh redis-server child (AOF everysec, unix socket),
+// followed by redis-benchmark figures for ZADD and EVALSHA on the same server, so the
+// store's numbers can be read against what that Redis does on this machine.
+//
+// Usage: taskmill-store-bench [tasks=100000] [batch=1000] [in_flight=8]
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "redis/embedded_redis.h"
+#include "redis/redis_connection.h"
+#include "store/store.h"
+#include "taskmill/shared/clock.h"
+#include "taskmill/shared/log.h"
+
+using namespace taskmill;
+using namespace taskmill::broker;
+
+namespace {
+
+const Clock& kClock = SystemClock::Instance();
+
+// Runs `issue(i)` for i in [0, calls), keeping at most `in_flight` calls outstanding, each of
+// which must call done() once. Returns elapsed ms.
+template <typename Issue>
+int64_t Pipelined(RedisConnection& conn, int calls, int in_flight, Issue issue) {
+  int issued = 0, answered = 0;
+  int64_t start = kClock.MonotonicMs();
+  auto done = [&] { ++answered; };
+  while (answered < calls) {
+    while (issued < calls && issued - answered < in_flight) issue(issued++, done);
+    int target = answered + 1;
+    if (!RunUntil(conn, [&] { return answered >= target; }, 60000)) {
+      std::fprintf(stderr, "timed out waiting for redis\n");
+      std::exit(1);
+    }
+  }
+  return kClock.MonotonicMs() - start;
+}
+
+void Check(bool ok, const std::string& what) {
+  if (!ok) {
+    std::fprintf(stderr, "bench failed: %s\n", what.c_str());
+    std::exit(1);
+  }
+}
+
+std::string Run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return "(could not run redis-benchmark)";
+  char buf[512];
+  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  pclose(p);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int tasks = argc > 1 ? std::atoi(argv[1]) : 100000;
+  const int batch = argc > 2 ? std::atoi(argv[2]) : 1000;
+  const int in_flight = argc > 3 ? std::atoi(argv[3]) : 8;
+  const int calls = (tasks + batch - 1) / batch;
+  (void)SetLogLevel("warn");
+
+  std::string dir = (std::filesystem::temp_directory_path() / "tm-bench-XXXXXX").string();
+  Check(mkdtemp(dir.data()) != nullptr, "mkdtemp");
+  EmbeddedRedisOptions ro;
+  ro.data_dir = dir;
+  auto redis = EmbeddedRedis::Start(std::move(ro));
+  Check(redis.has_value(), redis ? "" : redis.error().ToString());
+  RedisConnection conn(redis->config());
+  StoreOptions opts;
+  opts.prefix = "bench:";
+  Store store(conn, kClock, opts);
+  conn.Start();
+  Check(RunUntil(conn, [&] { return conn.ready(); }, 10000), "connect: " + conn.last_error());
+
+  std::vector<protocol::TaskSpec> specs(static_cast<size_t>(batch));
+  for (auto& s : specs) {
+    s.type = "bench";
+    s.payload = std::string(64, 'x');
+  }
+  int64_t enqueue_ms = Pipelined(conn, calls, in_flight, [&](int i, auto done) {
+    auto chunk = specs;
+    chunk.resize(static_cast<size_t>(std::min(batch, tasks - i * batch)));
+    for (size_t j = 0; j < chunk.size(); ++j) chunk[j].priority = static_cast<uint8_t>(j % 4);
+    store.Enqueue(std::move(chunk), [done](Result<EnqueueResult> r) {
+      Check(r.has_value(), r ? "" : r.error().ToString());
+      done();
+    });
+  });
+
+  std::vector<std::vector<protocol::Done>> outcomes(static_cast<size_t>(calls));
+  int claimed = 0;
+  int64_t claim_ms = Pipelined(conn, calls, in_flight, [&](int i, auto done) {
+    ClaimRequest req{"w" + std::to_string(i % 16), {"default"}, {}, static_cast<uint32_t>(batch),
+                     60000};
+    store.Claim(req, [&, i, done](Result<ClaimResult> r) {
+      Check(r.has_value(), r ? "" : r.error().ToString());
+      for (const auto& m : r->tasks) {
+        protocol::Done d;
+        d.task_id = m.task_id;
+        d.token = m.token;
+        d.ok = true;
+        d.output = "ok";
+        d.duration_ms = 1;
+        d.cost = {{"usd", 0.001}};
+        outcomes[static_cast<size_t>(i)].push_back(std::move(d));
+      }
+      claimed += static_cast<int>(r->tasks.size());
+      done();
+    });
+  });
+  Check(claimed == tasks, "claimed " + std::to_string(claimed) + " of " + std::to_string(tasks));
+
+  int64_t finish_ms = Pipelined(conn, calls, in_flight, [&](int i, auto done) {
+    store.Finish("w", std::move(outcomes[static_cast<size_t>(i)]), [done](Result<FinishResult> r) {
+      Check(r.has_value(), r ? "" : r.error().ToString());
+      done();
+    });
+  });
+  std::optional<QueueCounters> stats;
+  store.Stats({"default"}, [&](auto r) { stats = r->at(0); });
+  Check(RunUntil(conn, [&] { return stats.has_value(); }, 10000), "stats");
+  Check(stats->stats.succeeded == static_cast<uint64_t>(tasks), "not every task succeeded");
+
+  auto rate = [&](int64_t ms) { return ms > 0 ? tasks * 1000.0 / static_cast<double>(ms) : 0.0; };
+  int64_t total = enqueue_ms + claim_ms + finish_ms;
+  std::printf("taskmill store: %d tasks, %d per call, %d calls in flight, AOF everysec\n", tasks,
+              batch, in_flight);
+  std::printf("  enqueue   %6lld ms  %9.0f tasks/s\n", static_cast<long long>(enqueue_ms), rate(enqueue_ms));
+  std::printf("  claim     %6lld ms  %9.0f tasks/s\n", static_cast<long long>(claim_ms), rate(claim_ms));
+  std::printf("  complete  %6lld ms  %9.0f tasks/s\n", static_cast<long long>(finish_ms), rate(finish_ms));
+  std::printf("  full lifecycle (enqueue+claim+complete): %.0f tasks/s\n", rate(total));
+
+  // Server-side time of the scripts, to tell Redis's share of the wall time from the client's.
+  std::optional<std::string> info;
+  conn.Command({"INFO", "commandstats"}, [&](Result<const redisReply*> r) {
+    info = r ? std::string((*r)->str, (*r)->len) : "";
+  });
+  Check(RunUntil(conn, [&] { return info.has_value(); }, 10000), "info");
+  for (size_t pos = 0; (pos = info->find("cmdstat_eval", pos)) != std::string::npos; ++pos) {
+    std::printf("  redis %s\n", info->substr(pos, info->find('\r', pos) - pos).c_str());
+  }
+
+  // The same server, raw: ZADD and a one-ZADD EVALSHA, pipelined 16 deep.
+  std::optional<std::string> sha;
+  conn.Command({"SCRIPT", "LOAD", "return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])"},
+               [&](Result<const redisReply*> r) {
+                 sha = r ? std::string((*r)->str, (*r)->len) : "";
+               });
+  Check(RunUntil(conn, [&] { return sha.has_value(); }, 10000), "script load");
+  std::string base = "redis-benchmark -s " + redis->socket_path() + " -n 200000 -P 16 -r 100000 -q ";
+  std::printf("redis-benchmark (same server, -P 16, -n 200000):\n%s",
+              Run(base + "-t zadd 2>&1").c_str());
+  std::printf("%s", Run(base + "evalsha " + *sha +
+                        " 1 bench:z __rand_int__ m:__rand_int__ 2>&1 | sed 's/^/EVALSHA (1 ZADD): /'")
+                        .c_str());
+  (void)redis->Stop();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
