@@ -117,6 +117,12 @@ void IoLoop::Flush() {
 void IoLoop::FinalFlush() {
   // BYE and the last DONEs get up to linger_ms to reach a live connection.
   int64_t deadline = clock_.MonotonicMs() + options_.linger_ms;
+  // Between links (backoff) there is no socket: try one more link rather than drop them.
+  if (link_ == LinkState::kBackoff && !outbox_.empty()) {
+    if (auto r = OpenLink(); !r) {
+      log_->warn("cannot reach the broker to say BYE: {}", r.error().message);
+    }
+  }
   while (link_ == LinkState::kLinked && !outbox_.empty()) {
     int64_t left = deadline - clock_.MonotonicMs();
     if (left <= 0) break;

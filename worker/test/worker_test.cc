@@ -1,0 +1,355 @@
+// The runtime against a fake broker: registration, heartbeats, dispatch, concurrency,
+// failures, cancel, timeouts, reconnect and drain.
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <stdexcept>
+
+#include "test_support.h"
+
+namespace taskmill::worker::testing {
+namespace {
+
+using protocol::Done;
+using protocol::Ready;
+
+TEST(WorkerTest, ReadyCarriesIdQueuesTypesConcurrencyAndLabels) {
+  FakeBroker broker;
+  WorkerOptions o = TestOptions(broker, 3);
+  o.id = "w-ready";
+  o.queues = {"images", "default"};
+  o.labels = {{"zone", "eu-1"}};
+  RunningWorker w(o, [](Worker& wk) {
+    wk.Handle("resize", [](TaskContext&) { return Outcome::Ok(); });
+    wk.Handle("echo", [](TaskContext&) { return Outcome::Ok(); });
+  });
+  auto ready = broker.WaitFor<Ready>(5s);
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->worker_id, "w-ready");
+  EXPECT_EQ(broker.last_identity(), "w-ready");  // routing id = worker id
+  EXPECT_EQ(ready->queues, (std::vector<std::string>{"images", "default"}));
+  EXPECT_EQ(ready->types, (std::vector<std::string>{"echo", "resize"}));
+  EXPECT_EQ(ready->concurrency, 3u);
+  EXPECT_EQ(ready->labels.at("zone"), "eu-1");
+}
+
+TEST(WorkerTest, HeartbeatsFlowWithFreeSlots) {
+  FakeBroker broker;
+  RunningWorker w(TestOptions(broker, 4), [](Worker&) {});
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  for (int i = 0; i < 3; ++i) {
+    auto hb = broker.WaitFor<protocol::Heartbeat>(2s);
+    ASSERT_TRUE(hb) << "heartbeat " << i;
+    EXPECT_EQ(hb->free, 4u);
+  }
+}
+
+TEST(WorkerTest, EchoReturnsPayloadTokenDurationAndWallCost) {
+  FakeBroker broker;
+  RunningWorker w(TestOptions(broker), [](Worker& wk) {
+    wk.Handle("echo", [](TaskContext& ctx) { return Outcome::Ok(std::string(ctx.payload())); });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  std::string payload("bytes\0with nul", 14);
+  broker.Send(MakeTask("t1", "echo", payload, /*token=*/42));
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->task_id, "t1");
+  EXPECT_EQ(done->token, 42u);
+  EXPECT_TRUE(done->ok);
+  EXPECT_EQ(done->output, payload);
+  EXPECT_FALSE(done->error);
+  EXPECT_GT(done->started_ms, 0);
+  EXPECT_TRUE(done->cost.contains("wall_ms"));
+}
+
+TEST(WorkerTest, ConcurrencyNRunsNTasksAtOnce) {
+  FakeBroker broker;
+  Gate gate;
+  RunningWorker w(TestOptions(broker, 3), [&](Worker& wk) {
+    wk.Handle("block", [&](TaskContext&) {
+      gate.Arrive();
+      return Outcome::Ok();
+    });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  for (int i = 0; i < 3; ++i) broker.Send(MakeTask("t" + std::to_string(i), "block"));
+  // All three are inside the handler at the same time: none can leave before Open.
+  ASSERT_TRUE(gate.WaitArrived(3, 5s));
+  auto busy = broker.WaitFor<protocol::Heartbeat>(2s, [](auto& h) { return h.free == 0; });
+  EXPECT_TRUE(busy) << "heartbeat should report no free slot while 3 of 3 run";
+  gate.Open();
+  std::set<std::string> done_ids;
+  for (int i = 0; i < 3; ++i) {
+    auto done = broker.WaitFor<Done>(5s);
+    ASSERT_TRUE(done);
+    EXPECT_TRUE(done->ok);
+    done_ids.insert(done->task_id);
+  }
+  EXPECT_EQ(done_ids.size(), 3u);
+  EXPECT_EQ(gate.max_inside(), 3);
+}
+
+TEST(WorkerTest, ConcurrencyOneRunsSequentiallyAndRefusesAnExtraTask) {
+  FakeBroker broker;
+  Gate gate;
+  RunningWorker w(TestOptions(broker, 1), [&](Worker& wk) {
+    wk.Handle("block", [&](TaskContext&) {
+      gate.Arrive();
+      return Outcome::Ok();
+    });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  broker.Send(MakeTask("a", "block"));
+  ASSERT_TRUE(gate.WaitArrived(1, 5s));
+  // A broker that oversends gets the extra task back as a retryable no_slot failure.
+  broker.Send(MakeTask("b", "block"));
+  auto refused = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->task_id, "b");
+  EXPECT_FALSE(refused->ok);
+  EXPECT_EQ(refused->error->code, "no_slot");
+  EXPECT_TRUE(refused->error->retryable);
+  gate.Open();
+  auto a = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->task_id, "a");
+  broker.Send(MakeTask("c", "block"));
+  auto c = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->ok);
+  EXPECT_EQ(gate.max_inside(), 1);
+  EXPECT_EQ(gate.arrived(), 2);  // a and c ran; b never did
+}
+
+TEST(WorkerTest, UnknownTypeIsANonRetryableFailure) {
+  FakeBroker broker;
+  RunningWorker w(TestOptions(broker), [](Worker&) {});
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  broker.Send(MakeTask("t1", "nope", "", 9));
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->token, 9u);
+  EXPECT_FALSE(done->ok);
+  EXPECT_EQ(done->error->code, "unknown_type");
+  EXPECT_FALSE(done->error->retryable);
+}
+
+TEST(WorkerTest, HandlerExceptionIsARetryableFailure) {
+  FakeBroker broker;
+  RunningWorker w(TestOptions(broker), [](Worker& wk) {
+    wk.Handle("boom", [](TaskContext&) -> Outcome { throw std::runtime_error("kaboom"); });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  broker.Send(MakeTask("t1", "boom"));
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_FALSE(done->ok);
+  EXPECT_EQ(done->error->code, "handler_exception");
+  EXPECT_EQ(done->error->message, "kaboom");
+  EXPECT_TRUE(done->error->retryable);
+  // The executor survived: the next task runs.
+  broker.Send(MakeTask("t2", "boom"));
+  EXPECT_TRUE(broker.WaitFor<Done>(5s));
+}
+
+TEST(WorkerTest, ProgressAndCostsReachTheBroker) {
+  FakeBroker broker;
+  RunningWorker w(TestOptions(broker), [](Worker& wk) {
+    wk.Handle("work", [](TaskContext& ctx) {
+      ctx.ReportProgress(0.5, "half");
+      ctx.AddCost("usd", 0.25);
+      ctx.AddCost("usd", 0.5);
+      return Outcome::Ok("r");
+    });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  broker.Send(MakeTask("t1", "work", "", 5));
+  auto progress = broker.WaitFor<protocol::Progress>(5s);
+  ASSERT_TRUE(progress);
+  EXPECT_EQ(progress->task_id, "t1");
+  EXPECT_EQ(progress->token, 5u);
+  EXPECT_DOUBLE_EQ(progress->fraction, 0.5);
+  EXPECT_EQ(progress->message, "half");
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_DOUBLE_EQ(done->cost.at("usd"), 0.75);
+}
+
+TEST(WorkerTest, CancelTaskSetsTheHandlersCancelFlag) {
+  FakeBroker broker;
+  RunningWorker w(TestOptions(broker), [](Worker& wk) {
+    wk.Handle("wait", [](TaskContext& ctx) {
+      if (ctx.WaitCancelled(30s)) return Outcome::Fail("stopped", "cancelled by request");
+      return Outcome::Ok();
+    });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  broker.Send(MakeTask("t1", "wait", "", 3));
+  broker.Send(protocol::CancelTask{"t1", 3, "user"});
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_FALSE(done->ok);
+  EXPECT_EQ(done->error->code, "cancelled");
+  EXPECT_FALSE(done->error->retryable);
+  EXPECT_LT(done->duration_ms, 5000u);
+}
+
+TEST(WorkerTest, TaskTimeoutCancelsAndIsRetryable) {
+  FakeBroker broker;
+  RunningWorker w(TestOptions(broker), [](Worker& wk) {
+    wk.Handle("wait", [](TaskContext& ctx) {
+      if (ctx.WaitCancelled(30s)) return Outcome::Fail("stopped", "gave up");
+      return Outcome::Ok();
+    });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  auto task = MakeTask("t1", "wait");
+  task.timeout_ms = 100;
+  broker.Send(task);
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->error->code, "timeout");
+  EXPECT_TRUE(done->error->retryable);
+}
+
+TEST(WorkerTest, ReconnectsAndSendsReadyAgainWhenTheBrokerGoesSilent) {
+  FakeBroker broker;
+  WorkerOptions o = TestOptions(broker);
+  o.liveness = 3;  // 150 ms of silence
+  Gate gate;
+  RunningWorker w(o, [&](Worker& wk) {
+    wk.Handle("block", [&](TaskContext&) {
+      gate.Arrive();
+      return Outcome::Ok("late");
+    });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  broker.Send(MakeTask("t1", "block"));
+  ASSERT_TRUE(gate.WaitArrived(1, 5s));
+  // The broker says nothing more: the worker must give up on the link and re-register.
+  auto again = broker.WaitFor<Ready>(5s);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->worker_id, w.worker().id());
+  // A task that finishes after the reconnect is still reported.
+  gate.Open();
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->task_id, "t1");
+  EXPECT_EQ(done->output, "late");
+}
+
+TEST(WorkerTest, StaysOnTheLinkWhileTheBrokerHeartbeats) {
+  FakeBroker broker;
+  WorkerOptions o = TestOptions(broker);
+  o.liveness = 3;
+  RunningWorker w(o, [](Worker&) {});
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  // Answer each worker heartbeat for ~10 liveness windows; no second READY may come.
+  auto until = std::chrono::steady_clock::now() + 1500ms;
+  int readies = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    auto got = broker.Recv(200ms);
+    ASSERT_TRUE(got) << "worker stopped heartbeating";
+    if (std::holds_alternative<Ready>(got->msg)) ++readies;
+    broker.Send(protocol::BrokerHeartbeat{});
+  }
+  EXPECT_EQ(readies, 0);
+}
+
+TEST(WorkerTest, DrainFinishesRunningTasksRefusesNewOnesThenSaysBye) {
+  FakeBroker broker;
+  Gate gate;
+  RunningWorker w(TestOptions(broker, 2), [&](Worker& wk) {
+    wk.Handle("block", [&](TaskContext&) {
+      gate.Arrive();
+      return Outcome::Ok("finished");
+    });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  broker.Send(MakeTask("t1", "block"));
+  ASSERT_TRUE(gate.WaitArrived(1, 5s));
+  broker.Send(protocol::Drain{10'000});
+  broker.Send(MakeTask("t2", "block"));
+  auto refused = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->task_id, "t2");
+  EXPECT_EQ(refused->error->code, "draining");
+  EXPECT_TRUE(refused->error->retryable);
+  gate.Open();
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->task_id, "t1");
+  EXPECT_TRUE(done->ok);
+  EXPECT_TRUE(broker.WaitFor<protocol::Bye>(5s));
+  EXPECT_TRUE(w.WaitExit(5s));
+  EXPECT_TRUE(w.result().has_value());
+}
+
+TEST(WorkerTest, DrainTimeoutReportsRunningTasksAsRetryable) {
+  FakeBroker broker;
+  RunningWorker w(TestOptions(broker), [](Worker& wk) {
+    wk.Handle("wait", [](TaskContext& ctx) {
+      ctx.WaitCancelled(30s);
+      return Outcome::Fail("stopped", "interrupted");
+    });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  broker.Send(MakeTask("t1", "wait", "", 11));
+  ASSERT_TRUE(broker.WaitFor<protocol::Heartbeat>(5s, [](auto& h) { return h.free == 1; }));
+  w.worker().Drain(100);
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->token, 11u);
+  EXPECT_EQ(done->error->code, "drain_timeout");
+  EXPECT_TRUE(done->error->retryable);
+  EXPECT_TRUE(broker.WaitFor<protocol::Bye>(5s));
+  ASSERT_TRUE(w.WaitExit(5s));
+  // Exactly one DONE: the executor's own late report was dropped.
+  int dones = 0;
+  for (const auto& m : broker.history()) dones += std::holds_alternative<Done>(m);
+  EXPECT_EQ(dones, 1);
+}
+
+TEST(WorkerTest, DrainDuringReconnectBackoffStillDeliversDoneAndBye) {
+  FakeBroker broker;
+  WorkerOptions o = TestOptions(broker);
+  o.liveness = 2;                                 // 100 ms of silence ends the link
+  o.reconnect = {.base_ms = 60'000, .max_ms = 60'000, .multiplier = 1.0, .jitter = false};
+  o.linger_ms = 3000;
+  Gate gate;
+  RunningWorker w(o, [&](Worker& wk) {
+    wk.Handle("block", [&](TaskContext&) {
+      gate.Arrive();
+      return Outcome::Ok("kept");
+    });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  broker.Send(MakeTask("t1", "block"));
+  ASSERT_TRUE(gate.WaitArrived(1, 5s));
+  // Heartbeats stop once the worker gives up on the link (and waits a minute to retry).
+  while (broker.WaitFor<protocol::Heartbeat>(300ms)) {
+  }
+  w.worker().Drain(10'000);
+  gate.Open();
+  // The drain ends off-link: the worker links once more to hand over DONE and BYE.
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->output, "kept");
+  EXPECT_TRUE(broker.WaitFor<protocol::Bye>(5s));
+  EXPECT_TRUE(w.WaitExit(5s));
+}
+
+TEST(WorkerTest, RejectsInvalidOptions) {
+  WorkerOptions o;
+  o.queues = {"bad queue"};
+  Worker w(o);
+  auto r = w.Run();
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("queues"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace taskmill::worker::testing
