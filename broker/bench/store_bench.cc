@@ -133,9 +133,12 @@ int main(int argc, char** argv) {
   int64_t total = enqueue_ms + claim_ms + finish_ms;
   std::printf("taskmill store: %d tasks, %d per call, %d calls in flight, AOF everysec\n", tasks,
               batch, in_flight);
-  std::printf("  enqueue   %6lld ms  %9.0f tasks/s\n", static_cast<long long>(enqueue_ms), rate(enqueue_ms));
-  std::printf("  claim     %6lld ms  %9.0f tasks/s\n", static_cast<long long>(claim_ms), rate(claim_ms));
-  std::printf("  complete  %6lld ms  %9.0f tasks/s\n", static_cast<long long>(finish_ms), rate(finish_ms));
+  auto phase = [&](const char* name, int64_t ms) {
+    std::printf("  %-9s %6lld ms  %9.0f tasks/s\n", name, static_cast<long long>(ms), rate(ms));
+  };
+  phase("enqueue", enqueue_ms);
+  phase("claim", claim_ms);
+  phase("complete", finish_ms);
   std::printf("  full lifecycle (enqueue+claim+complete): %.0f tasks/s\n", rate(total));
 
   // Server-side time of the scripts, to tell Redis's share of the wall time from the client's.
@@ -155,12 +158,12 @@ int main(int argc, char** argv) {
                  sha = r ? std::string((*r)->str, (*r)->len) : "";
                });
   Check(RunUntil(conn, [&] { return sha.has_value(); }, 10000), "script load");
-  std::string base = "redis-benchmark -s " + redis->socket_path() + " -n 200000 -P 16 -r 100000 -q ";
+  std::string base =
+      "redis-benchmark -s " + redis->socket_path() + " -n 200000 -P 16 -r 100000 -q ";
   std::printf("redis-benchmark (same server, -P 16, -n 200000):\n%s",
               Run(base + "-t zadd 2>&1").c_str());
-  std::printf("%s", Run(base + "evalsha " + *sha +
-                        " 1 bench:z __rand_int__ m:__rand_int__ 2>&1 | sed 's/^/EVALSHA (1 ZADD): /'")
-                        .c_str());
+  std::string evalsha = base + "evalsha " + *sha + " 1 bench:z __rand_int__ m:__rand_int__";
+  std::printf("%s", Run(evalsha + " 2>&1 | sed 's/^/EVALSHA (1 ZADD): /'").c_str());
   (void)redis->Stop();
   std::filesystem::remove_all(dir);
   return 0;

@@ -113,7 +113,8 @@ TEST_F(StoreTest, DeadLetterAfterMaxAttemptsKeepsHistory) {
   auto st = StatsOf("default");
   EXPECT_EQ(st.stats.dead, 1u);
   EXPECT_EQ(st.stats.failed, 1u);
-  auto dead = Await<std::vector<protocol::TaskInfo>>([&](auto cb) { store_->DeadList("", 10, cb); });
+  auto dead =
+      Await<std::vector<protocol::TaskInfo>>([&](auto cb) { store_->DeadList("", 10, cb); });
   ASSERT_TRUE(dead.has_value());
   ASSERT_EQ(dead->size(), 1u);
   EXPECT_EQ((*dead)[0].id, id);

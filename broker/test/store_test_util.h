@@ -65,7 +65,8 @@ class StoreTest : public testing::RedisTest {
     d.output = std::move(output);
     return d;
   }
-  static protocol::Done Fail(const protocol::TaskMsg& m, bool retryable, std::string code = "boom") {
+  static protocol::Done Fail(const protocol::TaskMsg& m, bool retryable,
+                             std::string code = "boom") {
     protocol::Done d;
     d.task_id = m.task_id;
     d.token = m.token;

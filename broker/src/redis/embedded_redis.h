@@ -12,11 +12,11 @@
 namespace taskmill::broker {
 
 struct EmbeddedRedisOptions {
-  std::string data_dir;                      // required; created if missing; AOF and socket live here
+  std::string data_dir;                      // required; created if missing; holds AOF + socket
   std::string server_path = "redis-server";  // looked up in PATH
   int port = 0;                              // 0: no TCP listener at all (unix socket only)
   std::string appendfsync = "everysec";      // AOF fsync policy: always | everysec | no
-  std::vector<std::string> extra_args;       // appended to the command line, e.g. {"--maxmemory", "1gb"}
+  std::vector<std::string> extra_args;       // appended to the command line (--maxmemory ...)
   int64_t start_timeout_ms = 10000;          // until it answers PING (AOF loading included)
   int64_t stop_timeout_ms = 10000;           // SIGTERM grace before SIGKILL
 };

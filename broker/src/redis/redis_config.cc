@@ -70,7 +70,8 @@ Result<RedisConfig> ParseRedisUrl(std::string_view url) {
     }
     if (!path.starts_with('/')) {
       return MakeError(ErrorCode::kInvalidArgument,
-                       "redis url: unix:// needs an absolute socket path, e.g. unix:///run/redis.sock");
+                       "redis url: unix:// needs an absolute socket path, e.g. "
+                       "unix:///run/redis.sock");
     }
     cfg.unix_path = std::string(path);
     return cfg;

@@ -16,7 +16,9 @@ std::shared_ptr<spdlog::logger> Log() { return Logger("broker.redis"); }
 
 ErrorCode CodeForRedisError(std::string_view msg) {
   auto starts = [&](std::string_view p) { return msg.starts_with(p); };
-  if (starts("NOAUTH") || starts("WRONGPASS") || starts("NOPERM")) return ErrorCode::kUnauthorized;
+  if (starts("NOAUTH") || starts("WRONGPASS") || starts("NOPERM")) {
+    return ErrorCode::kUnauthorized;
+  }
   if (starts("LOADING") || starts("BUSY") || starts("MASTERDOWN") || starts("READONLY") ||
       starts("MISCONF") || starts("TRYAGAIN")) {
     return ErrorCode::kStoreUnavailable;
@@ -134,17 +136,21 @@ void RedisConnection::Handshake() {
     auth.push_back(config_.password);
     steps.emplace_back("AUTH", std::move(auth));
   }
-  if (config_.db != 0) steps.emplace_back("SELECT", std::vector<std::string>{"SELECT", std::to_string(config_.db)});
+  if (config_.db != 0) {
+    steps.emplace_back("SELECT", std::vector<std::string>{"SELECT", std::to_string(config_.db)});
+  }
   steps.emplace_back("PING", std::vector<std::string>{"PING"});
   for (const Script& s : scripts_) {
-    steps.emplace_back("SCRIPT LOAD " + s.name, std::vector<std::string>{"SCRIPT", "LOAD", s.body});
+    steps.emplace_back("SCRIPT LOAD " + s.name,
+                       std::vector<std::string>{"SCRIPT", "LOAD", s.body});
   }
   handshake_left_ = static_cast<int>(steps.size());
   redisAsyncContext* attempt = ac_;
   for (size_t i = 0; i < steps.size(); ++i) {
     auto* p = new Pending{this, nullptr, -1, false, {}};
     std::string step = steps[i].first;
-    int script = step.starts_with("SCRIPT") ? static_cast<int>(i - (steps.size() - scripts_.size())) : -1;
+    const size_t first_script = steps.size() - scripts_.size();
+    int script = i >= first_script ? static_cast<int>(i - first_script) : -1;
     p->cb = [this, attempt, step, script](Result<const redisReply*> r) {
       if (attempt != ac_ || state_ != State::kConnecting) return;  // an older attempt
       if (r && script >= 0) {
@@ -340,10 +346,18 @@ void RedisConnection::OnConnect(const redisAsyncContext* ac, int status) {
   }
 }
 
-void RedisConnection::EvAddRead(void* data) { static_cast<RedisConnection*>(data)->want_read_ = true; }
-void RedisConnection::EvDelRead(void* data) { static_cast<RedisConnection*>(data)->want_read_ = false; }
-void RedisConnection::EvAddWrite(void* data) { static_cast<RedisConnection*>(data)->want_write_ = true; }
-void RedisConnection::EvDelWrite(void* data) { static_cast<RedisConnection*>(data)->want_write_ = false; }
+void RedisConnection::EvAddRead(void* data) {
+  static_cast<RedisConnection*>(data)->want_read_ = true;
+}
+void RedisConnection::EvDelRead(void* data) {
+  static_cast<RedisConnection*>(data)->want_read_ = false;
+}
+void RedisConnection::EvAddWrite(void* data) {
+  static_cast<RedisConnection*>(data)->want_write_ = true;
+}
+void RedisConnection::EvDelWrite(void* data) {
+  static_cast<RedisConnection*>(data)->want_write_ = false;
+}
 
 void RedisConnection::EvCleanup(void* data) {
   auto* self = static_cast<RedisConnection*>(data);
@@ -362,7 +376,9 @@ bool RunUntil(RedisConnection& conn, const std::function<bool()>& pred, int64_t 
     conn.Tick(now);
     if (pred()) return true;
     int64_t wait = deadline - now;
-    if (int64_t t = conn.NextTimerMs(); t >= 0) wait = std::min(wait, std::max<int64_t>(t - now, 0));
+    if (int64_t t = conn.NextTimerMs(); t >= 0) {
+      wait = std::min(wait, std::max<int64_t>(t - now, 0));
+    }
     pollfd pfd{conn.fd(), 0, 0};
     short want = conn.WantedEvents();
     if (want & ZMQ_POLLIN) pfd.events |= POLLIN;

@@ -36,7 +36,9 @@ Store::Store(RedisConnection& conn, const Clock& clock, StoreOptions options)
   static_assert(std::size(kScriptNames) == kScriptCount);
   for (size_t i = 0; i < kScriptCount; ++i) {
     for (const LuaScript& s : AllScripts()) {
-      if (s.name == kScriptNames[i]) handles_[i] = conn_.AddScript(std::string(s.name), std::string(s.body));
+      if (s.name == kScriptNames[i]) {
+        handles_[i] = conn_.AddScript(std::string(s.name), std::string(s.body));
+      }
     }
   }
   jitter_ = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); };
@@ -91,7 +93,9 @@ void Store::Enqueue(std::vector<protocol::TaskSpec> specs, Callback<EnqueueResul
 void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
                          std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb) {
   if (!batch_id.empty()) {
-    if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) return cb(std::unexpected(r.error()));
+    if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
     if (specs.empty()) {
       return cb(MakeError(ErrorCode::kInvalidArgument, "a batch needs at least one task"));
     }
@@ -123,12 +127,18 @@ void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
 }
 
 void Store::Claim(ClaimRequest req, Callback<ClaimResult> cb) {
-  if (auto r = protocol::ValidateName(req.worker_id, "worker id"); !r) return cb(std::unexpected(r.error()));
+  if (auto r = protocol::ValidateName(req.worker_id, "worker id"); !r) {
+    return cb(std::unexpected(r.error()));
+  }
   for (const auto& q : req.queues) {
-    if (auto r = protocol::ValidateName(q, "queue"); !r) return cb(std::unexpected(r.error()));
+    if (auto r = protocol::ValidateName(q, "queue"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
   }
   for (const auto& t : req.types) {
-    if (auto r = protocol::ValidateName(t, "task type"); !r) return cb(std::unexpected(r.error()));
+    if (auto r = protocol::ValidateName(t, "task type"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
   }
   if (req.n == 0 || req.queues.empty()) return cb(ClaimResult{});
   std::vector<std::string> args = Header();
@@ -146,7 +156,9 @@ void Store::Finish(std::string worker_id, std::vector<protocol::Done> done,
                    Callback<FinishResult> cb) {
   (void)worker_id;  // the fencing token decides; the worker id is only for the caller's logs
   for (const auto& d : done) {
-    if (auto r = protocol::ValidateName(d.task_id, "task id"); !r) return cb(std::unexpected(r.error()));
+    if (auto r = protocol::ValidateName(d.task_id, "task id"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
     for (const auto& [k, v] : d.cost) {
       if (k.empty() || k.size() > kMaxKeyLength || !std::isfinite(v)) {
         return cb(MakeError(ErrorCode::kInvalidArgument,
@@ -176,7 +188,9 @@ void Store::Reap(uint32_t limit, Callback<FinishResult> cb) {
 }
 
 void Store::Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResult> cb) {
-  if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) return cb(std::unexpected(r.error()));
+  if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) {
+    return cb(std::unexpected(r.error()));
+  }
   std::vector<std::string> args = Header();
   args.push_back(std::move(worker_id));
   args.push_back(std::to_string(lease_ms));
@@ -184,7 +198,9 @@ void Store::Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResu
 }
 
 void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb) {
-  if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) return cb(std::unexpected(r.error()));
+  if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) {
+    return cb(std::unexpected(r.error()));
+  }
   std::vector<std::string> args = Header();
   args.push_back(std::move(worker_id));
   Run<FinishResult>(kReleaseWorker, std::move(args), std::move(cb),
@@ -193,7 +209,9 @@ void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb) {
 
 void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb) {
   for (const auto& id : ids) {
-    if (auto r = protocol::ValidateName(id, "task id"); !r) return cb(std::unexpected(r.error()));
+    if (auto r = protocol::ValidateName(id, "task id"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
   }
   if (reason.empty()) reason = "cancelled";
   std::vector<std::string> args = Header();
@@ -206,7 +224,9 @@ void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<Ca
 void Store::Get(std::vector<std::string> ids,
                 Callback<std::vector<std::optional<protocol::TaskInfo>>> cb) {
   for (const auto& id : ids) {
-    if (auto r = protocol::ValidateName(id, "task id"); !r) return cb(std::unexpected(r.error()));
+    if (auto r = protocol::ValidateName(id, "task id"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
   }
   std::vector<std::string> args = Header();
   args.push_back(std::to_string(ids.size()));
@@ -216,7 +236,9 @@ void Store::Get(std::vector<std::string> ids,
 }
 
 void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb) {
-  if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) return cb(std::unexpected(r.error()));
+  if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) {
+    return cb(std::unexpected(r.error()));
+  }
   std::vector<std::string> args = Header();
   args.push_back(std::move(batch_id));
   Run<std::optional<protocol::BatchStatus>>(kGetBatch, std::move(args), std::move(cb),
@@ -225,7 +247,9 @@ void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::Batc
 
 void Store::Stats(std::vector<std::string> queues, Callback<std::vector<QueueCounters>> cb) {
   for (const auto& q : queues) {
-    if (auto r = protocol::ValidateName(q, "queue"); !r) return cb(std::unexpected(r.error()));
+    if (auto r = protocol::ValidateName(q, "queue"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
   }
   std::vector<std::string> args = Header();
   args.push_back(std::to_string(queues.size()));
@@ -236,7 +260,9 @@ void Store::Stats(std::vector<std::string> queues, Callback<std::vector<QueueCou
 void Store::DeadList(std::string queue, uint32_t limit,
                      Callback<std::vector<protocol::TaskInfo>> cb) {
   if (!queue.empty()) {
-    if (auto r = protocol::ValidateName(queue, "queue"); !r) return cb(std::unexpected(r.error()));
+    if (auto r = protocol::ValidateName(queue, "queue"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
   }
   std::vector<std::string> args = Header();
   args.push_back(std::move(queue));

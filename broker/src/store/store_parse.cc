@@ -345,7 +345,9 @@ Result<std::vector<QueueCounters>> ParseStats(const redisReply* r) {
     TM_ASSIGN_OR_RETURN(dead, reply::Int(f[2], "dead"));
     TM_ASSIGN_OR_RETURN(m, reply::FlatMap(f[3], "stats hash"));
     QueueCounters c;
-    auto u = [&](const char* k) { return static_cast<uint64_t>(std::max<int64_t>(ToInt(m, k), 0)); };
+    auto u = [&](const char* k) {
+      return static_cast<uint64_t>(std::max<int64_t>(ToInt(m, k), 0));
+    };
     c.stats.queue = q;
     c.stats.ready = static_cast<uint64_t>(ready);
     c.stats.dead = static_cast<uint64_t>(dead);

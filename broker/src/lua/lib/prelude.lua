@@ -99,7 +99,9 @@ local function flush_bumps()
     end
   end
   for _, key in ipairs(fbump_order) do
-    for f, d in pairs(fbumps[key]) do redis.call('HINCRBYFLOAT', key, f, string.format('%.17g', d)) end
+    for f, d in pairs(fbumps[key]) do
+      redis.call('HINCRBYFLOAT', key, f, string.format('%.17g', d))
+    end
   end
   bumps, bump_order, fbumps, fbump_order = {}, {}, {}, {}
 end
