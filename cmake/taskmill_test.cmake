@@ -10,8 +10,11 @@ function(taskmill_add_test)
   endif()
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  # Where tests find the source tree (vectors, examples) and the built binaries. Compiled in,
+  # so a test binary run by hand behaves as under ctest.
+  target_compile_definitions(${T_NAME} PRIVATE
+    TASKMILL_SOURCE_DIR="${CMAKE_SOURCE_DIR}" TASKMILL_BUILD_DIR="${CMAKE_BINARY_DIR}")
   gtest_discover_tests(${T_NAME}
     PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
-               ENVIRONMENT "TASKMILL_BUILD_DIR=${CMAKE_BINARY_DIR};TASKMILL_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
     DISCOVERY_TIMEOUT 30)
 endfunction()

@@ -15,8 +15,7 @@ namespace taskmill::protocol::testing {
 namespace {
 
 std::filesystem::path VectorDir() {
-  const char* src = std::getenv("TASKMILL_SOURCE_DIR");
-  return std::filesystem::path(src ? src : ".") / "shared/protocol/vectors";
+  return std::filesystem::path(TASKMILL_SOURCE_DIR) / "shared/protocol/vectors";
 }
 
 std::string ReadFile(const std::filesystem::path& p) {
