@@ -1,0 +1,87 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "taskmill/shared/clock.h"
+#include "taskmill/shared/error.h"
+#include "taskmill/shared/flags.h"
+
+namespace taskmill::broker {
+
+// Everything a broker is configured by. Filled from defaults, TASKMILL_* variables and
+// flags (RegisterFlags), validated once (Validate), then passed by const reference.
+struct BrokerOptions {
+  // Client endpoint (ROUTER).
+  std::string frontend = "tcp://127.0.0.1:5555";
+  // Worker endpoint (ROUTER).
+  std::string backend = "tcp://127.0.0.1:5556";
+  // Redis to use: redis://[:password@]host:port/db or unix:///path. Empty: start an
+  // embedded redis-server with its data in <data_dir>/redis.
+  std::string redis_url;
+  // File holding the Redis password (instead of putting it in the URL).
+  std::string redis_password_file;
+  // Where the embedded Redis keeps its AOF and socket.
+  std::string data_dir = "taskmill-data";
+  // The redis-server binary for the embedded Redis.
+  std::string redis_server = "redis-server";
+  // Prefix of every Redis key.
+  std::string prefix = "tm:";
+  // Heartbeat interval, both directions.
+  uint32_t heartbeat_ms = 1000;
+  // Missed heartbeats before a worker counts as dead and its tasks are re-queued.
+  uint32_t liveness = 3;
+  // Lease on a claimed task; worker heartbeats extend it. It bounds how long a task stays
+  // with a broker that died. 0: 5 x liveness x heartbeat_ms, at least 10 s.
+  uint32_t lease_ms = 0;
+  // Largest frame accepted from a peer; larger ones drop the connection.
+  uint64_t max_frame_bytes = 16u << 20;
+  // On SIGTERM: how long workers get to finish their tasks before the broker exits.
+  uint32_t drain_grace_ms = 30000;
+  // How often due delayed tasks are promoted and expired leases reaped.
+  uint32_t promote_ms = 50;
+  uint32_t reap_ms = 1000;
+  // How long finished tasks stay readable, in hours (0: forever).
+  uint32_t retention_hours = 24 * 7;
+  // Per-queue depth cap; submits past it get queue_full (0: none).
+  uint64_t max_queue_depth = 0;
+  // Write the bound endpoints here once serving ("frontend=...\nbackend=...\n").
+  std::string ready_file;
+  std::string log_level = "info";
+
+  uint32_t EffectiveLeaseMs() const;
+};
+
+// Adds every broker flag to `flags`, each writing into `options`.
+void RegisterFlags(FlagSet& flags, BrokerOptions& options);
+// Checks what flags cannot check one by one; the message names the flag.
+Result<void> Validate(const BrokerOptions& options);
+
+class BrokerRuntime;
+
+// The broker process: binds the client and worker sockets, connects the store (starting
+// an embedded Redis when no URL is given) and runs the reactor until stopped.
+// Lifecycle: construct, Run() (blocks), destroy. Stop() may be called from any thread
+// or a signal-handling thread; SIGTERM/SIGINT are handled when the caller blocked them
+// before starting any thread (main does), through a signalfd.
+// Thread: Run() makes the calling thread the reactor thread.
+class Broker {
+ public:
+  explicit Broker(BrokerOptions options, const Clock& clock = SystemClock::Instance());
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Serves until stopped; an error only for startup failures (bind, Redis, data dir).
+  Result<void> Run();
+  // Asks Run() to drain and return. Thread-safe.
+  void Stop();
+
+ private:
+  BrokerOptions options_;
+  const Clock& clock_;
+  int stop_fd_ = -1;  // eventfd written by Stop()
+};
+
+}  // namespace taskmill::broker

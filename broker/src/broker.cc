@@ -1,0 +1,270 @@
+// The broker's reactor: one thread polls the two ROUTER sockets, the Redis connection,
+// a signalfd and a stop eventfd; timers run between polls. Nothing here blocks except
+// zmq_poll itself (and the embedded Redis's restart, which waits for its PING).
+
+#include "taskmill/broker/broker.h"
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "net/router_socket.h"
+#include "redis/embedded_redis.h"
+#include "redis/redis_config.h"
+#include "redis/redis_connection.h"
+#include "service/client_service.h"
+#include "service/worker_service.h"
+#include "store/store.h"
+#include "taskmill/shared/log.h"
+#include "taskmill/shared/protocol/codec.h"
+
+namespace taskmill::broker {
+namespace {
+
+auto Log() {
+  static auto log = Logger("broker");
+  return log;
+}
+
+// A periodic job on the reactor thread.
+struct Periodic {
+  int64_t interval_ms;
+  int64_t next_ms;
+  std::function<void()> run;
+};
+
+// Messages read from one socket per turn, so one busy peer cannot starve the other socket.
+constexpr int kMaxMessagesPerSocketTurn = 2048;
+
+std::vector<std::string_view> Views(const Inbound& in) {
+  std::vector<std::string_view> v;
+  v.reserve(in.frames.size());
+  for (const auto& f : in.frames) v.emplace_back(static_cast<const char*>(f.data()), f.size());
+  return v;
+}
+
+Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRedis>& embedded) {
+  if (!o.redis_url.empty()) {
+    auto config = ParseRedisUrl(o.redis_url);
+    if (!config) return config;
+    if (!o.redis_password_file.empty()) {
+      auto password = ReadPasswordFile(o.redis_password_file);
+      if (!password) return std::unexpected(password.error());
+      config->password = *password;
+    }
+    return config;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(o.data_dir, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--data-dir: cannot create " + o.data_dir + ": " + ec.message());
+  }
+  EmbeddedRedisOptions eo;
+  eo.data_dir = (std::filesystem::absolute(o.data_dir) / "redis").string();
+  eo.server_path = o.redis_server;
+  auto started = EmbeddedRedis::Start(std::move(eo));
+  if (!started) return std::unexpected(started.error());
+  embedded.emplace(std::move(*started));
+  Log()->info("embedded redis-server (pid {}) on {}", embedded->pid(), embedded->socket_path());
+  return embedded->config();
+}
+
+int MakeSignalFd() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  // Only useful when the caller blocked these signals (main does); harmless otherwise.
+  return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+}  // namespace
+
+Broker::Broker(BrokerOptions options, const Clock& clock)
+    : options_(std::move(options)), clock_(clock) {
+  stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+Broker::~Broker() {
+  if (stop_fd_ >= 0) close(stop_fd_);
+}
+
+void Broker::Stop() {
+  uint64_t one = 1;
+  (void)!write(stop_fd_, &one, sizeof one);
+}
+
+Result<void> Broker::Run() {
+  std::optional<EmbeddedRedis> embedded;
+  auto redis_config = StoreConfig(options_, embedded);
+  if (!redis_config) return std::unexpected(redis_config.error());
+
+  RedisConnection redis(*redis_config, {}, clock_);
+  StoreOptions store_options;
+  store_options.prefix = options_.prefix;
+  store_options.retention_ms = int64_t{options_.retention_hours} * 3600 * 1000;
+  Store store(redis, clock_, store_options);
+  redis.Start();
+
+  zmq::context_t zmq_ctx(1);
+  RouterOptions router_options;
+  router_options.max_frame_bytes = options_.max_frame_bytes;
+  RouterSocket frontend(zmq_ctx, router_options);
+  router_options.handover = true;  // a restarted worker with the same id takes over
+  RouterSocket backend(zmq_ctx, router_options);
+  if (auto r = frontend.Bind(options_.frontend); !r) return std::unexpected(r.error());
+  if (auto r = backend.Bind(options_.backend); !r) return std::unexpected(r.error());
+
+  BrokerContext ctx{options_, clock_, redis, store, frontend, backend, nullptr, nullptr, {}};
+  ClientService clients(ctx);
+  WorkerService workers(ctx);
+  ctx.clients = &clients;
+  ctx.workers = &workers;
+
+  // Wait briefly for Redis so the first requests do not bounce with store_unavailable.
+  for (int64_t until = clock_.MonotonicMs() + 5000; !redis.ready() && clock_.MonotonicMs() < until;) {
+    RunUntil(redis, [&] { return redis.ready(); }, 100);
+  }
+  if (!redis.ready()) Log()->warn("Redis not reachable yet ({}); retrying", redis.last_error());
+
+  if (!options_.ready_file.empty()) {
+    std::ofstream ready(options_.ready_file + ".tmp");
+    ready << "frontend=" << frontend.LastEndpoint() << "\nbackend=" << backend.LastEndpoint()
+          << "\npid=" << getpid() << "\n";
+    ready.close();
+    std::filesystem::rename(options_.ready_file + ".tmp", options_.ready_file);
+  }
+  Log()->info("serving clients on {} and workers on {}", frontend.LastEndpoint(),
+              backend.LastEndpoint());
+
+  int signal_fd = MakeSignalFd();
+  int64_t now = clock_.MonotonicMs();
+  std::vector<Periodic> timers = {
+      {options_.heartbeat_ms, now + options_.heartbeat_ms, [&] { workers.OnHeartbeatTick(); }},
+      {options_.promote_ms, now, [&] {
+         store.Promote(1000, [&](Result<PromoteResult> r) {
+           if (!r) return;
+           for (const auto& q : r->queues) workers.WakeQueue(q);
+           clients.OnBatchChanges(r->batches);
+         });
+       }},
+      {options_.reap_ms, now, [&] {
+         store.Reap(1000, [&](Result<FinishResult> r) {
+           if (r) workers.HandleFinish(*r);
+         });
+       }},
+      {200, now + 200, [&] { workers.OnIdleTick(); }},
+      {50, now + 50, [&] { clients.OnTick(); }},
+      {1000, now + 1000, [&] {
+         if (!embedded) return;
+         auto restarted = embedded->RestartIfDied();
+         if (!restarted) {
+           Log()->error("embedded Redis is down and did not restart: {}",
+                        restarted.error().message);
+         } else if (*restarted) {
+           Log()->warn("embedded Redis had died; restarted on its data dir");
+         }
+       }},
+  };
+
+  bool stopping = false;
+  int64_t drain_deadline = 0;
+  Inbound in;
+  while (true) {
+    now = clock_.MonotonicMs();
+    int64_t next = now + 1000;
+    for (const auto& t : timers) next = std::min(next, t.next_ms);
+    if (int64_t r = redis.NextTimerMs(); r >= 0) next = std::min(next, r);
+    if (stopping) next = std::min(next, now + 20);
+
+    zmq::pollitem_t items[5] = {
+        {frontend.handle(), 0, ZMQ_POLLIN, 0},
+        {backend.handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, stop_fd_, ZMQ_POLLIN, 0},
+        {nullptr, signal_fd, ZMQ_POLLIN, 0},
+        {nullptr, redis.fd(), redis.WantedEvents(), 0},
+    };
+    int count = redis.fd() >= 0 ? 5 : 4;
+    if (signal_fd < 0) items[3].fd = stop_fd_;
+    try {
+      zmq::poll(items, count, std::chrono::milliseconds(std::max<int64_t>(0, next - now)));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) Log()->warn("poll: {}", e.what());
+    }
+
+    if (count == 5 && items[4].revents != 0) redis.HandleEvents(items[4].revents);
+
+    if ((items[2].revents | items[3].revents) & ZMQ_POLLIN) {
+      uint64_t drained;
+      (void)!read(stop_fd_, &drained, sizeof drained);
+      if (signal_fd >= 0) {
+        signalfd_siginfo info;
+        while (read(signal_fd, &info, sizeof info) == sizeof info) {
+        }
+      }
+      if (!stopping) {
+        stopping = true;
+        drain_deadline = clock_.MonotonicMs() + options_.drain_grace_ms;
+        Log()->info("stopping: draining workers for up to {} ms", options_.drain_grace_ms);
+        clients.StopAccepting();
+        workers.StartDrain(options_.drain_grace_ms);
+      } else {
+        Log()->info("second stop request: exiting now");
+        drain_deadline = 0;
+      }
+    }
+
+    for (int n = 0; n < kMaxMessagesPerSocketTurn && frontend.TryReceive(in); ++n) {
+      auto views = Views(in);
+      auto msg = protocol::Decode(views, {.max_frame_bytes = options_.max_frame_bytes});
+      if (msg) {
+        clients.OnMessage(in.identity, std::move(*msg));
+      } else {
+        clients.OnBadMessage(in.identity, msg.error());
+      }
+    }
+    for (int n = 0; n < kMaxMessagesPerSocketTurn && backend.TryReceive(in); ++n) {
+      auto views = Views(in);
+      auto msg = protocol::Decode(views, {.max_frame_bytes = options_.max_frame_bytes});
+      if (msg) {
+        workers.OnMessage(in.identity, std::move(*msg));
+      } else {
+        ++ctx.counters.bad_frames;
+        Log()->debug("refused a worker frame: {}", msg.error().ToString());
+      }
+    }
+
+    now = clock_.MonotonicMs();
+    redis.Tick(now);
+    for (auto& t : timers) {
+      if (t.next_ms <= now) {
+        t.next_ms = now + t.interval_ms;
+        t.run();
+      }
+    }
+    clients.EndTurn();
+    workers.EndTurn();
+
+    if (stopping && ((workers.Idle() && redis.in_flight() == 0) || now >= drain_deadline)) break;
+  }
+
+  // Let the last results reach Redis before it stops.
+  RunUntil(redis, [&] { return redis.in_flight() == 0; }, 2000);
+  if (signal_fd >= 0) close(signal_fd);
+  frontend.Close();
+  backend.Close();
+  redis.Stop();
+  if (embedded) {
+    if (auto r = embedded->Stop(); !r) Log()->warn("stopping embedded Redis: {}", r.error().message);
+  }
+  Log()->info("stopped");
+  return {};
+}
+
+}  // namespace taskmill::broker

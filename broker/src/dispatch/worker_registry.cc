@@ -1,0 +1,99 @@
+#include "dispatch/worker_registry.h"
+
+#include <algorithm>
+
+namespace taskmill::broker {
+
+bool WorkerState::Serves(const std::string& queue) const {
+  return std::find(queues.begin(), queues.end(), queue) != queues.end();
+}
+
+std::optional<WorkerState> WorkerRegistry::Register(const std::string& identity,
+                                                    const protocol::Ready& ready,
+                                                    int64_t now_ms) {
+  std::optional<WorkerState> replaced;
+  if (auto it = identity_by_id_.find(ready.worker_id);
+      it != identity_by_id_.end() && it->second != identity) {
+    replaced = Remove(it->second);
+  }
+  WorkerState& w = by_identity_[identity];
+  if (w.identity.empty()) {
+    w.identity = identity;
+  } else if (w.id != ready.worker_id) {
+    identity_by_id_.erase(w.id);
+  }
+  w.id = ready.worker_id;
+  w.queues = ready.queues;
+  if (w.queues.empty()) w.queues.push_back(protocol::kDefaultQueue);
+  w.types = ready.types;
+  w.concurrency = std::max<uint32_t>(ready.concurrency, 1);
+  w.labels = ready.labels;
+  w.last_seen_ms = now_ms;
+  w.draining = false;
+  w.idle = false;
+  identity_by_id_[w.id] = identity;
+  return replaced;
+}
+
+WorkerState* WorkerRegistry::Find(const std::string& identity) {
+  auto it = by_identity_.find(identity);
+  return it == by_identity_.end() ? nullptr : &it->second;
+}
+
+WorkerState* WorkerRegistry::FindById(const std::string& worker_id) {
+  auto it = identity_by_id_.find(worker_id);
+  return it == identity_by_id_.end() ? nullptr : Find(it->second);
+}
+
+void WorkerRegistry::Touch(const std::string& identity, int64_t now_ms) {
+  if (auto* w = Find(identity)) w->last_seen_ms = now_ms;
+}
+
+std::optional<WorkerState> WorkerRegistry::Remove(const std::string& identity) {
+  auto it = by_identity_.find(identity);
+  if (it == by_identity_.end()) return std::nullopt;
+  WorkerState w = std::move(it->second);
+  by_identity_.erase(it);
+  if (auto id_it = identity_by_id_.find(w.id);
+      id_it != identity_by_id_.end() && id_it->second == identity) {
+    identity_by_id_.erase(id_it);
+  }
+  return w;
+}
+
+std::vector<WorkerState> WorkerRegistry::TakeSilentSince(int64_t deadline_ms) {
+  std::vector<std::string> silent;
+  for (const auto& [identity, w] : by_identity_) {
+    if (w.last_seen_ms < deadline_ms) silent.push_back(identity);
+  }
+  std::vector<WorkerState> out;
+  for (const auto& identity : silent) {
+    if (auto w = Remove(identity)) out.push_back(std::move(*w));
+  }
+  return out;
+}
+
+std::vector<WorkerState*> WorkerRegistry::All() {
+  std::vector<WorkerState*> out;
+  out.reserve(by_identity_.size());
+  for (auto& [identity, w] : by_identity_) out.push_back(&w);
+  return out;
+}
+
+void WorkerRegistry::WakeQueue(const std::string& queue) {
+  for (auto& [identity, w] : by_identity_) {
+    if (queue.empty() || w.Serves(queue)) w.idle = false;
+  }
+}
+
+std::vector<protocol::WorkerInfo> WorkerRegistry::Describe() const {
+  std::vector<protocol::WorkerInfo> out;
+  for (const auto& [identity, w] : by_identity_) {
+    out.push_back({w.id, w.queues, w.types, w.concurrency,
+                   static_cast<uint32_t>(w.in_flight.size()), w.labels});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "taskmill/shared/protocol/messages.h"
+
+namespace taskmill::broker {
+
+// A connected worker as the broker tracks it.
+struct WorkerState {
+  std::string identity;                       // ROUTER identity (routing key)
+  std::string id;                             // worker_id from READY (lease owner in Redis)
+  std::vector<std::string> queues;
+  std::vector<std::string> types;             // empty: any type
+  uint32_t concurrency = 1;
+  protocol::Labels labels;
+  std::unordered_set<std::string> in_flight;  // task ids sent and not yet DONE
+  uint32_t claiming = 0;                      // slots reserved by claims awaiting Redis
+  int64_t last_seen_ms = 0;                   // monotonic ms of the last message from it
+  bool draining = false;                      // true iff told to DRAIN: gets no new tasks
+  bool idle = false;                          // true iff its last claim came back short
+
+  uint32_t FreeSlots() const {
+    uint32_t used = static_cast<uint32_t>(in_flight.size()) + claiming;
+    return used >= concurrency ? 0 : concurrency - used;
+  }
+  bool Serves(const std::string& queue) const;
+};
+
+// The workers connected to this broker, keyed by ROUTER identity, with liveness.
+// Thread: the reactor thread. Owner: the Broker.
+class WorkerRegistry {
+ public:
+  // Registers (or re-registers) a worker. If another identity held the same worker id,
+  // that older entry is removed and returned so its leases can be released.
+  std::optional<WorkerState> Register(const std::string& identity, const protocol::Ready& ready,
+                                      int64_t now_ms);
+  WorkerState* Find(const std::string& identity);
+  WorkerState* FindById(const std::string& worker_id);
+  void Touch(const std::string& identity, int64_t now_ms);
+  std::optional<WorkerState> Remove(const std::string& identity);
+  // Removes and returns every worker silent since before `deadline_ms`.
+  std::vector<WorkerState> TakeSilentSince(int64_t deadline_ms);
+
+  std::vector<WorkerState*> All();
+  size_t size() const { return by_identity_.size(); }
+  // Marks idle workers serving `queue` (or every worker when empty) as worth a claim.
+  void WakeQueue(const std::string& queue);
+  std::vector<protocol::WorkerInfo> Describe() const;
+
+ private:
+  std::unordered_map<std::string, WorkerState> by_identity_;
+  std::unordered_map<std::string, std::string> identity_by_id_;  // worker id -> identity
+};
+
+}  // namespace taskmill::broker

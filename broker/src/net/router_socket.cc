@@ -1,0 +1,74 @@
+#include "net/router_socket.h"
+
+#include "taskmill/shared/log.h"
+
+namespace taskmill::broker {
+
+RouterSocket::RouterSocket(zmq::context_t& ctx, const RouterOptions& options)
+    : socket_(ctx, zmq::socket_type::router) {
+  socket_.set(zmq::sockopt::router_mandatory, 1);
+  socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options.max_frame_bytes));
+  socket_.set(zmq::sockopt::sndhwm, options.send_hwm);
+  socket_.set(zmq::sockopt::rcvhwm, options.recv_hwm);
+  socket_.set(zmq::sockopt::handshake_ivl, options.handshake_ms);
+  socket_.set(zmq::sockopt::linger, 0);
+  if (options.handover) socket_.set(zmq::sockopt::router_handover, 1);
+}
+
+Result<void> RouterSocket::Bind(const std::string& endpoint) {
+  try {
+    socket_.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    return MakeError(ErrorCode::kInvalidArgument, "cannot bind " + endpoint + ": " + e.what());
+  }
+  return {};
+}
+
+std::string RouterSocket::LastEndpoint() const {
+  try {
+    return socket_.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t&) {
+    return "";
+  }
+}
+
+bool RouterSocket::TryReceive(Inbound& out) {
+  out.frames.clear();
+  try {
+    zmq::message_t identity;
+    if (!socket_.recv(identity, zmq::recv_flags::dontwait)) return false;
+    out.identity.assign(static_cast<const char*>(identity.data()), identity.size());
+    while (socket_.get(zmq::sockopt::rcvmore)) {
+      zmq::message_t part;
+      if (!socket_.recv(part, zmq::recv_flags::none)) break;
+      // A hostile peer could send thousands of frames; only 3 are valid, keep a few to report.
+      if (out.frames.size() < 8) out.frames.push_back(std::move(part));
+    }
+  } catch (const zmq::error_t& e) {
+    Logger("broker.net")->warn("receive failed: {}", e.what());
+    return false;
+  }
+  return true;
+}
+
+bool RouterSocket::Send(const std::string& identity, const protocol::Frames& frames) {
+  try {
+    auto more = zmq::send_flags::sndmore | zmq::send_flags::dontwait;
+    if (!socket_.send(zmq::buffer(identity), more)) {
+      ++send_failures_;
+      return false;
+    }
+    socket_.send(zmq::buffer(frames.version), more);
+    socket_.send(zmq::buffer(frames.command), more);
+    socket_.send(zmq::buffer(frames.body), zmq::send_flags::dontwait);
+    return true;
+  } catch (const zmq::error_t& e) {
+    // EHOSTUNREACH: the peer disconnected (ROUTER_MANDATORY). The message is dropped and
+    // counted; whatever it carried is recovered by leases or a later request.
+    ++send_failures_;
+    Logger("broker.net")->debug("send failed: {}", e.what());
+    return false;
+  }
+}
+
+}  // namespace taskmill::broker

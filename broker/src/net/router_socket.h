@@ -1,0 +1,53 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "taskmill/shared/error.h"
+#include "taskmill/shared/protocol/codec.h"
+
+namespace taskmill::broker {
+
+// One inbound message: the peer's routing identity and the frames after it.
+struct Inbound {
+  std::string identity;
+  std::vector<zmq::message_t> frames;
+};
+
+struct RouterOptions {
+  uint64_t max_frame_bytes = 16u << 20;  // ZMQ_MAXMSGSIZE: larger frames drop the peer
+  int send_hwm = 100'000;                // per-peer outbound queue, in messages
+  int recv_hwm = 100'000;
+  int handshake_ms = 2000;               // a connection that has not said hello by then is dropped
+  bool handover = false;                 // a new connection with a known identity takes it over
+};
+
+// A bound ROUTER socket with ROUTER_MANDATORY on, so a send to a peer that is gone is an
+// error we count instead of a silent drop. The one place cppzmq is called for the
+// broker's sockets: its exceptions stop here.
+// Thread: the reactor thread only. Owner: the Broker.
+class RouterSocket {
+ public:
+  RouterSocket(zmq::context_t& ctx, const RouterOptions& options);
+
+  Result<void> Bind(const std::string& endpoint);
+  // The endpoint actually bound (resolves tcp://127.0.0.1:* to a port).
+  std::string LastEndpoint() const;
+  // Receives one message if one is waiting; false when none is.
+  bool TryReceive(Inbound& out);
+  // Sends a message to a peer; false if the peer is unknown or its queue is full.
+  bool Send(const std::string& identity, const protocol::Frames& frames);
+  void* handle() { return socket_.handle(); }
+  void Close() { socket_.close(); }
+
+  uint64_t send_failures() const { return send_failures_; }
+
+ private:
+  zmq::socket_t socket_;
+  uint64_t send_failures_ = 0;  // sends refused (peer gone or HWM)
+};
+
+}  // namespace taskmill::broker

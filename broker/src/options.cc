@@ -1,0 +1,70 @@
+#include <algorithm>
+
+#include "taskmill/broker/broker.h"
+
+namespace taskmill::broker {
+
+uint32_t BrokerOptions::EffectiveLeaseMs() const {
+  if (lease_ms != 0) return lease_ms;
+  return std::max<uint32_t>(10000, 5 * liveness * heartbeat_ms);
+}
+
+void RegisterFlags(FlagSet& f, BrokerOptions& o) {
+  f.String("frontend", &o.frontend, "client endpoint to bind");
+  f.String("backend", &o.backend, "worker endpoint to bind");
+  f.String("redis-url", &o.redis_url,
+           "external Redis: redis://[:password@]host:port/db or unix:///path; empty starts "
+           "an embedded redis-server");
+  f.String("redis-password-file", &o.redis_password_file, "file holding the Redis password");
+  f.String("data-dir", &o.data_dir, "directory for the embedded Redis's data");
+  f.String("redis-server", &o.redis_server, "redis-server binary for the embedded Redis");
+  f.String("prefix", &o.prefix, "prefix of every Redis key");
+  f.Uint32("heartbeat-ms", &o.heartbeat_ms, 50, 60000, "heartbeat interval in ms");
+  f.Uint32("liveness", &o.liveness, 1, 100, "missed heartbeats before a worker is dead");
+  f.Uint32("lease-ms", &o.lease_ms, 0, 24u * 3600 * 1000,
+           "task lease in ms, extended by heartbeats (0: 5 x liveness x heartbeat, >= 10 s)");
+  f.Uint("max-frame-bytes", &o.max_frame_bytes, 1024, 1ull << 30, "largest frame accepted");
+  f.Uint32("drain-grace-ms", &o.drain_grace_ms, 0, 3600u * 1000,
+           "on SIGTERM, how long workers may finish their tasks");
+  f.Uint32("promote-ms", &o.promote_ms, 1, 60000, "how often due delayed tasks are promoted");
+  f.Uint32("reap-ms", &o.reap_ms, 10, 600000, "how often expired leases are reaped");
+  f.Uint32("retention-hours", &o.retention_hours, 0, 24u * 365 * 10,
+           "how long finished tasks stay readable (0: forever)");
+  f.Uint("max-queue-depth", &o.max_queue_depth, 0, 1ull << 40,
+         "ready tasks per queue before submits get queue_full (0: no cap)");
+  f.String("ready-file", &o.ready_file, "write the bound endpoints here once serving");
+  f.Choice("log-level", &o.log_level, {"trace", "debug", "info", "warn", "error", "off"},
+           "log level");
+}
+
+Result<void> Validate(const BrokerOptions& o) {
+  auto endpoint_ok = [](const std::string& e) {
+    return e.rfind("tcp://", 0) == 0 || e.rfind("ipc://", 0) == 0 || e.rfind("inproc://", 0) == 0;
+  };
+  if (!endpoint_ok(o.frontend)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--frontend: '" + o.frontend + "' is not a tcp://, ipc:// or inproc:// endpoint");
+  }
+  if (!endpoint_ok(o.backend)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--backend: '" + o.backend + "' is not a tcp://, ipc:// or inproc:// endpoint");
+  }
+  if (o.frontend == o.backend && o.frontend.find('*') == std::string::npos) {
+    return MakeError(ErrorCode::kInvalidArgument, "--frontend and --backend must differ");
+  }
+  if (o.redis_url.empty() && o.data_dir.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--data-dir: must be set when no --redis-url is given");
+  }
+  if (o.prefix.empty() || o.prefix.size() > 128) {
+    return MakeError(ErrorCode::kInvalidArgument, "--prefix: must be 1 to 128 characters");
+  }
+  if (o.lease_ms != 0 && o.lease_ms <= o.liveness * o.heartbeat_ms) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--lease-ms: must be longer than liveness x heartbeat-ms (" +
+                         std::to_string(o.liveness * o.heartbeat_ms) + ")");
+  }
+  return {};
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,338 @@
+#include "service/client_service.h"
+
+#include "service/worker_service.h"
+#include "taskmill/shared/ids.h"
+#include "taskmill/shared/log.h"
+#include "taskmill/shared/protocol/codec.h"
+#include "taskmill/shared/protocol/validate.h"
+
+namespace taskmill::broker {
+namespace {
+
+auto Log() {
+  static auto log = Logger("broker.clients");
+  return log;
+}
+
+constexpr size_t kMaxIdsPerRequest = 100'000;
+constexpr int64_t kRecheckIntervalMs = 1000;
+
+protocol::TaskInfo UnknownTask(const std::string& id) {
+  protocol::TaskInfo t;
+  t.id = id;
+  t.state = protocol::TaskState::kUnknown;
+  return t;
+}
+
+}  // namespace
+
+ClientService::ClientService(BrokerContext& ctx) : ctx_(ctx) {}
+
+void ClientService::Reply(const std::string& identity, protocol::Reply reply) {
+  ctx_.frontend.Send(identity, protocol::Encode(reply));
+}
+
+void ClientService::ReplyError(const std::string& identity, uint64_t req_id, const Error& error) {
+  protocol::Reply reply;
+  reply.req_id = req_id;
+  reply.error = protocol::WireError{std::string(ErrorCodeName(error.code)), error.message};
+  Reply(identity, std::move(reply));
+}
+
+void ClientService::OnBadMessage(const std::string& identity, const Error& error) {
+  ++ctx_.counters.bad_frames;
+  Log()->debug("refused a client frame: {}", error.ToString());
+  ReplyError(identity, 0, error);
+}
+
+void ClientService::OnMessage(const std::string& identity, protocol::Message msg) {
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, protocol::Submit>) {
+          OnSubmit(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Wait>) {
+          OnWait(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Get>) {
+          OnGet(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Cancel>) {
+          OnCancel(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Stats>) {
+          OnStats(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Dlq>) {
+          OnDlq(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Batch> ||
+                             std::is_same_v<T, protocol::Subscribe>) {
+          ReplyError(identity, m.req_id,
+                     Error{ErrorCode::kInvalidArgument,
+                           std::string(protocol::CommandName(T::kCommand)) +
+                               " is not supported by this broker yet"});
+        } else {
+          OnBadMessage(identity, Error{ErrorCode::kUnknownCommand,
+                                       std::string(protocol::CommandName(T::kCommand)) +
+                                           " is not a client command"});
+        }
+      },
+      msg);
+}
+
+void ClientService::OnSubmit(const std::string& identity, protocol::Submit& submit) {
+  if (!accepting_) {
+    ReplyError(identity, submit.req_id,
+               Error{ErrorCode::kBrokerUnavailable, "the broker is shutting down"});
+    return;
+  }
+  if (submit.tasks.empty()) {
+    ReplyError(identity, submit.req_id, Error{ErrorCode::kInvalidArgument, "tasks: empty"});
+    return;
+  }
+  if (!ctx_.redis.ready()) {
+    ReplyError(identity, submit.req_id,
+               Error{ErrorCode::kStoreUnavailable, "Redis is unreachable; nothing was accepted"});
+    return;
+  }
+  for (size_t i = 0; i < submit.tasks.size(); ++i) {
+    auto& spec = submit.tasks[i];
+    if (auto valid = protocol::ValidateTaskSpec(spec, "tasks[" + std::to_string(i) + "]");
+        !valid) {
+      ReplyError(identity, submit.req_id, valid.error());
+      return;
+    }
+    spec.batch_id.clear();  // only BATCH makes batch members
+    if (spec.id.empty()) spec.id = NewId();
+  }
+  submits_.push_back({identity, submit.req_id, submit_specs_.size(), submit.tasks.size(),
+                      submit.notify});
+  for (auto& spec : submit.tasks) submit_specs_.push_back(std::move(spec));
+}
+
+void ClientService::EndTurn() {
+  FlushSubmits();
+  int64_t now = ctx_.clock.MonotonicMs();
+  for (auto& w : waits_.TakeExpired(now)) AnswerWithTasks(w.identity, w.req_id, std::move(w.ids));
+}
+
+void ClientService::FlushSubmits() {
+  if (submits_.empty()) return;
+  auto requests = std::move(submits_);
+  submits_.clear();
+  auto specs = std::move(submit_specs_);
+  submit_specs_.clear();
+  std::vector<std::string> queues;
+  for (const auto& s : specs) queues.push_back(s.queue);
+  ctx_.store.Enqueue(std::move(specs), [this, requests = std::move(requests),
+                                        queues = std::move(queues)](Result<EnqueueResult> r) {
+    for (const auto& req : requests) {
+      if (!r) {
+        ReplyError(req.identity, req.req_id, r.error());
+        continue;
+      }
+      protocol::Reply reply;
+      reply.req_id = req.req_id;
+      for (size_t i = req.first; i < req.first + req.count && i < r->items.size(); ++i) {
+        const auto& item = r->items[i];
+        if (item.error && !reply.error) {
+          reply.error = protocol::WireError{std::string(ErrorCodeName(item.error->code)),
+                                            "tasks[" + std::to_string(i - req.first) +
+                                                "]: " + item.error->message};
+        }
+        reply.ids.push_back(item.error ? std::string() : item.id);
+        if (req.notify && !item.error) notify_[item.id] = req.identity;
+      }
+      reply.count = static_cast<uint32_t>(reply.ids.size());
+      Reply(req.identity, std::move(reply));
+    }
+    if (r) {
+      for (const auto& q : queues) ctx_.workers->WakeQueue(q);
+      OnBatchChanges(r->batches);
+    }
+  });
+}
+
+void ClientService::AnswerWithTasks(const std::string& identity, uint64_t req_id,
+                                    std::vector<std::string> ids) {
+  auto asked = ids;
+  ctx_.store.Get(std::move(ids), [this, identity, req_id, asked = std::move(asked)](
+                                     Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+    if (!r) {
+      ReplyError(identity, req_id, r.error());
+      return;
+    }
+    protocol::Reply reply;
+    reply.req_id = req_id;
+    for (size_t i = 0; i < asked.size(); ++i) {
+      bool have = i < r->size() && (*r)[i].has_value();
+      reply.tasks.push_back(have ? std::move(*(*r)[i]) : UnknownTask(asked[i]));
+    }
+    Reply(identity, std::move(reply));
+  });
+}
+
+void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
+  if (wait.ids.empty() || wait.ids.size() > kMaxIdsPerRequest) {
+    ReplyError(identity, wait.req_id,
+               Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 100000 task ids"});
+    return;
+  }
+  auto ids = wait.ids;
+  int64_t deadline = ctx_.clock.MonotonicMs() + wait.timeout_ms;
+  ctx_.store.Get(std::move(ids), [this, identity, req_id = wait.req_id, asked = wait.ids,
+                                  deadline](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+    if (!r) {
+      ReplyError(identity, req_id, r.error());
+      return;
+    }
+    WaitTable::Waiter w{identity, req_id, asked, {}, deadline};
+    for (size_t i = 0; i < asked.size(); ++i) {
+      // Unknown ids count as settled: waiting for them could never end.
+      if (i < r->size() && (*r)[i] && !protocol::IsTerminal((*r)[i]->state)) {
+        w.pending.insert(asked[i]);
+      }
+    }
+    if (w.pending.empty() || deadline <= ctx_.clock.MonotonicMs()) {
+      protocol::Reply reply;
+      reply.req_id = req_id;
+      for (size_t i = 0; i < asked.size(); ++i) {
+        bool have = i < r->size() && (*r)[i].has_value();
+        reply.tasks.push_back(have ? std::move(*(*r)[i]) : UnknownTask(asked[i]));
+      }
+      Reply(identity, std::move(reply));
+      return;
+    }
+    waits_.Add(std::move(w));
+  });
+}
+
+void ClientService::OnTaskTerminal(const std::string& task_id) {
+  for (auto& w : waits_.OnTerminal(task_id)) AnswerWithTasks(w.identity, w.req_id, std::move(w.ids));
+  auto it = notify_.find(task_id);
+  if (it == notify_.end()) return;
+  std::string identity = std::move(it->second);
+  notify_.erase(it);
+  ctx_.store.Get({task_id}, [this, identity](
+                                Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+    if (!r || r->empty() || !(*r)[0]) return;
+    ctx_.frontend.Send(identity, protocol::Encode(protocol::ResultMsg{std::move(*(*r)[0])}));
+  });
+}
+
+void ClientService::OnTick() {
+  int64_t now = ctx_.clock.MonotonicMs();
+  if (now < next_recheck_ms_ || waits_.size() == 0) return;
+  next_recheck_ms_ = now + kRecheckIntervalMs;
+  auto ids = waits_.PendingIds();
+  auto asked = ids;
+  ctx_.store.Get(std::move(ids), [this, asked = std::move(asked)](
+                                     Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+    if (!r) return;
+    for (size_t i = 0; i < asked.size() && i < r->size(); ++i) {
+      if (!(*r)[i] || protocol::IsTerminal((*r)[i]->state)) OnTaskTerminal(asked[i]);
+    }
+  });
+}
+
+void ClientService::OnGet(const std::string& identity, protocol::Get& get) {
+  if (!get.batch_id.empty()) {
+    ctx_.store.GetBatch(get.batch_id, [this, identity, req_id = get.req_id, id = get.batch_id](
+                                          Result<std::optional<protocol::BatchStatus>> r) {
+      if (!r) return ReplyError(identity, req_id, r.error());
+      if (!*r) return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
+      protocol::Reply reply;
+      reply.req_id = req_id;
+      reply.batch = std::move(**r);
+      Reply(identity, std::move(reply));
+    });
+    return;
+  }
+  if (get.ids.empty() || get.ids.size() > kMaxIdsPerRequest) {
+    ReplyError(identity, get.req_id,
+               Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 100000 task ids"});
+    return;
+  }
+  AnswerWithTasks(identity, get.req_id, std::move(get.ids));
+}
+
+void ClientService::OnCancel(const std::string& identity, protocol::Cancel& cancel) {
+  if (cancel.ids.empty() || cancel.ids.size() > kMaxIdsPerRequest) {
+    ReplyError(identity, cancel.req_id,
+               Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 100000 task ids"});
+    return;
+  }
+  std::string reason = cancel.reason.empty() ? "cancelled" : cancel.reason;
+  ctx_.store.Cancel(std::move(cancel.ids), reason, [this, identity, req_id = cancel.req_id,
+                                                    reason](Result<CancelResult> r) {
+    if (!r) return ReplyError(identity, req_id, r.error());
+    protocol::Reply reply;
+    reply.req_id = req_id;
+    for (const auto& item : r->items) {
+      switch (item.status) {
+        case CancelStatus::kCancelled:
+          reply.ids.push_back(item.task_id);
+          OnTaskTerminal(item.task_id);
+          for (const auto& id : item.cancelled) OnTaskTerminal(id);
+          break;
+        case CancelStatus::kCancelRequested:
+          reply.ids.push_back(item.task_id);
+          ctx_.workers->SendCancel(item.worker_id, item.task_id, item.token, reason);
+          break;
+        case CancelStatus::kFinished:
+        case CancelStatus::kNotFound:
+          break;
+      }
+    }
+    reply.count = static_cast<uint32_t>(reply.ids.size());
+    OnBatchChanges(r->batches);
+    Reply(identity, std::move(reply));
+  });
+}
+
+void ClientService::OnStats(const std::string& identity, const protocol::Stats& stats) {
+  ctx_.store.Stats(stats.queues, [this, identity, req_id = stats.req_id](
+                                     Result<std::vector<QueueCounters>> r) {
+    if (!r) return ReplyError(identity, req_id, r.error());
+    protocol::Reply reply;
+    reply.req_id = req_id;
+    for (auto& q : *r) reply.queues.push_back(std::move(q.stats));
+    reply.workers = ctx_.workers->registry().Describe();
+    Reply(identity, std::move(reply));
+  });
+}
+
+void ClientService::OnDlq(const std::string& identity, protocol::Dlq& dlq) {
+  uint32_t limit = std::clamp<uint32_t>(dlq.limit, 1, 10000);
+  auto reply_ids = [this, identity, req_id = dlq.req_id](Result<std::vector<std::string>> r) {
+    if (!r) return ReplyError(identity, req_id, r.error());
+    protocol::Reply reply;
+    reply.req_id = req_id;
+    reply.count = static_cast<uint32_t>(r->size());
+    reply.ids = std::move(*r);
+    ctx_.workers->WakeQueue("");
+    Reply(identity, std::move(reply));
+  };
+  switch (dlq.op) {
+    case protocol::DlqOp::kList:
+      ctx_.store.DeadList(dlq.queue, limit, [this, identity, req_id = dlq.req_id](
+                                                Result<std::vector<protocol::TaskInfo>> r) {
+        if (!r) return ReplyError(identity, req_id, r.error());
+        protocol::Reply reply;
+        reply.req_id = req_id;
+        reply.tasks = std::move(*r);
+        reply.count = static_cast<uint32_t>(reply.tasks.size());
+        Reply(identity, std::move(reply));
+      });
+      break;
+    case protocol::DlqOp::kRetry:
+      ctx_.store.DeadRetry(dlq.queue, std::move(dlq.ids), limit, reply_ids);
+      break;
+    case protocol::DlqOp::kPurge:
+      ctx_.store.DeadPurge(dlq.queue, std::move(dlq.ids), limit, reply_ids);
+      break;
+  }
+}
+
+void ClientService::OnBatchChanges(const BatchChanges& batches) {
+  // Batch events for subscribers arrive with the batches work (issue 5).
+  (void)batches;
+}
+
+}  // namespace taskmill::broker

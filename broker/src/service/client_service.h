@@ -1,0 +1,65 @@
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "service/broker_context.h"
+#include "service/wait_table.h"
+#include "taskmill/shared/protocol/messages.h"
+
+namespace taskmill::broker {
+
+// The client side of the broker: SUBMIT, BATCH, WAIT, GET, CANCEL, SUBSCRIBE, STATS, DLQ.
+// Every request gets exactly one REPLY, an error one included. SUBMITs arriving in one
+// reactor turn are stored with one store call at EndTurn(); a SUBMIT is answered only once
+// Redis has the tasks.
+// Thread: the reactor thread. Owner: the Broker's runtime.
+class ClientService {
+ public:
+  explicit ClientService(BrokerContext& ctx);
+
+  void OnMessage(const std::string& identity, protocol::Message msg);
+  // A frame the decoder refused: answered with an error (req_id 0: it could not be read).
+  void OnBadMessage(const std::string& identity, const Error& error);
+  void EndTurn();
+  // Expired WAITs are answered; every second, waited-on tasks are re-read (a task finished
+  // through another broker is seen here).
+  void OnTick();
+  // A task reached a terminal state through this broker.
+  void OnTaskTerminal(const std::string& task_id);
+  void OnBatchChanges(const BatchChanges& batches);
+  // Stop taking new work (shutdown); reads are still answered.
+  void StopAccepting() { accepting_ = false; }
+
+ private:
+  struct PendingSubmit {
+    std::string identity;
+    uint64_t req_id = 0;
+    size_t first = 0;  // index of its first spec in submit_specs_
+    size_t count = 0;
+    bool notify = false;
+  };
+
+  void OnSubmit(const std::string& identity, protocol::Submit& submit);
+  void OnWait(const std::string& identity, protocol::Wait& wait);
+  void OnGet(const std::string& identity, protocol::Get& get);
+  void OnCancel(const std::string& identity, protocol::Cancel& cancel);
+  void OnStats(const std::string& identity, const protocol::Stats& stats);
+  void OnDlq(const std::string& identity, protocol::Dlq& dlq);
+  void FlushSubmits();
+  // Reads `ids` and answers `req_id` with their TaskInfo.
+  void AnswerWithTasks(const std::string& identity, uint64_t req_id, std::vector<std::string> ids);
+  void Reply(const std::string& identity, protocol::Reply reply);
+  void ReplyError(const std::string& identity, uint64_t req_id, const Error& error);
+
+  BrokerContext& ctx_;
+  WaitTable waits_;
+  std::vector<PendingSubmit> submits_;               // SUBMITs of this turn
+  std::vector<protocol::TaskSpec> submit_specs_;     // their specs, in order
+  std::unordered_map<std::string, std::string> notify_;  // task id -> client to push RESULT to
+  int64_t next_recheck_ms_ = 0;                       // monotonic ms of the next re-read
+  bool accepting_ = true;                             // false once shutting down
+};
+
+}  // namespace taskmill::broker

@@ -1,0 +1,228 @@
+#include "service/worker_service.h"
+
+#include <fmt/ranges.h>
+
+#include "service/client_service.h"
+#include "taskmill/shared/log.h"
+#include "taskmill/shared/protocol/codec.h"
+#include "taskmill/shared/protocol/validate.h"
+
+namespace taskmill::broker {
+namespace {
+auto Log() {
+  static auto log = Logger("broker.workers");
+  return log;
+}
+}  // namespace
+
+WorkerService::WorkerService(BrokerContext& ctx) : ctx_(ctx) {}
+
+void WorkerService::Send(const std::string& identity, const protocol::Message& msg) {
+  ctx_.backend.Send(identity, protocol::Encode(msg));
+}
+
+void WorkerService::OnMessage(const std::string& identity, protocol::Message msg) {
+  int64_t now = ctx_.clock.MonotonicMs();
+  if (auto* ready = std::get_if<protocol::Ready>(&msg)) {
+    OnReady(identity, *ready);
+    return;
+  }
+  registry_.Touch(identity, now);
+  if (auto* done = std::get_if<protocol::Done>(&msg)) {
+    OnDone(identity, std::move(*done));
+  } else if (std::holds_alternative<protocol::Heartbeat>(msg)) {
+    // Liveness was recorded above. A worker we do not know (this broker restarted) gets no
+    // heartbeats back, so it reconnects and says READY again.
+  } else if (auto* progress = std::get_if<protocol::Progress>(&msg)) {
+    Log()->debug("progress {} {:.2f}", progress->task_id, progress->fraction);
+  } else if (std::holds_alternative<protocol::Bye>(msg)) {
+    if (auto w = registry_.Remove(identity)) Release(*w, "said bye");
+  } else {
+    ++ctx_.counters.bad_frames;
+    Log()->debug("worker sent a client or broker command {}", protocol::CommandName(protocol::CommandOf(msg)));
+  }
+}
+
+void WorkerService::OnReady(const std::string& identity, const protocol::Ready& ready) {
+  if (auto valid = protocol::ValidateName(ready.worker_id, "worker_id"); !valid) {
+    ++ctx_.counters.bad_frames;
+    Log()->warn("refused READY: {}", valid.error().message);
+    return;
+  }
+  for (const auto& q : ready.queues) {
+    if (auto valid = protocol::ValidateName(q, "queues"); !valid) {
+      ++ctx_.counters.bad_frames;
+      Log()->warn("refused READY from {}: {}", ready.worker_id, valid.error().message);
+      return;
+    }
+  }
+  bool known = registry_.Find(identity) != nullptr;
+  if (auto replaced = registry_.Register(identity, ready, ctx_.clock.MonotonicMs())) {
+    // Same worker id from a new connection: the old process is gone (restart after a crash).
+    Release(*replaced, "replaced by a new connection");
+  }
+  Log()->info("worker {} {} (queues {}, concurrency {})", ready.worker_id,
+              known ? "re-registered" : "registered", fmt::join(ready.queues, ","),
+              ready.concurrency);
+  if (draining_) Send(identity, protocol::Drain{0});
+}
+
+void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
+  std::string worker_id;
+  if (auto* w = registry_.Find(identity)) {
+    w->in_flight.erase(done.task_id);
+    w->idle = false;
+    worker_id = w->id;
+  }
+  // A DONE from a connection we do not know is still recorded if its token holds the lease.
+  done_this_turn_[worker_id].push_back(std::move(done));
+}
+
+void WorkerService::EndTurn() {
+  if (!done_this_turn_.empty()) {
+    auto batches = std::move(done_this_turn_);
+    done_this_turn_.clear();
+    for (auto& [worker_id, dones] : batches) {
+      ctx_.store.Finish(worker_id, std::move(dones), [this](Result<FinishResult> r) {
+        if (!r) {
+          // Nothing was recorded or the reply was lost; the leases stay, and expire or are
+          // extended, so the attempt is retried rather than lost.
+          Log()->warn("recording results failed: {}", r.error().ToString());
+          return;
+        }
+        HandleFinish(*r);
+      });
+    }
+  }
+  FlushReleases();
+  Dispatch();
+}
+
+void WorkerService::HandleFinish(const FinishResult& result) {
+  for (const auto& item : result.items) {
+    switch (item.status) {
+      case FinishStatus::kStale:
+        ++ctx_.counters.stale_results;
+        break;
+      case FinishStatus::kSucceeded:
+      case FinishStatus::kDead:
+      case FinishStatus::kCancelled:
+        ctx_.clients->OnTaskTerminal(item.task_id);
+        break;
+      case FinishStatus::kRetry:
+      case FinishStatus::kNotFound:
+        break;
+    }
+    for (const auto& id : item.cancelled) ctx_.clients->OnTaskTerminal(id);
+    if (!item.released.empty()) WakeQueue("");
+  }
+  ctx_.clients->OnBatchChanges(result.batches);
+}
+
+void WorkerService::Dispatch() {
+  if (draining_ || !ctx_.redis.ready()) return;
+  for (WorkerState* w : registry_.All()) {
+    if (!w->idle && !w->draining && w->FreeSlots() > 0) Claim(*w);
+  }
+}
+
+void WorkerService::Claim(WorkerState& worker) {
+  uint32_t n = worker.FreeSlots();
+  worker.claiming += n;
+  ClaimRequest req{worker.id, worker.queues, worker.types, n, ctx_.options.EffectiveLeaseMs()};
+  std::string identity = worker.identity;
+  ctx_.store.Claim(std::move(req), [this, identity, n](Result<ClaimResult> r) {
+    WorkerState* w = registry_.Find(identity);
+    if (w != nullptr) w->claiming -= std::min(w->claiming, n);
+    if (!r) {
+      Log()->warn("claim failed: {}", r.error().ToString());
+      if (w != nullptr) w->idle = true;  // the idle tick retries
+      return;
+    }
+    if (w == nullptr) return;  // gone: its release, queued after this claim, re-queues them
+    for (auto& task : r->tasks) {
+      w->in_flight.insert(task.task_id);
+      ++ctx_.counters.tasks_dispatched;
+      Send(identity, std::move(task));
+    }
+    if (r->tasks.size() < n) w->idle = true;
+    ctx_.clients->OnBatchChanges(r->batches);
+  });
+}
+
+void WorkerService::OnHeartbeatTick() {
+  int64_t now = ctx_.clock.MonotonicMs();
+  int64_t silent_before =
+      now - static_cast<int64_t>(ctx_.options.liveness) * ctx_.options.heartbeat_ms;
+  for (auto& w : registry_.TakeSilentSince(silent_before)) {
+    ++ctx_.counters.workers_lost;
+    Release(w, "missed heartbeats");
+  }
+  for (WorkerState* w : registry_.All()) {
+    Send(w->identity, protocol::BrokerHeartbeat{});
+    if (w->in_flight.empty()) continue;
+    ctx_.store.Extend(w->id, ctx_.options.EffectiveLeaseMs(),
+                      [this, identity = w->identity](Result<ExtendResult> r) {
+                        if (!r) return;
+                        // Cancels requested through another broker reach the worker here.
+                        for (const auto& c : r->cancel_requested) {
+                          Send(identity, protocol::CancelTask{c.task_id, c.token, c.reason});
+                        }
+                      });
+  }
+}
+
+void WorkerService::OnIdleTick() {
+  for (WorkerState* w : registry_.All()) w->idle = false;
+}
+
+void WorkerService::WakeQueue(const std::string& queue) { registry_.WakeQueue(queue); }
+
+void WorkerService::Release(const WorkerState& w, const char* why) {
+  Log()->info("worker {} {}: re-queueing its {} task(s)", w.id, why, w.in_flight.size());
+  // Released at the end of the turn, after this turn's DONEs are recorded: a worker's last
+  // result and its BYE often arrive together, and the release must not fence that result off.
+  to_release_.push_back(w.id);
+}
+
+void WorkerService::FlushReleases() {
+  auto ids = std::move(to_release_);
+  to_release_.clear();
+  for (auto& id : ids) ReleaseNow(id);
+}
+
+void WorkerService::ReleaseNow(const std::string& worker_id) {
+  ctx_.store.ReleaseWorker(worker_id, [this, id = worker_id](Result<FinishResult> r) {
+    if (!r) {
+      // The leases stay in Redis and the reaper re-queues them when they expire.
+      Log()->warn("releasing worker {} failed: {}", id, r.error().ToString());
+      return;
+    }
+    HandleFinish(*r);
+    WakeQueue("");
+  });
+}
+
+void WorkerService::SendCancel(const std::string& worker_id, const std::string& task_id,
+                               uint64_t token, const std::string& reason) {
+  if (auto* w = registry_.FindById(worker_id)) {
+    Send(w->identity, protocol::CancelTask{task_id, token, reason});
+  }
+}
+
+void WorkerService::StartDrain(uint32_t grace_ms) {
+  draining_ = true;
+  for (WorkerState* w : registry_.All()) {
+    w->draining = true;
+    Send(w->identity, protocol::Drain{grace_ms});
+  }
+}
+
+bool WorkerService::Idle() const {
+  for (const auto* w : const_cast<WorkerRegistry&>(registry_).All()) {
+    if (!w->in_flight.empty() || w->claiming > 0) return false;
+  }
+  return true;
+}
+
+}  // namespace taskmill::broker

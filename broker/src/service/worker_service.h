@@ -1,0 +1,60 @@
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dispatch/worker_registry.h"
+#include "service/broker_context.h"
+#include "taskmill/shared/protocol/messages.h"
+
+namespace taskmill::broker {
+
+// The worker side of the broker: registration, heartbeats both ways, liveness, credit-based
+// dispatch (a worker never holds more tasks than its free slots), and recording DONEs.
+// DONEs that arrive in one reactor turn are recorded with one store call per worker at
+// EndTurn(); claims go out at EndTurn() too.
+// Thread: the reactor thread. Owner: the Broker's runtime.
+class WorkerService {
+ public:
+  explicit WorkerService(BrokerContext& ctx);
+
+  void OnMessage(const std::string& identity, protocol::Message msg);
+  // Records DONEs gathered this turn and hands out work to workers with free slots.
+  void EndTurn();
+  // Every heartbeat interval: heartbeats out, silent workers declared dead, leases extended.
+  void OnHeartbeatTick();
+  // Workers whose last claim came back short try again (other brokers may have added work).
+  void OnIdleTick();
+  // Work may have appeared in `queue` ("" = anywhere).
+  void WakeQueue(const std::string& queue);
+  // Tells a worker to stop a running attempt.
+  void SendCancel(const std::string& worker_id, const std::string& task_id, uint64_t token,
+                  const std::string& reason);
+  // What a Finish, Reap or ReleaseWorker changed: waiters, workers to wake.
+  void HandleFinish(const FinishResult& result);
+  // Graceful stop: DRAIN every worker; no new tasks go out.
+  void StartDrain(uint32_t grace_ms);
+  // True iff no worker holds a task.
+  bool Idle() const;
+  const WorkerRegistry& registry() const { return registry_; }
+
+ private:
+  void OnReady(const std::string& identity, const protocol::Ready& ready);
+  void OnDone(const std::string& identity, protocol::Done done);
+  // Queues the release of a gone worker's leases for the end of the turn.
+  void Release(const WorkerState& w, const char* why);
+  void FlushReleases();
+  void ReleaseNow(const std::string& worker_id);
+  void Dispatch();
+  void Claim(WorkerState& worker);
+  void Send(const std::string& identity, const protocol::Message& msg);
+
+  BrokerContext& ctx_;
+  WorkerRegistry registry_;
+  std::unordered_map<std::string, std::vector<protocol::Done>> done_this_turn_;  // by worker id
+  std::vector<std::string> to_release_;  // worker ids whose leases go at the end of the turn
+  bool draining_ = false;  // true iff StartDrain was called: nothing new goes out
+};
+
+}  // namespace taskmill::broker

@@ -1,0 +1,57 @@
+#include <gtest/gtest.h>
+
+#include "taskmill/broker/broker.h"
+
+namespace taskmill::broker {
+namespace {
+
+Result<BrokerOptions> Parse(std::vector<const char*> args) {
+  BrokerOptions o;
+  FlagSet flags("taskmill-broker", "");
+  RegisterFlags(flags, o);
+  args.insert(args.begin(), "taskmill-broker");
+  auto parsed = flags.Parse(static_cast<int>(args.size()), args.data(),
+                            [](const std::string&) { return std::string(); });
+  if (!parsed) return std::unexpected(parsed.error());
+  if (auto v = Validate(o); !v) return std::unexpected(v.error());
+  return o;
+}
+
+TEST(BrokerOptionsTest, DefaultsAreValid) {
+  auto o = Parse({});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->frontend, "tcp://127.0.0.1:5555");
+  EXPECT_EQ(o->heartbeat_ms, 1000u);
+  EXPECT_EQ(o->liveness, 3u);
+  EXPECT_EQ(o->EffectiveLeaseMs(), 15000u);
+}
+
+TEST(BrokerOptionsTest, BadValuesNameTheFlag) {
+  auto o = Parse({"--frontend", "localhost:5555"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message,
+            "--frontend: 'localhost:5555' is not a tcp://, ipc:// or inproc:// endpoint");
+  o = Parse({"--heartbeat-ms", "5"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message, "--heartbeat-ms: 5 is out of range (allowed: 50..60000)");
+  o = Parse({"--lease-ms", "1000"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("--lease-ms"), std::string::npos);
+  o = Parse({"--backend", "tcp://127.0.0.1:5555"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message, "--frontend and --backend must differ");
+  o = Parse({"--log-level", "chatty"});
+  ASSERT_FALSE(o);
+}
+
+TEST(BrokerOptionsTest, LeaseFollowsHeartbeatUnlessSet) {
+  auto o = Parse({"--heartbeat-ms", "2000", "--liveness", "5"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->EffectiveLeaseMs(), 50000u);
+  o = Parse({"--heartbeat-ms", "100"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->EffectiveLeaseMs(), 10000u);
+}
+
+}  // namespace
+}  // namespace taskmill::broker

@@ -1,0 +1,87 @@
+#include "dispatch/worker_registry.h"
+
+#include <gtest/gtest.h>
+
+namespace taskmill::broker {
+namespace {
+
+protocol::Ready MakeReady(const std::string& id, uint32_t concurrency = 2) {
+  return protocol::Ready{id, {"default", "images"}, {"echo"}, concurrency, {}};
+}
+
+TEST(WorkerRegistryTest, RegisterFindAndCredit) {
+  WorkerRegistry reg;
+  EXPECT_FALSE(reg.Register("ident-a", MakeReady("w1", 3), 100));
+  WorkerState* w = reg.Find("ident-a");
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(reg.FindById("w1"), w);
+  EXPECT_EQ(w->FreeSlots(), 3u);
+  w->in_flight.insert("t1");
+  w->claiming = 1;
+  EXPECT_EQ(w->FreeSlots(), 1u);
+  w->claiming = 5;  // never negative
+  EXPECT_EQ(w->FreeSlots(), 0u);
+  EXPECT_TRUE(w->Serves("images"));
+  EXPECT_FALSE(w->Serves("other"));
+}
+
+TEST(WorkerRegistryTest, SameIdFromANewConnectionReplacesTheOld) {
+  WorkerRegistry reg;
+  reg.Register("ident-a", MakeReady("w1"), 100);
+  reg.Find("ident-a")->in_flight.insert("t1");
+  auto replaced = reg.Register("ident-b", MakeReady("w1"), 200);
+  ASSERT_TRUE(replaced);
+  EXPECT_EQ(replaced->identity, "ident-a");
+  EXPECT_EQ(replaced->in_flight.count("t1"), 1u);
+  EXPECT_EQ(reg.Find("ident-a"), nullptr);
+  EXPECT_EQ(reg.FindById("w1")->identity, "ident-b");
+  EXPECT_EQ(reg.size(), 1u);
+}
+
+TEST(WorkerRegistryTest, ReRegisteringKeepsInFlightTasks) {
+  WorkerRegistry reg;
+  reg.Register("ident-a", MakeReady("w1"), 100);
+  reg.Find("ident-a")->in_flight.insert("t1");
+  EXPECT_FALSE(reg.Register("ident-a", MakeReady("w1", 4), 150));
+  EXPECT_EQ(reg.Find("ident-a")->in_flight.size(), 1u);
+  EXPECT_EQ(reg.Find("ident-a")->concurrency, 4u);
+}
+
+TEST(WorkerRegistryTest, SilentWorkersAreTaken) {
+  WorkerRegistry reg;
+  reg.Register("a", MakeReady("w1"), 100);
+  reg.Register("b", MakeReady("w2"), 100);
+  reg.Touch("b", 500);
+  auto silent = reg.TakeSilentSince(400);
+  ASSERT_EQ(silent.size(), 1u);
+  EXPECT_EQ(silent[0].id, "w1");
+  EXPECT_EQ(reg.size(), 1u);
+  EXPECT_EQ(reg.FindById("w1"), nullptr);
+}
+
+TEST(WorkerRegistryTest, WakeQueueClearsIdleOnlyForServingWorkers) {
+  WorkerRegistry reg;
+  reg.Register("a", MakeReady("w1"), 0);
+  protocol::Ready other{"w2", {"other"}, {}, 1, {}};
+  reg.Register("b", other, 0);
+  reg.Find("a")->idle = true;
+  reg.Find("b")->idle = true;
+  reg.WakeQueue("images");
+  EXPECT_FALSE(reg.Find("a")->idle);
+  EXPECT_TRUE(reg.Find("b")->idle);
+  reg.WakeQueue("");
+  EXPECT_FALSE(reg.Find("b")->idle);
+  auto described = reg.Describe();
+  ASSERT_EQ(described.size(), 2u);
+  EXPECT_EQ(described[0].id, "w1");
+}
+
+TEST(WorkerRegistryTest, EmptyQueueListMeansDefault) {
+  WorkerRegistry reg;
+  reg.Register("a", protocol::Ready{"w1", {}, {}, 0, {}}, 0);
+  EXPECT_TRUE(reg.Find("a")->Serves("default"));
+  EXPECT_EQ(reg.Find("a")->concurrency, 1u);
+}
+
+}  // namespace
+}  // namespace taskmill::broker
