@@ -8,7 +8,8 @@
 --   stats:<queue>.stale is counted and nothing is recorded.
 -- Success: output/exit/stdout/stderr/duration/worker recorded, state succeeded, TTL set;
 --   blocked dependents whose parents have all succeeded are released (ready or delayed).
--- Failure: see fail_attempt (prelude.lua): retry at now + backoff(attempt) with jitter drawn
+-- Failure: the attempt's output/exit/stdout/stderr/duration are recorded too (the latest
+--   attempt's, whatever its outcome); then see fail_attempt (prelude.lua): retry at now + backoff(attempt) with jitter drawn
 --   from ARGV[5]; or dead letter (dead:<queue>, history in hist:<id>) and descendants
 --   cancelled with reason dependency_failed; a task whose cancel was requested ends cancelled.
 -- Costs (accepted items, success or failure) are summed into the task, stats:<queue> and the
@@ -96,6 +97,9 @@ for i = 1, n do
     if it.ok == '1' then
       out[i] = succeed(t, it)
     else
+      -- The failed attempt's exit code and output are what a user debugs with: keep them.
+      redis.call('HSET', task_key(t.id), 'output', it.output, 'exit', it.exit,
+                 'stdout', it.stdout, 'stderr', it.stderr, 'dur', it.dur)
       out[i] = fail_attempt(t, it.code, it.msg, it.retry == '1')
     end
     if crossed then cancel_rest_of_batch(t.batch, out[i][8]) end
