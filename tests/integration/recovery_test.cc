@@ -1,0 +1,124 @@
+// What happens when processes die: a worker killed while holding tasks, a broker killed
+// and restarted under load, graceful SIGTERM of broker and worker.
+
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "flow_helpers.h"
+
+namespace taskmill::testing {
+namespace {
+
+using protocol::TaskState;
+
+class RecoveryTest : public ::testing::Test {
+ protected:
+  void StartCluster(Cluster::Options options = {}) {
+    auto c = Cluster::Start(std::move(options));
+    ASSERT_TRUE(c.has_value()) << c.error().message;
+    cluster_ = std::move(*c);
+  }
+  void TearDown() override {
+    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
+  }
+  // Polls GET until `n` of `ids` are in `state`, or the deadline.
+  bool WaitForState(const std::vector<std::string>& ids, TaskState state, size_t n,
+                    int64_t timeout_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      protocol::Get g;
+      g.ids = ids;
+      auto reply = cluster_->client().Call(g);
+      if (reply) {
+        size_t count = std::count_if(reply->tasks.begin(), reply->tasks.end(),
+                                     [&](const auto& t) { return t.state == state; });
+        if (count >= n) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(RecoveryTest, KilledWorkersTasksCompleteExactlyOnceOnAnother) {
+  StartCluster();
+  auto w1 = cluster_->StartWorker("doomed", 4);
+  ASSERT_TRUE(w1);
+  std::vector<protocol::TaskSpec> specs(8, Spec("sleep", R"({"ms": 1500})"));
+  auto ids = SubmitAll(cluster_->client(), specs);
+  ASSERT_EQ(ids.size(), 8u);
+  ASSERT_TRUE(WaitForState(ids, TaskState::kRunning, 4, 10000));
+  auto killed_at = std::chrono::steady_clock::now();
+  cluster_->worker(*w1).Kill9();
+  ASSERT_TRUE(cluster_->StartWorker("rescuer", 8));
+  auto tasks = WaitAll(cluster_->client(), ids, 30000);
+  ASSERT_EQ(tasks.size(), 8u);
+  size_t retried = 0;
+  for (const auto& t : tasks) {
+    EXPECT_EQ(t.state, TaskState::kSucceeded) << t.id;
+    EXPECT_EQ(t.worker, "rescuer");
+    EXPECT_LE(t.attempts, 2u);
+    retried += t.attempts == 2;
+  }
+  EXPECT_EQ(retried, 4u) << "exactly the 4 tasks the dead worker held ran twice";
+  // Detection is liveness x heartbeat (600 ms here), then a 1.5 s task.
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(8));
+}
+
+TEST_F(RecoveryTest, BrokerKilledAndRestartedLosesNoAcknowledgedTask) {
+  StartCluster();
+  ASSERT_TRUE(cluster_->StartWorker("w1", 4));
+  std::vector<protocol::TaskSpec> specs(40, Spec("sleep", R"({"ms": 100})"));
+  auto ids = SubmitAll(cluster_->client(), specs);
+  ASSERT_EQ(ids.size(), 40u);
+  ASSERT_TRUE(WaitForState(ids, TaskState::kSucceeded, 4, 10000));
+  cluster_->broker().Kill9();
+  ASSERT_TRUE(cluster_->StartBroker());
+  auto tasks = WaitAll(cluster_->client(), ids, 40000);
+  ASSERT_EQ(tasks.size(), 40u);
+  for (const auto& t : tasks) EXPECT_EQ(t.state, TaskState::kSucceeded) << t.id;
+}
+
+TEST_F(RecoveryTest, WorkerSigtermFinishesItsTaskAndExitsCleanly) {
+  StartCluster();
+  auto w = cluster_->StartWorker("w1", 1);
+  ASSERT_TRUE(w);
+  auto id = SubmitOne(cluster_->client(), Spec("sleep", R"({"ms": 600})"));
+  ASSERT_TRUE(WaitForState({id}, TaskState::kRunning, 1, 10000));
+  cluster_->worker(*w).Signal(SIGTERM);
+  auto code = cluster_->worker(*w).Wait(10000);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+  auto tasks = WaitAll(cluster_->client(), {id}, 5000);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].state, TaskState::kSucceeded);
+  EXPECT_EQ(tasks[0].attempts, 1u);
+}
+
+TEST_F(RecoveryTest, BrokerSigtermDrainsWorkersAndStopsItsEmbeddedRedis) {
+  Cluster::Options options;
+  options.embedded_redis = true;
+  StartCluster(options);
+  auto w = cluster_->StartWorker("w1", 1);
+  ASSERT_TRUE(w);
+  auto id = SubmitOne(cluster_->client(), Spec("sleep", R"({"ms": 500})"));
+  ASSERT_TRUE(WaitForState({id}, TaskState::kRunning, 1, 10000));
+  cluster_->broker().Signal(SIGTERM);
+  auto broker_code = cluster_->broker().Wait(15000);
+  ASSERT_TRUE(broker_code.has_value()) << "broker did not exit";
+  EXPECT_EQ(*broker_code, 0);
+  auto worker_code = cluster_->worker(*w).Wait(15000);
+  ASSERT_TRUE(worker_code.has_value()) << "worker did not exit after DRAIN";
+  EXPECT_EQ(*worker_code, 0);
+  // The task finished during the drain and its result reached Redis before it stopped.
+  ASSERT_TRUE(cluster_->StartBroker());
+  auto tasks = WaitAll(cluster_->client(), {id}, 5000);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].state, TaskState::kSucceeded);
+}
+
+}  // namespace
+}  // namespace taskmill::testing
