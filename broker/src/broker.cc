@@ -17,6 +17,7 @@
 #include "redis/embedded_redis.h"
 #include "redis/redis_config.h"
 #include "redis/redis_connection.h"
+#include "service/batch_events.h"
 #include "service/client_service.h"
 #include "service/worker_service.h"
 #include "store/store.h"
@@ -121,11 +122,13 @@ Result<void> Broker::Run() {
   if (auto r = frontend.Bind(options_.frontend); !r) return std::unexpected(r.error());
   if (auto r = backend.Bind(options_.backend); !r) return std::unexpected(r.error());
 
-  BrokerContext ctx{options_, clock_, redis, store, frontend, backend, nullptr, nullptr, {}};
+  BrokerContext ctx{options_, clock_, redis, store, frontend, backend, nullptr, nullptr, nullptr, {}};
   ClientService clients(ctx);
   WorkerService workers(ctx);
+  BatchEvents events(ctx);
   ctx.clients = &clients;
   ctx.workers = &workers;
+  ctx.events = &events;
 
   // Wait briefly for Redis so the first requests do not bounce with store_unavailable.
   for (int64_t until = clock_.MonotonicMs() + 5000; !redis.ready() && clock_.MonotonicMs() < until;) {

@@ -9,6 +9,7 @@
 
 namespace taskmill::broker {
 
+class BatchEvents;
 class ClientService;
 class WorkerService;
 
@@ -31,6 +32,7 @@ struct BrokerContext {
   RouterSocket& backend;
   ClientService* clients = nullptr;
   WorkerService* workers = nullptr;
+  BatchEvents* events = nullptr;
   BrokerCounters counters;
 };
 

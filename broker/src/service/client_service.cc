@@ -1,6 +1,8 @@
 #include "service/client_service.h"
 
+#include "service/batch_events.h"
 #include "service/worker_service.h"
+#include "store/batch_resolver.h"
 #include "taskmill/shared/ids.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
@@ -61,12 +63,10 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
           OnStats(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Dlq>) {
           OnDlq(identity, m);
-        } else if constexpr (std::is_same_v<T, protocol::Batch> ||
-                             std::is_same_v<T, protocol::Subscribe>) {
-          ReplyError(identity, m.req_id,
-                     Error{ErrorCode::kInvalidArgument,
-                           std::string(protocol::CommandName(T::kCommand)) +
-                               " is not supported by this broker yet"});
+        } else if constexpr (std::is_same_v<T, protocol::Batch>) {
+          OnBatch(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Subscribe>) {
+          OnSubscribe(identity, m);
         } else {
           OnBadMessage(identity, Error{ErrorCode::kUnknownCommand,
                                        std::string(protocol::CommandName(T::kCommand)) +
@@ -253,14 +253,32 @@ void ClientService::OnGet(const std::string& identity, protocol::Get& get) {
 }
 
 void ClientService::OnCancel(const std::string& identity, protocol::Cancel& cancel) {
+  std::string reason = cancel.reason.empty() ? "cancelled" : cancel.reason;
+  if (!cancel.batch_id.empty()) {
+    // The batch's unfinished tasks: its members are listed in its status.
+    ctx_.store.GetBatch(cancel.batch_id, [this, identity, req_id = cancel.req_id, reason,
+                                          id = cancel.batch_id](
+                                             Result<std::optional<protocol::BatchStatus>> r) {
+      if (!r) return ReplyError(identity, req_id, r.error());
+      if (!*r) return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
+      std::vector<std::string> ids;
+      for (const auto& [name, task_id] : (*r)->tasks) ids.push_back(task_id);
+      CancelIds(identity, req_id, std::move(ids), reason);
+    });
+    return;
+  }
   if (cancel.ids.empty() || cancel.ids.size() > kMaxIdsPerRequest) {
     ReplyError(identity, cancel.req_id,
                Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 100000 task ids"});
     return;
   }
-  std::string reason = cancel.reason.empty() ? "cancelled" : cancel.reason;
-  ctx_.store.Cancel(std::move(cancel.ids), reason, [this, identity, req_id = cancel.req_id,
-                                                    reason](Result<CancelResult> r) {
+  CancelIds(identity, cancel.req_id, std::move(cancel.ids), reason);
+}
+
+void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
+                              std::vector<std::string> ids, const std::string& reason) {
+  ctx_.store.Cancel(std::move(ids), reason, [this, identity, req_id, reason](
+                                                Result<CancelResult> r) {
     if (!r) return ReplyError(identity, req_id, r.error());
     protocol::Reply reply;
     reply.req_id = req_id;
@@ -268,8 +286,12 @@ void ClientService::OnCancel(const std::string& identity, protocol::Cancel& canc
       switch (item.status) {
         case CancelStatus::kCancelled:
           reply.ids.push_back(item.task_id);
+          ctx_.events->TaskCancelled(item.task_id, reason);
           OnTaskTerminal(item.task_id);
-          for (const auto& id : item.cancelled) OnTaskTerminal(id);
+          for (const auto& id : item.cancelled) {
+            ctx_.events->TaskCancelled(id, "dependency_failed");
+            OnTaskTerminal(id);
+          }
           break;
         case CancelStatus::kCancelRequested:
           reply.ids.push_back(item.task_id);
@@ -282,6 +304,107 @@ void ClientService::OnCancel(const std::string& identity, protocol::Cancel& canc
     }
     reply.count = static_cast<uint32_t>(reply.ids.size());
     OnBatchChanges(r->batches);
+    Reply(identity, std::move(reply));
+  });
+}
+
+void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch) {
+  if (!accepting_) {
+    ReplyError(identity, batch.req_id,
+               Error{ErrorCode::kBrokerUnavailable, "the broker is shutting down"});
+    return;
+  }
+  if (!ctx_.redis.ready()) {
+    ReplyError(identity, batch.req_id,
+               Error{ErrorCode::kStoreUnavailable, "Redis is unreachable; nothing was accepted"});
+    return;
+  }
+  auto& spec = batch.batch;
+  if (!spec.id.empty()) {
+    if (auto valid = protocol::ValidateName(spec.id, "batch.id"); !valid) {
+      return ReplyError(identity, batch.req_id, valid.error());
+    }
+  }
+  for (const auto& [name, limit] : spec.budget) {
+    if (auto valid = protocol::ValidateName(name, "batch.budget"); !valid) {
+      return ReplyError(identity, batch.req_id, valid.error());
+    }
+    if (limit <= 0) {
+      return ReplyError(identity, batch.req_id,
+                        Error{ErrorCode::kInvalidArgument,
+                              "batch.budget." + name + ": must be greater than 0"});
+    }
+  }
+  for (size_t i = 0; i < spec.tasks.size(); ++i) {
+    auto& task = spec.tasks[i];
+    if (auto valid = protocol::ValidateTaskSpec(task, "batch.tasks[" + std::to_string(i) + "]");
+        !valid) {
+      return ReplyError(identity, batch.req_id, valid.error());
+    }
+    // Batch labels apply to every task that does not set its own.
+    for (const auto& [k, v] : spec.labels) task.labels.emplace(k, v);
+  }
+  protocol::CostMap budget = spec.budget;
+  auto resolved = ResolveBatch(std::move(spec));
+  if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
+  protocol::BatchStatus status;
+  status.id = resolved->batch_id;
+  status.state = "running";
+  status.total = static_cast<uint32_t>(resolved->tasks.size());
+  status.tasks = resolved->ids_by_name;
+  status.budget = std::move(budget);
+  std::vector<std::string> queues;
+  for (const auto& t : resolved->tasks) queues.push_back(t.queue);
+  // Arguments are evaluated in no set order: take what the call needs before the callback
+  // captures `status` by move.
+  std::string batch_id = resolved->batch_id;
+  protocol::CostMap limits = status.budget;
+  ctx_.store.EnqueueBatch(
+      std::move(batch_id), std::move(limits), std::move(resolved->tasks),
+      [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,
+       status = std::move(status), queues = std::move(queues)](Result<EnqueueResult> r) mutable {
+        if (!r) return ReplyError(identity, req_id, r.error());
+        for (size_t i = 0; i < r->items.size(); ++i) {
+          if (r->items[i].error) {
+            return ReplyError(identity, req_id,
+                              Error{r->items[i].error->code,
+                                    "batch.tasks[" + std::to_string(i) +
+                                        "]: " + r->items[i].error->message});
+          }
+        }
+        for (const auto& b : r->batches) {
+          if (b.id != status.id) continue;
+          auto names = std::move(status.tasks);
+          status = b;
+          status.tasks = std::move(names);
+        }
+        if (subscribe) ctx_.events->Subscribe(identity, status);
+        protocol::Reply reply;
+        reply.req_id = req_id;
+        reply.batch = status;
+        Reply(identity, std::move(reply));
+        ctx_.events->BatchStarted(status);
+        for (const auto& q : queues) ctx_.workers->WakeQueue(q);
+        OnBatchChanges(r->batches);
+      });
+}
+
+void ClientService::OnSubscribe(const std::string& identity, const protocol::Subscribe& sub) {
+  if (sub.unsubscribe) {
+    ctx_.events->Unsubscribe(identity, sub.batch_id);
+    protocol::Reply reply;
+    reply.req_id = sub.req_id;
+    return Reply(identity, std::move(reply));
+  }
+  ctx_.store.GetBatch(sub.batch_id, [this, identity, req_id = sub.req_id, id = sub.batch_id](
+                                        Result<std::optional<protocol::BatchStatus>> r) {
+    if (!r) return ReplyError(identity, req_id, r.error());
+    if (!*r) return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
+    // A batch already over is answered with its final state; no events will follow.
+    if ((*r)->state == "running") ctx_.events->Subscribe(identity, **r);
+    protocol::Reply reply;
+    reply.req_id = req_id;
+    reply.batch = std::move(**r);
     Reply(identity, std::move(reply));
   });
 }
@@ -331,8 +454,7 @@ void ClientService::OnDlq(const std::string& identity, protocol::Dlq& dlq) {
 }
 
 void ClientService::OnBatchChanges(const BatchChanges& batches) {
-  // Batch events for subscribers arrive with the batches work (issue 5).
-  (void)batches;
+  if (!batches.empty()) ctx_.events->BatchesChanged(batches);
 }
 
 }  // namespace taskmill::broker

@@ -44,7 +44,11 @@ class ClientService {
   void OnSubmit(const std::string& identity, protocol::Submit& submit);
   void OnWait(const std::string& identity, protocol::Wait& wait);
   void OnGet(const std::string& identity, protocol::Get& get);
+  void OnBatch(const std::string& identity, protocol::Batch& batch);
+  void OnSubscribe(const std::string& identity, const protocol::Subscribe& subscribe);
   void OnCancel(const std::string& identity, protocol::Cancel& cancel);
+  void CancelIds(const std::string& identity, uint64_t req_id, std::vector<std::string> ids,
+                 const std::string& reason);
   void OnStats(const std::string& identity, const protocol::Stats& stats);
   void OnDlq(const std::string& identity, protocol::Dlq& dlq);
   void FlushSubmits();

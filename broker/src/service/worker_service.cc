@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include "service/batch_events.h"
 #include "service/client_service.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
@@ -34,7 +35,7 @@ void WorkerService::OnMessage(const std::string& identity, protocol::Message msg
     // Liveness was recorded above. A worker we do not know (this broker restarted) gets no
     // heartbeats back, so it reconnects and says READY again.
   } else if (auto* progress = std::get_if<protocol::Progress>(&msg)) {
-    Log()->debug("progress {} {:.2f}", progress->task_id, progress->fraction);
+    ctx_.events->TaskProgress(progress->task_id, progress->fraction, progress->message);
   } else if (std::holds_alternative<protocol::Bye>(msg)) {
     if (auto w = registry_.Remove(identity)) Release(*w, "said bye");
   } else {
@@ -83,23 +84,39 @@ void WorkerService::EndTurn() {
     auto batches = std::move(done_this_turn_);
     done_this_turn_.clear();
     for (auto& [worker_id, dones] : batches) {
-      ctx_.store.Finish(worker_id, std::move(dones), [this](Result<FinishResult> r) {
-        if (!r) {
-          // Nothing was recorded or the reply was lost; the leases stay, and expire or are
-          // extended, so the attempt is retried rather than lost.
-          Log()->warn("recording results failed: {}", r.error().ToString());
-          return;
+      // Events need each report's cost and error, not its (possibly large) output.
+      std::vector<protocol::Done> reports;
+      if (ctx_.events->AnyWatched()) {
+        for (const auto& d : dones) {
+          protocol::Done& r = reports.emplace_back();
+          r.task_id = d.task_id;
+          r.ok = d.ok;
+          r.error = d.error;
+          r.cost = d.cost;
         }
-        HandleFinish(*r);
-      });
+      }
+      ctx_.store.Finish(worker_id, std::move(dones),
+                        [this, reports = std::move(reports)](Result<FinishResult> r) {
+                          if (!r) {
+                            // Nothing was recorded or the reply was lost; the leases stay and
+                            // expire or are extended, so the attempt is retried, not lost.
+                            Log()->warn("recording results failed: {}", r.error().ToString());
+                            return;
+                          }
+                          HandleFinish(*r, reports.empty() ? nullptr : &reports);
+                        });
     }
   }
   FlushReleases();
   Dispatch();
 }
 
-void WorkerService::HandleFinish(const FinishResult& result) {
-  for (const auto& item : result.items) {
+void WorkerService::HandleFinish(const FinishResult& result,
+                                 const std::vector<protocol::Done>* dones) {
+  for (size_t i = 0; i < result.items.size(); ++i) {
+    const auto& item = result.items[i];
+    const protocol::Done* done = dones != nullptr && i < dones->size() ? &(*dones)[i] : nullptr;
+    ctx_.events->TaskFinished(item, done);
     switch (item.status) {
       case FinishStatus::kStale:
         ++ctx_.counters.stale_results;
@@ -142,6 +159,7 @@ void WorkerService::Claim(WorkerState& worker) {
     if (w == nullptr) return;  // gone: its release, queued after this claim, re-queues them
     for (auto& task : r->tasks) {
       w->in_flight.insert(task.task_id);
+      ctx_.events->TaskStarted(task);
       ++ctx_.counters.tasks_dispatched;
       Send(identity, std::move(task));
     }

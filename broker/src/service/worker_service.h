@@ -31,8 +31,10 @@ class WorkerService {
   // Tells a worker to stop a running attempt.
   void SendCancel(const std::string& worker_id, const std::string& task_id, uint64_t token,
                   const std::string& reason);
-  // What a Finish, Reap or ReleaseWorker changed: waiters, workers to wake.
-  void HandleFinish(const FinishResult& result);
+  // What a Finish, Reap or ReleaseWorker changed: waiters, events, workers to wake.
+  // `dones` (when given) are the reports the items answer, in the same order.
+  void HandleFinish(const FinishResult& result,
+                    const std::vector<protocol::Done>* dones = nullptr);
   // Graceful stop: DRAIN every worker; no new tasks go out.
   void StartDrain(uint32_t grace_ms);
   // True iff no worker holds a task.

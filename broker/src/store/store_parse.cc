@@ -332,6 +332,10 @@ Result<std::optional<protocol::BatchStatus>> ParseBatch(const redisReply* r) {
   TM_ASSIGN_OR_RETURN(names, reply::FlatMap(top[1], "batch names"));
   TM_ASSIGN_OR_RETURN(b, BatchFromMap(m));
   b.tasks = std::move(names);
+  if (top.size() >= 3) {
+    TM_ASSIGN_OR_RETURN(critical, reply::Int(top[2], "critical path"));
+    b.critical_path_ms = static_cast<uint64_t>(std::max<int64_t>(critical, 0));
+  }
   return std::optional<protocol::BatchStatus>(std::move(b));
 }
 

@@ -1,0 +1,186 @@
+#include "service/batch_events.h"
+
+#include "taskmill/shared/protocol/codec.h"
+
+namespace taskmill::broker {
+namespace {
+
+uint32_t Done(const protocol::BatchStatus& b) {
+  uint32_t n = 0;
+  for (const char* s : {"succeeded", "failed", "cancelled"}) {
+    if (auto it = b.counts.find(s); it != b.counts.end()) n += it->second;
+  }
+  return n;
+}
+
+// The budget share reached that triggers budget_warning.
+constexpr double kBudgetWarningShare = 0.8;
+
+}  // namespace
+
+BatchEvents::BatchEvents(BrokerContext& ctx) : ctx_(ctx) {}
+
+BatchEvents::Watch* BatchEvents::Find(const std::string& batch_id) {
+  auto it = batches_.find(batch_id);
+  return it == batches_.end() ? nullptr : &it->second;
+}
+
+void BatchEvents::Subscribe(const std::string& identity, const protocol::BatchStatus& batch) {
+  Watch& w = batches_[batch.id];
+  w.subscribers.insert(identity);
+  w.total = batch.total;
+  for (const auto& [name, id] : batch.tasks) {
+    w.names[id] = name;
+    batch_of_[id] = batch.id;
+  }
+}
+
+void BatchEvents::Unsubscribe(const std::string& identity, const std::string& batch_id) {
+  Watch* w = Find(batch_id);
+  if (w == nullptr) return;
+  w->subscribers.erase(identity);
+  if (!w->subscribers.empty()) return;
+  for (const auto& [id, name] : w->names) batch_of_.erase(id);
+  batches_.erase(batch_id);
+}
+
+void BatchEvents::Emit(const std::string& batch_id, Watch& w, protocol::Event e) {
+  e.batch_id = batch_id;
+  e.ts_ms = ctx_.clock.NowMs();
+  if (e.total == 0) e.total = w.total;
+  auto frames = protocol::Encode(e);
+  for (const auto& identity : w.subscribers) ctx_.frontend.Send(identity, frames);
+}
+
+void BatchEvents::BatchStarted(const protocol::BatchStatus& batch) {
+  Watch* w = Find(batch.id);
+  if (w == nullptr) return;
+  protocol::Event e;
+  e.type = "batch_started";
+  e.state = batch.state;
+  e.total = batch.total;
+  Emit(batch.id, *w, std::move(e));
+}
+
+void BatchEvents::TaskStarted(const protocol::TaskMsg& task) {
+  if (task.batch_id.empty()) return;
+  Watch* w = Find(task.batch_id);
+  if (w == nullptr) return;
+  protocol::Event e;
+  e.type = "task_started";
+  e.task_id = task.task_id;
+  e.task_name = task.name;
+  e.state = "running";
+  e.message = "attempt " + std::to_string(task.attempt);
+  Emit(task.batch_id, *w, std::move(e));
+}
+
+void BatchEvents::TaskProgress(const std::string& task_id, double fraction,
+                               const std::string& message) {
+  auto it = batch_of_.find(task_id);
+  if (it == batch_of_.end()) return;
+  std::string batch_id = it->second;
+  Watch* w = Find(batch_id);
+  if (w == nullptr) return;
+  protocol::Event e;
+  e.type = "task_progress";
+  e.task_id = task_id;
+  e.task_name = w->names[task_id];
+  e.state = "running";
+  e.progress = fraction;
+  e.message = message;
+  Emit(batch_id, *w, std::move(e));
+}
+
+void BatchEvents::TaskFinished(const FinishOutcome& outcome, const protocol::Done* done) {
+  if (outcome.batch_id.empty()) return;
+  Watch* w = Find(outcome.batch_id);
+  if (w == nullptr) return;
+  protocol::Event e;
+  e.task_id = outcome.task_id;
+  e.task_name = w->names[outcome.task_id];
+  if (done != nullptr) {
+    e.cost = done->cost;
+    e.error = done->error;
+  }
+  switch (outcome.status) {
+    case FinishStatus::kSucceeded:
+      e.type = "task_completed";
+      e.state = "succeeded";
+      break;
+    case FinishStatus::kRetry:
+      e.type = "task_failed";
+      e.state = "delayed";
+      e.message = "attempt " + std::to_string(outcome.attempt) + " failed; retrying";
+      break;
+    case FinishStatus::kDead:
+      e.type = "task_failed";
+      e.state = "failed";
+      break;
+    case FinishStatus::kCancelled:
+      e.type = "task_failed";
+      e.state = "cancelled";
+      break;
+    case FinishStatus::kStale:
+    case FinishStatus::kNotFound:
+      return;
+  }
+  if (!e.error && done == nullptr && e.state != "succeeded") {
+    e.error = protocol::TaskError{"worker_lost", "the attempt's worker or lease was lost", true};
+  }
+  Emit(outcome.batch_id, *w, std::move(e));
+  for (const auto& id : outcome.cancelled) TaskCancelled(id, "dependency_failed");
+}
+
+void BatchEvents::TaskCancelled(const std::string& task_id, const std::string& reason) {
+  auto it = batch_of_.find(task_id);
+  if (it == batch_of_.end()) return;
+  std::string batch_id = it->second;
+  Watch* w = Find(batch_id);
+  if (w == nullptr) return;
+  protocol::Event e;
+  e.type = "task_failed";
+  e.task_id = task_id;
+  e.task_name = w->names[task_id];
+  e.state = "cancelled";
+  e.error = protocol::TaskError{reason, "cancelled: " + reason, false};
+  Emit(batch_id, *w, std::move(e));
+}
+
+void BatchEvents::BatchesChanged(const BatchChanges& batches) {
+  for (const auto& b : batches) {
+    Watch* w = Find(b.id);
+    if (w == nullptr) continue;
+    protocol::Event progress;
+    progress.type = "batch_progress";
+    progress.state = b.state;
+    progress.done = Done(b);
+    progress.total = b.total;
+    progress.cost = b.cost;
+    Emit(b.id, *w, progress);
+    if (!w->warned) {
+      for (const auto& [name, limit] : b.budget) {
+        auto spent = b.cost.find(name);
+        if (spent == b.cost.end() || spent->second < kBudgetWarningShare * limit) continue;
+        w->warned = true;
+        protocol::Event warn = progress;
+        warn.type = "budget_warning";
+        warn.message = name + " at " + std::to_string(spent->second) + " of " +
+                       std::to_string(limit) + (b.budget_exceeded ? ": budget exceeded" : "");
+        Emit(b.id, *w, std::move(warn));
+        break;
+      }
+    }
+    if (b.state != "running" && !b.state.empty()) {
+      protocol::Event done = progress;
+      done.type = "batch_completed";
+      if (b.budget_exceeded) done.message = "budget exceeded";
+      Emit(b.id, *w, std::move(done));
+      // The batch is over: nothing more to tell anyone.
+      for (const auto& [id, name] : w->names) batch_of_.erase(id);
+      batches_.erase(b.id);
+    }
+  }
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "service/broker_context.h"
+#include "taskmill/shared/protocol/messages.h"
+
+namespace taskmill::broker {
+
+// Batch event subscriptions and the events themselves: batch_started, task_started,
+// task_progress, task_completed, task_failed, batch_progress, budget_warning,
+// batch_completed. Events are built from what the broker already learns (claims, DONEs,
+// PROGRESS, store results), so a batch nobody watches costs nothing extra.
+// Subscriptions live in this broker's memory; a client that reconnects to another broker
+// subscribes again there.
+// Thread: the reactor thread. Owner: the Broker's runtime (through BrokerContext).
+class BatchEvents {
+ public:
+  explicit BatchEvents(BrokerContext& ctx);
+
+  // `names` maps task name -> id (BatchStatus.tasks). Sends nothing by itself.
+  void Subscribe(const std::string& identity, const protocol::BatchStatus& batch);
+  void Unsubscribe(const std::string& identity, const std::string& batch_id);
+  bool Watched(const std::string& batch_id) const { return batches_.count(batch_id) != 0; }
+  bool AnyWatched() const { return !batches_.empty(); }
+
+  void BatchStarted(const protocol::BatchStatus& batch);
+  void TaskStarted(const protocol::TaskMsg& task);
+  void TaskProgress(const std::string& task_id, double fraction, const std::string& message);
+  // A Finish/Reap/Release item; `done` is the worker's report when there was one.
+  void TaskFinished(const FinishOutcome& outcome, const protocol::Done* done);
+  // A task cancelled directly or as a descendant.
+  void TaskCancelled(const std::string& task_id, const std::string& reason);
+  // New aggregate states: batch_progress, budget_warning (80%), batch_completed.
+  void BatchesChanged(const BatchChanges& batches);
+
+ private:
+  struct Watch {
+    std::unordered_set<std::string> subscribers;          // client identities
+    std::unordered_map<std::string, std::string> names;   // task id -> name
+    uint32_t total = 0;
+    bool warned = false;                                  // budget_warning already sent
+  };
+  void Emit(const std::string& batch_id, Watch& w, protocol::Event e);
+  Watch* Find(const std::string& batch_id);
+
+  BrokerContext& ctx_;
+  std::unordered_map<std::string, Watch> batches_;          // watched batches by id
+  std::unordered_map<std::string, std::string> batch_of_;   // task id -> batch id (watched)
+};
+
+}  // namespace taskmill::broker
