@@ -63,14 +63,13 @@ void IoLoop::CloseLink(int linger_ms) {
   link_ = LinkState::kBackoff;
 }
 
-void IoLoop::Backoff(int64_t now) {
+void IoLoop::Backoff(int64_t now, const std::string& why) {
   CloseLink(0);
   ++dead_links_;
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   uint64_t delay = options_.reconnect.DelayFor(dead_links_, unit(rng_));
   reconnect_at_ms_ = now + static_cast<int64_t>(delay);
-  log_->warn("broker {} silent for {} ms; reconnecting in {} ms", options_.broker,
-             SilenceLimitMs(), delay);
+  log_->warn("{}; reconnecting to {} in {} ms", why, options_.broker, delay);
 }
 
 void IoLoop::QueueReliable(const protocol::Message& msg) { QueueReliableFrames(ToParts(msg)); }

@@ -281,11 +281,10 @@ void IoLoop::OnTimers(int64_t now) {
     }
   }
   if (link_ == LinkState::kLinked && now - last_broker_ms_ >= SilenceLimitMs()) {
-    Backoff(now);
+    Backoff(now, "broker silent for " + std::to_string(now - last_broker_ms_) + " ms");
   } else if (link_ == LinkState::kBackoff && now >= reconnect_at_ms_) {
     if (auto r = OpenLink(); !r) {
-      log_->error("cannot open a link to {}: {}", options_.broker, r.error().message);
-      Backoff(now);
+      Backoff(now, "cannot open a link: " + r.error().message);
     }
   }
   if (now >= next_heartbeat_ms_) {

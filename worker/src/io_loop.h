@@ -55,7 +55,8 @@ class IoLoop {
   // link (io_link.cc)
   Result<void> OpenLink();
   void CloseLink(int linger_ms);
-  void Backoff(int64_t now);
+  // Closes the link and schedules the next one; `why` is logged.
+  void Backoff(int64_t now, const std::string& why);
   void QueueReliable(const protocol::Message& msg);
   void QueueReliableFrames(Parts frames);
   void SendBestEffort(const protocol::Message& msg);

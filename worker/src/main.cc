@@ -65,7 +65,9 @@ int main(int argc, char** argv) {
     }
     options.labels[label.substr(0, eq)] = label.substr(eq + 1);
   }
-  if (auto r = taskmill::SetLogLevel(log_level); !r) return Usage("--log-level: " + r.error().message);
+  if (auto r = taskmill::SetLogLevel(log_level); !r) {
+    return Usage("--log-level: " + r.error().message);
+  }
 
   taskmill::worker::Worker worker(options);
   if (auto v = taskmill::worker::ValidateOptions(worker.options()); !v) {

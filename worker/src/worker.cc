@@ -7,6 +7,7 @@
 
 #include "io_loop.h"
 #include "taskmill/shared/ids.h"
+#include "taskmill/shared/log.h"
 
 namespace taskmill::worker {
 namespace {
@@ -83,7 +84,11 @@ Worker::~Worker() {
 }
 
 void Worker::Handle(std::string type, Handler handler) {
-  if (running_.load()) return;  // the map is read without a lock once Run starts
+  if (running_.load()) {
+    // The I/O and executor threads read the map without a lock once Run starts.
+    Logger("worker")->error("Handle(\"{}\") after Run is ignored", type);
+    return;
+  }
   handlers_[std::move(type)] = std::move(handler);
 }
 

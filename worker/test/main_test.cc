@@ -95,7 +95,8 @@ TEST(MainTest, BadFlagsExitWithCode2AndNameTheFlag) {
 TEST(MainTest, ServesTasksAndDrainsOnSigterm) {
   FakeBroker broker;
   Process p({"--broker", broker.endpoint(), "--id", "bin-worker", "--concurrency", "2",
-             "--heartbeat-ms", "100", "--liveness", "50", "--queues", "default,extra", "--log-level", "warn"});
+             "--heartbeat-ms", "100", "--liveness", "50", "--queues", "default,extra",
+             "--log-level", "warn"});
   auto ready = broker.WaitFor<protocol::Ready>(10s);
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->worker_id, "bin-worker");

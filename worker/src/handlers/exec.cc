@@ -208,7 +208,8 @@ void MergeCostFile(const std::string& path, uint64_t max_bytes, TaskContext& ctx
   }
   std::ifstream in(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto doc = ParseJson(text, PayloadLimits{.max_bytes = max_bytes, .max_items = 1000, .max_depth = 1});
+  auto doc =
+      ParseJson(text, PayloadLimits{.max_bytes = max_bytes, .max_items = 1000, .max_depth = 1});
   if (!doc || doc->kind() != Value::Kind::kMap) {
     log->warn("task {}: cost file ignored (not a JSON object of numbers{})", ctx.task_id(),
               doc ? "" : ": " + doc.error().message);

@@ -14,7 +14,9 @@ std::unexpected<Error> Bad(std::string message) {
 }
 
 Result<Value> FromObject(const msgpack::object& o, uint32_t depth, const PayloadLimits& limits) {
-  if (depth > limits.max_depth) return Bad("payload nests deeper than " + std::to_string(limits.max_depth));
+  if (depth > limits.max_depth) {
+    return Bad("payload nests deeper than " + std::to_string(limits.max_depth));
+  }
   switch (o.type) {
     case msgpack::type::NIL: return Value();
     case msgpack::type::BOOLEAN: return Value::Bool(o.via.boolean);
