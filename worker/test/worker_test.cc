@@ -217,7 +217,8 @@ TEST(WorkerTest, TaskTimeoutCancelsAndIsRetryable) {
 TEST(WorkerTest, ReconnectsAndSendsReadyAgainWhenTheBrokerGoesSilent) {
   FakeBroker broker;
   WorkerOptions o = TestOptions(broker);
-  o.liveness = 3;  // 150 ms of silence
+  o.heartbeat_ms = 100;
+  o.liveness = 4;  // 400 ms of silence
   Gate gate;
   RunningWorker w(o, [&](Worker& wk) {
     wk.Handle("block", [&](TaskContext&) {
@@ -243,11 +244,12 @@ TEST(WorkerTest, ReconnectsAndSendsReadyAgainWhenTheBrokerGoesSilent) {
 TEST(WorkerTest, StaysOnTheLinkWhileTheBrokerHeartbeats) {
   FakeBroker broker;
   WorkerOptions o = TestOptions(broker);
-  o.liveness = 3;
+  o.heartbeat_ms = 100;
+  o.liveness = 5;
   RunningWorker w(o, [](Worker&) {});
   ASSERT_TRUE(broker.WaitFor<Ready>(5s));
-  // Answer each worker heartbeat for ~10 liveness windows; no second READY may come.
-  auto until = std::chrono::steady_clock::now() + 1500ms;
+  // Answer each worker heartbeat for ~4 liveness windows; no second READY may come.
+  auto until = std::chrono::steady_clock::now() + 2000ms;
   int readies = 0;
   while (std::chrono::steady_clock::now() < until) {
     auto got = broker.Recv(200ms);
@@ -315,7 +317,8 @@ TEST(WorkerTest, DrainTimeoutReportsRunningTasksAsRetryable) {
 TEST(WorkerTest, DrainDuringReconnectBackoffStillDeliversDoneAndBye) {
   FakeBroker broker;
   WorkerOptions o = TestOptions(broker);
-  o.liveness = 2;                                 // 100 ms of silence ends the link
+  o.heartbeat_ms = 100;
+  o.liveness = 4;                                 // 400 ms of silence ends the link
   o.reconnect = {.base_ms = 60'000, .max_ms = 60'000, .multiplier = 1.0, .jitter = false};
   o.linger_ms = 3000;
   Gate gate;
@@ -329,7 +332,7 @@ TEST(WorkerTest, DrainDuringReconnectBackoffStillDeliversDoneAndBye) {
   broker.Send(MakeTask("t1", "block"));
   ASSERT_TRUE(gate.WaitArrived(1, 5s));
   // Heartbeats stop once the worker gives up on the link (and waits a minute to retry).
-  while (broker.WaitFor<protocol::Heartbeat>(300ms)) {
+  while (broker.WaitFor<protocol::Heartbeat>(500ms)) {
   }
   w.worker().Drain(10'000);
   gate.Open();
