@@ -110,6 +110,8 @@ TEST_F(RecoveryTest, BrokerSigtermDrainsWorkersAndStopsItsEmbeddedRedis) {
   auto broker_code = cluster_->broker().Wait(15000);
   ASSERT_TRUE(broker_code.has_value()) << "broker did not exit";
   EXPECT_EQ(*broker_code, 0);
+  // Redis got SIGTERM and flushed its AOF itself; it was not SIGKILLed after a timeout.
+  EXPECT_EQ(ReadFile(cluster_->dir() + "/broker.log").find("ignored SIGTERM"), std::string::npos);
   auto worker_code = cluster_->worker(*w).Wait(15000);
   ASSERT_TRUE(worker_code.has_value()) << "worker did not exit after DRAIN";
   EXPECT_EQ(*worker_code, 0);

@@ -125,6 +125,11 @@ Result<void> EmbeddedRedis::Spawn() {
     // Child: die with the parent (its AOF is flushed on SIGTERM), keep stdio quiet.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);
+    // The broker blocks SIGTERM/SIGINT for its signalfd and a blocked mask survives exec:
+    // unblocked here, or redis would ignore the SIGTERM that makes it flush and exit.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {
       dup2(devnull, STDIN_FILENO);
