@@ -80,6 +80,13 @@ std::vector<WorkerState*> WorkerRegistry::All() {
   return out;
 }
 
+bool WorkerRegistry::NoneBusy() const {
+  for (const auto& [identity, w] : by_identity_) {
+    if (!w.in_flight.empty() || w.claiming > 0) return false;
+  }
+  return true;
+}
+
 void WorkerRegistry::WakeQueue(const std::string& queue) {
   for (auto& [identity, w] : by_identity_) {
     if (queue.empty() || w.Serves(queue)) w.idle = false;

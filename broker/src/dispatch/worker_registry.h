@@ -48,6 +48,8 @@ class WorkerRegistry {
   std::vector<WorkerState> TakeSilentSince(int64_t deadline_ms);
 
   std::vector<WorkerState*> All();
+  // True iff no worker holds a task or has a claim in flight.
+  bool NoneBusy() const;
   size_t size() const { return by_identity_.size(); }
   // Marks idle workers serving `queue` (or every worker when empty) as worth a claim.
   void WakeQueue(const std::string& queue);

@@ -236,11 +236,6 @@ void WorkerService::StartDrain(uint32_t grace_ms) {
   }
 }
 
-bool WorkerService::Idle() const {
-  for (const auto* w : const_cast<WorkerRegistry&>(registry_).All()) {
-    if (!w->in_flight.empty() || w->claiming > 0) return false;
-  }
-  return true;
-}
+bool WorkerService::Idle() const { return registry_.NoneBusy(); }
 
 }  // namespace taskmill::broker
