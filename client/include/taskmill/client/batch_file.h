@@ -1,0 +1,36 @@
+#pragma once
+
+// Batch files: a JSON description of a batch (tasks, dependencies, budget) that
+// `taskmill batch run FILE` submits. The format is documented in client/README.md:
+//
+//   {"id"?: str, "budget"?: {cost name: number}, "labels"?: {str: str},
+//    "tasks": [{"name": str, "type": str, "queue"?: str, "payload"?: object|array|string,
+//               "priority"?: 0..255, "max_attempts"?: int, "timeout_ms"?: int,
+//               "backoff"?: {"base_ms", "max_ms", "multiplier", "jitter"},
+//               "depends_on"?: [names], "labels"?: {str: str}, "idempotency_key"?: str,
+//               "not_before_ms"?: int}]}
+//
+// An object or array payload is sent as its compact JSON text, a string as its bytes.
+// Unknown keys are errors (a misspelt key would otherwise be silently ignored).
+
+#include <string>
+#include <string_view>
+
+#include "taskmill/shared/error.h"
+#include "taskmill/shared/protocol/types.h"
+
+namespace taskmill::client {
+
+// Parses and validates a batch file's text. Errors are kInvalidArgument (kCycle for a
+// dependency cycle) with a message naming the JSON path:
+// "tasks[2].depends_on[0]: unknown task 'fetch'".
+Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text);
+// Reads and parses a file; a file that cannot be read is kNotFound.
+Result<protocol::BatchSpec> LoadBatchFile(const std::string& path);
+
+// Checks a batch before it is sent: at least one task, every spec valid, names present
+// and unique, depends_on naming other tasks of the batch, no cycle (kCycle, naming the
+// path "a -> b -> a"), budget values finite and not negative.
+Result<void> ValidateBatchSpec(const protocol::BatchSpec& batch);
+
+}  // namespace taskmill::client

@@ -1,0 +1,160 @@
+#pragma once
+
+// The C++ client of taskmill: submit tasks and batches to a broker, wait for them, read
+// their results, cancel them, follow batch events, read statistics and dead letters.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "taskmill/shared/error.h"
+#include "taskmill/shared/protocol/messages.h"
+#include "taskmill/shared/protocol/types.h"
+
+namespace taskmill::client {
+
+class Connection;
+
+// How a Client reaches its broker. Every field has a working default.
+struct ClientOptions {
+  // The broker's frontend (client) endpoint.
+  std::string endpoint = "tcp://127.0.0.1:5555";
+  // Deadline of every request, from the call until its reply. WAIT adds its own timeout.
+  uint32_t request_timeout_ms = 10000;
+  // ZMTP heartbeat interval on the connection, so a silently dead broker is noticed
+  // (the connection is dropped after 3 missed intervals and re-established); 0: off.
+  uint32_t heartbeat_ms = 1000;
+};
+
+// Called for every EVENT of a subscribed batch. Runs on the Client's callback thread
+// (never the I/O thread), one event at a time in arrival order, so it may call the Client.
+using EventCallback = std::function<void(const protocol::Event&)>;
+
+// An active subscription to a batch's events. RAII: destroying it (or Cancel) stops the
+// callback and, when it was the last local subscription to that batch, tells the broker.
+// Once Cancel returns no further call of the callback begins, and none is running unless
+// Cancel is called from inside the callback itself. Move-only; may outlive its Client
+// (it then does nothing). Owned by the caller; any thread.
+class Subscription {
+ public:
+  Subscription() = default;
+  Subscription(Subscription&& other) noexcept;
+  Subscription& operator=(Subscription&& other) noexcept;
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription();
+
+  void Cancel();
+  bool active() const { return id_ != 0; }
+  const std::string& batch_id() const { return batch_id_; }
+
+ private:
+  friend class Client;
+  Subscription(std::weak_ptr<Connection> connection, uint64_t id, std::string batch_id)
+      : connection_(std::move(connection)), id_(id), batch_id_(std::move(batch_id)) {}
+
+  std::weak_ptr<Connection> connection_;  // expired once the Client is gone
+  uint64_t id_ = 0;                       // 0 iff inactive (cancelled, moved from, default)
+  std::string batch_id_;
+};
+
+// A batch submitted together with a subscription to its events.
+struct SubscribedBatch {
+  protocol::BatchStatus status;
+  Subscription subscription;
+};
+
+// What STATS answers: per-queue depth, counters and costs, and the connected workers.
+struct StatsReply {
+  std::vector<protocol::QueueStats> queues;
+  std::vector<protocol::WorkerInfo> workers;
+};
+
+// What CANCEL and DLQ retry/purge answer: the task ids affected.
+struct AffectedTasks {
+  uint32_t count = 0;
+  std::vector<std::string> ids;
+};
+
+// A client connection to one broker: one ZeroMQ DEALER owned by a private I/O thread.
+// Every call blocks the calling thread until its reply or its deadline, and never longer;
+// failures come back as Error values (no exceptions):
+//   kBrokerUnavailable  no broker answered (nothing listening, or never heard from it);
+//   kTimeout            the broker was reachable but this request got no reply in time
+//                       (e.g. it restarted while the request was in flight);
+//   kInvalidArgument    a spec failed validation (checked here before anything is sent);
+//   the broker's error code otherwise (kStoreUnavailable, kNotFound, kCycle, ...).
+// Reconnects by itself after a broker restart; subscriptions are renewed on every
+// reconnect. A task with an idempotency_key may be resubmitted safely after a lost reply.
+// Lifecycle: Connect, use from any number of threads, destroy (pending calls then fail
+// with kBrokerUnavailable). Do not destroy it from inside an EventCallback.
+class Client {
+ public:
+  // Starts the I/O thread and connects lazily: it does not wait for the broker, so it
+  // fails only on bad options (a malformed endpoint, a zero timeout).
+  static Result<std::unique_ptr<Client>> Connect(ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const ClientOptions& options() const { return options_; }
+
+  // Submits one task and returns its id (for a repeated idempotency_key, the first id).
+  Result<std::string> Submit(const protocol::TaskSpec& spec);
+  // Submits tasks atomically-per-request; returns their ids in order.
+  Result<std::vector<std::string>> SubmitMany(std::vector<protocol::TaskSpec> specs);
+
+  // Waits until every task is terminal or timeout_ms passed, whichever is first, and
+  // returns their states (a task still running at the timeout is not an error). The
+  // request's own deadline is timeout_ms + request_timeout_ms.
+  Result<std::vector<protocol::TaskInfo>> Wait(const std::vector<std::string>& ids,
+                                               uint32_t timeout_ms);
+  // One task; kNotFound when the broker does not know the id.
+  Result<protocol::TaskInfo> Get(const std::string& id);
+  // Many tasks; an unknown id comes back with state kUnknown.
+  Result<std::vector<protocol::TaskInfo>> GetMany(const std::vector<std::string>& ids);
+
+  // Cancels a task; returns how many were cancelled (0: it had already finished).
+  Result<uint32_t> Cancel(const std::string& id, const std::string& reason = "");
+  Result<AffectedTasks> CancelMany(const std::vector<std::string>& ids,
+                                   const std::string& reason = "");
+  // Cancels the unfinished rest of a batch.
+  Result<AffectedTasks> CancelBatch(const std::string& batch_id, const std::string& reason = "");
+
+  // Submits a batch (tasks with unique names, depends_on naming other tasks of the batch).
+  Result<protocol::BatchStatus> SubmitBatch(protocol::BatchSpec batch);
+  // The same, subscribed to its events from the start, so no event is missed. When the
+  // spec has no id, one is chosen here (the callback must be registered under it first).
+  Result<SubscribedBatch> SubmitBatch(protocol::BatchSpec batch, EventCallback on_event);
+  Result<protocol::BatchStatus> GetBatch(const std::string& batch_id);
+  Result<Subscription> Subscribe(const std::string& batch_id, EventCallback on_event);
+
+  // Queue statistics (empty: every queue) and the workers connected to this broker.
+  Result<StatsReply> Stats(const std::vector<std::string>& queues = {});
+
+  // Dead letters, newest first, with their error history (queue empty: every queue).
+  Result<std::vector<protocol::TaskInfo>> ListDeadLetters(const std::string& queue = "",
+                                                          uint32_t limit = 100);
+  // Moves dead letters back to ready with attempts reset; ids empty: all (of queue).
+  Result<AffectedTasks> RetryDeadLetters(const std::string& queue,
+                                         const std::vector<std::string>& ids);
+  // Deletes dead letters; ids empty: all (of queue).
+  Result<AffectedTasks> PurgeDeadLetters(const std::string& queue,
+                                         const std::vector<std::string>& ids);
+
+  // Sends any client request (its req_id is set here) and returns the successful REPLY,
+  // or the REPLY's error as an Error. timeout_ms 0: request_timeout_ms.
+  Result<protocol::Reply> Call(protocol::Message request, uint32_t timeout_ms = 0);
+
+ private:
+  Client(ClientOptions options, std::shared_ptr<Connection> connection);
+  Result<Subscription> SubscribeRegistered(uint64_t sub_id, const std::string& batch_id);
+
+  ClientOptions options_;
+  // Co-owned by the Subscriptions (weakly) so one that outlives the Client stays safe.
+  std::shared_ptr<Connection> connection_;
+};
+
+}  // namespace taskmill::client

@@ -1,0 +1,274 @@
+#include "taskmill/client/client.h"
+
+#include "connection.h"
+#include "taskmill/client/batch_file.h"
+#include "taskmill/shared/ids.h"
+#include "taskmill/shared/protocol/validate.h"
+
+namespace taskmill::client {
+namespace {
+
+Result<void> ValidateSpecs(const std::vector<protocol::TaskSpec>& specs) {
+  if (specs.empty()) return MakeError(ErrorCode::kInvalidArgument, "tasks: empty");
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto valid = protocol::ValidateTaskSpec(specs[i], "tasks[" + std::to_string(i) + "]");
+    if (!valid) return valid;
+  }
+  return {};
+}
+
+bool IsClientRequest(const protocol::Message& m) {
+  return std::holds_alternative<protocol::Submit>(m) ||
+         std::holds_alternative<protocol::Batch>(m) || std::holds_alternative<protocol::Wait>(m) ||
+         std::holds_alternative<protocol::Get>(m) || std::holds_alternative<protocol::Cancel>(m) ||
+         std::holds_alternative<protocol::Subscribe>(m) ||
+         std::holds_alternative<protocol::Stats>(m) || std::holds_alternative<protocol::Dlq>(m);
+}
+
+AffectedTasks Affected(protocol::Reply& reply) {
+  AffectedTasks out;
+  out.ids = std::move(reply.ids);
+  out.count = reply.count != 0 ? reply.count : static_cast<uint32_t>(out.ids.size());
+  return out;
+}
+
+}  // namespace
+
+// ---- Subscription ----
+
+Subscription::Subscription(Subscription&& other) noexcept
+    : connection_(std::move(other.connection_)),
+      id_(std::exchange(other.id_, 0)),
+      batch_id_(std::move(other.batch_id_)) {}
+
+Subscription& Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    Cancel();
+    connection_ = std::move(other.connection_);
+    id_ = std::exchange(other.id_, 0);
+    batch_id_ = std::move(other.batch_id_);
+  }
+  return *this;
+}
+
+Subscription::~Subscription() { Cancel(); }
+
+void Subscription::Cancel() {
+  if (id_ == 0) return;
+  if (auto connection = connection_.lock()) connection->RemoveSubscription(id_, true);
+  id_ = 0;
+}
+
+// ---- Client ----
+
+Client::Client(ClientOptions options, std::shared_ptr<Connection> connection)
+    : options_(std::move(options)), connection_(std::move(connection)) {}
+
+Client::~Client() { connection_->Stop(); }
+
+Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
+  auto connection = Connection::Open(options);
+  if (!connection) return std::unexpected(connection.error());
+  return std::unique_ptr<Client>(new Client(std::move(options), std::move(*connection)));
+}
+
+Result<protocol::Reply> Client::Call(protocol::Message request, uint32_t timeout_ms) {
+  if (!IsClientRequest(request)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(protocol::CommandName(protocol::CommandOf(request))) +
+                         " is not a client request");
+  }
+  auto reply = connection_->Call(std::move(request),
+                                 timeout_ms == 0 ? options_.request_timeout_ms : timeout_ms);
+  if (!reply) return reply;
+  if (reply->error) {
+    return MakeError(ErrorCodeFromName(reply->error->code), reply->error->message);
+  }
+  return reply;
+}
+
+Result<std::string> Client::Submit(const protocol::TaskSpec& spec) {
+  auto ids = SubmitMany({spec});
+  if (!ids) return std::unexpected(ids.error());
+  return std::move(ids->front());
+}
+
+Result<std::vector<std::string>> Client::SubmitMany(std::vector<protocol::TaskSpec> specs) {
+  if (auto valid = ValidateSpecs(specs); !valid) return std::unexpected(valid.error());
+  size_t n = specs.size();
+  protocol::Submit submit;
+  submit.tasks = std::move(specs);
+  auto reply = Call(std::move(submit));
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->ids.size() != n) {
+    return MakeError(ErrorCode::kInternal, "the broker returned " +
+                                               std::to_string(reply->ids.size()) +
+                                               " ids for " + std::to_string(n) + " tasks");
+  }
+  return std::move(reply->ids);
+}
+
+Result<std::vector<protocol::TaskInfo>> Client::Wait(const std::vector<std::string>& ids,
+                                                     uint32_t timeout_ms) {
+  if (ids.empty()) return std::vector<protocol::TaskInfo>{};
+  protocol::Wait wait;
+  wait.ids = ids;
+  wait.timeout_ms = timeout_ms;
+  uint64_t deadline = uint64_t{timeout_ms} + options_.request_timeout_ms;
+  auto reply =
+      Call(std::move(wait), static_cast<uint32_t>(std::min<uint64_t>(deadline, UINT32_MAX)));
+  if (!reply) return std::unexpected(reply.error());
+  return std::move(reply->tasks);
+}
+
+Result<protocol::TaskInfo> Client::Get(const std::string& id) {
+  auto tasks = GetMany({id});
+  if (!tasks) return std::unexpected(tasks.error());
+  if (tasks->size() != 1) {
+    return MakeError(ErrorCode::kInternal, "the broker returned " +
+                                               std::to_string(tasks->size()) + " tasks for one id");
+  }
+  if (tasks->front().state == protocol::TaskState::kUnknown) {
+    return MakeError(ErrorCode::kNotFound, "no task " + id);
+  }
+  return std::move(tasks->front());
+}
+
+Result<std::vector<protocol::TaskInfo>> Client::GetMany(const std::vector<std::string>& ids) {
+  if (ids.empty()) return std::vector<protocol::TaskInfo>{};
+  protocol::Get get;
+  get.ids = ids;
+  auto reply = Call(std::move(get));
+  if (!reply) return std::unexpected(reply.error());
+  return std::move(reply->tasks);
+}
+
+Result<uint32_t> Client::Cancel(const std::string& id, const std::string& reason) {
+  auto r = CancelMany({id}, reason);
+  if (!r) return std::unexpected(r.error());
+  return r->count;
+}
+
+Result<AffectedTasks> Client::CancelMany(const std::vector<std::string>& ids,
+                                         const std::string& reason) {
+  if (ids.empty()) return MakeError(ErrorCode::kInvalidArgument, "ids: empty");
+  protocol::Cancel cancel;
+  cancel.ids = ids;
+  cancel.reason = reason;
+  auto reply = Call(std::move(cancel));
+  if (!reply) return std::unexpected(reply.error());
+  return Affected(*reply);
+}
+
+Result<AffectedTasks> Client::CancelBatch(const std::string& batch_id,
+                                          const std::string& reason) {
+  if (batch_id.empty()) return MakeError(ErrorCode::kInvalidArgument, "batch_id: empty");
+  protocol::Cancel cancel;
+  cancel.batch_id = batch_id;
+  cancel.reason = reason;
+  auto reply = Call(std::move(cancel));
+  if (!reply) return std::unexpected(reply.error());
+  return Affected(*reply);
+}
+
+Result<protocol::BatchStatus> Client::SubmitBatch(protocol::BatchSpec batch) {
+  if (auto valid = ValidateBatchSpec(batch); !valid) return std::unexpected(valid.error());
+  protocol::Batch request;
+  request.batch = std::move(batch);
+  auto reply = Call(std::move(request));
+  if (!reply) return std::unexpected(reply.error());
+  if (!reply->batch) return MakeError(ErrorCode::kInternal, "the broker's reply has no batch");
+  return std::move(*reply->batch);
+}
+
+Result<SubscribedBatch> Client::SubmitBatch(protocol::BatchSpec batch, EventCallback on_event) {
+  if (batch.id.empty()) batch.id = NewId();
+  if (auto valid = ValidateBatchSpec(batch); !valid) return std::unexpected(valid.error());
+  uint64_t sub_id = connection_->AddSubscription(batch.id, std::move(on_event));
+  std::string batch_id = batch.id;
+  protocol::Batch request;
+  request.batch = std::move(batch);
+  request.subscribe = true;
+  auto reply = Call(std::move(request));
+  if (reply && !reply->batch) {
+    reply = MakeError(ErrorCode::kInternal, "the broker's reply has no batch");
+  }
+  if (!reply) {
+    // After a timeout the broker may have the batch (and the subscription): tell it.
+    connection_->RemoveSubscription(sub_id, reply.error().code == ErrorCode::kTimeout);
+    return std::unexpected(reply.error());
+  }
+  return SubscribedBatch{std::move(*reply->batch), Subscription(connection_, sub_id, batch_id)};
+}
+
+Result<protocol::BatchStatus> Client::GetBatch(const std::string& batch_id) {
+  if (batch_id.empty()) return MakeError(ErrorCode::kInvalidArgument, "batch_id: empty");
+  protocol::Get get;
+  get.batch_id = batch_id;
+  auto reply = Call(std::move(get));
+  if (!reply) return std::unexpected(reply.error());
+  if (!reply->batch) return MakeError(ErrorCode::kNotFound, "no batch " + batch_id);
+  return std::move(*reply->batch);
+}
+
+Result<Subscription> Client::Subscribe(const std::string& batch_id, EventCallback on_event) {
+  if (auto valid = protocol::ValidateName(batch_id, "batch_id"); !valid) {
+    return std::unexpected(valid.error());
+  }
+  uint64_t sub_id = connection_->AddSubscription(batch_id, std::move(on_event));
+  return SubscribeRegistered(sub_id, batch_id);
+}
+
+Result<Subscription> Client::SubscribeRegistered(uint64_t sub_id, const std::string& batch_id) {
+  protocol::Subscribe subscribe;
+  subscribe.batch_id = batch_id;
+  auto reply = Call(std::move(subscribe));
+  if (!reply) {
+    connection_->RemoveSubscription(sub_id, reply.error().code == ErrorCode::kTimeout);
+    return std::unexpected(reply.error());
+  }
+  return Subscription(connection_, sub_id, batch_id);
+}
+
+Result<StatsReply> Client::Stats(const std::vector<std::string>& queues) {
+  protocol::Stats stats;
+  stats.queues = queues;
+  auto reply = Call(std::move(stats));
+  if (!reply) return std::unexpected(reply.error());
+  return StatsReply{std::move(reply->queues), std::move(reply->workers)};
+}
+
+Result<std::vector<protocol::TaskInfo>> Client::ListDeadLetters(const std::string& queue,
+                                                                uint32_t limit) {
+  protocol::Dlq dlq;
+  dlq.op = protocol::DlqOp::kList;
+  dlq.queue = queue;
+  dlq.limit = limit;
+  auto reply = Call(std::move(dlq));
+  if (!reply) return std::unexpected(reply.error());
+  return std::move(reply->tasks);
+}
+
+Result<AffectedTasks> Client::RetryDeadLetters(const std::string& queue,
+                                               const std::vector<std::string>& ids) {
+  protocol::Dlq dlq;
+  dlq.op = protocol::DlqOp::kRetry;
+  dlq.queue = queue;
+  dlq.ids = ids;
+  auto reply = Call(std::move(dlq));
+  if (!reply) return std::unexpected(reply.error());
+  return Affected(*reply);
+}
+
+Result<AffectedTasks> Client::PurgeDeadLetters(const std::string& queue,
+                                               const std::vector<std::string>& ids) {
+  protocol::Dlq dlq;
+  dlq.op = protocol::DlqOp::kPurge;
+  dlq.queue = queue;
+  dlq.ids = ids;
+  auto reply = Call(std::move(dlq));
+  if (!reply) return std::unexpected(reply.error());
+  return Affected(*reply);
+}
+
+}  // namespace taskmill::client

@@ -1,0 +1,477 @@
+#include "connection.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include <zmq.h>
+
+#include "taskmill/shared/log.h"
+
+namespace taskmill::client {
+namespace {
+
+auto Log() {
+  static auto log = Logger("client");
+  return log;
+}
+
+constexpr size_t kMaxParts = 8;          // a longer message is read to its end and dropped
+constexpr int kMaxReadsPerTurn = 1000;   // so expiry and sends are never starved
+constexpr int64_t kMaxPollMs = 1000;
+
+std::string ZmqErrorText() { return zmq_strerror(zmq_errno()); }
+
+// A libzmq socket handle, closed on destruction. The C API is used so that no exception
+// can leave this file; the socket lives and dies on the I/O thread.
+class Socket {
+ public:
+  Socket(void* context, int type) : handle_(zmq_socket(context, type)) {}
+  ~Socket() {
+    if (handle_ == nullptr) return;
+    int zero = 0;
+    zmq_setsockopt(handle_, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(handle_);
+  }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  void* get() const { return handle_; }
+  bool SetInt(int option, int value) {
+    return zmq_setsockopt(handle_, option, &value, sizeof value) == 0;
+  }
+
+ private:
+  void* handle_;
+};
+
+// Reads one whole message without blocking; false when none is waiting.
+bool RecvParts(void* socket, std::vector<std::string>& parts, bool& too_many) {
+  parts.clear();
+  too_many = false;
+  while (true) {
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    int flags = parts.empty() && !too_many ? ZMQ_DONTWAIT : 0;
+    if (zmq_msg_recv(&msg, socket, flags) < 0) {
+      zmq_msg_close(&msg);
+      return false;
+    }
+    if (parts.size() < kMaxParts) {
+      parts.emplace_back(static_cast<const char*>(zmq_msg_data(&msg)), zmq_msg_size(&msg));
+    } else {
+      too_many = true;
+    }
+    bool more = zmq_msg_more(&msg) != 0;
+    zmq_msg_close(&msg);
+    if (!more) return true;
+  }
+}
+
+}  // namespace
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& options) {
+  if (options.endpoint.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "endpoint: must not be empty");
+  }
+  if (options.request_timeout_ms == 0) {
+    return MakeError(ErrorCode::kInvalidArgument, "request_timeout_ms: must be at least 1");
+  }
+  std::shared_ptr<Connection> c(new Connection(options));
+  c->context_ = zmq_ctx_new();
+  if (c->context_ == nullptr) {
+    return MakeError(ErrorCode::kInternal, "zmq_ctx_new: " + ZmqErrorText());
+  }
+  c->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (c->wake_fd_ < 0) {
+    return MakeError(ErrorCode::kInternal, std::string("eventfd: ") + std::strerror(errno));
+  }
+  std::promise<Result<void>> started;
+  auto started_future = started.get_future();
+  c->io_thread_ = std::thread([raw = c.get(), p = std::move(started)]() mutable {
+    raw->Run(std::move(p));
+  });
+  auto ok = started_future.get();
+  if (!ok) {
+    c->Stop();
+    return std::unexpected(ok.error());
+  }
+  c->callback_thread_ = std::thread([raw = c.get()] { raw->RunCallbacks(); });
+  {
+    std::lock_guard lock(c->cb_mu_);
+    c->callback_thread_id_ = c->callback_thread_.get_id();
+  }
+  return c;
+}
+
+Connection::~Connection() {
+  Stop();
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (context_ != nullptr) zmq_ctx_term(context_);
+}
+
+void Connection::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  Wake();
+  if (io_thread_.joinable()) io_thread_.join();
+  {
+    std::lock_guard lock(cb_mu_);
+    cb_stopping_ = true;
+  }
+  cb_cv_.notify_all();
+  if (callback_thread_.joinable()) callback_thread_.join();
+  // Requests queued after the I/O thread took its last look.
+  std::deque<Request> left;
+  {
+    std::lock_guard lock(mu_);
+    left.swap(outbox_);
+  }
+  for (auto& r : left) {
+    Finish(r, MakeError(ErrorCode::kBrokerUnavailable, "the client is closed"));
+  }
+}
+
+void Connection::Wake() {
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+}
+
+void Connection::Enqueue(Request request) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      outbox_.push_back(std::move(request));
+      request.promise.reset();
+    }
+  }
+  if (request.promise) {
+    Finish(request, MakeError(ErrorCode::kBrokerUnavailable, "the client is closed"));
+    return;
+  }
+  Wake();
+}
+
+Result<protocol::Reply> Connection::Call(protocol::Message message, uint32_t timeout_ms) {
+  Request r;
+  r.req_id = next_req_id_.fetch_add(1);
+  std::visit(
+      [&](auto& m) {
+        if constexpr (requires { m.req_id; }) m.req_id = r.req_id;
+      },
+      message);
+  r.frames = protocol::Encode(message);
+  r.timeout_ms = timeout_ms;
+  r.deadline_ms = SteadyMs() + timeout_ms;
+  r.promise.emplace();
+  auto future = r.promise->get_future();
+  int64_t deadline = r.deadline_ms;
+  Enqueue(std::move(r));
+  // The I/O thread answers by the deadline; the margin only guards against a bug there,
+  // so that a call can never hang.
+  auto until = std::chrono::steady_clock::time_point(std::chrono::milliseconds(deadline + 2000));
+  if (future.wait_until(until) != std::future_status::ready) {
+    return MakeError(ErrorCode::kTimeout, "no answer within " + std::to_string(timeout_ms) +
+                                              " ms (the client's I/O thread is stuck)");
+  }
+  return future.get();
+}
+
+void Connection::Finish(Request& request, Result<protocol::Reply> result) {
+  if (request.promise) {
+    request.promise->set_value(std::move(result));
+    request.promise.reset();
+  }
+}
+
+uint64_t Connection::AddSubscription(const std::string& batch_id, EventCallback callback) {
+  std::lock_guard lock(cb_mu_);
+  uint64_t id = next_sub_id_++;
+  subs_[id] = Sub{batch_id, std::make_shared<EventCallback>(std::move(callback))};
+  return id;
+}
+
+void Connection::RemoveSubscription(uint64_t id, bool tell_broker) {
+  std::string batch_id;
+  bool last = false;
+  {
+    std::unique_lock lock(cb_mu_);
+    auto it = subs_.find(id);
+    if (it == subs_.end()) return;
+    batch_id = it->second.batch_id;
+    subs_.erase(it);
+    last = std::none_of(subs_.begin(), subs_.end(),
+                        [&](const auto& s) { return s.second.batch_id == batch_id; });
+    if (std::this_thread::get_id() != callback_thread_id_) {
+      cb_cv_.wait(lock, [&] { return running_sub_ != id; });
+    }
+  }
+  if (!last || !tell_broker) return;
+  protocol::Subscribe unsubscribe;
+  unsubscribe.req_id = next_req_id_.fetch_add(1);
+  unsubscribe.batch_id = batch_id;
+  unsubscribe.unsubscribe = true;
+  Request r;
+  r.req_id = unsubscribe.req_id;
+  r.frames = protocol::Encode(unsubscribe);
+  r.timeout_ms = options_.request_timeout_ms;
+  r.deadline_ms = SteadyMs() + r.timeout_ms;
+  Enqueue(std::move(r));
+}
+
+void Connection::RunCallbacks() {
+  std::unique_lock lock(cb_mu_);
+  while (true) {
+    cb_cv_.wait(lock, [&] { return cb_stopping_ || !events_.empty(); });
+    if (cb_stopping_) return;
+    protocol::Event event = std::move(events_.front());
+    events_.pop_front();
+    std::vector<uint64_t> ids;
+    for (const auto& [id, sub] : subs_) {
+      if (sub.batch_id == event.batch_id) ids.push_back(id);
+    }
+    for (uint64_t id : ids) {
+      auto it = subs_.find(id);  // an earlier callback may have cancelled this one
+      if (it == subs_.end()) continue;
+      auto callback = it->second.callback;
+      running_sub_ = id;
+      lock.unlock();
+      try {
+        (*callback)(event);
+      } catch (const std::exception& e) {
+        Log()->warn("event callback for batch {} threw: {}", event.batch_id, e.what());
+      } catch (...) {
+        Log()->warn("event callback for batch {} threw", event.batch_id);
+      }
+      lock.lock();
+      running_sub_ = 0;
+      cb_cv_.notify_all();
+    }
+  }
+}
+
+void Connection::Run(std::promise<Result<void>> started) {
+  Socket dealer(context_, ZMQ_DEALER);
+  Socket monitor(context_, ZMQ_PAIR);
+  if (dealer.get() == nullptr || monitor.get() == nullptr) {
+    started.set_value(MakeError(ErrorCode::kInternal, "zmq_socket: " + ZmqErrorText()));
+    return;
+  }
+  // Immediate: a request is only queued on a live connection, so one the broker never
+  // received expires as kBrokerUnavailable instead of being delivered much later.
+  dealer.SetInt(ZMQ_IMMEDIATE, 1);
+  dealer.SetInt(ZMQ_LINGER, 0);
+  if (options_.heartbeat_ms > 0) {
+    dealer.SetInt(ZMQ_HEARTBEAT_IVL, static_cast<int>(options_.heartbeat_ms));
+    dealer.SetInt(ZMQ_HEARTBEAT_TIMEOUT, static_cast<int>(options_.heartbeat_ms) * 3);
+  }
+  std::string monitor_endpoint =
+      "inproc://taskmill-client-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(this));
+  if (zmq_socket_monitor(dealer.get(), monitor_endpoint.c_str(),
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+      zmq_connect(monitor.get(), monitor_endpoint.c_str()) != 0) {
+    started.set_value(MakeError(ErrorCode::kInternal, "zmq_socket_monitor: " + ZmqErrorText()));
+    return;
+  }
+  if (zmq_connect(dealer.get(), options_.endpoint.c_str()) != 0) {
+    started.set_value(MakeError(ErrorCode::kInvalidArgument, "cannot connect to '" +
+                                                                 options_.endpoint +
+                                                                 "': " + ZmqErrorText()));
+    zmq_socket_monitor(dealer.get(), nullptr, 0);
+    return;
+  }
+  started.set_value({});
+
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+      while (!outbox_.empty()) {
+        backlog_.push_back(std::move(outbox_.front()));
+        outbox_.pop_front();
+      }
+    }
+    FlushBacklog(dealer.get());
+    int64_t now = SteadyMs();
+    ExpireRequests(now);
+    int64_t wait_ms = std::clamp<int64_t>(NextDeadline() - now, 0, kMaxPollMs);
+    zmq_pollitem_t items[3] = {
+        {dealer.get(), 0, static_cast<short>(ZMQ_POLLIN | (backlog_.empty() ? 0 : ZMQ_POLLOUT)),
+         0},
+        {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+        {monitor.get(), 0, ZMQ_POLLIN, 0},
+    };
+    if (zmq_poll(items, 3, static_cast<long>(wait_ms)) < 0 && zmq_errno() != EINTR) {
+      Log()->error("zmq_poll: {}", ZmqErrorText());
+      break;
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      uint64_t count;
+      (void)!read(wake_fd_, &count, sizeof count);
+    }
+    if (items[2].revents & ZMQ_POLLIN) ReadMonitor(monitor.get(), dealer.get());
+    if (items[0].revents & ZMQ_POLLIN) ReadReplies(dealer.get());
+  }
+
+  zmq_socket_monitor(dealer.get(), nullptr, 0);
+  for (auto& r : backlog_) {
+    Finish(r, MakeError(ErrorCode::kBrokerUnavailable, "the client is closed"));
+  }
+  backlog_.clear();
+  for (auto& [id, r] : in_flight_) {
+    Finish(r, MakeError(ErrorCode::kBrokerUnavailable, "the client is closed"));
+  }
+  in_flight_.clear();
+}
+
+void Connection::FlushBacklog(void* dealer) {
+  while (!backlog_.empty()) {
+    Request& r = backlog_.front();
+    const std::string* parts[3] = {&r.frames.version, &r.frames.command, &r.frames.body};
+    bool accepted = true;
+    for (int i = 0; i < 3 && accepted; ++i) {
+      // Only the first frame can meet a missing connection or a full pipe; once it is
+      // accepted, the rest of the message is accepted with it.
+      int flags = (i < 2 ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
+      if (zmq_send(dealer, parts[i]->data(), parts[i]->size(), flags) < 0) {
+        if (zmq_errno() != EAGAIN) {
+          Log()->warn("send: {}", ZmqErrorText());
+        }
+        accepted = false;
+      }
+    }
+    if (!accepted) return;
+    r.sent = true;
+    uint64_t id = r.req_id;
+    in_flight_.emplace(id, std::move(r));
+    backlog_.pop_front();
+  }
+}
+
+void Connection::ReadReplies(void* dealer) {
+  std::vector<std::string> parts;
+  bool too_many = false;
+  for (int n = 0; n < kMaxReadsPerTurn && RecvParts(dealer, parts, too_many); ++n) {
+    if (too_many) {
+      Log()->debug("dropped a broker message with more than {} frames", kMaxParts);
+      continue;
+    }
+    std::vector<std::string_view> views(parts.begin(), parts.end());
+    auto msg = protocol::Decode(views);
+    if (!msg) {
+      Log()->debug("dropped an undecodable broker message: {}", msg.error().ToString());
+      continue;
+    }
+    heard_from_broker_ = true;
+    if (auto* reply = std::get_if<protocol::Reply>(&*msg)) {
+      auto it = in_flight_.find(reply->req_id);
+      if (it == in_flight_.end()) {
+        // A late reply to an expired request, a renewal, or req_id 0 (the broker could not
+        // decode a request, which our encoder should make impossible).
+        if (reply->req_id == 0 && reply->error) {
+          Log()->warn("broker refused a request: {}: {}", reply->error->code,
+                      reply->error->message);
+        }
+        continue;
+      }
+      Finish(it->second, std::move(*reply));
+      in_flight_.erase(it);
+    } else if (auto* event = std::get_if<protocol::Event>(&*msg)) {
+      {
+        std::lock_guard lock(cb_mu_);
+        events_.push_back(std::move(*event));
+      }
+      cb_cv_.notify_all();
+    }
+    // RESULT pushes are not requested by this client (notify is never set); ignored.
+  }
+}
+
+void Connection::ReadMonitor(void* monitor, void* dealer) {
+  std::vector<std::string> parts;
+  bool too_many = false;
+  while (RecvParts(monitor, parts, too_many)) {
+    if (parts.empty() || parts[0].size() < 6) continue;
+    uint16_t event = 0;
+    std::memcpy(&event, parts[0].data(), sizeof event);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      ++handshakes_;
+      Log()->debug("connected to {} (handshake {})", options_.endpoint, handshakes_);
+      // A new connection is a new ROUTER identity (and after a broker restart, a broker
+      // that knows no subscriptions): renew them all.
+      if (handshakes_ > 1) Resubscribe();
+      FlushBacklog(dealer);
+    } else if (event == ZMQ_EVENT_DISCONNECTED) {
+      Log()->debug("disconnected from {}", options_.endpoint);
+    }
+  }
+}
+
+void Connection::Resubscribe() {
+  std::vector<std::string> batches;
+  {
+    std::lock_guard lock(cb_mu_);
+    for (const auto& [id, sub] : subs_) batches.push_back(sub.batch_id);
+  }
+  std::sort(batches.begin(), batches.end());
+  batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
+  for (const auto& batch_id : batches) {
+    protocol::Subscribe subscribe;
+    subscribe.req_id = next_req_id_.fetch_add(1);
+    subscribe.batch_id = batch_id;
+    Request r;
+    r.req_id = subscribe.req_id;
+    r.frames = protocol::Encode(subscribe);
+    r.timeout_ms = options_.request_timeout_ms;
+    r.deadline_ms = SteadyMs() + r.timeout_ms;
+    backlog_.push_front(std::move(r));  // ahead of queued requests, so no event is missed
+  }
+}
+
+void Connection::ExpireRequests(int64_t now_ms) {
+  // A request still in the backlog was never accepted by a live connection.
+  for (auto it = backlog_.begin(); it != backlog_.end();) {
+    if (it->deadline_ms > now_ms) {
+      ++it;
+      continue;
+    }
+    Finish(*it, MakeError(ErrorCode::kBrokerUnavailable,
+                          "could not reach a broker at " + options_.endpoint + " within " +
+                              std::to_string(it->timeout_ms) + " ms"));
+    it = backlog_.erase(it);
+  }
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    if (it->second.deadline_ms > now_ms) {
+      ++it;
+      continue;
+    }
+    auto& r = it->second;
+    std::string after = " within " + std::to_string(r.timeout_ms) + " ms";
+    if (heard_from_broker_) {
+      Finish(r, MakeError(ErrorCode::kTimeout, "no reply from the broker" + after));
+    } else {
+      Finish(r, MakeError(ErrorCode::kBrokerUnavailable,
+                          "the broker at " + options_.endpoint + " did not answer" + after));
+    }
+    it = in_flight_.erase(it);
+  }
+}
+
+int64_t Connection::NextDeadline() const {
+  int64_t next = SteadyMs() + kMaxPollMs;
+  for (const auto& r : backlog_) next = std::min(next, r.deadline_ms);
+  for (const auto& [id, r] : in_flight_) next = std::min(next, r.deadline_ms);
+  return next;
+}
+
+}  // namespace taskmill::client

@@ -1,0 +1,123 @@
+// Batch files: what a valid file becomes, and errors that name the JSON path.
+
+#include "taskmill/client/batch_file.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace taskmill::client {
+namespace {
+
+constexpr const char* kPipeline = R"({
+  "id": "nightly-1",
+  "budget": {"usd": 2.5},
+  "labels": {"team": "data"},
+  "tasks": [
+    {"name": "fetch", "type": "exec", "payload": {"argv": ["curl", "-s", "x"]},
+     "priority": 7, "max_attempts": 5, "timeout_ms": 30000,
+     "backoff": {"base_ms": 100, "max_ms": 1000, "multiplier": 3, "jitter": true}},
+    {"name": "parse", "type": "echo", "payload": "raw bytes", "depends_on": ["fetch"],
+     "queue": "cpu", "labels": {"k": "v"}, "idempotency_key": "parse-1"},
+    {"name": "report", "type": "sleep", "payload": [1, 2], "depends_on": ["fetch", "parse"]}
+  ]
+})";
+
+std::string ErrorOf(const std::string& text) {
+  auto r = ParseBatchFile(text);
+  return r ? std::string("(parsed)") : r.error().message;
+}
+
+TEST(BatchFileTest, AValidFileBecomesABatchSpec) {
+  auto r = ParseBatchFile(kPipeline);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->id, "nightly-1");
+  EXPECT_DOUBLE_EQ(r->budget.at("usd"), 2.5);
+  EXPECT_EQ(r->labels.at("team"), "data");
+  ASSERT_EQ(r->tasks.size(), 3u);
+  const auto& fetch = r->tasks[0];
+  EXPECT_EQ(fetch.name, "fetch");
+  EXPECT_EQ(fetch.type, "exec");
+  EXPECT_EQ(fetch.queue, "default");
+  EXPECT_EQ(fetch.payload, R"({"argv":["curl","-s","x"]})");  // compact JSON text
+  EXPECT_EQ(fetch.priority, 7);
+  EXPECT_EQ(fetch.max_attempts, 5u);
+  EXPECT_EQ(fetch.timeout_ms, 30000u);
+  EXPECT_EQ(fetch.backoff, (BackoffPolicy{100, 1000, 3.0, true}));
+  const auto& parse = r->tasks[1];
+  EXPECT_EQ(parse.payload, "raw bytes");  // a string is sent as its bytes
+  EXPECT_EQ(parse.queue, "cpu");
+  EXPECT_EQ(parse.depends_on, std::vector<std::string>{"fetch"});
+  EXPECT_EQ(parse.labels.at("k"), "v");
+  EXPECT_EQ(parse.idempotency_key, "parse-1");
+  EXPECT_EQ(r->tasks[2].payload, "[1,2]");
+}
+
+TEST(BatchFileTest, ErrorsNameTheJsonPath) {
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo"}, {"name": "b", "type": "echo"},
+      {"name": "c", "type": "echo", "depends_on": ["fetch"]}]})"),
+            "tasks[2].depends_on[0]: unknown task 'fetch'");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "prority": 3}]})"),
+            "tasks[0].prority: unknown key");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "priority": 300}]})"),
+            "tasks[0].priority: 300 is out of range (allowed: 0..255)");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "priority": -1}]})"),
+            "tasks[0].priority: must not be negative");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "payload": 5}]})"),
+            "tasks[0].payload: expected an object, array or string, got number");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"type": "echo"}]})"), "tasks[0]: missing 'name'");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo"}, {"name": "a", "type": "x"}]})"),
+            "tasks[1].name: 'a' is also the name of tasks[0]");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "queue": "has space"}]})"),
+            "tasks[0].queue: 'has space' may contain only letters, digits, '_', '.' and '-'");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo",
+      "backoff": {"base_ms": 10, "multiplier": "fast"}}]})"),
+            "tasks[0].backoff.multiplier: expected a number, got string");
+  EXPECT_EQ(ErrorOf(R"({"budget": {"usd": "lots"}, "tasks": []})"),
+            "budget.usd: expected a number, got string");
+  EXPECT_EQ(ErrorOf(R"({"tasks": []})"), "tasks: a batch needs at least one task");
+  EXPECT_EQ(ErrorOf(R"({"name": "x"})"), "name: unknown key");
+  EXPECT_EQ(ErrorOf(R"({})"), "body: missing 'tasks'");
+  EXPECT_EQ(ErrorOf(R"([1])"), "body: expected an object, got array");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "depends_on": ["a"]}]})"),
+            "tasks[0].depends_on[0]: a task cannot depend on itself");
+}
+
+TEST(BatchFileTest, ACycleIsRefusedWithItsPath) {
+  auto r = ParseBatchFile(R"({"tasks": [
+      {"name": "a", "type": "echo", "depends_on": ["c"]},
+      {"name": "b", "type": "echo", "depends_on": ["a"]},
+      {"name": "c", "type": "echo", "depends_on": ["b"]},
+      {"name": "d", "type": "echo"}]})");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kCycle);
+  EXPECT_EQ(r.error().message, "tasks: dependency cycle a -> c -> b -> a");
+}
+
+TEST(BatchFileTest, BrokenJsonSaysWhere) {
+  auto r = ParseBatchFile("{\"tasks\": [\n  {\"name\": }]}");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("line 2"), std::string::npos) << r.error().message;
+}
+
+TEST(BatchFileTest, LoadNamesTheFile) {
+  auto missing = LoadBatchFile("/nonexistent/batch.json");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  std::string path = ::testing::TempDir() + "/batch_file_test.json";
+  std::ofstream(path) << R"({"tasks": [{"name": "a"}]})";
+  auto bad = LoadBatchFile(path);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, path + ": tasks[0]: missing 'type'");
+}
+
+TEST(BatchFileTest, TheExampleFilesAreValid) {
+  for (const char* name : {"pipeline.json", "flaky.json"}) {
+    auto r = LoadBatchFile(std::string(TASKMILL_SOURCE_DIR) + "/client/examples/" + name);
+    EXPECT_TRUE(r) << name << ": " << r.error().ToString();
+  }
+}
+
+}  // namespace
+}  // namespace taskmill::client
