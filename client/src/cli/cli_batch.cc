@@ -1,0 +1,264 @@
+// Batch commands: batch run FILE [--follow], batch status ID, batch cancel ID.
+
+#include <chrono>
+#include <cmath>
+#include <ostream>
+
+#include "cli/batch_progress.h"
+#include "cli/cli.h"
+#include "cli/json_convert.h"
+#include "cli/render.h"
+#include "taskmill/client/batch_file.h"
+
+namespace taskmill::client::cli {
+namespace {
+
+constexpr const char* kBatchUsage =
+    R"(usage: taskmill batch run FILE [--follow] [--id ID] [--wait-timeout-ms N]
+       taskmill batch status ID [--tasks]
+       taskmill batch cancel ID [--reason R]
+
+FILE is JSON (see client/README.md):
+  {"id"?: str, "budget"?: {"usd": 1.5, ...}, "labels"?: {str: str},
+   "tasks": [{"name": str, "type": str, "queue"?: str, "payload"?: object|array|string,
+              "priority"?: 0..255, "max_attempts"?: n, "timeout_ms"?: n,
+              "backoff"?: {"base_ms", "max_ms", "multiplier", "jitter"},
+              "depends_on"?: [names], "labels"?: {str: str}, "idempotency_key"?: str}]}
+An object or array payload is sent as its compact JSON text, a string as its bytes.
+)";
+
+constexpr int64_t kPollMs = 1000;                // how often --follow reads the batch status
+constexpr int64_t kGiveUpUnreachableMs = 30000;  // --follow: broker gone this long -> exit 3
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The batch's tasks in file order, looked up by the ids the broker gave their names.
+Result<std::vector<protocol::TaskInfo>> FetchTasks(Client& client,
+                                                   const std::vector<std::string>& names,
+                                                   const protocol::BatchStatus& status) {
+  std::vector<std::string> ids;
+  for (const auto& name : names) {
+    if (auto it = status.tasks.find(name); it != status.tasks.end()) ids.push_back(it->second);
+  }
+  auto tasks = client.GetMany(ids);
+  if (!tasks) return tasks;
+  // GET does not echo batch-local names; fill them in for the table.
+  for (auto& t : *tasks) {
+    for (const auto& [name, id] : status.tasks) {
+      if (id == t.id && t.name.empty()) t.name = name;
+    }
+  }
+  return tasks;
+}
+
+void PrintFinalTable(Context& ctx, const protocol::BatchStatus& status,
+                     const std::vector<protocol::TaskInfo>& tasks) {
+  Table table({"NAME", "STATE", "ATTEMPTS", "DURATION", "COST"},
+              {false, false, true, true, false});
+  uint32_t attempts = 0;
+  for (const auto& t : tasks) {
+    table.AddRow({t.name, protocol::TaskStateName(t.state), std::to_string(t.attempts),
+                  FormatDurationMs(TaskDurationMs(t)), FormatCost(t.cost)});
+    attempts += t.attempts;
+  }
+  auto totals = SumCosts(tasks);
+  int64_t wall = status.finished_ms > 0 ? status.finished_ms - status.created_ms : 0;
+  table.AddRow({"TOTAL", std::to_string(tasks.size()) + " tasks", std::to_string(attempts),
+                FormatDurationMs(wall), FormatCost(totals)});
+  ctx.out << "batch " << status.id << " " << status.state;
+  if (status.budget_exceeded) ctx.out << " (budget exceeded)";
+  ctx.out << '\n';
+  table.Print(ctx.out);
+  // The totals come from the tasks; say so if the broker's own sum disagrees.
+  for (const auto& [name, value] : status.cost) {
+    double mine = totals.count(name) ? totals.at(name) : 0;
+    if (std::fabs(mine - value) > 1e-9 * std::max(1.0, std::fabs(value))) {
+      ctx.err << "taskmill: note: the broker's batch cost " << name << "="
+              << FormatCostValue(value) << " differs from the tasks' sum\n";
+    }
+  }
+}
+
+int PrintBatchResult(Context& ctx, Client& client, const std::vector<std::string>& names,
+                     const protocol::BatchStatus& status,
+                     const std::vector<protocol::Event>& events) {
+  auto tasks = FetchTasks(client, names, status);
+  if (!tasks) return ReportError(ctx, tasks.error());
+  if (ctx.global.json) {
+    nlohmann::json doc = {{"batch", ToJson(status)}};
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& t : *tasks) arr.push_back(ToJson(t));
+    doc["tasks"] = std::move(arr);
+    doc["totals"] = ToJson(SumCosts(*tasks));
+    nlohmann::json ev = nlohmann::json::array();
+    for (const auto& e : events) ev.push_back(ToJson(e));
+    doc["events"] = std::move(ev);
+    ctx.out << Dump(doc) << '\n';
+  } else {
+    PrintFinalTable(ctx, status, *tasks);
+  }
+  return status.state == "succeeded" ? kExitOk : kExitFailed;
+}
+
+int Follow(Context& ctx, Client& client, protocol::BatchSpec spec, uint32_t wait_ms) {
+  std::vector<std::string> names;
+  for (const auto& t : spec.tasks) names.push_back(t.name);
+  EventInbox inbox;  // outlives the subscription below
+  auto submitted =
+      client.SubmitBatch(std::move(spec), [&inbox](const protocol::Event& e) { inbox.Push(e); });
+  if (!submitted) return ReportError(ctx, submitted.error());
+  const std::string batch_id = submitted->status.id;
+
+  BatchProgress progress;
+  progress.Apply(submitted->status);
+  std::vector<protocol::Event> seen;
+  int64_t start = SteadyMs();
+  int64_t next_poll = start + kPollMs;
+  int64_t unreachable_since = 0;
+  bool live = ctx.tty && !ctx.global.json;
+  if (!ctx.global.json && !live) ctx.out << "batch " << batch_id << " submitted\n";
+  while (!progress.finished()) {
+    int64_t now = SteadyMs();
+    if (wait_ms > 0 && now - start >= wait_ms) {
+      if (live) ctx.out << '\n';
+      ctx.err << "taskmill: batch " << batch_id << " still running after " << wait_ms
+              << " ms (--wait-timeout-ms)\n";
+      return kExitFailed;
+    }
+    for (auto& e : inbox.Take(std::min<int64_t>(live ? 250 : kPollMs, next_poll - now))) {
+      uint32_t done_before = progress.done();
+      progress.Apply(e);
+      // batch_progress follows every change; a line only when the done count moved.
+      bool quiet = e.type == "batch_progress" && progress.done() == done_before;
+      if (!ctx.global.json && !live && !quiet) {
+        ctx.out << EventLine(e, progress, SteadyMs() - start) << '\n' << std::flush;
+      }
+      seen.push_back(std::move(e));
+    }
+    now = SteadyMs();
+    if (now >= next_poll) {
+      next_poll = now + kPollMs;
+      auto status = client.GetBatch(batch_id);
+      if (status) {
+        progress.Apply(*status);
+        unreachable_since = 0;
+      } else if (ExitCodeFor(status.error()) == kExitUnreachable) {
+        if (unreachable_since == 0) unreachable_since = now;
+        if (now - unreachable_since > kGiveUpUnreachableMs) {
+          if (live) ctx.out << '\n';
+          return ReportError(ctx, status.error());
+        }
+      } else {
+        if (live) ctx.out << '\n';
+        return ReportError(ctx, status.error());
+      }
+    }
+    if (live) {
+      ctx.out << '\r'
+              << ProgressLine(progress.done(), progress.total(), progress.failed(),
+                              progress.cost(), SteadyMs() - start)
+              << "\x1b[K" << std::flush;
+    }
+  }
+  if (live) ctx.out << '\n';
+  submitted->subscription.Cancel();
+  auto final_status = client.GetBatch(batch_id);
+  if (!final_status) return ReportError(ctx, final_status.error());
+  return PrintBatchResult(ctx, client, names, *final_status, seen);
+}
+
+int BatchRun(Context& ctx, const Args& args) {
+  bool follow = false;
+  std::string id;
+  uint32_t wait_ms = 0;
+  FlagSet flags("taskmill batch run", "Submits a batch file: taskmill batch run FILE.");
+  flags.Bool("follow", &follow,
+             "show progress until the batch ends, then a table; exit 1 unless it succeeded");
+  flags.String("id", &id, "batch id (overrides the file's; default: generated)");
+  flags.Uint32("wait-timeout-ms", &wait_ms, 0, UINT32_MAX,
+               "with --follow: give up (exit 1) after this long; 0: never");
+  AddCommonFlags(flags, ctx.global);
+  std::vector<std::string> files;
+  if (auto stop = ParseFlags(ctx, flags, args, &files)) return *stop;
+  if (files.size() != 1) return UsageError(ctx, "batch run: give exactly one FILE");
+  auto spec = LoadBatchFile(files[0]);
+  if (!spec) return UsageError(ctx, spec.error().message);
+  if (!id.empty()) {
+    spec->id = id;
+    if (auto valid = ValidateBatchSpec(*spec); !valid) {
+      return UsageError(ctx, "--id: " + valid.error().message);
+    }
+  }
+  int code = kExitOk;
+  auto client = ConnectClient(ctx, &code);
+  if (!client) return code;
+  if (follow) return Follow(ctx, *client, std::move(*spec), wait_ms);
+  auto status = client->SubmitBatch(std::move(*spec));
+  if (!status) return ReportError(ctx, status.error());
+  if (ctx.global.json) {
+    ctx.out << Dump(ToJson(*status)) << '\n';
+  } else {
+    PrintBatchCard(ctx.out, *status);
+  }
+  return kExitOk;
+}
+
+int BatchStatusCommand(Context& ctx, const Args& args) {
+  bool with_tasks = false;
+  FlagSet flags("taskmill batch status", "Shows a batch: taskmill batch status ID.");
+  flags.Bool("tasks", &with_tasks, "also list the batch's tasks");
+  AddCommonFlags(flags, ctx.global);
+  std::vector<std::string> ids;
+  if (auto stop = ParseFlags(ctx, flags, args, &ids)) return *stop;
+  if (ids.size() != 1) return UsageError(ctx, "batch status: give exactly one batch id");
+  int code = kExitOk;
+  auto client = ConnectClient(ctx, &code);
+  if (!client) return code;
+  auto status = client->GetBatch(ids[0]);
+  if (!status) return ReportError(ctx, status.error());
+  if (!with_tasks) {
+    if (ctx.global.json) {
+      ctx.out << Dump(ToJson(*status)) << '\n';
+    } else {
+      PrintBatchCard(ctx.out, *status);
+    }
+    return kExitOk;
+  }
+  std::vector<std::string> names;
+  for (const auto& [name, id] : status->tasks) names.push_back(name);
+  PrintBatchResult(ctx, *client, names, *status, {});
+  return kExitOk;
+}
+
+int BatchCancel(Context& ctx, const Args& args) {
+  std::string reason;
+  FlagSet flags("taskmill batch cancel", "Cancels a batch's unfinished tasks.");
+  flags.String("reason", &reason, "recorded with the cancellation (default: cancelled)");
+  AddCommonFlags(flags, ctx.global);
+  std::vector<std::string> ids;
+  if (auto stop = ParseFlags(ctx, flags, args, &ids)) return *stop;
+  if (ids.size() != 1) return UsageError(ctx, "batch cancel: give exactly one batch id");
+  return RunCancel(ctx, {"cancel", "--batch", ids[0], "--reason", reason});
+}
+
+}  // namespace
+
+int RunBatch(Context& ctx, const Args& args) {
+  if (args.size() < 2 || args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
+    bool help = args.size() >= 2;
+    (help ? ctx.out : ctx.err) << kBatchUsage;
+    return help ? kExitOk : UsageError(ctx, "batch: give run, status or cancel");
+  }
+  Args sub(args.begin() + 1, args.end());
+  sub.front() = "batch " + args[1];
+  if (args[1] == "run") return BatchRun(ctx, sub);
+  if (args[1] == "status") return BatchStatusCommand(ctx, sub);
+  if (args[1] == "cancel") return BatchCancel(ctx, sub);
+  return UsageError(ctx, "batch: unknown operation '" + args[1] + "' (give run, status or cancel)");
+}
+
+}  // namespace taskmill::client::cli

@@ -1,0 +1,149 @@
+// The top level of `taskmill`: global flags, command dispatch, and the helpers every
+// command group shares (flag parsing, error reporting, exit codes).
+
+#include <ostream>
+
+#include "cli/cli.h"
+#include "cli/json_convert.h"
+
+namespace taskmill::client::cli {
+namespace {
+
+constexpr const char* kUsage =
+    R"(usage: taskmill [--broker URL] [--json] [--timeout-ms N] COMMAND [ARGS]
+
+Submit and inspect taskmill tasks and batches.
+
+commands:
+  submit --type T [--payload S | --payload-file F] [spec flags] [--wait]
+                              submit one task; print its id (or, with --wait, its result)
+  get ID...                   show tasks
+  wait ID... [--wait-timeout-ms N]
+                              wait until the tasks finish; exit 1 unless all succeeded
+  cancel ID... | --batch ID [--reason R]
+                              cancel tasks, or the unfinished rest of a batch
+  batch run FILE [--follow] [--id ID]
+                              submit a batch file (JSON); --follow shows progress until it ends
+  batch status ID             show a batch
+  stats [--queue Q]...        queue depths and counters, connected workers
+  dlq list [--queue Q] [--limit N]
+  dlq retry|purge [--queue Q] (ID... | --all)
+                              dead letters: list, send back to their queue, or delete
+
+global flags (before the command; --json and --broker may also follow it):
+  --broker URL      broker frontend endpoint (default tcp://127.0.0.1:5555) [env TASKMILL_BROKER]
+  --json            print one JSON document on stdout instead of tables [env TASKMILL_JSON]
+  --timeout-ms N    deadline of each request to the broker (default 10000) [env TASKMILL_TIMEOUT_MS]
+
+`taskmill COMMAND --help` lists a command's flags. The batch file format and the JSON
+output are described in client/README.md.
+
+exit codes: 0 success, 1 a task or batch failed (or the operation did), 2 usage error
+(bad flag, argument or batch file), 3 broker unreachable (or no reply in time).
+)";
+
+}  // namespace
+
+void AddCommonFlags(FlagSet& flags, GlobalOptions& global) {
+  flags.Bool("json", &global.json, "print one JSON document on stdout");
+  flags.String("broker", &global.broker, "broker frontend endpoint");
+}
+
+std::optional<int> ParseFlags(Context& ctx, const FlagSet& flags, const Args& args,
+                              std::vector<std::string>* positional) {
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  // A command's flags never come from the environment: TASKMILL_TIMEOUT_MS is the global
+  // request timeout, not `submit --timeout-ms`.
+  auto parsed = flags.Parse(static_cast<int>(argv.size()), argv.data(),
+                            [](const std::string&) { return std::string(); });
+  if (!parsed) return UsageError(ctx, parsed.error().message);
+  if (parsed->help) {
+    ctx.out << flags.Usage();
+    return kExitOk;
+  }
+  if (positional != nullptr) {
+    *positional = std::move(parsed->positional);
+  } else if (!parsed->positional.empty()) {
+    return UsageError(ctx, "unexpected argument '" + parsed->positional.front() +
+                               "' (see taskmill " + args.front() + " --help)");
+  }
+  return std::nullopt;
+}
+
+int UsageError(Context& ctx, const std::string& message) {
+  ctx.err << "taskmill: " << message << '\n';
+  return kExitUsage;
+}
+
+int ExitCodeFor(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::kBrokerUnavailable:
+    case ErrorCode::kTimeout:
+      return kExitUnreachable;
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kCycle:
+      return kExitUsage;
+    default:
+      return kExitFailed;
+  }
+}
+
+int ReportError(Context& ctx, const Error& error) {
+  ctx.err << "taskmill: " << error.ToString() << '\n';
+  if (ctx.global.json) ctx.out << Dump(nlohmann::json{{"error", ToJson(error)}}) << '\n';
+  return ExitCodeFor(error);
+}
+
+std::unique_ptr<Client> ConnectClient(Context& ctx, int* exit_code) {
+  ClientOptions options;
+  options.endpoint = ctx.global.broker;
+  options.request_timeout_ms = ctx.global.timeout_ms;
+  auto client = Client::Connect(options);
+  if (!client) {
+    *exit_code = client.error().code == ErrorCode::kInvalidArgument
+                     ? UsageError(ctx, "--broker: " + client.error().message)
+                     : ReportError(ctx, client.error());
+    return nullptr;
+  }
+  return std::move(*client);
+}
+
+int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err, bool tty,
+           const std::function<std::string(const std::string&)>& env) {
+  Context ctx{GlobalOptions{}, out, err, tty};
+  FlagSet flags("taskmill", "Submit and inspect taskmill tasks and batches.");
+  AddCommonFlags(flags, ctx.global);
+  flags.Uint32("timeout-ms", &ctx.global.timeout_ms, 1, 3'600'000,
+               "deadline of each request to the broker");
+  flags.StopAtPositional(true);
+  std::vector<const char*> raw;
+  for (const auto& a : argv) raw.push_back(a.c_str());
+  auto parsed = flags.Parse(static_cast<int>(raw.size()), raw.data(), env);
+  if (!parsed) return UsageError(ctx, parsed.error().message);
+  if (parsed->help && parsed->positional.empty()) {
+    out << kUsage;
+    return kExitOk;
+  }
+  if (parsed->positional.empty()) {
+    err << kUsage;
+    return UsageError(ctx, "no command given");
+  }
+  Args args = parsed->positional;
+  if (parsed->help) args.push_back("--help");  // `taskmill --help submit`
+  const std::string& command = args.front();
+  if (command == "submit") return RunSubmit(ctx, args);
+  if (command == "get") return RunGet(ctx, args);
+  if (command == "wait") return RunWait(ctx, args);
+  if (command == "cancel") return RunCancel(ctx, args);
+  if (command == "batch") return RunBatch(ctx, args);
+  if (command == "stats") return RunStats(ctx, args);
+  if (command == "dlq") return RunDlq(ctx, args);
+  if (command == "help") {
+    out << kUsage;
+    return kExitOk;
+  }
+  return UsageError(ctx, "unknown command '" + command + "' (see taskmill --help)");
+}
+
+}  // namespace taskmill::client::cli

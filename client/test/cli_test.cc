@@ -1,0 +1,102 @@
+// The CLI in-process: usage errors exit 2 naming the flag; help exits 0. (Commands that
+// reach a broker are tested against a real one in cli_integration_test.cc.)
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "cli/cli.h"
+
+namespace taskmill::client::cli {
+namespace {
+
+struct Run {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Run Cli(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  args.insert(args.begin(), "taskmill");
+  std::ostringstream out, err;
+  int code = RunCli(args, out, err, false, [&](const std::string& name) {
+    auto it = env.find(name);
+    return it == env.end() ? std::string() : it->second;
+  });
+  return {code, out.str(), err.str()};
+}
+
+void ExpectUsage(std::vector<std::string> args, const std::string& needle) {
+  auto r = Cli(args);
+  EXPECT_EQ(r.code, 2) << args.front();
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
+}
+
+TEST(CliTest, HelpExitsZero) {
+  auto r = Cli({"--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("exit codes"), std::string::npos);
+  for (const char* cmd : {"submit", "get", "wait", "cancel", "stats"}) {
+    auto c = Cli({cmd, "--help"});
+    EXPECT_EQ(c.code, 0) << cmd;
+    EXPECT_NE(c.out.find("usage: taskmill " + std::string(cmd)), std::string::npos) << c.out;
+  }
+  EXPECT_EQ(Cli({"batch", "--help"}).code, 0);
+  EXPECT_NE(Cli({"batch", "--help"}).out.find("\"depends_on\""), std::string::npos);
+  EXPECT_EQ(Cli({"dlq", "--help"}).code, 0);
+}
+
+TEST(CliTest, UsageErrorsExitTwoAndNameTheProblem) {
+  ExpectUsage({}, "no command given");
+  ExpectUsage({"explode"}, "unknown command 'explode'");
+  ExpectUsage({"--nope", "stats"}, "unknown flag '--nope'");
+  ExpectUsage({"--timeout-ms", "0", "stats"}, "--timeout-ms");
+  ExpectUsage({"submit"}, "--type: required");
+  ExpectUsage({"submit", "--type", "echo", "--priority", "300"}, "--priority: 300 is out of range");
+  ExpectUsage({"submit", "--type", "echo", "--max-attempts", "0"}, "--max-attempts");
+  ExpectUsage({"submit", "--type", "echo", "--backoff-multiplier", "0.5"}, "--backoff-multiplier");
+  ExpectUsage({"submit", "--type", "echo", "--label", "novalue"}, "--label: 'novalue'");
+  ExpectUsage({"submit", "--type", "bad type"}, "invalid task: type:");
+  ExpectUsage({"submit", "--type", "echo", "--payload", "x", "--payload-file", "f"},
+              "--payload and --payload-file");
+  ExpectUsage({"submit", "--type", "echo", "--payload-file", "/nonexistent"}, "--payload-file");
+  ExpectUsage({"submit", "--type", "echo", "extra"}, "unexpected argument 'extra'");
+  ExpectUsage({"get"}, "give at least one task id");
+  ExpectUsage({"wait", "--wait-timeout-ms", "x", "id"}, "--wait-timeout-ms");
+  ExpectUsage({"cancel"}, "give task ids or --batch");
+  ExpectUsage({"cancel", "a", "--batch", "b"}, "give task ids or --batch");
+  ExpectUsage({"batch"}, "give run, status or cancel");
+  ExpectUsage({"batch", "fly"}, "unknown operation 'fly'");
+  ExpectUsage({"batch", "run"}, "exactly one FILE");
+  ExpectUsage({"batch", "run", "/nonexistent.json"}, "/nonexistent.json: cannot read");
+  ExpectUsage({"batch", "status"}, "exactly one batch id");
+  ExpectUsage({"dlq"}, "give list, retry or purge");
+  ExpectUsage({"dlq", "retry"}, "give task ids or --all");
+  ExpectUsage({"dlq", "purge", "--all", "id1"}, "give task ids or --all");
+  ExpectUsage({"dlq", "list", "--limit", "0"}, "--limit");
+  ExpectUsage({"--broker", "not-an-endpoint", "stats"}, "--broker: cannot connect");
+}
+
+TEST(CliTest, AnInvalidBatchFileExitsTwoNamingThePath) {
+  std::string path = ::testing::TempDir() + "/cli_test_batch.json";
+  std::ofstream(path) << R"({"tasks": [{"name": "a", "type": "echo", "depends_on": ["fetch"]}]})";
+  auto r = Cli({"batch", "run", path});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("tasks[0].depends_on[0]: unknown task 'fetch'"), std::string::npos)
+      << r.err;
+}
+
+TEST(CliTest, TheBrokerComesFromTheEnvironmentAndFlagsWin) {
+  // An unparseable endpoint is refused before any network use, naming what was used.
+  auto r = Cli({"stats"}, {{"TASKMILL_BROKER", "from-env"}});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("'from-env'"), std::string::npos) << r.err;
+  r = Cli({"--broker", "from-flag", "stats"}, {{"TASKMILL_BROKER", "from-env"}});
+  EXPECT_NE(r.err.find("'from-flag'"), std::string::npos) << r.err;
+  r = Cli({"stats", "--broker", "after-command"});
+  EXPECT_NE(r.err.find("'after-command'"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace taskmill::client::cli
