@@ -1,0 +1,177 @@
+// The client library against a real deployment: redis-server, taskmill-broker and
+// taskmill-worker processes on loopback (tests/support/cluster.h).
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "support/cluster.h"
+#include "taskmill/client/client.h"
+
+namespace taskmill::client {
+namespace {
+
+using protocol::TaskState;
+using taskmill::testing::Cluster;
+using taskmill::testing::Spec;
+
+class ClientIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = Cluster::Start({});
+    ASSERT_TRUE(c.has_value()) << c.error().message;
+    cluster_ = std::move(*c);
+    ClientOptions o;
+    o.endpoint = cluster_->frontend();
+    o.request_timeout_ms = 2000;
+    auto client = Client::Connect(o);
+    ASSERT_TRUE(client) << client.error().ToString();
+    client_ = std::move(*client);
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << cluster_->Logs();
+  }
+  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(ClientIntegrationTest, SubmitWaitAndGet) {
+  ASSERT_TRUE(cluster_->StartWorker("w1", 2));
+  auto id = client_->Submit(Spec("echo", "hello"));
+  ASSERT_TRUE(id) << id.error().ToString();
+  auto ids = client_->SubmitMany({Spec("sleep", R"({"ms": 20})"), Spec("echo", "two")});
+  ASSERT_TRUE(ids) << ids.error().ToString();
+  auto done = client_->Wait({*id, (*ids)[0], (*ids)[1]}, 10000);
+  ASSERT_TRUE(done) << done.error().ToString();
+  ASSERT_EQ(done->size(), 3u);
+  for (const auto& t : *done) EXPECT_EQ(t.state, TaskState::kSucceeded) << t.id;
+  auto got = client_->Get(*id);
+  ASSERT_TRUE(got) << got.error().ToString();
+  EXPECT_EQ(got->output, "hello");
+  EXPECT_EQ(got->worker, "w1");
+  auto missing = client_->Get("no-such-task");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(ClientIntegrationTest, AResubmitWithTheSameIdempotencyKeyReturnsTheSameId) {
+  auto spec = Spec("echo", "once");
+  spec.idempotency_key = "order-42";
+  auto first = client_->Submit(spec);
+  ASSERT_TRUE(first) << first.error().ToString();
+  // As after a lost reply: the same request again.
+  auto second = client_->Submit(spec);
+  ASSERT_TRUE(second) << second.error().ToString();
+  EXPECT_EQ(*first, *second);
+  auto stats = client_->Stats({"default"});
+  ASSERT_TRUE(stats) << stats.error().ToString();
+  ASSERT_EQ(stats->queues.size(), 1u);
+  EXPECT_EQ(stats->queues[0].submitted, 1u);
+}
+
+TEST_F(ClientIntegrationTest, RequestsWorkAgainAfterABrokerRestart) {
+  ASSERT_TRUE(client_->Stats());
+  cluster_->broker().Kill9();
+  auto down = client_->Stats();  // bounded by the deadline, never a hang
+  ASSERT_FALSE(down);
+  EXPECT_TRUE(down.error().code == ErrorCode::kTimeout ||
+              down.error().code == ErrorCode::kBrokerUnavailable)
+      << down.error().ToString();
+  ASSERT_TRUE(cluster_->StartBroker());
+  ASSERT_TRUE(cluster_->StartWorker("w1", 1));
+  // The DEALER reconnects by itself; the first request after the restart may still be
+  // racing the reconnect, so allow a few deadlines.
+  Result<std::string> id = MakeError(ErrorCode::kTimeout, "not tried");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!id && std::chrono::steady_clock::now() < deadline) {
+    id = client_->Submit(Spec("echo", "back"));
+  }
+  ASSERT_TRUE(id) << id.error().ToString();
+  auto done = client_->Wait({*id}, 10000);
+  ASSERT_TRUE(done) << done.error().ToString();
+  EXPECT_EQ(done->at(0).state, TaskState::kSucceeded);
+}
+
+TEST_F(ClientIntegrationTest, ASubscribedBatchReportsItsEventsToTheEnd) {
+  ASSERT_TRUE(cluster_->StartWorker("w1", 2));
+  protocol::BatchSpec batch;
+  auto a = Spec("echo", "a");
+  a.name = "a";
+  auto b = Spec("echo", "b");
+  b.name = "b";
+  b.depends_on = {"a"};
+  batch.tasks = {a, b};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<protocol::Event> events;
+  auto sb = client_->SubmitBatch(batch, [&](const protocol::Event& e) {
+    std::lock_guard lock(mu);
+    events.push_back(e);
+    cv.notify_all();
+  });
+  ASSERT_TRUE(sb) << sb.error().ToString();
+  EXPECT_EQ(sb->status.tasks.size(), 2u);
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(15), [&] {
+    return !events.empty() && events.back().type == "batch_completed";
+  }));
+  EXPECT_EQ(events.back().state, "succeeded");
+  EXPECT_EQ(events.back().done, 2u);
+  lock.unlock();
+  auto status = client_->GetBatch(sb->status.id);
+  ASSERT_TRUE(status) << status.error().ToString();
+  EXPECT_EQ(status->state, "succeeded");
+  auto cycle = batch;
+  cycle.tasks[0].depends_on = {"b"};
+  auto refused = client_->SubmitBatch(cycle);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kCycle);
+  EXPECT_EQ(client_->GetBatch("no-such-batch").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(ClientIntegrationTest, CancelATaskAndABatch) {
+  // No worker: everything stays queued, so cancelling always has something to do.
+  auto id = client_->Submit(Spec("echo", "x"));
+  ASSERT_TRUE(id);
+  auto n = client_->Cancel(*id);
+  ASSERT_TRUE(n) << n.error().ToString();
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(client_->Get(*id)->state, TaskState::kCancelled);
+  protocol::BatchSpec batch;
+  for (const char* name : {"p", "q"}) {
+    auto s = Spec("echo", name);
+    s.name = name;
+    batch.tasks.push_back(s);
+  }
+  auto status = client_->SubmitBatch(batch);
+  ASSERT_TRUE(status) << status.error().ToString();
+  auto cancelled = client_->CancelBatch(status->id);
+  ASSERT_TRUE(cancelled) << cancelled.error().ToString();
+  EXPECT_EQ(cancelled->count, 2u);
+}
+
+TEST_F(ClientIntegrationTest, DeadLettersListRetryAndPurge) {
+  ASSERT_TRUE(cluster_->StartWorker("w1", 2));
+  auto spec = Spec("fail", R"({"fail_attempts": 1, "retryable": false})");
+  auto id = client_->Submit(spec);
+  ASSERT_TRUE(id);
+  ASSERT_EQ(client_->Wait({*id}, 10000)->at(0).state, TaskState::kFailed);
+  auto dead = client_->ListDeadLetters();
+  ASSERT_TRUE(dead) << dead.error().ToString();
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ(dead->at(0).id, *id);
+  // A retry runs attempt 1 again from scratch, which fails again by the payload's rule...
+  auto retried = client_->RetryDeadLetters("", {*id});
+  ASSERT_TRUE(retried) << retried.error().ToString();
+  EXPECT_EQ(retried->ids, std::vector<std::string>{*id});
+  ASSERT_EQ(client_->Wait({*id}, 10000)->at(0).state, TaskState::kFailed);
+  auto purged = client_->PurgeDeadLetters("", {});
+  ASSERT_TRUE(purged) << purged.error().ToString();
+  EXPECT_EQ(purged->count, 1u);
+  EXPECT_TRUE(client_->ListDeadLetters()->empty());
+}
+
+}  // namespace
+}  // namespace taskmill::client
