@@ -136,7 +136,10 @@ int RunSubmit(Context& ctx, const Args& args) {
     return kExitOk;
   }
   auto tasks = client->Wait({*id}, wait_ms);
-  if (!tasks) return ReportError(ctx, tasks.error());
+  if (!tasks) {
+    ctx.err << "taskmill: task " << *id << " was submitted, but waiting for it failed\n";
+    return ReportError(ctx, tasks.error());
+  }
   return PrintWaited(ctx, *tasks, true);
 }
 
