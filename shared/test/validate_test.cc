@@ -19,6 +19,10 @@ TEST(ValidateTest, NamesAreRestrictedToKeySafeCharacters) {
   EXPECT_FALSE(ValidateName("", "queue"));
   EXPECT_FALSE(ValidateName(std::string(129, 'a'), "queue"));
   EXPECT_TRUE(ValidateName(std::string(128, 'a'), "queue"));
+  // Names become file names (exec's parents dir) and key parts: no "." or "..".
+  EXPECT_FALSE(ValidateName("..", "name"));
+  EXPECT_FALSE(ValidateName(".", "name"));
+  EXPECT_TRUE(ValidateName("..a", "name"));
 }
 
 TEST(ValidateTest, SpecChecks) {

@@ -90,6 +90,22 @@ TEST_F(BatchTest, DiamondRunsInDependencyOrder) {
   EXPECT_GE(status.critical_path_ms, 60u);
 }
 
+TEST_F(BatchTest, EachStepReceivesItsParentsOutputs) {
+  auto cat = [](const std::string& name, std::vector<std::string> deps) {
+    std::string script = "printf '" + name + "('; for p in $(ls \\\"$TASKMILL_PARENTS_DIR\\\" | sort); do cat \\\"$TASKMILL_PARENTS_DIR/$p\\\"; done; printf ')'";
+    return Node(name, "exec", R"({"argv": ["sh", "-c", ")" + script + R"("]})", std::move(deps));
+  };
+  protocol::BatchSpec spec;
+  spec.tasks = {Node("a", "exec", R"({"argv": ["printf", "A"]})"), cat("b", {"a"}),
+                cat("c", {"a"}), cat("d", {"b", "c"})};
+  auto reply = Submit(spec);
+  ASSERT_TRUE(reply && reply->batch) << (reply && reply->error ? reply->error->message : "");
+  auto t = Finish(*reply->batch);
+  EXPECT_EQ(t["b"].output, "b(A)");
+  EXPECT_EQ(t["c"].output, "c(A)");
+  EXPECT_EQ(t["d"].output, "d(b(A)c(A))");
+}
+
 TEST_F(BatchTest, ACycleIsRejectedWithItsPathAndNothingIsStored) {
   protocol::BatchSpec spec;
   spec.tasks = {Node("a", "echo", "", {"c"}), Node("b", "echo", "", {"a"}),

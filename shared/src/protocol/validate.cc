@@ -19,6 +19,10 @@ Result<void> ValidateName(std::string_view name, std::string_view what) {
                      std::string(what) + ": must be 1 to " + std::to_string(kMaxNameLength) +
                          " characters, got " + std::to_string(name.size()));
   }
+  if (name == "." || name == "..") {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(what) + ": '" + std::string(name) + "' is not a usable name");
+  }
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == '-';

@@ -24,6 +24,7 @@ namespace taskmill::worker {
 namespace {
 
 constexpr const char* kCostFileName = ".taskmill-cost.json";
+constexpr const char* kParentsDirName = ".taskmill-parents";
 // After the child exits, how long its pipes may stay open (a grandchild that escaped the
 // process group) before we stop reading them.
 constexpr int64_t kPipeDrainMs = 1000;
@@ -226,7 +227,8 @@ void MergeCostFile(const std::string& path, uint64_t max_bytes, TaskContext& ctx
 
 std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContext& ctx,
                                           const std::string& cost_file,
-                                          const std::string& tmp_dir) {
+                                          const std::string& tmp_dir,
+                                          const std::string& parents_dir) {
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv(*e);
@@ -241,6 +243,7 @@ std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContex
   env["TASKMILL_TASK_ID"] = ctx.task_id();
   env["TASKMILL_ATTEMPT"] = std::to_string(ctx.attempt());
   env["TMPDIR"] = tmp_dir;
+  if (!parents_dir.empty()) env["TASKMILL_PARENTS_DIR"] = parents_dir;
   std::vector<std::string> out;
   out.reserve(env.size());
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
@@ -264,13 +267,29 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
     if (ec) return Outcome::Fail("workdir", "cannot create cwd: " + ec.message(), false);
   }
   std::string cost_file = dir->path() + "/" + kCostFileName;
+  // A batch member's parents' outputs, one file per parent name: a step's output feeds the
+  // next step's input. Names are [A-Za-z0-9_.-] and never "." or "..", so they are safe
+  // file names.
+  std::string parents_dir;
+  if (!ctx.parents().empty()) {
+    parents_dir = dir->path() + "/" + kParentsDirName;
+    std::error_code ec;
+    std::filesystem::create_directories(parents_dir, ec);
+    if (ec) return Outcome::Fail("workdir", "cannot create the parents dir: " + ec.message(), true);
+    for (const auto& [name, output] : ctx.parents()) {
+      std::ofstream f(parents_dir + "/" + name, std::ios::binary);
+      f.write(output.data(), static_cast<std::streamsize>(output.size()));
+      if (!f) return Outcome::Fail("workdir", "cannot write parent output " + name, true);
+    }
+  }
 
   const Clock& clock = SystemClock::Instance();
   int64_t start = clock.MonotonicMs();
   uint64_t timeout = spec->timeout_ms > 0 ? spec->timeout_ms : ctx.timeout_ms();
   int64_t deadline = timeout > 0 ? start + static_cast<int64_t>(timeout) : 0;
 
-  SpawnSpec spawn{spec->argv, ChildEnvironment(*spec, ctx, cost_file, dir->path()), cwd};
+  SpawnSpec spawn{spec->argv, ChildEnvironment(*spec, ctx, cost_file, dir->path(), parents_dir),
+                  cwd};
   auto child = ChildProcess::Spawn(spawn);
   if (!child) return Outcome::Fail("spawn_failed", child.error().message, /*retryable=*/false);
   log->debug("task {}: started pid {}", ctx.task_id(), child->pid());
