@@ -1,0 +1,1 @@
+"""taskmill: the Python client and worker of the taskmill distributed task queue."""
