@@ -1,0 +1,245 @@
+// The field table of every TM1 message and value type: one table per type, walked by the
+// encoder (key order, defaults, required keys) and the decoder (key lookup, types, ranges).
+// The order is the canonical wire order of docs/protocol.md sections 7 and 8, which follows
+// shared/src/protocol/fields.h. Each field maps a wire key (snake_case) to the property of
+// the JavaScript object (camelCase).
+
+export const DEFAULT_QUEUE = 'default';
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+// Field kinds. Integers carry their range: u8, u32, u64, i32, i64.
+// str, bin, bool, double, u8..i64, strList, strMap {str: str}, costMap {str: double},
+// binMap {str: bin}, uintMap {str: u32}, obj, objList, optObj, optInt (i32 or null),
+// enum (str restricted to `values`).
+function f(key, kind, opts = {}) {
+  const js = opts.js ?? key.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+  return {key, js, kind, def: opts.def, req: opts.req === true, schema: opts.schema,
+          values: opts.values};
+}
+
+const req = {req: true};
+
+export const BackoffPolicy = [
+  f('base_ms', 'u32', {def: 1000}),
+  f('max_ms', 'u32', {def: 60000}),
+  f('multiplier', 'double', {def: 2}),
+  f('jitter', 'bool'),
+];
+
+export const TaskSpec = [
+  f('id', 'str'),
+  f('name', 'str'),
+  f('queue', 'str', {def: DEFAULT_QUEUE}),
+  f('type', 'str', req),
+  f('payload', 'bin'),
+  f('priority', 'u8'),
+  f('max_attempts', 'u32', {def: DEFAULT_MAX_ATTEMPTS}),
+  f('backoff', 'obj', {schema: BackoffPolicy}),
+  f('timeout_ms', 'u32'),
+  f('idempotency_key', 'str'),
+  f('not_before_ms', 'i64'),
+  f('batch_id', 'str'),
+  f('depends_on', 'strList'),
+  f('labels', 'strMap'),
+];
+
+export const TaskError = [
+  f('code', 'str', req),
+  f('message', 'str'),
+  f('retryable', 'bool'),
+];
+
+export const TASK_STATES = ['unknown', 'queued', 'delayed', 'blocked', 'running',
+                            'succeeded', 'failed', 'cancelled'];
+export const TERMINAL_STATES = new Set(['succeeded', 'failed', 'cancelled']);
+
+export const TaskInfo = [
+  f('id', 'str', req),
+  f('queue', 'str'),
+  f('type', 'str'),
+  f('batch_id', 'str'),
+  f('name', 'str'),
+  // An unknown state name reads as 'unknown' (forward compatibility).
+  f('state', 'state', {req: true, def: 'unknown'}),
+  f('priority', 'u8'),
+  f('attempts', 'u32'),
+  f('max_attempts', 'u32'),
+  f('output', 'bin'),
+  f('error', 'optObj', {schema: TaskError}),
+  f('exit_code', 'optInt'),
+  f('stdout', 'bin'),
+  f('stderr', 'bin'),
+  f('duration_ms', 'u32'),
+  f('cost', 'costMap'),
+  f('worker', 'str'),
+  f('created_ms', 'i64'),
+  f('started_ms', 'i64'),
+  f('finished_ms', 'i64'),
+  f('history', 'objList', {schema: TaskError}),
+];
+
+export const QueueStats = [
+  f('queue', 'str', req),
+  f('ready', 'u64'),
+  f('delayed', 'u64'),
+  f('running', 'u64'),
+  f('dead', 'u64'),
+  f('submitted', 'u64'),
+  f('succeeded', 'u64'),
+  f('failed', 'u64'),
+  f('retried', 'u64'),
+  f('cancelled', 'u64'),
+  f('cost', 'costMap'),
+];
+
+export const WorkerInfo = [
+  f('id', 'str', req),
+  f('queues', 'strList'),
+  f('types', 'strList'),
+  f('concurrency', 'u32'),
+  f('in_flight', 'u32'),
+  f('labels', 'strMap'),
+];
+
+export const BatchSpec = [
+  f('id', 'str'),
+  f('tasks', 'objList', {req: true, schema: TaskSpec}),
+  f('budget', 'costMap'),
+  f('labels', 'strMap'),
+];
+
+export const BatchStatus = [
+  f('id', 'str', req),
+  f('state', 'str', req),
+  f('total', 'u32'),
+  f('counts', 'uintMap'),
+  f('cost', 'costMap'),
+  f('budget', 'costMap'),
+  f('budget_exceeded', 'bool'),
+  f('tasks', 'strMap'),
+  f('created_ms', 'i64'),
+  f('finished_ms', 'i64'),
+  f('critical_path_ms', 'u64'),
+];
+
+export const WireError = [
+  f('code', 'str', req),
+  f('message', 'str', req),
+];
+
+// ---- messages ----
+
+const reqId = f('req_id', 'u64', req);
+
+export const Submit = [reqId, f('tasks', 'objList', {req: true, schema: TaskSpec}),
+                       f('notify', 'bool')];
+export const Batch = [reqId, f('batch', 'obj', {req: true, schema: BatchSpec}),
+                      f('subscribe', 'bool')];
+export const Wait = [reqId, f('ids', 'strList', req), f('timeout_ms', 'u32')];
+export const Get = [reqId, f('ids', 'strList'), f('batch_id', 'str')];
+export const Cancel = [reqId, f('ids', 'strList'), f('batch_id', 'str'), f('reason', 'str')];
+export const Subscribe = [reqId, f('batch_id', 'str', req), f('unsubscribe', 'bool')];
+export const Stats = [reqId, f('queues', 'strList')];
+export const Dlq = [
+  reqId,
+  f('op', 'enum', {req: true, def: 'list', values: ['list', 'retry', 'purge']}),
+  f('queue', 'str'),
+  f('ids', 'strList'),
+  f('limit', 'u32', {def: 100}),
+];
+export const Reply = [
+  reqId,
+  f('error', 'optObj', {schema: WireError}),
+  f('ids', 'strList'),
+  f('tasks', 'objList', {schema: TaskInfo}),
+  f('queues', 'objList', {schema: QueueStats}),
+  f('workers', 'objList', {schema: WorkerInfo}),
+  f('batch', 'optObj', {schema: BatchStatus}),
+  f('count', 'u32'),
+];
+export const Result = [f('task', 'obj', {req: true, schema: TaskInfo})];
+export const Event = [
+  f('batch_id', 'str', req),
+  f('type', 'str', req),
+  f('task_id', 'str'),
+  f('task_name', 'str'),
+  f('state', 'str'),
+  f('done', 'u32'),
+  f('total', 'u32'),
+  f('progress', 'double'),
+  f('message', 'str'),
+  f('error', 'optObj', {schema: TaskError}),
+  f('cost', 'costMap'),
+  f('ts_ms', 'i64'),
+];
+export const Ready = [
+  f('worker_id', 'str', req),
+  f('queues', 'strList'),
+  f('types', 'strList'),
+  f('concurrency', 'u32', {def: 1}),
+  f('labels', 'strMap'),
+];
+export const Heartbeat = [f('free', 'u32')];
+export const Done = [
+  f('task_id', 'str', req),
+  f('token', 'u64', req),
+  f('ok', 'bool', req),
+  f('output', 'bin'),
+  f('error', 'optObj', {schema: TaskError}),
+  f('exit_code', 'optInt'),
+  f('stdout', 'bin'),
+  f('stderr', 'bin'),
+  f('duration_ms', 'u32'),
+  f('cost', 'costMap'),
+  f('started_ms', 'i64'),
+];
+export const Progress = [
+  f('task_id', 'str', req),
+  f('token', 'u64', req),
+  f('fraction', 'double'),
+  f('message', 'str'),
+];
+export const Bye = [f('reason', 'str')];
+export const TaskMsg = [
+  f('task_id', 'str', req),
+  f('token', 'u64', req),
+  f('attempt', 'u32', {def: 1}),
+  f('queue', 'str'),
+  f('type', 'str', req),
+  f('payload', 'bin'),
+  f('timeout_ms', 'u32'),
+  f('batch_id', 'str'),
+  f('name', 'str'),
+  f('parents', 'binMap'),
+  f('labels', 'strMap'),
+];
+export const CancelTask = [f('task_id', 'str', req), f('token', 'u64'), f('reason', 'str')];
+export const BrokerHeartbeat = [];
+export const Drain = [f('grace_ms', 'u32')];
+
+// Command name -> [byte, table]. The names are those of docs/protocol.md section 1.
+export const COMMANDS = {
+  SUBMIT: [0x01, Submit],
+  BATCH: [0x02, Batch],
+  WAIT: [0x03, Wait],
+  GET: [0x04, Get],
+  CANCEL: [0x05, Cancel],
+  SUBSCRIBE: [0x06, Subscribe],
+  STATS: [0x07, Stats],
+  DLQ: [0x08, Dlq],
+  REPLY: [0x20, Reply],
+  RESULT: [0x21, Result],
+  EVENT: [0x22, Event],
+  READY: [0x40, Ready],
+  HEARTBEAT: [0x41, Heartbeat],
+  DONE: [0x42, Done],
+  PROGRESS: [0x43, Progress],
+  BYE: [0x44, Bye],
+  TASK: [0x60, TaskMsg],
+  CANCEL_TASK: [0x61, CancelTask],
+  BROKER_HEARTBEAT: [0x62, BrokerHeartbeat],
+  DRAIN: [0x63, Drain],
+};
+
+export const COMMAND_BY_BYTE = new Map(
+    Object.entries(COMMANDS).map(([name, [byte, table]]) => [byte, {name, table}]));

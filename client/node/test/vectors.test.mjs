@@ -1,0 +1,76 @@
+// Every shared/protocol/vectors/*.json, byte for byte: build the message from the JSON
+// body, encode it and compare with frames_hex; decode frames_hex, compare with the body,
+// and re-encode to the same bytes (docs/protocol.md section 10).
+
+import assert from 'node:assert/strict';
+import {readdirSync, readFileSync} from 'node:fs';
+import {dirname, join} from 'node:path';
+import {test} from 'node:test';
+import {fileURLToPath} from 'node:url';
+
+import {COMMANDS, decodeFrames, encodeFrames} from '../src/protocol.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const vectorDir = join(here, '..', '..', '..', 'shared', 'protocol', 'vectors');
+const files = readdirSync(vectorDir).filter((f) => f.endsWith('.json')).sort();
+
+// Free-form maps: their keys are data and stay as they are; every other key is a field
+// name and becomes camelCase. `tasks` is free-form only as an object (BatchStatus).
+const FREE_FORM = new Set(['labels', 'cost', 'budget', 'counts', 'parents']);
+const camel = (k) => k.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+
+function toMessage(value, freeForm = false) {
+  if (Array.isArray(value)) return value.map((v) => toMessage(v));
+  if (value === null || typeof value !== 'object') return value;
+  if (Object.keys(value).length === 1 && '$bin' in value) {
+    return new Uint8Array(Buffer.from(value.$bin, 'hex'));
+  }
+  const out = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (freeForm) {
+      out[k] = toMessage(v);
+    } else {
+      const isFree = FREE_FORM.has(k) || (k === 'tasks' && !Array.isArray(v));
+      out[camel(k)] = toMessage(v, isFree);
+    }
+  }
+  return out;
+}
+
+// `expected` must be contained in `actual`; bytes compare by content.
+function assertContains(actual, expected, path = 'body') {
+  if (expected instanceof Uint8Array) {
+    assert.ok(actual instanceof Uint8Array, `${path}: expected bytes`);
+    assert.equal(Buffer.from(actual).toString('hex'), Buffer.from(expected).toString('hex'), path);
+  } else if (Array.isArray(expected)) {
+    assert.ok(Array.isArray(actual), `${path}: expected an array`);
+    assert.equal(actual.length, expected.length, `${path}: length`);
+    expected.forEach((e, i) => assertContains(actual[i], e, `${path}[${i}]`));
+  } else if (expected !== null && typeof expected === 'object') {
+    for (const [k, v] of Object.entries(expected)) assertContains(actual[k], v, `${path}.${k}`);
+  } else {
+    assert.equal(actual, expected, path);
+  }
+}
+
+test('the vectors cover every command', () => {
+  const seen = new Set(files.map((f) => JSON.parse(readFileSync(join(vectorDir, f), 'utf8')).command));
+  assert.deepEqual([...seen].sort(), Object.keys(COMMANDS).sort());
+});
+
+for (const file of files) {
+  const vector = JSON.parse(readFileSync(join(vectorDir, file), 'utf8'));
+  test(`vector ${vector.name}`, () => {
+    assert.equal(`${vector.name}.json`, file);
+    const message = toMessage(vector.body);
+    const frames = encodeFrames(vector.command, message);
+    assert.deepEqual(frames.map((f) => Buffer.from(f).toString('hex')), vector.frames_hex);
+    assert.equal(frames[1][0], vector.command_byte);
+
+    const decoded = decodeFrames(vector.frames_hex.map((h) => Buffer.from(h, 'hex')));
+    assert.equal(decoded.command, vector.command);
+    assertContains(decoded.message, message);
+    const again = encodeFrames(decoded.command, decoded.message);
+    assert.deepEqual(again.map((f) => Buffer.from(f).toString('hex')), vector.frames_hex);
+  });
+}
