@@ -1,0 +1,245 @@
+// The taskmill client for Node: one ZeroMQ DEALER to a broker's frontend, requests matched
+// to replies by req_id, a deadline on every call. Promise-based; mirrors the C++
+// taskmill::client::Client. Lifecycle: new Client(options) (connects lazily), any number of
+// concurrent calls, close(). Pushes: 'result' (RESULT of a task submitted with notify) and
+// batch events through Subscription objects.
+
+import {EventEmitter} from 'node:events';
+
+import {CodecError} from './codec.js';
+import {BrokerUnavailable, InvalidSpec, NotFound, TaskFailed, TaskmillError, TaskmillTimeout,
+  errorFromWire} from './errors.js';
+import {Link} from './link.js';
+import {TERMINAL_STATES} from './schema.js';
+import {newId, normalizeBatchSpec, normalizeTaskSpec} from './spec.js';
+import {Subscription} from './subscription.js';
+
+const U32_MAX = 4294967295;
+
+export class Client extends EventEmitter {
+  // broker: the frontend endpoint; requestTimeoutMs: deadline of each request (WAIT adds
+  // its own timeout on top); heartbeatMs: ZMTP heartbeat on the connection (0: off).
+  constructor({broker = process.env.TASKMILL_BROKER ?? 'tcp://127.0.0.1:5555',
+    requestTimeoutMs = 10_000, heartbeatMs = 1000} = {}) {
+    super();
+    this.broker = broker;
+    this.requestTimeoutMs = requestTimeoutMs;
+    this.nextReqId = 1;             // 0 is reserved for replies to undecodable requests
+    this.pending = new Map();       // req_id -> {resolve, reject, timer}
+    this.subscriptions = new Map(); // batch id -> Set<Subscription>
+    this.heard = false;             // true iff any message from the broker arrived
+    this.closed = false;
+    this.link = new Link({
+      endpoint: broker,
+      heartbeatMs,
+      onMessage: (command, message) => this.onMessage(command, message),
+      onBadMessage: (err) => this.emit('warning', err),
+    }).open();
+    this.deadLetters = {
+      list: (opts = {}) => this.dlq('list', opts).then((r) => r.tasks),
+      retry: (opts = {}) => this.dlq('retry', opts).then(affected),
+      purge: (opts = {}) => this.dlq('purge', opts).then(affected),
+    };
+  }
+
+  onMessage(command, message) {
+    this.heard = true;
+    if (command === 'REPLY') {
+      const p = this.pending.get(message.reqId);
+      if (!p) return;  // late reply of a timed-out request, or req_id 0
+      this.pending.delete(message.reqId);
+      clearTimeout(p.timer);
+      if (message.error) p.reject(errorFromWire(message.error));
+      else p.resolve(message);
+    } else if (command === 'EVENT') {
+      for (const sub of [...(this.subscriptions.get(message.batchId) ?? [])]) sub.push(message);
+    } else if (command === 'RESULT') {
+      this.emit('result', message.task);
+    }
+  }
+
+  // Sends any client request (req_id is set here) and resolves with the successful REPLY.
+  // timeoutMs: this request's deadline (default requestTimeoutMs).
+  call(command, message = {}, {timeoutMs = this.requestTimeoutMs} = {}) {
+    if (this.closed) return Promise.reject(new BrokerUnavailable('the client is closed'));
+    const reqId = this.nextReqId++;
+    return new Promise((resolve, reject) => {
+      try {
+        this.link.send(command, {...message, reqId}).catch((err) => {
+          if (this.pending.delete(reqId)) {
+            clearTimeout(timer);
+            reject(new BrokerUnavailable(`cannot send to ${this.broker}: ${err.message}`));
+          }
+        });
+      } catch (err) {
+        // The codec refused the message: nothing was sent.
+        if (err instanceof CodecError) return reject(new InvalidSpec(err.message, err.code));
+        return reject(err);
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(reqId);
+        reject(this.heard ?
+          new TaskmillTimeout(`${command} got no reply from ${this.broker} within ${timeoutMs} ms`) :
+          new BrokerUnavailable(`no reply from a broker at ${this.broker} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(reqId, {resolve, reject, timer});
+    });
+  }
+
+  // Submits one task; resolves with its id (for a repeated idempotencyKey, the first one).
+  async submit(spec, {notify = false} = {}) {
+    return (await this.submitMany([spec], {notify}))[0];
+  }
+
+  async submitMany(specs, {notify = false} = {}) {
+    const tasks = specs.map((s, i) => normalizeTaskSpec(s, `tasks[${i}]`));
+    return (await this.call('SUBMIT', {tasks, notify})).ids;
+  }
+
+  // Waits until every task is terminal or timeoutMs passed (then they are reported as
+  // they are: not an error). One id -> one TaskInfo; an array -> an array.
+  async wait(ids, {timeoutMs = 60_000} = {}) {
+    const list = Array.isArray(ids) ? ids : [ids];
+    const wait = Math.min(timeoutMs, U32_MAX);
+    const reply = await this.call('WAIT', {ids: list, timeoutMs: wait},
+        {timeoutMs: wait + this.requestTimeoutMs});
+    return Array.isArray(ids) ? reply.tasks : reply.tasks[0];
+  }
+
+  // Waits for one task and resolves with it once it succeeded; rejects with TaskFailed
+  // when it failed or was cancelled, TaskmillTimeout when it is still unfinished.
+  async result(id, {timeoutMs = 60_000} = {}) {
+    const task = await this.wait(id, {timeoutMs});
+    if (task.state === 'succeeded') return task;
+    if (TERMINAL_STATES.has(task.state)) throw new TaskFailed(task);
+    throw new TaskmillTimeout(`task ${id} is still ${task.state} after ${timeoutMs} ms`);
+  }
+
+  // One task; NotFound when the broker does not know it.
+  async get(id) {
+    const [task] = await this.getMany([id]);
+    if (!task || task.state === 'unknown') throw new NotFound(`no task '${id}'`);
+    return task;
+  }
+
+  async getMany(ids) {
+    return (await this.call('GET', {ids})).tasks;
+  }
+
+  async getBatch(batchId) {
+    return (await this.call('GET', {batchId})).batch;
+  }
+
+  // Cancels one task; resolves with how many were cancelled (0: it had already ended).
+  async cancel(id, {reason = ''} = {}) {
+    return (await this.cancelMany([id], {reason})).count;
+  }
+
+  async cancelMany(ids, {reason = ''} = {}) {
+    return affected(await this.call('CANCEL', {ids, reason}));
+  }
+
+  // Cancels the unfinished rest of a batch.
+  async cancelBatch(batchId, {reason = ''} = {}) {
+    return affected(await this.call('CANCEL', {batchId, reason}));
+  }
+
+  // Submits a batch: {id?, tasks (each with a unique name; dependsOn by name), budget?,
+  // labels?, subscribe?}. Resolves with {status, events}: the BatchStatus (status.tasks
+  // maps each name to its task id) and, with subscribe, a Subscription that sees every
+  // event from the first (else null).
+  async submitBatch({subscribe = false, ...spec}) {
+    const batch = normalizeBatchSpec(spec);
+    let events = null;
+    if (subscribe) {
+      // The id is chosen here so the subscription is registered before any event can come.
+      if (!batch.id) batch.id = newId();
+      events = this.register(batch.id);
+    }
+    try {
+      const reply = await this.call('BATCH', {batch, subscribe});
+      return {status: reply.batch, events};
+    } catch (err) {
+      if (events) this.unregister(events, false);
+      throw err;
+    }
+  }
+
+  // Waits until every task of a batch is terminal (or timeoutMs passed); resolves with
+  // {status, tasks} where tasks maps each batch-local name to its TaskInfo.
+  async waitBatch(batchId, {timeoutMs = 60_000} = {}) {
+    const before = await this.getBatch(batchId);
+    const names = Object.keys(before.tasks);
+    const infos = await this.wait(names.map((n) => before.tasks[n]), {timeoutMs});
+    const tasks = Object.fromEntries(names.map((n, i) => [n, infos[i]]));
+    return {status: await this.getBatch(batchId), tasks};
+  }
+
+  // Follows a batch's events. When the batch has already finished, the subscription gets
+  // one batch_completed event built from its status, so an iterator always ends.
+  async subscribe(batchId) {
+    const sub = this.register(batchId);
+    try {
+      await this.call('SUBSCRIBE', {batchId});
+      const status = await this.getBatch(batchId);
+      if (status.state !== 'running' && !sub.ended) {
+        sub.push({batchId, type: 'batch_completed', taskId: '', taskName: '',
+          state: status.state, done: status.total, total: status.total, progress: 0,
+          message: '', error: null, cost: status.cost, tsMs: status.finishedMs});
+      }
+      return sub;
+    } catch (err) {
+      this.unregister(sub, false);
+      throw err;
+    }
+  }
+
+  register(batchId) {
+    const sub = new Subscription(batchId, (s) => this.unregister(s, true));
+    if (!this.subscriptions.has(batchId)) this.subscriptions.set(batchId, new Set());
+    this.subscriptions.get(batchId).add(sub);
+    return sub;
+  }
+
+  unregister(sub, tellBroker) {
+    const set = this.subscriptions.get(sub.batchId);
+    if (!set || !set.delete(sub)) return;
+    if (set.size > 0) return;
+    this.subscriptions.delete(sub.batchId);
+    if (tellBroker && !this.closed) {
+      this.call('SUBSCRIBE', {batchId: sub.batchId, unsubscribe: true}).catch(() => {});
+    }
+    sub.finish();
+  }
+
+  // Queue statistics (queues empty: every queue) and the workers connected to the broker.
+  async stats({queues = []} = {}) {
+    const reply = await this.call('STATS', {queues});
+    return {queues: reply.queues, workers: reply.workers};
+  }
+
+  dlq(op, {queue = '', ids = [], limit = 100} = {}) {
+    return this.call('DLQ', {op, queue, ids, limit});
+  }
+
+  // Fails every pending call with BrokerUnavailable, ends every subscription, closes the
+  // socket. Idempotent.
+  async close() {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [reqId, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new BrokerUnavailable('the client was closed'));
+      this.pending.delete(reqId);
+    }
+    for (const set of this.subscriptions.values()) for (const sub of set) sub.finish();
+    this.subscriptions.clear();
+    this.link.close();
+  }
+}
+
+function affected(reply) {
+  return {count: reply.count, ids: reply.ids};
+}
+
+export {TaskmillError};

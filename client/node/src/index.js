@@ -1,0 +1,9 @@
+// taskmill for Node: the client, the worker, the errors and the TM1 protocol.
+
+export {Client} from './client.js';
+export {Subscription} from './subscription.js';
+export {Worker} from './worker.js';
+export {BrokerUnavailable, InvalidSpec, NotFound, PermanentError, TaskFailed, TaskmillError,
+  TaskmillTimeout} from './errors.js';
+export {TASK_STATES, TERMINAL_STATES} from './schema.js';
+export * as protocol from './protocol.js';

@@ -1,0 +1,74 @@
+// One ZeroMQ DEALER speaking TM1: encodes and sends messages in order, receives and decodes
+// them in a loop. Shared by the Client (to a frontend) and the Worker (to a backend).
+// Lifecycle: new Link(...), open(), send()* , close(). Node is single-threaded, so the
+// socket has one owner by construction; sends are chained because a zeromq.js socket
+// allows one send in flight at a time.
+
+import * as zmq from 'zeromq';
+
+import {decodeFrames, encodeFrames} from './codec.js';
+
+export class Link {
+  // onMessage(command, message) gets every valid message; onBadMessage(error) every frame
+  // set that does not decode (it is dropped, as section 5 says).
+  constructor({endpoint, onMessage, onBadMessage = () => {}, heartbeatMs = 0}) {
+    this.endpoint = endpoint;
+    this.onMessage = onMessage;
+    this.onBadMessage = onBadMessage;
+    this.heartbeatMs = heartbeatMs;
+    this.socket = null;
+    this.sending = Promise.resolve();  // the tail of the send chain
+    this.closed = false;
+  }
+
+  open() {
+    const options = {linger: 0, sendHighWaterMark: 10000, receiveHighWaterMark: 10000};
+    if (this.heartbeatMs > 0) {
+      // ZMTP heartbeats notice a silently dead peer and re-establish the connection.
+      options.heartbeatInterval = this.heartbeatMs;
+      options.heartbeatTimeout = this.heartbeatMs * 3;
+      options.heartbeatTimeToLive = this.heartbeatMs * 3;
+    }
+    this.socket = new zmq.Dealer(options);
+    this.socket.connect(this.endpoint);
+    this.receiving = this.receiveLoop(this.socket);
+    return this;
+  }
+
+  async receiveLoop(socket) {
+    try {
+      for await (const frames of socket) {
+        let decoded;
+        try {
+          decoded = decodeFrames(frames);
+        } catch (err) {
+          this.onBadMessage(err);
+          continue;
+        }
+        this.onMessage(decoded.command, decoded.message);
+      }
+    } catch (err) {
+      // The socket was closed while a receive was pending: the loop ends.
+      if (!socket.closed && !this.closed) this.onBadMessage(err);
+    }
+  }
+
+  // Encodes now (so a bad message throws here, synchronously) and sends in order.
+  // Resolves once ZeroMQ has queued the frames.
+  send(command, message) {
+    const frames = encodeFrames(command, message);
+    const socket = this.socket;
+    const sent = this.sending.then(() => {
+      if (this.closed || socket.closed) throw new Error('link closed');
+      return socket.send(frames);
+    });
+    this.sending = sent.catch(() => {});
+    return sent;
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.socket && !this.socket.closed) this.socket.close();
+  }
+}

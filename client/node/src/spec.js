@@ -1,0 +1,91 @@
+// Turns what a caller passes as a task or batch into wire-ready specs, and applies the
+// semantic checks of docs/protocol.md 7.1 (validate.h) before anything is sent, so a bad
+// spec fails here with InvalidSpec exactly as the broker would refuse it.
+
+import {randomBytes} from 'node:crypto';
+
+import {InvalidSpec} from './errors.js';
+
+const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+const MAX_PAYLOAD = 8 * 1024 * 1024;
+
+// Payload: bytes as they are, a string as UTF-8, anything else as its JSON text (so an
+// exec payload can be written as an object).
+export function toBytes(payload) {
+  if (payload === undefined || payload === null) return new Uint8Array(0);
+  if (payload instanceof Uint8Array) return payload;
+  if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
+  return Buffer.from(JSON.stringify(payload), 'utf8');
+}
+
+function check(cond, path, what) {
+  if (!cond) throw new InvalidSpec(`${path}: ${what}`);
+}
+
+export function normalizeTaskSpec(spec, path = 'task') {
+  if (spec === null || typeof spec !== 'object') throw new InvalidSpec(`${path}: expected an object`);
+  const out = {...spec, payload: toBytes(spec.payload)};
+  check(typeof out.type === 'string' && NAME.test(out.type), `${path}.type`,
+      `'${out.type}' must match [A-Za-z0-9_.-]{1,128}`);
+  if (out.queue !== undefined) {
+    check(typeof out.queue === 'string' && NAME.test(out.queue), `${path}.queue`,
+        `'${out.queue}' must match [A-Za-z0-9_.-]{1,128}`);
+  }
+  for (const key of ['id', 'name']) {
+    if (out[key]) {
+      check(NAME.test(out[key]), `${path}.${key}`, `'${out[key]}' must match [A-Za-z0-9_.-]{1,128}`);
+    }
+  }
+  check(out.payload.byteLength <= MAX_PAYLOAD, `${path}.payload`, 'is over 8 MiB');
+  if (out.maxAttempts !== undefined) {
+    check(Number.isInteger(out.maxAttempts) && out.maxAttempts >= 1 && out.maxAttempts <= 1000,
+        `${path}.max_attempts`, `${out.maxAttempts} is out of range (1..1000)`);
+  }
+  if (out.backoff) {
+    const b = {baseMs: 1000, maxMs: 60000, multiplier: 2, ...out.backoff};
+    check(b.multiplier >= 1 && b.multiplier <= 100, `${path}.backoff.multiplier`,
+        `${b.multiplier} is out of range (1..100)`);
+    check(b.baseMs <= b.maxMs, `${path}.backoff.base_ms`, 'must not exceed max_ms');
+  }
+  if (out.idempotencyKey !== undefined) {
+    check(Buffer.byteLength(String(out.idempotencyKey)) <= 256, `${path}.idempotency_key`,
+        'is over 256 bytes');
+  }
+  check(Object.keys(out.labels ?? {}).length <= 64, `${path}.labels`, 'more than 64 labels');
+  check((out.dependsOn ?? []).length <= 1000, `${path}.depends_on`, 'more than 1000 parents');
+  check(!(out.notBeforeMs < 0), `${path}.not_before_ms`, 'must not be negative');
+  return out;
+}
+
+export function normalizeBatchSpec(batch) {
+  if (!batch || !Array.isArray(batch.tasks) || batch.tasks.length === 0) {
+    throw new InvalidSpec('tasks: a batch needs at least one task');
+  }
+  const tasks = batch.tasks.map((t, i) => normalizeTaskSpec(t, `tasks[${i}]`));
+  const names = new Set();
+  tasks.forEach((t, i) => {
+    check(typeof t.name === 'string' && t.name.length > 0, `tasks[${i}].name`,
+        'every batch task needs a name');
+    check(!names.has(t.name), `tasks[${i}].name`, `'${t.name}' is used twice`);
+    names.add(t.name);
+  });
+  tasks.forEach((t, i) => (t.dependsOn ?? []).forEach((d, j) => {
+    check(names.has(d), `tasks[${i}].depends_on[${j}]`, `unknown task '${d}'`);
+  }));
+  if (batch.id) check(NAME.test(batch.id), 'id', `'${batch.id}' must match [A-Za-z0-9_.-]{1,128}`);
+  return {id: batch.id ?? '', tasks, budget: batch.budget ?? {}, labels: batch.labels ?? {}};
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+// A ULID-like id (26 chars: 48-bit time, 80 random bits), as the broker assigns them.
+export function newId(now = Date.now()) {
+  let out = '';
+  let t = now;
+  for (let i = 0; i < 10; i++) {
+    out = CROCKFORD[t % 32] + out;
+    t = Math.floor(t / 32);
+  }
+  for (const b of randomBytes(16)) out += CROCKFORD[b % 32];
+  return out.slice(0, 26);
+}

@@ -1,0 +1,240 @@
+// A taskmill worker for Node: one DEALER to a broker's backend, handlers registered by task
+// type, at most `concurrency` tasks at once (docs/protocol.md 9.2).
+//
+// Node runs handlers on the one event-loop thread that also sends heartbeats, so handlers
+// must be async and must not block: a CPU-bound handler belongs in a worker_threads Worker
+// (or a child process), else the broker stops hearing heartbeats and re-runs its tasks.
+//
+// Lifecycle: new Worker(options); handle(type, fn)*; await run() (resolves after a drain:
+// a broker DRAIN, SIGTERM/SIGINT, or stop()).
+
+import {hostname} from 'node:os';
+
+import {PermanentError} from './errors.js';
+import {Link} from './link.js';
+import {toBytes} from './spec.js';
+
+// What a handler gets: one attempt of one task.
+class Task {
+  constructor(msg, worker, controller) {
+    this.id = msg.taskId;
+    this.token = msg.token;
+    this.attempt = msg.attempt;
+    this.queue = msg.queue;
+    this.type = msg.type;
+    this.payload = msg.payload;        // Buffer
+    this.parents = msg.parents;        // {parent name: Buffer output}
+    this.name = msg.name;
+    this.batchId = msg.batchId;
+    this.labels = msg.labels;
+    this.timeoutMs = msg.timeoutMs;
+    this.signal = controller.signal;   // aborted on cancel, timeout or drain
+    this.cost = {};
+    this.worker = worker;
+  }
+
+  // Adds to a named cost of this attempt (usd, tokens_in, cpu_ms, any name).
+  addCost(name, value) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new TypeError(`cost ${name}: must be a finite number`);
+    }
+    this.cost[name] = (this.cost[name] ?? 0) + value;
+  }
+
+  // Reports progress (fraction 0..1, optional message) to the batch's subscribers.
+  progress(fraction, message = '') {
+    this.worker.send('PROGRESS', {taskId: this.id, token: this.token, fraction, message});
+  }
+}
+
+function outputBytes(value) {
+  return toBytes(value === undefined ? null : value);
+}
+
+export class Worker {
+  // broker: the backend endpoint; id: stable worker id; queues: queues to take from
+  // (default ['default']); concurrency: slots; heartbeatMs/liveness: as in section 9.2;
+  // graceMs: what SIGTERM/stop() give running tasks; labels: reported to the broker.
+  constructor({broker = process.env.TASKMILL_BROKER ?? 'tcp://127.0.0.1:5556',
+    id = `node-${hostname()}-${process.pid}`, queues = ['default'], concurrency = 1,
+    heartbeatMs = 1000, liveness = 3, graceMs = 30_000, labels = {},
+    handleSignals = true, log = () => {}} = {}) {
+    Object.assign(this, {broker, id, queues, concurrency, heartbeatMs, liveness, graceMs,
+      labels, handleSignals, log});
+    this.handlers = new Map();   // task type -> async (task) => output
+    this.running = new Map();    // `${taskId}/${token}` -> {task, controller, reason}
+    this.draining = false;       // true iff no new task is taken any more
+    this.link = null;
+    this.lastHeardMs = 0;        // when the broker was last heard from
+  }
+
+  // Registers the handler of a task type. It gets a Task and returns the output (bytes,
+  // a string, or a value sent as JSON); a throw fails the attempt (retryable unless it is
+  // a PermanentError).
+  handle(type, fn) {
+    this.handlers.set(type, fn);
+    return this;
+  }
+
+  async run() {
+    if (this.handlers.size === 0) throw new Error('register a handler with handle() first');
+    this.connect();
+    const onSignal = () => this.stop(this.graceMs);
+    if (this.handleSignals) {
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    }
+    this.timer = setInterval(() => this.tick(), Math.max(10, Math.floor(this.heartbeatMs / 2)));
+    try {
+      await new Promise((resolve) => {
+        this.finished = resolve;
+      });
+    } finally {
+      clearInterval(this.timer);
+      if (this.handleSignals) {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+    }
+  }
+
+  connect() {
+    this.link?.close();
+    this.link = new Link({
+      endpoint: this.broker,
+      onMessage: (command, message) => this.onMessage(command, message),
+      onBadMessage: (err) => this.log(`dropped a bad message: ${err.message}`),
+    }).open();
+    this.lastHeardMs = Date.now();
+    this.nextHeartbeatMs = 0;
+    this.send('READY', {workerId: this.id, queues: this.queues, types: [...this.handlers.keys()],
+      concurrency: this.concurrency, labels: this.labels});
+  }
+
+  send(command, message) {
+    this.link.send(command, message).catch((err) => this.log(`send ${command}: ${err.message}`));
+  }
+
+  freeSlots() {
+    return Math.max(0, this.concurrency - this.running.size);
+  }
+
+  tick() {
+    const now = Date.now();
+    if (now - this.lastHeardMs > this.heartbeatMs * this.liveness && !this.stopping) {
+      // The broker went silent: it may have restarted and forgotten us. Say READY again on a
+      // new connection; running tasks report to it when they end.
+      this.log(`broker silent for ${now - this.lastHeardMs} ms; reconnecting`);
+      this.connect();
+    }
+    if (now >= this.nextHeartbeatMs) {
+      this.nextHeartbeatMs = now + this.heartbeatMs;
+      this.send('HEARTBEAT', {free: this.freeSlots()});
+    }
+  }
+
+  onMessage(command, message) {
+    this.lastHeardMs = Date.now();
+    if (command === 'TASK') this.onTask(message);
+    else if (command === 'CANCEL_TASK') this.onCancel(message);
+    else if (command === 'DRAIN') this.stop(message.graceMs);
+  }
+
+  fail(msg, code, message, retryable) {
+    this.send('DONE', {taskId: msg.taskId, token: msg.token, ok: false,
+      error: {code, message, retryable}, startedMs: Date.now()});
+  }
+
+  onTask(msg) {
+    const key = `${msg.taskId}/${msg.token}`;
+    if (this.draining) return this.fail(msg, 'draining', `worker ${this.id} is shutting down`, true);
+    const handler = this.handlers.get(msg.type);
+    if (!handler) {
+      return this.fail(msg, 'unknown_type', `worker ${this.id} has no handler for type '${msg.type}'`,
+          false);
+    }
+    if (this.running.has(key)) return;  // a duplicate of an attempt already running
+    if (this.freeSlots() === 0) {
+      return this.fail(msg, 'no_slot', `worker ${this.id} has no free slot`, true);
+    }
+    const controller = new AbortController();
+    const task = new Task(msg, this, controller);
+    const entry = {task, controller, reason: null};
+    this.running.set(key, entry);
+    if (msg.timeoutMs > 0) {
+      entry.timeout = setTimeout(() => this.abort(entry, 'timeout'), msg.timeoutMs);
+    }
+    this.execute(key, entry, handler);
+  }
+
+  abort(entry, reason) {
+    if (entry.reason) return;
+    entry.reason = reason;
+    entry.controller.abort(new Error(reason));
+  }
+
+  async execute(key, entry, handler) {
+    const {task} = entry;
+    const startedMs = Date.now();
+    const done = {taskId: task.id, token: task.token, ok: true, startedMs};
+    try {
+      done.output = outputBytes(await handler(task));
+    } catch (err) {
+      done.ok = false;
+      done.error = {code: typeof err?.code === 'string' ? err.code : 'handler_error',
+        message: String(err?.message ?? err), retryable: !(err instanceof PermanentError)};
+    }
+    clearTimeout(entry.timeout);
+    if (this.running.get(key) !== entry) return;  // already reported (drain deadline)
+    this.running.delete(key);
+    // A cancel, timeout or drain decides the code of a failure, as in the C++ worker.
+    if (!done.ok && entry.reason) {
+      done.error.code = entry.reason;
+      done.error.retryable = entry.reason !== 'cancelled';
+    }
+    done.durationMs = Date.now() - startedMs;
+    done.cost = task.cost;
+    this.send('DONE', done);
+    if (this.draining && this.running.size === 0) this.finish();
+  }
+
+  onCancel(msg) {
+    for (const entry of this.running.values()) {
+      const t = entry.task;
+      if (t.id === msg.taskId && (!msg.token || msg.token === t.token)) this.abort(entry, 'cancelled');
+    }
+  }
+
+  // Takes no new task; running ones get graceMs to finish, then are aborted and reported
+  // as retryable failures; then BYE, and run() resolves.
+  stop(graceMs = this.graceMs) {
+    if (this.draining) return;
+    this.draining = true;
+    this.log(`draining: ${this.running.size} running, grace ${graceMs} ms`);
+    if (this.running.size === 0) return this.finish();
+    this.drainTimer = setTimeout(() => {
+      for (const [key, entry] of this.running) {
+        this.abort(entry, 'draining');
+        this.running.delete(key);
+        this.send('DONE', {taskId: entry.task.id, token: entry.task.token, ok: false,
+          error: {code: 'drain_timeout', message: `worker ${this.id} shut down before the task ` +
+            'finished', retryable: true}, startedMs: Date.now()});
+      }
+      this.finish();
+    }, graceMs);
+  }
+
+  finish() {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearTimeout(this.drainTimer);
+    this.send('BYE', {reason: 'drained'});
+    // Let the queued sends leave before the socket closes.
+    this.link.sending.then(() => {
+      setTimeout(() => {
+        this.link.close();
+        this.finished?.();
+      }, 50);
+    });
+  }
+}

@@ -1,0 +1,108 @@
+// A real cluster for the live tests: taskmill-broker (with its embedded redis-server) on
+// loopback with port 0 endpoints, and C++ taskmill-worker processes. Only processes started
+// here are stopped, by their PID. Binaries come from $TASKMILL_BUILD_DIR (default
+// <repo>/build).
+
+import {spawn} from 'node:child_process';
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {dirname, join, resolve} from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const buildDir = process.env.TASKMILL_BUILD_DIR ?? join(repoRoot, 'build');
+export const brokerBin = join(buildDir, 'broker', 'taskmill-broker');
+export const workerBin = join(buildDir, 'worker', 'taskmill-worker');
+export const cliBin = join(buildDir, 'client', 'taskmill');
+
+// Why live tests cannot run, or null when they can.
+export function missingBinaries() {
+  const missing = [brokerBin, workerBin, cliBin].filter((b) => !existsSync(b));
+  return missing.length ? `not built: ${missing.join(', ')} (set TASKMILL_BUILD_DIR)` : null;
+}
+
+// Polls `probe` until it returns a truthy value or the deadline passes.
+export async function waitFor(what, probe, timeoutMs = 10_000, everyMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+function start(bin, args, env = {}) {
+  const child = spawn(bin, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, ...env}});
+  child.output = '';
+  const keep = (d) => {
+    child.output = (child.output + d).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  child.exited = new Promise((r) => child.on('exit', (code, signal) => r({code, signal})));
+  return child;
+}
+
+async function stop(child, timeoutMs = 5000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+export class Cluster {
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'taskmill-node-'));
+    this.children = [];
+  }
+
+  async start() {
+    const ready = join(this.dir, 'ready');
+    this.broker = start(brokerBin, ['--data-dir', join(this.dir, 'data'),
+      '--frontend', 'tcp://127.0.0.1:*', '--backend', 'tcp://127.0.0.1:*',
+      '--ready-file', ready, '--heartbeat-ms', '200']);
+    this.children.push(this.broker);
+    const text = await waitFor('the broker ready file', () => {
+      if (this.broker.exitCode !== null) {
+        throw new Error(`broker exited: ${this.broker.output}`);
+      }
+      return existsSync(ready) && readFileSync(ready, 'utf8');
+    }, 15_000);
+    const kv = Object.fromEntries(text.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
+    this.frontend = kv.frontend;
+    this.backend = kv.backend;
+    return this;
+  }
+
+  // A C++ taskmill-worker with the built-in handlers.
+  startCppWorker(id, extra = []) {
+    const w = start(workerBin, ['--broker', this.backend, '--id', id, '--heartbeat-ms', '200',
+      ...extra]);
+    this.children.push(w);
+    return w;
+  }
+
+  // Any process whose life this cluster manages (e.g. a Node worker script).
+  spawn(bin, args, env = {}) {
+    const child = start(bin, args, env);
+    this.children.push(child);
+    return child;
+  }
+
+  // Resolves once `stats()` of `client` lists every worker id in `ids`.
+  async waitForWorkers(client, ids, timeoutMs = 10_000) {
+    await waitFor(`workers ${ids.join(', ')}`, async () => {
+      const {workers} = await client.stats();
+      return ids.every((id) => workers.some((w) => w.id === id));
+    }, timeoutMs, 50);
+  }
+
+  async stop() {
+    // Workers first, then the broker (which stops its own redis-server).
+    for (const c of this.children.filter((c) => c !== this.broker).reverse()) await stop(c);
+    if (this.broker) await stop(this.broker, 10_000);
+    rmSync(this.dir, {recursive: true, force: true});
+  }
+}
