@@ -1,0 +1,139 @@
+"""Fixtures: a real cluster (broker with its embedded redis-server, C++ workers).
+
+The build dir comes from $TASKMILL_BUILD_DIR (default <repo>/build). When that variable
+is unset and the binaries are missing, live tests are skipped; when it is set, missing
+binaries are an error. Every process started here is stopped by its PID in teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+PY_ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("TASKMILL_BUILD_DIR") or REPO / "build")
+
+
+def binary(rel: str) -> Path:
+    path = build_dir() / rel
+    if not path.exists():
+        if os.environ.get("TASKMILL_BUILD_DIR"):
+            pytest.fail(f"{path} is missing: build the project first")
+        pytest.skip(f"{path} is missing (set TASKMILL_BUILD_DIR or build the project)")
+    return path
+
+
+def wait_for(cond: Callable[[], object], timeout: float, what: str) -> object:
+    """Polls ``cond`` until it is truthy; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 5.0) -> None:
+    """Stops one process we started, by its PID."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+class Cluster:
+    """A broker and its C++ workers, started by this test session."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: List[subprocess.Popen] = []
+        ready = tmp / "ready"
+        self.broker = self._spawn([
+            str(binary("broker/taskmill-broker")), "--data-dir", str(tmp / "data"),
+            "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
+            "--ready-file", str(ready), "--heartbeat-ms", "200"], "broker")
+
+        def endpoints() -> Optional[Dict[str, str]]:
+            if self.broker.poll() is not None:
+                raise AssertionError(f"broker exited: {(tmp / 'broker.log').read_text()}")
+            if not ready.exists():
+                return None
+            lines = dict(line.split("=", 1) for line in ready.read_text().split()
+                         if "=" in line)
+            return lines if "frontend" in lines and "backend" in lines else None
+
+        found = wait_for(endpoints, 20, "the broker's ready file")
+        assert isinstance(found, dict)
+        self.frontend: str = found["frontend"]
+        self.backend: str = found["backend"]
+
+    def _spawn(self, argv: List[str], name: str,
+               env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "wb")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def cpp_worker(self, worker_id: str, *extra: str) -> subprocess.Popen:
+        return self._spawn([str(binary("worker/taskmill-worker")), "--broker", self.backend,
+                            "--id", worker_id, "--heartbeat-ms", "200", *extra], worker_id)
+
+    def python_worker(self, target: str, worker_id: str, *extra: str,
+                      cwd: Optional[Path] = None) -> subprocess.Popen:
+        env = dict(os.environ)
+        paths = [str(PY_ROOT), str(cwd or PY_ROOT)]
+        env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+        return self._spawn([sys.executable, "-m", "taskmill.worker", "--broker",
+                            self.backend, "--id", worker_id, "--heartbeat-ms", "200",
+                            *extra, target], worker_id, env)
+
+    def wait_workers(self, ids: List[str], timeout: float = 15) -> None:
+        from taskmill import Client
+        with Client(self.frontend, request_timeout=2) as c:
+            wait_for(lambda: set(ids) <= {w.id for w in c.stats().workers}, timeout,
+                     f"workers {ids} to register")
+
+    def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        return subprocess.run([str(binary("client/taskmill")), "--broker", self.frontend,
+                               *args], capture_output=True, text=True, timeout=timeout)
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            stop(proc)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    with tempfile.TemporaryDirectory(prefix="taskmill-py-") as tmp:
+        c = Cluster(Path(tmp))
+        try:
+            c.cpp_worker("cpp-w1", "--concurrency", "4", "--queues", "default,pydlq")
+            c.wait_workers(["cpp-w1"])
+            yield c
+        finally:
+            c.close()
+
+
+@pytest.fixture()
+def client(cluster: Cluster) -> Iterator["object"]:
+    from taskmill import Client
+    with Client(cluster.frontend, request_timeout=10) as c:
+        yield c

@@ -1,0 +1,155 @@
+"""The Client against a real broker, redis-server and C++ workers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import List
+
+import pytest
+
+import taskmill
+from taskmill import Client, TaskSpec
+
+from conftest import Cluster, wait_for
+
+
+def test_submit_wait_get_echo(client: Client) -> None:
+    task_id = client.submit("echo", b"hello", labels={"suite": "python"}, priority=5)
+    [info] = client.wait([task_id], timeout=20)
+    assert info.state == "succeeded"
+    assert info.output == b"hello"
+    got = client.get(task_id)
+    assert got.id == task_id and got.output == b"hello" and got.priority == 5
+    assert client.result(task_id).output == b"hello"
+
+
+def test_exec_exit_code_and_stdout(client: Client) -> None:
+    ok = client.submit("exec", {"argv": ["sh", "-c", "echo out; echo err >&2"]})
+    bad = client.submit("exec", {"argv": ["sh", "-c", "echo nope; exit 3"],
+                                 "retry_on_nonzero": False}, max_attempts=1)
+    a, b = client.wait([ok, bad], timeout=20)
+    assert (a.state, a.exit_code, a.stdout, a.stderr) == ("succeeded", 0, b"out\n", b"err\n")
+    assert (b.state, b.exit_code, b.stdout) == ("failed", 3, b"nope\n")
+    with pytest.raises(taskmill.TaskFailed) as e:
+        client.result(bad)
+    assert e.value.code == "exit_status"
+    assert e.value.attempts == 1
+    assert e.value.error is not None and not e.value.error.retryable
+
+
+def test_submit_many_and_every_spec_field(client: Client) -> None:
+    spec = TaskSpec(type="echo", payload=b"x", queue="default", priority=9, max_attempts=2,
+                    backoff=taskmill.BackoffPolicy(base_ms=10, max_ms=20, multiplier=1.5,
+                                                   jitter=True),
+                    timeout_ms=5000, idempotency_key="py-idem-1", labels={"k": "v"})
+    ids = client.submit_many([spec, TaskSpec(type="echo", payload=b"y")])
+    assert len(ids) == 2
+    again = client.submit(spec)
+    assert again == ids[0]  # same idempotency key, same task
+    infos = client.wait(ids, timeout=20)
+    assert [i.output for i in infos] == [b"x", b"y"]
+
+
+def test_diamond_batch_outputs_flow(client: Client) -> None:
+    def cat(name: str, deps: List[str]) -> TaskSpec:
+        script = (f"printf '{name}('; for p in $(ls \"$TASKMILL_PARENTS_DIR\" | sort); "
+                  "do cat \"$TASKMILL_PARENTS_DIR/$p\"; done; printf ')'")
+        payload = json.dumps({"argv": ["sh", "-c", script]}).encode()
+        return TaskSpec(type="exec", name=name, payload=payload, depends_on=deps)
+
+    a = TaskSpec(type="exec", name="a", payload=b'{"argv": ["printf", "A"]}')
+    status = client.submit_batch([a, cat("b", ["a"]), cat("c", ["a"]),
+                                  cat("d", ["b", "c"])], labels={"suite": "py"})
+    assert set(status.tasks) == {"a", "b", "c", "d"}
+    final = client.wait_batch(status.id, timeout=30)
+    assert final.state == "succeeded" and final.total == 4
+    out = {t.name: t.output for t in client.get_many(list(status.tasks.values()))}
+    assert out == {"a": b"A", "b": b"b(A)", "c": b"c(A)", "d": b"d(b(A)c(A))"}
+
+
+def test_batch_events_in_order(client: Client) -> None:
+    tasks = [TaskSpec(type="echo", name="one", payload=b"1"),
+             TaskSpec(type="echo", name="two", payload=b"2", depends_on=["one"])]
+    run = client.submit_batch(tasks, subscribe=True)
+    events = list(run.subscription)
+    types = [e.type for e in events]
+    assert types[0] == "batch_started" and types[-1] == "batch_completed"
+    done = [e.task_name for e in events if e.type == "task_completed"]
+    assert done == ["one", "two"]
+    assert events[-1].state == "succeeded" and events[-1].done == 2
+    assert not run.subscription.next_event()
+
+
+def test_subscribe_with_a_callback(client: Client) -> None:
+    seen: List[str] = []
+    finished = threading.Event()
+
+    def on_event(e: taskmill.Event) -> None:
+        seen.append(e.type)
+        if e.type == "batch_completed":
+            finished.set()
+
+    run = client.submit_batch([TaskSpec(type="echo", name="x")], subscribe=on_event)
+    assert finished.wait(20)
+    run.subscription.close()
+    assert seen[0] == "batch_started" and seen[-1] == "batch_completed"
+    assert threading.current_thread().name != "taskmill-client-io"
+
+
+def test_cancel(client: Client) -> None:
+    running = client.submit("sleep", {"ms": 30000})
+    wait_for(lambda: client.get(running).state == "running", 10, "the sleep to start")
+    later = client.submit("echo", b"later", not_before_ms=2**42)
+    assert client.cancel(later, reason="not needed") == 1
+    assert client.cancel(running) == 1
+    a, b = client.wait([running, later], timeout=10)
+    assert a.state == "cancelled" and b.state == "cancelled"
+    assert client.cancel(later) == 0
+    with pytest.raises(taskmill.TaskFailed) as e:
+        client.result(later)
+    assert e.value.state == "cancelled"
+
+
+def test_errors(client: Client, cluster: Cluster) -> None:
+    with pytest.raises(taskmill.InvalidSpec) as e:
+        client.submit("no spaces allowed")
+    assert e.value.code == "invalid_argument"
+    # The broker's own check: send a spec past the client-side validation.
+    with pytest.raises(taskmill.InvalidSpec) as e:
+        client.call(taskmill.messages.Submit(tasks=[TaskSpec(type="x", max_attempts=0)]))
+    assert "max_attempts" in e.value.message
+    with pytest.raises(taskmill.DependencyCycle):
+        client.submit_batch([TaskSpec(type="echo", name="a", depends_on=["b"]),
+                             TaskSpec(type="echo", name="b", depends_on=["a"])])
+    with pytest.raises(taskmill.NotFound):
+        client.get("01NOSUCHTASK0000000000000")
+    with pytest.raises(taskmill.NotFound):
+        client.get_batch("no-such-batch")
+    with pytest.raises(taskmill.TaskmillError) as err:
+        client.call(taskmill.messages.Subscribe())
+    assert err.value.code in ("invalid_argument", "missing_field", "not_found")
+
+
+def test_broker_unavailable() -> None:
+    import socket
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with Client(f"tcp://127.0.0.1:{port}", request_timeout=0.3) as c:
+        with pytest.raises(taskmill.BrokerUnavailable) as e:
+            c.stats()
+        assert e.value.code == "broker_unavailable"
+
+
+def test_stats_and_dead_letters(client: Client) -> None:
+    dead = client.submit("fail", {"fail_attempts": 9, "retryable": False}, queue="pydlq")
+    client.wait([dead], timeout=20)
+    stats = client.stats(["pydlq"])
+    assert stats.queues[0].queue == "pydlq" and stats.queues[0].dead == 1
+    assert any(w.id == "cpp-w1" for w in stats.workers) or stats.workers == []
+    letters = client.dead_letters("pydlq")
+    assert [t.id for t in letters] == [dead]
+    assert letters[0].error is not None and letters[0].error.code == "injected_failure"
+    assert client.purge_dead_letters("pydlq", [dead]).ids == [dead]
+    assert client.dead_letters("pydlq") == []
