@@ -1,0 +1,166 @@
+// The Node client against a real cluster: broker with embedded redis-server and a C++
+// taskmill-worker, on loopback ports chosen by the kernel.
+
+import assert from 'node:assert/strict';
+import {after, before, describe, test} from 'node:test';
+
+import {BrokerUnavailable, Client, InvalidSpec, NotFound, TaskFailed} from '../src/index.js';
+import {Cluster, missingBinaries, waitFor} from './cluster.mjs';
+
+const skip = missingBinaries();
+const sh = (script) => ({argv: ['sh', '-c', script]});
+
+describe('client against a live cluster', {skip: skip ?? false}, () => {
+  let cluster;
+  let client;
+
+  before(async () => {
+    cluster = await new Cluster().start();
+    cluster.startCppWorker('w1', ['--concurrency', '4']);
+    client = new Client({broker: cluster.frontend, requestTimeoutMs: 5000});
+    await cluster.waitForWorkers(client, ['w1']);
+  });
+
+  after(async () => {
+    await client?.close();
+    await cluster?.stop();
+  });
+
+  test('submit, wait and get an echo task', async () => {
+    const id = await client.submit({type: 'echo', payload: 'hi there'});
+    assert.match(id, /^[0-9A-Z]{26}$/);
+    const task = await client.wait(id, {timeoutMs: 10_000});
+    assert.equal(task.state, 'succeeded');
+    assert.equal(task.output.toString(), 'hi there');
+    const again = await client.get(id);
+    assert.equal(again.worker, 'w1');
+    assert.equal(again.attempts, 1);
+  });
+
+  test('exec reports its exit code, stdout and stderr', async () => {
+    const [ok, bad] = await client.submitMany([
+      {type: 'exec', payload: sh('echo out; echo err >&2')},
+      {type: 'exec', payload: sh('echo partial; exit 3'), maxAttempts: 1},
+    ]);
+    const [t1, t2] = await client.wait([ok, bad], {timeoutMs: 10_000});
+    assert.equal(t1.exitCode, 0);
+    assert.equal(t1.stdout.toString(), 'out\n');
+    assert.equal(t1.stderr.toString(), 'err\n');
+    assert.equal(t2.state, 'failed');
+    assert.equal(t2.exitCode, 3);
+    assert.equal(t2.error.code, 'exit_status');
+    await assert.rejects(client.result(bad), (err) => err instanceof TaskFailed &&
+        err.attempts === 1 && err.error.code === 'exit_status');
+  });
+
+  test('an idempotency key returns the first id', async () => {
+    const spec = {type: 'echo', payload: 'once', idempotencyKey: 'node-idem-1'};
+    assert.equal(await client.submit(spec), await client.submit(spec));
+  });
+
+  test('a diamond batch passes outputs along and emits events in order', async () => {
+    // Each step prints its name and, in brackets, its parents' outputs in name order.
+    const step = (name, deps = []) => ({name, type: 'exec', dependsOn: deps,
+      payload: sh(`echo '{"usd": 0.5}' > "$TASKMILL_COST_FILE"; printf '${name}('; ` +
+        'for p in $(ls "$TASKMILL_PARENTS_DIR" 2>/dev/null | sort); do ' +
+        'cat "$TASKMILL_PARENTS_DIR/$p"; done; printf \')\'')});
+    const {status, events} = await client.submitBatch({
+      tasks: [step('a'), step('b', ['a']), step('c', ['a']), step('d', ['b', 'c'])],
+      budget: {usd: 10},
+      subscribe: true,
+    });
+    assert.equal(status.total, 4);
+    assert.deepEqual(Object.keys(status.tasks).sort(), ['a', 'b', 'c', 'd']);
+    const emitted = [];
+    events.on('event', (e) => emitted.push(e.type));
+    const seen = [];
+    for await (const e of events) seen.push(e);
+    assert.deepEqual(emitted, seen.map((e) => e.type));
+
+    const types = seen.map((e) => e.type);
+    assert.equal(types.at(-1), 'batch_completed');
+    assert.equal(seen.at(-1).state, 'succeeded');
+    const at = (type, name) => seen.findIndex((e) => e.type === type && e.taskName === name);
+    for (const name of ['a', 'b', 'c', 'd']) {
+      assert.ok(at('task_completed', name) >= 0, `no task_completed for ${name}`);
+      if (at('task_started', name) >= 0) {
+        assert.ok(at('task_started', name) < at('task_completed', name));
+      }
+    }
+    assert.ok(at('task_completed', 'a') < at('task_completed', 'b'));
+    assert.ok(at('task_completed', 'b') < at('task_completed', 'd'));
+    assert.ok(at('task_completed', 'c') < at('task_completed', 'd'));
+    const dones = seen.filter((e) => e.type.startsWith('batch_')).map((e) => e.done);
+    assert.deepEqual(dones, [...dones].sort((x, y) => x - y), 'done never decreases');
+
+    const {status: final, tasks} = await client.waitBatch(status.id, {timeoutMs: 10_000});
+    assert.equal(final.state, 'succeeded');
+    assert.equal(tasks.d.output.toString(), 'd(b(a())c(a()))');
+    assert.equal(final.cost.usd, 2);
+  });
+
+  test('a batch with a dependency cycle is refused', async () => {
+    await assert.rejects(client.submitBatch({tasks: [
+      {name: 'x', type: 'echo', dependsOn: ['y']},
+      {name: 'y', type: 'echo', dependsOn: ['x']},
+    ]}), (err) => err instanceof InvalidSpec && err.code === 'cycle');
+  });
+
+  test('cancel stops a running task', async () => {
+    const id = await client.submit({type: 'sleep', payload: {ms: 20_000}, maxAttempts: 1});
+    await waitFor('the sleep to run', async () => (await client.get(id)).state === 'running');
+    assert.equal(await client.cancel(id, {reason: 'test'}), 1);
+    const task = await client.wait(id, {timeoutMs: 10_000});
+    assert.equal(task.state, 'cancelled');
+    assert.equal(await client.cancel(id), 0);
+  });
+
+  test('subscribing to a finished batch still ends', async () => {
+    const {status} = await client.submitBatch({tasks: [{name: 'only', type: 'echo', payload: 'x'}]});
+    await client.waitBatch(status.id, {timeoutMs: 10_000});
+    const sub = await client.subscribe(status.id);
+    const seen = [];
+    for await (const e of sub) seen.push(e);
+    assert.equal(seen.at(-1).type, 'batch_completed');
+    await assert.rejects(client.cancelBatch('no-such-batch'), NotFound);
+  });
+
+  test('error replies and local validation', async () => {
+    await assert.rejects(client.submit({type: 'bad type!'}), InvalidSpec);
+    await assert.rejects(client.submit({type: 'echo', priority: 300}),
+        {name: 'InvalidSpec', code: 'invalid_argument'});
+    await assert.rejects(client.get('01NOSUCHTASK0000000000000X'), NotFound);
+    await assert.rejects(client.getBatch('no-such-batch'), NotFound);
+    // Raw call past local validation: the broker's own invalid_argument.
+    await assert.rejects(client.call('SUBMIT', {tasks: [{type: 'echo', maxAttempts: 0}]}),
+        {code: 'invalid_argument'});
+  });
+
+  test('dead letters: list, retry, purge', async () => {
+    const id = await client.submit({type: 'fail', payload: {fail_attempts: 5, retryable: false}});
+    assert.equal((await client.wait(id, {timeoutMs: 10_000})).state, 'failed');
+    const dead = await client.deadLetters.list({queue: 'default', limit: 1000});
+    assert.ok(dead.some((t) => t.id === id && t.error.code));
+    assert.equal((await client.deadLetters.retry({queue: 'default', ids: [id]})).count, 1);
+    await waitFor('the retried task to fail again', async () =>
+      (await client.get(id)).state === 'failed');
+    assert.deepEqual((await client.deadLetters.purge({queue: 'default', ids: [id]})).ids, [id]);
+    const left = await client.deadLetters.list({queue: 'default', limit: 1000});
+    assert.ok(!left.some((t) => t.id === id));
+  });
+
+  test('stats lists queues and the worker', async () => {
+    const {queues, workers} = await client.stats();
+    assert.ok(queues.some((q) => q.queue === 'default' && q.submitted > 0));
+    assert.ok(workers.some((w) => w.id === 'w1' && w.concurrency === 4));
+  });
+
+  test('a client with no broker gets BrokerUnavailable', async () => {
+    const lonely = new Client({broker: 'tcp://127.0.0.1:1', requestTimeoutMs: 300});
+    try {
+      await assert.rejects(lonely.stats(), BrokerUnavailable);
+    } finally {
+      await lonely.close();
+    }
+  });
+});
