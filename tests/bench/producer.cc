@@ -1,0 +1,143 @@
+#include "producer.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "taskmill/shared/protocol/codec.h"
+
+namespace taskmill::bench {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Producer::Producer(zmq::context_t& ctx, const std::string& endpoint)
+    : socket_(ctx, zmq::socket_type::dealer) {
+  socket_.set(zmq::sockopt::linger, 0);
+  // Results of a whole run may queue up here while a producer is still submitting.
+  socket_.set(zmq::sockopt::rcvhwm, 0);
+  socket_.set(zmq::sockopt::sndhwm, 0);
+  socket_.connect(endpoint);
+}
+
+void Producer::Send(const protocol::Message& msg) {
+  auto frames = protocol::Encode(msg);
+  socket_.send(zmq::buffer(frames.version), zmq::send_flags::sndmore);
+  socket_.send(zmq::buffer(frames.command), zmq::send_flags::sndmore);
+  socket_.send(zmq::buffer(frames.body), zmq::send_flags::none);
+}
+
+Result<void> Producer::Pump(int timeout_ms) {
+  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+  try {
+    zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms));
+    if (!(item.revents & ZMQ_POLLIN)) return {};
+    zmq::message_t parts[3];
+    while (true) {
+      size_t n = 0;
+      bool more = true;
+      while (more) {
+        zmq::message_t scratch;
+        auto& m = n < 3 ? parts[n] : scratch;
+        if (!socket_.recv(m, n == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none)) {
+          return {};  // nothing more queued
+        }
+        ++n;
+        more = socket_.get(zmq::sockopt::rcvmore);
+      }
+      if (n != 3) return MakeError(ErrorCode::kBadFrame, "broker sent a message of " +
+                                                             std::to_string(n) + " frames");
+      std::string_view views[3];
+      for (size_t i = 0; i < 3; ++i) {
+        views[i] = {static_cast<const char*>(parts[i].data()), parts[i].size()};
+      }
+      auto msg = protocol::Decode(views);
+      if (!msg) return MakeError(msg.error().code, "decoding a broker message: " + msg.error().message);
+      if (auto handled = Handle(*msg); !handled) return handled;
+    }
+  } catch (const zmq::error_t& e) {
+    return MakeError(ErrorCode::kInternal, std::string("zmq: ") + e.what());
+  }
+}
+
+Result<void> Producer::Handle(const protocol::Message& msg) {
+  if (const auto* reply = std::get_if<protocol::Reply>(&msg)) {
+    if (reply->error) {
+      return MakeError(ErrorCodeFromName(reply->error->code),
+                       "broker refused a SUBMIT: " + reply->error->message);
+    }
+    if (unanswered_ > 0) --unanswered_;
+    return {};
+  }
+  if (const auto* result = std::get_if<protocol::ResultMsg>(&msg)) {
+    last_result_ns_ = NowNs();
+    ++results_;
+    if (result->task.state != protocol::TaskState::kSucceeded) ++failed_;
+    last_result_id_ = result->task.id;
+    if (keep_finished_) {
+      finished_.push_back({result->task.priority, result->task.started_ms, last_result_ns_});
+    }
+  }
+  return {};  // events and anything else: not ours
+}
+
+Result<void> Producer::Submit(uint64_t count, const SubmitPlan& plan, int64_t deadline_ns) {
+  keep_finished_ = plan.keep_finished;
+  if (keep_finished_) finished_.reserve(finished_.size() + count);
+  uint64_t sent = 0;
+  while (sent < count || unanswered_ > 0) {
+    while (sent < count && unanswered_ < plan.window) {
+      protocol::Submit submit;
+      submit.req_id = next_req_id_++;
+      submit.notify = true;
+      uint64_t n = std::min<uint64_t>(plan.chunk, count - sent);
+      submit.tasks.assign(n, plan.spec);
+      if (plan.priority) {
+        for (uint64_t i = 0; i < n; ++i) submit.tasks[i].priority = plan.priority(sent + i);
+      }
+      if (first_submit_ns_ < 0) first_submit_ns_ = NowNs();
+      Send(submit);
+      sent += n;
+      ++unanswered_;
+    }
+    if (NowNs() > deadline_ns) {
+      return MakeError(ErrorCode::kTimeout, "submitting: " + std::to_string(sent) + " of " +
+                                                std::to_string(count) + " sent, " +
+                                                std::to_string(unanswered_) + " unanswered");
+    }
+    if (auto r = Pump(100); !r) return r;
+  }
+  return {};
+}
+
+Result<void> Producer::AwaitResults(uint64_t expected, int64_t deadline_ns) {
+  while (results_ < expected) {
+    if (NowNs() > deadline_ns) {
+      return MakeError(ErrorCode::kTimeout, "waiting for results: " + std::to_string(results_) +
+                                                " of " + std::to_string(expected));
+    }
+    if (auto r = Pump(100); !r) return r;
+  }
+  return {};
+}
+
+Result<int64_t> Producer::RoundTrip(const protocol::TaskSpec& spec, int64_t deadline_ns) {
+  protocol::Submit submit;
+  submit.req_id = next_req_id_++;
+  submit.notify = true;
+  submit.tasks.push_back(spec);
+  uint64_t before = results_;
+  int64_t start = NowNs();
+  Send(submit);
+  ++unanswered_;
+  while (results_ == before || unanswered_ > 0) {
+    if (NowNs() > deadline_ns) return MakeError(ErrorCode::kTimeout, "no RESULT for a task");
+    // Short polls: the thread must not sleep past the RESULT's arrival.
+    if (auto r = Pump(10); !r) return std::unexpected(r.error());
+  }
+  return last_result_ns_ - start;
+}
+
+}  // namespace taskmill::bench
