@@ -11,6 +11,7 @@ from taskmill.client import Client, SubscribedBatch, Subscription
 from taskmill.errors import (BrokerUnavailable, DependencyCycle, InvalidSpec, NotFound,
                              PermanentError, ProtocolError, TaskFailed, TaskmillError,
                              TaskmillTimeout)
+from taskmill.worker import Task, Worker
 from taskmill.messages import (BackoffPolicy, BatchSpec, BatchStatus, Event, QueueStats,
                                TaskError, TaskInfo, TaskSpec, WorkerInfo)
 
@@ -22,5 +23,5 @@ __all__ = [
     "DependencyCycle", "Event", "InvalidSpec", "NotFound", "PermanentError",
     "ProtocolError", "QueueStats", "StatsReply", "SubscribedBatch", "Subscription",
     "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError", "TaskmillTimeout",
-    "WorkerInfo",
+    "Task", "Worker", "WorkerInfo",
 ]
