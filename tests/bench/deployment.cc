@@ -187,26 +187,49 @@ std::map<pid_t, double> Deployment::WorkerCpu() const {
   return cpu;
 }
 
-Result<uint64_t> Deployment::RedisInfoField(const std::string& section,
-                                            const std::string& field) const {
-  if (!redis_) return MakeError(ErrorCode::kNotFound, "no redis-server");
+std::string Deployment::RedisInfo(const std::string& section) const {
+  if (!redis_) return "";
   timeval tv{5, 0};
   redisContext* c = redisConnectUnixWithTimeout(redis_->socket_path().c_str(), tv);
   if (c == nullptr || c->err) {
-    std::string msg = c ? c->errstr : "out of memory";
     if (c) redisFree(c);
-    return MakeError(ErrorCode::kStoreUnavailable, "connect to redis: " + msg);
+    return "";
   }
   auto* reply = static_cast<redisReply*>(redisCommand(c, "INFO %s", section.c_str()));
   std::string text;
   if (reply != nullptr && reply->type == REDIS_REPLY_STRING) text.assign(reply->str, reply->len);
   if (reply != nullptr) freeReplyObject(reply);
   redisFree(c);
+  return text;
+}
+
+Result<uint64_t> Deployment::RedisInfoField(const std::string& section,
+                                            const std::string& field) const {
+  std::string text = RedisInfo(section);
   auto pos = text.find("\n" + field + ":");
   if (pos == std::string::npos) {
     return MakeError(ErrorCode::kNotFound, "INFO " + section + " has no " + field);
   }
   return std::strtoull(text.c_str() + pos + field.size() + 2, nullptr, 10);
+}
+
+std::map<std::string, std::pair<uint64_t, uint64_t>> Deployment::RedisCommandStats() const {
+  // Lines look like: cmdstat_zadd:calls=12,usec=34,usec_per_call=2.83,...
+  std::map<std::string, std::pair<uint64_t, uint64_t>> out;
+  std::istringstream in(RedisInfo("commandstats"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("cmdstat_", 0) != 0) continue;
+    auto colon = line.find(':');
+    auto calls = line.find("calls=");
+    auto usec = line.find(",usec=");
+    if (colon == std::string::npos || calls == std::string::npos || usec == std::string::npos) {
+      continue;
+    }
+    out[line.substr(8, colon - 8)] = {std::strtoull(line.c_str() + calls + 6, nullptr, 10),
+                                      std::strtoull(line.c_str() + usec + 6, nullptr, 10)};
+  }
+  return out;
 }
 
 std::string Deployment::BrokerLogTail() const {

@@ -69,12 +69,16 @@ class Deployment {
 
   // A field of Redis's INFO (e.g. used_memory), read over a fresh connection.
   Result<uint64_t> RedisInfoField(const std::string& section, const std::string& field) const;
+  // INFO commandstats: command -> {calls, usec} (commands run inside scripts included).
+  std::map<std::string, std::pair<uint64_t, uint64_t>> RedisCommandStats() const;
   // The tail of the broker's log, for error messages.
   std::string BrokerLogTail() const;
 
  private:
   explicit Deployment(DeploymentOptions options) : options_(std::move(options)) {}
   Result<void> WaitForWorkers(size_t count, int64_t timeout_ms);
+  // The text of INFO <section>; empty on failure.
+  std::string RedisInfo(const std::string& section) const;
 
   DeploymentOptions options_;
   std::string dir_;                                  // private temp dir

@@ -38,6 +38,7 @@ class ResourceMeter {
     redis_ = ReadProcess(d_->redis_pid()).value_or(ProcessSample{});
     workers_ = d_->WorkerCpu();
     used_memory_ = d_->RedisInfoField("memory", "used_memory").value_or(0);
+    commands_ = d_->RedisCommandStats();
   }
 
   // Figures for `tasks` tasks processed between Start and now.
@@ -60,6 +61,21 @@ class ResourceMeter {
     out["redis"]["used_memory"] = used;
     out["redis"]["used_memory_delta"] = static_cast<int64_t>(used) -
                                         static_cast<int64_t>(used_memory_);
+    // Redis commands per task (those run by scripts included), busiest first by time.
+    json commands = json::array();
+    for (const auto& [name, now] : d_->RedisCommandStats()) {
+      auto it = commands_.find(name);
+      double calls = static_cast<double>(now.first - (it == commands_.end() ? 0 : it->second.first));
+      double usec = static_cast<double>(now.second - (it == commands_.end() ? 0 : it->second.second));
+      if (calls <= 0 || name == "info") continue;
+      commands.push_back({{"command", name},
+                          {"calls_per_task", calls * per_task / 1000.0},
+                          {"usec_per_task", usec * per_task / 1000.0}});
+    }
+    std::sort(commands.begin(), commands.end(), [](const json& a, const json& b) {
+      return a["usec_per_task"].get<double>() > b["usec_per_task"].get<double>();
+    });
+    out["redis"]["commands"] = commands;
     double workers_cpu = 0;
     for (const auto& [pid, cpu] : d_->WorkerCpu()) {
       auto it = workers_.find(pid);
@@ -76,6 +92,7 @@ class ResourceMeter {
   ProcessSample redis_;                // redis-server at Start
   std::map<pid_t, double> workers_;    // worker CPU ms at Start, per PID
   uint64_t used_memory_ = 0;           // Redis used_memory at Start
+  std::map<std::string, std::pair<uint64_t, uint64_t>> commands_;  // commandstats at Start
 };
 
 protocol::TaskSpec EchoSpec(uint32_t payload_bytes) {

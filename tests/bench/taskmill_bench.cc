@@ -59,6 +59,17 @@ void PrintResources(const json& r) {
   std::printf("    peak rss: broker %.1f MiB, redis %.1f MiB; redis used_memory %.1f MiB\n",
               Num(r, "broker", "peak_rss_kb") / 1024, Num(r, "redis", "peak_rss_kb") / 1024,
               Num(r, "redis", "used_memory") / 1048576);
+  if (r["redis"].contains("commands") && !r["redis"]["commands"].empty()) {
+    std::string line;
+    size_t shown = 0;
+    for (const auto& cmd : r["redis"]["commands"]) {
+      if (shown++ == 6) break;
+      line += (line.empty() ? "" : ", ") + cmd["command"].get<std::string>() + " " +
+              Fmt("%.2f", cmd["calls_per_task"].get<double>()) + "x " +
+              Fmt("%.1f", cmd["usec_per_task"].get<double>()) + " us";
+    }
+    std::printf("    redis per task (calls, time inside redis): %s\n", line.c_str());
+  }
 }
 
 void PrintTable(const json& report) {
