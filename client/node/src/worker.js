@@ -56,7 +56,8 @@ export class Worker {
   // (default ['default']); concurrency: slots; heartbeatMs/liveness: as in section 9.2;
   // graceMs: what SIGTERM/stop() give running tasks; labels: reported to the broker.
   constructor({broker = process.env.TASKMILL_BROKER ?? 'tcp://127.0.0.1:5556',
-    id = process.env.TASKMILL_ID ?? `node-${hostname()}-${process.pid}`, queues = ['default'], concurrency = 1,
+    id = process.env.TASKMILL_ID ?? `node-${hostname()}-${process.pid}`,
+    queues = ['default'], concurrency = 1,
     heartbeatMs = 1000, liveness = 3, graceMs = 30_000, labels = {},
     handleSignals = true, log = () => {}} = {}) {
     Object.assign(this, {broker, id, queues, concurrency, heartbeatMs, liveness, graceMs,

@@ -1,0 +1,242 @@
+// Type declarations of the taskmill Node package (hand-written; the code is src/*.js).
+
+import {EventEmitter} from 'node:events';
+
+export * as protocol from './protocol.js';
+
+/** u64 values: numbers up to 2^53-1, BigInts above. */
+export type U64 = number | bigint;
+export type TaskState =
+  | 'unknown' | 'queued' | 'delayed' | 'blocked' | 'running' | 'succeeded' | 'failed'
+  | 'cancelled';
+/** Bytes as they are, a string as UTF-8, anything else as its JSON text. */
+export type Payload = Uint8Array | string | object | number | boolean | null;
+
+export interface BackoffPolicy {
+  baseMs?: number;
+  maxMs?: number;
+  multiplier?: number;
+  jitter?: boolean;
+}
+
+export interface TaskSpec {
+  type: string;
+  payload?: Payload;
+  id?: string;
+  name?: string;
+  queue?: string;
+  priority?: number;
+  maxAttempts?: number;
+  backoff?: BackoffPolicy;
+  timeoutMs?: number;
+  idempotencyKey?: string;
+  notBeforeMs?: number;
+  dependsOn?: string[];
+  labels?: Record<string, string>;
+}
+
+export interface TaskError {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export interface TaskInfo {
+  id: string;
+  queue: string;
+  type: string;
+  batchId: string;
+  name: string;
+  state: TaskState;
+  priority: number;
+  attempts: number;
+  maxAttempts: number;
+  output: Buffer;
+  error: TaskError | null;
+  exitCode: number | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  durationMs: number;
+  cost: Record<string, number>;
+  worker: string;
+  createdMs: number;
+  startedMs: number;
+  finishedMs: number;
+  history: TaskError[];
+}
+
+export interface QueueStats {
+  queue: string;
+  ready: U64; delayed: U64; running: U64; dead: U64;
+  submitted: U64; succeeded: U64; failed: U64; retried: U64; cancelled: U64;
+  cost: Record<string, number>;
+}
+
+export interface WorkerInfo {
+  id: string;
+  queues: string[];
+  types: string[];
+  concurrency: number;
+  inFlight: number;
+  labels: Record<string, string>;
+}
+
+export interface BatchStatus {
+  id: string;
+  state: 'running' | 'succeeded' | 'partial' | 'failed' | string;
+  total: number;
+  counts: Record<string, number>;
+  cost: Record<string, number>;
+  budget: Record<string, number>;
+  budgetExceeded: boolean;
+  /** batch-local name -> task id */
+  tasks: Record<string, string>;
+  createdMs: number;
+  finishedMs: number;
+  criticalPathMs: U64;
+}
+
+export interface BatchEvent {
+  batchId: string;
+  /** batch_started, task_started, task_progress, task_completed, task_failed,
+   *  batch_progress, budget_warning, batch_completed (or a newer type: ignore it) */
+  type: string;
+  taskId: string;
+  taskName: string;
+  state: string;
+  done: number;
+  total: number;
+  progress: number;
+  message: string;
+  error: TaskError | null;
+  cost: Record<string, number>;
+  tsMs: number;
+}
+
+export interface AffectedTasks {
+  count: number;
+  ids: string[];
+}
+
+export interface ClientOptions {
+  /** frontend endpoint; default $TASKMILL_BROKER or tcp://127.0.0.1:5555 */
+  broker?: string;
+  /** deadline of each request (WAIT adds its own timeout); default 10000 */
+  requestTimeoutMs?: number;
+  /** ZMTP heartbeat interval; 0: off; default 1000 */
+  heartbeatMs?: number;
+}
+
+export interface BatchSubmission {
+  id?: string;
+  tasks: Array<TaskSpec & {name: string}>;
+  budget?: Record<string, number>;
+  labels?: Record<string, string>;
+  subscribe?: boolean;
+}
+
+export class Subscription extends EventEmitter implements AsyncIterable<BatchEvent> {
+  readonly batchId: string;
+  readonly ended: boolean;
+  close(): Promise<void>;
+  [Symbol.asyncIterator](): AsyncIterator<BatchEvent>;
+}
+
+export class Client extends EventEmitter {
+  constructor(options?: ClientOptions);
+  readonly broker: string;
+  submit(spec: TaskSpec, options?: {notify?: boolean}): Promise<string>;
+  submitMany(specs: TaskSpec[], options?: {notify?: boolean}): Promise<string[]>;
+  wait(id: string, options?: {timeoutMs?: number}): Promise<TaskInfo>;
+  wait(ids: string[], options?: {timeoutMs?: number}): Promise<TaskInfo[]>;
+  result(id: string, options?: {timeoutMs?: number}): Promise<TaskInfo>;
+  get(id: string): Promise<TaskInfo>;
+  getMany(ids: string[]): Promise<TaskInfo[]>;
+  getBatch(batchId: string): Promise<BatchStatus>;
+  cancel(id: string, options?: {reason?: string}): Promise<number>;
+  cancelMany(ids: string[], options?: {reason?: string}): Promise<AffectedTasks>;
+  cancelBatch(batchId: string, options?: {reason?: string}): Promise<AffectedTasks>;
+  submitBatch(batch: BatchSubmission):
+    Promise<{status: BatchStatus; events: Subscription | null}>;
+  waitBatch(batchId: string, options?: {timeoutMs?: number}):
+    Promise<{status: BatchStatus; tasks: Record<string, TaskInfo>}>;
+  subscribe(batchId: string): Promise<Subscription>;
+  stats(options?: {queues?: string[]}): Promise<{queues: QueueStats[]; workers: WorkerInfo[]}>;
+  readonly deadLetters: {
+    list(options?: {queue?: string; limit?: number}): Promise<TaskInfo[]>;
+    retry(options?: {queue?: string; ids?: string[]}): Promise<AffectedTasks>;
+    purge(options?: {queue?: string; ids?: string[]}): Promise<AffectedTasks>;
+  };
+  call(command: string, message?: object, options?: {timeoutMs?: number}): Promise<any>;
+  close(): Promise<void>;
+  on(event: 'result', listener: (task: TaskInfo) => void): this;
+  on(event: 'warning', listener: (error: Error) => void): this;
+}
+
+export interface Task {
+  readonly id: string;
+  readonly token: U64;
+  readonly attempt: number;
+  readonly queue: string;
+  readonly type: string;
+  readonly payload: Buffer;
+  /** parent name -> its output (batch members) */
+  readonly parents: Record<string, Buffer>;
+  readonly name: string;
+  readonly batchId: string;
+  readonly labels: Record<string, string>;
+  readonly timeoutMs: number;
+  /** aborted on cancel, on the task's timeout, and at the end of a drain */
+  readonly signal: AbortSignal;
+  addCost(name: string, value: number): void;
+  progress(fraction: number, message?: string): void;
+}
+
+export type Handler = (task: Task) => Promise<Payload | undefined> | Payload | undefined;
+
+export interface WorkerOptions {
+  /** backend endpoint; default $TASKMILL_BROKER or tcp://127.0.0.1:5556 */
+  broker?: string;
+  /** default $TASKMILL_ID or node-<host>-<pid> */
+  id?: string;
+  queues?: string[];
+  concurrency?: number;
+  heartbeatMs?: number;
+  liveness?: number;
+  /** what SIGTERM / stop() give running tasks; default 30000 */
+  graceMs?: number;
+  labels?: Record<string, string>;
+  /** drain on SIGTERM/SIGINT while run() is running; default true */
+  handleSignals?: boolean;
+  log?: (line: string) => void;
+}
+
+export class Worker {
+  constructor(options?: WorkerOptions);
+  handle(type: string, handler: Handler): this;
+  run(): Promise<void>;
+  stop(graceMs?: number): void;
+}
+
+export class TaskmillError extends Error {
+  code: string;
+  wireCode?: string;
+}
+export class InvalidSpec extends TaskmillError {}
+export class TaskmillTimeout extends TaskmillError {}
+export class BrokerUnavailable extends TaskmillError {}
+export class NotFound extends TaskmillError {}
+export class TaskFailed extends TaskmillError {
+  task: TaskInfo;
+  taskId: string;
+  state: TaskState;
+  error: TaskError | null;
+  attempts: number;
+}
+export class PermanentError extends Error {
+  constructor(message: string, code?: string);
+  code: string;
+}
+
+export const TASK_STATES: TaskState[];
+export const TERMINAL_STATES: Set<TaskState>;
