@@ -30,3 +30,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
   echo "setup: all system packages present"
 fi
+
+# Node client (client/node): npm ci only when node_modules is missing or older than the lock.
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/client/node"
+if command -v npm >/dev/null 2>&1 && { [ ! -d "$node_dir/node_modules" ] ||
+    [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules" ]; }; then
+  npm ci --prefix "$node_dir" --no-audit --no-fund
+fi
+
+# Python client (client/python): pyzmq, msgpack and pytest, when any is missing.
+if ! python3 -c 'import zmq, msgpack, pytest' >/dev/null 2>&1; then
+  echo "setup: installing Python packages pyzmq msgpack pytest"
+  python3 -m pip --version >/dev/null 2>&1 ||
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+  python3 -m pip install -q pyzmq msgpack pytest ||
+    python3 -m pip install -q --break-system-packages pyzmq msgpack pytest
+fi
