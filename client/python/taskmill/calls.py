@@ -219,7 +219,3 @@ def dlq_list(queue: str, limit: int, timeout: float) -> Call[List[m.TaskInfo]]:
 
 def dlq_op(op: str, queue: str, ids: Sequence[str], timeout: float) -> Call[AffectedTasks]:
     return Call(m.Dlq(op=op, queue=queue, ids=list(ids)), timeout, _affected)
-
-
-def labels_of(labels: Optional[Dict[str, str]]) -> Dict[str, str]:
-    return dict(labels or {})

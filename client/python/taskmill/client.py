@@ -240,7 +240,7 @@ class Client:
         if not spec.id:
             spec.id = calls.new_batch_id()
         callback = None if subscribe is True else subscribe
-        sub = Subscription(self, spec.id, callback)  # type: ignore[arg-type]
+        sub = Subscription(self, spec.id, callback)
         try:
             status = self._run(calls.submit_batch(spec, True, self.request_timeout))
         except BaseException:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import msgpack
 
@@ -65,7 +65,7 @@ def _int(v: Any, lo: int, hi: int, path: str) -> int:
         raise ProtocolError(f"{path}: expected integer, got {type(v).__name__}", "wrong_type")
     if not lo <= v <= hi:
         raise ProtocolError(f"{path}: {v} is out of range {lo}..{hi}", "invalid_argument")
-    return v
+    return int(v)
 
 
 def _encode_value(f: m.Field, v: Any, path: str) -> Any:
@@ -127,7 +127,8 @@ def to_wire(obj: Any, path: str = "body") -> Dict[str, Any]:
 
 def encode_body(msg: Any) -> bytes:
     """The msgpack body of a message, canonical (docs/protocol.md section 2)."""
-    return msgpack.packb(to_wire(msg), use_bin_type=True)
+    body: bytes = msgpack.packb(to_wire(msg), use_bin_type=True)
+    return body
 
 
 def encode(msg: Any) -> List[bytes]:
@@ -211,7 +212,7 @@ def _read_int(v: Any, lo: int, hi: int, path: str, unsigned: bool) -> int:
         raise ProtocolError(f"{path}: {v} is over the maximum of {hi}", "invalid_argument")
     if v < lo:
         raise ProtocolError(f"{path}: {v} is under the minimum of {lo}", "invalid_argument")
-    return v
+    return int(v)
 
 
 def _read_double(v: Any, path: str) -> float:
@@ -231,7 +232,7 @@ def _read_str(v: Any, path: str) -> str:
 
 def _read_bin(v: Any, path: str) -> bytes:
     if isinstance(v, bytes):
-        return v
+        return bytes(v)
     if isinstance(v, str):  # leniency: a str in a bin field
         return v.encode("utf-8", "surrogateescape")
     raise _wrong(path, "binary", v)
@@ -297,7 +298,8 @@ def from_wire(cls: type, value: Any, path: str = "body") -> Any:
     if not isinstance(value, dict):
         raise _wrong(path, "map", value)
     obj = cls()
-    for f in cls.FIELDS:
+    table: Tuple[m.Field, ...] = getattr(cls, "FIELDS")
+    for f in table:
         v = value.get(f.key)
         sub = f.key if path == "body" else f"{path}.{f.key}"
         if v is None:

@@ -38,7 +38,7 @@ class Connection:
     with BrokerUnavailable). Owned by one Client or AsyncClient."""
 
     def __init__(self, endpoint: str, heartbeat_ms: int = 1000,
-                 context: Optional[zmq.Context] = None) -> None:
+                 context: Optional[zmq.Context[Any]] = None) -> None:
         self.endpoint = endpoint
         self._ctx = context or zmq.Context.instance()
         self._heartbeat_ms = heartbeat_ms
@@ -121,7 +121,7 @@ class Connection:
 
     # ------------------------------------------------------------ the I/O thread
 
-    def _open(self) -> Tuple[zmq.Socket, zmq.Socket]:
+    def _open(self) -> Tuple[zmq.Socket[Any], zmq.Socket[Any]]:
         sock = self._ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         if self._heartbeat_ms > 0:
@@ -179,7 +179,7 @@ class Connection:
             monitor.close(linger=0)
             sock.close(linger=0)
 
-    def _drain_inbox(self, sock: zmq.Socket,
+    def _drain_inbox(self, sock: zmq.Socket[Any],
                      pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]]
                      ) -> bool:
         while True:
@@ -205,7 +205,7 @@ class Connection:
             if fut is not None:
                 pending[msg.req_id] = (fut, deadline)
 
-    def _read_all(self, sock: zmq.Socket,
+    def _read_all(self, sock: zmq.Socket[Any],
                   pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]]
                   ) -> None:
         while True:
@@ -243,7 +243,7 @@ class Connection:
                         log.exception("event sink failed")
 
     @staticmethod
-    def _read_monitor(monitor: zmq.Socket) -> int:
+    def _read_monitor(monitor: zmq.Socket[Any]) -> int:
         connects = 0
         while True:
             try:
@@ -254,7 +254,7 @@ class Connection:
             if event == zmq.EVENT_CONNECTED:
                 connects += 1
 
-    def _renew_subscriptions(self, sock: zmq.Socket) -> None:
+    def _renew_subscriptions(self, sock: zmq.Socket[Any]) -> None:
         """A new connection may have a new identity: subscribe again (docs 9.1)."""
         with self._lock:
             batches: List[str] = list(self._subs)

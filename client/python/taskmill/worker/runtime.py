@@ -132,8 +132,8 @@ class Worker:
         try:
             _Loop(self).run()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 class _Loop:
@@ -142,7 +142,7 @@ class _Loop:
     def __init__(self, worker: Worker) -> None:
         self.w = worker
         self.ctx = zmq.Context.instance()
-        self.sock: Optional[zmq.Socket] = None
+        self.sock: Optional[zmq.Socket[Any]] = None
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=worker.concurrency, thread_name_prefix="taskmill-handler")
         self.running: Dict[Key, Tuple[Task, float]] = {}  # attempt -> (task, deadline or 0)

@@ -1,0 +1,27 @@
+"""taskmill: the Python client and worker of the taskmill distributed task queue.
+
+``Client`` (synchronous) and ``AsyncClient`` (asyncio) submit tasks and batches to a
+broker and follow them; ``Worker`` serves task types with Python handlers. The wire
+codec is ``taskmill.codec``, its message types ``taskmill.messages``.
+"""
+
+from taskmill.aio import AsyncClient, AsyncSubscribedBatch, AsyncSubscription
+from taskmill.calls import AffectedTasks, StatsReply
+from taskmill.client import Client, SubscribedBatch, Subscription
+from taskmill.errors import (BrokerUnavailable, DependencyCycle, InvalidSpec, NotFound,
+                             PermanentError, ProtocolError, TaskFailed, TaskmillError,
+                             TaskmillTimeout)
+from taskmill.worker import Task, Worker
+from taskmill.messages import (BackoffPolicy, BatchSpec, BatchStatus, Event, QueueStats,
+                               TaskError, TaskInfo, TaskSpec, WorkerInfo)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AffectedTasks", "AsyncClient", "AsyncSubscribedBatch", "AsyncSubscription",
+    "BackoffPolicy", "BatchSpec", "BatchStatus", "BrokerUnavailable", "Client",
+    "DependencyCycle", "Event", "InvalidSpec", "NotFound", "PermanentError",
+    "ProtocolError", "QueueStats", "StatsReply", "SubscribedBatch", "Subscription",
+    "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError", "TaskmillTimeout",
+    "Task", "Worker", "WorkerInfo",
+]

@@ -1,0 +1,214 @@
+"""The asyncio taskmill client: the same calls as ``Client``, awaitable.
+
+It shares ``Client``'s I/O thread design (one DEALER on a private thread); each request's
+``concurrent.futures.Future`` is bridged to the event loop with ``asyncio.wrap_future``,
+so no call blocks the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Callable, List, Mapping, Optional, Sequence, Union
+
+from taskmill import calls
+from taskmill import messages as m
+from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
+from taskmill.connection import Connection
+from taskmill.errors import TaskmillTimeout
+
+AsyncEventCallback = Callable[[m.Event], Any]
+
+
+class AsyncSubscription:
+    """The events of one batch for asyncio: ``async for event in sub`` (ends after
+    ``batch_completed`` or ``close()``), or a callback run on the event loop (a plain
+    function, or a coroutine function scheduled as a task). Belongs to one event loop."""
+
+    def __init__(self, client: "AsyncClient", batch_id: str,
+                 callback: Optional[AsyncEventCallback]) -> None:
+        self.batch_id = batch_id
+        self._client = client
+        self._loop = asyncio.get_running_loop()
+        self._callback = callback
+        self._events: "asyncio.Queue[Optional[m.Event]]" = asyncio.Queue()
+        self._active = True  # False once closed
+        self._ended = False  # True once iteration returned its last event
+        self._sub_id = client._conn.add_sink(batch_id, self._deliver)
+
+    def _deliver(self, event: m.Event) -> None:  # on the I/O thread
+        if self._active:
+            try:
+                self._loop.call_soon_threadsafe(self._on_loop, event)
+            except RuntimeError:  # the loop is closed
+                pass
+
+    def _on_loop(self, event: m.Event) -> None:
+        if not self._active:
+            return
+        if self._callback is None:
+            self._events.put_nowait(event)
+            return
+        result = self._callback(event)
+        if asyncio.iscoroutine(result):
+            self._loop.create_task(result)
+
+    async def next_event(self, timeout: Optional[float] = None) -> Optional[m.Event]:
+        """The next event; None once the batch completed or the subscription closed."""
+        if self._ended:
+            return None
+        try:
+            event = await asyncio.wait_for(self._events.get(), timeout)
+        except asyncio.TimeoutError:
+            raise TaskmillTimeout(f"no event of batch {self.batch_id} in time") from None
+        if event is None:
+            self._ended = True
+        elif event.type == "batch_completed":
+            self._events.put_nowait(None)
+        return event
+
+    async def __aiter__(self) -> AsyncIterator[m.Event]:
+        while True:
+            event = await self.next_event()
+            if event is None:
+                return
+            yield event
+
+    def close(self) -> None:
+        if not self._active:
+            return
+        self._active = False
+        self._events.put_nowait(None)
+        if self._client._conn.remove_sink(self.batch_id, self._sub_id):
+            self._client._conn.send_only(m.Subscribe(batch_id=self.batch_id,
+                                                     unsubscribe=True))
+
+    async def __aenter__(self) -> "AsyncSubscription":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncSubscribedBatch:
+    """A batch submitted together with an AsyncSubscription to its events."""
+
+    def __init__(self, status: m.BatchStatus, subscription: AsyncSubscription) -> None:
+        self.status = status
+        self.subscription = subscription
+
+
+class AsyncClient:
+    """An asyncio client of one broker; the errors and deadlines of ``Client``.
+
+    Lifecycle: construct (in or out of a loop; starts the I/O thread, connects lazily),
+    await calls from any task, ``await close()`` or ``async with``. Cancelling an awaiting
+    task abandons its request (a late reply is dropped).
+    """
+
+    def __init__(self, endpoint: Optional[str] = None, *, request_timeout: float = 10.0,
+                 heartbeat_ms: int = 1000) -> None:
+        self.endpoint = endpoint or calls.default_endpoint()
+        self.request_timeout = request_timeout
+        self._conn = Connection(self.endpoint, heartbeat_ms)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._conn.close)
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _run(self, call: Call[T]) -> T:
+        fut = self._conn.request(call.request, call.timeout)
+        reply = await asyncio.wrap_future(fut)
+        return call.read(reply)
+
+    async def call(self, request: Any, timeout: Optional[float] = None) -> m.Reply:
+        return await self._run(Call(request, timeout or self.request_timeout, lambda r: r))
+
+    async def submit(self, type_or_spec: Union[str, m.TaskSpec], payload: Payload = None,
+                     **fields: Any) -> str:
+        spec = calls.make_spec(type_or_spec, payload, **fields)
+        return (await self._run(calls.submit_many([spec], self.request_timeout)))[0]
+
+    async def submit_many(self, specs: Sequence[m.TaskSpec]) -> List[str]:
+        return await self._run(calls.submit_many(specs, self.request_timeout))
+
+    async def wait(self, ids: Union[str, Sequence[str]],
+                   timeout: float = 300.0) -> List[m.TaskInfo]:
+        id_list = [ids] if isinstance(ids, str) else list(ids)
+        return await self._run(calls.wait(id_list, timeout, self.request_timeout))
+
+    async def result(self, task_id: str, timeout: float = 300.0) -> m.TaskInfo:
+        info = (await self.wait([task_id], timeout))[0]
+        if not info.terminal:
+            raise TaskmillTimeout(f"task {task_id} still {info.state} after {timeout}s")
+        return calls.succeeded(info)
+
+    async def get(self, task_id: str) -> m.TaskInfo:
+        return await self._run(calls.get(task_id, self.request_timeout))
+
+    async def get_many(self, ids: Sequence[str]) -> List[m.TaskInfo]:
+        return await self._run(calls.get_many(ids, self.request_timeout))
+
+    async def cancel(self, task_id: str, reason: str = "") -> int:
+        return (await self._run(calls.cancel([task_id], "", reason,
+                                             self.request_timeout))).count
+
+    async def cancel_many(self, ids: Sequence[str], reason: str = "") -> AffectedTasks:
+        return await self._run(calls.cancel(ids, "", reason, self.request_timeout))
+
+    async def cancel_batch(self, batch_id: str, reason: str = "") -> AffectedTasks:
+        return await self._run(calls.cancel([], batch_id, reason, self.request_timeout))
+
+    async def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
+                           id: str = "", budget: Optional[Mapping[str, float]] = None,
+                           labels: Optional[Mapping[str, str]] = None) -> m.BatchStatus:
+        spec = calls.batch_spec(tasks, id, budget, labels)
+        return await self._run(calls.submit_batch(spec, False, self.request_timeout))
+
+    async def submit_batch_subscribed(
+            self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *, id: str = "",
+            budget: Optional[Mapping[str, float]] = None,
+            labels: Optional[Mapping[str, str]] = None,
+            callback: Optional[AsyncEventCallback] = None) -> AsyncSubscribedBatch:
+        """Submits a batch subscribed to its events from the start (none is missed)."""
+        spec = calls.batch_spec(tasks, id, budget, labels)
+        if not spec.id:
+            spec.id = calls.new_batch_id()
+        sub = AsyncSubscription(self, spec.id, callback)
+        try:
+            status = await self._run(calls.submit_batch(spec, True, self.request_timeout))
+        except BaseException:
+            sub.close()
+            raise
+        return AsyncSubscribedBatch(status, sub)
+
+    async def get_batch(self, batch_id: str) -> m.BatchStatus:
+        return await self._run(calls.get_batch(batch_id, self.request_timeout))
+
+    async def subscribe(self, batch_id: str,
+                        callback: Optional[AsyncEventCallback] = None) -> AsyncSubscription:
+        sub = AsyncSubscription(self, batch_id, callback)
+        try:
+            await self._run(calls.subscribe(batch_id, self.request_timeout))
+        except BaseException:
+            sub.close()
+            raise
+        return sub
+
+    async def stats(self, queues: Sequence[str] = ()) -> StatsReply:
+        return await self._run(calls.stats(queues, self.request_timeout))
+
+    async def dead_letters(self, queue: str = "", limit: int = 100) -> List[m.TaskInfo]:
+        return await self._run(calls.dlq_list(queue, limit, self.request_timeout))
+
+    async def retry_dead_letters(self, queue: str = "",
+                                 ids: Sequence[str] = ()) -> AffectedTasks:
+        return await self._run(calls.dlq_op("retry", queue, ids, self.request_timeout))
+
+    async def purge_dead_letters(self, queue: str = "",
+                                 ids: Sequence[str] = ()) -> AffectedTasks:
+        return await self._run(calls.dlq_op("purge", queue, ids, self.request_timeout))

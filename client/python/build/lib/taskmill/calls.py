@@ -1,0 +1,225 @@
+"""What Client and AsyncClient share: building specs, validating them, and each call's
+request message and the reading of its REPLY. Pure functions; any thread."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, \
+    Sequence, TypeVar, Union
+
+from taskmill import messages as m
+from taskmill.errors import InvalidSpec, NotFound, TaskFailed
+
+T = TypeVar("T")
+Payload = Union[bytes, bytearray, str, Mapping[str, Any], Sequence[Any], None]
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_MAX_PAYLOAD = 8 << 20
+
+
+def default_endpoint() -> str:
+    """``$TASKMILL_BROKER``, else tcp://127.0.0.1:5555 (as the taskmill CLI)."""
+    return os.environ.get("TASKMILL_BROKER") or DEFAULT_ENDPOINT
+
+
+@dataclass
+class StatsReply:
+    """What STATS answers: per-queue depth, counters and costs; the connected workers."""
+
+    queues: List[m.QueueStats] = field(default_factory=list)
+    workers: List[m.WorkerInfo] = field(default_factory=list)
+
+
+@dataclass
+class AffectedTasks:
+    """What CANCEL and DLQ retry/purge answer: how many tasks, and which."""
+
+    count: int = 0
+    ids: List[str] = field(default_factory=list)
+
+
+@dataclass
+class Call(Generic[T]):
+    """One request, its deadline in seconds, and how to read its successful REPLY."""
+
+    request: Any
+    timeout: float
+    read: Callable[[m.Reply], T]
+
+
+def to_payload(payload: Payload) -> bytes:
+    """bytes as they are, str as UTF-8, a dict or list as compact JSON, None as empty."""
+    if payload is None:
+        return b""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+
+
+def make_spec(type_or_spec: Union[str, m.TaskSpec], payload: Payload = None,
+              **fields: Any) -> m.TaskSpec:
+    """A TaskSpec from a type name, a payload and any TaskSpec field by keyword."""
+    if isinstance(type_or_spec, m.TaskSpec):
+        if payload is not None or fields:
+            raise TypeError("pass either a TaskSpec or a type with fields, not both")
+        return type_or_spec
+    if "backoff" in fields and isinstance(fields["backoff"], Mapping):
+        fields["backoff"] = m.BackoffPolicy(**fields["backoff"])
+    for key in ("depends_on",):
+        if key in fields:
+            fields[key] = list(fields[key])
+    return m.TaskSpec(type=type_or_spec, payload=to_payload(payload), **fields)
+
+
+def _name(value: str, what: str) -> None:
+    if not _NAME.fullmatch(value):
+        raise InvalidSpec(f"{what}: '{value}' must match [A-Za-z0-9_.-]{{1,128}}")
+
+
+def validate_spec(spec: m.TaskSpec, where: str) -> None:
+    """The checks of protocol.md 7.1, before anything is sent; raises InvalidSpec."""
+    _name(spec.type, f"{where}.type")
+    _name(spec.queue, f"{where}.queue")
+    if spec.name:
+        _name(spec.name, f"{where}.name")
+    if spec.id:
+        _name(spec.id, f"{where}.id")
+    if len(spec.payload) > _MAX_PAYLOAD:
+        raise InvalidSpec(f"{where}.payload: {len(spec.payload)} bytes is over 8 MiB")
+    if not 0 <= spec.priority <= 255:
+        raise InvalidSpec(f"{where}.priority: {spec.priority} is out of range 0..255")
+    if not 1 <= spec.max_attempts <= 1000:
+        raise InvalidSpec(f"{where}.max_attempts: {spec.max_attempts} is out of range "
+                          "1..1000")
+    b = spec.backoff
+    if not 1 <= b.multiplier <= 100:
+        raise InvalidSpec(f"{where}.backoff.multiplier: {b.multiplier} is out of range "
+                          "1..100")
+    if b.base_ms > b.max_ms:
+        raise InvalidSpec(f"{where}.backoff: base_ms {b.base_ms} is over max_ms {b.max_ms}")
+    if len(spec.idempotency_key.encode()) > 256:
+        raise InvalidSpec(f"{where}.idempotency_key: longer than 256 bytes")
+    if len(spec.labels) > 64:
+        raise InvalidSpec(f"{where}.labels: more than 64")
+    if len(spec.depends_on) > 1000:
+        raise InvalidSpec(f"{where}.depends_on: more than 1000")
+    if spec.not_before_ms < 0:
+        raise InvalidSpec(f"{where}.not_before_ms: must not be negative")
+
+
+def new_batch_id() -> str:
+    """A ULID-like id (48-bit time, 80 random bits, Crockford base32), 26 chars."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+# ------------------------------------------------------------------------------- calls
+
+
+def submit_many(specs: Iterable[m.TaskSpec], timeout: float) -> Call[List[str]]:
+    tasks = list(specs)
+    if not tasks:
+        raise InvalidSpec("tasks: at least one task is needed")
+    for i, spec in enumerate(tasks):
+        validate_spec(spec, f"tasks[{i}]")
+    return Call(m.Submit(tasks=tasks), timeout, lambda r: list(r.ids))
+
+
+def wait(ids: Sequence[str], wait_timeout: float, timeout: float) -> Call[List[m.TaskInfo]]:
+    ms = max(0, min(int(wait_timeout * 1000), m.U32))
+    return Call(m.Wait(ids=list(ids), timeout_ms=ms), wait_timeout + timeout,
+                lambda r: list(r.tasks))
+
+
+def get_many(ids: Sequence[str], timeout: float) -> Call[List[m.TaskInfo]]:
+    return Call(m.Get(ids=list(ids)), timeout, lambda r: list(r.tasks))
+
+
+def _one_known(reply: m.Reply) -> m.TaskInfo:
+    if not reply.tasks or reply.tasks[0].state == "unknown":
+        raise NotFound("no such task")
+    return reply.tasks[0]
+
+
+def get(task_id: str, timeout: float) -> Call[m.TaskInfo]:
+    return Call(m.Get(ids=[task_id]), timeout, _one_known)
+
+
+def succeeded(info: m.TaskInfo) -> m.TaskInfo:
+    """``info`` if it succeeded; TaskFailed if failed or cancelled."""
+    if info.state in ("failed", "cancelled"):
+        raise TaskFailed(info)
+    return info
+
+
+def _affected(reply: m.Reply) -> AffectedTasks:
+    return AffectedTasks(count=reply.count, ids=list(reply.ids))
+
+
+def cancel(ids: Sequence[str], batch_id: str, reason: str,
+           timeout: float) -> Call[AffectedTasks]:
+    return Call(m.Cancel(ids=list(ids), batch_id=batch_id, reason=reason), timeout,
+                _affected)
+
+
+def batch_spec(tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], id: str,
+               budget: Optional[Mapping[str, float]],
+               labels: Optional[Mapping[str, str]]) -> m.BatchSpec:
+    if isinstance(tasks, m.BatchSpec):
+        spec = tasks
+    else:
+        spec = m.BatchSpec(tasks=list(tasks), id=id, budget=dict(budget or {}),
+                           labels=dict(labels or {}))
+    if not spec.tasks:
+        raise InvalidSpec("batch.tasks: at least one task is needed")
+    for i, t in enumerate(spec.tasks):
+        validate_spec(t, f"batch.tasks[{i}]")
+        if not t.name:
+            raise InvalidSpec(f"batch.tasks[{i}].name: a batch task needs a name")
+    if spec.id:
+        _name(spec.id, "batch.id")
+    return spec
+
+
+def _batch(reply: m.Reply) -> m.BatchStatus:
+    if reply.batch is None:
+        raise NotFound("no such batch")
+    return reply.batch
+
+
+def submit_batch(spec: m.BatchSpec, subscribe: bool, timeout: float) -> Call[m.BatchStatus]:
+    return Call(m.Batch(batch=spec, subscribe=subscribe), timeout, _batch)
+
+
+def get_batch(batch_id: str, timeout: float) -> Call[m.BatchStatus]:
+    return Call(m.Get(batch_id=batch_id), timeout, _batch)
+
+
+def subscribe(batch_id: str, timeout: float) -> Call[None]:
+    return Call(m.Subscribe(batch_id=batch_id), timeout, lambda r: None)
+
+
+def stats(queues: Sequence[str], timeout: float) -> Call[StatsReply]:
+    return Call(m.Stats(queues=list(queues)), timeout,
+                lambda r: StatsReply(list(r.queues), list(r.workers)))
+
+
+def dlq_list(queue: str, limit: int, timeout: float) -> Call[List[m.TaskInfo]]:
+    return Call(m.Dlq(op="list", queue=queue, limit=limit), timeout, lambda r: list(r.tasks))
+
+
+def dlq_op(op: str, queue: str, ids: Sequence[str], timeout: float) -> Call[AffectedTasks]:
+    return Call(m.Dlq(op=op, queue=queue, ids=list(ids)), timeout, _affected)
+
+
+def labels_of(labels: Optional[Dict[str, str]]) -> Dict[str, str]:
+    return dict(labels or {})

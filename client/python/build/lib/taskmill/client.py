@@ -1,0 +1,293 @@
+"""The synchronous taskmill client."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Union, \
+    overload
+
+from taskmill import calls
+from taskmill import messages as m
+from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
+from taskmill.connection import Connection
+from taskmill.errors import TaskmillTimeout
+
+EventCallback = Callable[[m.Event], None]
+_END = object()
+
+
+class Subscription:
+    """The events of one batch, as an iterator or through a callback.
+
+    Without a callback, iterate it (``for event in sub``) or call ``next_event``: events
+    come in arrival order and iteration ends after ``batch_completed`` or ``close()``.
+    With a callback, it runs on the client's callback thread (never the I/O thread), one
+    event at a time in arrival order, so it may call the client. ``close()`` (or leaving
+    the ``with`` block) stops delivery and, for the last local subscription to the batch,
+    tells the broker. Any thread.
+    """
+
+    def __init__(self, client: "Client", batch_id: str,
+                 callback: Optional[EventCallback]) -> None:
+        self.batch_id = batch_id
+        self._client = client
+        self._callback = callback
+        self._events: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._active = True       # False once closed
+        self._ended = False       # True once the iterator returned its last event
+        self._sub_id = client._conn.add_sink(batch_id, self._deliver)
+
+    def _deliver(self, event: m.Event) -> None:  # on the I/O thread: must not block
+        if not self._active:
+            return
+        if self._callback is not None:
+            self._client._callbacks.put((self, event))
+        else:
+            self._events.put(event)
+
+    def _run_callback(self, event: m.Event) -> None:  # on the callback thread
+        if self._active and self._callback is not None:
+            self._callback(event)
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def next_event(self, timeout: Optional[float] = None) -> Optional[m.Event]:
+        """The next event; None once the batch completed or the subscription closed.
+        Raises TaskmillTimeout if none came within ``timeout`` seconds."""
+        if self._ended:
+            return None
+        try:
+            item = self._events.get(timeout=timeout)
+        except queue.Empty:
+            raise TaskmillTimeout(f"no event of batch {self.batch_id} in time") from None
+        if item is _END:
+            self._ended = True
+            return None
+        if item.type == "batch_completed":
+            self._events.put(_END)
+        return item  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[m.Event]:
+        while True:
+            event = self.next_event()
+            if event is None:
+                return
+            yield event
+
+    def close(self) -> None:
+        if not self._active:
+            return
+        self._active = False
+        self._events.put(_END)
+        if self._client._conn.remove_sink(self.batch_id, self._sub_id):
+            self._client._conn.send_only(m.Subscribe(batch_id=self.batch_id,
+                                                     unsubscribe=True))
+
+    def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SubscribedBatch:
+    """A batch submitted together with a subscription to its events."""
+
+    def __init__(self, status: m.BatchStatus, subscription: Subscription) -> None:
+        self.status = status
+        self.subscription = subscription
+
+
+class Client:
+    """A synchronous client of one broker.
+
+    Lifecycle: construct (starts a private I/O thread that owns the one DEALER socket,
+    and connects lazily: it does not wait for the broker), call from any number of
+    threads, ``close()`` or leave the ``with`` block (pending calls then fail with
+    BrokerUnavailable). Every call blocks until its reply or its deadline
+    (``request_timeout`` seconds; ``wait`` adds its own timeout) and raises:
+    BrokerUnavailable if no broker ever answered on this connection, TaskmillTimeout if
+    one did but not in time, InvalidSpec for a spec failing validation (checked before
+    sending), NotFound, DependencyCycle, or TaskmillError with the broker's code.
+    Event callbacks run on one callback thread, started on first use.
+    """
+
+    def __init__(self, endpoint: Optional[str] = None, *, request_timeout: float = 10.0,
+                 heartbeat_ms: int = 1000) -> None:
+        self.endpoint = endpoint or calls.default_endpoint()
+        self.request_timeout = request_timeout
+        self._conn = Connection(self.endpoint, heartbeat_ms)
+        self._callbacks: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._callback_thread = threading.Thread(target=self._run_callbacks,
+                                                 name="taskmill-client-callbacks",
+                                                 daemon=True)
+        self._callback_thread.start()
+
+    def close(self) -> None:
+        self._conn.close()
+        self._callbacks.put(None)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run_callbacks(self) -> None:
+        while True:
+            item = self._callbacks.get()
+            if item is None:
+                return
+            sub, event = item
+            try:
+                sub._run_callback(event)
+            except Exception:  # noqa: BLE001 - one bad callback must not stop the others
+                logging.getLogger("taskmill.client").exception("event callback failed")
+
+    def _run(self, call: Call[T]) -> T:
+        fut = self._conn.request(call.request, call.timeout)
+        try:
+            reply = fut.result(timeout=call.timeout + 5)
+        except concurrent.futures.TimeoutError:  # the I/O thread enforces deadlines; this is a backstop
+            raise TaskmillTimeout("no reply in time") from None
+        return call.read(reply)
+
+    def call(self, request: Any, timeout: Optional[float] = None) -> m.Reply:
+        """Sends any client request (its req_id is set here); returns the REPLY."""
+        return self._run(Call(request, timeout or self.request_timeout, lambda r: r))
+
+    # ----------------------------------------------------------------------- tasks
+
+    def submit(self, type_or_spec: Union[str, m.TaskSpec], payload: Payload = None,
+               **fields: Any) -> str:
+        """Submits one task and returns its id. ``payload``: bytes, str (UTF-8) or a
+        dict/list (sent as JSON); ``fields``: any TaskSpec field (queue, priority,
+        max_attempts, backoff, timeout_ms, idempotency_key, not_before_ms, labels...)."""
+        spec = calls.make_spec(type_or_spec, payload, **fields)
+        return self._run(calls.submit_many([spec], self.request_timeout))[0]
+
+    def submit_many(self, specs: Sequence[m.TaskSpec]) -> List[str]:
+        """Submits tasks in one request; returns their ids in order."""
+        return self._run(calls.submit_many(specs, self.request_timeout))
+
+    def wait(self, ids: Union[str, Sequence[str]], timeout: float = 300.0) -> List[m.TaskInfo]:
+        """TaskInfo of each task once all are terminal, or as they are after ``timeout``
+        seconds (a task still running then is not an error)."""
+        id_list = [ids] if isinstance(ids, str) else list(ids)
+        return self._run(calls.wait(id_list, timeout, self.request_timeout))
+
+    def result(self, task_id: str, timeout: float = 300.0) -> m.TaskInfo:
+        """Waits for one task: its TaskInfo if it succeeded; raises TaskFailed if it failed
+        or was cancelled, TaskmillTimeout if it is still not finished after ``timeout``."""
+        info = self.wait([task_id], timeout)[0]
+        if not info.terminal:
+            raise TaskmillTimeout(f"task {task_id} still {info.state} after {timeout}s")
+        return calls.succeeded(info)
+
+    def get(self, task_id: str) -> m.TaskInfo:
+        """One task's current state; NotFound for an unknown id."""
+        return self._run(calls.get(task_id, self.request_timeout))
+
+    def get_many(self, ids: Sequence[str]) -> List[m.TaskInfo]:
+        """Many tasks; an unknown id comes back with state "unknown"."""
+        return self._run(calls.get_many(ids, self.request_timeout))
+
+    def cancel(self, task_id: str, reason: str = "") -> int:
+        """Cancels a task; returns how many were cancelled (0: it had already ended)."""
+        return self._run(calls.cancel([task_id], "", reason, self.request_timeout)).count
+
+    def cancel_many(self, ids: Sequence[str], reason: str = "") -> AffectedTasks:
+        return self._run(calls.cancel(ids, "", reason, self.request_timeout))
+
+    def cancel_batch(self, batch_id: str, reason: str = "") -> AffectedTasks:
+        """Cancels the unfinished rest of a batch."""
+        return self._run(calls.cancel([], batch_id, reason, self.request_timeout))
+
+    # --------------------------------------------------------------------- batches
+
+    @overload
+    def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
+                     id: str = ..., budget: Optional[Mapping[str, float]] = ...,
+                     labels: Optional[Mapping[str, str]] = ...,
+                     subscribe: None = ...) -> m.BatchStatus: ...
+
+    @overload
+    def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
+                     id: str = ..., budget: Optional[Mapping[str, float]] = ...,
+                     labels: Optional[Mapping[str, str]] = ...,
+                     subscribe: Union[bool, EventCallback]) -> SubscribedBatch: ...
+
+    def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
+                     id: str = "", budget: Optional[Mapping[str, float]] = None,
+                     labels: Optional[Mapping[str, str]] = None,
+                     subscribe: Union[None, bool, EventCallback] = None
+                     ) -> Union[m.BatchStatus, SubscribedBatch]:
+        """Submits a batch: tasks with unique names, ``depends_on`` naming others.
+
+        Returns its BatchStatus (``tasks`` maps name -> task id). With ``subscribe``
+        (True for an iterator, or a callback) it returns a SubscribedBatch whose
+        subscription saw every event: it is registered before the batch is sent, under
+        an id chosen here when the batch has none."""
+        spec = calls.batch_spec(tasks, id, budget, labels)
+        if subscribe is None or subscribe is False:
+            return self._run(calls.submit_batch(spec, False, self.request_timeout))
+        if not spec.id:
+            spec.id = calls.new_batch_id()
+        callback = None if subscribe is True else subscribe
+        sub = Subscription(self, spec.id, callback)  # type: ignore[arg-type]
+        try:
+            status = self._run(calls.submit_batch(spec, True, self.request_timeout))
+        except BaseException:
+            sub.close()
+            raise
+        return SubscribedBatch(status, sub)
+
+    def get_batch(self, batch_id: str) -> m.BatchStatus:
+        return self._run(calls.get_batch(batch_id, self.request_timeout))
+
+    def wait_batch(self, batch_id: str, timeout: float = 300.0) -> m.BatchStatus:
+        """Waits until every task of the batch ended; returns the final BatchStatus."""
+        deadline = time.monotonic() + timeout
+        status = self.get_batch(batch_id)
+        while not status.terminal:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TaskmillTimeout(f"batch {batch_id} still {status.state}")
+            self.wait(list(status.tasks.values()), left)
+            status = self.get_batch(batch_id)
+        return status
+
+    def subscribe(self, batch_id: str, callback: Optional[EventCallback] = None
+                  ) -> Subscription:
+        """Follows a batch's events from now on (an iterator, or ``callback``)."""
+        sub = Subscription(self, batch_id, callback)
+        try:
+            self._run(calls.subscribe(batch_id, self.request_timeout))
+        except BaseException:
+            sub.close()
+            raise
+        return sub
+
+    # ------------------------------------------------------------------ operations
+
+    def stats(self, queues: Sequence[str] = ()) -> StatsReply:
+        """Per-queue depth, counters and costs (empty: every queue), and the workers."""
+        return self._run(calls.stats(queues, self.request_timeout))
+
+    def dead_letters(self, queue: str = "", limit: int = 100) -> List[m.TaskInfo]:
+        """Dead-lettered tasks with their error history (queue empty: every queue)."""
+        return self._run(calls.dlq_list(queue, limit, self.request_timeout))
+
+    def retry_dead_letters(self, queue: str = "", ids: Sequence[str] = ()) -> AffectedTasks:
+        """Moves dead letters back to ready, attempts reset (ids empty: all of queue)."""
+        return self._run(calls.dlq_op("retry", queue, ids, self.request_timeout))
+
+    def purge_dead_letters(self, queue: str = "", ids: Sequence[str] = ()) -> AffectedTasks:
+        """Deletes dead letters (ids empty: all of queue)."""
+        return self._run(calls.dlq_op("purge", queue, ids, self.request_timeout))

@@ -1,0 +1,286 @@
+"""One DEALER socket to a broker's frontend, owned by one private I/O thread.
+
+pyzmq sockets are not thread-safe, so only the I/O thread touches the socket. Callers
+hand it requests through a queue and a wake-up socketpair, and get a
+``concurrent.futures.Future`` back that the I/O thread completes with the REPLY, or
+fails with the REPLY's error or at the request's deadline. EVENTs are handed to the
+subscription sinks registered for their batch; a sink must not block (it runs on the
+I/O thread). Used by ``Client`` and ``AsyncClient``; not public API.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import logging
+import queue
+import socket
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import zmq
+
+from taskmill import codec
+from taskmill import messages as m
+from taskmill.errors import (BrokerUnavailable, ProtocolError, TaskmillError,
+                             TaskmillTimeout, error_from_code)
+
+log = logging.getLogger("taskmill.client")
+
+EventSink = Callable[[m.Event], None]
+_CLOSE = object()
+
+
+class Connection:
+    """The I/O thread and its DEALER. Lifecycle: construct (starts the thread and
+    connects lazily), ``request`` from any thread, ``close`` (pending requests then fail
+    with BrokerUnavailable). Owned by one Client or AsyncClient."""
+
+    def __init__(self, endpoint: str, heartbeat_ms: int = 1000,
+                 context: Optional[zmq.Context] = None) -> None:
+        self.endpoint = endpoint
+        self._ctx = context or zmq.Context.instance()
+        self._heartbeat_ms = heartbeat_ms
+        self._inbox: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._req_ids = itertools.count(1)
+        self._lock = threading.Lock()
+        # batch id -> {subscription id -> sink}; read by the I/O thread under _lock.
+        self._subs: Dict[str, Dict[int, EventSink]] = {}
+        self._sub_ids = itertools.count(1)
+        self._closed = False        # True once close() was called
+        self._heard = False         # True iff any message came from the broker
+        self._started = threading.Event()
+        self._open_error: Optional[zmq.ZMQError] = None  # set iff the socket could not open
+        self._thread = threading.Thread(target=self._run, name="taskmill-client-io",
+                                        daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._open_error is not None:
+            self._thread.join()
+            self._wake_r.close()
+            self._wake_w.close()
+            raise TaskmillError(f"cannot connect to {endpoint!r}: {self._open_error}",
+                                "invalid_argument")
+
+    # ---------------------------------------------------------------- any thread
+
+    def request(self, msg: Any, timeout: float) -> "concurrent.futures.Future[m.Reply]":
+        """Sends ``msg`` (its req_id is set here) and returns the future of its REPLY."""
+        fut: concurrent.futures.Future[m.Reply] = concurrent.futures.Future()
+        if self._closed:
+            fut.set_exception(BrokerUnavailable("the client is closed"))
+            return fut
+        msg.req_id = next(self._req_ids)
+        self._post((msg, fut, time.monotonic() + timeout))
+        return fut
+
+    def send_only(self, msg: Any) -> None:
+        """Sends a request whose reply nobody waits for (it is dropped on arrival)."""
+        if not self._closed:
+            msg.req_id = next(self._req_ids)
+            self._post((msg, None, 0.0))
+
+    def add_sink(self, batch_id: str, sink: EventSink) -> int:
+        """Registers a sink for a batch's events; returns its id for ``remove_sink``."""
+        with self._lock:
+            sub_id = next(self._sub_ids)
+            self._subs.setdefault(batch_id, {})[sub_id] = sink
+            return sub_id
+
+    def remove_sink(self, batch_id: str, sub_id: int) -> bool:
+        """Removes a sink; True iff it was the batch's last one."""
+        with self._lock:
+            sinks = self._subs.get(batch_id)
+            if not sinks or sinks.pop(sub_id, None) is None:
+                return False
+            if not sinks:
+                del self._subs[batch_id]
+                return True
+            return False
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._post(_CLOSE)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _post(self, item: Any) -> None:
+        self._inbox.put(item)
+        try:
+            self._wake_w.send(b"x")
+        except (BlockingIOError, OSError):
+            pass  # the buffer is full of wake-ups already, or we are closing
+
+    # ------------------------------------------------------------ the I/O thread
+
+    def _open(self) -> Tuple[zmq.Socket, zmq.Socket]:
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        if self._heartbeat_ms > 0:
+            sock.setsockopt(zmq.HEARTBEAT_IVL, self._heartbeat_ms)
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * self._heartbeat_ms)
+        monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED)
+        sock.connect(self.endpoint)
+        return sock, monitor
+
+    def _run(self) -> None:
+        try:
+            sock, monitor = self._open()
+        except zmq.ZMQError as e:
+            self._open_error = e
+            self._started.set()
+            return
+        self._started.set()
+        pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]] = {}
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        connects = 0
+        try:
+            while True:
+                now = time.monotonic()
+                wait_ms = 1000
+                if pending:
+                    soonest = min(d for _, d in pending.values())
+                    wait_ms = max(0, min(wait_ms, int((soonest - now) * 1000) + 1))
+                events = dict(poller.poll(wait_ms))
+                if self._wake_r.fileno() in events:
+                    try:
+                        while self._wake_r.recv(4096):
+                            pass
+                    except (BlockingIOError, OSError):
+                        pass
+                if not self._drain_inbox(sock, pending):
+                    break
+                if sock in events:
+                    self._read_all(sock, pending)
+                if monitor in events:
+                    connects += self._read_monitor(monitor)
+                    if connects > 1:
+                        self._renew_subscriptions(sock)
+                        connects = 1
+                self._expire(pending, time.monotonic())
+        finally:
+            for fut, _ in pending.values():
+                _fail(fut, BrokerUnavailable("the client was closed"))
+            try:
+                sock.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            monitor.close(linger=0)
+            sock.close(linger=0)
+
+    def _drain_inbox(self, sock: zmq.Socket,
+                     pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]]
+                     ) -> bool:
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return True
+            if item is _CLOSE:
+                return False
+            msg, fut, deadline = item
+            try:
+                frames = codec.encode(msg)
+            except TaskmillError as e:
+                if fut is not None:
+                    _fail(fut, e)
+                continue
+            try:
+                sock.send_multipart(frames, flags=zmq.NOBLOCK)
+            except zmq.ZMQError as e:
+                if fut is not None:
+                    _fail(fut, BrokerUnavailable(f"cannot send to {self.endpoint}: {e}"))
+                continue
+            if fut is not None:
+                pending[msg.req_id] = (fut, deadline)
+
+    def _read_all(self, sock: zmq.Socket,
+                  pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]]
+                  ) -> None:
+        while True:
+            try:
+                frames = sock.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._heard = True
+            try:
+                msg = codec.decode(frames)
+            except ProtocolError as e:
+                log.debug("dropping an undecodable broker message: %s", e)
+                continue
+            if isinstance(msg, m.Reply):
+                entry = pending.pop(msg.req_id, None)
+                if entry is None:
+                    if msg.error is not None:
+                        log.debug("reply %d: %s", msg.req_id, msg.error.message)
+                    continue
+                fut = entry[0]
+                if msg.error is not None:
+                    _fail(fut, error_from_code(msg.error.code, msg.error.message))
+                elif not fut.done():
+                    try:
+                        fut.set_result(msg)
+                    except concurrent.futures.InvalidStateError:
+                        pass
+            elif isinstance(msg, m.Event):
+                with self._lock:
+                    sinks = list(self._subs.get(msg.batch_id, {}).values())
+                for sink in sinks:
+                    try:
+                        sink(msg)
+                    except Exception:  # noqa: BLE001 - a sink must not kill the I/O thread
+                        log.exception("event sink failed")
+
+    @staticmethod
+    def _read_monitor(monitor: zmq.Socket) -> int:
+        connects = 0
+        while True:
+            try:
+                frames = monitor.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return connects
+            event = int.from_bytes(frames[0][:2], "little")
+            if event == zmq.EVENT_CONNECTED:
+                connects += 1
+
+    def _renew_subscriptions(self, sock: zmq.Socket) -> None:
+        """A new connection may have a new identity: subscribe again (docs 9.1)."""
+        with self._lock:
+            batches: List[str] = list(self._subs)
+        for batch_id in batches:
+            msg = m.Subscribe(req_id=next(self._req_ids), batch_id=batch_id)
+            try:
+                sock.send_multipart(codec.encode(msg), flags=zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+
+    def _expire(self, pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]],
+                now: float) -> None:
+        for req_id, (fut, deadline) in list(pending.items()):
+            if fut.done():  # cancelled by its caller
+                del pending[req_id]
+            elif now >= deadline:
+                del pending[req_id]
+                if self._heard:
+                    _fail(fut, TaskmillTimeout(f"no reply from {self.endpoint} in time"))
+                else:
+                    _fail(fut, BrokerUnavailable(f"no broker answered at {self.endpoint}"))
+
+
+def _fail(fut: "concurrent.futures.Future[Any]", error: BaseException) -> None:
+    if not fut.done():
+        try:
+            fut.set_exception(error)
+        except concurrent.futures.InvalidStateError:
+            pass

@@ -1,0 +1,127 @@
+"""Exceptions of the taskmill client and worker.
+
+Every error carries ``code``, one of the wire protocol's snake_case error names
+(docs/protocol.md section 5), and a human-readable ``message``. Programs should branch
+on the exception class or on ``code``, never on the message.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Dict, Type
+
+if TYPE_CHECKING:  # pragma: no cover
+    from taskmill.messages import TaskError, TaskInfo
+
+# Every code the protocol defines; an unknown name read from the wire maps to "internal".
+ERROR_CODES = (
+    "invalid_argument", "bad_frame", "unknown_version", "unknown_command", "truncated",
+    "wrong_type", "missing_field", "over_limit", "not_found", "store_unavailable",
+    "timeout", "broker_unavailable", "stale_token", "queue_full", "cycle", "conflict",
+    "unauthorized", "internal",
+)
+
+
+class TaskmillError(Exception):
+    """Base class of every taskmill error: a protocol error ``code`` and a ``message``."""
+
+    default_code = "internal"
+
+    def __init__(self, message: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.code: str = code or self.default_code
+        self.message: str = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" if self.message else self.code
+
+
+class TaskmillTimeout(TaskmillError):
+    """The broker was reachable but did not answer this request before its deadline."""
+
+    default_code = "timeout"
+
+
+class BrokerUnavailable(TaskmillError):
+    """No broker answered on this connection (nothing listening), or it is shutting down."""
+
+    default_code = "broker_unavailable"
+
+
+class InvalidSpec(TaskmillError):
+    """A task or batch spec failed validation, here before sending or at the broker."""
+
+    default_code = "invalid_argument"
+
+
+class DependencyCycle(InvalidSpec):
+    """A batch's dependencies form a cycle; the message names the path."""
+
+    default_code = "cycle"
+
+
+class NotFound(TaskmillError):
+    """No such task, batch or queue."""
+
+    default_code = "not_found"
+
+
+class ProtocolError(TaskmillError):
+    """A message could not be encoded or decoded (bad_frame, wrong_type, over_limit...)."""
+
+    default_code = "bad_frame"
+
+
+class TaskFailed(TaskmillError):
+    """A task ended failed or cancelled; ``task`` is its TaskInfo.
+
+    ``error`` is the last attempt's TaskError (or None) and ``attempts`` how many attempts
+    ran. ``code`` is the task error's code (e.g. ``exit_status``) or the task's state.
+    """
+
+    default_code = "failed"
+
+    def __init__(self, task: "TaskInfo") -> None:
+        error = task.error
+        code = error.code if error is not None else task.state
+        detail = error.message if error is not None and error.message else task.state
+        super().__init__(f"task {task.id} {task.state}: {detail}", code)
+        self.task: TaskInfo = task
+        self.error: TaskError | None = error
+        self.attempts: int = task.attempts
+        self.state: str = task.state
+
+
+_BY_CODE: Dict[str, Type[TaskmillError]] = {
+    "timeout": TaskmillTimeout,
+    "broker_unavailable": BrokerUnavailable,
+    "invalid_argument": InvalidSpec,
+    "cycle": DependencyCycle,
+    "not_found": NotFound,
+    "bad_frame": ProtocolError,
+    "unknown_version": ProtocolError,
+    "unknown_command": ProtocolError,
+    "truncated": ProtocolError,
+    "wrong_type": ProtocolError,
+    "missing_field": ProtocolError,
+    "over_limit": ProtocolError,
+}
+
+
+def error_from_code(code: str, message: str) -> TaskmillError:
+    """The exception for a wire error; an unknown code becomes ``internal``."""
+    if code not in ERROR_CODES:
+        code = "internal"
+    cls = _BY_CODE.get(code, TaskmillError)
+    return cls(message, code)
+
+
+class PermanentError(Exception):
+    """Raised by a worker handler: this attempt failed and no retry can succeed.
+
+    Any other exception from a handler is a retryable failure.
+    """
+
+    def __init__(self, message: str = "", code: str = "permanent_error") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

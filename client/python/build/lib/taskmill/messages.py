@@ -1,0 +1,665 @@
+"""Every message and value type of the taskmill wire protocol, TM1.
+
+Plain dataclasses, one per protocol struct (docs/protocol.md sections 7 and 8), each with
+one field table, ``FIELDS``: the wire keys in canonical order, their kinds and whether
+they are required. The codec (``taskmill.codec``) walks the same table to encode and to
+decode, and a field's default is the dataclass field's default, so the three never
+disagree. Values are immutable in spirit but not frozen, so callers can build them field
+by field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, List, Optional, Tuple
+
+# Field kinds, named after the visitor methods of shared/src/protocol/fields.h.
+STR = "str"
+BIN = "bin"
+UINT = "uint"
+INT = "int"
+DOUBLE = "double"
+BOOL = "bool"
+STR_LIST = "str_list"
+STR_MAP = "str_map"    # {str: str}
+COST_MAP = "cost_map"  # {str: double}
+BIN_MAP = "bin_map"    # {str: bytes}
+UINT_MAP = "uint_map"  # {str: u32}
+OBJ = "obj"
+OBJ_LIST = "obj_list"
+OPT_OBJ = "opt_obj"
+OPT_INT = "opt_int"    # i32, absent = None
+ENUM = "enum"          # str restricted to `choices`
+
+U8 = 0xFF
+U32 = 0xFFFFFFFF
+U64 = 0xFFFFFFFFFFFFFFFF
+I32 = (-(2**31), 2**31 - 1)
+I64 = (-(2**63), 2**63 - 1)
+
+TASK_STATES = ("unknown", "queued", "delayed", "blocked", "running", "succeeded",
+               "failed", "cancelled")
+TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+DLQ_OPS = ("list", "retry", "purge")
+DEFAULT_QUEUE = "default"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One row of a field table: wire key, attribute, kind, and the kind's details."""
+
+    key: str
+    kind: str
+    required: bool = False
+    attr: str = ""                  # the dataclass attribute; "" means the key itself
+    cls: Optional[type] = None      # OBJ, OBJ_LIST, OPT_OBJ: the nested type
+    max: int = U64                  # UINT: the largest value
+    range: Tuple[int, int] = I64    # INT, OPT_INT: the allowed values
+    choices: Tuple[str, ...] = ()   # ENUM: the allowed names
+    unknown_as: str = ""            # ENUM: a name not in choices reads as this ("" = error)
+
+    @property
+    def name(self) -> str:
+        return self.attr or self.key
+
+
+def default_of(cls: type, f: Field) -> Any:
+    """The default value of a field: the dataclass default, which absent keys mean."""
+    for dc_field in dataclasses.fields(cls):
+        if dc_field.name == f.name:
+            if dc_field.default is not dataclasses.MISSING:
+                return dc_field.default
+            if dc_field.default_factory is not dataclasses.MISSING:
+                return dc_field.default_factory()
+    raise AssertionError(f"{cls.__name__} has no attribute {f.name}")
+
+
+# ---------------------------------------------------------------- value types (section 7)
+
+
+@dataclass
+class BackoffPolicy:
+    """Delay between attempts: min(max_ms, base_ms * multiplier^(n-1)), optional jitter."""
+
+    base_ms: int = 1000
+    max_ms: int = 60000
+    multiplier: float = 2.0
+    jitter: bool = False
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+BackoffPolicy.FIELDS = (
+    Field("base_ms", UINT, max=U32),
+    Field("max_ms", UINT, max=U32),
+    Field("multiplier", DOUBLE),
+    Field("jitter", BOOL),
+)
+
+
+@dataclass
+class TaskSpec:
+    """What a client asks to run. Only ``type`` is required."""
+
+    type: str = ""
+    payload: bytes = b""
+    id: str = ""
+    name: str = ""
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    max_attempts: int = 3
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    timeout_ms: int = 0
+    idempotency_key: str = ""
+    not_before_ms: int = 0
+    batch_id: str = ""
+    depends_on: List[str] = field(default_factory=list)
+    labels: Dict[str, str] = field(default_factory=dict)
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+TaskSpec.FIELDS = (
+    Field("id", STR),
+    Field("name", STR),
+    Field("queue", STR),
+    Field("type", STR, required=True),
+    Field("payload", BIN),
+    Field("priority", UINT, max=U8),
+    Field("max_attempts", UINT, max=U32),
+    Field("backoff", OBJ, cls=BackoffPolicy),
+    Field("timeout_ms", UINT, max=U32),
+    Field("idempotency_key", STR),
+    Field("not_before_ms", INT),
+    Field("batch_id", STR),
+    Field("depends_on", STR_LIST),
+    Field("labels", STR_MAP),
+)
+
+
+@dataclass
+class TaskError:
+    """An error of one task attempt; ``retryable`` is the worker's verdict."""
+
+    code: str = ""
+    message: str = ""
+    retryable: bool = False
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+TaskError.FIELDS = (
+    Field("code", STR, required=True),
+    Field("message", STR),
+    Field("retryable", BOOL),
+)
+
+
+@dataclass
+class TaskInfo:
+    """A task as the broker reports it: state, attempts, result, costs, error history."""
+
+    id: str = ""
+    queue: str = ""
+    type: str = ""
+    batch_id: str = ""
+    name: str = ""
+    state: str = "unknown"
+    priority: int = 0
+    attempts: int = 0
+    max_attempts: int = 0
+    output: bytes = b""
+    error: Optional[TaskError] = None
+    exit_code: Optional[int] = None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    duration_ms: int = 0
+    cost: Dict[str, float] = field(default_factory=dict)
+    worker: str = ""
+    created_ms: int = 0
+    started_ms: int = 0
+    finished_ms: int = 0
+    history: List[TaskError] = field(default_factory=list)
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+    @property
+    def terminal(self) -> bool:
+        """True iff the task is succeeded, failed or cancelled."""
+        return self.state in TERMINAL_STATES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "succeeded"
+
+
+TaskInfo.FIELDS = (
+    Field("id", STR, required=True),
+    Field("queue", STR),
+    Field("type", STR),
+    Field("batch_id", STR),
+    Field("name", STR),
+    Field("state", ENUM, required=True, choices=TASK_STATES, unknown_as="unknown"),
+    Field("priority", UINT, max=U8),
+    Field("attempts", UINT, max=U32),
+    Field("max_attempts", UINT, max=U32),
+    Field("output", BIN),
+    Field("error", OPT_OBJ, cls=TaskError),
+    Field("exit_code", OPT_INT, range=I32),
+    Field("stdout", BIN),
+    Field("stderr", BIN),
+    Field("duration_ms", UINT, max=U32),
+    Field("cost", COST_MAP),
+    Field("worker", STR),
+    Field("created_ms", INT),
+    Field("started_ms", INT),
+    Field("finished_ms", INT),
+    Field("history", OBJ_LIST, cls=TaskError),
+)
+
+
+@dataclass
+class QueueStats:
+    """Depth, counters and summed costs of one queue."""
+
+    queue: str = ""
+    ready: int = 0
+    delayed: int = 0
+    running: int = 0
+    dead: int = 0
+    submitted: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    cancelled: int = 0
+    cost: Dict[str, float] = field(default_factory=dict)
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+QueueStats.FIELDS = (Field("queue", STR, required=True),) + tuple(
+    Field(k, UINT) for k in ("ready", "delayed", "running", "dead", "submitted",
+                             "succeeded", "failed", "retried", "cancelled")
+) + (Field("cost", COST_MAP),)
+
+
+@dataclass
+class WorkerInfo:
+    """A worker connected to the broker."""
+
+    id: str = ""
+    queues: List[str] = field(default_factory=list)
+    types: List[str] = field(default_factory=list)
+    concurrency: int = 0
+    in_flight: int = 0
+    labels: Dict[str, str] = field(default_factory=dict)
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+WorkerInfo.FIELDS = (
+    Field("id", STR, required=True),
+    Field("queues", STR_LIST),
+    Field("types", STR_LIST),
+    Field("concurrency", UINT, max=U32),
+    Field("in_flight", UINT, max=U32),
+    Field("labels", STR_MAP),
+)
+
+
+@dataclass
+class BatchSpec:
+    """A batch: tasks with unique names, depends_on naming other tasks, optional budget."""
+
+    tasks: List[TaskSpec] = field(default_factory=list)
+    id: str = ""
+    budget: Dict[str, float] = field(default_factory=dict)
+    labels: Dict[str, str] = field(default_factory=dict)
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+BatchSpec.FIELDS = (
+    Field("id", STR),
+    Field("tasks", OBJ_LIST, required=True, cls=TaskSpec),
+    Field("budget", COST_MAP),
+    Field("labels", STR_MAP),
+)
+
+
+@dataclass
+class BatchStatus:
+    """A batch's state: running, succeeded, partial or failed; ``tasks`` maps name -> id."""
+
+    id: str = ""
+    state: str = ""
+    total: int = 0
+    counts: Dict[str, int] = field(default_factory=dict)
+    cost: Dict[str, float] = field(default_factory=dict)
+    budget: Dict[str, float] = field(default_factory=dict)
+    budget_exceeded: bool = False
+    tasks: Dict[str, str] = field(default_factory=dict)
+    created_ms: int = 0
+    finished_ms: int = 0
+    critical_path_ms: int = 0
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+    @property
+    def terminal(self) -> bool:
+        return self.state not in ("", "running")
+
+
+BatchStatus.FIELDS = (
+    Field("id", STR, required=True),
+    Field("state", STR, required=True),
+    Field("total", UINT, max=U32),
+    Field("counts", UINT_MAP),
+    Field("cost", COST_MAP),
+    Field("budget", COST_MAP),
+    Field("budget_exceeded", BOOL),
+    Field("tasks", STR_MAP),
+    Field("created_ms", INT),
+    Field("finished_ms", INT),
+    Field("critical_path_ms", UINT),
+)
+
+
+@dataclass
+class WireError:
+    """The error of a failed request, in a REPLY."""
+
+    code: str = ""
+    message: str = ""
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+WireError.FIELDS = (
+    Field("code", STR, required=True),
+    Field("message", STR, required=True),
+)
+
+# ----------------------------------------------------------------- messages (section 8)
+
+
+@dataclass
+class Submit:
+    COMMAND: ClassVar[int] = 0x01
+    req_id: int = 0
+    tasks: List[TaskSpec] = field(default_factory=list)
+    notify: bool = False
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("tasks", OBJ_LIST, required=True, cls=TaskSpec),
+        Field("notify", BOOL),
+    )
+
+
+@dataclass
+class Batch:
+    COMMAND: ClassVar[int] = 0x02
+    req_id: int = 0
+    batch: BatchSpec = field(default_factory=BatchSpec)
+    subscribe: bool = False
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("batch", OBJ, required=True, cls=BatchSpec),
+        Field("subscribe", BOOL),
+    )
+
+
+@dataclass
+class Wait:
+    COMMAND: ClassVar[int] = 0x03
+    req_id: int = 0
+    ids: List[str] = field(default_factory=list)
+    timeout_ms: int = 0
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("ids", STR_LIST, required=True),
+        Field("timeout_ms", UINT, max=U32),
+    )
+
+
+@dataclass
+class Get:
+    COMMAND: ClassVar[int] = 0x04
+    req_id: int = 0
+    ids: List[str] = field(default_factory=list)
+    batch_id: str = ""
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("ids", STR_LIST),
+        Field("batch_id", STR),
+    )
+
+
+@dataclass
+class Cancel:
+    COMMAND: ClassVar[int] = 0x05
+    req_id: int = 0
+    ids: List[str] = field(default_factory=list)
+    batch_id: str = ""
+    reason: str = ""
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("ids", STR_LIST),
+        Field("batch_id", STR),
+        Field("reason", STR),
+    )
+
+
+@dataclass
+class Subscribe:
+    COMMAND: ClassVar[int] = 0x06
+    req_id: int = 0
+    batch_id: str = ""
+    unsubscribe: bool = False
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("batch_id", STR, required=True),
+        Field("unsubscribe", BOOL),
+    )
+
+
+@dataclass
+class Stats:
+    COMMAND: ClassVar[int] = 0x07
+    req_id: int = 0
+    queues: List[str] = field(default_factory=list)
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("queues", STR_LIST),
+    )
+
+
+@dataclass
+class Dlq:
+    COMMAND: ClassVar[int] = 0x08
+    req_id: int = 0
+    op: str = "list"
+    queue: str = ""
+    ids: List[str] = field(default_factory=list)
+    limit: int = 100
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("op", ENUM, required=True, choices=DLQ_OPS),
+        Field("queue", STR),
+        Field("ids", STR_LIST),
+        Field("limit", UINT, max=U32),
+    )
+
+
+@dataclass
+class Reply:
+    COMMAND: ClassVar[int] = 0x20
+    req_id: int = 0
+    error: Optional[WireError] = None
+    ids: List[str] = field(default_factory=list)
+    tasks: List[TaskInfo] = field(default_factory=list)
+    queues: List[QueueStats] = field(default_factory=list)
+    workers: List[WorkerInfo] = field(default_factory=list)
+    batch: Optional[BatchStatus] = None
+    count: int = 0
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("error", OPT_OBJ, cls=WireError),
+        Field("ids", STR_LIST),
+        Field("tasks", OBJ_LIST, cls=TaskInfo),
+        Field("queues", OBJ_LIST, cls=QueueStats),
+        Field("workers", OBJ_LIST, cls=WorkerInfo),
+        Field("batch", OPT_OBJ, cls=BatchStatus),
+        Field("count", UINT, max=U32),
+    )
+
+
+@dataclass
+class ResultMsg:
+    COMMAND: ClassVar[int] = 0x21
+    task: TaskInfo = field(default_factory=TaskInfo)
+    FIELDS: ClassVar[Tuple[Field, ...]] = (Field("task", OBJ, required=True, cls=TaskInfo),)
+
+
+@dataclass
+class Event:
+    """A batch event: batch_started, task_started, task_progress, task_completed,
+    task_failed, batch_progress, budget_warning or batch_completed (others: ignore)."""
+
+    COMMAND: ClassVar[int] = 0x22
+    batch_id: str = ""
+    type: str = ""
+    task_id: str = ""
+    task_name: str = ""
+    state: str = ""
+    done: int = 0
+    total: int = 0
+    progress: float = 0.0
+    message: str = ""
+    error: Optional[TaskError] = None
+    cost: Dict[str, float] = field(default_factory=dict)
+    ts_ms: int = 0
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("batch_id", STR, required=True),
+        Field("type", STR, required=True),
+        Field("task_id", STR),
+        Field("task_name", STR),
+        Field("state", STR),
+        Field("done", UINT, max=U32),
+        Field("total", UINT, max=U32),
+        Field("progress", DOUBLE),
+        Field("message", STR),
+        Field("error", OPT_OBJ, cls=TaskError),
+        Field("cost", COST_MAP),
+        Field("ts_ms", INT),
+    )
+
+
+@dataclass
+class Ready:
+    COMMAND: ClassVar[int] = 0x40
+    worker_id: str = ""
+    queues: List[str] = field(default_factory=list)
+    types: List[str] = field(default_factory=list)
+    concurrency: int = 1
+    labels: Dict[str, str] = field(default_factory=dict)
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("worker_id", STR, required=True),
+        Field("queues", STR_LIST),
+        Field("types", STR_LIST),
+        Field("concurrency", UINT, max=U32),
+        Field("labels", STR_MAP),
+    )
+
+
+@dataclass
+class Heartbeat:
+    COMMAND: ClassVar[int] = 0x41
+    free: int = 0
+    FIELDS: ClassVar[Tuple[Field, ...]] = (Field("free", UINT, max=U32),)
+
+
+@dataclass
+class Done:
+    COMMAND: ClassVar[int] = 0x42
+    task_id: str = ""
+    token: int = 0
+    ok: bool = False
+    output: bytes = b""
+    error: Optional[TaskError] = None
+    exit_code: Optional[int] = None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    duration_ms: int = 0
+    cost: Dict[str, float] = field(default_factory=dict)
+    started_ms: int = 0
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("task_id", STR, required=True),
+        Field("token", UINT, required=True),
+        Field("ok", BOOL, required=True),
+        Field("output", BIN),
+        Field("error", OPT_OBJ, cls=TaskError),
+        Field("exit_code", OPT_INT, range=I32),
+        Field("stdout", BIN),
+        Field("stderr", BIN),
+        Field("duration_ms", UINT, max=U32),
+        Field("cost", COST_MAP),
+        Field("started_ms", INT),
+    )
+
+
+@dataclass
+class Progress:
+    COMMAND: ClassVar[int] = 0x43
+    task_id: str = ""
+    token: int = 0
+    fraction: float = 0.0
+    message: str = ""
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("task_id", STR, required=True),
+        Field("token", UINT, required=True),
+        Field("fraction", DOUBLE),
+        Field("message", STR),
+    )
+
+
+@dataclass
+class Bye:
+    COMMAND: ClassVar[int] = 0x44
+    reason: str = ""
+    FIELDS: ClassVar[Tuple[Field, ...]] = (Field("reason", STR),)
+
+
+@dataclass
+class TaskMsg:
+    """TASK: one attempt of a task, leased to the receiving worker."""
+
+    COMMAND: ClassVar[int] = 0x60
+    task_id: str = ""
+    token: int = 0
+    attempt: int = 1
+    queue: str = ""
+    type: str = ""
+    payload: bytes = b""
+    timeout_ms: int = 0
+    batch_id: str = ""
+    name: str = ""
+    parents: Dict[str, bytes] = field(default_factory=dict)
+    labels: Dict[str, str] = field(default_factory=dict)
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("task_id", STR, required=True),
+        Field("token", UINT, required=True),
+        Field("attempt", UINT, max=U32),
+        Field("queue", STR),
+        Field("type", STR, required=True),
+        Field("payload", BIN),
+        Field("timeout_ms", UINT, max=U32),
+        Field("batch_id", STR),
+        Field("name", STR),
+        Field("parents", BIN_MAP),
+        Field("labels", STR_MAP),
+    )
+
+
+@dataclass
+class CancelTask:
+    COMMAND: ClassVar[int] = 0x61
+    task_id: str = ""
+    token: int = 0
+    reason: str = ""
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("task_id", STR, required=True),
+        Field("token", UINT),
+        Field("reason", STR),
+    )
+
+
+@dataclass
+class BrokerHeartbeat:
+    COMMAND: ClassVar[int] = 0x62
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+@dataclass
+class Drain:
+    COMMAND: ClassVar[int] = 0x63
+    grace_ms: int = 0
+    FIELDS: ClassVar[Tuple[Field, ...]] = (Field("grace_ms", UINT, max=U32),)
+
+
+MESSAGE_TYPES: Tuple[type, ...] = (
+    Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq,
+    Reply, ResultMsg, Event,
+    Ready, Heartbeat, Done, Progress, Bye,
+    TaskMsg, CancelTask, BrokerHeartbeat, Drain,
+)
+BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # type: ignore
+# Command names as in the vectors' "command" and shared/src/protocol/names.cc.
+COMMAND_NAMES: Dict[str, type] = {
+    "SUBMIT": Submit, "BATCH": Batch, "WAIT": Wait, "GET": Get, "CANCEL": Cancel,
+    "SUBSCRIBE": Subscribe, "STATS": Stats, "DLQ": Dlq, "REPLY": Reply, "RESULT": ResultMsg,
+    "EVENT": Event, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
+    "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
+    "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain,
+}

@@ -1,0 +1,80 @@
+"""``python -m taskmill.worker [flags] module:attr``: serve a Worker's handlers.
+
+``module:attr`` names a ``taskmill.worker.Worker`` (``module`` is imported from the
+current directory or PYTHONPATH). Flags override the Worker's own settings; each may also
+come from ``TASKMILL_<FLAG>`` as for taskmill-worker. Exits 0 after a drain (SIGTERM or
+SIGINT, or the broker's DRAIN), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from taskmill.worker.runtime import Worker
+
+
+def _env(name: str) -> Optional[str]:
+    return os.environ.get("TASKMILL_" + name.upper().replace("-", "_")) or None
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m taskmill.worker",
+                                description="Serve a taskmill Worker's Python handlers.")
+    p.add_argument("target", help="module:attr naming a taskmill.worker.Worker")
+    p.add_argument("--broker", default=_env("broker"),
+                   help="broker backend endpoint (default tcp://127.0.0.1:5556)")
+    p.add_argument("--queues", default=_env("queues"), help="comma-separated queues")
+    p.add_argument("--concurrency", type=int, default=_env("concurrency"))
+    p.add_argument("--id", default=_env("id"), help="worker id")
+    p.add_argument("--heartbeat-ms", type=int, default=_env("heartbeat-ms"))
+    p.add_argument("--liveness", type=int, default=_env("liveness"))
+    p.add_argument("--drain-timeout-ms", type=int, default=_env("drain-timeout-ms"))
+    p.add_argument("--labels", default=_env("labels"), help="k=v,k2=v2")
+    p.add_argument("--log-level", default=_env("log-level") or "info")
+    return p.parse_args(argv)
+
+
+def load(target: str) -> Worker:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise SystemExit(f"taskmill.worker: target '{target}' must be module:attr")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    worker = getattr(importlib.import_module(module_name), attr, None)
+    if not isinstance(worker, Worker):
+        raise SystemExit(f"taskmill.worker: {target} is not a taskmill.worker.Worker")
+    return worker
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker = load(args.target)
+    if args.broker:
+        worker.broker = args.broker
+    if args.queues:
+        worker.queues = [q for q in args.queues.split(",") if q]
+    if args.concurrency:
+        worker.concurrency = int(args.concurrency)
+    if args.id:
+        worker.worker_id = args.id
+    if args.heartbeat_ms:
+        worker.heartbeat_ms = int(args.heartbeat_ms)
+    if args.liveness:
+        worker.liveness = int(args.liveness)
+    if args.drain_timeout_ms is not None:
+        worker.drain_timeout = int(args.drain_timeout_ms) / 1000.0
+    if args.labels:
+        worker.labels.update(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
+    worker.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""The Python worker runtime: serves task types with handlers over the worker protocol."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import os
+import queue
+import secrets
+import signal
+import socket
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import zmq
+
+from taskmill import codec
+from taskmill import messages as m
+from taskmill.errors import PermanentError, ProtocolError
+from taskmill.worker.task import Task
+
+log = logging.getLogger("taskmill.worker")
+
+HandlerResult = Union[bytes, bytearray, str, Dict[str, Any], List[Any], None]
+Handler = Callable[[Task], HandlerResult]
+Key = Tuple[str, int]  # (task id, token): one attempt
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _output(result: HandlerResult) -> bytes:
+    if result is None:
+        return b""
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return bytes(result)
+    if isinstance(result, str):
+        return result.encode("utf-8")
+    if isinstance(result, (dict, list)):
+        return json.dumps(result, separators=(",", ":")).encode("utf-8")
+    raise TypeError(f"a handler returns bytes, str, dict, list or None, "
+                    f"not {type(result).__name__}")
+
+
+class Worker:
+    """A worker process's runtime: registers handlers, then ``run()`` serves them.
+
+    Threads: ``run()``'s thread is the I/O thread. It alone owns the DEALER socket, sends
+    READY on each (re)connection and HEARTBEAT every ``heartbeat_ms``, and does nothing
+    that blocks, so a busy handler never delays a heartbeat. Handlers run on a pool of
+    ``concurrency`` executor threads and hand PROGRESS and DONE back through a queue and
+    a wake-up socketpair. ``drain()`` may be called from any thread (and is, on SIGTERM
+    or SIGINT when ``run()`` is on the main thread): no new tasks, running ones get
+    ``drain_timeout`` seconds (or the broker's DRAIN grace), the rest are reported as
+    retryable ``drain_timeout`` failures, then BYE, and ``run()`` returns.
+
+    A handler returns the output (bytes, str, a dict/list sent as JSON, or None); an
+    exception is a retryable failure, ``PermanentError`` a final one. After a cancel the
+    failure is reported as ``cancelled`` (final); after its timeout as ``timeout``.
+    """
+
+    def __init__(self, broker: Optional[str] = None, *, queues: Sequence[str] = ("default",),
+                 concurrency: int = 1, worker_id: Optional[str] = None,
+                 heartbeat_ms: int = 1000, liveness: int = 3, drain_timeout: float = 30.0,
+                 labels: Optional[Dict[str, str]] = None) -> None:
+        self.broker = broker or "tcp://127.0.0.1:5556"
+        self.queues = list(queues)
+        self.concurrency = concurrency
+        self.worker_id = worker_id or \
+            f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+        self.heartbeat_ms = heartbeat_ms
+        self.liveness = liveness
+        self.drain_timeout = drain_timeout
+        self.labels = dict(labels or {})
+        self.handlers: Dict[str, Handler] = {}
+        self._outbox: "queue.SimpleQueue[Tuple[Optional[Key], Any]]" = queue.SimpleQueue()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._drain_grace: Optional[float] = None  # seconds; set iff a drain was asked for
+        self._lock = threading.Lock()
+        self.running = threading.Event()  # set while run() serves
+
+    # ------------------------------------------------------------ registration
+
+    def handler(self, name: str) -> Callable[[Handler], Handler]:
+        """Decorator: ``@worker.handler("resize") def resize(task): ...``."""
+        def register(fn: Handler) -> Handler:
+            self.add_handler(name, fn)
+            return fn
+        return register
+
+    def add_handler(self, name: str, fn: Handler) -> None:
+        self.handlers[name] = fn
+
+    # --------------------------------------------------------------- any thread
+
+    def drain(self, grace: Optional[float] = None) -> None:
+        """Stops taking tasks; running ones get ``grace`` seconds (default
+        ``drain_timeout``; a second call shortens it), then BYE and ``run()`` returns."""
+        with self._lock:
+            g = self.drain_timeout if grace is None else grace
+            if self._drain_grace is not None:
+                g = 0.0 if grace is None else min(g, self._drain_grace)
+            self._drain_grace = g
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def _post(self, key: Optional[Key], msg: Any) -> None:  # from executor threads
+        self._outbox.put((key, msg))
+        self._wake()
+
+    # -------------------------------------------------------------- I/O thread
+
+    def run(self, install_signal_handlers: bool = True) -> None:
+        """Serves until drained. Blocks; call ``drain()`` from elsewhere to stop."""
+        if not self.handlers:
+            raise ValueError("no handlers registered")
+        on_main = threading.current_thread() is threading.main_thread()
+        previous: Dict[int, Any] = {}
+        if install_signal_handlers and on_main:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, lambda *_: self.drain())
+        try:
+            _Loop(self).run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+class _Loop:
+    """The state of one ``Worker.run``: socket, running attempts, timers. I/O thread."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.w = worker
+        self.ctx = zmq.Context.instance()
+        self.sock: Optional[zmq.Socket] = None
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=worker.concurrency, thread_name_prefix="taskmill-handler")
+        self.running: Dict[Key, Tuple[Task, float]] = {}  # attempt -> (task, deadline or 0)
+        self.hb_s = worker.heartbeat_ms / 1000.0
+        self.last_heard = 0.0          # monotonic time of the broker's last message
+        self.next_heartbeat = 0.0      # monotonic time the next HEARTBEAT is due
+        self.drain_deadline: Optional[float] = None  # set iff draining
+
+    def connect(self) -> None:
+        if self.sock is not None:
+            self.sock.close(linger=0)
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt_string(zmq.IDENTITY, self.w.worker_id)
+        self.sock.connect(self.w.broker)
+        self.send(m.Ready(worker_id=self.w.worker_id, queues=self.w.queues,
+                          types=sorted(self.w.handlers), concurrency=self.w.concurrency,
+                          labels=self.w.labels))
+        now = time.monotonic()
+        self.last_heard = now
+        self.next_heartbeat = now + self.hb_s
+        log.info("worker %s: READY to %s", self.w.worker_id, self.w.broker)
+
+    def send(self, msg: Any) -> None:
+        assert self.sock is not None
+        try:
+            self.sock.send_multipart(codec.encode(msg), flags=zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("dropping a %s: the link to the broker is full", type(msg).__name__)
+
+    def free(self) -> int:
+        return max(0, self.w.concurrency - len(self.running))
+
+    def run(self) -> None:
+        self.connect()
+        self.w.running.set()
+        try:
+            while self.step():
+                pass
+        finally:
+            self.w.running.clear()
+            self.pool.shutdown(wait=False)
+            if self.sock is not None:
+                self.sock.close(linger=1000)  # let the BYE out
+
+    def step(self) -> bool:
+        """One turn of the loop; False once drained and BYE is sent."""
+        assert self.sock is not None
+        now = time.monotonic()
+        timers = [self.next_heartbeat, self.last_heard + self.w.liveness * self.hb_s]
+        timers += [d for _, d in self.running.values() if d]
+        if self.drain_deadline is not None:
+            timers.append(self.drain_deadline)
+        wait_ms = max(0, int((min(timers) - now) * 1000) + 1)
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.w._wake_r.fileno(), zmq.POLLIN)
+        events = dict(poller.poll(wait_ms))
+        if self.w._wake_r.fileno() in events:
+            try:
+                while self.w._wake_r.recv(4096):
+                    pass
+            except OSError:
+                pass
+        if self.sock in events:
+            self.read_broker()
+        self.flush_outbox()
+        now = time.monotonic()
+        self.check_timers(now)
+        return not self.check_drain(now)
+
+    def read_broker(self) -> None:
+        assert self.sock is not None
+        while True:
+            try:
+                frames = self.sock.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.last_heard = time.monotonic()
+            try:
+                msg = codec.decode(frames)
+            except ProtocolError as e:
+                log.debug("dropping an undecodable broker message: %s", e)
+                continue
+            if isinstance(msg, m.TaskMsg):
+                self.on_task(msg)
+            elif isinstance(msg, m.CancelTask):
+                for (task_id, token), (task, _) in self.running.items():
+                    if task_id == msg.task_id and msg.token in (0, token):
+                        task._set_cancelled(msg.reason or "cancelled")
+            elif isinstance(msg, m.Drain):
+                self.w.drain(msg.grace_ms / 1000.0)
+
+    def refuse(self, msg: m.TaskMsg, code: str, text: str, retryable: bool) -> None:
+        self.send(m.Done(task_id=msg.task_id, token=msg.token, ok=False,
+                         error=m.TaskError(code=code, message=text, retryable=retryable),
+                         started_ms=_now_ms()))
+
+    def on_task(self, msg: m.TaskMsg) -> None:
+        key = (msg.task_id, msg.token)
+        if key in self.running:
+            return  # a duplicate of an attempt we run
+        if self.drain_deadline is not None or self.w._drain_grace is not None:
+            return self.refuse(msg, "draining", "the worker is draining", True)
+        fn = self.w.handlers.get(msg.type)
+        if fn is None:
+            return self.refuse(msg, "unknown_type", f"no handler for type '{msg.type}'",
+                               False)
+        if self.free() == 0:
+            return self.refuse(msg, "no_slot", "no free slot", True)
+        task = Task(msg, lambda p: self.w._post(key, p))
+        deadline = time.monotonic() + msg.timeout_ms / 1000.0 if msg.timeout_ms else 0.0
+        self.running[key] = (task, deadline)
+        self.pool.submit(self.execute, fn, task, key)
+
+    def execute(self, fn: Handler, task: Task, key: Key) -> None:  # executor thread
+        started_ms = _now_ms()
+        t0 = time.monotonic()
+        done = m.Done(task_id=task.id, token=task.token, started_ms=started_ms)
+        try:
+            done.output = _output(fn(task))
+            done.ok = True
+        except PermanentError as e:
+            done.error = m.TaskError(code=e.code, message=str(e), retryable=False)
+        except Exception as e:  # noqa: BLE001 - any handler failure is a failed attempt
+            log.debug("task %s: handler raised", task.id, exc_info=True)
+            done.error = m.TaskError(code="handler_exception",
+                                     message=f"{type(e).__name__}: {e}", retryable=True)
+        if not done.ok and task.cancelled:
+            reason = task.cancel_reason
+            if reason == "timeout":
+                done.error = m.TaskError(code="timeout", message="the attempt timed out",
+                                         retryable=True)
+            elif reason == "draining":
+                done.error = m.TaskError(code="drain_timeout", message="the worker drained",
+                                         retryable=True)
+            else:
+                done.error = m.TaskError(code="cancelled", message=reason, retryable=False)
+        done.duration_ms = min(m.U32, int((time.monotonic() - t0) * 1000))
+        done.cost = task.costs()
+        self.w._post(key, done)
+
+    def flush_outbox(self) -> None:
+        while True:
+            try:
+                key, msg = self.w._outbox.get_nowait()
+            except queue.Empty:
+                return
+            if key not in self.running:
+                continue  # already reported (drain timeout): the late result is dropped
+            if isinstance(msg, m.Done):
+                del self.running[key]
+            self.send(msg)
+
+    def check_timers(self, now: float) -> None:
+        if now >= self.last_heard + self.w.liveness * self.hb_s:
+            log.warning("worker %s: no word from the broker, reconnecting", self.w.worker_id)
+            self.connect()
+        if now >= self.next_heartbeat:
+            self.send(m.Heartbeat(free=self.free()))
+            self.next_heartbeat = now + self.hb_s
+        for task, deadline in self.running.values():
+            if deadline and now >= deadline:
+                task._set_cancelled("timeout")
+
+    def check_drain(self, now: float) -> bool:
+        """True once the drain is over and BYE sent."""
+        grace = self.w._drain_grace
+        if grace is None:
+            return False
+        if self.drain_deadline is None or now + grace < self.drain_deadline:
+            self.drain_deadline = now + grace
+            log.info("worker %s: draining, %d running, grace %.1fs", self.w.worker_id,
+                     len(self.running), grace)
+        if self.running and now < self.drain_deadline:
+            return False
+        for (task_id, token), (task, _) in list(self.running.items()):
+            task._set_cancelled("draining")
+            self.send(m.Done(task_id=task_id, token=token, ok=False, started_ms=_now_ms(),
+                             error=m.TaskError(code="drain_timeout", retryable=True,
+                                               message="still running when the drain ended")))
+        self.running.clear()
+        self.send(m.Bye(reason="drained"))
+        log.info("worker %s: BYE", self.w.worker_id)
+        return True

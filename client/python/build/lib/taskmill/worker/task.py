@@ -1,0 +1,78 @@
+"""What a handler gets: one attempt of a task, with its payload and a way to report back."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from typing import Any, Callable, Dict, Optional
+
+from taskmill import messages as m
+
+
+class Task:
+    """One attempt of a task, handed to a handler on an executor thread.
+
+    Read ``payload`` (bytes; ``text`` and ``json()`` decode it), ``parents`` (a batch
+    member's parents' outputs by name), ``attempt`` (1-based), ``labels``. Report with
+    ``add_cost(name, value)`` (summed; sent with DONE) and ``progress(fraction, message)``
+    (sent at once). ``cancelled`` turns true when the broker cancels the attempt, its
+    timeout passes or the worker's drain grace ends: a long handler should check it and
+    stop. Lives for one attempt; methods are safe from any thread.
+    """
+
+    def __init__(self, msg: m.TaskMsg, send: Callable[[Any], None]) -> None:
+        self.id: str = msg.task_id
+        self.token: int = msg.token
+        self.attempt: int = msg.attempt
+        self.queue: str = msg.queue
+        self.type: str = msg.type
+        self.payload: bytes = msg.payload
+        self.timeout_ms: int = msg.timeout_ms
+        self.batch_id: str = msg.batch_id
+        self.name: str = msg.name
+        self.parents: Dict[str, bytes] = dict(msg.parents)
+        self.labels: Dict[str, str] = dict(msg.labels)
+        self._send = send
+        self._lock = threading.Lock()
+        self._costs: Dict[str, float] = {}
+        self._cancel = threading.Event()
+        self.cancel_reason: str = ""  # why `cancelled` turned true ("" while it is false)
+
+    @property
+    def text(self) -> str:
+        """The payload as UTF-8 text."""
+        return self.payload.decode("utf-8")
+
+    def json(self) -> Any:
+        """The payload parsed as JSON (None for an empty payload)."""
+        return json.loads(self.payload) if self.payload else None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def wait_cancelled(self, timeout: Optional[float] = None) -> bool:
+        """Sleeps up to ``timeout`` seconds, waking early on cancel; True iff cancelled."""
+        return self._cancel.wait(timeout)
+
+    def add_cost(self, name: str, value: float) -> None:
+        """Adds to a named cost of this attempt (usd, tokens_in, cpu_ms, any name)."""
+        if not math.isfinite(value):
+            raise ValueError(f"cost {name}: must be a finite number")
+        with self._lock:
+            self._costs[name] = self._costs.get(name, 0.0) + float(value)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Reports progress (0..1) to the broker, relayed to batch subscribers."""
+        self._send(m.Progress(task_id=self.id, token=self.token,
+                              fraction=min(1.0, max(0.0, float(fraction))), message=message))
+
+    def costs(self) -> Dict[str, float]:
+        with self._lock:
+            return dict(self._costs)
+
+    def _set_cancelled(self, reason: str) -> None:
+        if not self._cancel.is_set():
+            self.cancel_reason = reason
+            self._cancel.set()
