@@ -154,7 +154,7 @@ class Client:
         fut = self._conn.request(call.request, call.timeout)
         try:
             reply = fut.result(timeout=call.timeout + 5)
-        except concurrent.futures.TimeoutError:  # the I/O thread enforces deadlines; this is a backstop
+        except concurrent.futures.TimeoutError:  # a backstop: the I/O thread sets deadlines
             raise TaskmillTimeout("no reply in time") from None
         return call.read(reply)
 
@@ -176,7 +176,8 @@ class Client:
         """Submits tasks in one request; returns their ids in order."""
         return self._run(calls.submit_many(specs, self.request_timeout))
 
-    def wait(self, ids: Union[str, Sequence[str]], timeout: float = 300.0) -> List[m.TaskInfo]:
+    def wait(self, ids: Union[str, Sequence[str]],
+             timeout: float = 300.0) -> List[m.TaskInfo]:
         """TaskInfo of each task once all are terminal, or as they are after ``timeout``
         seconds (a task still running then is not an error)."""
         id_list = [ids] if isinstance(ids, str) else list(ids)
