@@ -201,6 +201,21 @@ TEST_F(FlowTest, BadRequestsGetErrorsAndTheBrokerCarriesOn) {
   EXPECT_EQ(tasks[0].output, "still here");
 }
 
+TEST_F(FlowTest, TheCppExampleProgramRunsAgainstARealBroker) {
+  ASSERT_TRUE(cluster_->StartWorker("w1", 2));
+  std::string log = cluster_->dir() + "/example.log";
+  auto example = ChildProcess::Spawn(
+      {std::string(TASKMILL_BUILD_DIR) + "/examples/taskmill-example-cpp", cluster_->frontend()},
+      log);
+  ASSERT_TRUE(example);
+  auto code = example->Wait(30000);
+  std::string out = ReadFile(log);
+  ASSERT_TRUE(code.has_value()) << out;
+  EXPECT_EQ(*code, 0) << out;
+  EXPECT_NE(out.find("words counted: 6"), std::string::npos) << out;
+  EXPECT_NE(out.find("succeeded, cost usd 0.001"), std::string::npos) << out;
+}
+
 TEST_F(FlowTest, StatsShowQueuesAndWorkers) {
   ASSERT_TRUE(cluster_->StartWorker("w1", 3));
   WaitAll(client(), {SubmitOne(client(), Spec("echo", "x"))});
