@@ -97,7 +97,8 @@ Result<std::unique_ptr<Deployment>> Deployment::Start(DeploymentOptions options)
   int64_t deadline = NowMs() + 20000;
   while (!std::filesystem::exists(ready_file)) {
     if (!d->broker_.Running() || NowMs() > deadline) {
-      return MakeError(ErrorCode::kTimeout, "taskmill-broker did not start:\n" + d->BrokerLogTail());
+      return MakeError(ErrorCode::kTimeout,
+                       "taskmill-broker did not start:\n" + d->BrokerLogTail());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -13,8 +13,8 @@ int64_t NowNs() {
       .count();
 }
 
-Producer::Producer(zmq::context_t& ctx, const std::string& endpoint)
-    : socket_(ctx, zmq::socket_type::dealer) {
+Producer::Producer(zmq::context_t& ctx, const std::string& endpoint, Completion completion)
+    : socket_(ctx, zmq::socket_type::dealer), completion_(completion) {
   socket_.set(zmq::sockopt::linger, 0);
   // Results of a whole run may queue up here while a producer is still submitting.
   socket_.set(zmq::sockopt::rcvhwm, 0);
@@ -54,7 +54,9 @@ Result<void> Producer::Pump(int timeout_ms) {
         views[i] = {static_cast<const char*>(parts[i].data()), parts[i].size()};
       }
       auto msg = protocol::Decode(views);
-      if (!msg) return MakeError(msg.error().code, "decoding a broker message: " + msg.error().message);
+      if (!msg) {
+        return MakeError(msg.error().code, "decoding a broker message: " + msg.error().message);
+      }
       if (auto handled = Handle(*msg); !handled) return handled;
     }
   } catch (const zmq::error_t& e) {
@@ -62,24 +64,42 @@ Result<void> Producer::Pump(int timeout_ms) {
   }
 }
 
+void Producer::Finished(const protocol::TaskInfo& task, int64_t now_ns) {
+  last_result_ns_ = now_ns;
+  ++results_;
+  if (task.state != protocol::TaskState::kSucceeded) ++failed_;
+  last_result_id_ = task.id;
+  if (keep_finished_) finished_.push_back({task.priority, task.started_ms, now_ns});
+}
+
 Result<void> Producer::Handle(const protocol::Message& msg) {
   if (const auto* reply = std::get_if<protocol::Reply>(&msg)) {
     if (reply->error) {
       return MakeError(ErrorCodeFromName(reply->error->code),
-                       "broker refused a SUBMIT: " + reply->error->message);
+                       "broker refused a request: " + reply->error->message);
+    }
+    if (waits_.erase(reply->req_id) > 0) {
+      int64_t now = NowNs();
+      for (const auto& task : reply->tasks) {
+        if (!protocol::IsTerminal(task.state)) {
+          return MakeError(ErrorCode::kTimeout, "WAIT answered before task " + task.id + " ended");
+        }
+        Finished(task, now);
+      }
+      return {};
     }
     if (unanswered_ > 0) --unanswered_;
+    if (completion_ == Completion::kWait && !reply->ids.empty()) {
+      protocol::Wait wait;
+      wait.req_id = next_req_id_++;
+      wait.ids = reply->ids;
+      wait.timeout_ms = 3'600'000;
+      waits_.insert(wait.req_id);
+      Send(wait);
+    }
     return {};
   }
-  if (const auto* result = std::get_if<protocol::ResultMsg>(&msg)) {
-    last_result_ns_ = NowNs();
-    ++results_;
-    if (result->task.state != protocol::TaskState::kSucceeded) ++failed_;
-    last_result_id_ = result->task.id;
-    if (keep_finished_) {
-      finished_.push_back({result->task.priority, result->task.started_ms, last_result_ns_});
-    }
-  }
+  if (const auto* result = std::get_if<protocol::ResultMsg>(&msg)) Finished(result->task, NowNs());
   return {};  // events and anything else: not ours
 }
 
@@ -91,7 +111,7 @@ Result<void> Producer::Submit(uint64_t count, const SubmitPlan& plan, int64_t de
     while (sent < count && unanswered_ < plan.window) {
       protocol::Submit submit;
       submit.req_id = next_req_id_++;
-      submit.notify = true;
+      submit.notify = completion_ == Completion::kNotify;
       uint64_t n = std::min<uint64_t>(plan.chunk, count - sent);
       submit.tasks.assign(n, plan.spec);
       if (plan.priority) {
@@ -126,7 +146,7 @@ Result<void> Producer::AwaitResults(uint64_t expected, int64_t deadline_ns) {
 Result<int64_t> Producer::RoundTrip(const protocol::TaskSpec& spec, int64_t deadline_ns) {
   protocol::Submit submit;
   submit.req_id = next_req_id_++;
-  submit.notify = true;
+  submit.notify = completion_ == Completion::kNotify;
   submit.tasks.push_back(spec);
   uint64_t before = results_;
   int64_t start = NowNs();
@@ -134,7 +154,6 @@ Result<int64_t> Producer::RoundTrip(const protocol::TaskSpec& spec, int64_t dead
   ++unanswered_;
   while (results_ == before || unanswered_ > 0) {
     if (NowNs() > deadline_ns) return MakeError(ErrorCode::kTimeout, "no RESULT for a task");
-    // Short polls: the thread must not sleep past the RESULT's arrival.
     if (auto r = Pump(10); !r) return std::unexpected(r.error());
   }
   return last_result_ns_ - start;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <zmq.hpp>
@@ -26,6 +27,12 @@ struct FinishedTask {
   int64_t received_ns = 0;  // when its RESULT reached us
 };
 
+// How the producer learns that a task finished.
+enum class Completion {
+  kNotify,  // SUBMIT with notify: the broker pushes one RESULT per task
+  kWait,    // a WAIT for each SUBMIT's ids once it is answered: one REPLY per chunk
+};
+
 struct SubmitPlan {
   protocol::TaskSpec spec;                    // the template of every task
   uint32_t chunk = 200;                       // tasks per SUBMIT
@@ -38,7 +45,7 @@ struct SubmitPlan {
 // one thread per producer). Owner: the scenario that runs it.
 class Producer {
  public:
-  Producer(zmq::context_t& ctx, const std::string& endpoint);
+  Producer(zmq::context_t& ctx, const std::string& endpoint, Completion completion);
 
   // Submits `count` tasks, keeping at most plan.window SUBMITs unanswered, and counts the
   // RESULTs that arrive meanwhile. Fails on an error REPLY or when deadline_ns passes.
@@ -59,8 +66,11 @@ class Producer {
   Result<void> Pump(int timeout_ms);
   Result<void> Handle(const protocol::Message& msg);
   void Send(const protocol::Message& msg);
+  void Finished(const protocol::TaskInfo& task, int64_t now_ns);
 
   zmq::socket_t socket_;
+  Completion completion_;
+  std::unordered_set<uint64_t> waits_;  // req_ids of WAITs in flight
   uint64_t next_req_id_ = 1;
   uint64_t unanswered_ = 0;       // SUBMITs sent and not yet answered
   bool keep_finished_ = false;    // True iff RESULTs are recorded in finished_

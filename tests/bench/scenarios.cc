@@ -65,8 +65,9 @@ class ResourceMeter {
     json commands = json::array();
     for (const auto& [name, now] : d_->RedisCommandStats()) {
       auto it = commands_.find(name);
-      double calls = static_cast<double>(now.first - (it == commands_.end() ? 0 : it->second.first));
-      double usec = static_cast<double>(now.second - (it == commands_.end() ? 0 : it->second.second));
+      auto before = it == commands_.end() ? std::pair<uint64_t, uint64_t>{} : it->second;
+      double calls = static_cast<double>(now.first - before.first);
+      double usec = static_cast<double>(now.second - before.second);
       if (calls <= 0 || name == "info") continue;
       commands.push_back({{"command", name},
                           {"calls_per_task", calls * per_task / 1000.0},
@@ -123,11 +124,17 @@ int64_t DeadlineNs(const BenchConfig& c) {
   return NowNs() + static_cast<int64_t>(c.timeout_s) * 1'000'000'000;
 }
 
+Completion CompletionOf(const BenchConfig& c) {
+  return c.completion == "wait" ? Completion::kWait : Completion::kNotify;
+}
+
 using Producers = std::vector<std::unique_ptr<Producer>>;
 
 Producers MakeProducers(zmq::context_t& zctx, const BenchContext& ctx, size_t n) {
   Producers out;
-  for (size_t i = 0; i < n; ++i) out.push_back(std::make_unique<Producer>(zctx, ctx.frontend));
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(std::make_unique<Producer>(zctx, ctx.frontend, CompletionOf(ctx.config)));
+  }
   return out;
 }
 
@@ -238,7 +245,9 @@ Result<nlohmann::json> RunDrain(BenchContext& ctx) {
   int64_t start = NowNs();
   auto drained = Parallel(
       producers,
-      [&](Producer& p, size_t i) { return p.AwaitResults(Share(n, producers.size(), i), deadline); },
+      [&](Producer& p, size_t i) {
+        return p.AwaitResults(Share(n, producers.size(), i), deadline);
+      },
       [&] { return ctx.deployment->StartWorkers(); });
   if (!drained) return std::unexpected(drained.error());
   auto span = SpanOf(producers);
@@ -249,7 +258,7 @@ Result<nlohmann::json> RunDrain(BenchContext& ctx) {
 
 Result<nlohmann::json> RunLatency(BenchContext& ctx) {
   zmq::context_t zctx(1);
-  Producer p(zctx, ctx.frontend);
+  Producer p(zctx, ctx.frontend, CompletionOf(ctx.config));
   auto spec = EchoSpec(ctx.config.payload_bytes);
   int64_t deadline = DeadlineNs(ctx.config);
   const uint32_t warmup = std::max<uint32_t>(20, ctx.config.latency_samples / 20);
@@ -275,7 +284,8 @@ Result<nlohmann::json> RunLatency(BenchContext& ctx) {
               {"p99_us", Percentile(samples, 0.99)},
               {"p999_us", Percentile(samples, 0.999)},
               {"max_us", samples.empty() ? 0.0 : static_cast<double>(samples.back()) / 1000.0},
-              {"mean_us", samples.empty() ? 0.0 : sum / static_cast<double>(samples.size()) / 1000.0},
+              {"mean_us",
+               samples.empty() ? 0.0 : sum / static_cast<double>(samples.size()) / 1000.0},
               {"failed", p.failed()}};
   out["resources"] = meter.Stop(samples.size());
   return out;
@@ -311,7 +321,9 @@ Result<nlohmann::json> RunPriority(BenchContext& ctx) {
   // a later millisecond than it (claims within one millisecond are not told apart).
   auto finished = producers[0]->finished();
   std::sort(finished.begin(), finished.end(),
-            [](const FinishedTask& a, const FinishedTask& b) { return a.started_ms > b.started_ms; });
+            [](const FinishedTask& a, const FinishedTask& b) {
+              return a.started_ms > b.started_ms;
+            });
   uint64_t out_of_order = 0;
   int later_max = -1;  // highest priority claimed strictly after the current millisecond
   for (size_t i = 0; i < finished.size();) {
@@ -329,7 +341,8 @@ Result<nlohmann::json> RunPriority(BenchContext& ctx) {
   out["levels"] = levels;
   out["out_of_order"] = out_of_order;
   out["out_of_order_fraction"] =
-      finished.empty() ? 0.0 : static_cast<double>(out_of_order) / static_cast<double>(finished.size());
+      finished.empty() ? 0.0
+                       : static_cast<double>(out_of_order) / static_cast<double>(finished.size());
   out["resources"] = meter.Stop(n);
   return out;
 }

@@ -28,6 +28,7 @@ struct BenchConfig {
   uint32_t latency_samples = 2000;    // timed round trips (after warm-up)
   uint32_t priority_levels = 10;      // priorities 0..levels-1 in the priority run
   uint64_t memory_tasks = 1000000;    // tasks of the memory run
+  std::string completion = "notify";  // notify (RESULT pushes) or wait (WAIT per SUBMIT)
   uint32_t timeout_s = 600;           // deadline of each scenario
   std::vector<std::string> scenarios; // throughput, drain, latency, priority, memory
   std::string json_path;              // empty: no JSON file

@@ -6,6 +6,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -113,6 +114,7 @@ json ConfigJson(const BenchConfig& c) {
           {"concurrency", c.concurrency},
           {"payload_bytes", c.payload_bytes},
           {"chunk", c.chunk},
+          {"completion", c.completion},
           {"window", c.window},
           {"latency_samples", c.latency_samples},
           {"memory_tasks", c.memory_tasks},
@@ -146,8 +148,12 @@ int main(int argc, char** argv) {
   f.Uint32("latency-samples", &c.latency_samples, 1, 10'000'000, "timed one-at-a-time tasks");
   f.Uint32("priority-levels", &c.priority_levels, 2, 256, "priorities used in the priority run");
   f.Uint("memory-tasks", &memory_tasks, 10, 1'000'000'000, "tasks of the memory run");
+  f.Choice("completion", &c.completion, {"notify", "wait"},
+           "how finished tasks are learnt: notify (a RESULT push per task) or wait (a WAIT per "
+           "SUBMIT)");
   f.Uint32("timeout-s", &c.timeout_s, 1, 86400, "deadline of each scenario");
-  f.List("scenarios", &c.scenarios, "throughput, drain, latency, priority, memory (comma-separated)");
+  f.List("scenarios", &c.scenarios,
+         "throughput, drain, latency, priority, memory (comma-separated)");
   f.String("json", &c.json_path, "write every figure to this JSON file");
   f.String("broker-bin", &c.deployment.broker_bin, "--spawn: taskmill-broker binary");
   f.String("worker-bin", &c.deployment.worker_bin, "--spawn: taskmill-worker binary");
@@ -161,7 +167,9 @@ int main(int argc, char** argv) {
     std::fputs(f.Usage().c_str(), stdout);
     return 0;
   }
-  if (!parsed->positional.empty()) return Usage("unexpected argument '" + parsed->positional[0] + "'");
+  if (!parsed->positional.empty()) {
+    return Usage("unexpected argument '" + parsed->positional[0] + "'");
+  }
   c.tasks = tasks;
   c.memory_tasks = memory_tasks;
   c.deployment.workers = c.workers;
@@ -180,7 +188,9 @@ int main(int argc, char** argv) {
   if (c.scenarios.empty()) return Usage("--scenarios: name at least one scenario");
   if (c.spawn) {
     for (const auto* bin : {&c.deployment.broker_bin, &c.deployment.worker_bin}) {
-      if (access(bin->c_str(), X_OK) != 0) return Usage("cannot execute " + *bin + " (build it first)");
+      if (access(bin->c_str(), X_OK) != 0) {
+        return Usage("cannot execute " + *bin + " (build it first)");
+      }
     }
   }
   (void)SetLogLevel("warn");
@@ -201,10 +211,11 @@ int main(int argc, char** argv) {
     ctx.deployment = deployment.get();
     ctx.frontend = deployment->frontend();
   }
-  std::printf("taskmill-bench: %s, %llu tasks, %u producers, %u workers x %u, %u-byte payloads\n",
+  std::printf("taskmill-bench: %s, %llu tasks, %u producers, %u workers x %u, %u-byte payloads, "
+              "completion by %s\n",
               c.spawn ? "spawned redis-server (AOF everysec) + broker + workers" : c.broker.c_str(),
               static_cast<unsigned long long>(c.tasks), c.producers, c.workers, c.concurrency,
-              c.payload_bytes);
+              c.payload_bytes, c.completion.c_str());
 
   json report = {{"config", ConfigJson(c)}, {"scenarios", json::object()}};
   int status = 0;
@@ -218,7 +229,9 @@ int main(int argc, char** argv) {
     if (!r) {
       std::fprintf(stderr, "%s: %s failed: %s\n", kProgram, name.c_str(),
                    r.error().ToString().c_str());
-      if (deployment) std::fprintf(stderr, "broker log:\n%s\n", deployment->BrokerLogTail().c_str());
+      if (deployment) {
+        std::fprintf(stderr, "broker log:\n%s\n", deployment->BrokerLogTail().c_str());
+      }
       report["scenarios"][name] = {{"error", r.error().ToString()}};
       status = 1;
       break;
