@@ -216,6 +216,22 @@ TEST_F(FlowTest, TheCppExampleProgramRunsAgainstARealBroker) {
   EXPECT_NE(out.find("succeeded, cost usd 0.001"), std::string::npos) << out;
 }
 
+TEST_F(FlowTest, AWaitOnManyTasksAnswersEveryOneInOrder) {
+  ASSERT_TRUE(cluster_->StartWorker("w1", 8));
+  // More ids than one store read carries (500), so the answer is assembled from chunks.
+  std::vector<protocol::TaskSpec> specs;
+  for (int i = 0; i < 1234; ++i) specs.push_back(Spec("echo", "n" + std::to_string(i)));
+  auto ids = SubmitAll(client(), specs);
+  ASSERT_EQ(ids.size(), 1234u);
+  auto tasks = WaitAll(client(), ids, 60000);
+  ASSERT_EQ(tasks.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(tasks[i].id, ids[i]);
+    EXPECT_EQ(tasks[i].state, TaskState::kSucceeded);
+    EXPECT_EQ(tasks[i].output, "n" + std::to_string(i));
+  }
+}
+
 TEST_F(FlowTest, StatsShowQueuesAndWorkers) {
   ASSERT_TRUE(cluster_->StartWorker("w1", 3));
   WaitAll(client(), {SubmitOne(client(), Spec("echo", "x"))});

@@ -1,5 +1,7 @@
 #include "service/client_service.h"
 
+#include <memory>
+
 #include "service/batch_events.h"
 #include "service/worker_service.h"
 #include "store/batch_resolver.h"
@@ -17,7 +19,12 @@ auto Log() {
 }
 
 constexpr size_t kMaxIdsPerRequest = 100'000;
-constexpr int64_t kRecheckIntervalMs = 1000;
+// Waited-on tasks are re-read this often (results recorded through another broker), at
+// most kRecheckIds per pass, so the re-read stays a small share of Redis's time.
+constexpr int64_t kRecheckIntervalMs = 5000;
+constexpr size_t kRecheckIds = 1000;
+// Ids per get script call: ~20 us each in Redis, so a chunk holds Redis for ~10 ms at most.
+constexpr size_t kGetChunk = 500;
 
 protocol::TaskInfo UnknownTask(const std::string& id) {
   protocol::TaskInfo t;
@@ -149,11 +156,44 @@ void ClientService::FlushSubmits() {
   });
 }
 
+void ClientService::GetChunked(std::vector<std::string> ids, TasksCallback cb) {
+  if (ids.size() <= kGetChunk) {
+    ctx_.store.Get(std::move(ids), std::move(cb));
+    return;
+  }
+  // Replies come back in call order on the one Redis connection, so the last chunk's
+  // callback runs after every earlier one: it delivers the assembled result.
+  struct Gather {
+    std::vector<std::optional<protocol::TaskInfo>> tasks;
+    std::optional<Error> error;
+  };
+  auto gather = std::make_shared<Gather>();  // co-owned by the chunks' callbacks
+  for (size_t start = 0; start < ids.size(); start += kGetChunk) {
+    size_t end = std::min(ids.size(), start + kGetChunk);
+    std::vector<std::string> chunk(std::make_move_iterator(ids.begin() + start),
+                                   std::make_move_iterator(ids.begin() + end));
+    bool last = end == ids.size();
+    ctx_.store.Get(std::move(chunk),
+                   [gather, last, cb](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+                     if (!r && !gather->error) gather->error = r.error();
+                     if (r) {
+                       for (auto& t : *r) gather->tasks.push_back(std::move(t));
+                     }
+                     if (!last) return;
+                     if (gather->error) {
+                       cb(std::unexpected(*gather->error));
+                     } else {
+                       cb(std::move(gather->tasks));
+                     }
+                   });
+  }
+}
+
 void ClientService::AnswerWithTasks(const std::string& identity, uint64_t req_id,
                                     std::vector<std::string> ids) {
   auto asked = ids;
-  ctx_.store.Get(std::move(ids), [this, identity, req_id, asked = std::move(asked)](
-                                     Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+  GetChunked(std::move(ids), [this, identity, req_id, asked = std::move(asked)](
+                                 Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
     if (!r) {
       ReplyError(identity, req_id, r.error());
       return;
@@ -176,7 +216,7 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
   }
   auto ids = wait.ids;
   int64_t deadline = ctx_.clock.MonotonicMs() + wait.timeout_ms;
-  ctx_.store.Get(std::move(ids), [this, identity, req_id = wait.req_id, asked = wait.ids,
+  GetChunked(std::move(ids), [this, identity, req_id = wait.req_id, asked = wait.ids,
                                   deadline](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
     if (!r) {
       ReplyError(identity, req_id, r.error());
@@ -220,10 +260,14 @@ void ClientService::OnTick() {
   int64_t now = ctx_.clock.MonotonicMs();
   if (now < next_recheck_ms_ || waits_.size() == 0) return;
   next_recheck_ms_ = now + kRecheckIntervalMs;
-  auto ids = waits_.PendingIds();
+  auto pending = waits_.PendingIds();
+  if (recheck_offset_ >= pending.size()) recheck_offset_ = 0;
+  size_t end = std::min(pending.size(), recheck_offset_ + kRecheckIds);
+  std::vector<std::string> ids(pending.begin() + recheck_offset_, pending.begin() + end);
+  recheck_offset_ = end;
   auto asked = ids;
-  ctx_.store.Get(std::move(ids), [this, asked = std::move(asked)](
-                                     Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+  GetChunked(std::move(ids), [this, asked = std::move(asked)](
+                                 Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
     if (!r) return;
     for (size_t i = 0; i < asked.size() && i < r->size(); ++i) {
       if (!(*r)[i] || protocol::IsTerminal((*r)[i]->state)) OnTaskTerminal(asked[i]);

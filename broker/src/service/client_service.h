@@ -52,6 +52,10 @@ class ClientService {
   void OnStats(const std::string& identity, const protocol::Stats& stats);
   void OnDlq(const std::string& identity, protocol::Dlq& dlq);
   void FlushSubmits();
+  using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;
+  // Store::Get in chunks of kGetChunk ids, so one large WAIT or GET cannot hold Redis for
+  // long; `cb` gets every result in order (or the first error) after the last chunk.
+  void GetChunked(std::vector<std::string> ids, TasksCallback cb);
   // Reads `ids` and answers `req_id` with their TaskInfo.
   void AnswerWithTasks(const std::string& identity, uint64_t req_id, std::vector<std::string> ids);
   void Reply(const std::string& identity, protocol::Reply reply);
@@ -63,6 +67,7 @@ class ClientService {
   std::vector<protocol::TaskSpec> submit_specs_;     // their specs, in order
   std::unordered_map<std::string, std::string> notify_;  // task id -> client to push RESULT to
   int64_t next_recheck_ms_ = 0;                       // monotonic ms of the next re-read
+  size_t recheck_offset_ = 0;                         // where the next re-read pass starts
   bool accepting_ = true;                             // false once shutting down
 };
 
