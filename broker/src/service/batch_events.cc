@@ -143,7 +143,10 @@ void BatchEvents::TaskCancelled(const std::string& task_id, const std::string& r
   e.task_id = task_id;
   e.task_name = w->names[task_id];
   e.state = "cancelled";
-  e.error = protocol::TaskError{reason, "cancelled: " + reason, false};
+  std::string why = reason == "dependency_failed" ? "a task it depends on failed"
+                    : reason == "budget_exceeded"   ? "the batch went over its budget"
+                                                    : "cancelled by request";
+  e.error = protocol::TaskError{reason, why, false};
   Emit(batch_id, *w, std::move(e));
 }
 
