@@ -23,6 +23,7 @@ using nlohmann::json;
 using taskmill::bench::BenchConfig;
 
 constexpr const char* kProgram = "taskmill-bench";
+const std::vector<std::string> kDefaultScenarios = {"throughput", "drain", "latency", "priority"};
 const std::vector<std::string> kScenarios = {"throughput", "drain", "latency", "priority",
                                              "memory"};
 
@@ -79,6 +80,10 @@ void PrintTable(const json& report) {
   for (const char* name : {"throughput", "drain", "priority", "memory"}) {
     if (!s.contains(name)) continue;
     const json& r = s[name];
+    if (r.contains("error")) {
+      std::printf("%-11s FAILED: %s\n", name, r["error"].get<std::string>().c_str());
+      continue;
+    }
     std::string notes;
     if (std::string(name) == "priority") {
       notes = "out of order: " + Fmt("%.4f", Num(r, "out_of_order_fraction") * 100) + "%";
@@ -94,7 +99,9 @@ void PrintTable(const json& report) {
                 Num(r, "tasks_per_s"), notes.c_str());
     PrintResources(r["resources"]);
   }
-  if (s.contains("latency")) {
+  if (s.contains("latency") && s["latency"].contains("error")) {
+    std::printf("%-11s FAILED: %s\n", "latency", s["latency"]["error"].get<std::string>().c_str());
+  } else if (s.contains("latency")) {
     const json& r = s["latency"];
     std::printf("latency     %10.0f samples: p50 %.0f us, p99 %.0f us, p99.9 %.0f us, max %.0f us"
                 " (mean %.0f us)\n",
@@ -129,7 +136,7 @@ json ConfigJson(const BenchConfig& c) {
 int main(int argc, char** argv) {
   using namespace taskmill;
   BenchConfig c;
-  c.scenarios = {"throughput", "drain", "latency", "priority"};
+  c.scenarios = kDefaultScenarios;
   c.deployment.broker_bin = std::string(TASKMILL_BUILD_DIR) + "/broker/taskmill-broker";
   c.deployment.worker_bin = std::string(TASKMILL_BUILD_DIR) + "/worker/taskmill-worker";
   uint64_t tasks = c.tasks, memory_tasks = c.memory_tasks;
@@ -172,6 +179,8 @@ int main(int argc, char** argv) {
   }
   c.tasks = tasks;
   c.memory_tasks = memory_tasks;
+  // Without --spawn nothing can stop or start workers: the default is what still works.
+  if (!c.spawn && c.scenarios == kDefaultScenarios) c.scenarios = {"throughput", "latency"};
   c.deployment.workers = c.workers;
   c.deployment.concurrency = c.concurrency;
   std::set<std::string> seen;
