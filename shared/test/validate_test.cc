@@ -56,5 +56,22 @@ TEST(ValidateTest, SpecChecks) {
   EXPECT_FALSE(ValidateTaskSpec(s, ""));
 }
 
+TEST(ValidateTest, ARepeatedParentIsRefused) {
+  auto s = Valid();
+  s.depends_on = {"a", "b", "a"};
+  auto r = ValidateTaskSpec(s, "tasks[1]");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "tasks[1].depends_on: 'a' is listed twice");
+}
+
+TEST(ValidateTest, CostsMustBeFiniteNonNegativeAndBounded) {
+  EXPECT_TRUE(ValidateCosts({{"usd", 0.5}, {"cpu_ms", 0}}, "cost"));
+  auto r = ValidateCosts({{"usd", -1}}, "cost");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "cost.usd: -1.000000 is not a cost (allowed: 0 to 1e15)");
+  EXPECT_FALSE(ValidateCosts({{"usd", 1.7e308}}, "cost"));
+  EXPECT_FALSE(ValidateCosts({{"bad name", 1}}, "cost"));
+}
+
 }  // namespace
 }  // namespace taskmill::protocol

@@ -1,5 +1,6 @@
 #include "taskmill/shared/protocol/validate.h"
 
+#include <cmath>
 #include <string>
 
 namespace taskmill::protocol {
@@ -73,7 +74,31 @@ Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
   if (spec.depends_on.size() > limits.max_depends_on) {
     return Invalid(where, "depends_on: more than " + std::to_string(limits.max_depends_on));
   }
+  for (size_t i = 0; i < spec.depends_on.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (spec.depends_on[i] == spec.depends_on[j]) {
+        return Invalid(where, "depends_on: '" + spec.depends_on[i] + "' is listed twice");
+      }
+    }
+  }
   if (spec.not_before_ms < 0) return Invalid(where, "not_before_ms: must not be negative");
+  return {};
+}
+
+Result<void> ValidateCosts(const CostMap& cost, std::string_view where) {
+  if (cost.size() > kMaxCostNames) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(where) + ": more than " + std::to_string(kMaxCostNames) +
+                         " cost names");
+  }
+  for (const auto& [name, value] : cost) {
+    if (auto r = ValidateName(name, std::string(where) + " name"); !r) return r;
+    if (!std::isfinite(value) || value < 0 || value > kMaxCostValue) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string(where) + "." + name + ": " + std::to_string(value) +
+                           " is not a cost (allowed: 0 to 1e15)");
+    }
+  }
   return {};
 }
 

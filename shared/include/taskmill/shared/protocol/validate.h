@@ -28,4 +28,10 @@ struct SpecLimits {
 Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
                               const SpecLimits& limits = {});
 
+// Costs a worker reports: at most kMaxCostNames names (each a valid name), every value
+// finite, >= 0 and <= kMaxCostValue, so sums stay finite and budgets cannot be dodged.
+inline constexpr size_t kMaxCostNames = 64;
+inline constexpr double kMaxCostValue = 1e15;
+Result<void> ValidateCosts(const CostMap& cost, std::string_view where);
+
 }  // namespace taskmill::protocol
