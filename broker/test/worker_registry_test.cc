@@ -16,7 +16,7 @@ TEST(WorkerRegistryTest, RegisterFindAndCredit) {
   ASSERT_NE(w, nullptr);
   EXPECT_EQ(reg.FindById("w1"), w);
   EXPECT_EQ(w->FreeSlots(), 3u);
-  w->in_flight.insert("t1");
+  w->in_flight["t1"] = 1;
   w->claiming = 1;
   EXPECT_EQ(w->FreeSlots(), 1u);
   w->claiming = 5;  // never negative
@@ -28,7 +28,7 @@ TEST(WorkerRegistryTest, RegisterFindAndCredit) {
 TEST(WorkerRegistryTest, SameIdFromANewConnectionReplacesTheOld) {
   WorkerRegistry reg;
   reg.Register("ident-a", MakeReady("w1"), 100);
-  reg.Find("ident-a")->in_flight.insert("t1");
+  reg.Find("ident-a")->in_flight["t1"] = 1;
   auto replaced = reg.Register("ident-b", MakeReady("w1"), 200);
   ASSERT_TRUE(replaced);
   EXPECT_EQ(replaced->identity, "ident-a");
@@ -41,7 +41,7 @@ TEST(WorkerRegistryTest, SameIdFromANewConnectionReplacesTheOld) {
 TEST(WorkerRegistryTest, ReRegisteringKeepsInFlightTasks) {
   WorkerRegistry reg;
   reg.Register("ident-a", MakeReady("w1"), 100);
-  reg.Find("ident-a")->in_flight.insert("t1");
+  reg.Find("ident-a")->in_flight["t1"] = 1;
   EXPECT_FALSE(reg.Register("ident-a", MakeReady("w1", 4), 150));
   EXPECT_EQ(reg.Find("ident-a")->in_flight.size(), 1u);
   EXPECT_EQ(reg.Find("ident-a")->concurrency, 4u);

@@ -19,7 +19,7 @@ struct WorkerState {
   std::vector<std::string> types;             // empty: any type
   uint32_t concurrency = 1;
   protocol::Labels labels;
-  std::unordered_set<std::string> in_flight;  // task ids sent and not yet DONE
+  std::unordered_map<std::string, uint64_t> in_flight;  // task id -> fencing token, sent and not yet DONE
   uint32_t claiming = 0;                      // slots reserved by claims awaiting Redis
   int64_t last_seen_ms = 0;                   // monotonic ms of the last message from it
   bool draining = false;                      // true iff told to DRAIN: gets no new tasks

@@ -1,5 +1,6 @@
 #include "service/client_service.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "service/batch_events.h"
@@ -18,7 +19,7 @@ auto Log() {
   return log;
 }
 
-constexpr size_t kMaxIdsPerRequest = 100'000;
+constexpr size_t kMaxIdsPerRequest = 10'000;
 // Waited-on tasks are re-read this often (results recorded through another broker), at
 // most kRecheckIds per pass, so the re-read stays a small share of Redis's time.
 constexpr int64_t kRecheckIntervalMs = 5000;
@@ -126,7 +127,9 @@ void ClientService::FlushSubmits() {
   auto specs = std::move(submit_specs_);
   submit_specs_.clear();
   std::vector<std::string> queues;
-  for (const auto& s : specs) queues.push_back(s.queue);
+  for (const auto& s : specs) {
+    if (std::find(queues.begin(), queues.end(), s.queue) == queues.end()) queues.push_back(s.queue);
+  }
   ctx_.store.Enqueue(std::move(specs), [this, requests = std::move(requests),
                                         queues = std::move(queues)](Result<EnqueueResult> r) {
     for (const auto& req : requests) {
@@ -211,7 +214,7 @@ void ClientService::AnswerWithTasks(const std::string& identity, uint64_t req_id
 void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
   if (wait.ids.empty() || wait.ids.size() > kMaxIdsPerRequest) {
     ReplyError(identity, wait.req_id,
-               Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 100000 task ids"});
+               Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 10000 task ids"});
     return;
   }
   auto ids = wait.ids;
@@ -290,7 +293,7 @@ void ClientService::OnGet(const std::string& identity, protocol::Get& get) {
   }
   if (get.ids.empty() || get.ids.size() > kMaxIdsPerRequest) {
     ReplyError(identity, get.req_id,
-               Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 100000 task ids"});
+               Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 10000 task ids"});
     return;
   }
   AnswerWithTasks(identity, get.req_id, std::move(get.ids));
@@ -313,7 +316,7 @@ void ClientService::OnCancel(const std::string& identity, protocol::Cancel& canc
   }
   if (cancel.ids.empty() || cancel.ids.size() > kMaxIdsPerRequest) {
     ReplyError(identity, cancel.req_id,
-               Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 100000 task ids"});
+               Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 10000 task ids"});
     return;
   }
   CancelIds(identity, cancel.req_id, std::move(cancel.ids), reason);

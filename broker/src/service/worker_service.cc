@@ -2,6 +2,8 @@
 
 #include <fmt/ranges.h>
 
+#include <memory>
+
 #include "service/batch_events.h"
 #include "service/client_service.h"
 #include "taskmill/shared/log.h"
@@ -10,6 +12,12 @@
 
 namespace taskmill::broker {
 namespace {
+// Caps on what one READY may announce: enough for any real worker, small enough that a
+// hostile one cannot make every claim a huge script.
+constexpr size_t kMaxWorkerQueues = 64;
+constexpr size_t kMaxWorkerTypes = 512;
+constexpr uint32_t kMaxWorkerConcurrency = 10000;
+
 auto Log() {
   static auto log = Logger("broker.workers");
   return log;
@@ -50,12 +58,22 @@ void WorkerService::OnReady(const std::string& identity, const protocol::Ready& 
     Log()->warn("refused READY: {}", valid.error().message);
     return;
   }
+  auto refuse = [&](const std::string& why) {
+    ++ctx_.counters.bad_frames;
+    Log()->warn("refused READY from {}: {}", ready.worker_id, why);
+  };
+  if (ready.queues.size() > kMaxWorkerQueues || ready.types.size() > kMaxWorkerTypes) {
+    return refuse("more than " + std::to_string(kMaxWorkerQueues) + " queues or " +
+                  std::to_string(kMaxWorkerTypes) + " types");
+  }
+  if (ready.concurrency > kMaxWorkerConcurrency) {
+    return refuse("concurrency over " + std::to_string(kMaxWorkerConcurrency));
+  }
   for (const auto& q : ready.queues) {
-    if (auto valid = protocol::ValidateName(q, "queues"); !valid) {
-      ++ctx_.counters.bad_frames;
-      Log()->warn("refused READY from {}: {}", ready.worker_id, valid.error().message);
-      return;
-    }
+    if (auto valid = protocol::ValidateName(q, "queues"); !valid) return refuse(valid.error().message);
+  }
+  for (const auto& t : ready.types) {
+    if (auto valid = protocol::ValidateName(t, "types"); !valid) return refuse(valid.error().message);
   }
   bool known = registry_.Find(identity) != nullptr;
   if (auto replaced = registry_.Register(identity, ready, ctx_.clock.MonotonicMs())) {
@@ -69,46 +87,57 @@ void WorkerService::OnReady(const std::string& identity, const protocol::Ready& 
 }
 
 void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
+  if (auto valid = protocol::ValidateName(done.task_id, "task_id"); !valid) {
+    ++ctx_.counters.bad_frames;  // dropped alone, so it cannot fail the turn's other DONEs
+    return;
+  }
   std::string worker_id;
   if (auto* w = registry_.Find(identity)) {
-    w->in_flight.erase(done.task_id);
+    // Only the live attempt's DONE frees its slot; a stale one is recorded (and fenced off).
+    if (auto it = w->in_flight.find(done.task_id);
+        it != w->in_flight.end() && (it->second == done.token || it->second == 0)) {
+      w->in_flight.erase(it);
+    }
     w->idle = false;
     worker_id = w->id;
+  }
+  if (auto valid = protocol::ValidateCosts(done.cost, "cost"); !valid) {
+    // Keep the result, drop costs that would poison sums or dodge a budget.
+    ++ctx_.counters.bad_frames;
+    Log()->warn("task {}: ignoring its reported costs: {}", done.task_id, valid.error().message);
+    done.cost.clear();
   }
   // A DONE from a connection we do not know is still recorded if its token holds the lease.
   done_this_turn_[worker_id].push_back(std::move(done));
 }
 
 void WorkerService::EndTurn() {
-  if (!done_this_turn_.empty()) {
+  // While Redis is away, DONEs wait here: they are recorded once it is back.
+  if (!done_this_turn_.empty() && ctx_.redis.ready()) {
     auto batches = std::move(done_this_turn_);
     done_this_turn_.clear();
-    for (auto& [worker_id, dones] : batches) {
-      // Events need each report's cost and error, not its (possibly large) output.
-      std::vector<protocol::Done> reports;
-      if (ctx_.events->AnyWatched()) {
-        for (const auto& d : dones) {
-          protocol::Done& r = reports.emplace_back();
-          r.task_id = d.task_id;
-          r.ok = d.ok;
-          r.error = d.error;
-          r.cost = d.cost;
-        }
-      }
-      ctx_.store.Finish(worker_id, std::move(dones),
-                        [this, reports = std::move(reports)](Result<FinishResult> r) {
-                          if (!r) {
-                            // Nothing was recorded or the reply was lost; the leases stay and
-                            // expire or are extended, so the attempt is retried, not lost.
-                            Log()->warn("recording results failed: {}", r.error().ToString());
-                            return;
-                          }
-                          HandleFinish(*r, reports.empty() ? nullptr : &reports);
-                        });
-    }
+    for (auto& [worker_id, dones] : batches) RecordDone(worker_id, std::move(dones));
   }
   FlushReleases();
   Dispatch();
+}
+
+void WorkerService::RecordDone(const std::string& worker_id, std::vector<protocol::Done> dones) {
+  auto kept = std::make_shared<std::vector<protocol::Done>>(std::move(dones));  // co-owned by the callback
+  ctx_.store.Finish(worker_id, *kept, [this, worker_id, kept](Result<FinishResult> r) {
+    if (!r) {
+      if (r.error().code == ErrorCode::kStoreUnavailable) {
+        // The reply was lost or Redis went away: send them again once it is back. If the
+        // script did run, the repeat is fenced off as stale; nothing is recorded twice.
+        auto& pending = done_this_turn_[worker_id];
+        for (auto& d : *kept) pending.push_back(std::move(d));
+      } else {
+        Log()->warn("recording results failed: {}", r.error().ToString());
+      }
+      return;
+    }
+    HandleFinish(*r, ctx_.events->AnyWatched() ? kept.get() : nullptr);
+  });
 }
 
 void WorkerService::HandleFinish(const FinishResult& result,
@@ -158,10 +187,22 @@ void WorkerService::Claim(WorkerState& worker) {
     }
     if (w == nullptr) return;  // gone: its release, queued after this claim, re-queues them
     for (auto& task : r->tasks) {
-      w->in_flight.insert(task.task_id);
+      std::string task_id = task.task_id;
+      uint64_t token = task.token;
       ctx_.events->TaskStarted(task);
+      if (!ctx_.backend.Send(identity, protocol::Encode(task))) {
+        // The worker is gone or its queue is full: fail the attempt now (retryable) rather
+        // than leave a lease that heartbeats would keep alive.
+        protocol::Done lost;
+        lost.task_id = std::move(task_id);
+        lost.token = token;
+        lost.error = protocol::TaskError{"dispatch_failed", "could not send the task to its worker",
+                                         true};
+        done_this_turn_[w->id].push_back(std::move(lost));
+        continue;
+      }
+      w->in_flight[task_id] = token;
       ++ctx_.counters.tasks_dispatched;
-      Send(identity, std::move(task));
     }
     if (r->tasks.size() < n) w->idle = true;
     ctx_.clients->OnBatchChanges(r->batches);

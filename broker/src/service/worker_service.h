@@ -44,6 +44,8 @@ class WorkerService {
  private:
   void OnReady(const std::string& identity, const protocol::Ready& ready);
   void OnDone(const std::string& identity, protocol::Done done);
+  // One Finish call for one worker's DONEs; kept and sent again if the reply is lost.
+  void RecordDone(const std::string& worker_id, std::vector<protocol::Done> dones);
   // Queues the release of a gone worker's leases for the end of the turn.
   void Release(const WorkerState& w, const char* why);
   void FlushReleases();

@@ -152,7 +152,7 @@ void Store::Claim(ClaimRequest req, Callback<ClaimResult> cb) {
   Run<ClaimResult>(kClaim, std::move(args), std::move(cb), wire::ParseClaim);
 }
 
-void Store::Finish(std::string worker_id, std::vector<protocol::Done> done,
+void Store::Finish(const std::string& worker_id, const std::vector<protocol::Done>& done,
                    Callback<FinishResult> cb) {
   (void)worker_id;  // the fencing token decides; the worker id is only for the caller's logs
   for (const auto& d : done) {

@@ -49,8 +49,11 @@ class Store {
   void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
                     std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb);
   void Claim(ClaimRequest request, Callback<ClaimResult> cb);
-  // Records DONE messages from one worker: success (Done.ok) or failure.
-  void Finish(std::string worker_id, std::vector<protocol::Done> done, Callback<FinishResult> cb);
+  // Records DONE messages from one worker: success (Done.ok) or failure. The arguments are
+  // serialised before it returns, so the caller keeps `done` (to send again after a lost reply:
+  // fencing makes a repeat harmless).
+  void Finish(const std::string& worker_id, const std::vector<protocol::Done>& done,
+              Callback<FinishResult> cb);
   // Moves due delayed tasks to their ready queues.
   void Promote(uint32_t limit, Callback<PromoteResult> cb);
   // Fails expired leases as retryable (lease_expired, or timeout).
