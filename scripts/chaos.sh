@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the fault suite (tests/chaos) and prints one table: per scenario, tasks submitted
+# and acknowledged, lost, duplicated results, duplicate executions (at-least-once re-runs),
+# unexpected runs, double-counted costs, detection, recovery and the longest completion gap.
+#
+#   scripts/chaos.sh          short form (as ctest -L chaos runs it), about a minute
+#   scripts/chaos.sh --long   longer load per scenario (TASKMILL_CHAOS_LONG=1)
+#
+# Extra args go to the test binary (e.g. --gtest_filter='*Broker*'). Exits non-zero if any
+# scenario broke its invariant. Full output: $BUILD_DIR/chaos.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+if [[ "${1:-}" == "--long" ]]; then
+  export TASKMILL_CHAOS_LONG=1
+  shift
+fi
+bin="$BUILD_DIR/tests/chaos/chaos_test"
+if [[ ! -d "$BUILD_DIR" ]]; then
+  bash scripts/build.sh
+else
+  cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target chaos_test chaos_checker_test
+fi
+"$BUILD_DIR/tests/chaos/chaos_checker_test" >/dev/null
+log="$BUILD_DIR/chaos.log"
+status=0
+"$bin" "$@" >"$log" 2>&1 || status=$?
+{
+  printf 'scenario\tsubmitted\tacknowledged\tlost\tdup_results\tdup_execs\tunexpected\tdouble_costs\tdetection_ms\trecovery_ms\tmax_gap_ms\n'
+  grep '^CHAOS_ROW' "$log" | cut -f2-
+} | column -t -s $'\t'
+echo
+grep -E '^\[  (PASSED|FAILED)  \]' "$log" || true
+if [[ $status -ne 0 ]]; then
+  echo "chaos: some scenario failed; see $log" >&2
+fi
+echo "negative controls (neg-*) must show lost > 0: that is the checker catching them."
+exit "$status"

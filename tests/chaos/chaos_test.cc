@@ -1,0 +1,261 @@
+// The fault suite, short form: each scenario injects one fault under load and the checker
+// holds taskmill to its promises (docs/reliability.md): nothing acknowledged is lost,
+// every result and cost is recorded once, and re-runs are bounded by the leases cut.
+// Two negative controls show the checker can fail. Every row is printed as a CHAOS_ROW
+// line, which scripts/chaos.sh turns into a table.
+
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <iostream>
+
+#include "chaos/harness.h"
+
+namespace taskmill::chaos {
+namespace {
+
+using protocol::TaskState;
+using taskmill::testing::WireClient;
+
+constexpr uint32_t kWorkers = 3;
+constexpr uint32_t kConcurrency = 2;
+
+class ChaosTest : public ::testing::Test {
+ protected:
+  void Boot(const std::string& scenario, ChaosCluster::Options options = {}) {
+    scenario_ = scenario;
+    auto c = ChaosCluster::Start(scenario, std::move(options));
+    ASSERT_TRUE(c.has_value()) << c.error().message;
+    cluster_ = std::move(*c);
+    for (uint32_t i = 0; i < kWorkers; ++i) {
+      ASSERT_TRUE(cluster_->StartWorker("w" + std::to_string(i), kConcurrency));
+    }
+  }
+  void TearDown() override {
+    if (load_) load_->Join();
+    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
+  }
+  // Starts the load and waits until tasks flow: some acknowledged, some runs logged.
+  void StartLoad(int64_t interval_ms = 20) {
+    load_ = std::make_unique<LoadClient>(cluster_->frontend(), cluster_->queue(),
+                                         cluster_->TaskPayload(scale_.task_ms), scenario_);
+    load_->Start(scale_.load_ms, interval_ms);
+    ASSERT_TRUE(WaitFor([&] { return load_->acknowledged() >= 10 &&
+                                     cluster_->Executions().size() >= 6; },
+                        20000))
+        << "no traffic";
+  }
+  CheckReport Finish(int64_t fault_ms, std::vector<Submission> extra = {},
+                     int64_t settle_ms = -1) {
+    load_->Join();
+    auto subs = load_->submissions();
+    subs.insert(subs.end(), extra.begin(), extra.end());
+    auto r = Settle(*cluster_, subs, fault_ms, settle_ms < 0 ? scale_.settle_ms : settle_ms);
+    std::cout << r.Row(scenario_) << std::endl;
+    return r;
+  }
+
+  Scale scale_ = Scale::FromEnv();
+  std::string scenario_;
+  std::unique_ptr<ChaosCluster> cluster_;
+  std::unique_ptr<LoadClient> load_;
+};
+
+TEST_F(ChaosTest, WorkerKill9WhileHoldingTasks) {
+  Boot("worker-kill9");
+  StartLoad();
+  int64_t fault = NowMs();
+  cluster_->worker(0).Kill9();
+  auto r = Finish(fault);
+  EXPECT_TRUE(r.Clean()) << r.Summary();
+  EXPECT_GT(r.succeeded, 0u);
+  EXPECT_LE(r.duplicate_executions, kConcurrency) << "re-runs beyond the leases cut";
+}
+
+TEST_F(ChaosTest, WorkerFrozenPastItsLeaseIsFencedOff) {
+  ChaosCluster::Options o;
+  o.lease_ms = 1500;
+  Boot("worker-sigstop", o);
+  StartLoad();
+  int64_t fault = NowMs();
+  cluster_->worker(0).Signal(SIGSTOP);
+  // The fault lasts past the lease: the frozen worker's tasks were released and re-run.
+  WaitFor([&] { return NowMs() - fault > o.lease_ms + 1000; }, o.lease_ms + 5000);
+  cluster_->worker(0).Signal(SIGCONT);
+  auto r = Finish(fault);
+  EXPECT_TRUE(r.Clean()) << r.Summary();
+  EXPECT_LE(r.duplicate_executions, kConcurrency) << "re-runs beyond the leases cut";
+}
+
+TEST_F(ChaosTest, BrokerKill9AndRestartUnderLoad) {
+  Boot("broker-kill9");
+  StartLoad();
+  int64_t fault = NowMs();
+  cluster_->broker().Kill9();
+  ASSERT_TRUE(cluster_->StartBroker());
+  auto r = Finish(fault);
+  EXPECT_TRUE(r.Clean()) << r.Summary();
+  EXPECT_LE(r.duplicate_executions, kWorkers * kConcurrency);
+}
+
+TEST_F(ChaosTest, BrokerSigtermUnderLoadDrains) {
+  Boot("broker-sigterm");
+  StartLoad();
+  int64_t fault = NowMs();
+  cluster_->broker().Signal(SIGTERM);
+  ASSERT_TRUE(cluster_->broker().Wait(15000).has_value()) << "broker did not stop";
+  // Draining workers exit; the restarted broker gets fresh ones.
+  ASSERT_TRUE(cluster_->StartBroker());
+  for (uint32_t i = 0; i < kWorkers; ++i) {
+    ASSERT_TRUE(cluster_->StartWorker("v" + std::to_string(i), kConcurrency));
+  }
+  auto r = Finish(fault);
+  EXPECT_TRUE(r.Clean()) << r.Summary();
+  EXPECT_LE(r.duplicate_executions, kWorkers * kConcurrency);
+}
+
+TEST_F(ChaosTest, RedisKill9AndRestartOnItsDir) {
+  Boot("redis-kill9");
+  StartLoad();
+  int64_t fault = NowMs();
+  cluster_->redis().Kill();
+  ASSERT_TRUE(cluster_->redis().Restart());
+  auto r = Finish(fault);
+  EXPECT_TRUE(r.Clean()) << r.Summary();
+  EXPECT_LE(r.duplicate_executions, kWorkers * kConcurrency);
+}
+
+TEST_F(ChaosTest, PoisonTaskEndsInTheDeadLetterSetWhileOthersFlow) {
+  Boot("poison");
+  StartLoad();
+  // The poison command kills the worker that runs it (its parent), every time.
+  WireClient client(cluster_->frontend());
+  protocol::Submit s;
+  protocol::TaskSpec poison;
+  poison.id = "the-poison-task";
+  poison.type = "exec";
+  poison.queue = cluster_->queue();
+  poison.payload = R"({"argv": ["sh", "-c", "kill -9 $PPID"]})";
+  poison.max_attempts = 3;
+  poison.backoff.base_ms = 50;
+  s.tasks = {poison};
+  int64_t fault = NowMs();
+  auto reply = client.Call(s, 5000);
+  ASSERT_TRUE(reply.has_value()) << reply.error().message;
+  ASSERT_FALSE(reply->error) << reply->error->code << ": " << reply->error->message;
+  Submission sub{poison.id, fault, NowMs()};
+  // Replace each crashed worker (bounded), until the poison is terminal.
+  size_t restarts = 0;
+  std::vector<bool> replaced(64, false);
+  auto poison_state = [&] {
+    protocol::Get g;
+    g.ids = {poison.id};
+    auto r = client.Call(g, 5000);
+    return r && !r->tasks.empty() ? r->tasks[0] : protocol::TaskInfo{};
+  };
+  bool done = WaitFor(
+      [&] {
+        for (size_t i = 0; i < cluster_->worker_count() && restarts < 10; ++i) {
+          if (!replaced[i] && !cluster_->worker(i).Running()) {
+            replaced[i] = true;
+            ++restarts;
+            (void)cluster_->StartWorker("r" + std::to_string(restarts), kConcurrency);
+          }
+        }
+        return IsTerminal(poison_state().state);
+      },
+      scale_.settle_ms);
+  ASSERT_TRUE(done) << "poison task never ended";
+  auto info = poison_state();
+  EXPECT_EQ(info.state, TaskState::kFailed);
+  EXPECT_EQ(info.attempts, 3u);
+  EXPECT_EQ(restarts, 3u) << "each attempt crashed one worker";
+  protocol::Dlq dlq;
+  dlq.queue = cluster_->queue();
+  auto dead = client.Call(dlq, 5000);
+  ASSERT_TRUE(dead && !dead->error);
+  ASSERT_EQ(dead->tasks.size(), 1u);
+  EXPECT_EQ(dead->tasks[0].id, poison.id);
+  auto r = Finish(fault, {sub});
+  EXPECT_TRUE(r.Clean()) << r.Summary();
+  EXPECT_EQ(r.failed, 1u);
+  EXPECT_LE(r.duplicate_executions, 3 * kConcurrency) << "re-runs beyond the leases cut";
+}
+
+TEST_F(ChaosTest, ResubmitWithTheSameIdempotencyKeyAfterALostReply) {
+  Boot("idempotency");
+  StartLoad(50);
+  // The first SUBMIT is stored but its reply never reaches the application (its client
+  // drops it); the application resubmits under the same key with a fresh id and must get
+  // the first id back. Exactly one task per key runs.
+  WireClient lossy(cluster_->frontend());
+  WireClient retrying(cluster_->frontend());
+  std::vector<Submission> subs;
+  const int kKeys = 20;
+  for (int i = 0; i < kKeys; ++i) {
+    auto spec = [&](const std::string& id) {
+      protocol::TaskSpec t;
+      t.id = id;
+      t.type = "exec";
+      t.queue = cluster_->queue();
+      t.payload = cluster_->TaskPayload(scale_.task_ms);
+      t.idempotency_key = "key-" + std::to_string(i);
+      return t;
+    };
+    std::string first = "idem-a-" + std::to_string(i);
+    std::string second = "idem-b-" + std::to_string(i);
+    protocol::Submit s1;
+    s1.tasks = {spec(first)};
+    int64_t t0 = NowMs();
+    (void)lossy.Call(s1, 5000);  // reply lost
+    protocol::Submit s2;
+    s2.tasks = {spec(second)};
+    auto reply = retrying.Call(s2, 5000);
+    ASSERT_TRUE(reply && !reply->error && reply->ids.size() == 1);
+    EXPECT_EQ(reply->ids[0], first) << "the resubmit did not return the first id";
+    subs.push_back({first, t0, NowMs()});
+    subs.push_back({second, t0, std::nullopt});
+  }
+  auto r = Finish(0, subs);
+  EXPECT_TRUE(r.Clean()) << r.Summary();
+  EXPECT_EQ(r.duplicate_executions, 0u);
+  for (const auto& e : cluster_->Executions()) {
+    EXPECT_EQ(e.id.rfind("idem-b-", 0), std::string::npos) << "the resubmit ran: " << e.id;
+  }
+}
+
+// Negative control: Redis without persistence, killed mid-run, forgets acknowledged
+// tasks, and the checker must say so.
+TEST_F(ChaosTest, NegativeControlRedisWithoutPersistenceLosesTasks) {
+  ChaosCluster::Options o;
+  o.redis_persistent = false;
+  Boot("neg-no-aof", o);
+  StartLoad();
+  int64_t fault = NowMs();
+  cluster_->redis().Kill();
+  ASSERT_TRUE(cluster_->redis().Restart());
+  auto r = Finish(fault, {}, 5000);
+  EXPECT_GT(r.lost, 0u) << "the checker missed lost tasks: " << r.Summary();
+  EXPECT_FALSE(r.Clean());
+}
+
+// Negative control: with no reaper and liveness far beyond the run, a killed worker's
+// tasks stay leased forever, and the checker must report them.
+TEST_F(ChaosTest, NegativeControlNoReaperLeavesStuckTasks) {
+  ChaosCluster::Options o;
+  o.lease_ms = 600000;
+  o.reap_ms = 600000;
+  o.heartbeat_ms = 2000;
+  o.liveness = 100;  // 200 s: the killed worker is never declared dead
+  Boot("neg-no-reaper", o);
+  StartLoad();
+  int64_t fault = NowMs();
+  cluster_->worker(0).Kill9();
+  auto r = Finish(fault, {}, 5000);
+  EXPECT_GT(r.lost, 0u) << "the checker missed stuck tasks: " << r.Summary();
+  EXPECT_FALSE(r.Clean());
+}
+
+}  // namespace
+}  // namespace taskmill::chaos

@@ -1,0 +1,276 @@
+#include "chaos/harness.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+namespace taskmill::chaos {
+namespace {
+
+using taskmill::testing::ChildProcess;
+using taskmill::testing::ReadFile;
+using taskmill::testing::WireClient;
+
+std::string Binary(const std::string& relative) {
+  return std::string(TASKMILL_BUILD_DIR) + "/" + relative;
+}
+
+std::string Field(const std::string& text, const std::string& key) {
+  auto pos = text.find(key + "=");
+  if (pos == std::string::npos) return "";
+  auto end = text.find('\n', pos);
+  return text.substr(pos + key.size() + 1, end - pos - key.size() - 1);
+}
+
+bool EnvFlag(const char* name) {
+  const char* v = getenv(name);
+  return v != nullptr && std::string(v) == "1";
+}
+
+}  // namespace
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool WaitFor(const std::function<bool()>& pred, int64_t timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+Scale Scale::FromEnv() {
+  if (EnvFlag("TASKMILL_CHAOS_LONG")) return Scale{.load_ms = 15000, .task_ms = 100,
+                                                   .settle_ms = 90000};
+  return Scale{.load_ms = 2500, .task_ms = 100, .settle_ms = 40000};
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+Result<std::unique_ptr<ChaosCluster>> ChaosCluster::Start(const std::string& scenario,
+                                                          Options options) {
+  std::unique_ptr<ChaosCluster> c(new ChaosCluster(scenario, std::move(options)));
+  std::string tmpl = (std::filesystem::temp_directory_path() / "taskmill-chaos-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return MakeError(ErrorCode::kInternal, "mkdtemp failed");
+  c->dir_ = tmpl;
+  c->queue_ = "chaos-" + scenario;
+  broker::EmbeddedRedisOptions ro;
+  ro.data_dir = c->dir_ + "/redis";
+  if (!c->options_.redis_persistent) ro.extra_args = {"--appendonly", "no"};
+  auto redis = broker::EmbeddedRedis::Start(std::move(ro));
+  if (!redis) return std::unexpected(redis.error());
+  c->redis_ = std::make_unique<broker::EmbeddedRedis>(std::move(*redis));
+  if (auto r = c->StartBroker(); !r) return std::unexpected(r.error());
+  return c;
+}
+
+ChaosCluster::~ChaosCluster() {
+  for (auto& w : workers_) w.Kill9();
+  broker_.Kill9();
+  if (redis_) (void)redis_->Stop();
+  std::error_code ec;
+  if (!dir_.empty() && !EnvFlag("TASKMILL_CHAOS_KEEP")) std::filesystem::remove_all(dir_, ec);
+}
+
+Result<void> ChaosCluster::StartBroker() {
+  std::string ready_file = dir_ + "/broker.ready";
+  std::filesystem::remove(ready_file);
+  std::vector<std::string> argv = {
+      Binary("broker/taskmill-broker"),
+      "--frontend", frontend_.empty() ? "tcp://127.0.0.1:*" : frontend_,
+      "--backend", backend_.empty() ? "tcp://127.0.0.1:*" : backend_,
+      "--redis-url", "unix://" + redis_->config().unix_path,
+      "--prefix", "chaos" + std::to_string(getpid()) + ":",
+      "--heartbeat-ms", std::to_string(options_.heartbeat_ms),
+      "--liveness", std::to_string(options_.liveness),
+      "--lease-ms", std::to_string(options_.lease_ms),
+      "--reap-ms", std::to_string(options_.reap_ms),
+      "--drain-grace-ms", "5000",
+      "--ready-file", ready_file,
+      "--log-level", "debug",
+  };
+  for (const auto& a : options_.broker_args) argv.push_back(a);
+  auto child = ChildProcess::Spawn(argv, dir_ + "/broker.log");
+  if (!child) return std::unexpected(child.error());
+  broker_ = std::move(*child);
+  if (!WaitFor([&] { return std::filesystem::exists(ready_file) || !broker_.Running(); },
+               20000) ||
+      !std::filesystem::exists(ready_file)) {
+    return MakeError(ErrorCode::kTimeout, "broker did not start:\n" + Logs());
+  }
+  std::string ready = ReadFile(ready_file);
+  frontend_ = Field(ready, "frontend");
+  backend_ = Field(ready, "backend");
+  return {};
+}
+
+Result<size_t> ChaosCluster::StartWorker(const std::string& label, uint32_t concurrency) {
+  std::vector<std::string> argv = {
+      Binary("worker/taskmill-worker"),
+      "--broker", backend_,
+      "--id", label,
+      "--concurrency", std::to_string(concurrency),
+      "--queues", queue_,
+      "--heartbeat-ms", std::to_string(options_.heartbeat_ms),
+      "--liveness", std::to_string(options_.liveness),
+      "--log-level", "debug",
+  };
+  std::string log = dir_ + "/worker-" + label + ".log";
+  // Not TASKMILL_*: exec passes the worker's other variables on to the task's command.
+  auto child = ChildProcess::Spawn(argv, log, {"CHAOS_WORKER=" + label});
+  if (!child) return std::unexpected(child.error());
+  workers_.push_back(std::move(*child));
+  worker_logs_.push_back(log);
+  return workers_.size() - 1;
+}
+
+std::string ChaosCluster::TaskPayload(int64_t task_ms) const {
+  // The record is appended after the run's work and its cost file, in one short write
+  // (O_APPEND, well under PIPE_BUF), so concurrent runs never tear each other's lines.
+  char sleep_s[32];
+  snprintf(sleep_s, sizeof(sleep_s), "%.3f", static_cast<double>(task_ms) / 1000.0);
+  std::string script =
+      std::string("s=$(date +%s%3N); sleep ") + sleep_s +
+      "; printf '{\"usd\": 0.001}' > \"$TASKMILL_COST_FILE\"; "
+      "echo \"$TASKMILL_TASK_ID $TASKMILL_ATTEMPT $CHAOS_WORKER $s $(date +%s%3N)\" >> " +
+      dir_ + "/executions.log";
+  return R"({"argv": ["sh", "-c", )" + JsonString(script) + "]}";
+}
+
+std::vector<Execution> ChaosCluster::Executions() const {
+  return ParseExecutionLog(ReadFile(dir_ + "/executions.log"));
+}
+
+std::string ChaosCluster::Logs() const {
+  std::string out = "--- " + dir_ + "/broker.log\n" + ReadFile(dir_ + "/broker.log");
+  for (const auto& log : worker_logs_) out += "--- " + log + "\n" + ReadFile(log);
+  if (out.size() > 20000) out = "...\n" + out.substr(out.size() - 20000);
+  return out;
+}
+
+void LoadClient::Start(int64_t duration_ms, int64_t interval_ms, size_t max_tasks) {
+  thread_ = std::thread([=, this] { Run(duration_ms, interval_ms, max_tasks); });
+}
+
+void LoadClient::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void LoadClient::Run(int64_t duration_ms, int64_t interval_ms, size_t max_tasks) {
+  WireClient client(endpoint_);
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(duration_ms);
+  for (size_t n = 0; n < max_tasks && std::chrono::steady_clock::now() < end; ++n) {
+    protocol::Submit s;
+    protocol::TaskSpec spec;
+    spec.id = prefix_ + "-" + std::to_string(n);
+    spec.type = "exec";
+    spec.queue = queue_;
+    spec.payload = payload_;
+    spec.max_attempts = 10;  // a fault must not exhaust a normal task's attempts
+    spec.backoff.base_ms = 50;
+    spec.backoff.max_ms = 500;
+    s.tasks.push_back(spec);
+    Submission sub{spec.id, NowMs(), std::nullopt};
+    // A reply that does not come in time is a lost reply: the task may or may not be
+    // stored, and the checker treats it as submitted but not acknowledged.
+    auto reply = client.Call(s, 2000);
+    if (reply && !reply->error && reply->ids.size() == 1 && reply->ids[0] == spec.id) {
+      sub.ack_ms = NowMs();
+      ++acknowledged_;
+    }
+    submissions_.push_back(sub);
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));  // pacing only
+  }
+}
+
+CheckReport Settle(ChaosCluster& cluster, const std::vector<Submission>& submissions,
+                   int64_t fault_ms, int64_t settle_ms) {
+  WireClient client(cluster.frontend());
+  std::vector<std::string> ids;
+  for (const auto& s : submissions) ids.push_back(s.id);
+  std::map<std::string, FinalTask> final_tasks;
+  auto read_all = [&] {
+    final_tasks.clear();
+    for (size_t i = 0; i < ids.size(); i += 200) {
+      protocol::Get g;
+      g.ids.assign(ids.begin() + i, ids.begin() + std::min(ids.size(), i + 200));
+      auto reply = client.Call(g, 5000);
+      if (!reply || reply->error) return false;
+      for (const auto& t : reply->tasks) {
+        if (t.state == protocol::TaskState::kUnknown || t.id.empty()) continue;
+        auto usd = t.cost.find("usd");
+        final_tasks[t.id] = FinalTask{t.state, t.attempts,
+                                      usd == t.cost.end() ? 0.0 : usd->second, t.finished_ms};
+      }
+    }
+    return true;
+  };
+  auto all_terminal = [&] {
+    if (!read_all()) return false;
+    for (const auto& s : submissions) {
+      if (!s.ack_ms) continue;
+      auto it = final_tasks.find(s.id);
+      if (it == final_tasks.end() || !protocol::IsTerminal(it->second.state)) return false;
+    }
+    return true;
+  };
+  WaitFor(all_terminal, settle_ms);
+  // Runs of a cut lease may still be finishing (an orphaned command of a killed worker, a
+  // frozen worker's): wait until the log has not grown for a second, bounded.
+  size_t runs = cluster.Executions().size();
+  auto last_change = std::chrono::steady_clock::now();
+  WaitFor(
+      [&] {
+        size_t now = cluster.Executions().size();
+        if (now != runs) {
+          runs = now;
+          last_change = std::chrono::steady_clock::now();
+        }
+        return std::chrono::steady_clock::now() - last_change > std::chrono::seconds(1);
+      },
+      10000);
+  WaitFor(read_all, 5000);
+
+  CheckInput in;
+  in.submissions = submissions;
+  in.executions = cluster.Executions();
+  in.final_tasks = std::move(final_tasks);
+  in.fault_ms = fault_ms;
+  protocol::Stats st;
+  st.queues = {cluster.queue()};
+  auto stats = client.Call(st, 5000);
+  if (stats && !stats->error) {
+    for (const auto& q : stats->queues) {
+      if (q.queue != cluster.queue()) continue;
+      in.queue_succeeded = q.succeeded;
+      auto usd = q.cost.find("usd");
+      in.queue_usd = usd == q.cost.end() ? 0.0 : usd->second;
+    }
+  }
+  return Check(in);
+}
+
+}  // namespace taskmill::chaos

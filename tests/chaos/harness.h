@@ -1,0 +1,119 @@
+#pragma once
+
+// The fault suite's deployment: a redis-server (AOF everysec, or no persistence for the
+// negative control) in a private dir, one taskmill-broker and several taskmill-worker
+// processes on loopback, and a load client that logs every submit and acknowledgement.
+// Tasks are `exec` runs of a shell line that appends "id attempt worker start end" to
+// the execution log and reports a cost of 0.001 USD, so every run leaves a record without
+// changing the worker.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chaos/checker.h"
+#include "redis/embedded_redis.h"
+#include "support/child_process.h"
+#include "support/wire_client.h"
+
+namespace taskmill::chaos {
+
+// Epoch ms (the clock the store and the execution log use).
+int64_t NowMs();
+// Polls pred every 20 ms until it holds or timeout_ms passes.
+bool WaitFor(const std::function<bool()>& pred, int64_t timeout_ms);
+
+// Durations and sizes, raised by TASKMILL_CHAOS_LONG=1 (scripts/chaos.sh --long).
+struct Scale {
+  int64_t load_ms;     // how long the client keeps submitting
+  int64_t task_ms;     // how long each task's command sleeps
+  int64_t settle_ms;   // how long to wait for acknowledged tasks to finish
+  static Scale FromEnv();
+};
+
+// Everything of one scenario. Destructor kills its processes by PID and deletes its dir
+// (kept when TASKMILL_CHAOS_KEEP=1). Thread: the test's thread. Owner: the test.
+class ChaosCluster {
+ public:
+  struct Options {
+    uint32_t heartbeat_ms = 200;
+    uint32_t liveness = 3;
+    uint32_t lease_ms = 2000;
+    uint32_t reap_ms = 200;
+    bool redis_persistent = true;  // false: --appendonly no (negative control)
+    std::vector<std::string> broker_args;
+  };
+  static Result<std::unique_ptr<ChaosCluster>> Start(const std::string& scenario,
+                                                     Options options);
+  ~ChaosCluster();
+
+  // Starts the broker (again on the same endpoints after the first time).
+  Result<void> StartBroker();
+  taskmill::testing::ChildProcess& broker() { return broker_; }
+  // Starts a worker labelled `label` (its id too); returns its index.
+  Result<size_t> StartWorker(const std::string& label, uint32_t concurrency);
+  taskmill::testing::ChildProcess& worker(size_t i) { return workers_.at(i); }
+  size_t worker_count() const { return workers_.size(); }
+  broker::EmbeddedRedis& redis() { return *redis_; }
+
+  const std::string& frontend() const { return frontend_; }
+  const std::string& queue() const { return queue_; }
+  // The exec payload of a normal task: sleeps task_ms, logs its run, reports 0.001 USD.
+  std::string TaskPayload(int64_t task_ms) const;
+  std::vector<Execution> Executions() const;
+  std::string Logs() const;
+
+ private:
+  ChaosCluster(std::string scenario, Options options)
+      : scenario_(std::move(scenario)), options_(std::move(options)) {}
+
+  std::string scenario_;
+  Options options_;
+  std::string dir_;
+  std::string queue_;       // unique per scenario, so STATS counts only its tasks
+  std::string frontend_;    // resolved client endpoint
+  std::string backend_;     // resolved worker endpoint
+  std::unique_ptr<broker::EmbeddedRedis> redis_;
+  taskmill::testing::ChildProcess broker_;
+  std::vector<taskmill::testing::ChildProcess> workers_;
+  std::vector<std::string> worker_logs_;
+};
+
+// Submits tasks with client-chosen ids ("<prefix>-<n>") from its own thread, one SUBMIT
+// every interval_ms for duration_ms (at most max_tasks), logging each submit and its
+// acknowledgement. Thread: owns one; Start/Join/submissions from the test's thread.
+class LoadClient {
+ public:
+  LoadClient(std::string endpoint, std::string queue, std::string payload, std::string prefix)
+      : endpoint_(std::move(endpoint)), queue_(std::move(queue)),
+        payload_(std::move(payload)), prefix_(std::move(prefix)) {}
+  ~LoadClient() { Join(); }
+  void Start(int64_t duration_ms, int64_t interval_ms, size_t max_tasks = 2000);
+  void Join();
+  // Acknowledged so far (safe while running).
+  size_t acknowledged() const { return acknowledged_; }
+  // Valid after Join().
+  const std::vector<Submission>& submissions() const { return submissions_; }
+
+ private:
+  void Run(int64_t duration_ms, int64_t interval_ms, size_t max_tasks);
+
+  std::string endpoint_, queue_, payload_, prefix_;
+  std::thread thread_;
+  std::atomic<size_t> acknowledged_{0};
+  std::vector<Submission> submissions_;  // written by the thread until Join
+};
+
+// Waits (bounded) until every acknowledged id is terminal, then reads the store's final
+// state of every submitted id and the queue's STATS, and runs the checker.
+CheckReport Settle(ChaosCluster& cluster, const std::vector<Submission>& submissions,
+                   int64_t fault_ms, int64_t settle_ms);
+
+// A small JSON string literal (quotes, backslashes and control characters escaped).
+std::string JsonString(const std::string& s);
+
+}  // namespace taskmill::chaos
