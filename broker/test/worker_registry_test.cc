@@ -6,7 +6,7 @@ namespace taskmill::broker {
 namespace {
 
 protocol::Ready MakeReady(const std::string& id, uint32_t concurrency = 2) {
-  return protocol::Ready{id, {"default", "images"}, {"echo"}, concurrency, {}};
+  return protocol::Ready{id, {"default", "images"}, {"echo"}, concurrency, {}, {}};
 }
 
 TEST(WorkerRegistryTest, RegisterFindAndCredit) {
@@ -62,7 +62,7 @@ TEST(WorkerRegistryTest, SilentWorkersAreTaken) {
 TEST(WorkerRegistryTest, WakeQueueClearsIdleOnlyForServingWorkers) {
   WorkerRegistry reg;
   reg.Register("a", MakeReady("w1"), 0);
-  protocol::Ready other{"w2", {"other"}, {}, 1, {}};
+  protocol::Ready other{"w2", {"other"}, {}, 1, {}, {}};
   reg.Register("b", other, 0);
   reg.Find("a")->idle = true;
   reg.Find("b")->idle = true;
@@ -78,7 +78,7 @@ TEST(WorkerRegistryTest, WakeQueueClearsIdleOnlyForServingWorkers) {
 
 TEST(WorkerRegistryTest, EmptyQueueListMeansDefault) {
   WorkerRegistry reg;
-  reg.Register("a", protocol::Ready{"w1", {}, {}, 0, {}}, 0);
+  reg.Register("a", protocol::Ready{"w1", {}, {}, 0, {}, {}}, 0);
   EXPECT_TRUE(reg.Find("a")->Serves("default"));
   EXPECT_EQ(reg.Find("a")->concurrency, 1u);
 }

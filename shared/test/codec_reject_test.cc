@@ -77,7 +77,7 @@ TEST(CodecRejectTest, BodyMustBeAMap) {
 
 TEST(CodecRejectTest, EmptyAndTruncatedBodies) {
   EXPECT_EQ(Rejects(Command::kHeartbeat, "").code, ErrorCode::kTruncated);
-  std::string full = EncodeBody(Ready{"worker-1", {"default"}, {"echo"}, 4, {}});
+  std::string full = EncodeBody(Ready{"worker-1", {"default"}, {"echo"}, 4, {}, {}});
   for (size_t cut = 1; cut < full.size(); ++cut) {
     SCOPED_TRACE(cut);
     Error e = Rejects(Command::kReady, full.substr(0, cut));

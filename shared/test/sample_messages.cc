@@ -156,7 +156,8 @@ std::vector<Sample> SampleMessages() {
     e.ts_ms = 1700000002000;
     out.push_back({"event", e});
   }
-  out.push_back({"ready", Ready{"w-1", {"default", "images"}, {"echo", "exec"}, 4, {{"zone", "a"}}}});
+  out.push_back({"ready", Ready{"w-1", {"default", "images"}, {"echo", "exec"}, 4, {{"zone", "a"}},
+                                {"01JD0000000000000000000001"}}});
   out.push_back({"heartbeat", Heartbeat{2}});
   {
     Done d;

@@ -68,6 +68,29 @@ TEST_F(RecoveryTest, KilledWorkersTasksCompleteExactlyOnceOnAnother) {
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(8));
 }
 
+TEST_F(RecoveryTest, AWorkerRestartedUnderTheSameIdDoesNotStrandItsTasks) {
+  // Liveness of 20 x 200 ms: the restarted process says READY long before the old one would
+  // be declared dead, and on the same routing id, so only READY's `running` can tell the
+  // broker the old attempt is gone.
+  Cluster::Options options;
+  options.liveness = 20;
+  options.lease_ms = 30000;
+  StartCluster(options);
+  auto w = cluster_->StartWorker("same-id", 1);
+  ASSERT_TRUE(w);
+  auto id = SubmitOne(cluster_->client(),
+                      Spec("exec", R"({"argv": ["sh", "-c",
+                        "if [ \"$TASKMILL_ATTEMPT\" = 1 ]; then sleep 600; fi; echo second"]})"));
+  ASSERT_TRUE(WaitForState({id}, TaskState::kRunning, 1, 10000));
+  cluster_->worker(*w).Kill9();
+  ASSERT_TRUE(cluster_->StartWorker("same-id", 1));
+  auto tasks = WaitAll(cluster_->client(), {id}, 10000);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].state, TaskState::kSucceeded);
+  EXPECT_EQ(tasks[0].attempts, 2u);
+  EXPECT_EQ(tasks[0].output, "second\n");
+}
+
 TEST_F(RecoveryTest, BrokerKilledAndRestartedLosesNoAcknowledgedTask) {
   StartCluster();
   ASSERT_TRUE(cluster_->StartWorker("w1", 4));

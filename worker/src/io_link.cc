@@ -50,7 +50,12 @@ Result<void> IoLoop::OpenLink() {
   for (const auto& [type, handler] : handlers_) ready.types.push_back(type);
   ready.concurrency = options_.concurrency;
   ready.labels = options_.labels;
-  outbox_.push_front(Outgoing{ToParts(ready), true});
+  // What this process still holds, so the broker keeps exactly these leases.
+  for (const auto& [key, run] : running_) ready.running.push_back(run.task_id);
+  for (const auto& o : outbox_) {
+    if (!o.task_id.empty()) ready.running.push_back(o.task_id);
+  }
+  outbox_.push_front(Outgoing{ToParts(ready), true, {}});
   int64_t now = clock_.MonotonicMs();
   last_broker_ms_ = now;
   next_heartbeat_ms_ = now + options_.heartbeat_ms;
@@ -72,16 +77,19 @@ void IoLoop::Backoff(int64_t now, const std::string& why) {
   log_->warn("{}; reconnecting to {} in {} ms", why, options_.broker, delay);
 }
 
-void IoLoop::QueueReliable(const protocol::Message& msg) { QueueReliableFrames(ToParts(msg)); }
+void IoLoop::QueueReliable(const protocol::Message& msg) {
+  const auto* done = std::get_if<protocol::Done>(&msg);
+  QueueReliableFrames(ToParts(msg), done != nullptr ? done->task_id : std::string());
+}
 
-void IoLoop::QueueReliableFrames(Parts frames) {
+void IoLoop::QueueReliableFrames(Parts frames, std::string task_id) {
   if (outbox_.size() >= kMaxOutbox) {
     log_->warn("outbox full ({} messages); dropping the oldest", outbox_.size());
     auto it = std::find_if(outbox_.begin(), outbox_.end(),
                            [](const Outgoing& o) { return !o.is_ready; });
     if (it != outbox_.end()) outbox_.erase(it);
   }
-  outbox_.push_back(Outgoing{std::move(frames), false});
+  outbox_.push_back(Outgoing{std::move(frames), false, std::move(task_id)});
   Flush();
 }
 

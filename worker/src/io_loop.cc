@@ -239,7 +239,7 @@ void IoLoop::OnResults() {
     std::span<const std::string> frames(parts.begin() + 2, parts.end());
     if (command == protocol::Command::kDone) {
       running_.erase(it);
-      QueueReliableFrames(Parts(frames.begin(), frames.end()));
+      QueueReliableFrames(Parts(frames.begin(), frames.end()), parts[0]);
     } else {
       SendBestEffortFrames(frames);
     }

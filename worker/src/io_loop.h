@@ -43,6 +43,7 @@ class IoLoop {
   struct Outgoing {
     Parts frames;           // version, command, body
     bool is_ready = false;  // true iff this is a READY (replaced on every new link)
+    std::string task_id;    // a DONE's task: still held until the DONE is sent
   };
   // One attempt an executor is running.
   struct Running {
@@ -58,7 +59,7 @@ class IoLoop {
   // Closes the link and schedules the next one; `why` is logged.
   void Backoff(int64_t now, const std::string& why);
   void QueueReliable(const protocol::Message& msg);
-  void QueueReliableFrames(Parts frames);
+  void QueueReliableFrames(Parts frames, std::string task_id = {});
   void SendBestEffort(const protocol::Message& msg);
   void SendBestEffortFrames(std::span<const std::string> frames);
   void Flush();

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <memory>
+#include <unordered_set>
 
 #include "service/batch_events.h"
 #include "service/client_service.h"
@@ -66,6 +67,12 @@ void WorkerService::OnReady(const std::string& identity, const protocol::Ready& 
     return refuse("more than " + std::to_string(kMaxWorkerQueues) + " queues or " +
                   std::to_string(kMaxWorkerTypes) + " types");
   }
+  if (ready.running.size() > kMaxWorkerConcurrency + 100'000) {
+    return refuse("too many running task ids");
+  }
+  for (const auto& id : ready.running) {
+    if (auto valid = protocol::ValidateName(id, "running"); !valid) return refuse(valid.error().message);
+  }
   if (ready.concurrency > kMaxWorkerConcurrency) {
     return refuse("concurrency over " + std::to_string(kMaxWorkerConcurrency));
   }
@@ -75,11 +82,32 @@ void WorkerService::OnReady(const std::string& identity, const protocol::Ready& 
   for (const auto& t : ready.types) {
     if (auto valid = protocol::ValidateName(t, "types"); !valid) return refuse(valid.error().message);
   }
-  bool known = registry_.Find(identity) != nullptr;
+  WorkerState* before = registry_.Find(identity);
+  bool known = before != nullptr;
+  std::unordered_map<std::string, uint64_t> held;
+  if (known) held = std::move(before->in_flight);
   if (auto replaced = registry_.Register(identity, ready, ctx_.clock.MonotonicMs())) {
     // Same worker id from a new connection: the old process is gone (restart after a crash).
     Release(*replaced, "replaced by a new connection");
   }
+  // READY says what this process still holds. Attempts this broker sent that it does not hold
+  // are gone (the process restarted under the same id): fail them now as retryable instead of
+  // letting heartbeats extend their leases forever. Held tasks this broker did not know of
+  // (it restarted) count against the worker's slots until their DONE arrives.
+  WorkerState* w = registry_.Find(identity);
+  std::unordered_set<std::string> still(ready.running.begin(), ready.running.end());
+  for (auto& [task_id, token] : held) {
+    if (still.count(task_id) != 0) {
+      w->in_flight[task_id] = token;
+      continue;
+    }
+    protocol::Done lost;
+    lost.task_id = task_id;
+    lost.token = token;
+    lost.error = protocol::TaskError{"worker_lost", "the worker restarted without it", true};
+    done_this_turn_[w->id].push_back(std::move(lost));
+  }
+  for (const auto& task_id : ready.running) w->in_flight.emplace(task_id, 0);
   Log()->info("worker {} {} (queues {}, concurrency {})", ready.worker_id,
               known ? "re-registered" : "registered", fmt::join(ready.queues, ","),
               ready.concurrency);

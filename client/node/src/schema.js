@@ -178,6 +178,7 @@ export const Ready = [
   f('types', 'strList'),
   f('concurrency', 'u32', {def: 1}),
   f('labels', 'strMap'),
+  f('running', 'strList'),
 ];
 export const Heartbeat = [f('free', 'u32')];
 export const Done = [

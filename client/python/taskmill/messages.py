@@ -524,12 +524,14 @@ class Ready:
     types: List[str] = field(default_factory=list)
     concurrency: int = 1
     labels: Dict[str, str] = field(default_factory=dict)
+    running: List[str] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("worker_id", STR, required=True),
         Field("queues", STR_LIST),
         Field("types", STR_LIST),
         Field("concurrency", UINT, max=U32),
         Field("labels", STR_MAP),
+        Field("running", STR_LIST),
     )
 
 

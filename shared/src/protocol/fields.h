@@ -259,6 +259,7 @@ void Fields(V& v, S& x) {
   v.StrList("types", x.types);
   v.Uint("concurrency", x.concurrency, 1u);
   v.StrMap("labels", x.labels);
+  v.StrList("running", x.running);
 }
 
 template <class V, class S>

@@ -175,6 +175,10 @@ struct Ready {
   std::vector<std::string> types;  // task types it has handlers for
   uint32_t concurrency = 1;        // slots; the broker never sends more tasks than free slots
   Labels labels;
+  // Tasks this process still holds (running, or finished with the DONE not yet sent): empty
+  // for a fresh process. The broker fails any other attempt it had leased to this worker id,
+  // so a worker restarted under the same id does not leave tasks running forever.
+  std::vector<std::string> running;
   friend bool operator==(const Ready&, const Ready&) = default;
 };
 
