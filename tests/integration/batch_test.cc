@@ -196,6 +196,24 @@ TEST_F(BatchTest, CrossingTheBudgetCancelsTheNotYetStartedRest) {
   EXPECT_NEAR(status.cost["usd"], 0.3, 1e-9);
 }
 
+TEST_F(BatchTest, NothingRetriesOnceTheBudgetIsExceeded) {
+  // "slow_fail" is already running when "spender" crosses the budget; its retryable failure
+  // must end it (cancelled), not schedule another paid attempt.
+  protocol::BatchSpec spec;
+  spec.budget = {{"usd", 0.15}};
+  auto slow_fail = Node("slow_fail", "exec", R"({"argv": ["sh", "-c", "sleep 0.5; exit 1"]})");
+  slow_fail.max_attempts = 3;
+  slow_fail.backoff = BackoffPolicy{10, 10, 1.0, false};
+  spec.tasks = {slow_fail, Costly("spender", 0.2)};
+  auto reply = Submit(spec);
+  ASSERT_TRUE(reply && reply->batch);
+  auto t = Finish(*reply->batch);
+  EXPECT_EQ(t["spender"].state, TaskState::kSucceeded);
+  EXPECT_EQ(t["slow_fail"].state, TaskState::kCancelled);
+  EXPECT_EQ(t["slow_fail"].attempts, 1u);
+  EXPECT_TRUE(Status(reply->batch->id).budget_exceeded);
+}
+
 TEST_F(BatchTest, EventsArriveInAValidOrderWithNothingMissing) {
   protocol::BatchSpec spec;
   spec.budget = {{"usd", 1.0}};

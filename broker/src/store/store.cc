@@ -154,7 +154,6 @@ void Store::Claim(ClaimRequest req, Callback<ClaimResult> cb) {
 
 void Store::Finish(const std::string& worker_id, const std::vector<protocol::Done>& done,
                    Callback<FinishResult> cb) {
-  (void)worker_id;  // the fencing token decides; the worker id is only for the caller's logs
   for (const auto& d : done) {
     if (auto r = protocol::ValidateName(d.task_id, "task id"); !r) {
       return cb(std::unexpected(r.error()));
@@ -167,7 +166,10 @@ void Store::Finish(const std::string& worker_id, const std::vector<protocol::Don
     }
   }
   std::vector<std::string> args = Header();
-  args.reserve(args.size() + 1 + done.size() * 12);
+  args.reserve(args.size() + 2 + done.size() * 12);
+  // The lease must be this worker's as well as this token's: a connection cannot record
+  // results for tasks another worker holds ("" when the broker does not know the sender).
+  args.push_back(worker_id);
   args.push_back(std::to_string(done.size()));
   for (const auto& d : done) wire::AppendDone(args, d);
   Run<FinishResult>(kFinish, std::move(args), std::move(cb),

@@ -303,6 +303,12 @@ local function fail_attempt(t, code, msg, retryable)
     mark_cancelled(t, t.cancel, errf)
     return {'cancelled', id, t.queue, t.batch, 0, att, {}, cascade(t, 'dependency_failed')}
   end
+  -- A batch over its budget runs nothing more: a retry would spend past it.
+  if retryable and t.batch ~= '' and
+      redis.call('HGET', batch_key(t.batch), 'budget_exceeded') == '1' then
+    mark_cancelled(t, 'budget_exceeded', errf)
+    return {'cancelled', id, t.queue, t.batch, 0, att, {}, cascade(t, 'dependency_failed')}
+  end
   if retryable and att < (tonumber(t.max_att) or 1) then
     local at = NOW + backoff(t, att, next_unit())
     push_delayed(t, at, errf)
