@@ -2,6 +2,7 @@
 // real processes on loopback, for every built-in handler and the retry/priority rules.
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <thread>
 
@@ -230,6 +231,35 @@ TEST_F(FlowTest, AWaitOnManyTasksAnswersEveryOneInOrder) {
     EXPECT_EQ(tasks[i].state, TaskState::kSucceeded);
     EXPECT_EQ(tasks[i].output, "n" + std::to_string(i));
   }
+}
+
+TEST_F(FlowTest, NotifyPushesOneResultPerTaskEvenForAFinishedDuplicate) {
+  ASSERT_TRUE(cluster_->StartWorker("w1", 4));
+  protocol::Submit s;
+  s.notify = true;
+  for (int i = 0; i < 3; ++i) s.tasks.push_back(Spec("echo", "r" + std::to_string(i)));
+  s.tasks[0].idempotency_key = "once";
+  auto reply = client().Call(s);
+  ASSERT_TRUE(reply && !reply->error && reply->ids.size() == 3);
+  std::map<std::string, std::string> outputs;
+  while (outputs.size() < 3) {
+    auto push = client().NextPush(10000);
+    ASSERT_TRUE(push) << "got " << outputs.size() << " RESULTs";
+    auto& task = std::get<protocol::ResultMsg>(*push).task;
+    EXPECT_EQ(task.state, TaskState::kSucceeded);
+    outputs[task.id] = task.output;
+  }
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(outputs[reply->ids[i]], "r" + std::to_string(i));
+  // Resubmitting the finished task under its key: same id, and its RESULT comes at once.
+  protocol::Submit again;
+  again.notify = true;
+  again.tasks = {s.tasks[0]};
+  auto second = client().Call(again);
+  ASSERT_TRUE(second && !second->error);
+  EXPECT_EQ(second->ids.at(0), reply->ids[0]);
+  auto push = client().NextPush(10000);
+  ASSERT_TRUE(push);
+  EXPECT_EQ(std::get<protocol::ResultMsg>(*push).task.id, reply->ids[0]);
 }
 
 TEST_F(FlowTest, StatsShowQueuesAndWorkers) {

@@ -26,6 +26,8 @@ constexpr int64_t kRecheckIntervalMs = 5000;
 constexpr size_t kRecheckIds = 1000;
 // Ids per get script call: ~20 us each in Redis, so a chunk holds Redis for ~10 ms at most.
 constexpr size_t kGetChunk = 500;
+// Tasks awaiting a RESULT push; past this, notify is ignored (a client can still WAIT).
+constexpr size_t kMaxNotify = 1'000'000;
 
 protocol::TaskInfo UnknownTask(const std::string& id) {
   protocol::TaskInfo t;
@@ -116,6 +118,7 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
 
 void ClientService::EndTurn() {
   FlushSubmits();
+  FlushResults();
   int64_t now = ctx_.clock.MonotonicMs();
   for (auto& w : waits_.TakeExpired(now)) AnswerWithTasks(w.identity, w.req_id, std::move(w.ids));
 }
@@ -147,7 +150,11 @@ void ClientService::FlushSubmits() {
                                                 "]: " + item.error->message};
         }
         reply.ids.push_back(item.error ? std::string() : item.id);
-        if (req.notify && !item.error) notify_[item.id] = req.identity;
+        if (req.notify && !item.error && notify_.size() < kMaxNotify) {
+          notify_[item.id] = req.identity;
+          // An idempotent resubmit of a task that already ended: nothing will end it again.
+          if (item.duplicate && protocol::IsTerminal(item.state)) OnTaskTerminal(item.id);
+        }
       }
       reply.count = static_cast<uint32_t>(reply.ids.size());
       Reply(req.identity, std::move(reply));
@@ -250,20 +257,39 @@ void ClientService::OnTaskTerminal(const std::string& task_id) {
   for (auto& w : waits_.OnTerminal(task_id)) AnswerWithTasks(w.identity, w.req_id, std::move(w.ids));
   auto it = notify_.find(task_id);
   if (it == notify_.end()) return;
-  std::string identity = std::move(it->second);
+  results_.emplace_back(task_id, std::move(it->second));
   notify_.erase(it);
-  ctx_.store.Get({task_id}, [this, identity](
-                                Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
-    if (!r || r->empty() || !(*r)[0]) return;
-    ctx_.frontend.Send(identity, protocol::Encode(protocol::ResultMsg{std::move(*(*r)[0])}));
+}
+
+void ClientService::FlushResults() {
+  if (results_.empty()) return;
+  auto results = std::move(results_);
+  results_.clear();
+  std::vector<std::string> ids;
+  ids.reserve(results.size());
+  for (const auto& [id, identity] : results) ids.push_back(id);
+  GetChunked(std::move(ids), [this, results = std::move(results)](
+                                 Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+    if (!r) return;
+    for (size_t i = 0; i < results.size() && i < r->size(); ++i) {
+      if (!(*r)[i]) continue;
+      ctx_.frontend.Send(results[i].second,
+                         protocol::Encode(protocol::ResultMsg{std::move(*(*r)[i])}));
+    }
   });
 }
 
 void ClientService::OnTick() {
   int64_t now = ctx_.clock.MonotonicMs();
-  if (now < next_recheck_ms_ || waits_.size() == 0) return;
+  if (now < next_recheck_ms_ || (waits_.size() == 0 && notify_.empty())) return;
   next_recheck_ms_ = now + kRecheckIntervalMs;
+  // Results recorded through another broker (or whose reply was lost) end waits and
+  // notifications here.
   auto pending = waits_.PendingIds();
+  for (const auto& [id, identity] : notify_) {
+    if (pending.size() >= recheck_offset_ + kRecheckIds) break;
+    pending.push_back(id);
+  }
   if (recheck_offset_ >= pending.size()) recheck_offset_ = 0;
   size_t end = std::min(pending.size(), recheck_offset_ + kRecheckIds);
   std::vector<std::string> ids(pending.begin() + recheck_offset_, pending.begin() + end);

@@ -52,6 +52,8 @@ class ClientService {
   void OnStats(const std::string& identity, const protocol::Stats& stats);
   void OnDlq(const std::string& identity, protocol::Dlq& dlq);
   void FlushSubmits();
+  // Reads this turn's finished notify tasks in one chunked call and pushes their RESULTs.
+  void FlushResults();
   using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;
   // Store::Get in chunks of kGetChunk ids, so one large WAIT or GET cannot hold Redis for
   // long; `cb` gets every result in order (or the first error) after the last chunk.
@@ -66,6 +68,7 @@ class ClientService {
   std::vector<PendingSubmit> submits_;               // SUBMITs of this turn
   std::vector<protocol::TaskSpec> submit_specs_;     // their specs, in order
   std::unordered_map<std::string, std::string> notify_;  // task id -> client to push RESULT to
+  std::vector<std::pair<std::string, std::string>> results_;  // (task id, client): RESULTs of this turn
   int64_t next_recheck_ms_ = 0;                       // monotonic ms of the next re-read
   size_t recheck_offset_ = 0;                         // where the next re-read pass starts
   bool accepting_ = true;                             // false once shutting down
