@@ -250,6 +250,19 @@ TEST_F(ChaosTest, NegativeControlNoReaperLeavesStuckTasks) {
   o.liveness = 100;  // 200 s: the killed worker is never declared dead
   Boot("neg-no-reaper", o);
   StartLoad();
+  // Kill w0 only while it holds a task, or there would be nothing to get stuck.
+  WireClient probe(cluster_->frontend());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = probe.Call(protocol::Stats{}, 2000);
+        if (!r) return false;
+        for (const auto& w : r->workers) {
+          if (w.id == "w0" && w.in_flight > 0) return true;
+        }
+        return false;
+      },
+      20000))
+      << "w0 never held a task";
   int64_t fault = NowMs();
   cluster_->worker(0).Kill9();
   auto r = Finish(fault, {}, 5000);
