@@ -25,6 +25,13 @@ BatchEvents::Watch* BatchEvents::Find(const std::string& batch_id) {
   return it == batches_.end() ? nullptr : &it->second;
 }
 
+BatchEvents::Watch* BatchEvents::FindByTask(const std::string& task_id, std::string& batch_id) {
+  auto it = batch_of_.find(task_id);
+  if (it == batch_of_.end()) return nullptr;
+  batch_id = it->second;
+  return Find(batch_id);
+}
+
 void BatchEvents::Subscribe(const std::string& identity, const protocol::BatchStatus& batch) {
   Watch& w = batches_[batch.id];
   w.subscribers.insert(identity);
@@ -77,10 +84,8 @@ void BatchEvents::TaskStarted(const protocol::TaskMsg& task) {
 
 void BatchEvents::TaskProgress(const std::string& task_id, double fraction,
                                const std::string& message) {
-  auto it = batch_of_.find(task_id);
-  if (it == batch_of_.end()) return;
-  std::string batch_id = it->second;
-  Watch* w = Find(batch_id);
+  std::string batch_id;
+  Watch* w = FindByTask(task_id, batch_id);
   if (w == nullptr) return;
   protocol::Event e;
   e.type = "task_progress";
@@ -133,10 +138,8 @@ void BatchEvents::TaskFinished(const FinishOutcome& outcome, const protocol::Don
 }
 
 void BatchEvents::TaskCancelled(const std::string& task_id, const std::string& reason) {
-  auto it = batch_of_.find(task_id);
-  if (it == batch_of_.end()) return;
-  std::string batch_id = it->second;
-  Watch* w = Find(batch_id);
+  std::string batch_id;
+  Watch* w = FindByTask(task_id, batch_id);
   if (w == nullptr) return;
   protocol::Event e;
   e.type = "task_failed";

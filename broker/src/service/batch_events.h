@@ -46,6 +46,8 @@ class BatchEvents {
   };
   void Emit(const std::string& batch_id, Watch& w, protocol::Event e);
   Watch* Find(const std::string& batch_id);
+  // The watched batch a task belongs to (its id in `batch_id`), or null.
+  Watch* FindByTask(const std::string& task_id, std::string& batch_id);
 
   BrokerContext& ctx_;
   std::unordered_map<std::string, Watch> batches_;          // watched batches by id

@@ -86,19 +86,23 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
       msg);
 }
 
-void ClientService::OnSubmit(const std::string& identity, protocol::Submit& submit) {
+bool ClientService::RefuseNewWork(const std::string& identity, uint64_t req_id) {
   if (!accepting_) {
-    ReplyError(identity, submit.req_id,
-               Error{ErrorCode::kBrokerUnavailable, "the broker is shutting down"});
-    return;
-  }
-  if (submit.tasks.empty()) {
-    ReplyError(identity, submit.req_id, Error{ErrorCode::kInvalidArgument, "tasks: empty"});
-    return;
+    ReplyError(identity, req_id, Error{ErrorCode::kBrokerUnavailable, "the broker is shutting down"});
+    return true;
   }
   if (!ctx_.redis.ready()) {
-    ReplyError(identity, submit.req_id,
+    ReplyError(identity, req_id,
                Error{ErrorCode::kStoreUnavailable, "Redis is unreachable; nothing was accepted"});
+    return true;
+  }
+  return false;
+}
+
+void ClientService::OnSubmit(const std::string& identity, protocol::Submit& submit) {
+  if (RefuseNewWork(identity, submit.req_id)) return;
+  if (submit.tasks.empty()) {
+    ReplyError(identity, submit.req_id, Error{ErrorCode::kInvalidArgument, "tasks: empty"});
     return;
   }
   for (size_t i = 0; i < submit.tasks.size(); ++i) {
@@ -382,16 +386,7 @@ void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
 }
 
 void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch) {
-  if (!accepting_) {
-    ReplyError(identity, batch.req_id,
-               Error{ErrorCode::kBrokerUnavailable, "the broker is shutting down"});
-    return;
-  }
-  if (!ctx_.redis.ready()) {
-    ReplyError(identity, batch.req_id,
-               Error{ErrorCode::kStoreUnavailable, "Redis is unreachable; nothing was accepted"});
-    return;
-  }
+  if (RefuseNewWork(identity, batch.req_id)) return;
   auto& spec = batch.batch;
   if (!spec.id.empty()) {
     if (auto valid = protocol::ValidateName(spec.id, "batch.id"); !valid) {

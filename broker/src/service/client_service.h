@@ -41,6 +41,9 @@ class ClientService {
     bool notify = false;
   };
 
+  // Answers with an error and returns true while new work cannot be taken (shutting down,
+  // or Redis unreachable: nothing may be acknowledged that is not stored).
+  bool RefuseNewWork(const std::string& identity, uint64_t req_id);
   void OnSubmit(const std::string& identity, protocol::Submit& submit);
   void OnWait(const std::string& identity, protocol::Wait& wait);
   void OnGet(const std::string& identity, protocol::Get& get);
