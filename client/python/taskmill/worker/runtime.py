@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import json
 import logging
@@ -26,6 +27,9 @@ log = logging.getLogger("taskmill.worker")
 HandlerResult = Union[bytes, bytearray, str, Dict[str, Any], List[Any], None]
 Handler = Callable[[Task], HandlerResult]
 Key = Tuple[str, int]  # (task id, token): one attempt
+# Reliable messages kept while the broker is away. Only DONEs pile up then (no new tasks
+# arrive), so this is a guard against a bug, not a limit anyone should meet.
+_MAX_OUTBOX = 10_000
 
 
 def _now_ms() -> int:
@@ -57,6 +61,12 @@ class Worker:
     ``drain_timeout`` seconds (or the broker's DRAIN grace), the rest are reported as
     retryable ``drain_timeout`` failures, then BYE, and ``run()`` returns.
 
+    Each link starts with READY, whose ``running`` lists the tasks this process still
+    holds (on a slot, or finished with the DONE not yet sent), so the broker keeps their
+    leases across a reconnect. READY, DONE and BYE wait in an outbox until a live
+    connection takes them (``ZMQ_IMMEDIATE``), so DONEs not yet sent when the link is
+    closed to reconnect go out after the new READY; fencing tokens make a repeat harmless.
+
     A handler returns the output (bytes, str, a dict/list sent as JSON, or None); an
     exception is a retryable failure, ``PermanentError`` a final one. After a cancel the
     failure is reported as ``cancelled`` (final); after its timeout as ``timeout``.
@@ -81,6 +91,8 @@ class Worker:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._drain_grace: Optional[float] = None  # seconds; set iff a drain was asked for
+        self._reconnect_asked = False  # set by _request_reconnect(), read by the I/O thread
+        self.links = 0  # how many links (READYs) run() has opened so far
         self._lock = threading.Lock()
         self.running = threading.Event()  # set while run() serves
 
@@ -106,6 +118,13 @@ class Worker:
             if self._drain_grace is not None:
                 g = 0.0 if grace is None else min(g, self._drain_grace)
             self._drain_grace = g
+        self._wake()
+
+    def _request_reconnect(self) -> None:
+        """Closes the link and opens a new one, as when the broker goes silent (a test
+        hook; any thread)."""
+        with self._lock:
+            self._reconnect_asked = True
         self._wake()
 
     def _wake(self) -> None:
@@ -146,6 +165,10 @@ class _Loop:
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=worker.concurrency, thread_name_prefix="taskmill-handler")
         self.running: Dict[Key, Tuple[Task, float]] = {}  # attempt -> (task, deadline or 0)
+        # Reliable messages not yet taken by a live connection, in order: READY (always
+        # first), DONEs, BYE. Each is (task id of a DONE or "", frames, is READY).
+        self.outbox: "collections.deque[Tuple[str, List[bytes], bool]]" = \
+            collections.deque()
         self.hb_s = worker.heartbeat_ms / 1000.0
         self.last_heard = 0.0          # monotonic time of the broker's last message
         self.next_heartbeat = 0.0      # monotonic time the next HEARTBEAT is due
@@ -156,22 +179,72 @@ class _Loop:
             self.sock.close(linger=0)
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        # IMMEDIATE: only a live connection takes a message, so while the broker is away
+        # DONEs stay in self.outbox (and survive this reconnect) instead of a dead pipe.
+        self.sock.setsockopt(zmq.IMMEDIATE, 1)
         self.sock.setsockopt_string(zmq.IDENTITY, self.w.worker_id)
         self.sock.connect(self.w.broker)
-        self.send(m.Ready(worker_id=self.w.worker_id, queues=self.w.queues,
-                          types=sorted(self.w.handlers), concurrency=self.w.concurrency,
-                          labels=self.w.labels))
+        # Every link starts with READY, ahead of the DONEs kept from the last one. It lists
+        # what this process still holds, so the broker keeps exactly these leases.
+        held = [task_id for task_id, _ in self.running]
+        held += [task_id for task_id, _, is_ready in self.outbox if task_id and not is_ready]
+        ready = m.Ready(worker_id=self.w.worker_id, queues=self.w.queues,
+                        types=sorted(self.w.handlers), concurrency=self.w.concurrency,
+                        labels=self.w.labels, running=list(dict.fromkeys(held)))
+        self.outbox = collections.deque(o for o in self.outbox if not o[2])
+        self.outbox.appendleft(("", codec.encode(ready), True))
+        self.w.links += 1
         now = time.monotonic()
         self.last_heard = now
         self.next_heartbeat = now + self.hb_s
-        log.info("worker %s: READY to %s", self.w.worker_id, self.w.broker)
+        log.info("worker %s: READY to %s (holding %d tasks)", self.w.worker_id,
+                 self.w.broker, len(ready.running))
+        self.flush()
 
     def send(self, msg: Any) -> None:
+        """Queues READY, DONE or BYE to go out in order over a live connection."""
+        task_id = msg.task_id if isinstance(msg, m.Done) else ""
+        if len(self.outbox) >= _MAX_OUTBOX:  # a guard against a bug, as in the C++ worker
+            log.warning("outbox full (%d messages); dropping the oldest", len(self.outbox))
+            for i, (_, _, is_ready) in enumerate(self.outbox):
+                if not is_ready:
+                    del self.outbox[i]
+                    break
+        self.outbox.append((task_id, codec.encode(msg), False))
+        self.flush()
+
+    def send_best_effort(self, msg: Any) -> None:
+        """HEARTBEAT and PROGRESS: never ahead of READY or a DONE; dropped if not sent."""
         assert self.sock is not None
+        if self.outbox:
+            return
         try:
             self.sock.send_multipart(codec.encode(msg), flags=zmq.NOBLOCK)
         except zmq.Again:
-            log.warning("dropping a %s: the link to the broker is full", type(msg).__name__)
+            log.debug("dropping a %s: no live link to the broker", type(msg).__name__)
+
+    def flush(self) -> None:
+        """Hands the outbox, in order, to the socket until it takes no more."""
+        assert self.sock is not None
+        while self.outbox:
+            try:
+                self.sock.send_multipart(self.outbox[0][1], flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return  # no live connection yet (or it is full): POLLOUT tells us when
+            self.outbox.popleft()
+
+    def final_flush(self, linger_s: float) -> None:
+        """The last DONEs and BYE get up to ``linger_s`` to reach a live connection."""
+        assert self.sock is not None
+        deadline = time.monotonic() + linger_s
+        while self.outbox:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("worker %s: exiting with %d unsent messages", self.w.worker_id,
+                            len(self.outbox))
+                return
+            if self.sock.poll(int(left * 1000) + 1, zmq.POLLOUT):
+                self.flush()
 
     def free(self) -> int:
         return max(0, self.w.concurrency - len(self.running))
@@ -186,6 +259,7 @@ class _Loop:
             self.w.running.clear()
             self.pool.shutdown(wait=False)
             if self.sock is not None:
+                self.final_flush(1.0)
                 self.sock.close(linger=1000)  # let the BYE out
 
     def step(self) -> bool:
@@ -198,7 +272,7 @@ class _Loop:
             timers.append(self.drain_deadline)
         wait_ms = max(0, int((min(timers) - now) * 1000) + 1)
         poller = zmq.Poller()
-        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.sock, zmq.POLLIN | (zmq.POLLOUT if self.outbox else 0))
         poller.register(self.w._wake_r.fileno(), zmq.POLLIN)
         events = dict(poller.poll(wait_ms))
         if self.w._wake_r.fileno() in events:
@@ -207,9 +281,15 @@ class _Loop:
                     pass
             except OSError:
                 pass
-        if self.sock in events:
+        if events.get(self.sock, 0) & zmq.POLLIN:
             self.read_broker()
+        with self.w._lock:
+            reconnect, self.w._reconnect_asked = self.w._reconnect_asked, False
+        if reconnect:
+            log.info("worker %s: reconnecting on request", self.w.worker_id)
+            self.connect()
         self.flush_outbox()
+        self.flush()
         now = time.monotonic()
         self.check_timers(now)
         return not self.check_drain(now)
@@ -294,15 +374,17 @@ class _Loop:
             if key not in self.running:
                 continue  # already reported (drain timeout): the late result is dropped
             if isinstance(msg, m.Done):
-                del self.running[key]
-            self.send(msg)
+                del self.running[key]  # held by the outbox until a live link takes it
+                self.send(msg)
+            else:
+                self.send_best_effort(msg)
 
     def check_timers(self, now: float) -> None:
         if now >= self.last_heard + self.w.liveness * self.hb_s:
             log.warning("worker %s: no word from the broker, reconnecting", self.w.worker_id)
             self.connect()
         if now >= self.next_heartbeat:
-            self.send(m.Heartbeat(free=self.free()))
+            self.send_best_effort(m.Heartbeat(free=self.free()))
             self.next_heartbeat = now + self.hb_s
         for task, deadline in self.running.values():
             if deadline and now >= deadline:
