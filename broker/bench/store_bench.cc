@@ -33,7 +33,8 @@ int64_t Pipelined(RedisConnection& conn, int calls, int in_flight, Issue issue) 
   while (answered < calls) {
     while (issued < calls && issued - answered < in_flight) issue(issued++, done);
     int target = answered + 1;
-    if (!RunUntil(conn, [&] { return answered >= target; }, 60000)) {
+    if (!RunUntil(
+            conn, [&] { return answered >= target; }, 60000)) {
       std::fprintf(stderr, "timed out waiting for redis\n");
       std::exit(1);
     }
@@ -78,7 +79,9 @@ int main(int argc, char** argv) {
   opts.prefix = "bench:";
   Store store(conn, kClock, opts);
   conn.Start();
-  Check(RunUntil(conn, [&] { return conn.ready(); }, 10000), "connect: " + conn.last_error());
+  Check(RunUntil(
+            conn, [&] { return conn.ready(); }, 10000),
+        "connect: " + conn.last_error());
 
   std::vector<protocol::TaskSpec> specs(static_cast<size_t>(batch));
   for (auto& s : specs) {
@@ -98,8 +101,8 @@ int main(int argc, char** argv) {
   std::vector<std::vector<protocol::Done>> outcomes(static_cast<size_t>(calls));
   int claimed = 0;
   int64_t claim_ms = Pipelined(conn, calls, in_flight, [&](int i, auto done) {
-    ClaimRequest req{"w" + std::to_string(i % 16), {"default"}, {}, static_cast<uint32_t>(batch),
-                     60000};
+    ClaimRequest req{
+        "w" + std::to_string(i % 16), {"default"}, {}, static_cast<uint32_t>(batch), 60000};
     store.Claim(req, [&, i, done](Result<ClaimResult> r) {
       Check(r.has_value(), r ? "" : r.error().ToString());
       for (const auto& m : r->tasks) {
@@ -122,13 +125,15 @@ int main(int argc, char** argv) {
     // Results come from the worker that claimed them (the store checks the lease's owner).
     store.Finish("w" + std::to_string(i % 16), outcomes[static_cast<size_t>(i)],
                  [done](Result<FinishResult> r) {
-      Check(r.has_value(), r ? "" : r.error().ToString());
-      done();
-    });
+                   Check(r.has_value(), r ? "" : r.error().ToString());
+                   done();
+                 });
   });
   std::optional<QueueCounters> stats;
   store.Stats({"default"}, [&](auto r) { stats = r->at(0); });
-  Check(RunUntil(conn, [&] { return stats.has_value(); }, 10000), "stats");
+  Check(RunUntil(
+            conn, [&] { return stats.has_value(); }, 10000),
+        "stats");
   Check(stats->stats.succeeded == static_cast<uint64_t>(tasks), "not every task succeeded");
 
   auto rate = [&](int64_t ms) { return ms > 0 ? tasks * 1000.0 / static_cast<double>(ms) : 0.0; };
@@ -148,18 +153,21 @@ int main(int argc, char** argv) {
   conn.Command({"INFO", "commandstats"}, [&](Result<const redisReply*> r) {
     info = r ? std::string((*r)->str, (*r)->len) : "";
   });
-  Check(RunUntil(conn, [&] { return info.has_value(); }, 10000), "info");
+  Check(RunUntil(
+            conn, [&] { return info.has_value(); }, 10000),
+        "info");
   for (size_t pos = 0; (pos = info->find("cmdstat_eval", pos)) != std::string::npos; ++pos) {
     std::printf("  redis %s\n", info->substr(pos, info->find('\r', pos) - pos).c_str());
   }
 
   // The same server, raw: ZADD and a one-ZADD EVALSHA, pipelined 16 deep.
   std::optional<std::string> sha;
-  conn.Command({"SCRIPT", "LOAD", "return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])"},
-               [&](Result<const redisReply*> r) {
-                 sha = r ? std::string((*r)->str, (*r)->len) : "";
-               });
-  Check(RunUntil(conn, [&] { return sha.has_value(); }, 10000), "script load");
+  conn.Command(
+      {"SCRIPT", "LOAD", "return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])"},
+      [&](Result<const redisReply*> r) { sha = r ? std::string((*r)->str, (*r)->len) : ""; });
+  Check(RunUntil(
+            conn, [&] { return sha.has_value(); }, 10000),
+        "script load");
   std::string base =
       "redis-benchmark -s " + redis->socket_path() + " -n 200000 -P 16 -r 100000 -q ";
   std::printf("redis-benchmark (same server, -P 16, -n 200000):\n%s",

@@ -122,7 +122,8 @@ Result<void> Broker::Run() {
   if (auto r = frontend.Bind(options_.frontend); !r) return std::unexpected(r.error());
   if (auto r = backend.Bind(options_.backend); !r) return std::unexpected(r.error());
 
-  BrokerContext ctx{options_, clock_, redis, store, frontend, backend, nullptr, nullptr, nullptr, {}};
+  BrokerContext ctx{options_, clock_,  redis,   store,   frontend,
+                    backend,  nullptr, nullptr, nullptr, {}};
   ClientService clients(ctx);
   WorkerService workers(ctx);
   BatchEvents events(ctx);
@@ -131,8 +132,10 @@ Result<void> Broker::Run() {
   ctx.events = &events;
 
   // Wait briefly for Redis so the first requests do not bounce with store_unavailable.
-  for (int64_t until = clock_.MonotonicMs() + 5000; !redis.ready() && clock_.MonotonicMs() < until;) {
-    RunUntil(redis, [&] { return redis.ready(); }, 100);
+  for (int64_t until = clock_.MonotonicMs() + 5000;
+       !redis.ready() && clock_.MonotonicMs() < until;) {
+    RunUntil(
+        redis, [&] { return redis.ready(); }, 100);
   }
   if (!redis.ready()) Log()->warn("Redis not reachable yet ({}); retrying", redis.last_error());
 
@@ -150,21 +153,24 @@ Result<void> Broker::Run() {
   int64_t now = clock_.MonotonicMs();
   std::vector<Periodic> timers = {
       {options_.heartbeat_ms, now + options_.heartbeat_ms, [&] { workers.OnHeartbeatTick(); }},
-      {options_.promote_ms, now, [&] {
+      {options_.promote_ms, now,
+       [&] {
          store.Promote(1000, [&](Result<PromoteResult> r) {
            if (!r) return;
            for (const auto& q : r->queues) workers.WakeQueue(q);
            clients.OnBatchChanges(r->batches);
          });
        }},
-      {options_.reap_ms, now, [&] {
+      {options_.reap_ms, now,
+       [&] {
          store.Reap(1000, [&](Result<FinishResult> r) {
            if (r) workers.HandleFinish(*r);
          });
        }},
       {200, now + 200, [&] { workers.OnIdleTick(); }},
       {50, now + 50, [&] { clients.OnTick(); }},
-      {1000, now + 1000, [&] {
+      {1000, now + 1000,
+       [&] {
          if (!embedded) return;
          auto restarted = embedded->RestartIfDied();
          if (!restarted) {
@@ -258,13 +264,15 @@ Result<void> Broker::Run() {
   }
 
   // Let the last results reach Redis before it stops.
-  RunUntil(redis, [&] { return redis.in_flight() == 0; }, 2000);
+  RunUntil(
+      redis, [&] { return redis.in_flight() == 0; }, 2000);
   if (signal_fd >= 0) close(signal_fd);
   frontend.Close();
   backend.Close();
   redis.Stop();
   if (embedded) {
-    if (auto r = embedded->Stop(); !r) Log()->warn("stopping embedded Redis: {}", r.error().message);
+    if (auto r = embedded->Stop(); !r)
+      Log()->warn("stopping embedded Redis: {}", r.error().message);
   }
   Log()->info("stopped");
   return {};

@@ -42,12 +42,14 @@ Result<void> Validate(const BrokerOptions& o) {
     return e.rfind("tcp://", 0) == 0 || e.rfind("ipc://", 0) == 0 || e.rfind("inproc://", 0) == 0;
   };
   if (!endpoint_ok(o.frontend)) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "--frontend: '" + o.frontend + "' is not a tcp://, ipc:// or inproc:// endpoint");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "--frontend: '" + o.frontend + "' is not a tcp://, ipc:// or inproc:// endpoint");
   }
   if (!endpoint_ok(o.backend)) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "--backend: '" + o.backend + "' is not a tcp://, ipc:// or inproc:// endpoint");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "--backend: '" + o.backend + "' is not a tcp://, ipc:// or inproc:// endpoint");
   }
   if (o.frontend == o.backend && o.frontend.find('*') == std::string::npos) {
     return MakeError(ErrorCode::kInvalidArgument, "--frontend and --backend must differ");

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "store/batch_resolver.h"
+
+#include <gtest/gtest.h>
 
 namespace taskmill::broker {
 namespace {

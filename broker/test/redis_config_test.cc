@@ -1,9 +1,9 @@
+#include "redis/redis_config.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <fstream>
-
-#include "redis/redis_config.h"
 
 namespace taskmill::broker {
 namespace {
@@ -37,9 +37,9 @@ TEST(RedisUrlTest, ParsesUnixUrls) {
 }
 
 TEST(RedisUrlTest, RejectsBadUrlsWithoutEchoingSecrets) {
-  for (const char* bad : {"http://x", "redis://", "redis://h:0", "redis://h:99999",
-                          "redis://h:12x", "redis://h/abc", "unix://relative.sock",
-                          "rediss://h:1", "redis://user@h", "unix:///s?x=1"}) {
+  for (const char* bad :
+       {"http://x", "redis://", "redis://h:0", "redis://h:99999", "redis://h:12x", "redis://h/abc",
+        "unix://relative.sock", "rediss://h:1", "redis://user@h", "unix:///s?x=1"}) {
     EXPECT_FALSE(ParseRedisUrl(bad).has_value()) << bad;
   }
   auto e = ParseRedisUrl("redis://:topsecret@h:notaport");

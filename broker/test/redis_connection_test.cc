@@ -1,6 +1,7 @@
+#include "redis/redis_connection.h"
+
 #include <gtest/gtest.h>
 
-#include "redis/redis_connection.h"
 #include "support/redis_fixture.h"
 
 namespace taskmill::broker {
@@ -18,7 +19,8 @@ class RedisConnectionTest : public RedisTest {
       out.emplace((*r)->str != nullptr ? std::string((*r)->str, (*r)->len)
                                        : std::to_string((*r)->integer));
     });
-    if (!RunUntil(c, [&] { return out.has_value(); }, 10000)) {
+    if (!RunUntil(
+            c, [&] { return out.has_value(); }, 10000)) {
       return MakeError(ErrorCode::kTimeout, "no reply");
     }
     return *out;
@@ -45,7 +47,7 @@ TEST_F(RedisConnectionTest, CommandsFailAtOnceWhileUnreachable) {
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code, ErrorCode::kStoreUnavailable);
   });
-  EXPECT_TRUE(called);  // synchronously: nothing queues behind an outage
+  EXPECT_TRUE(called);            // synchronously: nothing queues behind an outage
   EXPECT_GE(c.NextTimerMs(), 0);  // a reconnect is scheduled
   EXPECT_NE(c.last_error().find("no-such.sock"), std::string::npos);
 }
@@ -101,16 +103,19 @@ TEST(RedisConnectionAuthTest, AuthAndSelectOverTcp) {
   {
     RedisConnection admin(plain);
     admin.Start();
-    ASSERT_TRUE(RunUntil(admin, [&] { return admin.ready(); }, 10000));
+    ASSERT_TRUE(RunUntil(
+        admin, [&] { return admin.ready(); }, 10000));
     bool done = false;
     admin.Command({"CONFIG", "SET", "requirepass", "s3cret"}, [&](auto) { done = true; });
-    ASSERT_TRUE(RunUntil(admin, [&] { return done; }, 10000));
+    ASSERT_TRUE(RunUntil(
+        admin, [&] { return done; }, 10000));
   }
   auto url = ParseRedisUrl("redis://:wrong@127.0.0.1:" + std::to_string(plain.port) + "/3");
   ASSERT_TRUE(url.has_value());
   RedisConnection bad(*url, RedisConnectionOptions{.connect_timeout_ms = 2000});
   bad.Start();
-  ASSERT_TRUE(RunUntil(bad, [&] { return !bad.last_error().empty(); }, 10000));
+  ASSERT_TRUE(RunUntil(
+      bad, [&] { return !bad.last_error().empty(); }, 10000));
   EXPECT_FALSE(bad.ready());
   EXPECT_NE(bad.last_error().find("AUTH"), std::string::npos) << bad.last_error();
   EXPECT_EQ(bad.last_error().find("wrong"), std::string::npos) << "the password leaked";
@@ -118,14 +123,17 @@ TEST(RedisConnectionAuthTest, AuthAndSelectOverTcp) {
   url->password = "s3cret";
   RedisConnection good(*url);
   good.Start();
-  ASSERT_TRUE(RunUntil(good, [&] { return good.ready(); }, 10000)) << good.last_error();
+  ASSERT_TRUE(RunUntil(
+      good, [&] { return good.ready(); }, 10000))
+      << good.last_error();
   std::optional<int64_t> db;
   good.Command({"CLIENT", "INFO"}, [&](Result<const redisReply*> r) {
     ASSERT_TRUE(r.has_value());
     std::string info((*r)->str, (*r)->len);
     db = info.find(" db=3 ") != std::string::npos ? 3 : -1;
   });
-  ASSERT_TRUE(RunUntil(good, [&] { return db.has_value(); }, 10000));
+  ASSERT_TRUE(RunUntil(
+      good, [&] { return db.has_value(); }, 10000));
   EXPECT_EQ(*db, 3);
 }
 

@@ -24,15 +24,14 @@ class StoreBatchTest : public StoreTest {
     b.budget = budget;
     auto r = ResolveBatch(b);
     EXPECT_TRUE(r.has_value());
-    auto e = Await<EnqueueResult>([&](auto cb) {
-      store_->EnqueueBatch(r->batch_id, b.budget, r->tasks, cb);
-    });
+    auto e = Await<EnqueueResult>(
+        [&](auto cb) { store_->EnqueueBatch(r->batch_id, b.budget, r->tasks, cb); });
     EXPECT_TRUE(e.has_value()) << e.error().ToString();
     return *r;
   }
   std::optional<protocol::BatchStatus> Batch(const std::string& id) {
-    auto r = Await<std::optional<protocol::BatchStatus>>(
-        [&](auto cb) { store_->GetBatch(id, cb); });
+    auto r =
+        Await<std::optional<protocol::BatchStatus>>([&](auto cb) { store_->GetBatch(id, cb); });
     EXPECT_TRUE(r.has_value());
     return r ? *r : std::nullopt;
   }
@@ -203,8 +202,8 @@ TEST_F(StoreTest, DeadLettersRetryAndPurge) {
   EXPECT_EQ(again[0].attempt, 1u);  // attempts reset
   EXPECT_GT(again[0].token, 1u);    // the fencing counter is not
   EXPECT_EQ(GetOne(ids[0]).history.size(), 1u);
-  auto purged = Await<std::vector<std::string>>(
-      [&](auto cb) { store_->DeadPurge("default", {}, 100, cb); });
+  auto purged =
+      Await<std::vector<std::string>>([&](auto cb) { store_->DeadPurge("default", {}, 100, cb); });
   ASSERT_TRUE(purged.has_value());
   EXPECT_EQ(purged->size(), 2u);
   EXPECT_EQ(StatsOf("default").stats.dead, 0u);

@@ -17,7 +17,8 @@ TEST(StoreDurabilityTest, AcknowledgedTasksSurviveKill9AndRestart) {
   auto conn = std::make_unique<RedisConnection>((*server)->config());
   auto store = std::make_unique<Store>(*conn, clock, opts);
   conn->Start();
-  ASSERT_TRUE(RunUntil(*conn, [&] { return conn->ready(); }, 10000));
+  ASSERT_TRUE(RunUntil(
+      *conn, [&] { return conn->ready(); }, 10000));
 
   constexpr int kCalls = 20, kPerCall = 100;
   std::vector<std::string> acked;
@@ -31,12 +32,14 @@ TEST(StoreDurabilityTest, AcknowledgedTasksSurviveKill9AndRestart) {
       for (const auto& it : r->items) acked.push_back(it.id);
     });
   }
-  ASSERT_TRUE(RunUntil(*conn, [&] { return answered == kCalls; }, 20000));
+  ASSERT_TRUE(RunUntil(
+      *conn, [&] { return answered == kCalls; }, 20000));
   // Complete the first 300 (acknowledged successes) and leave 200 running.
   std::optional<ClaimResult> claimed;
   store->Claim(ClaimRequest{"w1", {"default"}, {}, 500, 60000},
                [&](Result<ClaimResult> r) { claimed = std::move(*r); });
-  ASSERT_TRUE(RunUntil(*conn, [&] { return claimed.has_value(); }, 20000));
+  ASSERT_TRUE(RunUntil(
+      *conn, [&] { return claimed.has_value(); }, 20000));
   ASSERT_EQ(claimed->tasks.size(), 500u);
   std::vector<protocol::Done> done;
   for (size_t i = 0; i < 300; ++i) {
@@ -49,19 +52,24 @@ TEST(StoreDurabilityTest, AcknowledgedTasksSurviveKill9AndRestart) {
   }
   bool finished = false;
   store->Finish("w1", done, [&](Result<FinishResult> r) { finished = r.has_value(); });
-  ASSERT_TRUE(RunUntil(*conn, [&] { return finished; }, 20000));
+  ASSERT_TRUE(RunUntil(
+      *conn, [&] { return finished; }, 20000));
 
   (*server)->Kill9();
-  ASSERT_TRUE(RunUntil(*conn, [&] { return !conn->ready(); }, 10000));
+  ASSERT_TRUE(RunUntil(
+      *conn, [&] { return !conn->ready(); }, 10000));
   ASSERT_TRUE((*server)->Restart().has_value());
-  ASSERT_TRUE(RunUntil(*conn, [&] { return conn->ready(); }, 10000)) << conn->last_error();
+  ASSERT_TRUE(RunUntil(
+      *conn, [&] { return conn->ready(); }, 10000))
+      << conn->last_error();
 
   std::optional<std::vector<std::optional<protocol::TaskInfo>>> got;
   store->Get(acked, [&](auto r) {
     ASSERT_TRUE(r.has_value()) << r.error().ToString();
     got = std::move(*r);
   });
-  ASSERT_TRUE(RunUntil(*conn, [&] { return got.has_value(); }, 20000));
+  ASSERT_TRUE(RunUntil(
+      *conn, [&] { return got.has_value(); }, 20000));
   ASSERT_TRUE(got.has_value());
   ASSERT_EQ(got->size(), acked.size());
   std::map<std::string, TaskState> want;
@@ -82,7 +90,8 @@ TEST(StoreDurabilityTest, AcknowledgedTasksSurviveKill9AndRestart) {
   std::optional<ClaimResult> rest;
   store->Claim(ClaimRequest{"w2", {"default"}, {}, 5000, 60000},
                [&](Result<ClaimResult> r) { rest = std::move(*r); });
-  ASSERT_TRUE(RunUntil(*conn, [&] { return rest.has_value(); }, 20000));
+  ASSERT_TRUE(RunUntil(
+      *conn, [&] { return rest.has_value(); }, 20000));
   EXPECT_EQ(rest->tasks.size(), 1500u);
   store.reset();
   conn.reset();

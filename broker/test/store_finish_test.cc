@@ -63,8 +63,7 @@ TEST_F(StoreTest, AWorkerCannotRecordAResultForAnotherWorkersLease) {
   std::string id = EnqueueOne(Spec());
   auto claimed = ClaimOk(1, {"default"}, {}, "w1").at(0);
   // Right token, wrong worker: refused as stale, nothing recorded.
-  EXPECT_EQ(FinishOk({Ok(claimed, "forged")}, "intruder").items.at(0).status,
-            FinishStatus::kStale);
+  EXPECT_EQ(FinishOk({Ok(claimed, "forged")}, "intruder").items.at(0).status, FinishStatus::kStale);
   EXPECT_EQ(GetOne(id).state, TaskState::kRunning);
   // "" is a sender the broker does not know: the token alone decides.
   EXPECT_EQ(FinishOk({Ok(claimed, "real")}, "").items.at(0).status, FinishStatus::kSucceeded);

@@ -4,10 +4,9 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "taskmill/shared/protocol/validate.h"
 
@@ -111,9 +110,10 @@ Result<BackoffPolicy> GetBackoff(const json& v, const std::string& path) {
 }
 
 Result<protocol::TaskSpec> ParseTask(const json& v, const std::string& path) {
-  if (auto r = CheckKeys(v, path, {"name", "type", "queue", "payload", "priority", "max_attempts",
-                                   "backoff", "timeout_ms", "depends_on", "labels",
-                                   "idempotency_key", "not_before_ms"});
+  if (auto r =
+          CheckKeys(v, path,
+                    {"name", "type", "queue", "payload", "priority", "max_attempts", "backoff",
+                     "timeout_ms", "depends_on", "labels", "idempotency_key", "not_before_ms"});
       !r) {
     return std::unexpected(r.error());
   }
@@ -284,8 +284,8 @@ Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text) {
   if (doc.contains("budget")) {
     const json& b = doc["budget"];
     if (!b.is_object()) {
-      return Invalid("budget", std::string("expected an object of cost limits, got ") +
-                                   TypeName(b));
+      return Invalid("budget",
+                     std::string("expected an object of cost limits, got ") + TypeName(b));
     }
     for (const auto& [key, value] : b.items()) {
       auto d = GetNumber(value, "budget." + key);

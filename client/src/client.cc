@@ -102,8 +102,8 @@ Result<std::vector<std::string>> Client::SubmitMany(std::vector<protocol::TaskSp
   if (!reply) return std::unexpected(reply.error());
   if (reply->ids.size() != n) {
     return MakeError(ErrorCode::kInternal, "the broker returned " +
-                                               std::to_string(reply->ids.size()) +
-                                               " ids for " + std::to_string(n) + " tasks");
+                                               std::to_string(reply->ids.size()) + " ids for " +
+                                               std::to_string(n) + " tasks");
   }
   return std::move(reply->ids);
 }
@@ -125,8 +125,8 @@ Result<protocol::TaskInfo> Client::Get(const std::string& id) {
   auto tasks = GetMany({id});
   if (!tasks) return std::unexpected(tasks.error());
   if (tasks->size() != 1) {
-    return MakeError(ErrorCode::kInternal, "the broker returned " +
-                                               std::to_string(tasks->size()) + " tasks for one id");
+    return MakeError(ErrorCode::kInternal,
+                     "the broker returned " + std::to_string(tasks->size()) + " tasks for one id");
   }
   if (tasks->front().state == protocol::TaskState::kUnknown) {
     return MakeError(ErrorCode::kNotFound, "no task " + id);
@@ -160,8 +160,7 @@ Result<AffectedTasks> Client::CancelMany(const std::vector<std::string>& ids,
   return Affected(*reply);
 }
 
-Result<AffectedTasks> Client::CancelBatch(const std::string& batch_id,
-                                          const std::string& reason) {
+Result<AffectedTasks> Client::CancelBatch(const std::string& batch_id, const std::string& reason) {
   if (batch_id.empty()) return MakeError(ErrorCode::kInvalidArgument, "batch_id: empty");
   protocol::Cancel cancel;
   cancel.batch_id = batch_id;

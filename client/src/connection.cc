@@ -2,12 +2,11 @@
 
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-
-#include <zmq.h>
 
 #include "taskmill/shared/log.h"
 
@@ -19,8 +18,8 @@ auto Log() {
   return log;
 }
 
-constexpr size_t kMaxParts = 8;          // a longer message is read to its end and dropped
-constexpr int kMaxReadsPerTurn = 1000;   // so expiry and sends are never starved
+constexpr size_t kMaxParts = 8;         // a longer message is read to its end and dropped
+constexpr int kMaxReadsPerTurn = 1000;  // so expiry and sends are never starved
 constexpr int64_t kMaxPollMs = 1000;
 
 std::string ZmqErrorText() { return zmq_strerror(zmq_errno()); }
@@ -96,9 +95,8 @@ Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& option
   }
   std::promise<Result<void>> started;
   auto started_future = started.get_future();
-  c->io_thread_ = std::thread([raw = c.get(), p = std::move(started)]() mutable {
-    raw->Run(std::move(p));
-  });
+  c->io_thread_ =
+      std::thread([raw = c.get(), p = std::move(started)]() mutable { raw->Run(std::move(p)); });
   auto ok = started_future.get();
   if (!ok) {
     c->Stop();
@@ -284,9 +282,9 @@ void Connection::Run(std::promise<Result<void>> started) {
     return;
   }
   if (zmq_connect(dealer.get(), options_.endpoint.c_str()) != 0) {
-    started.set_value(MakeError(ErrorCode::kInvalidArgument, "cannot connect to '" +
-                                                                 options_.endpoint +
-                                                                 "': " + ZmqErrorText()));
+    started.set_value(
+        MakeError(ErrorCode::kInvalidArgument,
+                  "cannot connect to '" + options_.endpoint + "': " + ZmqErrorText()));
     zmq_socket_monitor(dealer.get(), nullptr, 0);
     return;
   }
@@ -306,8 +304,7 @@ void Connection::Run(std::promise<Result<void>> started) {
     ExpireRequests(now);
     int64_t wait_ms = std::clamp<int64_t>(NextDeadline() - now, 0, kMaxPollMs);
     zmq_pollitem_t items[3] = {
-        {dealer.get(), 0, static_cast<short>(ZMQ_POLLIN | (backlog_.empty() ? 0 : ZMQ_POLLOUT)),
-         0},
+        {dealer.get(), 0, static_cast<short>(ZMQ_POLLIN | (backlog_.empty() ? 0 : ZMQ_POLLOUT)), 0},
         {nullptr, wake_fd_, ZMQ_POLLIN, 0},
         {monitor.get(), 0, ZMQ_POLLIN, 0},
     };

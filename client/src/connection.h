@@ -84,24 +84,24 @@ class Connection {
   std::thread io_thread_;
   std::thread callback_thread_;
 
-  std::mutex mu_;                 // guards outbox_ and stopping_
-  std::deque<Request> outbox_;    // queued by callers, taken by the I/O thread
-  bool stopping_ = false;         // true once Stop began: no new requests are accepted
+  std::mutex mu_;               // guards outbox_ and stopping_
+  std::deque<Request> outbox_;  // queued by callers, taken by the I/O thread
+  bool stopping_ = false;       // true once Stop began: no new requests are accepted
   std::atomic<uint64_t> next_req_id_{1};
 
   // I/O thread state.
-  std::deque<Request> backlog_;              // taken from outbox_, not yet accepted by ZeroMQ
-  std::map<uint64_t, Request> in_flight_;    // sent, awaiting their REPLY, by req_id
-  bool heard_from_broker_ = false;           // true iff any broker message ever arrived
-  uint64_t handshakes_ = 0;                  // ZMTP handshakes completed (1 + reconnects)
+  std::deque<Request> backlog_;            // taken from outbox_, not yet accepted by ZeroMQ
+  std::map<uint64_t, Request> in_flight_;  // sent, awaiting their REPLY, by req_id
+  bool heard_from_broker_ = false;         // true iff any broker message ever arrived
+  uint64_t handshakes_ = 0;                // ZMTP handshakes completed (1 + reconnects)
 
-  std::mutex cb_mu_;                       // guards everything below
-  std::condition_variable cb_cv_;          // events_ grew, a callback ended, or stopping
-  std::map<uint64_t, Sub> subs_;           // subscription id -> batch and callback
+  std::mutex cb_mu_;               // guards everything below
+  std::condition_variable cb_cv_;  // events_ grew, a callback ended, or stopping
+  std::map<uint64_t, Sub> subs_;   // subscription id -> batch and callback
   uint64_t next_sub_id_ = 1;
-  std::deque<protocol::Event> events_;     // received, not yet delivered
-  uint64_t running_sub_ = 0;               // subscription whose callback runs now; 0: none
-  bool cb_stopping_ = false;               // true: the callback thread should exit
+  std::deque<protocol::Event> events_;  // received, not yet delivered
+  uint64_t running_sub_ = 0;            // subscription whose callback runs now; 0: none
+  bool cb_stopping_ = false;            // true: the callback thread should exit
   std::thread::id callback_thread_id_;
 };
 

@@ -50,8 +50,8 @@ class CliIntegrationTest : public ::testing::Test {
   // Runs taskmill with --broker set to the cluster (unless `broker` says otherwise).
   Output Taskmill(const std::vector<std::string>& args, std::string broker = "") {
     if (broker.empty()) broker = cluster_->frontend();
-    std::string cmd = Quote(std::string(TASKMILL_BUILD_DIR) + "/client/taskmill") +
-                      " --broker " + Quote(broker);
+    std::string cmd =
+        Quote(std::string(TASKMILL_BUILD_DIR) + "/client/taskmill") + " --broker " + Quote(broker);
     for (const auto& a : args) cmd += " " + Quote(a);
     std::string out = cluster_->dir() + "/cli.out", err = cluster_->dir() + "/cli.err";
     cmd += " >" + Quote(out) + " 2>" + Quote(err) + " </dev/null";
@@ -164,9 +164,8 @@ TEST_F(CliIntegrationTest, GetCancelAndStatsInHumanForm) {
 }
 
 TEST_F(CliIntegrationTest, DeadLettersListAndPurge) {
-  auto failed = Json({"submit", "--type", "fail", "--payload", R"({"retryable": false})",
-                      "--wait"},
-                     1);
+  auto failed =
+      Json({"submit", "--type", "fail", "--payload", R"({"retryable": false})", "--wait"}, 1);
   std::string id = failed["id"];
   auto o = Taskmill({"dlq", "list"});
   EXPECT_EQ(o.code, 0) << o.err;
@@ -183,8 +182,8 @@ TEST_F(CliIntegrationTest, DeadLettersListAndPurge) {
 }
 
 TEST_F(CliIntegrationTest, BatchRunFollowPrintsEventsAndATableWhoseTotalsAreTheBatchCost) {
-  auto o = Taskmill({"batch", "run", Example("pipeline.json"), "--follow",
-                     "--wait-timeout-ms", "30000"});
+  auto o = Taskmill(
+      {"batch", "run", Example("pipeline.json"), "--follow", "--wait-timeout-ms", "30000"});
   ASSERT_EQ(o.code, 0) << o.out << o.err;
   EXPECT_NE(o.out.find("task_completed fetch"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("batch_completed"), std::string::npos) << o.out;
@@ -220,8 +219,8 @@ TEST_F(CliIntegrationTest, BatchRunFollowPrintsEventsAndATableWhoseTotalsAreTheB
 }
 
 TEST_F(CliIntegrationTest, AFailingBatchExitsOne) {
-  auto o = Taskmill({"batch", "run", Example("flaky.json"), "--follow", "--wait-timeout-ms",
-                     "30000"});
+  auto o =
+      Taskmill({"batch", "run", Example("flaky.json"), "--follow", "--wait-timeout-ms", "30000"});
   EXPECT_EQ(o.code, 1) << o.out << o.err;
   EXPECT_NE(o.out.find("partial"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("retrying"), std::string::npos) << o.out;

@@ -1,12 +1,12 @@
 // The CLI in-process: usage errors exit 2 naming the flag; help exits 0. (Commands that
 // reach a broker are tested against a real one in cli_integration_test.cc.)
 
+#include "cli/cli.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
-
-#include "cli/cli.h"
 
 namespace taskmill::client::cli {
 namespace {
@@ -83,8 +83,7 @@ TEST(CliTest, AnInvalidBatchFileExitsTwoNamingThePath) {
   std::ofstream(path) << R"({"tasks": [{"name": "a", "type": "echo", "depends_on": ["fetch"]}]})";
   auto r = Cli({"batch", "run", path});
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("tasks[0].depends_on[0]: unknown task 'fetch'"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("tasks[0].depends_on[0]: unknown task 'fetch'"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, TheBrokerComesFromTheEnvironmentAndFlagsWin) {

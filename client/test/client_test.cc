@@ -302,9 +302,8 @@ TEST(ClientTest, ACallbackMayCallTheClient) {
   });
   auto client = ConnectTo(fake.endpoint());
   std::atomic<bool> called{false};
-  auto sub = client->Subscribe("b1", [&](const protocol::Event&) {
-    called = client->Stats().has_value();
-  });
+  auto sub = client->Subscribe(
+      "b1", [&](const protocol::Event&) { called = client->Stats().has_value(); });
   ASSERT_TRUE(sub);
   EXPECT_TRUE(WaitUntil([&] { return called.load(); }));
 }
@@ -315,7 +314,7 @@ TEST(ClientTest, SubscriptionsAreRenewedAfterAReconnect) {
   auto client = ConnectTo(endpoint, 1000);
   auto sub = client->Subscribe("b7", [](const protocol::Event&) {});
   ASSERT_TRUE(sub);
-  fake.reset();  // the broker goes away ...
+  fake.reset();                                           // the broker goes away ...
   fake = std::make_unique<FakeBroker>(Answer, endpoint);  // ... and comes back
   // Without any call, the client says SUBSCRIBE again on the new connection.
   ASSERT_TRUE(WaitUntil([&] { return fake->RequestCount() >= 1; }, 10000));

@@ -10,7 +10,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "taskmill/shared/protocol/codec.h"
@@ -63,10 +62,10 @@ class FakeBroker {
   std::string endpoint_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::mutex mu_;                               // guards the three below
-  std::vector<protocol::Message> requests_;     // everything received
-  std::vector<protocol::Message> pushes_;       // queued by Push
-  std::string last_peer_;                       // identity of the last request's sender
+  std::mutex mu_;                            // guards the three below
+  std::vector<protocol::Message> requests_;  // everything received
+  std::vector<protocol::Message> pushes_;    // queued by Push
+  std::string last_peer_;                    // identity of the last request's sender
 };
 
 // Polls `pred` every 5 ms until it holds or timeout_ms passes.

@@ -1,12 +1,13 @@
 // Human and JSON output: tables, durations, costs, the progress bar and line, bytes.
 
+#include "cli/render.h"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
 
 #include "cli/batch_progress.h"
 #include "cli/json_convert.h"
-#include "cli/render.h"
 
 namespace taskmill::client::cli {
 namespace {
@@ -63,9 +64,9 @@ TEST(JsonTest, Utf8AndBase64) {
   EXPECT_TRUE(IsValidUtf8("plain"));
   EXPECT_TRUE(IsValidUtf8("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
   EXPECT_FALSE(IsValidUtf8("\xff"));
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // a surrogate
-  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));          // cut short
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // a surrogate
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));      // cut short
   EXPECT_EQ(Base64(""), "");
   EXPECT_EQ(Base64("f"), "Zg==");
   EXPECT_EQ(Base64("fo"), "Zm8=");
@@ -93,9 +94,9 @@ TEST(JsonTest, TaskInfoHasEveryFieldAndBinaryAsBase64) {
   EXPECT_TRUE(j["error"].is_null());
   EXPECT_EQ(j["cost"]["usd"], 0.5);
   EXPECT_TRUE(j["history"].is_array());
-  for (const char* key : {"queue", "type", "batch_id", "name", "priority", "attempts",
-                          "max_attempts", "duration_ms", "worker", "created_ms", "started_ms",
-                          "finished_ms"}) {
+  for (const char* key :
+       {"queue", "type", "batch_id", "name", "priority", "attempts", "max_attempts", "duration_ms",
+        "worker", "created_ms", "started_ms", "finished_ms"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
 }

@@ -54,8 +54,8 @@ void FlagSet::String(const std::string& name, std::string* target, const std::st
        }});
 }
 
-void FlagSet::Choice(const std::string& name, std::string* target,
-                     std::vector<std::string> allowed, const std::string& help) {
+void FlagSet::Choice(const std::string& name, std::string* target, std::vector<std::string> allowed,
+                     const std::string& help) {
   std::string joined;
   for (const auto& a : allowed) joined += (joined.empty() ? "" : ", ") + a;
   Add({name, help + " (one of: " + joined + ")", *target, false,
@@ -95,7 +95,8 @@ void FlagSet::Double(const std::string& name, double* target, double min, double
                      const std::string& help) {
   std::ostringstream def;
   def << *target;
-  Add({name, help, def.str(), false, [name, target, min, max](const std::string& v) -> Result<void> {
+  Add({name, help, def.str(), false,
+       [name, target, min, max](const std::string& v) -> Result<void> {
          char* end = nullptr;
          double value = std::strtod(v.c_str(), &end);
          if (v.empty() || end != v.c_str() + v.size() || !(value >= min && value <= max)) {

@@ -1,8 +1,8 @@
 #include "taskmill/shared/log.h"
 
-#include <mutex>
-
 #include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <mutex>
 
 namespace taskmill {
 namespace {
@@ -19,9 +19,9 @@ spdlog::level::level_enum& CurrentLevel() {
 Result<void> SetLogLevel(const std::string& level) {
   auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "log level '" + level +
-                         "' is not one of trace, debug, info, warn, error, critical, off");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "log level '" + level + "' is not one of trace, debug, info, warn, error, critical, off");
   }
   std::lock_guard lock(LevelMutex());
   CurrentLevel() = parsed;

@@ -1,9 +1,9 @@
 // Every way the decoder must refuse input: each with the right code and a message that
 // names what was wrong and where.
 
-#include <msgpack.hpp>
-
 #include <gtest/gtest.h>
+
+#include <msgpack.hpp>
 
 using namespace std::string_literals;
 
@@ -223,12 +223,12 @@ TEST(CodecRejectTest, LimitsAreEnforced) {
   d.output = "12345";
   EXPECT_EQ(Rejects(Command::kDone, EncodeBody(d), limits).code, ErrorCode::kOverLimit);
   EXPECT_EQ(Rejects(Command::kHeartbeat, Pack([](auto& p) {
-              p.pack_map(3);
-              for (int i = 0; i < 3; ++i) {
-                p.pack(std::string(1, 'a' + i));
-                p.pack(i);
-              }
-            }),
+                      p.pack_map(3);
+                      for (int i = 0; i < 3; ++i) {
+                        p.pack(std::string(1, 'a' + i));
+                        p.pack(i);
+                      }
+                    }),
                     limits)
                 .code,
             ErrorCode::kOverLimit);
@@ -246,8 +246,8 @@ TEST(CodecRejectTest, DeepNestingInUnknownFieldsIsBounded) {
 TEST(CodecRejectTest, TotalElementsAreBounded) {
   DecodeLimits limits;
   limits.max_elements = 10;
-  Error e = Rejects(Command::kWait, EncodeBody(Wait{1, std::vector<std::string>(20, "x"), 0}),
-                    limits);
+  Error e =
+      Rejects(Command::kWait, EncodeBody(Wait{1, std::vector<std::string>(20, "x"), 0}), limits);
   EXPECT_EQ(e.code, ErrorCode::kOverLimit);
 }
 
@@ -270,24 +270,33 @@ TEST(CodecRejectTest, HugeIntegersInDoubleFieldsReencode) {
   // encoder once converted to uint64_t (undefined behaviour). It is written as float64;
   // integral doubles below 2^64 keep their integer form.
   std::string body =
-      "\x83\xa7task_id\xa1t\xa5token\x01\xa8" "fraction\xcf\xff\xff\xff\xff\xff\xff\xff\xff"s;
+      "\x83\xa7task_id\xa1t\xa5token\x01\xa8"
+      "fraction\xcf\xff\xff\xff\xff\xff\xff\xff\xff"s;
   auto decoded = DecodeBody(Command::kProgress, body);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().ToString();
   EXPECT_EQ(std::get<Progress>(*decoded).fraction, 18446744073709551616.0);
   std::string again = EncodeBody(*decoded);
-  EXPECT_NE(again.find("\xa8" "fraction\xcb\x43\xf0\x00\x00\x00\x00\x00\x00"s), std::string::npos);
+  EXPECT_NE(again.find("\xa8"
+                       "fraction\xcb\x43\xf0\x00\x00\x00\x00\x00\x00"s),
+            std::string::npos);
   auto redecoded = DecodeBody(Command::kProgress, again);
   ASSERT_TRUE(redecoded.has_value()) << redecoded.error().ToString();
   EXPECT_EQ(*redecoded, *decoded);
 
   Progress p{"t", 1, 9223372036854775808.0, ""};  // 2^63: integral and below 2^64, so uint64
-  EXPECT_NE(EncodeBody(p).find("\xa8" "fraction\xcf\x80\x00"s), std::string::npos);
+  EXPECT_NE(EncodeBody(p).find("\xa8"
+                               "fraction\xcf\x80\x00"s),
+            std::string::npos);
   p.fraction = -9223372036854775808.0;  // -2^63: int64 min
-  EXPECT_NE(EncodeBody(p).find("\xa8" "fraction\xd3\x80\x00"s), std::string::npos);
+  EXPECT_NE(EncodeBody(p).find("\xa8"
+                               "fraction\xd3\x80\x00"s),
+            std::string::npos);
   Done d;
   d.task_id = "t";
   d.cost = {{"usd", -0.0}};  // written as the integer 0 (as a field, -0.0 is the default)
-  EXPECT_NE(EncodeBody(d).find("\xa4" "cost\x81\xa3usd\x00"s), std::string::npos);
+  EXPECT_NE(EncodeBody(d).find("\xa4"
+                               "cost\x81\xa3usd\x00"s),
+            std::string::npos);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
-#include <msgpack.hpp>
+#include "taskmill/shared/protocol/codec.h"
 
 #include <gtest/gtest.h>
 
+#include <msgpack.hpp>
+
 #include "sample_messages.h"
-#include "taskmill/shared/protocol/codec.h"
 
 namespace taskmill::protocol {
 namespace {
@@ -38,7 +39,9 @@ TEST(CodecTest, DefaultsAreOmittedAndRequiredFieldsKept) {
   TaskSpec spec;
   spec.type = "echo";
   // {"type": "echo"}: queue, priority, max_attempts, backoff at their defaults are omitted.
-  EXPECT_EQ(EncodeTaskSpec(spec), std::string("\x81\xa4type\xa4" "echo", 11));
+  EXPECT_EQ(EncodeTaskSpec(spec), std::string("\x81\xa4type\xa4"
+                                              "echo",
+                                              11));
   // An empty heartbeat body is an empty map.
   EXPECT_EQ(EncodeBody(BrokerHeartbeat{}), std::string("\x80", 1));
   // req_id is required, so it is written even when zero.

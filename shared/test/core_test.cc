@@ -1,6 +1,6 @@
-#include <set>
-
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include "taskmill/shared/backoff.h"
 #include "taskmill/shared/clock.h"
@@ -17,7 +17,7 @@ TEST(BackoffTest, ExponentialAndCapped) {
   EXPECT_EQ(p.DelayFor(2), 200u);
   EXPECT_EQ(p.DelayFor(4), 800u);
   EXPECT_EQ(p.DelayFor(5), 1000u);
-  EXPECT_EQ(p.DelayFor(1000), 1000u);  // no overflow for huge attempt numbers
+  EXPECT_EQ(p.DelayFor(1000), 1000u);   // no overflow for huge attempt numbers
   EXPECT_EQ(p.DelayFor(3, 0.1), 400u);  // no jitter: the draw is ignored
 }
 

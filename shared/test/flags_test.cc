@@ -1,8 +1,8 @@
 #include "taskmill/shared/flags.h"
 
-#include <map>
-
 #include <gtest/gtest.h>
+
+#include <map>
 
 namespace taskmill {
 namespace {
@@ -43,7 +43,8 @@ TEST_F(FlagsTest, DefaultsStandWithoutInput) {
 }
 
 TEST_F(FlagsTest, FlagsOverrideEnvironmentWhichOverridesDefaults) {
-  ASSERT_TRUE(Parse({"--liveness", "7"}, {{"TASKMILL_LIVENESS", "5"}, {"TASKMILL_LOG_LEVEL", "debug"}}));
+  ASSERT_TRUE(
+      Parse({"--liveness", "7"}, {{"TASKMILL_LIVENESS", "5"}, {"TASKMILL_LOG_LEVEL", "debug"}}));
   EXPECT_EQ(cfg_.liveness, 7u);
   EXPECT_EQ(cfg_.level, "debug");
 }

@@ -74,7 +74,8 @@ std::vector<Sample> SampleMessages() {
     b.labels = {{"owner", "ci"}};
     out.push_back({"batch", Batch{3, b, true}});
   }
-  out.push_back({"wait", Wait{4, {"01JD0000000000000000000001", "01JD0000000000000000000002"}, 5000}});
+  out.push_back(
+      {"wait", Wait{4, {"01JD0000000000000000000001", "01JD0000000000000000000002"}, 5000}});
   out.push_back({"get_ids", Get{5, {"01JD0000000000000000000001"}, ""}});
   out.push_back({"get_batch", Get{6, {}, "01JD00000000000000000000B1"}});
   out.push_back({"cancel", Cancel{7, {"01JD0000000000000000000001"}, "", "user asked"}});
@@ -156,7 +157,11 @@ std::vector<Sample> SampleMessages() {
     e.ts_ms = 1700000002000;
     out.push_back({"event", e});
   }
-  out.push_back({"ready", Ready{"w-1", {"default", "images"}, {"echo", "exec"}, 4, {{"zone", "a"}},
+  out.push_back({"ready", Ready{"w-1",
+                                {"default", "images"},
+                                {"echo", "exec"},
+                                4,
+                                {{"zone", "a"}},
                                 {"01JD0000000000000000000001"}}});
   out.push_back({"heartbeat", Heartbeat{2}});
   {

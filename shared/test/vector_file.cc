@@ -1,10 +1,9 @@
 #include "vector_file.h"
 
 #include <cstdio>
+#include <msgpack.hpp>
 #include <regex>
 #include <sstream>
-
-#include <msgpack.hpp>
 
 #include "taskmill/shared/protocol/codec.h"
 
@@ -15,10 +14,18 @@ void JsonString(std::ostream& out, std::string_view s) {
   out << '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out << "\\\""; break;
-      case '\\': out << "\\\\"; break;
-      case '\n': out << "\\n"; break;
-      case '\t': out << "\\t"; break;
+      case '"':
+        out << "\\\"";
+        break;
+      case '\\':
+        out << "\\\\";
+        break;
+      case '\n':
+        out << "\\n";
+        break;
+      case '\t':
+        out << "\\t";
+        break;
       default:
         if (c < 0x20 || c >= 0x7f) {
           char buf[8];
@@ -35,10 +42,18 @@ void JsonString(std::ostream& out, std::string_view s) {
 void JsonValue(std::ostream& out, const msgpack::object& o, int indent) {
   std::string pad(indent + 2, ' ');
   switch (o.type) {
-    case msgpack::type::NIL: out << "null"; break;
-    case msgpack::type::BOOLEAN: out << (o.via.boolean ? "true" : "false"); break;
-    case msgpack::type::POSITIVE_INTEGER: out << o.via.u64; break;
-    case msgpack::type::NEGATIVE_INTEGER: out << o.via.i64; break;
+    case msgpack::type::NIL:
+      out << "null";
+      break;
+    case msgpack::type::BOOLEAN:
+      out << (o.via.boolean ? "true" : "false");
+      break;
+    case msgpack::type::POSITIVE_INTEGER:
+      out << o.via.u64;
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      out << o.via.i64;
+      break;
     case msgpack::type::FLOAT32:
     case msgpack::type::FLOAT64: {
       char buf[40];
@@ -48,7 +63,9 @@ void JsonValue(std::ostream& out, const msgpack::object& o, int indent) {
       out << s;
       break;
     }
-    case msgpack::type::STR: JsonString(out, std::string_view(o.via.str.ptr, o.via.str.size)); break;
+    case msgpack::type::STR:
+      JsonString(out, std::string_view(o.via.str.ptr, o.via.str.size));
+      break;
     case msgpack::type::BIN:
       out << "{\"$bin\": \"" << Hex(std::string_view(o.via.bin.ptr, o.via.bin.size)) << "\"}";
       break;
@@ -76,7 +93,8 @@ void JsonValue(std::ostream& out, const msgpack::object& o, int indent) {
       }
       out << std::string(indent, ' ') << '}';
       break;
-    default: out << "\"<unsupported>\"";
+    default:
+      out << "\"<unsupported>\"";
   }
 }
 

@@ -1,11 +1,11 @@
 // The shared vectors are the contract for every client library: the C++ codec must
 // reproduce each file byte for byte and decode it back to the same message.
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "sample_messages.h"
 #include "taskmill/shared/protocol/codec.h"

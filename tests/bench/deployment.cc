@@ -83,12 +83,18 @@ Result<std::unique_ptr<Deployment>> Deployment::Start(DeploymentOptions options)
   std::string ready_file = d->dir_ + "/broker.ready";
   std::vector<std::string> argv = {
       d->options_.broker_bin,
-      "--frontend", "tcp://127.0.0.1:*",
-      "--backend", "tcp://127.0.0.1:*",
-      "--redis-url", "unix://" + d->redis_->socket_path(),
-      "--prefix", "bench:",
-      "--ready-file", ready_file,
-      "--log-level", d->options_.log_level,
+      "--frontend",
+      "tcp://127.0.0.1:*",
+      "--backend",
+      "tcp://127.0.0.1:*",
+      "--redis-url",
+      "unix://" + d->redis_->socket_path(),
+      "--prefix",
+      "bench:",
+      "--ready-file",
+      ready_file,
+      "--log-level",
+      d->options_.log_level,
   };
   for (const auto& a : d->options_.broker_args) argv.push_back(a);
   auto child = testing::ChildProcess::Spawn(argv, d->dir_ + "/broker.log");
@@ -129,10 +135,14 @@ Result<void> Deployment::StartWorkers() {
     std::string id = "bench-w" + std::to_string(worker_generation_) + "-" + std::to_string(i);
     std::vector<std::string> argv = {
         options_.worker_bin,
-        "--broker", backend_,
-        "--id", id,
-        "--concurrency", std::to_string(options_.concurrency),
-        "--log-level", options_.log_level,
+        "--broker",
+        backend_,
+        "--id",
+        id,
+        "--concurrency",
+        std::to_string(options_.concurrency),
+        "--log-level",
+        options_.log_level,
     };
     for (const auto& a : options_.worker_args) argv.push_back(a);
     auto child = testing::ChildProcess::Spawn(argv, dir_ + "/worker-" + id + ".log");

@@ -21,9 +21,9 @@ namespace taskmill::bench {
 
 // One reading of a process from /proc/<pid>/stat and /proc/<pid>/status.
 struct ProcessSample {
-  double cpu_ms = 0;     // user + system time since the process started
-  uint64_t rss_kb = 0;   // VmRSS: resident now
-  uint64_t hwm_kb = 0;   // VmHWM: peak resident since start (or the last ResetPeakRss)
+  double cpu_ms = 0;    // user + system time since the process started
+  uint64_t rss_kb = 0;  // VmRSS: resident now
+  uint64_t hwm_kb = 0;  // VmHWM: peak resident since start (or the last ResetPeakRss)
 };
 
 // Reads /proc; nullopt when the process is gone.
@@ -32,8 +32,8 @@ std::optional<ProcessSample> ReadProcess(pid_t pid);
 void ResetPeakRss(pid_t pid);
 
 struct DeploymentOptions {
-  std::string broker_bin;                // taskmill-broker
-  std::string worker_bin;                // taskmill-worker
+  std::string broker_bin;  // taskmill-broker
+  std::string worker_bin;  // taskmill-worker
   std::string redis_server = "redis-server";
   uint32_t workers = 2;                  // taskmill-worker processes
   uint32_t concurrency = 32;             // --concurrency of each worker
@@ -81,13 +81,13 @@ class Deployment {
   std::string RedisInfo(const std::string& section) const;
 
   DeploymentOptions options_;
-  std::string dir_;                                  // private temp dir
-  std::unique_ptr<broker::EmbeddedRedis> redis_;     // the redis-server child
-  testing::ChildProcess broker_;                     // taskmill-broker
-  std::vector<testing::ChildProcess> workers_;       // live taskmill-worker processes
-  std::string frontend_;                             // broker's client endpoint
-  std::string backend_;                              // broker's worker endpoint
-  uint32_t worker_generation_ = 0;                   // distinguishes worker ids across restarts
+  std::string dir_;                               // private temp dir
+  std::unique_ptr<broker::EmbeddedRedis> redis_;  // the redis-server child
+  testing::ChildProcess broker_;                  // taskmill-broker
+  std::vector<testing::ChildProcess> workers_;    // live taskmill-worker processes
+  std::string frontend_;                          // broker's client endpoint
+  std::string backend_;                           // broker's worker endpoint
+  uint32_t worker_generation_ = 0;                // distinguishes worker ids across restarts
 };
 
 }  // namespace taskmill::bench

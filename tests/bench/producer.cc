@@ -47,8 +47,9 @@ Result<void> Producer::Pump(int timeout_ms) {
         ++n;
         more = socket_.get(zmq::sockopt::rcvmore);
       }
-      if (n != 3) return MakeError(ErrorCode::kBadFrame, "broker sent a message of " +
-                                                             std::to_string(n) + " frames");
+      if (n != 3)
+        return MakeError(ErrorCode::kBadFrame,
+                         "broker sent a message of " + std::to_string(n) + " frames");
       std::string_view views[3];
       for (size_t i = 0; i < 3; ++i) {
         views[i] = {static_cast<const char*>(parts[i].data()), parts[i].size()};

@@ -10,7 +10,6 @@
 #include <string>
 #include <unordered_set>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "taskmill/shared/error.h"

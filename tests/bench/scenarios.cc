@@ -7,7 +7,6 @@
 #include <functional>
 #include <memory>
 #include <thread>
-
 #include <zmq.hpp>
 
 #include "producer.h"
@@ -59,8 +58,8 @@ class ResourceMeter {
     out["redis"] = proc(d_->redis_pid(), redis_);
     uint64_t used = d_->RedisInfoField("memory", "used_memory").value_or(0);
     out["redis"]["used_memory"] = used;
-    out["redis"]["used_memory_delta"] = static_cast<int64_t>(used) -
-                                        static_cast<int64_t>(used_memory_);
+    out["redis"]["used_memory_delta"] =
+        static_cast<int64_t>(used) - static_cast<int64_t>(used_memory_);
     // Redis commands per task (those run by scripts included), busiest first by time.
     json commands = json::array();
     for (const auto& [name, now] : d_->RedisCommandStats()) {
@@ -87,12 +86,12 @@ class ResourceMeter {
   }
 
  private:
-  Deployment* d_;                      // null without --spawn
-  double self_cpu_ = 0;                // this process's CPU ms at Start
-  ProcessSample broker_;               // broker at Start
-  ProcessSample redis_;                // redis-server at Start
-  std::map<pid_t, double> workers_;    // worker CPU ms at Start, per PID
-  uint64_t used_memory_ = 0;           // Redis used_memory at Start
+  Deployment* d_;                    // null without --spawn
+  double self_cpu_ = 0;              // this process's CPU ms at Start
+  ProcessSample broker_;             // broker at Start
+  ProcessSample redis_;              // redis-server at Start
+  std::map<pid_t, double> workers_;  // worker CPU ms at Start, per PID
+  uint64_t used_memory_ = 0;         // Redis used_memory at Start
   std::map<std::string, std::pair<uint64_t, uint64_t>> commands_;  // commandstats at Start
 };
 
@@ -277,16 +276,16 @@ Result<nlohmann::json> RunLatency(BenchContext& ctx) {
   std::sort(samples.begin(), samples.end());
   double sum = 0;
   for (auto s : samples) sum += static_cast<double>(s);
-  json out = {{"samples", samples.size()},
-              {"warmup", warmup},
-              {"p50_us", Percentile(samples, 0.50)},
-              {"p90_us", Percentile(samples, 0.90)},
-              {"p99_us", Percentile(samples, 0.99)},
-              {"p999_us", Percentile(samples, 0.999)},
-              {"max_us", samples.empty() ? 0.0 : static_cast<double>(samples.back()) / 1000.0},
-              {"mean_us",
-               samples.empty() ? 0.0 : sum / static_cast<double>(samples.size()) / 1000.0},
-              {"failed", p.failed()}};
+  json out = {
+      {"samples", samples.size()},
+      {"warmup", warmup},
+      {"p50_us", Percentile(samples, 0.50)},
+      {"p90_us", Percentile(samples, 0.90)},
+      {"p99_us", Percentile(samples, 0.99)},
+      {"p999_us", Percentile(samples, 0.999)},
+      {"max_us", samples.empty() ? 0.0 : static_cast<double>(samples.back()) / 1000.0},
+      {"mean_us", samples.empty() ? 0.0 : sum / static_cast<double>(samples.size()) / 1000.0},
+      {"failed", p.failed()}};
   out["resources"] = meter.Stop(samples.size());
   return out;
 }
@@ -320,10 +319,9 @@ Result<nlohmann::json> RunPriority(BenchContext& ctx) {
   // A task ran out of order when a task of higher priority, queued all along, was claimed in
   // a later millisecond than it (claims within one millisecond are not told apart).
   auto finished = producers[0]->finished();
-  std::sort(finished.begin(), finished.end(),
-            [](const FinishedTask& a, const FinishedTask& b) {
-              return a.started_ms > b.started_ms;
-            });
+  std::sort(finished.begin(), finished.end(), [](const FinishedTask& a, const FinishedTask& b) {
+    return a.started_ms > b.started_ms;
+  });
   uint64_t out_of_order = 0;
   int later_max = -1;  // highest priority claimed strictly after the current millisecond
   for (size_t i = 0; i < finished.size();) {
@@ -356,11 +354,11 @@ Result<nlohmann::json> RunMemory(BenchContext& ctx) {
   auto sample = [&](uint64_t done) {
     auto broker = ReadProcess(ctx.deployment->broker_pid()).value_or(ProcessSample{});
     auto redis = ReadProcess(ctx.deployment->redis_pid()).value_or(ProcessSample{});
-    return json{{"tasks_done", done},
-                {"broker_rss_kb", broker.rss_kb},
-                {"redis_rss_kb", redis.rss_kb},
-                {"redis_used_memory",
-                 ctx.deployment->RedisInfoField("memory", "used_memory").value_or(0)}};
+    return json{
+        {"tasks_done", done},
+        {"broker_rss_kb", broker.rss_kb},
+        {"redis_rss_kb", redis.rss_kb},
+        {"redis_used_memory", ctx.deployment->RedisInfoField("memory", "used_memory").value_or(0)}};
   };
   ResourceMeter meter(ctx.deployment);
   meter.Start();

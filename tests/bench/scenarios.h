@@ -4,10 +4,9 @@
 // fails at its deadline, and returns its figures as JSON (printed as a table by main).
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "deployment.h"
 #include "taskmill/shared/error.h"
@@ -16,22 +15,22 @@ namespace taskmill::bench {
 
 // taskmill-bench's configuration; filled from flags, validated once in main.
 struct BenchConfig {
-  bool spawn = false;                 // start redis-server, broker and workers here
+  bool spawn = false;                           // start redis-server, broker and workers here
   std::string broker = "tcp://127.0.0.1:5555";  // without --spawn: the broker's frontend
-  uint64_t tasks = 20000;             // tasks per throughput / drain / priority run
-  uint32_t producers = 2;             // submitting sockets, one thread each
-  uint32_t workers = 2;               // --spawn: taskmill-worker processes
-  uint32_t concurrency = 32;          // --spawn: slots per worker
-  uint32_t payload_bytes = 100;       // size of each echo payload
-  uint32_t chunk = 200;               // tasks per SUBMIT
-  uint32_t window = 4;                // SUBMITs in flight per producer
-  uint32_t latency_samples = 2000;    // timed round trips (after warm-up)
-  uint32_t priority_levels = 10;      // priorities 0..levels-1 in the priority run
-  uint64_t memory_tasks = 1000000;    // tasks of the memory run
-  std::string completion = "notify";  // notify (RESULT pushes) or wait (WAIT per SUBMIT)
-  uint32_t timeout_s = 600;           // deadline of each scenario
-  std::vector<std::string> scenarios; // throughput, drain, latency, priority, memory
-  std::string json_path;              // empty: no JSON file
+  uint64_t tasks = 20000;                       // tasks per throughput / drain / priority run
+  uint32_t producers = 2;                       // submitting sockets, one thread each
+  uint32_t workers = 2;                         // --spawn: taskmill-worker processes
+  uint32_t concurrency = 32;                    // --spawn: slots per worker
+  uint32_t payload_bytes = 100;                 // size of each echo payload
+  uint32_t chunk = 200;                         // tasks per SUBMIT
+  uint32_t window = 4;                          // SUBMITs in flight per producer
+  uint32_t latency_samples = 2000;              // timed round trips (after warm-up)
+  uint32_t priority_levels = 10;                // priorities 0..levels-1 in the priority run
+  uint64_t memory_tasks = 1000000;              // tasks of the memory run
+  std::string completion = "notify";            // notify (RESULT pushes) or wait (WAIT per SUBMIT)
+  uint32_t timeout_s = 600;                     // deadline of each scenario
+  std::vector<std::string> scenarios;           // throughput, drain, latency, priority, memory
+  std::string json_path;                        // empty: no JSON file
   DeploymentOptions deployment;
 };
 

@@ -53,11 +53,12 @@ void PrintResources(const json& r) {
     std::printf("    bench client cpu %.0f ms\n", Num(r, "bench", "cpu_ms"));
     return;
   }
-  std::printf("    cpu us/task: broker %.1f, redis %.1f, workers %.1f; cpu ms: broker %.0f, "
-              "redis %.0f, workers %.0f, bench %.0f\n",
-              Num(r, "broker", "cpu_us_per_task"), Num(r, "redis", "cpu_us_per_task"),
-              Num(r, "workers", "cpu_us_per_task"), Num(r, "broker", "cpu_ms"),
-              Num(r, "redis", "cpu_ms"), Num(r, "workers", "cpu_ms"), Num(r, "bench", "cpu_ms"));
+  std::printf(
+      "    cpu us/task: broker %.1f, redis %.1f, workers %.1f; cpu ms: broker %.0f, "
+      "redis %.0f, workers %.0f, bench %.0f\n",
+      Num(r, "broker", "cpu_us_per_task"), Num(r, "redis", "cpu_us_per_task"),
+      Num(r, "workers", "cpu_us_per_task"), Num(r, "broker", "cpu_ms"), Num(r, "redis", "cpu_ms"),
+      Num(r, "workers", "cpu_ms"), Num(r, "bench", "cpu_ms"));
   std::printf("    peak rss: broker %.1f MiB, redis %.1f MiB; redis used_memory %.1f MiB\n",
               Num(r, "broker", "peak_rss_kb") / 1024, Num(r, "redis", "peak_rss_kb") / 1024,
               Num(r, "redis", "used_memory") / 1048576);
@@ -103,10 +104,11 @@ void PrintTable(const json& report) {
     std::printf("%-11s FAILED: %s\n", "latency", s["latency"]["error"].get<std::string>().c_str());
   } else if (s.contains("latency")) {
     const json& r = s["latency"];
-    std::printf("latency     %10.0f samples: p50 %.0f us, p99 %.0f us, p99.9 %.0f us, max %.0f us"
-                " (mean %.0f us)\n",
-                Num(r, "samples"), Num(r, "p50_us"), Num(r, "p99_us"), Num(r, "p999_us"),
-                Num(r, "max_us"), Num(r, "mean_us"));
+    std::printf(
+        "latency     %10.0f samples: p50 %.0f us, p99 %.0f us, p99.9 %.0f us, max %.0f us"
+        " (mean %.0f us)\n",
+        Num(r, "samples"), Num(r, "p50_us"), Num(r, "p99_us"), Num(r, "p999_us"), Num(r, "max_us"),
+        Num(r, "mean_us"));
     PrintResources(r["resources"]);
   }
 }
@@ -220,11 +222,12 @@ int main(int argc, char** argv) {
     ctx.deployment = deployment.get();
     ctx.frontend = deployment->frontend();
   }
-  std::printf("taskmill-bench: %s, %llu tasks, %u producers, %u workers x %u, %u-byte payloads, "
-              "completion by %s\n",
-              c.spawn ? "spawned redis-server (AOF everysec) + broker + workers" : c.broker.c_str(),
-              static_cast<unsigned long long>(c.tasks), c.producers, c.workers, c.concurrency,
-              c.payload_bytes, c.completion.c_str());
+  std::printf(
+      "taskmill-bench: %s, %llu tasks, %u producers, %u workers x %u, %u-byte payloads, "
+      "completion by %s\n",
+      c.spawn ? "spawned redis-server (AOF everysec) + broker + workers" : c.broker.c_str(),
+      static_cast<unsigned long long>(c.tasks), c.producers, c.workers, c.concurrency,
+      c.payload_bytes, c.completion.c_str());
 
   json report = {{"config", ConfigJson(c)}, {"scenarios", json::object()}};
   int status = 0;

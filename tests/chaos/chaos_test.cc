@@ -4,9 +4,8 @@
 // Two negative controls show the checker can fail. Every row is printed as a CHAOS_ROW
 // line, which scripts/chaos.sh turns into a table.
 
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <iostream>
 
@@ -41,13 +40,11 @@ class ChaosTest : public ::testing::Test {
     load_ = std::make_unique<LoadClient>(cluster_->frontend(), cluster_->queue(),
                                          cluster_->TaskPayload(scale_.task_ms), scenario_);
     load_->Start(scale_.load_ms, interval_ms);
-    ASSERT_TRUE(WaitFor([&] { return load_->acknowledged() >= 10 &&
-                                     cluster_->Executions().size() >= 6; },
-                        20000))
+    ASSERT_TRUE(WaitFor(
+        [&] { return load_->acknowledged() >= 10 && cluster_->Executions().size() >= 6; }, 20000))
         << "no traffic";
   }
-  CheckReport Finish(int64_t fault_ms, std::vector<Submission> extra = {},
-                     int64_t settle_ms = -1) {
+  CheckReport Finish(int64_t fault_ms, std::vector<Submission> extra = {}, int64_t settle_ms = -1) {
     load_->Join();
     auto subs = load_->submissions();
     subs.insert(subs.end(), extra.begin(), extra.end());

@@ -25,8 +25,7 @@ std::string CheckReport::Row(const std::string& scenario) const {
   std::ostringstream o;
   o << "CHAOS_ROW\t" << scenario << '\t' << submitted << '\t' << acknowledged << '\t' << lost
     << '\t' << duplicated_results << '\t' << duplicate_executions << '\t' << unexpected << '\t'
-    << double_counted_costs << '\t' << detection_ms << '\t' << recovery_ms << '\t'
-    << max_gap_ms;
+    << double_counted_costs << '\t' << detection_ms << '\t' << recovery_ms << '\t' << max_gap_ms;
   return o.str();
 }
 
@@ -36,8 +35,8 @@ std::string CheckReport::Summary() const {
     << " duplicated_results=" << duplicated_results
     << " duplicate_executions=" << duplicate_executions << " unexpected=" << unexpected
     << " double_counted_costs=" << double_counted_costs << " succeeded=" << succeeded
-    << " failed=" << failed << " detection_ms=" << detection_ms
-    << " recovery_ms=" << recovery_ms << " max_gap_ms=" << max_gap_ms;
+    << " failed=" << failed << " detection_ms=" << detection_ms << " recovery_ms=" << recovery_ms
+    << " max_gap_ms=" << max_gap_ms;
   for (const auto& p : problems) o << "\n  " << p;
   return o.str();
 }

@@ -19,24 +19,24 @@ namespace taskmill::chaos {
 // whose reply was lost can still be recognised when it runs).
 struct Submission {
   std::string id;
-  int64_t submit_ms = 0;              // epoch ms the SUBMIT was sent
-  std::optional<int64_t> ack_ms;      // epoch ms of the OK reply; unset: not acknowledged
+  int64_t submit_ms = 0;          // epoch ms the SUBMIT was sent
+  std::optional<int64_t> ack_ms;  // epoch ms of the OK reply; unset: not acknowledged
 };
 
 // One run of a task's command, as logged by the command itself (exec handler).
 struct Execution {
   std::string id;
-  uint32_t attempt = 0;   // TASKMILL_ATTEMPT
-  std::string worker;     // the worker's label
-  int64_t start_ms = 0;   // epoch ms
-  int64_t end_ms = 0;     // epoch ms
+  uint32_t attempt = 0;  // TASKMILL_ATTEMPT
+  std::string worker;    // the worker's label
+  int64_t start_ms = 0;  // epoch ms
+  int64_t end_ms = 0;    // epoch ms
 };
 
 // The store's view of one task at the end (GET); state kUnknown if the store lost it.
 struct FinalTask {
   protocol::TaskState state = protocol::TaskState::kUnknown;
   uint32_t attempts = 0;
-  double usd = 0;          // recorded cost, summed over accepted DONEs
+  double usd = 0;  // recorded cost, summed over accepted DONEs
   int64_t finished_ms = 0;
 };
 
@@ -52,21 +52,21 @@ struct CheckInput {
 };
 
 struct CheckReport {
-  size_t submitted = 0;             // distinct ids the client sent
-  size_t acknowledged = 0;          // ... of which the broker said OK
-  size_t lost = 0;                  // acknowledged, not terminal in the store at the end
-  size_t duplicated_results = 0;    // successes the queue recorded beyond one per task
-  size_t duplicate_executions = 0;  // runs beyond the first, per task (at-least-once re-runs)
-  size_t unexpected = 0;            // runs of ids never submitted, of attempts never handed
-                                    // out, or of one attempt twice
-  size_t double_counted_costs = 0;  // tasks whose cost is not one run's; +1 if the queue
-                                    // total is not the sum over its tasks
-  size_t succeeded = 0;             // tasks the store holds as succeeded
-  size_t failed = 0;                // ... as failed (dead letters)
-  int64_t detection_ms = -1;        // fault -> first re-run (attempt >= 2) starts
-  int64_t recovery_ms = -1;         // fault -> last task in flight at the fault is recorded
-  int64_t max_gap_ms = -1;          // longest stretch without a recorded completion after
-                                    // the fault (the throughput dip)
+  size_t submitted = 0;               // distinct ids the client sent
+  size_t acknowledged = 0;            // ... of which the broker said OK
+  size_t lost = 0;                    // acknowledged, not terminal in the store at the end
+  size_t duplicated_results = 0;      // successes the queue recorded beyond one per task
+  size_t duplicate_executions = 0;    // runs beyond the first, per task (at-least-once re-runs)
+  size_t unexpected = 0;              // runs of ids never submitted, of attempts never handed
+                                      // out, or of one attempt twice
+  size_t double_counted_costs = 0;    // tasks whose cost is not one run's; +1 if the queue
+                                      // total is not the sum over its tasks
+  size_t succeeded = 0;               // tasks the store holds as succeeded
+  size_t failed = 0;                  // ... as failed (dead letters)
+  int64_t detection_ms = -1;          // fault -> first re-run (attempt >= 2) starts
+  int64_t recovery_ms = -1;           // fault -> last task in flight at the fault is recorded
+  int64_t max_gap_ms = -1;            // longest stretch without a recorded completion after
+                                      // the fault (the throughput dip)
   std::vector<std::string> problems;  // the first few offending ids, for failure messages
 
   // Lost, duplicated results, unexpected runs and double costs are all zero.

@@ -62,8 +62,8 @@ TEST(ChaosChecker, ReRunOfACutLeaseIsADuplicateExecutionNotAnError) {
 
 TEST(ChaosChecker, SameAttemptRunTwiceOrBeyondTheStoreIsUnexpected) {
   auto in = CleanRun();
-  in.executions.push_back({"a", 1, "w2", 1500, 1600});  // one lease, two runs
-  in.executions.push_back({"b", 3, "w2", 1500, 1600});  // attempt never handed out
+  in.executions.push_back({"a", 1, "w2", 1500, 1600});   // one lease, two runs
+  in.executions.push_back({"b", 3, "w2", 1500, 1600});   // attempt never handed out
   in.executions.push_back({"zz", 1, "w2", 1500, 1600});  // never submitted
   auto r = Check(in);
   EXPECT_EQ(r.unexpected, 3u) << r.Summary();
@@ -93,8 +93,8 @@ TEST(ChaosChecker, RecoveryFiguresCountFromTheFault) {
                    {"a", 2, "w2", 1400, 1500},
                    {"b", 1, "w2", 1100, 1200},
                    {"c", 1, "w2", 1250, 1300}};
-  in.final_tasks = {{"a", Done(2, 0.001, 1500)}, {"b", Done(1, 0.001, 1200)},
-                    {"c", Done(1, 0.001, 1300)}};
+  in.final_tasks = {
+      {"a", Done(2, 0.001, 1500)}, {"b", Done(1, 0.001, 1200)}, {"c", Done(1, 0.001, 1300)}};
   in.queue_succeeded = 3;
   in.queue_usd = 0.003;
   in.fault_ms = 1000;

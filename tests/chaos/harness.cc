@@ -48,8 +48,8 @@ bool WaitFor(const std::function<bool()>& pred, int64_t timeout_ms) {
 }
 
 Scale Scale::FromEnv() {
-  if (EnvFlag("TASKMILL_CHAOS_LONG")) return Scale{.load_ms = 15000, .task_ms = 100,
-                                                   .settle_ms = 90000};
+  if (EnvFlag("TASKMILL_CHAOS_LONG"))
+    return Scale{.load_ms = 15000, .task_ms = 100, .settle_ms = 90000};
   return Scale{.load_ms = 2500, .task_ms = 100, .settle_ms = 40000};
 }
 
@@ -100,24 +100,34 @@ Result<void> ChaosCluster::StartBroker() {
   std::filesystem::remove(ready_file);
   std::vector<std::string> argv = {
       Binary("broker/taskmill-broker"),
-      "--frontend", frontend_.empty() ? "tcp://127.0.0.1:*" : frontend_,
-      "--backend", backend_.empty() ? "tcp://127.0.0.1:*" : backend_,
-      "--redis-url", "unix://" + redis_->config().unix_path,
-      "--prefix", "chaos" + std::to_string(getpid()) + ":",
-      "--heartbeat-ms", std::to_string(options_.heartbeat_ms),
-      "--liveness", std::to_string(options_.liveness),
-      "--lease-ms", std::to_string(options_.lease_ms),
-      "--reap-ms", std::to_string(options_.reap_ms),
-      "--drain-grace-ms", "5000",
-      "--ready-file", ready_file,
-      "--log-level", "debug",
+      "--frontend",
+      frontend_.empty() ? "tcp://127.0.0.1:*" : frontend_,
+      "--backend",
+      backend_.empty() ? "tcp://127.0.0.1:*" : backend_,
+      "--redis-url",
+      "unix://" + redis_->config().unix_path,
+      "--prefix",
+      "chaos" + std::to_string(getpid()) + ":",
+      "--heartbeat-ms",
+      std::to_string(options_.heartbeat_ms),
+      "--liveness",
+      std::to_string(options_.liveness),
+      "--lease-ms",
+      std::to_string(options_.lease_ms),
+      "--reap-ms",
+      std::to_string(options_.reap_ms),
+      "--drain-grace-ms",
+      "5000",
+      "--ready-file",
+      ready_file,
+      "--log-level",
+      "debug",
   };
   for (const auto& a : options_.broker_args) argv.push_back(a);
   auto child = ChildProcess::Spawn(argv, dir_ + "/broker.log");
   if (!child) return std::unexpected(child.error());
   broker_ = std::move(*child);
-  if (!WaitFor([&] { return std::filesystem::exists(ready_file) || !broker_.Running(); },
-               20000) ||
+  if (!WaitFor([&] { return std::filesystem::exists(ready_file) || !broker_.Running(); }, 20000) ||
       !std::filesystem::exists(ready_file)) {
     return MakeError(ErrorCode::kTimeout, "broker did not start:\n" + Logs());
   }
@@ -130,13 +140,20 @@ Result<void> ChaosCluster::StartBroker() {
 Result<size_t> ChaosCluster::StartWorker(const std::string& label, uint32_t concurrency) {
   std::vector<std::string> argv = {
       Binary("worker/taskmill-worker"),
-      "--broker", backend_,
-      "--id", label,
-      "--concurrency", std::to_string(concurrency),
-      "--queues", queue_,
-      "--heartbeat-ms", std::to_string(options_.heartbeat_ms),
-      "--liveness", std::to_string(options_.liveness),
-      "--log-level", "debug",
+      "--broker",
+      backend_,
+      "--id",
+      label,
+      "--concurrency",
+      std::to_string(concurrency),
+      "--queues",
+      queue_,
+      "--heartbeat-ms",
+      std::to_string(options_.heartbeat_ms),
+      "--liveness",
+      std::to_string(options_.liveness),
+      "--log-level",
+      "debug",
   };
   std::string log = dir_ + "/worker-" + label + ".log";
   // Not TASKMILL_*: exec passes the worker's other variables on to the task's command.
@@ -222,8 +239,8 @@ CheckReport Settle(ChaosCluster& cluster, const std::vector<Submission>& submiss
       for (const auto& t : reply->tasks) {
         if (t.state == protocol::TaskState::kUnknown || t.id.empty()) continue;
         auto usd = t.cost.find("usd");
-        final_tasks[t.id] = FinalTask{t.state, t.attempts,
-                                      usd == t.cost.end() ? 0.0 : usd->second, t.finished_ms};
+        final_tasks[t.id] =
+            FinalTask{t.state, t.attempts, usd == t.cost.end() ? 0.0 : usd->second, t.finished_ms};
       }
     }
     return true;

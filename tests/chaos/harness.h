@@ -29,9 +29,9 @@ bool WaitFor(const std::function<bool()>& pred, int64_t timeout_ms);
 
 // Durations and sizes, raised by TASKMILL_CHAOS_LONG=1 (scripts/chaos.sh --long).
 struct Scale {
-  int64_t load_ms;     // how long the client keeps submitting
-  int64_t task_ms;     // how long each task's command sleeps
-  int64_t settle_ms;   // how long to wait for acknowledged tasks to finish
+  int64_t load_ms;    // how long the client keeps submitting
+  int64_t task_ms;    // how long each task's command sleeps
+  int64_t settle_ms;  // how long to wait for acknowledged tasks to finish
   static Scale FromEnv();
 };
 
@@ -47,8 +47,7 @@ class ChaosCluster {
     bool redis_persistent = true;  // false: --appendonly no (negative control)
     std::vector<std::string> broker_args;
   };
-  static Result<std::unique_ptr<ChaosCluster>> Start(const std::string& scenario,
-                                                     Options options);
+  static Result<std::unique_ptr<ChaosCluster>> Start(const std::string& scenario, Options options);
   ~ChaosCluster();
 
   // Starts the broker (again on the same endpoints after the first time).
@@ -74,9 +73,9 @@ class ChaosCluster {
   std::string scenario_;
   Options options_;
   std::string dir_;
-  std::string queue_;       // unique per scenario, so STATS counts only its tasks
-  std::string frontend_;    // resolved client endpoint
-  std::string backend_;     // resolved worker endpoint
+  std::string queue_;     // unique per scenario, so STATS counts only its tasks
+  std::string frontend_;  // resolved client endpoint
+  std::string backend_;   // resolved worker endpoint
   std::unique_ptr<broker::EmbeddedRedis> redis_;
   taskmill::testing::ChildProcess broker_;
   std::vector<taskmill::testing::ChildProcess> workers_;
@@ -89,8 +88,10 @@ class ChaosCluster {
 class LoadClient {
  public:
   LoadClient(std::string endpoint, std::string queue, std::string payload, std::string prefix)
-      : endpoint_(std::move(endpoint)), queue_(std::move(queue)),
-        payload_(std::move(payload)), prefix_(std::move(prefix)) {}
+      : endpoint_(std::move(endpoint)),
+        queue_(std::move(queue)),
+        payload_(std::move(payload)),
+        prefix_(std::move(prefix)) {}
   ~LoadClient() { Join(); }
   void Start(int64_t duration_ms, int64_t interval_ms, size_t max_tasks = 2000);
   void Join();

@@ -21,11 +21,26 @@ namespace {
 using namespace taskmill::protocol;
 
 constexpr std::array kCommands = {
-    Command::kSubmit,    Command::kBatch,     Command::kWait,          Command::kGet,
-    Command::kCancel,    Command::kSubscribe, Command::kStats,         Command::kDlq,
-    Command::kReply,     Command::kResult,    Command::kEvent,         Command::kReady,
-    Command::kHeartbeat, Command::kDone,      Command::kProgress,      Command::kBye,
-    Command::kTask,      Command::kCancelTask, Command::kBrokerHeartbeat, Command::kDrain,
+    Command::kSubmit,
+    Command::kBatch,
+    Command::kWait,
+    Command::kGet,
+    Command::kCancel,
+    Command::kSubscribe,
+    Command::kStats,
+    Command::kDlq,
+    Command::kReply,
+    Command::kResult,
+    Command::kEvent,
+    Command::kReady,
+    Command::kHeartbeat,
+    Command::kDone,
+    Command::kProgress,
+    Command::kBye,
+    Command::kTask,
+    Command::kCancelTask,
+    Command::kBrokerHeartbeat,
+    Command::kDrain,
 };
 
 // Re-encoding may grow a body (a float32 or an integer written for a double becomes a

@@ -69,8 +69,7 @@ class BatchTest : public ::testing::Test {
 
 TEST_F(BatchTest, DiamondRunsInDependencyOrder) {
   protocol::BatchSpec spec;
-  spec.tasks = {Node("a", "sleep", R"({"ms": 30})"),
-                Node("b", "sleep", R"({"ms": 30})", {"a"}),
+  spec.tasks = {Node("a", "sleep", R"({"ms": 30})"), Node("b", "sleep", R"({"ms": 30})", {"a"}),
                 Node("c", "sleep", R"({"ms": 30})", {"a"}),
                 Node("d", "echo", "joined", {"b", "c"})};
   auto reply = Submit(spec);
@@ -92,12 +91,14 @@ TEST_F(BatchTest, DiamondRunsInDependencyOrder) {
 
 TEST_F(BatchTest, EachStepReceivesItsParentsOutputs) {
   auto cat = [](const std::string& name, std::vector<std::string> deps) {
-    std::string script = "printf '" + name + "('; for p in $(ls \\\"$TASKMILL_PARENTS_DIR\\\" | sort); do cat \\\"$TASKMILL_PARENTS_DIR/$p\\\"; done; printf ')'";
+    std::string script = "printf '" + name +
+                         "('; for p in $(ls \\\"$TASKMILL_PARENTS_DIR\\\" | sort); do cat "
+                         "\\\"$TASKMILL_PARENTS_DIR/$p\\\"; done; printf ')'";
     return Node(name, "exec", R"({"argv": ["sh", "-c", ")" + script + R"("]})", std::move(deps));
   };
   protocol::BatchSpec spec;
-  spec.tasks = {Node("a", "exec", R"({"argv": ["printf", "A"]})"), cat("b", {"a"}),
-                cat("c", {"a"}), cat("d", {"b", "c"})};
+  spec.tasks = {Node("a", "exec", R"({"argv": ["printf", "A"]})"), cat("b", {"a"}), cat("c", {"a"}),
+                cat("d", {"b", "c"})};
   auto reply = Submit(spec);
   ASSERT_TRUE(reply && reply->batch) << (reply && reply->error ? reply->error->message : "");
   auto t = Finish(*reply->batch);
@@ -130,10 +131,8 @@ TEST_F(BatchTest, ACycleIsRejectedWithItsPathAndNothingIsStored) {
 TEST_F(BatchTest, ADeadParentCancelsExactlyItsDescendants) {
   protocol::BatchSpec spec;
   spec.tasks = {Node("root", "fail", R"({"fail_attempts": 9, "retryable": false})"),
-                Node("child", "echo", "", {"root"}),
-                Node("grandchild", "echo", "", {"child"}),
-                Node("other", "echo", "x"),
-                Node("after_other", "echo", "y", {"other"})};
+                Node("child", "echo", "", {"root"}), Node("grandchild", "echo", "", {"child"}),
+                Node("other", "echo", "x"), Node("after_other", "echo", "y", {"other"})};
   auto reply = Submit(spec);
   ASSERT_TRUE(reply && reply->batch);
   auto t = Finish(*reply->batch);
@@ -246,8 +245,8 @@ TEST_F(BatchTest, EventsArriveInAValidOrderWithNothingMissing) {
   EXPECT_TRUE(warned) << "0.875 of a 1.0 budget crosses 80%";
   EXPECT_EQ(last_done, 4u);
   for (const char* n : {"a", "b", "c"}) {
-    EXPECT_EQ(per_task[n], (std::vector<std::string>{"task_started:running",
-                                                     "task_completed:succeeded"}))
+    EXPECT_EQ(per_task[n],
+              (std::vector<std::string>{"task_started:running", "task_completed:succeeded"}))
         << n;
   }
   EXPECT_EQ(per_task["d"],
@@ -259,8 +258,7 @@ TEST_F(BatchTest, EventsArriveInAValidOrderWithNothingMissing) {
 
 TEST_F(BatchTest, CancellingABatchStopsItsUnfinishedTasks) {
   protocol::BatchSpec spec;
-  spec.tasks = {Node("long", "sleep", R"({"ms": 30000})"),
-                Node("after", "echo", "", {"long"})};
+  spec.tasks = {Node("long", "sleep", R"({"ms": 30000})"), Node("after", "echo", "", {"long"})};
   auto reply = Submit(spec);
   ASSERT_TRUE(reply && reply->batch);
   protocol::Cancel cancel;

@@ -2,8 +2,8 @@
 // real processes on loopback, for every built-in handler and the retry/priority rules.
 
 #include <algorithm>
-#include <map>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "flow_helpers.h"
@@ -32,9 +32,13 @@ TEST_F(FlowTest, EveryBuiltinHandlerRunsToItsResult) {
   auto echo = SubmitOne(client(), Spec("echo", "hello"));
   auto sleep = SubmitOne(client(), Spec("sleep", R"({"ms": 50})"));
   auto exec_ok = SubmitOne(
-      client(), Spec("exec", R"({"argv": ["sh", "-c", "printf '{\"usd\": 0.25, \"tokens_in\": 512}' > \"$TASKMILL_COST_FILE\"; echo out; echo err >&2"]})"));
+      client(),
+      Spec(
+          "exec",
+          R"({"argv": ["sh", "-c", "printf '{\"usd\": 0.25, \"tokens_in\": 512}' > \"$TASKMILL_COST_FILE\"; echo out; echo err >&2"]})"));
   auto exec_fail = SubmitOne(
-      client(), Spec("exec", R"({"argv": ["sh", "-c", "echo half; exit 3"], "retry_on_nonzero": false})"));
+      client(),
+      Spec("exec", R"({"argv": ["sh", "-c", "echo half; exit 3"], "retry_on_nonzero": false})"));
   auto tasks = WaitAll(client(), {echo, sleep, exec_ok, exec_fail});
   ASSERT_EQ(tasks.size(), 4u);
 

@@ -78,8 +78,7 @@ TEST_F(RecoveryTest, AWorkerRestartedUnderTheSameIdDoesNotStrandItsTasks) {
   StartCluster(options);
   auto w = cluster_->StartWorker("same-id", 1);
   ASSERT_TRUE(w);
-  auto id = SubmitOne(cluster_->client(),
-                      Spec("exec", R"({"argv": ["sh", "-c",
+  auto id = SubmitOne(cluster_->client(), Spec("exec", R"({"argv": ["sh", "-c",
                         "if [ \"$TASKMILL_ATTEMPT\" = 1 ]; then sleep 600; fi; echo second"]})"));
   ASSERT_TRUE(WaitForState({id}, TaskState::kRunning, 1, 10000));
   cluster_->worker(*w).Kill9();

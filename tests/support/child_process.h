@@ -35,8 +35,8 @@ class ChildProcess {
 
  private:
   explicit ChildProcess(pid_t pid) : pid_(pid) {}
-  pid_t pid_ = -1;               // -1 once reaped or moved from
-  std::optional<int> status_;    // exit code (or -signal) once reaped
+  pid_t pid_ = -1;             // -1 once reaped or moved from
+  std::optional<int> status_;  // exit code (or -signal) once reaped
 };
 
 // Reads a file whole; empty if missing.

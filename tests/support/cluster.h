@@ -53,8 +53,8 @@ class Cluster {
   ChildProcess broker_;
   std::vector<ChildProcess> workers_;
   std::vector<std::string> worker_logs_;
-  std::string frontend_;   // resolved client endpoint
-  std::string backend_;    // resolved worker endpoint
+  std::string frontend_;  // resolved client endpoint
+  std::string backend_;   // resolved worker endpoint
   std::unique_ptr<WireClient> client_;
 };
 

@@ -111,7 +111,9 @@ bool RedisTest::Until(const std::function<bool()>& pred, int64_t timeout_ms) {
 std::unique_ptr<broker::RedisConnection> RedisTest::Connect(bool wait_ready) {
   auto conn = std::make_unique<broker::RedisConnection>(server_->config());
   conn->Start();
-  if (wait_ready) broker::RunUntil(*conn, [&] { return conn->ready(); }, 10000);
+  if (wait_ready)
+    broker::RunUntil(
+        *conn, [&] { return conn->ready(); }, 10000);
   return conn;
 }
 

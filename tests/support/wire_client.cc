@@ -24,7 +24,8 @@ Result<protocol::Message> WireClient::Receive(int64_t timeout_ms) {
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0)));
     if (!(item.revents & ZMQ_POLLIN)) {
-      return MakeError(ErrorCode::kTimeout, "no message within " + std::to_string(timeout_ms) + " ms");
+      return MakeError(ErrorCode::kTimeout,
+                       "no message within " + std::to_string(timeout_ms) + " ms");
     }
     std::vector<zmq::message_t> parts;
     do {

@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <deque>
 #include <string>
-
 #include <zmq.hpp>
 
 #include "taskmill/shared/error.h"

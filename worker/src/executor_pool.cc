@@ -44,8 +44,7 @@ std::vector<std::string> ResultFrames(const std::string& task_id, uint64_t token
           std::move(f.body)};
 }
 
-ExecutorPool::ExecutorPool(zmq::context_t& context, std::string results_endpoint,
-                           uint32_t threads)
+ExecutorPool::ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads)
     : context_(context), results_endpoint_(std::move(results_endpoint)) {
   threads_.reserve(threads);
   for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });

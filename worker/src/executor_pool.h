@@ -7,7 +7,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "taskmill/shared/protocol/messages.h"
@@ -43,10 +42,10 @@ class ExecutorPool {
 
   zmq::context_t& context_;
   const std::string results_endpoint_;
-  std::mutex mu_;                    // guards queue_ and stopping_
-  std::condition_variable cv_;       // signalled on Submit and Stop
-  std::deque<Job> queue_;            // submitted, not yet picked up
-  bool stopping_ = false;            // true iff Stop was called
+  std::mutex mu_;               // guards queue_ and stopping_
+  std::condition_variable cv_;  // signalled on Submit and Stop
+  std::deque<Job> queue_;       // submitted, not yet picked up
+  bool stopping_ = false;       // true iff Stop was called
   std::vector<std::thread> threads_;
 };
 

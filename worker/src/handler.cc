@@ -16,10 +16,14 @@ constexpr int64_t kProgressIntervalMs = 50;
 
 const char* CancelReasonName(CancelReason reason) {
   switch (reason) {
-    case CancelReason::kNone: return "none";
-    case CancelReason::kCancelled: return "cancelled";
-    case CancelReason::kTimeout: return "timeout";
-    case CancelReason::kDraining: return "draining";
+    case CancelReason::kNone:
+      return "none";
+    case CancelReason::kCancelled:
+      return "cancelled";
+    case CancelReason::kTimeout:
+      return "timeout";
+    case CancelReason::kDraining:
+      return "draining";
   }
   return "none";
 }

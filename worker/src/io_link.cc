@@ -85,8 +85,8 @@ void IoLoop::QueueReliable(const protocol::Message& msg) {
 void IoLoop::QueueReliableFrames(Parts frames, std::string task_id) {
   if (outbox_.size() >= kMaxOutbox) {
     log_->warn("outbox full ({} messages); dropping the oldest", outbox_.size());
-    auto it = std::find_if(outbox_.begin(), outbox_.end(),
-                           [](const Outgoing& o) { return !o.is_ready; });
+    auto it =
+        std::find_if(outbox_.begin(), outbox_.end(), [](const Outgoing& o) { return !o.is_ready; });
     if (it != outbox_.end()) outbox_.erase(it);
   }
   outbox_.push_back(Outgoing{std::move(frames), false, std::move(task_id)});

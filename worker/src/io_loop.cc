@@ -187,8 +187,7 @@ void IoLoop::OnTask(protocol::TaskMsg task, int64_t now) {
   }
   std::string key = RunningKey(task.task_id, task.token);
   if (running_.contains(key)) {
-    log_->debug("task {} token {} is already running; duplicate ignored", task.task_id,
-                task.token);
+    log_->debug("task {} token {} is already running; duplicate ignored", task.task_id, task.token);
     return;
   }
   if (running_.size() >= options_.concurrency) {
@@ -262,10 +261,8 @@ void IoLoop::OnTimers(int64_t now) {
       done.task_id = r.task_id;
       done.token = r.token;
       done.ok = false;
-      done.error = protocol::TaskError{"drain_timeout",
-                                       "worker " + options_.id +
-                                           " shut down before the task finished",
-                                       true};
+      done.error = protocol::TaskError{
+          "drain_timeout", "worker " + options_.id + " shut down before the task finished", true};
       done.started_ms = clock_.NowMs();
       QueueReliable(done);
     }

@@ -7,7 +7,6 @@
 #include <memory>
 #include <random>
 #include <string>
-
 #include <zmq.hpp>
 
 #include "executor_pool.h"
@@ -28,8 +27,8 @@ namespace taskmill::worker {
 // has been handed to the socket (or the link is down) and the executors have stopped.
 class IoLoop {
  public:
-  IoLoop(const WorkerOptions& options, const std::map<std::string, Handler>& handlers,
-         int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms);
+  IoLoop(const WorkerOptions& options, const std::map<std::string, Handler>& handlers, int wake_fd,
+         int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms);
   ~IoLoop();
 
   Result<void> Run();
@@ -81,25 +80,25 @@ class IoLoop {
 
   const WorkerOptions& options_;
   const std::map<std::string, Handler>& handlers_;
-  const int wake_fd_;                               // eventfd written by Worker::Drain
-  const int shutdown_fd_;                           // signalfd/self-pipe, or -1
-  const std::atomic<uint32_t>& drain_grace_ms_;     // grace of the latest Drain()
+  const int wake_fd_;                            // eventfd written by Worker::Drain
+  const int shutdown_fd_;                        // signalfd/self-pipe, or -1
+  const std::atomic<uint32_t>& drain_grace_ms_;  // grace of the latest Drain()
   const Clock& clock_ = SystemClock::Instance();
-  std::shared_ptr<spdlog::logger> log_;             // co-owned with spdlog's registry
-  std::mt19937_64 rng_{std::random_device{}()};     // reconnect jitter
+  std::shared_ptr<spdlog::logger> log_;          // co-owned with spdlog's registry
+  std::mt19937_64 rng_{std::random_device{}()};  // reconnect jitter
 
-  zmq::context_t context_;     // declared before the sockets and the pool: outlives them
-  ZmqSocket dealer_;           // open iff link_ == kLinked
-  ZmqSocket results_;          // inproc PULL from the executors
+  zmq::context_t context_;  // declared before the sockets and the pool: outlives them
+  ZmqSocket dealer_;        // open iff link_ == kLinked
+  ZmqSocket results_;       // inproc PULL from the executors
   std::unique_ptr<ExecutorPool> pool_;
 
   LinkState link_ = LinkState::kBackoff;
-  std::deque<Outgoing> outbox_;       // reliable messages not yet accepted by the socket
-  int64_t last_broker_ms_ = 0;        // monotonic ms of the last traffic from the broker
-  int64_t next_heartbeat_ms_ = 0;     // monotonic ms of the next HEARTBEAT
-  int64_t reconnect_at_ms_ = 0;       // when kBackoff: monotonic ms to open a new link
-  uint32_t dead_links_ = 0;           // consecutive links that went silent (backoff step)
-  bool heard_on_link_ = false;        // true iff the broker spoke on the current link
+  std::deque<Outgoing> outbox_;    // reliable messages not yet accepted by the socket
+  int64_t last_broker_ms_ = 0;     // monotonic ms of the last traffic from the broker
+  int64_t next_heartbeat_ms_ = 0;  // monotonic ms of the next HEARTBEAT
+  int64_t reconnect_at_ms_ = 0;    // when kBackoff: monotonic ms to open a new link
+  uint32_t dead_links_ = 0;        // consecutive links that went silent (backoff step)
+  bool heard_on_link_ = false;     // true iff the broker spoke on the current link
 
   std::map<std::string, Running> running_;  // by "task_id#token"
   bool draining_ = false;                   // true iff a drain has started

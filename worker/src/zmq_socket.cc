@@ -5,8 +5,7 @@
 namespace taskmill::worker {
 namespace {
 
-std::unexpected<Error> ZmqError(const std::string& name, const char* op,
-                                const zmq::error_t& e) {
+std::unexpected<Error> ZmqError(const std::string& name, const char* op, const zmq::error_t& e) {
   return MakeError(ErrorCode::kInternal, name + ": " + op + ": " + e.what());
 }
 
@@ -26,16 +25,16 @@ Result<ZmqSocket> ZmqSocket::Open(zmq::context_t& context, zmq::socket_type type
 
 Result<void> ZmqSocket::SetInt(int option, int value) {
   if (zmq_setsockopt(socket_.handle(), option, &value, sizeof value) != 0) {
-    return MakeError(ErrorCode::kInternal, name_ + ": setsockopt " + std::to_string(option) +
-                                               ": " + zmq_strerror(zmq_errno()));
+    return MakeError(ErrorCode::kInternal, name_ + ": setsockopt " + std::to_string(option) + ": " +
+                                               zmq_strerror(zmq_errno()));
   }
   return {};
 }
 
 Result<void> ZmqSocket::SetBytes(int option, std::string_view value) {
   if (zmq_setsockopt(socket_.handle(), option, value.data(), value.size()) != 0) {
-    return MakeError(ErrorCode::kInternal, name_ + ": setsockopt " + std::to_string(option) +
-                                               ": " + zmq_strerror(zmq_errno()));
+    return MakeError(ErrorCode::kInternal, name_ + ": setsockopt " + std::to_string(option) + ": " +
+                                               zmq_strerror(zmq_errno()));
   }
   return {};
 }

@@ -9,7 +9,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "taskmill/shared/error.h"
@@ -25,8 +24,7 @@ class ZmqSocket {
  public:
   ZmqSocket() = default;
   // `name` only labels error messages ("dealer", "results").
-  static Result<ZmqSocket> Open(zmq::context_t& context, zmq::socket_type type,
-                                std::string name);
+  static Result<ZmqSocket> Open(zmq::context_t& context, zmq::socket_type type, std::string name);
 
   Result<void> SetInt(int option, int value);
   Result<void> SetBytes(int option, std::string_view value);

@@ -69,10 +69,10 @@ TEST(ExecTest, TruncatesOutputAndMarksIt) {
 }
 
 TEST(ExecTest, LargeStdoutAndStderrTogetherDoNotDeadlock) {
-  DirectExec run(ExecArgs{.argv = {"sh", "-c",
-                                   "head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2"},
-                          .timeout_ms = 20'000}
-                     .Pack());
+  DirectExec run(
+      ExecArgs{.argv = {"sh", "-c", "head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2"},
+               .timeout_ms = 20'000}
+          .Pack());
   EXPECT_TRUE(run.outcome.ok) << (run.outcome.error ? run.outcome.error->message : "");
   std::string marker = "\n[truncated " + std::to_string(3000000 - (1u << 20)) + " bytes]";
   EXPECT_TRUE(run.outcome.stdout_data.ends_with(marker));
@@ -113,8 +113,8 @@ TEST(ExecTest, RunsInAFreshTempDirThatIsRemovedAfterwards) {
 TEST(ExecTest, TimeoutKillsTheWholeProcessGroup) {
   auto start = std::chrono::steady_clock::now();
   // The grandchild (backgrounded sleep) prints its pid; the shell waits on it.
-  DirectExec run(ExecArgs{.argv = {"sh", "-c", "sleep 30 & echo $!; wait"}, .timeout_ms = 300}
-                     .Pack());
+  DirectExec run(
+      ExecArgs{.argv = {"sh", "-c", "sleep 30 & echo $!; wait"}, .timeout_ms = 300}.Pack());
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_LT(took, 5s);
   ASSERT_TRUE(run.outcome.error);
@@ -169,10 +169,9 @@ TEST(ExecTest, CancelThroughTheBrokerKillsTheProcessQuickly) {
   char dir_template[] = "/tmp/taskmill-exec-test-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
   std::string pid_file = std::string(dir_template) + "/pid";
-  broker.Send(MakeTask("t1", "exec",
-                       ExecArgs{.argv = {"sh", "-c", "echo $$ > " + pid_file + "; exec sleep 30"}}
-                           .Pack(),
-                       21));
+  broker.Send(MakeTask(
+      "t1", "exec",
+      ExecArgs{.argv = {"sh", "-c", "echo $$ > " + pid_file + "; exec sleep 30"}}.Pack(), 21));
   int pid = 0;
   ASSERT_TRUE(WaitUntil(
       [&] {
@@ -197,12 +196,12 @@ TEST(ExecTest, ThroughTheBrokerReportsExitCodeOutputsAndCost) {
   FakeBroker broker;
   RunningWorker w(TestOptions(broker), [](Worker& wk) { RegisterBuiltins(wk); });
   ASSERT_TRUE(broker.WaitFor<protocol::Ready>(5s));
-  broker.Send(MakeTask(
-      "t1", "exec",
-      ExecArgs{.argv = {"sh", "-c", "echo hi; echo oops >&2; echo '{\"usd\":1}' > "
-                                    "$TASKMILL_COST_FILE; exit 4"},
-               .retry_on_nonzero = false}
-          .Pack()));
+  broker.Send(MakeTask("t1", "exec",
+                       ExecArgs{.argv = {"sh", "-c",
+                                         "echo hi; echo oops >&2; echo '{\"usd\":1}' > "
+                                         "$TASKMILL_COST_FILE; exit 4"},
+                                .retry_on_nonzero = false}
+                           .Pack()));
   auto done = broker.WaitFor<Done>(5s);
   ASSERT_TRUE(done);
   EXPECT_FALSE(done->ok);

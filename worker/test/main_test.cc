@@ -1,5 +1,6 @@
 // The taskmill-worker executable: flag errors, and a run that ends with SIGTERM.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
 

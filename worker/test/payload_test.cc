@@ -29,9 +29,9 @@ TEST(JsonTest, ReadsObjectsArraysStringsNumbersAndLiterals) {
 }
 
 TEST(JsonTest, RejectsMalformedInput) {
-  for (const char* bad : {"", "{", "{\"a\":}", "{\"a\":1,}", "[1 2]", "\"unterminated",
-                          "{\"a\":1} x", "01x", "\"\\ud800\"", "tru", "{\"a\":\"\x01\"}",
-                          "1e999"}) {
+  for (const char* bad :
+       {"", "{", "{\"a\":}", "{\"a\":1,}", "[1 2]", "\"unterminated", "{\"a\":1} x", "01x",
+        "\"\\ud800\"", "tru", "{\"a\":\"\x01\"}", "1e999"}) {
     EXPECT_FALSE(ParseJson(bad)) << bad;
   }
 }
@@ -64,7 +64,9 @@ TEST(MsgpackTest, ReadsMapsOfStringsBinsAndNumbers) {
 
 TEST(MsgpackTest, RejectsTruncatedTrailingAndOversizedInput) {
   EXPECT_FALSE(ParseMsgpack(""));
-  EXPECT_FALSE(ParseMsgpack("\x82\xa1" "a"));          // map of 2, cut short
+  EXPECT_FALSE(
+      ParseMsgpack("\x82\xa1"
+                   "a"));                              // map of 2, cut short
   EXPECT_FALSE(ParseMsgpack("\x80\x80"));              // trailing bytes
   EXPECT_FALSE(ParseMsgpack("\xdd\xff\xff\xff\xff"));  // array of 4 G elements in 5 bytes
   EXPECT_FALSE(ParseMsgpack("\xc1"));                  // never-used byte

@@ -1,15 +1,14 @@
 #include "test_support.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <fstream>
+#include <msgpack.hpp>
 #include <sstream>
+#include <zmq_addon.hpp>
 
 #include "taskmill/shared/log.h"
-
-#include <gtest/gtest.h>
-#include <msgpack.hpp>
-#include <zmq_addon.hpp>
 
 namespace taskmill::worker::testing {
 
@@ -121,8 +120,8 @@ int Gate::max_inside() {
   return max_inside_;
 }
 
-protocol::TaskMsg MakeTask(std::string id, std::string type, std::string payload,
-                           uint64_t token, uint32_t attempt) {
+protocol::TaskMsg MakeTask(std::string id, std::string type, std::string payload, uint64_t token,
+                           uint32_t attempt) {
   protocol::TaskMsg t;
   t.task_id = std::move(id);
   t.token = token;

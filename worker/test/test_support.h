@@ -13,7 +13,6 @@
 #include <thread>
 #include <variant>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "taskmill/shared/protocol/codec.h"
@@ -92,11 +91,11 @@ WorkerOptions TestOptions(const FakeBroker& broker, uint32_t concurrency = 2);
 // Handlers block on it until the test opens it; counts who arrived.
 class Gate {
  public:
-  void Arrive();        // counts, then blocks until Open
+  void Arrive();  // counts, then blocks until Open
   void Open();
   bool WaitArrived(int n, Ms timeout);
   int arrived();
-  int max_inside();     // most handlers ever inside at once
+  int max_inside();  // most handlers ever inside at once
 
  private:
   std::mutex mu_;

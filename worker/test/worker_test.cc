@@ -318,7 +318,7 @@ TEST(WorkerTest, DrainDuringReconnectBackoffStillDeliversDoneAndBye) {
   FakeBroker broker;
   WorkerOptions o = TestOptions(broker);
   o.heartbeat_ms = 100;
-  o.liveness = 4;                                 // 400 ms of silence ends the link
+  o.liveness = 4;  // 400 ms of silence ends the link
   o.reconnect = {.base_ms = 60'000, .max_ms = 60'000, .multiplier = 1.0, .jitter = false};
   o.linger_ms = 3000;
   Gate gate;

@@ -9,8 +9,7 @@ bool WorkerState::Serves(const std::string& queue) const {
 }
 
 std::optional<WorkerState> WorkerRegistry::Register(const std::string& identity,
-                                                    const protocol::Ready& ready,
-                                                    int64_t now_ms) {
+                                                    const protocol::Ready& ready, int64_t now_ms) {
   std::optional<WorkerState> replaced;
   if (auto it = identity_by_id_.find(ready.worker_id);
       it != identity_by_id_.end() && it->second != identity) {

@@ -13,17 +13,18 @@ namespace taskmill::broker {
 
 // A connected worker as the broker tracks it.
 struct WorkerState {
-  std::string identity;                       // ROUTER identity (routing key)
-  std::string id;                             // worker_id from READY (lease owner in Redis)
+  std::string identity;  // ROUTER identity (routing key)
+  std::string id;        // worker_id from READY (lease owner in Redis)
   std::vector<std::string> queues;
-  std::vector<std::string> types;             // empty: any type
+  std::vector<std::string> types;  // empty: any type
   uint32_t concurrency = 1;
   protocol::Labels labels;
-  std::unordered_map<std::string, uint64_t> in_flight;  // task id -> fencing token, sent and not yet DONE
-  uint32_t claiming = 0;                      // slots reserved by claims awaiting Redis
-  int64_t last_seen_ms = 0;                   // monotonic ms of the last message from it
-  bool draining = false;                      // true iff told to DRAIN: gets no new tasks
-  bool idle = false;                          // true iff its last claim came back short
+  std::unordered_map<std::string, uint64_t>
+      in_flight;             // task id -> fencing token, sent and not yet DONE
+  uint32_t claiming = 0;     // slots reserved by claims awaiting Redis
+  int64_t last_seen_ms = 0;  // monotonic ms of the last message from it
+  bool draining = false;     // true iff told to DRAIN: gets no new tasks
+  bool idle = false;         // true iff its last claim came back short
 
   uint32_t FreeSlots() const {
     uint32_t used = static_cast<uint32_t>(in_flight.size()) + claiming;

@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "taskmill/shared/error.h"
@@ -21,8 +20,8 @@ struct RouterOptions {
   uint64_t max_frame_bytes = 16u << 20;  // ZMQ_MAXMSGSIZE: larger frames drop the peer
   int send_hwm = 100'000;                // per-peer outbound queue, in messages
   int recv_hwm = 100'000;
-  int handshake_ms = 2000;               // a connection that has not said hello by then is dropped
-  bool handover = false;                 // a new connection with a known identity takes it over
+  int handshake_ms = 2000;  // a connection that has not said hello by then is dropped
+  bool handover = false;    // a new connection with a known identity takes it over
 };
 
 // A bound ROUTER socket with ROUTER_MANDATORY on, so a send to a peer that is gone is an

@@ -1,6 +1,7 @@
 #include "redis/embedded_redis.h"
 
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -12,8 +13,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
-#include <hiredis/hiredis.h>
 
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/log.h"
@@ -75,7 +74,8 @@ Result<EmbeddedRedis> EmbeddedRedis::Start(EmbeddedRedisOptions options) {
   if (options.data_dir.size() + sizeof("/redis.sock") > 104) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "embedded redis: data dir path is too long for a unix socket (max ~92 "
-                     "characters): " + options.data_dir);
+                     "characters): " +
+                         options.data_dir);
   }
   EmbeddedRedis redis(std::move(options));
   if (auto r = redis.Restart(); !r) return std::unexpected(r.error());
@@ -97,15 +97,24 @@ Result<void> EmbeddedRedis::Restart() {
 Result<void> EmbeddedRedis::Spawn() {
   std::vector<std::string> args = {
       options_.server_path,
-      "--port", std::to_string(options_.port),
-      "--unixsocket", socket_path_,
-      "--unixsocketperm", "700",
-      "--dir", options_.data_dir,
-      "--appendonly", "yes",
-      "--appendfsync", options_.appendfsync,
-      "--save", "",
-      "--daemonize", "no",
-      "--logfile", options_.data_dir + "/redis.log",
+      "--port",
+      std::to_string(options_.port),
+      "--unixsocket",
+      socket_path_,
+      "--unixsocketperm",
+      "700",
+      "--dir",
+      options_.data_dir,
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      options_.appendfsync,
+      "--save",
+      "",
+      "--daemonize",
+      "no",
+      "--logfile",
+      options_.data_dir + "/redis.log",
   };
   if (options_.port != 0) {
     args.insert(args.end(), {"--bind", "127.0.0.1"});
@@ -151,8 +160,8 @@ Result<void> EmbeddedRedis::WaitUntilReady() {
   while (clock.MonotonicMs() < deadline) {
     if (!Running()) {
       return MakeError(ErrorCode::kStoreUnavailable,
-                       "embedded redis-server exited during startup (is '" +
-                           options_.server_path + "' installed?): " + LogTail());
+                       "embedded redis-server exited during startup (is '" + options_.server_path +
+                           "' installed?): " + LogTail());
     }
     timeval tv{0, 200'000};
     redisContext* c = redisConnectUnixWithTimeout(socket_path_.c_str(), tv);
@@ -171,8 +180,8 @@ Result<void> EmbeddedRedis::WaitUntilReady() {
     SleepMs(10);  // the socket appears, then AOF loading ends: poll for both with a deadline
   }
   return MakeError(ErrorCode::kTimeout, "embedded redis-server did not answer PING within " +
-                                            std::to_string(options_.start_timeout_ms) +
-                                            " ms (" + last + ")");
+                                            std::to_string(options_.start_timeout_ms) + " ms (" +
+                                            last + ")");
 }
 
 bool EmbeddedRedis::Running() {
@@ -187,8 +196,7 @@ bool EmbeddedRedis::Running() {
 Result<bool> EmbeddedRedis::RestartIfDied() {
   if (pid_ <= 0 && options_.data_dir.empty()) return false;  // moved from
   if (Running()) return false;
-  Log()->warn("embedded redis-server died; restarting it on {} ({})", options_.data_dir,
-              LogTail());
+  Log()->warn("embedded redis-server died; restarting it on {} ({})", options_.data_dir, LogTail());
   if (auto r = Restart(); !r) return std::unexpected(r.error());
   return true;
 }

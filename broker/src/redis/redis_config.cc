@@ -10,12 +10,11 @@ namespace {
 Result<int> ParseInt(std::string_view text, int min, int max, std::string_view what) {
   int v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < min ||
-      v > max) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "redis url: " + std::string(what) + " '" + std::string(text) +
-                         "' is not a number in [" + std::to_string(min) + ", " +
-                         std::to_string(max) + "]");
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
+    return MakeError(ErrorCode::kInvalidArgument, "redis url: " + std::string(what) + " '" +
+                                                      std::string(text) + "' is not a number in [" +
+                                                      std::to_string(min) + ", " +
+                                                      std::to_string(max) + "]");
   }
   return v;
 }
@@ -121,8 +120,8 @@ Result<RedisConfig> ParseRedisUrl(std::string_view url) {
 Result<std::string> ReadPasswordFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return MakeError(ErrorCode::kInvalidArgument, "redis password file '" + path +
-                                                      "' cannot be read");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "redis password file '" + path + "' cannot be read");
   }
   std::ostringstream ss;
   ss << in.rdbuf();

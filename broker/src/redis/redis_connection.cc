@@ -141,8 +141,7 @@ void RedisConnection::Handshake() {
   }
   steps.emplace_back("PING", std::vector<std::string>{"PING"});
   for (const Script& s : scripts_) {
-    steps.emplace_back("SCRIPT LOAD " + s.name,
-                       std::vector<std::string>{"SCRIPT", "LOAD", s.body});
+    steps.emplace_back("SCRIPT LOAD " + s.name, std::vector<std::string>{"SCRIPT", "LOAD", s.body});
   }
   handshake_left_ = static_cast<int>(steps.size());
   redisAsyncContext* attempt = ac_;
@@ -299,9 +298,8 @@ void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  if (ac_ != nullptr && redisAsyncCommandArgv(ac_, &OnReply, p.get(),
-                                              static_cast<int>(argv.size()), argv.data(),
-                                              lens.data()) == REDIS_OK) {
+  if (ac_ != nullptr && redisAsyncCommandArgv(ac_, &OnReply, p.get(), static_cast<int>(argv.size()),
+                                              argv.data(), lens.data()) == REDIS_OK) {
     ++in_flight_;
     p.release();  // hiredis owns it until OnReply
   } else {

@@ -1,12 +1,12 @@
 #pragma once
 
+#include <hiredis/async.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <hiredis/async.h>
 
 #include "redis/redis_config.h"
 #include "taskmill/shared/clock.h"
@@ -106,13 +106,13 @@ class RedisConnection {
   std::function<void(State)> on_state_;
   redisAsyncContext* ac_ = nullptr;  // owned; freed through hiredis (null when no socket)
   State state_ = State::kStopped;
-  bool want_read_ = false;           // true iff hiredis asked for read events
-  bool want_write_ = false;          // true iff hiredis has output to flush
-  bool destroying_ = false;          // true iff in the destructor: drop callbacks
-  int handshake_left_ = 0;           // handshake replies still awaited
-  int64_t connect_deadline_ = -1;    // monotonic ms the current attempt must be ready by
-  int64_t reconnect_at_ = -1;        // monotonic ms of the next attempt; -1 none scheduled
-  int64_t backoff_ms_ = 0;           // current reconnect delay
+  bool want_read_ = false;         // true iff hiredis asked for read events
+  bool want_write_ = false;        // true iff hiredis has output to flush
+  bool destroying_ = false;        // true iff in the destructor: drop callbacks
+  int handshake_left_ = 0;         // handshake replies still awaited
+  int64_t connect_deadline_ = -1;  // monotonic ms the current attempt must be ready by
+  int64_t reconnect_at_ = -1;      // monotonic ms of the next attempt; -1 none scheduled
+  int64_t backoff_ms_ = 0;         // current reconnect delay
   size_t in_flight_ = 0;
   std::string last_error_;
 };

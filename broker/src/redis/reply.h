@@ -1,12 +1,12 @@
 #pragma once
 
+#include <hiredis/hiredis.h>
+
 #include <cstdint>
 #include <map>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <hiredis/hiredis.h>
 
 #include "taskmill/shared/error.h"
 

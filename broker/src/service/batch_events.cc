@@ -147,8 +147,8 @@ void BatchEvents::TaskCancelled(const std::string& task_id, const std::string& r
   e.task_name = w->names[task_id];
   e.state = "cancelled";
   std::string why = reason == "dependency_failed" ? "a task it depends on failed"
-                    : reason == "budget_exceeded"   ? "the batch went over its budget"
-                                                    : "cancelled by request";
+                    : reason == "budget_exceeded" ? "the batch went over its budget"
+                                                  : "cancelled by request";
   e.error = protocol::TaskError{reason, why, false};
   Emit(batch_id, *w, std::move(e));
 }

@@ -39,10 +39,10 @@ class BatchEvents {
 
  private:
   struct Watch {
-    std::unordered_set<std::string> subscribers;          // client identities
-    std::unordered_map<std::string, std::string> names;   // task id -> name
+    std::unordered_set<std::string> subscribers;         // client identities
+    std::unordered_map<std::string, std::string> names;  // task id -> name
     uint32_t total = 0;
-    bool warned = false;                                  // budget_warning already sent
+    bool warned = false;  // budget_warning already sent
   };
   void Emit(const std::string& batch_id, Watch& w, protocol::Event e);
   Watch* Find(const std::string& batch_id);
@@ -50,8 +50,8 @@ class BatchEvents {
   Watch* FindByTask(const std::string& task_id, std::string& batch_id);
 
   BrokerContext& ctx_;
-  std::unordered_map<std::string, Watch> batches_;          // watched batches by id
-  std::unordered_map<std::string, std::string> batch_of_;   // task id -> batch id (watched)
+  std::unordered_map<std::string, Watch> batches_;         // watched batches by id
+  std::unordered_map<std::string, std::string> batch_of_;  // task id -> batch id (watched)
 };
 
 }  // namespace taskmill::broker

@@ -88,7 +88,8 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
 
 bool ClientService::RefuseNewWork(const std::string& identity, uint64_t req_id) {
   if (!accepting_) {
-    ReplyError(identity, req_id, Error{ErrorCode::kBrokerUnavailable, "the broker is shutting down"});
+    ReplyError(identity, req_id,
+               Error{ErrorCode::kBrokerUnavailable, "the broker is shutting down"});
     return true;
   }
   if (!ctx_.redis.ready()) {
@@ -107,16 +108,15 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
   }
   for (size_t i = 0; i < submit.tasks.size(); ++i) {
     auto& spec = submit.tasks[i];
-    if (auto valid = protocol::ValidateTaskSpec(spec, "tasks[" + std::to_string(i) + "]");
-        !valid) {
+    if (auto valid = protocol::ValidateTaskSpec(spec, "tasks[" + std::to_string(i) + "]"); !valid) {
       ReplyError(identity, submit.req_id, valid.error());
       return;
     }
     spec.batch_id.clear();  // only BATCH makes batch members
     if (spec.id.empty()) spec.id = NewId();
   }
-  submits_.push_back({identity, submit.req_id, submit_specs_.size(), submit.tasks.size(),
-                      submit.notify});
+  submits_.push_back(
+      {identity, submit.req_id, submit_specs_.size(), submit.tasks.size(), submit.notify});
   for (auto& spec : submit.tasks) submit_specs_.push_back(std::move(spec));
 }
 
@@ -149,9 +149,9 @@ void ClientService::FlushSubmits() {
       for (size_t i = req.first; i < req.first + req.count && i < r->items.size(); ++i) {
         const auto& item = r->items[i];
         if (item.error && !reply.error) {
-          reply.error = protocol::WireError{std::string(ErrorCodeName(item.error->code)),
-                                            "tasks[" + std::to_string(i - req.first) +
-                                                "]: " + item.error->message};
+          reply.error = protocol::WireError{
+              std::string(ErrorCodeName(item.error->code)),
+              "tasks[" + std::to_string(i - req.first) + "]: " + item.error->message};
         }
         reply.ids.push_back(item.error ? std::string() : item.id);
         if (req.notify && !item.error && notify_.size() < kMaxNotify) {
@@ -231,7 +231,7 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
   auto ids = wait.ids;
   int64_t deadline = ctx_.clock.MonotonicMs() + wait.timeout_ms;
   GetChunked(std::move(ids), [this, identity, req_id = wait.req_id, asked = wait.ids,
-                                  deadline](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+                              deadline](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
     if (!r) {
       ReplyError(identity, req_id, r.error());
       return;
@@ -258,7 +258,8 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
 }
 
 void ClientService::OnTaskTerminal(const std::string& task_id) {
-  for (auto& w : waits_.OnTerminal(task_id)) AnswerWithTasks(w.identity, w.req_id, std::move(w.ids));
+  for (auto& w : waits_.OnTerminal(task_id))
+    AnswerWithTasks(w.identity, w.req_id, std::move(w.ids));
   auto it = notify_.find(task_id);
   if (it == notify_.end()) return;
   results_.emplace_back(task_id, std::move(it->second));
@@ -333,15 +334,16 @@ void ClientService::OnCancel(const std::string& identity, protocol::Cancel& canc
   std::string reason = cancel.reason.empty() ? "cancelled" : cancel.reason;
   if (!cancel.batch_id.empty()) {
     // The batch's unfinished tasks: its members are listed in its status.
-    ctx_.store.GetBatch(cancel.batch_id, [this, identity, req_id = cancel.req_id, reason,
-                                          id = cancel.batch_id](
-                                             Result<std::optional<protocol::BatchStatus>> r) {
-      if (!r) return ReplyError(identity, req_id, r.error());
-      if (!*r) return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
-      std::vector<std::string> ids;
-      for (const auto& [name, task_id] : (*r)->tasks) ids.push_back(task_id);
-      CancelIds(identity, req_id, std::move(ids), reason);
-    });
+    ctx_.store.GetBatch(
+        cancel.batch_id, [this, identity, req_id = cancel.req_id, reason,
+                          id = cancel.batch_id](Result<std::optional<protocol::BatchStatus>> r) {
+          if (!r) return ReplyError(identity, req_id, r.error());
+          if (!*r)
+            return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
+          std::vector<std::string> ids;
+          for (const auto& [name, task_id] : (*r)->tasks) ids.push_back(task_id);
+          CancelIds(identity, req_id, std::move(ids), reason);
+        });
     return;
   }
   if (cancel.ids.empty() || cancel.ids.size() > kMaxIdsPerRequest) {
@@ -354,35 +356,35 @@ void ClientService::OnCancel(const std::string& identity, protocol::Cancel& canc
 
 void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
                               std::vector<std::string> ids, const std::string& reason) {
-  ctx_.store.Cancel(std::move(ids), reason, [this, identity, req_id, reason](
-                                                Result<CancelResult> r) {
-    if (!r) return ReplyError(identity, req_id, r.error());
-    protocol::Reply reply;
-    reply.req_id = req_id;
-    for (const auto& item : r->items) {
-      switch (item.status) {
-        case CancelStatus::kCancelled:
-          reply.ids.push_back(item.task_id);
-          ctx_.events->TaskCancelled(item.task_id, reason);
-          OnTaskTerminal(item.task_id);
-          for (const auto& id : item.cancelled) {
-            ctx_.events->TaskCancelled(id, "dependency_failed");
-            OnTaskTerminal(id);
+  ctx_.store.Cancel(
+      std::move(ids), reason, [this, identity, req_id, reason](Result<CancelResult> r) {
+        if (!r) return ReplyError(identity, req_id, r.error());
+        protocol::Reply reply;
+        reply.req_id = req_id;
+        for (const auto& item : r->items) {
+          switch (item.status) {
+            case CancelStatus::kCancelled:
+              reply.ids.push_back(item.task_id);
+              ctx_.events->TaskCancelled(item.task_id, reason);
+              OnTaskTerminal(item.task_id);
+              for (const auto& id : item.cancelled) {
+                ctx_.events->TaskCancelled(id, "dependency_failed");
+                OnTaskTerminal(id);
+              }
+              break;
+            case CancelStatus::kCancelRequested:
+              reply.ids.push_back(item.task_id);
+              ctx_.workers->SendCancel(item.worker_id, item.task_id, item.token, reason);
+              break;
+            case CancelStatus::kFinished:
+            case CancelStatus::kNotFound:
+              break;
           }
-          break;
-        case CancelStatus::kCancelRequested:
-          reply.ids.push_back(item.task_id);
-          ctx_.workers->SendCancel(item.worker_id, item.task_id, item.token, reason);
-          break;
-        case CancelStatus::kFinished:
-        case CancelStatus::kNotFound:
-          break;
-      }
-    }
-    reply.count = static_cast<uint32_t>(reply.ids.size());
-    OnBatchChanges(r->batches);
-    Reply(identity, std::move(reply));
-  });
+        }
+        reply.count = static_cast<uint32_t>(reply.ids.size());
+        OnBatchChanges(r->batches);
+        Reply(identity, std::move(reply));
+      });
 }
 
 void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch) {
@@ -398,9 +400,9 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
       return ReplyError(identity, batch.req_id, valid.error());
     }
     if (limit <= 0) {
-      return ReplyError(identity, batch.req_id,
-                        Error{ErrorCode::kInvalidArgument,
-                              "batch.budget." + name + ": must be greater than 0"});
+      return ReplyError(
+          identity, batch.req_id,
+          Error{ErrorCode::kInvalidArgument, "batch.budget." + name + ": must be greater than 0"});
     }
   }
   for (size_t i = 0; i < spec.tasks.size(); ++i) {
@@ -434,10 +436,10 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
         if (!r) return ReplyError(identity, req_id, r.error());
         for (size_t i = 0; i < r->items.size(); ++i) {
           if (r->items[i].error) {
-            return ReplyError(identity, req_id,
-                              Error{r->items[i].error->code,
-                                    "batch.tasks[" + std::to_string(i) +
-                                        "]: " + r->items[i].error->message});
+            return ReplyError(
+                identity, req_id,
+                Error{r->items[i].error->code,
+                      "batch.tasks[" + std::to_string(i) + "]: " + r->items[i].error->message});
           }
         }
         for (const auto& b : r->batches) {
@@ -478,15 +480,15 @@ void ClientService::OnSubscribe(const std::string& identity, const protocol::Sub
 }
 
 void ClientService::OnStats(const std::string& identity, const protocol::Stats& stats) {
-  ctx_.store.Stats(stats.queues, [this, identity, req_id = stats.req_id](
-                                     Result<std::vector<QueueCounters>> r) {
-    if (!r) return ReplyError(identity, req_id, r.error());
-    protocol::Reply reply;
-    reply.req_id = req_id;
-    for (auto& q : *r) reply.queues.push_back(std::move(q.stats));
-    reply.workers = ctx_.workers->registry().Describe();
-    Reply(identity, std::move(reply));
-  });
+  ctx_.store.Stats(stats.queues,
+                   [this, identity, req_id = stats.req_id](Result<std::vector<QueueCounters>> r) {
+                     if (!r) return ReplyError(identity, req_id, r.error());
+                     protocol::Reply reply;
+                     reply.req_id = req_id;
+                     for (auto& q : *r) reply.queues.push_back(std::move(q.stats));
+                     reply.workers = ctx_.workers->registry().Describe();
+                     Reply(identity, std::move(reply));
+                   });
 }
 
 void ClientService::OnDlq(const std::string& identity, protocol::Dlq& dlq) {
@@ -502,15 +504,16 @@ void ClientService::OnDlq(const std::string& identity, protocol::Dlq& dlq) {
   };
   switch (dlq.op) {
     case protocol::DlqOp::kList:
-      ctx_.store.DeadList(dlq.queue, limit, [this, identity, req_id = dlq.req_id](
-                                                Result<std::vector<protocol::TaskInfo>> r) {
-        if (!r) return ReplyError(identity, req_id, r.error());
-        protocol::Reply reply;
-        reply.req_id = req_id;
-        reply.tasks = std::move(*r);
-        reply.count = static_cast<uint32_t>(reply.tasks.size());
-        Reply(identity, std::move(reply));
-      });
+      ctx_.store.DeadList(
+          dlq.queue, limit,
+          [this, identity, req_id = dlq.req_id](Result<std::vector<protocol::TaskInfo>> r) {
+            if (!r) return ReplyError(identity, req_id, r.error());
+            protocol::Reply reply;
+            reply.req_id = req_id;
+            reply.tasks = std::move(*r);
+            reply.count = static_cast<uint32_t>(reply.tasks.size());
+            Reply(identity, std::move(reply));
+          });
       break;
     case protocol::DlqOp::kRetry:
       ctx_.store.DeadRetry(dlq.queue, std::move(dlq.ids), limit, reply_ids);

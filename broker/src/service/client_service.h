@@ -68,13 +68,14 @@ class ClientService {
 
   BrokerContext& ctx_;
   WaitTable waits_;
-  std::vector<PendingSubmit> submits_;               // SUBMITs of this turn
-  std::vector<protocol::TaskSpec> submit_specs_;     // their specs, in order
+  std::vector<PendingSubmit> submits_;                   // SUBMITs of this turn
+  std::vector<protocol::TaskSpec> submit_specs_;         // their specs, in order
   std::unordered_map<std::string, std::string> notify_;  // task id -> client to push RESULT to
-  std::vector<std::pair<std::string, std::string>> results_;  // (task id, client): RESULTs of this turn
-  int64_t next_recheck_ms_ = 0;                       // monotonic ms of the next re-read
-  size_t recheck_offset_ = 0;                         // where the next re-read pass starts
-  bool accepting_ = true;                             // false once shutting down
+  std::vector<std::pair<std::string, std::string>>
+      results_;                  // (task id, client): RESULTs of this turn
+  int64_t next_recheck_ms_ = 0;  // monotonic ms of the next re-read
+  size_t recheck_offset_ = 0;    // where the next re-read pass starts
+  bool accepting_ = true;        // false once shutting down
 };
 
 }  // namespace taskmill::broker

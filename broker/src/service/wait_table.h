@@ -15,11 +15,11 @@ namespace taskmill::broker {
 class WaitTable {
  public:
   struct Waiter {
-    std::string identity;                  // client to answer
+    std::string identity;  // client to answer
     uint64_t req_id = 0;
-    std::vector<std::string> ids;          // every id asked about, in order
+    std::vector<std::string> ids;             // every id asked about, in order
     std::unordered_set<std::string> pending;  // ids not yet terminal
-    int64_t deadline_ms = 0;               // monotonic
+    int64_t deadline_ms = 0;                  // monotonic
   };
 
   // Adds a waiter for `pending` (a subset of ids); returns its key.

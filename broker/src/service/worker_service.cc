@@ -49,7 +49,8 @@ void WorkerService::OnMessage(const std::string& identity, protocol::Message msg
     if (auto w = registry_.Remove(identity)) Release(*w, "said bye");
   } else {
     ++ctx_.counters.bad_frames;
-    Log()->debug("worker sent a client or broker command {}", protocol::CommandName(protocol::CommandOf(msg)));
+    Log()->debug("worker sent a client or broker command {}",
+                 protocol::CommandName(protocol::CommandOf(msg)));
   }
 }
 
@@ -71,16 +72,19 @@ void WorkerService::OnReady(const std::string& identity, const protocol::Ready& 
     return refuse("too many running task ids");
   }
   for (const auto& id : ready.running) {
-    if (auto valid = protocol::ValidateName(id, "running"); !valid) return refuse(valid.error().message);
+    if (auto valid = protocol::ValidateName(id, "running"); !valid)
+      return refuse(valid.error().message);
   }
   if (ready.concurrency > kMaxWorkerConcurrency) {
     return refuse("concurrency over " + std::to_string(kMaxWorkerConcurrency));
   }
   for (const auto& q : ready.queues) {
-    if (auto valid = protocol::ValidateName(q, "queues"); !valid) return refuse(valid.error().message);
+    if (auto valid = protocol::ValidateName(q, "queues"); !valid)
+      return refuse(valid.error().message);
   }
   for (const auto& t : ready.types) {
-    if (auto valid = protocol::ValidateName(t, "types"); !valid) return refuse(valid.error().message);
+    if (auto valid = protocol::ValidateName(t, "types"); !valid)
+      return refuse(valid.error().message);
   }
   WorkerState* before = registry_.Find(identity);
   bool known = before != nullptr;
@@ -151,7 +155,8 @@ void WorkerService::EndTurn() {
 }
 
 void WorkerService::RecordDone(const std::string& worker_id, std::vector<protocol::Done> dones) {
-  auto kept = std::make_shared<std::vector<protocol::Done>>(std::move(dones));  // co-owned by the callback
+  auto kept =
+      std::make_shared<std::vector<protocol::Done>>(std::move(dones));  // co-owned by the callback
   ctx_.store.Finish(worker_id, *kept, [this, worker_id, kept](Result<FinishResult> r) {
     if (!r) {
       if (r.error().code == ErrorCode::kStoreUnavailable) {
@@ -224,8 +229,8 @@ void WorkerService::Claim(WorkerState& worker) {
         protocol::Done lost;
         lost.task_id = std::move(task_id);
         lost.token = token;
-        lost.error = protocol::TaskError{"dispatch_failed", "could not send the task to its worker",
-                                         true};
+        lost.error =
+            protocol::TaskError{"dispatch_failed", "could not send the task to its worker", true};
         done_this_turn_[w->id].push_back(std::move(lost));
         continue;
       }

@@ -33,8 +33,7 @@ class WorkerService {
                   const std::string& reason);
   // What a Finish, Reap or ReleaseWorker changed: waiters, events, workers to wake.
   // `dones` (when given) are the reports the items answer, in the same order.
-  void HandleFinish(const FinishResult& result,
-                    const std::vector<protocol::Done>* dones = nullptr);
+  void HandleFinish(const FinishResult& result, const std::vector<protocol::Done>* dones = nullptr);
   // Graceful stop: DRAIN every worker; no new tasks go out.
   void StartDrain(uint32_t grace_ms);
   // True iff no worker holds a task.
@@ -58,7 +57,7 @@ class WorkerService {
   WorkerRegistry registry_;
   std::unordered_map<std::string, std::vector<protocol::Done>> done_this_turn_;  // by worker id
   std::vector<std::string> to_release_;  // worker ids whose leases go at the end of the turn
-  bool draining_ = false;  // true iff StartDrain was called: nothing new goes out
+  bool draining_ = false;                // true iff StartDrain was called: nothing new goes out
 };
 
 }  // namespace taskmill::broker

@@ -56,16 +56,15 @@ Result<ResolvedBatch> ResolveBatch(protocol::BatchSpec batch) {
                        "batch task " + std::to_string(i) + " has no name");
     }
     if (!index.emplace(t.name, i).second) {
-      return MakeError(ErrorCode::kInvalidArgument, "batch task name '" + t.name +
-                                                        "' is used twice");
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "batch task name '" + t.name + "' is used twice");
     }
   }
   for (const auto& t : batch.tasks) {
     for (const auto& parent : t.depends_on) {
       if (!index.contains(parent)) {
-        return MakeError(ErrorCode::kInvalidArgument, "batch task '" + t.name +
-                                                          "' depends on unknown task '" +
-                                                          parent + "'");
+        return MakeError(ErrorCode::kInvalidArgument,
+                         "batch task '" + t.name + "' depends on unknown task '" + parent + "'");
       }
     }
   }

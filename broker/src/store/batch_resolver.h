@@ -11,8 +11,8 @@ namespace taskmill::broker {
 
 // A batch ready for Store::EnqueueBatch.
 struct ResolvedBatch {
-  std::string batch_id;                         // the spec's, or a new one
-  std::vector<protocol::TaskSpec> tasks;        // parents before children; depends_on = ids
+  std::string batch_id;                   // the spec's, or a new one
+  std::vector<protocol::TaskSpec> tasks;  // parents before children; depends_on = ids
   std::map<std::string, std::string> ids_by_name;
 };
 

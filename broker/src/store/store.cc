@@ -12,8 +12,8 @@ namespace taskmill::broker {
 namespace {
 
 constexpr const char* kScriptNames[] = {
-    "enqueue", "claim",  "finish", "promote",  "reap",      "extend",     "release_worker",
-    "cancel",  "get",    "get_batch", "stats", "dead_list", "dead_retry", "dead_purge"};
+    "enqueue", "claim", "finish",    "promote", "reap",      "extend",     "release_worker",
+    "cancel",  "get",   "get_batch", "stats",   "dead_list", "dead_retry", "dead_purge"};
 
 constexpr size_t kMaxKeyLength = 256;  // label keys, cost names
 
@@ -21,12 +21,18 @@ constexpr size_t kMaxKeyLength = 256;  // label keys, cost names
 
 const char* FinishStatusName(FinishStatus s) {
   switch (s) {
-    case FinishStatus::kSucceeded: return "succeeded";
-    case FinishStatus::kRetry: return "retry";
-    case FinishStatus::kDead: return "dead";
-    case FinishStatus::kCancelled: return "cancelled";
-    case FinishStatus::kStale: return "stale";
-    case FinishStatus::kNotFound: return "not_found";
+    case FinishStatus::kSucceeded:
+      return "succeeded";
+    case FinishStatus::kRetry:
+      return "retry";
+    case FinishStatus::kDead:
+      return "dead";
+    case FinishStatus::kCancelled:
+      return "cancelled";
+    case FinishStatus::kStale:
+      return "stale";
+    case FinishStatus::kNotFound:
+      return "not_found";
   }
   return "unknown";
 }

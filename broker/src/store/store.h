@@ -83,8 +83,21 @@ class Store {
 
  private:
   enum Script : size_t {
-    kEnqueue, kClaim, kFinish, kPromote, kReap, kExtend, kReleaseWorker, kCancel, kGet,
-    kGetBatch, kStats, kDeadList, kDeadRetry, kDeadPurge, kScriptCount
+    kEnqueue,
+    kClaim,
+    kFinish,
+    kPromote,
+    kReap,
+    kExtend,
+    kReleaseWorker,
+    kCancel,
+    kGet,
+    kGetBatch,
+    kStats,
+    kDeadList,
+    kDeadRetry,
+    kDeadPurge,
+    kScriptCount
   };
   // ARGV[1..7], the header every script reads (prelude.lua).
   std::vector<std::string> Header();

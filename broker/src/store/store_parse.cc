@@ -6,9 +6,9 @@
 
 // Every reply is checked against the script's contract; a mismatch is kInternal naming the
 // script and the field, never a crash.
-#define TM_ASSIGN_OR_RETURN(lhs, expr)                        \
-  auto lhs##_or = (expr);                                     \
-  if (!lhs##_or) return std::unexpected(lhs##_or.error());    \
+#define TM_ASSIGN_OR_RETURN(lhs, expr)                     \
+  auto lhs##_or = (expr);                                  \
+  if (!lhs##_or) return std::unexpected(lhs##_or.error()); \
   auto lhs = std::move(*lhs##_or)
 
 namespace taskmill::broker::wire {
@@ -122,13 +122,20 @@ Result<FinishOutcome> FinishItem(const redisReply* r) {
   TM_ASSIGN_OR_RETURN(f, reply::Array(r, "finish item", 8));
   TM_ASSIGN_OR_RETURN(status, reply::Str(f[0], "finish status"));
   FinishOutcome o;
-  if (status == "succeeded") o.status = FinishStatus::kSucceeded;
-  else if (status == "retry") o.status = FinishStatus::kRetry;
-  else if (status == "dead") o.status = FinishStatus::kDead;
-  else if (status == "cancelled") o.status = FinishStatus::kCancelled;
-  else if (status == "stale") o.status = FinishStatus::kStale;
-  else if (status == "not_found") o.status = FinishStatus::kNotFound;
-  else return MakeError(ErrorCode::kInternal, "unknown finish status " + std::string(status));
+  if (status == "succeeded")
+    o.status = FinishStatus::kSucceeded;
+  else if (status == "retry")
+    o.status = FinishStatus::kRetry;
+  else if (status == "dead")
+    o.status = FinishStatus::kDead;
+  else if (status == "cancelled")
+    o.status = FinishStatus::kCancelled;
+  else if (status == "stale")
+    o.status = FinishStatus::kStale;
+  else if (status == "not_found")
+    o.status = FinishStatus::kNotFound;
+  else
+    return MakeError(ErrorCode::kInternal, "unknown finish status " + std::string(status));
   TM_ASSIGN_OR_RETURN(id, reply::Str(f[1], "task id"));
   TM_ASSIGN_OR_RETURN(queue, reply::Str(f[2], "queue"));
   TM_ASSIGN_OR_RETURN(batch, reply::Str(f[3], "batch"));

@@ -13,18 +13,18 @@
 namespace taskmill::broker {
 
 struct StoreOptions {
-  std::string prefix = "tm:";                          // every key starts with it
-  int64_t retention_ms = 7LL * 24 * 3600 * 1000;       // TTL of finished tasks/batches; 0 = keep
-  int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;     // how long an idempotency key dedupes
-  uint32_t dead_letter_max = 10000;                    // dead letters kept per queue (oldest go)
-  int64_t lease_grace_ms = 5000;                       // lease may outlive timeout_ms by this
+  std::string prefix = "tm:";                       // every key starts with it
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;    // TTL of finished tasks/batches; 0 = keep
+  int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;  // how long an idempotency key dedupes
+  uint32_t dead_letter_max = 10000;                 // dead letters kept per queue (oldest go)
+  int64_t lease_grace_ms = 5000;                    // lease may outlive timeout_ms by this
 };
 
 struct EnqueueOutcome {
-  std::string id;                  // the task's id (the original one for a duplicate)
+  std::string id;  // the task's id (the original one for a duplicate)
   protocol::TaskState state = protocol::TaskState::kUnknown;  // after the call
-  bool duplicate = false;          // true iff the idempotency key was seen before
-  std::optional<Error> error;      // kConflict (id exists) or kNotFound (unknown parent)
+  bool duplicate = false;      // true iff the idempotency key was seen before
+  std::optional<Error> error;  // kConflict (id exists) or kNotFound (unknown parent)
 };
 
 // Batches whose counts changed in a call, with their new aggregate state.
@@ -91,7 +91,7 @@ struct CancelRequested {
 };
 
 struct ExtendResult {
-  uint32_t extended = 0;                         // leases pushed forward
+  uint32_t extended = 0;                          // leases pushed forward
   std::vector<CancelRequested> cancel_requested;  // running tasks to tell the worker to stop
 };
 
@@ -105,8 +105,8 @@ enum class CancelStatus : uint8_t {
 struct CancelOutcome {
   std::string task_id;
   CancelStatus status = CancelStatus::kNotFound;
-  std::string worker_id;               // kCancelRequested
-  uint64_t token = 0;                  // kCancelRequested
+  std::string worker_id;                                      // kCancelRequested
+  uint64_t token = 0;                                         // kCancelRequested
   protocol::TaskState state = protocol::TaskState::kUnknown;  // kFinished: its final state
   std::vector<std::string> cancelled;  // kCancelled: descendants cancelled with it
 };

@@ -4,11 +4,11 @@
 // ARGV (store_args.cc) and script replies read back into typed results (store_parse.cc).
 // Private to the store.
 
+#include <hiredis/hiredis.h>
+
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <hiredis/hiredis.h>
 
 #include "store/store_types.h"
 #include "taskmill/shared/protocol/messages.h"

@@ -29,12 +29,12 @@ class BatchProgress {
   bool finished() const { return finished_; }
 
  private:
-  uint32_t done_ = 0;                      // terminal tasks; never decreases
-  uint32_t total_ = 0;                     // tasks in the batch
-  std::set<std::string> failed_tasks_;     // tasks failed or cancelled for good, per events
-  uint32_t failed_in_status_ = 0;          // failed + cancelled in the latest status
-  protocol::CostMap cost_;                 // the batch's summed cost so far
-  bool finished_ = false;                  // true once batch_completed or a final state
+  uint32_t done_ = 0;                   // terminal tasks; never decreases
+  uint32_t total_ = 0;                  // tasks in the batch
+  std::set<std::string> failed_tasks_;  // tasks failed or cancelled for good, per events
+  uint32_t failed_in_status_ = 0;       // failed + cancelled in the latest status
+  protocol::CostMap cost_;              // the batch's summed cost so far
+  bool finished_ = false;               // true once batch_completed or a final state
 };
 
 // One plain line for an event (non-TTY output): task events show the task's state and

@@ -79,8 +79,8 @@ int RunDlq(Context& ctx, const Args& args) {
   }
   auto client = ConnectClient(ctx, &code);
   if (!client) return code;
-  auto affected = op == "retry" ? client->RetryDeadLetters(queue, ids)
-                                : client->PurgeDeadLetters(queue, ids);
+  auto affected =
+      op == "retry" ? client->RetryDeadLetters(queue, ids) : client->PurgeDeadLetters(queue, ids);
   if (!affected) return ReportError(ctx, affected.error());
   if (ctx.global.json) {
     ctx.out << Dump(nlohmann::json{{"count", affected->count}, {"ids", affected->ids}}) << '\n';

@@ -57,8 +57,7 @@ Result<std::vector<protocol::TaskInfo>> FetchTasks(Client& client,
 
 void PrintFinalTable(Context& ctx, const protocol::BatchStatus& status,
                      const std::vector<protocol::TaskInfo>& tasks) {
-  Table table({"NAME", "STATE", "ATTEMPTS", "DURATION", "COST"},
-              {false, false, true, true, false});
+  Table table({"NAME", "STATE", "ATTEMPTS", "DURATION", "COST"}, {false, false, true, true, false});
   uint32_t attempts = 0;
   for (const auto& t : tasks) {
     table.AddRow({t.name, protocol::TaskStateName(t.state), std::to_string(t.attempts),
@@ -77,8 +76,8 @@ void PrintFinalTable(Context& ctx, const protocol::BatchStatus& status,
   for (const auto& [name, value] : status.cost) {
     double mine = totals.count(name) ? totals.at(name) : 0;
     if (std::fabs(mine - value) > 1e-9 * std::max(1.0, std::fabs(value))) {
-      ctx.err << "taskmill: note: the broker's batch cost " << name << "="
-              << FormatCostValue(value) << " differs from the tasks' sum\n";
+      ctx.err << "taskmill: note: the broker's batch cost " << name << "=" << FormatCostValue(value)
+              << " differs from the tasks' sum\n";
     }
   }
 }
@@ -159,8 +158,8 @@ int Follow(Context& ctx, Client& client, protocol::BatchSpec spec, uint32_t wait
     }
     if (live) {
       ctx.out << '\r'
-              << ProgressLine(progress.done(), progress.total(), progress.failed(),
-                              progress.cost(), SteadyMs() - start)
+              << ProgressLine(progress.done(), progress.total(), progress.failed(), progress.cost(),
+                              SteadyMs() - start)
               << "\x1b[K" << std::flush;
     }
   }

@@ -213,8 +213,8 @@ int RunCancel(Context& ctx, const Args& args) {
   int code = kExitOk;
   auto client = ConnectClient(ctx, &code);
   if (!client) return code;
-  auto affected = batch_id.empty() ? client->CancelMany(ids, reason)
-                                   : client->CancelBatch(batch_id, reason);
+  auto affected =
+      batch_id.empty() ? client->CancelMany(ids, reason) : client->CancelBatch(batch_id, reason);
   if (!affected) return ReportError(ctx, affected.error());
   if (ctx.global.json) {
     ctx.out << Dump(nlohmann::json{{"count", affected->count}, {"ids", affected->ids}}) << '\n';

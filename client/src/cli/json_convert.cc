@@ -139,9 +139,9 @@ json ToJson(const protocol::BatchStatus& b) {
 }
 
 json ToJson(const protocol::QueueStats& q) {
-  return json{{"queue", q.queue},         {"ready", q.ready},         {"delayed", q.delayed},
-              {"running", q.running},     {"dead", q.dead},           {"submitted", q.submitted},
-              {"succeeded", q.succeeded}, {"failed", q.failed},       {"retried", q.retried},
+  return json{{"queue", q.queue},         {"ready", q.ready},      {"delayed", q.delayed},
+              {"running", q.running},     {"dead", q.dead},        {"submitted", q.submitted},
+              {"succeeded", q.succeeded}, {"failed", q.failed},    {"retried", q.retried},
               {"cancelled", q.cancelled}, {"cost", ToJson(q.cost)}};
 }
 

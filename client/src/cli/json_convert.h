@@ -5,10 +5,9 @@
 // (output, stdout, stderr, payload) are JSON strings when they are valid UTF-8; otherwise
 // the key gets a `_b64` suffix and the value is standard base64 ("output_b64").
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "taskmill/client/client.h"
 #include "taskmill/shared/protocol/messages.h"

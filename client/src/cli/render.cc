@@ -193,8 +193,7 @@ void PrintBatchCard(std::ostream& out, const protocol::BatchStatus& b) {
   Field(out, "counts", counts.empty() ? "-" : counts);
   Field(out, "cost", FormatCost(b.cost));
   if (!b.budget.empty()) {
-    Field(out, "budget",
-          FormatCost(b.budget) + (b.budget_exceeded ? " (exceeded)" : ""));
+    Field(out, "budget", FormatCost(b.budget) + (b.budget_exceeded ? " (exceeded)" : ""));
   }
   Field(out, "created", FormatTime(b.created_ms));
   Field(out, "finished", FormatTime(b.finished_ms));
@@ -221,14 +220,13 @@ void PrintTaskTable(std::ostream& out, const std::vector<protocol::TaskInfo>& ta
 }
 
 void PrintStats(std::ostream& out, const StatsReply& stats) {
-  Table queues({"QUEUE", "READY", "DELAYED", "RUNNING", "DEAD", "SUBMITTED", "SUCCEEDED",
-                "FAILED", "RETRIED", "CANCELLED", "COST"},
+  Table queues({"QUEUE", "READY", "DELAYED", "RUNNING", "DEAD", "SUBMITTED", "SUCCEEDED", "FAILED",
+                "RETRIED", "CANCELLED", "COST"},
                {false, true, true, true, true, true, true, true, true, true, false});
   for (const auto& q : stats.queues) {
     queues.AddRow({q.queue, std::to_string(q.ready), std::to_string(q.delayed),
-                   std::to_string(q.running), std::to_string(q.dead),
-                   std::to_string(q.submitted), std::to_string(q.succeeded),
-                   std::to_string(q.failed), std::to_string(q.retried),
+                   std::to_string(q.running), std::to_string(q.dead), std::to_string(q.submitted),
+                   std::to_string(q.succeeded), std::to_string(q.failed), std::to_string(q.retried),
                    std::to_string(q.cancelled), FormatCost(q.cost)});
   }
   queues.Print(out);

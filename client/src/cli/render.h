@@ -25,7 +25,7 @@ class Table {
 
  private:
   std::vector<std::string> headers_;
-  std::vector<bool> right_;                     // per column: right-align
+  std::vector<bool> right_;  // per column: right-align
   std::vector<std::vector<std::string>> rows_;
 };
 

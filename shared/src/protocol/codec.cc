@@ -13,9 +13,8 @@ Frames Encode(const Message& msg) {
 
 Result<Message> Decode(std::span<const std::string_view> frames, const DecodeLimits& limits) {
   if (frames.size() != 3) {
-    return MakeError(ErrorCode::kBadFrame,
-                     "expected 3 frames (version, command, body), got " +
-                         std::to_string(frames.size()));
+    return MakeError(ErrorCode::kBadFrame, "expected 3 frames (version, command, body), got " +
+                                               std::to_string(frames.size()));
   }
   if (frames[0] != kVersion) {
     std::string shown(frames[0].substr(0, 16));
@@ -31,10 +30,11 @@ Result<Message> Decode(std::span<const std::string_view> frames, const DecodeLim
   }
   auto command = static_cast<Command>(static_cast<uint8_t>(frames[1][0]));
   if (CommandName(command)[0] == '?') {
-    return MakeError(ErrorCode::kUnknownCommand,
-                     "unknown command byte 0x" +
-                         std::string(1, "0123456789abcdef"[(static_cast<uint8_t>(frames[1][0]) >> 4)]) +
-                         std::string(1, "0123456789abcdef"[static_cast<uint8_t>(frames[1][0]) & 15]));
+    return MakeError(
+        ErrorCode::kUnknownCommand,
+        "unknown command byte 0x" +
+            std::string(1, "0123456789abcdef"[(static_cast<uint8_t>(frames[1][0]) >> 4)]) +
+            std::string(1, "0123456789abcdef"[static_cast<uint8_t>(frames[1][0]) & 15]));
   }
   return DecodeBody(command, frames[2], limits);
 }

@@ -234,11 +234,11 @@ class DecodeVisitor {
   }
 
   MsgpackReader& r_;
-  std::string_view key_;    // the map key being decoded
-  const FieldPath& path_;   // its path, for errors
-  int index_ = -1;          // ordinal of the field the table is visiting
-  int matched_ = -1;        // ordinal of the field that matched key_, or -1
-  Result<void> status_;     // first error while reading the value
+  std::string_view key_;   // the map key being decoded
+  const FieldPath& path_;  // its path, for errors
+  int index_ = -1;         // ordinal of the field the table is visiting
+  int matched_ = -1;       // ordinal of the field that matched key_, or -1
+  Result<void> status_;    // first error while reading the value
 };
 
 // After a map is read: names the first required field that was not seen.
@@ -248,37 +248,69 @@ class RequiredCheck {
   const char* missing() const { return missing_; }
 
   template <class... A>
-  void Str(const char* k, A&&... a) { Check(k, a...); }
+  void Str(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void Bin(const char* k, A&&... a) { Check(k, a...); }
+  void Bin(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void Uint(const char* k, A&&... a) { Check(k, a...); }
+  void Uint(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void Int(const char* k, A&&... a) { Check(k, a...); }
+  void Int(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void Double(const char* k, A&&... a) { Check(k, a...); }
+  void Double(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void Bool(const char* k, A&&... a) { Check(k, a...); }
+  void Bool(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void StrList(const char* k, A&&... a) { Check(k, a...); }
+  void StrList(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void StrMap(const char* k, A&&... a) { Check(k, a...); }
+  void StrMap(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void CostMap(const char* k, A&&... a) { Check(k, a...); }
+  void CostMap(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void BinMap(const char* k, A&&... a) { Check(k, a...); }
+  void BinMap(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void UintMap(const char* k, A&&... a) { Check(k, a...); }
+  void UintMap(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void Obj(const char* k, A&&... a) { Check(k, a...); }
+  void Obj(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void ObjList(const char* k, A&&... a) { Check(k, a...); }
+  void ObjList(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void OptObj(const char* k, A&&... a) { Check(k, a...); }
+  void OptObj(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void OptInt(const char* k, A&&... a) { Check(k, a...); }
+  void OptInt(const char* k, A&&... a) {
+    Check(k, a...);
+  }
   template <class... A>
-  void Enum(const char* k, A&&... a) { Check(k, a...); }
+  void Enum(const char* k, A&&... a) {
+    Check(k, a...);
+  }
 
  private:
   // The Req flag, when given, is always the last argument.
@@ -294,9 +326,9 @@ class RequiredCheck {
     if (required && missing_ == nullptr && (seen_ & (uint64_t{1} << index_)) == 0) missing_ = k;
   }
 
-  uint64_t seen_;                 // bit i set iff field i was present
-  int index_ = -1;                // ordinal of the field being visited
-  const char* missing_ = nullptr; // first required field not seen
+  uint64_t seen_;                  // bit i set iff field i was present
+  int index_ = -1;                 // ordinal of the field being visited
+  const char* missing_ = nullptr;  // first required field not seen
 };
 
 template <class T>
@@ -323,9 +355,9 @@ Result<void> DecodeObject(MsgpackReader& r, const FieldPath& path, T& out) {
   Fields(check, out);
   if (check.missing() != nullptr) {
     std::string where = path.ToString();
-    return MakeError(ErrorCode::kMissingField,
-                     (where.empty() ? std::string("body") : where) + ": missing required field '" +
-                         check.missing() + "'");
+    return MakeError(ErrorCode::kMissingField, (where.empty() ? std::string("body") : where) +
+                                                   ": missing required field '" + check.missing() +
+                                                   "'");
   }
   return {};
 }
@@ -349,26 +381,46 @@ Result<Message> DecodeBody(Command command, std::string_view body, const DecodeL
                                                std::to_string(limits.max_frame_bytes));
   }
   switch (command) {
-    case Command::kSubmit: return DecodeAs<Submit>(body, limits);
-    case Command::kBatch: return DecodeAs<Batch>(body, limits);
-    case Command::kWait: return DecodeAs<Wait>(body, limits);
-    case Command::kGet: return DecodeAs<Get>(body, limits);
-    case Command::kCancel: return DecodeAs<Cancel>(body, limits);
-    case Command::kSubscribe: return DecodeAs<Subscribe>(body, limits);
-    case Command::kStats: return DecodeAs<Stats>(body, limits);
-    case Command::kDlq: return DecodeAs<Dlq>(body, limits);
-    case Command::kReply: return DecodeAs<Reply>(body, limits);
-    case Command::kResult: return DecodeAs<ResultMsg>(body, limits);
-    case Command::kEvent: return DecodeAs<Event>(body, limits);
-    case Command::kReady: return DecodeAs<Ready>(body, limits);
-    case Command::kHeartbeat: return DecodeAs<Heartbeat>(body, limits);
-    case Command::kDone: return DecodeAs<Done>(body, limits);
-    case Command::kProgress: return DecodeAs<Progress>(body, limits);
-    case Command::kBye: return DecodeAs<Bye>(body, limits);
-    case Command::kTask: return DecodeAs<TaskMsg>(body, limits);
-    case Command::kCancelTask: return DecodeAs<CancelTask>(body, limits);
-    case Command::kBrokerHeartbeat: return DecodeAs<BrokerHeartbeat>(body, limits);
-    case Command::kDrain: return DecodeAs<Drain>(body, limits);
+    case Command::kSubmit:
+      return DecodeAs<Submit>(body, limits);
+    case Command::kBatch:
+      return DecodeAs<Batch>(body, limits);
+    case Command::kWait:
+      return DecodeAs<Wait>(body, limits);
+    case Command::kGet:
+      return DecodeAs<Get>(body, limits);
+    case Command::kCancel:
+      return DecodeAs<Cancel>(body, limits);
+    case Command::kSubscribe:
+      return DecodeAs<Subscribe>(body, limits);
+    case Command::kStats:
+      return DecodeAs<Stats>(body, limits);
+    case Command::kDlq:
+      return DecodeAs<Dlq>(body, limits);
+    case Command::kReply:
+      return DecodeAs<Reply>(body, limits);
+    case Command::kResult:
+      return DecodeAs<ResultMsg>(body, limits);
+    case Command::kEvent:
+      return DecodeAs<Event>(body, limits);
+    case Command::kReady:
+      return DecodeAs<Ready>(body, limits);
+    case Command::kHeartbeat:
+      return DecodeAs<Heartbeat>(body, limits);
+    case Command::kDone:
+      return DecodeAs<Done>(body, limits);
+    case Command::kProgress:
+      return DecodeAs<Progress>(body, limits);
+    case Command::kBye:
+      return DecodeAs<Bye>(body, limits);
+    case Command::kTask:
+      return DecodeAs<TaskMsg>(body, limits);
+    case Command::kCancelTask:
+      return DecodeAs<CancelTask>(body, limits);
+    case Command::kBrokerHeartbeat:
+      return DecodeAs<BrokerHeartbeat>(body, limits);
+    case Command::kDrain:
+      return DecodeAs<Drain>(body, limits);
   }
   return MakeError(ErrorCode::kUnknownCommand,
                    "unknown command byte " + std::to_string(static_cast<int>(command)));

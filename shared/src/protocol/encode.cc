@@ -5,7 +5,6 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
-
 #include <msgpack.hpp>
 
 #include "protocol/fields.h"

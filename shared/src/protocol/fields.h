@@ -26,7 +26,7 @@ template <class T, class U>
 concept Is = std::is_same_v<std::remove_const_t<T>, U>;
 
 template <class V, class S>
-  requires Is<S, BackoffPolicy>
+requires Is<S, BackoffPolicy>
 void Fields(V& v, S& x) {
   BackoffPolicy d;
   v.Uint("base_ms", x.base_ms, d.base_ms);
@@ -36,7 +36,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, TaskSpec>
+requires Is<S, TaskSpec>
 void Fields(V& v, S& x) {
   v.Str("id", x.id);
   v.Str("name", x.name);
@@ -55,7 +55,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, TaskError>
+requires Is<S, TaskError>
 void Fields(V& v, S& x) {
   v.Str("code", x.code, "", Req::kYes);
   v.Str("message", x.message);
@@ -63,7 +63,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, TaskInfo>
+requires Is<S, TaskInfo>
 void Fields(V& v, S& x) {
   v.Str("id", x.id, "", Req::kYes);
   v.Str("queue", x.queue);
@@ -89,7 +89,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, QueueStats>
+requires Is<S, QueueStats>
 void Fields(V& v, S& x) {
   v.Str("queue", x.queue, "", Req::kYes);
   v.Uint("ready", x.ready);
@@ -105,7 +105,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, WorkerInfo>
+requires Is<S, WorkerInfo>
 void Fields(V& v, S& x) {
   v.Str("id", x.id, "", Req::kYes);
   v.StrList("queues", x.queues);
@@ -116,7 +116,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, BatchSpec>
+requires Is<S, BatchSpec>
 void Fields(V& v, S& x) {
   v.Str("id", x.id);
   v.ObjList("tasks", x.tasks, Req::kYes);
@@ -125,7 +125,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, BatchStatus>
+requires Is<S, BatchStatus>
 void Fields(V& v, S& x) {
   v.Str("id", x.id, "", Req::kYes);
   v.Str("state", x.state, "", Req::kYes);
@@ -141,7 +141,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, WireError>
+requires Is<S, WireError>
 void Fields(V& v, S& x) {
   v.Str("code", x.code, "", Req::kYes);
   v.Str("message", x.message, "", Req::kYes);
@@ -150,7 +150,7 @@ void Fields(V& v, S& x) {
 // ---- messages ----
 
 template <class V, class S>
-  requires Is<S, Submit>
+requires Is<S, Submit>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.ObjList("tasks", x.tasks, Req::kYes);
@@ -158,7 +158,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Batch>
+requires Is<S, Batch>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.Obj("batch", x.batch, Req::kYes);
@@ -166,7 +166,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Wait>
+requires Is<S, Wait>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.StrList("ids", x.ids, Req::kYes);
@@ -174,7 +174,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Get>
+requires Is<S, Get>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.StrList("ids", x.ids);
@@ -182,7 +182,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Cancel>
+requires Is<S, Cancel>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.StrList("ids", x.ids);
@@ -191,7 +191,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Subscribe>
+requires Is<S, Subscribe>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.Str("batch_id", x.batch_id, "", Req::kYes);
@@ -199,14 +199,14 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Stats>
+requires Is<S, Stats>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.StrList("queues", x.queues);
 }
 
 template <class V, class S>
-  requires Is<S, Dlq>
+requires Is<S, Dlq>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.Enum("op", x.op, DlqOp::kList, DlqOpName, ParseDlqOp, Req::kYes);
@@ -216,7 +216,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Reply>
+requires Is<S, Reply>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.OptObj("error", x.error);
@@ -229,13 +229,11 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, ResultMsg>
-void Fields(V& v, S& x) {
-  v.Obj("task", x.task, Req::kYes);
-}
+requires Is<S, ResultMsg>
+void Fields(V& v, S& x) { v.Obj("task", x.task, Req::kYes); }
 
 template <class V, class S>
-  requires Is<S, Event>
+requires Is<S, Event>
 void Fields(V& v, S& x) {
   v.Str("batch_id", x.batch_id, "", Req::kYes);
   v.Str("type", x.type, "", Req::kYes);
@@ -252,7 +250,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Ready>
+requires Is<S, Ready>
 void Fields(V& v, S& x) {
   v.Str("worker_id", x.worker_id, "", Req::kYes);
   v.StrList("queues", x.queues);
@@ -263,13 +261,11 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Heartbeat>
-void Fields(V& v, S& x) {
-  v.Uint("free", x.free);
-}
+requires Is<S, Heartbeat>
+void Fields(V& v, S& x) { v.Uint("free", x.free); }
 
 template <class V, class S>
-  requires Is<S, Done>
+requires Is<S, Done>
 void Fields(V& v, S& x) {
   v.Str("task_id", x.task_id, "", Req::kYes);
   v.Uint("token", x.token, 0, Req::kYes);
@@ -285,7 +281,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Progress>
+requires Is<S, Progress>
 void Fields(V& v, S& x) {
   v.Str("task_id", x.task_id, "", Req::kYes);
   v.Uint("token", x.token, 0, Req::kYes);
@@ -294,13 +290,11 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, Bye>
-void Fields(V& v, S& x) {
-  v.Str("reason", x.reason);
-}
+requires Is<S, Bye>
+void Fields(V& v, S& x) { v.Str("reason", x.reason); }
 
 template <class V, class S>
-  requires Is<S, TaskMsg>
+requires Is<S, TaskMsg>
 void Fields(V& v, S& x) {
   v.Str("task_id", x.task_id, "", Req::kYes);
   v.Uint("token", x.token, 0, Req::kYes);
@@ -316,7 +310,7 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, CancelTask>
+requires Is<S, CancelTask>
 void Fields(V& v, S& x) {
   v.Str("task_id", x.task_id, "", Req::kYes);
   v.Uint("token", x.token);
@@ -324,13 +318,11 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
-  requires Is<S, BrokerHeartbeat>
+requires Is<S, BrokerHeartbeat>
 void Fields(V&, S&) {}
 
 template <class V, class S>
-  requires Is<S, Drain>
-void Fields(V& v, S& x) {
-  v.Uint("grace_ms", x.grace_ms);
-}
+requires Is<S, Drain>
+void Fields(V& v, S& x) { v.Uint("grace_ms", x.grace_ms); }
 
 }  // namespace taskmill::protocol

@@ -37,12 +37,11 @@ const char* MsgpackReader::TypeName(uint8_t b) {
   return "ext";
 }
 
-std::unexpected<Error> MsgpackReader::WrongType(const FieldPath& path,
-                                                const char* expected) const {
+std::unexpected<Error> MsgpackReader::WrongType(const FieldPath& path, const char* expected) const {
   if (pos_ >= data_.size()) return Fail(ErrorCode::kTruncated, path, "body ends before a value");
-  return Fail(ErrorCode::kWrongType, path,
-              std::string("expected ") + expected + ", got " +
-                  TypeName(static_cast<uint8_t>(data_[pos_])));
+  return Fail(
+      ErrorCode::kWrongType, path,
+      std::string("expected ") + expected + ", got " + TypeName(static_cast<uint8_t>(data_[pos_])));
 }
 
 Result<uint64_t> MsgpackReader::ReadBE(size_t n, const FieldPath& path) {
@@ -254,7 +253,8 @@ Result<void> MsgpackReader::Skip(const FieldPath& path) {
   if (pos_ >= data_.size()) return Fail(ErrorCode::kTruncated, path, "body ends before a value");
   uint8_t b = static_cast<uint8_t>(data_[pos_]);
   auto skip_bytes = [&](size_t n) -> Result<void> {
-    if (data_.size() - pos_ < n) return Fail(ErrorCode::kTruncated, path, "body ends inside a value");
+    if (data_.size() - pos_ < n)
+      return Fail(ErrorCode::kTruncated, path, "body ends inside a value");
     pos_ += n;
     return {};
   };
@@ -293,9 +293,12 @@ Result<void> MsgpackReader::Skip(const FieldPath& path) {
     return {};
   }
   switch (b) {
-    case 0xc4: return skip_sized(1, limits_.max_bin, "bin");
-    case 0xc5: return skip_sized(2, limits_.max_bin, "bin");
-    case 0xc6: return skip_sized(4, limits_.max_bin, "bin");
+    case 0xc4:
+      return skip_sized(1, limits_.max_bin, "bin");
+    case 0xc5:
+      return skip_sized(2, limits_.max_bin, "bin");
+    case 0xc6:
+      return skip_sized(4, limits_.max_bin, "bin");
     case 0xc7:  // ext: length, a type byte, then the data
     case 0xc8:
     case 0xc9: {
@@ -303,18 +306,34 @@ Result<void> MsgpackReader::Skip(const FieldPath& path) {
       if (!r) return r;
       return skip_bytes(1);
     }
-    case 0xca: return skip_bytes(5);
-    case 0xcb: return skip_bytes(9);
-    case 0xcc: case 0xd0: return skip_bytes(2);
-    case 0xcd: case 0xd1: return skip_bytes(3);
-    case 0xce: case 0xd2: return skip_bytes(5);
-    case 0xcf: case 0xd3: return skip_bytes(9);
-    case 0xd4: return skip_bytes(3);
-    case 0xd5: return skip_bytes(4);
-    case 0xd6: return skip_bytes(6);
-    case 0xd7: return skip_bytes(10);
-    case 0xd8: return skip_bytes(18);
-    default: break;
+    case 0xca:
+      return skip_bytes(5);
+    case 0xcb:
+      return skip_bytes(9);
+    case 0xcc:
+    case 0xd0:
+      return skip_bytes(2);
+    case 0xcd:
+    case 0xd1:
+      return skip_bytes(3);
+    case 0xce:
+    case 0xd2:
+      return skip_bytes(5);
+    case 0xcf:
+    case 0xd3:
+      return skip_bytes(9);
+    case 0xd4:
+      return skip_bytes(3);
+    case 0xd5:
+      return skip_bytes(4);
+    case 0xd6:
+      return skip_bytes(6);
+    case 0xd7:
+      return skip_bytes(10);
+    case 0xd8:
+      return skip_bytes(18);
+    default:
+      break;
   }
   return Fail(ErrorCode::kWrongType, path, "reserved byte 0xc1");
 }

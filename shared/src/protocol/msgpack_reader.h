@@ -18,15 +18,14 @@ namespace taskmill::protocol {
 // parents, turned into text only when an error is reported.
 struct FieldPath {
   const FieldPath* parent = nullptr;
-  std::string_view key;   // map key, or empty for an array element
-  int64_t index = -1;     // array index when key is empty
+  std::string_view key;  // map key, or empty for an array element
+  int64_t index = -1;    // array index when key is empty
   std::string ToString() const;
 };
 
 class MsgpackReader {
  public:
-  MsgpackReader(std::string_view data, const DecodeLimits& limits)
-      : data_(data), limits_(limits) {}
+  MsgpackReader(std::string_view data, const DecodeLimits& limits) : data_(data), limits_(limits) {}
 
   bool AtEnd() const { return pos_ == data_.size(); }
   // True iff the next value is nil; it is consumed.
@@ -60,9 +59,9 @@ class MsgpackReader {
 
   std::string_view data_;
   const DecodeLimits& limits_;
-  size_t pos_ = 0;          // next unread byte
-  uint32_t depth_ = 0;      // open containers
-  uint64_t elements_ = 0;   // array elements + map entries seen so far
+  size_t pos_ = 0;         // next unread byte
+  uint32_t depth_ = 0;     // open containers
+  uint64_t elements_ = 0;  // array elements + map entries seen so far
 };
 
 }  // namespace taskmill::protocol

@@ -8,33 +8,53 @@ namespace taskmill::protocol {
 
 const char* CommandName(Command c) {
   switch (c) {
-    case Command::kSubmit: return "SUBMIT";
-    case Command::kBatch: return "BATCH";
-    case Command::kWait: return "WAIT";
-    case Command::kGet: return "GET";
-    case Command::kCancel: return "CANCEL";
-    case Command::kSubscribe: return "SUBSCRIBE";
-    case Command::kStats: return "STATS";
-    case Command::kDlq: return "DLQ";
-    case Command::kReply: return "REPLY";
-    case Command::kResult: return "RESULT";
-    case Command::kEvent: return "EVENT";
-    case Command::kReady: return "READY";
-    case Command::kHeartbeat: return "HEARTBEAT";
-    case Command::kDone: return "DONE";
-    case Command::kProgress: return "PROGRESS";
-    case Command::kBye: return "BYE";
-    case Command::kTask: return "TASK";
-    case Command::kCancelTask: return "CANCEL_TASK";
-    case Command::kBrokerHeartbeat: return "BROKER_HEARTBEAT";
-    case Command::kDrain: return "DRAIN";
+    case Command::kSubmit:
+      return "SUBMIT";
+    case Command::kBatch:
+      return "BATCH";
+    case Command::kWait:
+      return "WAIT";
+    case Command::kGet:
+      return "GET";
+    case Command::kCancel:
+      return "CANCEL";
+    case Command::kSubscribe:
+      return "SUBSCRIBE";
+    case Command::kStats:
+      return "STATS";
+    case Command::kDlq:
+      return "DLQ";
+    case Command::kReply:
+      return "REPLY";
+    case Command::kResult:
+      return "RESULT";
+    case Command::kEvent:
+      return "EVENT";
+    case Command::kReady:
+      return "READY";
+    case Command::kHeartbeat:
+      return "HEARTBEAT";
+    case Command::kDone:
+      return "DONE";
+    case Command::kProgress:
+      return "PROGRESS";
+    case Command::kBye:
+      return "BYE";
+    case Command::kTask:
+      return "TASK";
+    case Command::kCancelTask:
+      return "CANCEL_TASK";
+    case Command::kBrokerHeartbeat:
+      return "BROKER_HEARTBEAT";
+    case Command::kDrain:
+      return "DRAIN";
   }
   return "?";
 }
 
 namespace {
-constexpr std::array<const char*, 8> kStateNames = {
-    "unknown", "queued", "delayed", "blocked", "running", "succeeded", "failed", "cancelled"};
+constexpr std::array<const char*, 8> kStateNames = {"unknown", "queued",    "delayed", "blocked",
+                                                    "running", "succeeded", "failed",  "cancelled"};
 }  // namespace
 
 const char* TaskStateName(TaskState s) {
@@ -59,9 +79,12 @@ bool IsTerminal(TaskState s) {
 
 const char* DlqOpName(DlqOp op) {
   switch (op) {
-    case DlqOp::kList: return "list";
-    case DlqOp::kRetry: return "retry";
-    case DlqOp::kPurge: return "purge";
+    case DlqOp::kList:
+      return "list";
+    case DlqOp::kRetry:
+      return "retry";
+    case DlqOp::kPurge:
+      return "purge";
   }
   return "list";
 }

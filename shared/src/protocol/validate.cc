@@ -87,16 +87,16 @@ Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
 
 Result<void> ValidateCosts(const CostMap& cost, std::string_view where) {
   if (cost.size() > kMaxCostNames) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     std::string(where) + ": more than " + std::to_string(kMaxCostNames) +
-                         " cost names");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        std::string(where) + ": more than " + std::to_string(kMaxCostNames) + " cost names");
   }
   for (const auto& [name, value] : cost) {
     if (auto r = ValidateName(name, std::string(where) + " name"); !r) return r;
     if (!std::isfinite(value) || value < 0 || value > kMaxCostValue) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       std::string(where) + "." + name + ": " + std::to_string(value) +
-                           " is not a cost (allowed: 0 to 1e15)");
+      return MakeError(ErrorCode::kInvalidArgument, std::string(where) + "." + name + ": " +
+                                                        std::to_string(value) +
+                                                        " is not a cost (allowed: 0 to 1e15)");
     }
   }
   return {};

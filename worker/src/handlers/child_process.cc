@@ -83,8 +83,8 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnSpec& spec) {
   for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2}) {
     sigaddset(&defaults, sig);
   }
-  posix_spawnattr_setflags(&h.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&h.attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&h.attr, 0);
   posix_spawnattr_setsigmask(&h.attr, &empty);
   posix_spawnattr_setsigdefault(&h.attr, &defaults);

@@ -94,8 +94,8 @@ class ChildProcess {
   void KillGroup() const;
 
   struct Exit {
-    int status = 0;    // as from wait(2)
-    rusage usage{};    // the child's (and its waited-for descendants') resource use
+    int status = 0;  // as from wait(2)
+    rusage usage{};  // the child's (and its waited-for descendants') resource use
   };
   // Reaps the child, blocking until it exits.
   Result<Exit> Wait();
@@ -103,11 +103,11 @@ class ChildProcess {
  private:
   ChildProcess() = default;
 
-  pid_t pid_ = -1;       // > 0 until reaped
-  UniqueFd stdin_;       // write end of the child's stdin
-  UniqueFd stdout_;      // read end of the child's stdout
-  UniqueFd stderr_;      // read end of the child's stderr
-  UniqueFd pidfd_;       // pollable exit notification, may be invalid
+  pid_t pid_ = -1;   // > 0 until reaped
+  UniqueFd stdin_;   // write end of the child's stdin
+  UniqueFd stdout_;  // read end of the child's stdout
+  UniqueFd stderr_;  // read end of the child's stderr
+  UniqueFd pidfd_;   // pollable exit notification, may be invalid
 };
 
 }  // namespace taskmill::worker

@@ -33,8 +33,8 @@ struct ExecSpec {
   std::vector<std::string> argv;
   std::vector<std::pair<std::string, std::string>> env;
   std::string stdin_data;
-  std::string cwd;              // relative to the temp dir
-  uint64_t timeout_ms = 0;      // 0: the task's timeout, if any
+  std::string cwd;          // relative to the temp dir
+  uint64_t timeout_ms = 0;  // 0: the task's timeout, if any
   bool retry_on_nonzero = true;
   uint64_t max_output_bytes = 0;
 };
@@ -226,8 +226,7 @@ void MergeCostFile(const std::string& path, uint64_t max_bytes, TaskContext& ctx
 }
 
 std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContext& ctx,
-                                          const std::string& cost_file,
-                                          const std::string& tmp_dir,
+                                          const std::string& cost_file, const std::string& tmp_dir,
                                           const std::string& parents_dir) {
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {
@@ -294,8 +293,8 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   if (!child) return Outcome::Fail("spawn_failed", child.error().message, /*retryable=*/false);
   log->debug("task {}: started pid {}", ctx.task_id(), child->pid());
 
-  RunResult run = Supervise(*child, spec->stdin_data, deadline, ctx.cancel_fd(),
-                            spec->max_output_bytes);
+  RunResult run =
+      Supervise(*child, spec->stdin_data, deadline, ctx.cancel_fd(), spec->max_output_bytes);
   auto exit = child->Wait();
   int64_t wall_ms = clock.MonotonicMs() - start;
 
@@ -317,8 +316,8 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   if (run.stop == StopCause::kTimeout) {
     out = Outcome::Fail("timeout", "killed after " + std::to_string(timeout) + " ms", true);
   } else if (run.stop == StopCause::kCancel) {
-    out = Outcome::Fail("cancelled", std::string("killed: ") +
-                                         CancelReasonName(ctx.cancel_reason()), false);
+    out = Outcome::Fail("cancelled",
+                        std::string("killed: ") + CancelReasonName(ctx.cancel_reason()), false);
   } else if (!exit) {
     out = Outcome::Fail("internal", exit.error().message, true);
   } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -327,8 +326,7 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
     out = Outcome::Fail("exit_status", "exited with status " + std::to_string(*code),
                         spec->retry_on_nonzero);
   } else {
-    out = Outcome::Fail("signal",
-                        std::string("killed by signal ") + strsignal(WTERMSIG(status)),
+    out = Outcome::Fail("signal", std::string("killed by signal ") + strsignal(WTERMSIG(status)),
                         spec->retry_on_nonzero);
   }
   out.exit_code = code;

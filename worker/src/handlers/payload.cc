@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-
 #include <msgpack.hpp>
 
 namespace taskmill::worker {
@@ -18,18 +17,24 @@ Result<Value> FromObject(const msgpack::object& o, uint32_t depth, const Payload
     return Bad("payload nests deeper than " + std::to_string(limits.max_depth));
   }
   switch (o.type) {
-    case msgpack::type::NIL: return Value();
-    case msgpack::type::BOOLEAN: return Value::Bool(o.via.boolean);
+    case msgpack::type::NIL:
+      return Value();
+    case msgpack::type::BOOLEAN:
+      return Value::Bool(o.via.boolean);
     case msgpack::type::POSITIVE_INTEGER:
       if (o.via.u64 > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         return Value::Double(static_cast<double>(o.via.u64));
       }
       return Value::Int(static_cast<int64_t>(o.via.u64));
-    case msgpack::type::NEGATIVE_INTEGER: return Value::Int(o.via.i64);
+    case msgpack::type::NEGATIVE_INTEGER:
+      return Value::Int(o.via.i64);
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: return Value::Double(o.via.f64);
-    case msgpack::type::STR: return Value::String(std::string(o.via.str.ptr, o.via.str.size));
-    case msgpack::type::BIN: return Value::String(std::string(o.via.bin.ptr, o.via.bin.size));
+    case msgpack::type::FLOAT64:
+      return Value::Double(o.via.f64);
+    case msgpack::type::STR:
+      return Value::String(std::string(o.via.str.ptr, o.via.str.size));
+    case msgpack::type::BIN:
+      return Value::String(std::string(o.via.bin.ptr, o.via.bin.size));
     case msgpack::type::ARRAY: {
       std::vector<Value> items;
       items.reserve(o.via.array.size);
@@ -52,7 +57,8 @@ Result<Value> FromObject(const msgpack::object& o, uint32_t depth, const Payload
       }
       return Value::Map(std::move(fields));
     }
-    case msgpack::type::EXT: return Bad("payload holds a msgpack ext value");
+    case msgpack::type::EXT:
+      return Bad("payload holds a msgpack ext value");
   }
   return Bad("payload holds an unknown msgpack type");
 }
@@ -106,13 +112,20 @@ const Value* Value::Find(std::string_view key) const {
 
 const char* KindName(Value::Kind kind) {
   switch (kind) {
-    case Value::Kind::kNull: return "null";
-    case Value::Kind::kBool: return "bool";
-    case Value::Kind::kInt: return "integer";
-    case Value::Kind::kDouble: return "number";
-    case Value::Kind::kString: return "string";
-    case Value::Kind::kArray: return "array";
-    case Value::Kind::kMap: return "map";
+    case Value::Kind::kNull:
+      return "null";
+    case Value::Kind::kBool:
+      return "bool";
+    case Value::Kind::kInt:
+      return "integer";
+    case Value::Kind::kDouble:
+      return "number";
+    case Value::Kind::kString:
+      return "string";
+    case Value::Kind::kArray:
+      return "array";
+    case Value::Kind::kMap:
+      return "map";
   }
   return "?";
 }
@@ -122,8 +135,8 @@ Result<Value> ParseMsgpack(std::string_view bytes, const PayloadLimits& limits) 
   if (bytes.empty()) return Bad("payload is empty");
   // Every element takes at least one byte, so no declared count may exceed the input.
   size_t items = std::min<size_t>(limits.max_items, bytes.size());
-  msgpack::unpack_limit unpack_limit(items, items, limits.max_bytes,
-                                     limits.max_bytes, limits.max_bytes, limits.max_depth);
+  msgpack::unpack_limit unpack_limit(items, items, limits.max_bytes, limits.max_bytes,
+                                     limits.max_bytes, limits.max_depth);
   // The one place msgpack-cxx is called for payloads: its exceptions end here.
   try {
     size_t offset = 0;

@@ -16,9 +16,9 @@
 namespace taskmill::worker {
 
 struct PayloadLimits {
-  size_t max_bytes = 16u << 20;   // whole input
-  uint32_t max_items = 100'000;   // elements of one array or entries of one map
-  uint32_t max_depth = 32;        // nesting of arrays/maps
+  size_t max_bytes = 16u << 20;  // whole input
+  uint32_t max_items = 100'000;  // elements of one array or entries of one map
+  uint32_t max_depth = 32;       // nesting of arrays/maps
 };
 
 // One value: null, bool, integer, double, string (msgpack str or bin, JSON string),

@@ -9,10 +9,10 @@ namespace taskmill {
 // Lua scripts; this copy is for clients and workers (reconnects) and is the reference the
 // tests compare the store against.
 struct BackoffPolicy {
-  uint32_t base_ms = 1000;   // delay after the first failed attempt
-  uint32_t max_ms = 60000;   // cap on any one delay
-  double multiplier = 2.0;   // growth per attempt, >= 1
-  bool jitter = false;       // true: full jitter, delay drawn uniformly from [0, delay]
+  uint32_t base_ms = 1000;  // delay after the first failed attempt
+  uint32_t max_ms = 60000;  // cap on any one delay
+  double multiplier = 2.0;  // growth per attempt, >= 1
+  bool jitter = false;      // true: full jitter, delay drawn uniformly from [0, delay]
 
   friend bool operator==(const BackoffPolicy&, const BackoffPolicy&) = default;
 

@@ -34,8 +34,8 @@ class FlagSet {
   void List(const std::string& name, std::vector<std::string>* target, const std::string& help);
 
   struct Parsed {
-    bool help = false;                     // --help was given; print Usage() and exit 0
-    std::vector<std::string> positional;   // arguments that are not flags
+    bool help = false;                    // --help was given; print Usage() and exit 0
+    std::vector<std::string> positional;  // arguments that are not flags
   };
   // `env` looks up an environment variable (empty string when unset); tests pass a map.
   Result<Parsed> Parse(int argc, const char* const* argv,
@@ -60,9 +60,9 @@ class FlagSet {
 
   std::string program_;
   std::string summary_;
-  std::vector<Flag> flags_;                    // in registration order, for Usage()
-  std::map<std::string, size_t> index_;        // name -> position in flags_
-  bool stop_at_positional_ = false;            // true: everything after the first positional is positional
+  std::vector<Flag> flags_;              // in registration order, for Usage()
+  std::map<std::string, size_t> index_;  // name -> position in flags_
+  bool stop_at_positional_ = false;  // true: everything after the first positional is positional
 };
 
 }  // namespace taskmill

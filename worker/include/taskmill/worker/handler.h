@@ -56,7 +56,7 @@ class CancelSignal {
 
  private:
   std::atomic<CancelReason> reason_{CancelReason::kNone};  // kNone until the first Cancel
-  int fd_ = -1;                                             // eventfd, written once on Cancel
+  int fd_ = -1;                                            // eventfd, written once on Cancel
 };
 
 // What a handler returns: success with output bytes, or a failure with an error code,
@@ -117,9 +117,9 @@ class TaskContext {
   const protocol::TaskMsg& task_;
   const CancelSignal& cancel_;
   ProgressSink progress_;
-  mutable std::mutex mu_;                       // guards costs_ and last_progress_ms_
-  protocol::CostMap costs_;                     // summed AddCost values
-  int64_t last_progress_ms_ = -1;               // monotonic ms of the last PROGRESS sent
+  mutable std::mutex mu_;          // guards costs_ and last_progress_ms_
+  protocol::CostMap costs_;        // summed AddCost values
+  int64_t last_progress_ms_ = -1;  // monotonic ms of the last PROGRESS sent
 };
 
 // A task handler. It may throw: the executor reports an exception as a retryable failure.

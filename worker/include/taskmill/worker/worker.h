@@ -78,11 +78,11 @@ class Worker {
   const WorkerOptions& options() const { return options_; }
 
  private:
-  WorkerOptions options_;                   // with id and concurrency filled in
-  std::map<std::string, Handler> handlers_; // by task type; frozen once Run starts
-  int wake_fd_ = -1;                        // eventfd the I/O thread polls; Drain writes it
-  std::atomic<uint32_t> drain_grace_ms_{0}; // grace of the latest Drain request
-  std::atomic<bool> running_{false};        // true iff Run has been entered
+  WorkerOptions options_;                    // with id and concurrency filled in
+  std::map<std::string, Handler> handlers_;  // by task type; frozen once Run starts
+  int wake_fd_ = -1;                         // eventfd the I/O thread polls; Drain writes it
+  std::atomic<uint32_t> drain_grace_ms_{0};  // grace of the latest Drain request
+  std::atomic<bool> running_{false};         // true iff Run has been entered
 };
 
 }  // namespace taskmill::worker

@@ -40,11 +40,9 @@ std::string EncodeBody(const Message& msg);
 Frames Encode(const Message& msg);
 
 // Decodes a message from its frames (version, command, body).
-Result<Message> Decode(std::span<const std::string_view> frames,
-                       const DecodeLimits& limits = {});
+Result<Message> Decode(std::span<const std::string_view> frames, const DecodeLimits& limits = {});
 // Decodes a body for a known command.
-Result<Message> DecodeBody(Command command, std::string_view body,
-                           const DecodeLimits& limits = {});
+Result<Message> DecodeBody(Command command, std::string_view body, const DecodeLimits& limits = {});
 
 // The command of a message.
 Command CommandOf(const Message& msg);

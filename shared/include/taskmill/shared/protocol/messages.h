@@ -130,12 +130,12 @@ struct Reply {
   static constexpr Command kCommand = Command::kReply;
   uint64_t req_id = 0;
   std::optional<WireError> error;
-  std::vector<std::string> ids;         // SUBMIT: ids in order; CANCEL/DLQ: ids affected
-  std::vector<TaskInfo> tasks;          // GET, WAIT, DLQ list
-  std::vector<QueueStats> queues;       // STATS
-  std::vector<WorkerInfo> workers;      // STATS
-  std::optional<BatchStatus> batch;     // BATCH, GET of a batch
-  uint32_t count = 0;                   // DLQ retry/purge, CANCEL: how many
+  std::vector<std::string> ids;      // SUBMIT: ids in order; CANCEL/DLQ: ids affected
+  std::vector<TaskInfo> tasks;       // GET, WAIT, DLQ list
+  std::vector<QueueStats> queues;    // STATS
+  std::vector<WorkerInfo> workers;   // STATS
+  std::optional<BatchStatus> batch;  // BATCH, GET of a batch
+  uint32_t count = 0;                // DLQ retry/purge, CANCEL: how many
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 
@@ -150,17 +150,17 @@ struct ResultMsg {
 struct Event {
   static constexpr Command kCommand = Command::kEvent;
   std::string batch_id;
-  std::string type;        // batch_started, task_started, task_progress, task_completed,
-                           // task_failed, batch_progress, budget_warning, batch_completed
+  std::string type;  // batch_started, task_started, task_progress, task_completed,
+                     // task_failed, batch_progress, budget_warning, batch_completed
   std::string task_id;
   std::string task_name;
-  std::string state;       // task or batch state name
-  uint32_t done = 0;       // tasks terminal so far
-  uint32_t total = 0;      // tasks in the batch
-  double progress = 0;     // task_progress: 0..1
+  std::string state;    // task or batch state name
+  uint32_t done = 0;    // tasks terminal so far
+  uint32_t total = 0;   // tasks in the batch
+  double progress = 0;  // task_progress: 0..1
   std::string message;
   std::optional<TaskError> error;
-  CostMap cost;            // batch events: summed so far; task events: the task's
+  CostMap cost;  // batch events: summed so far; task events: the task's
   int64_t ts_ms = 0;
   friend bool operator==(const Event&, const Event&) = default;
 };
@@ -194,12 +194,12 @@ struct Done {
   static constexpr Command kCommand = Command::kDone;
   std::string task_id;
   uint64_t token = 0;
-  bool ok = false;                   // wire key "ok": true succeeded, false failed
+  bool ok = false;  // wire key "ok": true succeeded, false failed
   Bytes output;
-  std::optional<TaskError> error;    // when !ok
+  std::optional<TaskError> error;  // when !ok
   std::optional<int32_t> exit_code;
-  Bytes stdout_data;                 // wire key "stdout"
-  Bytes stderr_data;                 // wire key "stderr"
+  Bytes stdout_data;  // wire key "stdout"
+  Bytes stderr_data;  // wire key "stderr"
   uint32_t duration_ms = 0;
   CostMap cost;
   int64_t started_ms = 0;
@@ -229,8 +229,8 @@ struct Bye {
 struct TaskMsg {
   static constexpr Command kCommand = Command::kTask;
   std::string task_id;
-  uint64_t token = 0;     // fencing token; echo it in DONE/PROGRESS
-  uint32_t attempt = 1;   // 1-based
+  uint64_t token = 0;    // fencing token; echo it in DONE/PROGRESS
+  uint32_t attempt = 1;  // 1-based
   std::string queue;
   std::string type;
   Bytes payload;
@@ -265,8 +265,8 @@ struct Drain {
 };
 
 using Message = std::variant<Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq,  //
-                             Reply, ResultMsg, Event,                                 //
-                             Ready, Heartbeat, Done, Progress, Bye,                   //
+                             Reply, ResultMsg, Event,                                  //
+                             Ready, Heartbeat, Done, Progress, Bye,                    //
                              TaskMsg, CancelTask, BrokerHeartbeat, Drain>;
 
 }  // namespace taskmill::protocol

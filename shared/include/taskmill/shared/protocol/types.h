@@ -40,20 +40,20 @@ bool IsTerminal(TaskState s);
 
 // What a client asks to run.
 struct TaskSpec {
-  std::string id;                       // empty: the broker assigns one
-  std::string name;                     // local name inside a batch (depends_on refers to it)
-  std::string queue = kDefaultQueue;    // queue to run on
-  std::string type;                     // handler name; required
-  Bytes payload;                        // handler input, opaque to taskmill
-  uint8_t priority = 0;                 // 0-255, higher runs first
+  std::string id;                     // empty: the broker assigns one
+  std::string name;                   // local name inside a batch (depends_on refers to it)
+  std::string queue = kDefaultQueue;  // queue to run on
+  std::string type;                   // handler name; required
+  Bytes payload;                      // handler input, opaque to taskmill
+  uint8_t priority = 0;               // 0-255, higher runs first
   uint32_t max_attempts = kDefaultMaxAttempts;  // attempts before dead-lettering, >= 1
-  BackoffPolicy backoff;                // delay between attempts
-  uint32_t timeout_ms = 0;              // per attempt; 0 = no limit
-  std::string idempotency_key;          // resubmits with the same key return the first id
-  int64_t not_before_ms = 0;            // epoch ms before which it must not run; 0 = now
-  std::string batch_id;                 // set by the broker for batch members
-  std::vector<std::string> depends_on;  // batch-local names of parents
-  Labels labels;                        // free-form metadata
+  BackoffPolicy backoff;                        // delay between attempts
+  uint32_t timeout_ms = 0;                      // per attempt; 0 = no limit
+  std::string idempotency_key;                  // resubmits with the same key return the first id
+  int64_t not_before_ms = 0;                    // epoch ms before which it must not run; 0 = now
+  std::string batch_id;                         // set by the broker for batch members
+  std::vector<std::string> depends_on;          // batch-local names of parents
+  Labels labels;                                // free-form metadata
 
   friend bool operator==(const TaskSpec&, const TaskSpec&) = default;
 };
@@ -76,20 +76,20 @@ struct TaskInfo {
   std::string name;
   TaskState state = TaskState::kUnknown;
   uint8_t priority = 0;
-  uint32_t attempts = 0;                // attempts started so far
+  uint32_t attempts = 0;  // attempts started so far
   uint32_t max_attempts = 0;
   Bytes output;
-  std::optional<TaskError> error;       // the last attempt's error
-  std::optional<int32_t> exit_code;     // exec tasks
-  Bytes stdout_data;                    // wire key "stdout"
-  Bytes stderr_data;                    // wire key "stderr"
-  uint32_t duration_ms = 0;             // of the recorded attempt
-  CostMap cost;                         // summed over every attempt
-  std::string worker;                   // worker id of the recorded attempt
+  std::optional<TaskError> error;    // the last attempt's error
+  std::optional<int32_t> exit_code;  // exec tasks
+  Bytes stdout_data;                 // wire key "stdout"
+  Bytes stderr_data;                 // wire key "stderr"
+  uint32_t duration_ms = 0;          // of the recorded attempt
+  CostMap cost;                      // summed over every attempt
+  std::string worker;                // worker id of the recorded attempt
   int64_t created_ms = 0;
   int64_t started_ms = 0;
   int64_t finished_ms = 0;
-  std::vector<TaskError> history;       // errors of earlier attempts (dead letters)
+  std::vector<TaskError> history;  // errors of earlier attempts (dead letters)
 
   friend bool operator==(const TaskInfo&, const TaskInfo&) = default;
 };
@@ -136,13 +136,13 @@ struct BatchSpec {
 // The state of a batch.
 struct BatchStatus {
   std::string id;
-  std::string state;                          // running, succeeded, partial, failed
+  std::string state;  // running, succeeded, partial, failed
   uint32_t total = 0;
-  std::map<std::string, uint32_t> counts;     // task state name -> count
-  CostMap cost;                               // summed over the batch's tasks
+  std::map<std::string, uint32_t> counts;  // task state name -> count
+  CostMap cost;                            // summed over the batch's tasks
   CostMap budget;
   bool budget_exceeded = false;
-  std::map<std::string, std::string> tasks;   // local name -> task id
+  std::map<std::string, std::string> tasks;  // local name -> task id
   int64_t created_ms = 0;
   int64_t finished_ms = 0;
   uint64_t critical_path_ms = 0;
@@ -152,7 +152,7 @@ struct BatchStatus {
 
 // An error reply to a request.
 struct WireError {
-  std::string code;     // ErrorCodeName
+  std::string code;  // ErrorCodeName
   std::string message;
 
   friend bool operator==(const WireError&, const WireError&) = default;
