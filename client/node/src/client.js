@@ -34,6 +34,9 @@ export class Client extends EventEmitter {
       heartbeatMs,
       onMessage: (command, message) => this.onMessage(command, message),
       onBadMessage: (err) => this.emit('warning', err),
+      onConnect: (count) => {
+        if (count > 1) this.renewSubscriptions();
+      },
     }).open();
     this.deadLetters = {
       list: (opts = {}) => this.dlq('list', opts).then((r) => r.tasks),
@@ -210,6 +213,15 @@ export class Client extends EventEmitter {
       this.call('SUBSCRIBE', {batchId: sub.batchId, unsubscribe: true}).catch(() => {});
     }
     sub.finish();
+  }
+
+  // After a reconnect (e.g. the broker restarted and forgot its subscribers) says SUBSCRIBE
+  // again for every batch still followed. Events of the gap are not replayed.
+  renewSubscriptions() {
+    if (this.closed) return;
+    for (const batchId of this.subscriptions.keys()) {
+      this.call('SUBSCRIBE', {batchId}).catch((err) => this.emit('warning', err));
+    }
   }
 
   // Queue statistics (queues empty: every queue) and the workers connected to the broker.

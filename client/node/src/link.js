@@ -10,19 +10,30 @@ import {decodeFrames, encodeFrames} from './codec.js';
 
 export class Link {
   // onMessage(command, message) gets every valid message; onBadMessage(error) every frame
-  // set that does not decode (it is dropped, as section 5 says).
-  constructor({endpoint, onMessage, onBadMessage = () => {}, heartbeatMs = 0}) {
+  // set that does not decode (it is dropped, as section 5 says); onConnect(count) each TCP
+  // connection ZeroMQ establishes (count 1 is the first, later ones are reconnects).
+  // routingId: the socket's identity; immediate: sends wait for a live connection instead
+  // of queueing on a dead pipe; sendTimeoutMs: a send not accepted by then rejects (-1: never).
+  constructor({endpoint, onMessage, onBadMessage = () => {}, onConnect = null, heartbeatMs = 0,
+    routingId = null, immediate = false, sendTimeoutMs = -1}) {
     this.endpoint = endpoint;
     this.onMessage = onMessage;
     this.onBadMessage = onBadMessage;
+    this.onConnect = onConnect;
     this.heartbeatMs = heartbeatMs;
+    this.routingId = routingId;
+    this.immediate = immediate;
+    this.sendTimeoutMs = sendTimeoutMs;
+    this.connects = 0;
     this.socket = null;
     this.sending = Promise.resolve();  // the tail of the send chain
     this.closed = false;
   }
 
   open() {
-    const options = {linger: 0, sendHighWaterMark: 10000, receiveHighWaterMark: 10000};
+    const options = {linger: 0, sendHighWaterMark: 10000, receiveHighWaterMark: 10000,
+      immediate: this.immediate, sendTimeout: this.sendTimeoutMs};
+    if (this.routingId) options.routingId = this.routingId;
     if (this.heartbeatMs > 0) {
       // ZMTP heartbeats notice a silently dead peer and re-establish the connection.
       options.heartbeatInterval = this.heartbeatMs;
@@ -30,9 +41,22 @@ export class Link {
       options.heartbeatTimeToLive = this.heartbeatMs * 3;
     }
     this.socket = new zmq.Dealer(options);
+    if (this.onConnect) this.watching = this.watchConnects(this.socket);
     this.socket.connect(this.endpoint);
     this.receiving = this.receiveLoop(this.socket);
     return this;
+  }
+
+  // Calls onConnect on every established connection (the first and each reconnect, e.g.
+  // after a broker restart), as the C++ and Python clients do with a socket monitor.
+  async watchConnects(socket) {
+    try {
+      for await (const event of socket.events) {
+        if (event.type === 'connect') this.onConnect(++this.connects);
+      }
+    } catch (err) {
+      if (!socket.closed && !this.closed) this.onBadMessage(err);
+    }
   }
 
   async receiveLoop(socket) {

@@ -64,6 +64,9 @@ export class Worker {
       labels, handleSignals, log});
     this.handlers = new Map();   // task type -> async (task) => output
     this.running = new Map();    // `${taskId}/${token}` -> {task, controller, reason}
+    this.unsent = new Map();     // `${taskId}/${token}` -> DONE not yet accepted by a connection
+    this.outbox = [];            // reliable messages of this link, in order: READY, DONEs, BYE
+    this.flushing = null;        // the link a flush() loop is sending on, if any
     this.draining = false;       // true iff no new task is taken any more
     this.link = null;
     this.lastHeardMs = 0;        // when the broker was last heard from
@@ -99,21 +102,68 @@ export class Worker {
     }
   }
 
+  // Opens a new link: READY first, listing every task this process still holds (running, or
+  // finished with its DONE unsent), so the broker keeps their leases; then the unsent DONEs
+  // (a repeat of one the old link did deliver is fenced off by its token).
   connect() {
     this.link?.close();
+    // routingId: a reconnect takes over the broker's record of this worker (handover);
+    // immediate: a DONE is accepted only by a live connection, so one sent while the broker
+    // is away stays unsent (and survives the reconnect) instead of dying in a dead pipe.
     this.link = new Link({
       endpoint: this.broker,
+      routingId: this.id,
+      immediate: true,
+      sendTimeoutMs: Math.max(100, this.heartbeatMs),
       onMessage: (command, message) => this.onMessage(command, message),
       onBadMessage: (err) => this.log(`dropped a bad message: ${err.message}`),
     }).open();
     this.lastHeardMs = Date.now();
     this.nextHeartbeatMs = 0;
-    this.send('READY', {workerId: this.id, queues: this.queues, types: [...this.handlers.keys()],
-      concurrency: this.concurrency, labels: this.labels});
+    const held = new Set([...this.running.values()].map((e) => e.task.id));
+    for (const done of this.unsent.values()) held.add(done.taskId);
+    this.outbox = [{command: 'READY', message: {workerId: this.id, queues: this.queues,
+      types: [...this.handlers.keys()], concurrency: this.concurrency, labels: this.labels,
+      running: [...held]}}];
+    for (const [key, done] of this.unsent) this.outbox.push({command: 'DONE', message: done, key});
+    this.flush();
   }
 
+  // Best effort (HEARTBEAT, PROGRESS): never ahead of READY or a DONE, dropped on failure.
   send(command, message) {
+    if (this.outbox.length > 0) return;
     this.link.send(command, message).catch((err) => this.log(`send ${command}: ${err.message}`));
+  }
+
+  // Reliable: kept until a connection accepts it; a DONE also across reconnects.
+  sendReliable(command, message, key = null) {
+    if (key) this.unsent.set(key, message);
+    this.outbox.push({command, message, key});
+    this.flush();
+  }
+
+  // Sends the outbox in order on the current link; stops at a failure (tick() retries) or
+  // when the link is replaced (connect() starts over on the new one).
+  async flush() {
+    const link = this.link;
+    if (this.flushing === link) return;
+    this.flushing = link;
+    try {
+      while (this.link === link && this.outbox.length > 0) {
+        const item = this.outbox[0];
+        try {
+          await link.send(item.command, item.message);
+        } catch (err) {
+          this.log(`send ${item.command}: ${err.message}`);
+          break;
+        }
+        if (this.link !== link) break;
+        this.outbox.shift();
+        if (item.key && this.unsent.get(item.key) === item.message) this.unsent.delete(item.key);
+      }
+    } finally {
+      if (this.flushing === link) this.flushing = null;
+    }
   }
 
   freeSlots() {
@@ -128,6 +178,7 @@ export class Worker {
       this.log(`broker silent for ${now - this.lastHeardMs} ms; reconnecting`);
       this.connect();
     }
+    if (this.outbox.length > 0) this.flush();
     if (now >= this.nextHeartbeatMs) {
       this.nextHeartbeatMs = now + this.heartbeatMs;
       this.send('HEARTBEAT', {free: this.freeSlots()});
@@ -142,8 +193,8 @@ export class Worker {
   }
 
   fail(msg, code, message, retryable) {
-    this.send('DONE', {taskId: msg.taskId, token: msg.token, ok: false,
-      error: {code, message, retryable}, startedMs: Date.now()});
+    this.sendReliable('DONE', {taskId: msg.taskId, token: msg.token, ok: false,
+      error: {code, message, retryable}, startedMs: Date.now()}, `${msg.taskId}/${msg.token}`);
   }
 
   onTask(msg) {
@@ -154,7 +205,8 @@ export class Worker {
       return this.fail(msg, 'unknown_type', `worker ${this.id} has no handler for type '${msg.type}'`,
           false);
     }
-    if (this.running.has(key)) return;  // a duplicate of an attempt already running
+    // A duplicate of an attempt already running, or finished with its DONE still unsent.
+    if (this.running.has(key) || this.unsent.has(key)) return;
     if (this.freeSlots() === 0) {
       return this.fail(msg, 'no_slot', `worker ${this.id} has no free slot`, true);
     }
@@ -195,7 +247,7 @@ export class Worker {
     }
     done.durationMs = Date.now() - startedMs;
     done.cost = task.cost;
-    this.send('DONE', done);
+    this.sendReliable('DONE', done, key);
     if (this.draining && this.running.size === 0) this.finish();
   }
 
@@ -217,9 +269,9 @@ export class Worker {
       for (const [key, entry] of this.running) {
         this.abort(entry, 'draining');
         this.running.delete(key);
-        this.send('DONE', {taskId: entry.task.id, token: entry.task.token, ok: false,
+        this.sendReliable('DONE', {taskId: entry.task.id, token: entry.task.token, ok: false,
           error: {code: 'drain_timeout', message: `worker ${this.id} shut down before the task ` +
-            'finished', retryable: true}, startedMs: Date.now()});
+            'finished', retryable: true}, startedMs: Date.now()}, key);
       }
       this.finish();
     }, graceMs);
@@ -229,13 +281,18 @@ export class Worker {
     if (this.stopping) return;
     this.stopping = true;
     clearTimeout(this.drainTimer);
-    this.send('BYE', {reason: 'drained'});
-    // Let the queued sends leave before the socket closes.
-    this.link.sending.then(() => {
+    this.sendReliable('BYE', {reason: 'drained'});
+    // Let the last DONEs and BYE leave before the socket closes, for a while at most (the
+    // broker may be gone).
+    const deadline = Date.now() + Math.max(1000, this.heartbeatMs * this.liveness);
+    const close = () => {
+      if (this.outbox.length > 0 && Date.now() < deadline) return setTimeout(close, 20);
+      if (this.outbox.length > 0) this.log(`exiting with ${this.outbox.length} unsent messages`);
       setTimeout(() => {
         this.link.close();
         this.finished?.();
       }, 50);
-    });
+    };
+    close();
   }
 }

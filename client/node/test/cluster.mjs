@@ -58,10 +58,12 @@ export class Cluster {
     this.children = [];
   }
 
-  async start() {
+  // frontend/backend: the endpoints to bind (default: ports the kernel picks).
+  async start({frontend = 'tcp://127.0.0.1:*', backend = 'tcp://127.0.0.1:*'} = {}) {
     const ready = join(this.dir, 'ready');
+    rmSync(ready, {force: true});
     this.broker = start(brokerBin, ['--data-dir', join(this.dir, 'data'),
-      '--frontend', 'tcp://127.0.0.1:*', '--backend', 'tcp://127.0.0.1:*',
+      '--frontend', frontend, '--backend', backend,
       '--ready-file', ready, '--heartbeat-ms', '200']);
     this.children.push(this.broker);
     const text = await waitFor('the broker ready file', () => {
@@ -74,6 +76,18 @@ export class Cluster {
     this.frontend = kv.frontend;
     this.backend = kv.backend;
     return this;
+  }
+
+  // Kills the broker (SIGKILL: no drain; its embedded redis-server flushes its AOF and exits
+  // with it), then starts a new one on the same endpoints and data directory.
+  async restartBroker() {
+    const old = this.broker;
+    old.kill('SIGKILL');
+    await old.exited;
+    this.children = this.children.filter((c) => c !== old);
+    const sock = join(this.dir, 'data', 'redis.sock');
+    await waitFor('the old redis-server to exit', () => !existsSync(sock), 10_000);
+    return this.start({frontend: this.frontend, backend: this.backend});
   }
 
   // A C++ taskmill-worker with the built-in handlers.
