@@ -6,26 +6,11 @@
 -- Each task still dead: removed from dead:<queue>; task:<id> and hist:<id> deleted.
 -- Returns: purged ids.
 
-local queue = arg()
-local limit = argn()
-local ids = {}
-for _ = 1, argn() do ids[#ids + 1] = arg() end
-if #ids == 0 then
-  local queues = {queue}
-  if queue == '' then queues = redis.call('SMEMBERS', QUEUES) end
-  for _, q in ipairs(queues) do
-    for _, id in ipairs(redis.call('ZRANGE', dead_key(q), 0, limit - 1)) do
-      if #ids < limit then ids[#ids + 1] = id end
-    end
-  end
-end
 local out = {}
-for _, id in ipairs(ids) do
-  local t = load(id)
-  if t and t.state == 'failed' and (queue == '' or t.queue == queue) then
-    redis.call('ZREM', dead_key(t.queue), id)
-    redis.call('DEL', task_key(id), hist_key(id))
-    out[#out + 1] = id
-  end
+for _, t in ipairs(dead_letters_selected()) do
+  local id = t.id
+  redis.call('ZREM', dead_key(t.queue), id)
+  redis.call('DEL', task_key(id), hist_key(id))
+  out[#out + 1] = id
 end
 return finish(out)

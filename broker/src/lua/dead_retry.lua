@@ -8,40 +8,25 @@
 --   The fencing counter (tok) is not reset, so results of old attempts stay stale.
 -- Returns: {retried ids, batches}
 
-local queue = arg()
-local limit = argn()
-local ids = {}
-for _ = 1, argn() do ids[#ids + 1] = arg() end
-if #ids == 0 then
-  local queues = {queue}
-  if queue == '' then queues = redis.call('SMEMBERS', QUEUES) end
-  for _, q in ipairs(queues) do
-    for _, id in ipairs(redis.call('ZRANGE', dead_key(q), 0, limit - 1)) do
-      if #ids < limit then ids[#ids + 1] = id end
-    end
-  end
-end
 local out = {}
-for _, id in ipairs(ids) do
-  local t = load(id)
-  if t and t.state == 'failed' and (queue == '' or t.queue == queue) then
-    local tk = task_key(id)
-    redis.call('ZREM', dead_key(t.queue), id)
-    redis.call('HDEL', tk, 'err_code', 'err_msg', 'err_retry', 'finished', 'ready_at', 'cancel')
-    redis.call('PERSIST', tk)
-    if t.hist == '1' then redis.call('PERSIST', hist_key(id)) end
-    if t.batch ~= '' then
-      local bk = batch_key(t.batch)
-      if redis.call('HGET', bk, 'state') ~= 'running' then
-        redis.call('HSET', bk, 'state', 'running')
-        redis.call('HDEL', bk, 'finished')
-        redis.call('PERSIST', bk)
-        redis.call('PERSIST', bk .. ':tasks')
-        redis.call('PERSIST', bk .. ':names')
-      end
+for _, t in ipairs(dead_letters_selected()) do
+  local id = t.id
+  local tk = task_key(id)
+  redis.call('ZREM', dead_key(t.queue), id)
+  redis.call('HDEL', tk, 'err_code', 'err_msg', 'err_retry', 'finished', 'ready_at', 'cancel')
+  redis.call('PERSIST', tk)
+  if t.hist == '1' then redis.call('PERSIST', hist_key(id)) end
+  if t.batch ~= '' then
+    local bk = batch_key(t.batch)
+    if redis.call('HGET', bk, 'state') ~= 'running' then
+      redis.call('HSET', bk, 'state', 'running')
+      redis.call('HDEL', bk, 'finished')
+      redis.call('PERSIST', bk)
+      redis.call('PERSIST', bk .. ':tasks')
+      redis.call('PERSIST', bk .. ':names')
     end
-    push_ready(t, {'att', '0'})
-    out[#out + 1] = id
   end
+  push_ready(t, {'att', '0'})
+  out[#out + 1] = id
 end
 return finish({out, batch_snapshots()})

@@ -328,6 +328,31 @@ local function fail_attempt(t, code, msg, retryable)
   return {'dead', id, t.queue, t.batch, 0, att, {}, cascade(t, 'dependency_failed')}
 end
 
+-- The dead letters a dead_retry/dead_purge call acts on, as loaded tasks. Reads ARGV[8..]:
+-- queue ("" = every queue), limit, N, then N ids (N = 0: the oldest `limit` of the queue(s)).
+-- Only tasks still dead (and in the queue, when one is named) are returned.
+local function dead_letters_selected()
+  local queue = arg()
+  local limit = argn()
+  local ids = {}
+  for _ = 1, argn() do ids[#ids + 1] = arg() end
+  if #ids == 0 then
+    local queues = {queue}
+    if queue == '' then queues = redis.call('SMEMBERS', QUEUES) end
+    for _, q in ipairs(queues) do
+      for _, id in ipairs(redis.call('ZRANGE', dead_key(q), 0, limit - 1)) do
+        if #ids < limit then ids[#ids + 1] = id end
+      end
+    end
+  end
+  local out = {}
+  for _, id in ipairs(ids) do
+    local t = load(id)
+    if t and t.state == 'failed' and (queue == '' or t.queue == queue) then out[#out + 1] = t end
+  end
+  return out
+end
+
 -- Finishes batches whose every task is terminal and snapshots each touched batch:
 -- {id, flat HGETALL of batch:<id>}.
 local function batch_snapshots()
