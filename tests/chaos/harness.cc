@@ -14,17 +14,6 @@ using taskmill::testing::ChildProcess;
 using taskmill::testing::ReadFile;
 using taskmill::testing::WireClient;
 
-std::string Binary(const std::string& relative) {
-  return std::string(TASKMILL_BUILD_DIR) + "/" + relative;
-}
-
-std::string Field(const std::string& text, const std::string& key) {
-  auto pos = text.find(key + "=");
-  if (pos == std::string::npos) return "";
-  auto end = text.find('\n', pos);
-  return text.substr(pos + key.size() + 1, end - pos - key.size() - 1);
-}
-
 bool EnvFlag(const char* name) {
   const char* v = getenv(name);
   return v != nullptr && std::string(v) == "1";
@@ -36,15 +25,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-bool WaitFor(const std::function<bool()>& pred, int64_t timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
 }
 
 Scale Scale::FromEnv() {
@@ -96,65 +76,27 @@ ChaosCluster::~ChaosCluster() {
 }
 
 Result<void> ChaosCluster::StartBroker() {
-  std::string ready_file = dir_ + "/broker.ready";
-  std::filesystem::remove(ready_file);
-  std::vector<std::string> argv = {
-      Binary("broker/taskmill-broker"),
-      "--frontend",
-      frontend_.empty() ? "tcp://127.0.0.1:*" : frontend_,
-      "--backend",
-      backend_.empty() ? "tcp://127.0.0.1:*" : backend_,
-      "--redis-url",
-      "unix://" + redis_->config().unix_path,
-      "--prefix",
-      "chaos" + std::to_string(getpid()) + ":",
-      "--heartbeat-ms",
-      std::to_string(options_.heartbeat_ms),
-      "--liveness",
-      std::to_string(options_.liveness),
-      "--lease-ms",
-      std::to_string(options_.lease_ms),
-      "--reap-ms",
-      std::to_string(options_.reap_ms),
-      "--drain-grace-ms",
-      "5000",
-      "--ready-file",
-      ready_file,
-      "--log-level",
-      "debug",
-  };
-  for (const auto& a : options_.broker_args) argv.push_back(a);
-  auto child = ChildProcess::Spawn(argv, dir_ + "/broker.log");
-  if (!child) return std::unexpected(child.error());
-  broker_ = std::move(*child);
-  if (!WaitFor([&] { return std::filesystem::exists(ready_file) || !broker_.Running(); }, 20000) ||
-      !std::filesystem::exists(ready_file)) {
-    return MakeError(ErrorCode::kTimeout, "broker did not start:\n" + Logs());
-  }
-  std::string ready = ReadFile(ready_file);
-  frontend_ = Field(ready, "frontend");
-  backend_ = Field(ready, "backend");
+  taskmill::testing::BrokerLaunch l;
+  l.dir = dir_;
+  l.frontend = frontend_;
+  l.backend = backend_;
+  l.redis_url = "unix://" + redis_->config().unix_path;
+  l.prefix = "chaos" + std::to_string(getpid()) + ":";
+  l.heartbeat_ms = options_.heartbeat_ms;
+  l.liveness = options_.liveness;
+  l.lease_ms = options_.lease_ms;
+  l.extra_args = {"--reap-ms", std::to_string(options_.reap_ms)};
+  l.extra_args.insert(l.extra_args.end(), options_.broker_args.begin(), options_.broker_args.end());
+  auto endpoints = taskmill::testing::LaunchBroker(l, broker_, [this] { return Logs(); });
+  if (!endpoints) return std::unexpected(endpoints.error());
+  frontend_ = endpoints->frontend;
+  backend_ = endpoints->backend;
   return {};
 }
 
 Result<size_t> ChaosCluster::StartWorker(const std::string& label, uint32_t concurrency) {
-  std::vector<std::string> argv = {
-      Binary("worker/taskmill-worker"),
-      "--broker",
-      backend_,
-      "--id",
-      label,
-      "--concurrency",
-      std::to_string(concurrency),
-      "--queues",
-      queue_,
-      "--heartbeat-ms",
-      std::to_string(options_.heartbeat_ms),
-      "--liveness",
-      std::to_string(options_.liveness),
-      "--log-level",
-      "debug",
-  };
+  auto argv = taskmill::testing::WorkerArgv(backend_, label, concurrency, queue_,
+                                            options_.heartbeat_ms, options_.liveness);
   std::string log = dir_ + "/worker-" + label + ".log";
   // Not TASKMILL_*: exec passes the worker's other variables on to the task's command.
   auto child = ChildProcess::Spawn(argv, log, {"CHAOS_WORKER=" + label});

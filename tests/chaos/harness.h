@@ -18,14 +18,15 @@
 #include "chaos/checker.h"
 #include "redis/embedded_redis.h"
 #include "support/child_process.h"
+#include "support/launch.h"
 #include "support/wire_client.h"
 
 namespace taskmill::chaos {
 
 // Epoch ms (the clock the store and the execution log use).
 int64_t NowMs();
-// Polls pred every 20 ms until it holds or timeout_ms passes.
-bool WaitFor(const std::function<bool()>& pred, int64_t timeout_ms);
+// Polls a condition until it holds or a deadline passes (tests/support/launch.h).
+using taskmill::testing::WaitFor;
 
 // Durations and sizes, raised by TASKMILL_CHAOS_LONG=1 (scripts/chaos.sh --long).
 struct Scale {

@@ -7,31 +7,9 @@
 #include <filesystem>
 #include <thread>
 
+#include "support/launch.h"
+
 namespace taskmill::testing {
-namespace {
-
-std::string Binary(const std::string& relative) {
-  return std::string(TASKMILL_BUILD_DIR) + "/" + relative;
-}
-
-// Polls a condition every 10 ms until it holds or the deadline passes.
-bool WaitFor(const std::function<bool()>& pred, int64_t timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
-std::string Field(const std::string& text, const std::string& key) {
-  auto pos = text.find(key + "=");
-  if (pos == std::string::npos) return "";
-  auto end = text.find('\n', pos);
-  return text.substr(pos + key.size() + 1, end - pos - key.size() - 1);
-}
-
-}  // namespace
 
 Result<std::unique_ptr<Cluster>> Cluster::Start(Options options) {
   std::unique_ptr<Cluster> c(new Cluster(std::move(options)));
@@ -57,70 +35,28 @@ Cluster::~Cluster() {
 }
 
 Result<void> Cluster::StartBroker() {
-  std::string ready_file = dir_ + "/broker.ready";
-  std::filesystem::remove(ready_file);
-  std::vector<std::string> argv = {
-      Binary("broker/taskmill-broker"),
-      "--frontend",
-      frontend_.empty() ? "tcp://127.0.0.1:*" : frontend_,
-      "--backend",
-      backend_.empty() ? "tcp://127.0.0.1:*" : backend_,
-      "--prefix",
-      "tmc" + std::to_string(getpid()) + ":",
-      "--heartbeat-ms",
-      std::to_string(options_.heartbeat_ms),
-      "--liveness",
-      std::to_string(options_.liveness),
-      "--lease-ms",
-      std::to_string(options_.lease_ms),
-      "--drain-grace-ms",
-      "5000",
-      "--ready-file",
-      ready_file,
-      "--log-level",
-      "debug",
-  };
-  if (redis_) {
-    argv.push_back("--redis-url");
-    argv.push_back("unix://" + redis_->config().unix_path);
-  } else {
-    argv.push_back("--data-dir");
-    argv.push_back(dir_ + "/data");
-  }
-  for (const auto& a : options_.broker_args) argv.push_back(a);
-  auto child = ChildProcess::Spawn(argv, dir_ + "/broker.log");
-  if (!child) return std::unexpected(child.error());
-  broker_ = std::move(*child);
-  if (!WaitFor([&] { return std::filesystem::exists(ready_file) || !broker_.Running(); }, 20000) ||
-      !std::filesystem::exists(ready_file)) {
-    return MakeError(ErrorCode::kTimeout, "broker did not start:\n" + Logs());
-  }
-  std::string ready = ReadFile(ready_file);
-  frontend_ = Field(ready, "frontend");
-  backend_ = Field(ready, "backend");
+  BrokerLaunch l;
+  l.dir = dir_;
+  l.frontend = frontend_;
+  l.backend = backend_;
+  l.redis_url = redis_ ? "unix://" + redis_->config().unix_path : "";
+  l.prefix = "tmc" + std::to_string(getpid()) + ":";
+  l.heartbeat_ms = options_.heartbeat_ms;
+  l.liveness = options_.liveness;
+  l.lease_ms = options_.lease_ms;
+  l.extra_args = options_.broker_args;
+  auto endpoints = LaunchBroker(l, broker_, [this] { return Logs(); });
+  if (!endpoints) return std::unexpected(endpoints.error());
+  frontend_ = endpoints->frontend;
+  backend_ = endpoints->backend;
   return {};
 }
 
 Result<size_t> Cluster::StartWorker(const std::string& id, uint32_t concurrency,
                                     const std::string& queues,
                                     std::vector<std::string> extra_args) {
-  std::vector<std::string> argv = {
-      Binary("worker/taskmill-worker"),
-      "--broker",
-      backend_,
-      "--id",
-      id,
-      "--concurrency",
-      std::to_string(concurrency),
-      "--queues",
-      queues,
-      "--heartbeat-ms",
-      std::to_string(options_.heartbeat_ms),
-      "--liveness",
-      std::to_string(options_.liveness),
-      "--log-level",
-      "debug",
-  };
+  auto argv =
+      WorkerArgv(backend_, id, concurrency, queues, options_.heartbeat_ms, options_.liveness);
   for (auto& a : extra_args) argv.push_back(std::move(a));
   std::string log = dir_ + "/worker-" + id + ".log";
   auto child = ChildProcess::Spawn(argv, log);
