@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include <msgpack.hpp>
+#include "pack.h"
 
 using namespace std::string_literals;
 
@@ -12,13 +12,7 @@ using namespace std::string_literals;
 namespace taskmill::protocol {
 namespace {
 
-template <class F>
-std::string Pack(F&& write) {
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> p(buf);
-  write(p);
-  return std::string(buf.data(), buf.size());
-}
+using testing::Pack;
 
 Error Rejects(Command c, const std::string& body, const DecodeLimits& limits = {}) {
   auto r = DecodeBody(c, body, limits);

@@ -2,8 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include <msgpack.hpp>
-
+#include "pack.h"
 #include "sample_messages.h"
 
 namespace taskmill::protocol {
@@ -14,13 +13,7 @@ Result<Message> DecodeFrames(const Frames& f) {
   return Decode(views);
 }
 
-template <class F>
-std::string Pack(F&& write) {
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> p(buf);
-  write(p);
-  return std::string(buf.data(), buf.size());
-}
+using testing::Pack;
 
 TEST(CodecTest, EverySampleRoundTrips) {
   for (const auto& sample : testing::SampleMessages()) {
