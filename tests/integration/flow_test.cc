@@ -266,6 +266,41 @@ TEST_F(FlowTest, NotifyPushesOneResultPerTaskEvenForAFinishedDuplicate) {
   EXPECT_EQ(std::get<protocol::ResultMsg>(*push).task.id, reply->ids[0]);
 }
 
+// A RESULT push is built from what the broker holds when it can (a first attempt); it must
+// say exactly what a GET reads from the store afterwards, on that path and the other.
+TEST_F(FlowTest, ANotifiedResultIsTheTaskAsAGetReadsIt) {
+  ASSERT_TRUE(cluster_->StartWorker("w1", 4));
+  protocol::Submit s;
+  s.notify = true;
+  auto exec = Spec(
+      "exec",
+      R"({"argv": ["sh", "-c", "printf '{\"usd\": 0.1}' > \"$TASKMILL_COST_FILE\"; echo out; echo err >&2; exit 0"]})");
+  exec.name = "with-costs";
+  exec.priority = 7;
+  exec.max_attempts = 4;
+  auto retried = Spec("fail", R"({"fail_attempts": 1, "retryable": true})");
+  retried.backoff = BackoffPolicy{20, 20, 1.0, false};
+  s.tasks = {exec, Spec("echo", "plain"), retried};
+  auto reply = client().Call(s);
+  ASSERT_TRUE(reply && !reply->error && reply->ids.size() == 3);
+  std::map<std::string, protocol::TaskInfo> pushed;
+  while (pushed.size() < 3) {
+    auto push = client().NextPush(15000);
+    ASSERT_TRUE(push) << "got " << pushed.size() << " RESULTs";
+    auto& task = std::get<protocol::ResultMsg>(*push).task;
+    pushed[task.id] = task;
+  }
+  for (const auto& id : reply->ids) {
+    protocol::TaskInfo read = GetOne(client(), id);
+    EXPECT_EQ(pushed[id], read) << "task " << id << " (" << read.type << ")";
+  }
+  EXPECT_EQ(pushed[reply->ids[0]].name, "with-costs");
+  EXPECT_EQ(pushed[reply->ids[0]].priority, 7);
+  EXPECT_DOUBLE_EQ(pushed[reply->ids[0]].cost.at("usd"), 0.1);
+  EXPECT_EQ(pushed[reply->ids[0]].stdout_data, "out\n");
+  EXPECT_EQ(pushed[reply->ids[2]].attempts, 2u);
+}
+
 TEST_F(FlowTest, StatsShowQueuesAndWorkers) {
   ASSERT_TRUE(cluster_->StartWorker("w1", 3));
   WaitAll(client(), {SubmitOne(client(), Spec("echo", "x"))});

@@ -18,8 +18,9 @@
 --   batch; if a batch total crosses its budget, the batch's queued, delayed and blocked tasks
 --   are cancelled with reason budget_exceeded (listed in that item's cancelled ids).
 -- Returns: {items, batches}; items[i] = {status, id, queue, batch, ready_at_ms, attempt,
---   released ids, cancelled ids}; status: succeeded | retry | dead | cancelled | stale |
---   not_found. batches: {{batch id, flat HGETALL of batch:<id>}, ...}
+--   released ids, cancelled ids[, summary]}; status: succeeded | retry | dead | cancelled |
+--   stale | not_found. summary (succeeded first attempts without history only): {type, name,
+--   prio, max_att, created, started, worker, finished}: with the DONE, the whole task. batches: {{batch id, flat HGETALL of batch:<id>}, ...}
 
 -- Adds an attempt's costs everywhere; returns true if its batch just crossed its budget.
 local function add_costs(t, costs)
@@ -77,7 +78,13 @@ local function succeed(t, it)
     end
     redis.call('DEL', dk)
   end
-  return {'succeeded', id, t.queue, t.batch, 0, tonumber(t.att) or 0, released, {}}
+  local item = {'succeeded', id, t.queue, t.batch, 0, tonumber(t.att) or 0, released, {}}
+  -- A first attempt with no history: the broker holds everything else the task's RESULT
+  -- needs (this DONE is its only output and cost), so it need not read the task back.
+  if t.att == '1' and t.hist ~= '1' then
+    item[9] = {t.type, t.name, t.prio, t.max_att, t.created, t.started, t.worker, fmt(NOW)}
+  end
+  return item
 end
 
 local worker = arg()

@@ -257,12 +257,16 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
   });
 }
 
-void ClientService::OnTaskTerminal(const std::string& task_id) {
+void ClientService::OnTaskTerminal(const std::string& task_id, protocol::TaskInfo* known) {
   for (auto& w : waits_.OnTerminal(task_id))
     AnswerWithTasks(w.identity, w.req_id, std::move(w.ids));
   auto it = notify_.find(task_id);
   if (it == notify_.end()) return;
-  results_.emplace_back(task_id, std::move(it->second));
+  if (known != nullptr) {
+    ctx_.frontend.Send(it->second, protocol::Encode(protocol::ResultMsg{std::move(*known)}));
+  } else {
+    results_.emplace_back(task_id, std::move(it->second));
+  }
   notify_.erase(it);
 }
 

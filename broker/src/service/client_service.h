@@ -27,7 +27,11 @@ class ClientService {
   // through another broker is seen here).
   void OnTick();
   // A task reached a terminal state through this broker.
-  void OnTaskTerminal(const std::string& task_id);
+  // `known`, when given, is the task's final state, pushed as is to a client waiting for its
+  // RESULT instead of being read back from the store.
+  void OnTaskTerminal(const std::string& task_id, protocol::TaskInfo* known = nullptr);
+  // True if a client asked to be sent this task's RESULT (SUBMIT notify).
+  bool WantsResult(const std::string& task_id) const { return notify_.contains(task_id); }
   void OnBatchChanges(const BatchChanges& batches);
   // Stop taking new work (shutdown); reads are still answered.
   void StopAccepting() { accepting_ = false; }

@@ -169,7 +169,7 @@ void WorkerService::RecordDone(const std::string& worker_id, std::vector<protoco
       }
       return;
     }
-    HandleFinish(*r, ctx_.events->AnyWatched() ? kept.get() : nullptr);
+    HandleFinish(*r, kept.get());
   });
 }
 
@@ -184,6 +184,14 @@ void WorkerService::HandleFinish(const FinishResult& result,
         ++ctx_.counters.stale_results;
         break;
       case FinishStatus::kSucceeded:
+        if (item.summary && done != nullptr && done->task_id == item.task_id &&
+            ctx_.clients->WantsResult(item.task_id)) {
+          protocol::TaskInfo task = SucceededTask(item, *done);
+          ctx_.clients->OnTaskTerminal(item.task_id, &task);
+          break;
+        }
+        ctx_.clients->OnTaskTerminal(item.task_id);
+        break;
       case FinishStatus::kDead:
       case FinishStatus::kCancelled:
         ctx_.clients->OnTaskTerminal(item.task_id);

@@ -150,6 +150,19 @@ Result<FinishOutcome> FinishItem(const redisReply* r) {
   o.attempt = static_cast<uint32_t>(attempt);
   o.released = std::move(released);
   o.cancelled = std::move(cancelled);
+  if (f.size() > 8 && o.status == FinishStatus::kSucceeded) {
+    TM_ASSIGN_OR_RETURN(s, Strings(f[8], "finish summary"));
+    if (s.size() != 8) return MakeError(ErrorCode::kInternal, "finish summary: want 8 fields");
+    auto num = [](const std::string& v) { return std::strtoll(v.c_str(), nullptr, 10); };
+    o.summary = FinishOutcome::Summary{s[0],
+                                       s[1],
+                                       static_cast<uint8_t>(num(s[2])),
+                                       static_cast<uint32_t>(num(s[3])),
+                                       s[6],
+                                       num(s[4]),
+                                       num(s[5]),
+                                       num(s[7])};
+  }
   return o;
 }
 
@@ -386,3 +399,34 @@ Result<std::vector<std::string>> ParseIds(const redisReply* r, bool with_batches
 }
 
 }  // namespace taskmill::broker::wire
+
+namespace taskmill::broker {
+
+// Mirrors TaskFromReply for what finish.lua's succeed() writes: keep the two in step.
+protocol::TaskInfo SucceededTask(const FinishOutcome& o, const protocol::Done& done) {
+  protocol::TaskInfo t;
+  t.id = o.task_id;
+  t.queue = o.queue;
+  t.batch_id = o.batch_id;
+  t.state = protocol::TaskState::kSucceeded;
+  t.attempts = o.attempt;
+  if (o.summary) {
+    t.type = o.summary->type;
+    t.name = o.summary->name;
+    t.priority = o.summary->priority;
+    t.max_attempts = o.summary->max_attempts;
+    t.worker = o.summary->worker;
+    t.created_ms = o.summary->created_ms;
+    t.started_ms = o.summary->started_ms;
+    t.finished_ms = o.summary->finished_ms;
+  }
+  t.output = done.output;
+  t.exit_code = done.exit_code;
+  t.stdout_data = done.stdout_data;
+  t.stderr_data = done.stderr_data;
+  t.duration_ms = done.duration_ms;
+  t.cost = done.cost;
+  return t;
+}
+
+}  // namespace taskmill::broker

@@ -69,7 +69,23 @@ struct FinishOutcome {
   std::vector<std::string> released;   // dependents that became ready (or delayed)
   std::vector<std::string> cancelled;  // descendants (dependency_failed) or batch rest
                                        // (budget_exceeded) cancelled by this item
+  // Set for kSucceeded on a first attempt without history: the rest of the task, which with
+  // the DONE just recorded is the whole task (SucceededTask), so nothing need be read back.
+  struct Summary {
+    std::string type;
+    std::string name;
+    uint8_t priority = 0;
+    uint32_t max_attempts = 0;
+    std::string worker;
+    int64_t created_ms = 0;
+    int64_t started_ms = 0;
+    int64_t finished_ms = 0;
+  };
+  std::optional<Summary> summary;
 };
+
+// The task as a GET would read it, built from a kSucceeded outcome's summary and its DONE.
+protocol::TaskInfo SucceededTask(const FinishOutcome& outcome, const protocol::Done& done);
 
 struct FinishResult {
   std::vector<FinishOutcome> items;

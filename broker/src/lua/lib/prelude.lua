@@ -52,7 +52,7 @@ local GAUGE = {blocked = true, delayed = true, running = true}
 -- hist = '1' iff hist:<id> exists; kids = '1' iff deps:<id> may have members.
 local LOAD_FIELDS = {'state', 'queue', 'type', 'batch', 'prio', 'att', 'max_att', 'tok',
                      'worker', 'b_base', 'b_max', 'b_mult', 'b_jit', 'timeout', 'started',
-                     'cancel', 'nbf', 'name', 'err_code', 'hist', 'kids'}
+                     'cancel', 'nbf', 'name', 'err_code', 'hist', 'kids', 'created'}
 local function load(id)
   local v = redis.call('HMGET', task_key(id), unpack(LOAD_FIELDS))
   if not v[1] then return nil end
