@@ -36,6 +36,7 @@ table.sort(cands, function(a, b) return a[3] < b[3] end)
 -- Everything claim needs from a task in one HMGET.
 local CLAIM_FIELDS = {'state', 'queue', 'type', 'batch', 'att', 'tok', 'timeout', 'name',
                       'payload', 'parents', 'nl'}
+local lease_s = fmt(NOW + lease)  -- the deadline of every lease without a shorter timeout
 local out = {}
 local removed, removed_order = {}, {}
 local lease_args, wl = {}, {}
@@ -54,10 +55,12 @@ for i = 1, math.min(n, #cands) do
     local att = (tonumber(v[5]) or 0) + 1
     local tok = (tonumber(v[6]) or 0) + 1
     local timeout = tonumber(v[7]) or 0
-    local deadline = NOW + lease
-    if timeout > 0 then deadline = math.min(deadline, NOW + timeout + LEASE_GRACE) end
-    set_state(t, 'running', {'att', att, 'tok', tok, 'started', fmt(NOW), 'worker', worker})
-    lease_args[#lease_args + 1] = fmt(deadline)
+    local deadline_s = lease_s
+    if timeout > 0 and timeout + LEASE_GRACE < lease then
+      deadline_s = fmt(NOW + timeout + LEASE_GRACE)
+    end
+    set_state(t, 'running', {'att', fmt(att), 'tok', fmt(tok), 'started', NOW_S, 'worker', worker})
+    lease_args[#lease_args + 1] = deadline_s
     lease_args[#lease_args + 1] = id
     wl[#wl + 1] = id
     local labels = {}

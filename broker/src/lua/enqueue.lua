@@ -74,7 +74,7 @@ if batch ~= '' then
   if redis.call('EXISTS', bk) == 1 then
     return redis.error_reply('TM_CONFLICT batch ' .. batch .. ' exists')
   end
-  redis.call('HSET', bk, 'id', batch, 'state', 'running', 'total', n, 'created', fmt(NOW))
+  redis.call('HSET', bk, 'id', batch, 'state', 'running', 'total', n, 'created', NOW_S)
   for _, b in ipairs(budget) do redis.call('HSET', bk, 'b:' .. b[1], b[2]) end
 end
 
@@ -123,11 +123,31 @@ for i, it in ipairs(items) do
     end
     -- One HSET writes the whole task, its state included.
     local state
-    local f = {'id', it.id, 'queue', it.queue, 'type', it.type, 'name', it.name, 'batch', batch,
-               'payload', it.payload, 'prio', it.prio, 'max_att', it.max_att, 'b_base', it.b_base,
-               'b_max', it.b_max, 'b_mult', it.b_mult, 'b_jit', it.b_jit, 'timeout', it.timeout,
-               'idem', it.idem, 'nbf', it.nbf, 'created', fmt(NOW), 'att', '0', 'tok', '0',
-               'nl', tostring(#it.labels / 2)}
+    -- Fields that would hold their default ('' or 0) are left out: every reader treats a
+    -- missing field as its default, and each field costs Redis and Lua work on every read.
+    local f = {'id', it.id, 'queue', it.queue, 'type', it.type, 'payload', it.payload,
+               'prio', it.prio, 'max_att', it.max_att, 'timeout', it.timeout, 'created', NOW_S,
+               'bo', it.b_base .. ',' .. it.b_max .. ',' .. it.b_mult .. ',' .. it.b_jit}
+    if it.name ~= '' then
+      f[#f + 1] = 'name'
+      f[#f + 1] = it.name
+    end
+    if batch ~= '' then
+      f[#f + 1] = 'batch'
+      f[#f + 1] = batch
+    end
+    if it.idem ~= '' then
+      f[#f + 1] = 'idem'
+      f[#f + 1] = it.idem
+    end
+    if it.nbf ~= '0' and it.nbf ~= '' then
+      f[#f + 1] = 'nbf'
+      f[#f + 1] = it.nbf
+    end
+    if #it.labels > 0 then
+      f[#f + 1] = 'nl'
+      f[#f + 1] = fmt(#it.labels / 2)
+    end
     if #it.deps > 0 then
       f[#f + 1] = 'parents'
       f[#f + 1] = table.concat(it.deps, ',')
@@ -135,11 +155,11 @@ for i, it in ipairs(items) do
     local nbf = tonumber(it.nbf) or 0
     if doomed then
       state = 'cancelled'
-      for _, v in ipairs({'reason', 'dependency_failed', 'finished', fmt(NOW)}) do f[#f + 1] = v end
+      for _, v in ipairs({'reason', 'dependency_failed', 'finished', NOW_S}) do f[#f + 1] = v end
     elseif pending > 0 then
       state = 'blocked'
       f[#f + 1] = 'pending'
-      f[#f + 1] = tostring(pending)
+      f[#f + 1] = fmt(pending)
     elseif nbf > NOW then
       state = 'delayed'
       f[#f + 1] = 'ready_at'

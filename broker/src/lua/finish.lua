@@ -22,14 +22,24 @@
 --   stale | not_found. summary (succeeded first attempts without history only): {type, name,
 --   prio, max_att, created, started, worker, finished}: with the DONE, the whole task. batches: {{batch id, flat HGETALL of batch:<id>}, ...}
 
+-- A first attempt with no history: the task has recorded nothing before this DONE.
+local function first_attempt(t) return t.att == '1' and t.hist ~= '1' end
+
 -- Adds an attempt's costs everywhere; returns true if its batch just crossed its budget.
-local function add_costs(t, costs)
+-- With `fields` (a first attempt's: the task holds no costs yet), the task's totals are
+-- appended there for the caller's HSET instead of being incremented one by one.
+local function add_costs(t, costs, fields)
   if #costs == 0 then return false end
   local bk = t.batch ~= '' and batch_key(t.batch) or nil
   local tk = task_key(t.id)
   local sk = stats_key(t.queue)
   for _, c in ipairs(costs) do
-    redis.call('HINCRBYFLOAT', tk, 'c:' .. c[1], c[2])
+    if fields then
+      fields[#fields + 1] = 'c:' .. c[1]
+      fields[#fields + 1] = c[2]
+    else
+      redis.call('HINCRBYFLOAT', tk, 'c:' .. c[1], c[2])
+    end
     bumpf(sk, 'c:' .. c[1], tonumber(c[2]))
     if bk then redis.call('HINCRBYFLOAT', bk, 'c:' .. c[1], c[2]) end
   end
@@ -57,10 +67,12 @@ local function cancel_rest_of_batch(b, out)
   end
 end
 
-local function succeed(t, it)
+local function succeed(t, it, fields)
   local id = t.id
-  set_state(t, 'succeeded', {'output', it.output, 'exit', it.exit, 'stdout', it.stdout,
-                             'stderr', it.stderr, 'dur', it.dur, 'finished', fmt(NOW)})
+  local f = {'output', it.output, 'exit', it.exit, 'stdout', it.stdout, 'stderr', it.stderr,
+             'dur', it.dur, 'finished', NOW_S}
+  for _, v in ipairs(fields) do f[#f + 1] = v end
+  set_state(t, 'succeeded', f)
   if t.err_code ~= '' then redis.call('HDEL', task_key(id), 'err_code', 'err_msg', 'err_retry') end
   bump(stats_key(t.queue), 'succeeded', 1)
   expire_finished(t)
@@ -81,8 +93,8 @@ local function succeed(t, it)
   local item = {'succeeded', id, t.queue, t.batch, 0, tonumber(t.att) or 0, released, {}}
   -- A first attempt with no history: the broker holds everything else the task's RESULT
   -- needs (this DONE is its only output and cost), so it need not read the task back.
-  if t.att == '1' and t.hist ~= '1' then
-    item[9] = {t.type, t.name, t.prio, t.max_att, t.created, t.started, t.worker, fmt(NOW)}
+  if first_attempt(t) then
+    item[9] = {t.type, t.name, t.prio, t.max_att, t.created, t.started, t.worker, NOW_S}
   end
   return item
 end
@@ -107,9 +119,11 @@ for i = 1, n do
     out[i] = {'stale', it.id, t.queue, t.batch, 0, tonumber(t.att) or 0, {}, {}}
   else
     remove_lease(t)
-    local crossed = add_costs(t, costs)
-    if it.ok == '1' then
-      out[i] = succeed(t, it)
+    local ok = it.ok == '1'
+    local fields = (ok and first_attempt(t)) and {} or nil
+    local crossed = add_costs(t, costs, fields)
+    if ok then
+      out[i] = succeed(t, it, fields or {})
     else
       -- The failed attempt's exit code and output are what a user debugs with: keep them.
       redis.call('HSET', task_key(t.id), 'output', it.output, 'exit', it.exit,

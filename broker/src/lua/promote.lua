@@ -7,7 +7,7 @@
 -- Returns: {promoted count, {queue names that got tasks}, next due ms (-1: none), batches}
 
 local limit = argn()
-local ids = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', fmt(NOW), 'LIMIT', 0, limit)
+local ids = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', NOW_S, 'LIMIT', 0, limit)
 local count = 0
 local queues, seen = {}, {}
 for _, id in ipairs(ids) do

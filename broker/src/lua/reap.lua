@@ -7,7 +7,7 @@
 -- Returns: {items, batches, next_deadline_ms (-1: no leases)}; items as finish.lua.
 
 local limit = argn()
-local ids = redis.call('ZRANGEBYSCORE', LEASES, '-inf', fmt(NOW), 'LIMIT', 0, limit)
+local ids = redis.call('ZRANGEBYSCORE', LEASES, '-inf', NOW_S, 'LIMIT', 0, limit)
 local out = {}
 for _, id in ipairs(ids) do
   local t = load(id)

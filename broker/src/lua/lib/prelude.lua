@@ -28,8 +28,11 @@ end
 local function argn() return tonumber(arg()) end
 
 -- Integers as exact decimal strings: Lua's default number->string is %.14g, which would
--- round scores and timestamps above 10^14.
-local function fmt(n) return string.format('%.0f', n) end
+-- round scores and timestamps above 10^14. '%d' formats through a C long (exact below 2^53,
+-- where every value here lies) and costs a fraction of a float conversion.
+local function fmt(n) return string.format('%d', n) end
+local NOW_S = fmt(NOW)
+local RETENTION_S = fmt(RETENTION)
 
 local function task_key(id) return P .. 'task:' .. id end
 local function hist_key(id) return P .. 'hist:' .. id end
@@ -50,9 +53,10 @@ local GAUGE = {blocked = true, delayed = true, running = true}
 
 -- The fields of a task hash that transitions need (payload and outputs are not loaded).
 -- hist = '1' iff hist:<id> exists; kids = '1' iff deps:<id> may have members.
+-- bo = backoff "base_ms,max_ms,multiplier,jitter(0/1)".
 local LOAD_FIELDS = {'state', 'queue', 'type', 'batch', 'prio', 'att', 'max_att', 'tok',
-                     'worker', 'b_base', 'b_max', 'b_mult', 'b_jit', 'timeout', 'started',
-                     'cancel', 'nbf', 'name', 'err_code', 'hist', 'kids', 'created'}
+                     'worker', 'bo', 'timeout', 'started', 'cancel', 'nbf', 'name', 'err_code',
+                     'hist', 'kids', 'created'}
 local function load(id)
   local v = redis.call('HMGET', task_key(id), unpack(LOAD_FIELDS))
   if not v[1] then return nil end
@@ -95,7 +99,7 @@ end
 local function flush_bumps()
   for _, key in ipairs(bump_order) do
     for f, d in pairs(bumps[key]) do
-      if d ~= 0 then redis.call('HINCRBY', key, f, d) end
+      if d ~= 0 then redis.call('HINCRBY', key, f, fmt(d)) end
     end
   end
   for _, key in ipairs(fbump_order) do
@@ -171,8 +175,8 @@ end
 
 local function expire_finished(t)
   if RETENTION > 0 then
-    redis.call('PEXPIRE', task_key(t.id), fmt(RETENTION))
-    if t.hist == '1' then redis.call('PEXPIRE', hist_key(t.id), fmt(RETENTION)) end
+    redis.call('PEXPIRE', task_key(t.id), RETENTION_S)
+    if t.hist == '1' then redis.call('PEXPIRE', hist_key(t.id), RETENTION_S) end
   end
 end
 
@@ -180,10 +184,11 @@ end
 -- capped at max, truncated; with jitter, truncated again after scaling by unit.
 local function backoff(t, failed_attempt, unit)
   if failed_attempt < 1 then failed_attempt = 1 end
-  local mult = math.max(tonumber(t.b_mult), 1.0)
-  local d = tonumber(t.b_base) * math.pow(mult, failed_attempt - 1)
-  d = math.floor(math.min(d, tonumber(t.b_max)))
-  if t.b_jit == '1' then
+  local base, max, mult, jit = string.match(t.bo, '^([^,]*),([^,]*),([^,]*),([^,]*)$')
+  mult = math.max(tonumber(mult) or 1.0, 1.0)
+  local d = (tonumber(base) or 0) * math.pow(mult, failed_attempt - 1)
+  d = math.floor(math.min(d, tonumber(max) or 0))
+  if jit == '1' then
     if unit < 0 then unit = 0 elseif unit > 1 then unit = 1 end
     d = math.floor(d * unit)
   end
@@ -199,7 +204,7 @@ local function next_unit()
 end
 
 local function mark_cancelled(t, reason, fields)
-  local f = {'reason', reason, 'finished', fmt(NOW)}
+  local f = {'reason', reason, 'finished', NOW_S}
   if fields then
     for _, v in ipairs(fields) do f[#f + 1] = v end
   end
@@ -316,10 +321,10 @@ local function fail_attempt(t, code, msg, retryable)
     return {'retry', id, t.queue, t.batch, at, att, {}, {}}
   end
   errf[#errf + 1] = 'finished'
-  errf[#errf + 1] = fmt(NOW)
+  errf[#errf + 1] = NOW_S
   set_state(t, 'failed', errf)
   bump(stats_key(t.queue), 'failed', 1)
-  redis.call('ZADD', dead_key(t.queue), fmt(NOW), id)
+  redis.call('ZADD', dead_key(t.queue), NOW_S, id)
   expire_finished(t)
   if not dead_queues[t.queue] then
     dead_queues[t.queue] = true
@@ -367,11 +372,11 @@ local function batch_snapshots()
       if ok + failed + cancelled >= total then
         local state = 'partial'
         if ok == total then state = 'succeeded' elseif ok == 0 then state = 'failed' end
-        redis.call('HSET', bk, 'state', state, 'finished', fmt(NOW))
+        redis.call('HSET', bk, 'state', state, 'finished', NOW_S)
         if RETENTION > 0 then
-          redis.call('PEXPIRE', bk, fmt(RETENTION))
-          redis.call('PEXPIRE', bk .. ':tasks', fmt(RETENTION))
-          redis.call('PEXPIRE', bk .. ':names', fmt(RETENTION))
+          redis.call('PEXPIRE', bk, RETENTION_S)
+          redis.call('PEXPIRE', bk .. ':tasks', RETENTION_S)
+          redis.call('PEXPIRE', bk .. ':names', RETENTION_S)
         end
       end
     end
