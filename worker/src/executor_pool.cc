@@ -44,6 +44,46 @@ std::vector<std::string> ResultFrames(const std::string& task_id, uint64_t token
           std::move(f.body)};
 }
 
+protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progress,
+                          spdlog::logger& log) {
+  const protocol::TaskMsg& task = job.task;
+  const Clock& clock = SystemClock::Instance();
+  TaskContext ctx(task, *job.cancel, progress);
+  int64_t started_ms = clock.NowMs();
+  int64_t start = clock.MonotonicMs();
+  log.debug("task {} attempt {} ({}) started", task.task_id, task.attempt, task.type);
+  Outcome out;
+  // The one place the worker catches an exception: a throwing handler is a failed
+  // attempt, not a dead executor.
+  try {
+    out = (*job.handler)(ctx);
+  } catch (const std::exception& e) {
+    out = Outcome::Fail("handler_exception", e.what(), /*retryable=*/true);
+  } catch (...) {
+    out = Outcome::Fail("handler_exception", "non-standard exception", /*retryable=*/true);
+  }
+  int64_t duration = clock.MonotonicMs() - start;
+  ApplyCancelReason(job.cancel->reason(), out);
+  if (!out.ok && !out.error) out.error = protocol::TaskError{"failed", "handler failed", true};
+
+  protocol::Done done;
+  done.task_id = task.task_id;
+  done.token = task.token;
+  done.ok = out.ok;
+  done.output = std::move(out.output);
+  if (!out.ok) done.error = std::move(out.error);
+  done.exit_code = out.exit_code;
+  done.stdout_data = std::move(out.stdout_data);
+  done.stderr_data = std::move(out.stderr_data);
+  done.duration_ms = static_cast<uint32_t>(std::max<int64_t>(duration, 0));
+  done.cost = ctx.costs();
+  done.cost.try_emplace("wall_ms", static_cast<double>(done.duration_ms));
+  done.started_ms = started_ms;
+  log.debug("task {} attempt {} {} in {} ms", task.task_id, task.attempt,
+            done.ok ? "succeeded" : "failed: " + done.error->code, done.duration_ms);
+  return done;
+}
+
 ExecutorPool::ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads)
     : context_(context), results_endpoint_(std::move(results_endpoint)) {
   threads_.reserve(threads);
@@ -99,7 +139,6 @@ void ExecutorPool::Loop() {
     if (!sent) log->warn("executor send failed: {}", sent.error().message);
   };
 
-  const Clock& clock = SystemClock::Instance();
   while (true) {
     Job job;
     {
@@ -114,39 +153,7 @@ void ExecutorPool::Loop() {
       protocol::Progress p{task.task_id, task.token, fraction, std::string(message)};
       send(ResultFrames(task.task_id, task.token, p), /*dontwait=*/true);
     };
-    TaskContext ctx(task, *job.cancel, progress);
-    int64_t started_ms = clock.NowMs();
-    int64_t start = clock.MonotonicMs();
-    log->debug("task {} attempt {} ({}) started", task.task_id, task.attempt, task.type);
-    Outcome out;
-    // The one place the worker catches an exception: a throwing handler is a failed
-    // attempt, not a dead executor.
-    try {
-      out = (*job.handler)(ctx);
-    } catch (const std::exception& e) {
-      out = Outcome::Fail("handler_exception", e.what(), /*retryable=*/true);
-    } catch (...) {
-      out = Outcome::Fail("handler_exception", "non-standard exception", /*retryable=*/true);
-    }
-    int64_t duration = clock.MonotonicMs() - start;
-    ApplyCancelReason(job.cancel->reason(), out);
-    if (!out.ok && !out.error) out.error = protocol::TaskError{"failed", "handler failed", true};
-
-    protocol::Done done;
-    done.task_id = task.task_id;
-    done.token = task.token;
-    done.ok = out.ok;
-    done.output = std::move(out.output);
-    if (!out.ok) done.error = std::move(out.error);
-    done.exit_code = out.exit_code;
-    done.stdout_data = std::move(out.stdout_data);
-    done.stderr_data = std::move(out.stderr_data);
-    done.duration_ms = static_cast<uint32_t>(std::max<int64_t>(duration, 0));
-    done.cost = ctx.costs();
-    done.cost.try_emplace("wall_ms", static_cast<double>(done.duration_ms));
-    done.started_ms = started_ms;
-    log->debug("task {} attempt {} {} in {} ms", task.task_id, task.attempt,
-               done.ok ? "succeeded" : "failed: " + done.error->code, done.duration_ms);
+    protocol::Done done = RunAttempt(job, progress, *log);
     send(ResultFrames(task.task_id, task.token, done), /*dontwait=*/false);
   }
   socket.Close(0);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -48,6 +50,11 @@ class ExecutorPool {
   bool stopping_ = false;       // true iff Stop was called
   std::vector<std::thread> threads_;
 };
+
+// Runs one attempt on the calling thread: the handler (an exception is a retryable
+// failure), the cancel reason, the duration and wall_ms cost, as the DONE to report.
+protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progress,
+                          spdlog::logger& log);
 
 // The internal frames for a message about (task_id, token); exposed for tests.
 std::vector<std::string> ResultFrames(const std::string& task_id, uint64_t token,

@@ -28,7 +28,7 @@ void Consume(int fd) {
 
 }  // namespace
 
-IoLoop::IoLoop(const WorkerOptions& options, const std::map<std::string, Handler>& handlers,
+IoLoop::IoLoop(const WorkerOptions& options, const std::map<std::string, HandlerEntry>& handlers,
                int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms)
     : options_(options),
       handlers_(handlers),
@@ -197,14 +197,27 @@ void IoLoop::OnTask(protocol::TaskMsg task, int64_t now) {
              true);
     return;
   }
+  if (handler->second.options.quick) {
+    RunQuick(std::move(task), handler->second.handler);
+    return;
+  }
   Running r;
   r.task_id = task.task_id;
   r.token = task.token;
   r.cancel = std::make_shared<CancelSignal>();
   if (task.timeout_ms > 0) r.deadline_ms = now + task.timeout_ms;
-  Job job{std::move(task), r.cancel, &handler->second};
+  Job job{std::move(task), r.cancel, &handler->second.handler};
   running_.emplace(std::move(key), std::move(r));
   pool_->Submit(std::move(job));
+}
+
+void IoLoop::RunQuick(protocol::TaskMsg task, const Handler& handler) {
+  Job job{std::move(task), std::make_shared<CancelSignal>(), &handler};
+  auto progress = [this, &job](double fraction, std::string_view message) {
+    SendBestEffort(
+        protocol::Progress{job.task.task_id, job.task.token, fraction, std::string(message)});
+  };
+  QueueReliable(protocol::Message(RunAttempt(job, progress, *log_)));
 }
 
 void IoLoop::OnCancel(const protocol::CancelTask& cancel) {

@@ -27,8 +27,8 @@ namespace taskmill::worker {
 // has been handed to the socket (or the link is down) and the executors have stopped.
 class IoLoop {
  public:
-  IoLoop(const WorkerOptions& options, const std::map<std::string, Handler>& handlers, int wake_fd,
-         int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms);
+  IoLoop(const WorkerOptions& options, const std::map<std::string, HandlerEntry>& handlers,
+         int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms);
   ~IoLoop();
 
   Result<void> Run();
@@ -68,6 +68,8 @@ class IoLoop {
   void OnBrokerMessages(int64_t now);
   void OnBrokerMessage(protocol::Message msg, int64_t now);
   void OnTask(protocol::TaskMsg task, int64_t now);
+  // Runs a quick handler's attempt here, on the I/O thread, and queues its DONE.
+  void RunQuick(protocol::TaskMsg task, const Handler& handler);
   void OnCancel(const protocol::CancelTask& cancel);
   void OnResults();
   void OnTimers(int64_t now);
@@ -79,7 +81,7 @@ class IoLoop {
   int64_t SilenceLimitMs() const;
 
   const WorkerOptions& options_;
-  const std::map<std::string, Handler>& handlers_;
+  const std::map<std::string, HandlerEntry>& handlers_;
   const int wake_fd_;                            // eventfd written by Worker::Drain
   const int shutdown_fd_;                        // signalfd/self-pipe, or -1
   const std::atomic<uint32_t>& drain_grace_ms_;  // grace of the latest Drain()

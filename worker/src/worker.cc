@@ -83,13 +83,13 @@ Worker::~Worker() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-void Worker::Handle(std::string type, Handler handler) {
+void Worker::Handle(std::string type, Handler handler, HandlerOptions options) {
   if (running_.load()) {
     // The I/O and executor threads read the map without a lock once Run starts.
     Logger("worker")->error("Handle(\"{}\") after Run is ignored", type);
     return;
   }
-  handlers_[std::move(type)] = std::move(handler);
+  handlers_[std::move(type)] = HandlerEntry{std::move(handler), options};
 }
 
 std::vector<std::string> Worker::types() const {

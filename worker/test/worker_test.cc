@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "test_support.h"
 
@@ -152,6 +154,55 @@ TEST(WorkerTest, HandlerExceptionIsARetryableFailure) {
   // The executor survived: the next task runs.
   broker.Send(MakeTask("t2", "boom"));
   EXPECT_TRUE(broker.WaitFor<Done>(5s));
+}
+
+// A quick handler runs on the I/O thread (not an executor slot) with the same reporting:
+// output, wall_ms, progress, and a thrown exception as a retryable failure.
+TEST(WorkerTest, AQuickHandlerRunsOnTheIoThreadAndReportsLikeAnyOther) {
+  FakeBroker broker;
+  std::mutex mu;
+  std::set<std::thread::id> quick_threads, slot_threads;
+  RunningWorker w(TestOptions(broker, 2), [&](Worker& wk) {
+    wk.Handle("quick",
+              [&](TaskContext& ctx) {
+                if (ctx.payload() == "throw") throw std::runtime_error("quick boom");
+                ctx.ReportProgress(0.5, "half");
+                std::lock_guard lock(mu);
+                quick_threads.insert(std::this_thread::get_id());
+                return Outcome::Ok("q:" + std::string(ctx.payload()));
+              },
+              {.quick = true});
+    wk.Handle("slow", [&](TaskContext&) {
+      std::lock_guard lock(mu);
+      slot_threads.insert(std::this_thread::get_id());
+      return Outcome::Ok();
+    });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  for (int i = 0; i < 3; ++i) {
+    broker.Send(MakeTask("q" + std::to_string(i), "quick", "x", /*token=*/7));
+    auto progress = broker.WaitFor<protocol::Progress>(5s);
+    ASSERT_TRUE(progress);
+    EXPECT_DOUBLE_EQ(progress->fraction, 0.5);
+    auto done = broker.WaitFor<Done>(5s);
+    ASSERT_TRUE(done);
+    EXPECT_TRUE(done->ok);
+    EXPECT_EQ(done->output, "q:x");
+    EXPECT_EQ(done->token, 7u);
+    EXPECT_TRUE(done->cost.contains("wall_ms"));
+  }
+  broker.Send(MakeTask("s1", "slow"));
+  ASSERT_TRUE(broker.WaitFor<Done>(5s));
+  broker.Send(MakeTask("q-throw", "quick", "throw"));
+  auto failed = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(failed);
+  EXPECT_FALSE(failed->ok);
+  EXPECT_EQ(failed->error->code, "handler_exception");
+  EXPECT_TRUE(failed->error->retryable);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(quick_threads.size(), 1u);  // always the one I/O thread
+  ASSERT_EQ(slot_threads.size(), 1u);
+  EXPECT_NE(*quick_threads.begin(), *slot_threads.begin());
 }
 
 TEST(WorkerTest, ProgressAndCostsReachTheBroker) {

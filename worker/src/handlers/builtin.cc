@@ -53,9 +53,10 @@ Outcome RunFail(TaskContext& ctx) {
 
 void RegisterBuiltins(Worker& worker, const ExecOptions& exec_options) {
   worker.Handle("exec", [exec_options](TaskContext& ctx) { return RunExec(ctx, exec_options); });
-  worker.Handle("echo", RunEcho);
+  // echo and fail do no I/O and return at once: they run on the I/O thread.
+  worker.Handle("echo", RunEcho, {.quick = true});
   worker.Handle("sleep", RunSleep);
-  worker.Handle("fail", RunFail);
+  worker.Handle("fail", RunFail, {.quick = true});
 }
 
 }  // namespace taskmill::worker

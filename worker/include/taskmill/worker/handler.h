@@ -125,4 +125,18 @@ class TaskContext {
 // A task handler. It may throw: the executor reports an exception as a retryable failure.
 using Handler = std::function<Outcome(TaskContext&)>;
 
+// How a handler is run.
+struct HandlerOptions {
+  // The handler never blocks and returns within microseconds (no I/O, no sleep, no child
+  // process): it runs on the worker's I/O thread, which saves two thread hand-offs per task.
+  // It cannot be interrupted mid-run, so cancels and timeouts only apply before it starts.
+  bool quick = false;
+};
+
+// A registered handler and how it runs.
+struct HandlerEntry {
+  Handler handler;
+  HandlerOptions options;
+};
+
 }  // namespace taskmill::worker

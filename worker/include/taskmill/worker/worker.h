@@ -60,7 +60,7 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // Registers `handler` for tasks of `type`, replacing an earlier one. Call before Run.
-  void Handle(std::string type, Handler handler);
+  void Handle(std::string type, Handler handler, HandlerOptions options = {});
   // The registered task types, sorted (what READY announces).
   std::vector<std::string> types() const;
 
@@ -78,11 +78,11 @@ class Worker {
   const WorkerOptions& options() const { return options_; }
 
  private:
-  WorkerOptions options_;                    // with id and concurrency filled in
-  std::map<std::string, Handler> handlers_;  // by task type; frozen once Run starts
-  int wake_fd_ = -1;                         // eventfd the I/O thread polls; Drain writes it
-  std::atomic<uint32_t> drain_grace_ms_{0};  // grace of the latest Drain request
-  std::atomic<bool> running_{false};         // true iff Run has been entered
+  WorkerOptions options_;                         // with id and concurrency filled in
+  std::map<std::string, HandlerEntry> handlers_;  // by task type; frozen once Run starts
+  int wake_fd_ = -1;                              // eventfd the I/O thread polls; Drain writes it
+  std::atomic<uint32_t> drain_grace_ms_{0};       // grace of the latest Drain request
+  std::atomic<bool> running_{false};              // true iff Run has been entered
 };
 
 }  // namespace taskmill::worker
