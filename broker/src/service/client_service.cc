@@ -137,6 +137,11 @@ void ClientService::FlushSubmits() {
   for (const auto& s : specs) {
     if (std::find(queues.begin(), queues.end(), s.queue) == queues.end()) queues.push_back(s.queue);
   }
+  // Idle workers of these queues claim in this same turn: their claims follow the enqueue
+  // down the one Redis connection, so they run right after it without waiting for its reply
+  // (one round trip less between a SUBMIT and its TASK). The wake after the reply covers
+  // workers that had no credit now.
+  for (const auto& q : queues) ctx_.workers->WakeQueue(q);
   ctx_.store.Enqueue(std::move(specs), [this, requests = std::move(requests),
                                         queues = std::move(queues)](Result<EnqueueResult> r) {
     for (const auto& req : requests) {
