@@ -57,12 +57,16 @@ local GAUGE = {blocked = true, delayed = true, running = true}
 local LOAD_FIELDS = {'state', 'queue', 'type', 'batch', 'prio', 'att', 'max_att', 'tok',
                      'worker', 'bo', 'timeout', 'started', 'cancel', 'nbf', 'name', 'err_code',
                      'hist', 'kids', 'created'}
+-- One table constructor (sized once, no rehash as fields are added): keep it in step with
+-- LOAD_FIELDS.
 local function load(id)
   local v = redis.call('HMGET', task_key(id), unpack(LOAD_FIELDS))
   if not v[1] then return nil end
-  local t = {id = id}
-  for i, f in ipairs(LOAD_FIELDS) do t[f] = v[i] or '' end
-  return t
+  return {id = id, state = v[1], queue = v[2] or '', type = v[3] or '', batch = v[4] or '',
+          prio = v[5] or '', att = v[6] or '', max_att = v[7] or '', tok = v[8] or '',
+          worker = v[9] or '', bo = v[10] or '', timeout = v[11] or '', started = v[12] or '',
+          cancel = v[13] or '', nbf = v[14] or '', name = v[15] or '', err_code = v[16] or '',
+          hist = v[17] or '', kids = v[18] or '', created = v[19] or ''}
 end
 
 -- Calls redis.call(cmd, key, <prefix...>, list...) in chunks (Lua's unpack is bounded).
