@@ -1,36 +1,44 @@
 -- The Redis ceiling of scripts/bench.sh: one task's whole Redis work in taskmill (enqueue,
--- claim, finish, and the read-back that feeds its RESULT), as the commands taskmill's scripts
--- run per task (taskmill-bench reports them from INFO commandstats: ~3 HSET, 2 HMGET, HGETALL,
--- ZADD, HINCRBYFLOAT, PEXPIRE, LRANGE, EXISTS per task). Not taskmill's code: a stand-in with
--- the same commands and field sizes, so redis-benchmark can say how many tasks/s this Redis
--- could carry if it did nothing else.
+-- claim, finish), as the commands taskmill's scripts run per task (taskmill-bench reports
+-- them from INFO commandstats: ~3 HSET, 2 HMGET, ZADD, EXISTS, PEXPIRE per task, plus the
+-- lease zset and the worker's lease set). A first attempt's RESULT is built by the broker,
+-- so nothing is read back. Not taskmill's code: a stand-in with the same commands and field
+-- sizes, so redis-benchmark can say how many tasks/s this Redis could carry if it did
+-- nothing else.
 -- KEYS: none. ARGV: task ids (one call handles them all). Returns: how many.
 local P = 'ceil:'
 local now = '1763800000000'
 local payload = string.rep('x', 100)
 local q = P .. 'q:default:echo'
 local stats = P .. 'stats:default'
+local leases = P .. 'leases'
+local wleases = P .. 'wleases:w1'
 for i = 1, #ARGV do
   local id = ARGV[i]
   local k = P .. 'task:' .. id
   -- enqueue
   redis.call('EXISTS', k)
-  redis.call('HSET', k, 'queue', 'default', 'type', 'echo', 'payload', payload, 'prio', '0',
-             'max_att', '3', 'b_base', '1000', 'b_max', '60000', 'b_mult', '2', 'b_jit', '0',
-             'timeout', '0', 'state', 'queued', 'att', '0', 'tok', '0', 'created', now)
+  redis.call('HSET', k, 'id', id, 'queue', 'default', 'type', 'echo', 'payload', payload,
+             'prio', '0', 'max_att', '3', 'timeout', '0', 'created', now, 'bo', '1000,60000,2,0',
+             'state', 'queued')
   redis.call('ZADD', q, i, id)
   -- claim
-  redis.call('ZREM', q, id)
-  redis.call('HMGET', k, 'queue', 'type', 'payload', 'timeout', 'batch', 'name', 'tok', 'att')
+  redis.call('HMGET', k, 'state', 'queue', 'type', 'batch', 'att', 'tok', 'timeout', 'name',
+             'payload', 'parents', 'nl')
   redis.call('HSET', k, 'state', 'running', 'att', '1', 'tok', '1', 'started', now, 'worker', 'w1')
+  redis.call('ZREM', q, id)
+  redis.call('ZADD', leases, now, id)
+  redis.call('SADD', wleases, id)
   -- finish
-  redis.call('HMGET', k, 'state', 'tok', 'queue', 'batch', 'att', 'kids')
-  redis.call('HSET', k, 'state', 'succeeded', 'output', payload, 'finished', now, 'dur', '0')
-  redis.call('HINCRBYFLOAT', stats, 'c:cpu_ms', '0.1')
+  redis.call('HMGET', k, 'state', 'queue', 'type', 'batch', 'prio', 'att', 'max_att', 'tok',
+             'worker', 'bo', 'timeout', 'started', 'cancel', 'nbf', 'name', 'err_code', 'hist',
+             'kids', 'created')
+  redis.call('HSET', k, 'state', 'succeeded', 'output', payload, 'exit', '', 'stdout', '',
+             'stderr', '', 'dur', '0', 'finished', now, 'c:wall_ms', '0')
   redis.call('PEXPIRE', k, 604800000)
-  -- read back for the RESULT
-  redis.call('HGETALL', k)
-  redis.call('LRANGE', P .. 'hist:' .. id, 0, -1)
+  redis.call('ZREM', leases, id)
+  redis.call('SREM', wleases, id)
 end
 redis.call('HINCRBY', stats, 'succeeded', #ARGV)
+redis.call('HINCRBYFLOAT', stats, 'c:wall_ms', '0')
 return #ARGV
