@@ -169,6 +169,7 @@ Result<void> Broker::Run() {
        }},
       {200, now + 200, [&] { workers.OnIdleTick(); }},
       {50, now + 50, [&] { clients.OnTick(); }},
+      {options_.sweep_ms, now + options_.sweep_ms, [&] { events.OnSweepTick(); }},
       {1000, now + 1000,
        [&] {
          if (!embedded) return;

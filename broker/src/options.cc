@@ -28,6 +28,9 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
            "on SIGTERM, how long workers may finish their tasks");
   f.Uint32("promote-ms", &o.promote_ms, 1, 60000, "how often due delayed tasks are promoted");
   f.Uint32("reap-ms", &o.reap_ms, 10, 600000, "how often expired leases are reaped");
+  f.Uint32("sweep-ms", &o.sweep_ms, 100, 600000,
+           "how often batch subscriptions are checked for batches finished elsewhere and "
+           "subscribers gone");
   f.Uint32("retention-hours", &o.retention_hours, 0, 24u * 365 * 10,
            "how long finished tasks stay readable (0: forever)");
   f.Uint("max-queue-depth", &o.max_queue_depth, 0, 1ull << 40,

@@ -1,10 +1,14 @@
 // Batches end to end: DAG order, output-to-input, cycle rejection, dependency_failed
 // cascades, batch states, cost sums, budgets and the event stream.
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <map>
 #include <set>
 
 #include "flow_helpers.h"
+#include "support/launch.h"
 
 namespace taskmill::testing {
 namespace {
@@ -269,6 +273,54 @@ TEST_F(BatchTest, CancellingABatchStopsItsUnfinishedTasks) {
   auto t = Finish(*reply->batch);
   EXPECT_EQ(t["long"].state, TaskState::kCancelled);
   EXPECT_EQ(t["after"].state, TaskState::kCancelled);
+}
+
+// A batch finished through another broker: the broker holding the subscription never sees
+// its tasks end, so only its sweep can tell the subscriber the batch completed.
+TEST(BatchSweepTest, ABatchFinishedThroughAnotherBrokerStillCompletesForItsSubscriber) {
+  Cluster::Options o;
+  o.broker_args = {"--sweep-ms", "200"};
+  auto c = Cluster::Start(o);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  auto& cluster = **c;
+  // The second broker, on the same Redis and prefix, with the only worker.
+  BrokerLaunch l;
+  l.dir = cluster.dir() + "/b2";
+  std::filesystem::create_directories(l.dir);
+  l.redis_url = "unix://" + cluster.redis()->config().unix_path;
+  l.prefix = "tmc" + std::to_string(getpid()) + ":";
+  ChildProcess broker2, worker;
+  auto b2 = LaunchBroker(l, broker2, [&] { return cluster.Logs(); });
+  ASSERT_TRUE(b2.has_value()) << b2.error().message;
+  auto w = ChildProcess::Spawn(WorkerArgv(b2->backend, "w-elsewhere", 2, "default", 200, 3),
+                               l.dir + "/worker.log");
+  ASSERT_TRUE(w.has_value());
+  worker = std::move(*w);
+
+  protocol::Batch b;
+  b.subscribe = true;
+  protocol::TaskSpec a = Spec("echo", R"("a")");
+  a.name = "a";
+  protocol::TaskSpec z = Spec("echo", R"("z")");
+  z.name = "z";
+  z.depends_on = {"a"};
+  b.batch.tasks = {a, z};
+  auto reply = cluster.client().Call(b);
+  ASSERT_TRUE(reply && reply->batch) << cluster.Logs();
+  std::string last;
+  while (last != "batch_completed") {
+    auto push = cluster.client().NextPush(15000);
+    ASSERT_TRUE(push) << "no batch_completed; last event " << last;
+    auto* e = std::get_if<protocol::Event>(&*push);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->batch_id, reply->batch->id);
+    last = e->type;
+    if (last == "batch_completed") {
+      EXPECT_EQ(e->state, "succeeded");
+    }
+  }
+  worker.Kill9();
+  broker2.Kill9();
 }
 
 }  // namespace

@@ -51,23 +51,24 @@ bool RouterSocket::TryReceive(Inbound& out) {
   return true;
 }
 
-bool RouterSocket::Send(const std::string& identity, const protocol::Frames& frames) {
+RouterSocket::Delivery RouterSocket::Deliver(const std::string& identity,
+                                             const protocol::Frames& frames) {
   try {
     auto more = zmq::send_flags::sndmore | zmq::send_flags::dontwait;
     if (!socket_.send(zmq::buffer(identity), more)) {
       ++send_failures_;
-      return false;
+      return Delivery::kQueueFull;
     }
     socket_.send(zmq::buffer(frames.version), more);
     socket_.send(zmq::buffer(frames.command), more);
     socket_.send(zmq::buffer(frames.body), zmq::send_flags::dontwait);
-    return true;
+    return Delivery::kSent;
   } catch (const zmq::error_t& e) {
     // EHOSTUNREACH: the peer disconnected (ROUTER_MANDATORY). The message is dropped and
     // counted; whatever it carried is recovered by leases or a later request.
     ++send_failures_;
     Logger("broker.net")->debug("send failed: {}", e.what());
-    return false;
+    return e.num() == EHOSTUNREACH ? Delivery::kGone : Delivery::kQueueFull;
   }
 }
 

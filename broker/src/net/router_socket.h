@@ -37,8 +37,14 @@ class RouterSocket {
   std::string LastEndpoint() const;
   // Receives one message if one is waiting; false when none is.
   bool TryReceive(Inbound& out);
-  // Sends a message to a peer; false if the peer is unknown or its queue is full.
-  bool Send(const std::string& identity, const protocol::Frames& frames);
+  enum class Delivery : uint8_t { kSent, kQueueFull, kGone };
+  // Sends a message to a peer: kGone if the peer is unknown (disconnected), kQueueFull if
+  // its outbound queue is at the high-water mark. Either way the message is dropped.
+  Delivery Deliver(const std::string& identity, const protocol::Frames& frames);
+  // Deliver, for callers that only care whether it was sent.
+  bool Send(const std::string& identity, const protocol::Frames& frames) {
+    return Deliver(identity, frames) == Delivery::kSent;
+  }
   void* handle() { return socket_.handle(); }
   void Close() { socket_.close(); }
 

@@ -1,5 +1,7 @@
 #include "service/batch_events.h"
 
+#include <algorithm>
+
 #include "taskmill/shared/protocol/codec.h"
 
 namespace taskmill::broker {
@@ -46,7 +48,12 @@ void BatchEvents::Unsubscribe(const std::string& identity, const std::string& ba
   Watch* w = Find(batch_id);
   if (w == nullptr) return;
   w->subscribers.erase(identity);
-  if (!w->subscribers.empty()) return;
+  if (w->subscribers.empty()) Forget(batch_id);
+}
+
+void BatchEvents::Forget(const std::string& batch_id) {
+  Watch* w = Find(batch_id);
+  if (w == nullptr) return;
   for (const auto& [id, name] : w->names) batch_of_.erase(id);
   batches_.erase(batch_id);
 }
@@ -56,7 +63,35 @@ void BatchEvents::Emit(const std::string& batch_id, Watch& w, protocol::Event e)
   e.ts_ms = ctx_.clock.NowMs();
   if (e.total == 0) e.total = w.total;
   auto frames = protocol::Encode(e);
-  for (const auto& identity : w.subscribers) ctx_.frontend.Send(identity, frames);
+  // The watch itself stays (callers still hold it); an empty one goes at the next sweep.
+  std::erase_if(w.subscribers, [&](const std::string& identity) {
+    return ctx_.frontend.Deliver(identity, frames) == RouterSocket::Delivery::kGone;
+  });
+}
+
+void BatchEvents::OnSweepTick() {
+  std::vector<std::string> ids;
+  ids.reserve(batches_.size());
+  for (const auto& [id, w] : batches_) ids.push_back(id);
+  for (const auto& id : ids) {
+    if (batches_.at(id).subscribers.empty()) Forget(id);
+  }
+  if (ids.empty()) return;
+  if (sweep_offset_ >= ids.size()) sweep_offset_ = 0;
+  size_t end = std::min(ids.size(), sweep_offset_ + kSweepBatches);
+  for (size_t i = sweep_offset_; i < end; ++i) {
+    ctx_.store.GetBatch(ids[i],
+                        [this, id = ids[i]](Result<std::optional<protocol::BatchStatus>> r) {
+                          if (!r || Find(id) == nullptr)
+                            return;  // store away: try again next sweep
+                          if (!*r) {
+                            Forget(id);  // expired or purged: nothing will ever change it again
+                          } else if ((*r)->state != "running") {
+                            BatchesChanged({**r});  // sends batch_completed and forgets it
+                          }
+                        });
+  }
+  sweep_offset_ = end;
 }
 
 void BatchEvents::BatchStarted(const protocol::BatchStatus& batch) {

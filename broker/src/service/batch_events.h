@@ -36,6 +36,13 @@ class BatchEvents {
   void TaskCancelled(const std::string& task_id, const std::string& reason);
   // New aggregate states: batch_progress, budget_warning (80%), batch_completed.
   void BatchesChanged(const BatchChanges& batches);
+  // Every --sweep-ms (10 s): forgets watches whose subscribers have all gone, and re-reads up to
+  // kSweepBatches watched batches, so one finished through another broker (or whose last
+  // change this broker missed) gets its batch_completed and is forgotten.
+  void OnSweepTick();
+  size_t watched() const { return batches_.size(); }
+
+  static constexpr size_t kSweepBatches = 100;
 
  private:
   struct Watch {
@@ -44,7 +51,9 @@ class BatchEvents {
     uint32_t total = 0;
     bool warned = false;  // budget_warning already sent
   };
+  // Sends to every subscriber; a subscriber that has disconnected is dropped.
   void Emit(const std::string& batch_id, Watch& w, protocol::Event e);
+  void Forget(const std::string& batch_id);
   Watch* Find(const std::string& batch_id);
   // The watched batch a task belongs to (its id in `batch_id`), or null.
   Watch* FindByTask(const std::string& task_id, std::string& batch_id);
@@ -52,6 +61,7 @@ class BatchEvents {
   BrokerContext& ctx_;
   std::unordered_map<std::string, Watch> batches_;         // watched batches by id
   std::unordered_map<std::string, std::string> batch_of_;  // task id -> batch id (watched)
+  size_t sweep_offset_ = 0;                                // where the next sweep's re-reads start
 };
 
 }  // namespace taskmill::broker

@@ -42,6 +42,8 @@ struct BrokerOptions {
   // How often due delayed tasks are promoted and expired leases reaped.
   uint32_t promote_ms = 50;
   uint32_t reap_ms = 1000;
+  // How often batch subscriptions are swept (see BatchEvents::OnSweepTick).
+  uint32_t sweep_ms = 10000;
   // How long finished tasks stay readable, in hours (0: forever).
   uint32_t retention_hours = 24 * 7;
   // Per-queue depth cap; submits past it get queue_full (0: none).
