@@ -64,7 +64,8 @@ REDIS_DIR=""
 start_redis() {
   REDIS_DIR=$(mktemp -d /tmp/taskmill-bench-peer-XXXXXX)
   "$REDIS_SERVER" --port 0 --unixsocket "$REDIS_DIR/redis.sock" --unixsocketperm 700 \
-    --dir "$REDIS_DIR" --appendonly yes --appendfsync everysec --save "" --daemonize no \
+    --dir "$REDIS_DIR" --appendonly yes --appendfsync everysec --save "" \
+    --hash-max-listpack-value 1024 --daemonize no \
     --logfile "$REDIS_DIR/redis.log" &
   REDIS_PID=$!
   for _ in $(seq 1 200); do
