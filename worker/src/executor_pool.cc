@@ -44,8 +44,29 @@ std::vector<std::string> ResultFrames(const std::string& task_id, uint64_t token
           std::move(f.body)};
 }
 
-ExecutorPool::ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads)
-    : context_(context), results_endpoint_(std::move(results_endpoint)) {
+bool OverSizeResult(protocol::Done& done, uint64_t max_bytes) {
+  uint64_t size = done.output.size() + done.stdout_data.size() + done.stderr_data.size();
+  if (size <= max_bytes) return false;
+  done.ok = false;
+  done.error = protocol::TaskError{"output_too_large",
+                                   "the result is " + std::to_string(size) + " bytes (output " +
+                                       std::to_string(done.output.size()) + ", stdout " +
+                                       std::to_string(done.stdout_data.size()) + ", stderr " +
+                                       std::to_string(done.stderr_data.size()) +
+                                       "), over the worker's limit of " +
+                                       std::to_string(max_bytes) + " (--max-output-bytes)",
+                                   false};
+  done.output.clear();
+  done.stdout_data.clear();
+  done.stderr_data.clear();
+  return true;
+}
+
+ExecutorPool::ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads,
+                           uint64_t max_output_bytes)
+    : context_(context),
+      results_endpoint_(std::move(results_endpoint)),
+      max_output_bytes_(max_output_bytes) {
   threads_.reserve(threads);
   for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
@@ -145,6 +166,9 @@ void ExecutorPool::Loop() {
     done.cost = ctx.costs();
     done.cost.try_emplace("wall_ms", static_cast<double>(done.duration_ms));
     done.started_ms = started_ms;
+    if (OverSizeResult(done, max_output_bytes_)) {
+      log->warn("task {}: {}", task.task_id, done.error->message);
+    }
     log->debug("task {} attempt {} {} in {} ms", task.task_id, task.attempt,
                done.ok ? "succeeded" : "failed: " + done.error->code, done.duration_ms);
     send(ResultFrames(task.task_id, task.token, done), /*dontwait=*/false);

@@ -49,7 +49,8 @@ Result<void> IoLoop::Run() {
   if (!results) return std::unexpected(results.error());
   results_ = std::move(*results);
   if (auto r = results_.Bind(kResultsEndpoint); !r) return r;
-  pool_ = std::make_unique<ExecutorPool>(context_, kResultsEndpoint, options_.concurrency);
+  pool_ = std::make_unique<ExecutorPool>(context_, kResultsEndpoint, options_.concurrency,
+                                         options_.max_output_bytes);
   if (auto r = OpenLink(); !r) return r;
   std::string types;
   for (const auto& [type, handler] : handlers_) types += (types.empty() ? "" : ",") + type;
