@@ -1,17 +1,24 @@
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include "taskmill/broker/broker.h"
 
 namespace taskmill::broker {
 namespace {
 
-Result<BrokerOptions> Parse(std::vector<const char*> args) {
+Result<BrokerOptions> Parse(std::vector<const char*> args,
+                            std::map<std::string, std::string> env = {}) {
   BrokerOptions o;
   FlagSet flags("taskmill-broker", "");
   RegisterFlags(flags, o);
   args.insert(args.begin(), "taskmill-broker");
-  auto parsed = flags.Parse(static_cast<int>(args.size()), args.data(),
-                            [](const std::string&) { return std::string(); });
+  auto parsed =
+      flags.Parse(static_cast<int>(args.size()), args.data(), [&](const std::string& name) {
+        auto it = env.find(name);
+        return it == env.end() ? std::string() : it->second;
+      });
   if (!parsed) return std::unexpected(parsed.error());
   if (auto v = Validate(o); !v) return std::unexpected(v.error());
   return o;
@@ -61,6 +68,16 @@ TEST(BrokerOptionsTest, CapsHaveProductionDefaultsAndCheckedRanges) {
   o = Parse({"--max-output-bytes", "100"});
   ASSERT_FALSE(o);
   EXPECT_NE(o.error().message.find("--max-output-bytes: 100 is out of range"), std::string::npos);
+}
+
+TEST(BrokerOptionsTest, CapsComeFromTheEnvironmentAndFlagsWin) {
+  auto o = Parse({}, {{"TASKMILL_MAX_QUEUE_DEPTH", "500"}, {"TASKMILL_MAX_BATCH_TASKS", "20"}});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->max_queue_depth, 500u);
+  EXPECT_EQ(o->max_batch_tasks, 20u);
+  o = Parse({"--max-queue-depth", "7"}, {{"TASKMILL_MAX_QUEUE_DEPTH", "500"}});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->max_queue_depth, 7u);
 }
 
 TEST(BrokerOptionsTest, AFrameMustCarryThePayloadAndOutputCaps) {
