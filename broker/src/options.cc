@@ -34,7 +34,9 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.Uint32("liveness", &o.liveness, 1, 100, "missed heartbeats before a worker is dead");
   f.Uint32("lease-ms", &o.lease_ms, 0, 24u * 3600 * 1000,
            "task lease in ms, extended by heartbeats (0: 5 x liveness x heartbeat, >= 10 s)");
-  f.Uint("max-frame-bytes", &o.max_frame_bytes, 1024, 1ull << 30, "largest frame accepted");
+  f.Uint("max-frame-bytes", &o.max_frame_bytes, 1024, 1ull << 30,
+         "largest frame accepted (a bigger one drops the connection); at least "
+         "--max-payload-bytes and --max-output-bytes plus 64 KiB");
   f.Uint32("drain-grace-ms", &o.drain_grace_ms, 0, 3600u * 1000,
            "on SIGTERM, how long workers may finish their tasks");
   f.Uint32("promote-ms", &o.promote_ms, 1, 60000, "how often due delayed tasks are promoted");
