@@ -110,6 +110,7 @@ Result<void> Broker::Run() {
   StoreOptions store_options;
   store_options.prefix = options_.prefix;
   store_options.retention_ms = int64_t{options_.retention_hours} * 3600 * 1000;
+  store_options.max_queue_depth = options_.max_queue_depth;
   Store store(redis, clock_, store_options);
   redis.Start();
 

@@ -1,8 +1,19 @@
 #include <algorithm>
+#include <string>
+#include <utility>
 
 #include "taskmill/broker/broker.h"
+#include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::broker {
+namespace {
+// The decoder's fixed limits (protocol::DecodeLimits): a payload is one bin, a SUBMIT's
+// tasks one array.
+constexpr uint64_t kMaxPayloadCeiling = protocol::kMaxPayloadCeiling;
+constexpr uint32_t kMaxBatchTasksCeiling = 100'000;
+// Room in a frame for everything but the payload or the result.
+constexpr uint64_t kFrameHeadroom = 64u << 10;
+}  // namespace
 
 uint32_t BrokerOptions::EffectiveLeaseMs() const {
   if (lease_ms != 0) return lease_ms;
@@ -23,7 +34,9 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.Uint32("liveness", &o.liveness, 1, 100, "missed heartbeats before a worker is dead");
   f.Uint32("lease-ms", &o.lease_ms, 0, 24u * 3600 * 1000,
            "task lease in ms, extended by heartbeats (0: 5 x liveness x heartbeat, >= 10 s)");
-  f.Uint("max-frame-bytes", &o.max_frame_bytes, 1024, 1ull << 30, "largest frame accepted");
+  f.Uint("max-frame-bytes", &o.max_frame_bytes, 1024, 1ull << 30,
+         "largest frame accepted (a bigger one drops the connection); at least "
+         "--max-payload-bytes and --max-output-bytes plus 64 KiB");
   f.Uint32("drain-grace-ms", &o.drain_grace_ms, 0, 3600u * 1000,
            "on SIGTERM, how long workers may finish their tasks");
   f.Uint32("promote-ms", &o.promote_ms, 1, 60000, "how often due delayed tasks are promoted");
@@ -34,7 +47,15 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.Uint32("retention-hours", &o.retention_hours, 0, 24u * 365 * 10,
            "how long finished tasks stay readable (0: forever)");
   f.Uint("max-queue-depth", &o.max_queue_depth, 0, 1ull << 40,
-         "ready tasks per queue before submits get queue_full (0: no cap)");
+         "waiting tasks (queued + delayed + blocked) a queue may hold; a submit or batch "
+         "that would pass it is refused whole with queue_full (0: no cap)");
+  f.Uint("max-payload-bytes", &o.max_payload_bytes, 0, kMaxPayloadCeiling,
+         "largest task payload accepted, in bytes (invalid_argument past it)");
+  f.Uint32("max-batch-tasks", &o.max_batch_tasks, 1, kMaxBatchTasksCeiling,
+           "most tasks in one submit or batch (invalid_argument past it)");
+  f.Uint("max-output-bytes", &o.max_output_bytes, 1024, 1ull << 30,
+         "largest result a worker may report per task (output + stdout + stderr); a bigger "
+         "one fails the attempt with output_too_large");
   f.String("ready-file", &o.ready_file, "write the bound endpoints here once serving");
   f.Choice("log-level", &o.log_level, {"trace", "debug", "info", "warn", "error", "off"},
            "log level");
@@ -63,6 +84,18 @@ Result<void> Validate(const BrokerOptions& o) {
   }
   if (o.prefix.empty() || o.prefix.size() > 128) {
     return MakeError(ErrorCode::kInvalidArgument, "--prefix: must be 1 to 128 characters");
+  }
+  // A frame must hold the largest payload (SUBMIT) and result (DONE) plus the rest of the
+  // message; a frame over the cap drops the connection instead of getting a clear error.
+  for (auto [flag, bytes] : {std::pair{"--max-payload-bytes", o.max_payload_bytes},
+                             std::pair{"--max-output-bytes", o.max_output_bytes}}) {
+    if (o.max_frame_bytes < bytes + kFrameHeadroom) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string("--max-frame-bytes: ") + std::to_string(o.max_frame_bytes) +
+                           " cannot carry " + flag + " " + std::to_string(bytes) +
+                           " (allowed: at least " + std::to_string(bytes + kFrameHeadroom) +
+                           ", the cap plus 64 KiB)");
+    }
   }
   if (o.lease_ms != 0 && o.lease_ms <= o.liveness * o.heartbeat_ms) {
     return MakeError(ErrorCode::kInvalidArgument,

@@ -1,17 +1,24 @@
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include "taskmill/broker/broker.h"
 
 namespace taskmill::broker {
 namespace {
 
-Result<BrokerOptions> Parse(std::vector<const char*> args) {
+Result<BrokerOptions> Parse(std::vector<const char*> args,
+                            std::map<std::string, std::string> env = {}) {
   BrokerOptions o;
   FlagSet flags("taskmill-broker", "");
   RegisterFlags(flags, o);
   args.insert(args.begin(), "taskmill-broker");
-  auto parsed = flags.Parse(static_cast<int>(args.size()), args.data(),
-                            [](const std::string&) { return std::string(); });
+  auto parsed =
+      flags.Parse(static_cast<int>(args.size()), args.data(), [&](const std::string& name) {
+        auto it = env.find(name);
+        return it == env.end() ? std::string() : it->second;
+      });
   if (!parsed) return std::unexpected(parsed.error());
   if (auto v = Validate(o); !v) return std::unexpected(v.error());
   return o;
@@ -42,6 +49,49 @@ TEST(BrokerOptionsTest, BadValuesNameTheFlag) {
   EXPECT_EQ(o.error().message, "--frontend and --backend must differ");
   o = Parse({"--log-level", "chatty"});
   ASSERT_FALSE(o);
+}
+
+TEST(BrokerOptionsTest, CapsHaveProductionDefaultsAndCheckedRanges) {
+  auto o = Parse({});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->max_queue_depth, 0u);
+  EXPECT_EQ(o->max_payload_bytes, 8u << 20);
+  EXPECT_EQ(o->max_batch_tasks, 10000u);
+  EXPECT_EQ(o->max_output_bytes, 8u << 20);
+  o = Parse({"--max-batch-tasks", "0"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message, "--max-batch-tasks: 0 is out of range (allowed: 1..100000)");
+  o = Parse({"--max-payload-bytes", "16777217"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message,
+            "--max-payload-bytes: 16777217 is out of range (allowed: 0..16777216)");
+  o = Parse({"--max-output-bytes", "100"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("--max-output-bytes: 100 is out of range"), std::string::npos);
+}
+
+TEST(BrokerOptionsTest, CapsComeFromTheEnvironmentAndFlagsWin) {
+  auto o = Parse({}, {{"TASKMILL_MAX_QUEUE_DEPTH", "500"}, {"TASKMILL_MAX_BATCH_TASKS", "20"}});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->max_queue_depth, 500u);
+  EXPECT_EQ(o->max_batch_tasks, 20u);
+  o = Parse({"--max-queue-depth", "7"}, {{"TASKMILL_MAX_QUEUE_DEPTH", "500"}});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->max_queue_depth, 7u);
+}
+
+TEST(BrokerOptionsTest, AFrameMustCarryThePayloadAndOutputCaps) {
+  auto o = Parse({"--max-output-bytes", "16777216"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message,
+            "--max-frame-bytes: 16777216 cannot carry --max-output-bytes 16777216 (allowed: at "
+            "least 16842752, the cap plus 64 KiB)");
+  o = Parse({"--max-frame-bytes", "1048576"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("cannot carry --max-payload-bytes 8388608"), std::string::npos);
+  o = Parse({"--max-frame-bytes", "1114112", "--max-payload-bytes", "1048576", "--max-output-bytes",
+             "1048576"});
+  EXPECT_TRUE(o) << o.error().message;
 }
 
 TEST(BrokerOptionsTest, LeaseFollowsHeartbeatUnlessSet) {

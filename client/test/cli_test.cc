@@ -86,6 +86,37 @@ TEST(CliTest, AnInvalidBatchFileExitsTwoNamingThePath) {
   EXPECT_NE(r.err.find("tasks[0].depends_on[0]: unknown task 'fetch'"), std::string::npos) << r.err;
 }
 
+TEST(CliTest, BadPayloadsAndNamesAreUsageErrorsThatSayWhatIsWrong) {
+  ExpectUsage({"submit", "--type", "exec", "--payload", R"({"argv": ["ls"],})"},
+              "--payload: starts with '{' but is not valid JSON");
+  ExpectUsage({"submit", "--type", "exec", "--payload", " {argv}"}, "parse error at line 1");
+  ExpectUsage({"submit", "--type", "echo", "--queue", "a b"},
+              "invalid task: queue: 'a b' may contain only letters, digits");
+  ExpectUsage({"submit", "--type", "echo", "--queue", ""}, "queue: must be 1 to 128 characters");
+  ExpectUsage({"submit", "--type", "echo", "--timeout-ms", "-1"}, "--timeout-ms");
+  ExpectUsage({"submit", "--type", "echo", "--priority", "high"}, "--priority");
+  std::string path = ::testing::TempDir() + "/cli_test_payload.json";
+  std::ofstream(path) << "{\"argv\": [\"ls\"";
+  ExpectUsage({"submit", "--type", "exec", "--payload-file", path},
+              "--payload-file: starts with '{' but is not valid JSON");
+  // Over the protocol's ceiling: refused here, before any broker is asked.
+  std::ofstream(path, std::ios::binary) << std::string((16u << 20) + 1, 'x');
+  ExpectUsage({"submit", "--type", "echo", "--payload-file", path},
+              "payload: 16777217 bytes is over the limit of 16777216");
+  // A payload that is not JSON-shaped is sent as it is.
+  auto r = Cli({"--broker", "not-an-endpoint", "submit", "--type", "echo", "--payload", "[1,"});
+  EXPECT_NE(r.err.find("--broker: cannot connect"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, ABatchFileThatIsNotJsonSaysWhere) {
+  std::string path = ::testing::TempDir() + "/cli_test_bad.json";
+  std::ofstream(path) << "{\"tasks\": [\n  {\"name\": \"a\" \"type\": \"echo\"}]}";
+  auto r = Cli({"batch", "run", path});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("not valid JSON"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
+}
+
 TEST(CliTest, TheBrokerComesFromTheEnvironmentAndFlagsWin) {
   // An unparseable endpoint is refused before any network use, naming what was used.
   auto r = Cli({"stats"}, {{"TASKMILL_BROKER", "from-env"}});

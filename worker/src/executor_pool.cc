@@ -44,8 +44,26 @@ std::vector<std::string> ResultFrames(const std::string& task_id, uint64_t token
           std::move(f.body)};
 }
 
+bool OverSizeResult(protocol::Done& done, uint64_t max_bytes) {
+  uint64_t size = done.output.size() + done.stdout_data.size() + done.stderr_data.size();
+  if (size <= max_bytes) return false;
+  done.ok = false;
+  done.error = protocol::TaskError{"output_too_large",
+                                   "the result is " + std::to_string(size) + " bytes (output " +
+                                       std::to_string(done.output.size()) + ", stdout " +
+                                       std::to_string(done.stdout_data.size()) + ", stderr " +
+                                       std::to_string(done.stderr_data.size()) +
+                                       "), over the worker's limit of " +
+                                       std::to_string(max_bytes) + " (--max-output-bytes)",
+                                   false};
+  done.output.clear();
+  done.stdout_data.clear();
+  done.stderr_data.clear();
+  return true;
+}
+
 protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progress,
-                          spdlog::logger& log) {
+                          spdlog::logger& log, uint64_t max_output_bytes) {
   const protocol::TaskMsg& task = job.task;
   const Clock& clock = SystemClock::Instance();
   TaskContext ctx(task, *job.cancel, progress);
@@ -79,13 +97,18 @@ protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progr
   done.cost = ctx.costs();
   done.cost.try_emplace("wall_ms", static_cast<double>(done.duration_ms));
   done.started_ms = started_ms;
+  if (OverSizeResult(done, max_output_bytes))
+    log.warn("task {}: {}", task.task_id, done.error->message);
   log.debug("task {} attempt {} {} in {} ms", task.task_id, task.attempt,
             done.ok ? "succeeded" : "failed: " + done.error->code, done.duration_ms);
   return done;
 }
 
-ExecutorPool::ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads)
-    : context_(context), results_endpoint_(std::move(results_endpoint)) {
+ExecutorPool::ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads,
+                           uint64_t max_output_bytes)
+    : context_(context),
+      results_endpoint_(std::move(results_endpoint)),
+      max_output_bytes_(max_output_bytes) {
   threads_.reserve(threads);
   for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
@@ -153,7 +176,7 @@ void ExecutorPool::Loop() {
       protocol::Progress p{task.task_id, task.token, fraction, std::string(message)};
       send(ResultFrames(task.task_id, task.token, p), /*dontwait=*/true);
     };
-    protocol::Done done = RunAttempt(job, progress, *log);
+    protocol::Done done = RunAttempt(job, progress, *log, max_output_bytes_);
     send(ResultFrames(task.task_id, task.token, done), /*dontwait=*/false);
   }
   socket.Close(0);

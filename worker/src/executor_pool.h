@@ -30,7 +30,10 @@ struct Job {
 // jobs than there are threads. Submit/Stop are called from the I/O thread only.
 class ExecutorPool {
  public:
-  ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads);
+  // max_output_bytes: a DONE whose output + stdout + stderr is bigger becomes a failure
+  // (output_too_large, OverSizeResult).
+  ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads,
+               uint64_t max_output_bytes = 8u << 20);
   ~ExecutorPool();
   ExecutorPool(const ExecutorPool&) = delete;
   ExecutorPool& operator=(const ExecutorPool&) = delete;
@@ -44,6 +47,7 @@ class ExecutorPool {
 
   zmq::context_t& context_;
   const std::string results_endpoint_;
+  const uint64_t max_output_bytes_;
   std::mutex mu_;               // guards queue_ and stopping_
   std::condition_variable cv_;  // signalled on Submit and Stop
   std::deque<Job> queue_;       // submitted, not yet picked up
@@ -51,10 +55,16 @@ class ExecutorPool {
   std::vector<std::thread> threads_;
 };
 
+// Replaces a result bigger than `max_bytes` (output + stdout + stderr) with a failed,
+// non-retryable attempt (output_too_large) that keeps the exit code, duration and costs.
+// Returns true iff it did. Exposed for tests.
+bool OverSizeResult(protocol::Done& done, uint64_t max_bytes);
+
 // Runs one attempt on the calling thread: the handler (an exception is a retryable
-// failure), the cancel reason, the duration and wall_ms cost, as the DONE to report.
+// failure), the cancel reason, the duration and wall_ms cost, as the DONE to report; a
+// result over `max_output_bytes` becomes output_too_large (OverSizeResult).
 protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progress,
-                          spdlog::logger& log);
+                          spdlog::logger& log, uint64_t max_output_bytes);
 
 // The internal frames for a message about (task_id, token); exposed for tests.
 std::vector<std::string> ResultFrames(const std::string& task_id, uint64_t token,

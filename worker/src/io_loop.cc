@@ -49,7 +49,8 @@ Result<void> IoLoop::Run() {
   if (!results) return std::unexpected(results.error());
   results_ = std::move(*results);
   if (auto r = results_.Bind(kResultsEndpoint); !r) return r;
-  pool_ = std::make_unique<ExecutorPool>(context_, kResultsEndpoint, options_.concurrency);
+  pool_ = std::make_unique<ExecutorPool>(context_, kResultsEndpoint, options_.concurrency,
+                                         options_.max_output_bytes);
   if (auto r = OpenLink(); !r) return r;
   std::string types;
   for (const auto& [type, handler] : handlers_) types += (types.empty() ? "" : ",") + type;
@@ -217,7 +218,7 @@ void IoLoop::RunQuick(protocol::TaskMsg task, const Handler& handler) {
     SendBestEffort(
         protocol::Progress{job.task.task_id, job.task.token, fraction, std::string(message)});
   };
-  QueueReliable(protocol::Message(RunAttempt(job, progress, *log_)));
+  QueueReliable(protocol::Message(RunAttempt(job, progress, *log_, options_.max_output_bytes)));
 }
 
 void IoLoop::OnCancel(const protocol::CancelTask& cancel) {

@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
                "silent heartbeat intervals before the broker is presumed dead");
   flags.Uint32("drain-timeout-ms", &options.drain_timeout_ms, 0, 86'400'000,
                "on SIGTERM, how long running tasks may take to finish");
+  flags.Uint("max-output-bytes", &options.max_output_bytes, 1024, 1ull << 30,
+             "largest result reported per task (output + stdout + stderr), as the broker's "
+             "--max-output-bytes; a bigger one fails the attempt with output_too_large");
   flags.List("labels", &labels, "labels sent to the broker, key=value (comma-separated)");
   flags.Choice("log-level", &log_level,
                {"trace", "debug", "info", "warn", "error", "critical", "off"}, "log level");

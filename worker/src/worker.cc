@@ -60,6 +60,10 @@ Result<void> ValidateOptions(const WorkerOptions& o) {
   if (o.liveness < 1 || o.liveness > 100) {
     return bad("liveness: " + std::to_string(o.liveness) + " is out of range (1..100)");
   }
+  if (o.max_output_bytes < 1024 || o.max_output_bytes > (1ull << 30)) {
+    return bad("max-output-bytes: " + std::to_string(o.max_output_bytes) +
+               " is out of range (1024..1073741824)");
+  }
   if (o.reconnect.multiplier < 1.0 || o.reconnect.max_ms < o.reconnect.base_ms) {
     return bad("reconnect: multiplier must be >= 1 and max_ms >= base_ms");
   }

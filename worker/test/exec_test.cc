@@ -60,12 +60,12 @@ TEST(ExecTest, SuccessFeedsStdinAndSetsEnv) {
   EXPECT_EQ(run.outcome.output, "line1\nline2\n|hi");
 }
 
-TEST(ExecTest, TruncatesOutputAndMarksIt) {
-  DirectExec run(ExecArgs{.argv = {"sh", "-c", "head -c 100000 /dev/zero | tr '\\0' a"},
+TEST(ExecTest, TruncatesOutputKeepingItsTailAndMarksIt) {
+  DirectExec run(ExecArgs{.argv = {"sh", "-c", "head -c 100000 /dev/zero | tr '\\0' a; printf END"},
                           .max_output_bytes = 10}
                      .Pack());
   EXPECT_TRUE(run.outcome.ok);
-  EXPECT_EQ(run.outcome.stdout_data, "aaaaaaaaaa\n[truncated 99990 bytes]");
+  EXPECT_EQ(run.outcome.stdout_data, "[truncated 99993 bytes]\naaaaaaaEND");
 }
 
 TEST(ExecTest, LargeStdoutAndStderrTogetherDoNotDeadlock) {
@@ -74,9 +74,9 @@ TEST(ExecTest, LargeStdoutAndStderrTogetherDoNotDeadlock) {
                .timeout_ms = 20'000}
           .Pack());
   EXPECT_TRUE(run.outcome.ok) << (run.outcome.error ? run.outcome.error->message : "");
-  std::string marker = "\n[truncated " + std::to_string(3000000 - (1u << 20)) + " bytes]";
-  EXPECT_TRUE(run.outcome.stdout_data.ends_with(marker));
-  EXPECT_TRUE(run.outcome.stderr_data.ends_with(marker));
+  std::string marker = "[truncated " + std::to_string(3000000 - (1u << 20)) + " bytes]\n";
+  EXPECT_TRUE(run.outcome.stdout_data.starts_with(marker));
+  EXPECT_TRUE(run.outcome.stderr_data.starts_with(marker));
   EXPECT_EQ(run.outcome.stdout_data.size(), (1u << 20) + marker.size());
 }
 

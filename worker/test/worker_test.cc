@@ -66,6 +66,40 @@ TEST(WorkerTest, EchoReturnsPayloadTokenDurationAndWallCost) {
   EXPECT_TRUE(done->cost.contains("wall_ms"));
 }
 
+TEST(WorkerTest, AResultOverMaxOutputBytesIsSentAsANonRetryableFailure) {
+  FakeBroker broker;
+  WorkerOptions o = TestOptions(broker);
+  o.max_output_bytes = 1024;
+  RunningWorker w(o, [](Worker& wk) {
+    wk.Handle("big", [](TaskContext&) {
+      Outcome out = Outcome::Ok(std::string(1000, 'o'));
+      out.stderr_data = std::string(100, 'e');
+      out.exit_code = 0;
+      return out;
+    });
+    wk.Handle("fits", [](TaskContext&) { return Outcome::Ok(std::string(1024, 'o')); });
+  });
+  ASSERT_TRUE(broker.WaitFor<Ready>(5s));
+  broker.Send(MakeTask("t1", "big", "", 7));
+  auto done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_FALSE(done->ok);
+  ASSERT_TRUE(done->error);
+  EXPECT_EQ(done->error->code, "output_too_large");
+  EXPECT_FALSE(done->error->retryable);
+  EXPECT_EQ(done->error->message,
+            "the result is 1100 bytes (output 1000, stdout 0, stderr 100), over the worker's "
+            "limit of 1024 (--max-output-bytes)");
+  EXPECT_TRUE(done->output.empty() && done->stderr_data.empty());
+  EXPECT_EQ(done->exit_code, 0);
+  EXPECT_TRUE(done->cost.contains("wall_ms"));
+  broker.Send(MakeTask("t2", "fits", "", 8));
+  done = broker.WaitFor<Done>(5s);
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->ok);
+  EXPECT_EQ(done->output.size(), 1024u);
+}
+
 TEST(WorkerTest, ConcurrencyNRunsNTasksAtOnce) {
   FakeBroker broker;
   Gate gate;

@@ -1,8 +1,9 @@
 -- enqueue.lua: adds tasks (one call carries many), optionally as one new batch.
 --
 -- KEYS: none (prefix in ARGV[1]; see prelude.lua for ARGV[1..7]).
--- ARGV[8]  batch id, or "" for independent tasks
--- ARGV[9]  number of budget entries B, then B pairs (cost name, limit)
+-- ARGV[8]  max waiting tasks per queue (0: no cap; see check_queue_depth in prelude.lua)
+-- ARGV[9]  batch id, or "" for independent tasks
+-- ARGV[10] number of budget entries B, then B pairs (cost name, limit)
 -- then     N, then N items of:
 --   id, queue, type, name, payload, priority, max_attempts, backoff_base_ms, backoff_max_ms,
 --   backoff_multiplier, backoff_jitter (0/1), timeout_ms, idempotency_key, not_before_ms,
@@ -17,9 +18,11 @@
 --   {"error", id, code, message}  code: conflict (id exists) | not_found (unknown parent)
 --   batches: {{batch id, flat HGETALL of batch:<id>}, ...}
 -- Errors (batch calls are all-or-nothing, nothing is written):
+--   TM_QUEUE_FULL a queue would hold more than ARGV[8] waiting tasks (any call);
 --   TM_CONFLICT the batch or a task id exists; TM_NOT_FOUND a parent is neither stored nor
 --   earlier in the call; TM_INVALID_ARGUMENT malformed arguments.
 
+local max_depth = argn()
 local batch = arg()
 local budget = {}
 local nbudget = argn()
@@ -49,6 +52,8 @@ for i = 1, n do
 end
 
 -- Validation pass: in a batch, any problem rejects the whole call before a single write.
+local full = check_queue_depth(items, max_depth, batch)
+if full then return full end
 local in_call = {}
 local item_error = {}
 for i, it in ipairs(items) do

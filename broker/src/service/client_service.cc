@@ -40,6 +40,22 @@ protocol::TaskInfo UnknownTask(const std::string& id) {
 
 ClientService::ClientService(BrokerContext& ctx) : ctx_(ctx) {}
 
+protocol::SpecLimits ClientService::TaskLimits() const {
+  protocol::SpecLimits limits;
+  limits.max_payload_bytes = ctx_.options.max_payload_bytes;
+  return limits;
+}
+
+Result<void> ClientService::CheckTaskCount(size_t n, std::string_view what) const {
+  if (n > ctx_.options.max_batch_tasks) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string(what) + ": " + std::to_string(n) +
+                                                      " tasks is over the limit of " +
+                                                      std::to_string(ctx_.options.max_batch_tasks) +
+                                                      " per request (--max-batch-tasks)");
+  }
+  return {};
+}
+
 void ClientService::Reply(const std::string& identity, protocol::Reply reply) {
   ctx_.frontend.Send(identity, protocol::Encode(reply));
 }
@@ -106,9 +122,15 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
     ReplyError(identity, submit.req_id, Error{ErrorCode::kInvalidArgument, "tasks: empty"});
     return;
   }
+  if (auto r = CheckTaskCount(submit.tasks.size(), "tasks"); !r) {
+    ReplyError(identity, submit.req_id, r.error());
+    return;
+  }
   for (size_t i = 0; i < submit.tasks.size(); ++i) {
     auto& spec = submit.tasks[i];
-    if (auto valid = protocol::ValidateTaskSpec(spec, "tasks[" + std::to_string(i) + "]"); !valid) {
+    if (auto valid =
+            protocol::ValidateTaskSpec(spec, "tasks[" + std::to_string(i) + "]", TaskLimits());
+        !valid) {
       ReplyError(identity, submit.req_id, valid.error());
       return;
     }
@@ -133,6 +155,23 @@ void ClientService::FlushSubmits() {
   submits_.clear();
   auto specs = std::move(submit_specs_);
   submit_specs_.clear();
+  if (ctx_.options.max_queue_depth == 0 || requests.size() == 1) {
+    EnqueueSubmits(std::move(requests), std::move(specs));
+    return;
+  }
+  // With a depth cap, a queue_full must reject only the SUBMIT that overflows, so each SUBMIT
+  // is its own atomic store call (still one pipeline for the turn).
+  for (auto& req : requests) {
+    std::vector<protocol::TaskSpec> own(
+        std::make_move_iterator(specs.begin() + req.first),
+        std::make_move_iterator(specs.begin() + req.first + req.count));
+    req.first = 0;
+    EnqueueSubmits({std::move(req)}, std::move(own));
+  }
+}
+
+void ClientService::EnqueueSubmits(std::vector<PendingSubmit> requests,
+                                   std::vector<protocol::TaskSpec> specs) {
   std::vector<std::string> queues;
   for (const auto& s : specs) {
     if (std::find(queues.begin(), queues.end(), s.queue) == queues.end()) queues.push_back(s.queue);
@@ -414,9 +453,13 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
           Error{ErrorCode::kInvalidArgument, "batch.budget." + name + ": must be greater than 0"});
     }
   }
+  if (auto r = CheckTaskCount(spec.tasks.size(), "batch.tasks"); !r) {
+    return ReplyError(identity, batch.req_id, r.error());
+  }
   for (size_t i = 0; i < spec.tasks.size(); ++i) {
     auto& task = spec.tasks[i];
-    if (auto valid = protocol::ValidateTaskSpec(task, "batch.tasks[" + std::to_string(i) + "]");
+    if (auto valid = protocol::ValidateTaskSpec(task, "batch.tasks[" + std::to_string(i) + "]",
+                                                TaskLimits());
         !valid) {
       return ReplyError(identity, batch.req_id, valid.error());
     }

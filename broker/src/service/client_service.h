@@ -1,12 +1,14 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "service/broker_context.h"
 #include "service/wait_table.h"
 #include "taskmill/shared/protocol/messages.h"
+#include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::broker {
 
@@ -45,6 +47,10 @@ class ClientService {
     bool notify = false;
   };
 
+  // The broker's limits on one task spec (--max-payload-bytes).
+  protocol::SpecLimits TaskLimits() const;
+  // invalid_argument when a request carries more than --max-batch-tasks tasks.
+  Result<void> CheckTaskCount(size_t n, std::string_view what) const;
   // Answers with an error and returns true while new work cannot be taken (shutting down,
   // or Redis unreachable: nothing may be acknowledged that is not stored).
   bool RefuseNewWork(const std::string& identity, uint64_t req_id);
@@ -59,6 +65,8 @@ class ClientService {
   void OnStats(const std::string& identity, const protocol::Stats& stats);
   void OnDlq(const std::string& identity, protocol::Dlq& dlq);
   void FlushSubmits();
+  // One store call for `requests`, whose specs (`first` indexes `specs`) are stored together.
+  void EnqueueSubmits(std::vector<PendingSubmit> requests, std::vector<protocol::TaskSpec> specs);
   // Reads this turn's finished notify tasks in one chunked call and pushes their RESULTs.
   void FlushResults();
   using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;

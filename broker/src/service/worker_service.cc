@@ -133,6 +133,24 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
     w->idle = false;
     worker_id = w->id;
   }
+  if (uint64_t size = done.output.size() + done.stdout_data.size() + done.stderr_data.size();
+      size > ctx_.options.max_output_bytes) {
+    // Storing it would let one task fill Redis; dropping it silently would lose the attempt.
+    // Record a failure that says why; a retry would produce the same output again.
+    Log()->debug("task {}: result of {} bytes is over --max-output-bytes", done.task_id, size);
+    done.error = protocol::TaskError{
+        "output_too_large",
+        "the result is " + std::to_string(size) + " bytes (output " +
+            std::to_string(done.output.size()) + ", stdout " +
+            std::to_string(done.stdout_data.size()) + ", stderr " +
+            std::to_string(done.stderr_data.size()) + "), over the broker's limit of " +
+            std::to_string(ctx_.options.max_output_bytes) + " (--max-output-bytes)",
+        false};
+    done.ok = false;
+    done.output.clear();
+    done.stdout_data.clear();
+    done.stderr_data.clear();
+  }
   if (auto valid = protocol::ValidateCosts(done.cost, "cost"); !valid) {
     // Keep the result, drop costs that would poison sums or dodge a budget.
     ++ctx_.counters.bad_frames;

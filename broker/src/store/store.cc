@@ -121,6 +121,7 @@ void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
   }
   std::vector<std::string> args = Header();
   args.reserve(args.size() + 3 + budget.size() * 2 + specs.size() * 20);
+  args.push_back(std::to_string(options_.max_queue_depth));
   args.push_back(batch_id);
   args.push_back(std::to_string(budget.size()));
   for (const auto& [k, v] : budget) {

@@ -42,6 +42,8 @@ class Store {
   static double JitterUnit(double seed, uint32_t i);
 
   // Adds tasks. Specs without an id get one (NewId). depends_on holds parent task *ids*.
+  // With options().max_queue_depth set, a call that would put a queue past it fails whole
+  // with kQueueFull (for EnqueueBatch too); nothing is written.
   void Enqueue(std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb);
   // Adds a batch atomically (all or nothing). Each spec has a unique name; depends_on holds
   // parent task ids of this batch or of stored tasks, parents before children (ResolveBatch,

@@ -18,6 +18,9 @@ struct StoreOptions {
   int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;  // how long an idempotency key dedupes
   uint32_t dead_letter_max = 10000;                 // dead letters kept per queue (oldest go)
   int64_t lease_grace_ms = 5000;                    // lease may outlive timeout_ms by this
+  // Waiting tasks (queued + delayed + blocked) a queue may hold; an enqueue past it fails
+  // whole with kQueueFull. 0 = no cap.
+  uint64_t max_queue_depth = 0;
 };
 
 struct EnqueueOutcome {

@@ -43,6 +43,15 @@ export class NotFound extends TaskmillError {
   }
 }
 
+// The broker refused the whole request: a queue is at its depth cap (--max-queue-depth).
+// Nothing was stored; submit again once workers have drained the queue.
+export class QueueFull extends TaskmillError {
+  constructor(message) {
+    super('queue_full', message);
+    this.name = 'QueueFull';
+  }
+}
+
 // A task ended without succeeding (failed or cancelled). `.task` is its TaskInfo,
 // `.error` its TaskError (or null), `.attempts` how many attempts it used.
 export class TaskFailed extends TaskmillError {
@@ -83,6 +92,7 @@ export function errorFromWire(wire) {
     case 'invalid_argument': err = new InvalidSpec(wire.message); break;
     case 'cycle': err = new InvalidSpec(wire.message, 'cycle'); break;
     case 'not_found': err = new NotFound(wire.message); break;
+    case 'queue_full': err = new QueueFull(wire.message); break;
     case 'timeout': err = new TaskmillTimeout(wire.message); break;
     case 'broker_unavailable': err = new BrokerUnavailable(wire.message); break;
     default: err = new TaskmillError(code, wire.message);

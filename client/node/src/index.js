@@ -3,7 +3,7 @@
 export {Client} from './client.js';
 export {Subscription} from './subscription.js';
 export {Worker} from './worker.js';
-export {BrokerUnavailable, InvalidSpec, NotFound, PermanentError, TaskFailed, TaskmillError,
-  TaskmillTimeout} from './errors.js';
+export {BrokerUnavailable, InvalidSpec, NotFound, PermanentError, QueueFull, TaskFailed,
+  TaskmillError, TaskmillTimeout} from './errors.js';
 export {TASK_STATES, TERMINAL_STATES} from './schema.js';
 export * as protocol from './protocol.js';

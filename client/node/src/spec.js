@@ -7,7 +7,9 @@ import {randomBytes} from 'node:crypto';
 import {InvalidSpec} from './errors.js';
 
 const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
-const MAX_PAYLOAD = 8 * 1024 * 1024;
+// The protocol's ceiling (the decoder's max_bin); a broker applies its own, smaller cap
+// (--max-payload-bytes, 8 MiB by default) and answers invalid_argument past it.
+const MAX_PAYLOAD = 16 * 1024 * 1024;
 
 // Payload: bytes as they are, a string as UTF-8, anything else as its JSON text (so an
 // exec payload can be written as an object).
@@ -36,7 +38,16 @@ export function normalizeTaskSpec(spec, path = 'task') {
       check(NAME.test(out[key]), `${path}.${key}`, `'${out[key]}' must match [A-Za-z0-9_.-]{1,128}`);
     }
   }
-  check(out.payload.byteLength <= MAX_PAYLOAD, `${path}.payload`, 'is over 8 MiB');
+  check(out.payload.byteLength <= MAX_PAYLOAD, `${path}.payload`,
+      `${out.payload.byteLength} bytes is over the protocol's limit of ${MAX_PAYLOAD}`);
+  if (out.priority !== undefined) {
+    check(Number.isInteger(out.priority) && out.priority >= 0 && out.priority <= 255,
+        `${path}.priority`, `${out.priority} is out of range (allowed: integers 0..255)`);
+  }
+  if (out.timeoutMs !== undefined) {
+    check(Number.isInteger(out.timeoutMs) && out.timeoutMs >= 0 && out.timeoutMs <= 0xffffffff,
+        `${path}.timeout_ms`, `${out.timeoutMs} is out of range (allowed: integers 0..4294967295)`);
+  }
   if (out.maxAttempts !== undefined) {
     check(Number.isInteger(out.maxAttempts) && out.maxAttempts >= 1 && out.maxAttempts <= 1000,
         `${path}.max_attempts`, `${out.maxAttempts} is out of range (1..1000)`);

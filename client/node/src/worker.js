@@ -59,9 +59,12 @@ export class Worker {
     id = process.env.TASKMILL_ID ?? `node-${hostname()}-${process.pid}`,
     queues = ['default'], concurrency = 1,
     heartbeatMs = 1000, liveness = 3, graceMs = 30_000, labels = {},
-    handleSignals = true, log = () => {}} = {}) {
+    handleSignals = true, log = () => {}, maxOutputBytes = 8 * 1024 * 1024} = {}) {
+    // A bigger handler output is reported as a failure (output_too_large, not retried)
+    // instead: sent whole it would pass the broker's frame cap and be lost. Match the
+    // broker's --max-output-bytes.
     Object.assign(this, {broker, id, queues, concurrency, heartbeatMs, liveness, graceMs,
-      labels, handleSignals, log});
+      labels, handleSignals, log, maxOutputBytes});
     this.handlers = new Map();   // task type -> async (task) => output
     this.running = new Map();    // `${taskId}/${token}` -> {task, controller, reason}
     this.unsent = new Map();     // `${taskId}/${token}` -> DONE not yet accepted by a connection
@@ -244,6 +247,14 @@ export class Worker {
     if (!done.ok && entry.reason) {
       done.error.code = entry.reason;
       done.error.retryable = entry.reason !== 'cancelled';
+    }
+    if (done.ok && done.output.byteLength > this.maxOutputBytes) {
+      const n = done.output.byteLength;
+      done.ok = false;
+      done.output = Buffer.alloc(0);
+      done.error = {code: 'output_too_large', retryable: false,
+        message: `the result is ${n} bytes (output ${n}, stdout 0, stderr 0), over the ` +
+          `worker's limit of ${this.maxOutputBytes} (maxOutputBytes)`};
     }
     done.durationMs = Date.now() - startedMs;
     done.cost = task.cost;

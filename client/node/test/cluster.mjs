@@ -58,13 +58,15 @@ export class Cluster {
     this.children = [];
   }
 
-  // frontend/backend: the endpoints to bind (default: ports the kernel picks).
-  async start({frontend = 'tcp://127.0.0.1:*', backend = 'tcp://127.0.0.1:*'} = {}) {
+  // frontend/backend: the endpoints to bind (default: ports the kernel picks); brokerArgs:
+  // more broker flags.
+  async start({frontend = 'tcp://127.0.0.1:*', backend = 'tcp://127.0.0.1:*',
+    brokerArgs = []} = {}) {
     const ready = join(this.dir, 'ready');
     rmSync(ready, {force: true});
     this.broker = start(brokerBin, ['--data-dir', join(this.dir, 'data'),
       '--frontend', frontend, '--backend', backend,
-      '--ready-file', ready, '--heartbeat-ms', '200']);
+      '--ready-file', ready, '--heartbeat-ms', '200', ...brokerArgs]);
     this.children.push(this.broker);
     const text = await waitFor('the broker ready file', () => {
       if (this.broker.exitCode !== null) {

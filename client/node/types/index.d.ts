@@ -226,6 +226,8 @@ export class InvalidSpec extends TaskmillError {}
 export class TaskmillTimeout extends TaskmillError {}
 export class BrokerUnavailable extends TaskmillError {}
 export class NotFound extends TaskmillError {}
+/** A queue is at the broker's depth cap (--max-queue-depth); nothing was stored. */
+export class QueueFull extends TaskmillError {}
 export class TaskFailed extends TaskmillError {
   task: TaskInfo;
   taskId: string;

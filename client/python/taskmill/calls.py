@@ -20,7 +20,8 @@ Payload = Union[bytes, bytearray, str, Mapping[str, Any], Sequence[Any], None]
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-_MAX_PAYLOAD = 8 << 20
+# The protocol's ceiling (the decoder's max_bin); the broker applies its own, smaller cap.
+_MAX_PAYLOAD = 16 << 20
 
 
 def default_endpoint() -> str:
@@ -84,6 +85,13 @@ def _name(value: str, what: str) -> None:
         raise InvalidSpec(f"{what}: '{value}' must match [A-Za-z0-9_.-]{{1,128}}")
 
 
+def _int_in(value: object, lo: int, hi: int, what: str, note: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSpec(f"{what}: {value!r} is not an integer (allowed: {lo}..{hi}{note})")
+    if not lo <= value <= hi:
+        raise InvalidSpec(f"{what}: {value} is out of range (allowed: {lo}..{hi}{note})")
+
+
 def validate_spec(spec: m.TaskSpec, where: str) -> None:
     """The checks of protocol.md 7.1, before anything is sent; raises InvalidSpec."""
     _name(spec.type, f"{where}.type")
@@ -93,12 +101,13 @@ def validate_spec(spec: m.TaskSpec, where: str) -> None:
     if spec.id:
         _name(spec.id, f"{where}.id")
     if len(spec.payload) > _MAX_PAYLOAD:
-        raise InvalidSpec(f"{where}.payload: {len(spec.payload)} bytes is over 8 MiB")
-    if not 0 <= spec.priority <= 255:
-        raise InvalidSpec(f"{where}.priority: {spec.priority} is out of range 0..255")
-    if not 1 <= spec.max_attempts <= 1000:
-        raise InvalidSpec(f"{where}.max_attempts: {spec.max_attempts} is out of range "
-                          "1..1000")
+        raise InvalidSpec(f"{where}.payload: {len(spec.payload)} bytes is over the protocol's "
+                          f"limit of {_MAX_PAYLOAD} (a broker may allow less: "
+                          "--max-payload-bytes, 8 MiB by default)")
+    _int_in(spec.priority, 0, 255, f"{where}.priority", " (higher runs first)")
+    _int_in(spec.max_attempts, 1, 1000, f"{where}.max_attempts")
+    _int_in(spec.timeout_ms, 0, 0xFFFFFFFF, f"{where}.timeout_ms", " (0: no limit)")
+    _int_in(spec.not_before_ms, 0, 2**63 - 1, f"{where}.not_before_ms", " (0: now)")
     b = spec.backoff
     if not 1 <= b.multiplier <= 100:
         raise InvalidSpec(f"{where}.backoff.multiplier: {b.multiplier} is out of range "
@@ -111,8 +120,6 @@ def validate_spec(spec: m.TaskSpec, where: str) -> None:
         raise InvalidSpec(f"{where}.labels: more than 64")
     if len(spec.depends_on) > 1000:
         raise InvalidSpec(f"{where}.depends_on: more than 1000")
-    if spec.not_before_ms < 0:
-        raise InvalidSpec(f"{where}.not_before_ms: must not be negative")
 
 
 def new_batch_id() -> str:

@@ -65,6 +65,13 @@ class NotFound(TaskmillError):
     default_code = "not_found"
 
 
+class QueueFull(TaskmillError):
+    """The broker refused the whole request: a queue is at its depth cap
+    (``--max-queue-depth``). Nothing was stored; try again once workers drain the queue."""
+
+    default_code = "queue_full"
+
+
 class ProtocolError(TaskmillError):
     """A message could not be encoded or decoded (bad_frame, wrong_type, over_limit...)."""
 
@@ -97,6 +104,7 @@ _BY_CODE: Dict[str, Type[TaskmillError]] = {
     "invalid_argument": InvalidSpec,
     "cycle": DependencyCycle,
     "not_found": NotFound,
+    "queue_full": QueueFull,
     "bad_frame": ProtocolError,
     "unknown_version": ProtocolError,
     "unknown_command": ProtocolError,

@@ -91,6 +91,10 @@ int ExitCodeFor(const Error& error) {
 
 int ReportError(Context& ctx, const Error& error) {
   ctx.err << "taskmill: " << error.ToString() << '\n';
+  if (error.code == ErrorCode::kQueueFull) {
+    ctx.err << "taskmill: nothing was submitted; the broker caps waiting tasks per queue "
+               "(--max-queue-depth): submit again once workers have drained the queue\n";
+  }
   if (ctx.global.json) ctx.out << Dump(nlohmann::json{{"error", ToJson(error)}}) << '\n';
   return ExitCodeFor(error);
 }

@@ -27,6 +27,22 @@ Result<std::string> ReadPayloadFile(const std::string& path) {
   return text.str();
 }
 
+// The built-in handlers read a payload whose first non-blank byte is '{' as a JSON object
+// (worker/src/handlers/payload.cc); one that does not parse would only fail at the worker.
+Result<void> CheckJsonPayload(const std::string& payload) {
+  size_t i = payload.find_first_not_of(" \t\r\n");
+  if (i == std::string::npos || payload[i] != '{') return {};
+  try {
+    [[maybe_unused]] auto doc = nlohmann::json::parse(payload);
+    return {};
+  } catch (const nlohmann::json::exception& e) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "starts with '{' but is not valid JSON (handlers read it as a JSON "
+                     "object): " +
+                         std::string(e.what()));
+  }
+}
+
 bool AllSucceeded(const std::vector<protocol::TaskInfo>& tasks) {
   for (const auto& t : tasks) {
     if (t.state != protocol::TaskState::kSucceeded) return false;
@@ -107,6 +123,10 @@ int RunSubmit(Context& ctx, const Args& args) {
     auto bytes = ReadPayloadFile(payload_file);
     if (!bytes) return UsageError(ctx, "--payload-file: " + bytes.error().message);
     spec.payload = std::move(*bytes);
+  }
+  if (auto json = CheckJsonPayload(spec.payload); !json) {
+    return UsageError(
+        ctx, (payload_file.empty() ? "--payload: " : "--payload-file: ") + json.error().message);
   }
   spec.priority = static_cast<uint8_t>(priority);
   spec.not_before_ms = static_cast<int64_t>(not_before_ms);

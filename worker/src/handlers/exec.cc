@@ -91,8 +91,9 @@ Result<ExecSpec> ParseSpec(std::string_view payload, const ExecOptions& options)
   return spec;
 }
 
-// A pipe read into a capped buffer; bytes past the cap are counted, not kept, and the
-// pipe keeps being drained so the child never blocks on a full pipe.
+// A pipe read into a capped buffer that keeps the *last* `cap` bytes (the end of a log says
+// why a process failed); earlier bytes are counted, not kept, and the pipe keeps being
+// drained so the child never blocks on a full pipe.
 struct Capture {
   std::string data;
   uint64_t dropped = 0;
@@ -103,10 +104,9 @@ struct Capture {
     while (true) {
       ssize_t n = read(fd.get(), buf, sizeof buf);
       if (n > 0) {
-        uint64_t room = cap > data.size() ? cap - data.size() : 0;
-        uint64_t keep = std::min<uint64_t>(room, static_cast<uint64_t>(n));
-        data.append(buf, keep);
-        dropped += static_cast<uint64_t>(n) - keep;
+        data.append(buf, static_cast<size_t>(n));
+        // Trim in steps, not on every read, so the copy stays amortised O(1) per byte.
+        if (data.size() > 2 * cap + sizeof buf) Trim(cap);
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -117,8 +117,16 @@ struct Capture {
     }
   }
 
-  std::string Finish() && {
-    if (dropped > 0) data += "\n[truncated " + std::to_string(dropped) + " bytes]";
+  void Trim(uint64_t cap) {
+    if (data.size() <= cap) return;
+    uint64_t cut = data.size() - cap;
+    data.erase(0, cut);
+    dropped += cut;
+  }
+
+  std::string Finish(uint64_t cap) && {
+    Trim(cap);
+    if (dropped > 0) data.insert(0, "[truncated " + std::to_string(dropped) + " bytes]\n");
     return std::move(data);
   }
 };
@@ -330,8 +338,8 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
                         spec->retry_on_nonzero);
   }
   out.exit_code = code;
-  out.stdout_data = std::move(run.out).Finish();
-  out.stderr_data = std::move(run.err).Finish();
+  out.stdout_data = std::move(run.out).Finish(spec->max_output_bytes);
+  out.stderr_data = std::move(run.err).Finish(spec->max_output_bytes);
   out.output = out.stdout_data;
   return out;
 }

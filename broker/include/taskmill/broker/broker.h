@@ -46,8 +46,16 @@ struct BrokerOptions {
   uint32_t sweep_ms = 10000;
   // How long finished tasks stay readable, in hours (0: forever).
   uint32_t retention_hours = 24 * 7;
-  // Per-queue depth cap; submits past it get queue_full (0: none).
+  // Waiting tasks (queued + delayed + blocked) one queue may hold; a SUBMIT or BATCH that
+  // would go past it is refused whole with queue_full (0: no cap).
   uint64_t max_queue_depth = 0;
+  // Largest task payload accepted (invalid_argument past it); at most the decoder's max_bin.
+  uint64_t max_payload_bytes = 8u << 20;
+  // Most tasks in one SUBMIT or BATCH (invalid_argument past it).
+  uint32_t max_batch_tasks = 10000;
+  // Largest result a worker may report in one DONE: output + stdout + stderr. An attempt
+  // over it is recorded as failed (output_too_large, not retryable), its result dropped.
+  uint64_t max_output_bytes = 8u << 20;
   // Write the bound endpoints here once serving ("frontend=...\nbackend=...\n").
   std::string ready_file;
   std::string log_level = "info";

@@ -51,6 +51,36 @@ local TERMINAL = {succeeded = true, failed = true, cancelled = true}
 -- Per-queue gauges kept in stats:<queue>; ready and dead depths are ZCARDs instead.
 local GAUGE = {blocked = true, delayed = true, running = true}
 
+-- Refuses a call that would put more than `cap` waiting tasks (queued in any of its ready
+-- zsets, delayed, blocked) in one of the queues `items` add to; cap 0 = no cap. Items whose
+-- idempotency key was already seen (independent tasks only) add nothing. Returns an error
+-- reply (TM_QUEUE_FULL) or nil.
+local function check_queue_depth(items, cap, batch)
+  if not cap or cap <= 0 then return nil end
+  local adding, order = {}, {}
+  for _, it in ipairs(items) do
+    local seen = batch == '' and it.idem ~= '' and
+        redis.call('EXISTS', P .. 'idem:' .. it.idem) == 1
+    if not seen then
+      if not adding[it.queue] then order[#order + 1] = it.queue end
+      adding[it.queue] = (adding[it.queue] or 0) + 1
+    end
+  end
+  for _, q in ipairs(order) do
+    local g = redis.call('HMGET', stats_key(q), 'delayed', 'blocked')
+    local depth = (tonumber(g[1]) or 0) + (tonumber(g[2]) or 0)
+    for _, ty in ipairs(redis.call('SMEMBERS', types_key(q))) do
+      depth = depth + redis.call('ZCARD', ready_key(q, ty))
+    end
+    if depth + adding[q] > cap then
+      return redis.error_reply('TM_QUEUE_FULL queue ' .. q .. ' holds ' .. fmt(depth) ..
+                               ' waiting tasks, its cap is ' .. fmt(cap) ..
+                               '; this request would add ' .. fmt(adding[q]))
+    end
+  end
+  return nil
+end
+
 -- The fields of a task hash that transitions need (payload and outputs are not loaded).
 -- hist = '1' iff hist:<id> exists; kids = '1' iff deps:<id> may have members.
 -- bo = backoff "base_ms,max_ms,multiplier,jitter(0/1)".

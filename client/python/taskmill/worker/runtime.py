@@ -75,8 +75,13 @@ class Worker:
     def __init__(self, broker: Optional[str] = None, *, queues: Sequence[str] = ("default",),
                  concurrency: int = 1, worker_id: Optional[str] = None,
                  heartbeat_ms: int = 1000, liveness: int = 3, drain_timeout: float = 30.0,
-                 labels: Optional[Dict[str, str]] = None) -> None:
+                 labels: Optional[Dict[str, str]] = None,
+                 max_output_bytes: int = 8 << 20) -> None:
         self.broker = broker or "tcp://127.0.0.1:5556"
+        # A bigger handler output is reported as a failure (output_too_large, not retried)
+        # instead: sent whole it would pass the broker's frame cap and be lost. Match the
+        # broker's --max-output-bytes.
+        self.max_output_bytes = max_output_bytes
         self.queues = list(queues)
         self.concurrency = concurrency
         self.worker_id = worker_id or \
@@ -361,6 +366,14 @@ class _Loop:
                                          retryable=True)
             else:
                 done.error = m.TaskError(code="cancelled", message=reason, retryable=False)
+        if len(done.output) > self.w.max_output_bytes:
+            done.error = m.TaskError(
+                code="output_too_large", retryable=False,
+                message=f"the result is {len(done.output)} bytes (output {len(done.output)}, "
+                        f"stdout 0, stderr 0), over the worker's limit of "
+                        f"{self.w.max_output_bytes} (max_output_bytes)")
+            done.ok = False
+            done.output = b""
         done.duration_ms = min(m.U32, int((time.monotonic() - t0) * 1000))
         done.cost = task.costs()
         self.w._post(key, done)

@@ -40,6 +40,10 @@ struct WorkerOptions {
   BackoffPolicy reconnect = {.base_ms = 250, .max_ms = 10000, .multiplier = 2.0, .jitter = true};
   // How long BYE and final DONEs may wait to be sent on exit.
   uint32_t linger_ms = 1000;
+  // Largest result sent in one DONE (output + stdout + stderr), as the broker's
+  // --max-output-bytes. A bigger one is reported as a failed attempt (output_too_large, not
+  // retryable) instead: sent whole it would pass the broker's frame cap and be lost.
+  uint64_t max_output_bytes = 8u << 20;
 };
 
 // Checks every field; the error message names the option and what is allowed.

@@ -17,9 +17,14 @@ inline constexpr size_t kMaxNameLength = 128;
 // Redis keys, so nothing else is allowed. `what` names the field in the error.
 Result<void> ValidateName(std::string_view name, std::string_view what);
 
+// The largest payload any peer can carry: the decoder's max_bin (DecodeLimits).
+inline constexpr size_t kMaxPayloadCeiling = 16u << 20;
+
 struct SpecLimits {
-  size_t max_payload_bytes = 8u << 20;  // payload cap per task
-  uint32_t max_attempts = 1000;         // cap on max_attempts
+  // Payload cap per task. Clients know only this ceiling; a broker applies its own,
+  // smaller cap (--max-payload-bytes, 8 MiB by default).
+  size_t max_payload_bytes = kMaxPayloadCeiling;
+  uint32_t max_attempts = 1000;  // cap on max_attempts
   size_t max_labels = 64;
   size_t max_depends_on = 1000;
 };
