@@ -155,13 +155,15 @@ TEST_F(ChaosTest, WorkerCutOffFromTheBrokerIsFencedOffAndRejoins) {
   const int64_t kCutMs = 2500;
   StartLoad(20, kCutMs + 2000);
   WireClient probe(cluster_->frontend());
+  // Cut while both of w0's slots are leased, so it is almost surely running something
+  // that will finish behind the cut.
   ASSERT_TRUE(WaitFor(
       [&] {
         auto w = ConnectedWorker(probe, "w0");
-        return w && w->in_flight > 0;
+        return w && w->in_flight >= kConcurrency;
       },
       20000))
-      << "w0 never held a task through the proxy";
+      << "w0 never held its full share of tasks through the proxy";
   proxy->Cut();
   // After the cut took hold: a run that ends from here on cannot have had its DONE through.
   int64_t fault = NowMs();

@@ -13,9 +13,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <iostream>
 #include <random>
+#include <thread>
+#include <utility>
 
 #include "chaos/harness.h"
 #include "taskmill/shared/protocol/codec.h"
