@@ -2,26 +2,33 @@
 # Runs the fault suite (tests/chaos) and prints one table: per scenario, tasks submitted
 # and acknowledged, lost, duplicated results, duplicate executions (at-least-once re-runs),
 # unexpected runs, double-counted costs, detection, recovery and the longest completion gap.
+# Then the hostile-input test (malformed frames and half-open connections against a live
+# broker) with its figures, the network-cut scenario's own figures, and a fixed-time run of
+# the decoder's libFuzzer target (scripts/fuzz.sh; TASKMILL_FUZZ_SECONDS, 0 skips it).
 #
-#   scripts/chaos.sh          short form (as ctest -L chaos runs it), about a minute
-#   scripts/chaos.sh --long   longer load per scenario (TASKMILL_CHAOS_LONG=1)
+#   scripts/chaos.sh          short form (as ctest -L chaos runs it) and 20 s of fuzzing
+#   scripts/chaos.sh --long   longer load per scenario (TASKMILL_CHAOS_LONG=1), 120 s of fuzzing
 #
-# Extra args go to the test binary (e.g. --gtest_filter='*Broker*'). Exits non-zero if any
-# scenario broke its invariant. Full output: $BUILD_DIR/chaos.log.
+# Extra args go to the scenario binary (e.g. --gtest_filter='*Broker*'). Exits non-zero if
+# any scenario broke its invariant. Full output: $BUILD_DIR/chaos.log, chaos-hostile.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
+fuzz_seconds=${TASKMILL_FUZZ_SECONDS:-20}
 if [[ "${1:-}" == "--long" ]]; then
   export TASKMILL_CHAOS_LONG=1
+  fuzz_seconds=${TASKMILL_FUZZ_SECONDS:-120}
   shift
 fi
 bin="$BUILD_DIR/tests/chaos/chaos_test"
 if [[ ! -d "$BUILD_DIR" ]]; then
   bash scripts/build.sh
 else
-  cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target chaos_test chaos_checker_test
+  cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target chaos_test chaos_checker_test \
+    chaos_hostile_test chaos_tcp_proxy_test
 fi
 "$BUILD_DIR/tests/chaos/chaos_checker_test" >/dev/null
+"$BUILD_DIR/tests/chaos/chaos_tcp_proxy_test" >/dev/null
 log="$BUILD_DIR/chaos.log"
 status=0
 "$bin" "$@" >"$log" 2>&1 || status=$?
@@ -30,7 +37,17 @@ status=0
   grep '^CHAOS_ROW' "$log" | cut -f2-
 } | column -t -s $'\t'
 echo
-grep -E '^\[  (PASSED|FAILED)  \]' "$log" || true
+grep '^NET_CUT' "$log" || true
+hostile_log="$BUILD_DIR/chaos-hostile.log"
+"$BUILD_DIR/tests/chaos/chaos_hostile_test" >"$hostile_log" 2>&1 || status=$?
+grep '^HOSTILE' "$hostile_log" | tr ' ' '\n' | sed 's/=/\t/' | column -t -s $'\t' || true
+echo
+grep -hE '^\[  (PASSED|FAILED)  \]' "$log" "$hostile_log" || true
+if [[ "$fuzz_seconds" != 0 ]]; then
+  fuzz_log="$BUILD_DIR/chaos-fuzz.log"
+  bash scripts/fuzz.sh "$fuzz_seconds" >"$fuzz_log" 2>&1 || status=$?
+  grep -E '^fuzz: ' "$fuzz_log" | grep -v configuring || true
+fi
 if [[ $status -ne 0 ]]; then
   echo "chaos: some scenario failed; see $log" >&2
 fi

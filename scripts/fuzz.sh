@@ -65,13 +65,22 @@ cp tests/fuzz/corpus/* "$run_dir/corpus/"
 
 echo "fuzz: running for ${SECONDS_TO_RUN}s"
 status=0
+# -timeout: one input over 10 s is a hang; -rss_limit_mb: over 2 GiB is an OOM; leaks are
+# reported by LeakSanitizer. Each makes libFuzzer exit non-zero.
 "$BUILD_DIR/tests/fuzz/taskmill-decode-fuzz" \
   -max_total_time="$SECONDS_TO_RUN" \
-  -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+  -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=4096 -detect_leaks=1 \
   -dict=tests/fuzz/protocol.dict \
   -artifact_prefix="$BUILD_DIR/fuzz-artifacts/" \
   -print_final_stats=1 \
-  "$run_dir/corpus" || status=$?
+  "$run_dir/corpus" >"$BUILD_DIR/fuzz-run.log" 2>&1 || status=$?
+grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|==[0-9]+==|SUMMARY|stat::|.*(deadly signal|Timeout|out-of-memory))' \
+  "$BUILD_DIR/fuzz-run.log" | head -40 || true
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$BUILD_DIR/fuzz-run.log")
+corpus_files=$(find "$run_dir/corpus" -type f | wc -l)
+corpus_kib=$(( $(find "$run_dir/corpus" -type f -exec cat {} + | wc -c) / 1024 ))
+echo "fuzz: ${execs:-?} execs in ${SECONDS_TO_RUN}s, corpus $corpus_files files (${corpus_kib} KiB)" \
+  "from $(ls tests/fuzz/corpus | wc -l) seeds; full output in $BUILD_DIR/fuzz-run.log"
 
 if [ "$status" -ne 0 ]; then
   echo "fuzz: FAILED (exit $status); inputs in $BUILD_DIR/fuzz-artifacts/:" >&2

@@ -9,6 +9,8 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libjemalloc-dev
   redis-server redis-tools
   procps iproute2
+  # The libFuzzer run of scripts/test.sh (scripts/fuzz.sh): Clang 16 and its runtimes.
+  clang-16 libclang-rt-16-dev
 )
 
 as_root() {

@@ -18,6 +18,7 @@
 #include "redis/redis_config.h"
 #include "redis/redis_connection.h"
 #include "service/batch_events.h"
+#include "service/broker_context.h"
 #include "service/client_service.h"
 #include "service/worker_service.h"
 #include "store/store.h"
@@ -74,6 +75,11 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
   embedded.emplace(std::move(*started));
   Log()->info("embedded redis-server (pid {}) on {}", embedded->pid(), embedded->socket_path());
   return embedded->config();
+}
+
+void LogCounters(const BrokerCounters& c) {
+  Log()->info("counters: bad_frames={} stale_results={} workers_lost={} tasks_dispatched={}",
+              c.bad_frames, c.stale_results, c.workers_lost, c.tasks_dispatched);
 }
 
 int MakeSignalFd() {
@@ -169,6 +175,18 @@ Result<void> Broker::Run() {
          });
        }},
       {200, now + 200, [&] { workers.OnIdleTick(); }},
+      // The counters of trouble, once a second when one moved: how many frames were
+      // refused, results fenced off and workers lost (tests and operators read this line).
+      {1000, now + 1000,
+       [&, logged = BrokerCounters{}]() mutable {
+         const BrokerCounters& c = ctx.counters;
+         if (c.bad_frames == logged.bad_frames && c.stale_results == logged.stale_results &&
+             c.workers_lost == logged.workers_lost) {
+           return;
+         }
+         logged = c;
+         LogCounters(c);
+       }},
       {50, now + 50, [&] { clients.OnTick(); }},
       {options_.sweep_ms, now + options_.sweep_ms, [&] { events.OnSweepTick(); }},
       {1000, now + 1000,
@@ -276,6 +294,7 @@ Result<void> Broker::Run() {
     if (auto r = embedded->Stop(); !r)
       Log()->warn("stopping embedded Redis: {}", r.error().message);
   }
+  LogCounters(ctx.counters);
   Log()->info("stopped");
   return {};
 }

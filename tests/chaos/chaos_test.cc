@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "chaos/harness.h"
+#include "chaos/tcp_proxy.h"
 
 namespace taskmill::chaos {
 namespace {
@@ -22,13 +23,17 @@ constexpr uint32_t kConcurrency = 2;
 
 class ChaosTest : public ::testing::Test {
  protected:
-  void Boot(const std::string& scenario, ChaosCluster::Options options = {}) {
+  // Starts the cluster; worker w0 connects to `w0_endpoint` if set (a proxy), the others
+  // to the broker's backend.
+  void Boot(const std::string& scenario, ChaosCluster::Options options = {},
+            const std::function<std::string(ChaosCluster&)>& w0_endpoint = {}) {
     scenario_ = scenario;
     auto c = ChaosCluster::Start(scenario, std::move(options));
     ASSERT_TRUE(c.has_value()) << c.error().message;
     cluster_ = std::move(*c);
     for (uint32_t i = 0; i < kWorkers; ++i) {
-      ASSERT_TRUE(cluster_->StartWorker("w" + std::to_string(i), kConcurrency));
+      std::string endpoint = i == 0 && w0_endpoint ? w0_endpoint(*cluster_) : "";
+      ASSERT_TRUE(cluster_->StartWorker("w" + std::to_string(i), kConcurrency, endpoint));
     }
   }
   void TearDown() override {
@@ -36,13 +41,22 @@ class ChaosTest : public ::testing::Test {
     if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
   }
   // Starts the load and waits until tasks flow: some acknowledged, some runs logged.
-  void StartLoad(int64_t interval_ms = 20) {
+  void StartLoad(int64_t interval_ms = 20, int64_t extra_load_ms = 0) {
     load_ = std::make_unique<LoadClient>(cluster_->frontend(), cluster_->queue(),
                                          cluster_->TaskPayload(scale_.task_ms), scenario_);
-    load_->Start(scale_.load_ms, interval_ms);
+    load_->Start(scale_.load_ms + extra_load_ms, interval_ms);
     ASSERT_TRUE(WaitFor(
         [&] { return load_->acknowledged() >= 10 && cluster_->Executions().size() >= 6; }, 20000))
         << "no traffic";
+  }
+  // Whether the broker lists worker `id` as connected (STATS); nullopt if STATS failed.
+  std::optional<protocol::WorkerInfo> ConnectedWorker(WireClient& probe, const std::string& id) {
+    auto r = probe.Call(protocol::Stats{}, 2000);
+    if (!r || r->error) return std::nullopt;
+    for (const auto& w : r->workers) {
+      if (w.id == id) return w;
+    }
+    return protocol::WorkerInfo{};
   }
   CheckReport Finish(int64_t fault_ms, std::vector<Submission> extra = {}, int64_t settle_ms = -1) {
     load_->Join();
@@ -121,6 +135,115 @@ TEST_F(ChaosTest, RedisKill9AndRestartOnItsDir) {
   auto r = Finish(fault);
   EXPECT_TRUE(r.Clean()) << r.Summary();
   EXPECT_LE(r.duplicate_executions, kWorkers * kConcurrency);
+}
+
+// Scenario 6: w0 reaches the broker through a TCP proxy, which turns into a black hole
+// (both directions, sockets left open) while w0 holds tasks. The broker must declare w0
+// dead after liveness x heartbeat and re-queue its leases; other workers run them. After
+// the heal w0's late DONEs must be fenced off, and w0 must re-register and work again.
+TEST_F(ChaosTest, WorkerCutOffFromTheBrokerIsFencedOffAndRejoins) {
+  std::unique_ptr<TcpProxy> proxy;
+  Boot("net-cut", {}, [&](ChaosCluster& c) {
+    auto port = c.backend().substr(c.backend().rfind(':') + 1);
+    auto p = TcpProxy::Start(static_cast<uint16_t>(std::stoi(port)));
+    if (!p) return std::string("tcp://127.0.0.1:1");  // w0 never connects; caught below
+    proxy = std::move(*p);
+    return proxy->endpoint();
+  });
+  ASSERT_NE(proxy, nullptr);
+  // The load outlasts the cut, so w0 has work to come back to.
+  const int64_t kCutMs = 2500;
+  StartLoad(20, kCutMs + 2000);
+  WireClient probe(cluster_->frontend());
+  // Cut while both of w0's slots are leased, so it is almost surely running something
+  // that will finish behind the cut.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto w = ConnectedWorker(probe, "w0");
+        return w && w->in_flight >= kConcurrency;
+      },
+      20000))
+      << "w0 never held its full share of tasks through the proxy";
+  proxy->Cut();
+  // After the cut took hold: a run that ends from here on cannot have had its DONE through.
+  int64_t fault = NowMs();
+
+  // The broker notices: w0 leaves its worker list after liveness x heartbeat.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto w = ConnectedWorker(probe, "w0");
+        return w && w->id.empty();
+      },
+      10000))
+      << "the broker never declared the cut-off worker dead";
+  int64_t declared_dead_ms = NowMs() - fault;
+  // The partition lasts kCutMs, and at least until every task w0 finished behind the cut
+  // has been run again by another worker, so its DONEs arrive late.
+  auto cut_runs = [&] {
+    std::vector<Execution> runs;
+    for (const auto& e : cluster_->Executions()) {
+      if (e.worker == "w0" && e.end_ms >= fault) runs.push_back(e);
+    }
+    return runs;
+  };
+  auto rerun_elsewhere = [&] {
+    auto all = cluster_->Executions();
+    for (const auto& cut : cut_runs()) {
+      bool found = false;
+      for (const auto& e : all)
+        found |= e.id == cut.id && e.worker != "w0" && e.attempt > cut.attempt;
+      if (!found) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(WaitFor([&] { return NowMs() - fault >= kCutMs && rerun_elsewhere(); }, 20000))
+      << "the cut-off worker's tasks were not re-run elsewhere";
+  auto cut = cut_runs();
+  EXPECT_GT(cut.size(), 0u) << "w0 finished nothing behind the cut";
+  int64_t heal = NowMs();
+  proxy->Heal();
+
+  // w0 comes back: it re-registers and runs new tasks.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto w = ConnectedWorker(probe, "w0");
+        return w && !w->id.empty();
+      },
+      20000))
+      << "w0 never re-registered after the heal";
+  int64_t rejoin_ms = NowMs() - heal;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& e : cluster_->Executions()) {
+          if (e.worker == "w0" && e.start_ms > heal) return true;
+        }
+        return false;
+      },
+      20000))
+      << "w0 ran nothing after the heal";
+  // Its late DONEs reached the broker and were fenced off as stale. (A DONE that libzmq had
+  // taken before w0 gave up on the old link may die with it: at least one must arrive.)
+  EXPECT_TRUE(
+      WaitFor([&] { return LastCounter(cluster_->BrokerLog(), "stale_results") >= 1; }, 10000))
+      << "no late DONE was fenced off";
+
+  auto r = Finish(fault);
+  EXPECT_TRUE(r.Clean()) << r.Summary();
+  EXPECT_LE(r.duplicate_executions, kConcurrency) << "re-runs beyond the leases cut";
+  // Each cut task's recorded result is the re-run's, not w0's late one.
+  protocol::Get g;
+  for (const auto& e : cut) g.ids.push_back(e.id);
+  auto got = probe.Call(g, 5000);
+  ASSERT_TRUE(got && !got->error);
+  for (const auto& t : got->tasks) {
+    EXPECT_EQ(t.state, TaskState::kSucceeded) << t.id;
+    EXPECT_NE(t.worker, "w0") << t.id << ": the late DONE was recorded";
+  }
+  std::cout << "NET_CUT declared_dead_ms=" << declared_dead_ms
+            << " rejoin_after_heal_ms=" << rejoin_ms << " cut_ms=" << heal - fault
+            << " late_dones=" << cut.size()
+            << " stale_results=" << LastCounter(cluster_->BrokerLog(), "stale_results")
+            << " proxy_connections=" << proxy->accepted() << std::endl;
 }
 
 TEST_F(ChaosTest, PoisonTaskEndsInTheDeadLetterSetWhileOthersFlow) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 namespace taskmill::chaos {
@@ -31,6 +32,22 @@ Scale Scale::FromEnv() {
   if (EnvFlag("TASKMILL_CHAOS_LONG"))
     return Scale{.load_ms = 15000, .task_ms = 100, .settle_ms = 90000};
   return Scale{.load_ms = 2500, .task_ms = 100, .settle_ms = 40000};
+}
+
+int64_t LastCounter(const std::string& broker_log, const std::string& name) {
+  size_t line = broker_log.rfind("counters: ");
+  if (line == std::string::npos) return -1;
+  size_t at = broker_log.find(" " + name + "=", line);
+  size_t eol = broker_log.find('\n', line);
+  if (at == std::string::npos || at > eol) return -1;
+  return std::strtoll(broker_log.c_str() + at + name.size() + 2, nullptr, 10);
+}
+
+int64_t RssKib(pid_t pid) {
+  std::string status = ReadFile("/proc/" + std::to_string(pid) + "/status");
+  size_t at = status.find("VmRSS:");
+  if (at == std::string::npos) return -1;
+  return std::strtoll(status.c_str() + at + 6, nullptr, 10);
 }
 
 std::string JsonString(const std::string& s) {
@@ -94,9 +111,11 @@ Result<void> ChaosCluster::StartBroker() {
   return {};
 }
 
-Result<size_t> ChaosCluster::StartWorker(const std::string& label, uint32_t concurrency) {
-  auto argv = taskmill::testing::WorkerArgv(backend_, label, concurrency, queue_,
-                                            options_.heartbeat_ms, options_.liveness);
+Result<size_t> ChaosCluster::StartWorker(const std::string& label, uint32_t concurrency,
+                                         const std::string& endpoint) {
+  auto argv =
+      taskmill::testing::WorkerArgv(endpoint.empty() ? backend_ : endpoint, label, concurrency,
+                                    queue_, options_.heartbeat_ms, options_.liveness);
   std::string log = dir_ + "/worker-" + label + ".log";
   // Not TASKMILL_*: exec passes the worker's other variables on to the task's command.
   auto child = ChildProcess::Spawn(argv, log, {"CHAOS_WORKER=" + label});
@@ -122,6 +141,8 @@ std::string ChaosCluster::TaskPayload(int64_t task_ms) const {
 std::vector<Execution> ChaosCluster::Executions() const {
   return ParseExecutionLog(ReadFile(dir_ + "/executions.log"));
 }
+
+std::string ChaosCluster::BrokerLog() const { return ReadFile(dir_ + "/broker.log"); }
 
 std::string ChaosCluster::Logs() const {
   std::string out = "--- " + dir_ + "/broker.log\n" + ReadFile(dir_ + "/broker.log");

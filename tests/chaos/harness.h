@@ -54,13 +54,18 @@ class ChaosCluster {
   // Starts the broker (again on the same endpoints after the first time).
   Result<void> StartBroker();
   taskmill::testing::ChildProcess& broker() { return broker_; }
-  // Starts a worker labelled `label` (its id too); returns its index.
-  Result<size_t> StartWorker(const std::string& label, uint32_t concurrency);
+  // Starts a worker labelled `label` (its id too); returns its index. `endpoint`: where it
+  // connects instead of the broker's backend (a proxy in front of it).
+  Result<size_t> StartWorker(const std::string& label, uint32_t concurrency,
+                             const std::string& endpoint = "");
   taskmill::testing::ChildProcess& worker(size_t i) { return workers_.at(i); }
   size_t worker_count() const { return workers_.size(); }
   broker::EmbeddedRedis& redis() { return *redis_; }
 
   const std::string& frontend() const { return frontend_; }
+  const std::string& backend() const { return backend_; }
+  // The broker's log (its counters line says how many frames it refused, say).
+  std::string BrokerLog() const;
   const std::string& queue() const { return queue_; }
   // The exec payload of a normal task: sleeps task_ms, logs its run, reports 0.001 USD.
   std::string TaskPayload(int64_t task_ms) const;
@@ -114,6 +119,12 @@ class LoadClient {
 // state of every submitted id and the queue's STATS, and runs the checker.
 CheckReport Settle(ChaosCluster& cluster, const std::vector<Submission>& submissions,
                    int64_t fault_ms, int64_t settle_ms);
+
+// The value of `name` in the broker's last "counters: name=N ..." log line; -1 if none.
+int64_t LastCounter(const std::string& broker_log, const std::string& name);
+
+// The broker's resident set in KiB (VmRSS of /proc/<pid>/status); -1 if unreadable.
+int64_t RssKib(pid_t pid);
 
 // A small JSON string literal (quotes, backslashes and control characters escaped).
 std::string JsonString(const std::string& s);
