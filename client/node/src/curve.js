@@ -9,8 +9,8 @@
 //       public-key = "<40-char Z85>"
 //       secret-key = "<40-char Z85>"
 //
-// Only the `public-key = "..."` and `secret-key = "..."` lines are read; comments and other
-// lines are ignored. The broker's public key may be such a file or the 40 Z85 characters
+// Only the `public-key = "..."` and `secret-key = "..."` lines are read (the value quoted
+// with " or ', or not quoted, as ZPL allows); comments and other lines are ignored. The broker's public key may be such a file or the 40 Z85 characters
 // themselves. A peer that sets the broker's key must also have its own key pair
 // (curveKeyFile). TASKMILL_CURVE_SERVER_KEY and TASKMILL_CURVE_KEY_FILE are the defaults.
 // Files are read synchronously: this runs once, in a constructor.
@@ -29,7 +29,8 @@ export const KEY_LENGTH = 40;  // Z85 characters of a 32-byte CURVE key
 
 const Z85_CHARS =
   '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#';
-const LINE = /^\s*(public-key|secret-key)\s*=\s*"([^"]*)"\s*$/;
+// ZPL (zcert) values may be quoted with "..." or '...', or not at all.
+const LINE = /^\s*(public-key|secret-key)\s*=\s*("[^"]*"|'[^']*'|\S*)\s*$/;
 // PKCS#8 DER of an X25519 private key, up to the 32 key bytes.
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
@@ -85,7 +86,9 @@ export function readKeyFile(path) {
   for (const line of text.split(/\r?\n/)) {
     if (line.trimStart().startsWith('#')) continue;
     const match = LINE.exec(line);
-    if (match) keys[match[1]] = checkZ85Key(match[2], `${path}: ${match[1]}`);
+    if (!match) continue;
+    const value = /^["']/.test(match[2]) ? match[2].slice(1, -1) : match[2];
+    keys[match[1]] = checkZ85Key(value, `${path}: ${match[1]}`);
   }
   return {publicKey: keys['public-key'], secretKey: keys['secret-key']};
 }

@@ -65,6 +65,12 @@ describe('the key-file parser', () => {
     assert.deepEqual(curve.readKeyPair(path), {publicKey, secretKey});
   });
 
+  test('single-quoted and unquoted values', () => {
+    const {publicKey, secretKey} = zmq.curveKeyPair();
+    const path = file(`curve\n    public-key = '${publicKey}'\n    secret-key = ${secretKey}\n`);
+    assert.deepEqual(curve.readKeyPair(path), {publicKey, secretKey});
+  });
+
   test('a literal Z85 public key', () => {
     assert.equal(curve.readPublicKey(GOOD), GOOD);
   });

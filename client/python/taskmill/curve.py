@@ -9,8 +9,9 @@ Key files are czmq zcert text files, as ``taskmill keygen NAME`` writes them: NA
         public-key = "<40-char Z85>"
         secret-key = "<40-char Z85>"
 
-Only the ``public-key = "..."`` and ``secret-key = "..."`` lines are read; comments and
-other lines are ignored. The broker's public key may be given as such a file or as the
+Only the ``public-key = "..."`` and ``secret-key = "..."`` lines are read (the value
+quoted with ``"`` or ``'``, or not quoted, as ZPL allows); comments and other lines are
+ignored. The broker's public key may be given as such a file or as the
 40-character Z85 text itself. A peer that sets the broker's key must also have its own
 key pair (``curve_key_file``). ``TASKMILL_CURVE_SERVER_KEY`` and
 ``TASKMILL_CURVE_KEY_FILE`` are the defaults when no argument is given.
@@ -33,7 +34,8 @@ ENV_SERVER_KEY = "TASKMILL_CURVE_SERVER_KEY"
 ENV_KEY_FILE = "TASKMILL_CURVE_KEY_FILE"
 KEY_LENGTH = 40  # Z85 characters of a 32-byte CURVE key
 
-_LINE = re.compile(r'^\s*(public-key|secret-key)\s*=\s*"([^"]*)"\s*$')
+# ZPL (zcert) values may be quoted with "..." or '...', or not at all.
+_LINE = re.compile(r"""^\s*(public-key|secret-key)\s*=\s*("[^"]*"|'[^']*'|\S*)\s*$""")
 _Z85_CHARS = frozenset(z85.Z85CHARS.decode("ascii"))
 
 
@@ -94,7 +96,10 @@ def read_key_file(path: str) -> Tuple[Optional[bytes], Optional[bytes]]:
             continue
         match = _LINE.match(line)
         if match:
-            keys[match.group(1)] = check_z85_key(match.group(2), f"{path}: {match.group(1)}")
+            value = match.group(2)
+            if value[:1] in ("'", '"'):
+                value = value[1:-1]
+            keys[match.group(1)] = check_z85_key(value, f"{path}: {match.group(1)}")
     return keys.get("public-key"), keys.get("secret-key")
 
 

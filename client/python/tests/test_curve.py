@@ -56,6 +56,14 @@ def test_zcert_layout_with_comments_and_other_lines(tmp_path: Path) -> None:
     assert curve.read_key_pair(str(path)) == (public, secret)
 
 
+def test_single_quoted_and_unquoted_values(tmp_path: Path) -> None:
+    public, secret = zmq.curve_keypair()
+    path = tmp_path / "zpl.key"
+    path.write_text(f"curve\n    public-key = '{public.decode()}'\n"
+                    f"    secret-key = {secret.decode()}\n")
+    assert curve.read_key_pair(str(path)) == (public, secret)
+
+
 def test_literal_z85_public_key() -> None:
     assert curve.read_public_key(GOOD) == GOOD.encode()
 
