@@ -147,6 +147,7 @@ export function load({serverKey, keyFile} = {}, env = process.env) {
     throw new CurveKeyError('a CURVE key file needs the broker\'s public key too: set ' +
         `curveServerKey (or ${ENV_SERVER_KEY})`);
   }
+  if (!zmq.capability.curve) throw new CurveKeyError('this zeromq was built without CURVE');
   const {publicKey, secretKey} = readKeyPair(keyFile);
   return {curveServerKey: readPublicKey(serverKey), curvePublicKey: publicKey,
     curveSecretKey: secretKey};

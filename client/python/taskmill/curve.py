@@ -149,6 +149,8 @@ def load(server_key: Optional[str] = None, key_file: Optional[str] = None,
     if not server_key:
         raise CurveKeyError(f"a CURVE key file needs the broker's public key too: set "
                             f"curve_server_key (or {ENV_SERVER_KEY})")
+    if not zmq.has("curve"):
+        raise CurveKeyError(f"this libzmq ({zmq.zmq_version()}) was built without CURVE")
     public, secret = read_key_pair(key_file)
     return CurveKeys(read_public_key(server_key), public, secret)
 
