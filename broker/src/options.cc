@@ -32,6 +32,11 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
            "how long finished tasks stay readable (0: forever)");
   f.Uint("max-queue-depth", &o.max_queue_depth, 0, 1ull << 40,
          "ready tasks per queue before submits get queue_full (0: no cap)");
+  f.String("curve-secret-key-file", &o.curve_secret_key_file,
+           "CURVE: the broker's key file (taskmill keygen); needs --curve-allow-dir");
+  f.String("curve-allow-dir", &o.curve_allow_dir,
+           "CURVE: directory of the *.pub files of allowed clients and workers (SIGHUP "
+           "re-reads it)");
   f.String("ready-file", &o.ready_file, "write the bound endpoints here once serving");
   f.Choice("log-level", &o.log_level, {"trace", "debug", "info", "warn", "error", "off"},
            "log level");
@@ -65,6 +70,14 @@ Result<void> Validate(const BrokerOptions& o) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "--lease-ms: must be longer than liveness x heartbeat-ms (" +
                          std::to_string(o.liveness * o.heartbeat_ms) + ")");
+  }
+  if (o.curve_secret_key_file.empty() != o.curve_allow_dir.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     o.curve_secret_key_file.empty()
+                         ? "--curve-allow-dir: needs --curve-secret-key-file too (CURVE takes "
+                           "both, or neither for no CURVE)"
+                         : "--curve-secret-key-file: needs --curve-allow-dir too (CURVE takes "
+                           "both, or neither for no CURVE)");
   }
   return {};
 }

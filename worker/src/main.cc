@@ -44,6 +44,12 @@ int main(int argc, char** argv) {
                "silent heartbeat intervals before the broker is presumed dead");
   flags.Uint32("drain-timeout-ms", &options.drain_timeout_ms, 0, 86'400'000,
                "on SIGTERM, how long running tasks may take to finish");
+  flags.String("curve-server-key", &options.curve_server_key,
+               "the broker's CURVE public key: its .pub file or 40-char Z85 text (needs "
+               "--curve-key-file)");
+  flags.String("curve-key-file", &options.curve_key_file,
+               "this worker's CURVE key file (taskmill keygen); its .pub goes in the broker's "
+               "--curve-allow-dir");
   flags.List("labels", &labels, "labels sent to the broker, key=value (comma-separated)");
   flags.Choice("log-level", &log_level,
                {"trace", "debug", "info", "warn", "error", "critical", "off"}, "log level");

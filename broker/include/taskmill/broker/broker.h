@@ -46,6 +46,11 @@ struct BrokerOptions {
   uint32_t retention_hours = 24 * 7;
   // Per-queue depth cap; submits past it get queue_full (0: none).
   uint64_t max_queue_depth = 0;
+  // CURVE (docs/security.md): the broker's key file (from `taskmill keygen`), and the
+  // directory of *.pub files of the clients and workers allowed to connect. Both or
+  // neither; empty: plain ZeroMQ, anyone who can reach the ports may connect.
+  std::string curve_secret_key_file;
+  std::string curve_allow_dir;
   // Write the bound endpoints here once serving ("frontend=...\nbackend=...\n").
   std::string ready_file;
   std::string log_level = "info";
@@ -63,8 +68,9 @@ class BrokerRuntime;
 // The broker process: binds the client and worker sockets, connects the store (starting
 // an embedded Redis when no URL is given) and runs the reactor until stopped.
 // Lifecycle: construct, Run() (blocks), destroy. Stop() may be called from any thread
-// or a signal-handling thread; SIGTERM/SIGINT are handled when the caller blocked them
-// before starting any thread (main does), through a signalfd.
+// or a signal-handling thread; SIGTERM/SIGINT (stop) and SIGHUP (reload the CURVE
+// allow-list) are handled when the caller blocked them before starting any thread (main
+// does), through a signalfd.
 // Thread: Run() makes the calling thread the reactor thread.
 class Broker {
  public:

@@ -40,6 +40,11 @@ struct WorkerOptions {
   BackoffPolicy reconnect = {.base_ms = 250, .max_ms = 10000, .multiplier = 2.0, .jitter = true};
   // How long BYE and final DONEs may wait to be sent on exit.
   uint32_t linger_ms = 1000;
+  // CURVE (docs/security.md), both or neither; empty: off. The broker's public key (a
+  // .pub file or 40-character Z85 text), and this worker's own key file from
+  // `taskmill keygen`, whose .pub must be in the broker's --curve-allow-dir.
+  std::string curve_server_key = {};
+  std::string curve_key_file = {};
 };
 
 // Checks every field; the error message names the option and what is allowed.
