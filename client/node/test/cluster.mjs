@@ -58,13 +58,16 @@ export class Cluster {
     this.children = [];
   }
 
-  // frontend/backend: the endpoints to bind (default: ports the kernel picks).
-  async start({frontend = 'tcp://127.0.0.1:*', backend = 'tcp://127.0.0.1:*'} = {}) {
+  // frontend/backend: the endpoints to bind (default: ports the kernel picks); brokerArgs:
+  // more flags for the broker (kept for a restart).
+  async start({frontend = 'tcp://127.0.0.1:*', backend = 'tcp://127.0.0.1:*',
+    brokerArgs = this.brokerArgs ?? []} = {}) {
     const ready = join(this.dir, 'ready');
     rmSync(ready, {force: true});
+    this.brokerArgs = brokerArgs;
     this.broker = start(brokerBin, ['--data-dir', join(this.dir, 'data'),
       '--frontend', frontend, '--backend', backend,
-      '--ready-file', ready, '--heartbeat-ms', '200']);
+      '--ready-file', ready, '--heartbeat-ms', '200', ...brokerArgs]);
     this.children.push(this.broker);
     const text = await waitFor('the broker ready file', () => {
       if (this.broker.exitCode !== null) {

@@ -61,14 +61,14 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 5.0) 
 class Cluster:
     """A broker and its C++ workers, started by this test session."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *broker_args: str) -> None:
         self.tmp = tmp
         self.procs: List[subprocess.Popen] = []
         ready = tmp / "ready"
         self.broker = self._spawn([
             str(binary("broker/taskmill-broker")), "--data-dir", str(tmp / "data"),
             "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
-            "--ready-file", str(ready), "--heartbeat-ms", "200"], "broker")
+            "--ready-file", str(ready), "--heartbeat-ms", "200", *broker_args], "broker")
 
         def endpoints() -> Optional[Dict[str, str]]:
             if self.broker.poll() is not None:
