@@ -9,11 +9,12 @@
 //       public-key = "<40-char Z85>"
 //       secret-key = "<40-char Z85>"
 //
-// Only the `public-key = "..."` and `secret-key = "..."` lines are read (the value quoted
-// with " or ', or not quoted, as ZPL allows); comments and other lines are ignored. The broker's public key may be such a file or the 40 Z85 characters
-// themselves. A peer that sets the broker's key must also have its own key pair
-// (curveKeyFile). TASKMILL_CURVE_SERVER_KEY and TASKMILL_CURVE_KEY_FILE are the defaults.
-// Files are read synchronously: this runs once, in a constructor.
+// The `public-key` and `secret-key` entries of the `curve` section are read, as
+// docs/protocol.md ("Transport security") says: values quoted with " or ', or bare; comments
+// and other sections are ignored; a repeated key is an error. The broker's public key may be
+// such a file or the 40 Z85 characters themselves. A peer that sets the broker's key must also
+// have its own key pair (curveKeyFile). TASKMILL_CURVE_SERVER_KEY and TASKMILL_CURVE_KEY_FILE
+// are the defaults. Files are read synchronously: this runs once, in a constructor.
 
 import {createPrivateKey, createPublicKey} from 'node:crypto';
 import {existsSync, readFileSync, writeFileSync} from 'node:fs';
@@ -26,11 +27,10 @@ import {TaskmillError} from './errors.js';
 export const ENV_SERVER_KEY = 'TASKMILL_CURVE_SERVER_KEY';
 export const ENV_KEY_FILE = 'TASKMILL_CURVE_KEY_FILE';
 export const KEY_LENGTH = 40;  // Z85 characters of a 32-byte CURVE key
+const MAX_KEY_FILE_BYTES = 64 * 1024;  // a key file is a few hundred bytes (the C++ limit)
 
 const Z85_CHARS =
   '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#';
-// ZPL (zcert) values may be quoted with "..." or '...', or not at all.
-const LINE = /^\s*(public-key|secret-key)\s*=\s*("[^"]*"|'[^']*'|\S*)\s*$/;
 // PKCS#8 DER of an X25519 private key, up to the 32 key bytes.
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
@@ -77,18 +77,36 @@ export function checkZ85Key(text, what) {
 export function readKeyFile(path) {
   let text;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileSync(path);
   } catch (err) {
     if (err.code === 'ENOENT') throw new CurveKeyError(`${path}: no such CURVE key file`);
     throw new CurveKeyError(`${path}: cannot read CURVE key file: ${err.message}`);
   }
+  if (text.length > MAX_KEY_FILE_BYTES) {
+    throw new CurveKeyError(`${path}: larger than ${MAX_KEY_FILE_BYTES} bytes, not a key file`);
+  }
+  text = text.toString('utf8');
   const keys = {};
-  for (const line of text.split(/\r?\n/)) {
-    if (line.trimStart().startsWith('#')) continue;
-    const match = LINE.exec(line);
-    if (!match) continue;
-    const value = /^["']/.test(match[2]) ? match[2].slice(1, -1) : match[2];
-    keys[match[1]] = checkZ85Key(value, `${path}: ${match[1]}`);
+  let section = '';
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const stripped = line.trim();
+    if (!stripped || stripped.startsWith('#')) continue;
+    if (line[0] !== ' ' && line[0] !== '\t') {  // a top-level (ZPL) section name
+      section = stripped.split('=')[0].trim();
+      continue;
+    }
+    const eq = stripped.indexOf('=');
+    if (section !== 'curve' || eq < 0) continue;
+    const name = stripped.slice(0, eq).trim();
+    let value = stripped.slice(eq + 1).trim();
+    if (name !== 'public-key' && name !== 'secret-key') continue;
+    if (name in keys) throw new CurveKeyError(`${path}: line ${i + 1}: ${name} given twice`);
+    if (value.length >= 2 && (value[0] === '"' || value[0] === '\'') && value.at(-1) === value[0]) {
+      value = value.slice(1, -1);
+    }
+    keys[name] = checkZ85Key(value, `${path}: line ${i + 1}: ${name}`);
   }
   return {publicKey: keys['public-key'], secretKey: keys['secret-key']};
 }
@@ -102,7 +120,7 @@ export function readPublicKey(arg) {
   }
   const {publicKey} = readKeyFile(arg);
   if (publicKey === undefined) {
-    throw new CurveKeyError(`${arg}: no public-key line in the CURVE key file`);
+    throw new CurveKeyError(`${arg}: no public-key in a 'curve' section`);
   }
   return publicKey;
 }
@@ -119,10 +137,10 @@ function publicKeyOf(secretKey) {
 export function readKeyPair(path) {
   const {publicKey, secretKey} = readKeyFile(path);
   if (publicKey === undefined) {
-    throw new CurveKeyError(`${path}: no public-key line in the CURVE key file`);
+    throw new CurveKeyError(`${path}: no public-key in a 'curve' section`);
   }
   if (secretKey === undefined) {
-    throw new CurveKeyError(`${path}: no secret-key line (is this the .pub file? the key ` +
+    throw new CurveKeyError(`${path}: no secret-key (is this the .pub file? the key ` +
         'pair is in the .key file)');
   }
   if (!publicKeyOf(secretKey).equals(z85Decode(publicKey))) {

@@ -71,6 +71,27 @@ describe('the key-file parser', () => {
     assert.deepEqual(curve.readKeyPair(path), {publicKey, secretKey});
   });
 
+  test('only the curve section counts', () => {
+    const {publicKey, secretKey} = zmq.curveKeyPair();
+    const other = zmq.curveKeyPair().publicKey;
+    const path = file(`metadata\n    public-key = "${other}"\n` +
+      `public-key = "${other}"\n` +  // a section name, not an entry
+      `curve\n    public-key = "${publicKey}"\n    secret-key = "${secretKey}"\n` +
+      'extra\n    secret-key = "not even a key"\n');
+    assert.deepEqual(curve.readKeyPair(path), {publicKey, secretKey});
+  });
+
+  test('a repeated key is refused', () => {
+    const {publicKey, secretKey} = zmq.curveKeyPair();
+    const path = file(`curve\n    public-key = "${publicKey}"\n    public-key = "${publicKey}"\n` +
+      `    secret-key = "${secretKey}"\n`);
+    assert.throws(() => curve.readKeyPair(path), /line 3: public-key given twice/);
+  });
+
+  test('a huge file is not a key file', () => {
+    assert.throws(() => curve.readPublicKey(file('#'.repeat(70_000) + '\n')), /not a key file/);
+  });
+
   test('a literal Z85 public key', () => {
     assert.equal(curve.readPublicKey(GOOD), GOOD);
   });
@@ -98,25 +119,27 @@ describe('the key-file parser', () => {
 
   test('a key of the wrong length in a file', () => {
     assert.throws(() => curve.readPublicKey(file('curve\n    public-key = "abc"\n')),
-        /public-key: a CURVE key is 40 Z85 characters, not 3/);
+        /line 2: public-key: a CURVE key is 40 Z85 characters, not 3/);
   });
 
   test('a key with characters outside Z85 in a file', () => {
     const {publicKey, secretKey} = zmq.curveKeyPair();
-    const path = file(`public-key = "${publicKey}"\nsecret-key = "${secretKey.slice(0, -1)}~"\n`);
+    const path = file(`curve\n    public-key = "${publicKey}"\n` +
+      `    secret-key = "${secretKey.slice(0, -1)}~"\n`);
     assert.throws(() => curve.readKeyPair(path),
         /secret-key: not a Z85 key \(bad characters '~'\)/);
   });
 
   test('a .key file without its secret key', () => {
     const {pubFile} = curve.generate('bob', dir);
-    assert.throws(() => curve.readKeyPair(pubFile), /no secret-key line/);
-    assert.throws(() => curve.readPublicKey(file('metadata\ncurve\n')), /no public-key line/);
+    assert.throws(() => curve.readKeyPair(pubFile), /no secret-key/);
+    assert.throws(() => curve.readPublicKey(file('metadata\ncurve\n')),
+        /no public-key in a 'curve' section/);
   });
 
   test('a public key that does not belong to the secret key', () => {
-    const path = file(`public-key = "${zmq.curveKeyPair().publicKey}"\n` +
-      `secret-key = "${zmq.curveKeyPair().secretKey}"\n`);
+    const path = file(`curve\n    public-key = "${zmq.curveKeyPair().publicKey}"\n` +
+      `    secret-key = "${zmq.curveKeyPair().secretKey}"\n`);
     assert.throws(() => curve.readKeyPair(path), /does not belong/);
   });
 

@@ -9,21 +9,21 @@ Key files are czmq zcert text files, as ``taskmill keygen NAME`` writes them: NA
         public-key = "<40-char Z85>"
         secret-key = "<40-char Z85>"
 
-Only the ``public-key = "..."`` and ``secret-key = "..."`` lines are read (the value
-quoted with ``"`` or ``'``, or not quoted, as ZPL allows); comments and other lines are
-ignored. The broker's public key may be given as such a file or as the
-40-character Z85 text itself. A peer that sets the broker's key must also have its own
-key pair (``curve_key_file``). ``TASKMILL_CURVE_SERVER_KEY`` and
-``TASKMILL_CURVE_KEY_FILE`` are the defaults when no argument is given.
+The ``public-key`` and ``secret-key`` entries of the ``curve`` section are read, as
+docs/protocol.md ("Transport security") says: values quoted with ``"`` or ``'``, or bare;
+comments and other sections are ignored; a repeated key is an error. The broker's public
+key may be given as such a file or as the 40-character Z85 text itself. A peer that sets
+the broker's key must also have its own key pair (``curve_key_file``).
+``TASKMILL_CURVE_SERVER_KEY`` and ``TASKMILL_CURVE_KEY_FILE`` are the defaults when no
+argument is given.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import struct
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import zmq
 from zmq.utils import z85
@@ -33,9 +33,8 @@ from taskmill.errors import TaskmillError
 ENV_SERVER_KEY = "TASKMILL_CURVE_SERVER_KEY"
 ENV_KEY_FILE = "TASKMILL_CURVE_KEY_FILE"
 KEY_LENGTH = 40  # Z85 characters of a 32-byte CURVE key
+_MAX_KEY_FILE_CHARS = 64 * 1024  # a key file is a few hundred bytes (the C++ reader's limit)
 
-# ZPL (zcert) values may be quoted with "..." or '...', or not at all.
-_LINE = re.compile(r"""^\s*(public-key|secret-key)\s*=\s*("[^"]*"|'[^']*'|\S*)\s*$""")
 _Z85_CHARS = frozenset(z85.Z85CHARS.decode("ascii"))
 
 
@@ -85,21 +84,31 @@ def read_key_file(path: str) -> Tuple[Optional[bytes], Optional[bytes]]:
     Raises CurveKeyError if the file cannot be read or a key in it is not valid Z85."""
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            text = f.read(_MAX_KEY_FILE_CHARS + 1)
     except FileNotFoundError:
         raise CurveKeyError(f"{path}: no such CURVE key file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise CurveKeyError(f"{path}: cannot read CURVE key file: {e}") from None
-    keys = {}
-    for line in text.splitlines():
-        if line.lstrip().startswith("#"):
+    if len(text) > _MAX_KEY_FILE_CHARS:
+        raise CurveKeyError(f"{path}: larger than {_MAX_KEY_FILE_CHARS} bytes, not a key file")
+    keys: Dict[str, bytes] = {}
+    section = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
             continue
-        match = _LINE.match(line)
-        if match:
-            value = match.group(2)
-            if value[:1] in ("'", '"'):
-                value = value[1:-1]
-            keys[match.group(1)] = check_z85_key(value, f"{path}: {match.group(1)}")
+        if line[0] not in " \t":  # a top-level (ZPL) section name
+            section = stripped.split("=", 1)[0].strip()
+            continue
+        name, eq, value = stripped.partition("=")
+        name, value = name.strip(), value.strip()
+        if section != "curve" or not eq or name not in ("public-key", "secret-key"):
+            continue
+        if name in keys:
+            raise CurveKeyError(f"{path}: line {number}: {name} given twice")
+        if len(value) >= 2 and value[0] in "\"'" and value[-1] == value[0]:
+            value = value[1:-1]
+        keys[name] = check_z85_key(value, f"{path}: line {number}: {name}")
     return keys.get("public-key"), keys.get("secret-key")
 
 
@@ -112,7 +121,7 @@ def read_public_key(arg: str) -> bytes:
                             f"Z85 key either")
     public, _ = read_key_file(arg)
     if public is None:
-        raise CurveKeyError(f"{arg}: no public-key line in the CURVE key file")
+        raise CurveKeyError(f"{arg}: no public-key in a 'curve' section")
     return public
 
 
@@ -120,9 +129,9 @@ def read_key_pair(path: str) -> Tuple[bytes, bytes]:
     """(public, secret) from a .key file; both must be there and belong together."""
     public, secret = read_key_file(path)
     if public is None:
-        raise CurveKeyError(f"{path}: no public-key line in the CURVE key file")
+        raise CurveKeyError(f"{path}: no public-key in a 'curve' section")
     if secret is None:
-        raise CurveKeyError(f"{path}: no secret-key line (is this the .pub file? "
+        raise CurveKeyError(f"{path}: no secret-key (is this the .pub file? "
                             f"the key pair is in the .key file)")
     if zmq.curve_public(secret) != public:
         raise CurveKeyError(f"{path}: the public key does not belong to the secret key")

@@ -64,6 +64,35 @@ def test_single_quoted_and_unquoted_values(tmp_path: Path) -> None:
     assert curve.read_key_pair(str(path)) == (public, secret)
 
 
+def test_only_the_curve_section_counts(tmp_path: Path) -> None:
+    public, secret = zmq.curve_keypair()
+    other, _ = zmq.curve_keypair()
+    path = tmp_path / "sections.key"
+    path.write_text(f'metadata\n    public-key = "{other.decode()}"\n'
+                    f'public-key = "{other.decode()}"\n'  # a section name, not an entry
+                    f'curve\n    public-key = "{public.decode()}"\n'
+                    f'    secret-key = "{secret.decode()}"\n'
+                    f'extra\n    secret-key = "not even a key"\n')
+    assert curve.read_key_pair(str(path)) == (public, secret)
+
+
+def test_a_repeated_key_is_refused(tmp_path: Path) -> None:
+    public, secret = zmq.curve_keypair()
+    path = tmp_path / "twice.key"
+    path.write_text(f'curve\n    public-key = "{public.decode()}"\n'
+                    f'    public-key = "{public.decode()}"\n'
+                    f'    secret-key = "{secret.decode()}"\n')
+    with pytest.raises(CurveKeyError, match="line 3: public-key given twice"):
+        curve.read_key_pair(str(path))
+
+
+def test_a_huge_file_is_not_a_key_file(tmp_path: Path) -> None:
+    path = tmp_path / "huge.pub"
+    path.write_text("#" * 70_000 + "\n")
+    with pytest.raises(CurveKeyError, match="not a key file"):
+        curve.read_public_key(str(path))
+
+
 def test_literal_z85_public_key() -> None:
     assert curve.read_public_key(GOOD) == GOOD.encode()
 
@@ -88,7 +117,8 @@ def test_missing_key_file() -> None:
 def test_wrong_length_in_file(tmp_path: Path) -> None:
     path = tmp_path / "short.pub"
     path.write_text('curve\n    public-key = "abc"\n')
-    with pytest.raises(CurveKeyError, match="public-key: a CURVE key is 40 Z85 characters, not 3"):
+    with pytest.raises(CurveKeyError,
+                       match="line 2: public-key: a CURVE key is 40 Z85 characters, not 3"):
         curve.read_public_key(str(path))
 
 
@@ -103,14 +133,14 @@ def test_wrong_charset_in_file(tmp_path: Path) -> None:
 
 def test_key_file_without_secret(tmp_path: Path) -> None:
     _, pub_path = curve.generate("bob", str(tmp_path))
-    with pytest.raises(CurveKeyError, match="no secret-key line"):
+    with pytest.raises(CurveKeyError, match="no secret-key"):
         curve.read_key_pair(pub_path)
 
 
 def test_file_without_keys(tmp_path: Path) -> None:
     path = tmp_path / "empty.pub"
     path.write_text("#   ZeroMQ CURVE Public Certificate\nmetadata\ncurve\n")
-    with pytest.raises(CurveKeyError, match="no public-key line"):
+    with pytest.raises(CurveKeyError, match="no public-key in a 'curve' section"):
         curve.read_public_key(str(path))
 
 
@@ -118,7 +148,8 @@ def test_public_key_must_belong_to_secret(tmp_path: Path) -> None:
     public, _ = zmq.curve_keypair()
     _, secret = zmq.curve_keypair()
     path = tmp_path / "mixed.key"
-    path.write_text(f'public-key = "{public.decode()}"\nsecret-key = "{secret.decode()}"\n')
+    path.write_text(f'curve\n    public-key = "{public.decode()}"\n'
+                    f'    secret-key = "{secret.decode()}"\n')
     with pytest.raises(CurveKeyError, match="does not belong"):
         curve.read_key_pair(str(path))
 
