@@ -9,11 +9,13 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 
 #include "net/router_socket.h"
+#include "net/zap_handler.h"
 #include "redis/embedded_redis.h"
 #include "redis/redis_config.h"
 #include "redis/redis_connection.h"
@@ -22,6 +24,7 @@
 #include "service/client_service.h"
 #include "service/worker_service.h"
 #include "store/store.h"
+#include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
 
@@ -87,8 +90,56 @@ int MakeSignalFd() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   // Only useful when the caller blocked these signals (main does); harmless otherwise.
   return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+// With --curve-secret-key-file: the ZAP handler bound in `zmq_ctx` (it must exist before
+// the CURVE sockets bind, or libzmq lets every key in) and both sockets made CURVE servers.
+// Without: nullptr, plain sockets.
+Result<std::unique_ptr<ZapHandler>> SetUpCurve(const BrokerOptions& o, zmq::context_t& zmq_ctx,
+                                               const Clock& clock, RouterSocket& frontend,
+                                               RouterSocket& backend) {
+  if (o.curve_secret_key_file.empty()) return std::unique_ptr<ZapHandler>();
+  auto keys = LoadCurveKeyFile(o.curve_secret_key_file);
+  if (!keys) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--curve-secret-key-file: " + keys.error().message);
+  }
+  auto allow = CurveAllowList::Load(o.curve_allow_dir);
+  if (!allow) {
+    return MakeError(ErrorCode::kInvalidArgument, "--curve-allow-dir: " + allow.error().message);
+  }
+  size_t allowed = allow->size();
+  auto zap = std::make_unique<ZapHandler>(zmq_ctx, std::move(*allow), clock);
+  if (auto r = zap->Bind(); !r) return std::unexpected(r.error());
+  if (auto r = frontend.EnableCurveServer(*keys); !r) return std::unexpected(r.error());
+  if (auto r = backend.EnableCurveServer(*keys); !r) return std::unexpected(r.error());
+  Log()->info("CURVE on: broker public key {}, {} allowed keys in {}", keys->public_key, allowed,
+              o.curve_allow_dir);
+  if (allowed == 0) {
+    Log()->warn("the CURVE allow-list {} is empty: every connection will be refused",
+                o.curve_allow_dir);
+  }
+  return zap;
+}
+
+// SIGHUP: re-read the allow-list; a broken directory keeps the old list.
+void ReloadAllowList(ZapHandler* zap) {
+  if (zap == nullptr) {
+    Log()->info("SIGHUP: nothing to reload (CURVE is off)");
+    return;
+  }
+  size_t before = zap->allow_list().size();
+  auto loaded = zap->Reload();
+  if (!loaded) {
+    Log()->error("SIGHUP: CURVE allow-list not reloaded, keeping the {} keys loaded before: {}",
+                 before, loaded.error().message);
+    return;
+  }
+  Log()->info("SIGHUP: CURVE allow-list reloaded from {}: {} keys loaded ({} before)",
+              zap->allow_list().dir(), *loaded, before);
 }
 
 }  // namespace
@@ -126,6 +177,8 @@ Result<void> Broker::Run() {
   RouterSocket frontend(zmq_ctx, router_options);
   router_options.handover = true;  // a restarted worker with the same id takes over
   RouterSocket backend(zmq_ctx, router_options);
+  auto zap = SetUpCurve(options_, zmq_ctx, clock_, frontend, backend);
+  if (!zap) return std::unexpected(zap.error());
   if (auto r = frontend.Bind(options_.frontend); !r) return std::unexpected(r.error());
   if (auto r = backend.Bind(options_.backend); !r) return std::unexpected(r.error());
 
@@ -212,31 +265,46 @@ Result<void> Broker::Run() {
     if (int64_t r = redis.NextTimerMs(); r >= 0) next = std::min(next, r);
     if (stopping) next = std::min(next, now + 20);
 
-    zmq::pollitem_t items[5] = {
-        {frontend.handle(), 0, ZMQ_POLLIN, 0},
-        {backend.handle(), 0, ZMQ_POLLIN, 0},
-        {nullptr, stop_fd_, ZMQ_POLLIN, 0},
-        {nullptr, signal_fd, ZMQ_POLLIN, 0},
-        {nullptr, redis.fd(), redis.WantedEvents(), 0},
+    std::array<zmq::pollitem_t, 6> items{};
+    size_t count = 0;
+    auto add = [&](zmq::pollitem_t item) {
+      items[count] = item;
+      return count++;
     };
-    int count = redis.fd() >= 0 ? 5 : 4;
-    if (signal_fd < 0) items[3].fd = stop_fd_;
+    add({frontend.handle(), 0, ZMQ_POLLIN, 0});
+    add({backend.handle(), 0, ZMQ_POLLIN, 0});
+    add({nullptr, stop_fd_, ZMQ_POLLIN, 0});
+    size_t signal_at = signal_fd >= 0 ? add({nullptr, signal_fd, ZMQ_POLLIN, 0}) : 0;
+    size_t redis_at = redis.fd() >= 0 ? add({nullptr, redis.fd(), redis.WantedEvents(), 0}) : 0;
+    size_t zap_at = *zap ? add({(*zap)->handle(), 0, ZMQ_POLLIN, 0}) : 0;
     try {
-      zmq::poll(items, count, std::chrono::milliseconds(std::max<int64_t>(0, next - now)));
+      zmq::poll(items.data(), count, std::chrono::milliseconds(std::max<int64_t>(0, next - now)));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) Log()->warn("poll: {}", e.what());
     }
 
-    if (count == 5 && items[4].revents != 0) redis.HandleEvents(items[4].revents);
+    if (redis_at != 0 && items[redis_at].revents != 0) redis.HandleEvents(items[redis_at].revents);
+    // Before the sockets' messages: a handshake waits for this answer.
+    if (zap_at != 0 && (items[zap_at].revents & ZMQ_POLLIN)) {
+      (*zap)->HandleRequests();
+      ctx.counters.curve_refusals = (*zap)->counters().refused;
+    }
 
-    if ((items[2].revents | items[3].revents) & ZMQ_POLLIN) {
+    bool stop_requested = false;
+    if (items[2].revents & ZMQ_POLLIN) {
       uint64_t drained;
       (void)!read(stop_fd_, &drained, sizeof drained);
-      if (signal_fd >= 0) {
-        signalfd_siginfo info;
-        while (read(signal_fd, &info, sizeof info) == sizeof info) {
-        }
+      stop_requested = true;
+    }
+    if (signal_at != 0 && (items[signal_at].revents & ZMQ_POLLIN)) {
+      bool reload = false;
+      signalfd_siginfo info;
+      while (read(signal_fd, &info, sizeof info) == sizeof info) {
+        (info.ssi_signo == SIGHUP ? reload : stop_requested) = true;
       }
+      if (reload) ReloadAllowList(zap->get());
+    }
+    if (stop_requested) {
       if (!stopping) {
         stopping = true;
         drain_deadline = clock_.MonotonicMs() + options_.drain_grace_ms;
@@ -289,6 +357,11 @@ Result<void> Broker::Run() {
   if (signal_fd >= 0) close(signal_fd);
   frontend.Close();
   backend.Close();
+  if (*zap) {
+    const ZapCounters& z = (*zap)->counters();
+    Log()->info("CURVE: {} connections allowed, {} refused", z.allowed, z.refused);
+    (*zap)->Close();
+  }
   redis.Stop();
   if (embedded) {
     if (auto r = embedded->Stop(); !r)

@@ -10,12 +10,13 @@
 
 int main(int argc, char** argv) {
   using namespace taskmill;
-  // Block the stop signals before any thread exists, so every thread inherits the mask and
-  // the broker's signalfd is the only place they arrive.
+  // Block the stop and reload signals before any thread exists, so every thread inherits
+  // the mask and the broker's signalfd is the only place they arrive.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 

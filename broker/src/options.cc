@@ -56,6 +56,11 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.Uint("max-output-bytes", &o.max_output_bytes, 1024, 1ull << 30,
          "largest result a worker may report per task (output + stdout + stderr); a bigger "
          "one fails the attempt with output_too_large");
+  f.String("curve-secret-key-file", &o.curve_secret_key_file,
+           "CURVE: the broker's key file (taskmill keygen); needs --curve-allow-dir");
+  f.String("curve-allow-dir", &o.curve_allow_dir,
+           "CURVE: directory of the *.pub files of allowed clients and workers (SIGHUP "
+           "re-reads it)");
   f.String("ready-file", &o.ready_file, "write the bound endpoints here once serving");
   f.Choice("log-level", &o.log_level, {"trace", "debug", "info", "warn", "error", "off"},
            "log level");
@@ -101,6 +106,14 @@ Result<void> Validate(const BrokerOptions& o) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "--lease-ms: must be longer than liveness x heartbeat-ms (" +
                          std::to_string(o.liveness * o.heartbeat_ms) + ")");
+  }
+  if (o.curve_secret_key_file.empty() != o.curve_allow_dir.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     o.curve_secret_key_file.empty()
+                         ? "--curve-allow-dir: needs --curve-secret-key-file too (CURVE takes "
+                           "both, or neither for no CURVE)"
+                         : "--curve-secret-key-file: needs --curve-allow-dir too (CURVE takes "
+                           "both, or neither for no CURVE)");
   }
   return {};
 }

@@ -94,6 +94,21 @@ TEST(BrokerOptionsTest, AFrameMustCarryThePayloadAndOutputCaps) {
   EXPECT_TRUE(o) << o.error().message;
 }
 
+TEST(BrokerOptionsTest, CurveTakesBothFlagsOrNeither) {
+  auto o = Parse({"--curve-secret-key-file", "/k/broker.key"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message,
+            "--curve-secret-key-file: needs --curve-allow-dir too (CURVE takes both, or "
+            "neither for no CURVE)");
+  o = Parse({"--curve-allow-dir", "/k/allowed"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("--curve-allow-dir: needs --curve-secret-key-file"),
+            std::string::npos);
+  o = Parse({"--curve-secret-key-file", "/k/broker.key", "--curve-allow-dir", "/k/allowed"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->curve_allow_dir, "/k/allowed");
+}
+
 TEST(BrokerOptionsTest, LeaseFollowsHeartbeatUnlessSet) {
   auto o = Parse({"--heartbeat-ms", "2000", "--liveness", "5"});
   ASSERT_TRUE(o);

@@ -84,7 +84,10 @@ Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& option
   if (options.request_timeout_ms == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "request_timeout_ms: must be at least 1");
   }
+  auto curve = LoadCurveClientKeys(options.curve_server_key, options.curve_key_file);
+  if (!curve) return std::unexpected(curve.error());
   std::shared_ptr<Connection> c(new Connection(options));
+  c->curve_ = std::move(*curve);
   c->context_ = zmq_ctx_new();
   if (c->context_ == nullptr) {
     return MakeError(ErrorCode::kInternal, "zmq_ctx_new: " + ZmqErrorText());
@@ -273,10 +276,18 @@ void Connection::Run(std::promise<Result<void>> started) {
     dealer.SetInt(ZMQ_HEARTBEAT_IVL, static_cast<int>(options_.heartbeat_ms));
     dealer.SetInt(ZMQ_HEARTBEAT_TIMEOUT, static_cast<int>(options_.heartbeat_ms) * 3);
   }
+  if (curve_) {
+    if (auto r = ApplyCurveClient(dealer.get(), *curve_); !r) {
+      started.set_value(std::unexpected(r.error()));
+      return;
+    }
+  }
   std::string monitor_endpoint =
       "inproc://taskmill-client-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(this));
   if (zmq_socket_monitor(dealer.get(), monitor_endpoint.c_str(),
-                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
       zmq_connect(monitor.get(), monitor_endpoint.c_str()) != 0) {
     started.set_value(MakeError(ErrorCode::kInternal, "zmq_socket_monitor: " + ZmqErrorText()));
     return;
@@ -400,8 +411,26 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
   while (RecvParts(monitor, parts, too_many)) {
     if (parts.empty() || parts[0].size() < 6) continue;
     uint16_t event = 0;
+    uint32_t value = 0;
     std::memcpy(&event, parts[0].data(), sizeof event);
-    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+    std::memcpy(&value, parts[0].data() + sizeof event, sizeof value);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      handshake_failure_ = "the broker at " + options_.endpoint +
+                           " refused this client's CURVE key (ZAP status " + std::to_string(value) +
+                           "): its .pub must be in the broker's --curve-allow-dir";
+      Log()->debug("{}", handshake_failure_);
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+      handshake_failure_ =
+          value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+              ? std::string("the broker at ") + options_.endpoint +
+                    (curve_ ? " does not use CURVE, but this client does (curve-server-key)"
+                            : " requires CURVE: set curve-server-key and curve-key-file")
+              : "the handshake with the broker at " + options_.endpoint +
+                    " failed (ZMTP protocol error " + std::to_string(value) +
+                    (curve_ ? "; is curve-server-key the broker's public key?)" : ")");
+      Log()->debug("{}", handshake_failure_);
+    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      handshake_failure_.clear();
       ++handshakes_;
       Log()->debug("connected to {} (handshake {})", options_.endpoint, handshakes_);
       // A new connection is a new ROUTER identity (and after a broker restart, a broker
@@ -442,9 +471,13 @@ void Connection::ExpireRequests(int64_t now_ms) {
       ++it;
       continue;
     }
-    Finish(*it, MakeError(ErrorCode::kBrokerUnavailable,
-                          "could not reach a broker at " + options_.endpoint + " within " +
-                              std::to_string(it->timeout_ms) + " ms"));
+    if (!handshake_failure_.empty()) {
+      Finish(*it, MakeError(ErrorCode::kUnauthorized, handshake_failure_));
+    } else {
+      Finish(*it, MakeError(ErrorCode::kBrokerUnavailable,
+                            "could not reach a broker at " + options_.endpoint + " within " +
+                                std::to_string(it->timeout_ms) + " ms"));
+    }
     it = backlog_.erase(it);
   }
   for (auto it = in_flight_.begin(); it != in_flight_.end();) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "taskmill/client/client.h"
+#include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/error.h"
 #include "taskmill/shared/protocol/codec.h"
 
@@ -79,8 +80,9 @@ class Connection {
   int64_t NextDeadline() const;
 
   const ClientOptions options_;
-  void* context_ = nullptr;  // zmq context; terminated in the destructor after Stop
-  int wake_fd_ = -1;         // eventfd: callers poke the I/O thread through it
+  std::optional<CurveClientKeys> curve_;  // loaded by Open; set on the DEALER before connect
+  void* context_ = nullptr;               // zmq context; terminated in the destructor after Stop
+  int wake_fd_ = -1;                      // eventfd: callers poke the I/O thread through it
   std::thread io_thread_;
   std::thread callback_thread_;
 
@@ -94,6 +96,8 @@ class Connection {
   std::map<uint64_t, Request> in_flight_;  // sent, awaiting their REPLY, by req_id
   bool heard_from_broker_ = false;         // true iff any broker message ever arrived
   uint64_t handshakes_ = 0;                // ZMTP handshakes completed (1 + reconnects)
+  // Why the latest handshake failed (CURVE refused or mismatched); empty once one succeeds.
+  std::string handshake_failure_;
 
   std::mutex cb_mu_;               // guards everything below
   std::condition_variable cb_cv_;  // events_ grew, a callback ended, or stopping

@@ -30,7 +30,7 @@ using protocol::TaskState;
 using taskmill::testing::ReadFile;
 using taskmill::testing::WireClient;
 
-constexpr uint64_t kMaxFrameBytes = 64 * 1024;
+constexpr uint64_t kMaxFrameBytes = 80 * 1024;  // >= the 1 KiB caps + 64 KiB
 constexpr int kHalfOpenPerSocket = 150;
 constexpr int64_t kFloodMs = 3000;
 constexpr size_t kMaxHostilePerSocket = 15000;  // bound on the flood, whatever the timing
@@ -188,7 +188,11 @@ struct HealthyClient {
 
 TEST(HostileInputTest, BrokerRefusesCountsAndKeepsServing) {
   ChaosCluster::Options o;
-  o.broker_args = {"--max-frame-bytes", std::to_string(kMaxFrameBytes)};
+  // A small frame cap (so over-size frames are cheap to send) needs small payload and
+  // output caps: the broker refuses a frame cap that cannot carry them.
+  o.broker_args = {"--max-frame-bytes",   std::to_string(kMaxFrameBytes),
+                   "--max-payload-bytes", "1024",
+                   "--max-output-bytes",  "1024"};
   auto started = ChaosCluster::Start("hostile", o);
   ASSERT_TRUE(started.has_value()) << started.error().message;
   auto& cluster = **started;

@@ -37,6 +37,10 @@ Result<void> IoLoop::OpenLink() {
     if (auto r = s.SetInt(opt, value); !r) return r;
   }
   if (auto r = s.SetBytes(ZMQ_ROUTING_ID, options_.id); !r) return r;
+  // Every link is a new socket: the keys go on each one before it connects.
+  if (curve_) {
+    if (auto r = ApplyCurveClient(s.handle(), *curve_); !r) return r;
+  }
   if (auto r = s.Connect(options_.broker); !r) return r;
   dealer_ = std::move(s);
   link_ = LinkState::kLinked;

@@ -45,6 +45,9 @@ IoLoop::~IoLoop() {
 }
 
 Result<void> IoLoop::Run() {
+  auto curve = LoadCurveClientKeys(options_.curve_server_key, options_.curve_key_file);
+  if (!curve) return std::unexpected(curve.error());
+  curve_ = std::move(*curve);
   auto results = ZmqSocket::Open(context_, zmq::socket_type::pull, "results");
   if (!results) return std::unexpected(results.error());
   results_ = std::move(*results);

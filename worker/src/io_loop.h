@@ -5,12 +5,14 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <zmq.hpp>
 
 #include "executor_pool.h"
 #include "taskmill/shared/clock.h"
+#include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/error.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/messages.h"
@@ -93,6 +95,8 @@ class IoLoop {
   ZmqSocket dealer_;        // open iff link_ == kLinked
   ZmqSocket results_;       // inproc PULL from the executors
   std::unique_ptr<ExecutorPool> pool_;
+
+  std::optional<CurveClientKeys> curve_;  // loaded by Run; set on every new DEALER
 
   LinkState link_ = LinkState::kBackoff;
   std::deque<Outgoing> outbox_;    // reliable messages not yet accepted by the socket

@@ -47,6 +47,12 @@ int main(int argc, char** argv) {
   flags.Uint("max-output-bytes", &options.max_output_bytes, 1024, 1ull << 30,
              "largest result reported per task (output + stdout + stderr), as the broker's "
              "--max-output-bytes; a bigger one fails the attempt with output_too_large");
+  flags.String("curve-server-key", &options.curve_server_key,
+               "the broker's CURVE public key: its .pub file or 40-char Z85 text (needs "
+               "--curve-key-file)");
+  flags.String("curve-key-file", &options.curve_key_file,
+               "this worker's CURVE key file (taskmill keygen); its .pub goes in the broker's "
+               "--curve-allow-dir");
   flags.List("labels", &labels, "labels sent to the broker, key=value (comma-separated)");
   flags.Choice("log-level", &log_level,
                {"trace", "debug", "info", "warn", "error", "critical", "off"}, "log level");

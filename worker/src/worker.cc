@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "io_loop.h"
+#include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/ids.h"
 #include "taskmill/shared/log.h"
 
@@ -71,6 +72,10 @@ Result<void> ValidateOptions(const WorkerOptions& o) {
     if (!IsName(key, "_.-/")) {
       return bad("labels: '" + key + "' is not a label key ([A-Za-z0-9_./-]{1,128})");
     }
+  }
+  // Loads the keys only to check them; Run loads them again to use them.
+  if (auto curve = LoadCurveClientKeys(o.curve_server_key, o.curve_key_file); !curve) {
+    return std::unexpected(curve.error());
   }
   return {};
 }

@@ -15,6 +15,10 @@ RouterSocket::RouterSocket(zmq::context_t& ctx, const RouterOptions& options)
   if (options.handover) socket_.set(zmq::sockopt::router_handover, 1);
 }
 
+Result<void> RouterSocket::EnableCurveServer(const CurveKeyPair& keys) {
+  return ApplyCurveServer(socket_.handle(), keys);
+}
+
 Result<void> RouterSocket::Bind(const std::string& endpoint) {
   try {
     socket_.bind(endpoint);

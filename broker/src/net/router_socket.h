@@ -5,6 +5,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/error.h"
 #include "taskmill/shared/protocol/codec.h"
 
@@ -32,6 +33,8 @@ class RouterSocket {
  public:
   RouterSocket(zmq::context_t& ctx, const RouterOptions& options);
 
+  // Makes it a CURVE server with this key pair (ZAP domain "taskmill"). Before Bind.
+  Result<void> EnableCurveServer(const CurveKeyPair& keys);
   Result<void> Bind(const std::string& endpoint);
   // The endpoint actually bound (resolves tcp://127.0.0.1:* to a port).
   std::string LastEndpoint() const;

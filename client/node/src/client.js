@@ -9,6 +9,7 @@ import {EventEmitter} from 'node:events';
 import {CodecError} from './codec.js';
 import {BrokerUnavailable, InvalidSpec, NotFound, TaskFailed, TaskmillError, TaskmillTimeout,
   errorFromWire} from './errors.js';
+import {load as loadCurve} from './curve.js';
 import {Link} from './link.js';
 import {TERMINAL_STATES} from './schema.js';
 import {newId, normalizeBatchSpec, normalizeTaskSpec} from './spec.js';
@@ -18,10 +19,12 @@ const U32_MAX = 4294967295;
 
 export class Client extends EventEmitter {
   // broker: the frontend endpoint; requestTimeoutMs: deadline of each request (WAIT adds
-  // its own timeout on top); heartbeatMs: ZMTP heartbeat on the connection (0: off).
+  // its own timeout on top); heartbeatMs: ZMTP heartbeat on the connection (0: off);
+  // curveServerKey (file or Z85), curveKeyFile: CURVE, defaults from TASKMILL_CURVE_* (curve.js).
   constructor({broker = process.env.TASKMILL_BROKER ?? 'tcp://127.0.0.1:5555',
-    requestTimeoutMs = 10_000, heartbeatMs = 1000} = {}) {
+    requestTimeoutMs = 10_000, heartbeatMs = 1000, curveServerKey, curveKeyFile} = {}) {
     super();
+    const curve = loadCurve({serverKey: curveServerKey, keyFile: curveKeyFile});  // throws first
     this.broker = broker;
     this.requestTimeoutMs = requestTimeoutMs;
     this.nextReqId = 1;             // 0 is reserved for replies to undecodable requests
@@ -32,6 +35,7 @@ export class Client extends EventEmitter {
     this.link = new Link({
       endpoint: broker,
       heartbeatMs,
+      curve,
       onMessage: (command, message) => this.onMessage(command, message),
       onBadMessage: (err) => this.emit('warning', err),
       onConnect: (count) => {

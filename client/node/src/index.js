@@ -7,3 +7,5 @@ export {BrokerUnavailable, InvalidSpec, NotFound, PermanentError, QueueFull, Tas
   TaskmillError, TaskmillTimeout} from './errors.js';
 export {TASK_STATES, TERMINAL_STATES} from './schema.js';
 export * as protocol from './protocol.js';
+export * as curve from './curve.js';
+export {CurveKeyError} from './curve.js';

@@ -13,9 +13,10 @@ export class Link {
   // set that does not decode (it is dropped, as section 5 says); onConnect(count) each TCP
   // connection ZeroMQ establishes (count 1 is the first, later ones are reconnects).
   // routingId: the socket's identity; immediate: sends wait for a live connection instead
-  // of queueing on a dead pipe; sendTimeoutMs: a send not accepted by then rejects (-1: never).
+  // of queueing on a dead pipe; sendTimeoutMs: a send not accepted by then rejects (-1: never);
+  // curve: the socket options of curve.load() (a CURVE client), or null.
   constructor({endpoint, onMessage, onBadMessage = () => {}, onConnect = null, heartbeatMs = 0,
-    routingId = null, immediate = false, sendTimeoutMs = -1}) {
+    routingId = null, immediate = false, sendTimeoutMs = -1, curve = null}) {
     this.endpoint = endpoint;
     this.onMessage = onMessage;
     this.onBadMessage = onBadMessage;
@@ -24,6 +25,7 @@ export class Link {
     this.routingId = routingId;
     this.immediate = immediate;
     this.sendTimeoutMs = sendTimeoutMs;
+    this.curve = curve;
     this.connects = 0;
     this.socket = null;
     this.sending = Promise.resolve();  // the tail of the send chain
@@ -34,6 +36,8 @@ export class Link {
     const options = {linger: 0, sendHighWaterMark: 10000, receiveHighWaterMark: 10000,
       immediate: this.immediate, sendTimeout: this.sendTimeoutMs};
     if (this.routingId) options.routingId = this.routingId;
+    // Set at construction, so before connect(): every socket a Link opens is a CURVE client.
+    if (this.curve) Object.assign(options, this.curve);
     if (this.heartbeatMs > 0) {
       // ZMTP heartbeats notice a silently dead peer and re-establish the connection.
       options.heartbeatInterval = this.heartbeatMs;

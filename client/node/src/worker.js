@@ -10,6 +10,7 @@
 
 import {hostname} from 'node:os';
 
+import {load as loadCurve} from './curve.js';
 import {PermanentError} from './errors.js';
 import {Link} from './link.js';
 import {toBytes} from './spec.js';
@@ -54,17 +55,21 @@ function outputBytes(value) {
 export class Worker {
   // broker: the backend endpoint; id: stable worker id; queues: queues to take from
   // (default ['default']); concurrency: slots; heartbeatMs/liveness: as in section 9.2;
-  // graceMs: what SIGTERM/stop() give running tasks; labels: reported to the broker.
+  // graceMs: what SIGTERM/stop() give running tasks; labels: reported to the broker;
+  // curveServerKey (file or Z85), curveKeyFile: CURVE, defaults from TASKMILL_CURVE_* (curve.js).
   constructor({broker = process.env.TASKMILL_BROKER ?? 'tcp://127.0.0.1:5556',
     id = process.env.TASKMILL_ID ?? `node-${hostname()}-${process.pid}`,
     queues = ['default'], concurrency = 1,
     heartbeatMs = 1000, liveness = 3, graceMs = 30_000, labels = {},
-    handleSignals = true, log = () => {}, maxOutputBytes = 8 * 1024 * 1024} = {}) {
+    handleSignals = true, log = () => {}, maxOutputBytes = 8 * 1024 * 1024, curveServerKey,
+    curveKeyFile} = {}) {
     // A bigger handler output is reported as a failure (output_too_large, not retried)
     // instead: sent whole it would pass the broker's frame cap and be lost. Match the
     // broker's --max-output-bytes.
     Object.assign(this, {broker, id, queues, concurrency, heartbeatMs, liveness, graceMs,
       labels, handleSignals, log, maxOutputBytes});
+    // The CURVE socket options of every link, reconnects included; null: plain.
+    this.curve = loadCurve({serverKey: curveServerKey, keyFile: curveKeyFile});
     this.handlers = new Map();   // task type -> async (task) => output
     this.running = new Map();    // `${taskId}/${token}` -> {task, controller, reason}
     this.unsent = new Map();     // `${taskId}/${token}` -> DONE not yet accepted by a connection
@@ -118,6 +123,7 @@ export class Worker {
       routingId: this.id,
       immediate: true,
       sendTimeoutMs: Math.max(100, this.heartbeatMs),
+      curve: this.curve,
       onMessage: (command, message) => this.onMessage(command, message),
       onBadMessage: (err) => this.log(`dropped a bad message: ${err.message}`),
     }).open();

@@ -59,11 +59,12 @@ export class Cluster {
   }
 
   // frontend/backend: the endpoints to bind (default: ports the kernel picks); brokerArgs:
-  // more broker flags.
+  // more flags for the broker (kept for a restart).
   async start({frontend = 'tcp://127.0.0.1:*', backend = 'tcp://127.0.0.1:*',
-    brokerArgs = []} = {}) {
+    brokerArgs = this.brokerArgs ?? []} = {}) {
     const ready = join(this.dir, 'ready');
     rmSync(ready, {force: true});
+    this.brokerArgs = brokerArgs;
     this.broker = start(brokerBin, ['--data-dir', join(this.dir, 'data'),
       '--frontend', frontend, '--backend', backend,
       '--ready-file', ready, '--heartbeat-ms', '200', ...brokerArgs]);

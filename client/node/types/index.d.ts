@@ -3,6 +3,8 @@
 import {EventEmitter} from 'node:events';
 
 export * as protocol from './protocol.js';
+export * as curve from './curve.js';
+export {CurveKeyError} from './curve.js';
 
 /** u64 values: numbers up to 2^53-1, BigInts above. */
 export type U64 = number | bigint;
@@ -125,6 +127,12 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** ZMTP heartbeat interval; 0: off; default 1000 */
   heartbeatMs?: number;
+  /** the broker's CURVE public key: a .pub/.key file or 40 Z85 characters; default
+   * $TASKMILL_CURVE_SERVER_KEY; needs curveKeyFile */
+  curveServerKey?: string;
+  /** this peer's CURVE key pair, a .key file of `taskmill keygen`; default
+   * $TASKMILL_CURVE_KEY_FILE */
+  curveKeyFile?: string;
 }
 
 export interface BatchSubmission {
@@ -209,6 +217,12 @@ export interface WorkerOptions {
   /** drain on SIGTERM/SIGINT while run() is running; default true */
   handleSignals?: boolean;
   log?: (line: string) => void;
+  /** the broker's CURVE public key: a .pub/.key file or 40 Z85 characters; default
+   * $TASKMILL_CURVE_SERVER_KEY; needs curveKeyFile */
+  curveServerKey?: string;
+  /** this peer's CURVE key pair, a .key file of `taskmill keygen`; default
+   * $TASKMILL_CURVE_KEY_FILE */
+  curveKeyFile?: string;
 }
 
 export class Worker {

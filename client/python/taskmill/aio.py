@@ -14,6 +14,7 @@ from taskmill import calls
 from taskmill import messages as m
 from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
 from taskmill.connection import Connection
+from taskmill.curve import load as load_curve
 from taskmill.errors import TaskmillTimeout
 
 AsyncEventCallback = Callable[[m.Event], Any]
@@ -106,10 +107,12 @@ class AsyncClient:
     """
 
     def __init__(self, endpoint: Optional[str] = None, *, request_timeout: float = 10.0,
-                 heartbeat_ms: int = 1000) -> None:
+                 heartbeat_ms: int = 1000, curve_server_key: Optional[str] = None,
+                 curve_key_file: Optional[str] = None) -> None:
         self.endpoint = endpoint or calls.default_endpoint()
         self.request_timeout = request_timeout
-        self._conn = Connection(self.endpoint, heartbeat_ms)
+        self._conn = Connection(self.endpoint, heartbeat_ms,
+                                curve=load_curve(curve_server_key, curve_key_file))
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._conn.close)

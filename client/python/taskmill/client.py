@@ -14,6 +14,7 @@ from taskmill import calls
 from taskmill import messages as m
 from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
 from taskmill.connection import Connection
+from taskmill.curve import load as load_curve
 from taskmill.errors import TaskmillTimeout
 
 EventCallback = Callable[[m.Event], None]
@@ -119,10 +120,12 @@ class Client:
     """
 
     def __init__(self, endpoint: Optional[str] = None, *, request_timeout: float = 10.0,
-                 heartbeat_ms: int = 1000) -> None:
+                 heartbeat_ms: int = 1000, curve_server_key: Optional[str] = None,
+                 curve_key_file: Optional[str] = None) -> None:
         self.endpoint = endpoint or calls.default_endpoint()
         self.request_timeout = request_timeout
-        self._conn = Connection(self.endpoint, heartbeat_ms)
+        self._conn = Connection(self.endpoint, heartbeat_ms,
+                                curve=load_curve(curve_server_key, curve_key_file))
         self._callbacks: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self._callback_thread = threading.Thread(target=self._run_callbacks,
                                                  name="taskmill-client-callbacks",

@@ -23,6 +23,7 @@ import zmq
 
 from taskmill import codec
 from taskmill import messages as m
+from taskmill.curve import CurveKeys
 from taskmill.errors import (BrokerUnavailable, ProtocolError, TaskmillError,
                              TaskmillTimeout, error_from_code)
 
@@ -38,8 +39,10 @@ class Connection:
     with BrokerUnavailable). Owned by one Client or AsyncClient."""
 
     def __init__(self, endpoint: str, heartbeat_ms: int = 1000,
-                 context: Optional[zmq.Context[Any]] = None) -> None:
+                 context: Optional[zmq.Context[Any]] = None,
+                 curve: Optional[CurveKeys] = None) -> None:
         self.endpoint = endpoint
+        self.curve = curve  # set iff the socket is a CURVE client
         self._ctx = context or zmq.Context.instance()
         self._heartbeat_ms = heartbeat_ms
         self._inbox: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
@@ -127,6 +130,8 @@ class Connection:
         if self._heartbeat_ms > 0:
             sock.setsockopt(zmq.HEARTBEAT_IVL, self._heartbeat_ms)
             sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * self._heartbeat_ms)
+        if self.curve is not None:
+            self.curve.apply(sock)
         monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED)
         sock.connect(self.endpoint)
         return sock, monitor

@@ -25,6 +25,8 @@ struct GlobalOptions {
   std::string broker = "tcp://127.0.0.1:5555";  // broker frontend endpoint
   bool json = false;                            // one JSON document on stdout
   uint32_t timeout_ms = 10000;                  // deadline of each request to the broker
+  std::string curve_server_key;                 // broker's public key: .pub file or Z85
+  std::string curve_key_file;                   // own CURVE key file (.key)
 };
 
 // What one command runs with. Lives for one RunCli call, on the caller's thread.
@@ -50,6 +52,7 @@ int RunCancel(Context& ctx, const Args& args);
 int RunBatch(Context& ctx, const Args& args);
 int RunStats(Context& ctx, const Args& args);
 int RunDlq(Context& ctx, const Args& args);
+int RunKeygen(Context& ctx, const Args& args);
 
 // Registers --json and --broker on a command's flags, so they may follow the command.
 void AddCommonFlags(FlagSet& flags, GlobalOptions& global);

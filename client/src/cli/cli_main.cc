@@ -29,17 +29,26 @@ commands:
   dlq list [--queue Q] [--limit N]
   dlq retry|purge [--queue Q] (ID... | --all)
                               dead letters: list, send back to their queue, or delete
+  keygen NAME [--dir DIR] [--force]
+                              write a CURVE key pair DIR/NAME.key (secret) and DIR/NAME.pub
 
 global flags (before the command; --json and --broker may also follow it):
   --broker URL      broker frontend endpoint (default tcp://127.0.0.1:5555) [env TASKMILL_BROKER]
   --json            print one JSON document on stdout instead of tables [env TASKMILL_JSON]
   --timeout-ms N    deadline of each request to the broker (default 10000) [env TASKMILL_TIMEOUT_MS]
+  --curve-server-key FILE_OR_Z85
+                    the broker's CURVE public key (its .pub file or 40-char Z85 text);
+                    needs --curve-key-file [env TASKMILL_CURVE_SERVER_KEY]
+  --curve-key-file FILE
+                    this client's CURVE key file from `taskmill keygen`
+                    [env TASKMILL_CURVE_KEY_FILE]
 
 `taskmill COMMAND --help` lists a command's flags. The batch file format and the JSON
 output are described in client/README.md.
 
-exit codes: 0 success, 1 a task or batch failed (or the operation did), 2 usage error
-(bad flag, argument or batch file), 3 broker unreachable (or no reply in time).
+exit codes: 0 success, 1 a task or batch failed (or the operation did, or the broker
+refused this client's CURVE key), 2 usage error (bad flag, argument or batch file),
+3 broker unreachable (or no reply in time).
 )";
 
 }  // namespace
@@ -103,11 +112,18 @@ std::unique_ptr<Client> ConnectClient(Context& ctx, int* exit_code) {
   ClientOptions options;
   options.endpoint = ctx.global.broker;
   options.request_timeout_ms = ctx.global.timeout_ms;
+  options.curve_server_key = ctx.global.curve_server_key;
+  options.curve_key_file = ctx.global.curve_key_file;
   auto client = Client::Connect(options);
   if (!client) {
-    *exit_code = client.error().code == ErrorCode::kInvalidArgument
-                     ? UsageError(ctx, "--broker: " + client.error().message)
-                     : ReportError(ctx, client.error());
+    const std::string& message = client.error().message;
+    if (client.error().code != ErrorCode::kInvalidArgument) {
+      *exit_code = ReportError(ctx, client.error());
+    } else if (message.starts_with("curve-")) {  // names its flag already
+      *exit_code = UsageError(ctx, "--" + message);
+    } else {
+      *exit_code = UsageError(ctx, "--broker: " + message);
+    }
     return nullptr;
   }
   return std::move(*client);
@@ -120,6 +136,10 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   AddCommonFlags(flags, ctx.global);
   flags.Uint32("timeout-ms", &ctx.global.timeout_ms, 1, 3'600'000,
                "deadline of each request to the broker");
+  flags.String("curve-server-key", &ctx.global.curve_server_key,
+               "the broker's CURVE public key: its .pub file or 40-char Z85 text");
+  flags.String("curve-key-file", &ctx.global.curve_key_file,
+               "this client's CURVE key file (taskmill keygen)");
   flags.StopAtPositional(true);
   std::vector<const char*> raw;
   for (const auto& a : argv) raw.push_back(a.c_str());
@@ -143,6 +163,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (command == "batch") return RunBatch(ctx, args);
   if (command == "stats") return RunStats(ctx, args);
   if (command == "dlq") return RunDlq(ctx, args);
+  if (command == "keygen") return RunKeygen(ctx, args);
   if (command == "help") {
     out << kUsage;
     return kExitOk;

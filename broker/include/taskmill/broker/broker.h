@@ -56,6 +56,11 @@ struct BrokerOptions {
   // Largest result a worker may report in one DONE: output + stdout + stderr. An attempt
   // over it is recorded as failed (output_too_large, not retryable), its result dropped.
   uint64_t max_output_bytes = 8u << 20;
+  // CURVE (docs/security.md): the broker's key file (from `taskmill keygen`), and the
+  // directory of *.pub files of the clients and workers allowed to connect. Both or
+  // neither; empty: plain ZeroMQ, anyone who can reach the ports may connect.
+  std::string curve_secret_key_file;
+  std::string curve_allow_dir;
   // Write the bound endpoints here once serving ("frontend=...\nbackend=...\n").
   std::string ready_file;
   std::string log_level = "info";
@@ -73,8 +78,9 @@ class BrokerRuntime;
 // The broker process: binds the client and worker sockets, connects the store (starting
 // an embedded Redis when no URL is given) and runs the reactor until stopped.
 // Lifecycle: construct, Run() (blocks), destroy. Stop() may be called from any thread
-// or a signal-handling thread; SIGTERM/SIGINT are handled when the caller blocked them
-// before starting any thread (main does), through a signalfd.
+// or a signal-handling thread; SIGTERM/SIGINT (stop) and SIGHUP (reload the CURVE
+// allow-list) are handled when the caller blocked them before starting any thread (main
+// does), through a signalfd.
 // Thread: Run() makes the calling thread the reactor thread.
 class Broker {
  public:

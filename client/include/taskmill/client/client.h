@@ -26,6 +26,14 @@ struct ClientOptions {
   // ZMTP heartbeat interval on the connection, so a silently dead broker is noticed
   // (the connection is dropped after 3 missed intervals and re-established); 0: off.
   uint32_t heartbeat_ms = 1000;
+  // CURVE encryption and authentication (docs/security.md), both or neither; empty: off.
+  // The broker's public key: a .pub file, or its 40-character Z85 text
+  // (the CLI's --curve-server-key / TASKMILL_CURVE_SERVER_KEY).
+  std::string curve_server_key = {};
+  // This client's own key file from `taskmill keygen` (holds its secret key); its .pub
+  // twin must be in the broker's --curve-allow-dir (--curve-key-file /
+  // TASKMILL_CURVE_KEY_FILE).
+  std::string curve_key_file = {};
 };
 
 // Called for every EVENT of a subscribed batch. Runs on the Client's callback thread
@@ -84,6 +92,8 @@ struct AffectedTasks {
 //   kBrokerUnavailable  no broker answered (nothing listening, or never heard from it);
 //   kTimeout            the broker was reachable but this request got no reply in time
 //                       (e.g. it restarted while the request was in flight);
+//   kUnauthorized       the broker refused the CURVE handshake (key not allowed, or one
+//                       side uses CURVE and the other does not);
 //   kInvalidArgument    a spec failed validation (checked here before anything is sent);
 //   the broker's error code otherwise (kStoreUnavailable, kNotFound, kCycle, ...).
 // Reconnects by itself after a broker restart; subscriptions are renewed on every
@@ -93,7 +103,7 @@ struct AffectedTasks {
 class Client {
  public:
   // Starts the I/O thread and connects lazily: it does not wait for the broker, so it
-  // fails only on bad options (a malformed endpoint, a zero timeout).
+  // fails only on bad options (a malformed endpoint, a zero timeout, unreadable keys).
   static Result<std::unique_ptr<Client>> Connect(ClientOptions options = {});
   ~Client();
   Client(const Client&) = delete;

@@ -15,6 +15,7 @@ import os
 import sys
 from typing import List, Optional
 
+from taskmill import curve
 from taskmill.worker.runtime import Worker
 
 
@@ -35,6 +36,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--liveness", type=int, default=_env("liveness"))
     p.add_argument("--drain-timeout-ms", type=int, default=_env("drain-timeout-ms"))
     p.add_argument("--labels", default=_env("labels"), help="k=v,k2=v2")
+    p.add_argument("--curve-server-key", default=_env("curve-server-key"),
+                   help="the broker's CURVE public key: a .pub/.key file or 40 Z85 chars")
+    p.add_argument("--curve-key-file", default=_env("curve-key-file"),
+                   help="this worker's CURVE key pair (a .key file of taskmill keygen)")
     p.add_argument("--log-level", default=_env("log-level") or "info")
     return p.parse_args(argv)
 
@@ -55,7 +60,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    worker = load(args.target)
+    try:
+        worker = load(args.target)  # a Worker(...) reads the CURVE environment variables
+    except curve.CurveKeyError as e:
+        print(f"taskmill.worker: {e.message}", file=sys.stderr)
+        return 2
     if args.broker:
         worker.broker = args.broker
     if args.queues:
@@ -72,6 +81,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         worker.drain_timeout = int(args.drain_timeout_ms) / 1000.0
     if args.labels:
         worker.labels.update(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
+    if args.curve_server_key or args.curve_key_file:
+        worker.curve_server_key = args.curve_server_key or worker.curve_server_key
+        worker.curve_key_file = args.curve_key_file or worker.curve_key_file
+        try:
+            worker.curve = curve.load(worker.curve_server_key, worker.curve_key_file)
+        except curve.CurveKeyError as e:
+            print(f"taskmill.worker: {e.message}", file=sys.stderr)
+            return 2
     worker.run()
     return 0
 

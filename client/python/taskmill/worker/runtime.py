@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import zmq
 
-from taskmill import codec
+from taskmill import codec, curve
 from taskmill import messages as m
 from taskmill.errors import PermanentError, ProtocolError
 from taskmill.worker.task import Task
@@ -76,7 +76,9 @@ class Worker:
                  concurrency: int = 1, worker_id: Optional[str] = None,
                  heartbeat_ms: int = 1000, liveness: int = 3, drain_timeout: float = 30.0,
                  labels: Optional[Dict[str, str]] = None,
-                 max_output_bytes: int = 8 << 20) -> None:
+                 max_output_bytes: int = 8 << 20,
+                 curve_server_key: Optional[str] = None,
+                 curve_key_file: Optional[str] = None) -> None:
         self.broker = broker or "tcp://127.0.0.1:5556"
         # A bigger handler output is reported as a failure (output_too_large, not retried)
         # instead: sent whole it would pass the broker's frame cap and be lost. Match the
@@ -90,6 +92,13 @@ class Worker:
         self.liveness = liveness
         self.drain_timeout = drain_timeout
         self.labels = dict(labels or {})
+        # CURVE: the broker's public key (file or Z85) and this worker's key file, from the
+        # arguments, else TASKMILL_CURVE_SERVER_KEY / TASKMILL_CURVE_KEY_FILE; "" if unset.
+        self.curve_server_key = curve_server_key if curve_server_key is not None else \
+            os.environ.get(curve.ENV_SERVER_KEY, "")
+        self.curve_key_file = curve_key_file if curve_key_file is not None else \
+            os.environ.get(curve.ENV_KEY_FILE, "")
+        self.curve = curve.load(self.curve_server_key, self.curve_key_file)  # None: plain
         self.handlers: Dict[str, Handler] = {}
         self._outbox: "queue.SimpleQueue[Tuple[Optional[Key], Any]]" = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -188,6 +197,8 @@ class _Loop:
         # DONEs stay in self.outbox (and survive this reconnect) instead of a dead pipe.
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
         self.sock.setsockopt_string(zmq.IDENTITY, self.w.worker_id)
+        if self.w.curve is not None:  # on every new socket, reconnects included
+            self.w.curve.apply(self.sock)
         self.sock.connect(self.w.broker)
         # Every link starts with READY, ahead of the DONEs kept from the last one. It lists
         # what this process still holds, so the broker keeps exactly these leases.

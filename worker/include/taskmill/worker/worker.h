@@ -44,6 +44,11 @@ struct WorkerOptions {
   // --max-output-bytes. A bigger one is reported as a failed attempt (output_too_large, not
   // retryable) instead: sent whole it would pass the broker's frame cap and be lost.
   uint64_t max_output_bytes = 8u << 20;
+  // CURVE (docs/security.md), both or neither; empty: off. The broker's public key (a
+  // .pub file or 40-character Z85 text), and this worker's own key file from
+  // `taskmill keygen`, whose .pub must be in the broker's --curve-allow-dir.
+  std::string curve_server_key = {};
+  std::string curve_key_file = {};
 };
 
 // Checks every field; the error message names the option and what is allowed.
