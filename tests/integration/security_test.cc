@@ -183,13 +183,19 @@ TEST_F(CurveTest, StrangerAndPlainClientsAreRefusedAndStoreNothing) {
   ExpectRefused("stranger");
   ASSERT_TRUE(LogShows("public key not in the allow-list: " + stranger_public_));
 
-  // No CURVE at all: the handshake fails on the mechanism; nothing gets through.
-  auto plain = Connect("", 1500);
+  // No CURVE at all: the handshake fails on the mechanism; nothing gets through. The client
+  // names the cause when it read the broker's greeting before the broker hung up; under load
+  // the hang-up can come first (a reset drops the unread greeting), and then all it knows is
+  // that no broker answered.
+  auto plain = Connect("", 3000);
   ASSERT_TRUE(plain);
   auto id = plain->Submit(Spec("echo", "plain", "strangers"));
   ASSERT_FALSE(id.has_value());
-  EXPECT_EQ(id.error().code, ErrorCode::kUnauthorized) << id.error().ToString();
-  EXPECT_NE(id.error().message.find("requires CURVE"), std::string::npos) << id.error().message;
+  if (id.error().code == ErrorCode::kUnauthorized) {
+    EXPECT_NE(id.error().message.find("requires CURVE"), std::string::npos) << id.error().message;
+  } else {
+    EXPECT_EQ(id.error().code, ErrorCode::kBrokerUnavailable) << id.error().ToString();
+  }
   testing::WireClient raw(cluster_->frontend());
   protocol::Submit submit;
   submit.tasks = {Spec("echo", "raw", "strangers")};
