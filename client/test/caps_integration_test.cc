@@ -4,12 +4,12 @@
 // what was wrong and what is allowed.
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli_binary.h"
 #include "support/cluster.h"
 #include "taskmill/client/client.h"
 
@@ -21,17 +21,7 @@ using taskmill::testing::Cluster;
 using taskmill::testing::ReadFile;
 using taskmill::testing::Spec;
 
-struct Output {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Quote(const std::string& arg) {
-  std::string q = "'";
-  for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using Output = client::testing::CliRun;
 
 class CapsClientTest : public ::testing::Test {
  protected:
@@ -53,17 +43,7 @@ class CapsClientTest : public ::testing::Test {
     if (HasFailure()) std::cerr << cluster_->Logs();
   }
   Output Taskmill(const std::vector<std::string>& args) {
-    std::string cmd = Quote(std::string(TASKMILL_BUILD_DIR) + "/client/taskmill") + " --broker " +
-                      Quote(cluster_->frontend());
-    for (const auto& a : args) cmd += " " + Quote(a);
-    std::string out = cluster_->dir() + "/cli.out", err = cluster_->dir() + "/cli.err";
-    cmd += " >" + Quote(out) + " 2>" + Quote(err) + " </dev/null";
-    int status = std::system(cmd.c_str());
-    Output o;
-    o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    o.out = ReadFile(out);
-    o.err = ReadFile(err);
-    return o;
+    return client::testing::RunCliBinary(cluster_->frontend(), args, cluster_->dir());
   }
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<Client> client_;

@@ -2,7 +2,6 @@
 // output (parsed back), and batch files followed to the end.
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <cmath>
@@ -10,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "cli_binary.h"
 #include "support/cluster.h"
 #include "taskmill/client/client.h"
 
@@ -20,17 +20,7 @@ using nlohmann::json;
 using taskmill::testing::Cluster;
 using taskmill::testing::ReadFile;
 
-struct Output {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Quote(const std::string& arg) {
-  std::string q = "'";
-  for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using Output = client::testing::CliRun;
 
 std::string Example(const std::string& name) {
   return std::string(TASKMILL_SOURCE_DIR) + "/client/examples/" + name;
@@ -50,17 +40,7 @@ class CliIntegrationTest : public ::testing::Test {
   // Runs taskmill with --broker set to the cluster (unless `broker` says otherwise).
   Output Taskmill(const std::vector<std::string>& args, std::string broker = "") {
     if (broker.empty()) broker = cluster_->frontend();
-    std::string cmd =
-        Quote(std::string(TASKMILL_BUILD_DIR) + "/client/taskmill") + " --broker " + Quote(broker);
-    for (const auto& a : args) cmd += " " + Quote(a);
-    std::string out = cluster_->dir() + "/cli.out", err = cluster_->dir() + "/cli.err";
-    cmd += " >" + Quote(out) + " 2>" + Quote(err) + " </dev/null";
-    int status = std::system(cmd.c_str());
-    Output o;
-    o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    o.out = ReadFile(out);
-    o.err = ReadFile(err);
-    return o;
+    return client::testing::RunCliBinary(broker, args, cluster_->dir());
   }
   json Json(const std::vector<std::string>& args, int expect_code = 0) {
     std::vector<std::string> with = {"--json"};

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/cli.h"
+#include "cli_runner.h"
 #include "taskmill/shared/curve_keys.h"
 
 namespace taskmill::client::cli {
@@ -18,20 +19,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
-  int code;
-  std::string out;
-  std::string err;
-};
+using Run = client::testing::CliRun;
 
-Run Cli(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-  args.insert(args.begin(), "taskmill");
-  std::ostringstream out, err;
-  int code = RunCli(args, out, err, false, [&](const std::string& name) {
-    auto it = env.find(name);
-    return it == env.end() ? std::string() : it->second;
-  });
-  return {code, out.str(), err.str()};
+Run Cli(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) {
+  return client::testing::RunCliInProcess(std::move(args), env);
 }
 
 unsigned Mode(const std::string& path) {

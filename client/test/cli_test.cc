@@ -8,23 +8,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli_runner.h"
+
 namespace taskmill::client::cli {
 namespace {
 
-struct Run {
-  int code;
-  std::string out;
-  std::string err;
-};
+using Run = client::testing::CliRun;
 
-Run Cli(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-  args.insert(args.begin(), "taskmill");
-  std::ostringstream out, err;
-  int code = RunCli(args, out, err, false, [&](const std::string& name) {
-    auto it = env.find(name);
-    return it == env.end() ? std::string() : it->second;
-  });
-  return {code, out.str(), err.str()};
+Run Cli(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) {
+  return client::testing::RunCliInProcess(std::move(args), env);
 }
 
 void ExpectUsage(std::vector<std::string> args, const std::string& needle) {
