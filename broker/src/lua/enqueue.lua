@@ -85,6 +85,7 @@ end
 
 local out = {}
 local seen_queue, seen_type = {}, {}
+local ready_adds, ready_order = {}, {}  -- ready zset -> {score, id, ...}, written at the end
 for i, it in ipairs(items) do
   local dup = nil
   if batch == '' and it.idem ~= '' then
@@ -172,7 +173,15 @@ for i, it in ipairs(items) do
       redis.call('ZADD', DELAYED, fmt(nbf), it.id)
     else
       state = 'queued'
-      redis.call('ZADD', ready_key(it.queue, it.type), ready_score(it.prio), it.id)
+      local rk = ready_key(it.queue, it.type)
+      local adds = ready_adds[rk]
+      if not adds then
+        adds = {}
+        ready_adds[rk] = adds
+        ready_order[#ready_order + 1] = rk
+      end
+      adds[#adds + 1] = ready_score(it.prio)
+      adds[#adds + 1] = it.id
     end
     f[#f + 1] = 'state'
     f[#f + 1] = state
@@ -187,5 +196,8 @@ for i, it in ipairs(items) do
     out[i] = {'created', it.id, state}
   end
 end
+
+-- One ZADD per ready zset for the whole call, not one per task.
+for _, rk in ipairs(ready_order) do call_chunked('ZADD', rk, ready_adds[rk]) end
 
 return finish({out, batch_snapshots()})
