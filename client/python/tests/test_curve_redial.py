@@ -111,9 +111,9 @@ def test_refused_worker_redials_and_runs_a_task_after_sighup(
         redial_cluster: CurveCluster, caplog: pytest.LogCaptureFixture) -> None:
     c = redial_cluster
     public, secret = curve.read_key_pair(new_key(c, "late-worker"))
-    # A long liveness: the worker must get in by its redial, not by a silence timeout.
+    # A long liveness (10 s): the worker must get in by its redial, not by a silence timeout.
     worker = Worker(c.backend, queues=["lateq"], worker_id="py-late-w", heartbeat_ms=200,
-                    liveness=1000, drain_timeout=1.0, curve_server_key=c.server_pub,
+                    liveness=50, drain_timeout=1.0, curve_server_key=c.server_pub,
                     curve_key_file=c.keys["late-worker"])
 
     @worker.handler("py.late")
