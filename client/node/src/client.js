@@ -108,9 +108,13 @@ export class Client extends EventEmitter {
     return new Promise((resolve, reject) => {
       try {
         this.link.send(command, {...message, reqId}).catch((err) => {
-          if (this.pending.delete(reqId)) {
-            clearTimeout(timer);
-            reject(new BrokerUnavailable(`cannot send to ${this.broker}: ${err.message}`));
+          // A send fails when its link closes (after a refusal or close(), which already
+          // settled the call) or, racing a refused handshake, when libzmq has just dropped the
+          // connection's pipe (EAGAIN) and the refusal event is still on its way: that event,
+          // or else the deadline, settles the call.
+          if (this.pending.has(reqId)) {
+            this.emit('warning', new BrokerUnavailable(`cannot send to ${this.broker}: ` +
+              `${err.message}`));
           }
         });
       } catch (err) {
