@@ -173,8 +173,10 @@ class CurveRouter {
     this.received = [];  // [routing id, command, message]
     this.context = new zmq.Context();
     this.zap = new zmq.Reply({context: this.context, linger: 0});
+    // Handover, as the broker's backend: a worker's new link takes over its routing id even
+    // before the ROUTER has seen the old connection go.
     this.router = new zmq.Router({context: this.context, linger: 0, curveServer: true,
-      curveSecretKey: secretKey});
+      curveSecretKey: secretKey, handover: true});
   }
 
   async start() {
