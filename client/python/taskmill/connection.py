@@ -254,6 +254,10 @@ class Connection:
                 continue
             try:
                 sock.send_multipart(frames, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                # No pipe: libzmq has just dropped a refused connection, and the monitor's
+                # event is still to be read. It fails the request at once (else its deadline).
+                log.debug("cannot send to %s: no connection", self.endpoint)
             except zmq.ZMQError as e:
                 if fut is not None:
                     _fail(fut, BrokerUnavailable(f"cannot send to {self.endpoint}: {e}"))
