@@ -8,8 +8,9 @@ import {EventEmitter} from 'node:events';
 
 import {CodecError} from './codec.js';
 import {BrokerUnavailable, InvalidSpec, NotFound, TaskFailed, TaskmillError, TaskmillTimeout,
-  errorFromWire} from './errors.js';
+  Unauthorized, errorFromWire} from './errors.js';
 import {load as loadCurve} from './curve.js';
+import {redialDelay} from './handshake.js';
 import {Link} from './link.js';
 import {TERMINAL_STATES} from './schema.js';
 import {newId, normalizeBatchSpec, normalizeTaskSpec} from './spec.js';
@@ -32,16 +33,25 @@ export class Client extends EventEmitter {
     this.subscriptions = new Map(); // batch id -> Set<Subscription>
     this.heard = false;             // true iff any message from the broker arrived
     this.closed = false;
-    this.link = new Link({
+    this.connects = 0;              // connections established, over every link
+    this.refusal = null;            // why the broker refused; set iff waiting to redial
+    this.refusals = 0;              // handshakes refused in a row
+    this.redialTimer = null;
+    this.linkOptions = {
       endpoint: broker,
       heartbeatMs,
       curve,
       onMessage: (command, message) => this.onMessage(command, message),
       onBadMessage: (err) => this.emit('warning', err),
-      onConnect: (count) => {
-        if (count > 1) this.renewSubscriptions();
+      onConnect: () => {
+        if (++this.connects > 1) this.renewSubscriptions();
       },
-    }).open();
+      onRefused: (why) => this.onRefused(why),
+      onAccepted: () => {
+        this.refusals = 0;
+      },
+    };
+    this.link = new Link(this.linkOptions).open();
     this.deadLetters = {
       list: (opts = {}) => this.dlq('list', opts).then((r) => r.tasks),
       retry: (opts = {}) => this.dlq('retry', opts).then(affected),
@@ -65,17 +75,46 @@ export class Client extends EventEmitter {
     }
   }
 
+  // libzmq will not retry a refused handshake: fail what waits on this link now, and dial
+  // again on a new one after the backoff. Meanwhile calls fail at once with the same error.
+  onRefused(why) {
+    if (this.closed || this.refusal) return;
+    this.refusals += 1;
+    this.refusal = why;
+    const delay = redialDelay(this.refusals);
+    if (this.refusals === 1) this.emit('warning', new Unauthorized(`${why}; redialling in ${delay} ms`));
+    for (const [reqId, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new Unauthorized(why));
+      this.pending.delete(reqId);
+    }
+    this.link.close();
+    this.redialTimer = setTimeout(() => {
+      this.redialTimer = null;
+      if (this.closed) return;
+      this.refusal = null;
+      this.link = new Link(this.linkOptions).open();
+    }, delay);
+    // A client nobody uses must not keep the process alive just to redial.
+    this.redialTimer.unref?.();
+  }
+
   // Sends any client request (req_id is set here) and resolves with the successful REPLY.
   // timeoutMs: this request's deadline (default requestTimeoutMs).
   call(command, message = {}, {timeoutMs = this.requestTimeoutMs} = {}) {
     if (this.closed) return Promise.reject(new BrokerUnavailable('the client is closed'));
+    if (this.refusal) return Promise.reject(new Unauthorized(this.refusal));
     const reqId = this.nextReqId++;
     return new Promise((resolve, reject) => {
       try {
         this.link.send(command, {...message, reqId}).catch((err) => {
-          if (this.pending.delete(reqId)) {
-            clearTimeout(timer);
-            reject(new BrokerUnavailable(`cannot send to ${this.broker}: ${err.message}`));
+          // A send fails when its link closes (after a refusal or close(), which already
+          // settled the call) or, racing a refused handshake, when libzmq has just dropped the
+          // connection's pipe (EAGAIN) and the refusal event is still on its way: that event,
+          // or else the deadline, settles the call.
+          if (this.pending.has(reqId)) {
+            this.emit('warning', new BrokerUnavailable(`cannot send to ${this.broker}: ` +
+              `${err.message}`));
           }
         });
       } catch (err) {
@@ -243,6 +282,7 @@ export class Client extends EventEmitter {
   async close() {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.redialTimer);
     for (const [reqId, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new BrokerUnavailable('the client was closed'));

@@ -35,6 +35,17 @@ export class BrokerUnavailable extends TaskmillError {
   }
 }
 
+// The broker refused this peer's CURVE handshake: its public key is not in the broker's
+// allow-list, or one side uses CURVE and the other does not. The message names the public key.
+// The client keeps redialling (0.5 s doubling to 5 s), so a key allowed later (the broker
+// reloads its allow-list on SIGHUP) gets in without a new Client.
+export class Unauthorized extends TaskmillError {
+  constructor(message) {
+    super('unauthorized', message);
+    this.name = 'Unauthorized';
+  }
+}
+
 // The broker does not know the task, batch or queue.
 export class NotFound extends TaskmillError {
   constructor(message) {
@@ -95,6 +106,7 @@ export function errorFromWire(wire) {
     case 'queue_full': err = new QueueFull(wire.message); break;
     case 'timeout': err = new TaskmillTimeout(wire.message); break;
     case 'broker_unavailable': err = new BrokerUnavailable(wire.message); break;
+    case 'unauthorized': err = new Unauthorized(wire.message); break;
     default: err = new TaskmillError(code, wire.message);
   }
   err.wireCode = wire.code;

@@ -7,6 +7,7 @@
 import * as zmq from 'zeromq';
 
 import {decodeFrames, encodeFrames} from './codec.js';
+import {refusal} from './handshake.js';
 
 export class Link {
   // onMessage(command, message) gets every valid message; onBadMessage(error) every frame
@@ -15,8 +16,12 @@ export class Link {
   // routingId: the socket's identity; immediate: sends wait for a live connection instead
   // of queueing on a dead pipe; sendTimeoutMs: a send not accepted by then rejects (-1: never);
   // curve: the socket options of curve.load() (a CURVE client), or null.
+  // onRefused(why) gets a refused handshake, which libzmq never retries (handshake.js): the
+  // owner closes this Link and opens another later; onAccepted() each successful handshake;
+  // who ('client' or 'worker') names the peer in the refusal.
   constructor({endpoint, onMessage, onBadMessage = () => {}, onConnect = null, heartbeatMs = 0,
-    routingId = null, immediate = false, sendTimeoutMs = -1, curve = null}) {
+    routingId = null, immediate = false, sendTimeoutMs = -1, curve = null, onRefused = null,
+    onAccepted = null, who = 'client'}) {
     this.endpoint = endpoint;
     this.onMessage = onMessage;
     this.onBadMessage = onBadMessage;
@@ -26,6 +31,9 @@ export class Link {
     this.immediate = immediate;
     this.sendTimeoutMs = sendTimeoutMs;
     this.curve = curve;
+    this.onRefused = onRefused;
+    this.onAccepted = onAccepted;
+    this.who = who;
     this.connects = 0;
     this.socket = null;
     this.sending = Promise.resolve();  // the tail of the send chain
@@ -45,18 +53,27 @@ export class Link {
       options.heartbeatTimeToLive = this.heartbeatMs * 3;
     }
     this.socket = new zmq.Dealer(options);
-    if (this.onConnect) this.watching = this.watchConnects(this.socket);
+    if (this.onConnect || this.onRefused) this.watching = this.watchEvents(this.socket);
     this.socket.connect(this.endpoint);
     this.receiving = this.receiveLoop(this.socket);
     return this;
   }
 
   // Calls onConnect on every established connection (the first and each reconnect, e.g.
-  // after a broker restart), as the C++ and Python clients do with a socket monitor.
-  async watchConnects(socket) {
+  // after a broker restart), as the C++ and Python clients do with a socket monitor, and
+  // onRefused / onAccepted on the outcome of each handshake.
+  async watchEvents(socket) {
     try {
       for await (const event of socket.events) {
-        if (event.type === 'connect') this.onConnect(++this.connects);
+        if (this.closed) return;
+        if (event.type === 'connect') {
+          this.onConnect?.(++this.connects);
+        } else if (event.type === 'handshake') {
+          this.onAccepted?.();
+        } else if (this.onRefused) {
+          const why = refusal(event, this.endpoint, this.curve, this.who);
+          if (why) this.onRefused(why);
+        }
       }
     } catch (err) {
       if (!socket.closed && !this.closed) this.onBadMessage(err);

@@ -12,6 +12,7 @@ import {hostname} from 'node:os';
 
 import {load as loadCurve} from './curve.js';
 import {PermanentError} from './errors.js';
+import {redialDelay} from './handshake.js';
 import {Link} from './link.js';
 import {toBytes} from './spec.js';
 
@@ -78,6 +79,9 @@ export class Worker {
     this.draining = false;       // true iff no new task is taken any more
     this.link = null;
     this.lastHeardMs = 0;        // when the broker was last heard from
+    this.redialAtMs = 0;         // set iff the last link was refused: when to open the next
+    this.refusals = 0;           // handshakes refused in a row
+    this.refused = 0;            // handshakes refused in all
   }
 
   // Registers the handler of a task type. It gets a Task and returns the output (bytes,
@@ -126,7 +130,14 @@ export class Worker {
       curve: this.curve,
       onMessage: (command, message) => this.onMessage(command, message),
       onBadMessage: (err) => this.log(`dropped a bad message: ${err.message}`),
-    }).open();
+      // Watched only with CURVE: without it nothing is refused (a CURVE broker's mechanism
+      // mismatch aside, which the liveness check in tick() recovers from).
+      onRefused: this.curve ? (why) => this.onRefused(link, why) : null,
+      onAccepted: this.curve ? () => this.onAccepted() : null,
+      who: 'worker',
+    });
+    const link = this.link;
+    link.open();
     this.lastHeardMs = Date.now();
     this.nextHeartbeatMs = 0;
     const held = new Set([...this.running.values()].map((e) => e.task.id));
@@ -138,9 +149,27 @@ export class Worker {
     this.flush();
   }
 
+  // libzmq will not retry a refused handshake: close the link and open a new one after the
+  // backoff. READY and unsent DONEs wait in the outbox; tick() rests until then.
+  onRefused(link, why) {
+    if (link !== this.link || this.redialAtMs) return;
+    this.refusals += 1;
+    this.refused += 1;
+    const delay = redialDelay(this.refusals);
+    this.log(`worker ${this.id}: ${why} (${this.refusals} refused in a row); redialling in ` +
+      `${delay} ms`);
+    link.close();
+    this.redialAtMs = Date.now() + delay;
+  }
+
+  onAccepted() {
+    if (this.refusals > 0) this.log(`worker ${this.id}: the broker at ${this.broker} accepted this worker's key`);
+    this.refusals = 0;
+  }
+
   // Best effort (HEARTBEAT, PROGRESS): never ahead of READY or a DONE, dropped on failure.
   send(command, message) {
-    if (this.outbox.length > 0) return;
+    if (this.outbox.length > 0 || this.redialAtMs) return;
     this.link.send(command, message).catch((err) => this.log(`send ${command}: ${err.message}`));
   }
 
@@ -155,7 +184,7 @@ export class Worker {
   // when the link is replaced (connect() starts over on the new one).
   async flush() {
     const link = this.link;
-    if (this.flushing === link) return;
+    if (this.flushing === link || this.redialAtMs) return;
     this.flushing = link;
     try {
       while (this.link === link && this.outbox.length > 0) {
@@ -181,6 +210,12 @@ export class Worker {
 
   tick() {
     const now = Date.now();
+    if (this.redialAtMs) {
+      if (now < this.redialAtMs || this.stopping) return;
+      this.log(`worker ${this.id}: redialling ${this.broker}`);
+      this.redialAtMs = 0;
+      this.connect();
+    }
     if (now - this.lastHeardMs > this.heartbeatMs * this.liveness && !this.stopping) {
       // The broker went silent: it may have restarted and forgotten us. Say READY again on a
       // new connection; running tasks report to it when they end.
@@ -303,7 +338,10 @@ export class Worker {
     // broker may be gone).
     const deadline = Date.now() + Math.max(1000, this.heartbeatMs * this.liveness);
     const close = () => {
-      if (this.outbox.length > 0 && Date.now() < deadline) return setTimeout(close, 20);
+      // While refused (waiting to redial) nothing can leave: no point in waiting.
+      if (this.outbox.length > 0 && Date.now() < deadline && !this.redialAtMs) {
+        return setTimeout(close, 20);
+      }
       if (this.outbox.length > 0) this.log(`exiting with ${this.outbox.length} unsent messages`);
       setTimeout(() => {
         this.link.close();

@@ -242,6 +242,8 @@ export class BrokerUnavailable extends TaskmillError {}
 export class NotFound extends TaskmillError {}
 /** A queue is at the broker's depth cap (--max-queue-depth); nothing was stored. */
 export class QueueFull extends TaskmillError {}
+/** The broker refused this peer's CURVE handshake (code unauthorized); the client redials. */
+export class Unauthorized extends TaskmillError {}
 export class TaskFailed extends TaskmillError {
   task: TaskInfo;
   taskId: string;

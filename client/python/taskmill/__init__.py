@@ -10,7 +10,7 @@ from taskmill.calls import AffectedTasks, StatsReply
 from taskmill.client import Client, SubscribedBatch, Subscription
 from taskmill.errors import (BrokerUnavailable, DependencyCycle, InvalidSpec, NotFound,
                              PermanentError, ProtocolError, QueueFull, TaskFailed,
-                             TaskmillError, TaskmillTimeout)
+                             TaskmillError, TaskmillTimeout, Unauthorized)
 from taskmill.worker import Task, Worker
 from taskmill.messages import (BackoffPolicy, BatchSpec, BatchStatus, Event, QueueStats,
                                TaskError, TaskInfo, TaskSpec, WorkerInfo)
@@ -23,5 +23,5 @@ __all__ = [
     "DependencyCycle", "Event", "InvalidSpec", "NotFound", "PermanentError",
     "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "SubscribedBatch", "Subscription",
     "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError", "TaskmillTimeout",
-    "Task", "Worker", "WorkerInfo",
+    "Task", "Unauthorized", "Worker", "WorkerInfo",
 ]

@@ -21,11 +21,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import zmq
 
-from taskmill import codec
+from taskmill import codec, handshake
 from taskmill import messages as m
 from taskmill.curve import CurveKeys
 from taskmill.errors import (BrokerUnavailable, ProtocolError, TaskmillError,
-                             TaskmillTimeout, error_from_code)
+                             TaskmillTimeout, Unauthorized, error_from_code)
 
 log = logging.getLogger("taskmill.client")
 
@@ -56,6 +56,8 @@ class Connection:
         self._sub_ids = itertools.count(1)
         self._closed = False        # True once close() was called
         self._heard = False         # True iff any message came from the broker
+        # Set iff the broker refused the last handshake: why (I/O thread only).
+        self._refusal: Optional[str] = None
         self._started = threading.Event()
         self._open_error: Optional[zmq.ZMQError] = None  # set iff the socket could not open
         self._thread = threading.Thread(target=self._run, name="taskmill-client-io",
@@ -130,15 +132,26 @@ class Connection:
         if self._heartbeat_ms > 0:
             sock.setsockopt(zmq.HEARTBEAT_IVL, self._heartbeat_ms)
             sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * self._heartbeat_ms)
-        if self.curve is not None:
+        if self.curve is not None:  # on every socket, redials included
             self.curve.apply(sock)
-        monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED)
+        monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | handshake.EVENTS,
+                                          handshake.monitor_address("client"))
         sock.connect(self.endpoint)
         return sock, monitor
 
+    @staticmethod
+    def _shut(sock: zmq.Socket[Any], monitor: zmq.Socket[Any]) -> None:
+        try:
+            sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        monitor.close(linger=0)
+        sock.close(linger=0)
+
     def _run(self) -> None:
         try:
-            sock, monitor = self._open()
+            # The socket and its monitor; None between a refused handshake and the redial.
+            opened: Optional[Tuple[zmq.Socket[Any], zmq.Socket[Any]]] = self._open()
         except zmq.ZMQError as e:
             self._open_error = e
             self._started.set()
@@ -146,17 +159,26 @@ class Connection:
         self._started.set()
         pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]] = {}
         poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        poller.register(monitor, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        poller.register(opened[0], zmq.POLLIN)
+        poller.register(opened[1], zmq.POLLIN)
         connects = 0
+        refusals = 0                           # handshakes refused in a row
+        redial_at = 0.0                        # when to dial again, iff opened is None
         try:
             while True:
+                if opened is None and time.monotonic() >= redial_at:
+                    log.debug("redialling %s", self.endpoint)
+                    opened = self._open()
+                    poller.register(opened[0], zmq.POLLIN)
+                    poller.register(opened[1], zmq.POLLIN)
                 now = time.monotonic()
                 wait_ms = 1000
                 if pending:
                     soonest = min(d for _, d in pending.values())
                     wait_ms = max(0, min(wait_ms, int((soonest - now) * 1000) + 1))
+                if opened is None:
+                    wait_ms = max(0, min(wait_ms, int((redial_at - now) * 1000) + 1))
                 events = dict(poller.poll(wait_ms))
                 if self._wake_r.fileno() in events:
                     try:
@@ -164,27 +186,52 @@ class Connection:
                             pass
                     except (BlockingIOError, OSError):
                         pass
+                sock = opened[0] if opened is not None else None
                 if not self._drain_inbox(sock, pending):
                     break
-                if sock in events:
-                    self._read_all(sock, pending)
-                if monitor in events:
-                    connects += self._read_monitor(monitor)
-                    if connects > 1:
-                        self._renew_subscriptions(sock)
-                        connects = 1
+                if opened is not None and sock in events:
+                    self._read_all(opened[0], pending)
+                if opened is not None and opened[1] in events:
+                    for event, value in handshake.read_events(opened[1]):
+                        if event == zmq.EVENT_CONNECTED:
+                            connects += 1
+                        elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                            if refusals:
+                                log.info("the broker at %s accepted this client",
+                                         self.endpoint)
+                            refusals = 0
+                            self._refusal = None
+                        why = handshake.refusal(event, value, self.endpoint, self.curve,
+                                                "client")
+                        if why is None:
+                            continue
+                        # libzmq will not retry this connection: fail what waits on it
+                        # now, and dial again on a new socket later.
+                        refusals += 1
+                        delay = handshake.redial_delay(refusals)
+                        (log.warning if refusals == 1 else log.debug)(
+                            "%s; redialling in %.1f s", why, delay)
+                        self._refusal = why
+                        for fut, _ in pending.values():
+                            _fail(fut, Unauthorized(why))
+                        pending.clear()
+                        poller.unregister(opened[0])
+                        poller.unregister(opened[1])
+                        self._shut(*opened)
+                        opened = None
+                        redial_at = time.monotonic() + delay
+                        break
+                if opened is not None and connects > 1:
+                    self._renew_subscriptions(opened[0])
+                    connects = 1
                 self._expire(pending, time.monotonic())
         finally:
             for fut, _ in pending.values():
                 _fail(fut, BrokerUnavailable("the client was closed"))
-            try:
-                sock.disable_monitor()
-            except zmq.ZMQError:
-                pass
-            monitor.close(linger=0)
-            sock.close(linger=0)
+            if opened is not None:
+                self._shut(*opened)
 
-    def _drain_inbox(self, sock: zmq.Socket[Any],
+    def _drain_inbox(self, sock: Optional[zmq.Socket[Any]],
                      pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]]
                      ) -> bool:
         while True:
@@ -201,8 +248,16 @@ class Connection:
                 if fut is not None:
                     _fail(fut, e)
                 continue
+            if sock is None:  # refused, waiting to redial: say so at once
+                if fut is not None:
+                    _fail(fut, Unauthorized(self._refusal or "refused"))
+                continue
             try:
                 sock.send_multipart(frames, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                # No pipe: libzmq has just dropped a refused connection, and the monitor's
+                # event is still to be read. It fails the request at once (else its deadline).
+                log.debug("cannot send to %s: no connection", self.endpoint)
             except zmq.ZMQError as e:
                 if fut is not None:
                     _fail(fut, BrokerUnavailable(f"cannot send to {self.endpoint}: {e}"))
@@ -246,18 +301,6 @@ class Connection:
                         sink(msg)
                     except Exception:  # noqa: BLE001 - a sink must not kill the I/O thread
                         log.exception("event sink failed")
-
-    @staticmethod
-    def _read_monitor(monitor: zmq.Socket[Any]) -> int:
-        connects = 0
-        while True:
-            try:
-                frames = monitor.recv_multipart(flags=zmq.NOBLOCK)
-            except zmq.Again:
-                return connects
-            event = int.from_bytes(frames[0][:2], "little")
-            if event == zmq.EVENT_CONNECTED:
-                connects += 1
 
     def _renew_subscriptions(self, sock: zmq.Socket[Any]) -> None:
         """A new connection may have a new identity: subscribe again (docs 9.1)."""

@@ -47,6 +47,15 @@ class BrokerUnavailable(TaskmillError):
     default_code = "broker_unavailable"
 
 
+class Unauthorized(TaskmillError):
+    """The broker refused this peer's CURVE handshake: its public key is not in the
+    broker's allow-list, or one side uses CURVE and the other does not. The message names
+    the public key. The client keeps redialling (0.5 s doubling to 5 s), so a key allowed
+    later (the broker reloads its allow-list on SIGHUP) gets in without a new client."""
+
+    default_code = "unauthorized"
+
+
 class InvalidSpec(TaskmillError):
     """A task or batch spec failed validation, here before sending or at the broker."""
 
@@ -105,6 +114,7 @@ _BY_CODE: Dict[str, Type[TaskmillError]] = {
     "cycle": DependencyCycle,
     "not_found": NotFound,
     "queue_full": QueueFull,
+    "unauthorized": Unauthorized,
     "bad_frame": ProtocolError,
     "unknown_version": ProtocolError,
     "unknown_command": ProtocolError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -299,7 +300,7 @@ def test_stranger_is_refused(router: CurveRouter, keys: Dict[str, str]) -> None:
     with taskmill.Client(router.endpoint, request_timeout=1.5, heartbeat_ms=0,
                          curve_server_key=router.public.decode(),
                          curve_key_file=keys["stranger"]) as client:
-        with pytest.raises(taskmill.BrokerUnavailable):
+        with pytest.raises(taskmill.Unauthorized, match=re.escape(stranger.decode())):
             client.submit("curve.echo", b"x")
     assert router.statuses(stranger) and set(router.statuses(stranger)) == {b"400"}
     assert router.received == []
@@ -311,7 +312,7 @@ def test_plain_client_gets_nothing_from_a_curve_router(router: CurveRouter,
     monkeypatch.delenv(curve.ENV_SERVER_KEY, raising=False)
     monkeypatch.delenv(curve.ENV_KEY_FILE, raising=False)
     with taskmill.Client(router.endpoint, request_timeout=1.0, heartbeat_ms=0) as client:
-        with pytest.raises(taskmill.BrokerUnavailable):
+        with pytest.raises(taskmill.Unauthorized, match="requires CURVE"):
             client.submit("curve.echo", b"x")
     assert router.received == []
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import zmq
 
-from taskmill import codec, curve
+from taskmill import codec, curve, handshake
 from taskmill import messages as m
 from taskmill.errors import PermanentError, ProtocolError
 from taskmill.worker.task import Task
@@ -107,6 +107,7 @@ class Worker:
         self._drain_grace: Optional[float] = None  # seconds; set iff a drain was asked for
         self._reconnect_asked = False  # set by _request_reconnect(), read by the I/O thread
         self.links = 0  # how many links (READYs) run() has opened so far
+        self.refused = 0  # how many handshakes the broker refused (CURVE) so far
         self._lock = threading.Lock()
         self.running = threading.Event()  # set while run() serves
 
@@ -175,7 +176,12 @@ class _Loop:
     def __init__(self, worker: Worker) -> None:
         self.w = worker
         self.ctx = zmq.Context.instance()
+        # The DEALER; None only between a refused handshake and the redial.
         self.sock: Optional[zmq.Socket[Any]] = None
+        # Handshake events of self.sock; set iff the worker uses CURVE.
+        self.monitor: Optional[zmq.Socket[Any]] = None
+        self.refusals = 0              # handshakes refused in a row
+        self.redial_at = 0.0           # when to dial again, iff self.sock is None
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=worker.concurrency, thread_name_prefix="taskmill-handler")
         self.running: Dict[Key, Tuple[Task, float]] = {}  # attempt -> (task, deadline or 0)
@@ -188,9 +194,21 @@ class _Loop:
         self.next_heartbeat = 0.0      # monotonic time the next HEARTBEAT is due
         self.drain_deadline: Optional[float] = None  # set iff draining
 
-    def connect(self) -> None:
+    def close_link(self) -> None:
+        if self.monitor is not None and self.sock is not None:
+            try:
+                self.sock.disable_monitor()
+            except zmq.ZMQError:
+                pass
+        if self.monitor is not None:
+            self.monitor.close(linger=0)
+            self.monitor = None
         if self.sock is not None:
             self.sock.close(linger=0)
+            self.sock = None
+
+    def connect(self) -> None:
+        self.close_link()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         # IMMEDIATE: only a live connection takes a message, so while the broker is away
@@ -199,6 +217,11 @@ class _Loop:
         self.sock.setsockopt_string(zmq.IDENTITY, self.w.worker_id)
         if self.w.curve is not None:  # on every new socket, reconnects included
             self.w.curve.apply(self.sock)
+            # Watched for a refused handshake, which libzmq never retries. Only with CURVE:
+            # without it nothing is refused (a CURVE broker's mechanism mismatch aside, which
+            # the liveness check below recovers from).
+            self.monitor = self.sock.get_monitor_socket(handshake.EVENTS,
+                                                        handshake.monitor_address("worker"))
         self.sock.connect(self.w.broker)
         # Every link starts with READY, ahead of the DONEs kept from the last one. It lists
         # what this process still holds, so the broker keeps exactly these leases.
@@ -231,8 +254,7 @@ class _Loop:
 
     def send_best_effort(self, msg: Any) -> None:
         """HEARTBEAT and PROGRESS: never ahead of READY or a DONE; dropped if not sent."""
-        assert self.sock is not None
-        if self.outbox:
+        if self.sock is None or self.outbox:
             return
         try:
             self.sock.send_multipart(codec.encode(msg), flags=zmq.NOBLOCK)
@@ -241,7 +263,8 @@ class _Loop:
 
     def flush(self) -> None:
         """Hands the outbox, in order, to the socket until it takes no more."""
-        assert self.sock is not None
+        if self.sock is None:
+            return  # refused: kept for the next link
         while self.outbox:
             try:
                 self.sock.send_multipart(self.outbox[0][1], flags=zmq.NOBLOCK)
@@ -274,21 +297,34 @@ class _Loop:
         finally:
             self.w.running.clear()
             self.pool.shutdown(wait=False)
+            if self.sock is None and self.outbox:
+                self.connect()  # refused last time: one more try for the BYE and DONEs
             if self.sock is not None:
                 self.final_flush(1.0)
+                if self.monitor is not None:
+                    self.sock.disable_monitor()
+                    self.monitor.close(linger=0)
                 self.sock.close(linger=1000)  # let the BYE out
 
     def step(self) -> bool:
         """One turn of the loop; False once drained and BYE is sent."""
-        assert self.sock is not None
         now = time.monotonic()
-        timers = [self.next_heartbeat, self.last_heard + self.w.liveness * self.hb_s]
+        if self.sock is None and now >= self.redial_at:
+            log.info("worker %s: redialling %s", self.w.worker_id, self.w.broker)
+            self.connect()
+        if self.sock is not None:
+            timers = [self.next_heartbeat, self.last_heard + self.w.liveness * self.hb_s]
+        else:
+            timers = [self.redial_at]
         timers += [d for _, d in self.running.values() if d]
         if self.drain_deadline is not None:
             timers.append(self.drain_deadline)
         wait_ms = max(0, int((min(timers) - now) * 1000) + 1)
         poller = zmq.Poller()
-        poller.register(self.sock, zmq.POLLIN | (zmq.POLLOUT if self.outbox else 0))
+        if self.sock is not None:
+            poller.register(self.sock, zmq.POLLIN | (zmq.POLLOUT if self.outbox else 0))
+        if self.monitor is not None:
+            poller.register(self.monitor, zmq.POLLIN)
         poller.register(self.w._wake_r.fileno(), zmq.POLLIN)
         events = dict(poller.poll(wait_ms))
         if self.w._wake_r.fileno() in events:
@@ -297,8 +333,10 @@ class _Loop:
                     pass
             except OSError:
                 pass
-        if events.get(self.sock, 0) & zmq.POLLIN:
+        if self.sock is not None and events.get(self.sock, 0) & zmq.POLLIN:
             self.read_broker()
+        if self.monitor is not None and self.monitor in events:
+            self.read_monitor()
         with self.w._lock:
             reconnect, self.w._reconnect_asked = self.w._reconnect_asked, False
         if reconnect:
@@ -309,6 +347,30 @@ class _Loop:
         now = time.monotonic()
         self.check_timers(now)
         return not self.check_drain(now)
+
+    def read_monitor(self) -> None:
+        assert self.monitor is not None
+        for event, value in handshake.read_events(self.monitor):
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                if self.refusals:
+                    log.info("worker %s: the broker at %s accepted this worker's key",
+                             self.w.worker_id, self.w.broker)
+                self.refusals = 0
+                continue
+            why = handshake.refusal(event, value, self.w.broker, self.w.curve, "worker")
+            if why is None:
+                continue
+            # libzmq will not retry this connection: a new socket later, and until then no
+            # socket (READY and DONEs wait in the outbox, the liveness check rests).
+            self.refusals += 1
+            self.w.refused += 1
+            delay = handshake.redial_delay(self.refusals)
+            (log.warning if self.refusals == 1 or self.refusals % 12 == 0 else log.info)(
+                "worker %s: %s (%d refused in a row); redialling in %.1f s",
+                self.w.worker_id, why, self.refusals, delay)
+            self.close_link()
+            self.redial_at = time.monotonic() + delay
+            return
 
     def read_broker(self) -> None:
         assert self.sock is not None
@@ -404,7 +466,7 @@ class _Loop:
                 self.send_best_effort(msg)
 
     def check_timers(self, now: float) -> None:
-        if now >= self.last_heard + self.w.liveness * self.hb_s:
+        if self.sock is not None and now >= self.last_heard + self.w.liveness * self.hb_s:
             log.warning("worker %s: no word from the broker, reconnecting", self.w.worker_id)
             self.connect()
         if now >= self.next_heartbeat:
