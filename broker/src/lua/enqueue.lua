@@ -173,15 +173,8 @@ for i, it in ipairs(items) do
       redis.call('ZADD', DELAYED, fmt(nbf), it.id)
     else
       state = 'queued'
-      local rk = ready_key(it.queue, it.type)
-      local adds = ready_adds[rk]
-      if not adds then
-        adds = {}
-        ready_adds[rk] = adds
-        ready_order[#ready_order + 1] = rk
-      end
-      adds[#adds + 1] = ready_score(it.prio)
-      adds[#adds + 1] = it.id
+      push_keyed(ready_adds, ready_order, ready_key(it.queue, it.type), ready_score(it.prio),
+                 it.id)
     end
     f[#f + 1] = 'state'
     f[#f + 1] = state

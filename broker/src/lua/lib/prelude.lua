@@ -109,6 +109,19 @@ local function call_chunked(cmd, key, list)
   end
 end
 
+-- Appends `a` (and `b`, if given) to the list kept under `key` in `lists`; `order` records
+-- the keys in first-seen order, so writes at the end of a call are deterministic.
+local function push_keyed(lists, order, key, a, b)
+  local l = lists[key]
+  if not l then
+    l = {}
+    lists[key] = l
+    order[#order + 1] = key
+  end
+  l[#l + 1] = a
+  if b ~= nil then l[#l + 1] = b end
+end
+
 -- Counter deltas (stats gauges and counters, batch counts) are summed in Lua and written
 -- once per key and field at the end of the call: one HINCRBY per queue, not per task.
 local bumps, bump_order, fbumps, fbump_order = {}, {}, {}, {}
@@ -290,15 +303,7 @@ end
 local lease_rm, wlease_rm, wlease_order = {}, {}, {}
 local function remove_lease(t)
   lease_rm[#lease_rm + 1] = t.id
-  if t.worker ~= '' then
-    local l = wlease_rm[t.worker]
-    if not l then
-      l = {}
-      wlease_rm[t.worker] = l
-      wlease_order[#wlease_order + 1] = t.worker
-    end
-    l[#l + 1] = t.id
-  end
+  if t.worker ~= '' then push_keyed(wlease_rm, wlease_order, t.worker, t.id) end
 end
 local function flush_leases()
   call_chunked('ZREM', LEASES, lease_rm)
