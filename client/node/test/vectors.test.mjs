@@ -1,6 +1,6 @@
 // Every shared/protocol/vectors/*.json, byte for byte: build the message from the JSON
 // body, encode it and compare with frames_hex; decode frames_hex, compare with the body,
-// and re-encode to the same bytes (docs/protocol.md section 10).
+// and re-encode to the same bytes (docs/protocol-vectors.md, section 10).
 
 import assert from 'node:assert/strict';
 import {readdirSync, readFileSync} from 'node:fs';
