@@ -224,7 +224,12 @@ TEST_F(CurveTest, StrangerAndPlainClientsAreRefusedAndStoreNothing) {
 }
 
 TEST_F(CurveTest, SighupReloadsTheAllowList) {
-  ExpectRefused("stranger");
+  // A client that stays up while it is refused, and is let in by the reload.
+  auto patient = Connect("stranger", 1500);
+  ASSERT_TRUE(patient);
+  auto refused = patient->Stats();
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthorized) << refused.error().ToString();
   // A worker with the stranger's key: refused, it keeps re-creating its socket.
   ASSERT_TRUE(cluster_->StartWorker("w-stranger", 1, "strangers", CurveArgs("stranger")));
   auto workers = [&] {
@@ -248,6 +253,9 @@ TEST_F(CurveTest, SighupReloadsTheAllowList) {
   ASSERT_TRUE(LogShows("3 keys loaded (2 before)"));
   RunEcho("stranger", "welcome");
   ASSERT_TRUE(LogShows("allowed CURVE key of 'stranger'"));
+  // The refused client redials by itself (backoff up to 5 s) and gets in.
+  EXPECT_TRUE(WaitFor([&] { return patient->Stats().has_value(); }, 15000))
+      << "the refused client never got in after the reload";
   // The refused worker got in on its own on one of its reconnects.
   EXPECT_TRUE(WaitFor(has_stranger, 15000)) << "the stranger's worker never registered";
 
