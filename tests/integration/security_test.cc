@@ -119,7 +119,7 @@ class CurveTest : public ::testing::Test {
   }
   // A stranger's submit on its own queue: refused at the handshake.
   void ExpectRefused(const std::string& name) {
-    auto c = Connect(name, 1500);
+    auto c = Connect(name, 3000);
     ASSERT_TRUE(c);
     auto id = c->Submit(Spec("echo", "intruder", "strangers"));
     ASSERT_FALSE(id.has_value()) << "a " << name << " client got a task in: " << *id;
@@ -184,7 +184,7 @@ TEST_F(CurveTest, StrangerAndPlainClientsAreRefusedAndStoreNothing) {
   ASSERT_TRUE(LogShows("public key not in the allow-list: " + stranger_public_));
 
   // No CURVE at all: the handshake fails on the mechanism; nothing gets through.
-  auto plain = Connect("", 1500);
+  auto plain = Connect("", 3000);
   ASSERT_TRUE(plain);
   auto id = plain->Submit(Spec("echo", "plain", "strangers"));
   ASSERT_FALSE(id.has_value());
@@ -225,7 +225,7 @@ TEST_F(CurveTest, StrangerAndPlainClientsAreRefusedAndStoreNothing) {
 
 TEST_F(CurveTest, SighupReloadsTheAllowList) {
   // A client that stays up while it is refused, and is let in by the reload.
-  auto patient = Connect("stranger", 1500);
+  auto patient = Connect("stranger", 3000);
   ASSERT_TRUE(patient);
   auto refused = patient->Stats();
   ASSERT_FALSE(refused.has_value());
