@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -300,6 +301,34 @@ TEST_F(CurveTest, BrokerRefusesToStartWithBrokenKeys) {
   EXPECT_EQ(code, 1);
   EXPECT_NE(out.find("--curve-allow-dir: " + keys_ + "/none is not a directory"), std::string::npos)
       << out;
+}
+
+// The real binary: files, modes, refusal to overwrite (exit 2, nothing changed), --force.
+TEST(KeygenBinaryTest, WritesModesAndRefusesToOverwrite) {
+  std::string dir = MakeTempDir("taskmill-keygen-bin");
+  ASSERT_EQ(Keygen("node-1", dir), 0);
+  struct stat key_st {
+  }, pub_st{};
+  ASSERT_EQ(stat((dir + "/node-1.key").c_str(), &key_st), 0);
+  ASSERT_EQ(stat((dir + "/node-1.pub").c_str(), &pub_st), 0);
+  EXPECT_EQ(key_st.st_mode & 0777, 0600u);
+  EXPECT_EQ(pub_st.st_mode & 0777, 0644u);
+  std::string key_text = ReadFile(dir + "/node-1.key");
+  EXPECT_EQ(key_text.rfind(
+                "#   ZeroMQ CURVE **Secret** Certificate\n#   written by taskmill keygen\n", 0),
+            0u)
+      << key_text;
+  EXPECT_EQ(ReadFile(dir + "/node-1.pub").rfind("#   ZeroMQ CURVE Public Certificate\n", 0), 0u);
+
+  EXPECT_EQ(Keygen("node-1", dir), 2);
+  EXPECT_EQ(ReadFile(dir + "/node-1.key"), key_text) << "overwritten without --force";
+  std::string cmd = Quote(testing::Binary("client/taskmill")) + " keygen node-1 --force --dir " +
+                    Quote(dir) + " >/dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_NE(ReadFile(dir + "/node-1.key"), key_text);
+  EXPECT_TRUE(LoadCurveKeyFile(dir + "/node-1.key").has_value());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 // The Redis password, given in the URL or in a file, with the right value or a wrong one,
