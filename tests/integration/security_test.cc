@@ -206,6 +206,17 @@ TEST_F(CurveTest, StrangerAndPlainClientsAreRefusedAndStoreNothing) {
   ASSERT_TRUE(wrong_client.has_value());
   EXPECT_FALSE((*wrong_client)->Stats().has_value());
 
+  // A worker without CURVE: refused at the mechanism, says why, never registers.
+  ASSERT_TRUE(cluster_->StartWorker("w-plain", 1, "strangers"));
+  std::string plain_log = cluster_->dir() + "/worker-w-plain.log";
+  EXPECT_TRUE(WaitFor(
+      [&] { return ReadFile(plain_log).find("the broker requires CURVE") != std::string::npos; },
+      15000))
+      << ReadFile(plain_log);
+  auto stats = Connect("client")->Stats();
+  ASSERT_TRUE(stats.has_value());
+  for (const auto& w : stats->workers) EXPECT_EQ(w.id, "w1");
+
   EXPECT_EQ(StrangerTasks(), 0u) << "a refused client's task was stored";
 
   // The count of refusals is in the broker's last words.
@@ -245,7 +256,11 @@ TEST_F(CurveTest, SighupReloadsTheAllowList) {
   };
   std::string worker_log = cluster_->dir() + "/worker-w-stranger.log";
   ASSERT_TRUE(WaitFor(
-      [&] { return ReadFile(worker_log).find("reconnecting to") != std::string::npos; }, 15000))
+      [&] {
+        return ReadFile(worker_log).find("the broker refused this worker's CURVE key") !=
+               std::string::npos;
+      },
+      15000))
       << ReadFile(worker_log);
   EXPECT_FALSE(has_stranger()) << "a refused worker registered";
 
