@@ -312,6 +312,7 @@ void Connection::Run(std::promise<Result<void>> started) {
     }
     FlushBacklog(dealer.get());
     int64_t now = SteadyMs();
+    Redial(dealer.get(), now);
     ExpireRequests(now);
     int64_t wait_ms = std::clamp<int64_t>(NextDeadline() - now, 0, kMaxPollMs);
     zmq_pollitem_t items[3] = {
@@ -414,6 +415,13 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
     uint32_t value = 0;
     std::memcpy(&event, parts[0].data(), sizeof event);
     std::memcpy(&value, parts[0].data() + sizeof event, sizeof value);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+      if (redial_at_ms_ == 0) {
+        int64_t delay = std::min<int64_t>(int64_t{500} << std::min(failed_handshakes_, 4u), 5000);
+        redial_at_ms_ = SteadyMs() + delay;
+        ++failed_handshakes_;
+      }
+    }
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
       handshake_failure_ = "the broker at " + options_.endpoint +
                            " refused this client's CURVE key (ZAP status " + std::to_string(value) +
@@ -431,6 +439,7 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
       Log()->debug("{}", handshake_failure_);
     } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       handshake_failure_.clear();
+      failed_handshakes_ = 0;
       ++handshakes_;
       Log()->debug("connected to {} (handshake {})", options_.endpoint, handshakes_);
       // A new connection is a new ROUTER identity (and after a broker restart, a broker
@@ -440,6 +449,17 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
     } else if (event == ZMQ_EVENT_DISCONNECTED) {
       Log()->debug("disconnected from {}", options_.endpoint);
     }
+  }
+}
+
+void Connection::Redial(void* dealer, int64_t now_ms) {
+  if (redial_at_ms_ == 0 || now_ms < redial_at_ms_) return;
+  redial_at_ms_ = 0;
+  // Disconnect first (it fails harmlessly when libzmq already dropped the endpoint), so a
+  // redial can never leave two connections to one broker.
+  zmq_disconnect(dealer, options_.endpoint.c_str());
+  if (zmq_connect(dealer, options_.endpoint.c_str()) != 0) {
+    Log()->warn("reconnecting to {}: {}", options_.endpoint, ZmqErrorText());
   }
 }
 
@@ -499,6 +519,7 @@ void Connection::ExpireRequests(int64_t now_ms) {
 
 int64_t Connection::NextDeadline() const {
   int64_t next = SteadyMs() + kMaxPollMs;
+  if (redial_at_ms_ != 0) next = std::min(next, redial_at_ms_);
   for (const auto& r : backlog_) next = std::min(next, r.deadline_ms);
   for (const auto& [id, r] : in_flight_) next = std::min(next, r.deadline_ms);
   return next;

@@ -74,6 +74,7 @@ class Connection {
   void FlushBacklog(void* dealer);
   void ReadReplies(void* dealer);
   void ReadMonitor(void* monitor, void* dealer);
+  void Redial(void* dealer, int64_t now_ms);
   void ExpireRequests(int64_t now_ms);
   void Finish(Request& request, Result<protocol::Reply> result);
   void Resubscribe();
@@ -98,6 +99,10 @@ class Connection {
   uint64_t handshakes_ = 0;                // ZMTP handshakes completed (1 + reconnects)
   // Why the latest handshake failed (CURVE refused or mismatched); empty once one succeeds.
   std::string handshake_failure_;
+  // libzmq drops an endpoint whose handshake failed and never retries it, so we reconnect
+  // ourselves (a key may be allowed later): steady ms of the next attempt, 0 when none.
+  int64_t redial_at_ms_ = 0;
+  uint32_t failed_handshakes_ = 0;  // in a row, for the redial backoff
 
   std::mutex cb_mu_;               // guards everything below
   std::condition_variable cb_cv_;  // events_ grew, a callback ended, or stopping

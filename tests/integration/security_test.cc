@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -119,7 +120,7 @@ class CurveTest : public ::testing::Test {
   }
   // A stranger's submit on its own queue: refused at the handshake.
   void ExpectRefused(const std::string& name) {
-    auto c = Connect(name, 1500);
+    auto c = Connect(name, 3000);
     ASSERT_TRUE(c);
     auto id = c->Submit(Spec("echo", "intruder", "strangers"));
     ASSERT_FALSE(id.has_value()) << "a " << name << " client got a task in: " << *id;
@@ -211,6 +212,17 @@ TEST_F(CurveTest, StrangerAndPlainClientsAreRefusedAndStoreNothing) {
   ASSERT_TRUE(wrong_client.has_value());
   EXPECT_FALSE((*wrong_client)->Stats().has_value());
 
+  // A worker without CURVE: refused at the mechanism, says why, never registers.
+  ASSERT_TRUE(cluster_->StartWorker("w-plain", 1, "strangers"));
+  std::string plain_log = cluster_->dir() + "/worker-w-plain.log";
+  EXPECT_TRUE(WaitFor(
+      [&] { return ReadFile(plain_log).find("the broker requires CURVE") != std::string::npos; },
+      15000))
+      << ReadFile(plain_log);
+  auto stats = Connect("client")->Stats();
+  ASSERT_TRUE(stats.has_value());
+  for (const auto& w : stats->workers) EXPECT_EQ(w.id, "w1");
+
   EXPECT_EQ(StrangerTasks(), 0u) << "a refused client's task was stored";
 
   // The count of refusals is in the broker's last words.
@@ -230,7 +242,12 @@ TEST_F(CurveTest, StrangerAndPlainClientsAreRefusedAndStoreNothing) {
 }
 
 TEST_F(CurveTest, SighupReloadsTheAllowList) {
-  ExpectRefused("stranger");
+  // A client that stays up while it is refused, and is let in by the reload.
+  auto patient = Connect("stranger", 3000);
+  ASSERT_TRUE(patient);
+  auto refused = patient->Stats();
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthorized) << refused.error().ToString();
   // A worker with the stranger's key: refused, it keeps re-creating its socket.
   ASSERT_TRUE(cluster_->StartWorker("w-stranger", 1, "strangers", CurveArgs("stranger")));
   auto workers = [&] {
@@ -245,7 +262,11 @@ TEST_F(CurveTest, SighupReloadsTheAllowList) {
   };
   std::string worker_log = cluster_->dir() + "/worker-w-stranger.log";
   ASSERT_TRUE(WaitFor(
-      [&] { return ReadFile(worker_log).find("reconnecting to") != std::string::npos; }, 15000))
+      [&] {
+        return ReadFile(worker_log).find("the broker refused this worker's CURVE key") !=
+               std::string::npos;
+      },
+      15000))
       << ReadFile(worker_log);
   EXPECT_FALSE(has_stranger()) << "a refused worker registered";
 
@@ -254,6 +275,9 @@ TEST_F(CurveTest, SighupReloadsTheAllowList) {
   ASSERT_TRUE(LogShows("3 keys loaded (2 before)"));
   RunEcho("stranger", "welcome");
   ASSERT_TRUE(LogShows("allowed CURVE key of 'stranger'"));
+  // The refused client redials by itself (backoff up to 5 s) and gets in.
+  EXPECT_TRUE(WaitFor([&] { return patient->Stats().has_value(); }, 15000))
+      << "the refused client never got in after the reload";
   // The refused worker got in on its own on one of its reconnects.
   EXPECT_TRUE(WaitFor(has_stranger, 15000)) << "the stranger's worker never registered";
 
@@ -298,6 +322,34 @@ TEST_F(CurveTest, BrokerRefusesToStartWithBrokenKeys) {
   EXPECT_EQ(code, 1);
   EXPECT_NE(out.find("--curve-allow-dir: " + keys_ + "/none is not a directory"), std::string::npos)
       << out;
+}
+
+// The real binary: files, modes, refusal to overwrite (exit 2, nothing changed), --force.
+TEST(KeygenBinaryTest, WritesModesAndRefusesToOverwrite) {
+  std::string dir = MakeTempDir("taskmill-keygen-bin");
+  ASSERT_EQ(Keygen("node-1", dir), 0);
+  struct stat key_st {
+  }, pub_st{};
+  ASSERT_EQ(stat((dir + "/node-1.key").c_str(), &key_st), 0);
+  ASSERT_EQ(stat((dir + "/node-1.pub").c_str(), &pub_st), 0);
+  EXPECT_EQ(key_st.st_mode & 0777, 0600u);
+  EXPECT_EQ(pub_st.st_mode & 0777, 0644u);
+  std::string key_text = ReadFile(dir + "/node-1.key");
+  EXPECT_EQ(key_text.rfind(
+                "#   ZeroMQ CURVE **Secret** Certificate\n#   written by taskmill keygen\n", 0),
+            0u)
+      << key_text;
+  EXPECT_EQ(ReadFile(dir + "/node-1.pub").rfind("#   ZeroMQ CURVE Public Certificate\n", 0), 0u);
+
+  EXPECT_EQ(Keygen("node-1", dir), 2);
+  EXPECT_EQ(ReadFile(dir + "/node-1.key"), key_text) << "overwritten without --force";
+  std::string cmd = Quote(testing::Binary("client/taskmill")) + " keygen node-1 --force --dir " +
+                    Quote(dir) + " >/dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_NE(ReadFile(dir + "/node-1.key"), key_text);
+  EXPECT_TRUE(LoadCurveKeyFile(dir + "/node-1.key").has_value());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 // The Redis password, given in the URL or in a file, with the right value or a wrong one,

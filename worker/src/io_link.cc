@@ -1,6 +1,7 @@
 // The broker link half of IoLoop: the DEALER socket, its outbox and reconnects.
 
 #include <algorithm>
+#include <cstring>
 
 #include "io_loop.h"
 #include "taskmill/shared/protocol/codec.h"
@@ -41,8 +42,24 @@ Result<void> IoLoop::OpenLink() {
   if (curve_) {
     if (auto r = ApplyCurveClient(s.handle(), *curve_); !r) return r;
   }
-  if (auto r = s.Connect(options_.broker); !r) return r;
+  std::string monitor_endpoint = "inproc://taskmill-worker-monitor-" +
+                                 std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
+                                 std::to_string(++links_opened_);
+  if (zmq_socket_monitor(s.handle(), monitor_endpoint.c_str(),
+                         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) !=
+      0) {
+    return MakeError(ErrorCode::kInternal,
+                     std::string("dealer: zmq_socket_monitor: ") + zmq_strerror(zmq_errno()));
+  }
+  auto monitor = ZmqSocket::Open(context_, zmq::socket_type::pair, "monitor");
+  if (!monitor) return std::unexpected(monitor.error());
+  if (auto r = monitor->Connect(monitor_endpoint); !r) return r;
+  if (auto r = s.Connect(options_.broker); !r) {
+    zmq_socket_monitor(s.handle(), nullptr, 0);
+    return r;
+  }
   dealer_ = std::move(s);
+  monitor_ = std::move(*monitor);
   link_ = LinkState::kLinked;
   heard_on_link_ = false;
 
@@ -68,8 +85,35 @@ Result<void> IoLoop::OpenLink() {
 }
 
 void IoLoop::CloseLink(int linger_ms) {
+  if (dealer_.is_open()) zmq_socket_monitor(dealer_.handle(), nullptr, 0);
   dealer_.Close(linger_ms);
+  monitor_.Close(0);
   link_ = LinkState::kBackoff;
+}
+
+void IoLoop::OnLinkMonitor(int64_t now) {
+  std::string why;
+  while (why.empty()) {
+    auto msg = monitor_.Recv(true, 2);
+    if (!msg || !*msg) return;
+    const Parts& parts = **msg;
+    if (parts.empty() || parts[0].size() < 6) continue;
+    uint16_t event = 0;
+    uint32_t value = 0;
+    std::memcpy(&event, parts[0].data(), sizeof event);
+    std::memcpy(&value, parts[0].data() + sizeof event, sizeof value);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      why = "the broker refused this worker's CURVE key (ZAP status " + std::to_string(value) +
+            "): its .pub must be in the broker's --curve-allow-dir";
+    } else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+      why = curve_ ? "the broker does not use CURVE, but this worker does (--curve-server-key)"
+                   : "the broker requires CURVE: set --curve-server-key and --curve-key-file";
+    } else {
+      why = "handshake with the broker failed (ZMTP protocol error " + std::to_string(value) +
+            (curve_ ? "; is --curve-server-key the broker's public key?)" : ")");
+    }
+  }
+  Backoff(now, why);
 }
 
 void IoLoop::Backoff(int64_t now, const std::string& why) {

@@ -41,6 +41,7 @@ IoLoop::~IoLoop() {
   // Sockets go before the context (whose destructor waits for them).
   if (pool_) pool_->Stop();
   dealer_.Close(0);
+  monitor_.Close(0);
   results_.Close(0);
 }
 
@@ -64,7 +65,7 @@ Result<void> IoLoop::Run() {
 
   while (!finished_) {
     int64_t now = clock_.MonotonicMs();
-    std::array<zmq_pollitem_t, 4> items{};
+    std::array<zmq_pollitem_t, 5> items{};
     size_t n = 0;
     items[n++] = {results_.handle(), 0, ZMQ_POLLIN, 0};
     items[n++] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
@@ -75,6 +76,7 @@ Result<void> IoLoop::Run() {
       short events = ZMQ_POLLIN;
       if (!outbox_.empty()) events |= ZMQ_POLLOUT;
       items[n++] = {dealer_.handle(), 0, events, 0};
+      items[n++] = {monitor_.handle(), 0, ZMQ_POLLIN, 0};
     }
     auto polled = Poll({items.data(), n}, PollTimeout(now));
     if (!polled) return std::unexpected(polled.error());
@@ -93,6 +95,10 @@ Result<void> IoLoop::Run() {
     }
     if (dealer_at < n && link_ == LinkState::kLinked && (items[dealer_at].revents & ZMQ_POLLIN)) {
       OnBrokerMessages(now);
+    }
+    if (dealer_at + 1 < n && link_ == LinkState::kLinked &&
+        (items[dealer_at + 1].revents & ZMQ_POLLIN)) {
+      OnLinkMonitor(now);
     }
     OnTimers(clock_.MonotonicMs());
     Flush();

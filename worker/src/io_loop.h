@@ -57,6 +57,9 @@ class IoLoop {
   // link (io_link.cc)
   Result<void> OpenLink();
   void CloseLink(int linger_ms);
+  // Reads the DEALER's monitor: a refused CURVE handshake is never retried by libzmq, so
+  // it ends the link at once (with a log line saying why) instead of waiting for silence.
+  void OnLinkMonitor(int64_t now);
   // Closes the link and schedules the next one; `why` is logged.
   void Backoff(int64_t now, const std::string& why);
   void QueueReliable(const protocol::Message& msg);
@@ -91,9 +94,11 @@ class IoLoop {
   std::shared_ptr<spdlog::logger> log_;          // co-owned with spdlog's registry
   std::mt19937_64 rng_{std::random_device{}()};  // reconnect jitter
 
-  zmq::context_t context_;  // declared before the sockets and the pool: outlives them
-  ZmqSocket dealer_;        // open iff link_ == kLinked
-  ZmqSocket results_;       // inproc PULL from the executors
+  zmq::context_t context_;     // declared before the sockets and the pool: outlives them
+  ZmqSocket dealer_;           // open iff link_ == kLinked
+  ZmqSocket monitor_;          // PAIR with the dealer's handshake failures; open iff linked
+  uint64_t links_opened_ = 0;  // names each link's monitor endpoint
+  ZmqSocket results_;          // inproc PULL from the executors
   std::unique_ptr<ExecutorPool> pool_;
 
   std::optional<CurveClientKeys> curve_;  // loaded by Run; set on every new DEALER

@@ -111,7 +111,15 @@ export class Cluster {
   // Resolves once `stats()` of `client` lists every worker id in `ids`.
   async waitForWorkers(client, ids, timeoutMs = 10_000) {
     await waitFor(`workers ${ids.join(', ')}`, async () => {
-      const {workers} = await client.stats();
+      let workers;
+      try {
+        ({workers} = await client.stats());
+      } catch (err) {
+        // A restarted broker may answer before its embedded Redis has replayed its AOF
+        // (slow on a loaded machine): not there yet, ask again.
+        if (err.code === 'store_unavailable') return false;
+        throw err;
+      }
       return ids.every((id) => workers.some((w) => w.id === id));
     }, timeoutMs, 50);
   }

@@ -106,10 +106,20 @@ class Cluster:
                             *extra, target], worker_id, env)
 
     def wait_workers(self, ids: List[str], timeout: float = 15) -> None:
-        from taskmill import Client
+        from taskmill import Client, TaskmillError
+
+        def registered(c: Client) -> bool:
+            try:
+                return set(ids) <= {w.id for w in c.stats().workers}
+            except TaskmillError as e:
+                # A restarted broker may answer before its embedded Redis has replayed its
+                # AOF (slow on a loaded machine): not there yet, ask again.
+                if e.code == "store_unavailable":
+                    return False
+                raise
+
         with Client(self.frontend, request_timeout=2) as c:
-            wait_for(lambda: set(ids) <= {w.id for w in c.stats().workers}, timeout,
-                     f"workers {ids} to register")
+            wait_for(lambda: registered(c), timeout, f"workers {ids} to register")
 
     def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
         return subprocess.run([str(binary("client/taskmill")), "--broker", self.frontend,
