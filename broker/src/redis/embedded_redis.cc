@@ -5,7 +5,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +37,18 @@ bool WaitExit(pid_t pid, int64_t timeout_ms) {
     if (clock.MonotonicMs() >= deadline) return false;
     SleepMs(5);
   }
+}
+
+// True while a server accepts connections on the unix socket at `path`.
+bool SocketServed(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  bool served = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return served;
 }
 
 }  // namespace
@@ -128,7 +142,23 @@ Result<void> EmbeddedRedis::Spawn() {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  ::unlink(socket_path_.c_str());  // a stale socket from a crash would fool the PING wait
+  // An earlier broker's redis-server may still serve this dir (that broker was killed a
+  // moment ago and its Redis, told by PR_SET_PDEATHSIG, is flushing its AOF). Starting ours
+  // now would have two servers on one AOF, and the old one's exit would unlink our socket:
+  // wait for it to go. A socket nobody serves is a crash's leftover and is removed.
+  const Clock& clock = SystemClock::Instance();
+  const int64_t until = clock.MonotonicMs() + options_.previous_exit_timeout_ms;
+  while (SocketServed(socket_path_)) {
+    if (clock.MonotonicMs() >= until) {
+      return MakeError(ErrorCode::kStoreUnavailable,
+                       "embedded redis: another redis-server still serves " + options_.data_dir +
+                           " (its socket answers) after " +
+                           std::to_string(options_.previous_exit_timeout_ms) +
+                           " ms; stop it, or give this broker its own --data-dir");
+    }
+    SleepMs(20);
+  }
+  ::unlink(socket_path_.c_str());
 
   pid_t parent = getpid();
   pid_t pid = fork();

@@ -19,6 +19,9 @@ struct EmbeddedRedisOptions {
   std::vector<std::string> extra_args;       // appended to the command line (--maxmemory ...)
   int64_t start_timeout_ms = 10000;          // until it answers PING (AOF loading included)
   int64_t stop_timeout_ms = 10000;           // SIGTERM grace before SIGKILL
+  // How long to wait for an earlier redis-server still serving data_dir (an earlier broker's,
+  // killed a moment ago and still flushing its AOF) to exit before starting ours.
+  int64_t previous_exit_timeout_ms = 15000;
 };
 
 // A redis-server child process: unix socket `<data_dir>/redis.sock` (mode 700), AOF on, no

@@ -88,8 +88,7 @@ export class Cluster {
     old.kill('SIGKILL');
     await old.exited;
     this.children = this.children.filter((c) => c !== old);
-    const sock = join(this.dir, 'data', 'redis.sock');
-    await waitFor('the old redis-server to exit', () => !existsSync(sock), 10_000);
+    // The new broker waits for the old one's redis-server (still flushing its AOF) to exit.
     return this.start({frontend: this.frontend, backend: this.backend});
   }
 
