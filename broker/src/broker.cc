@@ -285,10 +285,7 @@ Result<void> Broker::Run() {
 
     if (redis_at != 0 && items[redis_at].revents != 0) redis.HandleEvents(items[redis_at].revents);
     // Before the sockets' messages: a handshake waits for this answer.
-    if (zap_at != 0 && (items[zap_at].revents & ZMQ_POLLIN)) {
-      (*zap)->HandleRequests();
-      ctx.counters.curve_refusals = (*zap)->counters().refused;
-    }
+    if (zap_at != 0 && (items[zap_at].revents & ZMQ_POLLIN)) (*zap)->HandleRequests();
 
     bool stop_requested = false;
     if (items[2].revents & ZMQ_POLLIN) {

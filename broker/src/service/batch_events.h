@@ -40,7 +40,6 @@ class BatchEvents {
   // kSweepBatches watched batches, so one finished through another broker (or whose last
   // change this broker missed) gets its batch_completed and is forgotten.
   void OnSweepTick();
-  size_t watched() const { return batches_.size(); }
 
   static constexpr size_t kSweepBatches = 100;
 

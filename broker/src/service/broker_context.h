@@ -19,7 +19,6 @@ struct BrokerCounters {
   uint64_t stale_results = 0;     // DONEs fenced off by the store
   uint64_t tasks_dispatched = 0;  // TASK messages sent
   uint64_t workers_lost = 0;      // workers declared dead by missed heartbeats
-  uint64_t curve_refusals = 0;    // CURVE handshakes the ZAP handler refused
 };
 
 // What the two services share: configuration, time, the store, the sockets, each other.
