@@ -191,11 +191,10 @@ void WorkerService::RecordDone(const std::string& worker_id, std::vector<protoco
   });
 }
 
-void WorkerService::HandleFinish(const FinishResult& result,
-                                 const std::vector<protocol::Done>* dones) {
+void WorkerService::HandleFinish(const FinishResult& result, std::vector<protocol::Done>* dones) {
   for (size_t i = 0; i < result.items.size(); ++i) {
     const auto& item = result.items[i];
-    const protocol::Done* done = dones != nullptr && i < dones->size() ? &(*dones)[i] : nullptr;
+    protocol::Done* done = dones != nullptr && i < dones->size() ? &(*dones)[i] : nullptr;
     ctx_.events->TaskFinished(item, done);
     switch (item.status) {
       case FinishStatus::kStale:
@@ -204,7 +203,7 @@ void WorkerService::HandleFinish(const FinishResult& result,
       case FinishStatus::kSucceeded:
         if (item.summary && done != nullptr && done->task_id == item.task_id &&
             ctx_.clients->WantsResult(item.task_id)) {
-          protocol::TaskInfo task = SucceededTask(item, *done);
+          protocol::TaskInfo task = SucceededTask(item, std::move(*done));  // done's last use
           ctx_.clients->OnTaskTerminal(item.task_id, &task);
           break;
         }

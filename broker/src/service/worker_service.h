@@ -33,7 +33,8 @@ class WorkerService {
                   const std::string& reason);
   // What a Finish, Reap or ReleaseWorker changed: waiters, events, workers to wake.
   // `dones` (when given) are the reports the items answer, in the same order.
-  void HandleFinish(const FinishResult& result, const std::vector<protocol::Done>* dones = nullptr);
+  // `dones` (the reports recorded, in order) may be moved from: a RESULT takes their output.
+  void HandleFinish(const FinishResult& result, std::vector<protocol::Done>* dones = nullptr);
   // Graceful stop: DRAIN every worker; no new tasks go out.
   void StartDrain(uint32_t grace_ms);
   // True iff no worker holds a task.

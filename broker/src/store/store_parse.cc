@@ -403,7 +403,7 @@ Result<std::vector<std::string>> ParseIds(const redisReply* r, bool with_batches
 namespace taskmill::broker {
 
 // Mirrors TaskFromReply for what finish.lua's succeed() writes: keep the two in step.
-protocol::TaskInfo SucceededTask(const FinishOutcome& o, const protocol::Done& done) {
+protocol::TaskInfo SucceededTask(const FinishOutcome& o, protocol::Done done) {
   protocol::TaskInfo t;
   t.id = o.task_id;
   t.queue = o.queue;
@@ -420,12 +420,12 @@ protocol::TaskInfo SucceededTask(const FinishOutcome& o, const protocol::Done& d
     t.started_ms = o.summary->started_ms;
     t.finished_ms = o.summary->finished_ms;
   }
-  t.output = done.output;
+  t.output = std::move(done.output);
   t.exit_code = done.exit_code;
-  t.stdout_data = done.stdout_data;
-  t.stderr_data = done.stderr_data;
+  t.stdout_data = std::move(done.stdout_data);
+  t.stderr_data = std::move(done.stderr_data);
   t.duration_ms = done.duration_ms;
-  t.cost = done.cost;
+  t.cost = std::move(done.cost);
   return t;
 }
 

@@ -88,7 +88,7 @@ struct FinishOutcome {
 };
 
 // The task as a GET would read it, built from a kSucceeded outcome's summary and its DONE.
-protocol::TaskInfo SucceededTask(const FinishOutcome& outcome, const protocol::Done& done);
+protocol::TaskInfo SucceededTask(const FinishOutcome& outcome, protocol::Done done);
 
 struct FinishResult {
   std::vector<FinishOutcome> items;
