@@ -294,7 +294,9 @@ TEST(HostileInputTest, CostlyReadys) {
     protocol::Ready huge_labels;
     huge_labels.worker_id = "labels";
     huge_labels.queues = {"elsewhere"};
-    for (int i = 0; i < 9000; ++i) huge_labels.labels["l" + std::to_string(i)] = std::string(1024, 'z');
+    for (int i = 0; i < 9000; ++i) {
+      huge_labels.labels["l" + std::to_string(i)] = std::string(1024, 'z');
+    }
     // 2. 64 queues x 512 types, the healthy client's queue among them: refused. And the
     //    most the cap allows (2 x 512 = --max-worker-claim-keys 1024), accepted.
     protocol::Ready wide;

@@ -161,7 +161,9 @@ void ClientService::EnqueueSubmits(std::vector<PendingSubmit> requests,
   // fails for a reason that is not the store's own, each SUBMIT is enqueued again alone and
   // none can fail another (their checks at the edge should leave no such reason).
   std::shared_ptr<std::vector<protocol::TaskSpec>> kept;  // co-owned by the callback
-  if (requests.size() > 1) kept = std::make_shared<std::vector<protocol::TaskSpec>>(std::move(specs));
+  if (requests.size() > 1) {
+    kept = std::make_shared<std::vector<protocol::TaskSpec>>(std::move(specs));
+  }
   ctx_.store.Enqueue(kept ? *kept : specs, [this, requests = std::move(requests), kept,
                                             queues = std::move(queues)](
                                                Result<EnqueueResult> r) mutable {

@@ -128,7 +128,8 @@ void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& b
     std::string where = "tasks[" + std::to_string(i) + "]";
     if (auto r = ValidateSpec(s, where); !r) return cb(std::unexpected(r.error()));
     if (!batch_id.empty() && (s.name.empty() || !names.insert(s.name).second)) {
-      return cb(MakeError(ErrorCode::kInvalidArgument, where + ".name: batch tasks need a unique name"));
+      return cb(
+          MakeError(ErrorCode::kInvalidArgument, where + ".name: batch tasks need a unique name"));
     }
   }
   std::vector<std::string> args = Header();
