@@ -11,6 +11,11 @@ APT_PACKAGES=(
   procps iproute2
   # The libFuzzer run of scripts/test.sh (scripts/fuzz.sh): Clang 16 and its runtimes.
   clang-16 libclang-rt-16-dev
+  # The HTTP listeners of the broker and worker (/healthz, /readyz, /metrics): cpp-httplib
+  # 0.11 serves HTTP on its own threads with size and time limits, prometheus-cpp 1.0
+  # keeps the metric registry and writes the text format; promtool (prometheus) checks
+  # that output in the integration tests.
+  libcpp-httplib-dev prometheus-cpp-dev prometheus
 )
 
 as_root() {

@@ -10,6 +10,7 @@
 namespace taskmill::broker {
 
 class BatchEvents;
+class BrokerMetrics;
 class ClientService;
 class WorkerService;
 
@@ -34,6 +35,7 @@ struct BrokerContext {
   WorkerService* workers = nullptr;
   BatchEvents* events = nullptr;
   BrokerCounters counters;
+  BrokerMetrics* metrics = nullptr;  // histograms fed on the claim and finish paths; may be null
 };
 
 }  // namespace taskmill::broker

@@ -5,6 +5,7 @@
 #include <memory>
 #include <unordered_set>
 
+#include "metrics/broker_metrics.h"
 #include "service/batch_events.h"
 #include "service/client_service.h"
 #include "service/request_checks.h"
@@ -181,6 +182,10 @@ void WorkerService::HandleFinish(const FinishResult& result, std::vector<protoco
   for (size_t i = 0; i < result.items.size(); ++i) {
     const auto& item = result.items[i];
     protocol::Done* done = dones != nullptr && i < dones->size() ? &(*dones)[i] : nullptr;
+    if (ctx_.metrics != nullptr && done != nullptr && done->task_id == item.task_id &&
+        item.status != FinishStatus::kStale && item.status != FinishStatus::kNotFound) {
+      ctx_.metrics->TaskRan(item.queue, done->duration_ms);
+    }
     ctx_.events->TaskFinished(item, done);
     switch (item.status) {
       case FinishStatus::kStale:
@@ -230,6 +235,11 @@ void WorkerService::Claim(WorkerState& worker) {
       return;
     }
     if (w == nullptr) return;  // gone: its release, queued after this claim, re-queues them
+    if (ctx_.metrics != nullptr) {
+      for (size_t i = 0; i < r->tasks.size() && i < r->waited_ms.size(); ++i) {
+        ctx_.metrics->TaskClaimed(r->tasks[i].queue, r->waited_ms[i]);
+      }
+    }
     for (auto& task : r->tasks) {
       std::string task_id = task.task_id;
       uint64_t token = task.token;

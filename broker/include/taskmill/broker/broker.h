@@ -71,8 +71,11 @@ struct BrokerOptions {
   // neither; empty: plain ZeroMQ, anyone who can reach the ports may connect.
   std::string curve_secret_key_file;
   std::string curve_allow_dir;
-  // Write the bound endpoints here once serving ("frontend=...\nbackend=...\n").
+  // Write the bound endpoints here once serving ("frontend=...\nbackend=...\nhttp=...\n").
   std::string ready_file;
+  // HTTP listener for /healthz, /readyz and /metrics (docs/observability.md): HOST:PORT,
+  // [IPv6]:PORT, port 0 for a free port, or "off".
+  std::string http = "127.0.0.1:9464";
   std::string log_level = "info";
 
   uint32_t EffectiveLeaseMs() const;
