@@ -2,7 +2,12 @@
 // and taskmill-worker processes; /healthz, /readyz and /metrics read over HTTP, the metrics
 // page checked by promtool.
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +18,7 @@
 
 #include "flow_helpers.h"
 #include "support/launch.h"
+#include "taskmill/shared/http_server.h"
 
 namespace taskmill::testing {
 namespace {
@@ -93,6 +99,51 @@ std::optional<double> Sum(const std::string& page, const std::string& name, cons
   return total;
 }
 
+int Connect(const Http& http) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(http.port));
+  inet_pton(AF_INET, http.host.c_str(), &a.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// Everything the server sends until it closes (or `timeout_ms`).
+std::string ReadAll(int fd, int timeout_ms) {
+  std::string out;
+  char buf[4096];
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::string RawRequest(const Http& http, const std::string& request) {
+  int fd = Connect(http);
+  if (fd < 0) return "";
+  (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string out = ReadAll(fd, 3000);
+  close(fd);
+  return out;
+}
+
+int64_t RssKb(pid_t pid) {
+  std::string status = ReadFile("/proc/" + std::to_string(pid) + "/status");
+  size_t at = status.find("VmRSS:");
+  return at == std::string::npos ? -1 : std::strtoll(status.c_str() + at + 6, nullptr, 10);
+}
+
 // promtool check metrics: exit status and what it said.
 std::pair<int, std::string> PromtoolCheck(const std::string& page, const std::string& dir) {
   std::string file = dir + "/metrics.txt";
@@ -144,15 +195,65 @@ TEST_F(ObservabilityTest, EveryEndpointAnswersAndBadRequestsGet4xx) {
     ASSERT_TRUE(del);
     EXPECT_EQ(del->status, 405);
   }
-  // A header line past cpp-httplib's 8 KiB limit: refused, and the listener carries on.
+  // A request head past 16 KiB: 431, and the listener carries on.
   auto big = http_->Get("/healthz", {{"X-Big", std::string(20000, 'a')}});
-  EXPECT_TRUE(!big || big->status >= 400) << big->status;
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 431);
   EXPECT_EQ(http_->Status("/healthz"), 200);
+  EXPECT_EQ(RawRequest(*http_, "NONSENSE\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u);
 
   std::string page = http_->Metrics();
   EXPECT_GE(Sum(page, "taskmill_broker_http_requests_total", {{"code", "404"}}).value_or(0), 3);
   EXPECT_GE(Sum(page, "taskmill_broker_http_requests_total", {{"code", "405"}}).value_or(0), 2);
   EXPECT_GE(Sum(page, "taskmill_broker_http_requests_total", {{"code", "200"}}).value_or(0), 3);
+  EXPECT_GE(Sum(page, "taskmill_broker_http_requests_total", {{"code", "431"}}).value_or(0), 1);
+}
+
+TEST_F(ObservabilityTest, AHeaderFloodIsCutOffAndCostsTheBrokerNoMemory) {
+  int64_t rss_before = RssKb(cluster_->broker().pid());
+  // Endless headers as fast as the socket takes them (what grew cpp-httplib's server by
+  // 400 MB in 4 s): the listener answers 431 after 16 KiB and closes.
+  int fd = Connect(*http_);
+  ASSERT_GE(fd, 0);
+  std::string line = "X-Flood: " + std::string(1000, 'f') + "\r\n";
+  std::string first = "GET /healthz HTTP/1.1\r\n";
+  size_t sent = 0;
+  bool closed = false;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!closed && std::chrono::steady_clock::now() < until && sent < (64u << 20)) {
+    const std::string& chunk = sent == 0 ? first : line;
+    ssize_t n = send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n <= 0) closed = true;
+    else sent += static_cast<size_t>(n);
+  }
+  EXPECT_TRUE(closed) << "still accepting after " << sent << " bytes";
+  close(fd);
+  EXPECT_LT(sent, 8u << 20);
+  int64_t rss_after = RssKb(cluster_->broker().pid());
+  EXPECT_LT(rss_after - rss_before, 16 * 1024) << rss_before << " kB -> " << rss_after << " kB";
+  std::string page = http_->Metrics();
+  EXPECT_GE(Sum(page, "taskmill_broker_http_requests_total", {{"code", "431"}}).value_or(0), 1);
+  EXPECT_EQ(http_->Status("/healthz"), 200);
+}
+
+TEST(HttpServerTest, ASlowClientGets408AndOthersAreServedMeanwhile) {
+  HttpServerOptions o;
+  o.threads = 2;
+  o.read_timeout_ms = 300;
+  HttpServer server(o);
+  server.Route("/x", [] { return HttpResponse{200, "text/plain", "x\n"}; });
+  auto bound = server.Start({"127.0.0.1", 0});
+  ASSERT_TRUE(bound) << bound.error().message;
+  Http http(bound->ToString());
+  int slow = Connect(http);
+  ASSERT_GE(slow, 0);
+  ASSERT_EQ(send(slow, "GET /x HTTP/1.1\r\n", 17, MSG_NOSIGNAL), 17);
+  // One thread is held by the slow client; the other serves.
+  EXPECT_EQ(http.Status("/x"), 200);
+  std::string answer = ReadAll(slow, 3000);
+  close(slow);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 408 ", 0), 0u) << answer;
+  server.Stop();
 }
 
 TEST_F(ObservabilityTest, MetricsCountWhatTheTasksDid) {

@@ -30,18 +30,18 @@ struct HttpResponse {
 
 // Limits of one listener; bad input past them gets a 4xx, never a crash.
 struct HttpServerOptions {
-  int threads = 4;                    // connections served at once (the rest wait)
-  int64_t read_timeout_ms = 5000;     // a client that sends nothing for this long is dropped
-  int64_t write_timeout_ms = 5000;    // a client that reads nothing for this long is dropped
-  int64_t keep_alive_timeout_ms = 5000;
-  int keep_alive_max_requests = 100;  // requests per connection
-  size_t max_body_bytes = 4096;       // request bodies past this: 413
-  // Request line and headers are capped by cpp-httplib itself: 8 KiB per line, 100 headers.
+  int threads = 4;                   // connections served at once (the rest wait in the backlog)
+  int64_t read_timeout_ms = 3000;    // the whole request head must arrive within this: else 408
+  int64_t write_timeout_ms = 3000;   // the whole answer must be taken within this: else dropped
+  size_t max_head_bytes = 16 << 10;  // request line + headers; past it: 431
 };
 
 // A small HTTP/1.1 server for the health and metrics endpoints: GET (and HEAD) routes by
-// exact path, 404 for any other path, 405 for another method on a known path. Each answer
-// is reported to `on_answer` (status code), e.g. for a requests counter.
+// exact path (the query string is ignored), 404 for any other path, 405 for another method
+// on a known path, 400 for a malformed request line, 431 for a request head past
+// max_head_bytes, 408 when it does not arrive within read_timeout_ms. One request per
+// connection (Connection: close); a request body is never read. Each answer is reported
+// to `on_answer` (status code), e.g. for a requests counter.
 //
 // Lifecycle: construct, Route() each path, Start() (binds, then serves on its own threads),
 // Stop() or destroy (joins them). Handlers run on the server's threads, several at once:
