@@ -236,6 +236,30 @@ TEST_F(ObservabilityTest, AHeaderFloodIsCutOffAndCostsTheBrokerNoMemory) {
   EXPECT_EQ(http_->Status("/healthz"), 200);
 }
 
+TEST_F(ObservabilityTest, HttpOffBindsNothingAndSaysSoInTheReadyFile) {
+  BrokerLaunch l;
+  l.dir = cluster_->dir() + "/off";
+  std::filesystem::create_directories(l.dir);
+  l.redis_url = "unix://" + cluster_->redis()->config().unix_path;
+  l.prefix = "tmoff" + std::to_string(getpid()) + ":";
+  l.http = "off";
+  ChildProcess broker;
+  auto b = LaunchBroker(l, broker, [&] { return ReadFile(l.dir + "/broker.log"); });
+  ASSERT_TRUE(b.has_value()) << b.error().message;
+  EXPECT_EQ(b->http, "off");
+  // A second broker asking for the first one's port does not start: one clear line.
+  l.dir = cluster_->dir() + "/clash";
+  std::filesystem::create_directories(l.dir);
+  l.http = cluster_->http();
+  ChildProcess clash;
+  auto c = LaunchBroker(l, clash, [&] { return ReadFile(l.dir + "/broker.log"); });
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("--http: cannot listen on " + cluster_->http()),
+            std::string::npos)
+      << c.error().message;
+  broker.Kill9();
+}
+
 TEST(HttpServerTest, ASlowClientGets408AndOthersAreServedMeanwhile) {
   HttpServerOptions o;
   o.threads = 2;
