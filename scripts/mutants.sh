@@ -16,7 +16,8 @@
 #
 # Environment: TASKMILL_MUTANTS_DIR (scratch dir, default build/mutants, reused across
 # runs), JOBS (build parallelism, default 2), MUTANT_TEST_TIMEOUT (seconds per test
-# command, default 240). Not part of .ci/run: a full run takes minutes.
+# command, default 240). Each mutation's test output: $TASKMILL_MUTANTS_DIR/logs/<name>.log.
+# Not part of .ci/run: a full run takes minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -193,7 +194,7 @@ build_targets() {  # targets... ; output to $SCRATCH/build.log
   cmake --build "$BLD" -j"$JOBS" --target "$@" >"$SCRATCH/build.log" 2>&1
 }
 
-# Runs one "run:" line; returns its exit status. Output goes to $SCRATCH/test.log.
+# Runs one "run:" line; returns its exit status. Output goes to $TEST_LOG.
 run_test() {
   local kind rest
   kind=${1%% *}
@@ -202,19 +203,19 @@ run_test() {
     gtest)
       local bin=${rest%% *} filter=${rest#* }
       timeout "$TEST_TIMEOUT" "$BLD/$bin" --gtest_filter="$filter" --gtest_brief=1 \
-        >>"$SCRATCH/test.log" 2>&1
+        >>"$TEST_LOG" 2>&1
       ;;
     pytest)
       (cd "$SRC" && PYTHONPATH="$SRC/client/python" TASKMILL_BUILD_DIR="$BLD" \
         timeout "$TEST_TIMEOUT" python3 -m pytest -q -x -p no:cacheprovider "$rest") \
-        >>"$SCRATCH/test.log" 2>&1
+        >>"$TEST_LOG" 2>&1
       ;;
     node)
       (cd "$SRC/client/node" && TASKMILL_BUILD_DIR="$BLD" \
-        timeout "$TEST_TIMEOUT" node --test "$rest") >>"$SCRATCH/test.log" 2>&1
+        timeout "$TEST_TIMEOUT" node --test "$rest") >>"$TEST_LOG" 2>&1
       ;;
     *)
-      echo "unknown run kind '$kind' in: $1" >>"$SCRATCH/test.log"
+      echo "unknown run kind '$kind' in: $1" >>"$TEST_LOG"
       return 2
       ;;
   esac
@@ -250,14 +251,16 @@ if ((${#all_targets[@]} > 0)) && ! build_targets $(printf '%s\n' "${all_targets[
   exit 1
 fi
 echo "running the named tests on the unmutated copy..."
+mkdir -p "$SCRATCH/logs"
+TEST_LOG="$SCRATCH/logs/baseline.log"
+: >"$TEST_LOG"
 baseline_ok=1
 for i in "${selected[@]}"; do
   while IFS= read -r line; do
     [[ -z "$line" || -n "${seen_run[$line]:-}" ]] && continue
     seen_run[$line]=1
-    : >"$SCRATCH/test.log"
     if ! run_test "$line"; then
-      tail -30 "$SCRATCH/test.log"
+      tail -30 "$TEST_LOG"
       echo "mutants.sh: fails without any mutation: $line" >&2
       baseline_ok=0
     fi
@@ -274,7 +277,8 @@ for i in "${selected[@]}"; do
   name=${M_NAME[i]} file=${M_FILE[i]}
   t0=$(date +%s)
   printf '%-30s ' "$name"
-  : >"$SCRATCH/test.log"
+  TEST_LOG="$SCRATCH/logs/$name.log"
+  : >"$TEST_LOG"
   if ! why=$(apply_mutation "$SRC" "$file" "${M_FIND[i]}" "${M_REPLACE[i]}"); then
     result="NOT APPLIED"
     echo "$result: $why"
@@ -311,7 +315,7 @@ for i in "${selected[@]}"; do
   fi
   echo "$result$note (${secs}s)"
   if [[ "$result" == survived && "${M_EXPECT[i]}" != survived ]]; then
-    sed 's/^/    | /' "$SCRATCH/test.log" | tail -5
+    sed 's/^/    | /' "$TEST_LOG" | tail -5
   fi
   rows+=("$name|$result$note|$secs")
 done
