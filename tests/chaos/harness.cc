@@ -112,10 +112,12 @@ Result<void> ChaosCluster::StartBroker() {
 }
 
 Result<size_t> ChaosCluster::StartWorker(const std::string& label, uint32_t concurrency,
-                                         const std::string& endpoint) {
+                                         const std::string& endpoint,
+                                         const std::vector<std::string>& extra_args) {
   auto argv =
       taskmill::testing::WorkerArgv(endpoint.empty() ? backend_ : endpoint, label, concurrency,
                                     queue_, options_.heartbeat_ms, options_.liveness);
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   std::string log = dir_ + "/worker-" + label + ".log";
   // Not TASKMILL_*: exec passes the worker's other variables on to the task's command.
   auto child = ChildProcess::Spawn(argv, log, {"CHAOS_WORKER=" + label});

@@ -57,7 +57,8 @@ class ChaosCluster {
   // Starts a worker labelled `label` (its id too); returns its index. `endpoint`: where it
   // connects instead of the broker's backend (a proxy in front of it).
   Result<size_t> StartWorker(const std::string& label, uint32_t concurrency,
-                             const std::string& endpoint = "");
+                             const std::string& endpoint = "",
+                             const std::vector<std::string>& extra_args = {});
   taskmill::testing::ChildProcess& worker(size_t i) { return workers_.at(i); }
   size_t worker_count() const { return workers_.size(); }
   broker::EmbeddedRedis& redis() { return *redis_; }

@@ -1,9 +1,11 @@
 #include "store/store.h"
 
+#include "store/fencing_token.h"
 #include <cmath>
 #include <unordered_set>
 
 #include "lua/scripts.h"
+#include "store/fencing_token.h"
 #include "store/store_wire.h"
 #include "taskmill/shared/ids.h"
 #include "taskmill/shared/protocol/validate.h"
@@ -92,12 +94,22 @@ void Store::Run(Script s, std::vector<std::string> args, Callback<T> cb,
              });
 }
 
-void Store::Enqueue(std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb) {
-  EnqueueBatch("", {}, std::move(specs), std::move(cb));
+void Store::Enqueue(std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
+                    std::vector<std::string> owners) {
+  Add("", {}, std::move(specs), std::move(cb), std::move(owners));
 }
 
 void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
-                         std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb) {
+                         std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
+                         std::string owner) {
+  std::vector<std::string> owners;
+  if (!owner.empty()) owners.assign(specs.size(), owner);
+  Add(std::move(batch_id), std::move(budget), std::move(specs), std::move(cb), std::move(owners));
+}
+
+void Store::Add(std::string batch_id, protocol::CostMap budget,
+                std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
+                std::vector<std::string> owners) {
   if (!batch_id.empty()) {
     if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) {
       return cb(std::unexpected(r.error()));
@@ -129,7 +141,10 @@ void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
     args.push_back(wire::Num(v));
   }
   args.push_back(std::to_string(specs.size()));
-  for (const auto& s : specs) wire::AppendSpec(args, s);
+  static const std::string kNoOwner;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    wire::AppendSpec(args, specs[i], i < owners.size() ? owners[i] : kNoOwner);
+  }
   Run<EnqueueResult>(kEnqueue, std::move(args), std::move(cb), wire::ParseEnqueue);
 }
 
@@ -156,6 +171,8 @@ void Store::Claim(ClaimRequest req, Callback<ClaimResult> cb) {
   args.insert(args.end(), req.queues.begin(), req.queues.end());
   args.push_back(std::to_string(req.types.size()));
   args.insert(args.end(), req.types.begin(), req.types.end());
+  // One fresh random fencing token per task the call may lease.
+  for (uint64_t token : NewFencingTokens(req.n)) args.push_back(std::to_string(token));
   Run<ClaimResult>(kClaim, std::move(args), std::move(cb), wire::ParseClaim);
 }
 
@@ -175,7 +192,8 @@ void Store::Finish(const std::string& worker_id, const std::vector<protocol::Don
   std::vector<std::string> args = Header();
   args.reserve(args.size() + 2 + done.size() * 12);
   // The lease must be this worker's as well as this token's: a connection cannot record
-  // results for tasks another worker holds ("" when the broker does not know the sender).
+  // results for tasks another worker holds ("" matches no lease: the broker drops DONEs
+  // from connections that have not registered before they get here).
   args.push_back(worker_id);
   args.push_back(std::to_string(done.size()));
   for (const auto& d : done) wire::AppendDone(args, d);
@@ -216,7 +234,8 @@ void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb) {
                     [](const redisReply* r) { return wire::ParseFinish(r, false); });
 }
 
-void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb) {
+void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb,
+                   std::string owner) {
   for (const auto& id : ids) {
     if (auto r = protocol::ValidateName(id, "task id"); !r) {
       return cb(std::unexpected(r.error()));
@@ -225,31 +244,35 @@ void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<Ca
   if (reason.empty()) reason = "cancelled";
   std::vector<std::string> args = Header();
   args.push_back(std::move(reason));
+  args.push_back(std::move(owner));
   args.push_back(std::to_string(ids.size()));
   args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
   Run<CancelResult>(kCancel, std::move(args), std::move(cb), wire::ParseCancel);
 }
 
 void Store::Get(std::vector<std::string> ids,
-                Callback<std::vector<std::optional<protocol::TaskInfo>>> cb) {
+                Callback<std::vector<std::optional<protocol::TaskInfo>>> cb, std::string owner) {
   for (const auto& id : ids) {
     if (auto r = protocol::ValidateName(id, "task id"); !r) {
       return cb(std::unexpected(r.error()));
     }
   }
   std::vector<std::string> args = Header();
+  args.push_back(std::move(owner));
   args.push_back(std::to_string(ids.size()));
   args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
   Run<std::vector<std::optional<protocol::TaskInfo>>>(kGet, std::move(args), std::move(cb),
                                                       wire::ParseTasks);
 }
 
-void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb) {
+void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb,
+                     std::string owner) {
   if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) {
     return cb(std::unexpected(r.error()));
   }
   std::vector<std::string> args = Header();
   args.push_back(std::move(batch_id));
+  args.push_back(std::move(owner));
   Run<std::optional<protocol::BatchStatus>>(kGetBatch, std::move(args), std::move(cb),
                                             wire::ParseBatch);
 }
