@@ -50,3 +50,14 @@ def test_vector(path: Path) -> None:
 def test_every_command_has_a_vector() -> None:
     seen = {json.loads(p.read_text())["command"] for p in FILES}
     assert seen == set(m.COMMAND_NAMES)
+
+
+def test_forbidden_vector_raises_forbidden() -> None:
+    """A CURVE key outside its role gets ``forbidden`` (reply_forbidden): its own class."""
+    import taskmill
+    from taskmill.errors import error_from_code
+
+    body = json.loads((VECTORS / "reply_forbidden.json").read_text())["body"]
+    err = error_from_code(body["error"]["code"], body["error"]["message"])
+    assert isinstance(err, taskmill.Forbidden) and err.code == "forbidden"
+    assert "admin role" in err.message
