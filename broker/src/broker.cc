@@ -126,15 +126,15 @@ Result<std::unique_ptr<ZapHandler>> SetUpCurve(const BrokerOptions& o, zmq::cont
       return MakeError(ErrorCode::kInvalidArgument,
                        std::string(flag) + ": " + loaded.error().message);
     }
-    Log()->info("CURVE {}: {} keys", flag, loaded->size());
+    Log()->info("CURVE roles: {} keys in {} ({})", loaded->size(), *dir, flag);
     list->emplace(std::move(*loaded));
   }
   if (!workers) {
-    Log()->warn("CURVE: no --curve-worker-allow-dir: every client key may also register as a "
+    Log()->warn("CURVE roles: no --curve-worker-allow-dir, so every client key may also register as a "
                 "worker");
   }
   if (!admins) {
-    Log()->warn("CURVE: no --curve-admin-allow-dir: every client key is an admin (DLQ, and "
+    Log()->warn("CURVE roles: no --curve-admin-allow-dir, so every client key is an admin (DLQ, and "
                 "every client's tasks)");
   }
   auto zap = std::make_unique<ZapHandler>(zmq_ctx, std::move(*allow), clock, std::move(workers),

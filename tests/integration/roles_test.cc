@@ -1,0 +1,139 @@
+// CURVE roles end to end (docs/security.md, "Roles"): a broker with client, worker and admin
+// allow-list directories, a real taskmill-worker, and the C++ client library: each key does
+// what its role allows, gets `forbidden` (ErrorCode::kForbidden) for the rest, and sees only
+// its own tasks unless it is an admin.
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "support/cluster.h"
+#include "support/launch.h"
+#include "taskmill/client/client.h"
+#include "taskmill/shared/curve_keys.h"
+
+namespace taskmill {
+namespace {
+
+namespace fs = std::filesystem;
+using client::Client;
+using client::ClientOptions;
+using protocol::TaskState;
+using testing::Cluster;
+using testing::ReadFile;
+using testing::Spec;
+using testing::WaitFor;
+
+class CurveRolesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "taskmill-roles-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    keys_ = tmpl;
+    for (const char* dir : {"clients", "workers", "admins"}) fs::create_directory(keys_ + "/" + dir);
+    Make("broker", "");
+    Make("worker", "workers");
+    Make("alice", "clients");
+    Make("bob", "clients");
+    Make("ops", "admins");
+    Cluster::Options options;
+    options.broker_args = {"--curve-secret-key-file", keys_ + "/broker.key",
+                           "--curve-allow-dir",       keys_ + "/clients",
+                           "--curve-worker-allow-dir", keys_ + "/workers",
+                           "--curve-admin-allow-dir",  keys_ + "/admins"};
+    auto c = Cluster::Start(options);
+    ASSERT_TRUE(c.has_value()) << c.error().message;
+    cluster_ = std::move(*c);
+    ASSERT_TRUE(cluster_->StartWorker("w1", 2, "default", CurveArgs("worker")).has_value());
+  }
+  void TearDown() override {
+    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
+    cluster_.reset();
+    std::error_code ec;
+    fs::remove_all(keys_, ec);
+  }
+  void Make(const std::string& name, const std::string& role_dir) {
+    auto pair = GenerateCurveKeyPair();
+    ASSERT_TRUE(pair.has_value());
+    auto files = WriteCurveKeyFiles(keys_, name, *pair, false);
+    ASSERT_TRUE(files.has_value());
+    if (!role_dir.empty()) {
+      fs::copy_file(files->pub_file, keys_ + "/" + role_dir + "/" + name + ".pub");
+    }
+  }
+  std::vector<std::string> CurveArgs(const std::string& name) {
+    return {"--curve-server-key", keys_ + "/broker.pub", "--curve-key-file",
+            keys_ + "/" + name + ".key"};
+  }
+  std::unique_ptr<Client> Connect(const std::string& name) {
+    ClientOptions o;
+    o.endpoint = cluster_->frontend();
+    o.request_timeout_ms = 5000;
+    o.curve_server_key = keys_ + "/broker.pub";
+    o.curve_key_file = keys_ + "/" + name + ".key";
+    auto c = Client::Connect(o);
+    EXPECT_TRUE(c.has_value()) << c.error().ToString();
+    return c ? std::move(*c) : nullptr;
+  }
+
+  std::string keys_;
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(CurveRolesTest, EachKeyDoesWhatItsRoleAllowsAndSeesOnlyItsOwnTasks) {
+  auto alice = Connect("alice");
+  auto bob = Connect("bob");
+  auto ops = Connect("ops");
+  auto worker_as_client = Connect("worker");
+  ASSERT_TRUE(alice && bob && ops && worker_as_client);
+
+  // A client key runs a task on a worker key's worker.
+  auto id = alice->Submit(Spec("echo", "alice's"));
+  ASSERT_TRUE(id.has_value()) << id.error().ToString();
+  auto done = alice->Wait({*id}, 15000);
+  ASSERT_TRUE(done.has_value()) << done.error().ToString();
+  EXPECT_EQ(done->at(0).state, TaskState::kSucceeded);
+  EXPECT_EQ(done->at(0).output, "alice's");
+
+  // Another client key: the task does not exist for it, and it cancels nothing.
+  auto seen = bob->Get(*id);
+  EXPECT_TRUE(!seen.has_value() || seen->state == TaskState::kUnknown);
+  auto cancelled = bob->CancelMany({*id});
+  ASSERT_TRUE(cancelled.has_value()) << cancelled.error().ToString();
+  EXPECT_EQ(cancelled->count, 0u);
+  // The DLQ needs an admin key; the error names the role and the directory.
+  auto dlq = bob->ListDeadLetters();
+  ASSERT_FALSE(dlq.has_value());
+  EXPECT_EQ(dlq.error().code, ErrorCode::kForbidden) << dlq.error().ToString();
+  EXPECT_NE(dlq.error().message.find("admin role"), std::string::npos) << dlq.error().message;
+  EXPECT_NE(dlq.error().message.find("--curve-admin-allow-dir"), std::string::npos);
+  // An admin key may, and sees every client's tasks.
+  EXPECT_TRUE(ops->ListDeadLetters().has_value());
+  auto admin_view = ops->Get(*id);
+  ASSERT_TRUE(admin_view.has_value()) << admin_view.error().ToString();
+  EXPECT_EQ(admin_view->state, TaskState::kSucceeded);
+  // A worker key may not submit.
+  auto from_worker = worker_as_client->Submit(Spec("echo", "worker's"));
+  ASSERT_FALSE(from_worker.has_value());
+  EXPECT_EQ(from_worker.error().code, ErrorCode::kForbidden) << from_worker.error().ToString();
+}
+
+TEST_F(CurveRolesTest, AClientKeyCannotRegisterAsAWorker) {
+  ASSERT_TRUE(cluster_->StartWorker("client-worker", 2, "default", CurveArgs("alice")));
+  std::string log;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        log = ReadFile(cluster_->dir() + "/broker.log");
+        return log.find("refused READY from client-worker") != std::string::npos;
+      },
+      10000));
+  EXPECT_NE(log.find("READY needs the worker role; this key ('alice') has client"),
+            std::string::npos);
+  auto stats = Connect("ops")->Stats();
+  ASSERT_TRUE(stats.has_value());
+  for (const auto& w : stats->workers) EXPECT_NE(w.id, "client-worker");
+}
+
+}  // namespace
+}  // namespace taskmill
