@@ -130,12 +130,14 @@ Result<std::unique_ptr<ZapHandler>> SetUpCurve(const BrokerOptions& o, zmq::cont
     list->emplace(std::move(*loaded));
   }
   if (!workers) {
-    Log()->warn("CURVE roles: no --curve-worker-allow-dir, so every client key may also register as a "
-                "worker");
+    Log()->warn(
+        "CURVE roles: no --curve-worker-allow-dir, so every client key may also register as "
+        "a worker");
   }
   if (!admins) {
-    Log()->warn("CURVE roles: no --curve-admin-allow-dir, so every client key is an admin (DLQ, and "
-                "every client's tasks)");
+    Log()->warn(
+        "CURVE roles: no --curve-admin-allow-dir, so every client key is an admin (DLQ, and "
+        "every client's tasks)");
   }
   auto zap = std::make_unique<ZapHandler>(zmq_ctx, std::move(*allow), clock, std::move(workers),
                                           std::move(admins));

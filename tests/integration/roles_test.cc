@@ -31,7 +31,9 @@ class CurveRolesTest : public ::testing::Test {
     std::string tmpl = (fs::temp_directory_path() / "taskmill-roles-XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     keys_ = tmpl;
-    for (const char* dir : {"clients", "workers", "admins"}) fs::create_directory(keys_ + "/" + dir);
+    for (const char* dir : {"clients", "workers", "admins"}) {
+      fs::create_directory(keys_ + "/" + dir);
+    }
     Make("broker", "");
     Make("worker", "workers");
     Make("alice", "clients");
