@@ -7,7 +7,10 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <map>
+#include <sstream>
 
+#include "cli/cli.h"
 #include "support/cluster.h"
 #include "support/launch.h"
 #include "taskmill/client/client.h"
@@ -119,6 +122,31 @@ TEST_F(CurveRolesTest, EachKeyDoesWhatItsRoleAllowsAndSeesOnlyItsOwnTasks) {
   auto from_worker = worker_as_client->Submit(Spec("echo", "worker's"));
   ASSERT_FALSE(from_worker.has_value());
   EXPECT_EQ(from_worker.error().code, ErrorCode::kForbidden) << from_worker.error().ToString();
+}
+
+// The CLI's dlq commands use --curve-admin-key-file: with a client key alone they are
+// forbidden (exit 1, naming the role); with the admin key file too they work.
+TEST_F(CurveRolesTest, TheCliUsesTheAdminKeyForTheDlq) {
+  auto broker_public = LoadCurvePublicKey(keys_ + "/broker.pub");
+  ASSERT_TRUE(broker_public.has_value());
+  std::map<std::string, std::string> env = {
+      {"TASKMILL_BROKER", cluster_->frontend()},
+      {"TASKMILL_CURVE_SERVER_KEY", *broker_public},
+      {"TASKMILL_CURVE_KEY_FILE", keys_ + "/alice.key"},
+  };
+  auto lookup = [&env](const std::string& k) { return env.contains(k) ? env[k] : ""; };
+  std::ostringstream out, err;
+  EXPECT_EQ(client::cli::RunCli({"taskmill", "dlq", "list"}, out, err, false, lookup), 1);
+  EXPECT_NE(err.str().find("forbidden: DLQ needs the admin role"), std::string::npos)
+      << err.str();
+  env["TASKMILL_CURVE_ADMIN_KEY_FILE"] = keys_ + "/ops.key";
+  std::ostringstream out2, err2;
+  EXPECT_EQ(client::cli::RunCli({"taskmill", "dlq", "list"}, out2, err2, false, lookup), 0)
+      << err2.str();
+  // The other commands keep the client key: stats works, as alice.
+  std::ostringstream out3, err3;
+  EXPECT_EQ(client::cli::RunCli({"taskmill", "stats"}, out3, err3, false, lookup), 0)
+      << err3.str();
 }
 
 TEST_F(CurveRolesTest, AClientKeyCannotRegisterAsAWorker) {
