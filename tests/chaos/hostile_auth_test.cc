@@ -343,6 +343,66 @@ void ReadyHijack(bool curve) {
 }
 
 TEST(HostileAuthTest, ReadyWithAVictimsWorkerIdUnderAnotherKeyIsRefused) { ReadyHijack(true); }
+
+// The same through a second broker on the same Redis, which has never seen the victim: the
+// attacker says READY with the victim's id (listing its running task) and then BYE. Before:
+// the second broker took the id and, on BYE, released every lease of it: the victim's task
+// failed as worker_lost. Now: the binding in Redis names the victim's key; the second broker
+// drops the attacker without releasing anything, and the victim's task succeeds.
+TEST(HostileAuthTest, ReadyWithAVictimsWorkerIdThroughAnotherBrokerIsRefused) {
+  Keys keys;
+  keys.Make("victim", "workers");
+  CurveKeyPair mallory_key = keys.Make("mallory", "workers");
+  CurveKeyPair client_key = keys.Make("client", "clients");
+  auto cluster = StartCluster("auth-ready-hijack-2brokers", keys.BrokerArgs());
+  ASSERT_TRUE(cluster);
+  taskmill::testing::ChildProcess second;
+  auto second_ends = cluster->StartExtraBroker("second", second);
+  ASSERT_TRUE(second_ends.has_value()) << second_ends.error().message;
+  ASSERT_TRUE(cluster->StartWorker("w-victim", 4, "", keys.WorkerArgs("victim")));
+  HealthyClient healthy(cluster->frontend(), cluster->queue(), keys.As(client_key));
+  ASSERT_TRUE(Ready(healthy));
+  WireClient owner(cluster->frontend(), keys.As(client_key));
+  protocol::Submit s;
+  s.tasks = {Slow(*cluster, "hijack-target-2", 2500)};
+  auto sub = owner.Call(s, 5000);
+  ASSERT_TRUE(sub && !sub->error);
+  ASSERT_TRUE(WaitState(owner, "hijack-target-2", TaskState::kRunning));
+
+  std::atomic<size_t> readies{0}, tasks_stolen{0};
+  auto m = MeasureDuring(healthy, "ready-hijack-2brokers", [&] {
+    readies = RepeatForAWhile([&](size_t n) {
+      if (n % 100 != 0) return;
+      WireClient thief(second_ends->backend, keys.As(mallory_key));
+      protocol::Ready ready;
+      ready.worker_id = "w-victim";
+      ready.queues = {cluster->queue()};
+      ready.types = {"echo", "exec"};
+      ready.concurrency = 4;
+      ready.running = {"hijack-target-2"};
+      auto f = protocol::Encode(protocol::Message{ready});
+      thief.SendRaw({f.version, f.command, f.body});
+      while (auto r = thief.Receive(50)) {
+        if (std::holds_alternative<protocol::TaskMsg>(*r)) ++tasks_stolen;
+      }
+      auto bye = protocol::Encode(protocol::Message{protocol::Bye{"gone"}});
+      thief.SendRaw({bye.version, bye.command, bye.body});
+    }) / 100;
+  });
+  ASSERT_TRUE(WaitState(owner, "hijack-target-2", TaskState::kSucceeded, 20000));
+  auto target = GetTask(owner, "hijack-target-2");
+  EXPECT_EQ(target->attempts, 1u);
+  EXPECT_EQ(target->worker, "w-victim");
+  EXPECT_EQ(tasks_stolen, 0u);
+  EXPECT_EQ(healthy.failures, 0u);
+  Report("ready_hijack_two_brokers", m, !HasFailure(),
+         "readies=" + std::to_string(readies) + " tasks_stolen=" + std::to_string(tasks_stolen) +
+             " victim_attempts=" + std::to_string(target->attempts));
+  if (HasFailure()) {
+    std::cerr << cluster->Logs() << "--- second broker\n"
+              << taskmill::testing::ReadFile(cluster->dir() + "/second/broker.log");
+  }
+}
 TEST(HostileAuthTest, ReadyWithALiveWorkersIdIsRefusedWithoutCurve) { ReadyHijack(false); }
 
 // A DEALER connects with the victim's worker id as its ZeroMQ routing id (what workers used

@@ -56,7 +56,8 @@ class AccessPolicy {
 
 // Which CURVE key each worker id belongs to: the first key to register a worker id keeps it
 // while that worker is registered and for kTtlMs after it was last seen, so another key can
-// neither take it from a live worker nor grab it while the worker reconnects.
+// neither take it from a live worker nor grab it while the worker reconnects. This is the
+// broker's own view; Store::BindWorkers shares the bindings with every broker on the Redis.
 // Thread: the reactor thread. Owner: the WorkerService.
 class WorkerBindings {
  public:
@@ -68,6 +69,10 @@ class WorkerBindings {
   bool Bind(const std::string& worker_id, const std::string& key, int64_t now_ms);
   // Keeps a registered worker's binding alive.
   void Touch(const std::string& worker_id, int64_t now_ms);
+  // Binds `worker_id` to `key` whatever it was bound to (another broker knew better).
+  void Set(const std::string& worker_id, const std::string& key, int64_t now_ms) {
+    by_id_[worker_id] = Binding{key, now_ms};
+  }
   size_t size() const { return by_id_.size(); }
 
  private:

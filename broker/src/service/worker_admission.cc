@@ -46,6 +46,46 @@ std::string WorkerService::RefuseWorkerId(const std::string& identity, const Pri
   return "";
 }
 
+void WorkerService::BindAcrossBrokers(std::vector<std::pair<std::string, std::string>> bindings) {
+  if (bindings.empty()) return;
+  auto sent = bindings;
+  ctx_.store.BindWorkers(
+      std::move(bindings), WorkerBindings::kTtlMs,
+      [this, sent = std::move(sent)](Result<std::vector<std::string>> r) {
+        if (!r) return;  // Redis away: this broker's own bindings still hold
+        int64_t now = ctx_.clock.MonotonicMs();
+        for (size_t i = 0; i < sent.size() && i < r->size(); ++i) {
+          const std::string& owner = (*r)[i];
+          if (owner.empty()) continue;
+          const auto& [worker_id, key] = sent[i];
+          bindings_.Set(worker_id, owner, now);
+          WorkerState* w = registry_.FindById(worker_id);
+          if (w == nullptr || w->key != key) continue;
+          ++ctx_.counters.forbidden;
+          Log()->warn(
+              "worker {} dropped: its id is registered under another CURVE key (through "
+              "another broker); its leases stay that key's",
+              worker_id);
+          Evict(w->identity);
+        }
+      });
+}
+
+void WorkerService::Evict(const std::string& identity) {
+  auto w = registry_.Remove(identity);
+  if (!w) return;
+  // Not Release(): release_worker would fail every lease of the worker id, the rightful
+  // key's included. Only what this broker sent this connection is taken back (retryable).
+  for (const auto& [task_id, token] : w->in_flight) {
+    if (token == 0) continue;  // listed in its READY, never sent by this broker
+    protocol::Done lost;
+    lost.task_id = task_id;
+    lost.token = token;
+    lost.error = protocol::TaskError{"worker_lost", "its worker id belongs to another key", true};
+    done_this_turn_[w->id].push_back(std::move(lost));
+  }
+}
+
 void WorkerService::OnProgress(const std::string& identity, const protocol::Progress& progress) {
   WorkerState* w = registry_.Find(identity);
   if (w == nullptr) {

@@ -128,6 +128,9 @@ void WorkerService::OnReady(const std::string& identity, const std::string& user
               known ? "re-registered" : "registered", fmt::join(ready.queues, ","),
               ready.concurrency, who.name.empty() ? "" : ", key " + who.name);
   if (draining_) Send(identity, protocol::Drain{0});
+  // Before this turn's claims (one Redis connection, calls run in order): a worker id bound
+  // to another key through another broker is evicted before anything is sent to it.
+  if (!who.key.empty()) BindAcrossBrokers({{ready.worker_id, who.key}});
   // DONEs this connection sent before its READY are recorded now, as this worker's.
   for (auto& done : held_.Take(identity)) OnDone(identity, std::move(done));
 }
@@ -312,6 +315,14 @@ void WorkerService::OnHeartbeatTick() {
   }
   if (size_t dropped = held_.Expire(now, ctx_.options.EffectiveLeaseMs())) {
     Log()->debug("dropped {} DONE(s) of connections that never registered", dropped);
+  }
+  if (ctx_.access.curve() && now >= next_bind_refresh_ms_) {
+    next_bind_refresh_ms_ = now + WorkerBindings::kTtlMs / 10;
+    std::vector<std::pair<std::string, std::string>> bound;
+    for (WorkerState* w : registry_.All()) {
+      if (!w->key.empty()) bound.emplace_back(w->id, w->key);
+    }
+    BindAcrossBrokers(std::move(bound));
   }
   for (WorkerState* w : registry_.All()) {
     if (!w->key.empty()) bindings_.Touch(w->id, now);

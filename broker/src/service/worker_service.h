@@ -54,6 +54,11 @@ class WorkerService {
                              const protocol::Ready& ready);
   void OnDone(const std::string& identity, protocol::Done done);
   void OnProgress(const std::string& identity, const protocol::Progress& progress);
+  // CURVE: records (or refreshes) these worker id -> key bindings in Redis, shared by every
+  // broker; a worker here whose id another broker bound to another key is evicted.
+  void BindAcrossBrokers(std::vector<std::pair<std::string, std::string>> bindings);
+  // Drops a registration without releasing the worker id's leases (they are another key's).
+  void Evict(const std::string& identity);
   // One Finish call for one worker's DONEs; kept and sent again if the reply is lost.
   void RecordDone(const std::string& worker_id, std::vector<protocol::Done> dones);
   // Queues the release of a gone worker's leases for the end of the turn.
@@ -70,6 +75,7 @@ class WorkerService {
   std::vector<std::string> to_release_;  // worker ids whose leases go at the end of the turn
   WorkerBindings bindings_;              // CURVE: which key each worker id belongs to
   HeldResults held_;                     // DONEs of connections that have not sent READY yet
+  int64_t next_bind_refresh_ms_ = 0;     // monotonic ms of the next BindAcrossBrokers refresh
   bool draining_ = false;                // true iff StartDrain was called: nothing new goes out
 };
 

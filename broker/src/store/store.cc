@@ -1,6 +1,5 @@
 #include "store/store.h"
 
-#include "store/fencing_token.h"
 #include <cmath>
 #include <unordered_set>
 
@@ -15,7 +14,8 @@ namespace {
 
 constexpr const char* kScriptNames[] = {
     "enqueue", "claim", "finish",    "promote", "reap",      "extend",     "release_worker",
-    "cancel",  "get",   "get_batch", "stats",   "dead_list", "dead_retry", "dead_purge"};
+    "cancel",  "get",   "get_batch", "stats",   "dead_list", "dead_retry", "dead_purge",
+    "bind_workers"};
 
 constexpr size_t kMaxKeyLength = 256;  // label keys, cost names
 
@@ -331,6 +331,26 @@ void Store::DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t 
   args.push_back(std::to_string(ids.size()));
   args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
   Run<std::vector<std::string>>(kDeadPurge, std::move(args), std::move(cb),
+                                [](const redisReply* r) { return wire::ParseIds(r, false); });
+}
+
+void Store::BindWorkers(std::vector<std::pair<std::string, std::string>> bindings,
+                        int64_t ttl_ms, Callback<std::vector<std::string>> cb) {
+  for (const auto& [worker_id, key] : bindings) {
+    if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
+  }
+  if (bindings.empty()) return cb(std::vector<std::string>{});
+  std::vector<std::string> args = Header();
+  args.push_back(std::to_string(ttl_ms));
+  args.push_back(std::to_string(bindings.size()));
+  for (auto& [worker_id, key] : bindings) {
+    args.push_back(std::move(worker_id));
+    args.push_back(std::move(key));
+  }
+  // One string per pair: ParseIds reads exactly that.
+  Run<std::vector<std::string>>(kBindWorkers, std::move(args), std::move(cb),
                                 [](const redisReply* r) { return wire::ParseIds(r, false); });
 }
 

@@ -87,6 +87,12 @@ class Store {
   void DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t limit,
                  Callback<std::vector<std::string>> cb);
 
+  // CURVE: binds each worker id to the key that registered it, shared by every broker on this
+  // Redis for `ttl_ms` after the last refresh. The result has one entry per pair: "" when it
+  // is (now) bound to that key, else the key it belongs to.
+  void BindWorkers(std::vector<std::pair<std::string, std::string>> bindings, int64_t ttl_ms,
+                   Callback<std::vector<std::string>> cb);
+
   const StoreOptions& options() const { return options_; }
   // Tests: replaces the random jitter seed source (default: a seeded mt19937_64).
   void SetJitterSource(std::function<double()> draw) { jitter_ = std::move(draw); }
@@ -107,6 +113,7 @@ class Store {
     kDeadList,
     kDeadRetry,
     kDeadPurge,
+    kBindWorkers,
     kScriptCount
   };
   // Enqueue and EnqueueBatch: `owners` empty or one per spec.
