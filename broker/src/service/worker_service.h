@@ -47,8 +47,7 @@ class WorkerService {
   const WorkerRegistry& registry() const { return registry_; }
 
  private:
-  void OnReady(const std::string& identity, const std::string& user_id,
-               const protocol::Ready& ready);
+  void OnReady(const std::string& identity, const std::string& user_id, protocol::Ready& ready);
   // Why this connection may not take `ready.worker_id` (empty: it may). authz for workers.
   std::string RefuseWorkerId(const std::string& identity, const Principal& who,
                              const protocol::Ready& ready);
@@ -72,6 +71,7 @@ class WorkerService {
   BrokerContext& ctx_;
   WorkerRegistry registry_;
   std::unordered_map<std::string, std::vector<protocol::Done>> done_this_turn_;  // by worker id
+  int64_t done_retry_at_ms_ = 0;  // monotonic ms before which DONEs wait (Redis was full)
   std::vector<std::string> to_release_;  // worker ids whose leases go at the end of the turn
   WorkerBindings bindings_;              // CURVE: which key each worker id belongs to
   HeldResults held_;                     // DONEs of connections that have not sent READY yet
