@@ -7,10 +7,12 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <chrono>
 #include <map>
 #include <sstream>
 
 #include "cli/cli.h"
+#include "flow_helpers.h"
 #include "support/cluster.h"
 #include "support/launch.h"
 #include "taskmill/client/client.h"
@@ -163,6 +165,91 @@ TEST_F(CurveRolesTest, AClientKeyCannotRegisterAsAWorker) {
   auto stats = Connect("ops")->Stats();
   ASSERT_TRUE(stats.has_value());
   for (const auto& w : stats->workers) EXPECT_NE(w.id, "client-worker");
+}
+
+}  // namespace
+}  // namespace taskmill
+
+namespace taskmill {
+namespace {
+
+using testing::WireClient;
+
+void SendTo(WireClient& c, const protocol::Message& m) {
+  auto f = protocol::Encode(m);
+  c.SendRaw({f.version, f.command, f.body});
+}
+
+std::optional<protocol::TaskMsg> NextTask(WireClient& c, int64_t timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto m = c.Receive(100);
+    if (m && std::holds_alternative<protocol::TaskMsg>(*m)) return std::get<protocol::TaskMsg>(*m);
+  }
+  return std::nullopt;
+}
+
+// Without CURVE, a worker that relinks while its old connection is still up (it stopped
+// hearing the broker, which still hears it) names its attempts in READY `running` and takes
+// its id over at once; its DONE on the new link is recorded. A READY that does not name them
+// is refused while the old connection is up, and a DONE sent after it is never recorded.
+TEST(WorkerRelinkTest, ARelinkNamingItsAttemptsTakesTheIdOverAStrangerDoesNot) {
+  Cluster::Options options;
+  options.heartbeat_ms = 1000;  // the old link stays "heard from" for the whole test
+  options.lease_ms = 10000;
+  auto c = Cluster::Start(options);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  auto& cluster = **c;
+  protocol::Ready ready;
+  ready.worker_id = "w-relink";
+  ready.queues = {"relinkq"};
+  ready.types = {"echo"};
+  ready.concurrency = 1;
+  WireClient old_link(cluster.backend());
+  SendTo(old_link, ready);
+  auto id = testing::SubmitOne(cluster.client(), Spec("echo", "\"x\"", "relinkq"));
+  auto task = NextTask(old_link, 10000);
+  ASSERT_TRUE(task.has_value());
+  ASSERT_EQ(task->task_id, id);
+  SendTo(old_link, protocol::Heartbeat{0});  // the old link is up and talking
+
+  // A stranger's READY (names nothing): refused; its DONE, even with the right token, is
+  // never recorded.
+  WireClient stranger(cluster.backend());
+  SendTo(stranger, ready);
+  protocol::Done forged;
+  forged.task_id = id;
+  forged.token = task->token;
+  forged.ok = true;
+  forged.output = "forged";
+  SendTo(stranger, forged);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return ReadFile(cluster.dir() + "/broker.log").find("is held by a live connection") !=
+               std::string::npos;
+      },
+      10000));
+  // The worker's own relink names the attempt: it takes the id over, its DONE is recorded.
+  WireClient new_link(cluster.backend());
+  protocol::Ready again = ready;
+  again.running = {id};
+  SendTo(new_link, again);
+  protocol::Done done = forged;
+  done.output = "real";
+  SendTo(new_link, done);
+  std::optional<protocol::TaskInfo> info;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        protocol::Get g;
+        g.ids = {id};
+        auto r = cluster.client().Call(g, 2000);
+        if (!r || r->tasks.empty()) return false;
+        info = r->tasks[0];
+        return info->state == TaskState::kSucceeded;
+      },
+      10000));
+  EXPECT_EQ(info->output, "real");
+  EXPECT_EQ(info->attempts, 1u);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Who may be which worker, and what a registered worker may report: the worker half of the
 // role checks (docs/security.md, "Roles" and "Worker identity").
 
+#include <unordered_set>
+
 #include "service/batch_events.h"
 #include "service/worker_service.h"
 #include "taskmill/shared/log.h"
@@ -32,16 +34,29 @@ std::string WorkerService::RefuseWorkerId(const std::string& identity, const Pri
   if (holder == nullptr || holder->identity == identity) return "";
   // Same key (CURVE): the same principal on a new connection, a reconnect or a restart.
   if (ctx_.access.curve() && holder->key == who.key) return "";
-  // Without CURVE there is no key to tell a restarted worker from a second process that
-  // uses its id: the id moves only from a connection that is gone or has gone silent. A send
-  // to a connection that is gone fails at once (ROUTER_MANDATORY).
+  // Without CURVE there is no key to tell the worker from a second process that uses its id.
+  // The worker itself, relinking because it stopped hearing this broker (which may still hear
+  // the old link), lists in `running` every attempt it holds: all those the broker sent it.
+  // A second process cannot name them.
+  std::unordered_set<std::string> listed(ready.running.begin(), ready.running.end());
+  bool names_them_all = true;
+  for (const auto& [task_id, token] : holder->in_flight) {
+    if (!listed.contains(task_id)) {
+      names_them_all = false;
+      break;
+    }
+  }
+  if (names_them_all) return "";
+  // Otherwise the id moves only from a connection that is gone or has gone silent (a restart:
+  // its attempts are then failed as worker_lost). A send to a connection that is gone fails at
+  // once (ROUTER_MANDATORY).
   int64_t silent_ms = now - holder->last_seen_ms;
   if (silent_ms <= 2 * static_cast<int64_t>(ctx_.options.heartbeat_ms) &&
       ctx_.backend.Deliver(holder->identity, protocol::Encode(protocol::BrokerHeartbeat{})) ==
           RouterSocket::Delivery::kSent) {
     return "worker id " + ready.worker_id + " is held by a live connection (heard from " +
-           std::to_string(silent_ms) + " ms ago); it moves to a new connection once the old one " +
-           "is gone or silent";
+           std::to_string(silent_ms) + " ms ago) whose attempts this READY does not list; it " +
+           "moves to a new connection once the old one is gone or silent";
   }
   return "";
 }
