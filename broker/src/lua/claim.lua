@@ -4,7 +4,8 @@
 -- KEYS: none (see prelude.lua for ARGV[1..7]).
 -- ARGV[8] worker id   ARGV[9] lease ms   ARGV[10] N (max tasks)
 -- then Q, Q queue names, then T, T task types (T = 0: any type known in those queues)
--- Writes: removes from q:<queue>:<type>; task hash (state running, att+1, tok+1, started,
+-- Writes: removes from q:<queue>:<type> (and the type from types:<queue> once its zset is
+--   empty); task hash (state running, att+1, tok+1, started,
 --   worker); leases zset (deadline = now + lease, never past now + timeout + grace);
 --   wleases:<worker>; stats:<queue>.running.
 -- Returns: {tasks, batches}; tasks[i] = {id, token, attempt, queue, type, payload, timeout_ms,
@@ -22,11 +23,13 @@ for _ = 1, argn() do types[#types + 1] = arg() end
 
 -- Candidates: the head N of every ready zset the worker can run, merged by score.
 local cands = {}
+local key_type = {}  -- ready zset -> {queue, type}
 for _, q in ipairs(queues) do
   local qtypes = types
   if #types == 0 then qtypes = redis.call('SMEMBERS', types_key(q)) end
   for _, ty in ipairs(qtypes) do
     local key = ready_key(q, ty)
+    key_type[key] = {q, ty}
     local r = redis.call('ZRANGE', key, 0, n - 1, 'WITHSCORES')
     for j = 1, #r, 2 do cands[#cands + 1] = {key, r[j], tonumber(r[j + 1])} end
   end
@@ -87,7 +90,10 @@ for i = 1, math.min(n, #cands) do
                      labels, parents}
   end
 end
-for _, key in ipairs(removed_order) do call_chunked('ZREM', key, removed[key]) end
+for _, key in ipairs(removed_order) do
+  call_chunked('ZREM', key, removed[key])
+  prune_type(key_type[key][1], key_type[key][2])
+end
 call_chunked('ZADD', LEASES, lease_args)
 call_chunked('SADD', wleases_key(worker), wl)
 

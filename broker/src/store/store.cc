@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <cmath>
+#include <limits>
 #include <unordered_set>
 
 #include "lua/scripts.h"
@@ -263,7 +264,31 @@ void Store::Stats(std::vector<std::string> queues, Callback<std::vector<QueueCou
   std::vector<std::string> args = Header();
   args.push_back(std::to_string(queues.size()));
   args.insert(args.end(), queues.begin(), queues.end());
-  Run<std::vector<QueueCounters>>(kStats, std::move(args), std::move(cb), wire::ParseStats);
+  if (queues.empty()) {
+    // Every known queue: one page as large as the index (tools and tests; STATS pages).
+    args.push_back("");
+    args.push_back(std::to_string(std::numeric_limits<int32_t>::max()));
+  }
+  Run<std::vector<QueueCounters>>(
+      kStats, std::move(args), std::move(cb),
+      [](const redisReply* r) -> Result<std::vector<QueueCounters>> {
+        auto page = wire::ParseStats(r);
+        if (!page) return std::unexpected(page.error());
+        return std::move(page->queues);
+      });
+}
+
+void Store::StatsPage(std::string after, uint32_t limit, Callback<broker::StatsPage> cb) {
+  if (!after.empty()) {
+    if (auto r = protocol::ValidateName(after, "stats cursor"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
+  }
+  std::vector<std::string> args = Header();
+  args.push_back("0");
+  args.push_back(std::move(after));
+  args.push_back(std::to_string(std::max<uint32_t>(limit, 1)));
+  Run<broker::StatsPage>(kStats, std::move(args), std::move(cb), wire::ParseStats);
 }
 
 void Store::DeadList(std::string queue, uint32_t limit,

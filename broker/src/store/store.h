@@ -69,8 +69,11 @@ class Store {
   void Get(std::vector<std::string> ids,
            Callback<std::vector<std::optional<protocol::TaskInfo>>> cb);
   void GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb);
-  // Per-queue depth and counters; empty: every queue ever used.
+  // Per-queue depth and counters of these queues; empty: every known queue, in one reply
+  // (tools and tests: STATS uses StatsPage).
   void Stats(std::vector<std::string> queues, Callback<std::vector<QueueCounters>> cb);
+  // Up to `limit` known queues, by name, after `after` ("" = from the first). O(1) per queue.
+  void StatsPage(std::string after, uint32_t limit, Callback<broker::StatsPage> cb);
   // Dead letters, newest first; queue "" = every queue.
   void DeadList(std::string queue, uint32_t limit, Callback<std::vector<protocol::TaskInfo>> cb);
   // Back to ready with attempts reset; ids empty = the oldest `limit` of the queue(s).

@@ -359,9 +359,15 @@ Result<std::optional<protocol::BatchStatus>> ParseBatch(const redisReply* r) {
   return std::optional<protocol::BatchStatus>(std::move(b));
 }
 
-Result<std::vector<QueueCounters>> ParseStats(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(items, reply::Array(r, "stats reply"));
-  std::vector<QueueCounters> out;
+Result<StatsPage> ParseStats(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "stats reply", 3));
+  TM_ASSIGN_OR_RETURN(items, reply::Array(top[0], "stats items"));
+  StatsPage page;
+  TM_ASSIGN_OR_RETURN(next, reply::Str(top[1], "stats next"));
+  TM_ASSIGN_OR_RETURN(known, reply::Int(top[2], "stats known"));
+  page.next_after = next;
+  page.known = static_cast<uint64_t>(std::max<int64_t>(known, 0));
+  auto& out = page.queues;
   for (const redisReply* e : items) {
     TM_ASSIGN_OR_RETURN(f, reply::Array(e, "queue stats", 4));
     TM_ASSIGN_OR_RETURN(q, reply::Str(f[0], "queue"));
@@ -389,7 +395,7 @@ Result<std::vector<QueueCounters>> ParseStats(const redisReply* r) {
     }
     out.push_back(std::move(c));
   }
-  return out;
+  return page;
 }
 
 Result<std::vector<std::string>> ParseIds(const redisReply* r, bool with_batches) {

@@ -142,4 +142,11 @@ struct QueueCounters {
   uint64_t stale = 0;    // results rejected for a stale fencing token
 };
 
+// One page of the known queues (stats.lua): queues by name after `after`.
+struct StatsPage {
+  std::vector<QueueCounters> queues;
+  std::string next_after;  // the `after` of the next page; empty: this page was the last
+  uint64_t known = 0;      // queues in the index (every page)
+};
+
 }  // namespace taskmill::broker

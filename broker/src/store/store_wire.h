@@ -34,7 +34,7 @@ Result<CancelResult> ParseCancel(const redisReply* r);
 // get.lua / dead_list.lua items.
 Result<std::vector<std::optional<protocol::TaskInfo>>> ParseTasks(const redisReply* r);
 Result<std::optional<protocol::BatchStatus>> ParseBatch(const redisReply* r);
-Result<std::vector<QueueCounters>> ParseStats(const redisReply* r);
+Result<StatsPage> ParseStats(const redisReply* r);
 // An array of ids, optionally followed by batch snapshots ({ids, batches}).
 Result<std::vector<std::string>> ParseIds(const redisReply* r, bool with_batches);
 
