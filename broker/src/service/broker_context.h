@@ -10,6 +10,7 @@
 namespace taskmill::broker {
 
 class BatchEvents;
+class PeerWatch;
 class ClientService;
 class WorkerService;
 
@@ -19,6 +20,8 @@ struct BrokerCounters {
   uint64_t stale_results = 0;     // DONEs fenced off by the store
   uint64_t tasks_dispatched = 0;  // TASK messages sent
   uint64_t workers_lost = 0;      // workers declared dead by missed heartbeats
+  uint64_t peers_dropped = 0;     // clients whose WAITs and subscriptions were dropped (gone,
+                                  // or not reading their replies)
 };
 
 // What the two services share: configuration, time, the store, the sockets, each other.
@@ -34,6 +37,11 @@ struct BrokerContext {
   WorkerService* workers = nullptr;
   BatchEvents* events = nullptr;
   BrokerCounters counters;
+  // The connection for expensive reads (STATS, GET, WAIT, batch status), so they queue
+  // behind each other and never in front of SUBMITs, claims and DONEs; null: `store`.
+  Store* read_store = nullptr;
+  // Which clients are still connected (null: unknown, assume connected).
+  PeerWatch* client_peers = nullptr;
 };
 
 }  // namespace taskmill::broker

@@ -1,11 +1,14 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "service/broker_context.h"
+#include "service/quotas.h"
+#include "service/stats_pages.h"
 #include "service/wait_table.h"
 #include "taskmill/shared/protocol/messages.h"
 #include "taskmill/shared/protocol/validate.h"
@@ -19,7 +22,7 @@ namespace taskmill::broker {
 // Thread: the reactor thread. Owner: the Broker's runtime.
 class ClientService {
  public:
-  explicit ClientService(BrokerContext& ctx);
+  explicit ClientService(BrokerContext& ctx, QuotaLimits quotas = {});
 
   void OnMessage(const std::string& identity, protocol::Message msg);
   // A frame the decoder refused: answered with an error (req_id 0: it could not be read).
@@ -37,6 +40,12 @@ class ClientService {
   void OnBatchChanges(const BatchChanges& batches);
   // Stop taking new work (shutdown); reads are still answered.
   void StopAccepting() { accepting_ = false; }
+  // A client went away (its connection closed) or stopped reading its replies: its WAITs
+  // and subscriptions are dropped, so nothing it asked for outlives it.
+  void DropPeer(const std::string& identity);
+  // The STATS "broker" section as of now.
+  protocol::BrokerStats BrokerSection() const;
+  const ClientQuotas& quotas() const { return quotas_; }
 
  private:
   struct PendingSubmit {
@@ -73,13 +82,30 @@ class ClientService {
   // Store::Get in chunks of kGetChunk ids, so one large WAIT or GET cannot hold Redis for
   // long; `cb` gets every result in order (or the first error) after the last chunk.
   void GetChunked(std::vector<std::string> ids, TasksCallback cb);
+  struct ChunkedGet {
+    std::vector<std::string> ids;
+    size_t next = 0;  // index of the first id of the next chunk
+    std::vector<std::optional<protocol::TaskInfo>> tasks;
+    TasksCallback cb;
+  };
+  void GetNextChunk(std::shared_ptr<ChunkedGet> get);
   // Reads `ids` and answers `req_id` with their TaskInfo.
   void AnswerWithTasks(const std::string& identity, uint64_t req_id, std::vector<std::string> ids);
   void Reply(const std::string& identity, protocol::Reply reply);
+  // Answers a WAIT that leaves the table (all settled, expired) and releases its quota.
+  void AnswerWaiter(WaitTable::Waiter w);
+  // The store expensive reads go to (BrokerContext::read_store).
+  Store& Reads() { return ctx_.read_store != nullptr ? *ctx_.read_store : ctx_.store; }
+  // Subscribes `identity` to a running batch within the quotas; false (and an error reply
+  // to req_id) when a quota refuses it.
+  bool SubscribeWithinQuota(const std::string& identity, uint64_t req_id,
+                            const protocol::BatchStatus& status);
   void ReplyError(const std::string& identity, uint64_t req_id, const Error& error);
 
   BrokerContext& ctx_;
   WaitTable waits_;
+  ClientQuotas quotas_;
+  StatsPages stats_pages_;
   std::vector<PendingSubmit> submits_;                   // SUBMITs of this turn
   std::vector<protocol::TaskSpec> submit_specs_;         // their specs, in order
   std::unordered_map<std::string, std::string> notify_;  // task id -> client to push RESULT to

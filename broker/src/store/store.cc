@@ -83,14 +83,39 @@ std::vector<std::string> Store::Header() {
 template <typename T>
 void Store::Run(Script s, std::vector<std::string> args, Callback<T> cb,
                 std::function<Result<T>(const redisReply*)> parse) {
-  conn_.Eval(handles_[s], std::move(args),
-             [cb = std::move(cb), parse = std::move(parse)](Result<const redisReply*> r) {
-               if (!r) {
-                 cb(std::unexpected(r.error()));
-                 return;
-               }
-               cb(parse(*r));
-             });
+  auto send = [this, s, args = std::move(args), cb = std::move(cb),
+               parse = std::move(parse)]() mutable {
+    ++in_flight_;
+    conn_.Eval(handles_[s], std::move(args),
+               [this, cb = std::move(cb), parse = std::move(parse)](Result<const redisReply*> r) {
+                 --in_flight_;
+                 if (!r) {
+                   cb(std::unexpected(r.error()));
+                 } else {
+                   cb(parse(*r));
+                 }
+                 RunDeferred();
+               });
+  };
+  if (options_.max_in_flight != 0 && (in_flight_ >= options_.max_in_flight || !deferred_.empty())) {
+    deferred_.push_back(std::move(send));
+    return;
+  }
+  send();
+}
+
+void Store::RunDeferred() {
+  // A call that fails at once (Redis unreachable) answers inside send(): the loop, not
+  // recursion, moves on to the next one.
+  if (running_deferred_) return;
+  running_deferred_ = true;
+  while (!deferred_.empty() &&
+         (options_.max_in_flight == 0 || in_flight_ < options_.max_in_flight)) {
+    auto send = std::move(deferred_.front());
+    deferred_.pop_front();
+    send();
+  }
+  running_deferred_ = false;
 }
 
 void Store::Enqueue(std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb) {
@@ -249,10 +274,36 @@ void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::Batc
   if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) {
     return cb(std::unexpected(r.error()));
   }
+  auto gather = std::make_shared<BatchGather>();  // co-owned by the page in flight
+  gather->batch_id = std::move(batch_id);
+  gather->cb = std::move(cb);
+  GetBatchPage(std::move(gather), "0");
+}
+
+void Store::GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor) {
   std::vector<std::string> args = Header();
-  args.push_back(std::move(batch_id));
-  Run<std::optional<protocol::BatchStatus>>(kGetBatch, std::move(args), std::move(cb),
-                                            wire::ParseBatch);
+  args.push_back(gather->batch_id);
+  args.push_back(std::move(cursor));
+  args.push_back(std::to_string(kBatchNamesPerPage));
+  // One page at a time: Redis serves other connections between the pages of a large batch.
+  Run<wire::BatchPage>(
+      kGetBatch, std::move(args),
+      [this, gather](Result<wire::BatchPage> r) {
+        if (!r) return gather->cb(std::unexpected(r.error()));
+        if (!r->status) return gather->cb(std::optional<protocol::BatchStatus>());
+        if (!gather->status) {
+          gather->status = std::move(r->status);
+        } else {
+          gather->status->tasks.merge(r->status->tasks);
+        }
+        // A hash can only be scanned so many times: the page bound stops a cursor that
+        // never returns to 0 (a batch's name map is written once and never grows).
+        if (r->next == "0" || ++gather->pages >= kMaxBatchPages) {
+          return gather->cb(std::move(gather->status));
+        }
+        GetBatchPage(gather, r->next);
+      },
+      wire::ParseBatch);
 }
 
 void Store::Stats(std::vector<std::string> queues, Callback<std::vector<QueueCounters>> cb) {

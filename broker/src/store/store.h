@@ -1,6 +1,9 @@
 #pragma once
 
+#include <deque>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -68,6 +71,7 @@ class Store {
   // Full state of tasks; nullopt for unknown (or expired) ids.
   void Get(std::vector<std::string> ids,
            Callback<std::vector<std::optional<protocol::TaskInfo>>> cb);
+  // A batch's status; its name map is read a page (kBatchNamesPerPage) per script call.
   void GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb);
   // Per-queue depth and counters of these queues; empty: every known queue, in one reply
   // (tools and tests: STATS uses StatsPage).
@@ -104,14 +108,30 @@ class Store {
     kDeadPurge,
     kScriptCount
   };
+  // Name -> id pairs per get_batch page, and the most pages one GetBatch reads.
+  static constexpr uint32_t kBatchNamesPerPage = 1000;
+  static constexpr uint32_t kMaxBatchPages = 1000;
+  struct BatchGather {
+    std::string batch_id;
+    Callback<std::optional<protocol::BatchStatus>> cb;
+    std::optional<protocol::BatchStatus> status;  // the first page, then every page's names
+    uint32_t pages = 0;
+  };
+  void GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor);
   // ARGV[1..7], the header every script reads (prelude.lua).
   std::vector<std::string> Header();
   template <typename T>
   void Run(Script s, std::vector<std::string> args, Callback<T> cb,
            std::function<Result<T>(const redisReply*)> parse);
 
+  // Sends calls deferred by max_in_flight while there is room (never re-entered).
+  void RunDeferred();
+
   RedisConnection& conn_;
   const Clock& clock_;
+  uint32_t in_flight_ = 0;                      // script calls sent and not yet answered
+  std::deque<std::function<void()>> deferred_;  // calls waiting for room (max_in_flight)
+  bool running_deferred_ = false;               // true iff inside RunDeferred
   StoreOptions options_;
   size_t handles_[kScriptCount] = {};
   std::mt19937_64 rng_;

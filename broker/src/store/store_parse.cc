@@ -344,9 +344,10 @@ Result<std::vector<std::optional<protocol::TaskInfo>>> ParseTasks(const redisRep
   return out;
 }
 
-Result<std::optional<protocol::BatchStatus>> ParseBatch(const redisReply* r) {
+Result<BatchPage> ParseBatch(const redisReply* r) {
   TM_ASSIGN_OR_RETURN(top, reply::Array(r, "batch reply"));
-  if (top.empty()) return std::optional<protocol::BatchStatus>();
+  BatchPage page;
+  if (top.empty()) return page;
   if (top.size() < 2) return MakeError(ErrorCode::kInternal, "batch reply too short");
   TM_ASSIGN_OR_RETURN(m, reply::FlatMap(top[0], "batch hash"));
   TM_ASSIGN_OR_RETURN(names, reply::FlatMap(top[1], "batch names"));
@@ -356,7 +357,12 @@ Result<std::optional<protocol::BatchStatus>> ParseBatch(const redisReply* r) {
     TM_ASSIGN_OR_RETURN(critical, reply::Int(top[2], "critical path"));
     b.critical_path_ms = static_cast<uint64_t>(std::max<int64_t>(critical, 0));
   }
-  return std::optional<protocol::BatchStatus>(std::move(b));
+  if (top.size() >= 4) {
+    TM_ASSIGN_OR_RETURN(next, reply::Str(top[3], "names cursor"));
+    page.next = next;
+  }
+  page.status = std::move(b);
+  return page;
 }
 
 Result<StatsPage> ParseStats(const redisReply* r) {

@@ -21,6 +21,11 @@ struct StoreOptions {
   // Waiting tasks (queued + delayed + blocked) a queue may hold; an enqueue past it fails
   // whole with kQueueFull. 0 = no cap.
   uint64_t max_queue_depth = 0;
+  // Script calls in flight at once; more wait in the store, in order, and go as answers
+  // come back (0 = no limit). The broker's read store uses 1: Redis runs every command a
+  // connection has sent before it turns to the next connection, so one call at a time is
+  // what lets SUBMITs and claims on the other connection run between expensive reads.
+  uint32_t max_in_flight = 0;
 };
 
 struct EnqueueOutcome {
