@@ -391,8 +391,18 @@ TEST_F(HostileStateTest, WaitHoardingByAClientThatVanishes) {
               10000);
           refused += own;
         }
-        // Hold them while the healthy client measures, then vanish without a word.
-        std::this_thread::sleep_for(std::chrono::milliseconds(Long() ? 5000 : 1500));
+        // Hold them until the broker has read and parked every admitted WAIT (the healthy
+        // client measures meanwhile), then vanish without a word.
+        WireClient watcher(cluster_->frontend());
+        WaitFor(
+            [&] {
+              protocol::Stats st;
+              st.sections = {"broker"};
+              auto r = watcher.Call(st, 5000);
+              return r && !r->error && r->broker &&
+                     r->broker->waits >= static_cast<uint64_t>(clients * waits) - refused;
+            },
+            30000);
       },
       20000);
   int64_t rss_peak = RssKib(cluster_->broker().pid());

@@ -52,7 +52,7 @@ protocol::BrokerStats ClientService::BrokerSection() const {
   b.stale_results = ctx_.counters.stale_results;
   b.tasks_dispatched = ctx_.counters.tasks_dispatched;
   b.workers_lost = ctx_.counters.workers_lost;
-  b.waits = quotas_.waits();
+  b.waits = waits_.size();
   b.wait_ids = quotas_.wait_ids();
   b.subscriptions = ctx_.events->subscriptions();
   b.quota_refusals = quotas_.refusals();

@@ -132,8 +132,8 @@ struct BrokerStats {
   uint64_t stale_results = 0;      // DONEs fenced off by the store
   uint64_t tasks_dispatched = 0;   // TASK messages sent
   uint64_t workers_lost = 0;       // workers declared dead by missed heartbeats
-  uint64_t waits = 0;              // WAITs pending now
-  uint64_t wait_ids = 0;           // task ids those WAITs hold
+  uint64_t waits = 0;              // WAITs waiting now (read, not yet answered)
+  uint64_t wait_ids = 0;           // task ids held by WAITs (waiting or being read)
   uint64_t subscriptions = 0;      // batch subscriptions held now
   uint64_t quota_refusals = 0;     // requests refused by a per-client or total quota
   uint64_t peers_dropped = 0;      // clients whose WAITs and subscriptions were dropped
