@@ -27,6 +27,9 @@ constexpr int64_t kRecheckIntervalMs = 5000;
 constexpr size_t kRecheckIds = 1000;
 // Ids per get script call: ~20 us each in Redis, so a chunk holds Redis for ~1 ms at most.
 constexpr size_t kGetChunk = 50;
+// Task ends remembered while WAIT reads are in flight; past this, the periodic re-read
+// (kRecheckIntervalMs) settles a WAIT that read a task just before it ended.
+constexpr size_t kMaxEndedDuringReads = 100'000;
 // Tasks awaiting a RESULT push; past this, notify is ignored (a client can still WAIT).
 constexpr size_t kMaxNotify = 1'000'000;
 
@@ -329,8 +332,18 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
   }
   auto ids = wait.ids;
   int64_t deadline = ctx_.clock.MonotonicMs() + wait.timeout_ms;
+  ++wait_reads_;
   GetChunked(std::move(ids), [this, identity, req_id = wait.req_id, asked = wait.ids,
                               deadline](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+    // Tasks that ended while this read was in flight (it runs on the read connection, so it
+    // may have read them before their DONE was recorded on the other one) count as settled.
+    struct ReadDone {
+      ClientService* self;
+      ~ReadDone() {
+        if (--self->wait_reads_ == 0) self->ended_during_reads_.clear();
+      }
+    } read_done{this};
+    const auto& ended = ended_during_reads_;
     if (!r) {
       quotas_.ReleaseWait(identity, asked.size());
       ReplyError(identity, req_id, r.error());
@@ -339,7 +352,8 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
     WaitTable::Waiter w{identity, req_id, asked, {}, deadline};
     for (size_t i = 0; i < asked.size(); ++i) {
       // Unknown ids count as settled: waiting for them could never end.
-      if (i < r->size() && (*r)[i] && !protocol::IsTerminal((*r)[i]->state)) {
+      if (i < r->size() && (*r)[i] && !protocol::IsTerminal((*r)[i]->state) &&
+          !ended.contains(asked[i])) {
         w.pending.insert(asked[i]);
       }
     }
@@ -364,6 +378,9 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
 }
 
 void ClientService::OnTaskTerminal(const std::string& task_id, protocol::TaskInfo* known) {
+  if (wait_reads_ > 0 && ended_during_reads_.size() < kMaxEndedDuringReads) {
+    ended_during_reads_.insert(task_id);
+  }
   for (auto& w : waits_.OnTerminal(task_id)) AnswerWaiter(std::move(w));
   auto it = notify_.find(task_id);
   if (it == notify_.end()) return;

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "service/broker_context.h"
@@ -114,6 +115,9 @@ class ClientService {
   int64_t next_recheck_ms_ = 0;  // monotonic ms of the next re-read
   size_t recheck_offset_ = 0;    // where the next re-read pass starts
   bool accepting_ = true;        // false once shutting down
+  uint32_t wait_reads_ = 0;      // WAITs whose first read is in flight
+  std::unordered_set<std::string>
+      ended_during_reads_;  // tasks that ended while wait_reads_ > 0 (cleared at 0)
 };
 
 }  // namespace taskmill::broker
