@@ -9,8 +9,8 @@ from taskmill.aio import AsyncClient, AsyncSubscribedBatch, AsyncSubscription
 from taskmill.calls import AffectedTasks, StatsReply
 from taskmill.client import Client, SubscribedBatch, Subscription
 from taskmill.errors import (BrokerUnavailable, DependencyCycle, InvalidSpec, NotFound,
-                             PermanentError, ProtocolError, QueueFull, TaskFailed,
-                             TaskmillError, TaskmillTimeout, Unauthorized)
+                             PermanentError, ProtocolError, QueueFull, StoreFull,
+                             TaskFailed, TaskmillError, TaskmillTimeout, Unauthorized)
 from taskmill.worker import Task, Worker
 from taskmill.messages import (BackoffPolicy, BatchSpec, BatchStatus, Event, QueueStats,
                                TaskError, TaskInfo, TaskSpec, WorkerInfo)
@@ -21,7 +21,7 @@ __all__ = [
     "AffectedTasks", "AsyncClient", "AsyncSubscribedBatch", "AsyncSubscription",
     "BackoffPolicy", "BatchSpec", "BatchStatus", "BrokerUnavailable", "Client",
     "DependencyCycle", "Event", "InvalidSpec", "NotFound", "PermanentError",
-    "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "SubscribedBatch", "Subscription",
+    "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "StoreFull", "SubscribedBatch", "Subscription",
     "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError", "TaskmillTimeout",
     "Task", "Unauthorized", "Worker", "WorkerInfo",
 ]
