@@ -346,12 +346,22 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
       return;
     }
     WaitTable::Waiter w{identity, req_id, asked, {}, deadline};
+    bool read_too_early = false;  // true iff a task read as running has ended since
     for (size_t i = 0; i < asked.size(); ++i) {
       // Unknown ids count as settled: waiting for them could never end.
-      if (i < r->size() && (*r)[i] && !protocol::IsTerminal((*r)[i]->state) &&
-          !ended.contains(asked[i])) {
-        w.pending.insert(asked[i]);
+      if (i < r->size() && (*r)[i] && !protocol::IsTerminal((*r)[i]->state)) {
+        if (ended.contains(asked[i])) {
+          read_too_early = true;
+        } else {
+          w.pending.insert(asked[i]);
+        }
       }
+    }
+    if (w.pending.empty() && read_too_early) {
+      // Settled, but this read predates an end: answer with a fresh read.
+      quotas_.ReleaseWait(identity, asked.size());
+      AnswerWithTasks(identity, req_id, asked);
+      return;
     }
     if (w.pending.empty() || deadline <= ctx_.clock.MonotonicMs()) {
       quotas_.ReleaseWait(identity, asked.size());
