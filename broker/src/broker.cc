@@ -209,7 +209,7 @@ Result<void> Broker::Run() {
         redis, [&] { return redis.ready(); }, 100);
   }
   if (!redis.ready()) Log()->warn("Redis not reachable yet ({}); retrying", redis.last_error());
-  for (int64_t until = clock_.MonotonicMs() + 2000;
+  for (int64_t until = clock_.MonotonicMs() + 5000;
        redis.ready() && !reads.ready() && clock_.MonotonicMs() < until;) {
     RunUntil(
         reads, [&] { return reads.ready(); }, 100);

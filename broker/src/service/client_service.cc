@@ -46,7 +46,7 @@ protocol::TaskInfo UnknownTask(const std::string& id) {
 ClientService::ClientService(BrokerContext& ctx, QuotaLimits quotas)
     : ctx_(ctx),
       quotas_(quotas),
-      stats_pages_(ctx, ctx.read_store != nullptr ? *ctx.read_store : ctx.store,
+      stats_pages_(ctx, [this]() -> Store& { return Reads(); },
                    [this] { return BrokerSection(); }) {}
 
 protocol::BrokerStats ClientService::BrokerSection() const {

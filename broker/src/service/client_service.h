@@ -91,8 +91,11 @@ class ClientService {
   void Reply(const std::string& identity, protocol::Reply reply);
   // Answers a WAIT that leaves the table (all settled, expired) and releases its quota.
   void AnswerWaiter(WaitTable::Waiter w);
-  // The store expensive reads go to (BrokerContext::read_store).
-  Store& Reads() { return ctx_.read_store != nullptr ? *ctx_.read_store : ctx_.store; }
+  // The store expensive reads go to: BrokerContext::read_store, or the main one while the
+  // read connection is down (just started, or reconnecting).
+  Store& Reads() {
+    return ctx_.read_store != nullptr && ctx_.read_store->ready() ? *ctx_.read_store : ctx_.store;
+  }
   // Subscribes `identity` to a running batch within the quotas; false (and an error reply
   // to req_id) when a quota refuses it.
   bool SubscribeWithinQuota(const std::string& identity, uint64_t req_id,

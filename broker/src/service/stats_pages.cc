@@ -14,9 +14,9 @@ struct StatsPages::Page {
   protocol::Reply reply;
 };
 
-StatsPages::StatsPages(BrokerContext& ctx, Store& store,
+StatsPages::StatsPages(BrokerContext& ctx, std::function<Store&()> reads,
                        std::function<protocol::BrokerStats()> broker_section)
-    : ctx_(ctx), store_(store), broker_section_(std::move(broker_section)) {}
+    : ctx_(ctx), reads_(std::move(reads)), broker_section_(std::move(broker_section)) {}
 
 namespace {
 
@@ -113,14 +113,14 @@ void StatsPages::Answer(const protocol::Stats& stats, Done done) {
     }
   };
   if (!stats.queues.empty()) {
-    store_.Stats(stats.queues, [page, done, finish_queues](Result<std::vector<QueueCounters>> r) {
+    reads_().Stats(stats.queues, [page, done, finish_queues](Result<std::vector<QueueCounters>> r) {
       if (!r) return done(std::unexpected(r.error()));
       finish_queues(std::move(*r), "");
       done(std::move(page->reply));
     });
     return;
   }
-  store_.StatsPage(after, page->limit, [page, done, finish_queues](Result<StatsPage> r) {
+  reads_().StatsPage(after, page->limit, [page, done, finish_queues](Result<StatsPage> r) {
     if (!r) return done(std::unexpected(r.error()));
     if (page->reply.broker) page->reply.broker->queues = r->known;
     finish_queues(std::move(r->queues), std::move(r->next_after));

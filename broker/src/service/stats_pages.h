@@ -30,9 +30,9 @@ class StatsPages {
 
   using Done = std::function<void(Result<protocol::Reply>)>;
 
-  // `store` serves the reads (the broker's read connection); `broker_section` fills the
-  // "broker" section when a first page asks for it.
-  StatsPages(BrokerContext& ctx, Store& store,
+  // `reads` gives the store that serves the reads (the broker's read connection);
+  // `broker_section` fills the "broker" section when a first page asks for it.
+  StatsPages(BrokerContext& ctx, std::function<Store&()> reads,
              std::function<protocol::BrokerStats()> broker_section);
 
   // Builds the page `stats` asks for (req_id is the caller's to set); invalid_argument for a
@@ -44,7 +44,7 @@ class StatsPages {
   void AddWorkers(Page& page, const std::string& after, uint32_t room) const;
 
   BrokerContext& ctx_;
-  Store& store_;
+  std::function<Store&()> reads_;
   std::function<protocol::BrokerStats()> broker_section_;
 };
 

@@ -89,6 +89,8 @@ class Store {
                  Callback<std::vector<std::string>> cb);
 
   const StoreOptions& options() const { return options_; }
+  // True iff its Redis connection is ready (calls would not fail at once).
+  bool ready() const { return conn_.ready(); }
   // Tests: replaces the random jitter seed source (default: a seeded mt19937_64).
   void SetJitterSource(std::function<double()> draw) { jitter_ = std::move(draw); }
 
