@@ -53,9 +53,9 @@ TEST(ClientQuotasTest, SubscriptionsAreJudgedPerClientAndOnWatchedTasks) {
 
 TEST(WaitTableTest, TakeIdentityRemovesEveryWaiterOfThatClientOnly) {
   WaitTable t;
-  t.Add({"gone", 1, {"t1", "t2"}, {"t1", "t2"}, 100});
-  t.Add({"gone", 2, {"t2"}, {"t2"}, 200});
-  t.Add({"stays", 3, {"t2"}, {"t2"}, 300});
+  t.Add({"gone", 1, {"t1", "t2"}, {"t1", "t2"}, 100, ""});
+  t.Add({"gone", 2, {"t2"}, {"t2"}, 200, ""});
+  t.Add({"stays", 3, {"t2"}, {"t2"}, 300, ""});
   auto taken = t.TakeIdentity("gone");
   EXPECT_EQ(taken.size(), 2u);
   EXPECT_EQ(t.size(), 1u);

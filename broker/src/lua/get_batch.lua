@@ -1,19 +1,23 @@
 -- get_batch.lua: reads a batch's aggregate state and its name -> task id map.
 --
 -- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] batch id   ARGV[9] names cursor ("0": the first page)   ARGV[10] names per page
+-- ARGV[8] batch id   ARGV[9] owner ("" = any)
+-- ARGV[10] names cursor ("0": the first page)   ARGV[11] names per page
 -- The name map is read a page at a time (HSCAN), so one read of a 10,000-task batch never
 -- holds Redis for long; the store reads page after page and assembles them.
--- Returns: {} when unknown, else {flat HGETALL of batch:<id>, flat name -> id pairs of this
---   page (HSCAN of batch:<id>:names: a name may repeat across pages), critical path ms,
---   next names cursor ("0": this was the last page)}; critical path ms: the longest chain of recorded attempt durations through the DAG,
---   computed once the batch is over (0 while it runs: a walk over every task on each read
---   would hold Redis for ~20 ms per 10,000 tasks) and kept in the batch hash as `cp`.
+-- Returns: {} when unknown or owned by someone else than a non-empty ARGV[9], else {flat
+--   HGETALL of batch:<id>, flat name -> id pairs of this page (HSCAN of batch:<id>:names: a
+--   name may repeat across pages), critical path ms, next names cursor ("0": this was the
+--   last page)}; critical path ms: the longest chain of recorded attempt durations through
+--   the DAG, computed once the batch is over (0 while it runs: a walk over every task on
+--   each read would hold Redis for ~20 ms per 10,000 tasks) and kept in the batch hash as `cp`.
 --   batch:<id> fields: id, state (running|succeeded|partial|failed), total, created, finished,
 --   n:<task state> counts, c:<cost> sums, b:<cost> budgets, budget_exceeded ("1").
 -- Writes only the `cp` cache field of a finished batch.
 
 local b = arg()
+local owner = arg() or ''
+if owner ~= '' and redis.call('HGET', batch_key(b), 'owner') ~= owner then return finish({}) end
 local cursor = arg() or '0'
 local per_page = argn() or 1000
 local h = redis.call('HGETALL', batch_key(b))

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "net/router_socket.h"
+#include "service/authz.h"
 #include "store/store.h"
 #include "taskmill/broker/broker.h"
 #include "taskmill/shared/clock.h"
@@ -22,6 +23,9 @@ struct BrokerCounters {
   uint64_t workers_lost = 0;      // workers declared dead by missed heartbeats
   uint64_t peers_dropped = 0;     // clients whose WAITs and subscriptions were dropped (gone,
                                   // or not reading their replies)
+  uint64_t forbidden = 0;         // requests and READYs refused for their key's role or binding
+  uint64_t unregistered = 0;      // DONEs and PROGRESS from connections that never sent READY
+  uint64_t stale_progress = 0;    // PROGRESS of an attempt the sender does not hold (token)
 };
 
 // What the two services share: configuration, time, the store, the sockets, each other.
@@ -37,6 +41,7 @@ struct BrokerContext {
   WorkerService* workers = nullptr;
   BatchEvents* events = nullptr;
   BrokerCounters counters;
+  AccessPolicy access;  // who may do what (default: no CURVE, everyone everything)
   // The connection for expensive reads (STATS, GET, WAIT, batch status), so they queue
   // behind each other and never in front of SUBMITs, claims and DONEs; null: `store`.
   Store* read_store = nullptr;

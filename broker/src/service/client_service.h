@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "service/authz.h"
 #include "service/broker_context.h"
 #include "service/quotas.h"
 #include "service/stats_pages.h"
@@ -25,7 +26,10 @@ class ClientService {
  public:
   explicit ClientService(BrokerContext& ctx, QuotaLimits quotas = {});
 
-  void OnMessage(const std::string& identity, protocol::Message msg);
+  // `user_id`: the connection's ZAP user id (CURVE key), "" without CURVE; its roles decide
+  // what the request may do (authz.h), and non-admins see only their own tasks and batches.
+  void OnMessage(const std::string& identity, protocol::Message msg,
+                 const std::string& user_id = "");
   // A frame the decoder refused: answered with an error (req_id 0: it could not be read).
   void OnBadMessage(const std::string& identity, const Error& error);
   void EndTurn();
@@ -55,6 +59,7 @@ class ClientService {
     size_t first = 0;  // index of its first spec in submit_specs_
     size_t count = 0;
     bool notify = false;
+    std::string owner;  // the submitter's CURVE key ("" without CURVE)
   };
 
   // Answers with an error and returns true while new work cannot be taken (shutting down,
@@ -67,7 +72,7 @@ class ClientService {
   void OnSubscribe(const std::string& identity, const protocol::Subscribe& subscribe);
   void OnCancel(const std::string& identity, protocol::Cancel& cancel);
   void CancelIds(const std::string& identity, uint64_t req_id, std::vector<std::string> ids,
-                 const std::string& reason);
+                 const std::string& reason, const std::string& owner);
   void OnStats(const std::string& identity, const protocol::Stats& stats);
   void OnDlq(const std::string& identity, protocol::Dlq& dlq);
   void FlushSubmits();
@@ -78,16 +83,19 @@ class ClientService {
   using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;
   // Store::Get in chunks of kGetChunk ids, so one large WAIT or GET cannot hold Redis for
   // long; `cb` gets every result in order (or the first error) after the last chunk.
-  void GetChunked(std::vector<std::string> ids, TasksCallback cb);
+  // `owner`: as Store::Get ("" = every task).
+  void GetChunked(std::vector<std::string> ids, TasksCallback cb, const std::string& owner = "");
   struct ChunkedGet {
     std::vector<std::string> ids;
+    std::string owner;
     size_t next = 0;  // index of the first id of the next chunk
     std::vector<std::optional<protocol::TaskInfo>> tasks;
     TasksCallback cb;
   };
   void GetNextChunk(std::shared_ptr<ChunkedGet> get);
   // Reads `ids` and answers `req_id` with their TaskInfo.
-  void AnswerWithTasks(const std::string& identity, uint64_t req_id, std::vector<std::string> ids);
+  void AnswerWithTasks(const std::string& identity, uint64_t req_id, std::vector<std::string> ids,
+                       const std::string& owner = "");
   void Reply(const std::string& identity, protocol::Reply reply);
   // Answers a WAIT that leaves the table (all settled, expired) and releases its quota.
   void AnswerWaiter(WaitTable::Waiter w);
@@ -117,6 +125,10 @@ class ClientService {
   uint32_t wait_reads_ = 0;      // WAITs whose first read is in flight
   std::unordered_set<std::string>
       ended_during_reads_;  // tasks that ended while wait_reads_ > 0 (cleared at 0)
+  // The sender of the message OnMessage is handling (set for that call only): the owner its
+  // SUBMIT or BATCH stores, and the owner filter of its reads and cancels.
+  Principal caller_;
+  std::string OwnerFilter() const { return AccessPolicy::OwnerFilter(caller_); }
 };
 
 }  // namespace taskmill::broker

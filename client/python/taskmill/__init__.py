@@ -8,8 +8,8 @@ codec is ``taskmill.codec``, its message types ``taskmill.messages``.
 from taskmill.aio import AsyncClient, AsyncSubscribedBatch, AsyncSubscription
 from taskmill.calls import AffectedTasks, StatsReply
 from taskmill.client import Client, SubscribedBatch, Subscription
-from taskmill.errors import (BrokerUnavailable, DependencyCycle, InvalidSpec, NotFound,
-                             PermanentError, ProtocolError, QueueFull, StoreFull,
+from taskmill.errors import (BrokerUnavailable, DependencyCycle, Forbidden, InvalidSpec,
+                             NotFound, PermanentError, ProtocolError, QueueFull, StoreFull,
                              TaskFailed, TaskmillError, TaskmillTimeout, Unauthorized)
 from taskmill.worker import Task, Worker
 from taskmill.messages import (BackoffPolicy, BatchSpec, BatchStatus, Event, QueueStats,
@@ -20,8 +20,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AffectedTasks", "AsyncClient", "AsyncSubscribedBatch", "AsyncSubscription",
     "BackoffPolicy", "BatchSpec", "BatchStatus", "BrokerUnavailable", "Client",
-    "DependencyCycle", "Event", "InvalidSpec", "NotFound", "PermanentError",
-    "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "StoreFull", "SubscribedBatch", "Subscription",
-    "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError", "TaskmillTimeout",
+    "DependencyCycle", "Event", "Forbidden", "InvalidSpec", "NotFound", "PermanentError",
+    "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "StoreFull", "SubscribedBatch",
+    "Subscription", "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError", "TaskmillTimeout",
     "Task", "Unauthorized", "Worker", "WorkerInfo",
 ]
