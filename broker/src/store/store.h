@@ -128,13 +128,18 @@ class Store {
     kBindWorkers,
     kScriptCount
   };
-           Callback<std::vector<std::optional<protocol::TaskInfo>>> cb, std::string owner = "");
-  // A batch's status ({} when owned by someone else than a non-empty `owner`); its name map
-  // is read a page (kBatchNamesPerPage) per script call.
-  void GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb,
-                std::string owner = "");
-  // Per-queue depth and counters of these queues; empty: every known queue, in one reply
-  // (tools and tests: STATS uses StatsPage).
+  // Name -> id pairs per get_batch page, and the most pages one GetBatch reads.
+  static constexpr uint32_t kBatchNamesPerPage = 1000;
+  static constexpr uint32_t kMaxBatchPages = 1000;
+  struct BatchGather {
+    std::string batch_id;
+    std::string owner;
+    Callback<std::optional<protocol::BatchStatus>> cb;
+    std::optional<protocol::BatchStatus> status;  // the first page, then every page's names
+    uint32_t pages = 0;
+  };
+  void GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor);
+  // Validates and sends one enqueue call (every spec has its id; `owners` as in Enqueue).
   void EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
                     const std::vector<protocol::TaskSpec>& specs,
                     const std::vector<std::string>& owners, Callback<EnqueueResult> cb);
