@@ -20,6 +20,7 @@
 #include "metrics/broker_metrics.h"
 #include "metrics/reactor_board.h"
 #include "metrics/store_reader.h"
+#include "net/peer_watch.h"
 #include "net/router_socket.h"
 #include "net/zap_handler.h"
 #include "redis/embedded_redis.h"
@@ -225,6 +226,13 @@ Result<void> Broker::Run() {
   store_options.max_queue_depth = options_.max_queue_depth;
   Store store(redis, clock_, store_options);
   redis.Start();
+  // A second connection for expensive reads (STATS, GET, WAIT, batch status): what queues
+  // behind it never delays a SUBMIT, a claim or a DONE on the first.
+  RedisConnection reads(*redis_config, {}, clock_);
+  StoreOptions read_options = store_options;
+  read_options.max_in_flight = 1;
+  Store read_store(reads, clock_, read_options);
+  reads.Start();
 
   zmq::context_t zmq_ctx(1);
   RouterOptions router_options;
@@ -237,6 +245,7 @@ Result<void> Broker::Run() {
   if (!zap) return std::unexpected(zap.error());
   if (auto r = frontend.Bind(options_.frontend); !r) return std::unexpected(r.error());
   if (auto r = backend.Bind(options_.backend); !r) return std::unexpected(r.error());
+  PeerWatch client_peers(zmq_ctx, frontend, "clients");
 
   BrokerMetrics metrics(BrokerName(frontend.LastEndpoint()));
   redis.SetRoundTripObserver([&metrics](double seconds) { metrics.RedisReplied(seconds); });
@@ -256,6 +265,8 @@ Result<void> Broker::Run() {
   BrokerContext ctx{options_, clock_,  redis,   store,   frontend,
                     backend,  nullptr, nullptr, nullptr, {},
                     AccessPolicy(zap->get()), &metrics};
+  ctx.read_store = &read_store;
+  ctx.client_peers = &client_peers;
   ClientService clients(ctx);
   WorkerService workers(ctx);
   BatchEvents events(ctx);
@@ -270,6 +281,11 @@ Result<void> Broker::Run() {
         redis, [&] { return redis.ready(); }, 100);
   }
   if (!redis.ready()) Log()->warn("Redis not reachable yet ({}); retrying", redis.last_error());
+  for (int64_t until = clock_.MonotonicMs() + 5000;
+       redis.ready() && !reads.ready() && clock_.MonotonicMs() < until;) {
+    RunUntil(
+        reads, [&] { return reads.ready(); }, 100);
+  }
 
   if (!options_.ready_file.empty()) {
     std::ofstream ready(options_.ready_file + ".tmp");
@@ -341,7 +357,9 @@ Result<void> Broker::Run() {
     if (int64_t r = redis.NextTimerMs(); r >= 0) next = std::min(next, r);
     if (stopping) next = std::min(next, now + 20);
 
-    std::array<zmq::pollitem_t, 6> items{};
+    if (int64_t r = reads.NextTimerMs(); r >= 0) next = std::min(next, r);
+
+    std::array<zmq::pollitem_t, 7> items{};
     size_t count = 0;
     auto add = [&](zmq::pollitem_t item) {
       items[count] = item;
@@ -353,6 +371,7 @@ Result<void> Broker::Run() {
     size_t signal_at = signal_fd >= 0 ? add({nullptr, signal_fd, ZMQ_POLLIN, 0}) : 0;
     size_t redis_at = redis.fd() >= 0 ? add({nullptr, redis.fd(), redis.WantedEvents(), 0}) : 0;
     size_t zap_at = *zap ? add({(*zap)->handle(), 0, ZMQ_POLLIN, 0}) : 0;
+    size_t reads_at = reads.fd() >= 0 ? add({nullptr, reads.fd(), reads.WantedEvents(), 0}) : 0;
     try {
       zmq::poll(items.data(), count, std::chrono::milliseconds(std::max<int64_t>(0, next - now)));
     } catch (const zmq::error_t& e) {
@@ -361,6 +380,7 @@ Result<void> Broker::Run() {
 
     auto turn_started = std::chrono::steady_clock::now();
     if (redis_at != 0 && items[redis_at].revents != 0) redis.HandleEvents(items[redis_at].revents);
+    if (reads_at != 0 && items[reads_at].revents != 0) reads.HandleEvents(items[reads_at].revents);
     // Before the sockets' messages: a handshake waits for this answer.
     if (zap_at != 0 && (items[zap_at].revents & ZMQ_POLLIN)) (*zap)->HandleRequests();
 
@@ -395,6 +415,7 @@ Result<void> Broker::Run() {
     for (int n = 0; n < kMaxMessagesPerSocketTurn && frontend.TryReceive(in); ++n) {
       auto views = Views(in);
       auto msg = protocol::Decode(views, {.max_frame_bytes = options_.max_frame_bytes});
+      client_peers.Seen(in.identity, in.src_fd);
       if (msg) {
         clients.OnMessage(in.identity, std::move(*msg), in.user_id);
       } else {
@@ -412,8 +433,11 @@ Result<void> Broker::Run() {
       }
     }
 
+    for (const auto& gone : client_peers.TakeGone()) clients.DropPeer(gone);
+
     now = clock_.MonotonicMs();
     redis.Tick(now);
+    reads.Tick(now);
     for (auto& t : timers) {
       if (t.next_ms <= now) {
         t.next_ms = now + t.interval_ms;
@@ -441,6 +465,7 @@ Result<void> Broker::Run() {
     Log()->info("CURVE: {} connections allowed, {} refused", z.allowed, z.refused);
     (*zap)->Close();
   }
+  reads.Stop();
   redis.Stop();
   if (embedded) {
     if (auto r = embedded->Stop(); !r)

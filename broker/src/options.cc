@@ -4,6 +4,7 @@
 
 #include "taskmill/broker/broker.h"
 #include "taskmill/shared/http_server.h"
+#include "taskmill/shared/protocol/codec.h"
 #include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::broker {
@@ -11,7 +12,10 @@ namespace {
 // The decoder's fixed limits (protocol::DecodeLimits): a payload is one bin, a SUBMIT's
 // tasks one array.
 constexpr uint64_t kMaxPayloadCeiling = protocol::kMaxPayloadCeiling;
-constexpr uint32_t kMaxBatchTasksCeiling = 100'000;
+// A batch's status lists every task in one map (name -> id) in the BATCH, GET and SUBSCRIBE
+// replies; every decoder (C++, Python, Node) reads at most max_map entries in one map, so a
+// larger batch would make those replies unreadable: refused at startup instead.
+constexpr uint32_t kMaxBatchTasksCeiling = protocol::DecodeLimits{}.max_map;
 // Room in a frame for everything but the payload or the result.
 constexpr uint64_t kFrameHeadroom = 64u << 10;
 }  // namespace

@@ -101,7 +101,12 @@ TEST(BrokerOptionsTest, CapsHaveProductionDefaultsAndCheckedRanges) {
   EXPECT_EQ(o->max_output_bytes, 8u << 20);
   o = Parse({"--max-batch-tasks", "0"});
   ASSERT_FALSE(o);
-  EXPECT_EQ(o.error().message, "--max-batch-tasks: 0 is out of range (allowed: 1..100000)");
+  EXPECT_EQ(o.error().message, "--max-batch-tasks: 0 is out of range (allowed: 1..10000)");
+  // A batch of more tasks than a decoder reads in one map: its status could not be read.
+  o = Parse({"--max-batch-tasks", "10001"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message, "--max-batch-tasks: 10001 is out of range (allowed: 1..10000)");
+  EXPECT_TRUE(Parse({"--max-batch-tasks", "10000"}));
   o = Parse({"--max-payload-bytes", "16777217"});
   ASSERT_FALSE(o);
   EXPECT_EQ(o.error().message,

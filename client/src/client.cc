@@ -8,6 +8,9 @@
 namespace taskmill::client {
 namespace {
 
+// Pages one Stats() call reads at most (1,000 entries each: ten million queues and workers).
+constexpr int kMaxStatsPages = 10'000;
+
 Result<void> ValidateSpecs(const std::vector<protocol::TaskSpec>& specs) {
   if (specs.empty()) return MakeError(ErrorCode::kInvalidArgument, "tasks: empty");
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -230,11 +233,26 @@ Result<Subscription> Client::SubscribeRegistered(uint64_t sub_id, const std::str
 }
 
 Result<StatsReply> Client::Stats(const std::vector<std::string>& queues) {
-  protocol::Stats stats;
-  stats.queues = queues;
-  auto reply = Call(std::move(stats));
-  if (!reply) return std::unexpected(reply.error());
-  return StatsReply{std::move(reply->queues), std::move(reply->workers)};
+  StatsReply out;
+  std::string cursor;
+  // Bounded: a broker whose cursor does not move on is an error, not a loop.
+  for (int page = 0; page < kMaxStatsPages; ++page) {
+    protocol::Stats stats;
+    stats.queues = queues;
+    stats.cursor = cursor;
+    auto reply = Call(std::move(stats));
+    if (!reply) return std::unexpected(reply.error());
+    for (auto& q : reply->queues) out.queues.push_back(std::move(q));
+    for (auto& w : reply->workers) out.workers.push_back(std::move(w));
+    if (reply->broker) out.broker = *reply->broker;
+    if (reply->next_cursor.empty()) return out;
+    if (reply->next_cursor == cursor) {
+      return MakeError(ErrorCode::kInternal, "STATS: the broker returned the same cursor twice");
+    }
+    cursor = std::move(reply->next_cursor);
+  }
+  return MakeError(ErrorCode::kInternal,
+                   "STATS: more than " + std::to_string(kMaxStatsPages) + " pages");
 }
 
 Result<std::vector<protocol::TaskInfo>> Client::ListDeadLetters(const std::string& queue,

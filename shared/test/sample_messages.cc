@@ -102,7 +102,8 @@ std::vector<Sample> SampleMessages() {
   out.push_back({"unsubscribe", Subscribe{13, "01JD00000000000000000000B1", true}});
   out.push_back({"cancel_batch", Cancel{14, {}, "01JD00000000000000000000B1", "over budget"}});
   out.push_back({"dlq_purge", Dlq{15, DlqOp::kPurge, "images", {"01JD0000000000000000000001"}, 7}});
-  out.push_back({"stats", Stats{9, {"default", "images"}}});
+  out.push_back({"stats", Stats{9, {"default", "images"}, {}, "", 0}});
+  out.push_back({"stats_page", Stats{12, {}, {"queues", "workers"}, "q:images", 500}});
   out.push_back({"dlq_list", Dlq{10, DlqOp::kList, "images", {}, 50}});
   out.push_back({"dlq_retry", Dlq{11, DlqOp::kRetry, "", {"01JD0000000000000000000001"}, 100}});
   {
@@ -159,6 +160,27 @@ std::vector<Sample> SampleMessages() {
     r.queues = {q};
     r.workers = {w};
     out.push_back({"reply_stats", r});
+  }
+  {
+    Reply r;
+    r.req_id = 12;
+    QueueStats q;
+    q.queue = "video";
+    q.ready = 7;
+    q.submitted = 7;
+    r.queues = {q};
+    BrokerStats b;
+    b.workers = 2;
+    b.queues = 1200;
+    b.bad_frames = 3;
+    b.tasks_dispatched = 40000;
+    b.waits = 5;
+    b.wait_ids = 5000;
+    b.subscriptions = 1;
+    b.quota_refusals = 9;
+    r.broker = b;
+    r.next_cursor = "q:video";
+    out.push_back({"reply_stats_page", r});
   }
   {
     Reply r;

@@ -112,4 +112,33 @@ WorkerRegistry::SlotCounts WorkerRegistry::CountSlots() const {
   return c;
 }
 
+std::vector<protocol::WorkerInfo> WorkerRegistry::DescribePage(const std::string& after,
+                                                               size_t limit,
+                                                               size_t max_label_bytes,
+                                                               bool& more) const {
+  std::vector<const WorkerState*> after_cursor;
+  for (const auto& [identity, w] : by_identity_) {
+    if (w.id > after) after_cursor.push_back(&w);
+  }
+  size_t n = std::min(limit, after_cursor.size());
+  std::partial_sort(after_cursor.begin(), after_cursor.begin() + static_cast<ptrdiff_t>(n),
+                    after_cursor.end(),
+                    [](const WorkerState* a, const WorkerState* b) { return a->id < b->id; });
+  more = after_cursor.size() > n;
+  std::vector<protocol::WorkerInfo> out;
+  for (size_t i = 0; i < n; ++i) {
+    const WorkerState& w = *after_cursor[i];
+    protocol::Labels labels;
+    size_t bytes = 0;
+    for (const auto& [k, v] : w.labels) {
+      if (bytes + k.size() + v.size() > max_label_bytes) break;
+      bytes += k.size() + v.size();
+      labels.emplace(k, v);
+    }
+    out.push_back({w.id, w.queues, w.types, w.concurrency,
+                   static_cast<uint32_t>(w.in_flight.size()), std::move(labels)});
+  }
+  return out;
+}
+
 }  // namespace taskmill::broker

@@ -62,6 +62,11 @@ class WorkerRegistry {
     uint64_t free = 0;
   };
   SlotCounts CountSlots() const;
+  // One STATS page: up to `limit` workers with ids after `after`, by id, each with at most
+  // `max_label_bytes` of labels (whole labels, in key order); `more` tells whether workers
+  // remain past the page.
+  std::vector<protocol::WorkerInfo> DescribePage(const std::string& after, size_t limit,
+                                                 size_t max_label_bytes, bool& more) const;
 
  private:
   std::unordered_map<std::string, WorkerState> by_identity_;

@@ -5,8 +5,9 @@
 -- ARGV[8] worker id   ARGV[9] lease ms   ARGV[10] N (max tasks)
 -- then Q, Q queue names, then T, T task types (T = 0: any type known in those queues),
 -- then N fencing tokens (decimal uint64, random, from the broker: fencing_token.h)
--- Writes: removes from q:<queue>:<type>; task hash (state running, att+1, tok = the next
---   token of ARGV, started, worker); leases zset (deadline = now + lease, never past now + timeout + grace);
+-- Writes: removes from q:<queue>:<type> (and the type from types:<queue> once its zset is
+--   empty); task hash (state running, att+1, tok = the next token of ARGV, started,
+--   worker); leases zset (deadline = now + lease, never past now + timeout + grace);
 --   wleases:<worker>; stats:<queue>.running.
 -- Returns: {tasks, batches}; tasks[i] = {id, token, attempt, queue, type, payload, timeout_ms,
 --   batch, name, {label k, v, ...}, {parent name, parent output, ...}, waited ms}
@@ -26,11 +27,13 @@ for _ = 1, n do tokens[#tokens + 1] = arg() end
 
 -- Candidates: the head N of every ready zset the worker can run, merged by score.
 local cands = {}
+local key_type = {}  -- ready zset -> {queue, type}
 for _, q in ipairs(queues) do
   local qtypes = types
   if #types == 0 then qtypes = redis.call('SMEMBERS', types_key(q)) end
   for _, ty in ipairs(qtypes) do
     local key = ready_key(q, ty)
+    key_type[key] = {q, ty}
     local r = redis.call('ZRANGE', key, 0, n - 1, 'WITHSCORES')
     for j = 1, #r, 2 do cands[#cands + 1] = {key, r[j], tonumber(r[j + 1])} end
   end
@@ -94,7 +97,10 @@ for i = 1, math.min(n, #cands) do
                      labels, parents, math.max(0, NOW - since)}
   end
 end
-for _, key in ipairs(removed_order) do call_chunked('ZREM', key, removed[key]) end
+for _, key in ipairs(removed_order) do
+  call_chunked('ZREM', key, removed[key])
+  prune_type(key_type[key][1], key_type[key][2])
+end
 call_chunked('ZADD', LEASES, lease_args)
 call_chunked('SADD', wleases_key(worker), wl)
 

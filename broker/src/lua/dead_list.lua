@@ -8,7 +8,7 @@
 local queue = arg()
 local limit = argn()
 local queues = {queue}
-if queue == '' then queues = redis.call('SMEMBERS', QUEUES) end
+if queue == '' then queues = redis.call('ZRANGE', QUEUES, 0, -1) end
 local cands = {}
 for _, q in ipairs(queues) do
   local r = redis.call('ZREVRANGE', dead_key(q), 0, limit - 1, 'WITHSCORES')
@@ -21,6 +21,7 @@ for _, c in ipairs(cands) do
   local h = redis.call('HGETALL', task_key(c[2]))
   if #h == 0 then
     redis.call('ZREM', dead_key(c[1]), c[2])
+    touch_queue(c[1])
   else
     out[#out + 1] = {h, redis.call('LRANGE', hist_key(c[2]), 0, -1)}
   end

@@ -11,6 +11,7 @@ for _, t in ipairs(dead_letters_selected()) do
   local id = t.id
   redis.call('ZREM', dead_key(t.queue), id)
   redis.call('DEL', task_key(id), hist_key(id))
+  touch_queue(t.queue)
   out[#out + 1] = id
 end
 return finish(out)

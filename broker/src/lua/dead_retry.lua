@@ -20,7 +20,7 @@ for _, t in ipairs(dead_letters_selected()) do
     local bk = batch_key(t.batch)
     if redis.call('HGET', bk, 'state') ~= 'running' then
       redis.call('HSET', bk, 'state', 'running')
-      redis.call('HDEL', bk, 'finished')
+      redis.call('HDEL', bk, 'finished', 'cp')
       redis.call('PERSIST', bk)
       redis.call('PERSIST', bk .. ':tasks')
       redis.call('PERSIST', bk .. ':names')

@@ -9,9 +9,9 @@
 --   backoff_multiplier, backoff_jitter (0/1), timeout_ms, idempotency_key, not_before_ms,
 --   owner (the submitter's CURVE key; "" = none), L, L pairs (label key, value), D, D parent ids
 -- Writes: task:<id> hash; q:<queue>:<type> (ready) or delayed (not_before in the future) or
---   state blocked with deps:<parent> entries; idem:<key> (SET NX PX); queues, types:<queue>,
---   stats:<queue>.submitted; with a batch: batch:<id> hash (owner: its first item's),
---   batch:<id>:tasks, batch:<id>:names.
+--   state blocked with deps:<parent> entries; idem:<key> (SET NX PX); qindex (the queue),
+--   types:<queue> (types now ready), stats:<queue> (submitted, gauges), qidle; with a batch:
+--   batch:<id> hash (owner: its first item's), batch:<id>:tasks, batch:<id>:names.
 -- Returns: {items, batches}; items[i] is one of
 --   {"created", id, state}        state: queued | delayed | blocked | cancelled (a parent had
 --                                  already failed or been cancelled: reason dependency_failed)
@@ -86,8 +86,9 @@ if batch ~= '' then
 end
 
 local out = {}
-local seen_queue, seen_type = {}, {}
+local seen_queue = {}
 local ready_adds, ready_order = {}, {}  -- ready zset -> {score, id, ...}, written at the end
+local ready_type = {}                   -- ready zset -> {queue, type}
 for i, it in ipairs(items) do
   local dup = nil
   if batch == '' and it.idem ~= '' then
@@ -104,12 +105,8 @@ for i, it in ipairs(items) do
   else
     if not seen_queue[it.queue] then
       seen_queue[it.queue] = true
-      redis.call('SADD', QUEUES, it.queue)
-    end
-    local qt = it.queue .. ':' .. it.type
-    if not seen_type[qt] then
-      seen_type[qt] = true
-      redis.call('SADD', types_key(it.queue), it.type)
+      redis.call('ZADD', QUEUES, '0', it.queue)
+      touch_queue(it.queue)
     end
     bump(stats_key(it.queue), 'submitted', 1)
     if batch ~= '' then
@@ -179,8 +176,9 @@ for i, it in ipairs(items) do
       redis.call('ZADD', DELAYED, fmt(nbf), it.id)
     else
       state = 'queued'
-      push_keyed(ready_adds, ready_order, ready_key(it.queue, it.type), ready_score(it.prio),
-                 it.id)
+      local rk = ready_key(it.queue, it.type)
+      push_keyed(ready_adds, ready_order, rk, ready_score(it.prio), it.id)
+      ready_type[rk] = {it.queue, it.type}
     end
     f[#f + 1] = 'state'
     f[#f + 1] = state
@@ -196,7 +194,11 @@ for i, it in ipairs(items) do
   end
 end
 
--- One ZADD per ready zset for the whole call, not one per task.
-for _, rk in ipairs(ready_order) do call_chunked('ZADD', rk, ready_adds[rk]) end
+-- One ZADD per ready zset for the whole call, not one per task; its type joins the queue's
+-- type set (which lists exactly the types with ready tasks: prune_type in prelude.lua).
+for _, rk in ipairs(ready_order) do
+  call_chunked('ZADD', rk, ready_adds[rk])
+  redis.call('SADD', types_key(ready_type[rk][1]), ready_type[rk][2])
+end
 
 return finish({out, batch_snapshots()})

@@ -4,6 +4,7 @@
 -- ARGV[8] max tasks to promote in this call
 -- Each due member of delayed: removed; if the task is still delayed it joins
 --   q:<queue>:<type> behind everything already ready at its priority.
+-- Also forgets up to 100 queues idle for longer than the retention (prune_idle_queues).
 -- Returns: {promoted count, {queue names that got tasks}, next due ms (-1: none), batches}
 
 local limit = argn()
@@ -22,6 +23,8 @@ for _, id in ipairs(ids) do
     end
   end
 end
+-- Housekeeping on the promote timer: queues idle past the retention are forgotten.
+prune_idle_queues(100)
 local nxt = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
 local next_due = -1
 if #nxt > 0 then next_due = tonumber(nxt[2]) end

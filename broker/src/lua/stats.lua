@@ -1,25 +1,38 @@
--- stats.lua: per-queue depths and counters.
+-- stats.lua: per-queue depths and counters, one page at a time.
 --
 -- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] Q, then Q queue names (Q = 0: every queue ever used, from the queues set)
--- Returns: items[i] = {queue, ready depth (sum of ZCARD q:<queue>:<type>), dead depth
---   (ZCARD dead:<queue>), flat HGETALL of stats:<queue>}
+-- ARGV[8] Q, then Q queue names; with Q = 0 the known queues (qindex) are paged by name:
+--   then after (the last name of the previous page, exclusive; "" = from the start), limit.
+-- Returns: {items, next, known}: items[i] = {queue, ready depth (the queued gauge),
+--   dead depth (ZCARD dead:<queue>), flat HGETALL of stats:<queue>}; next = the name to pass
+--   as `after` for the next page ("" = this was the last); known = ZCARD qindex.
 --   stats fields: submitted, succeeded, failed, retried, cancelled, stale (counters);
---   blocked, delayed, running (gauges); c:<cost> (summed costs).
+--   queued, blocked, delayed, running (gauges); c:<cost> (summed costs).
+-- Each queue costs O(1) (plus its counter fields): no walk over its task types.
 -- Read only.
 
 local queues = {}
 for _ = 1, argn() do queues[#queues + 1] = arg() end
+local next_after = ''
 if #queues == 0 then
-  queues = redis.call('SMEMBERS', QUEUES)
-  table.sort(queues)
+  local after = arg() or ''
+  local limit = argn() or 1000
+  local from = '-'
+  if after ~= '' then from = '(' .. after end
+  -- One more than asked: whether a next page exists.
+  queues = redis.call('ZRANGEBYLEX', QUEUES, from, '+', 'LIMIT', 0, limit + 1)
+  if #queues > limit then
+    queues[#queues] = nil
+    next_after = queues[#queues]
+  end
 end
 local out = {}
 for i, q in ipairs(queues) do
+  local h = redis.call('HGETALL', stats_key(q))
   local ready = 0
-  for _, ty in ipairs(redis.call('SMEMBERS', types_key(q))) do
-    ready = ready + redis.call('ZCARD', ready_key(q, ty))
+  for j = 1, #h, 2 do
+    if h[j] == 'queued' then ready = tonumber(h[j + 1]) or 0 end
   end
-  out[i] = {q, ready, redis.call('ZCARD', dead_key(q)), redis.call('HGETALL', stats_key(q))}
+  out[i] = {q, ready, redis.call('ZCARD', dead_key(q)), h}
 end
-return finish(out)
+return finish({out, next_after, redis.call('ZCARD', QUEUES)})

@@ -6,7 +6,9 @@
 #include "store/store_wire.h"
 
 namespace taskmill::broker {
+
 namespace {
+constexpr int kQueuesPerCall = 200;  // queues per stats.lua call
 
 int64_t MonotonicMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -115,13 +117,22 @@ Result<std::vector<QueueCounters>> StoreReader::QueueFigures() {
   int64_t now = MonotonicMs();
   if (cached_at_ms_ >= 0 && now - cached_at_ms_ < cache_ms_) return cached_;
   // stats.lua is read only: the prelude's retention, jitter and TTL arguments are unused.
-  auto r = Command({"EVAL", stats_script_, "0", prefix_, std::to_string(WallMs()), "0", "0",
-                    "0", "0", "0", "0"});
-  if (!r) return std::unexpected(r.error());
-  ReplyPtr reply(*r);
-  auto parsed = wire::ParseStats(reply.get());
-  if (!parsed) return std::unexpected(parsed.error());
-  cached_ = std::move(*parsed);
+  // It pages the known queues by name (200 a call), so no single reply grows without bound.
+  std::vector<QueueCounters> all;
+  std::string after;
+  for (;;) {
+    auto r = Command({"EVAL", stats_script_, "0", prefix_, std::to_string(WallMs()), "0", "0",
+                      "0", "0", "0", "0", after, std::to_string(kQueuesPerCall)});
+    if (!r) return std::unexpected(r.error());
+    ReplyPtr reply(*r);
+    auto parsed = wire::ParseStats(reply.get());
+    if (!parsed) return std::unexpected(parsed.error());
+    for (auto& q : parsed->queues) all.push_back(std::move(q));
+    // The last page says ""; a cursor that does not move would loop for ever.
+    if (parsed->next_after <= after) break;
+    after = std::move(parsed->next_after);
+  }
+  cached_ = std::move(all);
   cached_at_ms_ = now;
   return cached_;
 }

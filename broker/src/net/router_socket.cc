@@ -38,6 +38,7 @@ std::string RouterSocket::LastEndpoint() const {
 
 bool RouterSocket::TryReceive(Inbound& out) {
   out.frames.clear();
+  out.src_fd = -1;
   try {
     zmq::message_t identity;
     if (!socket_.recv(identity, zmq::recv_flags::dontwait)) return false;
@@ -53,6 +54,8 @@ bool RouterSocket::TryReceive(Inbound& out) {
       // A hostile peer could send thousands of frames; only 3 are valid, keep a few to report.
       if (out.frames.size() < 8) out.frames.push_back(std::move(part));
     }
+    // The routing-id frame is the ROUTER's own; the peer's frames carry the descriptor.
+    if (!out.frames.empty()) out.src_fd = zmq_msg_get(out.frames[0].handle(), ZMQ_SRCFD);
   } catch (const zmq::error_t& e) {
     Logger("broker.net")->warn("receive failed: {}", e.what());
     return false;

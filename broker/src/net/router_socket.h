@@ -15,6 +15,7 @@ namespace taskmill::broker {
 struct Inbound {
   std::string identity;
   std::vector<zmq::message_t> frames;
+  int src_fd = -1;  // the connection's file descriptor (ZMQ_SRCFD); -1: unknown
   std::string user_id;  // the connection's ZAP user id (its CURVE key in Z85); "" without CURVE
 };
 

@@ -36,8 +36,14 @@ BatchEvents::Watch* BatchEvents::FindByTask(const std::string& task_id, std::str
 
 void BatchEvents::Subscribe(const std::string& identity, const protocol::BatchStatus& batch) {
   Watch& w = batches_[batch.id];
-  w.subscribers.insert(identity);
+  if (w.subscribers.insert(identity).second) {
+    by_subscriber_[identity].insert(batch.id);
+    ++subscriptions_;
+  }
   w.total = batch.total;
+  // Already watched with every name (another subscriber, or a repeated SUBSCRIBE): the
+  // names are known, so a repeat costs nothing per task.
+  if (w.names.size() >= batch.tasks.size()) return;
   for (const auto& [name, id] : batch.tasks) {
     w.names[id] = name;
     batch_of_[id] = batch.id;
@@ -47,13 +53,38 @@ void BatchEvents::Subscribe(const std::string& identity, const protocol::BatchSt
 void BatchEvents::Unsubscribe(const std::string& identity, const std::string& batch_id) {
   Watch* w = Find(batch_id);
   if (w == nullptr) return;
-  w->subscribers.erase(identity);
+  if (w->subscribers.erase(identity) != 0) Unlink(identity, batch_id);
   if (w->subscribers.empty()) Forget(batch_id);
+}
+
+void BatchEvents::Unlink(const std::string& identity, const std::string& batch_id) {
+  auto it = by_subscriber_.find(identity);
+  if (it == by_subscriber_.end() || it->second.erase(batch_id) == 0) return;
+  --subscriptions_;
+  if (it->second.empty()) by_subscriber_.erase(it);
+}
+
+void BatchEvents::DropSubscriber(const std::string& identity) {
+  auto it = by_subscriber_.find(identity);
+  if (it == by_subscriber_.end()) return;
+  std::vector<std::string> batches(it->second.begin(), it->second.end());
+  for (const auto& b : batches) Unsubscribe(identity, b);
+}
+
+bool BatchEvents::Subscribed(const std::string& identity, const std::string& batch_id) const {
+  auto it = by_subscriber_.find(identity);
+  return it != by_subscriber_.end() && it->second.contains(batch_id);
+}
+
+size_t BatchEvents::SubscriptionsOf(const std::string& identity) const {
+  auto it = by_subscriber_.find(identity);
+  return it == by_subscriber_.end() ? 0 : it->second.size();
 }
 
 void BatchEvents::Forget(const std::string& batch_id) {
   Watch* w = Find(batch_id);
   if (w == nullptr) return;
+  for (const auto& identity : w->subscribers) Unlink(identity, batch_id);
   for (const auto& [id, name] : w->names) batch_of_.erase(id);
   batches_.erase(batch_id);
 }
@@ -65,7 +96,9 @@ void BatchEvents::Emit(const std::string& batch_id, Watch& w, protocol::Event e)
   auto frames = protocol::Encode(e);
   // The watch itself stays (callers still hold it); an empty one goes at the next sweep.
   std::erase_if(w.subscribers, [&](const std::string& identity) {
-    return ctx_.frontend.Deliver(identity, frames) == RouterSocket::Delivery::kGone;
+    if (ctx_.frontend.Deliver(identity, frames) != RouterSocket::Delivery::kGone) return false;
+    Unlink(identity, batch_id);
+    return true;
   });
 }
 

@@ -24,6 +24,13 @@ class BatchEvents {
   // `names` maps task name -> id (BatchStatus.tasks). Sends nothing by itself.
   void Subscribe(const std::string& identity, const protocol::BatchStatus& batch);
   void Unsubscribe(const std::string& identity, const std::string& batch_id);
+  // Drops every subscription of a client that went away.
+  void DropSubscriber(const std::string& identity);
+  bool Subscribed(const std::string& identity, const std::string& batch_id) const;
+  // Subscriptions of one client, of every client, and the tasks of every watched batch.
+  size_t SubscriptionsOf(const std::string& identity) const;
+  size_t subscriptions() const { return subscriptions_; }
+  size_t watched_tasks() const { return batch_of_.size(); }
   bool Watched(const std::string& batch_id) const { return batches_.count(batch_id) != 0; }
   bool AnyWatched() const { return !batches_.empty(); }
 
@@ -60,6 +67,11 @@ class BatchEvents {
   BrokerContext& ctx_;
   std::unordered_map<std::string, Watch> batches_;         // watched batches by id
   std::unordered_map<std::string, std::string> batch_of_;  // task id -> batch id (watched)
+  std::unordered_map<std::string, std::unordered_set<std::string>>
+      by_subscriber_;         // client identity -> batches it watches
+  size_t subscriptions_ = 0;  // (client, batch) pairs across by_subscriber_
+  // Keeps by_subscriber_ and subscriptions_ in step when a subscriber leaves a watch.
+  void Unlink(const std::string& identity, const std::string& batch_id);
   size_t sweep_offset_ = 0;                                // where the next sweep's re-reads start
 };
 

@@ -12,6 +12,7 @@ namespace taskmill::broker {
 
 class BatchEvents;
 class BrokerMetrics;
+class PeerWatch;
 class ClientService;
 class WorkerService;
 
@@ -21,6 +22,8 @@ struct BrokerCounters {
   uint64_t stale_results = 0;     // DONEs fenced off by the store
   uint64_t tasks_dispatched = 0;  // TASK messages sent
   uint64_t workers_lost = 0;      // workers declared dead by missed heartbeats
+  uint64_t peers_dropped = 0;     // clients whose WAITs and subscriptions were dropped (gone,
+                                  // or not reading their replies)
   uint64_t forbidden = 0;         // requests and READYs refused for their key's role or binding
   uint64_t unregistered = 0;      // DONEs and PROGRESS from connections that never sent READY
   uint64_t stale_progress = 0;    // PROGRESS of an attempt the sender does not hold (token)
@@ -41,6 +44,11 @@ struct BrokerContext {
   BrokerCounters counters;
   AccessPolicy access;  // who may do what (default: no CURVE, everyone everything)
   BrokerMetrics* metrics = nullptr;  // histograms fed on the claim and finish paths; may be null
+  // The connection for expensive reads (STATS, GET, WAIT, batch status), so they queue
+  // behind each other and never in front of SUBMITs, claims and DONEs; null: `store`.
+  Store* read_store = nullptr;
+  // Which clients are still connected (null: unknown, assume connected).
+  PeerWatch* client_peers = nullptr;
 };
 
 }  // namespace taskmill::broker

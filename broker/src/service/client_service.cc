@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "net/peer_watch.h"
 #include "service/batch_events.h"
 #include "service/request_checks.h"
 #include "service/worker_service.h"
@@ -25,8 +26,11 @@ constexpr size_t kMaxIdsPerRequest = 10'000;
 // most kRecheckIds per pass, so the re-read stays a small share of Redis's time.
 constexpr int64_t kRecheckIntervalMs = 5000;
 constexpr size_t kRecheckIds = 1000;
-// Ids per get script call: ~20 us each in Redis, so a chunk holds Redis for ~10 ms at most.
-constexpr size_t kGetChunk = 500;
+// Ids per get script call: ~20 us each in Redis, so a chunk holds Redis for ~1 ms at most.
+constexpr size_t kGetChunk = 50;
+// Task ends remembered while WAIT reads are in flight; past this, the periodic re-read
+// (kRecheckIntervalMs) settles a WAIT that read a task just before it ended.
+constexpr size_t kMaxEndedDuringReads = 100'000;
 // Tasks awaiting a RESULT push; past this, notify is ignored (a client can still WAIT).
 constexpr size_t kMaxNotify = 1'000'000;
 
@@ -39,10 +43,65 @@ protocol::TaskInfo UnknownTask(const std::string& id) {
 
 }  // namespace
 
-ClientService::ClientService(BrokerContext& ctx) : ctx_(ctx) {}
+ClientService::ClientService(BrokerContext& ctx, QuotaLimits quotas)
+    : ctx_(ctx),
+      quotas_(quotas),
+      stats_pages_(ctx, [this]() -> Store& { return Reads(); },
+                   [this] { return BrokerSection(); }) {}
+
+protocol::BrokerStats ClientService::BrokerSection() const {
+  protocol::BrokerStats b;
+  b.workers = static_cast<uint32_t>(ctx_.workers->registry().size());
+  b.bad_frames = ctx_.counters.bad_frames;
+  b.stale_results = ctx_.counters.stale_results;
+  b.tasks_dispatched = ctx_.counters.tasks_dispatched;
+  b.workers_lost = ctx_.counters.workers_lost;
+  b.waits = waits_.size();
+  b.wait_ids = quotas_.wait_ids();
+  b.subscriptions = ctx_.events->subscriptions();
+  b.quota_refusals = quotas_.refusals();
+  b.peers_dropped = ctx_.counters.peers_dropped;
+  return b;
+}
+
+void ClientService::DropPeer(const std::string& identity) {
+  auto waits = waits_.TakeIdentity(identity);
+  bool held = !waits.empty() || ctx_.events->SubscriptionsOf(identity) != 0;
+  for (const auto& w : waits) quotas_.ReleaseWait(w.identity, w.ids.size());
+  ctx_.events->DropSubscriber(identity);
+  if (held) {
+    ++ctx_.counters.peers_dropped;
+    Log()->debug("dropped {} WAITs and the subscriptions of a client that went away",
+                 waits.size());
+  }
+}
+
+bool ClientService::SubscribeWithinQuota(const std::string& identity, uint64_t req_id,
+                                         const protocol::BatchStatus& status) {
+  if (!ctx_.events->Subscribed(identity, status.id)) {
+    auto ok = quotas_.AdmitSubscription(ctx_.events->SubscriptionsOf(identity),
+                                        ctx_.events->subscriptions(),
+                                        ctx_.events->watched_tasks(), status.tasks.size());
+    if (!ok) {
+      ReplyError(identity, req_id, ok.error());
+      return false;
+    }
+  }
+  ctx_.events->Subscribe(identity, status);
+  return true;
+}
 
 void ClientService::Reply(const std::string& identity, protocol::Reply reply) {
-  ctx_.frontend.Send(identity, protocol::Encode(reply));
+  // A client that is gone, or whose replies pile up unread at the high-water mark, holds
+  // nothing here any more.
+  if (ctx_.frontend.Deliver(identity, protocol::Encode(reply)) != RouterSocket::Delivery::kSent) {
+    DropPeer(identity);
+  }
+}
+
+void ClientService::AnswerWaiter(WaitTable::Waiter w) {
+  quotas_.ReleaseWait(w.identity, w.ids.size());
+  AnswerWithTasks(w.identity, w.req_id, std::move(w.ids), w.owner);
 }
 
 void ClientService::ReplyError(const std::string& identity, uint64_t req_id, const Error& error) {
@@ -143,9 +202,7 @@ void ClientService::EndTurn() {
   FlushSubmits();
   FlushResults();
   int64_t now = ctx_.clock.MonotonicMs();
-  for (auto& w : waits_.TakeExpired(now)) {
-    AnswerWithTasks(w.identity, w.req_id, std::move(w.ids), w.owner);
-  }
+  for (auto& w : waits_.TakeExpired(now)) AnswerWaiter(std::move(w));
 }
 
 void ClientService::FlushSubmits() {
@@ -245,36 +302,32 @@ void ClientService::EnqueueSubmits(std::vector<PendingSubmit> requests,
 void ClientService::GetChunked(std::vector<std::string> ids, TasksCallback cb,
                                const std::string& owner) {
   if (ids.size() <= kGetChunk) {
-    ctx_.store.Get(std::move(ids), std::move(cb), owner);
+    Reads().Get(std::move(ids), std::move(cb), owner);
     return;
   }
-  // Replies come back in call order on the one Redis connection, so the last chunk's
-  // callback runs after every earlier one: it delivers the assembled result.
-  struct Gather {
-    std::vector<std::optional<protocol::TaskInfo>> tasks;
-    std::optional<Error> error;
-  };
-  auto gather = std::make_shared<Gather>();  // co-owned by the chunks' callbacks
-  for (size_t start = 0; start < ids.size(); start += kGetChunk) {
-    size_t end = std::min(ids.size(), start + kGetChunk);
-    std::vector<std::string> chunk(std::make_move_iterator(ids.begin() + start),
-                                   std::make_move_iterator(ids.begin() + end));
-    bool last = end == ids.size();
-    ctx_.store.Get(std::move(chunk),
-                   [gather, last, cb](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
-                     if (!r && !gather->error) gather->error = r.error();
-                     if (r) {
-                       for (auto& t : *r) gather->tasks.push_back(std::move(t));
-                     }
-                     if (!last) return;
-                     if (gather->error) {
-                       cb(std::unexpected(*gather->error));
-                     } else {
-                       cb(std::move(gather->tasks));
-                     }
-                   },
-                   owner);
-  }
+  // One chunk at a time: the next is sent when the previous one is answered, so Redis runs
+  // other connections' commands (SUBMITs, claims, DONEs) between the chunks of a large read
+  // instead of after all of them.
+  auto get = std::make_shared<ChunkedGet>();  // co-owned by the chunk in flight
+  get->ids = std::move(ids);
+  get->owner = owner;
+  get->cb = std::move(cb);
+  GetNextChunk(std::move(get));
+}
+
+void ClientService::GetNextChunk(std::shared_ptr<ChunkedGet> get) {
+  size_t end = std::min(get->ids.size(), get->next + kGetChunk);
+  std::vector<std::string> chunk(get->ids.begin() + get->next, get->ids.begin() + end);
+  get->next = end;
+  Reads().Get(
+      std::move(chunk),
+      [this, get](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+        if (!r) return get->cb(std::unexpected(r.error()));
+        for (auto& t : *r) get->tasks.push_back(std::move(t));
+        if (get->next < get->ids.size()) return GetNextChunk(get);
+        get->cb(std::move(get->tasks));
+      },
+      get->owner);
 }
 
 void ClientService::AnswerWithTasks(const std::string& identity, uint64_t req_id,
@@ -302,23 +355,51 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
                Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 10000 task ids"});
     return;
   }
+  // Counted from now until it is answered: its ids are held while they are read, too.
+  if (auto admitted = quotas_.AdmitWait(identity, wait.ids.size()); !admitted) {
+    ReplyError(identity, wait.req_id, admitted.error());
+    return;
+  }
   auto ids = wait.ids;
   int64_t deadline = ctx_.clock.MonotonicMs() + wait.timeout_ms;
   std::string owner = OwnerFilter();
+  ++wait_reads_;
   GetChunked(std::move(ids), [this, identity, req_id = wait.req_id, asked = wait.ids, deadline,
                               owner](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+    // Tasks that ended while this read was in flight (it runs on the read connection, so it
+    // may have read them before their DONE was recorded on the other one) count as settled.
+    struct ReadDone {
+      ClientService* self;
+      ~ReadDone() {
+        if (--self->wait_reads_ == 0) self->ended_during_reads_.clear();
+      }
+    } read_done{this};
+    const auto& ended = ended_during_reads_;
     if (!r) {
+      quotas_.ReleaseWait(identity, asked.size());
       ReplyError(identity, req_id, r.error());
       return;
     }
     WaitTable::Waiter w{identity, req_id, asked, {}, deadline, owner};
+    bool read_too_early = false;  // true iff a task read as running has ended since
     for (size_t i = 0; i < asked.size(); ++i) {
       // Unknown ids count as settled: waiting for them could never end.
       if (i < r->size() && (*r)[i] && !protocol::IsTerminal((*r)[i]->state)) {
-        w.pending.insert(asked[i]);
+        if (ended.contains(asked[i])) {
+          read_too_early = true;
+        } else {
+          w.pending.insert(asked[i]);
+        }
       }
     }
+    if (w.pending.empty() && read_too_early) {
+      // Settled, but this read predates an end: answer with a fresh read.
+      quotas_.ReleaseWait(identity, asked.size());
+      AnswerWithTasks(identity, req_id, asked, owner);
+      return;
+    }
     if (w.pending.empty() || deadline <= ctx_.clock.MonotonicMs()) {
+      quotas_.ReleaseWait(identity, asked.size());
       protocol::Reply reply;
       reply.req_id = req_id;
       for (size_t i = 0; i < asked.size(); ++i) {
@@ -328,13 +409,20 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
       Reply(identity, std::move(reply));
       return;
     }
+    // Its client left while the ids were read: nothing to hold for it.
+    if (ctx_.client_peers != nullptr && !ctx_.client_peers->Connected(identity)) {
+      quotas_.ReleaseWait(identity, asked.size());
+      return;
+    }
     waits_.Add(std::move(w));
   }, owner);
 }
 
 void ClientService::OnTaskTerminal(const std::string& task_id, protocol::TaskInfo* known) {
-  for (auto& w : waits_.OnTerminal(task_id))
-    AnswerWithTasks(w.identity, w.req_id, std::move(w.ids), w.owner);
+  if (wait_reads_ > 0 && ended_during_reads_.size() < kMaxEndedDuringReads) {
+    ended_during_reads_.insert(task_id);
+  }
+  for (auto& w : waits_.OnTerminal(task_id)) AnswerWaiter(std::move(w));
   auto it = notify_.find(task_id);
   if (it == notify_.end()) return;
   if (known != nullptr) {
@@ -390,7 +478,7 @@ void ClientService::OnTick() {
 
 void ClientService::OnGet(const std::string& identity, protocol::Get& get) {
   if (!get.batch_id.empty()) {
-    ctx_.store.GetBatch(
+    Reads().GetBatch(
         get.batch_id,
         [this, identity, req_id = get.req_id,
          id = get.batch_id](Result<std::optional<protocol::BatchStatus>> r) {
@@ -418,7 +506,7 @@ void ClientService::OnCancel(const std::string& identity, protocol::Cancel& canc
   std::string owner = OwnerFilter();
   if (!cancel.batch_id.empty()) {
     // The batch's unfinished tasks: its members are listed in its status.
-    ctx_.store.GetBatch(
+    Reads().GetBatch(
         cancel.batch_id, [this, identity, req_id = cancel.req_id, reason, id = cancel.batch_id,
                           owner](Result<std::optional<protocol::BatchStatus>> r) {
           if (!r) return ReplyError(identity, req_id, r.error());
@@ -481,6 +569,13 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   if (auto valid = CheckBatch(spec, ctx_.options); !valid) {
     return ReplyError(identity, batch.req_id, valid.error());
   }
+  if (batch.subscribe) {
+    // Judged before the batch exists, so a refusal leaves nothing behind.
+    auto ok = quotas_.AdmitSubscription(ctx_.events->SubscriptionsOf(identity),
+                                        ctx_.events->subscriptions(),
+                                        ctx_.events->watched_tasks(), spec.tasks.size());
+    if (!ok) return ReplyError(identity, batch.req_id, ok.error());
+  }
   protocol::CostMap budget = spec.budget;
   auto resolved = ResolveBatch(std::move(spec));
   if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
@@ -534,14 +629,17 @@ void ClientService::OnSubscribe(const std::string& identity, const protocol::Sub
     reply.req_id = sub.req_id;
     return Reply(identity, std::move(reply));
   }
-  ctx_.store.GetBatch(
+  Reads().GetBatch(
       sub.batch_id,
       [this, identity, req_id = sub.req_id,
        id = sub.batch_id](Result<std::optional<protocol::BatchStatus>> r) {
         if (!r) return ReplyError(identity, req_id, r.error());
         if (!*r) return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
         // A batch already over is answered with its final state; no events will follow.
-        if ((*r)->state == "running") ctx_.events->Subscribe(identity, **r);
+        bool gone = ctx_.client_peers != nullptr && !ctx_.client_peers->Connected(identity);
+        if ((*r)->state == "running" && !gone && !SubscribeWithinQuota(identity, req_id, **r)) {
+          return;
+        }
         protocol::Reply reply;
         reply.req_id = req_id;
         reply.batch = std::move(**r);
@@ -551,15 +649,11 @@ void ClientService::OnSubscribe(const std::string& identity, const protocol::Sub
 }
 
 void ClientService::OnStats(const std::string& identity, const protocol::Stats& stats) {
-  ctx_.store.Stats(stats.queues,
-                   [this, identity, req_id = stats.req_id](Result<std::vector<QueueCounters>> r) {
-                     if (!r) return ReplyError(identity, req_id, r.error());
-                     protocol::Reply reply;
-                     reply.req_id = req_id;
-                     for (auto& q : *r) reply.queues.push_back(std::move(q.stats));
-                     reply.workers = ctx_.workers->registry().Describe();
-                     Reply(identity, std::move(reply));
-                   });
+  stats_pages_.Answer(stats, [this, identity, req_id = stats.req_id](Result<protocol::Reply> r) {
+    if (!r) return ReplyError(identity, req_id, r.error());
+    r->req_id = req_id;
+    Reply(identity, std::move(*r));
+  });
 }
 
 void ClientService::OnDlq(const std::string& identity, protocol::Dlq& dlq) {

@@ -1,12 +1,16 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "service/authz.h"
 #include "service/broker_context.h"
+#include "service/quotas.h"
+#include "service/stats_pages.h"
 #include "service/wait_table.h"
 #include "taskmill/shared/protocol/messages.h"
 #include "taskmill/shared/protocol/validate.h"
@@ -20,7 +24,7 @@ namespace taskmill::broker {
 // Thread: the reactor thread. Owner: the Broker's runtime.
 class ClientService {
  public:
-  explicit ClientService(BrokerContext& ctx);
+  explicit ClientService(BrokerContext& ctx, QuotaLimits quotas = {});
 
   // `user_id`: the connection's ZAP user id (CURVE key), "" without CURVE; its roles decide
   // what the request may do (authz.h), and non-admins see only their own tasks and batches.
@@ -41,6 +45,12 @@ class ClientService {
   void OnBatchChanges(const BatchChanges& batches);
   // Stop taking new work (shutdown); reads are still answered.
   void StopAccepting() { accepting_ = false; }
+  // A client went away (its connection closed) or stopped reading its replies: its WAITs
+  // and subscriptions are dropped, so nothing it asked for outlives it.
+  void DropPeer(const std::string& identity);
+  // The STATS "broker" section as of now.
+  protocol::BrokerStats BrokerSection() const;
+  const ClientQuotas& quotas() const { return quotas_; }
 
  private:
   struct PendingSubmit {
@@ -75,14 +85,35 @@ class ClientService {
   // long; `cb` gets every result in order (or the first error) after the last chunk.
   // `owner`: as Store::Get ("" = every task).
   void GetChunked(std::vector<std::string> ids, TasksCallback cb, const std::string& owner = "");
+  struct ChunkedGet {
+    std::vector<std::string> ids;
+    std::string owner;
+    size_t next = 0;  // index of the first id of the next chunk
+    std::vector<std::optional<protocol::TaskInfo>> tasks;
+    TasksCallback cb;
+  };
+  void GetNextChunk(std::shared_ptr<ChunkedGet> get);
   // Reads `ids` and answers `req_id` with their TaskInfo.
   void AnswerWithTasks(const std::string& identity, uint64_t req_id, std::vector<std::string> ids,
                        const std::string& owner = "");
   void Reply(const std::string& identity, protocol::Reply reply);
+  // Answers a WAIT that leaves the table (all settled, expired) and releases its quota.
+  void AnswerWaiter(WaitTable::Waiter w);
+  // The store expensive reads go to: BrokerContext::read_store, or the main one while the
+  // read connection is down (just started, or reconnecting).
+  Store& Reads() {
+    return ctx_.read_store != nullptr && ctx_.read_store->ready() ? *ctx_.read_store : ctx_.store;
+  }
+  // Subscribes `identity` to a running batch within the quotas; false (and an error reply
+  // to req_id) when a quota refuses it.
+  bool SubscribeWithinQuota(const std::string& identity, uint64_t req_id,
+                            const protocol::BatchStatus& status);
   void ReplyError(const std::string& identity, uint64_t req_id, const Error& error);
 
   BrokerContext& ctx_;
   WaitTable waits_;
+  ClientQuotas quotas_;
+  StatsPages stats_pages_;
   std::vector<PendingSubmit> submits_;                   // SUBMITs of this turn
   std::vector<protocol::TaskSpec> submit_specs_;         // their specs, in order
   std::unordered_map<std::string, std::string> notify_;  // task id -> client to push RESULT to
@@ -91,6 +122,9 @@ class ClientService {
   int64_t next_recheck_ms_ = 0;  // monotonic ms of the next re-read
   size_t recheck_offset_ = 0;    // where the next re-read pass starts
   bool accepting_ = true;        // false once shutting down
+  uint32_t wait_reads_ = 0;      // WAITs whose first read is in flight
+  std::unordered_set<std::string>
+      ended_during_reads_;  // tasks that ended while wait_reads_ > 0 (cleared at 0)
   // The sender of the message OnMessage is handling (set for that call only): the owner its
   // SUBMIT or BATCH stores, and the owner filter of its reads and cancels.
   Principal caller_;

@@ -53,6 +53,16 @@ std::vector<WaitTable::Waiter> WaitTable::TakeExpired(int64_t now_ms) {
   return out;
 }
 
+std::vector<WaitTable::Waiter> WaitTable::TakeIdentity(const std::string& identity) {
+  std::vector<uint64_t> keys;
+  for (const auto& [key, w] : waiters_) {
+    if (w.identity == identity) keys.push_back(key);
+  }
+  std::vector<Waiter> out;
+  for (uint64_t key : keys) out.push_back(Take(key));
+  return out;
+}
+
 std::vector<std::string> WaitTable::PendingIds() const {
   std::vector<std::string> out;
   out.reserve(by_task_.size());

@@ -29,6 +29,8 @@ class WaitTable {
   std::vector<Waiter> OnTerminal(const std::string& task_id);
   // Removes and returns every waiter whose deadline is at or before now.
   std::vector<Waiter> TakeExpired(int64_t now_ms);
+  // Removes and returns every waiter of one client (it went away).
+  std::vector<Waiter> TakeIdentity(const std::string& identity);
   // Ids still pending across all waiters (for a periodic re-check).
   std::vector<std::string> PendingIds() const;
   size_t size() const { return waiters_.size(); }

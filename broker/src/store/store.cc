@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <cmath>
+#include <limits>
 #include <unordered_set>
 
 #include "lua/scripts.h"
@@ -82,14 +83,39 @@ std::vector<std::string> Store::Header() {
 template <typename T>
 void Store::Run(Script s, std::vector<std::string> args, Callback<T> cb,
                 std::function<Result<T>(const redisReply*)> parse) {
-  conn_.Eval(handles_[s], std::move(args),
-             [cb = std::move(cb), parse = std::move(parse)](Result<const redisReply*> r) {
-               if (!r) {
-                 cb(std::unexpected(r.error()));
-                 return;
-               }
-               cb(parse(*r));
-             });
+  auto send = [this, s, args = std::move(args), cb = std::move(cb),
+               parse = std::move(parse)]() mutable {
+    ++in_flight_;
+    conn_.Eval(handles_[s], std::move(args),
+               [this, cb = std::move(cb), parse = std::move(parse)](Result<const redisReply*> r) {
+                 --in_flight_;
+                 if (!r) {
+                   cb(std::unexpected(r.error()));
+                 } else {
+                   cb(parse(*r));
+                 }
+                 RunDeferred();
+               });
+  };
+  if (options_.max_in_flight != 0 && (in_flight_ >= options_.max_in_flight || !deferred_.empty())) {
+    deferred_.push_back(std::move(send));
+    return;
+  }
+  send();
+}
+
+void Store::RunDeferred() {
+  // A call that fails at once (Redis unreachable) answers inside send(): the loop, not
+  // recursion, moves on to the next one.
+  if (running_deferred_) return;
+  running_deferred_ = true;
+  while (!deferred_.empty() &&
+         (options_.max_in_flight == 0 || in_flight_ < options_.max_in_flight)) {
+    auto send = std::move(deferred_.front());
+    deferred_.pop_front();
+    send();
+  }
+  running_deferred_ = false;
 }
 
 void Store::Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb,
@@ -278,11 +304,38 @@ void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::Batc
   if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) {
     return cb(std::unexpected(r.error()));
   }
+  auto gather = std::make_shared<BatchGather>();  // co-owned by the page in flight
+  gather->batch_id = std::move(batch_id);
+  gather->cb = std::move(cb);
+  gather->owner = std::move(owner);
+  GetBatchPage(std::move(gather), "0");
+}
+
+void Store::GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor) {
   std::vector<std::string> args = Header();
-  args.push_back(std::move(batch_id));
-  args.push_back(std::move(owner));
-  Run<std::optional<protocol::BatchStatus>>(kGetBatch, std::move(args), std::move(cb),
-                                            wire::ParseBatch);
+  args.push_back(gather->batch_id);
+  args.push_back(gather->owner);
+  args.push_back(std::move(cursor));
+  args.push_back(std::to_string(kBatchNamesPerPage));
+  // One page at a time: Redis serves other connections between the pages of a large batch.
+  Run<wire::BatchPage>(
+      kGetBatch, std::move(args),
+      [this, gather](Result<wire::BatchPage> r) {
+        if (!r) return gather->cb(std::unexpected(r.error()));
+        if (!r->status) return gather->cb(std::optional<protocol::BatchStatus>());
+        if (!gather->status) {
+          gather->status = std::move(r->status);
+        } else {
+          gather->status->tasks.merge(r->status->tasks);
+        }
+        // A hash can only be scanned so many times: the page bound stops a cursor that
+        // never returns to 0 (a batch's name map is written once and never grows).
+        if (r->next == "0" || ++gather->pages >= kMaxBatchPages) {
+          return gather->cb(std::move(gather->status));
+        }
+        GetBatchPage(gather, r->next);
+      },
+      wire::ParseBatch);
 }
 
 void Store::Stats(std::vector<std::string> queues, Callback<std::vector<QueueCounters>> cb) {
@@ -294,7 +347,31 @@ void Store::Stats(std::vector<std::string> queues, Callback<std::vector<QueueCou
   std::vector<std::string> args = Header();
   args.push_back(std::to_string(queues.size()));
   args.insert(args.end(), queues.begin(), queues.end());
-  Run<std::vector<QueueCounters>>(kStats, std::move(args), std::move(cb), wire::ParseStats);
+  if (queues.empty()) {
+    // Every known queue: one page as large as the index (tools and tests; STATS pages).
+    args.push_back("");
+    args.push_back(std::to_string(std::numeric_limits<int32_t>::max()));
+  }
+  Run<std::vector<QueueCounters>>(
+      kStats, std::move(args), std::move(cb),
+      [](const redisReply* r) -> Result<std::vector<QueueCounters>> {
+        auto page = wire::ParseStats(r);
+        if (!page) return std::unexpected(page.error());
+        return std::move(page->queues);
+      });
+}
+
+void Store::StatsPage(std::string after, uint32_t limit, Callback<broker::StatsPage> cb) {
+  if (!after.empty()) {
+    if (auto r = protocol::ValidateName(after, "stats cursor"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
+  }
+  std::vector<std::string> args = Header();
+  args.push_back("0");
+  args.push_back(std::move(after));
+  args.push_back(std::to_string(std::max<uint32_t>(limit, 1)));
+  Run<broker::StatsPage>(kStats, std::move(args), std::move(cb), wire::ParseStats);
 }
 
 void Store::DeadList(std::string queue, uint32_t limit,

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <deque>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -77,10 +80,15 @@ class Store {
   // Full state of tasks; nullopt for unknown (or expired) ids.
   void Get(std::vector<std::string> ids,
            Callback<std::vector<std::optional<protocol::TaskInfo>>> cb, std::string owner = "");
+  // A batch's status ({} when owned by someone else than a non-empty `owner`); its name map
+  // is read a page (kBatchNamesPerPage) per script call.
   void GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb,
                 std::string owner = "");
-  // Per-queue depth and counters; empty: every queue ever used.
+  // Per-queue depth and counters of these queues; empty: every known queue, in one reply
+  // (tools and tests: STATS uses StatsPage).
   void Stats(std::vector<std::string> queues, Callback<std::vector<QueueCounters>> cb);
+  // Up to `limit` known queues, by name, after `after` ("" = from the first). O(1) per queue.
+  void StatsPage(std::string after, uint32_t limit, Callback<broker::StatsPage> cb);
   // Dead letters, newest first; queue "" = every queue.
   void DeadList(std::string queue, uint32_t limit, Callback<std::vector<protocol::TaskInfo>> cb);
   // Back to ready with attempts reset; ids empty = the oldest `limit` of the queue(s).
@@ -96,6 +104,8 @@ class Store {
                    Callback<std::vector<std::string>> cb);
 
   const StoreOptions& options() const { return options_; }
+  // True iff its Redis connection is ready (calls would not fail at once).
+  bool ready() const { return conn_.ready(); }
   // Tests: replaces the random jitter seed source (default: a seeded mt19937_64).
   void SetJitterSource(std::function<double()> draw) { jitter_ = std::move(draw); }
 
@@ -118,6 +128,17 @@ class Store {
     kBindWorkers,
     kScriptCount
   };
+  // Name -> id pairs per get_batch page, and the most pages one GetBatch reads.
+  static constexpr uint32_t kBatchNamesPerPage = 1000;
+  static constexpr uint32_t kMaxBatchPages = 1000;
+  struct BatchGather {
+    std::string batch_id;
+    std::string owner;
+    Callback<std::optional<protocol::BatchStatus>> cb;
+    std::optional<protocol::BatchStatus> status;  // the first page, then every page's names
+    uint32_t pages = 0;
+  };
+  void GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor);
   // Validates and sends one enqueue call (every spec has its id; `owners` as in Enqueue).
   void EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
                     const std::vector<protocol::TaskSpec>& specs,
@@ -128,8 +149,14 @@ class Store {
   void Run(Script s, std::vector<std::string> args, Callback<T> cb,
            std::function<Result<T>(const redisReply*)> parse);
 
+  // Sends calls deferred by max_in_flight while there is room (never re-entered).
+  void RunDeferred();
+
   RedisConnection& conn_;
   const Clock& clock_;
+  uint32_t in_flight_ = 0;                      // script calls sent and not yet answered
+  std::deque<std::function<void()>> deferred_;  // calls waiting for room (max_in_flight)
+  bool running_deferred_ = false;               // true iff inside RunDeferred
   StoreOptions options_;
   size_t handles_[kScriptCount] = {};
   std::mt19937_64 rng_;

@@ -350,9 +350,10 @@ Result<std::vector<std::optional<protocol::TaskInfo>>> ParseTasks(const redisRep
   return out;
 }
 
-Result<std::optional<protocol::BatchStatus>> ParseBatch(const redisReply* r) {
+Result<BatchPage> ParseBatch(const redisReply* r) {
   TM_ASSIGN_OR_RETURN(top, reply::Array(r, "batch reply"));
-  if (top.empty()) return std::optional<protocol::BatchStatus>();
+  BatchPage page;
+  if (top.empty()) return page;
   if (top.size() < 2) return MakeError(ErrorCode::kInternal, "batch reply too short");
   TM_ASSIGN_OR_RETURN(m, reply::FlatMap(top[0], "batch hash"));
   TM_ASSIGN_OR_RETURN(names, reply::FlatMap(top[1], "batch names"));
@@ -362,12 +363,23 @@ Result<std::optional<protocol::BatchStatus>> ParseBatch(const redisReply* r) {
     TM_ASSIGN_OR_RETURN(critical, reply::Int(top[2], "critical path"));
     b.critical_path_ms = static_cast<uint64_t>(std::max<int64_t>(critical, 0));
   }
-  return std::optional<protocol::BatchStatus>(std::move(b));
+  if (top.size() >= 4) {
+    TM_ASSIGN_OR_RETURN(next, reply::Str(top[3], "names cursor"));
+    page.next = next;
+  }
+  page.status = std::move(b);
+  return page;
 }
 
-Result<std::vector<QueueCounters>> ParseStats(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(items, reply::Array(r, "stats reply"));
-  std::vector<QueueCounters> out;
+Result<StatsPage> ParseStats(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "stats reply", 3));
+  TM_ASSIGN_OR_RETURN(items, reply::Array(top[0], "stats items"));
+  StatsPage page;
+  TM_ASSIGN_OR_RETURN(next, reply::Str(top[1], "stats next"));
+  TM_ASSIGN_OR_RETURN(known, reply::Int(top[2], "stats known"));
+  page.next_after = next;
+  page.known = static_cast<uint64_t>(std::max<int64_t>(known, 0));
+  auto& out = page.queues;
   for (const redisReply* e : items) {
     TM_ASSIGN_OR_RETURN(f, reply::Array(e, "queue stats", 4));
     TM_ASSIGN_OR_RETURN(q, reply::Str(f[0], "queue"));
@@ -395,7 +407,7 @@ Result<std::vector<QueueCounters>> ParseStats(const redisReply* r) {
     }
     out.push_back(std::move(c));
   }
-  return out;
+  return page;
 }
 
 Result<std::vector<std::string>> ParseIds(const redisReply* r, bool with_batches) {

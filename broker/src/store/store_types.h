@@ -21,6 +21,11 @@ struct StoreOptions {
   // Waiting tasks (queued + delayed + blocked) a queue may hold; an enqueue past it fails
   // whole with kQueueFull. 0 = no cap.
   uint64_t max_queue_depth = 0;
+  // Script calls in flight at once; more wait in the store, in order, and go as answers
+  // come back (0 = no limit). The broker's read store uses 1: Redis runs every command a
+  // connection has sent before it turns to the next connection, so one call at a time is
+  // what lets SUBMITs and claims on the other connection run between expensive reads.
+  uint32_t max_in_flight = 0;
 };
 
 struct EnqueueOutcome {
@@ -141,6 +146,13 @@ struct QueueCounters {
   protocol::QueueStats stats;
   uint64_t blocked = 0;  // tasks waiting for batch parents
   uint64_t stale = 0;    // results rejected for a stale fencing token
+};
+
+// One page of the known queues (stats.lua): queues by name after `after`.
+struct StatsPage {
+  std::vector<QueueCounters> queues;
+  std::string next_after;  // the `after` of the next page; empty: this page was the last
+  uint64_t known = 0;      // queues in the index (every page)
 };
 
 }  // namespace taskmill::broker

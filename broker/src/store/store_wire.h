@@ -34,8 +34,13 @@ Result<ExtendResult> ParseExtend(const redisReply* r);
 Result<CancelResult> ParseCancel(const redisReply* r);
 // get.lua / dead_list.lua items.
 Result<std::vector<std::optional<protocol::TaskInfo>>> ParseTasks(const redisReply* r);
-Result<std::optional<protocol::BatchStatus>> ParseBatch(const redisReply* r);
-Result<std::vector<QueueCounters>> ParseStats(const redisReply* r);
+// One page of get_batch.lua: the status with this page's names, and the next names cursor.
+struct BatchPage {
+  std::optional<protocol::BatchStatus> status;  // nullopt: no such batch
+  std::string next = "0";                       // "0": the last page
+};
+Result<BatchPage> ParseBatch(const redisReply* r);
+Result<StatsPage> ParseStats(const redisReply* r);
 // An array of ids, optionally followed by batch snapshots ({ids, batches}).
 Result<std::vector<std::string>> ParseIds(const redisReply* r, bool with_batches);
 

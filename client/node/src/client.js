@@ -17,6 +17,8 @@ import {newId, normalizeBatchSpec, normalizeTaskSpec} from './spec.js';
 import {Subscription} from './subscription.js';
 
 const U32_MAX = 4294967295;
+// Pages one stats() call reads at most (1,000 entries each).
+const MAX_STATS_PAGES = 10000;
 
 export class Client extends EventEmitter {
   // broker: the frontend endpoint; requestTimeoutMs: deadline of each request (WAIT adds
@@ -267,10 +269,23 @@ export class Client extends EventEmitter {
     }
   }
 
-  // Queue statistics (queues empty: every queue) and the workers connected to the broker.
+  // Queue statistics (queues empty: every queue), the workers connected to the broker and
+  // its counters. The broker answers a page at a time; every page is read and gathered.
   async stats({queues = []} = {}) {
-    const reply = await this.call('STATS', {queues});
-    return {queues: reply.queues, workers: reply.workers};
+    const out = {queues: [], workers: [], broker: null};
+    let cursor = '';
+    for (let page = 0; page < MAX_STATS_PAGES; page++) {
+      const reply = await this.call('STATS', {queues, cursor});
+      out.queues.push(...reply.queues);
+      out.workers.push(...reply.workers);
+      if (reply.broker) out.broker = reply.broker;
+      if (!reply.next_cursor) return out;
+      if (reply.next_cursor === cursor) {
+        throw new TaskmillError('internal', 'STATS: the broker returned the same cursor twice');
+      }
+      cursor = reply.next_cursor;
+    }
+    throw new TaskmillError('internal', `STATS: more than ${MAX_STATS_PAGES} pages`);
   }
 
   dlq(op, {queue = '', ids = [], limit = 100} = {}) {

@@ -101,6 +101,21 @@ export const WorkerInfo = [
   f('labels', 'strMap'),
 ];
 
+// The STATS "broker" section (docs/protocol.md 7.10).
+export const BrokerStats = [
+  f('workers', 'u32'),
+  f('queues', 'u64'),
+  f('bad_frames', 'u64'),
+  f('stale_results', 'u64'),
+  f('tasks_dispatched', 'u64'),
+  f('workers_lost', 'u64'),
+  f('waits', 'u64'),
+  f('wait_ids', 'u64'),
+  f('subscriptions', 'u64'),
+  f('quota_refusals', 'u64'),
+  f('peers_dropped', 'u64'),
+];
+
 export const BatchSpec = [
   f('id', 'str'),
   f('tasks', 'objList', {req: true, schema: TaskSpec}),
@@ -139,7 +154,8 @@ export const Wait = [reqId, f('ids', 'strList', req), f('timeout_ms', 'u32')];
 export const Get = [reqId, f('ids', 'strList'), f('batch_id', 'str')];
 export const Cancel = [reqId, f('ids', 'strList'), f('batch_id', 'str'), f('reason', 'str')];
 export const Subscribe = [reqId, f('batch_id', 'str', req), f('unsubscribe', 'bool')];
-export const Stats = [reqId, f('queues', 'strList')];
+export const Stats = [reqId, f('queues', 'strList'), f('sections', 'strList'), f('cursor', 'str'),
+                      f('limit', 'u32')];
 export const Dlq = [
   reqId,
   f('op', 'enum', {req: true, def: 'list', values: ['list', 'retry', 'purge']}),
@@ -156,6 +172,8 @@ export const Reply = [
   f('workers', 'objList', {schema: WorkerInfo}),
   f('batch', 'optObj', {schema: BatchStatus}),
   f('count', 'u32'),
+  f('broker', 'optObj', {schema: BrokerStats}),
+  f('next_cursor', 'str'),
 ];
 export const Result = [f('task', 'obj', {req: true, schema: TaskInfo})];
 export const Event = [

@@ -15,7 +15,7 @@ from taskmill import messages as m
 from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
 from taskmill.connection import Connection
 from taskmill.curve import load as load_curve
-from taskmill.errors import TaskmillTimeout
+from taskmill.errors import ProtocolError, TaskmillTimeout
 
 AsyncEventCallback = Callable[[m.Event], Any]
 
@@ -203,7 +203,15 @@ class AsyncClient:
         return sub
 
     async def stats(self, queues: Sequence[str] = ()) -> StatsReply:
-        return await self._run(calls.stats(queues, self.request_timeout))
+        out = StatsReply()
+        cursor: Optional[str] = ""
+        for _ in range(calls.MAX_STATS_PAGES):
+            assert cursor is not None
+            page = await self._run(calls.stats_page(queues, cursor, self.request_timeout))
+            cursor = calls.gather_stats(out, page, cursor)
+            if cursor is None:
+                return out
+        raise ProtocolError(f"STATS: more than {calls.MAX_STATS_PAGES} pages", "internal")
 
     async def dead_letters(self, queue: str = "", limit: int = 100) -> List[m.TaskInfo]:
         return await self._run(calls.dlq_list(queue, limit, self.request_timeout))

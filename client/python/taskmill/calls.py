@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Option
     Sequence, TypeVar, Union
 
 from taskmill import messages as m
-from taskmill.errors import InvalidSpec, NotFound, TaskFailed
+from taskmill.errors import InvalidSpec, NotFound, ProtocolError, TaskFailed
 
 T = TypeVar("T")
 Payload = Union[bytes, bytearray, str, Mapping[str, Any], Sequence[Any], None]
@@ -31,10 +31,12 @@ def default_endpoint() -> str:
 
 @dataclass
 class StatsReply:
-    """What STATS answers: per-queue depth, counters and costs; the connected workers."""
+    """What STATS answers: per-queue depth, counters and costs; the connected workers; the
+    broker's own counters. Gathered from every page the broker answers."""
 
     queues: List[m.QueueStats] = field(default_factory=list)
     workers: List[m.WorkerInfo] = field(default_factory=list)
+    broker: m.BrokerStats = field(default_factory=m.BrokerStats)
 
 
 @dataclass
@@ -244,9 +246,26 @@ def subscribe(batch_id: str, timeout: float) -> Call[None]:
     return Call(m.Subscribe(batch_id=batch_id), timeout, lambda r: None)
 
 
-def stats(queues: Sequence[str], timeout: float) -> Call[StatsReply]:
-    return Call(m.Stats(queues=list(queues)), timeout,
-                lambda r: StatsReply(list(r.queues), list(r.workers)))
+# Pages one stats() call reads at most (1,000 entries each).
+MAX_STATS_PAGES = 10_000
+
+
+def stats_page(queues: Sequence[str], cursor: str, timeout: float) -> Call[m.Reply]:
+    """One page of STATS; pass back its ``next_cursor`` until that is empty."""
+    return Call(m.Stats(queues=list(queues), cursor=cursor), timeout, lambda r: r)
+
+
+def gather_stats(out: StatsReply, page: m.Reply, cursor: str) -> Optional[str]:
+    """Adds a page to ``out``; returns the next cursor, or None after the last page."""
+    out.queues.extend(page.queues)
+    out.workers.extend(page.workers)
+    if page.broker is not None:
+        out.broker = page.broker
+    if not page.next_cursor:
+        return None
+    if page.next_cursor == cursor:
+        raise ProtocolError("STATS: the broker returned the same cursor twice", "internal")
+    return page.next_cursor
 
 
 def dlq_list(queue: str, limit: int, timeout: float) -> Call[List[m.TaskInfo]]:

@@ -15,7 +15,7 @@ from taskmill import messages as m
 from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
 from taskmill.connection import Connection
 from taskmill.curve import load as load_curve
-from taskmill.errors import TaskmillTimeout
+from taskmill.errors import ProtocolError, TaskmillTimeout
 
 EventCallback = Callable[[m.Event], None]
 _END = object()
@@ -281,8 +281,17 @@ class Client:
     # ------------------------------------------------------------------ operations
 
     def stats(self, queues: Sequence[str] = ()) -> StatsReply:
-        """Per-queue depth, counters and costs (empty: every queue), and the workers."""
-        return self._run(calls.stats(queues, self.request_timeout))
+        """Per-queue depth, counters and costs (empty: every queue), the workers and the
+        broker's counters; every page the broker answers, gathered."""
+        out = StatsReply()
+        cursor: Optional[str] = ""
+        for _ in range(calls.MAX_STATS_PAGES):
+            assert cursor is not None
+            page = self._run(calls.stats_page(queues, cursor, self.request_timeout))
+            cursor = calls.gather_stats(out, page, cursor)
+            if cursor is None:
+                return out
+        raise ProtocolError(f"STATS: more than {calls.MAX_STATS_PAGES} pages", "internal")
 
     def dead_letters(self, queue: str = "", limit: int = 100) -> List[m.TaskInfo]:
         """Dead-lettered tasks with their error history (queue empty: every queue)."""

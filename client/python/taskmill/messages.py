@@ -269,6 +269,32 @@ WorkerInfo.FIELDS = (
 
 
 @dataclass
+class BrokerStats:
+    """The STATS "broker" section: this broker's own gauges and counters."""
+
+    workers: int = 0
+    queues: int = 0
+    bad_frames: int = 0
+    stale_results: int = 0
+    tasks_dispatched: int = 0
+    workers_lost: int = 0
+    waits: int = 0
+    wait_ids: int = 0
+    subscriptions: int = 0
+    quota_refusals: int = 0
+    peers_dropped: int = 0
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+BrokerStats.FIELDS = (Field("workers", UINT, max=U32),) + tuple(
+    Field(k, UINT) for k in ("queues", "bad_frames", "stale_results", "tasks_dispatched",
+                             "workers_lost", "waits", "wait_ids", "subscriptions",
+                             "quota_refusals", "peers_dropped")
+)
+
+
+@dataclass
 class BatchSpec:
     """A batch: tasks with unique names, depends_on naming other tasks, optional budget."""
 
@@ -429,9 +455,15 @@ class Stats:
     COMMAND: ClassVar[int] = 0x07
     req_id: int = 0
     queues: List[str] = field(default_factory=list)
+    sections: List[str] = field(default_factory=list)
+    cursor: str = ""
+    limit: int = 0
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("queues", STR_LIST),
+        Field("sections", STR_LIST),
+        Field("cursor", STR),
+        Field("limit", UINT, max=U32),
     )
 
 
@@ -463,6 +495,8 @@ class Reply:
     workers: List[WorkerInfo] = field(default_factory=list)
     batch: Optional[BatchStatus] = None
     count: int = 0
+    broker: Optional[BrokerStats] = None
+    next_cursor: str = ""
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("error", OPT_OBJ, cls=WireError),
@@ -472,6 +506,8 @@ class Reply:
         Field("workers", OBJ_LIST, cls=WorkerInfo),
         Field("batch", OPT_OBJ, cls=BatchStatus),
         Field("count", UINT, max=U32),
+        Field("broker", OPT_OBJ, cls=BrokerStats),
+        Field("next_cursor", STR),
     )
 
 

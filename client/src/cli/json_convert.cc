@@ -178,7 +178,21 @@ json ToJson(const StatsReply& stats) {
   for (const auto& q : stats.queues) queues.push_back(ToJson(q));
   json workers = json::array();
   for (const auto& w : stats.workers) workers.push_back(ToJson(w));
-  return json{{"queues", std::move(queues)}, {"workers", std::move(workers)}};
+  const auto& b = stats.broker;
+  json broker{{"workers", b.workers},
+              {"queues", b.queues},
+              {"bad_frames", b.bad_frames},
+              {"stale_results", b.stale_results},
+              {"tasks_dispatched", b.tasks_dispatched},
+              {"workers_lost", b.workers_lost},
+              {"waits", b.waits},
+              {"wait_ids", b.wait_ids},
+              {"subscriptions", b.subscriptions},
+              {"quota_refusals", b.quota_refusals},
+              {"peers_dropped", b.peers_dropped}};
+  return json{{"queues", std::move(queues)},
+              {"workers", std::move(workers)},
+              {"broker", std::move(broker)}};
 }
 
 std::string Dump(const json& doc) {

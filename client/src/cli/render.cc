@@ -243,6 +243,10 @@ void PrintStats(std::ostream& out, const StatsReply& stats) {
                     std::to_string(w.in_flight)});
   }
   workers.Print(out);
+  const auto& b = stats.broker;
+  out << "\nbroker: " << b.workers << " workers, " << b.queues << " queues, " << b.waits
+      << " WAITs holding " << b.wait_ids << " ids, " << b.subscriptions << " subscriptions, "
+      << b.quota_refusals << " refused by quotas, " << b.bad_frames << " bad frames\n";
 }
 
 void PrintDeadLetters(std::ostream& out, const std::vector<protocol::TaskInfo>& tasks) {

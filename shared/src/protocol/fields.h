@@ -116,6 +116,22 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
+requires Is<S, BrokerStats>
+void Fields(V& v, S& x) {
+  v.Uint("workers", x.workers);
+  v.Uint("queues", x.queues);
+  v.Uint("bad_frames", x.bad_frames);
+  v.Uint("stale_results", x.stale_results);
+  v.Uint("tasks_dispatched", x.tasks_dispatched);
+  v.Uint("workers_lost", x.workers_lost);
+  v.Uint("waits", x.waits);
+  v.Uint("wait_ids", x.wait_ids);
+  v.Uint("subscriptions", x.subscriptions);
+  v.Uint("quota_refusals", x.quota_refusals);
+  v.Uint("peers_dropped", x.peers_dropped);
+}
+
+template <class V, class S>
 requires Is<S, BatchSpec>
 void Fields(V& v, S& x) {
   v.Str("id", x.id);
@@ -203,6 +219,9 @@ requires Is<S, Stats>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.StrList("queues", x.queues);
+  v.StrList("sections", x.sections);
+  v.Str("cursor", x.cursor);
+  v.Uint("limit", x.limit);
 }
 
 template <class V, class S>
@@ -226,6 +245,8 @@ void Fields(V& v, S& x) {
   v.ObjList("workers", x.workers);
   v.OptObj("batch", x.batch);
   v.Uint("count", x.count);
+  v.OptObj("broker", x.broker);
+  v.Str("next_cursor", x.next_cursor);
 }
 
 template <class V, class S>

@@ -45,15 +45,22 @@ local function wleases_key(w) return P .. 'wleases:' .. w end
 local function batch_key(b) return P .. 'batch:' .. b end
 local DELAYED = P .. 'delayed'
 local LEASES = P .. 'leases'
-local QUEUES = P .. 'queues'
+-- Every queue with state (tasks in any state but finished-and-expired, dead letters, or
+-- counters younger than the retention): a zset with every score 0, so STATS pages it by
+-- name (ZRANGEBYLEX). QUEUE_IDLE scores each queue that holds nothing by when it went idle;
+-- prune_idle_queues drops those idle for longer than the retention.
+local QUEUES = P .. 'qindex'
+local QUEUE_IDLE = P .. 'qidle'
 
 local TERMINAL = {succeeded = true, failed = true, cancelled = true}
--- Per-queue gauges kept in stats:<queue>; ready and dead depths are ZCARDs instead.
-local GAUGE = {blocked = true, delayed = true, running = true}
+-- Per-queue gauges kept in stats:<queue> (queued = in any of its ready zsets); the dead
+-- depth is a ZCARD instead.
+local GAUGE = {blocked = true, delayed = true, running = true, queued = true}
 
 -- Refuses a call that would put more than `cap` waiting tasks (queued in any of its ready
 -- zsets, delayed, blocked) in one of the queues `items` add to; cap 0 = no cap. Items whose
--- idempotency key was already seen (independent tasks only) add nothing. Returns an error
+-- idempotency key was already seen (independent tasks only) add nothing. O(1) per queue: the
+-- depth is three gauges of stats:<queue>, never a walk over its types. Returns an error
 -- reply (TM_QUEUE_FULL) or nil.
 local function check_queue_depth(items, cap, batch)
   if not cap or cap <= 0 then return nil end
@@ -67,11 +74,8 @@ local function check_queue_depth(items, cap, batch)
     end
   end
   for _, q in ipairs(order) do
-    local g = redis.call('HMGET', stats_key(q), 'delayed', 'blocked')
-    local depth = (tonumber(g[1]) or 0) + (tonumber(g[2]) or 0)
-    for _, ty in ipairs(redis.call('SMEMBERS', types_key(q))) do
-      depth = depth + redis.call('ZCARD', ready_key(q, ty))
-    end
+    local g = redis.call('HMGET', stats_key(q), 'queued', 'delayed', 'blocked')
+    local depth = (tonumber(g[1]) or 0) + (tonumber(g[2]) or 0) + (tonumber(g[3]) or 0)
     if depth + adding[q] > cap then
       return redis.error_reply('TM_QUEUE_FULL queue ' .. q .. ' holds ' .. fmt(depth) ..
                                ' waiting tasks, its cap is ' .. fmt(cap) ..
@@ -79,6 +83,64 @@ local function check_queue_depth(items, cap, batch)
     end
   end
   return nil
+end
+
+-- Queues whose gauges or dead letters changed in this call: finish() re-files each as idle
+-- (it holds nothing) or active.
+local touched_queues, touched_queue_order = {}, {}
+local function touch_queue(q)
+  if not touched_queues[q] then
+    touched_queues[q] = true
+    touched_queue_order[#touched_queue_order + 1] = q
+  end
+end
+
+-- A queue that holds nothing (no task waiting, running or dead) is idle: its counters expire
+-- with the retention (prune_idle_queues). A queue that holds something again is active.
+local function refile_queues()
+  for _, q in ipairs(touched_queue_order) do
+    local g = redis.call('HMGET', stats_key(q), 'queued', 'delayed', 'blocked', 'running')
+    local held = 0
+    for j = 1, 4 do held = held + math.abs(tonumber(g[j]) or 0) end
+    if held == 0 and redis.call('EXISTS', dead_key(q)) == 0 then
+      redis.call('ZADD', QUEUE_IDLE, 'NX', NOW_S, q)
+    else
+      redis.call('ZREM', QUEUE_IDLE, q)
+    end
+  end
+  touched_queues, touched_queue_order = {}, {}
+end
+
+-- Forgets up to `limit` queues idle for longer than the retention (never with retention 0:
+-- keep forever): their index entry, counters and (empty) type set. Each is re-checked first,
+-- so a queue that got a task again is never dropped; a queue dropped here that gets a task
+-- later starts again from zero counters.
+local function prune_idle_queues(limit)
+  if RETENTION <= 0 then return 0 end
+  local old = redis.call('ZRANGEBYSCORE', QUEUE_IDLE, '-inf', '(' .. fmt(NOW - RETENTION),
+                         'LIMIT', 0, limit)
+  for _, q in ipairs(old) do
+    redis.call('ZREM', QUEUE_IDLE, q)
+    local g = redis.call('HMGET', stats_key(q), 'queued', 'delayed', 'blocked', 'running')
+    local held = 0
+    for j = 1, 4 do held = held + math.abs(tonumber(g[j]) or 0) end
+    local types = redis.call('SMEMBERS', types_key(q))
+    for _, ty in ipairs(types) do
+      if redis.call('EXISTS', ready_key(q, ty)) == 1 then held = held + 1 end
+    end
+    if held == 0 and redis.call('EXISTS', dead_key(q)) == 0 then
+      redis.call('ZREM', QUEUES, q)
+      redis.call('DEL', stats_key(q), types_key(q))
+    end
+  end
+  return #old
+end
+
+-- The type set of a queue lists exactly the types whose ready zset is not empty: added with
+-- every ready ZADD, removed (here) once a ZREM empties the zset, in the same atomic call, so
+-- claim never misses a ready task and the set never outgrows what is queued.
+local function prune_type(q, ty)
+  if redis.call('EXISTS', ready_key(q, ty)) == 0 then redis.call('SREM', types_key(q), ty) end
 end
 
 -- The fields of a task hash that transitions need (payload and outputs are not loaded).
@@ -172,6 +234,7 @@ local function count_state(t, old, new)
   local sk = stats_key(t.queue)
   if GAUGE[old] then bump(sk, old, -1) end
   if GAUGE[new] then bump(sk, new, 1) end
+  if GAUGE[old] or GAUGE[new] then touch_queue(t.queue) end
   if t.batch ~= '' then
     local bk = batch_key(t.batch)
     if old ~= '' then bump(bk, 'n:' .. old, -1) end
@@ -208,6 +271,7 @@ local function ready_score(prio) return fmt((255 - tonumber(prio)) * SEQ_SPAN + 
 
 local function push_ready(t, fields)
   redis.call('ZADD', ready_key(t.queue, t.type), ready_score(t.prio), t.id)
+  redis.call('SADD', types_key(t.queue), t.type)
   set_state(t, 'queued', fields)
 end
 
@@ -265,6 +329,7 @@ local function cancel_now(t, reason)
   if TERMINAL[t.state] or t.state == 'running' then return false end
   if t.state == 'queued' then
     redis.call('ZREM', ready_key(t.queue, t.type), t.id)
+    prune_type(t.queue, t.type)
   elseif t.state == 'delayed' then
     redis.call('ZREM', DELAYED, t.id)
   end
@@ -329,6 +394,7 @@ local function trim_dead(q)
     redis.call('ZREM', dk, id)
     redis.call('DEL', task_key(id), hist_key(id))
   end
+  touch_queue(q)
 end
 
 -- Records a failed attempt of a running task whose lease is already removed: retry after
@@ -382,7 +448,7 @@ local function dead_letters_selected()
   for _ = 1, argn() do ids[#ids + 1] = arg() end
   if #ids == 0 then
     local queues = {queue}
-    if queue == '' then queues = redis.call('SMEMBERS', QUEUES) end
+    if queue == '' then queues = redis.call('ZRANGE', QUEUES, 0, -1) end
     for _, q in ipairs(queues) do
       for _, id in ipairs(redis.call('ZRANGE', dead_key(q), 0, limit - 1)) do
         if #ids < limit then ids[#ids + 1] = id end
@@ -429,6 +495,7 @@ local function finish(result)
   flush_leases()
   for _, q in ipairs(dead_order) do trim_dead(q) end
   flush_bumps()
+  refile_queues()
   flush_seq()
   return result
 end

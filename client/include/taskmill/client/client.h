@@ -74,10 +74,12 @@ struct SubscribedBatch {
   Subscription subscription;
 };
 
-// What STATS answers: per-queue depth, counters and costs, and the connected workers.
+// What STATS answers: per-queue depth, counters and costs, the connected workers, and the
+// broker's own counters (every page of the reply, gathered).
 struct StatsReply {
   std::vector<protocol::QueueStats> queues;
   std::vector<protocol::WorkerInfo> workers;
+  protocol::BrokerStats broker;
 };
 
 // What CANCEL and DLQ retry/purge answer: the task ids affected.
@@ -141,7 +143,8 @@ class Client {
   Result<protocol::BatchStatus> GetBatch(const std::string& batch_id);
   Result<Subscription> Subscribe(const std::string& batch_id, EventCallback on_event);
 
-  // Queue statistics (empty: every queue) and the workers connected to this broker.
+  // Queue statistics (empty: every queue), the workers connected to this broker and its
+  // counters. The broker answers a page at a time; this asks for every page.
   Result<StatsReply> Stats(const std::vector<std::string>& queues = {});
 
   // Dead letters, newest first, with their error history (queue empty: every queue).

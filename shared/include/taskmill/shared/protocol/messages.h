@@ -100,11 +100,15 @@ struct Subscribe {
   friend bool operator==(const Subscribe&, const Subscribe&) = default;
 };
 
-// Per-queue depth and counters, and connected workers.
+// Per-queue depth and counters, connected workers, the broker's own counters; one page at
+// a time (docs/protocol.md 8.7): send the reply's next_cursor back until it is empty.
 struct Stats {
   static constexpr Command kCommand = Command::kStats;
   uint64_t req_id = 0;
-  std::vector<std::string> queues;  // empty: every known queue
+  std::vector<std::string> queues;    // empty: every known queue
+  std::vector<std::string> sections;  // "queues", "workers", "broker"; empty: all three
+  std::string cursor;                 // a reply's next_cursor; empty: the first page
+  uint32_t limit = 0;                 // entries per page; 0: the broker's default
   friend bool operator==(const Stats&, const Stats&) = default;
 };
 
@@ -136,6 +140,8 @@ struct Reply {
   std::vector<WorkerInfo> workers;   // STATS
   std::optional<BatchStatus> batch;  // BATCH, GET of a batch
   uint32_t count = 0;                // DLQ retry/purge, CANCEL: how many
+  std::optional<BrokerStats> broker;  // STATS (first page)
+  std::string next_cursor;            // STATS: pass back for the next page; empty: last page
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 

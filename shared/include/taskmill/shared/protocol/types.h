@@ -123,6 +123,25 @@ struct WorkerInfo {
   friend bool operator==(const WorkerInfo&, const WorkerInfo&) = default;
 };
 
+// The STATS "broker" section: this broker's own gauges and counters. Later additions are
+// new fields (old peers skip unknown keys), never a reshape.
+struct BrokerStats {
+  uint32_t workers = 0;            // workers connected to this broker
+  uint64_t queues = 0;             // queues known to the store (paged in "queues")
+  uint64_t bad_frames = 0;         // messages refused by the decoder or as out of place
+  uint64_t stale_results = 0;      // DONEs fenced off by the store
+  uint64_t tasks_dispatched = 0;   // TASK messages sent
+  uint64_t workers_lost = 0;       // workers declared dead by missed heartbeats
+  uint64_t waits = 0;              // WAITs waiting now (read, not yet answered)
+  uint64_t wait_ids = 0;           // task ids held by WAITs (waiting or being read)
+  uint64_t subscriptions = 0;      // batch subscriptions held now
+  uint64_t quota_refusals = 0;     // requests refused by a per-client or total quota
+  uint64_t peers_dropped = 0;      // clients whose WAITs and subscriptions were dropped
+                                   // because they went away or stopped reading
+
+  friend bool operator==(const BrokerStats&, const BrokerStats&) = default;
+};
+
 // A batch: tasks with optional dependencies, an optional budget per cost name.
 struct BatchSpec {
   std::string id;               // empty: the broker assigns one
