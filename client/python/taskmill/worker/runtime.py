@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import concurrent.futures
+import inspect
 import json
 import logging
 import os
@@ -13,7 +15,9 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+import traceback
+from typing import (Any, Awaitable, Callable, Dict, List, Optional, Sequence, Set, Tuple,
+                    Union)
 
 import zmq
 
@@ -25,11 +29,65 @@ from taskmill.worker.task import Task
 log = logging.getLogger("taskmill.worker")
 
 HandlerResult = Union[bytes, bytearray, str, Dict[str, Any], List[Any], None]
-Handler = Callable[[Task], HandlerResult]
+# A plain function, or an ``async def`` one (run on an event loop of its executor thread).
+Handler = Callable[[Task], Union[HandlerResult, Awaitable[HandlerResult]]]
 Key = Tuple[str, int]  # (task id, token): one attempt
 # Reliable messages kept while the broker is away. Only DONEs pile up then (no new tasks
 # arrive), so this is a guard against a bug, not a limit anyone should meet.
 _MAX_OUTBOX = 10_000
+# The default endpoint of a worker: the broker's worker (backend) port.
+DEFAULT_WORKER_ENDPOINT = "tcp://127.0.0.1:5556"
+# Environment variable of a worker's broker endpoint. TASKMILL_BROKER is the clients'
+# (frontend) endpoint and is never read by a worker.
+ENV_WORKER_BROKER = "TASKMILL_WORKER_BROKER"
+# Longest traceback sent as a failed attempt's error message (the tail is kept).
+MAX_TRACEBACK_CHARS = 4000
+
+
+def default_worker_endpoint() -> str:
+    """``$TASKMILL_WORKER_BROKER``, else tcp://127.0.0.1:5556 (the broker's worker port)."""
+    endpoint = os.environ.get(ENV_WORKER_BROKER)
+    if endpoint:
+        return endpoint
+    if os.environ.get("TASKMILL_BROKER"):
+        log.warning("TASKMILL_BROKER (%s) is the clients' endpoint and is not read by "
+                    "workers; set %s (or pass broker=) to the broker's worker port; "
+                    "using %s", os.environ["TASKMILL_BROKER"], ENV_WORKER_BROKER,
+                    DEFAULT_WORKER_ENDPOINT)
+    return DEFAULT_WORKER_ENDPOINT
+
+
+def describe_exception(e: BaseException) -> str:
+    """``Type: message`` and the traceback, at most MAX_TRACEBACK_CHARS (its tail)."""
+    text = "".join(traceback.format_exception(type(e), e, e.__traceback__)).rstrip()
+    head = f"{type(e).__name__}: {e}"
+    if len(text) > MAX_TRACEBACK_CHARS:
+        text = "[traceback truncated]\n" + text[-MAX_TRACEBACK_CHARS:]
+    return f"{head}\n{text}"
+
+
+def _call(fn: Handler, task: Task) -> HandlerResult:
+    """Runs a handler on this (executor) thread. A coroutine runs on an event loop of its
+    own, and a cancel, timeout or drain cancels it (``asyncio.CancelledError`` inside)."""
+    result = fn(task)
+    if not inspect.isawaitable(result):
+        return result  # type: ignore[return-value]
+    awaitable = result
+
+    async def supervise() -> HandlerResult:
+        loop = asyncio.get_running_loop()
+        job: "asyncio.Future[HandlerResult]" = asyncio.ensure_future(awaitable)
+
+        def cancel() -> None:  # from the I/O thread
+            try:
+                loop.call_soon_threadsafe(job.cancel)
+            except RuntimeError:
+                pass  # the loop has already finished
+
+        task._call_on_cancel(cancel)
+        return await job
+
+    return asyncio.run(supervise())
 
 
 def _now_ms() -> int:
@@ -67,9 +125,14 @@ class Worker:
     connection takes them (``ZMQ_IMMEDIATE``), so DONEs not yet sent when the link is
     closed to reconnect go out after the new READY; fencing tokens make a repeat harmless.
 
-    A handler returns the output (bytes, str, a dict/list sent as JSON, or None); an
-    exception is a retryable failure, ``PermanentError`` a final one. After a cancel the
-    failure is reported as ``cancelled`` (final); after its timeout as ``timeout``.
+    A handler (a function or an ``async def``) returns the output (bytes, str, a
+    dict/list sent as JSON, or None); an exception is a retryable ``handler_exception``
+    failure (logged at warning with its traceback, which is also the error message),
+    ``PermanentError`` a final one. A cancel, the task's timeout or the drain's end sets
+    ``task.cancel_event`` (and cancels a coroutine); whatever the handler returns after
+    that is reported as ``cancelled`` (final) or ``timeout`` with its output dropped. A
+    handler still running ``cancel_grace`` seconds after that is reported at once, and its
+    slot counted lost (not offered to the broker) until it returns.
     """
 
     def __init__(self, broker: Optional[str] = None, *, queues: Sequence[str] = ("default",),
@@ -78,8 +141,13 @@ class Worker:
                  labels: Optional[Dict[str, str]] = None,
                  max_output_bytes: int = 8 << 20,
                  curve_server_key: Optional[str] = None,
-                 curve_key_file: Optional[str] = None) -> None:
-        self.broker = broker or "tcp://127.0.0.1:5556"
+                 curve_key_file: Optional[str] = None,
+                 cancel_grace: float = 5.0) -> None:
+        # The broker's worker port: the argument, else $TASKMILL_WORKER_BROKER, else :5556.
+        self.broker = broker or default_worker_endpoint()
+        # Seconds a handler may run on after its cancel/timeout before it is reported
+        # without waiting and its slot counted lost until it returns.
+        self.cancel_grace = cancel_grace
         # A bigger handler output is reported as a failure (output_too_large, not retried)
         # instead: sent whole it would pass the broker's frame cap and be lost. Match the
         # broker's --max-output-bytes.
@@ -185,6 +253,10 @@ class _Loop:
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=worker.concurrency, thread_name_prefix="taskmill-handler")
         self.running: Dict[Key, Tuple[Task, float]] = {}  # attempt -> (task, deadline or 0)
+        # Attempts reported while their handler ignored its stop; each holds a slot (an
+        # executor thread) until the handler returns.
+        self.lost: Set[Key] = set()
+        self.warned_wrong_port = False  # True iff this link got a client reply (see read_broker)
         # Reliable messages not yet taken by a live connection, in order: READY (always
         # first), DONEs, BYE. Each is (task id of a DONE or "", frames, is READY).
         self.outbox: "collections.deque[Tuple[str, List[bytes], bool]]" = \
@@ -233,6 +305,7 @@ class _Loop:
         self.outbox = collections.deque(o for o in self.outbox if not o[2])
         self.outbox.appendleft(("", codec.encode(ready), True))
         self.w.links += 1
+        self.warned_wrong_port = False
         now = time.monotonic()
         self.last_heard = now
         self.next_heartbeat = now + self.hb_s
@@ -286,7 +359,7 @@ class _Loop:
                 self.flush()
 
     def free(self) -> int:
-        return max(0, self.w.concurrency - len(self.running))
+        return max(0, self.w.concurrency - len(self.running) - len(self.lost))
 
     def run(self) -> None:
         self.connect()
@@ -317,6 +390,8 @@ class _Loop:
         else:
             timers = [self.redial_at]
         timers += [d for _, d in self.running.values() if d]
+        timers += [t._stopped_at + self.w.cancel_grace for t, _ in self.running.values()
+                   if t._stopped_at]
         if self.drain_deadline is not None:
             timers.append(self.drain_deadline)
         wait_ms = max(0, int((min(timers) - now) * 1000) + 1)
@@ -393,6 +468,14 @@ class _Loop:
                         task._set_cancelled(msg.reason or "cancelled")
             elif isinstance(msg, m.Drain):
                 self.w.drain(msg.grace_ms / 1000.0)
+            elif isinstance(msg, m.Reply) and not self.warned_wrong_port:
+                # Only the client port answers with REPLY: it refuses READY and HEARTBEAT.
+                self.warned_wrong_port = True
+                why = msg.error.message if msg.error is not None else "a client reply"
+                log.warning("worker %s: %s answered as a broker's client port (%s); a worker "
+                            "must connect to the broker's worker port (default 5556; "
+                            "$%s or --broker)", self.w.worker_id, self.w.broker, why,
+                            ENV_WORKER_BROKER)
 
     def refuse(self, msg: m.TaskMsg, code: str, text: str, retryable: bool) -> None:
         self.send(m.Done(task_id=msg.task_id, token=msg.token, ok=False,
@@ -407,6 +490,8 @@ class _Loop:
             return self.refuse(msg, "draining", "the worker is draining", True)
         fn = self.w.handlers.get(msg.type)
         if fn is None:
+            log.warning("worker %s: task %s attempt %d failed: unknown_type: no handler for "
+                        "type '%s' here", self.w.worker_id, msg.task_id, msg.attempt, msg.type)
             return self.refuse(msg, "unknown_type", f"no handler for type '{msg.type}'",
                                False)
         if self.free() == 0:
@@ -421,19 +506,30 @@ class _Loop:
         t0 = time.monotonic()
         done = m.Done(task_id=task.id, token=task.token, started_ms=started_ms)
         try:
-            done.output = _output(fn(task))
+            done.output = _output(_call(fn, task))
             done.ok = True
         except PermanentError as e:
             done.error = m.TaskError(code=e.code, message=str(e), retryable=False)
+        except asyncio.CancelledError:
+            done.error = m.TaskError(code="cancelled", message="the handler was cancelled",
+                                     retryable=False)
         except Exception as e:  # noqa: BLE001 - any handler failure is a failed attempt
-            log.debug("task %s: handler raised", task.id, exc_info=True)
-            done.error = m.TaskError(code="handler_exception",
-                                     message=f"{type(e).__name__}: {e}", retryable=True)
-        if not done.ok and task.cancelled:
+            done.error = m.TaskError(code="handler_exception", message=describe_exception(e),
+                                     retryable=True)
+        elapsed = time.monotonic() - t0
+        if task.timeout_ms and elapsed * 1000 >= task.timeout_ms:
+            task._set_cancelled("timeout")  # returned late, before the timer said so
+        if task.cancelled:
+            # Stopped: reported by why, whatever the handler returned (output dropped).
             reason = task.cancel_reason
+            said = "returned a result after it was stopped (dropped)" if done.ok else \
+                (done.error.message if done.error else "")
+            done.ok = False
+            done.output = b""
             if reason == "timeout":
-                done.error = m.TaskError(code="timeout", message="the attempt timed out",
-                                         retryable=True)
+                done.error = m.TaskError(code="timeout", retryable=True,
+                                         message=f"the attempt ran past its timeout_ms "
+                                                 f"({task.timeout_ms} ms): {said}")
             elif reason == "draining":
                 done.error = m.TaskError(code="drain_timeout", message="the worker drained",
                                          retryable=True)
@@ -447,8 +543,13 @@ class _Loop:
                         f"{self.w.max_output_bytes} (max_output_bytes)")
             done.ok = False
             done.output = b""
-        done.duration_ms = min(m.U32, int((time.monotonic() - t0) * 1000))
+        done.duration_ms = min(m.U32, int(elapsed * 1000))
         done.cost = task.costs()
+        if not done.ok and done.error is not None:
+            log.warning("task %s attempt %d (%s) failed after %d ms: %s: %s%s", task.id,
+                        task.attempt, task.type, done.duration_ms, done.error.code,
+                        done.error.message,
+                        " (will be retried if attempts remain)" if done.error.retryable else "")
         self.w._post(key, done)
 
     def flush_outbox(self) -> None:
@@ -458,7 +559,13 @@ class _Loop:
             except queue.Empty:
                 return
             if key not in self.running:
-                continue  # already reported (drain timeout): the late result is dropped
+                # Already reported (drain timeout, or a handler that ignored its stop): the
+                # late result is dropped, and a lost slot is free again.
+                if key in self.lost and isinstance(msg, m.Done):
+                    self.lost.discard(key)
+                    log.warning("worker %s: task %s: the handler that ignored its stop has "
+                                "returned; slot free again", self.w.worker_id, key[0])
+                continue
             if isinstance(msg, m.Done):
                 del self.running[key]  # held by the outbox until a live link takes it
                 self.send(msg)
@@ -475,6 +582,30 @@ class _Loop:
         for task, deadline in self.running.values():
             if deadline and now >= deadline:
                 task._set_cancelled("timeout")
+        if self.w._drain_grace is None:
+            self.report_overdue(now)
+
+    def report_overdue(self, now: float) -> None:
+        """Reports attempts whose handler ignored its stop for ``cancel_grace`` seconds and
+        counts their slots lost until the handler returns."""
+        for key, (task, _) in list(self.running.items()):
+            if not task._stopped_at or now < task._stopped_at + self.w.cancel_grace:
+                continue
+            timeout = task.cancel_reason == "timeout"
+            what = "its timeout" if timeout else "a cancel"
+            del self.running[key]
+            self.lost.add(key)
+            log.warning("worker %s: task %s (%s): the handler ignored %s for %.1f s "
+                        "(cancel_grace); reported as %s, its slot is lost until it returns "
+                        "(%d of %d slots lost)", self.w.worker_id, task.id, task.type, what,
+                        self.w.cancel_grace, "timeout" if timeout else "cancelled",
+                        len(self.lost), self.w.concurrency)
+            self.send(m.Done(task_id=task.id, token=task.token, ok=False, started_ms=_now_ms(),
+                             error=m.TaskError(
+                                 code="timeout" if timeout else "cancelled", retryable=timeout,
+                                 message=f"the handler ignored {what} for "
+                                         f"{self.w.cancel_grace:g} s; worker "
+                                         f"{self.w.worker_id} gave up on it and lost its slot")))
 
     def check_drain(self, now: float) -> bool:
         """True once the drain is over and BYE sent."""
