@@ -44,7 +44,7 @@ describe('node worker and examples against a live cluster', {skip: missingBinari
 
   test('the worker example serves tasks from the CLI and drains on SIGTERM', async () => {
     const worker = cluster.spawn(process.execPath, [example('worker.mjs')],
-        {TASKMILL_BROKER: cluster.backend, TASKMILL_ID: 'node-example'});
+        {TASKMILL_WORKER_BROKER: cluster.backend, TASKMILL_ID: 'node-example'});
     await cluster.waitForWorkers(client, ['node-example']);
 
     const ok = await cli('submit', '--type', 'resize', '--payload', '{"width": 64}', '--wait');

@@ -203,7 +203,8 @@ export interface Task {
 export type Handler = (task: Task) => Promise<Payload | undefined> | Payload | undefined;
 
 export interface WorkerOptions {
-  /** backend endpoint; default $TASKMILL_BROKER or tcp://127.0.0.1:5556 */
+  /** the broker's worker (backend) endpoint; default $TASKMILL_WORKER_BROKER or
+   * tcp://127.0.0.1:5556 ($TASKMILL_BROKER, the clients' port, is never read) */
   broker?: string;
   /** default $TASKMILL_ID or node-<host>-<pid> */
   id?: string;
@@ -213,10 +214,18 @@ export interface WorkerOptions {
   liveness?: number;
   /** what SIGTERM / stop() give running tasks; default 30000 */
   graceMs?: number;
+  /** how long a handler may stay pending after its abort (cancel or timeout) before the
+   * attempt is reported and its slot counted lost until it settles; default 5000 */
+  cancelGraceMs?: number;
+  /** a handler output bigger than this fails with output_too_large; default 8 MiB */
+  maxOutputBytes?: number;
   labels?: Record<string, string>;
   /** drain on SIGTERM/SIGINT while run() is running; default true */
   handleSignals?: boolean;
+  /** lifecycle lines (reconnects, drains); default: dropped */
   log?: (line: string) => void;
+  /** failed attempts, lost slots and configuration mistakes; default console.warn */
+  warn?: (line: string) => void;
   /** the broker's CURVE public key: a .pub/.key file or 40 Z85 characters; default
    * $TASKMILL_CURVE_SERVER_KEY; needs curveKeyFile */
   curveServerKey?: string;
