@@ -160,6 +160,7 @@ class Connection:
         pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]] = {}
         poller = zmq.Poller()
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        assert opened is not None  # _open returned (or raised)
         poller.register(opened[0], zmq.POLLIN)
         poller.register(opened[1], zmq.POLLIN)
         connects = 0

@@ -71,7 +71,7 @@ def _call(fn: Handler, task: Task) -> HandlerResult:
     own, and a cancel, timeout or drain cancels it (``asyncio.CancelledError`` inside)."""
     result = fn(task)
     if not inspect.isawaitable(result):
-        return result  # type: ignore[return-value]
+        return result
     awaitable = result
 
     async def supervise() -> HandlerResult:
@@ -243,7 +243,7 @@ class _Loop:
 
     def __init__(self, worker: Worker) -> None:
         self.w = worker
-        self.ctx = zmq.Context.instance()
+        self.ctx: zmq.Context[Any] = zmq.Context.instance()
         # The DEALER; None only between a refused handshake and the redial.
         self.sock: Optional[zmq.Socket[Any]] = None
         # Handshake events of self.sock; set iff the worker uses CURVE.
