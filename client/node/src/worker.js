@@ -13,7 +13,7 @@
 // with the output dropped; a handler still pending cancelGraceMs after the abort is
 // reported at once and its slot counted lost until it settles.
 
-import {hostname} from 'node:os';
+import os, {hostname} from 'node:os';
 
 import {load as loadCurve} from './curve.js';
 import {PermanentError} from './errors.js';
@@ -105,7 +105,9 @@ export class Worker {
       }
     }
     const {id = process.env.TASKMILL_ID ?? `node-${hostname()}-${process.pid}`,
-      queues = ['default'], concurrency = 1,
+      queues = ['default'],
+      // The number of cores by default, as in every taskmill worker runtime (C++, Python).
+      concurrency = os.availableParallelism?.() ?? os.cpus().length,
       heartbeatMs = 1000, liveness = 3, graceMs = 30_000, cancelGraceMs = 5000, labels = {},
       handleSignals = true, log = () => {}, warn = defaultWarn,
       maxOutputBytes = 8 * 1024 * 1024, curveServerKey, curveKeyFile} = options;

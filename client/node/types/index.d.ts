@@ -231,6 +231,7 @@ export interface WorkerOptions {
   /** default $TASKMILL_ID or node-<host>-<pid> */
   id?: string;
   queues?: string[];
+  /** tasks run at once; default the number of cores (as the C++ and Python workers) */
   concurrency?: number;
   heartbeatMs?: number;
   liveness?: number;

@@ -27,6 +27,7 @@ commands:
   batch run FILE [--follow] [--id ID]
                               submit a batch file (JSON); --follow shows progress until it ends
   batch status ID             show a batch
+  batch watch ID              follow a batch (submitted earlier, by anyone) until it ends
   stats [--queue Q]...        queue depths and counters, connected workers
   dlq list [--queue Q] [--limit N]
   dlq retry|purge [--queue Q] (ID... | --all)

@@ -136,7 +136,7 @@ class Worker:
     """
 
     def __init__(self, broker: Optional[str] = None, *, queues: Sequence[str] = ("default",),
-                 concurrency: int = 1, worker_id: Optional[str] = None,
+                 concurrency: Optional[int] = None, worker_id: Optional[str] = None,
                  heartbeat_ms: int = 1000, liveness: int = 3, drain_timeout: float = 30.0,
                  labels: Optional[Dict[str, str]] = None,
                  max_output_bytes: int = 8 << 20,
@@ -153,7 +153,9 @@ class Worker:
         # broker's --max-output-bytes.
         self.max_output_bytes = max_output_bytes
         self.queues = list(queues)
-        self.concurrency = concurrency
+        # Slots: tasks run at once. Default: the number of cores, as in every taskmill
+        # worker runtime (C++, Node).
+        self.concurrency: int = concurrency or os.cpu_count() or 1
         self.worker_id = worker_id or \
             f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.heartbeat_ms = heartbeat_ms
