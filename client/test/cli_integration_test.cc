@@ -92,6 +92,10 @@ TEST_F(CliIntegrationTest, AnUnreachableBrokerExitsThreeQuickly) {
   o = Taskmill({"--json", "--timeout-ms", "300", "stats"}, closed);
   EXPECT_EQ(o.code, 3);
   EXPECT_EQ(json::parse(o.out)["error"]["code"], "broker_unavailable");
+  // Pointed at the broker's worker port, which never answers a client: the error says so.
+  o = Taskmill({"--timeout-ms", "500", "stats"}, cluster_->backend());
+  EXPECT_EQ(o.code, 3) << o.err;
+  EXPECT_NE(o.err.find("is this its client port?"), std::string::npos) << o.err;
 }
 
 TEST_F(CliIntegrationTest, JsonOutputParsesAndHasTheFields) {

@@ -140,7 +140,9 @@ export class Client extends EventEmitter {
         this.pending.delete(reqId);
         reject(this.heard ?
           new TaskmillTimeout(`${command} got no reply from ${this.broker} within ${timeoutMs} ms`) :
-          new BrokerUnavailable(`no reply from a broker at ${this.broker} within ${timeoutMs} ms`));
+          new BrokerUnavailable(`no reply from a broker at ${this.broker} within ${timeoutMs} ms ` +
+            '(is a broker running there, and is this its client port? Its worker port (5556 ' +
+            'by default) never answers clients)'));
       }, timeoutMs);
       this.pending.set(reqId, {resolve, reject, timer});
     });

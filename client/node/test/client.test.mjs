@@ -16,6 +16,9 @@ test('unknown client options, submit options and spec fields are rejected', asyn
   assert.throws(() => new Client({brokr: 'tcp://127.0.0.1:1'}), /unknown option 'brokr'/);
   const c = new Client({broker: 'tcp://127.0.0.1:1', requestTimeoutMs: 100});
   try {
+    // Nothing answers (no broker, or its worker port): the error asks about the port.
+    await assert.rejects(c.stats(), (err) => err instanceof BrokerUnavailable &&
+        /is this its client port/.test(err.message));
     await assert.rejects(c.submit({type: 'echo'}, {notfy: true}), /unknown option 'notfy'/);
     await assert.rejects(c.submit({type: 'echo', max_attempts: 2}),
         (err) => err instanceof InvalidSpec && /task(s\[0\])?\.max_attempts: unknown field/.test(err.message));

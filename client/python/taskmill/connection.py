@@ -324,7 +324,10 @@ class Connection:
                 if self._heard:
                     _fail(fut, TaskmillTimeout(f"no reply from {self.endpoint} in time"))
                 else:
-                    _fail(fut, BrokerUnavailable(f"no broker answered at {self.endpoint}"))
+                    _fail(fut, BrokerUnavailable(
+                        f"no broker answered at {self.endpoint} (is a broker running there, "
+                        "and is this its client port? Its worker port (5556 by default) "
+                        "never answers clients)"))
 
 
 def _fail(fut: "concurrent.futures.Future[Any]", error: BaseException) -> None:

@@ -164,6 +164,14 @@ def test_workers_read_taskmill_worker_broker_not_taskmill_broker(
     assert Worker("tcp://127.0.0.1:1").broker == "tcp://127.0.0.1:1"
 
 
+def test_a_client_that_gets_no_answer_asks_about_the_port(broker: FakeBroker) -> None:
+    # The fake broker's ROUTER never answers, as a broker's worker port does to a client.
+    from taskmill import BrokerUnavailable, Client
+    with Client(broker.endpoint, request_timeout=0.3) as client:
+        with pytest.raises(BrokerUnavailable, match="is this its client port"):
+            client.stats()
+
+
 def test_a_worker_on_the_client_port_says_so(broker: FakeBroker,
                                             caplog: pytest.LogCaptureFixture) -> None:
     w = _worker(broker)
