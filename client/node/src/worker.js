@@ -351,6 +351,7 @@ export class Worker {
         message: `the handler ignored ${what} for ${this.cancelGraceMs} ms; worker ${this.id} ` +
           'gave up on it and lost its slot'},
       startedMs: Date.now()}, key);
+    if (this.draining && this.running.size === 0) this.finish();
   }
 
   async execute(key, entry, handler) {
