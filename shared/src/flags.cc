@@ -43,7 +43,8 @@ FlagSet::FlagSet(std::string program, std::string summary)
     : program_(std::move(program)), summary_(std::move(summary)) {}
 
 void FlagSet::Add(Flag flag) {
-  flag.env = EnvName(flag.name);
+  // --version is a question, not configuration: TASKMILL_VERSION must not answer it.
+  flag.env = flag.name == "version" ? "" : EnvName(flag.name);
   index_[flag.name] = flags_.size();
   flags_.push_back(std::move(flag));
 }

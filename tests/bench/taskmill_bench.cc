@@ -173,7 +173,6 @@ int main(int argc, char** argv) {
   f.Bool("keep-dir", &c.deployment.keep_dir, "--spawn: keep the temp dir (logs, AOF)");
   bool version = false;
   f.Bool("version", &version, "print the version and exit");
-  f.SetEnvName("version", "");
   auto parsed = f.Parse(argc, argv);
   if (!parsed) return Usage(parsed.error().message);
   if (parsed->help) {

@@ -36,7 +36,6 @@ int main(int argc, char** argv) {
   taskmill::FlagSet flags(kProgram, "Runs taskmill tasks (exec, echo, sleep, fail) for a broker.");
   bool version = false;
   flags.Bool("version", &version, "print the version and exit");
-  flags.SetEnvName("version", "");
   // Workers and clients talk to different ports, so they read different variables: an
   // exported TASKMILL_BROKER (the client port) must not send a worker to the wrong one.
   flags.String("broker", &options.broker, "broker backend (worker) endpoint");

@@ -146,7 +146,6 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
                "this client's CURVE key file (taskmill keygen)");
   bool version = false;
   flags.Bool("version", &version, "print the version and exit");
-  flags.SetEnvName("version", "");
   flags.StopAtPositional(true);
   std::vector<const char*> raw;
   for (const auto& a : argv) raw.push_back(a.c_str());
