@@ -105,7 +105,9 @@ protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progr
   }
   int64_t duration = clock.MonotonicMs() - start;
   // Returned after its deadline but before the I/O thread's timer fired: still a timeout.
-  if (task.timeout_ms > 0 && duration >= task.timeout_ms) job.cancel->Cancel(CancelReason::kTimeout);
+  if (task.timeout_ms > 0 && duration >= task.timeout_ms) {
+    job.cancel->Cancel(CancelReason::kTimeout);
+  }
   ApplyCancelReason(job.cancel->reason(), task.timeout_ms, out);
   if (!out.ok && !out.error) out.error = protocol::TaskError{"failed", "handler failed", true};
 

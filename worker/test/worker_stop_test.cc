@@ -22,7 +22,8 @@ Outcome SucceedOnceStopped(TaskContext& ctx) {
 
 TEST(WorkerStopTest, ASuccessAfterTheTimeoutIsRecordedAsATimeoutWithoutOutput) {
   FakeBroker broker;
-  RunningWorker w(TestOptions(broker), [](Worker& wk) { wk.Handle("stubborn", SucceedOnceStopped); });
+  RunningWorker w(TestOptions(broker),
+                  [](Worker& wk) { wk.Handle("stubborn", SucceedOnceStopped); });
   ASSERT_TRUE(broker.WaitFor<Ready>(5s));
   auto task = MakeTask("t1", "stubborn");
   task.timeout_ms = 100;
@@ -38,7 +39,8 @@ TEST(WorkerStopTest, ASuccessAfterTheTimeoutIsRecordedAsATimeoutWithoutOutput) {
 
 TEST(WorkerStopTest, ASuccessAfterACancelIsRecordedAsCancelledWithoutOutput) {
   FakeBroker broker;
-  RunningWorker w(TestOptions(broker), [](Worker& wk) { wk.Handle("stubborn", SucceedOnceStopped); });
+  RunningWorker w(TestOptions(broker),
+                  [](Worker& wk) { wk.Handle("stubborn", SucceedOnceStopped); });
   ASSERT_TRUE(broker.WaitFor<Ready>(5s));
   broker.Send(MakeTask("t1", "stubborn", "", 3));
   broker.Send(protocol::CancelTask{"t1", 3, "user"});

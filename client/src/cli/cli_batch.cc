@@ -185,7 +185,8 @@ int BatchWatch(Context& ctx, const Args& args) {
   uint32_t wait_ms = 0;
   FlagSet flags("taskmill batch watch",
                 "Follows a batch until it ends, then shows its table: taskmill batch watch ID.");
-  flags.Uint32("wait-timeout-ms", &wait_ms, 0, UINT32_MAX, "give up (exit 1) after this long; 0: never");
+  flags.Uint32("wait-timeout-ms", &wait_ms, 0, UINT32_MAX,
+               "give up (exit 1) after this long; 0: never");
   AddCommonFlags(flags, ctx.global);
   std::vector<std::string> ids;
   if (auto stop = ParseFlags(ctx, flags, args, &ids)) return *stop;
@@ -293,8 +294,8 @@ int RunBatch(Context& ctx, const Args& args) {
   if (args[1] == "status") return BatchStatusCommand(ctx, sub);
   if (args[1] == "cancel") return BatchCancel(ctx, sub);
   if (args[1] == "watch") return BatchWatch(ctx, sub);
-  return UsageError(ctx,
-                    "batch: unknown operation '" + args[1] + "' (give run, status, watch or cancel)");
+  return UsageError(ctx, "batch: unknown operation '" + args[1] +
+                             "' (give run, status, watch or cancel)");
 }
 
 }  // namespace taskmill::client::cli
