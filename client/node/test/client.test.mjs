@@ -21,7 +21,8 @@ test('unknown client options, submit options and spec fields are rejected', asyn
         /is this its client port/.test(err.message));
     await assert.rejects(c.submit({type: 'echo'}, {notfy: true}), /unknown option 'notfy'/);
     await assert.rejects(c.submit({type: 'echo', max_attempts: 2}),
-        (err) => err instanceof InvalidSpec && /task(s\[0\])?\.max_attempts: unknown field/.test(err.message));
+        (err) => err instanceof InvalidSpec &&
+          /task(s\[0\])?\.max_attempts: unknown field/.test(err.message));
     await assert.rejects(c.submit({type: 'echo', backoff: {base: 1}}),
         (err) => err instanceof InvalidSpec && /backoff\.base: unknown field/.test(err.message));
     await assert.rejects(c.submitBatch({tasks: [{name: 'a', type: 'echo'}], budjet: {}}),

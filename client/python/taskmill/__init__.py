@@ -22,7 +22,8 @@ from taskmill.messages import (BackoffPolicy, BatchSpec, BatchStatus, Event, Que
 __version__ = "0.1.0"
 
 __all__ = [
-    "AffectedTasks", "App", "AsyncClient", "AsyncTaskHandle", "AsyncSubscribedBatch", "AsyncSubscription",
+    "AffectedTasks", "App", "AsyncClient", "AsyncTaskHandle", "AsyncSubscribedBatch",
+    "AsyncSubscription",
     "BackoffPolicy", "BatchSpec", "BatchStatus", "BrokerUnavailable", "Client",
     "DependencyCycle", "Event", "InvalidSpec", "NotFound", "PermanentError",
     "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "SubscribedBatch", "Subscription",
