@@ -56,6 +56,17 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.Uint("max-output-bytes", &o.max_output_bytes, 1024, 1ull << 30,
          "largest result a worker may report per task (output + stdout + stderr); a bigger "
          "one fails the attempt with output_too_large");
+  f.Uint("max-label-bytes", &o.max_label_bytes, 0, protocol::kMaxLabelBytesCeiling,
+         "largest labels (keys + values) of one task, batch labels included, or of one "
+         "worker's READY; task labels also count against --max-payload-bytes");
+  f.Uint32("max-batch-edges", &o.max_batch_edges, 0, 10'000'000,
+           "most dependency edges (depends_on entries over all its tasks) in one batch");
+  f.Uint32("max-workers", &o.max_workers, 1, 1'000'000,
+           "most workers registered at once; a READY from a new connection past it is "
+           "refused");
+  f.Uint32("max-worker-claim-keys", &o.max_worker_claim_keys, 1, 32768,
+           "most queues x task types one worker may serve (its claim reads one ready set "
+           "per pair); a READY past it is refused");
   f.String("curve-secret-key-file", &o.curve_secret_key_file,
            "CURVE: the broker's key file (taskmill keygen); needs --curve-allow-dir");
   f.String("curve-allow-dir", &o.curve_allow_dir,

@@ -33,6 +33,32 @@ TEST(BrokerOptionsTest, DefaultsAreValid) {
   EXPECT_EQ(o->EffectiveLeaseMs(), 15000u);
 }
 
+TEST(BrokerOptionsTest, InputCapsHaveDefaultsAndRanges) {
+  auto o = Parse({});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->max_label_bytes, 64u << 10);
+  EXPECT_EQ(o->max_batch_edges, 100000u);
+  EXPECT_EQ(o->max_workers, 10000u);
+  EXPECT_EQ(o->max_worker_claim_keys, 1024u);
+  o = Parse({"--max-label-bytes", "2000000"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message, "--max-label-bytes: 2000000 is out of range (allowed: 0..1048576)");
+  o = Parse({"--max-workers", "0"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message, "--max-workers: 0 is out of range (allowed: 1..1000000)");
+  o = Parse({"--max-worker-claim-keys", "40000"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message,
+            "--max-worker-claim-keys: 40000 is out of range (allowed: 1..32768)");
+  o = Parse({"--max-batch-edges", "20000000"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message,
+            "--max-batch-edges: 20000000 is out of range (allowed: 0..10000000)");
+  o = Parse({}, {{"TASKMILL_MAX_WORKERS", "5"}});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->max_workers, 5u);
+}
+
 TEST(BrokerOptionsTest, BadValuesNameTheFlag) {
   auto o = Parse({"--frontend", "localhost:5555"});
   ASSERT_FALSE(o);

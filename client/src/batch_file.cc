@@ -232,6 +232,13 @@ Result<void> ValidateBatchSpec(const protocol::BatchSpec& batch) {
     if (auto r = protocol::ValidateName(batch.id, "id"); !r) return r;
   }
   if (batch.tasks.empty()) return Invalid("tasks", "a batch needs at least one task");
+  // The broker's words (it checks them before copying the labels into every task).
+  if (auto r = protocol::ValidateLabels(batch.labels, "batch.labels",
+                                        protocol::SpecLimits{}.max_labels,
+                                        protocol::kMaxLabelBytesCeiling);
+      !r) {
+    return r;
+  }
   std::map<std::string, size_t> names;
   for (size_t i = 0; i < batch.tasks.size(); ++i) {
     const auto& t = batch.tasks[i];

@@ -81,6 +81,9 @@ TEST(BatchFileTest, ErrorsNameTheJsonPath) {
   EXPECT_EQ(ErrorOf(R"([1])"), "body: expected an object, got array");
   EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "depends_on": ["a"]}]})"),
             "tasks[0].depends_on[0]: a task cannot depend on itself");
+  // Batch labels are checked as the broker checks them, before they reach every task.
+  EXPECT_EQ(ErrorOf(R"({"labels": {"": "x"}, "tasks": [{"name": "a", "type": "echo"}]})"),
+            "batch.labels: a key of 0 bytes is out of range (allowed: 1..256 bytes)");
 }
 
 TEST(BatchFileTest, ACycleIsRefusedWithItsPath) {

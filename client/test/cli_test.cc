@@ -128,3 +128,20 @@ TEST(CliTest, TheBrokerComesFromTheEnvironmentAndFlagsWin) {
 
 }  // namespace
 }  // namespace taskmill::client::cli
+
+namespace taskmill::client::cli {
+namespace {
+
+TEST(CliErrorTest, StoreFullSaysNothingWasStoredAndToTryAgain) {
+  std::ostringstream out, err;
+  Context ctx{GlobalOptions{}, out, err};
+  int code = ReportError(ctx, Error{ErrorCode::kStoreFull, "Redis is full"});
+  EXPECT_EQ(code, kExitFailed);
+  EXPECT_NE(err.str().find("taskmill: store_full: Redis is full\n"), std::string::npos);
+  EXPECT_NE(err.str().find("nothing was stored; the broker's Redis is at its maxmemory"),
+            std::string::npos)
+      << err.str();
+}
+
+}  // namespace
+}  // namespace taskmill::client::cli

@@ -96,6 +96,15 @@ std::vector<Sample> SampleMessages() {
     out.push_back({"reply_error", r});
   }
   {
+    // Redis at its maxmemory: a distinct, retryable code (nothing was stored).
+    Reply r;
+    r.req_id = 3;
+    r.error = WireError{"store_full",
+                        "Redis is full (used memory is over its maxmemory, and it evicts "
+                        "nothing): nothing was stored; retry once memory is freed"};
+    out.push_back({"reply_store_full", r});
+  }
+  {
     Reply r;
     r.req_id = 4;
     r.tasks = {FullInfo()};

@@ -56,6 +56,46 @@ TEST(ValidateTest, SpecChecks) {
   EXPECT_FALSE(ValidateTaskSpec(s, ""));
 }
 
+TEST(ValidateTest, LabelKeysSizesAndBytesAreChecked) {
+  auto s = Valid();
+  s.labels[""] = "x";
+  auto r = ValidateTaskSpec(s, "tasks[0]");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "tasks[0].labels: a key of 0 bytes is out of range (allowed: 1..256 bytes)");
+  s.labels = {{std::string(257, 'k'), "x"}};
+  EXPECT_FALSE(ValidateTaskSpec(s, ""));
+  s.labels = {{std::string(256, 'k'), "x"}};
+  EXPECT_TRUE(ValidateTaskSpec(s, ""));
+  // Labels and payload share the payload cap.
+  SpecLimits small;
+  small.max_payload_bytes = 10;
+  s = Valid();
+  s.payload = "12345";
+  s.labels = {{"ab", "cde"}};  // 5 + 5 = 10: at the cap
+  EXPECT_TRUE(ValidateTaskSpec(s, "", small));
+  s.labels = {{"ab", "cdef"}};
+  r = ValidateTaskSpec(s, "", small);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "labels: 6 bytes with a payload of 5 bytes is over the limit of 10 (payload and "
+            "labels count together)");
+}
+
+TEST(ValidateTest, NotBeforeIsBounded) {
+  auto s = Valid();
+  s.not_before_ms = INT64_MAX;  // wrapped the delayed score negative: ran at once
+  auto r = ValidateTaskSpec(s, "tasks[0]");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "tasks[0].not_before_ms: 9223372036854775807 is out of range (allowed: "
+            "0..253402300799999, 9999-12-31; 0: now)");
+  s.not_before_ms = kMaxNotBeforeMs;
+  EXPECT_TRUE(ValidateTaskSpec(s, "tasks[0]"));
+  s.not_before_ms = -1;
+  EXPECT_FALSE(ValidateTaskSpec(s, "tasks[0]"));
+}
+
 TEST(ValidateTest, ARepeatedParentIsRefused) {
   auto s = Valid();
   s.depends_on = {"a", "b", "a"};

@@ -23,6 +23,7 @@ ErrorCode CodeForRedisError(std::string_view msg) {
       starts("MISCONF") || starts("TRYAGAIN")) {
     return ErrorCode::kStoreUnavailable;
   }
+  if (starts("OOM")) return ErrorCode::kStoreFull;
   return ErrorCode::kInternal;
 }
 
@@ -36,7 +37,14 @@ Error ErrorFromReply(std::string_view msg) {
     std::string text = space == std::string_view::npos ? "" : std::string(msg.substr(space + 1));
     return Error{ErrorCodeFromName(code), text};
   }
-  return Error{CodeForRedisError(msg), "redis: " + std::string(msg)};
+  ErrorCode code = CodeForRedisError(msg);
+  if (code == ErrorCode::kStoreFull) {
+    // Redis refuses a script at its first write, so nothing of the call was stored.
+    return Error{code,
+                 "Redis is full (used memory is over its maxmemory, and it evicts nothing): "
+                 "nothing was stored; retry once memory is freed"};
+  }
+  return Error{code, "redis: " + std::string(msg)};
 }
 
 const std::string kEvalSha = "EVALSHA";

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "service/batch_events.h"
+#include "service/request_checks.h"
 #include "service/worker_service.h"
 #include "store/batch_resolver.h"
 #include "taskmill/shared/ids.h"
@@ -39,22 +40,6 @@ protocol::TaskInfo UnknownTask(const std::string& id) {
 }  // namespace
 
 ClientService::ClientService(BrokerContext& ctx) : ctx_(ctx) {}
-
-protocol::SpecLimits ClientService::TaskLimits() const {
-  protocol::SpecLimits limits;
-  limits.max_payload_bytes = ctx_.options.max_payload_bytes;
-  return limits;
-}
-
-Result<void> ClientService::CheckTaskCount(size_t n, std::string_view what) const {
-  if (n > ctx_.options.max_batch_tasks) {
-    return MakeError(ErrorCode::kInvalidArgument, std::string(what) + ": " + std::to_string(n) +
-                                                      " tasks is over the limit of " +
-                                                      std::to_string(ctx_.options.max_batch_tasks) +
-                                                      " per request (--max-batch-tasks)");
-  }
-  return {};
-}
 
 void ClientService::Reply(const std::string& identity, protocol::Reply reply) {
   ctx_.frontend.Send(identity, protocol::Encode(reply));
@@ -118,22 +103,13 @@ bool ClientService::RefuseNewWork(const std::string& identity, uint64_t req_id) 
 
 void ClientService::OnSubmit(const std::string& identity, protocol::Submit& submit) {
   if (RefuseNewWork(identity, submit.req_id)) return;
-  if (submit.tasks.empty()) {
-    ReplyError(identity, submit.req_id, Error{ErrorCode::kInvalidArgument, "tasks: empty"});
+  // Checked here, alone: a SUBMIT the store would refuse must not join (and fail) the
+  // turn's combined enqueue.
+  if (auto valid = CheckSubmit(submit, ctx_.options); !valid) {
+    ReplyError(identity, submit.req_id, valid.error());
     return;
   }
-  if (auto r = CheckTaskCount(submit.tasks.size(), "tasks"); !r) {
-    ReplyError(identity, submit.req_id, r.error());
-    return;
-  }
-  for (size_t i = 0; i < submit.tasks.size(); ++i) {
-    auto& spec = submit.tasks[i];
-    if (auto valid =
-            protocol::ValidateTaskSpec(spec, "tasks[" + std::to_string(i) + "]", TaskLimits());
-        !valid) {
-      ReplyError(identity, submit.req_id, valid.error());
-      return;
-    }
+  for (auto& spec : submit.tasks) {
     spec.batch_id.clear();  // only BATCH makes batch members
     if (spec.id.empty()) spec.id = NewId();
   }
@@ -181,8 +157,28 @@ void ClientService::EnqueueSubmits(std::vector<PendingSubmit> requests,
   // (one round trip less between a SUBMIT and its TASK). The wake after the reply covers
   // workers that had no credit now.
   for (const auto& q : queues) ctx_.workers->WakeQueue(q);
-  ctx_.store.Enqueue(std::move(specs), [this, requests = std::move(requests),
-                                        queues = std::move(queues)](Result<EnqueueResult> r) {
+  // Several SUBMITs share one call: their specs are kept until its reply, so that if the call
+  // fails for a reason that is not the store's own, each SUBMIT is enqueued again alone and
+  // none can fail another (their checks at the edge should leave no such reason).
+  std::shared_ptr<std::vector<protocol::TaskSpec>> kept;  // co-owned by the callback
+  if (requests.size() > 1) {
+    kept = std::make_shared<std::vector<protocol::TaskSpec>>(std::move(specs));
+  }
+  ctx_.store.Enqueue(kept ? *kept : specs, [this, requests = std::move(requests), kept,
+                                            queues = std::move(queues)](
+                                               Result<EnqueueResult> r) mutable {
+    if (!r && kept && !IsStoreError(r.error().code)) {
+      Log()->debug("an enqueue of {} SUBMITs failed ({}); enqueueing each alone", requests.size(),
+                   r.error().ToString());
+      for (auto& req : requests) {
+        std::vector<protocol::TaskSpec> own(
+            std::make_move_iterator(kept->begin() + static_cast<ptrdiff_t>(req.first)),
+            std::make_move_iterator(kept->begin() + static_cast<ptrdiff_t>(req.first + req.count)));
+        req.first = 0;
+        EnqueueSubmits({std::move(req)}, std::move(own));
+      }
+      return;
+    }
     for (const auto& req : requests) {
       if (!r) {
         ReplyError(req.identity, req.req_id, r.error());
@@ -438,33 +434,9 @@ void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
 void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch) {
   if (RefuseNewWork(identity, batch.req_id)) return;
   auto& spec = batch.batch;
-  if (!spec.id.empty()) {
-    if (auto valid = protocol::ValidateName(spec.id, "batch.id"); !valid) {
-      return ReplyError(identity, batch.req_id, valid.error());
-    }
-  }
-  for (const auto& [name, limit] : spec.budget) {
-    if (auto valid = protocol::ValidateName(name, "batch.budget"); !valid) {
-      return ReplyError(identity, batch.req_id, valid.error());
-    }
-    if (limit <= 0) {
-      return ReplyError(
-          identity, batch.req_id,
-          Error{ErrorCode::kInvalidArgument, "batch.budget." + name + ": must be greater than 0"});
-    }
-  }
-  if (auto r = CheckTaskCount(spec.tasks.size(), "batch.tasks"); !r) {
-    return ReplyError(identity, batch.req_id, r.error());
-  }
-  for (size_t i = 0; i < spec.tasks.size(); ++i) {
-    auto& task = spec.tasks[i];
-    if (auto valid = protocol::ValidateTaskSpec(task, "batch.tasks[" + std::to_string(i) + "]",
-                                                TaskLimits());
-        !valid) {
-      return ReplyError(identity, batch.req_id, valid.error());
-    }
-    // Batch labels apply to every task that does not set its own.
-    for (const auto& [k, v] : spec.labels) task.labels.emplace(k, v);
+  // Also merges the batch labels into its tasks, once they and the result are checked.
+  if (auto valid = CheckBatch(spec, ctx_.options); !valid) {
+    return ReplyError(identity, batch.req_id, valid.error());
   }
   protocol::CostMap budget = spec.budget;
   auto resolved = ResolveBatch(std::move(spec));

@@ -47,10 +47,6 @@ class ClientService {
     bool notify = false;
   };
 
-  // The broker's limits on one task spec (--max-payload-bytes).
-  protocol::SpecLimits TaskLimits() const;
-  // invalid_argument when a request carries more than --max-batch-tasks tasks.
-  Result<void> CheckTaskCount(size_t n, std::string_view what) const;
   // Answers with an error and returns true while new work cannot be taken (shutting down,
   // or Redis unreachable: nothing may be acknowledged that is not stored).
   bool RefuseNewWork(const std::string& identity, uint64_t req_id);

@@ -7,17 +7,16 @@
 
 #include "service/batch_events.h"
 #include "service/client_service.h"
+#include "service/request_checks.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
 #include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::broker {
 namespace {
-// Caps on what one READY may announce: enough for any real worker, small enough that a
-// hostile one cannot make every claim a huge script.
-constexpr size_t kMaxWorkerQueues = 64;
-constexpr size_t kMaxWorkerTypes = 512;
-constexpr uint32_t kMaxWorkerConcurrency = 10000;
+// While Redis is full (store_full), DONEs that could not be recorded are sent again this
+// often: kept, never dropped, without spinning on a store that refuses every write.
+constexpr int64_t kStoreFullRetryMs = 250;
 
 auto Log() {
   static auto log = Logger("broker.workers");
@@ -54,37 +53,18 @@ void WorkerService::OnMessage(const std::string& identity, protocol::Message msg
   }
 }
 
-void WorkerService::OnReady(const std::string& identity, const protocol::Ready& ready) {
-  if (auto valid = protocol::ValidateName(ready.worker_id, "worker_id"); !valid) {
+void WorkerService::OnReady(const std::string& identity, protocol::Ready& ready) {
+  bool replaces = registry_.Find(identity) != nullptr ||
+                  registry_.FindById(ready.worker_id) != nullptr;
+  auto checked = CheckReady(ready, ctx_.options, registry_.size(), replaces);
+  if (!checked) {
     ++ctx_.counters.bad_frames;
-    Log()->warn("refused READY: {}", valid.error().message);
+    Log()->warn("refused READY: {}", checked.error().message);
     return;
   }
-  auto refuse = [&](const std::string& why) {
-    ++ctx_.counters.bad_frames;
-    Log()->warn("refused READY from {}: {}", ready.worker_id, why);
-  };
-  if (ready.queues.size() > kMaxWorkerQueues || ready.types.size() > kMaxWorkerTypes) {
-    return refuse("more than " + std::to_string(kMaxWorkerQueues) + " queues or " +
-                  std::to_string(kMaxWorkerTypes) + " types");
-  }
-  if (ready.running.size() > kMaxWorkerConcurrency + 100'000) {
-    return refuse("too many running task ids");
-  }
-  for (const auto& id : ready.running) {
-    if (auto valid = protocol::ValidateName(id, "running"); !valid)
-      return refuse(valid.error().message);
-  }
-  if (ready.concurrency > kMaxWorkerConcurrency) {
-    return refuse("concurrency over " + std::to_string(kMaxWorkerConcurrency));
-  }
-  for (const auto& q : ready.queues) {
-    if (auto valid = protocol::ValidateName(q, "queues"); !valid)
-      return refuse(valid.error().message);
-  }
-  for (const auto& t : ready.types) {
-    if (auto valid = protocol::ValidateName(t, "types"); !valid)
-      return refuse(valid.error().message);
+  if (*checked > 0) {
+    Log()->debug("worker {}: ignoring {} running ids past its concurrency {}", ready.worker_id,
+                 *checked, ready.concurrency);
   }
   WorkerState* before = registry_.Find(identity);
   bool known = before != nullptr;
@@ -163,7 +143,8 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
 
 void WorkerService::EndTurn() {
   // While Redis is away, DONEs wait here: they are recorded once it is back.
-  if (!done_this_turn_.empty() && ctx_.redis.ready()) {
+  if (!done_this_turn_.empty() && ctx_.redis.ready() &&
+      ctx_.clock.MonotonicMs() >= done_retry_at_ms_) {
     auto batches = std::move(done_this_turn_);
     done_this_turn_.clear();
     for (auto& [worker_id, dones] : batches) RecordDone(worker_id, std::move(dones));
@@ -177,9 +158,14 @@ void WorkerService::RecordDone(const std::string& worker_id, std::vector<protoco
       std::make_shared<std::vector<protocol::Done>>(std::move(dones));  // co-owned by the callback
   ctx_.store.Finish(worker_id, *kept, [this, worker_id, kept](Result<FinishResult> r) {
     if (!r) {
-      if (r.error().code == ErrorCode::kStoreUnavailable) {
-        // The reply was lost or Redis went away: send them again once it is back. If the
-        // script did run, the repeat is fenced off as stale; nothing is recorded twice.
+      if (IsStoreError(r.error().code)) {
+        // The reply was lost, Redis went away or is full: send them again once it is back
+        // (full: after kStoreFullRetryMs). If the script did run, the repeat is fenced off as
+        // stale; nothing is recorded twice.
+        if (r.error().code == ErrorCode::kStoreFull) {
+          done_retry_at_ms_ = ctx_.clock.MonotonicMs() + kStoreFullRetryMs;
+          Log()->debug("recording results: {}; trying again", r.error().message);
+        }
         auto& pending = done_this_turn_[worker_id];
         for (auto& d : *kept) pending.push_back(std::move(d));
       } else {

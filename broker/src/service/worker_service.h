@@ -42,7 +42,7 @@ class WorkerService {
   const WorkerRegistry& registry() const { return registry_; }
 
  private:
-  void OnReady(const std::string& identity, const protocol::Ready& ready);
+  void OnReady(const std::string& identity, protocol::Ready& ready);
   void OnDone(const std::string& identity, protocol::Done done);
   // One Finish call for one worker's DONEs; kept and sent again if the reply is lost.
   void RecordDone(const std::string& worker_id, std::vector<protocol::Done> dones);
@@ -57,6 +57,7 @@ class WorkerService {
   BrokerContext& ctx_;
   WorkerRegistry registry_;
   std::unordered_map<std::string, std::vector<protocol::Done>> done_this_turn_;  // by worker id
+  int64_t done_retry_at_ms_ = 0;  // monotonic ms before which DONEs wait (Redis was full)
   std::vector<std::string> to_release_;  // worker ids whose leases go at the end of the turn
   bool draining_ = false;                // true iff StartDrain was called: nothing new goes out
 };

@@ -50,16 +50,14 @@ Store::Store(RedisConnection& conn, const Clock& clock, StoreOptions options)
   jitter_ = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); };
 }
 
-Result<void> Store::ValidateSpec(const protocol::TaskSpec& s) {
-  if (auto r = protocol::ValidateTaskSpec(s, ""); !r) return r;
-  if (auto r = protocol::ValidateName(s.id, "id"); !r) return r;
-  for (const auto& [k, v] : s.labels) {
-    if (k.empty() || k.size() > kMaxKeyLength) {
-      return MakeError(ErrorCode::kInvalidArgument, "labels: keys must be 1-256 bytes");
-    }
-  }
+Result<void> Store::ValidateSpec(const protocol::TaskSpec& s, std::string_view where) {
+  // The broker's edge checks (service/request_checks.h) apply the same rules with its own
+  // caps first; here they guard the keys and fields whoever calls the store.
+  if (auto r = protocol::ValidateTaskSpec(s, where); !r) return r;
+  std::string w(where);
+  if (auto r = protocol::ValidateName(s.id, w + ".id"); !r) return r;
   for (const auto& d : s.depends_on) {
-    if (auto r = protocol::ValidateName(d, "depends_on (task id)"); !r) return r;
+    if (auto r = protocol::ValidateName(d, w + ".depends_on (task id)"); !r) return r;
   }
   return {};
 }
@@ -92,8 +90,18 @@ void Store::Run(Script s, std::vector<std::string> args, Callback<T> cb,
              });
 }
 
-void Store::Enqueue(std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb) {
-  EnqueueBatch("", {}, std::move(specs), std::move(cb));
+void Store::Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb) {
+  for (const auto& spec : specs) {
+    if (spec.id.empty()) {
+      // Rare (tests, tools): the broker gives every spec its id before it calls.
+      std::vector<protocol::TaskSpec> with_ids = specs;
+      for (auto& s : with_ids) {
+        if (s.id.empty()) s.id = NewId();
+      }
+      return EnqueueSpecs("", {}, with_ids, std::move(cb));
+    }
+  }
+  EnqueueSpecs("", {}, specs, std::move(cb));
 }
 
 void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
@@ -106,17 +114,22 @@ void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
       return cb(MakeError(ErrorCode::kInvalidArgument, "a batch needs at least one task"));
     }
   }
+  for (auto& s : specs) {
+    if (s.id.empty()) s.id = NewId();
+  }
+  EnqueueSpecs(batch_id, budget, specs, std::move(cb));
+}
+
+void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
+                         const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb) {
   std::unordered_set<std::string> names;
   for (size_t i = 0; i < specs.size(); ++i) {
-    auto& s = specs[i];
-    if (s.id.empty()) s.id = NewId();
-    if (auto r = ValidateSpec(s); !r) {
-      return cb(MakeError(ErrorCode::kInvalidArgument,
-                          "task " + std::to_string(i) + ": " + r.error().message));
-    }
+    const auto& s = specs[i];
+    std::string where = "tasks[" + std::to_string(i) + "]";
+    if (auto r = ValidateSpec(s, where); !r) return cb(std::unexpected(r.error()));
     if (!batch_id.empty() && (s.name.empty() || !names.insert(s.name).second)) {
-      return cb(MakeError(ErrorCode::kInvalidArgument,
-                          "task " + std::to_string(i) + ": batch tasks need a unique name"));
+      return cb(
+          MakeError(ErrorCode::kInvalidArgument, where + ".name: batch tasks need a unique name"));
     }
   }
   std::vector<std::string> args = Header();

@@ -37,14 +37,16 @@ class Store {
   // A spec the store can hold: protocol::ValidateTaskSpec, plus an id (assigned by then) and
   // parent ids that are valid names ([A-Za-z0-9_.-]{1,128}, protocol::ValidateName, which
   // also applies to queue, type, batch and worker ids: they all appear in Redis keys).
-  static Result<void> ValidateSpec(const protocol::TaskSpec& spec);
+  // `where` prefixes messages ("tasks[3]").
+  static Result<void> ValidateSpec(const protocol::TaskSpec& spec, std::string_view where);
   // The jitter unit the scripts draw for the i-th failure (1-based) of a call with `seed`.
   static double JitterUnit(double seed, uint32_t i);
 
   // Adds tasks. Specs without an id get one (NewId). depends_on holds parent task *ids*.
   // With options().max_queue_depth set, a call that would put a queue past it fails whole
-  // with kQueueFull (for EnqueueBatch too); nothing is written.
-  void Enqueue(std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb);
+  // with kQueueFull (for EnqueueBatch too); nothing is written. The specs are serialised
+  // before it returns (the caller may keep them, to enqueue them again another way).
+  void Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb);
   // Adds a batch atomically (all or nothing). Each spec has a unique name; depends_on holds
   // parent task ids of this batch or of stored tasks, parents before children (ResolveBatch,
   // batch_resolver.h, produces exactly that from a BatchSpec).
@@ -101,6 +103,9 @@ class Store {
     kDeadPurge,
     kScriptCount
   };
+  // Validates and sends one enqueue call (every spec has its id).
+  void EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
+                    const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb);
   // ARGV[1..7], the header every script reads (prelude.lua).
   std::vector<std::string> Header();
   template <typename T>

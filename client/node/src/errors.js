@@ -2,11 +2,19 @@
 // carrying the protocol's error code (docs/protocol.md section 5) as `.code`; programs
 // branch on `.code` or on the subclass, never on the message.
 
+// Codes after which the same request may succeed later: nothing of it was stored.
+export const RETRYABLE_CODES = new Set(['store_unavailable', 'store_full']);
+
 export class TaskmillError extends Error {
   constructor(code, message) {
     super(message);
     this.name = 'TaskmillError';
     this.code = code;
+  }
+
+  // True iff nothing of the request was stored and sending it again later may work.
+  get retryable() {
+    return RETRYABLE_CODES.has(this.code);
   }
 }
 
@@ -63,6 +71,15 @@ export class QueueFull extends TaskmillError {
   }
 }
 
+// The broker's Redis is out of memory (maxmemory reached, nothing evicted). Nothing of the
+// request was stored; it is retryable: send it again once memory is freed.
+export class StoreFull extends TaskmillError {
+  constructor(message) {
+    super('store_full', message);
+    this.name = 'StoreFull';
+  }
+}
+
 // A task ended without succeeding (failed or cancelled). `.task` is its TaskInfo,
 // `.error` its TaskError (or null), `.attempts` how many attempts it used.
 export class TaskFailed extends TaskmillError {
@@ -91,7 +108,7 @@ const KNOWN_CODES = new Set([
   'invalid_argument', 'bad_frame', 'unknown_version', 'unknown_command', 'truncated',
   'wrong_type', 'missing_field', 'over_limit', 'not_found', 'store_unavailable', 'timeout',
   'broker_unavailable', 'stale_token', 'queue_full', 'cycle', 'conflict', 'unauthorized',
-  'internal',
+  'store_full', 'internal',
 ]);
 
 // The error for a REPLY's WireError. An unknown code maps to `internal` (section 5), the
@@ -104,6 +121,7 @@ export function errorFromWire(wire) {
     case 'cycle': err = new InvalidSpec(wire.message, 'cycle'); break;
     case 'not_found': err = new NotFound(wire.message); break;
     case 'queue_full': err = new QueueFull(wire.message); break;
+    case 'store_full': err = new StoreFull(wire.message); break;
     case 'timeout': err = new TaskmillTimeout(wire.message); break;
     case 'broker_unavailable': err = new BrokerUnavailable(wire.message); break;
     case 'unauthorized': err = new Unauthorized(wire.message); break;

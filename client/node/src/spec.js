@@ -35,6 +35,27 @@ function checkKeys(obj, known, path) {
   }
 }
 
+// The latest not_before_ms a broker accepts: 9999-12-31T23:59:59.999Z (protocol.md 7.1).
+export const MAX_NOT_BEFORE_MS = 253402300799999;
+const MAX_LABEL_KEY = 256;
+const MAX_LABEL_BYTES = 1 << 20;
+
+// At most 64 labels, keys of 1..256 bytes, at most 1 MiB of keys and values; returns the bytes.
+export function checkLabels(labels, path) {
+  const keys = Object.keys(labels);
+  check(keys.length <= 64, path, `${keys.length} labels is over the limit of 64`);
+  let total = 0;
+  for (const k of keys) {
+    const n = Buffer.byteLength(k);
+    check(n >= 1 && n <= MAX_LABEL_KEY, path,
+        `a key of ${n} bytes is out of range (allowed: 1..${MAX_LABEL_KEY} bytes)`);
+    total += n + Buffer.byteLength(String(labels[k]));
+  }
+  check(total <= MAX_LABEL_BYTES, path,
+      `${total} bytes (keys and values) is over the limit of ${MAX_LABEL_BYTES}`);
+  return total;
+}
+
 export function normalizeTaskSpec(spec, path = 'task') {
   if (spec === null || typeof spec !== 'object') throw new InvalidSpec(`${path}: expected an object`);
   checkKeys(spec, SPEC_KEYS, path);
@@ -75,9 +96,16 @@ export function normalizeTaskSpec(spec, path = 'task') {
     check(Buffer.byteLength(String(out.idempotencyKey)) <= 256, `${path}.idempotency_key`,
         'is over 256 bytes');
   }
-  check(Object.keys(out.labels ?? {}).length <= 64, `${path}.labels`, 'more than 64 labels');
+  const labelBytes = checkLabels(out.labels ?? {}, `${path}.labels`);
+  check(out.payload.byteLength + labelBytes <= MAX_PAYLOAD, `${path}.labels`,
+      `${labelBytes} bytes with a payload of ${out.payload.byteLength} bytes is over the limit ` +
+      `of ${MAX_PAYLOAD} (payload and labels count together)`);
   check((out.dependsOn ?? []).length <= 1000, `${path}.depends_on`, 'more than 1000 parents');
-  check(!(out.notBeforeMs < 0), `${path}.not_before_ms`, 'must not be negative');
+  if (out.notBeforeMs !== undefined) {
+    const nb = typeof out.notBeforeMs === 'bigint' ? Number(out.notBeforeMs) : out.notBeforeMs;
+    check(Number.isInteger(nb) && nb >= 0 && nb <= MAX_NOT_BEFORE_MS, `${path}.not_before_ms`,
+    `${out.notBeforeMs} is out of range (allowed: 0..${MAX_NOT_BEFORE_MS}, 9999-12-31; 0: now)`);
+  }
   return out;
 }
 
@@ -86,6 +114,7 @@ export function normalizeBatchSpec(batch) {
   if (!batch || !Array.isArray(batch.tasks) || batch.tasks.length === 0) {
     throw new InvalidSpec('tasks: a batch needs at least one task');
   }
+  checkLabels(batch.labels ?? {}, 'batch.labels');
   const tasks = batch.tasks.map((t, i) => normalizeTaskSpec(t, `tasks[${i}]`));
   const names = new Set();
   tasks.forEach((t, i) => {

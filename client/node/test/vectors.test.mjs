@@ -8,6 +8,7 @@ import {dirname, join} from 'node:path';
 import {test} from 'node:test';
 import {fileURLToPath} from 'node:url';
 
+import {StoreFull, errorFromWire} from '../src/errors.js';
 import {COMMANDS, decodeFrames, encodeFrames} from '../src/protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -74,3 +75,14 @@ for (const file of files) {
     assert.deepEqual(again.map((f) => Buffer.from(f).toString('hex')), vector.frames_hex);
   });
 }
+
+test('store_full is a retryable error', () => {
+  const vector = JSON.parse(readFileSync(join(vectorDir, 'reply_store_full.json'), 'utf8'));
+  const decoded = decodeFrames(vector.frames_hex.map((h) => Buffer.from(h, 'hex')));
+  const err = errorFromWire(decoded.message.error);
+  assert.ok(err instanceof StoreFull, String(err));
+  assert.equal(err.code, 'store_full');
+  assert.equal(err.retryable, true);
+  assert.equal(errorFromWire({code: 'store_unavailable', message: ''}).retryable, true);
+  assert.equal(errorFromWire({code: 'invalid_argument', message: ''}).retryable, false);
+});

@@ -12,8 +12,8 @@ from taskmill.app import App, TaskFunction
 from taskmill.calls import AffectedTasks, StatsReply
 from taskmill.client import Client, SubscribedBatch, Subscription
 from taskmill.errors import (BrokerUnavailable, DependencyCycle, InvalidSpec, NotFound,
-                             PermanentError, ProtocolError, QueueFull, TaskFailed,
-                             TaskmillError, TaskmillTimeout, Unauthorized)
+                             PermanentError, ProtocolError, QueueFull, StoreFull,
+                             TaskFailed, TaskmillError, TaskmillTimeout, Unauthorized)
 from taskmill.handle import AsyncTaskHandle, TaskHandle
 from taskmill.worker import Task, Worker
 from taskmill.messages import (BackoffPolicy, BatchSpec, BatchStatus, Event, QueueStats,
@@ -26,7 +26,8 @@ __all__ = [
     "AsyncSubscription",
     "BackoffPolicy", "BatchSpec", "BatchStatus", "BrokerUnavailable", "Client",
     "DependencyCycle", "Event", "InvalidSpec", "NotFound", "PermanentError",
-    "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "SubscribedBatch", "Subscription",
+    "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "StoreFull", "SubscribedBatch",
+    "Subscription",
     "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError", "TaskmillTimeout",
     "Task", "TaskFunction", "TaskHandle", "Unauthorized", "Worker", "WorkerInfo",
 ]

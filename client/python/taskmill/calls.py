@@ -84,6 +84,29 @@ def _int_in(value: object, lo: int, hi: int, what: str, note: str = "") -> None:
         raise InvalidSpec(f"{what}: {value} is out of range (allowed: {lo}..{hi}{note})")
 
 
+# The latest not_before_ms a broker accepts: 9999-12-31T23:59:59.999Z (protocol.md 7.1).
+MAX_NOT_BEFORE_MS = 253_402_300_799_999
+# Label keys: 1..256 bytes; keys + values of one map at most the decoder's max_str.
+_MAX_LABEL_KEY = 256
+_MAX_LABEL_BYTES = 1 << 20
+
+
+def validate_labels(labels: Mapping[str, str], where: str) -> None:
+    """At most 64 labels, keys of 1..256 bytes, at most 1 MiB of keys and values."""
+    if len(labels) > 64:
+        raise InvalidSpec(f"{where}: {len(labels)} labels is over the limit of 64")
+    total = 0
+    for k, v in labels.items():
+        n = len(k.encode())
+        if not 1 <= n <= _MAX_LABEL_KEY:
+            raise InvalidSpec(f"{where}: a key of {n} bytes is out of range "
+                              f"(allowed: 1..{_MAX_LABEL_KEY} bytes)")
+        total += n + len(v.encode())
+    if total > _MAX_LABEL_BYTES:
+        raise InvalidSpec(f"{where}: {total} bytes (keys and values) is over the limit of "
+                          f"{_MAX_LABEL_BYTES}")
+
+
 def validate_spec(spec: m.TaskSpec, where: str) -> None:
     """The checks of protocol.md 7.1, before anything is sent; raises InvalidSpec."""
     _name(spec.type, f"{where}.type")
@@ -100,7 +123,8 @@ def validate_spec(spec: m.TaskSpec, where: str) -> None:
     _int_in(spec.priority, 0, 255, f"{where}.priority", " (higher runs first)")
     _int_in(spec.max_attempts, 1, 1000, f"{where}.max_attempts")
     _int_in(spec.timeout_ms, 0, 0xFFFFFFFF, f"{where}.timeout_ms", " (0: no limit)")
-    _int_in(spec.not_before_ms, 0, 2**63 - 1, f"{where}.not_before_ms", " (0: now)")
+    _int_in(spec.not_before_ms, 0, MAX_NOT_BEFORE_MS, f"{where}.not_before_ms",
+            ", 9999-12-31; 0: now")
     b = spec.backoff
     if not 1 <= b.multiplier <= 100:
         raise InvalidSpec(f"{where}.backoff.multiplier: {b.multiplier} is out of range "
@@ -109,8 +133,12 @@ def validate_spec(spec: m.TaskSpec, where: str) -> None:
         raise InvalidSpec(f"{where}.backoff: base_ms {b.base_ms} is over max_ms {b.max_ms}")
     if len(spec.idempotency_key.encode()) > 256:
         raise InvalidSpec(f"{where}.idempotency_key: longer than 256 bytes")
-    if len(spec.labels) > 64:
-        raise InvalidSpec(f"{where}.labels: more than 64")
+    validate_labels(spec.labels, f"{where}.labels")
+    label_bytes = sum(len(k.encode()) + len(v.encode()) for k, v in spec.labels.items())
+    if len(payload) + label_bytes > _MAX_PAYLOAD:
+        raise InvalidSpec(f"{where}.labels: {label_bytes} bytes with a payload of "
+                          f"{len(payload)} bytes is over the limit of {_MAX_PAYLOAD} "
+                          "(payload and labels count together)")
     if len(spec.depends_on) > 1000:
         raise InvalidSpec(f"{where}.depends_on: more than 1000")
 
@@ -181,6 +209,7 @@ def batch_spec(tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], id: str,
                            labels=dict(labels or {}))
     if not spec.tasks:
         raise InvalidSpec("batch.tasks: at least one task is needed")
+    validate_labels(spec.labels, "batch.labels")
     for i, t in enumerate(spec.tasks):
         validate_spec(t, f"batch.tasks[{i}]")
         if not t.name:

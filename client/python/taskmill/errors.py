@@ -17,8 +17,11 @@ ERROR_CODES = (
     "invalid_argument", "bad_frame", "unknown_version", "unknown_command", "truncated",
     "wrong_type", "missing_field", "over_limit", "not_found", "store_unavailable",
     "timeout", "broker_unavailable", "stale_token", "queue_full", "cycle", "conflict",
-    "unauthorized", "internal",
+    "unauthorized", "store_full", "internal",
 )
+
+# Codes after which the same request may succeed later: nothing of it was stored.
+RETRYABLE_CODES = frozenset({"store_unavailable", "store_full"})
 
 
 class TaskmillError(Exception):
@@ -33,6 +36,12 @@ class TaskmillError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code
+
+    @property
+    def retryable(self) -> bool:
+        """True iff nothing of the request was stored and sending it again later may work
+        (``store_unavailable``, ``store_full``)."""
+        return self.code in RETRYABLE_CODES
 
 
 class TaskmillTimeout(TaskmillError):
@@ -81,6 +90,14 @@ class QueueFull(TaskmillError):
     default_code = "queue_full"
 
 
+class StoreFull(TaskmillError):
+    """The broker's Redis is out of memory (its maxmemory is reached and it evicts nothing).
+    Nothing of the request was stored; it is ``retryable``: send it again once memory is
+    freed (workers finishing tasks, retention expiring them, or a bigger maxmemory)."""
+
+    default_code = "store_full"
+
+
 class ProtocolError(TaskmillError):
     """A message could not be encoded or decoded (bad_frame, wrong_type, over_limit...)."""
 
@@ -114,6 +131,7 @@ _BY_CODE: Dict[str, Type[TaskmillError]] = {
     "cycle": DependencyCycle,
     "not_found": NotFound,
     "queue_full": QueueFull,
+    "store_full": StoreFull,
     "unauthorized": Unauthorized,
     "bad_frame": ProtocolError,
     "unknown_version": ProtocolError,

@@ -10,6 +10,7 @@ import pytest
 
 from taskmill import codec
 from taskmill import messages as m
+from taskmill.errors import StoreFull, error_from_code
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "protocol" / "vectors"
 FILES = sorted(VECTORS.glob("*.json"))
@@ -50,3 +51,13 @@ def test_vector(path: Path) -> None:
 def test_every_command_has_a_vector() -> None:
     seen = {json.loads(p.read_text())["command"] for p in FILES}
     assert seen == set(m.COMMAND_NAMES)
+
+
+def test_store_full_is_a_retryable_error() -> None:
+    vector = json.loads((VECTORS / "reply_store_full.json").read_text())
+    reply = codec.decode([bytes.fromhex(h) for h in vector["frames_hex"]])
+    assert reply.error is not None
+    err = error_from_code(reply.error.code, reply.error.message)
+    assert isinstance(err, StoreFull) and err.code == "store_full" and err.retryable
+    assert not error_from_code("invalid_argument", "x").retryable
+    assert error_from_code("store_unavailable", "x").retryable

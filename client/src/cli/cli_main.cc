@@ -108,6 +108,10 @@ int ReportError(Context& ctx, const Error& error) {
     ctx.err << "taskmill: nothing was submitted; the broker caps waiting tasks per queue "
                "(--max-queue-depth): submit again once workers have drained the queue\n";
   }
+  if (error.code == ErrorCode::kStoreFull) {
+    ctx.err << "taskmill: nothing was stored; the broker's Redis is at its maxmemory: try "
+               "again once memory is freed\n";
+  }
   if (ctx.global.json) ctx.out << Dump(nlohmann::json{{"error", ToJson(error)}}) << '\n';
   return ExitCodeFor(error);
 }

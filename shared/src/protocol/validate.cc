@@ -36,6 +36,37 @@ Result<void> ValidateName(std::string_view name, std::string_view what) {
   return {};
 }
 
+size_t LabelBytes(const Labels& labels) {
+  size_t n = 0;
+  for (const auto& [k, v] : labels) n += k.size() + v.size();
+  return n;
+}
+
+Result<void> ValidateLabels(const Labels& labels, std::string_view where, size_t max_labels,
+                            size_t max_bytes) {
+  std::string w(where);
+  if (labels.size() > max_labels) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     w + ": " + std::to_string(labels.size()) + " labels is over the limit of " +
+                         std::to_string(max_labels));
+  }
+  for (const auto& [k, v] : labels) {
+    if (k.empty() || k.size() > kMaxLabelKeyBytes) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       w + ": a key of " + std::to_string(k.size()) +
+                           " bytes is out of range (allowed: 1.." +
+                           std::to_string(kMaxLabelKeyBytes) + " bytes)");
+    }
+  }
+  if (size_t bytes = LabelBytes(labels); bytes > max_bytes) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     w + ": " + std::to_string(bytes) +
+                         " bytes (keys and values) is over the limit of " +
+                         std::to_string(max_bytes));
+  }
+  return {};
+}
+
 Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
                               const SpecLimits& limits) {
   std::string prefix(where);
@@ -68,8 +99,19 @@ Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
   if (spec.idempotency_key.size() > 256) {
     return Invalid(where, "idempotency_key: longer than 256 bytes");
   }
-  if (spec.labels.size() > limits.max_labels) {
-    return Invalid(where, "labels: more than " + std::to_string(limits.max_labels));
+  if (auto r = ValidateLabels(spec.labels, prefix + "labels", limits.max_labels,
+                              limits.max_label_bytes);
+      !r) {
+    return r;
+  }
+  // Labels are stored with the task like its payload: both count against the one cap.
+  if (size_t labels = LabelBytes(spec.labels);
+      spec.payload.size() + labels > limits.max_payload_bytes) {
+    return Invalid(where, "labels: " + std::to_string(labels) + " bytes with a payload of " +
+                              std::to_string(spec.payload.size()) +
+                              " bytes is over the limit of " +
+                              std::to_string(limits.max_payload_bytes) +
+                              " (payload and labels count together)");
   }
   if (spec.depends_on.size() > limits.max_depends_on) {
     return Invalid(where, "depends_on: more than " + std::to_string(limits.max_depends_on));
@@ -81,7 +123,11 @@ Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
       }
     }
   }
-  if (spec.not_before_ms < 0) return Invalid(where, "not_before_ms: must not be negative");
+  if (spec.not_before_ms < 0 || spec.not_before_ms > kMaxNotBeforeMs) {
+    return Invalid(where, "not_before_ms: " + std::to_string(spec.not_before_ms) +
+                              " is out of range (allowed: 0.." + std::to_string(kMaxNotBeforeMs) +
+                              ", 9999-12-31; 0: now)");
+  }
   return {};
 }
 

@@ -56,6 +56,16 @@ struct BrokerOptions {
   // Largest result a worker may report in one DONE: output + stdout + stderr. An attempt
   // over it is recorded as failed (output_too_large, not retryable), its result dropped.
   uint64_t max_output_bytes = 8u << 20;
+  // Bytes of one task's labels (keys + values, batch labels included) or of one worker's
+  // READY labels; task labels also count against max_payload_bytes.
+  uint64_t max_label_bytes = 64u << 10;
+  // Dependency edges (depends_on entries summed over its tasks) one BATCH may declare.
+  uint32_t max_batch_edges = 100000;
+  // Workers registered at once; a READY from a new connection past it is refused.
+  uint32_t max_workers = 10000;
+  // A worker's claim cost: its queues x task types (x 1 when it names no types); a READY
+  // past it is refused (each claim reads one ready set per pair).
+  uint32_t max_worker_claim_keys = 1024;
   // CURVE (docs/security.md): the broker's key file (from `taskmill keygen`), and the
   // directory of *.pub files of the clients and workers allowed to connect. Both or
   // neither; empty: plain ZeroMQ, anyone who can reach the ports may connect.

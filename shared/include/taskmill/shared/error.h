@@ -28,6 +28,7 @@ enum class ErrorCode : uint8_t {
   kCycle,              // a batch's dependencies form a cycle
   kConflict,           // the request conflicts with current state (e.g. cancel a finished task)
   kUnauthorized,       // authentication refused
+  kStoreFull,          // Redis is out of memory (maxmemory); nothing was stored, retry later
   kInternal,           // a bug or an unexpected store reply
 };
 

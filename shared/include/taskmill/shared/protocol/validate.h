@@ -20,14 +20,33 @@ Result<void> ValidateName(std::string_view name, std::string_view what);
 // The largest payload any peer can carry: the decoder's max_bin (DecodeLimits).
 inline constexpr size_t kMaxPayloadCeiling = 16u << 20;
 
+// Label keys: 1 to 256 bytes (any bytes: they are hash fields, never key names).
+inline constexpr size_t kMaxLabelKeyBytes = 256;
+// Labels of one task or worker (keys + values): the decoder's max_str. A broker applies its
+// own, smaller cap (--max-label-bytes, 64 KiB by default).
+inline constexpr size_t kMaxLabelBytesCeiling = 1u << 20;
+// The latest not_before_ms: 9999-12-31T23:59:59.999Z. Far below 2^53, so the store's
+// scores and sums with durations stay exact (2^63-1 once wrapped negative and ran at once).
+inline constexpr int64_t kMaxNotBeforeMs = 253'402'300'799'999;
+
 struct SpecLimits {
-  // Payload cap per task. Clients know only this ceiling; a broker applies its own,
+  // Cap per task on the payload and the labels' bytes together (labels are stored with
+  // the task like its payload). Clients know only this ceiling; a broker applies its own,
   // smaller cap (--max-payload-bytes, 8 MiB by default).
   size_t max_payload_bytes = kMaxPayloadCeiling;
-  uint32_t max_attempts = 1000;  // cap on max_attempts
+  size_t max_label_bytes = kMaxLabelBytesCeiling;  // keys + values of one task's labels
+  uint32_t max_attempts = 1000;                    // cap on max_attempts
   size_t max_labels = 64;
   size_t max_depends_on = 1000;
 };
+
+// Bytes of a label map as stored: every key and value.
+size_t LabelBytes(const Labels& labels);
+
+// At most max_labels entries, keys 1 to kMaxLabelKeyBytes bytes, keys + values at most
+// max_bytes. `where` names the map (e.g. "tasks[3].labels").
+Result<void> ValidateLabels(const Labels& labels, std::string_view where, size_t max_labels,
+                            size_t max_bytes);
 
 // Checks one spec; `where` prefixes messages (e.g. "tasks[3]").
 Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
