@@ -34,7 +34,7 @@ log="$BUILD_DIR/chaos.log"
 status=0
 "$bin" "$@" >"$log" 2>&1 || status=$?
 {
-  printf 'scenario\tsubmitted\tacknowledged\tlost\tdup_results\tdup_execs\tunexpected\tdouble_costs\tdetection_ms\trecovery_ms\tmax_gap_ms\n'
+  printf 'scenario\tsubmitted\tacknowledged\tlost\tdup_results\tdup_execs\tunexpected\tdouble_costs\tdetection_ms\trecovery_ms\tmax_gap_ms\tmisattributed\n'
   grep '^CHAOS_ROW' "$log" | cut -f2-
 } | column -t -s $'\t'
 echo

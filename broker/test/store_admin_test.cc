@@ -114,6 +114,35 @@ TEST_F(StoreBatchTest, BudgetCrossedCancelsTheNotYetStartedRest) {
   EXPECT_EQ(GetOne(b.ids_by_name.at("b")).error->message, "budget_exceeded");
 }
 
+// A finished batch's hash and its task and name sets expire with the retention, as its tasks
+// do; while it runs, none of them expires.
+TEST_F(StoreBatchTest, AFinishedBatchAndItsSetsExpireWithTheRetention) {
+  const int64_t retention = store_->options().retention_ms;
+  auto b = Diamond();
+  const std::string bk = prefix_ + "batch:" + b.batch_id;
+  auto ttl_ok = [&](const std::string& key) {
+    int64_t t = RawInt({"PTTL", key});
+    return t > retention - 60000 && t <= retention;
+  };
+  auto a = ClaimOk(1).at(0);
+  FinishOk({Ok(a)});
+  for (const std::string& key : {bk, bk + ":tasks", bk + ":names"}) {
+    EXPECT_EQ(RawInt({"PTTL", key}), -1) << key << " expires while its batch runs";
+  }
+  auto mid = ClaimOk(10);
+  ASSERT_EQ(mid.size(), 2u);
+  auto r = FinishOk({Ok(mid[0]), Fail(mid[1], false)});  // d is cancelled: the batch ends
+  ASSERT_EQ(r.batches.size(), 1u);
+  EXPECT_EQ(r.batches[0].state, "partial");
+  for (const std::string& key : {bk, bk + ":tasks", bk + ":names"}) {
+    EXPECT_TRUE(ttl_ok(key)) << key << " PTTL " << RawInt({"PTTL", key});
+  }
+  for (const char* n : {"a", "b", "c", "d"}) {  // succeeded, failed and cancelled alike
+    const std::string tk = prefix_ + "task:" + b.ids_by_name.at(n);
+    EXPECT_TRUE(ttl_ok(tk)) << tk << " PTTL " << RawInt({"PTTL", tk});
+  }
+}
+
 TEST_F(StoreBatchTest, BatchIsAllOrNothing) {
   auto s = Spec();
   s.name = "x";

@@ -59,6 +59,35 @@ TEST_F(StoreTest, StaleTokenIsRejectedAndCounted) {
   EXPECT_EQ(GetOne(id).output, "fresh");
 }
 
+// The token is the fence when the worker id cannot tell the attempts apart: the same worker
+// claimed the task again after its first lease was reaped, or the DONE comes from a
+// connection the broker no longer knows (worker id "", a frozen or cut-off worker resuming).
+TEST_F(StoreTest, TheTokenAloneFencesOffAnOldAttemptOfTheSameWorker) {
+  auto s = Spec();
+  s.backoff = BackoffPolicy{0, 0, 1.0, false};
+  std::string id = EnqueueOne(s);
+  auto first = ClaimOk(1, {"default"}, {}, "w1", 1000).at(0);
+  clock_.Advance(1001);
+  auto reaped = Await<FinishResult>([&](auto cb) { store_->Reap(100, cb); });
+  ASSERT_TRUE(reaped.has_value());
+  ASSERT_EQ(reaped->items.size(), 1u);
+  ASSERT_TRUE(Await<PromoteResult>([&](auto cb) { store_->Promote(10, cb); }).has_value());
+  auto second = ClaimOk(1, {"default"}, {}, "w1").at(0);
+  ASSERT_EQ(second.task_id, id);
+  ASSERT_EQ(second.attempt, 2u);
+  ASSERT_NE(second.token, first.token);
+  for (const std::string worker : {"w1", ""}) {
+    auto late = FinishOk({Ok(first, "late-" + worker)}, worker);
+    EXPECT_EQ(late.items.at(0).status, FinishStatus::kStale) << "as '" << worker << "'";
+    EXPECT_EQ(GetOne(id).state, TaskState::kRunning) << "as '" << worker << "'";
+  }
+  EXPECT_EQ(StatsOf("default").stale, 2u);
+  EXPECT_EQ(StatsOf("default").stats.succeeded, 0u);
+  // The live attempt is still the one that records.
+  EXPECT_EQ(FinishOk({Ok(second, "live")}, "w1").items.at(0).status, FinishStatus::kSucceeded);
+  EXPECT_EQ(GetOne(id).output, "live");
+}
+
 TEST_F(StoreTest, AWorkerCannotRecordAResultForAnotherWorkersLease) {
   std::string id = EnqueueOne(Spec());
   auto claimed = ClaimOk(1, {"default"}, {}, "w1").at(0);

@@ -59,6 +59,29 @@ TEST(WorkerRegistryTest, SilentWorkersAreTaken) {
   EXPECT_EQ(reg.FindById("w1"), nullptr);
 }
 
+// A worker that goes silent while it holds tasks is taken with them, so its leases are
+// released at once instead of waiting for them to expire; one that keeps talking is kept.
+TEST(WorkerRegistryTest, ASilentWorkerHoldingTasksIsTakenWithThem) {
+  WorkerRegistry reg;
+  reg.Register("a", MakeReady("w1", 4), 100);
+  reg.Register("b", MakeReady("w2", 4), 100);
+  reg.Find("a")->in_flight = {{"t1", 1}, {"t2", 3}};
+  reg.Find("b")->in_flight = {{"t3", 1}};
+  reg.Touch("b", 450);
+  auto silent = reg.TakeSilentSince(400);
+  ASSERT_EQ(silent.size(), 1u);
+  EXPECT_EQ(silent[0].id, "w1");
+  EXPECT_EQ(silent[0].in_flight.size(), 2u);
+  EXPECT_EQ(silent[0].in_flight.at("t2"), 3u);
+  EXPECT_EQ(reg.FindById("w1"), nullptr);
+  ASSERT_NE(reg.FindById("w2"), nullptr);
+  EXPECT_EQ(reg.FindById("w2")->in_flight.size(), 1u);
+  // Silent exactly at the deadline is not yet silent; one ms past it is.
+  EXPECT_TRUE(reg.TakeSilentSince(450).empty());
+  EXPECT_EQ(reg.TakeSilentSince(451).size(), 1u);
+  EXPECT_EQ(reg.size(), 0u);
+}
+
 TEST(WorkerRegistryTest, WakeQueueClearsIdleOnlyForServingWorkers) {
   WorkerRegistry reg;
   reg.Register("a", MakeReady("w1"), 0);

@@ -74,12 +74,34 @@ std::vector<Sample> SampleMessages() {
     b.labels = {{"owner", "ci"}};
     out.push_back({"batch", Batch{3, b, true}});
   }
+  {
+    // Every optional field of BATCH set (its id and the full TaskSpec included).
+    BatchSpec b;
+    b.id = "01JD00000000000000000000B2";
+    TaskSpec first = FullSpec();
+    first.batch_id.clear();  // set by the broker, never by a client
+    first.depends_on.clear();
+    first.name = "fetch";
+    TaskSpec second = FullSpec();
+    second.id = "01JD0000000000000000000002";
+    second.batch_id.clear();
+    second.idempotency_key.clear();  // batch members are deduplicated by the batch id
+    second.name = "merge";
+    second.depends_on = {"fetch"};
+    b.tasks = {first, second};
+    b.budget = {{"tokens", 100000.0}, {"usd", 2.5}};
+    b.labels = {{"owner", "ci"}, {"run", "nightly"}};
+    out.push_back({"batch_full", Batch{12, b, true}});
+  }
   out.push_back(
       {"wait", Wait{4, {"01JD0000000000000000000001", "01JD0000000000000000000002"}, 5000}});
   out.push_back({"get_ids", Get{5, {"01JD0000000000000000000001"}, ""}});
   out.push_back({"get_batch", Get{6, {}, "01JD00000000000000000000B1"}});
   out.push_back({"cancel", Cancel{7, {"01JD0000000000000000000001"}, "", "user asked"}});
   out.push_back({"subscribe", Subscribe{8, "01JD00000000000000000000B1", false}});
+  out.push_back({"unsubscribe", Subscribe{13, "01JD00000000000000000000B1", true}});
+  out.push_back({"cancel_batch", Cancel{14, {}, "01JD00000000000000000000B1", "over budget"}});
+  out.push_back({"dlq_purge", Dlq{15, DlqOp::kPurge, "images", {"01JD0000000000000000000001"}, 7}});
   out.push_back({"stats", Stats{9, {"default", "images"}}});
   out.push_back({"dlq_list", Dlq{10, DlqOp::kList, "images", {}, 50}});
   out.push_back({"dlq_retry", Dlq{11, DlqOp::kRetry, "", {"01JD0000000000000000000001"}, 100}});
@@ -148,6 +170,27 @@ std::vector<Sample> SampleMessages() {
     r.batch = b;
     r.count = 3;
     out.push_back({"reply_batch", r});
+  }
+  {
+    // Every optional field of a batch's status set: over its budget, not finished yet.
+    Reply r;
+    r.req_id = 16;
+    BatchStatus b;
+    b.id = "01JD00000000000000000000B2";
+    b.state = "running";
+    b.total = 4;
+    b.counts = {{"cancelled", 2}, {"running", 1}, {"succeeded", 1}};
+    b.cost = {{"tokens", 120000.0}, {"usd", 3.0}};
+    b.budget = {{"tokens", 100000.0}, {"usd", 2.5}};
+    b.budget_exceeded = true;
+    b.tasks = {{"fetch", "01JD0000000000000000000001"}, {"merge", "01JD0000000000000000000002"}};
+    b.created_ms = 1700000000000;
+    b.finished_ms = 1700000009000;
+    b.critical_path_ms = 8800;
+    r.batch = b;
+    r.ids = {"01JD0000000000000000000001", "01JD0000000000000000000002"};
+    r.count = 2;
+    out.push_back({"reply_batch_full", r});
   }
   out.push_back({"result", ResultMsg{FullInfo()}});
   {

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <iostream>
+#include <set>
 
 #include "chaos/harness.h"
 #include "chaos/tcp_proxy.h"
@@ -84,19 +85,68 @@ TEST_F(ChaosTest, WorkerKill9WhileHoldingTasks) {
   EXPECT_LE(r.duplicate_executions, kConcurrency) << "re-runs beyond the leases cut";
 }
 
+// w0 is frozen (SIGSTOP) while it holds tasks, and resumed while another worker is still
+// re-running one of them. The broker declared w0 dead, so its late DONEs come from a
+// connection it no longer knows: only the fencing token can refuse them, and the store must
+// keep the live re-run's result, not w0's.
 TEST_F(ChaosTest, WorkerFrozenPastItsLeaseIsFencedOff) {
   ChaosCluster::Options o;
   o.lease_ms = 1500;
   Boot("worker-sigstop", o);
-  StartLoad();
+  // Long runs, and a load the other workers can absorb: a re-run starts at once and is
+  // still going when w0 resumes.
+  scale_.task_ms = 1500;
+  StartLoad(250, 2000);
+  WireClient probe(cluster_->frontend());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto w = ConnectedWorker(probe, "w0");
+        return w && w->in_flight >= kConcurrency;
+      },
+      20000))
+      << "w0 never held its full share of tasks";
   int64_t fault = NowMs();
   cluster_->worker(0).Signal(SIGSTOP);
-  // The fault lasts past the lease: the frozen worker's tasks were released and re-run.
-  WaitFor([&] { return NowMs() - fault > o.lease_ms + 1000; }, o.lease_ms + 5000);
+  // Resume w0 as soon as another worker is re-running a task w0 held (attempt >= 2 running
+  // elsewhere), bounded by a few leases.
+  std::set<std::string> rerunning;  // ids leased to a re-run when w0 resumed
+  auto rerun_going = [&] {
+    protocol::Get g;
+    for (size_t i = 0; i < load_->acknowledged() + 2; ++i) {
+      g.ids.push_back(scenario_ + "-" + std::to_string(i));
+    }
+    auto r = probe.Call(g, 2000);
+    if (!r || r->error) return false;
+    for (const auto& t : r->tasks) {
+      if (t.state == TaskState::kRunning && t.attempts >= 2 && t.worker != "w0") {
+        rerunning.insert(t.id);
+      }
+    }
+    return !rerunning.empty();
+  };
+  ASSERT_TRUE(WaitFor(rerun_going, 4 * o.lease_ms)) << "no re-run of w0's tasks started";
+  int64_t resumed = NowMs();
   cluster_->worker(0).Signal(SIGCONT);
   auto r = Finish(fault);
   EXPECT_TRUE(r.Clean()) << r.Summary();
   EXPECT_LE(r.duplicate_executions, kConcurrency) << "re-runs beyond the leases cut";
+  // The scenario did what it says: a task w0 ran through the freeze was leased to a re-run
+  // on another worker when w0 resumed (claimed before, its run ending after).
+  auto runs = cluster_->Executions();
+  size_t overlapping = 0;
+  for (const auto& frozen : runs) {
+    if (frozen.worker != "w0" || frozen.start_ms > fault || !rerunning.contains(frozen.id)) {
+      continue;
+    }
+    for (const auto& e : runs) {
+      overlapping += e.id == frozen.id && e.worker != "w0" && e.attempt > frozen.attempt &&
+                     e.end_ms > resumed;
+    }
+  }
+  EXPECT_GE(overlapping, 1u) << "no re-run was still going when w0 resumed";
+  std::cout << "FROZEN resumed_after_ms=" << resumed - fault << " overlapping_reruns=" << overlapping
+            << " stale_results=" << LastCounter(cluster_->BrokerLog(), "stale_results")
+            << std::endl;
 }
 
 TEST_F(ChaosTest, BrokerKill9AndRestartUnderLoad) {

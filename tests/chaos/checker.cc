@@ -18,14 +18,16 @@ void Note(CheckReport& r, const std::string& what) {
 }  // namespace
 
 bool CheckReport::Clean() const {
-  return lost == 0 && duplicated_results == 0 && unexpected == 0 && double_counted_costs == 0;
+  return lost == 0 && duplicated_results == 0 && unexpected == 0 && double_counted_costs == 0 &&
+         misattributed_results == 0;
 }
 
 std::string CheckReport::Row(const std::string& scenario) const {
   std::ostringstream o;
   o << "CHAOS_ROW\t" << scenario << '\t' << submitted << '\t' << acknowledged << '\t' << lost
     << '\t' << duplicated_results << '\t' << duplicate_executions << '\t' << unexpected << '\t'
-    << double_counted_costs << '\t' << detection_ms << '\t' << recovery_ms << '\t' << max_gap_ms;
+    << double_counted_costs << '\t' << detection_ms << '\t' << recovery_ms << '\t' << max_gap_ms
+    << '\t' << misattributed_results;
   return o.str();
 }
 
@@ -34,7 +36,8 @@ std::string CheckReport::Summary() const {
   o << "submitted=" << submitted << " acknowledged=" << acknowledged << " lost=" << lost
     << " duplicated_results=" << duplicated_results
     << " duplicate_executions=" << duplicate_executions << " unexpected=" << unexpected
-    << " double_counted_costs=" << double_counted_costs << " succeeded=" << succeeded
+    << " double_counted_costs=" << double_counted_costs
+    << " misattributed_results=" << misattributed_results << " succeeded=" << succeeded
     << " failed=" << failed << " detection_ms=" << detection_ms << " recovery_ms=" << recovery_ms
     << " max_gap_ms=" << max_gap_ms;
   for (const auto& p : problems) o << "\n  " << p;
@@ -107,6 +110,24 @@ CheckReport Check(const CheckInput& in) {
                   std::to_string(expected));
     }
   }
+  // Fencing: a succeeded task is never handed out again, so the lease live when its result
+  // was recorded is its last attempt's, and the result must be that attempt's run.
+  for (const auto& [id, t] : in.final_tasks) {
+    if (t.state != protocol::TaskState::kSucceeded || !t.recorded_attempt) continue;
+    bool ran = false;
+    auto it = runs.find(id);
+    if (it != runs.end()) {
+      for (const auto* e : it->second) {
+        ran |= e->attempt == *t.recorded_attempt && e->worker == t.recorded_worker;
+      }
+    }
+    if (*t.recorded_attempt != t.attempts || !ran) {
+      ++r.misattributed_results;
+      Note(r, "result of " + id + " recorded from attempt " + std::to_string(*t.recorded_attempt) +
+                  " on " + t.recorded_worker + (ran ? "" : " (no such run)") + ", but attempt " +
+                  std::to_string(t.attempts) + " held the lease");
+    }
+  }
   if (in.queue_succeeded > r.succeeded) {
     r.duplicated_results = in.queue_succeeded - r.succeeded;
     Note(r, "queue recorded " + std::to_string(in.queue_succeeded) + " successes for " +
@@ -150,6 +171,16 @@ CheckReport Check(const CheckInput& in) {
     }
   }
   return r;
+}
+
+bool ParseRecordedRun(const std::string& stdout_data, FinalTask& task) {
+  std::istringstream f(stdout_data);
+  uint32_t attempt = 0;
+  std::string worker;
+  if (!(f >> attempt >> worker)) return false;
+  task.recorded_attempt = attempt;
+  task.recorded_worker = worker;
+  return true;
 }
 
 std::vector<Execution> ParseExecutionLog(const std::string& text) {

@@ -38,6 +38,10 @@ struct FinalTask {
   uint32_t attempts = 0;
   double usd = 0;  // recorded cost, summed over accepted DONEs
   int64_t finished_ms = 0;
+  // Which run the recorded result came from, as that run printed it on its stdout
+  // ("attempt worker"); unset when the task recorded no such line.
+  std::optional<uint32_t> recorded_attempt;
+  std::string recorded_worker;
 };
 
 struct CheckInput {
@@ -61,6 +65,9 @@ struct CheckReport {
                                       // out, or of one attempt twice
   size_t double_counted_costs = 0;    // tasks whose cost is not one run's; +1 if the queue
                                       // total is not the sum over its tasks
+  size_t misattributed_results = 0;   // succeeded tasks whose recorded result is not the
+                                      // run of the attempt that held the lease (the last
+                                      // one handed out): a fenced-off attempt's DONE
   size_t succeeded = 0;               // tasks the store holds as succeeded
   size_t failed = 0;                  // ... as failed (dead letters)
   int64_t detection_ms = -1;          // fault -> first re-run (attempt >= 2) starts
@@ -69,15 +76,21 @@ struct CheckReport {
                                       // the fault (the throughput dip)
   std::vector<std::string> problems;  // the first few offending ids, for failure messages
 
-  // Lost, duplicated results, unexpected runs and double costs are all zero.
+  // Lost, duplicated results, unexpected runs, double costs and misattributed results are
+  // all zero.
   bool Clean() const;
   // One table row: scenario submitted acknowledged lost dup_results dup_execs unexpected
-  // double_costs detection_ms recovery_ms max_gap_ms (tab-separated, prefixed "CHAOS_ROW").
+  // double_costs detection_ms recovery_ms max_gap_ms misattributed (tab-separated, prefixed
+  // "CHAOS_ROW").
   std::string Row(const std::string& scenario) const;
   std::string Summary() const;
 };
 
 CheckReport Check(const CheckInput& in);
+
+// Reads "attempt worker" (what a run prints on its stdout) into the task's recorded run;
+// false (task unchanged) if the text does not start with them.
+bool ParseRecordedRun(const std::string& stdout_data, FinalTask& task);
 
 // Parses the execution log: one "id attempt worker start_ms end_ms" line per run;
 // malformed lines are skipped.

@@ -12,7 +12,7 @@ using protocol::TaskState;
 
 Submission Acked(const std::string& id) { return {id, 1000, 1001}; }
 FinalTask Done(uint32_t attempts = 1, double usd = 0.001, int64_t finished = 2000) {
-  return {TaskState::kSucceeded, attempts, usd, finished};
+  return {TaskState::kSucceeded, attempts, usd, finished, std::nullopt, ""};
 }
 
 CheckInput CleanRun() {
@@ -84,6 +84,30 @@ TEST(ChaosChecker, CostOfTwoRunsOnOneTaskIsDoubleCounted) {
   EXPECT_EQ(r.double_counted_costs, 1u) << r.Summary();
   in.queue_usd = 0.004;  // and a queue total that disagrees with its tasks
   EXPECT_EQ(Check(in).double_counted_costs, 2u);
+}
+
+// w1's attempt 1 was fenced off (frozen past its lease) and attempt 2 re-ran on w2: the
+// store must hold attempt 2's result. Holding w1's late one is a fencing failure even
+// though the cost and the success count look right.
+TEST(ChaosChecker, AResultFromAFencedOffAttemptIsMisattributed) {
+  auto in = CleanRun();
+  in.executions.push_back({"a", 2, "w2", 1500, 1600});
+  in.final_tasks["a"].attempts = 2;
+  ASSERT_TRUE(ParseRecordedRun("2 w2\n", in.final_tasks["a"]));
+  ASSERT_TRUE(ParseRecordedRun("1 w1\n", in.final_tasks["b"]));
+  EXPECT_TRUE(Check(in).Clean()) << Check(in).Summary();
+
+  ASSERT_TRUE(ParseRecordedRun("1 w1\n", in.final_tasks["a"]));
+  auto r = Check(in);
+  EXPECT_EQ(r.misattributed_results, 1u) << r.Summary();
+  EXPECT_FALSE(r.Clean());
+  // The right attempt number, but not a run that happened (another worker's claim).
+  ASSERT_TRUE(ParseRecordedRun("2 w9\n", in.final_tasks["a"]));
+  EXPECT_EQ(Check(in).misattributed_results, 1u);
+  // Output that names no run is not judged.
+  FinalTask untouched;
+  EXPECT_FALSE(ParseRecordedRun("", untouched));
+  EXPECT_FALSE(untouched.recorded_attempt.has_value());
 }
 
 TEST(ChaosChecker, RecoveryFiguresCountFromTheFault) {

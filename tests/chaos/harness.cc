@@ -127,12 +127,15 @@ Result<size_t> ChaosCluster::StartWorker(const std::string& label, uint32_t conc
 
 std::string ChaosCluster::TaskPayload(int64_t task_ms) const {
   // The record is appended after the run's work and its cost file, in one short write
-  // (O_APPEND, well under PIPE_BUF), so concurrent runs never tear each other's lines.
+  // (O_APPEND, well under PIPE_BUF), so concurrent runs never tear each other's lines. The
+  // run also prints "attempt worker" on its stdout, so the checker can tell which run's
+  // result the store recorded.
   char sleep_s[32];
   snprintf(sleep_s, sizeof(sleep_s), "%.3f", static_cast<double>(task_ms) / 1000.0);
   std::string script =
       std::string("s=$(date +%s%3N); sleep ") + sleep_s +
       "; printf '{\"usd\": 0.001}' > \"$TASKMILL_COST_FILE\"; "
+      "echo \"$TASKMILL_ATTEMPT $CHAOS_WORKER\"; "
       "echo \"$TASKMILL_TASK_ID $TASKMILL_ATTEMPT $CHAOS_WORKER $s $(date +%s%3N)\" >> " +
       dir_ + "/executions.log";
   return R"({"argv": ["sh", "-c", )" + JsonString(script) + "]}";
@@ -202,8 +205,13 @@ CheckReport Settle(ChaosCluster& cluster, const std::vector<Submission>& submiss
       for (const auto& t : reply->tasks) {
         if (t.state == protocol::TaskState::kUnknown || t.id.empty()) continue;
         auto usd = t.cost.find("usd");
-        final_tasks[t.id] =
-            FinalTask{t.state, t.attempts, usd == t.cost.end() ? 0.0 : usd->second, t.finished_ms};
+        FinalTask ft;
+        ft.state = t.state;
+        ft.attempts = t.attempts;
+        ft.usd = usd == t.cost.end() ? 0.0 : usd->second;
+        ft.finished_ms = t.finished_ms;
+        (void)ParseRecordedRun(t.stdout_data, ft);
+        final_tasks[t.id] = std::move(ft);
       }
     }
     return true;

@@ -71,10 +71,12 @@ class BatchTest : public ::testing::Test {
   std::unique_ptr<Cluster> cluster_;
 };
 
+// The middle steps take very different times, so a join released by its first parent
+// (early) starts long before the slow parent ends, and the order is decisive.
 TEST_F(BatchTest, DiamondRunsInDependencyOrder) {
   protocol::BatchSpec spec;
-  spec.tasks = {Node("a", "sleep", R"({"ms": 30})"), Node("b", "sleep", R"({"ms": 30})", {"a"}),
-                Node("c", "sleep", R"({"ms": 30})", {"a"}),
+  spec.tasks = {Node("a", "sleep", R"({"ms": 30})"), Node("b", "sleep", R"({"ms": 20})", {"a"}),
+                Node("c", "sleep", R"({"ms": 700})", {"a"}),
                 Node("d", "echo", "joined", {"b", "c"})};
   auto reply = Submit(spec);
   ASSERT_TRUE(reply);
@@ -85,12 +87,16 @@ TEST_F(BatchTest, DiamondRunsInDependencyOrder) {
   for (const char* n : {"a", "b", "c", "d"}) EXPECT_EQ(t[n].state, TaskState::kSucceeded) << n;
   EXPECT_GE(t["b"].started_ms, t["a"].finished_ms);
   EXPECT_GE(t["c"].started_ms, t["a"].finished_ms);
-  EXPECT_GE(t["d"].started_ms, std::max(t["b"].finished_ms, t["c"].finished_ms));
+  // b and c ran side by side (4 slots): b was long done while c still slept.
+  EXPECT_LT(t["b"].finished_ms + 300, t["c"].finished_ms);
+  // The join waited for the slow parent, not only for the first one to end.
+  EXPECT_GE(t["d"].started_ms, t["c"].finished_ms);
+  EXPECT_GE(t["d"].started_ms, t["b"].finished_ms);
   auto status = Status(reply->batch->id);
   EXPECT_EQ(status.state, "succeeded");
   EXPECT_EQ(status.counts["succeeded"], 4u);
-  // a -> b (or c) -> d: at least the two sleeps.
-  EXPECT_GE(status.critical_path_ms, 60u);
+  // a -> c -> d: at least the two sleeps.
+  EXPECT_GE(status.critical_path_ms, 730u);
 }
 
 TEST_F(BatchTest, EachStepReceivesItsParentsOutputs) {

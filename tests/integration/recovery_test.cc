@@ -1,12 +1,16 @@
-// What happens when processes die: a worker killed while holding tasks, a broker killed
-// and restarted under load, graceful SIGTERM of broker and worker.
+// What happens when processes die or go silent: a worker killed or frozen while holding
+// tasks, a broker killed and restarted under load or dying for good while another reaps its
+// leases, graceful SIGTERM of broker and worker.
 
 #include <signal.h>
 
 #include <chrono>
 #include <thread>
 
+#include <filesystem>
+
 #include "flow_helpers.h"
+#include "support/launch.h"
 
 namespace taskmill::testing {
 namespace {
@@ -66,6 +70,84 @@ TEST_F(RecoveryTest, KilledWorkersTasksCompleteExactlyOnceOnAnother) {
   EXPECT_EQ(retried, 4u) << "exactly the 4 tasks the dead worker held ran twice";
   // Detection is liveness x heartbeat (600 ms here), then a 1.5 s task.
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(8));
+}
+
+// A worker frozen while it holds tasks sends nothing, but its connection stays up: only the
+// heartbeat liveness (3 x 200 ms) can tell. Leases are 60 s, so the reaper cannot be what
+// recovers the tasks in the time allowed.
+TEST_F(RecoveryTest, ASilentWorkerHoldingTasksIsReleasedLongBeforeItsLeasesExpire) {
+  Cluster::Options options;
+  options.lease_ms = 60000;
+  StartCluster(options);
+  auto frozen = cluster_->StartWorker("frozen", 2);
+  ASSERT_TRUE(frozen);
+  std::vector<protocol::TaskSpec> specs(2, Spec("sleep", R"({"ms": 500})"));
+  for (auto& s : specs) s.backoff = BackoffPolicy{50, 50, 1.0, false};
+  auto ids = SubmitAll(cluster_->client(), specs);
+  ASSERT_EQ(ids.size(), 2u);
+  ASSERT_TRUE(WaitForState(ids, TaskState::kRunning, 2, 10000));
+  auto silenced_at = std::chrono::steady_clock::now();
+  cluster_->worker(*frozen).Signal(SIGSTOP);
+  ASSERT_TRUE(cluster_->StartWorker("rescuer", 2));
+  auto tasks = WaitAll(cluster_->client(), ids, 20000);
+  auto took = std::chrono::steady_clock::now() - silenced_at;
+  cluster_->worker(*frozen).Kill9();
+  ASSERT_EQ(tasks.size(), 2u);
+  for (const auto& t : tasks) {
+    EXPECT_EQ(t.state, TaskState::kSucceeded) << t.id;
+    EXPECT_EQ(t.worker, "rescuer") << t.id;
+    EXPECT_EQ(t.attempts, 2u) << t.id;
+    ASSERT_FALSE(t.history.empty()) << t.id;
+    EXPECT_EQ(t.history.back().code, "worker_lost") << t.id;
+  }
+  // Liveness (600 ms) + backoff + a 500 ms run, with room for a loaded machine; the lease
+  // would have taken 60 s.
+  EXPECT_LT(took, std::chrono::seconds(10));
+}
+
+// A broker that dies for good holding leases: no broker knows the worker any more, so no
+// heartbeat release happens, and only another broker's reaper (same Redis and prefix) can
+// re-queue the tasks once their leases expire.
+TEST_F(RecoveryTest, AnotherBrokersReaperRecoversTheLeasesOfABrokerThatDied) {
+  Cluster::Options options;
+  options.lease_ms = 1500;
+  StartCluster(options);
+  auto orphaned = cluster_->StartWorker("orphaned", 2);
+  ASSERT_TRUE(orphaned);
+  std::vector<protocol::TaskSpec> specs(2, Spec("sleep", R"({"ms": 1500})"));
+  for (auto& s : specs) s.backoff = BackoffPolicy{50, 50, 1.0, false};
+  auto ids = SubmitAll(cluster_->client(), specs);
+  ASSERT_EQ(ids.size(), 2u);
+  ASSERT_TRUE(WaitForState(ids, TaskState::kRunning, 2, 10000));
+  cluster_->broker().Kill9();
+  // The orphaned worker keeps running its attempts and redialling the dead broker.
+
+  BrokerLaunch l;
+  l.dir = cluster_->dir() + "/b2";
+  std::filesystem::create_directories(l.dir);
+  l.redis_url = "unix://" + cluster_->redis()->config().unix_path;
+  l.prefix = "tmc" + std::to_string(getpid()) + ":";
+  l.lease_ms = 1500;
+  l.extra_args = {"--reap-ms", "100"};
+  ChildProcess broker2, rescuer;
+  auto b2 = LaunchBroker(l, broker2, [&] { return cluster_->Logs(); });
+  ASSERT_TRUE(b2.has_value()) << b2.error().message;
+  auto w = ChildProcess::Spawn(WorkerArgv(b2->backend, "rescuer", 2, "default", 200, 3),
+                               l.dir + "/worker.log");
+  ASSERT_TRUE(w.has_value());
+  rescuer = std::move(*w);
+  WireClient client(b2->frontend);
+  auto tasks = WaitAll(client, ids, 20000);
+  ASSERT_EQ(tasks.size(), 2u);
+  for (const auto& t : tasks) {
+    EXPECT_EQ(t.state, TaskState::kSucceeded) << t.id;
+    EXPECT_EQ(t.worker, "rescuer") << t.id;
+    EXPECT_EQ(t.attempts, 2u) << t.id;
+    ASSERT_FALSE(t.history.empty()) << t.id;
+    EXPECT_EQ(t.history.back().code, "lease_expired") << t.id;
+  }
+  rescuer.Kill9();
+  broker2.Kill9();
 }
 
 TEST_F(RecoveryTest, AWorkerRestartedUnderTheSameIdDoesNotStrandItsTasks) {
