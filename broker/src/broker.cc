@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <tuple>
 
 #include "net/router_socket.h"
 #include "net/zap_handler.h"
@@ -81,8 +82,11 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
 }
 
 void LogCounters(const BrokerCounters& c) {
-  Log()->info("counters: bad_frames={} stale_results={} workers_lost={} tasks_dispatched={}",
-              c.bad_frames, c.stale_results, c.workers_lost, c.tasks_dispatched);
+  Log()->info(
+      "counters: bad_frames={} stale_results={} workers_lost={} tasks_dispatched={} forbidden={} "
+      "unregistered={} stale_progress={}",
+      c.bad_frames, c.stale_results, c.workers_lost, c.tasks_dispatched, c.forbidden,
+      c.unregistered, c.stale_progress);
 }
 
 int MakeSignalFd() {
@@ -112,7 +116,31 @@ Result<std::unique_ptr<ZapHandler>> SetUpCurve(const BrokerOptions& o, zmq::cont
     return MakeError(ErrorCode::kInvalidArgument, "--curve-allow-dir: " + allow.error().message);
   }
   size_t allowed = allow->size();
-  auto zap = std::make_unique<ZapHandler>(zmq_ctx, std::move(*allow), clock);
+  std::optional<CurveAllowList> workers, admins;
+  for (auto [flag, dir, list] :
+       {std::tuple{"--curve-worker-allow-dir", &o.curve_worker_allow_dir, &workers},
+        std::tuple{"--curve-admin-allow-dir", &o.curve_admin_allow_dir, &admins}}) {
+    if (dir->empty()) continue;
+    auto loaded = CurveAllowList::Load(*dir);
+    if (!loaded) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string(flag) + ": " + loaded.error().message);
+    }
+    Log()->info("CURVE roles: {} keys in {} ({})", loaded->size(), *dir, flag);
+    list->emplace(std::move(*loaded));
+  }
+  if (!workers) {
+    Log()->warn(
+        "CURVE roles: no --curve-worker-allow-dir, so every client key may also register as "
+        "a worker");
+  }
+  if (!admins) {
+    Log()->warn(
+        "CURVE roles: no --curve-admin-allow-dir, so every client key is an admin (DLQ, and "
+        "every client's tasks)");
+  }
+  auto zap = std::make_unique<ZapHandler>(zmq_ctx, std::move(*allow), clock, std::move(workers),
+                                          std::move(admins));
   if (auto r = zap->Bind(); !r) return std::unexpected(r.error());
   if (auto r = frontend.EnableCurveServer(*keys); !r) return std::unexpected(r.error());
   if (auto r = backend.EnableCurveServer(*keys); !r) return std::unexpected(r.error());
@@ -175,7 +203,8 @@ Result<void> Broker::Run() {
   RouterOptions router_options;
   router_options.max_frame_bytes = options_.max_frame_bytes;
   RouterSocket frontend(zmq_ctx, router_options);
-  router_options.handover = true;  // a restarted worker with the same id takes over
+  // No routing-id handover (RouterOptions::handover): workers pick a fresh random routing id
+  // per connection, and a READY carries their worker id over to it (WorkerService::OnReady).
   RouterSocket backend(zmq_ctx, router_options);
   auto zap = SetUpCurve(options_, zmq_ctx, clock_, frontend, backend);
   if (!zap) return std::unexpected(zap.error());
@@ -183,7 +212,7 @@ Result<void> Broker::Run() {
   if (auto r = backend.Bind(options_.backend); !r) return std::unexpected(r.error());
 
   BrokerContext ctx{options_, clock_,  redis,   store,   frontend,
-                    backend,  nullptr, nullptr, nullptr, {}};
+                    backend,  nullptr, nullptr, nullptr, {}, AccessPolicy(zap->get())};
   ClientService clients(ctx);
   WorkerService workers(ctx);
   BatchEvents events(ctx);
@@ -234,7 +263,8 @@ Result<void> Broker::Run() {
        [&, logged = BrokerCounters{}]() mutable {
          const BrokerCounters& c = ctx.counters;
          if (c.bad_frames == logged.bad_frames && c.stale_results == logged.stale_results &&
-             c.workers_lost == logged.workers_lost) {
+             c.workers_lost == logged.workers_lost && c.forbidden == logged.forbidden &&
+             c.unregistered == logged.unregistered && c.stale_progress == logged.stale_progress) {
            return;
          }
          logged = c;
@@ -318,7 +348,7 @@ Result<void> Broker::Run() {
       auto views = Views(in);
       auto msg = protocol::Decode(views, {.max_frame_bytes = options_.max_frame_bytes});
       if (msg) {
-        clients.OnMessage(in.identity, std::move(*msg));
+        clients.OnMessage(in.identity, std::move(*msg), in.user_id);
       } else {
         clients.OnBadMessage(in.identity, msg.error());
       }
@@ -327,7 +357,7 @@ Result<void> Broker::Run() {
       auto views = Views(in);
       auto msg = protocol::Decode(views, {.max_frame_bytes = options_.max_frame_bytes});
       if (msg) {
-        workers.OnMessage(in.identity, std::move(*msg));
+        workers.OnMessage(in.identity, std::move(*msg), in.user_id);
       } else {
         ++ctx.counters.bad_frames;
         Log()->debug("refused a worker frame: {}", msg.error().ToString());

@@ -72,6 +72,12 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.String("curve-allow-dir", &o.curve_allow_dir,
            "CURVE: directory of the *.pub files of allowed clients and workers (SIGHUP "
            "re-reads it)");
+  f.String("curve-worker-allow-dir", &o.curve_worker_allow_dir,
+           "CURVE: directory of the *.pub files of the keys that may register as workers "
+           "(unset: the keys of --curve-allow-dir may)");
+  f.String("curve-admin-allow-dir", &o.curve_admin_allow_dir,
+           "CURVE: directory of the *.pub files of admin keys: DLQ, and every client's tasks "
+           "and batches (unset: every key of --curve-allow-dir is an admin)");
   f.String("ready-file", &o.ready_file, "write the bound endpoints here once serving");
   f.Choice("log-level", &o.log_level, {"trace", "debug", "info", "warn", "error", "off"},
            "log level");
@@ -125,6 +131,14 @@ Result<void> Validate(const BrokerOptions& o) {
                            "both, or neither for no CURVE)"
                          : "--curve-secret-key-file: needs --curve-allow-dir too (CURVE takes "
                            "both, or neither for no CURVE)");
+  }
+  for (auto [flag, dir] : {std::pair{"--curve-worker-allow-dir", &o.curve_worker_allow_dir},
+                           std::pair{"--curve-admin-allow-dir", &o.curve_admin_allow_dir}}) {
+    if (!dir->empty() && o.curve_secret_key_file.empty()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string(flag) +
+                           ": roles need CURVE (--curve-secret-key-file and --curve-allow-dir)");
+    }
   }
   return {};
 }

@@ -293,3 +293,24 @@ TEST_F(StoreTest, StatsWithoutQueuesListsEveryQueue) {
 
 }  // namespace
 }  // namespace taskmill::broker
+
+namespace taskmill::broker {
+namespace {
+
+// Issue 13: a worker id belongs to the CURVE key that registered it first, for every broker
+// on the Redis: a second key is told whose it is; the same key refreshes it.
+TEST_F(StoreTest, BindWorkersKeepsAWorkerIdWithItsFirstKey) {
+  auto bind = [&](std::vector<std::pair<std::string, std::string>> pairs) {
+    auto r = Await<std::vector<std::string>>(
+        [&](auto cb) { store_->BindWorkers(pairs, 60'000, cb); });
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    return r.value_or(std::vector<std::string>{});
+  };
+  EXPECT_EQ(bind({{"w1", "key-a"}, {"w2", "key-b"}}), (std::vector<std::string>{"", ""}));
+  EXPECT_EQ(bind({{"w1", "key-b"}, {"w2", "key-b"}}), (std::vector<std::string>{"key-a", ""}));
+  EXPECT_EQ(bind({{"w1", "key-a"}}), (std::vector<std::string>{""}));
+  EXPECT_GT(RawInt({"PTTL", prefix_ + "wkey:w1"}), 0);  // it expires unless refreshed
+}
+
+}  // namespace
+}  // namespace taskmill::broker

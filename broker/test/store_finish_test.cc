@@ -1,3 +1,5 @@
+#include <set>
+
 #include "store_test_util.h"
 #include "taskmill/shared/backoff.h"
 
@@ -94,9 +96,89 @@ TEST_F(StoreTest, AWorkerCannotRecordAResultForAnotherWorkersLease) {
   // Right token, wrong worker: refused as stale, nothing recorded.
   EXPECT_EQ(FinishOk({Ok(claimed, "forged")}, "intruder").items.at(0).status, FinishStatus::kStale);
   EXPECT_EQ(GetOne(id).state, TaskState::kRunning);
-  // "" is a sender the broker does not know: the token alone decides.
-  EXPECT_EQ(FinishOk({Ok(claimed, "real")}, "").items.at(0).status, FinishStatus::kSucceeded);
+  // "" (a sender that never registered) matches no lease, even with the right token.
+  EXPECT_EQ(FinishOk({Ok(claimed, "forged")}, "").items.at(0).status, FinishStatus::kStale);
+  EXPECT_EQ(GetOne(id).state, TaskState::kRunning);
+  EXPECT_EQ(FinishOk({Ok(claimed, "real")}, "w1").items.at(0).status, FinishStatus::kSucceeded);
   EXPECT_EQ(GetOne(id).output, "real");
+}
+
+// Issue 13: the token was the attempt counter, 1 on every first attempt, so anyone could
+// forge a first attempt's result. Tokens are random 64-bit values now.
+TEST_F(StoreTest, FencingTokensAreRandomNotAttemptCounters) {
+  constexpr int kTasks = 64;
+  std::vector<protocol::TaskSpec> specs(kTasks, Spec());
+  for (auto& s : specs) EnqueueOne(s);
+  auto claimed = ClaimOk(kTasks);
+  ASSERT_EQ(claimed.size(), static_cast<size_t>(kTasks));
+  std::set<uint64_t> tokens;
+  size_t small = 0;
+  for (const auto& t : claimed) {
+    EXPECT_EQ(t.attempt, 1u);
+    tokens.insert(t.token);
+    small += t.token < (uint64_t{1} << 32) ? 1 : 0;
+  }
+  EXPECT_EQ(tokens.size(), claimed.size()) << "tokens repeat";
+  // Each token is below 2^32 with probability 2^-32: a counter would be below 65.
+  EXPECT_EQ(small, 0u);
+  // Above 2^53 the token would be rounded by a Lua number; it must come back exact.
+  auto done = FinishOk({Ok(claimed[0], "x")});
+  EXPECT_EQ(done.items.at(0).status, FinishStatus::kSucceeded);
+  // Retried attempts get fresh tokens, and an old one stays stale.
+  auto failed = FinishOk({Fail(claimed[1], true)});
+  ASSERT_EQ(failed.items.at(0).status, FinishStatus::kRetry);
+  clock_.Advance(3'600'000);
+  ASSERT_TRUE(Await<PromoteResult>([&](auto cb) { store_->Promote(10, cb); }).has_value());
+  auto again = ClaimOk(1).at(0);
+  EXPECT_EQ(again.task_id, claimed[1].task_id);
+  EXPECT_EQ(again.attempt, 2u);
+  EXPECT_NE(again.token, claimed[1].token);
+  EXPECT_EQ(FinishOk({Ok(claimed[1], "old")}).items.at(0).status, FinishStatus::kStale);
+  EXPECT_EQ(FinishOk({Ok(again, "new")}).items.at(0).status, FinishStatus::kSucceeded);
+}
+
+// With CURVE, tasks carry their submitter's key: reads and cancels limited to an owner see
+// another owner's tasks and batches as unknown, and leave them alone.
+TEST_F(StoreTest, OwnerFilterHidesAndProtectsOtherOwnersTasks) {
+  std::vector<protocol::TaskSpec> specs = {Spec(), Spec()};
+  specs[0].id = "owned-by-a";
+  specs[1].id = "owned-by-b";
+  auto added = Await<EnqueueResult>(
+      [&](auto cb) { store_->Enqueue(specs, cb, {"key-a", "key-b"}); });
+  ASSERT_TRUE(added.has_value()) << added.error().ToString();
+  auto get = [&](const std::string& owner) {
+    auto r = Await<std::vector<std::optional<protocol::TaskInfo>>>(
+        [&](auto cb) { store_->Get({"owned-by-a", "owned-by-b"}, cb, owner); });
+    EXPECT_TRUE(r.has_value());
+    std::vector<bool> seen;
+    for (const auto& t : *r) seen.push_back(t.has_value());
+    return seen;
+  };
+  EXPECT_EQ(get("key-a"), (std::vector<bool>{true, false}));
+  EXPECT_EQ(get("key-b"), (std::vector<bool>{false, true}));
+  EXPECT_EQ(get(""), (std::vector<bool>{true, true}));
+  auto cancel = Await<CancelResult>(
+      [&](auto cb) { store_->Cancel({"owned-by-a", "owned-by-b"}, "x", cb, "key-b"); });
+  ASSERT_TRUE(cancel.has_value());
+  EXPECT_EQ(cancel->items.at(0).status, CancelStatus::kNotFound);
+  EXPECT_EQ(cancel->items.at(1).status, CancelStatus::kCancelled);
+  EXPECT_EQ(GetOne("owned-by-a").state, TaskState::kQueued);
+
+  protocol::TaskSpec member = Spec();
+  member.id = "member-1";
+  member.name = "only";
+  auto batch = Await<EnqueueResult>(
+      [&](auto cb) { store_->EnqueueBatch("batch-of-a", {}, {member}, cb, "key-a"); });
+  ASSERT_TRUE(batch.has_value()) << batch.error().ToString();
+  auto read_batch = [&](const std::string& owner) {
+    auto r = Await<std::optional<protocol::BatchStatus>>(
+        [&](auto cb) { store_->GetBatch("batch-of-a", cb, owner); });
+    EXPECT_TRUE(r.has_value());
+    return r && r->has_value();
+  };
+  EXPECT_TRUE(read_batch("key-a"));
+  EXPECT_FALSE(read_batch("key-b"));
+  EXPECT_TRUE(read_batch(""));
 }
 
 // The Lua backoff must equal BackoffPolicy::DelayFor for every attempt, with and without

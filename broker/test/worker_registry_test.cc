@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "dispatch/held_results.h"
+
 namespace taskmill::broker {
 namespace {
 
@@ -104,6 +106,37 @@ TEST(WorkerRegistryTest, EmptyQueueListMeansDefault) {
   reg.Register("a", protocol::Ready{"w1", {}, {}, 0, {}, {}}, 0);
   EXPECT_TRUE(reg.Find("a")->Serves("default"));
   EXPECT_EQ(reg.Find("a")->concurrency, 1u);
+}
+
+}  // namespace
+}  // namespace taskmill::broker
+
+namespace taskmill::broker {
+namespace {
+
+// Issue 13: DONEs of a connection that has not registered wait for its READY, bounded.
+TEST(HeldResultsTest, HoldsUntilTakenExpiresAndStaysBounded) {
+  HeldResults held;
+  protocol::Done d;
+  d.task_id = "t1";
+  EXPECT_TRUE(held.Hold("conn-a", d, 0));
+  d.task_id = "t2";
+  EXPECT_TRUE(held.Hold("conn-a", d, 10));
+  EXPECT_TRUE(held.Hold("conn-b", d, 20));
+  EXPECT_EQ(held.size(), 3u);
+  auto a = held.Take("conn-a");
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].task_id, "t1");  // oldest first
+  EXPECT_TRUE(held.Take("conn-a").empty());
+  EXPECT_EQ(held.Expire(1000, 2000), 0u);
+  EXPECT_EQ(held.Expire(3000, 2000), 1u);  // conn-b's, held since 20
+  EXPECT_EQ(held.size(), 0u);
+  // Bounded in bytes: a 64 MiB output cannot be held.
+  d.output.assign(HeldResults::kMaxHeldBytes, 'x');
+  EXPECT_FALSE(held.Hold("conn-c", d, 0));
+  d.output.clear();
+  for (size_t i = 0; i < HeldResults::kMaxHeld; ++i) ASSERT_TRUE(held.Hold("conn-d", d, 0));
+  EXPECT_FALSE(held.Hold("conn-d", d, 0));
 }
 
 }  // namespace

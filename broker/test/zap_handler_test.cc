@@ -3,6 +3,7 @@
 // refused key is logged once.
 
 #include "net/zap_handler.h"
+#include "service/authz.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -97,7 +98,7 @@ TEST_F(ZapHandlerTest, AllowsListedKeysAndRefusesOthers) {
   EXPECT_EQ(ok.version, "1.0");
   EXPECT_EQ(ok.request_id, "7");
   EXPECT_EQ(ok.status, "200");
-  EXPECT_EQ(ok.user_id, "alice");
+  EXPECT_EQ(ok.user_id, alice_.public_key);  // the key: names may repeat across role dirs
 
   ZapReply no = Ask(zap, req, CurveRequest("8", bob_));
   EXPECT_EQ(no.request_id, "8");
@@ -152,7 +153,7 @@ TEST_F(ZapHandlerTest, ReloadPicksUpChangesAndKeepsTheOldListOnError) {
   EXPECT_EQ(*reloaded, 2u);
   ZapReply bob = Ask(zap, req, CurveRequest("2", bob_));
   EXPECT_EQ(bob.status, "200");
-  EXPECT_EQ(bob.user_id, "bob");
+  EXPECT_EQ(bob.user_id, bob_.public_key);
 
   // A broken .pub: the reload fails naming the file, and the old list stays in force.
   std::ofstream(dir_ + "/allowed/broken.pub") << "curve\n    public-key = \"nope\"\n";
@@ -167,6 +168,63 @@ TEST_F(ZapHandlerTest, ReloadPicksUpChangesAndKeepsTheOldListOnError) {
   ASSERT_EQ(zap.Reload().value_or(99), 1u);
   EXPECT_EQ(Ask(zap, req, CurveRequest("4", bob_)).status, "400");
   EXPECT_EQ(Ask(zap, req, CurveRequest("5", alice_)).status, "200");
+}
+
+// Issue 13: a key in any role directory may connect; its roles are the directories it is in,
+// and a directory not given leaves its role to the client keys (one allow-list, as before).
+TEST_F(ZapHandlerTest, RolesComeFromTheDirectoriesAKeyIsIn) {
+  fs::create_directory(dir_ + "/workers");
+  fs::create_directory(dir_ + "/admins");
+  fs::copy_file(dir_ + "/bob.pub", dir_ + "/workers/bob.pub");
+  auto clients = CurveAllowList::Load(dir_ + "/allowed");
+  auto workers = CurveAllowList::Load(dir_ + "/workers");
+  auto admins = CurveAllowList::Load(dir_ + "/admins");
+  ASSERT_TRUE(clients && workers && admins);
+  zmq::context_t ctx;
+  ZapHandler zap(ctx, *clients, clock_, *workers, *admins);
+  ASSERT_TRUE(zap.Bind());
+  zmq::socket_t req(ctx, zmq::socket_type::req);
+  req.connect(ZapHandler::kEndpoint);
+  EXPECT_EQ(Ask(zap, req, CurveRequest("1", bob_)).status, "200");  // a worker key gets in
+  AccessPolicy roles(&zap);
+  Principal alice = roles.Identify(alice_.public_key);
+  Principal bob = roles.Identify(bob_.public_key);
+  EXPECT_EQ(alice.roles, kRoleClient);
+  EXPECT_EQ(bob.roles, kRoleWorker);
+  EXPECT_EQ(bob.name, "bob");
+  auto refused = roles.Require(alice, kRoleAdmin, "DLQ");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kForbidden);
+  EXPECT_EQ(refused.error().message,
+            "DLQ needs the admin role; this key ('alice') has client: its .pub belongs in the "
+            "broker's --curve-admin-allow-dir");
+  EXPECT_TRUE(roles.Require(bob, kRoleWorker, "READY").has_value());
+  EXPECT_EQ(AccessPolicy::OwnerFilter(alice), alice_.public_key);
+  // SIGHUP re-reads every directory: bob becomes an admin too.
+  fs::copy_file(dir_ + "/bob.pub", dir_ + "/admins/bob.pub");
+  ASSERT_TRUE(zap.Reload().has_value());
+  EXPECT_EQ(roles.Identify(bob_.public_key).roles, kRoleWorker | kRoleAdmin);
+  EXPECT_EQ(AccessPolicy::OwnerFilter(roles.Identify(bob_.public_key)), "");
+
+  // Without role directories, a client key has every role.
+  ZapHandler legacy(ctx, *clients, clock_);
+  AccessPolicy one_list(&legacy);
+  EXPECT_EQ(one_list.Identify(alice_.public_key).roles, kRoleClient | kRoleWorker | kRoleAdmin);
+  EXPECT_EQ(one_list.Identify(bob_.public_key).roles, 0);
+  // Without CURVE, everyone has every role and nothing is owned.
+  Principal anyone = AccessPolicy().Identify("");
+  EXPECT_EQ(anyone.roles, kRoleClient | kRoleWorker | kRoleAdmin);
+  EXPECT_EQ(AccessPolicy::OwnerFilter(anyone), "");
+}
+
+TEST(WorkerBindingsTest, AWorkerIdStaysWithItsKeyUntilItExpires) {
+  WorkerBindings b;
+  EXPECT_TRUE(b.Bind("w1", "key-a", 0));
+  EXPECT_FALSE(b.Bind("w1", "key-b", 1000));
+  EXPECT_TRUE(b.Bind("w1", "key-a", 2000));
+  b.Touch("w1", WorkerBindings::kTtlMs);
+  EXPECT_FALSE(b.Bind("w1", "key-b", 2 * WorkerBindings::kTtlMs));
+  EXPECT_TRUE(b.Bind("w1", "key-b", 2 * WorkerBindings::kTtlMs + 1));
 }
 
 TEST_F(ZapHandlerTest, AllowDirIgnoresOtherFilesAndMustExist) {

@@ -4,12 +4,12 @@
 
 namespace taskmill {
 namespace {
-constexpr std::array<std::string_view, 19> kNames = {
+constexpr std::array<std::string_view, 20> kNames = {
     "invalid_argument", "bad_frame",         "unknown_version", "unknown_command",
     "truncated",        "wrong_type",        "missing_field",   "over_limit",
     "not_found",        "store_unavailable", "timeout",         "broker_unavailable",
     "stale_token",      "queue_full",        "cycle",           "conflict",
-    "unauthorized",     "store_full",        "internal",
+    "unauthorized",     "store_full",        "forbidden",       "internal",
 };
 static_assert(kNames.size() == static_cast<size_t>(ErrorCode::kInternal) + 1);
 }  // namespace

@@ -128,6 +128,14 @@ std::vector<Sample> SampleMessages() {
   }
   {
     Reply r;
+    r.req_id = 3;
+    r.error = WireError{"forbidden",
+                        "DLQ purge needs the admin role; this key ('ci') has client: its .pub "
+                        "belongs in the broker's --curve-admin-allow-dir"};
+    out.push_back({"reply_forbidden", r});
+  }
+  {
+    Reply r;
     r.req_id = 4;
     r.tasks = {FullInfo()};
     out.push_back({"reply_tasks", r});
@@ -239,6 +247,17 @@ std::vector<Sample> SampleMessages() {
     out.push_back({"done_failed", d});
   }
   out.push_back({"progress", Progress{"01JD0000000000000000000001", 7, 0.5, "half"}});
+  // Fencing tokens are random 64-bit values: above 2^53 (a double's exact range) and 2^63,
+  // so every library must echo them as exact unsigned integers.
+  out.push_back({"progress_token64",
+                 Progress{"01JD0000000000000000000001", 0xd3a1c6f09b2e4f17ull, 0.25, ""}});
+  {
+    Done d;
+    d.task_id = "01JD0000000000000000000001";
+    d.token = 0x9e3779b97f4a7c15ull;
+    d.ok = true;
+    out.push_back({"done_token64", d});
+  }
   out.push_back({"bye", Bye{"drained"}});
   {
     TaskMsg t;

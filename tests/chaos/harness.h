@@ -53,11 +53,17 @@ class ChaosCluster {
 
   // Starts the broker (again on the same endpoints after the first time).
   Result<void> StartBroker();
+  // Starts another broker on the same Redis and key prefix (its own dir `name` and random
+  // endpoints) into `process`, with broker_args and `extra_args`.
+  Result<taskmill::testing::BrokerEndpoints> StartExtraBroker(
+      const std::string& name, taskmill::testing::ChildProcess& process,
+      const std::vector<std::string>& extra_args = {});
   taskmill::testing::ChildProcess& broker() { return broker_; }
   // Starts a worker labelled `label` (its id too); returns its index. `endpoint`: where it
   // connects instead of the broker's backend (a proxy in front of it).
   Result<size_t> StartWorker(const std::string& label, uint32_t concurrency,
-                             const std::string& endpoint = "");
+                             const std::string& endpoint = "",
+                             const std::vector<std::string>& extra_args = {});
   taskmill::testing::ChildProcess& worker(size_t i) { return workers_.at(i); }
   size_t worker_count() const { return workers_.size(); }
   broker::EmbeddedRedis& redis() { return *redis_; }
@@ -67,6 +73,7 @@ class ChaosCluster {
   // The broker's log (its counters line says how many frames it refused, say).
   std::string BrokerLog() const;
   const std::string& queue() const { return queue_; }
+  const std::string& dir() const { return dir_; }
   // The exec payload of a normal task: sleeps task_ms, logs its run, reports 0.001 USD.
   std::string TaskPayload(int64_t task_ms) const;
   std::vector<Execution> Executions() const;

@@ -32,8 +32,9 @@ struct HealthyClient {
   std::string queue;
   std::vector<std::string> ids;
   size_t failures = 0;
-  HealthyClient(const std::string& endpoint, std::string q)
-      : client(endpoint), queue(std::move(q)) {}
+  HealthyClient(const std::string& endpoint, std::string q,
+                const WireClient::Options& options = {})
+      : client(endpoint, options), queue(std::move(q)) {}
   // Until duration_ms passes, max_calls were made or *stop is set.
   std::vector<int64_t> Run(const std::string& prefix, int64_t duration_ms, size_t max_calls,
                            const std::atomic<bool>* stop = nullptr) {

@@ -4,8 +4,13 @@
 
 namespace taskmill::testing {
 
-WireClient::WireClient(const std::string& endpoint) : socket_(ctx_, zmq::socket_type::dealer) {
+WireClient::WireClient(const std::string& endpoint) : WireClient(endpoint, Options{}) {}
+
+WireClient::WireClient(const std::string& endpoint, const Options& options)
+    : socket_(ctx_, zmq::socket_type::dealer) {
   socket_.set(zmq::sockopt::linger, 0);
+  if (!options.routing_id.empty()) socket_.set(zmq::sockopt::routing_id, options.routing_id);
+  if (options.curve) (void)ApplyCurveClient(socket_.handle(), *options.curve);
   socket_.connect(endpoint);
 }
 

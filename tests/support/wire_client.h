@@ -2,9 +2,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <zmq.hpp>
 
+#include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/error.h"
 #include "taskmill/shared/protocol/codec.h"
 
@@ -15,7 +17,13 @@ namespace taskmill::testing {
 // Thread: the test's thread. Owner: the test.
 class WireClient {
  public:
+  // How the socket connects: CURVE keys (none: plain) and a routing id (empty: libzmq's).
+  struct Options {
+    std::optional<CurveClientKeys> curve;
+    std::string routing_id;
+  };
   explicit WireClient(const std::string& endpoint);
+  WireClient(const std::string& endpoint, const Options& options);
 
   // Sends a request (its req_id is set here) and waits for the REPLY with that req_id;
   // RESULT and EVENT pushes that arrive meanwhile are kept for NextPush.

@@ -1,7 +1,10 @@
 // The broker link half of IoLoop: the DEALER socket, its outbox and reconnects.
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "io_loop.h"
 #include "taskmill/shared/protocol/codec.h"
@@ -15,6 +18,24 @@ constexpr int kZmqReconnectIvlMaxMs = 2000;
 // Reliable messages kept while the broker is away. Only DONEs pile up then (no new tasks
 // arrive), so this is a guard against a bug, not a limit anyone should meet.
 constexpr size_t kMaxOutbox = 10'000;
+
+// A routing id of its own for every link: the worker id and 128 random bits. The broker takes
+// no routing-id handover, and a routing id nobody can guess is one nobody can connect with
+// to receive this worker's tasks; the worker id moves to the new link with its READY.
+std::string LinkRoutingId(const std::string& worker_id) {
+  unsigned char bytes[16];
+  if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+    std::random_device device;
+    for (auto& b : bytes) b = static_cast<unsigned char>(device());
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = worker_id + ".";
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
+}
 
 Parts ToParts(const protocol::Message& msg) {
   protocol::Frames f = protocol::Encode(msg);
@@ -37,7 +58,7 @@ Result<void> IoLoop::OpenLink() {
                             {ZMQ_RECONNECT_IVL_MAX, kZmqReconnectIvlMaxMs}}) {
     if (auto r = s.SetInt(opt, value); !r) return r;
   }
-  if (auto r = s.SetBytes(ZMQ_ROUTING_ID, options_.id); !r) return r;
+  if (auto r = s.SetBytes(ZMQ_ROUTING_ID, LinkRoutingId(options_.id)); !r) return r;
   // Every link is a new socket: the keys go on each one before it connects.
   if (curve_) {
     if (auto r = ApplyCurveClient(s.handle(), *curve_); !r) return r;

@@ -14,8 +14,7 @@ namespace taskmill::worker::testing {
 
 FakeBroker::FakeBroker() : router_(context_, zmq::socket_type::router) {
   router_.set(zmq::sockopt::linger, 0);
-  // A reconnecting worker reuses its routing id: the new connection takes it over.
-  router_.set(zmq::sockopt::router_handover, 1);
+  // Like the broker: no handover. Every link of a worker has a routing id of its own.
   router_.bind("tcp://127.0.0.1:*");
   endpoint_ = router_.get(zmq::sockopt::last_endpoint);
 }

@@ -29,7 +29,9 @@ TEST(WorkerTest, ReadyCarriesIdQueuesTypesConcurrencyAndLabels) {
   auto ready = broker.WaitFor<Ready>(5s);
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->worker_id, "w-ready");
-  EXPECT_EQ(broker.last_identity(), "w-ready");  // routing id = worker id
+  // A routing id of its own per link: the worker id, a dot and 128 random bits in hex.
+  EXPECT_TRUE(broker.last_identity().starts_with("w-ready.")) << broker.last_identity();
+  EXPECT_EQ(broker.last_identity().size(), std::string("w-ready.").size() + 32);
   EXPECT_EQ(ready->queues, (std::vector<std::string>{"images", "default"}));
   EXPECT_EQ(ready->types, (std::vector<std::string>{"echo", "resize"}));
   EXPECT_EQ(ready->concurrency, 3u);

@@ -15,6 +15,7 @@ namespace taskmill::broker {
 struct WorkerState {
   std::string identity;  // ROUTER identity (routing key)
   std::string id;        // worker_id from READY (lease owner in Redis)
+  std::string key;       // the connection's CURVE key (ZAP user id); "" without CURVE
   std::vector<std::string> queues;
   std::vector<std::string> types;  // empty: any type
   uint32_t concurrency = 1;

@@ -1,7 +1,8 @@
 -- cancel.lua: cancels tasks by id.
 --
 -- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] reason   ARGV[9] N, then N task ids
+-- ARGV[8] reason   ARGV[9] owner ("" = any)   ARGV[10] N, then N task ids
+-- A task owned by someone else than a non-empty ARGV[9] is reported not_found, untouched.
 -- queued / delayed / blocked: cancelled at once (removed from its zset, state cancelled,
 --   reason recorded, TTL set) and its unfinished descendants cancelled (dependency_failed).
 -- running: the hash gets cancel=<reason>; the attempt's DONE (or its failure) then ends it
@@ -13,18 +14,20 @@
 --   {"not_found", id}
 
 local reason = arg()
+local owner = arg()
 local n = argn()
 local out = {}
 for i = 1, n do
   local id = arg()
   local t = load(id)
+  if t and owner ~= '' and redis.call('HGET', task_key(id), 'owner') ~= owner then t = nil end
   if not t then
     out[i] = {'not_found', id}
   elseif TERMINAL[t.state] then
     out[i] = {'finished', id, t.state}
   elseif t.state == 'running' then
     redis.call('HSET', task_key(id), 'cancel', reason)
-    out[i] = {'cancel_requested', id, t.worker, tonumber(t.tok)}
+    out[i] = {'cancel_requested', id, t.worker, t.tok}
   else
     cancel_now(t, reason)
     out[i] = {'cancelled', id, cascade(t, 'dependency_failed')}

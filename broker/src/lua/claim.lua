@@ -3,13 +3,15 @@
 --
 -- KEYS: none (see prelude.lua for ARGV[1..7]).
 -- ARGV[8] worker id   ARGV[9] lease ms   ARGV[10] N (max tasks)
--- then Q, Q queue names, then T, T task types (T = 0: any type known in those queues)
--- Writes: removes from q:<queue>:<type>; task hash (state running, att+1, tok+1, started,
---   worker); leases zset (deadline = now + lease, never past now + timeout + grace);
+-- then Q, Q queue names, then T, T task types (T = 0: any type known in those queues),
+-- then N fencing tokens (decimal uint64, random, from the broker: fencing_token.h)
+-- Writes: removes from q:<queue>:<type>; task hash (state running, att+1, tok = the next
+--   token of ARGV, started, worker); leases zset (deadline = now + lease, never past now + timeout + grace);
 --   wleases:<worker>; stats:<queue>.running.
 -- Returns: {tasks, batches}; tasks[i] = {id, token, attempt, queue, type, payload, timeout_ms,
 --   batch, name, {label k, v, ...}, {parent name, parent output, ...}}
---   The fencing token is a per-task claim counter that never resets.
+--   The fencing token is random (unguessable) and is returned as a decimal string: Lua numbers
+--   are doubles and would round a 64-bit token.
 -- Errors: none besides malformed arguments.
 
 local worker = arg()
@@ -19,6 +21,8 @@ local queues = {}
 for _ = 1, argn() do queues[#queues + 1] = arg() end
 local types = {}
 for _ = 1, argn() do types[#types + 1] = arg() end
+local tokens = {}
+for _ = 1, n do tokens[#tokens + 1] = arg() end
 
 -- Candidates: the head N of every ready zset the worker can run, merged by score.
 local cands = {}
@@ -53,13 +57,13 @@ for i = 1, math.min(n, #cands) do
   if v[1] == 'queued' then
     local t = {id = id, state = 'queued', queue = v[2], type = v[3], batch = v[4] or ''}
     local att = (tonumber(v[5]) or 0) + 1
-    local tok = (tonumber(v[6]) or 0) + 1
+    local tok = tokens[#out + 1]
     local timeout = tonumber(v[7]) or 0
     local deadline_s = lease_s
     if timeout > 0 and timeout + LEASE_GRACE < lease then
       deadline_s = fmt(NOW + timeout + LEASE_GRACE)
     end
-    set_state(t, 'running', {'att', fmt(att), 'tok', fmt(tok), 'started', NOW_S, 'worker', worker})
+    set_state(t, 'running', {'att', fmt(att), 'tok', tok, 'started', NOW_S, 'worker', worker})
     lease_args[#lease_args + 1] = deadline_s
     lease_args[#lease_args + 1] = id
     wl[#wl + 1] = id

@@ -5,7 +5,7 @@
 --   (N = 0: the oldest `limit` dead letters of the queue(s))
 -- Each task still dead: removed from dead:<queue>, att = 0, error cleared (history kept),
 --   TTLs removed, pushed to q:<queue>:<type>; a finished batch it belongs to runs again.
---   The fencing counter (tok) is not reset, so results of old attempts stay stale.
+--   The next claim draws a new random fencing token, so results of old attempts stay stale.
 -- Returns: {retried ids, batches}
 
 local out = {}

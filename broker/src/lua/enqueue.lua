@@ -7,10 +7,11 @@
 -- then     N, then N items of:
 --   id, queue, type, name, payload, priority, max_attempts, backoff_base_ms, backoff_max_ms,
 --   backoff_multiplier, backoff_jitter (0/1), timeout_ms, idempotency_key, not_before_ms,
---   L, L pairs (label key, value), D, D parent task ids
+--   owner (the submitter's CURVE key; "" = none), L, L pairs (label key, value), D, D parent ids
 -- Writes: task:<id> hash; q:<queue>:<type> (ready) or delayed (not_before in the future) or
 --   state blocked with deps:<parent> entries; idem:<key> (SET NX PX); queues, types:<queue>,
---   stats:<queue>.submitted; with a batch: batch:<id> hash, batch:<id>:tasks, batch:<id>:names.
+--   stats:<queue>.submitted; with a batch: batch:<id> hash (owner: its first item's),
+--   batch:<id>:tasks, batch:<id>:names.
 -- Returns: {items, batches}; items[i] is one of
 --   {"created", id, state}        state: queued | delayed | blocked | cancelled (a parent had
 --                                  already failed or been cancelled: reason dependency_failed)
@@ -37,7 +38,7 @@ local items = {}
 for i = 1, n do
   local it = {id = arg(), queue = arg(), type = arg(), name = arg(), payload = arg(),
               prio = arg(), max_att = arg(), b_base = arg(), b_max = arg(), b_mult = arg(),
-              b_jit = arg(), timeout = arg(), idem = arg(), nbf = arg()}
+              b_jit = arg(), timeout = arg(), idem = arg(), nbf = arg(), owner = arg()}
   local labels = {}
   for _ = 1, argn() do
     labels[#labels + 1] = 'l:' .. arg()
@@ -47,7 +48,7 @@ for i = 1, n do
   local deps = {}
   for _ = 1, argn() do deps[#deps + 1] = arg() end
   it.deps = deps
-  if not it.nbf then return redis.error_reply('TM_INVALID_ARGUMENT item ' .. i .. ' truncated') end
+  if not it.owner then return redis.error_reply('TM_INVALID_ARGUMENT item ' .. i .. ' truncated') end
   items[i] = it
 end
 
@@ -80,6 +81,7 @@ if batch ~= '' then
     return redis.error_reply('TM_CONFLICT batch ' .. batch .. ' exists')
   end
   redis.call('HSET', bk, 'id', batch, 'state', 'running', 'total', n, 'created', NOW_S)
+  if items[1] and items[1].owner ~= '' then redis.call('HSET', bk, 'owner', items[1].owner) end
   for _, b in ipairs(budget) do redis.call('HSET', bk, 'b:' .. b[1], b[2]) end
 end
 
@@ -145,6 +147,10 @@ for i, it in ipairs(items) do
     if it.idem ~= '' then
       f[#f + 1] = 'idem'
       f[#f + 1] = it.idem
+    end
+    if it.owner ~= '' then
+      f[#f + 1] = 'owner'
+      f[#f + 1] = it.owner
     end
     if it.nbf ~= '0' and it.nbf ~= '' then
       f[#f + 1] = 'nbf'

@@ -22,7 +22,7 @@ for _, id in ipairs(redis.call('SMEMBERS', wk)) do
     end
     redis.call('ZADD', LEASES, 'XX', fmt(deadline), id)
     count = count + 1
-    if t.cancel ~= '' then flagged[#flagged + 1] = {id, tonumber(t.tok), t.cancel} end
+    if t.cancel ~= '' then flagged[#flagged + 1] = {id, t.tok, t.cancel} end
   else
     redis.call('SREM', wk, id)
   end

@@ -1,12 +1,12 @@
 -- finish.lua: records the outcome of attempts (worker DONE messages), success or failure.
 --
 -- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] worker id ("" = any: a DONE from a connection the broker does not know), ARGV[9] N,
+-- ARGV[8] worker id (the registered sender; "" matches no lease), ARGV[9] N,
 --   then N items of:
 --   task id, token, ok (1/0), output, exit_code ("" = none), stdout, stderr, duration_ms,
 --   error code, error message, retryable (1/0), C, C pairs (cost name, amount)
--- Accepted only if the task is running, token equals its live lease's token and (when given)
---   the lease is the worker's; otherwise
+-- Accepted only if the task is running, token equals its live lease's token and the lease is
+--   the worker's (never for worker ""); otherwise
 --   stats:<queue>.stale is counted and nothing is recorded.
 -- Success: output/exit/stdout/stderr/duration/worker recorded, state succeeded, TTL set;
 --   blocked dependents whose parents have all succeeded are released (ready or delayed).
@@ -114,7 +114,7 @@ for i = 1, n do
   local t = load(it.id)
   if not t then
     out[i] = {'not_found', it.id, '', '', 0, 0, {}, {}}
-  elseif t.state ~= 'running' or t.tok ~= it.token or (worker ~= '' and t.worker ~= worker) then
+  elseif t.state ~= 'running' or t.tok ~= it.token or worker == '' or t.worker ~= worker then
     bump(stats_key(t.queue), 'stale', 1)
     out[i] = {'stale', it.id, t.queue, t.batch, 0, tonumber(t.att) or 0, {}, {}}
   else

@@ -1,14 +1,16 @@
 -- get_batch.lua: reads a batch's aggregate state and its name -> task id map.
 --
 -- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] batch id
--- Returns: {} when unknown, else {flat HGETALL of batch:<id>, flat HGETALL of batch:<id>:names,
+-- ARGV[8] batch id   ARGV[9] owner ("" = any)
+-- Returns: {} when unknown or owned by someone else than a non-empty ARGV[9], else {flat HGETALL of batch:<id>, flat HGETALL of batch:<id>:names,
 --   critical path ms}: the longest chain of recorded attempt durations through the DAG.
 --   batch:<id> fields: id, state (running|succeeded|partial|failed), total, created, finished,
 --   n:<task state> counts, c:<cost> sums, b:<cost> budgets, budget_exceeded ("1").
 -- Read only.
 
 local b = arg()
+local owner = arg() or ''
+if owner ~= '' and redis.call('HGET', batch_key(b), 'owner') ~= owner then return finish({}) end
 local h = redis.call('HGETALL', batch_key(b))
 if #h == 0 then return finish({}) end
 -- Critical path: cp(task) = its duration + the longest cp among its parents (memoised).

@@ -42,9 +42,14 @@ bool RouterSocket::TryReceive(Inbound& out) {
     zmq::message_t identity;
     if (!socket_.recv(identity, zmq::recv_flags::dontwait)) return false;
     out.identity.assign(static_cast<const char*>(identity.data()), identity.size());
+    out.user_id.clear();
     while (socket_.get(zmq::sockopt::rcvmore)) {
       zmq::message_t part;
       if (!socket_.recv(part, zmq::recv_flags::none)) break;
+      if (out.frames.empty()) {
+        // Metadata travels on the peer's frames (not on the routing id ROUTER prepends).
+        if (const char* uid = zmq_msg_gets(part.handle(), "User-Id")) out.user_id = uid;
+      }
       // A hostile peer could send thousands of frames; only 3 are valid, keep a few to report.
       if (out.frames.size() < 8) out.frames.push_back(std::move(part));
     }

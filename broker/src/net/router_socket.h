@@ -15,6 +15,7 @@ namespace taskmill::broker {
 struct Inbound {
   std::string identity;
   std::vector<zmq::message_t> frames;
+  std::string user_id;  // the connection's ZAP user id (its CURVE key in Z85); "" without CURVE
 };
 
 struct RouterOptions {
@@ -22,7 +23,9 @@ struct RouterOptions {
   int send_hwm = 100'000;                // per-peer outbound queue, in messages
   int recv_hwm = 100'000;
   int handshake_ms = 2000;  // a connection that has not said hello by then is dropped
-  bool handover = false;    // a new connection with a known identity takes it over
+  // A new connection with a known identity takes it over. Off on both sockets: a peer that
+  // knew (or guessed) another's routing id would receive everything sent to it.
+  bool handover = false;
 };
 
 // A bound ROUTER socket with ROUTER_MANDATORY on, so a send to a peer that is gone is an

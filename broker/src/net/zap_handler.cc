@@ -57,8 +57,13 @@ const std::string* CurveAllowList::Find(const std::string& binary_key) const {
   return it == names_.end() ? nullptr : &it->second;
 }
 
-ZapHandler::ZapHandler(zmq::context_t& ctx, CurveAllowList allow, const Clock& clock)
-    : socket_(ctx, zmq::socket_type::rep), allow_(std::move(allow)), clock_(clock) {
+ZapHandler::ZapHandler(zmq::context_t& ctx, CurveAllowList allow, const Clock& clock,
+                       std::optional<CurveAllowList> workers, std::optional<CurveAllowList> admins)
+    : socket_(ctx, zmq::socket_type::rep),
+      allow_(std::move(allow)),
+      workers_(std::move(workers)),
+      admins_(std::move(admins)),
+      clock_(clock) {
   socket_.set(zmq::sockopt::linger, 0);
 }
 
@@ -75,7 +80,20 @@ Result<void> ZapHandler::Bind() {
 Result<size_t> ZapHandler::Reload() {
   auto fresh = CurveAllowList::Load(allow_.dir());
   if (!fresh) return std::unexpected(fresh.error());
+  std::optional<CurveAllowList> workers, admins;
+  if (workers_) {
+    auto w = CurveAllowList::Load(workers_->dir());
+    if (!w) return std::unexpected(w.error());
+    workers = std::move(*w);
+  }
+  if (admins_) {
+    auto a = CurveAllowList::Load(admins_->dir());
+    if (!a) return std::unexpected(a.error());
+    admins = std::move(*a);
+  }
   allow_ = std::move(*fresh);
+  workers_ = std::move(workers);
+  admins_ = std::move(admins);
   logged_keys_.clear();  // a key refused again after a reload is news
   return allow_.size();
 }
@@ -125,11 +143,16 @@ bool ZapHandler::HandleOne() {
     LogRefusal("", text(3), "mechanism " + mechanism + " (CURVE required)");
   } else {
     std::string key = text(6);
-    if (const std::string* name = allow_.Find(key)) {
+    const std::string* name = allow_.Find(key);
+    if (name == nullptr && workers_) name = workers_->Find(key);
+    if (name == nullptr && admins_) name = admins_->Find(key);
+    if (name != nullptr) {
       ++counters_.allowed;
       status = "200";
       status_text = "OK";
-      user_id = *name;
+      // The key itself, not the file's name: names may repeat across the role directories,
+      // and the broker's role and ownership checks need the one thing a peer cannot choose.
+      user_id = EncodeZ85Key(key);
       Log()->debug("allowed CURVE key of '{}' from {}", *name, text(3));
     } else {
       ++counters_.refused;

@@ -2,10 +2,14 @@
 
 // The broker's ZAP handler (ZeroMQ RFC 27): libzmq asks it, for every CURVE handshake on
 // the broker's sockets, whether the client's public key may connect. The answer comes
-// from an allow-list: the *.pub files of one directory (--curve-allow-dir).
+// from the allow-lists: the *.pub files of --curve-allow-dir (clients) and, when given,
+// --curve-worker-allow-dir and --curve-admin-allow-dir. A key in any of them may connect;
+// what it may do once connected is the broker's role check (service/authz.h), which asks
+// the lists here by the connection's ZAP user id: its public key in Z85.
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <zmq.hpp>
@@ -53,18 +57,25 @@ class ZapHandler {
   static constexpr int kMaxRefusalLogsPerWindow = 10;
   static constexpr int64_t kRefusalLogWindowMs = 60'000;
 
-  ZapHandler(zmq::context_t& ctx, CurveAllowList allow, const Clock& clock);
+  // `workers` and `admins`: the role lists, when their directories were given.
+  ZapHandler(zmq::context_t& ctx, CurveAllowList allow, const Clock& clock,
+             std::optional<CurveAllowList> workers = std::nullopt,
+             std::optional<CurveAllowList> admins = std::nullopt);
   Result<void> Bind();
 
   void* handle() { return socket_.handle(); }
   // Answers every request waiting on the socket, without blocking.
   void HandleRequests();
-  // Re-reads the allow-list directory. On error the old list stays and is still used.
+  // Re-reads the allow-list directories (all of them, or none: on error the old lists stay
+  // and are still used). Returns the number of keys in the client list.
   Result<size_t> Reload();
   void Close() { socket_.close(); }
 
   const ZapCounters& counters() const { return counters_; }
   const CurveAllowList& allow_list() const { return allow_; }
+  // The role lists; nullptr when that directory was not given.
+  const CurveAllowList* worker_list() const { return workers_ ? &*workers_ : nullptr; }
+  const CurveAllowList* admin_list() const { return admins_ ? &*admins_ : nullptr; }
 
  private:
   // Answers one request; returns false when the socket had nothing to read.
@@ -72,7 +83,9 @@ class ZapHandler {
   void LogRefusal(const std::string& key_z85, const std::string& address, const std::string& why);
 
   zmq::socket_t socket_;
-  CurveAllowList allow_;
+  CurveAllowList allow_;                    // clients (--curve-allow-dir)
+  std::optional<CurveAllowList> workers_;   // --curve-worker-allow-dir, when given
+  std::optional<CurveAllowList> admins_;    // --curve-admin-allow-dir, when given
   const Clock& clock_;
   ZapCounters counters_;
   std::set<std::string> logged_keys_;  // refused keys already logged (since the last reload)

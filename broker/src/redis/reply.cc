@@ -33,6 +33,18 @@ Result<int64_t> Int(const redisReply* r, std::string_view what) {
   return Shape(what, "an integer", r);
 }
 
+Result<uint64_t> Uint64(const redisReply* r, std::string_view what) {
+  if (r != nullptr && r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+    return static_cast<uint64_t>(r->integer);
+  }
+  if (r != nullptr && r->type == REDIS_REPLY_STRING) {
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(r->str, r->str + r->len, v);
+    if (ec == std::errc() && end == r->str + r->len && r->len > 0) return v;
+  }
+  return Shape(what, "an unsigned integer", r);
+}
+
 Result<double> Double(const redisReply* r, std::string_view what) {
   if (r != nullptr && r->type == REDIS_REPLY_INTEGER) return static_cast<double>(r->integer);
   if (r != nullptr && r->type == REDIS_REPLY_STRING && r->len > 0) {

@@ -19,6 +19,9 @@ namespace taskmill::broker::reply {
 Result<std::string_view> Str(const redisReply* r, std::string_view what);
 // An integer reply, or a string holding a decimal integer.
 Result<int64_t> Int(const redisReply* r, std::string_view what);
+// A non-negative integer reply, or a string holding a decimal uint64 (fencing tokens: Lua
+// keeps them as strings, its numbers being doubles).
+Result<uint64_t> Uint64(const redisReply* r, std::string_view what);
 // A string holding a number, or an integer reply.
 Result<double> Double(const redisReply* r, std::string_view what);
 // An array reply with at least min_size elements.

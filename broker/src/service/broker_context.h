@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "net/router_socket.h"
+#include "service/authz.h"
 #include "store/store.h"
 #include "taskmill/broker/broker.h"
 #include "taskmill/shared/clock.h"
@@ -19,6 +20,9 @@ struct BrokerCounters {
   uint64_t stale_results = 0;     // DONEs fenced off by the store
   uint64_t tasks_dispatched = 0;  // TASK messages sent
   uint64_t workers_lost = 0;      // workers declared dead by missed heartbeats
+  uint64_t forbidden = 0;         // requests and READYs refused for their key's role or binding
+  uint64_t unregistered = 0;      // DONEs and PROGRESS from connections that never sent READY
+  uint64_t stale_progress = 0;    // PROGRESS of an attempt the sender does not hold (token)
 };
 
 // What the two services share: configuration, time, the store, the sockets, each other.
@@ -34,6 +38,7 @@ struct BrokerContext {
   WorkerService* workers = nullptr;
   BatchEvents* events = nullptr;
   BrokerCounters counters;
+  AccessPolicy access;  // who may do what (default: no CURVE, everyone everything)
 };
 
 }  // namespace taskmill::broker

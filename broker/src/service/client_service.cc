@@ -58,10 +58,30 @@ void ClientService::OnBadMessage(const std::string& identity, const Error& error
   ReplyError(identity, 0, error);
 }
 
-void ClientService::OnMessage(const std::string& identity, protocol::Message msg) {
+void ClientService::OnMessage(const std::string& identity, protocol::Message msg,
+                              const std::string& user_id) {
+  caller_ = ctx_.access.Identify(user_id);
   std::visit(
       [&](auto& m) {
         using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, protocol::Submit> || std::is_same_v<T, protocol::Wait> ||
+                      std::is_same_v<T, protocol::Get> || std::is_same_v<T, protocol::Cancel> ||
+                      std::is_same_v<T, protocol::Stats> || std::is_same_v<T, protocol::Dlq> ||
+                      std::is_same_v<T, protocol::Batch> ||
+                      std::is_same_v<T, protocol::Subscribe>) {
+          // The DLQ acts on every client's dead letters: admins only. The rest are client
+          // verbs (an admin may use them too, on everyone's tasks).
+          Roles needed = std::is_same_v<T, protocol::Dlq> ? Roles{kRoleAdmin}
+                                                          : Roles{kRoleClient | kRoleAdmin};
+          if (auto allowed = ctx_.access.Require(caller_, needed,
+                                                 protocol::CommandName(T::kCommand));
+              !allowed) {
+            ++ctx_.counters.forbidden;
+            Log()->debug("refused {}: {}", protocol::CommandName(T::kCommand),
+                         allowed.error().message);
+            return ReplyError(identity, m.req_id, allowed.error());
+          }
+        }
         if constexpr (std::is_same_v<T, protocol::Submit>) {
           OnSubmit(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Wait>) {
@@ -85,6 +105,7 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
         }
       },
       msg);
+  caller_ = Principal{};
 }
 
 bool ClientService::RefuseNewWork(const std::string& identity, uint64_t req_id) {
@@ -113,8 +134,8 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
     spec.batch_id.clear();  // only BATCH makes batch members
     if (spec.id.empty()) spec.id = NewId();
   }
-  submits_.push_back(
-      {identity, submit.req_id, submit_specs_.size(), submit.tasks.size(), submit.notify});
+  submits_.push_back({identity, submit.req_id, submit_specs_.size(), submit.tasks.size(),
+                      submit.notify, caller_.key});
   for (auto& spec : submit.tasks) submit_specs_.push_back(std::move(spec));
 }
 
@@ -122,7 +143,9 @@ void ClientService::EndTurn() {
   FlushSubmits();
   FlushResults();
   int64_t now = ctx_.clock.MonotonicMs();
-  for (auto& w : waits_.TakeExpired(now)) AnswerWithTasks(w.identity, w.req_id, std::move(w.ids));
+  for (auto& w : waits_.TakeExpired(now)) {
+    AnswerWithTasks(w.identity, w.req_id, std::move(w.ids), w.owner);
+  }
 }
 
 void ClientService::FlushSubmits() {
@@ -157,6 +180,15 @@ void ClientService::EnqueueSubmits(std::vector<PendingSubmit> requests,
   // (one round trip less between a SUBMIT and its TASK). The wake after the reply covers
   // workers that had no credit now.
   for (const auto& q : queues) ctx_.workers->WakeQueue(q);
+  std::vector<std::string> owners;
+  if (ctx_.access.curve()) {
+    owners.resize(specs.size());
+    for (const auto& req : requests) {
+      for (size_t i = req.first; i < req.first + req.count && i < owners.size(); ++i) {
+        owners[i] = req.owner;
+      }
+    }
+  }
   // Several SUBMITs share one call: their specs are kept until its reply, so that if the call
   // fails for a reason that is not the store's own, each SUBMIT is enqueued again alone and
   // none can fail another (their checks at the edge should leave no such reason).
@@ -207,12 +239,13 @@ void ClientService::EnqueueSubmits(std::vector<PendingSubmit> requests,
       for (const auto& q : queues) ctx_.workers->WakeQueue(q);
       OnBatchChanges(r->batches);
     }
-  });
+  }, owners);
 }
 
-void ClientService::GetChunked(std::vector<std::string> ids, TasksCallback cb) {
+void ClientService::GetChunked(std::vector<std::string> ids, TasksCallback cb,
+                               const std::string& owner) {
   if (ids.size() <= kGetChunk) {
-    ctx_.store.Get(std::move(ids), std::move(cb));
+    ctx_.store.Get(std::move(ids), std::move(cb), owner);
     return;
   }
   // Replies come back in call order on the one Redis connection, so the last chunk's
@@ -239,12 +272,13 @@ void ClientService::GetChunked(std::vector<std::string> ids, TasksCallback cb) {
                      } else {
                        cb(std::move(gather->tasks));
                      }
-                   });
+                   },
+                   owner);
   }
 }
 
 void ClientService::AnswerWithTasks(const std::string& identity, uint64_t req_id,
-                                    std::vector<std::string> ids) {
+                                    std::vector<std::string> ids, const std::string& owner) {
   auto asked = ids;
   GetChunked(std::move(ids), [this, identity, req_id, asked = std::move(asked)](
                                  Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
@@ -259,7 +293,7 @@ void ClientService::AnswerWithTasks(const std::string& identity, uint64_t req_id
       reply.tasks.push_back(have ? std::move(*(*r)[i]) : UnknownTask(asked[i]));
     }
     Reply(identity, std::move(reply));
-  });
+  }, owner);
 }
 
 void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
@@ -270,13 +304,14 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
   }
   auto ids = wait.ids;
   int64_t deadline = ctx_.clock.MonotonicMs() + wait.timeout_ms;
-  GetChunked(std::move(ids), [this, identity, req_id = wait.req_id, asked = wait.ids,
-                              deadline](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+  std::string owner = OwnerFilter();
+  GetChunked(std::move(ids), [this, identity, req_id = wait.req_id, asked = wait.ids, deadline,
+                              owner](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
     if (!r) {
       ReplyError(identity, req_id, r.error());
       return;
     }
-    WaitTable::Waiter w{identity, req_id, asked, {}, deadline};
+    WaitTable::Waiter w{identity, req_id, asked, {}, deadline, owner};
     for (size_t i = 0; i < asked.size(); ++i) {
       // Unknown ids count as settled: waiting for them could never end.
       if (i < r->size() && (*r)[i] && !protocol::IsTerminal((*r)[i]->state)) {
@@ -294,12 +329,12 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
       return;
     }
     waits_.Add(std::move(w));
-  });
+  }, owner);
 }
 
 void ClientService::OnTaskTerminal(const std::string& task_id, protocol::TaskInfo* known) {
   for (auto& w : waits_.OnTerminal(task_id))
-    AnswerWithTasks(w.identity, w.req_id, std::move(w.ids));
+    AnswerWithTasks(w.identity, w.req_id, std::move(w.ids), w.owner);
   auto it = notify_.find(task_id);
   if (it == notify_.end()) return;
   if (known != nullptr) {
@@ -355,15 +390,19 @@ void ClientService::OnTick() {
 
 void ClientService::OnGet(const std::string& identity, protocol::Get& get) {
   if (!get.batch_id.empty()) {
-    ctx_.store.GetBatch(get.batch_id, [this, identity, req_id = get.req_id, id = get.batch_id](
-                                          Result<std::optional<protocol::BatchStatus>> r) {
-      if (!r) return ReplyError(identity, req_id, r.error());
-      if (!*r) return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
-      protocol::Reply reply;
-      reply.req_id = req_id;
-      reply.batch = std::move(**r);
-      Reply(identity, std::move(reply));
-    });
+    ctx_.store.GetBatch(
+        get.batch_id,
+        [this, identity, req_id = get.req_id,
+         id = get.batch_id](Result<std::optional<protocol::BatchStatus>> r) {
+          if (!r) return ReplyError(identity, req_id, r.error());
+          if (!*r)
+            return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
+          protocol::Reply reply;
+          reply.req_id = req_id;
+          reply.batch = std::move(**r);
+          Reply(identity, std::move(reply));
+        },
+        OwnerFilter());
     return;
   }
   if (get.ids.empty() || get.ids.size() > kMaxIdsPerRequest) {
@@ -371,23 +410,25 @@ void ClientService::OnGet(const std::string& identity, protocol::Get& get) {
                Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 10000 task ids"});
     return;
   }
-  AnswerWithTasks(identity, get.req_id, std::move(get.ids));
+  AnswerWithTasks(identity, get.req_id, std::move(get.ids), OwnerFilter());
 }
 
 void ClientService::OnCancel(const std::string& identity, protocol::Cancel& cancel) {
   std::string reason = cancel.reason.empty() ? "cancelled" : cancel.reason;
+  std::string owner = OwnerFilter();
   if (!cancel.batch_id.empty()) {
     // The batch's unfinished tasks: its members are listed in its status.
     ctx_.store.GetBatch(
-        cancel.batch_id, [this, identity, req_id = cancel.req_id, reason,
-                          id = cancel.batch_id](Result<std::optional<protocol::BatchStatus>> r) {
+        cancel.batch_id, [this, identity, req_id = cancel.req_id, reason, id = cancel.batch_id,
+                          owner](Result<std::optional<protocol::BatchStatus>> r) {
           if (!r) return ReplyError(identity, req_id, r.error());
           if (!*r)
             return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
           std::vector<std::string> ids;
           for (const auto& [name, task_id] : (*r)->tasks) ids.push_back(task_id);
-          CancelIds(identity, req_id, std::move(ids), reason);
-        });
+          CancelIds(identity, req_id, std::move(ids), reason, owner);
+        },
+        owner);
     return;
   }
   if (cancel.ids.empty() || cancel.ids.size() > kMaxIdsPerRequest) {
@@ -395,11 +436,12 @@ void ClientService::OnCancel(const std::string& identity, protocol::Cancel& canc
                Error{ErrorCode::kInvalidArgument, "ids: must hold 1 to 10000 task ids"});
     return;
   }
-  CancelIds(identity, cancel.req_id, std::move(cancel.ids), reason);
+  CancelIds(identity, cancel.req_id, std::move(cancel.ids), reason, owner);
 }
 
 void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
-                              std::vector<std::string> ids, const std::string& reason) {
+                              std::vector<std::string> ids, const std::string& reason,
+                              const std::string& owner) {
   ctx_.store.Cancel(
       std::move(ids), reason, [this, identity, req_id, reason](Result<CancelResult> r) {
         if (!r) return ReplyError(identity, req_id, r.error());
@@ -428,7 +470,8 @@ void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
         reply.count = static_cast<uint32_t>(reply.ids.size());
         OnBatchChanges(r->batches);
         Reply(identity, std::move(reply));
-      });
+      },
+      owner);
 }
 
 void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch) {
@@ -480,7 +523,8 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
         ctx_.events->BatchStarted(status);
         for (const auto& q : queues) ctx_.workers->WakeQueue(q);
         OnBatchChanges(r->batches);
-      });
+      },
+      caller_.key);
 }
 
 void ClientService::OnSubscribe(const std::string& identity, const protocol::Subscribe& sub) {
@@ -490,17 +534,20 @@ void ClientService::OnSubscribe(const std::string& identity, const protocol::Sub
     reply.req_id = sub.req_id;
     return Reply(identity, std::move(reply));
   }
-  ctx_.store.GetBatch(sub.batch_id, [this, identity, req_id = sub.req_id, id = sub.batch_id](
-                                        Result<std::optional<protocol::BatchStatus>> r) {
-    if (!r) return ReplyError(identity, req_id, r.error());
-    if (!*r) return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
-    // A batch already over is answered with its final state; no events will follow.
-    if ((*r)->state == "running") ctx_.events->Subscribe(identity, **r);
-    protocol::Reply reply;
-    reply.req_id = req_id;
-    reply.batch = std::move(**r);
-    Reply(identity, std::move(reply));
-  });
+  ctx_.store.GetBatch(
+      sub.batch_id,
+      [this, identity, req_id = sub.req_id,
+       id = sub.batch_id](Result<std::optional<protocol::BatchStatus>> r) {
+        if (!r) return ReplyError(identity, req_id, r.error());
+        if (!*r) return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
+        // A batch already over is answered with its final state; no events will follow.
+        if ((*r)->state == "running") ctx_.events->Subscribe(identity, **r);
+        protocol::Reply reply;
+        reply.req_id = req_id;
+        reply.batch = std::move(**r);
+        Reply(identity, std::move(reply));
+      },
+      OwnerFilter());
 }
 
 void ClientService::OnStats(const std::string& identity, const protocol::Stats& stats) {

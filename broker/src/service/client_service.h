@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "service/authz.h"
 #include "service/broker_context.h"
 #include "service/wait_table.h"
 #include "taskmill/shared/protocol/messages.h"
@@ -21,7 +22,10 @@ class ClientService {
  public:
   explicit ClientService(BrokerContext& ctx);
 
-  void OnMessage(const std::string& identity, protocol::Message msg);
+  // `user_id`: the connection's ZAP user id (CURVE key), "" without CURVE; its roles decide
+  // what the request may do (authz.h), and non-admins see only their own tasks and batches.
+  void OnMessage(const std::string& identity, protocol::Message msg,
+                 const std::string& user_id = "");
   // A frame the decoder refused: answered with an error (req_id 0: it could not be read).
   void OnBadMessage(const std::string& identity, const Error& error);
   void EndTurn();
@@ -45,6 +49,7 @@ class ClientService {
     size_t first = 0;  // index of its first spec in submit_specs_
     size_t count = 0;
     bool notify = false;
+    std::string owner;  // the submitter's CURVE key ("" without CURVE)
   };
 
   // Answers with an error and returns true while new work cannot be taken (shutting down,
@@ -57,7 +62,7 @@ class ClientService {
   void OnSubscribe(const std::string& identity, const protocol::Subscribe& subscribe);
   void OnCancel(const std::string& identity, protocol::Cancel& cancel);
   void CancelIds(const std::string& identity, uint64_t req_id, std::vector<std::string> ids,
-                 const std::string& reason);
+                 const std::string& reason, const std::string& owner);
   void OnStats(const std::string& identity, const protocol::Stats& stats);
   void OnDlq(const std::string& identity, protocol::Dlq& dlq);
   void FlushSubmits();
@@ -68,9 +73,11 @@ class ClientService {
   using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;
   // Store::Get in chunks of kGetChunk ids, so one large WAIT or GET cannot hold Redis for
   // long; `cb` gets every result in order (or the first error) after the last chunk.
-  void GetChunked(std::vector<std::string> ids, TasksCallback cb);
+  // `owner`: as Store::Get ("" = every task).
+  void GetChunked(std::vector<std::string> ids, TasksCallback cb, const std::string& owner = "");
   // Reads `ids` and answers `req_id` with their TaskInfo.
-  void AnswerWithTasks(const std::string& identity, uint64_t req_id, std::vector<std::string> ids);
+  void AnswerWithTasks(const std::string& identity, uint64_t req_id, std::vector<std::string> ids,
+                       const std::string& owner = "");
   void Reply(const std::string& identity, protocol::Reply reply);
   void ReplyError(const std::string& identity, uint64_t req_id, const Error& error);
 
@@ -84,6 +91,10 @@ class ClientService {
   int64_t next_recheck_ms_ = 0;  // monotonic ms of the next re-read
   size_t recheck_offset_ = 0;    // where the next re-read pass starts
   bool accepting_ = true;        // false once shutting down
+  // The sender of the message OnMessage is handling (set for that call only): the owner its
+  // SUBMIT or BATCH stores, and the owner filter of its reads and cancels.
+  Principal caller_;
+  std::string OwnerFilter() const { return AccessPolicy::OwnerFilter(caller_); }
 };
 
 }  // namespace taskmill::broker

@@ -20,6 +20,7 @@ class WaitTable {
     std::vector<std::string> ids;             // every id asked about, in order
     std::unordered_set<std::string> pending;  // ids not yet terminal
     int64_t deadline_ms = 0;                  // monotonic
+    std::string owner;                        // the answer shows only tasks it owns ("" = all)
   };
 
   // Adds a waiter for `pending` (a subset of ids); returns its key.

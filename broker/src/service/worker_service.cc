@@ -30,10 +30,11 @@ void WorkerService::Send(const std::string& identity, const protocol::Message& m
   ctx_.backend.Send(identity, protocol::Encode(msg));
 }
 
-void WorkerService::OnMessage(const std::string& identity, protocol::Message msg) {
+void WorkerService::OnMessage(const std::string& identity, protocol::Message msg,
+                              const std::string& user_id) {
   int64_t now = ctx_.clock.MonotonicMs();
   if (auto* ready = std::get_if<protocol::Ready>(&msg)) {
-    OnReady(identity, *ready);
+    OnReady(identity, user_id, *ready);
     return;
   }
   registry_.Touch(identity, now);
@@ -43,7 +44,7 @@ void WorkerService::OnMessage(const std::string& identity, protocol::Message msg
     // Liveness was recorded above. A worker we do not know (this broker restarted) gets no
     // heartbeats back, so it reconnects and says READY again.
   } else if (auto* progress = std::get_if<protocol::Progress>(&msg)) {
-    ctx_.events->TaskProgress(progress->task_id, progress->fraction, progress->message);
+    OnProgress(identity, *progress);
   } else if (std::holds_alternative<protocol::Bye>(msg)) {
     if (auto w = registry_.Remove(identity)) Release(*w, "said bye");
   } else {
@@ -53,7 +54,8 @@ void WorkerService::OnMessage(const std::string& identity, protocol::Message msg
   }
 }
 
-void WorkerService::OnReady(const std::string& identity, protocol::Ready& ready) {
+void WorkerService::OnReady(const std::string& identity, const std::string& user_id,
+                            protocol::Ready& ready) {
   bool replaces = registry_.Find(identity) != nullptr ||
                   registry_.FindById(ready.worker_id) != nullptr;
   auto checked = CheckReady(ready, ctx_.options, registry_.size(), replaces);
@@ -66,19 +68,29 @@ void WorkerService::OnReady(const std::string& identity, protocol::Ready& ready)
     Log()->debug("worker {}: ignoring {} running ids past its concurrency {}", ready.worker_id,
                  *checked, ready.concurrency);
   }
+  Principal who = ctx_.access.Identify(user_id);
+  if (std::string why = RefuseWorkerId(identity, who, ready); !why.empty()) {
+    ++ctx_.counters.forbidden;
+    Log()->warn("refused READY from {}: {}", ready.worker_id, why);
+    return;
+  }
   WorkerState* before = registry_.Find(identity);
   bool known = before != nullptr;
   std::unordered_map<std::string, uint64_t> held;
   if (known) held = std::move(before->in_flight);
   if (auto replaced = registry_.Register(identity, ready, ctx_.clock.MonotonicMs())) {
-    // Same worker id from a new connection: the old process is gone (restart after a crash).
-    Release(*replaced, "replaced by a new connection");
+    // Same worker id from a new connection (every link has a new routing id): the worker
+    // carries its identity over. What its READY still lists stays its own; the rest is failed
+    // below, as for a READY on the same connection.
+    for (auto& [task_id, token] : replaced->in_flight) held.emplace(task_id, token);
+    known = true;
   }
   // READY says what this process still holds. Attempts this broker sent that it does not hold
   // are gone (the process restarted under the same id): fail them now as retryable instead of
   // letting heartbeats extend their leases forever. Held tasks this broker did not know of
   // (it restarted) count against the worker's slots until their DONE arrives.
   WorkerState* w = registry_.Find(identity);
+  w->key = who.key;
   std::unordered_set<std::string> still(ready.running.begin(), ready.running.end());
   for (auto& [task_id, token] : held) {
     if (still.count(task_id) != 0) {
@@ -92,10 +104,15 @@ void WorkerService::OnReady(const std::string& identity, protocol::Ready& ready)
     done_this_turn_[w->id].push_back(std::move(lost));
   }
   for (const auto& task_id : ready.running) w->in_flight.emplace(task_id, 0);
-  Log()->info("worker {} {} (queues {}, concurrency {})", ready.worker_id,
+  Log()->info("worker {} {} (queues {}, concurrency {}{})", ready.worker_id,
               known ? "re-registered" : "registered", fmt::join(ready.queues, ","),
-              ready.concurrency);
+              ready.concurrency, who.name.empty() ? "" : ", key " + who.name);
   if (draining_) Send(identity, protocol::Drain{0});
+  // Before this turn's claims (one Redis connection, calls run in order): a worker id bound
+  // to another key through another broker is evicted before anything is sent to it.
+  if (!who.key.empty()) BindAcrossBrokers({{ready.worker_id, who.key}});
+  // DONEs this connection sent before its READY are recorded now, as this worker's.
+  for (auto& done : held_.Take(identity)) OnDone(identity, std::move(done));
 }
 
 void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
@@ -103,16 +120,24 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
     ++ctx_.counters.bad_frames;  // dropped alone, so it cannot fail the turn's other DONEs
     return;
   }
-  std::string worker_id;
-  if (auto* w = registry_.Find(identity)) {
-    // Only the live attempt's DONE frees its slot; a stale one is recorded (and fenced off).
-    if (auto it = w->in_flight.find(done.task_id);
-        it != w->in_flight.end() && (it->second == done.token || it->second == 0)) {
-      w->in_flight.erase(it);
+  WorkerState* w = registry_.Find(identity);
+  if (w == nullptr) {
+    // Results are recorded only as the registered worker holding the lease, never as "any
+    // worker": held until this connection registers (HeldResults), else dropped.
+    ++ctx_.counters.unregistered;
+    Log()->debug("task {}: DONE from a connection that has not registered: held", done.task_id);
+    if (!held_.Hold(identity, std::move(done), ctx_.clock.MonotonicMs())) {
+      Log()->debug("DONE from an unregistered connection dropped: {} held already", held_.size());
     }
-    w->idle = false;
-    worker_id = w->id;
+    return;
   }
+  // Only the live attempt's DONE frees its slot; a stale one is recorded (and fenced off).
+  if (auto it = w->in_flight.find(done.task_id);
+      it != w->in_flight.end() && (it->second == done.token || it->second == 0)) {
+    w->in_flight.erase(it);
+  }
+  w->idle = false;
+  std::string worker_id = w->id;
   if (uint64_t size = done.output.size() + done.stdout_data.size() + done.stderr_data.size();
       size > ctx_.options.max_output_bytes) {
     // Storing it would let one task fill Redis; dropping it silently would lose the attempt.
@@ -137,7 +162,6 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
     Log()->warn("task {}: ignoring its reported costs: {}", done.task_id, valid.error().message);
     done.cost.clear();
   }
-  // A DONE from a connection we do not know is still recorded if its token holds the lease.
   done_this_turn_[worker_id].push_back(std::move(done));
 }
 
@@ -221,7 +245,8 @@ void WorkerService::Claim(WorkerState& worker) {
   worker.claiming += n;
   ClaimRequest req{worker.id, worker.queues, worker.types, n, ctx_.options.EffectiveLeaseMs()};
   std::string identity = worker.identity;
-  ctx_.store.Claim(std::move(req), [this, identity, n](Result<ClaimResult> r) {
+  ctx_.store.Claim(std::move(req), [this, identity, n, worker_id = worker.id](
+                                       Result<ClaimResult> r) {
     WorkerState* w = registry_.Find(identity);
     if (w != nullptr) w->claiming -= std::min(w->claiming, n);
     if (!r) {
@@ -229,7 +254,20 @@ void WorkerService::Claim(WorkerState& worker) {
       if (w != nullptr) w->idle = true;  // the idle tick retries
       return;
     }
-    if (w == nullptr) return;  // gone: its release, queued after this claim, re-queues them
+    if (w == nullptr || w->id != worker_id) {
+      // The connection is gone, or its worker id moved to a new connection (which does not
+      // know of these attempts): fail them now (retryable). After a release that already
+      // re-queued them, these are stale and change nothing.
+      for (auto& task : r->tasks) {
+        protocol::Done lost;
+        lost.task_id = std::move(task.task_id);
+        lost.token = task.token;
+        lost.error = protocol::TaskError{"dispatch_failed", "its worker left before it was sent",
+                                         true};
+        done_this_turn_[worker_id].push_back(std::move(lost));
+      }
+      return;
+    }
     for (auto& task : r->tasks) {
       std::string task_id = task.task_id;
       uint64_t token = task.token;
@@ -261,7 +299,19 @@ void WorkerService::OnHeartbeatTick() {
     ++ctx_.counters.workers_lost;
     Release(w, "missed heartbeats");
   }
+  if (size_t dropped = held_.Expire(now, ctx_.options.EffectiveLeaseMs())) {
+    Log()->debug("dropped {} DONE(s) of connections that never registered", dropped);
+  }
+  if (ctx_.access.curve() && now >= next_bind_refresh_ms_) {
+    next_bind_refresh_ms_ = now + WorkerBindings::kTtlMs / 10;
+    std::vector<std::pair<std::string, std::string>> bound;
+    for (WorkerState* w : registry_.All()) {
+      if (!w->key.empty()) bound.emplace_back(w->id, w->key);
+    }
+    BindAcrossBrokers(std::move(bound));
+  }
   for (WorkerState* w : registry_.All()) {
+    if (!w->key.empty()) bindings_.Touch(w->id, now);
     Send(w->identity, protocol::BrokerHeartbeat{});
     if (w->in_flight.empty()) continue;
     ctx_.store.Extend(w->id, ctx_.options.EffectiveLeaseMs(),

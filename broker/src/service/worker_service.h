@@ -4,7 +4,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dispatch/held_results.h"
 #include "dispatch/worker_registry.h"
+#include "service/authz.h"
 #include "service/broker_context.h"
 #include "taskmill/shared/protocol/messages.h"
 
@@ -19,7 +21,10 @@ class WorkerService {
  public:
   explicit WorkerService(BrokerContext& ctx);
 
-  void OnMessage(const std::string& identity, protocol::Message msg);
+  // `user_id`: the connection's ZAP user id (CURVE key), "" without CURVE. Only a connection
+  // that registered (READY, with the worker role) may report results and progress.
+  void OnMessage(const std::string& identity, protocol::Message msg,
+                 const std::string& user_id = "");
   // Records DONEs gathered this turn and hands out work to workers with free slots.
   void EndTurn();
   // Every heartbeat interval: heartbeats out, silent workers declared dead, leases extended.
@@ -42,8 +47,17 @@ class WorkerService {
   const WorkerRegistry& registry() const { return registry_; }
 
  private:
-  void OnReady(const std::string& identity, protocol::Ready& ready);
+  void OnReady(const std::string& identity, const std::string& user_id, protocol::Ready& ready);
+  // Why this connection may not take `ready.worker_id` (empty: it may). authz for workers.
+  std::string RefuseWorkerId(const std::string& identity, const Principal& who,
+                             const protocol::Ready& ready);
   void OnDone(const std::string& identity, protocol::Done done);
+  void OnProgress(const std::string& identity, const protocol::Progress& progress);
+  // CURVE: records (or refreshes) these worker id -> key bindings in Redis, shared by every
+  // broker; a worker here whose id another broker bound to another key is evicted.
+  void BindAcrossBrokers(std::vector<std::pair<std::string, std::string>> bindings);
+  // Drops a registration without releasing the worker id's leases (they are another key's).
+  void Evict(const std::string& identity);
   // One Finish call for one worker's DONEs; kept and sent again if the reply is lost.
   void RecordDone(const std::string& worker_id, std::vector<protocol::Done> dones);
   // Queues the release of a gone worker's leases for the end of the turn.
@@ -59,6 +73,9 @@ class WorkerService {
   std::unordered_map<std::string, std::vector<protocol::Done>> done_this_turn_;  // by worker id
   int64_t done_retry_at_ms_ = 0;  // monotonic ms before which DONEs wait (Redis was full)
   std::vector<std::string> to_release_;  // worker ids whose leases go at the end of the turn
+  WorkerBindings bindings_;              // CURVE: which key each worker id belongs to
+  HeldResults held_;                     // DONEs of connections that have not sent READY yet
+  int64_t next_bind_refresh_ms_ = 0;     // monotonic ms of the next BindAcrossBrokers refresh
   bool draining_ = false;                // true iff StartDrain was called: nothing new goes out
 };
 

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "lua/scripts.h"
+#include "store/fencing_token.h"
 #include "store/store_wire.h"
 #include "taskmill/shared/ids.h"
 #include "taskmill/shared/protocol/validate.h"
@@ -13,7 +14,8 @@ namespace {
 
 constexpr const char* kScriptNames[] = {
     "enqueue", "claim", "finish",    "promote", "reap",      "extend",     "release_worker",
-    "cancel",  "get",   "get_batch", "stats",   "dead_list", "dead_retry", "dead_purge"};
+    "cancel",  "get",   "get_batch", "stats",   "dead_list", "dead_retry", "dead_purge",
+    "bind_workers"};
 
 constexpr size_t kMaxKeyLength = 256;  // label keys, cost names
 
@@ -90,7 +92,8 @@ void Store::Run(Script s, std::vector<std::string> args, Callback<T> cb,
              });
 }
 
-void Store::Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb) {
+void Store::Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb,
+                    const std::vector<std::string>& owners) {
   for (const auto& spec : specs) {
     if (spec.id.empty()) {
       // Rare (tests, tools): the broker gives every spec its id before it calls.
@@ -98,14 +101,15 @@ void Store::Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<Enque
       for (auto& s : with_ids) {
         if (s.id.empty()) s.id = NewId();
       }
-      return EnqueueSpecs("", {}, with_ids, std::move(cb));
+      return EnqueueSpecs("", {}, with_ids, owners, std::move(cb));
     }
   }
-  EnqueueSpecs("", {}, specs, std::move(cb));
+  EnqueueSpecs("", {}, specs, owners, std::move(cb));
 }
 
 void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
-                         std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb) {
+                         std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
+                         std::string owner) {
   if (!batch_id.empty()) {
     if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) {
       return cb(std::unexpected(r.error()));
@@ -117,11 +121,14 @@ void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
   for (auto& s : specs) {
     if (s.id.empty()) s.id = NewId();
   }
-  EnqueueSpecs(batch_id, budget, specs, std::move(cb));
+  std::vector<std::string> owners;
+  if (!owner.empty()) owners.assign(specs.size(), owner);
+  EnqueueSpecs(batch_id, budget, specs, owners, std::move(cb));
 }
 
 void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
-                         const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb) {
+                         const std::vector<protocol::TaskSpec>& specs,
+                         const std::vector<std::string>& owners, Callback<EnqueueResult> cb) {
   std::unordered_set<std::string> names;
   for (size_t i = 0; i < specs.size(); ++i) {
     const auto& s = specs[i];
@@ -142,7 +149,10 @@ void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& b
     args.push_back(wire::Num(v));
   }
   args.push_back(std::to_string(specs.size()));
-  for (const auto& s : specs) wire::AppendSpec(args, s);
+  static const std::string kNoOwner;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    wire::AppendSpec(args, specs[i], i < owners.size() ? owners[i] : kNoOwner);
+  }
   Run<EnqueueResult>(kEnqueue, std::move(args), std::move(cb), wire::ParseEnqueue);
 }
 
@@ -169,6 +179,8 @@ void Store::Claim(ClaimRequest req, Callback<ClaimResult> cb) {
   args.insert(args.end(), req.queues.begin(), req.queues.end());
   args.push_back(std::to_string(req.types.size()));
   args.insert(args.end(), req.types.begin(), req.types.end());
+  // One fresh random fencing token per task the call may lease.
+  for (uint64_t token : NewFencingTokens(req.n)) args.push_back(std::to_string(token));
   Run<ClaimResult>(kClaim, std::move(args), std::move(cb), wire::ParseClaim);
 }
 
@@ -188,7 +200,8 @@ void Store::Finish(const std::string& worker_id, const std::vector<protocol::Don
   std::vector<std::string> args = Header();
   args.reserve(args.size() + 2 + done.size() * 12);
   // The lease must be this worker's as well as this token's: a connection cannot record
-  // results for tasks another worker holds ("" when the broker does not know the sender).
+  // results for tasks another worker holds ("" matches no lease: the broker drops DONEs
+  // from connections that have not registered before they get here).
   args.push_back(worker_id);
   args.push_back(std::to_string(done.size()));
   for (const auto& d : done) wire::AppendDone(args, d);
@@ -229,7 +242,8 @@ void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb) {
                     [](const redisReply* r) { return wire::ParseFinish(r, false); });
 }
 
-void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb) {
+void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb,
+                   std::string owner) {
   for (const auto& id : ids) {
     if (auto r = protocol::ValidateName(id, "task id"); !r) {
       return cb(std::unexpected(r.error()));
@@ -238,31 +252,35 @@ void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<Ca
   if (reason.empty()) reason = "cancelled";
   std::vector<std::string> args = Header();
   args.push_back(std::move(reason));
+  args.push_back(std::move(owner));
   args.push_back(std::to_string(ids.size()));
   args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
   Run<CancelResult>(kCancel, std::move(args), std::move(cb), wire::ParseCancel);
 }
 
 void Store::Get(std::vector<std::string> ids,
-                Callback<std::vector<std::optional<protocol::TaskInfo>>> cb) {
+                Callback<std::vector<std::optional<protocol::TaskInfo>>> cb, std::string owner) {
   for (const auto& id : ids) {
     if (auto r = protocol::ValidateName(id, "task id"); !r) {
       return cb(std::unexpected(r.error()));
     }
   }
   std::vector<std::string> args = Header();
+  args.push_back(std::move(owner));
   args.push_back(std::to_string(ids.size()));
   args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
   Run<std::vector<std::optional<protocol::TaskInfo>>>(kGet, std::move(args), std::move(cb),
                                                       wire::ParseTasks);
 }
 
-void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb) {
+void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb,
+                     std::string owner) {
   if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) {
     return cb(std::unexpected(r.error()));
   }
   std::vector<std::string> args = Header();
   args.push_back(std::move(batch_id));
+  args.push_back(std::move(owner));
   Run<std::optional<protocol::BatchStatus>>(kGetBatch, std::move(args), std::move(cb),
                                             wire::ParseBatch);
 }
@@ -321,6 +339,26 @@ void Store::DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t 
   args.push_back(std::to_string(ids.size()));
   args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
   Run<std::vector<std::string>>(kDeadPurge, std::move(args), std::move(cb),
+                                [](const redisReply* r) { return wire::ParseIds(r, false); });
+}
+
+void Store::BindWorkers(std::vector<std::pair<std::string, std::string>> bindings,
+                        int64_t ttl_ms, Callback<std::vector<std::string>> cb) {
+  for (const auto& [worker_id, key] : bindings) {
+    if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) {
+      return cb(std::unexpected(r.error()));
+    }
+  }
+  if (bindings.empty()) return cb(std::vector<std::string>{});
+  std::vector<std::string> args = Header();
+  args.push_back(std::to_string(ttl_ms));
+  args.push_back(std::to_string(bindings.size()));
+  for (auto& [worker_id, key] : bindings) {
+    args.push_back(std::move(worker_id));
+    args.push_back(std::move(key));
+  }
+  // One string per pair: ParseIds reads exactly that.
+  Run<std::vector<std::string>>(kBindWorkers, std::move(args), std::move(cb),
                                 [](const redisReply* r) { return wire::ParseIds(r, false); });
 }
 

@@ -46,12 +46,16 @@ class Store {
   // With options().max_queue_depth set, a call that would put a queue past it fails whole
   // with kQueueFull (for EnqueueBatch too); nothing is written. The specs are serialised
   // before it returns (the caller may keep them, to enqueue them again another way).
-  void Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb);
+  // `owners` (empty, or one per spec): the CURVE key each task is stored as owned by ("" =
+  // nobody), which limits who may read and cancel it (Get, GetBatch, Cancel with an owner).
+  void Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb,
+               const std::vector<std::string>& owners = {});
   // Adds a batch atomically (all or nothing). Each spec has a unique name; depends_on holds
   // parent task ids of this batch or of stored tasks, parents before children (ResolveBatch,
   // batch_resolver.h, produces exactly that from a BatchSpec).
   void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
-                    std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb);
+                    std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
+                    std::string owner = "");
   void Claim(ClaimRequest request, Callback<ClaimResult> cb);
   // Records DONE messages from one worker: success (Done.ok) or failure. The arguments are
   // serialised before it returns, so the caller keeps `done` (to send again after a lost reply:
@@ -66,11 +70,15 @@ class Store {
   void Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResult> cb);
   // The worker is gone: all its leases fail as retryable (worker_lost).
   void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb);
-  void Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb);
+  // `owner` (here and in Get, GetBatch): "" acts on every task; else tasks (batches) owned
+  // by another key are left alone and reported as unknown.
+  void Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb,
+              std::string owner = "");
   // Full state of tasks; nullopt for unknown (or expired) ids.
   void Get(std::vector<std::string> ids,
-           Callback<std::vector<std::optional<protocol::TaskInfo>>> cb);
-  void GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb);
+           Callback<std::vector<std::optional<protocol::TaskInfo>>> cb, std::string owner = "");
+  void GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb,
+                std::string owner = "");
   // Per-queue depth and counters; empty: every queue ever used.
   void Stats(std::vector<std::string> queues, Callback<std::vector<QueueCounters>> cb);
   // Dead letters, newest first; queue "" = every queue.
@@ -80,6 +88,12 @@ class Store {
                  Callback<std::vector<std::string>> cb);
   void DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t limit,
                  Callback<std::vector<std::string>> cb);
+
+  // CURVE: binds each worker id to the key that registered it, shared by every broker on this
+  // Redis for `ttl_ms` after the last refresh. The result has one entry per pair: "" when it
+  // is (now) bound to that key, else the key it belongs to.
+  void BindWorkers(std::vector<std::pair<std::string, std::string>> bindings, int64_t ttl_ms,
+                   Callback<std::vector<std::string>> cb);
 
   const StoreOptions& options() const { return options_; }
   // Tests: replaces the random jitter seed source (default: a seeded mt19937_64).
@@ -101,11 +115,13 @@ class Store {
     kDeadList,
     kDeadRetry,
     kDeadPurge,
+    kBindWorkers,
     kScriptCount
   };
-  // Validates and sends one enqueue call (every spec has its id).
+  // Validates and sends one enqueue call (every spec has its id; `owners` as in Enqueue).
   void EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
-                    const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb);
+                    const std::vector<protocol::TaskSpec>& specs,
+                    const std::vector<std::string>& owners, Callback<EnqueueResult> cb);
   // ARGV[1..7], the header every script reads (prelude.lua).
   std::vector<std::string> Header();
   template <typename T>

@@ -10,7 +10,8 @@ std::string Num(double v) {
   return ec == std::errc() ? std::string(buf, end) : std::string("0");
 }
 
-void AppendSpec(std::vector<std::string>& a, const protocol::TaskSpec& s) {
+void AppendSpec(std::vector<std::string>& a, const protocol::TaskSpec& s,
+                const std::string& owner) {
   a.push_back(s.id);
   a.push_back(s.queue);
   a.push_back(s.type);
@@ -25,6 +26,7 @@ void AppendSpec(std::vector<std::string>& a, const protocol::TaskSpec& s) {
   a.push_back(std::to_string(s.timeout_ms));
   a.push_back(s.idempotency_key);
   a.push_back(std::to_string(s.not_before_ms));
+  a.push_back(owner);
   a.push_back(std::to_string(s.labels.size()));
   for (const auto& [k, v] : s.labels) {
     a.push_back(k);

@@ -215,7 +215,7 @@ Result<ClaimResult> ParseClaim(const redisReply* r) {
     TM_ASSIGN_OR_RETURN(f, reply::Array(e, "claimed task", 11));
     protocol::TaskMsg m;
     TM_ASSIGN_OR_RETURN(id, reply::Str(f[0], "task id"));
-    TM_ASSIGN_OR_RETURN(token, reply::Int(f[1], "token"));
+    TM_ASSIGN_OR_RETURN(token, reply::Uint64(f[1], "token"));
     TM_ASSIGN_OR_RETURN(attempt, reply::Int(f[2], "attempt"));
     TM_ASSIGN_OR_RETURN(queue, reply::Str(f[3], "queue"));
     TM_ASSIGN_OR_RETURN(type, reply::Str(f[4], "type"));
@@ -226,7 +226,7 @@ Result<ClaimResult> ParseClaim(const redisReply* r) {
     TM_ASSIGN_OR_RETURN(labels, reply::FlatMap(f[9], "labels"));
     TM_ASSIGN_OR_RETURN(parents, reply::FlatMap(f[10], "parent outputs"));
     m.task_id = id;
-    m.token = static_cast<uint64_t>(token);
+    m.token = token;
     m.attempt = static_cast<uint32_t>(attempt);
     m.queue = queue;
     m.type = type;
@@ -283,10 +283,10 @@ Result<ExtendResult> ParseExtend(const redisReply* r) {
   for (const redisReply* e : flagged) {
     TM_ASSIGN_OR_RETURN(f, reply::Array(e, "cancel request", 3));
     TM_ASSIGN_OR_RETURN(id, reply::Str(f[0], "task id"));
-    TM_ASSIGN_OR_RETURN(token, reply::Int(f[1], "token"));
+    TM_ASSIGN_OR_RETURN(token, reply::Uint64(f[1], "token"));
     TM_ASSIGN_OR_RETURN(reason, reply::Str(f[2], "reason"));
     out.cancel_requested.push_back(
-        CancelRequested{std::string(id), static_cast<uint64_t>(token), std::string(reason)});
+        CancelRequested{std::string(id), token, std::string(reason)});
   }
   return out;
 }
@@ -310,9 +310,9 @@ Result<CancelResult> ParseCancel(const redisReply* r) {
       o.status = CancelStatus::kCancelRequested;
       o.state = TaskState::kRunning;
       TM_ASSIGN_OR_RETURN(worker, reply::Str(f[2], "worker"));
-      TM_ASSIGN_OR_RETURN(token, reply::Int(f[3], "token"));
+      TM_ASSIGN_OR_RETURN(token, reply::Uint64(f[3], "token"));
       o.worker_id = worker;
-      o.token = static_cast<uint64_t>(token);
+      o.token = token;
     } else if (status == "finished" && f.size() >= 3) {
       o.status = CancelStatus::kFinished;
       TM_ASSIGN_OR_RETURN(state, reply::Str(f[2], "state"));

@@ -18,7 +18,8 @@ namespace taskmill::broker::wire {
 // Shortest round-trip decimal form (costs, multipliers).
 std::string Num(double v);
 // One enqueue.lua item.
-void AppendSpec(std::vector<std::string>& args, const protocol::TaskSpec& spec);
+void AppendSpec(std::vector<std::string>& args, const protocol::TaskSpec& spec,
+                const std::string& owner);
 // One finish.lua item.
 void AppendDone(std::vector<std::string>& args, const protocol::Done& done);
 

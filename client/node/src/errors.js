@@ -54,6 +54,16 @@ export class Unauthorized extends TaskmillError {
   }
 }
 
+// The broker knows this peer's CURVE key, but its role may not do that (a worker key
+// submitting, a client key using the DLQ, which needs an admin key...). The message names
+// the role needed and the broker directory its .pub belongs in.
+export class Forbidden extends TaskmillError {
+  constructor(message) {
+    super('forbidden', message);
+    this.name = 'Forbidden';
+  }
+}
+
 // The broker does not know the task, batch or queue.
 export class NotFound extends TaskmillError {
   constructor(message) {
@@ -108,7 +118,7 @@ const KNOWN_CODES = new Set([
   'invalid_argument', 'bad_frame', 'unknown_version', 'unknown_command', 'truncated',
   'wrong_type', 'missing_field', 'over_limit', 'not_found', 'store_unavailable', 'timeout',
   'broker_unavailable', 'stale_token', 'queue_full', 'cycle', 'conflict', 'unauthorized',
-  'store_full', 'internal',
+  'store_full', 'forbidden', 'internal',
 ]);
 
 // The error for a REPLY's WireError. An unknown code maps to `internal` (section 5), the
@@ -125,6 +135,7 @@ export function errorFromWire(wire) {
     case 'timeout': err = new TaskmillTimeout(wire.message); break;
     case 'broker_unavailable': err = new BrokerUnavailable(wire.message); break;
     case 'unauthorized': err = new Unauthorized(wire.message); break;
+    case 'forbidden': err = new Forbidden(wire.message); break;
     default: err = new TaskmillError(code, wire.message);
   }
   err.wireCode = wire.code;

@@ -13,6 +13,7 @@
 // with the output dropped; a handler still pending cancelGraceMs after the abort is
 // reported at once and its slot counted lost until it settles.
 
+import {randomBytes} from 'node:crypto';
 import os, {hostname} from 'node:os';
 
 import {load as loadCurve} from './curve.js';
@@ -170,12 +171,14 @@ export class Worker {
   // (a repeat of one the old link did deliver is fenced off by its token).
   connect() {
     this.link?.close();
-    // routingId: a reconnect takes over the broker's record of this worker (handover);
+    // routingId: one of its own per link (worker id + 128 random bits): the broker takes no
+    // routing-id handover, and one nobody can guess is one nobody can use to receive this
+    // worker's tasks; the worker id moves to the new link with its READY.
     // immediate: a DONE is accepted only by a live connection, so one sent while the broker
     // is away stays unsent (and survives the reconnect) instead of dying in a dead pipe.
     this.link = new Link({
       endpoint: this.broker,
-      routingId: this.id,
+      routingId: `${this.id}.${randomBytes(16).toString('hex')}`,
       immediate: true,
       sendTimeoutMs: Math.max(100, this.heartbeatMs),
       curve: this.curve,

@@ -341,7 +341,8 @@ describe('client and worker sockets against a CURVE ROUTER', () => {
       const done = router.of('DONE')[0];
       assert.deepEqual([done.taskId, Number(done.token), done.ok, done.output.toString()],
           ['t-1', 7, true, 'OVER CURVE']);
-      assert.equal(router.received[0][0], 'curve-w');
+      // Each link has a routing id of its own: the worker id and 128 random bits.
+      assert.match(router.received[0][0], /^curve-w\.[0-9a-f]{32}$/);
       worker.connect();  // a new link, so a new socket: it must be a CURVE client too
       await waitFor('a second CURVE handshake', () => router.statuses(friendKey).length >= 2);
       await waitFor('the DONE after the new READY', () => router.of('DONE').length >= 2);

@@ -11,8 +11,8 @@ from taskmill.aio import AsyncClient, AsyncSubscribedBatch, AsyncSubscription
 from taskmill.app import App, TaskFunction
 from taskmill.calls import AffectedTasks, StatsReply
 from taskmill.client import Client, SubscribedBatch, Subscription
-from taskmill.errors import (BrokerUnavailable, DependencyCycle, InvalidSpec, NotFound,
-                             PermanentError, ProtocolError, QueueFull, StoreFull,
+from taskmill.errors import (BrokerUnavailable, DependencyCycle, Forbidden, InvalidSpec,
+                             NotFound, PermanentError, ProtocolError, QueueFull, StoreFull,
                              TaskFailed, TaskmillError, TaskmillTimeout, Unauthorized)
 from taskmill.handle import AsyncTaskHandle, TaskHandle
 from taskmill.worker import Task, Worker
@@ -25,9 +25,9 @@ __all__ = [
     "AffectedTasks", "App", "AsyncClient", "AsyncTaskHandle", "AsyncSubscribedBatch",
     "AsyncSubscription",
     "BackoffPolicy", "BatchSpec", "BatchStatus", "BrokerUnavailable", "Client",
-    "DependencyCycle", "Event", "InvalidSpec", "NotFound", "PermanentError",
+    "DependencyCycle", "Event", "Forbidden", "InvalidSpec", "NotFound", "PermanentError",
     "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "StoreFull", "SubscribedBatch",
-    "Subscription",
-    "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError", "TaskmillTimeout",
-    "Task", "TaskFunction", "TaskHandle", "Unauthorized", "Worker", "WorkerInfo",
+    "Subscription", "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError",
+    "TaskmillTimeout", "Task", "TaskFunction", "TaskHandle", "Unauthorized", "Worker",
+    "WorkerInfo",
 ]

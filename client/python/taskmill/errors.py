@@ -17,7 +17,7 @@ ERROR_CODES = (
     "invalid_argument", "bad_frame", "unknown_version", "unknown_command", "truncated",
     "wrong_type", "missing_field", "over_limit", "not_found", "store_unavailable",
     "timeout", "broker_unavailable", "stale_token", "queue_full", "cycle", "conflict",
-    "unauthorized", "store_full", "internal",
+    "unauthorized", "store_full", "forbidden", "internal",
 )
 
 # Codes after which the same request may succeed later: nothing of it was stored.
@@ -63,6 +63,15 @@ class Unauthorized(TaskmillError):
     later (the broker reloads its allow-list on SIGHUP) gets in without a new client."""
 
     default_code = "unauthorized"
+
+
+class Forbidden(TaskmillError):
+    """The broker knows this peer's CURVE key, but its role may not do that: a worker key
+    submitting, a client key registering as a worker or using the DLQ (admin), and so on.
+    The message names the role needed and the broker directory its .pub belongs in. Not
+    retried: it will not change until the broker's role directories do."""
+
+    default_code = "forbidden"
 
 
 class InvalidSpec(TaskmillError):
@@ -133,6 +142,7 @@ _BY_CODE: Dict[str, Type[TaskmillError]] = {
     "queue_full": QueueFull,
     "store_full": StoreFull,
     "unauthorized": Unauthorized,
+    "forbidden": Forbidden,
     "bad_frame": ProtocolError,
     "unknown_version": ProtocolError,
     "unknown_command": ProtocolError,

@@ -53,6 +53,17 @@ def test_every_command_has_a_vector() -> None:
     assert seen == set(m.COMMAND_NAMES)
 
 
+def test_forbidden_vector_raises_forbidden() -> None:
+    """A CURVE key outside its role gets ``forbidden`` (reply_forbidden): its own class."""
+    import taskmill
+    from taskmill.errors import error_from_code
+
+    body = json.loads((VECTORS / "reply_forbidden.json").read_text())["body"]
+    err = error_from_code(body["error"]["code"], body["error"]["message"])
+    assert isinstance(err, taskmill.Forbidden) and err.code == "forbidden"
+    assert "admin role" in err.message
+
+
 def test_store_full_is_a_retryable_error() -> None:
     vector = json.loads((VECTORS / "reply_store_full.json").read_text())
     reply = codec.decode([bytes.fromhex(h) for h in vector["frames_hex"]])

@@ -24,9 +24,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_peers: List[bytes] = []  # routing ids seen, latest last (the worker's link sends READY first)
+
+
 def _recv(router: "zmq.Socket[Any]", timeout: float) -> Any:
     assert router.poll(int(timeout * 1000), zmq.POLLIN), "nothing from the worker"
     frames = router.recv_multipart()
+    _peers.append(frames[0])
     return codec.decode(frames[1:])
 
 
@@ -85,7 +89,9 @@ def test_unsent_done_follows_the_new_ready(stop_after: List[Any]) -> None:
     try:
         ready = _recv_until(router, m.Ready)
         assert ready.worker_id == "py-fake" and ready.running == []
-        router.send_multipart([b"py-fake", *codec.encode(m.TaskMsg(
+        # Each link has a routing id of its own (worker id + random), not the worker id.
+        assert _peers[-1].startswith(b"py-fake.") and len(_peers[-1]) == len(b"py-fake.") + 32
+        router.send_multipart([_peers[-1], *codec.encode(m.TaskMsg(
             task_id="T1", token=7, type="py.block", queue="q", payload=b"x", attempt=1))])
         assert started.wait(10)
         # The broker goes away; the task finishes while no link can take its DONE.

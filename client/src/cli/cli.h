@@ -27,6 +27,8 @@ struct GlobalOptions {
   uint32_t timeout_ms = 10000;                  // deadline of each request to the broker
   std::string curve_server_key;                 // broker's public key: .pub file or Z85
   std::string curve_key_file;                   // own CURVE key file (.key)
+  // The admin key file the DLQ commands use instead (CURVE roles: the DLQ needs an admin key).
+  std::string curve_admin_key_file;
 };
 
 // What one command runs with. Lives for one RunCli call, on the caller's thread.
@@ -66,7 +68,8 @@ int UsageError(Context& ctx, const std::string& message);
 // its exit code: 3 unreachable/timeout, 2 invalid input, 1 otherwise.
 int ReportError(Context& ctx, const Error& error);
 int ExitCodeFor(const Error& error);
-// Connects to --broker; nullptr after reporting the error in *exit_code.
-std::unique_ptr<Client> ConnectClient(Context& ctx, int* exit_code);
+// Connects to --broker; nullptr after reporting the error in *exit_code. `admin`: with
+// --curve-admin-key-file's key instead of --curve-key-file's (the DLQ commands).
+std::unique_ptr<Client> ConnectClient(Context& ctx, int* exit_code, bool admin = false);
 
 }  // namespace taskmill::client::cli

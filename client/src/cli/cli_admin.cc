@@ -47,7 +47,7 @@ int RunDlq(Context& ctx, const Args& args) {
     flags.Uint32("limit", &limit, 1, 10000, "at most this many");
     AddCommonFlags(flags, ctx.global);
     if (auto stop = ParseFlags(ctx, flags, sub, nullptr)) return *stop;
-    auto client = ConnectClient(ctx, &code);
+    auto client = ConnectClient(ctx, &code, /*admin=*/true);
     if (!client) return code;
     auto tasks = client->ListDeadLetters(queue, limit);
     if (!tasks) return ReportError(ctx, tasks.error());
@@ -77,7 +77,7 @@ int RunDlq(Context& ctx, const Args& args) {
   if (ids.empty() == !all) {
     return UsageError(ctx, "dlq " + op + ": give task ids or --all (one of them)");
   }
-  auto client = ConnectClient(ctx, &code);
+  auto client = ConnectClient(ctx, &code, /*admin=*/true);
   if (!client) return code;
   auto affected =
       op == "retry" ? client->RetryDeadLetters(queue, ids) : client->PurgeDeadLetters(queue, ids);

@@ -45,12 +45,15 @@ global flags (before the command; --json and --broker may also follow it):
   --curve-key-file FILE
                     this client's CURVE key file from `taskmill keygen`
                     [env TASKMILL_CURVE_KEY_FILE]
+  --curve-admin-key-file FILE
+                    the key file the dlq commands use instead: with CURVE roles the
+                    DLQ needs an admin key [env TASKMILL_CURVE_ADMIN_KEY_FILE]
 
 `taskmill COMMAND --help` lists a command's flags. The batch file format and the JSON
 output are described in client/README.md.
 
 exit codes: 0 success, 1 a task or batch failed (or the operation did, or the broker
-refused this client's CURVE key), 2 usage error (bad flag, argument or batch file),
+refused this client's CURVE key or its role), 2 usage error (bad flag, argument or batch file),
 3 broker unreachable (or no reply in time).
 )";
 
@@ -116,12 +119,14 @@ int ReportError(Context& ctx, const Error& error) {
   return ExitCodeFor(error);
 }
 
-std::unique_ptr<Client> ConnectClient(Context& ctx, int* exit_code) {
+std::unique_ptr<Client> ConnectClient(Context& ctx, int* exit_code, bool admin) {
   ClientOptions options;
   options.endpoint = ctx.global.broker;
   options.request_timeout_ms = ctx.global.timeout_ms;
   options.curve_server_key = ctx.global.curve_server_key;
-  options.curve_key_file = ctx.global.curve_key_file;
+  options.curve_key_file = admin && !ctx.global.curve_admin_key_file.empty()
+                               ? ctx.global.curve_admin_key_file
+                               : ctx.global.curve_key_file;
   auto client = Client::Connect(options);
   if (!client) {
     const std::string& message = client.error().message;
@@ -148,6 +153,9 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
                "the broker's CURVE public key: its .pub file or 40-char Z85 text");
   flags.String("curve-key-file", &ctx.global.curve_key_file,
                "this client's CURVE key file (taskmill keygen)");
+  flags.String("curve-admin-key-file", &ctx.global.curve_admin_key_file,
+               "the CURVE key file the dlq commands use (an admin key; default: "
+               "--curve-key-file)");
   bool version = false;
   flags.Bool("version", &version, "print the version and exit");
   flags.StopAtPositional(true);

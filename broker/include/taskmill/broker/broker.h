@@ -71,6 +71,11 @@ struct BrokerOptions {
   // neither; empty: plain ZeroMQ, anyone who can reach the ports may connect.
   std::string curve_secret_key_file;
   std::string curve_allow_dir;
+  // CURVE roles (docs/security.md, "Roles"): directories of the *.pub files of the keys that
+  // may register as workers, and of the keys that may administer (DLQ, every client's tasks).
+  // Unset: the keys of curve_allow_dir have that role too (how one allow-list worked before).
+  std::string curve_worker_allow_dir;
+  std::string curve_admin_allow_dir;
   // Write the bound endpoints here once serving ("frontend=...\nbackend=...\n").
   std::string ready_file;
   std::string log_level = "info";

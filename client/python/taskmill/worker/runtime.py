@@ -218,7 +218,11 @@ class _Loop:
         # IMMEDIATE: only a live connection takes a message, so while the broker is away
         # DONEs stay in self.outbox (and survive this reconnect) instead of a dead pipe.
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
-        self.sock.setsockopt_string(zmq.IDENTITY, self.w.worker_id)
+        # A routing id of its own per link (worker id + 128 random bits): the broker takes no
+        # routing-id handover, and one nobody can guess is one nobody can use to receive this
+        # worker's tasks. The worker id moves to the new link with its READY.
+        self.sock.setsockopt_string(zmq.IDENTITY,
+                                    f"{self.w.worker_id}.{secrets.token_hex(16)}")
         if self.w.curve is not None:  # on every new socket, reconnects included
             self.w.curve.apply(self.sock)
             # Watched for a refused handshake, which libzmq never retries. Only with CURVE:

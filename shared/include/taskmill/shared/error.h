@@ -29,6 +29,7 @@ enum class ErrorCode : uint8_t {
   kConflict,           // the request conflicts with current state (e.g. cancel a finished task)
   kUnauthorized,       // authentication refused
   kStoreFull,          // Redis is out of memory (maxmemory); nothing was stored, retry later
+  kForbidden,          // authenticated, but this key's role may not do that (names the role)
   kInternal,           // a bug or an unexpected store reply
 };
 

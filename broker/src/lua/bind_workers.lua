@@ -1,0 +1,24 @@
+-- bind_workers.lua: binds worker ids to the CURVE key that registered them, across brokers.
+--
+-- KEYS: none (see prelude.lua for ARGV[1..7]).
+-- ARGV[8] TTL ms of a binding   ARGV[9] N, then N pairs (worker id, key: Z85 public key)
+-- Writes: wkey:<worker id> = key (PX TTL) when it is unset or already that key (a refresh).
+-- Returns: out[i] = '' when pair i is bound (now or already) to its key, else the key it is
+--   bound to (another key registered that worker id first, through some broker).
+-- Errors: none besides malformed arguments.
+
+local ttl = arg()
+local n = argn()
+local out = {}
+for i = 1, n do
+  local worker, key = arg(), arg()
+  local wk = P .. 'wkey:' .. worker
+  local cur = redis.call('GET', wk)
+  if cur and cur ~= key then
+    out[i] = cur
+  else
+    redis.call('SET', wk, key, 'PX', ttl)
+    out[i] = ''
+  end
+end
+return finish(out)
