@@ -7,13 +7,12 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 install(TARGETS taskmill-broker taskmill-worker taskmill RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(TARGETS taskmill_shared taskmill_client taskmill_worker
+install(TARGETS taskmill_shared taskmill_shared_http taskmill_client taskmill_worker
   EXPORT taskmillTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-foreach(component shared client worker)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${component}/include/
-    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+foreach(dir shared/include shared/http/include client/include worker/include)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endforeach()
 
 set(TASKMILL_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/taskmill)

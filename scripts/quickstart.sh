@@ -25,7 +25,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "starting taskmill-broker (embedded redis-server, data in $WORK/data)"
 "$BIN/broker/taskmill-broker" --data-dir "$WORK/data" \
   --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*' \
-  --ready-file "$WORK/ready" --log-level warn >"$WORK/broker.log" 2>&1 &
+  --ready-file "$WORK/ready" --http 127.0.0.1:0 --log-level warn >"$WORK/broker.log" 2>&1 &
 BROKER=$!
 PIDS+=("$BROKER")
 for _ in $(seq 1 200); do

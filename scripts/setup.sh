@@ -11,6 +11,12 @@ APT_PACKAGES=(
   procps iproute2
   # The libFuzzer run of scripts/test.sh (scripts/fuzz.sh): Clang 16 and its runtimes.
   clang-16 libclang-rt-16-dev
+  # Observability (docs/observability.md): prometheus-cpp 1.0 keeps the broker's and
+  # worker's thread-safe histograms and writes the Prometheus text format; promtool
+  # (prometheus) checks that page and the documented PromQL in the tests; cpp-httplib 0.11
+  # is the tests' HTTP client (its server does not bound the number of headers, so the
+  # listener itself is shared/http/src/http_server.cc).
+  libcpp-httplib-dev prometheus-cpp-dev prometheus
 )
 
 as_root() {

@@ -10,11 +10,16 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <tuple>
 
+#include "http/broker_http.h"
+#include "metrics/broker_metrics.h"
+#include "metrics/reactor_board.h"
+#include "metrics/store_reader.h"
 #include "net/router_socket.h"
 #include "net/zap_handler.h"
 #include "redis/embedded_redis.h"
@@ -79,6 +84,28 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
   embedded.emplace(std::move(*started));
   Log()->info("embedded redis-server (pid {}) on {}", embedded->pid(), embedded->socket_path());
   return embedded->config();
+}
+
+// What the HTTP threads may know of the reactor, copied a few times a second.
+ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const WorkerService& workers,
+                             const ZapHandler* zap, bool draining) {
+  ReactorSnapshot s;
+  s.bad_frames = ctx.counters.bad_frames;
+  s.stale_results = ctx.counters.stale_results;
+  s.tasks_dispatched = ctx.counters.tasks_dispatched;
+  s.workers_lost = ctx.counters.workers_lost;
+  if (zap != nullptr) {
+    s.curve_allowed = zap->counters().allowed;
+    s.curve_refused = zap->counters().refused;
+  }
+  auto slots = workers.registry().CountSlots();
+  s.workers = workers.registry().size();
+  s.slots_busy = slots.busy;
+  s.slots_free = slots.free;
+  s.redis_ready = ctx.redis.ready();
+  s.redis_error = ctx.redis.last_error();
+  s.draining = draining;
+  return s;
 }
 
 void LogCounters(const BrokerCounters& c) {
@@ -211,8 +238,24 @@ Result<void> Broker::Run() {
   if (auto r = frontend.Bind(options_.frontend); !r) return std::unexpected(r.error());
   if (auto r = backend.Bind(options_.backend); !r) return std::unexpected(r.error());
 
+  BrokerMetrics metrics(BrokerName(frontend.LastEndpoint()));
+  redis.SetRoundTripObserver([&metrics](double seconds) { metrics.RedisReplied(seconds); });
+  ReactorBoard board;
+  board.MarkTurn(clock_.MonotonicMs());
+  StoreReader reader(*redis_config, options_.prefix);
+  BrokerHttp http(board, metrics, reader, clock_);
+  std::string http_address = "off";
+  if (auto address = ParseHttpAddress(options_.http, "--http"); !address) {
+    return std::unexpected(address.error());
+  } else if (*address) {
+    auto bound = http.Start(**address);
+    if (!bound) return std::unexpected(bound.error());
+    http_address = bound->ToString();
+  }
+
   BrokerContext ctx{options_, clock_,  redis,   store,   frontend,
-                    backend,  nullptr, nullptr, nullptr, {}, AccessPolicy(zap->get())};
+                    backend,  nullptr, nullptr, nullptr, {},
+                    AccessPolicy(zap->get()), &metrics};
   ClientService clients(ctx);
   WorkerService workers(ctx);
   BatchEvents events(ctx);
@@ -231,12 +274,12 @@ Result<void> Broker::Run() {
   if (!options_.ready_file.empty()) {
     std::ofstream ready(options_.ready_file + ".tmp");
     ready << "frontend=" << frontend.LastEndpoint() << "\nbackend=" << backend.LastEndpoint()
-          << "\npid=" << getpid() << "\n";
+          << "\nhttp=" << http_address << "\npid=" << getpid() << "\n";
     ready.close();
     std::filesystem::rename(options_.ready_file + ".tmp", options_.ready_file);
   }
-  Log()->info("serving clients on {} and workers on {}", frontend.LastEndpoint(),
-              backend.LastEndpoint());
+  Log()->info("serving clients on {} and workers on {}; HTTP (/healthz /readyz /metrics) on {}",
+              frontend.LastEndpoint(), backend.LastEndpoint(), http_address);
 
   int signal_fd = MakeSignalFd();
   int64_t now = clock_.MonotonicMs();
@@ -287,6 +330,9 @@ Result<void> Broker::Run() {
 
   bool stopping = false;
   int64_t drain_deadline = 0;
+  // The HTTP threads' view of the reactor; publishing is a struct copy under a mutex.
+  timers.push_back(
+      {250, now, [&] { board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping)); }});
   Inbound in;
   while (true) {
     now = clock_.MonotonicMs();
@@ -313,6 +359,7 @@ Result<void> Broker::Run() {
       if (e.num() != EINTR) Log()->warn("poll: {}", e.what());
     }
 
+    auto turn_started = std::chrono::steady_clock::now();
     if (redis_at != 0 && items[redis_at].revents != 0) redis.HandleEvents(items[redis_at].revents);
     // Before the sockets' messages: a handshake waits for this answer.
     if (zap_at != 0 && (items[zap_at].revents & ZMQ_POLLIN)) (*zap)->HandleRequests();
@@ -338,6 +385,7 @@ Result<void> Broker::Run() {
         Log()->info("stopping: draining workers for up to {} ms", options_.drain_grace_ms);
         clients.StopAccepting();
         workers.StartDrain(options_.drain_grace_ms);
+        board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping));  // /readyz: 503 now
       } else {
         Log()->info("second stop request: exiting now");
         drain_deadline = 0;
@@ -374,10 +422,14 @@ Result<void> Broker::Run() {
     }
     clients.EndTurn();
     workers.EndTurn();
+    metrics.TurnTook(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - turn_started).count());
+    board.MarkTurn(now);
 
     if (stopping && ((workers.Idle() && redis.in_flight() == 0) || now >= drain_deadline)) break;
   }
 
+  http.Stop();  // before the objects its handlers read go away
   // Let the last results reach Redis before it stops.
   RunUntil(
       redis, [&] { return redis.in_flight() == 0; }, 2000);

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "taskmill/broker/broker.h"
+#include "taskmill/shared/http_server.h"
 #include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::broker {
@@ -79,6 +80,9 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
            "CURVE: directory of the *.pub files of admin keys: DLQ, and every client's tasks "
            "and batches (unset: every key of --curve-allow-dir is an admin)");
   f.String("ready-file", &o.ready_file, "write the bound endpoints here once serving");
+  f.String("http", &o.http,
+           "HOST:PORT of the HTTP listener (/healthz, /readyz, /metrics); port 0 picks a free "
+           "port (written to --ready-file); off: none");
   f.Choice("log-level", &o.log_level, {"trace", "debug", "info", "warn", "error", "off"},
            "log level");
 }
@@ -124,6 +128,7 @@ Result<void> Validate(const BrokerOptions& o) {
                      "--lease-ms: must be longer than liveness x heartbeat-ms (" +
                          std::to_string(o.liveness * o.heartbeat_ms) + ")");
   }
+  if (auto http = ParseHttpAddress(o.http, "--http"); !http) return std::unexpected(http.error());
   if (o.curve_secret_key_file.empty() != o.curve_allow_dir.empty()) {
     return MakeError(ErrorCode::kInvalidArgument,
                      o.curve_secret_key_file.empty()

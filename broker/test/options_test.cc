@@ -77,6 +77,21 @@ TEST(BrokerOptionsTest, BadValuesNameTheFlag) {
   ASSERT_FALSE(o);
 }
 
+TEST(BrokerOptionsTest, HttpListenerDefaultsToLoopbackAndComesFromTheEnvironment) {
+  auto o = Parse({});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->http, "127.0.0.1:9464");
+  o = Parse({}, {{"TASKMILL_HTTP", "off"}});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->http, "off");
+  o = Parse({"--http", "[::1]:0"}, {{"TASKMILL_HTTP", "off"}});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->http, "[::1]:0");
+  o = Parse({"--http", "9464"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message, "--http: '9464' has no :PORT (HOST:PORT, [IPv6]:PORT or off)");
+}
+
 TEST(BrokerOptionsTest, CapsHaveProductionDefaultsAndCheckedRanges) {
   auto o = Parse({});
   ASSERT_TRUE(o);

@@ -95,6 +95,8 @@ Result<std::unique_ptr<Deployment>> Deployment::Start(DeploymentOptions options)
       ready_file,
       "--log-level",
       d->options_.log_level,
+      "--http",
+      "127.0.0.1:0",
   };
   for (const auto& a : d->options_.broker_args) argv.push_back(a);
   auto child = testing::ChildProcess::Spawn(argv, d->dir_ + "/broker.log");

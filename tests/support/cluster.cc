@@ -49,6 +49,7 @@ Result<void> Cluster::StartBroker() {
   if (!endpoints) return std::unexpected(endpoints.error());
   frontend_ = endpoints->frontend;
   backend_ = endpoints->backend;
+  http_ = endpoints->http;
   return {};
 }
 

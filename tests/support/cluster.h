@@ -39,6 +39,8 @@ class Cluster {
   WireClient& client();
   const std::string& frontend() const { return frontend_; }
   const std::string& backend() const { return backend_; }
+  // The broker's HTTP listener, HOST:PORT (a free port picked at each start).
+  const std::string& http() const { return http_; }
   const std::string& dir() const { return dir_; }
   RedisServer* redis() { return redis_.get(); }
   // Broker and worker logs, for failure messages.
@@ -55,6 +57,7 @@ class Cluster {
   std::vector<std::string> worker_logs_;
   std::string frontend_;  // resolved client endpoint
   std::string backend_;   // resolved worker endpoint
+  std::string http_;      // bound HTTP listener
   std::unique_ptr<WireClient> client_;
 };
 

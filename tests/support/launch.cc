@@ -53,6 +53,8 @@ Result<BrokerEndpoints> LaunchBroker(const BrokerLaunch& l, ChildProcess& proces
       ready_file,
       "--log-level",
       "debug",
+      "--http",
+      l.http,
   };
   if (!l.redis_url.empty()) {
     argv.insert(argv.end(), {"--redis-url", l.redis_url});
@@ -68,7 +70,7 @@ Result<BrokerEndpoints> LaunchBroker(const BrokerLaunch& l, ChildProcess& proces
     return MakeError(ErrorCode::kTimeout, "broker did not start:\n" + logs());
   }
   std::string ready = ReadFile(ready_file);
-  return BrokerEndpoints{Field(ready, "frontend"), Field(ready, "backend")};
+  return BrokerEndpoints{Field(ready, "frontend"), Field(ready, "backend"), Field(ready, "http")};
 }
 
 std::vector<std::string> WorkerArgv(const std::string& backend, const std::string& id,

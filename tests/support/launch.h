@@ -28,12 +28,14 @@ struct BrokerLaunch {
   uint32_t heartbeat_ms = 200;
   uint32_t liveness = 3;
   uint32_t lease_ms = 3000;
+  std::string http = "127.0.0.1:0";  // --http; a free port so parallel tests never collide
   std::vector<std::string> extra_args;
 };
 
 struct BrokerEndpoints {
   std::string frontend;
   std::string backend;
+  std::string http;  // HOST:PORT bound, or "off"
 };
 
 // Starts taskmill-broker into `process` and waits (20 s at most) until it serves; `logs`

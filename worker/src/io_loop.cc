@@ -29,12 +29,14 @@ void Consume(int fd) {
 }  // namespace
 
 IoLoop::IoLoop(const WorkerOptions& options, const std::map<std::string, HandlerEntry>& handlers,
-               int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms)
+               int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms,
+               WorkerTelemetry* telemetry)
     : options_(options),
       handlers_(handlers),
       wake_fd_(wake_fd),
       shutdown_fd_(shutdown_fd),
       drain_grace_ms_(drain_grace_ms),
+      telemetry_(telemetry),
       log_(Logger("worker.io")) {}
 
 IoLoop::~IoLoop() {
@@ -102,6 +104,12 @@ Result<void> IoLoop::Run() {
     }
     OnTimers(clock_.MonotonicMs());
     Flush();
+    if (telemetry_ != nullptr) {
+      uint32_t busy = static_cast<uint32_t>(running_.size());
+      telemetry_->EndTurn(clock_.MonotonicMs(), busy,
+                          busy >= options_.concurrency ? 0 : options_.concurrency - busy,
+                          link_ == LinkState::kLinked && heard_on_link_, draining_);
+    }
   }
 
   FinalFlush();
@@ -230,6 +238,7 @@ void IoLoop::OnTask(protocol::TaskMsg task, int64_t now) {
   r.cancel = std::make_shared<CancelSignal>();
   r.type = task.type;
   if (task.timeout_ms > 0) r.deadline_ms = now + task.timeout_ms;
+  r.started_ms = now;
   Job job{std::move(task), r.cancel, &handler->second.handler};
   running_.emplace(std::move(key), std::move(r));
   pool_->Submit(std::move(job));
@@ -241,7 +250,11 @@ void IoLoop::RunQuick(protocol::TaskMsg task, const Handler& handler) {
     SendBestEffort(
         protocol::Progress{job.task.task_id, job.task.token, fraction, std::string(message)});
   };
+  int64_t started = clock_.MonotonicMs();
   QueueReliable(protocol::Message(RunAttempt(job, progress, *log_, options_.max_output_bytes)));
+  if (telemetry_ != nullptr) {
+    telemetry_->AttemptFinished(static_cast<double>(clock_.MonotonicMs() - started) / 1000.0);
+  }
 }
 
 void IoLoop::OnCancel(const protocol::CancelTask& cancel) {
@@ -286,6 +299,10 @@ void IoLoop::OnResults() {
     auto command = static_cast<protocol::Command>(static_cast<uint8_t>(parts[3][0]));
     std::span<const std::string> frames(parts.begin() + 2, parts.end());
     if (command == protocol::Command::kDone) {
+      if (telemetry_ != nullptr) {
+        int64_t ran = clock_.MonotonicMs() - it->second.started_ms;
+        telemetry_->AttemptFinished(static_cast<double>(ran) / 1000.0);
+      }
       running_.erase(it);
       QueueReliableFrames(Parts(frames.begin(), frames.end()), parts[0]);
     } else {

@@ -17,6 +17,7 @@
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/messages.h"
 #include "taskmill/worker/worker.h"
+#include "worker_telemetry.h"
 #include "zmq_socket.h"
 
 namespace taskmill::worker {
@@ -30,7 +31,8 @@ namespace taskmill::worker {
 class IoLoop {
  public:
   IoLoop(const WorkerOptions& options, const std::map<std::string, HandlerEntry>& handlers,
-         int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms);
+         int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms,
+         WorkerTelemetry* telemetry = nullptr);
   ~IoLoop();
 
   Result<void> Run();
@@ -54,6 +56,7 @@ class IoLoop {
     int64_t deadline_ms = 0;               // monotonic; 0 = no timeout
     int64_t stopped_ms = 0;                // monotonic ms its cancel signal fired; 0 = not yet
     std::string type;                      // the task type, for log lines
+    int64_t started_ms = 0;                // monotonic; when handed to an executor
   };
 
   // link (io_link.cc)
@@ -97,6 +100,7 @@ class IoLoop {
   const int wake_fd_;                            // eventfd written by Worker::Drain
   const int shutdown_fd_;                        // signalfd/self-pipe, or -1
   const std::atomic<uint32_t>& drain_grace_ms_;  // grace of the latest Drain()
+  WorkerTelemetry* telemetry_;                   // --http's figures; null when off
   const Clock& clock_ = SystemClock::Instance();
   std::shared_ptr<spdlog::logger> log_;          // co-owned with spdlog's registry
   std::mt19937_64 rng_{std::random_device{}()};  // reconnect jitter

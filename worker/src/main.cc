@@ -62,6 +62,9 @@ int main(int argc, char** argv) {
   flags.String("curve-key-file", &options.curve_key_file,
                "this worker's CURVE key file (taskmill keygen); its .pub goes in the broker's "
                "--curve-allow-dir");
+  flags.String("http", &options.http,
+               "HOST:PORT of an HTTP listener for /healthz, /readyz and /metrics (port 0: a "
+               "free port, logged); off: none");
   flags.List("labels", &labels, "labels sent to the broker, key=value (comma-separated)");
   flags.Choice("log-level", &log_level,
                {"trace", "debug", "info", "warn", "error", "critical", "off"}, "log level");

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "io_loop.h"
+#include "worker_telemetry.h"
 #include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/ids.h"
 #include "taskmill/shared/log.h"
@@ -78,6 +79,7 @@ Result<void> ValidateOptions(const WorkerOptions& o) {
     }
   }
   // Loads the keys only to check them; Run loads them again to use them.
+  if (auto http = ParseHttpAddress(o.http, "http"); !http) return std::unexpected(http.error());
   if (auto curve = LoadCurveClientKeys(o.curve_server_key, o.curve_key_file); !curve) {
     return std::unexpected(curve.error());
   }
@@ -117,8 +119,24 @@ Result<void> Worker::Run(int shutdown_fd) {
   }
   if (auto v = ValidateOptions(options_); !v) return v;
   if (wake_fd_ < 0) return MakeError(ErrorCode::kInternal, "eventfd failed at construction");
-  IoLoop loop(options_, handlers_, wake_fd_, shutdown_fd, drain_grace_ms_);
-  return loop.Run();
+  std::unique_ptr<WorkerTelemetry> telemetry;
+  if (auto address = *ParseHttpAddress(options_.http, "http"); address) {
+    telemetry = std::make_unique<WorkerTelemetry>(options_.id, options_.heartbeat_ms);
+    auto bound = telemetry->Start(*address);
+    if (!bound) return std::unexpected(bound.error());
+    Logger("worker")->info("HTTP (/healthz /readyz /metrics) on {}", bound->ToString());
+    std::lock_guard lock(http_mu_);
+    http_address_ = bound->ToString();
+  }
+  IoLoop loop(options_, handlers_, wake_fd_, shutdown_fd, drain_grace_ms_, telemetry.get());
+  auto ran = loop.Run();
+  if (telemetry) telemetry->Stop();
+  return ran;
+}
+
+std::string Worker::http_address() const {
+  std::lock_guard lock(http_mu_);
+  return http_address_;
 }
 
 void Worker::Drain(uint32_t grace_ms) {

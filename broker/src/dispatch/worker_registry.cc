@@ -102,4 +102,14 @@ std::vector<protocol::WorkerInfo> WorkerRegistry::Describe() const {
   return out;
 }
 
+WorkerRegistry::SlotCounts WorkerRegistry::CountSlots() const {
+  SlotCounts c;
+  for (const auto& [identity, w] : by_identity_) {
+    uint32_t free = w.FreeSlots();
+    c.free += free;
+    c.busy += w.concurrency - free;
+  }
+  return c;
+}
+
 }  // namespace taskmill::broker

@@ -56,6 +56,12 @@ class WorkerRegistry {
   // Marks idle workers serving `queue` (or every worker when empty) as worth a claim.
   void WakeQueue(const std::string& queue);
   std::vector<protocol::WorkerInfo> Describe() const;
+  // Slots of all workers: busy (running or being claimed for) and free (for /metrics).
+  struct SlotCounts {
+    uint64_t busy = 0;
+    uint64_t free = 0;
+  };
+  SlotCounts CountSlots() const;
 
  private:
   std::unordered_map<std::string, WorkerState> by_identity_;

@@ -9,7 +9,7 @@
 --   token of ARGV, started, worker); leases zset (deadline = now + lease, never past now + timeout + grace);
 --   wleases:<worker>; stats:<queue>.running.
 -- Returns: {tasks, batches}; tasks[i] = {id, token, attempt, queue, type, payload, timeout_ms,
---   batch, name, {label k, v, ...}, {parent name, parent output, ...}}
+--   batch, name, {label k, v, ...}, {parent name, parent output, ...}, waited ms}
 --   The fencing token is random (unguessable) and is returned as a decimal string: Lua numbers
 --   are doubles and would round a 64-bit token.
 -- Errors: none besides malformed arguments.
@@ -39,7 +39,7 @@ table.sort(cands, function(a, b) return a[3] < b[3] end)
 
 -- Everything claim needs from a task in one HMGET.
 local CLAIM_FIELDS = {'state', 'queue', 'type', 'batch', 'att', 'tok', 'timeout', 'name',
-                      'payload', 'parents', 'nl'}
+                      'payload', 'parents', 'nl', 'created', 'ready_at'}
 local lease_s = fmt(NOW + lease)  -- the deadline of every lease without a shorter timeout
 local out = {}
 local removed, removed_order = {}, {}
@@ -87,8 +87,11 @@ for i = 1, math.min(n, #cands) do
         end
       end
     end
+    -- How long it waited to be claimed (the broker's taskmill_task_wait_seconds): since it
+    -- was created, or since a delay or retry made it due.
+    local since = math.max(tonumber(v[12]) or NOW, tonumber(v[13]) or 0)
     out[#out + 1] = {id, tok, att, t.queue, t.type, v[9] or '', timeout, t.batch, v[8] or '',
-                     labels, parents}
+                     labels, parents, math.max(0, NOW - since)}
   end
 end
 for _, key in ipairs(removed_order) do call_chunked('ZREM', key, removed[key]) end

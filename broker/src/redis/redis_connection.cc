@@ -4,6 +4,7 @@
 #include <zmq.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <span>
 
@@ -60,6 +61,7 @@ struct RedisConnection::Pending {
   int script = -1;                // Eval: script index, for the NOSCRIPT retry
   bool retried = false;           // true iff already re-sent as EVAL
   std::vector<std::string> args;  // Eval: the script's ARGV, kept for the retry
+  std::chrono::steady_clock::time_point sent{};  // when issued, with a round-trip observer
 };
 
 RedisConnection::RedisConnection(RedisConfig config, RedisConnectionOptions options,
@@ -154,7 +156,7 @@ void RedisConnection::Handshake() {
   handshake_left_ = static_cast<int>(steps.size());
   redisAsyncContext* attempt = ac_;
   for (size_t i = 0; i < steps.size(); ++i) {
-    auto* p = new Pending{this, nullptr, -1, false, {}};
+    auto* p = new Pending{this, nullptr, -1, false, {}, {}};
     std::string step = steps[i].first;
     const size_t first_script = steps.size() - scripts_.size();
     int script = i >= first_script ? static_cast<int>(i - first_script) : -1;
@@ -255,6 +257,7 @@ bool RedisConnection::Send(Pending* p, const std::vector<std::string>& args) {
                             lens.data()) != REDIS_OK) {
     return false;
   }
+  if (on_round_trip_) p->sent = std::chrono::steady_clock::now();
   ++in_flight_;
   return true;
 }
@@ -264,7 +267,7 @@ void RedisConnection::Command(const std::vector<std::string>& args, Callback cb)
     cb(MakeError(ErrorCode::kStoreUnavailable, "redis is unreachable: " + last_error_));
     return;
   }
-  auto p = std::make_unique<Pending>(Pending{this, std::move(cb), -1, false, {}});
+  auto p = std::make_unique<Pending>(Pending{this, std::move(cb), -1, false, {}, {}});
   if (Send(p.get(), args)) {
     p.release();  // hiredis owns it until OnReply
   } else {
@@ -282,7 +285,7 @@ void RedisConnection::Eval(size_t script, std::vector<std::string> args, Callbac
     return;
   }
   SendEval(std::make_unique<Pending>(
-      Pending{this, std::move(cb), static_cast<int>(script), false, std::move(args)}));
+      Pending{this, std::move(cb), static_cast<int>(script), false, std::move(args), {}}));
 }
 
 void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
@@ -308,6 +311,7 @@ void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
   }
   if (ac_ != nullptr && redisAsyncCommandArgv(ac_, &OnReply, p.get(), static_cast<int>(argv.size()),
                                               argv.data(), lens.data()) == REDIS_OK) {
+    if (on_round_trip_) p->sent = std::chrono::steady_clock::now();
     ++in_flight_;
     p.release();  // hiredis owns it until OnReply
   } else {
@@ -324,6 +328,10 @@ void RedisConnection::OnReply(redisAsyncContext* /*ac*/, void* r, void* privdata
   if (reply == nullptr) {
     p->cb(MakeError(ErrorCode::kStoreUnavailable, "redis connection lost"));
     return;
+  }
+  if (self->on_round_trip_ && p->sent != std::chrono::steady_clock::time_point{}) {
+    self->on_round_trip_(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - p->sent).count());
   }
   if (reply->type == REDIS_REPLY_ERROR) {
     std::string_view msg(reply->str, reply->len);

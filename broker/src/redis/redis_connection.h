@@ -59,6 +59,9 @@ class RedisConnection {
   const std::string& last_error() const { return last_error_; }
   // Called on every state change (e.g. the broker flips /readyz).
   void SetStateCallback(std::function<void(State)> cb) { on_state_ = std::move(cb); }
+  // Called with each reply's round trip in seconds (issued -> answered), e.g. for a
+  // histogram; unset, nothing is timed.
+  void SetRoundTripObserver(std::function<void(double)> cb) { on_round_trip_ = std::move(cb); }
 
   // Event-loop integration. fd() is -1 while there is no socket.
   int fd() const;
@@ -104,6 +107,7 @@ class RedisConnection {
   const Clock& clock_;
   std::vector<Script> scripts_;
   std::function<void(State)> on_state_;
+  std::function<void(double)> on_round_trip_;
   redisAsyncContext* ac_ = nullptr;  // owned; freed through hiredis (null when no socket)
   State state_ = State::kStopped;
   bool want_read_ = false;         // true iff hiredis asked for read events

@@ -11,6 +11,7 @@
 namespace taskmill::broker {
 
 class BatchEvents;
+class BrokerMetrics;
 class ClientService;
 class WorkerService;
 
@@ -39,6 +40,7 @@ struct BrokerContext {
   BatchEvents* events = nullptr;
   BrokerCounters counters;
   AccessPolicy access;  // who may do what (default: no CURVE, everyone everything)
+  BrokerMetrics* metrics = nullptr;  // histograms fed on the claim and finish paths; may be null
 };
 
 }  // namespace taskmill::broker

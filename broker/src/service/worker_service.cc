@@ -5,6 +5,7 @@
 #include <memory>
 #include <unordered_set>
 
+#include "metrics/broker_metrics.h"
 #include "service/batch_events.h"
 #include "service/client_service.h"
 #include "service/request_checks.h"
@@ -205,6 +206,10 @@ void WorkerService::HandleFinish(const FinishResult& result, std::vector<protoco
   for (size_t i = 0; i < result.items.size(); ++i) {
     const auto& item = result.items[i];
     protocol::Done* done = dones != nullptr && i < dones->size() ? &(*dones)[i] : nullptr;
+    if (ctx_.metrics != nullptr && done != nullptr && done->task_id == item.task_id &&
+        item.status != FinishStatus::kStale && item.status != FinishStatus::kNotFound) {
+      ctx_.metrics->TaskRan(item.queue, done->duration_ms);
+    }
     ctx_.events->TaskFinished(item, done);
     switch (item.status) {
       case FinishStatus::kStale:
@@ -253,6 +258,11 @@ void WorkerService::Claim(WorkerState& worker) {
       Log()->warn("claim failed: {}", r.error().ToString());
       if (w != nullptr) w->idle = true;  // the idle tick retries
       return;
+    }
+    if (ctx_.metrics != nullptr) {
+      for (size_t i = 0; i < r->tasks.size() && i < r->waited_ms.size(); ++i) {
+        ctx_.metrics->TaskClaimed(r->tasks[i].queue, r->waited_ms[i]);
+      }
     }
     if (w == nullptr || w->id != worker_id) {
       // The connection is gone, or its worker id moved to a new connection (which does not

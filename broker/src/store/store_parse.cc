@@ -237,6 +237,12 @@ Result<ClaimResult> ParseClaim(const redisReply* r) {
     m.labels = std::move(labels);
     m.parents = std::move(parents);
     out.tasks.push_back(std::move(m));
+    int64_t waited = 0;
+    if (f.size() > 11) {
+      TM_ASSIGN_OR_RETURN(w, reply::Int(f[11], "waited"));
+      waited = w;
+    }
+    out.waited_ms.push_back(waited);
   }
   TM_ASSIGN_OR_RETURN(batches, ParseBatches(top[1]));
   out.batches = std::move(batches);

@@ -48,6 +48,7 @@ struct ClaimRequest {
 
 struct ClaimResult {
   std::vector<protocol::TaskMsg> tasks;  // best first; token is the fencing token
+  std::vector<int64_t> waited_ms;        // per task: ms since created or due (for metrics)
   BatchChanges batches;
 };
 

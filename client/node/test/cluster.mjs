@@ -67,7 +67,7 @@ export class Cluster {
     this.brokerArgs = brokerArgs;
     this.broker = start(brokerBin, ['--data-dir', join(this.dir, 'data'),
       '--frontend', frontend, '--backend', backend,
-      '--ready-file', ready, '--heartbeat-ms', '200', ...brokerArgs]);
+      '--ready-file', ready, '--heartbeat-ms', '200', '--http', '127.0.0.1:0', ...brokerArgs]);
     this.children.push(this.broker);
     const text = await waitFor('the broker ready file', () => {
       if (this.broker.exitCode !== null) {

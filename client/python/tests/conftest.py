@@ -68,7 +68,8 @@ class Cluster:
         self.broker = self._spawn([
             str(binary("broker/taskmill-broker")), "--data-dir", str(tmp / "data"),
             "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
-            "--ready-file", str(ready), "--heartbeat-ms", "200", *broker_args], "broker")
+            "--ready-file", str(ready), "--heartbeat-ms", "200", "--http", "127.0.0.1:0",
+            *broker_args], "broker")
 
         def endpoints() -> Optional[Dict[str, str]]:
             if self.broker.poll() is not None:

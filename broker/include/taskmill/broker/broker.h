@@ -76,8 +76,11 @@ struct BrokerOptions {
   // Unset: the keys of curve_allow_dir have that role too (how one allow-list worked before).
   std::string curve_worker_allow_dir;
   std::string curve_admin_allow_dir;
-  // Write the bound endpoints here once serving ("frontend=...\nbackend=...\n").
+  // Write the bound endpoints here once serving ("frontend=...\nbackend=...\nhttp=...\n").
   std::string ready_file;
+  // HTTP listener for /healthz, /readyz and /metrics (docs/observability.md): HOST:PORT,
+  // [IPv6]:PORT, port 0 for a free port, or "off".
+  std::string http = "127.0.0.1:9464";
   std::string log_level = "info";
 
   uint32_t EffectiveLeaseMs() const;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,9 @@ struct WorkerOptions {
   // `taskmill keygen`, whose .pub must be in the broker's --curve-allow-dir.
   std::string curve_server_key = {};
   std::string curve_key_file = {};
+  // HTTP listener for /healthz, /readyz and /metrics (docs/observability.md): HOST:PORT,
+  // [IPv6]:PORT (port 0: a free port, logged), or "off".
+  std::string http = "off";
 };
 
 // Checks every field; the error message names the option and what is allowed.
@@ -89,6 +93,9 @@ class Worker {
 
   const std::string& id() const { return options_.id; }
   const WorkerOptions& options() const { return options_; }
+  // The bound --http address ("127.0.0.1:40123"), once Run has started it; empty before
+  // or when off. Thread-safe.
+  std::string http_address() const;
 
  private:
   WorkerOptions options_;                         // with id and concurrency filled in
@@ -96,6 +103,8 @@ class Worker {
   int wake_fd_ = -1;                              // eventfd the I/O thread polls; Drain writes it
   std::atomic<uint32_t> drain_grace_ms_{0};       // grace of the latest Drain request
   std::atomic<bool> running_{false};              // true iff Run has been entered
+  mutable std::mutex http_mu_;
+  std::string http_address_;  // guarded by http_mu_
 };
 
 }  // namespace taskmill::worker

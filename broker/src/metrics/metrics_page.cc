@@ -1,0 +1,157 @@
+#include "metrics/metrics_page.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "taskmill/shared/version.h"
+
+namespace taskmill::broker {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void Add(MetricFamily& f, Labels labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+// Queue-wide series, from the store's stats.
+void AddQueueFamilies(const std::vector<QueueCounters>& queues, std::vector<MetricFamily>& out) {
+  auto tasks = Family("taskmill_queue_tasks", "Tasks of the queue by state, in the store",
+                      MetricType::Gauge);
+  auto backlog = Family("taskmill_queue_backlog",
+                        "Ready plus running tasks of the queue: the autoscaling signal",
+                        MetricType::Gauge);
+  auto submitted = Family("taskmill_tasks_submitted_total", "Tasks submitted to the queue",
+                          MetricType::Counter);
+  auto finished = Family("taskmill_tasks_finished_total",
+                         "Tasks that reached a final state, by that state", MetricType::Counter);
+  auto retries = Family("taskmill_task_retries_total", "Failed attempts scheduled again",
+                        MetricType::Counter);
+  auto stale = Family("taskmill_stale_results_total",
+                      "Results refused for a stale fencing token (a lease that had moved on)",
+                      MetricType::Counter);
+  auto cost = Family("taskmill_cost_total",
+                     "Costs reported by finished attempts, summed by cost name (at most 16 "
+                     "names per queue, the rest as name=\"other\")",
+                     MetricType::Counter);
+  for (const auto& c : queues) {
+    const auto& s = c.stats;
+    auto q = [&](Labels extra = {}) {
+      Labels l = {{"queue", s.queue}};
+      l.insert(l.end(), extra.begin(), extra.end());
+      return l;
+    };
+    for (auto [state, n] : {std::pair{"ready", s.ready}, std::pair{"delayed", s.delayed},
+                            std::pair{"blocked", c.blocked}, std::pair{"running", s.running},
+                            std::pair{"dead", s.dead}}) {
+      Add(tasks, q({{"state", state}}), static_cast<double>(n));
+    }
+    Add(backlog, q(), static_cast<double>(s.ready + s.running));
+    Add(submitted, q(), static_cast<double>(s.submitted));
+    for (auto [state, n] : {std::pair{"succeeded", s.succeeded}, std::pair{"failed", s.failed},
+                            std::pair{"cancelled", s.cancelled}}) {
+      Add(finished, q({{"state", state}}), static_cast<double>(n));
+    }
+    Add(retries, q(), static_cast<double>(s.retried));
+    Add(stale, q(), static_cast<double>(c.stale));
+    // s.cost is a sorted map: the first names keep their own series, the rest add up.
+    size_t named = 0;
+    double other = 0;
+    bool has_other = false;
+    for (const auto& [name, value] : s.cost) {
+      if (named < kMaxCostNamesPerQueue && name != "other") {
+        Add(cost, q({{"name", name}}), value);
+        ++named;
+      } else {
+        other += value;
+        has_other = true;
+      }
+    }
+    if (has_other) Add(cost, q({{"name", "other"}}), other);
+  }
+  for (auto* f : {&tasks, &backlog, &submitted, &finished, &retries, &stale, &cost}) {
+    out.push_back(std::move(*f));
+  }
+}
+
+void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, double turn_age,
+                       bool store_readable, std::vector<MetricFamily>& out) {
+  Labels b = {{"broker", broker}};
+  auto one = [&](std::string name, std::string help, MetricType type, double value) {
+    auto f = Family(std::move(name), std::move(help), type);
+    Add(f, b, value);
+    out.push_back(std::move(f));
+  };
+  auto info = Family("taskmill_broker_info", "Always 1; the labels name the broker's version",
+                     MetricType::Gauge);
+  Add(info, {{"broker", broker}, {"version", kVersionString}}, 1);
+  out.push_back(std::move(info));
+  one("taskmill_workers", "Workers registered with this broker", MetricType::Gauge,
+      static_cast<double>(s.workers));
+  auto slots = Family("taskmill_worker_slots",
+                      "Slots of this broker's workers: busy (running or being claimed for) "
+                      "or free",
+                      MetricType::Gauge);
+  Add(slots, {{"broker", broker}, {"state", "busy"}}, static_cast<double>(s.slots_busy));
+  Add(slots, {{"broker", broker}, {"state", "free"}}, static_cast<double>(s.slots_free));
+  out.push_back(std::move(slots));
+  one("taskmill_broker_bad_frames_total",
+      "Frames refused by the decoder or as out of place (client and worker sockets)",
+      MetricType::Counter, static_cast<double>(s.bad_frames));
+  one("taskmill_broker_curve_refused_total", "CURVE handshakes refused (key not allowed)",
+      MetricType::Counter, static_cast<double>(s.curve_refused));
+  one("taskmill_broker_curve_allowed_total", "CURVE handshakes admitted", MetricType::Counter,
+      static_cast<double>(s.curve_allowed));
+  one("taskmill_broker_tasks_dispatched_total", "TASK messages sent to workers",
+      MetricType::Counter, static_cast<double>(s.tasks_dispatched));
+  one("taskmill_broker_workers_lost_total", "Workers declared dead after missed heartbeats",
+      MetricType::Counter, static_cast<double>(s.workers_lost));
+  one("taskmill_broker_stale_results_total", "Results this broker saw fenced off as stale",
+      MetricType::Counter, static_cast<double>(s.stale_results));
+  one("taskmill_broker_redis_connected", "1 while the reactor's Redis connection is ready",
+      MetricType::Gauge, s.redis_ready ? 1 : 0);
+  one("taskmill_broker_store_readable",
+      "1 when this scrape could read the queue figures from Redis", MetricType::Gauge,
+      store_readable ? 1 : 0);
+  one("taskmill_broker_draining", "1 while the broker is stopping", MetricType::Gauge,
+      s.draining ? 1 : 0);
+  one("taskmill_broker_reactor_last_turn_age_seconds",
+      "Seconds since the reactor thread last finished a turn", MetricType::Gauge, turn_age);
+}
+
+}  // namespace
+
+std::string RenderMetricsPage(const std::string& broker, const ReactorSnapshot& snapshot,
+                              double turn_age_seconds,
+                              const Result<std::vector<QueueCounters>>& queues,
+                              std::vector<MetricFamily> measured) {
+  std::vector<MetricFamily> families;
+  if (queues) AddQueueFamilies(*queues, families);
+  AddBrokerFamilies(broker, snapshot, turn_age_seconds, queues.has_value(), families);
+  for (auto& f : measured) families.push_back(std::move(f));
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace taskmill::broker

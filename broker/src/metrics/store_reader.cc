@@ -1,0 +1,129 @@
+#include "metrics/store_reader.h"
+
+#include <chrono>
+
+#include "lua/scripts.h"
+#include "store/store_wire.h"
+
+namespace taskmill::broker {
+namespace {
+
+int64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct ReplyFree {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
+
+}  // namespace
+
+StoreReader::StoreReader(RedisConfig config, std::string prefix, int64_t timeout_ms,
+                         int64_t cache_ms)
+    : config_(std::move(config)),
+      prefix_(std::move(prefix)),
+      timeout_ms_(timeout_ms),
+      cache_ms_(cache_ms) {
+  for (const auto& s : AllScripts()) {
+    if (s.name == "stats") stats_script_ = std::string(s.body);
+  }
+}
+
+StoreReader::~StoreReader() = default;
+
+Result<void> StoreReader::Connect() {
+  timeval tv{static_cast<time_t>(timeout_ms_ / 1000),
+             static_cast<suseconds_t>((timeout_ms_ % 1000) * 1000)};
+  redisContext* c = config_.unix_path.empty()
+                        ? redisConnectWithTimeout(config_.host.c_str(), config_.port, tv)
+                        : redisConnectUnixWithTimeout(config_.unix_path.c_str(), tv);
+  if (c == nullptr) return MakeError(ErrorCode::kStoreUnavailable, "redis: out of memory");
+  std::unique_ptr<redisContext, ContextFree> owned(c);
+  if (c->err != 0) {
+    return MakeError(ErrorCode::kStoreUnavailable, std::string("redis: ") + c->errstr);
+  }
+  redisSetTimeout(c, tv);
+  ctx_ = std::move(owned);
+  auto step = [&](std::vector<std::string> args, const char* what) -> Result<void> {
+    auto r = Command(args);
+    if (!r) return MakeError(r.error().code, std::string(what) + ": " + r.error().message);
+    freeReplyObject(*r);
+    return {};
+  };
+  if (!config_.password.empty()) {
+    std::vector<std::string> auth = {"AUTH"};
+    if (!config_.username.empty()) auth.push_back(config_.username);
+    auth.push_back(config_.password);
+    if (auto r = step(auth, "AUTH"); !r) return r;
+  }
+  if (config_.db != 0) {
+    if (auto r = step({"SELECT", std::to_string(config_.db)}, "SELECT"); !r) return r;
+  }
+  return {};
+}
+
+Result<redisReply*> StoreReader::Command(const std::vector<std::string>& args) {
+  if (!ctx_) {
+    if (auto r = Connect(); !r) {
+      ctx_.reset();
+      return std::unexpected(r.error());
+    }
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* reply = static_cast<redisReply*>(
+      redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data()));
+  if (reply == nullptr) {
+    std::string why = ctx_->errstr;
+    ctx_.reset();  // the connection is unusable after an I/O error: reconnect next time
+    return MakeError(ErrorCode::kStoreUnavailable, "redis: " + why);
+  }
+  if (reply->type == REDIS_REPLY_ERROR) {
+    std::string msg(reply->str, reply->len);
+    freeReplyObject(reply);
+    // Never echo more than the first line of what Redis said (it holds no secrets, but
+    // scripts' errors can be long).
+    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+    return MakeError(ErrorCode::kStoreUnavailable, "redis: " + msg);
+  }
+  return reply;
+}
+
+Result<void> StoreReader::Ping() {
+  std::lock_guard lock(mu_);
+  auto r = Command({"PING"});
+  if (!r) return std::unexpected(r.error());
+  freeReplyObject(*r);
+  return {};
+}
+
+Result<std::vector<QueueCounters>> StoreReader::QueueFigures() {
+  std::lock_guard lock(mu_);
+  int64_t now = MonotonicMs();
+  if (cached_at_ms_ >= 0 && now - cached_at_ms_ < cache_ms_) return cached_;
+  // stats.lua is read only: the prelude's retention, jitter and TTL arguments are unused.
+  auto r = Command({"EVAL", stats_script_, "0", prefix_, std::to_string(WallMs()), "0", "0",
+                    "0", "0", "0", "0"});
+  if (!r) return std::unexpected(r.error());
+  ReplyPtr reply(*r);
+  auto parsed = wire::ParseStats(reply.get());
+  if (!parsed) return std::unexpected(parsed.error());
+  cached_ = std::move(*parsed);
+  cached_at_ms_ = now;
+  return cached_;
+}
+
+}  // namespace taskmill::broker

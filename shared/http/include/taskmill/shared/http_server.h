@@ -1,0 +1,72 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "taskmill/shared/error.h"
+
+namespace taskmill {
+
+// Where an HTTP listener binds: HOST:PORT ([::1]:PORT for IPv6); port 0 picks a free one.
+struct HttpAddress {
+  std::string host;
+  uint16_t port = 0;
+  std::string ToString() const;  // "127.0.0.1:9464", "[::1]:9464"
+};
+
+// "off" -> nullopt (no listener); otherwise HOST:PORT. Errors name the flag.
+Result<std::optional<HttpAddress>> ParseHttpAddress(std::string_view text, std::string_view flag);
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+// Limits of one listener; bad input past them gets a 4xx, never a crash.
+struct HttpServerOptions {
+  int threads = 4;                   // connections served at once (the rest wait in the backlog)
+  int64_t read_timeout_ms = 3000;    // the whole request head must arrive within this: else 408
+  int64_t write_timeout_ms = 3000;   // the whole answer must be taken within this: else dropped
+  size_t max_head_bytes = 16 << 10;  // request line + headers; past it: 431
+};
+
+// A small HTTP/1.1 server for the health and metrics endpoints: GET (and HEAD) routes by
+// exact path (the query string is ignored), 404 for any other path, 405 for another method
+// on a known path, 400 for a malformed request line, 431 for a request head past
+// max_head_bytes, 408 when it does not arrive within read_timeout_ms. One request per
+// connection (Connection: close); a request body is never read. Each answer is reported
+// to `on_answer` (status code), e.g. for a requests counter.
+//
+// Lifecycle: construct, Route() each path, Start() (binds, then serves on its own threads),
+// Stop() or destroy (joins them). Handlers run on the server's threads, several at once:
+// they must be thread-safe and must never touch another thread's objects without a lock
+// (the broker's handlers read snapshots its reactor publishes). Owner: the broker's or
+// worker's Run(); not copyable.
+class HttpServer {
+ public:
+  using Handler = std::function<HttpResponse()>;
+
+  explicit HttpServer(HttpServerOptions options = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  void Route(std::string path, Handler handler);
+  void OnAnswer(std::function<void(int status)> cb);
+  // Binds and starts serving; returns the bound address (the real port when port was 0).
+  Result<HttpAddress> Start(const HttpAddress& address);
+  // Stops accepting, finishes what is in flight, joins. Idempotent.
+  void Stop();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace taskmill

@@ -1,0 +1,264 @@
+// The HTTP listener of the broker and worker. It is small on purpose: GET/HEAD of a few
+// fixed paths, one request per connection, every byte bounded. cpp-httplib 0.11 (Debian 12)
+// was tried first and dropped for the server side: it caps each header line but not their
+// number, and one client sending headers for 4 s grew the broker by 400 MB.
+
+#include "taskmill/shared/http_server.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace taskmill {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* Reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+// Writes all of `data` before `deadline_ms`; false when the peer is gone or too slow.
+bool WriteAll(int fd, std::string_view data, int64_t deadline_ms) {
+  while (!data.empty()) {
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+    int64_t left = deadline_ms - NowMs();
+    if (left <= 0) return false;
+    pollfd p{fd, POLLOUT, 0};
+    if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string HttpAddress::ToString() const {
+  bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Result<std::optional<HttpAddress>> ParseHttpAddress(std::string_view text, std::string_view flag) {
+  auto bad = [&](std::string why) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(flag) + ": '" + std::string(text) + "' " + why +
+                         " (HOST:PORT, [IPv6]:PORT or off)");
+  };
+  if (text == "off") return std::optional<HttpAddress>();
+  HttpAddress a;
+  std::string_view port;
+  if (text.starts_with("[")) {
+    size_t close = text.find("]:");
+    if (close == std::string_view::npos) return bad("has no ]:PORT");
+    a.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad("has no :PORT");
+    a.host = std::string(text.substr(0, colon));
+    if (a.host.find(':') != std::string::npos) return bad("needs brackets around an IPv6 host");
+    port = text.substr(colon + 1);
+  }
+  if (a.host.empty()) return bad("has no host");
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return bad("has no valid port");
+  }
+  a.port = static_cast<uint16_t>(value);
+  return std::optional<HttpAddress>(std::move(a));
+}
+
+struct HttpServer::State {
+  HttpServerOptions options;
+  std::map<std::string, Handler> routes;  // frozen once Start runs
+  std::function<void(int)> on_answer;
+  int listen_fd = -1;
+  int stop_fd = -1;  // eventfd: readable once Stop is called; every thread wakes
+  std::vector<std::thread> threads;
+
+  void Serve();
+  void Answer(int fd);
+  void Reply(int fd, const HttpResponse& r, bool head, bool allow_header);
+};
+
+HttpServer::HttpServer(HttpServerOptions options) : state_(std::make_unique<State>()) {
+  state_->options = options;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Route(std::string path, Handler handler) {
+  state_->routes[std::move(path)] = std::move(handler);
+}
+
+void HttpServer::OnAnswer(std::function<void(int status)> cb) { state_->on_answer = std::move(cb); }
+
+Result<HttpAddress> HttpServer::Start(const HttpAddress& address) {
+  State& s = *state_;
+  auto fail = [&](const std::string& why) {
+    if (s.listen_fd >= 0) close(s.listen_fd);
+    s.listen_fd = -1;
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--http: cannot listen on " + address.ToString() + ": " + why);
+  };
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  std::string port = std::to_string(address.port);
+  if (int rc = getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return fail(gai_strerror(rc));
+  }
+  std::string why = "no address";
+  for (addrinfo* ai = found; ai != nullptr && s.listen_fd < 0; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0) {
+      s.listen_fd = fd;
+    } else {
+      why = std::strerror(errno);
+      close(fd);
+    }
+  }
+  freeaddrinfo(found);
+  if (s.listen_fd < 0) return fail(why);
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  if (getsockname(s.listen_fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
+    return fail(std::strerror(errno));
+  }
+  HttpAddress out = address;
+  out.port = ntohs(bound.ss_family == AF_INET6
+                       ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                       : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  s.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (s.stop_fd < 0) return fail(std::strerror(errno));
+  for (int i = 0; i < std::max(1, s.options.threads); ++i) {
+    s.threads.emplace_back([&s] { s.Serve(); });
+  }
+  return out;
+}
+
+void HttpServer::Stop() {
+  if (!state_ || state_->stop_fd < 0) return;
+  uint64_t one = 1;
+  (void)!write(state_->stop_fd, &one, sizeof one);
+  for (auto& t : state_->threads) t.join();
+  state_->threads.clear();
+  close(state_->stop_fd);
+  state_->stop_fd = -1;
+  if (state_->listen_fd >= 0) close(state_->listen_fd);
+  state_->listen_fd = -1;
+}
+
+// Each thread accepts and answers one connection at a time, so at most `threads` clients
+// are served at once and each costs at most one bounded buffer.
+void HttpServer::State::Serve() {
+  while (true) {
+    pollfd p[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0 && errno != EINTR) return;
+    if (p[1].revents != 0) return;
+    if ((p[0].revents & POLLIN) == 0) continue;
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) continue;  // another thread took it, or the client left
+    Answer(fd);
+    close(fd);
+  }
+}
+
+void HttpServer::State::Reply(int fd, const HttpResponse& r, bool head, bool allow_header) {
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + Reason(r.status) +
+                    "\r\nContent-Type: " + r.content_type +
+                    "\r\nContent-Length: " + std::to_string(r.body.size()) +
+                    "\r\nConnection: close\r\n" + (allow_header ? "Allow: GET, HEAD\r\n" : "") +
+                    "\r\n";
+  if (!head) out += r.body;
+  (void)WriteAll(fd, out, NowMs() + options.write_timeout_ms);
+  if (on_answer) on_answer(r.status);
+}
+
+void HttpServer::State::Answer(int fd) {
+  auto plain = [](int status, std::string body) {
+    return HttpResponse{status, "text/plain; charset=utf-8", std::move(body)};
+  };
+  // Read the request head: the request line and headers up to the blank line, within the
+  // size cap and the time limit. A body is never read (no route takes one).
+  std::string head;
+  int64_t deadline = NowMs() + options.read_timeout_ms;
+  size_t end = std::string::npos;
+  char buf[4096];
+  while (end == std::string::npos) {
+    if (head.size() >= options.max_head_bytes) {
+      return Reply(fd, plain(431, "request head over " + std::to_string(options.max_head_bytes) +
+                                      " bytes\n"),
+                   false, false);
+    }
+    int64_t left = deadline - NowMs();
+    if (left <= 0) return Reply(fd, plain(408, "request not received in time\n"), false, false);
+    pollfd p{fd, POLLIN, 0};
+    int ready = poll(&p, 1, static_cast<int>(left));
+    if (ready < 0 && errno != EINTR) return;
+    if (ready <= 0) continue;
+    size_t room = std::min(sizeof buf, options.max_head_bytes - head.size());
+    ssize_t n = recv(fd, buf, room, 0);
+    if (n == 0) return;  // the client left
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+      return;
+    }
+    size_t from = head.size() >= 3 ? head.size() - 3 : 0;
+    head.append(buf, static_cast<size_t>(n));
+    end = head.find("\r\n\r\n", from);
+  }
+  // Request line: METHOD SP TARGET SP HTTP/1.x
+  size_t line_end = head.find("\r\n");
+  std::string_view line(head.data(), line_end);
+  size_t sp1 = line.find(' ');
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || !line.substr(sp2 + 1).starts_with("HTTP/1.")) {
+    return Reply(fd, plain(400, "bad request line\n"), false, false);
+  }
+  std::string_view method = line.substr(0, sp1);
+  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string path(target.substr(0, target.find('?')));
+  bool head_only = method == "HEAD";
+  auto route = routes.find(path);
+  if (route == routes.end()) return Reply(fd, plain(404, "not found\n"), head_only, false);
+  if (method != "GET" && !head_only) {
+    return Reply(fd, plain(405, "method not allowed\n"), false, true);
+  }
+  Reply(fd, route->second(), head_only, false);
+}
+
+}  // namespace taskmill
