@@ -54,3 +54,11 @@ if ! python3 -c 'import zmq, msgpack, pytest' >/dev/null 2>&1; then
   python3 -m pip install -q pyzmq msgpack pytest ||
     python3 -m pip install -q --break-system-packages pyzmq msgpack pytest
 fi
+# mypy, pinned: client/python/tests/test_typing.py checks the package's public API and
+# the README's examples with `mypy --strict`, so a signature drift fails a test.
+MYPY_VERSION=2.4.1
+if ! python3 -m mypy --version 2>/dev/null | grep -q "mypy $MYPY_VERSION"; then
+  echo "setup: installing mypy==$MYPY_VERSION"
+  python3 -m pip install -q "mypy==$MYPY_VERSION" ||
+    python3 -m pip install -q --break-system-packages "mypy==$MYPY_VERSION"
+fi

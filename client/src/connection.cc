@@ -13,6 +13,12 @@
 namespace taskmill::client {
 namespace {
 
+// Said when nothing ever answered: most often no broker, or a client pointed at the
+// broker's worker port (which drops client requests without a reply).
+constexpr const char* kNoAnswerHint =
+    "is a broker running there, and is this its client port? Its worker port (5556 by "
+    "default) never answers clients";
+
 auto Log() {
   static auto log = Logger("client");
   return log;
@@ -511,7 +517,8 @@ void Connection::ExpireRequests(int64_t now_ms) {
       Finish(r, MakeError(ErrorCode::kTimeout, "no reply from the broker" + after));
     } else {
       Finish(r, MakeError(ErrorCode::kBrokerUnavailable,
-                          "the broker at " + options_.endpoint + " did not answer" + after));
+                          "the broker at " + options_.endpoint + " did not answer" + after +
+                              " (" + kNoAnswerHint + ")"));
     }
     it = in_flight_.erase(it);
   }

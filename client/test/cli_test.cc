@@ -58,7 +58,7 @@ TEST(CliTest, UsageErrorsExitTwoAndNameTheProblem) {
   ExpectUsage({"wait", "--wait-timeout-ms", "x", "id"}, "--wait-timeout-ms");
   ExpectUsage({"cancel"}, "give task ids or --batch");
   ExpectUsage({"cancel", "a", "--batch", "b"}, "give task ids or --batch");
-  ExpectUsage({"batch"}, "give run, status or cancel");
+  ExpectUsage({"batch"}, "give run, status, watch or cancel");
   ExpectUsage({"batch", "fly"}, "unknown operation 'fly'");
   ExpectUsage({"batch", "run"}, "exactly one FILE");
   ExpectUsage({"batch", "run", "/nonexistent.json"}, "/nonexistent.json: cannot read");
@@ -81,7 +81,13 @@ TEST(CliTest, AnInvalidBatchFileExitsTwoNamingThePath) {
 TEST(CliTest, BadPayloadsAndNamesAreUsageErrorsThatSayWhatIsWrong) {
   ExpectUsage({"submit", "--type", "exec", "--payload", R"({"argv": ["ls"],})"},
               "--payload: starts with '{' but is not valid JSON");
-  ExpectUsage({"submit", "--type", "exec", "--payload", " {argv}"}, "parse error at line 1");
+  ExpectUsage({"submit", "--type", "exec", "--payload", " {argv}"}, "not valid JSON");
+  ExpectUsage({"submit", "--type", "exec", "--payload", R"({"argv": ["echo", })"},
+              "line 1, column 19: unexpected '}'");
+  // In words, not the parser's codes.
+  auto words = Cli({"submit", "--type", "exec", "--payload", "{argv}"});
+  EXPECT_EQ(words.err.find("json.exception"), std::string::npos) << words.err;
+  EXPECT_EQ(words.err.find("syntax error while parsing"), std::string::npos) << words.err;
   ExpectUsage({"submit", "--type", "echo", "--queue", "a b"},
               "invalid task: queue: 'a b' may contain only letters, digits");
   ExpectUsage({"submit", "--type", "echo", "--queue", ""}, "queue: must be 1 to 128 characters");

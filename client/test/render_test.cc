@@ -60,6 +60,18 @@ TEST(RenderTest, TaskCardShowsTheResult) {
   EXPECT_NE(s.find("stdout       <2 bytes, binary>\n"), std::string::npos) << s;
 }
 
+TEST(RenderTest, ARunningTaskShowsHowLongItHasRun) {
+  protocol::TaskInfo t;
+  t.id = "t1";
+  t.state = protocol::TaskState::kRunning;
+  t.started_ms = 1'000'000;
+  std::ostringstream out;
+  PrintTaskCard(out, t, /*now_ms=*/1'000'000 + 4'200);
+  std::string s = out.str();
+  EXPECT_NE(s.find("running for  4.2s\n"), std::string::npos) << s;
+  EXPECT_EQ(s.find("duration"), std::string::npos) << s;
+}
+
 TEST(JsonTest, Utf8AndBase64) {
   EXPECT_TRUE(IsValidUtf8("plain"));
   EXPECT_TRUE(IsValidUtf8("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));

@@ -43,6 +43,8 @@ FlagSet::FlagSet(std::string program, std::string summary)
     : program_(std::move(program)), summary_(std::move(summary)) {}
 
 void FlagSet::Add(Flag flag) {
+  // --version is a question, not configuration: TASKMILL_VERSION must not answer it.
+  flag.env = flag.name == "version" ? "" : EnvName(flag.name);
   index_[flag.name] = flags_.size();
   flags_.push_back(std::move(flag));
 }
@@ -140,6 +142,10 @@ void FlagSet::List(const std::string& name, std::vector<std::string>* target,
        }});
 }
 
+void FlagSet::SetEnvName(const std::string& name, std::string env) {
+  if (auto it = index_.find(name); it != index_.end()) flags_[it->second].env = std::move(env);
+}
+
 std::string FlagSet::EnvName(const std::string& flag) {
   std::string env = "TASKMILL_";
   for (char c : flag) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -150,12 +156,12 @@ Result<FlagSet::Parsed> FlagSet::Parse(
     int argc, const char* const* argv,
     const std::function<std::string(const std::string&)>& env) const {
   for (const auto& flag : flags_) {
-    std::string value = env(EnvName(flag.name));
+    if (!read_env_ || flag.env.empty()) continue;
+    std::string value = env(flag.env);
     if (value.empty()) continue;
     auto r = flag.set(value);
     if (!r) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       EnvName(flag.name) + " (" + r.error().message + ")");
+      return MakeError(ErrorCode::kInvalidArgument, flag.env + " (" + r.error().message + ")");
     }
   }
   Parsed parsed;
@@ -229,7 +235,8 @@ std::string FlagSet::Usage() const {
   for (const auto& f : flags_) {
     out << "  --" << f.name << (f.is_bool ? "" : " VALUE") << "\n      " << f.help;
     if (!f.default_text.empty()) out << " (default: " << f.default_text << ")";
-    out << " [env " << EnvName(f.name) << "]\n";
+    if (read_env_ && !f.env.empty()) out << " [env " << f.env << "]";
+    out << "\n";
   }
   return out.str();
 }

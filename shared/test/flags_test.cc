@@ -95,5 +95,29 @@ TEST_F(FlagsTest, HelpAndUsage) {
   EXPECT_NE(usage.find("[env TASKMILL_LOG_LEVEL]"), std::string::npos);
 }
 
+// Usage names the variable of every flag read from the environment, and only those:
+// a renamed one, none for a flag taken off the environment, none at all for a subcommand.
+TEST_F(FlagsTest, EnvironmentNamesCanBeChangedOrDroppedAndUsageSaysSo) {
+  flags_.SetEnvName("frontend", "TASKMILL_CLIENT_FRONTEND");
+  flags_.SetEnvName("ratio", "");
+  bool version = false;
+  flags_.Bool("version", &version, "print the version");
+  ASSERT_TRUE(Parse({}, {{"TASKMILL_FRONTEND", "ignored"}, {"TASKMILL_RATIO", "0.9"},
+                         {"TASKMILL_CLIENT_FRONTEND", "tcp://a:1"}, {"TASKMILL_VERSION", "1"}}));
+  EXPECT_EQ(cfg_.frontend, "tcp://a:1");
+  EXPECT_DOUBLE_EQ(cfg_.ratio, 0.5);
+  EXPECT_FALSE(version);
+  std::string usage = flags_.Usage();
+  EXPECT_NE(usage.find("[env TASKMILL_CLIENT_FRONTEND]"), std::string::npos) << usage;
+  EXPECT_EQ(usage.find("TASKMILL_RATIO"), std::string::npos) << usage;
+  EXPECT_EQ(usage.find("TASKMILL_VERSION"), std::string::npos) << usage;
+  EXPECT_NE(usage.find("[env TASKMILL_LIVENESS]"), std::string::npos) << usage;
+
+  flags_.ReadEnvironment(false);
+  ASSERT_TRUE(Parse({}, {{"TASKMILL_LIVENESS", "9"}}));
+  EXPECT_EQ(cfg_.liveness, 3u);
+  EXPECT_EQ(flags_.Usage().find("[env"), std::string::npos) << flags_.Usage();
+}
+
 }  // namespace
 }  // namespace taskmill

@@ -15,6 +15,7 @@
 
 #include "scenarios.h"
 #include "taskmill/shared/flags.h"
+#include "taskmill/shared/version.h"
 #include "taskmill/shared/log.h"
 
 namespace {
@@ -170,10 +171,16 @@ int main(int argc, char** argv) {
   f.List("broker-arg", &c.deployment.broker_args, "--spawn: extra broker argument (repeatable)");
   f.List("worker-arg", &c.deployment.worker_args, "--spawn: extra worker argument (repeatable)");
   f.Bool("keep-dir", &c.deployment.keep_dir, "--spawn: keep the temp dir (logs, AOF)");
+  bool version = false;
+  f.Bool("version", &version, "print the version and exit");
   auto parsed = f.Parse(argc, argv);
   if (!parsed) return Usage(parsed.error().message);
   if (parsed->help) {
     std::fputs(f.Usage().c_str(), stdout);
+    return 0;
+  }
+  if (version) {
+    std::printf("%s %s\n", kProgram, kVersionString);
     return 0;
   }
   if (!parsed->positional.empty()) {

@@ -1,9 +1,12 @@
 #include "executor_pool.h"
 
+#include <cxxabi.h>
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
+#include <typeinfo>
 
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/log.h"
@@ -13,26 +16,46 @@
 namespace taskmill::worker {
 namespace {
 
-// Gives a failure the code its cancel reason implies, so every handler reports a timeout
-// or a cancel the same way whatever it returned.
-void ApplyCancelReason(CancelReason reason, Outcome& out) {
-  if (out.ok || !out.error) return;
+// A stopped attempt is reported by why it was stopped, whatever the handler returned: a
+// handler that ignored its cancel signal and succeeded anyway is a timeout or a cancel
+// with its output dropped, never a success (the client asked it to stop, or the deadline
+// passed and another attempt may already be running).
+void ApplyCancelReason(CancelReason reason, uint32_t timeout_ms, Outcome& out) {
+  if (reason == CancelReason::kNone) return;
+  std::string message = out.ok ? std::string("the handler returned a result after it was stopped; "
+                                             "the result is dropped")
+                               : (out.error ? out.error->message : std::string());
+  // exit_code, stdout and stderr stay: they tell what the stopped process did.
+  out.ok = false;
+  out.output.clear();
   switch (reason) {
     case CancelReason::kNone:
       return;
     case CancelReason::kCancelled:
-      out.error->code = "cancelled";
-      out.error->retryable = false;
+      out.error = protocol::TaskError{"cancelled", message, /*retryable=*/false};
       return;
     case CancelReason::kTimeout:
-      out.error->code = "timeout";
-      out.error->retryable = true;
+      out.error = protocol::TaskError{"timeout",
+                                      "the attempt ran past its timeout_ms (" +
+                                          std::to_string(timeout_ms) + " ms)" +
+                                          (message.empty() ? "" : ": " + message),
+                                      /*retryable=*/true};
       return;
     case CancelReason::kDraining:
-      out.error->code = "draining";
-      out.error->retryable = true;
+      out.error = protocol::TaskError{"draining", message, /*retryable=*/true};
       return;
   }
+}
+
+// "std::runtime_error: what()" for a handler's exception: the type says as much as the text
+// (C++ has no portable traceback to add, unlike the Python and Node workers).
+std::string DescribeException(const std::exception& e) {
+  const char* mangled = typeid(e).name();
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  std::string type = status == 0 && demangled != nullptr ? demangled : mangled;
+  std::free(demangled);
+  return type + ": " + e.what();
 }
 
 }  // namespace
@@ -76,12 +99,16 @@ protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progr
   try {
     out = (*job.handler)(ctx);
   } catch (const std::exception& e) {
-    out = Outcome::Fail("handler_exception", e.what(), /*retryable=*/true);
+    out = Outcome::Fail("handler_exception", DescribeException(e), /*retryable=*/true);
   } catch (...) {
     out = Outcome::Fail("handler_exception", "non-standard exception", /*retryable=*/true);
   }
   int64_t duration = clock.MonotonicMs() - start;
-  ApplyCancelReason(job.cancel->reason(), out);
+  // Returned after its deadline but before the I/O thread's timer fired: still a timeout.
+  if (task.timeout_ms > 0 && duration >= task.timeout_ms) {
+    job.cancel->Cancel(CancelReason::kTimeout);
+  }
+  ApplyCancelReason(job.cancel->reason(), task.timeout_ms, out);
   if (!out.ok && !out.error) out.error = protocol::TaskError{"failed", "handler failed", true};
 
   protocol::Done done;
@@ -99,8 +126,15 @@ protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progr
   done.started_ms = started_ms;
   if (OverSizeResult(done, max_output_bytes))
     log.warn("task {}: {}", task.task_id, done.error->message);
-  log.debug("task {} attempt {} {} in {} ms", task.task_id, task.attempt,
-            done.ok ? "succeeded" : "failed: " + done.error->code, done.duration_ms);
+  if (done.ok) {
+    log.debug("task {} attempt {} succeeded in {} ms", task.task_id, task.attempt,
+              done.duration_ms);
+  } else {
+    // Said at warning: a failure is what the person running the worker needs to see.
+    log.warn("task {} attempt {} ({}) failed after {} ms: {}: {}{}", task.task_id, task.attempt,
+             task.type, done.duration_ms, done.error->code, done.error->message,
+             done.error->retryable ? " (will be retried if attempts remain)" : "");
+  }
   return done;
 }
 

@@ -83,6 +83,7 @@ Result<void> IoLoop::OpenLink() {
   monitor_ = std::move(*monitor);
   link_ = LinkState::kLinked;
   heard_on_link_ = false;
+  warned_wrong_port_ = false;
 
   // Every link starts with READY, ahead of any DONE kept from the last one.
   std::erase_if(outbox_, [](const Outgoing& o) { return o.is_ready; });

@@ -129,13 +129,15 @@ long IoLoop::PollTimeout(int64_t now) const {
   if (draining_) next = std::min(next, drain_deadline_ms_);
   for (const auto& [key, r] : running_) {
     if (r.deadline_ms > 0 && !r.cancel->cancelled()) next = std::min(next, r.deadline_ms);
+    if (r.stopped_ms > 0) next = std::min(next, r.stopped_ms + options_.cancel_grace_ms);
   }
   return static_cast<long>(std::clamp<int64_t>(next - now, 0, 60'000));
 }
 
 uint32_t IoLoop::FreeSlots() const {
-  if (draining_ || running_.size() >= options_.concurrency) return 0;
-  return options_.concurrency - static_cast<uint32_t>(running_.size());
+  size_t busy = running_.size() + lost_.size();
+  if (draining_ || busy >= options_.concurrency) return 0;
+  return options_.concurrency - static_cast<uint32_t>(busy);
 }
 
 int64_t IoLoop::SilenceLimitMs() const {
@@ -175,6 +177,14 @@ void IoLoop::OnBrokerMessage(protocol::Message msg, int64_t now) {
   } else if (auto* drain = std::get_if<protocol::Drain>(&msg)) {
     log_->info("broker asked to drain (grace {} ms)", drain->grace_ms);
     StartDrain(drain->grace_ms, now);
+  } else if (auto* reply = std::get_if<protocol::Reply>(&msg)) {
+    // Only a broker's client port answers with REPLY: it refuses READY and HEARTBEAT.
+    if (!warned_wrong_port_) {
+      warned_wrong_port_ = true;
+      log_->warn("{} answered as a broker's client port ({}); a worker must connect to the "
+                 "broker's worker port (default 5556; --broker or TASKMILL_WORKER_BROKER)",
+                 options_.broker, reply->error ? reply->error->message : "a client reply");
+    }
   } else if (!std::holds_alternative<protocol::BrokerHeartbeat>(msg)) {
     log_->debug("ignored {} from the broker", protocol::CommandName(protocol::CommandOf(msg)));
   }
@@ -199,6 +209,8 @@ void IoLoop::OnTask(protocol::TaskMsg task, int64_t now) {
   }
   auto handler = handlers_.find(task.type);
   if (handler == handlers_.end()) {
+    log_->warn("task {} attempt {} failed: unknown_type: no handler for type '{}' here",
+               task.task_id, task.attempt, task.type);
     FailTask(task, "unknown_type",
              "worker " + options_.id + " has no handler for type '" + task.type + "'", false);
     return;
@@ -208,10 +220,11 @@ void IoLoop::OnTask(protocol::TaskMsg task, int64_t now) {
     log_->debug("task {} token {} is already running; duplicate ignored", task.task_id, task.token);
     return;
   }
-  if (running_.size() >= options_.concurrency) {
+  if (running_.size() + lost_.size() >= options_.concurrency) {
     FailTask(task, "no_slot",
              "worker " + options_.id + " has no free slot (" +
-                 std::to_string(options_.concurrency) + " busy)",
+                 std::to_string(options_.concurrency) + " busy, " +
+                 std::to_string(lost_.size()) + " of them lost to handlers that ignored a stop)",
              true);
     return;
   }
@@ -223,6 +236,7 @@ void IoLoop::OnTask(protocol::TaskMsg task, int64_t now) {
   r.task_id = task.task_id;
   r.token = task.token;
   r.cancel = std::make_shared<CancelSignal>();
+  r.type = task.type;
   if (task.timeout_ms > 0) r.deadline_ms = now + task.timeout_ms;
   r.started_ms = now;
   Job job{std::move(task), r.cancel, &handler->second.handler};
@@ -245,10 +259,11 @@ void IoLoop::RunQuick(protocol::TaskMsg task, const Handler& handler) {
 
 void IoLoop::OnCancel(const protocol::CancelTask& cancel) {
   bool found = false;
+  int64_t now = clock_.MonotonicMs();
   for (auto& [key, r] : running_) {
     // Token 0 cancels whichever attempt of the task runs here.
     if (r.task_id == cancel.task_id && (cancel.token == 0 || cancel.token == r.token)) {
-      r.cancel->Cancel(CancelReason::kCancelled);
+      Stop(r, CancelReason::kCancelled, now);
       found = true;
     }
   }
@@ -267,9 +282,20 @@ void IoLoop::OnResults() {
     Parts& parts = **got;
     if (parts.size() != 5 || parts[3].size() != 1) continue;
     uint64_t token = std::strtoull(parts[1].c_str(), nullptr, 10);
-    auto it = running_.find(RunningKey(parts[0], token));
-    // Not running any more: already reported (drain timeout), so this one is dropped.
-    if (it == running_.end()) continue;
+    std::string key = RunningKey(parts[0], token);
+    auto it = running_.find(key);
+    if (it == running_.end()) {
+      // Already reported (drain timeout, or a handler that ignored its stop), so the result
+      // is dropped; a lost slot is free again once its handler is done.
+      auto lost = lost_.find(key);
+      if (lost != lost_.end() && static_cast<uint8_t>(parts[3][0]) ==
+                                     static_cast<uint8_t>(protocol::Command::kDone)) {
+        log_->warn("task {}: the handler that ignored its stop has returned; slot free again",
+                   lost->second.task_id);
+        lost_.erase(lost);
+      }
+      continue;
+    }
     auto command = static_cast<protocol::Command>(static_cast<uint8_t>(parts[3][0]));
     std::span<const std::string> frames(parts.begin() + 2, parts.end());
     if (command == protocol::Command::kDone) {
@@ -314,9 +340,10 @@ void IoLoop::OnTimers(int64_t now) {
   for (auto& [key, r] : running_) {
     if (r.deadline_ms > 0 && now >= r.deadline_ms && !r.cancel->cancelled()) {
       log_->debug("task {} passed its timeout; cancelling", r.task_id);
-      r.cancel->Cancel(CancelReason::kTimeout);
+      Stop(r, CancelReason::kTimeout, now);
     }
   }
+  ReportOverdue(now);
   if (link_ == LinkState::kLinked && now - last_broker_ms_ >= SilenceLimitMs()) {
     Backoff(now, "broker silent for " + std::to_string(now - last_broker_ms_) + " ms");
   } else if (link_ == LinkState::kBackoff && now >= reconnect_at_ms_) {
@@ -327,6 +354,46 @@ void IoLoop::OnTimers(int64_t now) {
   if (now >= next_heartbeat_ms_) {
     next_heartbeat_ms_ = now + options_.heartbeat_ms;
     SendBestEffort(protocol::Heartbeat{FreeSlots()});
+  }
+}
+
+}  // namespace taskmill::worker
+
+namespace taskmill::worker {
+
+void IoLoop::Stop(Running& r, CancelReason reason, int64_t now) {
+  r.cancel->Cancel(reason);
+  if (r.stopped_ms == 0) r.stopped_ms = std::max<int64_t>(now, 1);
+}
+
+void IoLoop::ReportOverdue(int64_t now) {
+  for (auto it = running_.begin(); it != running_.end();) {
+    Running& r = it->second;
+    if (r.stopped_ms == 0 || now < r.stopped_ms + options_.cancel_grace_ms) {
+      ++it;
+      continue;
+    }
+    CancelReason reason = r.cancel->reason();
+    bool timeout = reason == CancelReason::kTimeout;
+    std::string what = timeout ? "its timeout" : "a cancel";
+    log_->warn(
+        "task {} ({}): the handler ignored {} for {} ms (--cancel-grace-ms); reported as {}, "
+        "its slot is lost until the handler returns ({} of {} slots lost)",
+        r.task_id, r.type, what, options_.cancel_grace_ms, CancelReasonName(reason),
+        lost_.size() + 1, options_.concurrency);
+    protocol::Done done;
+    done.task_id = r.task_id;
+    done.token = r.token;
+    done.ok = false;
+    done.error = protocol::TaskError{
+        timeout ? "timeout" : "cancelled",
+        "the handler ignored " + what + " for " + std::to_string(options_.cancel_grace_ms) +
+            " ms; worker " + options_.id + " gave up on it and lost its slot",
+        timeout};
+    done.started_ms = clock_.NowMs();
+    QueueReliable(done);
+    lost_.emplace(it->first, std::move(r));
+    it = running_.erase(it);
   }
 }
 

@@ -54,6 +54,8 @@ class IoLoop {
     uint64_t token = 0;
     std::shared_ptr<CancelSignal> cancel;  // co-owned with the executor's Job
     int64_t deadline_ms = 0;               // monotonic; 0 = no timeout
+    int64_t stopped_ms = 0;                // monotonic ms its cancel signal fired; 0 = not yet
+    std::string type;                      // the task type, for log lines
     int64_t started_ms = 0;                // monotonic; when handed to an executor
   };
 
@@ -81,6 +83,11 @@ class IoLoop {
   void OnCancel(const protocol::CancelTask& cancel);
   void OnResults();
   void OnTimers(int64_t now);
+  // Reports the attempts whose handler outlived cancel_grace_ms after its signal, and moves
+  // them from running_ to lost_.
+  void ReportOverdue(int64_t now);
+  // Fires `r`'s cancel signal for `reason` (once) and starts its grace period.
+  void Stop(Running& r, CancelReason reason, int64_t now);
   void StartDrain(uint32_t grace_ms, int64_t now);
   void FailTask(const protocol::TaskMsg& task, std::string code, std::string message,
                 bool retryable);
@@ -114,8 +121,12 @@ class IoLoop {
   int64_t reconnect_at_ms_ = 0;    // when kBackoff: monotonic ms to open a new link
   uint32_t dead_links_ = 0;        // consecutive links that went silent (backoff step)
   bool heard_on_link_ = false;     // true iff the broker spoke on the current link
+  bool warned_wrong_port_ = false;  // true iff this link got a client REPLY (wrong port)
 
   std::map<std::string, Running> running_;  // by "task_id#token"
+  // Attempts already reported because their handler ignored its cancel signal past
+  // cancel_grace_ms; each holds an executor thread (a lost slot) until its handler returns.
+  std::map<std::string, Running> lost_;  // by "task_id#token"
   bool draining_ = false;                   // true iff a drain has started
   int64_t drain_deadline_ms_ = 0;           // monotonic; when draining_
   int shutdown_signals_ = 0;                // times shutdown_fd_ fired

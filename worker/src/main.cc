@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "taskmill/shared/flags.h"
@@ -33,7 +34,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> labels;
 
   taskmill::FlagSet flags(kProgram, "Runs taskmill tasks (exec, echo, sleep, fail) for a broker.");
-  flags.String("broker", &options.broker, "broker backend endpoint");
+  bool version = false;
+  flags.Bool("version", &version, "print the version and exit");
+  // Workers and clients talk to different ports, so they read different variables: an
+  // exported TASKMILL_BROKER (the client port) must not send a worker to the wrong one.
+  flags.String("broker", &options.broker, "broker backend (worker) endpoint");
+  flags.SetEnvName("broker", "TASKMILL_WORKER_BROKER");
   flags.List("queues", &options.queues, "queues to take tasks from (comma-separated)");
   flags.Uint32("concurrency", &options.concurrency, 1, 4096,
                "tasks run at once (1 = one after another)");
@@ -44,6 +50,9 @@ int main(int argc, char** argv) {
                "silent heartbeat intervals before the broker is presumed dead");
   flags.Uint32("drain-timeout-ms", &options.drain_timeout_ms, 0, 86'400'000,
                "on SIGTERM, how long running tasks may take to finish");
+  flags.Uint32("cancel-grace-ms", &options.cancel_grace_ms, 0, 3'600'000,
+               "how long a handler may run on after its timeout or cancel before its attempt "
+               "is reported and its slot counted lost");
   flags.Uint("max-output-bytes", &options.max_output_bytes, 1024, 1ull << 30,
              "largest result reported per task (output + stdout + stderr), as the broker's "
              "--max-output-bytes; a bigger one fails the attempt with output_too_large");
@@ -64,6 +73,10 @@ int main(int argc, char** argv) {
   if (!parsed) return Usage(parsed.error().message);
   if (parsed->help) {
     std::fputs(flags.Usage().c_str(), stdout);
+    return 0;
+  }
+  if (version) {
+    std::printf("%s %s\n", kProgram, taskmill::kVersionString);
     return 0;
   }
   if (!parsed->positional.empty()) {
@@ -103,6 +116,14 @@ int main(int argc, char** argv) {
 
   auto log = taskmill::Logger("worker");
   log->info("taskmill-worker {} starting: broker {}", taskmill::kVersionString, options.broker);
+  const char* client_broker = std::getenv("TASKMILL_BROKER");
+  const char* worker_broker = std::getenv("TASKMILL_WORKER_BROKER");
+  if (client_broker != nullptr && *client_broker != '\0' &&
+      (worker_broker == nullptr || *worker_broker == '\0')) {
+    log->warn("TASKMILL_BROKER ({}) is the clients' endpoint and is not read by workers; set "
+              "TASKMILL_WORKER_BROKER or --broker to the broker's worker port (default 5556)",
+              client_broker);
+  }
   auto ran = worker.Run(sfd);
   close(sfd);
   if (!ran) {

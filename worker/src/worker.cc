@@ -62,6 +62,10 @@ Result<void> ValidateOptions(const WorkerOptions& o) {
   if (o.liveness < 1 || o.liveness > 100) {
     return bad("liveness: " + std::to_string(o.liveness) + " is out of range (1..100)");
   }
+  if (o.cancel_grace_ms > 3'600'000) {
+    return bad("cancel-grace-ms: " + std::to_string(o.cancel_grace_ms) +
+               " is out of range (0..3600000)");
+  }
   if (o.max_output_bytes < 1024 || o.max_output_bytes > (1ull << 30)) {
     return bad("max-output-bytes: " + std::to_string(o.max_output_bytes) +
                " is out of range (1024..1073741824)");

@@ -155,6 +155,17 @@ TEST(ExecTest, BadPayloadsAreNonRetryable) {
   }
 }
 
+// A JSON array (an argv given bare) is told what shape is wanted, not "trailing bytes".
+TEST(ExecTest, AJsonArrayPayloadIsToldToBeAnObject) {
+  DirectExec run(R"(["echo", "hi"])");
+  ASSERT_TRUE(run.outcome.error);
+  EXPECT_EQ(run.outcome.error->code, "bad_payload");
+  EXPECT_NE(run.outcome.error->message.find("must be a map"), std::string::npos)
+      << run.outcome.error->message;
+  EXPECT_NE(run.outcome.error->message.find("not an array"), std::string::npos)
+      << run.outcome.error->message;
+}
+
 TEST(ExecTest, AcceptsAJsonPayload) {
   DirectExec run(R"({"argv": ["sh", "-c", "printf %s \"$X\""], "env": {"X": "caf\u00e9"},
                      "timeout_ms": 5000})");

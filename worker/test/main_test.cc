@@ -22,7 +22,8 @@ namespace {
 // The binary with `args`, stderr to a file; waits for it with a deadline.
 class Process {
  public:
-  explicit Process(std::vector<std::string> args) {
+  // `env`: NAME=value entries added to this process's environment.
+  explicit Process(std::vector<std::string> args, std::vector<std::string> env = {}) {
     stderr_path_ = "/tmp/taskmill-worker-test-" + std::to_string(getpid()) + "-" +
                    std::to_string(counter_++) + ".err";
     args.insert(args.begin(), TASKMILL_WORKER_BIN);
@@ -34,7 +35,11 @@ class Process {
     posix_spawn_file_actions_addopen(&actions, 2, stderr_path_.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    std::vector<char*> envp;
+    for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data()), 0);
     posix_spawn_file_actions_destroy(&actions);
     pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
   }
@@ -90,6 +95,47 @@ TEST(MainTest, BadFlagsExitWithCode2AndNameTheFlag) {
     EXPECT_NE(err.find(c.named), std::string::npos) << err;
     EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << "one line: " << err;
   }
+}
+
+TEST(MainTest, VersionPrintsAndExits) {
+  Process p({"--version"});
+  EXPECT_EQ(p.Wait(10s), 0);
+}
+
+// TASKMILL_BROKER is the clients' endpoint: a worker reads TASKMILL_WORKER_BROKER only, and
+// says so when it finds just the former.
+TEST(MainTest, ReadsTaskmillWorkerBrokerAndWarnsAboutTaskmillBroker) {
+  Process bad({}, {"TASKMILL_WORKER_BROKER=nowhere"});
+  EXPECT_EQ(bad.Wait(10s), 2);
+  EXPECT_NE(bad.Stderr().find("nowhere"), std::string::npos) << bad.Stderr();
+
+  FakeBroker broker;
+  Process p({"--log-level", "warn"},
+            {"TASKMILL_WORKER_BROKER=" + broker.endpoint(), "TASKMILL_BROKER=tcp://127.0.0.1:1"});
+  EXPECT_TRUE(broker.WaitFor<protocol::Ready>(10s)) << p.Stderr();
+  Process warned({"--broker", broker.endpoint(), "--log-level", "warn"},
+                 {"TASKMILL_BROKER=tcp://127.0.0.1:1"});
+  EXPECT_TRUE(WaitUntil(
+      [&] { return warned.Stderr().find("TASKMILL_WORKER_BROKER") != std::string::npos; }, 10s))
+      << warned.Stderr();
+}
+
+// What a broker's client port answers a READY with: the worker says where it should be.
+TEST(MainTest, AWorkerOnTheClientPortSaysSo) {
+  FakeBroker broker;
+  Process p({"--broker", broker.endpoint(), "--log-level", "warn"});
+  ASSERT_TRUE(broker.WaitFor<protocol::Ready>(10s));
+  protocol::Reply reply;
+  reply.error = protocol::WireError{"unknown_command", "READY is not a client command"};
+  broker.Send(reply);
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        std::string err = p.Stderr();
+        return err.find("client port") != std::string::npos &&
+               err.find("READY is not a client command") != std::string::npos;
+      },
+      10s))
+      << p.Stderr();
 }
 
 TEST(MainTest, ServesTasksAndDrainsOnSigterm) {

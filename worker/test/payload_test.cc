@@ -82,6 +82,18 @@ TEST(PayloadTest, PicksJsonByItsOpeningBrace) {
   EXPECT_EQ(m->Find("x")->as_int(), 1);
 }
 
+// JSON arrays are JSON too; text that is neither is said to be text, not "trailing bytes".
+TEST(PayloadTest, ReadsJsonArraysAndCallsOtherTextText) {
+  auto a = ParsePayload(" [1, 2]");
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->kind(), Value::Kind::kArray);
+  auto text = ParsePayload("hello there");
+  ASSERT_FALSE(text);
+  EXPECT_EQ(text.error().message.find("trailing"), std::string::npos) << text.error().message;
+  EXPECT_NE(text.error().message.find("'hello there'"), std::string::npos)
+      << text.error().message;
+}
+
 TEST(PayloadTest, TypedGettersNameTheField) {
   auto v = ParseJson(R"({"ms": -1, "flag": "yes", "name": 3})");
   ASSERT_TRUE(v);

@@ -185,7 +185,7 @@ TEST(WorkerTest, HandlerExceptionIsARetryableFailure) {
   ASSERT_TRUE(done);
   EXPECT_FALSE(done->ok);
   EXPECT_EQ(done->error->code, "handler_exception");
-  EXPECT_EQ(done->error->message, "kaboom");
+  EXPECT_EQ(done->error->message, "std::runtime_error: kaboom");
   EXPECT_TRUE(done->error->retryable);
   // The executor survived: the next task runs.
   broker.Send(MakeTask("t2", "boom"));

@@ -3,8 +3,8 @@ import {Client} from 'taskmill';
 // A diamond: fetch -> (upper, reverse) -> join. An exec step reads each parent's output
 // (its stdout) from $TASKMILL_PARENTS_DIR/<parent name> and reports costs as JSON in
 // $TASKMILL_COST_FILE.
-const sh = (script) => ({argv: ['sh', '-c', script]});
-const parent = (name) => `"$TASKMILL_PARENTS_DIR/${name}"`;
+const sh = (/** @type {string} */ script) => ({argv: ['sh', '-c', script]});
+const parent = (/** @type {string} */ name) => `"$TASKMILL_PARENTS_DIR/${name}"`;
 const client = new Client();  // $TASKMILL_BROKER, else tcp://127.0.0.1:5555
 try {
   const {status, events} = await client.submitBatch({

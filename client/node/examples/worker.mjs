@@ -1,6 +1,6 @@
 import {PermanentError, Worker} from 'taskmill';
 
-// Broker backend from $TASKMILL_BROKER (else tcp://127.0.0.1:5556), id from $TASKMILL_ID.
+// The broker's worker port: $TASKMILL_WORKER_BROKER, else tcp://127.0.0.1:5556.
 const worker = new Worker({queues: ['default'], concurrency: 4});
 
 worker.handle('resize', async (task) => {

@@ -11,6 +11,7 @@ import {BrokerUnavailable, InvalidSpec, NotFound, TaskFailed, TaskmillError, Tas
   Unauthorized, errorFromWire} from './errors.js';
 import {load as loadCurve} from './curve.js';
 import {redialDelay} from './handshake.js';
+import {Job, idOf} from './job.js';
 import {Link} from './link.js';
 import {TERMINAL_STATES} from './schema.js';
 import {newId, normalizeBatchSpec, normalizeTaskSpec} from './spec.js';
@@ -19,14 +20,27 @@ import {Subscription} from './subscription.js';
 const U32_MAX = 4294967295;
 // Pages one stats() call reads at most (1,000 entries each).
 const MAX_STATS_PAGES = 10000;
+const OPTIONS = new Set(['broker', 'requestTimeoutMs', 'heartbeatMs', 'curveServerKey',
+  'curveKeyFile']);
+
+// Throws a TypeError naming an option `what` does not know (a typo is never ignored).
+export function rejectUnknown(what, options, known) {
+  for (const name of Object.keys(options ?? {})) {
+    if (!known.has(name)) {
+      throw new TypeError(`${what}: unknown option '${name}' (known: ${[...known].join(', ')})`);
+    }
+  }
+}
 
 export class Client extends EventEmitter {
   // broker: the frontend endpoint; requestTimeoutMs: deadline of each request (WAIT adds
   // its own timeout on top); heartbeatMs: ZMTP heartbeat on the connection (0: off);
   // curveServerKey (file or Z85), curveKeyFile: CURVE, defaults from TASKMILL_CURVE_* (curve.js).
-  constructor({broker = process.env.TASKMILL_BROKER ?? 'tcp://127.0.0.1:5555',
-    requestTimeoutMs = 10_000, heartbeatMs = 1000, curveServerKey, curveKeyFile} = {}) {
+  constructor(options = {}) {
     super();
+    rejectUnknown('Client', options, OPTIONS);
+    const {broker = process.env.TASKMILL_BROKER ?? 'tcp://127.0.0.1:5555',
+      requestTimeoutMs = 10_000, heartbeatMs = 1000, curveServerKey, curveKeyFile} = options;
     const curve = loadCurve({serverKey: curveServerKey, keyFile: curveKeyFile});  // throws first
     this.broker = broker;
     this.requestTimeoutMs = requestTimeoutMs;
@@ -128,26 +142,31 @@ export class Client extends EventEmitter {
         this.pending.delete(reqId);
         reject(this.heard ?
           new TaskmillTimeout(`${command} got no reply from ${this.broker} within ${timeoutMs} ms`) :
-          new BrokerUnavailable(`no reply from a broker at ${this.broker} within ${timeoutMs} ms`));
+          new BrokerUnavailable(`no reply from a broker at ${this.broker} within ${timeoutMs} ms ` +
+            '(is a broker running there, and is this its client port? Its worker port (5556 ' +
+            'by default) never answers clients)'));
       }, timeoutMs);
       this.pending.set(reqId, {resolve, reject, timer});
     });
   }
 
-  // Submits one task; resolves with its id (for a repeated idempotencyKey, the first one).
-  async submit(spec, {notify = false} = {}) {
-    return (await this.submitMany([spec], {notify}))[0];
+  // Submits one task; resolves with its Job (job.id: for a repeated idempotencyKey, the
+  // first task's id; job.waitUntilFinished() for its result).
+  async submit(spec, options = {}) {
+    return (await this.submitMany([spec], options))[0];
   }
 
-  async submitMany(specs, {notify = false} = {}) {
+  async submitMany(specs, options = {}) {
+    rejectUnknown('submit', options, new Set(['notify']));
+    const {notify = false} = options;
     const tasks = specs.map((s, i) => normalizeTaskSpec(s, `tasks[${i}]`));
-    return (await this.call('SUBMIT', {tasks, notify})).ids;
+    return (await this.call('SUBMIT', {tasks, notify})).ids.map((id) => new Job(this, id));
   }
 
   // Waits until every task is terminal or timeoutMs passed (then they are reported as
   // they are: not an error). One id -> one TaskInfo; an array -> an array.
   async wait(ids, {timeoutMs = 60_000} = {}) {
-    const list = Array.isArray(ids) ? ids : [ids];
+    const list = (Array.isArray(ids) ? ids : [ids]).map(idOf);
     const wait = Math.min(timeoutMs, U32_MAX);
     const reply = await this.call('WAIT', {ids: list, timeoutMs: wait},
         {timeoutMs: wait + this.requestTimeoutMs});
@@ -157,6 +176,7 @@ export class Client extends EventEmitter {
   // Waits for one task and resolves with it once it succeeded; rejects with TaskFailed
   // when it failed or was cancelled, TaskmillTimeout when it is still unfinished.
   async result(id, {timeoutMs = 60_000} = {}) {
+    id = idOf(id);
     const task = await this.wait(id, {timeoutMs});
     if (task.state === 'succeeded') return task;
     if (TERMINAL_STATES.has(task.state)) throw new TaskFailed(task);
@@ -165,13 +185,14 @@ export class Client extends EventEmitter {
 
   // One task; NotFound when the broker does not know it.
   async get(id) {
+    id = idOf(id);
     const [task] = await this.getMany([id]);
     if (!task || task.state === 'unknown') throw new NotFound(`no task '${id}'`);
     return task;
   }
 
   async getMany(ids) {
-    return (await this.call('GET', {ids})).tasks;
+    return (await this.call('GET', {ids: ids.map(idOf)})).tasks;
   }
 
   async getBatch(batchId) {
@@ -184,7 +205,7 @@ export class Client extends EventEmitter {
   }
 
   async cancelMany(ids, {reason = ''} = {}) {
-    return affected(await this.call('CANCEL', {ids, reason}));
+    return affected(await this.call('CANCEL', {ids: ids.map(idOf), reason}));
   }
 
   // Cancels the unfinished rest of a batch.

@@ -24,6 +24,17 @@ function check(cond, path, what) {
   if (!cond) throw new InvalidSpec(`${path}: ${what}`);
 }
 
+const SPEC_KEYS = new Set(['type', 'payload', 'queue', 'name', 'id', 'priority', 'maxAttempts',
+  'backoff', 'timeoutMs', 'idempotencyKey', 'notBeforeMs', 'dependsOn', 'labels', 'batchId']);
+const BACKOFF_KEYS = new Set(['baseMs', 'maxMs', 'multiplier', 'jitter']);
+
+function checkKeys(obj, known, path) {
+  for (const key of Object.keys(obj)) {
+    // A snake_case or misspelt key would be dropped silently: refuse it instead.
+    check(known.has(key), `${path}.${key}`, `unknown field (known: ${[...known].join(', ')})`);
+  }
+}
+
 // The latest not_before_ms a broker accepts: 9999-12-31T23:59:59.999Z (protocol.md 7.1).
 export const MAX_NOT_BEFORE_MS = 253402300799999;
 const MAX_LABEL_KEY = 256;
@@ -47,6 +58,8 @@ export function checkLabels(labels, path) {
 
 export function normalizeTaskSpec(spec, path = 'task') {
   if (spec === null || typeof spec !== 'object') throw new InvalidSpec(`${path}: expected an object`);
+  checkKeys(spec, SPEC_KEYS, path);
+  if (spec.backoff) checkKeys(spec.backoff, BACKOFF_KEYS, `${path}.backoff`);
   const out = {...spec, payload: toBytes(spec.payload)};
   check(typeof out.type === 'string' && NAME.test(out.type), `${path}.type`,
       `'${out.type}' must match [A-Za-z0-9_.-]{1,128}`);
@@ -97,6 +110,7 @@ export function normalizeTaskSpec(spec, path = 'task') {
 }
 
 export function normalizeBatchSpec(batch) {
+  if (batch) checkKeys(batch, new Set(['id', 'tasks', 'budget', 'labels']), 'batch');
   if (!batch || !Array.isArray(batch.tasks) || batch.tasks.length === 0) {
     throw new InvalidSpec('tasks: a batch needs at least one task');
   }

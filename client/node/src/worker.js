@@ -7,9 +7,14 @@
 //
 // Lifecycle: new Worker(options); handle(type, fn)*; await run() (resolves after a drain:
 // a broker DRAIN, SIGTERM/SIGINT, or stop()).
+//
+// A cancel, the task's timeoutMs or the end of a drain aborts task.signal. Whatever the
+// handler returns after that (or after its timeoutMs) is reported as cancelled / timeout
+// with the output dropped; a handler still pending cancelGraceMs after the abort is
+// reported at once and its slot counted lost until it settles.
 
 import {randomBytes} from 'node:crypto';
-import {hostname} from 'node:os';
+import os, {hostname} from 'node:os';
 
 import {load as loadCurve} from './curve.js';
 import {PermanentError} from './errors.js';
@@ -54,26 +59,72 @@ function outputBytes(value) {
   return toBytes(value === undefined ? null : value);
 }
 
+// Longest error message (the stack's tail is kept) sent for a handler's exception.
+export const MAX_TRACEBACK_CHARS = 4000;
+
+// `Name: message` and the stack, at most MAX_TRACEBACK_CHARS.
+export function describeError(err) {
+  if (!(err instanceof Error)) return `thrown value: ${String(err)}`;
+  const head = `${err.name}: ${err.message}`;
+  let stack = typeof err.stack === 'string' ? err.stack : head;
+  if (stack.length > MAX_TRACEBACK_CHARS) {
+    stack = `[stack truncated]\n${stack.slice(-MAX_TRACEBACK_CHARS)}`;
+  }
+  return stack.startsWith(head) ? stack : `${head}\n${stack}`;
+}
+
+const OPTIONS = new Set(['broker', 'id', 'queues', 'concurrency', 'heartbeatMs', 'liveness',
+  'graceMs', 'cancelGraceMs', 'labels', 'handleSignals', 'log', 'warn', 'maxOutputBytes',
+  'curveServerKey', 'curveKeyFile']);
+
+// The broker's worker (backend) endpoint from the environment: TASKMILL_WORKER_BROKER.
+// TASKMILL_BROKER is the clients' port and is never read here.
+function defaultBroker(warn) {
+  const endpoint = process.env.TASKMILL_WORKER_BROKER;
+  if (endpoint) return endpoint;
+  if (process.env.TASKMILL_BROKER) {
+    warn(`TASKMILL_BROKER (${process.env.TASKMILL_BROKER}) is the clients' endpoint and is ` +
+      'not read by workers; set TASKMILL_WORKER_BROKER (or the broker option) to the ' +
+      "broker's worker port; using tcp://127.0.0.1:5556");
+  }
+  return 'tcp://127.0.0.1:5556';
+}
+
+function defaultWarn(message) {
+  console.warn(`taskmill worker: ${message}`);
+}
+
 export class Worker {
   // broker: the backend endpoint; id: stable worker id; queues: queues to take from
   // (default ['default']); concurrency: slots; heartbeatMs/liveness: as in section 9.2;
   // graceMs: what SIGTERM/stop() give running tasks; labels: reported to the broker;
   // curveServerKey (file or Z85), curveKeyFile: CURVE, defaults from TASKMILL_CURVE_* (curve.js).
-  constructor({broker = process.env.TASKMILL_BROKER ?? 'tcp://127.0.0.1:5556',
-    id = process.env.TASKMILL_ID ?? `node-${hostname()}-${process.pid}`,
-    queues = ['default'], concurrency = 1,
-    heartbeatMs = 1000, liveness = 3, graceMs = 30_000, labels = {},
-    handleSignals = true, log = () => {}, maxOutputBytes = 8 * 1024 * 1024, curveServerKey,
-    curveKeyFile} = {}) {
+  constructor(options = {}) {
+    for (const name of Object.keys(options)) {
+      if (!OPTIONS.has(name)) {
+        throw new TypeError(`Worker: unknown option '${name}' (known: ${[...OPTIONS].join(', ')})`);
+      }
+    }
+    const {id = process.env.TASKMILL_ID ?? `node-${hostname()}-${process.pid}`,
+      queues = ['default'],
+      // The number of cores by default, as in every taskmill worker runtime (C++, Python).
+      concurrency = os.availableParallelism?.() ?? os.cpus().length,
+      heartbeatMs = 1000, liveness = 3, graceMs = 30_000, cancelGraceMs = 5000, labels = {},
+      handleSignals = true, log = () => {}, warn = defaultWarn,
+      maxOutputBytes = 8 * 1024 * 1024, curveServerKey, curveKeyFile} = options;
+    const broker = options.broker ?? defaultBroker(warn);
     // A bigger handler output is reported as a failure (output_too_large, not retried)
     // instead: sent whole it would pass the broker's frame cap and be lost. Match the
-    // broker's --max-output-bytes.
+    // broker's --max-output-bytes. cancelGraceMs: how long a handler may run on after its
+    // abort before the attempt is reported and its slot counted lost. log: lifecycle
+    // chatter (silent by default); warn: failures and mistakes (console.warn by default).
     Object.assign(this, {broker, id, queues, concurrency, heartbeatMs, liveness, graceMs,
-      labels, handleSignals, log, maxOutputBytes});
+      cancelGraceMs, labels, handleSignals, log, warn, maxOutputBytes});
     // The CURVE socket options of every link, reconnects included; null: plain.
     this.curve = loadCurve({serverKey: curveServerKey, keyFile: curveKeyFile});
     this.handlers = new Map();   // task type -> async (task) => output
     this.running = new Map();    // `${taskId}/${token}` -> {task, controller, reason}
+    this.lost = new Map();       // reported attempts whose handler ignored its abort: slots lost
     this.unsent = new Map();     // `${taskId}/${token}` -> DONE not yet accepted by a connection
     this.outbox = [];            // reliable messages of this link, in order: READY, DONEs, BYE
     this.flushing = null;        // the link a flush() loop is sending on, if any
@@ -140,6 +191,7 @@ export class Worker {
       who: 'worker',
     });
     const link = this.link;
+    this.warnedWrongPort = false;
     link.open();
     this.lastHeardMs = Date.now();
     this.nextHeartbeatMs = 0;
@@ -208,7 +260,7 @@ export class Worker {
   }
 
   freeSlots() {
-    return Math.max(0, this.concurrency - this.running.size);
+    return Math.max(0, this.concurrency - this.running.size - this.lost.size);
   }
 
   tick() {
@@ -237,6 +289,13 @@ export class Worker {
     if (command === 'TASK') this.onTask(message);
     else if (command === 'CANCEL_TASK') this.onCancel(message);
     else if (command === 'DRAIN') this.stop(message.graceMs);
+    else if (command === 'REPLY' && !this.warnedWrongPort) {
+      // Only a broker's client port answers with REPLY: it refuses READY and HEARTBEAT.
+      this.warnedWrongPort = true;
+      this.warn(`worker ${this.id}: ${this.broker} answered as a broker's client port ` +
+        `(${message.error?.message ?? 'a client reply'}); a worker must connect to the ` +
+        "broker's worker port (default 5556; TASKMILL_WORKER_BROKER or the broker option)");
+    }
   }
 
   fail(msg, code, message, retryable) {
@@ -249,6 +308,8 @@ export class Worker {
     if (this.draining) return this.fail(msg, 'draining', `worker ${this.id} is shutting down`, true);
     const handler = this.handlers.get(msg.type);
     if (!handler) {
+      this.warn(`task ${msg.taskId} attempt ${msg.attempt} failed: unknown_type: no handler ` +
+        `for type '${msg.type}' here`);
       return this.fail(msg, 'unknown_type', `worker ${this.id} has no handler for type '${msg.type}'`,
           false);
     }
@@ -267,10 +328,33 @@ export class Worker {
     this.execute(key, entry, handler);
   }
 
+  // Fires the attempt's AbortSignal (once) and starts its grace: past cancelGraceMs a
+  // handler still running is reported without waiting and its slot counted lost.
   abort(entry, reason) {
     if (entry.reason) return;
     entry.reason = reason;
     entry.controller.abort(new Error(reason));
+    if (reason !== 'draining') {
+      entry.graceTimer = setTimeout(() => this.reportOverdue(entry), this.cancelGraceMs);
+    }
+  }
+
+  reportOverdue(entry) {
+    const key = `${entry.task.id}/${entry.task.token}`;
+    if (this.running.get(key) !== entry) return;
+    this.running.delete(key);
+    this.lost.set(key, entry);
+    const timeout = entry.reason === 'timeout';
+    const what = timeout ? 'its timeout' : 'a cancel';
+    this.warn(`task ${entry.task.id} (${entry.task.type}): the handler ignored ${what} for ` +
+      `${this.cancelGraceMs} ms (cancelGraceMs); reported as ${entry.reason}, its slot is lost ` +
+      `until it settles (${this.lost.size} of ${this.concurrency} slots lost)`);
+    this.sendReliable('DONE', {taskId: entry.task.id, token: entry.task.token, ok: false,
+      error: {code: timeout ? 'timeout' : 'cancelled', retryable: timeout,
+        message: `the handler ignored ${what} for ${this.cancelGraceMs} ms; worker ${this.id} ` +
+          'gave up on it and lost its slot'},
+      startedMs: Date.now()}, key);
+    if (this.draining && this.running.size === 0) this.finish();
   }
 
   async execute(key, entry, handler) {
@@ -281,16 +365,34 @@ export class Worker {
       done.output = outputBytes(await handler(task));
     } catch (err) {
       done.ok = false;
-      done.error = {code: typeof err?.code === 'string' ? err.code : 'handler_error',
-        message: String(err?.message ?? err), retryable: !(err instanceof PermanentError)};
+      done.error = err instanceof PermanentError ?
+        {code: err.code, message: err.message, retryable: false} :
+        {code: 'handler_exception', message: describeError(err), retryable: true};
     }
     clearTimeout(entry.timeout);
+    clearTimeout(entry.graceTimer);
+    if (this.lost.get(key) === entry) {
+      this.lost.delete(key);
+      this.warn(`task ${task.id}: the handler that ignored its abort has settled; slot free again`);
+      return;
+    }
     if (this.running.get(key) !== entry) return;  // already reported (drain deadline)
     this.running.delete(key);
-    // A cancel, timeout or drain decides the code of a failure, as in the C++ worker.
-    if (!done.ok && entry.reason) {
-      done.error.code = entry.reason;
-      done.error.retryable = entry.reason !== 'cancelled';
+    const elapsed = Date.now() - startedMs;
+    // Settled after its deadline, before the timer said so: still a timeout.
+    if (!entry.reason && task.timeoutMs > 0 && elapsed >= task.timeoutMs) entry.reason = 'timeout';
+    // Stopped: reported by why, whatever the handler returned (output dropped).
+    if (entry.reason) {
+      const said = done.ok ? 'the handler returned a result after it was stopped (dropped)' :
+        done.error.message;
+      done.ok = false;
+      delete done.output;
+      done.error = entry.reason === 'cancelled' ?
+        {code: 'cancelled', message: said, retryable: false} :
+        entry.reason === 'timeout' ?
+          {code: 'timeout', message: `the attempt ran past its timeoutMs (${task.timeoutMs} ` +
+            `ms): ${said}`, retryable: true} :
+          {code: 'drain_timeout', message: said, retryable: true};
     }
     if (done.ok && done.output.byteLength > this.maxOutputBytes) {
       const n = done.output.byteLength;
@@ -300,8 +402,13 @@ export class Worker {
         message: `the result is ${n} bytes (output ${n}, stdout 0, stderr 0), over the ` +
           `worker's limit of ${this.maxOutputBytes} (maxOutputBytes)`};
     }
-    done.durationMs = Date.now() - startedMs;
+    done.durationMs = elapsed;
     done.cost = task.cost;
+    if (!done.ok) {
+      this.warn(`task ${task.id} attempt ${task.attempt} (${task.type}) failed after ` +
+        `${elapsed} ms: ${done.error.code}: ${done.error.message}` +
+        (done.error.retryable ? ' (will be retried if attempts remain)' : ''));
+    }
     this.sendReliable('DONE', done, key);
     if (this.draining && this.running.size === 0) this.finish();
   }

@@ -4,11 +4,33 @@
 import assert from 'node:assert/strict';
 import {after, before, describe, test} from 'node:test';
 
-import {BrokerUnavailable, Client, InvalidSpec, NotFound, TaskFailed} from '../src/index.js';
+import {BrokerUnavailable, Client, InvalidSpec, Job, NotFound, TaskFailed} from
+  '../src/index.js';
 import {Cluster, missingBinaries, waitFor} from './cluster.mjs';
 
 const skip = missingBinaries();
 const sh = (script) => ({argv: ['sh', '-c', script]});
+
+// Typos are refused, not ignored: option names and spec fields (no broker needed).
+test('unknown client options, submit options and spec fields are rejected', async () => {
+  assert.throws(() => new Client({brokr: 'tcp://127.0.0.1:1'}), /unknown option 'brokr'/);
+  const c = new Client({broker: 'tcp://127.0.0.1:1', requestTimeoutMs: 100});
+  try {
+    // Nothing answers (no broker, or its worker port): the error asks about the port.
+    await assert.rejects(c.stats(), (err) => err instanceof BrokerUnavailable &&
+        /is this its client port/.test(err.message));
+    await assert.rejects(c.submit({type: 'echo'}, {notfy: true}), /unknown option 'notfy'/);
+    await assert.rejects(c.submit({type: 'echo', max_attempts: 2}),
+        (err) => err instanceof InvalidSpec &&
+          /task(s\[0\])?\.max_attempts: unknown field/.test(err.message));
+    await assert.rejects(c.submit({type: 'echo', backoff: {base: 1}}),
+        (err) => err instanceof InvalidSpec && /backoff\.base: unknown field/.test(err.message));
+    await assert.rejects(c.submitBatch({tasks: [{name: 'a', type: 'echo'}], budjet: {}}),
+        (err) => err instanceof InvalidSpec && /batch\.budjet/.test(err.message));
+  } finally {
+    await c.close();
+  }
+});
 
 describe('client against a live cluster', {skip: skip ?? false}, () => {
   let cluster;
@@ -27,7 +49,7 @@ describe('client against a live cluster', {skip: skip ?? false}, () => {
   });
 
   test('submit, wait and get an echo task', async () => {
-    const id = await client.submit({type: 'echo', payload: 'hi there'});
+    const {id} = await client.submit({type: 'echo', payload: 'hi there'});
     assert.match(id, /^[0-9A-Z]{26}$/);
     const task = await client.wait(id, {timeoutMs: 10_000});
     assert.equal(task.state, 'succeeded');
@@ -35,6 +57,19 @@ describe('client against a live cluster', {skip: skip ?? false}, () => {
     const again = await client.get(id);
     assert.equal(again.worker, 'w1');
     assert.equal(again.attempts, 1);
+  });
+
+  test('submit returns a Job: waitUntilFinished, getState, and ids wherever ids go', async () => {
+    const job = await client.submit({type: 'echo', payload: {a: 1}});
+    assert.ok(job instanceof Job);
+    assert.equal(String(job), job.id);
+    const task = await job.waitUntilFinished({timeoutMs: 10_000});
+    assert.deepEqual(JSON.parse(task.output.toString()), {a: 1});
+    assert.equal(await job.getState(), 'succeeded');
+    assert.equal((await client.wait(job)).id, job.id);
+    const failing = await client.submit({type: 'fail', payload: {retryable: false}});
+    await assert.rejects(failing.waitUntilFinished({timeoutMs: 10_000}),
+        (err) => err instanceof TaskFailed && err.error.code === 'injected_failure');
   });
 
   test('exec reports its exit code, stdout and stderr', async () => {
@@ -55,7 +90,7 @@ describe('client against a live cluster', {skip: skip ?? false}, () => {
 
   test('an idempotency key returns the first id', async () => {
     const spec = {type: 'echo', payload: 'once', idempotencyKey: 'node-idem-1'};
-    assert.equal(await client.submit(spec), await client.submit(spec));
+    assert.equal((await client.submit(spec)).id, (await client.submit(spec)).id);
   });
 
   test('a diamond batch passes outputs along and emits events in order', async () => {
@@ -107,7 +142,7 @@ describe('client against a live cluster', {skip: skip ?? false}, () => {
   });
 
   test('cancel stops a running task', async () => {
-    const id = await client.submit({type: 'sleep', payload: {ms: 20_000}, maxAttempts: 1});
+    const {id} = await client.submit({type: 'sleep', payload: {ms: 20_000}, maxAttempts: 1});
     await waitFor('the sleep to run', async () => (await client.get(id)).state === 'running');
     assert.equal(await client.cancel(id, {reason: 'test'}), 1);
     const task = await client.wait(id, {timeoutMs: 10_000});
@@ -137,7 +172,7 @@ describe('client against a live cluster', {skip: skip ?? false}, () => {
   });
 
   test('dead letters: list, retry, purge', async () => {
-    const id = await client.submit({type: 'fail', payload: {fail_attempts: 5, retryable: false}});
+    const {id} = await client.submit({type: 'fail', payload: {fail_attempts: 5, retryable: false}});
     assert.equal((await client.wait(id, {timeoutMs: 10_000})).state, 'failed');
     const dead = await client.deadLetters.list({queue: 'default', limit: 1000});
     assert.ok(dead.some((t) => t.id === id && t.error.code));

@@ -275,7 +275,7 @@ describe('client and worker sockets against a CURVE ROUTER', () => {
     const client = new Client({broker: router.endpoint, heartbeatMs: 0,
       curveServerKey: router.publicKey, curveKeyFile: friend.keyFile});
     try {
-      assert.equal(await client.submit({type: 'curve.echo', payload: 'x'}), 'id-0');
+      assert.equal((await client.submit({type: 'curve.echo', payload: 'x'})).id, 'id-0');
     } finally {
       await client.close();
     }
@@ -288,7 +288,7 @@ describe('client and worker sockets against a CURVE ROUTER', () => {
         async () => {
           const client = new Client({broker: router.endpoint, heartbeatMs: 0});
           try {
-            assert.equal(await client.submit({type: 'curve.echo', payload: 'x'}), 'id-0');
+            assert.equal((await client.submit({type: 'curve.echo', payload: 'x'})).id, 'id-0');
           } finally {
             await client.close();
           }

@@ -70,7 +70,7 @@ describe('CURVE against a live broker', {skip: missingBinaries() ?? false}, () =
   });
 
   test('a Node client and a Node worker run a task over CURVE', async () => {
-    const id = await client.submit({type: 'node.curve', queue: 'curveq', payload: 'sealed'});
+    const {id} = await client.submit({type: 'node.curve', queue: 'curveq', payload: 'sealed'});
     const task = await client.result(id, {timeoutMs: 20_000});
     assert.equal(task.output.toString(), 'SEALED');
     assert.equal(task.worker, 'node-curve-w');
@@ -98,7 +98,7 @@ describe('CURVE against a live broker', {skip: missingBinaries() ?? false}, () =
     stranger.handle('node.curve', async () => 'stolen');
     const running = stranger.run();
     try {
-      const id = await client.submit({type: 'node.curve', queue: 'strangerq', payload: 'x'});
+      const {id} = await client.submit({type: 'node.curve', queue: 'strangerq', payload: 'x'});
       // The refused worker's READY never arrives: the task waits and nobody is listed. The
       // deadline is the wait; a registration would show up well within it.
       const task = await client.wait(id, {timeoutMs: 3000});
@@ -117,7 +117,7 @@ describe('CURVE against a live broker', {skip: missingBinaries() ?? false}, () =
     await cluster.restartBroker();
     // The worker notices the silence, opens a new socket (with its keys) and says READY.
     await cluster.waitForWorkers(client, ['node-curve-w'], 20_000);
-    const id = await client.submit({type: 'node.curve', queue: 'curveq', payload: 'again'});
+    const {id} = await client.submit({type: 'node.curve', queue: 'curveq', payload: 'again'});
     const task = await client.result(id, {timeoutMs: 20_000});
     assert.equal(task.output.toString(), 'AGAIN');
   });

@@ -96,7 +96,7 @@ describe('a refused CURVE peer gets in once allowed', {skip: missingBinaries() ?
 
       await allow('late-worker');
       await cluster.waitForWorkers(app, ['node-late-w'], 15_000);
-      const id = await app.submit({type: 'node.late', queue: 'lateq', payload: 'let in'});
+      const {id} = await app.submit({type: 'node.late', queue: 'lateq', payload: 'let in'});
       const task = await app.result(id, {timeoutMs: 20_000});
       assert.equal(task.output.toString(), 'LET IN');
       assert.equal(task.worker, 'node-late-w');

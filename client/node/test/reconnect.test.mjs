@@ -40,7 +40,7 @@ describe('reconnects against a live cluster', {skip: missingBinaries() ?? false}
     const running = w.run();
     try {
       await cluster.waitForWorkers(client, ['node-rc']);
-      const id = await client.submit({type: 'hold', queue: 'rcq', maxAttempts: 3});
+      const {id} = await client.submit({type: 'hold', queue: 'rcq', maxAttempts: 3});
       await waitFor('the handler to start', () => held.has(id));
       w.connect();  // a new connection, as after a silent broker
       await sleep(600);  // the broker handles the new READY (and would fail the task here)
@@ -54,7 +54,7 @@ describe('reconnects against a live cluster', {skip: missingBinaries() ?? false}
       assert.equal(task.output.toString(), `released ${id}`);
 
       // A DONE still unsent when the link is replaced goes out after the new READY.
-      const id2 = await client.submit({type: 'hold', queue: 'rcq', maxAttempts: 3});
+      const {id: id2} = await client.submit({type: 'hold', queue: 'rcq', maxAttempts: 3});
       await waitFor('the handler to start', () => held.has(id2));
       release(id2);
       await waitFor('the DONE to be queued', () => w.unsent.size > 0 || w.running.size === 0, 5000, 0);

@@ -44,7 +44,7 @@ describe('node worker and examples against a live cluster', {skip: missingBinari
 
   test('the worker example serves tasks from the CLI and drains on SIGTERM', async () => {
     const worker = cluster.spawn(process.execPath, [example('worker.mjs')],
-        {TASKMILL_BROKER: cluster.backend, TASKMILL_ID: 'node-example'});
+        {TASKMILL_WORKER_BROKER: cluster.backend, TASKMILL_ID: 'node-example'});
     await cluster.waitForWorkers(client, ['node-example']);
 
     const ok = await cli('submit', '--type', 'resize', '--payload', '{"width": 64}', '--wait');
@@ -99,7 +99,7 @@ describe('node worker and examples against a live cluster', {skip: missingBinari
     const running = w.run();
     try {
       await cluster.waitForWorkers(client, ['node-inproc']);
-      const id = await client.submit({type: 'block', queue: 'nodeq', maxAttempts: 1});
+      const {id} = await client.submit({type: 'block', queue: 'nodeq', maxAttempts: 1});
       await waitFor('the handler to start', () => started.includes(id));
       assert.equal(await client.cancel(id), 1);
       const cancelled = await client.wait(id, {timeoutMs: 10_000});
@@ -117,7 +117,7 @@ describe('node worker and examples against a live cluster', {skip: missingBinari
       assert.equal(tasks.second.output.toString(), 'got:got:');
       assert.equal(final.cost.tokens_in, 240);
 
-      const never = await client.submit({type: 'never', queue: 'nodeq'});
+      const {id: never} = await client.submit({type: 'never', queue: 'nodeq'});
       const t = await client.wait(never, {timeoutMs: 10_000});
       assert.equal(t.state, 'failed');
       assert.deepEqual(t.error, {code: 'refused', message: 'no', retryable: false});

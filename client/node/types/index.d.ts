@@ -35,6 +35,8 @@ export interface TaskSpec {
   notBeforeMs?: number;
   dependsOn?: string[];
   labels?: Record<string, string>;
+  /** set by the broker for batch members */
+  batchId?: string;
 }
 
 export interface TaskError {
@@ -150,20 +152,40 @@ export class Subscription extends EventEmitter implements AsyncIterable<BatchEve
   [Symbol.asyncIterator](): AsyncIterator<BatchEvent>;
 }
 
+/** A task id, or the Job of a submitted task. */
+export type TaskRef = string | Job;
+
+/** A submitted task (as BullMQ's Job): its id, and the calls about it. */
+export class Job {
+  readonly id: string;
+  readonly client: Client;
+  /** The TaskInfo of a success; rejects with TaskFailed (failed or cancelled) or
+   * TaskmillTimeout (still unfinished after timeoutMs, default 60000). */
+  waitUntilFinished(options?: {timeoutMs?: number}): Promise<TaskInfo>;
+  get(): Promise<TaskInfo>;
+  getState(): Promise<TaskState>;
+  cancel(options?: {reason?: string}): Promise<number>;
+  toString(): string;
+  toJSON(): string;
+}
+
+/** Unknown option names (and unknown TaskSpec fields) throw rather than being ignored. */
 export class Client extends EventEmitter {
   constructor(options?: ClientOptions);
   readonly broker: string;
-  submit(spec: TaskSpec, options?: {notify?: boolean}): Promise<string>;
-  submitMany(specs: TaskSpec[], options?: {notify?: boolean}): Promise<string[]>;
-  wait(id: string, options?: {timeoutMs?: number}): Promise<TaskInfo>;
-  wait(ids: string[], options?: {timeoutMs?: number}): Promise<TaskInfo[]>;
-  result(id: string, options?: {timeoutMs?: number}): Promise<TaskInfo>;
-  get(id: string): Promise<TaskInfo>;
-  getMany(ids: string[]): Promise<TaskInfo[]>;
+  submit(spec: TaskSpec, options?: {notify?: boolean}): Promise<Job>;
+  submitMany(specs: TaskSpec[], options?: {notify?: boolean}): Promise<Job[]>;
+  wait(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
+  wait(ids: TaskRef[], options?: {timeoutMs?: number}): Promise<TaskInfo[]>;
+  result(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
+  get(id: TaskRef): Promise<TaskInfo>;
+  getMany(ids: TaskRef[]): Promise<TaskInfo[]>;
   getBatch(batchId: string): Promise<BatchStatus>;
-  cancel(id: string, options?: {reason?: string}): Promise<number>;
-  cancelMany(ids: string[], options?: {reason?: string}): Promise<AffectedTasks>;
+  cancel(id: TaskRef, options?: {reason?: string}): Promise<number>;
+  cancelMany(ids: TaskRef[], options?: {reason?: string}): Promise<AffectedTasks>;
   cancelBatch(batchId: string, options?: {reason?: string}): Promise<AffectedTasks>;
+  submitBatch(batch: BatchSubmission & {subscribe: true}):
+    Promise<{status: BatchStatus; events: Subscription}>;
   submitBatch(batch: BatchSubmission):
     Promise<{status: BatchStatus; events: Subscription | null}>;
   waitBatch(batchId: string, options?: {timeoutMs?: number}):
@@ -203,20 +225,30 @@ export interface Task {
 export type Handler = (task: Task) => Promise<Payload | undefined> | Payload | undefined;
 
 export interface WorkerOptions {
-  /** backend endpoint; default $TASKMILL_BROKER or tcp://127.0.0.1:5556 */
+  /** the broker's worker (backend) endpoint; default $TASKMILL_WORKER_BROKER or
+   * tcp://127.0.0.1:5556 ($TASKMILL_BROKER, the clients' port, is never read) */
   broker?: string;
   /** default $TASKMILL_ID or node-<host>-<pid> */
   id?: string;
   queues?: string[];
+  /** tasks run at once; default the number of cores (as the C++ and Python workers) */
   concurrency?: number;
   heartbeatMs?: number;
   liveness?: number;
   /** what SIGTERM / stop() give running tasks; default 30000 */
   graceMs?: number;
+  /** how long a handler may stay pending after its abort (cancel or timeout) before the
+   * attempt is reported and its slot counted lost until it settles; default 5000 */
+  cancelGraceMs?: number;
+  /** a handler output bigger than this fails with output_too_large; default 8 MiB */
+  maxOutputBytes?: number;
   labels?: Record<string, string>;
   /** drain on SIGTERM/SIGINT while run() is running; default true */
   handleSignals?: boolean;
+  /** lifecycle lines (reconnects, drains); default: dropped */
   log?: (line: string) => void;
+  /** failed attempts, lost slots and configuration mistakes; default console.warn */
+  warn?: (line: string) => void;
   /** the broker's CURVE public key: a .pub/.key file or 40 Z85 characters; default
    * $TASKMILL_CURVE_SERVER_KEY; needs curveKeyFile */
   curveServerKey?: string;

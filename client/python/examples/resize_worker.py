@@ -5,7 +5,7 @@ worker = Worker(queues=["default"], concurrency=4)
 
 
 @worker.handler("resize")
-def resize(task: Task) -> dict:
+def resize(task: Task) -> dict[str, object]:
     if task.payload == b"":
         raise taskmill.PermanentError("nothing to resize")  # no retry
     task.progress(0.5, "half way")

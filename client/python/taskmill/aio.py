@@ -16,6 +16,7 @@ from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
 from taskmill.connection import Connection
 from taskmill.curve import load as load_curve
 from taskmill.errors import ProtocolError, TaskmillTimeout
+from taskmill.handle import AsyncTaskHandle
 
 AsyncEventCallback = Callable[[m.Event], Any]
 
@@ -132,12 +133,15 @@ class AsyncClient:
         return await self._run(Call(request, timeout or self.request_timeout, lambda r: r))
 
     async def submit(self, type_or_spec: Union[str, m.TaskSpec], payload: Payload = None,
-                     **fields: Any) -> str:
+                     **fields: Any) -> AsyncTaskHandle:
+        """As Client.submit; the handle is awaitable (``await handle`` is its result)."""
         spec = calls.make_spec(type_or_spec, payload, **fields)
-        return (await self._run(calls.submit_many([spec], self.request_timeout)))[0]
+        ids = await self._run(calls.submit_many([spec], self.request_timeout))
+        return AsyncTaskHandle(ids[0], self)
 
-    async def submit_many(self, specs: Sequence[m.TaskSpec]) -> List[str]:
-        return await self._run(calls.submit_many(specs, self.request_timeout))
+    async def submit_many(self, specs: Sequence[m.TaskSpec]) -> List[AsyncTaskHandle]:
+        ids = await self._run(calls.submit_many(specs, self.request_timeout))
+        return [AsyncTaskHandle(i, self) for i in ids]
 
     async def wait(self, ids: Union[str, Sequence[str]],
                    timeout: float = 300.0) -> List[m.TaskInfo]:
@@ -188,6 +192,19 @@ class AsyncClient:
             sub.close()
             raise
         return AsyncSubscribedBatch(status, sub)
+
+    async def wait_batch(self, batch_id: str, timeout: float = 300.0) -> m.BatchStatus:
+        """Waits until every task of the batch ended; returns the final BatchStatus."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        status = await self.get_batch(batch_id)
+        while not status.terminal:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TaskmillTimeout(f"batch {batch_id} still {status.state}")
+            await self.wait(list(status.tasks.values()), left)
+            status = await self.get_batch(batch_id)
+        return status
 
     async def get_batch(self, batch_id: str) -> m.BatchStatus:
         return await self._run(calls.get_batch(batch_id, self.request_timeout))

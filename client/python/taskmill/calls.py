@@ -16,7 +16,7 @@ from taskmill import messages as m
 from taskmill.errors import InvalidSpec, NotFound, ProtocolError, TaskFailed
 
 T = TypeVar("T")
-Payload = Union[bytes, bytearray, str, Mapping[str, Any], Sequence[Any], None]
+Payload = m.Payload
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -56,15 +56,7 @@ class Call(Generic[T]):
     read: Callable[[m.Reply], T]
 
 
-def to_payload(payload: Payload) -> bytes:
-    """bytes as they are, str as UTF-8, a dict or list as compact JSON, None as empty."""
-    if payload is None:
-        return b""
-    if isinstance(payload, (bytes, bytearray, memoryview)):
-        return bytes(payload)
-    if isinstance(payload, str):
-        return payload.encode("utf-8")
-    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+to_payload = m.encode_payload
 
 
 def make_spec(type_or_spec: Union[str, m.TaskSpec], payload: Payload = None,
@@ -125,8 +117,9 @@ def validate_spec(spec: m.TaskSpec, where: str) -> None:
         _name(spec.name, f"{where}.name")
     if spec.id:
         _name(spec.id, f"{where}.id")
-    if len(spec.payload) > _MAX_PAYLOAD:
-        raise InvalidSpec(f"{where}.payload: {len(spec.payload)} bytes is over the protocol's "
+    payload = m.encode_payload(spec.payload)  # bytes already, unless set after construction
+    if len(payload) > _MAX_PAYLOAD:
+        raise InvalidSpec(f"{where}.payload: {len(payload)} bytes is over the protocol's "
                           f"limit of {_MAX_PAYLOAD} (a broker may allow less: "
                           "--max-payload-bytes, 8 MiB by default)")
     _int_in(spec.priority, 0, 255, f"{where}.priority", " (higher runs first)")
@@ -144,9 +137,9 @@ def validate_spec(spec: m.TaskSpec, where: str) -> None:
         raise InvalidSpec(f"{where}.idempotency_key: longer than 256 bytes")
     validate_labels(spec.labels, f"{where}.labels")
     label_bytes = sum(len(k.encode()) + len(v.encode()) for k, v in spec.labels.items())
-    if len(spec.payload) + label_bytes > _MAX_PAYLOAD:
+    if len(payload) + label_bytes > _MAX_PAYLOAD:
         raise InvalidSpec(f"{where}.labels: {label_bytes} bytes with a payload of "
-                          f"{len(spec.payload)} bytes is over the limit of {_MAX_PAYLOAD} "
+                          f"{len(payload)} bytes is over the limit of {_MAX_PAYLOAD} "
                           "(payload and labels count together)")
     if len(spec.depends_on) > 1000:
         raise InvalidSpec(f"{where}.depends_on: more than 1000")

@@ -16,6 +16,7 @@ from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
 from taskmill.connection import Connection
 from taskmill.curve import load as load_curve
 from taskmill.errors import ProtocolError, TaskmillTimeout
+from taskmill.handle import TaskHandle
 
 EventCallback = Callable[[m.Event], None]
 _END = object()
@@ -168,16 +169,18 @@ class Client:
     # ----------------------------------------------------------------------- tasks
 
     def submit(self, type_or_spec: Union[str, m.TaskSpec], payload: Payload = None,
-               **fields: Any) -> str:
-        """Submits one task and returns its id. ``payload``: bytes, str (UTF-8) or a
+               **fields: Any) -> TaskHandle:
+        """Submits one task and returns its handle: the task id (a str) with ``.result()``,
+        ``.wait()``, ``.get()`` and ``.cancel()``. ``payload``: bytes, str (UTF-8) or a
         dict/list (sent as JSON); ``fields``: any TaskSpec field (queue, priority,
         max_attempts, backoff, timeout_ms, idempotency_key, not_before_ms, labels...)."""
         spec = calls.make_spec(type_or_spec, payload, **fields)
-        return self._run(calls.submit_many([spec], self.request_timeout))[0]
+        return TaskHandle(self._run(calls.submit_many([spec], self.request_timeout))[0], self)
 
-    def submit_many(self, specs: Sequence[m.TaskSpec]) -> List[str]:
-        """Submits tasks in one request; returns their ids in order."""
-        return self._run(calls.submit_many(specs, self.request_timeout))
+    def submit_many(self, specs: Sequence[m.TaskSpec]) -> List[TaskHandle]:
+        """Submits tasks in one request; returns their handles in order."""
+        return [TaskHandle(i, self)
+                for i in self._run(calls.submit_many(specs, self.request_timeout))]
 
     def wait(self, ids: Union[str, Sequence[str]],
              timeout: float = 300.0) -> List[m.TaskInfo]:

@@ -160,6 +160,7 @@ class Connection:
         pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]] = {}
         poller = zmq.Poller()
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        assert opened is not None  # _open returned (or raised)
         poller.register(opened[0], zmq.POLLIN)
         poller.register(opened[1], zmq.POLLIN)
         connects = 0
@@ -323,7 +324,10 @@ class Connection:
                 if self._heard:
                     _fail(fut, TaskmillTimeout(f"no reply from {self.endpoint} in time"))
                 else:
-                    _fail(fut, BrokerUnavailable(f"no broker answered at {self.endpoint}"))
+                    _fail(fut, BrokerUnavailable(
+                        f"no broker answered at {self.endpoint} (is a broker running there, "
+                        "and is this its client port? Its worker port (5556 by default) "
+                        "never answers clients)"))
 
 
 def _fail(fut: "concurrent.futures.Future[Any]", error: BaseException) -> None:

@@ -28,7 +28,7 @@ REDIAL_MAX_S = 5.0
 
 def redial_delay(refusals: int) -> float:
     """Seconds to wait before the next dial after ``refusals`` refusals in a row (>= 1)."""
-    return min(REDIAL_MAX_S, REDIAL_FIRST_S * 2 ** min(refusals - 1, 16))
+    return min(REDIAL_MAX_S, REDIAL_FIRST_S * float(2 ** min(refusals - 1, 16)))
 
 
 def monitor_address(who: str) -> str:

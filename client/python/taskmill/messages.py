@@ -11,8 +11,25 @@ by field.
 from __future__ import annotations
 
 import dataclasses
+import json as _json
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+# What a payload may be given as. Structured payloads have one declared encoding, JSON
+# (UTF-8, compact): every runtime decodes it (the C++ built-ins read a payload opening with
+# '{' or '[' as JSON, Python has Task.json(), Node JSON.parse(task.payload)).
+Payload = Union[bytes, bytearray, memoryview, str, Mapping[str, Any], Sequence[Any], None]
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """bytes as they are, str as UTF-8, a dict or list as compact JSON, None as empty."""
+    if payload is None:
+        return b""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    return _json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
 # Field kinds, named after the visitor methods of shared/src/protocol/fields.h.
 STR = "str"
@@ -100,10 +117,11 @@ BackoffPolicy.FIELDS = (
 
 @dataclass
 class TaskSpec:
-    """What a client asks to run. Only ``type`` is required."""
+    """What a client asks to run. Only ``type`` is required. ``payload`` may be given as
+    bytes, str (UTF-8) or a dict/list (JSON); it is stored as bytes."""
 
     type: str = ""
-    payload: bytes = b""
+    payload: Payload = b""
     id: str = ""
     name: str = ""
     queue: str = DEFAULT_QUEUE
@@ -118,6 +136,10 @@ class TaskSpec:
     labels: Dict[str, str] = field(default_factory=dict)
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.payload, bytes):
+            self.payload = encode_payload(self.payload)
 
 
 TaskSpec.FIELDS = (
@@ -192,6 +214,14 @@ class TaskInfo:
     @property
     def succeeded(self) -> bool:
         return self.state == "succeeded"
+
+    def text(self) -> str:
+        """The output as UTF-8 text."""
+        return self.output.decode("utf-8")
+
+    def json(self) -> Any:
+        """The output parsed as JSON (None for an empty output)."""
+        return _json.loads(self.output) if self.output else None
 
 
 TaskInfo.FIELDS = (

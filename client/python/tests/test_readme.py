@@ -16,7 +16,8 @@ EXAMPLES = PY_ROOT / "examples"
 README = (PY_ROOT / "README.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["submit.py", "batch.py", "resize_worker.py"])
+@pytest.mark.parametrize("name", ["submit.py", "batch.py", "resize_worker.py", "tasks.py",
+                                  "use_tasks.py"])
 def test_readme_includes_the_example_verbatim(name: str) -> None:
     blocks = re.findall(r"```python\n(.*?)```", README, re.S)
     assert (EXAMPLES / name).read_text() in blocks
@@ -41,6 +42,9 @@ def test_batch_example_runs(cluster: Cluster) -> None:
     assert lines[0].startswith("batch_started")
     assert lines[-2].startswith("batch_completed")
     assert lines[-1] == "succeeded merge(left(fetch())right(fetch()))"
+
+
+# tasks.py and use_tasks.py run in test_api_live.py (test_the_tasks_example_runs_...).
 
 
 def test_worker_example_imports() -> None:

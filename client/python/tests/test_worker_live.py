@@ -151,3 +151,45 @@ def test_async_client(cluster: Cluster) -> None:
 def cluster_examples():  # type: ignore[no-untyped-def]
     from conftest import PY_ROOT
     return PY_ROOT / "examples"
+
+
+def test_timeouts_and_cancels_hold_for_a_handler_that_ignores_them(
+        cluster: Cluster, client: Client) -> None:
+    """Issue 16's report, end to end: a Python handler that ignores its timeout ends
+    `timeout`, never `succeeded`; `taskmill cancel` of one that ignores the cancel says
+    "cancel requested" while it still runs, `get` shows how long it has run, and the task
+    ends cancelled."""
+    release = threading.Event()
+    worker = Worker(cluster.backend, queues=["pyhang"], concurrency=2, worker_id="py-hang",
+                    heartbeat_ms=200, drain_timeout=2.0, cancel_grace=30.0)
+
+    @worker.handler("py.hang")
+    def hang(task: Task) -> str:
+        release.wait(float(task.text))  # never looks at task.cancel_event
+        return "finished anyway"
+
+    thread = threading.Thread(target=worker.run, kwargs={"install_signal_handlers": False})
+    thread.start()
+    try:
+        cluster.wait_workers(["py-hang"])
+        timed = client.submit("py.hang", "1.0", queue="pyhang", timeout_ms=300, max_attempts=1)
+        info = timed.wait(timeout=20)
+        assert info.state == "failed", info
+        assert info.error is not None and info.error.code == "timeout"
+        assert info.output == b""
+
+        held = client.submit("py.hang", "30", queue="pyhang", max_attempts=1)
+        wait_for(lambda: held.get().state == "running", 10, "the task to run")
+        got = cluster.cli("get", held)
+        assert "running for" in got.stdout, got.stdout
+        out = cluster.cli("cancel", held)
+        assert out.returncode == 0, out.stderr
+        assert "cancel requested for 1 running task(s)" in out.stdout, out.stdout
+        release.set()
+        final = held.wait(timeout=20)
+        assert final.state == "cancelled", final
+    finally:
+        release.set()
+        worker.drain(1.0)
+        thread.join(10)
+    assert not thread.is_alive()

@@ -1,4 +1,4 @@
-// Batch commands: batch run FILE [--follow], batch status ID, batch cancel ID.
+// Batch commands: batch run FILE [--follow], batch status ID, batch watch ID, batch cancel ID.
 
 #include <chrono>
 #include <cmath>
@@ -16,6 +16,7 @@ namespace {
 constexpr const char* kBatchUsage =
     R"(usage: taskmill batch run FILE [--follow] [--id ID] [--wait-timeout-ms N]
        taskmill batch status ID [--tasks]
+       taskmill batch watch ID [--wait-timeout-ms N]
        taskmill batch cancel ID [--reason R]
 
 FILE is JSON (see client/README.md):
@@ -103,23 +104,21 @@ int PrintBatchResult(Context& ctx, Client& client, const std::vector<std::string
   return status.state == "succeeded" ? kExitOk : kExitFailed;
 }
 
-int Follow(Context& ctx, Client& client, protocol::BatchSpec spec, uint32_t wait_ms) {
-  std::vector<std::string> names;
-  for (const auto& t : spec.tasks) names.push_back(t.name);
-  EventInbox inbox;  // outlives the subscription below
-  auto submitted =
-      client.SubmitBatch(std::move(spec), [&inbox](const protocol::Event& e) { inbox.Push(e); });
-  if (!submitted) return ReportError(ctx, submitted.error());
-  const std::string batch_id = submitted->status.id;
-
+// Shows a subscribed batch's progress until it ends, then its table (or JSON); `inbox`
+// gets the subscription's events. `verb` says what happened first ("submitted",
+// "watched").
+int FollowBatch(Context& ctx, Client& client, const std::vector<std::string>& names,
+                const protocol::BatchStatus& initial, Subscription& subscription,
+                EventInbox& inbox, uint32_t wait_ms, const char* verb) {
+  const std::string batch_id = initial.id;
   BatchProgress progress;
-  progress.Apply(submitted->status);
+  progress.Apply(initial);
   std::vector<protocol::Event> seen;
   int64_t start = SteadyMs();
   int64_t next_poll = start + kPollMs;
   int64_t unreachable_since = 0;
   bool live = ctx.tty && !ctx.global.json;
-  if (!ctx.global.json && !live) ctx.out << "batch " << batch_id << " submitted\n";
+  if (!ctx.global.json && !live) ctx.out << "batch " << batch_id << " " << verb << "\n";
   while (!progress.finished()) {
     int64_t now = SteadyMs();
     if (wait_ms > 0 && now - start >= wait_ms) {
@@ -164,10 +163,47 @@ int Follow(Context& ctx, Client& client, protocol::BatchSpec spec, uint32_t wait
     }
   }
   if (live) ctx.out << '\n';
-  submitted->subscription.Cancel();
+  subscription.Cancel();
   auto final_status = client.GetBatch(batch_id);
   if (!final_status) return ReportError(ctx, final_status.error());
   return PrintBatchResult(ctx, client, names, *final_status, seen);
+}
+
+int Follow(Context& ctx, Client& client, protocol::BatchSpec spec, uint32_t wait_ms) {
+  std::vector<std::string> names;
+  for (const auto& t : spec.tasks) names.push_back(t.name);
+  EventInbox inbox;  // outlives the subscription below
+  auto submitted =
+      client.SubmitBatch(std::move(spec), [&inbox](const protocol::Event& e) { inbox.Push(e); });
+  if (!submitted) return ReportError(ctx, submitted.error());
+  return FollowBatch(ctx, client, names, submitted->status, submitted->subscription, inbox,
+                     wait_ms, "submitted");
+}
+
+// `batch watch ID`: follows a batch submitted earlier (by anyone), as run --follow does.
+int BatchWatch(Context& ctx, const Args& args) {
+  uint32_t wait_ms = 0;
+  FlagSet flags("taskmill batch watch",
+                "Follows a batch until it ends, then shows its table: taskmill batch watch ID.");
+  flags.Uint32("wait-timeout-ms", &wait_ms, 0, UINT32_MAX,
+               "give up (exit 1) after this long; 0: never");
+  AddCommonFlags(flags, ctx.global);
+  std::vector<std::string> ids;
+  if (auto stop = ParseFlags(ctx, flags, args, &ids)) return *stop;
+  if (ids.size() != 1) return UsageError(ctx, "batch watch: give exactly one batch id");
+  int code = kExitOk;
+  auto client = ConnectClient(ctx, &code);
+  if (!client) return code;
+  EventInbox inbox;  // outlives the subscription below
+  // Subscribed before the status is read, so no event falls between the two.
+  auto subscription =
+      client->Subscribe(ids[0], [&inbox](const protocol::Event& e) { inbox.Push(e); });
+  if (!subscription) return ReportError(ctx, subscription.error());
+  auto status = client->GetBatch(ids[0]);
+  if (!status) return ReportError(ctx, status.error());
+  std::vector<std::string> names;
+  for (const auto& [name, id] : status->tasks) names.push_back(name);
+  return FollowBatch(ctx, *client, names, *status, *subscription, inbox, wait_ms, "watched");
 }
 
 int BatchRun(Context& ctx, const Args& args) {
@@ -250,14 +286,16 @@ int RunBatch(Context& ctx, const Args& args) {
   if (args.size() < 2 || args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
     bool help = args.size() >= 2;
     (help ? ctx.out : ctx.err) << kBatchUsage;
-    return help ? kExitOk : UsageError(ctx, "batch: give run, status or cancel");
+    return help ? kExitOk : UsageError(ctx, "batch: give run, status, watch or cancel");
   }
   Args sub(args.begin() + 1, args.end());
   sub.front() = "batch " + args[1];
   if (args[1] == "run") return BatchRun(ctx, sub);
   if (args[1] == "status") return BatchStatusCommand(ctx, sub);
   if (args[1] == "cancel") return BatchCancel(ctx, sub);
-  return UsageError(ctx, "batch: unknown operation '" + args[1] + "' (give run, status or cancel)");
+  if (args[1] == "watch") return BatchWatch(ctx, sub);
+  return UsageError(ctx, "batch: unknown operation '" + args[1] +
+                             "' (give run, status, watch or cancel)");
 }
 
 }  // namespace taskmill::client::cli

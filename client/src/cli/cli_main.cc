@@ -5,12 +5,14 @@
 
 #include "cli/cli.h"
 #include "cli/json_convert.h"
+#include "taskmill/shared/version.h"
 
 namespace taskmill::client::cli {
 namespace {
 
 constexpr const char* kUsage =
     R"(usage: taskmill [--broker URL] [--json] [--timeout-ms N] COMMAND [ARGS]
+       taskmill --version
 
 Submit and inspect taskmill tasks and batches.
 
@@ -25,6 +27,7 @@ commands:
   batch run FILE [--follow] [--id ID]
                               submit a batch file (JSON); --follow shows progress until it ends
   batch status ID             show a batch
+  batch watch ID              follow a batch (submitted earlier, by anyone) until it ends
   stats [--queue Q]...        queue depths and counters, connected workers
   dlq list [--queue Q] [--limit N]
   dlq retry|purge [--queue Q] (ID... | --all)
@@ -65,13 +68,14 @@ std::optional<int> ParseFlags(Context& ctx, const FlagSet& flags, const Args& ar
                               std::vector<std::string>* positional) {
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
-  // A command's flags never come from the environment: TASKMILL_TIMEOUT_MS is the global
-  // request timeout, not `submit --timeout-ms`.
-  auto parsed = flags.Parse(static_cast<int>(argv.size()), argv.data(),
-                            [](const std::string&) { return std::string(); });
+  // A command's flags never come from the environment (nor does its --help say so):
+  // TASKMILL_TIMEOUT_MS is the global request timeout, not `submit --timeout-ms`.
+  FlagSet local = flags;
+  local.ReadEnvironment(false);
+  auto parsed = local.Parse(static_cast<int>(argv.size()), argv.data());
   if (!parsed) return UsageError(ctx, parsed.error().message);
   if (parsed->help) {
-    ctx.out << flags.Usage();
+    ctx.out << local.Usage();
     return kExitOk;
   }
   if (positional != nullptr) {
@@ -152,11 +156,17 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   flags.String("curve-admin-key-file", &ctx.global.curve_admin_key_file,
                "the CURVE key file the dlq commands use (an admin key; default: "
                "--curve-key-file)");
+  bool version = false;
+  flags.Bool("version", &version, "print the version and exit");
   flags.StopAtPositional(true);
   std::vector<const char*> raw;
   for (const auto& a : argv) raw.push_back(a.c_str());
   auto parsed = flags.Parse(static_cast<int>(raw.size()), raw.data(), env);
   if (!parsed) return UsageError(ctx, parsed.error().message);
+  if (version) {
+    out << "taskmill " << kVersionString << '\n';
+    return kExitOk;
+  }
   if (parsed->help && parsed->positional.empty()) {
     out << kUsage;
     return kExitOk;

@@ -27,8 +27,29 @@ Result<std::string> ReadPayloadFile(const std::string& path) {
   return text.str();
 }
 
+// nlohmann's "[json.exception.parse_error.101] parse error at line 1, column 22: syntax
+// error while parsing value - unexpected '}'; expected ..." in words: "line 1, column 22:
+// unexpected '}'; expected ...".
+std::string JsonErrorInWords(std::string what) {
+  if (auto pos = what.find("] "); what.starts_with("[json.exception.") && pos != what.npos) {
+    what = what.substr(pos + 2);
+  }
+  for (const char* noise : {"parse error at ", "parse error: "}) {
+    if (what.starts_with(noise)) what = what.substr(std::string_view(noise).size());
+  }
+  for (std::string_view noise : {"syntax error while parsing value - ",
+                                 "syntax error while parsing object - ",
+                                 "syntax error while parsing array - ",
+                                 "syntax error while parsing object key - ",
+                                 "syntax error while parsing object separator - "}) {
+    if (auto pos = what.find(noise); pos != what.npos) what.erase(pos, noise.size());
+  }
+  return what;
+}
+
 // The built-in handlers read a payload whose first non-blank byte is '{' as a JSON object
 // (worker/src/handlers/payload.cc); one that does not parse would only fail at the worker.
+// ('[' is not checked: text such as "[INFO] ..." is a fine payload for echo.)
 Result<void> CheckJsonPayload(const std::string& payload) {
   size_t i = payload.find_first_not_of(" \t\r\n");
   if (i == std::string::npos || payload[i] != '{') return {};
@@ -39,7 +60,7 @@ Result<void> CheckJsonPayload(const std::string& payload) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "starts with '{' but is not valid JSON (handlers read it as a JSON "
                      "object): " +
-                         std::string(e.what()));
+                         JsonErrorInWords(e.what()));
   }
 }
 
@@ -236,11 +257,29 @@ int RunCancel(Context& ctx, const Args& args) {
   auto affected =
       batch_id.empty() ? client->CancelMany(ids, reason) : client->CancelBatch(batch_id, reason);
   if (!affected) return ReportError(ctx, affected.error());
+  // A running task stops only once its worker confirms: say "requested" for those.
+  std::vector<std::string> requested, done;
+  auto infos = client->GetMany(affected->ids);
+  for (size_t i = 0; i < affected->ids.size(); ++i) {
+    bool running = infos && i < infos->size() && (*infos)[i].id == affected->ids[i] &&
+                   (*infos)[i].state == protocol::TaskState::kRunning;
+    (running ? requested : done).push_back(affected->ids[i]);
+  }
   if (ctx.global.json) {
-    ctx.out << Dump(nlohmann::json{{"count", affected->count}, {"ids", affected->ids}}) << '\n';
+    ctx.out << Dump(nlohmann::json{{"count", affected->count},
+                                   {"ids", affected->ids},
+                                   {"requested", requested}})
+            << '\n';
   } else {
-    ctx.out << "cancelled " << affected->count << " task(s)\n";
-    for (const auto& id : affected->ids) ctx.out << id << '\n';
+    if (!done.empty() || requested.empty()) {
+      ctx.out << "cancelled " << (affected->count - requested.size()) << " task(s)\n";
+      for (const auto& id : done) ctx.out << id << '\n';
+    }
+    if (!requested.empty()) {
+      ctx.out << "cancel requested for " << requested.size()
+              << " running task(s); each stops when its worker confirms (taskmill wait ID):\n";
+      for (const auto& id : requested) ctx.out << id << '\n';
+    }
   }
   return kExitOk;
 }

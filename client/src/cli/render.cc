@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include "cli/json_convert.h"
+#include "taskmill/shared/clock.h"
 
 namespace taskmill::client::cli {
 namespace {
@@ -158,7 +159,7 @@ std::string ProgressLine(uint32_t done, uint32_t total, uint32_t failed,
   return line + secs;
 }
 
-void PrintTaskCard(std::ostream& out, const protocol::TaskInfo& t) {
+void PrintTaskCard(std::ostream& out, const protocol::TaskInfo& t, int64_t now_ms) {
   Field(out, "id", t.id);
   Field(out, "state", protocol::TaskStateName(t.state));
   Field(out, "queue", t.queue.empty() ? "-" : t.queue);
@@ -166,7 +167,13 @@ void PrintTaskCard(std::ostream& out, const protocol::TaskInfo& t) {
   if (!t.batch_id.empty()) Field(out, "batch", t.batch_id + " (" + t.name + ")");
   Field(out, "priority", std::to_string(t.priority));
   Field(out, "attempts", Attempts(t));
-  Field(out, "duration", FormatDurationMs(TaskDurationMs(t)));
+  if (t.state == protocol::TaskState::kRunning && t.started_ms > 0) {
+    // Not finished: its duration is not known yet, its elapsed time is.
+    if (now_ms < 0) now_ms = SystemClock::Instance().NowMs();
+    Field(out, "running for", FormatDurationMs(std::max<int64_t>(0, now_ms - t.started_ms)));
+  } else {
+    Field(out, "duration", FormatDurationMs(TaskDurationMs(t)));
+  }
   Field(out, "cost", FormatCost(t.cost));
   if (!t.worker.empty()) Field(out, "worker", t.worker);
   Field(out, "created", FormatTime(t.created_ms));

@@ -47,7 +47,8 @@ std::string ProgressLine(uint32_t done, uint32_t total, uint32_t failed,
                          const protocol::CostMap& cost, int64_t elapsed_ms, int width = 20);
 
 // Key/value cards.
-void PrintTaskCard(std::ostream& out, const protocol::TaskInfo& task);
+// `now_ms` (epoch ms, default the system clock): a running task shows how long it has run.
+void PrintTaskCard(std::ostream& out, const protocol::TaskInfo& task, int64_t now_ms = -1);
 void PrintBatchCard(std::ostream& out, const protocol::BatchStatus& batch);
 // One row per task: id, name, queue, type, state, attempts, duration, cost.
 void PrintTaskTable(std::ostream& out, const std::vector<protocol::TaskInfo>& tasks);

@@ -13,7 +13,10 @@ Result<Value> PayloadMap(const TaskContext& ctx) {
   auto doc = ParsePayload(ctx.payload());
   if (!doc) return doc;
   if (doc->kind() != Value::Kind::kMap) {
-    return MakeError(ErrorCode::kInvalidArgument, "payload must be a map");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string("payload must be a map (a JSON object or msgpack map), not ") +
+                         (doc->kind() == Value::Kind::kArray ? "an " : "a ") +
+                         KindName(doc->kind()));
   }
   return doc;
 }

@@ -43,7 +43,11 @@ Result<ExecSpec> ParseSpec(std::string_view payload, const ExecOptions& options)
   auto bad = [](std::string m) { return MakeError(ErrorCode::kInvalidArgument, std::move(m)); };
   auto doc = ParsePayload(payload);
   if (!doc) return std::unexpected(doc.error());
-  if (doc->kind() != Value::Kind::kMap) return bad("exec payload must be a map");
+  if (doc->kind() != Value::Kind::kMap) {
+    return bad(std::string("exec payload must be a map (a JSON object such as {\"argv\": "
+                           "[\"echo\", \"hi\"]}), not ") +
+               (doc->kind() == Value::Kind::kArray ? "an " : "a ") + KindName(doc->kind()));
+  }
   ExecSpec spec;
   const Value* argv = doc->Find("argv");
   if (!argv || argv->kind() != Value::Kind::kArray || argv->items().empty()) {

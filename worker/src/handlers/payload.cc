@@ -151,8 +151,22 @@ Result<Value> ParseMsgpack(std::string_view bytes, const PayloadLimits& limits) 
 
 Result<Value> ParsePayload(std::string_view bytes, const PayloadLimits& limits) {
   size_t i = bytes.find_first_not_of(" \t\r\n");
+  // A JSON object or array (the declared encoding of structured payloads); a handler that
+  // wants a map then says "must be a map" instead of a msgpack complaint about text.
   if (i != std::string_view::npos && bytes[i] == '{') return ParseJson(bytes, limits);
-  return ParseMsgpack(bytes, limits);
+  if (i != std::string_view::npos && bytes[i] == '[') {
+    if (auto array = ParseJson(bytes, limits)) return array;
+  }
+  auto parsed = ParseMsgpack(bytes, limits);
+  if (!parsed && !bytes.empty() && static_cast<unsigned char>(bytes[0]) >= 0x20 &&
+      static_cast<unsigned char>(bytes[0]) < 0x7f) {
+    // Text that is not JSON: msgpack's "trailing bytes" would only confuse.
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "payload is neither JSON (an object or array) nor a msgpack value; it "
+                     "starts with the text '" +
+                         std::string(bytes.substr(0, std::min<size_t>(bytes.size(), 20))) + "'");
+  }
+  return parsed;
 }
 
 Result<std::optional<std::string>> GetString(const Value& map, std::string_view key) {

@@ -15,8 +15,8 @@ import os
 import sys
 from typing import List, Optional
 
-from taskmill import curve
-from taskmill.worker.runtime import Worker
+from taskmill import __version__, curve
+from taskmill.worker.runtime import ENV_WORKER_BROKER, Worker
 
 
 def _env(name: str) -> Optional[str]:
@@ -27,14 +27,20 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m taskmill.worker",
                                 description="Serve a taskmill Worker's Python handlers.")
     p.add_argument("target", help="module:attr naming a taskmill.worker.Worker")
-    p.add_argument("--broker", default=_env("broker"),
-                   help="broker backend endpoint (default tcp://127.0.0.1:5556)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # TASKMILL_BROKER is the clients' port: a worker reads TASKMILL_WORKER_BROKER.
+    p.add_argument("--broker", default=os.environ.get(ENV_WORKER_BROKER) or None,
+                   help="broker worker (backend) endpoint (default tcp://127.0.0.1:5556) "
+                        f"[env {ENV_WORKER_BROKER}]")
     p.add_argument("--queues", default=_env("queues"), help="comma-separated queues")
     p.add_argument("--concurrency", type=int, default=_env("concurrency"))
     p.add_argument("--id", default=_env("id"), help="worker id")
     p.add_argument("--heartbeat-ms", type=int, default=_env("heartbeat-ms"))
     p.add_argument("--liveness", type=int, default=_env("liveness"))
     p.add_argument("--drain-timeout-ms", type=int, default=_env("drain-timeout-ms"))
+    p.add_argument("--cancel-grace-ms", type=int, default=_env("cancel-grace-ms"),
+                   help="how long a handler may run on after its timeout or cancel before "
+                        "its attempt is reported and its slot counted lost (default 5000)")
     p.add_argument("--labels", default=_env("labels"), help="k=v,k2=v2")
     p.add_argument("--curve-server-key", default=_env("curve-server-key"),
                    help="the broker's CURVE public key: a .pub/.key file or 40 Z85 chars")
@@ -77,6 +83,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         worker.heartbeat_ms = int(args.heartbeat_ms)
     if args.liveness:
         worker.liveness = int(args.liveness)
+    if args.cancel_grace_ms is not None:
+        worker.cancel_grace = int(args.cancel_grace_ms) / 1000.0
     if args.drain_timeout_ms is not None:
         worker.drain_timeout = int(args.drain_timeout_ms) / 1000.0
     if args.labels:

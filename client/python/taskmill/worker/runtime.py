@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import json
 import logging
 import os
 import queue
@@ -13,19 +12,21 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import zmq
 
 from taskmill import codec, curve, handshake
 from taskmill import messages as m
-from taskmill.errors import PermanentError, ProtocolError
+from taskmill.errors import ProtocolError
+from taskmill.worker.handler import (DEFAULT_WORKER_ENDPOINT, ENV_WORKER_BROKER, Handler,
+                                     HandlerResult, default_worker_endpoint, run_attempt)
 from taskmill.worker.task import Task
+
+__all__ = ["DEFAULT_WORKER_ENDPOINT", "ENV_WORKER_BROKER", "Handler", "HandlerResult", "Worker"]
 
 log = logging.getLogger("taskmill.worker")
 
-HandlerResult = Union[bytes, bytearray, str, Dict[str, Any], List[Any], None]
-Handler = Callable[[Task], HandlerResult]
 Key = Tuple[str, int]  # (task id, token): one attempt
 # Reliable messages kept while the broker is away. Only DONEs pile up then (no new tasks
 # arrive), so this is a guard against a bug, not a limit anyone should meet.
@@ -34,19 +35,6 @@ _MAX_OUTBOX = 10_000
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _output(result: HandlerResult) -> bytes:
-    if result is None:
-        return b""
-    if isinstance(result, (bytes, bytearray, memoryview)):
-        return bytes(result)
-    if isinstance(result, str):
-        return result.encode("utf-8")
-    if isinstance(result, (dict, list)):
-        return json.dumps(result, separators=(",", ":")).encode("utf-8")
-    raise TypeError(f"a handler returns bytes, str, dict, list or None, "
-                    f"not {type(result).__name__}")
 
 
 class Worker:
@@ -67,25 +55,37 @@ class Worker:
     connection takes them (``ZMQ_IMMEDIATE``), so DONEs not yet sent when the link is
     closed to reconnect go out after the new READY; fencing tokens make a repeat harmless.
 
-    A handler returns the output (bytes, str, a dict/list sent as JSON, or None); an
-    exception is a retryable failure, ``PermanentError`` a final one. After a cancel the
-    failure is reported as ``cancelled`` (final); after its timeout as ``timeout``.
+    A handler (a function or an ``async def``) returns the output (bytes, str, a
+    dict/list sent as JSON, or None); an exception is a retryable ``handler_exception``
+    failure (logged at warning with its traceback, which is also the error message),
+    ``PermanentError`` a final one. A cancel, the task's timeout or the drain's end sets
+    ``task.cancel_event`` (and cancels a coroutine); whatever the handler returns after
+    that is reported as ``cancelled`` (final) or ``timeout`` with its output dropped. A
+    handler still running ``cancel_grace`` seconds after that is reported at once, and its
+    slot counted lost (not offered to the broker) until it returns.
     """
 
     def __init__(self, broker: Optional[str] = None, *, queues: Sequence[str] = ("default",),
-                 concurrency: int = 1, worker_id: Optional[str] = None,
+                 concurrency: Optional[int] = None, worker_id: Optional[str] = None,
                  heartbeat_ms: int = 1000, liveness: int = 3, drain_timeout: float = 30.0,
                  labels: Optional[Dict[str, str]] = None,
                  max_output_bytes: int = 8 << 20,
                  curve_server_key: Optional[str] = None,
-                 curve_key_file: Optional[str] = None) -> None:
-        self.broker = broker or "tcp://127.0.0.1:5556"
+                 curve_key_file: Optional[str] = None,
+                 cancel_grace: float = 5.0) -> None:
+        # The broker's worker port: the argument, else $TASKMILL_WORKER_BROKER, else :5556.
+        self.broker = broker or default_worker_endpoint()
+        # Seconds a handler may run on after its cancel/timeout before it is reported
+        # without waiting and its slot counted lost until it returns.
+        self.cancel_grace = cancel_grace
         # A bigger handler output is reported as a failure (output_too_large, not retried)
         # instead: sent whole it would pass the broker's frame cap and be lost. Match the
         # broker's --max-output-bytes.
         self.max_output_bytes = max_output_bytes
         self.queues = list(queues)
-        self.concurrency = concurrency
+        # Slots: tasks run at once. Default: the number of cores, as in every taskmill
+        # worker runtime (C++, Node).
+        self.concurrency: int = concurrency or os.cpu_count() or 1
         self.worker_id = worker_id or \
             f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.heartbeat_ms = heartbeat_ms
@@ -175,7 +175,7 @@ class _Loop:
 
     def __init__(self, worker: Worker) -> None:
         self.w = worker
-        self.ctx = zmq.Context.instance()
+        self.ctx: zmq.Context[Any] = zmq.Context.instance()
         # The DEALER; None only between a refused handshake and the redial.
         self.sock: Optional[zmq.Socket[Any]] = None
         # Handshake events of self.sock; set iff the worker uses CURVE.
@@ -185,6 +185,10 @@ class _Loop:
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=worker.concurrency, thread_name_prefix="taskmill-handler")
         self.running: Dict[Key, Tuple[Task, float]] = {}  # attempt -> (task, deadline or 0)
+        # Attempts reported while their handler ignored its stop; each holds a slot (an
+        # executor thread) until the handler returns.
+        self.lost: Set[Key] = set()
+        self.warned_wrong_port = False  # True iff this link got a client reply (see read_broker)
         # Reliable messages not yet taken by a live connection, in order: READY (always
         # first), DONEs, BYE. Each is (task id of a DONE or "", frames, is READY).
         self.outbox: "collections.deque[Tuple[str, List[bytes], bool]]" = \
@@ -237,6 +241,7 @@ class _Loop:
         self.outbox = collections.deque(o for o in self.outbox if not o[2])
         self.outbox.appendleft(("", codec.encode(ready), True))
         self.w.links += 1
+        self.warned_wrong_port = False
         now = time.monotonic()
         self.last_heard = now
         self.next_heartbeat = now + self.hb_s
@@ -290,7 +295,7 @@ class _Loop:
                 self.flush()
 
     def free(self) -> int:
-        return max(0, self.w.concurrency - len(self.running))
+        return max(0, self.w.concurrency - len(self.running) - len(self.lost))
 
     def run(self) -> None:
         self.connect()
@@ -321,6 +326,8 @@ class _Loop:
         else:
             timers = [self.redial_at]
         timers += [d for _, d in self.running.values() if d]
+        timers += [t._stopped_at + self.w.cancel_grace for t, _ in self.running.values()
+                   if t._stopped_at]
         if self.drain_deadline is not None:
             timers.append(self.drain_deadline)
         wait_ms = max(0, int((min(timers) - now) * 1000) + 1)
@@ -397,6 +404,14 @@ class _Loop:
                         task._set_cancelled(msg.reason or "cancelled")
             elif isinstance(msg, m.Drain):
                 self.w.drain(msg.grace_ms / 1000.0)
+            elif isinstance(msg, m.Reply) and not self.warned_wrong_port:
+                # Only the client port answers with REPLY: it refuses READY and HEARTBEAT.
+                self.warned_wrong_port = True
+                why = msg.error.message if msg.error is not None else "a client reply"
+                log.warning("worker %s: %s answered as a broker's client port (%s); a worker "
+                            "must connect to the broker's worker port (default 5556; "
+                            "$%s or --broker)", self.w.worker_id, self.w.broker, why,
+                            ENV_WORKER_BROKER)
 
     def refuse(self, msg: m.TaskMsg, code: str, text: str, retryable: bool) -> None:
         self.send(m.Done(task_id=msg.task_id, token=msg.token, ok=False,
@@ -411,6 +426,8 @@ class _Loop:
             return self.refuse(msg, "draining", "the worker is draining", True)
         fn = self.w.handlers.get(msg.type)
         if fn is None:
+            log.warning("worker %s: task %s attempt %d failed: unknown_type: no handler for "
+                        "type '%s' here", self.w.worker_id, msg.task_id, msg.attempt, msg.type)
             return self.refuse(msg, "unknown_type", f"no handler for type '{msg.type}'",
                                False)
         if self.free() == 0:
@@ -421,39 +438,7 @@ class _Loop:
         self.pool.submit(self.execute, fn, task, key)
 
     def execute(self, fn: Handler, task: Task, key: Key) -> None:  # executor thread
-        started_ms = _now_ms()
-        t0 = time.monotonic()
-        done = m.Done(task_id=task.id, token=task.token, started_ms=started_ms)
-        try:
-            done.output = _output(fn(task))
-            done.ok = True
-        except PermanentError as e:
-            done.error = m.TaskError(code=e.code, message=str(e), retryable=False)
-        except Exception as e:  # noqa: BLE001 - any handler failure is a failed attempt
-            log.debug("task %s: handler raised", task.id, exc_info=True)
-            done.error = m.TaskError(code="handler_exception",
-                                     message=f"{type(e).__name__}: {e}", retryable=True)
-        if not done.ok and task.cancelled:
-            reason = task.cancel_reason
-            if reason == "timeout":
-                done.error = m.TaskError(code="timeout", message="the attempt timed out",
-                                         retryable=True)
-            elif reason == "draining":
-                done.error = m.TaskError(code="drain_timeout", message="the worker drained",
-                                         retryable=True)
-            else:
-                done.error = m.TaskError(code="cancelled", message=reason, retryable=False)
-        if len(done.output) > self.w.max_output_bytes:
-            done.error = m.TaskError(
-                code="output_too_large", retryable=False,
-                message=f"the result is {len(done.output)} bytes (output {len(done.output)}, "
-                        f"stdout 0, stderr 0), over the worker's limit of "
-                        f"{self.w.max_output_bytes} (max_output_bytes)")
-            done.ok = False
-            done.output = b""
-        done.duration_ms = min(m.U32, int((time.monotonic() - t0) * 1000))
-        done.cost = task.costs()
-        self.w._post(key, done)
+        self.w._post(key, run_attempt(fn, task, self.w.max_output_bytes))
 
     def flush_outbox(self) -> None:
         while True:
@@ -462,7 +447,13 @@ class _Loop:
             except queue.Empty:
                 return
             if key not in self.running:
-                continue  # already reported (drain timeout): the late result is dropped
+                # Already reported (drain timeout, or a handler that ignored its stop): the
+                # late result is dropped, and a lost slot is free again.
+                if key in self.lost and isinstance(msg, m.Done):
+                    self.lost.discard(key)
+                    log.warning("worker %s: task %s: the handler that ignored its stop has "
+                                "returned; slot free again", self.w.worker_id, key[0])
+                continue
             if isinstance(msg, m.Done):
                 del self.running[key]  # held by the outbox until a live link takes it
                 self.send(msg)
@@ -479,6 +470,30 @@ class _Loop:
         for task, deadline in self.running.values():
             if deadline and now >= deadline:
                 task._set_cancelled("timeout")
+        if self.w._drain_grace is None:
+            self.report_overdue(now)
+
+    def report_overdue(self, now: float) -> None:
+        """Reports attempts whose handler ignored its stop for ``cancel_grace`` seconds and
+        counts their slots lost until the handler returns."""
+        for key, (task, _) in list(self.running.items()):
+            if not task._stopped_at or now < task._stopped_at + self.w.cancel_grace:
+                continue
+            timeout = task.cancel_reason == "timeout"
+            what = "its timeout" if timeout else "a cancel"
+            del self.running[key]
+            self.lost.add(key)
+            log.warning("worker %s: task %s (%s): the handler ignored %s for %.1f s "
+                        "(cancel_grace); reported as %s, its slot is lost until it returns "
+                        "(%d of %d slots lost)", self.w.worker_id, task.id, task.type, what,
+                        self.w.cancel_grace, "timeout" if timeout else "cancelled",
+                        len(self.lost), self.w.concurrency)
+            self.send(m.Done(task_id=task.id, token=task.token, ok=False, started_ms=_now_ms(),
+                             error=m.TaskError(
+                                 code="timeout" if timeout else "cancelled", retryable=timeout,
+                                 message=f"the handler ignored {what} for "
+                                         f"{self.w.cancel_grace:g} s; worker "
+                                         f"{self.w.worker_id} gave up on it and lost its slot")))
 
     def check_drain(self, now: float) -> bool:
         """True once the drain is over and BYE sent."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 import threading
-from typing import Any, Callable, Dict, Optional
+import time
+from typing import Any, Callable, Dict, List, Optional
 
 from taskmill import messages as m
 
@@ -16,9 +17,14 @@ class Task:
     Read ``payload`` (bytes; ``text`` and ``json()`` decode it), ``parents`` (a batch
     member's parents' outputs by name), ``attempt`` (1-based), ``labels``. Report with
     ``add_cost(name, value)`` (summed; sent with DONE) and ``progress(fraction, message)``
-    (sent at once). ``cancelled`` turns true when the broker cancels the attempt, its
-    timeout passes or the worker's drain grace ends: a long handler should check it and
-    stop. Lives for one attempt; methods are safe from any thread.
+    (sent at once). ``cancelled`` turns true (and ``cancel_event``, a
+    ``threading.Event``, is set; an ``async def`` handler gets ``asyncio.CancelledError``)
+    when the broker cancels the attempt, its timeout passes or the worker's drain grace
+    ends: a long handler should check it and stop. Whatever the handler returns after
+    that, the attempt is recorded as ``timeout`` or ``cancelled`` and its output dropped;
+    one that runs on past the worker's ``cancel_grace`` is reported without waiting and
+    its slot counted lost until it returns. Lives for one attempt; methods are safe from
+    any thread.
     """
 
     def __init__(self, msg: m.TaskMsg, send: Callable[[Any], None]) -> None:
@@ -38,6 +44,8 @@ class Task:
         self._costs: Dict[str, float] = {}
         self._cancel = threading.Event()
         self.cancel_reason: str = ""  # why `cancelled` turned true ("" while it is false)
+        self._stopped_at = 0.0  # monotonic time `cancelled` turned true; 0 while false
+        self._on_cancel: List[Callable[[], None]] = []  # run once when cancelled
 
     @property
     def text(self) -> str:
@@ -51,6 +59,11 @@ class Task:
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        """Set on cancel, timeout or drain (wait on it, or pass it to your own code)."""
+        return self._cancel
 
     def wait_cancelled(self, timeout: Optional[float] = None) -> bool:
         """Sleeps up to ``timeout`` seconds, waking early on cancel; True iff cancelled."""
@@ -73,6 +86,20 @@ class Task:
             return dict(self._costs)
 
     def _set_cancelled(self, reason: str) -> None:
-        if not self._cancel.is_set():
+        with self._lock:
+            if self._cancel.is_set():
+                return
             self.cancel_reason = reason
+            self._stopped_at = time.monotonic()
             self._cancel.set()
+            callbacks, self._on_cancel = self._on_cancel, []
+        for fn in callbacks:
+            fn()
+
+    def _call_on_cancel(self, fn: Callable[[], None]) -> None:
+        """Runs ``fn`` (from the cancelling thread) once cancelled; at once if it is."""
+        with self._lock:
+            if not self._cancel.is_set():
+                self._on_cancel.append(fn)
+                return
+        fn()

@@ -43,7 +43,13 @@ class FlagSet {
   // Parse with the process environment.
   Result<Parsed> Parse(int argc, const char* const* argv) const;
 
+  // Usage text; each flag read from the environment names its variable as [env NAME].
   std::string Usage() const;
+  // Reads flag `name` from the environment variable `env` instead of TASKMILL_<NAME>, or
+  // from none when `env` is empty. Call after registering the flag.
+  void SetEnvName(const std::string& name, std::string env);
+  // false: no flag comes from the environment (nor says so in Usage); for subcommands.
+  void ReadEnvironment(bool read) { read_env_ = read; }
   // Stop parsing flags at the first positional argument (for subcommands).
   void StopAtPositional(bool stop) { stop_at_positional_ = stop; }
 
@@ -54,6 +60,7 @@ class FlagSet {
     std::string default_text;
     bool is_bool = false;
     std::function<Result<void>(const std::string&)> set;  // parses and stores one value
+    std::string env = {};  // the environment variable it is read from; empty: none
   };
   void Add(Flag flag);
   static std::string EnvName(const std::string& flag);
@@ -62,6 +69,7 @@ class FlagSet {
   std::string summary_;
   std::vector<Flag> flags_;              // in registration order, for Usage()
   std::map<std::string, size_t> index_;  // name -> position in flags_
+  bool read_env_ = true;              // false: no flag is read from the environment
   bool stop_at_positional_ = false;  // true: everything after the first positional is positional
 };
 

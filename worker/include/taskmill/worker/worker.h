@@ -35,6 +35,10 @@ struct WorkerOptions {
   // On SIGTERM (or Drain()), how long running tasks may take before they are reported as
   // retryable failures.
   uint32_t drain_timeout_ms = 30000;
+  // How long a handler may keep running after its cancel or timeout signal. Past it the
+  // attempt is reported (timeout / cancelled) without waiting, its slot is counted lost
+  // (not offered to the broker) until the handler returns, and a warning says so.
+  uint32_t cancel_grace_ms = 5000;
   // Free-form labels sent in READY (e.g. gpu=a100, zone=eu-1).
   protocol::Labels labels;
   // Delay between reconnect attempts after the broker is presumed dead.

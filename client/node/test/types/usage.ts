@@ -1,0 +1,40 @@
+// Type-checked by `tsc --noEmit` (test/types.test.mjs), never run: the public API as the
+// README uses it, against the hand-written types/index.d.ts.
+import {Client, Job, PermanentError, TaskFailed, Worker} from 'taskmill';
+import type {Task, TaskInfo} from 'taskmill';
+
+async function client(): Promise<void> {
+  const c = new Client({broker: 'tcp://127.0.0.1:5555', requestTimeoutMs: 5000});
+  const job: Job = await c.submit({type: 'resize', payload: {width: 64}, maxAttempts: 3});
+  const info: TaskInfo = await job.waitUntilFinished({timeoutMs: 10_000});
+  const state: string = await job.getState();
+  const again: TaskInfo = await c.wait(job);
+  const many: TaskInfo[] = await c.wait([job, 'some-id']);
+  const jobs: Job[] = await c.submitMany([{type: 'echo'}], {notify: true});
+  console.log(info.output.toString(), state, again.state, many.length, jobs[0].id, `${job}`);
+  try {
+    await c.result(job.id);
+  } catch (err) {
+    if (err instanceof TaskFailed) console.log(err.error?.code, err.attempts);
+  }
+  const {status} = await c.submitBatch({tasks: [{name: 'a', type: 'echo'}]});
+  const {tasks} = await c.waitBatch(status.id);
+  console.log(tasks.a.state);
+  await c.close();
+}
+
+async function worker(): Promise<void> {
+  const w = new Worker({queues: ['default'], concurrency: 4, cancelGraceMs: 2000,
+    warn: (line: string) => console.error(line)});
+  w.handle('resize', async (task: Task) => {
+    task.signal.throwIfAborted();
+    if (task.payload.length === 0) throw new PermanentError('empty', 'bad_input');
+    task.progress(0.5, 'half');
+    task.addCost('usd', 0.01);
+    return JSON.stringify({ok: true});
+  });
+  await w.run();
+}
+
+void client;
+void worker;
