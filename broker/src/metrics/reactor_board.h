@@ -4,8 +4,25 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace taskmill::broker {
+
+// One registered worker as the dashboard shows it (GET /api/workers).
+struct WorkerView {
+  std::string id;
+  std::string host;  // the worker's `host` label, else ""
+  std::vector<std::string> queues;
+  std::vector<std::string> types;  // empty: any type
+  uint32_t slots = 0;              // its concurrency
+  uint32_t in_flight = 0;          // tasks sent and not yet DONE
+  int64_t last_seen_ms = 0;        // monotonic ms of its last message (heartbeat or other)
+  bool draining = false;           // true iff told to drain
+};
+
+// The most workers and recent batch ids a snapshot carries (each publish copies them).
+constexpr size_t kMaxWorkerViews = 1000;
+constexpr size_t kMaxRecentBatches = 200;
 
 // What the reactor knows about itself, copied out for the HTTP threads.
 struct ReactorSnapshot {
@@ -22,6 +39,29 @@ struct ReactorSnapshot {
   bool draining = false;          // true iff stopping: no new work taken
   bool published = false;         // true iff the reactor has published at least once
   std::string redis_error;        // the last connection error (no secrets)
+  std::vector<WorkerView> worker_views;     // by id, at most kMaxWorkerViews
+  std::vector<std::string> recent_batches;  // batch ids this broker saw change, newest first
+};
+
+// Batch ids in the order this broker last saw them change (submitted, progressed,
+// finished), newest first, at most kMaxRecentBatches: Redis keeps no index of batches, so
+// the dashboard lists the ones this broker has seen since it started.
+// Thread: the reactor's. Owner: Broker::Run.
+class RecentBatches {
+ public:
+  void Saw(const std::string& batch_id) {
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      if (ids_[i] != batch_id) continue;
+      ids_.erase(ids_.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+    ids_.insert(ids_.begin(), batch_id);
+    if (ids_.size() > kMaxRecentBatches) ids_.pop_back();
+  }
+  const std::vector<std::string>& ids() const { return ids_; }
+
+ private:
+  std::vector<std::string> ids_;  // newest first
 };
 
 // The one place the reactor thread and the HTTP threads meet: the reactor marks every

@@ -22,10 +22,7 @@ int64_t WallMs() {
       .count();
 }
 
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
+using ReplyPtr = RedisReplyPtr;
 
 }  // namespace
 
@@ -37,6 +34,7 @@ StoreReader::StoreReader(RedisConfig config, std::string prefix, int64_t timeout
       cache_ms_(cache_ms) {
   for (const auto& s : AllScripts()) {
     if (s.name == "stats") stats_script_ = std::string(s.body);
+    scripts_.emplace(std::string(s.name), std::string(s.body));
   }
 }
 
@@ -135,6 +133,34 @@ Result<std::vector<QueueCounters>> StoreReader::QueueFigures() {
   cached_ = std::move(all);
   cached_at_ms_ = now;
   return cached_;
+}
+
+void StoreReader::UseStoreOptions(const StoreOptions& options) {
+  std::lock_guard lock(mu_);
+  store_options_ = options;
+}
+
+Result<RedisReplyPtr> StoreReader::Script(std::string_view name,
+                                          const std::vector<std::string>& args) {
+  auto script = scripts_.find(name);
+  if (script == scripts_.end()) {
+    return MakeError(ErrorCode::kInternal, "no script " + std::string(name));
+  }
+  std::lock_guard lock(mu_);
+  std::vector<std::string> argv = {"EVAL",
+                                   script->second,
+                                   "0",
+                                   prefix_,
+                                   std::to_string(WallMs()),
+                                   std::to_string(store_options_.retention_ms),
+                                   std::to_string(store_options_.dead_letter_max),
+                                   "0.5",
+                                   std::to_string(store_options_.idempotency_ttl_ms),
+                                   std::to_string(store_options_.lease_grace_ms)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = Command(argv);
+  if (!r) return std::unexpected(r.error());
+  return RedisReplyPtr(*r);
 }
 
 }  // namespace taskmill::broker
