@@ -51,12 +51,12 @@ function say(text, ok) {
 // ---- pages: each returns the nodes to show, built from fresh API answers ----
 
 function card(key, value, id) {
-  return h('div', {class: 'card'}, h('div', {class: 'v', id}, fmtNum(value)),
+  return h('div', {class: 'card'}, h('div', {class: 'v', id}, typeof value === 'string' ? value : fmtNum(value)),
            h('div', {class: 'k'}, key));
 }
 
 function chart(history) {
-  const W = 900, H = 180, P = 30;
+  const W = 1200, H = 180, P = 30;
   const svg = h('svg:svg', {width: W, height: H, viewBox: `0 0 ${W} ${H}`, id: 'chart'});
   const rates = [];
   for (let i = 1; i < history.length; i++) {

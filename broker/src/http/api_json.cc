@@ -48,13 +48,17 @@ void PutBlob(json& j, const char* name, const std::string& value) {
   j[std::string(name) + "_bytes"] = value.size();
 }
 
-// Fields with a prefix ("c:usd" -> {"usd": n}), as numbers.
-json Prefixed(const Hash& h, const std::string& prefix, bool numbers) {
+enum class As { kText, kInteger, kNumber };
+
+// Fields with a prefix ("c:usd" -> {"usd": n}).
+json Prefixed(const Hash& h, const std::string& prefix, As as) {
   json out = json::object();
   for (auto it = h.lower_bound(prefix); it != h.end() && it->first.starts_with(prefix); ++it) {
     std::string name = it->first.substr(prefix.size());
-    if (numbers) {
+    if (as == As::kNumber) {
       out[name] = std::strtod(it->second.c_str(), nullptr);
+    } else if (as == As::kInteger) {
+      out[name] = std::strtoll(it->second.c_str(), nullptr, 10);
     } else {
       out[name] = it->second;
     }
@@ -137,7 +141,7 @@ json TaskJson(const TaskRecord& t) {
                {"timeout_ms", Int(h, "timeout")},
                {"not_before_ms", Int(h, "nbf")},
                {"idempotency_key", Get(h, "idem")},
-               {"labels", Prefixed(h, "l:", false)}};
+               {"labels", Prefixed(h, "l:", As::kText)}};
   if (backoff.size() == 4) {
     spec["backoff"] = {{"base_ms", std::strtoll(backoff[0].c_str(), nullptr, 10)},
                        {"max_ms", std::strtoll(backoff[1].c_str(), nullptr, 10)},
@@ -150,7 +154,7 @@ json TaskJson(const TaskRecord& t) {
   j["started_ms"] = Int(h, "started");
   j["ready_at_ms"] = Int(h, "ready_at");
   j["duration_ms"] = Int(h, "dur");
-  j["cost"] = Prefixed(h, "c:", true);
+  j["cost"] = Prefixed(h, "c:", As::kNumber);
   if (auto exit = Get(h, "exit"); !exit.empty()) j["exit_code"] = Int(h, "exit");
   PutBlob(j, "output", Get(h, "output"));
   PutBlob(j, "stdout", Get(h, "stdout"));
@@ -173,9 +177,9 @@ json BatchJson(const BatchRecord& b) {
   return {{"id", Get(h, "id")},
           {"state", Get(h, "state")},
           {"total", Int(h, "total")},
-          {"counts", Prefixed(h, "n:", true)},
-          {"cost", Prefixed(h, "c:", true)},
-          {"budget", Prefixed(h, "b:", true)},
+          {"counts", Prefixed(h, "n:", As::kInteger)},
+          {"cost", Prefixed(h, "c:", As::kNumber)},
+          {"budget", Prefixed(h, "b:", As::kNumber)},
           {"budget_exceeded", Get(h, "budget_exceeded") == "1"},
           {"created_ms", Int(h, "created")},
           {"finished_ms", Int(h, "finished")},
