@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -210,6 +211,12 @@ TEST_F(DashboardApiTest, EveryReadEndpointShowsWhatRan) {
   EXPECT_EQ(failed.body["exit_code"], 3);
   EXPECT_NE(failed.body["stderr"].get<std::string>().find("first run fails"), std::string::npos);
   EXPECT_EQ(failed.body["error"]["code"], "exit_status");
+
+  // Scripts run by EVALSHA are loaded again when Redis forgot them (a restart, a flush).
+  std::string flush = "redis-cli -s '" + cluster_->redis()->config().unix_path +
+                      "' SCRIPT FLUSH > /dev/null";
+  ASSERT_EQ(std::system(flush.c_str()), 0);
+  EXPECT_EQ(api_->Get("/api/task?id=" + ids[0]).status, 200);
 
   // Without --http-token-file the dashboard is read-only.
   EXPECT_EQ(api_->Get("/api/access").body["admin_enabled"], false);

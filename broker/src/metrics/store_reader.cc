@@ -147,8 +147,8 @@ Result<RedisReplyPtr> StoreReader::Script(std::string_view name,
     return MakeError(ErrorCode::kInternal, "no script " + std::string(name));
   }
   std::lock_guard lock(mu_);
-  std::vector<std::string> argv = {"EVAL",
-                                   script->second,
+  std::vector<std::string> argv = {"EVALSHA",
+                                   "",
                                    "0",
                                    prefix_,
                                    std::to_string(WallMs()),
@@ -158,9 +158,26 @@ Result<RedisReplyPtr> StoreReader::Script(std::string_view name,
                                    std::to_string(store_options_.idempotency_ttl_ms),
                                    std::to_string(store_options_.lease_grace_ms)};
   argv.insert(argv.end(), args.begin(), args.end());
-  auto r = Command(argv);
-  if (!r) return std::unexpected(r.error());
-  return RedisReplyPtr(*r);
+  for (int tries = 0;; ++tries) {
+    std::string& sha = shas_[script->first];
+    if (sha.empty()) {
+      auto loaded = Command({"SCRIPT", "LOAD", script->second});
+      if (!loaded) return std::unexpected(loaded.error());
+      ReplyPtr reply(*loaded);
+      if (reply->type != REDIS_REPLY_STRING) {
+        return MakeError(ErrorCode::kInternal, "SCRIPT LOAD: unexpected reply");
+      }
+      sha.assign(reply->str, reply->len);
+    }
+    argv[1] = sha;
+    auto r = Command(argv);
+    if (r) return RedisReplyPtr(*r);
+    // NOSCRIPT: Redis restarted or its script cache was flushed; load it once more.
+    if (tries > 0 || r.error().message.find("NOSCRIPT") == std::string::npos) {
+      return std::unexpected(r.error());
+    }
+    sha.clear();
+  }
 }
 
 }  // namespace taskmill::broker

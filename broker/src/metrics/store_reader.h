@@ -42,8 +42,9 @@ class StoreReader {
   // idempotency TTL): the broker's own, so a write here acts as the reactor's would.
   void UseStoreOptions(const StoreOptions& options);
   // Runs broker/src/lua/<name>.lua with the prelude header and `args` (ARGV[8]...): the
-  // dashboard's reads and its admin writes. An error for an unknown script, a Redis error
-  // or a lost connection.
+  // dashboard's reads and its admin writes. Loaded once (SCRIPT LOAD) and run by EVALSHA,
+  // so a page does not resend ~20 KB of Lua per call; loaded again after a NOSCRIPT (Redis
+  // restarted). An error for an unknown script, a Redis error or a lost connection.
   Result<RedisReplyPtr> Script(std::string_view name, const std::vector<std::string>& args);
 
  private:
@@ -59,6 +60,7 @@ class StoreReader {
   int64_t cache_ms_;
   std::string stats_script_;  // stats.lua with its prelude
   std::map<std::string, std::string, std::less<>> scripts_;  // every script by name
+  std::map<std::string, std::string> shas_;  // name -> SHA1 once SCRIPT LOADed; guarded by mu_
   StoreOptions store_options_;                               // guarded by mu_
   std::mutex mu_;
   std::unique_ptr<redisContext, ContextFree> ctx_;  // null while disconnected; guarded by mu_

@@ -165,8 +165,7 @@ struct HttpServer::State {
   void Reply(int fd, const HttpResponse& r, bool head, const std::string& allow = "");
   // Reads the body announced by `head` (bytes past the blank line may already be in
   // `extra`) into `req.body`; a status code when it cannot be taken, 0 when done.
-  int ReadBody(int fd, std::string_view head, std::string extra, int64_t deadline,
-               HttpRequest& req);
+  int ReadBody(int fd, std::string extra, int64_t deadline, HttpRequest& req);
 };
 
 HttpServer::HttpServer(HttpServerOptions options) : state_(std::make_unique<State>()) {
@@ -350,7 +349,7 @@ void HttpServer::State::Answer(int fd) {
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     req.headers.emplace_back(std::move(name), std::string(value));
   }
-  if (int status = ReadBody(fd, head.substr(0, end), head.substr(end + 4), deadline, req);
+  if (int status = ReadBody(fd, head.substr(end + 4), deadline, req);
       status != 0) {
     return Reply(fd, plain(status, status == 408   ? "request not received in time\n"
                                    : status == 413 ? "request body too large\n"
@@ -360,8 +359,7 @@ void HttpServer::State::Answer(int fd) {
   Reply(fd, route->second.handler(req), head_only);
 }
 
-int HttpServer::State::ReadBody(int fd, std::string_view, std::string extra, int64_t deadline,
-                                HttpRequest& req) {
+int HttpServer::State::ReadBody(int fd, std::string extra, int64_t deadline, HttpRequest& req) {
   if (!req.Header("transfer-encoding").empty()) return 400;  // chunked bodies: not taken
   std::string_view length_text = req.Header("content-length");
   size_t length = 0;
