@@ -1,5 +1,6 @@
-// The HTTP listener of the broker and worker. It is small on purpose: GET/HEAD of a few
-// fixed paths, one request per connection, every byte bounded. cpp-httplib 0.11 (Debian 12)
+// The HTTP listener of the broker and worker. It is small on purpose: a few fixed paths,
+// GET/HEAD and (the dashboard's API) small POST bodies, one request per connection, every
+// byte bounded. cpp-httplib 0.11 (Debian 12)
 // was tried first and dropped for the server side: it caps each header line but not their
 // number, and one client sending headers for 4 s grew the broker by 400 MB.
 
