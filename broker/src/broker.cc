@@ -111,10 +111,13 @@ std::vector<WorkerView> WorkerViews(const WorkerRegistry& registry) {
 
 // What the HTTP threads may know of the reactor, copied a few times a second.
 ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const WorkerService& workers,
-                             const ZapHandler* zap, bool draining) {
+                             const ZapHandler* zap, bool draining, bool detail) {
   ReactorSnapshot s;
-  s.worker_views = WorkerViews(workers.registry());
-  if (ctx.recent_batches != nullptr) s.recent_batches = ctx.recent_batches->ids();
+  if (detail) {
+    s.has_detail = true;
+    s.worker_views = WorkerViews(workers.registry());
+    if (ctx.recent_batches != nullptr) s.recent_batches = ctx.recent_batches->ids();
+  }
   s.bad_frames = ctx.counters.bad_frames;
   s.stale_results = ctx.counters.stale_results;
   s.tasks_dispatched = ctx.counters.tasks_dispatched;
@@ -384,7 +387,8 @@ Result<void> Broker::Run() {
   int64_t drain_deadline = 0;
   // The HTTP threads' view of the reactor; publishing is a struct copy under a mutex.
   timers.push_back(
-      {250, now, [&] { board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping)); }});
+      {250, now, [&] { board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping,
+                                         board.DetailWanted(clock_.MonotonicMs()))); }});
   Inbound in;
   while (true) {
     now = clock_.MonotonicMs();
@@ -441,7 +445,8 @@ Result<void> Broker::Run() {
         Log()->info("stopping: draining workers for up to {} ms", options_.drain_grace_ms);
         clients.StopAccepting();
         workers.StartDrain(options_.drain_grace_ms);
-        board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping));  // /readyz: 503 now
+        board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping,
+                                         board.DetailWanted(clock_.MonotonicMs())));  // /readyz: 503 now
       } else {
         Log()->info("second stop request: exiting now");
         drain_deadline = 0;

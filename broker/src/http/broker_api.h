@@ -19,6 +19,10 @@ constexpr uint32_t kApiMaxDeadLetters = 200;  // dead letters in one page
 constexpr uint32_t kApiMaxDeadOffset = 1000;  // deepest dead-letter page start
 constexpr uint32_t kApiMaxIds = 100;          // ids in one POST
 constexpr size_t kApiMaxBodyBytes = 16 << 10;
+// The reactor copies workers and recent batches into its snapshots for this long after a
+// request needed them; a request finding none waits this long for the next snapshot.
+constexpr int64_t kDetailWantedMs = 30000;
+constexpr int64_t kDetailWaitMs = 600;
 
 // The dashboard's JSON API (docs/http-api.md): reads through the HTTP threads' own Redis
 // connection with the store's scripts (stats, get, get_batch, dead_list) and the reactor's
@@ -56,6 +60,8 @@ class BrokerApi {
   // A 4xx/5xx JSON answer {"error": message}; counted by reason.
   HttpResponse Refuse(int status, const std::string& reason, const std::string& message);
   std::optional<HttpResponse> Guard(const HttpRequest& r, ApiNeed need);
+  // A snapshot with the workers and recent batches (asking the reactor for them).
+  ReactorSnapshot Detail();
 
   const ReactorBoard& board_;
   StoreReader& reader_;

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -39,6 +41,9 @@ struct ReactorSnapshot {
   bool draining = false;          // true iff stopping: no new work taken
   bool published = false;         // true iff the reactor has published at least once
   std::string redis_error;        // the last connection error (no secrets)
+  // The dashboard's detail, filled only while someone asked for it lately (WantDetail), so
+  // the reactor copies nothing for it when no dashboard is open.
+  bool has_detail = false;                  // true iff the two below were filled
   std::vector<WorkerView> worker_views;     // by id, at most kMaxWorkerViews
   std::vector<std::string> recent_batches;  // batch ids this broker saw change, newest first
 };
@@ -50,6 +55,7 @@ struct ReactorSnapshot {
 class RecentBatches {
  public:
   void Saw(const std::string& batch_id) {
+    if (!ids_.empty() && ids_.front() == batch_id) return;  // the common case: one busy batch
     for (size_t i = 0; i < ids_.size(); ++i) {
       if (ids_[i] != batch_id) continue;
       ids_.erase(ids_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -76,17 +82,38 @@ class ReactorBoard {
   int64_t last_turn_ms() const { return last_turn_ms_.load(std::memory_order_relaxed); }
 
   void Publish(ReactorSnapshot s) {
-    std::lock_guard lock(mu_);
-    s.published = true;
-    snapshot_ = std::move(s);
+    {
+      std::lock_guard lock(mu_);
+      s.published = true;
+      snapshot_ = std::move(s);
+    }
+    published_.notify_all();
   }
   ReactorSnapshot Read() const {
     std::lock_guard lock(mu_);
     return snapshot_;
   }
 
+  // HTTP side: the dashboard wants the detail (workers, recent batches) until `until_ms`
+  // (monotonic). Reactor side: whether to fill it in the next snapshot.
+  void WantDetail(int64_t until_ms) const {
+    detail_until_ms_.store(until_ms, std::memory_order_relaxed);
+  }
+  bool DetailWanted(int64_t now_ms) const {
+    return now_ms < detail_until_ms_.load(std::memory_order_relaxed);
+  }
+  // The latest snapshot that has the detail, waiting up to `wait` for the reactor's next
+  // publish when the current one has none (the first request after a quiet spell).
+  ReactorSnapshot ReadDetail(std::chrono::milliseconds wait) const {
+    std::unique_lock lock(mu_);
+    published_.wait_for(lock, wait, [&] { return snapshot_.has_detail; });
+    return snapshot_;
+  }
+
  private:
   std::atomic<int64_t> last_turn_ms_{0};  // monotonic ms the reactor last finished a turn
+  mutable std::atomic<int64_t> detail_until_ms_{0};  // monotonic ms until which detail is wanted
+  mutable std::condition_variable published_;        // notified on each Publish
   mutable std::mutex mu_;
   ReactorSnapshot snapshot_;  // guarded by mu_
 };
