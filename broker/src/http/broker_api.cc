@@ -87,6 +87,11 @@ HttpResponse BrokerApi::Access(const HttpRequest& r) {
                           {"token", as[static_cast<int>(Identify(tokens_, r))]}});
 }
 
+ReactorSnapshot BrokerApi::Detail() {
+  board_.WantDetail(clock_.MonotonicMs() + kDetailWantedMs);
+  return board_.ReadDetail(std::chrono::milliseconds(kDetailWaitMs));
+}
+
 void BrokerApi::Sample(const std::vector<QueueCounters>& queues) {
   ThroughputSample s;
   s.at_ms = clock_.NowMs();
@@ -156,7 +161,7 @@ HttpResponse BrokerApi::Workers(const HttpRequest& r) {
   if (!limit || after.size() > 256) {
     return Refuse(400, "bad_input", "limit: 0 to 500; after: a worker id");
   }
-  ReactorSnapshot s = board_.Read();
+  ReactorSnapshot s = Detail();
   int64_t now = clock_.MonotonicMs();
   json page = json::array();
   std::string next;
@@ -185,7 +190,7 @@ HttpResponse BrokerApi::Batches(const HttpRequest& r) {
   auto limit = Number(r, "limit", 20, kApiMaxBatches);
   auto offset = Number(r, "offset", 0, static_cast<uint32_t>(kMaxRecentBatches));
   if (!limit || !offset) return Refuse(400, "bad_input", "limit: 0 to 50; offset: 0 to 200");
-  ReactorSnapshot s = board_.Read();
+  ReactorSnapshot s = Detail();
   json page = json::array();
   for (size_t i = *offset; i < s.recent_batches.size() && page.size() < *limit; ++i) {
     auto reply = reader_.Script("get_batch", {s.recent_batches[i], "", "0", "1"});
