@@ -224,17 +224,25 @@ HttpResponse BrokerApi::Batch(const HttpRequest& r) {
   if (!b) return JsonAnswer(500, {{"error", b.error().message}});
   if (!*b) return Refuse(404, "not_found", "no batch " + id);
   json j = api::BatchJson(**b);
-  std::vector<std::string> args = {"", std::to_string((*b)->names.size())};
-  for (const auto& [name, task_id] : (*b)->names) args.push_back(task_id);
-  auto tasks_reply = reader_.Script("get", args);
-  if (!tasks_reply) return JsonAnswer(503, {{"error", tasks_reply.error().message}});
-  auto tasks = api::ParseTaskRecords(tasks_reply->get());
-  if (!tasks) return JsonAnswer(500, {{"error", tasks.error().message}});
+  // The tasks are read 50 at a time (~1 ms of Redis each, as the broker's own WAIT reads),
+  // so one page of 500 never holds Redis for ~10 ms in one go.
+  std::vector<std::optional<api::TaskRecord>> records;
+  const auto& names = (*b)->names;
+  for (size_t from = 0; from < names.size(); from += kApiTasksPerRead) {
+    size_t n = std::min(kApiTasksPerRead, names.size() - from);
+    std::vector<std::string> args = {"", std::to_string(n)};
+    for (size_t i = from; i < from + n; ++i) args.push_back(names[i].second);
+    auto got = reader_.Script("get", args);
+    if (!got) return JsonAnswer(503, {{"error", got.error().message}});
+    auto chunk = api::ParseTaskRecords(got->get());
+    if (!chunk) return JsonAnswer(500, {{"error", chunk.error().message}});
+    for (auto& t : *chunk) records.push_back(std::move(t));
+  }
   json nodes = json::array();
-  for (size_t i = 0; i < tasks->size() && i < (*b)->names.size(); ++i) {
-    json node = (*tasks)[i] ? api::TaskSummaryJson((*tasks)[i]->hash)
-                            : json{{"id", (*b)->names[i].second}, {"state", "expired"}};
-    node["name"] = (*b)->names[i].first;
+  for (size_t i = 0; i < records.size() && i < names.size(); ++i) {
+    json node = records[i] ? api::TaskSummaryJson(records[i]->hash)
+                           : json{{"id", names[i].second}, {"state", "expired"}};
+    node["name"] = names[i].first;
     nodes.push_back(std::move(node));
   }
   j["tasks"] = std::move(nodes);

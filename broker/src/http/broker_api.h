@@ -18,6 +18,7 @@ constexpr uint32_t kApiMaxBatches = 50;       // batches summarised in one page
 constexpr uint32_t kApiMaxDeadLetters = 200;  // dead letters in one page
 constexpr uint32_t kApiMaxDeadOffset = 1000;  // deepest dead-letter page start
 constexpr uint32_t kApiMaxIds = 100;          // ids in one POST
+constexpr size_t kApiTasksPerRead = 50;       // tasks per get.lua call
 constexpr size_t kApiMaxBodyBytes = 16 << 10;
 // The reactor copies workers and recent batches into its snapshots for this long after a
 // request needed them; a request finding none waits this long for the next snapshot.
