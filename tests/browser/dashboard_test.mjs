@@ -145,7 +145,9 @@ try {
   if (await page.evaluate(() => location.href.includes('dash-admin'))) throw new Error('token in the URL');
 
   await page.click('#nav a[data-page="overview"]');
-  await page.waitForSelector('#chart path');
+  // The chart: a few samples (one per 2 s) so the screenshot shows lines, not a point.
+  await page.waitForFunction(() => [...document.querySelectorAll('#chart path')]
+    .some((p) => (p.getAttribute('d').match(/L/g) || []).length >= 3), null, {timeout: 15000});
   await page.screenshot({path: path.join(outDir, 'dashboard-overview.png'), fullPage: true});
   if (errors.length) throw new Error('browser errors: ' + errors.join('; '));
   step('PASS (screenshots in ' + outDir + ')');
