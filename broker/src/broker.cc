@@ -127,6 +127,32 @@ int MakeSignalFd() {
   return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+// What the role directories leave out, said at startup and after each SIGHUP: the escape
+// hatch (every client key a worker and an admin) loudly, and a broker no worker can
+// register with (a one-list setup upgraded without --curve-roles=shared).
+void WarnAboutRoles(const BrokerOptions& o, const ZapHandler& zap) {
+  bool shared = o.curve_roles == "shared";
+  if (shared && (zap.worker_list() == nullptr || zap.admin_list() == nullptr)) {
+    Log()->warn(
+        "CURVE roles SHARED (--curve-roles=shared): every key of {} may also {}{}{}. Any "
+        "client can then receive other clients' payloads or purge the dead letters: give "
+        "--curve-worker-allow-dir and --curve-admin-allow-dir and drop --curve-roles",
+        o.curve_allow_dir, zap.worker_list() == nullptr ? "register as a worker" : "",
+        zap.worker_list() == nullptr && zap.admin_list() == nullptr ? " and " : "",
+        zap.admin_list() == nullptr ? "act as an admin (DLQ, every client's tasks)" : "");
+  }
+  bool workers = zap.worker_list() != nullptr && zap.worker_list()->size() > 0;
+  if (!workers && !(shared && zap.worker_list() == nullptr)) {
+    Log()->warn(
+        "CURVE is on and no key has the worker role: every worker's READY will be refused. Put "
+        "the workers' .pub files in a directory and give it as --curve-worker-allow-dir "
+        "(TASKMILL_CURVE_WORKER_ALLOW_DIR){}",
+        zap.worker_list() == nullptr
+            ? "; or, to keep one allow-list for every role while upgrading, --curve-roles=shared"
+            : "");
+  }
+}
+
 // With --curve-secret-key-file: the ZAP handler bound in `zmq_ctx` (it must exist before
 // the CURVE sockets bind, or libzmq lets every key in) and both sockets made CURVE servers.
 // Without: nullptr, plain sockets.
@@ -157,16 +183,6 @@ Result<std::unique_ptr<ZapHandler>> SetUpCurve(const BrokerOptions& o, zmq::cont
     Log()->info("CURVE roles: {} keys in {} ({})", loaded->size(), *dir, flag);
     list->emplace(std::move(*loaded));
   }
-  if (!workers) {
-    Log()->warn(
-        "CURVE roles: no --curve-worker-allow-dir, so every client key may also register as "
-        "a worker");
-  }
-  if (!admins) {
-    Log()->warn(
-        "CURVE roles: no --curve-admin-allow-dir, so every client key is an admin (DLQ, and "
-        "every client's tasks)");
-  }
   auto zap = std::make_unique<ZapHandler>(zmq_ctx, std::move(*allow), clock, std::move(workers),
                                           std::move(admins));
   if (auto r = zap->Bind(); !r) return std::unexpected(r.error());
@@ -178,11 +194,12 @@ Result<std::unique_ptr<ZapHandler>> SetUpCurve(const BrokerOptions& o, zmq::cont
     Log()->warn("the CURVE allow-list {} is empty: every connection will be refused",
                 o.curve_allow_dir);
   }
+  WarnAboutRoles(o, *zap);
   return zap;
 }
 
 // SIGHUP: re-read the allow-list; a broken directory keeps the old list.
-void ReloadAllowList(ZapHandler* zap) {
+void ReloadAllowList(const BrokerOptions& o, ZapHandler* zap) {
   if (zap == nullptr) {
     Log()->info("SIGHUP: nothing to reload (CURVE is off)");
     return;
@@ -196,6 +213,7 @@ void ReloadAllowList(ZapHandler* zap) {
   }
   Log()->info("SIGHUP: CURVE allow-list reloaded from {}: {} keys loaded ({} before)",
               zap->allow_list().dir(), *loaded, before);
+  WarnAboutRoles(o, *zap);
 }
 
 }  // namespace
@@ -264,7 +282,7 @@ Result<void> Broker::Run() {
 
   BrokerContext ctx{options_, clock_,  redis,   store,   frontend,
                     backend,  nullptr, nullptr, nullptr, {},
-                    AccessPolicy(zap->get()), &metrics};
+                    AccessPolicy(zap->get(), options_.curve_roles == "shared"), &metrics};
   ctx.read_store = &read_store;
   ctx.client_peers = &client_peers;
   ClientService clients(ctx);
@@ -396,7 +414,7 @@ Result<void> Broker::Run() {
       while (read(signal_fd, &info, sizeof info) == sizeof info) {
         (info.ssi_signo == SIGHUP ? reload : stop_requested) = true;
       }
-      if (reload) ReloadAllowList(zap->get());
+      if (reload) ReloadAllowList(options_, zap->get());
     }
     if (stop_requested) {
       if (!stopping) {

@@ -75,14 +75,18 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.String("curve-secret-key-file", &o.curve_secret_key_file,
            "CURVE: the broker's key file (taskmill keygen); needs --curve-allow-dir");
   f.String("curve-allow-dir", &o.curve_allow_dir,
-           "CURVE: directory of the *.pub files of allowed clients and workers (SIGHUP "
-           "re-reads it)");
+           "CURVE: directory of the *.pub files of allowed clients: submit, and read their "
+           "own tasks (SIGHUP re-reads the role directories)");
   f.String("curve-worker-allow-dir", &o.curve_worker_allow_dir,
            "CURVE: directory of the *.pub files of the keys that may register as workers "
-           "(unset: the keys of --curve-allow-dir may)");
+           "(unset: no worker can register)");
   f.String("curve-admin-allow-dir", &o.curve_admin_allow_dir,
            "CURVE: directory of the *.pub files of admin keys: DLQ, and every client's tasks "
-           "and batches (unset: every key of --curve-allow-dir is an admin)");
+           "and batches (unset: no admin)");
+  f.Choice("curve-roles", &o.curve_roles, {"split", "shared"},
+           "CURVE: split: each role only from its own directory; shared (upgrades, unsafe): "
+           "the keys of --curve-allow-dir are also workers and admins where no role directory "
+           "is given");
   f.String("ready-file", &o.ready_file, "write the bound endpoints here once serving");
   f.String("http", &o.http,
            "HOST:PORT of the HTTP listener (/healthz, /readyz, /metrics); port 0 picks a free "
@@ -148,6 +152,11 @@ Result<void> Validate(const BrokerOptions& o) {
                        std::string(flag) +
                            ": roles need CURVE (--curve-secret-key-file and --curve-allow-dir)");
     }
+  }
+  if (o.curve_roles == "shared" && o.curve_secret_key_file.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--curve-roles: roles need CURVE (--curve-secret-key-file and "
+                     "--curve-allow-dir); without CURVE everyone is trusted anyway");
   }
   return {};
 }

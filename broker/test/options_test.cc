@@ -153,6 +153,17 @@ TEST(BrokerOptionsTest, CurveTakesBothFlagsOrNeither) {
   o = Parse({"--curve-secret-key-file", "/k/broker.key", "--curve-allow-dir", "/k/allowed"});
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->curve_allow_dir, "/k/allowed");
+  EXPECT_EQ(o->curve_roles, "split");  // each role only from its own directory
+  o = Parse({"--curve-secret-key-file", "/k/broker.key", "--curve-allow-dir", "/k/allowed",
+             "--curve-roles", "shared"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->curve_roles, "shared");
+  o = Parse({"--curve-roles", "shared"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("--curve-roles: roles need CURVE"), std::string::npos)
+      << o.error().message;
+  o = Parse({"--curve-roles", "everyone"});
+  EXPECT_FALSE(o);
 }
 
 TEST(BrokerOptionsTest, LeaseFollowsHeartbeatUnlessSet) {

@@ -73,9 +73,14 @@ struct BrokerOptions {
   std::string curve_allow_dir;
   // CURVE roles (docs/security.md, "Roles"): directories of the *.pub files of the keys that
   // may register as workers, and of the keys that may administer (DLQ, every client's tasks).
-  // Unset: the keys of curve_allow_dir have that role too (how one allow-list worked before).
+  // Unset: no key has that role (unless curve_roles is "shared").
   std::string curve_worker_allow_dir;
   std::string curve_admin_allow_dir;
+  // "split": each role only from its own directory. "shared": the escape hatch for the
+  // one-list setup of before roles: the keys of curve_allow_dir are also workers (without
+  // curve_worker_allow_dir) and admins (without curve_admin_allow_dir), warned at startup
+  // and in STATS.
+  std::string curve_roles = "split";
   // Write the bound endpoints here once serving ("frontend=...\nbackend=...\nhttp=...\n").
   std::string ready_file;
   // HTTP listener for /healthz, /readyz and /metrics (docs/observability.md): HOST:PORT,

@@ -66,8 +66,7 @@ local function check_queue_depth(items, cap, batch)
   if not cap or cap <= 0 then return nil end
   local adding, order = {}, {}
   for _, it in ipairs(items) do
-    local seen = batch == '' and it.idem ~= '' and
-        redis.call('EXISTS', P .. 'idem:' .. it.idem) == 1
+    local seen = batch == '' and it.idem ~= '' and redis.call('EXISTS', it.idem_key) == 1
     if not seen then
       if not adding[it.queue] then order[#order + 1] = it.queue end
       adding[it.queue] = (adding[it.queue] or 0) + 1
