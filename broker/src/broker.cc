@@ -4,6 +4,7 @@
 
 #include "taskmill/broker/broker.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -31,6 +32,7 @@
 #include "service/client_service.h"
 #include "service/worker_service.h"
 #include "store/store.h"
+#include "store/store_layout.h"
 #include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
@@ -85,6 +87,17 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
   embedded.emplace(std::move(*started));
   Log()->info("embedded redis-server (pid {}) on {}", embedded->pid(), embedded->socket_path());
   return embedded->config();
+}
+
+// True iff a stop was asked for: Broker::Stop's eventfd is readable or SIGTERM / SIGINT is
+// pending (main blocks them; the reactor's signalfd reads them later). Consumes nothing.
+bool StopRequested(int stop_fd) {
+  pollfd p{stop_fd, POLLIN, 0};
+  if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0) return true;
+  sigset_t pending;
+  sigemptyset(&pending);
+  return sigpending(&pending) == 0 &&
+         (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
 }
 
 // What the HTTP threads may know of the reactor, copied a few times a second.
@@ -218,6 +231,15 @@ Result<void> Broker::Run() {
   std::optional<EmbeddedRedis> embedded;
   auto redis_config = StoreConfig(options_, embedded);
   if (!redis_config) return std::unexpected(redis_config.error());
+  // Nothing reads or writes the store before its layout is this broker's (migrated if older,
+  // refused if newer): store/store_layout.h.
+  StoreLayoutOptions layout;
+  layout.prefix = options_.prefix;
+  layout.stop_requested = [this] { return StopRequested(stop_fd_); };
+  if (auto r = EnsureStoreLayout(*redis_config, layout); !r) {
+    if (embedded) (void)embedded->Stop();
+    return std::unexpected(r.error());
+  }
 
   RedisConnection redis(*redis_config, {}, clock_);
   StoreOptions store_options;

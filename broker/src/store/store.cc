@@ -41,13 +41,22 @@ const char* FinishStatusName(FinishStatus s) {
 }
 
 Store::Store(RedisConnection& conn, const Clock& clock, StoreOptions options)
+    : Store(conn, clock, std::move(options), {}) {}
+
+Store::Store(RedisConnection& conn, const Clock& clock, StoreOptions options,
+             std::span<const LuaScript> scripts)
     : conn_(conn), clock_(clock), options_(std::move(options)), rng_(std::random_device{}()) {
   static_assert(std::size(kScriptNames) == kScriptCount);
   for (size_t i = 0; i < kScriptCount; ++i) {
+    const LuaScript* chosen = nullptr;
+    for (const LuaScript& s : scripts) {
+      if (s.name == kScriptNames[i]) chosen = &s;
+    }
     for (const LuaScript& s : AllScripts()) {
-      if (s.name == kScriptNames[i]) {
-        handles_[i] = conn_.AddScript(std::string(s.name), std::string(s.body));
-      }
+      if (chosen == nullptr && s.name == kScriptNames[i]) chosen = &s;
+    }
+    if (chosen != nullptr) {
+      handles_[i] = conn_.AddScript(std::string(chosen->name), std::string(chosen->body));
     }
   }
   jitter_ = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); };

@@ -5,10 +5,12 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "lua/scripts.h"
 #include "redis/redis_connection.h"
 #include "store/store_types.h"
 #include "taskmill/shared/clock.h"
@@ -36,6 +38,10 @@ class Store {
   using Callback = std::function<void(Result<T>)>;
 
   Store(RedisConnection& conn, const Clock& clock, StoreOptions options = {});
+  // Tests: the same store running other scripts (an older layout's, to write a store the way
+  // that version did); a verb missing from `scripts` runs today's.
+  Store(RedisConnection& conn, const Clock& clock, StoreOptions options,
+        std::span<const LuaScript> scripts);
 
   // A spec the store can hold: protocol::ValidateTaskSpec, plus an id (assigned by then) and
   // parent ids that are valid names ([A-Za-z0-9_.-]{1,128}, protocol::ValidateName, which
