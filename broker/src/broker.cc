@@ -4,7 +4,6 @@
 
 #include "taskmill/broker/broker.h"
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -87,17 +86,6 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
   embedded.emplace(std::move(*started));
   Log()->info("embedded redis-server (pid {}) on {}", embedded->pid(), embedded->socket_path());
   return embedded->config();
-}
-
-// True iff a stop was asked for: Broker::Stop's eventfd is readable or SIGTERM / SIGINT is
-// pending (main blocks them; the reactor's signalfd reads them later). Consumes nothing.
-bool StopRequested(int stop_fd) {
-  pollfd p{stop_fd, POLLIN, 0};
-  if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0) return true;
-  sigset_t pending;
-  sigemptyset(&pending);
-  return sigpending(&pending) == 0 &&
-         (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
 }
 
 // What the HTTP threads may know of the reactor, copied a few times a second.
@@ -233,12 +221,25 @@ Result<void> Broker::Run() {
   if (!redis_config) return std::unexpected(redis_config.error());
   // Nothing reads or writes the store before its layout is this broker's (migrated if older,
   // refused if newer): store/store_layout.h.
+  // Redis unreachable (or refusing the password) at start: the broker serves anyway, its
+  // stores answering store_unavailable, while a thread checks the layout once Redis answers.
   StoreLayoutOptions layout;
   layout.prefix = options_.prefix;
-  layout.stop_requested = [this] { return StopRequested(stop_fd_); };
-  if (auto r = EnsureStoreLayout(*redis_config, layout); !r) {
+  layout.wait = false;
+  std::atomic<bool> layout_checked{false};
+  const std::atomic<bool>* store_gate = &layout_checked;
+  std::unique_ptr<LayoutCheckThread> layout_later;
+  if (auto r = EnsureStoreLayout(*redis_config, layout); r) {
+    layout_checked = true;
+  } else if (r.error().code != ErrorCode::kStoreUnavailable) {
     if (embedded) (void)embedded->Stop();
     return std::unexpected(r.error());
+  } else {
+    Log()->warn("store layout not checked yet ({}); store calls fail with store_unavailable "
+                "until it is",
+                r.error().message);
+    layout_later = std::make_unique<LayoutCheckThread>(*redis_config, layout);
+    store_gate = &layout_later->ok();
   }
 
   RedisConnection redis(*redis_config, {}, clock_);
@@ -247,6 +248,7 @@ Result<void> Broker::Run() {
   store_options.retention_ms = int64_t{options_.retention_hours} * 3600 * 1000;
   store_options.max_queue_depth = options_.max_queue_depth;
   Store store(redis, clock_, store_options);
+  store.SetGate(store_gate);
   redis.Start();
   // A second connection for expensive reads (STATS, GET, WAIT, batch status): what queues
   // behind it never delays a SUBMIT, a claim or a DONE on the first.
@@ -254,6 +256,7 @@ Result<void> Broker::Run() {
   StoreOptions read_options = store_options;
   read_options.max_in_flight = 1;
   Store read_store(reads, clock_, read_options);
+  read_store.SetGate(store_gate);
   reads.Start();
 
   zmq::context_t zmq_ctx(1);
@@ -368,6 +371,7 @@ Result<void> Broker::Run() {
 
   bool stopping = false;
   int64_t drain_deadline = 0;
+  std::optional<Error> layout_failure;  // the late layout check failed: stop and report it
   // The HTTP threads' view of the reactor; publishing is a struct copy under a mutex.
   timers.push_back(
       {250, now, [&] { board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping)); }});
@@ -434,6 +438,13 @@ Result<void> Broker::Run() {
       }
     }
 
+    if (layout_later && !layout_failure && (layout_failure = layout_later->failure())) {
+      Log()->error("{}", layout_failure->message);
+      stopping = true;
+      drain_deadline = 0;
+      clients.StopAccepting();
+    }
+
     for (int n = 0; n < kMaxMessagesPerSocketTurn && frontend.TryReceive(in); ++n) {
       auto views = Views(in);
       auto msg = protocol::Decode(views, {.max_frame_bytes = options_.max_frame_bytes});
@@ -495,6 +506,7 @@ Result<void> Broker::Run() {
   }
   LogCounters(ctx.counters);
   Log()->info("stopped");
+  if (layout_failure) return std::unexpected(*layout_failure);
   return {};
 }
 

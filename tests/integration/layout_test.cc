@@ -12,6 +12,7 @@
 #include "store/store_layout.h"
 #include "support/launch.h"
 #include "support/redis_fixture.h"
+#include "support/wire_client.h"
 
 namespace taskmill::testing {
 namespace {
@@ -106,6 +107,65 @@ TEST_F(BrokerLayoutTest, ABrokerMigratesAV1StoreBeforeItServes) {
   EXPECT_EQ(Run({"HGET", prefix_ + "stats:default", "queued"}), "1");
   EXPECT_EQ(Run({"SCARD", prefix_ + "types:default"}), "1");
   EXPECT_NE(Log().find("migrated version 1 to 2"), std::string::npos) << Log();
+  broker.Signal(SIGTERM);
+  EXPECT_TRUE(broker.Wait(10000).has_value());
+}
+
+TEST_F(BrokerLayoutTest, ABrokerThatCouldNotCheckAtStartRefusesTheStoreUntilItHas) {
+  // Redis refuses the broker (no password given, one required): the broker serves, but
+  // every store call fails until its late check passes; here that check finds a newer
+  // store once Redis lets it in, and the broker stops with the refusal.
+  ASSERT_EQ(Run({"CONFIG", "SET", "requirepass", "pw-layout"}), "OK");
+  ASSERT_EQ(Run({"AUTH", "pw-layout"}), "OK");
+  std::string newer = std::to_string(broker::kStoreLayoutVersion + 1);
+  ASSERT_EQ(Run({"SET", prefix_ + "layout", newer}), "OK");
+  ChildProcess broker;
+  auto started = LaunchBroker(Launch(), broker, [&] { return Log(); });
+  ASSERT_TRUE(started.has_value()) << started.error().message;
+  WireClient wire(started->frontend);
+  protocol::Submit submit;
+  protocol::TaskSpec spec;
+  spec.queue = "default";
+  spec.type = "echo";
+  submit.tasks = {spec};
+  auto reply = wire.Call(submit, 5000);
+  ASSERT_TRUE(reply.has_value()) << reply.error().ToString();
+  ASSERT_TRUE(reply->error.has_value());
+  EXPECT_EQ(reply->error->code, "store_unavailable");
+  ASSERT_EQ(Run({"CONFIG", "SET", "requirepass", ""}), "OK");
+  auto code = broker.Wait(15000);
+  ASSERT_TRUE(code.has_value()) << Log();
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(Log().find("layout version " + newer), std::string::npos) << Log();
+  EXPECT_EQ(Run({"EXISTS", prefix_ + "task:" + (reply->ids.empty() ? "x" : reply->ids[0])}),
+            "0");
+}
+
+TEST_F(BrokerLayoutTest, WhileAnotherBrokerMigratesTheStoreIsRefusedThenServed) {
+  // A v1 store whose migration lock another broker holds (for 2 s, then it lapses as if
+  // that broker died): this broker serves at once but answers store_unavailable instead of
+  // writing into the old layout, then migrates the store itself and serves it.
+  ASSERT_EQ(Run({"SADD", prefix_ + "queues", "default"}), "1");
+  ASSERT_EQ(Run({"SET", prefix_ + "layout:lock", "another-broker", "PX", "2000"}), "OK");
+  ChildProcess broker;
+  auto started = LaunchBroker(Launch(), broker, [&] { return Log(); });
+  ASSERT_TRUE(started.has_value()) << started.error().message;
+  WireClient wire(started->frontend);
+  protocol::Submit submit;
+  protocol::TaskSpec spec;
+  spec.queue = "default";
+  spec.type = "echo";
+  submit.tasks = {spec};
+  auto early = wire.Call(submit, 5000);
+  ASSERT_TRUE(early.has_value()) << early.error().ToString();
+  ASSERT_TRUE(early->error.has_value()) << "a submit went into a v1 store";
+  EXPECT_EQ(early->error->code, "store_unavailable");
+  EXPECT_EQ(Run({"EXISTS", prefix_ + "layout"}), "0");
+  ASSERT_TRUE(WaitFor([&] { return Run({"GET", prefix_ + "layout"}) == "2"; }, 15000)) << Log();
+  auto later = wire.Call(submit, 5000);
+  ASSERT_TRUE(later.has_value()) << later.error().ToString();
+  EXPECT_FALSE(later->error.has_value()) << later->error->message;
+  EXPECT_EQ(Run({"HGET", prefix_ + "stats:default", "queued"}), "1");
   broker.Signal(SIGTERM);
   EXPECT_TRUE(broker.Wait(10000).has_value());
 }

@@ -92,6 +92,11 @@ std::vector<std::string> Store::Header() {
 template <typename T>
 void Store::Run(Script s, std::vector<std::string> args, Callback<T> cb,
                 std::function<Result<T>(const redisReply*)> parse) {
+  if (gate_ != nullptr && !gate_->load(std::memory_order_acquire)) {
+    cb(MakeError(ErrorCode::kStoreUnavailable,
+                 "the store's layout version is not checked yet (Redis unreachable at start)"));
+    return;
+  }
   auto send = [this, s, args = std::move(args), cb = std::move(cb),
                parse = std::move(parse)]() mutable {
     ++in_flight_;

@@ -45,8 +45,8 @@ class SyncRedis {
   SyncRedis(const RedisConfig& config, int64_t timeout_ms)
       : config_(config), timeout_ms_(timeout_ms) {}
 
-  // kStoreUnavailable: unreachable, loading or the connection broke (try again later);
-  // kInternal: Redis refused the command (a script error, a wrong password).
+  // kStoreUnavailable: unreachable, or Redis refused the command (loading, a wrong password,
+  // a script error: all logged by the caller as it tries again later).
   Result<ReplyPtr> Command(const std::vector<std::string>& args) {
     if (!ctx_) {
       if (auto r = Connect(); !r) {
@@ -101,10 +101,10 @@ class SyncRedis {
     if (reply->type == REDIS_REPLY_ERROR) {
       std::string msg(reply->str, reply->len);
       if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-      // LOADING (a restart reading its dump) and BUSY pass: wait and probe again.
-      bool transient = msg.starts_with("LOADING") || msg.starts_with("BUSY");
-      return MakeError(transient ? ErrorCode::kStoreUnavailable : ErrorCode::kInternal,
-                       "redis: " + msg);
+      // Every refusal may pass (LOADING after a restart, BUSY, a password not yet right,
+      // an unauthenticated client's big request): wait and probe again, logging it.
+      ctx_.reset();
+      return MakeError(ErrorCode::kStoreUnavailable, "redis: " + msg);
     }
     return reply;
   }
@@ -178,6 +178,7 @@ Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
   uint32_t chunks = 0;
   int64_t next_note_ms = 0;  // monotonic ms of the next "still waiting" line
   auto pause = [&](const std::string& why) -> Result<void> {
+    if (!options.wait) return MakeError(ErrorCode::kStoreUnavailable, why);
     if (options.stop_requested && options.stop_requested()) {
       return MakeError(ErrorCode::kStoreUnavailable, "stopped while " + why);
     }
@@ -255,8 +256,11 @@ Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
           Eval(body, options.prefix, {token, ttl, std::to_string(options.chunk)}));
       if (!ran) {
         if (ran.error().code != ErrorCode::kStoreUnavailable) return std::unexpected(ran.error());
-        // Redis went away mid-migration: the lock lapses, and the next probe (ours or another
-        // broker's) continues from the progress recorded in Redis.
+        // Redis went away (or refused the step) mid-migration: the next probe (ours, or
+        // another broker's once the lock lapses) continues from the progress in Redis.
+        if (auto r = pause("migration interrupted (" + ran.error().message + ")"); !r) {
+          return std::unexpected(r.error());
+        }
         break;
       }
       ++chunks;
@@ -286,6 +290,31 @@ Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
       }
     }
   }
+}
+
+LayoutCheckThread::LayoutCheckThread(RedisConfig config, StoreLayoutOptions options) {
+  options.wait = true;
+  options.stop_requested = [this] { return stop_.load(); };
+  thread_ = std::thread([this, config = std::move(config), options = std::move(options)] {
+    auto r = EnsureStoreLayout(config, options);
+    if (r) {
+      ok_ = true;
+      Log()->info("store layout checked; the store is served from now on");
+    } else if (!stop_.load()) {
+      error_ = r.error();
+      failed_.store(true, std::memory_order_release);
+    }
+  });
+}
+
+LayoutCheckThread::~LayoutCheckThread() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+std::optional<Error> LayoutCheckThread::failure() const {
+  if (!failed_.load(std::memory_order_acquire)) return std::nullopt;
+  return error_;
 }
 
 }  // namespace taskmill::broker

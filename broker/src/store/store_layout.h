@@ -1,10 +1,13 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "redis/redis_config.h"
 #include "taskmill/shared/error.h"
@@ -39,6 +42,9 @@ struct StoreLayoutOptions {
   uint32_t max_chunks = 0;
   // Polled between probes: true ends the wait with kStoreUnavailable (the broker is stopping).
   std::function<bool()> stop_requested;
+  // False: instead of waiting (Redis unreachable or refusing, another broker migrating),
+  // return kStoreUnavailable at once; the caller retries later (LayoutCheckThread).
+  bool wait = true;
 };
 
 // What EnsureStoreLayout found and did.
@@ -54,11 +60,37 @@ struct LayoutOutcome {
 // step by step under a lock (<prefix>layout:lock) so that of several brokers starting at once
 // one migrates and the others wait; a migration interrupted half-way is continued by the next
 // broker to start (its progress is in Redis). Waits while Redis is unreachable or loading.
-// Errors: kConflict for a store newer than this broker (the message names both versions),
-// kStoreUnavailable when stop_requested ended a wait, kInternal for a reply of the wrong shape
-// or a script error.
+// Errors: kConflict for a store newer than this broker (the message names both versions);
+// kStoreUnavailable when stop_requested ended a wait, or at once when `wait` is false and
+// Redis is unreachable or refuses (any error reply) or another broker migrates; kInternal
+// for a reply of the wrong shape.
 // Thread: the caller's (the broker calls it before its reactor starts). Logs at info.
 Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
                                         const StoreLayoutOptions& options);
+
+// EnsureStoreLayout (waiting) on a thread of its own, for a broker that could not check the
+// layout at start (Redis unreachable): the broker serves, its stores refuse every call
+// (Store::SetGate) until ok(); failure() is set when the check failed for good (a newer
+// store), and the broker then stops with it. Lifecycle: starts in the constructor; the
+// destructor stops the wait and joins. Owner: the broker's Run.
+class LayoutCheckThread {
+ public:
+  LayoutCheckThread(RedisConfig config, StoreLayoutOptions options);
+  ~LayoutCheckThread();
+  LayoutCheckThread(const LayoutCheckThread&) = delete;
+  LayoutCheckThread& operator=(const LayoutCheckThread&) = delete;
+
+  // True once the store holds this broker's layout; Store::SetGate reads it.
+  const std::atomic<bool>& ok() const { return ok_; }
+  // The error that ended the check (not a stop), once there is one.
+  std::optional<Error> failure() const;
+
+ private:
+  std::atomic<bool> stop_{false};    // true iff the destructor asked the thread to end
+  std::atomic<bool> ok_{false};      // true iff the layout is checked (and migrated)
+  std::atomic<bool> failed_{false};  // true iff error_ is written
+  Error error_;                      // written once by the thread before failed_
+  std::thread thread_;
+};
 
 }  // namespace taskmill::broker
