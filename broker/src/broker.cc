@@ -247,6 +247,7 @@ Result<void> Broker::Run() {
   store_options.prefix = options_.prefix;
   store_options.retention_ms = int64_t{options_.retention_hours} * 3600 * 1000;
   store_options.max_queue_depth = options_.max_queue_depth;
+  store_options.max_finished_per_queue = options_.max_finished_per_queue;
   Store store(redis, clock_, store_options);
   store.SetGate(store_gate);
   redis.Start();

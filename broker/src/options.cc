@@ -51,6 +51,9 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
            "subscribers gone");
   f.Uint32("retention-hours", &o.retention_hours, 0, 24u * 365 * 10,
            "how long finished tasks stay readable (0: forever)");
+  f.Uint("max-finished-per-queue", &o.max_finished_per_queue, 0, 1ull << 40,
+         "succeeded and cancelled tasks one queue keeps within the retention; past it the "
+         "oldest finished are deleted (0: no count cap)");
   f.Uint("max-queue-depth", &o.max_queue_depth, 0, 1ull << 40,
          "waiting tasks (queued + delayed + blocked) a queue may hold; a submit or batch "
          "that would pass it is refused whole with queue_full (0: no cap)");

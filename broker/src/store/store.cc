@@ -83,7 +83,10 @@ std::vector<std::string> Store::Header() {
   return {options_.prefix,
           std::to_string(clock_.NowMs()),
           std::to_string(options_.retention_ms),
-          std::to_string(options_.dead_letter_max),
+          options_.max_finished_per_queue == 0
+              ? std::to_string(options_.dead_letter_max)
+              : std::to_string(options_.dead_letter_max) + "," +
+                    std::to_string(options_.max_finished_per_queue),
           wire::Num(jitter_()),
           std::to_string(options_.idempotency_ttl_ms),
           std::to_string(options_.lease_grace_ms)};

@@ -46,6 +46,9 @@ struct BrokerOptions {
   uint32_t sweep_ms = 10000;
   // How long finished tasks stay readable, in hours (0: forever).
   uint32_t retention_hours = 24 * 7;
+  // Succeeded and cancelled tasks one queue keeps besides the retention; past it the oldest
+  // finished go first (running, waiting and dead-lettered tasks never). 0: no count cap.
+  uint64_t max_finished_per_queue = 100000;
   // Waiting tasks (queued + delayed + blocked) one queue may hold; a SUBMIT or BATCH that
   // would go past it is refused whole with queue_full (0: no cap).
   uint64_t max_queue_depth = 0;
