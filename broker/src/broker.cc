@@ -220,9 +220,9 @@ Result<void> Broker::Run() {
   auto redis_config = StoreConfig(options_, embedded);
   if (!redis_config) return std::unexpected(redis_config.error());
   // Nothing reads or writes the store before its layout is this broker's (migrated if older,
-  // refused if newer): store/store_layout.h.
-  // Redis unreachable (or refusing the password) at start: the broker serves anyway, its
-  // stores answering store_unavailable, while a thread checks the layout once Redis answers.
+  // refused if newer): store/store_layout.h. When that cannot be settled at once (Redis
+  // unreachable or refusing us, another broker migrating), the broker serves anyway, its
+  // stores answering store_unavailable, while a thread repeats the check.
   StoreLayoutOptions layout;
   layout.prefix = options_.prefix;
   layout.wait = false;
