@@ -81,6 +81,12 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
   EmbeddedRedisOptions eo;
   eo.data_dir = (std::filesystem::absolute(o.data_dir) / "redis").string();
   eo.server_path = o.redis_server;
+  // Never an evicting policy: it would drop tasks silently (docs/security.md).
+  eo.extra_args = {"--maxmemory-policy", "noeviction"};
+  if (o.redis_maxmemory_mb != 0) {
+    eo.extra_args.insert(eo.extra_args.end(),
+                         {"--maxmemory", std::to_string(o.redis_maxmemory_mb) + "mb"});
+  }
   auto started = EmbeddedRedis::Start(std::move(eo));
   if (!started) return std::unexpected(started.error());
   embedded.emplace(std::move(*started));

@@ -97,6 +97,15 @@ TEST(BrokerOptionsTest, CapsHaveProductionDefaultsAndCheckedRanges) {
   ASSERT_TRUE(o);
   EXPECT_EQ(o->max_queue_depth, 0u);
   EXPECT_EQ(o->max_finished_per_queue, 100000u);
+  EXPECT_EQ(o->redis_maxmemory_mb, 0u);
+  o = Parse({"--redis-url", "redis://127.0.0.1:6379", "--redis-maxmemory-mb", "64"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("--redis-maxmemory-mb: only for the embedded Redis"),
+            std::string::npos)
+      << o.error().message;
+  o = Parse({}, {{"TASKMILL_REDIS_MAXMEMORY_MB", "64"}});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->redis_maxmemory_mb, 64u);
   EXPECT_EQ(o->max_payload_bytes, 8u << 20);
   EXPECT_EQ(o->max_batch_tasks, 10000u);
   EXPECT_EQ(o->max_output_bytes, 8u << 20);

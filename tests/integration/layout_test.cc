@@ -170,5 +170,35 @@ TEST_F(BrokerLayoutTest, WhileAnotherBrokerMigratesTheStoreIsRefusedThenServed) 
   EXPECT_TRUE(broker.Wait(10000).has_value());
 }
 
+TEST(EmbeddedRedisMemoryTest, TheEmbeddedRedisGetsItsMaxmemoryWithNoeviction) {
+  std::string dir = std::filesystem::temp_directory_path() /
+                    ("tm-maxmem-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  BrokerLaunch l;
+  l.dir = dir;
+  l.prefix = UniquePrefix();
+  l.extra_args = {"--redis-maxmemory-mb", "64"};
+  ChildProcess broker;
+  auto started = LaunchBroker(l, broker, [&] { return std::string("see ") + dir; });
+  ASSERT_TRUE(started.has_value()) << started.error().message;
+  redisContext* c = redisConnectUnix((dir + "/data/redis/redis.sock").c_str());
+  ASSERT_TRUE(c != nullptr && c->err == 0);
+  auto get = [&](const char* name) {
+    auto* r = static_cast<redisReply*>(redisCommand(c, "CONFIG GET %s", name));
+    std::string v = r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 2
+                        ? std::string(r->element[1]->str, r->element[1]->len)
+                        : "";
+    if (r != nullptr) freeReplyObject(r);
+    return v;
+  };
+  EXPECT_EQ(get("maxmemory"), std::to_string(64 << 20));
+  EXPECT_EQ(get("maxmemory-policy"), "noeviction");
+  redisFree(c);
+  broker.Signal(SIGTERM);
+  EXPECT_TRUE(broker.Wait(15000).has_value());
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 }  // namespace
 }  // namespace taskmill::testing

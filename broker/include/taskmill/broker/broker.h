@@ -26,6 +26,9 @@ struct BrokerOptions {
   std::string data_dir = "taskmill-data";
   // The redis-server binary for the embedded Redis.
   std::string redis_server = "redis-server";
+  // The embedded Redis's maxmemory in MiB (always with maxmemory-policy noeviction: a full
+  // Redis refuses writes, store_full, and never drops a task); 0: no limit.
+  uint32_t redis_maxmemory_mb = 0;
   // Prefix of every Redis key.
   std::string prefix = "tm:";
   // Heartbeat interval, both directions.
