@@ -31,6 +31,7 @@
 #include "service/client_service.h"
 #include "service/worker_service.h"
 #include "store/store.h"
+#include "store/store_layout.h"
 #include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
@@ -80,6 +81,12 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
   EmbeddedRedisOptions eo;
   eo.data_dir = (std::filesystem::absolute(o.data_dir) / "redis").string();
   eo.server_path = o.redis_server;
+  // Never an evicting policy: it would drop tasks silently (docs/security.md).
+  eo.extra_args = {"--maxmemory-policy", "noeviction"};
+  if (o.redis_maxmemory_mb != 0) {
+    eo.extra_args.insert(eo.extra_args.end(),
+                         {"--maxmemory", std::to_string(o.redis_maxmemory_mb) + "mb"});
+  }
   auto started = EmbeddedRedis::Start(std::move(eo));
   if (!started) return std::unexpected(started.error());
   embedded.emplace(std::move(*started));
@@ -236,13 +243,37 @@ Result<void> Broker::Run() {
   std::optional<EmbeddedRedis> embedded;
   auto redis_config = StoreConfig(options_, embedded);
   if (!redis_config) return std::unexpected(redis_config.error());
+  // Nothing reads or writes the store before its layout is this broker's (migrated if older,
+  // refused if newer): store/store_layout.h. When that cannot be settled at once (Redis
+  // unreachable or refusing us, another broker migrating), the broker serves anyway, its
+  // stores answering store_unavailable, while a thread repeats the check.
+  StoreLayoutOptions layout;
+  layout.prefix = options_.prefix;
+  layout.wait = false;
+  std::atomic<bool> layout_checked{false};
+  const std::atomic<bool>* store_gate = &layout_checked;
+  std::unique_ptr<LayoutCheckThread> layout_later;
+  if (auto r = EnsureStoreLayout(*redis_config, layout); r) {
+    layout_checked = true;
+  } else if (r.error().code != ErrorCode::kStoreUnavailable) {
+    if (embedded) (void)embedded->Stop();
+    return std::unexpected(r.error());
+  } else {
+    Log()->warn("store layout not checked yet ({}); store calls fail with store_unavailable "
+                "until it is",
+                r.error().message);
+    layout_later = std::make_unique<LayoutCheckThread>(*redis_config, layout);
+    store_gate = &layout_later->ok();
+  }
 
   RedisConnection redis(*redis_config, {}, clock_);
   StoreOptions store_options;
   store_options.prefix = options_.prefix;
   store_options.retention_ms = int64_t{options_.retention_hours} * 3600 * 1000;
   store_options.max_queue_depth = options_.max_queue_depth;
+  store_options.max_finished_per_queue = options_.max_finished_per_queue;
   Store store(redis, clock_, store_options);
+  store.SetGate(store_gate);
   redis.Start();
   // A second connection for expensive reads (STATS, GET, WAIT, batch status): what queues
   // behind it never delays a SUBMIT, a claim or a DONE on the first.
@@ -250,6 +281,7 @@ Result<void> Broker::Run() {
   StoreOptions read_options = store_options;
   read_options.max_in_flight = 1;
   Store read_store(reads, clock_, read_options);
+  read_store.SetGate(store_gate);
   reads.Start();
 
   zmq::context_t zmq_ctx(1);
@@ -364,6 +396,7 @@ Result<void> Broker::Run() {
 
   bool stopping = false;
   int64_t drain_deadline = 0;
+  std::optional<Error> layout_failure;  // the late layout check failed: stop and report it
   // The HTTP threads' view of the reactor; publishing is a struct copy under a mutex.
   timers.push_back(
       {250, now, [&] { board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping)); }});
@@ -430,6 +463,13 @@ Result<void> Broker::Run() {
       }
     }
 
+    if (layout_later && !layout_failure && (layout_failure = layout_later->failure())) {
+      Log()->error("{}", layout_failure->message);
+      stopping = true;
+      drain_deadline = 0;
+      clients.StopAccepting();
+    }
+
     for (int n = 0; n < kMaxMessagesPerSocketTurn && frontend.TryReceive(in); ++n) {
       auto views = Views(in);
       auto msg = protocol::Decode(views, {.max_frame_bytes = options_.max_frame_bytes});
@@ -491,6 +531,7 @@ Result<void> Broker::Run() {
   }
   LogCounters(ctx.counters);
   Log()->info("stopped");
+  if (layout_failure) return std::unexpected(*layout_failure);
   return {};
 }
 
