@@ -153,7 +153,11 @@ Result<RedisReplyPtr> StoreReader::Script(std::string_view name,
                                    prefix_,
                                    std::to_string(WallMs()),
                                    std::to_string(store_options_.retention_ms),
-                                   std::to_string(store_options_.dead_letter_max),
+                                   // As Store::Header: dead letters kept[,finished kept].
+                                   store_options_.max_finished_per_queue == 0
+                                       ? std::to_string(store_options_.dead_letter_max)
+                                       : std::to_string(store_options_.dead_letter_max) + "," +
+                                             std::to_string(store_options_.max_finished_per_queue),
                                    "0.5",
                                    std::to_string(store_options_.idempotency_ttl_ms),
                                    std::to_string(store_options_.lease_grace_ms)};
