@@ -13,11 +13,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -150,6 +154,13 @@ std::optional<std::string> HttpRequest::Query(std::string_view name) const {
 }
 
 struct HttpServer::State {
+  // A connection and what it has sent of its request head.
+  struct Conn {
+    int fd = -1;
+    std::string head;
+    int64_t deadline = 0;  // the whole head must be in by then (NowMs)
+  };
+
   struct Entry {
     std::vector<std::string> methods;  // "GET" also answers HEAD
     RequestHandler handler;
@@ -158,13 +169,27 @@ struct HttpServer::State {
   std::map<std::string, Entry> routes;  // frozen once Start runs
   std::function<void(int)> on_answer;
   int listen_fd = -1;
-  int stop_fd = -1;  // eventfd: readable once Stop is called; every thread wakes
-  std::vector<std::thread> threads;
+  int stop_fd = -1;  // eventfd: readable once Stop is called; the reader wakes
+  std::thread reader;                // accepts and reads every head (ReadHeads)
+  std::vector<std::thread> threads;  // answer complete heads (Work)
+  std::atomic<size_t> open{0};       // connections accepted and not yet closed
 
-  void Serve();
-  void Answer(int fd);
-  void Reply(int fd, const HttpResponse& r, bool head, const std::string& allow = "");
-  // Reads the body announced by `head` (bytes past the blank line may already be in
+  std::mutex mu;               // guards the three below
+  std::condition_variable cv;  // signalled on a new complete head and on stop
+  std::deque<Conn> complete;   // heads read, waiting for a handler thread
+  bool stopping = false;
+
+  void ReadHeads();
+  void Work();
+  // Reads what `c` has sent; true when it is done with (complete: queued; else answered
+  // or gone, and closed).
+  bool ReadSome(Conn& c);
+  // Answers at once with a short error (one non-blocking send) and closes.
+  void Refuse(Conn& c, int status, const std::string& body);
+  void Answer(int fd, const std::string& head, int64_t deadline);
+  void Reply(int fd, const HttpResponse& r, bool head, const std::string& allow = "",
+             int64_t write_ms = -1);
+  // Reads the body the headers announce (bytes past the blank line may already be in
   // `extra`) into `req.body`; a status code when it cannot be taken, 0 when done.
   int ReadBody(int fd, std::string extra, int64_t deadline, HttpRequest& req);
 };
@@ -210,7 +235,7 @@ Result<HttpAddress> HttpServer::Start(const HttpAddress& address) {
     if (fd < 0) continue;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0) {
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 512) == 0) {
       s.listen_fd = fd;
     } else {
       why = std::strerror(errno);
@@ -230,8 +255,9 @@ Result<HttpAddress> HttpServer::Start(const HttpAddress& address) {
                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   s.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (s.stop_fd < 0) return fail(std::strerror(errno));
+  s.reader = std::thread([&s] { s.ReadHeads(); });
   for (int i = 0; i < std::max(1, s.options.threads); ++i) {
-    s.threads.emplace_back([&s] { s.Serve(); });
+    s.threads.emplace_back([&s] { s.Work(); });
   }
   return out;
 }
@@ -240,31 +266,136 @@ void HttpServer::Stop() {
   if (!state_ || state_->stop_fd < 0) return;
   uint64_t one = 1;
   (void)!write(state_->stop_fd, &one, sizeof one);
+  if (state_->reader.joinable()) state_->reader.join();
+  {
+    std::lock_guard lock(state_->mu);
+    state_->stopping = true;  // the handlers answer what is queued, then leave
+  }
+  state_->cv.notify_all();
   for (auto& t : state_->threads) t.join();
   state_->threads.clear();
+  state_->stopping = false;
   close(state_->stop_fd);
   state_->stop_fd = -1;
   if (state_->listen_fd >= 0) close(state_->listen_fd);
   state_->listen_fd = -1;
 }
 
-// Each thread accepts and answers one connection at a time, so at most `threads` clients
-// are served at once and each costs at most one bounded buffer.
-void HttpServer::State::Serve() {
+// The reader: accepts every connection and reads every request head at once, each into a
+// buffer of at most max_head_bytes, each within its read deadline. A client that trickles
+// or says nothing costs its buffer until the deadline, never a handler thread.
+void HttpServer::State::ReadHeads() {
+  std::vector<Conn> reading;  // oldest first
+  std::vector<pollfd> fds;
   while (true) {
-    pollfd p[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    if (poll(p, 2, -1) < 0 && errno != EINTR) return;
-    if (p[1].revents != 0) return;
-    if ((p[0].revents & POLLIN) == 0) continue;
-    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) continue;  // another thread took it, or the client left
-    Answer(fd);
-    close(fd);
+    fds.assign({{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}});
+    int64_t next_deadline = -1;
+    for (const auto& c : reading) {
+      fds.push_back({c.fd, POLLIN, 0});
+      next_deadline = next_deadline < 0 ? c.deadline : std::min(next_deadline, c.deadline);
+    }
+    int wait_ms = next_deadline < 0
+                      ? -1
+                      : static_cast<int>(std::max<int64_t>(0, next_deadline - NowMs()));
+    int n = poll(fds.data(), fds.size(), wait_ms);
+    if (n < 0 && errno != EINTR) break;
+    if (fds[1].revents != 0) break;
+    int64_t now = NowMs();
+    // The connections being read (fds[2 + i] is reading[i]).
+    std::vector<Conn> still;
+    still.reserve(reading.size());
+    for (size_t i = 0; i < reading.size(); ++i) {
+      Conn& c = reading[i];
+      if (n > 0 && fds[2 + i].revents != 0 && ReadSome(c)) continue;
+      if (now >= c.deadline) {
+        Refuse(c, 408, "request not received in time\n");
+        continue;
+      }
+      still.push_back(std::move(c));
+    }
+    reading = std::move(still);
+    if (n <= 0 || (fds[0].revents & POLLIN) == 0) continue;
+    // Take what the backlog holds, a bounded number per turn.
+    for (int taken = 0; taken < 64; ++taken) {
+      int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) break;  // EAGAIN: nobody else is waiting (or the client left)
+      Conn c{fd, {}, now + options.read_timeout_ms};
+      if (open >= options.max_connections) {
+        if (reading.empty()) {
+          ++open;
+          Refuse(c, 503, "too many connections\n");
+          continue;
+        }
+        // Cut off the connection that has waited longest for its head.
+        Refuse(reading.front(), 408, "request not received in time\n");
+        reading.erase(reading.begin());
+      }
+      ++open;
+      reading.push_back(std::move(c));
+    }
+  }
+  for (auto& c : reading) {
+    close(c.fd);
+    --open;
   }
 }
 
-void HttpServer::State::Reply(int fd, const HttpResponse& r, bool head,
-                              const std::string& allow) {
+bool HttpServer::State::ReadSome(Conn& c) {
+  char buf[4096];
+  while (true) {
+    if (c.head.size() >= options.max_head_bytes) {
+      Refuse(c, 431, "request head over " + std::to_string(options.max_head_bytes) + " bytes\n");
+      return true;
+    }
+    size_t room = std::min(sizeof buf, options.max_head_bytes - c.head.size());
+    ssize_t n = recv(c.fd, buf, room, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+    if (n <= 0) {  // the client left
+      close(c.fd);
+      --open;
+      return true;
+    }
+    size_t from = c.head.size() >= 3 ? c.head.size() - 3 : 0;
+    c.head.append(buf, static_cast<size_t>(n));
+    if (c.head.find("\r\n\r\n", from) != std::string::npos) {
+      {
+        std::lock_guard lock(mu);
+        complete.push_back(std::move(c));
+      }
+      cv.notify_one();
+      return true;
+    }
+  }
+}
+
+void HttpServer::State::Refuse(Conn& c, int status, const std::string& body) {
+  Reply(c.fd, HttpResponse{status, "text/plain; charset=utf-8", body}, false, "",
+        /*write_ms=*/0);
+  close(c.fd);
+  --open;
+}
+
+// A handler thread: answers complete heads one at a time, until stopped with none queued.
+void HttpServer::State::Work() {
+  while (true) {
+    Conn c;
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return stopping || !complete.empty(); });
+      if (complete.empty()) return;
+      c = std::move(complete.front());
+      complete.pop_front();
+    }
+    Answer(c.fd, c.head, c.deadline);
+    close(c.fd);
+    --open;
+  }
+}
+
+// write_ms: how long the answer may take to be sent (-1: write_timeout_ms; 0: one try).
+void HttpServer::State::Reply(int fd, const HttpResponse& r, bool head, const std::string& allow,
+                              int64_t write_ms) {
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + Reason(r.status) +
                     "\r\nContent-Type: " + r.content_type +
                     "\r\nContent-Length: " + std::to_string(r.body.size()) +
@@ -272,43 +403,17 @@ void HttpServer::State::Reply(int fd, const HttpResponse& r, bool head,
   for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
   out += "\r\n";
   if (!head) out += r.body;
-  (void)WriteAll(fd, out, NowMs() + options.write_timeout_ms);
+  (void)WriteAll(fd, out, NowMs() + (write_ms < 0 ? options.write_timeout_ms : write_ms));
   if (on_answer) on_answer(r.status);
 }
 
-void HttpServer::State::Answer(int fd) {
+// `deadline`: when the request's read time runs out (a POST body must be in by then too).
+void HttpServer::State::Answer(int fd, const std::string& head, int64_t deadline) {
   auto plain = [](int status, std::string body) {
     return HttpResponse{status, "text/plain; charset=utf-8", std::move(body)};
   };
-  // Read the request head: the request line and headers up to the blank line, within the
-  // size cap and the time limit. A body is never read (no route takes one).
-  std::string head;
-  int64_t deadline = NowMs() + options.read_timeout_ms;
-  size_t end = std::string::npos;
-  char buf[4096];
-  while (end == std::string::npos) {
-    if (head.size() >= options.max_head_bytes) {
-      return Reply(fd, plain(431, "request head over " + std::to_string(options.max_head_bytes) +
-                                      " bytes\n"),
-                   false);
-    }
-    int64_t left = deadline - NowMs();
-    if (left <= 0) return Reply(fd, plain(408, "request not received in time\n"), false);
-    pollfd p{fd, POLLIN, 0};
-    int ready = poll(&p, 1, static_cast<int>(left));
-    if (ready < 0 && errno != EINTR) return;
-    if (ready <= 0) continue;
-    size_t room = std::min(sizeof buf, options.max_head_bytes - head.size());
-    ssize_t n = recv(fd, buf, room, 0);
-    if (n == 0) return;  // the client left
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
-      return;
-    }
-    size_t from = head.size() >= 3 ? head.size() - 3 : 0;
-    head.append(buf, static_cast<size_t>(n));
-    end = head.find("\r\n\r\n", from);
-  }
+  // The head is complete (ReadHeads): the request line and headers up to the blank line.
+  size_t end = head.find("\r\n\r\n");
   // Request line: METHOD SP TARGET SP HTTP/1.x
   size_t line_end = head.find("\r\n");
   std::string_view line(head.data(), line_end);

@@ -53,11 +53,14 @@ std::optional<std::string> PercentDecode(std::string_view text);
 
 // Limits of one listener; bad input past them gets a 4xx, never a crash.
 struct HttpServerOptions {
-  int threads = 4;                   // connections served at once (the rest wait in the backlog)
+  int threads = 4;                   // requests answered at once (heads are read apart, below)
   int64_t read_timeout_ms = 3000;    // the whole request head must arrive within this: else 408
   int64_t write_timeout_ms = 3000;   // the whole answer must be taken within this: else dropped
   size_t max_head_bytes = 16 << 10;  // request line + headers; past it: 431
   size_t max_body_bytes = 0;         // a request body past it: 413 (0: no route takes one)
+  // Connections open at once (reading a head, waiting or being answered). Past it the one
+  // that has waited longest for its head is cut off with 408 (503 if none is reading).
+  size_t max_connections = 512;
 };
 
 // A small HTTP/1.1 server for the health, metrics and dashboard endpoints: routes by exact
@@ -67,6 +70,11 @@ struct HttpServerOptions {
 // max_head_bytes, 413 for a body past max_body_bytes, 408 when the request does not
 // arrive within read_timeout_ms. One request per connection (Connection: close). Each
 // answer is reported to `on_answer` (status code), e.g. for a requests counter.
+//
+// One thread accepts and reads the heads of every connection at once (poll, a bounded
+// buffer each), so slow or silent clients cost a buffer, never a handler thread: a probe
+// is answered as soon as its own head is in, whatever else is connected. Complete heads go
+// to `threads` handler threads.
 //
 // Lifecycle: construct, Route() each path, Start() (binds, then serves on its own threads),
 // Stop() or destroy (joins them). Handlers run on the server's threads, several at once:
