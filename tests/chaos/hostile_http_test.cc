@@ -421,10 +421,10 @@ TEST_F(HostileHttpTest, UnknownPathsTraversalAndWrongMethods) {
 }
 
 // Bad bearer tokens on the admin API: 401 each, never an action. The API and its tokens
-// (--http-token-file) come with the dashboard; until the broker has them this is skipped.
+// (--http-token-file, docs/http-api.md) come with the dashboard; a broker without them skips.
 TEST_F(HostileHttpTest, BadTokens) {
   std::string probe;
-  int api = Request(hp_, "GET /api/stats HTTP/1.1\r\nHost: x\r\n\r\n", &probe);
+  int api = Request(hp_, "GET /api/access HTTP/1.1\r\nHost: x\r\n\r\n", &probe);
   if (api == 404) {
     std::cout << "HOSTILE_ATTACK attack=http-bad-tokens held=skipped (no /api on this broker)"
               << std::endl;
@@ -439,7 +439,7 @@ TEST_F(HostileHttpTest, BadTokens) {
                                 "Bearer " /* long */};
           std::string a = auth[i % 4];
           if (i % 4 == 3) a += std::string(4000, 'x');
-          return "POST /api/dlq/retry HTTP/1.1\r\nHost: x\r\nAuthorization: " + a +
+          return "POST /api/dead/retry HTTP/1.1\r\nHost: x\r\nAuthorization: " + a +
                  "\r\nContent-Length: 2\r\n\r\n{}";
         });
       },

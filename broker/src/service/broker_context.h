@@ -13,6 +13,7 @@ namespace taskmill::broker {
 class BatchEvents;
 class BrokerMetrics;
 class PeerWatch;
+class RecentBatches;
 class ClientService;
 class WorkerService;
 
@@ -49,6 +50,8 @@ struct BrokerContext {
   Store* read_store = nullptr;
   // Which clients are still connected (null: unknown, assume connected).
   PeerWatch* client_peers = nullptr;
+  // Batches seen changing, for the dashboard's list (null: not kept).
+  RecentBatches* recent_batches = nullptr;
 };
 
 }  // namespace taskmill::broker

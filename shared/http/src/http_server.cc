@@ -1,5 +1,6 @@
-// The HTTP listener of the broker and worker. It is small on purpose: GET/HEAD of a few
-// fixed paths, one request per connection, every byte bounded. cpp-httplib 0.11 (Debian 12)
+// The HTTP listener of the broker and worker. It is small on purpose: a few fixed paths,
+// GET/HEAD and (the dashboard's API) small POST bodies, one request per connection, every
+// byte bounded. cpp-httplib 0.11 (Debian 12)
 // was tried first and dropped for the server side: it caps each header line but not their
 // number, and one client sending headers for 4 s grew the broker by 400 MB.
 
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -36,10 +38,15 @@ const char* Reason(int status) {
   switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     default: return "Unknown";
   }
@@ -100,6 +107,52 @@ Result<std::optional<HttpAddress>> ParseHttpAddress(std::string_view text, std::
   return std::optional<HttpAddress>(std::move(a));
 }
 
+std::optional<std::string> PercentDecode(std::string_view text) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+std::string_view HttpRequest::Header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == lower_name) return v;
+  }
+  return {};
+}
+
+std::optional<std::string> HttpRequest::Query(std::string_view name) const {
+  std::string_view rest = query;
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    size_t eq = pair.find('=');
+    auto key = PercentDecode(pair.substr(0, eq));
+    if (!key || *key != name) continue;
+    return PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
 struct HttpServer::State {
   // A connection and what it has sent of its request head.
   struct Conn {
@@ -108,8 +161,12 @@ struct HttpServer::State {
     int64_t deadline = 0;  // the whole head must be in by then (NowMs)
   };
 
+  struct Entry {
+    std::vector<std::string> methods;  // "GET" also answers HEAD
+    RequestHandler handler;
+  };
   HttpServerOptions options;
-  std::map<std::string, Handler> routes;  // frozen once Start runs
+  std::map<std::string, Entry> routes;  // frozen once Start runs
   std::function<void(int)> on_answer;
   int listen_fd = -1;
   int stop_fd = -1;  // eventfd: readable once Stop is called; the reader wakes
@@ -129,9 +186,12 @@ struct HttpServer::State {
   bool ReadSome(Conn& c);
   // Answers at once with a short error (one non-blocking send) and closes.
   void Refuse(Conn& c, int status, const std::string& body);
-  void Answer(int fd, const std::string& head, [[maybe_unused]] int64_t deadline);
-  void Reply(int fd, const HttpResponse& r, bool head, bool allow_header,
+  void Answer(int fd, const std::string& head, int64_t deadline);
+  void Reply(int fd, const HttpResponse& r, bool head, const std::string& allow = "",
              int64_t write_ms = -1);
+  // Reads the body the headers announce (bytes past the blank line may already be in
+  // `extra`) into `req.body`; a status code when it cannot be taken, 0 when done.
+  int ReadBody(int fd, std::string extra, int64_t deadline, HttpRequest& req);
 };
 
 HttpServer::HttpServer(HttpServerOptions options) : state_(std::make_unique<State>()) {
@@ -141,7 +201,13 @@ HttpServer::HttpServer(HttpServerOptions options) : state_(std::make_unique<Stat
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Route(std::string path, Handler handler) {
-  state_->routes[std::move(path)] = std::move(handler);
+  state_->routes[std::move(path)] = {{"GET"},
+                                     [h = std::move(handler)](const HttpRequest&) { return h(); }};
+}
+
+void HttpServer::Route(std::string path, std::vector<std::string> methods,
+                       RequestHandler handler) {
+  state_->routes[std::move(path)] = {std::move(methods), std::move(handler)};
 }
 
 void HttpServer::OnAnswer(std::function<void(int status)> cb) { state_->on_answer = std::move(cb); }
@@ -304,7 +370,7 @@ bool HttpServer::State::ReadSome(Conn& c) {
 }
 
 void HttpServer::State::Refuse(Conn& c, int status, const std::string& body) {
-  Reply(c.fd, HttpResponse{status, "text/plain; charset=utf-8", body}, false, false,
+  Reply(c.fd, HttpResponse{status, "text/plain; charset=utf-8", body}, false, "",
         /*write_ms=*/0);
   close(c.fd);
   --open;
@@ -328,44 +394,106 @@ void HttpServer::State::Work() {
 }
 
 // write_ms: how long the answer may take to be sent (-1: write_timeout_ms; 0: one try).
-void HttpServer::State::Reply(int fd, const HttpResponse& r, bool head, bool allow_header,
+void HttpServer::State::Reply(int fd, const HttpResponse& r, bool head, const std::string& allow,
                               int64_t write_ms) {
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + Reason(r.status) +
                     "\r\nContent-Type: " + r.content_type +
                     "\r\nContent-Length: " + std::to_string(r.body.size()) +
-                    "\r\nConnection: close\r\n" + (allow_header ? "Allow: GET, HEAD\r\n" : "") +
-                    "\r\n";
+                    "\r\nConnection: close\r\n" + (allow.empty() ? "" : "Allow: " + allow + "\r\n");
+  for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
+  out += "\r\n";
   if (!head) out += r.body;
   (void)WriteAll(fd, out, NowMs() + (write_ms < 0 ? options.write_timeout_ms : write_ms));
   if (on_answer) on_answer(r.status);
 }
 
-// `deadline`: when the request's read time runs out (for a route that would read a body).
-void HttpServer::State::Answer(int fd, const std::string& head,
-                               [[maybe_unused]] int64_t deadline) {
+// `deadline`: when the request's read time runs out (a POST body must be in by then too).
+void HttpServer::State::Answer(int fd, const std::string& head, int64_t deadline) {
   auto plain = [](int status, std::string body) {
     return HttpResponse{status, "text/plain; charset=utf-8", std::move(body)};
   };
   // The head is complete (ReadHeads): the request line and headers up to the blank line.
-  [[maybe_unused]] size_t end = head.find("\r\n\r\n");
+  size_t end = head.find("\r\n\r\n");
   // Request line: METHOD SP TARGET SP HTTP/1.x
   size_t line_end = head.find("\r\n");
   std::string_view line(head.data(), line_end);
   size_t sp1 = line.find(' ');
   size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || !line.substr(sp2 + 1).starts_with("HTTP/1.")) {
-    return Reply(fd, plain(400, "bad request line\n"), false, false);
+    return Reply(fd, plain(400, "bad request line\n"), false);
   }
-  std::string_view method = line.substr(0, sp1);
+  HttpRequest req;
+  req.method = std::string(line.substr(0, sp1));
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  std::string path(target.substr(0, target.find('?')));
-  bool head_only = method == "HEAD";
-  auto route = routes.find(path);
-  if (route == routes.end()) return Reply(fd, plain(404, "not found\n"), head_only, false);
-  if (method != "GET" && !head_only) {
-    return Reply(fd, plain(405, "method not allowed\n"), false, true);
+  size_t question = target.find('?');
+  req.path = std::string(target.substr(0, question));
+  if (question != std::string_view::npos) req.query = std::string(target.substr(question + 1));
+  bool head_only = req.method == "HEAD";
+  auto route = routes.find(req.path);
+  if (route == routes.end()) return Reply(fd, plain(404, "not found\n"), head_only);
+  const auto& methods = route->second.methods;
+  bool allowed = false;
+  std::string allow;
+  for (const auto& m : methods) {
+    allowed = allowed || m == req.method || (m == "GET" && head_only);
+    allow += (allow.empty() ? "" : ", ") + m + (m == "GET" ? ", HEAD" : "");
   }
-  Reply(fd, route->second(), head_only, false);
+  if (!allowed) return Reply(fd, plain(405, "method not allowed\n"), false, allow);
+  // Headers: "Name: value" lines, names lower-cased (the head is already bounded in size).
+  for (size_t at = line_end + 2; at < end;) {
+    size_t eol = head.find("\r\n", at);
+    std::string_view h(head.data() + at, eol - at);
+    at = eol + 2;
+    size_t colon = h.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return Reply(fd, plain(400, "bad header line\n"), false);
+    }
+    std::string name(h.substr(0, colon));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view value = h.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    req.headers.emplace_back(std::move(name), std::string(value));
+  }
+  if (int status = ReadBody(fd, head.substr(end + 4), deadline, req);
+      status != 0) {
+    return Reply(fd, plain(status, status == 408   ? "request not received in time\n"
+                                   : status == 413 ? "request body too large\n"
+                                                   : "bad request body\n"),
+                 false);
+  }
+  Reply(fd, route->second.handler(req), head_only);
+}
+
+int HttpServer::State::ReadBody(int fd, std::string extra, int64_t deadline, HttpRequest& req) {
+  if (!req.Header("transfer-encoding").empty()) return 400;  // chunked bodies: not taken
+  std::string_view length_text = req.Header("content-length");
+  size_t length = 0;
+  if (!length_text.empty()) {
+    auto [ptr, ec] =
+        std::from_chars(length_text.data(), length_text.data() + length_text.size(), length);
+    if (ec != std::errc() || ptr != length_text.data() + length_text.size()) return 400;
+  }
+  if (length > options.max_body_bytes) return 413;
+  if (extra.size() > length) extra.resize(length);  // a pipelined request: never served
+  req.body = std::move(extra);
+  char buf[4096];
+  while (req.body.size() < length) {
+    int64_t left = deadline - NowMs();
+    if (left <= 0) return 408;
+    pollfd p{fd, POLLIN, 0};
+    int ready = poll(&p, 1, static_cast<int>(left));
+    if (ready < 0 && errno != EINTR) return 400;
+    if (ready <= 0) continue;
+    ssize_t n = recv(fd, buf, std::min(sizeof buf, length - req.body.size()), 0);
+    if (n == 0) return 400;
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+      return 400;
+    }
+    req.body.append(buf, static_cast<size_t>(n));
+  }
+  return 0;
 }
 
 }  // namespace taskmill
