@@ -23,6 +23,7 @@
 #include "net/peer_watch.h"
 #include "net/router_socket.h"
 #include "net/zap_handler.h"
+#include "redis/data_dir_lock.h"
 #include "redis/embedded_redis.h"
 #include "redis/redis_config.h"
 #include "redis/redis_connection.h"
@@ -60,7 +61,10 @@ std::vector<std::string_view> Views(const Inbound& in) {
   return v;
 }
 
-Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRedis>& embedded) {
+// `lock` is filled before `embedded` and must outlive it: the data dir stays ours until our
+// redis-server has flushed and exited.
+Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<DataDirLock>& lock,
+                                std::optional<EmbeddedRedis>& embedded) {
   if (!o.redis_url.empty()) {
     auto config = ParseRedisUrl(o.redis_url);
     if (!config) return config;
@@ -77,6 +81,10 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
     return MakeError(ErrorCode::kInvalidArgument,
                      "--data-dir: cannot create " + o.data_dir + ": " + ec.message());
   }
+  // A second broker on this dir stops here at once, naming the first one's pid.
+  auto locked = DataDirLock::Acquire(o.data_dir);
+  if (!locked) return std::unexpected(locked.error());
+  lock.emplace(std::move(*locked));
   EmbeddedRedisOptions eo;
   eo.data_dir = (std::filesystem::absolute(o.data_dir) / "redis").string();
   eo.server_path = o.redis_server;
@@ -215,8 +223,9 @@ void Broker::Stop() {
 }
 
 Result<void> Broker::Run() {
+  std::optional<DataDirLock> data_dir_lock;  // declared first: released after `embedded`
   std::optional<EmbeddedRedis> embedded;
-  auto redis_config = StoreConfig(options_, embedded);
+  auto redis_config = StoreConfig(options_, data_dir_lock, embedded);
   if (!redis_config) return std::unexpected(redis_config.error());
 
   RedisConnection redis(*redis_config, {}, clock_);
