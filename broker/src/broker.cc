@@ -100,6 +100,7 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const WorkerService& work
                              const ZapHandler* zap, bool draining) {
   ReactorSnapshot s;
   s.bad_frames = ctx.counters.bad_frames;
+  s.wrong_port = ctx.counters.wrong_port;
   s.stale_results = ctx.counters.stale_results;
   s.tasks_dispatched = ctx.counters.tasks_dispatched;
   s.workers_lost = ctx.counters.workers_lost;
@@ -120,9 +121,9 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const WorkerService& work
 void LogCounters(const BrokerCounters& c) {
   Log()->info(
       "counters: bad_frames={} stale_results={} workers_lost={} tasks_dispatched={} forbidden={} "
-      "unregistered={} stale_progress={}",
+      "unregistered={} stale_progress={} wrong_port={}",
       c.bad_frames, c.stale_results, c.workers_lost, c.tasks_dispatched, c.forbidden,
-      c.unregistered, c.stale_progress);
+      c.unregistered, c.stale_progress, c.wrong_port);
 }
 
 int MakeSignalFd() {
