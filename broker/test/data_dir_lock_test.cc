@@ -37,7 +37,10 @@ TEST_F(DataDirLockTest, ASecondHolderIsRefusedWithTheFirstOnesPid) {
 }
 
 TEST_F(DataDirLockTest, ReleasedWhenTheHolderGoesAndAStaleFileDoesNotBlock) {
-  { auto first = DataDirLock::Acquire(dir_.string()); ASSERT_TRUE(first); }
+  {
+    auto first = DataDirLock::Acquire(dir_.string());
+    ASSERT_TRUE(first);
+  }
   // The file is still there (with a pid nobody may hold now): only the lock counts.
   ASSERT_TRUE(std::filesystem::exists(dir_ / DataDirLock::kFileName));
   auto again = DataDirLock::Acquire(dir_.string());

@@ -155,7 +155,8 @@ Result<FinishOutcome> FinishItem(const redisReply* r) {
     o.budget_cancelled = std::move(budget);
   }
   // A {} summary only holds the place of the budget ids.
-  if (f.size() > 8 && o.status == FinishStatus::kSucceeded && !(f[8]->type == REDIS_REPLY_ARRAY && f[8]->elements == 0)) {
+  bool has_summary = f.size() > 8 && !(f[8]->type == REDIS_REPLY_ARRAY && f[8]->elements == 0);
+  if (has_summary && o.status == FinishStatus::kSucceeded) {
     TM_ASSIGN_OR_RETURN(s, Strings(f[8], "finish summary"));
     if (s.size() != 8) return MakeError(ErrorCode::kInternal, "finish summary: want 8 fields");
     auto num = [](const std::string& v) { return std::strtoll(v.c_str(), nullptr, 10); };
