@@ -55,7 +55,8 @@ std::string DefaultBroker() {
 
 Result<void> ValidateOptions(const WorkerOptions& o) {
   auto bad = [](std::string what) { return MakeError(ErrorCode::kInvalidArgument, what); };
-  if (o.broker.find("://") == std::string::npos) {
+  // Empty: TASKMILL_WORKER_BROKER or the default, filled in by the Worker.
+  if (!o.broker.empty() && o.broker.find("://") == std::string::npos) {
     return bad("broker: '" + o.broker + "' is not a ZeroMQ endpoint (e.g. tcp://host:5556)");
   }
   if (o.queues.empty()) return bad("queues: at least one queue is needed");

@@ -65,7 +65,8 @@ struct WorkerOptions {
   std::string http = "off";
 };
 
-// Checks every field; the error message names the option and what is allowed.
+// Checks every field; the error message names the option and what is allowed. An empty
+// broker is valid (the Worker fills it in from TASKMILL_WORKER_BROKER or the default).
 Result<void> ValidateOptions(const WorkerOptions& options);
 
 // One worker process's runtime. Register handlers, then Run, which blocks: the calling
