@@ -62,6 +62,12 @@ protocol::BrokerStats ClientService::BrokerSection() const {
   b.subscriptions = ctx_.events->subscriptions();
   b.quota_refusals = quotas_.refusals();
   b.peers_dropped = ctx_.counters.peers_dropped;
+  if (ctx_.access.shared_roles()) {
+    b.warnings.push_back(
+        "CURVE roles are shared (--curve-roles=shared): client keys may also register as "
+        "workers and act as admins where no role directory is given; see docs/security.md, "
+        "Roles");
+  }
   return b;
 }
 

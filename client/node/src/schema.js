@@ -114,6 +114,7 @@ export const BrokerStats = [
   f('subscriptions', 'u64'),
   f('quota_refusals', 'u64'),
   f('peers_dropped', 'u64'),
+  f('warnings', 'strList'),
 ];
 
 export const BatchSpec = [

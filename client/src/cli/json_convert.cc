@@ -189,7 +189,8 @@ json ToJson(const StatsReply& stats) {
               {"wait_ids", b.wait_ids},
               {"subscriptions", b.subscriptions},
               {"quota_refusals", b.quota_refusals},
-              {"peers_dropped", b.peers_dropped}};
+              {"peers_dropped", b.peers_dropped},
+              {"warnings", b.warnings}};
   return json{{"queues", std::move(queues)},
               {"workers", std::move(workers)},
               {"broker", std::move(broker)}};

@@ -129,6 +129,7 @@ void Fields(V& v, S& x) {
   v.Uint("subscriptions", x.subscriptions);
   v.Uint("quota_refusals", x.quota_refusals);
   v.Uint("peers_dropped", x.peers_dropped);
+  v.StrList("warnings", x.warnings);
 }
 
 template <class V, class S>

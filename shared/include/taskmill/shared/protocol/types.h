@@ -142,6 +142,7 @@ struct BrokerStats {
   uint64_t quota_refusals = 0;     // requests refused by a per-client or total quota
   uint64_t peers_dropped = 0;      // clients whose WAITs and subscriptions were dropped
                                    // because they went away or stopped reading
+  std::vector<std::string> warnings;  // unsafe settings the operator must hear about
 
   friend bool operator==(const BrokerStats&, const BrokerStats&) = default;
 };
