@@ -24,7 +24,8 @@
 --   else {} when budget ids follow): {type, name,
 --   prio, max_att, created, started, worker, finished}: with the DONE, the whole task.
 --   budget ids (only when this item crossed the budget): the cancelled ids whose reason is
---   budget_exceeded, so the batch events say what GET says. batches: {{batch id, flat HGETALL of batch:<id>}, ...}
+--   budget_exceeded, so the batch events say what GET says.
+--   batches: {{batch id, flat HGETALL of batch:<id>}, ...}
 
 -- A first attempt with no history: the task has recorded nothing before this DONE.
 local function first_attempt(t) return t.att == '1' and t.hist ~= '1' end
