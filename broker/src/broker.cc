@@ -23,6 +23,7 @@
 #include "net/peer_watch.h"
 #include "net/router_socket.h"
 #include "net/zap_handler.h"
+#include "redis/data_dir_lock.h"
 #include "redis/embedded_redis.h"
 #include "redis/redis_config.h"
 #include "redis/redis_connection.h"
@@ -61,7 +62,10 @@ std::vector<std::string_view> Views(const Inbound& in) {
   return v;
 }
 
-Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRedis>& embedded) {
+// `lock` is filled before `embedded` and must outlive it: the data dir stays ours until our
+// redis-server has flushed and exited.
+Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<DataDirLock>& lock,
+                                std::optional<EmbeddedRedis>& embedded) {
   if (!o.redis_url.empty()) {
     auto config = ParseRedisUrl(o.redis_url);
     if (!config) return config;
@@ -78,6 +82,10 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
     return MakeError(ErrorCode::kInvalidArgument,
                      "--data-dir: cannot create " + o.data_dir + ": " + ec.message());
   }
+  // A second broker on this dir stops here at once, naming the first one's pid.
+  auto locked = DataDirLock::Acquire(o.data_dir);
+  if (!locked) return std::unexpected(locked.error());
+  lock.emplace(std::move(*locked));
   EmbeddedRedisOptions eo;
   eo.data_dir = (std::filesystem::absolute(o.data_dir) / "redis").string();
   eo.server_path = o.redis_server;
@@ -126,6 +134,7 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const WorkerService& work
     if (ctx.recent_batches != nullptr) s.recent_batches = ctx.recent_batches->ids();
   }
   s.bad_frames = ctx.counters.bad_frames;
+  s.wrong_port = ctx.counters.wrong_port;
   s.stale_results = ctx.counters.stale_results;
   s.tasks_dispatched = ctx.counters.tasks_dispatched;
   s.workers_lost = ctx.counters.workers_lost;
@@ -146,9 +155,9 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const WorkerService& work
 void LogCounters(const BrokerCounters& c) {
   Log()->info(
       "counters: bad_frames={} stale_results={} workers_lost={} tasks_dispatched={} forbidden={} "
-      "unregistered={} stale_progress={}",
+      "unregistered={} stale_progress={} wrong_port={}",
       c.bad_frames, c.stale_results, c.workers_lost, c.tasks_dispatched, c.forbidden,
-      c.unregistered, c.stale_progress);
+      c.unregistered, c.stale_progress, c.wrong_port);
 }
 
 int MakeSignalFd() {
@@ -267,8 +276,9 @@ void Broker::Stop() {
 }
 
 Result<void> Broker::Run() {
+  std::optional<DataDirLock> data_dir_lock;  // declared first: released after `embedded`
   std::optional<EmbeddedRedis> embedded;
-  auto redis_config = StoreConfig(options_, embedded);
+  auto redis_config = StoreConfig(options_, data_dir_lock, embedded);
   if (!redis_config) return std::unexpected(redis_config.error());
   // Nothing reads or writes the store before its layout is this broker's (migrated if older,
   // refused if newer): store/store_layout.h. When that cannot be settled at once (Redis

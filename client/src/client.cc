@@ -1,5 +1,7 @@
 #include "taskmill/client/client.h"
 
+#include <cstdlib>
+
 #include "connection.h"
 #include "taskmill/client/batch_file.h"
 #include "taskmill/shared/ids.h"
@@ -70,8 +72,18 @@ Client::Client(ClientOptions options, std::shared_ptr<Connection> connection)
 Client::~Client() { connection_->Stop(); }
 
 Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
+  bool from_env = false;
+  if (options.endpoint.empty()) {
+    const char* env = std::getenv("TASKMILL_BROKER");
+    from_env = env != nullptr && *env != '\0';
+    options.endpoint = from_env ? env : kDefaultClientEndpoint;
+  }
   auto connection = Connection::Open(options);
-  if (!connection) return std::unexpected(connection.error());
+  if (!connection) {
+    Error error = connection.error();
+    if (from_env) error.message = "TASKMILL_BROKER: " + error.message;
+    return std::unexpected(std::move(error));
+  }
   return std::unique_ptr<Client>(new Client(std::move(options), std::move(*connection)));
 }
 

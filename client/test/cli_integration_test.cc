@@ -94,10 +94,48 @@ TEST_F(CliIntegrationTest, AnUnreachableBrokerExitsThreeQuickly) {
   o = Taskmill({"--json", "--timeout-ms", "300", "stats"}, closed);
   EXPECT_EQ(o.code, 3);
   EXPECT_EQ(json::parse(o.out)["error"]["code"], "broker_unavailable");
-  // Pointed at the broker's worker port, which never answers a client: the error says so.
-  o = Taskmill({"--timeout-ms", "500", "stats"}, cluster_->backend());
-  EXPECT_EQ(o.code, 3) << o.err;
-  EXPECT_NE(o.err.find("is this its client port?"), std::string::npos) << o.err;
+}
+
+// TASKMILL_BROKER and TASKMILL_WORKER_BROKER swapped: the broker answers each side with the
+// endpoint it should use (the CLI prints it at once, the worker logs it), warns, and counts.
+TEST_F(CliIntegrationTest, ThePeerOnTheWrongPortIsToldTheRightOne) {
+  auto start = std::chrono::steady_clock::now();
+  auto o = Taskmill({"submit", "--type", "echo", "--payload", "x"}, cluster_->backend());
+  EXPECT_EQ(o.code, 1) << o.err;
+  EXPECT_NE(o.err.find("this is the broker's worker port; clients connect to " +
+                       cluster_->frontend()),
+            std::string::npos)
+      << o.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5))
+      << "the client waited for its timeout instead of being answered";
+
+  std::string worker_log = cluster_->dir() + "/wrong-port-worker.log";
+  auto worker = taskmill::testing::ChildProcess::Spawn(
+      taskmill::testing::WorkerArgv(cluster_->frontend(), "lost", 1, "default", 200, 3),
+      worker_log);
+  ASSERT_TRUE(worker) << worker.error().message;
+  EXPECT_TRUE(taskmill::testing::WaitFor(
+      [&] {
+        return ReadFile(worker_log).find("workers connect to " + cluster_->backend()) !=
+               std::string::npos;
+      },
+      10000))
+      << ReadFile(worker_log);
+  auto broker_said = [&](const std::string& text) {
+    return taskmill::testing::WaitFor(
+        [&] { return ReadFile(cluster_->dir() + "/broker.log").find(text) != std::string::npos; },
+        5000);
+  };
+  EXPECT_TRUE(broker_said("a client is talking to the worker port"));
+  EXPECT_TRUE(broker_said("a worker is talking to the client port"));
+  EXPECT_TRUE(taskmill::testing::WaitFor(
+      [&] {
+        std::string log = ReadFile(cluster_->dir() + "/broker.log");
+        size_t at = log.rfind("wrong_port=");
+        return at != std::string::npos && std::atoi(log.c_str() + at + 11) >= 2;
+      },
+      5000))
+      << "no wrong_port count in the broker's counters line";
 }
 
 TEST_F(CliIntegrationTest, JsonOutputParsesAndHasTheFields) {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -53,10 +55,55 @@ std::vector<protocol::Message> Answer(const protocol::Message& m) {
   return {r};
 }
 
+// Sets (or, with nullptr, unsets) an environment variable for one test, then restores it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// Like the Python and Node clients and the CLI: no endpoint means $TASKMILL_BROKER.
+TEST(ClientTest, AnEmptyEndpointIsTakenFromTaskmillBroker) {
+  FakeBroker fake(Answer);
+  ScopedEnv client_port("TASKMILL_BROKER", fake.endpoint().c_str());
+  ScopedEnv worker_port("TASKMILL_WORKER_BROKER", "tcp://127.0.0.1:1");  // never a client's
+  auto client = Client::Connect({.request_timeout_ms = 2000});
+  ASSERT_TRUE(client) << client.error().ToString();
+  auto id = (*client)->Submit(Echo());
+  ASSERT_TRUE(id) << id.error().ToString();
+  EXPECT_EQ(fake.Requests().size(), 1u);
+  {
+    ScopedEnv bad("TASKMILL_BROKER", "nonsense");
+    auto refused = Client::Connect({});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(refused.error().message.find("TASKMILL_BROKER"), std::string::npos)
+        << refused.error().message;
+  }
+  // An explicit endpoint wins over the variable.
+  ScopedEnv elsewhere("TASKMILL_BROKER", "nonsense");
+  EXPECT_TRUE(Client::Connect({.endpoint = fake.endpoint()}));
+}
+
 TEST(ClientTest, ConnectRefusesBadOptions) {
   ClientOptions o;
-  o.endpoint = "";
-  EXPECT_EQ(Client::Connect(o).error().code, ErrorCode::kInvalidArgument);
   o.endpoint = "nonsense";
   EXPECT_EQ(Client::Connect(o).error().code, ErrorCode::kInvalidArgument);
   o.endpoint = "tcp://127.0.0.1:5555";

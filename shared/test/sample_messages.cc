@@ -277,6 +277,19 @@ std::vector<Sample> SampleMessages() {
     d.error = TaskError{"timeout", "killed after 60000 ms", true};
     out.push_back({"done_failed", d});
   }
+  {
+    // A handler's exception: the one code every worker runtime reports it with.
+    Done d;
+    d.task_id = "01JD0000000000000000000001";
+    d.token = 301;
+    d.ok = false;
+    d.error = TaskError{kHandlerExceptionCode,
+                        "ValueError: bad size\nTraceback (most recent call last):\n"
+                        "  File \"resize.py\", line 7, in resize",
+                        true};
+    d.duration_ms = 12;
+    out.push_back({"done_handler_exception", d});
+  }
   out.push_back({"progress", Progress{"01JD0000000000000000000001", 7, 0.5, "half"}});
   // Fencing tokens are random 64-bit values: above 2^53 (a double's exact range) and 2^63,
   // so every library must echo them as exact unsigned integers.

@@ -65,5 +65,21 @@ TEST(VectorsTest, EveryVectorFileDecodesToItsMessage) {
   EXPECT_EQ(files, on_disk) << "a vector file has no sample (stale file?)";
 }
 
+// One code for a handler's exception in every language: the C++ worker reports
+// kHandlerExceptionCode, the Python and Node worker tests compare theirs with this file.
+TEST(VectorsTest, HandlerExceptionHasOneCode) {
+  auto frames = FramesFromVectorJson(ReadFile(VectorDir() / "done_handler_exception.json"));
+  ASSERT_EQ(frames.size(), 3u);
+  std::vector<std::string_view> views(frames.begin(), frames.end());
+  auto decoded = Decode(views);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().ToString();
+  const auto* done = std::get_if<Done>(&*decoded);
+  ASSERT_NE(done, nullptr);
+  ASSERT_TRUE(done->error);
+  EXPECT_EQ(done->error->code, kHandlerExceptionCode);
+  EXPECT_EQ(done->error->code, "handler_exception");
+  EXPECT_TRUE(done->error->retryable);
+}
+
 }  // namespace
 }  // namespace taskmill::protocol::testing

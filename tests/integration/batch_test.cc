@@ -192,7 +192,7 @@ TEST_F(BatchTest, CrossingTheBudgetCancelsTheNotYetStartedRest) {
   spec.budget = {{"usd", 0.25}};
   spec.tasks = {Costly("s1", 0.1), Costly("s2", 0.1, {"s1"}), Costly("s3", 0.1, {"s2"}),
                 Costly("s4", 0.1, {"s3"}), Costly("s5", 0.1, {"s4"})};
-  auto reply = Submit(spec);
+  auto reply = Submit(spec, /*subscribe=*/true);
   ASSERT_TRUE(reply && reply->batch);
   auto t = Finish(*reply->batch);
   EXPECT_EQ(t["s1"].state, TaskState::kSucceeded);
@@ -203,6 +203,22 @@ TEST_F(BatchTest, CrossingTheBudgetCancelsTheNotYetStartedRest) {
   auto status = Status(reply->batch->id);
   EXPECT_TRUE(status.budget_exceeded);
   EXPECT_NEAR(status.cost["usd"], 0.3, 1e-9);
+  // Every unstarted member is cancelled for the budget, not for its parent (whichever of
+  // s4 and s5 the script meets first), and the events say the reason GET says.
+  std::map<std::string, std::string> event_reason;
+  for (bool completed = false; !completed;) {
+    auto push = cluster_->client().NextPush(20000);
+    ASSERT_TRUE(push) << "no batch_completed event";
+    auto* e = std::get_if<protocol::Event>(&*push);
+    ASSERT_NE(e, nullptr);
+    completed = e->type == "batch_completed";
+    if (e->state == "cancelled" && e->error) event_reason[e->task_name] = e->error->code;
+  }
+  for (const char* n : {"s4", "s5"}) {
+    ASSERT_TRUE(t[n].error) << n;
+    EXPECT_EQ(t[n].error->message, "budget_exceeded") << n << ": GET's reason";
+    EXPECT_EQ(event_reason[n], t[n].error->message) << n << ": the event's reason";
+  }
 }
 
 TEST_F(BatchTest, NothingRetriesOnceTheBudgetIsExceeded) {

@@ -226,5 +226,35 @@ TEST_F(RecoveryTest, BrokerSigtermDrainsWorkersAndStopsItsEmbeddedRedis) {
   EXPECT_EQ(tasks[0].state, TaskState::kSucceeded);
 }
 
+// A second broker on a --data-dir in use stops at once and names the first one's pid,
+// instead of waiting (15 s) for the first one's redis-server to go; the first carries on.
+TEST_F(RecoveryTest, ASecondBrokerOnTheSameDataDirSaysAtOnceWhoHoldsIt) {
+  Cluster::Options options;
+  options.embedded_redis = true;
+  StartCluster(options);
+  std::string log = cluster_->dir() + "/second-broker.log";
+  auto second = ChildProcess::Spawn(
+      {Binary("broker/taskmill-broker"), "--frontend", "tcp://127.0.0.1:*", "--backend",
+       "tcp://127.0.0.1:*", "--http", "off", "--data-dir", cluster_->dir() + "/data"},
+      log);
+  ASSERT_TRUE(second) << second.error().message;
+  auto started = std::chrono::steady_clock::now();
+  auto code = second->Wait(10000);
+  auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(code.has_value()) << "the second broker is still running:\n" << ReadFile(log);
+  EXPECT_NE(*code, 0);
+  EXPECT_LT(took, std::chrono::seconds(5)) << "it waited instead of saying why";
+  std::string said = ReadFile(log);
+  EXPECT_NE(said.find("in use by another broker (pid " +
+                      std::to_string(cluster_->broker().pid()) + ","),
+            std::string::npos)
+      << said;
+  auto id = SubmitOne(cluster_->client(), Spec("echo", "still here"));
+  ASSERT_TRUE(cluster_->StartWorker("w1", 1));
+  auto tasks = WaitAll(cluster_->client(), {id}, 10000);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].state, TaskState::kSucceeded);
+}
+
 }  // namespace
 }  // namespace taskmill::testing

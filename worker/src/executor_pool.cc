@@ -1,13 +1,11 @@
 #include "executor_pool.h"
 
-#include <cxxabi.h>
 #include <signal.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <exception>
-#include <typeinfo>
 
+#include "exception_text.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
@@ -45,17 +43,6 @@ void ApplyCancelReason(CancelReason reason, uint32_t timeout_ms, Outcome& out) {
       out.error = protocol::TaskError{"draining", message, /*retryable=*/true};
       return;
   }
-}
-
-// "std::runtime_error: what()" for a handler's exception: the type says as much as the text
-// (C++ has no portable traceback to add, unlike the Python and Node workers).
-std::string DescribeException(const std::exception& e) {
-  const char* mangled = typeid(e).name();
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
-  std::string type = status == 0 && demangled != nullptr ? demangled : mangled;
-  std::free(demangled);
-  return type + ": " + e.what();
 }
 
 }  // namespace
@@ -98,10 +85,9 @@ protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progr
   // attempt, not a dead executor.
   try {
     out = (*job.handler)(ctx);
-  } catch (const std::exception& e) {
-    out = Outcome::Fail("handler_exception", DescribeException(e), /*retryable=*/true);
   } catch (...) {
-    out = Outcome::Fail("handler_exception", "non-standard exception", /*retryable=*/true);
+    out = Outcome::Fail(protocol::kHandlerExceptionCode,
+                        DescribeException(std::current_exception()), /*retryable=*/true);
   }
   int64_t duration = clock.MonotonicMs() - start;
   // Returned after its deadline but before the I/O thread's timer fired: still a timeout.

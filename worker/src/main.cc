@@ -29,6 +29,7 @@ int Usage(const std::string& message) {
 int main(int argc, char** argv) {
   using taskmill::worker::WorkerOptions;
   WorkerOptions options;
+  options.broker = taskmill::worker::kDefaultWorkerEndpoint;
   options.concurrency = std::max(1u, std::thread::hardware_concurrency());
   std::string log_level = "info";
   std::vector<std::string> labels;

@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "io_loop.h"
@@ -37,11 +38,25 @@ std::string DefaultId() {
   return id + "-" + std::to_string(getpid()) + "-" + NewId().substr(20);
 }
 
+// What an empty WorkerOptions::broker means: TASKMILL_WORKER_BROKER, else the default.
+std::string DefaultBroker() {
+  const char* from_env = std::getenv("TASKMILL_WORKER_BROKER");
+  if (from_env != nullptr && *from_env != '\0') return from_env;
+  if (const char* client = std::getenv("TASKMILL_BROKER"); client != nullptr && *client != '\0') {
+    Logger("worker")->warn(
+        "TASKMILL_BROKER ({}) is the clients' endpoint and is not read by workers; using {}. "
+        "Set TASKMILL_WORKER_BROKER (or WorkerOptions::broker) to the broker's worker port",
+        client, kDefaultWorkerEndpoint);
+  }
+  return kDefaultWorkerEndpoint;
+}
+
 }  // namespace
 
 Result<void> ValidateOptions(const WorkerOptions& o) {
   auto bad = [](std::string what) { return MakeError(ErrorCode::kInvalidArgument, what); };
-  if (o.broker.find("://") == std::string::npos) {
+  // Empty: TASKMILL_WORKER_BROKER or the default, filled in by the Worker.
+  if (!o.broker.empty() && o.broker.find("://") == std::string::npos) {
     return bad("broker: '" + o.broker + "' is not a ZeroMQ endpoint (e.g. tcp://host:5556)");
   }
   if (o.queues.empty()) return bad("queues: at least one queue is needed");
@@ -88,6 +103,7 @@ Result<void> ValidateOptions(const WorkerOptions& o) {
 
 Worker::Worker(WorkerOptions options)
     : options_(std::move(options)), wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (options_.broker.empty()) options_.broker = DefaultBroker();
   if (options_.id.empty()) options_.id = DefaultId();
   if (options_.concurrency == 0) {
     options_.concurrency = std::max(1u, std::thread::hardware_concurrency());

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -159,6 +160,26 @@ TEST(WorkerTest, ConcurrencyOneRunsSequentiallyAndRefusesAnExtraTask) {
   EXPECT_TRUE(c->ok);
   EXPECT_EQ(gate.max_inside(), 1);
   EXPECT_EQ(gate.arrived(), 2);  // a and c ran; b never did
+}
+
+// Like the Python and Node workers: no broker endpoint means $TASKMILL_WORKER_BROKER, and
+// TASKMILL_BROKER (the clients' port) is never read.
+TEST(WorkerTest, AnEmptyBrokerIsTakenFromTaskmillWorkerBroker) {
+  FakeBroker broker;
+  WorkerOptions options = TestOptions(broker);
+  std::string endpoint = options.broker;
+  options.broker.clear();
+  setenv("TASKMILL_WORKER_BROKER", endpoint.c_str(), 1);
+  setenv("TASKMILL_BROKER", "tcp://127.0.0.1:1", 1);
+  {
+    RunningWorker w(options, [](Worker&) {});
+    EXPECT_EQ(w.worker().options().broker, endpoint);
+    EXPECT_TRUE(broker.WaitFor<Ready>(5s)) << "the worker did not register at " << endpoint;
+  }
+  unsetenv("TASKMILL_WORKER_BROKER");
+  Worker fallback(WorkerOptions{});
+  EXPECT_EQ(fallback.options().broker, kDefaultWorkerEndpoint) << "TASKMILL_BROKER was read";
+  unsetenv("TASKMILL_BROKER");
 }
 
 TEST(WorkerTest, UnknownTypeIsANonRetryableFailure) {

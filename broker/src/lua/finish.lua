@@ -16,11 +16,16 @@
 --   cancelled with reason dependency_failed; a task whose cancel was requested ends cancelled.
 -- Costs (accepted items, success or failure) are summed into the task, stats:<queue> and the
 --   batch; if a batch total crosses its budget, the batch's queued, delayed and blocked tasks
---   are cancelled with reason budget_exceeded (listed in that item's cancelled ids).
+--   are cancelled with reason budget_exceeded (listed in that item's cancelled ids and its
+--   budget ids), then their dependents outside the batch with dependency_failed.
 -- Returns: {items, batches}; items[i] = {status, id, queue, batch, ready_at_ms, attempt,
---   released ids, cancelled ids[, summary]}; status: succeeded | retry | dead | cancelled |
---   stale | not_found. summary (succeeded first attempts without history only): {type, name,
---   prio, max_att, created, started, worker, finished}: with the DONE, the whole task. batches: {{batch id, flat HGETALL of batch:<id>}, ...}
+--   released ids, cancelled ids[, summary[, budget ids]]}; status: succeeded | retry | dead |
+--   cancelled | stale | not_found. summary (succeeded first attempts without history only,
+--   else {} when budget ids follow): {type, name,
+--   prio, max_att, created, started, worker, finished}: with the DONE, the whole task.
+--   budget ids (only when this item crossed the budget): the cancelled ids whose reason is
+--   budget_exceeded, so the batch events say what GET says.
+--   batches: {{batch id, flat HGETALL of batch:<id>}, ...}
 
 -- A first attempt with no history: the task has recorded nothing before this DONE.
 local function first_attempt(t) return t.att == '1' and t.hist ~= '1' end
@@ -56,14 +61,21 @@ local function add_costs(t, costs, fields)
   return false
 end
 
-local function cancel_rest_of_batch(b, out)
+-- Every unstarted member first, so each of them is recorded budget_exceeded whatever the
+-- member order (a cascade from one member must not reach another member before it does).
+local function cancel_rest_of_batch(b, out, budget)
+  local gone = {}
   for _, id in ipairs(redis.call('SMEMBERS', batch_key(b) .. ':tasks')) do
     local m = load(id)
     if m and cancel_now(m, 'budget_exceeded') then
       out[#out + 1] = id
-      -- Tasks outside the batch that depend on it can never run now either.
-      for _, cid in ipairs(cascade(m, 'dependency_failed')) do out[#out + 1] = cid end
+      budget[#budget + 1] = id
+      gone[#gone + 1] = m
     end
+  end
+  -- Tasks outside the batch that depend on it can never run now either.
+  for _, m in ipairs(gone) do
+    for _, cid in ipairs(cascade(m, 'dependency_failed')) do out[#out + 1] = cid end
   end
 end
 
@@ -130,7 +142,12 @@ for i = 1, n do
                  'stdout', it.stdout, 'stderr', it.stderr, 'dur', it.dur)
       out[i] = fail_attempt(t, it.code, it.msg, it.retry == '1')
     end
-    if crossed then cancel_rest_of_batch(t.batch, out[i][8]) end
+    if crossed then
+      local budget = {}
+      cancel_rest_of_batch(t.batch, out[i][8], budget)
+      out[i][9] = out[i][9] or {}
+      out[i][10] = budget
+    end
   end
 end
 

@@ -118,6 +118,10 @@ void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, doub
   one("taskmill_broker_bad_frames_total",
       "Frames refused by the decoder or as out of place (client and worker sockets)",
       MetricType::Counter, static_cast<double>(s.bad_frames));
+  one("taskmill_broker_wrong_port_total",
+      "Client requests on the worker port and worker messages on the client port (each "
+      "answered with the right endpoint; also in bad_frames)",
+      MetricType::Counter, static_cast<double>(s.wrong_port));
   one("taskmill_broker_curve_refused_total", "CURVE handshakes refused (key not allowed)",
       MetricType::Counter, static_cast<double>(s.curve_refused));
   one("taskmill_broker_curve_allowed_total", "CURVE handshakes admitted", MetricType::Counter,

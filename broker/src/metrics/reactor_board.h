@@ -29,6 +29,7 @@ constexpr size_t kMaxRecentBatches = 200;
 // What the reactor knows about itself, copied out for the HTTP threads.
 struct ReactorSnapshot {
   uint64_t bad_frames = 0;        // frames refused by the decoder or as out of place
+  uint64_t wrong_port = 0;        // of those, the other port's protocol (client <-> worker)
   uint64_t stale_results = 0;     // DONEs fenced off (this broker's share)
   uint64_t tasks_dispatched = 0;  // TASK messages sent
   uint64_t workers_lost = 0;      // workers declared dead by missed heartbeats

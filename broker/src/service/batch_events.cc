@@ -202,7 +202,12 @@ void BatchEvents::TaskFinished(const FinishOutcome& outcome, const protocol::Don
     e.error = protocol::TaskError{"worker_lost", "the attempt's worker or lease was lost", true};
   }
   Emit(outcome.batch_id, *w, std::move(e));
-  for (const auto& id : outcome.cancelled) TaskCancelled(id, "dependency_failed");
+  // The reason each one was stored with, so the event says what GET says.
+  const auto& budget = outcome.budget_cancelled;
+  for (const auto& id : outcome.cancelled) {
+    bool over_budget = std::find(budget.begin(), budget.end(), id) != budget.end();
+    TaskCancelled(id, over_budget ? "budget_exceeded" : "dependency_failed");
+  }
 }
 
 void BatchEvents::TaskCancelled(const std::string& task_id, const std::string& reason) {

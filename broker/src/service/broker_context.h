@@ -28,6 +28,8 @@ struct BrokerCounters {
   uint64_t forbidden = 0;         // requests and READYs refused for their key's role or binding
   uint64_t unregistered = 0;      // DONEs and PROGRESS from connections that never sent READY
   uint64_t stale_progress = 0;    // PROGRESS of an attempt the sender does not hold (token)
+  uint64_t wrong_port = 0;        // client requests on the worker port and worker messages on
+                                  // the client port (also in bad_frames), each answered
 };
 
 // What the two services share: configuration, time, the store, the sockets, each other.

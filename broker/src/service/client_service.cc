@@ -8,6 +8,7 @@
 #include "service/batch_events.h"
 #include "service/request_checks.h"
 #include "service/worker_service.h"
+#include "service/wrong_port.h"
 #include "store/batch_resolver.h"
 #include "taskmill/shared/ids.h"
 #include "taskmill/shared/log.h"
@@ -124,6 +125,19 @@ void ClientService::OnBadMessage(const std::string& identity, const Error& error
   ReplyError(identity, 0, error);
 }
 
+void ClientService::OnWorkerMessage(const std::string& identity, std::string_view command) {
+  ++ctx_.counters.bad_frames;
+  ++ctx_.counters.wrong_port;
+  Error error = WrongPortError(BrokerPort::kClient, command, ctx_.backend.LastEndpoint());
+  if (auto held_back = wrong_port_warnings_.Allow(ctx_.clock.MonotonicMs())) {
+    Log()->warn("a worker is talking to the client port: {}{}", error.message,
+                *held_back > 0 ? fmt::format(" ({} more since the last warning)", *held_back)
+                               : std::string());
+  }
+  // A worker shows the error of a REPLY it gets (req_id 0: its message had none).
+  ReplyError(identity, 0, error);
+}
+
 void ClientService::OnMessage(const std::string& identity, protocol::Message msg,
                               const std::string& user_id) {
   caller_ = ctx_.access.Identify(user_id);
@@ -164,6 +178,12 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
           OnBatch(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Subscribe>) {
           OnSubscribe(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Ready> ||
+                             std::is_same_v<T, protocol::Heartbeat> ||
+                             std::is_same_v<T, protocol::Done> ||
+                             std::is_same_v<T, protocol::Progress> ||
+                             std::is_same_v<T, protocol::Bye>) {
+          OnWorkerMessage(identity, protocol::CommandName(T::kCommand));
         } else {
           OnBadMessage(identity, Error{ErrorCode::kUnknownCommand,
                                        std::string(protocol::CommandName(T::kCommand)) +

@@ -12,6 +12,7 @@
 #include "service/quotas.h"
 #include "service/stats_pages.h"
 #include "service/wait_table.h"
+#include "service/wrong_port.h"
 #include "taskmill/shared/protocol/messages.h"
 #include "taskmill/shared/protocol/validate.h"
 
@@ -109,11 +110,15 @@ class ClientService {
   bool SubscribeWithinQuota(const std::string& identity, uint64_t req_id,
                             const protocol::BatchStatus& status);
   void ReplyError(const std::string& identity, uint64_t req_id, const Error& error);
+  // A worker's message on this (client) port: counted, warned about (rate-limited) and
+  // answered with an error naming the worker port.
+  void OnWorkerMessage(const std::string& identity, std::string_view command);
 
   BrokerContext& ctx_;
   WaitTable waits_;
   ClientQuotas quotas_;
   StatsPages stats_pages_;
+  WrongPortWarnings wrong_port_warnings_;  // rate limit of OnWorkerMessage's warning
   std::vector<PendingSubmit> submits_;                   // SUBMITs of this turn
   std::vector<protocol::TaskSpec> submit_specs_;         // their specs, in order
   std::unordered_map<std::string, std::string> notify_;  // task id -> client to push RESULT to

@@ -3,12 +3,14 @@
 #include <fmt/ranges.h>
 
 #include <memory>
+#include <optional>
 #include <unordered_set>
 
 #include "metrics/broker_metrics.h"
 #include "service/batch_events.h"
 #include "service/client_service.h"
 #include "service/request_checks.h"
+#include "service/wrong_port.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
 #include "taskmill/shared/protocol/validate.h"
@@ -23,6 +25,20 @@ auto Log() {
   static auto log = Logger("broker.workers");
   return log;
 }
+// The req_id of a client request (SUBMIT ... DLQ), nullopt for anything else.
+std::optional<uint64_t> ClientRequestId(const protocol::Message& msg) {
+  return std::visit(
+      [](const auto& m) -> std::optional<uint64_t> {
+        if constexpr (requires { m.req_id; }) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(m)>, protocol::Reply>) {
+            return m.req_id;
+          }
+        }
+        return std::nullopt;
+      },
+      msg);
+}
+
 }  // namespace
 
 WorkerService::WorkerService(BrokerContext& ctx) : ctx_(ctx) {}
@@ -48,11 +64,30 @@ void WorkerService::OnMessage(const std::string& identity, protocol::Message msg
     OnProgress(identity, *progress);
   } else if (std::holds_alternative<protocol::Bye>(msg)) {
     if (auto w = registry_.Remove(identity)) Release(*w, "said bye");
+  } else if (auto req_id = ClientRequestId(msg)) {
+    OnClientRequest(identity, protocol::CommandName(protocol::CommandOf(msg)), *req_id);
   } else {
     ++ctx_.counters.bad_frames;
-    Log()->debug("worker sent a client or broker command {}",
+    Log()->debug("worker sent a broker command {}",
                  protocol::CommandName(protocol::CommandOf(msg)));
   }
+}
+
+void WorkerService::OnClientRequest(const std::string& identity, std::string_view command,
+                                    uint64_t req_id) {
+  ++ctx_.counters.bad_frames;
+  ++ctx_.counters.wrong_port;
+  Error error = WrongPortError(BrokerPort::kWorker, command, ctx_.frontend.LastEndpoint());
+  if (auto held_back = wrong_port_warnings_.Allow(ctx_.clock.MonotonicMs())) {
+    Log()->warn("a client is talking to the worker port: {}{}", error.message,
+                *held_back > 0 ? fmt::format(" ({} more since the last warning)", *held_back)
+                               : std::string());
+  }
+  // The client's call fails at once with this text instead of timing out.
+  protocol::Reply reply;
+  reply.req_id = req_id;
+  reply.error = protocol::WireError{std::string(ErrorCodeName(error.code)), error.message};
+  Send(identity, reply);
 }
 
 void WorkerService::OnReady(const std::string& identity, const std::string& user_id,

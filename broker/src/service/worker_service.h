@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "dispatch/worker_registry.h"
 #include "service/authz.h"
 #include "service/broker_context.h"
+#include "service/wrong_port.h"
 #include "taskmill/shared/protocol/messages.h"
 
 namespace taskmill::broker {
@@ -67,6 +69,9 @@ class WorkerService {
   void Dispatch();
   void Claim(WorkerState& worker);
   void Send(const std::string& identity, const protocol::Message& msg);
+  // A client's request on this (worker) port: counted, warned about (rate-limited) and
+  // answered with an error naming the client port.
+  void OnClientRequest(const std::string& identity, std::string_view command, uint64_t req_id);
 
   BrokerContext& ctx_;
   WorkerRegistry registry_;
@@ -75,6 +80,7 @@ class WorkerService {
   std::vector<std::string> to_release_;  // worker ids whose leases go at the end of the turn
   WorkerBindings bindings_;              // CURVE: which key each worker id belongs to
   HeldResults held_;                     // DONEs of connections that have not sent READY yet
+  WrongPortWarnings wrong_port_warnings_;  // rate limit of OnClientRequest's warning
   int64_t next_bind_refresh_ms_ = 0;     // monotonic ms of the next BindAcrossBrokers refresh
   bool draining_ = false;                // true iff StartDrain was called: nothing new goes out
 };

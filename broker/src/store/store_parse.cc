@@ -150,7 +150,13 @@ Result<FinishOutcome> FinishItem(const redisReply* r) {
   o.attempt = static_cast<uint32_t>(attempt);
   o.released = std::move(released);
   o.cancelled = std::move(cancelled);
-  if (f.size() > 8 && o.status == FinishStatus::kSucceeded) {
+  if (f.size() > 9) {
+    TM_ASSIGN_OR_RETURN(budget, Strings(f[9], "budget ids"));
+    o.budget_cancelled = std::move(budget);
+  }
+  // A {} summary only holds the place of the budget ids.
+  bool has_summary = f.size() > 8 && !(f[8]->type == REDIS_REPLY_ARRAY && f[8]->elements == 0);
+  if (has_summary && o.status == FinishStatus::kSucceeded) {
     TM_ASSIGN_OR_RETURN(s, Strings(f[8], "finish summary"));
     if (s.size() != 8) return MakeError(ErrorCode::kInternal, "finish summary: want 8 fields");
     auto num = [](const std::string& v) { return std::strtoll(v.c_str(), nullptr, 10); };

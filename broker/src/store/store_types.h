@@ -81,6 +81,8 @@ struct FinishOutcome {
   std::vector<std::string> released;   // dependents that became ready (or delayed)
   std::vector<std::string> cancelled;  // descendants (dependency_failed) or batch rest
                                        // (budget_exceeded) cancelled by this item
+  std::vector<std::string> budget_cancelled;  // those of `cancelled` whose reason is
+                                              // budget_exceeded (the rest: dependency_failed)
   // Set for kSucceeded on a first attempt without history: the rest of the task, which with
   // the DONE just recorded is the whole task (SucceededTask), so nothing need be read back.
   struct Summary {

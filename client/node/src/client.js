@@ -204,13 +204,25 @@ export class Client extends EventEmitter {
     return (await this.cancelMany([id], {reason})).count;
   }
 
+  // Cancels tasks: {count, ids, requested}; `requested` lists those still running, whose
+  // cancel is requested: they end `cancelled` only once their worker confirms.
   async cancelMany(ids, {reason = ''} = {}) {
-    return affected(await this.call('CANCEL', {ids: ids.map(idOf), reason}));
+    const reply = await this.call('CANCEL', {ids: ids.map(idOf), reason});
+    return this.withRequested(affected(reply));
   }
 
-  // Cancels the unfinished rest of a batch.
+  // Cancels the unfinished rest of a batch ({count, ids, requested} as cancelMany).
   async cancelBatch(batchId, {reason = ''} = {}) {
-    return affected(await this.call('CANCEL', {batchId, reason}));
+    return this.withRequested(affected(await this.call('CANCEL', {batchId, reason})));
+  }
+
+  // (internal) Fills `requested` from a GET of the affected ids.
+  async withRequested(result) {
+    if (result.ids.length === 0) return result;
+    const ids = new Set(result.ids);
+    const tasks = await this.getMany(result.ids);
+    result.requested = tasks.filter((t) => t.state === 'running' && ids.has(t.id)).map((t) => t.id);
+    return result;
   }
 
   // Submits a batch: {id?, tasks (each with a unique name; dependsOn by name), budget?,
@@ -331,7 +343,14 @@ export class Client extends EventEmitter {
 }
 
 function affected(reply) {
-  return {count: reply.count, ids: reply.ids};
+  return {count: reply.count, ids: reply.ids, requested: []};
+}
+
+// How long a task's attempt has taken: for a running task the time since it started (its
+// durationMs is 0 until it ends), else durationMs.
+export function elapsedMs(task, nowMs = Date.now()) {
+  if (task.state === 'running' && task.startedMs > 0) return Math.max(0, nowMs - task.startedMs);
+  return task.durationMs;
 }
 
 export {TaskmillError};

@@ -1,6 +1,6 @@
 // taskmill for Node: the client, the worker, the errors and the TM1 protocol.
 
-export {Client} from './client.js';
+export {Client, elapsedMs} from './client.js';
 export {Job} from './job.js';
 export {Subscription} from './subscription.js';
 export {Worker} from './worker.js';

@@ -10,7 +10,7 @@ import {after, before, describe, test} from 'node:test';
 import {fileURLToPath} from 'node:url';
 import {promisify} from 'node:util';
 
-import {Client, PermanentError, Worker} from '../src/index.js';
+import {Client, PermanentError, Worker, elapsedMs} from '../src/index.js';
 import {Cluster, cliBin, missingBinaries, waitFor} from './cluster.mjs';
 
 const run = promisify(execFile);
@@ -96,6 +96,9 @@ describe('node worker and examples against a live cluster', {skip: missingBinari
     w.handle('never', async () => {
       throw new PermanentError('no', 'refused');
     });
+    let release;
+    const released = new Promise((resolve) => { release = resolve; });
+    w.handle('stubborn', () => released);  // ignores its abort until the test lets it go
     const running = w.run();
     try {
       await cluster.waitForWorkers(client, ['node-inproc']);
@@ -104,6 +107,20 @@ describe('node worker and examples against a live cluster', {skip: missingBinari
       assert.equal(await client.cancel(id), 1);
       const cancelled = await client.wait(id, {timeoutMs: 10_000});
       assert.equal(cancelled.state, 'cancelled');
+
+      // While its handler still runs, a cancelled task is only "cancel requested", and
+      // its elapsed time grows where durationMs stays 0.
+      const {id: held} = await client.submit({type: 'stubborn', queue: 'nodeq', maxAttempts: 1});
+      await waitFor('the task to run for a while', async () => {
+        const t = await client.get(held);
+        return t.state === 'running' && elapsedMs(t) >= 50;
+      });
+      assert.equal((await client.get(held)).durationMs, 0);
+      const asked = await client.cancelMany([held]);
+      assert.equal(asked.count, 1);
+      assert.deepEqual(asked.requested, [held]);
+      release('late');
+      assert.equal((await client.wait(held, {timeoutMs: 10_000})).state, 'cancelled');
 
       const {status, events} = await client.submitBatch({subscribe: true, tasks: [
         {name: 'first', type: 'steps', queue: 'nodeq', payload: 'p'},
@@ -122,6 +139,7 @@ describe('node worker and examples against a live cluster', {skip: missingBinari
       assert.equal(t.state, 'failed');
       assert.deepEqual(t.error, {code: 'refused', message: 'no', retryable: false});
     } finally {
+      release('late');
       w.stop(1000);
       await running;
     }

@@ -2,6 +2,7 @@
 // said out loud. Against a fake broker (no build needed).
 
 import assert from 'node:assert/strict';
+import {readFileSync} from 'node:fs';
 import {afterEach, beforeEach, test} from 'node:test';
 
 import {Worker} from '../src/index.js';
@@ -87,14 +88,19 @@ test('a handler ignoring its abort past the grace is reported and its slot lost'
   assert.ok(broker.history.filter((m) => m.command === 'DONE').every((m) => !m.message.ok));
 });
 
+// The code every worker runtime uses for an exception: the shared protocol vector's.
+const handlerException = JSON.parse(readFileSync(new URL(
+    '../../../shared/protocol/vectors/done_handler_exception.json', import.meta.url))).body.error;
+
 test('a thrown error is handler_exception with its stack, logged at warning', async () => {
   await start({boom: async function boom() {
     throw new RangeError('kaboom');
   }});
   await broker.task('T1', 'boom');
   const done = await broker.waitFor('DONE');
-  assert.equal(done.error.code, 'handler_exception');
-  assert.equal(done.error.retryable, true);
+  assert.equal(handlerException.code, 'handler_exception');
+  assert.equal(done.error.code, handlerException.code);
+  assert.equal(done.error.retryable, handlerException.retryable);
   assert.match(done.error.message, /^RangeError: kaboom\n\s+at boom/);
   assert.ok(done.error.message.length < 4100);
   assert.ok(warnings.some((w) => /T1.*handler_exception: RangeError: kaboom/.test(w)),

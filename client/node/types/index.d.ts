@@ -120,7 +120,14 @@ export interface BatchEvent {
 export interface AffectedTasks {
   count: number;
   ids: string[];
+  /** cancel: those of `ids` still running, whose cancel is requested (they end cancelled
+   * once their worker confirms); always empty for the DLQ calls */
+  requested: string[];
 }
+
+/** How long a task's attempt has taken: for a running task the time since it started
+ * (durationMs is 0 until it ends), else durationMs. */
+export function elapsedMs(task: TaskInfo, nowMs?: number): number;
 
 export interface ClientOptions {
   /** frontend endpoint; default $TASKMILL_BROKER or tcp://127.0.0.1:5555 */

@@ -41,10 +41,19 @@ class StatsReply:
 
 @dataclass
 class AffectedTasks:
-    """What CANCEL and DLQ retry/purge answer: how many tasks, and which."""
+    """What CANCEL and DLQ retry/purge answer: how many tasks, and which. For a cancel,
+    ``requested`` lists those of ``ids`` that were still running: their cancel is requested
+    and they end ``cancelled`` only once their worker confirms (``wait`` for them)."""
 
     count: int = 0
     ids: List[str] = field(default_factory=list)
+    requested: List[str] = field(default_factory=list)
+
+
+def with_requested(affected: AffectedTasks, infos: Sequence[m.TaskInfo]) -> AffectedTasks:
+    """``affected`` with ``requested`` = its ids that ``infos`` (a GET of them) show running."""
+    affected.requested = [i.id for i in infos if i.state == "running" and i.id in affected.ids]
+    return affected
 
 
 @dataclass

@@ -206,15 +206,25 @@ class Client:
         return self._run(calls.get_many(ids, self.request_timeout))
 
     def cancel(self, task_id: str, reason: str = "") -> int:
-        """Cancels a task; returns how many were cancelled (0: it had already ended)."""
+        """Cancels a task; returns how many were cancelled (0: it had already ended). A
+        running task counts, but only stops once its worker confirms: ``cancel_many`` says
+        which ones are still running (``requested``)."""
         return self._run(calls.cancel([task_id], "", reason, self.request_timeout)).count
 
     def cancel_many(self, ids: Sequence[str], reason: str = "") -> AffectedTasks:
-        return self._run(calls.cancel(ids, "", reason, self.request_timeout))
+        """Cancels tasks; ``requested``: those still running, stopping once their worker
+        confirms."""
+        return self._requested(self._run(calls.cancel(ids, "", reason, self.request_timeout)))
 
     def cancel_batch(self, batch_id: str, reason: str = "") -> AffectedTasks:
-        """Cancels the unfinished rest of a batch."""
-        return self._run(calls.cancel([], batch_id, reason, self.request_timeout))
+        """Cancels the unfinished rest of a batch (``requested`` as for ``cancel_many``)."""
+        return self._requested(
+            self._run(calls.cancel([], batch_id, reason, self.request_timeout)))
+
+    def _requested(self, affected: AffectedTasks) -> AffectedTasks:
+        if not affected.ids:
+            return affected
+        return calls.with_requested(affected, self.get_many(affected.ids))
 
     # --------------------------------------------------------------------- batches
 

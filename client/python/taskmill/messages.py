@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json as _json
+import time as _time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -222,6 +223,15 @@ class TaskInfo:
     def json(self) -> Any:
         """The output parsed as JSON (None for an empty output)."""
         return _json.loads(self.output) if self.output else None
+
+    def elapsed_ms(self, now_ms: Optional[int] = None) -> int:
+        """How long its attempt has taken: for a running task the time since it started
+        (``now_ms``, default the wall clock; ``duration_ms`` is 0 until it ends), else
+        ``duration_ms``."""
+        if self.state == "running" and self.started_ms > 0:
+            now = int(_time.time() * 1000) if now_ms is None else now_ms
+            return max(0, now - self.started_ms)
+        return self.duration_ms
 
 
 TaskInfo.FIELDS = (

@@ -182,6 +182,12 @@ def test_timeouts_and_cancels_hold_for_a_handler_that_ignores_them(
         wait_for(lambda: held.get().state == "running", 10, "the task to run")
         got = cluster.cli("get", held)
         assert "running for" in got.stdout, got.stdout
+        # The Python API says the same: how long it has run, and that its cancel is only
+        # requested while the handler still runs.
+        wait_for(lambda: held.get().elapsed_ms() >= 50, 10, "elapsed time to grow")
+        assert held.get().duration_ms == 0
+        affected = client.cancel_many([held])
+        assert affected.count == 1 and affected.requested == [held], affected
         out = cluster.cli("cancel", held)
         assert out.returncode == 0, out.stderr
         assert "cancel requested for 1 running task(s)" in out.stdout, out.stdout

@@ -4,9 +4,11 @@ are said out loud. Against a fake broker (no build needed)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -15,6 +17,11 @@ from taskmill import messages as m
 from taskmill.worker import Task, Worker
 
 from fake_broker import FakeBroker
+
+# The code every worker runtime uses for an exception: the shared protocol vector's.
+_HANDLER_EXCEPTION = json.loads(
+    (Path(__file__).resolve().parents[3] / "shared" / "protocol" / "vectors"
+     / "done_handler_exception.json").read_text())["body"]["error"]
 
 
 @pytest.fixture()
@@ -144,7 +151,9 @@ def test_a_handler_exception_is_logged_at_warning_with_its_traceback(
     broker.task("T1", "boom")
     done = broker.wait_for(m.Done)
     assert done is not None and done.error is not None
-    assert done.error.code == "handler_exception" and done.error.retryable
+    assert _HANDLER_EXCEPTION["code"] == "handler_exception"
+    assert done.error.code == _HANDLER_EXCEPTION["code"]
+    assert done.error.retryable == _HANDLER_EXCEPTION["retryable"]
     assert done.error.message.startswith("ValueError: kaboom")
     assert "Traceback" in done.error.message and "in boom" in done.error.message
     assert len(done.error.message) < 4200

@@ -17,10 +17,15 @@ namespace taskmill::client {
 
 class Connection;
 
+// The broker's client (frontend) port, when neither ClientOptions::endpoint nor
+// TASKMILL_BROKER names one.
+inline constexpr const char* kDefaultClientEndpoint = "tcp://127.0.0.1:5555";
+
 // How a Client reaches its broker. Every field has a working default.
 struct ClientOptions {
-  // The broker's frontend (client) endpoint.
-  std::string endpoint = "tcp://127.0.0.1:5555";
+  // The broker's frontend (client) endpoint. Empty: the environment's TASKMILL_BROKER, else
+  // kDefaultClientEndpoint (as the Python and Node clients and the CLI).
+  std::string endpoint = {};
   // Deadline of every request, from the call until its reply. WAIT adds its own timeout.
   uint32_t request_timeout_ms = 10000;
   // ZMTP heartbeat interval on the connection, so a silently dead broker is noticed

@@ -1,6 +1,6 @@
 // Type-checked by `tsc --noEmit` (test/types.test.mjs), never run: the public API as the
 // README uses it, against the hand-written types/index.d.ts.
-import {Client, Job, PermanentError, TaskFailed, Worker} from 'taskmill';
+import {Client, Job, PermanentError, TaskFailed, Worker, elapsedMs} from 'taskmill';
 import type {Task, TaskInfo} from 'taskmill';
 
 async function client(): Promise<void> {
@@ -20,6 +20,10 @@ async function client(): Promise<void> {
   const {status} = await c.submitBatch({tasks: [{name: 'a', type: 'echo'}]});
   const {tasks} = await c.waitBatch(status.id);
   console.log(tasks.a.state);
+  const asked = await c.cancelMany([job]);
+  const requested: string[] = asked.requested;
+  const ranMs: number = elapsedMs(await c.get(job));
+  console.log(requested.length, ranMs);
   await c.close();
 }
 

@@ -18,9 +18,15 @@
 namespace taskmill::worker {
 
 // Everything a worker needs to run; one per Worker, validated by ValidateOptions.
+// The broker's worker (backend) port, when neither WorkerOptions::broker nor
+// TASKMILL_WORKER_BROKER names one.
+inline constexpr const char* kDefaultWorkerEndpoint = "tcp://127.0.0.1:5556";
+
 struct WorkerOptions {
-  // Broker backend endpoint (ZeroMQ syntax: tcp://host:port, ipc://path).
-  std::string broker = "tcp://127.0.0.1:5556";
+  // Broker backend endpoint (ZeroMQ syntax: tcp://host:port, ipc://path). Empty: the
+  // environment's TASKMILL_WORKER_BROKER, else kDefaultWorkerEndpoint (as the Python and
+  // Node workers). TASKMILL_BROKER is the clients' port and is never read by a worker.
+  std::string broker = {};
   // Queues to take tasks from; names match [A-Za-z0-9_.-]{1,128}.
   std::vector<std::string> queues = {protocol::kDefaultQueue};
   // Executor slots: 1 runs tasks one after another, N runs up to N at once. 0 = cores.
@@ -59,7 +65,8 @@ struct WorkerOptions {
   std::string http = "off";
 };
 
-// Checks every field; the error message names the option and what is allowed.
+// Checks every field; the error message names the option and what is allowed. An empty
+// broker is valid (the Worker fills it in from TASKMILL_WORKER_BROKER or the default).
 Result<void> ValidateOptions(const WorkerOptions& options);
 
 // One worker process's runtime. Register handlers, then Run, which blocks: the calling

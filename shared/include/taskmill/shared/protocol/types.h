@@ -22,6 +22,10 @@ using Labels = std::map<std::string, std::string>;
 
 inline constexpr uint32_t kDefaultMaxAttempts = 3;
 inline constexpr const char* kDefaultQueue = "default";
+// TaskError code of an attempt whose handler raised an exception, in every worker runtime
+// (C++, Python, Node); retryable; its message is the exception in words (type, message and
+// a bounded traceback where the language has one). Vector done_handler_exception.
+inline constexpr const char* kHandlerExceptionCode = "handler_exception";
 
 // Lifecycle state of a task. Terminal: succeeded, failed (dead), cancelled.
 enum class TaskState : uint8_t {
