@@ -108,6 +108,8 @@ class ClientService {
   // to req_id) when a quota refuses it.
   bool SubscribeWithinQuota(const std::string& identity, uint64_t req_id,
                             const protocol::BatchStatus& status);
+  // Batches the client of `identity` subscribes to, over all its key's connections.
+  uint64_t ClientSubscriptions(const std::string& identity) const;
   void ReplyError(const std::string& identity, uint64_t req_id, const Error& error);
 
   BrokerContext& ctx_;

@@ -189,7 +189,10 @@ json ToJson(const StatsReply& stats) {
               {"wait_ids", b.wait_ids},
               {"subscriptions", b.subscriptions},
               {"quota_refusals", b.quota_refusals},
-              {"peers_dropped", b.peers_dropped}};
+              {"peers_dropped", b.peers_dropped},
+              {"queued_bytes", b.queued_bytes},
+              {"replies_dropped", b.replies_dropped},
+              {"clients_cut", b.clients_cut}};
   return json{{"queues", std::move(queues)},
               {"workers", std::move(workers)},
               {"broker", std::move(broker)}};
