@@ -577,6 +577,9 @@ TEST_F(HostileStateTest, AClientThatNeverReadsItsReplies) {
           attacker.send(zmq::buffer(frames.version), zmq::send_flags::sndmore);
           attacker.send(zmq::buffer(frames.command), zmq::send_flags::sndmore);
           attacker.send(zmq::buffer(frames.body), zmq::send_flags::none);
+          // Pacing only: each 8 MiB read holds Redis (single-threaded) for a few ms, which
+          // is the expensive-reads attack, not this one.
+          std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
         // Until its connection is cut (never, with the bound off: the deadline ends it).
         cut = WaitFor([&] { return broker_stats().clients_cut >= 1; }, Long() ? 60000 : 20000);
@@ -611,7 +614,7 @@ TEST_F(HostileStateTest, WorkersAtTheClaimKeyCap) {
   struct Shape {
     int queues, types;
   };
-  const std::vector<Shape> shapes = {{64, 16}, {2, 512}, {1024, 1}};
+  const std::vector<Shape> shapes = {{64, 16}, {2, 512}};  // 64 queues, 512 types at most
   std::vector<std::unique_ptr<WireClient>> fakes;
   for (size_t w = 0; w < shapes.size(); ++w) {
     fakes.push_back(std::make_unique<WireClient>(cluster_->backend()));
@@ -653,7 +656,7 @@ TEST_F(HostileStateTest, WorkersAtTheClaimKeyCap) {
         }
       },
       attack_ms + 5000);
-  f.extra["workers"] = "64x16,2x512,1024x1";
+  f.extra["workers"] = "64x16,2x512";
   Check(f);
 }
 
