@@ -74,6 +74,7 @@ TEST(SendBudgetTest, AStuckPeerPastItsCapIsRefusedAndCutAReadingOneIsNot) {
   EXPECT_EQ(budget.queued_bytes(), 600u);
   budget.Refund("reading", 600);
   EXPECT_EQ(budget.queued_bytes(), 0u);
+  EXPECT_EQ(budget.tracked(), 0u);  // nothing kept for a peer a send failed to
 }
 
 TEST(SendBudgetTest, TheTotalCapRefusesAStuckPeerUnderItsOwnCap) {

@@ -64,6 +64,8 @@ void SendBudget::Refund(const std::string& identity, uint64_t bytes) {
   uint64_t n = std::min(bytes, it->second.bytes);
   it->second.bytes -= n;
   total_ -= n;
+  // A send to a peer that is gone leaves no entry behind (Forget has been and gone).
+  if (it->second.bytes == 0 && !it->second.cut) queued_.erase(it);
 }
 
 void SendBudget::Forget(const std::string& identity) {
