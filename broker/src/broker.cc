@@ -31,6 +31,7 @@
 #include "service/client_service.h"
 #include "service/worker_service.h"
 #include "store/store.h"
+#include "store/store_layout.h"
 #include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
@@ -80,6 +81,12 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
   EmbeddedRedisOptions eo;
   eo.data_dir = (std::filesystem::absolute(o.data_dir) / "redis").string();
   eo.server_path = o.redis_server;
+  // Never an evicting policy: it would drop tasks silently (docs/security.md).
+  eo.extra_args = {"--maxmemory-policy", "noeviction"};
+  if (o.redis_maxmemory_mb != 0) {
+    eo.extra_args.insert(eo.extra_args.end(),
+                         {"--maxmemory", std::to_string(o.redis_maxmemory_mb) + "mb"});
+  }
   auto started = EmbeddedRedis::Start(std::move(eo));
   if (!started) return std::unexpected(started.error());
   embedded.emplace(std::move(*started));
@@ -127,6 +134,32 @@ int MakeSignalFd() {
   return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+// What the role directories leave out, said at startup and after each SIGHUP: the escape
+// hatch (every client key a worker and an admin) loudly, and a broker no worker can
+// register with (a one-list setup upgraded without --curve-roles=shared).
+void WarnAboutRoles(const BrokerOptions& o, const ZapHandler& zap) {
+  bool shared = o.curve_roles == "shared";
+  if (shared && (zap.worker_list() == nullptr || zap.admin_list() == nullptr)) {
+    Log()->warn(
+        "CURVE roles SHARED (--curve-roles=shared): every key of {} may also {}{}{}. Any "
+        "client can then receive other clients' payloads or purge the dead letters: give "
+        "--curve-worker-allow-dir and --curve-admin-allow-dir and drop --curve-roles",
+        o.curve_allow_dir, zap.worker_list() == nullptr ? "register as a worker" : "",
+        zap.worker_list() == nullptr && zap.admin_list() == nullptr ? " and " : "",
+        zap.admin_list() == nullptr ? "act as an admin (DLQ, every client's tasks)" : "");
+  }
+  bool workers = zap.worker_list() != nullptr && zap.worker_list()->size() > 0;
+  if (!workers && !(shared && zap.worker_list() == nullptr)) {
+    Log()->warn(
+        "CURVE is on and no key has the worker role: every worker's READY will be refused. Put "
+        "the workers' .pub files in a directory and give it as --curve-worker-allow-dir "
+        "(TASKMILL_CURVE_WORKER_ALLOW_DIR){}",
+        zap.worker_list() == nullptr
+            ? "; or, to keep one allow-list for every role while upgrading, --curve-roles=shared"
+            : "");
+  }
+}
+
 // With --curve-secret-key-file: the ZAP handler bound in `zmq_ctx` (it must exist before
 // the CURVE sockets bind, or libzmq lets every key in) and both sockets made CURVE servers.
 // Without: nullptr, plain sockets.
@@ -157,16 +190,6 @@ Result<std::unique_ptr<ZapHandler>> SetUpCurve(const BrokerOptions& o, zmq::cont
     Log()->info("CURVE roles: {} keys in {} ({})", loaded->size(), *dir, flag);
     list->emplace(std::move(*loaded));
   }
-  if (!workers) {
-    Log()->warn(
-        "CURVE roles: no --curve-worker-allow-dir, so every client key may also register as "
-        "a worker");
-  }
-  if (!admins) {
-    Log()->warn(
-        "CURVE roles: no --curve-admin-allow-dir, so every client key is an admin (DLQ, and "
-        "every client's tasks)");
-  }
   auto zap = std::make_unique<ZapHandler>(zmq_ctx, std::move(*allow), clock, std::move(workers),
                                           std::move(admins));
   if (auto r = zap->Bind(); !r) return std::unexpected(r.error());
@@ -178,11 +201,12 @@ Result<std::unique_ptr<ZapHandler>> SetUpCurve(const BrokerOptions& o, zmq::cont
     Log()->warn("the CURVE allow-list {} is empty: every connection will be refused",
                 o.curve_allow_dir);
   }
+  WarnAboutRoles(o, *zap);
   return zap;
 }
 
 // SIGHUP: re-read the allow-list; a broken directory keeps the old list.
-void ReloadAllowList(ZapHandler* zap) {
+void ReloadAllowList(const BrokerOptions& o, ZapHandler* zap) {
   if (zap == nullptr) {
     Log()->info("SIGHUP: nothing to reload (CURVE is off)");
     return;
@@ -196,6 +220,7 @@ void ReloadAllowList(ZapHandler* zap) {
   }
   Log()->info("SIGHUP: CURVE allow-list reloaded from {}: {} keys loaded ({} before)",
               zap->allow_list().dir(), *loaded, before);
+  WarnAboutRoles(o, *zap);
 }
 
 }  // namespace
@@ -218,13 +243,37 @@ Result<void> Broker::Run() {
   std::optional<EmbeddedRedis> embedded;
   auto redis_config = StoreConfig(options_, embedded);
   if (!redis_config) return std::unexpected(redis_config.error());
+  // Nothing reads or writes the store before its layout is this broker's (migrated if older,
+  // refused if newer): store/store_layout.h. When that cannot be settled at once (Redis
+  // unreachable or refusing us, another broker migrating), the broker serves anyway, its
+  // stores answering store_unavailable, while a thread repeats the check.
+  StoreLayoutOptions layout;
+  layout.prefix = options_.prefix;
+  layout.wait = false;
+  std::atomic<bool> layout_checked{false};
+  const std::atomic<bool>* store_gate = &layout_checked;
+  std::unique_ptr<LayoutCheckThread> layout_later;
+  if (auto r = EnsureStoreLayout(*redis_config, layout); r) {
+    layout_checked = true;
+  } else if (r.error().code != ErrorCode::kStoreUnavailable) {
+    if (embedded) (void)embedded->Stop();
+    return std::unexpected(r.error());
+  } else {
+    Log()->warn("store layout not checked yet ({}); store calls fail with store_unavailable "
+                "until it is",
+                r.error().message);
+    layout_later = std::make_unique<LayoutCheckThread>(*redis_config, layout);
+    store_gate = &layout_later->ok();
+  }
 
   RedisConnection redis(*redis_config, {}, clock_);
   StoreOptions store_options;
   store_options.prefix = options_.prefix;
   store_options.retention_ms = int64_t{options_.retention_hours} * 3600 * 1000;
   store_options.max_queue_depth = options_.max_queue_depth;
+  store_options.max_finished_per_queue = options_.max_finished_per_queue;
   Store store(redis, clock_, store_options);
+  store.SetGate(store_gate);
   redis.Start();
   // A second connection for expensive reads (STATS, GET, WAIT, batch status): what queues
   // behind it never delays a SUBMIT, a claim or a DONE on the first.
@@ -232,6 +281,7 @@ Result<void> Broker::Run() {
   StoreOptions read_options = store_options;
   read_options.max_in_flight = 1;
   Store read_store(reads, clock_, read_options);
+  read_store.SetGate(store_gate);
   reads.Start();
 
   zmq::context_t zmq_ctx(1);
@@ -270,7 +320,7 @@ Result<void> Broker::Run() {
 
   BrokerContext ctx{options_, clock_,  redis,   store,   frontend,
                     backend,  nullptr, nullptr, nullptr, {},
-                    AccessPolicy(zap->get()), &metrics};
+                    AccessPolicy(zap->get(), options_.curve_roles == "shared"), &metrics};
   ctx.read_store = &read_store;
   ctx.client_peers = &client_peers;
   ctx.client_budget = &client_budget;
@@ -361,6 +411,7 @@ Result<void> Broker::Run() {
 
   bool stopping = false;
   int64_t drain_deadline = 0;
+  std::optional<Error> layout_failure;  // the late layout check failed: stop and report it
   // The HTTP threads' view of the reactor; publishing is a struct copy under a mutex.
   // Clients seen reading start a fresh count, so the total stays a count of what may
   // really be held for clients that do not read.
@@ -414,7 +465,7 @@ Result<void> Broker::Run() {
       while (read(signal_fd, &info, sizeof info) == sizeof info) {
         (info.ssi_signo == SIGHUP ? reload : stop_requested) = true;
       }
-      if (reload) ReloadAllowList(zap->get());
+      if (reload) ReloadAllowList(options_, zap->get());
     }
     if (stop_requested) {
       if (!stopping) {
@@ -428,6 +479,13 @@ Result<void> Broker::Run() {
         Log()->info("second stop request: exiting now");
         drain_deadline = 0;
       }
+    }
+
+    if (layout_later && !layout_failure && (layout_failure = layout_later->failure())) {
+      Log()->error("{}", layout_failure->message);
+      stopping = true;
+      drain_deadline = 0;
+      clients.StopAccepting();
     }
 
     for (int n = 0; n < kMaxMessagesPerSocketTurn && frontend.TryReceive(in); ++n) {
@@ -494,6 +552,7 @@ Result<void> Broker::Run() {
   }
   LogCounters(ctx.counters);
   Log()->info("stopped");
+  if (layout_failure) return std::unexpected(*layout_failure);
   return {};
 }
 

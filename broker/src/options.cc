@@ -35,6 +35,9 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.String("redis-password-file", &o.redis_password_file, "file holding the Redis password");
   f.String("data-dir", &o.data_dir, "directory for the embedded Redis's data");
   f.String("redis-server", &o.redis_server, "redis-server binary for the embedded Redis");
+  f.Uint32("redis-maxmemory-mb", &o.redis_maxmemory_mb, 0, 1u << 22,
+           "the embedded Redis's maxmemory in MiB, with noeviction: a full Redis refuses "
+           "submits with store_full and drops nothing (0: no limit)");
   f.String("prefix", &o.prefix, "prefix of every Redis key");
   f.Uint32("heartbeat-ms", &o.heartbeat_ms, 50, 60000, "heartbeat interval in ms");
   f.Uint32("liveness", &o.liveness, 1, 100, "missed heartbeats before a worker is dead");
@@ -52,6 +55,9 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
            "subscribers gone");
   f.Uint32("retention-hours", &o.retention_hours, 0, 24u * 365 * 10,
            "how long finished tasks stay readable (0: forever)");
+  f.Uint("max-finished-per-queue", &o.max_finished_per_queue, 0, 1ull << 40,
+         "succeeded and cancelled tasks one queue keeps within the retention; past it the "
+         "oldest finished are deleted (0: no count cap)");
   f.Uint("max-queue-depth", &o.max_queue_depth, 0, 1ull << 40,
          "waiting tasks (queued + delayed + blocked) a queue may hold; a submit or batch "
          "that would pass it is refused whole with queue_full (0: no cap)");
@@ -97,14 +103,18 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.String("curve-secret-key-file", &o.curve_secret_key_file,
            "CURVE: the broker's key file (taskmill keygen); needs --curve-allow-dir");
   f.String("curve-allow-dir", &o.curve_allow_dir,
-           "CURVE: directory of the *.pub files of allowed clients and workers (SIGHUP "
-           "re-reads it)");
+           "CURVE: directory of the *.pub files of allowed clients: submit, and read their "
+           "own tasks (SIGHUP re-reads the role directories)");
   f.String("curve-worker-allow-dir", &o.curve_worker_allow_dir,
            "CURVE: directory of the *.pub files of the keys that may register as workers "
-           "(unset: the keys of --curve-allow-dir may)");
+           "(unset: no worker can register)");
   f.String("curve-admin-allow-dir", &o.curve_admin_allow_dir,
            "CURVE: directory of the *.pub files of admin keys: DLQ, and every client's tasks "
-           "and batches (unset: every key of --curve-allow-dir is an admin)");
+           "and batches (unset: no admin)");
+  f.Choice("curve-roles", &o.curve_roles, {"split", "shared"},
+           "CURVE: split: each role only from its own directory; shared (upgrades, unsafe): "
+           "the keys of --curve-allow-dir are also workers and admins where no role directory "
+           "is given");
   f.String("ready-file", &o.ready_file, "write the bound endpoints here once serving");
   f.String("http", &o.http,
            "HOST:PORT of the HTTP listener (/healthz, /readyz, /metrics); port 0 picks a free "
@@ -133,6 +143,11 @@ Result<void> Validate(const BrokerOptions& o) {
   if (o.redis_url.empty() && o.data_dir.empty()) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "--data-dir: must be set when no --redis-url is given");
+  }
+  if (!o.redis_url.empty() && o.redis_maxmemory_mb != 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--redis-maxmemory-mb: only for the embedded Redis (with --redis-url, set "
+                     "maxmemory and maxmemory-policy noeviction on that Redis)");
   }
   if (o.prefix.empty() || o.prefix.size() > 128) {
     return MakeError(ErrorCode::kInvalidArgument, "--prefix: must be 1 to 128 characters");
@@ -185,6 +200,11 @@ Result<void> Validate(const BrokerOptions& o) {
                        std::string(flag) +
                            ": roles need CURVE (--curve-secret-key-file and --curve-allow-dir)");
     }
+  }
+  if (o.curve_roles == "shared" && o.curve_secret_key_file.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--curve-roles: roles need CURVE (--curve-secret-key-file and "
+                     "--curve-allow-dir); without CURVE everyone is trusted anyway");
   }
   return {};
 }

@@ -120,6 +120,16 @@ TEST(BrokerOptionsTest, CapsHaveProductionDefaultsAndCheckedRanges) {
   auto o = Parse({});
   ASSERT_TRUE(o);
   EXPECT_EQ(o->max_queue_depth, 0u);
+  EXPECT_EQ(o->max_finished_per_queue, 100000u);
+  EXPECT_EQ(o->redis_maxmemory_mb, 0u);
+  o = Parse({"--redis-url", "redis://127.0.0.1:6379", "--redis-maxmemory-mb", "64"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("--redis-maxmemory-mb: only for the embedded Redis"),
+            std::string::npos)
+      << o.error().message;
+  o = Parse({}, {{"TASKMILL_REDIS_MAXMEMORY_MB", "64"}});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->redis_maxmemory_mb, 64u);
   EXPECT_EQ(o->max_payload_bytes, 8u << 20);
   EXPECT_EQ(o->max_batch_tasks, 10000u);
   EXPECT_EQ(o->max_output_bytes, 8u << 20);
@@ -141,9 +151,12 @@ TEST(BrokerOptionsTest, CapsHaveProductionDefaultsAndCheckedRanges) {
 }
 
 TEST(BrokerOptionsTest, CapsComeFromTheEnvironmentAndFlagsWin) {
-  auto o = Parse({}, {{"TASKMILL_MAX_QUEUE_DEPTH", "500"}, {"TASKMILL_MAX_BATCH_TASKS", "20"}});
+  auto o = Parse({}, {{"TASKMILL_MAX_QUEUE_DEPTH", "500"},
+                      {"TASKMILL_MAX_BATCH_TASKS", "20"},
+                      {"TASKMILL_MAX_FINISHED_PER_QUEUE", "0"}});
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->max_queue_depth, 500u);
+  EXPECT_EQ(o->max_finished_per_queue, 0u);
   EXPECT_EQ(o->max_batch_tasks, 20u);
   o = Parse({"--max-queue-depth", "7"}, {{"TASKMILL_MAX_QUEUE_DEPTH", "500"}});
   ASSERT_TRUE(o);
@@ -177,6 +190,17 @@ TEST(BrokerOptionsTest, CurveTakesBothFlagsOrNeither) {
   o = Parse({"--curve-secret-key-file", "/k/broker.key", "--curve-allow-dir", "/k/allowed"});
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->curve_allow_dir, "/k/allowed");
+  EXPECT_EQ(o->curve_roles, "split");  // each role only from its own directory
+  o = Parse({"--curve-secret-key-file", "/k/broker.key", "--curve-allow-dir", "/k/allowed",
+             "--curve-roles", "shared"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->curve_roles, "shared");
+  o = Parse({"--curve-roles", "shared"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("--curve-roles: roles need CURVE"), std::string::npos)
+      << o.error().message;
+  o = Parse({"--curve-roles", "everyone"});
+  EXPECT_FALSE(o);
 }
 
 TEST(BrokerOptionsTest, LeaseFollowsHeartbeatUnlessSet) {

@@ -181,6 +181,57 @@ TEST_F(StoreTest, OwnerFilterHidesAndProtectsOtherOwnersTasks) {
   EXPECT_TRUE(read_batch(""));
 }
 
+// Issue 13, reach through ids: with owners, depends_on finds only the submitter's own tasks
+// (another owner's is as unknown as a missing one) and idempotency keys are per owner; without
+// owners (no CURVE) both work as before.
+TEST_F(StoreTest, DependsOnAndIdempotencyKeysStayWithinTheirOwner) {
+  auto enqueue = [&](protocol::TaskSpec spec, const std::string& owner) {
+    auto r = Await<EnqueueResult>([&](auto cb) { store_->Enqueue({spec}, cb, {owner}); });
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    return r ? r->items.at(0) : EnqueueOutcome{};
+  };
+  protocol::TaskSpec parent = Spec();
+  parent.id = "parent-of-a";
+  ASSERT_FALSE(enqueue(parent, "key-a").error);
+  auto child_of = [&](const std::string& parent_id, const std::string& id) {
+    protocol::TaskSpec c = Spec();
+    c.id = id;
+    c.depends_on = {parent_id};
+    return c;
+  };
+  auto foreign = enqueue(child_of("parent-of-a", "child-of-b"), "key-b");
+  auto missing = enqueue(child_of("no-such-task", "child-of-nothing"), "key-b");
+  ASSERT_TRUE(foreign.error && missing.error);
+  EXPECT_EQ(foreign.error->code, ErrorCode::kNotFound);
+  EXPECT_EQ(foreign.error->message, "parent task parent-of-a not found");
+  EXPECT_EQ(missing.error->message, "parent task no-such-task not found");
+  auto stored = Await<std::vector<std::optional<protocol::TaskInfo>>>(
+      [&](auto cb) { store_->Get({"child-of-b"}, cb); });
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_FALSE(stored->at(0).has_value());  // nothing stored
+  EXPECT_FALSE(enqueue(child_of("parent-of-a", "child-of-a"), "key-a").error);
+  EXPECT_EQ(GetOne("child-of-a").state, TaskState::kBlocked);
+
+  protocol::TaskSpec idem = Spec();
+  idem.idempotency_key = "order-17";
+  auto a1 = enqueue(idem, "key-a");
+  auto b1 = enqueue(idem, "key-b");
+  auto a2 = enqueue(idem, "key-a");
+  auto b2 = enqueue(idem, "key-b");
+  EXPECT_FALSE(a1.duplicate || b1.duplicate);
+  EXPECT_NE(a1.id, b1.id);  // two owners, two tasks
+  EXPECT_TRUE(a2.duplicate && b2.duplicate);
+  EXPECT_EQ(a2.id, a1.id);
+  EXPECT_EQ(b2.id, b1.id);
+  // No owner: one key for everyone, as before CURVE.
+  auto n1 = enqueue(idem, "");
+  auto n2 = enqueue(idem, "");
+  EXPECT_FALSE(n1.duplicate);
+  EXPECT_TRUE(n2.duplicate);
+  EXPECT_EQ(n2.id, n1.id);
+  EXPECT_FALSE(enqueue(child_of("parent-of-a", "child-of-anyone"), "").error);
+}
+
 // The Lua backoff must equal BackoffPolicy::DelayFor for every attempt, with and without
 // jitter; the clock is fake and the jitter seed fixed, so the schedule is exact.
 TEST_F(StoreTest, BackoffScheduleMatchesTheSharedFormula) {

@@ -171,7 +171,8 @@ TEST_F(ZapHandlerTest, ReloadPicksUpChangesAndKeepsTheOldListOnError) {
 }
 
 // Issue 13: a key in any role directory may connect; its roles are the directories it is in,
-// and a directory not given leaves its role to the client keys (one allow-list, as before).
+// and only those by default; --curve-roles=shared leaves the role of a directory not given to
+// the client keys (one allow-list, as before roles).
 TEST_F(ZapHandlerTest, RolesComeFromTheDirectoriesAKeyIsIn) {
   fs::create_directory(dir_ + "/workers");
   fs::create_directory(dir_ + "/admins");
@@ -206,11 +207,20 @@ TEST_F(ZapHandlerTest, RolesComeFromTheDirectoriesAKeyIsIn) {
   EXPECT_EQ(roles.Identify(bob_.public_key).roles, kRoleWorker | kRoleAdmin);
   EXPECT_EQ(AccessPolicy::OwnerFilter(roles.Identify(bob_.public_key)), "");
 
-  // Without role directories, a client key has every role.
+  // Without role directories, a client key is a client and nothing else by default...
   ZapHandler legacy(ctx, *clients, clock_);
-  AccessPolicy one_list(&legacy);
+  AccessPolicy split(&legacy);
+  EXPECT_FALSE(split.shared_roles());
+  EXPECT_EQ(split.Identify(alice_.public_key).roles, kRoleClient);
+  EXPECT_FALSE(split.Require(split.Identify(alice_.public_key), kRoleWorker, "READY"));
+  // ... and has every role with --curve-roles=shared (the escape hatch for upgrades).
+  AccessPolicy one_list(&legacy, /*shared_roles=*/true);
+  EXPECT_TRUE(one_list.shared_roles());
   EXPECT_EQ(one_list.Identify(alice_.public_key).roles, kRoleClient | kRoleWorker | kRoleAdmin);
   EXPECT_EQ(one_list.Identify(bob_.public_key).roles, 0);
+  // Shared with a worker directory given: client keys are admins, workers come from it.
+  AccessPolicy shared_with_workers(&zap, /*shared_roles=*/true);
+  EXPECT_EQ(shared_with_workers.Identify(alice_.public_key).roles, kRoleClient);
   // Without CURVE, everyone has every role and nothing is owned.
   Principal anyone = AccessPolicy().Identify("");
   EXPECT_EQ(anyone.roles, kRoleClient | kRoleWorker | kRoleAdmin);

@@ -184,6 +184,15 @@ std::vector<Sample> SampleMessages() {
   }
   {
     Reply r;
+    r.req_id = 13;
+    BrokerStats b;
+    b.workers = 1;
+    b.warnings = {"CURVE roles are shared (--curve-roles=shared)"};
+    r.broker = b;
+    out.push_back({"reply_stats_warnings", r});
+  }
+  {
+    Reply r;
     r.req_id = 3;
     BatchStatus b;
     b.id = "01JD00000000000000000000B1";

@@ -59,11 +59,13 @@ class CurveTest : public ::testing::Test {
   void SetUp() override {
     keys_ = MakeTempDir("taskmill-keys");
     allow_ = keys_ + "/allowed";
+    workers_ = keys_ + "/workers";
     fs::create_directory(allow_);
+    fs::create_directory(workers_);
     for (const char* name : {"broker", "worker", "client", "stranger"}) {
       ASSERT_EQ(Keygen(name, keys_), 0) << name;
     }
-    fs::copy_file(keys_ + "/worker.pub", allow_ + "/worker.pub");
+    fs::copy_file(keys_ + "/worker.pub", workers_ + "/worker.pub");
     fs::copy_file(keys_ + "/client.pub", allow_ + "/client.pub");
     auto stranger = LoadCurvePublicKey(keys_ + "/stranger.pub");
     ASSERT_TRUE(stranger.has_value());
@@ -71,7 +73,7 @@ class CurveTest : public ::testing::Test {
 
     Cluster::Options options;
     options.broker_args = {"--curve-secret-key-file", keys_ + "/broker.key", "--curve-allow-dir",
-                           allow_};
+                           allow_, "--curve-worker-allow-dir", workers_};
     auto c = Cluster::Start(options);
     ASSERT_TRUE(c.has_value()) << c.error().message;
     cluster_ = std::move(*c);
@@ -138,7 +140,8 @@ class CurveTest : public ::testing::Test {
   }
 
   std::string keys_;
-  std::string allow_;
+  std::string allow_;    // client keys
+  std::string workers_;  // worker keys
   std::string stranger_public_;
   std::unique_ptr<Cluster> cluster_;
 };
@@ -270,9 +273,11 @@ TEST_F(CurveTest, SighupReloadsTheAllowList) {
       << ReadFile(worker_log);
   EXPECT_FALSE(has_stranger()) << "a refused worker registered";
 
+  // The stranger is both a client and a worker: its key goes into both role directories.
   fs::copy_file(keys_ + "/stranger.pub", allow_ + "/stranger.pub");
+  fs::copy_file(keys_ + "/stranger.pub", workers_ + "/stranger.pub");
   cluster_->broker().Signal(SIGHUP);
-  ASSERT_TRUE(LogShows("3 keys loaded (2 before)"));
+  ASSERT_TRUE(LogShows("2 keys loaded (1 before)"));
   RunEcho("stranger", "welcome");
   ASSERT_TRUE(LogShows("allowed CURVE key of 'stranger'"));
   // The refused client redials by itself (backoff up to 5 s) and gets in.
@@ -284,14 +289,15 @@ TEST_F(CurveTest, SighupReloadsTheAllowList) {
   // A broken file: the reload is refused and the old list (with the stranger) stays.
   std::ofstream(allow_ + "/broken.pub") << "curve\n    public-key = \"oops\"\n";
   cluster_->broker().Signal(SIGHUP);
-  ASSERT_TRUE(LogShows("keeping the 3 keys loaded before"));
+  ASSERT_TRUE(LogShows("keeping the 2 keys loaded before"));
   EXPECT_NE(BrokerLog().find("broken.pub"), std::string::npos);
   RunEcho("stranger", "still welcome");
 
   fs::remove(allow_ + "/broken.pub");
   fs::remove(allow_ + "/stranger.pub");
+  fs::remove(workers_ + "/stranger.pub");
   cluster_->broker().Signal(SIGHUP);
-  ASSERT_TRUE(LogShows("2 keys loaded (3 before)"));
+  ASSERT_TRUE(LogShows("1 keys loaded (2 before)"));
   ExpectRefused("stranger");
   RunEcho("client", "the others still work");
   ASSERT_TRUE(cluster_->broker().Running()) << "SIGHUP must not stop the broker";

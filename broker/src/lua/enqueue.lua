@@ -8,8 +8,13 @@
 --   id, queue, type, name, payload, priority, max_attempts, backoff_base_ms, backoff_max_ms,
 --   backoff_multiplier, backoff_jitter (0/1), timeout_ms, idempotency_key, not_before_ms,
 --   owner (the submitter's CURVE key; "" = none), L, L pairs (label key, value), D, D parent ids
+-- Owners (CURVE): a parent (depends_on) owned by another key than the item's owner is treated
+--   as not stored (not_found, the same error as an id that does not exist: its child would
+--   receive its output); idempotency keys are per owner (idem@<owner>:<key>), so one key's
+--   resubmit never returns, nor blocks, another key's task. Owner "" (no CURVE): unchanged.
 -- Writes: task:<id> hash; q:<queue>:<type> (ready) or delayed (not_before in the future) or
---   state blocked with deps:<parent> entries; idem:<key> (SET NX PX); qindex (the queue),
+--   state blocked with deps:<parent> entries; idem:<key> or idem@<owner>:<key> (SET NX PX);
+--   qindex (the queue),
 --   types:<queue> (types now ready), stats:<queue> (submitted, gauges), qidle; with a batch:
 --   batch:<id> hash (owner: its first item's), batch:<id>:tasks, batch:<id>:names.
 -- Returns: {items, batches}; items[i] is one of
@@ -49,6 +54,10 @@ for i = 1, n do
   for _ = 1, argn() do deps[#deps + 1] = arg() end
   it.deps = deps
   if not it.owner then return redis.error_reply('TM_INVALID_ARGUMENT item ' .. i .. ' truncated') end
+  if it.idem ~= '' then
+    it.idem_key = it.owner == '' and P .. 'idem:' .. it.idem or
+        P .. 'idem@' .. it.owner .. ':' .. it.idem
+  end
   items[i] = it
 end
 
@@ -62,7 +71,9 @@ for i, it in ipairs(items) do
     item_error[i] = {'conflict', 'task id ' .. it.id .. ' exists'}
   else
     for _, d in ipairs(it.deps) do
-      if not in_call[d] and redis.call('EXISTS', task_key(d)) == 0 then
+      -- Another key's task is as unknown as one that does not exist.
+      if not in_call[d] and (redis.call('EXISTS', task_key(d)) == 0 or
+          (it.owner ~= '' and redis.call('HGET', task_key(d), 'owner') ~= it.owner)) then
         item_error[i] = {'not_found', 'parent task ' .. d .. ' not found'}
         break
       end
@@ -92,7 +103,7 @@ local ready_type = {}                   -- ready zset -> {queue, type}
 for i, it in ipairs(items) do
   local dup = nil
   if batch == '' and it.idem ~= '' then
-    local ik = P .. 'idem:' .. it.idem
+    local ik = it.idem_key
     dup = redis.call('GET', ik)
     if not dup and not item_error[i] then
       redis.call('SET', ik, it.id, 'PX', fmt(IDEM_TTL))

@@ -33,9 +33,10 @@ Principal AccessPolicy::Identify(std::string_view user_id) const {
   if (name != nullptr) {
     p.name = *name;
     p.roles |= kRoleClient;
-    // Without a directory of its own, a role belongs to every client key (one allow-list).
-    if (workers == nullptr) p.roles |= kRoleWorker;
-    if (admins == nullptr) p.roles |= kRoleAdmin;
+    // --curve-roles=shared: without a directory of its own, a role belongs to every client
+    // key (the one allow-list of before roles). By default a role comes from its directory.
+    if (shared_roles_ && workers == nullptr) p.roles |= kRoleWorker;
+    if (shared_roles_ && admins == nullptr) p.roles |= kRoleAdmin;
   }
   if (workers != nullptr) {
     if (const std::string* n = workers->Find(*binary)) {

@@ -3,8 +3,10 @@
 // Who may do what (docs/security.md, "Roles"). With CURVE every connection is a public key
 // (its ZAP user id), and each key has roles from the allow-list directories it is in:
 // client (--curve-allow-dir), worker (--curve-worker-allow-dir), admin
-// (--curve-admin-allow-dir). Without CURVE there are no keys: anyone who reaches the ports
-// is trusted with every role, and nothing is owned.
+// (--curve-admin-allow-dir); only there, unless --curve-roles=shared (the one-list setup of
+// before roles: client keys are also workers and admins where no role directory is given).
+// Without CURVE there are no keys: anyone who reaches the ports is trusted with every role,
+// and nothing is owned.
 
 #include <cstdint>
 #include <string>
@@ -40,9 +42,13 @@ struct Principal {
 class AccessPolicy {
  public:
   AccessPolicy() = default;
-  explicit AccessPolicy(const ZapHandler* zap) : zap_(zap) {}
+  // `shared_roles`: --curve-roles=shared.
+  explicit AccessPolicy(const ZapHandler* zap, bool shared_roles = false)
+      : zap_(zap), shared_roles_(shared_roles) {}
 
   bool curve() const { return zap_ != nullptr; }
+  // True iff CURVE is on and client keys get the roles whose directory is missing.
+  bool shared_roles() const { return zap_ != nullptr && shared_roles_; }
   Principal Identify(std::string_view user_id) const;
   // kForbidden naming the role `what` needs, or nothing when `p` has one of `any_of`.
   Result<void> Require(const Principal& p, Roles any_of, std::string_view what) const;
@@ -52,6 +58,7 @@ class AccessPolicy {
 
  private:
   const ZapHandler* zap_ = nullptr;  // nullptr: no CURVE
+  bool shared_roles_ = false;        // true iff --curve-roles=shared
 };
 
 // Which CURVE key each worker id belongs to: the first key to register a worker id keeps it

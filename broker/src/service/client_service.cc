@@ -67,6 +67,12 @@ protocol::BrokerStats ClientService::BrokerSection() const {
     b.replies_dropped = ctx_.client_budget->refused();
     b.clients_cut = ctx_.client_budget->peers_cut();
   }
+  if (ctx_.access.shared_roles()) {
+    b.warnings.push_back(
+        "CURVE roles are shared (--curve-roles=shared): client keys may also register as "
+        "workers and act as admins where no role directory is given; see docs/security.md, "
+        "Roles");
+  }
   return b;
 }
 

@@ -41,13 +41,22 @@ const char* FinishStatusName(FinishStatus s) {
 }
 
 Store::Store(RedisConnection& conn, const Clock& clock, StoreOptions options)
+    : Store(conn, clock, std::move(options), {}) {}
+
+Store::Store(RedisConnection& conn, const Clock& clock, StoreOptions options,
+             std::span<const LuaScript> scripts)
     : conn_(conn), clock_(clock), options_(std::move(options)), rng_(std::random_device{}()) {
   static_assert(std::size(kScriptNames) == kScriptCount);
   for (size_t i = 0; i < kScriptCount; ++i) {
+    const LuaScript* chosen = nullptr;
+    for (const LuaScript& s : scripts) {
+      if (s.name == kScriptNames[i]) chosen = &s;
+    }
     for (const LuaScript& s : AllScripts()) {
-      if (s.name == kScriptNames[i]) {
-        handles_[i] = conn_.AddScript(std::string(s.name), std::string(s.body));
-      }
+      if (chosen == nullptr && s.name == kScriptNames[i]) chosen = &s;
+    }
+    if (chosen != nullptr) {
+      handles_[i] = conn_.AddScript(std::string(chosen->name), std::string(chosen->body));
     }
   }
   jitter_ = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); };
@@ -74,7 +83,10 @@ std::vector<std::string> Store::Header() {
   return {options_.prefix,
           std::to_string(clock_.NowMs()),
           std::to_string(options_.retention_ms),
-          std::to_string(options_.dead_letter_max),
+          options_.max_finished_per_queue == 0
+              ? std::to_string(options_.dead_letter_max)
+              : std::to_string(options_.dead_letter_max) + "," +
+                    std::to_string(options_.max_finished_per_queue),
           wire::Num(jitter_()),
           std::to_string(options_.idempotency_ttl_ms),
           std::to_string(options_.lease_grace_ms)};
@@ -83,6 +95,11 @@ std::vector<std::string> Store::Header() {
 template <typename T>
 void Store::Run(Script s, std::vector<std::string> args, Callback<T> cb,
                 std::function<Result<T>(const redisReply*)> parse) {
+  if (gate_ != nullptr && !gate_->load(std::memory_order_acquire)) {
+    cb(MakeError(ErrorCode::kStoreUnavailable,
+                 "the store's layout version is not checked yet (Redis unreachable at start)"));
+    return;
+  }
   auto send = [this, s, args = std::move(args), cb = std::move(cb),
                parse = std::move(parse)]() mutable {
     ++in_flight_;

@@ -1,14 +1,17 @@
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "lua/scripts.h"
 #include "redis/redis_connection.h"
 #include "store/store_types.h"
 #include "taskmill/shared/clock.h"
@@ -36,6 +39,10 @@ class Store {
   using Callback = std::function<void(Result<T>)>;
 
   Store(RedisConnection& conn, const Clock& clock, StoreOptions options = {});
+  // Tests: the same store running other scripts (an older layout's, to write a store the way
+  // that version did); a verb missing from `scripts` runs today's.
+  Store(RedisConnection& conn, const Clock& clock, StoreOptions options,
+        std::span<const LuaScript> scripts);
 
   // A spec the store can hold: protocol::ValidateTaskSpec, plus an id (assigned by then) and
   // parent ids that are valid names ([A-Za-z0-9_.-]{1,128}, protocol::ValidateName, which
@@ -106,6 +113,9 @@ class Store {
   const StoreOptions& options() const { return options_; }
   // True iff its Redis connection is ready (calls would not fail at once).
   bool ready() const { return conn_.ready(); }
+  // Every call fails at once with kStoreUnavailable while *open is false (the broker's
+  // layout check has not passed yet: store_layout.h); null (the default): always open.
+  void SetGate(const std::atomic<bool>* open) { gate_ = open; }
   // Tests: replaces the random jitter seed source (default: a seeded mt19937_64).
   void SetJitterSource(std::function<double()> draw) { jitter_ = std::move(draw); }
 
@@ -154,6 +164,7 @@ class Store {
 
   RedisConnection& conn_;
   const Clock& clock_;
+  const std::atomic<bool>* gate_ = nullptr;     // calls refused while *gate_ is false
   uint32_t in_flight_ = 0;                      // script calls sent and not yet answered
   std::deque<std::function<void()>> deferred_;  // calls waiting for room (max_in_flight)
   bool running_deferred_ = false;               // true iff inside RunDeferred

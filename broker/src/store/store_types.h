@@ -17,6 +17,9 @@ struct StoreOptions {
   int64_t retention_ms = 7LL * 24 * 3600 * 1000;    // TTL of finished tasks/batches; 0 = keep
   int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;  // how long an idempotency key dedupes
   uint32_t dead_letter_max = 10000;                 // dead letters kept per queue (oldest go)
+  // Succeeded and cancelled tasks kept per queue, besides the retention: past it the oldest
+  // finished are deleted (done:<queue>). 0 = no count cap.
+  uint64_t max_finished_per_queue = 0;
   int64_t lease_grace_ms = 5000;                    // lease may outlive timeout_ms by this
   // Waiting tasks (queued + delayed + blocked) a queue may hold; an enqueue past it fails
   // whole with kQueueFull. 0 = no cap.

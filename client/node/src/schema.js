@@ -117,6 +117,7 @@ export const BrokerStats = [
   f('queued_bytes', 'u64'),
   f('replies_dropped', 'u64'),
   f('clients_cut', 'u64'),
+  f('warnings', 'strList'),
 ];
 
 export const BatchSpec = [

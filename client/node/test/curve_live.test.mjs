@@ -34,9 +34,11 @@ describe('CURVE against a live broker', {skip: missingBinaries() ?? false}, () =
   before(async () => {
     cluster = new Cluster();
     const keysDir = join(cluster.dir, 'keys');
-    const allow = join(cluster.dir, 'allow');
+    const allow = join(cluster.dir, 'allow');      // client keys
+    const workers = join(cluster.dir, 'workers');  // worker keys (a client key is not one)
     mkdirSync(keysDir);
     mkdirSync(allow);
+    mkdirSync(workers);
     keys = {};
     // The broker's and the app's pairs come from the C++ CLI, the others from curve.generate:
     // both writers' files must be read by both readers.
@@ -47,12 +49,12 @@ describe('CURVE against a live broker', {skip: missingBinaries() ?? false}, () =
     for (const name of ['node-worker', 'stranger', 'stranger-w']) {
       keys[name] = curve.generate(name, keysDir).keyFile;
     }
-    for (const name of ['node-app', 'node-worker']) {
-      copyFileSync(join(keysDir, `${name}.pub`), join(allow, `${name}.pub`));
+    for (const [name, dir] of [['node-app', allow], ['node-worker', workers]]) {
+      copyFileSync(join(keysDir, `${name}.pub`), join(dir, `${name}.pub`));
     }
     serverPub = join(keysDir, 'broker.pub');
     await cluster.start({brokerArgs: ['--curve-secret-key-file', keys.broker,
-      '--curve-allow-dir', allow]});
+      '--curve-allow-dir', allow, '--curve-worker-allow-dir', workers]});
     worker = new Worker({broker: cluster.backend, id: 'node-curve-w', queues: ['curveq'],
       heartbeatMs: 200, handleSignals: false, curveServerKey: serverPub,
       curveKeyFile: keys['node-worker']});

@@ -14,16 +14,17 @@ describe('a refused CURVE peer gets in once allowed', {skip: missingBinaries() ?
   let cluster;
   let keysDir;
   let allowDir;
+  let workersDir;
   let serverPub;  // the broker's .pub file
   let app;        // an allowed client
 
   const reloads = () => cluster.broker.output.split('allow-list reloaded').length - 1;
 
-  // Puts `name`'s .pub into the allow dir and has the broker reload it (SIGHUP to the
-  // broker's PID), waiting until the broker logged the reload.
-  const allow = async (name) => {
+  // Puts `name`'s .pub into the allow dir (or the workers dir) and has the broker reload it
+  // (SIGHUP to the broker's PID), waiting until the broker logged the reload.
+  const allow = async (name, dir = allowDir) => {
     const before = reloads();
-    copyFileSync(join(keysDir, `${name}.pub`), join(allowDir, `${name}.pub`));
+    copyFileSync(join(keysDir, `${name}.pub`), join(dir, `${name}.pub`));
     cluster.broker.kill('SIGHUP');
     await waitFor('the broker to reload its allow-list', () => reloads() > before);
   };
@@ -32,14 +33,16 @@ describe('a refused CURVE peer gets in once allowed', {skip: missingBinaries() ?
     cluster = new Cluster();
     keysDir = join(cluster.dir, 'keys');
     allowDir = join(cluster.dir, 'allow');
+    workersDir = join(cluster.dir, 'workers');
     mkdirSync(keysDir);
     mkdirSync(allowDir);
+    mkdirSync(workersDir);
     const broker = curve.generate('broker', keysDir);
     serverPub = broker.pubFile;
     const appKey = curve.generate('app', keysDir);
     copyFileSync(appKey.pubFile, join(allowDir, 'app.pub'));
     await cluster.start({brokerArgs: ['--curve-secret-key-file', broker.keyFile,
-      '--curve-allow-dir', allowDir]});
+      '--curve-allow-dir', allowDir, '--curve-worker-allow-dir', workersDir]});
     app = new Client({broker: cluster.frontend, requestTimeoutMs: 5000,
       curveServerKey: serverPub, curveKeyFile: appKey.keyFile});
   });
@@ -94,7 +97,7 @@ describe('a refused CURVE peer gets in once allowed', {skip: missingBinaries() ?
       assert.ok(!lines.some((l) => l.includes(secretKey)));
       assert.ok(!(await app.stats()).workers.some((w) => w.id === 'node-late-w'));
 
-      await allow('late-worker');
+      await allow('late-worker', workersDir);
       await cluster.waitForWorkers(app, ['node-late-w'], 15_000);
       const {id} = await app.submit({type: 'node.late', queue: 'lateq', payload: 'let in'});
       const task = await app.result(id, {timeoutMs: 20_000});

@@ -316,6 +316,7 @@ class BrokerStats:
     queued_bytes: int = 0
     replies_dropped: int = 0
     clients_cut: int = 0
+    warnings: List[str] = field(default_factory=list)
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -325,7 +326,7 @@ BrokerStats.FIELDS = (Field("workers", UINT, max=U32),) + tuple(
                              "workers_lost", "waits", "wait_ids", "subscriptions",
                              "quota_refusals", "peers_dropped", "queued_bytes",
                              "replies_dropped", "clients_cut")
-)
+) + (Field("warnings", STR_LIST),)
 
 
 @dataclass

@@ -21,13 +21,15 @@ from conftest import Cluster, binary, wait_for
 
 
 class CurveCluster(Cluster):
-    """A broker with CURVE on. ``keys`` maps a name to its .key file; 'app' and
-    'py-worker' are allowed (their .pub files are in the allow dir), 'stranger' is not."""
+    """A broker with CURVE on. ``keys`` maps a name to its .key file; 'app' is a client key
+    (its .pub is in the allow dir), 'py-worker' a worker key (in the workers dir: by default a
+    client key may not register as a worker), 'stranger' is in neither."""
 
     def __init__(self, tmp: Path) -> None:
-        keys_dir, allow = tmp / "keys", tmp / "allow"
+        keys_dir, allow, workers = tmp / "keys", tmp / "allow", tmp / "workers"
         keys_dir.mkdir()
         allow.mkdir()
+        workers.mkdir()
         self.keys: Dict[str, str] = {}
         # The broker's and the app's pairs come from the C++ CLI, the others from Python:
         # both writers' files must be read by both readers.
@@ -38,11 +40,12 @@ class CurveCluster(Cluster):
             self.keys[name] = str(keys_dir / f"{name}.key")
         for name in ("py-worker", "stranger", "stranger-w"):
             self.keys[name] = curve.generate(name, str(keys_dir))[0]
-        for name in ("app", "py-worker"):
-            (allow / f"{name}.pub").write_bytes((keys_dir / f"{name}.pub").read_bytes())
+        for name, role_dir in (("app", allow), ("py-worker", workers)):
+            (role_dir / f"{name}.pub").write_bytes((keys_dir / f"{name}.pub").read_bytes())
         self.server_pub = str(keys_dir / "broker.pub")
         super().__init__(tmp, "--curve-secret-key-file", self.keys["broker"],
-                         "--curve-allow-dir", str(allow))
+                         "--curve-allow-dir", str(allow), "--curve-worker-allow-dir",
+                         str(workers))
 
     def refused(self, name: str) -> bool:
         """True iff the broker logged refusing the public key of ``name``."""

@@ -41,12 +41,13 @@ def new_key(c: CurveCluster, name: str) -> str:
     return key_file
 
 
-def allow(c: CurveCluster, name: str) -> None:
-    """Puts ``name``'s .pub into the allow dir and has the broker reload it (SIGHUP to the
-    broker's PID), waiting until the broker logged the reload."""
+def allow(c: CurveCluster, name: str, role_dir: str = "allow") -> None:
+    """Puts ``name``'s .pub into ``role_dir`` (the client dir "allow", or "workers") and has
+    the broker reload it (SIGHUP to the broker's PID), waiting until the broker logged the
+    reload."""
     log = c.tmp / "broker.log"
     before = log.read_text(errors="replace").count("allow-list reloaded")
-    shutil.copy(c.tmp / "keys" / f"{name}.pub", c.tmp / "allow" / f"{name}.pub")
+    shutil.copy(c.tmp / "keys" / f"{name}.pub", c.tmp / role_dir / f"{name}.pub")
     c.broker.send_signal(signal.SIGHUP)
     wait_for(lambda: log.read_text(errors="replace").count("allow-list reloaded") > before,
              10, "the broker to reload its allow-list")
@@ -132,7 +133,7 @@ def test_refused_worker_redials_and_runs_a_task_after_sighup(
             assert not any(secret.decode() in r.getMessage() for r in caplog.records)
             assert "py-late-w" not in {w.id for w in client.stats().workers}
 
-            allow(c, "late-worker")
+            allow(c, "late-worker", "workers")
             wait_for(lambda: "py-late-w" in {w.id for w in client.stats().workers}, 15,
                      "the refused worker to register after the SIGHUP")
             task_id = client.submit("py.late", b"let in", queue="lateq")

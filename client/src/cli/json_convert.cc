@@ -192,7 +192,8 @@ json ToJson(const StatsReply& stats) {
               {"peers_dropped", b.peers_dropped},
               {"queued_bytes", b.queued_bytes},
               {"replies_dropped", b.replies_dropped},
-              {"clients_cut", b.clients_cut}};
+              {"clients_cut", b.clients_cut},
+              {"warnings", b.warnings}};
   return json{{"queues", std::move(queues)},
               {"workers", std::move(workers)},
               {"broker", std::move(broker)}};

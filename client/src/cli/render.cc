@@ -254,6 +254,7 @@ void PrintStats(std::ostream& out, const StatsReply& stats) {
   out << "\nbroker: " << b.workers << " workers, " << b.queues << " queues, " << b.waits
       << " WAITs holding " << b.wait_ids << " ids, " << b.subscriptions << " subscriptions, "
       << b.quota_refusals << " refused by quotas, " << b.bad_frames << " bad frames\n";
+  for (const auto& w : b.warnings) out << "WARNING: " << w << '\n';
 }
 
 void PrintDeadLetters(std::ostream& out, const std::vector<protocol::TaskInfo>& tasks) {

@@ -132,6 +132,7 @@ void Fields(V& v, S& x) {
   v.Uint("queued_bytes", x.queued_bytes);
   v.Uint("replies_dropped", x.replies_dropped);
   v.Uint("clients_cut", x.clients_cut);
+  v.StrList("warnings", x.warnings);
 }
 
 template <class V, class S>

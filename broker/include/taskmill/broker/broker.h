@@ -26,6 +26,9 @@ struct BrokerOptions {
   std::string data_dir = "taskmill-data";
   // The redis-server binary for the embedded Redis.
   std::string redis_server = "redis-server";
+  // The embedded Redis's maxmemory in MiB (always with maxmemory-policy noeviction: a full
+  // Redis refuses writes, store_full, and never drops a task); 0: no limit.
+  uint32_t redis_maxmemory_mb = 0;
   // Prefix of every Redis key.
   std::string prefix = "tm:";
   // Heartbeat interval, both directions.
@@ -46,6 +49,9 @@ struct BrokerOptions {
   uint32_t sweep_ms = 10000;
   // How long finished tasks stay readable, in hours (0: forever).
   uint32_t retention_hours = 24 * 7;
+  // Succeeded and cancelled tasks one queue keeps besides the retention; past it the oldest
+  // finished go first (running, waiting and dead-lettered tasks never). 0: no count cap.
+  uint64_t max_finished_per_queue = 100000;
   // Waiting tasks (queued + delayed + blocked) one queue may hold; a SUBMIT or BATCH that
   // would go past it is refused whole with queue_full (0: no cap).
   uint64_t max_queue_depth = 0;
@@ -86,9 +92,14 @@ struct BrokerOptions {
   std::string curve_allow_dir;
   // CURVE roles (docs/security.md, "Roles"): directories of the *.pub files of the keys that
   // may register as workers, and of the keys that may administer (DLQ, every client's tasks).
-  // Unset: the keys of curve_allow_dir have that role too (how one allow-list worked before).
+  // Unset: no key has that role (unless curve_roles is "shared").
   std::string curve_worker_allow_dir;
   std::string curve_admin_allow_dir;
+  // "split": each role only from its own directory. "shared": the escape hatch for the
+  // one-list setup of before roles: the keys of curve_allow_dir are also workers (without
+  // curve_worker_allow_dir) and admins (without curve_admin_allow_dir), warned at startup
+  // and in STATS.
+  std::string curve_roles = "split";
   // Write the bound endpoints here once serving ("frontend=...\nbackend=...\nhttp=...\n").
   std::string ready_file;
   // HTTP listener for /healthz, /readyz and /metrics (docs/observability.md): HOST:PORT,

@@ -4,7 +4,9 @@
 -- Common ARGV header of every script (the verb's own arguments start at ARGV[8]):
 --   ARGV[1] key prefix (e.g. "tm:")     ARGV[2] now, epoch ms (the broker's clock, never TIME)
 --   ARGV[3] retention ms for finished tasks (0 = keep forever)
---   ARGV[4] max dead letters kept per queue      ARGV[5] jitter seed in [0, 1)
+--   ARGV[4] max dead letters kept per queue, then optionally "," and the most finished
+--     (succeeded or cancelled) tasks kept per queue (0 or absent: no count cap)
+--                                                ARGV[5] jitter seed in [0, 1)
 --   ARGV[6] idempotency key TTL ms               ARGV[7] lease grace ms (after a task timeout)
 -- KEYS is empty: every key is derived from the prefix (a hash-tagged prefix such as "{tm}:"
 -- keeps them in one cluster slot).
@@ -14,7 +16,8 @@
 local P = ARGV[1]
 local NOW = tonumber(ARGV[2])
 local RETENTION = tonumber(ARGV[3])
-local DEAD_MAX = tonumber(ARGV[4])
+local DEAD_MAX = tonumber(string.match(ARGV[4], '^%d+')) or 0
+local FINISHED_MAX = tonumber(string.match(ARGV[4], ',(%d+)$')) or 0
 local JITTER_SEED = tonumber(ARGV[5])
 local IDEM_TTL = tonumber(ARGV[6])
 local LEASE_GRACE = tonumber(ARGV[7])
@@ -43,6 +46,7 @@ local function stats_key(q) return P .. 'stats:' .. q end
 local function dead_key(q) return P .. 'dead:' .. q end
 local function wleases_key(w) return P .. 'wleases:' .. w end
 local function batch_key(b) return P .. 'batch:' .. b end
+local function done_key(q) return P .. 'done:' .. q end
 local DELAYED = P .. 'delayed'
 local LEASES = P .. 'leases'
 -- Every queue with state (tasks in any state but finished-and-expired, dead letters, or
@@ -66,8 +70,7 @@ local function check_queue_depth(items, cap, batch)
   if not cap or cap <= 0 then return nil end
   local adding, order = {}, {}
   for _, it in ipairs(items) do
-    local seen = batch == '' and it.idem ~= '' and
-        redis.call('EXISTS', P .. 'idem:' .. it.idem) == 1
+    local seen = batch == '' and it.idem ~= '' and redis.call('EXISTS', it.idem_key) == 1
     if not seen then
       if not adding[it.queue] then order[#order + 1] = it.queue end
       adding[it.queue] = (adding[it.queue] or 0) + 1
@@ -130,7 +133,7 @@ local function prune_idle_queues(limit)
     end
     if held == 0 and redis.call('EXISTS', dead_key(q)) == 0 then
       redis.call('ZREM', QUEUES, q)
-      redis.call('DEL', stats_key(q), types_key(q))
+      redis.call('DEL', stats_key(q), types_key(q), done_key(q))
     end
   end
   return #old
@@ -284,11 +287,43 @@ local function push_delayed(t, at, fields)
   set_state(t, 'delayed', f)
 end
 
-local function expire_finished(t)
+-- Queues whose done:<queue> grew in this call: trim_done runs once for each, at the end.
+local done_queues, done_order = {}, {}
+
+-- A finished task expires with the retention; a succeeded or cancelled one (not `dead`: dead
+-- letters have their own bounds, trim_dead) also joins done:<queue> when FINISHED_MAX caps
+-- how many of them a queue keeps.
+local function expire_finished(t, dead)
   if RETENTION > 0 then
     redis.call('PEXPIRE', task_key(t.id), RETENTION_S)
     if t.hist == '1' then redis.call('PEXPIRE', hist_key(t.id), RETENTION_S) end
   end
+  if FINISHED_MAX > 0 and not dead then
+    redis.call('ZADD', done_key(t.queue), NOW_S, t.id)
+    if not done_queues[t.queue] then
+      done_queues[t.queue] = true
+      done_order[#done_order + 1] = t.queue
+    end
+  end
+end
+
+-- Keeps a queue's finished tasks within FINISHED_MAX, oldest finished first (at most 1,000
+-- deleted per call, so lowering the cap never holds Redis long); entries older than the
+-- retention leave the index (their hashes expire by TTL). Only a task still in a finished
+-- state is deleted: nothing queued, running or dead-lettered ever goes.
+local function trim_done(q)
+  local dk = done_key(q)
+  if RETENTION > 0 then
+    redis.call('ZREMRANGEBYSCORE', dk, '-inf', '(' .. fmt(NOW - RETENTION))
+  end
+  local extra = redis.call('ZCARD', dk) - FINISHED_MAX
+  if extra <= 0 then return end
+  local ids = redis.call('ZRANGE', dk, 0, math.min(extra, 1000) - 1)
+  for _, id in ipairs(ids) do
+    local st = redis.call('HGET', task_key(id), 'state')
+    if st == 'succeeded' or st == 'cancelled' then redis.call('DEL', task_key(id), hist_key(id)) end
+  end
+  call_chunked('ZREM', dk, ids)
 end
 
 -- Same formula as BackoffPolicy::DelayFor (shared/src/backoff.cc): base * mult^(n-1),
@@ -430,7 +465,7 @@ local function fail_attempt(t, code, msg, retryable)
   set_state(t, 'failed', errf)
   bump(stats_key(t.queue), 'failed', 1)
   redis.call('ZADD', dead_key(t.queue), NOW_S, id)
-  expire_finished(t)
+  expire_finished(t, true)
   if not dead_queues[t.queue] then
     dead_queues[t.queue] = true
     dead_order[#dead_order + 1] = t.queue
@@ -494,6 +529,7 @@ end
 local function finish(result)
   flush_leases()
   for _, q in ipairs(dead_order) do trim_dead(q) end
+  for _, q in ipairs(done_order) do trim_done(q) end
   flush_bumps()
   refile_queues()
   flush_seq()

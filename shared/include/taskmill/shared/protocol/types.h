@@ -142,6 +142,7 @@ struct BrokerStats {
                                    // (counted since each was last seen reading)
   uint64_t replies_dropped = 0;    // replies and events dropped: client over its byte cap
   uint64_t clients_cut = 0;        // client connections cut for not reading their replies
+  std::vector<std::string> warnings;  // unsafe settings the operator must hear about
 
   friend bool operator==(const BrokerStats&, const BrokerStats&) = default;
 };

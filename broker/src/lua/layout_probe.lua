@@ -1,0 +1,41 @@
+-- layout_probe.lua: which layout version the store holds, and the migration lock.
+--
+-- KEYS: none (see prelude.lua for ARGV[1..7]; only the prefix is read).
+-- ARGV[8] the broker's layout version (kStoreLayoutVersion, store_layout.h)
+-- ARGV[9] lock token (random, per broker start)   ARGV[10] lock TTL ms
+-- The version lives in <prefix>layout. A store without it is read as:
+--   version 1 when <prefix>queues (v1's queue set, never pruned, so present in every v1 store
+--   that was ever used) or <prefix>layout:mig (a migration under way) exists;
+--   version 2 when <prefix>qindex exists (written by a v2 broker from before the key);
+--   empty otherwise: it gets ARGV[8].
+-- A store older than ARGV[8] takes the lock <prefix>layout:lock (SET NX PX) for this token.
+-- Writes: <prefix>layout (empty store, or a v2 store without the key); <prefix>layout:lock.
+-- Returns: {verdict, store version}: verdict 'current' | 'newer' (refuse to start) |
+--   'migrate' (the lock is this token's: run the step from that version) | 'wait' (another
+--   broker holds the lock: probe again later).
+
+local LAYOUT = P .. 'layout'
+local LOCK = P .. 'layout:lock'
+local want = argn()
+local token = arg()
+local ttl = arg()
+
+local v = tonumber(redis.call('GET', LAYOUT) or '')
+if not v then
+  if redis.call('EXISTS', P .. 'queues') == 1 or redis.call('EXISTS', P .. 'layout:mig') == 1 then
+    v = 1
+  elseif redis.call('EXISTS', P .. 'qindex') == 1 then
+    v = 2
+    if v == want then redis.call('SET', LAYOUT, fmt(v)) end
+  else
+    v = want
+    redis.call('SET', LAYOUT, fmt(v))
+  end
+end
+if v == want then return {'current', v} end
+if v > want then return {'newer', v} end
+if redis.call('GET', LOCK) == token or redis.call('SET', LOCK, token, 'NX', 'PX', ttl) then
+  redis.call('PEXPIRE', LOCK, ttl)
+  return {'migrate', v}
+end
+return {'wait', v}

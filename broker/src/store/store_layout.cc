@@ -1,0 +1,320 @@
+#include "store/store_layout.h"
+
+#include <hiredis/hiredis.h>
+#include <sys/random.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "lua/scripts.h"
+#include "taskmill/shared/log.h"
+
+namespace taskmill::broker {
+namespace {
+
+auto Log() {
+  static auto log = Logger("broker.store");
+  return log;
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct ContextFree {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+struct ReplyFree {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
+
+// A synchronous connection used only while the broker starts.
+class SyncRedis {
+ public:
+  SyncRedis(const RedisConfig& config, int64_t timeout_ms)
+      : config_(config), timeout_ms_(timeout_ms) {}
+
+  // kStoreUnavailable: unreachable, or Redis refused the command (loading, a wrong password,
+  // a script error: all logged by the caller as it tries again later).
+  Result<ReplyPtr> Command(const std::vector<std::string>& args) {
+    if (!ctx_) {
+      if (auto r = Connect(); !r) {
+        ctx_.reset();
+        return std::unexpected(r.error());
+      }
+    }
+    return Send(args);
+  }
+
+ private:
+  Result<void> Connect() {
+    timeval tv{static_cast<time_t>(timeout_ms_ / 1000),
+               static_cast<suseconds_t>((timeout_ms_ % 1000) * 1000)};
+    redisContext* c = config_.unix_path.empty()
+                          ? redisConnectWithTimeout(config_.host.c_str(), config_.port, tv)
+                          : redisConnectUnixWithTimeout(config_.unix_path.c_str(), tv);
+    if (c == nullptr) return MakeError(ErrorCode::kStoreUnavailable, "redis: out of memory");
+    ctx_.reset(c);
+    if (c->err != 0) {
+      return MakeError(ErrorCode::kStoreUnavailable, std::string("redis: ") + c->errstr);
+    }
+    redisSetTimeout(c, tv);
+    if (!config_.password.empty()) {
+      std::vector<std::string> auth = {"AUTH"};
+      if (!config_.username.empty()) auth.push_back(config_.username);
+      auth.push_back(config_.password);
+      if (auto r = Send(auth); !r) return std::unexpected(r.error());
+    }
+    if (config_.db != 0) {
+      if (auto r = Send({"SELECT", std::to_string(config_.db)}); !r) {
+        return std::unexpected(r.error());
+      }
+    }
+    return {};
+  }
+
+  Result<ReplyPtr> Send(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    ReplyPtr reply(static_cast<redisReply*>(
+        redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+    if (!reply) {
+      std::string why = ctx_->errstr;
+      ctx_.reset();
+      return MakeError(ErrorCode::kStoreUnavailable, "redis: " + why);
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+      std::string msg(reply->str, reply->len);
+      if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+      // Every refusal may pass (LOADING after a restart, BUSY, a password not yet right,
+      // an unauthenticated client's big request): wait and probe again, logging it.
+      ctx_.reset();
+      return MakeError(ErrorCode::kStoreUnavailable, "redis: " + msg);
+    }
+    return reply;
+  }
+
+  RedisConfig config_;
+  int64_t timeout_ms_;
+  std::unique_ptr<redisContext, ContextFree> ctx_;  // null while disconnected
+};
+
+std::string_view ScriptBody(std::string_view name) {
+  for (const LuaScript& s : AllScripts()) {
+    if (s.name == name) return s.body;
+  }
+  return {};
+}
+
+std::string LockToken() {
+  uint64_t bits[2] = {};
+  if (getrandom(bits, sizeof bits, 0) != static_cast<ssize_t>(sizeof bits)) {
+    bits[0] = static_cast<uint64_t>(WallMs());
+    bits[1] = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&bits));
+  }
+  return std::to_string(bits[0]) + "-" + std::to_string(bits[1]);
+}
+
+std::string Str(const redisReply* r) {
+  if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+    return std::string(r->str, r->len);
+  }
+  return {};
+}
+
+// {verdict string, integers...}; nullopt when the reply has another shape.
+struct ScriptReply {
+  std::string verdict;
+  std::vector<int64_t> numbers;
+};
+Result<ScriptReply> ParseScriptReply(const redisReply* r, std::string_view script) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+    return MakeError(ErrorCode::kInternal, std::string(script) + ": unexpected reply");
+  }
+  ScriptReply out{Str(r->element[0]), {}};
+  for (size_t i = 1; i < r->elements; ++i) {
+    if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+      return MakeError(ErrorCode::kInternal, std::string(script) + ": unexpected reply");
+    }
+    out.numbers.push_back(r->element[i]->integer);
+  }
+  return out;
+}
+
+std::vector<std::string> Eval(std::string_view body, const std::string& prefix,
+                              std::vector<std::string> args) {
+  // The prelude's header: prefix, now, then retention, dead-letter cap, jitter, idempotency
+  // TTL and lease grace, which the layout scripts never read.
+  std::vector<std::string> v = {"EVAL", std::string(body), "0", prefix, std::to_string(WallMs()),
+                                "0",    "0",               "0", "0",    "0"};
+  for (auto& a : args) v.push_back(std::move(a));
+  return v;
+}
+
+}  // namespace
+
+Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
+                                        const StoreLayoutOptions& options) {
+  SyncRedis redis(config, options.io_timeout_ms);
+  const std::string token = LockToken();
+  const std::string ttl = std::to_string(options.lock_ttl_ms);
+  LayoutOutcome outcome;
+  bool first_probe = true;
+  uint32_t chunks = 0;
+  int64_t next_note_ms = 0;  // monotonic ms of the next "still waiting" line
+  auto pause = [&](const std::string& why) -> Result<void> {
+    if (!options.wait) return MakeError(ErrorCode::kStoreUnavailable, why);
+    if (options.stop_requested && options.stop_requested()) {
+      return MakeError(ErrorCode::kStoreUnavailable, "stopped while " + why);
+    }
+    if (int64_t now = MonotonicMs(); now >= next_note_ms) {
+      Log()->info("store layout: {}", why);
+      next_note_ms = now + 5000;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(options.poll_ms));
+    return {};
+  };
+
+  for (;;) {
+    auto probed = redis.Command(Eval(ScriptBody("layout_probe"), options.prefix,
+                                     {std::to_string(kStoreLayoutVersion), token, ttl}));
+    if (!probed) {
+      if (probed.error().code != ErrorCode::kStoreUnavailable) return std::unexpected(probed.error());
+      if (auto r = pause("waiting for Redis (" + probed.error().message + ")"); !r) return std::unexpected(r.error());
+      continue;
+    }
+    auto probe = ParseScriptReply(probed->get(), "layout_probe");
+    if (!probe) return std::unexpected(probe.error());
+    if (probe->numbers.size() != 1) {
+      return MakeError(ErrorCode::kInternal, "layout_probe: unexpected reply");
+    }
+    int64_t version = probe->numbers[0];
+    if (first_probe) {
+      outcome.found_version = version;
+      first_probe = false;
+    }
+    if (probe->verdict == "current") {
+      Log()->info("store layout version {} (prefix {})", version, options.prefix);
+      return outcome;
+    }
+    if (probe->verdict == "newer") {
+      return MakeError(ErrorCode::kConflict,
+                       "the Redis store (prefix " + options.prefix + ") has layout version " +
+                           std::to_string(version) + ", newer than this broker's layout version " +
+                           std::to_string(kStoreLayoutVersion) +
+                           ": run a broker of the release that wrote it (or newer); this one "
+                           "would misread it");
+    }
+    if (probe->verdict == "wait") {
+      if (auto r = pause("another broker is migrating layout version " +
+                         std::to_string(version) + " to " +
+                         std::to_string(kStoreLayoutVersion) + "; waiting");
+          !r) {
+        return std::unexpected(r.error());
+      }
+      continue;
+    }
+    if (probe->verdict != "migrate") {
+      return MakeError(ErrorCode::kInternal, "layout_probe: unknown verdict " + probe->verdict);
+    }
+    const LayoutStep* step = nullptr;
+    for (const LayoutStep& s : kLayoutSteps) {
+      if (s.from == version) step = &s;
+    }
+    if (step == nullptr) {
+      return MakeError(ErrorCode::kConflict,
+                       "the Redis store (prefix " + options.prefix + ") has layout version " +
+                           std::to_string(version) + ", which this broker (layout version " +
+                           std::to_string(kStoreLayoutVersion) + ") cannot migrate");
+    }
+    Log()->info("store layout: migrating version {} to {} (prefix {}, {} per call)", version,
+                version + 1, options.prefix, options.chunk);
+    int64_t started_ms = MonotonicMs();
+    std::string_view body = ScriptBody(step->script);
+    for (;;) {
+      if (options.max_chunks != 0 && chunks >= options.max_chunks) {
+        return MakeError(ErrorCode::kStoreUnavailable, "stopped after " +
+                                                           std::to_string(chunks) +
+                                                           " migration chunks (max_chunks)");
+      }
+      auto ran = redis.Command(
+          Eval(body, options.prefix, {token, ttl, std::to_string(options.chunk)}));
+      if (!ran) {
+        if (ran.error().code != ErrorCode::kStoreUnavailable) return std::unexpected(ran.error());
+        // Redis went away (or refused the step) mid-migration: the next probe (ours, or
+        // another broker's once the lock lapses) continues from the progress in Redis.
+        if (auto r = pause("migration interrupted (" + ran.error().message + ")"); !r) {
+          return std::unexpected(r.error());
+        }
+        break;
+      }
+      ++chunks;
+      outcome.migrated_here = true;
+      auto chunk = ParseScriptReply(ran->get(), step->script);
+      if (!chunk) return std::unexpected(chunk.error());
+      if (chunk->verdict == "lost") {
+        Log()->warn("store layout: lost the migration lock; probing again");
+        break;
+      }
+      if (chunk->numbers.size() != 5) {
+        return MakeError(ErrorCode::kInternal, std::string(step->script) + ": unexpected reply");
+      }
+      outcome.queues = chunk->numbers[0];
+      outcome.types_kept = chunk->numbers[1];
+      outcome.types_dropped = chunk->numbers[2];
+      outcome.queued = chunk->numbers[3];
+      outcome.fenced = chunk->numbers[4];
+      if (chunk->verdict == "done") {
+        Log()->info(
+            "store layout: migrated version {} to {} in {} ms: {} queues, {} task types kept "
+            "and {} dropped (no ready task), {} queued tasks counted, {} running tasks given "
+            "their attempt as fencing token",
+            version, version + 1, MonotonicMs() - started_ms, outcome.queues,
+            outcome.types_kept, outcome.types_dropped, outcome.queued, outcome.fenced);
+        break;
+      }
+    }
+  }
+}
+
+LayoutCheckThread::LayoutCheckThread(RedisConfig config, StoreLayoutOptions options) {
+  options.wait = true;
+  options.stop_requested = [this] { return stop_.load(); };
+  thread_ = std::thread([this, config = std::move(config), options = std::move(options)] {
+    auto r = EnsureStoreLayout(config, options);
+    if (r) {
+      ok_ = true;
+      Log()->info("store layout checked; the store is served from now on");
+    } else if (!stop_.load()) {
+      error_ = r.error();
+      failed_.store(true, std::memory_order_release);
+    }
+  });
+}
+
+LayoutCheckThread::~LayoutCheckThread() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+std::optional<Error> LayoutCheckThread::failure() const {
+  if (!failed_.load(std::memory_order_acquire)) return std::nullopt;
+  return error_;
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,332 @@
+// The store's layout version (issue 15): an empty store gets the current version, a store
+// written by the previous layout (commit 56a6702, whose scripts are in fixtures/lua_v1 and
+// write the v1 store here exactly as they did) is migrated at start with every task still
+// served once, a newer store is refused, and concurrent or interrupted migrations end in
+// the same state as one clean run.
+
+#include "store/store_layout.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "store_test_util.h"
+
+namespace taskmill::broker {
+namespace {
+
+std::string ReadFixture(const std::string& name) {
+  std::ifstream in(std::string(TASKMILL_SOURCE_DIR) + "/broker/test/fixtures/lua_v1/" + name);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The v1 verbs, each with the v1 prelude in front, as the v1 build embedded them.
+std::span<const LuaScript> V1Scripts() {
+  static const auto* bodies = [] {
+    auto* b = new std::vector<std::pair<std::string, std::string>>();
+    std::string prelude = ReadFixture("prelude.lua");
+    for (const char* name : {"enqueue", "claim", "finish", "promote"}) {
+      b->emplace_back(name, prelude + ReadFixture(std::string(name) + ".lua"));
+    }
+    return b;
+  }();
+  static const auto* scripts = [] {
+    auto* s = new std::vector<LuaScript>();
+    for (const auto& [name, body] : *bodies) s->push_back({name, body});
+    return s;
+  }();
+  return *scripts;
+}
+
+// What BuildV1Store wrote, for the checks after the migration.
+struct V1Store {
+  std::vector<std::string> ready_order;  // "default"'s ready tasks, in the order due
+  std::vector<std::string> delayed;      // due at +5 s, queued behind the child once promoted
+  std::string parent;                    // running (its v1 claim's token in parent_token)
+  uint64_t parent_token = 0;
+  std::string child;  // blocked on the parent
+  std::string dead;
+  std::vector<std::string> other;  // "other": one ready task per type
+};
+
+class StoreLayoutTest : public StoreTest {
+ protected:
+  StoreLayoutOptions Layout(uint32_t chunk = 3) {
+    StoreLayoutOptions o;
+    o.prefix = prefix_;
+    o.chunk = chunk;
+    o.poll_ms = 5;
+    o.lock_ttl_ms = 2000;
+    return o;
+  }
+  Result<LayoutOutcome> Ensure(const StoreLayoutOptions& o) {
+    return EnsureStoreLayout(server().config(), o);
+  }
+  std::string RawString(std::vector<std::string> args) {
+    auto r = Await<std::string>([&](auto cb) {
+      conn_->Command(args, [cb](Result<const redisReply*> rr) {
+        if (!rr || (*rr)->type != REDIS_REPLY_STRING) return cb(std::string("<none>"));
+        cb(std::string((*rr)->str, (*rr)->len));
+      });
+    });
+    return r ? *r : "<error>";
+  }
+
+  // Writes a v1 store through the v1 scripts: ready tasks of two types and three priorities,
+  // delayed, blocked, running, dead and succeeded tasks, a queue that holds nothing any more,
+  // types whose ready zsets are empty, and a queue of many types (several chunks).
+  V1Store BuildV1Store() {
+    StoreOptions o;
+    o.prefix = prefix_;
+    Store old(*conn_, clock_, o, V1Scripts());
+    EXPECT_TRUE(Until([&] { return conn_->in_flight() == 0; }));
+    auto enqueue = [&](std::vector<protocol::TaskSpec> specs) {
+      auto r = Await<EnqueueResult>([&](auto cb) { old.Enqueue(std::move(specs), cb); });
+      EXPECT_TRUE(r.has_value()) << r.error().ToString();
+      std::vector<std::string> ids;
+      if (r) {
+        for (const auto& item : r->items) ids.push_back(item.id);
+      }
+      return ids;
+    };
+    auto claim = [&](std::string queue, std::string type) {
+      ClaimRequest req{"w1", {std::move(queue)}, {std::move(type)}, 10, 600000};
+      auto r = Await<ClaimResult>([&](auto cb) { old.Claim(req, cb); });
+      EXPECT_TRUE(r.has_value()) << r.error().ToString();
+      return r ? r->tasks : std::vector<protocol::TaskMsg>{};
+    };
+    auto finish = [&](std::vector<protocol::Done> done) {
+      auto r = Await<FinishResult>([&](auto cb) { old.Finish("w1", std::move(done), cb); });
+      EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    };
+
+    V1Store v;
+    // Ready, in submit order: a0 a0 a5 b9 a5 a0 b0. Due order: b9, a5 a5, a0 a0 b0... by seq.
+    auto ids = enqueue({Spec("a", 0), Spec("a", 0), Spec("a", 5), Spec("b", 9), Spec("a", 5),
+                        Spec("a", 0), Spec("b", 0)});
+    EXPECT_EQ(ids.size(), 7u);
+    if (ids.size() == 7) v.ready_order = {ids[3], ids[2], ids[4], ids[0], ids[1], ids[5], ids[6]};
+    auto later = Spec("a", 0);
+    later.not_before_ms = clock_.NowMs() + 5000;
+    v.delayed = enqueue({later, later});
+    v.parent = enqueue({Spec("p")}).at(0);
+    auto child = Spec("c");
+    child.depends_on = {v.parent};
+    v.child = enqueue({child}).at(0);
+    auto running = claim("default", "p");
+    EXPECT_EQ(running.size(), 1u);
+    if (!running.empty()) v.parent_token = running[0].token;
+    auto once = Spec("d");
+    once.max_attempts = 1;
+    v.dead = enqueue({once}).at(0);
+    auto d = claim("default", "d");
+    EXPECT_EQ(d.size(), 1u);
+    if (!d.empty()) finish({Fail(d[0], false)});
+    enqueue({Spec("s")});
+    auto s = claim("default", "s");
+    EXPECT_EQ(s.size(), 1u);
+    if (!s.empty()) finish({Ok(s[0])});
+    // A queue whose only task finished: it holds nothing.
+    enqueue({Spec("x", 0, "idle")});
+    auto x = claim("idle", "x");
+    EXPECT_EQ(x.size(), 1u);
+    if (!x.empty()) finish({Ok(x[0])});
+    // Many types, several gone (claimed) and twelve ready.
+    std::vector<protocol::TaskSpec> many;
+    for (int i = 0; i < 12; ++i) many.push_back(Spec("t" + std::to_string(i), 0, "other"));
+    v.other = enqueue(many);
+    for (int i = 0; i < 5; ++i) {
+      std::string ty = "gone" + std::to_string(i);
+      enqueue({Spec(ty, 0, "other")});
+      EXPECT_EQ(claim("other", ty).size(), 1u);
+    }
+    EXPECT_TRUE(Until([&] { return conn_->in_flight() == 0; }));
+    // The v1 layout, as written: the queue set, every type kept, no ready gauge.
+    EXPECT_EQ(RawInt({"SCARD", prefix_ + "queues"}), 3);
+    EXPECT_EQ(RawInt({"SCARD", prefix_ + "types:other"}), 17);
+    EXPECT_EQ(RawInt({"HEXISTS", prefix_ + "stats:default", "queued"}), 0);
+    EXPECT_EQ(RawInt({"EXISTS", prefix_ + "layout"}), 0);
+    return v;
+  }
+
+  // Everything BuildV1Store left is served exactly once, in priority order, by today's
+  // scripts; STATS and the dead letters read right.
+  void ExpectServedOnce(const V1Store& v) {
+    auto st = StatsOf("default");
+    EXPECT_EQ(st.stats.ready, 7u);
+    EXPECT_EQ(st.stats.delayed, 2u);
+    EXPECT_EQ(st.stats.running, 1u);
+    EXPECT_EQ(st.blocked, 1u);
+    EXPECT_EQ(st.stats.dead, 1u);
+    EXPECT_EQ(st.stats.submitted, 13u);
+    EXPECT_EQ(st.stats.succeeded, 1u);
+    EXPECT_EQ(StatsOf("other").stats.ready, 12u);
+    EXPECT_EQ(StatsOf("idle").stats.ready, 0u);
+    // qindex knows every queue, so STATS of all of them and the dead letters see them.
+    auto all = Await<std::vector<QueueCounters>>([&](auto cb) { store_->Stats({}, cb); });
+    ASSERT_TRUE(all.has_value());
+    EXPECT_EQ(all->size(), 3u);
+    auto dead =
+        Await<std::vector<protocol::TaskInfo>>([&](auto cb) { store_->DeadList("", 10, cb); });
+    ASSERT_TRUE(dead.has_value());
+    ASSERT_EQ(dead->size(), 1u);
+    EXPECT_EQ((*dead)[0].id, v.dead);
+    // The type sets list only types with ready tasks; the idle queue is filed idle.
+    EXPECT_EQ(RawInt({"SCARD", prefix_ + "types:default"}), 2);  // a, b (p, d, s, c: none)
+    EXPECT_EQ(RawInt({"SCARD", prefix_ + "types:other"}), 12);
+    EXPECT_EQ(RawString({"ZSCORE", prefix_ + "qidle", "idle"}) != "<none>", true);
+    EXPECT_EQ(RawString({"ZSCORE", prefix_ + "qidle", "default"}), "<none>");
+    EXPECT_EQ(RawInt({"EXISTS", prefix_ + "queues"}), 0);
+    EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
+
+    // The running v1 attempt's token still fences: its DONE is accepted, the child released.
+    protocol::Done done;
+    done.task_id = v.parent;
+    done.token = v.parent_token;
+    done.ok = true;
+    auto fin = FinishOk({done});
+    ASSERT_EQ(fin.items.size(), 1u);
+    EXPECT_EQ(fin.items[0].status, FinishStatus::kSucceeded);
+    clock_.Advance(5001);
+    auto promoted = Await<PromoteResult>([&](auto cb) { store_->Promote(100, cb); });
+    ASSERT_TRUE(promoted.has_value());
+    EXPECT_EQ(promoted->promoted, 2u);
+
+    std::vector<std::string> expected = v.ready_order;
+    expected.push_back(v.child);
+    // Both delayed tasks fall due at the same ms: promote takes them in id order.
+    std::vector<std::string> delayed = v.delayed;
+    std::sort(delayed.begin(), delayed.end());
+    for (const auto& id : delayed) expected.push_back(id);
+    std::vector<std::string> got;
+    for (size_t i = 0; i < expected.size() + 2; ++i) {
+      auto one = ClaimOk(1);
+      if (one.empty()) break;
+      got.push_back(one[0].task_id);
+      FinishOk({Ok(one[0])});
+    }
+    EXPECT_EQ(got, expected);
+    auto rest = ClaimOk(100, {"other"});
+    std::set<std::string> other;
+    for (const auto& m : rest) other.insert(m.task_id);
+    EXPECT_EQ(other, std::set<std::string>(v.other.begin(), v.other.end()));
+    EXPECT_EQ(rest.size(), v.other.size());
+    EXPECT_TRUE(ClaimOk(100, {"default", "other", "idle"}).empty());
+    auto end = StatsOf("default");
+    EXPECT_EQ(end.stats.ready + end.stats.delayed + end.stats.running + end.blocked, 0u);
+    EXPECT_EQ(end.stats.succeeded, 1u + 1u + expected.size());
+    EXPECT_EQ(StatsOf("other").stats.ready, 0u);
+  }
+};
+
+TEST_F(StoreLayoutTest, AnEmptyStoreGetsTheCurrentVersion) {
+  auto r = Ensure(Layout());
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->found_version, kStoreLayoutVersion);
+  EXPECT_FALSE(r->migrated_here);
+  EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
+}
+
+TEST_F(StoreLayoutTest, AVersionTwoStoreFromBeforeTheKeyIsNotMigrated) {
+  // Written by a v2 broker older than the version key: qindex, gauges, pruned types.
+  std::string id = EnqueueOne(Spec("a"));
+  ASSERT_EQ(RawInt({"DEL", prefix_ + "layout"}), 0);
+  auto r = Ensure(Layout());
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->found_version, 2);
+  EXPECT_FALSE(r->migrated_here);
+  EXPECT_EQ(StatsOf("default").stats.ready, 1u);
+  auto got = ClaimOk(10);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].task_id, id);
+}
+
+TEST_F(StoreLayoutTest, AV1StoreIsMigratedAndEveryTaskServedOnceInPriorityOrder) {
+  V1Store v = BuildV1Store();
+  auto r = Ensure(Layout());
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->found_version, 1);
+  EXPECT_TRUE(r->migrated_here);
+  EXPECT_EQ(r->queues, 3);
+  EXPECT_EQ(r->queued, 7 + 12);
+  EXPECT_EQ(r->types_kept, 2 + 12);
+  EXPECT_EQ(r->types_dropped, 4 + 1 + 5);  // default: p c d s; idle: x; other: gone0-4
+  ExpectServedOnce(v);
+  // A second start finds the current version and does nothing.
+  auto again = Ensure(Layout());
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->found_version, kStoreLayoutVersion);
+  EXPECT_FALSE(again->migrated_here);
+}
+
+TEST_F(StoreLayoutTest, ARunningTaskFromBeforeRandomTokensKeepsItsAttemptAsToken) {
+  // Stores older than random tokens fenced with the attempt counter and kept no `tok`.
+  V1Store v = BuildV1Store();
+  ASSERT_EQ(RawInt({"HDEL", prefix_ + "task:" + v.parent, "tok"}), 1);
+  auto r = Ensure(Layout());
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->fenced, 1);
+  protocol::Done done;
+  done.task_id = v.parent;
+  done.token = 1;  // its first attempt
+  done.ok = true;
+  auto fin = FinishOk({done});
+  ASSERT_EQ(fin.items.size(), 1u);
+  EXPECT_EQ(fin.items[0].status, FinishStatus::kSucceeded);
+}
+
+TEST_F(StoreLayoutTest, ANewerStoreIsRefusedNamingBothVersions) {
+  std::string newer = std::to_string(kStoreLayoutVersion + 1);
+  ASSERT_EQ(RawString({"SET", prefix_ + "layout", newer}), "<none>");  // status reply
+  auto r = Ensure(Layout());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+  EXPECT_NE(r.error().message.find("layout version " + newer), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("layout version " + std::to_string(kStoreLayoutVersion)),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), newer);
+}
+
+TEST_F(StoreLayoutTest, TwoBrokersStartingTogetherMigrateOnce) {
+  V1Store v = BuildV1Store();
+  // One unit of work per call: the migration spans dozens of calls, so both starts overlap.
+  std::optional<Result<LayoutOutcome>> a, b;
+  std::thread ta([&] { a.emplace(Ensure(Layout(1))); });
+  std::thread tb([&] { b.emplace(Ensure(Layout(1))); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(a && a->has_value()) << (a ? a->error().ToString() : "");
+  ASSERT_TRUE(b && b->has_value()) << (b ? b->error().ToString() : "");
+  EXPECT_EQ(int((*a)->migrated_here) + int((*b)->migrated_here), 1);
+  ExpectServedOnce(v);
+}
+
+TEST_F(StoreLayoutTest, AMigrationKilledAtAnyPointIsCompletedByTheNextStart) {
+  V1Store v = BuildV1Store();
+  // Each "broker" runs one chunk of one unit and dies holding the lock; the next waits for
+  // the lock to lapse and carries on from the progress recorded in Redis.
+  auto dying = Layout(1);
+  dying.max_chunks = 1;
+  dying.lock_ttl_ms = 30;
+  int starts = 0;
+  for (; starts < 200; ++starts) {
+    auto r = Ensure(dying);
+    if (r.has_value()) break;
+    ASSERT_NE(r.error().message.find("max_chunks"), std::string::npos) << r.error().message;
+    EXPECT_EQ(RawInt({"EXISTS", prefix_ + "layout"}), 0);
+  }
+  EXPECT_GT(starts, 10);
+  EXPECT_LT(starts, 200);
+  ExpectServedOnce(v);
+}
+
+}  // namespace
+}  // namespace taskmill::broker
