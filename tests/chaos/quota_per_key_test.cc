@@ -165,8 +165,18 @@ TEST_P(QuotaPerKeyTest, OneKeyOverSeveralConnectionsHitsItsQuota) {
       10000))
       << "expected " << expected << " WAITs held";
   // Another key (or connection) still gets in.
+  // Its own pending task: with CURVE a key sees only its own tasks (an id of A's would be
+  // unknown to B, so its WAIT would be answered at once).
   auto other = Connect(curve ? b_ : WireClient::Options{});
-  wait(*other);
+  protocol::Submit own;
+  own.tasks = {s.tasks[0]};
+  own.tasks[0].id = "pending-of-b";
+  auto own_submitted = other->Call(own, 10000);
+  ASSERT_TRUE(own_submitted && !own_submitted->error);
+  protocol::Wait other_wait;
+  other_wait.ids = {"pending-of-b"};
+  other_wait.timeout_ms = 60000;
+  SendRaw(*other, other_wait);
   EXPECT_TRUE(WaitFor(
       [&] {
         auto b = Broker(*setup);
