@@ -8,6 +8,8 @@
 #   TASKS=100000 scripts/bench.sh     # bigger runs
 #   PEERS=none scripts/bench.sh       # taskmill and the ceiling only
 #
+# The taskmill run includes "scraped": the throughput run again with the broker's /metrics
+# scraped once a second (its ratio to the plain run and the broker CPU per task both ways).
 # Environment: TASKS (20000), CELERY_TASKS (5000: Celery runs ~500 tasks/s here),
 # LATENCY_SAMPLES (2000), CELERY_LATENCY_SAMPLES (500), PRODUCERS (2), WORKERS (2),
 # CONCURRENCY (32), PEERS (bullmq,celery), BUILD_DIR (build), OUT_DIR ($BUILD_DIR/bench).
@@ -96,7 +98,7 @@ trap stop_redis EXIT
 log "taskmill: $TASKS tasks, $PRODUCERS producers, $WORKERS workers x $CONCURRENCY"
 "$BUILD_DIR/tests/bench/taskmill-bench" --spawn --redis-server "$REDIS_SERVER" \
   --tasks "$TASKS" --producers "$PRODUCERS" --workers "$WORKERS" --concurrency "$CONCURRENCY" \
-  --latency-samples "$LATENCY_SAMPLES" --scenarios throughput,drain,latency,priority \
+  --latency-samples "$LATENCY_SAMPLES" --scenarios throughput,scraped,drain,latency,priority \
   --json "$OUT_DIR/taskmill.json" >"$OUT_DIR/taskmill.txt"
 
 # ---- BullMQ: one Node process producing, WORKERS Node worker processes ----
@@ -193,6 +195,17 @@ if res.get("broker"):
     top = ", ".join(f"{c['command']} {c['calls_per_task']:.2f}x {c['usec_per_task']:.1f} us"
                     for c in res["redis"].get("commands", [])[:8])
     print(f"  redis per task (calls, time): {top}")
+scr = s.get("scraped", {})
+if scr.get("tasks_per_s") and thr.get("tasks_per_s"):
+    sres, m = scr.get("resources", {}), scr.get("metrics_scrapes", {})
+    b0 = res.get("broker", {}).get("cpu_us_per_task")
+    b1 = sres.get("broker", {}).get("cpu_us_per_task")
+    cpu = (f"; broker CPU per task {b1:.1f} vs {b0:.1f} us ({b1 / b0:.3f}x)"
+           if isinstance(b0, (int, float)) and isinstance(b1, (int, float)) and b0 else "")
+    print(f"/metrics scraped at 1 Hz during a second throughput run (same deployment): "
+          f"{scr['tasks_per_s']:,.0f} vs {thr['tasks_per_s']:,.0f} tasks/s unscraped "
+          f"({scr['tasks_per_s'] / thr['tasks_per_s']:.3f}x){cpu}; {m.get('scrapes', 0)} scrapes, "
+          f"{m.get('failed', 0)} failed, mean {m.get('mean_ms', 0):.1f} ms, {m.get('bytes', 0)} bytes")
 for name, peer in (("BullMQ", "bullmq"), ("Celery", "celery")):
     r = load(f"{peer}.redis.json")
     d = {"bullmq": bull, "celery": cel}[peer]

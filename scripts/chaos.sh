@@ -5,6 +5,9 @@
 # Then the hostile-input test (malformed frames and half-open connections against a live
 # broker) with its figures, the network-cut scenario's own figures, and a fixed-time run of
 # the decoder's libFuzzer target (scripts/fuzz.sh; TASKMILL_FUZZ_SECONDS, 0 skips it).
+# The hostile tests include the HTTP flood (chaos_hostile_http_test: idle connections,
+# slowloris, oversized heads and bodies, unknown paths, traversal, wrong methods, bad
+# tokens), one HOSTILE_ATTACK row per attack with /healthz, RSS and healthy-client figures.
 #
 #   scripts/chaos.sh          short form (as ctest -L chaos runs it) and 20 s of fuzzing
 #   scripts/chaos.sh --long   longer load per scenario (TASKMILL_CHAOS_LONG=1), 120 s of fuzzing

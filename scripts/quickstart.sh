@@ -2,12 +2,23 @@
 # Sets up the machine, builds taskmill and runs the main job: a broker with its embedded
 # Redis, two workers, a few single tasks of each built-in kind, then a demo DAG batch with
 # live progress and its cost table; then shuts everything down cleanly.
+# It builds only what it runs (the broker, the worker and the CLI), not the tests.
+#   --keep   leave the demo cluster running after the demo, until Ctrl-C (then stop it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+KEEP=0
+for arg in "$@"; do
+  case "$arg" in
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "quickstart.sh: unknown argument '$arg' (try --keep)" >&2; exit 2 ;;
+  esac
+done
+
 bash scripts/setup.sh
 export BUILD_DIR=${BUILD_DIR:-build}
-bash scripts/build.sh
+TASKMILL_TARGETS="taskmill-broker taskmill-worker taskmill" bash scripts/build.sh
 BIN=$BUILD_DIR
 
 WORK=$(mktemp -d -t taskmill-quickstart-XXXXXX)
@@ -36,7 +47,9 @@ done
 [ -f "$WORK/ready" ] || { echo "broker did not start"; cat "$WORK/broker.log"; exit 1; }
 FRONTEND=$(sed -n 's/^frontend=//p' "$WORK/ready")
 BACKEND=$(sed -n 's/^backend=//p' "$WORK/ready")
+HTTP=$(sed -n 's/^http=//p' "$WORK/ready")
 echo "clients: $FRONTEND   workers: $BACKEND"
+echo "dashboard: http://$HTTP/   (metrics: http://$HTTP/metrics)"
 
 step "starting two workers (concurrency 2 each)"
 for id in demo-w1 demo-w2; do
@@ -65,6 +78,20 @@ REPORT_ID=$("$TM" --json batch status "$BATCH_ID" | tr -d ' \n' | sed -n 's/.*"r
 
 step "queue statistics"
 "$TM" stats
+
+if [ "$KEEP" = 1 ]; then
+  step "the demo cluster keeps running: Ctrl-C stops it"
+  echo "dashboard: http://$HTTP/"
+  echo "metrics:   http://$HTTP/metrics"
+  echo "try:       TASKMILL_BROKER=$FRONTEND $TM stats --watch"
+  echo "           TASKMILL_BROKER=$FRONTEND $TM submit --type echo --payload hi --wait"
+  STOP=0
+  trap 'STOP=1' INT TERM
+  # Ctrl-C interrupts the wait; a worker or broker that dies ends the wait too.
+  while [ "$STOP" = 0 ] && kill -0 "$BROKER" 2>/dev/null; do sleep 1 & wait $! || true; done
+  trap - INT TERM
+  echo
+fi
 
 step "shutting down: SIGTERM to the broker drains the workers and stops its Redis"
 kill -TERM "$BROKER"

@@ -17,6 +17,10 @@ APT_PACKAGES=(
   # is the tests' HTTP client (its server does not bound the number of headers, so the
   # listener itself is shared/http/src/http_server.cc).
   libcpp-httplib-dev prometheus-cpp-dev prometheus
+  # The dashboard's browser test (tests/browser): Debian's headless-capable Chromium, driven
+  # by playwright-core (pinned in tests/browser/package-lock.json), since no browser can be
+  # downloaded in CI.
+  chromium
 )
 
 as_root() {
@@ -44,6 +48,14 @@ node_dir="$(cd "$(dirname "$0")/.." && pwd)/client/node"
 if command -v npm >/dev/null 2>&1 && { [ ! -d "$node_dir/node_modules" ] ||
     [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules" ]; }; then
   npm ci --prefix "$node_dir" --no-audit --no-fund
+fi
+
+# Browser test (tests/browser): playwright-core only (it never downloads a browser; the
+# test drives /usr/bin/chromium).
+browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+if command -v npm >/dev/null 2>&1 && { [ ! -d "$browser_dir/node_modules" ] ||
+    [ "$browser_dir/package-lock.json" -nt "$browser_dir/node_modules" ]; }; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$browser_dir" --no-audit --no-fund
 fi
 
 # Python client (client/python): pyzmq, msgpack and pytest, when any is missing.

@@ -94,10 +94,37 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<EmbeddedRe
   return embedded->config();
 }
 
+// The dashboard's view of the workers: by id, at most kMaxWorkerViews.
+std::vector<WorkerView> WorkerViews(const WorkerRegistry& registry) {
+  bool more = false;
+  std::vector<WorkerView> out;
+  auto page = registry.DescribePage("", kMaxWorkerViews, 0, more);
+  for (auto& info : page) {
+    WorkerView v;
+    v.id = info.id;
+    v.queues = std::move(info.queues);
+    v.types = std::move(info.types);
+    v.slots = info.concurrency;
+    v.in_flight = info.in_flight;
+    if (const WorkerState* w = registry.FindById(info.id); w != nullptr) {
+      v.last_seen_ms = w->last_seen_ms;
+      v.draining = w->draining;
+      if (auto host = w->labels.find("host"); host != w->labels.end()) v.host = host->second;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 // What the HTTP threads may know of the reactor, copied a few times a second.
 ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const WorkerService& workers,
-                             const ZapHandler* zap, bool draining) {
+                             const ZapHandler* zap, bool draining, bool detail) {
   ReactorSnapshot s;
+  if (detail) {
+    s.has_detail = true;
+    s.worker_views = WorkerViews(workers.registry());
+    if (ctx.recent_batches != nullptr) s.recent_batches = ctx.recent_batches->ids();
+  }
   s.bad_frames = ctx.counters.bad_frames;
   s.stale_results = ctx.counters.stale_results;
   s.tasks_dispatched = ctx.counters.tasks_dispatched;
@@ -308,7 +335,13 @@ Result<void> Broker::Run() {
   ReactorBoard board;
   board.MarkTurn(clock_.MonotonicMs());
   StoreReader reader(*redis_config, options_.prefix);
-  BrokerHttp http(board, metrics, reader, clock_);
+  reader.UseStoreOptions(store_options);
+  auto tokens = LoadHttpTokens(options_.http_token_file, options_.http_read_token_file,
+                               !options_.curve_secret_key_file.empty());
+  if (!tokens) return std::unexpected(tokens.error());
+  bool admin_http = !tokens->admin.empty(), reads_need_token = ReadsNeedToken(*tokens);
+  BrokerHttp http(board, metrics, reader, clock_, std::move(*tokens));
+  RecentBatches recent_batches;
   std::string http_address = "off";
   if (auto address = ParseHttpAddress(options_.http, "--http"); !address) {
     return std::unexpected(address.error());
@@ -332,6 +365,7 @@ Result<void> Broker::Run() {
   quotas.subscriptions_per_client = options_.max_subscriptions_per_client;
   quotas.subscriptions_total = options_.max_subscriptions_total;
   quotas.watched_tasks_total = options_.max_watched_tasks_total;
+  ctx.recent_batches = &recent_batches;
   ClientService clients(ctx, quotas);
   WorkerService workers(ctx);
   BatchEvents events(ctx);
@@ -361,6 +395,11 @@ Result<void> Broker::Run() {
   }
   Log()->info("serving clients on {} and workers on {}; HTTP (/healthz /readyz /metrics) on {}",
               frontend.LastEndpoint(), backend.LastEndpoint(), http_address);
+  if (http_address != "off") {
+    Log()->info("dashboard on http://{}/ (admin actions {}; reading tasks {})", http_address,
+                admin_http ? "need the token of --http-token-file" : "off: read-only",
+                reads_need_token ? "needs a token" : "open");
+  }
 
   int signal_fd = MakeSignalFd();
   int64_t now = clock_.MonotonicMs();
@@ -417,7 +456,8 @@ Result<void> Broker::Run() {
   // really be held for clients that do not read.
   timers.push_back({1000, now + 1000, [&] { client_budget.Sweep(); }});
   timers.push_back(
-      {250, now, [&] { board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping)); }});
+      {250, now, [&] { board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping,
+                                         board.DetailWanted(clock_.MonotonicMs()))); }});
   Inbound in;
   while (true) {
     now = clock_.MonotonicMs();
@@ -474,7 +514,8 @@ Result<void> Broker::Run() {
         Log()->info("stopping: draining workers for up to {} ms", options_.drain_grace_ms);
         clients.StopAccepting();
         workers.StartDrain(options_.drain_grace_ms);
-        board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping));  // /readyz: 503 now
+        board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping,
+                                         board.DetailWanted(clock_.MonotonicMs())));  // /readyz: 503 now
       } else {
         Log()->info("second stop request: exiting now");
         drain_deadline = 0;

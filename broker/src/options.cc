@@ -117,8 +117,15 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
            "is given");
   f.String("ready-file", &o.ready_file, "write the bound endpoints here once serving");
   f.String("http", &o.http,
-           "HOST:PORT of the HTTP listener (/healthz, /readyz, /metrics); port 0 picks a free "
+           "HOST:PORT of the HTTP listener (/healthz, /readyz, /metrics, the dashboard at / "
+           "and its /api); port 0 picks a free "
            "port (written to --ready-file); off: none");
+  f.String("http-token-file", &o.http_token_file,
+           "file holding the dashboard's admin token (Authorization: Bearer): retry, purge "
+           "and cancel over HTTP; unset: the dashboard is read-only");
+  f.String("http-read-token-file", &o.http_read_token_file,
+           "file holding a token for reading tasks, batches and dead letters over HTTP "
+           "(needed with CURVE on; without CURVE, reads are open unless this is set)");
   f.Choice("log-level", &o.log_level, {"trace", "debug", "info", "warn", "error", "off"},
            "log level");
 }

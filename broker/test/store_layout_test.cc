@@ -233,18 +233,54 @@ TEST_F(StoreLayoutTest, AnEmptyStoreGetsTheCurrentVersion) {
   EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
 }
 
-TEST_F(StoreLayoutTest, AVersionTwoStoreFromBeforeTheKeyIsNotMigrated) {
+TEST_F(StoreLayoutTest, AVersionTwoStoreFromBeforeTheKeyIsReadAsTwo) {
   // Written by a v2 broker older than the version key: qindex, gauges, pruned types.
   std::string id = EnqueueOne(Spec("a"));
   ASSERT_EQ(RawInt({"DEL", prefix_ + "layout"}), 0);
   auto r = Ensure(Layout());
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ(r->found_version, 2);
-  EXPECT_FALSE(r->migrated_here);
+  EXPECT_EQ(r->queues, 0);  // not taken for v1
+  EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
   EXPECT_EQ(StatsOf("default").stats.ready, 1u);
   auto got = ClaimOk(10);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].task_id, id);
+}
+
+// v2 kept every idempotency key at idem:<key>; v3 keeps an owned task's at idem@<owner>:<key>.
+// Without the step, a client retrying a submit across the upgrade would get a second task.
+TEST_F(StoreLayoutTest, AVersionTwoStoreGetsItsIdempotencyKeysMovedUnderTheirOwner) {
+  auto enqueue = [&](const std::string& key, const std::string& owner) {
+    protocol::TaskSpec spec = Spec();
+    spec.idempotency_key = key;
+    auto r = Await<EnqueueResult>([&](auto cb) { store_->Enqueue({spec}, cb, {owner}); });
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    return r ? r->items.at(0) : EnqueueOutcome{};
+  };
+  auto owned = enqueue("order-1", "key-a");
+  auto shared = enqueue("order-2", "");
+  // Back to how v2 wrote them.
+  RawString({"RENAME", prefix_ + "idem@key-a:order-1", prefix_ + "idem:order-1"});
+  ASSERT_EQ(RawInt({"EXISTS", prefix_ + "idem:order-1"}), 1);
+  RawString({"SET", prefix_ + "layout", "2"});
+  auto r = Ensure(Layout(1));
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->found_version, 2);
+  EXPECT_TRUE(r->migrated_here);
+  EXPECT_EQ(r->idem_moved, 1);
+  EXPECT_EQ(r->idem_kept, 1);
+  EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
+  EXPECT_EQ(RawInt({"EXISTS", prefix_ + "idem:order-1"}), 0);
+  EXPECT_GT(RawInt({"PTTL", prefix_ + "idem@key-a:order-1"}), 0);  // the TTL went along
+  EXPECT_EQ(RawInt({"EXISTS", prefix_ + "layout:mig3"}), 0);
+  auto again = enqueue("order-1", "key-a");
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.id, owned.id);
+  EXPECT_FALSE(enqueue("order-1", "key-b").duplicate);
+  auto shared_again = enqueue("order-2", "");
+  EXPECT_TRUE(shared_again.duplicate);
+  EXPECT_EQ(shared_again.id, shared.id);
 }
 
 TEST_F(StoreLayoutTest, AV1StoreIsMigratedAndEveryTaskServedOnceInPriorityOrder) {
@@ -321,7 +357,7 @@ TEST_F(StoreLayoutTest, AMigrationKilledAtAnyPointIsCompletedByTheNextStart) {
     auto r = Ensure(dying);
     if (r.has_value()) break;
     ASSERT_NE(r.error().message.find("max_chunks"), std::string::npos) << r.error().message;
-    EXPECT_EQ(RawInt({"EXISTS", prefix_ + "layout"}), 0);
+    EXPECT_NE(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
   }
   EXPECT_GT(starts, 10);
   EXPECT_LT(starts, 200);

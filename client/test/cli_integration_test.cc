@@ -5,12 +5,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include "cli_binary.h"
 #include "support/cluster.h"
+#include "support/launch.h"
 #include "taskmill/client/client.h"
 
 namespace taskmill::client {
@@ -145,6 +147,35 @@ TEST_F(CliIntegrationTest, GetCancelAndStatsInHumanForm) {
   EXPECT_NE(o.out.find("QUEUE"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("idle"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("w1"), std::string::npos) << o.out;
+}
+
+size_t CountOf(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// stats --watch from the built binary: --count frames on a pipe, plain text (no escape
+// codes); and a watch without --count ends cleanly, exit 0, on SIGINT (Ctrl-C).
+TEST_F(CliIntegrationTest, StatsWatchPrintsFramesWithoutEscapesAndEndsOnCtrlC) {
+  SubmitId({"--type", "echo", "--queue", "watched"});
+  auto o = Taskmill({"stats", "--watch", "--count", "2", "--interval-ms", "200"});
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(CountOf(o.out, "--- taskmill stats"), 2u) << o.out;
+  EXPECT_EQ(CountOf(o.out, "watched"), 2u) << o.out;
+  EXPECT_EQ(o.out.find('\x1b'), std::string::npos) << o.out;
+
+  std::string log = cluster_->dir() + "/watch.log";
+  auto child = taskmill::testing::ChildProcess::Spawn(
+      {std::string(TASKMILL_BUILD_DIR) + "/client/taskmill", "--broker", cluster_->frontend(),
+       "stats", "--watch", "--interval-ms", "100"},
+      log);
+  ASSERT_TRUE(child.has_value()) << child.error().message;
+  EXPECT_TRUE(taskmill::testing::WaitFor(
+      [&] { return ReadFile(log).find("frame 2") != std::string::npos; }, 10000))
+      << ReadFile(log);
+  child->Signal(SIGINT);
+  EXPECT_EQ(child->Wait(5000), std::optional<int>(0)) << ReadFile(log);
 }
 
 // A running task: get shows how long it has run; after a cancel it ends cancelled. (That

@@ -113,6 +113,7 @@ Result<std::unique_ptr<Deployment>> Deployment::Start(DeploymentOptions options)
   std::string ready = testing::ReadFile(ready_file);
   d->frontend_ = Field(ready, "frontend");
   d->backend_ = Field(ready, "backend");
+  d->http_ = Field(ready, "http");
   if (d->frontend_.empty() || d->backend_.empty()) {
     return MakeError(ErrorCode::kInternal, "broker ready file lacks endpoints: " + ready);
   }

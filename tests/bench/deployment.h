@@ -60,6 +60,8 @@ class Deployment {
   Result<void> StopWorkers();
 
   const std::string& frontend() const { return frontend_; }
+  // The broker's HTTP listener, HOST:PORT (from its ready file).
+  const std::string& http() const { return http_; }
   const std::string& dir() const { return dir_; }
   pid_t broker_pid() const { return broker_.pid(); }
   pid_t redis_pid() const { return redis_ ? redis_->pid() : -1; }
@@ -87,6 +89,7 @@ class Deployment {
   std::vector<testing::ChildProcess> workers_;    // live taskmill-worker processes
   std::string frontend_;                          // broker's client endpoint
   std::string backend_;                           // broker's worker endpoint
+  std::string http_;                              // broker's HTTP listener, HOST:PORT
   uint32_t worker_generation_ = 0;                // distinguishes worker ids across restarts
 };
 

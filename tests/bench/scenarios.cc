@@ -1,9 +1,19 @@
 #include "scenarios.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -223,6 +233,115 @@ Result<nlohmann::json> RunThroughput(BenchContext& ctx) {
   if (!span) return std::unexpected(span.error());
   json out = Rate(ctx.config.tasks, span->last_ns - span->first_ns, span->failed);
   out["resources"] = meter.Stop(ctx.config.tasks);
+  return out;
+}
+
+namespace {
+
+// One GET /metrics on a fresh loopback connection (as a Prometheus scrape): the page's
+// size in bytes, or nullopt when it did not come back with 200 within timeout_ms.
+std::optional<size_t> ScrapeOnce(const std::string& address, int timeout_ms) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  inet_pton(AF_INET, address.substr(0, colon).c_str(), &a.sin_addr);
+  std::string answer;
+  const std::string request = "GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n";
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+    int64_t deadline = NowNs() + int64_t{timeout_ms} * 1'000'000;
+    char buf[16384];
+    while (NowNs() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;  // the server closes after one answer
+      answer.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  if (answer.rfind("HTTP/1.1 200 ", 0) != 0) return std::nullopt;
+  return answer.size();
+}
+
+// Scrapes /metrics every interval_ms on its own thread from construction to Stop().
+class Scraper {
+ public:
+  Scraper(std::string address, int64_t interval_ms)
+      : address_(std::move(address)), interval_ms_(interval_ms), thread_([this] { Run(); }) {}
+  ~Scraper() { Stop(); }
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  json Figures() const {
+    return {{"scrapes", scrapes_.load()},
+            {"failed", failed_.load()},
+            {"mean_ms", scrapes_ > 0 ? static_cast<double>(total_ns_) / 1e6 / scrapes_ : 0.0},
+            {"bytes", bytes_.load()},
+            {"interval_ms", interval_ms_}};
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      int64_t t0 = NowNs();
+      auto page = ScrapeOnce(address_, 5000);
+      total_ns_ += NowNs() - t0;
+      ++scrapes_;
+      if (page) {
+        bytes_ = *page;
+      } else {
+        ++failed_;
+      }
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::milliseconds(interval_ms_), [this] { return stop_; });
+    }
+  }
+
+  std::string address_;
+  int64_t interval_ms_;
+  std::atomic<uint64_t> scrapes_{0}, failed_{0}, bytes_{0};
+  std::atomic<int64_t> total_ns_{0};
+  std::mutex mu_;  // guards stop_
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is built
+};
+
+}  // namespace
+
+Result<nlohmann::json> RunThroughputScraped(BenchContext& ctx) {
+  if (auto r = NeedSpawn(ctx, "scraped"); !r) return std::unexpected(r.error());
+  if (ctx.deployment->http().empty() || ctx.deployment->http() == "off") {
+    return MakeError(ErrorCode::kInvalidArgument, "scraped: the broker has no HTTP listener");
+  }
+  if (!ScrapeOnce(ctx.deployment->http(), 5000)) {
+    return MakeError(ErrorCode::kBrokerUnavailable,
+                     "scraped: GET /metrics on " + ctx.deployment->http() + " failed");
+  }
+  zmq::context_t zctx(1);
+  auto producers = MakeProducers(zctx, ctx, ctx.config.producers);
+  ResourceMeter meter(ctx.deployment);
+  meter.Start();
+  Scraper scraper(ctx.deployment->http(), 1000);
+  auto span = SubmitAndAwait(ctx, producers, ctx.config.tasks);
+  scraper.Stop();
+  if (!span) return std::unexpected(span.error());
+  json out = Rate(ctx.config.tasks, span->last_ns - span->first_ns, span->failed);
+  out["resources"] = meter.Stop(ctx.config.tasks);
+  out["metrics_scrapes"] = scraper.Figures();
   return out;
 }
 

@@ -29,7 +29,7 @@ struct BenchConfig {
   uint64_t memory_tasks = 1000000;              // tasks of the memory run
   std::string completion = "notify";            // notify (RESULT pushes) or wait (WAIT per SUBMIT)
   uint32_t timeout_s = 600;                     // deadline of each scenario
-  std::vector<std::string> scenarios;           // throughput, drain, latency, priority, memory
+  std::vector<std::string> scenarios;           // throughput, scraped, drain, latency, ...
   std::string json_path;                        // empty: no JSON file
   DeploymentOptions deployment;
 };
@@ -42,6 +42,9 @@ struct BenchContext {
 };
 
 Result<nlohmann::json> RunThroughput(BenchContext& ctx);
+// The throughput run again with the broker's /metrics scraped once a second throughout
+// (as Prometheus would); its figures plus the scrapes made, failed and their mean time.
+Result<nlohmann::json> RunThroughputScraped(BenchContext& ctx);
 Result<nlohmann::json> RunDrain(BenchContext& ctx);
 Result<nlohmann::json> RunLatency(BenchContext& ctx);
 Result<nlohmann::json> RunPriority(BenchContext& ctx);

@@ -25,8 +25,8 @@ using taskmill::bench::BenchConfig;
 
 constexpr const char* kProgram = "taskmill-bench";
 const std::vector<std::string> kDefaultScenarios = {"throughput", "drain", "latency", "priority"};
-const std::vector<std::string> kScenarios = {"throughput", "drain", "latency", "priority",
-                                             "memory"};
+const std::vector<std::string> kScenarios = {"throughput", "scraped", "drain",
+                                             "latency",    "priority", "memory"};
 
 int Usage(const std::string& message) {
   std::fprintf(stderr, "%s: %s (see %s --help)\n", kProgram, message.c_str(), kProgram);
@@ -79,7 +79,7 @@ void PrintResources(const json& r) {
 void PrintTable(const json& report) {
   const json& s = report["scenarios"];
   std::printf("\n%-11s %10s %9s %12s  %s\n", "scenario", "tasks", "seconds", "tasks/s", "notes");
-  for (const char* name : {"throughput", "drain", "priority", "memory"}) {
+  for (const char* name : {"throughput", "scraped", "drain", "priority", "memory"}) {
     if (!s.contains(name)) continue;
     const json& r = s[name];
     if (r.contains("error")) {
@@ -89,6 +89,15 @@ void PrintTable(const json& report) {
     std::string notes;
     if (std::string(name) == "priority") {
       notes = "out of order: " + Fmt("%.4f", Num(r, "out_of_order_fraction") * 100) + "%";
+    } else if (std::string(name) == "scraped") {
+      notes = Fmt("%.0f", Num(r, "metrics_scrapes", "scrapes")) + " scrapes of /metrics (" +
+              Fmt("%.0f", Num(r, "metrics_scrapes", "failed")) + " failed, mean " +
+              Fmt("%.1f", Num(r, "metrics_scrapes", "mean_ms")) + " ms)";
+      if (s.contains("throughput") && Num(s["throughput"], "tasks_per_s") > 0) {
+        notes += ", " +
+                 Fmt("%.3f", Num(r, "tasks_per_s") / Num(s["throughput"], "tasks_per_s")) +
+                 "x unscraped";
+      }
     } else if (std::string(name) == "memory") {
       notes = "broker rss MiB start/mid/end " +
               Fmt("%.1f", Num(r, "broker_rss_kb", "start") / 1024) + "/" +
@@ -163,7 +172,8 @@ int main(int argc, char** argv) {
            "SUBMIT)");
   f.Uint32("timeout-s", &c.timeout_s, 1, 86400, "deadline of each scenario");
   f.List("scenarios", &c.scenarios,
-         "throughput, drain, latency, priority, memory (comma-separated)");
+         "throughput, scraped (throughput with /metrics scraped at 1 Hz), drain, latency, "
+         "priority, memory (comma-separated)");
   f.String("json", &c.json_path, "write every figure to this JSON file");
   f.String("broker-bin", &c.deployment.broker_bin, "--spawn: taskmill-broker binary");
   f.String("worker-bin", &c.deployment.worker_bin, "--spawn: taskmill-worker binary");
@@ -196,7 +206,7 @@ int main(int argc, char** argv) {
   for (const auto& s : c.scenarios) {
     if (std::find(kScenarios.begin(), kScenarios.end(), s) == kScenarios.end()) {
       return Usage("--scenarios: unknown scenario '" + s +
-                   "' (throughput, drain, latency, priority, memory)");
+                   "' (throughput, scraped, drain, latency, priority, memory)");
     }
     if (!c.spawn && s != "throughput" && s != "latency") {
       return Usage("--scenarios: " + s + " needs --spawn (it starts and stops workers)");
@@ -241,6 +251,7 @@ int main(int argc, char** argv) {
   for (const auto& name : c.scenarios) {
     std::fprintf(stderr, "%s: running %s...\n", kProgram, name.c_str());
     Result<json> r = name == "throughput" ? bench::RunThroughput(ctx)
+                     : name == "scraped"  ? bench::RunThroughputScraped(ctx)
                      : name == "drain"    ? bench::RunDrain(ctx)
                      : name == "latency"  ? bench::RunLatency(ctx)
                      : name == "priority" ? bench::RunPriority(ctx)

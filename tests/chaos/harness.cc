@@ -108,6 +108,7 @@ Result<void> ChaosCluster::StartBroker() {
   if (!endpoints) return std::unexpected(endpoints.error());
   frontend_ = endpoints->frontend;
   backend_ = endpoints->backend;
+  http_ = endpoints->http;
   return {};
 }
 

@@ -70,6 +70,8 @@ class ChaosCluster {
 
   const std::string& frontend() const { return frontend_; }
   const std::string& backend() const { return backend_; }
+  // The broker's HTTP listener, HOST:PORT ("off" when started with --http off).
+  const std::string& http() const { return http_; }
   // The broker's log (its counters line says how many frames it refused, say).
   std::string BrokerLog() const;
   const std::string& queue() const { return queue_; }
@@ -89,6 +91,7 @@ class ChaosCluster {
   std::string queue_;     // unique per scenario, so STATS counts only its tasks
   std::string frontend_;  // resolved client endpoint
   std::string backend_;   // resolved worker endpoint
+  std::string http_;      // the broker's HTTP listener, HOST:PORT
   std::unique_ptr<broker::EmbeddedRedis> redis_;
   taskmill::testing::ChildProcess broker_;
   std::vector<taskmill::testing::ChildProcess> workers_;

@@ -161,7 +161,9 @@ TEST_F(BrokerLayoutTest, WhileAnotherBrokerMigratesTheStoreIsRefusedThenServed) 
   ASSERT_TRUE(early->error.has_value()) << "a submit went into a v1 store";
   EXPECT_EQ(early->error->code, "store_unavailable");
   EXPECT_EQ(Run({"EXISTS", prefix_ + "layout"}), "0");
-  ASSERT_TRUE(WaitFor([&] { return Run({"GET", prefix_ + "layout"}) == "2"; }, 15000)) << Log();
+  const std::string current = std::to_string(broker::kStoreLayoutVersion);
+  ASSERT_TRUE(WaitFor([&] { return Run({"GET", prefix_ + "layout"}) == current; }, 15000))
+      << Log();
   auto later = wire.Call(submit, 5000);
   ASSERT_TRUE(later.has_value()) << later.error().ToString();
   EXPECT_FALSE(later->error.has_value()) << later->error->message;

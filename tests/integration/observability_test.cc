@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -277,6 +279,64 @@ TEST(HttpServerTest, ASlowClientGets408AndOthersAreServedMeanwhile) {
   std::string answer = ReadAll(slow, 3000);
   close(slow);
   EXPECT_EQ(answer.rfind("HTTP/1.1 408 ", 0), 0u) << answer;
+  server.Stop();
+}
+
+// Slowloris: many more trickling clients than handler threads. Heads are read apart from
+// the handlers, so a probe is answered at once, and every trickler still gets its 408.
+TEST(HttpServerTest, ManySlowClientsNeverDelayAProbe) {
+  HttpServerOptions o;
+  o.threads = 2;
+  o.read_timeout_ms = 2000;
+  HttpServer server(o);
+  server.Route("/x", [] { return HttpResponse{200, "text/plain", "x\n"}; });
+  std::atomic<int> answered_408{0};
+  server.OnAnswer([&](int status) { answered_408 += status == 408 ? 1 : 0; });
+  auto bound = server.Start({"127.0.0.1", 0});
+  ASSERT_TRUE(bound) << bound.error().message;
+  Http http(bound->ToString());
+  std::vector<int> slow;
+  for (int i = 0; i < 20; ++i) {
+    int fd = Connect(http);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(send(fd, "GET /x HTTP/1.1\r\n", 17, MSG_NOSIGNAL), 17);
+    slow.push_back(fd);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(http.Status("/x"), 200);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - t0)
+                .count();
+  EXPECT_LT(ms, 1000) << "the probe waited behind the slow clients";
+  for (int fd : slow) {
+    std::string answer = ReadAll(fd, 5000);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 408 ", 0), 0u) << answer;
+    close(fd);
+  }
+  EXPECT_EQ(answered_408, 20);
+  server.Stop();
+}
+
+// Past max_connections the connection that has waited longest for its head is cut off
+// (408), so a flood of idle connections cannot lock new clients out.
+TEST(HttpServerTest, PastMaxConnectionsTheOldestSilentOneIsCutOff) {
+  HttpServerOptions o;
+  o.max_connections = 4;
+  o.read_timeout_ms = 10000;
+  HttpServer server(o);
+  server.Route("/x", [] { return HttpResponse{200, "text/plain", "x\n"}; });
+  auto bound = server.Start({"127.0.0.1", 0});
+  ASSERT_TRUE(bound) << bound.error().message;
+  Http http(bound->ToString());
+  std::vector<int> idle;
+  for (int i = 0; i < 4; ++i) {
+    idle.push_back(Connect(http));
+    ASSERT_GE(idle.back(), 0);  // the reader accepts in connection order
+  }
+  EXPECT_EQ(http.Status("/x"), 200);  // a fifth connection is served...
+  std::string first = ReadAll(idle[0], 3000);  // ...by cutting off the oldest
+  EXPECT_EQ(first.rfind("HTTP/1.1 408 ", 0), 0u) << first;
+  for (int fd : idle) close(fd);
   server.Stop();
 }
 

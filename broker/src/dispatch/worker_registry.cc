@@ -44,6 +44,13 @@ WorkerState* WorkerRegistry::FindById(const std::string& worker_id) {
   return it == identity_by_id_.end() ? nullptr : Find(it->second);
 }
 
+const WorkerState* WorkerRegistry::FindById(const std::string& worker_id) const {
+  auto it = identity_by_id_.find(worker_id);
+  if (it == identity_by_id_.end()) return nullptr;
+  auto w = by_identity_.find(it->second);
+  return w == by_identity_.end() ? nullptr : &w->second;
+}
+
 void WorkerRegistry::Touch(const std::string& identity, int64_t now_ms) {
   if (auto* w = Find(identity)) w->last_seen_ms = now_ms;
 }

@@ -44,6 +44,7 @@ class WorkerRegistry {
                                       int64_t now_ms);
   WorkerState* Find(const std::string& identity);
   WorkerState* FindById(const std::string& worker_id);
+  const WorkerState* FindById(const std::string& worker_id) const;
   void Touch(const std::string& identity, int64_t now_ms);
   std::optional<WorkerState> Remove(const std::string& identity);
   // Removes and returns every worker silent since before `deadline_ms`.

@@ -2,18 +2,48 @@
 
 #include <unistd.h>
 
+#include "http/web_assets.h"
 #include "metrics/metrics_page.h"
 
 namespace taskmill::broker {
 
+namespace {
+
+// The dashboard's files: no inline script or style, nothing from elsewhere, never framed.
+HttpResponse Asset(const WebAsset& a) {
+  return {200,
+          std::string(a.content_type),
+          std::string(a.body),
+          {{"Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+            "base-uri 'none'; form-action 'none'"},
+           {"X-Content-Type-Options", "nosniff"},
+           {"Referrer-Policy", "no-referrer"},
+           {"Cache-Control", "no-cache"}}};
+}
+
+}  // namespace
+
 BrokerHttp::BrokerHttp(const ReactorBoard& board, BrokerMetrics& metrics, StoreReader& reader,
-                       const Clock& clock)
-    : board_(board), metrics_(metrics), reader_(reader), clock_(clock) {}
+                       const Clock& clock, HttpTokens tokens)
+    : board_(board),
+      metrics_(metrics),
+      reader_(reader),
+      clock_(clock),
+      api_(board, reader, metrics, std::move(tokens), clock) {}
 
 BrokerHttp::~BrokerHttp() { Stop(); }
 
 Result<HttpAddress> BrokerHttp::Start(const HttpAddress& address) {
-  server_ = std::make_unique<HttpServer>();
+  HttpServerOptions options;
+  options.max_body_bytes = kApiMaxBodyBytes;
+  server_ = std::make_unique<HttpServer>(options);
+  for (const WebAsset& a : WebAssets()) {
+    HttpResponse r = Asset(a);
+    server_->Route(std::string(a.path), [r] { return r; });
+    if (a.path == "/index.html") server_->Route("/", [r] { return r; });
+  }
+  api_.AddRoutes(*server_);
   server_->Route("/healthz", [this] { return Healthz(); });
   server_->Route("/readyz", [this] { return Readyz(); });
   server_->Route("/metrics", [this] { return Metrics(); });
@@ -49,10 +79,11 @@ HttpResponse BrokerHttp::Readyz() const {
   return {200, "text/plain; charset=utf-8", "ready\n"};
 }
 
-HttpResponse BrokerHttp::Metrics() const {
+HttpResponse BrokerHttp::Metrics() {
   ReactorSnapshot s = board_.Read();
   double age = static_cast<double>(clock_.MonotonicMs() - board_.last_turn_ms()) / 1000.0;
   auto queues = reader_.QueueFigures();
+  if (queues) api_.Sample(*queues);
   return {200, "text/plain; version=0.0.4; charset=utf-8",
           RenderMetricsPage(metrics_.broker(), s, age, queues, metrics_.Collect())};
 }

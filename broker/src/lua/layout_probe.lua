@@ -6,7 +6,8 @@
 -- The version lives in <prefix>layout. A store without it is read as:
 --   version 1 when <prefix>queues (v1's queue set, never pruned, so present in every v1 store
 --   that was ever used) or <prefix>layout:mig (a migration under way) exists;
---   version 2 when <prefix>qindex exists (written by a v2 broker from before the key);
+--   version 2 when <prefix>qindex exists (written by a v2 broker from before the key; the
+--   key is written then, so an interrupted v2 -> v3 step is never mistaken for v1);
 --   empty otherwise: it gets ARGV[8].
 -- A store older than ARGV[8] takes the lock <prefix>layout:lock (SET NX PX) for this token.
 -- Writes: <prefix>layout (empty store, or a v2 store without the key); <prefix>layout:lock.
@@ -26,7 +27,7 @@ if not v then
     v = 1
   elseif redis.call('EXISTS', P .. 'qindex') == 1 then
     v = 2
-    if v == want then redis.call('SET', LAYOUT, fmt(v)) end
+    redis.call('SET', LAYOUT, fmt(v))
   else
     v = want
     redis.call('SET', LAYOUT, fmt(v))

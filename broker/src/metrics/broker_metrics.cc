@@ -35,7 +35,11 @@ BrokerMetrics::BrokerMetrics(std::string broker_name)
       http_(prometheus::BuildCounter()
                 .Name("taskmill_broker_http_requests_total")
                 .Help("HTTP requests answered, by status code")
-                .Register(registry_)) {}
+                .Register(registry_)),
+      http_refused_(prometheus::BuildCounter()
+                        .Name("taskmill_broker_http_refused_total")
+                        .Help("Dashboard API requests refused, by reason")
+                        .Register(registry_)) {}
 
 prometheus::Histogram& BrokerMetrics::ForQueue(
     prometheus::Family<prometheus::Histogram>& family,
@@ -62,6 +66,10 @@ void BrokerMetrics::TaskRan(const std::string& queue, int64_t run_ms) {
 
 void BrokerMetrics::HttpAnswered(int status) {
   http_.Add({{"broker", broker_}, {"code", std::to_string(status)}}).Increment();
+}
+
+void BrokerMetrics::HttpRefused(const std::string& reason) {
+  http_refused_.Add({{"broker", broker_}, {"reason", reason}}).Increment();
 }
 
 }  // namespace taskmill::broker

@@ -37,6 +37,8 @@ class BrokerMetrics {
   void TurnTook(double seconds) { turn_.Observe(seconds); }
 
   void HttpAnswered(int status);
+  // An /api request refused: bad_input, unauthorized, forbidden, not_found.
+  void HttpRefused(const std::string& reason);
 
   std::vector<prometheus::MetricFamily> Collect() const { return registry_.Collect(); }
 
@@ -52,6 +54,7 @@ class BrokerMetrics {
   prometheus::Histogram& redis_rtt_;
   prometheus::Histogram& turn_;
   prometheus::Family<prometheus::Counter>& http_;
+  prometheus::Family<prometheus::Counter>& http_refused_;
   // Reactor thread only: queue -> its series, so the hot path skips the family's lock.
   std::unordered_map<std::string, prometheus::Histogram*> wait_by_queue_;
   std::unordered_map<std::string, prometheus::Histogram*> run_by_queue_;

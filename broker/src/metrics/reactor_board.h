@@ -1,11 +1,30 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace taskmill::broker {
+
+// One registered worker as the dashboard shows it (GET /api/workers).
+struct WorkerView {
+  std::string id;
+  std::string host;  // the worker's `host` label, else ""
+  std::vector<std::string> queues;
+  std::vector<std::string> types;  // empty: any type
+  uint32_t slots = 0;              // its concurrency
+  uint32_t in_flight = 0;          // tasks sent and not yet DONE
+  int64_t last_seen_ms = 0;        // monotonic ms of its last message (heartbeat or other)
+  bool draining = false;           // true iff told to drain
+};
+
+// The most workers and recent batch ids a snapshot carries (each publish copies them).
+constexpr size_t kMaxWorkerViews = 1000;
+constexpr size_t kMaxRecentBatches = 200;
 
 // What the reactor knows about itself, copied out for the HTTP threads.
 struct ReactorSnapshot {
@@ -22,6 +41,33 @@ struct ReactorSnapshot {
   bool draining = false;          // true iff stopping: no new work taken
   bool published = false;         // true iff the reactor has published at least once
   std::string redis_error;        // the last connection error (no secrets)
+  // The dashboard's detail, filled only while someone asked for it lately (WantDetail), so
+  // the reactor copies nothing for it when no dashboard is open.
+  bool has_detail = false;                  // true iff the two below were filled
+  std::vector<WorkerView> worker_views;     // by id, at most kMaxWorkerViews
+  std::vector<std::string> recent_batches;  // batch ids this broker saw change, newest first
+};
+
+// Batch ids in the order this broker last saw them change (submitted, progressed,
+// finished), newest first, at most kMaxRecentBatches: Redis keeps no index of batches, so
+// the dashboard lists the ones this broker has seen since it started.
+// Thread: the reactor's. Owner: Broker::Run.
+class RecentBatches {
+ public:
+  void Saw(const std::string& batch_id) {
+    if (!ids_.empty() && ids_.front() == batch_id) return;  // the common case: one busy batch
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      if (ids_[i] != batch_id) continue;
+      ids_.erase(ids_.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+    ids_.insert(ids_.begin(), batch_id);
+    if (ids_.size() > kMaxRecentBatches) ids_.pop_back();
+  }
+  const std::vector<std::string>& ids() const { return ids_; }
+
+ private:
+  std::vector<std::string> ids_;  // newest first
 };
 
 // The one place the reactor thread and the HTTP threads meet: the reactor marks every
@@ -36,17 +82,38 @@ class ReactorBoard {
   int64_t last_turn_ms() const { return last_turn_ms_.load(std::memory_order_relaxed); }
 
   void Publish(ReactorSnapshot s) {
-    std::lock_guard lock(mu_);
-    s.published = true;
-    snapshot_ = std::move(s);
+    {
+      std::lock_guard lock(mu_);
+      s.published = true;
+      snapshot_ = std::move(s);
+    }
+    published_.notify_all();
   }
   ReactorSnapshot Read() const {
     std::lock_guard lock(mu_);
     return snapshot_;
   }
 
+  // HTTP side: the dashboard wants the detail (workers, recent batches) until `until_ms`
+  // (monotonic). Reactor side: whether to fill it in the next snapshot.
+  void WantDetail(int64_t until_ms) const {
+    detail_until_ms_.store(until_ms, std::memory_order_relaxed);
+  }
+  bool DetailWanted(int64_t now_ms) const {
+    return now_ms < detail_until_ms_.load(std::memory_order_relaxed);
+  }
+  // The latest snapshot that has the detail, waiting up to `wait` for the reactor's next
+  // publish when the current one has none (the first request after a quiet spell).
+  ReactorSnapshot ReadDetail(std::chrono::milliseconds wait) const {
+    std::unique_lock lock(mu_);
+    published_.wait_for(lock, wait, [&] { return snapshot_.has_detail; });
+    return snapshot_;
+  }
+
  private:
   std::atomic<int64_t> last_turn_ms_{0};  // monotonic ms the reactor last finished a turn
+  mutable std::atomic<int64_t> detail_until_ms_{0};  // monotonic ms until which detail is wanted
+  mutable std::condition_variable published_;        // notified on each Publish
   mutable std::mutex mu_;
   ReactorSnapshot snapshot_;  // guarded by mu_
 };

@@ -22,10 +22,7 @@ int64_t WallMs() {
       .count();
 }
 
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
+using ReplyPtr = RedisReplyPtr;
 
 }  // namespace
 
@@ -37,6 +34,7 @@ StoreReader::StoreReader(RedisConfig config, std::string prefix, int64_t timeout
       cache_ms_(cache_ms) {
   for (const auto& s : AllScripts()) {
     if (s.name == "stats") stats_script_ = std::string(s.body);
+    scripts_.emplace(std::string(s.name), std::string(s.body));
   }
 }
 
@@ -135,6 +133,55 @@ Result<std::vector<QueueCounters>> StoreReader::QueueFigures() {
   cached_ = std::move(all);
   cached_at_ms_ = now;
   return cached_;
+}
+
+void StoreReader::UseStoreOptions(const StoreOptions& options) {
+  std::lock_guard lock(mu_);
+  store_options_ = options;
+}
+
+Result<RedisReplyPtr> StoreReader::Script(std::string_view name,
+                                          const std::vector<std::string>& args) {
+  auto script = scripts_.find(name);
+  if (script == scripts_.end()) {
+    return MakeError(ErrorCode::kInternal, "no script " + std::string(name));
+  }
+  std::lock_guard lock(mu_);
+  std::vector<std::string> argv = {"EVALSHA",
+                                   "",
+                                   "0",
+                                   prefix_,
+                                   std::to_string(WallMs()),
+                                   std::to_string(store_options_.retention_ms),
+                                   // As Store::Header: dead letters kept[,finished kept].
+                                   store_options_.max_finished_per_queue == 0
+                                       ? std::to_string(store_options_.dead_letter_max)
+                                       : std::to_string(store_options_.dead_letter_max) + "," +
+                                             std::to_string(store_options_.max_finished_per_queue),
+                                   "0.5",
+                                   std::to_string(store_options_.idempotency_ttl_ms),
+                                   std::to_string(store_options_.lease_grace_ms)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  for (int tries = 0;; ++tries) {
+    std::string& sha = shas_[script->first];
+    if (sha.empty()) {
+      auto loaded = Command({"SCRIPT", "LOAD", script->second});
+      if (!loaded) return std::unexpected(loaded.error());
+      ReplyPtr reply(*loaded);
+      if (reply->type != REDIS_REPLY_STRING) {
+        return MakeError(ErrorCode::kInternal, "SCRIPT LOAD: unexpected reply");
+      }
+      sha.assign(reply->str, reply->len);
+    }
+    argv[1] = sha;
+    auto r = Command(argv);
+    if (r) return RedisReplyPtr(*r);
+    // NOSCRIPT: Redis restarted or its script cache was flushed; load it once more.
+    if (tries > 0 || r.error().message.find("NOSCRIPT") == std::string::npos) {
+      return std::unexpected(r.error());
+    }
+    sha.clear();
+  }
 }
 
 }  // namespace taskmill::broker

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "redis/redis_config.h"
@@ -13,6 +15,11 @@
 #include "taskmill/shared/error.h"
 
 namespace taskmill::broker {
+
+struct RedisReplyFree {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyFree>;
 
 // The HTTP threads' own synchronous Redis connection, for the queue-wide figures and the
 // readiness probe: the reactor's connection is never borrowed. Every call has a timeout,
@@ -31,6 +38,14 @@ class StoreReader {
   Result<void> Ping();
   // Every queue's depths and counters (stats.lua), at most `cache_ms` old.
   Result<std::vector<QueueCounters>> QueueFigures();
+  // The prelude arguments of scripts that write (retention, dead letters kept, lease grace,
+  // idempotency TTL): the broker's own, so a write here acts as the reactor's would.
+  void UseStoreOptions(const StoreOptions& options);
+  // Runs broker/src/lua/<name>.lua with the prelude header and `args` (ARGV[8]...): the
+  // dashboard's reads and its admin writes. Loaded once (SCRIPT LOAD) and run by EVALSHA,
+  // so a page does not resend ~20 KB of Lua per call; loaded again after a NOSCRIPT (Redis
+  // restarted). An error for an unknown script, a Redis error or a lost connection.
+  Result<RedisReplyPtr> Script(std::string_view name, const std::vector<std::string>& args);
 
  private:
   struct ContextFree {
@@ -44,6 +59,9 @@ class StoreReader {
   int64_t timeout_ms_;
   int64_t cache_ms_;
   std::string stats_script_;  // stats.lua with its prelude
+  std::map<std::string, std::string, std::less<>> scripts_;  // every script by name
+  std::map<std::string, std::string> shas_;  // name -> SHA1 once SCRIPT LOADed; guarded by mu_
+  StoreOptions store_options_;                               // guarded by mu_
   std::mutex mu_;
   std::unique_ptr<redisContext, ContextFree> ctx_;  // null while disconnected; guarded by mu_
   int64_t cached_at_ms_ = -1;                       // monotonic ms of cached_; -1 none

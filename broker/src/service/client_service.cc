@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "metrics/reactor_board.h"
 #include "net/peer_watch.h"
 #include "net/send_budget.h"
 #include "service/batch_events.h"
@@ -711,6 +712,9 @@ void ClientService::OnDlq(const std::string& identity, protocol::Dlq& dlq) {
 }
 
 void ClientService::OnBatchChanges(const BatchChanges& batches) {
+  if (ctx_.recent_batches != nullptr) {
+    for (const auto& b : batches) ctx_.recent_batches->Saw(b.id);
+  }
   if (!batches.empty()) ctx_.events->BatchesChanged(batches);
 }
 

@@ -271,21 +271,29 @@ Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
         Log()->warn("store layout: lost the migration lock; probing again");
         break;
       }
-      if (chunk->numbers.size() != 5) {
+      if (chunk->numbers.size() != step->counts.size()) {
         return MakeError(ErrorCode::kInternal, std::string(step->script) + ": unexpected reply");
       }
-      outcome.queues = chunk->numbers[0];
-      outcome.types_kept = chunk->numbers[1];
-      outcome.types_dropped = chunk->numbers[2];
-      outcome.queued = chunk->numbers[3];
-      outcome.fenced = chunk->numbers[4];
+      const auto& n = chunk->numbers;
+      if (step->from == 1) {
+        outcome.queues = n[0];
+        outcome.types_kept = n[1];
+        outcome.types_dropped = n[2];
+        outcome.queued = n[3];
+        outcome.fenced = n[4];
+      } else if (step->from == 2) {
+        outcome.idem_moved = n[0];
+        outcome.idem_kept = n[1];
+      }
       if (chunk->verdict == "done") {
-        Log()->info(
-            "store layout: migrated version {} to {} in {} ms: {} queues, {} task types kept "
-            "and {} dropped (no ready task), {} queued tasks counted, {} running tasks given "
-            "their attempt as fencing token",
-            version, version + 1, MonotonicMs() - started_ms, outcome.queues,
-            outcome.types_kept, outcome.types_dropped, outcome.queued, outcome.fenced);
+        std::string counted;
+        size_t i = 0;
+        for (std::string_view what : step->counts) {
+          counted += (i == 0 ? "" : ", ") + std::to_string(n[i]) + " " + std::string(what);
+          ++i;
+        }
+        Log()->info("store layout: migrated version {} to {} in {} ms: {}", version, version + 1,
+                    MonotonicMs() - started_ms, counted);
         break;
       }
     }

@@ -18,7 +18,7 @@ namespace taskmill::broker {
 // or newer broker would misread, and append the step that migrates the previous version
 // (broker/src/lua/layout_v<N>_v<N+1>.lua) to kLayoutSteps. docs/architecture.md ("Layout
 // version") lists what each version changed.
-inline constexpr int64_t kStoreLayoutVersion = 2;
+inline constexpr int64_t kStoreLayoutVersion = 3;
 
 // One migration step: its script turns a store of version `from` into version `from + 1`,
 // a budget of work per call (so Redis is never held for long), and sets <prefix>layout to
@@ -26,8 +26,19 @@ inline constexpr int64_t kStoreLayoutVersion = 2;
 struct LayoutStep {
   int64_t from;
   std::string_view script;  // a name in AllScripts(), e.g. "layout_v1_v2"
+  // What the script's counts are, one per count, for the log line at the end of the step.
+  std::span<const std::string_view> counts;
 };
-inline constexpr LayoutStep kLayoutSteps[] = {{1, "layout_v1_v2"}};
+inline constexpr std::string_view kV1V2Counts[] = {
+    "queues", "task types kept", "task types dropped (no ready task)", "queued tasks counted",
+    "running tasks given their attempt as fencing token"};
+inline constexpr std::string_view kV2V3Counts[] = {
+    "idempotency keys moved under their owner's key",
+    "idempotency keys left as they were (no owner)"};
+inline constexpr LayoutStep kLayoutSteps[] = {
+    {1, "layout_v1_v2", kV1V2Counts},  // qindex, queued gauges, pruned types (issue 13)
+    {2, "layout_v2_v3", kV2V3Counts},  // idempotency keys per owner (issue 13)
+};
 static_assert(kLayoutSteps[std::size(kLayoutSteps) - 1].from + 1 == kStoreLayoutVersion,
               "the last migration step must reach kStoreLayoutVersion");
 
@@ -51,8 +62,10 @@ struct StoreLayoutOptions {
 struct LayoutOutcome {
   int64_t found_version = 0;  // the store's version at the first probe
   bool migrated_here = false;  // this call ran at least one migration chunk
-  // Totals of the last step this call finished (as the step script counts them).
+  // Totals of the v1 -> v2 step, when this call ran it (as the step script counts them).
   int64_t queues = 0, types_kept = 0, types_dropped = 0, queued = 0, fenced = 0;
+  // Totals of the v2 -> v3 step, when this call ran it.
+  int64_t idem_moved = 0, idem_kept = 0;
 };
 
 // Makes the store at `config` hold layout kStoreLayoutVersion before the broker serves, over

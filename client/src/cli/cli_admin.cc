@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "cli/json_convert.h"
 #include "cli/render.h"
+#include "cli/stats_watch.h"
 
 namespace taskmill::client::cli {
 
@@ -12,11 +13,26 @@ int RunStats(Context& ctx, const Args& args) {
   std::vector<std::string> queues;
   FlagSet flags("taskmill stats", "Queue depths, counters and costs; connected workers.");
   flags.List("queue", &queues, "only these queues (repeatable; default: every queue)");
+  bool watch = false;
+  uint32_t interval_ms = 1000;
+  uint32_t count = 0;
+  flags.Bool("watch", &watch,
+             "refresh until Ctrl-C: redrawn in place on a terminal, successive frames "
+             "otherwise (with --json, one JSON document per line)");
+  flags.Uint32("interval-ms", &interval_ms, 100, 3600000, "with --watch: time between frames");
+  flags.Uint32("count", &count, 0, 1000000, "with --watch: stop after this many frames; 0: never");
   AddCommonFlags(flags, ctx.global);
   if (auto stop = ParseFlags(ctx, flags, args, nullptr)) return *stop;
+  if (!watch && count != 0) return UsageError(ctx, "stats: --count needs --watch");
   int code = kExitOk;
   auto client = ConnectClient(ctx, &code);
   if (!client) return code;
+  if (watch) {
+    WatchOptions options;
+    options.interval_ms = interval_ms;
+    options.count = count;
+    return RunStatsWatch(ctx, options, [&] { return client->Stats(queues); });
+  }
   auto stats = client->Stats(queues);
   if (!stats) return ReportError(ctx, stats.error());
   if (ctx.global.json) {

@@ -28,7 +28,9 @@ commands:
                               submit a batch file (JSON); --follow shows progress until it ends
   batch status ID             show a batch
   batch watch ID              follow a batch (submitted earlier, by anyone) until it ends
-  stats [--queue Q]...        queue depths and counters, connected workers
+  stats [--queue Q]... [--watch [--interval-ms N] [--count N]]
+                              queue depths and counters, connected workers; --watch
+                              refreshes until Ctrl-C
   dlq list [--queue Q] [--limit N]
   dlq retry|purge [--queue Q] (ID... | --all)
                               dead letters: list, send back to their queue, or delete

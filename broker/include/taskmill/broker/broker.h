@@ -105,6 +105,12 @@ struct BrokerOptions {
   // HTTP listener for /healthz, /readyz and /metrics (docs/observability.md): HOST:PORT,
   // [IPv6]:PORT, port 0 for a free port, or "off".
   std::string http = "127.0.0.1:9464";
+  // Dashboard tokens (docs/security.md, "HTTP tokens"): files holding one bearer token each.
+  // The admin token allows retry, purge and cancel over HTTP (empty: the dashboard is
+  // read-only); the read token allows reading tasks, batches and dead letters, which needs
+  // a token when CURVE is on or a read token is set.
+  std::string http_token_file;
+  std::string http_read_token_file;
   std::string log_level = "info";
 
   uint32_t EffectiveLeaseMs() const;

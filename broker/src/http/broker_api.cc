@@ -1,0 +1,351 @@
+#include "http/broker_api.h"
+
+#include <charconv>
+
+#include "http/api_json.h"
+#include "store/store_wire.h"
+#include "taskmill/shared/protocol/validate.h"
+
+namespace taskmill::broker {
+namespace {
+
+using nlohmann::json;
+
+HttpResponse JsonAnswer(int status, const json& j) {
+  return {status, "application/json", api::Dump(j), {{"Cache-Control", "no-store"}}};
+}
+
+// A query number in [0, max]; `fallback` when absent; nullopt when malformed or too big.
+std::optional<uint32_t> Number(const HttpRequest& r, std::string_view name, uint32_t fallback,
+                               uint32_t max) {
+  auto text = r.Query(name);
+  if (!text) return r.query.find(std::string(name) + "=") == std::string::npos
+                        ? std::optional<uint32_t>(fallback)
+                        : std::nullopt;
+  uint32_t v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (text->empty() || ec != std::errc() || end != text->data() + text->size() || v > max) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+json QueueJson(const QueueCounters& c) {
+  const auto& s = c.stats;
+  return {{"queue", s.queue},         {"ready", s.ready},         {"delayed", s.delayed},
+          {"blocked", c.blocked},     {"running", s.running},     {"dead", s.dead},
+          {"submitted", s.submitted}, {"succeeded", s.succeeded}, {"failed", s.failed},
+          {"retried", s.retried},     {"cancelled", s.cancelled}, {"stale", c.stale},
+          {"cost", s.cost}};
+}
+
+}  // namespace
+
+BrokerApi::BrokerApi(const ReactorBoard& board, StoreReader& reader, BrokerMetrics& metrics,
+                     HttpTokens tokens, const Clock& clock)
+    : board_(board), reader_(reader), metrics_(metrics), tokens_(std::move(tokens)),
+      clock_(clock) {}
+
+void BrokerApi::AddRoutes(HttpServer& server) {
+  auto get = [&](const char* path, HttpResponse (BrokerApi::*h)(const HttpRequest&)) {
+    server.Route(path, {"GET"}, [this, h](const HttpRequest& r) { return (this->*h)(r); });
+  };
+  auto post = [&](const char* path, HttpResponse (BrokerApi::*h)(const HttpRequest&)) {
+    server.Route(path, {"POST"}, [this, h](const HttpRequest& r) { return (this->*h)(r); });
+  };
+  get("/api/access", &BrokerApi::Access);
+  get("/api/overview", &BrokerApi::Overview);
+  get("/api/workers", &BrokerApi::Workers);
+  get("/api/batches", &BrokerApi::Batches);
+  get("/api/batch", &BrokerApi::Batch);
+  get("/api/task", &BrokerApi::Task);
+  get("/api/dead", &BrokerApi::DeadLetters);
+  post("/api/dead/retry", &BrokerApi::DeadRetry);
+  post("/api/dead/purge", &BrokerApi::DeadPurge);
+  post("/api/cancel", &BrokerApi::Cancel);
+}
+
+HttpResponse BrokerApi::Refuse(int status, const std::string& reason,
+                               const std::string& message) {
+  metrics_.HttpRefused(reason);
+  HttpResponse r = JsonAnswer(status, {{"error", message}});
+  if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+std::optional<HttpResponse> BrokerApi::Guard(const HttpRequest& r, ApiNeed need) {
+  if (auto refusal = CheckAccess(tokens_, r, need)) {
+    return Refuse(refusal->status, refusal->reason, refusal->message);
+  }
+  return std::nullopt;
+}
+
+HttpResponse BrokerApi::Access(const HttpRequest& r) {
+  const char* as[] = {"none", "wrong", "read", "admin"};
+  return JsonAnswer(200, {{"reads_need_token", ReadsNeedToken(tokens_)},
+                          {"admin_enabled", !tokens_.admin.empty()},
+                          {"token", as[static_cast<int>(Identify(tokens_, r))]}});
+}
+
+ReactorSnapshot BrokerApi::Detail() {
+  board_.WantDetail(clock_.MonotonicMs() + kDetailWantedMs);
+  return board_.ReadDetail(std::chrono::milliseconds(kDetailWaitMs));
+}
+
+void BrokerApi::Sample(const std::vector<QueueCounters>& queues) {
+  ThroughputSample s;
+  s.at_ms = clock_.NowMs();
+  for (const auto& q : queues) {
+    s.submitted += q.stats.submitted;
+    s.succeeded += q.stats.succeeded;
+    s.failed += q.stats.failed;
+    s.ready += q.stats.ready;
+    s.running += q.stats.running;
+    s.dead += q.stats.dead;
+  }
+  history_.Add(s);
+}
+
+HttpResponse BrokerApi::Overview(const HttpRequest& r) {
+  auto limit = Number(r, "limit", 100, kApiMaxPage);
+  auto after = r.Query("after").value_or("");
+  if (!limit || after.size() > protocol::kMaxNameLength) {
+    return Refuse(400, "bad_input", "limit: 0 to 500; after: a queue name");
+  }
+  auto queues = reader_.QueueFigures();
+  if (!queues) return JsonAnswer(503, {{"error", queues.error().message}});
+  Sample(*queues);
+  ReactorSnapshot s = board_.Read();
+  json page = json::array();
+  json totals = {{"ready", 0},   {"delayed", 0}, {"blocked", 0},   {"running", 0},
+                 {"dead", 0},    {"submitted", 0}, {"succeeded", 0}, {"failed", 0},
+                 {"retried", 0}, {"cancelled", 0}};
+  json cost = json::object();
+  std::string next;
+  for (const auto& q : *queues) {
+    json j = QueueJson(q);
+    for (auto& [k, v] : totals.items()) v = v.get<uint64_t>() + j[k].get<uint64_t>();
+    for (const auto& [name, value] : q.stats.cost) cost[name] = cost.value(name, 0.0) + value;
+    if (q.stats.queue <= after) continue;
+    if (page.size() >= *limit) {
+      if (next.empty()) next = page.back()["queue"];
+      continue;
+    }
+    page.push_back(std::move(j));
+  }
+  totals["cost"] = std::move(cost);
+  json history = json::array();
+  for (const auto& h : history_.Samples()) {
+    history.push_back({{"at_ms", h.at_ms},         {"submitted", h.submitted},
+                       {"succeeded", h.succeeded}, {"failed", h.failed},
+                       {"ready", h.ready},         {"running", h.running},
+                       {"dead", h.dead}});
+  }
+  return JsonAnswer(200, {{"broker", metrics_.broker()},
+                          {"now_ms", clock_.NowMs()},
+                          {"redis_ready", s.redis_ready},
+                          {"draining", s.draining},
+                          {"workers", s.workers},
+                          {"slots_busy", s.slots_busy},
+                          {"slots_free", s.slots_free},
+                          {"queue_count", queues->size()},
+                          {"queues", std::move(page)},
+                          {"next_after", next},
+                          {"totals", std::move(totals)},
+                          {"history", std::move(history)}});
+}
+
+HttpResponse BrokerApi::Workers(const HttpRequest& r) {
+  auto limit = Number(r, "limit", 100, kApiMaxPage);
+  auto after = r.Query("after").value_or("");
+  if (!limit || after.size() > 256) {
+    return Refuse(400, "bad_input", "limit: 0 to 500; after: a worker id");
+  }
+  ReactorSnapshot s = Detail();
+  int64_t now = clock_.MonotonicMs();
+  json page = json::array();
+  std::string next;
+  for (const auto& w : s.worker_views) {  // by id
+    if (w.id <= after) continue;
+    if (page.size() >= *limit) {
+      next = page.back()["id"];
+      break;
+    }
+    page.push_back({{"id", w.id},
+                    {"host", w.host},
+                    {"queues", w.queues},
+                    {"types", w.types},
+                    {"slots", w.slots},
+                    {"in_flight", w.in_flight},
+                    {"draining", w.draining},
+                    {"last_heartbeat_ms_ago", std::max<int64_t>(0, now - w.last_seen_ms)}});
+  }
+  return JsonAnswer(200, {{"workers", std::move(page)},
+                          {"total", s.worker_views.size()},
+                          {"next_after", next}});
+}
+
+HttpResponse BrokerApi::Batches(const HttpRequest& r) {
+  if (auto no = Guard(r, ApiNeed::kRead)) return *no;
+  auto limit = Number(r, "limit", 20, kApiMaxBatches);
+  auto offset = Number(r, "offset", 0, static_cast<uint32_t>(kMaxRecentBatches));
+  if (!limit || !offset) return Refuse(400, "bad_input", "limit: 0 to 50; offset: 0 to 200");
+  ReactorSnapshot s = Detail();
+  json page = json::array();
+  for (size_t i = *offset; i < s.recent_batches.size() && page.size() < *limit; ++i) {
+    auto reply = reader_.Script("get_batch", {s.recent_batches[i], "", "0", "1"});
+    if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
+    auto b = api::ParseBatchRecord(reply->get());
+    if (!b) return JsonAnswer(500, {{"error", b.error().message}});
+    if (*b) page.push_back(api::BatchJson(**b));  // expired: left out
+  }
+  size_t next = *offset + *limit;
+  return JsonAnswer(200, {{"batches", std::move(page)},
+                          {"seen", s.recent_batches.size()},
+                          {"next_offset", next < s.recent_batches.size() ? next : 0}});
+}
+
+HttpResponse BrokerApi::Batch(const HttpRequest& r) {
+  if (auto no = Guard(r, ApiNeed::kRead)) return *no;
+  auto id = r.Query("id").value_or("");
+  auto cursor = r.Query("cursor").value_or("0");
+  auto limit = Number(r, "limit", 200, kApiMaxPage);
+  bool cursor_ok = !cursor.empty() && cursor.size() <= 20 &&
+                   cursor.find_first_not_of("0123456789") == std::string::npos;
+  if (auto ok = protocol::ValidateName(id, "id"); !ok) {
+    return Refuse(400, "bad_input", ok.error().message);
+  }
+  if (!limit || *limit == 0 || !cursor_ok) {
+    return Refuse(400, "bad_input", "limit: 1 to 500; cursor: a number");
+  }
+  auto reply = reader_.Script("get_batch", {id, "", cursor, std::to_string(*limit)});
+  if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
+  auto b = api::ParseBatchRecord(reply->get());
+  if (!b) return JsonAnswer(500, {{"error", b.error().message}});
+  if (!*b) return Refuse(404, "not_found", "no batch " + id);
+  json j = api::BatchJson(**b);
+  // The tasks are read 50 at a time (~1 ms of Redis each, as the broker's own WAIT reads),
+  // so one page of 500 never holds Redis for ~10 ms in one go.
+  std::vector<std::optional<api::TaskRecord>> records;
+  const auto& names = (*b)->names;
+  for (size_t from = 0; from < names.size(); from += kApiTasksPerRead) {
+    size_t n = std::min(kApiTasksPerRead, names.size() - from);
+    std::vector<std::string> args = {"", std::to_string(n)};
+    for (size_t i = from; i < from + n; ++i) args.push_back(names[i].second);
+    auto got = reader_.Script("get", args);
+    if (!got) return JsonAnswer(503, {{"error", got.error().message}});
+    auto chunk = api::ParseTaskRecords(got->get());
+    if (!chunk) return JsonAnswer(500, {{"error", chunk.error().message}});
+    for (auto& t : *chunk) records.push_back(std::move(t));
+  }
+  json nodes = json::array();
+  for (size_t i = 0; i < records.size() && i < names.size(); ++i) {
+    json node = records[i] ? api::TaskSummaryJson(records[i]->hash)
+                           : json{{"id", names[i].second}, {"state", "expired"}};
+    node["name"] = names[i].first;
+    nodes.push_back(std::move(node));
+  }
+  j["tasks"] = std::move(nodes);
+  j["next_cursor"] = (*b)->next;
+  return JsonAnswer(200, j);
+}
+
+HttpResponse BrokerApi::Task(const HttpRequest& r) {
+  if (auto no = Guard(r, ApiNeed::kRead)) return *no;
+  auto id = r.Query("id").value_or("");
+  if (auto ok = protocol::ValidateName(id, "id"); !ok) {
+    return Refuse(400, "bad_input", ok.error().message);
+  }
+  auto reply = reader_.Script("get", {"", "1", id});
+  if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
+  auto tasks = api::ParseTaskRecords(reply->get());
+  if (!tasks) return JsonAnswer(500, {{"error", tasks.error().message}});
+  if (tasks->empty() || !(*tasks)[0]) return Refuse(404, "not_found", "no task " + id);
+  return JsonAnswer(200, api::TaskJson(*(*tasks)[0]));
+}
+
+HttpResponse BrokerApi::DeadLetters(const HttpRequest& r) {
+  if (auto no = Guard(r, ApiNeed::kRead)) return *no;
+  auto queue = r.Query("queue").value_or("");
+  auto limit = Number(r, "limit", 50, kApiMaxDeadLetters);
+  auto offset = Number(r, "offset", 0, kApiMaxDeadOffset);
+  if (!queue.empty()) {
+    if (auto ok = protocol::ValidateName(queue, "queue"); !ok) {
+      return Refuse(400, "bad_input", ok.error().message);
+    }
+  }
+  if (!limit || *limit == 0 || !offset) {
+    return Refuse(400, "bad_input", "limit: 1 to 200; offset: 0 to 1000");
+  }
+  uint32_t want = *offset + *limit + 1;  // one more: whether a next page exists
+  auto reply = reader_.Script("dead_list", {queue, std::to_string(want)});
+  if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
+  auto tasks = api::ParseTaskRecords(reply->get());
+  if (!tasks) return JsonAnswer(500, {{"error", tasks.error().message}});
+  json page = json::array();
+  for (size_t i = *offset; i < tasks->size() && page.size() < *limit; ++i) {
+    if ((*tasks)[i]) page.push_back(api::TaskSummaryJson((*tasks)[i]->hash));
+  }
+  uint32_t next = *offset + *limit;
+  bool more = tasks->size() > next && next <= kApiMaxDeadOffset;
+  return JsonAnswer(200, {{"dead", std::move(page)}, {"next_offset", more ? next : 0}});
+}
+
+namespace {
+
+// {"ids": [...]} of 1 to kApiMaxIds valid ids; the message says what is wrong.
+Result<std::vector<std::string>> BodyIds(const HttpRequest& r) {
+  json body = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  auto bad = [](std::string why) { return MakeError(ErrorCode::kInvalidArgument, why); };
+  if (body.is_discarded() || !body.is_object()) return bad("the body must be a JSON object");
+  auto ids = body.find("ids");
+  if (ids == body.end() || !ids->is_array() || ids->empty() || ids->size() > kApiMaxIds) {
+    return bad("ids: an array of 1 to 100 task ids");
+  }
+  std::vector<std::string> out;
+  for (const auto& id : *ids) {
+    if (!id.is_string()) return bad("ids: task ids are strings");
+    if (auto ok = protocol::ValidateName(id.get<std::string>(), "id"); !ok) {
+      return std::unexpected(ok.error());
+    }
+    out.push_back(id.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+HttpResponse BrokerApi::DeadAction(const HttpRequest& r, const char* script) {
+  if (auto no = Guard(r, ApiNeed::kAdmin)) return *no;
+  auto ids = BodyIds(r);
+  if (!ids) return Refuse(400, "bad_input", ids.error().message);
+  std::vector<std::string> args = {"", std::to_string(ids->size()), std::to_string(ids->size())};
+  args.insert(args.end(), ids->begin(), ids->end());
+  auto reply = reader_.Script(script, args);
+  if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
+  bool retry = std::string_view(script) == "dead_retry";
+  auto done = wire::ParseIds(reply->get(), /*with_batches=*/retry);
+  if (!done) return JsonAnswer(500, {{"error", done.error().message}});
+  return JsonAnswer(200, {{retry ? "retried" : "purged", *done}});
+}
+
+HttpResponse BrokerApi::Cancel(const HttpRequest& r) {
+  if (auto no = Guard(r, ApiNeed::kAdmin)) return *no;
+  auto ids = BodyIds(r);
+  if (!ids) return Refuse(400, "bad_input", ids.error().message);
+  std::vector<std::string> args = {"cancelled from the dashboard", "",
+                                   std::to_string(ids->size())};
+  args.insert(args.end(), ids->begin(), ids->end());
+  auto reply = reader_.Script("cancel", args);
+  if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
+  auto result = wire::ParseCancel(reply->get());
+  if (!result) return JsonAnswer(500, {{"error", result.error().message}});
+  const char* names[] = {"cancelled", "cancel_requested", "finished", "not_found"};
+  json items = json::array();
+  for (const auto& item : result->items) {
+    items.push_back({{"id", item.task_id}, {"status", names[static_cast<int>(item.status)]}});
+  }
+  return JsonAnswer(200, {{"items", std::move(items)}});
+}
+
+}  // namespace taskmill::broker
