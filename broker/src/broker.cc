@@ -333,6 +333,12 @@ Result<void> Broker::Run() {
   if (auto r = frontend.Bind(options_.frontend); !r) return std::unexpected(r.error());
   if (auto r = backend.Bind(options_.backend); !r) return std::unexpected(r.error());
   PeerWatch client_peers(zmq_ctx, frontend, "clients");
+  // Bytes queued for a client that never reads its replies (libzmq's high-water mark counts
+  // messages): past the caps such a client's replies are dropped and its connection cut.
+  SendBudget client_budget(
+      {options_.max_queued_bytes_per_client, options_.max_queued_bytes_total},
+      [&client_peers](const std::string& identity) { return client_peers.LiveFd(identity); });
+  frontend.SetBudget(&client_budget);
 
   BrokerMetrics metrics(BrokerName(frontend.LastEndpoint()));
   redis.SetRoundTripObserver([&metrics](double seconds) { metrics.RedisReplied(seconds); });
@@ -360,8 +366,17 @@ Result<void> Broker::Run() {
                     AccessPolicy(zap->get(), options_.curve_roles == "shared"), &metrics};
   ctx.read_store = &read_store;
   ctx.client_peers = &client_peers;
+  ctx.client_budget = &client_budget;
+  QuotaLimits quotas;
+  quotas.waits_per_client = options_.max_waits_per_client;
+  quotas.wait_ids_per_client = options_.max_wait_ids_per_client;
+  quotas.waits_total = options_.max_waits_total;
+  quotas.wait_ids_total = options_.max_wait_ids_total;
+  quotas.subscriptions_per_client = options_.max_subscriptions_per_client;
+  quotas.subscriptions_total = options_.max_subscriptions_total;
+  quotas.watched_tasks_total = options_.max_watched_tasks_total;
   ctx.recent_batches = &recent_batches;
-  ClientService clients(ctx);
+  ClientService clients(ctx, quotas);
   WorkerService workers(ctx);
   BatchEvents events(ctx);
   ctx.clients = &clients;
@@ -447,6 +462,9 @@ Result<void> Broker::Run() {
   int64_t drain_deadline = 0;
   std::optional<Error> layout_failure;  // the late layout check failed: stop and report it
   // The HTTP threads' view of the reactor; publishing is a struct copy under a mutex.
+  // Clients seen reading start a fresh count, so the total stays a count of what may
+  // really be held for clients that do not read.
+  timers.push_back({1000, now + 1000, [&] { client_budget.Sweep(); }});
   timers.push_back(
       {250, now, [&] { board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping,
                                          board.DetailWanted(clock_.MonotonicMs()))); }});
@@ -542,7 +560,10 @@ Result<void> Broker::Run() {
       }
     }
 
-    for (const auto& gone : client_peers.TakeGone()) clients.DropPeer(gone);
+    for (const auto& gone : client_peers.TakeGone()) {
+      clients.DropPeer(gone);
+      client_budget.Forget(gone);  // libzmq freed what was queued for it
+    }
 
     now = clock_.MonotonicMs();
     redis.Tick(now);

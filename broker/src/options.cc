@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "taskmill/broker/broker.h"
@@ -78,6 +79,27 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.Uint32("max-worker-claim-keys", &o.max_worker_claim_keys, 1, 32768,
            "most queues x task types one worker may serve (its claim reads one ready set "
            "per pair); a READY past it is refused");
+  f.Uint32("max-waits-per-client", &o.max_waits_per_client, 1, 1'000'000,
+           "WAITs one client (its CURVE key over all its connections, else one connection) "
+           "may have pending; past it a WAIT gets over_limit");
+  f.Uint("max-wait-ids-per-client", &o.max_wait_ids_per_client, 1, 1'000'000'000,
+         "task ids one client's pending WAITs may hold");
+  f.Uint32("max-waits-total", &o.max_waits_total, 1, 100'000'000,
+           "WAITs every client together may have pending");
+  f.Uint("max-wait-ids-total", &o.max_wait_ids_total, 1, 10'000'000'000ull,
+         "task ids every client's pending WAITs together may hold");
+  f.Uint32("max-subscriptions-per-client", &o.max_subscriptions_per_client, 1, 1'000'000,
+           "batches one client may subscribe to at once");
+  f.Uint32("max-subscriptions-total", &o.max_subscriptions_total, 1, 100'000'000,
+           "batch subscriptions every client together may hold");
+  f.Uint("max-watched-tasks-total", &o.max_watched_tasks_total, 1, 10'000'000'000ull,
+         "tasks of every subscribed batch together");
+  f.Uint("max-queued-bytes-per-client", &o.max_queued_bytes_per_client, 0, 1ull << 40,
+         "bytes of replies and events queued for one client connection that does not read "
+         "them; past it (and its socket full) they are dropped and the connection is cut "
+         "(0: no cap)");
+  f.Uint("max-queued-bytes-total", &o.max_queued_bytes_total, 0, 1ull << 44,
+         "bytes queued for every client connection together (0: no cap)");
   f.String("curve-secret-key-file", &o.curve_secret_key_file,
            "CURVE: the broker's key file (taskmill keygen); needs --curve-allow-dir");
   f.String("curve-allow-dir", &o.curve_allow_dir,
@@ -155,6 +177,21 @@ Result<void> Validate(const BrokerOptions& o) {
                          std::to_string(o.liveness * o.heartbeat_ms) + ")");
   }
   if (auto http = ParseHttpAddress(o.http, "--http"); !http) return std::unexpected(http.error());
+  for (auto [flag, per, total] :
+       {std::tuple{"--max-waits-per-client", uint64_t{o.max_waits_per_client},
+                   uint64_t{o.max_waits_total}},
+        std::tuple{"--max-wait-ids-per-client", o.max_wait_ids_per_client, o.max_wait_ids_total},
+        std::tuple{"--max-subscriptions-per-client", uint64_t{o.max_subscriptions_per_client},
+                   uint64_t{o.max_subscriptions_total}},
+        std::tuple{"--max-queued-bytes-per-client",
+                   o.max_queued_bytes_total == 0 ? 0 : o.max_queued_bytes_per_client,
+                   o.max_queued_bytes_total}}) {
+    if (per > total) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string(flag) + ": " + std::to_string(per) +
+                           " is over its total (" + std::to_string(total) + ")");
+    }
+  }
   if (o.curve_secret_key_file.empty() != o.curve_allow_dir.empty()) {
     return MakeError(ErrorCode::kInvalidArgument,
                      o.curve_secret_key_file.empty()

@@ -59,6 +59,30 @@ TEST(BrokerOptionsTest, InputCapsHaveDefaultsAndRanges) {
   EXPECT_EQ(o->max_workers, 5u);
 }
 
+TEST(BrokerOptionsTest, QuotasAndQueuedBytesAreFlagsAndAPerClientValueFitsItsTotal) {
+  auto o = Parse({});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->max_waits_per_client, 64u);
+  EXPECT_EQ(o->max_wait_ids_total, 500000u);
+  EXPECT_EQ(o->max_queued_bytes_per_client, 64u << 20);
+  EXPECT_EQ(o->max_queued_bytes_total, 512u << 20);
+  o = Parse({"--max-waits-per-client", "5000"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message, "--max-waits-per-client: 5000 is over its total (4096)");
+  o = Parse({"--max-queued-bytes-per-client", "1073741824"});
+  ASSERT_FALSE(o);
+  EXPECT_EQ(o.error().message,
+            "--max-queued-bytes-per-client: 1073741824 is over its total (536870912)");
+  // No total: any per-client value; 0 turns the per-client cap off.
+  o = Parse({"--max-queued-bytes-per-client", "1073741824", "--max-queued-bytes-total", "0"});
+  ASSERT_TRUE(o) << o.error().message;
+  o = Parse({}, {{"TASKMILL_MAX_SUBSCRIPTIONS_PER_CLIENT", "7"},
+                 {"TASKMILL_MAX_QUEUED_BYTES_PER_CLIENT", "0"}});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->max_subscriptions_per_client, 7u);
+  EXPECT_EQ(o->max_queued_bytes_per_client, 0u);
+}
+
 TEST(BrokerOptionsTest, BadValuesNameTheFlag) {
   auto o = Parse({"--frontend", "localhost:5555"});
   ASSERT_FALSE(o);

@@ -10,6 +10,36 @@
 namespace taskmill::broker {
 namespace {
 
+// With CURVE a client is its key: more connections get it no more WAITs, and a WAIT is
+// released against the key it was admitted for even after its connection is forgotten.
+TEST(ClientQuotasTest, OneKeyOverSeveralConnectionsSharesOneQuota) {
+  QuotaLimits limits;
+  limits.waits_per_client = 3;
+  ClientQuotas q(limits);
+  for (const char* conn : {"c1", "c2", "c3", "c4"}) q.SeenConnection(conn, "KEY-A");
+  q.SeenConnection("d1", "KEY-B");
+  EXPECT_TRUE(q.AdmitWait("c1", 1));
+  EXPECT_TRUE(q.AdmitWait("c2", 1));
+  EXPECT_TRUE(q.AdmitWait("c3", 1));
+  auto fourth = q.AdmitWait("c4", 1);
+  ASSERT_FALSE(fourth);
+  EXPECT_NE(fourth.error().message.find("already has 3 WAITs pending"), std::string::npos);
+  EXPECT_TRUE(q.AdmitWait("d1", 1));  // another key gets in
+  EXPECT_EQ(q.ConnectionsLike("c2").size(), 4u);
+  EXPECT_EQ(q.ConnectionsLike("d1"), std::vector<std::string>{"d1"});
+  // Without CURVE a connection is its own client.
+  EXPECT_EQ(q.ConnectionsLike("plain"), std::vector<std::string>{"plain"});
+  EXPECT_TRUE(q.AdmitWait("plain", 1));
+  // c1 goes away with its WAIT still being read: the release still finds KEY-A.
+  q.ForgetConnection("c1");
+  EXPECT_EQ(q.ConnectionsLike("c2").size(), 3u);
+  q.ReleaseWait("c1", 1);
+  EXPECT_TRUE(q.AdmitWait("c4", 1));
+  for (const char* conn : {"c2", "c3", "c4", "d1", "plain"}) q.ReleaseWait(conn, 1);
+  EXPECT_EQ(q.waits(), 0u);
+  EXPECT_EQ(q.wait_ids(), 0u);
+}
+
 TEST(ClientQuotasTest, AClientPastItsWaitQuotaIsRefusedByNameAndOthersAreNot) {
   QuotaLimits limits;
   limits.waits_per_client = 2;

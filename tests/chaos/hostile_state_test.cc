@@ -7,11 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <map>
 #include <sstream>
 #include <thread>
+#include <zmq.hpp>
 
 #include "chaos/harness.h"
 #include "chaos/healthy_client.h"
@@ -503,6 +505,159 @@ TEST_F(HostileStateTest, ExpensiveReadsAgainstAHealthyClient) {
       },
       attack_ms + 5000);
   f.extra["reads_answered"] = std::to_string(reads.load());
+  Check(f);
+}
+
+// A client that asks for large replies and never reads them grew the broker to 357 MB: the
+// send high-water mark counts messages, not bytes. Now past --max-queued-bytes-per-client,
+// with its socket full, its replies are dropped and its connection cut. The bound is set by
+// TASKMILL_CHAOS_QUEUED_BYTES when given (0: off, the "before" figure).
+TEST_F(HostileStateTest, AClientThatNeverReadsItsReplies) {
+  std::vector<std::string> args;
+  if (const char* cap = std::getenv("TASKMILL_CHAOS_QUEUED_BYTES")) {
+    args = {"--max-queued-bytes-per-client", cap};
+  }
+  Start(args);
+  Figures f("unread_replies");
+  f.p50_idle_us = IdleP50();
+  // Eight tasks whose outputs are 256 KiB (echo returns its payload): a GET of them is a
+  // 2 MiB reply.
+  WireClient setup(cluster_->frontend());
+  protocol::Get get;
+  {
+    protocol::Submit s;
+    for (int i = 0; i < 8; ++i) {
+      protocol::TaskSpec t;
+      t.id = "big-" + std::to_string(i);
+      t.queue = cluster_->queue();
+      t.type = "echo";
+      t.payload = std::string(256 << 10, 'x');
+      s.tasks.push_back(t);
+      get.ids.push_back(t.id);
+    }
+    auto r = setup.Call(s, 20000);
+    ASSERT_TRUE(r && !r->error);
+  }
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = setup.Call(get, 20000);
+        if (!r || r->error || r->tasks.size() != get.ids.size()) return false;
+        return std::all_of(r->tasks.begin(), r->tasks.end(), [](const protocol::TaskInfo& t) {
+          return t.state == TaskState::kSucceeded && t.output.size() == (256u << 10);
+        });
+      },
+      20000));
+  const pid_t pid = cluster_->broker().pid();
+  const int64_t rss_before = RssKib(pid);
+  int64_t rss_peak = rss_before;
+  const int gets = Long() ? 400 : 160;  // 320 MiB of replies (800 MiB long)
+  WireClient watcher(cluster_->frontend());
+  protocol::BrokerStats seen;
+  auto broker_stats = [&] {
+    protocol::Stats st;
+    st.sections = {"broker"};
+    auto r = watcher.Call(st, 5000);
+    if (r && !r->error && r->broker) seen = *r->broker;
+    rss_peak = std::max(rss_peak, RssKib(pid));
+    return seen;
+  };
+  bool cut = false;
+  f.p50_attack_us = P50During(
+      [&] {
+        // A DEALER that holds at most one message and a small socket buffer, and never reads.
+        zmq::context_t zctx(1);
+        zmq::socket_t attacker(zctx, zmq::socket_type::dealer);
+        attacker.set(zmq::sockopt::rcvhwm, 1);
+        attacker.set(zmq::sockopt::rcvbuf, 64 << 10);
+        attacker.set(zmq::sockopt::linger, 0);
+        attacker.connect(cluster_->frontend());
+        for (int i = 0; i < gets; ++i) {
+          get.req_id = static_cast<uint64_t>(i + 1);
+          auto frames = protocol::Encode(get);
+          attacker.send(zmq::buffer(frames.version), zmq::send_flags::sndmore);
+          attacker.send(zmq::buffer(frames.command), zmq::send_flags::sndmore);
+          attacker.send(zmq::buffer(frames.body), zmq::send_flags::none);
+          // Pacing only: each 2 MiB read holds Redis (single-threaded) for a ms or two; a
+          // flood of them is the expensive-reads attack, not this one.
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          rss_peak = std::max(rss_peak, RssKib(pid));
+        }
+        // Until its connection is cut (never, with the bound off: the deadline ends it).
+        cut = WaitFor([&] { return broker_stats().clients_cut >= 1; }, Long() ? 60000 : 20000);
+      },
+      Long() ? 90000 : 40000);
+  // What was queued for it goes with its connection.
+  bool freed = WaitFor([&] { return broker_stats().queued_bytes < (1u << 20); }, 10000);
+  const int64_t rss_after = RssKib(pid);
+  EXPECT_TRUE(cut) << "the client that never reads was not cut off";
+  EXPECT_TRUE(freed) << seen.queued_bytes << " bytes still counted as queued";
+  EXPECT_GE(seen.replies_dropped, 1u);
+  // 64 MiB of unread replies at most (the cap), plus transient copies of a few replies.
+  EXPECT_LT(rss_peak - rss_before, 128 * 1024) << "broker RSS grew by " << rss_peak - rss_before;
+  f.extra["reply_mib"] = "2";
+  f.extra["gets"] = std::to_string(gets);
+  f.extra["rss_before_kib"] = std::to_string(rss_before);
+  f.extra["rss_peak_kib"] = std::to_string(rss_peak);
+  f.extra["rss_after_kib"] = std::to_string(rss_after);
+  f.extra["replies_dropped"] = std::to_string(seen.replies_dropped);
+  f.extra["clients_cut"] = std::to_string(seen.clients_cut);
+  Check(f);
+}
+
+// A worker with 64 queues x 512 types made every claim run 32,768 ZRANGEs (healthy p50
+// 946 ms). --max-worker-claim-keys (1,024) refuses that READY; workers AT the cap (64 x 16
+// and 2 x 512, the healthy client's queue among theirs, so its every SUBMIT wakes their
+// claims) must not slow the healthy client past 10x either.
+TEST_F(HostileStateTest, WorkersAtTheClaimKeyCap) {
+  Start();
+  Figures f("claim_keys_at_cap");
+  f.p50_idle_us = IdleP50();
+  struct Shape {
+    int queues, types;
+  };
+  const std::vector<Shape> shapes = {{64, 16}, {2, 512}};  // 64 queues, 512 types at most
+  std::vector<std::unique_ptr<WireClient>> fakes;
+  for (size_t w = 0; w < shapes.size(); ++w) {
+    fakes.push_back(std::make_unique<WireClient>(cluster_->backend()));
+    protocol::Ready ready;
+    ready.worker_id = "wide-" + std::to_string(w);
+    ready.concurrency = 8;
+    ready.queues = {cluster_->queue()};
+    for (int q = 1; q < shapes[w].queues; ++q) {
+      ready.queues.push_back("wide-" + std::to_string(w) + "-" + std::to_string(q));
+    }
+    // Types it never gets (not echo), so it claims on every wake and finds nothing.
+    if (shapes[w].types > 1) {
+      for (int t = 0; t < shapes[w].types; ++t) ready.types.push_back("wt-" + std::to_string(t));
+    } else {
+      ready.types = {"wt-only"};
+    }
+    SendRaw(*fakes.back(), ready);
+  }
+  WireClient reader(cluster_->frontend());
+  uint32_t registered = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        protocol::Stats st;
+        st.sections = {"broker"};
+        auto r = reader.Call(st, 5000);
+        if (!r || r->error || !r->broker) return false;
+        registered = r->broker->workers;
+        return registered >= 1 + shapes.size();
+      },
+      10000))
+      << registered << " workers registered";
+  const int64_t attack_ms = Long() ? 10000 : 3000;
+  f.p50_attack_us = P50During(
+      [&] {
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(attack_ms);
+        while (std::chrono::steady_clock::now() < end) {  // keep the fakes alive
+          for (auto& fake : fakes) SendRaw(*fake, protocol::Heartbeat{});
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));  // heartbeat pacing
+        }
+      },
+      attack_ms + 5000);
+  f.extra["workers"] = "64x16,2x512";
   Check(f);
 }
 

@@ -28,9 +28,26 @@ for _ = 1, n do tokens[#tokens + 1] = arg() end
 -- Candidates: the head N of every ready zset the worker can run, merged by score.
 local cands = {}
 local key_type = {}  -- ready zset -> {queue, type}
+local wanted = {}    -- the worker's types, as a set
+for _, ty in ipairs(types) do wanted[ty] = true end
 for _, q in ipairs(queues) do
   local qtypes = types
-  if #types == 0 then qtypes = redis.call('SMEMBERS', types_key(q)) end
+  if #types == 0 then
+    qtypes = redis.call('SMEMBERS', types_key(q))
+  else
+    -- types:<queue> lists the types with ready tasks: when it is the smaller set, read only
+    -- those of its types the worker runs (a worker at --max-worker-claim-keys otherwise
+    -- reads up to 1,024 ready sets, nearly all empty, on every claim).
+    local ready_types = redis.call('SCARD', types_key(q))
+    if ready_types < #types then
+      qtypes = {}
+      if ready_types > 0 then
+        for _, ty in ipairs(redis.call('SMEMBERS', types_key(q))) do
+          if wanted[ty] then qtypes[#qtypes + 1] = ty end
+        end
+      end
+    end
+  end
   for _, ty in ipairs(qtypes) do
     local key = ready_key(q, ty)
     key_type[key] = {q, ty}

@@ -1,5 +1,7 @@
 #include "net/peer_watch.h"
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <utility>
 
@@ -78,7 +80,9 @@ void PeerWatch::Seen(const std::string& identity, int fd) {
     auto old = by_fd_.find(it->second.fd);
     if (old != by_fd_.end()) old->second.erase(identity);
   }
-  peers_[identity] = Peer{fd, generation_[fd]};
+  struct stat st{};
+  uint64_t inode = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+  peers_[identity] = Peer{fd, generation_[fd], inode};
   left_.erase(identity);  // back on a new connection (its entry in left_order_ ages out)
   by_fd_[fd].insert(identity);
 }
@@ -86,6 +90,17 @@ void PeerWatch::Seen(const std::string& identity, int fd) {
 bool PeerWatch::Connected(const std::string& identity) {
   Drain();
   return !left_.contains(identity);
+}
+
+int PeerWatch::LiveFd(const std::string& identity) {
+  Drain();
+  auto it = peers_.find(identity);
+  if (it == peers_.end() || it->second.inode == 0) return -1;
+  struct stat st{};
+  if (::fstat(it->second.fd, &st) != 0 || static_cast<uint64_t>(st.st_ino) != it->second.inode) {
+    return -1;
+  }
+  return it->second.fd;
 }
 
 void PeerWatch::RememberLeft(const std::string& identity) {

@@ -39,11 +39,16 @@ class PeerWatch {
   // False once `identity`'s connection has closed, until it is seen again (true for a peer
   // never seen: the monitor may be off; and for one gone past the kRememberLeft latest).
   bool Connected(const std::string& identity);
+  // The descriptor of `identity`'s connection while it is open, or -1 (unknown, gone, or
+  // the number now names another socket: the socket's inode recorded in Seen must match, so
+  // a caller that shuts it down never cuts the connection that reused the number).
+  int LiveFd(const std::string& identity);
 
  private:
   struct Peer {
     int fd = -1;
     uint64_t generation = 0;
+    uint64_t inode = 0;  // the socket's inode when first seen on fd (0: unknown)
   };
   // Reads every pending monitor event.
   void Drain();

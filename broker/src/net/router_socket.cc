@@ -65,10 +65,17 @@ bool RouterSocket::TryReceive(Inbound& out) {
 
 RouterSocket::Delivery RouterSocket::Deliver(const std::string& identity,
                                              const protocol::Frames& frames) {
+  uint64_t bytes =
+      identity.size() + frames.version.size() + frames.command.size() + frames.body.size();
+  if (budget_ != nullptr && !budget_->Admit(identity, bytes)) {
+    ++send_failures_;
+    return Delivery::kQueueFull;
+  }
   try {
     auto more = zmq::send_flags::sndmore | zmq::send_flags::dontwait;
     if (!socket_.send(zmq::buffer(identity), more)) {
       ++send_failures_;
+      if (budget_ != nullptr) budget_->Refund(identity, bytes);
       return Delivery::kQueueFull;
     }
     socket_.send(zmq::buffer(frames.version), more);
@@ -79,6 +86,7 @@ RouterSocket::Delivery RouterSocket::Deliver(const std::string& identity,
     // EHOSTUNREACH: the peer disconnected (ROUTER_MANDATORY). The message is dropped and
     // counted; whatever it carried is recovered by leases or a later request.
     ++send_failures_;
+    if (budget_ != nullptr) budget_->Refund(identity, bytes);
     Logger("broker.net")->debug("send failed: {}", e.what());
     return e.num() == EHOSTUNREACH ? Delivery::kGone : Delivery::kQueueFull;
   }

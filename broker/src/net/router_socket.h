@@ -5,6 +5,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "net/send_budget.h"
 #include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/error.h"
 #include "taskmill/shared/protocol/codec.h"
@@ -46,12 +47,16 @@ class RouterSocket {
   bool TryReceive(Inbound& out);
   enum class Delivery : uint8_t { kSent, kQueueFull, kGone };
   // Sends a message to a peer: kGone if the peer is unknown (disconnected), kQueueFull if
-  // its outbound queue is at the high-water mark. Either way the message is dropped.
+  // its outbound queue is at the high-water mark or over its byte budget (SetBudget). Either
+  // way the message is dropped.
   Delivery Deliver(const std::string& identity, const protocol::Frames& frames);
   // Deliver, for callers that only care whether it was sent.
   bool Send(const std::string& identity, const protocol::Frames& frames) {
     return Deliver(identity, frames) == Delivery::kSent;
   }
+  // Bytes queued per peer are bounded by `budget` (null: only the high-water mark). The
+  // budget must outlive the socket's use.
+  void SetBudget(SendBudget* budget) { budget_ = budget; }
   void* handle() { return socket_.handle(); }
   void Close() { socket_.close(); }
 
@@ -59,7 +64,8 @@ class RouterSocket {
 
  private:
   zmq::socket_t socket_;
-  uint64_t send_failures_ = 0;  // sends refused (peer gone or HWM)
+  uint64_t send_failures_ = 0;  // sends refused (peer gone, HWM or byte budget)
+  SendBudget* budget_ = nullptr;  // may be null
 };
 
 }  // namespace taskmill::broker

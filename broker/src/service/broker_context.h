@@ -13,6 +13,7 @@ namespace taskmill::broker {
 class BatchEvents;
 class BrokerMetrics;
 class PeerWatch;
+class SendBudget;
 class RecentBatches;
 class ClientService;
 class WorkerService;
@@ -52,6 +53,8 @@ struct BrokerContext {
   Store* read_store = nullptr;
   // Which clients are still connected (null: unknown, assume connected).
   PeerWatch* client_peers = nullptr;
+  // Bytes queued for clients that do not read them (null: not bounded).
+  const SendBudget* client_budget = nullptr;
   // Batches seen changing, for the dashboard's list (null: not kept).
   RecentBatches* recent_batches = nullptr;
 };

@@ -5,6 +5,7 @@
 
 #include "metrics/reactor_board.h"
 #include "net/peer_watch.h"
+#include "net/send_budget.h"
 #include "service/batch_events.h"
 #include "service/request_checks.h"
 #include "service/worker_service.h"
@@ -63,6 +64,11 @@ protocol::BrokerStats ClientService::BrokerSection() const {
   b.subscriptions = ctx_.events->subscriptions();
   b.quota_refusals = quotas_.refusals();
   b.peers_dropped = ctx_.counters.peers_dropped;
+  if (ctx_.client_budget != nullptr) {
+    b.queued_bytes = ctx_.client_budget->queued_bytes();
+    b.replies_dropped = ctx_.client_budget->refused();
+    b.clients_cut = ctx_.client_budget->peers_cut();
+  }
   if (ctx_.access.shared_roles()) {
     b.warnings.push_back(
         "CURVE roles are shared (--curve-roles=shared): client keys may also register as "
@@ -77,6 +83,7 @@ void ClientService::DropPeer(const std::string& identity) {
   bool held = !waits.empty() || ctx_.events->SubscriptionsOf(identity) != 0;
   for (const auto& w : waits) quotas_.ReleaseWait(w.identity, w.ids.size());
   ctx_.events->DropSubscriber(identity);
+  quotas_.ForgetConnection(identity);
   if (held) {
     ++ctx_.counters.peers_dropped;
     Log()->debug("dropped {} WAITs and the subscriptions of a client that went away",
@@ -84,10 +91,17 @@ void ClientService::DropPeer(const std::string& identity) {
   }
 }
 
+uint64_t ClientService::ClientSubscriptions(const std::string& identity) const {
+  // Every connection of the client's CURVE key counts (just this one without CURVE).
+  uint64_t held = 0;
+  for (const auto& c : quotas_.ConnectionsLike(identity)) held += ctx_.events->SubscriptionsOf(c);
+  return held;
+}
+
 bool ClientService::SubscribeWithinQuota(const std::string& identity, uint64_t req_id,
                                          const protocol::BatchStatus& status) {
   if (!ctx_.events->Subscribed(identity, status.id)) {
-    auto ok = quotas_.AdmitSubscription(ctx_.events->SubscriptionsOf(identity),
+    auto ok = quotas_.AdmitSubscription(ClientSubscriptions(identity),
                                         ctx_.events->subscriptions(),
                                         ctx_.events->watched_tasks(), status.tasks.size());
     if (!ok) {
@@ -141,6 +155,7 @@ void ClientService::OnWorkerMessage(const std::string& identity, std::string_vie
 void ClientService::OnMessage(const std::string& identity, protocol::Message msg,
                               const std::string& user_id) {
   caller_ = ctx_.access.Identify(user_id);
+  quotas_.SeenConnection(identity, user_id);
   std::visit(
       [&](auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -598,7 +613,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   }
   if (batch.subscribe) {
     // Judged before the batch exists, so a refusal leaves nothing behind.
-    auto ok = quotas_.AdmitSubscription(ctx_.events->SubscriptionsOf(identity),
+    auto ok = quotas_.AdmitSubscription(ClientSubscriptions(identity),
                                         ctx_.events->subscriptions(),
                                         ctx_.events->watched_tasks(), spec.tasks.size());
     if (!ok) return ReplyError(identity, batch.req_id, ok.error());

@@ -109,6 +109,8 @@ class ClientService {
   // to req_id) when a quota refuses it.
   bool SubscribeWithinQuota(const std::string& identity, uint64_t req_id,
                             const protocol::BatchStatus& status);
+  // Batches the client of `identity` subscribes to, over all its key's connections.
+  uint64_t ClientSubscriptions(const std::string& identity) const;
   void ReplyError(const std::string& identity, uint64_t req_id, const Error& error);
   // A worker's message on this (client) port: counted, warned about (rate-limited) and
   // answered with an error naming the worker port.

@@ -9,8 +9,45 @@ std::unexpected<Error> ClientQuotas::Refuse(std::string what) {
   return std::unexpected(Error{ErrorCode::kOverLimit, std::move(what)});
 }
 
+void ClientQuotas::SeenConnection(const std::string& identity, const std::string& user_id) {
+  if (user_id.empty()) return;
+  auto [it, added] = key_of_.try_emplace(identity, user_id);
+  if (!added) {
+    if (it->second == user_id) return;
+    ForgetConnection(identity);
+    key_of_[identity] = user_id;
+  }
+  connections_of_[user_id].insert(identity);
+}
+
+void ClientQuotas::ForgetConnection(const std::string& identity) {
+  auto it = key_of_.find(identity);
+  if (it == key_of_.end()) return;
+  auto c = connections_of_.find(it->second);
+  if (c != connections_of_.end()) {
+    c->second.erase(identity);
+    if (c->second.empty()) connections_of_.erase(c);
+  }
+  key_of_.erase(it);
+}
+
+std::vector<std::string> ClientQuotas::ConnectionsLike(const std::string& identity) const {
+  auto it = key_of_.find(identity);
+  if (it == key_of_.end()) return {identity};
+  const auto& all = connections_of_.at(it->second);
+  return {all.begin(), all.end()};
+}
+
+std::string ClientQuotas::ClientOf(const std::string& identity) const {
+  auto it = key_of_.find(identity);
+  return it == key_of_.end() ? "c" + identity : "k" + it->second;
+}
+
 Result<void> ClientQuotas::AdmitWait(const std::string& identity, uint64_t ids) {
-  auto it = by_client_.find(identity);
+  // A connection's WAITs stay with the client they were first admitted for.
+  auto wc = wait_client_.find(identity);
+  std::string client = wc != wait_client_.end() ? wc->second.first : ClientOf(identity);
+  auto it = by_client_.find(client);
   Held held = it == by_client_.end() ? Held{} : it->second;
   if (held.waits + 1 > limits_.waits_per_client) {
     return Refuse("quota: this client already has " + std::to_string(held.waits) +
@@ -28,7 +65,10 @@ Result<void> ClientQuotas::AdmitWait(const std::string& identity, uint64_t ids) 
                   std::to_string(limits_.waits_total) + " and " +
                   std::to_string(limits_.wait_ids_total) + "; retry later");
   }
-  Held& h = by_client_[identity];
+  Held& h = by_client_[client];
+  auto& [held_for, count] = wait_client_[identity];
+  held_for = client;
+  ++count;
   ++h.waits;
   h.ids += ids;
   ++waits_;
@@ -37,7 +77,11 @@ Result<void> ClientQuotas::AdmitWait(const std::string& identity, uint64_t ids) 
 }
 
 void ClientQuotas::ReleaseWait(const std::string& identity, uint64_t ids) {
-  auto it = by_client_.find(identity);
+  auto wc = wait_client_.find(identity);
+  if (wc == wait_client_.end()) return;
+  std::string client = wc->second.first;
+  if (--wc->second.second == 0) wait_client_.erase(wc);
+  auto it = by_client_.find(client);
   if (it == by_client_.end()) return;
   Held& h = it->second;
   uint64_t n = std::min(ids, h.ids);

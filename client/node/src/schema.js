@@ -114,6 +114,9 @@ export const BrokerStats = [
   f('subscriptions', 'u64'),
   f('quota_refusals', 'u64'),
   f('peers_dropped', 'u64'),
+  f('queued_bytes', 'u64'),
+  f('replies_dropped', 'u64'),
+  f('clients_cut', 'u64'),
   f('warnings', 'strList'),
 ];
 

@@ -323,6 +323,9 @@ class BrokerStats:
     subscriptions: int = 0
     quota_refusals: int = 0
     peers_dropped: int = 0
+    queued_bytes: int = 0
+    replies_dropped: int = 0
+    clients_cut: int = 0
     warnings: List[str] = field(default_factory=list)
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
@@ -331,7 +334,8 @@ class BrokerStats:
 BrokerStats.FIELDS = (Field("workers", UINT, max=U32),) + tuple(
     Field(k, UINT) for k in ("queues", "bad_frames", "stale_results", "tasks_dispatched",
                              "workers_lost", "waits", "wait_ids", "subscriptions",
-                             "quota_refusals", "peers_dropped")
+                             "quota_refusals", "peers_dropped", "queued_bytes",
+                             "replies_dropped", "clients_cut")
 ) + (Field("warnings", STR_LIST),)
 
 

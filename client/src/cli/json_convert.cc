@@ -190,6 +190,9 @@ json ToJson(const StatsReply& stats) {
               {"subscriptions", b.subscriptions},
               {"quota_refusals", b.quota_refusals},
               {"peers_dropped", b.peers_dropped},
+              {"queued_bytes", b.queued_bytes},
+              {"replies_dropped", b.replies_dropped},
+              {"clients_cut", b.clients_cut},
               {"warnings", b.warnings}};
   return json{{"queues", std::move(queues)},
               {"workers", std::move(workers)},

@@ -129,6 +129,9 @@ void Fields(V& v, S& x) {
   v.Uint("subscriptions", x.subscriptions);
   v.Uint("quota_refusals", x.quota_refusals);
   v.Uint("peers_dropped", x.peers_dropped);
+  v.Uint("queued_bytes", x.queued_bytes);
+  v.Uint("replies_dropped", x.replies_dropped);
+  v.Uint("clients_cut", x.clients_cut);
   v.StrList("warnings", x.warnings);
 }
 

@@ -72,6 +72,19 @@ struct BrokerOptions {
   // A worker's claim cost: its queues x task types (x 1 when it names no types); a READY
   // past it is refused (each claim reads one ready set per pair).
   uint32_t max_worker_claim_keys = 1024;
+  // What one client and all clients together may hold in the broker (docs/protocol.md 4.2).
+  // A client is its CURVE key (over all its connections), or one connection without CURVE.
+  uint32_t max_waits_per_client = 64;              // WAITs pending at once
+  uint64_t max_wait_ids_per_client = 50'000;       // task ids across them
+  uint32_t max_waits_total = 4'096;                // every client's WAITs
+  uint64_t max_wait_ids_total = 500'000;           // every client's ids
+  uint32_t max_subscriptions_per_client = 256;     // batches one client subscribes to
+  uint32_t max_subscriptions_total = 16'384;       // every client's subscriptions
+  uint64_t max_watched_tasks_total = 1'000'000;    // tasks of every subscribed batch
+  // Bytes of replies and events queued for one client connection that does not read them,
+  // and for all of them (0: no cap, only the send high-water mark of 100,000 messages).
+  uint64_t max_queued_bytes_per_client = 64u << 20;
+  uint64_t max_queued_bytes_total = 512u << 20;
   // CURVE (docs/security.md): the broker's key file (from `taskmill keygen`), and the
   // directory of *.pub files of the clients and workers allowed to connect. Both or
   // neither; empty: plain ZeroMQ, anyone who can reach the ports may connect.

@@ -142,6 +142,10 @@ struct BrokerStats {
   uint64_t quota_refusals = 0;     // requests refused by a per-client or total quota
   uint64_t peers_dropped = 0;      // clients whose WAITs and subscriptions were dropped
                                    // because they went away or stopped reading
+  uint64_t queued_bytes = 0;       // bytes of replies and events queued for clients now
+                                   // (counted since each was last seen reading)
+  uint64_t replies_dropped = 0;    // replies and events dropped: client over its byte cap
+  uint64_t clients_cut = 0;        // client connections cut for not reading their replies
   std::vector<std::string> warnings;  // unsafe settings the operator must hear about
 
   friend bool operator==(const BrokerStats&, const BrokerStats&) = default;
