@@ -22,16 +22,11 @@ int64_t WallMs() {
       .count();
 }
 
-using ReplyPtr = RedisReplyPtr;
-
 }  // namespace
 
 StoreReader::StoreReader(RedisConfig config, std::string prefix, int64_t timeout_ms,
                          int64_t cache_ms)
-    : config_(std::move(config)),
-      prefix_(std::move(prefix)),
-      timeout_ms_(timeout_ms),
-      cache_ms_(cache_ms) {
+    : prefix_(std::move(prefix)), cache_ms_(cache_ms), redis_(std::move(config), timeout_ms) {
   for (const auto& s : AllScripts()) {
     if (s.name == "stats") stats_script_ = std::string(s.body);
     scripts_.emplace(std::string(s.name), std::string(s.body));
@@ -40,73 +35,10 @@ StoreReader::StoreReader(RedisConfig config, std::string prefix, int64_t timeout
 
 StoreReader::~StoreReader() = default;
 
-Result<void> StoreReader::Connect() {
-  timeval tv{static_cast<time_t>(timeout_ms_ / 1000),
-             static_cast<suseconds_t>((timeout_ms_ % 1000) * 1000)};
-  redisContext* c = config_.unix_path.empty()
-                        ? redisConnectWithTimeout(config_.host.c_str(), config_.port, tv)
-                        : redisConnectUnixWithTimeout(config_.unix_path.c_str(), tv);
-  if (c == nullptr) return MakeError(ErrorCode::kStoreUnavailable, "redis: out of memory");
-  std::unique_ptr<redisContext, ContextFree> owned(c);
-  if (c->err != 0) {
-    return MakeError(ErrorCode::kStoreUnavailable, std::string("redis: ") + c->errstr);
-  }
-  redisSetTimeout(c, tv);
-  ctx_ = std::move(owned);
-  auto step = [&](std::vector<std::string> args, const char* what) -> Result<void> {
-    auto r = Command(args);
-    if (!r) return MakeError(r.error().code, std::string(what) + ": " + r.error().message);
-    freeReplyObject(*r);
-    return {};
-  };
-  if (!config_.password.empty()) {
-    std::vector<std::string> auth = {"AUTH"};
-    if (!config_.username.empty()) auth.push_back(config_.username);
-    auth.push_back(config_.password);
-    if (auto r = step(auth, "AUTH"); !r) return r;
-  }
-  if (config_.db != 0) {
-    if (auto r = step({"SELECT", std::to_string(config_.db)}, "SELECT"); !r) return r;
-  }
-  return {};
-}
-
-Result<redisReply*> StoreReader::Command(const std::vector<std::string>& args) {
-  if (!ctx_) {
-    if (auto r = Connect(); !r) {
-      ctx_.reset();
-      return std::unexpected(r.error());
-    }
-  }
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  auto* reply = static_cast<redisReply*>(
-      redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data()));
-  if (reply == nullptr) {
-    std::string why = ctx_->errstr;
-    ctx_.reset();  // the connection is unusable after an I/O error: reconnect next time
-    return MakeError(ErrorCode::kStoreUnavailable, "redis: " + why);
-  }
-  if (reply->type == REDIS_REPLY_ERROR) {
-    std::string msg(reply->str, reply->len);
-    freeReplyObject(reply);
-    // Never echo more than the first line of what Redis said (it holds no secrets, but
-    // scripts' errors can be long).
-    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    return MakeError(ErrorCode::kStoreUnavailable, "redis: " + msg);
-  }
-  return reply;
-}
-
 Result<void> StoreReader::Ping() {
   std::lock_guard lock(mu_);
-  auto r = Command({"PING"});
+  auto r = redis_.Command({"PING"});
   if (!r) return std::unexpected(r.error());
-  freeReplyObject(*r);
   return {};
 }
 
@@ -119,11 +51,10 @@ Result<std::vector<QueueCounters>> StoreReader::QueueFigures() {
   std::vector<QueueCounters> all;
   std::string after;
   for (;;) {
-    auto r = Command({"EVAL", stats_script_, "0", prefix_, std::to_string(WallMs()), "0", "0",
+    auto r = redis_.Command({"EVAL", stats_script_, "0", prefix_, std::to_string(WallMs()), "0", "0",
                       "0", "0", "0", "0", after, std::to_string(kQueuesPerCall)});
     if (!r) return std::unexpected(r.error());
-    ReplyPtr reply(*r);
-    auto parsed = wire::ParseStats(reply.get());
+    auto parsed = wire::ParseStats(r->get());
     if (!parsed) return std::unexpected(parsed.error());
     for (auto& q : parsed->queues) all.push_back(std::move(q));
     // The last page says ""; a cursor that does not move would loop for ever.
@@ -165,17 +96,17 @@ Result<RedisReplyPtr> StoreReader::Script(std::string_view name,
   for (int tries = 0;; ++tries) {
     std::string& sha = shas_[script->first];
     if (sha.empty()) {
-      auto loaded = Command({"SCRIPT", "LOAD", script->second});
+      auto loaded = redis_.Command({"SCRIPT", "LOAD", script->second});
       if (!loaded) return std::unexpected(loaded.error());
-      ReplyPtr reply(*loaded);
+      const redisReply* reply = loaded->get();
       if (reply->type != REDIS_REPLY_STRING) {
         return MakeError(ErrorCode::kInternal, "SCRIPT LOAD: unexpected reply");
       }
       sha.assign(reply->str, reply->len);
     }
     argv[1] = sha;
-    auto r = Command(argv);
-    if (r) return RedisReplyPtr(*r);
+    auto r = redis_.Command(argv);
+    if (r) return r;
     // NOSCRIPT: Redis restarted or its script cache was flushed; load it once more.
     if (tries > 0 || r.error().message.find("NOSCRIPT") == std::string::npos) {
       return std::unexpected(r.error());

@@ -1,7 +1,5 @@
 #pragma once
 
-#include <hiredis/hiredis.h>
-
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -11,15 +9,11 @@
 #include <vector>
 
 #include "redis/redis_config.h"
+#include "redis/sync_redis.h"
 #include "store/store_types.h"
 #include "taskmill/shared/error.h"
 
 namespace taskmill::broker {
-
-struct RedisReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyFree>;
 
 // The HTTP threads' own synchronous Redis connection, for the queue-wide figures and the
 // readiness probe: the reactor's connection is never borrowed. Every call has a timeout,
@@ -48,22 +42,14 @@ class StoreReader {
   Result<RedisReplyPtr> Script(std::string_view name, const std::vector<std::string>& args);
 
  private:
-  struct ContextFree {
-    void operator()(redisContext* c) const { redisFree(c); }
-  };
-  Result<redisReply*> Command(const std::vector<std::string>& args);  // mu_ held
-  Result<void> Connect();                                             // mu_ held
-
-  RedisConfig config_;
   std::string prefix_;
-  int64_t timeout_ms_;
   int64_t cache_ms_;
   std::string stats_script_;  // stats.lua with its prelude
   std::map<std::string, std::string, std::less<>> scripts_;  // every script by name
   std::map<std::string, std::string> shas_;  // name -> SHA1 once SCRIPT LOADed; guarded by mu_
   StoreOptions store_options_;                               // guarded by mu_
   std::mutex mu_;
-  std::unique_ptr<redisContext, ContextFree> ctx_;  // null while disconnected; guarded by mu_
+  SyncRedis redis_;                                 // guarded by mu_
   int64_t cached_at_ms_ = -1;                       // monotonic ms of cached_; -1 none
   std::vector<QueueCounters> cached_;               // guarded by mu_
 };

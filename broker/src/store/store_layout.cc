@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lua/scripts.h"
+#include "redis/sync_redis.h"
 #include "taskmill/shared/log.h"
 
 namespace taskmill::broker {
@@ -31,87 +32,19 @@ int64_t MonotonicMs() {
       .count();
 }
 
-struct ContextFree {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
-
-// A synchronous connection used only while the broker starts.
-class SyncRedis {
+// The layout check's connection: any error drops it, so the next probe starts afresh
+// (LOADING after a restart, BUSY, a password not yet right all pass with time).
+class LayoutRedis {
  public:
-  SyncRedis(const RedisConfig& config, int64_t timeout_ms)
-      : config_(config), timeout_ms_(timeout_ms) {}
-
-  // kStoreUnavailable: unreachable, or Redis refused the command (loading, a wrong password,
-  // a script error: all logged by the caller as it tries again later).
-  Result<ReplyPtr> Command(const std::vector<std::string>& args) {
-    if (!ctx_) {
-      if (auto r = Connect(); !r) {
-        ctx_.reset();
-        return std::unexpected(r.error());
-      }
-    }
-    return Send(args);
+  LayoutRedis(const RedisConfig& config, int64_t timeout_ms) : redis_(config, timeout_ms) {}
+  Result<RedisReplyPtr> Command(const std::vector<std::string>& args) {
+    auto r = redis_.Command(args);
+    if (!r) redis_.Disconnect();
+    return r;
   }
 
  private:
-  Result<void> Connect() {
-    timeval tv{static_cast<time_t>(timeout_ms_ / 1000),
-               static_cast<suseconds_t>((timeout_ms_ % 1000) * 1000)};
-    redisContext* c = config_.unix_path.empty()
-                          ? redisConnectWithTimeout(config_.host.c_str(), config_.port, tv)
-                          : redisConnectUnixWithTimeout(config_.unix_path.c_str(), tv);
-    if (c == nullptr) return MakeError(ErrorCode::kStoreUnavailable, "redis: out of memory");
-    ctx_.reset(c);
-    if (c->err != 0) {
-      return MakeError(ErrorCode::kStoreUnavailable, std::string("redis: ") + c->errstr);
-    }
-    redisSetTimeout(c, tv);
-    if (!config_.password.empty()) {
-      std::vector<std::string> auth = {"AUTH"};
-      if (!config_.username.empty()) auth.push_back(config_.username);
-      auth.push_back(config_.password);
-      if (auto r = Send(auth); !r) return std::unexpected(r.error());
-    }
-    if (config_.db != 0) {
-      if (auto r = Send({"SELECT", std::to_string(config_.db)}); !r) {
-        return std::unexpected(r.error());
-      }
-    }
-    return {};
-  }
-
-  Result<ReplyPtr> Send(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    ReplyPtr reply(static_cast<redisReply*>(
-        redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (!reply) {
-      std::string why = ctx_->errstr;
-      ctx_.reset();
-      return MakeError(ErrorCode::kStoreUnavailable, "redis: " + why);
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-      std::string msg(reply->str, reply->len);
-      if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-      // Every refusal may pass (LOADING after a restart, BUSY, a password not yet right,
-      // an unauthenticated client's big request): wait and probe again, logging it.
-      ctx_.reset();
-      return MakeError(ErrorCode::kStoreUnavailable, "redis: " + msg);
-    }
-    return reply;
-  }
-
-  RedisConfig config_;
-  int64_t timeout_ms_;
-  std::unique_ptr<redisContext, ContextFree> ctx_;  // null while disconnected
+  SyncRedis redis_;
 };
 
 std::string_view ScriptBody(std::string_view name) {
@@ -170,7 +103,7 @@ std::vector<std::string> Eval(std::string_view body, const std::string& prefix,
 
 Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
                                         const StoreLayoutOptions& options) {
-  SyncRedis redis(config, options.io_timeout_ms);
+  LayoutRedis redis(config, options.io_timeout_ms);
   const std::string token = LockToken();
   const std::string ttl = std::to_string(options.lock_ttl_ms);
   LayoutOutcome outcome;
