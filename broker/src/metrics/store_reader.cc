@@ -78,20 +78,11 @@ Result<RedisReplyPtr> StoreReader::Script(std::string_view name,
     return MakeError(ErrorCode::kInternal, "no script " + std::string(name));
   }
   std::lock_guard lock(mu_);
-  std::vector<std::string> argv = {"EVALSHA",
-                                   "",
-                                   "0",
-                                   prefix_,
-                                   std::to_string(WallMs()),
-                                   std::to_string(store_options_.retention_ms),
-                                   // As Store::Header: dead letters kept[,finished kept].
-                                   store_options_.max_finished_per_queue == 0
-                                       ? std::to_string(store_options_.dead_letter_max)
-                                       : std::to_string(store_options_.dead_letter_max) + "," +
-                                             std::to_string(store_options_.max_finished_per_queue),
-                                   "0.5",
-                                   std::to_string(store_options_.idempotency_ttl_ms),
-                                   std::to_string(store_options_.lease_grace_ms)};
+  // The broker's own prelude arguments, so a write here acts as the reactor's would.
+  std::vector<std::string> argv = {"EVALSHA", "", "0"};
+  auto header = wire::PreludeArgs(store_options_, WallMs(), 0.5);
+  header.front() = prefix_;
+  argv.insert(argv.end(), header.begin(), header.end());
   argv.insert(argv.end(), args.begin(), args.end());
   for (int tries = 0;; ++tries) {
     std::string& sha = shas_[script->first];

@@ -80,16 +80,7 @@ double Store::JitterUnit(double seed, uint32_t i) {
 }
 
 std::vector<std::string> Store::Header() {
-  return {options_.prefix,
-          std::to_string(clock_.NowMs()),
-          std::to_string(options_.retention_ms),
-          options_.max_finished_per_queue == 0
-              ? std::to_string(options_.dead_letter_max)
-              : std::to_string(options_.dead_letter_max) + "," +
-                    std::to_string(options_.max_finished_per_queue),
-          wire::Num(jitter_()),
-          std::to_string(options_.idempotency_ttl_ms),
-          std::to_string(options_.lease_grace_ms)};
+  return wire::PreludeArgs(options_, clock_.NowMs(), jitter_());
 }
 
 template <typename T>

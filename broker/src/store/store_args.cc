@@ -10,6 +10,19 @@ std::string Num(double v) {
   return ec == std::errc() ? std::string(buf, end) : std::string("0");
 }
 
+std::vector<std::string> PreludeArgs(const StoreOptions& options, int64_t now_ms, double jitter) {
+  return {options.prefix,
+          std::to_string(now_ms),
+          std::to_string(options.retention_ms),
+          options.max_finished_per_queue == 0
+              ? std::to_string(options.dead_letter_max)
+              : std::to_string(options.dead_letter_max) + "," +
+                    std::to_string(options.max_finished_per_queue),
+          Num(jitter),
+          std::to_string(options.idempotency_ttl_ms),
+          std::to_string(options.lease_grace_ms)};
+}
+
 void AppendSpec(std::vector<std::string>& a, const protocol::TaskSpec& s,
                 const std::string& owner) {
   a.push_back(s.id);

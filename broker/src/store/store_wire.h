@@ -17,6 +17,9 @@ namespace taskmill::broker::wire {
 
 // Shortest round-trip decimal form (costs, multipliers).
 std::string Num(double v);
+// ARGV[1..7] of every script (lib/prelude.lua): prefix, now, retention, dead letters kept
+// (",finished kept" when capped), jitter seed, idempotency TTL, lease grace.
+std::vector<std::string> PreludeArgs(const StoreOptions& options, int64_t now_ms, double jitter);
 // One enqueue.lua item.
 void AppendSpec(std::vector<std::string>& args, const protocol::TaskSpec& spec,
                 const std::string& owner);
