@@ -102,25 +102,82 @@ Result<protocol::Reply> Client::Call(protocol::Message request, uint32_t timeout
   return reply;
 }
 
-Result<std::string> Client::Submit(const protocol::TaskSpec& spec) {
-  auto ids = SubmitMany({spec});
+Result<std::string> Client::Submit(const protocol::TaskSpec& spec, const SubmitOptions& how) {
+  auto ids = SubmitMany({spec}, how);
   if (!ids) return std::unexpected(ids.error());
   return std::move(ids->front());
 }
 
-Result<std::vector<std::string>> Client::SubmitMany(std::vector<protocol::TaskSpec> specs) {
-  if (auto valid = ValidateSpecs(specs); !valid) return std::unexpected(valid.error());
+Result<std::vector<std::string>> Client::SubmitMany(std::vector<protocol::TaskSpec> specs,
+                                                    const SubmitOptions& how) {
+  return SubmitManyAsync(std::move(specs), how).get();
+}
+
+std::future<Result<std::vector<std::string>>> Client::SubmitManyAsync(
+    std::vector<protocol::TaskSpec> specs, const SubmitOptions& how) {
+  using Ids = Result<std::vector<std::string>>;
+  if (auto valid = ValidateSpecs(specs); !valid) {
+    std::promise<Ids> refused;
+    refused.set_value(std::unexpected(valid.error()));
+    return refused.get_future();
+  }
   size_t n = specs.size();
   protocol::Submit submit;
   submit.tasks = std::move(specs);
-  auto reply = Call(std::move(submit));
-  if (!reply) return std::unexpected(reply.error());
-  if (reply->ids.size() != n) {
-    return MakeError(ErrorCode::kInternal, "the broker returned " +
-                                               std::to_string(reply->ids.size()) + " ids for " +
-                                               std::to_string(n) + " tasks");
+  submit.notify = how.notify;
+  auto pending = connection_->Send(std::move(submit), options_.request_timeout_ms);
+  // Deferred: runs in the caller's get(), on the caller's thread.
+  return std::async(std::launch::deferred, [n, pending = std::move(pending)]() mutable -> Ids {
+    auto reply = Connection::Await(std::move(pending));
+    if (!reply) return std::unexpected(reply.error());
+    if (reply->error) {
+      return MakeError(ErrorCodeFromName(reply->error->code), reply->error->message);
+    }
+    if (reply->ids.size() != n) {
+      return MakeError(ErrorCode::kInternal, "the broker returned " +
+                                                 std::to_string(reply->ids.size()) +
+                                                 " ids for " + std::to_string(n) + " tasks");
+    }
+    return std::move(reply->ids);
+  });
+}
+
+Result<protocol::TaskInfo> Client::WaitResult(const std::string& id, uint32_t timeout_ms) {
+  auto tasks = WaitResults({id}, timeout_ms);
+  if (!tasks) return std::unexpected(tasks.error());
+  if (tasks->size() != 1) {
+    return MakeError(ErrorCode::kInternal,
+                     "the broker returned " + std::to_string(tasks->size()) + " tasks for one id");
   }
-  return std::move(reply->ids);
+  return std::move(tasks->front());
+}
+
+Result<std::vector<protocol::TaskInfo>> Client::WaitResults(const std::vector<std::string>& ids,
+                                                            uint32_t timeout_ms) {
+  int64_t deadline = SteadyMs() + timeout_ms;
+  auto awaited = connection_->results().Await(ids, deadline);
+  std::vector<std::string> missing;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!awaited.tasks[i]) missing.push_back(ids[i]);
+  }
+  std::vector<protocol::TaskInfo> out;
+  out.reserve(ids.size());
+  if (missing.empty()) {
+    for (auto& t : awaited.tasks) out.push_back(std::move(*t));
+    return out;
+  }
+  // No push for these (yet): ask the broker, for the time that is left.
+  int64_t left = deadline - SteadyMs();
+  auto asked = left > 0 ? Wait(missing, static_cast<uint32_t>(left)) : GetMany(missing);
+  if (!asked) return std::unexpected(asked.error());
+  if (asked->size() != missing.size()) {
+    return MakeError(ErrorCode::kInternal, "the broker returned " +
+                                               std::to_string(asked->size()) + " tasks for " +
+                                               std::to_string(missing.size()) + " ids");
+  }
+  size_t next = 0;
+  for (auto& t : awaited.tasks) out.push_back(t ? std::move(*t) : std::move((*asked)[next++]));
+  return out;
 }
 
 Result<std::vector<protocol::TaskInfo>> Client::Wait(const std::vector<std::string>& ids,

@@ -166,7 +166,8 @@ int RunSubmit(Context& ctx, const Args& args) {
   int code = kExitOk;
   auto client = ConnectClient(ctx, &code);
   if (!client) return code;
-  auto id = client->Submit(spec);
+  // With --wait, the broker pushes the result when the task ends (notify): one request.
+  auto id = client->Submit(spec, SubmitOptions{.notify = wait});
   if (!id) return ReportError(ctx, id.error());
   if (!wait) {
     if (ctx.global.json) {
@@ -176,12 +177,12 @@ int RunSubmit(Context& ctx, const Args& args) {
     }
     return kExitOk;
   }
-  auto tasks = client->Wait({*id}, wait_ms);
-  if (!tasks) {
+  auto task = client->WaitResult(*id, wait_ms);
+  if (!task) {
     ctx.err << "taskmill: task " << *id << " was submitted, but waiting for it failed\n";
-    return ReportError(ctx, tasks.error());
+    return ReportError(ctx, task.error());
   }
-  return PrintWaited(ctx, *tasks, true);
+  return PrintWaited(ctx, {std::move(*task)}, true);
 }
 
 int RunGet(Context& ctx, const Args& args) {
