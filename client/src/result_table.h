@@ -5,12 +5,10 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include "taskmill/shared/protocol/types.h"
@@ -58,26 +56,31 @@ class ResultTable {
   };
   struct Entry {
     std::optional<protocol::TaskInfo> task;  // set iff the push arrived
-    uint64_t seq = 0;                        // its element in arrived_ or expected_
     Waiter* waiter = nullptr;                // the Await blocked on it; null: none
+    // Its place in arrived_ (task set) or expected_ (not): an intrusive list, so that
+    // keeping the order costs no lookup and no copy of the id. Map nodes never move.
+    Entry* prev = nullptr;
+    Entry* next = nullptr;
+    const std::string* id = nullptr;  // its key in entries_
   };
-  using Order = std::deque<std::pair<uint64_t, std::string>>;  // (seq, id), oldest first
+  // Entries oldest first.
+  struct List {
+    Entry* head = nullptr;
+    Entry* tail = nullptr;
+    size_t size = 0;
+    void PushBack(Entry* e);
+    void Remove(Entry* e);
+  };
 
   void Settle(Entry& entry);  // the entry stopped being expected: wake its waiter
-  // Drops the oldest entries of `order` while it holds more than `cap` live ones.
-  void Trim(Order& order, size_t& live, size_t cap);
-  void Compact(Order& order);  // drops elements whose entry is gone or moved
+  // Drops the oldest entries of `list` while it holds more than `cap`.
+  void Trim(List& list, size_t cap);
 
   const size_t max_kept_;
   mutable std::mutex mu_;  // guards everything below
   std::unordered_map<std::string, Entry> entries_;
-  // Ids in insertion order with their seq; an element whose seq no longer matches its
-  // entry is stale and skipped.
-  Order arrived_;
-  Order expected_;
-  size_t arrived_live_ = 0;   // entries with a task
-  size_t expected_live_ = 0;  // entries without one
-  uint64_t next_seq_ = 1;
+  List arrived_;   // entries with a task
+  List expected_;  // entries without one
 };
 
 }  // namespace taskmill::client
