@@ -1,5 +1,6 @@
 #include "taskmill/client/client.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "connection.h"
@@ -12,6 +13,8 @@ namespace {
 
 // Pages one Stats() call reads at most (1,000 entries each: ten million queues and workers).
 constexpr int kMaxStatsPages = 10'000;
+// Task ids one WAIT or GET may carry (the broker refuses more).
+constexpr size_t kMaxIdsPerRequest = 10'000;
 
 Result<void> ValidateSpecs(const std::vector<protocol::TaskSpec>& specs) {
   if (specs.empty()) return MakeError(ErrorCode::kInvalidArgument, "tasks: empty");
@@ -166,17 +169,27 @@ Result<std::vector<protocol::TaskInfo>> Client::WaitResults(const std::vector<st
     for (auto& t : awaited.tasks) out.push_back(std::move(*t));
     return out;
   }
-  // No push for these (yet): ask the broker, for the time that is left.
-  int64_t left = deadline - SteadyMs();
-  auto asked = left > 0 ? Wait(missing, static_cast<uint32_t>(left)) : GetMany(missing);
-  if (!asked) return std::unexpected(asked.error());
-  if (asked->size() != missing.size()) {
+  // No push for these (yet): ask the broker, for the time that is left, in requests of at
+  // most the ids one WAIT or GET may carry.
+  std::vector<protocol::TaskInfo> asked;
+  asked.reserve(missing.size());
+  for (size_t first = 0; first < missing.size(); first += kMaxIdsPerRequest) {
+    size_t end = std::min(missing.size(), first + kMaxIdsPerRequest);
+    std::vector<std::string> part(missing.begin() + static_cast<ptrdiff_t>(first),
+                                  missing.begin() + static_cast<ptrdiff_t>(end));
+    int64_t left = deadline - SteadyMs();
+    auto got = left > 0 ? Wait(part, static_cast<uint32_t>(left)) : GetMany(part);
+    if (!got) return std::unexpected(got.error());
+    asked.insert(asked.end(), std::make_move_iterator(got->begin()),
+                 std::make_move_iterator(got->end()));
+  }
+  if (asked.size() != missing.size()) {
     return MakeError(ErrorCode::kInternal, "the broker returned " +
-                                               std::to_string(asked->size()) + " tasks for " +
+                                               std::to_string(asked.size()) + " tasks for " +
                                                std::to_string(missing.size()) + " ids");
   }
   size_t next = 0;
-  for (auto& t : awaited.tasks) out.push_back(t ? std::move(*t) : std::move((*asked)[next++]));
+  for (auto& t : awaited.tasks) out.push_back(t ? std::move(*t) : std::move(asked[next++]));
   return out;
 }
 

@@ -157,6 +157,22 @@ TEST(ResultPushTest, ATaskSubmittedWithoutNotifyIsWaitedForAtTheBroker) {
   EXPECT_EQ(CountOf(fake, protocol::Command::kWait), 1u);
 }
 
+TEST(ResultPushTest, AFallbackForMoreIdsThanOneWaitMayCarryIsSplit) {
+  FakeBroker fake(Answer(true));
+  auto client = ConnectTo(fake.endpoint());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10'001; ++i) ids.push_back("x" + std::to_string(i));
+  auto tasks = client->WaitResults(ids, 20'000);
+  ASSERT_TRUE(tasks) << tasks.error().ToString();
+  ASSERT_EQ(tasks->size(), ids.size());
+  EXPECT_EQ(tasks->back().id, ids.back());
+  std::vector<size_t> sizes;
+  for (const auto& m : fake.Requests()) {
+    if (auto* w = std::get_if<protocol::Wait>(&m)) sizes.push_back(w->ids.size());
+  }
+  EXPECT_EQ(sizes, (std::vector<size_t>{10'000, 1}));
+}
+
 TEST(ResultPushTest, AfterAReconnectAWaiterAsksTheBrokerInsteadOfWaitingForAPush) {
   auto fake = std::make_unique<FakeBroker>(Answer(false));
   std::string endpoint = fake->endpoint();
