@@ -1,7 +1,9 @@
 #include "taskmill/client/client.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "connection.h"
 #include "taskmill/client/batch_file.h"
@@ -145,6 +147,30 @@ std::future<Result<std::vector<std::string>>> Client::SubmitManyAsync(
   });
 }
 
+namespace {
+
+// Errors after which the broker may answer a moment later (a broker restarting, its store
+// loading): worth asking again while the deadline allows.
+bool Transient(const Error& e) {
+  return e.code == ErrorCode::kTimeout || e.code == ErrorCode::kBrokerUnavailable ||
+         e.code == ErrorCode::kStoreUnavailable;
+}
+
+constexpr int64_t kRetryPauseMs = 100;
+
+}  // namespace
+
+Result<std::vector<protocol::TaskInfo>> Client::AskForResults(const std::vector<std::string>& ids,
+                                                              int64_t deadline_ms) {
+  while (true) {
+    int64_t left = deadline_ms - SteadyMs();
+    auto got = left > 0 ? Wait(ids, static_cast<uint32_t>(left)) : GetMany(ids);
+    // Typically the first request on a connection re-established after a broker restart.
+    if (got || !Transient(got.error()) || deadline_ms - SteadyMs() <= kRetryPauseMs) return got;
+    std::this_thread::sleep_for(std::chrono::milliseconds(kRetryPauseMs));
+  }
+}
+
 Result<protocol::TaskInfo> Client::WaitResult(const std::string& id, uint32_t timeout_ms) {
   auto tasks = WaitResults({id}, timeout_ms);
   if (!tasks) return std::unexpected(tasks.error());
@@ -177,8 +203,7 @@ Result<std::vector<protocol::TaskInfo>> Client::WaitResults(const std::vector<st
     size_t end = std::min(missing.size(), first + kMaxIdsPerRequest);
     std::vector<std::string> part(missing.begin() + static_cast<ptrdiff_t>(first),
                                   missing.begin() + static_cast<ptrdiff_t>(end));
-    int64_t left = deadline - SteadyMs();
-    auto got = left > 0 ? Wait(part, static_cast<uint32_t>(left)) : GetMany(part);
+    auto got = AskForResults(part, deadline);
     if (!got) return std::unexpected(got.error());
     asked.insert(asked.end(), std::make_move_iterator(got->begin()),
                  std::make_move_iterator(got->end()));

@@ -199,6 +199,10 @@ class Client {
  private:
   Client(ClientOptions options, std::shared_ptr<Connection> connection);
   Result<Subscription> SubscribeRegistered(uint64_t sub_id, const std::string& batch_id);
+  // WaitResults' fallback: WAIT (GET once the deadline passed), asked again after a
+  // transient error (a restarting broker) while deadline_ms (steady) allows.
+  Result<std::vector<protocol::TaskInfo>> AskForResults(const std::vector<std::string>& ids,
+                                                        int64_t deadline_ms);
 
   ClientOptions options_;
   // Co-owned by the Subscriptions (weakly) so one that outlives the Client stays safe.
