@@ -200,3 +200,14 @@ def test_live_async_a_notified_result_is_one_request(cluster: Cluster) -> None:
 
     sent = asyncio.run(main())
     assert [type(s) for s in sent] == [m.Submit] * 3
+
+
+def test_a_declared_task_submitted_with_notify_gets_the_push(fake: AnsweringBroker) -> None:
+    from taskmill import App
+    with App(fake.endpoint, request_timeout=5) as app:
+        @app.task()
+        def echo(task: Any) -> bytes:
+            return bytes(task.payload)
+
+        assert echo.submit(b"x", notify=True).result(timeout=5).output == b"pushed"
+    assert len(fake.requests) == 1 and fake.requests[0].notify
