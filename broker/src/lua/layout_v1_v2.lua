@@ -5,8 +5,9 @@
 -- Layout 2: the zset `qindex` (+ `qidle` for queues that hold nothing), `types:<queue>` only
 -- the types with ready tasks, stats:<queue>.queued = tasks in its ready zsets.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]; prefix and now are read).
--- ARGV[8] lock token   ARGV[9] lock TTL ms   ARGV[10] budget: units of work in this call
+-- KEYS[1], ARGV[1]: see prelude.lua; prefix and now are read. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] lock token   args[2] lock TTL ms   args[3] budget: units of work in this call
 --   (a queue, a type, a lease), so no call holds Redis for long.
 -- Progress lives in <prefix>layout:mig (hash), written in the same atomic call as the work it
 -- records, so a broker that dies between calls leaves a state the next call continues from:
