@@ -294,8 +294,9 @@ local function push_delayed(t, at, fields)
   set_state(t, 'delayed', f)
 end
 
--- Queues whose done:<queue> grew in this call: trim_done runs once for each, at the end.
-local done_queues, done_order = {}, {}
+-- Tasks that joined done:<queue> in this call, per queue ({score, id, ...}): one ZADD per
+-- queue at the end (flush_done), then trim_done once for each.
+local done_adds, done_order = {}, {}
 
 -- A finished task expires with the retention; a succeeded or cancelled one (not `dead`: dead
 -- letters have their own bounds, trim_dead) also joins done:<queue> when FINISHED_MAX caps
@@ -305,13 +306,7 @@ local function expire_finished(t, dead)
     redis.call('PEXPIRE', task_key(t.id), RETENTION_S)
     if t.hist == '1' then redis.call('PEXPIRE', hist_key(t.id), RETENTION_S) end
   end
-  if FINISHED_MAX > 0 and not dead then
-    redis.call('ZADD', done_key(t.queue), NOW_S, t.id)
-    if not done_queues[t.queue] then
-      done_queues[t.queue] = true
-      done_order[#done_order + 1] = t.queue
-    end
-  end
+  if FINISHED_MAX > 0 and not dead then push_keyed(done_adds, done_order, t.queue, NOW_S, t.id) end
 end
 
 -- Keeps a queue's finished tasks within FINISHED_MAX, oldest finished first (at most 1,000
@@ -543,7 +538,11 @@ end
 local function finish(result)
   flush_leases()
   for _, q in ipairs(dead_order) do trim_dead(q) end
-  for _, q in ipairs(done_order) do trim_done(q) end
+  for _, q in ipairs(done_order) do
+    call_chunked('ZADD', done_key(q), done_adds[q])
+    trim_done(q)
+  end
+  done_adds, done_order = {}, {}
   flush_bumps()
   refile_queues()
   flush_seq()
