@@ -250,11 +250,17 @@ TEST_F(StoreLayoutTest, AVersionTwoStoreFromBeforeTheKeyIsReadAsTwo) {
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ(r->found_version, 2);
   EXPECT_EQ(r->queues, 0);  // not taken for v1
+  // Its record is already the lean one (written by today's scripts): left as it is.
+  EXPECT_EQ(r->records_converted, 0);
+  EXPECT_EQ(r->records_found, 1);
   EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
   EXPECT_EQ(StatsOf("default").stats.ready, 1u);
   auto got = ClaimOk(10);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].task_id, id);
+  EXPECT_EQ(got[0].queue, "default");
+  EXPECT_EQ(got[0].type, "a");
+  EXPECT_EQ(got[0].payload, "p");
 }
 
 // v2 kept every idempotency key at idem:<key>; v3 keeps an owned task's at idem@<owner>:<key>.
