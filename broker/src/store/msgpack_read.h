@@ -31,7 +31,12 @@ inline std::unexpected<Error> Bad(std::string_view what, std::string_view why) {
                                       std::string(why)});
 }
 
-// Reads one value after another from `data` (a msgpack stream, or one value).
+// Strings and bins refer to the bytes being decoded instead of being copied: every reader
+// here decodes bytes that outlive the decoded values (a Redis reply, a record field).
+inline bool Referenced(msgpack::type::object_type, std::size_t, void*) { return true; }
+
+// Reads one value after another from `data` (a msgpack stream, or one value), into one zone
+// (containers only: strings refer to `data`, which must outlive the values).
 class Stream {
  public:
   explicit Stream(std::string_view data) : data_(data) {}
@@ -39,18 +44,18 @@ class Stream {
   Result<msgpack::object> Next(std::string_view what) {
     if (AtEnd()) return Bad(what, "missing");
     try {
-      handles_.push_back(msgpack::unpack(data_.data(), data_.size(), off_, nullptr, nullptr,
-                                         Limits()));
+      bool referenced = false;
+      return msgpack::unpack(zone_, data_.data(), data_.size(), off_, referenced, &Referenced,
+                             nullptr, Limits());
     } catch (const std::exception& e) {
       return Bad(what, std::string("is not msgpack: ") + e.what());
     }
-    return handles_.back().get();
   }
 
  private:
   std::string_view data_;
   size_t off_ = 0;
-  std::vector<msgpack::object_handle> handles_;  // keep every decoded value's zone alive
+  msgpack::zone zone_{1024};  // the decoded containers
 };
 
 inline bool IsNil(const msgpack::object& o) { return o.type == msgpack::type::NIL; }

@@ -96,7 +96,9 @@ struct Packed {
 Result<Packed> Unpack(const redisReply* r, std::string_view what) {
   TM_ASSIGN_OR_RETURN(bytes, reply::Str(r, what));
   try {
-    return Packed{msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr, mp::Limits())};
+    // Strings refer to the reply, which outlives the parse.
+    return Packed{
+        msgpack::unpack(bytes.data(), bytes.size(), &mp::Referenced, nullptr, mp::Limits())};
   } catch (const std::exception& e) {
     return MakeError(ErrorCode::kInternal, "unexpected store reply: " + std::string(what) +
                                                " is not msgpack: " + e.what());
