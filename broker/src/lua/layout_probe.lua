@@ -11,7 +11,8 @@
 --   key is written then, so an interrupted v2 -> v3 step is never mistaken for v1);
 --   empty otherwise: it gets args[1].
 -- A store older than args[1] takes the lock <prefix>layout:lock (SET NX PX) for this token.
--- Writes: <prefix>layout (empty store, or a v2 store without the key); <prefix>layout:lock.
+-- Writes: <prefix>layout (empty store, or a v2 store without the key); <prefix>layout:lock
+--   (taken here, kept across the steps, deleted here once the store is current).
 -- Returns: {verdict, store version}: verdict 'current' | 'newer' (refuse to start) |
 --   'migrate' (the lock is this token's: run the step from that version) | 'wait' (another
 --   broker holds the lock: probe again later).
@@ -34,7 +35,12 @@ if not v then
     redis.call('SET', LAYOUT, fmt(v))
   end
 end
-if v == want then return {'current', v} end
+if v == want then
+  -- A broker that ran the last step holds the lock still (a step keeps it, so no other
+  -- broker takes over between two steps): released once the store is current.
+  if redis.call('GET', LOCK) == token then redis.call('DEL', LOCK) end
+  return {'current', v}
+end
 if v > want then return {'newer', v} end
 if redis.call('GET', LOCK) == token or redis.call('SET', LOCK, token, 'NX', 'PX', ttl) then
   redis.call('PEXPIRE', LOCK, ttl)

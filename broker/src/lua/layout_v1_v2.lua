@@ -17,7 +17,8 @@
 --     stats:<queue>.queued = acc and the queue is filed active or idle (qidle).
 --   phase 'leases': every running task (member of `leases`) keeps its fencing token; a task
 --     hash without `tok` (a store older than tokens) gets tok = att, the token its worker holds.
---   then: <prefix>layout = 2, the progress hash and the lock deleted.
+--   then: <prefix>layout = 2, the progress hash deleted (the lock stays: layout_probe.lua
+--   releases it once the store is current).
 -- Returns: {'lost'} when the lock is not this token's (nothing written); else {'more' | 'done',
 --   queues, types kept, types dropped, queued tasks counted, running tasks given a token}.
 
@@ -99,7 +100,7 @@ local counts = {}
 for i = 1, 5 do counts[i] = tonumber(c[i]) or 0 end
 if phase == 'done' then
   redis.call('SET', LAYOUT, '2')
-  redis.call('DEL', MIG, KEPT, LOCK, OLD_QUEUES)
+  redis.call('DEL', MIG, KEPT, OLD_QUEUES)  -- the lock stays: layout_probe.lua releases it
   return finish({'done', counts[1], counts[2], counts[3], counts[4], counts[5]})
 end
 return finish({'more', counts[1], counts[2], counts[3], counts[4], counts[5]})

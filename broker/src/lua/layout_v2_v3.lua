@@ -61,7 +61,7 @@ local c = redis.call('HMGET', MIG, 'moved', 'kept')
 local counts = {tonumber(c[1]) or 0, tonumber(c[2]) or 0}
 if cursor == '0' then
   redis.call('SET', LAYOUT, '3')
-  redis.call('DEL', MIG, LOCK)
+  redis.call('DEL', MIG)  -- the lock stays: layout_probe.lua releases it
   return finish({'done', counts[1], counts[2]})
 end
 redis.call('HSET', MIG, 'cursor', cursor)

@@ -91,7 +91,7 @@ local c = redis.call('HMGET', MIG, 'converted', 'found')
 local counts = {tonumber(c[1]) or 0, tonumber(c[2]) or 0}
 if cursor == '0' then
   redis.call('SET', LAYOUT, '4')
-  redis.call('DEL', MIG, LOCK)
+  redis.call('DEL', MIG)  -- the lock stays: layout_probe.lua releases it
   return finish({'done', counts[1], counts[2]})
 end
 redis.call('HSET', MIG, 'cursor', cursor)
