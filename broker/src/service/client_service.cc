@@ -6,6 +6,7 @@
 #include "metrics/reactor_board.h"
 #include "net/peer_watch.h"
 #include "net/send_budget.h"
+#include "service/memory_guard.h"
 #include "service/batch_events.h"
 #include "service/request_checks.h"
 #include "service/worker_service.h"
@@ -68,6 +69,9 @@ protocol::BrokerStats ClientService::BrokerSection() const {
     b.queued_bytes = ctx_.client_budget->queued_bytes();
     b.replies_dropped = ctx_.client_budget->refused();
     b.clients_cut = ctx_.client_budget->peers_cut();
+  }
+  if (ctx_.memory != nullptr) {
+    if (auto full = ctx_.memory->Warning(); !full.empty()) b.warnings.push_back(std::move(full));
   }
   if (ctx_.access.shared_roles()) {
     b.warnings.push_back(
@@ -223,6 +227,15 @@ bool ClientService::RefuseNewWork(const std::string& identity, uint64_t req_id) 
   return false;
 }
 
+bool ClientService::RefuseForMemory(const std::string& identity, uint64_t req_id,
+                                    const std::vector<protocol::TaskSpec>& tasks) {
+  if (ctx_.memory == nullptr) return false;
+  auto admitted = ctx_.memory->Admit(EstimateTaskBytes(tasks));
+  if (admitted) return false;
+  ReplyError(identity, req_id, admitted.error());
+  return true;
+}
+
 void ClientService::OnSubmit(const std::string& identity, protocol::Submit& submit) {
   if (RefuseNewWork(identity, submit.req_id)) return;
   // Checked here, alone: a SUBMIT the store would refuse must not join (and fail) the
@@ -231,6 +244,7 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
     ReplyError(identity, submit.req_id, valid.error());
     return;
   }
+  if (RefuseForMemory(identity, submit.req_id, submit.tasks)) return;
   for (auto& spec : submit.tasks) {
     spec.batch_id.clear();  // only BATCH makes batch members
     if (spec.id.empty()) spec.id = NewId();
@@ -611,6 +625,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   if (auto valid = CheckBatch(spec, ctx_.options); !valid) {
     return ReplyError(identity, batch.req_id, valid.error());
   }
+  if (RefuseForMemory(identity, batch.req_id, spec.tasks)) return;
   if (batch.subscribe) {
     // Judged before the batch exists, so a refusal leaves nothing behind.
     auto ok = quotas_.AdmitSubscription(ClientSubscriptions(identity),
