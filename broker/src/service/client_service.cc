@@ -9,6 +9,7 @@
 #include "service/memory_guard.h"
 #include "service/batch_events.h"
 #include "service/request_checks.h"
+#include "service/unserved_types.h"
 #include "service/worker_service.h"
 #include "service/wrong_port.h"
 #include "store/batch_resolver.h"
@@ -250,7 +251,8 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
     if (spec.id.empty()) spec.id = NewId();
   }
   submits_.push_back({identity, submit.req_id, submit_specs_.size(), submit.tasks.size(),
-                      submit.notify, caller_.key});
+                      submit.notify, caller_.key,
+                      UnservedTypeWarnings(ctx_.workers->registry(), submit.tasks)});
   for (auto& spec : submit.tasks) submit_specs_.push_back(std::move(spec));
 }
 
@@ -346,6 +348,7 @@ void ClientService::EnqueueSubmits(std::vector<PendingSubmit> requests,
         }
       }
       reply.count = static_cast<uint32_t>(reply.ids.size());
+      if (!reply.error) reply.warnings = req.warnings;
       Reply(req.identity, std::move(reply));
     }
     if (r) {
@@ -634,6 +637,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
     if (!ok) return ReplyError(identity, batch.req_id, ok.error());
   }
   protocol::CostMap budget = spec.budget;
+  auto warnings = UnservedTypeWarnings(ctx_.workers->registry(), spec.tasks);
   auto resolved = ResolveBatch(std::move(spec));
   if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
   protocol::BatchStatus status;
@@ -651,7 +655,8 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   ctx_.store.EnqueueBatch(
       std::move(batch_id), std::move(limits), std::move(resolved->tasks),
       [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,
-       status = std::move(status), queues = std::move(queues)](Result<EnqueueResult> r) mutable {
+       status = std::move(status), queues = std::move(queues),
+       warnings = std::move(warnings)](Result<EnqueueResult> r) mutable {
         if (!r) return ReplyError(identity, req_id, r.error());
         for (size_t i = 0; i < r->items.size(); ++i) {
           if (r->items[i].error) {
@@ -671,6 +676,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
         protocol::Reply reply;
         reply.req_id = req_id;
         reply.batch = status;
+        reply.warnings = std::move(warnings);
         Reply(identity, std::move(reply));
         ctx_.events->BatchStarted(status);
         for (const auto& q : queues) ctx_.workers->WakeQueue(q);

@@ -61,6 +61,7 @@ class ClientService {
     size_t count = 0;
     bool notify = false;
     std::string owner;  // the submitter's CURVE key ("" without CURVE)
+    std::vector<std::string> warnings;  // for its reply: task types no worker serves
   };
 
   // Answers with an error and returns true while new work cannot be taken (shutting down,
