@@ -115,14 +115,21 @@ Result<std::string> Client::Submit(const protocol::TaskSpec& spec, const SubmitO
 
 Result<std::vector<std::string>> Client::SubmitMany(std::vector<protocol::TaskSpec> specs,
                                                     const SubmitOptions& how) {
+  auto submitted = SubmitTasks(std::move(specs), how);
+  if (!submitted) return std::unexpected(submitted.error());
+  return std::move(submitted->ids);
+}
+
+Result<SubmitResult> Client::SubmitTasks(std::vector<protocol::TaskSpec> specs,
+                                         const SubmitOptions& how) {
   return SubmitManyAsync(std::move(specs), how).get();
 }
 
-std::future<Result<std::vector<std::string>>> Client::SubmitManyAsync(
-    std::vector<protocol::TaskSpec> specs, const SubmitOptions& how) {
-  using Ids = Result<std::vector<std::string>>;
+std::future<Result<SubmitResult>> Client::SubmitManyAsync(std::vector<protocol::TaskSpec> specs,
+                                                          const SubmitOptions& how) {
+  using Submitted = Result<SubmitResult>;
   if (auto valid = ValidateSpecs(specs); !valid) {
-    std::promise<Ids> refused;
+    std::promise<Submitted> refused;
     refused.set_value(std::unexpected(valid.error()));
     return refused.get_future();
   }
@@ -132,7 +139,8 @@ std::future<Result<std::vector<std::string>>> Client::SubmitManyAsync(
   submit.notify = how.notify;
   auto pending = connection_->Send(std::move(submit), options_.request_timeout_ms);
   // Deferred: runs in the caller's get(), on the caller's thread.
-  return std::async(std::launch::deferred, [n, pending = std::move(pending)]() mutable -> Ids {
+  return std::async(std::launch::deferred,
+                    [n, pending = std::move(pending)]() mutable -> Submitted {
     auto reply = Connection::Await(std::move(pending));
     if (!reply) return std::unexpected(reply.error());
     if (reply->error) {
@@ -143,7 +151,7 @@ std::future<Result<std::vector<std::string>>> Client::SubmitManyAsync(
                                                  std::to_string(reply->ids.size()) +
                                                  " ids for " + std::to_string(n) + " tasks");
     }
-    return std::move(reply->ids);
+    return SubmitResult{std::move(reply->ids), std::move(reply->warnings)};
   });
 }
 
@@ -307,7 +315,8 @@ Result<SubscribedBatch> Client::SubmitBatch(protocol::BatchSpec batch, EventCall
     connection_->RemoveSubscription(sub_id, reply.error().code == ErrorCode::kTimeout);
     return std::unexpected(reply.error());
   }
-  return SubscribedBatch{std::move(*reply->batch), Subscription(connection_, sub_id, batch_id)};
+  return SubscribedBatch{std::move(*reply->batch), Subscription(connection_, sub_id, batch_id),
+                         std::move(reply->warnings)};
 }
 
 Result<protocol::BatchStatus> Client::GetBatch(const std::string& batch_id) {

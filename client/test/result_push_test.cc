@@ -196,15 +196,15 @@ TEST(ResultPushTest, AfterAReconnectAWaiterAsksTheBrokerInsteadOfWaitingForAPush
 TEST(ResultPushTest, SubmitManyAsyncKeepsSeveralSubmitsInFlight) {
   FakeBroker fake(Answer(true));
   auto client = ConnectTo(fake.endpoint());
-  std::vector<std::future<Result<std::vector<std::string>>>> inflight;
+  std::vector<std::future<Result<SubmitResult>>> inflight;
   for (int i = 0; i < 4; ++i) {
     inflight.push_back(client->SubmitManyAsync({Echo(), Echo()}, SubmitOptions{.notify = true}));
   }
   std::vector<std::string> all;
   for (auto& f : inflight) {
-    auto ids = f.get();
-    ASSERT_TRUE(ids) << ids.error().ToString();
-    all.insert(all.end(), ids->begin(), ids->end());
+    auto submitted = f.get();
+    ASSERT_TRUE(submitted) << submitted.error().ToString();
+    all.insert(all.end(), submitted->ids.begin(), submitted->ids.end());
   }
   auto tasks = client->WaitResults(all, 5000);
   ASSERT_TRUE(tasks) << tasks.error().ToString();

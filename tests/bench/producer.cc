@@ -184,7 +184,7 @@ Result<void> ClientProducer::Submit(uint64_t count, const SubmitPlan& plan,
   chunk_ = plan.chunk;
   unawaited_.reserve(unawaited_.size() + count);
   client::SubmitOptions how{.notify = completion_ == Completion::kNotify};
-  std::deque<std::future<Result<std::vector<std::string>>>> inflight;
+  std::deque<std::future<Result<client::SubmitResult>>> inflight;
   uint64_t sent = 0;
   while (sent < count || !inflight.empty()) {
     while (sent < count && inflight.size() < plan.window) {
@@ -197,10 +197,10 @@ Result<void> ClientProducer::Submit(uint64_t count, const SubmitPlan& plan,
       inflight.push_back(client_->SubmitManyAsync(std::move(specs), how));
       sent += n;
     }
-    auto ids = inflight.front().get();
+    auto submitted = inflight.front().get();
     inflight.pop_front();
-    if (!ids) return std::unexpected(ids.error());
-    unawaited_.insert(unawaited_.end(), ids->begin(), ids->end());
+    if (!submitted) return std::unexpected(submitted.error());
+    unawaited_.insert(unawaited_.end(), submitted->ids.begin(), submitted->ids.end());
     if (NowNs() > deadline_ns) {
       return MakeError(ErrorCode::kTimeout, "submitting: " + std::to_string(sent) + " of " +
                                                 std::to_string(count) + " sent");

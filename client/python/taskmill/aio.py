@@ -140,7 +140,8 @@ class AsyncClient:
                      notify: bool = False, **fields: Any) -> AsyncTaskHandle:
         """As Client.submit; the handle is awaitable (``await handle`` is its result)."""
         spec = calls.make_spec(type_or_spec, payload, **fields)
-        return (await self.submit_many([spec], notify=notify))[0]
+        ids = await self._run(calls.submit_many([spec], self.request_timeout, notify))
+        return AsyncTaskHandle(ids[0], self)
 
     async def submit_many(self, specs: Sequence[m.TaskSpec], *,
                           notify: bool = False) -> List[AsyncTaskHandle]:

@@ -180,7 +180,8 @@ class Client:
         ``notify``: the broker pushes the result when the task ends, so ``.result()``
         costs no further request."""
         spec = calls.make_spec(type_or_spec, payload, **fields)
-        return self.submit_many([spec], notify=notify)[0]
+        call = calls.submit_many([spec], self.request_timeout, notify)
+        return TaskHandle(self._run(call)[0], self)  # not via submit_many: warning stacklevel
 
     def submit_many(self, specs: Sequence[m.TaskSpec], *,
                     notify: bool = False) -> List[TaskHandle]:

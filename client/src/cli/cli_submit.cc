@@ -167,8 +167,10 @@ int RunSubmit(Context& ctx, const Args& args) {
   auto client = ConnectClient(ctx, &code);
   if (!client) return code;
   // With --wait, the broker pushes the result when the task ends (notify): one request.
-  auto id = client->Submit(spec, SubmitOptions{.notify = wait});
-  if (!id) return ReportError(ctx, id.error());
+  auto submitted = client->SubmitTasks({spec}, SubmitOptions{.notify = wait});
+  if (!submitted) return ReportError(ctx, submitted.error());
+  for (const auto& w : submitted->warnings) ctx.err << "taskmill: warning: " << w << '\n';
+  const std::string* id = &submitted->ids.at(0);
   if (!wait) {
     if (ctx.global.json) {
       ctx.out << Dump(nlohmann::json{{"id", *id}}) << '\n';

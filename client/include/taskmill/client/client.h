@@ -89,6 +89,14 @@ class Subscription {
 struct SubscribedBatch {
   protocol::BatchStatus status;
   Subscription subscription;
+  std::vector<std::string> warnings;  // the broker's, e.g. a task type no worker serves
+};
+
+// What a SUBMIT answers: the task ids in order, and the broker's warnings about them (e.g.
+// "no connected worker serves type 'resize' in queue 'images'; ..."), usually none.
+struct SubmitResult {
+  std::vector<std::string> ids;
+  std::vector<std::string> warnings;
 };
 
 // What STATS answers: per-queue depth, counters and costs, the connected workers, and the
@@ -135,11 +143,14 @@ class Client {
   // Submits tasks atomically-per-request; returns their ids in order.
   Result<std::vector<std::string>> SubmitMany(std::vector<protocol::TaskSpec> specs,
                                               const SubmitOptions& how = {});
+  // The same, with the broker's warnings (SubmitResult).
+  Result<SubmitResult> SubmitTasks(std::vector<protocol::TaskSpec> specs,
+                                   const SubmitOptions& how = {});
   // The same without waiting for the reply, so that a producer can keep several SUBMITs in
   // flight; get() blocks until the reply or the request deadline. Spec errors come back
   // through the future too.
-  std::future<Result<std::vector<std::string>>> SubmitManyAsync(
-      std::vector<protocol::TaskSpec> specs, const SubmitOptions& how = {});
+  std::future<Result<SubmitResult>> SubmitManyAsync(std::vector<protocol::TaskSpec> specs,
+                                                    const SubmitOptions& how = {});
 
   // The result of a task submitted here with notify, from the broker's push: no request is
   // sent when it arrives in time. Like Wait, returns the task's state at timeout_ms (a task
