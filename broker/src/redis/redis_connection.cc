@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 
+#include "redis/resp_format.h"
 #include "taskmill/shared/log.h"
 
 namespace taskmill::broker {
@@ -253,8 +254,8 @@ bool RedisConnection::Send(Pending* p, const std::vector<std::string>& args) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  if (redisAsyncCommandArgv(ac_, &OnReply, p, static_cast<int>(argv.size()), argv.data(),
-                            lens.data()) != REDIS_OK) {
+  std::string cmd = FormatCommand(argv, lens);
+  if (redisAsyncFormattedCommand(ac_, &OnReply, p, cmd.data(), cmd.size()) != REDIS_OK) {
     return false;
   }
   if (on_round_trip_) p->sent = std::chrono::steady_clock::now();
@@ -309,8 +310,9 @@ void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  if (ac_ != nullptr && redisAsyncCommandArgv(ac_, &OnReply, p.get(), static_cast<int>(argv.size()),
-                                              argv.data(), lens.data()) == REDIS_OK) {
+  std::string cmd = ac_ != nullptr ? FormatCommand(argv, lens) : std::string();
+  if (ac_ != nullptr &&
+      redisAsyncFormattedCommand(ac_, &OnReply, p.get(), cmd.data(), cmd.size()) == REDIS_OK) {
     if (on_round_trip_) p->sent = std::chrono::steady_clock::now();
     ++in_flight_;
     p.release();  // hiredis owns it until OnReply
