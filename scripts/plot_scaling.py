@@ -173,7 +173,8 @@ def main():
     draw(rows, args.png, args.mode)
     for r in rows:
         print(f"{r['series']:>8} {human(r['x']):>8}: {r['tasks_per_s']:>9,.0f} tasks/s, "
-              f"redis {r['redis_us_per_task']:.1f} us/task (zset {r['redis_zset_us_per_task']:.1f}),"
+              f"redis {r['redis_us_per_task']:.1f} us/task "
+              f"(zset {r['redis_zset_us_per_task']:.1f}),"
               f" broker {r['broker_us_per_task']:.1f}, workers {r['workers_us_per_task']:.1f}")
     print(f"wrote {args.png}, {stem}.json, {stem}.csv")
     return 0
