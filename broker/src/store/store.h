@@ -14,6 +14,7 @@
 #include "lua/scripts.h"
 #include "redis/redis_connection.h"
 #include "store/store_types.h"
+#include "store/task_store.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/protocol/messages.h"
 
@@ -33,7 +34,7 @@ namespace taskmill::broker {
 //
 // Lifecycle: constructed after the connection (it registers the scripts) and destroyed
 // before it. Thread: the reactor thread. Owner: the broker; holds references only.
-class Store {
+class Store : public TaskStore {
  public:
   template <typename T>
   using Callback = std::function<void(Result<T>)>;
