@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "http/broker_http.h"
+#include "lifecycle/task_lifecycle.h"
 #include "metrics/broker_metrics.h"
 #include "metrics/reactor_board.h"
 #include "metrics/store_reader.h"
@@ -125,13 +126,13 @@ std::vector<WorkerView> WorkerViews(const WorkerRegistry& registry) {
 }
 
 // What the HTTP threads may know of the reactor, copied a few times a second.
-ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const WorkerService& workers,
+ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& recent_batches,
                              const ZapHandler* zap, bool draining, bool detail) {
   ReactorSnapshot s;
   if (detail) {
     s.has_detail = true;
-    s.worker_views = WorkerViews(workers.registry());
-    if (ctx.recent_batches != nullptr) s.recent_batches = ctx.recent_batches->ids();
+    s.worker_views = WorkerViews(ctx.workers);
+    s.recent_batches = recent_batches.ids();
   }
   s.bad_frames = ctx.counters.bad_frames;
   s.wrong_port = ctx.counters.wrong_port;
@@ -142,8 +143,8 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const WorkerService& work
     s.curve_allowed = zap->counters().allowed;
     s.curve_refused = zap->counters().refused;
   }
-  auto slots = workers.registry().CountSlots();
-  s.workers = workers.registry().size();
+  auto slots = ctx.workers.CountSlots();
+  s.workers = ctx.workers.size();
   s.slots_busy = slots.busy;
   s.slots_free = slots.free;
   s.redis_ready = ctx.redis.ready();
@@ -361,12 +362,29 @@ Result<void> Broker::Run() {
     http_address = bound->ToString();
   }
 
-  BrokerContext ctx{options_, clock_,  redis,   store,   frontend,
-                    backend,  nullptr, nullptr, nullptr, {},
-                    AccessPolicy(zap->get(), options_.curve_roles == "shared"), &metrics};
-  ctx.read_store = &read_store;
-  ctx.client_peers = &client_peers;
-  ctx.client_budget = &client_budget;
+  // The layers, bottom up: the lifecycle layer over the store, its subscribers, then the
+  // protocol adapters (docs/architecture.md, "Layers").
+  BrokerCounters counters;
+  WorkerRegistry registry;
+  BatchEvents events(clock_, frontend, store, recent_batches);
+  LifecycleOptions lifecycle_options;
+  lifecycle_options.submit_alone = options_.max_queue_depth != 0;
+  TaskLifecycle lifecycle(store, clock_, lifecycle_options, counters, &metrics);
+  lifecycle.Subscribe(events);
+  BrokerContext ctx{.options = options_,
+                    .clock = clock_,
+                    .redis = redis,
+                    .store = store,
+                    .read_store = read_store,
+                    .frontend = frontend,
+                    .backend = backend,
+                    .counters = counters,
+                    .access = AccessPolicy(zap->get(), options_.curve_roles == "shared"),
+                    .lifecycle = lifecycle,
+                    .events = events,
+                    .workers = registry,
+                    .client_peers = client_peers,
+                    .client_budget = client_budget};
   QuotaLimits quotas;
   quotas.waits_per_client = options_.max_waits_per_client;
   quotas.wait_ids_per_client = options_.max_wait_ids_per_client;
@@ -375,13 +393,8 @@ Result<void> Broker::Run() {
   quotas.subscriptions_per_client = options_.max_subscriptions_per_client;
   quotas.subscriptions_total = options_.max_subscriptions_total;
   quotas.watched_tasks_total = options_.max_watched_tasks_total;
-  ctx.recent_batches = &recent_batches;
-  ClientService clients(ctx, quotas);
-  WorkerService workers(ctx);
-  BatchEvents events(ctx);
-  ctx.clients = &clients;
-  ctx.workers = &workers;
-  ctx.events = &events;
+  ClientService clients(ctx, quotas);  // subscribes its TaskWaiters to the lifecycle
+  WorkerService workers(ctx);          // subscribes itself (dispatch)
 
   // Wait briefly for Redis so the first requests do not bounce with store_unavailable.
   for (int64_t until = clock_.MonotonicMs() + 5000;
@@ -416,25 +429,15 @@ Result<void> Broker::Run() {
   std::vector<Periodic> timers = {
       {options_.heartbeat_ms, now + options_.heartbeat_ms, [&] { workers.OnHeartbeatTick(); }},
       {options_.promote_ms, now,
-       [&] {
-         store.Promote(1000, [&](Result<PromoteResult> r) {
-           if (!r) return;
-           for (const auto& q : r->queues) workers.WakeQueue(q);
-           clients.OnBatchChanges(r->batches);
-         });
-       }},
+       [&] { lifecycle.Promote(1000); }},
       {options_.reap_ms, now,
-       [&] {
-         store.Reap(1000, [&](Result<FinishResult> r) {
-           if (r) workers.HandleFinish(*r);
-         });
-       }},
+       [&] { lifecycle.Reap(1000); }},
       {200, now + 200, [&] { workers.OnIdleTick(); }},
       // The counters of trouble, once a second when one moved: how many frames were
       // refused, results fenced off and workers lost (tests and operators read this line).
       {1000, now + 1000,
        [&, logged = BrokerCounters{}]() mutable {
-         const BrokerCounters& c = ctx.counters;
+         const BrokerCounters& c = counters;
          if (c.bad_frames == logged.bad_frames && c.stale_results == logged.stale_results &&
              c.workers_lost == logged.workers_lost && c.forbidden == logged.forbidden &&
              c.unregistered == logged.unregistered && c.stale_progress == logged.stale_progress) {
@@ -466,7 +469,7 @@ Result<void> Broker::Run() {
   // really be held for clients that do not read.
   timers.push_back({1000, now + 1000, [&] { client_budget.Sweep(); }});
   timers.push_back(
-      {250, now, [&] { board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping,
+      {250, now, [&] { board.Publish(TakeSnapshot(ctx, recent_batches, zap->get(), stopping,
                                          board.DetailWanted(clock_.MonotonicMs()))); }});
   Inbound in;
   while (true) {
@@ -524,7 +527,7 @@ Result<void> Broker::Run() {
         Log()->info("stopping: draining workers for up to {} ms", options_.drain_grace_ms);
         clients.StopAccepting();
         workers.StartDrain(options_.drain_grace_ms);
-        board.Publish(TakeSnapshot(ctx, workers, zap->get(), stopping,
+        board.Publish(TakeSnapshot(ctx, recent_batches, zap->get(), stopping,
                                          board.DetailWanted(clock_.MonotonicMs())));  // /readyz: 503 now
       } else {
         Log()->info("second stop request: exiting now");
@@ -575,7 +578,7 @@ Result<void> Broker::Run() {
       }
     }
     clients.EndTurn();
-    workers.EndTurn();
+    lifecycle.EndTurn();  // submits, DONEs, releases, then the workers' claims (ClaimsDue)
     metrics.TurnTook(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - turn_started).count());
     board.MarkTurn(now);
