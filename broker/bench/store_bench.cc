@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "redis/embedded_redis.h"
@@ -49,6 +50,32 @@ void Check(bool ok, const std::string& what) {
   }
 }
 
+// Sum of used_cpu_sys and used_cpu_user (seconds) and used_memory (bytes) from INFO.
+struct RedisUsage {
+  double cpu_s = 0;
+  double memory = 0;
+};
+double InfoField(const std::string& info, const std::string& name) {
+  size_t pos = info.find(name + ":");
+  return pos == std::string::npos ? 0.0 : std::strtod(info.c_str() + pos + name.size() + 1, nullptr);
+}
+std::string Info(RedisConnection& conn, const std::string& section) {
+  std::optional<std::string> info;
+  conn.Command({"INFO", section}, [&](Result<const redisReply*> r) {
+    info = r ? std::string((*r)->str, (*r)->len) : "";
+  });
+  Check(RunUntil(
+            conn, [&] { return info.has_value(); }, 10000),
+        "info");
+  return *info;
+}
+RedisUsage Usage(RedisConnection& conn) {
+  std::string cpu = Info(conn, "cpu");
+  std::string mem = Info(conn, "memory");
+  return {InfoField(cpu, "used_cpu_sys") + InfoField(cpu, "used_cpu_user"),
+          InfoField(mem, "used_memory")};
+}
+
 std::string Run(const std::string& cmd) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -83,6 +110,7 @@ int main(int argc, char** argv) {
             conn, [&] { return conn.ready(); }, 10000),
         "connect: " + conn.last_error());
 
+  RedisUsage u0 = Usage(conn);
   std::vector<protocol::TaskSpec> specs(static_cast<size_t>(batch));
   for (auto& s : specs) {
     s.type = "bench";
@@ -98,6 +126,7 @@ int main(int argc, char** argv) {
     });
   });
 
+  RedisUsage u1 = Usage(conn);
   std::vector<std::vector<protocol::Done>> outcomes(static_cast<size_t>(calls));
   int claimed = 0;
   int64_t claim_ms = Pipelined(conn, calls, in_flight, [&](int i, auto done) {
@@ -121,6 +150,7 @@ int main(int argc, char** argv) {
   });
   Check(claimed == tasks, "claimed " + std::to_string(claimed) + " of " + std::to_string(tasks));
 
+  RedisUsage u2 = Usage(conn);
   int64_t finish_ms = Pipelined(conn, calls, in_flight, [&](int i, auto done) {
     // Results come from the worker that claimed them (the store checks the lease's owner).
     store.Finish("w" + std::to_string(i % 16), outcomes[static_cast<size_t>(i)],
@@ -129,6 +159,7 @@ int main(int argc, char** argv) {
                    done();
                  });
   });
+  RedisUsage u3 = Usage(conn);
   std::optional<QueueCounters> stats;
   store.Stats({"default"}, [&](auto r) { stats = r->at(0); });
   Check(RunUntil(
@@ -147,17 +178,21 @@ int main(int argc, char** argv) {
   phase("claim", claim_ms);
   phase("complete", finish_ms);
   std::printf("  full lifecycle (enqueue+claim+complete): %.0f tasks/s\n", rate(total));
+  // Redis CPU from INFO cpu: usable while other processes load the machine (wall time is not).
+  auto us = [&](double a, double b) { return (b - a) * 1e6 / tasks; };
+  std::printf("  redis cpu per task: enqueue %.1f us, claim %.1f us, complete %.1f us, total %.1f us\n",
+              us(u0.cpu_s, u1.cpu_s), us(u1.cpu_s, u2.cpu_s), us(u2.cpu_s, u3.cpu_s),
+              us(u0.cpu_s, u3.cpu_s));
+  std::printf("  redis memory per finished task: %.0f B\n", (u3.memory - u0.memory) / tasks);
 
-  // Server-side time of the scripts, to tell Redis's share of the wall time from the client's.
-  std::optional<std::string> info;
-  conn.Command({"INFO", "commandstats"}, [&](Result<const redisReply*> r) {
-    info = r ? std::string((*r)->str, (*r)->len) : "";
-  });
-  Check(RunUntil(
-            conn, [&] { return info.has_value(); }, 10000),
-        "info");
-  for (size_t pos = 0; (pos = info->find("cmdstat_eval", pos)) != std::string::npos; ++pos) {
-    std::printf("  redis %s\n", info->substr(pos, info->find('\r', pos) - pos).c_str());
+  // Server-side time of the scripts, to tell Redis's share of the wall time from the client's,
+  // and the commands the scripts ran per task (the cost is set by their number).
+  std::optional<std::string> info = Info(conn, "commandstats");
+  for (size_t pos = 0; (pos = info->find("cmdstat_", pos)) != std::string::npos; ++pos) {
+    std::string line = info->substr(pos, info->find('\r', pos) - pos);
+    size_t calls_at = line.find("calls=");
+    double ncalls = calls_at == std::string::npos ? 0 : std::strtod(line.c_str() + calls_at + 6, nullptr);
+    std::printf("  redis %s (%.2f per task)\n", line.c_str(), ncalls / tasks);
   }
 
   // The same server, raw: ZADD and a one-ZADD EVALSHA, pipelined 16 deep.

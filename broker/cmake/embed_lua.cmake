@@ -1,7 +1,12 @@
-# Script mode: cmake -DOUT=<file.cc> -DPRELUDE=<lib.lua> -DSCRIPTS="a.lua;b.lua" -P embed_lua.cmake
+# Script mode: cmake -DOUT=<file.cc> -DPRELUDE="lib/a.lua;lib/b.lua" -DSCRIPTS="a.lua;b.lua"
+#   -P embed_lua.cmake
 # Writes a .cc that defines taskmill::broker::AllScripts(): each script is the shared prelude
-# followed by the verb's file, so every loaded script is self-contained.
-file(READ "${PRELUDE}" prelude)
+# files (in order) followed by the verb's file, so every loaded script is self-contained.
+set(prelude "")
+foreach(lib IN LISTS PRELUDE)
+  file(READ "${lib}" text)
+  string(APPEND prelude "${text}")
+endforeach()
 set(body "// Generated from broker/src/lua/*.lua by embed_lua.cmake. Do not edit.\n")
 string(APPEND body "#include \"lua/scripts.h\"\n\nnamespace taskmill::broker {\nnamespace {\n")
 string(APPEND body "constexpr LuaScript kScripts[] = {\n")

@@ -19,28 +19,37 @@
 namespace taskmill::broker {
 namespace {
 
-std::string ReadFixture(const std::string& name) {
-  std::ifstream in(std::string(TASKMILL_SOURCE_DIR) + "/broker/test/fixtures/lua_v1/" + name);
+std::string ReadFixture(const std::string& path) {
+  std::ifstream in(std::string(TASKMILL_SOURCE_DIR) + "/broker/test/fixtures/" + path);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
 
-// The v1 verbs, each with the v1 prelude in front, as the v1 build embedded them.
+// The verbs of an older layout (`dir` under fixtures/), each with its prelude in front, as
+// that build embedded them, run under today's contract by legacy_adapter.lua.
+std::vector<LuaScript>* OldScripts(const std::string& dir) {
+  auto* bodies = new std::vector<std::pair<std::string, std::string>>();
+  std::string adapter = ReadFixture("legacy_adapter.lua");
+  std::string prelude = ReadFixture(dir + "/prelude.lua");
+  for (const char* name : {"enqueue", "claim", "finish", "promote"}) {
+    bodies->emplace_back(name, adapter + "local function legacy_(ARGV)\n" + prelude +
+                                   ReadFixture(dir + "/" + name + ".lua") +
+                                   "\nend\nreturn adapt_('" + name + "', legacy_(argv_('" +
+                                   name + "')))\n");
+  }
+  auto* s = new std::vector<LuaScript>();
+  for (const auto& [name, body] : *bodies) s->push_back({name, body});
+  return s;
+}
+
 std::span<const LuaScript> V1Scripts() {
-  static const auto* bodies = [] {
-    auto* b = new std::vector<std::pair<std::string, std::string>>();
-    std::string prelude = ReadFixture("prelude.lua");
-    for (const char* name : {"enqueue", "claim", "finish", "promote"}) {
-      b->emplace_back(name, prelude + ReadFixture(std::string(name) + ".lua"));
-    }
-    return b;
-  }();
-  static const auto* scripts = [] {
-    auto* s = new std::vector<LuaScript>();
-    for (const auto& [name, body] : *bodies) s->push_back({name, body});
-    return s;
-  }();
+  static const auto* scripts = OldScripts("lua_v1");
+  return *scripts;
+}
+
+std::span<const LuaScript> V3Scripts() {
+  static const auto* scripts = OldScripts("lua_v3");
   return *scripts;
 }
 
@@ -241,25 +250,38 @@ TEST_F(StoreLayoutTest, AVersionTwoStoreFromBeforeTheKeyIsReadAsTwo) {
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ(r->found_version, 2);
   EXPECT_EQ(r->queues, 0);  // not taken for v1
+  // Its record is already the lean one (written by today's scripts): left as it is.
+  EXPECT_EQ(r->records_converted, 0);
+  EXPECT_EQ(r->records_found, 1);
   EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
   EXPECT_EQ(StatsOf("default").stats.ready, 1u);
   auto got = ClaimOk(10);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].task_id, id);
+  EXPECT_EQ(got[0].queue, "default");
+  EXPECT_EQ(got[0].type, "a");
+  EXPECT_EQ(got[0].payload, "p");
 }
 
 // v2 kept every idempotency key at idem:<key>; v3 keeps an owned task's at idem@<owner>:<key>.
 // Without the step, a client retrying a submit across the upgrade would get a second task.
 TEST_F(StoreLayoutTest, AVersionTwoStoreGetsItsIdempotencyKeysMovedUnderTheirOwner) {
-  auto enqueue = [&](const std::string& key, const std::string& owner) {
+  StoreOptions o;
+  o.prefix = prefix_;
+  Store old(*conn_, clock_, o, V3Scripts());  // v2 and v3 wrote the same task records
+  ASSERT_TRUE(Until([&] { return conn_->in_flight() == 0; }));
+  auto enqueue_with = [&](Store& store, const std::string& key, const std::string& owner) {
     protocol::TaskSpec spec = Spec();
     spec.idempotency_key = key;
-    auto r = Await<EnqueueResult>([&](auto cb) { store_->Enqueue({spec}, cb, {owner}); });
+    auto r = Await<EnqueueResult>([&](auto cb) { store.Enqueue({spec}, cb, {owner}); });
     EXPECT_TRUE(r.has_value()) << r.error().ToString();
     return r ? r->items.at(0) : EnqueueOutcome{};
   };
-  auto owned = enqueue("order-1", "key-a");
-  auto shared = enqueue("order-2", "");
+  auto enqueue = [&](const std::string& key, const std::string& owner) {
+    return enqueue_with(*store_, key, owner);
+  };
+  auto owned = enqueue_with(old, "order-1", "key-a");
+  auto shared = enqueue_with(old, "order-2", "");
   // Back to how v2 wrote them.
   RawString({"RENAME", prefix_ + "idem@key-a:order-1", prefix_ + "idem:order-1"});
   ASSERT_EQ(RawInt({"EXISTS", prefix_ + "idem:order-1"}), 1);
@@ -299,6 +321,133 @@ TEST_F(StoreLayoutTest, AV1StoreIsMigratedAndEveryTaskServedOnceInPriorityOrder)
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->found_version, kStoreLayoutVersion);
   EXPECT_FALSE(again->migrated_here);
+}
+
+// v3 wrote the spec and the result field by field; v4 keeps them as one encoded value each
+// (record.lua). Every kind of task a v3 store holds is read and served the same afterwards:
+// the spec (payload, labels, priority order), the running task's fence, the result and
+// costs of a finished task and its TTL, a dead letter's history, a blocked child's release
+// with its parent's output, a delayed task's due time.
+TEST_F(StoreLayoutTest, AVersionThreeStoreGetsTheLeanRecordAndServesEveryTask) {
+  StoreOptions o;
+  o.prefix = prefix_;
+  Store old(*conn_, clock_, o, V3Scripts());
+  ASSERT_TRUE(Until([&] { return conn_->in_flight() == 0; }));
+  auto enqueue = [&](protocol::TaskSpec spec) {
+    auto r = Await<EnqueueResult>([&](auto cb) { old.Enqueue({spec}, cb, {"key-a"}); });
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    return r && !r->items.empty() ? r->items[0].id : std::string();
+  };
+  auto claim = [&](const std::string& type) {
+    ClaimRequest req{"w1", {"default"}, {type}, 10, 600000};
+    auto r = Await<ClaimResult>([&](auto cb) { old.Claim(req, cb); });
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    return r ? r->tasks : std::vector<protocol::TaskMsg>{};
+  };
+  auto finish = [&](protocol::Done d) {
+    auto r = Await<FinishResult>([&](auto cb) { old.Finish("w1", {d}, cb); });
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+  };
+  auto low = Spec("q", 1);
+  low.payload = std::string(300, 'x');  // a v3 hash past the listpack value size
+  low.labels = {{"team", "a"}, {"env", "prod"}};
+  low.timeout_ms = 4000;
+  low.backoff = BackoffPolicy{100, 1000, 3.0, false};
+  std::string queued_low = enqueue(low);
+  std::string queued_high = enqueue(Spec("q", 7));
+  auto later = Spec("q", 0);
+  later.not_before_ms = clock_.NowMs() + 5000;
+  std::string delayed = enqueue(later);
+  std::string parent = enqueue(Spec("p"));
+  auto child_spec = Spec("c");
+  child_spec.depends_on = {parent};
+  std::string child = enqueue(child_spec);
+  auto running = claim("p");
+  ASSERT_EQ(running.size(), 1u);
+  auto once = Spec("d");
+  once.max_attempts = 1;
+  std::string dead = enqueue(once);
+  auto d = claim("d");
+  ASSERT_EQ(d.size(), 1u);
+  finish(Fail(d[0], false));
+  std::string done = enqueue(Spec("s"));
+  auto s = claim("s");
+  ASSERT_EQ(s.size(), 1u);
+  protocol::Done ok = Ok(s[0], "result");
+  ok.exit_code = 3;
+  ok.stdout_data = "so";
+  ok.stderr_data = "se";
+  ok.duration_ms = 42;
+  ok.cost = {{"usd", 0.25}};
+  finish(ok);
+  ASSERT_TRUE(Until([&] { return conn_->in_flight() == 0; }));
+  ASSERT_EQ(RawInt({"HEXISTS", prefix_ + "task:" + queued_low, "queue"}), 1);  // v3 as written
+  RawString({"SET", prefix_ + "layout", "3"});
+
+  auto r = Ensure(Layout(1));
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->found_version, 3);
+  EXPECT_TRUE(r->migrated_here);
+  EXPECT_EQ(r->records_converted, 7);
+  EXPECT_EQ(r->records_found, 0);
+  EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
+  EXPECT_EQ(RawInt({"EXISTS", prefix_ + "layout:mig4"}), 0);
+  EXPECT_EQ(RawInt({"HEXISTS", prefix_ + "task:" + queued_low, "queue"}), 0);
+  EXPECT_EQ(RawInt({"HEXISTS", prefix_ + "task:" + queued_low, "l:team"}), 0);
+
+  // The finished task reads as it did, TTL included; the dead letter keeps its history.
+  auto fin = GetOne(done);
+  EXPECT_EQ(fin.state, protocol::TaskState::kSucceeded);
+  EXPECT_EQ(fin.output, "result");
+  EXPECT_EQ(fin.exit_code, std::optional<int32_t>(3));
+  EXPECT_EQ(fin.stdout_data, "so");
+  EXPECT_EQ(fin.stderr_data, "se");
+  EXPECT_EQ(fin.duration_ms, 42u);
+  EXPECT_EQ(fin.cost, (protocol::CostMap{{"usd", 0.25}}));
+  EXPECT_EQ(fin.type, "s");
+  EXPECT_EQ(fin.worker, "w1");
+  EXPECT_GT(fin.created_ms, 0);
+  EXPECT_GT(RawInt({"PTTL", prefix_ + "task:" + done}), 0);
+  auto dl = Await<std::vector<protocol::TaskInfo>>([&](auto cb) { store_->DeadList("", 10, cb); });
+  ASSERT_TRUE(dl.has_value());
+  ASSERT_EQ(dl->size(), 1u);
+  EXPECT_EQ((*dl)[0].id, dead);
+  ASSERT_EQ((*dl)[0].history.size(), 1u);
+  EXPECT_EQ((*dl)[0].history[0].code, "boom");
+  auto q = GetOne(queued_low);
+  EXPECT_EQ(q.priority, 1);
+  EXPECT_EQ(q.max_attempts, low.max_attempts);
+
+  // The running attempt's token still fences; its success releases the child with its output.
+  protocol::Done stale = Ok(running[0]);
+  stale.token = running[0].token + 1;
+  EXPECT_EQ(FinishOk({stale}).items.at(0).status, FinishStatus::kStale);
+  EXPECT_EQ(FinishOk({Ok(running[0], "from-parent")}).items.at(0).status,
+            FinishStatus::kSucceeded);
+  auto c = ClaimOk(1, {"default"}, {"c"});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].task_id, child);
+  EXPECT_EQ(c[0].parents, (std::map<std::string, std::string>{{parent, "from-parent"}}));
+  // Queued tasks come in priority order with their spec; the delayed one when due.
+  auto got = ClaimOk(2, {"default"}, {"q"});
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].task_id, queued_high);
+  EXPECT_EQ(got[1].task_id, queued_low);
+  EXPECT_EQ(got[1].payload, low.payload);
+  EXPECT_EQ(got[1].labels, low.labels);
+  EXPECT_EQ(got[1].timeout_ms, 4000u);
+  // Its backoff came along: a retryable failure is due base (100 ms) later.
+  auto retried = FinishOk({Fail(got[1], true)});
+  ASSERT_EQ(retried.items.size(), 1u);
+  EXPECT_EQ(retried.items[0].status, FinishStatus::kRetry);
+  EXPECT_EQ(retried.items[0].ready_at_ms, clock_.NowMs() + 100);
+  clock_.Advance(5001);
+  auto promoted = Await<PromoteResult>([&](auto cb) { store_->Promote(100, cb); });
+  ASSERT_TRUE(promoted.has_value());
+  EXPECT_EQ(promoted->promoted, 2u);
+  std::set<std::string> due;
+  for (const auto& m : ClaimOk(10, {"default"}, {"q"})) due.insert(m.task_id);
+  EXPECT_EQ(due, (std::set<std::string>{delayed, queued_low}));
 }
 
 TEST_F(StoreLayoutTest, ARunningTaskFromBeforeRandomTokensKeepsItsAttemptAsToken) {

@@ -107,6 +107,10 @@ TEST_F(BrokerLayoutTest, ABrokerMigratesAV1StoreBeforeItServes) {
   EXPECT_EQ(Run({"HGET", prefix_ + "stats:default", "queued"}), "1");
   EXPECT_EQ(Run({"SCARD", prefix_ + "types:default"}), "1");
   EXPECT_NE(Log().find("migrated version 1 to 2"), std::string::npos) << Log();
+  // And on to the lean record (v4): the spec as one encoded value, the v1 fields gone.
+  EXPECT_NE(Log().find("migrated version 3 to 4"), std::string::npos) << Log();
+  EXPECT_EQ(Run({"HEXISTS", prefix_ + "task:t1", "spec"}), "1");
+  EXPECT_EQ(Run({"HEXISTS", prefix_ + "task:t1", "queue"}), "0");
   broker.Signal(SIGTERM);
   EXPECT_TRUE(broker.Wait(10000).has_value());
 }

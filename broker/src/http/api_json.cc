@@ -4,6 +4,7 @@
 #include <span>
 
 #include "redis/reply.h"
+#include "store/task_record.h"
 
 // Every reply is checked against the script's contract; a mismatch is an error naming the
 // field, never a crash.
@@ -91,7 +92,13 @@ Result<std::vector<std::optional<TaskRecord>>> ParseTaskRecords(const redisReply
     TaskRecord t;
     TM_ASSIGN_OR_RETURN(hash, reply::FlatMap(pair[0], "task hash"));
     TM_ASSIGN_OR_RETURN(hist, Strings(pair[1], "task history"));
-    t.hash = std::move(hash);
+    std::string id;
+    if (pair.size() > 2) {
+      TM_ASSIGN_OR_RETURN(got_id, reply::Str(pair[2], "task id"));
+      id = got_id;
+    }
+    // The lean record (store/task_record.h) as the named fields this file reads.
+    t.hash = record::FlatView(std::move(hash), id);
     t.history = std::move(hist);
     out.push_back(std::move(t));
   }

@@ -1,8 +1,9 @@
 -- cancel.lua: cancels tasks by id.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] reason   ARGV[9] owner ("" = any)   ARGV[10] N, then N task ids
--- A task owned by someone else than a non-empty ARGV[9] is reported not_found, untouched.
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] reason   args[2] owner ("" = any)   args[3] N, then N task ids
+-- A task owned by someone else than a non-empty args[2] is reported not_found, untouched.
 -- queued / delayed / blocked: cancelled at once (removed from its zset, state cancelled,
 --   reason recorded, TTL set) and its unfinished descendants cancelled (dependency_failed).
 -- running: the hash gets cancel=<reason>; the attempt's DONE (or its failure) then ends it
@@ -20,7 +21,7 @@ local out = {}
 for i = 1, n do
   local id = arg()
   local t = load(id)
-  if t and owner ~= '' and redis.call('HGET', task_key(id), 'owner') ~= owner then t = nil end
+  if t and owner ~= '' and t.owner ~= owner then t = nil end
   if not t then
     out[i] = {'not_found', id}
   elseif TERMINAL[t.state] then

@@ -1,29 +1,29 @@
 -- claim.lua: leases up to N ready tasks to one worker, highest priority first and FIFO within
 -- a priority, across the queues (and task types) the worker serves.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] worker id   ARGV[9] lease ms   ARGV[10] N (max tasks)
--- then Q, Q queue names, then T, T task types (T = 0: any type known in those queues),
--- then N fencing tokens (decimal uint64, random, from the broker: fencing_token.h)
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2], a msgpack map (store_args.cc, ClaimArgs):
+--   worker, lease (ms), n (max tasks), queues {names}, types {names} (empty: any type known in
+--   those queues), tokens {n fencing tokens, decimal strings: random uint64 from the broker,
+--   fencing_token.h; Lua numbers are doubles and would round them}
 -- Writes: removes from q:<queue>:<type> (and the type from types:<queue> once its zset is
---   empty); task hash (state running, att+1, tok = the next token of ARGV, started,
---   worker); leases zset (deadline = now + lease, never past now + timeout + grace);
+--   empty); task hash (state running, att+1, tok = the next token, started, worker: one
+--   HSET); leases zset (deadline = now + lease, never past now + timeout + grace);
 --   wleases:<worker>; stats:<queue>.running.
--- Returns: {tasks, batches}; tasks[i] = {id, token, attempt, queue, type, payload, timeout_ms,
---   batch, name, {label k, v, ...}, {parent name, parent output, ...}, waited ms}
---   The fencing token is random (unguessable) and is returned as a decimal string: Lua numbers
---   are doubles and would round a 64-bit token.
+-- Returns (msgpack): {tasks = {{id, tok, att, spec, payload, waited, parents}, ...}, batches}:
+--   spec and payload are the record's bytes, untouched (the broker decodes the spec:
+--   task_record.h); waited = ms since created or due (the broker's taskmill_task_wait_seconds);
+--   parents = {parent name, its output, ...} (only for a task with parents).
 -- Errors: none besides malformed arguments.
 
-local worker = arg()
-local lease = argn()
-local n = argn()
-local queues = {}
-for _ = 1, argn() do queues[#queues + 1] = arg() end
-local types = {}
-for _ = 1, argn() do types[#types + 1] = arg() end
-local tokens = {}
-for _ = 1, n do tokens[#tokens + 1] = arg() end
+local worker = A.worker
+local lease = tonumber(A.lease) or 0
+local n = tonumber(A.n) or 0
+local queues = A.queues or {}
+local types = A.types or {}
+local tokens = A.tokens or {}
+if type(worker) ~= 'string' or #tokens < n then
+  return redis.error_reply('TM_INVALID_ARGUMENT claim needs a worker and n tokens')
+end
 
 -- Candidates: the head N of every ready zset the worker can run, merged by score.
 local cands = {}
@@ -57,9 +57,6 @@ for _, q in ipairs(queues) do
 end
 table.sort(cands, function(a, b) return a[3] < b[3] end)
 
--- Everything claim needs from a task in one HMGET.
-local CLAIM_FIELDS = {'state', 'queue', 'type', 'batch', 'att', 'tok', 'timeout', 'name',
-                      'payload', 'parents', 'nl', 'created', 'ready_at'}
 local lease_s = fmt(NOW + lease)  -- the deadline of every lease without a shorter timeout
 local out = {}
 local removed, removed_order = {}, {}
@@ -72,46 +69,40 @@ for i = 1, math.min(n, #cands) do
   end
   local rk = removed[key]
   rk[#rk + 1] = id
-  local tk = task_key(id)
-  local v = redis.call('HMGET', tk, unpack(CLAIM_FIELDS))
-  if v[1] == 'queued' then
-    local t = {id = id, state = 'queued', queue = v[2], type = v[3], batch = v[4] or ''}
-    local att = (tonumber(v[5]) or 0) + 1
+  -- Everything claim needs from a task in one HMGET; the spec is decoded only for the fields
+  -- a transition needs, and sent on as it is.
+  local v = redis.call('HMGET', task_key(id), 'state', 'att', 'ready_at', 'spec', 'payload')
+  if v[1] == 'queued' and v[4] then
+    local t = decode_spec({id = id, state = 'queued'}, v[4])
+    local att = (tonumber(v[2]) or 0) + 1
     local tok = tokens[#out + 1]
-    local timeout = tonumber(v[7]) or 0
     local deadline_s = lease_s
-    if timeout > 0 and timeout + LEASE_GRACE < lease then
-      deadline_s = fmt(NOW + timeout + LEASE_GRACE)
+    if t.timeout > 0 and t.timeout + LEASE_GRACE < lease then
+      deadline_s = fmt(NOW + t.timeout + LEASE_GRACE)
     end
-    set_state(t, 'running', {'att', fmt(att), 'tok', tok, 'started', NOW_S, 'worker', worker})
+    set_state(t, 'running', {'att', att, 'tok', tok, 'started', NOW_S, 'worker', worker})
     lease_args[#lease_args + 1] = deadline_s
     lease_args[#lease_args + 1] = id
     wl[#wl + 1] = id
-    local labels = {}
-    if (tonumber(v[11]) or 0) > 0 then
-      local h = redis.call('HGETALL', tk)
-      for j = 1, #h, 2 do
-        if string.sub(h[j], 1, 2) == 'l:' then
-          labels[#labels + 1] = string.sub(h[j], 3)
-          labels[#labels + 1] = h[j + 1]
-        end
-      end
-    end
     local parents = {}
-    if v[10] and v[10] ~= '' then
-      for pid in string.gmatch(v[10], '[^,]+') do
-        local pv = redis.call('HMGET', task_key(pid), 'name', 'output')
-        if pv[1] then
-          parents[#parents + 1] = (pv[1] ~= '' and pv[1]) or pid
-          parents[#parents + 1] = pv[2] or ''
+    for _, pid in ipairs(t.parents) do
+      local pv = redis.call('HMGET', task_key(pid), 'spec', 'res')
+      if pv[1] then
+        local name = decode_spec({}, pv[1]).name
+        local output = ''
+        if pv[2] then
+          local _, _, _, o = cmsgpack.unpack_limit(pv[2], 3)
+          output = o or ''
         end
+        parents[#parents + 1] = (name ~= '' and name) or pid
+        parents[#parents + 1] = output
       end
     end
-    -- How long it waited to be claimed (the broker's taskmill_task_wait_seconds): since it
-    -- was created, or since a delay or retry made it due.
-    local since = math.max(tonumber(v[12]) or NOW, tonumber(v[13]) or 0)
-    out[#out + 1] = {id, tok, att, t.queue, t.type, v[9] or '', timeout, t.batch, v[8] or '',
-                     labels, parents, math.max(0, NOW - since)}
+    -- How long it waited to be claimed: since it was created, or since a delay or retry made
+    -- it due.
+    local since = math.max(t.created, tonumber(v[3]) or 0)
+    out[#out + 1] = {id = id, tok = tok, att = att, spec = v[4], payload = v[5] or '',
+                     waited = math.max(0, NOW - since), parents = parents}
   end
 end
 for _, key in ipairs(removed_order) do
@@ -121,4 +112,4 @@ end
 call_chunked('ZADD', LEASES, lease_args)
 call_chunked('SADD', wleases_key(worker), wl)
 
-return finish({out, batch_snapshots()})
+return reply({tasks = out, batches = batch_snapshots()})

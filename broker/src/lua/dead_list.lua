@@ -1,8 +1,9 @@
 -- dead_list.lua: lists dead letters, newest first.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] queue ("" = every queue)   ARGV[9] limit
--- Returns: items as get.lua ({task hash, history}); ids whose hash expired are dropped from
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] queue ("" = every queue)   args[2] limit
+-- Returns: items as get.lua ({task hash, history, id}); ids whose hash expired are dropped from
 --   dead:<queue> on the way.
 
 local queue = arg()
@@ -23,7 +24,7 @@ for _, c in ipairs(cands) do
     redis.call('ZREM', dead_key(c[1]), c[2])
     touch_queue(c[1])
   else
-    out[#out + 1] = {h, redis.call('LRANGE', hist_key(c[2]), 0, -1)}
+    out[#out + 1] = {h, redis.call('LRANGE', hist_key(c[2]), 0, -1), c[2]}
   end
 end
 return finish(out)

@@ -1,7 +1,8 @@
 -- dead_retry.lua: sends dead letters back to their ready queues with attempts reset.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] queue ("" = every queue)   ARGV[9] limit   ARGV[10] N, then N task ids
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] queue ("" = every queue)   args[2] limit   args[3] N, then N task ids
 --   (N = 0: the oldest `limit` dead letters of the queue(s))
 -- Each task still dead: removed from dead:<queue>, att = 0, error cleared (history kept),
 --   TTLs removed, pushed to q:<queue>:<type>; a finished batch it belongs to runs again.

@@ -1,7 +1,8 @@
 -- extend.lua: a worker's heartbeat pushes all its lease deadlines forward.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] worker id   ARGV[9] lease ms
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] worker id   args[2] lease ms
 -- New deadline = now + lease ms, but never past started + timeout_ms + grace for tasks with a
 --   timeout. Stale members of wleases:<worker> (no longer running there) are dropped.
 -- Returns: {extended count, {{id, token, cancel reason}, ...}}: the second list names running

@@ -1,34 +1,43 @@
 -- finish.lua: records the outcome of attempts (worker DONE messages), success or failure.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] worker id (the registered sender; "" matches no lease), ARGV[9] N,
---   then N items of:
---   task id, token, ok (1/0), output, exit_code ("" = none), stdout, stderr, duration_ms,
---   error code, error message, retryable (1/0), C, C pairs (cost name, amount)
--- Accepted only if the task is running, token equals its live lease's token and the lease is
---   the worker's (never for worker ""); otherwise
---   stats:<queue>.stale is counted and nothing is recorded.
--- Success: output/exit/stdout/stderr/duration/worker recorded, state succeeded, TTL set;
---   blocked dependents whose parents have all succeeded are released (ready or delayed).
--- Failure: the attempt's output/exit/stdout/stderr/duration are recorded too (the latest
---   attempt's, whatever its outcome); then see fail_attempt (prelude.lua): retry at now + backoff(attempt) with jitter drawn
---   from ARGV[5]; or dead letter (dead:<queue>, history in hist:<id>) and descendants
---   cancelled with reason dependency_failed; a task whose cancel was requested ends cancelled.
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2], a msgpack map (store_args.cc, FinishArgs):
+--   worker  the registered sender ("" matches no lease)
+--   items   {{id, tok (decimal string), ok (bool), res (the attempt's result, encoded by the
+--           broker: record.lua), code, msg, retry (bool: the error's), costs {name = amount
+--           as a decimal string}}, ...}
+-- Accepted only if the task is running, tok equals its live lease's token and the lease is
+--   the worker's (never for worker ""); otherwise stats:<queue>.stale is counted and nothing
+--   is recorded.
+-- Success: res recorded as it came, state succeeded, finished, TTL set (one HSET); blocked
+--   dependents whose parents have all succeeded are released (ready or delayed).
+-- Failure: the attempt's res is recorded too (the latest attempt's, whatever its outcome);
+--   then see fail_attempt (prelude.lua): retry at now + backoff(attempt) with jitter drawn
+--   from the header's seed; or dead letter (dead:<queue>, history in hist:<id>) and
+--   descendants cancelled with reason dependency_failed; a task whose cancel was requested
+--   ends cancelled.
 -- Costs (accepted items, success or failure) are summed into the task, stats:<queue> and the
 --   batch; if a batch total crosses its budget, the batch's queued, delayed and blocked tasks
 --   are cancelled with reason budget_exceeded (listed in that item's cancelled ids and its
 --   budget ids), then their dependents outside the batch with dependency_failed.
--- Returns: {items, batches}; items[i] = {status, id, queue, batch, ready_at_ms, attempt,
---   released ids, cancelled ids[, summary[, budget ids]]}; status: succeeded | retry | dead |
---   cancelled | stale | not_found. summary (succeeded first attempts without history only,
---   else {} when budget ids follow): {type, name,
---   prio, max_att, created, started, worker, finished}: with the DONE, the whole task.
---   budget ids (only when this item crossed the budget): the cancelled ids whose reason is
---   budget_exceeded, so the batch events say what GET says.
---   batches: {{batch id, flat HGETALL of batch:<id>}, ...}
+-- Returns (msgpack): {items = {...}, batches = {{batch id, flat HGETALL}, ...}}; items[i] =
+--   {s = status, id, q = queue, b = batch, at = ready_at ms, att = attempt, rel = released
+--   ids, can = cancelled ids, sum = summary, bud = budget ids}; status: succeeded | retry |
+--   dead | cancelled | stale | not_found. sum (succeeded first attempts without history
+--   only): {type, name, prio, max_att, created, started, worker, finished}: with the DONE,
+--   the whole task. bud (only when this item crossed the budget): the cancelled ids whose
+--   reason is budget_exceeded, so the batch events say what GET says.
 
 -- A first attempt with no history: the task has recorded nothing before this DONE.
 local function first_attempt(t) return t.att == '1' and t.hist ~= '1' end
+
+-- {name = amount} as {{name, amount}, ...}, in name order (deterministic writes).
+local function cost_list(costs)
+  local out = {}
+  if type(costs) ~= 'table' then return out end
+  for k, v in pairs(costs) do out[#out + 1] = {k, v} end
+  table.sort(out, function(a, b) return a[1] < b[1] end)
+  return out
+end
 
 -- Adds an attempt's costs everywhere; returns true if its batch just crossed its budget.
 -- With `fields` (a first attempt's: the task holds no costs yet), the task's totals are
@@ -81,8 +90,7 @@ end
 
 local function succeed(t, it, fields)
   local id = t.id
-  local f = {'output', it.output, 'exit', it.exit, 'stdout', it.stdout, 'stderr', it.stderr,
-             'dur', it.dur, 'finished', NOW_S}
+  local f = {'res', it.res, 'finished', NOW_S}
   for _, v in ipairs(fields) do f[#f + 1] = v end
   set_state(t, 'succeeded', f)
   if t.err_code ~= '' then redis.call('HDEL', task_key(id), 'err_code', 'err_msg', 'err_retry') end
@@ -102,53 +110,49 @@ local function succeed(t, it, fields)
     end
     redis.call('DEL', dk)
   end
-  local item = {'succeeded', id, t.queue, t.batch, 0, tonumber(t.att) or 0, released, {}}
+  local item = finish_item('succeeded', t, 0, tonumber(t.att) or 0, released, {})
   -- A first attempt with no history: the broker holds everything else the task's RESULT
   -- needs (this DONE is its only output and cost), so it need not read the task back.
   if first_attempt(t) then
-    item[9] = {t.type, t.name, t.prio, t.max_att, t.created, t.started, t.worker, NOW_S}
+    item.sum = {type = t.type, name = t.name, prio = t.prio, max_att = t.max_att,
+                created = t.created, started = tonumber(t.started) or 0, worker = t.worker,
+                finished = NOW}
   end
   return item
 end
 
-local worker = arg()
-local n = argn()
+local worker = A.worker or ''
 local out = {}
-for i = 1, n do
-  local it = {id = arg(), token = arg(), ok = arg(), output = arg(), exit = arg(),
-              stdout = arg(), stderr = arg(), dur = arg(), code = arg(), msg = arg(),
-              retry = arg()}
-  local costs = {}
-  for _ = 1, argn() do
-    local k = arg()
-    costs[#costs + 1] = {k, arg()}
-  end
-  local t = load(it.id)
+for i, it in ipairs(A.items or {}) do
+  it.res = it.res or ''
+  it.code = it.code or ''
+  it.msg = it.msg or ''
+  local costs = cost_list(it.costs)
+  local t = load(it.id or '')
   if not t then
-    out[i] = {'not_found', it.id, '', '', 0, 0, {}, {}}
-  elseif t.state ~= 'running' or t.tok ~= it.token or worker == '' or t.worker ~= worker then
+    out[i] = {s = 'not_found', id = it.id or '', q = '', b = '', at = 0, att = 0, rel = {},
+              can = {}}
+  elseif t.state ~= 'running' or t.tok ~= it.tok or worker == '' or t.worker ~= worker then
     bump(stats_key(t.queue), 'stale', 1)
-    out[i] = {'stale', it.id, t.queue, t.batch, 0, tonumber(t.att) or 0, {}, {}}
+    out[i] = finish_item('stale', t, 0, tonumber(t.att) or 0, {}, {})
   else
     remove_lease(t)
-    local ok = it.ok == '1'
+    local ok = it.ok == true
     local fields = (ok and first_attempt(t)) and {} or nil
     local crossed = add_costs(t, costs, fields)
     if ok then
       out[i] = succeed(t, it, fields or {})
     else
       -- The failed attempt's exit code and output are what a user debugs with: keep them.
-      redis.call('HSET', task_key(t.id), 'output', it.output, 'exit', it.exit,
-                 'stdout', it.stdout, 'stderr', it.stderr, 'dur', it.dur)
-      out[i] = fail_attempt(t, it.code, it.msg, it.retry == '1')
+      redis.call('HSET', task_key(t.id), 'res', it.res)
+      out[i] = fail_attempt(t, it.code, it.msg, it.retry == true)
     end
     if crossed then
       local budget = {}
-      cancel_rest_of_batch(t.batch, out[i][8], budget)
-      out[i][9] = out[i][9] or {}
-      out[i][10] = budget
+      cancel_rest_of_batch(t.batch, out[i].can, budget)
+      out[i].bud = budget
     end
   end
 end
 
-return finish({out, batch_snapshots()})
+return reply({items = out, batches = batch_snapshots()})

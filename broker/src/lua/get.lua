@@ -1,10 +1,12 @@
 -- get.lua: reads tasks' full state.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] owner ("" = any), ARGV[9] N, then N task ids
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] owner ("" = any), args[2] N, then N task ids
 -- Returns: items[i] = {} when the task is unknown (or expired) or owned by someone else than
---   a non-empty ARGV[8] (a caller sees another client's task as unknown), else
---   {flat HGETALL of task:<id>, LRANGE of hist:<id> (code, message, retryable triples)}
+--   a non-empty args[1] (a caller sees another client's task as unknown), else
+--   {flat HGETALL of task:<id> (the record: record.lua), LRANGE of hist:<id> (code, message,
+--   retryable triples), id}
 -- Read only.
 
 local owner = arg()
@@ -13,13 +15,13 @@ local out = {}
 for i = 1, n do
   local id = arg()
   local h = {}
-  if owner == '' or redis.call('HGET', task_key(id), 'owner') == owner then
+  if owner == '' or task_owner(id) == owner then
     h = redis.call('HGETALL', task_key(id))
   end
   if #h == 0 then
     out[i] = {}
   else
-    out[i] = {h, redis.call('LRANGE', hist_key(id), 0, -1)}
+    out[i] = {h, redis.call('LRANGE', hist_key(id), 0, -1), id}
   end
 end
 return finish(out)

@@ -1,11 +1,12 @@
 -- get_batch.lua: reads a batch's aggregate state and its name -> task id map.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] batch id   ARGV[9] owner ("" = any)
--- ARGV[10] names cursor ("0": the first page)   ARGV[11] names per page
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] batch id   args[2] owner ("" = any)
+-- args[3] names cursor ("0": the first page)   args[4] names per page
 -- The name map is read a page at a time (HSCAN), so one read of a 10,000-task batch never
 -- holds Redis for long; the store reads page after page and assembles them.
--- Returns: {} when unknown or owned by someone else than a non-empty ARGV[9], else {flat
+-- Returns: {} when unknown or owned by someone else than a non-empty args[2], else {flat
 --   HGETALL of batch:<id>, flat name -> id pairs of this page (HSCAN of batch:<id>:names: a
 --   name may repeat across pages), critical path ms, next names cursor ("0": this was the
 --   last page)}; critical path ms: the longest chain of recorded attempt durations through
@@ -34,14 +35,19 @@ if cached then return finish({h, names, tonumber(cached), next_cursor}) end
 local ids = redis.call('SMEMBERS', batch_key(b) .. ':tasks')
 local dur, parents, cp = {}, {}, {}
 for _, id in ipairs(ids) do
-  local v = redis.call('HMGET', task_key(id), 'dur', 'parents')
-  dur[id] = tonumber(v[1]) or 0
-  parents[id] = v[2] or ''
+  local v = redis.call('HMGET', task_key(id), 'res', 'spec')
+  local d = 0
+  if v[1] then
+    local _, recorded = cmsgpack.unpack_limit(v[1], 1)
+    d = tonumber(recorded) or 0
+  end
+  dur[id] = d
+  parents[id] = v[2] and decode_spec({}, v[2]).parents or {}
 end
 local function path(id)
   if cp[id] then return cp[id] end
   local longest = 0
-  for pid in string.gmatch(parents[id] or '', '[^,]+') do
+  for _, pid in ipairs(parents[id] or {}) do
     if dur[pid] then longest = math.max(longest, path(pid)) end
   end
   cp[id] = (dur[id] or 0) + longest

@@ -1,16 +1,18 @@
 -- layout_probe.lua: which layout version the store holds, and the migration lock.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]; only the prefix is read).
--- ARGV[8] the broker's layout version (kStoreLayoutVersion, store_layout.h)
--- ARGV[9] lock token (random, per broker start)   ARGV[10] lock TTL ms
+-- KEYS[1], ARGV[1]: see prelude.lua; only the prefix is read. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] the broker's layout version (kStoreLayoutVersion, store_layout.h)
+-- args[2] lock token (random, per broker start)   args[3] lock TTL ms
 -- The version lives in <prefix>layout. A store without it is read as:
 --   version 1 when <prefix>queues (v1's queue set, never pruned, so present in every v1 store
 --   that was ever used) or <prefix>layout:mig (a migration under way) exists;
 --   version 2 when <prefix>qindex exists (written by a v2 broker from before the key; the
 --   key is written then, so an interrupted v2 -> v3 step is never mistaken for v1);
---   empty otherwise: it gets ARGV[8].
--- A store older than ARGV[8] takes the lock <prefix>layout:lock (SET NX PX) for this token.
--- Writes: <prefix>layout (empty store, or a v2 store without the key); <prefix>layout:lock.
+--   empty otherwise: it gets args[1].
+-- A store older than args[1] takes the lock <prefix>layout:lock (SET NX PX) for this token.
+-- Writes: <prefix>layout (empty store, or a v2 store without the key); <prefix>layout:lock
+--   (taken here, kept across the steps, deleted here once the store is current).
 -- Returns: {verdict, store version}: verdict 'current' | 'newer' (refuse to start) |
 --   'migrate' (the lock is this token's: run the step from that version) | 'wait' (another
 --   broker holds the lock: probe again later).
@@ -33,7 +35,12 @@ if not v then
     redis.call('SET', LAYOUT, fmt(v))
   end
 end
-if v == want then return {'current', v} end
+if v == want then
+  -- A broker that ran the last step holds the lock still (a step keeps it, so no other
+  -- broker takes over between two steps): released once the store is current.
+  if redis.call('GET', LOCK) == token then redis.call('DEL', LOCK) end
+  return {'current', v}
+end
 if v > want then return {'newer', v} end
 if redis.call('GET', LOCK) == token or redis.call('SET', LOCK, token, 'NX', 'PX', ttl) then
   redis.call('PEXPIRE', LOCK, ttl)

@@ -5,8 +5,9 @@
 -- Layout 2: the zset `qindex` (+ `qidle` for queues that hold nothing), `types:<queue>` only
 -- the types with ready tasks, stats:<queue>.queued = tasks in its ready zsets.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]; prefix and now are read).
--- ARGV[8] lock token   ARGV[9] lock TTL ms   ARGV[10] budget: units of work in this call
+-- KEYS[1], ARGV[1]: see prelude.lua; prefix and now are read. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] lock token   args[2] lock TTL ms   args[3] budget: units of work in this call
 --   (a queue, a type, a lease), so no call holds Redis for long.
 -- Progress lives in <prefix>layout:mig (hash), written in the same atomic call as the work it
 -- records, so a broker that dies between calls leaves a state the next call continues from:
@@ -16,7 +17,8 @@
 --     stats:<queue>.queued = acc and the queue is filed active or idle (qidle).
 --   phase 'leases': every running task (member of `leases`) keeps its fencing token; a task
 --     hash without `tok` (a store older than tokens) gets tok = att, the token its worker holds.
---   then: <prefix>layout = 2, the progress hash and the lock deleted.
+--   then: <prefix>layout = 2, the progress hash deleted (the lock stays: layout_probe.lua
+--   releases it once the store is current).
 -- Returns: {'lost'} when the lock is not this token's (nothing written); else {'more' | 'done',
 --   queues, types kept, types dropped, queued tasks counted, running tasks given a token}.
 
@@ -98,7 +100,7 @@ local counts = {}
 for i = 1, 5 do counts[i] = tonumber(c[i]) or 0 end
 if phase == 'done' then
   redis.call('SET', LAYOUT, '2')
-  redis.call('DEL', MIG, KEPT, LOCK, OLD_QUEUES)
+  redis.call('DEL', MIG, KEPT, OLD_QUEUES)  -- the lock stays: layout_probe.lua releases it
   return finish({'done', counts[1], counts[2], counts[3], counts[4], counts[5]})
 end
 return finish({'more', counts[1], counts[2], counts[3], counts[4], counts[5]})

@@ -5,8 +5,9 @@
 -- so two keys never share or block one another's idempotency keys (docs/security.md); tasks
 -- without an owner (no CURVE) keep idem:<key>.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]; prefix is read).
--- ARGV[8] lock token   ARGV[9] lock TTL ms   ARGV[10] budget: idempotency keys looked at in
+-- KEYS[1], ARGV[1]: see prelude.lua; prefix is read. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] lock token   args[2] lock TTL ms   args[3] budget: idempotency keys looked at in
 --   this call (SCAN asks for at least 100 at a time: reading a key name is cheap).
 -- Progress (the SCAN cursor) lives in <prefix>layout:mig3, written in the same atomic call as
 -- the keys it moved, so a broker that dies between calls leaves a state the next call
@@ -60,7 +61,7 @@ local c = redis.call('HMGET', MIG, 'moved', 'kept')
 local counts = {tonumber(c[1]) or 0, tonumber(c[2]) or 0}
 if cursor == '0' then
   redis.call('SET', LAYOUT, '3')
-  redis.call('DEL', MIG, LOCK)
+  redis.call('DEL', MIG)  -- the lock stays: layout_probe.lua releases it
   return finish({'done', counts[1], counts[2]})
 end
 redis.call('HSET', MIG, 'cursor', cursor)

@@ -1,7 +1,8 @@
 -- promote.lua: moves delayed tasks that are due to their ready queues.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] max tasks to promote in this call
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] max tasks to promote in this call
 -- Each due member of delayed: removed; if the task is still delayed it joins
 --   q:<queue>:<type> behind everything already ready at its priority.
 -- Also forgets up to 100 queues idle for longer than the retention (prune_idle_queues).

@@ -1,10 +1,12 @@
 -- reap.lua: fails, as retryable, every lease whose deadline has passed.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] max leases to reap in this call
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] max leases to reap in this call
 -- Each expired lease: removed, and the attempt failed with code lease_expired (or timeout when
 --   the task's own timeout_ms + grace has passed), retryable, exactly as finish.lua fails it.
--- Returns: {items, batches, next_deadline_ms (-1: no leases)}; items as finish.lua.
+-- Returns (msgpack): {items, batches, next = the earliest lease deadline ms (-1: no leases)};
+--   items as finish.lua.
 
 local limit = argn()
 local ids = redis.call('ZRANGEBYSCORE', LEASES, '-inf', NOW_S, 'LIMIT', 0, limit)
@@ -26,4 +28,4 @@ end
 local nxt = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
 local next_deadline = -1
 if #nxt > 0 then next_deadline = tonumber(nxt[2]) end
-return finish({out, batch_snapshots(), next_deadline})
+return reply({items = out, batches = batch_snapshots(), next = next_deadline})

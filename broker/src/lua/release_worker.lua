@@ -1,10 +1,11 @@
 -- release_worker.lua: a worker is gone; all its leases fail at once as retryable.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] worker id
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] worker id
 -- Each task in wleases:<worker> that is still running on that worker: lease removed, attempt
 --   failed with code worker_lost, retryable (finish.lua's rules). wleases:<worker> is deleted.
--- Returns: {items, batches}; items as finish.lua.
+-- Returns (msgpack): {items, batches}; items as finish.lua.
 
 local worker = arg()
 local wk = wleases_key(worker)
@@ -17,4 +18,4 @@ for _, id in ipairs(redis.call('SMEMBERS', wk)) do
   end
 end
 redis.call('DEL', wk)
-return finish({out, batch_snapshots()})
+return reply({items = out, batches = batch_snapshots()})

@@ -1,7 +1,8 @@
 -- stats.lua: per-queue depths and counters, one page at a time.
 --
--- KEYS: none (see prelude.lua for ARGV[1..7]).
--- ARGV[8] Q, then Q queue names; with Q = 0 the known queues (qindex) are paged by name:
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
+-- (args[i] below is its i-th element):
+-- args[1] Q, then Q queue names; with Q = 0 the known queues (qindex) are paged by name:
 --   then after (the last name of the previous page, exclusive; "" = from the start), limit.
 -- Returns: {items, next, known}: items[i] = {queue, ready depth (the queued gauge),
 --   dead depth (ZCARD dead:<queue>), flat HGETALL of stats:<queue>}; next = the name to pass

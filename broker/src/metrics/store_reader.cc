@@ -51,8 +51,11 @@ Result<std::vector<QueueCounters>> StoreReader::QueueFigures() {
   std::vector<QueueCounters> all;
   std::string after;
   for (;;) {
-    auto r = redis_.Command({"EVAL", stats_script_, "0", prefix_, std::to_string(WallMs()), "0", "0",
-                      "0", "0", "0", "0", after, std::to_string(kQueuesPerCall)});
+    StoreOptions header;
+    header.prefix = prefix_;
+    auto r = redis_.Command({"EVAL", stats_script_, "1", wire::LayoutKey(header),
+                             wire::Header(header, WallMs(), 0),
+                             wire::ArgsArray({"0", after, std::to_string(kQueuesPerCall)})});
     if (!r) return std::unexpected(r.error());
     auto parsed = wire::ParseStats(r->get());
     if (!parsed) return std::unexpected(parsed.error());
@@ -79,11 +82,10 @@ Result<RedisReplyPtr> StoreReader::Script(std::string_view name,
   }
   std::lock_guard lock(mu_);
   // The broker's own prelude arguments, so a write here acts as the reactor's would.
-  std::vector<std::string> argv = {"EVALSHA", "", "0"};
-  auto header = wire::PreludeArgs(store_options_, WallMs(), 0.5);
-  header.front() = prefix_;
-  argv.insert(argv.end(), header.begin(), header.end());
-  argv.insert(argv.end(), args.begin(), args.end());
+  StoreOptions options = store_options_;
+  options.prefix = prefix_;
+  std::vector<std::string> argv = {"EVALSHA", "", "1", wire::LayoutKey(options),
+                                   wire::Header(options, WallMs(), 0.5), wire::ArgsArray(args)};
   for (int tries = 0;; ++tries) {
     std::string& sha = shas_[script->first];
     if (sha.empty()) {

@@ -60,7 +60,8 @@ struct RedisConnection::Pending {
   Callback cb;
   int script = -1;                // Eval: script index, for the NOSCRIPT retry
   bool retried = false;           // true iff already re-sent as EVAL
-  std::vector<std::string> args;  // Eval: the script's ARGV, kept for the retry
+  std::vector<std::string> args;  // Eval: the script's KEYS then ARGV, kept for the retry
+  int num_keys = 0;               // Eval: how many of args are KEYS
   std::chrono::steady_clock::time_point sent{};  // when issued, with a round-trip observer
 };
 
@@ -156,7 +157,7 @@ void RedisConnection::Handshake() {
   handshake_left_ = static_cast<int>(steps.size());
   redisAsyncContext* attempt = ac_;
   for (size_t i = 0; i < steps.size(); ++i) {
-    auto* p = new Pending{this, nullptr, -1, false, {}, {}};
+    auto* p = new Pending{this, nullptr, -1, false, {}, 0, {}};
     std::string step = steps[i].first;
     const size_t first_script = steps.size() - scripts_.size();
     int script = i >= first_script ? static_cast<int>(i - first_script) : -1;
@@ -267,7 +268,7 @@ void RedisConnection::Command(const std::vector<std::string>& args, Callback cb)
     cb(MakeError(ErrorCode::kStoreUnavailable, "redis is unreachable: " + last_error_));
     return;
   }
-  auto p = std::make_unique<Pending>(Pending{this, std::move(cb), -1, false, {}, {}});
+  auto p = std::make_unique<Pending>(Pending{this, std::move(cb), -1, false, {}, 0, {}});
   if (Send(p.get(), args)) {
     p.release();  // hiredis owns it until OnReply
   } else {
@@ -275,7 +276,8 @@ void RedisConnection::Command(const std::vector<std::string>& args, Callback cb)
   }
 }
 
-void RedisConnection::Eval(size_t script, std::vector<std::string> args, Callback cb) {
+void RedisConnection::Eval(size_t script, std::vector<std::string> args, Callback cb,
+                           int num_keys) {
   if (state_ != State::kReady) {
     cb(MakeError(ErrorCode::kStoreUnavailable, "redis is unreachable: " + last_error_));
     return;
@@ -284,8 +286,8 @@ void RedisConnection::Eval(size_t script, std::vector<std::string> args, Callbac
     cb(MakeError(ErrorCode::kInternal, "unknown script handle " + std::to_string(script)));
     return;
   }
-  SendEval(std::make_unique<Pending>(
-      Pending{this, std::move(cb), static_cast<int>(script), false, std::move(args), {}}));
+  SendEval(std::make_unique<Pending>(Pending{this, std::move(cb), static_cast<int>(script), false,
+                                             std::move(args), num_keys, {}}));
 }
 
 void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
@@ -303,8 +305,9 @@ void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
   lens.push_back(by_sha ? kEvalSha.size() : kEval.size());
   argv.push_back(head.data());
   lens.push_back(head.size());
-  argv.push_back(kNoKeys.data());
-  lens.push_back(kNoKeys.size());
+  const std::string num_keys = p->num_keys == 0 ? kNoKeys : std::to_string(p->num_keys);
+  argv.push_back(num_keys.data());
+  lens.push_back(num_keys.size());
   for (const auto& a : p->args) {
     argv.push_back(a.data());
     lens.push_back(a.size());

@@ -73,8 +73,9 @@ class RedisConnection {
 
   // Any command, binary safe.
   void Command(const std::vector<std::string>& args, Callback cb);
-  // EVALSHA of a registered script with no KEYS; NOSCRIPT is retried once as EVAL.
-  void Eval(size_t script, std::vector<std::string> args, Callback cb);
+  // EVALSHA of a registered script; the first `num_keys` of `args` are its KEYS, the rest its
+  // ARGV. NOSCRIPT is retried once as EVAL.
+  void Eval(size_t script, std::vector<std::string> args, Callback cb, int num_keys = 0);
   // Commands written but not yet answered.
   size_t in_flight() const { return in_flight_; }
 

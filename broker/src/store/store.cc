@@ -80,31 +80,38 @@ double Store::JitterUnit(double seed, uint32_t i) {
   return u - std::floor(u);
 }
 
-std::vector<std::string> Store::Header() {
-  return wire::PreludeArgs(options_, clock_.NowMs(), jitter_());
-}
-
 template <typename T>
 void Store::Run(Script s, std::vector<std::string> args, Callback<T> cb,
                 std::function<Result<T>(const redisReply*)> parse) {
+  Send<T>(s, clock_.NowMs(), wire::ArgsArray(args), std::move(cb), std::move(parse));
+}
+
+template <typename T>
+void Store::Send(Script s, int64_t now_ms, std::string packed_args, Callback<T> cb,
+                 std::function<Result<T>(const redisReply*)> parse) {
   if (gate_ != nullptr && !gate_->load(std::memory_order_acquire)) {
     cb(MakeError(ErrorCode::kStoreUnavailable,
                  "the store's layout version is not checked yet (Redis unreachable at start)"));
     return;
   }
+  std::vector<std::string> args = {wire::LayoutKey(options_),
+                                   wire::Header(options_, now_ms, jitter_()),
+                                   std::move(packed_args)};
   auto send = [this, s, args = std::move(args), cb = std::move(cb),
                parse = std::move(parse)]() mutable {
     ++in_flight_;
-    conn_.Eval(handles_[s], std::move(args),
-               [this, cb = std::move(cb), parse = std::move(parse)](Result<const redisReply*> r) {
-                 --in_flight_;
-                 if (!r) {
-                   cb(std::unexpected(r.error()));
-                 } else {
-                   cb(parse(*r));
-                 }
-                 RunDeferred();
-               });
+    conn_.Eval(
+        handles_[s], std::move(args),
+        [this, cb = std::move(cb), parse = std::move(parse)](Result<const redisReply*> r) {
+          --in_flight_;
+          if (!r) {
+            cb(std::unexpected(r.error()));
+          } else {
+            cb(parse(*r));
+          }
+          RunDeferred();
+        },
+        1);
   };
   if (options_.max_in_flight != 0 && (in_flight_ >= options_.max_in_flight || !deferred_.empty())) {
     deferred_.push_back(std::move(send));
@@ -176,21 +183,10 @@ void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& b
           MakeError(ErrorCode::kInvalidArgument, where + ".name: batch tasks need a unique name"));
     }
   }
-  std::vector<std::string> args = Header();
-  args.reserve(args.size() + 3 + budget.size() * 2 + specs.size() * 20);
-  args.push_back(std::to_string(options_.max_queue_depth));
-  args.push_back(batch_id);
-  args.push_back(std::to_string(budget.size()));
-  for (const auto& [k, v] : budget) {
-    args.push_back(k);
-    args.push_back(wire::Num(v));
-  }
-  args.push_back(std::to_string(specs.size()));
-  static const std::string kNoOwner;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    wire::AppendSpec(args, specs[i], i < owners.size() ? owners[i] : kNoOwner);
-  }
-  Run<EnqueueResult>(kEnqueue, std::move(args), std::move(cb), wire::ParseEnqueue);
+  int64_t now = clock_.NowMs();  // the scripts' clock, and every spec's creation time
+  std::string args =
+      wire::EnqueueArgs(options_.max_queue_depth, batch_id, budget, specs, owners, now);
+  Send<EnqueueResult>(kEnqueue, now, std::move(args), std::move(cb), wire::ParseEnqueue);
 }
 
 void Store::Claim(ClaimRequest req, Callback<ClaimResult> cb) {
@@ -208,17 +204,9 @@ void Store::Claim(ClaimRequest req, Callback<ClaimResult> cb) {
     }
   }
   if (req.n == 0 || req.queues.empty()) return cb(ClaimResult{});
-  std::vector<std::string> args = Header();
-  args.push_back(req.worker_id);
-  args.push_back(std::to_string(req.lease_ms));
-  args.push_back(std::to_string(req.n));
-  args.push_back(std::to_string(req.queues.size()));
-  args.insert(args.end(), req.queues.begin(), req.queues.end());
-  args.push_back(std::to_string(req.types.size()));
-  args.insert(args.end(), req.types.begin(), req.types.end());
   // One fresh random fencing token per task the call may lease.
-  for (uint64_t token : NewFencingTokens(req.n)) args.push_back(std::to_string(token));
-  Run<ClaimResult>(kClaim, std::move(args), std::move(cb), wire::ParseClaim);
+  std::string args = wire::ClaimArgs(req, NewFencingTokens(req.n));
+  Send<ClaimResult>(kClaim, clock_.NowMs(), std::move(args), std::move(cb), wire::ParseClaim);
 }
 
 void Store::Finish(const std::string& worker_id, const std::vector<protocol::Done>& done,
@@ -234,26 +222,22 @@ void Store::Finish(const std::string& worker_id, const std::vector<protocol::Don
       }
     }
   }
-  std::vector<std::string> args = Header();
-  args.reserve(args.size() + 2 + done.size() * 12);
   // The lease must be this worker's as well as this token's: a connection cannot record
   // results for tasks another worker holds ("" matches no lease: the broker drops DONEs
   // from connections that have not registered before they get here).
-  args.push_back(worker_id);
-  args.push_back(std::to_string(done.size()));
-  for (const auto& d : done) wire::AppendDone(args, d);
-  Run<FinishResult>(kFinish, std::move(args), std::move(cb),
+  std::string args = wire::FinishArgs(worker_id, done);
+  Send<FinishResult>(kFinish, clock_.NowMs(), std::move(args), std::move(cb),
                     [](const redisReply* r) { return wire::ParseFinish(r, false); });
 }
 
 void Store::Promote(uint32_t limit, Callback<PromoteResult> cb) {
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::to_string(limit));
   Run<PromoteResult>(kPromote, std::move(args), std::move(cb), wire::ParsePromote);
 }
 
 void Store::Reap(uint32_t limit, Callback<FinishResult> cb) {
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::to_string(limit));
   Run<FinishResult>(kReap, std::move(args), std::move(cb),
                     [](const redisReply* r) { return wire::ParseFinish(r, true); });
@@ -263,7 +247,7 @@ void Store::Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResu
   if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) {
     return cb(std::unexpected(r.error()));
   }
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::move(worker_id));
   args.push_back(std::to_string(lease_ms));
   Run<ExtendResult>(kExtend, std::move(args), std::move(cb), wire::ParseExtend);
@@ -273,7 +257,7 @@ void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb) {
   if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) {
     return cb(std::unexpected(r.error()));
   }
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::move(worker_id));
   Run<FinishResult>(kReleaseWorker, std::move(args), std::move(cb),
                     [](const redisReply* r) { return wire::ParseFinish(r, false); });
@@ -287,7 +271,7 @@ void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<Ca
     }
   }
   if (reason.empty()) reason = "cancelled";
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::move(reason));
   args.push_back(std::move(owner));
   args.push_back(std::to_string(ids.size()));
@@ -302,7 +286,7 @@ void Store::Get(std::vector<std::string> ids,
       return cb(std::unexpected(r.error()));
     }
   }
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::move(owner));
   args.push_back(std::to_string(ids.size()));
   args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
@@ -323,7 +307,7 @@ void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::Batc
 }
 
 void Store::GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor) {
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(gather->batch_id);
   args.push_back(gather->owner);
   args.push_back(std::move(cursor));
@@ -355,7 +339,7 @@ void Store::Stats(std::vector<std::string> queues, Callback<std::vector<QueueCou
       return cb(std::unexpected(r.error()));
     }
   }
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::to_string(queues.size()));
   args.insert(args.end(), queues.begin(), queues.end());
   if (queues.empty()) {
@@ -378,7 +362,7 @@ void Store::StatsPage(std::string after, uint32_t limit, Callback<broker::StatsP
       return cb(std::unexpected(r.error()));
     }
   }
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back("0");
   args.push_back(std::move(after));
   args.push_back(std::to_string(std::max<uint32_t>(limit, 1)));
@@ -392,7 +376,7 @@ void Store::DeadList(std::string queue, uint32_t limit,
       return cb(std::unexpected(r.error()));
     }
   }
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::move(queue));
   args.push_back(std::to_string(limit));
   Run<std::vector<protocol::TaskInfo>>(
@@ -410,7 +394,7 @@ void Store::DeadList(std::string queue, uint32_t limit,
 
 void Store::DeadRetry(std::string queue, std::vector<std::string> ids, uint32_t limit,
                       Callback<std::vector<std::string>> cb) {
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::move(queue));
   args.push_back(std::to_string(limit));
   args.push_back(std::to_string(ids.size()));
@@ -421,7 +405,7 @@ void Store::DeadRetry(std::string queue, std::vector<std::string> ids, uint32_t 
 
 void Store::DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t limit,
                       Callback<std::vector<std::string>> cb) {
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::move(queue));
   args.push_back(std::to_string(limit));
   args.push_back(std::to_string(ids.size()));
@@ -438,7 +422,7 @@ void Store::BindWorkers(std::vector<std::pair<std::string, std::string>> binding
     }
   }
   if (bindings.empty()) return cb(std::vector<std::string>{});
-  std::vector<std::string> args = Header();
+  std::vector<std::string> args;
   args.push_back(std::to_string(ttl_ms));
   args.push_back(std::to_string(bindings.size()));
   for (auto& [worker_id, key] : bindings) {

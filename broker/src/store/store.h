@@ -156,11 +156,15 @@ class Store : public TaskStore {
   void EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
                     const std::vector<protocol::TaskSpec>& specs,
                     const std::vector<std::string>& owners, Callback<EnqueueResult> cb);
-  // ARGV[1..7], the header every script reads (prelude.lua).
-  std::vector<std::string> Header();
+  // Runs a verb read in order (arg()/argn() in the script): `args` become a msgpack array.
   template <typename T>
   void Run(Script s, std::vector<std::string> args, Callback<T> cb,
            std::function<Result<T>(const redisReply*)> parse);
+  // Runs a script with KEYS[1] = <prefix>layout, ARGV[1] = the header at `now_ms` and
+  // ARGV[2] = `packed_args` (msgpack; the contract is in lib/prelude.lua).
+  template <typename T>
+  void Send(Script s, int64_t now_ms, std::string packed_args, Callback<T> cb,
+            std::function<Result<T>(const redisReply*)> parse);
 
   // Sends calls deferred by max_in_flight while there is room (never re-entered).
   void RunDeferred();

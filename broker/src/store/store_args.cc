@@ -1,6 +1,8 @@
 #include <charconv>
 
+#include "store/msgpack_writer.h"
 #include "store/store_wire.h"
+#include "store/task_record.h"
 
 namespace taskmill::broker::wire {
 
@@ -10,68 +12,146 @@ std::string Num(double v) {
   return ec == std::errc() ? std::string(buf, end) : std::string("0");
 }
 
-std::vector<std::string> PreludeArgs(const StoreOptions& options, int64_t now_ms, double jitter) {
-  return {options.prefix,
-          std::to_string(now_ms),
-          std::to_string(options.retention_ms),
-          options.max_finished_per_queue == 0
-              ? std::to_string(options.dead_letter_max)
-              : std::to_string(options.dead_letter_max) + "," +
-                    std::to_string(options.max_finished_per_queue),
-          Num(jitter),
-          std::to_string(options.idempotency_ttl_ms),
-          std::to_string(options.lease_grace_ms)};
+std::string LayoutKey(const StoreOptions& options) { return options.prefix + "layout"; }
+
+std::string Header(const StoreOptions& options, int64_t now_ms, double jitter) {
+  MsgpackWriter w;
+  w.Map(7);
+  w.Str("now");
+  w.Int(now_ms);
+  w.Str("retention");
+  w.Int(options.retention_ms);
+  w.Str("dead_max");
+  w.Uint(options.dead_letter_max);
+  w.Str("finished_max");
+  w.Uint(options.max_finished_per_queue);
+  w.Str("jitter");
+  w.Double(jitter);
+  w.Str("idem_ttl");
+  w.Int(options.idempotency_ttl_ms);
+  w.Str("grace");
+  w.Int(options.lease_grace_ms);
+  return w.Take();
 }
 
-void AppendSpec(std::vector<std::string>& a, const protocol::TaskSpec& s,
-                const std::string& owner) {
-  a.push_back(s.id);
-  a.push_back(s.queue);
-  a.push_back(s.type);
-  a.push_back(s.name);
-  a.push_back(s.payload);
-  a.push_back(std::to_string(s.priority));
-  a.push_back(std::to_string(s.max_attempts));
-  a.push_back(std::to_string(s.backoff.base_ms));
-  a.push_back(std::to_string(s.backoff.max_ms));
-  a.push_back(Num(s.backoff.multiplier));
-  a.push_back(s.backoff.jitter ? "1" : "0");
-  a.push_back(std::to_string(s.timeout_ms));
-  a.push_back(s.idempotency_key);
-  a.push_back(std::to_string(s.not_before_ms));
-  a.push_back(owner);
-  a.push_back(std::to_string(s.labels.size()));
-  for (const auto& [k, v] : s.labels) {
-    a.push_back(k);
-    a.push_back(v);
-  }
-  a.push_back(std::to_string(s.depends_on.size()));
-  for (const auto& d : s.depends_on) a.push_back(d);
+std::string ArgsArray(const std::vector<std::string>& args) {
+  MsgpackWriter w;
+  w.Array(static_cast<uint32_t>(args.size()));
+  for (const auto& a : args) w.Str(a);
+  return w.Take();
 }
 
-void AppendDone(std::vector<std::string>& a, const protocol::Done& d) {
-  a.push_back(d.task_id);
-  a.push_back(std::to_string(d.token));
-  a.push_back(d.ok ? "1" : "0");
-  a.push_back(d.output);
-  a.push_back(d.exit_code ? std::to_string(*d.exit_code) : "");
-  a.push_back(d.stdout_data);
-  a.push_back(d.stderr_data);
-  a.push_back(std::to_string(d.duration_ms));
-  if (d.error) {
-    a.push_back(d.error->code.empty() ? "error" : d.error->code);
-    a.push_back(d.error->message);
-    a.push_back(d.error->retryable ? "1" : "0");
-  } else {
-    a.push_back(d.ok ? "" : "error");
-    a.push_back(d.ok ? "" : "the worker reported a failure without an error");
-    a.push_back("0");
+std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
+                        const protocol::CostMap& budget,
+                        const std::vector<protocol::TaskSpec>& specs,
+                        const std::vector<std::string>& owners, int64_t now_ms) {
+  static const std::string kNoOwner;
+  MsgpackWriter w;
+  w.Map(4);
+  w.Str("max_depth");
+  w.Uint(max_depth);
+  w.Str("batch");
+  w.Str(batch_id);
+  w.Str("budget");
+  w.Map(static_cast<uint32_t>(budget.size()));
+  for (const auto& [k, v] : budget) {
+    w.Str(k);
+    w.Str(Num(v));
   }
-  a.push_back(std::to_string(d.cost.size()));
-  for (const auto& [k, v] : d.cost) {
-    a.push_back(k);
-    a.push_back(Num(v));
+  w.Str("items");
+  w.Array(static_cast<uint32_t>(specs.size()));
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const protocol::TaskSpec& s = specs[i];
+    const std::string& owner = i < owners.size() ? owners[i] : kNoOwner;
+    w.Map(11);
+    w.Str("id");
+    w.Str(s.id);
+    w.Str("spec");
+    w.Str(record::EncodeSpec(s, batch_id, owner, now_ms));
+    w.Str("payload");
+    w.Str(s.payload);
+    w.Str("queue");
+    w.Str(s.queue);
+    w.Str("type");
+    w.Str(s.type);
+    w.Str("name");
+    w.Str(s.name);
+    w.Str("prio");
+    w.Uint(s.priority);
+    w.Str("nbf");
+    w.Int(s.not_before_ms);
+    w.Str("idem");
+    w.Str(s.idempotency_key);
+    w.Str("owner");
+    w.Str(owner);
+    w.Str("deps");
+    w.Array(static_cast<uint32_t>(s.depends_on.size()));
+    for (const auto& d : s.depends_on) w.Str(d);
   }
+  return w.Take();
+}
+
+std::string ClaimArgs(const ClaimRequest& req, const std::vector<uint64_t>& tokens) {
+  MsgpackWriter w;
+  w.Map(6);
+  w.Str("worker");
+  w.Str(req.worker_id);
+  w.Str("lease");
+  w.Uint(req.lease_ms);
+  w.Str("n");
+  w.Uint(req.n);
+  w.Str("queues");
+  w.Array(static_cast<uint32_t>(req.queues.size()));
+  for (const auto& q : req.queues) w.Str(q);
+  w.Str("types");
+  w.Array(static_cast<uint32_t>(req.types.size()));
+  for (const auto& t : req.types) w.Str(t);
+  // Decimal strings: Lua numbers are doubles and would round a 64-bit token.
+  w.Str("tokens");
+  w.Array(static_cast<uint32_t>(tokens.size()));
+  for (uint64_t t : tokens) w.Str(std::to_string(t));
+  return w.Take();
+}
+
+std::string FinishArgs(const std::string& worker_id, const std::vector<protocol::Done>& done) {
+  MsgpackWriter w;
+  w.Map(2);
+  w.Str("worker");
+  w.Str(worker_id);
+  w.Str("items");
+  w.Array(static_cast<uint32_t>(done.size()));
+  for (const auto& d : done) {
+    w.Map(8);
+    w.Str("id");
+    w.Str(d.task_id);
+    w.Str("tok");
+    w.Str(std::to_string(d.token));
+    w.Str("ok");
+    w.Bool(d.ok);
+    w.Str("res");
+    w.Str(record::EncodeResult(d));
+    w.Str("code");
+    if (d.error) {
+      w.Str(d.error->code.empty() ? "error" : d.error->code);
+      w.Str("msg");
+      w.Str(d.error->message);
+      w.Str("retry");
+      w.Bool(d.error->retryable);
+    } else {
+      w.Str(d.ok ? "" : "error");
+      w.Str("msg");
+      w.Str(d.ok ? "" : "the worker reported a failure without an error");
+      w.Str("retry");
+      w.Bool(false);
+    }
+    w.Str("costs");
+    w.Map(static_cast<uint32_t>(d.cost.size()));
+    for (const auto& [k, v] : d.cost) {
+      w.Str(k);
+      w.Str(Num(v));
+    }
+  }
+  return w.Take();
 }
 
 }  // namespace taskmill::broker::wire

@@ -10,6 +10,7 @@
 
 #include "lua/scripts.h"
 #include "redis/sync_redis.h"
+#include "store/store_wire.h"
 #include "taskmill/shared/log.h"
 
 namespace taskmill::broker {
@@ -89,14 +90,18 @@ Result<ScriptReply> ParseScriptReply(const redisReply* r, std::string_view scrip
   return out;
 }
 
+// EVAL of a layout script with the store's contract (lib/prelude.lua): KEYS[1] the layout
+// key, ARGV[1] the header (only now is read), ARGV[2] the arguments.
 std::vector<std::string> Eval(std::string_view body, const std::string& prefix,
-                              std::vector<std::string> args) {
-  // The prelude's header: prefix, now, then retention, dead-letter cap, jitter, idempotency
-  // TTL and lease grace, which the layout scripts never read.
-  std::vector<std::string> v = {"EVAL", std::string(body), "0", prefix, std::to_string(WallMs()),
-                                "0",    "0",               "0", "0",    "0"};
-  for (auto& a : args) v.push_back(std::move(a));
-  return v;
+                              const std::vector<std::string>& args) {
+  StoreOptions header;
+  header.prefix = prefix;
+  return {"EVAL",
+          std::string(body),
+          "1",
+          wire::LayoutKey(header),
+          wire::Header(header, WallMs(), 0),
+          wire::ArgsArray(args)};
 }
 
 }  // namespace
@@ -217,6 +222,9 @@ Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
       } else if (step->from == 2) {
         outcome.idem_moved = n[0];
         outcome.idem_kept = n[1];
+      } else if (step->from == 3) {
+        outcome.records_converted = n[0];
+        outcome.records_found = n[1];
       }
       if (chunk->verdict == "done") {
         std::string counted;

@@ -18,7 +18,7 @@ namespace taskmill::broker {
 // or newer broker would misread, and append the step that migrates the previous version
 // (broker/src/lua/layout_v<N>_v<N+1>.lua) to kLayoutSteps. docs/architecture.md ("Layout
 // version") lists what each version changed.
-inline constexpr int64_t kStoreLayoutVersion = 3;
+inline constexpr int64_t kStoreLayoutVersion = 4;
 
 // One migration step: its script turns a store of version `from` into version `from + 1`,
 // a budget of work per call (so Redis is never held for long), and sets <prefix>layout to
@@ -35,9 +35,12 @@ inline constexpr std::string_view kV1V2Counts[] = {
 inline constexpr std::string_view kV2V3Counts[] = {
     "idempotency keys moved under their owner's key",
     "idempotency keys left as they were (no owner)"};
+inline constexpr std::string_view kV3V4Counts[] = {
+    "task records converted to the lean record", "task records found converted already"};
 inline constexpr LayoutStep kLayoutSteps[] = {
     {1, "layout_v1_v2", kV1V2Counts},  // qindex, queued gauges, pruned types (issue 13)
     {2, "layout_v2_v3", kV2V3Counts},  // idempotency keys per owner (issue 13)
+    {3, "layout_v3_v4", kV3V4Counts},  // the lean task record: spec and result encoded (issue 15)
 };
 static_assert(kLayoutSteps[std::size(kLayoutSteps) - 1].from + 1 == kStoreLayoutVersion,
               "the last migration step must reach kStoreLayoutVersion");
@@ -66,6 +69,8 @@ struct LayoutOutcome {
   int64_t queues = 0, types_kept = 0, types_dropped = 0, queued = 0, fenced = 0;
   // Totals of the v2 -> v3 step, when this call ran it.
   int64_t idem_moved = 0, idem_kept = 0;
+  // Totals of the v3 -> v4 step, when this call ran it.
+  int64_t records_converted = 0, records_found = 0;
 };
 
 // Makes the store at `config` hold layout kStoreLayoutVersion before the broker serves, over

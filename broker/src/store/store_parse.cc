@@ -2,7 +2,9 @@
 #include <cstdlib>
 
 #include "redis/reply.h"
+#include "store/msgpack_read.h"
 #include "store/store_wire.h"
+#include "store/task_record.h"
 
 // Every reply is checked against the script's contract; a mismatch is kInternal naming the
 // script and the field, never a crash.
@@ -75,52 +77,54 @@ Result<BatchChanges> ParseBatches(const redisReply* r) {
   return out;
 }
 
+// {flat HGETALL of task:<id>, history triples, id} (get.lua, dead_list.lua).
 Result<protocol::TaskInfo> TaskFromReply(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(pair, reply::Array(r, "task", 2));
-  TM_ASSIGN_OR_RETURN(m, reply::FlatMap(pair[0], "task hash"));
-  TM_ASSIGN_OR_RETURN(hist, Strings(pair[1], "task history"));
-  protocol::TaskInfo t;
-  t.id = Field(m, "id");
-  t.queue = Field(m, "queue");
-  t.type = Field(m, "type");
-  t.batch_id = Field(m, "batch");
-  t.name = Field(m, "name");
-  t.state = StateFromName(Field(m, "state"));
-  t.priority = static_cast<uint8_t>(ToInt(m, "prio"));
-  t.attempts = static_cast<uint32_t>(ToInt(m, "att"));
-  t.max_attempts = static_cast<uint32_t>(ToInt(m, "max_att"));
-  t.output = Field(m, "output");
-  if (auto it = m.find("err_code"); it != m.end()) {
-    t.error = protocol::TaskError{it->second, Field(m, "err_msg"), Field(m, "err_retry") == "1"};
-  }
-  if (t.state == TaskState::kCancelled) {
-    t.error = protocol::TaskError{"cancelled", Field(m, "reason"), false};
-  }
-  if (std::string e = Field(m, "exit"); !e.empty()) {
-    t.exit_code = static_cast<int32_t>(std::strtol(e.c_str(), nullptr, 10));
-  }
-  t.stdout_data = Field(m, "stdout");
-  t.stderr_data = Field(m, "stderr");
-  t.duration_ms = static_cast<uint32_t>(ToInt(m, "dur"));
-  for (const auto& [k, v] : m) {
-    if (k.starts_with("c:")) t.cost[k.substr(2)] = std::strtod(v.c_str(), nullptr);
-  }
-  t.worker = Field(m, "worker");
-  t.created_ms = ToInt(m, "created");
-  t.started_ms = ToInt(m, "started");
-  t.finished_ms = ToInt(m, "finished");
-  if (hist.size() % 3 != 0) {
-    return MakeError(ErrorCode::kInternal, "unexpected store reply: history not in triples");
-  }
-  for (size_t i = 0; i < hist.size(); i += 3) {
-    t.history.push_back(protocol::TaskError{hist[i], hist[i + 1], hist[i + 2] == "1"});
-  }
+  TM_ASSIGN_OR_RETURN(parts, reply::Array(r, "task", 3));
+  TM_ASSIGN_OR_RETURN(m, reply::FlatMap(parts[0], "task hash"));
+  TM_ASSIGN_OR_RETURN(hist, Strings(parts[1], "task history"));
+  TM_ASSIGN_OR_RETURN(id, reply::Str(parts[2], "task id"));
+  TM_ASSIGN_OR_RETURN(t, record::TaskFromFields(m, hist));
+  t.id = id;
   return t;
 }
 
-Result<FinishOutcome> FinishItem(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(f, reply::Array(r, "finish item", 8));
-  TM_ASSIGN_OR_RETURN(status, reply::Str(f[0], "finish status"));
+// The msgpack value of a script's reply (reply() in lib/prelude.lua), kept alive with its zone.
+struct Packed {
+  msgpack::object_handle handle;
+  const msgpack::object& get() const { return handle.get(); }
+};
+Result<Packed> Unpack(const redisReply* r, std::string_view what) {
+  TM_ASSIGN_OR_RETURN(bytes, reply::Str(r, what));
+  try {
+    // Strings refer to the reply, which outlives the parse.
+    return Packed{
+        msgpack::unpack(bytes.data(), bytes.size(), &mp::Referenced, nullptr, mp::Limits())};
+  } catch (const std::exception& e) {
+    return MakeError(ErrorCode::kInternal, "unexpected store reply: " + std::string(what) +
+                                               " is not msgpack: " + e.what());
+  }
+}
+
+// {{batch id, flat HGETALL}, ...} of a msgpack reply.
+Result<BatchChanges> PackedBatches(const msgpack::object& o) {
+  TM_ASSIGN_OR_RETURN(arr, mp::Array(o, "batch snapshots"));
+  BatchChanges out;
+  for (const auto& e : arr) {
+    TM_ASSIGN_OR_RETURN(pair, mp::Array(e, "batch snapshot"));
+    if (pair.size() != 2) return mp::Bad("batch snapshot", "is not a pair");
+    TM_ASSIGN_OR_RETURN(id, mp::Str(pair[0], "batch id"));
+    TM_ASSIGN_OR_RETURN(m, mp::StrMap(pair[1], "batch hash"));
+    TM_ASSIGN_OR_RETURN(b, BatchFromMap(m));
+    if (b.id.empty()) b.id = std::string(id);
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+// One item of finish.lua, reap.lua, release_worker.lua (finish_item in lib/prelude.lua).
+Result<FinishOutcome> FinishItem(const msgpack::object& item) {
+  TM_ASSIGN_OR_RETURN(f, mp::Map(item, "finish item"));
+  TM_ASSIGN_OR_RETURN(status, mp::Str(mp::Get(f, "s"), "finish status"));
   FinishOutcome o;
   if (status == "succeeded")
     o.status = FinishStatus::kSucceeded;
@@ -136,13 +140,13 @@ Result<FinishOutcome> FinishItem(const redisReply* r) {
     o.status = FinishStatus::kNotFound;
   else
     return MakeError(ErrorCode::kInternal, "unknown finish status " + std::string(status));
-  TM_ASSIGN_OR_RETURN(id, reply::Str(f[1], "task id"));
-  TM_ASSIGN_OR_RETURN(queue, reply::Str(f[2], "queue"));
-  TM_ASSIGN_OR_RETURN(batch, reply::Str(f[3], "batch"));
-  TM_ASSIGN_OR_RETURN(ready_at, reply::Int(f[4], "ready_at"));
-  TM_ASSIGN_OR_RETURN(attempt, reply::Int(f[5], "attempt"));
-  TM_ASSIGN_OR_RETURN(released, Strings(f[6], "released ids"));
-  TM_ASSIGN_OR_RETURN(cancelled, Strings(f[7], "cancelled ids"));
+  TM_ASSIGN_OR_RETURN(id, mp::Str(mp::Get(f, "id"), "task id"));
+  TM_ASSIGN_OR_RETURN(queue, mp::Str(mp::Get(f, "q"), "queue"));
+  TM_ASSIGN_OR_RETURN(batch, mp::Str(mp::Get(f, "b"), "batch"));
+  TM_ASSIGN_OR_RETURN(ready_at, mp::Int(mp::Get(f, "at"), "ready_at"));
+  TM_ASSIGN_OR_RETURN(attempt, mp::Int(mp::Get(f, "att"), "attempt"));
+  TM_ASSIGN_OR_RETURN(released, mp::Strings(mp::Get(f, "rel"), "released ids"));
+  TM_ASSIGN_OR_RETURN(cancelled, mp::Strings(mp::Get(f, "can"), "cancelled ids"));
   o.task_id = id;
   o.queue = queue;
   o.batch_id = batch;
@@ -150,24 +154,30 @@ Result<FinishOutcome> FinishItem(const redisReply* r) {
   o.attempt = static_cast<uint32_t>(attempt);
   o.released = std::move(released);
   o.cancelled = std::move(cancelled);
-  if (f.size() > 9) {
-    TM_ASSIGN_OR_RETURN(budget, Strings(f[9], "budget ids"));
+  if (const auto& bud = mp::Get(f, "bud"); !mp::IsNil(bud)) {
+    TM_ASSIGN_OR_RETURN(budget, mp::Strings(bud, "budget ids"));
     o.budget_cancelled = std::move(budget);
   }
-  // A {} summary only holds the place of the budget ids.
-  bool has_summary = f.size() > 8 && !(f[8]->type == REDIS_REPLY_ARRAY && f[8]->elements == 0);
-  if (has_summary && o.status == FinishStatus::kSucceeded) {
-    TM_ASSIGN_OR_RETURN(s, Strings(f[8], "finish summary"));
-    if (s.size() != 8) return MakeError(ErrorCode::kInternal, "finish summary: want 8 fields");
-    auto num = [](const std::string& v) { return std::strtoll(v.c_str(), nullptr, 10); };
-    o.summary = FinishOutcome::Summary{s[0],
-                                       s[1],
-                                       static_cast<uint8_t>(num(s[2])),
-                                       static_cast<uint32_t>(num(s[3])),
-                                       s[6],
-                                       num(s[4]),
-                                       num(s[5]),
-                                       num(s[7])};
+  if (const auto& sum = mp::Get(f, "sum"); !mp::IsNil(sum) && o.status == FinishStatus::kSucceeded) {
+    TM_ASSIGN_OR_RETURN(s, mp::Map(sum, "finish summary"));
+    FinishOutcome::Summary out;
+    TM_ASSIGN_OR_RETURN(type, mp::Str(mp::Get(s, "type"), "summary type"));
+    TM_ASSIGN_OR_RETURN(name, mp::Str(mp::Get(s, "name"), "summary name"));
+    TM_ASSIGN_OR_RETURN(worker, mp::Str(mp::Get(s, "worker"), "summary worker"));
+    TM_ASSIGN_OR_RETURN(prio, mp::Int(mp::Get(s, "prio"), "summary priority"));
+    TM_ASSIGN_OR_RETURN(max_att, mp::Int(mp::Get(s, "max_att"), "summary max_attempts"));
+    TM_ASSIGN_OR_RETURN(created, mp::Int(mp::Get(s, "created"), "summary created"));
+    TM_ASSIGN_OR_RETURN(started, mp::Int(mp::Get(s, "started"), "summary started"));
+    TM_ASSIGN_OR_RETURN(finished, mp::Int(mp::Get(s, "finished"), "summary finished"));
+    out.type = type;
+    out.name = name;
+    out.worker = worker;
+    out.priority = static_cast<uint8_t>(prio);
+    out.max_attempts = static_cast<uint32_t>(max_att);
+    out.created_ms = created;
+    out.started_ms = started;
+    out.finished_ms = finished;
+    o.summary = std::move(out);
   }
   return o;
 }
@@ -186,87 +196,84 @@ TaskState StateFromName(std::string_view n) {
 }
 
 Result<EnqueueResult> ParseEnqueue(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "enqueue reply", 2));
-  TM_ASSIGN_OR_RETURN(items, reply::Array(top[0], "enqueue items"));
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "enqueue reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "enqueue reply"));
+  TM_ASSIGN_OR_RETURN(items, mp::Array(mp::Get(top, "items"), "enqueue items"));
   EnqueueResult out;
-  for (const redisReply* e : items) {
-    TM_ASSIGN_OR_RETURN(f, reply::Array(e, "enqueue item", 3));
-    TM_ASSIGN_OR_RETURN(status, reply::Str(f[0], "enqueue status"));
-    TM_ASSIGN_OR_RETURN(id, reply::Str(f[1], "task id"));
+  out.items.reserve(items.size());
+  for (const auto& e : items) {
+    TM_ASSIGN_OR_RETURN(f, mp::Map(e, "enqueue item"));
+    TM_ASSIGN_OR_RETURN(status, mp::Str(mp::Get(f, "s"), "enqueue status"));
+    TM_ASSIGN_OR_RETURN(id, mp::Str(mp::Get(f, "id"), "task id"));
     EnqueueOutcome o;
     o.id = id;
     if (status == "error") {
-      if (f.size() < 4) return MakeError(ErrorCode::kInternal, "enqueue error item too short");
-      TM_ASSIGN_OR_RETURN(code, reply::Str(f[2], "error code"));
-      TM_ASSIGN_OR_RETURN(msg, reply::Str(f[3], "error message"));
+      TM_ASSIGN_OR_RETURN(code, mp::Str(mp::Get(f, "code"), "error code"));
+      TM_ASSIGN_OR_RETURN(msg, mp::Str(mp::Get(f, "msg"), "error message"));
       o.error = Error{ErrorCodeFromName(code), std::string(msg)};
     } else {
-      TM_ASSIGN_OR_RETURN(state, reply::Str(f[2], "state"));
+      TM_ASSIGN_OR_RETURN(state, mp::Str(mp::Get(f, "state"), "state"));
       o.state = StateFromName(state);
       o.duplicate = status == "duplicate";
     }
     out.items.push_back(std::move(o));
   }
-  TM_ASSIGN_OR_RETURN(batches, ParseBatches(top[1]));
+  TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
   out.batches = std::move(batches);
   return out;
 }
 
 Result<ClaimResult> ParseClaim(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "claim reply", 2));
-  TM_ASSIGN_OR_RETURN(items, reply::Array(top[0], "claimed tasks"));
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "claim reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "claim reply"));
+  TM_ASSIGN_OR_RETURN(items, mp::Array(mp::Get(top, "tasks"), "claimed tasks"));
   ClaimResult out;
   out.tasks.reserve(items.size());
-  for (const redisReply* e : items) {
-    TM_ASSIGN_OR_RETURN(f, reply::Array(e, "claimed task", 11));
+  out.waited_ms.reserve(items.size());
+  for (const auto& e : items) {
+    TM_ASSIGN_OR_RETURN(f, mp::Map(e, "claimed task"));
+    TM_ASSIGN_OR_RETURN(id, mp::Str(mp::Get(f, "id"), "task id"));
+    TM_ASSIGN_OR_RETURN(token, mp::Uint64(mp::Get(f, "tok"), "token"));
+    TM_ASSIGN_OR_RETURN(attempt, mp::Int(mp::Get(f, "att"), "attempt"));
+    TM_ASSIGN_OR_RETURN(spec_bytes, mp::Str(mp::Get(f, "spec"), "spec"));
+    TM_ASSIGN_OR_RETURN(payload, mp::Str(mp::Get(f, "payload"), "payload"));
+    TM_ASSIGN_OR_RETURN(waited, mp::Int(mp::Get(f, "waited"), "waited"));
+    TM_ASSIGN_OR_RETURN(parents, mp::StrMap(mp::Get(f, "parents"), "parent outputs"));
+    TM_ASSIGN_OR_RETURN(spec, record::DecodeSpec(spec_bytes));
     protocol::TaskMsg m;
-    TM_ASSIGN_OR_RETURN(id, reply::Str(f[0], "task id"));
-    TM_ASSIGN_OR_RETURN(token, reply::Uint64(f[1], "token"));
-    TM_ASSIGN_OR_RETURN(attempt, reply::Int(f[2], "attempt"));
-    TM_ASSIGN_OR_RETURN(queue, reply::Str(f[3], "queue"));
-    TM_ASSIGN_OR_RETURN(type, reply::Str(f[4], "type"));
-    TM_ASSIGN_OR_RETURN(payload, reply::Str(f[5], "payload"));
-    TM_ASSIGN_OR_RETURN(timeout, reply::Int(f[6], "timeout"));
-    TM_ASSIGN_OR_RETURN(batch, reply::Str(f[7], "batch"));
-    TM_ASSIGN_OR_RETURN(name, reply::Str(f[8], "name"));
-    TM_ASSIGN_OR_RETURN(labels, reply::FlatMap(f[9], "labels"));
-    TM_ASSIGN_OR_RETURN(parents, reply::FlatMap(f[10], "parent outputs"));
     m.task_id = id;
     m.token = token;
     m.attempt = static_cast<uint32_t>(attempt);
-    m.queue = queue;
-    m.type = type;
+    m.queue = std::move(spec.queue);
+    m.type = std::move(spec.type);
     m.payload = payload;
-    m.timeout_ms = static_cast<uint32_t>(timeout);
-    m.batch_id = batch;
-    m.name = name;
-    m.labels = std::move(labels);
+    m.timeout_ms = spec.timeout_ms;
+    m.batch_id = std::move(spec.batch_id);
+    m.name = std::move(spec.name);
+    m.labels = std::move(spec.labels);
     m.parents = std::move(parents);
     out.tasks.push_back(std::move(m));
-    int64_t waited = 0;
-    if (f.size() > 11) {
-      TM_ASSIGN_OR_RETURN(w, reply::Int(f[11], "waited"));
-      waited = w;
-    }
     out.waited_ms.push_back(waited);
   }
-  TM_ASSIGN_OR_RETURN(batches, ParseBatches(top[1]));
+  TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
   out.batches = std::move(batches);
   return out;
 }
 
 Result<FinishResult> ParseFinish(const redisReply* r, bool with_next_deadline) {
-  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "finish reply", with_next_deadline ? 3 : 2));
-  TM_ASSIGN_OR_RETURN(items, reply::Array(top[0], "finish items"));
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "finish reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "finish reply"));
+  TM_ASSIGN_OR_RETURN(items, mp::Array(mp::Get(top, "items"), "finish items"));
   FinishResult out;
-  for (const redisReply* e : items) {
+  out.items.reserve(items.size());
+  for (const auto& e : items) {
     TM_ASSIGN_OR_RETURN(o, FinishItem(e));
     out.items.push_back(std::move(o));
   }
-  TM_ASSIGN_OR_RETURN(batches, ParseBatches(top[1]));
+  TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
   out.batches = std::move(batches);
   if (with_next_deadline) {
-    TM_ASSIGN_OR_RETURN(next, reply::Int(top[2], "next deadline"));
+    TM_ASSIGN_OR_RETURN(next, mp::Int(mp::Get(top, "next"), "next deadline"));
     out.next_deadline_ms = next;
   }
   return out;

@@ -1,8 +1,8 @@
 #pragma once
 
-// The store's side of the script contracts (broker/src/lua/*.lua): items flattened into
-// ARGV (store_args.cc) and script replies read back into typed results (store_parse.cc).
-// Private to the store.
+// The store's side of the script contracts (broker/src/lua/*.lua; the convention is in
+// lib/prelude.lua): the header and arguments encoded as msgpack (store_args.cc) and script
+// replies read back into typed results (store_parse.cc). Private to the store.
 
 #include <hiredis/hiredis.h>
 
@@ -17,14 +17,23 @@ namespace taskmill::broker::wire {
 
 // Shortest round-trip decimal form (costs, multipliers).
 std::string Num(double v);
-// ARGV[1..7] of every script (lib/prelude.lua): prefix, now, retention, dead letters kept
-// (",finished kept" when capped), jitter seed, idempotency TTL, lease grace.
-std::vector<std::string> PreludeArgs(const StoreOptions& options, int64_t now_ms, double jitter);
-// One enqueue.lua item.
-void AppendSpec(std::vector<std::string>& args, const protocol::TaskSpec& spec,
-                const std::string& owner);
-// One finish.lua item.
-void AppendDone(std::vector<std::string>& args, const protocol::Done& done);
+// KEYS[1] of every script: <prefix>layout, the one declared key every other is derived from.
+std::string LayoutKey(const StoreOptions& options);
+// ARGV[1] of every script (lib/prelude.lua), a msgpack map: now, retention, dead_max,
+// finished_max, jitter, idem_ttl, grace.
+std::string Header(const StoreOptions& options, int64_t now_ms, double jitter);
+// ARGV[2] of the verbs read in order (arg()/argn()): a msgpack array of strings.
+std::string ArgsArray(const std::vector<std::string>& args);
+// ARGV[2] of enqueue.lua: every spec encoded as the record's spec (task_record.h), stamped
+// with `now_ms` as its creation time.
+std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
+                        const protocol::CostMap& budget,
+                        const std::vector<protocol::TaskSpec>& specs,
+                        const std::vector<std::string>& owners, int64_t now_ms);
+// ARGV[2] of claim.lua, with one fencing token per task it may lease.
+std::string ClaimArgs(const ClaimRequest& request, const std::vector<uint64_t>& tokens);
+// ARGV[2] of finish.lua.
+std::string FinishArgs(const std::string& worker_id, const std::vector<protocol::Done>& done);
 
 protocol::TaskState StateFromName(std::string_view name);
 

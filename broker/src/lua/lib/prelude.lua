@@ -1,30 +1,37 @@
--- prelude.lua: shared helpers, prepended to every script in broker/src/lua/ at build time
--- (broker/cmake/embed_lua.cmake), so each loaded script is self-contained and atomic.
+-- prelude.lua: shared helpers, prepended (after record.lua) to every script in broker/src/lua/
+-- at build time (broker/cmake/embed_lua.cmake), so each loaded script is self-contained and
+-- atomic.
 --
--- Common ARGV header of every script (the verb's own arguments start at ARGV[8]):
---   ARGV[1] key prefix (e.g. "tm:")     ARGV[2] now, epoch ms (the broker's clock, never TIME)
---   ARGV[3] retention ms for finished tasks (0 = keep forever)
---   ARGV[4] max dead letters kept per queue, then optionally "," and the most finished
---     (succeeded or cancelled) tasks kept per queue (0 or absent: no count cap)
---                                                ARGV[5] jitter seed in [0, 1)
---   ARGV[6] idempotency key TTL ms               ARGV[7] lease grace ms (after a task timeout)
--- KEYS is empty: every key is derived from the prefix (a hash-tagged prefix such as "{tm}:"
--- keeps them in one cluster slot).
+-- The contract of every script (the C++ side: store/task_record.h, ScriptHeader):
+--   KEYS[1] <prefix>layout: every key a script touches is derived from this one declared key
+--     (the prefix is KEYS[1] without "layout"), so a hash-tagged prefix such as "{tm}:" keeps
+--     them all in one Redis Cluster slot. Moving to a cluster with keys spread over slots is
+--     therefore a data-model change (keys per task named in KEYS), not a flag.
+--   ARGV[1] the header, a msgpack map: now (epoch ms, the broker's clock, never TIME),
+--     retention (ms finished tasks are kept, 0 = forever), dead_max (dead letters kept per
+--     queue), finished_max (succeeded or cancelled tasks kept per queue, 0 = no count cap),
+--     jitter (seed in [0, 1)), idem_ttl (idempotency key TTL ms), grace (lease grace ms after
+--     a task timeout).
+--   ARGV[2] the verb's arguments, msgpack: a map with named fields (enqueue, claim, finish),
+--     or an array read in order with arg()/argn() (the other verbs; see each script).
+--   Reply: msgpack (reply(); enqueue, claim, finish, reap, release_worker) or a Redis array.
 -- Whole-call errors are error replies "TM_<CODE> message" (CODE = taskmill ErrorCode name in
 -- upper case); per-item problems are reported in the item's result instead.
 
-local P = ARGV[1]
-local NOW = tonumber(ARGV[2])
-local RETENTION = tonumber(ARGV[3])
-local DEAD_MAX = tonumber(string.match(ARGV[4], '^%d+')) or 0
-local FINISHED_MAX = tonumber(string.match(ARGV[4], ',(%d+)$')) or 0
-local JITTER_SEED = tonumber(ARGV[5])
-local IDEM_TTL = tonumber(ARGV[6])
-local LEASE_GRACE = tonumber(ARGV[7])
+local P = string.sub(KEYS[1], 1, -7)
+local H = cmsgpack.unpack(ARGV[1])
+local NOW = H.now
+local RETENTION = H.retention or 0
+local DEAD_MAX = H.dead_max or 0
+local FINISHED_MAX = H.finished_max or 0
+local JITTER_SEED = H.jitter or 0
+local IDEM_TTL = H.idem_ttl or 0
+local LEASE_GRACE = H.grace or 0
+local A = cmsgpack.unpack(ARGV[2] or '\144')
 
-local argi = 8
+local argi = 1
 local function arg()
-  local v = ARGV[argi]
+  local v = A[argi]
   argi = argi + 1
   return v
 end
@@ -146,22 +153,22 @@ local function prune_type(q, ty)
   if redis.call('EXISTS', ready_key(q, ty)) == 0 then redis.call('SREM', types_key(q), ty) end
 end
 
--- The fields of a task hash that transitions need (payload and outputs are not loaded).
--- hist = '1' iff hist:<id> exists; kids = '1' iff deps:<id> may have members.
--- bo = backoff "base_ms,max_ms,multiplier,jitter(0/1)".
-local LOAD_FIELDS = {'state', 'queue', 'type', 'batch', 'prio', 'att', 'max_att', 'tok',
-                     'worker', 'bo', 'timeout', 'started', 'cancel', 'nbf', 'name', 'err_code',
-                     'hist', 'kids', 'created'}
--- One table constructor (sized once, no rehash as fields are added): keep it in step with
--- LOAD_FIELDS.
+-- A task as transitions see it: the mutable fields (LOAD_FIELDS, record.lua) and the spec's
+-- first fields, decoded. hist = '1' iff hist:<id> exists; kids = '1' iff deps:<id> may have
+-- members. The payload, labels and result are never loaded.
 local function load(id)
   local v = redis.call('HMGET', task_key(id), unpack(LOAD_FIELDS))
-  if not v[1] then return nil end
-  return {id = id, state = v[1], queue = v[2] or '', type = v[3] or '', batch = v[4] or '',
-          prio = v[5] or '', att = v[6] or '', max_att = v[7] or '', tok = v[8] or '',
-          worker = v[9] or '', bo = v[10] or '', timeout = v[11] or '', started = v[12] or '',
-          cancel = v[13] or '', nbf = v[14] or '', name = v[15] or '', err_code = v[16] or '',
-          hist = v[17] or '', kids = v[18] or '', created = v[19] or ''}
+  if not v[1] or not v[10] then return nil end
+  return decode_spec({id = id, state = v[1], att = v[2] or '', tok = v[3] or '',
+                      worker = v[4] or '', started = v[5] or '', cancel = v[6] or '',
+                      hist = v[7] or '', kids = v[8] or '', err_code = v[9] or ''}, v[10])
+end
+
+-- The owner of a stored task (nil if there is no such task).
+local function task_owner(id)
+  local spec = redis.call('HGET', task_key(id), 'spec')
+  if not spec then return nil end
+  return decode_spec({}, spec).owner
 end
 
 -- Calls redis.call(cmd, key, <prefix...>, list...) in chunks (Lua's unpack is bounded).
@@ -287,8 +294,9 @@ local function push_delayed(t, at, fields)
   set_state(t, 'delayed', f)
 end
 
--- Queues whose done:<queue> grew in this call: trim_done runs once for each, at the end.
-local done_queues, done_order = {}, {}
+-- Tasks that joined done:<queue> in this call, per queue ({score, id, ...}): one ZADD per
+-- queue at the end (flush_done), then trim_done once for each.
+local done_adds, done_order = {}, {}
 
 -- A finished task expires with the retention; a succeeded or cancelled one (not `dead`: dead
 -- letters have their own bounds, trim_dead) also joins done:<queue> when FINISHED_MAX caps
@@ -298,13 +306,7 @@ local function expire_finished(t, dead)
     redis.call('PEXPIRE', task_key(t.id), RETENTION_S)
     if t.hist == '1' then redis.call('PEXPIRE', hist_key(t.id), RETENTION_S) end
   end
-  if FINISHED_MAX > 0 and not dead then
-    redis.call('ZADD', done_key(t.queue), NOW_S, t.id)
-    if not done_queues[t.queue] then
-      done_queues[t.queue] = true
-      done_order[#done_order + 1] = t.queue
-    end
-  end
+  if FINISHED_MAX > 0 and not dead then push_keyed(done_adds, done_order, t.queue, NOW_S, t.id) end
 end
 
 -- Keeps a queue's finished tasks within FINISHED_MAX, oldest finished first (at most 1,000
@@ -330,11 +332,11 @@ end
 -- capped at max, truncated; with jitter, truncated again after scaling by unit.
 local function backoff(t, failed_attempt, unit)
   if failed_attempt < 1 then failed_attempt = 1 end
-  local base, max, mult, jit = string.match(t.bo, '^([^,]*),([^,]*),([^,]*),([^,]*)$')
+  local base, max, mult, jit = t.bo[1], t.bo[2], t.bo[3], t.bo[4]
   mult = math.max(tonumber(mult) or 1.0, 1.0)
   local d = (tonumber(base) or 0) * math.pow(mult, failed_attempt - 1)
   d = math.floor(math.min(d, tonumber(max) or 0))
-  if jit == '1' then
+  if jit == true then
     if unit < 0 then unit = 0 elseif unit > 1 then unit = 1 end
     d = math.floor(d * unit)
   end
@@ -434,7 +436,13 @@ end
 
 -- Records a failed attempt of a running task whose lease is already removed: retry after
 -- backoff, dead letter (last attempt or not retryable), or cancelled (cancel was requested).
--- Returns the finish item {status, id, queue, batch, ready_at, attempt, released, cancelled}.
+-- Returns the finish item {s = status, id, q = queue, b = batch, at = ready_at ms, att =
+-- attempt, rel = released ids, can = cancelled ids} (finish.lua adds sum and bud).
+local function finish_item(status, t, at, att, released, cancelled)
+  return {s = status, id = t.id, q = t.queue, b = t.batch, at = at, att = att, rel = released,
+          can = cancelled}
+end
+
 local function fail_attempt(t, code, msg, retryable)
   local id = t.id
   local att = tonumber(t.att) or 0
@@ -446,19 +454,19 @@ local function fail_attempt(t, code, msg, retryable)
   local errf = {'err_code', code, 'err_msg', msg, 'err_retry', r, 'hist', '1'}
   if t.cancel ~= '' then
     mark_cancelled(t, t.cancel, errf)
-    return {'cancelled', id, t.queue, t.batch, 0, att, {}, cascade(t, 'dependency_failed')}
+    return finish_item('cancelled', t, 0, att, {}, cascade(t, 'dependency_failed'))
   end
   -- A batch over its budget runs nothing more: a retry would spend past it.
   if retryable and t.batch ~= '' and
       redis.call('HGET', batch_key(t.batch), 'budget_exceeded') == '1' then
     mark_cancelled(t, 'budget_exceeded', errf)
-    return {'cancelled', id, t.queue, t.batch, 0, att, {}, cascade(t, 'dependency_failed')}
+    return finish_item('cancelled', t, 0, att, {}, cascade(t, 'dependency_failed'))
   end
   if retryable and att < (tonumber(t.max_att) or 1) then
     local at = NOW + backoff(t, att, next_unit())
     push_delayed(t, at, errf)
     bump(stats_key(t.queue), 'retried', 1)
-    return {'retry', id, t.queue, t.batch, at, att, {}, {}}
+    return finish_item('retry', t, at, att, {}, {})
   end
   errf[#errf + 1] = 'finished'
   errf[#errf + 1] = NOW_S
@@ -470,10 +478,10 @@ local function fail_attempt(t, code, msg, retryable)
     dead_queues[t.queue] = true
     dead_order[#dead_order + 1] = t.queue
   end
-  return {'dead', id, t.queue, t.batch, 0, att, {}, cascade(t, 'dependency_failed')}
+  return finish_item('dead', t, 0, att, {}, cascade(t, 'dependency_failed'))
 end
 
--- The dead letters a dead_retry/dead_purge call acts on, as loaded tasks. Reads ARGV[8..]:
+-- The dead letters a dead_retry/dead_purge call acts on, as loaded tasks. Reads args[1..]:
 -- queue ("" = every queue), limit, N, then N ids (N = 0: the oldest `limit` of the queue(s)).
 -- Only tasks still dead (and in the queue, when one is named) are returned.
 local function dead_letters_selected()
@@ -525,14 +533,20 @@ local function batch_snapshots()
   return out
 end
 
--- Every script ends with `return finish(result)`: writes what was collected during the call.
+-- Every script ends with `return finish(result)` (a Redis array reply) or `return
+-- reply(result)` (msgpack): writes what was collected during the call.
 local function finish(result)
   flush_leases()
   for _, q in ipairs(dead_order) do trim_dead(q) end
-  for _, q in ipairs(done_order) do trim_done(q) end
+  for _, q in ipairs(done_order) do
+    call_chunked('ZADD', done_key(q), done_adds[q])
+    trim_done(q)
+  end
+  done_adds, done_order = {}, {}
   flush_bumps()
   refile_queues()
   flush_seq()
   return result
 end
+local function reply(result) return cmsgpack.pack(finish(result)) end
 
