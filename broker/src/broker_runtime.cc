@@ -38,7 +38,7 @@ std::vector<std::string_view> Views(const Inbound& in) {
 }  // namespace
 
 BrokerRuntime::BrokerRuntime(const BrokerOptions& options, const Clock& clock, int stop_fd)
-    : o_(options), clock_(clock), stop_fd_(stop_fd) {}
+    : o_(options), clock_(clock), stop_fd_(stop_fd), memory_(options.store_full_headroom_percent) {}
 
 BrokerRuntime::~BrokerRuntime() {
   if (signal_fd_ >= 0) close(signal_fd_);
@@ -151,7 +151,8 @@ void BrokerRuntime::BuildLayers() {
                              .events = *events_,
                              .workers = registry_,
                              .client_peers = *client_peers_,
-                             .client_budget = *client_budget_});
+                             .client_budget = *client_budget_,
+                             .memory = memory_});
   QuotaLimits quotas;
   quotas.waits_per_client = o_.max_waits_per_client;
   quotas.wait_ids_per_client = o_.max_wait_ids_per_client;
@@ -219,6 +220,8 @@ void BrokerRuntime::ScheduleTimers() {
          LogCounters(c);
        }},
       {50, now + 50, [this] { clients_->OnTick(); }},
+      // Redis's memory, read on the connection for expensive reads (off the hot path).
+      {MemoryGuard::kPollMs, now, [this] { memory_.Poll(*reads_); }},
       {o_.sweep_ms, now + o_.sweep_ms, [this] { events_->OnSweepTick(); }},
       {1000, now + 1000,
        [this] {

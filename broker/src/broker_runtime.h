@@ -23,6 +23,7 @@
 #include "service/batch_events.h"
 #include "service/broker_context.h"
 #include "service/client_service.h"
+#include "service/memory_guard.h"
 #include "service/worker_service.h"
 #include "store/store.h"
 #include "store/store_layout.h"
@@ -91,6 +92,8 @@ class BrokerRuntime {
   const std::atomic<bool>* store_gate_ = &layout_checked_;  // stores open while *gate is true
   std::unique_ptr<LayoutCheckThread> layout_later_;  // repeats the check Redis refused at start
   StoreOptions store_options_;
+  // Before the connections it reads through, so it outlives their callbacks.
+  MemoryGuard memory_;
   std::optional<RedisConnection> redis_;  // SUBMITs, claims, DONEs: every state change
   std::optional<Store> store_;
   std::optional<RedisConnection> reads_;  // expensive reads, one call in flight

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <tuple>
 
+#include "service/memory_guard.h"
 #include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/log.h"
 
@@ -96,6 +97,9 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
   s.stale_results = ctx.counters.stale_results;
   s.tasks_dispatched = ctx.counters.tasks_dispatched;
   s.workers_lost = ctx.counters.workers_lost;
+  s.redis_used_bytes = ctx.memory.used_bytes();
+  s.redis_max_bytes = ctx.memory.max_bytes();
+  s.submits_refused_store_full = ctx.memory.refused();
   if (zap != nullptr) {
     s.curve_allowed = zap->counters().allowed;
     s.curve_refused = zap->counters().refused;

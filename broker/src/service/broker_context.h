@@ -10,6 +10,7 @@
 namespace taskmill::broker {
 
 class BatchEvents;
+class MemoryGuard;
 class PeerWatch;
 class SendBudget;
 class RecentBatches;
@@ -39,6 +40,7 @@ struct BrokerContext {
   WorkerRegistry& workers;   // registered workers: dispatch writes, STATS reads
   PeerWatch& client_peers;   // which clients are still connected
   const SendBudget& client_budget;  // bytes queued for clients that do not read them
+  MemoryGuard& memory;  // refuses new tasks with store_full while Redis is near maxmemory
 };
 
 }  // namespace taskmill::broker

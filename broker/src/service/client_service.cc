@@ -7,8 +7,10 @@
 #include "lifecycle/task_lifecycle.h"
 #include "net/peer_watch.h"
 #include "net/send_budget.h"
+#include "service/memory_guard.h"
 #include "service/batch_events.h"
 #include "service/request_checks.h"
+#include "service/unserved_types.h"
 #include "service/wrong_port.h"
 #include "store/batch_resolver.h"
 #include "taskmill/shared/ids.h"
@@ -69,6 +71,7 @@ protocol::BrokerStats ClientService::BrokerSection() const {
   b.queued_bytes = ctx_.client_budget.queued_bytes();
   b.replies_dropped = ctx_.client_budget.refused();
   b.clients_cut = ctx_.client_budget.peers_cut();
+  if (auto full = ctx_.memory.Warning(); !full.empty()) b.warnings.push_back(std::move(full));
   if (ctx_.access.shared_roles()) {
     b.warnings.push_back(
         "CURVE roles are shared (--curve-roles=shared): client keys may also register as "
@@ -223,6 +226,14 @@ bool ClientService::RefuseNewWork(const std::string& identity, uint64_t req_id) 
   return false;
 }
 
+bool ClientService::RefuseForMemory(const std::string& identity, uint64_t req_id,
+                                    const std::vector<protocol::TaskSpec>& tasks) {
+  auto admitted = ctx_.memory.Admit(EstimateTaskBytes(tasks));
+  if (admitted) return false;
+  ReplyError(identity, req_id, admitted.error());
+  return true;
+}
+
 void ClientService::OnSubmit(const std::string& identity, protocol::Submit& submit) {
   if (RefuseNewWork(identity, submit.req_id)) return;
   // Checked here, alone: a SUBMIT the store would refuse must not join (and fail) the
@@ -231,15 +242,18 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
     ReplyError(identity, submit.req_id, valid.error());
     return;
   }
+  if (RefuseForMemory(identity, submit.req_id, submit.tasks)) return;
   for (auto& spec : submit.tasks) {
     spec.batch_id.clear();  // only BATCH makes batch members
     if (spec.id.empty()) spec.id = NewId();
   }
+  // For its reply: task types no connected worker serves.
+  auto warnings = UnservedTypeWarnings(ctx_.workers, submit.tasks);
   // Stored with the turn's other SUBMITs at its end; answered once Redis has the tasks.
   ctx_.lifecycle.Submit(
       std::move(submit.tasks), caller_.key,
-      [this, identity, req_id = submit.req_id,
-       notify = submit.notify](Result<std::span<const EnqueueOutcome>> r) {
+      [this, identity, req_id = submit.req_id, notify = submit.notify,
+       warnings = std::move(warnings)](Result<std::span<const EnqueueOutcome>> r) {
         if (!r) return ReplyError(identity, req_id, r.error());
         protocol::Reply reply;
         reply.req_id = req_id;
@@ -259,6 +273,7 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
           }
         }
         reply.count = static_cast<uint32_t>(reply.ids.size());
+        if (!reply.error) reply.warnings = warnings;
         Reply(identity, std::move(reply));
       });
 }
@@ -505,6 +520,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   if (auto valid = CheckBatch(spec, ctx_.options); !valid) {
     return ReplyError(identity, batch.req_id, valid.error());
   }
+  if (RefuseForMemory(identity, batch.req_id, spec.tasks)) return;
   if (batch.subscribe) {
     // Judged before the batch exists, so a refusal leaves nothing behind.
     auto ok = quotas_.AdmitSubscription(ClientSubscriptions(identity),
@@ -513,6 +529,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
     if (!ok) return ReplyError(identity, batch.req_id, ok.error());
   }
   protocol::CostMap budget = spec.budget;
+  auto warnings = UnservedTypeWarnings(ctx_.workers, spec.tasks);
   auto resolved = ResolveBatch(std::move(spec));
   if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
   protocol::BatchStatus status;
@@ -528,7 +545,8 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   ctx_.lifecycle.SubmitBatch(
       std::move(batch_id), std::move(limits), std::move(resolved->tasks), caller_.key,
       [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,
-       status = std::move(status)](Result<EnqueueResult> r) mutable {
+       status = std::move(status),
+       warnings = std::move(warnings)](Result<EnqueueResult> r) mutable {
         if (!r) return ReplyError(identity, req_id, r.error());
         for (size_t i = 0; i < r->items.size(); ++i) {
           if (r->items[i].error) {
@@ -548,6 +566,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
         protocol::Reply reply;
         reply.req_id = req_id;
         reply.batch = status;
+        reply.warnings = std::move(warnings);
         Reply(identity, std::move(reply));
         ctx_.events.BatchStarted(status);
       });
