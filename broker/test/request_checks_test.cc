@@ -2,6 +2,7 @@
 // join (and fail) a turn's combined store call, with the field and the limit named.
 
 #include "service/request_checks.h"
+#include "store/task_store.h"
 
 #include <gtest/gtest.h>
 

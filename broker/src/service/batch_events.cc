@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "metrics/reactor_board.h"
 #include "taskmill/shared/protocol/codec.h"
 
 namespace taskmill::broker {
@@ -20,7 +21,9 @@ constexpr double kBudgetWarningShare = 0.8;
 
 }  // namespace
 
-BatchEvents::BatchEvents(BrokerContext& ctx) : ctx_(ctx) {}
+BatchEvents::BatchEvents(const Clock& clock, RouterSocket& frontend, Store& store,
+                         RecentBatches& recent)
+    : clock_(clock), frontend_(frontend), store_(store), recent_(recent) {}
 
 BatchEvents::Watch* BatchEvents::Find(const std::string& batch_id) {
   auto it = batches_.find(batch_id);
@@ -91,12 +94,12 @@ void BatchEvents::Forget(const std::string& batch_id) {
 
 void BatchEvents::Emit(const std::string& batch_id, Watch& w, protocol::Event e) {
   e.batch_id = batch_id;
-  e.ts_ms = ctx_.clock.NowMs();
+  e.ts_ms = clock_.NowMs();
   if (e.total == 0) e.total = w.total;
   auto frames = protocol::Encode(e);
   // The watch itself stays (callers still hold it); an empty one goes at the next sweep.
   std::erase_if(w.subscribers, [&](const std::string& identity) {
-    if (ctx_.frontend.Deliver(identity, frames) != RouterSocket::Delivery::kGone) return false;
+    if (frontend_.Deliver(identity, frames) != RouterSocket::Delivery::kGone) return false;
     Unlink(identity, batch_id);
     return true;
   });
@@ -113,14 +116,14 @@ void BatchEvents::OnSweepTick() {
   if (sweep_offset_ >= ids.size()) sweep_offset_ = 0;
   size_t end = std::min(ids.size(), sweep_offset_ + kSweepBatches);
   for (size_t i = sweep_offset_; i < end; ++i) {
-    ctx_.store.GetBatch(ids[i],
+    store_.GetBatch(ids[i],
                         [this, id = ids[i]](Result<std::optional<protocol::BatchStatus>> r) {
                           if (!r || Find(id) == nullptr)
                             return;  // store away: try again next sweep
                           if (!*r) {
                             Forget(id);  // expired or purged: nothing will ever change it again
                           } else if ((*r)->state != "running") {
-                            BatchesChanged({**r});  // sends batch_completed and forgets it
+                            EmitBatchChanges({**r});  // sends batch_completed and forgets it
                           }
                         });
   }
@@ -227,6 +230,11 @@ void BatchEvents::TaskCancelled(const std::string& task_id, const std::string& r
 }
 
 void BatchEvents::BatchesChanged(const BatchChanges& batches) {
+  for (const auto& b : batches) recent_.Saw(b.id);
+  EmitBatchChanges(batches);
+}
+
+void BatchEvents::EmitBatchChanges(const BatchChanges& batches) {
   for (const auto& b : batches) {
     Watch* w = Find(b.id);
     if (w == nullptr) continue;

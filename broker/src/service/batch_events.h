@@ -5,10 +5,15 @@
 #include <unordered_set>
 #include <vector>
 
-#include "service/broker_context.h"
+#include "lifecycle/lifecycle_observer.h"
+#include "net/router_socket.h"
+#include "store/store.h"
+#include "taskmill/shared/clock.h"
 #include "taskmill/shared/protocol/messages.h"
 
 namespace taskmill::broker {
+
+class RecentBatches;
 
 // Batch event subscriptions and the events themselves: batch_started, task_started,
 // task_progress, task_completed, task_failed, batch_progress, budget_warning,
@@ -16,10 +21,14 @@ namespace taskmill::broker {
 // PROGRESS, store results), so a batch nobody watches costs nothing extra.
 // Subscriptions live in this broker's memory; a client that reconnects to another broker
 // subscribes again there.
-// Thread: the reactor thread. Owner: the Broker's runtime (through BrokerContext).
-class BatchEvents {
+// It subscribes to the lifecycle layer's outcomes (TaskStarted, TaskFinished, TaskCancelled,
+// BatchesChanged); the client adapter manages the subscriptions. Batches seen changing are
+// also noted for the dashboard's list (RecentBatches).
+// Thread: the reactor thread. Owner: Broker::Run; holds references only.
+class BatchEvents : public LifecycleObserver {
  public:
-  explicit BatchEvents(BrokerContext& ctx);
+  // `store` re-reads watched batches (OnSweepTick); events go out on `frontend`.
+  BatchEvents(const Clock& clock, RouterSocket& frontend, Store& store, RecentBatches& recent);
 
   // `names` maps task name -> id (BatchStatus.tasks). Sends nothing by itself.
   void Subscribe(const std::string& identity, const protocol::BatchStatus& batch);
@@ -35,14 +44,15 @@ class BatchEvents {
   bool AnyWatched() const { return !batches_.empty(); }
 
   void BatchStarted(const protocol::BatchStatus& batch);
-  void TaskStarted(const protocol::TaskMsg& task);
+  void TaskStarted(const protocol::TaskMsg& task) override;
   void TaskProgress(const std::string& task_id, double fraction, const std::string& message);
   // A Finish/Reap/Release item; `done` is the worker's report when there was one.
-  void TaskFinished(const FinishOutcome& outcome, const protocol::Done* done);
+  void TaskFinished(const FinishOutcome& outcome, const protocol::Done* done) override;
   // A task cancelled directly or as a descendant.
-  void TaskCancelled(const std::string& task_id, const std::string& reason);
+  void TaskCancelled(const std::string& task_id, const std::string& reason) override;
   // New aggregate states: batch_progress, budget_warning (80%), batch_completed.
-  void BatchesChanged(const BatchChanges& batches);
+  // Also notes them as recently changed (the dashboard's list).
+  void BatchesChanged(const BatchChanges& batches) override;
   // Every --sweep-ms (10 s): forgets watches whose subscribers have all gone, and re-reads up to
   // kSweepBatches watched batches, so one finished through another broker (or whose last
   // change this broker missed) gets its batch_completed and is forgotten.
@@ -64,7 +74,13 @@ class BatchEvents {
   // The watched batch a task belongs to (its id in `batch_id`), or null.
   Watch* FindByTask(const std::string& task_id, std::string& batch_id);
 
-  BrokerContext& ctx_;
+  // New aggregate states (BatchesChanged without noting them as recent: the sweep's re-reads).
+  void EmitBatchChanges(const BatchChanges& batches);
+
+  const Clock& clock_;
+  RouterSocket& frontend_;
+  Store& store_;
+  RecentBatches& recent_;
   std::unordered_map<std::string, Watch> batches_;         // watched batches by id
   std::unordered_map<std::string, std::string> batch_of_;  // task id -> batch id (watched)
   std::unordered_map<std::string, std::unordered_set<std::string>>

@@ -3,14 +3,14 @@
 #include <algorithm>
 #include <memory>
 
-#include "metrics/reactor_board.h"
+#include "dispatch/worker_registry.h"
+#include "lifecycle/task_lifecycle.h"
 #include "net/peer_watch.h"
 #include "net/send_budget.h"
 #include "service/memory_guard.h"
 #include "service/batch_events.h"
 #include "service/request_checks.h"
 #include "service/unserved_types.h"
-#include "service/worker_service.h"
 #include "service/wrong_port.h"
 #include "store/batch_resolver.h"
 #include "taskmill/shared/ids.h"
@@ -33,11 +33,6 @@ constexpr int64_t kRecheckIntervalMs = 5000;
 constexpr size_t kRecheckIds = 1000;
 // Ids per get script call: ~20 us each in Redis, so a chunk holds Redis for ~1 ms at most.
 constexpr size_t kGetChunk = 50;
-// Task ends remembered while WAIT reads are in flight; past this, the periodic re-read
-// (kRecheckIntervalMs) settles a WAIT that read a task just before it ended.
-constexpr size_t kMaxEndedDuringReads = 100'000;
-// Tasks awaiting a RESULT push; past this, notify is ignored (a client can still WAIT).
-constexpr size_t kMaxNotify = 1'000'000;
 
 protocol::TaskInfo UnknownTask(const std::string& id) {
   protocol::TaskInfo t;
@@ -50,30 +45,33 @@ protocol::TaskInfo UnknownTask(const std::string& id) {
 
 ClientService::ClientService(BrokerContext& ctx, QuotaLimits quotas)
     : ctx_(ctx),
+      waiters_([this](WaitTable::Waiter w) { AnswerWaiter(std::move(w)); },
+               [this](const std::string& identity, protocol::TaskInfo task) {
+                 ctx_.frontend.Send(identity,
+                                    protocol::Encode(protocol::ResultMsg{std::move(task)}));
+               }),
       quotas_(quotas),
       stats_pages_(ctx, [this]() -> Store& { return Reads(); },
-                   [this] { return BrokerSection(); }) {}
+                   [this] { return BrokerSection(); }) {
+  ctx_.lifecycle.Subscribe(waiters_);
+}
 
 protocol::BrokerStats ClientService::BrokerSection() const {
   protocol::BrokerStats b;
-  b.workers = static_cast<uint32_t>(ctx_.workers->registry().size());
+  b.workers = static_cast<uint32_t>(ctx_.workers.size());
   b.bad_frames = ctx_.counters.bad_frames;
   b.stale_results = ctx_.counters.stale_results;
   b.tasks_dispatched = ctx_.counters.tasks_dispatched;
   b.workers_lost = ctx_.counters.workers_lost;
-  b.waits = waits_.size();
+  b.waits = waiters_.waits();
   b.wait_ids = quotas_.wait_ids();
-  b.subscriptions = ctx_.events->subscriptions();
+  b.subscriptions = ctx_.events.subscriptions();
   b.quota_refusals = quotas_.refusals();
   b.peers_dropped = ctx_.counters.peers_dropped;
-  if (ctx_.client_budget != nullptr) {
-    b.queued_bytes = ctx_.client_budget->queued_bytes();
-    b.replies_dropped = ctx_.client_budget->refused();
-    b.clients_cut = ctx_.client_budget->peers_cut();
-  }
-  if (ctx_.memory != nullptr) {
-    if (auto full = ctx_.memory->Warning(); !full.empty()) b.warnings.push_back(std::move(full));
-  }
+  b.queued_bytes = ctx_.client_budget.queued_bytes();
+  b.replies_dropped = ctx_.client_budget.refused();
+  b.clients_cut = ctx_.client_budget.peers_cut();
+  if (auto full = ctx_.memory.Warning(); !full.empty()) b.warnings.push_back(std::move(full));
   if (ctx_.access.shared_roles()) {
     b.warnings.push_back(
         "CURVE roles are shared (--curve-roles=shared): client keys may also register as "
@@ -84,10 +82,10 @@ protocol::BrokerStats ClientService::BrokerSection() const {
 }
 
 void ClientService::DropPeer(const std::string& identity) {
-  auto waits = waits_.TakeIdentity(identity);
-  bool held = !waits.empty() || ctx_.events->SubscriptionsOf(identity) != 0;
+  auto waits = waiters_.TakeIdentity(identity);
+  bool held = !waits.empty() || ctx_.events.SubscriptionsOf(identity) != 0;
   for (const auto& w : waits) quotas_.ReleaseWait(w.identity, w.ids.size());
-  ctx_.events->DropSubscriber(identity);
+  ctx_.events.DropSubscriber(identity);
   quotas_.ForgetConnection(identity);
   if (held) {
     ++ctx_.counters.peers_dropped;
@@ -99,22 +97,22 @@ void ClientService::DropPeer(const std::string& identity) {
 uint64_t ClientService::ClientSubscriptions(const std::string& identity) const {
   // Every connection of the client's CURVE key counts (just this one without CURVE).
   uint64_t held = 0;
-  for (const auto& c : quotas_.ConnectionsLike(identity)) held += ctx_.events->SubscriptionsOf(c);
+  for (const auto& c : quotas_.ConnectionsLike(identity)) held += ctx_.events.SubscriptionsOf(c);
   return held;
 }
 
 bool ClientService::SubscribeWithinQuota(const std::string& identity, uint64_t req_id,
                                          const protocol::BatchStatus& status) {
-  if (!ctx_.events->Subscribed(identity, status.id)) {
+  if (!ctx_.events.Subscribed(identity, status.id)) {
     auto ok = quotas_.AdmitSubscription(ClientSubscriptions(identity),
-                                        ctx_.events->subscriptions(),
-                                        ctx_.events->watched_tasks(), status.tasks.size());
+                                        ctx_.events.subscriptions(),
+                                        ctx_.events.watched_tasks(), status.tasks.size());
     if (!ok) {
       ReplyError(identity, req_id, ok.error());
       return false;
     }
   }
-  ctx_.events->Subscribe(identity, status);
+  ctx_.events.Subscribe(identity, status);
   return true;
 }
 
@@ -230,8 +228,7 @@ bool ClientService::RefuseNewWork(const std::string& identity, uint64_t req_id) 
 
 bool ClientService::RefuseForMemory(const std::string& identity, uint64_t req_id,
                                     const std::vector<protocol::TaskSpec>& tasks) {
-  if (ctx_.memory == nullptr) return false;
-  auto admitted = ctx_.memory->Admit(EstimateTaskBytes(tasks));
+  auto admitted = ctx_.memory.Admit(EstimateTaskBytes(tasks));
   if (admitted) return false;
   ReplyError(identity, req_id, admitted.error());
   return true;
@@ -250,112 +247,41 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
     spec.batch_id.clear();  // only BATCH makes batch members
     if (spec.id.empty()) spec.id = NewId();
   }
-  submits_.push_back({identity, submit.req_id, submit_specs_.size(), submit.tasks.size(),
-                      submit.notify, caller_.key,
-                      UnservedTypeWarnings(ctx_.workers->registry(), submit.tasks)});
-  for (auto& spec : submit.tasks) submit_specs_.push_back(std::move(spec));
+  // For its reply: task types no connected worker serves.
+  auto warnings = UnservedTypeWarnings(ctx_.workers, submit.tasks);
+  // Stored with the turn's other SUBMITs at its end; answered once Redis has the tasks.
+  ctx_.lifecycle.Submit(
+      std::move(submit.tasks), caller_.key,
+      [this, identity, req_id = submit.req_id, notify = submit.notify,
+       warnings = std::move(warnings)](Result<std::span<const EnqueueOutcome>> r) {
+        if (!r) return ReplyError(identity, req_id, r.error());
+        protocol::Reply reply;
+        reply.req_id = req_id;
+        for (size_t i = 0; i < r->size(); ++i) {
+          const auto& item = (*r)[i];
+          if (item.error && !reply.error) {
+            reply.error =
+                protocol::WireError{std::string(ErrorCodeName(item.error->code)),
+                                    "tasks[" + std::to_string(i) + "]: " + item.error->message};
+          }
+          reply.ids.push_back(item.error ? std::string() : item.id);
+          if (notify && !item.error && waiters_.Notify(item.id, identity)) {
+            // An idempotent resubmit of a task that already ended: nothing will end it again.
+            if (item.duplicate && protocol::IsTerminal(item.state)) {
+              waiters_.TaskEnded(item.id, nullptr);
+            }
+          }
+        }
+        reply.count = static_cast<uint32_t>(reply.ids.size());
+        if (!reply.error) reply.warnings = warnings;
+        Reply(identity, std::move(reply));
+      });
 }
 
 void ClientService::EndTurn() {
-  FlushSubmits();
   FlushResults();
   int64_t now = ctx_.clock.MonotonicMs();
-  for (auto& w : waits_.TakeExpired(now)) AnswerWaiter(std::move(w));
-}
-
-void ClientService::FlushSubmits() {
-  if (submits_.empty()) return;
-  auto requests = std::move(submits_);
-  submits_.clear();
-  auto specs = std::move(submit_specs_);
-  submit_specs_.clear();
-  if (ctx_.options.max_queue_depth == 0 || requests.size() == 1) {
-    EnqueueSubmits(std::move(requests), std::move(specs));
-    return;
-  }
-  // With a depth cap, a queue_full must reject only the SUBMIT that overflows, so each SUBMIT
-  // is its own atomic store call (still one pipeline for the turn).
-  for (auto& req : requests) {
-    std::vector<protocol::TaskSpec> own(
-        std::make_move_iterator(specs.begin() + req.first),
-        std::make_move_iterator(specs.begin() + req.first + req.count));
-    req.first = 0;
-    EnqueueSubmits({std::move(req)}, std::move(own));
-  }
-}
-
-void ClientService::EnqueueSubmits(std::vector<PendingSubmit> requests,
-                                   std::vector<protocol::TaskSpec> specs) {
-  std::vector<std::string> queues;
-  for (const auto& s : specs) {
-    if (std::find(queues.begin(), queues.end(), s.queue) == queues.end()) queues.push_back(s.queue);
-  }
-  // Idle workers of these queues claim in this same turn: their claims follow the enqueue
-  // down the one Redis connection, so they run right after it without waiting for its reply
-  // (one round trip less between a SUBMIT and its TASK). The wake after the reply covers
-  // workers that had no credit now.
-  for (const auto& q : queues) ctx_.workers->WakeQueue(q);
-  std::vector<std::string> owners;
-  if (ctx_.access.curve()) {
-    owners.resize(specs.size());
-    for (const auto& req : requests) {
-      for (size_t i = req.first; i < req.first + req.count && i < owners.size(); ++i) {
-        owners[i] = req.owner;
-      }
-    }
-  }
-  // Several SUBMITs share one call: their specs are kept until its reply, so that if the call
-  // fails for a reason that is not the store's own, each SUBMIT is enqueued again alone and
-  // none can fail another (their checks at the edge should leave no such reason).
-  std::shared_ptr<std::vector<protocol::TaskSpec>> kept;  // co-owned by the callback
-  if (requests.size() > 1) {
-    kept = std::make_shared<std::vector<protocol::TaskSpec>>(std::move(specs));
-  }
-  ctx_.store.Enqueue(kept ? *kept : specs, [this, requests = std::move(requests), kept,
-                                            queues = std::move(queues)](
-                                               Result<EnqueueResult> r) mutable {
-    if (!r && kept && !IsStoreError(r.error().code)) {
-      Log()->debug("an enqueue of {} SUBMITs failed ({}); enqueueing each alone", requests.size(),
-                   r.error().ToString());
-      for (auto& req : requests) {
-        std::vector<protocol::TaskSpec> own(
-            std::make_move_iterator(kept->begin() + static_cast<ptrdiff_t>(req.first)),
-            std::make_move_iterator(kept->begin() + static_cast<ptrdiff_t>(req.first + req.count)));
-        req.first = 0;
-        EnqueueSubmits({std::move(req)}, std::move(own));
-      }
-      return;
-    }
-    for (const auto& req : requests) {
-      if (!r) {
-        ReplyError(req.identity, req.req_id, r.error());
-        continue;
-      }
-      protocol::Reply reply;
-      reply.req_id = req.req_id;
-      for (size_t i = req.first; i < req.first + req.count && i < r->items.size(); ++i) {
-        const auto& item = r->items[i];
-        if (item.error && !reply.error) {
-          reply.error = protocol::WireError{
-              std::string(ErrorCodeName(item.error->code)),
-              "tasks[" + std::to_string(i - req.first) + "]: " + item.error->message};
-        }
-        reply.ids.push_back(item.error ? std::string() : item.id);
-        if (req.notify && !item.error && notify_.size() < kMaxNotify) {
-          notify_[item.id] = req.identity;
-          // An idempotent resubmit of a task that already ended: nothing will end it again.
-          if (item.duplicate && protocol::IsTerminal(item.state)) OnTaskTerminal(item.id);
-        }
-      }
-      reply.count = static_cast<uint32_t>(reply.ids.size());
-      if (!reply.error) reply.warnings = req.warnings;
-      Reply(req.identity, std::move(reply));
-    }
-    if (r) {
-      for (const auto& q : queues) ctx_.workers->WakeQueue(q);
-      OnBatchChanges(r->batches);
-    }
-  }, owners);
+  for (auto& w : waiters_.TakeExpired(now)) AnswerWaiter(std::move(w));
 }
 
 void ClientService::GetChunked(std::vector<std::string> ids, TasksCallback cb,
@@ -422,18 +348,15 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
   auto ids = wait.ids;
   int64_t deadline = ctx_.clock.MonotonicMs() + wait.timeout_ms;
   std::string owner = OwnerFilter();
-  ++wait_reads_;
+  waiters_.ReadStarted();
   GetChunked(std::move(ids), [this, identity, req_id = wait.req_id, asked = wait.ids, deadline,
                               owner](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
     // Tasks that ended while this read was in flight (it runs on the read connection, so it
     // may have read them before their DONE was recorded on the other one) count as settled.
     struct ReadDone {
-      ClientService* self;
-      ~ReadDone() {
-        if (--self->wait_reads_ == 0) self->ended_during_reads_.clear();
-      }
-    } read_done{this};
-    const auto& ended = ended_during_reads_;
+      TaskWaiters& waiters;
+      ~ReadDone() { waiters.ReadFinished(); }
+    } read_done{waiters_};
     if (!r) {
       quotas_.ReleaseWait(identity, asked.size());
       ReplyError(identity, req_id, r.error());
@@ -444,7 +367,7 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
     for (size_t i = 0; i < asked.size(); ++i) {
       // Unknown ids count as settled: waiting for them could never end.
       if (i < r->size() && (*r)[i] && !protocol::IsTerminal((*r)[i]->state)) {
-        if (ended.contains(asked[i])) {
+        if (waiters_.EndedDuringReads(asked[i])) {
           read_too_early = true;
         } else {
           w.pending.insert(asked[i]);
@@ -469,33 +392,17 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
       return;
     }
     // Its client left while the ids were read: nothing to hold for it.
-    if (ctx_.client_peers != nullptr && !ctx_.client_peers->Connected(identity)) {
+    if (!ctx_.client_peers.Connected(identity)) {
       quotas_.ReleaseWait(identity, asked.size());
       return;
     }
-    waits_.Add(std::move(w));
+    waiters_.AddWait(std::move(w));
   }, owner);
 }
 
-void ClientService::OnTaskTerminal(const std::string& task_id, protocol::TaskInfo* known) {
-  if (wait_reads_ > 0 && ended_during_reads_.size() < kMaxEndedDuringReads) {
-    ended_during_reads_.insert(task_id);
-  }
-  for (auto& w : waits_.OnTerminal(task_id)) AnswerWaiter(std::move(w));
-  auto it = notify_.find(task_id);
-  if (it == notify_.end()) return;
-  if (known != nullptr) {
-    ctx_.frontend.Send(it->second, protocol::Encode(protocol::ResultMsg{std::move(*known)}));
-  } else {
-    results_.emplace_back(task_id, std::move(it->second));
-  }
-  notify_.erase(it);
-}
-
 void ClientService::FlushResults() {
-  if (results_.empty()) return;
-  auto results = std::move(results_);
-  results_.clear();
+  auto results = waiters_.TakeResultsToRead();
+  if (results.empty()) return;
   std::vector<std::string> ids;
   ids.reserve(results.size());
   for (const auto& [id, identity] : results) ids.push_back(id);
@@ -512,12 +419,12 @@ void ClientService::FlushResults() {
 
 void ClientService::OnTick() {
   int64_t now = ctx_.clock.MonotonicMs();
-  if (now < next_recheck_ms_ || (waits_.size() == 0 && notify_.empty())) return;
+  if (now < next_recheck_ms_ || (waiters_.waits() == 0 && waiters_.notified().empty())) return;
   next_recheck_ms_ = now + kRecheckIntervalMs;
   // Results recorded through another broker (or whose reply was lost) end waits and
   // notifications here.
-  auto pending = waits_.PendingIds();
-  for (const auto& [id, identity] : notify_) {
+  auto pending = waiters_.PendingIds();
+  for (const auto& [id, identity] : waiters_.notified()) {
     if (pending.size() >= recheck_offset_ + kRecheckIds) break;
     pending.push_back(id);
   }
@@ -530,7 +437,7 @@ void ClientService::OnTick() {
                                  Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
     if (!r) return;
     for (size_t i = 0; i < asked.size() && i < r->size(); ++i) {
-      if (!(*r)[i] || protocol::IsTerminal((*r)[i]->state)) OnTaskTerminal(asked[i]);
+      if (!(*r)[i] || protocol::IsTerminal((*r)[i]->state)) waiters_.TaskEnded(asked[i], nullptr);
     }
   });
 }
@@ -589,36 +496,21 @@ void ClientService::OnCancel(const std::string& identity, protocol::Cancel& canc
 void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
                               std::vector<std::string> ids, const std::string& reason,
                               const std::string& owner) {
-  ctx_.store.Cancel(
-      std::move(ids), reason, [this, identity, req_id, reason](Result<CancelResult> r) {
-        if (!r) return ReplyError(identity, req_id, r.error());
-        protocol::Reply reply;
-        reply.req_id = req_id;
-        for (const auto& item : r->items) {
-          switch (item.status) {
-            case CancelStatus::kCancelled:
-              reply.ids.push_back(item.task_id);
-              ctx_.events->TaskCancelled(item.task_id, reason);
-              OnTaskTerminal(item.task_id);
-              for (const auto& id : item.cancelled) {
-                ctx_.events->TaskCancelled(id, "dependency_failed");
-                OnTaskTerminal(id);
-              }
-              break;
-            case CancelStatus::kCancelRequested:
-              reply.ids.push_back(item.task_id);
-              ctx_.workers->SendCancel(item.worker_id, item.task_id, item.token, reason);
-              break;
-            case CancelStatus::kFinished:
-            case CancelStatus::kNotFound:
-              break;
-          }
-        }
-        reply.count = static_cast<uint32_t>(reply.ids.size());
-        OnBatchChanges(r->batches);
-        Reply(identity, std::move(reply));
-      },
-      owner);
+  // The lifecycle layer publishes what changed (ends, batch counts, workers to tell).
+  ctx_.lifecycle.Cancel(std::move(ids), reason, owner, [this, identity,
+                                                        req_id](Result<CancelResult> r) {
+    if (!r) return ReplyError(identity, req_id, r.error());
+    protocol::Reply reply;
+    reply.req_id = req_id;
+    for (const auto& item : r->items) {
+      if (item.status == CancelStatus::kCancelled ||
+          item.status == CancelStatus::kCancelRequested) {
+        reply.ids.push_back(item.task_id);
+      }
+    }
+    reply.count = static_cast<uint32_t>(reply.ids.size());
+    Reply(identity, std::move(reply));
+  });
 }
 
 void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch) {
@@ -632,12 +524,12 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   if (batch.subscribe) {
     // Judged before the batch exists, so a refusal leaves nothing behind.
     auto ok = quotas_.AdmitSubscription(ClientSubscriptions(identity),
-                                        ctx_.events->subscriptions(),
-                                        ctx_.events->watched_tasks(), spec.tasks.size());
+                                        ctx_.events.subscriptions(),
+                                        ctx_.events.watched_tasks(), spec.tasks.size());
     if (!ok) return ReplyError(identity, batch.req_id, ok.error());
   }
   protocol::CostMap budget = spec.budget;
-  auto warnings = UnservedTypeWarnings(ctx_.workers->registry(), spec.tasks);
+  auto warnings = UnservedTypeWarnings(ctx_.workers, spec.tasks);
   auto resolved = ResolveBatch(std::move(spec));
   if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
   protocol::BatchStatus status;
@@ -646,16 +538,14 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   status.total = static_cast<uint32_t>(resolved->tasks.size());
   status.tasks = resolved->ids_by_name;
   status.budget = std::move(budget);
-  std::vector<std::string> queues;
-  for (const auto& t : resolved->tasks) queues.push_back(t.queue);
   // Arguments are evaluated in no set order: take what the call needs before the callback
   // captures `status` by move.
   std::string batch_id = resolved->batch_id;
   protocol::CostMap limits = status.budget;
-  ctx_.store.EnqueueBatch(
-      std::move(batch_id), std::move(limits), std::move(resolved->tasks),
+  ctx_.lifecycle.SubmitBatch(
+      std::move(batch_id), std::move(limits), std::move(resolved->tasks), caller_.key,
       [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,
-       status = std::move(status), queues = std::move(queues),
+       status = std::move(status),
        warnings = std::move(warnings)](Result<EnqueueResult> r) mutable {
         if (!r) return ReplyError(identity, req_id, r.error());
         for (size_t i = 0; i < r->items.size(); ++i) {
@@ -672,22 +562,19 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
           status = b;
           status.tasks = std::move(names);
         }
-        if (subscribe) ctx_.events->Subscribe(identity, status);
+        if (subscribe) ctx_.events.Subscribe(identity, status);
         protocol::Reply reply;
         reply.req_id = req_id;
         reply.batch = status;
         reply.warnings = std::move(warnings);
         Reply(identity, std::move(reply));
-        ctx_.events->BatchStarted(status);
-        for (const auto& q : queues) ctx_.workers->WakeQueue(q);
-        OnBatchChanges(r->batches);
-      },
-      caller_.key);
+        ctx_.events.BatchStarted(status);
+      });
 }
 
 void ClientService::OnSubscribe(const std::string& identity, const protocol::Subscribe& sub) {
   if (sub.unsubscribe) {
-    ctx_.events->Unsubscribe(identity, sub.batch_id);
+    ctx_.events.Unsubscribe(identity, sub.batch_id);
     protocol::Reply reply;
     reply.req_id = sub.req_id;
     return Reply(identity, std::move(reply));
@@ -699,7 +586,7 @@ void ClientService::OnSubscribe(const std::string& identity, const protocol::Sub
         if (!r) return ReplyError(identity, req_id, r.error());
         if (!*r) return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
         // A batch already over is answered with its final state; no events will follow.
-        bool gone = ctx_.client_peers != nullptr && !ctx_.client_peers->Connected(identity);
+        bool gone = !ctx_.client_peers.Connected(identity);
         if ((*r)->state == "running" && !gone && !SubscribeWithinQuota(identity, req_id, **r)) {
           return;
         }
@@ -727,7 +614,6 @@ void ClientService::OnDlq(const std::string& identity, protocol::Dlq& dlq) {
     reply.req_id = req_id;
     reply.count = static_cast<uint32_t>(r->size());
     reply.ids = std::move(*r);
-    ctx_.workers->WakeQueue("");
     Reply(identity, std::move(reply));
   };
   switch (dlq.op) {
@@ -744,19 +630,12 @@ void ClientService::OnDlq(const std::string& identity, protocol::Dlq& dlq) {
           });
       break;
     case protocol::DlqOp::kRetry:
-      ctx_.store.DeadRetry(dlq.queue, std::move(dlq.ids), limit, reply_ids);
+      ctx_.lifecycle.RetryDead(dlq.queue, std::move(dlq.ids), limit, reply_ids);
       break;
     case protocol::DlqOp::kPurge:
       ctx_.store.DeadPurge(dlq.queue, std::move(dlq.ids), limit, reply_ids);
       break;
   }
-}
-
-void ClientService::OnBatchChanges(const BatchChanges& batches) {
-  if (ctx_.recent_batches != nullptr) {
-    for (const auto& b : batches) ctx_.recent_batches->Saw(b.id);
-  }
-  if (!batches.empty()) ctx_.events->BatchesChanged(batches);
 }
 
 }  // namespace taskmill::broker

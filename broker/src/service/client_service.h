@@ -11,6 +11,7 @@
 #include "service/broker_context.h"
 #include "service/quotas.h"
 #include "service/stats_pages.h"
+#include "service/task_waiters.h"
 #include "service/wait_table.h"
 #include "service/wrong_port.h"
 #include "taskmill/shared/protocol/messages.h"
@@ -18,10 +19,13 @@
 
 namespace taskmill::broker {
 
-// The client side of the broker: SUBMIT, BATCH, WAIT, GET, CANCEL, SUBSCRIBE, STATS, DLQ.
-// Every request gets exactly one REPLY, an error one included. SUBMITs arriving in one
-// reactor turn are stored with one store call at EndTurn(); a SUBMIT is answered only once
-// Redis has the tasks.
+// The client side of the broker, a protocol adapter: SUBMIT, BATCH, WAIT, GET, CANCEL,
+// SUBSCRIBE, STATS, DLQ. It decodes, authorises, validates (request_checks.h, the one place a
+// request is checked), calls the lifecycle layer (submits, cancels, dead-letter retries) or
+// reads the store, and encodes the reply. Every request gets exactly one REPLY, an error one
+// included. SUBMITs arriving in one reactor turn are stored with one store call at the turn's
+// end (TaskLifecycle); a SUBMIT is answered only once Redis has the tasks. WAITs and RESULT
+// pushes are settled by TaskWaiters, which subscribes to the layer's TaskEnded.
 // Thread: the reactor thread. Owner: the Broker's runtime.
 class ClientService {
  public:
@@ -33,17 +37,11 @@ class ClientService {
                  const std::string& user_id = "");
   // A frame the decoder refused: answered with an error (req_id 0: it could not be read).
   void OnBadMessage(const std::string& identity, const Error& error);
+  // Pushes this turn's RESULTs that must be read back; answers expired WAITs.
   void EndTurn();
   // Expired WAITs are answered; every second, waited-on tasks are re-read (a task finished
   // through another broker is seen here).
   void OnTick();
-  // A task reached a terminal state through this broker.
-  // `known`, when given, is the task's final state, pushed as is to a client waiting for its
-  // RESULT instead of being read back from the store.
-  void OnTaskTerminal(const std::string& task_id, protocol::TaskInfo* known = nullptr);
-  // True if a client asked to be sent this task's RESULT (SUBMIT notify).
-  bool WantsResult(const std::string& task_id) const { return notify_.contains(task_id); }
-  void OnBatchChanges(const BatchChanges& batches);
   // Stop taking new work (shutdown); reads are still answered.
   void StopAccepting() { accepting_ = false; }
   // A client went away (its connection closed) or stopped reading its replies: its WAITs
@@ -54,16 +52,6 @@ class ClientService {
   const ClientQuotas& quotas() const { return quotas_; }
 
  private:
-  struct PendingSubmit {
-    std::string identity;
-    uint64_t req_id = 0;
-    size_t first = 0;  // index of its first spec in submit_specs_
-    size_t count = 0;
-    bool notify = false;
-    std::string owner;  // the submitter's CURVE key ("" without CURVE)
-    std::vector<std::string> warnings;  // for its reply: task types no worker serves
-  };
-
   // Answers with an error and returns true while new work cannot be taken (shutting down,
   // or Redis unreachable: nothing may be acknowledged that is not stored).
   bool RefuseNewWork(const std::string& identity, uint64_t req_id);
@@ -81,9 +69,6 @@ class ClientService {
                  const std::string& reason, const std::string& owner);
   void OnStats(const std::string& identity, const protocol::Stats& stats);
   void OnDlq(const std::string& identity, protocol::Dlq& dlq);
-  void FlushSubmits();
-  // One store call for `requests`, whose specs (`first` indexes `specs`) are stored together.
-  void EnqueueSubmits(std::vector<PendingSubmit> requests, std::vector<protocol::TaskSpec> specs);
   // Reads this turn's finished notify tasks in one chunked call and pushes their RESULTs.
   void FlushResults();
   using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;
@@ -107,9 +92,7 @@ class ClientService {
   void AnswerWaiter(WaitTable::Waiter w);
   // The store expensive reads go to: BrokerContext::read_store, or the main one while the
   // read connection is down (just started, or reconnecting).
-  Store& Reads() {
-    return ctx_.read_store != nullptr && ctx_.read_store->ready() ? *ctx_.read_store : ctx_.store;
-  }
+  Store& Reads() { return ctx_.read_store.ready() ? ctx_.read_store : ctx_.store; }
   // Subscribes `identity` to a running batch within the quotas; false (and an error reply
   // to req_id) when a quota refuses it.
   bool SubscribeWithinQuota(const std::string& identity, uint64_t req_id,
@@ -122,21 +105,13 @@ class ClientService {
   void OnWorkerMessage(const std::string& identity, std::string_view command);
 
   BrokerContext& ctx_;
-  WaitTable waits_;
+  TaskWaiters waiters_;  // WAITs and RESULT notify; subscribed to ctx_.lifecycle
   ClientQuotas quotas_;
   StatsPages stats_pages_;
   WrongPortWarnings wrong_port_warnings_;  // rate limit of OnWorkerMessage's warning
-  std::vector<PendingSubmit> submits_;                   // SUBMITs of this turn
-  std::vector<protocol::TaskSpec> submit_specs_;         // their specs, in order
-  std::unordered_map<std::string, std::string> notify_;  // task id -> client to push RESULT to
-  std::vector<std::pair<std::string, std::string>>
-      results_;                  // (task id, client): RESULTs of this turn
   int64_t next_recheck_ms_ = 0;  // monotonic ms of the next re-read
   size_t recheck_offset_ = 0;    // where the next re-read pass starts
   bool accepting_ = true;        // false once shutting down
-  uint32_t wait_reads_ = 0;      // WAITs whose first read is in flight
-  std::unordered_set<std::string>
-      ended_during_reads_;  // tasks that ended while wait_reads_ > 0 (cleared at 0)
   // The sender of the message OnMessage is handling (set for that call only): the owner its
   // SUBMIT or BATCH stores, and the owner filter of its reads and cancels.
   Principal caller_;

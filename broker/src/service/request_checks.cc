@@ -162,8 +162,4 @@ Result<size_t> CheckReady(protocol::Ready& ready, const BrokerOptions& o,
   return dropped;
 }
 
-bool IsStoreError(ErrorCode code) {
-  return code == ErrorCode::kStoreUnavailable || code == ErrorCode::kStoreFull;
-}
-
 }  // namespace taskmill::broker

@@ -42,7 +42,4 @@ Result<void> CheckBatch(protocol::BatchSpec& batch, const BrokerOptions& options
 Result<size_t> CheckReady(protocol::Ready& ready, const BrokerOptions& options,
                           size_t workers_registered, bool replaces_registered);
 
-// The store's own failures (unreachable, full): a request retried alone meets them too.
-bool IsStoreError(ErrorCode code);
-
 }  // namespace taskmill::broker

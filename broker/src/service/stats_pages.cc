@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "service/worker_service.h"
+#include "dispatch/worker_registry.h"
 
 namespace taskmill::broker {
 
@@ -35,7 +35,7 @@ size_t WorkerBytes(const protocol::WorkerInfo& w) {
 void StatsPages::AddWorkers(Page& page, const std::string& after, uint32_t room) const {
   bool more = false;
   auto workers =
-      ctx_.workers->registry().DescribePage(after, room, kMaxLabelBytesShown, more);
+      ctx_.workers.DescribePage(after, room, kMaxLabelBytesShown, more);
   size_t bytes = 0;
   for (auto& w : workers) {
     size_t b = WorkerBytes(w);

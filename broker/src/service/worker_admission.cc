@@ -3,6 +3,7 @@
 
 #include <unordered_set>
 
+#include "lifecycle/task_lifecycle.h"
 #include "service/batch_events.h"
 #include "service/worker_service.h"
 #include "taskmill/shared/log.h"
@@ -97,7 +98,7 @@ void WorkerService::Evict(const std::string& identity) {
     lost.task_id = task_id;
     lost.token = token;
     lost.error = protocol::TaskError{"worker_lost", "its worker id belongs to another key", true};
-    done_this_turn_[w->id].push_back(std::move(lost));
+    ctx_.lifecycle.Finish(w->id, std::move(lost));
   }
 }
 
@@ -119,7 +120,7 @@ void WorkerService::OnProgress(const std::string& identity, const protocol::Prog
                  progress.task_id, w->id);
     return;
   }
-  ctx_.events->TaskProgress(progress.task_id, progress.fraction, progress.message);
+  ctx_.events.TaskProgress(progress.task_id, progress.fraction, progress.message);
 }
 
 }  // namespace taskmill::broker

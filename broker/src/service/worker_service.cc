@@ -6,9 +6,8 @@
 #include <optional>
 #include <unordered_set>
 
-#include "metrics/broker_metrics.h"
+#include "lifecycle/task_lifecycle.h"
 #include "service/batch_events.h"
-#include "service/client_service.h"
 #include "service/request_checks.h"
 #include "service/wrong_port.h"
 #include "taskmill/shared/log.h"
@@ -17,10 +16,6 @@
 
 namespace taskmill::broker {
 namespace {
-// While Redis is full (store_full), DONEs that could not be recorded are sent again this
-// often: kept, never dropped, without spinning on a store that refuses every write.
-constexpr int64_t kStoreFullRetryMs = 250;
-
 auto Log() {
   static auto log = Logger("broker.workers");
   return log;
@@ -41,7 +36,9 @@ std::optional<uint64_t> ClientRequestId(const protocol::Message& msg) {
 
 }  // namespace
 
-WorkerService::WorkerService(BrokerContext& ctx) : ctx_(ctx) {}
+WorkerService::WorkerService(BrokerContext& ctx) : ctx_(ctx), registry_(ctx.workers) {
+  ctx_.lifecycle.Subscribe(*this);
+}
 
 void WorkerService::Send(const std::string& identity, const protocol::Message& msg) {
   ctx_.backend.Send(identity, protocol::Encode(msg));
@@ -137,7 +134,7 @@ void WorkerService::OnReady(const std::string& identity, const std::string& user
     lost.task_id = task_id;
     lost.token = token;
     lost.error = protocol::TaskError{"worker_lost", "the worker restarted without it", true};
-    done_this_turn_[w->id].push_back(std::move(lost));
+    ctx_.lifecycle.Finish(w->id, std::move(lost));
   }
   for (const auto& task_id : ready.running) w->in_flight.emplace(task_id, 0);
   Log()->info("worker {} {} (queues {}, concurrency {}{})", ready.worker_id,
@@ -198,82 +195,10 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
     Log()->warn("task {}: ignoring its reported costs: {}", done.task_id, valid.error().message);
     done.cost.clear();
   }
-  done_this_turn_[worker_id].push_back(std::move(done));
+  ctx_.lifecycle.Finish(worker_id, std::move(done));
 }
 
-void WorkerService::EndTurn() {
-  // While Redis is away, DONEs wait here: they are recorded once it is back.
-  if (!done_this_turn_.empty() && ctx_.redis.ready() &&
-      ctx_.clock.MonotonicMs() >= done_retry_at_ms_) {
-    auto batches = std::move(done_this_turn_);
-    done_this_turn_.clear();
-    for (auto& [worker_id, dones] : batches) RecordDone(worker_id, std::move(dones));
-  }
-  FlushReleases();
-  Dispatch();
-}
-
-void WorkerService::RecordDone(const std::string& worker_id, std::vector<protocol::Done> dones) {
-  auto kept =
-      std::make_shared<std::vector<protocol::Done>>(std::move(dones));  // co-owned by the callback
-  ctx_.store.Finish(worker_id, *kept, [this, worker_id, kept](Result<FinishResult> r) {
-    if (!r) {
-      if (IsStoreError(r.error().code)) {
-        // The reply was lost, Redis went away or is full: send them again once it is back
-        // (full: after kStoreFullRetryMs). If the script did run, the repeat is fenced off as
-        // stale; nothing is recorded twice.
-        if (r.error().code == ErrorCode::kStoreFull) {
-          done_retry_at_ms_ = ctx_.clock.MonotonicMs() + kStoreFullRetryMs;
-          Log()->debug("recording results: {}; trying again", r.error().message);
-        }
-        auto& pending = done_this_turn_[worker_id];
-        for (auto& d : *kept) pending.push_back(std::move(d));
-      } else {
-        Log()->warn("recording results failed: {}", r.error().ToString());
-      }
-      return;
-    }
-    HandleFinish(*r, kept.get());
-  });
-}
-
-void WorkerService::HandleFinish(const FinishResult& result, std::vector<protocol::Done>* dones) {
-  for (size_t i = 0; i < result.items.size(); ++i) {
-    const auto& item = result.items[i];
-    protocol::Done* done = dones != nullptr && i < dones->size() ? &(*dones)[i] : nullptr;
-    if (ctx_.metrics != nullptr && done != nullptr && done->task_id == item.task_id &&
-        item.status != FinishStatus::kStale && item.status != FinishStatus::kNotFound) {
-      ctx_.metrics->TaskRan(item.queue, done->duration_ms);
-    }
-    ctx_.events->TaskFinished(item, done);
-    switch (item.status) {
-      case FinishStatus::kStale:
-        ++ctx_.counters.stale_results;
-        break;
-      case FinishStatus::kSucceeded:
-        if (item.summary && done != nullptr && done->task_id == item.task_id &&
-            ctx_.clients->WantsResult(item.task_id)) {
-          protocol::TaskInfo task = SucceededTask(item, std::move(*done));  // done's last use
-          ctx_.clients->OnTaskTerminal(item.task_id, &task);
-          break;
-        }
-        ctx_.clients->OnTaskTerminal(item.task_id);
-        break;
-      case FinishStatus::kDead:
-      case FinishStatus::kCancelled:
-        ctx_.clients->OnTaskTerminal(item.task_id);
-        break;
-      case FinishStatus::kRetry:
-      case FinishStatus::kNotFound:
-        break;
-    }
-    for (const auto& id : item.cancelled) ctx_.clients->OnTaskTerminal(id);
-    if (!item.released.empty()) WakeQueue("");
-  }
-  ctx_.clients->OnBatchChanges(result.batches);
-}
-
-void WorkerService::Dispatch() {
+void WorkerService::ClaimsDue() {
   if (draining_ || !ctx_.redis.ready()) return;
   for (WorkerState* w : registry_.All()) {
     if (!w->idle && !w->draining && w->FreeSlots() > 0) Claim(*w);
@@ -285,19 +210,13 @@ void WorkerService::Claim(WorkerState& worker) {
   worker.claiming += n;
   ClaimRequest req{worker.id, worker.queues, worker.types, n, ctx_.options.EffectiveLeaseMs()};
   std::string identity = worker.identity;
-  ctx_.store.Claim(std::move(req), [this, identity, n, worker_id = worker.id](
-                                       Result<ClaimResult> r) {
+  ctx_.lifecycle.Claim(std::move(req), [this, identity, n, worker_id = worker.id](
+                                           Result<ClaimResult> r) {
     WorkerState* w = registry_.Find(identity);
     if (w != nullptr) w->claiming -= std::min(w->claiming, n);
     if (!r) {
-      Log()->warn("claim failed: {}", r.error().ToString());
       if (w != nullptr) w->idle = true;  // the idle tick retries
       return;
-    }
-    if (ctx_.metrics != nullptr) {
-      for (size_t i = 0; i < r->tasks.size() && i < r->waited_ms.size(); ++i) {
-        ctx_.metrics->TaskClaimed(r->tasks[i].queue, r->waited_ms[i]);
-      }
     }
     if (w == nullptr || w->id != worker_id) {
       // The connection is gone, or its worker id moved to a new connection (which does not
@@ -309,14 +228,13 @@ void WorkerService::Claim(WorkerState& worker) {
         lost.token = task.token;
         lost.error = protocol::TaskError{"dispatch_failed", "its worker left before it was sent",
                                          true};
-        done_this_turn_[worker_id].push_back(std::move(lost));
+        ctx_.lifecycle.Finish(worker_id, std::move(lost));
       }
       return;
     }
     for (auto& task : r->tasks) {
       std::string task_id = task.task_id;
       uint64_t token = task.token;
-      ctx_.events->TaskStarted(task);
       if (!ctx_.backend.Send(identity, protocol::Encode(task))) {
         // The worker is gone or its queue is full: fail the attempt now (retryable) rather
         // than leave a lease that heartbeats would keep alive.
@@ -325,14 +243,13 @@ void WorkerService::Claim(WorkerState& worker) {
         lost.token = token;
         lost.error =
             protocol::TaskError{"dispatch_failed", "could not send the task to its worker", true};
-        done_this_turn_[w->id].push_back(std::move(lost));
+        ctx_.lifecycle.Finish(w->id, std::move(lost));
         continue;
       }
       w->in_flight[task_id] = token;
       ++ctx_.counters.tasks_dispatched;
     }
     if (r->tasks.size() < n) w->idle = true;
-    ctx_.clients->OnBatchChanges(r->batches);
   });
 }
 
@@ -359,14 +276,8 @@ void WorkerService::OnHeartbeatTick() {
     if (!w->key.empty()) bindings_.Touch(w->id, now);
     Send(w->identity, protocol::BrokerHeartbeat{});
     if (w->in_flight.empty()) continue;
-    ctx_.store.Extend(w->id, ctx_.options.EffectiveLeaseMs(),
-                      [this, identity = w->identity](Result<ExtendResult> r) {
-                        if (!r) return;
-                        // Cancels requested through another broker reach the worker here.
-                        for (const auto& c : r->cancel_requested) {
-                          Send(identity, protocol::CancelTask{c.task_id, c.token, c.reason});
-                        }
-                      });
+    // Cancels requested through another broker come back as CancelRequested.
+    ctx_.lifecycle.ExtendLeases(w->id, ctx_.options.EffectiveLeaseMs());
   }
 }
 
@@ -374,35 +285,19 @@ void WorkerService::OnIdleTick() {
   for (WorkerState* w : registry_.All()) w->idle = false;
 }
 
-void WorkerService::WakeQueue(const std::string& queue) { registry_.WakeQueue(queue); }
+void WorkerService::QueuesReady(const std::vector<std::string>& queues) {
+  for (const auto& q : queues) registry_.WakeQueue(q);
+}
 
 void WorkerService::Release(const WorkerState& w, const char* why) {
   Log()->info("worker {} {}: re-queueing its {} task(s)", w.id, why, w.in_flight.size());
   // Released at the end of the turn, after this turn's DONEs are recorded: a worker's last
   // result and its BYE often arrive together, and the release must not fence that result off.
-  to_release_.push_back(w.id);
+  ctx_.lifecycle.ReleaseWorker(w.id);
 }
 
-void WorkerService::FlushReleases() {
-  auto ids = std::move(to_release_);
-  to_release_.clear();
-  for (auto& id : ids) ReleaseNow(id);
-}
-
-void WorkerService::ReleaseNow(const std::string& worker_id) {
-  ctx_.store.ReleaseWorker(worker_id, [this, id = worker_id](Result<FinishResult> r) {
-    if (!r) {
-      // The leases stay in Redis and the reaper re-queues them when they expire.
-      Log()->warn("releasing worker {} failed: {}", id, r.error().ToString());
-      return;
-    }
-    HandleFinish(*r);
-    WakeQueue("");
-  });
-}
-
-void WorkerService::SendCancel(const std::string& worker_id, const std::string& task_id,
-                               uint64_t token, const std::string& reason) {
+void WorkerService::CancelRequested(const std::string& worker_id, const std::string& task_id,
+                                    uint64_t token, const std::string& reason) {
   if (auto* w = registry_.FindById(worker_id)) {
     Send(w->identity, protocol::CancelTask{task_id, token, reason});
   }

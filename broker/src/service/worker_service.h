@@ -9,39 +9,37 @@
 #include "dispatch/worker_registry.h"
 #include "service/authz.h"
 #include "service/broker_context.h"
+#include "lifecycle/lifecycle_observer.h"
 #include "service/wrong_port.h"
 #include "taskmill/shared/protocol/messages.h"
 
 namespace taskmill::broker {
 
-// The worker side of the broker: registration, heartbeats both ways, liveness, credit-based
-// dispatch (a worker never holds more tasks than its free slots), and recording DONEs.
-// DONEs that arrive in one reactor turn are recorded with one store call per worker at
-// EndTurn(); claims go out at EndTurn() too.
+// The worker side of the broker, a protocol adapter: registration, heartbeats both ways,
+// liveness, and credit-based dispatch (a worker never holds more tasks than its free slots).
+// DONEs, claims and releases go to the lifecycle layer (TaskLifecycle), which sends them at
+// the turn's end; it subscribes to the layer's QueuesReady (wake idle workers), ClaimsDue
+// (queue this turn's claims) and CancelRequested (tell the worker).
 // Thread: the reactor thread. Owner: the Broker's runtime.
-class WorkerService {
+class WorkerService : public LifecycleObserver {
  public:
+  // Subscribes itself to ctx.lifecycle.
   explicit WorkerService(BrokerContext& ctx);
 
   // `user_id`: the connection's ZAP user id (CURVE key), "" without CURVE. Only a connection
   // that registered (READY, with the worker role) may report results and progress.
   void OnMessage(const std::string& identity, protocol::Message msg,
                  const std::string& user_id = "");
-  // Records DONEs gathered this turn and hands out work to workers with free slots.
-  void EndTurn();
   // Every heartbeat interval: heartbeats out, silent workers declared dead, leases extended.
   void OnHeartbeatTick();
   // Workers whose last claim came back short try again (other brokers may have added work).
   void OnIdleTick();
-  // Work may have appeared in `queue` ("" = anywhere).
-  void WakeQueue(const std::string& queue);
-  // Tells a worker to stop a running attempt.
-  void SendCancel(const std::string& worker_id, const std::string& task_id, uint64_t token,
-                  const std::string& reason);
-  // What a Finish, Reap or ReleaseWorker changed: waiters, events, workers to wake.
-  // `dones` (when given) are the reports the items answer, in the same order.
-  // `dones` (the reports recorded, in order) may be moved from: a RESULT takes their output.
-  void HandleFinish(const FinishResult& result, std::vector<protocol::Done>* dones = nullptr);
+  // Lifecycle outcomes: work may be ready in `queues` ("" = anywhere); hand out work to
+  // workers with free slots; tell a worker to stop a running attempt.
+  void QueuesReady(const std::vector<std::string>& queues) override;
+  void ClaimsDue() override;
+  void CancelRequested(const std::string& worker_id, const std::string& task_id, uint64_t token,
+                       const std::string& reason) override;
   // Graceful stop: DRAIN every worker; no new tasks go out.
   void StartDrain(uint32_t grace_ms);
   // True iff no worker holds a task.
@@ -60,13 +58,8 @@ class WorkerService {
   void BindAcrossBrokers(std::vector<std::pair<std::string, std::string>> bindings);
   // Drops a registration without releasing the worker id's leases (they are another key's).
   void Evict(const std::string& identity);
-  // One Finish call for one worker's DONEs; kept and sent again if the reply is lost.
-  void RecordDone(const std::string& worker_id, std::vector<protocol::Done> dones);
   // Queues the release of a gone worker's leases for the end of the turn.
   void Release(const WorkerState& w, const char* why);
-  void FlushReleases();
-  void ReleaseNow(const std::string& worker_id);
-  void Dispatch();
   void Claim(WorkerState& worker);
   void Send(const std::string& identity, const protocol::Message& msg);
   // A client's request on this (worker) port: counted, warned about (rate-limited) and
@@ -74,10 +67,7 @@ class WorkerService {
   void OnClientRequest(const std::string& identity, std::string_view command, uint64_t req_id);
 
   BrokerContext& ctx_;
-  WorkerRegistry registry_;
-  std::unordered_map<std::string, std::vector<protocol::Done>> done_this_turn_;  // by worker id
-  int64_t done_retry_at_ms_ = 0;  // monotonic ms before which DONEs wait (Redis was full)
-  std::vector<std::string> to_release_;  // worker ids whose leases go at the end of the turn
+  WorkerRegistry& registry_;             // ctx_.workers
   WorkerBindings bindings_;              // CURVE: which key each worker id belongs to
   HeldResults held_;                     // DONEs of connections that have not sent READY yet
   WrongPortWarnings wrong_port_warnings_;  // rate limit of OnClientRequest's warning

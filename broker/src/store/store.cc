@@ -1,5 +1,6 @@
 #include "store/store.h"
 
+#include <cassert>
 #include <cmath>
 #include <limits>
 #include <unordered_set>
@@ -173,11 +174,12 @@ void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& b
   std::unordered_set<std::string> names;
   for (size_t i = 0; i < specs.size(); ++i) {
     const auto& s = specs[i];
-    std::string where = "tasks[" + std::to_string(i) + "]";
-    if (auto r = ValidateSpec(s, where); !r) return cb(std::unexpected(r.error()));
+    // Validated once, where the request entered (service/request_checks.h): the store trusts
+    // its caller and only re-checks in debug builds.
+    assert(ValidateSpec(s, "tasks[" + std::to_string(i) + "]").has_value());
     if (!batch_id.empty() && (s.name.empty() || !names.insert(s.name).second)) {
-      return cb(
-          MakeError(ErrorCode::kInvalidArgument, where + ".name: batch tasks need a unique name"));
+      return cb(MakeError(ErrorCode::kInvalidArgument, "tasks[" + std::to_string(i) +
+                                                           "].name: batch tasks need a unique name"));
     }
   }
   int64_t now = clock_.NowMs();  // the scripts' clock, and every spec's creation time

@@ -14,6 +14,7 @@
 #include "lua/scripts.h"
 #include "redis/redis_connection.h"
 #include "store/store_types.h"
+#include "store/task_store.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/protocol/messages.h"
 
@@ -33,7 +34,7 @@ namespace taskmill::broker {
 //
 // Lifecycle: constructed after the connection (it registers the scripts) and destroyed
 // before it. Thread: the reactor thread. Owner: the broker; holds references only.
-class Store {
+class Store : public TaskStore {
  public:
   template <typename T>
   using Callback = std::function<void(Result<T>)>;
@@ -47,7 +48,9 @@ class Store {
   // A spec the store can hold: protocol::ValidateTaskSpec, plus an id (assigned by then) and
   // parent ids that are valid names ([A-Za-z0-9_.-]{1,128}, protocol::ValidateName, which
   // also applies to queue, type, batch and worker ids: they all appear in Redis keys).
-  // `where` prefixes messages ("tasks[3]").
+  // `where` prefixes messages ("tasks[3]"). Enqueue trusts its caller to have checked this
+  // (the broker does, once, at the edge: service/request_checks.h) and asserts it only in
+  // debug builds.
   static Result<void> ValidateSpec(const protocol::TaskSpec& spec, std::string_view where);
   // The jitter unit the scripts draw for the i-th failure (1-based) of a call with `seed`.
   static double JitterUnit(double seed, uint32_t i);

@@ -1,0 +1,224 @@
+#include "broker_setup.h"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include <filesystem>
+#include <tuple>
+
+#include "service/memory_guard.h"
+#include "taskmill/shared/curve_keys.h"
+#include "taskmill/shared/log.h"
+
+namespace taskmill::broker {
+namespace {
+
+auto Log() {
+  static auto log = Logger("broker");
+  return log;
+}
+
+}  // namespace
+
+Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<DataDirLock>& lock,
+                                std::optional<EmbeddedRedis>& embedded) {
+  if (!o.redis_url.empty()) {
+    auto config = ParseRedisUrl(o.redis_url);
+    if (!config) return config;
+    if (!o.redis_password_file.empty()) {
+      auto password = ReadPasswordFile(o.redis_password_file);
+      if (!password) return std::unexpected(password.error());
+      config->password = *password;
+    }
+    return config;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(o.data_dir, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--data-dir: cannot create " + o.data_dir + ": " + ec.message());
+  }
+  // A second broker on this dir stops here at once, naming the first one's pid.
+  auto locked = DataDirLock::Acquire(o.data_dir);
+  if (!locked) return std::unexpected(locked.error());
+  lock.emplace(std::move(*locked));
+  EmbeddedRedisOptions eo;
+  eo.data_dir = (std::filesystem::absolute(o.data_dir) / "redis").string();
+  eo.server_path = o.redis_server;
+  // Never an evicting policy: it would drop tasks silently (docs/security.md).
+  eo.extra_args = {"--maxmemory-policy", "noeviction"};
+  if (o.redis_maxmemory_mb != 0) {
+    eo.extra_args.insert(eo.extra_args.end(),
+                         {"--maxmemory", std::to_string(o.redis_maxmemory_mb) + "mb"});
+  }
+  auto started = EmbeddedRedis::Start(std::move(eo));
+  if (!started) return std::unexpected(started.error());
+  embedded.emplace(std::move(*started));
+  Log()->info("embedded redis-server (pid {}) on {}", embedded->pid(), embedded->socket_path());
+  return embedded->config();
+}
+
+namespace {
+
+// The dashboard's view of the workers: by id, at most kMaxWorkerViews.
+std::vector<WorkerView> WorkerViews(const WorkerRegistry& registry) {
+  bool more = false;
+  std::vector<WorkerView> out;
+  auto page = registry.DescribePage("", kMaxWorkerViews, 0, more);
+  for (auto& info : page) {
+    WorkerView v;
+    v.id = info.id;
+    v.queues = std::move(info.queues);
+    v.types = std::move(info.types);
+    v.slots = info.concurrency;
+    v.in_flight = info.in_flight;
+    if (const WorkerState* w = registry.FindById(info.id); w != nullptr) {
+      v.last_seen_ms = w->last_seen_ms;
+      v.draining = w->draining;
+      if (auto host = w->labels.find("host"); host != w->labels.end()) v.host = host->second;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace
+
+ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& recent_batches,
+                             const ZapHandler* zap, bool draining, bool detail) {
+  ReactorSnapshot s;
+  if (detail) {
+    s.has_detail = true;
+    s.worker_views = WorkerViews(ctx.workers);
+    s.recent_batches = recent_batches.ids();
+  }
+  s.bad_frames = ctx.counters.bad_frames;
+  s.wrong_port = ctx.counters.wrong_port;
+  s.stale_results = ctx.counters.stale_results;
+  s.tasks_dispatched = ctx.counters.tasks_dispatched;
+  s.workers_lost = ctx.counters.workers_lost;
+  s.redis_used_bytes = ctx.memory.used_bytes();
+  s.redis_max_bytes = ctx.memory.max_bytes();
+  s.submits_refused_store_full = ctx.memory.refused();
+  if (zap != nullptr) {
+    s.curve_allowed = zap->counters().allowed;
+    s.curve_refused = zap->counters().refused;
+  }
+  auto slots = ctx.workers.CountSlots();
+  s.workers = ctx.workers.size();
+  s.slots_busy = slots.busy;
+  s.slots_free = slots.free;
+  s.redis_ready = ctx.redis.ready();
+  s.redis_error = ctx.redis.last_error();
+  s.draining = draining;
+  return s;
+}
+
+void LogCounters(const BrokerCounters& c) {
+  Log()->info(
+      "counters: bad_frames={} stale_results={} workers_lost={} tasks_dispatched={} forbidden={} "
+      "unregistered={} stale_progress={} wrong_port={}",
+      c.bad_frames, c.stale_results, c.workers_lost, c.tasks_dispatched, c.forbidden,
+      c.unregistered, c.stale_progress, c.wrong_port);
+}
+
+int MakeSignalFd() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  // Only useful when the caller blocked these signals (main does); harmless otherwise.
+  return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+namespace {
+
+// What the role directories leave out, said at startup and after each SIGHUP: the escape
+// hatch (every client key a worker and an admin) loudly, and a broker no worker can
+// register with (a one-list setup upgraded without --curve-roles=shared).
+void WarnAboutRoles(const BrokerOptions& o, const ZapHandler& zap) {
+  bool shared = o.curve_roles == "shared";
+  if (shared && (zap.worker_list() == nullptr || zap.admin_list() == nullptr)) {
+    Log()->warn(
+        "CURVE roles SHARED (--curve-roles=shared): every key of {} may also {}{}{}. Any "
+        "client can then receive other clients' payloads or purge the dead letters: give "
+        "--curve-worker-allow-dir and --curve-admin-allow-dir and drop --curve-roles",
+        o.curve_allow_dir, zap.worker_list() == nullptr ? "register as a worker" : "",
+        zap.worker_list() == nullptr && zap.admin_list() == nullptr ? " and " : "",
+        zap.admin_list() == nullptr ? "act as an admin (DLQ, every client's tasks)" : "");
+  }
+  bool workers = zap.worker_list() != nullptr && zap.worker_list()->size() > 0;
+  if (!workers && !(shared && zap.worker_list() == nullptr)) {
+    Log()->warn(
+        "CURVE is on and no key has the worker role: every worker's READY will be refused. Put "
+        "the workers' .pub files in a directory and give it as --curve-worker-allow-dir "
+        "(TASKMILL_CURVE_WORKER_ALLOW_DIR){}",
+        zap.worker_list() == nullptr
+            ? "; or, to keep one allow-list for every role while upgrading, --curve-roles=shared"
+            : "");
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ZapHandler>> SetUpCurve(const BrokerOptions& o, zmq::context_t& zmq_ctx,
+                                               const Clock& clock, RouterSocket& frontend,
+                                               RouterSocket& backend) {
+  if (o.curve_secret_key_file.empty()) return std::unique_ptr<ZapHandler>();
+  auto keys = LoadCurveKeyFile(o.curve_secret_key_file);
+  if (!keys) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--curve-secret-key-file: " + keys.error().message);
+  }
+  auto allow = CurveAllowList::Load(o.curve_allow_dir);
+  if (!allow) {
+    return MakeError(ErrorCode::kInvalidArgument, "--curve-allow-dir: " + allow.error().message);
+  }
+  size_t allowed = allow->size();
+  std::optional<CurveAllowList> workers, admins;
+  for (auto [flag, dir, list] :
+       {std::tuple{"--curve-worker-allow-dir", &o.curve_worker_allow_dir, &workers},
+        std::tuple{"--curve-admin-allow-dir", &o.curve_admin_allow_dir, &admins}}) {
+    if (dir->empty()) continue;
+    auto loaded = CurveAllowList::Load(*dir);
+    if (!loaded) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string(flag) + ": " + loaded.error().message);
+    }
+    Log()->info("CURVE roles: {} keys in {} ({})", loaded->size(), *dir, flag);
+    list->emplace(std::move(*loaded));
+  }
+  auto zap = std::make_unique<ZapHandler>(zmq_ctx, std::move(*allow), clock, std::move(workers),
+                                          std::move(admins));
+  if (auto r = zap->Bind(); !r) return std::unexpected(r.error());
+  if (auto r = frontend.EnableCurveServer(*keys); !r) return std::unexpected(r.error());
+  if (auto r = backend.EnableCurveServer(*keys); !r) return std::unexpected(r.error());
+  Log()->info("CURVE on: broker public key {}, {} allowed keys in {}", keys->public_key, allowed,
+              o.curve_allow_dir);
+  if (allowed == 0) {
+    Log()->warn("the CURVE allow-list {} is empty: every connection will be refused",
+                o.curve_allow_dir);
+  }
+  WarnAboutRoles(o, *zap);
+  return zap;
+}
+
+void ReloadAllowList(const BrokerOptions& o, ZapHandler* zap) {
+  if (zap == nullptr) {
+    Log()->info("SIGHUP: nothing to reload (CURVE is off)");
+    return;
+  }
+  size_t before = zap->allow_list().size();
+  auto loaded = zap->Reload();
+  if (!loaded) {
+    Log()->error("SIGHUP: CURVE allow-list not reloaded, keeping the {} keys loaded before: {}",
+                 before, loaded.error().message);
+    return;
+  }
+  Log()->info("SIGHUP: CURVE allow-list reloaded from {}: {} keys loaded ({} before)",
+              zap->allow_list().dir(), *loaded, before);
+  WarnAboutRoles(o, *zap);
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,364 @@
+#include "lifecycle/task_lifecycle.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "metrics/broker_metrics.h"
+#include "taskmill/shared/log.h"
+
+namespace taskmill::broker {
+namespace {
+
+auto Log() {
+  static auto log = Logger("broker.lifecycle");
+  return log;
+}
+
+}  // namespace
+
+TaskLifecycle::TaskLifecycle(TaskStore& store, const Clock& clock, LifecycleOptions options,
+                             BrokerCounters& counters, BrokerMetrics* metrics)
+    : store_(store), clock_(clock), options_(options), counters_(counters), metrics_(metrics) {}
+
+void TaskLifecycle::Subscribe(LifecycleObserver& observer) { observers_.push_back(&observer); }
+
+void TaskLifecycle::PublishEnded(const std::string& task_id, protocol::TaskInfo* known) {
+  for (auto* o : observers_) o->TaskEnded(task_id, known);
+}
+
+void TaskLifecycle::PublishQueues(const std::vector<std::string>& queues) {
+  if (queues.empty()) return;
+  for (auto* o : observers_) o->QueuesReady(queues);
+}
+
+void TaskLifecycle::PublishBatches(const BatchChanges& batches) {
+  if (batches.empty()) return;
+  for (auto* o : observers_) o->BatchesChanged(batches);
+}
+
+// ---- submits ----
+
+void TaskLifecycle::Submit(std::vector<protocol::TaskSpec> specs, std::string owner,
+                           SubmitDone done) {
+  submits_.push_back({submit_specs_.size(), specs.size(), std::move(owner), std::move(done)});
+  for (auto& spec : specs) submit_specs_.push_back(std::move(spec));
+}
+
+void TaskLifecycle::FlushSubmits() {
+  if (submits_.empty()) return;
+  auto requests = std::move(submits_);
+  submits_.clear();
+  auto specs = std::move(submit_specs_);
+  submit_specs_.clear();
+  if (!options_.submit_alone || requests.size() == 1) {
+    EnqueueSubmits(std::move(requests), std::move(specs));
+    return;
+  }
+  // With a depth cap, a queue_full must reject only the SUBMIT that overflows, so each SUBMIT
+  // is its own atomic store call (still one pipeline for the turn).
+  for (auto& req : requests) {
+    std::vector<protocol::TaskSpec> own(
+        std::make_move_iterator(specs.begin() + static_cast<ptrdiff_t>(req.first)),
+        std::make_move_iterator(specs.begin() + static_cast<ptrdiff_t>(req.first + req.count)));
+    req.first = 0;
+    std::vector<PendingSubmit> one;
+    one.push_back(std::move(req));
+    EnqueueSubmits(std::move(one), std::move(own));
+  }
+}
+
+void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
+                                   std::vector<protocol::TaskSpec> specs) {
+  std::vector<std::string> queues;
+  for (const auto& s : specs) {
+    if (std::find(queues.begin(), queues.end(), s.queue) == queues.end()) queues.push_back(s.queue);
+  }
+  // Idle workers of these queues claim in this same turn: their claims follow the enqueue
+  // down the one Redis connection, so they run right after it without waiting for its reply
+  // (one round trip less between a SUBMIT and its TASK). The wake after the reply covers
+  // workers that had no credit now.
+  PublishQueues(queues);
+  std::vector<std::string> owners;
+  if (std::any_of(requests.begin(), requests.end(),
+                  [](const PendingSubmit& r) { return !r.owner.empty(); })) {
+    owners.resize(specs.size());
+    for (const auto& req : requests) {
+      for (size_t i = req.first; i < req.first + req.count && i < owners.size(); ++i) {
+        owners[i] = req.owner;
+      }
+    }
+  }
+  // Several SUBMITs share one call: their specs are kept until its reply, so that if the call
+  // fails for a reason that is not the store's own, each SUBMIT is enqueued again alone and
+  // none can fail another (their checks at the edge should leave no such reason).
+  std::shared_ptr<std::vector<protocol::TaskSpec>> kept;  // co-owned by the callback
+  if (requests.size() > 1) {
+    kept = std::make_shared<std::vector<protocol::TaskSpec>>(std::move(specs));
+  }
+  store_.Enqueue(kept ? *kept : specs, [this, requests = std::move(requests), kept,
+                                        queues = std::move(queues)](
+                                           Result<EnqueueResult> r) mutable {
+    if (!r && kept && !IsStoreError(r.error().code)) {
+      Log()->debug("an enqueue of {} SUBMITs failed ({}); enqueueing each alone", requests.size(),
+                   r.error().ToString());
+      for (auto& req : requests) {
+        std::vector<protocol::TaskSpec> own(
+            std::make_move_iterator(kept->begin() + static_cast<ptrdiff_t>(req.first)),
+            std::make_move_iterator(kept->begin() + static_cast<ptrdiff_t>(req.first + req.count)));
+        req.first = 0;
+        std::vector<PendingSubmit> one;
+        one.push_back(std::move(req));
+        EnqueueSubmits(std::move(one), std::move(own));
+      }
+      return;
+    }
+    for (auto& req : requests) {
+      if (!r) {
+        req.done(std::unexpected(r.error()));
+        continue;
+      }
+      size_t first = std::min(req.first, r->items.size());
+      size_t count = std::min(req.count, r->items.size() - first);
+      req.done(std::span<const EnqueueOutcome>(r->items.data() + first, count));
+    }
+    if (r) {
+      PublishQueues(queues);
+      PublishBatches(r->batches);
+    }
+  }, owners);
+}
+
+void TaskLifecycle::SubmitBatch(std::string batch_id, protocol::CostMap budget,
+                                std::vector<protocol::TaskSpec> specs, std::string owner,
+                                Callback<EnqueueResult> done) {
+  std::vector<std::string> queues;
+  for (const auto& t : specs) {
+    if (std::find(queues.begin(), queues.end(), t.queue) == queues.end()) queues.push_back(t.queue);
+  }
+  store_.EnqueueBatch(
+      std::move(batch_id), std::move(budget), std::move(specs),
+      [this, done = std::move(done), queues = std::move(queues)](Result<EnqueueResult> r) {
+        // All or nothing: an item error means nothing was stored.
+        bool stored = r && std::none_of(r->items.begin(), r->items.end(),
+                                        [](const EnqueueOutcome& i) { return i.error; });
+        BatchChanges batches;
+        if (stored) batches = r->batches;
+        done(std::move(r));
+        if (!stored) return;
+        PublishQueues(queues);
+        PublishBatches(batches);
+      },
+      std::move(owner));
+}
+
+// ---- claims ----
+
+void TaskLifecycle::Claim(ClaimRequest request, Callback<ClaimResult> done) {
+  claims_.push_back({std::move(request), std::move(done)});
+}
+
+void TaskLifecycle::FlushClaims() {
+  auto claims = std::move(claims_);
+  claims_.clear();
+  for (auto& c : claims) {
+    store_.Claim(std::move(c.request), [this, done = std::move(c.done)](Result<ClaimResult> r) {
+      if (!r) {
+        Log()->warn("claim failed: {}", r.error().ToString());
+        return done(std::move(r));
+      }
+      if (metrics_ != nullptr) {
+        for (size_t i = 0; i < r->tasks.size() && i < r->waited_ms.size(); ++i) {
+          metrics_->TaskClaimed(r->tasks[i].queue, r->waited_ms[i]);
+        }
+      }
+      for (const auto& task : r->tasks) {
+        for (auto* o : observers_) o->TaskStarted(task);
+      }
+      BatchChanges batches = std::move(r->batches);
+      done(std::move(r));
+      PublishBatches(batches);
+    });
+  }
+}
+
+// ---- results ----
+
+void TaskLifecycle::Finish(const std::string& worker_id, protocol::Done done) {
+  results_[worker_id].push_back(std::move(done));
+}
+
+size_t TaskLifecycle::pending_results() const {
+  size_t n = 0;
+  for (const auto& [id, dones] : results_) n += dones.size();
+  return n;
+}
+
+void TaskLifecycle::FlushResults() {
+  // While Redis is away, DONEs wait here: they are recorded once it is back.
+  if (results_.empty() || !store_.ready() || clock_.MonotonicMs() < results_retry_at_ms_) return;
+  auto batches = std::move(results_);
+  results_.clear();
+  for (auto& [worker_id, dones] : batches) RecordResults(worker_id, std::move(dones));
+}
+
+void TaskLifecycle::RecordResults(const std::string& worker_id,
+                                  std::vector<protocol::Done> dones) {
+  auto kept =
+      std::make_shared<std::vector<protocol::Done>>(std::move(dones));  // co-owned by the callback
+  store_.Finish(worker_id, *kept, [this, worker_id, kept](Result<FinishResult> r) {
+    if (!r) {
+      if (IsStoreError(r.error().code)) {
+        // The reply was lost, Redis went away or is full: send them again once it is back
+        // (full: after store_full_retry_ms). If the script did run, the repeat is fenced off
+        // as stale; nothing is recorded twice.
+        if (r.error().code == ErrorCode::kStoreFull) {
+          results_retry_at_ms_ = clock_.MonotonicMs() + options_.store_full_retry_ms;
+          Log()->debug("recording results: {}; trying again", r.error().message);
+        }
+        auto& pending = results_[worker_id];
+        for (auto& d : *kept) pending.push_back(std::move(d));
+      } else {
+        Log()->warn("recording results failed: {}", r.error().ToString());
+      }
+      return;
+    }
+    Finished(*r, kept.get());
+  });
+}
+
+void TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::Done>* dones) {
+  for (size_t i = 0; i < result.items.size(); ++i) {
+    const auto& item = result.items[i];
+    protocol::Done* done = dones != nullptr && i < dones->size() ? &(*dones)[i] : nullptr;
+    if (done != nullptr && done->task_id != item.task_id) done = nullptr;
+    if (metrics_ != nullptr && done != nullptr && item.status != FinishStatus::kStale &&
+        item.status != FinishStatus::kNotFound) {
+      metrics_->TaskRan(item.queue, done->duration_ms);
+    }
+    for (auto* o : observers_) o->TaskFinished(item, done);
+    switch (item.status) {
+      case FinishStatus::kStale:
+        ++counters_.stale_results;
+        break;
+      case FinishStatus::kSucceeded:
+        if (item.summary && done != nullptr &&
+            std::any_of(observers_.begin(), observers_.end(),
+                        [&](const LifecycleObserver* o) { return o->WantsResult(item.task_id); })) {
+          protocol::TaskInfo task = SucceededTask(item, std::move(*done));  // done's last use
+          PublishEnded(item.task_id, &task);
+          break;
+        }
+        PublishEnded(item.task_id, nullptr);
+        break;
+      case FinishStatus::kDead:
+      case FinishStatus::kCancelled:
+        PublishEnded(item.task_id, nullptr);
+        break;
+      case FinishStatus::kRetry:
+      case FinishStatus::kNotFound:
+        break;
+    }
+    for (const auto& id : item.cancelled) PublishEnded(id, nullptr);
+    if (!item.released.empty()) PublishQueues({""});
+  }
+  PublishBatches(result.batches);
+}
+
+// ---- releases, leases, timers ----
+
+void TaskLifecycle::ReleaseWorker(const std::string& worker_id) { releases_.push_back(worker_id); }
+
+void TaskLifecycle::FlushReleases() {
+  auto ids = std::move(releases_);
+  releases_.clear();
+  for (auto& id : ids) {
+    store_.ReleaseWorker(id, [this, id](Result<FinishResult> r) {
+      if (!r) {
+        // The leases stay in Redis and the reaper re-queues them when they expire.
+        Log()->warn("releasing worker {} failed: {}", id, r.error().ToString());
+        return;
+      }
+      Finished(*r, nullptr);
+      PublishQueues({""});
+    });
+  }
+}
+
+void TaskLifecycle::ExtendLeases(const std::string& worker_id, uint32_t lease_ms) {
+  store_.Extend(worker_id, lease_ms, [this, worker_id](Result<ExtendResult> r) {
+    if (!r) return;
+    // Cancels requested through another broker reach the worker here.
+    for (const auto& c : r->cancel_requested) {
+      for (auto* o : observers_) o->CancelRequested(worker_id, c.task_id, c.token, c.reason);
+    }
+  });
+}
+
+void TaskLifecycle::Reap(uint32_t limit) {
+  store_.Reap(limit, [this](Result<FinishResult> r) {
+    if (r) Finished(*r, nullptr);
+  });
+}
+
+void TaskLifecycle::Promote(uint32_t limit) {
+  store_.Promote(limit, [this](Result<PromoteResult> r) {
+    if (!r) return;
+    PublishQueues(r->queues);
+    PublishBatches(r->batches);
+  });
+}
+
+// ---- cancels and dead letters ----
+
+void TaskLifecycle::Cancel(std::vector<std::string> ids, std::string reason, std::string owner,
+                           Callback<CancelResult> done) {
+  store_.Cancel(
+      std::move(ids), reason,
+      [this, reason, done = std::move(done)](Result<CancelResult> r) {
+        if (!r) return done(std::move(r));
+        for (const auto& item : r->items) {
+          switch (item.status) {
+            case CancelStatus::kCancelled:
+              for (auto* o : observers_) o->TaskCancelled(item.task_id, reason);
+              PublishEnded(item.task_id, nullptr);
+              for (const auto& id : item.cancelled) {
+                for (auto* o : observers_) o->TaskCancelled(id, "dependency_failed");
+                PublishEnded(id, nullptr);
+              }
+              break;
+            case CancelStatus::kCancelRequested:
+              for (auto* o : observers_) {
+                o->CancelRequested(item.worker_id, item.task_id, item.token, reason);
+              }
+              break;
+            case CancelStatus::kFinished:
+            case CancelStatus::kNotFound:
+              break;
+          }
+        }
+        PublishBatches(r->batches);
+        done(std::move(r));
+      },
+      std::move(owner));
+}
+
+void TaskLifecycle::RetryDead(std::string queue, std::vector<std::string> ids, uint32_t limit,
+                              Callback<std::vector<std::string>> done) {
+  store_.DeadRetry(std::move(queue), std::move(ids), limit,
+                   [this, done = std::move(done)](Result<std::vector<std::string>> r) {
+                     if (r) PublishQueues({""});
+                     done(std::move(r));
+                   });
+}
+
+// ---- the turn ----
+
+void TaskLifecycle::EndTurn() {
+  FlushSubmits();
+  FlushResults();
+  FlushReleases();
+  for (auto* o : observers_) o->ClaimsDue();
+  FlushClaims();
+}
+
+}  // namespace taskmill::broker

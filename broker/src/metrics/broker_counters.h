@@ -1,0 +1,24 @@
+#pragma once
+
+#include <cstdint>
+
+namespace taskmill::broker {
+
+// Counters the broker keeps about itself (exported by STATS, /metrics and the log line).
+// Thread: the reactor thread. Owner: Broker::Run; the services and the lifecycle layer hold
+// references.
+struct BrokerCounters {
+  uint64_t bad_frames = 0;        // messages refused by the decoder or as out of place
+  uint64_t stale_results = 0;     // DONEs fenced off by the store
+  uint64_t tasks_dispatched = 0;  // TASK messages sent
+  uint64_t workers_lost = 0;      // workers declared dead by missed heartbeats
+  uint64_t peers_dropped = 0;     // clients whose WAITs and subscriptions were dropped (gone,
+                                  // or not reading their replies)
+  uint64_t forbidden = 0;         // requests and READYs refused for their key's role or binding
+  uint64_t unregistered = 0;      // DONEs and PROGRESS from connections that never sent READY
+  uint64_t stale_progress = 0;    // PROGRESS of an attempt the sender does not hold (token)
+  uint64_t wrong_port = 0;        // client requests on the worker port and worker messages on
+                                  // the client port (also in bad_frames), each answered
+};
+
+}  // namespace taskmill::broker

@@ -1,0 +1,349 @@
+// The lifecycle layer against the in-memory fake store: what it sends per turn and which
+// outcomes it publishes (docs/architecture.md, "Lifecycle outcomes").
+
+#include "lifecycle/task_lifecycle.h"
+
+#include <gtest/gtest.h>
+
+#include "fake_task_store.h"
+#include "service/task_waiters.h"
+
+namespace taskmill::broker {
+namespace {
+
+using testing::FakeTaskStore;
+
+// Records every outcome; optionally queues claims when they are due.
+struct Recorder : LifecycleObserver {
+  std::vector<std::string> started, ended, cancelled;
+  std::vector<std::pair<std::string, FinishStatus>> finished;
+  std::vector<std::vector<std::string>> queues_ready;
+  std::vector<BatchChanges> batches;
+  std::vector<std::string> cancel_requests;  // "worker/task/token"
+  int claims_due = 0;
+  std::function<void()> on_claims_due;
+
+  void TaskStarted(const protocol::TaskMsg& t) override { started.push_back(t.task_id); }
+  void TaskFinished(const FinishOutcome& o, const protocol::Done*) override {
+    finished.emplace_back(o.task_id, o.status);
+  }
+  void TaskEnded(const std::string& id, protocol::TaskInfo*) override { ended.push_back(id); }
+  void TaskCancelled(const std::string& id, const std::string&) override {
+    cancelled.push_back(id);
+  }
+  void QueuesReady(const std::vector<std::string>& q) override { queues_ready.push_back(q); }
+  void BatchesChanged(const BatchChanges& b) override { batches.push_back(b); }
+  void ClaimsDue() override {
+    ++claims_due;
+    if (on_claims_due) on_claims_due();
+  }
+  void CancelRequested(const std::string& worker, const std::string& task, uint64_t token,
+                       const std::string&) override {
+    cancel_requests.push_back(worker + "/" + task + "/" + std::to_string(token));
+  }
+};
+
+protocol::TaskSpec Spec(std::string id, uint32_t max_attempts = 3) {
+  protocol::TaskSpec s;
+  s.id = std::move(id);
+  s.type = "echo";
+  s.queue = "q";
+  s.max_attempts = max_attempts;
+  return s;
+}
+
+class TaskLifecycleTest : public ::testing::Test {
+ protected:
+  TaskLifecycleTest()
+      : lifecycle_(store_, clock_, {}, counters_, nullptr),
+        waiters_([this](WaitTable::Waiter w) { settled_.push_back(std::move(w)); },
+                 [this](const std::string& identity, protocol::TaskInfo task) {
+                   pushed_.emplace_back(identity, std::move(task));
+                 }) {
+    lifecycle_.Subscribe(recorder_);
+    lifecycle_.Subscribe(waiters_);
+  }
+
+  // One reactor turn: what was queued goes out, then the replies come back.
+  void Turn() {
+    lifecycle_.EndTurn();
+    store_.Answer();
+  }
+  // Submits and stores `specs` as one SUBMIT; returns its outcomes' ids.
+  std::vector<std::string> SubmitNow(std::vector<protocol::TaskSpec> specs) {
+    std::vector<std::string> ids;
+    lifecycle_.Submit(std::move(specs), "", [&](Result<std::span<const EnqueueOutcome>> r) {
+      ASSERT_TRUE(r.has_value());
+      for (const auto& o : *r) ids.push_back(o.id);
+    });
+    Turn();
+    return ids;
+  }
+  // Claims for worker "w" in the next turn; returns what it got.
+  std::vector<protocol::TaskMsg> ClaimNow(uint32_t n) {
+    std::vector<protocol::TaskMsg> got;
+    lifecycle_.Claim({"w", {"q"}, {}, n, 30000}, [&](Result<ClaimResult> r) {
+      ASSERT_TRUE(r.has_value());
+      got = r->tasks;
+    });
+    Turn();
+    return got;
+  }
+  protocol::Done Success(const protocol::TaskMsg& t, std::string output) {
+    protocol::Done d;
+    d.task_id = t.task_id;
+    d.token = t.token;
+    d.ok = true;
+    d.output = std::move(output);
+    return d;
+  }
+  protocol::Done Failure(const protocol::TaskMsg& t, bool retryable) {
+    protocol::Done d;
+    d.task_id = t.task_id;
+    d.token = t.token;
+    d.error = protocol::TaskError{"boom", "it broke", retryable};
+    return d;
+  }
+
+  FakeTaskStore store_;
+  FakeClock clock_;
+  BrokerCounters counters_;
+  TaskLifecycle lifecycle_;
+  Recorder recorder_;
+  std::vector<WaitTable::Waiter> settled_;
+  std::vector<std::pair<std::string, protocol::TaskInfo>> pushed_;
+  TaskWaiters waiters_;
+};
+
+TEST_F(TaskLifecycleTest, SubmitClaimDonePublishesTheEndWithItsResult) {
+  auto ids = SubmitNow({Spec("t1")});
+  ASSERT_EQ(ids, std::vector<std::string>{"t1"});
+  ASSERT_TRUE(waiters_.Notify("t1", "client-a"));
+  auto tasks = ClaimNow(1);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(recorder_.started, std::vector<std::string>{"t1"});
+  lifecycle_.Finish("w", Success(tasks[0], "out"));
+  EXPECT_TRUE(recorder_.ended.empty()) << "nothing is published before the store answered";
+  Turn();
+  ASSERT_EQ(recorder_.finished.size(), 1u);
+  EXPECT_EQ(recorder_.finished[0].second, FinishStatus::kSucceeded);
+  EXPECT_EQ(recorder_.ended, std::vector<std::string>{"t1"});
+  // The notify subscriber got the final state built from the DONE, with no read back.
+  ASSERT_EQ(pushed_.size(), 1u);
+  EXPECT_EQ(pushed_[0].first, "client-a");
+  EXPECT_EQ(pushed_[0].second.output, "out");
+  EXPECT_EQ(pushed_[0].second.state, protocol::TaskState::kSucceeded);
+  EXPECT_EQ(store_.calls().get, 0);
+  EXPECT_TRUE(waiters_.TakeResultsToRead().empty());
+}
+
+TEST_F(TaskLifecycleTest, SubmitsOfOneTurnShareOneStoreCall) {
+  std::vector<size_t> sizes;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<protocol::TaskSpec> specs;
+    for (int j = 0; j <= i; ++j) specs.push_back(Spec("s" + std::to_string(i) + std::to_string(j)));
+    lifecycle_.Submit(std::move(specs), "", [&](Result<std::span<const EnqueueOutcome>> r) {
+      ASSERT_TRUE(r.has_value());
+      sizes.push_back(r->size());
+    });
+  }
+  EXPECT_EQ(store_.calls().enqueue, 0) << "submits wait for the end of the turn";
+  lifecycle_.EndTurn();
+  EXPECT_EQ(store_.calls().enqueue, 1);
+  // The queues' workers are woken before the reply, so their claims follow the enqueue.
+  ASSERT_EQ(recorder_.queues_ready.size(), 1u);
+  EXPECT_EQ(recorder_.queues_ready[0], std::vector<std::string>{"q"});
+  store_.Answer();
+  EXPECT_EQ(sizes, (std::vector<size_t>{1, 2, 3})) << "each SUBMIT gets its own outcomes";
+  EXPECT_EQ(recorder_.queues_ready.size(), 2u) << "and again once stored";
+}
+
+TEST_F(TaskLifecycleTest, WithADepthCapEachSubmitIsItsOwnCall) {
+  TaskLifecycle alone(store_, clock_, {.submit_alone = true}, counters_, nullptr);
+  int answered = 0;
+  for (int i = 0; i < 3; ++i) {
+    alone.Submit({Spec("a" + std::to_string(i))}, "",
+                 [&](Result<std::span<const EnqueueOutcome>> r) { answered += r ? 1 : 0; });
+  }
+  alone.EndTurn();
+  EXPECT_EQ(store_.calls().enqueue, 3);
+  store_.Answer();
+  EXPECT_EQ(answered, 3);
+}
+
+TEST_F(TaskLifecycleTest, ClaimsAreSentAtTheTurnsEndAfterItsSubmitsDonesAndReleases) {
+  SubmitNow({Spec("c1"), Spec("c2"), Spec("c3")});
+  auto first = ClaimNow(1);
+  ASSERT_EQ(first.size(), 1u);
+  size_t before = store_.order().size();
+  int claimed = 0;
+  recorder_.on_claims_due = [&] {
+    for (const char* w : {"w", "w2"}) {
+      lifecycle_.Claim({w, {"q"}, {}, 1, 30000}, [&](Result<ClaimResult> r) {
+        claimed += r ? static_cast<int>(r->tasks.size()) : 0;
+      });
+    }
+  };
+  lifecycle_.Submit({Spec("c4")}, "", [](Result<std::span<const EnqueueOutcome>>) {});
+  lifecycle_.Finish("w", Success(first[0], ""));
+  lifecycle_.ReleaseWorker("gone");
+  EXPECT_EQ(store_.order().size(), before) << "nothing goes out during the turn";
+  lifecycle_.EndTurn();
+  std::vector<std::string> sent(store_.order().begin() + static_cast<ptrdiff_t>(before),
+                                store_.order().end());
+  EXPECT_EQ(sent, (std::vector<std::string>{"enqueue", "finish", "release", "claim", "claim"}));
+  store_.Answer();
+  EXPECT_EQ(claimed, 2);
+}
+
+TEST_F(TaskLifecycleTest, ARetryableFailureIsARetryNotAnEnd) {
+  SubmitNow({Spec("r1", 2)});
+  auto t = ClaimNow(1);
+  ASSERT_EQ(t.size(), 1u);
+  lifecycle_.Finish("w", Failure(t[0], true));
+  Turn();
+  ASSERT_EQ(recorder_.finished.size(), 1u);
+  EXPECT_EQ(recorder_.finished[0].second, FinishStatus::kRetry);
+  EXPECT_TRUE(recorder_.ended.empty());
+  // The last attempt fails for good: now it ends (dead letter).
+  auto again = ClaimNow(1);
+  ASSERT_EQ(again.size(), 1u);
+  lifecycle_.Finish("w", Failure(again[0], true));
+  Turn();
+  EXPECT_EQ(recorder_.finished.back().second, FinishStatus::kDead);
+  EXPECT_EQ(recorder_.ended, std::vector<std::string>{"r1"});
+}
+
+TEST_F(TaskLifecycleTest, AStaleResultIsCountedAndEndsNothing) {
+  SubmitNow({Spec("st")});
+  auto t = ClaimNow(1);
+  ASSERT_EQ(t.size(), 1u);
+  auto stale = Success(t[0], "");
+  stale.token += 100;
+  lifecycle_.Finish("w", stale);
+  Turn();
+  EXPECT_EQ(counters_.stale_results, 1u);
+  EXPECT_TRUE(recorder_.ended.empty());
+}
+
+TEST_F(TaskLifecycleTest, BatchChangesArePublished) {
+  std::vector<protocol::TaskSpec> specs = {Spec("b1"), Spec("b2")};
+  bool stored = false;
+  lifecycle_.SubmitBatch("batch", {}, specs, "", [&](Result<EnqueueResult> r) {
+    stored = r.has_value();
+    EXPECT_TRUE(recorder_.batches.empty()) << "the submitter hears first";
+  });
+  store_.Answer();
+  ASSERT_TRUE(stored);
+  ASSERT_EQ(recorder_.batches.size(), 1u);
+  EXPECT_EQ(recorder_.batches[0][0].id, "batch");
+  auto t = ClaimNow(1);
+  ASSERT_EQ(t.size(), 1u);
+  lifecycle_.Finish("w", Success(t[0], ""));
+  Turn();
+  const auto& last = recorder_.batches.back();
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].id, "batch");
+  EXPECT_EQ(last[0].counts.at("succeeded"), 1u);
+}
+
+TEST_F(TaskLifecycleTest, WaitsAreAnsweredWhenTheirLastTaskEnds) {
+  SubmitNow({Spec("w1"), Spec("w2")});
+  WaitTable::Waiter w;
+  w.identity = "client";
+  w.req_id = 7;
+  w.ids = {"w1", "w2"};
+  w.pending = {"w1", "w2"};
+  w.deadline_ms = clock_.MonotonicMs() + 60'000;
+  waiters_.AddWait(std::move(w));
+  auto tasks = ClaimNow(2);
+  ASSERT_EQ(tasks.size(), 2u);
+  lifecycle_.Finish("w", Success(tasks[0], ""));
+  Turn();
+  EXPECT_TRUE(settled_.empty());
+  lifecycle_.Finish("w", Failure(tasks[1], false));
+  Turn();
+  ASSERT_EQ(settled_.size(), 1u);
+  EXPECT_EQ(settled_[0].req_id, 7u);
+  EXPECT_EQ(waiters_.waits(), 0u);
+}
+
+TEST_F(TaskLifecycleTest, ANotifiedTaskThatEndsUnknownIsReadBack) {
+  SubmitNow({Spec("n1")});
+  ASSERT_TRUE(waiters_.Notify("n1", "client-b"));
+  auto t = ClaimNow(1);
+  lifecycle_.Finish("w", Failure(t.at(0), false));
+  Turn();
+  EXPECT_TRUE(pushed_.empty());
+  auto to_read = waiters_.TakeResultsToRead();
+  ASSERT_EQ(to_read.size(), 1u);
+  EXPECT_EQ(to_read[0], (std::pair<std::string, std::string>{"n1", "client-b"}));
+}
+
+TEST_F(TaskLifecycleTest, ResultsRefusedByAFullStoreAreKeptAndSentAgain) {
+  SubmitNow({Spec("f1")});
+  auto t = ClaimNow(1);
+  store_.FailFinish(ErrorCode::kStoreFull, 1);
+  lifecycle_.Finish("w", Success(t.at(0), "kept"));
+  Turn();
+  EXPECT_EQ(lifecycle_.pending_results(), 1u);
+  Turn();
+  EXPECT_EQ(store_.calls().finish, 1) << "no retry before the store-full delay";
+  clock_.Advance(250);
+  Turn();
+  EXPECT_EQ(store_.calls().finish, 2);
+  EXPECT_EQ(lifecycle_.pending_results(), 0u);
+  EXPECT_EQ(recorder_.ended, std::vector<std::string>{"f1"});
+  EXPECT_EQ(store_.Find("f1")->output, "kept");
+}
+
+TEST_F(TaskLifecycleTest, ResultsWaitWhileTheStoreIsDown) {
+  SubmitNow({Spec("d1")});
+  auto t = ClaimNow(1);
+  store_.set_ready(false);
+  lifecycle_.Finish("w", Success(t.at(0), ""));
+  Turn();
+  EXPECT_EQ(store_.calls().finish, 0);
+  store_.set_ready(true);
+  Turn();
+  EXPECT_EQ(recorder_.ended, std::vector<std::string>{"d1"});
+}
+
+TEST_F(TaskLifecycleTest, CancelsPublishEndsAndRequestsToWorkers) {
+  SubmitNow({Spec("x1"), Spec("x2")});
+  auto t = ClaimNow(1);
+  ASSERT_EQ(t.size(), 1u);
+  bool answered = false;
+  lifecycle_.Cancel({"x1", "x2"}, "stop", "", [&](Result<CancelResult> r) {
+    answered = r.has_value();
+    EXPECT_EQ(recorder_.ended, std::vector<std::string>{"x2"}) << "published before the reply";
+  });
+  store_.Answer();
+  EXPECT_TRUE(answered);
+  EXPECT_EQ(recorder_.cancelled, std::vector<std::string>{"x2"});
+  EXPECT_EQ(recorder_.cancel_requests,
+            std::vector<std::string>{"w/x1/" + std::to_string(t[0].token)});
+}
+
+TEST_F(TaskLifecycleTest, AReleasedWorkersTasksAreRetriedAndQueuesWoken) {
+  SubmitNow({Spec("l1")});
+  auto t = ClaimNow(1);
+  ASSERT_EQ(t.size(), 1u);
+  recorder_.queues_ready.clear();
+  lifecycle_.ReleaseWorker("w");
+  Turn();
+  ASSERT_EQ(recorder_.finished.size(), 1u);
+  EXPECT_EQ(recorder_.finished[0].second, FinishStatus::kRetry);
+  ASSERT_FALSE(recorder_.queues_ready.empty());
+  EXPECT_EQ(recorder_.queues_ready.back(), std::vector<std::string>{""});
+}
+
+TEST_F(TaskLifecycleTest, LeaseExtensionsRelayCancelRequests) {
+  store_.RequestCancel("e1", 9, "elsewhere");
+  lifecycle_.ExtendLeases("w", 30000);
+  store_.Answer();
+  EXPECT_EQ(recorder_.cancel_requests, std::vector<std::string>{"w/e1/9"});
+}
+
+}  // namespace
+}  // namespace taskmill::broker
