@@ -1,23 +1,22 @@
 -- stats.lua: per-queue depths and counters, one page at a time.
 --
--- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] Q, then Q queue names; with Q = 0 the known queues (qindex) are paged by name:
---   then after (the last name of the previous page, exclusive; "" = from the start), limit.
--- Returns: {items, next, known}: items[i] = {queue, ready depth (the queued gauge),
---   dead depth (ZCARD dead:<queue>), flat HGETALL of stats:<queue>}; next = the name to pass
---   as `after` for the next page ("" = this was the last); known = ZCARD qindex.
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack map:
+-- {queues = queue names}; with no queues the known queues (qindex) are paged by name:
+--   {after = the last name of the previous page, exclusive ("" = from the start), limit}.
+-- Returns (msgpack): {items, next, known}: items[i] = {queue, ready = depth (the queued
+--   gauge), dead = depth (ZCARD dead:<queue>), stats = flat HGETALL of stats:<queue>};
+--   next = the name to pass as `after` for the next page ("" = this was the last);
+--   known = ZCARD qindex.
 --   stats fields: submitted, succeeded, failed, retried, cancelled, stale (counters);
 --   queued, blocked, delayed, running (gauges); c:<cost> (summed costs).
 -- Each queue costs O(1) (plus its counter fields): no walk over its task types.
 -- Read only.
 
-local queues = {}
-for _ = 1, argn() do queues[#queues + 1] = arg() end
+local queues = A.queues or {}
 local next_after = ''
 if #queues == 0 then
-  local after = arg() or ''
-  local limit = argn() or 1000
+  local after = A.after or ''
+  local limit = tonumber(A.limit) or 1000
   local from = '-'
   if after ~= '' then from = '(' .. after end
   -- One more than asked: whether a next page exists.
@@ -34,6 +33,6 @@ for i, q in ipairs(queues) do
   for j = 1, #h, 2 do
     if h[j] == 'queued' then ready = tonumber(h[j + 1]) or 0 end
   end
-  out[i] = {q, ready, redis.call('ZCARD', dead_key(q)), h}
+  out[i] = {queue = q, ready = ready, dead = redis.call('ZCARD', dead_key(q)), stats = h}
 end
-return finish({out, next_after, redis.call('ZCARD', QUEUES)})
+return reply({items = out, next = next_after, known = redis.call('ZCARD', QUEUES)})
