@@ -246,6 +246,13 @@ local function count_state(t, old, new)
   end
 end
 
+-- The bookkeeping of a state change whose `state` field the caller wrote in its own HSET
+-- (the hot paths, claim and success, write it without building an argument table).
+local function state_written(t, new)
+  if t.state ~= new then count_state(t, t.state, new) end
+  t.state = new
+end
+
 -- Moves a task to a new state, writing `fields` (flat field/value list) in the same HSET.
 local function set_state(t, new, fields)
   local args = {'state', new}
@@ -253,8 +260,7 @@ local function set_state(t, new, fields)
     for _, v in ipairs(fields) do args[#args + 1] = v end
   end
   redis.call('HSET', task_key(t.id), unpack(args))
-  if t.state ~= new then count_state(t, t.state, new) end
-  t.state = new
+  state_written(t, new)
 end
 
 -- Global FIFO sequence: read once, allocated locally, written back once (flush_seq).
