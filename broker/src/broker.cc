@@ -30,6 +30,7 @@
 #include "service/batch_events.h"
 #include "service/broker_context.h"
 #include "service/client_service.h"
+#include "service/memory_guard.h"
 #include "service/worker_service.h"
 #include "store/store.h"
 #include "store/store_layout.h"
@@ -138,6 +139,11 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const WorkerService& work
   s.stale_results = ctx.counters.stale_results;
   s.tasks_dispatched = ctx.counters.tasks_dispatched;
   s.workers_lost = ctx.counters.workers_lost;
+  if (ctx.memory != nullptr) {
+    s.redis_used_bytes = ctx.memory->used_bytes();
+    s.redis_max_bytes = ctx.memory->max_bytes();
+    s.submits_refused_store_full = ctx.memory->refused();
+  }
   if (zap != nullptr) {
     s.curve_allowed = zap->counters().allowed;
     s.curve_refused = zap->counters().refused;
@@ -303,6 +309,8 @@ Result<void> Broker::Run() {
     store_gate = &layout_later->ok();
   }
 
+  // Declared before the connections it reads through, so it outlives their callbacks.
+  MemoryGuard memory(options_.store_full_headroom_percent);
   RedisConnection redis(*redis_config, {}, clock_);
   StoreOptions store_options;
   store_options.prefix = options_.prefix;
@@ -376,6 +384,7 @@ Result<void> Broker::Run() {
   quotas.subscriptions_total = options_.max_subscriptions_total;
   quotas.watched_tasks_total = options_.max_watched_tasks_total;
   ctx.recent_batches = &recent_batches;
+  ctx.memory = &memory;
   ClientService clients(ctx, quotas);
   WorkerService workers(ctx);
   BatchEvents events(ctx);
@@ -444,6 +453,8 @@ Result<void> Broker::Run() {
          LogCounters(c);
        }},
       {50, now + 50, [&] { clients.OnTick(); }},
+      // Redis's memory, read on the connection for expensive reads (off the hot path).
+      {MemoryGuard::kPollMs, now, [&] { memory.Poll(reads); }},
       {options_.sweep_ms, now + options_.sweep_ms, [&] { events.OnSweepTick(); }},
       {1000, now + 1000,
        [&] {

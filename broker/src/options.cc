@@ -38,6 +38,9 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.Uint32("redis-maxmemory-mb", &o.redis_maxmemory_mb, 0, 1u << 22,
            "the embedded Redis's maxmemory in MiB, with noeviction: a full Redis refuses "
            "submits with store_full and drops nothing (0: no limit)");
+  f.Uint32("store-full-headroom-percent", &o.store_full_headroom_percent, 1, 90,
+           "share of Redis's maxmemory kept for the tasks already accepted (DONEs, retries, "
+           "dead letters): new submits get store_full once used memory is within it");
   f.String("prefix", &o.prefix, "prefix of every Redis key");
   f.Uint32("heartbeat-ms", &o.heartbeat_ms, 50, 60000, "heartbeat interval in ms");
   f.Uint32("liveness", &o.liveness, 1, 100, "missed heartbeats before a worker is dead");

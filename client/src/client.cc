@@ -109,6 +109,12 @@ Result<std::string> Client::Submit(const protocol::TaskSpec& spec) {
 }
 
 Result<std::vector<std::string>> Client::SubmitMany(std::vector<protocol::TaskSpec> specs) {
+  auto submitted = SubmitTasks(std::move(specs));
+  if (!submitted) return std::unexpected(submitted.error());
+  return std::move(submitted->ids);
+}
+
+Result<SubmitResult> Client::SubmitTasks(std::vector<protocol::TaskSpec> specs) {
   if (auto valid = ValidateSpecs(specs); !valid) return std::unexpected(valid.error());
   size_t n = specs.size();
   protocol::Submit submit;
@@ -120,7 +126,7 @@ Result<std::vector<std::string>> Client::SubmitMany(std::vector<protocol::TaskSp
                                                std::to_string(reply->ids.size()) + " ids for " +
                                                std::to_string(n) + " tasks");
   }
-  return std::move(reply->ids);
+  return SubmitResult{std::move(reply->ids), std::move(reply->warnings)};
 }
 
 Result<std::vector<protocol::TaskInfo>> Client::Wait(const std::vector<std::string>& ids,
@@ -212,7 +218,8 @@ Result<SubscribedBatch> Client::SubmitBatch(protocol::BatchSpec batch, EventCall
     connection_->RemoveSubscription(sub_id, reply.error().code == ErrorCode::kTimeout);
     return std::unexpected(reply.error());
   }
-  return SubscribedBatch{std::move(*reply->batch), Subscription(connection_, sub_id, batch_id)};
+  return SubscribedBatch{std::move(*reply->batch), Subscription(connection_, sub_id, batch_id),
+                         std::move(reply->warnings)};
 }
 
 Result<protocol::BatchStatus> Client::GetBatch(const std::string& batch_id) {

@@ -200,7 +200,9 @@ TEST_F(CliIntegrationTest, StatsWatchPrintsFramesWithoutEscapesAndEndsOnCtrlC) {
   auto o = Taskmill({"stats", "--watch", "--count", "2", "--interval-ms", "200"});
   EXPECT_EQ(o.code, 0) << o.err;
   EXPECT_EQ(CountOf(o.out, "--- taskmill stats"), 2u) << o.out;
-  EXPECT_EQ(CountOf(o.out, "watched"), 2u) << o.out;
+  // Each frame: the queue's row and its ready-by-type row (no worker serves "watched").
+  EXPECT_EQ(CountOf(o.out, "watched"), 4u) << o.out;
+  EXPECT_EQ(CountOf(o.out, "watched  echo      1"), 2u) << o.out;
   EXPECT_EQ(o.out.find('\x1b'), std::string::npos) << o.out;
 
   std::string log = cluster_->dir() + "/watch.log";

@@ -139,6 +139,33 @@ TEST(JsonTest, StatsAndBatchStatus) {
   EXPECT_NE(Dump(ToJson(t)).find("\"worker\""), std::string::npos);
 }
 
+TEST(RenderTest, StatsBreakReadyTasksDownByType) {
+  StatsReply s;
+  protocol::QueueStats q;
+  q.queue = "images";
+  q.ready = 23;
+  q.ready_by_type = {{"thumbnail", 2}, {"resize", 20}};
+  q.more_types = 1;
+  s.queues = {q};
+  std::ostringstream out;
+  PrintStats(out, s);
+  EXPECT_NE(out.str().find("QUEUE   TYPE            READY\n"
+                           "images  resize             20\n"
+                           "images  thumbnail           2\n"
+                           "images  (1 more types)\n"),
+            std::string::npos)
+      << out.str();
+  auto j = ToJson(s);
+  EXPECT_EQ(j["queues"][0]["ready_by_type"]["resize"], 20);
+  EXPECT_EQ(j["queues"][0]["more_types"], 1);
+  // No ready tasks: no by-type table.
+  s.queues[0].ready_by_type.clear();
+  s.queues[0].more_types = 0;
+  std::ostringstream empty;
+  PrintStats(empty, s);
+  EXPECT_EQ(empty.str().find("TYPE "), std::string::npos) << empty.str();
+}
+
 protocol::Event Ev(const std::string& type, const std::string& task, const std::string& state) {
   protocol::Event e;
   e.batch_id = "b";

@@ -115,6 +115,16 @@ std::vector<Sample> SampleMessages() {
   {
     Reply r;
     r.req_id = 2;
+    r.ids = {"01JD0000000000000000000002"};
+    r.count = 1;
+    r.warnings = {
+        "no connected worker serves type 'resize' in queue 'images'; its tasks wait until one "
+        "does"};
+    out.push_back({"reply_submit_warnings", r});
+  }
+  {
+    Reply r;
+    r.req_id = 2;
     r.error = WireError{"invalid_argument", "tasks[0].priority: 300 is over the maximum of 255"};
     out.push_back({"reply_error", r});
   }
@@ -190,6 +200,18 @@ std::vector<Sample> SampleMessages() {
     b.warnings = {"CURVE roles are shared (--curve-roles=shared)"};
     r.broker = b;
     out.push_back({"reply_stats_warnings", r});
+  }
+  {
+    Reply r;
+    r.req_id = 14;
+    QueueStats q;
+    q.queue = "images";
+    q.ready = 23;
+    q.submitted = 23;
+    q.ready_by_type = {{"resize", 20}, {"thumbnail", 2}};
+    q.more_types = 1;
+    r.queues = {q};
+    out.push_back({"reply_stats_by_type", r});
   }
   {
     Reply r;

@@ -11,6 +11,7 @@ bool WorkerState::Serves(const std::string& queue) const {
 std::optional<WorkerState> WorkerRegistry::Register(const std::string& identity,
                                                     const protocol::Ready& ready, int64_t now_ms) {
   std::optional<WorkerState> replaced;
+  served_stale_ = true;
   if (auto it = identity_by_id_.find(ready.worker_id);
       it != identity_by_id_.end() && it->second != identity) {
     replaced = Remove(it->second);
@@ -60,6 +61,7 @@ std::optional<WorkerState> WorkerRegistry::Remove(const std::string& identity) {
   if (it == by_identity_.end()) return std::nullopt;
   WorkerState w = std::move(it->second);
   by_identity_.erase(it);
+  served_stale_ = true;  // what it served may be served by no one now
   if (auto id_it = identity_by_id_.find(w.id);
       id_it != identity_by_id_.end() && id_it->second == identity) {
     identity_by_id_.erase(id_it);
@@ -91,6 +93,31 @@ bool WorkerRegistry::NoneBusy() const {
     if (!w.in_flight.empty() || w.claiming > 0) return false;
   }
   return true;
+}
+
+bool WorkerRegistry::AnyServes(const std::string& queue, const std::string& type) const {
+  if (served_stale_) IndexServed();
+  if (any_type_queues_.contains(queue)) return true;
+  std::string key;
+  key.reserve(queue.size() + 1 + type.size());
+  key.append(queue).push_back('\0');
+  key.append(type);
+  return served_.contains(key);
+}
+
+void WorkerRegistry::IndexServed() const {
+  served_.clear();
+  any_type_queues_.clear();
+  for (const auto& [identity, w] : by_identity_) {
+    for (const auto& q : w.queues) {
+      if (w.types.empty()) {
+        any_type_queues_.insert(q);
+        continue;
+      }
+      for (const auto& t : w.types) served_.insert(q + '\0' + t);
+    }
+  }
+  served_stale_ = false;
 }
 
 void WorkerRegistry::WakeQueue(const std::string& queue) {

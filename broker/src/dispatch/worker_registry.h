@@ -54,6 +54,9 @@ class WorkerRegistry {
   // True iff no worker holds a task or has a claim in flight.
   bool NoneBusy() const;
   size_t size() const { return by_identity_.size(); }
+  // True iff a registered worker takes `type` tasks from `queue` (it lists the queue, and
+  // the type or no types at all). From an index rebuilt after workers come or go.
+  bool AnyServes(const std::string& queue, const std::string& type) const;
   // Marks idle workers serving `queue` (or every worker when empty) as worth a claim.
   void WakeQueue(const std::string& queue);
   std::vector<protocol::WorkerInfo> Describe() const;
@@ -70,8 +73,14 @@ class WorkerRegistry {
                                                  size_t max_label_bytes, bool& more) const;
 
  private:
+  void IndexServed() const;
+
   std::unordered_map<std::string, WorkerState> by_identity_;
   std::unordered_map<std::string, std::string> identity_by_id_;  // worker id -> identity
+  // AnyServes' index, rebuilt on the first question after a Register or Remove.
+  mutable bool served_stale_ = true;                         // true iff not rebuilt since
+  mutable std::unordered_set<std::string> served_;           // queue + '\0' + type
+  mutable std::unordered_set<std::string> any_type_queues_;  // queues of workers of any type
 };
 
 }  // namespace taskmill::broker

@@ -36,7 +36,8 @@ json QueueJson(const QueueCounters& c) {
           {"blocked", c.blocked},     {"running", s.running},     {"dead", s.dead},
           {"submitted", s.submitted}, {"succeeded", s.succeeded}, {"failed", s.failed},
           {"retried", s.retried},     {"cancelled", s.cancelled}, {"stale", c.stale},
-          {"cost", s.cost}};
+          {"cost", s.cost},           {"ready_by_type", s.ready_by_type},
+          {"more_types", s.more_types}};
 }
 
 }  // namespace

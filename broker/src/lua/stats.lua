@@ -4,12 +4,17 @@
 -- {queues = queue names}; with no queues the known queues (qindex) are paged by name:
 --   {after = the last name of the previous page, exclusive ("" = from the start), limit}.
 -- Returns (msgpack): {items, next, known}: items[i] = {queue, ready = depth (the queued
---   gauge), dead = depth (ZCARD dead:<queue>), stats = flat HGETALL of stats:<queue>};
+--   gauge), dead = depth (ZCARD dead:<queue>), stats = flat HGETALL of stats:<queue>,
+--   by_type, more_types};
 --   next = the name to pass as `after` for the next page ("" = this was the last);
 --   known = ZCARD qindex.
 --   stats fields: submitted, succeeded, failed, retried, cancelled, stale (counters);
 --   queued, blocked, delayed, running (gauges); c:<cost> (summed costs).
--- Each queue costs O(1) (plus its counter fields): no walk over its task types.
+--   by_type: flat {type, ready count (a string), ...} of the TYPES_SHOWN types with the most
+--   ready tasks (ties by name) among at most TYPES_READ of types:<queue>; more_types: the types of
+--   types:<queue> not in by_type.
+-- Each queue costs O(1) plus its counter fields and at most TYPES_READ ZCARDs of its ready
+-- sets, and the whole call at most TYPES_BUDGET of them (queues past it get no by_type).
 -- Read only.
 
 local queues = A.queues or {}
@@ -26,6 +31,35 @@ if #queues == 0 then
     next_after = queues[#queues]
   end
 end
+local TYPES_SHOWN, TYPES_READ, TYPES_BUDGET = 32, 256, 4096
+local budget = TYPES_BUDGET
+local function ready_by_type(q)
+  local n = redis.call('SCARD', types_key(q))
+  if n == 0 or budget <= 0 then return {}, n end
+  local types
+  if n <= TYPES_READ then
+    types = redis.call('SMEMBERS', types_key(q))
+  else
+    types = redis.call('SSCAN', types_key(q), 0, 'COUNT', TYPES_READ)[2]
+  end
+  local counted = {}
+  for _, t in ipairs(types) do
+    if budget <= 0 then break end
+    budget = budget - 1
+    local c = redis.call('ZCARD', ready_key(q, t))
+    if c > 0 then counted[#counted + 1] = {t, c} end
+  end
+  table.sort(counted, function(a, b)
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    return a[1] < b[1]
+  end)
+  local flat = {}
+  for j = 1, math.min(#counted, TYPES_SHOWN) do
+    flat[#flat + 1] = counted[j][1]
+    flat[#flat + 1] = tostring(counted[j][2])
+  end
+  return flat, n - #flat / 2
+end
 local out = {}
 for i, q in ipairs(queues) do
   local h = redis.call('HGETALL', stats_key(q))
@@ -33,6 +67,8 @@ for i, q in ipairs(queues) do
   for j = 1, #h, 2 do
     if h[j] == 'queued' then ready = tonumber(h[j + 1]) or 0 end
   end
-  out[i] = {queue = q, ready = ready, dead = redis.call('ZCARD', dead_key(q)), stats = h}
+  local by_type, more_types = ready_by_type(q)
+  out[i] = {queue = q, ready = ready, dead = redis.call('ZCARD', dead_key(q)), stats = h,
+            by_type = by_type, more_types = more_types}
 end
 return reply({items = out, next = next_after, known = redis.call('ZCARD', QUEUES)})

@@ -132,6 +132,15 @@ void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, doub
       MetricType::Counter, static_cast<double>(s.workers_lost));
   one("taskmill_broker_stale_results_total", "Results this broker saw fenced off as stale",
       MetricType::Counter, static_cast<double>(s.stale_results));
+  one("taskmill_broker_redis_used_memory_bytes",
+      "Redis's used_memory at the broker's last reading (every 500 ms)", MetricType::Gauge,
+      static_cast<double>(s.redis_used_bytes));
+  one("taskmill_broker_redis_maxmemory_bytes", "Redis's maxmemory (0: no limit)",
+      MetricType::Gauge, static_cast<double>(s.redis_max_bytes));
+  one("taskmill_broker_submits_refused_store_full_total",
+      "SUBMITs and BATCHes refused with store_full because Redis was near its maxmemory "
+      "(--store-full-headroom-percent)",
+      MetricType::Counter, static_cast<double>(s.submits_refused_store_full));
   one("taskmill_broker_redis_connected", "1 while the reactor's Redis connection is ready",
       MetricType::Gauge, s.redis_ready ? 1 : 0);
   one("taskmill_broker_store_readable",

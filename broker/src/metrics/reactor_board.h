@@ -38,6 +38,9 @@ struct ReactorSnapshot {
   uint64_t workers = 0;           // workers registered with this broker
   uint64_t slots_busy = 0;        // their slots running or being claimed for
   uint64_t slots_free = 0;        // their slots free
+  uint64_t redis_used_bytes = 0;  // Redis's used_memory at the last reading (MemoryGuard)
+  uint64_t redis_max_bytes = 0;   // Redis's maxmemory then (0: no limit)
+  uint64_t submits_refused_store_full = 0;  // SUBMITs and BATCHes refused near maxmemory
   bool redis_ready = false;       // true iff the reactor's connection is up, scripts loaded
   bool draining = false;          // true iff stopping: no new work taken
   bool published = false;         // true iff the reactor has published at least once

@@ -12,6 +12,7 @@ namespace taskmill::broker {
 
 class BatchEvents;
 class BrokerMetrics;
+class MemoryGuard;
 class PeerWatch;
 class SendBudget;
 class RecentBatches;
@@ -57,6 +58,8 @@ struct BrokerContext {
   const SendBudget* client_budget = nullptr;
   // Batches seen changing, for the dashboard's list (null: not kept).
   RecentBatches* recent_batches = nullptr;
+  // Refuses new tasks with store_full while Redis is near its maxmemory (null: never).
+  MemoryGuard* memory = nullptr;
 };
 
 }  // namespace taskmill::broker

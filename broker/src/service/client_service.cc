@@ -6,8 +6,10 @@
 #include "metrics/reactor_board.h"
 #include "net/peer_watch.h"
 #include "net/send_budget.h"
+#include "service/memory_guard.h"
 #include "service/batch_events.h"
 #include "service/request_checks.h"
+#include "service/unserved_types.h"
 #include "service/worker_service.h"
 #include "service/wrong_port.h"
 #include "store/batch_resolver.h"
@@ -68,6 +70,9 @@ protocol::BrokerStats ClientService::BrokerSection() const {
     b.queued_bytes = ctx_.client_budget->queued_bytes();
     b.replies_dropped = ctx_.client_budget->refused();
     b.clients_cut = ctx_.client_budget->peers_cut();
+  }
+  if (ctx_.memory != nullptr) {
+    if (auto full = ctx_.memory->Warning(); !full.empty()) b.warnings.push_back(std::move(full));
   }
   if (ctx_.access.shared_roles()) {
     b.warnings.push_back(
@@ -223,6 +228,15 @@ bool ClientService::RefuseNewWork(const std::string& identity, uint64_t req_id) 
   return false;
 }
 
+bool ClientService::RefuseForMemory(const std::string& identity, uint64_t req_id,
+                                    const std::vector<protocol::TaskSpec>& tasks) {
+  if (ctx_.memory == nullptr) return false;
+  auto admitted = ctx_.memory->Admit(EstimateTaskBytes(tasks));
+  if (admitted) return false;
+  ReplyError(identity, req_id, admitted.error());
+  return true;
+}
+
 void ClientService::OnSubmit(const std::string& identity, protocol::Submit& submit) {
   if (RefuseNewWork(identity, submit.req_id)) return;
   // Checked here, alone: a SUBMIT the store would refuse must not join (and fail) the
@@ -231,12 +245,14 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
     ReplyError(identity, submit.req_id, valid.error());
     return;
   }
+  if (RefuseForMemory(identity, submit.req_id, submit.tasks)) return;
   for (auto& spec : submit.tasks) {
     spec.batch_id.clear();  // only BATCH makes batch members
     if (spec.id.empty()) spec.id = NewId();
   }
   submits_.push_back({identity, submit.req_id, submit_specs_.size(), submit.tasks.size(),
-                      submit.notify, caller_.key});
+                      submit.notify, caller_.key,
+                      UnservedTypeWarnings(ctx_.workers->registry(), submit.tasks)});
   for (auto& spec : submit.tasks) submit_specs_.push_back(std::move(spec));
 }
 
@@ -332,6 +348,7 @@ void ClientService::EnqueueSubmits(std::vector<PendingSubmit> requests,
         }
       }
       reply.count = static_cast<uint32_t>(reply.ids.size());
+      if (!reply.error) reply.warnings = req.warnings;
       Reply(req.identity, std::move(reply));
     }
     if (r) {
@@ -611,6 +628,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   if (auto valid = CheckBatch(spec, ctx_.options); !valid) {
     return ReplyError(identity, batch.req_id, valid.error());
   }
+  if (RefuseForMemory(identity, batch.req_id, spec.tasks)) return;
   if (batch.subscribe) {
     // Judged before the batch exists, so a refusal leaves nothing behind.
     auto ok = quotas_.AdmitSubscription(ClientSubscriptions(identity),
@@ -619,6 +637,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
     if (!ok) return ReplyError(identity, batch.req_id, ok.error());
   }
   protocol::CostMap budget = spec.budget;
+  auto warnings = UnservedTypeWarnings(ctx_.workers->registry(), spec.tasks);
   auto resolved = ResolveBatch(std::move(spec));
   if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
   protocol::BatchStatus status;
@@ -636,7 +655,8 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   ctx_.store.EnqueueBatch(
       std::move(batch_id), std::move(limits), std::move(resolved->tasks),
       [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,
-       status = std::move(status), queues = std::move(queues)](Result<EnqueueResult> r) mutable {
+       status = std::move(status), queues = std::move(queues),
+       warnings = std::move(warnings)](Result<EnqueueResult> r) mutable {
         if (!r) return ReplyError(identity, req_id, r.error());
         for (size_t i = 0; i < r->items.size(); ++i) {
           if (r->items[i].error) {
@@ -656,6 +676,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
         protocol::Reply reply;
         reply.req_id = req_id;
         reply.batch = status;
+        reply.warnings = std::move(warnings);
         Reply(identity, std::move(reply));
         ctx_.events->BatchStarted(status);
         for (const auto& q : queues) ctx_.workers->WakeQueue(q);

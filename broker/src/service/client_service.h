@@ -61,11 +61,16 @@ class ClientService {
     size_t count = 0;
     bool notify = false;
     std::string owner;  // the submitter's CURVE key ("" without CURVE)
+    std::vector<std::string> warnings;  // for its reply: task types no worker serves
   };
 
   // Answers with an error and returns true while new work cannot be taken (shutting down,
   // or Redis unreachable: nothing may be acknowledged that is not stored).
   bool RefuseNewWork(const std::string& identity, uint64_t req_id);
+  // Answers store_full and returns true while Redis is too near its maxmemory for `tasks`
+  // (MemoryGuard): the room left is kept for the tasks already accepted.
+  bool RefuseForMemory(const std::string& identity, uint64_t req_id,
+                       const std::vector<protocol::TaskSpec>& tasks);
   void OnSubmit(const std::string& identity, protocol::Submit& submit);
   void OnWait(const std::string& identity, protocol::Wait& wait);
   void OnGet(const std::string& identity, protocol::Get& get);

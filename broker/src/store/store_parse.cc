@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <limits>
 
 #include "redis/reply.h"
 #include "store/msgpack_read.h"
@@ -415,6 +417,18 @@ Result<StatsPage> ParseStats(const redisReply* r) {
     c.stale = u("stale");
     for (const auto& [k, v] : m) {
       if (k.starts_with("c:")) c.stats.cost[k.substr(2)] = std::strtod(v.c_str(), nullptr);
+    }
+    if (const auto& types = mp::Get(f, "by_type"); !mp::IsNil(types)) {
+      TM_ASSIGN_OR_RETURN(by_type, mp::StrMap(types, "ready by type"));
+      TM_ASSIGN_OR_RETURN(more, mp::Int(mp::Get(f, "more_types"), "more types"));
+      for (const auto& [type, count] : by_type) {
+        int64_t n = 0;
+        std::from_chars(count.data(), count.data() + count.size(), n);
+        c.stats.ready_by_type[type] = static_cast<uint32_t>(
+            std::clamp<int64_t>(n, 0, std::numeric_limits<uint32_t>::max()));
+      }
+      c.stats.more_types = static_cast<uint32_t>(
+          std::clamp<int64_t>(more, 0, std::numeric_limits<uint32_t>::max()));
     }
     out.push_back(std::move(c));
   }

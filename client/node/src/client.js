@@ -8,7 +8,7 @@ import {EventEmitter} from 'node:events';
 
 import {CodecError} from './codec.js';
 import {BrokerUnavailable, InvalidSpec, NotFound, TaskFailed, TaskmillError, TaskmillTimeout,
-  Unauthorized, errorFromWire} from './errors.js';
+  TaskmillWarning, Unauthorized, errorFromWire} from './errors.js';
 import {load as loadCurve} from './curve.js';
 import {redialDelay} from './handshake.js';
 import {Job, idOf} from './job.js';
@@ -160,7 +160,17 @@ export class Client extends EventEmitter {
     rejectUnknown('submit', options, new Set(['notify']));
     const {notify = false} = options;
     const tasks = specs.map((s, i) => normalizeTaskSpec(s, `tasks[${i}]`));
-    return (await this.call('SUBMIT', {tasks, notify})).ids.map((id) => new Job(this, id));
+    const reply = await this.call('SUBMIT', {tasks, notify});
+    const warnings = this.warnAbout(reply);
+    return reply.ids.map((id) => new Job(this, id, warnings));
+  }
+
+  // (internal) The reply's warnings (e.g. a task type no connected worker serves), each
+  // also emitted as a 'warning' event.
+  warnAbout(reply) {
+    const warnings = reply.warnings ?? [];
+    for (const w of warnings) this.emit('warning', new TaskmillWarning(w));
+    return warnings;
   }
 
   // Waits until every task is terminal or timeoutMs passed (then they are reported as
@@ -239,7 +249,7 @@ export class Client extends EventEmitter {
     }
     try {
       const reply = await this.call('BATCH', {batch, subscribe});
-      return {status: reply.batch, events};
+      return {status: reply.batch, events, warnings: this.warnAbout(reply)};
     } catch (err) {
       if (events) this.unregister(events, false);
       throw err;

@@ -5,6 +5,16 @@
 // Codes after which the same request may succeed later: nothing of it was stored.
 export const RETRYABLE_CODES = new Set(['store_unavailable', 'store_full']);
 
+// A warning the broker sent with a successful reply, e.g. for a submit of a task type no
+// connected worker serves. Emitted as the client's 'warning' event; the text is also on the
+// Job (job.warnings) or the submitBatch result (warnings).
+export class TaskmillWarning extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'TaskmillWarning';
+  }
+}
+
 export class TaskmillError extends Error {
   constructor(code, message) {
     super(message);

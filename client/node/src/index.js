@@ -5,7 +5,8 @@ export {Job} from './job.js';
 export {Subscription} from './subscription.js';
 export {Worker} from './worker.js';
 export {BrokerUnavailable, Forbidden, InvalidSpec, NotFound, PermanentError, QueueFull,
-  StoreFull, TaskFailed, TaskmillError, TaskmillTimeout, Unauthorized} from './errors.js';
+  StoreFull, TaskFailed, TaskmillError, TaskmillTimeout, TaskmillWarning,
+  Unauthorized} from './errors.js';
 export {TASK_STATES, TERMINAL_STATES} from './schema.js';
 export * as protocol from './protocol.js';
 export * as curve from './curve.js';

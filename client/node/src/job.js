@@ -4,9 +4,11 @@
 // String(job) and JSON.stringify(job) give the id; every Client call taking ids takes jobs.
 
 export class Job {
-  constructor(client, id) {
+  // `warnings`: the broker's about this submit (e.g. no connected worker serves its type).
+  constructor(client, id, warnings = []) {
     this.client = client;
     this.id = id;
+    this.warnings = warnings;
   }
 
   waitUntilFinished({timeoutMs = 60_000} = {}) {

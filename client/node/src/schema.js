@@ -90,6 +90,8 @@ export const QueueStats = [
   f('retried', 'u64'),
   f('cancelled', 'u64'),
   f('cost', 'costMap'),
+  f('ready_by_type', 'uintMap'),
+  f('more_types', 'u32'),
 ];
 
 export const WorkerInfo = [
@@ -178,6 +180,7 @@ export const Reply = [
   f('count', 'u32'),
   f('broker', 'optObj', {schema: BrokerStats}),
   f('next_cursor', 'str'),
+  f('warnings', 'strList'),
 ];
 export const Result = [f('task', 'obj', {req: true, schema: TaskInfo})];
 export const Event = [

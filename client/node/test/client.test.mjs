@@ -59,6 +59,30 @@ describe('client against a live cluster', {skip: skip ?? false}, () => {
     assert.equal(again.attempts, 1);
   });
 
+  test('a submit of a type no connected worker serves carries a warning', async () => {
+    const seen = [];
+    const onWarning = (w) => seen.push(w);
+    client.on('warning', onWarning);
+    try {
+      const job = await client.submit({type: 'nosuch', queue: 'nodewarn'});
+      const text = "no connected worker serves type 'nosuch' in queue 'nodewarn'; " +
+        'its tasks wait until one does';
+      assert.deepEqual(job.warnings, [text]);
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0].name, 'TaskmillWarning');
+      assert.equal(seen[0].message, text);
+      const batch = await client.submitBatch({tasks: [{name: 'a', type: 'nosuch',
+        queue: 'nodewarn'}]});
+      assert.deepEqual(batch.warnings, [text]);
+      const served = await client.submit({type: 'echo'});
+      assert.deepEqual(served.warnings, []);
+      assert.equal(seen.length, 2);
+      await client.cancelMany([job, batch.status.tasks.a]);
+    } finally {
+      client.off('warning', onWarning);
+    }
+  });
+
   test('submit returns a Job: waitUntilFinished, getState, and ids wherever ids go', async () => {
     const job = await client.submit({type: 'echo', payload: {a: 1}});
     assert.ok(job instanceof Job);

@@ -98,7 +98,11 @@ describe('node worker and examples against a live cluster', {skip: missingBinari
     });
     let release;
     const released = new Promise((resolve) => { release = resolve; });
-    w.handle('stubborn', () => released);  // ignores its abort until the test lets it go
+    const stubborn = new Map();  // task id -> Task of each 'stubborn' attempt
+    w.handle('stubborn', (task) => {  // ignores its abort until the test lets it go
+      stubborn.set(task.id, task);
+      return released;
+    });
     const running = w.run();
     try {
       await cluster.waitForWorkers(client, ['node-inproc']);
@@ -119,6 +123,11 @@ describe('node worker and examples against a live cluster', {skip: missingBinari
       const asked = await client.cancelMany([held]);
       assert.equal(asked.count, 1);
       assert.deepEqual(asked.requested, [held]);
+      // The reply does not wait for the worker: its CANCEL_TASK is a separate message that
+      // may come after this line. Let the handler go only once the abort has reached it, so
+      // that 'late' is a result returned after the cancel (a result returned before the
+      // worker hears of it is a success, protocol.md 8.18).
+      await waitFor('the cancel to reach the handler', () => stubborn.get(held)?.signal.aborted);
       release('late');
       assert.equal((await client.wait(held, {timeoutMs: 10_000})).state, 'cancelled');
 

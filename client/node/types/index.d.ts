@@ -74,6 +74,10 @@ export interface QueueStats {
   ready: U64; delayed: U64; running: U64; dead: U64;
   submitted: U64; succeeded: U64; failed: U64; retried: U64; cancelled: U64;
   cost: Record<string, number>;
+  /** Ready tasks per task type: the (at most 32) types with the most. */
+  readyByType: Record<string, number>;
+  /** Types with ready tasks left out of readyByType. */
+  moreTypes: number;
 }
 
 export interface WorkerInfo {
@@ -166,6 +170,9 @@ export type TaskRef = string | Job;
 export class Job {
   readonly id: string;
   readonly client: Client;
+  /** The broker's warnings about this submit, e.g. that no connected worker serves its
+   * type (each also emitted as the client's 'warning' event); usually empty. */
+  readonly warnings: string[];
   /** The TaskInfo of a success; rejects with TaskFailed (failed or cancelled) or
    * TaskmillTimeout (still unfinished after timeoutMs, default 60000). */
   waitUntilFinished(options?: {timeoutMs?: number}): Promise<TaskInfo>;
@@ -192,9 +199,9 @@ export class Client extends EventEmitter {
   cancelMany(ids: TaskRef[], options?: {reason?: string}): Promise<AffectedTasks>;
   cancelBatch(batchId: string, options?: {reason?: string}): Promise<AffectedTasks>;
   submitBatch(batch: BatchSubmission & {subscribe: true}):
-    Promise<{status: BatchStatus; events: Subscription}>;
+    Promise<{status: BatchStatus; events: Subscription; warnings: string[]}>;
   submitBatch(batch: BatchSubmission):
-    Promise<{status: BatchStatus; events: Subscription | null}>;
+    Promise<{status: BatchStatus; events: Subscription | null; warnings: string[]}>;
   waitBatch(batchId: string, options?: {timeoutMs?: number}):
     Promise<{status: BatchStatus; tasks: Record<string, TaskInfo>}>;
   subscribe(batchId: string): Promise<Subscription>;
@@ -277,6 +284,8 @@ export class TaskmillError extends Error {
 }
 export class InvalidSpec extends TaskmillError {}
 export class TaskmillTimeout extends TaskmillError {}
+/** A warning the broker sent with a successful reply (the client's 'warning' event). */
+export class TaskmillWarning extends Error {}
 export class BrokerUnavailable extends TaskmillError {}
 export class NotFound extends TaskmillError {}
 /** A queue is at the broker's depth cap (--max-queue-depth); nothing was stored. */

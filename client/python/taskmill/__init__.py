@@ -13,7 +13,8 @@ from taskmill.calls import AffectedTasks, StatsReply
 from taskmill.client import Client, SubscribedBatch, Subscription
 from taskmill.errors import (BrokerUnavailable, DependencyCycle, Forbidden, InvalidSpec,
                              NotFound, PermanentError, ProtocolError, QueueFull, StoreFull,
-                             TaskFailed, TaskmillError, TaskmillTimeout, Unauthorized)
+                             TaskFailed, TaskmillError, TaskmillTimeout, TaskmillWarning,
+                             Unauthorized)
 from taskmill.handle import AsyncTaskHandle, TaskHandle
 from taskmill.worker import Task, Worker
 from taskmill.messages import (BackoffPolicy, BatchSpec, BatchStatus, Event, QueueStats,
@@ -28,6 +29,6 @@ __all__ = [
     "DependencyCycle", "Event", "Forbidden", "InvalidSpec", "NotFound", "PermanentError",
     "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "StoreFull", "SubscribedBatch",
     "Subscription", "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError",
-    "TaskmillTimeout", "Task", "TaskFunction", "TaskHandle", "Unauthorized", "Worker",
+    "TaskmillTimeout", "TaskmillWarning", "Task", "TaskFunction", "TaskHandle", "Unauthorized", "Worker",
     "WorkerInfo",
 ]

@@ -8,12 +8,13 @@ import os
 import re
 import secrets
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, \
     Sequence, TypeVar, Union
 
 from taskmill import messages as m
-from taskmill.errors import InvalidSpec, NotFound, ProtocolError, TaskFailed
+from taskmill.errors import InvalidSpec, NotFound, ProtocolError, TaskFailed, TaskmillWarning
 
 T = TypeVar("T")
 Payload = m.Payload
@@ -170,7 +171,14 @@ def submit_many(specs: Iterable[m.TaskSpec], timeout: float) -> Call[List[str]]:
         raise InvalidSpec("tasks: at least one task is needed")
     for i, spec in enumerate(tasks):
         validate_spec(spec, f"tasks[{i}]")
-    return Call(m.Submit(tasks=tasks), timeout, lambda r: list(r.ids))
+    return Call(m.Submit(tasks=tasks), timeout, lambda r: list(warn(r).ids))
+
+
+def warn(reply: m.Reply) -> m.Reply:
+    """Issues the reply's warnings (TaskmillWarning), e.g. a task type no worker serves."""
+    for text in reply.warnings:
+        warnings.warn(text, TaskmillWarning, stacklevel=5)  # the caller of submit
+    return reply
 
 
 def wait(ids: Sequence[str], wait_timeout: float, timeout: float) -> Call[List[m.TaskInfo]]:
@@ -237,7 +245,7 @@ def _batch(reply: m.Reply) -> m.BatchStatus:
 
 
 def submit_batch(spec: m.BatchSpec, subscribe: bool, timeout: float) -> Call[m.BatchStatus]:
-    return Call(m.Batch(batch=spec, subscribe=subscribe), timeout, _batch)
+    return Call(m.Batch(batch=spec, subscribe=subscribe), timeout, lambda r: _batch(warn(r)))
 
 
 def get_batch(batch_id: str, timeout: float) -> Call[m.BatchStatus]:

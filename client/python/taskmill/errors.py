@@ -24,6 +24,12 @@ ERROR_CODES = (
 RETRYABLE_CODES = frozenset({"store_unavailable", "store_full"})
 
 
+class TaskmillWarning(UserWarning):
+    """A warning the broker sent with a successful reply, e.g. for a submit of a task type
+    no connected worker serves ("no connected worker serves type 'resize' in queue
+    'images'; ..."). Issued with ``warnings.warn``; filter it like any warning."""
+
+
 class TaskmillError(Exception):
     """Base class of every taskmill error: a protocol error ``code`` and a ``message``."""
 

@@ -274,6 +274,9 @@ class QueueStats:
     retried: int = 0
     cancelled: int = 0
     cost: Dict[str, float] = field(default_factory=dict)
+    # Ready tasks per type: the (at most 32) types with the most; more_types: the rest.
+    ready_by_type: Dict[str, int] = field(default_factory=dict)
+    more_types: int = 0
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -281,7 +284,8 @@ class QueueStats:
 QueueStats.FIELDS = (Field("queue", STR, required=True),) + tuple(
     Field(k, UINT) for k in ("ready", "delayed", "running", "dead", "submitted",
                              "succeeded", "failed", "retried", "cancelled")
-) + (Field("cost", COST_MAP),)
+) + (Field("cost", COST_MAP), Field("ready_by_type", UINT_MAP),
+     Field("more_types", UINT, max=U32))
 
 
 @dataclass
@@ -542,6 +546,7 @@ class Reply:
     count: int = 0
     broker: Optional[BrokerStats] = None
     next_cursor: str = ""
+    warnings: List[str] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("error", OPT_OBJ, cls=WireError),
@@ -553,6 +558,7 @@ class Reply:
         Field("count", UINT, max=U32),
         Field("broker", OPT_OBJ, cls=BrokerStats),
         Field("next_cursor", STR),
+        Field("warnings", STR_LIST),
     )
 
 

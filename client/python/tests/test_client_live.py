@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from typing import List
 
 import pytest
@@ -22,6 +23,23 @@ def test_submit_wait_get_echo(client: Client) -> None:
     got = client.get(task_id)
     assert got.id == task_id and got.output == b"hello" and got.priority == 5
     assert client.result(task_id).output == b"hello"
+
+
+def test_unserved_type_warning(client: Client, cluster: Cluster) -> None:
+    text = ("no connected worker serves type 'nosuch' in queue 'pywarn'; "
+            "its tasks wait until one does")
+    with pytest.warns(taskmill.TaskmillWarning) as caught:
+        handle = client.submit("nosuch", b"", queue="pywarn")
+    assert [str(w.message) for w in caught] == [text]
+    with pytest.warns(taskmill.TaskmillWarning, match="no connected worker serves"):
+        batch = client.submit_batch([TaskSpec(name="a", type="nosuch", queue="pywarn")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", taskmill.TaskmillWarning)
+        client.submit("echo", b"served")  # a served type: no warning
+    cli = cluster.cli("submit", "--type", "nosuch", "--queue", "pywarn")
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stderr == f"taskmill: warning: {text}\n"
+    client.cancel_many([handle, batch.tasks["a"], cli.stdout.strip()])
 
 
 def test_exec_exit_code_and_stdout(client: Client) -> None:

@@ -7,7 +7,7 @@ import json
 import signal
 import threading
 import time
-from typing import Iterator, List
+from typing import Dict, Iterator, List
 
 import pytest
 
@@ -163,8 +163,11 @@ def test_timeouts_and_cancels_hold_for_a_handler_that_ignores_them(
     worker = Worker(cluster.backend, queues=["pyhang"], concurrency=2, worker_id="py-hang",
                     heartbeat_ms=200, drain_timeout=2.0, cancel_grace=30.0)
 
+    hung: Dict[str, Task] = {}  # task id -> its attempt's Task
+
     @worker.handler("py.hang")
     def hang(task: Task) -> str:
+        hung[task.id] = task
         release.wait(float(task.text))  # never looks at task.cancel_event
         return "finished anyway"
 
@@ -191,6 +194,11 @@ def test_timeouts_and_cancels_hold_for_a_handler_that_ignores_them(
         out = cluster.cli("cancel", held)
         assert out.returncode == 0, out.stderr
         assert "cancel requested for 1 running task(s)" in out.stdout, out.stdout
+        # The replies do not wait for the worker to hear its CANCEL_TASK: let the handler
+        # return only once the cancel has reached it, so that its result is a late one (a
+        # result returned before the worker hears of the cancel is a success).
+        wait_for(lambda: held.id in hung and hung[held.id].cancelled, 10,
+                 "the cancel to reach the handler")
         release.set()
         final = held.wait(timeout=20)
         assert final.state == "cancelled", final

@@ -176,6 +176,7 @@ int Follow(Context& ctx, Client& client, protocol::BatchSpec spec, uint32_t wait
   auto submitted =
       client.SubmitBatch(std::move(spec), [&inbox](const protocol::Event& e) { inbox.Push(e); });
   if (!submitted) return ReportError(ctx, submitted.error());
+  for (const auto& w : submitted->warnings) ctx.err << "taskmill: warning: " << w << '\n';
   return FollowBatch(ctx, client, names, submitted->status, submitted->subscription, inbox,
                      wait_ms, "submitted");
 }

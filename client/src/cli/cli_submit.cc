@@ -166,8 +166,10 @@ int RunSubmit(Context& ctx, const Args& args) {
   int code = kExitOk;
   auto client = ConnectClient(ctx, &code);
   if (!client) return code;
-  auto id = client->Submit(spec);
-  if (!id) return ReportError(ctx, id.error());
+  auto submitted = client->SubmitTasks({spec});
+  if (!submitted) return ReportError(ctx, submitted.error());
+  for (const auto& w : submitted->warnings) ctx.err << "taskmill: warning: " << w << '\n';
+  const std::string* id = &submitted->ids.at(0);
   if (!wait) {
     if (ctx.global.json) {
       ctx.out << Dump(nlohmann::json{{"id", *id}}) << '\n';

@@ -139,10 +139,15 @@ json ToJson(const protocol::BatchStatus& b) {
 }
 
 json ToJson(const protocol::QueueStats& q) {
-  return json{{"queue", q.queue},         {"ready", q.ready},      {"delayed", q.delayed},
-              {"running", q.running},     {"dead", q.dead},        {"submitted", q.submitted},
-              {"succeeded", q.succeeded}, {"failed", q.failed},    {"retried", q.retried},
-              {"cancelled", q.cancelled}, {"cost", ToJson(q.cost)}};
+  json by_type = json::object();
+  for (const auto& [type, ready] : q.ready_by_type) by_type[type] = ready;
+  return json{{"queue", q.queue},         {"ready", q.ready},
+              {"delayed", q.delayed},     {"running", q.running},
+              {"dead", q.dead},           {"submitted", q.submitted},
+              {"succeeded", q.succeeded}, {"failed", q.failed},
+              {"retried", q.retried},     {"cancelled", q.cancelled},
+              {"cost", ToJson(q.cost)},   {"ready_by_type", std::move(by_type)},
+              {"more_types", q.more_types}};
 }
 
 json ToJson(const protocol::WorkerInfo& w) {

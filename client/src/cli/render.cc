@@ -238,6 +238,22 @@ void PrintStats(std::ostream& out, const StatsReply& stats) {
   }
   queues.Print(out);
   out << '\n';
+  // Ready tasks by type, most first: which handler the backlog waits for.
+  Table types({"QUEUE", "TYPE", "READY"}, {false, false, true});
+  for (const auto& q : stats.queues) {
+    std::vector<std::pair<std::string, uint32_t>> by_type(q.ready_by_type.begin(),
+                                                          q.ready_by_type.end());
+    std::stable_sort(by_type.begin(), by_type.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    for (const auto& [type, ready] : by_type) types.AddRow({q.queue, type, std::to_string(ready)});
+    if (q.more_types > 0) {
+      types.AddRow({q.queue, "(" + std::to_string(q.more_types) + " more types)", ""});
+    }
+  }
+  if (types.rows() > 0) {
+    types.Print(out);
+    out << '\n';
+  }
   Table workers({"WORKER", "QUEUES", "TYPES", "SLOTS", "IN FLIGHT"},
                 {false, false, false, true, true});
   auto join = [](const std::vector<std::string>& v) {

@@ -102,6 +102,8 @@ void Fields(V& v, S& x) {
   v.Uint("retried", x.retried);
   v.Uint("cancelled", x.cancelled);
   v.CostMap("cost", x.cost);
+  v.UintMap("ready_by_type", x.ready_by_type);
+  v.Uint("more_types", x.more_types);
 }
 
 template <class V, class S>
@@ -251,6 +253,7 @@ void Fields(V& v, S& x) {
   v.Uint("count", x.count);
   v.OptObj("broker", x.broker);
   v.Str("next_cursor", x.next_cursor);
+  v.StrList("warnings", x.warnings);
 }
 
 template <class V, class S>

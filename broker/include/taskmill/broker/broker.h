@@ -29,6 +29,11 @@ struct BrokerOptions {
   // The embedded Redis's maxmemory in MiB (always with maxmemory-policy noeviction: a full
   // Redis refuses writes, store_full, and never drops a task); 0: no limit.
   uint32_t redis_maxmemory_mb = 0;
+  // The share of Redis's maxmemory kept for the tasks already accepted (their claims, DONEs
+  // and results, retries, dead letters): once used memory is within it, new SUBMITs and
+  // BATCHes are refused with store_full (MemoryGuard). Any Redis with a maxmemory, embedded
+  // or not; without one nothing is refused.
+  uint32_t store_full_headroom_percent = 10;
   // Prefix of every Redis key.
   std::string prefix = "tm:";
   // Heartbeat interval, both directions.

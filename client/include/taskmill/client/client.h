@@ -77,6 +77,14 @@ class Subscription {
 struct SubscribedBatch {
   protocol::BatchStatus status;
   Subscription subscription;
+  std::vector<std::string> warnings;  // the broker's, e.g. a task type no worker serves
+};
+
+// What a SUBMIT answers: the task ids in order, and the broker's warnings about them (e.g.
+// "no connected worker serves type 'resize' in queue 'images'; ..."), usually none.
+struct SubmitResult {
+  std::vector<std::string> ids;
+  std::vector<std::string> warnings;
 };
 
 // What STATS answers: per-queue depth, counters and costs, the connected workers, and the
@@ -122,6 +130,8 @@ class Client {
   Result<std::string> Submit(const protocol::TaskSpec& spec);
   // Submits tasks atomically-per-request; returns their ids in order.
   Result<std::vector<std::string>> SubmitMany(std::vector<protocol::TaskSpec> specs);
+  // The same, with the broker's warnings (SubmitResult).
+  Result<SubmitResult> SubmitTasks(std::vector<protocol::TaskSpec> specs);
 
   // Waits until every task is terminal or timeout_ms passed, whichever is first, and
   // returns their states (a task still running at the timeout is not an error). The

@@ -142,6 +142,7 @@ struct Reply {
   uint32_t count = 0;                // DLQ retry/purge, CANCEL: how many
   std::optional<BrokerStats> broker;  // STATS (first page)
   std::string next_cursor;            // STATS: pass back for the next page; empty: last page
+  std::vector<std::string> warnings;  // SUBMIT, BATCH: e.g. a task type no worker serves
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 

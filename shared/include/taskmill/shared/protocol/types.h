@@ -111,6 +111,9 @@ struct QueueStats {
   uint64_t retried = 0;
   uint64_t cancelled = 0;
   CostMap cost;
+  // Ready tasks per task type: the (at most 32) types with the most, capped at 2^32-1 each.
+  std::map<std::string, uint32_t> ready_by_type;
+  uint32_t more_types = 0;  // types with ready tasks not in ready_by_type
 
   friend bool operator==(const QueueStats&, const QueueStats&) = default;
 };

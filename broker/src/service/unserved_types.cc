@@ -1,0 +1,26 @@
+#include "service/unserved_types.h"
+
+#include <unordered_set>
+
+namespace taskmill::broker {
+
+std::vector<std::string> UnservedTypeWarnings(const WorkerRegistry& workers,
+                                              const std::vector<protocol::TaskSpec>& tasks) {
+  std::vector<std::string> out;
+  std::unordered_set<std::string> seen;  // queue + '\0' + type of the unserved pairs
+  for (const auto& t : tasks) {
+    if (workers.AnyServes(t.queue, t.type)) continue;
+    if (!seen.insert(t.queue + '\0' + t.type).second) continue;
+    if (out.size() < kMaxUnservedWarnings) {
+      out.push_back("no connected worker serves type '" + t.type + "' in queue '" + t.queue +
+                    "'; its tasks wait until one does");
+    }
+  }
+  if (seen.size() > kMaxUnservedWarnings) {
+    out.push_back("and " + std::to_string(seen.size() - kMaxUnservedWarnings) +
+                  " more task types that no connected worker serves");
+  }
+  return out;
+}
+
+}  // namespace taskmill::broker
