@@ -10,9 +10,12 @@
 #
 # The taskmill run includes "scraped": the throughput run again with the broker's /metrics
 # scraped once a second (its ratio to the plain run and the broker CPU per task both ways).
+# The "taskmill (Python)" column is taskmill again, submitted and awaited through the taskmill
+# Python client (tests/bench/peers_src/taskmill_py_bench.py): what a Python user gets.
 # Environment: TASKS (20000), CELERY_TASKS (5000: Celery runs ~500 tasks/s here),
-# LATENCY_SAMPLES (2000), CELERY_LATENCY_SAMPLES (500), PRODUCERS (2), WORKERS (2),
-# CONCURRENCY (32), PEERS (bullmq,celery), BUILD_DIR (build), OUT_DIR ($BUILD_DIR/bench).
+# PY_TASKS (20000), LATENCY_SAMPLES (2000), CELERY_LATENCY_SAMPLES (500), PRODUCERS (2),
+# WORKERS (2), CONCURRENCY (32), PEERS (bullmq,celery,python), BUILD_DIR (build),
+# OUT_DIR ($BUILD_DIR/bench).
 # Installs the peers on first use: npm bullmq + ioredis into tests/bench/peers/node, Celery
 # into a venv in tests/bench/peers/venv (both gitignored). Traffic stays on unix sockets and
 # loopback; every process started here is stopped by its PID.
@@ -23,12 +26,13 @@ BUILD_DIR=${BUILD_DIR:-build}
 OUT_DIR=${OUT_DIR:-$BUILD_DIR/bench}
 TASKS=${TASKS:-20000}
 CELERY_TASKS=${CELERY_TASKS:-5000}
+PY_TASKS=${PY_TASKS:-20000}
 LATENCY_SAMPLES=${LATENCY_SAMPLES:-2000}
 CELERY_LATENCY_SAMPLES=${CELERY_LATENCY_SAMPLES:-500}
 PRODUCERS=${PRODUCERS:-2}
 WORKERS=${WORKERS:-2}
 CONCURRENCY=${CONCURRENCY:-32}
-PEERS=${PEERS:-bullmq,celery}
+PEERS=${PEERS:-bullmq,celery,python}
 PEERS_DIR=$ROOT/tests/bench/peers
 SRC_DIR=$ROOT/tests/bench/peers_src
 REDIS_SERVER=$(command -v redis-server || true)
@@ -125,6 +129,15 @@ if [[ $PEERS == *celery* ]]; then
   stop_redis
 fi
 
+# ---- taskmill through its Python client (same broker, workers and Redis settings) ----
+if [[ $PEERS == *python* ]]; then
+  log "taskmill, Python client: $PY_TASKS tasks"
+  PYTHONPATH=$ROOT/client/python python3 "$SRC_DIR/taskmill_py_bench.py" \
+    --build-dir "$BUILD_DIR" --tasks "$PY_TASKS" --producers "$PRODUCERS" --workers "$WORKERS" \
+    --concurrency "$CONCURRENCY" --latency-samples "$CELERY_LATENCY_SAMPLES" \
+    >"$OUT_DIR/taskmill_py.json" 2>"$OUT_DIR/taskmill_py.log"
+fi
+
 # ---- the Redis ceiling: redis-benchmark, pipelined ----
 log "redis-benchmark: the per-task commands of taskmill, pipelined"
 start_redis
@@ -153,12 +166,14 @@ def load(name):
 tm = load("taskmill.json")
 s = tm.get("scenarios", {})
 bull, cel, ceil = load("bullmq.json"), load("celery.json"), load("ceiling.json")
+py = load("taskmill_py.json")
 cfg = tm.get("config", {})
 print(f"taskmill vs BullMQ vs Celery, one machine ({cfg.get('machine', {}).get('cores')} cores), "
       f"redis-server AOF everysec, unix sockets")
 print(f"taskmill/BullMQ: {cfg.get('tasks')} tasks, {cfg.get('producers')} producers, "
       f"{cfg.get('workers')} workers x {cfg.get('concurrency')}, {cfg.get('payload_bytes')}-byte payloads; "
-      f"Celery: {cel.get('throughput', {}).get('tasks', '-')} tasks, {cfg.get('workers')} solo workers")
+      f"Celery: {cel.get('throughput', {}).get('tasks', '-')} tasks, {cfg.get('workers')} solo workers; "
+      f"taskmill (Python client): {py.get('throughput', {}).get('tasks', '-')} tasks")
 print()
 def rate(d, k):
     v = d.get(k, {}).get("tasks_per_s")
@@ -168,17 +183,25 @@ def f(v, spec="{:,.0f}"):
 def ratio(a, b):
     return f"{a / b:.2f}x" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else "-"
 rows = [("throughput tasks/s", "throughput"), ("drain tasks/s", "drain")]
-print(f"{'workload':<22}{'taskmill':>12}{'BullMQ':>12}{'Celery':>12}{'tm/BullMQ':>12}{'tm/Celery':>12}")
+print(f"{'workload':<22}{'taskmill':>12}{'tm Python':>12}{'BullMQ':>12}{'Celery':>12}"
+      f"{'tm/BullMQ':>12}{'tm/Celery':>12}{'tmPy/Celery':>12}")
 for label, k in rows:
-    a, b, c = rate(s, k), rate(bull, k), rate(cel, k)
-    print(f"{label:<22}{f(a):>12}{f(b):>12}{f(c):>12}{ratio(a, b):>12}{ratio(a, c):>12}")
+    a, p, b, c = rate(s, k), rate(py, k), rate(bull, k), rate(cel, k)
+    print(f"{label:<22}{f(a):>12}{f(p):>12}{f(b):>12}{f(c):>12}{ratio(a, b):>12}{ratio(a, c):>12}"
+          f"{ratio(p, c):>12}")
 for q, name in (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max")):
     a, b, c = s.get("latency", {}).get(q), bull.get("latency", {}).get(q), cel.get("latency", {}).get(q)
+    p = py.get("latency", {}).get(q)
     lab = f"latency {name} ms"
     ms = lambda v: v / 1000 if isinstance(v, (int, float)) else None
-    print(f"{lab:<22}{f(ms(a), '{:.3f}'):>12}{f(ms(b), '{:.3f}'):>12}{f(ms(c), '{:.3f}'):>12}"
-          f"{ratio(b, a) if a else '-':>12}{ratio(c, a) if a else '-':>12}")
+    print(f"{lab:<22}{f(ms(a), '{:.3f}'):>12}{f(ms(p), '{:.3f}'):>12}{f(ms(b), '{:.3f}'):>12}"
+          f"{f(ms(c), '{:.3f}'):>12}{ratio(b, a) if a else '-':>12}{ratio(c, a) if a else '-':>12}"
+          f"{ratio(c, p) if p else '-':>12}")
 print("(latency ratios are peer/taskmill: how many times slower the peer is)")
+if py.get("throughput"):
+    print(f"taskmill (Python client): producer CPU {py['throughput']['client_cpu_us_per_task']:.0f} us "
+          f"per task in the throughput run, {py['latency']['client_cpu_us_per_task']:.0f} us per round "
+          f"trip; results from RESULT pushes (one request per submit)")
 print()
 if "priority" in s:
     print(f"priority: {s['priority'].get('out_of_order_fraction', 0) * 100:.3f}% of "

@@ -21,6 +21,9 @@ APT_PACKAGES=(
   # by playwright-core (pinned in tests/browser/package-lock.json), since no browser can be
   # downloaded in CI.
   chromium
+  # The scaling chart of docs/performance.md (scripts/plot_scaling.py draws docs/img/
+  # scaling.png from scripts/bench_scaling.sh's figures): Debian 12's matplotlib 3.6.
+  python3-matplotlib
 )
 
 as_root() {

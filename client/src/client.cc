@@ -1,6 +1,9 @@
 #include "taskmill/client/client.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "connection.h"
 #include "taskmill/client/batch_file.h"
@@ -12,6 +15,8 @@ namespace {
 
 // Pages one Stats() call reads at most (1,000 entries each: ten million queues and workers).
 constexpr int kMaxStatsPages = 10'000;
+// Task ids one WAIT or GET may carry (the broker refuses more).
+constexpr size_t kMaxIdsPerRequest = 10'000;
 
 Result<void> ValidateSpecs(const std::vector<protocol::TaskSpec>& specs) {
   if (specs.empty()) return MakeError(ErrorCode::kInvalidArgument, "tasks: empty");
@@ -102,31 +107,123 @@ Result<protocol::Reply> Client::Call(protocol::Message request, uint32_t timeout
   return reply;
 }
 
-Result<std::string> Client::Submit(const protocol::TaskSpec& spec) {
-  auto ids = SubmitMany({spec});
+Result<std::string> Client::Submit(const protocol::TaskSpec& spec, const SubmitOptions& how) {
+  auto ids = SubmitMany({spec}, how);
   if (!ids) return std::unexpected(ids.error());
   return std::move(ids->front());
 }
 
-Result<std::vector<std::string>> Client::SubmitMany(std::vector<protocol::TaskSpec> specs) {
-  auto submitted = SubmitTasks(std::move(specs));
+Result<std::vector<std::string>> Client::SubmitMany(std::vector<protocol::TaskSpec> specs,
+                                                    const SubmitOptions& how) {
+  auto submitted = SubmitTasks(std::move(specs), how);
   if (!submitted) return std::unexpected(submitted.error());
   return std::move(submitted->ids);
 }
 
-Result<SubmitResult> Client::SubmitTasks(std::vector<protocol::TaskSpec> specs) {
-  if (auto valid = ValidateSpecs(specs); !valid) return std::unexpected(valid.error());
+Result<SubmitResult> Client::SubmitTasks(std::vector<protocol::TaskSpec> specs,
+                                         const SubmitOptions& how) {
+  return SubmitManyAsync(std::move(specs), how).get();
+}
+
+std::future<Result<SubmitResult>> Client::SubmitManyAsync(std::vector<protocol::TaskSpec> specs,
+                                                          const SubmitOptions& how) {
+  using Submitted = Result<SubmitResult>;
+  if (auto valid = ValidateSpecs(specs); !valid) {
+    std::promise<Submitted> refused;
+    refused.set_value(std::unexpected(valid.error()));
+    return refused.get_future();
+  }
   size_t n = specs.size();
   protocol::Submit submit;
   submit.tasks = std::move(specs);
-  auto reply = Call(std::move(submit));
-  if (!reply) return std::unexpected(reply.error());
-  if (reply->ids.size() != n) {
-    return MakeError(ErrorCode::kInternal, "the broker returned " +
-                                               std::to_string(reply->ids.size()) + " ids for " +
-                                               std::to_string(n) + " tasks");
+  submit.notify = how.notify;
+  auto pending = connection_->Send(std::move(submit), options_.request_timeout_ms);
+  // Deferred: runs in the caller's get(), on the caller's thread.
+  return std::async(std::launch::deferred,
+                    [n, pending = std::move(pending)]() mutable -> Submitted {
+    auto reply = Connection::Await(std::move(pending));
+    if (!reply) return std::unexpected(reply.error());
+    if (reply->error) {
+      return MakeError(ErrorCodeFromName(reply->error->code), reply->error->message);
+    }
+    if (reply->ids.size() != n) {
+      return MakeError(ErrorCode::kInternal, "the broker returned " +
+                                                 std::to_string(reply->ids.size()) +
+                                                 " ids for " + std::to_string(n) + " tasks");
+    }
+    return SubmitResult{std::move(reply->ids), std::move(reply->warnings)};
+  });
+}
+
+namespace {
+
+// Errors after which the broker may answer a moment later (a broker restarting, its store
+// loading): worth asking again while the deadline allows.
+bool Transient(const Error& e) {
+  return e.code == ErrorCode::kTimeout || e.code == ErrorCode::kBrokerUnavailable ||
+         e.code == ErrorCode::kStoreUnavailable;
+}
+
+constexpr int64_t kRetryPauseMs = 100;
+
+}  // namespace
+
+Result<std::vector<protocol::TaskInfo>> Client::AskForResults(const std::vector<std::string>& ids,
+                                                              int64_t deadline_ms) {
+  while (true) {
+    int64_t left = deadline_ms - SteadyMs();
+    auto got = left > 0 ? Wait(ids, static_cast<uint32_t>(left)) : GetMany(ids);
+    // Typically the first request on a connection re-established after a broker restart.
+    if (got || !Transient(got.error()) || deadline_ms - SteadyMs() <= kRetryPauseMs) return got;
+    std::this_thread::sleep_for(std::chrono::milliseconds(kRetryPauseMs));
   }
-  return SubmitResult{std::move(reply->ids), std::move(reply->warnings)};
+}
+
+Result<protocol::TaskInfo> Client::WaitResult(const std::string& id, uint32_t timeout_ms) {
+  auto tasks = WaitResults({id}, timeout_ms);
+  if (!tasks) return std::unexpected(tasks.error());
+  if (tasks->size() != 1) {
+    return MakeError(ErrorCode::kInternal,
+                     "the broker returned " + std::to_string(tasks->size()) + " tasks for one id");
+  }
+  return std::move(tasks->front());
+}
+
+Result<std::vector<protocol::TaskInfo>> Client::WaitResults(const std::vector<std::string>& ids,
+                                                            uint32_t timeout_ms) {
+  int64_t deadline = SteadyMs() + timeout_ms;
+  auto awaited = connection_->results().Await(ids, deadline);
+  std::vector<std::string> missing;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!awaited.tasks[i]) missing.push_back(ids[i]);
+  }
+  std::vector<protocol::TaskInfo> out;
+  out.reserve(ids.size());
+  if (missing.empty()) {
+    for (auto& t : awaited.tasks) out.push_back(std::move(*t));
+    return out;
+  }
+  // No push for these (yet): ask the broker, for the time that is left, in requests of at
+  // most the ids one WAIT or GET may carry.
+  std::vector<protocol::TaskInfo> asked;
+  asked.reserve(missing.size());
+  for (size_t first = 0; first < missing.size(); first += kMaxIdsPerRequest) {
+    size_t end = std::min(missing.size(), first + kMaxIdsPerRequest);
+    std::vector<std::string> part(missing.begin() + static_cast<ptrdiff_t>(first),
+                                  missing.begin() + static_cast<ptrdiff_t>(end));
+    auto got = AskForResults(part, deadline);
+    if (!got) return std::unexpected(got.error());
+    asked.insert(asked.end(), std::make_move_iterator(got->begin()),
+                 std::make_move_iterator(got->end()));
+  }
+  if (asked.size() != missing.size()) {
+    return MakeError(ErrorCode::kInternal, "the broker returned " +
+                                               std::to_string(asked.size()) + " tasks for " +
+                                               std::to_string(missing.size()) + " ids");
+  }
+  size_t next = 0;
+  for (auto& t : awaited.tasks) out.push_back(t ? std::move(*t) : std::move(asked[next++]));
+  return out;
 }
 
 Result<std::vector<protocol::TaskInfo>> Client::Wait(const std::vector<std::string>& ids,

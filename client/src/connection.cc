@@ -169,9 +169,10 @@ void Connection::Enqueue(Request request) {
   Wake();
 }
 
-Result<protocol::Reply> Connection::Call(protocol::Message message, uint32_t timeout_ms) {
+Connection::Pending Connection::Send(protocol::Message message, uint32_t timeout_ms) {
   Request r;
   r.req_id = next_req_id_.fetch_add(1);
+  if (auto* submit = std::get_if<protocol::Submit>(&message)) r.notify = submit->notify;
   std::visit(
       [&](auto& m) {
         if constexpr (requires { m.req_id; }) m.req_id = r.req_id;
@@ -181,17 +182,26 @@ Result<protocol::Reply> Connection::Call(protocol::Message message, uint32_t tim
   r.timeout_ms = timeout_ms;
   r.deadline_ms = SteadyMs() + timeout_ms;
   r.promise.emplace();
-  auto future = r.promise->get_future();
-  int64_t deadline = r.deadline_ms;
+  Pending pending{r.promise->get_future(), r.deadline_ms, timeout_ms};
   Enqueue(std::move(r));
+  return pending;
+}
+
+Result<protocol::Reply> Connection::Await(Pending pending) {
   // The I/O thread answers by the deadline; the margin only guards against a bug there,
   // so that a call can never hang.
-  auto until = std::chrono::steady_clock::time_point(std::chrono::milliseconds(deadline + 2000));
-  if (future.wait_until(until) != std::future_status::ready) {
-    return MakeError(ErrorCode::kTimeout, "no answer within " + std::to_string(timeout_ms) +
+  auto until = std::chrono::steady_clock::time_point(
+      std::chrono::milliseconds(pending.deadline_ms + 2000));
+  if (pending.reply.wait_until(until) != std::future_status::ready) {
+    return MakeError(ErrorCode::kTimeout, "no answer within " +
+                                              std::to_string(pending.timeout_ms) +
                                               " ms (the client's I/O thread is stuck)");
   }
-  return future.get();
+  return pending.reply.get();
+}
+
+Result<protocol::Reply> Connection::Call(protocol::Message message, uint32_t timeout_ms) {
+  return Await(Send(std::move(message), timeout_ms));
 }
 
 void Connection::Finish(Request& request, Result<protocol::Reply> result) {
@@ -399,6 +409,8 @@ void Connection::ReadReplies(void* dealer) {
         }
         continue;
       }
+      // Registered here, on the I/O thread, before the pushes that follow on this connection.
+      if (it->second.notify && !reply->error) results_.Expect(reply->ids);
       Finish(it->second, std::move(*reply));
       in_flight_.erase(it);
     } else if (auto* event = std::get_if<protocol::Event>(&*msg)) {
@@ -407,8 +419,9 @@ void Connection::ReadReplies(void* dealer) {
         events_.push_back(std::move(*event));
       }
       cb_cv_.notify_all();
+    } else if (auto* result = std::get_if<protocol::ResultMsg>(&*msg)) {
+      results_.OnResult(std::move(result->task));
     }
-    // RESULT pushes are not requested by this client (notify is never set); ignored.
   }
 }
 
@@ -450,7 +463,11 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
       Log()->debug("connected to {} (handshake {})", options_.endpoint, handshakes_);
       // A new connection is a new ROUTER identity (and after a broker restart, a broker
       // that knows no subscriptions): renew them all.
-      if (handshakes_ > 1) Resubscribe();
+      // RESULT pushes still expected went to the old identity: their waiters ask instead.
+      if (handshakes_ > 1) {
+        Resubscribe();
+        results_.OnReconnect();
+      }
       FlushBacklog(dealer);
     } else if (event == ZMQ_EVENT_DISCONNECTED) {
       Log()->debug("disconnected from {}", options_.endpoint);

@@ -20,6 +20,7 @@
 #include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/error.h"
 #include "taskmill/shared/protocol/codec.h"
+#include "result_table.h"
 
 namespace taskmill::client {
 
@@ -37,6 +38,17 @@ class Connection {
   // Sends a request (its req_id is assigned here) and blocks until its REPLY or the
   // deadline. Transport errors only: a REPLY carrying an error is returned as a value.
   Result<protocol::Reply> Call(protocol::Message request, uint32_t timeout_ms);
+  // The same without blocking: the future is ready by the deadline (Await waits for it).
+  struct Pending {
+    std::future<Result<protocol::Reply>> reply;
+    int64_t deadline_ms = 0;  // steady ms
+    uint32_t timeout_ms = 0;
+  };
+  Pending Send(protocol::Message request, uint32_t timeout_ms);
+  static Result<protocol::Reply> Await(Pending pending);
+
+  // RESULT pushes of tasks submitted with notify, fed by the I/O thread.
+  ResultTable& results() { return results_; }
 
   // Registers a callback for a batch's events (before telling the broker, so that no
   // event is missed); returns its id, never 0.
@@ -56,6 +68,7 @@ class Connection {
     int64_t deadline_ms = 0;  // steady-clock ms
     uint32_t timeout_ms = 0;  // for the error message
     bool sent = false;        // true once the DEALER accepted it
+    bool notify = false;      // true iff a SUBMIT with notify: its reply registers its ids
     // Unset for fire-and-forget requests (subscription renewals), whose replies are dropped.
     std::optional<std::promise<Result<protocol::Reply>>> promise;
   };
@@ -64,7 +77,8 @@ class Connection {
     std::shared_ptr<EventCallback> callback;  // co-owned by a callback call in progress
   };
 
-  explicit Connection(ClientOptions options) : options_(std::move(options)) {}
+  explicit Connection(ClientOptions options)
+      : options_(std::move(options)), results_(options_.max_kept_results) {}
   void Enqueue(Request request);
   void Wake();
   void Run(std::promise<Result<void>> started);
@@ -91,6 +105,7 @@ class Connection {
   std::deque<Request> outbox_;  // queued by callers, taken by the I/O thread
   bool stopping_ = false;       // true once Stop began: no new requests are accepted
   std::atomic<uint64_t> next_req_id_{1};
+  ResultTable results_;  // thread-safe on its own
 
   // I/O thread state.
   std::deque<Request> backlog_;            // taken from outbox_, not yet accepted by ZeroMQ

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -92,6 +93,41 @@ TEST_F(ClientIntegrationTest, RequestsWorkAgainAfterABrokerRestart) {
   auto done = client_->Wait({*id}, 10000);
   ASSERT_TRUE(done) << done.error().ToString();
   EXPECT_EQ(done->at(0).state, TaskState::kSucceeded);
+}
+
+TEST_F(ClientIntegrationTest, NotifiedTasksGetTheirResultsFromThePushes) {
+  ASSERT_TRUE(cluster_->StartWorker("w1", 4));
+  std::vector<protocol::TaskSpec> specs;
+  for (int i = 0; i < 20; ++i) specs.push_back(Spec("echo", "r" + std::to_string(i)));
+  auto ids = client_->SubmitMany(specs, {.notify = true});
+  ASSERT_TRUE(ids) << ids.error().ToString();
+  auto done = client_->WaitResults(*ids, 10000);
+  ASSERT_TRUE(done) << done.error().ToString();
+  ASSERT_EQ(done->size(), 20u);
+  for (size_t i = 0; i < 20; ++i) {
+    EXPECT_EQ((*done)[i].id, (*ids)[i]);
+    EXPECT_EQ((*done)[i].state, TaskState::kSucceeded);
+    EXPECT_EQ((*done)[i].output, "r" + std::to_string(i));
+  }
+}
+
+TEST_F(ClientIntegrationTest, AResultWaitedForAcrossABrokerRestartIsNotMissed) {
+  // Queued with no worker; the broker that was to push its RESULT dies before it ends.
+  auto id = client_->Submit(Spec("echo", "survivor"), {.notify = true});
+  ASSERT_TRUE(id) << id.error().ToString();
+  auto start = std::chrono::steady_clock::now();
+  auto waited = std::async(std::launch::async, [&] { return client_->WaitResult(*id, 60'000); });
+  cluster_->broker().Kill9();
+  ASSERT_TRUE(cluster_->StartBroker());
+  ASSERT_TRUE(cluster_->StartWorker("w1", 1));
+  // The new connection's identity gets no push: the client asks the broker (WAIT) instead
+  // of waiting out its 60 s for one.
+  ASSERT_EQ(waited.wait_for(std::chrono::seconds(40)), std::future_status::ready);
+  auto task = waited.get();
+  ASSERT_TRUE(task) << task.error().ToString();
+  EXPECT_EQ(task->state, TaskState::kSucceeded);
+  EXPECT_EQ(task->output, "survivor");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(40));
 }
 
 TEST_F(ClientIntegrationTest, ASubscribedBatchReportsItsEventsToTheEnd) {

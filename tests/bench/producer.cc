@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <future>
 
 #include "taskmill/shared/protocol/codec.h"
 
@@ -13,7 +15,7 @@ int64_t NowNs() {
       .count();
 }
 
-Producer::Producer(zmq::context_t& ctx, const std::string& endpoint, Completion completion)
+WireProducer::WireProducer(zmq::context_t& ctx, const std::string& endpoint, Completion completion)
     : socket_(ctx, zmq::socket_type::dealer), completion_(completion) {
   socket_.set(zmq::sockopt::linger, 0);
   // Results of a whole run may queue up here while a producer is still submitting.
@@ -22,14 +24,14 @@ Producer::Producer(zmq::context_t& ctx, const std::string& endpoint, Completion 
   socket_.connect(endpoint);
 }
 
-void Producer::Send(const protocol::Message& msg) {
+void WireProducer::Send(const protocol::Message& msg) {
   auto frames = protocol::Encode(msg);
   socket_.send(zmq::buffer(frames.version), zmq::send_flags::sndmore);
   socket_.send(zmq::buffer(frames.command), zmq::send_flags::sndmore);
   socket_.send(zmq::buffer(frames.body), zmq::send_flags::none);
 }
 
-Result<void> Producer::Pump(int timeout_ms) {
+Result<void> WireProducer::Pump(int timeout_ms) {
   zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
   try {
     zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms));
@@ -69,11 +71,10 @@ void Producer::Finished(const protocol::TaskInfo& task, int64_t now_ns) {
   last_result_ns_ = now_ns;
   ++results_;
   if (task.state != protocol::TaskState::kSucceeded) ++failed_;
-  last_result_id_ = task.id;
   if (keep_finished_) finished_.push_back({task.priority, task.started_ms, now_ns});
 }
 
-Result<void> Producer::Handle(const protocol::Message& msg) {
+Result<void> WireProducer::Handle(const protocol::Message& msg) {
   if (const auto* reply = std::get_if<protocol::Reply>(&msg)) {
     if (reply->error) {
       return MakeError(ErrorCodeFromName(reply->error->code),
@@ -100,11 +101,14 @@ Result<void> Producer::Handle(const protocol::Message& msg) {
     }
     return {};
   }
-  if (const auto* result = std::get_if<protocol::ResultMsg>(&msg)) Finished(result->task, NowNs());
+  if (const auto* result = std::get_if<protocol::ResultMsg>(&msg)) {
+    last_result_id_ = result->task.id;
+    Finished(result->task, NowNs());
+  }
   return {};  // events and anything else: not ours
 }
 
-Result<void> Producer::Submit(uint64_t count, const SubmitPlan& plan, int64_t deadline_ns) {
+Result<void> WireProducer::Submit(uint64_t count, const SubmitPlan& plan, int64_t deadline_ns) {
   keep_finished_ = plan.keep_finished;
   if (keep_finished_) finished_.reserve(finished_.size() + count);
   uint64_t sent = 0;
@@ -133,7 +137,7 @@ Result<void> Producer::Submit(uint64_t count, const SubmitPlan& plan, int64_t de
   return {};
 }
 
-Result<void> Producer::AwaitResults(uint64_t expected, int64_t deadline_ns) {
+Result<void> WireProducer::AwaitResults(uint64_t expected, int64_t deadline_ns) {
   while (results_ < expected) {
     if (NowNs() > deadline_ns) {
       return MakeError(ErrorCode::kTimeout, "waiting for results: " + std::to_string(results_) +
@@ -144,7 +148,7 @@ Result<void> Producer::AwaitResults(uint64_t expected, int64_t deadline_ns) {
   return {};
 }
 
-Result<int64_t> Producer::RoundTrip(const protocol::TaskSpec& spec, int64_t deadline_ns) {
+Result<int64_t> WireProducer::RoundTrip(const protocol::TaskSpec& spec, int64_t deadline_ns) {
   protocol::Submit submit;
   submit.req_id = next_req_id_++;
   submit.notify = completion_ == Completion::kNotify;
@@ -158,6 +162,101 @@ Result<int64_t> Producer::RoundTrip(const protocol::TaskSpec& spec, int64_t dead
     if (auto r = Pump(10); !r) return std::unexpected(r.error());
   }
   return last_result_ns_ - start;
+}
+
+// ---- ClientProducer ----
+
+Result<std::unique_ptr<ClientProducer>> ClientProducer::Connect(const std::string& endpoint,
+                                                                Completion completion) {
+  client::ClientOptions o;
+  o.endpoint = endpoint;
+  o.request_timeout_ms = 60'000;  // a loaded machine may queue a window of SUBMITs a while
+  o.max_kept_results = 10'000'000;  // a whole run's results may arrive before they are taken
+  auto c = client::Client::Connect(o);
+  if (!c) return std::unexpected(c.error());
+  return std::unique_ptr<ClientProducer>(new ClientProducer(std::move(*c), completion));
+}
+
+Result<void> ClientProducer::Submit(uint64_t count, const SubmitPlan& plan,
+                                    int64_t deadline_ns) {
+  keep_finished_ = plan.keep_finished;
+  if (keep_finished_) finished_.reserve(finished_.size() + count);
+  chunk_ = plan.chunk;
+  unawaited_.reserve(unawaited_.size() + count);
+  client::SubmitOptions how{.notify = completion_ == Completion::kNotify};
+  std::deque<std::future<Result<client::SubmitResult>>> inflight;
+  uint64_t sent = 0;
+  while (sent < count || !inflight.empty()) {
+    while (sent < count && inflight.size() < plan.window) {
+      uint64_t n = std::min<uint64_t>(plan.chunk, count - sent);
+      std::vector<protocol::TaskSpec> specs(n, plan.spec);
+      if (plan.priority) {
+        for (uint64_t i = 0; i < n; ++i) specs[i].priority = plan.priority(sent + i);
+      }
+      if (first_submit_ns_ < 0) first_submit_ns_ = NowNs();
+      inflight.push_back(client_->SubmitManyAsync(std::move(specs), how));
+      sent += n;
+    }
+    auto submitted = inflight.front().get();
+    inflight.pop_front();
+    if (!submitted) return std::unexpected(submitted.error());
+    unawaited_.insert(unawaited_.end(), submitted->ids.begin(), submitted->ids.end());
+    if (NowNs() > deadline_ns) {
+      return MakeError(ErrorCode::kTimeout, "submitting: " + std::to_string(sent) + " of " +
+                                                std::to_string(count) + " sent");
+    }
+  }
+  return {};
+}
+
+Result<void> ClientProducer::AwaitResults(uint64_t expected, int64_t deadline_ns) {
+  size_t done = 0;
+  while (done < unawaited_.size() && results_ < expected) {
+    int64_t left_ms = (deadline_ns - NowNs()) / 1'000'000;
+    if (left_ms <= 0) break;
+    size_t n = std::min<size_t>(chunk_, unawaited_.size() - done);
+    std::vector<std::string> ids(unawaited_.begin() + static_cast<ptrdiff_t>(done),
+                                 unawaited_.begin() + static_cast<ptrdiff_t>(done + n));
+    auto tasks = client_->WaitResults(ids, static_cast<uint32_t>(left_ms));
+    if (!tasks) return std::unexpected(tasks.error());
+    int64_t now = NowNs();
+    for (const auto& task : *tasks) {
+      if (!protocol::IsTerminal(task.state)) {
+        return MakeError(ErrorCode::kTimeout, "task " + task.id + " did not end in time");
+      }
+      Finished(task, now);
+    }
+    done += n;
+  }
+  unawaited_.erase(unawaited_.begin(), unawaited_.begin() + static_cast<ptrdiff_t>(done));
+  if (results_ < expected) {
+    return MakeError(ErrorCode::kTimeout, "waiting for results: " + std::to_string(results_) +
+                                              " of " + std::to_string(expected));
+  }
+  return {};
+}
+
+Result<int64_t> ClientProducer::RoundTrip(const protocol::TaskSpec& spec, int64_t deadline_ns) {
+  int64_t start = NowNs();
+  auto id = client_->Submit(spec, {.notify = completion_ == Completion::kNotify});
+  if (!id) return std::unexpected(id.error());
+  int64_t left_ms = std::max<int64_t>(1, (deadline_ns - NowNs()) / 1'000'000);
+  auto task = client_->WaitResult(*id, static_cast<uint32_t>(left_ms));
+  if (!task) return std::unexpected(task.error());
+  if (!protocol::IsTerminal(task->state)) {
+    return MakeError(ErrorCode::kTimeout, "no result for task " + *id);
+  }
+  Finished(*task, NowNs());
+  return last_result_ns_ - start;
+}
+
+Result<std::unique_ptr<Producer>> MakeProducer(const std::string& kind, zmq::context_t& ctx,
+                                               const std::string& endpoint,
+                                               Completion completion) {
+  if (kind == "wire") return std::make_unique<WireProducer>(ctx, endpoint, completion);
+  auto p = ClientProducer::Connect(endpoint, completion);
+  if (!p) return std::unexpected(p.error());
+  return std::unique_ptr<Producer>(std::move(*p));
 }
 
 }  // namespace taskmill::bench

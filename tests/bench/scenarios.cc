@@ -139,10 +139,12 @@ Completion CompletionOf(const BenchConfig& c) {
 
 using Producers = std::vector<std::unique_ptr<Producer>>;
 
-Producers MakeProducers(zmq::context_t& zctx, const BenchContext& ctx, size_t n) {
+Result<Producers> MakeProducers(zmq::context_t& zctx, const BenchContext& ctx, size_t n) {
   Producers out;
   for (size_t i = 0; i < n; ++i) {
-    out.push_back(std::make_unique<Producer>(zctx, ctx.frontend, CompletionOf(ctx.config)));
+    auto p = MakeProducer(ctx.config.producer, zctx, ctx.frontend, CompletionOf(ctx.config));
+    if (!p) return std::unexpected(p.error());
+    out.push_back(std::move(*p));
   }
   return out;
 }
@@ -226,7 +228,9 @@ Result<void> NeedSpawn(const BenchContext& ctx, const char* scenario) {
 
 Result<nlohmann::json> RunThroughput(BenchContext& ctx) {
   zmq::context_t zctx(1);
-  auto producers = MakeProducers(zctx, ctx, ctx.config.producers);
+  auto made = MakeProducers(zctx, ctx, ctx.config.producers);
+  if (!made) return std::unexpected(made.error());
+  auto& producers = *made;
   ResourceMeter meter(ctx.deployment);
   meter.Start();
   auto span = SubmitAndAwait(ctx, producers, ctx.config.tasks);
@@ -332,7 +336,9 @@ Result<nlohmann::json> RunThroughputScraped(BenchContext& ctx) {
                      "scraped: GET /metrics on " + ctx.deployment->http() + " failed");
   }
   zmq::context_t zctx(1);
-  auto producers = MakeProducers(zctx, ctx, ctx.config.producers);
+  auto made = MakeProducers(zctx, ctx, ctx.config.producers);
+  if (!made) return std::unexpected(made.error());
+  auto& producers = *made;
   ResourceMeter meter(ctx.deployment);
   meter.Start();
   Scraper scraper(ctx.deployment->http(), 1000);
@@ -349,7 +355,9 @@ Result<nlohmann::json> RunDrain(BenchContext& ctx) {
   if (auto r = NeedSpawn(ctx, "drain"); !r) return std::unexpected(r.error());
   if (auto r = ctx.deployment->StopWorkers(); !r) return std::unexpected(r.error());
   zmq::context_t zctx(1);
-  auto producers = MakeProducers(zctx, ctx, ctx.config.producers);
+  auto made = MakeProducers(zctx, ctx, ctx.config.producers);
+  if (!made) return std::unexpected(made.error());
+  auto& producers = *made;
   auto plan = PlanFor(ctx.config);
   int64_t deadline = DeadlineNs(ctx.config);
   const uint64_t n = ctx.config.tasks;
@@ -376,7 +384,9 @@ Result<nlohmann::json> RunDrain(BenchContext& ctx) {
 
 Result<nlohmann::json> RunLatency(BenchContext& ctx) {
   zmq::context_t zctx(1);
-  Producer p(zctx, ctx.frontend, CompletionOf(ctx.config));
+  auto made = MakeProducer(ctx.config.producer, zctx, ctx.frontend, CompletionOf(ctx.config));
+  if (!made) return std::unexpected(made.error());
+  Producer& p = **made;
   auto spec = EchoSpec(ctx.config.payload_bytes);
   int64_t deadline = DeadlineNs(ctx.config);
   const uint32_t warmup = std::max<uint32_t>(20, ctx.config.latency_samples / 20);
@@ -415,7 +425,9 @@ Result<nlohmann::json> RunPriority(BenchContext& ctx) {
   const uint64_t n = ctx.config.tasks;
   const uint32_t levels = ctx.config.priority_levels;
   zmq::context_t zctx(1);
-  Producers producers = MakeProducers(zctx, ctx, 1);
+  auto made = MakeProducers(zctx, ctx, 1);
+  if (!made) return std::unexpected(made.error());
+  auto& producers = *made;
   auto plan = PlanFor(ctx.config);
   plan.keep_finished = true;
   // A fixed pseudo-random priority per task (splitmix64), so runs are comparable.
@@ -469,7 +481,9 @@ Result<nlohmann::json> RunMemory(BenchContext& ctx) {
   constexpr int kSegments = 10;
   const uint64_t n = ctx.config.memory_tasks;
   zmq::context_t zctx(1);
-  auto producers = MakeProducers(zctx, ctx, ctx.config.producers);
+  auto made = MakeProducers(zctx, ctx, ctx.config.producers);
+  if (!made) return std::unexpected(made.error());
+  auto& producers = *made;
   auto sample = [&](uint64_t done) {
     auto broker = ReadProcess(ctx.deployment->broker_pid()).value_or(ProcessSample{});
     auto redis = ReadProcess(ctx.deployment->redis_pid()).value_or(ProcessSample{});

@@ -28,6 +28,7 @@ struct BenchConfig {
   uint32_t priority_levels = 10;                // priorities 0..levels-1 in the priority run
   uint64_t memory_tasks = 1000000;              // tasks of the memory run
   std::string completion = "notify";            // notify (RESULT pushes) or wait (WAIT per SUBMIT)
+  std::string producer = "client";  // client (the C++ client library) or wire (by hand)
   uint32_t timeout_s = 600;                     // deadline of each scenario
   std::vector<std::string> scenarios;           // throughput, scraped, drain, latency, ...
   std::string json_path;                        // empty: no JSON file

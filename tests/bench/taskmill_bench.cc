@@ -134,6 +134,7 @@ json ConfigJson(const BenchConfig& c) {
           {"payload_bytes", c.payload_bytes},
           {"chunk", c.chunk},
           {"completion", c.completion},
+          {"producer", c.producer},
           {"window", c.window},
           {"latency_samples", c.latency_samples},
           {"memory_tasks", c.memory_tasks},
@@ -170,6 +171,9 @@ int main(int argc, char** argv) {
   f.Choice("completion", &c.completion, {"notify", "wait"},
            "how finished tasks are learnt: notify (a RESULT push per task) or wait (a WAIT per "
            "SUBMIT)");
+  f.Choice("producer", &c.producer, {"client", "wire"},
+           "how tasks are submitted: client (the C++ client library, as a user would) or wire "
+           "(the wire protocol by hand: the library's floor, for an A/B)");
   f.Uint32("timeout-s", &c.timeout_s, 1, 86400, "deadline of each scenario");
   f.List("scenarios", &c.scenarios,
          "throughput, scraped (throughput with /metrics scraped at 1 Hz), drain, latency, "
@@ -241,10 +245,10 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "taskmill-bench: %s, %llu tasks, %u producers, %u workers x %u, %u-byte payloads, "
-      "completion by %s\n",
+      "completion by %s, %s producer\n",
       c.spawn ? "spawned redis-server (AOF everysec) + broker + workers" : c.broker.c_str(),
       static_cast<unsigned long long>(c.tasks), c.producers, c.workers, c.concurrency,
-      c.payload_bytes, c.completion.c_str());
+      c.payload_bytes, c.completion.c_str(), c.producer.c_str());
 
   json report = {{"config", ConfigJson(c)}, {"scenarios", json::object()}};
   int status = 0;

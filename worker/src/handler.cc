@@ -28,20 +28,42 @@ const char* CancelReasonName(CancelReason reason) {
   return "none";
 }
 
-CancelSignal::CancelSignal() : fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+CancelSignal::CancelSignal() = default;
 
 CancelSignal::~CancelSignal() {
-  if (fd_ >= 0) close(fd_);
+  int fd = fd_.load();
+  if (fd >= 0) close(fd);
+}
+
+int CancelSignal::fd() const {
+  int fd = fd_.load();
+  if (fd != kNoFd) return fd;
+  int made = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (made < 0) made = -1;
+  int expected = kNoFd;
+  if (!fd_.compare_exchange_strong(expected, made)) {
+    if (made >= 0) close(made);  // another thread made it first
+    return expected;
+  }
+  // A Cancel that ran before the eventfd existed did not write it. Both sides are seq_cst
+  // (reason_ stored then fd_ read, fd_ stored then reason_ read), so at least one of them
+  // sees the other: the eventfd is readable whenever cancelled() is true.
+  if (made >= 0 && cancelled()) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(made, &one, sizeof one);
+  }
+  return made;
 }
 
 void CancelSignal::Cancel(CancelReason reason) {
   if (reason == CancelReason::kNone) return;
   CancelReason expected = CancelReason::kNone;
-  if (!reason_.compare_exchange_strong(expected, reason, std::memory_order_acq_rel)) return;
-  if (fd_ >= 0) {
+  if (!reason_.compare_exchange_strong(expected, reason)) return;
+  int fd = fd_.load();
+  if (fd >= 0) {
     uint64_t one = 1;
     // Nothing useful to do if this fails: waiters also re-check reason_ on every wake-up.
-    [[maybe_unused]] ssize_t n = write(fd_, &one, sizeof one);
+    [[maybe_unused]] ssize_t n = write(fd, &one, sizeof one);
   }
 }
 
@@ -52,13 +74,14 @@ bool CancelSignal::WaitFor(std::chrono::milliseconds timeout) const {
   while (!cancelled()) {
     int64_t left = deadline - clock.MonotonicMs();
     if (left <= 0) return false;
-    if (fd_ < 0) {
+    int fd = this->fd();
+    if (fd < 0) {
       // No eventfd: fall back to short naps so cancel is still noticed.
       pollfd none{};
       poll(&none, 0, static_cast<int>(std::min<int64_t>(left, 10)));
       continue;
     }
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd, POLLIN, 0};
     int rc = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1'000'000)));
     if (rc < 0 && errno != EINTR) return cancelled();
   }

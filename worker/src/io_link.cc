@@ -159,8 +159,10 @@ void IoLoop::QueueReliableFrames(Parts frames, std::string task_id) {
         std::find_if(outbox_.begin(), outbox_.end(), [](const Outgoing& o) { return !o.is_ready; });
     if (it != outbox_.end()) outbox_.erase(it);
   }
+  // Sent by the Flush at the end of the loop turn, with the rest of the turn's DONEs: they
+  // reach the broker as one burst, so it records them (and claims the freed slots) in one
+  // batch, and libzmq's I/O thread wakes once per burst instead of once per DONE.
   outbox_.push_back(Outgoing{std::move(frames), false, std::move(task_id)});
-  Flush();
 }
 
 void IoLoop::SendBestEffort(const protocol::Message& msg) {
@@ -170,7 +172,9 @@ void IoLoop::SendBestEffort(const protocol::Message& msg) {
 
 void IoLoop::SendBestEffortFrames(std::span<const std::string> frames) {
   // Never ahead of READY or a DONE: the broker must see those first.
-  if (link_ != LinkState::kLinked || !outbox_.empty()) return;
+  if (link_ != LinkState::kLinked) return;
+  Flush();
+  if (!outbox_.empty()) return;
   std::vector<std::string_view> views(frames.begin(), frames.end());
   auto sent = dealer_.Send(views, /*dontwait=*/true);
   if (!sent) log_->debug("best-effort send failed: {}", sent.error().message);

@@ -215,10 +215,16 @@ void IoLoop::OnTask(protocol::TaskMsg task, int64_t now) {
              "worker " + options_.id + " has no handler for type '" + task.type + "'", false);
     return;
   }
-  std::string key = RunningKey(task.task_id, task.token);
-  if (running_.contains(key)) {
-    log_->debug("task {} token {} is already running; duplicate ignored", task.task_id, task.token);
-    return;
+  // A quick handler's attempt ends in this call, so it is never in running_: no key needed.
+  const bool quick = handler->second.options.quick;
+  std::string key;
+  if (!quick) {
+    key = RunningKey(task.task_id, task.token);
+    if (running_.contains(key)) {
+      log_->debug("task {} token {} is already running; duplicate ignored", task.task_id,
+                  task.token);
+      return;
+    }
   }
   if (running_.size() + lost_.size() >= options_.concurrency) {
     FailTask(task, "no_slot",
@@ -228,7 +234,7 @@ void IoLoop::OnTask(protocol::TaskMsg task, int64_t now) {
              true);
     return;
   }
-  if (handler->second.options.quick) {
+  if (quick) {
     RunQuick(std::move(task), handler->second.handler);
     return;
   }

@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
+
+#include <filesystem>
+#include <iterator>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "taskmill/worker/builtins.h"
 #include "test_support.h"
@@ -85,6 +91,48 @@ TEST(BuiltinTest, CancelSignalKeepsTheFirstReason) {
   cancel.Cancel(CancelReason::kCancelled);
   EXPECT_EQ(cancel.reason(), CancelReason::kTimeout);
   EXPECT_TRUE(cancel.WaitFor(10s));
+}
+
+bool Readable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
+size_t OpenFds() {
+  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                           std::filesystem::directory_iterator{}));
+}
+
+// A quick attempt never polls its signal: making its eventfd up front cost two system calls
+// per task, so it is made on the first fd().
+TEST(BuiltinTest, CancelSignalMakesItsEventfdOnlyWhenAsked) {
+  size_t before = OpenFds();
+  {
+    std::vector<std::unique_ptr<CancelSignal>> signals;
+    for (int i = 0; i < 32; ++i) signals.push_back(std::make_unique<CancelSignal>());
+    signals[0]->Cancel(CancelReason::kCancelled);
+    EXPECT_EQ(OpenFds(), before);
+    int fd = signals[1]->fd();
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(signals[1]->fd(), fd);  // made once
+    EXPECT_EQ(OpenFds(), before + 1);
+  }
+  EXPECT_EQ(OpenFds(), before);  // closed with its signal
+}
+
+TEST(BuiltinTest, CancelSignalFdIsReadableOnceCancelledWhicheverCameFirst) {
+  CancelSignal asked_first;
+  int fd = asked_first.fd();
+  ASSERT_GE(fd, 0);
+  EXPECT_FALSE(Readable(fd));
+  asked_first.Cancel(CancelReason::kTimeout);
+  EXPECT_TRUE(Readable(fd));
+
+  CancelSignal cancelled_first;
+  cancelled_first.Cancel(CancelReason::kDraining);
+  ASSERT_GE(cancelled_first.fd(), 0);
+  EXPECT_TRUE(Readable(cancelled_first.fd()));
+  EXPECT_TRUE(cancelled_first.WaitFor(10s));
 }
 
 TEST(BuiltinTest, ProgressIsThrottledExceptTheFinalReport) {

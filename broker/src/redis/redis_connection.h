@@ -97,6 +97,9 @@ class RedisConnection {
   void SendEval(std::unique_ptr<Pending> p);
   static void OnReply(redisAsyncContext* ac, void* reply, void* privdata);
   static void OnConnect(const redisAsyncContext* ac, int status);
+  // Writes hiredis's output buffer from obuf_sent_ on; false when hiredis must write instead
+  // (not connected yet, or a write error for it to report).
+  bool WriteOutput();
   static void EvAddRead(void* data);
   static void EvDelRead(void* data);
   static void EvAddWrite(void* data);
@@ -119,6 +122,7 @@ class RedisConnection {
   int64_t reconnect_at_ = -1;      // monotonic ms of the next attempt; -1 none scheduled
   int64_t backoff_ms_ = 0;         // current reconnect delay
   size_t in_flight_ = 0;
+  size_t obuf_sent_ = 0;  // bytes at the front of hiredis's output buffer already written
   std::string last_error_;
 };
 

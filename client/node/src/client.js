@@ -13,6 +13,7 @@ import {load as loadCurve} from './curve.js';
 import {redialDelay} from './handshake.js';
 import {Job, idOf} from './job.js';
 import {Link} from './link.js';
+import {DEFAULT_MAX_KEPT, ResultTable} from './results.js';
 import {TERMINAL_STATES} from './schema.js';
 import {newId, normalizeBatchSpec, normalizeTaskSpec} from './spec.js';
 import {Subscription} from './subscription.js';
@@ -21,7 +22,7 @@ const U32_MAX = 4294967295;
 // Pages one stats() call reads at most (1,000 entries each).
 const MAX_STATS_PAGES = 10000;
 const OPTIONS = new Set(['broker', 'requestTimeoutMs', 'heartbeatMs', 'curveServerKey',
-  'curveKeyFile']);
+  'curveKeyFile', 'maxKeptResults']);
 
 // Throws a TypeError naming an option `what` does not know (a typo is never ignored).
 export function rejectUnknown(what, options, known) {
@@ -35,17 +36,20 @@ export function rejectUnknown(what, options, known) {
 export class Client extends EventEmitter {
   // broker: the frontend endpoint; requestTimeoutMs: deadline of each request (WAIT adds
   // its own timeout on top); heartbeatMs: ZMTP heartbeat on the connection (0: off);
-  // curveServerKey (file or Z85), curveKeyFile: CURVE, defaults from TASKMILL_CURVE_* (curve.js).
+  // curveServerKey (file or Z85), curveKeyFile: CURVE, defaults from TASKMILL_CURVE_* (curve.js);
+  // maxKeptResults: pushed results kept until taken (results.js).
   constructor(options = {}) {
     super();
     rejectUnknown('Client', options, OPTIONS);
     const {broker = process.env.TASKMILL_BROKER ?? 'tcp://127.0.0.1:5555',
-      requestTimeoutMs = 10_000, heartbeatMs = 1000, curveServerKey, curveKeyFile} = options;
+      requestTimeoutMs = 10_000, heartbeatMs = 1000, curveServerKey, curveKeyFile,
+      maxKeptResults = DEFAULT_MAX_KEPT} = options;
     const curve = loadCurve({serverKey: curveServerKey, keyFile: curveKeyFile});  // throws first
     this.broker = broker;
     this.requestTimeoutMs = requestTimeoutMs;
     this.nextReqId = 1;             // 0 is reserved for replies to undecodable requests
-    this.pending = new Map();       // req_id -> {resolve, reject, timer}
+    this.pending = new Map();       // req_id -> {resolve, reject, timer, notify}
+    this.results = new ResultTable(maxKeptResults);  // RESULT pushes of notify submits
     this.subscriptions = new Map(); // batch id -> Set<Subscription>
     this.heard = false;             // true iff any message from the broker arrived
     this.closed = false;
@@ -60,7 +64,10 @@ export class Client extends EventEmitter {
       onMessage: (command, message) => this.onMessage(command, message),
       onBadMessage: (err) => this.emit('warning', err),
       onConnect: () => {
-        if (++this.connects > 1) this.renewSubscriptions();
+        if (++this.connects > 1) {
+          this.renewSubscriptions();
+          this.results.onReconnect();  // pushes still expected went to the old identity
+        }
       },
       onRefused: (why) => this.onRefused(why),
       onAccepted: () => {
@@ -82,11 +89,14 @@ export class Client extends EventEmitter {
       if (!p) return;  // late reply of a timed-out request, or req_id 0
       this.pending.delete(message.reqId);
       clearTimeout(p.timer);
+      // Registered here, before the pushes that follow on this connection.
+      if (p.notify && !message.error) this.results.expect(message.ids ?? []);
       if (message.error) p.reject(errorFromWire(message.error));
       else p.resolve(message);
     } else if (command === 'EVENT') {
       for (const sub of [...(this.subscriptions.get(message.batchId) ?? [])]) sub.push(message);
     } else if (command === 'RESULT') {
+      this.results.onResult(message.task);
       this.emit('result', message.task);
     }
   }
@@ -146,7 +156,8 @@ export class Client extends EventEmitter {
             '(is a broker running there, and is this its client port? Its worker port (5556 ' +
             'by default) never answers clients)'));
       }, timeoutMs);
-      this.pending.set(reqId, {resolve, reject, timer});
+      this.pending.set(reqId, {resolve, reject, timer,
+        notify: command === 'SUBMIT' && message.notify === true});
     });
   }
 
@@ -183,11 +194,26 @@ export class Client extends EventEmitter {
     return Array.isArray(ids) ? reply.tasks : reply.tasks[0];
   }
 
-  // Waits for one task and resolves with it once it succeeded; rejects with TaskFailed
-  // when it failed or was cancelled, TaskmillTimeout when it is still unfinished.
+  // One task once it ended, or as it is after timeoutMs (not an error). For a task
+  // submitted here with notify, from the broker's push, without a request; otherwise, or
+  // when the push cannot come (dropped from the kept results, or the connection was
+  // re-established since), from the broker (WAIT for the time left; GET at the deadline).
+  async waitResult(id, {timeoutMs = 60_000} = {}) {
+    id = idOf(id);
+    const deadline = Date.now() + timeoutMs;
+    const pushed = await this.results.take(id, timeoutMs);
+    if (pushed) return pushed;
+    if (pushed === undefined) return (await this.getMany([id]))[0];  // a push may yet come
+    const left = deadline - Date.now();
+    if (left <= 0) return (await this.getMany([id]))[0];
+    return this.wait(id, {timeoutMs: left});
+  }
+
+  // Waits for one task (as waitResult) and resolves with it once it succeeded; rejects
+  // with TaskFailed when it failed or was cancelled, TaskmillTimeout when still unfinished.
   async result(id, {timeoutMs = 60_000} = {}) {
     id = idOf(id);
-    const task = await this.wait(id, {timeoutMs});
+    const task = await this.waitResult(id, {timeoutMs});
     if (task.state === 'succeeded') return task;
     if (TERMINAL_STATES.has(task.state)) throw new TaskFailed(task);
     throw new TaskmillTimeout(`task ${id} is still ${task.state} after ${timeoutMs} ms`);

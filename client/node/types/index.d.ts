@@ -146,6 +146,8 @@ export interface ClientOptions {
   /** this peer's CURVE key pair, a .key file of `taskmill keygen`; default
    * $TASKMILL_CURVE_KEY_FILE */
   curveKeyFile?: string;
+  /** RESULT pushes of notify submits kept until taken (oldest dropped); default 100000 */
+  maxKeptResults?: number;
 }
 
 export interface BatchSubmission {
@@ -191,6 +193,7 @@ export class Client extends EventEmitter {
   submitMany(specs: TaskSpec[], options?: {notify?: boolean}): Promise<Job[]>;
   wait(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
   wait(ids: TaskRef[], options?: {timeoutMs?: number}): Promise<TaskInfo[]>;
+  waitResult(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
   result(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
   get(id: TaskRef): Promise<TaskInfo>;
   getMany(ids: TaskRef[]): Promise<TaskInfo[]>;

@@ -8,6 +8,7 @@ so no call blocks the loop.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, AsyncIterator, Callable, List, Mapping, Optional, Sequence, Union
 
 from taskmill import calls
@@ -17,6 +18,7 @@ from taskmill.connection import Connection
 from taskmill.curve import load as load_curve
 from taskmill.errors import ProtocolError, TaskmillTimeout
 from taskmill.handle import AsyncTaskHandle
+from taskmill.results import DEFAULT_MAX_KEPT
 
 AsyncEventCallback = Callable[[m.Event], Any]
 
@@ -109,11 +111,13 @@ class AsyncClient:
 
     def __init__(self, endpoint: Optional[str] = None, *, request_timeout: float = 10.0,
                  heartbeat_ms: int = 1000, curve_server_key: Optional[str] = None,
-                 curve_key_file: Optional[str] = None) -> None:
+                 curve_key_file: Optional[str] = None,
+                 max_kept_results: int = DEFAULT_MAX_KEPT) -> None:
         self.endpoint = endpoint or calls.default_endpoint()
         self.request_timeout = request_timeout
         self._conn = Connection(self.endpoint, heartbeat_ms,
-                                curve=load_curve(curve_server_key, curve_key_file))
+                                curve=load_curve(curve_server_key, curve_key_file),
+                                max_kept_results=max_kept_results)
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._conn.close)
@@ -132,15 +136,17 @@ class AsyncClient:
     async def call(self, request: Any, timeout: Optional[float] = None) -> m.Reply:
         return await self._run(Call(request, timeout or self.request_timeout, lambda r: r))
 
-    async def submit(self, type_or_spec: Union[str, m.TaskSpec], payload: Payload = None,
-                     **fields: Any) -> AsyncTaskHandle:
+    async def submit(self, type_or_spec: Union[str, m.TaskSpec], payload: Payload = None, *,
+                     notify: bool = False, **fields: Any) -> AsyncTaskHandle:
         """As Client.submit; the handle is awaitable (``await handle`` is its result)."""
         spec = calls.make_spec(type_or_spec, payload, **fields)
-        ids = await self._run(calls.submit_many([spec], self.request_timeout))
+        ids = await self._run(calls.submit_many([spec], self.request_timeout, notify))
         return AsyncTaskHandle(ids[0], self)
 
-    async def submit_many(self, specs: Sequence[m.TaskSpec]) -> List[AsyncTaskHandle]:
-        ids = await self._run(calls.submit_many(specs, self.request_timeout))
+    async def submit_many(self, specs: Sequence[m.TaskSpec], *,
+                          notify: bool = False) -> List[AsyncTaskHandle]:
+        call = calls.submit_many(specs, self.request_timeout, notify)
+        ids = await self._run(call)
         return [AsyncTaskHandle(i, self) for i in ids]
 
     async def wait(self, ids: Union[str, Sequence[str]],
@@ -148,8 +154,26 @@ class AsyncClient:
         id_list = [ids] if isinstance(ids, str) else list(ids)
         return await self._run(calls.wait(id_list, timeout, self.request_timeout))
 
+    async def wait_result(self, task_id: str, timeout: float = 300.0) -> m.TaskInfo:
+        """As Client.wait_result: from the push of a task submitted here with notify."""
+        deadline = time.monotonic() + timeout
+        fut = self._conn.results.future(task_id)
+        if fut is not None:
+            pushed = asyncio.wrap_future(fut)
+            done, _ = await asyncio.wait({pushed}, timeout=max(0.0, timeout))
+            if not done:
+                return (await self.get_many([task_id]))[0]  # a push may yet come
+            self._conn.results.discard(task_id, fut)
+            info = pushed.result()
+            if info is not None:
+                return info
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return (await self.get_many([task_id]))[0]
+        return (await self.wait([task_id], left))[0]
+
     async def result(self, task_id: str, timeout: float = 300.0) -> m.TaskInfo:
-        info = (await self.wait([task_id], timeout))[0]
+        info = await self.wait_result(task_id, timeout)
         if not info.terminal:
             raise TaskmillTimeout(f"task {task_id} still {info.state} after {timeout}s")
         return calls.succeeded(info)

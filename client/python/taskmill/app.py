@@ -7,7 +7,7 @@ with ``app.worker()``.
     def resize(task: Task) -> dict:
         return {"width": task.json()["width"] // 2}
 
-    handle = resize.submit({"width": 64})      # -> TaskHandle (a task id)
+    handle = resize.submit({"width": 64}, notify=True)  # -> TaskHandle (a task id)
     print(handle.result(timeout=30).json())    # {"width": 32}
     tm.worker(concurrency=4).run()             # elsewhere: serves every declared task
 """
@@ -54,14 +54,16 @@ class TaskFunction(Generic[R]):
             merged["backoff"] = m.BackoffPolicy(**merged["backoff"])
         return m.TaskSpec(type=self.name, payload=payload, **merged)
 
-    def submit(self, payload: m.Payload = None, **fields: Any) -> TaskHandle:
-        """Submits one task through the app's client; returns its handle."""
-        return self.app.client.submit(self.spec(payload, **fields))
+    def submit(self, payload: m.Payload = None, *, notify: bool = False,
+               **fields: Any) -> TaskHandle:
+        """Submits one task through the app's client; returns its handle. ``notify``: the
+        broker pushes the result, so ``handle.result()`` costs no further request."""
+        return self.app.client.submit(self.spec(payload, **fields), notify=notify)
 
-    async def submit_async(self, client: AsyncClient, payload: m.Payload = None,
-                           **fields: Any) -> AsyncTaskHandle:
+    async def submit_async(self, client: AsyncClient, payload: m.Payload = None, *,
+                           notify: bool = False, **fields: Any) -> AsyncTaskHandle:
         """Submits one task through ``client``; ``await`` the handle for the result."""
-        return await client.submit(self.spec(payload, **fields))
+        return await client.submit(self.spec(payload, **fields), notify=notify)
 
 
 class App:

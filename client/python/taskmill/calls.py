@@ -165,13 +165,14 @@ def new_batch_id() -> str:
 # ------------------------------------------------------------------------------- calls
 
 
-def submit_many(specs: Iterable[m.TaskSpec], timeout: float) -> Call[List[str]]:
+def submit_many(specs: Iterable[m.TaskSpec], timeout: float,
+                notify: bool = False) -> Call[List[str]]:
     tasks = list(specs)
     if not tasks:
         raise InvalidSpec("tasks: at least one task is needed")
     for i, spec in enumerate(tasks):
         validate_spec(spec, f"tasks[{i}]")
-    return Call(m.Submit(tasks=tasks), timeout, lambda r: list(warn(r).ids))
+    return Call(m.Submit(tasks=tasks, notify=notify), timeout, lambda r: list(warn(r).ids))
 
 
 def warn(reply: m.Reply) -> m.Reply:

@@ -17,6 +17,7 @@ from taskmill.connection import Connection
 from taskmill.curve import load as load_curve
 from taskmill.errors import ProtocolError, TaskmillTimeout
 from taskmill.handle import TaskHandle
+from taskmill.results import DEFAULT_MAX_KEPT
 
 EventCallback = Callable[[m.Event], None]
 _END = object()
@@ -122,11 +123,13 @@ class Client:
 
     def __init__(self, endpoint: Optional[str] = None, *, request_timeout: float = 10.0,
                  heartbeat_ms: int = 1000, curve_server_key: Optional[str] = None,
-                 curve_key_file: Optional[str] = None) -> None:
+                 curve_key_file: Optional[str] = None,
+                 max_kept_results: int = DEFAULT_MAX_KEPT) -> None:
         self.endpoint = endpoint or calls.default_endpoint()
         self.request_timeout = request_timeout
         self._conn = Connection(self.endpoint, heartbeat_ms,
-                                curve=load_curve(curve_server_key, curve_key_file))
+                                curve=load_curve(curve_server_key, curve_key_file),
+                                max_kept_results=max_kept_results)
         self._callbacks: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self._callback_thread = threading.Thread(target=self._run_callbacks,
                                                  name="taskmill-client-callbacks",
@@ -168,31 +171,57 @@ class Client:
 
     # ----------------------------------------------------------------------- tasks
 
-    def submit(self, type_or_spec: Union[str, m.TaskSpec], payload: Payload = None,
-               **fields: Any) -> TaskHandle:
+    def submit(self, type_or_spec: Union[str, m.TaskSpec], payload: Payload = None, *,
+               notify: bool = False, **fields: Any) -> TaskHandle:
         """Submits one task and returns its handle: the task id (a str) with ``.result()``,
         ``.wait()``, ``.get()`` and ``.cancel()``. ``payload``: bytes, str (UTF-8) or a
         dict/list (sent as JSON); ``fields``: any TaskSpec field (queue, priority,
-        max_attempts, backoff, timeout_ms, idempotency_key, not_before_ms, labels...)."""
+        max_attempts, backoff, timeout_ms, idempotency_key, not_before_ms, labels...).
+        ``notify``: the broker pushes the result when the task ends, so ``.result()``
+        costs no further request."""
         spec = calls.make_spec(type_or_spec, payload, **fields)
-        return TaskHandle(self._run(calls.submit_many([spec], self.request_timeout))[0], self)
+        call = calls.submit_many([spec], self.request_timeout, notify)
+        return TaskHandle(self._run(call)[0], self)  # not via submit_many: warning stacklevel
 
-    def submit_many(self, specs: Sequence[m.TaskSpec]) -> List[TaskHandle]:
+    def submit_many(self, specs: Sequence[m.TaskSpec], *,
+                    notify: bool = False) -> List[TaskHandle]:
         """Submits tasks in one request; returns their handles in order."""
-        return [TaskHandle(i, self)
-                for i in self._run(calls.submit_many(specs, self.request_timeout))]
+        call = calls.submit_many(specs, self.request_timeout, notify)
+        ids = self._run(call)
+        return [TaskHandle(i, self) for i in ids]
 
     def wait(self, ids: Union[str, Sequence[str]],
              timeout: float = 300.0) -> List[m.TaskInfo]:
         """TaskInfo of each task once all are terminal, or as they are after ``timeout``
-        seconds (a task still running then is not an error)."""
+        seconds (a task still running then is not an error). Always asks the broker."""
         id_list = [ids] if isinstance(ids, str) else list(ids)
         return self._run(calls.wait(id_list, timeout, self.request_timeout))
 
+    def wait_result(self, task_id: str, timeout: float = 300.0) -> m.TaskInfo:
+        """One task once it ended, or as it is after ``timeout`` seconds (no raise). For a
+        task submitted here with ``notify``, from the broker's push, without a request;
+        otherwise, or when the push cannot come (the connection was re-established, or the
+        kept results overflowed), from the broker (WAIT, or GET at the deadline)."""
+        deadline = time.monotonic() + timeout
+        fut = self._conn.results.future(task_id)
+        if fut is not None:
+            try:
+                pushed = fut.result(timeout=max(0.0, timeout))
+            except concurrent.futures.TimeoutError:
+                return self.get_many([task_id])[0]  # still expected: a push may yet come
+            self._conn.results.discard(task_id, fut)
+            if pushed is not None:
+                return pushed
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return self.get_many([task_id])[0]
+        return self.wait([task_id], left)[0]
+
     def result(self, task_id: str, timeout: float = 300.0) -> m.TaskInfo:
-        """Waits for one task: its TaskInfo if it succeeded; raises TaskFailed if it failed
-        or was cancelled, TaskmillTimeout if it is still not finished after ``timeout``."""
-        info = self.wait([task_id], timeout)[0]
+        """Waits for one task (as ``wait_result``): its TaskInfo if it succeeded; raises
+        TaskFailed if it failed or was cancelled, TaskmillTimeout if it is still not
+        finished after ``timeout``."""
+        info = self.wait_result(task_id, timeout)
         if not info.terminal:
             raise TaskmillTimeout(f"task {task_id} still {info.state} after {timeout}s")
         return calls.succeeded(info)

@@ -17,13 +17,14 @@ import queue
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import zmq
 
 from taskmill import codec, handshake
 from taskmill import messages as m
 from taskmill.curve import CurveKeys
+from taskmill.results import DEFAULT_MAX_KEPT, ResultTable
 from taskmill.errors import (BrokerUnavailable, ProtocolError, TaskmillError,
                              TaskmillTimeout, Unauthorized, error_from_code)
 
@@ -40,8 +41,13 @@ class Connection:
 
     def __init__(self, endpoint: str, heartbeat_ms: int = 1000,
                  context: Optional[zmq.Context[Any]] = None,
-                 curve: Optional[CurveKeys] = None) -> None:
+                 curve: Optional[CurveKeys] = None,
+                 max_kept_results: int = DEFAULT_MAX_KEPT) -> None:
         self.endpoint = endpoint
+        # RESULT pushes of tasks submitted with notify, fed by the I/O thread.
+        self.results = ResultTable(max_kept_results)
+        # req_ids of SUBMITs with notify awaiting their reply (I/O thread only).
+        self._notify_reqs: Set[int] = set()
         self.curve = curve  # set iff the socket is a CURVE client
         self._ctx = context or zmq.Context.instance()
         self._heartbeat_ms = heartbeat_ms
@@ -171,6 +177,7 @@ class Connection:
                 if opened is None and time.monotonic() >= redial_at:
                     log.debug("redialling %s", self.endpoint)
                     opened = self._open()
+                    self.results.on_reconnect()  # a new socket: a new identity
                     poller.register(opened[0], zmq.POLLIN)
                     poller.register(opened[1], zmq.POLLIN)
                 now = time.monotonic()
@@ -216,6 +223,7 @@ class Connection:
                         for fut, _ in pending.values():
                             _fail(fut, Unauthorized(why))
                         pending.clear()
+                        self._notify_reqs.clear()
                         poller.unregister(opened[0])
                         poller.unregister(opened[1])
                         self._shut(*opened)
@@ -224,6 +232,9 @@ class Connection:
                         break
                 if opened is not None and connects > 1:
                     self._renew_subscriptions(opened[0])
+                    # RESULT pushes still expected went to the old identity: their
+                    # waiters ask the broker instead.
+                    self.results.on_reconnect()  # after a reconnect
                     connects = 1
                 self._expire(pending, time.monotonic())
         finally:
@@ -265,6 +276,8 @@ class Connection:
                 continue
             if fut is not None:
                 pending[msg.req_id] = (fut, deadline)
+                if isinstance(msg, m.Submit) and msg.notify:
+                    self._notify_reqs.add(msg.req_id)
 
     def _read_all(self, sock: zmq.Socket[Any],
                   pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]]
@@ -281,6 +294,11 @@ class Connection:
                 log.debug("dropping an undecodable broker message: %s", e)
                 continue
             if isinstance(msg, m.Reply):
+                if msg.req_id in self._notify_reqs:
+                    self._notify_reqs.discard(msg.req_id)
+                    # Registered here, before the pushes that follow on this connection.
+                    if msg.error is None:
+                        self.results.expect(msg.ids)
                 entry = pending.pop(msg.req_id, None)
                 if entry is None:
                     if msg.error is not None:
@@ -302,6 +320,8 @@ class Connection:
                         sink(msg)
                     except Exception:  # noqa: BLE001 - a sink must not kill the I/O thread
                         log.exception("event sink failed")
+            elif isinstance(msg, m.ResultMsg):
+                self.results.on_result(msg.task)
 
     def _renew_subscriptions(self, sock: zmq.Socket[Any]) -> None:
         """A new connection may have a new identity: subscribe again (docs 9.1)."""
@@ -317,6 +337,8 @@ class Connection:
     def _expire(self, pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]],
                 now: float) -> None:
         for req_id, (fut, deadline) in list(pending.items()):
+            if fut.done() or now >= deadline:
+                self._notify_reqs.discard(req_id)
             if fut.done():  # cancelled by its caller
                 del pending[req_id]
             elif now >= deadline:

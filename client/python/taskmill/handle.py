@@ -33,8 +33,9 @@ class TaskHandle(str):
         return self._client.result(str(self), timeout)
 
     def wait(self, timeout: float = 300.0) -> m.TaskInfo:
-        """The task once it ended, or as it is after ``timeout`` seconds (no raise)."""
-        return self._client.wait([str(self)], timeout)[0]
+        """The task once it ended, or as it is after ``timeout`` seconds (no raise); from
+        the broker's push when it was submitted with ``notify``."""
+        return self._client.wait_result(str(self), timeout)
 
     def get(self) -> m.TaskInfo:
         """The task as it is now."""
@@ -64,7 +65,7 @@ class AsyncTaskHandle(str):
         return await self._client.result(str(self), timeout)
 
     async def wait(self, timeout: float = 300.0) -> m.TaskInfo:
-        return (await self._client.wait([str(self)], timeout))[0]
+        return await self._client.wait_result(str(self), timeout)
 
     async def get(self) -> m.TaskInfo:
         return await self._client.get(str(self))

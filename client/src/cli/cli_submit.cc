@@ -166,7 +166,8 @@ int RunSubmit(Context& ctx, const Args& args) {
   int code = kExitOk;
   auto client = ConnectClient(ctx, &code);
   if (!client) return code;
-  auto submitted = client->SubmitTasks({spec});
+  // With --wait, the broker pushes the result when the task ends (notify): one request.
+  auto submitted = client->SubmitTasks({spec}, SubmitOptions{.notify = wait});
   if (!submitted) return ReportError(ctx, submitted.error());
   for (const auto& w : submitted->warnings) ctx.err << "taskmill: warning: " << w << '\n';
   const std::string* id = &submitted->ids.at(0);
@@ -178,12 +179,12 @@ int RunSubmit(Context& ctx, const Args& args) {
     }
     return kExitOk;
   }
-  auto tasks = client->Wait({*id}, wait_ms);
-  if (!tasks) {
+  auto task = client->WaitResult(*id, wait_ms);
+  if (!task) {
     ctx.err << "taskmill: task " << *id << " was submitted, but waiting for it failed\n";
-    return ReportError(ctx, tasks.error());
+    return ReportError(ctx, task.error());
   }
-  return PrintWaited(ctx, *tasks, true);
+  return PrintWaited(ctx, {std::move(*task)}, true);
 }
 
 int RunGet(Context& ctx, const Args& args) {

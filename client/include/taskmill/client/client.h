@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,17 @@ struct ClientOptions {
   // twin must be in the broker's --curve-allow-dir (--curve-key-file /
   // TASKMILL_CURVE_KEY_FILE).
   std::string curve_key_file = {};
+  // Task ids whose RESULT push (SubmitOptions::notify) is kept for WaitResult: expected
+  // ones and arrived ones not yet taken, oldest dropped first. A dropped id costs a WAIT
+  // request when it is waited for, never its result.
+  size_t max_kept_results = 100'000;
+};
+
+// How tasks are submitted.
+struct SubmitOptions {
+  // Ask the broker to push each task's result when it ends (RESULT, protocol 8.10), so that
+  // WaitResult answers without another request.
+  bool notify = false;
 };
 
 // Called for every EVENT of a subscribed batch. Runs on the Client's callback thread
@@ -127,11 +139,30 @@ class Client {
   const ClientOptions& options() const { return options_; }
 
   // Submits one task and returns its id (for a repeated idempotency_key, the first id).
-  Result<std::string> Submit(const protocol::TaskSpec& spec);
+  Result<std::string> Submit(const protocol::TaskSpec& spec, const SubmitOptions& how = {});
   // Submits tasks atomically-per-request; returns their ids in order.
-  Result<std::vector<std::string>> SubmitMany(std::vector<protocol::TaskSpec> specs);
+  Result<std::vector<std::string>> SubmitMany(std::vector<protocol::TaskSpec> specs,
+                                              const SubmitOptions& how = {});
   // The same, with the broker's warnings (SubmitResult).
-  Result<SubmitResult> SubmitTasks(std::vector<protocol::TaskSpec> specs);
+  Result<SubmitResult> SubmitTasks(std::vector<protocol::TaskSpec> specs,
+                                   const SubmitOptions& how = {});
+  // The same without waiting for the reply, so that a producer can keep several SUBMITs in
+  // flight; get() blocks until the reply or the request deadline. Spec errors come back
+  // through the future too.
+  std::future<Result<SubmitResult>> SubmitManyAsync(std::vector<protocol::TaskSpec> specs,
+                                                    const SubmitOptions& how = {});
+
+  // The result of a task submitted here with notify, from the broker's push: no request is
+  // sent when it arrives in time. Like Wait, returns the task's state at timeout_ms (a task
+  // still running is not an error). Falls back to the broker (WAIT, or GET at the
+  // deadline) for a task whose push cannot come: submitted without notify or by another
+  // client, dropped from the kept results, or sent to a connection that has since been
+  // re-established (after a broker restart, say). Each result is handed out once; asking
+  // again for a task already answered asks the broker.
+  Result<protocol::TaskInfo> WaitResult(const std::string& id, uint32_t timeout_ms);
+  // The same for many tasks, in the order of ids.
+  Result<std::vector<protocol::TaskInfo>> WaitResults(const std::vector<std::string>& ids,
+                                                      uint32_t timeout_ms);
 
   // Waits until every task is terminal or timeout_ms passed, whichever is first, and
   // returns their states (a task still running at the timeout is not an error). The
@@ -179,6 +210,10 @@ class Client {
  private:
   Client(ClientOptions options, std::shared_ptr<Connection> connection);
   Result<Subscription> SubscribeRegistered(uint64_t sub_id, const std::string& batch_id);
+  // WaitResults' fallback: WAIT (GET once the deadline passed), asked again after a
+  // transient error (a restarting broker) while deadline_ms (steady) allows.
+  Result<std::vector<protocol::TaskInfo>> AskForResults(const std::vector<std::string>& ids,
+                                                        int64_t deadline_ms);
 
   ClientOptions options_;
   // Co-owned by the Subscriptions (weakly) so one that outlives the Client stays safe.

@@ -52,11 +52,14 @@ class CancelSignal {
   // Waits up to `timeout` for a cancel; true when cancelled.
   bool WaitFor(std::chrono::milliseconds timeout) const;
   // Readable once cancelled; never read it (it stays readable). -1 if eventfd failed.
-  int fd() const { return fd_; }
+  // Made on first use: most attempts (every quick one) never poll it, and an eventfd costs
+  // two system calls per attempt.
+  int fd() const;
 
  private:
+  static constexpr int kNoFd = -2;  // fd_ before the first fd() (-1: eventfd failed)
   std::atomic<CancelReason> reason_{CancelReason::kNone};  // kNone until the first Cancel
-  int fd_ = -1;                                            // eventfd, written once on Cancel
+  mutable std::atomic<int> fd_{kNoFd};  // eventfd, made by fd(), written on Cancel
 };
 
 // What a handler returns: success with output bytes, or a failure with an error code,
