@@ -112,6 +112,30 @@ TEST_F(StoreTest, ExplicitIdThatExistsIsAConflict) {
   EXPECT_EQ(r.items[0].error->code, ErrorCode::kConflict);
 }
 
+// enqueue.lua checks every new id with one EXISTS over the call's keys and only then key by
+// key: a clash anywhere in a call refuses exactly the task that clashes.
+TEST_F(StoreTest, OnlyTheExistingIdOfACallIsAConflict) {
+  auto s = Spec();
+  s.id = "fixed-2";
+  EnqueueOne(s);
+  std::vector<protocol::TaskSpec> specs(5, Spec());
+  for (size_t i = 0; i < specs.size(); ++i) specs[i].id = "call-" + std::to_string(i);
+  specs[3].id = "fixed-2";
+  auto r = EnqueueOk(specs);
+  ASSERT_EQ(r.items.size(), 5u);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (i == 3) {
+      ASSERT_TRUE(r.items[i].error.has_value());
+      EXPECT_EQ(r.items[i].error->code, ErrorCode::kConflict);
+    } else {
+      EXPECT_FALSE(r.items[i].error.has_value()) << i;
+      EXPECT_EQ(r.items[i].id, specs[i].id);
+    }
+  }
+  EXPECT_EQ(StatsOf("default").stats.submitted, 5u);  // fixed-2 once, and four new
+  EXPECT_EQ(ClaimOk(10).size(), 5u);
+}
+
 // Specs are validated once, at the broker's edge (request_checks_test.cc), and the store
 // trusts them; a worker's claim keys are still checked here, as they build Redis keys.
 TEST_F(StoreTest, InvalidNamesAreRejectedBeforeRedis) {

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <span>
 
-#include "redis/reply.h"
+#include "store/store_wire.h"
 #include "store/task_record.h"
 
 // Every reply is checked against the script's contract; a mismatch is an error naming the
@@ -67,57 +67,34 @@ json Prefixed(const Hash& h, const std::string& prefix, As as) {
   return out;
 }
 
-Result<std::vector<std::string>> Strings(const redisReply* r, std::string_view what) {
-  TM_ASSIGN_OR_RETURN(items, reply::Array(r, what));
-  std::vector<std::string> out;
-  for (const redisReply* item : items) {
-    TM_ASSIGN_OR_RETURN(s, reply::Str(item, what));
-    out.emplace_back(s);
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<std::vector<std::optional<TaskRecord>>> ParseTaskRecords(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(items, reply::Array(r, "tasks"));
+  TM_ASSIGN_OR_RETURN(stored, wire::ParseStoredTasks(r));
   std::vector<std::optional<TaskRecord>> out;
-  for (const redisReply* item : items) {
-    TM_ASSIGN_OR_RETURN(pair, reply::Array(item, "task"));
-    if (pair.empty()) {
+  out.reserve(stored.size());
+  for (auto& s : stored) {
+    if (!s) {
       out.emplace_back();
       continue;
     }
-    if (pair.size() < 2) return MakeError(ErrorCode::kInternal, "unexpected store reply: task");
     TaskRecord t;
-    TM_ASSIGN_OR_RETURN(hash, reply::FlatMap(pair[0], "task hash"));
-    TM_ASSIGN_OR_RETURN(hist, Strings(pair[1], "task history"));
-    std::string id;
-    if (pair.size() > 2) {
-      TM_ASSIGN_OR_RETURN(got_id, reply::Str(pair[2], "task id"));
-      id = got_id;
-    }
     // The lean record (store/task_record.h) as the named fields this file reads.
-    t.hash = record::FlatView(std::move(hash), id);
-    t.history = std::move(hist);
+    t.hash = record::FlatView(std::move(s->fields), s->id);
+    t.history = std::move(s->history);
     out.push_back(std::move(t));
   }
   return out;
 }
 
 Result<std::optional<BatchRecord>> ParseBatchRecord(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(parts, reply::Array(r, "batch"));
-  if (parts.empty()) return std::optional<BatchRecord>();
-  if (parts.size() < 4) return MakeError(ErrorCode::kInternal, "unexpected store reply: batch");
+  TM_ASSIGN_OR_RETURN(stored, wire::ParseStoredBatch(r));
+  if (!stored) return std::optional<BatchRecord>();
   BatchRecord b;
-  TM_ASSIGN_OR_RETURN(hash, reply::FlatMap(parts[0], "batch hash"));
-  TM_ASSIGN_OR_RETURN(names, Strings(parts[1], "batch names"));
-  TM_ASSIGN_OR_RETURN(cp, reply::Int(parts[2], "critical path"));
-  TM_ASSIGN_OR_RETURN(next, reply::Str(parts[3], "names cursor"));
-  b.hash = std::move(hash);
-  for (size_t i = 0; i + 1 < names.size(); i += 2) b.names.emplace_back(names[i], names[i + 1]);
-  b.critical_path_ms = static_cast<uint64_t>(std::max<int64_t>(cp, 0));
-  b.next = std::string(next);
+  b.hash = std::move(stored->fields);
+  b.names = std::move(stored->names);
+  b.critical_path_ms = stored->critical_path_ms;
+  b.next = std::move(stored->next);
   return std::optional<BatchRecord>(std::move(b));
 }
 

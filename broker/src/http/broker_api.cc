@@ -194,7 +194,7 @@ HttpResponse BrokerApi::Batches(const HttpRequest& r) {
   ReactorSnapshot s = Detail();
   json page = json::array();
   for (size_t i = *offset; i < s.recent_batches.size() && page.size() < *limit; ++i) {
-    auto reply = reader_.Script("get_batch", {s.recent_batches[i], "", "0", "1"});
+    auto reply = reader_.Script("get_batch", wire::GetBatchArgs(s.recent_batches[i], "", "0", 1));
     if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
     auto b = api::ParseBatchRecord(reply->get());
     if (!b) return JsonAnswer(500, {{"error", b.error().message}});
@@ -219,7 +219,7 @@ HttpResponse BrokerApi::Batch(const HttpRequest& r) {
   if (!limit || *limit == 0 || !cursor_ok) {
     return Refuse(400, "bad_input", "limit: 1 to 500; cursor: a number");
   }
-  auto reply = reader_.Script("get_batch", {id, "", cursor, std::to_string(*limit)});
+  auto reply = reader_.Script("get_batch", wire::GetBatchArgs(id, "", cursor, *limit));
   if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
   auto b = api::ParseBatchRecord(reply->get());
   if (!b) return JsonAnswer(500, {{"error", b.error().message}});
@@ -231,9 +231,9 @@ HttpResponse BrokerApi::Batch(const HttpRequest& r) {
   const auto& names = (*b)->names;
   for (size_t from = 0; from < names.size(); from += kApiTasksPerRead) {
     size_t n = std::min(kApiTasksPerRead, names.size() - from);
-    std::vector<std::string> args = {"", std::to_string(n)};
-    for (size_t i = from; i < from + n; ++i) args.push_back(names[i].second);
-    auto got = reader_.Script("get", args);
+    std::vector<std::string> ids;
+    for (size_t i = from; i < from + n; ++i) ids.push_back(names[i].second);
+    auto got = reader_.Script("get", wire::GetArgs("", ids));
     if (!got) return JsonAnswer(503, {{"error", got.error().message}});
     auto chunk = api::ParseTaskRecords(got->get());
     if (!chunk) return JsonAnswer(500, {{"error", chunk.error().message}});
@@ -257,7 +257,7 @@ HttpResponse BrokerApi::Task(const HttpRequest& r) {
   if (auto ok = protocol::ValidateName(id, "id"); !ok) {
     return Refuse(400, "bad_input", ok.error().message);
   }
-  auto reply = reader_.Script("get", {"", "1", id});
+  auto reply = reader_.Script("get", wire::GetArgs("", {id}));
   if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
   auto tasks = api::ParseTaskRecords(reply->get());
   if (!tasks) return JsonAnswer(500, {{"error", tasks.error().message}});
@@ -279,7 +279,7 @@ HttpResponse BrokerApi::DeadLetters(const HttpRequest& r) {
     return Refuse(400, "bad_input", "limit: 1 to 200; offset: 0 to 1000");
   }
   uint32_t want = *offset + *limit + 1;  // one more: whether a next page exists
-  auto reply = reader_.Script("dead_list", {queue, std::to_string(want)});
+  auto reply = reader_.Script("dead_list", wire::DeadListArgs(queue, want));
   if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
   auto tasks = api::ParseTaskRecords(reply->get());
   if (!tasks) return JsonAnswer(500, {{"error", tasks.error().message}});
@@ -320,12 +320,10 @@ HttpResponse BrokerApi::DeadAction(const HttpRequest& r, const char* script) {
   if (auto no = Guard(r, ApiNeed::kAdmin)) return *no;
   auto ids = BodyIds(r);
   if (!ids) return Refuse(400, "bad_input", ids.error().message);
-  std::vector<std::string> args = {"", std::to_string(ids->size()), std::to_string(ids->size())};
-  args.insert(args.end(), ids->begin(), ids->end());
-  auto reply = reader_.Script(script, args);
+  auto reply = reader_.Script(script, wire::DeadArgs("", static_cast<uint32_t>(ids->size()), *ids));
   if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
   bool retry = std::string_view(script) == "dead_retry";
-  auto done = wire::ParseIds(reply->get(), /*with_batches=*/retry);
+  auto done = wire::ParseIds(reply->get());
   if (!done) return JsonAnswer(500, {{"error", done.error().message}});
   return JsonAnswer(200, {{retry ? "retried" : "purged", *done}});
 }
@@ -334,10 +332,7 @@ HttpResponse BrokerApi::Cancel(const HttpRequest& r) {
   if (auto no = Guard(r, ApiNeed::kAdmin)) return *no;
   auto ids = BodyIds(r);
   if (!ids) return Refuse(400, "bad_input", ids.error().message);
-  std::vector<std::string> args = {"cancelled from the dashboard", "",
-                                   std::to_string(ids->size())};
-  args.insert(args.end(), ids->begin(), ids->end());
-  auto reply = reader_.Script("cancel", args);
+  auto reply = reader_.Script("cancel", wire::CancelArgs("cancelled from the dashboard", "", *ids));
   if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
   auto result = wire::ParseCancel(reply->get());
   if (!result) return JsonAnswer(500, {{"error", result.error().message}});

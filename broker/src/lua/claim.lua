@@ -80,7 +80,9 @@ for i = 1, math.min(n, #cands) do
     if t.timeout > 0 and t.timeout + LEASE_GRACE < lease then
       deadline_s = fmt(NOW + t.timeout + LEASE_GRACE)
     end
-    set_state(t, 'running', {'att', att, 'tok', tok, 'started', NOW_S, 'worker', worker})
+    redis.call('HSET', task_key(id), 'state', 'running', 'att', att, 'tok', tok, 'started', NOW_S,
+               'worker', worker)
+    state_written(t, 'running')
     lease_args[#lease_args + 1] = deadline_s
     lease_args[#lease_args + 1] = id
     wl[#wl + 1] = id

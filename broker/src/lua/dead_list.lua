@@ -1,13 +1,12 @@
 -- dead_list.lua: lists dead letters, newest first.
 --
--- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] queue ("" = every queue)   args[2] limit
--- Returns: items as get.lua ({task hash, history, id}); ids whose hash expired are dropped from
---   dead:<queue> on the way.
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack map:
+-- {queue ("" = every queue), limit}
+-- Returns (msgpack): {tasks} as get.lua ({hash, hist, id}); ids whose hash expired are
+--   dropped from dead:<queue> on the way.
 
-local queue = arg()
-local limit = argn()
+local queue = A.queue or ''
+local limit = tonumber(A.limit) or 0
 local queues = {queue}
 if queue == '' then queues = redis.call('ZRANGE', QUEUES, 0, -1) end
 local cands = {}
@@ -24,7 +23,7 @@ for _, c in ipairs(cands) do
     redis.call('ZREM', dead_key(c[1]), c[2])
     touch_queue(c[1])
   else
-    out[#out + 1] = {h, redis.call('LRANGE', hist_key(c[2]), 0, -1), c[2]}
+    out[#out + 1] = {hash = h, hist = redis.call('LRANGE', hist_key(c[2]), 0, -1), id = c[2]}
   end
 end
-return finish(out)
+return reply({tasks = out})

@@ -1,11 +1,9 @@
 -- dead_purge.lua: deletes dead letters for good.
 --
--- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] queue ("" = every queue)   args[2] limit   args[3] N, then N task ids
---   (N = 0: up to `limit` dead letters of the queue(s))
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack map:
+-- {queue ("" = every queue), limit, ids = task ids} (no ids: up to `limit` dead letters of the queue(s))
 -- Each task still dead: removed from dead:<queue>; task:<id> and hist:<id> deleted.
--- Returns: purged ids.
+-- Returns (msgpack): {ids = purged ids}
 
 local out = {}
 for _, t in ipairs(dead_letters_selected()) do
@@ -15,4 +13,4 @@ for _, t in ipairs(dead_letters_selected()) do
   touch_queue(t.queue)
   out[#out + 1] = id
 end
-return finish(out)
+return reply({ids = out})

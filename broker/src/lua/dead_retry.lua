@@ -1,13 +1,11 @@
 -- dead_retry.lua: sends dead letters back to their ready queues with attempts reset.
 --
--- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] queue ("" = every queue)   args[2] limit   args[3] N, then N task ids
---   (N = 0: the oldest `limit` dead letters of the queue(s))
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack map:
+-- {queue ("" = every queue), limit, ids = task ids} (no ids: the oldest `limit` dead letters of the queue(s))
 -- Each task still dead: removed from dead:<queue>, att = 0, error cleared (history kept),
 --   TTLs removed, pushed to q:<queue>:<type>; a finished batch it belongs to runs again.
 --   The next claim draws a new random fencing token, so results of old attempts stay stale.
--- Returns: {retried ids, batches}
+-- Returns (msgpack): {ids = retried ids, batches}
 
 local out = {}
 for _, t in ipairs(dead_letters_selected()) do
@@ -30,4 +28,4 @@ for _, t in ipairs(dead_letters_selected()) do
   push_ready(t, {'att', '0'})
   out[#out + 1] = id
 end
-return finish({out, batch_snapshots()})
+return reply({ids = out, batches = batch_snapshots()})

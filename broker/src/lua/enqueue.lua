@@ -49,10 +49,23 @@ end
 -- Validation pass: in a batch, any problem rejects the whole call before a single write.
 local full = check_queue_depth(items, max_depth, batch)
 if full then return full end
+-- One EXISTS over every new task key (ids are random: a clash is rare); only when it finds
+-- one is each key checked on its own, so a call costs one command here, not one per task.
+local clash = false
+do
+  local keys = {}
+  for i, it in ipairs(items) do keys[i] = task_key(it.id) end
+  local i = 1
+  while i <= #keys and not clash do
+    local j = math.min(i + 3999, #keys)
+    clash = redis.call('EXISTS', unpack(keys, i, j)) > 0
+    i = j + 1
+  end
+end
 local in_call = {}
 local item_error = {}
 for i, it in ipairs(items) do
-  if redis.call('EXISTS', task_key(it.id)) == 1 or in_call[it.id] then
+  if (clash and redis.call('EXISTS', task_key(it.id)) == 1) or in_call[it.id] then
     item_error[i] = {'conflict', 'task id ' .. it.id .. ' exists'}
   else
     for _, d in ipairs(it.deps) do

@@ -1,15 +1,14 @@
 -- extend.lua: a worker's heartbeat pushes all its lease deadlines forward.
 --
--- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] worker id   args[2] lease ms
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack map:
+-- {worker = worker id, lease = lease ms}
 -- New deadline = now + lease ms, but never past started + timeout_ms + grace for tasks with a
 --   timeout. Stale members of wleases:<worker> (no longer running there) are dropped.
--- Returns: {extended count, {{id, token, cancel reason}, ...}}: the second list names running
---   tasks whose cancellation was requested, so the broker can (re)tell the worker.
+-- Returns (msgpack): {count = extended, flagged = {{id, tok, reason}, ...}}: flagged names
+--   running tasks whose cancellation was requested, so the broker can (re)tell the worker.
 
-local worker = arg()
-local lease = argn()
+local worker = A.worker or ''
+local lease = tonumber(A.lease) or 0
 local wk = wleases_key(worker)
 local count = 0
 local flagged = {}
@@ -23,9 +22,9 @@ for _, id in ipairs(redis.call('SMEMBERS', wk)) do
     end
     redis.call('ZADD', LEASES, 'XX', fmt(deadline), id)
     count = count + 1
-    if t.cancel ~= '' then flagged[#flagged + 1] = {id, t.tok, t.cancel} end
+    if t.cancel ~= '' then flagged[#flagged + 1] = {id = id, tok = t.tok, reason = t.cancel} end
   else
     redis.call('SREM', wk, id)
   end
 end
-return finish({count, flagged})
+return reply({count = count, flagged = flagged})

@@ -90,9 +90,10 @@ end
 
 local function succeed(t, it, fields)
   local id = t.id
-  local f = {'res', it.res, 'finished', NOW_S}
+  local f = {'state', 'succeeded', 'res', it.res, 'finished', NOW_S}
   for _, v in ipairs(fields) do f[#f + 1] = v end
-  set_state(t, 'succeeded', f)
+  redis.call('HSET', task_key(id), unpack(f))
+  state_written(t, 'succeeded')
   if t.err_code ~= '' then redis.call('HDEL', task_key(id), 'err_code', 'err_msg', 'err_retry') end
   bump(stats_key(t.queue), 'succeeded', 1)
   expire_finished(t)

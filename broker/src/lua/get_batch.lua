@@ -1,36 +1,36 @@
 -- get_batch.lua: reads a batch's aggregate state and its name -> task id map.
 --
--- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] batch id   args[2] owner ("" = any)
--- args[3] names cursor ("0": the first page)   args[4] names per page
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack map:
+-- {batch = batch id, owner ("" = any), cursor = names cursor ("0": the first page),
+--  per_page = names per page}
 -- The name map is read a page at a time (HSCAN), so one read of a 10,000-task batch never
 -- holds Redis for long; the store reads page after page and assembles them.
--- Returns: {} when unknown or owned by someone else than a non-empty args[2], else {flat
---   HGETALL of batch:<id>, flat name -> id pairs of this page (HSCAN of batch:<id>:names: a
---   name may repeat across pages), critical path ms, next names cursor ("0": this was the
---   last page)}; critical path ms: the longest chain of recorded attempt durations through
+-- Returns (msgpack): {} when unknown or owned by someone else than a non-empty owner, else
+--   {hash = flat HGETALL of batch:<id>, names = flat name -> id pairs of this page (HSCAN of
+--   batch:<id>:names: a name may repeat across pages), cp = critical path ms, next = next
+--   names cursor ("0": this was the last page)}; critical path ms: the longest chain of recorded attempt durations through
 --   the DAG, computed once the batch is over (0 while it runs: a walk over every task on
 --   each read would hold Redis for ~20 ms per 10,000 tasks) and kept in the batch hash as `cp`.
 --   batch:<id> fields: id, state (running|succeeded|partial|failed), total, created, finished,
 --   n:<task state> counts, c:<cost> sums, b:<cost> budgets, budget_exceeded ("1").
 -- Writes only the `cp` cache field of a finished batch.
 
-local b = arg()
-local owner = arg() or ''
-if owner ~= '' and redis.call('HGET', batch_key(b), 'owner') ~= owner then return finish({}) end
-local cursor = arg() or '0'
-local per_page = argn() or 1000
+local b = A.batch or ''
+local owner = A.owner or ''
+if owner ~= '' and redis.call('HGET', batch_key(b), 'owner') ~= owner then return reply({}) end
+local cursor = A.cursor or '0'
+local per_page = tonumber(A.per_page) or 1000
 local h = redis.call('HGETALL', batch_key(b))
-if #h == 0 then return finish({}) end
+if #h == 0 then return reply({}) end
 local state, cached = nil, nil
 for j = 1, #h, 2 do
   if h[j] == 'state' then state = h[j + 1] elseif h[j] == 'cp' then cached = h[j + 1] end
 end
 local scan = redis.call('HSCAN', batch_key(b) .. ':names', cursor, 'COUNT', per_page)
 local names, next_cursor = scan[2], scan[1]
-if state == 'running' or cursor ~= '0' then return finish({h, names, 0, next_cursor}) end
-if cached then return finish({h, names, tonumber(cached), next_cursor}) end
+local function page(cp) return reply({hash = h, names = names, cp = cp, next = next_cursor}) end
+if state == 'running' or cursor ~= '0' then return page(0) end
+if cached then return page(tonumber(cached)) end
 -- Critical path: cp(task) = its duration + the longest cp among its parents (memoised).
 local ids = redis.call('SMEMBERS', batch_key(b) .. ':tasks')
 local dur, parents, cp = {}, {}, {}
@@ -56,4 +56,4 @@ end
 local critical = 0
 for _, id in ipairs(ids) do critical = math.max(critical, path(id)) end
 redis.call('HSET', batch_key(b), 'cp', fmt(critical))
-return finish({h, names, critical, next_cursor})
+return page(critical)

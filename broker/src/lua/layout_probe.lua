@@ -1,16 +1,15 @@
 -- layout_probe.lua: which layout version the store holds, and the migration lock.
 --
--- KEYS[1], ARGV[1]: see prelude.lua; only the prefix is read. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] the broker's layout version (kStoreLayoutVersion, store_layout.h)
--- args[2] lock token (random, per broker start)   args[3] lock TTL ms
+-- KEYS[1], ARGV[1]: see prelude.lua; only the prefix is read. ARGV[2]: a msgpack map:
+-- {want = the broker's layout version (kStoreLayoutVersion, store_layout.h),
+--  token = lock token (random, per broker start), ttl = lock TTL ms}
 -- The version lives in <prefix>layout. A store without it is read as:
 --   version 1 when <prefix>queues (v1's queue set, never pruned, so present in every v1 store
 --   that was ever used) or <prefix>layout:mig (a migration under way) exists;
 --   version 2 when <prefix>qindex exists (written by a v2 broker from before the key; the
 --   key is written then, so an interrupted v2 -> v3 step is never mistaken for v1);
---   empty otherwise: it gets args[1].
--- A store older than args[1] takes the lock <prefix>layout:lock (SET NX PX) for this token.
+--   empty otherwise: it gets want.
+-- A store older than want takes the lock <prefix>layout:lock (SET NX PX) for this token.
 -- Writes: <prefix>layout (empty store, or a v2 store without the key); <prefix>layout:lock
 --   (taken here, kept across the steps, deleted here once the store is current).
 -- Returns: {verdict, store version}: verdict 'current' | 'newer' (refuse to start) |
@@ -19,9 +18,9 @@
 
 local LAYOUT = P .. 'layout'
 local LOCK = P .. 'layout:lock'
-local want = argn()
-local token = arg()
-local ttl = arg()
+local want = tonumber(A.want)
+local token = A.token or ''
+local ttl = fmt(tonumber(A.ttl) or 0)
 
 local v = tonumber(redis.call('GET', LAYOUT) or '')
 if not v then

@@ -5,9 +5,8 @@
 -- Layout 2: the zset `qindex` (+ `qidle` for queues that hold nothing), `types:<queue>` only
 -- the types with ready tasks, stats:<queue>.queued = tasks in its ready zsets.
 --
--- KEYS[1], ARGV[1]: see prelude.lua; prefix and now are read. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] lock token   args[2] lock TTL ms   args[3] budget: units of work in this call
+-- KEYS[1], ARGV[1]: see prelude.lua; prefix and now are read. ARGV[2]: a msgpack map:
+-- {token = lock token, ttl = lock TTL ms, budget}: budget = units of work in this call
 --   (a queue, a type, a lease), so no call holds Redis for long.
 -- Progress lives in <prefix>layout:mig (hash), written in the same atomic call as the work it
 -- records, so a broker that dies between calls leaves a state the next call continues from:
@@ -27,9 +26,9 @@ local LOCK = P .. 'layout:lock'
 local MIG = P .. 'layout:mig'
 local KEPT = MIG .. ':types'
 local OLD_QUEUES = P .. 'queues'
-local token = arg()
-local ttl = arg()
-local budget = math.max(1, argn())
+local token = A.token or ''
+local ttl = fmt(tonumber(A.ttl) or 0)
+local budget = math.max(1, tonumber(A.budget) or 1)
 
 if redis.call('GET', LOCK) ~= token then return {'lost'} end
 redis.call('PEXPIRE', LOCK, ttl)

@@ -5,9 +5,8 @@
 -- so two keys never share or block one another's idempotency keys (docs/security.md); tasks
 -- without an owner (no CURVE) keep idem:<key>.
 --
--- KEYS[1], ARGV[1]: see prelude.lua; prefix is read. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] lock token   args[2] lock TTL ms   args[3] budget: idempotency keys looked at in
+-- KEYS[1], ARGV[1]: see prelude.lua; prefix is read. ARGV[2]: a msgpack map:
+-- {token = lock token, ttl = lock TTL ms, budget}: budget = idempotency keys looked at in
 --   this call (SCAN asks for at least 100 at a time: reading a key name is cheap).
 -- Progress (the SCAN cursor) lives in <prefix>layout:mig3, written in the same atomic call as
 -- the keys it moved, so a broker that dies between calls leaves a state the next call
@@ -22,9 +21,9 @@
 local LAYOUT = P .. 'layout'
 local LOCK = P .. 'layout:lock'
 local MIG = P .. 'layout:mig3'
-local token = arg()
-local ttl = arg()
-local budget = math.max(1, argn())
+local token = A.token or ''
+local ttl = fmt(tonumber(A.ttl) or 0)
+local budget = math.max(1, tonumber(A.budget) or 1)
 
 if redis.call('GET', LOCK) ~= token then return {'lost'} end
 redis.call('PEXPIRE', LOCK, ttl)

@@ -10,8 +10,8 @@
 --   cancel, reason): a running task keeps its fencing token and lease, a queued, delayed or
 --   blocked one its place, a finished or dead one its TTL (HSET and HDEL keep it).
 --
--- KEYS[1], ARGV[1]: see prelude.lua (prefix is read). ARGV[2]: a msgpack array, read in order:
--- args[1] lock token   args[2] lock TTL ms   args[3] budget: task keys looked at in this call
+-- KEYS[1], ARGV[1]: see prelude.lua (prefix is read). ARGV[2]: a msgpack map:
+-- {token = lock token, ttl = lock TTL ms, budget}: budget = task keys looked at in this call
 --   (SCAN asks for at least 100 at a time).
 -- Progress (the SCAN cursor) lives in <prefix>layout:mig4, written in the same atomic call as
 -- the tasks it converted, so a broker that dies between calls leaves a state the next call
@@ -23,9 +23,9 @@
 local LAYOUT = P .. 'layout'
 local LOCK = P .. 'layout:lock'
 local MIG = P .. 'layout:mig4'
-local token = arg()
-local ttl = arg()
-local budget = math.max(1, argn())
+local token = A.token or ''
+local ttl = fmt(tonumber(A.ttl) or 0)
+local budget = math.max(1, tonumber(A.budget) or 1)
 
 if redis.call('GET', LOCK) ~= token then return {'lost'} end
 redis.call('PEXPIRE', LOCK, ttl)

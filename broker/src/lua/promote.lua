@@ -1,14 +1,14 @@
 -- promote.lua: moves delayed tasks that are due to their ready queues.
 --
--- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] max tasks to promote in this call
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack map:
+-- {limit = max tasks to promote in this call}
 -- Each due member of delayed: removed; if the task is still delayed it joins
 --   q:<queue>:<type> behind everything already ready at its priority.
 -- Also forgets up to 100 queues idle for longer than the retention (prune_idle_queues).
--- Returns: {promoted count, {queue names that got tasks}, next due ms (-1: none), batches}
+-- Returns (msgpack): {count = promoted, queues = names of queues that got tasks,
+--   next = next due ms (-1: none), batches}
 
-local limit = argn()
+local limit = tonumber(A.limit) or 0
 local ids = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', NOW_S, 'LIMIT', 0, limit)
 local count = 0
 local queues, seen = {}, {}
@@ -29,4 +29,4 @@ prune_idle_queues(100)
 local nxt = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
 local next_due = -1
 if #nxt > 0 then next_due = tonumber(nxt[2]) end
-return finish({count, queues, next_due, batch_snapshots()})
+return reply({count = count, queues = queues, next = next_due, batches = batch_snapshots()})

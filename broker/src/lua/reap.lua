@@ -1,14 +1,13 @@
 -- reap.lua: fails, as retryable, every lease whose deadline has passed.
 --
--- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] max leases to reap in this call
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack map:
+-- {limit = max leases to reap in this call}
 -- Each expired lease: removed, and the attempt failed with code lease_expired (or timeout when
 --   the task's own timeout_ms + grace has passed), retryable, exactly as finish.lua fails it.
 -- Returns (msgpack): {items, batches, next = the earliest lease deadline ms (-1: no leases)};
 --   items as finish.lua.
 
-local limit = argn()
+local limit = tonumber(A.limit) or 0
 local ids = redis.call('ZRANGEBYSCORE', LEASES, '-inf', NOW_S, 'LIMIT', 0, limit)
 local out = {}
 for _, id in ipairs(ids) do

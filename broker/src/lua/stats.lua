@@ -1,28 +1,27 @@
 -- stats.lua: per-queue depths and counters, one page at a time.
 --
--- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack array, read in order
--- (args[i] below is its i-th element):
--- args[1] Q, then Q queue names; with Q = 0 the known queues (qindex) are paged by name:
---   then after (the last name of the previous page, exclusive; "" = from the start), limit.
--- Returns: {items, next, known}: items[i] = {queue, ready depth (the queued gauge),
---   dead depth (ZCARD dead:<queue>), flat HGETALL of stats:<queue>, by_type, more_types};
---   next = the name to pass as `after` for the next page ("" = this was the last); known =
---   ZCARD qindex.
+-- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack map:
+-- {queues = queue names}; with no queues the known queues (qindex) are paged by name:
+--   {after = the last name of the previous page, exclusive ("" = from the start), limit}.
+-- Returns (msgpack): {items, next, known}: items[i] = {queue, ready = depth (the queued
+--   gauge), dead = depth (ZCARD dead:<queue>), stats = flat HGETALL of stats:<queue>,
+--   by_type, more_types};
+--   next = the name to pass as `after` for the next page ("" = this was the last);
+--   known = ZCARD qindex.
 --   stats fields: submitted, succeeded, failed, retried, cancelled, stale (counters);
 --   queued, blocked, delayed, running (gauges); c:<cost> (summed costs).
---   by_type: flat {type, ready count (a string), ...} of the TYPES_SHOWN types with the most ready tasks
---   (ties by name) among at most TYPES_READ of types:<queue>; more_types: the types of
+--   by_type: flat {type, ready count (a string), ...} of the TYPES_SHOWN types with the most
+--   ready tasks (ties by name) among at most TYPES_READ of types:<queue>; more_types: the types of
 --   types:<queue> not in by_type.
 -- Each queue costs O(1) plus its counter fields and at most TYPES_READ ZCARDs of its ready
 -- sets, and the whole call at most TYPES_BUDGET of them (queues past it get no by_type).
 -- Read only.
 
-local queues = {}
-for _ = 1, argn() do queues[#queues + 1] = arg() end
+local queues = A.queues or {}
 local next_after = ''
 if #queues == 0 then
-  local after = arg() or ''
-  local limit = argn() or 1000
+  local after = A.after or ''
+  local limit = tonumber(A.limit) or 1000
   local from = '-'
   if after ~= '' then from = '(' .. after end
   -- One more than asked: whether a next page exists.
@@ -69,6 +68,7 @@ for i, q in ipairs(queues) do
     if h[j] == 'queued' then ready = tonumber(h[j + 1]) or 0 end
   end
   local by_type, more_types = ready_by_type(q)
-  out[i] = {q, ready, redis.call('ZCARD', dead_key(q)), h, by_type, more_types}
+  out[i] = {queue = q, ready = ready, dead = redis.call('ZCARD', dead_key(q)), stats = h,
+            by_type = by_type, more_types = more_types}
 end
-return finish({out, next_after, redis.call('ZCARD', QUEUES)})
+return reply({items = out, next = next_after, known = redis.call('ZCARD', QUEUES)})

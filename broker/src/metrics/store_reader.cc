@@ -55,7 +55,7 @@ Result<std::vector<QueueCounters>> StoreReader::QueueFigures() {
     header.prefix = prefix_;
     auto r = redis_.Command({"EVAL", stats_script_, "1", wire::LayoutKey(header),
                              wire::Header(header, WallMs(), 0),
-                             wire::ArgsArray({"0", after, std::to_string(kQueuesPerCall)})});
+                             wire::StatsArgs({}, after, kQueuesPerCall)});
     if (!r) return std::unexpected(r.error());
     auto parsed = wire::ParseStats(r->get());
     if (!parsed) return std::unexpected(parsed.error());
@@ -74,8 +74,7 @@ void StoreReader::UseStoreOptions(const StoreOptions& options) {
   store_options_ = options;
 }
 
-Result<RedisReplyPtr> StoreReader::Script(std::string_view name,
-                                          const std::vector<std::string>& args) {
+Result<RedisReplyPtr> StoreReader::Script(std::string_view name, std::string packed_args) {
   auto script = scripts_.find(name);
   if (script == scripts_.end()) {
     return MakeError(ErrorCode::kInternal, "no script " + std::string(name));
@@ -85,7 +84,8 @@ Result<RedisReplyPtr> StoreReader::Script(std::string_view name,
   StoreOptions options = store_options_;
   options.prefix = prefix_;
   std::vector<std::string> argv = {"EVALSHA", "", "1", wire::LayoutKey(options),
-                                   wire::Header(options, WallMs(), 0.5), wire::ArgsArray(args)};
+                                   wire::Header(options, WallMs(), 0.5),
+                                   std::move(packed_args)};
   for (int tries = 0;; ++tries) {
     std::string& sha = shas_[script->first];
     if (sha.empty()) {

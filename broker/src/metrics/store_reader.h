@@ -35,11 +35,11 @@ class StoreReader {
   // The prelude arguments of scripts that write (retention, dead letters kept, lease grace,
   // idempotency TTL): the broker's own, so a write here acts as the reactor's would.
   void UseStoreOptions(const StoreOptions& options);
-  // Runs broker/src/lua/<name>.lua with the prelude header and `args` (ARGV[8]...): the
-  // dashboard's reads and its admin writes. Loaded once (SCRIPT LOAD) and run by EVALSHA,
+  // Runs broker/src/lua/<name>.lua with the prelude header and `packed_args` (ARGV[2], from a
+  // wire::*Args builder, store_wire.h): the dashboard's reads and its admin writes. Loaded once (SCRIPT LOAD) and run by EVALSHA,
   // so a page does not resend ~20 KB of Lua per call; loaded again after a NOSCRIPT (Redis
   // restarted). An error for an unknown script, a Redis error or a lost connection.
-  Result<RedisReplyPtr> Script(std::string_view name, const std::vector<std::string>& args);
+  Result<RedisReplyPtr> Script(std::string_view name, std::string packed_args);
 
  private:
   std::string prefix_;

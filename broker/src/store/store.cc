@@ -81,12 +81,6 @@ double Store::JitterUnit(double seed, uint32_t i) {
 }
 
 template <typename T>
-void Store::Run(Script s, std::vector<std::string> args, Callback<T> cb,
-                std::function<Result<T>(const redisReply*)> parse) {
-  Send<T>(s, clock_.NowMs(), wire::ArgsArray(args), std::move(cb), std::move(parse));
-}
-
-template <typename T>
 void Store::Send(Script s, int64_t now_ms, std::string packed_args, Callback<T> cb,
                  std::function<Result<T>(const redisReply*)> parse) {
   if (gate_ != nullptr && !gate_->load(std::memory_order_acquire)) {
@@ -230,36 +224,30 @@ void Store::Finish(const std::string& worker_id, const std::vector<protocol::Don
 }
 
 void Store::Promote(uint32_t limit, Callback<PromoteResult> cb) {
-  std::vector<std::string> args;
-  args.push_back(std::to_string(limit));
-  Run<PromoteResult>(kPromote, std::move(args), std::move(cb), wire::ParsePromote);
+  Send<PromoteResult>(kPromote, clock_.NowMs(), wire::LimitArgs(limit), std::move(cb),
+                      wire::ParsePromote);
 }
 
 void Store::Reap(uint32_t limit, Callback<FinishResult> cb) {
-  std::vector<std::string> args;
-  args.push_back(std::to_string(limit));
-  Run<FinishResult>(kReap, std::move(args), std::move(cb),
-                    [](const redisReply* r) { return wire::ParseFinish(r, true); });
+  Send<FinishResult>(kReap, clock_.NowMs(), wire::LimitArgs(limit), std::move(cb),
+                     [](const redisReply* r) { return wire::ParseFinish(r, true); });
 }
 
 void Store::Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResult> cb) {
   if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) {
     return cb(std::unexpected(r.error()));
   }
-  std::vector<std::string> args;
-  args.push_back(std::move(worker_id));
-  args.push_back(std::to_string(lease_ms));
-  Run<ExtendResult>(kExtend, std::move(args), std::move(cb), wire::ParseExtend);
+  Send<ExtendResult>(kExtend, clock_.NowMs(), wire::ExtendArgs(worker_id, lease_ms),
+                     std::move(cb), wire::ParseExtend);
 }
 
 void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb) {
   if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) {
     return cb(std::unexpected(r.error()));
   }
-  std::vector<std::string> args;
-  args.push_back(std::move(worker_id));
-  Run<FinishResult>(kReleaseWorker, std::move(args), std::move(cb),
-                    [](const redisReply* r) { return wire::ParseFinish(r, false); });
+  Send<FinishResult>(kReleaseWorker, clock_.NowMs(), wire::WorkerArgs(worker_id),
+                     std::move(cb),
+                     [](const redisReply* r) { return wire::ParseFinish(r, false); });
 }
 
 void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb,
@@ -270,12 +258,8 @@ void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<Ca
     }
   }
   if (reason.empty()) reason = "cancelled";
-  std::vector<std::string> args;
-  args.push_back(std::move(reason));
-  args.push_back(std::move(owner));
-  args.push_back(std::to_string(ids.size()));
-  args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
-  Run<CancelResult>(kCancel, std::move(args), std::move(cb), wire::ParseCancel);
+  Send<CancelResult>(kCancel, clock_.NowMs(), wire::CancelArgs(reason, owner, ids),
+                     std::move(cb), wire::ParseCancel);
 }
 
 void Store::Get(std::vector<std::string> ids,
@@ -285,12 +269,9 @@ void Store::Get(std::vector<std::string> ids,
       return cb(std::unexpected(r.error()));
     }
   }
-  std::vector<std::string> args;
-  args.push_back(std::move(owner));
-  args.push_back(std::to_string(ids.size()));
-  args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
-  Run<std::vector<std::optional<protocol::TaskInfo>>>(kGet, std::move(args), std::move(cb),
-                                                      wire::ParseTasks);
+  Send<std::vector<std::optional<protocol::TaskInfo>>>(kGet, clock_.NowMs(),
+                                                       wire::GetArgs(owner, ids), std::move(cb),
+                                                       wire::ParseTasks);
 }
 
 void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb,
@@ -306,14 +287,11 @@ void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::Batc
 }
 
 void Store::GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor) {
-  std::vector<std::string> args;
-  args.push_back(gather->batch_id);
-  args.push_back(gather->owner);
-  args.push_back(std::move(cursor));
-  args.push_back(std::to_string(kBatchNamesPerPage));
+  std::string args =
+      wire::GetBatchArgs(gather->batch_id, gather->owner, cursor, kBatchNamesPerPage);
   // One page at a time: Redis serves other connections between the pages of a large batch.
-  Run<wire::BatchPage>(
-      kGetBatch, std::move(args),
+  Send<wire::BatchPage>(
+      kGetBatch, clock_.NowMs(), std::move(args),
       [this, gather](Result<wire::BatchPage> r) {
         if (!r) return gather->cb(std::unexpected(r.error()));
         if (!r->status) return gather->cb(std::optional<protocol::BatchStatus>());
@@ -338,16 +316,12 @@ void Store::Stats(std::vector<std::string> queues, Callback<std::vector<QueueCou
       return cb(std::unexpected(r.error()));
     }
   }
-  std::vector<std::string> args;
-  args.push_back(std::to_string(queues.size()));
-  args.insert(args.end(), queues.begin(), queues.end());
-  if (queues.empty()) {
-    // Every known queue: one page as large as the index (tools and tests; STATS pages).
-    args.push_back("");
-    args.push_back(std::to_string(std::numeric_limits<int32_t>::max()));
-  }
-  Run<std::vector<QueueCounters>>(
-      kStats, std::move(args), std::move(cb),
+  // No queues: every known queue, one page as large as the index (tools and tests; STATS
+  // pages).
+  std::string args =
+      wire::StatsArgs(queues, "", static_cast<uint32_t>(std::numeric_limits<int32_t>::max()));
+  Send<std::vector<QueueCounters>>(
+      kStats, clock_.NowMs(), std::move(args), std::move(cb),
       [](const redisReply* r) -> Result<std::vector<QueueCounters>> {
         auto page = wire::ParseStats(r);
         if (!page) return std::unexpected(page.error());
@@ -361,11 +335,9 @@ void Store::StatsPage(std::string after, uint32_t limit, Callback<broker::StatsP
       return cb(std::unexpected(r.error()));
     }
   }
-  std::vector<std::string> args;
-  args.push_back("0");
-  args.push_back(std::move(after));
-  args.push_back(std::to_string(std::max<uint32_t>(limit, 1)));
-  Run<broker::StatsPage>(kStats, std::move(args), std::move(cb), wire::ParseStats);
+  Send<broker::StatsPage>(kStats, clock_.NowMs(),
+                          wire::StatsArgs({}, after, std::max<uint32_t>(limit, 1)),
+                          std::move(cb), wire::ParseStats);
 }
 
 void Store::DeadList(std::string queue, uint32_t limit,
@@ -375,11 +347,8 @@ void Store::DeadList(std::string queue, uint32_t limit,
       return cb(std::unexpected(r.error()));
     }
   }
-  std::vector<std::string> args;
-  args.push_back(std::move(queue));
-  args.push_back(std::to_string(limit));
-  Run<std::vector<protocol::TaskInfo>>(
-      kDeadList, std::move(args), std::move(cb),
+  Send<std::vector<protocol::TaskInfo>>(
+      kDeadList, clock_.NowMs(), wire::DeadListArgs(queue, limit), std::move(cb),
       [](const redisReply* r) -> Result<std::vector<protocol::TaskInfo>> {
         auto tasks = wire::ParseTasks(r);
         if (!tasks) return std::unexpected(tasks.error());
@@ -393,24 +362,16 @@ void Store::DeadList(std::string queue, uint32_t limit,
 
 void Store::DeadRetry(std::string queue, std::vector<std::string> ids, uint32_t limit,
                       Callback<std::vector<std::string>> cb) {
-  std::vector<std::string> args;
-  args.push_back(std::move(queue));
-  args.push_back(std::to_string(limit));
-  args.push_back(std::to_string(ids.size()));
-  args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
-  Run<std::vector<std::string>>(kDeadRetry, std::move(args), std::move(cb),
-                                [](const redisReply* r) { return wire::ParseIds(r, true); });
+  Send<std::vector<std::string>>(kDeadRetry, clock_.NowMs(),
+                                 wire::DeadArgs(queue, limit, ids), std::move(cb),
+                                 wire::ParseIds);
 }
 
 void Store::DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t limit,
                       Callback<std::vector<std::string>> cb) {
-  std::vector<std::string> args;
-  args.push_back(std::move(queue));
-  args.push_back(std::to_string(limit));
-  args.push_back(std::to_string(ids.size()));
-  args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
-  Run<std::vector<std::string>>(kDeadPurge, std::move(args), std::move(cb),
-                                [](const redisReply* r) { return wire::ParseIds(r, false); });
+  Send<std::vector<std::string>>(kDeadPurge, clock_.NowMs(),
+                                 wire::DeadArgs(queue, limit, ids), std::move(cb),
+                                 wire::ParseIds);
 }
 
 void Store::BindWorkers(std::vector<std::pair<std::string, std::string>> bindings,
@@ -421,16 +382,9 @@ void Store::BindWorkers(std::vector<std::pair<std::string, std::string>> binding
     }
   }
   if (bindings.empty()) return cb(std::vector<std::string>{});
-  std::vector<std::string> args;
-  args.push_back(std::to_string(ttl_ms));
-  args.push_back(std::to_string(bindings.size()));
-  for (auto& [worker_id, key] : bindings) {
-    args.push_back(std::move(worker_id));
-    args.push_back(std::move(key));
-  }
-  // One string per pair: ParseIds reads exactly that.
-  Run<std::vector<std::string>>(kBindWorkers, std::move(args), std::move(cb),
-                                [](const redisReply* r) { return wire::ParseIds(r, false); });
+  Send<std::vector<std::string>>(kBindWorkers, clock_.NowMs(),
+                                 wire::BindWorkersArgs(ttl_ms, bindings),
+                                 std::move(cb), wire::ParseBound);
 }
 
 }  // namespace taskmill::broker

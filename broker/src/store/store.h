@@ -156,10 +156,6 @@ class Store : public TaskStore {
   void EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
                     const std::vector<protocol::TaskSpec>& specs,
                     const std::vector<std::string>& owners, Callback<EnqueueResult> cb);
-  // Runs a verb read in order (arg()/argn() in the script): `args` become a msgpack array.
-  template <typename T>
-  void Run(Script s, std::vector<std::string> args, Callback<T> cb,
-           std::function<Result<T>(const redisReply*)> parse);
   // Runs a script with KEYS[1] = <prefix>layout, ARGV[1] = the header at `now_ms` and
   // ARGV[2] = `packed_args` (msgpack; the contract is in lib/prelude.lua).
   template <typename T>

@@ -34,10 +34,154 @@ std::string Header(const StoreOptions& options, int64_t now_ms, double jitter) {
   return w.Take();
 }
 
-std::string ArgsArray(const std::vector<std::string>& args) {
+namespace {
+
+void Strs(MsgpackWriter& w, const std::vector<std::string>& v) {
+  w.Array(static_cast<uint32_t>(v.size()));
+  for (const auto& s : v) w.Str(s);
+}
+
+}  // namespace
+
+std::string LimitArgs(uint32_t limit) {
   MsgpackWriter w;
-  w.Array(static_cast<uint32_t>(args.size()));
-  for (const auto& a : args) w.Str(a);
+  w.Map(1);
+  w.Str("limit");
+  w.Uint(limit);
+  return w.Take();
+}
+
+std::string WorkerArgs(const std::string& worker_id) {
+  MsgpackWriter w;
+  w.Map(1);
+  w.Str("worker");
+  w.Str(worker_id);
+  return w.Take();
+}
+
+std::string ExtendArgs(const std::string& worker_id, uint32_t lease_ms) {
+  MsgpackWriter w;
+  w.Map(2);
+  w.Str("worker");
+  w.Str(worker_id);
+  w.Str("lease");
+  w.Uint(lease_ms);
+  return w.Take();
+}
+
+std::string CancelArgs(const std::string& reason, const std::string& owner,
+                       const std::vector<std::string>& ids) {
+  MsgpackWriter w;
+  w.Map(3);
+  w.Str("reason");
+  w.Str(reason);
+  w.Str("owner");
+  w.Str(owner);
+  w.Str("ids");
+  Strs(w, ids);
+  return w.Take();
+}
+
+std::string GetArgs(const std::string& owner, const std::vector<std::string>& ids) {
+  MsgpackWriter w;
+  w.Map(2);
+  w.Str("owner");
+  w.Str(owner);
+  w.Str("ids");
+  Strs(w, ids);
+  return w.Take();
+}
+
+std::string GetBatchArgs(const std::string& batch_id, const std::string& owner,
+                         const std::string& cursor, uint32_t per_page) {
+  MsgpackWriter w;
+  w.Map(4);
+  w.Str("batch");
+  w.Str(batch_id);
+  w.Str("owner");
+  w.Str(owner);
+  w.Str("cursor");
+  w.Str(cursor);
+  w.Str("per_page");
+  w.Uint(per_page);
+  return w.Take();
+}
+
+std::string StatsArgs(const std::vector<std::string>& queues, const std::string& after,
+                      uint32_t limit) {
+  MsgpackWriter w;
+  w.Map(3);
+  w.Str("queues");
+  Strs(w, queues);
+  w.Str("after");
+  w.Str(after);
+  w.Str("limit");
+  w.Uint(limit);
+  return w.Take();
+}
+
+std::string DeadListArgs(const std::string& queue, uint32_t limit) {
+  MsgpackWriter w;
+  w.Map(2);
+  w.Str("queue");
+  w.Str(queue);
+  w.Str("limit");
+  w.Uint(limit);
+  return w.Take();
+}
+
+std::string DeadArgs(const std::string& queue, uint32_t limit,
+                     const std::vector<std::string>& ids) {
+  MsgpackWriter w;
+  w.Map(3);
+  w.Str("queue");
+  w.Str(queue);
+  w.Str("limit");
+  w.Uint(limit);
+  w.Str("ids");
+  Strs(w, ids);
+  return w.Take();
+}
+
+std::string BindWorkersArgs(int64_t ttl_ms,
+                            const std::vector<std::pair<std::string, std::string>>& bindings) {
+  MsgpackWriter w;
+  w.Map(2);
+  w.Str("ttl");
+  w.Int(ttl_ms);
+  w.Str("pairs");
+  w.Array(static_cast<uint32_t>(bindings.size()));
+  for (const auto& [worker_id, key] : bindings) {
+    w.Map(2);
+    w.Str("worker");
+    w.Str(worker_id);
+    w.Str("key");
+    w.Str(key);
+  }
+  return w.Take();
+}
+
+std::string LayoutProbeArgs(int64_t want, const std::string& token, int64_t ttl_ms) {
+  MsgpackWriter w;
+  w.Map(3);
+  w.Str("want");
+  w.Int(want);
+  w.Str("token");
+  w.Str(token);
+  w.Str("ttl");
+  w.Int(ttl_ms);
+  return w.Take();
+}
+
+std::string LayoutStepArgs(const std::string& token, int64_t ttl_ms, uint32_t budget) {
+  MsgpackWriter w;
+  w.Map(3);
+  w.Str("token");
+  w.Str(token);
+  w.Str("ttl");
+  w.Int(ttl_ms);
+  w.Str("budget");
+  w.Uint(budget);
   return w.Take();
 }
 

@@ -93,7 +93,7 @@ Result<ScriptReply> ParseScriptReply(const redisReply* r, std::string_view scrip
 // EVAL of a layout script with the store's contract (lib/prelude.lua): KEYS[1] the layout
 // key, ARGV[1] the header (only now is read), ARGV[2] the arguments.
 std::vector<std::string> Eval(std::string_view body, const std::string& prefix,
-                              const std::vector<std::string>& args) {
+                              std::string packed_args) {
   StoreOptions header;
   header.prefix = prefix;
   return {"EVAL",
@@ -101,7 +101,7 @@ std::vector<std::string> Eval(std::string_view body, const std::string& prefix,
           "1",
           wire::LayoutKey(header),
           wire::Header(header, WallMs(), 0),
-          wire::ArgsArray(args)};
+          std::move(packed_args)};
 }
 
 }  // namespace
@@ -110,7 +110,6 @@ Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
                                         const StoreLayoutOptions& options) {
   LayoutRedis redis(config, options.io_timeout_ms);
   const std::string token = LockToken();
-  const std::string ttl = std::to_string(options.lock_ttl_ms);
   LayoutOutcome outcome;
   bool first_probe = true;
   uint32_t chunks = 0;
@@ -129,8 +128,9 @@ Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
   };
 
   for (;;) {
-    auto probed = redis.Command(Eval(ScriptBody("layout_probe"), options.prefix,
-                                     {std::to_string(kStoreLayoutVersion), token, ttl}));
+    auto probed = redis.Command(
+        Eval(ScriptBody("layout_probe"), options.prefix,
+             wire::LayoutProbeArgs(kStoreLayoutVersion, token, options.lock_ttl_ms)));
     if (!probed) {
       if (probed.error().code != ErrorCode::kStoreUnavailable) return std::unexpected(probed.error());
       if (auto r = pause("waiting for Redis (" + probed.error().message + ")"); !r) return std::unexpected(r.error());
@@ -191,7 +191,8 @@ Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
                                                            " migration chunks (max_chunks)");
       }
       auto ran = redis.Command(
-          Eval(body, options.prefix, {token, ttl, std::to_string(options.chunk)}));
+          Eval(body, options.prefix,
+               wire::LayoutStepArgs(token, options.lock_ttl_ms, options.chunk)));
       if (!ran) {
         if (ran.error().code != ErrorCode::kStoreUnavailable) return std::unexpected(ran.error());
         // Redis went away (or refused the step) mid-migration: the next probe (ours, or

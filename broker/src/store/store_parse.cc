@@ -33,17 +33,6 @@ std::string Field(const std::map<std::string, std::string>& m, const std::string
   return it == m.end() ? std::string() : it->second;
 }
 
-Result<std::vector<std::string>> Strings(const redisReply* r, std::string_view what) {
-  TM_ASSIGN_OR_RETURN(arr, reply::Array(r, what));
-  std::vector<std::string> out;
-  out.reserve(arr.size());
-  for (const redisReply* e : arr) {
-    TM_ASSIGN_OR_RETURN(s, reply::Str(e, what));
-    out.emplace_back(s);
-  }
-  return out;
-}
-
 Result<protocol::BatchStatus> BatchFromMap(const std::map<std::string, std::string>& m) {
   protocol::BatchStatus b;
   b.id = Field(m, "id");
@@ -62,32 +51,6 @@ Result<protocol::BatchStatus> BatchFromMap(const std::map<std::string, std::stri
     }
   }
   return b;
-}
-
-// {{batch id, flat HGETALL}, ...}
-Result<BatchChanges> ParseBatches(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(arr, reply::Array(r, "batch snapshots"));
-  BatchChanges out;
-  for (const redisReply* e : arr) {
-    TM_ASSIGN_OR_RETURN(pair, reply::Array(e, "batch snapshot", 2));
-    TM_ASSIGN_OR_RETURN(id, reply::Str(pair[0], "batch id"));
-    TM_ASSIGN_OR_RETURN(m, reply::FlatMap(pair[1], "batch hash"));
-    TM_ASSIGN_OR_RETURN(b, BatchFromMap(m));
-    if (b.id.empty()) b.id = std::string(id);
-    out.push_back(std::move(b));
-  }
-  return out;
-}
-
-// {flat HGETALL of task:<id>, history triples, id} (get.lua, dead_list.lua).
-Result<protocol::TaskInfo> TaskFromReply(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(parts, reply::Array(r, "task", 3));
-  TM_ASSIGN_OR_RETURN(m, reply::FlatMap(parts[0], "task hash"));
-  TM_ASSIGN_OR_RETURN(hist, Strings(parts[1], "task history"));
-  TM_ASSIGN_OR_RETURN(id, reply::Str(parts[2], "task id"));
-  TM_ASSIGN_OR_RETURN(t, record::TaskFromFields(m, hist));
-  t.id = id;
-  return t;
 }
 
 // The msgpack value of a script's reply (reply() in lib/prelude.lua), kept alive with its zone.
@@ -282,12 +245,13 @@ Result<FinishResult> ParseFinish(const redisReply* r, bool with_next_deadline) {
 }
 
 Result<PromoteResult> ParsePromote(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "promote reply", 4));
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "promote reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "promote reply"));
+  TM_ASSIGN_OR_RETURN(count, mp::Int(mp::Get(top, "count"), "promoted"));
+  TM_ASSIGN_OR_RETURN(queues, mp::Strings(mp::Get(top, "queues"), "queues"));
+  TM_ASSIGN_OR_RETURN(next, mp::Int(mp::Get(top, "next"), "next due"));
+  TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
   PromoteResult out;
-  TM_ASSIGN_OR_RETURN(count, reply::Int(top[0], "promoted"));
-  TM_ASSIGN_OR_RETURN(queues, Strings(top[1], "queues"));
-  TM_ASSIGN_OR_RETURN(next, reply::Int(top[2], "next due"));
-  TM_ASSIGN_OR_RETURN(batches, ParseBatches(top[3]));
   out.promoted = static_cast<uint32_t>(count);
   out.queues = std::move(queues);
   out.next_due_ms = next;
@@ -296,47 +260,48 @@ Result<PromoteResult> ParsePromote(const redisReply* r) {
 }
 
 Result<ExtendResult> ParseExtend(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "extend reply", 2));
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "extend reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "extend reply"));
+  TM_ASSIGN_OR_RETURN(count, mp::Int(mp::Get(top, "count"), "extended"));
+  TM_ASSIGN_OR_RETURN(flagged, mp::Array(mp::Get(top, "flagged"), "cancel requests"));
   ExtendResult out;
-  TM_ASSIGN_OR_RETURN(count, reply::Int(top[0], "extended"));
   out.extended = static_cast<uint32_t>(count);
-  TM_ASSIGN_OR_RETURN(flagged, reply::Array(top[1], "cancel requests"));
-  for (const redisReply* e : flagged) {
-    TM_ASSIGN_OR_RETURN(f, reply::Array(e, "cancel request", 3));
-    TM_ASSIGN_OR_RETURN(id, reply::Str(f[0], "task id"));
-    TM_ASSIGN_OR_RETURN(token, reply::Uint64(f[1], "token"));
-    TM_ASSIGN_OR_RETURN(reason, reply::Str(f[2], "reason"));
-    out.cancel_requested.push_back(
-        CancelRequested{std::string(id), token, std::string(reason)});
+  for (const auto& e : flagged) {
+    TM_ASSIGN_OR_RETURN(f, mp::Map(e, "cancel request"));
+    TM_ASSIGN_OR_RETURN(id, mp::Str(mp::Get(f, "id"), "task id"));
+    TM_ASSIGN_OR_RETURN(token, mp::Uint64(mp::Get(f, "tok"), "token"));
+    TM_ASSIGN_OR_RETURN(reason, mp::Str(mp::Get(f, "reason"), "reason"));
+    out.cancel_requested.push_back(CancelRequested{std::string(id), token, std::string(reason)});
   }
   return out;
 }
 
 Result<CancelResult> ParseCancel(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "cancel reply", 2));
-  TM_ASSIGN_OR_RETURN(items, reply::Array(top[0], "cancel items"));
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "cancel reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "cancel reply"));
+  TM_ASSIGN_OR_RETURN(items, mp::Array(mp::Get(top, "items"), "cancel items"));
   CancelResult out;
-  for (const redisReply* e : items) {
-    TM_ASSIGN_OR_RETURN(f, reply::Array(e, "cancel item", 2));
-    TM_ASSIGN_OR_RETURN(status, reply::Str(f[0], "cancel status"));
-    TM_ASSIGN_OR_RETURN(id, reply::Str(f[1], "task id"));
+  for (const auto& e : items) {
+    TM_ASSIGN_OR_RETURN(f, mp::Map(e, "cancel item"));
+    TM_ASSIGN_OR_RETURN(status, mp::Str(mp::Get(f, "s"), "cancel status"));
+    TM_ASSIGN_OR_RETURN(id, mp::Str(mp::Get(f, "id"), "task id"));
     CancelOutcome o;
     o.task_id = id;
-    if (status == "cancelled" && f.size() >= 3) {
+    if (status == "cancelled") {
       o.status = CancelStatus::kCancelled;
       o.state = TaskState::kCancelled;
-      TM_ASSIGN_OR_RETURN(c, Strings(f[2], "cancelled descendants"));
+      TM_ASSIGN_OR_RETURN(c, mp::Strings(mp::Get(f, "can"), "cancelled descendants"));
       o.cancelled = std::move(c);
-    } else if (status == "cancel_requested" && f.size() >= 4) {
+    } else if (status == "cancel_requested") {
       o.status = CancelStatus::kCancelRequested;
       o.state = TaskState::kRunning;
-      TM_ASSIGN_OR_RETURN(worker, reply::Str(f[2], "worker"));
-      TM_ASSIGN_OR_RETURN(token, reply::Uint64(f[3], "token"));
+      TM_ASSIGN_OR_RETURN(worker, mp::Str(mp::Get(f, "worker"), "worker"));
+      TM_ASSIGN_OR_RETURN(token, mp::Uint64(mp::Get(f, "tok"), "token"));
       o.worker_id = worker;
       o.token = token;
-    } else if (status == "finished" && f.size() >= 3) {
+    } else if (status == "finished") {
       o.status = CancelStatus::kFinished;
-      TM_ASSIGN_OR_RETURN(state, reply::Str(f[2], "state"));
+      TM_ASSIGN_OR_RETURN(state, mp::Str(mp::Get(f, "state"), "state"));
       o.state = StateFromName(state);
     } else if (status == "not_found") {
       o.status = CancelStatus::kNotFound;
@@ -345,69 +310,102 @@ Result<CancelResult> ParseCancel(const redisReply* r) {
     }
     out.items.push_back(std::move(o));
   }
-  TM_ASSIGN_OR_RETURN(batches, ParseBatches(top[1]));
+  TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
   out.batches = std::move(batches);
   return out;
 }
 
-Result<std::vector<std::optional<protocol::TaskInfo>>> ParseTasks(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(items, reply::Array(r, "task list"));
-  std::vector<std::optional<protocol::TaskInfo>> out;
+Result<std::vector<std::optional<StoredTask>>> ParseStoredTasks(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "task list"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "task list"));
+  TM_ASSIGN_OR_RETURN(items, mp::Array(mp::Get(top, "tasks"), "tasks"));
+  std::vector<std::optional<StoredTask>> out;
   out.reserve(items.size());
-  for (const redisReply* e : items) {
-    if (e != nullptr && e->type == REDIS_REPLY_ARRAY && e->elements == 0) {
+  for (const auto& e : items) {
+    TM_ASSIGN_OR_RETURN(f, mp::Map(e, "task"));
+    if (f.empty()) {  // unknown, expired, or another owner's
       out.emplace_back(std::nullopt);
       continue;
     }
-    TM_ASSIGN_OR_RETURN(t, TaskFromReply(e));
+    TM_ASSIGN_OR_RETURN(fields, mp::StrMap(mp::Get(f, "hash"), "task hash"));
+    TM_ASSIGN_OR_RETURN(hist, mp::Strings(mp::Get(f, "hist"), "task history"));
+    TM_ASSIGN_OR_RETURN(id, mp::Str(mp::Get(f, "id"), "task id"));
+    out.emplace_back(StoredTask{std::move(fields), std::move(hist), std::string(id)});
+  }
+  return out;
+}
+
+Result<std::vector<std::optional<protocol::TaskInfo>>> ParseTasks(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(stored, ParseStoredTasks(r));
+  std::vector<std::optional<protocol::TaskInfo>> out;
+  out.reserve(stored.size());
+  for (auto& s : stored) {
+    if (!s) {
+      out.emplace_back(std::nullopt);
+      continue;
+    }
+    TM_ASSIGN_OR_RETURN(t, record::TaskFromFields(s->fields, s->history));
+    t.id = std::move(s->id);
     out.emplace_back(std::move(t));
   }
   return out;
 }
 
+Result<std::optional<StoredBatchPage>> ParseStoredBatch(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "batch reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "batch reply"));
+  if (top.empty()) return std::optional<StoredBatchPage>();
+  StoredBatchPage page;
+  TM_ASSIGN_OR_RETURN(fields, mp::StrMap(mp::Get(top, "hash"), "batch hash"));
+  TM_ASSIGN_OR_RETURN(names, mp::Strings(mp::Get(top, "names"), "batch names"));
+  if (names.size() % 2 != 0) return mp::Bad("batch names", "has an odd number of elements");
+  TM_ASSIGN_OR_RETURN(critical, mp::Int(mp::Get(top, "cp"), "critical path"));
+  TM_ASSIGN_OR_RETURN(next, mp::Str(mp::Get(top, "next"), "names cursor"));
+  page.fields = std::move(fields);
+  page.names.reserve(names.size() / 2);
+  for (size_t i = 0; i + 1 < names.size(); i += 2) {
+    page.names.emplace_back(std::move(names[i]), std::move(names[i + 1]));
+  }
+  page.critical_path_ms = static_cast<uint64_t>(std::max<int64_t>(critical, 0));
+  page.next = next.empty() ? std::string("0") : std::string(next);
+  return std::optional<StoredBatchPage>(std::move(page));
+}
+
 Result<BatchPage> ParseBatch(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "batch reply"));
+  TM_ASSIGN_OR_RETURN(stored, ParseStoredBatch(r));
   BatchPage page;
-  if (top.empty()) return page;
-  if (top.size() < 2) return MakeError(ErrorCode::kInternal, "batch reply too short");
-  TM_ASSIGN_OR_RETURN(m, reply::FlatMap(top[0], "batch hash"));
-  TM_ASSIGN_OR_RETURN(names, reply::FlatMap(top[1], "batch names"));
-  TM_ASSIGN_OR_RETURN(b, BatchFromMap(m));
-  b.tasks = std::move(names);
-  if (top.size() >= 3) {
-    TM_ASSIGN_OR_RETURN(critical, reply::Int(top[2], "critical path"));
-    b.critical_path_ms = static_cast<uint64_t>(std::max<int64_t>(critical, 0));
-  }
-  if (top.size() >= 4) {
-    TM_ASSIGN_OR_RETURN(next, reply::Str(top[3], "names cursor"));
-    page.next = next;
-  }
+  if (!stored) return page;
+  TM_ASSIGN_OR_RETURN(b, BatchFromMap(stored->fields));
+  for (auto& [name, id] : stored->names) b.tasks.emplace(std::move(name), std::move(id));
+  b.critical_path_ms = stored->critical_path_ms;
+  page.next = std::move(stored->next);
   page.status = std::move(b);
   return page;
 }
 
 Result<StatsPage> ParseStats(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "stats reply", 3));
-  TM_ASSIGN_OR_RETURN(items, reply::Array(top[0], "stats items"));
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "stats reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "stats reply"));
+  TM_ASSIGN_OR_RETURN(items, mp::Array(mp::Get(top, "items"), "stats items"));
+  TM_ASSIGN_OR_RETURN(next, mp::Str(mp::Get(top, "next"), "stats next"));
+  TM_ASSIGN_OR_RETURN(known, mp::Int(mp::Get(top, "known"), "stats known"));
   StatsPage page;
-  TM_ASSIGN_OR_RETURN(next, reply::Str(top[1], "stats next"));
-  TM_ASSIGN_OR_RETURN(known, reply::Int(top[2], "stats known"));
   page.next_after = next;
   page.known = static_cast<uint64_t>(std::max<int64_t>(known, 0));
   auto& out = page.queues;
-  for (const redisReply* e : items) {
-    TM_ASSIGN_OR_RETURN(f, reply::Array(e, "queue stats", 4));
-    TM_ASSIGN_OR_RETURN(q, reply::Str(f[0], "queue"));
-    TM_ASSIGN_OR_RETURN(ready, reply::Int(f[1], "ready"));
-    TM_ASSIGN_OR_RETURN(dead, reply::Int(f[2], "dead"));
-    TM_ASSIGN_OR_RETURN(m, reply::FlatMap(f[3], "stats hash"));
+  for (const auto& e : items) {
+    TM_ASSIGN_OR_RETURN(f, mp::Map(e, "queue stats"));
+    TM_ASSIGN_OR_RETURN(q, mp::Str(mp::Get(f, "queue"), "queue"));
+    TM_ASSIGN_OR_RETURN(ready, mp::Int(mp::Get(f, "ready"), "ready"));
+    TM_ASSIGN_OR_RETURN(dead, mp::Int(mp::Get(f, "dead"), "dead"));
+    TM_ASSIGN_OR_RETURN(m, mp::StrMap(mp::Get(f, "stats"), "stats hash"));
     QueueCounters c;
     auto u = [&](const char* k) {
       return static_cast<uint64_t>(std::max<int64_t>(ToInt(m, k), 0));
     };
     c.stats.queue = q;
-    c.stats.ready = static_cast<uint64_t>(ready);
-    c.stats.dead = static_cast<uint64_t>(dead);
+    c.stats.ready = static_cast<uint64_t>(std::max<int64_t>(ready, 0));
+    c.stats.dead = static_cast<uint64_t>(std::max<int64_t>(dead, 0));
     c.stats.delayed = u("delayed");
     c.stats.running = u("running");
     c.stats.submitted = u("submitted");
@@ -420,9 +418,9 @@ Result<StatsPage> ParseStats(const redisReply* r) {
     for (const auto& [k, v] : m) {
       if (k.starts_with("c:")) c.stats.cost[k.substr(2)] = std::strtod(v.c_str(), nullptr);
     }
-    if (f.size() >= 6) {
-      TM_ASSIGN_OR_RETURN(by_type, reply::FlatMap(f[4], "ready by type"));
-      TM_ASSIGN_OR_RETURN(more, reply::Int(f[5], "more types"));
+    if (const auto& types = mp::Get(f, "by_type"); !mp::IsNil(types)) {
+      TM_ASSIGN_OR_RETURN(by_type, mp::StrMap(types, "ready by type"));
+      TM_ASSIGN_OR_RETURN(more, mp::Int(mp::Get(f, "more_types"), "more types"));
       for (const auto& [type, count] : by_type) {
         int64_t n = 0;
         std::from_chars(count.data(), count.data() + count.size(), n);
@@ -437,17 +435,24 @@ Result<StatsPage> ParseStats(const redisReply* r) {
   return page;
 }
 
-Result<std::vector<std::string>> ParseIds(const redisReply* r, bool with_batches) {
-  if (!with_batches) return Strings(r, "id list");
-  TM_ASSIGN_OR_RETURN(top, reply::Array(r, "id list reply", 2));
-  return Strings(top[0], "id list");
+Result<std::vector<std::string>> ParseIds(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "id list"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "id list"));
+  return mp::Strings(mp::Get(top, "ids"), "id list");
+}
+
+Result<std::vector<std::string>> ParseBound(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "worker bindings"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "worker bindings"));
+  return mp::Strings(mp::Get(top, "bound"), "worker bindings");
 }
 
 }  // namespace taskmill::broker::wire
 
 namespace taskmill::broker {
 
-// Mirrors TaskFromReply for what finish.lua's succeed() writes: keep the two in step.
+// The task as record::TaskFromFields would read it after finish.lua's succeed(), from the
+// reply's named summary fields and the DONE itself (no second read of the record).
 protocol::TaskInfo SucceededTask(const FinishOutcome& o, protocol::Done done) {
   protocol::TaskInfo t;
   t.id = o.task_id;

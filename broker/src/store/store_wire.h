@@ -6,6 +6,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,8 +23,27 @@ std::string LayoutKey(const StoreOptions& options);
 // ARGV[1] of every script (lib/prelude.lua), a msgpack map: now, retention, dead_max,
 // finished_max, jitter, idem_ttl, grace.
 std::string Header(const StoreOptions& options, int64_t now_ms, double jitter);
-// ARGV[2] of the verbs read in order (arg()/argn()): a msgpack array of strings.
-std::string ArgsArray(const std::vector<std::string>& args);
+// ARGV[2] of the other scripts: a msgpack map with the field names each script's header
+// names (broker/src/lua/<verb>.lua).
+std::string LimitArgs(uint32_t limit);                  // promote, reap
+std::string WorkerArgs(const std::string& worker_id);  // release_worker
+std::string ExtendArgs(const std::string& worker_id, uint32_t lease_ms);
+std::string CancelArgs(const std::string& reason, const std::string& owner,
+                       const std::vector<std::string>& ids);
+std::string GetArgs(const std::string& owner, const std::vector<std::string>& ids);
+std::string GetBatchArgs(const std::string& batch_id, const std::string& owner,
+                         const std::string& cursor, uint32_t per_page);
+// stats.lua: these queues, or (none) one page of the known queues after `after`.
+std::string StatsArgs(const std::vector<std::string>& queues, const std::string& after,
+                      uint32_t limit);
+std::string DeadListArgs(const std::string& queue, uint32_t limit);
+// dead_retry.lua, dead_purge.lua (no ids: the oldest `limit` of the queue, "" = every queue).
+std::string DeadArgs(const std::string& queue, uint32_t limit,
+                     const std::vector<std::string>& ids);
+std::string BindWorkersArgs(int64_t ttl_ms,
+                            const std::vector<std::pair<std::string, std::string>>& bindings);
+std::string LayoutProbeArgs(int64_t want, const std::string& token, int64_t ttl_ms);
+std::string LayoutStepArgs(const std::string& token, int64_t ttl_ms, uint32_t budget);
 // ARGV[2] of enqueue.lua: every spec encoded as the record's spec (task_record.h), stamped
 // with `now_ms` as its creation time.
 std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
@@ -44,8 +64,25 @@ Result<FinishResult> ParseFinish(const redisReply* r, bool with_next_deadline);
 Result<PromoteResult> ParsePromote(const redisReply* r);
 Result<ExtendResult> ParseExtend(const redisReply* r);
 Result<CancelResult> ParseCancel(const redisReply* r);
-// get.lua / dead_list.lua items.
+// get.lua / dead_list.lua items as stored: the record's fields, its error history, its id
+// (the broker reads them with record::TaskFromFields, the dashboard with record::FlatView).
+struct StoredTask {
+  std::map<std::string, std::string> fields;
+  std::vector<std::string> history;  // code, message, retryable triples
+  std::string id;
+};
+Result<std::vector<std::optional<StoredTask>>> ParseStoredTasks(const redisReply* r);
 Result<std::vector<std::optional<protocol::TaskInfo>>> ParseTasks(const redisReply* r);
+// One page of get_batch.lua as stored: the batch hash, this page's name -> id pairs, the
+// critical path (0 while the batch runs) and the next names cursor ("0": the last page).
+struct StoredBatchPage {
+  std::map<std::string, std::string> fields;
+  std::vector<std::pair<std::string, std::string>> names;
+  uint64_t critical_path_ms = 0;
+  std::string next = "0";
+};
+// nullopt: no such batch (or another owner's).
+Result<std::optional<StoredBatchPage>> ParseStoredBatch(const redisReply* r);
 // One page of get_batch.lua: the status with this page's names, and the next names cursor.
 struct BatchPage {
   std::optional<protocol::BatchStatus> status;  // nullopt: no such batch
@@ -53,7 +90,9 @@ struct BatchPage {
 };
 Result<BatchPage> ParseBatch(const redisReply* r);
 Result<StatsPage> ParseStats(const redisReply* r);
-// An array of ids, optionally followed by batch snapshots ({ids, batches}).
-Result<std::vector<std::string>> ParseIds(const redisReply* r, bool with_batches);
+// The ids of dead_retry.lua / dead_purge.lua ({ids, ...}).
+Result<std::vector<std::string>> ParseIds(const redisReply* r);
+// bind_workers.lua: per pair "" (bound) or the key the worker id belongs to.
+Result<std::vector<std::string>> ParseBound(const redisReply* r);
 
 }  // namespace taskmill::broker::wire

@@ -1,6 +1,6 @@
 -- The Redis ceiling of scripts/bench.sh: one task's whole Redis work in taskmill (enqueue,
 -- claim, finish), as the commands taskmill's scripts run per task (taskmill-bench reports
--- them from INFO commandstats: ~3 HSET, 2 HMGET, ZADD, EXISTS, PEXPIRE per task, plus the
+-- them from INFO commandstats: ~3 HSET, 2 HMGET, ZADD, PEXPIRE per task, plus the
 -- lease zset and the worker's lease set). A first attempt's RESULT is built by the broker,
 -- so nothing is read back. Not taskmill's code: a stand-in with the same commands and field
 -- sizes, so redis-benchmark can say how many tasks/s this Redis could carry if it did
@@ -17,7 +17,6 @@ for i = 1, #ARGV do
   local id = ARGV[i]
   local k = P .. 'task:' .. id
   -- enqueue
-  redis.call('EXISTS', k)
   redis.call('HSET', k, 'id', id, 'queue', 'default', 'type', 'echo', 'payload', payload,
              'prio', '0', 'max_att', '3', 'timeout', '0', 'created', now, 'bo', '1000,60000,2,0',
              'state', 'queued')

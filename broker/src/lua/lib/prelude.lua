@@ -12,9 +12,9 @@
 --     queue), finished_max (succeeded or cancelled tasks kept per queue, 0 = no count cap),
 --     jitter (seed in [0, 1)), idem_ttl (idempotency key TTL ms), grace (lease grace ms after
 --     a task timeout).
---   ARGV[2] the verb's arguments, msgpack: a map with named fields (enqueue, claim, finish),
---     or an array read in order with arg()/argn() (the other verbs; see each script).
---   Reply: msgpack (reply(); enqueue, claim, finish, reap, release_worker) or a Redis array.
+--   ARGV[2] the verb's arguments, a msgpack map with named fields (A; see each script).
+--   Reply: msgpack with named fields (reply()); only the layout scripts (layout_*.lua) reply
+--     with a Redis array {verdict, counts...}.
 -- Whole-call errors are error replies "TM_<CODE> message" (CODE = taskmill ErrorCode name in
 -- upper case); per-item problems are reported in the item's result instead.
 
@@ -27,15 +27,8 @@ local FINISHED_MAX = H.finished_max or 0
 local JITTER_SEED = H.jitter or 0
 local IDEM_TTL = H.idem_ttl or 0
 local LEASE_GRACE = H.grace or 0
-local A = cmsgpack.unpack(ARGV[2] or '\144')
+local A = cmsgpack.unpack(ARGV[2] or '\128')
 
-local argi = 1
-local function arg()
-  local v = A[argi]
-  argi = argi + 1
-  return v
-end
-local function argn() return tonumber(arg()) end
 
 -- Integers as exact decimal strings: Lua's default number->string is %.14g, which would
 -- round scores and timestamps above 10^14. '%d' formats through a C long (exact below 2^53,
@@ -253,6 +246,13 @@ local function count_state(t, old, new)
   end
 end
 
+-- The bookkeeping of a state change whose `state` field the caller wrote in its own HSET
+-- (the hot paths, claim and success, write it without building an argument table).
+local function state_written(t, new)
+  if t.state ~= new then count_state(t, t.state, new) end
+  t.state = new
+end
+
 -- Moves a task to a new state, writing `fields` (flat field/value list) in the same HSET.
 local function set_state(t, new, fields)
   local args = {'state', new}
@@ -260,8 +260,7 @@ local function set_state(t, new, fields)
     for _, v in ipairs(fields) do args[#args + 1] = v end
   end
   redis.call('HSET', task_key(t.id), unpack(args))
-  if t.state ~= new then count_state(t, t.state, new) end
-  t.state = new
+  state_written(t, new)
 end
 
 -- Global FIFO sequence: read once, allocated locally, written back once (flush_seq).
@@ -481,14 +480,14 @@ local function fail_attempt(t, code, msg, retryable)
   return finish_item('dead', t, 0, att, {}, cascade(t, 'dependency_failed'))
 end
 
--- The dead letters a dead_retry/dead_purge call acts on, as loaded tasks. Reads args[1..]:
--- queue ("" = every queue), limit, N, then N ids (N = 0: the oldest `limit` of the queue(s)).
+-- The dead letters a dead_retry/dead_purge call acts on, as loaded tasks. Reads the map A:
+-- queue ("" = every queue), limit, ids (none: the oldest `limit` of the queue(s)).
 -- Only tasks still dead (and in the queue, when one is named) are returned.
 local function dead_letters_selected()
-  local queue = arg()
-  local limit = argn()
+  local queue = A.queue or ''
+  local limit = tonumber(A.limit) or 0
   local ids = {}
-  for _ = 1, argn() do ids[#ids + 1] = arg() end
+  for _, id in ipairs(A.ids or {}) do ids[#ids + 1] = id end
   if #ids == 0 then
     local queues = {queue}
     if queue == '' then queues = redis.call('ZRANGE', QUEUES, 0, -1) end
