@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <tuple>
 
+#include "redis/memory_limit.h"
 #include "service/memory_guard.h"
 #include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/log.h"
@@ -47,9 +48,14 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<DataDirLoc
   eo.server_path = o.redis_server;
   // Never an evicting policy: it would drop tasks silently (docs/security.md).
   eo.extra_args = {"--maxmemory-policy", "noeviction"};
-  if (o.redis_maxmemory_mb != 0) {
-    eo.extra_args.insert(eo.extra_args.end(),
-                         {"--maxmemory", std::to_string(o.redis_maxmemory_mb) + "mb"});
+  // 0 = auto: half of this machine's (or cgroup's) memory, never "no limit": a Redis that
+  // grows until the kernel kills it loses what the AOF had not flushed.
+  uint32_t maxmemory_mb =
+      o.redis_maxmemory_mb != 0 ? o.redis_maxmemory_mb : AutoMaxmemoryMbHere();
+  if (maxmemory_mb != 0) {
+    eo.extra_args.insert(eo.extra_args.end(), {"--maxmemory", std::to_string(maxmemory_mb) + "mb"});
+    Log()->info("embedded redis maxmemory {} MiB{}", maxmemory_mb,
+                o.redis_maxmemory_mb == 0 ? " (auto: half of this machine's memory)" : "");
   }
   auto started = EmbeddedRedis::Start(std::move(eo));
   if (!started) return std::unexpected(started.error());

@@ -37,7 +37,8 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.String("redis-server", &o.redis_server, "redis-server binary for the embedded Redis");
   f.Uint32("redis-maxmemory-mb", &o.redis_maxmemory_mb, 0, 1u << 22,
            "the embedded Redis's maxmemory in MiB, with noeviction: a full Redis refuses "
-           "submits with store_full and drops nothing (0: no limit)");
+           "submits with store_full and drops nothing (0: auto, half of this machine's or its "
+           "cgroup's memory)");
   f.Uint32("store-full-headroom-percent", &o.store_full_headroom_percent, 1, 90,
            "share of Redis's maxmemory kept for the tasks already accepted (DONEs, retries, "
            "dead letters): new submits get store_full once used memory is within it");
