@@ -41,6 +41,23 @@ void Strs(MsgpackWriter& w, const std::vector<std::string>& v) {
   for (const auto& s : v) w.Str(s);
 }
 
+// A 64-bit fencing token as a decimal string (Lua numbers are doubles and would round it),
+// formatted on the stack: a 19-20 digit std::string would be a heap allocation per token.
+void Decimal(MsgpackWriter& w, uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  w.Str(std::string_view(buf, ec == std::errc() ? end : buf));
+}
+
+// A cost map (name -> decimal string: exact through Lua, see Num).
+void Costs(MsgpackWriter& w, const protocol::CostMap& costs) {
+  w.Map(static_cast<uint32_t>(costs.size()));
+  for (const auto& [k, v] : costs) {
+    w.Str(k);
+    w.Str(Num(v));
+  }
+}
+
 }  // namespace
 
 std::string LimitArgs(uint32_t limit) {
@@ -197,11 +214,7 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
   w.Str("batch");
   w.Str(batch_id);
   w.Str("budget");
-  w.Map(static_cast<uint32_t>(budget.size()));
-  for (const auto& [k, v] : budget) {
-    w.Str(k);
-    w.Str(Num(v));
-  }
+  Costs(w, budget);
   w.Str("items");
   w.Array(static_cast<uint32_t>(specs.size()));
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -229,8 +242,7 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
     w.Str("owner");
     w.Str(owner);
     w.Str("deps");
-    w.Array(static_cast<uint32_t>(s.depends_on.size()));
-    for (const auto& d : s.depends_on) w.Str(d);
+    Strs(w, s.depends_on);
   }
   return w.Take();
 }
@@ -245,15 +257,12 @@ std::string ClaimArgs(const ClaimRequest& req, const std::vector<uint64_t>& toke
   w.Str("n");
   w.Uint(req.n);
   w.Str("queues");
-  w.Array(static_cast<uint32_t>(req.queues.size()));
-  for (const auto& q : req.queues) w.Str(q);
+  Strs(w, req.queues);
   w.Str("types");
-  w.Array(static_cast<uint32_t>(req.types.size()));
-  for (const auto& t : req.types) w.Str(t);
-  // Decimal strings: Lua numbers are doubles and would round a 64-bit token.
+  Strs(w, req.types);
   w.Str("tokens");
   w.Array(static_cast<uint32_t>(tokens.size()));
-  for (uint64_t t : tokens) w.Str(std::to_string(t));
+  for (uint64_t t : tokens) Decimal(w, t);
   return w.Take();
 }
 
@@ -269,7 +278,7 @@ std::string FinishArgs(const std::string& worker_id, const std::vector<protocol:
     w.Str("id");
     w.Str(d.task_id);
     w.Str("tok");
-    w.Str(std::to_string(d.token));
+    Decimal(w, d.token);
     w.Str("ok");
     w.Bool(d.ok);
     w.Str("res");
@@ -289,11 +298,7 @@ std::string FinishArgs(const std::string& worker_id, const std::vector<protocol:
       w.Bool(false);
     }
     w.Str("costs");
-    w.Map(static_cast<uint32_t>(d.cost.size()));
-    for (const auto& [k, v] : d.cost) {
-      w.Str(k);
-      w.Str(Num(v));
-    }
+    Costs(w, d.cost);
   }
   return w.Take();
 }
