@@ -92,19 +92,38 @@ Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   return std::unique_ptr<Client>(new Client(std::move(options), std::move(*connection)));
 }
 
+namespace {
+
+// A reply's error as a Result, else the reply (one conversion for Call and the submits).
+Result<protocol::Reply> ReplyOrError(Result<protocol::Reply> reply) {
+  if (reply && reply->error) {
+    return MakeError(ErrorCodeFromName(reply->error->code), reply->error->message);
+  }
+  return reply;
+}
+
+// A SUBMIT's reply for `n` tasks as the ids and warnings it carries.
+Result<SubmitResult> ToSubmitResult(Result<protocol::Reply> answer, size_t n) {
+  auto reply = ReplyOrError(std::move(answer));
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->ids.size() != n) {
+    return MakeError(ErrorCode::kInternal, "the broker returned " +
+                                               std::to_string(reply->ids.size()) + " ids for " +
+                                               std::to_string(n) + " tasks");
+  }
+  return SubmitResult{std::move(reply->ids), std::move(reply->warnings)};
+}
+
+}  // namespace
+
 Result<protocol::Reply> Client::Call(protocol::Message request, uint32_t timeout_ms) {
   if (!IsClientRequest(request)) {
     return MakeError(ErrorCode::kInvalidArgument,
                      std::string(protocol::CommandName(protocol::CommandOf(request))) +
                          " is not a client request");
   }
-  auto reply = connection_->Call(std::move(request),
-                                 timeout_ms == 0 ? options_.request_timeout_ms : timeout_ms);
-  if (!reply) return reply;
-  if (reply->error) {
-    return MakeError(ErrorCodeFromName(reply->error->code), reply->error->message);
-  }
-  return reply;
+  return ReplyOrError(connection_->Call(
+      std::move(request), timeout_ms == 0 ? options_.request_timeout_ms : timeout_ms));
 }
 
 Result<std::string> Client::Submit(const protocol::TaskSpec& spec, const SubmitOptions& how) {
@@ -122,7 +141,12 @@ Result<std::vector<std::string>> Client::SubmitMany(std::vector<protocol::TaskSp
 
 Result<SubmitResult> Client::SubmitTasks(std::vector<protocol::TaskSpec> specs,
                                          const SubmitOptions& how) {
-  return SubmitManyAsync(std::move(specs), how).get();
+  if (auto valid = ValidateSpecs(specs); !valid) return std::unexpected(valid.error());
+  size_t n = specs.size();
+  protocol::Submit submit;
+  submit.tasks = std::move(specs);
+  submit.notify = how.notify;
+  return ToSubmitResult(connection_->Call(std::move(submit), options_.request_timeout_ms), n);
 }
 
 std::future<Result<SubmitResult>> Client::SubmitManyAsync(std::vector<protocol::TaskSpec> specs,
@@ -141,17 +165,7 @@ std::future<Result<SubmitResult>> Client::SubmitManyAsync(std::vector<protocol::
   // Deferred: runs in the caller's get(), on the caller's thread.
   return std::async(std::launch::deferred,
                     [n, pending = std::move(pending)]() mutable -> Submitted {
-    auto reply = Connection::Await(std::move(pending));
-    if (!reply) return std::unexpected(reply.error());
-    if (reply->error) {
-      return MakeError(ErrorCodeFromName(reply->error->code), reply->error->message);
-    }
-    if (reply->ids.size() != n) {
-      return MakeError(ErrorCode::kInternal, "the broker returned " +
-                                                 std::to_string(reply->ids.size()) +
-                                                 " ids for " + std::to_string(n) + " tasks");
-    }
-    return SubmitResult{std::move(reply->ids), std::move(reply->warnings)};
+    return ToSubmitResult(Connection::Await(std::move(pending)), n);
   });
 }
 

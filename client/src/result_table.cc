@@ -35,8 +35,7 @@ void ResultTable::Trim(List& list, size_t cap) {
     Entry* old = list.head;
     list.Remove(old);
     Settle(*old);
-    std::string id = *old->id;  // the key dies with the node
-    entries_.erase(id);
+    entries_.erase(entries_.find(*old->id));  // by iterator: the key dies with the node
   }
 }
 
@@ -69,7 +68,7 @@ void ResultTable::OnResult(protocol::TaskInfo task) {
 
 void ResultTable::OnReconnect() {
   std::lock_guard lock(mu_);
-  while (expected_.head != nullptr) Trim(expected_, 0);
+  Trim(expected_, 0);
 }
 
 ResultTable::Awaited ResultTable::Await(const std::vector<std::string>& ids,
