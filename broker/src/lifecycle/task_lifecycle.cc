@@ -226,7 +226,8 @@ void TaskLifecycle::RecordResults(const std::string& worker_id,
   });
 }
 
-void TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::Done>* dones) {
+bool TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::Done>* dones) {
+  bool released = false;  // a child became ready: every idle worker is woken, once per reply
   for (size_t i = 0; i < result.items.size(); ++i) {
     const auto& item = result.items[i];
     protocol::Done* done = dones != nullptr && i < dones->size() ? &(*dones)[i] : nullptr;
@@ -259,9 +260,11 @@ void TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::D
         break;
     }
     for (const auto& id : item.cancelled) PublishEnded(id, nullptr);
-    if (!item.released.empty()) PublishQueues({""});
+    released = released || !item.released.empty();
   }
+  if (released) PublishQueues({""});
   PublishBatches(result.batches);
+  return released;
 }
 
 // ---- releases, leases, timers ----
@@ -278,8 +281,8 @@ void TaskLifecycle::FlushReleases() {
         Log()->warn("releasing worker {} failed: {}", id, r.error().ToString());
         return;
       }
-      Finished(*r, nullptr);
-      PublishQueues({""});
+      // The worker's leases went back to their queues: wake every idle worker (once).
+      if (!Finished(*r, nullptr)) PublishQueues({""});
     });
   }
 }

@@ -103,7 +103,8 @@ class TaskLifecycle {
   void FlushClaims();
   // Publishes what a Finish, Reap or ReleaseWorker changed. `dones` (when given) are the
   // reports the items answer, in order; a RESULT may take their output (moved from).
-  void Finished(const FinishResult& result, std::vector<protocol::Done>* dones);
+  // Returns true iff it woke every idle worker (a child was released).
+  bool Finished(const FinishResult& result, std::vector<protocol::Done>* dones);
   void PublishEnded(const std::string& task_id, protocol::TaskInfo* known);
   void PublishQueues(const std::vector<std::string>& queues);
   void PublishBatches(const BatchChanges& batches);

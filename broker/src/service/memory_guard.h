@@ -61,7 +61,6 @@ class MemoryGuard {
   uint64_t max_bytes() const { return reading_.max_bytes; }
   uint64_t limit_bytes() const { return SubmitLimitBytes(reading_.max_bytes, headroom_percent_); }
   uint64_t refused() const { return refused_; }
-  bool has_reading() const { return has_reading_; }
   // For STATS: a line saying new tasks are refused and why, or "" while they are not.
   std::string Warning() const;
 

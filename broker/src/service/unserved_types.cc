@@ -8,8 +8,15 @@ std::vector<std::string> UnservedTypeWarnings(const WorkerRegistry& workers,
                                               const std::vector<protocol::TaskSpec>& tasks) {
   std::vector<std::string> out;
   std::unordered_set<std::string> seen;  // queue + '\0' + type of the unserved pairs
+  const protocol::TaskSpec* last_served = nullptr;  // tasks of one SUBMIT mostly share both
   for (const auto& t : tasks) {
-    if (workers.AnyServes(t.queue, t.type)) continue;
+    if (last_served != nullptr && last_served->queue == t.queue && last_served->type == t.type) {
+      continue;
+    }
+    if (workers.AnyServes(t.queue, t.type)) {
+      last_served = &t;
+      continue;
+    }
     if (!seen.insert(t.queue + '\0' + t.type).second) continue;
     if (out.size() < kMaxUnservedWarnings) {
       out.push_back("no connected worker serves type '" + t.type + "' in queue '" + t.queue +

@@ -44,7 +44,6 @@ class WorkerService : public LifecycleObserver {
   void StartDrain(uint32_t grace_ms);
   // True iff no worker holds a task.
   bool Idle() const;
-  const WorkerRegistry& registry() const { return registry_; }
 
  private:
   void OnReady(const std::string& identity, const std::string& user_id, protocol::Ready& ready);
