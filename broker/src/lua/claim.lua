@@ -71,7 +71,8 @@ for i = 1, math.min(n, #cands) do
   rk[#rk + 1] = id
   -- Everything claim needs from a task in one HMGET; the spec is decoded only for the fields
   -- a transition needs, and sent on as it is.
-  local v = redis.call('HMGET', task_key(id), 'state', 'att', 'ready_at', 'spec', 'payload')
+  local tk = task_key(id)
+  local v = redis.call('HMGET', tk, 'state', 'att', 'ready_at', 'spec', 'payload')
   if v[1] == 'queued' and v[4] then
     local t = decode_spec({id = id, state = 'queued'}, v[4])
     local att = (tonumber(v[2]) or 0) + 1
@@ -80,7 +81,7 @@ for i = 1, math.min(n, #cands) do
     if t.timeout > 0 and t.timeout + LEASE_GRACE < lease then
       deadline_s = fmt(NOW + t.timeout + LEASE_GRACE)
     end
-    redis.call('HSET', task_key(id), 'state', 'running', 'att', att, 'tok', tok, 'started', NOW_S,
+    redis.call('HSET', tk, 'state', 'running', 'att', att, 'tok', tok, 'started', NOW_S,
                'worker', worker)
     state_written(t, 'running')
     lease_args[#lease_args + 1] = deadline_s
@@ -90,7 +91,7 @@ for i = 1, math.min(n, #cands) do
     for _, pid in ipairs(t.parents) do
       local pv = redis.call('HMGET', task_key(pid), 'spec', 'res')
       if pv[1] then
-        local name = decode_spec({}, pv[1]).name
+        local name = select(5, cmsgpack.unpack_limit(pv[1], 4)) or ''  -- the 4th field only
         local output = ''
         if pv[2] then
           local _, _, _, o = cmsgpack.unpack_limit(pv[2], 3)

@@ -70,7 +70,8 @@ for i, it in ipairs(items) do
   else
     for _, d in ipairs(it.deps) do
       -- Another key's task is as unknown as one that does not exist.
-      if not in_call[d] and (redis.call('EXISTS', task_key(d)) == 0 or
+      -- task_owner is nil for a missing task: with an owner, one read answers both.
+      if not in_call[d] and ((it.owner == '' and redis.call('EXISTS', task_key(d)) == 0) or
           (it.owner ~= '' and task_owner(d) ~= it.owner)) then
         item_error[i] = {'not_found', 'parent task ' .. d .. ' not found'}
         break

@@ -28,7 +28,6 @@ StoreReader::StoreReader(RedisConfig config, std::string prefix, int64_t timeout
                          int64_t cache_ms)
     : prefix_(std::move(prefix)), cache_ms_(cache_ms), redis_(std::move(config), timeout_ms) {
   for (const auto& s : AllScripts()) {
-    if (s.name == "stats") stats_script_ = std::string(s.body);
     scripts_.emplace(std::string(s.name), std::string(s.body));
   }
 }
@@ -46,16 +45,12 @@ Result<std::vector<QueueCounters>> StoreReader::QueueFigures() {
   std::lock_guard lock(mu_);
   int64_t now = MonotonicMs();
   if (cached_at_ms_ >= 0 && now - cached_at_ms_ < cache_ms_) return cached_;
-  // stats.lua is read only: the prelude's retention, jitter and TTL arguments are unused.
+  // stats.lua is read only (it writes nothing), by EVALSHA like every other script here.
   // It pages the known queues by name (200 a call), so no single reply grows without bound.
   std::vector<QueueCounters> all;
   std::string after;
   for (;;) {
-    StoreOptions header;
-    header.prefix = prefix_;
-    auto r = redis_.Command({"EVAL", stats_script_, "1", wire::LayoutKey(header),
-                             wire::Header(header, WallMs(), 0),
-                             wire::StatsArgs({}, after, kQueuesPerCall)});
+    auto r = ScriptLocked("stats", wire::StatsArgs({}, after, kQueuesPerCall));
     if (!r) return std::unexpected(r.error());
     auto parsed = wire::ParseStats(r->get());
     if (!parsed) return std::unexpected(parsed.error());
@@ -75,11 +70,15 @@ void StoreReader::UseStoreOptions(const StoreOptions& options) {
 }
 
 Result<RedisReplyPtr> StoreReader::Script(std::string_view name, std::string packed_args) {
+  std::lock_guard lock(mu_);
+  return ScriptLocked(name, std::move(packed_args));
+}
+
+Result<RedisReplyPtr> StoreReader::ScriptLocked(std::string_view name, std::string packed_args) {
   auto script = scripts_.find(name);
   if (script == scripts_.end()) {
     return MakeError(ErrorCode::kInternal, "no script " + std::string(name));
   }
-  std::lock_guard lock(mu_);
   // The broker's own prelude arguments, so a write here acts as the reactor's would.
   StoreOptions options = store_options_;
   options.prefix = prefix_;

@@ -36,15 +36,17 @@ class StoreReader {
   // idempotency TTL): the broker's own, so a write here acts as the reactor's would.
   void UseStoreOptions(const StoreOptions& options);
   // Runs broker/src/lua/<name>.lua with the prelude header and `packed_args` (ARGV[2], from a
-  // wire::*Args builder, store_wire.h): the dashboard's reads and its admin writes. Loaded once (SCRIPT LOAD) and run by EVALSHA,
-  // so a page does not resend ~20 KB of Lua per call; loaded again after a NOSCRIPT (Redis
+  // wire::*Args builder, store_wire.h): the dashboard's reads and its admin writes. Loaded
+  // once (SCRIPT LOAD) and run by EVALSHA, so a page does not resend ~20 KB of Lua per call; loaded again after a NOSCRIPT (Redis
   // restarted). An error for an unknown script, a Redis error or a lost connection.
   Result<RedisReplyPtr> Script(std::string_view name, std::string packed_args);
 
  private:
+  // Script with mu_ held (QueueFigures holds it across its pages).
+  Result<RedisReplyPtr> ScriptLocked(std::string_view name, std::string packed_args);
+
   std::string prefix_;
   int64_t cache_ms_;
-  std::string stats_script_;  // stats.lua with its prelude
   std::map<std::string, std::string, std::less<>> scripts_;  // every script by name
   std::map<std::string, std::string> shas_;  // name -> SHA1 once SCRIPT LOADed; guarded by mu_
   StoreOptions store_options_;                               // guarded by mu_

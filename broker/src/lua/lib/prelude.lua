@@ -161,7 +161,8 @@ end
 local function task_owner(id)
   local spec = redis.call('HGET', task_key(id), 'spec')
   if not spec then return nil end
-  return decode_spec({}, spec).owner
+  -- The owner is the spec's 11th field: decode no further (decode_spec reads 13).
+  return select(12, cmsgpack.unpack_limit(spec, 11)) or ''
 end
 
 -- Calls redis.call(cmd, key, <prefix...>, list...) in chunks (Lua's unpack is bounded).
