@@ -79,12 +79,15 @@ class TaskLifecycleTest : public ::testing::Test {
     Turn();
     return ids;
   }
-  // Claims for worker "w" in the next turn; returns what it got.
-  std::vector<protocol::TaskMsg> ClaimNow(uint32_t n) {
+  // Claims for worker "w" in the next turn and, as the dispatcher does once it sent them,
+  // reports them started (unless `sent` is false: the worker left first); returns them.
+  std::vector<protocol::TaskMsg> ClaimNow(uint32_t n, bool sent = true) {
     std::vector<protocol::TaskMsg> got;
     lifecycle_.Claim({"w", {"q"}, {}, n, 30000}, [&](Result<ClaimResult> r) {
       ASSERT_TRUE(r.has_value());
       got = r->tasks;
+      if (!sent) return;
+      for (const auto& t : got) lifecycle_.Started(t);
     });
     Turn();
     return got;
@@ -194,6 +197,18 @@ TEST_F(TaskLifecycleTest, ClaimsAreSentAtTheTurnsEndAfterItsSubmitsDonesAndRelea
   EXPECT_EQ(sent, (std::vector<std::string>{"enqueue", "finish", "release", "claim", "claim"}));
   store_.Answer();
   EXPECT_EQ(claimed, 2);
+}
+
+TEST_F(TaskLifecycleTest, AClaimedTaskNeverSentToItsWorkerDidNotStart) {
+  // The worker left between its claim and the reply: the dispatcher fails the attempt
+  // (dispatch_failed) instead of sending it; no task_started event, no "running".
+  SubmitNow({Spec("gone1"), Spec("sent1")});
+  auto unsent = ClaimNow(1, /*sent=*/false);
+  ASSERT_EQ(unsent.size(), 1u);
+  EXPECT_TRUE(recorder_.started.empty()) << "published for a task no worker got";
+  auto sent = ClaimNow(1);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(recorder_.started, std::vector<std::string>{sent[0].task_id});
 }
 
 TEST_F(TaskLifecycleTest, ARetryableFailureIsARetryNotAnEnd) {

@@ -171,14 +171,16 @@ void TaskLifecycle::FlushClaims() {
           metrics_->TaskClaimed(r->tasks[i].queue, r->waited_ms[i]);
         }
       }
-      for (const auto& task : r->tasks) {
-        for (auto* o : observers_) o->TaskStarted(task);
-      }
+      // TaskStarted is the dispatcher's to publish (Started), for the tasks it did send.
       BatchChanges batches = std::move(r->batches);
       done(std::move(r));
       PublishBatches(batches);
     });
   }
+}
+
+void TaskLifecycle::Started(const protocol::TaskMsg& task) {
+  for (auto* o : observers_) o->TaskStarted(task);
 }
 
 // ---- results ----

@@ -55,9 +55,12 @@ class TaskLifecycle {
   void SubmitBatch(std::string batch_id, protocol::CostMap budget,
                    std::vector<protocol::TaskSpec> specs, std::string owner,
                    Callback<EnqueueResult> done);
-  // Queues a claim for the turn's end; `done` runs after TaskStarted was published for each
-  // claimed task (the caller sends them) and before BatchesChanged.
+  // Queues a claim for the turn's end; `done` runs before BatchesChanged. The caller sends
+  // the claimed tasks and calls Started for each one it did send.
   void Claim(ClaimRequest request, Callback<ClaimResult> done);
+  // Publishes TaskStarted: `task` went out to its worker. A claimed task whose worker left
+  // before it was sent never started (its attempt fails as dispatch_failed instead).
+  void Started(const protocol::TaskMsg& task);
   // Queues one result (or a failure the broker decided on, e.g. dispatch_failed) of
   // `worker_id` for the turn's end. Kept and sent again while the store is unreachable or full.
   void Finish(const std::string& worker_id, protocol::Done done);

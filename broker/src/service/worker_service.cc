@@ -248,6 +248,7 @@ void WorkerService::Claim(WorkerState& worker) {
       }
       w->in_flight[task_id] = token;
       ++ctx_.counters.tasks_dispatched;
+      ctx_.lifecycle.Started(task);
     }
     if (r->tasks.size() < n) w->idle = true;
   });
