@@ -18,6 +18,7 @@ struct Recorder : LifecycleObserver {
   std::vector<std::string> started, ended, cancelled;
   std::vector<std::pair<std::string, FinishStatus>> finished;
   std::vector<std::vector<std::string>> queues_ready;
+  std::vector<std::vector<ReadyTasks>> enqueued;
   std::vector<BatchChanges> batches;
   std::vector<std::string> cancel_requests;  // "worker/task/token"
   int claims_due = 0;
@@ -32,6 +33,7 @@ struct Recorder : LifecycleObserver {
     cancelled.push_back(id);
   }
   void QueuesReady(const std::vector<std::string>& q) override { queues_ready.push_back(q); }
+  void TasksEnqueued(const std::vector<ReadyTasks>& r) override { enqueued.push_back(r); }
   void BatchesChanged(const BatchChanges& b) override { batches.push_back(b); }
   void ClaimsDue() override {
     ++claims_due;
@@ -153,12 +155,18 @@ TEST_F(TaskLifecycleTest, SubmitsOfOneTurnShareOneStoreCall) {
   EXPECT_EQ(store_.calls().enqueue, 0) << "submits wait for the end of the turn";
   lifecycle_.EndTurn();
   EXPECT_EQ(store_.calls().enqueue, 1);
-  // The queues' workers are woken before the reply, so their claims follow the enqueue.
-  ASSERT_EQ(recorder_.queues_ready.size(), 1u);
-  EXPECT_EQ(recorder_.queues_ready[0], std::vector<std::string>{"q"});
+  // The tasks' workers are woken before the reply, so their claims follow the enqueue; the
+  // dispatcher is told how many tasks of which queue and type, so it wakes no more workers
+  // than they need.
+  ASSERT_EQ(recorder_.enqueued.size(), 1u);
+  ASSERT_EQ(recorder_.enqueued[0].size(), 1u);
+  EXPECT_EQ(recorder_.enqueued[0][0].queue, "q");
+  EXPECT_EQ(recorder_.enqueued[0][0].type, "echo");
+  EXPECT_EQ(recorder_.enqueued[0][0].count, 6u);
   store_.Answer();
   EXPECT_EQ(sizes, (std::vector<size_t>{1, 2, 3})) << "each SUBMIT gets its own outcomes";
-  EXPECT_EQ(recorder_.queues_ready.size(), 2u) << "and again once stored";
+  EXPECT_EQ(recorder_.enqueued.size(), 1u) << "once: claims sent after the reply see them too";
+  EXPECT_TRUE(recorder_.queues_ready.empty());
 }
 
 TEST_F(TaskLifecycleTest, WithADepthCapEachSubmitIsItsOwnCall) {

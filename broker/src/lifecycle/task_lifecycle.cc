@@ -69,15 +69,22 @@ void TaskLifecycle::FlushSubmits() {
 
 void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
                                    std::vector<protocol::TaskSpec> specs) {
-  std::vector<std::string> queues;
+  // Workers with free slots for these tasks claim in this same turn: their claims follow the
+  // enqueue down the one Redis connection, so they run right after it without waiting for
+  // its reply (one round trip less between a SUBMIT and its TASK). Only as many are woken as
+  // the tasks need; those without a free slot now claim once they have one (never idle).
+  std::vector<ReadyTasks> ready;
   for (const auto& s : specs) {
-    if (std::find(queues.begin(), queues.end(), s.queue) == queues.end()) queues.push_back(s.queue);
+    auto it = std::find_if(ready.begin(), ready.end(), [&](const ReadyTasks& r) {
+      return r.queue == s.queue && r.type == s.type;
+    });
+    if (it == ready.end()) {
+      ready.push_back({s.queue, s.type, 1});
+    } else {
+      ++it->count;
+    }
   }
-  // Idle workers of these queues claim in this same turn: their claims follow the enqueue
-  // down the one Redis connection, so they run right after it without waiting for its reply
-  // (one round trip less between a SUBMIT and its TASK). The wake after the reply covers
-  // workers that had no credit now.
-  PublishQueues(queues);
+  for (auto* o : observers_) o->TasksEnqueued(ready);
   std::vector<std::string> owners;
   if (std::any_of(requests.begin(), requests.end(),
                   [](const PendingSubmit& r) { return !r.owner.empty(); })) {
@@ -95,9 +102,8 @@ void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
   if (requests.size() > 1) {
     kept = std::make_shared<std::vector<protocol::TaskSpec>>(std::move(specs));
   }
-  store_.Enqueue(kept ? *kept : specs, [this, requests = std::move(requests), kept,
-                                        queues = std::move(queues)](
-                                           Result<EnqueueResult> r) mutable {
+  store_.Enqueue(kept ? *kept : specs, [this, requests = std::move(requests),
+                                        kept](Result<EnqueueResult> r) mutable {
     if (!r && kept && !IsStoreError(r.error().code)) {
       Log()->debug("an enqueue of {} SUBMITs failed ({}); enqueueing each alone", requests.size(),
                    r.error().ToString());
@@ -121,10 +127,7 @@ void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
       size_t count = std::min(req.count, r->items.size() - first);
       req.done(std::span<const EnqueueOutcome>(r->items.data() + first, count));
     }
-    if (r) {
-      PublishQueues(queues);
-      PublishBatches(r->batches);
-    }
+    if (r) PublishBatches(r->batches);
   }, owners);
 }
 
