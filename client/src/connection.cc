@@ -297,7 +297,9 @@ void Connection::Drive(std::optional<Request>* send, const std::function<bool()>
   }
   // The I/O thread polls the socket's ZMQ_FD, which only signals what arrives from now on:
   // whatever is left to read, or to send, is its job now.
-  bool left = !backlog_.empty() || Readable(dealer);
+  // Also left to it: a request still unanswered (this caller yielded), whose deadline the
+  // I/O thread has not seen yet.
+  bool left = !backlog_.empty() || Readable(dealer) || !done();
   driving_.store(false);
   io.unlock();
   // A parked I/O thread is not woken otherwise: it looks again within kLastParkMs.
