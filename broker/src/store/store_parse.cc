@@ -188,9 +188,10 @@ Result<EnqueueResult> ParseEnqueue(const redisReply* r) {
   return out;
 }
 
-Result<ClaimResult> ParseClaim(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "claim reply"));
-  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "claim reply"));
+namespace {
+
+Result<ClaimResult> ClaimedTasks(const msgpack::object& claim) {
+  TM_ASSIGN_OR_RETURN(top, mp::Map(claim, "claim result"));
   TM_ASSIGN_OR_RETURN(items, mp::Array(mp::Get(top, "tasks"), "claimed tasks"));
   ClaimResult out;
   out.tasks.reserve(items.size());
@@ -219,6 +220,21 @@ Result<ClaimResult> ParseClaim(const redisReply* r) {
     m.parents = std::move(parents);
     out.tasks.push_back(std::move(m));
     out.waited_ms.push_back(waited);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<ClaimsResult> ParseClaims(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "claim reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "claim reply"));
+  TM_ASSIGN_OR_RETURN(claims, mp::Array(mp::Get(top, "claims"), "claim results"));
+  ClaimsResult out;
+  out.claims.reserve(claims.size());
+  for (const auto& c : claims) {
+    TM_ASSIGN_OR_RETURN(one, ClaimedTasks(c));
+    out.claims.emplace_back(std::move(one));
   }
   TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
   out.batches = std::move(batches);
