@@ -14,7 +14,7 @@
 --   ...}}, ...}, batches}: one entry per request, in order; spec and payload are the record's
 --   bytes, untouched (the broker decodes the spec: task_record.h); waited = ms since created
 --   or due (the broker's taskmill_task_wait_seconds); parents = {parent name, its output, ...}
---   (only for a task with parents).
+--   (absent for a task without parents).
 -- Errors: none besides malformed arguments (checked for every request before any write).
 
 local claims = A.claims or {}
@@ -24,6 +24,8 @@ for _, req in ipairs(claims) do
     return redis.error_reply('TM_INVALID_ARGUMENT claim needs a worker and n tokens')
   end
 end
+
+local NO_PARENTS = {}  -- shared, never written
 
 -- One request: its leased tasks, as the reply lists them.
 local function claim_one(req)
@@ -83,12 +85,17 @@ local function claim_one(req)
     local tk = task_key(id)
     local v = redis.call('HMGET', tk, 'state', 'att', 'ready_at', 'spec', 'payload')
     if v[1] == 'queued' and v[4] then
-      local t = decode_spec({id = id, state = 'queued'}, v[4])
+      -- The spec's fields claim needs, straight into locals (record.lua's order; no table
+      -- of every field per task as decode_spec builds).
+      local _, queue, _, batch, _, _, _, timeout, _, _, created, _, _, parent_ids =
+        cmsgpack.unpack_limit(v[4], SPEC_LUA_FIELDS)
+      local t = {id = id, state = 'queued', queue = queue or '', batch = batch or ''}
+      timeout = timeout or 0
       local att = (tonumber(v[2]) or 0) + 1
       local tok = tokens[#out + 1]
       local deadline_s = lease_s
-      if t.timeout > 0 and t.timeout + LEASE_GRACE < lease then
-        deadline_s = fmt(NOW + t.timeout + LEASE_GRACE)
+      if timeout > 0 and timeout + LEASE_GRACE < lease then
+        deadline_s = fmt(NOW + timeout + LEASE_GRACE)
       end
       redis.call('HSET', tk, 'state', 'running', 'att', att, 'tok', tok, 'started', NOW_S,
                  'worker', worker)
@@ -96,8 +103,9 @@ local function claim_one(req)
       lease_args[#lease_args + 1] = deadline_s
       lease_args[#lease_args + 1] = id
       wl[#wl + 1] = id
-      local parents = {}
-      for _, pid in ipairs(t.parents) do
+      local parents = nil  -- left out of the reply when the task has no parents
+      for _, pid in ipairs(parent_ids or NO_PARENTS) do
+        parents = parents or {}
         local pv = redis.call('HMGET', task_key(pid), 'spec', 'res')
         if pv[1] then
           local name = select(5, cmsgpack.unpack_limit(pv[1], 4)) or ''  -- the 4th field only
@@ -112,7 +120,7 @@ local function claim_one(req)
       end
       -- How long it waited to be claimed: since it was created, or since a delay or retry made
       -- it due.
-      local since = math.max(t.created, tonumber(v[3]) or 0)
+      local since = math.max(created or 0, tonumber(v[3]) or 0)
       out[#out + 1] = {id = id, tok = tok, att = att, spec = v[4], payload = v[5] or '',
                        waited = math.max(0, NOW - since), parents = parents}
     end

@@ -5,7 +5,8 @@
 --     worker  the registered sender ("" matches no lease)
 --     items   {{id, tok (decimal string), ok (bool), res (the attempt's result, encoded by the
 --             broker: record.lua), code, msg, retry (bool: the error's), costs {name =
---             amount as a decimal string}}, ...}
+--             amount as a decimal string}}, ...}; a success without an error leaves out
+--             code, msg and retry, and any item without costs leaves out costs
 -- Accepted only if the task is running, tok equals its live lease's token and the lease is
 --   its group's worker's (never for worker ""); otherwise stats:<queue>.stale is counted and
 --   nothing is recorded.
@@ -23,8 +24,8 @@
 -- Returns (msgpack): {items = {...}, batches = {{batch id, flat HGETALL}, ...}}: one item per
 --   DONE, every group's in turn (the items of group 1, then group 2's, ...); an item =
 --   {s = status, id, q = queue, b = batch, at = ready_at ms, att = attempt, rel = released
---   ids, can = cancelled ids, sum = summary, bud = budget ids}; status: succeeded | retry |
---   dead | cancelled | stale | not_found. sum (succeeded first attempts without history
+--   ids, can = cancelled ids (rel and can absent when empty), sum = summary, bud = budget
+--   ids}; status: succeeded | retry | dead | cancelled | stale | not_found. sum (succeeded first attempts without history
 --   only): {type, name, prio, max_att, created, started, worker, finished}: with the DONE,
 --   the whole task. bud (only when this item crossed the budget): the cancelled ids whose
 --   reason is budget_exceeded, so the batch events say what GET says.
@@ -32,10 +33,12 @@
 -- A first attempt with no history: the task has recorded nothing before this DONE.
 local function first_attempt(t) return t.att == '1' and t.hist ~= '1' end
 
--- {name = amount} as {{name, amount}, ...}, in name order (deterministic writes).
+-- {name = amount} as {{name, amount}, ...}, in name order (deterministic writes); NO_COSTS
+-- (shared, never written) when there are none.
+local NO_COSTS = {}
 local function cost_list(costs)
+  if type(costs) ~= 'table' or next(costs) == nil then return NO_COSTS end
   local out = {}
-  if type(costs) ~= 'table' then return out end
   for k, v in pairs(costs) do out[#out + 1] = {k, v} end
   table.sort(out, function(a, b) return a[1] < b[1] end)
   return out
@@ -132,8 +135,7 @@ local function finish_one(worker, it)
   local costs = cost_list(it.costs)
   local t = load(it.id or '')
   if not t then
-    return {s = 'not_found', id = it.id or '', q = '', b = '', at = 0, att = 0, rel = {},
-            can = {}}
+    return {s = 'not_found', id = it.id or '', q = '', b = '', at = 0, att = 0}
   end
   if t.state ~= 'running' or t.tok ~= it.tok or worker == '' or t.worker ~= worker then
     bump(stats_key(t.queue), 'stale', 1)
@@ -153,6 +155,7 @@ local function finish_one(worker, it)
   end
   if crossed then
     local budget = {}
+    item.can = item.can or {}
     cancel_rest_of_batch(t.batch, item.can, budget)
     item.bud = budget
   end
