@@ -252,6 +252,33 @@ TEST_F(TaskLifecycleTest, DonesOfSeveralWorkersShareOneStoreCallEachUnderItsWork
                     {"a", "d1"}, {"a", "d2"}, {"b", "d3"}}));
 }
 
+TEST_F(TaskLifecycleTest, ALargeTurnIsSplitIntoCallsOfAtMost512TasksOrDones) {
+  int answered = 0;
+  for (const char* worker : {"a", "b", "c"}) {
+    lifecycle_.Claim({worker, {"q"}, {}, 300, 30000},
+                     [&](Result<ClaimResult> r) { answered += r.has_value(); });
+  }
+  Turn();
+  EXPECT_EQ(store_.calls().claim, 3) << "300 + 300 tasks would pass 512 in one call";
+  EXPECT_EQ(answered, 3);
+  protocol::TaskMsg unknown;
+  unknown.token = 1;
+  for (int i = 0; i < 600; ++i) {
+    unknown.task_id = "gone" + std::to_string(i);
+    lifecycle_.Finish(i < 300 ? "a" : "b", Success(unknown, ""));
+  }
+  Turn();
+  EXPECT_EQ(store_.calls().finish, 2) << "two workers' 600 DONEs: one call each";
+  EXPECT_EQ(recorder_.finished.size(), 600u);
+  for (int i = 0; i < 600; ++i) {
+    unknown.task_id = "late" + std::to_string(i);
+    lifecycle_.Finish("a", Success(unknown, ""));
+  }
+  Turn();
+  EXPECT_EQ(store_.calls().finish, 3) << "one worker's DONEs always go together";
+  EXPECT_EQ(recorder_.finished.size(), 1200u);
+}
+
 TEST_F(TaskLifecycleTest, DonesOfSeveralWorkersRefusedByAFullStoreAreKeptUnderTheirWorkers) {
   SubmitNow({Spec("k1"), Spec("k2")});
   std::map<std::string, protocol::TaskMsg> got;
