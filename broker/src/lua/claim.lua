@@ -27,6 +27,34 @@ end
 
 local NO_PARENTS = {}  -- shared, never written
 
+-- What the requests take, written once per call after the last of them: the ids taken from
+-- each ready zset (always a prefix of it: each request takes the best by score), the new
+-- leases and each worker's lease set. A later request reads a ready zset past what earlier
+-- requests took from it.
+local removed, removed_order, key_type = {}, {}, {}  -- ready zset -> ids / {queue, type}
+local lease_args = {}
+local wl, wl_order = {}, {}
+
+-- types:<queue> does not change during the call (prune_type runs after the last request), so
+-- each queue's is read once per call: its members, or only its size.
+local type_members, type_counts = {}, {}
+local function ready_types_of(q)
+  local m = type_members[q]
+  if not m then
+    m = redis.call('SMEMBERS', types_key(q))
+    type_members[q], type_counts[q] = m, #m
+  end
+  return m
+end
+local function ready_type_count(q)
+  local c = type_counts[q]
+  if not c then
+    c = redis.call('SCARD', types_key(q))
+    type_counts[q] = c
+  end
+  return c
+end
+
 -- One request: its leased tasks, as the reply lists them.
 local function claim_one(req)
   local worker = req.worker
@@ -38,22 +66,21 @@ local function claim_one(req)
 
   -- Candidates: the head N of every ready zset the worker can run, merged by score.
   local cands = {}
-  local key_type = {}  -- ready zset -> {queue, type}
   local wanted = {}    -- the worker's types, as a set
   for _, ty in ipairs(types) do wanted[ty] = true end
   for _, q in ipairs(queues) do
     local qtypes = types
     if #types == 0 then
-      qtypes = redis.call('SMEMBERS', types_key(q))
+      qtypes = ready_types_of(q)
     else
       -- types:<queue> lists the types with ready tasks: when it is the smaller set, read only
       -- those of its types the worker runs (a worker at --max-worker-claim-keys otherwise
       -- reads up to 1,024 ready sets, nearly all empty, on every claim).
-      local ready_types = redis.call('SCARD', types_key(q))
+      local ready_types = ready_type_count(q)
       if ready_types < #types then
         qtypes = {}
         if ready_types > 0 then
-          for _, ty in ipairs(redis.call('SMEMBERS', types_key(q))) do
+          for _, ty in ipairs(ready_types_of(q)) do
             if wanted[ty] then qtypes[#qtypes + 1] = ty end
           end
         end
@@ -62,7 +89,8 @@ local function claim_one(req)
     for _, ty in ipairs(qtypes) do
       local key = ready_key(q, ty)
       key_type[key] = {q, ty}
-      local r = redis.call('ZRANGE', key, 0, n - 1, 'WITHSCORES')
+      local off = removed[key] and #removed[key] or 0
+      local r = redis.call('ZRANGE', key, off, off + n - 1, 'WITHSCORES')
       for j = 1, #r, 2 do cands[#cands + 1] = {key, r[j], tonumber(r[j + 1])} end
     end
   end
@@ -70,8 +98,6 @@ local function claim_one(req)
 
   local lease_s = fmt(NOW + lease)  -- the deadline of every lease without a shorter timeout
   local out = {}
-  local removed, removed_order = {}, {}
-  local lease_args, wl = {}, {}
   for i = 1, math.min(n, #cands) do
     local key, id = cands[i][1], cands[i][2]
     if not removed[key] then
@@ -102,7 +128,7 @@ local function claim_one(req)
       state_written(t, 'running')
       lease_args[#lease_args + 1] = deadline_s
       lease_args[#lease_args + 1] = id
-      wl[#wl + 1] = id
+      push_keyed(wl, wl_order, worker, id)
       local parents = nil  -- left out of the reply when the task has no parents
       for _, pid in ipairs(parent_ids or NO_PARENTS) do
         parents = parents or {}
@@ -125,16 +151,15 @@ local function claim_one(req)
                        waited = math.max(0, NOW - since), parents = parents}
     end
   end
-  for _, key in ipairs(removed_order) do
-    call_chunked('ZREM', key, removed[key])
-    prune_type(key_type[key][1], key_type[key][2])
-  end
-  call_chunked('ZADD', LEASES, lease_args)
-  call_chunked('SADD', wleases_key(worker), wl)
-
   return out
 end
 
 local results = {}
 for i, req in ipairs(claims) do results[i] = {tasks = claim_one(req)} end
+for _, key in ipairs(removed_order) do
+  call_chunked('ZREM', key, removed[key])
+  prune_type(key_type[key][1], key_type[key][2])
+end
+call_chunked('ZADD', LEASES, lease_args)
+for _, w in ipairs(wl_order) do call_chunked('SADD', wleases_key(w), wl[w]) end
 return reply({claims = results, batches = batch_snapshots()})
