@@ -197,6 +197,29 @@ TEST_F(StoreTest, OneClaimCallLeasesToSeveralWorkersInTurn) {
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
 }
 
+TEST_F(StoreTest, LaterRequestsOfAClaimCallSkipWhatEarlierOnesTookFromEachReadySet) {
+  std::string x1 = EnqueueOne(Spec("x", 0)), x2 = EnqueueOne(Spec("x", 0));
+  std::string y1 = EnqueueOne(Spec("y", 5)), y2 = EnqueueOne(Spec("y", 5));
+  std::string x3 = EnqueueOne(Spec("x", 9));
+  std::vector<ClaimRequest> reqs = {{"a", {"default"}, {}, 2, 30000},
+                                    {"b", {"default"}, {"x"}, 2, 30000},
+                                    {"c", {"default"}, {}, 5, 30000}};
+  auto r = Await<ClaimsResult>([&](auto cb) { store_->ClaimMany(reqs, cb); });
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  ASSERT_EQ(r->claims.size(), 3u);
+  std::vector<std::vector<std::string>> got;
+  for (const auto& c : r->claims) {
+    ASSERT_TRUE(c.has_value());
+    got.emplace_back();
+    for (const auto& t : c->tasks) got.back().push_back(t.task_id);
+  }
+  EXPECT_EQ(got[0], (std::vector<std::string>{x3, y1})) << "priority first, across types";
+  EXPECT_EQ(got[1], (std::vector<std::string>{x1, x2})) << "past x3, taken by a";
+  EXPECT_EQ(got[2], std::vector<std::string>{y2});
+  EXPECT_TRUE(ClaimOk(10).empty());
+  EXPECT_EQ(StatsOf("default").stats.running, 5u);
+}
+
 TEST_F(StoreTest, NotBeforeDelaysUntilPromoted) {
   auto s = Spec();
   s.not_before_ms = clock_.NowMs() + 5000;
