@@ -3,9 +3,11 @@
 // followed by redis-benchmark figures for ZADD and EVALSHA on the same server, so the
 // store's numbers can be read against what that Redis does on this machine.
 //
-// Usage: taskmill-store-bench [tasks=100000] [batch=1000] [in_flight=8] [workers=1]
+// Usage: taskmill-store-bench [tasks=100000] [batch=1000] [in_flight=8] [workers=1] [filler=0]
 // `workers`: the claims (and DONEs) of that many workers share each call (ClaimMany,
 // FinishMany), batch/workers tasks each, as the broker's turns send them.
+// `filler`: that many unrelated small hashes written first (not timed), to tell the cost of
+// a large keyspace (a big backlog's task hashes) from that of large sorted sets.
 
 #include <algorithm>
 #include <cstdio>
@@ -96,6 +98,7 @@ int main(int argc, char** argv) {
   const int batch = argc > 2 ? std::atoi(argv[2]) : 1000;
   const int in_flight = argc > 3 ? std::atoi(argv[3]) : 8;
   const int workers = std::max(1, argc > 4 ? std::atoi(argv[4]) : 1);
+  const int filler = std::max(0, argc > 5 ? std::atoi(argv[5]) : 0);
   const int calls = (tasks + batch - 1) / batch;
   (void)SetLogLevel("warn");
 
@@ -114,6 +117,23 @@ int main(int argc, char** argv) {
             conn, [&] { return conn.ready(); }, 10000),
         "connect: " + conn.last_error());
 
+  // Unrelated keys the size of a finished task's hash, 10k per EVAL.
+  for (int from = 0; from < filler; from += 10000) {
+    bool filled = false;
+    conn.Command({"EVAL",
+                  "for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do "
+                  "redis.call('HSET', 'bench:fill:' .. i, 'spec', ARGV[3], 'state', 'succeeded') "
+                  "end return 0",
+                  "0", std::to_string(from), std::to_string(std::min(filler, from + 10000) - 1),
+                  std::string(200, 'f')},
+                 [&](Result<const redisReply*> r) {
+                   Check(r.has_value(), "filler");
+                   filled = true;
+                 });
+    Check(RunUntil(
+              conn, [&] { return filled; }, 60000),
+          "filler");
+  }
   RedisUsage u0 = Usage(conn);
   std::vector<protocol::TaskSpec> specs(static_cast<size_t>(batch));
   for (auto& s : specs) {
@@ -186,8 +206,9 @@ int main(int argc, char** argv) {
   auto rate = [&](int64_t ms) { return ms > 0 ? tasks * 1000.0 / static_cast<double>(ms) : 0.0; };
   int64_t total = enqueue_ms + claim_ms + finish_ms;
   std::printf(
-      "taskmill store: %d tasks, %d per call (%d workers), %d calls in flight, AOF everysec\n",
-      tasks, batch, workers, in_flight);
+      "taskmill store: %d tasks, %d per call (%d workers), %d calls in flight, %d filler keys, "
+      "AOF everysec\n",
+      tasks, batch, workers, in_flight, filler);
   auto phase = [&](const char* name, int64_t ms) {
     std::printf("  %-9s %6lld ms  %9.0f tasks/s\n", name, static_cast<long long>(ms), rate(ms));
   };
