@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -97,11 +98,20 @@ class TaskLifecycle {
     ClaimRequest request;
     Callback<ClaimResult> done;
   };
+  // The DONEs of one finish call, kept until its reply (to send again, or for the RESULTs).
+  struct KeptResults {
+    std::vector<DoneGroup> groups;
+    std::vector<protocol::Done> done;
+  };
+  // The most tasks one claim call may lease, and DONEs one finish call carries (unless one
+  // worker's claim or DONEs alone are more): a script call blocks Redis while it runs.
+  static constexpr uint64_t kMaxClaimTasksPerCall = 512;
+  static constexpr size_t kMaxDonesPerCall = 512;
 
   void FlushSubmits();
   void EnqueueSubmits(std::vector<PendingSubmit> requests, std::vector<protocol::TaskSpec> specs);
   void FlushResults();
-  void RecordResults(const std::string& worker_id, std::vector<protocol::Done> dones);
+  void RecordResults(std::shared_ptr<KeptResults> kept);
   void FlushReleases();
   void FlushClaims();
   // Publishes what a Finish, Reap or ReleaseWorker changed. `dones` (when given) are the
