@@ -137,9 +137,17 @@ TEST_F(StoreBatchTest, AFinishedBatchAndItsSetsExpireWithTheRetention) {
   for (const std::string& key : {bk, bk + ":tasks", bk + ":names"}) {
     EXPECT_TRUE(ttl_ok(key)) << key << " PTTL " << RawInt({"PTTL", key});
   }
-  for (const char* n : {"a", "b", "c", "d"}) {  // succeeded, failed and cancelled alike
-    const std::string tk = prefix_ + "task:" + b.ids_by_name.at(n);
-    EXPECT_TRUE(ttl_ok(tk)) << tk << " PTTL " << RawInt({"PTTL", tk});
+  // Its tasks: a dead letter expires with the retention; succeeded and cancelled ones have no
+  // TTL of their own but are listed in done:<queue>, whose trim deletes them (layout 5).
+  for (const char* n : {"a", "b", "c", "d"}) {
+    const std::string id = b.ids_by_name.at(n);
+    const std::string tk = prefix_ + "task:" + id;
+    if (GetOne(id).state == protocol::TaskState::kFailed) {
+      EXPECT_TRUE(ttl_ok(tk)) << tk << " PTTL " << RawInt({"PTTL", tk});
+    } else {
+      EXPECT_EQ(RawInt({"PTTL", tk}), -1) << tk;
+      EXPECT_GE(RawInt({"LPOS", prefix_ + "done:default", id}), 0) << id << " not listed";
+    }
   }
 }
 
@@ -241,7 +249,7 @@ TEST_F(StoreTest, DeadLettersRetryAndPurge) {
   EXPECT_FALSE(gone->at(0).has_value());
 }
 
-TEST_F(StoreTest, RetentionTtlsAreSetAndDeadLettersBounded) {
+TEST_F(StoreTest, RetentionListsFinishedTasksAndBoundsDeadLetters) {
   StoreOptions o = store_->options();
   o.dead_letter_max = 5;
   Store store(*conn_, clock_, o);
@@ -257,9 +265,9 @@ TEST_F(StoreTest, RetentionTtlsAreSetAndDeadLettersBounded) {
   std::vector<protocol::Done> done{Ok(c->tasks[0])};
   for (size_t i = 1; i < c->tasks.size(); ++i) done.push_back(Fail(c->tasks[i], false));
   ASSERT_TRUE(Await<FinishResult>([&](auto cb) { store.Finish("w1", done, cb); }).has_value());
-  int64_t ttl = RawInt({"PTTL", prefix_ + "task:" + c->tasks[0].task_id});
-  EXPECT_GT(ttl, o.retention_ms - 60000);
-  EXPECT_LE(ttl, o.retention_ms);
+  // A succeeded task has no TTL (layout 5): done:<queue> lists it for the retention's trim.
+  EXPECT_EQ(RawInt({"PTTL", prefix_ + "task:" + c->tasks[0].task_id}), -1);
+  EXPECT_EQ(RawInt({"LPOS", prefix_ + "done:default", c->tasks[0].task_id}), 0);
   int with_ttl = 0, deleted = 0;  // the 2 dead letters over the bound are deleted outright
   for (size_t i = 1; i < c->tasks.size(); ++i) {
     int64_t t = RawInt({"PTTL", prefix_ + "task:" + c->tasks[i].task_id});

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "store/batch_resolver.h"
 #include "store_test_util.h"
 
 namespace taskmill::broker {
@@ -50,6 +51,22 @@ std::span<const LuaScript> V1Scripts() {
 
 std::span<const LuaScript> V3Scripts() {
   static const auto* scripts = OldScripts("lua_v3");
+  return *scripts;
+}
+
+// Layout 4's verbs (commit a2ffc26, fixtures/lua_v4): today's contract already, so each is
+// record.lua + prelude.lua + the verb, as that build embedded them.
+std::span<const LuaScript> V4Scripts() {
+  static const auto* scripts = [] {
+    auto* bodies = new std::vector<std::pair<std::string, std::string>>();
+    std::string lib = ReadFixture("lua_v4/record.lua") + ReadFixture("lua_v4/prelude.lua");
+    for (const char* name : {"enqueue", "claim", "finish", "promote"}) {
+      bodies->emplace_back(name, lib + ReadFixture(std::string("lua_v4/") + name + ".lua"));
+    }
+    auto* s = new std::vector<LuaScript>();
+    for (const auto& [name, body] : *bodies) s->push_back({name, body});
+    return s;
+  }();
   return *scripts;
 }
 
@@ -448,6 +465,110 @@ TEST_F(StoreLayoutTest, AVersionThreeStoreGetsTheLeanRecordAndServesEveryTask) {
   std::set<std::string> due;
   for (const auto& m : ClaimOk(10, {"default"}, {"q"})) due.insert(m.task_id);
   EXPECT_EQ(due, (std::set<std::string>{delayed, queued_low}));
+}
+
+// Layout 4 -> 5: done:<queue> (a zset, with a count cap) becomes a list in finish order and
+// the count cap and retention keep working on it; queued, delayed, running (its lease and
+// token), blocked batch tasks with a parent and dead letters are served as before.
+TEST_F(StoreLayoutTest, AVersionFourStoreGetsItsFinishedTasksListedAndServesEveryTask) {
+  StoreOptions o;
+  o.prefix = prefix_;
+  o.max_finished_per_queue = 3;
+  Store old(*conn_, clock_, o, V4Scripts());
+  ASSERT_TRUE(Until([&] { return conn_->in_flight() == 0; }));
+  auto enqueue = [&](protocol::TaskSpec spec) {
+    auto r = Await<EnqueueResult>([&](auto cb) { old.Enqueue({spec}, cb); });
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    return r && !r->items.empty() ? r->items[0].id : std::string();
+  };
+  auto claim = [&](const std::string& type) {
+    ClaimRequest req{"w1", {"default"}, {type}, 10, 600000};
+    auto r = Await<ClaimResult>([&](auto cb) { old.Claim(req, cb); });
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    return r ? r->tasks : std::vector<protocol::TaskMsg>{};
+  };
+  auto finish = [&](protocol::Done d) {
+    auto r = Await<FinishResult>([&](auto cb) { old.Finish("w1", {d}, cb); });
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+  };
+  std::vector<std::string> done;
+  for (int i = 0; i < 5; ++i) {
+    done.push_back(enqueue(Spec("s")));
+    auto s = claim("s");
+    EXPECT_EQ(s.size(), 1u);
+    if (!s.empty()) finish(Ok(s[0], "r" + std::to_string(i)));
+    clock_.Advance(10);
+  }
+  std::string queued = enqueue(Spec("q", 3));
+  auto later = Spec("q", 0);
+  later.not_before_ms = clock_.NowMs() + 5000;
+  std::string delayed = enqueue(later);
+  auto once = Spec("d");
+  once.max_attempts = 1;
+  std::string dead = enqueue(once);
+  auto d = claim("d");
+  ASSERT_EQ(d.size(), 1u);
+  finish(Fail(d[0], false));
+  // A batch: its parent running under a lease, its child blocked on it.
+  protocol::BatchSpec b;
+  b.tasks.push_back(Spec("p"));
+  b.tasks[0].name = "parent";
+  b.tasks.push_back(Spec("c"));
+  b.tasks[1].name = "child";
+  b.tasks[1].depends_on = {"parent"};
+  auto rb = ResolveBatch(b);
+  ASSERT_TRUE(rb.has_value());
+  auto eb = Await<EnqueueResult>(
+      [&](auto cb) { old.EnqueueBatch(rb->batch_id, b.budget, rb->tasks, cb); });
+  ASSERT_TRUE(eb.has_value()) << eb.error().ToString();
+  auto running = claim("p");
+  ASSERT_EQ(running.size(), 1u);
+  ASSERT_TRUE(Until([&] { return conn_->in_flight() == 0; }));
+  // Layout 4 as written: a zset of the 3 newest, each finished task with a TTL.
+  ASSERT_EQ(RawInt({"ZCARD", prefix_ + "done:default"}), 3);
+  ASSERT_GT(RawInt({"PTTL", prefix_ + "task:" + done[4]}), 0);
+  RawString({"SET", prefix_ + "layout", "4"});
+
+  auto r = Ensure(Layout(1));  // one entry per call: the step spans several calls
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->found_version, 4);
+  EXPECT_TRUE(r->migrated_here);
+  EXPECT_EQ(r->done_lists, 1);
+  EXPECT_EQ(r->done_moved, 3);
+  EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
+  EXPECT_EQ(RawInt({"EXISTS", prefix_ + "layout:mig5"}), 0);
+  EXPECT_EQ(RawInt({"EXISTS", prefix_ + "layout:mig5:done"}), 0);
+  ASSERT_EQ(RawInt({"LLEN", prefix_ + "done:default"}), 3);  // a list now (ZCARD: wrong type)
+  EXPECT_EQ(RawString({"LINDEX", prefix_ + "done:default", "0"}), done[2]);  // finish order
+  EXPECT_EQ(RawString({"LINDEX", prefix_ + "done:default", "2"}), done[4]);
+
+  store_ = std::make_unique<Store>(*conn_, clock_, o);
+  ASSERT_TRUE(Until([&] { return conn_->in_flight() == 0; }));
+  EXPECT_EQ(GetOne(done[3]).output, "r3");
+  // The running attempt's token still fences; its success releases the blocked child.
+  protocol::Done stale = Ok(running[0]);
+  stale.token = running[0].token + 1;
+  EXPECT_EQ(FinishOk({stale}).items.at(0).status, FinishStatus::kStale);
+  EXPECT_EQ(FinishOk({Ok(running[0], "from-parent")}).items.at(0).status,
+            FinishStatus::kSucceeded);
+  // The cap of 3 holds on the list: the parent's success pushed the oldest listed out.
+  EXPECT_EQ(RawInt({"LLEN", prefix_ + "done:default"}), 3);
+  EXPECT_EQ(RawInt({"EXISTS", prefix_ + "task:" + done[2]}), 0);
+  EXPECT_EQ(RawInt({"EXISTS", prefix_ + "task:" + done[3]}), 1);
+  EXPECT_EQ(RawInt({"PTTL", prefix_ + "task:" + running[0].task_id}), -1);  // no TTL of its own
+  auto c = ClaimOk(1, {"default"}, {"c"});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].parents, (std::map<std::string, std::string>{{"parent", "from-parent"}}));
+  EXPECT_EQ(ClaimOk(1, {"default"}, {"q"}).at(0).task_id, queued);
+  clock_.Advance(5001);
+  auto promoted = Await<PromoteResult>([&](auto cb) { store_->Promote(100, cb); });
+  ASSERT_TRUE(promoted.has_value());
+  EXPECT_EQ(promoted->promoted, 1u);
+  EXPECT_EQ(ClaimOk(1, {"default"}, {"q"}).at(0).task_id, delayed);
+  auto dl = Await<std::vector<protocol::TaskInfo>>([&](auto cb) { store_->DeadList("", 10, cb); });
+  ASSERT_TRUE(dl.has_value());
+  ASSERT_EQ(dl->size(), 1u);
+  EXPECT_EQ((*dl)[0].id, dead);
 }
 
 TEST_F(StoreLayoutTest, ARunningTaskFromBeforeRandomTokensKeepsItsAttemptAsToken) {

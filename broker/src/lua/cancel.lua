@@ -4,7 +4,8 @@
 -- {reason, owner ("" = any), ids = task ids}
 -- A task owned by someone else than a non-empty owner is reported not_found, untouched.
 -- queued / delayed / blocked: cancelled at once (removed from its zset, state cancelled,
---   reason recorded, TTL set) and its unfinished descendants cancelled (dependency_failed).
+--   reason recorded, joins done:<queue>) and its unfinished descendants cancelled
+--   (dependency_failed).
 -- running: the hash gets cancel=<reason>; the attempt's DONE (or its failure) then ends it
 --   as cancelled, and extend.lua reports it on each heartbeat.
 -- Returns (msgpack): {items, batches}; items[i] is one of

@@ -10,7 +10,7 @@
 -- Accepted only if the task is running, tok equals its live lease's token and the lease is
 --   its group's worker's (never for worker ""); otherwise stats:<queue>.stale is counted and
 --   nothing is recorded.
--- Success: res recorded as it came, state succeeded, finished, TTL set (one HSET); blocked
+-- Success: res recorded as it came, state succeeded, finished (one HSET), joins done:<queue>; blocked
 --   dependents whose parents have all succeeded are released (ready or delayed).
 -- Failure: the attempt's res is recorded too (the latest attempt's, whatever its outcome);
 --   then see fail_attempt (prelude.lua): retry at now + backoff(attempt) with jitter drawn

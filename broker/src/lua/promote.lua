@@ -4,7 +4,8 @@
 -- {limit = max tasks to promote in this call}
 -- Each due member of delayed: removed; if the task is still delayed it joins
 --   q:<queue>:<type> behind everything already ready at its priority.
--- Also forgets up to 100 queues idle for longer than the retention (prune_idle_queues).
+-- Also forgets up to 100 queues idle for longer than the retention (prune_idle_queues) and
+-- ages out the finished tasks of up to 10 queues, round robin (sweep_done).
 -- Returns (msgpack): {count = promoted, queues = names of queues that got tasks,
 --   next = next due ms (-1: none), batches}
 
@@ -24,8 +25,10 @@ for _, id in ipairs(ids) do
     end
   end
 end
--- Housekeeping on the promote timer: queues idle past the retention are forgotten.
+-- Housekeeping on the promote timer: queues idle past the retention are forgotten, finished
+-- tasks past it deleted.
 prune_idle_queues(100)
+sweep_done(10)
 local nxt = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
 local next_due = -1
 if #nxt > 0 then next_due = tonumber(nxt[2]) end

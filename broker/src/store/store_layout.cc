@@ -226,6 +226,9 @@ Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
       } else if (step->from == 3) {
         outcome.records_converted = n[0];
         outcome.records_found = n[1];
+      } else if (step->from == 4) {
+        outcome.done_lists = n[0];
+        outcome.done_moved = n[1];
       }
       if (chunk->verdict == "done") {
         std::string counted;

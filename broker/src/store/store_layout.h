@@ -18,7 +18,7 @@ namespace taskmill::broker {
 // or newer broker would misread, and append the step that migrates the previous version
 // (broker/src/lua/layout_v<N>_v<N+1>.lua) to kLayoutSteps. docs/architecture.md ("Layout
 // version") lists what each version changed.
-inline constexpr int64_t kStoreLayoutVersion = 4;
+inline constexpr int64_t kStoreLayoutVersion = 5;
 
 // One migration step: its script turns a store of version `from` into version `from + 1`,
 // a budget of work per call (so Redis is never held for long), and sets <prefix>layout to
@@ -37,10 +37,13 @@ inline constexpr std::string_view kV2V3Counts[] = {
     "idempotency keys left as they were (no owner)"};
 inline constexpr std::string_view kV3V4Counts[] = {
     "task records converted to the lean record", "task records found converted already"};
+inline constexpr std::string_view kV4V5Counts[] = {
+    "finished-task indexes made lists", "finished tasks moved into the lists"};
 inline constexpr LayoutStep kLayoutSteps[] = {
     {1, "layout_v1_v2", kV1V2Counts},  // qindex, queued gauges, pruned types (issue 13)
     {2, "layout_v2_v3", kV2V3Counts},  // idempotency keys per owner (issue 13)
     {3, "layout_v3_v4", kV3V4Counts},  // the lean task record: spec and result encoded (issue 15)
+    {4, "layout_v4_v5", kV4V5Counts},  // done:<queue> a list, no TTL per finished task (issue 15)
 };
 static_assert(kLayoutSteps[std::size(kLayoutSteps) - 1].from + 1 == kStoreLayoutVersion,
               "the last migration step must reach kStoreLayoutVersion");
@@ -71,6 +74,8 @@ struct LayoutOutcome {
   int64_t idem_moved = 0, idem_kept = 0;
   // Totals of the v3 -> v4 step, when this call ran it.
   int64_t records_converted = 0, records_found = 0;
+  // Totals of the v4 -> v5 step, when this call ran it.
+  int64_t done_lists = 0, done_moved = 0;
 };
 
 // Makes the store at `config` hold layout kStoreLayoutVersion before the broker serves, over

@@ -124,15 +124,17 @@ local function refile_queues()
 end
 
 -- Forgets up to `limit` queues idle for longer than the retention (never with retention 0:
--- keep forever): their index entry, counters and (empty) type set. Each is re-checked first,
--- so a queue that got a task again is never dropped; a queue dropped here that gets a task
--- later starts again from zero counters.
+-- keep forever): their index entry, counters, (empty) type set and finished-task list (its
+-- tasks, all finished before the queue went idle, are past the retention: trim_done deletes
+-- them first, at most 1,000 per call, and the queue waits for a later call while some are
+-- left). Each is re-checked first, so a queue that got a task again is never dropped; a
+-- queue dropped here that gets a task later starts again from zero counters.
+local trim_done
 local function prune_idle_queues(limit)
   if RETENTION <= 0 then return 0 end
   local old = redis.call('ZRANGEBYSCORE', QUEUE_IDLE, '-inf', '(' .. fmt(NOW - RETENTION),
                          'LIMIT', 0, limit)
   for _, q in ipairs(old) do
-    redis.call('ZREM', QUEUE_IDLE, q)
     local g = redis.call('HMGET', stats_key(q), 'queued', 'delayed', 'blocked', 'running')
     local held = 0
     for j = 1, 4 do held = held + math.abs(tonumber(g[j]) or 0) end
@@ -141,8 +143,14 @@ local function prune_idle_queues(limit)
       if redis.call('EXISTS', ready_key(q, ty)) == 1 then held = held + 1 end
     end
     if held == 0 and redis.call('EXISTS', dead_key(q)) == 0 then
-      redis.call('ZREM', QUEUES, q)
-      redis.call('DEL', stats_key(q), types_key(q), done_key(q))
+      trim_done(q)
+      if redis.call('EXISTS', done_key(q)) == 0 then
+        redis.call('ZREM', QUEUE_IDLE, q)
+        redis.call('ZREM', QUEUES, q)
+        redis.call('DEL', stats_key(q), types_key(q))
+      end
+    else
+      redis.call('ZREM', QUEUE_IDLE, q)
     end
   end
   return #old
@@ -303,38 +311,77 @@ local function push_delayed(t, at, fields)
   set_state(t, 'delayed', f)
 end
 
--- Tasks that joined done:<queue> in this call, per queue ({score, id, ...}): one ZADD per
--- queue at the end (flush_done), then trim_done once for each.
+-- Tasks that joined done:<queue> in this call, per queue (ids, in finish order): one RPUSH
+-- per queue at the end (finish()), then trim_done once for each.
 local done_adds, done_order = {}, {}
 
--- A finished task expires with the retention; a succeeded or cancelled one (not `dead`: dead
--- letters have their own bounds, trim_dead) also joins done:<queue> when FINISHED_MAX caps
--- how many of them a queue keeps.
+-- A succeeded or cancelled task joins done:<queue> (a list, in finish order), which is how
+-- it leaves the store: trim_done deletes it once it is older than the retention or past
+-- FINISHED_MAX (no TTL per task: layout 5). With neither bound (retention 0, no count cap)
+-- it is kept forever and joins no list. A dead letter (`dead`) keeps its own index and
+-- bounds (dead:<queue>, trim_dead) and its TTL.
 local function expire_finished(t, dead)
-  if RETENTION > 0 then
-    redis.call('PEXPIRE', task_key(t.id), RETENTION_S)
-    if t.hist == '1' then redis.call('PEXPIRE', hist_key(t.id), RETENTION_S) end
+  if dead then
+    if RETENTION > 0 then
+      redis.call('PEXPIRE', task_key(t.id), RETENTION_S)
+      if t.hist == '1' then redis.call('PEXPIRE', hist_key(t.id), RETENTION_S) end
+    end
+  elseif RETENTION > 0 or FINISHED_MAX > 0 then
+    push_keyed(done_adds, done_order, t.queue, t.id)
   end
-  if FINISHED_MAX > 0 and not dead then push_keyed(done_adds, done_order, t.queue, NOW_S, t.id) end
 end
 
--- Keeps a queue's finished tasks within FINISHED_MAX, oldest finished first (at most 1,000
--- deleted per call, so lowering the cap never holds Redis long); entries older than the
--- retention leave the index (their hashes expire by TTL). Only a task still in a finished
--- state is deleted: nothing queued, running or dead-lettered ever goes.
-local function trim_done(q)
+-- Deletes a queue's finished tasks from the head of done:<queue> (oldest finished first)
+-- while the head is older than the retention or the list is longer than FINISHED_MAX, at
+-- most 1,000 per call (lowering the cap or a long idle spell never holds Redis long). An
+-- entry whose task is gone or no longer finished (an id reused after deletion) leaves the
+-- list without deleting anything: only a task still succeeded or cancelled is deleted, so
+-- nothing queued, running or dead-lettered ever goes. Cost when nothing is due: LLEN (with a
+-- count cap), one LRANGE and one HMGET.
+trim_done = function(q)
   local dk = done_key(q)
-  if RETENTION > 0 then
-    redis.call('ZREMRANGEBYSCORE', dk, '-inf', '(' .. fmt(NOW - RETENTION))
+  local extra = 0
+  if FINISHED_MAX > 0 then extra = redis.call('LLEN', dk) - FINISHED_MAX end
+  local cutoff = RETENTION > 0 and NOW - RETENTION or nil
+  local popped, budget = 0, 1000
+  while budget > 0 do
+    -- The head alone first (the common case: nothing is due), then up to 100 at a time.
+    local want = popped == 0 and math.max(1, math.min(extra, 100)) or math.min(budget, 100)
+    local ids = redis.call('LRANGE', dk, popped, popped + want - 1)
+    if #ids == 0 then break end
+    local stop = false
+    for _, id in ipairs(ids) do
+      local v = redis.call('HMGET', task_key(id), 'state', 'finished')
+      local ended = v[1] == 'succeeded' or v[1] == 'cancelled'
+      if ended and popped >= extra and not (cutoff and (tonumber(v[2]) or 0) < cutoff) then
+        stop = true
+        break
+      end
+      if ended then redis.call('DEL', task_key(id), hist_key(id)) end
+      popped = popped + 1
+      budget = budget - 1
+      if budget <= 0 then break end
+    end
+    if stop then break end
   end
-  local extra = redis.call('ZCARD', dk) - FINISHED_MAX
-  if extra <= 0 then return end
-  local ids = redis.call('ZRANGE', dk, 0, math.min(extra, 1000) - 1)
-  for _, id in ipairs(ids) do
-    local st = redis.call('HGET', task_key(id), 'state')
-    if st == 'succeeded' or st == 'cancelled' then redis.call('DEL', task_key(id), hist_key(id)) end
+  if popped > 0 then redis.call('LTRIM', dk, popped, -1) end
+end
+
+-- Ages out the finished tasks of up to `limit` queues per call, round robin over the queue
+-- index (the cursor, the last queue swept, in <prefix>donesweep): run on the promote timer
+-- so a queue where nothing finishes any more still loses its old tasks.
+local function sweep_done(limit)
+  if RETENTION <= 0 then return end
+  local sk = P .. 'donesweep'
+  local after = redis.call('GET', sk)
+  local qs = redis.call('ZRANGEBYLEX', QUEUES, after and ('(' .. after) or '-', '+',
+                        'LIMIT', 0, limit)
+  for _, q in ipairs(qs) do trim_done(q) end
+  if #qs < limit then
+    redis.call('DEL', sk)
+  else
+    redis.call('SET', sk, qs[#qs])
   end
-  call_chunked('ZREM', dk, ids)
 end
 
 -- Same formula as BackoffPolicy::DelayFor (shared/src/backoff.cc): base * mult^(n-1),
@@ -550,7 +597,7 @@ local function finish(result)
   flush_leases()
   for _, q in ipairs(dead_order) do trim_dead(q) end
   for _, q in ipairs(done_order) do
-    call_chunked('ZADD', done_key(q), done_adds[q])
+    call_chunked('RPUSH', done_key(q), done_adds[q])
     trim_done(q)
   end
   done_adds, done_order = {}, {}
