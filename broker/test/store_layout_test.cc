@@ -468,7 +468,7 @@ TEST_F(StoreLayoutTest, AVersionThreeStoreGetsTheLeanRecordAndServesEveryTask) {
 }
 
 // Layout 4 -> 5: done:<queue> (a zset, with a count cap) becomes a list in finish order and
-// the count cap and retention keep working on it; queued, delayed, running (its lease and
+// the count cap and retention keep working on it; a running task's token moves into wl:<worker>; queued, delayed, running (its lease and
 // token), blocked batch tasks with a parent and dead letters are served as before.
 TEST_F(StoreLayoutTest, AVersionFourStoreGetsItsFinishedTasksListedAndServesEveryTask) {
   StoreOptions o;
@@ -535,6 +535,12 @@ TEST_F(StoreLayoutTest, AVersionFourStoreGetsItsFinishedTasksListedAndServesEver
   EXPECT_TRUE(r->migrated_here);
   EXPECT_EQ(r->done_lists, 1);
   EXPECT_EQ(r->done_moved, 3);
+  EXPECT_EQ(r->tokens_moved, 1);
+  // The running task's token moved from its hash into its worker's lease hash.
+  EXPECT_EQ(RawInt({"HEXISTS", prefix_ + "task:" + running[0].task_id, "tok"}), 0);
+  EXPECT_EQ(RawString({"HGET", prefix_ + "wl:w1", running[0].task_id}),
+            std::to_string(running[0].token));
+  EXPECT_EQ(RawInt({"EXISTS", prefix_ + "wleases:w1"}), 0);
   EXPECT_EQ(RawString({"GET", prefix_ + "layout"}), std::to_string(kStoreLayoutVersion));
   EXPECT_EQ(RawInt({"EXISTS", prefix_ + "layout:mig5"}), 0);
   EXPECT_EQ(RawInt({"EXISTS", prefix_ + "layout:mig5:done"}), 0);

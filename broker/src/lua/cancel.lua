@@ -26,7 +26,8 @@ for i, id in ipairs(A.ids or {}) do
     out[i] = {s = 'finished', id = id, state = t.state}
   elseif t.state == 'running' then
     redis.call('HSET', task_key(id), 'cancel', reason)
-    out[i] = {s = 'cancel_requested', id = id, worker = t.worker, tok = t.tok}
+    local tok = lease_token(t)
+    out[i] = {s = 'cancel_requested', id = id, worker = t.worker, tok = tok ~= '' and tok or '0'}
   else
     cancel_now(t, reason)
     out[i] = {s = 'cancelled', id = id, can = cascade(t, 'dependency_failed')}

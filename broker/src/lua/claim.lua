@@ -7,9 +7,9 @@
 --   known in those queues), tokens {n fencing tokens, decimal strings: random uint64 from the
 --   broker, fencing_token.h; Lua numbers are doubles and would round them}}, ...}
 -- Writes: removes from q:<queue>:<type> (and the type from types:<queue> once its zset is
---   empty); task hash (state running, att+1, tok = the next token, started, worker: one
---   HSET); leases zset (deadline = now + lease, never past now + timeout + grace);
---   wleases:<worker>; stats:<queue>.running.
+--   empty); task hash (state running, att+1, started, worker: one HSET); leases zset
+--   (deadline = now + lease, never past now + timeout + grace); wl:<worker> (task id -> the
+--   next token: the only place the token is kept); stats:<queue>.running.
 -- Returns (msgpack): {claims = {{tasks = {{id, tok, att, spec, payload, waited, parents},
 --   ...}}, ...}, batches}: one entry per request, in order; spec and payload are the record's
 --   bytes, untouched (the broker decodes the spec: task_record.h); waited = ms since created
@@ -123,12 +123,11 @@ local function claim_one(req)
       if timeout > 0 and timeout + LEASE_GRACE < lease then
         deadline_s = fmt(NOW + timeout + LEASE_GRACE)
       end
-      redis.call('HSET', tk, 'state', 'running', 'att', att, 'tok', tok, 'started', NOW_S,
-                 'worker', worker)
+      redis.call('HSET', tk, 'state', 'running', 'att', att, 'started', NOW_S, 'worker', worker)
       state_written(t, 'running')
       lease_args[#lease_args + 1] = deadline_s
       lease_args[#lease_args + 1] = id
-      push_keyed(wl, wl_order, worker, id)
+      push_keyed(wl, wl_order, worker, id, tok)
       local parents = nil  -- left out of the reply when the task has no parents
       for _, pid in ipairs(parent_ids or NO_PARENTS) do
         parents = parents or {}
@@ -161,5 +160,5 @@ for _, key in ipairs(removed_order) do
   prune_type(key_type[key][1], key_type[key][2])
 end
 call_chunked('ZADD', LEASES, lease_args)
-for _, w in ipairs(wl_order) do call_chunked('SADD', wleases_key(w), wl[w]) end
+for _, w in ipairs(wl_order) do call_chunked('HSET', wleases_key(w), wl[w]) end
 return reply({claims = results, batches = batch_snapshots()})

@@ -229,6 +229,7 @@ Result<LayoutOutcome> EnsureStoreLayout(const RedisConfig& config,
       } else if (step->from == 4) {
         outcome.done_lists = n[0];
         outcome.done_moved = n[1];
+        outcome.tokens_moved = n[2];
       }
       if (chunk->verdict == "done") {
         std::string counted;

@@ -38,12 +38,13 @@ inline constexpr std::string_view kV2V3Counts[] = {
 inline constexpr std::string_view kV3V4Counts[] = {
     "task records converted to the lean record", "task records found converted already"};
 inline constexpr std::string_view kV4V5Counts[] = {
-    "finished-task indexes made lists", "finished tasks moved into the lists"};
+    "finished-task indexes made lists", "finished tasks moved into the lists",
+    "running tasks whose fencing token moved into their lease"};
 inline constexpr LayoutStep kLayoutSteps[] = {
     {1, "layout_v1_v2", kV1V2Counts},  // qindex, queued gauges, pruned types (issue 13)
     {2, "layout_v2_v3", kV2V3Counts},  // idempotency keys per owner (issue 13)
     {3, "layout_v3_v4", kV3V4Counts},  // the lean task record: spec and result encoded (issue 15)
-    {4, "layout_v4_v5", kV4V5Counts},  // done:<queue> a list, no TTL per finished task (issue 15)
+    {4, "layout_v4_v5", kV4V5Counts},  // done lists, no TTL per finished task, tokens in wl: (issue 15)
 };
 static_assert(kLayoutSteps[std::size(kLayoutSteps) - 1].from + 1 == kStoreLayoutVersion,
               "the last migration step must reach kStoreLayoutVersion");
@@ -75,7 +76,7 @@ struct LayoutOutcome {
   // Totals of the v3 -> v4 step, when this call ran it.
   int64_t records_converted = 0, records_found = 0;
   // Totals of the v4 -> v5 step, when this call ran it.
-  int64_t done_lists = 0, done_moved = 0;
+  int64_t done_lists = 0, done_moved = 0, tokens_moved = 0;
 };
 
 // Makes the store at `config` hold layout kStoreLayoutVersion before the broker serves, over

@@ -35,7 +35,6 @@ inline constexpr std::string_view kPayload = "payload";
 inline constexpr std::string_view kResult = "res";
 inline constexpr std::string_view kState = "state";
 inline constexpr std::string_view kAttempts = "att";
-inline constexpr std::string_view kToken = "tok";
 inline constexpr std::string_view kWorker = "worker";
 inline constexpr std::string_view kStarted = "started";
 inline constexpr std::string_view kReadyAt = "ready_at";

@@ -53,7 +53,9 @@ local function stats_key(q)
   return k
 end
 local function dead_key(q) return P .. 'dead:' .. q end
-local function wleases_key(w) return P .. 'wleases:' .. w end
+-- A worker's live leases: a hash task id -> fencing token (layout 5: the token lives only here,
+-- never in the task hash, so a finished task carries none).
+local function wleases_key(w) return P .. 'wl:' .. w end
 local function batch_key(b) return P .. 'batch:' .. b end
 local function done_key(q) return P .. 'done:' .. q end
 local DELAYED = P .. 'delayed'
@@ -168,10 +170,16 @@ end
 -- members. The payload, labels and result are never loaded.
 local function load(id)
   local v = redis.call('HMGET', task_key(id), unpack(LOAD_FIELDS))
-  if not v[1] or not v[10] then return nil end
-  return decode_spec({id = id, state = v[1], att = v[2] or '', tok = v[3] or '',
-                      worker = v[4] or '', started = v[5] or '', cancel = v[6] or '',
-                      hist = v[7] or '', kids = v[8] or '', err_code = v[9] or ''}, v[10])
+  if not v[1] or not v[9] then return nil end
+  return decode_spec({id = id, state = v[1], att = v[2] or '', worker = v[3] or '',
+                      started = v[4] or '', cancel = v[5] or '', hist = v[6] or '',
+                      kids = v[7] or '', err_code = v[8] or ''}, v[9])
+end
+
+-- The fencing token of a running task's live lease ('' when it has none).
+local function lease_token(t)
+  if t.worker == '' then return '' end
+  return redis.call('HGET', wleases_key(t.worker), t.id) or ''
 end
 
 -- The owner of a stored task (nil if there is no such task).
@@ -465,7 +473,7 @@ local function remove_lease(t)
 end
 local function flush_leases()
   call_chunked('ZREM', LEASES, lease_rm)
-  for _, w in ipairs(wlease_order) do call_chunked('SREM', wleases_key(w), wlease_rm[w]) end
+  for _, w in ipairs(wlease_order) do call_chunked('HDEL', wleases_key(w), wlease_rm[w]) end
   lease_rm, wlease_rm, wlease_order = {}, {}, {}
 end
 

@@ -16,8 +16,8 @@
 --            (EncodeResult): a msgpack stream of duration_ms, exit code (nil = none), output,
 --            stdout, stderr.
 --   mutable  (absent = the default, "" or 0; only the fields a transition changes are
---            written): state, att (attempts started), tok (fencing token of the live lease),
---            worker, started, ready_at, finished, err_code, err_msg, err_retry, c:<cost name>
+--            written): state, att (attempts started), worker (the live lease's fencing token is in
+--            wl:<worker>, not here), started, ready_at, finished, err_code, err_msg, err_retry, c:<cost name>
 --            (summed costs), pending (parents not yet succeeded), kids (deps:<id> may have
 --            members), hist (hist:<id> exists), cancel (cancel requested: the reason), reason
 --            (why it was cancelled).
@@ -41,5 +41,5 @@ local function decode_spec(t, spec)
 end
 
 -- The mutable fields a transition reads, and the spec, in one HMGET.
-local LOAD_FIELDS = {'state', 'att', 'tok', 'worker', 'started', 'cancel', 'hist', 'kids',
-                     'err_code', 'spec'}
+local LOAD_FIELDS = {'state', 'att', 'worker', 'started', 'cancel', 'hist', 'kids', 'err_code',
+                     'spec'}
