@@ -1,7 +1,7 @@
 -- The Redis ceiling of scripts/bench.sh: one task's whole Redis work in taskmill (enqueue,
 -- claim, finish), as the commands taskmill's scripts run per task (taskmill-bench reports
--- them from INFO commandstats: ~3 HSET, 2 HMGET, ZADD, PEXPIRE per task, plus the
--- lease zset and the worker's lease set). A first attempt's RESULT is built by the broker,
+-- them from INFO commandstats: ~3 HSET, 2 HMGET, ZADD per task, plus the lease zset, the
+-- worker's lease hash (its fencing token) and the queue's done list; layout 5: no PEXPIRE). A first attempt's RESULT is built by the broker,
 -- so nothing is read back. Not taskmill's code: a stand-in with the same commands and field
 -- sizes, so redis-benchmark can say how many tasks/s this Redis could carry if it did
 -- nothing else.
@@ -12,7 +12,8 @@ local payload = string.rep('x', 100)
 local q = P .. 'q:default:echo'
 local stats = P .. 'stats:default'
 local leases = P .. 'leases'
-local wleases = P .. 'wleases:w1'
+local wleases = P .. 'wl:w1'
+local done = P .. 'done:default'
 for i = 1, #ARGV do
   local id = ARGV[i]
   local k = P .. 'task:' .. id
@@ -24,19 +25,19 @@ for i = 1, #ARGV do
   -- claim
   redis.call('HMGET', k, 'state', 'queue', 'type', 'batch', 'att', 'tok', 'timeout', 'name',
              'payload', 'parents', 'nl')
-  redis.call('HSET', k, 'state', 'running', 'att', '1', 'tok', '1', 'started', now, 'worker', 'w1')
+  redis.call('HSET', k, 'state', 'running', 'att', '1', 'started', now, 'worker', 'w1')
   redis.call('ZREM', q, id)
   redis.call('ZADD', leases, now, id)
-  redis.call('SADD', wleases, id)
+  redis.call('HSET', wleases, id, '1')
   -- finish
   redis.call('HMGET', k, 'state', 'queue', 'type', 'batch', 'prio', 'att', 'max_att', 'tok',
              'worker', 'bo', 'timeout', 'started', 'cancel', 'nbf', 'name', 'err_code', 'hist',
              'kids', 'created')
   redis.call('HSET', k, 'state', 'succeeded', 'output', payload, 'exit', '', 'stdout', '',
              'stderr', '', 'dur', '0', 'finished', now, 'c:wall_ms', '0')
-  redis.call('PEXPIRE', k, 604800000)
+  redis.call('RPUSH', done, id)
   redis.call('ZREM', leases, id)
-  redis.call('SREM', wleases, id)
+  redis.call('HDEL', wleases, id)
 end
 redis.call('HINCRBY', stats, 'succeeded', #ARGV)
 redis.call('HINCRBYFLOAT', stats, 'c:wall_ms', '0')
