@@ -500,6 +500,8 @@ void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
           item.status == CancelStatus::kCancelRequested) {
         reply.ids.push_back(item.task_id);
       }
+      // Still running: it ends cancelled once its worker confirms (no GET needed to know).
+      if (item.status == CancelStatus::kCancelRequested) reply.requested.push_back(item.task_id);
     }
     reply.count = static_cast<uint32_t>(reply.ids.size());
     Reply(identity, std::move(reply));

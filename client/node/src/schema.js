@@ -181,6 +181,7 @@ export const Reply = [
   f('broker', 'optObj', {schema: BrokerStats}),
   f('next_cursor', 'str'),
   f('warnings', 'strList'),
+  f('requested', 'strList'),
 ];
 export const Result = [f('task', 'obj', {req: true, schema: TaskInfo})];
 export const Event = [

@@ -547,6 +547,7 @@ class Reply:
     broker: Optional[BrokerStats] = None
     next_cursor: str = ""
     warnings: List[str] = field(default_factory=list)
+    requested: List[str] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("error", OPT_OBJ, cls=WireError),
@@ -559,6 +560,7 @@ class Reply:
         Field("broker", OPT_OBJ, cls=BrokerStats),
         Field("next_cursor", STR),
         Field("warnings", STR_LIST),
+        Field("requested", STR_LIST),
     )
 
 

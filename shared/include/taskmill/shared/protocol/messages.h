@@ -143,6 +143,8 @@ struct Reply {
   std::optional<BrokerStats> broker;  // STATS (first page)
   std::string next_cursor;            // STATS: pass back for the next page; empty: last page
   std::vector<std::string> warnings;  // SUBMIT, BATCH: e.g. a task type no worker serves
+  std::vector<std::string> requested;  // CANCEL: those of ids still running (their worker
+                                       // is told to stop; they end once it confirms)
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 
