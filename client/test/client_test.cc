@@ -398,7 +398,7 @@ TEST(ClientTest, CallRefusesNonClientMessages) {
 namespace taskmill::client {
 namespace {
 
-// A CANCEL's REPLY says which tasks still run (protocol.md 8.5): the client and the CLI
+// A CANCEL's REPLY says which tasks still run (protocol-messages.md 8.5): the client and the CLI
 // report them from it alone, with no GET of the ids.
 std::vector<protocol::Message> AnswerCancel(const protocol::Message& m) {
   protocol::Reply r = FakeBroker::Ok(FakeBroker::ReqIdOf(m));

@@ -149,7 +149,7 @@ TEST_F(FlowTest, CancellingARunningExecTaskKillsIt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   // One CANCEL of the running task and a queued one (no worker serves its type): the
-  // REPLY says which is still running, its cancel only requested (protocol.md 8.5).
+  // REPLY says which is still running, its cancel only requested (protocol-messages.md 8.5).
   auto queued = SubmitOne(client(), Spec("resize", "{}"));
   protocol::Cancel cancel;
   cancel.ids = {id, queued};

@@ -1,7 +1,7 @@
-// RESULT pushes (docs/protocol.md 8.10) in the Node client: a task submitted with notify
+// RESULT pushes (docs/protocol-messages.md 8.10) in the Node client: a task submitted with notify
 // gets its result from the push without a second request; early pushes are kept (bounded);
 // a push that cannot come falls back to WAIT/GET. And a CANCEL's REPLY alone says which
-// tasks still run (`requested`, protocol.md 8.5): no follow-up GET.
+// tasks still run (`requested`, protocol-messages.md 8.5): no follow-up GET.
 
 import assert from 'node:assert/strict';
 import {test} from 'node:test';

@@ -1,7 +1,7 @@
-"""RESULT pushes (protocol.md 8.10) in the sync and async clients: a task submitted with
+"""RESULT pushes (protocol-messages.md 8.10) in the sync and async clients: a task submitted with
 notify gets its result from the push without a second request; early pushes are kept
 (bounded); a push that cannot come falls back to WAIT/GET. And a CANCEL's REPLY alone says
-which tasks are still running (``requested``, protocol.md 8.5): no follow-up GET."""
+which tasks are still running (``requested``, protocol-messages.md 8.5): no follow-up GET."""
 
 from __future__ import annotations
 

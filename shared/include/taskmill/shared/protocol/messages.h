@@ -101,7 +101,7 @@ struct Subscribe {
 };
 
 // Per-queue depth and counters, connected workers, the broker's own counters; one page at
-// a time (docs/protocol.md 8.7): send the reply's next_cursor back until it is empty.
+// a time (docs/protocol-messages.md 8.7): send the reply's next_cursor back until it is empty.
 struct Stats {
   static constexpr Command kCommand = Command::kStats;
   uint64_t req_id = 0;
