@@ -3,8 +3,13 @@
 // followed by redis-benchmark figures for ZADD and EVALSHA on the same server, so the
 // store's numbers can be read against what that Redis does on this machine.
 //
-// Usage: taskmill-store-bench [tasks=100000] [batch=1000] [in_flight=8]
+// Usage: taskmill-store-bench [tasks=100000] [batch=1000] [in_flight=8] [workers=1] [filler=0]
+// `workers`: the claims (and DONEs) of that many workers share each call (ClaimMany,
+// FinishMany), batch/workers tasks each, as the broker's turns send them.
+// `filler`: that many unrelated small hashes written first (not timed), to tell the cost of
+// a large keyspace (a big backlog's task hashes) from that of large sorted sets.
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -92,6 +97,8 @@ int main(int argc, char** argv) {
   const int tasks = argc > 1 ? std::atoi(argv[1]) : 100000;
   const int batch = argc > 2 ? std::atoi(argv[2]) : 1000;
   const int in_flight = argc > 3 ? std::atoi(argv[3]) : 8;
+  const int workers = std::max(1, argc > 4 ? std::atoi(argv[4]) : 1);
+  const int filler = std::max(0, argc > 5 ? std::atoi(argv[5]) : 0);
   const int calls = (tasks + batch - 1) / batch;
   (void)SetLogLevel("warn");
 
@@ -110,6 +117,23 @@ int main(int argc, char** argv) {
             conn, [&] { return conn.ready(); }, 10000),
         "connect: " + conn.last_error());
 
+  // Unrelated keys the size of a finished task's hash, 10k per EVAL.
+  for (int from = 0; from < filler; from += 10000) {
+    bool filled = false;
+    conn.Command({"EVAL",
+                  "for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do "
+                  "redis.call('HSET', 'bench:fill:' .. i, 'spec', ARGV[3], 'state', 'succeeded') "
+                  "end return 0",
+                  "0", std::to_string(from), std::to_string(std::min(filler, from + 10000) - 1),
+                  std::string(200, 'f')},
+                 [&](Result<const redisReply*> r) {
+                   Check(r.has_value(), "filler");
+                   filled = true;
+                 });
+    Check(RunUntil(
+              conn, [&] { return filled; }, 60000),
+          "filler");
+  }
   RedisUsage u0 = Usage(conn);
   std::vector<protocol::TaskSpec> specs(static_cast<size_t>(batch));
   for (auto& s : specs) {
@@ -128,23 +152,35 @@ int main(int argc, char** argv) {
 
   RedisUsage u1 = Usage(conn);
   std::vector<std::vector<protocol::Done>> outcomes(static_cast<size_t>(calls));
+  std::vector<std::vector<DoneGroup>> groups(static_cast<size_t>(calls));
   int claimed = 0;
   int64_t claim_ms = Pipelined(conn, calls, in_flight, [&](int i, auto done) {
-    ClaimRequest req{
-        "w" + std::to_string(i % 16), {"default"}, {}, static_cast<uint32_t>(batch), 60000};
-    store.Claim(req, [&, i, done](Result<ClaimResult> r) {
+    std::vector<ClaimRequest> reqs;
+    for (int w = 0; w < workers; ++w) {
+      int n = batch / workers + (w < batch % workers ? 1 : 0);
+      reqs.push_back({"w" + std::to_string((i * workers + w) % 16), {"default"}, {},
+                      static_cast<uint32_t>(n), 60000});
+    }
+    std::vector<std::string> ids;
+    for (const auto& r : reqs) ids.push_back(r.worker_id);
+    store.ClaimMany(std::move(reqs), [&, i, done, ids](Result<ClaimsResult> r) {
       Check(r.has_value(), r ? "" : r.error().ToString());
-      for (const auto& m : r->tasks) {
-        protocol::Done d;
-        d.task_id = m.task_id;
-        d.token = m.token;
-        d.ok = true;
-        d.output = "ok";
-        d.duration_ms = 1;
-        d.cost = {{"usd", 0.001}};
-        outcomes[static_cast<size_t>(i)].push_back(std::move(d));
+      for (size_t w = 0; w < r->claims.size(); ++w) {
+        Check(r->claims[w].has_value(), "claim");
+        const auto& tasks_of = r->claims[w]->tasks;
+        groups[static_cast<size_t>(i)].push_back({ids[w], tasks_of.size()});
+        for (const auto& m : tasks_of) {
+          protocol::Done d;
+          d.task_id = m.task_id;
+          d.token = m.token;
+          d.ok = true;
+          d.output = "ok";
+          d.duration_ms = 1;
+          d.cost = {{"usd", 0.001}};
+          outcomes[static_cast<size_t>(i)].push_back(std::move(d));
+        }
+        claimed += static_cast<int>(tasks_of.size());
       }
-      claimed += static_cast<int>(r->tasks.size());
       done();
     });
   });
@@ -153,11 +189,11 @@ int main(int argc, char** argv) {
   RedisUsage u2 = Usage(conn);
   int64_t finish_ms = Pipelined(conn, calls, in_flight, [&](int i, auto done) {
     // Results come from the worker that claimed them (the store checks the lease's owner).
-    store.Finish("w" + std::to_string(i % 16), outcomes[static_cast<size_t>(i)],
-                 [done](Result<FinishResult> r) {
-                   Check(r.has_value(), r ? "" : r.error().ToString());
-                   done();
-                 });
+    store.FinishMany(groups[static_cast<size_t>(i)], outcomes[static_cast<size_t>(i)],
+                     [done](Result<FinishResult> r) {
+                       Check(r.has_value(), r ? "" : r.error().ToString());
+                       done();
+                     });
   });
   RedisUsage u3 = Usage(conn);
   std::optional<QueueCounters> stats;
@@ -169,8 +205,10 @@ int main(int argc, char** argv) {
 
   auto rate = [&](int64_t ms) { return ms > 0 ? tasks * 1000.0 / static_cast<double>(ms) : 0.0; };
   int64_t total = enqueue_ms + claim_ms + finish_ms;
-  std::printf("taskmill store: %d tasks, %d per call, %d calls in flight, AOF everysec\n", tasks,
-              batch, in_flight);
+  std::printf(
+      "taskmill store: %d tasks, %d per call (%d workers), %d calls in flight, %d filler keys, "
+      "AOF everysec\n",
+      tasks, batch, workers, in_flight, filler);
   auto phase = [&](const char* name, int64_t ms) {
     std::printf("  %-9s %6lld ms  %9.0f tasks/s\n", name, static_cast<long long>(ms), rate(ms));
   };

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "store/task_store.h"
@@ -24,6 +25,7 @@ class FakeTaskStore : public TaskStore {
   struct Calls {
     int enqueue = 0, enqueue_batch = 0, claim = 0, finish = 0, release = 0, reap = 0,
         promote = 0, extend = 0, cancel = 0, get = 0, dead_retry = 0;
+    int claim_requests = 0;  // ClaimRequests over every claim call
   };
   struct Task {
     protocol::TaskSpec spec;
@@ -50,6 +52,10 @@ class FakeTaskStore : public TaskStore {
   const Task* Find(const std::string& id) const {
     auto it = tasks_.find(id);
     return it == tasks_.end() ? nullptr : &it->second;
+  }
+  // (worker, task id) of every DONE a finish call carried, in order.
+  const std::vector<std::pair<std::string, std::string>>& finished_by() const {
+    return finished_by_;
   }
   void set_ready(bool ready) { ready_ = ready; }
   // The next Finish calls fail whole with `code` (nothing recorded), `times` of them.
@@ -86,35 +92,18 @@ class FakeTaskStore : public TaskStore {
     result.batches.push_back(BatchOf(batch_id));
     Later(std::move(cb), std::move(result));
   }
-  void Claim(ClaimRequest request, Callback<ClaimResult> cb) override {
+  // One call claims for every request in turn (each as if alone), like claim.lua.
+  void ClaimMany(std::vector<ClaimRequest> requests, Callback<ClaimsResult> cb) override {
     ++calls_.claim;
+    calls_.claim_requests += static_cast<int>(requests.size());
     order_.push_back("claim");
-    ClaimResult result;
-    for (const auto& q : request.queues) {
-      auto& ready = ready_queues_[q];
-      while (!ready.empty() && result.tasks.size() < request.n) {
-        Task& t = tasks_.at(ready.front());
-        ready.pop_front();
-        t.state = protocol::TaskState::kRunning;
-        t.token = ++next_token_;
-        t.worker = request.worker_id;
-        ++t.attempt;
-        protocol::TaskMsg msg;
-        msg.task_id = t.spec.id;
-        msg.token = t.token;
-        msg.attempt = t.attempt;
-        msg.queue = t.spec.queue;
-        msg.type = t.spec.type;
-        msg.payload = t.spec.payload;
-        msg.batch_id = t.spec.batch_id;
-        result.tasks.push_back(std::move(msg));
-        result.waited_ms.push_back(0);
-      }
-    }
+    ClaimsResult result;
+    for (const auto& request : requests) result.claims.emplace_back(ClaimOne(request));
     Later(std::move(cb), std::move(result));
   }
-  void Finish(const std::string& worker_id, const std::vector<protocol::Done>& done,
-              Callback<FinishResult> cb) override {
+  // The DONEs of several workers in one call, each fenced against its group's worker.
+  void FinishMany(const std::vector<DoneGroup>& groups, const std::vector<protocol::Done>& done,
+                  Callback<FinishResult> cb) override {
     ++calls_.finish;
     order_.push_back("finish");
     if (finish_failures_ > 0) {
@@ -123,9 +112,14 @@ class FakeTaskStore : public TaskStore {
       return;
     }
     FinishResult result;
-    for (const auto& d : done) {
-      result.items.push_back(End(d.task_id, d.token, worker_id, d.ok, d.output, d.error));
-      AddBatchChange(result.batches, d.task_id);
+    size_t next = 0;
+    for (const auto& g : groups) {
+      for (size_t i = 0; i < g.count && next < done.size(); ++i, ++next) {
+        const auto& d = done[next];
+        finished_by_.emplace_back(g.worker_id, d.task_id);
+        result.items.push_back(End(d.task_id, d.token, g.worker_id, d.ok, d.output, d.error));
+        AddBatchChange(result.batches, d.task_id);
+      }
     }
     Later(std::move(cb), std::move(result));
   }
@@ -231,6 +225,31 @@ class FakeTaskStore : public TaskStore {
   bool ready() const override { return ready_; }
 
  private:
+  ClaimResult ClaimOne(const ClaimRequest& request) {
+    ClaimResult result;
+    for (const auto& q : request.queues) {
+      auto& ready = ready_queues_[q];
+      while (!ready.empty() && result.tasks.size() < request.n) {
+        Task& t = tasks_.at(ready.front());
+        ready.pop_front();
+        t.state = protocol::TaskState::kRunning;
+        t.token = ++next_token_;
+        t.worker = request.worker_id;
+        ++t.attempt;
+        protocol::TaskMsg msg;
+        msg.task_id = t.spec.id;
+        msg.token = t.token;
+        msg.attempt = t.attempt;
+        msg.queue = t.spec.queue;
+        msg.type = t.spec.type;
+        msg.payload = t.spec.payload;
+        msg.batch_id = t.spec.batch_id;
+        result.tasks.push_back(std::move(msg));
+        result.waited_ms.push_back(0);
+      }
+    }
+    return result;
+  }
   template <typename T>
   void Later(Callback<T> cb, std::type_identity_t<Result<T>> result) {
     replies_.push_back([cb = std::move(cb), result = std::move(result)]() mutable {
@@ -313,6 +332,7 @@ class FakeTaskStore : public TaskStore {
   std::vector<CancelRequested> extend_cancels_;
   Calls calls_;
   std::vector<std::string> order_;
+  std::vector<std::pair<std::string, std::string>> finished_by_;
   uint64_t next_token_ = 0;
   bool ready_ = true;
   ErrorCode finish_error_ = ErrorCode::kStoreUnavailable;

@@ -146,6 +146,80 @@ TEST_F(StoreTest, InvalidNamesAreRejectedBeforeRedis) {
   EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
 }
 
+TEST_F(StoreTest, OneClaimCallLeasesToSeveralWorkersInTurn) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(EnqueueOne(Spec()));
+  std::vector<ClaimRequest> reqs = {{"w1", {"default"}, {}, 2, 30000},
+                                    {"bad worker!", {"default"}, {}, 1, 30000},
+                                    {"w2", {"default"}, {}, 2, 30000},
+                                    {"w3", {"default"}, {}, 0, 30000},
+                                    {"w3", {"default"}, {}, 5, 30000}};
+  auto r = Await<ClaimsResult>([&](auto cb) { store_->ClaimMany(reqs, cb); });
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  ASSERT_EQ(r->claims.size(), 5u);
+  ASSERT_FALSE(r->claims[1].has_value()) << "an invalid request fails alone";
+  EXPECT_EQ(r->claims[1].error().code, ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(r->claims[0] && r->claims[2] && r->claims[3] && r->claims[4]);
+  auto task_ids = [](const ClaimResult& c) {
+    std::vector<std::string> out;
+    for (const auto& t : c.tasks) out.push_back(t.task_id);
+    return out;
+  };
+  // In request order, FIFO, each as if claimed alone.
+  EXPECT_EQ(task_ids(*r->claims[0]), (std::vector<std::string>{ids[0], ids[1]}));
+  EXPECT_EQ(task_ids(*r->claims[2]), (std::vector<std::string>{ids[2], ids[3]}));
+  EXPECT_TRUE(r->claims[3]->tasks.empty());
+  EXPECT_EQ(task_ids(*r->claims[4]), std::vector<std::string>{ids[4]});
+  EXPECT_EQ(GetOne(ids[3]).worker, "w2");
+  EXPECT_EQ(StatsOf("default").stats.running, 5u);
+  const auto& w1 = r->claims[0]->tasks;
+  const auto& w2 = r->claims[2]->tasks;
+  // One finish call for several workers: each DONE is fenced against its own group's worker.
+  std::vector<protocol::Done> done = {Ok(w1[0]), Ok(w2[0]), Ok(w2[1]), Ok(w1[1])};
+  std::vector<DoneGroup> wrong = {{"w2", 1}, {"w1", 2}, {"w2", 1}};  // each under the other
+  auto stale = Await<FinishResult>([&](auto cb) { store_->FinishMany(wrong, done, cb); });
+  ASSERT_TRUE(stale.has_value()) << stale.error().ToString();
+  ASSERT_EQ(stale->items.size(), 4u);
+  for (const auto& item : stale->items) EXPECT_EQ(item.status, FinishStatus::kStale);
+  std::vector<DoneGroup> right = {{"w1", 1}, {"w2", 2}, {"w1", 1}};
+  auto fin = Await<FinishResult>([&](auto cb) { store_->FinishMany(right, done, cb); });
+  ASSERT_TRUE(fin.has_value()) << fin.error().ToString();
+  ASSERT_EQ(fin->items.size(), 4u);
+  for (size_t i = 0; i < done.size(); ++i) {
+    EXPECT_EQ(fin->items[i].task_id, done[i].task_id) << "items in the order of the DONEs";
+    EXPECT_EQ(fin->items[i].status, FinishStatus::kSucceeded);
+  }
+  EXPECT_EQ(fin->items[1].summary->worker, "w2");
+  EXPECT_EQ(StatsOf("default").stats.running, 1u);
+  std::vector<DoneGroup> short_groups = {{"w1", 1}};
+  auto bad = Await<FinishResult>([&](auto cb) { store_->FinishMany(short_groups, done, cb); });
+  ASSERT_FALSE(bad.has_value()) << "groups that do not add up to the DONEs are refused";
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, LaterRequestsOfAClaimCallSkipWhatEarlierOnesTookFromEachReadySet) {
+  std::string x1 = EnqueueOne(Spec("x", 0)), x2 = EnqueueOne(Spec("x", 0));
+  std::string y1 = EnqueueOne(Spec("y", 5)), y2 = EnqueueOne(Spec("y", 5));
+  std::string x3 = EnqueueOne(Spec("x", 9));
+  std::vector<ClaimRequest> reqs = {{"a", {"default"}, {}, 2, 30000},
+                                    {"b", {"default"}, {"x"}, 2, 30000},
+                                    {"c", {"default"}, {}, 5, 30000}};
+  auto r = Await<ClaimsResult>([&](auto cb) { store_->ClaimMany(reqs, cb); });
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  ASSERT_EQ(r->claims.size(), 3u);
+  std::vector<std::vector<std::string>> got;
+  for (const auto& c : r->claims) {
+    ASSERT_TRUE(c.has_value());
+    got.emplace_back();
+    for (const auto& t : c->tasks) got.back().push_back(t.task_id);
+  }
+  EXPECT_EQ(got[0], (std::vector<std::string>{x3, y1})) << "priority first, across types";
+  EXPECT_EQ(got[1], (std::vector<std::string>{x1, x2})) << "past x3, taken by a";
+  EXPECT_EQ(got[2], std::vector<std::string>{y2});
+  EXPECT_TRUE(ClaimOk(10).empty());
+  EXPECT_EQ(StatsOf("default").stats.running, 5u);
+}
+
 TEST_F(StoreTest, NotBeforeDelaysUntilPromoted) {
   auto s = Spec();
   s.not_before_ms = clock_.NowMs() + 5000;

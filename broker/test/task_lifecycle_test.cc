@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 #include "fake_task_store.h"
 #include "service/task_waiters.h"
 
@@ -18,6 +21,7 @@ struct Recorder : LifecycleObserver {
   std::vector<std::string> started, ended, cancelled;
   std::vector<std::pair<std::string, FinishStatus>> finished;
   std::vector<std::vector<std::string>> queues_ready;
+  std::vector<std::vector<ReadyTasks>> enqueued;
   std::vector<BatchChanges> batches;
   std::vector<std::string> cancel_requests;  // "worker/task/token"
   int claims_due = 0;
@@ -32,6 +36,7 @@ struct Recorder : LifecycleObserver {
     cancelled.push_back(id);
   }
   void QueuesReady(const std::vector<std::string>& q) override { queues_ready.push_back(q); }
+  void TasksEnqueued(const std::vector<ReadyTasks>& r) override { enqueued.push_back(r); }
   void BatchesChanged(const BatchChanges& b) override { batches.push_back(b); }
   void ClaimsDue() override {
     ++claims_due;
@@ -79,12 +84,15 @@ class TaskLifecycleTest : public ::testing::Test {
     Turn();
     return ids;
   }
-  // Claims for worker "w" in the next turn; returns what it got.
-  std::vector<protocol::TaskMsg> ClaimNow(uint32_t n) {
+  // Claims for worker "w" in the next turn and, as the dispatcher does once it sent them,
+  // reports them started (unless `sent` is false: the worker left first); returns them.
+  std::vector<protocol::TaskMsg> ClaimNow(uint32_t n, bool sent = true) {
     std::vector<protocol::TaskMsg> got;
     lifecycle_.Claim({"w", {"q"}, {}, n, 30000}, [&](Result<ClaimResult> r) {
       ASSERT_TRUE(r.has_value());
       got = r->tasks;
+      if (!sent) return;
+      for (const auto& t : got) lifecycle_.Started(t);
     });
     Turn();
     return got;
@@ -150,12 +158,18 @@ TEST_F(TaskLifecycleTest, SubmitsOfOneTurnShareOneStoreCall) {
   EXPECT_EQ(store_.calls().enqueue, 0) << "submits wait for the end of the turn";
   lifecycle_.EndTurn();
   EXPECT_EQ(store_.calls().enqueue, 1);
-  // The queues' workers are woken before the reply, so their claims follow the enqueue.
-  ASSERT_EQ(recorder_.queues_ready.size(), 1u);
-  EXPECT_EQ(recorder_.queues_ready[0], std::vector<std::string>{"q"});
+  // The tasks' workers are woken before the reply, so their claims follow the enqueue; the
+  // dispatcher is told how many tasks of which queue and type, so it wakes no more workers
+  // than they need.
+  ASSERT_EQ(recorder_.enqueued.size(), 1u);
+  ASSERT_EQ(recorder_.enqueued[0].size(), 1u);
+  EXPECT_EQ(recorder_.enqueued[0][0].queue, "q");
+  EXPECT_EQ(recorder_.enqueued[0][0].type, "echo");
+  EXPECT_EQ(recorder_.enqueued[0][0].count, 6u);
   store_.Answer();
   EXPECT_EQ(sizes, (std::vector<size_t>{1, 2, 3})) << "each SUBMIT gets its own outcomes";
-  EXPECT_EQ(recorder_.queues_ready.size(), 2u) << "and again once stored";
+  EXPECT_EQ(recorder_.enqueued.size(), 1u) << "once: claims sent after the reply see them too";
+  EXPECT_TRUE(recorder_.queues_ready.empty());
 }
 
 TEST_F(TaskLifecycleTest, WithADepthCapEachSubmitIsItsOwnCall) {
@@ -191,9 +205,128 @@ TEST_F(TaskLifecycleTest, ClaimsAreSentAtTheTurnsEndAfterItsSubmitsDonesAndRelea
   lifecycle_.EndTurn();
   std::vector<std::string> sent(store_.order().begin() + static_cast<ptrdiff_t>(before),
                                 store_.order().end());
-  EXPECT_EQ(sent, (std::vector<std::string>{"enqueue", "finish", "release", "claim", "claim"}));
+  EXPECT_EQ(sent, (std::vector<std::string>{"enqueue", "finish", "release", "claim"}));
   store_.Answer();
   EXPECT_EQ(claimed, 2);
+}
+
+TEST_F(TaskLifecycleTest, AClaimedTaskNeverSentToItsWorkerDidNotStart) {
+  // The worker left between its claim and the reply: the dispatcher fails the attempt
+  // (dispatch_failed) instead of sending it; no task_started event, no "running".
+  SubmitNow({Spec("gone1"), Spec("sent1")});
+  auto unsent = ClaimNow(1, /*sent=*/false);
+  ASSERT_EQ(unsent.size(), 1u);
+  EXPECT_TRUE(recorder_.started.empty()) << "published for a task no worker got";
+  auto sent = ClaimNow(1);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(recorder_.started, std::vector<std::string>{sent[0].task_id});
+}
+
+TEST_F(TaskLifecycleTest, ClaimsOfSeveralWorkersShareOneStoreCallAndEachGetsItsOwn) {
+  SubmitNow({Spec("m1"), Spec("m2"), Spec("m3"), Spec("m4"), Spec("m5")});
+  std::map<std::string, std::vector<std::string>> got;  // worker -> its task ids
+  const std::vector<std::pair<std::string, uint32_t>> workers = {{"a", 1}, {"b", 3}, {"c", 2}};
+  for (const auto& [worker, n] : workers) {
+    lifecycle_.Claim({worker, {"q"}, {}, n, 30000}, [&, worker](Result<ClaimResult> r) {
+      ASSERT_TRUE(r.has_value());
+      for (const auto& t : r->tasks) {
+        got[worker].push_back(t.task_id);
+        lifecycle_.Started(t);  // as the dispatcher does once the TASK went out
+      }
+    });
+  }
+  Turn();
+  EXPECT_EQ(store_.calls().claim, 1) << "one store call for the turn's claims";
+  EXPECT_EQ(store_.calls().claim_requests, 3);
+  // In request order, each as if alone: a gets the head, b the next three, c what is left.
+  EXPECT_EQ(got["a"], std::vector<std::string>{"m1"});
+  EXPECT_EQ(got["b"], (std::vector<std::string>{"m2", "m3", "m4"}));
+  EXPECT_EQ(got["c"], std::vector<std::string>{"m5"});
+  EXPECT_EQ(store_.Find("m3")->worker, "b");
+  EXPECT_EQ(recorder_.started, (std::vector<std::string>{"m1", "m2", "m3", "m4", "m5"}));
+}
+
+TEST_F(TaskLifecycleTest, DonesOfSeveralWorkersShareOneStoreCallEachUnderItsWorker) {
+  SubmitNow({Spec("d1"), Spec("d2"), Spec("d3")});
+  std::map<std::string, std::vector<protocol::TaskMsg>> got;
+  for (const char* worker : {"a", "b"}) {
+    lifecycle_.Claim({worker, {"q"}, {}, worker == std::string("a") ? 2u : 1u, 30000},
+                     [&, worker](Result<ClaimResult> r) {
+                       ASSERT_TRUE(r.has_value());
+                       got[worker] = r->tasks;
+                     });
+  }
+  Turn();
+  ASSERT_EQ(got["a"].size(), 2u);
+  ASSERT_EQ(got["b"].size(), 1u);
+  lifecycle_.Finish("a", Success(got["a"][0], "a0"));
+  lifecycle_.Finish("b", Success(got["b"][0], "b0"));
+  lifecycle_.Finish("a", Failure(got["a"][1], false));
+  Turn();
+  EXPECT_EQ(store_.calls().finish, 1) << "one store call for the turn's DONEs";
+  // Fenced against the worker that sent each (the fake, like finish.lua, says stale else).
+  std::map<std::string, FinishStatus> status(recorder_.finished.begin(),
+                                             recorder_.finished.end());
+  EXPECT_EQ(status.at("d1"), FinishStatus::kSucceeded);
+  EXPECT_EQ(status.at("d2"), FinishStatus::kDead);
+  EXPECT_EQ(status.at("d3"), FinishStatus::kSucceeded);
+  EXPECT_EQ(counters_.stale_results, 0u);
+  EXPECT_EQ(store_.Find("d3")->output, "b0");
+  std::multiset<std::pair<std::string, std::string>> by(store_.finished_by().begin(),
+                                                         store_.finished_by().end());
+  EXPECT_EQ(by, (std::multiset<std::pair<std::string, std::string>>{
+                    {"a", "d1"}, {"a", "d2"}, {"b", "d3"}}));
+}
+
+TEST_F(TaskLifecycleTest, ALargeTurnIsSplitIntoCallsOfAtMost512TasksOrDones) {
+  int answered = 0;
+  for (const char* worker : {"a", "b", "c"}) {
+    lifecycle_.Claim({worker, {"q"}, {}, 300, 30000},
+                     [&](Result<ClaimResult> r) { answered += r.has_value(); });
+  }
+  Turn();
+  EXPECT_EQ(store_.calls().claim, 3) << "300 + 300 tasks would pass 512 in one call";
+  EXPECT_EQ(answered, 3);
+  protocol::TaskMsg unknown;
+  unknown.token = 1;
+  for (int i = 0; i < 600; ++i) {
+    unknown.task_id = "gone" + std::to_string(i);
+    lifecycle_.Finish(i < 300 ? "a" : "b", Success(unknown, ""));
+  }
+  Turn();
+  EXPECT_EQ(store_.calls().finish, 2) << "two workers' 600 DONEs: one call each";
+  EXPECT_EQ(recorder_.finished.size(), 600u);
+  for (int i = 0; i < 600; ++i) {
+    unknown.task_id = "late" + std::to_string(i);
+    lifecycle_.Finish("a", Success(unknown, ""));
+  }
+  Turn();
+  EXPECT_EQ(store_.calls().finish, 3) << "one worker's DONEs always go together";
+  EXPECT_EQ(recorder_.finished.size(), 1200u);
+}
+
+TEST_F(TaskLifecycleTest, DonesOfSeveralWorkersRefusedByAFullStoreAreKeptUnderTheirWorkers) {
+  SubmitNow({Spec("k1"), Spec("k2")});
+  std::map<std::string, protocol::TaskMsg> got;
+  for (const char* worker : {"a", "b"}) {
+    lifecycle_.Claim({worker, {"q"}, {}, 1, 30000}, [&, worker](Result<ClaimResult> r) {
+      ASSERT_TRUE(r.has_value() && r->tasks.size() == 1);
+      got[worker] = r->tasks[0];
+    });
+  }
+  Turn();
+  store_.FailFinish(ErrorCode::kStoreFull, 1);
+  lifecycle_.Finish("a", Success(got.at("a"), "from-a"));
+  lifecycle_.Finish("b", Success(got.at("b"), "from-b"));
+  Turn();
+  EXPECT_EQ(lifecycle_.pending_results(), 2u);
+  clock_.Advance(250);
+  Turn();
+  EXPECT_EQ(store_.calls().finish, 2);
+  EXPECT_EQ(lifecycle_.pending_results(), 0u);
+  EXPECT_EQ(counters_.stale_results, 0u) << "each DONE was sent again under its own worker";
+  EXPECT_EQ(store_.Find(got.at("a").task_id)->output, "from-a");
+  EXPECT_EQ(store_.Find(got.at("b").task_id)->output, "from-b");
 }
 
 TEST_F(TaskLifecycleTest, ARetryableFailureIsARetryNotAnEnd) {

@@ -141,3 +141,80 @@ TEST(HeldResultsTest, HoldsUntilTakenExpiresAndStaysBounded) {
 
 }  // namespace
 }  // namespace taskmill::broker
+
+namespace taskmill::broker {
+namespace {
+
+// Idle workers (their last claim came back short), `free` slots each, serving default/echo.
+WorkerRegistry IdleWorkers(int n, uint32_t free) {
+  WorkerRegistry reg;
+  for (int i = 0; i < n; ++i) {
+    std::string id = "w" + std::to_string(i);
+    reg.Register("ident-" + id, MakeReady(id, free), 100);
+    reg.FindById(id)->idle = true;
+  }
+  return reg;
+}
+
+int Woken(WorkerRegistry& reg) {
+  int n = 0;
+  for (WorkerState* w : reg.All()) n += w->idle ? 0 : 1;
+  return n;
+}
+
+TEST(WorkerRegistryWakeTest, AnEnqueueWakesOnlyAsManyIdleWorkersAsItsTasksNeed) {
+  WorkerRegistry reg = IdleWorkers(3, 2);
+  reg.WakeFor({{"default", "echo", 1}});
+  EXPECT_EQ(Woken(reg), 1) << "one task: one claim";
+  for (WorkerState* w : reg.All()) w->promised = 0;  // the turn's claims went out
+  reg.WakeFor({{"default", "echo", 3}});
+  EXPECT_EQ(Woken(reg), 2) << "three tasks: two workers of two free slots";
+  // Nobody serves these: nobody is woken for them.
+  WorkerRegistry other = IdleWorkers(2, 2);
+  other.WakeFor({{"default", "resize", 5}, {"elsewhere", "echo", 5}});
+  EXPECT_EQ(Woken(other), 0);
+}
+
+TEST(WorkerRegistryWakeTest, WorkersThatClaimAnywayAreCountedFirst) {
+  WorkerRegistry reg = IdleWorkers(2, 2);
+  reg.FindById("w1")->idle = false;  // its last claim came back full: it claims this turn
+  reg.WakeFor({{"default", "echo", 2}});
+  EXPECT_TRUE(reg.FindById("w0")->idle) << "w1's two free slots take both tasks";
+}
+
+TEST(WorkerRegistryWakeTest, SlotsPromisedToOneQueueAreNotCountedForAnother) {
+  WorkerRegistry reg = IdleWorkers(2, 1);
+  // One enqueue into each of two queues both workers serve, in one turn.
+  reg.WakeFor({{"default", "echo", 1}});
+  reg.WakeFor({{"images", "echo", 1}});
+  EXPECT_EQ(Woken(reg), 2) << "one free slot each: two tasks need both";
+}
+
+TEST(WorkerRegistryWakeTest, TasksEnqueuedWhileEveryWorkerIsBusyAreClaimedWhenASlotFrees) {
+  WorkerRegistry reg = IdleWorkers(3, 1);
+  for (WorkerState* w : reg.All()) w->in_flight["running-" + w->id] = 1;  // all slots busy
+  reg.WakeFor({{"default", "echo", 1}});
+  // No free slot now: every worker serving it is woken, and whichever frees a slot first
+  // claims then (not idle, a free slot: ClaimsDue claims for it).
+  for (WorkerState* w : reg.All()) {
+    EXPECT_FALSE(w->idle) << w->id;
+    EXPECT_EQ(w->FreeSlots(), 0u);
+  }
+  WorkerState* done = reg.FindById("w2");
+  done->in_flight.clear();  // its DONE
+  EXPECT_TRUE(!done->idle && done->FreeSlots() > 0) << "claims at the end of this turn";
+}
+
+TEST(WorkerRegistryWakeTest, EveryWakeIsCountedSoThatAnOlderShortClaimCannotIdleAWorker) {
+  WorkerRegistry reg = IdleWorkers(1, 2);
+  WorkerState* w = reg.FindById("w0");
+  uint64_t at_claim = w->wakes;  // a claim goes out, then the queue gets work
+  reg.WakeQueue("default");
+  EXPECT_NE(w->wakes, at_claim);
+  uint64_t again = w->wakes;
+  reg.WakeFor({{"default", "echo", 1}});
+  EXPECT_NE(w->wakes, again);
+}
+
+}  // namespace
+}  // namespace taskmill::broker

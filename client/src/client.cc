@@ -207,7 +207,7 @@ Result<protocol::TaskInfo> Client::WaitResult(const std::string& id, uint32_t ti
 Result<std::vector<protocol::TaskInfo>> Client::WaitResults(const std::vector<std::string>& ids,
                                                             uint32_t timeout_ms) {
   int64_t deadline = SteadyMs() + timeout_ms;
-  auto awaited = connection_->results().Await(ids, deadline);
+  auto awaited = connection_->AwaitResults(ids, deadline);
   std::vector<std::string> missing;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (!awaited.tasks[i]) missing.push_back(ids[i]);

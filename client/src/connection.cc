@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 
 #include "taskmill/shared/log.h"
@@ -27,11 +28,29 @@ auto Log() {
 constexpr size_t kMaxParts = 8;         // a longer message is read to its end and dropped
 constexpr int kMaxReadsPerTurn = 1000;  // so expiry and sends are never starved
 constexpr int64_t kMaxPollMs = 1000;
+// How long the I/O thread leaves the socket to callers once one drives it before it looks
+// whether the socket is free again (doubling from the first to the last while it is not):
+// back-to-back calls then cost it no wake-up each (they would compete with the caller for
+// the same cores), and what arrives between them for nobody in particular (an event, a
+// push no caller waits for yet) is read at most kLastParkMs later. A driver that held the
+// socket longer than that wakes it when it leaves.
+constexpr int64_t kFirstParkMs = 1;
+constexpr int64_t kLastParkMs = 8;
 
 std::string ZmqErrorText() { return zmq_strerror(zmq_errno()); }
 
+void Poke(int event_fd) {
+  uint64_t one = 1;
+  if (event_fd >= 0) (void)!write(event_fd, &one, sizeof one);
+}
+
+void Drain(int event_fd) {
+  uint64_t count;
+  (void)!read(event_fd, &count, sizeof count);
+}
+
 // A libzmq socket handle, closed on destruction. The C API is used so that no exception
-// can leave this file; the socket lives and dies on the I/O thread.
+// can leave this file; the I/O thread creates and closes it (callers may drive it between).
 class Socket {
  public:
   Socket(void* context, int type) : handle_(zmq_socket(context, type)) {}
@@ -99,7 +118,8 @@ Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& option
     return MakeError(ErrorCode::kInternal, "zmq_ctx_new: " + ZmqErrorText());
   }
   c->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (c->wake_fd_ < 0) {
+  c->yield_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (c->wake_fd_ < 0 || c->yield_fd_ < 0) {
     return MakeError(ErrorCode::kInternal, std::string("eventfd: ") + std::strerror(errno));
   }
   std::promise<Result<void>> started;
@@ -122,6 +142,7 @@ Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& option
 Connection::~Connection() {
   Stop();
   if (wake_fd_ >= 0) close(wake_fd_);
+  if (yield_fd_ >= 0) close(yield_fd_);
   if (context_ != nullptr) zmq_ctx_term(context_);
 }
 
@@ -149,10 +170,7 @@ void Connection::Stop() {
   }
 }
 
-void Connection::Wake() {
-  uint64_t one = 1;
-  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
-}
+void Connection::Wake() { Poke(wake_fd_); }
 
 void Connection::Enqueue(Request request) {
   {
@@ -169,7 +187,7 @@ void Connection::Enqueue(Request request) {
   Wake();
 }
 
-Connection::Pending Connection::Send(protocol::Message message, uint32_t timeout_ms) {
+Connection::Request Connection::MakeRequest(protocol::Message message, uint32_t timeout_ms) {
   Request r;
   r.req_id = next_req_id_.fetch_add(1);
   if (auto* submit = std::get_if<protocol::Submit>(&message)) r.notify = submit->notify;
@@ -182,6 +200,11 @@ Connection::Pending Connection::Send(protocol::Message message, uint32_t timeout
   r.timeout_ms = timeout_ms;
   r.deadline_ms = SteadyMs() + timeout_ms;
   r.promise.emplace();
+  return r;
+}
+
+Connection::Pending Connection::Send(protocol::Message message, uint32_t timeout_ms) {
+  Request r = MakeRequest(std::move(message), timeout_ms);
   Pending pending{r.promise->get_future(), r.deadline_ms, timeout_ms};
   Enqueue(std::move(r));
   return pending;
@@ -201,7 +224,86 @@ Result<protocol::Reply> Connection::Await(Pending pending) {
 }
 
 Result<protocol::Reply> Connection::Call(protocol::Message message, uint32_t timeout_ms) {
-  return Await(Send(std::move(message), timeout_ms));
+  std::optional<Request> r = MakeRequest(std::move(message), timeout_ms);
+  Pending pending{r->promise->get_future(), r->deadline_ms, timeout_ms};
+  auto answered = [&] {
+    return pending.reply.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  };
+  Drive(&r, answered, pending.deadline_ms);
+  if (r) Enqueue(std::move(*r));  // another thread serves the socket: it sends this one
+  return Await(std::move(pending));
+}
+
+ResultTable::Awaited Connection::AwaitResults(const std::vector<std::string>& ids,
+                                              int64_t deadline_ms) {
+  return results_.Await(ids, deadline_ms, [&](const std::function<bool()>& done) {
+    Drive(nullptr, done, deadline_ms);
+  });
+}
+
+bool Connection::Readable(void* dealer) const {
+  int events = 0;
+  size_t size = sizeof events;
+  return zmq_getsockopt(dealer, ZMQ_EVENTS, &events, &size) == 0 && (events & ZMQ_POLLIN) != 0;
+}
+
+void Connection::Drive(std::optional<Request>* send, const std::function<bool()>& done,
+                       int64_t deadline_ms) {
+  if (yield_wanted_.load() > 0) return;
+  std::unique_lock io(io_mu_, std::defer_lock);
+  if (!io.try_lock()) {
+    // Another caller reads the socket: it, or the I/O thread, delivers what comes for us.
+    if (driving_.load()) return;
+    // The I/O thread's turn, which is short; a driver slipping in first yields to us.
+    ++yield_wanted_;
+    Poke(yield_fd_);
+    io.lock();
+    --yield_wanted_;
+  }
+  if (dealer_ == nullptr) return;
+  void* dealer = dealer_;
+  driving_.store(true);
+  int64_t started_ms = SteadyMs();
+  if (send != nullptr) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) {
+        driving_.store(false);
+        return;  // Enqueue refuses it
+      }
+    }
+    backlog_.push_back(std::move(**send));
+    send->reset();
+    FlushBacklog(dealer);
+  }
+  // Not sent (no live connection yet): the I/O thread sends it once one is up.
+  bool wait_here = backlog_.empty();
+  while (wait_here) {
+    ReadReplies(dealer);
+    if (done()) break;
+    int64_t now = SteadyMs();
+    if (now >= deadline_ms) {
+      ExpireRequests(now);
+      break;
+    }
+    if (yield_wanted_.load() > 0) break;
+    zmq_pollitem_t items[2] = {{dealer, 0, ZMQ_POLLIN, 0}, {nullptr, yield_fd_, ZMQ_POLLIN, 0}};
+    long wait_ms = static_cast<long>(std::min(deadline_ms - now, kMaxPollMs));
+    if (zmq_poll(items, 2, wait_ms) < 0 && zmq_errno() != EINTR) {
+      Log()->warn("zmq_poll: {}", ZmqErrorText());
+      break;
+    }
+    if (items[1].revents & ZMQ_POLLIN) Drain(yield_fd_);
+  }
+  // The I/O thread polls the socket's ZMQ_FD, which only signals what arrives from now on:
+  // whatever is left to read, or to send, is its job now.
+  // Also left to it: a request still unanswered (this caller yielded), whose deadline the
+  // I/O thread has not seen yet.
+  bool left = !backlog_.empty() || Readable(dealer) || !done();
+  driving_.store(false);
+  io.unlock();
+  // A parked I/O thread is not woken otherwise: it looks again within kLastParkMs.
+  if (left || SteadyMs() - started_ms >= kLastParkMs) Wake();
 }
 
 void Connection::Finish(Request& request, Result<protocol::Reply> result) {
@@ -315,9 +417,62 @@ void Connection::Run(std::promise<Result<void>> started) {
     zmq_socket_monitor(dealer.get(), nullptr, 0);
     return;
   }
+  int socket_fd = -1;
+  size_t fd_size = sizeof socket_fd;
+  if (zmq_getsockopt(dealer.get(), ZMQ_FD, &socket_fd, &fd_size) != 0) {
+    started.set_value(MakeError(ErrorCode::kInternal, "ZMQ_FD: " + ZmqErrorText()));
+    zmq_socket_monitor(dealer.get(), nullptr, 0);
+    return;
+  }
+  {
+    std::lock_guard io(io_mu_);
+    dealer_ = dealer.get();
+  }
   started.set_value({});
 
+  // The DEALER is polled through its ZMQ_FD, a plain descriptor, so that this thread never
+  // touches the socket while waiting: a caller may take io_mu_ meanwhile and drive it.
+  int64_t wait_ms = 0;
+  int64_t due_ms = 0;  // steady ms of the next deadline or redial, as of the last turn
+  bool parked = false;  // a driver holds the socket: do not watch its ZMQ_FD for a while
+  int64_t park_ms = kFirstParkMs;
+  std::unique_lock io(io_mu_, std::defer_lock);
   while (true) {
+    zmq_pollitem_t items[3] = {
+        {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+        {monitor.get(), 0, ZMQ_POLLIN, 0},
+        {nullptr, socket_fd, ZMQ_POLLIN, 0},
+    };
+    if (zmq_poll(items, parked ? 2 : 3, static_cast<long>(wait_ms)) < 0 &&
+        zmq_errno() != EINTR) {
+      Log()->error("zmq_poll: {}", ZmqErrorText());
+      io.lock();
+      break;
+    }
+    if (items[0].revents & ZMQ_POLLIN) Drain(wake_fd_);
+    int64_t now = SteadyMs();
+    bool urgent = (items[1].revents & ZMQ_POLLIN) != 0 || now >= due_ms;
+    if (!urgent) {
+      std::lock_guard lock(mu_);
+      urgent = stopping_ || !outbox_.empty();
+    }
+    if (!io.try_lock()) {
+      if (!urgent) {
+        // Only the socket stirred, and a driver reads it: stop watching the socket (its
+        // traffic is the driver's) and look again soon, or when woken.
+        parked = true;
+        wait_ms = std::clamp<int64_t>(due_ms - now, 0, park_ms);
+        park_ms = std::min(park_ms * 2, kLastParkMs);
+        continue;
+      } else {
+        ++yield_wanted_;
+        Poke(yield_fd_);
+        io.lock();
+        --yield_wanted_;
+      }
+    }
+    parked = false;
+    park_ms = kFirstParkMs;
     {
       std::lock_guard lock(mu_);
       if (stopping_) break;
@@ -326,28 +481,19 @@ void Connection::Run(std::promise<Result<void>> started) {
         outbox_.pop_front();
       }
     }
+    if (items[1].revents & ZMQ_POLLIN) ReadMonitor(monitor.get(), dealer.get());
+    ReadReplies(dealer.get());
     FlushBacklog(dealer.get());
-    int64_t now = SteadyMs();
+    now = SteadyMs();
     Redial(dealer.get(), now);
     ExpireRequests(now);
-    int64_t wait_ms = std::clamp<int64_t>(NextDeadline() - now, 0, kMaxPollMs);
-    zmq_pollitem_t items[3] = {
-        {dealer.get(), 0, static_cast<short>(ZMQ_POLLIN | (backlog_.empty() ? 0 : ZMQ_POLLOUT)), 0},
-        {nullptr, wake_fd_, ZMQ_POLLIN, 0},
-        {monitor.get(), 0, ZMQ_POLLIN, 0},
-    };
-    if (zmq_poll(items, 3, static_cast<long>(wait_ms)) < 0 && zmq_errno() != EINTR) {
-      Log()->error("zmq_poll: {}", ZmqErrorText());
-      break;
-    }
-    if (items[1].revents & ZMQ_POLLIN) {
-      uint64_t count;
-      (void)!read(wake_fd_, &count, sizeof count);
-    }
-    if (items[2].revents & ZMQ_POLLIN) ReadMonitor(monitor.get(), dealer.get());
-    if (items[0].revents & ZMQ_POLLIN) ReadReplies(dealer.get());
+    due_ms = NextDeadline();
+    wait_ms = Readable(dealer.get()) ? 0 : std::clamp<int64_t>(due_ms - now, 0, kMaxPollMs);
+    io.unlock();
   }
 
+  // io_mu_ is held: no driver can start on the socket about to close.
+  dealer_ = nullptr;
   zmq_socket_monitor(dealer.get(), nullptr, 0);
   for (auto& r : backlog_) {
     Finish(r, MakeError(ErrorCode::kBrokerUnavailable, "the client is closed"));
@@ -409,7 +555,7 @@ void Connection::ReadReplies(void* dealer) {
         }
         continue;
       }
-      // Registered here, on the I/O thread, before the pushes that follow on this connection.
+      // Registered here, by the one reader of the DEALER, before the pushes that follow.
       if (it->second.notify && !reply->error) results_.Expect(reply->ids);
       Finish(it->second, std::move(*reply));
       in_flight_.erase(it);
@@ -542,7 +688,7 @@ void Connection::ExpireRequests(int64_t now_ms) {
 }
 
 int64_t Connection::NextDeadline() const {
-  int64_t next = SteadyMs() + kMaxPollMs;
+  int64_t next = INT64_MAX;  // nothing due: the poll still wakes every kMaxPollMs
   if (redial_at_ms_ != 0) next = std::min(next, redial_at_ms_);
   for (const auto& r : backlog_) next = std::min(next, r.deadline_ms);
   for (const auto& [id, r] : in_flight_) next = std::min(next, r.deadline_ms);

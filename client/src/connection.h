@@ -1,17 +1,21 @@
 #pragma once
 
-// The transport under Client: one DEALER owned by an I/O thread, request/reply matching by
-// req_id with deadlines, and batch-event delivery on a callback thread.
+// The transport under Client: one DEALER, request/reply matching by req_id with deadlines,
+// and batch-event delivery on a callback thread. An I/O thread serves the DEALER while no
+// caller does; a blocking caller drives it itself when it can (see Drive).
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,9 +29,14 @@
 namespace taskmill::client {
 
 // Lifecycle: Open starts two threads; Stop (or the destructor) joins them and fails every
-// request still waiting. Threads: the I/O thread owns the ZeroMQ sockets (created and
-// closed inside Run); the callback thread runs EventCallbacks; every public method is
-// safe from any thread. Owner: the Client (shared with its Subscriptions, weakly).
+// request still waiting. Threads: the I/O thread creates and closes the ZeroMQ sockets
+// (inside Run) and owns the monitor; the DEALER and the request state are used by whoever
+// holds io_mu_: the I/O thread, or a blocking caller driving the socket itself (Call,
+// AwaitResults), which saves the three thread wake-ups of a hand-over. A driver gives the
+// socket back as soon as the I/O thread asks (yield_wanted_): for requests queued by other
+// threads, monitor events (reconnects), timers and Stop. The callback thread runs
+// EventCallbacks; every public method is safe from any thread. Owner: the Client (shared
+// with its Subscriptions, weakly).
 class Connection {
  public:
   static Result<std::shared_ptr<Connection>> Open(const ClientOptions& options);
@@ -47,8 +56,10 @@ class Connection {
   Pending Send(protocol::Message request, uint32_t timeout_ms);
   static Result<protocol::Reply> Await(Pending pending);
 
-  // RESULT pushes of tasks submitted with notify, fed by the I/O thread.
+  // RESULT pushes of tasks submitted with notify, fed by whoever reads the DEALER.
   ResultTable& results() { return results_; }
+  // ResultTable::Await, reading the DEALER on this thread while it may (see Drive).
+  ResultTable::Awaited AwaitResults(const std::vector<std::string>& ids, int64_t deadline_ms);
 
   // Registers a callback for a batch's events (before telling the broker, so that no
   // event is missed); returns its id, never 0.
@@ -79,25 +90,37 @@ class Connection {
 
   explicit Connection(ClientOptions options)
       : options_(std::move(options)), results_(options_.max_kept_results) {}
+  Request MakeRequest(protocol::Message message, uint32_t timeout_ms);
   void Enqueue(Request request);
   void Wake();
+  // Serves the DEALER on the calling thread until done() (called under io_mu_), deadline_ms
+  // (steady) or another thread asks for it (yield_wanted_); first sends `*send` if given,
+  // moving it out (else it stays for the caller to Enqueue). Returns at once when another
+  // caller drives the socket (waits out an I/O thread's turn). Afterwards the caller waits
+  // as usual: what is left, the I/O thread finishes.
+  void Drive(std::optional<Request>* send, const std::function<bool()>& done,
+             int64_t deadline_ms);
+  // True iff a message is waiting on the DEALER (ZMQ_EVENTS; io_mu_ held).
+  bool Readable(void* dealer) const;
   void Run(std::promise<Result<void>> started);
   void RunCallbacks();
 
-  // I/O thread only.
+  // With io_mu_ held (the I/O thread or a driver).
   void FlushBacklog(void* dealer);
   void ReadReplies(void* dealer);
-  void ReadMonitor(void* monitor, void* dealer);
-  void Redial(void* dealer, int64_t now_ms);
   void ExpireRequests(int64_t now_ms);
   void Finish(Request& request, Result<protocol::Reply> result);
-  void Resubscribe();
   int64_t NextDeadline() const;
+  // I/O thread only, with io_mu_ held.
+  void ReadMonitor(void* monitor, void* dealer);
+  void Redial(void* dealer, int64_t now_ms);
+  void Resubscribe();
 
   const ClientOptions options_;
   std::optional<CurveClientKeys> curve_;  // loaded by Open; set on the DEALER before connect
   void* context_ = nullptr;               // zmq context; terminated in the destructor after Stop
   int wake_fd_ = -1;                      // eventfd: callers poke the I/O thread through it
+  int yield_fd_ = -1;                     // eventfd: the I/O thread asks a driver to yield
   std::thread io_thread_;
   std::thread callback_thread_;
 
@@ -107,7 +130,13 @@ class Connection {
   std::atomic<uint64_t> next_req_id_{1};
   ResultTable results_;  // thread-safe on its own
 
-  // I/O thread state.
+  // Who serves the DEALER. Lock order: io_mu_, then mu_, cb_mu_ or the ResultTable's.
+  std::mutex io_mu_;                      // guards the DEALER and the request state below
+  std::atomic<int> yield_wanted_{0};      // >0: the I/O thread waits for io_mu_; drivers yield
+  std::atomic<bool> driving_{false};      // io_mu_ is held by a caller (not the I/O thread)
+
+  // Request state (io_mu_).
+  void* dealer_ = nullptr;                 // the I/O thread's DEALER; null before and after Run
   std::deque<Request> backlog_;            // taken from outbox_, not yet accepted by ZeroMQ
   std::map<uint64_t, Request> in_flight_;  // sent, awaiting their REPLY, by req_id
   bool heard_from_broker_ = false;         // true iff any broker message ever arrived

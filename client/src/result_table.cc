@@ -72,7 +72,7 @@ void ResultTable::OnReconnect() {
 }
 
 ResultTable::Awaited ResultTable::Await(const std::vector<std::string>& ids,
-                                        int64_t deadline_ms) {
+                                        int64_t deadline_ms, const Drive& drive) {
   Awaited out;
   out.tasks.resize(ids.size());
   std::vector<uint8_t> waited(ids.size(), 0);  // 1: this caller waits for the entry's push
@@ -95,6 +95,14 @@ ResultTable::Awaited ResultTable::Await(const std::vector<std::string>& ids,
     waited[i] = 1;
   }
   if (waiter.remaining == 0) return out;  // nothing to wait for
+  if (drive) {
+    lock.unlock();
+    drive([&] {
+      std::lock_guard relock(mu_);
+      return waiter.remaining == 0;
+    });
+    lock.lock();
+  }
   auto until = std::chrono::steady_clock::time_point(std::chrono::milliseconds(deadline_ms));
   out.timed_out = !waiter.cv.wait_until(lock, until, [&] { return waiter.remaining == 0; });
   for (size_t i = 0; i < ids.size(); ++i) {

@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -19,7 +20,8 @@ namespace taskmill::client {
 // max_kept of them (oldest dropped first); expected ids at most 10 x max_kept. An id the
 // table does not hold cannot be answered from a push: the caller asks the broker (WAIT),
 // so a dropped entry costs a request, never a result.
-// Lifecycle: owned by the Connection. Threads: the I/O thread feeds it (Expect when a
+// Lifecycle: owned by the Connection. Threads: the DEALER's reader (the I/O thread, or a
+// caller driving it, one at a time) feeds it (Expect when a
 // notify SUBMIT's reply arrives, so strictly before the pushes that follow it on the same
 // connection; OnResult; OnReconnect); callers Await from any thread. Thread-safe.
 class ResultTable {
@@ -28,9 +30,9 @@ class ResultTable {
   ResultTable(const ResultTable&) = delete;
   ResultTable& operator=(const ResultTable&) = delete;
 
-  // Registers ids submitted with notify (I/O thread, on the SUBMIT's reply).
+  // Registers ids submitted with notify (the reader, on the SUBMIT's reply).
   void Expect(const std::vector<std::string>& ids);
-  // A RESULT arrived (I/O thread); kept even if nobody expects it.
+  // A RESULT arrived (the reader); kept even if nobody expects it.
   void OnResult(protocol::TaskInfo task);
   // A new connection (new ROUTER identity): the pushes still expected went to the old one.
   // Their ids are dropped and their waiters stop waiting.
@@ -44,7 +46,12 @@ class ResultTable {
   // Waits until every id has its pushed result or cannot get one (not held, or dropped
   // meanwhile), or deadline_ms (steady) passes. Arrived results are taken out of the table;
   // an id still expected at the deadline stays, so a later Await may still get its push.
-  Awaited Await(const std::vector<std::string>& ids, int64_t deadline_ms);
+  // `drive`, when given, is called (table unlocked) before blocking, with a predicate that is
+  // true once nothing is left to wait for: the caller may read the pushes on this thread
+  // meanwhile (Connection::Drive); whatever it leaves, the feeding thread delivers.
+  using Drive = std::function<void(const std::function<bool()>& done)>;
+  Awaited Await(const std::vector<std::string>& ids, int64_t deadline_ms,
+                const Drive& drive = {});
 
   size_t size() const;
 

@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <thread>
 
 #include "flow_helpers.h"
+#include "support/launch.h"
 
 namespace taskmill::testing {
 namespace {
@@ -93,6 +95,34 @@ TEST_F(FlowTest, OneWorkerRunsTasksInPriorityOrderFifoWithinAPriority) {
       EXPECT_LT(prev, cur) << "FIFO broken in a priority";
     }
   }
+}
+
+TEST_F(FlowTest, TasksQueuedWhileEveryWorkerIsBusyRunAsSlotsFreeHighestPriorityFirst) {
+  // The broker claims only as many tasks as workers have free slots for, and a DONE claims
+  // again only for a worker that may find something: tasks queued while every slot is busy
+  // must still be claimed as slots free, by priority across the worker's queues.
+  ASSERT_TRUE(cluster_->StartWorker("solo", 1, "hi,lo"));
+  auto blocker = SubmitOne(client(), Spec("sleep", R"({"ms": 1500})", "lo"));
+  ASSERT_TRUE(WaitFor([&] { return GetOne(client(), blocker).state == TaskState::kRunning; },
+                      10000))
+      << "the blocker never started";
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {  // one SUBMIT each, low priority first
+    auto s = Spec("echo", "{}", i % 2 == 0 ? "lo" : "hi");
+    s.priority = i % 2 == 0 ? 0 : 100;
+    ids.push_back(SubmitOne(client(), s));
+  }
+  ASSERT_EQ(GetOne(client(), blocker).state, TaskState::kRunning) << "all queued while busy";
+  auto tasks = WaitAll(client(), ids);
+  ASSERT_EQ(tasks.size(), ids.size());
+  auto first_lo = std::numeric_limits<int64_t>::max();
+  int64_t last_hi = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    ASSERT_EQ(tasks[i].state, TaskState::kSucceeded) << i;
+    if (i % 2 == 0) first_lo = std::min(first_lo, tasks[i].started_ms);
+    if (i % 2 == 1) last_hi = std::max(last_hi, tasks[i].started_ms);
+  }
+  EXPECT_LE(last_hi, first_lo) << "a low-priority task ran before a high-priority one";
 }
 
 TEST_F(FlowTest, FailingTwiceThenSucceedingTakesThreeAttemptsWithBackoff) {

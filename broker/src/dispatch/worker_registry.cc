@@ -8,6 +8,10 @@ bool WorkerState::Serves(const std::string& queue) const {
   return std::find(queues.begin(), queues.end(), queue) != queues.end();
 }
 
+bool WorkerState::ServesType(const std::string& type) const {
+  return types.empty() || std::find(types.begin(), types.end(), type) != types.end();
+}
+
 std::optional<WorkerState> WorkerRegistry::Register(const std::string& identity,
                                                     const protocol::Ready& ready, int64_t now_ms) {
   std::optional<WorkerState> replaced;
@@ -122,7 +126,36 @@ void WorkerRegistry::IndexServed() const {
 
 void WorkerRegistry::WakeQueue(const std::string& queue) {
   for (auto& [identity, w] : by_identity_) {
-    if (queue.empty() || w.Serves(queue)) w.idle = false;
+    if (queue.empty() || w.Serves(queue)) w.Wake();
+  }
+}
+
+void WorkerRegistry::WakeFor(const std::vector<ReadyTasks>& ready) {
+  std::vector<WorkerState*> serving;
+  for (const auto& group : ready) {
+    serving.clear();
+    for (auto& [identity, w] : by_identity_) {
+      if (!w.draining && w.Serves(group.queue) && w.ServesType(group.type)) serving.push_back(&w);
+    }
+    std::sort(serving.begin(), serving.end(), [](const WorkerState* a, const WorkerState* b) {
+      if (a->idle != b->idle) return !a->idle;
+      if (a->UnpromisedSlots() != b->UnpromisedSlots()) {
+        return a->UnpromisedSlots() > b->UnpromisedSlots();
+      }
+      return a->id < b->id;
+    });
+    uint32_t left = group.count;
+    for (WorkerState* w : serving) {
+      if (left == 0) break;
+      uint32_t take = std::min(w->UnpromisedSlots(), left);
+      if (take == 0) continue;
+      w->promised += take;
+      left -= take;
+      w->Wake();
+    }
+    if (left > 0) {
+      for (WorkerState* w : serving) w->Wake();
+    }
   }
 }
 

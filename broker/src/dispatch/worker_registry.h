@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "lifecycle/lifecycle_observer.h"
 #include "taskmill/shared/protocol/messages.h"
 
 namespace taskmill::broker {
@@ -25,13 +26,28 @@ struct WorkerState {
   uint32_t claiming = 0;     // slots reserved by claims awaiting Redis
   int64_t last_seen_ms = 0;  // monotonic ms of the last message from it
   bool draining = false;     // true iff told to DRAIN: gets no new tasks
-  bool idle = false;         // true iff its last claim came back short
+  // True iff its last claim came back short and nothing it serves became ready since: it
+  // claims again only when woken (work in its queues, the idle tick), not after each DONE.
+  bool idle = false;
+  uint64_t wakes = 0;        // times woken: a claim sent before the latest wake cannot idle it
+  uint32_t promised = 0;     // free slots counted this turn for tasks being enqueued
+
+  // Free slots not yet counted for tasks enqueued this turn.
+  uint32_t UnpromisedSlots() const {
+    uint32_t free = FreeSlots();
+    return free > promised ? free - promised : 0;
+  }
 
   uint32_t FreeSlots() const {
     uint32_t used = static_cast<uint32_t>(in_flight.size()) + claiming;
     return used >= concurrency ? 0 : concurrency - used;
   }
   bool Serves(const std::string& queue) const;
+  bool ServesType(const std::string& type) const;
+  void Wake() {
+    idle = false;
+    ++wakes;
+  }
 };
 
 // The workers connected to this broker, keyed by ROUTER identity, with liveness.
@@ -59,6 +75,12 @@ class WorkerRegistry {
   bool AnyServes(const std::string& queue, const std::string& type) const;
   // Marks idle workers serving `queue` (or every worker when empty) as worth a claim.
   void WakeQueue(const std::string& queue);
+  // Tasks about to be enqueued (their claims follow the enqueue in the same turn): wakes only
+  // as many workers serving each queue and type as have free slots for them, those that claim
+  // this turn anyway (not idle) counted first, then the idle ones with the most free slots.
+  // Where the free slots are fewer than the tasks, every worker serving them is woken, so
+  // each claims as soon as it has a free slot.
+  void WakeFor(const std::vector<ReadyTasks>& ready);
   std::vector<protocol::WorkerInfo> Describe() const;
   // Slots of all workers: busy (running or being claimed for) and free (for /metrics).
   struct SlotCounts {

@@ -8,13 +8,20 @@
 
 namespace taskmill::broker {
 
+// Tasks of one queue and type about to be enqueued (ready at once unless delayed).
+struct ReadyTasks {
+  std::string queue;
+  std::string type;
+  uint32_t count = 0;
+};
+
 // What the task-lifecycle layer (task_lifecycle.h) tells the rest of the broker: typed
 // outcomes of the store calls it made. Each subscriber overrides the outcomes it cares for
 // (docs/architecture.md, "Lifecycle outcomes", lists who subscribes to which):
 //   TaskWaiters (WAIT, RESULT notify): TaskEnded, WantsResult
 //   BatchEvents (batch subscriptions, dashboard): TaskStarted, TaskFinished, TaskCancelled,
 //                                                 BatchesChanged
-//   WorkerService (dispatch): QueuesReady, ClaimsDue, CancelRequested
+//   WorkerService (dispatch): QueuesReady, TasksEnqueued, ClaimsDue, CancelRequested
 // Outcomes are published on the reactor thread, from the store's reply callbacks, in the
 // order the store reported them. A subscriber never calls back into the layer from inside an
 // outcome except to queue work for the turn's end (Finish, Claim, ReleaseWorker).
@@ -28,7 +35,7 @@ class LifecycleObserver {
   virtual void TaskEnded(const std::string& /*task_id*/, protocol::TaskInfo* /*known*/) {}
   // True iff this subscriber wants a finished task's full state (so it is built once).
   virtual bool WantsResult(const std::string& /*task_id*/) const { return false; }
-  // An attempt was claimed for a worker (before its TASK message goes out).
+  // An attempt's TASK went out to its worker (TaskLifecycle::Started, by the dispatcher).
   virtual void TaskStarted(const protocol::TaskMsg& /*task*/) {}
   // An attempt ended (DONE, lease expiry, worker lost), stale ones included; `done` is the
   // worker's report when there was one.
@@ -37,6 +44,9 @@ class LifecycleObserver {
   virtual void TaskCancelled(const std::string& /*task_id*/, const std::string& /*reason*/) {}
   // Tasks may be ready in these queues ("" = any queue).
   virtual void QueuesReady(const std::vector<std::string>& /*queues*/) {}
+  // These tasks are about to be enqueued (SUBMIT): the turn's claims follow
+  // the enqueue down the same pipeline, so claims for as many as these need suffice.
+  virtual void TasksEnqueued(const std::vector<ReadyTasks>& /*ready*/) {}
   // Batches whose aggregate counts changed, with their new state.
   virtual void BatchesChanged(const BatchChanges& /*batches*/) {}
   // The turn's claims go out now: a dispatcher queues its claims (TaskLifecycle::Claim) before

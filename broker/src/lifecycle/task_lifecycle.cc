@@ -69,15 +69,22 @@ void TaskLifecycle::FlushSubmits() {
 
 void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
                                    std::vector<protocol::TaskSpec> specs) {
-  std::vector<std::string> queues;
+  // Workers with free slots for these tasks claim in this same turn: their claims follow the
+  // enqueue down the one Redis connection, so they run right after it without waiting for
+  // its reply (one round trip less between a SUBMIT and its TASK). Only as many are woken as
+  // the tasks need; those without a free slot now claim once they have one (never idle).
+  std::vector<ReadyTasks> ready;
   for (const auto& s : specs) {
-    if (std::find(queues.begin(), queues.end(), s.queue) == queues.end()) queues.push_back(s.queue);
+    auto it = std::find_if(ready.begin(), ready.end(), [&](const ReadyTasks& r) {
+      return r.queue == s.queue && r.type == s.type;
+    });
+    if (it == ready.end()) {
+      ready.push_back({s.queue, s.type, 1});
+    } else {
+      ++it->count;
+    }
   }
-  // Idle workers of these queues claim in this same turn: their claims follow the enqueue
-  // down the one Redis connection, so they run right after it without waiting for its reply
-  // (one round trip less between a SUBMIT and its TASK). The wake after the reply covers
-  // workers that had no credit now.
-  PublishQueues(queues);
+  for (auto* o : observers_) o->TasksEnqueued(ready);
   std::vector<std::string> owners;
   if (std::any_of(requests.begin(), requests.end(),
                   [](const PendingSubmit& r) { return !r.owner.empty(); })) {
@@ -95,9 +102,8 @@ void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
   if (requests.size() > 1) {
     kept = std::make_shared<std::vector<protocol::TaskSpec>>(std::move(specs));
   }
-  store_.Enqueue(kept ? *kept : specs, [this, requests = std::move(requests), kept,
-                                        queues = std::move(queues)](
-                                           Result<EnqueueResult> r) mutable {
+  store_.Enqueue(kept ? *kept : specs, [this, requests = std::move(requests),
+                                        kept](Result<EnqueueResult> r) mutable {
     if (!r && kept && !IsStoreError(r.error().code)) {
       Log()->debug("an enqueue of {} SUBMITs failed ({}); enqueueing each alone", requests.size(),
                    r.error().ToString());
@@ -121,10 +127,7 @@ void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
       size_t count = std::min(req.count, r->items.size() - first);
       req.done(std::span<const EnqueueOutcome>(r->items.data() + first, count));
     }
-    if (r) {
-      PublishQueues(queues);
-      PublishBatches(r->batches);
-    }
+    if (r) PublishBatches(r->batches);
   }, owners);
 }
 
@@ -158,27 +161,60 @@ void TaskLifecycle::Claim(ClaimRequest request, Callback<ClaimResult> done) {
 }
 
 void TaskLifecycle::FlushClaims() {
+  if (claims_.empty()) return;
   auto claims = std::move(claims_);
   claims_.clear();
-  for (auto& c : claims) {
-    store_.Claim(std::move(c.request), [this, done = std::move(c.done)](Result<ClaimResult> r) {
+  // Every worker's claim of the turn in one store call (one script run), split so that no
+  // call leases more than kMaxClaimTasksPerCall: a script blocks Redis while it runs.
+  size_t first = 0;
+  while (first < claims.size()) {
+    size_t end = first;
+    uint64_t tasks = 0;
+    while (end < claims.size() && (end == first || tasks + claims[end].request.n <=
+                                                       kMaxClaimTasksPerCall)) {
+      tasks += claims[end].request.n;
+      ++end;
+    }
+    std::vector<ClaimRequest> requests;
+    std::vector<Callback<ClaimResult>> dones;
+    requests.reserve(end - first);
+    dones.reserve(end - first);
+    for (size_t i = first; i < end; ++i) {
+      requests.push_back(std::move(claims[i].request));
+      dones.push_back(std::move(claims[i].done));
+    }
+    first = end;
+    store_.ClaimMany(std::move(requests), [this, dones = std::move(dones)](
+                                              Result<ClaimsResult> r) mutable {
       if (!r) {
         Log()->warn("claim failed: {}", r.error().ToString());
-        return done(std::move(r));
+        for (auto& done : dones) done(std::unexpected(r.error()));
+        return;
       }
-      if (metrics_ != nullptr) {
-        for (size_t i = 0; i < r->tasks.size() && i < r->waited_ms.size(); ++i) {
-          metrics_->TaskClaimed(r->tasks[i].queue, r->waited_ms[i]);
+      for (size_t c = 0; c < dones.size(); ++c) {
+        Result<ClaimResult> one =
+            c < r->claims.size() ? std::move(r->claims[c])
+                                 : MakeError(ErrorCode::kInternal, "claim: no result");
+        if (!one) {
+          Log()->warn("claim failed: {}", one.error().ToString());
+          dones[c](std::move(one));
+          continue;
         }
+        if (metrics_ != nullptr) {
+          for (size_t i = 0; i < one->tasks.size() && i < one->waited_ms.size(); ++i) {
+            metrics_->TaskClaimed(one->tasks[i].queue, one->waited_ms[i]);
+          }
+        }
+        // TaskStarted is the dispatcher's to publish (Started), for the tasks it did send.
+        dones[c](std::move(one));
       }
-      for (const auto& task : r->tasks) {
-        for (auto* o : observers_) o->TaskStarted(task);
-      }
-      BatchChanges batches = std::move(r->batches);
-      done(std::move(r));
-      PublishBatches(batches);
+      PublishBatches(r->batches);
     });
   }
+}
+
+void TaskLifecycle::Started(const protocol::TaskMsg& task) {
+  for (auto* o : observers_) o->TaskStarted(task);
 }
 
 // ---- results ----
@@ -196,33 +232,45 @@ size_t TaskLifecycle::pending_results() const {
 void TaskLifecycle::FlushResults() {
   // While Redis is away, DONEs wait here: they are recorded once it is back.
   if (results_.empty() || !store_.ready() || clock_.MonotonicMs() < results_retry_at_ms_) return;
-  auto batches = std::move(results_);
+  auto pending = std::move(results_);
   results_.clear();
-  for (auto& [worker_id, dones] : batches) RecordResults(worker_id, std::move(dones));
+  // Every worker's DONEs of the turn in one store call, split between workers once a call
+  // holds kMaxDonesPerCall (one worker's DONEs always go together).
+  auto kept = std::make_shared<KeptResults>();  // co-owned by the callback
+  for (auto& [worker_id, dones] : pending) {
+    if (!kept->done.empty() && kept->done.size() + dones.size() > kMaxDonesPerCall) {
+      RecordResults(std::move(kept));
+      kept = std::make_shared<KeptResults>();
+    }
+    kept->groups.push_back({worker_id, dones.size()});
+    for (auto& d : dones) kept->done.push_back(std::move(d));
+  }
+  RecordResults(std::move(kept));
 }
 
-void TaskLifecycle::RecordResults(const std::string& worker_id,
-                                  std::vector<protocol::Done> dones) {
-  auto kept =
-      std::make_shared<std::vector<protocol::Done>>(std::move(dones));  // co-owned by the callback
-  store_.Finish(worker_id, *kept, [this, worker_id, kept](Result<FinishResult> r) {
+void TaskLifecycle::RecordResults(std::shared_ptr<KeptResults> kept) {
+  store_.FinishMany(kept->groups, kept->done, [this, kept](Result<FinishResult> r) {
     if (!r) {
       if (IsStoreError(r.error().code)) {
         // The reply was lost, Redis went away or is full: send them again once it is back
-        // (full: after store_full_retry_ms). If the script did run, the repeat is fenced off
-        // as stale; nothing is recorded twice.
+        // (full: after store_full_retry_ms), each under its worker. If the script did run,
+        // the repeat is fenced off as stale; nothing is recorded twice.
         if (r.error().code == ErrorCode::kStoreFull) {
           results_retry_at_ms_ = clock_.MonotonicMs() + options_.store_full_retry_ms;
           Log()->debug("recording results: {}; trying again", r.error().message);
         }
-        auto& pending = results_[worker_id];
-        for (auto& d : *kept) pending.push_back(std::move(d));
+        auto next = kept->done.begin();
+        for (const auto& g : kept->groups) {
+          auto& pending = results_[g.worker_id];
+          auto end = next + static_cast<ptrdiff_t>(g.count);
+          for (; next != end; ++next) pending.push_back(std::move(*next));
+        }
       } else {
         Log()->warn("recording results failed: {}", r.error().ToString());
       }
       return;
     }
-    Finished(*r, kept.get());
+    Finished(*r, &kept->done);
   });
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -55,9 +56,12 @@ class TaskLifecycle {
   void SubmitBatch(std::string batch_id, protocol::CostMap budget,
                    std::vector<protocol::TaskSpec> specs, std::string owner,
                    Callback<EnqueueResult> done);
-  // Queues a claim for the turn's end; `done` runs after TaskStarted was published for each
-  // claimed task (the caller sends them) and before BatchesChanged.
+  // Queues a claim for the turn's end; `done` runs before BatchesChanged. The caller sends
+  // the claimed tasks and calls Started for each one it did send.
   void Claim(ClaimRequest request, Callback<ClaimResult> done);
+  // Publishes TaskStarted: `task` went out to its worker. A claimed task whose worker left
+  // before it was sent never started (its attempt fails as dispatch_failed instead).
+  void Started(const protocol::TaskMsg& task);
   // Queues one result (or a failure the broker decided on, e.g. dispatch_failed) of
   // `worker_id` for the turn's end. Kept and sent again while the store is unreachable or full.
   void Finish(const std::string& worker_id, protocol::Done done);
@@ -94,11 +98,20 @@ class TaskLifecycle {
     ClaimRequest request;
     Callback<ClaimResult> done;
   };
+  // The DONEs of one finish call, kept until its reply (to send again, or for the RESULTs).
+  struct KeptResults {
+    std::vector<DoneGroup> groups;
+    std::vector<protocol::Done> done;
+  };
+  // The most tasks one claim call may lease, and DONEs one finish call carries (unless one
+  // worker's claim or DONEs alone are more): a script call blocks Redis while it runs.
+  static constexpr uint64_t kMaxClaimTasksPerCall = 512;
+  static constexpr size_t kMaxDonesPerCall = 512;
 
   void FlushSubmits();
   void EnqueueSubmits(std::vector<PendingSubmit> requests, std::vector<protocol::TaskSpec> specs);
   void FlushResults();
-  void RecordResults(const std::string& worker_id, std::vector<protocol::Done> dones);
+  void RecordResults(std::shared_ptr<KeptResults> kept);
   void FlushReleases();
   void FlushClaims();
   // Publishes what a Finish, Reap or ReleaseWorker changed. `dones` (when given) are the

@@ -1,118 +1,165 @@
--- claim.lua: leases up to N ready tasks to one worker, highest priority first and FIFO within
--- a priority, across the queues (and task types) the worker serves.
+-- claim.lua: leases ready tasks to several workers, one request after the other in the
+-- order given (each as if it ran alone): up to N per request, highest priority first and FIFO
+-- within a priority, across the queues (and task types) that request's worker serves.
 --
 -- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2], a msgpack map (store_args.cc, ClaimArgs):
---   worker, lease (ms), n (max tasks), queues {names}, types {names} (empty: any type known in
---   those queues), tokens {n fencing tokens, decimal strings: random uint64 from the broker,
---   fencing_token.h; Lua numbers are doubles and would round them}
+--   claims {{worker, lease (ms), n (max tasks), queues {names}, types {names} (empty: any type
+--   known in those queues), tokens {n fencing tokens, decimal strings: random uint64 from the
+--   broker, fencing_token.h; Lua numbers are doubles and would round them}}, ...}
 -- Writes: removes from q:<queue>:<type> (and the type from types:<queue> once its zset is
 --   empty); task hash (state running, att+1, tok = the next token, started, worker: one
 --   HSET); leases zset (deadline = now + lease, never past now + timeout + grace);
 --   wleases:<worker>; stats:<queue>.running.
--- Returns (msgpack): {tasks = {{id, tok, att, spec, payload, waited, parents}, ...}, batches}:
---   spec and payload are the record's bytes, untouched (the broker decodes the spec:
---   task_record.h); waited = ms since created or due (the broker's taskmill_task_wait_seconds);
---   parents = {parent name, its output, ...} (only for a task with parents).
--- Errors: none besides malformed arguments.
+-- Returns (msgpack): {claims = {{tasks = {{id, tok, att, spec, payload, waited, parents},
+--   ...}}, ...}, batches}: one entry per request, in order; spec and payload are the record's
+--   bytes, untouched (the broker decodes the spec: task_record.h); waited = ms since created
+--   or due (the broker's taskmill_task_wait_seconds); parents = {parent name, its output, ...}
+--   (absent for a task without parents).
+-- Errors: none besides malformed arguments (checked for every request before any write).
 
-local worker = A.worker
-local lease = tonumber(A.lease) or 0
-local n = tonumber(A.n) or 0
-local queues = A.queues or {}
-local types = A.types or {}
-local tokens = A.tokens or {}
-if type(worker) ~= 'string' or #tokens < n then
-  return redis.error_reply('TM_INVALID_ARGUMENT claim needs a worker and n tokens')
+local claims = A.claims or {}
+for _, req in ipairs(claims) do
+  local n = tonumber(req.n) or 0
+  if type(req.worker) ~= 'string' or #(req.tokens or {}) < n then
+    return redis.error_reply('TM_INVALID_ARGUMENT claim needs a worker and n tokens')
+  end
 end
 
--- Candidates: the head N of every ready zset the worker can run, merged by score.
-local cands = {}
-local key_type = {}  -- ready zset -> {queue, type}
-local wanted = {}    -- the worker's types, as a set
-for _, ty in ipairs(types) do wanted[ty] = true end
-for _, q in ipairs(queues) do
-  local qtypes = types
-  if #types == 0 then
-    qtypes = redis.call('SMEMBERS', types_key(q))
-  else
-    -- types:<queue> lists the types with ready tasks: when it is the smaller set, read only
-    -- those of its types the worker runs (a worker at --max-worker-claim-keys otherwise
-    -- reads up to 1,024 ready sets, nearly all empty, on every claim).
-    local ready_types = redis.call('SCARD', types_key(q))
-    if ready_types < #types then
-      qtypes = {}
-      if ready_types > 0 then
-        for _, ty in ipairs(redis.call('SMEMBERS', types_key(q))) do
-          if wanted[ty] then qtypes[#qtypes + 1] = ty end
+local NO_PARENTS = {}  -- shared, never written
+
+-- What the requests take, written once per call after the last of them: the ids taken from
+-- each ready zset (always a prefix of it: each request takes the best by score), the new
+-- leases and each worker's lease set. A later request reads a ready zset past what earlier
+-- requests took from it.
+local removed, removed_order, key_type = {}, {}, {}  -- ready zset -> ids / {queue, type}
+local lease_args = {}
+local wl, wl_order = {}, {}
+
+-- types:<queue> does not change during the call (prune_type runs after the last request), so
+-- each queue's is read once per call: its members, or only its size.
+local type_members, type_counts = {}, {}
+local function ready_types_of(q)
+  local m = type_members[q]
+  if not m then
+    m = redis.call('SMEMBERS', types_key(q))
+    type_members[q], type_counts[q] = m, #m
+  end
+  return m
+end
+local function ready_type_count(q)
+  local c = type_counts[q]
+  if not c then
+    c = redis.call('SCARD', types_key(q))
+    type_counts[q] = c
+  end
+  return c
+end
+
+-- One request: its leased tasks, as the reply lists them.
+local function claim_one(req)
+  local worker = req.worker
+  local lease = tonumber(req.lease) or 0
+  local n = tonumber(req.n) or 0
+  local queues = req.queues or {}
+  local types = req.types or {}
+  local tokens = req.tokens or {}
+
+  -- Candidates: the head N of every ready zset the worker can run, merged by score.
+  local cands = {}
+  local wanted = {}    -- the worker's types, as a set
+  for _, ty in ipairs(types) do wanted[ty] = true end
+  for _, q in ipairs(queues) do
+    local qtypes = types
+    if #types == 0 then
+      qtypes = ready_types_of(q)
+    else
+      -- types:<queue> lists the types with ready tasks: when it is the smaller set, read only
+      -- those of its types the worker runs (a worker at --max-worker-claim-keys otherwise
+      -- reads up to 1,024 ready sets, nearly all empty, on every claim).
+      local ready_types = ready_type_count(q)
+      if ready_types < #types then
+        qtypes = {}
+        if ready_types > 0 then
+          for _, ty in ipairs(ready_types_of(q)) do
+            if wanted[ty] then qtypes[#qtypes + 1] = ty end
+          end
         end
       end
     end
+    for _, ty in ipairs(qtypes) do
+      local key = ready_key(q, ty)
+      key_type[key] = {q, ty}
+      local off = removed[key] and #removed[key] or 0
+      local r = redis.call('ZRANGE', key, off, off + n - 1, 'WITHSCORES')
+      for j = 1, #r, 2 do cands[#cands + 1] = {key, r[j], tonumber(r[j + 1])} end
+    end
   end
-  for _, ty in ipairs(qtypes) do
-    local key = ready_key(q, ty)
-    key_type[key] = {q, ty}
-    local r = redis.call('ZRANGE', key, 0, n - 1, 'WITHSCORES')
-    for j = 1, #r, 2 do cands[#cands + 1] = {key, r[j], tonumber(r[j + 1])} end
-  end
-end
-table.sort(cands, function(a, b) return a[3] < b[3] end)
+  table.sort(cands, function(a, b) return a[3] < b[3] end)
 
-local lease_s = fmt(NOW + lease)  -- the deadline of every lease without a shorter timeout
-local out = {}
-local removed, removed_order = {}, {}
-local lease_args, wl = {}, {}
-for i = 1, math.min(n, #cands) do
-  local key, id = cands[i][1], cands[i][2]
-  if not removed[key] then
-    removed[key] = {}
-    removed_order[#removed_order + 1] = key
-  end
-  local rk = removed[key]
-  rk[#rk + 1] = id
-  -- Everything claim needs from a task in one HMGET; the spec is decoded only for the fields
-  -- a transition needs, and sent on as it is.
-  local tk = task_key(id)
-  local v = redis.call('HMGET', tk, 'state', 'att', 'ready_at', 'spec', 'payload')
-  if v[1] == 'queued' and v[4] then
-    local t = decode_spec({id = id, state = 'queued'}, v[4])
-    local att = (tonumber(v[2]) or 0) + 1
-    local tok = tokens[#out + 1]
-    local deadline_s = lease_s
-    if t.timeout > 0 and t.timeout + LEASE_GRACE < lease then
-      deadline_s = fmt(NOW + t.timeout + LEASE_GRACE)
+  local lease_s = fmt(NOW + lease)  -- the deadline of every lease without a shorter timeout
+  local out = {}
+  for i = 1, math.min(n, #cands) do
+    local key, id = cands[i][1], cands[i][2]
+    if not removed[key] then
+      removed[key] = {}
+      removed_order[#removed_order + 1] = key
     end
-    redis.call('HSET', tk, 'state', 'running', 'att', att, 'tok', tok, 'started', NOW_S,
-               'worker', worker)
-    state_written(t, 'running')
-    lease_args[#lease_args + 1] = deadline_s
-    lease_args[#lease_args + 1] = id
-    wl[#wl + 1] = id
-    local parents = {}
-    for _, pid in ipairs(t.parents) do
-      local pv = redis.call('HMGET', task_key(pid), 'spec', 'res')
-      if pv[1] then
-        local name = select(5, cmsgpack.unpack_limit(pv[1], 4)) or ''  -- the 4th field only
-        local output = ''
-        if pv[2] then
-          local _, _, _, o = cmsgpack.unpack_limit(pv[2], 3)
-          output = o or ''
-        end
-        parents[#parents + 1] = (name ~= '' and name) or pid
-        parents[#parents + 1] = output
+    local rk = removed[key]
+    rk[#rk + 1] = id
+    -- Everything claim needs from a task in one HMGET; the spec is decoded only for the fields
+    -- a transition needs, and sent on as it is.
+    local tk = task_key(id)
+    local v = redis.call('HMGET', tk, 'state', 'att', 'ready_at', 'spec', 'payload')
+    if v[1] == 'queued' and v[4] then
+      -- The spec's fields claim needs, straight into locals (record.lua's order; no table
+      -- of every field per task as decode_spec builds).
+      local _, queue, _, batch, _, _, _, timeout, _, _, created, _, _, parent_ids =
+        cmsgpack.unpack_limit(v[4], SPEC_LUA_FIELDS)
+      local t = {id = id, state = 'queued', queue = queue or '', batch = batch or ''}
+      timeout = timeout or 0
+      local att = (tonumber(v[2]) or 0) + 1
+      local tok = tokens[#out + 1]
+      local deadline_s = lease_s
+      if timeout > 0 and timeout + LEASE_GRACE < lease then
+        deadline_s = fmt(NOW + timeout + LEASE_GRACE)
       end
+      redis.call('HSET', tk, 'state', 'running', 'att', att, 'tok', tok, 'started', NOW_S,
+                 'worker', worker)
+      state_written(t, 'running')
+      lease_args[#lease_args + 1] = deadline_s
+      lease_args[#lease_args + 1] = id
+      push_keyed(wl, wl_order, worker, id)
+      local parents = nil  -- left out of the reply when the task has no parents
+      for _, pid in ipairs(parent_ids or NO_PARENTS) do
+        parents = parents or {}
+        local pv = redis.call('HMGET', task_key(pid), 'spec', 'res')
+        if pv[1] then
+          local name = select(5, cmsgpack.unpack_limit(pv[1], 4)) or ''  -- the 4th field only
+          local output = ''
+          if pv[2] then
+            local _, _, _, o = cmsgpack.unpack_limit(pv[2], 3)
+            output = o or ''
+          end
+          parents[#parents + 1] = (name ~= '' and name) or pid
+          parents[#parents + 1] = output
+        end
+      end
+      -- How long it waited to be claimed: since it was created, or since a delay or retry made
+      -- it due.
+      local since = math.max(created or 0, tonumber(v[3]) or 0)
+      out[#out + 1] = {id = id, tok = tok, att = att, spec = v[4], payload = v[5] or '',
+                       waited = math.max(0, NOW - since), parents = parents}
     end
-    -- How long it waited to be claimed: since it was created, or since a delay or retry made
-    -- it due.
-    local since = math.max(t.created, tonumber(v[3]) or 0)
-    out[#out + 1] = {id = id, tok = tok, att = att, spec = v[4], payload = v[5] or '',
-                     waited = math.max(0, NOW - since), parents = parents}
   end
+  return out
 end
+
+local results = {}
+for i, req in ipairs(claims) do results[i] = {tasks = claim_one(req)} end
 for _, key in ipairs(removed_order) do
   call_chunked('ZREM', key, removed[key])
   prune_type(key_type[key][1], key_type[key][2])
 end
 call_chunked('ZADD', LEASES, lease_args)
-call_chunked('SADD', wleases_key(worker), wl)
-
-return reply({tasks = out, batches = batch_snapshots()})
+for _, w in ipairs(wl_order) do call_chunked('SADD', wleases_key(w), wl[w]) end
+return reply({claims = results, batches = batch_snapshots()})

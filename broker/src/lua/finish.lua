@@ -1,13 +1,15 @@
 -- finish.lua: records the outcome of attempts (worker DONE messages), success or failure.
 --
 -- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2], a msgpack map (store_args.cc, FinishArgs):
---   worker  the registered sender ("" matches no lease)
---   items   {{id, tok (decimal string), ok (bool), res (the attempt's result, encoded by the
---           broker: record.lua), code, msg, retry (bool: the error's), costs {name = amount
---           as a decimal string}}, ...}
+--   groups  {{worker, items}, ...}: the DONEs of several workers, recorded in order;
+--     worker  the registered sender ("" matches no lease)
+--     items   {{id, tok (decimal string), ok (bool), res (the attempt's result, encoded by the
+--             broker: record.lua), code, msg, retry (bool: the error's), costs {name =
+--             amount as a decimal string}}, ...}; a success without an error leaves out
+--             code, msg and retry, and any item without costs leaves out costs
 -- Accepted only if the task is running, tok equals its live lease's token and the lease is
---   the worker's (never for worker ""); otherwise stats:<queue>.stale is counted and nothing
---   is recorded.
+--   its group's worker's (never for worker ""); otherwise stats:<queue>.stale is counted and
+--   nothing is recorded.
 -- Success: res recorded as it came, state succeeded, finished, TTL set (one HSET); blocked
 --   dependents whose parents have all succeeded are released (ready or delayed).
 -- Failure: the attempt's res is recorded too (the latest attempt's, whatever its outcome);
@@ -19,10 +21,11 @@
 --   batch; if a batch total crosses its budget, the batch's queued, delayed and blocked tasks
 --   are cancelled with reason budget_exceeded (listed in that item's cancelled ids and its
 --   budget ids), then their dependents outside the batch with dependency_failed.
--- Returns (msgpack): {items = {...}, batches = {{batch id, flat HGETALL}, ...}}; items[i] =
+-- Returns (msgpack): {items = {...}, batches = {{batch id, flat HGETALL}, ...}}: one item per
+--   DONE, every group's in turn (the items of group 1, then group 2's, ...); an item =
 --   {s = status, id, q = queue, b = batch, at = ready_at ms, att = attempt, rel = released
---   ids, can = cancelled ids, sum = summary, bud = budget ids}; status: succeeded | retry |
---   dead | cancelled | stale | not_found. sum (succeeded first attempts without history
+--   ids, can = cancelled ids (rel and can absent when empty), sum = summary, bud = budget
+--   ids}; status: succeeded | retry | dead | cancelled | stale | not_found. sum (succeeded first attempts without history
 --   only): {type, name, prio, max_att, created, started, worker, finished}: with the DONE,
 --   the whole task. bud (only when this item crossed the budget): the cancelled ids whose
 --   reason is budget_exceeded, so the batch events say what GET says.
@@ -30,10 +33,12 @@
 -- A first attempt with no history: the task has recorded nothing before this DONE.
 local function first_attempt(t) return t.att == '1' and t.hist ~= '1' end
 
--- {name = amount} as {{name, amount}, ...}, in name order (deterministic writes).
+-- {name = amount} as {{name, amount}, ...}, in name order (deterministic writes); NO_COSTS
+-- (shared, never written) when there are none.
+local NO_COSTS = {}
 local function cost_list(costs)
+  if type(costs) ~= 'table' or next(costs) == nil then return NO_COSTS end
   local out = {}
-  if type(costs) ~= 'table' then return out end
   for k, v in pairs(costs) do out[#out + 1] = {k, v} end
   table.sort(out, function(a, b) return a[1] < b[1] end)
   return out
@@ -122,38 +127,45 @@ local function succeed(t, it, fields)
   return item
 end
 
-local worker = A.worker or ''
-local out = {}
-for i, it in ipairs(A.items or {}) do
+-- One DONE of `worker`: its item of the reply.
+local function finish_one(worker, it)
   it.res = it.res or ''
   it.code = it.code or ''
   it.msg = it.msg or ''
   local costs = cost_list(it.costs)
   local t = load(it.id or '')
   if not t then
-    out[i] = {s = 'not_found', id = it.id or '', q = '', b = '', at = 0, att = 0, rel = {},
-              can = {}}
-  elseif t.state ~= 'running' or t.tok ~= it.tok or worker == '' or t.worker ~= worker then
-    bump(stats_key(t.queue), 'stale', 1)
-    out[i] = finish_item('stale', t, 0, tonumber(t.att) or 0, {}, {})
-  else
-    remove_lease(t)
-    local ok = it.ok == true
-    local fields = (ok and first_attempt(t)) and {} or nil
-    local crossed = add_costs(t, costs, fields)
-    if ok then
-      out[i] = succeed(t, it, fields or {})
-    else
-      -- The failed attempt's exit code and output are what a user debugs with: keep them.
-      redis.call('HSET', task_key(t.id), 'res', it.res)
-      out[i] = fail_attempt(t, it.code, it.msg, it.retry == true)
-    end
-    if crossed then
-      local budget = {}
-      cancel_rest_of_batch(t.batch, out[i].can, budget)
-      out[i].bud = budget
-    end
+    return {s = 'not_found', id = it.id or '', q = '', b = '', at = 0, att = 0}
   end
+  if t.state ~= 'running' or t.tok ~= it.tok or worker == '' or t.worker ~= worker then
+    bump(stats_key(t.queue), 'stale', 1)
+    return finish_item('stale', t, 0, tonumber(t.att) or 0, {}, {})
+  end
+  remove_lease(t)
+  local ok = it.ok == true
+  local fields = (ok and first_attempt(t)) and {} or nil
+  local crossed = add_costs(t, costs, fields)
+  local item
+  if ok then
+    item = succeed(t, it, fields or {})
+  else
+    -- The failed attempt's exit code and output are what a user debugs with: keep them.
+    redis.call('HSET', task_key(t.id), 'res', it.res)
+    item = fail_attempt(t, it.code, it.msg, it.retry == true)
+  end
+  if crossed then
+    local budget = {}
+    item.can = item.can or {}
+    cancel_rest_of_batch(t.batch, item.can, budget)
+    item.bud = budget
+  end
+  return item
+end
+
+local out = {}
+for _, g in ipairs(A.groups or {}) do
+  local worker = g.worker or ''
+  for _, it in ipairs(g.items or {}) do out[#out + 1] = finish_one(worker, it) end
 end
 
 return reply({items = out, batches = batch_snapshots()})

@@ -158,7 +158,8 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
       it != w->in_flight.end() && (it->second == done.token || it->second == 0)) {
     w->in_flight.erase(it);
   }
-  w->idle = false;
+  // Its slot is free again, but it claims for it only if its last claim came back full or
+  // work became ready since (not idle): a DONE alone never sends an empty claim.
   std::string worker_id = w->id;
   if (uint64_t size = done.output.size() + done.stdout_data.size() + done.stderr_data.size();
       size > ctx_.options.max_output_bytes) {
@@ -188,8 +189,10 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
 }
 
 void WorkerService::ClaimsDue() {
+  auto workers = registry_.All();
+  for (WorkerState* w : workers) w->promised = 0;  // a promise of slots lasts one turn
   if (draining_ || !ctx_.redis.ready()) return;
-  for (WorkerState* w : registry_.All()) {
+  for (WorkerState* w : workers) {
     if (!w->idle && !w->draining && w->FreeSlots() > 0) Claim(*w);
   }
 }
@@ -199,8 +202,8 @@ void WorkerService::Claim(WorkerState& worker) {
   worker.claiming += n;
   ClaimRequest req{worker.id, worker.queues, worker.types, n, ctx_.options.EffectiveLeaseMs()};
   std::string identity = worker.identity;
-  ctx_.lifecycle.Claim(std::move(req), [this, identity, n, worker_id = worker.id](
-                                           Result<ClaimResult> r) {
+  ctx_.lifecycle.Claim(std::move(req), [this, identity, n, worker_id = worker.id,
+                                        wakes = worker.wakes](Result<ClaimResult> r) {
     WorkerState* w = registry_.Find(identity);
     if (w != nullptr) w->claiming -= std::min(w->claiming, n);
     if (!r) {
@@ -237,8 +240,11 @@ void WorkerService::Claim(WorkerState& worker) {
       }
       w->in_flight[task_id] = token;
       ++ctx_.counters.tasks_dispatched;
+      ctx_.lifecycle.Started(task);
     }
-    if (r->tasks.size() < n) w->idle = true;
+    // Short: nothing more was ready when it ran, unless work became ready since it was sent
+    // (a wake after it: that work may have been stored after this claim ran).
+    if (r->tasks.size() < n && w->wakes == wakes) w->idle = true;
   });
 }
 
@@ -276,6 +282,10 @@ void WorkerService::OnIdleTick() {
 
 void WorkerService::QueuesReady(const std::vector<std::string>& queues) {
   for (const auto& q : queues) registry_.WakeQueue(q);
+}
+
+void WorkerService::TasksEnqueued(const std::vector<ReadyTasks>& ready) {
+  registry_.WakeFor(ready);
 }
 
 void WorkerService::Release(const WorkerState& w, const char* why) {

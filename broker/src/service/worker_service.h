@@ -18,7 +18,8 @@ namespace taskmill::broker {
 // The worker side of the broker, a protocol adapter: registration, heartbeats both ways,
 // liveness, and credit-based dispatch (a worker never holds more tasks than its free slots).
 // DONEs, claims and releases go to the lifecycle layer (TaskLifecycle), which sends them at
-// the turn's end; it subscribes to the layer's QueuesReady (wake idle workers), ClaimsDue
+// the turn's end; it subscribes to the layer's QueuesReady and TasksEnqueued (wake idle
+// workers: all of a queue's, or as many as have slots for the tasks), ClaimsDue
 // (queue this turn's claims) and CancelRequested (tell the worker).
 // Thread: the reactor thread. Owner: the Broker's runtime.
 class WorkerService : public LifecycleObserver {
@@ -37,6 +38,7 @@ class WorkerService : public LifecycleObserver {
   // Lifecycle outcomes: work may be ready in `queues` ("" = anywhere); hand out work to
   // workers with free slots; tell a worker to stop a running attempt.
   void QueuesReady(const std::vector<std::string>& queues) override;
+  void TasksEnqueued(const std::vector<ReadyTasks>& ready) override;
   void ClaimsDue() override;
   void CancelRequested(const std::string& worker_id, const std::string& task_id, uint64_t token,
                        const std::string& reason) override;

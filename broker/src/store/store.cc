@@ -182,28 +182,80 @@ void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& b
   Send<EnqueueResult>(kEnqueue, now, std::move(args), std::move(cb), wire::ParseEnqueue);
 }
 
-void Store::Claim(ClaimRequest req, Callback<ClaimResult> cb) {
-  if (auto r = protocol::ValidateName(req.worker_id, "worker id"); !r) {
-    return cb(std::unexpected(r.error()));
-  }
+namespace {
+
+Result<void> ValidateClaim(const ClaimRequest& req) {
+  if (auto r = protocol::ValidateName(req.worker_id, "worker id"); !r) return r;
   for (const auto& q : req.queues) {
-    if (auto r = protocol::ValidateName(q, "queue"); !r) {
-      return cb(std::unexpected(r.error()));
-    }
+    if (auto r = protocol::ValidateName(q, "queue"); !r) return r;
   }
   for (const auto& t : req.types) {
-    if (auto r = protocol::ValidateName(t, "task type"); !r) {
-      return cb(std::unexpected(r.error()));
-    }
+    if (auto r = protocol::ValidateName(t, "task type"); !r) return r;
   }
-  if (req.n == 0 || req.queues.empty()) return cb(ClaimResult{});
-  // One fresh random fencing token per task the call may lease.
-  std::string args = wire::ClaimArgs(req, NewFencingTokens(req.n));
-  Send<ClaimResult>(kClaim, clock_.NowMs(), std::move(args), std::move(cb), wire::ParseClaim);
+  return {};
 }
 
-void Store::Finish(const std::string& worker_id, const std::vector<protocol::Done>& done,
-                   Callback<FinishResult> cb) {
+}  // namespace
+
+void Store::ClaimMany(std::vector<ClaimRequest> requests, Callback<ClaimsResult> cb) {
+  ClaimsResult answer;
+  answer.claims.reserve(requests.size());
+  std::vector<size_t> sent;  // index in `requests` of each request the call carries
+  std::vector<ClaimRequest> to_send;
+  std::vector<uint64_t> tokens;  // one fresh random fencing token per task it may lease
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ClaimRequest& req = requests[i];
+    if (auto r = ValidateClaim(req); !r) {
+      answer.claims.emplace_back(std::unexpected(r.error()));
+      continue;
+    }
+    answer.claims.emplace_back(ClaimResult{});
+    if (req.n == 0 || req.queues.empty()) continue;
+    std::vector<uint64_t> own = NewFencingTokens(req.n);
+    tokens.insert(tokens.end(), own.begin(), own.end());
+    sent.push_back(i);
+    to_send.push_back(std::move(req));
+  }
+  if (to_send.empty()) return cb(std::move(answer));
+  std::string args = wire::ClaimArgs(to_send, tokens);
+  Send<ClaimsResult>(
+      kClaim, clock_.NowMs(), std::move(args),
+      [cb = std::move(cb), answer = std::move(answer),
+       sent = std::move(sent)](Result<ClaimsResult> r) mutable {
+        if (!r) return cb(std::move(r));
+        if (r->claims.size() != sent.size()) {
+          return cb(MakeError(ErrorCode::kInternal,
+                              "claim reply: " + std::to_string(r->claims.size()) +
+                                  " results for " + std::to_string(sent.size()) + " requests"));
+        }
+        for (size_t i = 0; i < sent.size(); ++i) answer.claims[sent[i]] = std::move(r->claims[i]);
+        answer.batches = std::move(r->batches);
+        cb(std::move(answer));
+      },
+      wire::ParseClaims);
+}
+
+void Store::Claim(ClaimRequest req, Callback<ClaimResult> cb) {
+  std::vector<ClaimRequest> one;
+  one.push_back(std::move(req));
+  ClaimMany(std::move(one), [cb = std::move(cb)](Result<ClaimsResult> r) {
+    if (!r) return cb(std::unexpected(r.error()));
+    if (r->claims.size() != 1) return cb(MakeError(ErrorCode::kInternal, "claim: no result"));
+    Result<ClaimResult>& claim = r->claims[0];
+    if (claim) claim->batches = std::move(r->batches);
+    cb(std::move(claim));
+  });
+}
+
+void Store::FinishMany(const std::vector<DoneGroup>& groups,
+                       const std::vector<protocol::Done>& done, Callback<FinishResult> cb) {
+  size_t total = 0;
+  for (const auto& g : groups) total += g.count;
+  if (total != done.size()) {
+    return cb(MakeError(ErrorCode::kInvalidArgument,
+                        "finish: the groups hold " + std::to_string(total) + " DONEs, not " +
+                            std::to_string(done.size())));
+  }
   for (const auto& d : done) {
     if (auto r = protocol::ValidateName(d.task_id, "task id"); !r) {
       return cb(std::unexpected(r.error()));
@@ -215,12 +267,17 @@ void Store::Finish(const std::string& worker_id, const std::vector<protocol::Don
       }
     }
   }
-  // The lease must be this worker's as well as this token's: a connection cannot record
+  // The lease must be the group's worker's as well as this token's: a connection cannot record
   // results for tasks another worker holds ("" matches no lease: the broker drops DONEs
   // from connections that have not registered before they get here).
-  std::string args = wire::FinishArgs(worker_id, done);
+  std::string args = wire::FinishArgs(groups, done);
   Send<FinishResult>(kFinish, clock_.NowMs(), std::move(args), std::move(cb),
-                    [](const redisReply* r) { return wire::ParseFinish(r, false); });
+                     [](const redisReply* r) { return wire::ParseFinish(r, false); });
+}
+
+void Store::Finish(const std::string& worker_id, const std::vector<protocol::Done>& done,
+                   Callback<FinishResult> cb) {
+  FinishMany({DoneGroup{worker_id, done.size()}}, done, std::move(cb));
 }
 
 void Store::Promote(uint32_t limit, Callback<PromoteResult> cb) {

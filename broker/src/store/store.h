@@ -69,10 +69,19 @@ class Store : public TaskStore {
   void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
                     std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
                     std::string owner = "");
+  // Leases ready tasks to several workers in one script call (claim.lua), each request in
+  // turn as if alone. A request that fails validation gets its own error and is not sent; one
+  // with n == 0 or no queues gets no tasks.
+  void ClaimMany(std::vector<ClaimRequest> requests, Callback<ClaimsResult> cb) override;
+  // One request alone (tests, tools): ClaimMany of one, its batches in the result.
   void Claim(ClaimRequest request, Callback<ClaimResult> cb);
-  // Records DONE messages from one worker: success (Done.ok) or failure. The arguments are
-  // serialised before it returns, so the caller keeps `done` (to send again after a lost reply:
-  // fencing makes a repeat harmless).
+  // Records DONE messages from several workers in one script call: success (Done.ok) or
+  // failure. The arguments are serialised before it returns, so the caller keeps `done` (to
+  // send again after a lost reply: fencing makes a repeat harmless). A call with an invalid
+  // DONE fails whole with kInvalidArgument (nothing sent).
+  void FinishMany(const std::vector<DoneGroup>& groups, const std::vector<protocol::Done>& done,
+                  Callback<FinishResult> cb) override;
+  // The DONEs of one worker (tests, tools).
   void Finish(const std::string& worker_id, const std::vector<protocol::Done>& done,
               Callback<FinishResult> cb);
   // Moves due delayed tasks to their ready queues.

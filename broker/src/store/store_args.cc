@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <charconv>
 
 #include "store/msgpack_writer.h"
@@ -247,58 +248,89 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
   return w.Take();
 }
 
-std::string ClaimArgs(const ClaimRequest& req, const std::vector<uint64_t>& tokens) {
+std::string ClaimArgs(const std::vector<ClaimRequest>& requests,
+                      const std::vector<uint64_t>& tokens) {
   MsgpackWriter w;
-  w.Map(6);
-  w.Str("worker");
-  w.Str(req.worker_id);
-  w.Str("lease");
-  w.Uint(req.lease_ms);
-  w.Str("n");
-  w.Uint(req.n);
-  w.Str("queues");
-  Strs(w, req.queues);
-  w.Str("types");
-  Strs(w, req.types);
-  w.Str("tokens");
-  w.Array(static_cast<uint32_t>(tokens.size()));
-  for (uint64_t t : tokens) Decimal(w, t);
+  w.Map(1);
+  w.Str("claims");
+  w.Array(static_cast<uint32_t>(requests.size()));
+  size_t next = 0;  // the first token of this request
+  for (const auto& req : requests) {
+    w.Map(6);
+    w.Str("worker");
+    w.Str(req.worker_id);
+    w.Str("lease");
+    w.Uint(req.lease_ms);
+    w.Str("n");
+    w.Uint(req.n);
+    w.Str("queues");
+    Strs(w, req.queues);
+    w.Str("types");
+    Strs(w, req.types);
+    w.Str("tokens");
+    size_t n = std::min<size_t>(req.n, tokens.size() - std::min(next, tokens.size()));
+    w.Array(static_cast<uint32_t>(n));
+    for (size_t i = 0; i < n; ++i) Decimal(w, tokens[next + i]);
+    next += n;
+  }
   return w.Take();
 }
 
-std::string FinishArgs(const std::string& worker_id, const std::vector<protocol::Done>& done) {
-  MsgpackWriter w;
-  w.Map(2);
-  w.Str("worker");
-  w.Str(worker_id);
-  w.Str("items");
-  w.Array(static_cast<uint32_t>(done.size()));
-  for (const auto& d : done) {
-    w.Map(8);
-    w.Str("id");
-    w.Str(d.task_id);
-    w.Str("tok");
-    Decimal(w, d.token);
-    w.Str("ok");
-    w.Bool(d.ok);
-    w.Str("res");
-    w.Str(record::EncodeResult(d));
+namespace {
+
+void DoneItem(MsgpackWriter& w, const protocol::Done& d) {
+  // A success without an error leaves out code, msg and retry, and an item without costs
+  // leaves out costs (finish.lua reads them as "", "", false and none): less for Lua to
+  // unpack per DONE on the hot path.
+  bool clean = d.ok && !d.error;
+  w.Map((clean ? 4 : 7) + (d.cost.empty() ? 0 : 1));
+  w.Str("id");
+  w.Str(d.task_id);
+  w.Str("tok");
+  Decimal(w, d.token);
+  w.Str("ok");
+  w.Bool(d.ok);
+  w.Str("res");
+  w.Str(record::EncodeResult(d));
+  if (d.error) {
     w.Str("code");
-    if (d.error) {
-      w.Str(d.error->code.empty() ? "error" : d.error->code);
-      w.Str("msg");
-      w.Str(d.error->message);
-      w.Str("retry");
-      w.Bool(d.error->retryable);
-    } else {
-      w.Str(d.ok ? "" : "error");
-      w.Str("msg");
-      w.Str(d.ok ? "" : "the worker reported a failure without an error");
-      w.Str("retry");
-      w.Bool(false);
-    }
+    w.Str(d.error->code.empty() ? "error" : d.error->code);
+    w.Str("msg");
+    w.Str(d.error->message);
+    w.Str("retry");
+    w.Bool(d.error->retryable);
+  } else if (!d.ok) {
+    w.Str("code");
+    w.Str("error");
+    w.Str("msg");
+    w.Str("the worker reported a failure without an error");
+    w.Str("retry");
+    w.Bool(false);
+  }
+  if (!d.cost.empty()) {
     w.Str("costs");
     Costs(w, d.cost);
+  }
+}
+
+}  // namespace
+
+std::string FinishArgs(const std::vector<DoneGroup>& groups,
+                       const std::vector<protocol::Done>& done) {
+  MsgpackWriter w;
+  w.Map(1);
+  w.Str("groups");
+  w.Array(static_cast<uint32_t>(groups.size()));
+  size_t next = 0;  // the group's first DONE
+  for (const auto& g : groups) {
+    size_t n = std::min(g.count, done.size() - std::min(next, done.size()));
+    w.Map(2);
+    w.Str("worker");
+    w.Str(g.worker_id);
+    w.Str("items");
+    w.Array(static_cast<uint32_t>(n));
+    for (size_t i = 0; i < n; ++i) DoneItem(w, done[next + i]);
+    next += n;
   }
   return w.Take();
 }

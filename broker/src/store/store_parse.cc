@@ -2,6 +2,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <map>
 
 #include "redis/reply.h"
 #include "store/msgpack_read.h"
@@ -110,15 +111,20 @@ Result<FinishOutcome> FinishItem(const msgpack::object& item) {
   TM_ASSIGN_OR_RETURN(batch, mp::Str(mp::Get(f, "b"), "batch"));
   TM_ASSIGN_OR_RETURN(ready_at, mp::Int(mp::Get(f, "at"), "ready_at"));
   TM_ASSIGN_OR_RETURN(attempt, mp::Int(mp::Get(f, "att"), "attempt"));
-  TM_ASSIGN_OR_RETURN(released, mp::Strings(mp::Get(f, "rel"), "released ids"));
-  TM_ASSIGN_OR_RETURN(cancelled, mp::Strings(mp::Get(f, "can"), "cancelled ids"));
   o.task_id = id;
   o.queue = queue;
   o.batch_id = batch;
   o.ready_at_ms = ready_at;
   o.attempt = static_cast<uint32_t>(attempt);
-  o.released = std::move(released);
-  o.cancelled = std::move(cancelled);
+  // rel and can are left out when empty.
+  if (const auto& rel = mp::Get(f, "rel"); !mp::IsNil(rel)) {
+    TM_ASSIGN_OR_RETURN(released, mp::Strings(rel, "released ids"));
+    o.released = std::move(released);
+  }
+  if (const auto& can = mp::Get(f, "can"); !mp::IsNil(can)) {
+    TM_ASSIGN_OR_RETURN(cancelled, mp::Strings(can, "cancelled ids"));
+    o.cancelled = std::move(cancelled);
+  }
   if (const auto& bud = mp::Get(f, "bud"); !mp::IsNil(bud)) {
     TM_ASSIGN_OR_RETURN(budget, mp::Strings(bud, "budget ids"));
     o.budget_cancelled = std::move(budget);
@@ -188,9 +194,10 @@ Result<EnqueueResult> ParseEnqueue(const redisReply* r) {
   return out;
 }
 
-Result<ClaimResult> ParseClaim(const redisReply* r) {
-  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "claim reply"));
-  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "claim reply"));
+namespace {
+
+Result<ClaimResult> ClaimedTasks(const msgpack::object& claim) {
+  TM_ASSIGN_OR_RETURN(top, mp::Map(claim, "claim result"));
   TM_ASSIGN_OR_RETURN(items, mp::Array(mp::Get(top, "tasks"), "claimed tasks"));
   ClaimResult out;
   out.tasks.reserve(items.size());
@@ -203,8 +210,12 @@ Result<ClaimResult> ParseClaim(const redisReply* r) {
     TM_ASSIGN_OR_RETURN(spec_bytes, mp::Str(mp::Get(f, "spec"), "spec"));
     TM_ASSIGN_OR_RETURN(payload, mp::Str(mp::Get(f, "payload"), "payload"));
     TM_ASSIGN_OR_RETURN(waited, mp::Int(mp::Get(f, "waited"), "waited"));
-    TM_ASSIGN_OR_RETURN(parents, mp::StrMap(mp::Get(f, "parents"), "parent outputs"));
     TM_ASSIGN_OR_RETURN(spec, record::DecodeSpec(spec_bytes));
+    std::map<std::string, std::string> parents;  // absent: a task without parents
+    if (const auto& p = mp::Get(f, "parents"); !mp::IsNil(p)) {
+      TM_ASSIGN_OR_RETURN(outputs, mp::StrMap(p, "parent outputs"));
+      parents = std::move(outputs);
+    }
     protocol::TaskMsg m;
     m.task_id = id;
     m.token = token;
@@ -219,6 +230,21 @@ Result<ClaimResult> ParseClaim(const redisReply* r) {
     m.parents = std::move(parents);
     out.tasks.push_back(std::move(m));
     out.waited_ms.push_back(waited);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<ClaimsResult> ParseClaims(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "claim reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "claim reply"));
+  TM_ASSIGN_OR_RETURN(claims, mp::Array(mp::Get(top, "claims"), "claim results"));
+  ClaimsResult out;
+  out.claims.reserve(claims.size());
+  for (const auto& c : claims) {
+    TM_ASSIGN_OR_RETURN(one, ClaimedTasks(c));
+    out.claims.emplace_back(std::move(one));
   }
   TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
   out.batches = std::move(batches);

@@ -57,7 +57,22 @@ struct ClaimRequest {
 struct ClaimResult {
   std::vector<protocol::TaskMsg> tasks;  // best first; token is the fencing token
   std::vector<int64_t> waited_ms;        // per task: ms since created or due (for metrics)
+  BatchChanges batches;                  // Store::Claim (one request) only; else ClaimsResult's
+};
+
+// The claims of several workers made in one call (TaskStore::ClaimMany): one result per
+// request, in order (an error for a request that failed validation, nothing leased), and the
+// batches the whole call changed.
+struct ClaimsResult {
+  std::vector<Result<ClaimResult>> claims;
   BatchChanges batches;
+};
+
+// DONEs of several workers in one call (TaskStore::FinishMany): the next `count` DONEs of the
+// call's list came from `worker_id` (fencing checks each against that worker's leases).
+struct DoneGroup {
+  std::string worker_id;
+  size_t count = 0;
 };
 
 enum class FinishStatus : uint8_t {

@@ -50,15 +50,19 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
                         const protocol::CostMap& budget,
                         const std::vector<protocol::TaskSpec>& specs,
                         const std::vector<std::string>& owners, int64_t now_ms);
-// ARGV[2] of claim.lua, with one fencing token per task it may lease.
-std::string ClaimArgs(const ClaimRequest& request, const std::vector<uint64_t>& tokens);
-// ARGV[2] of finish.lua.
-std::string FinishArgs(const std::string& worker_id, const std::vector<protocol::Done>& done);
+// ARGV[2] of claim.lua: the requests in order, with one fencing token per task each may
+// lease (`tokens`: request 1's n, then request 2's, ...).
+std::string ClaimArgs(const std::vector<ClaimRequest>& requests,
+                      const std::vector<uint64_t>& tokens);
+// ARGV[2] of finish.lua: `done` split into per-worker groups.
+std::string FinishArgs(const std::vector<DoneGroup>& groups,
+                       const std::vector<protocol::Done>& done);
 
 protocol::TaskState StateFromName(std::string_view name);
 
 Result<EnqueueResult> ParseEnqueue(const redisReply* r);
-Result<ClaimResult> ParseClaim(const redisReply* r);
+// claim.lua: one ClaimResult per request sent, in order.
+Result<ClaimsResult> ParseClaims(const redisReply* r);
 // finish.lua, release_worker.lua; reap.lua also carries the next deadline.
 Result<FinishResult> ParseFinish(const redisReply* r, bool with_next_deadline);
 Result<PromoteResult> ParsePromote(const redisReply* r);

@@ -31,9 +31,14 @@ class TaskStore {
   virtual void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
                             std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
                             std::string owner = "") = 0;
-  virtual void Claim(ClaimRequest request, Callback<ClaimResult> cb) = 0;
-  virtual void Finish(const std::string& worker_id, const std::vector<protocol::Done>& done,
-                      Callback<FinishResult> cb) = 0;
+  // The claims of several workers (a reactor turn's) in one call, made one after the other in
+  // request order; ClaimsResult::claims has one entry per request.
+  virtual void ClaimMany(std::vector<ClaimRequest> requests, Callback<ClaimsResult> cb) = 0;
+  // The DONEs of several workers in one call: `done` split by `groups` in order (the counts
+  // add up to done.size()); FinishResult::items has one item per DONE, in order. Both are
+  // serialised before it returns (the caller keeps them, to send again after a lost reply).
+  virtual void FinishMany(const std::vector<DoneGroup>& groups,
+                          const std::vector<protocol::Done>& done, Callback<FinishResult> cb) = 0;
   virtual void Promote(uint32_t limit, Callback<PromoteResult> cb) = 0;
   virtual void Reap(uint32_t limit, Callback<FinishResult> cb) = 0;
   virtual void Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResult> cb) = 0;

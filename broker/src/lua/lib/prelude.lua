@@ -42,7 +42,16 @@ local function hist_key(id) return P .. 'hist:' .. id end
 local function deps_key(id) return P .. 'deps:' .. id end
 local function ready_key(q, t) return P .. 'q:' .. q .. ':' .. t end
 local function types_key(q) return P .. 'types:' .. q end
-local function stats_key(q) return P .. 'stats:' .. q end
+-- stats:<queue> is named on every transition: built once per queue and call.
+local stats_keys = {}
+local function stats_key(q)
+  local k = stats_keys[q]
+  if not k then
+    k = P .. 'stats:' .. q
+    stats_keys[q] = k
+  end
+  return k
+end
 local function dead_key(q) return P .. 'dead:' .. q end
 local function wleases_key(w) return P .. 'wleases:' .. w end
 local function batch_key(b) return P .. 'batch:' .. b end
@@ -437,10 +446,12 @@ end
 -- Records a failed attempt of a running task whose lease is already removed: retry after
 -- backoff, dead letter (last attempt or not retryable), or cancelled (cancel was requested).
 -- Returns the finish item {s = status, id, q = queue, b = batch, at = ready_at ms, att =
--- attempt, rel = released ids, can = cancelled ids} (finish.lua adds sum and bud).
+-- attempt, rel = released ids, can = cancelled ids} (finish.lua adds sum and bud); rel and
+-- can are left out when empty (the broker reads nil as none): most items release and cancel
+-- nothing, and every table packed costs the hot path.
 local function finish_item(status, t, at, att, released, cancelled)
-  return {s = status, id = t.id, q = t.queue, b = t.batch, at = at, att = att, rel = released,
-          can = cancelled}
+  return {s = status, id = t.id, q = t.queue, b = t.batch, at = at, att = att,
+          rel = #released > 0 and released or nil, can = #cancelled > 0 and cancelled or nil}
 end
 
 local function fail_attempt(t, code, msg, retryable)
