@@ -39,6 +39,7 @@ AffectedTasks Affected(protocol::Reply& reply) {
   AffectedTasks out;
   out.ids = std::move(reply.ids);
   out.count = reply.count != 0 ? reply.count : static_cast<uint32_t>(out.ids.size());
+  out.requested = std::move(reply.requested);
   return out;
 }
 

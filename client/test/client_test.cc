@@ -5,12 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cstdlib>
 #include <optional>
 #include <set>
 #include <thread>
 
+#include "cli_runner.h"
 #include "fake_broker.h"
 
 namespace taskmill::client {
@@ -387,6 +390,65 @@ TEST(ClientTest, CallRefusesNonClientMessages) {
   auto r = client->Call(protocol::Heartbeat{});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace taskmill::client
+
+namespace taskmill::client {
+namespace {
+
+// A CANCEL's REPLY says which tasks still run (protocol-messages.md 8.5): the client and the CLI
+// report them from it alone, with no GET of the ids.
+std::vector<protocol::Message> AnswerCancel(const protocol::Message& m) {
+  protocol::Reply r = FakeBroker::Ok(FakeBroker::ReqIdOf(m));
+  if (auto* c = std::get_if<protocol::Cancel>(&m)) {
+    r.ids = c->ids.empty() ? std::vector<std::string>{"b-1", "run-b-2"} : c->ids;
+    r.count = static_cast<uint32_t>(r.ids.size());
+    for (const auto& id : r.ids) {
+      if (id.starts_with("run")) r.requested.push_back(id);
+    }
+  } else if (auto* g = std::get_if<protocol::Get>(&m)) {
+    for (const auto& id : g->ids) {  // a GET would see every task finished
+      protocol::TaskInfo t;
+      t.id = id;
+      t.state = protocol::TaskState::kCancelled;
+      r.tasks.push_back(t);
+    }
+  }
+  return {r};
+}
+
+TEST(ClientTest, ACancelReplySaysWhichTasksStillRunWithoutAGet) {
+  FakeBroker fake(AnswerCancel);
+  auto client = ConnectTo(fake.endpoint());
+  ASSERT_TRUE(client);
+  auto affected = client->CancelMany({"done-1", "run-2", "done-3"});
+  ASSERT_TRUE(affected) << affected.error().ToString();
+  EXPECT_EQ(affected->count, 3u);
+  EXPECT_EQ(affected->ids, (std::vector<std::string>{"done-1", "run-2", "done-3"}));
+  EXPECT_EQ(affected->requested, (std::vector<std::string>{"run-2"}));
+  auto batch = client->CancelBatch("B1");
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->requested, (std::vector<std::string>{"run-b-2"}));
+
+  auto r = testing::RunCliInProcess({"--broker", fake.endpoint(), "cancel", "done-1", "run-2"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("cancelled 1 task(s)\ndone-1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cancel requested for 1 running task(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nrun-2\n"), std::string::npos) << r.out;
+  r = testing::RunCliInProcess({"--broker", fake.endpoint(), "--json", "cancel", "--batch", "B1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out;
+  EXPECT_EQ(doc["requested"], nlohmann::json::array({"run-b-2"})) << r.out;
+  EXPECT_EQ(doc["count"], 2) << r.out;
+
+  for (const auto& m : fake.Requests()) {
+    EXPECT_TRUE(std::holds_alternative<protocol::Cancel>(m))
+        << "sent " << protocol::CommandName(protocol::CommandOf(m));
+  }
+  EXPECT_EQ(fake.RequestCount(), 4u);
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ StatsReply Reply(uint64_t submitted, uint64_t succeeded) {
 struct Rig {
   std::ostringstream out, err;
   Context ctx{GlobalOptions{}, out, err};
-  int64_t now = 1000;
+  FakeClock clock{1764930001000};
   int fetches = 0;
   std::vector<int64_t> waits;
   int stop_after_waits = -1;  // the wait after this many returns false (Ctrl-C)
@@ -46,12 +46,11 @@ struct Rig {
   };
 
   int Run(WatchOptions options) {
-    WatchClock clock{[this] { return now; }, [this] { return 1764930000000 + now; }};
     return WatchStats(
         ctx, options, [this] { return answer(fetches++); },
         [this](int64_t ms) {
           waits.push_back(ms);
-          now += ms;
+          clock.Advance(ms);
           return stop_after_waits < 0 || static_cast<int>(waits.size()) < stop_after_waits;
         },
         clock);
@@ -147,6 +146,29 @@ TEST(StatsWatchTest, JsonPrintsOneDocumentPerLineEvenOnATerminal) {
   }
   EXPECT_EQ(n, 2);
   EXPECT_EQ(rig.out.str().find('\x1b'), std::string::npos);
+}
+
+// The watch reads time only from the Clock it is given: rates use the time that passed on
+// it (however long the round trips took), the JSON lines its wall-clock time.
+TEST(StatsWatchTest, TimeComesFromTheInjectedClock) {
+  Rig rig;
+  rig.ctx.global.json = true;
+  const int64_t start = rig.clock.NowMs();
+  rig.answer = [&rig](int n) {
+    rig.clock.Advance(500);  // each STATS round trip takes half a second
+    return Result<StatsReply>(Reply(10 * n, 8 * n));
+  };
+  WatchOptions options;
+  options.count = 3;
+  EXPECT_EQ(rig.Run(options), 0);
+  // Frames start 1 s apart: the wait is shortened by the time the fetch took.
+  EXPECT_EQ(rig.waits, (std::vector<int64_t>{500, 500}));
+  std::istringstream lines(rig.out.str());
+  std::vector<int64_t> times;
+  for (std::string line; std::getline(lines, line);) {
+    times.push_back(nlohmann::json::parse(line).at("time_ms").get<int64_t>());
+  }
+  EXPECT_EQ(times, (std::vector<int64_t>{start + 500, start + 1500, start + 2500}));
 }
 
 TEST(StatsWatchTest, RatesNeverGoNegative) {

@@ -123,6 +123,15 @@ std::vector<Sample> SampleMessages() {
     out.push_back({"reply_submit_warnings", r});
   }
   {
+    // A CANCEL's REPLY: two tasks cancelled, the second still running (its worker is told).
+    Reply r;
+    r.req_id = 7;
+    r.ids = {"01JD0000000000000000000001", "01JD0000000000000000000002"};
+    r.count = 2;
+    r.requested = {"01JD0000000000000000000002"};
+    out.push_back({"reply_cancel", r});
+  }
+  {
     Reply r;
     r.req_id = 2;
     r.error = WireError{"invalid_argument", "tasks[0].priority: 300 is over the maximum of 255"};

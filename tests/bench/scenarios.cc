@@ -1,10 +1,6 @@
 #include "scenarios.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +16,7 @@
 #include <zmq.hpp>
 
 #include "producer.h"
+#include "support/http_get.h"
 
 namespace taskmill::bench {
 namespace {
@@ -245,32 +242,9 @@ namespace {
 // One GET /metrics on a fresh loopback connection (as a Prometheus scrape): the page's
 // size in bytes, or nullopt when it did not come back with 200 within timeout_ms.
 std::optional<size_t> ScrapeOnce(const std::string& address, int timeout_ms) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return std::nullopt;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  inet_pton(AF_INET, address.substr(0, colon).c_str(), &a.sin_addr);
-  std::string answer;
-  const std::string request = "GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n";
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(request.size())) {
-    int64_t deadline = NowNs() + int64_t{timeout_ms} * 1'000'000;
-    char buf[16384];
-    while (NowNs() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      ssize_t n = recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;  // the server closes after one answer
-      answer.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  if (answer.rfind("HTTP/1.1 200 ", 0) != 0) return std::nullopt;
-  return answer.size();
+  auto r = testing::HttpGet(address, "/metrics", {}, timeout_ms);
+  if (r.status != 200) return std::nullopt;
+  return r.body.size();
 }
 
 // Scrapes /metrics every interval_ms on its own thread from construction to Stop().

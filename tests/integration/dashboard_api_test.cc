@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "flow_helpers.h"
+#include "support/http_get.h"
 #include "support/launch.h"
 
 namespace taskmill::testing {
@@ -31,15 +32,20 @@ struct Answer {
 
 class Api {
  public:
-  explicit Api(const std::string& address) {
+  explicit Api(const std::string& address) : address_(address) {
     size_t colon = address.rfind(':');
     host_ = address.substr(0, colon);
     port_ = std::stoi(address.substr(colon + 1));
   }
   Answer Get(const std::string& path, const std::string& token = "") const {
-    httplib::Client c(host_, port_);
-    c.set_read_timeout(5);
-    return Wrap(c.Get(path.c_str(), Auth(token)));
+    HttpHeaders headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    auto r = HttpGet(address_, path, headers);
+    Answer a;
+    a.status = r.status;
+    a.text = std::move(r.body);
+    a.body = json::parse(a.text, nullptr, false);
+    return a;
   }
   Answer Post(const std::string& path, const std::string& body,
               const std::string& token = "") const {
@@ -69,6 +75,7 @@ class Api {
     a.body = json::parse(r->body, nullptr, false);
     return a;
   }
+  std::string address_;
   std::string host_;
   int port_ = 0;
 };
@@ -324,22 +331,20 @@ TEST_F(DashboardApiTest, TokensGateReadsAndAdminActions) {
 
 TEST_F(DashboardApiTest, TheDashboardIsServedFromTheBinary) {
   Boot(false);
-  httplib::Client c(cluster_->http().substr(0, cluster_->http().rfind(':')),
-                    std::stoi(cluster_->http().substr(cluster_->http().rfind(':') + 1)));
-  auto index = c.Get("/");
+  auto index = HttpGet(cluster_->http(), "/");
   ASSERT_TRUE(index);
-  EXPECT_EQ(index->status, 200);
-  EXPECT_EQ(index->get_header_value("Content-Type"), "text/html; charset=utf-8");
-  EXPECT_NE(index->get_header_value("Content-Security-Policy").find("default-src 'self'"),
+  EXPECT_EQ(index.status, 200);
+  EXPECT_EQ(index.Header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(index.Header("Content-Security-Policy").find("default-src 'self'"),
             std::string::npos);
-  EXPECT_NE(index->body.find("/app.js"), std::string::npos);
+  EXPECT_NE(index.body.find("/app.js"), std::string::npos);
   // Nothing is fetched from elsewhere: no absolute URLs in the page or its script.
   for (const char* path : {"/", "/app.js", "/app.css"}) {
-    auto r = c.Get(path);
+    auto r = HttpGet(cluster_->http(), path);
     ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, 200) << path;
-    EXPECT_EQ(r->body.find("https://"), std::string::npos) << path;
-    EXPECT_EQ(r->body.find("//cdn"), std::string::npos) << path;
+    EXPECT_EQ(r.status, 200) << path;
+    EXPECT_EQ(r.body.find("https://"), std::string::npos) << path;
+    EXPECT_EQ(r.body.find("//cdn"), std::string::npos) << path;
   }
 }
 

@@ -178,11 +178,17 @@ TEST_F(FlowTest, CancellingARunningExecTaskKillsIt) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "task never started";
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // One CANCEL of the running task and a queued one (no worker serves its type): the
+  // REPLY says which is still running, its cancel only requested (protocol-messages.md 8.5).
+  auto queued = SubmitOne(client(), Spec("resize", "{}"));
   protocol::Cancel cancel;
-  cancel.ids = {id};
+  cancel.ids = {id, queued};
   auto reply = client().Call(cancel);
   ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->count, 1u);
+  EXPECT_EQ(reply->count, 2u);
+  EXPECT_EQ(reply->ids, (std::vector<std::string>{id, queued}));
+  EXPECT_EQ(reply->requested, (std::vector<std::string>{id}));
+  EXPECT_EQ(GetOne(client(), queued).state, TaskState::kCancelled);
   auto tasks = WaitAll(client(), {id}, 10000);
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].state, TaskState::kCancelled);
@@ -193,7 +199,10 @@ TEST_F(FlowTest, CancellingAQueuedTaskIsImmediate) {
   auto id = SubmitOne(client(), Spec("echo", "x"));
   protocol::Cancel cancel;
   cancel.ids = {id};
-  ASSERT_TRUE(client().Call(cancel));
+  auto reply = client().Call(cancel);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->ids, (std::vector<std::string>{id}));
+  EXPECT_TRUE(reply->requested.empty());
   EXPECT_EQ(GetOne(client(), id).state, TaskState::kCancelled);
 }
 

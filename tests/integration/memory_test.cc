@@ -3,8 +3,6 @@
 // end, and once the finished-task cap (--max-finished-per-queue) has trimmed the results,
 // tasks are accepted again. /metrics shows Redis's memory and the refusals.
 
-#include <httplib.h>
-
 #include <chrono>
 #include <iostream>
 #include <optional>
@@ -13,6 +11,7 @@
 
 #include "flow_helpers.h"
 #include "redis/sync_redis.h"
+#include "support/http_get.h"
 #include "support/launch.h"
 
 namespace taskmill::testing {
@@ -42,13 +41,9 @@ std::string InfoText(broker::SyncRedis& redis, const std::string& section) {
 
 // The value of an unlabelled-but-for-broker sample on the /metrics page, or -1.
 double MetricValue(const std::string& http, const std::string& name) {
-  size_t colon = http.rfind(':');
-  httplib::Client c(http.substr(0, colon), std::stoi(http.substr(colon + 1)));
-  c.set_connection_timeout(2);
-  c.set_read_timeout(5);
-  auto r = c.Get("/metrics");
-  if (!r || r->status != 200) return -1;
-  std::istringstream in(r->body);
+  auto r = HttpGet(http, "/metrics");
+  if (r.status != 200) return -1;
+  std::istringstream in(r.body);
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind(name + "{", 0) == 0) return std::stod(line.substr(line.rfind(' ') + 1));

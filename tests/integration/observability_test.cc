@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "flow_helpers.h"
+#include "support/http_get.h"
 #include "support/launch.h"
 #include "taskmill/shared/http_server.h"
 
@@ -28,29 +29,24 @@ namespace {
 using Labels = std::map<std::string, std::string>;
 
 struct Http {
-  explicit Http(const std::string& address) {
-    size_t colon = address.rfind(':');
-    host = address.substr(0, colon);
-    port = std::stoi(address.substr(colon + 1));
+  explicit Http(const std::string& bound) : address(bound) {
+    size_t colon = bound.rfind(':');
+    host = bound.substr(0, colon);
+    port = std::stoi(bound.substr(colon + 1));
   }
-  httplib::Result Get(const std::string& path, const httplib::Headers& headers = {}) const {
-    httplib::Client c(host, port);
-    c.set_connection_timeout(2);
-    c.set_read_timeout(5);
-    return c.Get(path.c_str(), headers);
+  HttpAnswer Get(const std::string& path, const HttpHeaders& headers = {}) const {
+    return HttpGet(address, path, headers);
   }
-  int Status(const std::string& path) const {
-    auto r = Get(path);
-    return r ? r->status : -1;
-  }
+  int Status(const std::string& path) const { return Get(path).status; }
   std::string Metrics() const {
     auto r = Get("/metrics");
     EXPECT_TRUE(r) << "no answer from /metrics";
     if (!r) return "";
-    EXPECT_EQ(r->status, 200);
-    EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-    return r->body;
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.Header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+    return r.body;
   }
+  std::string address;
   std::string host;
   int port = 0;
 };
@@ -178,11 +174,11 @@ class ObservabilityTest : public ::testing::Test {
 TEST_F(ObservabilityTest, EveryEndpointAnswersAndBadRequestsGet4xx) {
   auto health = http_->Get("/healthz");
   ASSERT_TRUE(health);
-  EXPECT_EQ(health->status, 200);
-  EXPECT_EQ(health->body, "ok\n");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "ok\n");
   // /readyz turns 200 once the reactor has published its first snapshot.
   ASSERT_TRUE(WaitFor([&] { return http_->Status("/readyz") == 200; }, 5000));
-  EXPECT_EQ(http_->Get("/readyz")->body, "ready\n");
+  EXPECT_EQ(http_->Get("/readyz").body, "ready\n");
   EXPECT_NE(http_->Metrics().find("taskmill_broker_info{"), std::string::npos);
 
   EXPECT_EQ(http_->Status("/nope"), 404);
@@ -200,7 +196,7 @@ TEST_F(ObservabilityTest, EveryEndpointAnswersAndBadRequestsGet4xx) {
   // A request head past 16 KiB: 431, and the listener carries on.
   auto big = http_->Get("/healthz", {{"X-Big", std::string(20000, 'a')}});
   ASSERT_TRUE(big);
-  EXPECT_EQ(big->status, 431);
+  EXPECT_EQ(big.status, 431);
   EXPECT_EQ(http_->Status("/healthz"), 200);
   EXPECT_EQ(RawRequest(*http_, "NONSENSE\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u);
 
@@ -408,8 +404,8 @@ TEST_F(ObservabilityTest, ReadyzFollowsRedis) {
   ASSERT_TRUE(WaitFor([&] { return http_->Status("/readyz") == 503; }, 5000));
   auto r = http_->Get("/readyz");
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->body.rfind("not ready: ", 0), 0u) << r->body;
-  EXPECT_EQ(std::count(r->body.begin(), r->body.end(), '\n'), 1) << "one line: " << r->body;
+  EXPECT_EQ(r.body.rfind("not ready: ", 0), 0u) << r.body;
+  EXPECT_EQ(std::count(r.body.begin(), r.body.end(), '\n'), 1) << "one line: " << r.body;
   // Alive but not ready: the reactor still turns, and /metrics says the store is unreadable.
   EXPECT_EQ(http_->Status("/healthz"), 200);
   std::string page = http_->Metrics();
@@ -545,7 +541,7 @@ TEST_F(ObservabilityTest, WorkerServesItsOwnHealthAndMetrics) {
   // No broker: not ready (yet alive); the broker back: ready again.
   cluster_->broker().Kill9();
   ASSERT_TRUE(WaitFor([&] { return worker.Status("/readyz") == 503; }, 5000));
-  EXPECT_EQ(worker.Get("/readyz")->body, "not ready: not registered with a broker\n");
+  EXPECT_EQ(worker.Get("/readyz").body, "not ready: not registered with a broker\n");
   EXPECT_EQ(worker.Status("/healthz"), 200);
   ASSERT_TRUE(cluster_->StartBroker());
   ASSERT_TRUE(WaitFor([&] { return worker.Status("/readyz") == 200; }, 10000));

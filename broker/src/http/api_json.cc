@@ -3,9 +3,6 @@
 #include <cstdlib>
 #include <span>
 
-#include "store/store_wire.h"
-#include "store/task_record.h"
-
 // Every reply is checked against the script's contract; a mismatch is an error naming the
 // field, never a crash.
 #define TM_ASSIGN_OR_RETURN(lhs, expr)                     \
@@ -25,18 +22,6 @@ std::string Get(const Hash& h, const char* key) {
 
 int64_t Int(const Hash& h, const char* key) {
   return std::strtoll(Get(h, key).c_str(), nullptr, 10);
-}
-
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t at = 0;
-  while (at < s.size()) {
-    size_t end = s.find(sep, at);
-    if (end == std::string::npos) end = s.size();
-    out.push_back(s.substr(at, end - at));
-    at = end + 1;
-  }
-  return out;
 }
 
 // A blob cut to kMaxBlobBytes, with its full size when it was cut.
@@ -69,20 +54,36 @@ json Prefixed(const Hash& h, const std::string& prefix, As as) {
 
 }  // namespace
 
+TaskRecord TaskRecordFrom(wire::StoredTask stored) {
+  TaskRecord t;
+  t.id = std::move(stored.id);
+  t.fields = std::move(stored.fields);
+  t.history = std::move(stored.history);
+  if (auto it = t.fields.find(std::string(record::kSpec)); it != t.fields.end()) {
+    if (auto spec = record::DecodeSpec(it->second)) t.spec = std::move(*spec);
+    t.fields.erase(it);
+  }
+  if (auto it = t.fields.find(std::string(record::kResult)); it != t.fields.end()) {
+    protocol::TaskInfo info;
+    if (record::DecodeResult(it->second, info)) {
+      t.result = TaskResult{info.duration_ms, info.exit_code, std::move(info.output),
+                            std::move(info.stdout_data), std::move(info.stderr_data)};
+    }
+    t.fields.erase(it);
+  }
+  return t;
+}
+
 Result<std::vector<std::optional<TaskRecord>>> ParseTaskRecords(const redisReply* r) {
   TM_ASSIGN_OR_RETURN(stored, wire::ParseStoredTasks(r));
   std::vector<std::optional<TaskRecord>> out;
   out.reserve(stored.size());
   for (auto& s : stored) {
-    if (!s) {
+    if (s) {
+      out.emplace_back(TaskRecordFrom(std::move(*s)));
+    } else {
       out.emplace_back();
-      continue;
     }
-    TaskRecord t;
-    // The lean record (store/task_record.h) as the named fields this file reads.
-    t.hash = record::FlatView(std::move(s->fields), s->id);
-    t.history = std::move(s->history);
-    out.push_back(std::move(t));
   }
   return out;
 }
@@ -98,18 +99,21 @@ Result<std::optional<BatchRecord>> ParseBatchRecord(const redisReply* r) {
   return std::optional<BatchRecord>(std::move(b));
 }
 
-json TaskSummaryJson(const Hash& h) {
-  json j = {{"id", Get(h, "id")},
-            {"queue", Get(h, "queue")},
-            {"type", Get(h, "type")},
+json TaskSummaryJson(const TaskRecord& t) {
+  const Hash& h = t.fields;
+  static const record::Spec kNone;
+  const record::Spec& s = t.spec ? *t.spec : kNone;  // an undecodable spec reads as empty
+  json j = {{"id", t.id},
+            {"queue", s.queue},
+            {"type", s.type},
             {"state", Get(h, "state")},
             {"attempts", Int(h, "att")},
-            {"max_attempts", Int(h, "max_att")},
-            {"created_ms", Int(h, "created")},
+            {"max_attempts", t.spec ? int64_t{s.max_attempts} : 0},
+            {"created_ms", s.created_ms},
             {"finished_ms", Int(h, "finished")}};
-  if (auto name = Get(h, "name"); !name.empty()) j["name"] = name;
-  if (auto batch = Get(h, "batch"); !batch.empty()) j["batch"] = batch;
-  j["parents"] = Split(Get(h, "parents"), ',');
+  if (!s.name.empty()) j["name"] = s.name;
+  if (!s.batch_id.empty()) j["batch"] = s.batch_id;
+  j["parents"] = s.parents;
   if (h.count("err_code") != 0) {
     j["error"] = {{"code", Get(h, "err_code")}, {"message", Get(h, "err_msg")}};
   }
@@ -117,32 +121,40 @@ json TaskSummaryJson(const Hash& h) {
 }
 
 json TaskJson(const TaskRecord& t) {
-  const Hash& h = t.hash;
-  json j = TaskSummaryJson(h);
-  auto backoff = Split(Get(h, "bo"), ',');
-  json spec = {{"priority", Int(h, "prio")},
-               {"max_attempts", Int(h, "max_att")},
-               {"timeout_ms", Int(h, "timeout")},
-               {"not_before_ms", Int(h, "nbf")},
-               {"idempotency_key", Get(h, "idem")},
-               {"labels", Prefixed(h, "l:", As::kText)}};
-  if (backoff.size() == 4) {
-    spec["backoff"] = {{"base_ms", std::strtoll(backoff[0].c_str(), nullptr, 10)},
-                       {"max_ms", std::strtoll(backoff[1].c_str(), nullptr, 10)},
-                       {"multiplier", std::strtod(backoff[2].c_str(), nullptr)},
-                       {"jitter", backoff[3] == "1"}};
+  const Hash& h = t.fields;
+  json j = TaskSummaryJson(t);
+  json spec = {{"priority", 0},
+               {"max_attempts", 0},
+               {"timeout_ms", 0},
+               {"not_before_ms", 0},
+               {"idempotency_key", ""},
+               {"labels", json::object()}};
+  if (t.spec) {
+    const record::Spec& s = *t.spec;
+    spec["priority"] = int64_t{s.priority};
+    spec["max_attempts"] = int64_t{s.max_attempts};
+    spec["timeout_ms"] = int64_t{s.timeout_ms};
+    spec["not_before_ms"] = s.not_before_ms;
+    spec["idempotency_key"] = s.idempotency_key;
+    for (const auto& [name, value] : s.labels) spec["labels"][name] = value;
+    spec["backoff"] = {{"base_ms", int64_t{s.backoff.base_ms}},
+                       {"max_ms", int64_t{s.backoff.max_ms}},
+                       {"multiplier", s.backoff.multiplier},
+                       {"jitter", s.backoff.jitter}};
   }
   PutBlob(spec, "payload", Get(h, "payload"));
   j["spec"] = std::move(spec);
   j["worker"] = Get(h, "worker");
   j["started_ms"] = Int(h, "started");
   j["ready_at_ms"] = Int(h, "ready_at");
-  j["duration_ms"] = Int(h, "dur");
   j["cost"] = Prefixed(h, "c:", As::kNumber);
-  if (auto exit = Get(h, "exit"); !exit.empty()) j["exit_code"] = Int(h, "exit");
-  PutBlob(j, "output", Get(h, "output"));
-  PutBlob(j, "stdout", Get(h, "stdout"));
-  PutBlob(j, "stderr", Get(h, "stderr"));
+  static const TaskResult kNoResult;
+  const TaskResult& r = t.result ? *t.result : kNoResult;
+  j["duration_ms"] = int64_t{r.duration_ms};
+  if (r.exit_code) j["exit_code"] = int64_t{*r.exit_code};
+  PutBlob(j, "output", r.output);
+  PutBlob(j, "stdout", r.stdout_data);
+  PutBlob(j, "stderr", r.stderr_data);
   if (h.count("err_code") != 0) j["error"]["retryable"] = Get(h, "err_retry") == "1";
   if (auto reason = Get(h, "reason"); !reason.empty()) j["cancel_reason"] = reason;
   if (auto cancel = Get(h, "cancel"); !cancel.empty()) j["cancel_requested"] = cancel;

@@ -1,8 +1,9 @@
 #pragma once
 
-// Store replies (the hashes get.lua, dead_list.lua and get_batch.lua return) as the JSON the
-// dashboard's /api serves. Only the fields named here leave the broker (never the owner key
-// or the fencing token), and large blobs are cut at a bound.
+// Store replies (the records get.lua, dead_list.lua and get_batch.lua return) as the JSON the
+// dashboard's /api serves. A task's encoded spec and result are decoded once, and the JSON
+// is built from those values (no string round trip). Only the fields named here leave the
+// broker (never the owner key or the fencing token), and large blobs are cut at a bound.
 
 #include <hiredis/hiredis.h>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "store/store_wire.h"
+#include "store/task_record.h"
 #include "taskmill/shared/error.h"
 
 namespace taskmill::broker::api {
@@ -22,12 +25,28 @@ using Hash = std::map<std::string, std::string>;
 // rest is said to be cut, with the full size).
 constexpr size_t kMaxBlobBytes = 64 << 10;
 
-// One item of get.lua / dead_list.lua: the task hash and its error history triples.
+// What the result field of a task holds (record::DecodeResult).
+struct TaskResult {
+  uint32_t duration_ms = 0;
+  std::optional<int32_t> exit_code;
+  std::string output;
+  std::string stdout_data;
+  std::string stderr_data;
+};
+
+// One item of get.lua / dead_list.lua, decoded: the record's mutable fields as stored (state,
+// att, worker, started, finished, err_*, reason, cancel, c:<cost>, payload), its spec and
+// result, and its error history triples.
 struct TaskRecord {
-  Hash hash;
+  std::string id;
+  Hash fields;                       // the hash without its encoded spec and result
+  std::optional<record::Spec> spec;  // nullopt: none, or not decodable
+  std::optional<TaskResult> result;  // nullopt: no attempt recorded yet (or not decodable)
   std::vector<std::string> history;
 };
 
+// One stored task decoded.
+TaskRecord TaskRecordFrom(wire::StoredTask stored);
 // get.lua / dead_list.lua items; nullopt for an unknown task.
 Result<std::vector<std::optional<TaskRecord>>> ParseTaskRecords(const redisReply* r);
 
@@ -44,7 +63,7 @@ Result<std::optional<BatchRecord>> ParseBatchRecord(const redisReply* r);
 // The whole task: spec, state, attempts, errors, result, costs, timings.
 nlohmann::json TaskJson(const TaskRecord& t);
 // A task as a dead-letter list row or a DAG node: no blobs.
-nlohmann::json TaskSummaryJson(const Hash& h);
+nlohmann::json TaskSummaryJson(const TaskRecord& t);
 // A batch's aggregate state: counts by task state, costs against budget, times.
 nlohmann::json BatchJson(const BatchRecord& b);
 

@@ -241,7 +241,7 @@ HttpResponse BrokerApi::Batch(const HttpRequest& r) {
   }
   json nodes = json::array();
   for (size_t i = 0; i < records.size() && i < names.size(); ++i) {
-    json node = records[i] ? api::TaskSummaryJson(records[i]->hash)
+    json node = records[i] ? api::TaskSummaryJson(*records[i])
                            : json{{"id", names[i].second}, {"state", "expired"}};
     node["name"] = names[i].first;
     nodes.push_back(std::move(node));
@@ -285,7 +285,7 @@ HttpResponse BrokerApi::DeadLetters(const HttpRequest& r) {
   if (!tasks) return JsonAnswer(500, {{"error", tasks.error().message}});
   json page = json::array();
   for (size_t i = *offset; i < tasks->size() && page.size() < *limit; ++i) {
-    if ((*tasks)[i]) page.push_back(api::TaskSummaryJson((*tasks)[i]->hash));
+    if ((*tasks)[i]) page.push_back(api::TaskSummaryJson(*(*tasks)[i]));
   }
   uint32_t next = *offset + *limit;
   bool more = tasks->size() > next && next <= kApiMaxDeadOffset;

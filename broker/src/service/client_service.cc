@@ -52,7 +52,8 @@ ClientService::ClientService(BrokerContext& ctx, QuotaLimits quotas)
                }),
       quotas_(quotas),
       stats_pages_(ctx, [this]() -> Store& { return Reads(); },
-                   [this] { return BrokerSection(); }) {
+                   [this] { return BrokerSection(); }),
+      wrong_port_(BrokerPort::kClient, ctx.counters, ctx.clock) {
   ctx_.lifecycle.Subscribe(waiters_);
 }
 
@@ -143,16 +144,8 @@ void ClientService::OnBadMessage(const std::string& identity, const Error& error
 }
 
 void ClientService::OnWorkerMessage(const std::string& identity, std::string_view command) {
-  ++ctx_.counters.bad_frames;
-  ++ctx_.counters.wrong_port;
-  Error error = WrongPortError(BrokerPort::kClient, command, ctx_.backend.LastEndpoint());
-  if (auto held_back = wrong_port_warnings_.Allow(ctx_.clock.MonotonicMs())) {
-    Log()->warn("a worker is talking to the client port: {}{}", error.message,
-                *held_back > 0 ? fmt::format(" ({} more since the last warning)", *held_back)
-                               : std::string());
-  }
-  // A worker shows the error of a REPLY it gets (req_id 0: its message had none).
-  ReplyError(identity, 0, error);
+  // req_id 0: a worker's message has none; the worker shows the REPLY's error.
+  Reply(identity, wrong_port_.Refuse(command, 0, ctx_.backend.LastEndpoint()));
 }
 
 void ClientService::OnMessage(const std::string& identity, protocol::Message msg,
@@ -507,6 +500,8 @@ void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
           item.status == CancelStatus::kCancelRequested) {
         reply.ids.push_back(item.task_id);
       }
+      // Still running: it ends cancelled once its worker confirms (no GET needed to know).
+      if (item.status == CancelStatus::kCancelRequested) reply.requested.push_back(item.task_id);
     }
     reply.count = static_cast<uint32_t>(reply.ids.size());
     Reply(identity, std::move(reply));

@@ -108,7 +108,7 @@ class ClientService {
   TaskWaiters waiters_;  // WAITs and RESULT notify; subscribed to ctx_.lifecycle
   ClientQuotas quotas_;
   StatsPages stats_pages_;
-  WrongPortWarnings wrong_port_warnings_;  // rate limit of OnWorkerMessage's warning
+  WrongPortGuard wrong_port_;  // worker messages on the client port
   int64_t next_recheck_ms_ = 0;  // monotonic ms of the next re-read
   size_t recheck_offset_ = 0;    // where the next re-read pass starts
   bool accepting_ = true;        // false once shutting down

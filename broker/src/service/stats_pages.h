@@ -10,9 +10,9 @@
 namespace taskmill::broker {
 
 // Answers STATS one page at a time, so no reply grows past what the decoders accept
-// (docs/protocol.md 8.7). Sections, in page order: "broker" (first page only), "queues" (the
-// store's queue index by name, O(1) per queue), "workers" (connected here, by id). The
-// cursor is opaque to clients: "q:<last queue>" or "w:<last worker id>".
+// (docs/protocol-messages.md 8.7). Sections, in page order: "broker" (first page only),
+// "queues" (the store's queue index by name, O(1) per queue), "workers" (connected here, by
+// id). The cursor is opaque to clients: "q:<last queue>" or "w:<last worker id>".
 // Thread: the reactor thread. Owner: ClientService; holds references only.
 class StatsPages {
  public:

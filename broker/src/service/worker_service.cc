@@ -36,7 +36,8 @@ std::optional<uint64_t> ClientRequestId(const protocol::Message& msg) {
 
 }  // namespace
 
-WorkerService::WorkerService(BrokerContext& ctx) : ctx_(ctx), registry_(ctx.workers) {
+WorkerService::WorkerService(BrokerContext& ctx)
+    : ctx_(ctx), registry_(ctx.workers), wrong_port_(BrokerPort::kWorker, ctx.counters, ctx.clock) {
   ctx_.lifecycle.Subscribe(*this);
 }
 
@@ -72,19 +73,7 @@ void WorkerService::OnMessage(const std::string& identity, protocol::Message msg
 
 void WorkerService::OnClientRequest(const std::string& identity, std::string_view command,
                                     uint64_t req_id) {
-  ++ctx_.counters.bad_frames;
-  ++ctx_.counters.wrong_port;
-  Error error = WrongPortError(BrokerPort::kWorker, command, ctx_.frontend.LastEndpoint());
-  if (auto held_back = wrong_port_warnings_.Allow(ctx_.clock.MonotonicMs())) {
-    Log()->warn("a client is talking to the worker port: {}{}", error.message,
-                *held_back > 0 ? fmt::format(" ({} more since the last warning)", *held_back)
-                               : std::string());
-  }
-  // The client's call fails at once with this text instead of timing out.
-  protocol::Reply reply;
-  reply.req_id = req_id;
-  reply.error = protocol::WireError{std::string(ErrorCodeName(error.code)), error.message};
-  Send(identity, reply);
+  Send(identity, wrong_port_.Refuse(command, req_id, ctx_.frontend.LastEndpoint()));
 }
 
 void WorkerService::OnReady(const std::string& identity, const std::string& user_id,

@@ -71,7 +71,7 @@ class WorkerService : public LifecycleObserver {
   WorkerRegistry& registry_;             // ctx_.workers
   WorkerBindings bindings_;              // CURVE: which key each worker id belongs to
   HeldResults held_;                     // DONEs of connections that have not sent READY yet
-  WrongPortWarnings wrong_port_warnings_;  // rate limit of OnClientRequest's warning
+  WrongPortGuard wrong_port_;  // client requests on the worker port
   int64_t next_bind_refresh_ms_ = 0;     // monotonic ms of the next BindAcrossBrokers refresh
   bool draining_ = false;                // true iff StartDrain was called: nothing new goes out
 };

@@ -4,15 +4,23 @@
 // worker's message on the client port (issue 16: TASKMILL_BROKER exported for a client and
 // read by a worker, or the reverse). The peer gets a REPLY whose error names the right
 // endpoint (a client shows it as its call's error, a worker logs it); the broker counts each
-// one (BrokerCounters::wrong_port) and warns at most once per interval per port, so a
-// misconfigured fleet cannot flood the log.
+// one (BrokerCounters::wrong_port, also in bad_frames) and warns at most once per interval
+// per port, so a misconfigured fleet cannot flood the log.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "metrics/broker_counters.h"
+#include "taskmill/shared/clock.h"
 #include "taskmill/shared/error.h"
+#include "taskmill/shared/protocol/messages.h"
+
+namespace spdlog {
+class logger;
+}
 
 namespace taskmill::broker {
 
@@ -25,15 +33,28 @@ enum class BrokerPort : uint8_t { kClient, kWorker };
 // direction.
 Error WrongPortError(BrokerPort port, std::string_view command, const std::string& other_endpoint);
 
-// Rate limit of the broker's warning. One per service; reactor thread only.
-class WrongPortWarnings {
+// The one handling of wrong-port traffic, for either port: counts it, logs the rate-limited
+// warning and builds the REPLY the caller sends. One per service (ClientService for the
+// client port, WorkerService for the worker port); reactor thread only. `counters` and
+// `clock` are the broker's and outlive it.
+class WrongPortGuard {
  public:
-  explicit WrongPortWarnings(int64_t interval_ms = 10'000) : interval_ms_(interval_ms) {}
-  // Whether a warning may be logged now (monotonic `now_ms`): then how many were held back
-  // since the last one (the count restarts), else nullopt (and this one is held back).
-  std::optional<uint64_t> Allow(int64_t now_ms);
+  WrongPortGuard(BrokerPort port, BrokerCounters& counters, const Clock& clock,
+                 int64_t interval_ms = 10'000);
+  // `command` arrived on this port with `req_id` (0 when the message has none): the REPLY
+  // that tells the peer to connect to `other_endpoint`.
+  protocol::Reply Refuse(std::string_view command, uint64_t req_id,
+                         const std::string& other_endpoint);
 
  private:
+  // Whether a warning may be logged now: then how many were held back since the last one
+  // (the count restarts), else nullopt (and this one is held back).
+  std::optional<uint64_t> AllowWarning();
+
+  BrokerPort port_;
+  BrokerCounters& counters_;
+  const Clock& clock_;
+  std::shared_ptr<spdlog::logger> log_;  // co-owned with spdlog's registry
   int64_t interval_ms_;
   int64_t next_ms_ = 0;      // monotonic ms before which warnings are held back
   uint64_t suppressed_ = 0;  // held back since the last one logged

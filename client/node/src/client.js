@@ -244,21 +244,12 @@ export class Client extends EventEmitter {
   // cancel is requested: they end `cancelled` only once their worker confirms.
   async cancelMany(ids, {reason = ''} = {}) {
     const reply = await this.call('CANCEL', {ids: ids.map(idOf), reason});
-    return this.withRequested(affected(reply));
+    return affected(reply);
   }
 
   // Cancels the unfinished rest of a batch ({count, ids, requested} as cancelMany).
   async cancelBatch(batchId, {reason = ''} = {}) {
-    return this.withRequested(affected(await this.call('CANCEL', {batchId, reason})));
-  }
-
-  // (internal) Fills `requested` from a GET of the affected ids.
-  async withRequested(result) {
-    if (result.ids.length === 0) return result;
-    const ids = new Set(result.ids);
-    const tasks = await this.getMany(result.ids);
-    result.requested = tasks.filter((t) => t.state === 'running' && ids.has(t.id)).map((t) => t.id);
-    return result;
+    return affected(await this.call('CANCEL', {batchId, reason}));
   }
 
   // Submits a batch: {id?, tasks (each with a unique name; dependsOn by name), budget?,
@@ -379,7 +370,7 @@ export class Client extends EventEmitter {
 }
 
 function affected(reply) {
-  return {count: reply.count, ids: reply.ids, requested: []};
+  return {count: reply.count, ids: reply.ids, requested: reply.requested};
 }
 
 // How long a task's attempt has taken: for a running task the time since it started (its

@@ -1,4 +1,4 @@
-// Results the broker pushes (RESULT, docs/protocol.md 8.10) for tasks submitted with
+// Results the broker pushes (RESULT, docs/protocol-messages.md 8.10) for tasks submitted with
 // notify, kept until a caller takes them, so that waiting for a result costs no request.
 // Mirrors the C++ and Python clients' result tables. Not public API.
 

@@ -1,7 +1,7 @@
 // The field table of every TM1 message and value type: one table per type, walked by the
 // encoder (key order, defaults, required keys) and the decoder (key lookup, types, ranges).
-// The order is the canonical wire order of docs/protocol.md sections 7 and 8, which follows
-// shared/src/protocol/fields.h. Each field maps a wire key (snake_case) to the property of
+// The order is the canonical wire order of docs/protocol.md section 7 and
+// docs/protocol-messages.md section 8, which follows shared/src/protocol/fields.h. Each field maps a wire key (snake_case) to the property of
 // the JavaScript object (camelCase).
 
 export const DEFAULT_QUEUE = 'default';
@@ -181,6 +181,7 @@ export const Reply = [
   f('broker', 'optObj', {schema: BrokerStats}),
   f('next_cursor', 'str'),
   f('warnings', 'strList'),
+  f('requested', 'strList'),
 ];
 export const Result = [f('task', 'obj', {req: true, schema: TaskInfo})];
 export const Event = [

@@ -1,6 +1,7 @@
-// RESULT pushes (docs/protocol.md 8.10) in the Node client: a task submitted with notify
+// RESULT pushes (docs/protocol-messages.md 8.10) in the Node client: a task submitted with notify
 // gets its result from the push without a second request; early pushes are kept (bounded);
-// a push that cannot come falls back to WAIT/GET.
+// a push that cannot come falls back to WAIT/GET. And a CANCEL's REPLY alone says which
+// tasks still run (`requested`, protocol-messages.md 8.5): no follow-up GET.
 
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
@@ -14,7 +15,8 @@ const done = (id, output) => ({id, state: 'succeeded', output: Buffer.from(outpu
 
 // A ROUTER answering every request at once: SUBMIT with ids "t<reqId>-<i>" and, when `push`
 // and notify, each task's RESULT (output "pushed") right after; WAIT and GET with succeeded
-// tasks (output "asked").
+// tasks (output "asked"); CANCEL with every id (a batch: "b-1", "run-b-2"), those starting
+// "run" as `requested`.
 async function answeringBroker({push = true, endpoint = 'tcp://127.0.0.1:*'} = {}) {
   const router = new zmq.Router({linger: 0});
   for (let tries = 0; ; tries++) {
@@ -37,6 +39,10 @@ async function answeringBroker({push = true, endpoint = 'tcp://127.0.0.1:*'} = {
           const ids = message.tasks.map((_, i) => `t${message.reqId}-${i}`);
           out.push(['REPLY', {reqId: message.reqId, ids}]);
           if (push && message.notify) for (const id of ids) out.push(['RESULT', {task: done(id, 'pushed')}]);
+        } else if (command === 'CANCEL') {
+          const ids = message.ids.length > 0 ? message.ids : ['b-1', 'run-b-2'];
+          const requested = ids.filter((id) => id.startsWith('run'));
+          out.push(['REPLY', {reqId: message.reqId, ids, count: ids.length, requested}]);
         } else if (command === 'WAIT' || command === 'GET') {
           out.push(['REPLY', {reqId: message.reqId, tasks: message.ids.map((id) => done(id, 'asked'))}]);
         } else {
@@ -119,6 +125,22 @@ test('after a reconnect a waiter asks the broker instead of waiting for a push',
     assert.ok(Date.now() - start < 12_000);
     assert.equal(task.output.toString(), 'asked');
     assert.equal(broker.count('WAIT'), 1);
+  } finally {
+    await client.close();
+    await broker.close();
+  }
+});
+
+test('a cancel reply says which tasks still run, without a second request', async () => {
+  const broker = await answeringBroker();
+  const client = new Client({broker: broker.endpoint});
+  try {
+    const affected = await client.cancelMany(['done-1', 'run-2', 'done-3']);
+    assert.deepEqual(affected,
+        {count: 3, ids: ['done-1', 'run-2', 'done-3'], requested: ['run-2']});
+    assert.deepEqual((await client.cancelBatch('B1')).requested, ['run-b-2']);
+    assert.equal(await client.cancel('run-9'), 1);
+    assert.deepEqual(broker.requests, ['CANCEL', 'CANCEL', 'CANCEL']);
   } finally {
     await client.close();
     await broker.close();

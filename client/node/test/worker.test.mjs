@@ -126,7 +126,7 @@ describe('node worker and examples against a live cluster', {skip: missingBinari
       // The reply does not wait for the worker: its CANCEL_TASK is a separate message that
       // may come after this line. Let the handler go only once the abort has reached it, so
       // that 'late' is a result returned after the cancel (a result returned before the
-      // worker hears of it is a success, protocol.md 8.18).
+      // worker hears of it is a success, protocol-messages.md 8.18).
       await waitFor('the cancel to reach the handler', () => stubborn.get(held)?.signal.aborted);
       release('late');
       assert.equal((await client.wait(held, {timeoutMs: 10_000})).state, 'cancelled');

@@ -189,17 +189,10 @@ class AsyncClient:
                                              self.request_timeout))).count
 
     async def cancel_many(self, ids: Sequence[str], reason: str = "") -> AffectedTasks:
-        return await self._requested(
-            await self._run(calls.cancel(ids, "", reason, self.request_timeout)))
+        return await self._run(calls.cancel(ids, "", reason, self.request_timeout))
 
     async def cancel_batch(self, batch_id: str, reason: str = "") -> AffectedTasks:
-        return await self._requested(
-            await self._run(calls.cancel([], batch_id, reason, self.request_timeout)))
-
-    async def _requested(self, affected: AffectedTasks) -> AffectedTasks:
-        if not affected.ids:
-            return affected
-        return calls.with_requested(affected, await self.get_many(affected.ids))
+        return await self._run(calls.cancel([], batch_id, reason, self.request_timeout))
 
     async def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                            id: str = "", budget: Optional[Mapping[str, float]] = None,

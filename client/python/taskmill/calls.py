@@ -43,18 +43,13 @@ class StatsReply:
 @dataclass
 class AffectedTasks:
     """What CANCEL and DLQ retry/purge answer: how many tasks, and which. For a cancel,
-    ``requested`` lists those of ``ids`` that were still running: their cancel is requested
-    and they end ``cancelled`` only once their worker confirms (``wait`` for them)."""
+    ``requested`` lists those of ``ids`` that were still running (the broker's REPLY says
+    so): their cancel is requested and they end ``cancelled`` only once their worker
+    confirms (``wait`` for them)."""
 
     count: int = 0
     ids: List[str] = field(default_factory=list)
     requested: List[str] = field(default_factory=list)
-
-
-def with_requested(affected: AffectedTasks, infos: Sequence[m.TaskInfo]) -> AffectedTasks:
-    """``affected`` with ``requested`` = its ids that ``infos`` (a GET of them) show running."""
-    affected.requested = [i.id for i in infos if i.state == "running" and i.id in affected.ids]
-    return affected
 
 
 @dataclass
@@ -210,7 +205,7 @@ def succeeded(info: m.TaskInfo) -> m.TaskInfo:
 
 
 def _affected(reply: m.Reply) -> AffectedTasks:
-    return AffectedTasks(count=reply.count, ids=list(reply.ids))
+    return AffectedTasks(count=reply.count, ids=list(reply.ids), requested=list(reply.requested))
 
 
 def cancel(ids: Sequence[str], batch_id: str, reason: str,

@@ -243,17 +243,11 @@ class Client:
     def cancel_many(self, ids: Sequence[str], reason: str = "") -> AffectedTasks:
         """Cancels tasks; ``requested``: those still running, stopping once their worker
         confirms."""
-        return self._requested(self._run(calls.cancel(ids, "", reason, self.request_timeout)))
+        return self._run(calls.cancel(ids, "", reason, self.request_timeout))
 
     def cancel_batch(self, batch_id: str, reason: str = "") -> AffectedTasks:
         """Cancels the unfinished rest of a batch (``requested`` as for ``cancel_many``)."""
-        return self._requested(
-            self._run(calls.cancel([], batch_id, reason, self.request_timeout)))
-
-    def _requested(self, affected: AffectedTasks) -> AffectedTasks:
-        if not affected.ids:
-            return affected
-        return calls.with_requested(affected, self.get_many(affected.ids))
+        return self._run(calls.cancel([], batch_id, reason, self.request_timeout))
 
     # --------------------------------------------------------------------- batches
 

@@ -17,7 +17,7 @@ import queue
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import zmq
 
@@ -34,6 +34,13 @@ EventSink = Callable[[m.Event], None]
 _CLOSE = object()
 
 
+class _Pending(NamedTuple):
+    """A request sent and awaiting its REPLY (I/O thread only)."""
+    fut: "concurrent.futures.Future[m.Reply]"
+    deadline: float  # time.monotonic() after which it fails with a timeout
+    notify: bool     # a SUBMIT with notify: its ids expect RESULT pushes once it is answered
+
+
 class Connection:
     """The I/O thread and its DEALER. Lifecycle: construct (starts the thread and
     connects lazily), ``request`` from any thread, ``close`` (pending requests then fail
@@ -46,8 +53,6 @@ class Connection:
         self.endpoint = endpoint
         # RESULT pushes of tasks submitted with notify, fed by the I/O thread.
         self.results = ResultTable(max_kept_results)
-        # req_ids of SUBMITs with notify awaiting their reply (I/O thread only).
-        self._notify_reqs: Set[int] = set()
         self.curve = curve  # set iff the socket is a CURVE client
         self._ctx = context or zmq.Context.instance()
         self._heartbeat_ms = heartbeat_ms
@@ -163,7 +168,7 @@ class Connection:
             self._started.set()
             return
         self._started.set()
-        pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]] = {}
+        pending: Dict[int, _Pending] = {}
         poller = zmq.Poller()
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
         assert opened is not None  # _open returned (or raised)
@@ -183,7 +188,7 @@ class Connection:
                 now = time.monotonic()
                 wait_ms = 1000
                 if pending:
-                    soonest = min(d for _, d in pending.values())
+                    soonest = min(p.deadline for p in pending.values())
                     wait_ms = max(0, min(wait_ms, int((soonest - now) * 1000) + 1))
                 if opened is None:
                     wait_ms = max(0, min(wait_ms, int((redial_at - now) * 1000) + 1))
@@ -220,10 +225,9 @@ class Connection:
                         (log.warning if refusals == 1 else log.debug)(
                             "%s; redialling in %.1f s", why, delay)
                         self._refusal = why
-                        for fut, _ in pending.values():
-                            _fail(fut, Unauthorized(why))
+                        for p in pending.values():
+                            _fail(p.fut, Unauthorized(why))
                         pending.clear()
-                        self._notify_reqs.clear()
                         poller.unregister(opened[0])
                         poller.unregister(opened[1])
                         self._shut(*opened)
@@ -238,13 +242,13 @@ class Connection:
                     connects = 1
                 self._expire(pending, time.monotonic())
         finally:
-            for fut, _ in pending.values():
-                _fail(fut, BrokerUnavailable("the client was closed"))
+            for p in pending.values():
+                _fail(p.fut, BrokerUnavailable("the client was closed"))
             if opened is not None:
                 self._shut(*opened)
 
     def _drain_inbox(self, sock: Optional[zmq.Socket[Any]],
-                     pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]]
+                     pending: Dict[int, _Pending]
                      ) -> bool:
         while True:
             try:
@@ -275,12 +279,11 @@ class Connection:
                     _fail(fut, BrokerUnavailable(f"cannot send to {self.endpoint}: {e}"))
                 continue
             if fut is not None:
-                pending[msg.req_id] = (fut, deadline)
-                if isinstance(msg, m.Submit) and msg.notify:
-                    self._notify_reqs.add(msg.req_id)
+                notify = isinstance(msg, m.Submit) and msg.notify
+                pending[msg.req_id] = _Pending(fut, deadline, notify)
 
     def _read_all(self, sock: zmq.Socket[Any],
-                  pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]]
+                  pending: Dict[int, _Pending]
                   ) -> None:
         while True:
             try:
@@ -294,17 +297,15 @@ class Connection:
                 log.debug("dropping an undecodable broker message: %s", e)
                 continue
             if isinstance(msg, m.Reply):
-                if msg.req_id in self._notify_reqs:
-                    self._notify_reqs.discard(msg.req_id)
-                    # Registered here, before the pushes that follow on this connection.
-                    if msg.error is None:
-                        self.results.expect(msg.ids)
                 entry = pending.pop(msg.req_id, None)
                 if entry is None:
                     if msg.error is not None:
                         log.debug("reply %d: %s", msg.req_id, msg.error.message)
                     continue
-                fut = entry[0]
+                if entry.notify and msg.error is None:
+                    # Registered here, before the pushes that follow on this connection.
+                    self.results.expect(msg.ids)
+                fut = entry.fut
                 if msg.error is not None:
                     _fail(fut, error_from_code(msg.error.code, msg.error.message))
                 elif not fut.done():
@@ -334,11 +335,9 @@ class Connection:
             except zmq.ZMQError:
                 pass
 
-    def _expire(self, pending: Dict[int, Tuple[concurrent.futures.Future[m.Reply], float]],
+    def _expire(self, pending: Dict[int, _Pending],
                 now: float) -> None:
-        for req_id, (fut, deadline) in list(pending.items()):
-            if fut.done() or now >= deadline:
-                self._notify_reqs.discard(req_id)
+        for req_id, (fut, deadline, _) in list(pending.items()):
             if fut.done():  # cancelled by its caller
                 del pending[req_id]
             elif now >= deadline:

@@ -1,11 +1,11 @@
 """Every message and value type of the taskmill wire protocol, TM1.
 
-Plain dataclasses, one per protocol struct (docs/protocol.md sections 7 and 8), each with
-one field table, ``FIELDS``: the wire keys in canonical order, their kinds and whether
-they are required. The codec (``taskmill.codec``) walks the same table to encode and to
-decode, and a field's default is the dataclass field's default, so the three never
-disagree. Values are immutable in spirit but not frozen, so callers can build them field
-by field.
+Plain dataclasses, one per protocol struct (docs/protocol.md section 7 and
+docs/protocol-messages.md section 8), each with one field table, ``FIELDS``: the wire keys
+in canonical order, their kinds and whether they are required. The codec
+(``taskmill.codec``) walks the same table to encode and to decode, and a field's default
+is the dataclass field's default, so the three never disagree. Values are immutable in
+spirit but not frozen, so callers can build them field by field.
 """
 
 from __future__ import annotations
@@ -547,6 +547,7 @@ class Reply:
     broker: Optional[BrokerStats] = None
     next_cursor: str = ""
     warnings: List[str] = field(default_factory=list)
+    requested: List[str] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("error", OPT_OBJ, cls=WireError),
@@ -559,6 +560,7 @@ class Reply:
         Field("broker", OPT_OBJ, cls=BrokerStats),
         Field("next_cursor", STR),
         Field("warnings", STR_LIST),
+        Field("requested", STR_LIST),
     )
 
 

@@ -1,4 +1,4 @@
-"""Results the broker pushes (RESULT, protocol.md 8.10) for tasks submitted with notify,
+"""Results the broker pushes (RESULT, protocol-messages.md 8.10) for tasks submitted with notify,
 kept until a caller takes them, so that waiting for a result costs no request.
 
 Not public API: used by Client and AsyncClient through their Connection.

@@ -1,6 +1,7 @@
-"""RESULT pushes (protocol.md 8.10) in the sync and async clients: a task submitted with
+"""RESULT pushes (protocol-messages.md 8.10) in the sync and async clients: a task submitted with
 notify gets its result from the push without a second request; early pushes are kept
-(bounded); a push that cannot come falls back to WAIT/GET."""
+(bounded); a push that cannot come falls back to WAIT/GET. And a CANCEL's REPLY alone says
+which tasks are still running (``requested``, protocol-messages.md 8.5): no follow-up GET."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def done(task_id: str, output: bytes) -> m.TaskInfo:
 class AnsweringBroker:
     """A ROUTER on its own thread that answers every request at once: SUBMIT with ids
     "t<req_id>-<i>" and, when ``push`` and notify, each task's RESULT (output b"pushed")
-    right after; WAIT and GET with succeeded tasks (output b"asked")."""
+    right after; WAIT and GET with succeeded tasks (output b"asked"); CANCEL with every id
+    (or "b-1", "run-b-2" for a batch), those starting "run" as ``requested``."""
 
     def __init__(self, push: bool = True, endpoint: Optional[str] = None) -> None:
         self.endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
@@ -63,6 +65,10 @@ class AnsweringBroker:
                 out.append(m.Reply(req_id=msg.req_id, ids=ids))
                 if self.push and msg.notify:
                     out += [m.ResultMsg(task=done(i, b"pushed")) for i in ids]
+            elif isinstance(msg, m.Cancel):
+                ids = list(msg.ids) or ["b-1", "run-b-2"]
+                out.append(m.Reply(req_id=msg.req_id, ids=ids, count=len(ids),
+                                   requested=[i for i in ids if i.startswith("run")]))
             elif isinstance(msg, (m.Wait, m.Get)):
                 out.append(m.Reply(req_id=msg.req_id,
                                    tasks=[done(i, b"asked") for i in msg.ids]))
@@ -211,3 +217,25 @@ def test_a_declared_task_submitted_with_notify_gets_the_push(fake: AnsweringBrok
 
         assert echo.submit(b"x", notify=True).result(timeout=5).output == b"pushed"
     assert len(fake.requests) == 1 and fake.requests[0].notify
+
+
+def test_a_cancel_reply_says_which_tasks_still_run(fake: AnsweringBroker) -> None:
+    with Client(fake.endpoint, request_timeout=5) as c:
+        affected = c.cancel_many(["done-1", "run-2", "done-3"])
+        assert affected.count == 3
+        assert affected.ids == ["done-1", "run-2", "done-3"]
+        assert affected.requested == ["run-2"]
+        assert c.cancel_batch("B1").requested == ["run-b-2"]
+    # One request each: the reply says it all, no GET of the affected tasks.
+    assert [type(r) for r in fake.requests] == [m.Cancel, m.Cancel]
+
+
+def test_async_a_cancel_reply_says_which_tasks_still_run(fake: AnsweringBroker) -> None:
+    async def main() -> None:
+        async with AsyncClient(fake.endpoint, request_timeout=5) as c:
+            affected = await c.cancel_many(["run-1", "done-2"])
+            assert (affected.count, affected.requested) == (2, ["run-1"])
+            assert (await c.cancel_batch("B1")).requested == ["run-b-2"]
+
+    asyncio.run(main())
+    assert [type(r) for r in fake.requests] == [m.Cancel, m.Cancel]

@@ -1,5 +1,6 @@
 // Task commands: submit, get, wait, cancel.
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -260,13 +261,11 @@ int RunCancel(Context& ctx, const Args& args) {
   auto affected =
       batch_id.empty() ? client->CancelMany(ids, reason) : client->CancelBatch(batch_id, reason);
   if (!affected) return ReportError(ctx, affected.error());
-  // A running task stops only once its worker confirms: say "requested" for those.
-  std::vector<std::string> requested, done;
-  auto infos = client->GetMany(affected->ids);
-  for (size_t i = 0; i < affected->ids.size(); ++i) {
-    bool running = infos && i < infos->size() && (*infos)[i].id == affected->ids[i] &&
-                   (*infos)[i].state == protocol::TaskState::kRunning;
-    (running ? requested : done).push_back(affected->ids[i]);
+  // A running task stops only once its worker confirms: the REPLY says which ("requested").
+  const std::vector<std::string>& requested = affected->requested;
+  std::vector<std::string> done;
+  for (const auto& id : affected->ids) {
+    if (std::find(requested.begin(), requested.end(), id) == requested.end()) done.push_back(id);
   }
   if (ctx.global.json) {
     ctx.out << Dump(nlohmann::json{{"count", affected->count},

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <ostream>
@@ -73,7 +72,7 @@ std::string RateLine(const StatsReply& before, const StatsReply& after, int64_t 
 }
 
 int WatchStats(Context& ctx, const WatchOptions& options, const StatsFetch& fetch,
-               const WatchWait& wait, const WatchClock& clock) {
+               const WatchWait& wait, const Clock& clock) {
   const bool draw = ctx.tty && !ctx.global.json;
   if (draw) ctx.out << kHideCursor << kClearScreen << std::flush;
   std::optional<StatsReply> last;
@@ -81,7 +80,7 @@ int WatchStats(Context& ctx, const WatchOptions& options, const StatsFetch& fetc
   int64_t unreachable_since = -1;
   int code = kExitOk;
   for (uint32_t frame = 1; options.count == 0 || frame <= options.count; ++frame) {
-    int64_t start = clock.steady_ms();
+    int64_t start = clock.MonotonicMs();
     auto stats = fetch();
     if (!stats && ExitCodeFor(stats.error()) != kExitUnreachable) {
       code = ReportError(ctx, stats.error());
@@ -100,14 +99,14 @@ int WatchStats(Context& ctx, const WatchOptions& options, const StatsFetch& fetc
     if (ctx.global.json) {
       if (stats) {
         auto doc = ToJson(*stats);
-        doc["time_ms"] = clock.epoch_ms();
+        doc["time_ms"] = clock.NowMs();
         ctx.out << doc.dump() << '\n' << std::flush;
       }
       // An unreachable broker prints nothing on stdout: each line stays a stats document.
       if (!stats) ctx.err << "taskmill: " << stats.error().message << " (retrying)\n";
     } else {
       std::ostringstream f;
-      f << (draw ? "" : "--- ") << "taskmill stats  " << FormatTime(clock.epoch_ms())
+      f << (draw ? "" : "--- ") << "taskmill stats  " << FormatTime(clock.NowMs())
         << "  every " << FormatDurationMs(options.interval_ms) << "  frame " << frame
         << (draw ? "  (Ctrl-C quits)" : "") << '\n';
       if (stats) {
@@ -124,7 +123,7 @@ int WatchStats(Context& ctx, const WatchOptions& options, const StatsFetch& fetc
     }
     if (options.count != 0 && frame == options.count) break;
     int64_t next = start + options.interval_ms;
-    if (!wait(std::max<int64_t>(0, next - clock.steady_ms()))) break;
+    if (!wait(std::max<int64_t>(0, next - clock.MonotonicMs()))) break;
   }
   if (draw) ctx.out << kShowCursor << std::flush;
   return code;
@@ -143,30 +142,18 @@ int RunStatsWatch(Context& ctx, const WatchOptions& options, const StatsFetch& f
   sigaction(SIGINT, &action, &old_int);
   sigaction(SIGTERM, &action, &old_term);
 
-  auto wait = [](int64_t ms) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  const Clock& clock = SystemClock::Instance();
+  auto wait = [&clock](int64_t ms) {
+    const int64_t deadline = clock.MonotonicMs() + ms;
     for (;;) {
       pollfd p{g_signal_pipe[0], POLLIN, 0};
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      deadline - std::chrono::steady_clock::now())
-                      .count();
-      int n = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left)));
+      int64_t left = std::max<int64_t>(0, deadline - clock.MonotonicMs());
+      int n = poll(&p, 1, static_cast<int>(left));
       if (n > 0) return false;  // a signal arrived
       if (n == 0) return true;  // the interval passed
       if (errno != EINTR) return true;
     }
   };
-  WatchClock clock{
-      [] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-            .count();
-      },
-      [] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-            .count();
-      }};
   // A signal during a STATS round trip is seen by the next wait (the pipe stays readable).
   int code = WatchStats(ctx, options, fetch, wait, clock);
 

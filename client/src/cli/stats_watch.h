@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "taskmill/client/client.h"
+#include "taskmill/shared/clock.h"
 
 namespace taskmill::client::cli {
 
@@ -24,23 +25,19 @@ struct WatchOptions {
 using StatsFetch = std::function<Result<StatsReply>()>;
 // Waits up to `ms`; returns false when the watch must stop now (Ctrl-C).
 using WatchWait = std::function<bool(int64_t ms)>;
-// Monotonic milliseconds (rates, give-up) and wall-clock epoch milliseconds (the header).
-struct WatchClock {
-  std::function<int64_t()> steady_ms;
-  std::function<int64_t()> epoch_ms;
-};
 
-// The loop, with its I/O injected so unit tests drive it without a broker or signals.
+// The loop, with its I/O and clock injected so unit tests drive it without a broker, signals
+// or real time (FakeClock): MonotonicMs times rates and the give-up, NowMs the header.
 // Returns the exit code: 0 after --count frames or an interrupt, 3 after give_up_ms of an
 // unreachable broker, the error's code for any other failure (e.g. a refused CURVE key).
 int WatchStats(Context& ctx, const WatchOptions& options, const StatsFetch& fetch,
-               const WatchWait& wait, const WatchClock& clock);
+               const WatchWait& wait, const Clock& clock);
 
 // Finished tasks (succeeded + failed + cancelled) and submissions per second between two
 // replies `elapsed_ms` apart, as "rate: 12.5 submitted/s, 11.0 finished/s".
 std::string RateLine(const StatsReply& before, const StatsReply& after, int64_t elapsed_ms);
 
-// Runs WatchStats with the real clock; SIGINT/SIGTERM end it cleanly (the handlers are
+// Runs WatchStats with SystemClock; SIGINT/SIGTERM end it cleanly (the handlers are
 // restored on return; a second Ctrl-C kills at once).
 int RunStatsWatch(Context& ctx, const WatchOptions& options, const StatsFetch& fetch);
 

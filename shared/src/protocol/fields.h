@@ -254,6 +254,7 @@ void Fields(V& v, S& x) {
   v.OptObj("broker", x.broker);
   v.Str("next_cursor", x.next_cursor);
   v.StrList("warnings", x.warnings);
+  v.StrList("requested", x.requested);
 }
 
 template <class V, class S>

@@ -111,6 +111,9 @@ struct StatsReply {
 struct AffectedTasks {
   uint32_t count = 0;
   std::vector<std::string> ids;
+  // CANCEL: those of `ids` still running. Their worker is told to stop; each ends cancelled
+  // once it confirms (Wait for it). Empty from a broker older than the REPLY's `requested`.
+  std::vector<std::string> requested;
 };
 
 // A client connection to one broker: one ZeroMQ DEALER owned by a private I/O thread.

@@ -101,7 +101,7 @@ struct Subscribe {
 };
 
 // Per-queue depth and counters, connected workers, the broker's own counters; one page at
-// a time (docs/protocol.md 8.7): send the reply's next_cursor back until it is empty.
+// a time (docs/protocol-messages.md 8.7): send the reply's next_cursor back until it is empty.
 struct Stats {
   static constexpr Command kCommand = Command::kStats;
   uint64_t req_id = 0;
@@ -143,6 +143,8 @@ struct Reply {
   std::optional<BrokerStats> broker;  // STATS (first page)
   std::string next_cursor;            // STATS: pass back for the next page; empty: last page
   std::vector<std::string> warnings;  // SUBMIT, BATCH: e.g. a task type no worker serves
+  std::vector<std::string> requested;  // CANCEL: those of ids still running (their worker
+                                       // is told to stop; they end once it confirms)
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 
