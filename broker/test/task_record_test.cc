@@ -82,33 +82,5 @@ TEST(TaskRecordTest, BytesThatAreNotARecordAreAnErrorNotACrash) {
   EXPECT_FALSE(missing.has_value());
 }
 
-TEST(TaskRecordTest, TheFlatViewNamesTheFieldsAndNeverTheOwner) {
-  protocol::Done done;
-  done.output = "out";
-  done.duration_ms = 5;
-  std::map<std::string, std::string> hash = {
-      {"spec", EncodeSpec(FullSpec(), "b-1", "owner-key", 77)},
-      {"res", EncodeResult(done)},
-      {"state", "succeeded"},
-      {"payload", "pl"}};
-  auto v = FlatView(hash, "t-1");
-  EXPECT_EQ(v["id"], "t-1");
-  EXPECT_EQ(v["queue"], "q1");
-  EXPECT_EQ(v["batch"], "b-1");
-  EXPECT_EQ(v["prio"], "200");
-  EXPECT_EQ(v["bo"], "250,90000,1.5,1");
-  EXPECT_EQ(v["parents"], "p1,p2");
-  EXPECT_EQ(v["l:team"], "a");
-  EXPECT_EQ(v["created"], "77");
-  EXPECT_EQ(v["output"], "out");
-  EXPECT_EQ(v["exit"], "");
-  EXPECT_EQ(v["dur"], "5");
-  EXPECT_EQ(v["payload"], "pl");
-  EXPECT_EQ(v["state"], "succeeded");
-  EXPECT_EQ(v.count("owner"), 0u);
-  EXPECT_EQ(v.count("spec"), 0u);
-  for (const auto& [k, val] : v) EXPECT_EQ(val.find("owner-key"), std::string::npos) << k;
-}
-
 }  // namespace
 }  // namespace taskmill::broker::record

@@ -69,7 +69,7 @@ Result<PromoteResult> ParsePromote(const redisReply* r);
 Result<ExtendResult> ParseExtend(const redisReply* r);
 Result<CancelResult> ParseCancel(const redisReply* r);
 // get.lua / dead_list.lua items as stored: the record's fields, its error history, its id
-// (the broker reads them with record::TaskFromFields, the dashboard with record::FlatView).
+// (the broker reads them with record::TaskFromFields, the HTTP API with api::TaskRecordFrom).
 struct StoredTask {
   std::map<std::string, std::string> fields;
   std::vector<std::string> history;  // code, message, retryable triples

@@ -179,44 +179,4 @@ Result<protocol::TaskInfo> TaskFromFields(const std::map<std::string, std::strin
   return t;
 }
 
-std::map<std::string, std::string> FlatView(std::map<std::string, std::string> m,
-                                            const std::string& id) {
-  auto spec_it = m.find(std::string(kSpec));
-  if (spec_it == m.end()) return m;
-  auto spec = DecodeSpec(spec_it->second);
-  m.erase(spec_it);
-  m["id"] = id;
-  if (spec) {
-    m["queue"] = spec->queue;
-    m["type"] = spec->type;
-    if (!spec->name.empty()) m["name"] = spec->name;
-    if (!spec->batch_id.empty()) m["batch"] = spec->batch_id;
-    m["prio"] = std::to_string(spec->priority);
-    m["max_att"] = std::to_string(spec->max_attempts);
-    m["timeout"] = std::to_string(spec->timeout_ms);
-    m["nbf"] = std::to_string(spec->not_before_ms);
-    m["created"] = std::to_string(spec->created_ms);
-    if (!spec->idempotency_key.empty()) m["idem"] = spec->idempotency_key;
-    m["bo"] = std::to_string(spec->backoff.base_ms) + "," + std::to_string(spec->backoff.max_ms) +
-              "," + wire::Num(spec->backoff.multiplier) + "," + (spec->backoff.jitter ? "1" : "0");
-    std::string parents;
-    for (const auto& p : spec->parents) parents += (parents.empty() ? "" : ",") + p;
-    if (!parents.empty()) m["parents"] = parents;
-    for (const auto& [k, v] : spec->labels) m["l:" + k] = v;
-  }
-  if (auto res = m.find(std::string(kResult)); res != m.end()) {
-    protocol::TaskInfo t;
-    bool ok = DecodeResult(res->second, t).has_value();
-    m.erase(res);
-    if (ok) {
-      m["output"] = std::move(t.output);
-      m["stdout"] = std::move(t.stdout_data);
-      m["stderr"] = std::move(t.stderr_data);
-      m["dur"] = std::to_string(t.duration_ms);
-      m["exit"] = t.exit_code ? std::to_string(*t.exit_code) : "";
-    }
-  }
-  return m;
-}
-
 }  // namespace taskmill::broker::record

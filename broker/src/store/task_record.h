@@ -79,12 +79,4 @@ Result<void> DecodeResult(std::string_view bytes, protocol::TaskInfo& task);
 Result<protocol::TaskInfo> TaskFromFields(const std::map<std::string, std::string>& fields,
                                           const std::vector<std::string>& history);
 
-// The record as flat named fields (the HTTP API's view, http/api_json.cc): the hash's
-// mutable fields as they are, plus id, queue, type, name, batch, prio, max_att, timeout,
-// nbf, idem, created, bo ("base,max,multiplier,jitter 0/1"), parents ("a,b"), l:<label>,
-// and the result's output, exit ("" = none), stdout, stderr, dur. Never the owner, nor the
-// encoded fields themselves. A hash without a spec is returned as it is.
-std::map<std::string, std::string> FlatView(std::map<std::string, std::string> fields,
-                                            const std::string& id);
-
 }  // namespace taskmill::broker::record
