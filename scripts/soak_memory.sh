@@ -46,7 +46,7 @@ while (( $(date +%s) - start < DURATION_S )); do
   timeout 300 "$BUILD_DIR/tests/bench/taskmill-bench" --broker "$frontend" --scenarios throughput \
     --tasks "$WAVE" >"$dir/bench.log" 2>&1 || { echo "soak: wave $wave failed" >&2; tail -5 "$dir/bench.log" >&2; exit 1; }
   mem=$(redis-cli -s "$dir/redis.sock" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
-  kept=$(redis-cli -s "$dir/redis.sock" zcard soak:done:default)
+  kept=$(redis-cli -s "$dir/redis.sock" llen soak:done:default)  # a list since layout 5
   keys=$(redis-cli -s "$dir/redis.sock" dbsize)
   printf '%7d  %4d  %14.1f  %27s  %9s\n' $(( $(date +%s) - start )) "$wave" \
     "$(echo "$mem / 1048576" | bc -l)" "$kept" "$keys"
