@@ -58,6 +58,8 @@ class Connection {
 
   // RESULT pushes of tasks submitted with notify, fed by whoever reads the DEALER.
   ResultTable& results() { return results_; }
+  // True while a caller's thread (not the I/O thread) serves the DEALER (tests, diagnostics).
+  bool caller_driving() const { return driving_.load(); }
   // ResultTable::Await, reading the DEALER on this thread while it may (see Drive).
   ResultTable::Awaited AwaitResults(const std::vector<std::string>& ids, int64_t deadline_ms);
 

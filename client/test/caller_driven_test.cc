@@ -11,10 +11,17 @@
 #include <future>
 #include <thread>
 
+#include "connection.h"
 #include "fake_broker.h"
 #include "taskmill/client/client.h"
 
 namespace taskmill::client {
+
+// Reaches a Client's Connection, to see who serves the socket.
+struct ClientTestPeer {
+  static const Connection& Of(const Client& c) { return *c.connection_; }
+};
+
 namespace {
 
 using testing::FakeBroker;
@@ -115,6 +122,11 @@ TEST(CallerDrivenTest, ACallerWaitingLongForAPushDoesNotHoldUpOtherCallers) {
   auto id = client->Submit(Echo(), SubmitOptions{.notify = true});
   ASSERT_TRUE(id) << id.error().ToString();
   auto long_wait = std::async(std::launch::async, [&] { return client->WaitResult(*id, 4000); });
+  // The waiter serves the socket before this thread asks anything (else this thread could
+  // take the socket first, the waiter would leave it to the I/O thread, and nothing here
+  // would be tested).
+  ASSERT_TRUE(WaitUntil([&] { return ClientTestPeer::Of(*client).caller_driving(); }, 3000))
+      << "the waiter never drove the socket";
   // Requests from this thread while the other one waits on the socket: each is answered
   // well within the wait (the waiter gives the socket back to the I/O thread).
   auto until = Clock::now() + std::chrono::milliseconds(500);

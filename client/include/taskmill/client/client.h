@@ -211,6 +211,7 @@ class Client {
   Result<protocol::Reply> Call(protocol::Message request, uint32_t timeout_ms = 0);
 
  private:
+  friend struct ClientTestPeer;  // tests reach the Connection (client/test)
   Client(ClientOptions options, std::shared_ptr<Connection> connection);
   Result<Subscription> SubscribeRegistered(uint64_t sub_id, const std::string& batch_id);
   // WaitResults' fallback: WAIT (GET once the deadline passed), asked again after a
