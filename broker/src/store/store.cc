@@ -202,7 +202,7 @@ void Store::ClaimMany(std::vector<ClaimRequest> requests, Callback<ClaimsResult>
   answer.claims.reserve(requests.size());
   std::vector<size_t> sent;  // index in `requests` of each request the call carries
   std::vector<ClaimRequest> to_send;
-  std::vector<uint64_t> tokens;  // one fresh random fencing token per task it may lease
+  size_t leasable = 0;  // tasks the call may lease: one fencing token each
   for (size_t i = 0; i < requests.size(); ++i) {
     ClaimRequest& req = requests[i];
     if (auto r = ValidateClaim(req); !r) {
@@ -211,13 +211,13 @@ void Store::ClaimMany(std::vector<ClaimRequest> requests, Callback<ClaimsResult>
     }
     answer.claims.emplace_back(ClaimResult{});
     if (req.n == 0 || req.queues.empty()) continue;
-    std::vector<uint64_t> own = NewFencingTokens(req.n);
-    tokens.insert(tokens.end(), own.begin(), own.end());
+    leasable += req.n;
     sent.push_back(i);
     to_send.push_back(std::move(req));
   }
   if (to_send.empty()) return cb(std::move(answer));
-  std::string args = wire::ClaimArgs(to_send, tokens);
+  // Fresh random tokens for the whole call in one draw (one getrandom, not one per worker).
+  std::string args = wire::ClaimArgs(to_send, NewFencingTokens(leasable));
   Send<ClaimsResult>(
       kClaim, clock_.NowMs(), std::move(args),
       [cb = std::move(cb), answer = std::move(answer),
