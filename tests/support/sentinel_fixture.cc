@@ -194,6 +194,18 @@ Result<void> SentinelGroup::AwaitReady(int64_t timeout_ms) {
   return {};
 }
 
+Result<void> SentinelGroup::CutReplicaLinks(size_t i) {
+  broker::SyncRedis redis(NodeConfig(i), 1000);
+  if (auto r = redis.Command({"CONFIG", "SET", "requirepass", "cut-" + std::to_string(getpid())});
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (auto r = redis.Command({"CLIENT", "KILL", "TYPE", "replica"}); !r) {
+    return std::unexpected(r.error());
+  }
+  return {};
+}
+
 std::string SentinelGroup::Logs() const {
   std::string out;
   auto tail = [&](const std::string& name, const std::string& path) {

@@ -56,6 +56,11 @@ class SentinelGroup {
   // Waits until every Sentinel knows the replicas and the other Sentinels, and every
   // replica's link to the master is up: a failover can happen from then on.
   Result<void> AwaitReady(int64_t timeout_ms);
+  // Cuts the replication links of node `i` and keeps them down: a requirepass the replicas
+  // do not know (connections already open, the brokers' and the Sentinels', stay
+  // authenticated), then CLIENT KILL TYPE replica. What `i` acknowledges from then on is on
+  // no replica: the loss window held open, for the chaos scenario.
+  Result<void> CutReplicaLinks(size_t i);
   // Every log (nodes and Sentinels), for failure messages.
   std::string Logs() const;
 
