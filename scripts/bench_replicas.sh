@@ -47,6 +47,10 @@ run() {  # $1 = min replicas
     --hash-max-listpack-value 1024 --replicaof 127.0.0.1 "$p" --logfile "$DIR/$n/r/redis.log" \
     & PIDS+=($!)
   wait_ping "$r"
+  for _ in $(seq 200); do  # the replica's first sync done: WAIT can count it
+    redis-cli -p "$r" info replication | grep -q master_link_status:up && break
+    sleep 0.05
+  done
   "$BROKER" --frontend "tcp://127.0.0.1:$fe" --backend "tcp://127.0.0.1:$be" --http off \
     --redis-url "redis://127.0.0.1:$p/0" --redis-min-replicas "$n" >"$DIR/$n/broker.log" 2>&1 &
   PIDS+=($!)

@@ -74,6 +74,10 @@ void ReplicaGate::EndTurn() {
     Settle(UINT64_MAX, &why);
     return;
   }
+  // One WAIT in flight at a time: Redis blocks the connection behind it anyway, so the turns
+  // that pass meanwhile are covered by the next one (bigger batches, not a queue of WAITs).
+  if (wait_in_flight_) return;
+  wait_in_flight_ = true;
   uint64_t seq = ++waits_sent_;
   ++counters_.waits;
   if (reader_unwaited_) {
@@ -87,6 +91,7 @@ void ReplicaGate::EndTurn() {
 }
 
 void ReplicaGate::OnWait(uint64_t seq, Result<const redisReply*> r) {
+  wait_in_flight_ = false;
   std::string failure;
   if (!r) {
     failure = r.error().message;

@@ -18,7 +18,9 @@ class RedisConnection;
 // `WAIT N timeout` confirms that N replicas have everything those replies acknowledge or
 // reveal, so an acknowledged SUBMIT, DONE or result survives a Sentinel failover.
 //
-// One WAIT per reactor turn (EndTurn), on the writer connection, for everything of the turn:
+// At most one WAIT per reactor turn (EndTurn), on the writer connection, for everything of
+// the turns since the last one (one WAIT in flight at a time: Redis blocks the connection
+// behind it anyway):
 // WAIT covers every write that connection sent before it, so a writer reply is released by
 // the first WAIT sent after its command. A reader connection (expensive reads: WAIT answers,
 // GET, batch status) writes nothing of its own, so what it read may be another connection's
@@ -83,6 +85,7 @@ class ReplicaGate {
   uint64_t waits_sent_ = 0;     // WAITs sent so far (numbered from 1)
   bool writer_unwaited_ = false;  // true iff the writer sent a gated command since the last WAIT
   bool reader_unwaited_ = false;  // true iff a reader's reply arrived since the last WAIT
+  bool wait_in_flight_ = false;   // true iff a WAIT was sent and has not answered
   std::deque<Held> held_;         // in arrival order
   Counters counters_;
 };
