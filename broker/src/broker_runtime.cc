@@ -324,8 +324,10 @@ bool BrokerRuntime::Turn() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - turn_started).count());
   board_.MarkTurn(now);
 
-  return !(stopping_ &&
-           ((workers_->Idle() && redis.in_flight() == 0) || now >= drain_deadline_));
+  // Drained: no worker holds a task, and every reply has left Redis and the replica gate.
+  const bool replies_out =
+      redis.in_flight() == 0 && (!replica_gate_ || replica_gate_->held() == 0);
+  return !(stopping_ && ((workers_->Idle() && replies_out) || now >= drain_deadline_));
 }
 
 void BrokerRuntime::HandleStopAndSignals(bool stop_polled, bool signal_polled) {
