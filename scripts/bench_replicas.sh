@@ -41,7 +41,7 @@ run() {  # $1 = min replicas
   p=$(free_port); r=$(free_port); fe=$(free_port); be=$(free_port)
   mkdir -p "$DIR/$n/p" "$DIR/$n/r"
   redis-server --port "$p" --bind 127.0.0.1 --dir "$DIR/$n/p" --appendonly yes --save '' \
-    --hash-max-listpack-value 1024 --logfile "$DIR/$n/p/redis.log" & PIDS+=($!)
+    --hash-max-listpack-value 1024 --repl-diskless-sync-delay 0 --logfile "$DIR/$n/p/redis.log" & PIDS+=($!)
   wait_ping "$p"
   redis-server --port "$r" --bind 127.0.0.1 --dir "$DIR/$n/r" --appendonly yes --save '' \
     --hash-max-listpack-value 1024 --replicaof 127.0.0.1 "$p" --logfile "$DIR/$n/r/redis.log" \

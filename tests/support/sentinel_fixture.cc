@@ -65,9 +65,12 @@ Result<std::unique_ptr<SentinelGroup>> SentinelGroup::Start(Options options) {
     eo.data_dir = g->dir_ + "/node" + std::to_string(i);
     eo.port = *port;
     eo.appendfsync = g->options_.appendfsync;
-    // The replicas answer writes with READONLY; every node may become a replica later.
+    // A primary starts a replica's first (diskless) sync at once, not after the default 5 s
+    // wait for more replicas; any node may be promoted.
+    eo.extra_args = {"--repl-diskless-sync-delay", "0"};
     if (i > 0) {
-      eo.extra_args = {"--replicaof", "127.0.0.1", std::to_string(g->nodes_[0]->port())};
+      eo.extra_args.insert(eo.extra_args.end(),
+                           {"--replicaof", "127.0.0.1", std::to_string(g->nodes_[0]->port())});
     }
     auto node = broker::EmbeddedRedis::Start(std::move(eo));
     if (!node) return std::unexpected(node.error());
