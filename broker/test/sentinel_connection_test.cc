@@ -48,6 +48,27 @@ Result<std::string> Cmd(RedisConnection& c, std::vector<std::string> args,
   return *out;
 }
 
+// Attaches a gate to a writer and a reader for one scope; on the way out (a failed ASSERT
+// too) drives the writer until the gate's WAIT has answered, then detaches it, so no
+// callback outlives the gate.
+class GateScope {
+ public:
+  GateScope(ReplicaGate& gate, RedisConnection& writer, RedisConnection& reader)
+      : writer_(writer), reader_(reader) {
+    writer_.SetReplicaGate(&gate);
+    reader_.SetReplicaGate(&gate);
+  }
+  ~GateScope() {
+    RunUntil(writer_, [&] { return writer_.in_flight() == 0; }, 5000);
+    writer_.SetReplicaGate(nullptr);
+    reader_.SetReplicaGate(nullptr);
+  }
+
+ private:
+  RedisConnection& writer_;
+  RedisConnection& reader_;
+};
+
 std::unique_ptr<SentinelGroup> StartGroup(SentinelGroup::Options o = {}) {
   auto g = SentinelGroup::Start(o);
   EXPECT_TRUE(g.has_value()) << g.error().ToString();
@@ -163,8 +184,7 @@ TEST(SentinelConnectionTest, ReplicaGateHoldsRepliesUntilWaitConfirms) {
 
   {  // One replica is there: confirmed; the replica has the write when the reply comes.
     ReplicaGate gate(writer, 1, 2000, "mark");
-    writer.SetReplicaGate(&gate);
-    reader.SetReplicaGate(&gate);
+    GateScope scope(gate, writer, reader);
     std::optional<std::string> on_replica;
     std::optional<Result<const redisReply*>> reply;
     writer.Command({"SET", "k1", "v1"}, [&](Result<const redisReply*> r) {
@@ -178,13 +198,10 @@ TEST(SentinelConnectionTest, ReplicaGateHoldsRepliesUntilWaitConfirms) {
     EXPECT_EQ(Cmd(reader, {"GET", "k1"}, &gate, {&writer}).value_or("?"), "v1");
     EXPECT_EQ(gate.counters().short_waits, 0u);
     EXPECT_GE(gate.counters().released, 2u);
-    writer.SetReplicaGate(nullptr);
-    reader.SetReplicaGate(nullptr);
   }
   {  // Two asked, one there: the write is not acknowledged, nor is a read of it.
     ReplicaGate gate(writer, 2, 100, "mark");
-    writer.SetReplicaGate(&gate);
-    reader.SetReplicaGate(&gate);
+    GateScope scope(gate, writer, reader);
     auto w = Cmd(writer, {"SET", "k2", "v2"}, &gate);
     ASSERT_FALSE(w.has_value());
     EXPECT_EQ(w.error().code, ErrorCode::kStoreUnavailable);
@@ -194,8 +211,6 @@ TEST(SentinelConnectionTest, ReplicaGateHoldsRepliesUntilWaitConfirms) {
     EXPECT_EQ(r.error().code, ErrorCode::kStoreUnavailable);
     EXPECT_GE(gate.counters().short_waits, 2u);
     EXPECT_EQ(gate.held(), 0u);
-    writer.SetReplicaGate(nullptr);
-    reader.SetReplicaGate(nullptr);
   }
 }
 
