@@ -61,7 +61,8 @@ TEST(RedisUrlTest, ParsesSentinelUrls) {
   EXPECT_EQ(c->username, "app");
   EXPECT_EQ(c->password, "pw");
   EXPECT_TRUE(c->host.empty());
-  EXPECT_EQ(c->Describe(), "redis+sentinel://app:***@10.0.0.1:26379,s2:26379,[::1]:26380/mymaster/3");
+  EXPECT_EQ(c->Describe(),
+            "redis+sentinel://app:***@10.0.0.1:26379,s2:26379,[::1]:26380/mymaster/3");
   auto d = ParseRedisUrl("redis+sentinel://127.0.0.1:5000/m");
   ASSERT_TRUE(d.has_value()) << d.error().ToString();
   EXPECT_EQ(d->db, 0);

@@ -35,7 +35,8 @@ class SentinelNetProbe final : public MasterProbe {
     if (!r) return std::unexpected(r.error());
     const redisReply* rep = r->get();
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[1]->type != REDIS_REPLY_STRING) {
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        rep->element[1]->type != REDIS_REPLY_STRING) {
       return MakeError(ErrorCode::kStoreUnavailable, "does not know master '" +
                                                          config.master_name + "'");
     }

@@ -323,7 +323,7 @@ bool RedisConnection::Send(Pending* p, const std::vector<std::string>& args) {
     return false;
   }
   if (on_round_trip_) p->sent = std::chrono::steady_clock::now();
-  if (p->gated) {
+  if (p->gated && gate_ != nullptr) {
     p->wait_seq = gate_->NextWait();
     gate_->NoteSent(*this);
   }
@@ -345,8 +345,8 @@ void RedisConnection::SendCommand(const std::vector<std::string>& args, Callback
     cb(MakeError(ErrorCode::kStoreUnavailable, "redis is unreachable: " + last_error_));
     return;
   }
-  auto p = std::make_unique<Pending>(Pending{this, std::move(cb), -1, false, {}, 0, {}, false, 0});
-  p->gated = gated;
+  auto p =
+      std::make_unique<Pending>(Pending{this, std::move(cb), -1, false, {}, 0, {}, gated, 0});
   if (Send(p.get(), args)) {
     p.release();  // hiredis owns it until OnReply
   } else {
@@ -396,7 +396,7 @@ void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
   if (ac_ != nullptr &&
       redisAsyncFormattedCommand(ac_, &OnReply, p.get(), cmd.data(), cmd.size()) == REDIS_OK) {
     if (on_round_trip_) p->sent = std::chrono::steady_clock::now();
-    if (p->gated) {
+    if (p->gated && gate_ != nullptr) {
       p->wait_seq = gate_->NextWait();
       gate_->NoteSent(*this);
     }

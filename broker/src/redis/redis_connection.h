@@ -32,8 +32,8 @@ struct RedisConnectionOptions {
 // with redis+sentinel://, the current master), connects, authenticates, selects the db and
 // loads every script, then is ready. With Sentinel, a READONLY/LOADING/MASTERDOWN reply
 // (a demoted or not yet usable node) fails that command with kStoreUnavailable and drops the
-// connection, so the next attempt finds the master again. If the connection drops it fails every pending
-// command with kStoreUnavailable and reconnects with doubling backoff. While not ready,
+// connection, so the next attempt finds the master again. If the connection drops it fails
+// every pending command with kStoreUnavailable and reconnects with doubling backoff. While not ready,
 // Command()/Eval() fail at once with kStoreUnavailable: nothing is queued behind an outage.
 // Thread: the one reactor thread, for every call. Owner: the broker (or a test); the Store
 // holds a reference, so the connection must outlive it. Not movable (hiredis keeps `this`).
