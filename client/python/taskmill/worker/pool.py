@@ -378,6 +378,10 @@ class PoolSlot:
                       duration_ms=min(m.U32, elapsed), cost={"wall_ms": float(elapsed)},
                       error=m.TaskError(code=code, message=message, retryable=retryable))
 
+    def _crashed(self, task: Task, started_ms: int, t0: float, message: str) -> m.Done:
+        """The attempt of a process that died: retryable, whatever the handler did."""
+        return self._failed(task, started_ms, t0, HANDLER_CRASHED, message, True)
+
     def _stopped(self, task: Task, started_ms: int, t0: float, detail: str) -> m.Done:
         reason = task.cancel_reason
         if reason == "timeout":
@@ -394,7 +398,7 @@ class PoolSlot:
             try:
                 self.start()
             except OSError as e:
-                return self._failed(task, started_ms, t0, HANDLER_CRASHED, str(e), True)
+                return self._crashed(task, started_ms, t0, str(e))
         pid, sock = self.pid, self.sock
         assert sock is not None
         try:
@@ -403,9 +407,9 @@ class PoolSlot:
             sock.sendall(encode_frame(TASK, codec.encode_body(msg)))
             sock.setblocking(False)
         except OSError as e:
-            return self._failed(task, started_ms, t0, HANDLER_CRASHED,
-                                f"the pool process (pid {pid}) did not take the task ({e}): "
-                                f"{self.kill()}", True)
+            return self._crashed(task, started_ms, t0,
+                                 f"the pool process (pid {pid}) did not take the task ({e}): "
+                                 f"{self.kill()}")
         stopped_at = 0.0
         while True:
             now = time.monotonic()
@@ -439,9 +443,9 @@ class PoolSlot:
                     if got.task_id != task.id or got.token != task.token:
                         raise ProtocolError("not about this attempt")
                 except ProtocolError as e:
-                    return self._failed(task, started_ms, t0, HANDLER_CRASHED,
-                                        f"the pool process (pid {pid}) sent a bad frame ({e}) "
-                                        f"and was killed: {self.kill()}", True)
+                    return self._crashed(task, started_ms, t0,
+                                         f"the pool process (pid {pid}) sent a bad frame ({e}) "
+                                         f"and was killed: {self.kill()}")
                 if kind == PROGRESS:
                     post(got)
                     continue
@@ -456,10 +460,9 @@ class PoolSlot:
                 if stopped_at:
                     return self._stopped(task, started_ms, t0, f"its pool process (pid {pid})"
                                                                 f" ended after the stop ({why})")
-                return self._failed(task, started_ms, t0, HANDLER_CRASHED,
-                                    f"the handler's pool process (pid {pid}) died while "
-                                    f"running the attempt ({why}); another one replaces it",
-                                    True)
+                return self._crashed(task, started_ms, t0,
+                                     f"the handler's pool process (pid {pid}) died while "
+                                     f"running the attempt ({why}); another one replaces it")
 
     def _after_task(self) -> None:
         self.tasks += 1
