@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "taskmill/shared/clock.h"
@@ -60,6 +61,7 @@ PoolSlot::~PoolSlot() {
 Result<void> PoolSlot::Start() {
   const Clock& clock = SystemClock::Instance();
   int64_t begin = clock.MonotonicMs();
+  auto spawn_begin = std::chrono::steady_clock::now();
   auto spawned = zygote_.Spawn();
   if (!spawned) return std::unexpected(spawned.error());
   proc_ = *spawned;
@@ -83,13 +85,17 @@ Result<void> PoolSlot::Start() {
       return MakeError(ErrorCode::kInternal, "pool process failed to start (" + why + ")");
     }
   }
-  int64_t now = clock.MonotonicMs();
-  if (died_ms_ > 0) {
-    log_.info("pool process {} ready {} ms after its predecessor ended ({}); started in {} ms",
-              proc_.pid, now - died_ms_, died_why_, now - begin);
-    died_ms_ = 0;
+  auto ready = std::chrono::steady_clock::now();
+  auto ms = [&](std::chrono::steady_clock::time_point since) {
+    return std::chrono::duration<double, std::milli>(ready - since).count();
+  };
+  if (died_at_) {
+    // The restart time docs/performance.md quotes: the old process reaped -> the new ready.
+    log_.info("pool process {} ready {:.2f} ms after its predecessor ended ({})", proc_.pid,
+              ms(*died_at_), died_why_);
+    died_at_.reset();
   } else {
-    log_.debug("pool process {} ready in {} ms", proc_.pid, now - begin);
+    log_.debug("pool process {} ready in {:.2f} ms", proc_.pid, ms(spawn_begin));
   }
   return {};
 }
@@ -103,7 +109,7 @@ std::string PoolSlot::Kill() {
   reader_.Reset();
   tasks_ = 0;
   std::string why = DescribeWaitStatus(zygote_.Reap(pid));
-  died_ms_ = SystemClock::Instance().MonotonicMs();
+  died_at_ = std::chrono::steady_clock::now();
   died_why_ = "pid " + std::to_string(pid) + " " + why;
   return why;
 }

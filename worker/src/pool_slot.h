@@ -8,7 +8,9 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -61,7 +63,8 @@ class PoolSlot {
   PoolProcess proc_;                 // pid -1 when none runs
   PoolFrameReader reader_;           // frames from proc_
   uint64_t tasks_ = 0;               // attempts proc_ has run
-  int64_t died_ms_ = 0;              // monotonic ms proc_ was lost; 0 = not replacing one
+  // When the last process was reaped; unset when not replacing one.
+  std::optional<std::chrono::steady_clock::time_point> died_at_;
   std::string died_why_;             // how the replaced process ended
 };
 

@@ -13,7 +13,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <condition_variable>
 #include <cstring>
+#include <optional>
 #include <vector>
 #include <set>
 #include <thread>
@@ -262,12 +264,36 @@ void RunPoolChild(int fd, const std::map<std::string, HandlerEntry>& handlers,
     return WritePoolFrame(fd, kind, payload);
   };
   if (!write(PoolFrame::kReady, {})) return;
-  std::shared_ptr<CancelSignal> cancel;  // the current attempt's; co-owned with its thread
-  std::thread running;
+  // One runner thread for the life of the process runs the attempts; this thread keeps
+  // reading the channel meanwhile, for cancels. The worker sends one task at a time.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Job> pending;            // guarded by mu: handed to the runner
+  std::shared_ptr<CancelSignal> cancel;  // guarded by mu: the current attempt's; co-owned
+                                         // with its Job
+  std::thread runner([&] {
+    while (true) {
+      Job job;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return pending.has_value(); });
+        job = std::move(*pending);
+        pending.reset();
+      }
+      auto progress = [&](double fraction, std::string_view message) {
+        protocol::Progress p{job.task.task_id, job.task.token, fraction, std::string(message)};
+        write(PoolFrame::kProgress, protocol::EncodeBody(p));
+      };
+      protocol::Done done = RunAttempt(job, progress, *log, max_output_bytes);
+      write(PoolFrame::kDone, protocol::EncodeBody(done));
+    }
+  });
+  runner.detach();  // never joined: the process ends with _exit
   // The worker's frames: a TaskMsg may be as big as the broker lets a task be.
   const uint64_t cap = PoolFrameCap(64u << 20);
   while (auto frame = ReadPoolFrame(fd, cap)) {
     if (frame->kind == PoolFrame::kCancel) {
+      std::lock_guard lock(mu);
       if (cancel && frame->payload.size() == 1 &&
           static_cast<uint8_t>(frame->payload[0]) <= static_cast<uint8_t>(CancelReason::kDraining)) {
         cancel->Cancel(static_cast<CancelReason>(frame->payload[0]));
@@ -280,19 +306,15 @@ void RunPoolChild(int fd, const std::map<std::string, HandlerEntry>& handlers,
       log->error("pool process {}: undecodable task from the worker", getpid());
       break;
     }
-    if (running.joinable()) running.join();  // the worker sends one task at a time
     auto task = std::get<protocol::TaskMsg>(std::move(*msg));
     auto handler = handlers.find(task.type);
     if (handler == handlers.end()) break;  // the worker checked the type: a bug
-    cancel = std::make_shared<CancelSignal>();
-    running = std::thread([&, job = Job{std::move(task), cancel, &handler->second.handler}] {
-      auto progress = [&](double fraction, std::string_view message) {
-        protocol::Progress p{job.task.task_id, job.task.token, fraction, std::string(message)};
-        write(PoolFrame::kProgress, protocol::EncodeBody(p));
-      };
-      protocol::Done done = RunAttempt(job, progress, *log, max_output_bytes);
-      write(PoolFrame::kDone, protocol::EncodeBody(done));
-    });
+    {
+      std::lock_guard lock(mu);
+      cancel = std::make_shared<CancelSignal>();
+      pending = Job{std::move(task), cancel, &handler->second.handler};
+    }
+    cv.notify_one();
   }
   // The worker closed the channel (recycling, shutdown) or sent nonsense: leave at once,
   // whatever a handler is still doing.

@@ -90,7 +90,7 @@ Result<void> ValidateOptions(const WorkerOptions& o) {
     return bad("processes: " + std::to_string(o.processes) + " is out of range (0..1024)");
   }
   if (o.processes == 0 && (o.max_tasks_per_process > 0 || o.max_memory_per_process_mb > 0)) {
-    return bad("max-tasks-per-process / max-memory-per-process-mb need --processes");
+    return bad("max-tasks-per-process and --max-memory-per-process-mb need --processes");
   }
   if (o.max_memory_per_process_mb > (1u << 20)) {
     return bad("max-memory-per-process-mb: " + std::to_string(o.max_memory_per_process_mb) +

@@ -338,7 +338,7 @@ class PoolSlot:
                 raise OSError(f"pool process failed to start ({self.kill()})")
         now = time.monotonic()
         if self.died_at:
-            log.info("pool process %d ready %d ms after its predecessor ended (%s)", self.pid,
+            log.info("pool process %d ready %.2f ms after its predecessor ended (%s)", self.pid,
                      (now - self.died_at) * 1000, self.died_why)
             self.died_at = 0.0
 
@@ -471,6 +471,7 @@ class PoolSlot:
             log.info("pool process %d recycled after %d tasks (max_tasks_per_process)", pid,
                      self.tasks)
             self.kill()
+            self.died_why = f"pid {pid} recycled after {self.max_tasks} tasks"
             return
         if self.max_rss_bytes:
             rss = rss_bytes(pid)
@@ -479,6 +480,7 @@ class PoolSlot:
                          "max_memory_per_process_mb %d", pid, rss >> 20,
                          self.max_rss_bytes >> 20)
                 self.kill()
+                self.died_why = f"pid {pid} recycled at RSS {rss >> 20} MiB"
 
 
 class Pool:
