@@ -442,7 +442,7 @@ class PoolSlot:
                         raise ProtocolError("frame kind out of turn")
                     if got.task_id != task.id or got.token != task.token:
                         raise ProtocolError("not about this attempt")
-                except ProtocolError as e:
+                except Exception as e:  # noqa: BLE001 - any undecodable frame kills the child
                     return self._crashed(task, started_ms, t0,
                                          f"the pool process (pid {pid}) sent a bad frame ({e}) "
                                          f"and was killed: {self.kill()}")
@@ -454,6 +454,7 @@ class PoolSlot:
                                          "the handler returned a result after it was stopped;"
                                          " the result is dropped")
                 self._after_task()
+                assert isinstance(got, m.Done)
                 return got
             if not is_open:
                 why = self.kill()
