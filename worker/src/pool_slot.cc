@@ -52,7 +52,13 @@ PoolSlot::PoolSlot(PoolZygote& zygote, PoolLimits limits, spdlog::logger& log)
     : zygote_(zygote),
       limits_(limits),
       log_(log),
-      reader_(PoolFrameCap(limits.max_output_bytes)) {}
+      reader_(PoolFrameCap(limits.max_output_bytes)) {
+  // A DONE may carry up to max_output_bytes in output, stdout and stderr together.
+  uint64_t cap = PoolFrameCap(limits.max_output_bytes);
+  decode_limits_.max_frame_bytes = std::max<size_t>(decode_limits_.max_frame_bytes, cap);
+  decode_limits_.max_bin = static_cast<uint32_t>(
+      std::max<uint64_t>(decode_limits_.max_bin, std::min<uint64_t>(cap, UINT32_MAX)));
+}
 
 PoolSlot::~PoolSlot() {
   if (proc_.pid >= 0) Kill();
@@ -192,7 +198,7 @@ protocol::Done PoolSlot::Run(const Job& job, const TaskContext::ProgressSink& pr
       auto msg = command == protocol::Command::kHeartbeat
                      ? Result<protocol::Message>(
                            MakeError(ErrorCode::kBadFrame, "frame kind out of turn"))
-                     : protocol::DecodeBody(command, f.payload);
+                     : protocol::DecodeBody(command, f.payload, decode_limits_);
       const protocol::Done* got_done = msg ? std::get_if<protocol::Done>(&*msg) : nullptr;
       const protocol::Progress* got_progress =
           msg ? std::get_if<protocol::Progress>(&*msg) : nullptr;
@@ -242,7 +248,8 @@ void PoolSlot::AfterTask() {
   if (limits_.max_tasks > 0 && tasks_ >= limits_.max_tasks) {
     log_.info("pool process {} recycled after {} tasks (--max-tasks-per-process)", pid, tasks_);
     Kill();
-    died_why_ = "pid " + std::to_string(pid) + " recycled after " + std::to_string(limits_.max_tasks) + " tasks";
+    died_why_ = "pid " + std::to_string(pid) + " recycled after " +
+                std::to_string(limits_.max_tasks) + " tasks";
     return;
   }
   if (limits_.max_rss_bytes > 0) {
@@ -251,7 +258,8 @@ void PoolSlot::AfterTask() {
       log_.info("pool process {} recycled: RSS {} MiB over --max-memory-per-process-mb {}", pid,
                 rss >> 20, limits_.max_rss_bytes >> 20);
       Kill();
-      died_why_ = "pid " + std::to_string(pid) + " recycled at RSS " + std::to_string(rss >> 20) + " MiB";
+      died_why_ =
+          "pid " + std::to_string(pid) + " recycled at RSS " + std::to_string(rss >> 20) + " MiB";
     }
   }
 }

@@ -17,6 +17,7 @@
 #include "executor_pool.h"
 #include "pool_channel.h"
 #include "pool_zygote.h"
+#include "taskmill/shared/protocol/codec.h"
 
 namespace taskmill::worker {
 
@@ -62,6 +63,7 @@ class PoolSlot {
   spdlog::logger& log_;
   PoolProcess proc_;                 // pid -1 when none runs
   PoolFrameReader reader_;           // frames from proc_
+  protocol::DecodeLimits decode_limits_;  // the codec's, with room for a whole result
   uint64_t tasks_ = 0;               // attempts proc_ has run
   // When the last process was reaped; unset when not replacing one.
   std::optional<std::chrono::steady_clock::time_point> died_at_;

@@ -294,8 +294,9 @@ void RunPoolChild(int fd, const std::map<std::string, HandlerEntry>& handlers,
   while (auto frame = ReadPoolFrame(fd, cap)) {
     if (frame->kind == PoolFrame::kCancel) {
       std::lock_guard lock(mu);
+      auto reason = static_cast<uint8_t>(frame->payload.empty() ? 0xff : frame->payload[0]);
       if (cancel && frame->payload.size() == 1 &&
-          static_cast<uint8_t>(frame->payload[0]) <= static_cast<uint8_t>(CancelReason::kDraining)) {
+          reason <= static_cast<uint8_t>(CancelReason::kDraining)) {
         cancel->Cancel(static_cast<CancelReason>(frame->payload[0]));
       }
       continue;

@@ -35,8 +35,9 @@ def run(processes: int, tasks: int) -> None:
     total = time.perf_counter() - t0
     broker.close()
     times.sort()
-    print(f"processes={processes}: {tasks / total:.0f} tasks/s, p50 {times[len(times) // 2] * 1e6:.0f} us,"
-          f" p99 {times[int(len(times) * 0.99)] * 1e6:.0f} us")
+    p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
+    print(f"processes={processes}: {tasks / total:.0f} tasks/s, p50 {p50 * 1e6:.0f} us,"
+          f" p99 {p99 * 1e6:.0f} us")
 
 
 if __name__ == "__main__":
