@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -25,6 +26,23 @@ using protocol::Ready;
 // Writes this process's PID to the file named by the payload.
 void WritePid(TaskContext& ctx) {
   std::ofstream(std::string(ctx.payload())) << getpid() << std::endl;
+}
+
+// The pool process's end of its channel: the Unix socket whose peer (the process that
+// made the socketpair) is the fork server, this process's parent. -1 if none.
+int ChannelFd() {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    int fd = std::atoi(entry.path().filename().c_str());
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX) continue;
+    ucred cred{};
+    len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid == getppid()) {
+      return fd;
+    }
+  }
+  return -1;
 }
 
 void RegisterPoolHandlers(Worker& wk) {
@@ -48,6 +66,14 @@ void RegisterPoolHandlers(Worker& wk) {
     return Outcome::Ok(std::to_string(getpid()));
   });
   wk.Handle("abort", [](TaskContext&) -> Outcome { std::abort(); });
+  // Writes a frame header claiming 4 GiB to the worker, then waits: a hostile child.
+  wk.Handle("garble", [](TaskContext& ctx) {
+    int fd = ChannelFd();
+    if (fd < 0) return Outcome::Fail("no_channel", "the channel fd was not found", false);
+    [[maybe_unused]] ssize_t n = write(fd, "\xff\xff\xff\xff" "D", 5);
+    ctx.WaitCancelled(30s);
+    return Outcome::Ok();
+  });
 }
 
 class PoolTest : public ::testing::Test {
@@ -137,6 +163,24 @@ TEST_F(PoolTest, AHandlerThatCrashesItsProcessFailsRetryable) {
   EXPECT_EQ(done->error->code, "handler_crashed");
   EXPECT_TRUE(done->error->retryable);
   EXPECT_FALSE(PidTask("t2").empty()) << "no process ran the next task";
+}
+
+TEST_F(PoolTest, AChildSendingABadFrameIsKilledNotTheWorker) {
+  RunningWorker w(PoolOptions(1), RegisterPoolHandlers);
+  ASSERT_TRUE(broker_.WaitFor<Ready>(5s));
+  std::string before = PidTask("t0");
+  ASSERT_FALSE(before.empty());
+  auto done = RunTask(MakeTask("t1", "garble"));
+  ASSERT_TRUE(done);
+  EXPECT_FALSE(done->ok);
+  ASSERT_TRUE(done->error);
+  EXPECT_EQ(done->error->code, "handler_crashed") << done->error->message;
+  EXPECT_TRUE(done->error->retryable);
+  EXPECT_NE(done->error->message.find("bad frame"), std::string::npos) << done->error->message;
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(std::atoi(before.c_str())); }, 5s));
+  std::string after = PidTask("t2");
+  ASSERT_FALSE(after.empty()) << "the worker no longer runs tasks";
+  EXPECT_NE(after, before);
 }
 
 TEST_F(PoolTest, AHandlerIgnoringItsTimeoutIsKilledWithItsProcessAndRecordedTimeout) {

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import struct
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -57,6 +59,34 @@ def _grow(task: Task) -> bytes:
     return str(os.getpid()).encode()
 
 
+def _channel() -> socket.socket:
+    """The pool process's end of its channel: the Unix socket whose peer (the process that
+    made the socketpair) is the fork server, this process's parent."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            s = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        try:
+            if s.family == socket.AF_UNIX:
+                cred = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                    struct.calcsize("3i"))
+                if struct.unpack("3i", cred)[0] == os.getppid():
+                    return s
+        except OSError:
+            pass
+        s.close()
+    raise RuntimeError("no channel")
+
+
+def _garble(task: Task) -> bytes:
+    """A hostile child: a frame header claiming 4 GiB, then nothing."""
+    _channel().sendall(b"\xff\xff\xff\xffD")
+    task.cancel_event.wait(30)
+    return b""
+
+
 def _pool_worker(broker: FakeBroker, processes: int = 1, **kw: int) -> Worker:
     w = Worker(broker.endpoint, queues=["q"], worker_id="py-pool", heartbeat_ms=50,
                liveness=100, drain_timeout=0.5, cancel_grace=0.2, processes=processes, **kw)
@@ -65,6 +95,7 @@ def _pool_worker(broker: FakeBroker, processes: int = 1, **kw: int) -> Worker:
     w.add_handler("deaf", _deaf)
     w.add_handler("grow", _grow)
     w.add_handler("exit", lambda task: os._exit(3))
+    w.add_handler("garble", _garble)
     return w
 
 
@@ -129,6 +160,17 @@ def test_a_handler_that_exits_its_process_fails_retryable(broker: FakeBroker) ->
     _pid_of(broker, "T2")
 
 
+def test_a_child_sending_a_bad_frame_is_killed_not_the_worker(broker: FakeBroker) -> None:
+    broker.start(_pool_worker(broker))
+    before = _pid_of(broker, "T0")
+    done = _run(broker, "T1", "garble")
+    assert done is not None and done.error is not None
+    assert (done.error.code, done.error.retryable) == ("handler_crashed", True), done.error
+    assert "bad frame" in done.error.message
+    assert _wait(lambda: _gone(before))
+    assert _pid_of(broker, "T2") != before
+
+
 def test_a_handler_ignoring_its_timeout_is_killed_and_recorded_timeout(
         broker: FakeBroker, tmp_path: Path) -> None:
     broker.start(_pool_worker(broker))
@@ -185,7 +227,6 @@ def test_a_child_is_recycled_past_the_memory_cap(broker: FakeBroker) -> None:
 
 
 def test_frames_over_the_cap_or_of_unknown_kind_are_refused() -> None:
-    import socket
     a, b = socket.socketpair()
     a.setblocking(False)
     try:
