@@ -63,17 +63,16 @@ local reqs = A.reqs or {}
 local all_items, pos = items, nil  -- every item; pos[j] = index in all_items of items[j]
 do
   local replayed = {}
+  local first_of = {}  -- key -> the first request of this call that stores under it
   for r, q in ipairs(reqs) do
     q.key = q.owner == '' and P .. 'rq:' .. q.rid or P .. 'rq@' .. q.owner .. ':' .. q.rid
-    local raw = redis.call('GET', q.key)
-    if raw then
-      q.rec = cmsgpack.unpack(raw)
-    else
-      for r2 = 1, r - 1 do
-        if reqs[r2].key == q.key and not reqs[r2].replay then
-          q.same = r2
-          break
-        end
+    q.same = first_of[q.key]
+    if not q.same then
+      local raw = redis.call('GET', q.key)
+      if raw then
+        q.rec = cmsgpack.unpack(raw)
+      else
+        first_of[q.key] = r
       end
     end
     q.replay = q.rec ~= nil or q.same ~= nil
