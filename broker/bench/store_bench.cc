@@ -4,10 +4,13 @@
 // store's numbers can be read against what that Redis does on this machine.
 //
 // Usage: taskmill-store-bench [tasks=100000] [batch=1000] [in_flight=8] [workers=1] [filler=0]
+//                             [per_request=0]
 // `workers`: the claims (and DONEs) of that many workers share each call (ClaimMany,
 // FinishMany), batch/workers tasks each, as the broker's turns send them.
 // `filler`: that many unrelated small hashes written first (not timed), to tell the cost of
 // a large keyspace (a big backlog's task hashes) from that of large sorted sets.
+// `per_request`: the enqueue calls carry request ids (issue 17), one per that many tasks (1:
+// every task its own SUBMIT, the dearest case); 0: none.
 
 #include <algorithm>
 #include <cstdio>
@@ -20,6 +23,7 @@
 #include "redis/redis_connection.h"
 #include "store/store.h"
 #include "taskmill/shared/clock.h"
+#include "taskmill/shared/ids.h"
 #include "taskmill/shared/log.h"
 
 using namespace taskmill;
@@ -99,6 +103,7 @@ int main(int argc, char** argv) {
   const int in_flight = argc > 3 ? std::atoi(argv[3]) : 8;
   const int workers = std::max(1, argc > 4 ? std::atoi(argv[4]) : 1);
   const int filler = std::max(0, argc > 5 ? std::atoi(argv[5]) : 0);
+  const int per_request = std::max(0, argc > 6 ? std::atoi(argv[6]) : 0);
   const int calls = (tasks + batch - 1) / batch;
   (void)SetLogLevel("warn");
 
@@ -144,10 +149,15 @@ int main(int argc, char** argv) {
     auto chunk = specs;
     chunk.resize(static_cast<size_t>(std::min(batch, tasks - i * batch)));
     for (size_t j = 0; j < chunk.size(); ++j) chunk[j].priority = static_cast<uint8_t>(j % 4);
+    std::vector<RequestKey> requests;
+    for (size_t j = 0; per_request > 0 && j < chunk.size(); j += static_cast<size_t>(per_request)) {
+      requests.push_back({NewRequestId(), "0123456789abcdef", j,
+                          std::min(static_cast<size_t>(per_request), chunk.size() - j)});
+    }
     store.Enqueue(std::move(chunk), [done](Result<EnqueueResult> r) {
       Check(r.has_value(), r ? "" : r.error().ToString());
       done();
-    });
+    }, {}, requests);
   });
 
   RedisUsage u1 = Usage(conn);
@@ -207,8 +217,9 @@ int main(int argc, char** argv) {
   int64_t total = enqueue_ms + claim_ms + finish_ms;
   std::printf(
       "taskmill store: %d tasks, %d per call (%d workers), %d calls in flight, %d filler keys, "
+      "%d tasks per request id (0: none), "
       "AOF everysec\n",
-      tasks, batch, workers, in_flight, filler);
+      tasks, batch, workers, in_flight, filler, per_request);
   auto phase = [&](const char* name, int64_t ms) {
     std::printf("  %-9s %6lld ms  %9.0f tasks/s\n", name, static_cast<long long>(ms), rate(ms));
   };
@@ -222,6 +233,8 @@ int main(int argc, char** argv) {
               us(u0.cpu_s, u1.cpu_s), us(u1.cpu_s, u2.cpu_s), us(u2.cpu_s, u3.cpu_s),
               us(u0.cpu_s, u3.cpu_s));
   std::printf("  redis memory per finished task: %.0f B\n", (u3.memory - u0.memory) / tasks);
+  std::printf("  redis memory per enqueued task (after enqueue): %.0f B\n",
+              (u1.memory - u0.memory) / tasks);
 
   // Server-side time of the scripts, to tell Redis's share of the wall time from the client's,
   // and the commands the scripts ran per task (the cost is set by their number).

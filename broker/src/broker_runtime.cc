@@ -224,7 +224,9 @@ void BrokerRuntime::ScheduleTimers() {
          const BrokerCounters& c = counters_;
          if (c.bad_frames == logged.bad_frames && c.stale_results == logged.stale_results &&
              c.workers_lost == logged.workers_lost && c.forbidden == logged.forbidden &&
-             c.unregistered == logged.unregistered && c.stale_progress == logged.stale_progress) {
+             c.unregistered == logged.unregistered && c.stale_progress == logged.stale_progress &&
+             c.bad_request_ids == logged.bad_request_ids &&
+             c.request_replays == logged.request_replays) {
            return;
          }
          logged = c;

@@ -108,6 +108,8 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
   }
   s.bad_frames = ctx.counters.bad_frames;
   s.wrong_port = ctx.counters.wrong_port;
+  s.bad_request_ids = ctx.counters.bad_request_ids;
+  s.request_replays = ctx.counters.request_replays;
   s.stale_results = ctx.counters.stale_results;
   s.tasks_dispatched = ctx.counters.tasks_dispatched;
   s.workers_lost = ctx.counters.workers_lost;
@@ -131,9 +133,9 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
 void LogCounters(const BrokerCounters& c) {
   Log()->info(
       "counters: bad_frames={} stale_results={} workers_lost={} tasks_dispatched={} forbidden={} "
-      "unregistered={} stale_progress={} wrong_port={}",
+      "unregistered={} stale_progress={} wrong_port={} bad_request_ids={} request_replays={}",
       c.bad_frames, c.stale_results, c.workers_lost, c.tasks_dispatched, c.forbidden,
-      c.unregistered, c.stale_progress, c.wrong_port);
+      c.unregistered, c.stale_progress, c.wrong_port, c.bad_request_ids, c.request_replays);
 }
 
 int MakeSignalFd() {

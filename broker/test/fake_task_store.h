@@ -68,23 +68,60 @@ class FakeTaskStore : public TaskStore {
     extend_cancels_.push_back({std::move(task_id), token, std::move(reason)});
   }
 
+  // Request ids as enqueue.lua keeps them (per owner, digest checked), in a map.
   void Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb,
-               const std::vector<std::string>& owners = {}) override {
-    (void)owners;
+               const std::vector<std::string>& owners = {},
+               const std::vector<RequestKey>& requests = {}) override {
     ++calls_.enqueue;
     order_.push_back("enqueue");
     EnqueueResult result;
     for (const auto& spec : specs) result.items.push_back(Add(spec));
+    for (const auto& req : requests) {
+      std::string key = (req.first < owners.size() ? owners[req.first] : "") + "|" + req.id;
+      auto [it, fresh] = request_ids_.try_emplace(key);
+      if (fresh) {
+        it->second.digest = req.digest;
+        for (size_t i = req.first; i < req.first + req.count; ++i) {
+          it->second.ids.push_back(result.items[i].id);
+        }
+        continue;
+      }
+      for (size_t k = 0; k < req.count; ++k) {
+        auto& item = result.items[req.first + k];
+        if (!item.error) {  // the fake stored it above: take it back
+          std::erase(ready_queues_[tasks_.at(item.id).spec.queue], item.id);
+          tasks_.erase(item.id);
+        }
+        EnqueueOutcome o;
+        if (it->second.digest != req.digest || k >= it->second.ids.size()) {
+          o.id = item.id;
+          o.error = Error{ErrorCode::kConflict, "fake: request_id reused"};
+        } else {
+          o.id = it->second.ids[k];
+          o.duplicate = o.replayed = true;
+          o.state = tasks_.at(o.id).state;
+        }
+        item = std::move(o);
+      }
+    }
     Later(std::move(cb), std::move(result));
   }
   void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
                     std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
-                    std::string owner = "") override {
+                    std::string owner = "", RequestKey request = {}) override {
     (void)budget;
-    (void)owner;
     ++calls_.enqueue_batch;
     order_.push_back("enqueue_batch");
     EnqueueResult result;
+    if (!request.id.empty()) {
+      auto [it, fresh] = request_ids_.try_emplace(owner + "|" + request.id);
+      if (!fresh) {
+        result.replayed_batch = it->second.ids.front();
+        Later(std::move(cb), std::move(result));
+        return;
+      }
+      it->second = {request.digest, {batch_id}};
+    }
     for (auto& spec : specs) {
       spec.batch_id = batch_id;
       result.items.push_back(Add(spec));
@@ -327,6 +364,11 @@ class FakeTaskStore : public TaskStore {
   }
 
   std::map<std::string, Task> tasks_;
+  struct Recorded {
+    std::string digest;
+    std::vector<std::string> ids;  // a SUBMIT's task ids, or a BATCH's batch id
+  };
+  std::map<std::string, Recorded> request_ids_;  // by "<owner>|<request id>"
   std::map<std::string, std::deque<std::string>> ready_queues_;
   std::deque<std::function<void()>> replies_;
   std::vector<CancelRequested> extend_cancels_;

@@ -147,6 +147,7 @@ Result<SubmitResult> Client::SubmitTasks(std::vector<protocol::TaskSpec> specs,
   protocol::Submit submit;
   submit.tasks = std::move(specs);
   submit.notify = how.notify;
+  submit.request_id = NewRequestId();  // the same on every resend: stored once
   return ToSubmitResult(connection_->Call(std::move(submit), options_.request_timeout_ms), n);
 }
 
@@ -162,6 +163,7 @@ std::future<Result<SubmitResult>> Client::SubmitManyAsync(std::vector<protocol::
   protocol::Submit submit;
   submit.tasks = std::move(specs);
   submit.notify = how.notify;
+  submit.request_id = NewRequestId();  // the same on every resend: stored once
   auto pending = connection_->Send(std::move(submit), options_.request_timeout_ms);
   // Deferred: runs in the caller's get(), on the caller's thread.
   return std::async(std::launch::deferred,
@@ -307,6 +309,7 @@ Result<protocol::BatchStatus> Client::SubmitBatch(protocol::BatchSpec batch) {
   if (auto valid = ValidateBatchSpec(batch); !valid) return std::unexpected(valid.error());
   protocol::Batch request;
   request.batch = std::move(batch);
+  request.request_id = NewRequestId();  // the same on every resend: stored once
   auto reply = Call(std::move(request));
   if (!reply) return std::unexpected(reply.error());
   if (!reply->batch) return MakeError(ErrorCode::kInternal, "the broker's reply has no batch");
@@ -320,6 +323,7 @@ Result<SubscribedBatch> Client::SubmitBatch(protocol::BatchSpec batch, EventCall
   std::string batch_id = batch.id;
   protocol::Batch request;
   request.batch = std::move(batch);
+  request.request_id = NewRequestId();  // the same on every resend: stored once
   request.subscribe = true;
   auto reply = Call(std::move(request));
   if (reply && !reply->batch) {

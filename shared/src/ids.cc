@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <random>
 
+#include <sys/random.h>
+
 #include "taskmill/shared/clock.h"
 
 namespace taskmill {
@@ -23,6 +25,29 @@ std::string NewId() {
     uint64_t& src = i < 22 ? a : b;
     id[i] = kAlphabet[src & 31];
     src >>= 5;
+  }
+  return id;
+}
+
+std::string NewRequestId() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::array<unsigned char, 16> bytes{};
+  size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n = getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+      continue;
+    }
+    // getrandom fails only without kernel support (or an interrupt): fall back to the
+    // standard library's source rather than sending a predictable id.
+    std::random_device rd;
+    for (; got < bytes.size(); ++got) bytes[got] = static_cast<unsigned char>(rd());
+  }
+  std::string id(32, '0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    id[2 * i] = kHex[bytes[i] >> 4];
+    id[2 * i + 1] = kHex[bytes[i] & 15];
   }
   return id;
 }

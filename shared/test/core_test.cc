@@ -7,6 +7,7 @@
 #include "taskmill/shared/error.h"
 #include "taskmill/shared/ids.h"
 #include "taskmill/shared/log.h"
+#include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill {
 namespace {
@@ -46,6 +47,18 @@ TEST(IdsTest, UniqueSortableAndWellFormed) {
     EXPECT_EQ(id.find_first_not_of("0123456789ABCDEFGHJKMNPQRSTVWXYZ"), std::string::npos);
     EXPECT_GE(id.substr(0, 10), prev.substr(0, std::min<size_t>(prev.size(), 10)));
     prev = id;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 10000u);
+}
+
+TEST(IdsTest, RequestIdsAre32HexDigitsAndDistinct) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 10000; ++i) {
+    std::string id = NewRequestId();
+    ASSERT_EQ(id.size(), 32u);
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
+    EXPECT_TRUE(protocol::ValidateRequestId(id));
     ids.insert(id);
   }
   EXPECT_EQ(ids.size(), 10000u);

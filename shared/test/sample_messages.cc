@@ -57,8 +57,9 @@ std::vector<Sample> SampleMessages() {
     TaskSpec minimal;
     minimal.type = "echo";
     minimal.payload = "hi";
-    out.push_back({"submit_minimal", Submit{1, {minimal}, false}});
-    out.push_back({"submit_full", Submit{2, {FullSpec(), minimal}, true}});
+    out.push_back({"submit_minimal", Submit{1, {minimal}, false, ""}});
+    out.push_back(
+        {"submit_full", Submit{2, {FullSpec(), minimal}, true, "9f86d081884c7d659a2feaa0c55ad015"}});
   }
   {
     BatchSpec b;
@@ -72,7 +73,7 @@ std::vector<Sample> SampleMessages() {
     b.tasks = {a, c};
     b.budget = {{"usd", 0.5}};
     b.labels = {{"owner", "ci"}};
-    out.push_back({"batch", Batch{3, b, true}});
+    out.push_back({"batch", Batch{3, b, true, ""}});
   }
   {
     // Every optional field of BATCH set (its id and the full TaskSpec included).
@@ -91,7 +92,7 @@ std::vector<Sample> SampleMessages() {
     b.tasks = {first, second};
     b.budget = {{"tokens", 100000.0}, {"usd", 2.5}};
     b.labels = {{"owner", "ci"}, {"run", "nightly"}};
-    out.push_back({"batch_full", Batch{12, b, true}});
+    out.push_back({"batch_full", Batch{12, b, true, "0b1e2d3c4b5a69788796a5b4c3d2e1f0"}});
   }
   out.push_back(
       {"wait", Wait{4, {"01JD0000000000000000000001", "01JD0000000000000000000002"}, 5000}});

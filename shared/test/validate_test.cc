@@ -113,5 +113,25 @@ TEST(ValidateTest, CostsMustBeFiniteNonNegativeAndBounded) {
   EXPECT_FALSE(ValidateCosts({{"bad name", 1}}, "cost"));
 }
 
+TEST(ValidateTest, RequestIdsAreOneTo64PrintableAsciiBytes) {
+  EXPECT_TRUE(ValidateRequestId("0123456789abcdef0123456789abcdef"));
+  EXPECT_TRUE(ValidateRequestId(std::string(64, '~')));
+  EXPECT_TRUE(ValidateRequestId("with space:and@punctuation!"));
+  auto empty = ValidateRequestId("");
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(empty.error().message, "request_id: must be 1 to 64 bytes, got 0");
+  auto longer = ValidateRequestId(std::string(65, 'a'));
+  ASSERT_FALSE(longer);
+  EXPECT_EQ(longer.error().message, "request_id: must be 1 to 64 bytes, got 65");
+  auto control = ValidateRequestId("ab\ncd");
+  ASSERT_FALSE(control);
+  EXPECT_EQ(control.error().message,
+            "request_id: byte 2 (0x0a) is not printable ASCII (allowed: 0x20 to 0x7e)");
+  EXPECT_FALSE(ValidateRequestId("caf\xc3\xa9"));
+  EXPECT_FALSE(ValidateRequestId(std::string("a\0b", 3)));
+  EXPECT_FALSE(ValidateRequestId("del\x7f"));
+}
+
 }  // namespace
 }  // namespace taskmill::protocol

@@ -39,8 +39,9 @@ void TaskLifecycle::PublishBatches(const BatchChanges& batches) {
 // ---- submits ----
 
 void TaskLifecycle::Submit(std::vector<protocol::TaskSpec> specs, std::string owner,
-                           SubmitDone done) {
-  submits_.push_back({submit_specs_.size(), specs.size(), std::move(owner), std::move(done)});
+                           SubmitDone done, RequestKey request) {
+  submits_.push_back({submit_specs_.size(), specs.size(), std::move(owner), std::move(done),
+                      std::move(request)});
   for (auto& spec : specs) submit_specs_.push_back(std::move(spec));
 }
 
@@ -95,6 +96,14 @@ void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
       }
     }
   }
+  std::vector<RequestKey> tags;  // the request ids, placed at each SUBMIT's specs
+  for (const auto& req : requests) {
+    if (req.request.id.empty()) continue;
+    RequestKey tag = req.request;
+    tag.first = req.first;
+    tag.count = req.count;
+    tags.push_back(std::move(tag));
+  }
   // Several SUBMITs share one call: their specs are kept until its reply, so that if the call
   // fails for a reason that is not the store's own, each SUBMIT is enqueued again alone and
   // none can fail another (their checks at the edge should leave no such reason).
@@ -128,12 +137,12 @@ void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
       req.done(std::span<const EnqueueOutcome>(r->items.data() + first, count));
     }
     if (r) PublishBatches(r->batches);
-  }, owners);
+  }, owners, tags);
 }
 
 void TaskLifecycle::SubmitBatch(std::string batch_id, protocol::CostMap budget,
                                 std::vector<protocol::TaskSpec> specs, std::string owner,
-                                Callback<EnqueueResult> done) {
+                                Callback<EnqueueResult> done, RequestKey request) {
   std::vector<std::string> queues;
   for (const auto& t : specs) {
     if (std::find(queues.begin(), queues.end(), t.queue) == queues.end()) queues.push_back(t.queue);
@@ -142,8 +151,9 @@ void TaskLifecycle::SubmitBatch(std::string batch_id, protocol::CostMap budget,
       std::move(batch_id), std::move(budget), std::move(specs),
       [this, done = std::move(done), queues = std::move(queues)](Result<EnqueueResult> r) {
         // All or nothing: an item error means nothing was stored.
-        bool stored = r && std::none_of(r->items.begin(), r->items.end(),
-                                        [](const EnqueueOutcome& i) { return i.error; });
+        bool stored = r && r->replayed_batch.empty() &&
+                      std::none_of(r->items.begin(), r->items.end(),
+                                   [](const EnqueueOutcome& i) { return i.error; });
         BatchChanges batches;
         if (stored) batches = r->batches;
         done(std::move(r));
@@ -151,7 +161,7 @@ void TaskLifecycle::SubmitBatch(std::string batch_id, protocol::CostMap budget,
         PublishQueues(queues);
         PublishBatches(batches);
       },
-      std::move(owner));
+      std::move(owner), std::move(request));
 }
 
 // ---- claims ----

@@ -50,12 +50,15 @@ class TaskLifecycle {
   void Subscribe(LifecycleObserver& observer);
 
   // Queues one SUBMIT's specs (validated, ids assigned) for the turn's combined enqueue.
-  // `owner`: the submitter's CURVE key ("" = nobody).
-  void Submit(std::vector<protocol::TaskSpec> specs, std::string owner, SubmitDone done);
+  // `owner`: the submitter's CURVE key ("" = nobody). `request`: its request_id and body
+  // digest (id "" = none; first/count are set here): a resend stores nothing again.
+  void Submit(std::vector<protocol::TaskSpec> specs, std::string owner, SubmitDone done,
+              RequestKey request = {});
   // Stores a batch now (all or nothing); `done` runs before the outcomes are published.
+  // A replayed request (EnqueueResult::replayed_batch) publishes nothing.
   void SubmitBatch(std::string batch_id, protocol::CostMap budget,
                    std::vector<protocol::TaskSpec> specs, std::string owner,
-                   Callback<EnqueueResult> done);
+                   Callback<EnqueueResult> done, RequestKey request = {});
   // Queues a claim for the turn's end; `done` runs before BatchesChanged. The caller sends
   // the claimed tasks and calls Started for each one it did send.
   void Claim(ClaimRequest request, Callback<ClaimResult> done);
@@ -93,6 +96,7 @@ class TaskLifecycle {
     size_t count = 0;
     std::string owner;
     SubmitDone done;
+    RequestKey request;  // id "" = none
   };
   struct PendingClaim {
     ClaimRequest request;

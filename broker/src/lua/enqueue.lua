@@ -7,6 +7,17 @@
 --   items      {{id, spec, payload, queue, type, name, prio, nbf, idem, owner, deps}, ...}:
 --     spec and payload are the record's encoded fields (record.lua), written as they come;
 --     the others repeat what the script needs of the spec (deps: parent ids).
+--   reqs       (optional) {{rid, owner, digest, first, count}, ...}: the client request ids
+--     (SUBMIT/BATCH request_id) of the items first..first+count-1 (1-based), in item order.
+-- Request ids: rq:<rid> (no owner) or rq@<owner>:<rid> holds what the first call with that
+--   id stored, for IDEM_TTL: cmsgpack {d = digest, i = {{id} or {id, code, msg}, ...}} (a
+--   SUBMIT's outcomes) or {d = digest, b = batch id} (a BATCH). A request whose key exists,
+--   or that repeats an earlier request of this same call, stores nothing: its items come
+--   back as {s = "duplicate", id = the first call's, state, rq = true} (or the first call's
+--   item errors), or all as {s = "error", code = "conflict"} when the digest differs (the id
+--   was used for another body). A replayed BATCH returns {items = {}, replay = batch id}
+--   (TM_CONFLICT when the digest differs). Decided here, inside the one script call, so a
+--   resend that races the first call (same broker or another) cannot store twice.
 -- Owners (CURVE): a parent (depends_on) owned by another key than the item's owner is treated
 --   as not stored (not_found, the same error as an id that does not exist: its child would
 --   receive its output); idempotency keys are per owner (idem@<owner>:<key>), so one key's
@@ -43,6 +54,48 @@ for i, it in ipairs(items) do
   if it.idem ~= '' then
     it.idem_key = it.owner == '' and P .. 'idem:' .. it.idem or
         P .. 'idem@' .. it.owner .. ':' .. it.idem
+  end
+end
+
+-- Request ids seen before (or earlier in this call): their items are set aside, stored
+-- nothing, and answered from the record after the others are written.
+local reqs = A.reqs or {}
+local all_items, pos = items, nil  -- every item; pos[j] = index in all_items of items[j]
+do
+  local replayed = {}
+  local first_of = {}  -- key -> the first request of this call that stores under it
+  for r, q in ipairs(reqs) do
+    q.key = q.owner == '' and P .. 'rq:' .. q.rid or P .. 'rq@' .. q.owner .. ':' .. q.rid
+    q.same = first_of[q.key]
+    if not q.same then
+      local raw = redis.call('GET', q.key)
+      if raw then
+        q.rec = cmsgpack.unpack(raw)
+      else
+        first_of[q.key] = r
+      end
+    end
+    q.replay = q.rec ~= nil or q.same ~= nil
+    if q.replay then
+      for i = q.first, q.first + q.count - 1 do replayed[i] = true end
+    end
+  end
+  if batch ~= '' and reqs[1] and reqs[1].rec then
+    local rec = reqs[1].rec
+    if rec.d ~= reqs[1].digest or not rec.b then
+      return redis.error_reply('TM_CONFLICT request_id ' .. reqs[1].rid ..
+                               ' was already used for a different request')
+    end
+    return reply({items = {}, batches = {}, replay = rec.b})
+  end
+  if next(replayed) then
+    items, pos = {}, {}
+    for i, it in ipairs(all_items) do
+      if not replayed[i] then
+        items[#items + 1] = it
+        pos[#items] = i
+      end
+    end
   end
 end
 
@@ -180,6 +233,53 @@ end
 for _, rk in ipairs(ready_order) do
   call_chunked('ZADD', rk, ready_adds[rk])
   redis.call('SADD', types_key(ready_type[rk][1]), ready_type[rk][2])
+end
+
+if #reqs > 0 then
+  if pos then
+    local all_out = {}
+    for j, o in ipairs(out) do all_out[pos[j]] = o end
+    out = all_out
+  end
+  -- First calls: record what they stored, for a resend to find.
+  for _, q in ipairs(reqs) do
+    if not q.replay then
+      if batch ~= '' then
+        q.rec = {d = q.digest, b = batch}
+      else
+        local rec_items = {}
+        for i = q.first, q.first + q.count - 1 do
+          local o = out[i]
+          rec_items[#rec_items + 1] = o.s == 'error' and {o.id, o.code, o.msg} or {o.id}
+        end
+        q.rec = {d = q.digest, i = rec_items}
+      end
+      if IDEM_TTL > 0 then
+        redis.call('SET', q.key, cmsgpack.pack(q.rec), 'PX', fmt(IDEM_TTL))
+      else
+        redis.call('SET', q.key, cmsgpack.pack(q.rec))
+      end
+    end
+  end
+  -- Resends: the first call's answer (or a conflict when the body differs).
+  for _, q in ipairs(reqs) do
+    if q.replay then
+      local rec = q.rec or reqs[q.same].rec
+      for k = 1, q.count do
+        local i = q.first + k - 1
+        local e = rec.d == q.digest and rec.i and #rec.i == q.count and rec.i[k]
+        if not e then
+          out[i] = {s = 'error', id = all_items[i].id, code = 'conflict',
+                    msg = 'request_id ' .. q.rid .. ' was already used for a different request'}
+        elseif e[2] then
+          out[i] = {s = 'error', id = e[1], code = e[2], msg = e[3]}
+        else
+          out[i] = {s = 'duplicate', id = e[1], rq = true,
+                    state = redis.call('HGET', task_key(e[1]), 'state') or ''}
+        end
+      end
+    end
+  end
 end
 
 return reply({items = out, batches = batch_snapshots()})

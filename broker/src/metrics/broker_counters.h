@@ -19,6 +19,9 @@ struct BrokerCounters {
   uint64_t stale_progress = 0;    // PROGRESS of an attempt the sender does not hold (token)
   uint64_t wrong_port = 0;        // client requests on the worker port and worker messages on
                                   // the client port (also in bad_frames), each answered
+  uint64_t bad_request_ids = 0;   // SUBMITs and BATCHes refused for their request_id
+  uint64_t request_replays = 0;   // SUBMITs and BATCHes whose request_id was seen (a resend):
+                                  // answered with the first reply's ids, nothing stored
 };
 
 }  // namespace taskmill::broker

@@ -122,6 +122,14 @@ void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, doub
       "Client requests on the worker port and worker messages on the client port (each "
       "answered with the right endpoint; also in bad_frames)",
       MetricType::Counter, static_cast<double>(s.wrong_port));
+  one("taskmill_broker_bad_request_ids_total",
+      "SUBMITs and BATCHes refused for their request_id (empty is none; 1 to 64 printable "
+      "ASCII bytes)",
+      MetricType::Counter, static_cast<double>(s.bad_request_ids));
+  one("taskmill_broker_request_replays_total",
+      "Resent SUBMITs and BATCHes (a request_id seen before) answered with the first reply's "
+      "ids; nothing stored again",
+      MetricType::Counter, static_cast<double>(s.request_replays));
   one("taskmill_broker_curve_refused_total", "CURVE handshakes refused (key not allowed)",
       MetricType::Counter, static_cast<double>(s.curve_refused));
   one("taskmill_broker_curve_allowed_total", "CURVE handshakes admitted", MetricType::Counter,

@@ -30,6 +30,8 @@ constexpr size_t kMaxRecentBatches = 200;
 struct ReactorSnapshot {
   uint64_t bad_frames = 0;        // frames refused by the decoder or as out of place
   uint64_t wrong_port = 0;        // of those, the other port's protocol (client <-> worker)
+  uint64_t bad_request_ids = 0;   // SUBMITs and BATCHes refused for their request_id
+  uint64_t request_replays = 0;   // resent SUBMITs and BATCHes answered from the first reply
   uint64_t stale_results = 0;     // DONEs fenced off (this broker's share)
   uint64_t tasks_dispatched = 0;  // TASK messages sent
   uint64_t workers_lost = 0;      // workers declared dead by missed heartbeats

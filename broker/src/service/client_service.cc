@@ -227,8 +227,20 @@ bool ClientService::RefuseForMemory(const std::string& identity, uint64_t req_id
   return true;
 }
 
+bool ClientService::RefuseRequestId(const std::string& identity, uint64_t req_id,
+                                    const std::string& request_id) {
+  if (request_id.empty()) return false;  // none (old clients)
+  auto valid = protocol::ValidateRequestId(request_id);
+  if (valid) return false;
+  ++ctx_.counters.bad_request_ids;
+  Log()->debug("refused a request_id: {}", valid.error().message);
+  ReplyError(identity, req_id, valid.error());
+  return true;
+}
+
 void ClientService::OnSubmit(const std::string& identity, protocol::Submit& submit) {
   if (RefuseNewWork(identity, submit.req_id)) return;
+  if (RefuseRequestId(identity, submit.req_id, submit.request_id)) return;
   // Checked here, alone: a SUBMIT the store would refuse must not join (and fail) the
   // turn's combined enqueue.
   if (auto valid = CheckSubmit(submit, ctx_.options); !valid) {
@@ -236,6 +248,11 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
     return;
   }
   if (RefuseForMemory(identity, submit.req_id, submit.tasks)) return;
+  RequestKey request;
+  if (!submit.request_id.empty()) {
+    request.digest = RequestDigest(submit);  // before the broker gives the specs their ids
+    request.id = std::move(submit.request_id);
+  }
   for (auto& spec : submit.tasks) {
     spec.batch_id.clear();  // only BATCH makes batch members
     if (spec.id.empty()) spec.id = NewId();
@@ -250,6 +267,10 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
         if (!r) return ReplyError(identity, req_id, r.error());
         protocol::Reply reply;
         reply.req_id = req_id;
+        if (std::any_of(r->begin(), r->end(), [](const EnqueueOutcome& o) { return o.replayed; })) {
+          ++ctx_.counters.request_replays;
+          Log()->debug("a resent SUBMIT: answered with the first reply's {} ids", r->size());
+        }
         for (size_t i = 0; i < r->size(); ++i) {
           const auto& item = (*r)[i];
           if (item.error && !reply.error) {
@@ -268,7 +289,8 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
         reply.count = static_cast<uint32_t>(reply.ids.size());
         if (!reply.error) reply.warnings = warnings;
         Reply(identity, std::move(reply));
-      });
+      },
+      std::move(request));
 }
 
 void ClientService::EndTurn() {
@@ -510,6 +532,12 @@ void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
 
 void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch) {
   if (RefuseNewWork(identity, batch.req_id)) return;
+  if (RefuseRequestId(identity, batch.req_id, batch.request_id)) return;
+  RequestKey request;
+  if (!batch.request_id.empty()) {
+    request.digest = RequestDigest(batch);  // as sent: before labels merge and ids are given
+    request.id = std::move(batch.request_id);
+  }
   auto& spec = batch.batch;
   // Also merges the batch labels into its tasks, once they and the result are checked.
   if (auto valid = CheckBatch(spec, ctx_.options); !valid) {
@@ -540,9 +568,13 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   ctx_.lifecycle.SubmitBatch(
       std::move(batch_id), std::move(limits), std::move(resolved->tasks), caller_.key,
       [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,
-       status = std::move(status),
+       status = std::move(status), owner = OwnerFilter(),
        warnings = std::move(warnings)](Result<EnqueueResult> r) mutable {
         if (!r) return ReplyError(identity, req_id, r.error());
+        if (!r->replayed_batch.empty()) {
+          return ReplayBatch(identity, req_id, subscribe, std::move(r->replayed_batch),
+                             std::move(warnings), owner);
+        }
         for (size_t i = 0; i < r->items.size(); ++i) {
           if (r->items[i].error) {
             return ReplyError(
@@ -564,7 +596,36 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
         reply.warnings = std::move(warnings);
         Reply(identity, std::move(reply));
         ctx_.events.BatchStarted(status);
-      });
+      },
+      std::move(request));
+}
+
+void ClientService::ReplayBatch(const std::string& identity, uint64_t req_id, bool subscribe,
+                                std::string batch_id, std::vector<std::string> warnings,
+                                const std::string& owner) {
+  ++ctx_.counters.request_replays;
+  Log()->debug("a resent BATCH: answered with batch {} of the first call", batch_id);
+  Reads().GetBatch(
+      batch_id,
+      [this, identity, req_id, subscribe, batch_id,
+       warnings = std::move(warnings)](Result<std::optional<protocol::BatchStatus>> r) mutable {
+        if (!r) return ReplyError(identity, req_id, r.error());
+        if (!*r) {
+          return ReplyError(identity, req_id,
+                            Error{ErrorCode::kNotFound, "this request_id stored batch " +
+                                                            batch_id + ", which is gone"});
+        }
+        // Subscribed again here: the resend may come through another broker than the first.
+        if (subscribe && (*r)->state == "running" && ctx_.client_peers.Connected(identity)) {
+          ctx_.events.Subscribe(identity, **r);
+        }
+        protocol::Reply reply;
+        reply.req_id = req_id;
+        reply.batch = std::move(**r);
+        reply.warnings = std::move(warnings);
+        Reply(identity, std::move(reply));
+      },
+      owner);
 }
 
 void ClientService::OnSubscribe(const std::string& identity, const protocol::Subscribe& sub) {

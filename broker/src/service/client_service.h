@@ -57,12 +57,21 @@ class ClientService {
   bool RefuseNewWork(const std::string& identity, uint64_t req_id);
   // Answers store_full and returns true while Redis is too near its maxmemory for `tasks`
   // (MemoryGuard): the room left is kept for the tasks already accepted.
+  // A request_id that is set and not 1..64 printable ASCII bytes: refused (invalid_argument)
+  // and counted (bad_request_ids). Returns true iff it replied.
+  bool RefuseRequestId(const std::string& identity, uint64_t req_id,
+                       const std::string& request_id);
   bool RefuseForMemory(const std::string& identity, uint64_t req_id,
                        const std::vector<protocol::TaskSpec>& tasks);
   void OnSubmit(const std::string& identity, protocol::Submit& submit);
   void OnWait(const std::string& identity, protocol::Wait& wait);
   void OnGet(const std::string& identity, protocol::Get& get);
   void OnBatch(const std::string& identity, protocol::Batch& batch);
+  // A BATCH whose request_id was seen: answered with the first call's batch, read again
+  // (`owner`: the caller's owner filter); subscribed here too when asked.
+  void ReplayBatch(const std::string& identity, uint64_t req_id, bool subscribe,
+                   std::string batch_id, std::vector<std::string> warnings,
+                   const std::string& owner);
   void OnSubscribe(const std::string& identity, const protocol::Subscribe& subscribe);
   void OnCancel(const std::string& identity, protocol::Cancel& cancel);
   void CancelIds(const std::string& identity, uint64_t req_id, std::vector<std::string> ids,

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
+
+#include "taskmill/shared/protocol/codec.h"
 
 namespace taskmill::broker {
 namespace {
@@ -33,7 +36,31 @@ std::string Num(double v) {
   return buf;
 }
 
+template <class M>
+std::string DigestOf(M& m) {
+  uint64_t req_id = std::exchange(m.req_id, 0);
+  std::string request_id = std::exchange(m.request_id, std::string());
+  protocol::Message msg(std::move(m));
+  std::string body = protocol::EncodeBody(msg);
+  m = std::get<M>(std::move(msg));
+  m.req_id = req_id;
+  m.request_id = std::move(request_id);
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
+  auto mix = [&h](unsigned char c) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  };
+  mix(static_cast<unsigned char>(M::kCommand));
+  for (char c : body) mix(static_cast<unsigned char>(c));
+  char hex[20];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
 }  // namespace
+
+std::string RequestDigest(protocol::Submit& submit) { return DigestOf(submit); }
+std::string RequestDigest(protocol::Batch& batch) { return DigestOf(batch); }
 
 protocol::SpecLimits TaskLimits(const BrokerOptions& o) {
   protocol::SpecLimits limits;

@@ -8,6 +8,7 @@
 // Pure functions: no state, no I/O; called on the reactor thread.
 
 #include <cstddef>
+#include <string>
 
 #include "taskmill/broker/broker.h"
 #include "taskmill/shared/error.h"
@@ -32,6 +33,13 @@ Result<void> CheckSubmit(const protocol::Submit& submit, const BrokerOptions& op
 // copying cannot turn 1 MB on the wire into 210 MB in Redis). On success the batch labels
 // are merged into the tasks (a task's own label wins).
 Result<void> CheckBatch(protocol::BatchSpec& batch, const BrokerOptions& options);
+
+// A fingerprint of a SUBMIT's or BATCH's body (16 hex digits, FNV-1a 64 of its canonical
+// encoding with req_id and request_id left out, the command included), so that a request_id
+// reused for another body is told from a resend. Call before the broker changes the message
+// (ids, merged labels); it is left as it was.
+std::string RequestDigest(protocol::Submit& submit);
+std::string RequestDigest(protocol::Batch& batch);
 
 // Caps on one READY: a valid worker id, at most 64 queues and 512 types, queues x types
 // (x 1 with no types) at most --max-worker-claim-keys, concurrency at most 10,000, labels

@@ -129,7 +129,8 @@ void Store::RunDeferred() {
 }
 
 void Store::Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb,
-                    const std::vector<std::string>& owners) {
+                    const std::vector<std::string>& owners,
+                    const std::vector<RequestKey>& requests) {
   for (const auto& spec : specs) {
     if (spec.id.empty()) {
       // Rare (tests, tools): the broker gives every spec its id before it calls.
@@ -137,15 +138,15 @@ void Store::Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<Enque
       for (auto& s : with_ids) {
         if (s.id.empty()) s.id = NewId();
       }
-      return EnqueueSpecs("", {}, with_ids, owners, std::move(cb));
+      return EnqueueSpecs("", {}, with_ids, owners, requests, std::move(cb));
     }
   }
-  EnqueueSpecs("", {}, specs, owners, std::move(cb));
+  EnqueueSpecs("", {}, specs, owners, requests, std::move(cb));
 }
 
 void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
                          std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
-                         std::string owner) {
+                         std::string owner, RequestKey request) {
   if (!batch_id.empty()) {
     if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) {
       return cb(std::unexpected(r.error()));
@@ -159,12 +160,19 @@ void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
   }
   std::vector<std::string> owners;
   if (!owner.empty()) owners.assign(specs.size(), owner);
-  EnqueueSpecs(batch_id, budget, specs, owners, std::move(cb));
+  std::vector<RequestKey> requests;
+  if (!request.id.empty()) {
+    request.first = 0;
+    request.count = specs.size();
+    requests.push_back(std::move(request));
+  }
+  EnqueueSpecs(batch_id, budget, specs, owners, requests, std::move(cb));
 }
 
 void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
                          const std::vector<protocol::TaskSpec>& specs,
-                         const std::vector<std::string>& owners, Callback<EnqueueResult> cb) {
+                         const std::vector<std::string>& owners,
+                         const std::vector<RequestKey>& requests, Callback<EnqueueResult> cb) {
   std::unordered_set<std::string> names;
   for (size_t i = 0; i < specs.size(); ++i) {
     const auto& s = specs[i];
@@ -178,7 +186,7 @@ void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& b
   }
   int64_t now = clock_.NowMs();  // the scripts' clock, and every spec's creation time
   std::string args =
-      wire::EnqueueArgs(options_.max_queue_depth, batch_id, budget, specs, owners, now);
+      wire::EnqueueArgs(options_.max_queue_depth, batch_id, budget, specs, owners, requests, now);
   Send<EnqueueResult>(kEnqueue, now, std::move(args), std::move(cb), wire::ParseEnqueue);
 }
 

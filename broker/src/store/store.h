@@ -61,14 +61,20 @@ class Store : public TaskStore {
   // before it returns (the caller may keep them, to enqueue them again another way).
   // `owners` (empty, or one per spec): the CURVE key each task is stored as owned by ("" =
   // nobody), which limits who may read and cancel it (Get, GetBatch, Cancel with an owner).
+  // `requests` (RequestKey, store_types.h): a request id seen before stores nothing again;
+  // its specs' outcomes are the first call's ids, as duplicates (replayed). Decided inside
+  // the script, so a resend racing the first call (this broker or another) is caught too.
   void Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb,
-               const std::vector<std::string>& owners = {});
+               const std::vector<std::string>& owners = {},
+               const std::vector<RequestKey>& requests = {}) override;
   // Adds a batch atomically (all or nothing). Each spec has a unique name; depends_on holds
   // parent task ids of this batch or of stored tasks, parents before children (ResolveBatch,
   // batch_resolver.h, produces exactly that from a BatchSpec).
+  // With a request id seen before: nothing is stored; EnqueueResult::replayed_batch names the
+  // first call's batch.
   void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
                     std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
-                    std::string owner = "");
+                    std::string owner = "", RequestKey request = {}) override;
   // Leases ready tasks to several workers in one script call (claim.lua), each request in
   // turn as if alone. A request that fails validation gets its own error and is not sent; one
   // with n == 0 or no queues gets no tasks.
@@ -164,7 +170,8 @@ class Store : public TaskStore {
   // Validates and sends one enqueue call (every spec has its id; `owners` as in Enqueue).
   void EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
                     const std::vector<protocol::TaskSpec>& specs,
-                    const std::vector<std::string>& owners, Callback<EnqueueResult> cb);
+                    const std::vector<std::string>& owners,
+                    const std::vector<RequestKey>& requests, Callback<EnqueueResult> cb);
   // Runs a script with KEYS[1] = <prefix>layout, ARGV[1] = the header at `now_ms` and
   // ARGV[2] = `packed_args` (msgpack; the contract is in lib/prelude.lua).
   template <typename T>

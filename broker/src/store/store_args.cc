@@ -206,10 +206,34 @@ std::string LayoutStepArgs(const std::string& token, int64_t ttl_ms, uint32_t bu
 std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
                         const protocol::CostMap& budget,
                         const std::vector<protocol::TaskSpec>& specs,
-                        const std::vector<std::string>& owners, int64_t now_ms) {
+                        const std::vector<std::string>& owners,
+                        const std::vector<RequestKey>& requests, int64_t now_ms) {
   static const std::string kNoOwner;
+  size_t tagged = 0;  // requests with an id, each within the specs
+  for (const auto& r : requests) {
+    if (!r.id.empty() && r.count > 0 && r.first + r.count <= specs.size()) ++tagged;
+  }
   MsgpackWriter w;
-  w.Map(4);
+  w.Map(tagged > 0 ? 5 : 4);
+  if (tagged > 0) {
+    // {rid, owner (its first spec's), digest, first (1-based), count}, in spec order.
+    w.Str("reqs");
+    w.Array(static_cast<uint32_t>(tagged));
+    for (const auto& r : requests) {
+      if (r.id.empty() || r.count == 0 || r.first + r.count > specs.size()) continue;
+      w.Map(5);
+      w.Str("rid");
+      w.Str(r.id);
+      w.Str("owner");
+      w.Str(r.first < owners.size() ? owners[r.first] : kNoOwner);
+      w.Str("digest");
+      w.Str(r.digest);
+      w.Str("first");
+      w.Uint(r.first + 1);
+      w.Str("count");
+      w.Uint(r.count);
+    }
+  }
   w.Str("max_depth");
   w.Uint(max_depth);
   w.Str("batch");

@@ -186,8 +186,13 @@ Result<EnqueueResult> ParseEnqueue(const redisReply* r) {
       TM_ASSIGN_OR_RETURN(state, mp::Str(mp::Get(f, "state"), "state"));
       o.state = StateFromName(state);
       o.duplicate = status == "duplicate";
+      o.replayed = status == "duplicate" && !mp::IsNil(mp::Get(f, "rq"));
     }
     out.items.push_back(std::move(o));
+  }
+  if (const auto& replay = mp::Get(top, "replay"); !mp::IsNil(replay)) {
+    TM_ASSIGN_OR_RETURN(batch, mp::Str(replay, "replayed batch id"));
+    out.replayed_batch = batch;
   }
   TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
   out.batches = std::move(batches);

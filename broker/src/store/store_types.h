@@ -34,16 +34,34 @@ struct StoreOptions {
 struct EnqueueOutcome {
   std::string id;  // the task's id (the original one for a duplicate)
   protocol::TaskState state = protocol::TaskState::kUnknown;  // after the call
-  bool duplicate = false;      // true iff the idempotency key was seen before
-  std::optional<Error> error;  // kConflict (id exists) or kNotFound (unknown parent)
+  bool duplicate = false;      // true iff the idempotency key or the request id was seen
+  bool replayed = false;       // true iff the request id was seen (a resend): nothing stored
+  std::optional<Error> error;  // kConflict (id exists, or a request id reused for another
+                               // body) or kNotFound (unknown parent)
+};
+
+// A client request's request_id (SUBMIT, BATCH) within an enqueue call: the `count` specs
+// from `first` are that request's. The store keeps, per owner (the owner of its first spec),
+// what the first call with this id stored (the ids, or the batch id) for as long as it keeps
+// idempotency keys; a later call with the same id stores nothing and answers with those.
+// `digest` fingerprints the request's body: a later call whose digest differs gets
+// kConflict. An empty `id` means none.
+struct RequestKey {
+  std::string id;
+  std::string digest;
+  size_t first = 0;
+  size_t count = 0;
 };
 
 // Batches whose counts changed in a call, with their new aggregate state.
 using BatchChanges = std::vector<protocol::BatchStatus>;
 
 struct EnqueueResult {
-  std::vector<EnqueueOutcome> items;  // one per spec, in order
+  std::vector<EnqueueOutcome> items;  // one per spec, in order (none for a replayed batch)
   BatchChanges batches;
+  // EnqueueBatch with a request id seen before (a resend): the batch id of the first call;
+  // nothing was stored by this one and `items` is empty.
+  std::string replayed_batch;
 };
 
 struct ClaimRequest {

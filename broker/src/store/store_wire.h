@@ -45,11 +45,12 @@ std::string BindWorkersArgs(int64_t ttl_ms,
 std::string LayoutProbeArgs(int64_t want, const std::string& token, int64_t ttl_ms);
 std::string LayoutStepArgs(const std::string& token, int64_t ttl_ms, uint32_t budget);
 // ARGV[2] of enqueue.lua: every spec encoded as the record's spec (task_record.h), stamped
-// with `now_ms` as its creation time.
+// with `now_ms` as its creation time; the request ids (`requests`, those with an id) too.
 std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
                         const protocol::CostMap& budget,
                         const std::vector<protocol::TaskSpec>& specs,
-                        const std::vector<std::string>& owners, int64_t now_ms);
+                        const std::vector<std::string>& owners,
+                        const std::vector<RequestKey>& requests, int64_t now_ms);
 // ARGV[2] of claim.lua: the requests in order, with one fencing token per task each may
 // lease (`tokens`: request 1's n, then request 2's, ...).
 std::string ClaimArgs(const std::vector<ClaimRequest>& requests,

@@ -25,12 +25,15 @@ class TaskStore {
 
   virtual ~TaskStore() = default;
 
-  // `owners`: empty, or one CURVE key per spec ("" = nobody).
+  // `owners`: empty, or one CURVE key per spec ("" = nobody). `requests`: the request ids of
+  // the SUBMITs whose specs the call carries (store_types.h, RequestKey), in spec order.
   virtual void Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb,
-                       const std::vector<std::string>& owners = {}) = 0;
+                       const std::vector<std::string>& owners = {},
+                       const std::vector<RequestKey>& requests = {}) = 0;
+  // `request`: the BATCH's request id (id "" = none; first/count unused).
   virtual void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
                             std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
-                            std::string owner = "") = 0;
+                            std::string owner = "", RequestKey request = {}) = 0;
   // The claims of several workers (a reactor turn's) in one call, made one after the other in
   // request order; ClaimsResult::claims has one entry per request.
   virtual void ClaimMany(std::vector<ClaimRequest> requests, Callback<ClaimsResult> cb) = 0;

@@ -15,7 +15,7 @@ import {Job, idOf} from './job.js';
 import {Link} from './link.js';
 import {DEFAULT_MAX_KEPT, ResultTable} from './results.js';
 import {TERMINAL_STATES} from './schema.js';
-import {newId, normalizeBatchSpec, normalizeTaskSpec} from './spec.js';
+import {newId, newRequestId, normalizeBatchSpec, normalizeTaskSpec} from './spec.js';
 import {Subscription} from './subscription.js';
 
 const U32_MAX = 4294967295;
@@ -171,7 +171,7 @@ export class Client extends EventEmitter {
     rejectUnknown('submit', options, new Set(['notify']));
     const {notify = false} = options;
     const tasks = specs.map((s, i) => normalizeTaskSpec(s, `tasks[${i}]`));
-    const reply = await this.call('SUBMIT', {tasks, notify});
+    const reply = await this.call('SUBMIT', {tasks, notify, requestId: newRequestId()});
     const warnings = this.warnAbout(reply);
     return reply.ids.map((id) => new Job(this, id, warnings));
   }
@@ -265,7 +265,7 @@ export class Client extends EventEmitter {
       events = this.register(batch.id);
     }
     try {
-      const reply = await this.call('BATCH', {batch, subscribe});
+      const reply = await this.call('BATCH', {batch, subscribe, requestId: newRequestId()});
       return {status: reply.batch, events, warnings: this.warnAbout(reply)};
     } catch (err) {
       if (events) this.unregister(events, false);

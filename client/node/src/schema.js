@@ -152,10 +152,11 @@ export const WireError = [
 
 const reqId = f('req_id', 'u64', req);
 
+// request_id: the same on every resend of one request, so the broker stores it once.
 export const Submit = [reqId, f('tasks', 'objList', {req: true, schema: TaskSpec}),
-                       f('notify', 'bool')];
+                       f('notify', 'bool'), f('request_id', 'str')];
 export const Batch = [reqId, f('batch', 'obj', {req: true, schema: BatchSpec}),
-                      f('subscribe', 'bool')];
+                      f('subscribe', 'bool'), f('request_id', 'str')];
 export const Wait = [reqId, f('ids', 'strList', req), f('timeout_ms', 'u32')];
 export const Get = [reqId, f('ids', 'strList'), f('batch_id', 'str')];
 export const Cancel = [reqId, f('ids', 'strList'), f('batch_id', 'str'), f('reason', 'str')];

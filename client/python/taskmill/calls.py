@@ -167,7 +167,14 @@ def submit_many(specs: Iterable[m.TaskSpec], timeout: float,
         raise InvalidSpec("tasks: at least one task is needed")
     for i, spec in enumerate(tasks):
         validate_spec(spec, f"tasks[{i}]")
-    return Call(m.Submit(tasks=tasks, notify=notify), timeout, lambda r: list(warn(r).ids))
+    return Call(m.Submit(tasks=tasks, notify=notify, request_id=new_request_id()), timeout,
+                lambda r: list(warn(r).ids))
+
+
+def new_request_id() -> str:
+    """A SUBMIT's or BATCH's request_id: 32 hex digits of 128 random bits, one per logical
+    request and the same on every resend of it, so the broker stores its tasks once."""
+    return secrets.token_hex(16)
 
 
 def warn(reply: m.Reply) -> m.Reply:
@@ -241,7 +248,8 @@ def _batch(reply: m.Reply) -> m.BatchStatus:
 
 
 def submit_batch(spec: m.BatchSpec, subscribe: bool, timeout: float) -> Call[m.BatchStatus]:
-    return Call(m.Batch(batch=spec, subscribe=subscribe), timeout, lambda r: _batch(warn(r)))
+    return Call(m.Batch(batch=spec, subscribe=subscribe, request_id=new_request_id()), timeout,
+                lambda r: _batch(warn(r)))
 
 
 def get_batch(batch_id: str, timeout: float) -> Call[m.BatchStatus]:

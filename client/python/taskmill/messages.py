@@ -425,10 +425,13 @@ class Submit:
     req_id: int = 0
     tasks: List[TaskSpec] = field(default_factory=list)
     notify: bool = False
+    # The same on every resend of one request: the broker stores the tasks once.
+    request_id: str = ""
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("tasks", OBJ_LIST, required=True, cls=TaskSpec),
         Field("notify", BOOL),
+        Field("request_id", STR),
     )
 
 
@@ -438,10 +441,12 @@ class Batch:
     req_id: int = 0
     batch: BatchSpec = field(default_factory=BatchSpec)
     subscribe: bool = False
+    request_id: str = ""  # as Submit.request_id: a resend returns the same batch
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("batch", OBJ, required=True, cls=BatchSpec),
         Field("subscribe", BOOL),
+        Field("request_id", STR),
     )
 
 

@@ -177,6 +177,7 @@ void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.ObjList("tasks", x.tasks, Req::kYes);
   v.Bool("notify", x.notify);
+  v.Str("request_id", x.request_id);
 }
 
 template <class V, class S>
@@ -185,6 +186,7 @@ void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.Obj("batch", x.batch, Req::kYes);
   v.Bool("subscribe", x.subscribe);
+  v.Str("request_id", x.request_id);
 }
 
 template <class V, class S>

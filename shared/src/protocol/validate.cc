@@ -1,6 +1,7 @@
 #include "taskmill/shared/protocol/validate.h"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 namespace taskmill::protocol {
@@ -31,6 +32,25 @@ Result<void> ValidateName(std::string_view name, std::string_view what) {
       return MakeError(ErrorCode::kInvalidArgument,
                        std::string(what) + ": '" + std::string(name) +
                            "' may contain only letters, digits, '_', '.' and '-'");
+    }
+  }
+  return {};
+}
+
+Result<void> ValidateRequestId(std::string_view id, std::string_view what) {
+  if (id.empty() || id.size() > kMaxRequestIdBytes) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(what) + ": must be 1 to " + std::to_string(kMaxRequestIdBytes) +
+                         " bytes, got " + std::to_string(id.size()));
+  }
+  for (size_t i = 0; i < id.size(); ++i) {
+    auto c = static_cast<unsigned char>(id[i]);
+    if (c < 0x20 || c > 0x7e) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", c);
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string(what) + ": byte " + std::to_string(i) + " (" + hex +
+                           ") is not printable ASCII (allowed: 0x20 to 0x7e)");
     }
   }
   return {};

@@ -51,6 +51,9 @@ struct Submit {
   uint64_t req_id = 0;
   std::vector<TaskSpec> tasks;
   bool notify = false;  // push a RESULT to this client when each task ends
+  // Client-chosen, the same on every resend of one logical request (ValidateRequestId): the
+  // broker stores the tasks once and answers a resend with the first reply's ids.
+  std::string request_id;
   friend bool operator==(const Submit&, const Submit&) = default;
 };
 
@@ -60,6 +63,7 @@ struct Batch {
   uint64_t req_id = 0;
   BatchSpec batch;
   bool subscribe = false;  // also subscribe this client to the batch's events
+  std::string request_id;  // as Submit::request_id: a resend returns the same batch
   friend bool operator==(const Batch&, const Batch&) = default;
 };
 

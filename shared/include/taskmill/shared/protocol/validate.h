@@ -17,6 +17,12 @@ inline constexpr size_t kMaxNameLength = 128;
 // Redis keys, so nothing else is allowed. `what` names the field in the error.
 Result<void> ValidateName(std::string_view name, std::string_view what);
 
+// A SUBMIT's or BATCH's request_id: 1 to kMaxRequestIdBytes printable ASCII bytes (0x20 to
+// 0x7e). Clients send 32 hex digits of 128 random bits, one per logical request, the same
+// on every resend. `what` names the field in the error.
+inline constexpr size_t kMaxRequestIdBytes = 64;
+Result<void> ValidateRequestId(std::string_view id, std::string_view what = "request_id");
+
 // The largest payload any peer can carry: the decoder's max_bin (DecodeLimits).
 inline constexpr size_t kMaxPayloadCeiling = 16u << 20;
 
