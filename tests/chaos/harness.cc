@@ -77,6 +77,7 @@ Result<std::unique_ptr<ChaosCluster>> ChaosCluster::Start(const std::string& sce
   broker::EmbeddedRedisOptions ro;
   ro.data_dir = c->dir_ + "/redis";
   if (!c->options_.redis_persistent) ro.extra_args = {"--appendonly", "no"};
+  ro.port = c->options_.redis_tcp_port;
   auto redis = broker::EmbeddedRedis::Start(std::move(ro));
   if (!redis) return std::unexpected(redis.error());
   c->redis_ = std::make_unique<broker::EmbeddedRedis>(std::move(*redis));
@@ -114,11 +115,11 @@ Result<void> ChaosCluster::StartBroker() {
 
 Result<taskmill::testing::BrokerEndpoints> ChaosCluster::StartExtraBroker(
     const std::string& name, taskmill::testing::ChildProcess& process,
-    const std::vector<std::string>& extra_args) {
+    const std::vector<std::string>& extra_args, const std::string& redis_url) {
   taskmill::testing::BrokerLaunch l;
   l.dir = dir_ + "/" + name;
   std::filesystem::create_directories(l.dir);
-  l.redis_url = "unix://" + redis_->config().unix_path;
+  l.redis_url = redis_url.empty() ? "unix://" + redis_->config().unix_path : redis_url;
   l.prefix = "chaos" + std::to_string(getpid()) + ":";
   l.heartbeat_ms = options_.heartbeat_ms;
   l.liveness = options_.liveness;
