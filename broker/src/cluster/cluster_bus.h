@@ -69,6 +69,9 @@ class ClusterBus : public LifecycleObserver {
   // ---- this broker's clients' interest ----
   void WatchTasks(const std::vector<std::string>& task_ids);
   void WatchBatch(const std::string& batch_id);
+  // A watched task was seen ended by a re-read (its message was lost, or never sent): it is
+  // no longer announced again after a hello.
+  void Unwatch(const std::string& task_id) { own_tasks_.erase(task_id); }
 
   // ---- outcomes that are not lifecycle outcomes ----
   void TaskProgress(const std::string& task_id, double fraction, const std::string& message);

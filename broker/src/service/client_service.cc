@@ -448,7 +448,10 @@ void ClientService::OnTick() {
                                  Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
     if (!r) return;
     for (size_t i = 0; i < asked.size() && i < r->size(); ++i) {
-      if (!(*r)[i] || protocol::IsTerminal((*r)[i]->state)) waiters_.TaskEnded(asked[i], nullptr);
+      if (!(*r)[i] || protocol::IsTerminal((*r)[i]->state)) {
+        waiters_.TaskEnded(asked[i], nullptr);
+        ctx_.bus.Unwatch(asked[i]);
+      }
     }
   });
 }
