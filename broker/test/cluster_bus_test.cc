@@ -174,6 +174,18 @@ TEST_F(ClusterBusTest, AHelloMakesEveryBrokerAnnounceItsWatchesAgain) {
   EXPECT_EQ(a.rec.ended, std::vector<std::string>{"t1"});
 }
 
+TEST_F(ClusterBusTest, ATaskSeenEndedByARereadIsNotAnnouncedAgain) {
+  auto& a = Add("A");
+  auto& c = Add("C");
+  a.bus->WatchTasks({"t1", "t2"});
+  a.bus->Flush();
+  sent_.clear();  // lost
+  a.bus->Unwatch("t1");
+  sent_.emplace_back("p:bus", bus::EncodeCtl({bus::Hello{"C"}}));
+  Deliver();
+  EXPECT_EQ(c.bus->remote_watches(), 1u) << "only t2 is announced again";
+}
+
 TEST_F(ClusterBusTest, WatchesOfDeadBrokersAreForgotten) {
   auto& a = Add("A");
   auto& c = Add("C");
