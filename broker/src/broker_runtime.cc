@@ -10,6 +10,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -23,6 +24,17 @@ namespace {
 auto Log() {
   static auto log = Logger("broker");
   return log;
+}
+
+// hostname:pid: unique among the brokers of one Redis unless set otherwise.
+std::string DefaultBrokerId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "broker");
+  std::string id = std::string(host) + ":" + std::to_string(getpid());
+  for (char& c : id) {
+    if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f) c = '_';
+  }
+  return id.substr(0, 128);
 }
 
 // Messages read from one socket per turn, so one busy peer cannot starve the other socket.
@@ -95,6 +107,8 @@ Result<void> BrokerRuntime::OpenStore() {
   read_store_.emplace(*reads_, clock_, read_options);
   read_store_->SetGate(store_gate_);
   reads_->Start();
+  // A third connection, in subscriber mode: what other brokers tell this one (ClusterBus).
+  bus_conn_.emplace(redis_config_, RedisConnectionOptions{}, clock_);
   return {};
 }
 
@@ -149,6 +163,21 @@ void BrokerRuntime::BuildLayers() {
   lifecycle_.emplace(*store_, clock_, LifecycleOptions{.submit_alone = o_.max_queue_depth != 0},
                      counters_, &*metrics_);
   lifecycle_->Subscribe(*events_);
+  // Brokers as one: the registry and the bus (docs/architecture.md, "Brokers as one").
+  broker_id_ = o_.broker_id.empty() ? DefaultBrokerId() : o_.broker_id;
+  started_wall_ms_ = clock_.NowMs();
+  directory_.emplace(broker_id_, o_.prefix, *redis_);
+  bus_.emplace(broker_id_, o_.prefix, ClusterBus::On(*redis_), *bus_conn_);
+  lifecycle_->Subscribe(*bus_);
+  bus_->AddListener(*events_);
+  bus_->SetProgressSink([this](const std::string& id, double fraction, const std::string& m) {
+    events_->TaskProgress(id, fraction, m);
+  });
+  bus_->AddResync([this] { events_->RereadAll(); });
+  directory_->OnLiveChanged([this](const std::unordered_set<std::string>& live) {
+    bus_->ForgetBrokersExcept(live);
+  });
+  bus_conn_->Start();
   ctx_.emplace(BrokerContext{.options = o_,
                              .clock = clock_,
                              .redis = *redis_,
@@ -160,6 +189,8 @@ void BrokerRuntime::BuildLayers() {
                              .access = AccessPolicy(zap_.get(), o_.curve_roles == "shared"),
                              .lifecycle = *lifecycle_,
                              .events = *events_,
+                             .bus = *bus_,
+                             .directory = *directory_,
                              .workers = registry_,
                              .client_peers = *client_peers_,
                              .client_budget = *client_budget_,
@@ -233,6 +264,8 @@ void BrokerRuntime::ScheduleTimers() {
          LogCounters(c);
        }},
       {50, now + 50, [this] { clients_->OnTick(); }},
+      // This broker and its workers in the registry; everyone else's read back.
+      {BrokerDirectory::kRefreshMs, now, [this] { directory_->Refresh(SelfEntry()); }},
       // Redis's memory, read on the connection for expensive reads (off the hot path).
       {MemoryGuard::kPollMs, now, [this] { memory_.Poll(*reads_); }},
       {o_.sweep_ms, now + o_.sweep_ms, [this] { events_->OnSweepTick(); }},
@@ -255,6 +288,18 @@ void BrokerRuntime::ScheduleTimers() {
   };
 }
 
+BrokerEntry BrokerRuntime::SelfEntry() const {
+  BrokerEntry e;
+  e.id = broker_id_;
+  e.frontend = frontend_->LastEndpoint();
+  e.backend = backend_->LastEndpoint();
+  e.http = http_address_;
+  e.started_ms = started_wall_ms_;
+  e.health = stopping_ ? "draining" : "serving";
+  e.workers = registry_.Describe();
+  return e;
+}
+
 void BrokerRuntime::Publish() {
   board_.Publish(TakeSnapshot(*ctx_, recent_batches_, zap_.get(), stopping_,
                               board_.DetailWanted(clock_.MonotonicMs())));
@@ -263,14 +308,16 @@ void BrokerRuntime::Publish() {
 bool BrokerRuntime::Turn() {
   RedisConnection& redis = *redis_;
   RedisConnection& reads = *reads_;
+  RedisConnection& bus = *bus_conn_;
   int64_t now = clock_.MonotonicMs();
   int64_t next = now + 1000;
   for (const auto& t : timers_) next = std::min(next, t.next_ms);
   if (int64_t r = redis.NextTimerMs(); r >= 0) next = std::min(next, r);
   if (int64_t r = reads.NextTimerMs(); r >= 0) next = std::min(next, r);
+  if (int64_t r = bus.NextTimerMs(); r >= 0) next = std::min(next, r);
   if (stopping_) next = std::min(next, now + 20);
 
-  std::array<zmq::pollitem_t, 7> items{};
+  std::array<zmq::pollitem_t, 8> items{};
   size_t count = 0;
   auto add = [&](zmq::pollitem_t item) {
     items[count] = item;
@@ -283,6 +330,7 @@ bool BrokerRuntime::Turn() {
   size_t redis_at = redis.fd() >= 0 ? add({nullptr, redis.fd(), redis.WantedEvents(), 0}) : 0;
   size_t zap_at = zap_ ? add({zap_->handle(), 0, ZMQ_POLLIN, 0}) : 0;
   size_t reads_at = reads.fd() >= 0 ? add({nullptr, reads.fd(), reads.WantedEvents(), 0}) : 0;
+  size_t bus_at = bus.fd() >= 0 ? add({nullptr, bus.fd(), bus.WantedEvents(), 0}) : 0;
   try {
     zmq::poll(items.data(), count, std::chrono::milliseconds(std::max<int64_t>(0, next - now)));
   } catch (const zmq::error_t& e) {
@@ -290,6 +338,9 @@ bool BrokerRuntime::Turn() {
   }
 
   auto turn_started = std::chrono::steady_clock::now();
+  // The bus first: a watch announced by another broker is known before this turn's
+  // outcomes are sent.
+  if (bus_at != 0 && items[bus_at].revents != 0) bus.HandleEvents(items[bus_at].revents);
   if (redis_at != 0 && items[redis_at].revents != 0) redis.HandleEvents(items[redis_at].revents);
   if (reads_at != 0 && items[reads_at].revents != 0) reads.HandleEvents(items[reads_at].revents);
   // Before the sockets' messages: a handshake waits for this answer.
@@ -313,6 +364,7 @@ bool BrokerRuntime::Turn() {
   now = clock_.MonotonicMs();
   redis.Tick(now);
   reads.Tick(now);
+  bus.Tick(now);
   for (auto& t : timers_) {
     if (t.next_ms <= now) {
       t.next_ms = now + t.interval_ms;
@@ -320,6 +372,7 @@ bool BrokerRuntime::Turn() {
     }
   }
   clients_->EndTurn();
+  bus_->Flush();          // watches go out before the turn's submits are written
   lifecycle_->EndTurn();  // submits, DONEs, releases, then the workers' claims (ClaimsDue)
   if (replica_gate_) replica_gate_->EndTurn();  // one WAIT for everything of the turn
   metrics_->TurnTook(
@@ -389,6 +442,8 @@ void BrokerRuntime::ReadWorkers() {
 
 Result<void> BrokerRuntime::Shutdown() {
   http_->Stop();  // before the objects its handlers read go away
+  directory_->Leave();  // gone from the registry now, not at its TTL
+  bus_->Flush();
   // Let the last results reach Redis before it stops.
   RunUntil(
       *redis_, [this] { return redis_->in_flight() == 0; }, 2000);
@@ -399,6 +454,7 @@ Result<void> BrokerRuntime::Shutdown() {
     Log()->info("CURVE: {} connections allowed, {} refused", z.allowed, z.refused);
     zap_->Close();
   }
+  bus_conn_->Stop();
   reads_->Stop();
   redis_->Stop();
   if (embedded_) {

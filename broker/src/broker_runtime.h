@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/broker_directory.h"
+#include "cluster/cluster_bus.h"
 #include "dispatch/worker_registry.h"
 #include "http/broker_http.h"
 #include "lifecycle/task_lifecycle.h"
@@ -79,6 +81,8 @@ class BrokerRuntime {
   void ReadClients();
   void ReadWorkers();
   void Publish();
+  // This broker's registry entry (BrokerDirectory) as of now.
+  BrokerEntry SelfEntry() const;
 
   const BrokerOptions& o_;
   const Clock& clock_;
@@ -102,6 +106,7 @@ class BrokerRuntime {
   std::optional<Store> store_;
   std::optional<RedisConnection> reads_;  // expensive reads, one call in flight
   std::optional<Store> read_store_;
+  std::optional<RedisConnection> bus_conn_;  // subscriber mode: the cluster bus (ClusterBus)
 
   // ---- sockets ----
   zmq::context_t zmq_ctx_{1};
@@ -125,6 +130,10 @@ class BrokerRuntime {
   BrokerCounters counters_;
   WorkerRegistry registry_;
   std::optional<BatchEvents> events_;
+  std::string broker_id_;  // --broker-id, or hostname:pid
+  int64_t started_wall_ms_ = 0;
+  std::optional<ClusterBus> bus_;
+  std::optional<BrokerDirectory> directory_;
   std::optional<TaskLifecycle> lifecycle_;
   std::optional<BrokerContext> ctx_;
   std::optional<ClientService> clients_;

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <tuple>
 
+#include "cluster/broker_directory.h"
+#include "cluster/cluster_bus.h"
 #include "redis/memory_limit.h"
 #include "service/memory_guard.h"
 #include "taskmill/shared/curve_keys.h"
@@ -98,6 +100,17 @@ std::vector<WorkerView> WorkerViews(const WorkerRegistry& registry) {
 
 }  // namespace
 
+namespace {
+
+ReactorSnapshot::ClusterWorker ClusterWorkerOf(const protocol::WorkerInfo& w,
+                                               const std::string& broker_id) {
+  auto host = w.labels.find("host");
+  return {w.id, broker_id, w.concurrency, w.in_flight, w.queues, w.types,
+          host == w.labels.end() ? std::string() : host->second};
+}
+
+}  // namespace
+
 ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& recent_batches,
                              const ZapHandler* zap, bool draining, bool detail) {
   ReactorSnapshot s;
@@ -127,6 +140,21 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
   s.redis_ready = ctx.redis.ready();
   s.redis_error = ctx.redis.last_error();
   s.draining = draining;
+  s.broker_id = ctx.directory.id();
+  const auto& bus = ctx.bus.counters();
+  s.bus_subscribed = ctx.bus.subscribed();
+  s.bus_events_sent = bus.events_sent;
+  s.bus_events_received = bus.events_received;
+  s.bus_bad_messages = bus.bad_messages;
+  s.bus_resubscribes = bus.resubscribes;
+  for (const auto& e : ctx.directory.live()) {
+    s.live_brokers.push_back(e.id);
+    if (e.id == s.broker_id) continue;  // this broker's own: from the registry in memory
+    for (const auto& w : e.workers) s.cluster_workers.push_back(ClusterWorkerOf(w, e.id));
+  }
+  for (const auto& w : ctx.workers.Describe()) {
+    s.cluster_workers.push_back(ClusterWorkerOf(w, s.broker_id));
+  }
   return s;
 }
 

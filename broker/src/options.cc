@@ -52,6 +52,8 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
            "share of Redis's maxmemory kept for the tasks already accepted (DONEs, retries, "
            "dead letters): new submits get store_full once used memory is within it");
   f.String("prefix", &o.prefix, "prefix of every Redis key");
+  f.String("broker-id", &o.broker_id,
+           "this broker's id among the brokers sharing one Redis (default: hostname:pid)");
   f.Uint32("heartbeat-ms", &o.heartbeat_ms, 50, 60000, "heartbeat interval in ms");
   f.Uint32("liveness", &o.liveness, 1, 100, "missed heartbeats before a worker is dead");
   f.Uint32("lease-ms", &o.lease_ms, 0, 24u * 3600 * 1000,
@@ -179,6 +181,12 @@ Result<void> Validate(const BrokerOptions& o) {
   }
   if (o.prefix.empty() || o.prefix.size() > 128) {
     return MakeError(ErrorCode::kInvalidArgument, "--prefix: must be 1 to 128 characters");
+  }
+  if (o.broker_id.size() > 128 ||
+      std::any_of(o.broker_id.begin(), o.broker_id.end(),
+                  [](unsigned char c) { return c <= ' ' || c >= 0x7f; })) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--broker-id: must be 1 to 128 printable ASCII characters, no spaces");
   }
   // A frame must hold the largest payload (SUBMIT) and result (DONE) plus the rest of the
   // message; a frame over the cap drops the connection instead of getting a clear error.

@@ -115,13 +115,16 @@ async function overviewPage() {
 
 async function workersPage() {
   const w = await api('/api/workers?limit=500');
-  return [h('h2', {}, `Workers (${w.total})`), h('table', {id: 'workers'},
-    h('tr', {}, ['id', 'host', 'queues', 'types', 'slots', 'in flight', 'last heartbeat'].map(
+  return [h('h2', {}, `Workers (${w.total})`),
+    h('p', {class: 'muted', id: 'brokers'}, `brokers: ${(w.brokers || []).join(', ')} (this one: ${w.broker_id || '-'})`),
+    h('table', {id: 'workers'},
+    h('tr', {}, ['id', 'broker', 'host', 'queues', 'types', 'slots', 'in flight', 'last heartbeat'].map(
         (c) => h('th', {}, c))),
     w.workers.map((x) => h('tr', {'data-id': x.id}, h('td', {}, x.id + (x.draining ? ' (draining)' : '')),
-      h('td', {}, x.host || '-'), h('td', {}, x.queues.join(', ')),
+      h('td', {}, x.broker || '-'), h('td', {}, x.host || '-'), h('td', {}, x.queues.join(', ')),
       h('td', {}, x.types.length ? x.types.join(', ') : 'any'), h('td', {class: 'n'}, x.slots),
-      h('td', {class: 'n'}, x.in_flight), h('td', {}, (x.last_heartbeat_ms_ago / 1000).toFixed(1) + ' s ago'))))];
+      h('td', {class: 'n'}, x.in_flight), h('td', {}, x.last_heartbeat_ms_ago == null ? 'on ' + x.broker
+        : (x.last_heartbeat_ms_ago / 1000).toFixed(1) + ' s ago'))))];
 }
 
 function costVsBudget(b) {

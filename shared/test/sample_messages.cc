@@ -176,7 +176,7 @@ std::vector<Sample> SampleMessages() {
     q.retried = 6;
     q.cancelled = 2;
     q.cost = {{"usd", 1.25}};
-    WorkerInfo w{"w-1", {"images"}, {"resize", "exec"}, 4, 3, {{"host", "a"}}};
+    WorkerInfo w{"w-1", {"images"}, {"resize", "exec"}, 4, 3, {{"host", "a"}}, ""};
     r.queues = {q};
     r.workers = {w};
     out.push_back({"reply_stats", r});

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -80,48 +81,83 @@ Result<std::unique_ptr<Deployment>> Deployment::Start(DeploymentOptions options)
   if (!redis) return MakeError(redis.error().code, "redis-server: " + redis.error().message);
   d->redis_ = std::make_unique<broker::EmbeddedRedis>(std::move(*redis));
 
-  std::string ready_file = d->dir_ + "/broker.ready";
+  for (uint32_t i = 0; i < std::max<uint32_t>(1, d->options_.brokers); ++i) {
+    if (auto r = d->SpawnBroker(i); !r) return std::unexpected(r.error());
+  }
+  return d;
+}
+
+Result<void> Deployment::SpawnBroker(uint32_t index) {
+  std::string suffix = index == 0 ? "" : "-" + std::to_string(index);
+  std::string ready_file = dir_ + "/broker" + suffix + ".ready";
   std::vector<std::string> argv = {
-      d->options_.broker_bin,
+      options_.broker_bin,
       "--frontend",
       "tcp://127.0.0.1:*",
       "--backend",
       "tcp://127.0.0.1:*",
       "--redis-url",
-      "unix://" + d->redis_->socket_path(),
+      "unix://" + redis_->socket_path(),
       "--prefix",
       "bench:",
       "--ready-file",
       ready_file,
       "--log-level",
-      d->options_.log_level,
+      options_.log_level,
       "--http",
       "127.0.0.1:0",
   };
-  for (const auto& a : d->options_.broker_args) argv.push_back(a);
-  auto child = testing::ChildProcess::Spawn(argv, d->dir_ + "/broker.log");
+  if (options_.brokers > 1) {  // (one broker: any broker binary, an older one for an A/B)
+    argv.push_back("--broker-id");
+    argv.push_back("bench-b" + std::to_string(index));
+  }
+  for (const auto& a : options_.broker_args) argv.push_back(a);
+  auto child = testing::ChildProcess::Spawn(argv, dir_ + "/broker" + suffix + ".log");
   if (!child) return std::unexpected(child.error());
-  d->broker_ = std::move(*child);
+  testing::ChildProcess& process =
+      index == 0 ? (broker_ = std::move(*child)) : extra_brokers_.emplace_back(std::move(*child));
   int64_t deadline = NowMs() + 20000;
   while (!std::filesystem::exists(ready_file)) {
-    if (!d->broker_.Running() || NowMs() > deadline) {
+    if (!process.Running() || NowMs() > deadline) {
       return MakeError(ErrorCode::kTimeout,
-                       "taskmill-broker did not start:\n" + d->BrokerLogTail());
+                       "taskmill-broker did not start:\n" + BrokerLogTail());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   std::string ready = testing::ReadFile(ready_file);
-  d->frontend_ = Field(ready, "frontend");
-  d->backend_ = Field(ready, "backend");
-  d->http_ = Field(ready, "http");
-  if (d->frontend_.empty() || d->backend_.empty()) {
+  std::string frontend = Field(ready, "frontend");
+  std::string backend = Field(ready, "backend");
+  if (frontend.empty() || backend.empty()) {
     return MakeError(ErrorCode::kInternal, "broker ready file lacks endpoints: " + ready);
   }
-  return d;
+  frontends_.push_back(frontend);
+  backends_.push_back(backend);
+  if (index == 0) {
+    frontend_ = frontend;
+    backend_ = backend;
+    http_ = Field(ready, "http");
+  }
+  return {};
+}
+
+std::string Deployment::frontends() const {
+  std::string out;
+  for (const auto& f : frontends_) out += (out.empty() ? "" : ",") + f;
+  return out;
+}
+
+std::vector<pid_t> Deployment::extra_broker_pids() const {
+  std::vector<pid_t> pids;
+  for (const auto& b : extra_brokers_) pids.push_back(b.pid());
+  return pids;
 }
 
 Deployment::~Deployment() {
   (void)StopWorkers();
+  for (auto& b : extra_brokers_) {
+    b.Signal(SIGTERM);
+    if (!b.Wait(5000)) b.Kill9();
+  }
   if (broker_.pid() > 0) {
     broker_.Signal(SIGTERM);
     if (!broker_.Wait(5000)) broker_.Kill9();
@@ -139,7 +175,7 @@ Result<void> Deployment::StartWorkers() {
     std::vector<std::string> argv = {
         options_.worker_bin,
         "--broker",
-        backend_,
+        backends_.empty() ? backend_ : backends_[i % backends_.size()],
         "--id",
         id,
         "--concurrency",

@@ -36,6 +36,8 @@ struct DeploymentOptions {
   std::string worker_bin;  // taskmill-worker
   std::string redis_server = "redis-server";
   uint32_t workers = 2;                  // taskmill-worker processes
+  uint32_t brokers = 1;                  // taskmill-broker processes on the one Redis; workers
+                                         // and producers are spread over them round-robin
   uint32_t concurrency = 32;             // --concurrency of each worker
   std::vector<std::string> broker_args;  // appended to the broker's command line
   std::vector<std::string> worker_args;  // appended to each worker's command line
@@ -60,10 +62,14 @@ class Deployment {
   Result<void> StopWorkers();
 
   const std::string& frontend() const { return frontend_; }
+  // Every broker's client endpoint, comma-separated (one broker: frontend()).
+  std::string frontends() const;
   // The broker's HTTP listener, HOST:PORT (from its ready file).
   const std::string& http() const { return http_; }
   const std::string& dir() const { return dir_; }
   pid_t broker_pid() const { return broker_.pid(); }
+  // The other brokers' pids (--brokers > 1).
+  std::vector<pid_t> extra_broker_pids() const;
   pid_t redis_pid() const { return redis_ ? redis_->pid() : -1; }
   std::vector<pid_t> worker_pids() const;
   // Sum of CPU ms of the live workers, per PID (so restarted workers count from zero).
@@ -81,6 +87,8 @@ class Deployment {
   Result<void> WaitForWorkers(size_t count, int64_t timeout_ms);
   // The text of INFO <section>; empty on failure.
   std::string RedisInfo(const std::string& section) const;
+  // Starts broker `index` (0: the first) and waits for its ready file.
+  Result<void> SpawnBroker(uint32_t index);
 
   DeploymentOptions options_;
   std::string dir_;                               // private temp dir
@@ -90,6 +98,9 @@ class Deployment {
   std::string frontend_;                          // broker's client endpoint
   std::string backend_;                           // broker's worker endpoint
   std::string http_;                              // broker's HTTP listener, HOST:PORT
+  std::vector<testing::ChildProcess> extra_brokers_;  // brokers 1.. (--brokers)
+  std::vector<std::string> frontends_;            // every broker's, broker 0 first
+  std::vector<std::string> backends_;             // every broker's, broker 0 first
   uint32_t worker_generation_ = 0;                // distinguishes worker ids across restarts
 };
 

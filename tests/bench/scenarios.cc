@@ -138,8 +138,16 @@ using Producers = std::vector<std::unique_ptr<Producer>>;
 
 Result<Producers> MakeProducers(zmq::context_t& zctx, const BenchContext& ctx, size_t n) {
   Producers out;
+  // A comma-separated frontend (--brokers > 1): producer i submits to broker i % brokers.
+  std::vector<std::string> frontends;
+  for (size_t at = 0; at <= ctx.frontend.size();) {
+    size_t comma = std::min(ctx.frontend.find(',', at), ctx.frontend.size());
+    frontends.push_back(ctx.frontend.substr(at, comma - at));
+    at = comma + 1;
+  }
   for (size_t i = 0; i < n; ++i) {
-    auto p = MakeProducer(ctx.config.producer, zctx, ctx.frontend, CompletionOf(ctx.config));
+    auto p = MakeProducer(ctx.config.producer, zctx, frontends[i % frontends.size()],
+                          CompletionOf(ctx.config));
     if (!p) return std::unexpected(p.error());
     out.push_back(std::move(*p));
   }
@@ -358,7 +366,8 @@ Result<nlohmann::json> RunDrain(BenchContext& ctx) {
 
 Result<nlohmann::json> RunLatency(BenchContext& ctx) {
   zmq::context_t zctx(1);
-  auto made = MakeProducer(ctx.config.producer, zctx, ctx.frontend, CompletionOf(ctx.config));
+  auto made = MakeProducer(ctx.config.producer, zctx, ctx.frontend.substr(0, ctx.frontend.find(',')),
+                           CompletionOf(ctx.config));
   if (!made) return std::unexpected(made.error());
   Producer& p = **made;
   auto spec = EchoSpec(ctx.config.payload_bytes);

@@ -130,6 +130,7 @@ json ConfigJson(const BenchConfig& c) {
           {"tasks", c.tasks},
           {"producers", c.producers},
           {"workers", c.workers},
+          {"brokers", c.deployment.brokers},
           {"concurrency", c.concurrency},
           {"payload_bytes", c.payload_bytes},
           {"chunk", c.chunk},
@@ -162,6 +163,8 @@ int main(int argc, char** argv) {
   f.Uint32("producers", &c.producers, 1, 64, "submitting sockets, one thread each");
   f.Uint32("workers", &c.workers, 1, 64, "--spawn: taskmill-worker processes");
   f.Uint32("concurrency", &c.concurrency, 1, 4096, "--spawn: slots per worker");
+  f.Uint32("brokers", &c.deployment.brokers, 1, 8,
+           "--spawn: brokers on the one Redis; workers and producers spread over them");
   f.Uint32("payload-bytes", &c.payload_bytes, 0, 1 << 20, "size of each echo task's payload");
   f.Uint32("chunk", &c.chunk, 1, 10000, "tasks per SUBMIT");
   f.Uint32("window", &c.window, 1, 1000, "SUBMITs in flight per producer");
@@ -241,7 +244,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     ctx.deployment = deployment.get();
-    ctx.frontend = deployment->frontend();
+    ctx.frontend = deployment->frontends();
   }
   std::printf(
       "taskmill-bench: %s, %llu tasks, %u producers, %u workers x %u, %u-byte payloads, "

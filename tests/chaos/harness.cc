@@ -81,6 +81,7 @@ Result<std::unique_ptr<ChaosCluster>> ChaosCluster::Start(const std::string& sce
   broker::EmbeddedRedisOptions ro;
   ro.data_dir = c->dir_ + "/redis";
   if (!c->options_.redis_persistent) ro.extra_args = {"--appendonly", "no"};
+  ro.port = c->options_.redis_tcp_port;
   auto redis = broker::EmbeddedRedis::Start(std::move(ro));
   if (!redis) return std::unexpected(redis.error());
   c->redis_ = std::make_unique<broker::EmbeddedRedis>(std::move(*redis));
@@ -118,11 +119,13 @@ Result<void> ChaosCluster::StartBroker() {
 
 Result<taskmill::testing::BrokerEndpoints> ChaosCluster::StartExtraBroker(
     const std::string& name, taskmill::testing::ChildProcess& process,
-    const std::vector<std::string>& extra_args) {
+    const std::vector<std::string>& extra_args, const std::string& redis_url) {
   taskmill::testing::BrokerLaunch l;
   l.dir = dir_ + "/" + name;
   std::filesystem::create_directories(l.dir);
-  l.redis_url = redis_ ? "unix://" + redis_->config().unix_path : options_.redis_url;
+  l.redis_url = !redis_url.empty() ? redis_url
+              : redis_ ? "unix://" + redis_->config().unix_path
+                       : options_.redis_url;
   l.prefix = "chaos" + std::to_string(getpid()) + ":";
   l.heartbeat_ms = options_.heartbeat_ms;
   l.liveness = options_.liveness;

@@ -46,6 +46,7 @@ class ChaosCluster {
     uint32_t lease_ms = 2000;
     uint32_t reap_ms = 200;
     bool redis_persistent = true;  // false: --appendonly no (negative control)
+    int redis_tcp_port = 0;        // also serve Redis on 127.0.0.1:<port> (a proxy's upstream)
     std::vector<std::string> broker_args;
     // Set: the brokers use this Redis (e.g. a SentinelGroup's redis+sentinel:// URL) and no
     // redis-server of the cluster's own is started (redis() must not be called).
@@ -57,10 +58,11 @@ class ChaosCluster {
   // Starts the broker (again on the same endpoints after the first time).
   Result<void> StartBroker();
   // Starts another broker on the same Redis and key prefix (its own dir `name` and random
-  // endpoints) into `process`, with broker_args and `extra_args`.
+  // endpoints) into `process`, with broker_args and `extra_args`; `redis_url` (e.g. through a
+  // proxy) instead of the Redis's unix socket.
   Result<taskmill::testing::BrokerEndpoints> StartExtraBroker(
       const std::string& name, taskmill::testing::ChildProcess& process,
-      const std::vector<std::string>& extra_args = {});
+      const std::vector<std::string>& extra_args = {}, const std::string& redis_url = "");
   taskmill::testing::ChildProcess& broker() { return broker_; }
   // Starts a worker labelled `label` (its id too); returns its index. `endpoint`: where it
   // connects instead of the broker's backend (a proxy in front of it).

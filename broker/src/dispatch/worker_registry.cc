@@ -163,7 +163,7 @@ std::vector<protocol::WorkerInfo> WorkerRegistry::Describe() const {
   std::vector<protocol::WorkerInfo> out;
   for (const auto& [identity, w] : by_identity_) {
     out.push_back({w.id, w.queues, w.types, w.concurrency,
-                   static_cast<uint32_t>(w.in_flight.size()), w.labels});
+                   static_cast<uint32_t>(w.in_flight.size()), w.labels, ""});
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
@@ -203,7 +203,7 @@ std::vector<protocol::WorkerInfo> WorkerRegistry::DescribePage(const std::string
       labels.emplace(k, v);
     }
     out.push_back({w.id, w.queues, w.types, w.concurrency,
-                   static_cast<uint32_t>(w.in_flight.size()), std::move(labels)});
+                   static_cast<uint32_t>(w.in_flight.size()), std::move(labels), ""});
   }
   return out;
 }

@@ -1,6 +1,8 @@
 #include "http/broker_api.h"
 
+#include <algorithm>
 #include <charconv>
+#include <map>
 
 #include "http/api_json.h"
 #include "store/store_wire.h"
@@ -146,6 +148,8 @@ HttpResponse BrokerApi::Overview(const HttpRequest& r) {
                           {"now_ms", clock_.NowMs()},
                           {"redis_ready", s.redis_ready},
                           {"draining", s.draining},
+                          {"broker_id", s.broker_id},
+                          {"brokers", s.live_brokers},
                           {"workers", s.workers},
                           {"slots_busy", s.slots_busy},
                           {"slots_free", s.slots_free},
@@ -164,26 +168,40 @@ HttpResponse BrokerApi::Workers(const HttpRequest& r) {
   }
   ReactorSnapshot s = Detail();
   int64_t now = clock_.MonotonicMs();
+  // This broker's workers (live detail) and every other live broker's (the registry), by id.
+  std::map<std::string, json> all;
+  for (const auto& w : s.worker_views) {
+    all[w.id] = {{"id", w.id},
+                 {"broker", s.broker_id},
+                 {"host", w.host},
+                 {"queues", w.queues},
+                 {"types", w.types},
+                 {"slots", w.slots},
+                 {"in_flight", w.in_flight},
+                 {"draining", w.draining},
+                 {"last_heartbeat_ms_ago", std::max<int64_t>(0, now - w.last_seen_ms)}};
+  }
+  for (const auto& w : s.cluster_workers) {
+    if (w.broker_id == s.broker_id || all.contains(w.id)) continue;
+    all[w.id] = {{"id", w.id},         {"broker", w.broker_id},       {"host", w.host},
+                 {"queues", w.queues}, {"types", w.types},            {"slots", w.concurrency},
+                 {"in_flight", w.in_flight}, {"draining", false},
+                 {"last_heartbeat_ms_ago", nullptr}};
+  }
   json page = json::array();
   std::string next;
-  for (const auto& w : s.worker_views) {  // by id
-    if (w.id <= after) continue;
+  for (auto it = all.upper_bound(after); it != all.end(); ++it) {
     if (page.size() >= *limit) {
       next = page.back()["id"];
       break;
     }
-    page.push_back({{"id", w.id},
-                    {"host", w.host},
-                    {"queues", w.queues},
-                    {"types", w.types},
-                    {"slots", w.slots},
-                    {"in_flight", w.in_flight},
-                    {"draining", w.draining},
-                    {"last_heartbeat_ms_ago", std::max<int64_t>(0, now - w.last_seen_ms)}});
+    page.push_back(std::move(it->second));
   }
   return JsonAnswer(200, {{"workers", std::move(page)},
-                          {"total", s.worker_views.size()},
-                          {"next_after", next}});
+                          {"total", all.size()},
+                          {"next_after", next},
+                          {"broker_id", s.broker_id},
+                          {"brokers", s.live_brokers}});
 }
 
 HttpResponse BrokerApi::Batches(const HttpRequest& r) {

@@ -158,6 +158,41 @@ void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, doub
       s.draining ? 1 : 0);
   one("taskmill_broker_reactor_last_turn_age_seconds",
       "Seconds since the reactor thread last finished a turn", MetricType::Gauge, turn_age);
+  // Brokers as one: this broker's bus (per broker), then the registry (every broker).
+  auto id = Family("taskmill_broker_id_info",
+                   "Always 1; broker_id is the id this broker has in the registry (--broker-id)",
+                   MetricType::Gauge);
+  Add(id, {{"broker", broker}, {"broker_id", s.broker_id}}, 1);
+  out.push_back(std::move(id));
+  one("taskmill_broker_bus_subscribed",
+      "1 while this broker's bus connection is subscribed (cross-broker events)",
+      MetricType::Gauge, s.bus_subscribed ? 1 : 0);
+  one("taskmill_broker_bus_events_sent_total",
+      "Task and batch outcomes this broker sent to other brokers that watch them",
+      MetricType::Counter, static_cast<double>(s.bus_events_sent));
+  one("taskmill_broker_bus_events_received_total",
+      "Task and batch outcomes this broker received from other brokers", MetricType::Counter,
+      static_cast<double>(s.bus_events_received));
+  one("taskmill_broker_bus_bad_messages_total", "Bus payloads this broker could not decode",
+      MetricType::Counter, static_cast<double>(s.bus_bad_messages));
+  one("taskmill_broker_bus_resubscribes_total",
+      "Bus (re)subscriptions, each followed by a re-read of what is watched",
+      MetricType::Counter, static_cast<double>(s.bus_resubscribes));
+  auto up = Family("taskmill_cluster_broker_up",
+                   "1 for every live broker in the registry (all brokers on this Redis)",
+                   MetricType::Gauge);
+  for (const auto& id_of : s.live_brokers) Add(up, {{"broker_id", id_of}}, 1);
+  out.push_back(std::move(up));
+  auto workers = Family("taskmill_cluster_worker_slots",
+                        "Slots of every worker of every live broker (registry): busy or free",
+                        MetricType::Gauge);
+  for (const auto& w : s.cluster_workers) {
+    double busy = std::min(w.in_flight, w.concurrency);
+    Add(workers, {{"broker_id", w.broker_id}, {"worker", w.id}, {"state", "busy"}}, busy);
+    Add(workers, {{"broker_id", w.broker_id}, {"worker", w.id}, {"state", "free"}},
+        static_cast<double>(w.concurrency) - busy);
+  }
+  out.push_back(std::move(workers));
 }
 
 }  // namespace

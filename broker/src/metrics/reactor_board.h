@@ -47,6 +47,24 @@ struct ReactorSnapshot {
   bool draining = false;          // true iff stopping: no new work taken
   bool published = false;         // true iff the reactor has published at least once
   std::string redis_error;        // the last connection error (no secrets)
+  // Brokers as one: this broker's id, its bus counters, and the registry as last read.
+  std::string broker_id;
+  bool bus_subscribed = false;
+  uint64_t bus_events_sent = 0;
+  uint64_t bus_events_received = 0;
+  uint64_t bus_bad_messages = 0;
+  uint64_t bus_resubscribes = 0;
+  struct ClusterWorker {
+    std::string id;
+    std::string broker_id;
+    uint32_t concurrency = 0;
+    uint32_t in_flight = 0;
+    std::vector<std::string> queues;
+    std::vector<std::string> types;
+    std::string host;  // its `host` label, else ""
+  };
+  std::vector<std::string> live_brokers;       // ids, sorted
+  std::vector<ClusterWorker> cluster_workers;  // every live broker's workers (registry)
   // The dashboard's detail, filled only while someone asked for it lately (WantDetail), so
   // the reactor copies nothing for it when no dashboard is open.
   bool has_detail = false;                  // true iff the two below were filled

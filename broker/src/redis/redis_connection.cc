@@ -354,6 +354,33 @@ void RedisConnection::SendCommand(const std::vector<std::string>& args, Callback
   }
 }
 
+void RedisConnection::Subscribe(const std::vector<std::string>& channels,
+                                MessageHandler on_message) {
+  if (state_ != State::kReady || ac_ == nullptr || channels.empty()) return;
+  on_message_ = std::move(on_message);
+  std::vector<std::string> args{"SUBSCRIBE"};
+  args.insert(args.end(), channels.begin(), channels.end());
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  std::string cmd = FormatCommand(argv, lens);
+  // hiredis keeps this callback per channel and calls it for every message; privdata is the
+  // connection itself, never freed per reply (unlike Pending).
+  if (redisAsyncFormattedCommand(ac_, &OnPush, this, cmd.data(), cmd.size()) != REDIS_OK) {
+    Fail("could not queue SUBSCRIBE");
+  }
+}
+
+void RedisConnection::OnPush(redisAsyncContext* /*ac*/, void* r, void* privdata) {
+  auto* self = static_cast<RedisConnection*>(privdata);
+  // Null: the connection is going (hiredis flushes the subscription callbacks).
+  if (self->destroying_ || r == nullptr || !self->on_message_) return;
+  self->on_message_(static_cast<const redisReply*>(r));
+}
+
 void RedisConnection::Eval(size_t script, std::vector<std::string> args, Callback cb,
                            int num_keys) {
   if (state_ != State::kReady) {

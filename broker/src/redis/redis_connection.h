@@ -91,6 +91,13 @@ class RedisConnection {
   // Commands written but not yet answered.
   size_t in_flight() const { return in_flight_; }
 
+  // Subscriber mode (a connection of its own: once subscribed, it takes no other command).
+  // SUBSCRIBEs `channels`; `on_message` then gets every reply pushed on them (the
+  // subscribe confirmations, then ["message", channel, payload] arrays) until the connection
+  // drops. Not renewed on reconnect: subscribe again from the state callback (kReady).
+  using MessageHandler = std::function<void(const redisReply*)>;
+  void Subscribe(const std::vector<std::string>& channels, MessageHandler on_message);
+
  private:
   struct Pending;
   struct Script {
@@ -109,6 +116,7 @@ class RedisConnection {
   void SendCommand(const std::vector<std::string>& args, Callback cb, bool gated);
   void SendEval(std::unique_ptr<Pending> p);
   static void OnReply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void OnPush(redisAsyncContext* ac, void* reply, void* privdata);
   static void OnConnect(const redisAsyncContext* ac, int status);
   // Writes hiredis's output buffer from obuf_sent_ on; false when hiredis must write instead
   // (not connected yet, or a write error for it to report).
@@ -127,6 +135,7 @@ class RedisConnection {
   std::function<void(double)> on_round_trip_;
   ReplicaGate* gate_ = nullptr;  // --redis-min-replicas; null = replies go straight out
   std::string node_;             // Describe() of the node dialled last (no secrets)
+  MessageHandler on_message_;  // subscriber mode: every pushed reply
   redisAsyncContext* ac_ = nullptr;  // owned; freed through hiredis (null when no socket)
   State state_ = State::kStopped;
   bool want_read_ = false;         // true iff hiredis asked for read events

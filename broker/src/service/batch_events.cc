@@ -115,19 +115,26 @@ void BatchEvents::OnSweepTick() {
   if (ids.empty()) return;
   if (sweep_offset_ >= ids.size()) sweep_offset_ = 0;
   size_t end = std::min(ids.size(), sweep_offset_ + kSweepBatches);
-  for (size_t i = sweep_offset_; i < end; ++i) {
-    store_.GetBatch(ids[i],
-                        [this, id = ids[i]](Result<std::optional<protocol::BatchStatus>> r) {
-                          if (!r || Find(id) == nullptr)
-                            return;  // store away: try again next sweep
-                          if (!*r) {
-                            Forget(id);  // expired or purged: nothing will ever change it again
-                          } else if ((*r)->state != "running") {
-                            EmitBatchChanges({**r});  // sends batch_completed and forgets it
-                          }
-                        });
-  }
+  for (size_t i = sweep_offset_; i < end; ++i) Reread(ids[i]);
   sweep_offset_ = end;
+}
+
+void BatchEvents::Reread(const std::string& id) {
+  store_.GetBatch(id, [this, id](Result<std::optional<protocol::BatchStatus>> r) {
+    if (!r || Find(id) == nullptr) return;  // store away: try again next sweep
+    if (!*r) {
+      Forget(id);  // expired or purged: nothing will ever change it again
+    } else if ((*r)->state != "running") {
+      EmitBatchChanges({**r});  // sends batch_completed and forgets it
+    }
+  });
+}
+
+void BatchEvents::RereadAll() {
+  std::vector<std::string> ids;
+  ids.reserve(batches_.size());
+  for (const auto& [id, w] : batches_) ids.push_back(id);
+  for (const auto& id : ids) Reread(id);
 }
 
 void BatchEvents::BatchStarted(const protocol::BatchStatus& batch) {

@@ -59,6 +59,9 @@ class BatchEvents : public LifecycleObserver {
   void OnSweepTick();
 
   static constexpr size_t kSweepBatches = 100;
+  // Re-reads every watched batch now (after a bus resubscribe: events may have been missed);
+  // a batch over since gets its batch_completed.
+  void RereadAll();
 
  private:
   struct Watch {
@@ -76,6 +79,7 @@ class BatchEvents : public LifecycleObserver {
 
   // New aggregate states (BatchesChanged without noting them as recent: the sweep's re-reads).
   void EmitBatchChanges(const BatchChanges& batches);
+  void Reread(const std::string& id);
 
   const Clock& clock_;
   RouterSocket& frontend_;

@@ -10,6 +10,8 @@
 namespace taskmill::broker {
 
 class BatchEvents;
+class BrokerDirectory;
+class ClusterBus;
 class MemoryGuard;
 class PeerWatch;
 class SendBudget;
@@ -37,6 +39,8 @@ struct BrokerContext {
   AccessPolicy access;       // who may do what (default: no CURVE, everyone everything)
   TaskLifecycle& lifecycle;  // every task state transition goes through it
   BatchEvents& events;       // batch subscriptions (client side) and progress relay (worker)
+  ClusterBus& bus;           // watches announced to, and outcomes sent to, other brokers
+  const BrokerDirectory& directory;  // the live brokers and their workers (registry)
   WorkerRegistry& workers;   // registered workers: dispatch writes, STATS reads
   PeerWatch& client_peers;   // which clients are still connected
   const SendBudget& client_budget;  // bytes queued for clients that do not read them

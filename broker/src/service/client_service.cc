@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "cluster/broker_directory.h"
+#include "cluster/cluster_bus.h"
 #include "dispatch/worker_registry.h"
 #include "lifecycle/task_lifecycle.h"
 #include "net/peer_watch.h"
@@ -55,6 +57,10 @@ ClientService::ClientService(BrokerContext& ctx, QuotaLimits quotas)
                    [this] { return BrokerSection(); }),
       wrong_port_(BrokerPort::kClient, ctx.counters, ctx.clock) {
   ctx_.lifecycle.Subscribe(waiters_);
+  // Task ends through other brokers arrive as if they happened here; after a (re)subscribe
+  // to the bus, what is waited for is re-read at once.
+  ctx_.bus.AddListener(waiters_);
+  ctx_.bus.AddResync([this] { next_recheck_ms_ = 0; });
 }
 
 protocol::BrokerStats ClientService::BrokerSection() const {
@@ -72,6 +78,9 @@ protocol::BrokerStats ClientService::BrokerSection() const {
   b.queued_bytes = ctx_.client_budget.queued_bytes();
   b.replies_dropped = ctx_.client_budget.refused();
   b.clients_cut = ctx_.client_budget.peers_cut();
+  b.broker_id = ctx_.directory.id();
+  for (const auto& e : ctx_.directory.live()) b.brokers.push_back(e.id);
+  if (b.brokers.empty()) b.brokers.push_back(b.broker_id);  // before the first registry read
   if (auto full = ctx_.memory.Warning(); !full.empty()) b.warnings.push_back(std::move(full));
   if (ctx_.access.shared_roles()) {
     b.warnings.push_back(
@@ -114,6 +123,7 @@ bool ClientService::SubscribeWithinQuota(const std::string& identity, uint64_t r
     }
   }
   ctx_.events.Subscribe(identity, status);
+  ctx_.bus.WatchBatch(status.id);
   return true;
 }
 
@@ -259,6 +269,13 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
   }
   // For its reply: task types no connected worker serves.
   auto warnings = UnservedTypeWarnings(ctx_.workers, submit.tasks);
+  if (submit.notify) {
+    // Announced before the tasks are stored, so whichever broker ends them knows of it.
+    std::vector<std::string> ids;
+    ids.reserve(submit.tasks.size());
+    for (const auto& spec : submit.tasks) ids.push_back(spec.id);
+    ctx_.bus.WatchTasks(ids);
+  }
   // Stored with the turn's other SUBMITs at its end; answered once Redis has the tasks.
   ctx_.lifecycle.Submit(
       std::move(submit.tasks), caller_.key,
@@ -411,6 +428,7 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
       quotas_.ReleaseWait(identity, asked.size());
       return;
     }
+    ctx_.bus.WatchTasks(std::vector<std::string>(w.pending.begin(), w.pending.end()));
     waiters_.AddWait(std::move(w));
   }, owner);
 }
@@ -452,7 +470,10 @@ void ClientService::OnTick() {
                                  Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
     if (!r) return;
     for (size_t i = 0; i < asked.size() && i < r->size(); ++i) {
-      if (!(*r)[i] || protocol::IsTerminal((*r)[i]->state)) waiters_.TaskEnded(asked[i], nullptr);
+      if (!(*r)[i] || protocol::IsTerminal((*r)[i]->state)) {
+        waiters_.TaskEnded(asked[i], nullptr);
+        ctx_.bus.Unwatch(asked[i]);
+      }
     }
   });
 }
@@ -565,6 +586,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   // captures `status` by move.
   std::string batch_id = resolved->batch_id;
   protocol::CostMap limits = status.budget;
+  if (batch.subscribe) ctx_.bus.WatchBatch(batch_id);  // before the batch is stored
   ctx_.lifecycle.SubmitBatch(
       std::move(batch_id), std::move(limits), std::move(resolved->tasks), caller_.key,
       [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "cluster/broker_directory.h"
 #include "dispatch/worker_registry.h"
 
 namespace taskmill::broker {
@@ -36,6 +37,26 @@ void StatsPages::AddWorkers(Page& page, const std::string& after, uint32_t room)
   bool more = false;
   auto workers =
       ctx_.workers.DescribePage(after, room, kMaxLabelBytesShown, more);
+  for (auto& w : workers) w.broker = ctx_.directory.id();
+  // The other brokers' workers (the registry, as last read): merged by id, one page of both.
+  bool more_remote = false;
+  for (auto& w : ctx_.directory.OtherWorkers()) {
+    if (w.id <= after) continue;
+    if (workers.size() >= room + static_cast<size_t>(1)) {
+      more_remote = true;
+      break;
+    }
+    workers.push_back(std::move(w));
+  }
+  std::sort(workers.begin(), workers.end(),
+            [](const protocol::WorkerInfo& a, const protocol::WorkerInfo& b) {
+              return a.id < b.id;
+            });
+  if (workers.size() > room) {
+    workers.resize(room);
+    more = true;
+  }
+  more = more || more_remote;
   size_t bytes = 0;
   for (auto& w : workers) {
     size_t b = WorkerBytes(w);

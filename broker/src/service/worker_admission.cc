@@ -3,6 +3,7 @@
 
 #include <unordered_set>
 
+#include "cluster/cluster_bus.h"
 #include "lifecycle/task_lifecycle.h"
 #include "service/batch_events.h"
 #include "service/worker_service.h"
@@ -121,6 +122,7 @@ void WorkerService::OnProgress(const std::string& identity, const protocol::Prog
     return;
   }
   ctx_.events.TaskProgress(progress.task_id, progress.fraction, progress.message);
+  ctx_.bus.TaskProgress(progress.task_id, progress.fraction, progress.message);
 }
 
 }  // namespace taskmill::broker

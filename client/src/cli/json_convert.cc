@@ -158,7 +158,8 @@ json ToJson(const protocol::WorkerInfo& w) {
               {"types", w.types},
               {"concurrency", w.concurrency},
               {"in_flight", w.in_flight},
-              {"labels", std::move(labels)}};
+              {"labels", std::move(labels)},
+              {"broker", w.broker}};
 }
 
 json ToJson(const protocol::Event& e) {
@@ -198,7 +199,9 @@ json ToJson(const StatsReply& stats) {
               {"queued_bytes", b.queued_bytes},
               {"replies_dropped", b.replies_dropped},
               {"clients_cut", b.clients_cut},
-              {"warnings", b.warnings}};
+              {"warnings", b.warnings},
+              {"broker_id", b.broker_id},
+              {"brokers", b.brokers}};
   return json{{"queues", std::move(queues)},
               {"workers", std::move(workers)},
               {"broker", std::move(broker)}};

@@ -254,22 +254,29 @@ void PrintStats(std::ostream& out, const StatsReply& stats) {
     types.Print(out);
     out << '\n';
   }
-  Table workers({"WORKER", "QUEUES", "TYPES", "SLOTS", "IN FLIGHT"},
-                {false, false, false, true, true});
+  Table workers({"WORKER", "BROKER", "QUEUES", "TYPES", "SLOTS", "IN FLIGHT"},
+                {false, false, false, false, true, true});
   auto join = [](const std::vector<std::string>& v) {
     std::string s;
     for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
     return s.empty() ? std::string("*") : s;
   };
   for (const auto& w : stats.workers) {
-    workers.AddRow({w.id, join(w.queues), join(w.types), std::to_string(w.concurrency),
-                    std::to_string(w.in_flight)});
+    workers.AddRow({w.id, w.broker.empty() ? "-" : w.broker, join(w.queues), join(w.types),
+                    std::to_string(w.concurrency), std::to_string(w.in_flight)});
   }
   workers.Print(out);
   const auto& b = stats.broker;
   out << "\nbroker: " << b.workers << " workers, " << b.queues << " queues, " << b.waits
       << " WAITs holding " << b.wait_ids << " ids, " << b.subscriptions << " subscriptions, "
-      << b.quota_refusals << " refused by quotas, " << b.bad_frames << " bad frames\n";
+      << b.quota_refusals << " refused by quotas, " << b.bad_frames << " bad frames";
+  if (!b.broker_id.empty()) out << " (this broker: " << b.broker_id << ")";
+  out << '\n';
+  if (!b.brokers.empty()) {
+    out << "brokers:";
+    for (const auto& id : b.brokers) out << ' ' << id;
+    out << '\n';
+  }
   for (const auto& w : b.warnings) out << "WARNING: " << w << '\n';
 }
 

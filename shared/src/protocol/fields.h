@@ -115,6 +115,7 @@ void Fields(V& v, S& x) {
   v.Uint("concurrency", x.concurrency);
   v.Uint("in_flight", x.in_flight);
   v.StrMap("labels", x.labels);
+  v.Str("broker", x.broker);
 }
 
 template <class V, class S>
@@ -135,6 +136,8 @@ void Fields(V& v, S& x) {
   v.Uint("replies_dropped", x.replies_dropped);
   v.Uint("clients_cut", x.clients_cut);
   v.StrList("warnings", x.warnings);
+  v.Str("broker_id", x.broker_id);
+  v.StrList("brokers", x.brokers);
 }
 
 template <class V, class S>

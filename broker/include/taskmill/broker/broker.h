@@ -44,6 +44,9 @@ struct BrokerOptions {
   uint32_t store_full_headroom_percent = 10;
   // Prefix of every Redis key.
   std::string prefix = "tm:";
+  // This broker's id among the brokers sharing one Redis (registry, cross-broker events);
+  // empty: hostname:pid. Printable ASCII without spaces, 1 to 128 bytes.
+  std::string broker_id;
   // Heartbeat interval, both directions.
   uint32_t heartbeat_ms = 1000;
   // Missed heartbeats before a worker counts as dead and its tasks are re-queued.

@@ -126,6 +126,7 @@ struct WorkerInfo {
   uint32_t concurrency = 0;
   uint32_t in_flight = 0;
   Labels labels;
+  std::string broker;  // id of the broker it is connected to (empty from older brokers)
 
   friend bool operator==(const WorkerInfo&, const WorkerInfo&) = default;
 };
@@ -150,6 +151,8 @@ struct BrokerStats {
   uint64_t replies_dropped = 0;    // replies and events dropped: client over its byte cap
   uint64_t clients_cut = 0;        // client connections cut for not reading their replies
   std::vector<std::string> warnings;  // unsafe settings the operator must hear about
+  std::string broker_id;              // the broker answering: the figures above are its own
+  std::vector<std::string> brokers;   // ids of every live broker on this Redis (registry)
 
   friend bool operator==(const BrokerStats&, const BrokerStats&) = default;
 };

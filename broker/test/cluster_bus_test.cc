@@ -1,0 +1,268 @@
+// The cluster bus without Redis: buses publish into a shared list that the test delivers,
+// so routing, gating (nothing sent when nobody elsewhere watches) and the codec's limits
+// are checked in memory. The real pub/sub path: tests/integration/brokers_test.cc.
+
+#include "cluster/cluster_bus.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "cluster/broker_directory.h"
+
+namespace taskmill::broker {
+namespace {
+
+protocol::BatchStatus Batch(const std::string& id, const std::string& state, uint32_t total = 0) {
+  protocol::BatchStatus b;
+  b.id = id;
+  b.state = state;
+  b.total = total;
+  return b;
+}
+
+struct Recorder : LifecycleObserver {
+  std::vector<std::string> ended;
+  std::vector<std::string> started;
+  std::vector<std::string> finished;
+  std::vector<std::string> cancelled;
+  std::vector<std::string> batches;
+  void TaskEnded(const std::string& id, protocol::TaskInfo*) override { ended.push_back(id); }
+  void TaskStarted(const protocol::TaskMsg& t) override { started.push_back(t.task_id); }
+  void TaskFinished(const FinishOutcome& o, const protocol::Done* d) override {
+    finished.push_back(o.task_id + (d != nullptr && d->cost.contains("usd") ? "+cost" : ""));
+  }
+  void TaskCancelled(const std::string& id, const std::string& r) override {
+    cancelled.push_back(id + ":" + r);
+  }
+  void BatchesChanged(const BatchChanges& b) override {
+    for (const auto& x : b) batches.push_back(x.id + ":" + x.state);
+  }
+};
+
+class ClusterBusTest : public ::testing::Test {
+ protected:
+  struct Node {
+    std::unique_ptr<RedisConnection> sub;  // never started: the test delivers messages
+    std::unique_ptr<ClusterBus> bus;
+    Recorder rec;
+  };
+  Node& Add(const std::string& id) {
+    auto& n = nodes_[id];
+    n.sub = std::make_unique<RedisConnection>(RedisConfig{});
+    n.bus = std::make_unique<ClusterBus>(
+        id, "p:",
+        [this](const std::string& channel, std::string payload) {
+          sent_.emplace_back(channel, std::move(payload));
+        },
+        *n.sub);
+    n.bus->AddListener(n.rec);
+    return n;
+  }
+  // Flushes every bus and delivers what they published, as Redis would, until quiet.
+  void Deliver() {
+    for (int round = 0; round < 5; ++round) {
+      for (auto& [id, n] : nodes_) n.bus->Flush();
+      if (sent_.empty()) return;
+      while (!sent_.empty()) {
+        auto [channel, payload] = std::move(sent_.front());
+        sent_.pop_front();
+        ++published_;
+        for (auto& [id, n] : nodes_) n.bus->OnMessage(channel, payload);
+      }
+    }
+  }
+  std::map<std::string, Node> nodes_;
+  std::deque<std::pair<std::string, std::string>> sent_;
+  size_t published_ = 0;
+};
+
+TEST_F(ClusterBusTest, ATaskEndReachesOnlyTheBrokerThatWatchesIt) {
+  auto& a = Add("A");
+  auto& b = Add("B");
+  auto& c = Add("C");
+  a.bus->WatchTasks({"t1"});
+  Deliver();
+  c.bus->TaskEnded("t1", nullptr);
+  c.bus->TaskEnded("t2", nullptr);  // nobody watches it
+  Deliver();
+  EXPECT_EQ(a.rec.ended, std::vector<std::string>{"t1"});
+  EXPECT_TRUE(b.rec.ended.empty());
+  EXPECT_TRUE(c.rec.ended.empty()) << "a broker never hears its own outcomes back";
+  // Ended once: the watch is gone, a second end (a re-read) sends nothing.
+  size_t before = published_;
+  c.bus->TaskEnded("t1", nullptr);
+  Deliver();
+  EXPECT_EQ(published_, before);
+}
+
+TEST_F(ClusterBusTest, NothingIsPublishedWhenNobodyElsewhereWatches) {
+  auto& a = Add("A");
+  Add("C");
+  a.bus->WatchTasks({"mine"});  // one announcement
+  Deliver();
+  size_t before = published_;
+  auto& c = nodes_["C"];
+  for (int i = 0; i < 100; ++i) {
+    c.bus->TaskEnded("x" + std::to_string(i), nullptr);
+    FinishOutcome o;
+    o.task_id = "x" + std::to_string(i);
+    o.batch_id = "unwatched";
+    o.status = FinishStatus::kSucceeded;
+    c.bus->TaskFinished(o, nullptr);
+    c.bus->BatchesChanged({Batch("unwatched", "running")});
+  }
+  Deliver();
+  EXPECT_EQ(published_, before);
+}
+
+TEST_F(ClusterBusTest, BatchOutcomesFollowTheWatchUntilTheBatchEnds) {
+  auto& a = Add("A");
+  auto& c = Add("C");
+  a.bus->WatchBatch("b1");
+  Deliver();
+  protocol::TaskMsg t;
+  t.task_id = "t1";
+  t.batch_id = "b1";
+  t.name = "one";
+  c.bus->TaskStarted(t);
+  c.bus->TaskProgress("t1", 0.5, "half");
+  FinishOutcome o;
+  o.task_id = "t1";
+  o.batch_id = "b1";
+  o.status = FinishStatus::kDead;
+  o.cancelled = {"t2"};
+  o.budget_cancelled = {"t2"};
+  protocol::Done d;
+  d.cost = {{"usd", 0.5}};
+  d.error = protocol::TaskError{"boom", "x", false};
+  c.bus->TaskFinished(o, &d);
+  c.bus->TaskCancelled("t3", "requested");
+  protocol::BatchStatus done = Batch("b1", "partial", 3);
+  c.bus->BatchesChanged({done});
+  std::vector<std::string> progress;
+  a.bus->SetProgressSink([&](const std::string& id, double f, const std::string& m) {
+    progress.push_back(id + ":" + std::to_string(f).substr(0, 3) + ":" + m);
+  });
+  Deliver();
+  EXPECT_EQ(a.rec.started, std::vector<std::string>{"t1"});
+  EXPECT_EQ(progress, std::vector<std::string>{"t1:0.5:half"});
+  EXPECT_EQ(a.rec.finished, std::vector<std::string>{"t1+cost"});
+  EXPECT_EQ(a.rec.cancelled, std::vector<std::string>{"t3:requested"});
+  EXPECT_EQ(a.rec.batches, std::vector<std::string>{"b1:partial"});
+  // The batch is over: later outcomes of it go nowhere.
+  size_t before = published_;
+  c.bus->BatchesChanged({done});
+  Deliver();
+  EXPECT_EQ(published_, before);
+}
+
+TEST_F(ClusterBusTest, AHelloMakesEveryBrokerAnnounceItsWatchesAgain) {
+  auto& a = Add("A");
+  auto& c = Add("C");
+  a.bus->WatchTasks({"t1"});
+  a.bus->Flush();
+  sent_.clear();  // lost: C was not subscribed when it went out
+  c.bus->TaskEnded("t1", nullptr);
+  Deliver();
+  EXPECT_TRUE(a.rec.ended.empty());
+  // C (re)subscribes: its hello makes A announce again.
+  sent_.emplace_back("p:bus", bus::EncodeCtl({bus::Hello{"C"}}));
+  Deliver();
+  c.bus->TaskEnded("t1", nullptr);
+  Deliver();
+  EXPECT_EQ(a.rec.ended, std::vector<std::string>{"t1"});
+}
+
+TEST_F(ClusterBusTest, ATaskSeenEndedByARereadIsNotAnnouncedAgain) {
+  auto& a = Add("A");
+  auto& c = Add("C");
+  a.bus->WatchTasks({"t1", "t2"});
+  a.bus->Flush();
+  sent_.clear();  // lost
+  a.bus->Unwatch("t1");
+  sent_.emplace_back("p:bus", bus::EncodeCtl({bus::Hello{"C"}}));
+  Deliver();
+  EXPECT_EQ(c.bus->remote_watches(), 1u) << "only t2 is announced again";
+}
+
+TEST_F(ClusterBusTest, WatchesOfDeadBrokersAreForgotten) {
+  auto& a = Add("A");
+  auto& c = Add("C");
+  a.bus->WatchTasks({"t1"});
+  a.bus->WatchBatch("b1");
+  Deliver();
+  EXPECT_EQ(c.bus->remote_watches(), 2u);
+  c.bus->ForgetBrokersExcept({"C"});
+  EXPECT_EQ(c.bus->remote_watches(), 0u);
+}
+
+TEST_F(ClusterBusTest, BadPayloadsAreCountedNotTrusted) {
+  auto& a = Add("A");
+  for (std::string bad : {std::string("\xc1"), std::string("\x91\x92\xa3""end"),
+                          std::string("\x91\x93\xa3""fin\x01\x02"), std::string("\x91\xc0"),
+                          std::string("\x91\x92\xa5hello")}) {
+    a.bus->OnMessage("p:bus:A", bad);
+    a.bus->OnMessage("p:bus", bad);
+  }
+  EXPECT_EQ(a.bus->counters().bad_messages, 10u);
+  EXPECT_TRUE(a.rec.ended.empty());
+  a.bus->OnMessage("p:bus:someone-else", bus::EncodeEvents({bus::Ended{"t"}}));
+  EXPECT_TRUE(a.rec.ended.empty()) << "another broker's inbox is not ours";
+}
+
+TEST(BusCodecTest, EventsRoundTrip) {
+  bus::Finished f;
+  f.outcome.task_id = "t";
+  f.outcome.batch_id = "b";
+  f.outcome.status = FinishStatus::kRetry;
+  f.outcome.attempt = 2;
+  f.outcome.cancelled = {"x", "y"};
+  f.outcome.budget_cancelled = {"y"};
+  protocol::Done d;
+  d.ok = false;
+  d.cost = {{"usd", 0.25}, {"tokens", 3}};
+  d.error = protocol::TaskError{"timeout", "too slow", true};
+  f.done = d;
+  protocol::BatchStatus bs = Batch("b", "running", 4);
+  bs.counts = {{"succeeded", 1}};
+  bs.cost = {{"usd", 0.5}};
+  bs.budget = {{"usd", 1}};
+  auto decoded = bus::DecodeEvents(bus::EncodeEvents(
+      {bus::Ended{"t"}, bus::Started{"b", "t", "n", 2}, bus::Progressed{"t", 0.25, "m"}, f,
+       bus::Cancelled{"t", "budget_exceeded"}, bus::BatchChanged{bs}}));
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  ASSERT_EQ(decoded->size(), 6u);
+  EXPECT_EQ(std::get<bus::Started>((*decoded)[1]).attempt, 2u);
+  EXPECT_EQ(std::get<bus::Progressed>((*decoded)[2]).fraction, 0.25);
+  const auto& g = std::get<bus::Finished>((*decoded)[3]);
+  EXPECT_EQ(g.outcome.status, FinishStatus::kRetry);
+  EXPECT_EQ(g.outcome.budget_cancelled, std::vector<std::string>{"y"});
+  ASSERT_TRUE(g.done && g.done->error);
+  EXPECT_EQ(g.done->cost, d.cost);
+  EXPECT_EQ(g.done->error->code, "timeout");
+  EXPECT_EQ(std::get<bus::BatchChanged>((*decoded)[5]).batch, bs);
+}
+
+TEST(BrokerEntryTest, RoundTripsAndRefusesJunk) {
+  BrokerEntry e{"A", "tcp://a:1", "tcp://a:2", "a:3", 1234, "serving", {}};
+  protocol::WorkerInfo w;
+  w.id = "w1";
+  w.queues = {"q"};
+  w.concurrency = 4;
+  w.in_flight = 1;
+  w.labels = {{"zone", "z1"}};
+  e.workers = {w};
+  auto back = DecodeBrokerEntry(EncodeBrokerEntry(e));
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->workers.size(), 1u);
+  w.broker = "A";
+  EXPECT_EQ(back->workers[0], w);
+  EXPECT_EQ(back->started_ms, 1234);
+  EXPECT_FALSE(DecodeBrokerEntry("not json"));
+  EXPECT_FALSE(DecodeBrokerEntry("[]"));
+  EXPECT_FALSE(DecodeBrokerEntry(R"({"workers": []})"));
+}
+
+}  // namespace
+}  // namespace taskmill::broker
