@@ -33,13 +33,13 @@ Result<std::vector<std::string>> ParseEndpointList(std::string_view list) {
         scheme_end == std::string_view::npos ? std::string_view() : item.substr(0, scheme_end);
     if (scheme != "tcp" && scheme != "ipc" && scheme != "inproc") {
       return MakeError(ErrorCode::kInvalidArgument,
-                       "'" + std::string(item) +
-                           "' is not a ZeroMQ endpoint (e.g. tcp://host:5555; tcp, ipc or "
+                       "cannot connect to '" + std::string(item) +
+                           "': not a ZeroMQ endpoint (e.g. tcp://host:5555; tcp, ipc or "
                            "inproc)");
     }
     if (item.size() == scheme_end + 3) {
       return MakeError(ErrorCode::kInvalidArgument,
-                       "'" + std::string(item) + "' has no address after its scheme");
+                       "cannot connect to '" + std::string(item) + "': no address after its scheme");
     }
     out.emplace_back(item);
     if (comma == std::string_view::npos) break;
