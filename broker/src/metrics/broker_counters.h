@@ -19,6 +19,8 @@ struct BrokerCounters {
   uint64_t stale_progress = 0;    // PROGRESS of an attempt the sender does not hold (token)
   uint64_t wrong_port = 0;        // client requests on the worker port and worker messages on
                                   // the client port (also in bad_frames), each answered
+  uint64_t handoff_refused = 0;   // requests and READYs not taken during a SIGTERM hand-off
+                                  // (their senders got GOAWAY / MOVE and went elsewhere)
 };
 
 }  // namespace taskmill::broker
