@@ -17,6 +17,12 @@ namespace {
 using protocol::Done;
 using protocol::Ready;
 
+// Opens the gate when the test ends, even on a failed assertion, so the worker can stop.
+struct OpenOnExit {
+  Gate& gate;
+  ~OpenOnExit() { gate.Open(); }
+};
+
 bool Lists(const Ready& ready, const std::string& task_id) {
   return std::find(ready.running.begin(), ready.running.end(), task_id) != ready.running.end();
 }
@@ -49,6 +55,7 @@ TEST(WorkerMoveTest, MoveKeepsTheTaskRunningAndReattachesItOnTheNextBroker) {
       return Outcome::Ok("finished");
     });
   });
+  OpenOnExit open_on_exit{gate};
   FakeBroker* first = brokers.FirstReady(5s);
   ASSERT_NE(first, nullptr);
   FakeBroker* next = brokers.Other(first);
@@ -106,6 +113,7 @@ TEST(WorkerMoveTest, SingleEndpointMoveReconnectsToItWithTheTask) {
       return Outcome::Ok();
     });
   });
+  OpenOnExit open_on_exit{gate};
   ASSERT_TRUE(broker.WaitFor<Ready>(5s));
   broker.Send(MakeTask("t3", "block", "", 43));
   ASSERT_TRUE(gate.WaitArrived(1, 5s));
