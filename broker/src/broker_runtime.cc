@@ -39,6 +39,12 @@ std::string DefaultBrokerId() {
 
 // Messages read from one socket per turn, so one busy peer cannot starve the other socket.
 constexpr int kMaxMessagesPerSocketTurn = 2048;
+// SIGTERM hand-off: the longest wait for Redis's answers before GOAWAY/MOVE (also capped
+// by --drain-grace-ms), how long those get to leave, and how many clients that asked for
+// something meanwhile are remembered for a GOAWAY (the rest learn it from the disconnect).
+constexpr uint32_t kMaxHandOffWaitMs = 2000;
+constexpr int kHandOffLingerMs = 1000;
+constexpr size_t kMaxHandOffClients = 100'000;
 
 std::vector<std::string_view> Views(const Inbound& in) {
   std::vector<std::string_view> v;
@@ -382,7 +388,23 @@ bool BrokerRuntime::Turn() {
   // Drained: no worker holds a task, and every reply has left Redis and the replica gate.
   const bool replies_out =
       redis.in_flight() == 0 && (!replica_gate_ || replica_gate_->held() == 0);
+  if (stopping_ && handing_off_) {
+    // What this broker already sent Redis is answered (and its replies sent) first; nothing
+    // new starts meanwhile, so this is short unless Redis is unreachable.
+    if (!replies_out && now < drain_deadline_) return true;
+    HandOff();
+    return false;
+  }
   return !(stopping_ && ((workers_->Idle() && replies_out) || now >= drain_deadline_));
+}
+
+void BrokerRuntime::HandOff() {
+  const protocol::Frames goaway = protocol::Encode(protocol::Goaway{"shutting down"});
+  for (const auto& identity : client_peers_->Identities()) handoff_clients_.insert(identity);
+  size_t told = 0;
+  for (const auto& identity : handoff_clients_) told += frontend_->Send(identity, goaway) ? 1 : 0;
+  size_t moved = workers_->MoveAll("shutting down");
+  Log()->info("handed off: GOAWAY to {} client(s), MOVE to {} worker(s)", told, moved);
 }
 
 void BrokerRuntime::HandleStopAndSignals(bool stop_polled, bool signal_polled) {
@@ -402,11 +424,15 @@ void BrokerRuntime::HandleStopAndSignals(bool stop_polled, bool signal_polled) {
   }
   if (!stop_requested) return;
   if (!stopping_) {
+    // Hand-off, not drain: workers keep their tasks and move to another broker.
     stopping_ = true;
-    drain_deadline_ = clock_.MonotonicMs() + o_.drain_grace_ms;
-    Log()->info("stopping: draining workers for up to {} ms", o_.drain_grace_ms);
-    clients_->StopAccepting();
-    workers_->StartDrain(o_.drain_grace_ms);
+    handing_off_ = true;
+    uint32_t wait_ms = std::min<uint32_t>(o_.drain_grace_ms, kMaxHandOffWaitMs);
+    drain_deadline_ = clock_.MonotonicMs() + wait_ms;
+    Log()->info("stopping: handing off (waiting up to {} ms for Redis, then GOAWAY to clients "
+                "and MOVE to workers)",
+                wait_ms);
+    workers_->StopClaims();
     Publish();  // /readyz: 503 now
   } else {
     Log()->info("second stop request: exiting now");
@@ -416,6 +442,12 @@ void BrokerRuntime::HandleStopAndSignals(bool stop_polled, bool signal_polled) {
 
 void BrokerRuntime::ReadClients() {
   for (int n = 0; n < kMaxMessagesPerSocketTurn && frontend_->TryReceive(in_); ++n) {
+    if (handing_off_) {
+      // Not taken: its client resends it to the next broker after the GOAWAY.
+      if (handoff_clients_.size() < kMaxHandOffClients) handoff_clients_.insert(in_.identity);
+      ++counters_.handoff_refused;
+      continue;
+    }
     auto views = Views(in_);
     auto msg = protocol::Decode(views, {.max_frame_bytes = o_.max_frame_bytes});
     client_peers_->Seen(in_.identity, in_.src_fd);
@@ -431,6 +463,12 @@ void BrokerRuntime::ReadWorkers() {
   for (int n = 0; n < kMaxMessagesPerSocketTurn && backend_->TryReceive(in_); ++n) {
     auto views = Views(in_);
     auto msg = protocol::Decode(views, {.max_frame_bytes = o_.max_frame_bytes});
+    if (msg && handing_off_ && std::holds_alternative<protocol::Ready>(*msg)) {
+      // No new registrations while leaving: straight on to the next broker.
+      backend_->Send(in_.identity, protocol::Encode(protocol::Move{"shutting down"}));
+      ++counters_.handoff_refused;
+      continue;
+    }
     if (msg) {
       workers_->OnMessage(in_.identity, std::move(*msg), in_.user_id);
     } else {
@@ -447,8 +485,10 @@ Result<void> BrokerRuntime::Shutdown() {
   // Let the last results reach Redis before it stops.
   RunUntil(
       *redis_, [this] { return redis_->in_flight() == 0; }, 2000);
-  frontend_->Close();
-  backend_->Close();
+  // GOAWAY and MOVE were queued last: they get a bounded linger to leave.
+  int linger_ms = handing_off_ ? kHandOffLingerMs : 0;
+  frontend_->Close(linger_ms);
+  backend_->Close(linger_ms);
   if (zap_) {
     const ZapCounters& z = zap_->counters();
     Log()->info("CURVE: {} connections allowed, {} refused", z.allowed, z.refused);

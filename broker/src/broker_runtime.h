@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "cluster/broker_directory.h"
@@ -83,6 +84,9 @@ class BrokerRuntime {
   void Publish();
   // This broker's registry entry (BrokerDirectory) as of now.
   BrokerEntry SelfEntry() const;
+  // The end of a SIGTERM hand-off: GOAWAY to every client connected (or that asked for
+  // something during the hand-off), MOVE to every worker. Their tasks keep their leases.
+  void HandOff();
 
   const BrokerOptions& o_;
   const Clock& clock_;
@@ -141,8 +145,13 @@ class BrokerRuntime {
 
   // ---- the loop ----
   std::vector<Periodic> timers_;
-  bool stopping_ = false;                // true once a stop was asked for: draining
-  int64_t drain_deadline_ = 0;           // monotonic ms when the drain gives up
+  bool stopping_ = false;                // true once a stop was asked for
+  int64_t drain_deadline_ = 0;           // monotonic ms when the stop gives up waiting
+  // A stop by signal or Broker::Stop hands off (docs/reliability.md): no new requests or
+  // READYs, this turn's Redis calls answered, then GOAWAY + MOVE and exit. Those who asked
+  // for something meanwhile get GOAWAY with the rest (their requests are resent elsewhere).
+  bool handing_off_ = false;
+  std::unordered_set<std::string> handoff_clients_;
   std::optional<Error> layout_failure_;  // the late layout check failed: stop and report it
   Inbound in_;                           // the message being read (reused)
 };

@@ -161,9 +161,11 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
 void LogCounters(const BrokerCounters& c) {
   Log()->info(
       "counters: bad_frames={} stale_results={} workers_lost={} tasks_dispatched={} forbidden={} "
-      "unregistered={} stale_progress={} wrong_port={} bad_request_ids={} request_replays={}",
+      "unregistered={} stale_progress={} wrong_port={} bad_request_ids={} request_replays={} "
+      "handoff_refused={}",
       c.bad_frames, c.stale_results, c.workers_lost, c.tasks_dispatched, c.forbidden,
-      c.unregistered, c.stale_progress, c.wrong_port, c.bad_request_ids, c.request_replays);
+      c.unregistered, c.stale_progress, c.wrong_port, c.bad_request_ids, c.request_replays,
+      c.handoff_refused);
 }
 
 int MakeSignalFd() {

@@ -62,7 +62,8 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
          "largest frame accepted (a bigger one drops the connection); at least "
          "--max-payload-bytes and --max-output-bytes plus 64 KiB");
   f.Uint32("drain-grace-ms", &o.drain_grace_ms, 0, 3600u * 1000,
-           "on SIGTERM, how long workers may finish their tasks");
+           "on SIGTERM, the longest the hand-off waits for Redis to answer what this broker "
+           "already sent it before GOAWAY to clients and MOVE to workers (at most 2000)");
   f.Uint32("promote-ms", &o.promote_ms, 1, 60000, "how often due delayed tasks are promoted");
   f.Uint32("reap-ms", &o.reap_ms, 10, 600000, "how often expired leases are reaped");
   f.Uint32("sweep-ms", &o.sweep_ms, 100, 600000,

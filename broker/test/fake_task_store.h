@@ -178,12 +178,14 @@ class FakeTaskStore : public TaskStore {
     extend_cancels_.clear();
     Later(std::move(cb), std::move(result));
   }
-  void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb) override {
+  void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb,
+                     std::vector<std::string> keep = {}) override {
     ++calls_.release;
     order_.push_back("release");
     FinishResult result;
     for (auto& [id, t] : tasks_) {
       if (t.state != protocol::TaskState::kRunning || t.worker != worker_id) continue;
+      if (std::find(keep.begin(), keep.end(), id) != keep.end()) continue;
       result.items.push_back(
           End(id, t.token, worker_id, false, {},
               protocol::TaskError{"worker_lost", "fake: released", true}));

@@ -364,6 +364,27 @@ TEST_F(StoreTest, ReleaseWorkerFailsAllItsLeasesAtOnce) {
   EXPECT_EQ(FinishOk({Ok(mine[0])}).items.at(0).status, FinishStatus::kStale);
 }
 
+// A worker that moved to another broker re-registers with its running list: the leases it
+// lists stay its own (their DONEs are accepted, their leases still extended), the others fail.
+TEST_F(StoreTest, ReleaseWorkerKeepsTheLeasesItsReadyLists) {
+  for (int i = 0; i < 3; ++i) EnqueueOne(Spec());
+  auto mine = ClaimOk(3, {"default"}, {}, "w1");
+  ASSERT_EQ(mine.size(), 3u);
+  auto r = Await<FinishResult>([&](auto cb) {
+    store_->ReleaseWorker("w1", cb, {mine[0].task_id, mine[1].task_id});
+  });
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->items.size(), 1u);
+  EXPECT_EQ(r->items[0].task_id, mine[2].task_id);
+  EXPECT_EQ(GetOne(mine[2].task_id).error->code, "worker_lost");
+  EXPECT_EQ(StatsOf("default").stats.running, 2u);
+  auto extended = Await<ExtendResult>([&](auto cb) { store_->Extend("w1", 60000, cb); });
+  ASSERT_TRUE(extended.has_value());
+  EXPECT_EQ(extended->extended, 2u);
+  EXPECT_EQ(FinishOk({Ok(mine[0])}).items.at(0).status, FinishStatus::kSucceeded);
+  EXPECT_EQ(FinishOk({Ok(mine[2])}).items.at(0).status, FinishStatus::kStale);
+}
+
 TEST_F(StoreTest, FinishBatchesManyOutcomesInOneCall) {
   std::vector<protocol::TaskSpec> specs(200, Spec());
   EnqueueOk(specs);

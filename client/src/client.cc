@@ -127,6 +127,8 @@ Result<protocol::Reply> Client::Call(protocol::Message request, uint32_t timeout
       std::move(request), timeout_ms == 0 ? options_.request_timeout_ms : timeout_ms));
 }
 
+std::string Client::endpoint_in_use() const { return connection_->current_endpoint(); }
+
 Result<std::string> Client::Submit(const protocol::TaskSpec& spec, const SubmitOptions& how) {
   auto ids = SubmitMany({spec}, how);
   if (!ids) return std::unexpected(ids.error());

@@ -109,10 +109,15 @@ Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& option
   if (options.request_timeout_ms == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "request_timeout_ms: must be at least 1");
   }
+  auto endpoints = ParseEndpointList(options.endpoint);
+  if (!endpoints) return std::unexpected(endpoints.error());
   auto curve = LoadCurveClientKeys(options.curve_server_key, options.curve_key_file);
   if (!curve) return std::unexpected(curve.error());
   std::shared_ptr<Connection> c(new Connection(options));
   c->curve_ = std::move(*curve);
+  size_t start = RandomStart(endpoints->size());
+  c->ring_.emplace(std::move(*endpoints), start);
+  c->endpoint_now_ = c->ring_->current();
   c->context_ = zmq_ctx_new();
   if (c->context_ == nullptr) {
     return MakeError(ErrorCode::kInternal, "zmq_ctx_new: " + ZmqErrorText());
@@ -281,6 +286,11 @@ void Connection::Drive(std::optional<Request>* send, const std::function<bool()>
   while (wait_here) {
     ReadReplies(dealer);
     if (done()) break;
+    // A GOAWAY moved the unanswered requests back here. The next link is not up yet (or
+    // waits for a redial): leave the socket to the I/O thread, which watches the link's
+    // events and timers, and wait as usual.
+    if (!backlog_.empty()) FlushBacklog(dealer);
+    if (!backlog_.empty() || redial_at_ms_ != 0) break;
     int64_t now = SteadyMs();
     if (now >= deadline_ms) {
       ExpireRequests(now);
@@ -391,8 +401,11 @@ void Connection::Run(std::promise<Result<void>> started) {
   dealer.SetInt(ZMQ_IMMEDIATE, 1);
   dealer.SetInt(ZMQ_LINGER, 0);
   if (options_.heartbeat_ms > 0) {
+    // A silent broker (host gone, no FIN) is dropped after 3 intervals: DISCONNECTED, then a
+    // move when there is another endpoint. TTL: the broker drops us just as fast.
     dealer.SetInt(ZMQ_HEARTBEAT_IVL, static_cast<int>(options_.heartbeat_ms));
     dealer.SetInt(ZMQ_HEARTBEAT_TIMEOUT, static_cast<int>(options_.heartbeat_ms) * 3);
+    dealer.SetInt(ZMQ_HEARTBEAT_TTL, static_cast<int>(options_.heartbeat_ms) * 3);
   }
   if (curve_) {
     if (auto r = ApplyCurveClient(dealer.get(), *curve_); !r) {
@@ -404,19 +417,21 @@ void Connection::Run(std::promise<Result<void>> started) {
       "inproc://taskmill-client-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(this));
   if (zmq_socket_monitor(dealer.get(), monitor_endpoint.c_str(),
                          ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
-                             ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                             ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                              ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
       zmq_connect(monitor.get(), monitor_endpoint.c_str()) != 0) {
     started.set_value(MakeError(ErrorCode::kInternal, "zmq_socket_monitor: " + ZmqErrorText()));
     return;
   }
-  if (zmq_connect(dealer.get(), options_.endpoint.c_str()) != 0) {
-    started.set_value(
-        MakeError(ErrorCode::kInvalidArgument,
-                  "cannot connect to '" + options_.endpoint + "': " + ZmqErrorText()));
+  // Only the current endpoint is connected; the others' syntax was checked by Open.
+  if (zmq_connect(dealer.get(), ring_->current().c_str()) != 0) {
+    started.set_value(MakeError(ErrorCode::kInvalidArgument, "cannot connect to '" +
+                                                                 ring_->current() +
+                                                                 "': " + ZmqErrorText()));
     zmq_socket_monitor(dealer.get(), nullptr, 0);
     return;
   }
+  connected_ = ring_->current();
   int socket_fd = -1;
   size_t fd_size = sizeof socket_fd;
   if (zmq_getsockopt(dealer.get(), ZMQ_FD, &socket_fd, &fd_size) != 0) {
@@ -506,6 +521,7 @@ void Connection::Run(std::promise<Result<void>> started) {
 }
 
 void Connection::FlushBacklog(void* dealer) {
+  if (awaiting_handshake_) return;
   while (!backlog_.empty()) {
     Request& r = backlog_.front();
     const std::string* parts[3] = {&r.frames.version, &r.frames.command, &r.frames.body};
@@ -567,6 +583,11 @@ void Connection::ReadReplies(void* dealer) {
       cb_cv_.notify_all();
     } else if (auto* result = std::get_if<protocol::ResultMsg>(&*msg)) {
       results_.OnResult(std::move(result->task));
+    } else if (auto* goaway = std::get_if<protocol::Goaway>(&*msg)) {
+      // Replies read before it stand; everything unanswered goes to the next broker.
+      MoveBroker(dealer, "the broker said GOAWAY" +
+                             (goaway->reason.empty() ? std::string() : " (" + goaway->reason + ")"));
+      return;  // what follows on the old pipe is not ours to read
     }
   }
 }
@@ -580,6 +601,8 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
     uint32_t value = 0;
     std::memcpy(&event, parts[0].data(), sizeof event);
     std::memcpy(&value, parts[0].data() + sizeof event, sizeof value);
+    const std::string about = parts.size() > 1 ? parts[1] : connected_;
+    const std::string& at = connected_.empty() ? ring_->current() : connected_;
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
       if (redial_at_ms_ == 0) {
         int64_t delay = std::min<int64_t>(int64_t{500} << std::min(failed_handshakes_, 4u), 5000);
@@ -588,25 +611,29 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
       }
     }
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-      handshake_failure_ = "the broker at " + options_.endpoint +
+      handshake_failure_ = "the broker at " + at +
                            " refused this client's CURVE key (ZAP status " + std::to_string(value) +
                            "): its .pub must be in the broker's --curve-allow-dir";
       Log()->debug("{}", handshake_failure_);
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
       handshake_failure_ =
           value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
-              ? std::string("the broker at ") + options_.endpoint +
+              ? std::string("the broker at ") + at +
                     (curve_ ? " does not use CURVE, but this client does (curve-server-key)"
                             : " requires CURVE: set curve-server-key and curve-key-file")
-              : "the handshake with the broker at " + options_.endpoint +
+              : "the handshake with the broker at " + at +
                     " failed (ZMTP protocol error " + std::to_string(value) +
                     (curve_ ? "; is curve-server-key the broker's public key?)" : ")");
       Log()->debug("{}", handshake_failure_);
     } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      if (!AboutCurrent(about)) continue;  // a broker of the list left already
       handshake_failure_.clear();
       failed_handshakes_ = 0;
+      failed_cycles_ = 0;
+      awaiting_handshake_ = false;
+      ring_->Answered();
       ++handshakes_;
-      Log()->debug("connected to {} (handshake {})", options_.endpoint, handshakes_);
+      Log()->debug("connected to {} (handshake {})", at, handshakes_);
       // A new connection is a new ROUTER identity (and after a broker restart, a broker
       // that knows no subscriptions): renew them all.
       // RESULT pushes still expected went to the old identity: their waiters ask instead.
@@ -615,10 +642,65 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
         results_.OnReconnect();
       }
       FlushBacklog(dealer);
-    } else if (event == ZMQ_EVENT_DISCONNECTED) {
-      Log()->debug("disconnected from {}", options_.endpoint);
+    } else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED) {
+      const char* what = event == ZMQ_EVENT_DISCONNECTED ? "lost" : "not reachable";
+      Log()->debug("broker {} {}", about, what);
+      // With one endpoint libzmq reconnects by itself, as it always did. With a list, the
+      // loss of the current broker (kill -9: at once; a silent one: after the heartbeat
+      // timeout) or a failed connect moves us on.
+      if (ring_->size() > 1 && AboutCurrent(about)) {
+        MoveBroker(dealer, std::string("broker ") + about + " " + what);
+      }
     }
   }
+}
+
+bool Connection::AboutCurrent(const std::string& endpoint) const {
+  if (connected_.empty()) return false;  // between cycles: nothing is connected
+  if (endpoint == connected_) return true;
+  // Named another endpoint of the list: one left already. Otherwise libzmq named it in a
+  // form of its own (a resolved host name): it can only be the one connected.
+  return std::find(ring_->all().begin(), ring_->all().end(), endpoint) == ring_->all().end();
+}
+
+void Connection::MoveBroker(void* dealer, const std::string& why) {
+  if (!connected_.empty()) zmq_disconnect(dealer, connected_.c_str());
+  std::string left = connected_.empty() ? ring_->current() : connected_;
+  bool whole_cycle = ring_->Failed();
+  const std::string& next = ring_->Next();
+  moves_.fetch_add(1);
+  awaiting_handshake_ = true;
+  {
+    std::lock_guard lock(mu_);
+    endpoint_now_ = next;
+  }
+  // Unanswered requests go first, in the order they were sent, and byte for byte the same:
+  // a SUBMIT or BATCH keeps its request_id, so the broker that gets it again (or another on
+  // the same Redis) never stores its tasks twice. Their deadlines stay.
+  std::deque<Request> resend;
+  for (auto& [id, r] : in_flight_) {
+    r.sent = false;
+    resend.push_back(std::move(r));
+  }
+  in_flight_.clear();
+  size_t resent = resend.size();
+  for (auto& r : backlog_) resend.push_back(std::move(r));
+  backlog_.swap(resend);
+  if (whole_cycle) {
+    // Every endpoint failed in a row: back off before the next cycle.
+    int64_t delay = std::min<int64_t>(int64_t{100} << std::min(failed_cycles_, 5u), 2000);
+    ++failed_cycles_;
+    connected_.clear();
+    redial_at_ms_ = SteadyMs() + delay;
+    Log()->info("{}; every broker endpoint failed, trying {} in {} ms ({} request(s) to resend)",
+                why, next, delay, resent);
+    return;
+  }
+  if (zmq_connect(dealer, next.c_str()) != 0) {
+    Log()->warn("connecting to {}: {}", next, ZmqErrorText());
+  }
+  connected_ = next;
+  Log()->info("{}; moved from {} to {} ({} request(s) to resend)", why, left, next, resent);
 }
 
 void Connection::Redial(void* dealer, int64_t now_ms) {
@@ -626,10 +708,16 @@ void Connection::Redial(void* dealer, int64_t now_ms) {
   redial_at_ms_ = 0;
   // Disconnect first (it fails harmlessly when libzmq already dropped the endpoint), so a
   // redial can never leave two connections to one broker.
-  zmq_disconnect(dealer, options_.endpoint.c_str());
-  if (zmq_connect(dealer, options_.endpoint.c_str()) != 0) {
-    Log()->warn("reconnecting to {}: {}", options_.endpoint, ZmqErrorText());
+  if (!connected_.empty()) zmq_disconnect(dealer, connected_.c_str());
+  connected_ = ring_->current();
+  if (zmq_connect(dealer, connected_.c_str()) != 0) {
+    Log()->warn("reconnecting to {}: {}", connected_, ZmqErrorText());
   }
+}
+
+std::string Connection::current_endpoint() {
+  std::lock_guard lock(mu_);
+  return endpoint_now_;
 }
 
 void Connection::Resubscribe() {
@@ -664,7 +752,7 @@ void Connection::ExpireRequests(int64_t now_ms) {
       Finish(*it, MakeError(ErrorCode::kUnauthorized, handshake_failure_));
     } else {
       Finish(*it, MakeError(ErrorCode::kBrokerUnavailable,
-                            "could not reach a broker at " + options_.endpoint + " within " +
+                            "could not reach a broker at " + ring_->current() + " within " +
                                 std::to_string(it->timeout_ms) + " ms"));
     }
     it = backlog_.erase(it);
@@ -680,7 +768,7 @@ void Connection::ExpireRequests(int64_t now_ms) {
       Finish(r, MakeError(ErrorCode::kTimeout, "no reply from the broker" + after));
     } else {
       Finish(r, MakeError(ErrorCode::kBrokerUnavailable,
-                          "the broker at " + options_.endpoint + " did not answer" + after +
+                          "the broker at " + ring_->current() + " did not answer" + after +
                               " (" + kNoAnswerHint + ")"));
     }
     it = in_flight_.erase(it);

@@ -22,6 +22,7 @@
 
 #include "taskmill/client/client.h"
 #include "taskmill/shared/curve_keys.h"
+#include "taskmill/shared/endpoints.h"
 #include "taskmill/shared/error.h"
 #include "taskmill/shared/protocol/codec.h"
 #include "result_table.h"
@@ -60,6 +61,10 @@ class Connection {
   ResultTable& results() { return results_; }
   // True while a caller's thread (not the I/O thread) serves the DEALER (tests, diagnostics).
   bool caller_driving() const { return driving_.load(); }
+  // Times this connection moved to another broker endpoint (or reconnected after a
+  // GOAWAY), and the endpoint it uses now (tests, diagnostics).
+  uint64_t moves() const { return moves_.load(); }
+  std::string current_endpoint();
   // ResultTable::Await, reading the DEALER on this thread while it may (see Drive).
   ResultTable::Awaited AwaitResults(const std::vector<std::string>& ids, int64_t deadline_ms);
 
@@ -117,8 +122,26 @@ class Connection {
   void ReadMonitor(void* monitor, void* dealer);
   void Redial(void* dealer, int64_t now_ms);
   void Resubscribe();
+  // With io_mu_ held. The broker is lost (disconnect, failed connect, heartbeat timeout) or
+  // said GOAWAY: leave its endpoint for the next one of the list (at once, or after the
+  // reconnect backoff once a whole cycle failed; a single endpoint is redialled after the
+  // backoff), and queue every unanswered request to be resent, byte for byte, ahead of the
+  // rest. Subscriptions and RESULT waiters are renewed on the new handshake.
+  void MoveBroker(void* dealer, const std::string& why);
+  // True iff a monitor event naming `endpoint` is about the current endpoint: not about an
+  // earlier one of the list, left already.
+  bool AboutCurrent(const std::string& endpoint) const;
 
   const ClientOptions options_;
+  std::optional<EndpointRing> ring_;  // set by Open; used with io_mu_ held (after Open)
+  std::atomic<uint64_t> moves_{0};
+  // The endpoint connected to now; empty between a whole failed cycle and its redial (io_mu_).
+  std::string connected_;
+  uint32_t failed_cycles_ = 0;  // whole cycles of the list lost in a row (io_mu_), for backoff
+  // True from a move until the next handshake completes (io_mu_): nothing is sent meanwhile,
+  // since the pipe to the broker left may linger in the DEALER for a moment after
+  // zmq_disconnect and would take the resent requests with it.
+  bool awaiting_handshake_ = false;
   std::optional<CurveClientKeys> curve_;  // loaded by Open; set on the DEALER before connect
   void* context_ = nullptr;               // zmq context; terminated in the destructor after Stop
   int wake_fd_ = -1;                      // eventfd: callers poke the I/O thread through it
@@ -126,7 +149,8 @@ class Connection {
   std::thread io_thread_;
   std::thread callback_thread_;
 
-  std::mutex mu_;               // guards outbox_ and stopping_
+  std::mutex mu_;               // guards outbox_, stopping_ and endpoint_now_
+  std::string endpoint_now_;    // a copy of ring_->current() for current_endpoint()
   std::deque<Request> outbox_;  // queued by callers, taken by the I/O thread
   bool stopping_ = false;       // true once Stop began: no new requests are accepted
   std::atomic<uint64_t> next_req_id_{1};

@@ -353,6 +353,10 @@ std::vector<Sample> SampleMessages() {
   out.push_back({"cancel_task", CancelTask{"01JD0000000000000000000001", 7, "cancelled"}});
   out.push_back({"broker_heartbeat", BrokerHeartbeat{}});
   out.push_back({"drain", Drain{30000}});
+  out.push_back({"goaway", Goaway{"shutting down"}});
+  out.push_back({"goaway_empty", Goaway{}});
+  out.push_back({"move", Move{"shutting down"}});
+  out.push_back({"move_empty", Move{}});
   return out;
 }
 

@@ -136,6 +136,25 @@ Result<taskmill::testing::BrokerEndpoints> ChaosCluster::StartExtraBroker(
   return taskmill::testing::LaunchBroker(l, process, [this] { return Logs(); });
 }
 
+Result<taskmill::testing::BrokerEndpoints> ChaosCluster::StartExtraBrokerOn(
+    const std::string& name, taskmill::testing::ChildProcess& process,
+    const taskmill::testing::BrokerEndpoints& at, const std::vector<std::string>& extra_args) {
+  taskmill::testing::BrokerLaunch l;
+  l.dir = dir_ + "/" + name;
+  std::filesystem::create_directories(l.dir);
+  l.frontend = at.frontend;
+  l.backend = at.backend;
+  l.redis_url = redis_ ? "unix://" + redis_->config().unix_path : options_.redis_url;
+  l.prefix = "chaos" + std::to_string(getpid()) + ":";
+  l.heartbeat_ms = options_.heartbeat_ms;
+  l.liveness = options_.liveness;
+  l.lease_ms = options_.lease_ms;
+  l.extra_args = {"--reap-ms", std::to_string(options_.reap_ms)};
+  l.extra_args.insert(l.extra_args.end(), options_.broker_args.begin(), options_.broker_args.end());
+  l.extra_args.insert(l.extra_args.end(), extra_args.begin(), extra_args.end());
+  return taskmill::testing::LaunchBroker(l, process, [this] { return Logs(); });
+}
+
 Result<size_t> ChaosCluster::StartWorker(const std::string& label, uint32_t concurrency,
                                          const std::string& endpoint,
                                          const std::vector<std::string>& extra_args) {

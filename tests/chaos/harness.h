@@ -63,6 +63,11 @@ class ChaosCluster {
   Result<taskmill::testing::BrokerEndpoints> StartExtraBroker(
       const std::string& name, taskmill::testing::ChildProcess& process,
       const std::vector<std::string>& extra_args = {}, const std::string& redis_url = "");
+  // The same on given endpoints (a broker of an endpoint list restarted where it was).
+  Result<taskmill::testing::BrokerEndpoints> StartExtraBrokerOn(
+      const std::string& name, taskmill::testing::ChildProcess& process,
+      const taskmill::testing::BrokerEndpoints& at,
+      const std::vector<std::string>& extra_args = {});
   taskmill::testing::ChildProcess& broker() { return broker_; }
   // Starts a worker labelled `label` (its id too); returns its index. `endpoint`: where it
   // connects instead of the broker's backend (a proxy in front of it).

@@ -41,6 +41,8 @@ constexpr std::array kCommands = {
     Command::kCancelTask,
     Command::kBrokerHeartbeat,
     Command::kDrain,
+    Command::kGoaway,
+    Command::kMove,
 };
 
 // Re-encoding may grow a body (a float32 or an integer written for a double becomes a

@@ -50,6 +50,7 @@ Result<void> IoLoop::OpenLink() {
   ZmqSocket s = std::move(*opened);
   // IMMEDIATE: a message is accepted only by a live connection, so while the broker is
   // away DONEs stay in our outbox (and survive the reconnect) instead of a dead pipe.
+  const std::string& endpoint = ring_->current();
   for (auto [opt, value] : {std::pair{ZMQ_SNDHWM, kSocketHwm},
                             {ZMQ_RCVHWM, kSocketHwm},
                             {ZMQ_IMMEDIATE, 1},
@@ -66,16 +67,17 @@ Result<void> IoLoop::OpenLink() {
   std::string monitor_endpoint = "inproc://taskmill-worker-monitor-" +
                                  std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
                                  std::to_string(++links_opened_);
+  // DISCONNECTED / CONNECT_RETRIED matter only with an endpoint list (OnLinkMonitor).
   if (zmq_socket_monitor(s.handle(), monitor_endpoint.c_str(),
-                         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) !=
-      0) {
+                         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                             ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED) != 0) {
     return MakeError(ErrorCode::kInternal,
                      std::string("dealer: zmq_socket_monitor: ") + zmq_strerror(zmq_errno()));
   }
   auto monitor = ZmqSocket::Open(context_, zmq::socket_type::pair, "monitor");
   if (!monitor) return std::unexpected(monitor.error());
   if (auto r = monitor->Connect(monitor_endpoint); !r) return r;
-  if (auto r = s.Connect(options_.broker); !r) {
+  if (auto r = s.Connect(endpoint); !r) {
     zmq_socket_monitor(s.handle(), nullptr, 0);
     return r;
   }
@@ -102,7 +104,7 @@ Result<void> IoLoop::OpenLink() {
   int64_t now = clock_.MonotonicMs();
   last_broker_ms_ = now;
   next_heartbeat_ms_ = now + options_.heartbeat_ms;
-  log_->info("connecting to broker {} as {}", options_.broker, options_.id);
+  log_->info("connecting to broker {} as {}", endpoint, options_.id);
   return {};
 }
 
@@ -124,7 +126,14 @@ void IoLoop::OnLinkMonitor(int64_t now) {
     uint32_t value = 0;
     std::memcpy(&event, parts[0].data(), sizeof event);
     std::memcpy(&value, parts[0].data() + sizeof event, sizeof value);
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+    if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED) {
+      // One endpoint: libzmq reconnects by itself and liveness decides, as always. A list:
+      // the broker is gone (kill -9: at once) or not there; move to the next one now.
+      if (ring_->size() > 1) {
+        why = "broker " + ring_->current() +
+              (event == ZMQ_EVENT_DISCONNECTED ? " disconnected" : " not reachable");
+      }
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
       why = "the broker refused this worker's CURVE key (ZAP status " + std::to_string(value) +
             "): its .pub must be in the broker's --curve-allow-dir";
     } else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
@@ -141,10 +150,26 @@ void IoLoop::OnLinkMonitor(int64_t now) {
 void IoLoop::Backoff(int64_t now, const std::string& why) {
   CloseLink(0);
   ++dead_links_;
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  uint64_t delay = options_.reconnect.DelayFor(dead_links_, unit(rng_));
+  // What the lost broker may not have read goes out again, after the next link's READY.
+  size_t resent = recent_dones_.size();
+  for (auto it = recent_dones_.rbegin(); it != recent_dones_.rend(); ++it) {
+    outbox_.push_front(std::move(it->second));
+  }
+  recent_dones_.clear();
+  std::string left = ring_->current();
+  bool whole_cycle = ring_->Failed();
+  const std::string& next = ring_->Next();
+  uint64_t delay = 0;
+  if (whole_cycle) {
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    delay = options_.reconnect.DelayFor(dead_links_, unit(rng_));
+  }
   reconnect_at_ms_ = now + static_cast<int64_t>(delay);
-  log_->warn("{}; reconnecting to {} in {} ms", why, options_.broker, delay);
+  if (next != left) ++moves_;
+  log_->warn("{}; {} {} in {} ms (keeping {} running task(s); {} DONE(s) queued, {} of them "
+             "sent again)",
+             why, next == left ? "reconnecting to" : "moving to", next, delay, running_.size(),
+             outbox_.size(), resent);
 }
 
 void IoLoop::QueueReliable(const protocol::Message& msg) {
@@ -191,6 +216,17 @@ void IoLoop::Flush() {
       return;
     }
     if (!*sent) return;  // no live connection yet: POLLOUT tells us when
+    if (!outbox_.front().task_id.empty()) {
+      int64_t now = clock_.MonotonicMs();
+      // Kept for one silence limit and a heartbeat: by then the broker has read them or
+      // the link is known dead.
+      int64_t keep_ms = SilenceLimitMs() + static_cast<int64_t>(options_.heartbeat_ms);
+      while (!recent_dones_.empty() &&
+             (recent_dones_.front().first < now - keep_ms || recent_dones_.size() >= kMaxOutbox)) {
+        recent_dones_.pop_front();
+      }
+      recent_dones_.emplace_back(now, std::move(outbox_.front()));
+    }
     outbox_.pop_front();
   }
 }

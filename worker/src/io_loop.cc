@@ -57,6 +57,10 @@ Result<void> IoLoop::Run() {
   if (!results) return std::unexpected(results.error());
   results_ = std::move(*results);
   if (auto r = results_.Bind(kResultsEndpoint); !r) return r;
+  auto endpoints = ParseEndpointList(options_.broker);
+  if (!endpoints) return std::unexpected(endpoints.error());
+  size_t start = RandomStart(endpoints->size());
+  ring_.emplace(std::move(*endpoints), start);
   PoolLimits limits;
   limits.max_tasks = options_.max_tasks_per_process;
   limits.max_rss_bytes = options_.max_memory_per_process_mb << 20;
@@ -168,6 +172,7 @@ void IoLoop::OnBrokerMessages(int64_t now) {
     last_broker_ms_ = now;
     heard_on_link_ = true;
     dead_links_ = 0;
+    ring_->Answered();
     const Parts& parts = **got;
     std::array<std::string_view, 3> views;
     for (size_t k = 0; k < parts.size(); ++k) views[k] = parts[k];
@@ -185,6 +190,10 @@ void IoLoop::OnBrokerMessage(protocol::Message msg, int64_t now) {
     OnTask(std::move(*task), now);
   } else if (auto* cancel = std::get_if<protocol::CancelTask>(&msg)) {
     OnCancel(*cancel);
+  } else if (auto* move = std::get_if<protocol::Move>(&msg)) {
+    // The broker is leaving: tasks keep running, DONEs are kept; READY on the next link
+    // lists them, so the next broker re-attaches their leases.
+    Backoff(now, "the broker said MOVE" + (move->reason.empty() ? "" : " (" + move->reason + ")"));
   } else if (auto* drain = std::get_if<protocol::Drain>(&msg)) {
     log_->info("broker asked to drain (grace {} ms)", drain->grace_ms);
     StartDrain(drain->grace_ms, now);
@@ -194,7 +203,7 @@ void IoLoop::OnBrokerMessage(protocol::Message msg, int64_t now) {
       warned_wrong_port_ = true;
       log_->warn("{} answered as a broker's client port ({}); a worker must connect to the "
                  "broker's worker port (default 5556; --broker or TASKMILL_WORKER_BROKER)",
-                 options_.broker, reply->error ? reply->error->message : "a client reply");
+                 ring_->current(), reply->error ? reply->error->message : "a client reply");
     }
   } else if (!std::holds_alternative<protocol::BrokerHeartbeat>(msg)) {
     log_->debug("ignored {} from the broker", protocol::CommandName(protocol::CommandOf(msg)));

@@ -13,6 +13,7 @@
 #include "executor_pool.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/curve_keys.h"
+#include "taskmill/shared/endpoints.h"
 #include "taskmill/shared/error.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/messages.h"
@@ -65,7 +66,10 @@ class IoLoop {
   // Reads the DEALER's monitor: a refused CURVE handshake is never retried by libzmq, so
   // it ends the link at once (with a log line saying why) instead of waiting for silence.
   void OnLinkMonitor(int64_t now);
-  // Closes the link and schedules the next one; `why` is logged.
+  // Closes the link and schedules the next one, to the next endpoint of the list: at once,
+  // or after the reconnect backoff once a whole cycle of endpoints failed (always, with a
+  // single endpoint). The DONEs sent on the closed link lately go out again on the next one
+  // (a DONE the broker already recorded is refused by its token: harmless); `why` is logged.
   void Backoff(int64_t now, const std::string& why);
   void QueueReliable(const protocol::Message& msg);
   void QueueReliableFrames(Parts frames, std::string task_id = {});
@@ -121,6 +125,12 @@ class IoLoop {
 
   LinkState link_ = LinkState::kBackoff;
   std::deque<Outgoing> outbox_;    // reliable messages not yet accepted by the socket
+  // DONEs accepted by the socket within the last silence limit, with the monotonic ms they
+  // left: a broker lost meanwhile (kill -9, SIGTERM) may never have read them, so they are
+  // sent again on the next link. Bounded like the outbox.
+  std::deque<std::pair<int64_t, Outgoing>> recent_dones_;
+  std::optional<EndpointRing> ring_;  // --broker's endpoints; built by Run
+  uint64_t moves_ = 0;                // links given up for the next endpoint (log lines)
   int64_t last_broker_ms_ = 0;     // monotonic ms of the last traffic from the broker
   int64_t next_heartbeat_ms_ = 0;  // monotonic ms of the next HEARTBEAT
   int64_t reconnect_at_ms_ = 0;    // when kBackoff: monotonic ms to open a new link

@@ -39,7 +39,9 @@ int main(int argc, char** argv) {
   flags.Bool("version", &version, "print the version and exit");
   // Workers and clients talk to different ports, so they read different variables: an
   // exported TASKMILL_BROKER (the client port) must not send a worker to the wrong one.
-  flags.String("broker", &options.broker, "broker backend (worker) endpoint");
+  flags.String("broker", &options.broker,
+               "broker backend (worker) endpoint, or a comma-separated list of them (brokers "
+               "sharing one Redis): moves to the next one when its broker is lost");
   flags.SetEnvName("broker", "TASKMILL_WORKER_BROKER");
   flags.List("queues", &options.queues, "queues to take tasks from (comma-separated)");
   flags.Uint32("concurrency", &options.concurrency, 1, 4096,

@@ -10,6 +10,7 @@
 #include "pool_zygote.h"
 #include "worker_telemetry.h"
 #include "taskmill/shared/curve_keys.h"
+#include "taskmill/shared/endpoints.h"
 #include "taskmill/shared/ids.h"
 #include "taskmill/shared/log.h"
 
@@ -57,8 +58,10 @@ std::string DefaultBroker() {
 Result<void> ValidateOptions(const WorkerOptions& o) {
   auto bad = [](std::string what) { return MakeError(ErrorCode::kInvalidArgument, what); };
   // Empty: TASKMILL_WORKER_BROKER or the default, filled in by the Worker.
-  if (!o.broker.empty() && o.broker.find("://") == std::string::npos) {
-    return bad("broker: '" + o.broker + "' is not a ZeroMQ endpoint (e.g. tcp://host:5556)");
+  if (!o.broker.empty()) {
+    if (auto list = ParseEndpointList(o.broker); !list) {
+      return bad("broker: " + list.error().message);
+    }
   }
   if (o.queues.empty()) return bad("queues: at least one queue is needed");
   for (const auto& q : o.queues) {

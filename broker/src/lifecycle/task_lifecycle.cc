@@ -327,12 +327,14 @@ bool TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::D
 
 // ---- releases, leases, timers ----
 
-void TaskLifecycle::ReleaseWorker(const std::string& worker_id) { releases_.push_back(worker_id); }
+void TaskLifecycle::ReleaseWorker(const std::string& worker_id, std::vector<std::string> keep) {
+  releases_.emplace_back(worker_id, std::move(keep));
+}
 
 void TaskLifecycle::FlushReleases() {
-  auto ids = std::move(releases_);
+  auto releases = std::move(releases_);
   releases_.clear();
-  for (auto& id : ids) {
+  for (auto& [id, keep] : releases) {
     store_.ReleaseWorker(id, [this, id](Result<FinishResult> r) {
       if (!r) {
         // The leases stay in Redis and the reaper re-queues them when they expire.
@@ -341,7 +343,7 @@ void TaskLifecycle::FlushReleases() {
       }
       // The worker's leases went back to their queues: wake every idle worker (once).
       if (!Finished(*r, nullptr)) PublishQueues({""});
-    });
+    }, std::move(keep));
   }
 }
 

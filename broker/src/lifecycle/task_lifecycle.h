@@ -69,8 +69,9 @@ class TaskLifecycle {
   // `worker_id` for the turn's end. Kept and sent again while the store is unreachable or full.
   void Finish(const std::string& worker_id, protocol::Done done);
   // Queues the release of every lease of a worker that is gone (after this turn's DONEs, so a
-  // last result arriving with its BYE is not fenced off).
-  void ReleaseWorker(const std::string& worker_id);
+  // last result arriving with its BYE is not fenced off), except those of the task ids in
+  // `keep` (a worker that registered here with them in its READY `running`).
+  void ReleaseWorker(const std::string& worker_id, std::vector<std::string> keep = {});
   // Cancels now; `done` runs after the outcomes were published.
   void Cancel(std::vector<std::string> ids, std::string reason, std::string owner,
               Callback<CancelResult> done);
@@ -136,7 +137,8 @@ class TaskLifecycle {
   std::vector<protocol::TaskSpec> submit_specs_;  // their specs, in order
   std::unordered_map<std::string, std::vector<protocol::Done>> results_;  // by worker id
   int64_t results_retry_at_ms_ = 0;  // monotonic ms before which DONEs wait (Redis was full)
-  std::vector<std::string> releases_;  // worker ids whose leases go at the end of the turn
+  // Worker ids whose leases go at the end of the turn, with the task ids they keep.
+  std::vector<std::pair<std::string, std::vector<std::string>>> releases_;
   std::vector<PendingClaim> claims_;   // claims of this turn
 };
 

@@ -36,6 +36,13 @@ class PeerWatch {
   // Peers whose connection closed since the last call.
   std::vector<std::string> TakeGone();
   size_t tracked() const { return peers_.size(); }
+  // Every peer seen whose connection is still open (empty when the monitor is off).
+  std::vector<std::string> Identities() const {
+    std::vector<std::string> out;
+    out.reserve(peers_.size());
+    for (const auto& [identity, peer] : peers_) out.push_back(identity);
+    return out;
+  }
   // False once `identity`'s connection has closed, until it is seen again (true for a peer
   // never seen: the monitor may be off; and for one gone past the kRememberLeft latest).
   bool Connected(const std::string& identity);

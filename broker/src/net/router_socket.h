@@ -58,7 +58,11 @@ class RouterSocket {
   // budget must outlive the socket's use.
   void SetBudget(SendBudget* budget) { budget_ = budget; }
   void* handle() { return socket_.handle(); }
-  void Close() { socket_.close(); }
+  // Closes the socket; what is still queued gets up to linger_ms to leave.
+  void Close(int linger_ms = 0) {
+    if (linger_ms > 0 && socket_.handle() != nullptr) socket_.set(zmq::sockopt::linger, linger_ms);
+    socket_.close();
+  }
 
   uint64_t send_failures() const { return send_failures_; }
 

@@ -126,6 +126,13 @@ void WorkerService::OnReady(const std::string& identity, const std::string& user
     ctx_.lifecycle.Finish(w->id, std::move(lost));
   }
   for (const auto& task_id : ready.running) w->in_flight.emplace(task_id, 0);
+  if (!known) {
+    // New here: it may have moved from another broker (lost, or handing off). Its leases live
+    // in Redis under its id; those its READY does not list are attempts it never got (a TASK
+    // lost with the old broker) and would otherwise be extended by its heartbeats forever:
+    // fail them now, retryable. The listed ones stay its own, so their DONEs count here.
+    ctx_.lifecycle.ReleaseWorker(w->id, ready.running);
+  }
   Log()->info("worker {} {} (queues {}, concurrency {}{})", ready.worker_id,
               known ? "re-registered" : "registered", fmt::join(ready.queues, ","),
               ready.concurrency, who.name.empty() ? "" : ", key " + who.name);
@@ -308,6 +315,16 @@ void WorkerService::StartDrain(uint32_t grace_ms) {
     w->draining = true;
     Send(w->identity, protocol::Drain{grace_ms});
   }
+}
+
+size_t WorkerService::MoveAll(const std::string& reason) {
+  draining_ = true;
+  size_t moved = 0;
+  for (WorkerState* w : registry_.All()) {
+    Send(w->identity, protocol::Move{reason});
+    ++moved;
+  }
+  return moved;
 }
 
 bool WorkerService::Idle() const { return registry_.NoneBusy(); }

@@ -44,6 +44,11 @@ class WorkerService : public LifecycleObserver {
                        const std::string& reason) override;
   // Graceful stop: DRAIN every worker; no new tasks go out.
   void StartDrain(uint32_t grace_ms);
+  // Hand-off (the broker's SIGTERM): no new tasks go out; DONEs are still recorded.
+  void StopClaims() { draining_ = true; }
+  // Then MOVE to every registered worker: each keeps its tasks and re-registers with another
+  // broker, which re-attaches their leases; nothing is released here. Returns how many.
+  size_t MoveAll(const std::string& reason);
   // True iff no worker holds a task.
   bool Idle() const;
 

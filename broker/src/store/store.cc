@@ -306,11 +306,12 @@ void Store::Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResu
                      std::move(cb), wire::ParseExtend);
 }
 
-void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb) {
+void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb,
+                          std::vector<std::string> keep) {
   if (auto r = protocol::ValidateName(worker_id, "worker id"); !r) {
     return cb(std::unexpected(r.error()));
   }
-  Send<FinishResult>(kReleaseWorker, clock_.NowMs(), wire::WorkerArgs(worker_id),
+  Send<FinishResult>(kReleaseWorker, clock_.NowMs(), wire::WorkerArgs(worker_id, keep),
                      std::move(cb),
                      [](const redisReply* r) { return wire::ParseFinish(r, false); });
 }

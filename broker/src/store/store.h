@@ -96,8 +96,10 @@ class Store : public TaskStore {
   void Reap(uint32_t limit, Callback<FinishResult> cb);
   // Heartbeat: pushes the worker's lease deadlines to now + lease_ms.
   void Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResult> cb);
-  // The worker is gone: all its leases fail as retryable (worker_lost).
-  void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb);
+  // The worker is gone: all its leases fail as retryable (worker_lost), except those of the
+  // task ids in `keep` (a worker that moved here from another broker still holds those).
+  void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb,
+                     std::vector<std::string> keep = {}) override;
   // `owner` (here and in Get, GetBatch): "" acts on every task; else tasks (batches) owned
   // by another key are left alone and reported as unknown.
   void Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb,

@@ -69,11 +69,16 @@ std::string LimitArgs(uint32_t limit) {
   return w.Take();
 }
 
-std::string WorkerArgs(const std::string& worker_id) {
+std::string WorkerArgs(const std::string& worker_id, const std::vector<std::string>& keep) {
   MsgpackWriter w;
-  w.Map(1);
+  w.Map(keep.empty() ? 1 : 2);
   w.Str("worker");
   w.Str(worker_id);
+  if (!keep.empty()) {
+    w.Str("keep");
+    w.Array(static_cast<uint32_t>(keep.size()));
+    for (const auto& id : keep) w.Str(id);
+  }
   return w.Take();
 }
 

@@ -26,7 +26,8 @@ std::string Header(const StoreOptions& options, int64_t now_ms, double jitter);
 // ARGV[2] of the other scripts: a msgpack map with the field names each script's header
 // names (broker/src/lua/<verb>.lua).
 std::string LimitArgs(uint32_t limit);                  // promote, reap
-std::string WorkerArgs(const std::string& worker_id);  // release_worker
+std::string WorkerArgs(const std::string& worker_id,
+                       const std::vector<std::string>& keep = {});  // release_worker
 std::string ExtendArgs(const std::string& worker_id, uint32_t lease_ms);
 std::string CancelArgs(const std::string& reason, const std::string& owner,
                        const std::vector<std::string>& ids);

@@ -45,7 +45,8 @@ class TaskStore {
   virtual void Promote(uint32_t limit, Callback<PromoteResult> cb) = 0;
   virtual void Reap(uint32_t limit, Callback<FinishResult> cb) = 0;
   virtual void Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResult> cb) = 0;
-  virtual void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb) = 0;
+  virtual void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb,
+                             std::vector<std::string> keep = {}) = 0;
   virtual void Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb,
                       std::string owner = "") = 0;
   virtual void Get(std::vector<std::string> ids,

@@ -38,7 +38,8 @@ commands:
                               write a CURVE key pair DIR/NAME.key (secret) and DIR/NAME.pub
 
 global flags (before the command; --json and --broker may also follow it):
-  --broker URL      broker frontend endpoint (default tcp://127.0.0.1:5555) [env TASKMILL_BROKER]
+  --broker URL      broker frontend endpoint (default tcp://127.0.0.1:5555), or a comma-separated
+                    list of brokers sharing one Redis (moves on when one is lost) [env TASKMILL_BROKER]
   --json            print one JSON document on stdout instead of tables [env TASKMILL_JSON]
   --timeout-ms N    deadline of each request to the broker (default 10000) [env TASKMILL_TIMEOUT_MS]
   --curve-server-key FILE_OR_Z85

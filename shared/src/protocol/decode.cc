@@ -421,6 +421,10 @@ Result<Message> DecodeBody(Command command, std::string_view body, const DecodeL
       return DecodeAs<BrokerHeartbeat>(body, limits);
     case Command::kDrain:
       return DecodeAs<Drain>(body, limits);
+    case Command::kGoaway:
+      return DecodeAs<Goaway>(body, limits);
+    case Command::kMove:
+      return DecodeAs<Move>(body, limits);
   }
   return MakeError(ErrorCode::kUnknownCommand,
                    "unknown command byte " + std::to_string(static_cast<int>(command)));

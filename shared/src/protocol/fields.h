@@ -359,4 +359,8 @@ template <class V, class S>
 requires Is<S, Drain>
 void Fields(V& v, S& x) { v.Uint("grace_ms", x.grace_ms); }
 
+template <class V, class S>
+requires Is<S, Goaway> || Is<S, Move>
+void Fields(V& v, S& x) { v.Str("reason", x.reason); }
+
 }  // namespace taskmill::protocol

@@ -48,6 +48,10 @@ const char* CommandName(Command c) {
       return "BROKER_HEARTBEAT";
     case Command::kDrain:
       return "DRAIN";
+    case Command::kGoaway:
+      return "GOAWAY";
+    case Command::kMove:
+      return "MOVE";
   }
   return "?";
 }

@@ -24,14 +24,18 @@ inline constexpr const char* kDefaultClientEndpoint = "tcp://127.0.0.1:5555";
 
 // How a Client reaches its broker. Every field has a working default.
 struct ClientOptions {
-  // The broker's frontend (client) endpoint. Empty: the environment's TASKMILL_BROKER, else
+  // The broker's frontend (client) endpoint, or a comma-separated list of the frontends of
+  // brokers sharing one Redis ("tcp://a:5555,tcp://b:5555"): the client starts at a random
+  // one and, when it is lost or says GOAWAY, moves to the next and resends what is
+  // unanswered (docs/protocol.md, 9.3). Empty: the environment's TASKMILL_BROKER, else
   // kDefaultClientEndpoint (as the Python and Node clients and the CLI).
   std::string endpoint = {};
   // Deadline of every request, from the call until its reply. WAIT adds its own timeout.
   uint32_t request_timeout_ms = 10000;
   // ZMTP heartbeat interval on the connection, so a silently dead broker is noticed
-  // (the connection is dropped after 3 missed intervals and re-established); 0: off.
-  uint32_t heartbeat_ms = 1000;
+  // (the connection is dropped after 3 missed intervals and re-established, or moved to the
+  // next endpoint of the list); 0: off.
+  uint32_t heartbeat_ms = 500;
   // CURVE encryption and authentication (docs/security.md), both or neither; empty: off.
   // The broker's public key: a .pub file, or its 40-character Z85 text
   // (the CLI's --curve-server-key / TASKMILL_CURVE_SERVER_KEY).
@@ -127,7 +131,8 @@ struct AffectedTasks {
 //   kInvalidArgument    a spec failed validation (checked here before anything is sent);
 //   the broker's error code otherwise (kStoreUnavailable, kNotFound, kCycle, ...).
 // Reconnects by itself after a broker restart; subscriptions are renewed on every
-// reconnect. A task with an idempotency_key may be resubmitted safely after a lost reply.
+// reconnect. With an endpoint list it moves to the next broker when one is lost or says
+// GOAWAY, resending every unanswered request unchanged. A task with an idempotency_key may be resubmitted safely after a lost reply.
 // Lifecycle: Connect, use from any number of threads, destroy (pending calls then fail
 // with kBrokerUnavailable). Do not destroy it from inside an EventCallback.
 class Client {
@@ -140,6 +145,8 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   const ClientOptions& options() const { return options_; }
+  // The broker endpoint in use now: one of ClientOptions::endpoint's list (diagnostics).
+  std::string endpoint_in_use() const;
 
   // Submits one task and returns its id (for a repeated idempotency_key, the first id).
   Result<std::string> Submit(const protocol::TaskSpec& spec, const SubmitOptions& how = {});

@@ -29,6 +29,7 @@ enum class Command : uint8_t {
   kReply = 0x20,
   kResult = 0x21,
   kEvent = 0x22,
+  kGoaway = 0x23,
   // worker -> broker
   kReady = 0x40,
   kHeartbeat = 0x41,
@@ -40,6 +41,7 @@ enum class Command : uint8_t {
   kCancelTask = 0x61,
   kBrokerHeartbeat = 0x62,
   kDrain = 0x63,
+  kMove = 0x64,
 };
 const char* CommandName(Command c);
 
@@ -277,9 +279,29 @@ struct Drain {
   friend bool operator==(const Drain&, const Drain&) = default;
 };
 
+// ---- hand-off (issue 17) ----
+
+// Broker -> client: this broker is leaving (or cannot serve): send nothing more here, move
+// to another endpoint of the list (or reconnect here with backoff when it is the only one)
+// and resend every unanswered request. Replies sent before it stay valid.
+struct Goaway {
+  static constexpr Command kCommand = Command::kGoaway;
+  std::string reason;
+  friend bool operator==(const Goaway&, const Goaway&) = default;
+};
+
+// Broker -> worker: keep running tasks and keep their DONEs; reconnect to another endpoint
+// of the list (or this one, with backoff) and send READY with `running`. Never a stop.
+struct Move {
+  static constexpr Command kCommand = Command::kMove;
+  std::string reason;
+  friend bool operator==(const Move&, const Move&) = default;
+};
+
 using Message = std::variant<Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq,  //
                              Reply, ResultMsg, Event,                                  //
                              Ready, Heartbeat, Done, Progress, Bye,                    //
-                             TaskMsg, CancelTask, BrokerHeartbeat, Drain>;
+                             TaskMsg, CancelTask, BrokerHeartbeat, Drain,              //
+                             Goaway, Move>;
 
 }  // namespace taskmill::protocol
