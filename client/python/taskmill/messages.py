@@ -53,7 +53,7 @@ ENUM = "enum"          # str restricted to `choices`
 U8 = 0xFF
 U32 = 0xFFFFFFFF
 U64 = 0xFFFFFFFFFFFFFFFF
-I32 = (-(2**31), 2**31 - 1)
+I32: Tuple[int, int] = (-(2**31), 2**31 - 1)
 I64 = (-(2**63), 2**63 - 1)
 
 TASK_STATES = ("unknown", "queued", "delayed", "blocked", "running", "succeeded",
@@ -619,8 +619,17 @@ class GoAway:
 # The worker protocol (0x40-0x64) lives in its own module; re-exported here, so
 # ``messages.Ready`` and friends keep working. Imported last: it uses the types above.
 from taskmill.worker_messages import (  # noqa: E402
-    Bye, CancelTask, BrokerHeartbeat, Done, Drain, Heartbeat, Move, Progress, Ready,
-    TaskMsg)
+    Bye as Bye,
+    CancelTask as CancelTask,
+    BrokerHeartbeat as BrokerHeartbeat,
+    Done as Done,
+    Drain as Drain,
+    Heartbeat as Heartbeat,
+    Move as Move,
+    Progress as Progress,
+    Ready as Ready,
+    TaskMsg as TaskMsg,
+)
 
 
 MESSAGE_TYPES: Tuple[type, ...] = (
