@@ -68,6 +68,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.broker:
+        try:
+            ep.parse(args.broker)
+        except ep.EndpointListError as e:
+            print(f"taskmill.worker: --broker: {e}", file=sys.stderr)
+            return 2
     try:
         worker = load(args.target)  # a Worker(...) reads the CURVE environment variables
     except curve.CurveKeyError as e:
@@ -77,11 +83,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"taskmill.worker: {e}", file=sys.stderr)
         return 2
     if args.broker:
-        try:
-            ep.parse(args.broker)
-        except ep.EndpointListError as e:
-            print(f"taskmill.worker: --broker: {e}", file=sys.stderr)
-            return 2
         worker.broker = args.broker
     if args.queues:
         worker.queues = [q for q in args.queues.split(",") if q]
