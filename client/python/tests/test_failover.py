@@ -347,3 +347,41 @@ def test_worker_moves_when_the_broker_goes_silent(two_fakes: List[FakeBroker]) -
     finally:
         w.drain(0.2)
         thread.join(10)
+
+
+def test_asyncio_client_and_taskmill_broker_list(two_routers: List[RawRouter],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """AsyncClient shares the Connection: $TASKMILL_BROKER as a list, a GOAWAY, a resend."""
+    import asyncio
+
+    from taskmill import AsyncClient
+
+    a, b = two_routers
+    monkeypatch.setenv("TASKMILL_BROKER", f" {a.endpoint} , {b.endpoint} ")
+
+    async def scenario() -> None:
+        client = AsyncClient(request_timeout=10)
+        try:
+            call = asyncio.ensure_future(client.get_many(["t1"]))
+            first, ident, frames = await asyncio.to_thread(first_of, [a, b])
+            other = b if first is a else a
+            first.send(ident, m.GoAway())
+            ident2, frames2 = await asyncio.to_thread(recv_kind, other, m.Get)
+            assert frames2 == frames
+            other.send(ident2, m.Reply(req_id=codec.decode(frames2).req_id,
+                                       tasks=[m.TaskInfo(id="t1", state="queued")]))
+            assert [t.id for t in await call] == ["t1"]
+        finally:
+            await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_worker_reads_a_list_from_taskmill_worker_broker(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.setenv("TASKMILL_WORKER_BROKER", "tcp://127.0.0.1:1, tcp://127.0.0.1:2")
+    w = Worker()
+    assert endpoints.parse(w.broker) == ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]
+    monkeypatch.setenv("TASKMILL_WORKER_BROKER", "tcp://127.0.0.1:1,")
+    with pytest.raises(endpoints.EndpointListError):
+        Worker()
