@@ -137,14 +137,22 @@ test('client: answered requests are not resent; subscriptions are renewed', asyn
 
 test('client: a dead endpoint in the list is skipped', async () => {
   const [a] = await fakes(1);
-  const client = new Client({broker: `tcp://127.0.0.1:${await freePort()},${a.endpoint}`,
-    requestTimeoutMs: 8000});
+  const dead = `tcp://127.0.0.1:${await freePort()}`;
+  const random = Math.random;
+  Math.random = () => 0;  // start at the dead one
+  let client;
+  try {
+    client = new Client({broker: `${dead},${a.endpoint}`, requestTimeoutMs: 8000});
+  } finally {
+    Math.random = random;
+  }
   try {
     const pending = client.get('t');
     const got = await a.waitFor('GET');
     await a.send('REPLY', {reqId: got.reqId, tasks: [{id: 't', state: 'queued'}]});
     assert.equal((await pending).id, 't');
     assert.equal(client.ring.current, a.endpoint);
+    assert.equal(client.moves, 1);  // it started at the dead one
   } finally {
     await client.close();
     a.close();
@@ -254,5 +262,29 @@ test('worker: a silent broker is left after liveness heartbeats', async () => {
     await run;
     a.close();
     b.close();
+  }
+});
+
+test('worker: a dead endpoint in the list is skipped', async () => {
+  const [a] = await fakes(1);
+  const dead = `tcp://127.0.0.1:${await freePort()}`;
+  const random = Math.random;
+  Math.random = () => 0;  // start at the dead one
+  let made;
+  try {
+    made = slowWorker(`${dead},${a.endpoint}`);
+  } finally {
+    Math.random = random;
+  }
+  const {worker, release} = made;
+  const run = worker.run();
+  try {
+    await a.waitFor('READY', {timeoutMs: 5000});
+    assert.equal(worker.moves, 1);
+  } finally {
+    release();
+    worker.stop(100);
+    await run;
+    a.close();
   }
 });

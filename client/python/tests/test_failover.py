@@ -191,16 +191,18 @@ def test_client_renews_subscriptions_after_a_move(two_routers: List[RawRouter]) 
         conn.close()
 
 
-def test_client_skips_a_dead_endpoint(two_routers: List[RawRouter]) -> None:
+def test_client_skips_a_dead_endpoint(two_routers: List[RawRouter],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     a, _ = two_routers
     dead = f"tcp://127.0.0.1:{free_port()}"  # nothing listens: CONNECT_RETRIED
+    monkeypatch.setattr(endpoints.random, "randrange", lambda n: 0)  # start at the dead one
     conn = Connection(f"{dead},{a.endpoint}")
     try:
         fut = submit(conn, "x")
         ident, frames = recv_kind(a, m.Submit)
         a.send(ident, m.Reply(req_id=codec.decode(frames).req_id, ids=["t"]))
         assert fut.result(5).ids == ["t"]
-        assert conn.endpoint == a.endpoint
+        assert conn.endpoint == a.endpoint and conn.moves == 1  # it started at the dead one
     finally:
         conn.close()
 
@@ -385,3 +387,21 @@ def test_worker_reads_a_list_from_taskmill_worker_broker(monkeypatch: pytest.Mon
     monkeypatch.setenv("TASKMILL_WORKER_BROKER", "tcp://127.0.0.1:1,")
     with pytest.raises(endpoints.EndpointListError):
         Worker()
+
+
+def test_worker_skips_a_dead_endpoint(two_fakes: List[FakeBroker],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    a, _ = two_fakes
+    dead = f"tcp://127.0.0.1:{free_port()}"  # nothing listens: CONNECT_RETRIED
+    monkeypatch.setattr(endpoints.random, "randrange", lambda n: 0)  # start at the dead one
+    w = Worker(f"{dead},{a.endpoint}", queues=["q"], concurrency=1, heartbeat_ms=200,
+               liveness=1000)  # only the failed dial moves it
+    w.add_handler("t", lambda task: b"")
+    thread = threading.Thread(target=w.run, kwargs={"install_signal_handlers": False})
+    thread.start()
+    try:
+        assert a.wait_for(m.Ready, 5) is not None
+        assert w.moves == 1
+    finally:
+        w.drain(0.2)
+        thread.join(10)
