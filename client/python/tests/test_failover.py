@@ -405,3 +405,84 @@ def test_worker_skips_a_dead_endpoint(two_fakes: List[FakeBroker],
     finally:
         w.drain(0.2)
         thread.join(10)
+
+
+class FreezingProxy:
+    """A TCP proxy on loopback whose ``freeze()`` stops forwarding either way while keeping
+    both connections open: a broker host gone silent, without a FIN or RST."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket as so
+        self.listener = so.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.endpoint = f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.target_port = target_port
+        self.frozen = threading.Event()
+        self.closed = threading.Event()
+        self.socks: List[Any] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket as so
+        while not self.closed.is_set():
+            try:
+                down, _ = self.listener.accept()
+            except OSError:
+                return
+            up = so.create_connection(("127.0.0.1", self.target_port))
+            self.socks += [down, up]
+            for a, b in ((down, up), (up, down)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: Any, dst: Any) -> None:
+        while not self.closed.is_set():
+            try:
+                data = src.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if not self.frozen.is_set():  # frozen: swallowed, as by a dead host
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    return
+
+    def freeze(self) -> None:
+        self.frozen.set()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+        for s in self.socks:
+            s.close()
+
+
+def test_client_leaves_a_silent_broker_by_zmtp_heartbeat(two_routers: List[RawRouter],
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """No FIN, no RST, no reply: the ZMTP heartbeat (500 ms, 1.5 s timeout) ends the
+    connection, and the client moves on and resends within the 3 s target."""
+    a, b = two_routers
+    proxy = FreezingProxy(int(a.endpoint.rsplit(":", 1)[1]))
+    monkeypatch.setattr(endpoints.random, "randrange", lambda n: 0)  # start behind the proxy
+    conn = Connection(f"{proxy.endpoint},{b.endpoint}", heartbeat_ms=500)
+    try:
+        warm = conn.request(m.Get(ids=["w"]), timeout=10)
+        ident, frames = recv_kind(a, m.Get)
+        a.send(ident, m.Reply(req_id=codec.decode(frames).req_id))
+        warm.result(5)
+        proxy.freeze()
+        t0 = time.monotonic()
+        fut = conn.request(m.Get(ids=["x"]), timeout=10)
+        ident2, frames2 = recv_kind(b, m.Get, timeout=5)
+        moved_s = time.monotonic() - t0
+        b.send(ident2, m.Reply(req_id=codec.decode(frames2).req_id))
+        fut.result(5)
+        print(f"\nFAILOVER python client, silent broker: moved and answered in "
+              f"{moved_s * 1000:.0f} ms")
+        assert 1.0 < moved_s < 5.0  # by the heartbeat timeout (3 s target: see the figure)
+    finally:
+        conn.close()
+        proxy.close()
