@@ -288,3 +288,63 @@ test('worker: a dead endpoint in the list is skipped', async () => {
     a.close();
   }
 });
+
+// A TCP proxy whose freeze() stops forwarding either way while keeping both connections
+// open: a broker host gone silent, without a FIN or RST.
+async function freezingProxy(targetPort) {
+  const sockets = [];
+  let frozen = false;
+  const server = net.createServer((down) => {
+    const up = net.createConnection({host: '127.0.0.1', port: targetPort});
+    sockets.push(down, up);
+    down.on('data', (d) => frozen || up.write(d));
+    up.on('data', (d) => frozen || down.write(d));
+    down.on('error', () => {});
+    up.on('error', () => {});
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    endpoint: `tcp://127.0.0.1:${server.address().port}`,
+    freeze: () => {
+      frozen = true;
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+test('client: a silent broker is left by the ZMTP heartbeat within the target', async () => {
+  const [a, b] = await fakes();
+  const proxy = await freezingProxy(Number(a.endpoint.split(':').pop()));
+  const random = Math.random;
+  Math.random = () => 0;  // start behind the proxy
+  let client;
+  try {
+    client = new Client({broker: `${proxy.endpoint},${b.endpoint}`, requestTimeoutMs: 10_000,
+      heartbeatMs: 500});
+  } finally {
+    Math.random = random;
+  }
+  try {
+    const warm = client.get('w');
+    const w = await a.waitFor('GET');
+    await a.send('REPLY', {reqId: w.reqId, tasks: [{id: 'w', state: 'queued'}]});
+    await warm;
+    proxy.freeze();
+    const t0 = performance.now();
+    const pending = client.get('x');
+    const got = await b.waitFor('GET', {timeoutMs: 5000});
+    const movedMs = performance.now() - t0;
+    await b.send('REPLY', {reqId: got.reqId, tasks: [{id: 'x', state: 'queued'}]});
+    assert.equal((await pending).id, 'x');
+    console.log(`FAILOVER node client, silent broker: moved and answered in ${movedMs.toFixed(0)} ms`);
+    assert.ok(movedMs > 1000 && movedMs < 5000, `${movedMs} ms`);  // by the heartbeat (3 s target)
+  } finally {
+    await client.close();
+    proxy.close();
+    a.close();
+    b.close();
+  }
+});
