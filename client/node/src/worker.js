@@ -220,7 +220,9 @@ export class Worker {
     const old = this.ring.current;
     const delay = this.ring.advance();
     this.moves += 1;
-    this.warn(`worker ${this.id}: broker at ${old}: ${why}; moving to ${this.ring.current}` +
+    // A MOVE is a planned hand-off (log); any other loss is worth a warning.
+    (why.startsWith('MOVE') ? this.log : this.warn)(`worker ${this.id}: broker at ${old}: ` +
+      `${why}; moving to ${this.ring.current}` +
       `${delay ? ` in ${delay} ms` : ''} (holding ${this.running.size + this.unsent.size} tasks)`);
     if (delay) {
       this.link.close();

@@ -273,9 +273,11 @@ class _Loop:
         old = self.ring.current
         delay = self.ring.advance()
         self.w.moves += 1
-        log.warning("worker %s: broker at %s: %s; moving to %s%s (holding %d tasks)",
-                    self.w.worker_id, old, why, self.ring.current,
-                    f" in {delay:.1f} s" if delay else "", len(self.running))
+        # A MOVE is a planned hand-off (info); any other loss is worth a warning.
+        (log.info if why.startswith("MOVE") else log.warning)(
+            "worker %s: broker at %s: %s; moving to %s%s (holding %d tasks)",
+            self.w.worker_id, old, why, self.ring.current,
+            f" in {delay:.1f} s" if delay else "", len(self.running))
         if delay:
             self.close_link()
             self.redial_at = time.monotonic() + delay
