@@ -6,7 +6,8 @@
 
 import {EventEmitter} from 'node:events';
 
-import {CodecError} from './codec.js';
+import {CodecError, encodeFrames} from './codec.js';
+import {EndpointRing, parseEndpoints} from './endpoints.js';
 import {BrokerUnavailable, InvalidSpec, NotFound, TaskFailed, TaskmillError, TaskmillTimeout,
   TaskmillWarning, Unauthorized, errorFromWire} from './errors.js';
 import {load as loadCurve} from './curve.js';
@@ -34,7 +35,9 @@ export function rejectUnknown(what, options, known) {
 }
 
 export class Client extends EventEmitter {
-  // broker: the frontend endpoint; requestTimeoutMs: deadline of each request (WAIT adds
+  // broker: the frontend endpoint, or a comma-separated list of them to fail over between
+  // (issue 17: start at a random one; on a dropped connection, a failed first dial or GOAWAY
+  // move to the next and resend every unanswered request, the same bytes); requestTimeoutMs: deadline of each request (WAIT adds
   // its own timeout on top); heartbeatMs: ZMTP heartbeat on the connection (0: off);
   // curveServerKey (file or Z85), curveKeyFile: CURVE, defaults from TASKMILL_CURVE_* (curve.js);
   // maxKeptResults: pushed results kept until taken (results.js).
@@ -42,10 +45,14 @@ export class Client extends EventEmitter {
     super();
     rejectUnknown('Client', options, OPTIONS);
     const {broker = process.env.TASKMILL_BROKER ?? 'tcp://127.0.0.1:5555',
-      requestTimeoutMs = 10_000, heartbeatMs = 1000, curveServerKey, curveKeyFile,
+      requestTimeoutMs = 10_000, heartbeatMs = 500, curveServerKey, curveKeyFile,
       maxKeptResults = DEFAULT_MAX_KEPT} = options;
     const curve = loadCurve({serverKey: curveServerKey, keyFile: curveKeyFile});  // throws first
     this.broker = broker;
+    // The endpoints in failover order (throws EndpointListError, a TypeError, on a bad list).
+    this.ring = new EndpointRing(parseEndpoints(broker));
+    this.moves = 0;                 // moves to another endpoint (or redials after GOAWAY)
+    this.moveTimer = null;          // set iff moving: the next link opens when it fires
     this.requestTimeoutMs = requestTimeoutMs;
     this.nextReqId = 1;             // 0 is reserved for replies to undecodable requests
     this.pending = new Map();       // req_id -> {resolve, reject, timer, notify}
@@ -58,7 +65,6 @@ export class Client extends EventEmitter {
     this.refusals = 0;              // handshakes refused in a row
     this.redialTimer = null;
     this.linkOptions = {
-      endpoint: broker,
       heartbeatMs,
       curve,
       onMessage: (command, message) => this.onMessage(command, message),
@@ -74,7 +80,7 @@ export class Client extends EventEmitter {
         this.refusals = 0;
       },
     };
-    this.link = new Link(this.linkOptions).open();
+    this.link = this.openLink();
     this.deadLetters = {
       list: (opts = {}) => this.dlq('list', opts).then((r) => r.tasks),
       retry: (opts = {}) => this.dlq('retry', opts).then(affected),
@@ -82,8 +88,43 @@ export class Client extends EventEmitter {
     };
   }
 
+  // A new Link to the endpoint in use; one with other endpoints to move to watches for loss.
+  openLink() {
+    const link = new Link({...this.linkOptions, endpoint: this.ring.current,
+      onLost: this.ring.several ? (why) => {
+        if (link === this.link) this.move(why);
+      } : null});
+    return link.open();
+  }
+
+  // Leaves the broker in use for the next endpoint (now, or after the redial backoff once a
+  // whole cycle failed), then resends every unanswered request byte for byte; the new
+  // connection renews the subscriptions (onConnect) and expected pushes are asked for.
+  move(why) {
+    if (this.closed || this.moveTimer || this.refusal) return;
+    const old = this.ring.current;
+    this.link.close();
+    const delay = this.ring.advance();
+    this.moves += 1;
+    this.emit('move', {from: old, to: this.ring.current, reason: why, delayMs: delay});
+    this.moveTimer = setTimeout(() => {
+      this.moveTimer = null;
+      if (this.closed) return;
+      this.link = this.openLink();
+      for (const [reqId, p] of [...this.pending].sort((a, b) => a[0] - b[0])) {
+        this.sendOn(this.link, p.frames, reqId);
+      }
+    }, delay);
+  }
+
   onMessage(command, message) {
     this.heard = true;
+    if (command === 'GOAWAY') {
+      // Nothing more goes to this broker; the replies it sent so far stand.
+      this.move(`GOAWAY (${message.reason || 'no reason given'})`);
+      return;
+    }
+    this.ring.connected();  // a broker that works: the next loss starts a new cycle
     if (command === 'REPLY') {
       const p = this.pending.get(message.reqId);
       if (!p) return;  // late reply of a timed-out request, or req_id 0
@@ -119,7 +160,7 @@ export class Client extends EventEmitter {
       this.redialTimer = null;
       if (this.closed) return;
       this.refusal = null;
-      this.link = new Link(this.linkOptions).open();
+      this.link = this.openLink();
     }, delay);
     // A client nobody uses must not keep the process alive just to redial.
     this.redialTimer.unref?.();
@@ -132,17 +173,12 @@ export class Client extends EventEmitter {
     if (this.refusal) return Promise.reject(new Unauthorized(this.refusal));
     const reqId = this.nextReqId++;
     return new Promise((resolve, reject) => {
+      let frames;
       try {
-        this.link.send(command, {...message, reqId}).catch((err) => {
-          // A send fails when its link closes (after a refusal or close(), which already
-          // settled the call) or, racing a refused handshake, when libzmq has just dropped the
-          // connection's pipe (EAGAIN) and the refusal event is still on its way: that event,
-          // or else the deadline, settles the call.
-          if (this.pending.has(reqId)) {
-            this.emit('warning', new BrokerUnavailable(`cannot send to ${this.broker}: ` +
-              `${err.message}`));
-          }
-        });
+        // Encoded once: a resend after a move is these very bytes (the same request id).
+        frames = encodeFrames(command, {...message, reqId});
+        // While moving, the next link sends it with the other unanswered ones.
+        if (!this.moveTimer) this.sendOn(this.link, frames, reqId);
       } catch (err) {
         // The codec refused the message: nothing was sent.
         if (err instanceof CodecError) return reject(new InvalidSpec(err.message, err.code));
@@ -151,13 +187,28 @@ export class Client extends EventEmitter {
       const timer = setTimeout(() => {
         this.pending.delete(reqId);
         reject(this.heard ?
-          new TaskmillTimeout(`${command} got no reply from ${this.broker} within ${timeoutMs} ms`) :
-          new BrokerUnavailable(`no reply from a broker at ${this.broker} within ${timeoutMs} ms ` +
+          new TaskmillTimeout(`${command} got no reply from ${this.ring.current} within ${timeoutMs} ms`) :
+          new BrokerUnavailable(`no reply from a broker at ${this.ring.current} within ${timeoutMs} ms ` +
             '(is a broker running there, and is this its client port? Its worker port (5556 ' +
             'by default) never answers clients)'));
       }, timeoutMs);
-      this.pending.set(reqId, {resolve, reject, timer,
+      this.pending.set(reqId, {resolve, reject, timer, frames,
         notify: command === 'SUBMIT' && message.notify === true});
+    });
+  }
+
+  // (internal) Sends a request's frames on a link; a failure is only a warning (the refusal,
+  // the next move or the deadline settles the call).
+  sendOn(link, frames, reqId) {
+    link.sendFrames(frames).catch((err) => {
+      // A send fails when its link closes (after a refusal, a move or close(), which settle
+      // or resend the call) or, racing a refused handshake, when libzmq has just dropped the
+      // connection's pipe (EAGAIN) and the refusal event is still on its way: that event,
+      // or else the deadline, settles the call.
+      if (this.pending.has(reqId) && link === this.link) {
+        this.emit('warning', new BrokerUnavailable(`cannot send to ${link.endpoint}: ` +
+          `${err.message}`));
+      }
     });
   }
 
@@ -358,6 +409,7 @@ export class Client extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.redialTimer);
+    clearTimeout(this.moveTimer);
     for (const [reqId, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new BrokerUnavailable('the client was closed'));

@@ -1,6 +1,7 @@
 // taskmill for Node: the client, the worker, the errors and the TM1 protocol.
 
 export {Client, elapsedMs} from './client.js';
+export {EndpointListError} from './endpoints.js';
 export {Job} from './job.js';
 export {Subscription} from './subscription.js';
 export {Worker} from './worker.js';

@@ -19,9 +19,13 @@ export class Link {
   // onRefused(why) gets a refused handshake, which libzmq never retries (handshake.js): the
   // owner closes this Link and opens another later; onAccepted() each successful handshake;
   // who ('client' or 'worker') names the peer in the refusal.
+  // onLost(why), for an owner with other endpoints to move to (issue 17): the connection
+  // dropped ('disconnect': a broker's kill -9 at once, a silent one after the ZMTP heartbeat
+  // timeout), or the first dial failed ('connect:retry' before any 'connect'); such a Link
+  // also gives up a dial after 1 s (connectTimeout), so a host that never answers is left.
   constructor({endpoint, onMessage, onBadMessage = () => {}, onConnect = null, heartbeatMs = 0,
     routingId = null, immediate = false, sendTimeoutMs = -1, curve = null, onRefused = null,
-    onAccepted = null, who = 'client'}) {
+    onAccepted = null, who = 'client', onLost = null}) {
     this.endpoint = endpoint;
     this.onMessage = onMessage;
     this.onBadMessage = onBadMessage;
@@ -34,6 +38,7 @@ export class Link {
     this.onRefused = onRefused;
     this.onAccepted = onAccepted;
     this.who = who;
+    this.onLost = onLost;
     this.connects = 0;
     this.socket = null;
     this.sending = Promise.resolve();  // the tail of the send chain
@@ -46,6 +51,7 @@ export class Link {
     if (this.routingId) options.routingId = this.routingId;
     // Set at construction, so before connect(): every socket a Link opens is a CURVE client.
     if (this.curve) Object.assign(options, this.curve);
+    if (this.onLost) options.connectTimeout = 1000;
     if (this.heartbeatMs > 0) {
       // ZMTP heartbeats notice a silently dead peer and re-establish the connection.
       options.heartbeatInterval = this.heartbeatMs;
@@ -53,7 +59,7 @@ export class Link {
       options.heartbeatTimeToLive = this.heartbeatMs * 3;
     }
     this.socket = new zmq.Dealer(options);
-    if (this.onConnect || this.onRefused) this.watching = this.watchEvents(this.socket);
+    if (this.onConnect || this.onRefused || this.onLost) this.watching = this.watchEvents(this.socket);
     this.socket.connect(this.endpoint);
     this.receiving = this.receiveLoop(this.socket);
     return this;
@@ -68,6 +74,10 @@ export class Link {
         if (this.closed) return;
         if (event.type === 'connect') {
           this.onConnect?.(++this.connects);
+        } else if (this.onLost && event.type === 'disconnect') {
+          this.onLost('the connection was lost');
+        } else if (this.onLost && event.type === 'connect:retry' && this.connects === 0) {
+          this.onLost('nothing answers there');
         } else if (event.type === 'handshake') {
           this.onAccepted?.();
         } else if (this.onRefused) {
@@ -101,7 +111,11 @@ export class Link {
   // Encodes now (so a bad message throws here, synchronously) and sends in order.
   // Resolves once ZeroMQ has queued the frames.
   send(command, message) {
-    const frames = encodeFrames(command, message);
+    return this.sendFrames(encodeFrames(command, message));
+  }
+
+  // Sends frames already encoded (a request resent unchanged after a move), in order.
+  sendFrames(frames) {
     const socket = this.socket;
     const sent = this.sending.then(() => {
       if (this.closed || socket.closed) throw new Error('link closed');

@@ -244,6 +244,10 @@ export const TaskMsg = [
 export const CancelTask = [f('task_id', 'str', req), f('token', 'u64'), f('reason', 'str')];
 export const BrokerHeartbeat = [];
 export const Drain = [f('grace_ms', 'u32')];
+// Issue 17: GOAWAY (broker -> client): leave this broker, resend what is unanswered
+// elsewhere; MOVE (broker -> worker): reconnect elsewhere with READY + running, keep the tasks.
+export const GoAway = [f('reason', 'str')];
+export const Move = [f('reason', 'str')];
 
 // Command name -> [byte, table]. The names are those of docs/protocol.md section 1.
 export const COMMANDS = {
@@ -258,6 +262,7 @@ export const COMMANDS = {
   REPLY: [0x20, Reply],
   RESULT: [0x21, Result],
   EVENT: [0x22, Event],
+  GOAWAY: [0x23, GoAway],
   READY: [0x40, Ready],
   HEARTBEAT: [0x41, Heartbeat],
   DONE: [0x42, Done],
@@ -267,6 +272,7 @@ export const COMMANDS = {
   CANCEL_TASK: [0x61, CancelTask],
   BROKER_HEARTBEAT: [0x62, BrokerHeartbeat],
   DRAIN: [0x63, Drain],
+  MOVE: [0x64, Move],
 };
 
 export const COMMAND_BY_BYTE = new Map(

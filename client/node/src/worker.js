@@ -19,6 +19,7 @@ import os, {hostname} from 'node:os';
 import {load as loadCurve} from './curve.js';
 import {PermanentError} from './errors.js';
 import {redialDelay} from './handshake.js';
+import {EndpointRing, parseEndpoints} from './endpoints.js';
 import {Link} from './link.js';
 import {toBytes} from './spec.js';
 
@@ -95,7 +96,10 @@ function defaultWarn(message) {
 }
 
 export class Worker {
-  // broker: the backend endpoint; id: stable worker id; queues: queues to take from
+  // broker: the backend endpoint, or a comma-separated list of them (issue 17: start at a
+  // random one; on a dropped connection, a failed first dial, `liveness` missed broker
+  // heartbeats or the broker's MOVE, move to the next with READY + running, then the unsent
+  // DONEs; MOVE never stops the worker); id: stable worker id; queues: queues to take from
   // (default ['default']); concurrency: slots; heartbeatMs/liveness: as in section 9.2;
   // graceMs: what SIGTERM/stop() give running tasks; labels: reported to the broker;
   // curveServerKey (file or Z85), curveKeyFile: CURVE, defaults from TASKMILL_CURVE_* (curve.js).
@@ -113,6 +117,9 @@ export class Worker {
       handleSignals = true, log = () => {}, warn = defaultWarn,
       maxOutputBytes = 8 * 1024 * 1024, curveServerKey, curveKeyFile} = options;
     const broker = options.broker ?? defaultBroker(warn);
+    // The endpoints in failover order (throws EndpointListError, a TypeError, on a bad list).
+    this.ring = new EndpointRing(parseEndpoints(broker));
+    this.moves = 0;              // moves to another endpoint (or redials on MOVE)
     // A bigger handler output is reported as a failure (output_too_large, not retried)
     // instead: sent whole it would pass the broker's frame cap and be lost. Match the
     // broker's --max-output-bytes. cancelGraceMs: how long a handler may run on after its
@@ -131,7 +138,7 @@ export class Worker {
     this.draining = false;       // true iff no new task is taken any more
     this.link = null;
     this.lastHeardMs = 0;        // when the broker was last heard from
-    this.redialAtMs = 0;         // set iff the last link was refused: when to open the next
+    this.redialAtMs = 0;         // set iff the last link was refused, or a move backs off: when to open the next
     this.refusals = 0;           // handshakes refused in a row
     this.refused = 0;            // handshakes refused in all
   }
@@ -177,7 +184,7 @@ export class Worker {
     // immediate: a DONE is accepted only by a live connection, so one sent while the broker
     // is away stays unsent (and survives the reconnect) instead of dying in a dead pipe.
     this.link = new Link({
-      endpoint: this.broker,
+      endpoint: this.ring.current,
       routingId: `${this.id}.${randomBytes(16).toString('hex')}`,
       immediate: true,
       sendTimeoutMs: Math.max(100, this.heartbeatMs),
@@ -188,6 +195,9 @@ export class Worker {
       // mismatch aside, which the liveness check in tick() recovers from).
       onRefused: this.curve ? (why) => this.onRefused(link, why) : null,
       onAccepted: this.curve ? () => this.onAccepted() : null,
+      onLost: this.ring.several ? (why) => {
+        if (link === this.link && !this.redialAtMs) this.move(why);
+      } : null,
       who: 'worker',
     });
     const link = this.link;
@@ -202,6 +212,24 @@ export class Worker {
       running: [...held]}}];
     for (const [key, done] of this.unsent) this.outbox.push({command: 'DONE', message: done, key});
     this.flush();
+  }
+
+  // Leaves the broker in use for the next endpoint: now, or after the redial backoff once a
+  // whole cycle failed (READY and the unsent DONEs wait in the outbox until then).
+  move(why) {
+    const old = this.ring.current;
+    const delay = this.ring.advance();
+    this.moves += 1;
+    // A MOVE is a planned hand-off (log); any other loss is worth a warning.
+    (why.startsWith('MOVE') ? this.log : this.warn)(`worker ${this.id}: broker at ${old}: ` +
+      `${why}; moving to ${this.ring.current}` +
+      `${delay ? ` in ${delay} ms` : ''} (holding ${this.running.size + this.unsent.size} tasks)`);
+    if (delay) {
+      this.link.close();
+      this.redialAtMs = Date.now() + delay;
+    } else {
+      this.connect();
+    }
   }
 
   // libzmq will not retry a refused handshake: close the link and open a new one after the
@@ -267,15 +295,19 @@ export class Worker {
     const now = Date.now();
     if (this.redialAtMs) {
       if (now < this.redialAtMs || this.stopping) return;
-      this.log(`worker ${this.id}: redialling ${this.broker}`);
+      this.log(`worker ${this.id}: redialling ${this.ring.current}`);
       this.redialAtMs = 0;
       this.connect();
     }
     if (now - this.lastHeardMs > this.heartbeatMs * this.liveness && !this.stopping) {
       // The broker went silent: it may have restarted and forgotten us. Say READY again on a
       // new connection; running tasks report to it when they end.
-      this.log(`broker silent for ${now - this.lastHeardMs} ms; reconnecting`);
-      this.connect();
+      if (this.ring.several) {
+        this.move(`silent for ${now - this.lastHeardMs} ms`);
+      } else {
+        this.log(`broker silent for ${now - this.lastHeardMs} ms; reconnecting`);
+        this.connect();
+      }
     }
     if (this.outbox.length > 0) this.flush();
     if (now >= this.nextHeartbeatMs) {
@@ -286,6 +318,12 @@ export class Worker {
 
   onMessage(command, message) {
     this.lastHeardMs = Date.now();
+    if (command === 'MOVE') {
+      // Keep the tasks and their DONEs: they go to the next broker after READY.
+      this.move(`MOVE (${message.reason || 'no reason given'})`);
+      return;
+    }
+    this.ring.connected();  // a broker that works: the next loss starts a new cycle
     if (command === 'TASK') this.onTask(message);
     else if (command === 'CANCEL_TASK') this.onCancel(message);
     else if (command === 'DRAIN') this.stop(message.graceMs);

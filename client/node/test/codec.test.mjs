@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
-import {decodeBody, decodeFrames, encodeBody} from '../src/protocol.js';
+import {decodeBody, decodeFrames, encodeBody, encodeFrames} from '../src/protocol.js';
 
 const hex = (b) => Buffer.from(b).toString('hex');
 const body = (h) => Buffer.from(h.replace(/\s+/g, ''), 'hex');
@@ -110,3 +110,18 @@ test('an unknown task state reads as unknown', () => {
   const m = decodeBody('RESULT', body('81 a4 7461736b 82 a2 6964 a1 74 a5 7374617465 a4 7a617070'));
   assert.equal(m.task.state, 'unknown');
 });
+
+// Issue 17: GOAWAY (broker -> client) and MOVE (broker -> worker) carry {reason: str},
+// optional: the bare message is the empty map 0x80.
+for (const [command, byte] of [['GOAWAY', 0x23], ['MOVE', 0x64]]) {
+  test(`${command} is ${byte.toString(16)} with an optional reason`, () => {
+    const bare = encodeFrames(command, {});
+    assert.deepEqual(bare.map(hex), ['544d31', byte.toString(16).padStart(2, '0'), '80']);
+    const withReason = encodeFrames(command, {reason: 'sigterm'});
+    assert.equal(hex(withReason[2]), '81a6726561736f6ea7736967746572' + '6d');
+    assert.deepEqual(decodeFrames(withReason), {command, message: {reason: 'sigterm'}});
+    assert.equal(decodeFrames(bare).command, command);
+    assert.equal(codeOf(() => decodeFrames([bare[0], bare[1], body('81a6726561736f6e05')])),
+        'wrong_type');
+  });
+}

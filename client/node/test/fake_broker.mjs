@@ -22,6 +22,7 @@ export class FakeBroker {
       for await (const [identity, ...frames] of this.router) {
         this.identity = identity;
         const msg = decodeFrames(frames);
+        msg.frames = frames;  // the bytes as sent, for tests of a resend
         this.history.push(msg);
         for (const w of [...this.waiters]) w();
       }
@@ -31,14 +32,15 @@ export class FakeBroker {
   }
 
   // The first message of `command` after index `from` matching `pred`; rejects at timeout.
-  waitFor(command, {pred = () => true, timeoutMs = 10_000, from = 0} = {}) {
+  // raw: resolve with the history entry ({command, message, frames}) instead of the message.
+  waitFor(command, {pred = () => true, timeoutMs = 10_000, from = 0, raw = false} = {}) {
     return new Promise((resolve, reject) => {
       const check = () => {
         const hit = this.history.slice(from).find((m) => m.command === command && pred(m.message));
         if (!hit) return false;
         clearTimeout(timer);
         this.waiters = this.waiters.filter((w) => w !== check);
-        resolve(hit.message);
+        resolve(raw ? hit : hit.message);
         return true;
       };
       const timer = setTimeout(() => {

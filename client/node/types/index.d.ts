@@ -134,11 +134,14 @@ export interface AffectedTasks {
 export function elapsedMs(task: TaskInfo, nowMs?: number): number;
 
 export interface ClientOptions {
-  /** frontend endpoint; default $TASKMILL_BROKER or tcp://127.0.0.1:5555 */
+  /** frontend endpoint, or a comma-separated list of them to fail over between
+   * ('tcp://a:5555,tcp://b:5555': start at a random one, move to the next on a loss or
+   * GOAWAY, resending unanswered requests); default $TASKMILL_BROKER or
+   * tcp://127.0.0.1:5555. An empty item or a bad scheme throws EndpointListError. */
   broker?: string;
   /** deadline of each request (WAIT adds its own timeout); default 10000 */
   requestTimeoutMs?: number;
-  /** ZMTP heartbeat interval; 0: off; default 1000 */
+  /** ZMTP heartbeat interval (a silent broker is left after 3 of them); 0: off; default 500 */
   heartbeatMs?: number;
   /** the broker's CURVE public key: a .pub/.key file or 40 Z85 characters; default
    * $TASKMILL_CURVE_SERVER_KEY; needs curveKeyFile */
@@ -189,6 +192,8 @@ export class Job {
 export class Client extends EventEmitter {
   constructor(options?: ClientOptions);
   readonly broker: string;
+  /** how many times this client moved to another endpoint (or redialled after GOAWAY) */
+  readonly moves: number;
   submit(spec: TaskSpec, options?: {notify?: boolean}): Promise<Job>;
   submitMany(specs: TaskSpec[], options?: {notify?: boolean}): Promise<Job[]>;
   wait(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
@@ -218,6 +223,14 @@ export class Client extends EventEmitter {
   close(): Promise<void>;
   on(event: 'result', listener: (task: TaskInfo) => void): this;
   on(event: 'warning', listener: (error: Error) => void): this;
+  /** the client left a broker (issue 17); delayMs: the backoff before dialling `to` */
+  on(event: 'move', listener: (move: {from: string; to: string; reason: string;
+    delayMs: number}) => void): this;
+}
+
+/** A malformed endpoint list: an empty item or an unknown scheme (code invalid_argument). */
+export class EndpointListError extends TypeError {
+  code: 'invalid_argument';
 }
 
 export interface Task {
@@ -242,8 +255,11 @@ export interface Task {
 export type Handler = (task: Task) => Promise<Payload | undefined> | Payload | undefined;
 
 export interface WorkerOptions {
-  /** the broker's worker (backend) endpoint; default $TASKMILL_WORKER_BROKER or
-   * tcp://127.0.0.1:5556 ($TASKMILL_BROKER, the clients' port, is never read) */
+  /** the broker's worker (backend) endpoint, or a comma-separated list of them to fail
+   * over between (start at a random one; on a loss, missed broker heartbeats or MOVE, move
+   * to the next with READY + running, then the unsent DONEs); default
+   * $TASKMILL_WORKER_BROKER or tcp://127.0.0.1:5556 ($TASKMILL_BROKER, the clients' port,
+   * is never read) */
   broker?: string;
   /** default $TASKMILL_ID or node-<host>-<pid> */
   id?: string;
@@ -279,6 +295,8 @@ export class Worker {
   handle(type: string, handler: Handler): this;
   run(): Promise<void>;
   stop(graceMs?: number): void;
+  /** how many times this worker moved to another endpoint (or redialled on MOVE) */
+  readonly moves: number;
 }
 
 export class TaskmillError extends Error {

@@ -4,7 +4,7 @@ export type CommandName =
   | 'SUBMIT' | 'BATCH' | 'WAIT' | 'GET' | 'CANCEL' | 'SUBSCRIBE' | 'STATS' | 'DLQ'
   | 'REPLY' | 'RESULT' | 'EVENT'
   | 'READY' | 'HEARTBEAT' | 'DONE' | 'PROGRESS' | 'BYE'
-  | 'TASK' | 'CANCEL_TASK' | 'BROKER_HEARTBEAT' | 'DRAIN';
+  | 'TASK' | 'CANCEL_TASK' | 'BROKER_HEARTBEAT' | 'DRAIN' | 'GOAWAY' | 'MOVE';
 
 export interface DecodeLimits {
   maxFrameBytes: number;

@@ -110,7 +110,7 @@ class AsyncClient:
     """
 
     def __init__(self, endpoint: Optional[str] = None, *, request_timeout: float = 10.0,
-                 heartbeat_ms: int = 1000, curve_server_key: Optional[str] = None,
+                 heartbeat_ms: int = 500, curve_server_key: Optional[str] = None,
                  curve_key_file: Optional[str] = None,
                  max_kept_results: int = DEFAULT_MAX_KEPT) -> None:
         self.endpoint = endpoint or calls.default_endpoint()

@@ -6,6 +6,14 @@ hand it requests through a queue and a wake-up socketpair, and get a
 fails with the REPLY's error or at the request's deadline. EVENTs are handed to the
 subscription sinks registered for their batch; a sink must not block (it runs on the
 I/O thread). Used by ``Client`` and ``AsyncClient``; not public API.
+
+Failover (issue 17): the endpoint may be a comma-separated list (``taskmill.endpoints``).
+With more than one, a loss of the broker (the monitor's DISCONNECTED, or CONNECT_RETRIED
+before the socket ever connected; the ZMTP heartbeat turns a silent peer into a
+DISCONNECTED) closes the socket and opens one to the next endpoint. GOAWAY does the same
+with any number of endpoints (with one, the same endpoint again after the redial
+backoff). Every request still unanswered is then sent again, the very same frames, and the
+batch subscriptions are renewed; RESULT pushes still expected are asked for instead.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 import zmq
 
 from taskmill import codec, handshake
+from taskmill import endpoints as ep
 from taskmill import messages as m
 from taskmill.curve import CurveKeys
 from taskmill.results import DEFAULT_MAX_KEPT, ResultTable
@@ -39,6 +48,7 @@ class _Pending(NamedTuple):
     fut: "concurrent.futures.Future[m.Reply]"
     deadline: float  # time.monotonic() after which it fails with a timeout
     notify: bool     # a SUBMIT with notify: its ids expect RESULT pushes once it is answered
+    frames: List[bytes]  # what was sent: sent again, unchanged, after a move
 
 
 class Connection:
@@ -50,7 +60,11 @@ class Connection:
                  context: Optional[zmq.Context[Any]] = None,
                  curve: Optional[CurveKeys] = None,
                  max_kept_results: int = DEFAULT_MAX_KEPT) -> None:
-        self.endpoint = endpoint
+        try:
+            # Where to connect, in failover order; read and moved by the I/O thread only.
+            self.ring = ep.EndpointRing(ep.parse(endpoint))
+        except ep.EndpointListError as e:
+            raise TaskmillError(str(e), "invalid_argument") from None
         # RESULT pushes of tasks submitted with notify, fed by the I/O thread.
         self.results = ResultTable(max_kept_results)
         self.curve = curve  # set iff the socket is a CURVE client
@@ -69,6 +83,7 @@ class Connection:
         self._heard = False         # True iff any message came from the broker
         # Set iff the broker refused the last handshake: why (I/O thread only).
         self._refusal: Optional[str] = None
+        self.moves = 0  # how many times the I/O thread moved to another endpoint (or redialled)
         self._started = threading.Event()
         self._open_error: Optional[zmq.ZMQError] = None  # set iff the socket could not open
         self._thread = threading.Thread(target=self._run, name="taskmill-client-io",
@@ -81,6 +96,11 @@ class Connection:
             self._wake_w.close()
             raise TaskmillError(f"cannot connect to {endpoint!r}: {self._open_error}",
                                 "invalid_argument")
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint in use (or being dialled)."""
+        return self.ring.current
 
     # ---------------------------------------------------------------- any thread
 
@@ -141,12 +161,18 @@ class Connection:
         sock = self._ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         if self._heartbeat_ms > 0:
+            # A silent peer (host gone, no FIN) becomes a DISCONNECTED within 3 intervals.
             sock.setsockopt(zmq.HEARTBEAT_IVL, self._heartbeat_ms)
             sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * self._heartbeat_ms)
+            sock.setsockopt(zmq.HEARTBEAT_TTL, 3 * self._heartbeat_ms)
+        if self.ring.several:
+            # A dial to a host that never answers ends (CONNECT_RETRIED: move on) in 1 s.
+            sock.setsockopt(zmq.CONNECT_TIMEOUT, 1000)
         if self.curve is not None:  # on every socket, redials included
             self.curve.apply(sock)
-        monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | handshake.EVENTS,
-                                          handshake.monitor_address("client"))
+        monitor = sock.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+            | handshake.EVENTS, handshake.monitor_address("client"))
         sock.connect(self.endpoint)
         return sock, monitor
 
@@ -182,9 +208,11 @@ class Connection:
                 if opened is None and time.monotonic() >= redial_at:
                     log.debug("redialling %s", self.endpoint)
                     opened = self._open()
+                    connects = 0
                     self.results.on_reconnect()  # a new socket: a new identity
                     poller.register(opened[0], zmq.POLLIN)
                     poller.register(opened[1], zmq.POLLIN)
+                    self._resend(opened[0], pending)
                 now = time.monotonic()
                 wait_ms = 1000
                 if pending:
@@ -202,12 +230,20 @@ class Connection:
                 sock = opened[0] if opened is not None else None
                 if not self._drain_inbox(sock, pending):
                     break
+                lost: Optional[str] = None  # set iff this socket's broker is lost: why
                 if opened is not None and sock in events:
-                    self._read_all(opened[0], pending)
-                if opened is not None and opened[1] in events:
+                    lost = self._read_all(opened[0], pending)
+                if opened is not None and opened[1] in events and lost is None:
                     for event, value in handshake.read_events(opened[1]):
                         if event == zmq.EVENT_CONNECTED:
                             connects += 1
+                        elif self.ring.several and event == zmq.EVENT_DISCONNECTED:
+                            lost = "the connection was lost"
+                            break
+                        elif (self.ring.several and event == zmq.EVENT_CONNECT_RETRIED
+                              and connects == 0):
+                            lost = "nothing answers there"
+                            break
                         elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                             if refusals:
                                 log.info("the broker at %s accepted this client",
@@ -234,6 +270,20 @@ class Connection:
                         opened = None
                         redial_at = time.monotonic() + delay
                         break
+                if opened is not None and lost is not None:
+                    # Move: a new socket to the next endpoint, now or after the backoff.
+                    old = self.endpoint
+                    poller.unregister(opened[0])
+                    poller.unregister(opened[1])
+                    self._shut(*opened)
+                    opened = None
+                    delay = self.ring.advance()
+                    self.moves += 1
+                    log.info("broker at %s: %s; moving to %s%s (%d requests to resend)",
+                             old, lost, self.endpoint,
+                             f" in {delay:.1f} s" if delay else "", len(pending))
+                    redial_at = time.monotonic() + delay
+                    continue
                 if opened is not None and connects > 1:
                     self._renew_subscriptions(opened[0])
                     # RESULT pushes still expected went to the old identity: their
@@ -264,9 +314,14 @@ class Connection:
                 if fut is not None:
                     _fail(fut, e)
                 continue
-            if sock is None:  # refused, waiting to redial: say so at once
+            if sock is None and self._refusal is not None:  # refused: say so at once
                 if fut is not None:
-                    _fail(fut, Unauthorized(self._refusal or "refused"))
+                    _fail(fut, Unauthorized(self._refusal))
+                continue
+            notify = isinstance(msg, m.Submit) and msg.notify
+            if sock is None:  # moving: sent when the next socket opens
+                if fut is not None:
+                    pending[msg.req_id] = _Pending(fut, deadline, notify, frames)
                 continue
             try:
                 sock.send_multipart(frames, flags=zmq.NOBLOCK)
@@ -279,23 +334,37 @@ class Connection:
                     _fail(fut, BrokerUnavailable(f"cannot send to {self.endpoint}: {e}"))
                 continue
             if fut is not None:
-                notify = isinstance(msg, m.Submit) and msg.notify
-                pending[msg.req_id] = _Pending(fut, deadline, notify)
+                pending[msg.req_id] = _Pending(fut, deadline, notify, frames)
+
+    def _resend(self, sock: zmq.Socket[Any], pending: Dict[int, _Pending]) -> None:
+        """On a new socket after a move: renews the subscriptions, then sends every
+        unanswered request again, byte for byte (a SUBMIT or BATCH keeps its request id)."""
+        self._renew_subscriptions(sock)
+        for req_id, p in sorted(pending.items()):
+            try:
+                sock.send_multipart(p.frames, flags=zmq.NOBLOCK)
+            except zmq.ZMQError as e:  # the deadline settles it
+                log.debug("cannot resend request %d to %s: %s", req_id, self.endpoint, e)
 
     def _read_all(self, sock: zmq.Socket[Any],
                   pending: Dict[int, _Pending]
-                  ) -> None:
+                  ) -> Optional[str]:
+        """Handles every waiting message; returns why to move (a GOAWAY), else None."""
         while True:
             try:
                 frames = sock.recv_multipart(flags=zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return None
             self._heard = True
             try:
                 msg = codec.decode(frames)
             except ProtocolError as e:
                 log.debug("dropping an undecodable broker message: %s", e)
                 continue
+            if isinstance(msg, m.GoAway):
+                # Nothing more goes to this broker; what it answered so far stands.
+                return f"GOAWAY ({msg.reason or 'no reason given'})"
+            self.ring.connected()  # a broker that works: the next loss starts a new cycle
             if isinstance(msg, m.Reply):
                 entry = pending.pop(msg.req_id, None)
                 if entry is None:
@@ -337,7 +406,7 @@ class Connection:
 
     def _expire(self, pending: Dict[int, _Pending],
                 now: float) -> None:
-        for req_id, (fut, deadline, _) in list(pending.items()):
+        for req_id, (fut, deadline, _, _) in list(pending.items()):
             if fut.done():  # cancelled by its caller
                 del pending[req_id]
             elif now >= deadline:

@@ -53,7 +53,7 @@ ENUM = "enum"          # str restricted to `choices`
 U8 = 0xFF
 U32 = 0xFFFFFFFF
 U64 = 0xFFFFFFFFFFFFFFFF
-I32 = (-(2**31), 2**31 - 1)
+I32: Tuple[int, int] = (-(2**31), 2**31 - 1)
 I64 = (-(2**63), 2**63 - 1)
 
 TASK_STATES = ("unknown", "queued", "delayed", "blocked", "running", "succeeded",
@@ -611,151 +611,44 @@ class Event:
 
 
 @dataclass
-class Ready:
-    COMMAND: ClassVar[int] = 0x40
-    worker_id: str = ""
-    queues: List[str] = field(default_factory=list)
-    types: List[str] = field(default_factory=list)
-    concurrency: int = 1
-    labels: Dict[str, str] = field(default_factory=dict)
-    running: List[str] = field(default_factory=list)
-    FIELDS: ClassVar[Tuple[Field, ...]] = (
-        Field("worker_id", STR, required=True),
-        Field("queues", STR_LIST),
-        Field("types", STR_LIST),
-        Field("concurrency", UINT, max=U32),
-        Field("labels", STR_MAP),
-        Field("running", STR_LIST),
-    )
+class GoAway:
+    """GOAWAY: this broker is leaving or unhealthy. Send it nothing more; move to another
+    endpoint of the list (or redial this one, with backoff, if it is the only one) and
+    resend what is unanswered. Replies that came before it are valid."""
 
-
-@dataclass
-class Heartbeat:
-    COMMAND: ClassVar[int] = 0x41
-    free: int = 0
-    FIELDS: ClassVar[Tuple[Field, ...]] = (Field("free", UINT, max=U32),)
-
-
-@dataclass
-class Done:
-    COMMAND: ClassVar[int] = 0x42
-    task_id: str = ""
-    token: int = 0
-    ok: bool = False
-    output: bytes = b""
-    error: Optional[TaskError] = None
-    exit_code: Optional[int] = None
-    stdout: bytes = b""
-    stderr: bytes = b""
-    duration_ms: int = 0
-    cost: Dict[str, float] = field(default_factory=dict)
-    started_ms: int = 0
-    FIELDS: ClassVar[Tuple[Field, ...]] = (
-        Field("task_id", STR, required=True),
-        Field("token", UINT, required=True),
-        Field("ok", BOOL, required=True),
-        Field("output", BIN),
-        Field("error", OPT_OBJ, cls=TaskError),
-        Field("exit_code", OPT_INT, range=I32),
-        Field("stdout", BIN),
-        Field("stderr", BIN),
-        Field("duration_ms", UINT, max=U32),
-        Field("cost", COST_MAP),
-        Field("started_ms", INT),
-    )
-
-
-@dataclass
-class Progress:
-    COMMAND: ClassVar[int] = 0x43
-    task_id: str = ""
-    token: int = 0
-    fraction: float = 0.0
-    message: str = ""
-    FIELDS: ClassVar[Tuple[Field, ...]] = (
-        Field("task_id", STR, required=True),
-        Field("token", UINT, required=True),
-        Field("fraction", DOUBLE),
-        Field("message", STR),
-    )
-
-
-@dataclass
-class Bye:
-    COMMAND: ClassVar[int] = 0x44
+    COMMAND: ClassVar[int] = 0x23
     reason: str = ""
     FIELDS: ClassVar[Tuple[Field, ...]] = (Field("reason", STR),)
 
 
-@dataclass
-class TaskMsg:
-    """TASK: one attempt of a task, leased to the receiving worker."""
-
-    COMMAND: ClassVar[int] = 0x60
-    task_id: str = ""
-    token: int = 0
-    attempt: int = 1
-    queue: str = ""
-    type: str = ""
-    payload: bytes = b""
-    timeout_ms: int = 0
-    batch_id: str = ""
-    name: str = ""
-    parents: Dict[str, bytes] = field(default_factory=dict)
-    labels: Dict[str, str] = field(default_factory=dict)
-    FIELDS: ClassVar[Tuple[Field, ...]] = (
-        Field("task_id", STR, required=True),
-        Field("token", UINT, required=True),
-        Field("attempt", UINT, max=U32),
-        Field("queue", STR),
-        Field("type", STR, required=True),
-        Field("payload", BIN),
-        Field("timeout_ms", UINT, max=U32),
-        Field("batch_id", STR),
-        Field("name", STR),
-        Field("parents", BIN_MAP),
-        Field("labels", STR_MAP),
-    )
-
-
-@dataclass
-class CancelTask:
-    COMMAND: ClassVar[int] = 0x61
-    task_id: str = ""
-    token: int = 0
-    reason: str = ""
-    FIELDS: ClassVar[Tuple[Field, ...]] = (
-        Field("task_id", STR, required=True),
-        Field("token", UINT),
-        Field("reason", STR),
-    )
-
-
-@dataclass
-class BrokerHeartbeat:
-    COMMAND: ClassVar[int] = 0x62
-    FIELDS: ClassVar[Tuple[Field, ...]] = ()
-
-
-@dataclass
-class Drain:
-    COMMAND: ClassVar[int] = 0x63
-    grace_ms: int = 0
-    FIELDS: ClassVar[Tuple[Field, ...]] = (Field("grace_ms", UINT, max=U32),)
+# The worker protocol (0x40-0x64) lives in its own module; re-exported here, so
+# ``messages.Ready`` and friends keep working. Imported last: it uses the types above.
+from taskmill.worker_messages import (  # noqa: E402
+    Bye as Bye,
+    CancelTask as CancelTask,
+    BrokerHeartbeat as BrokerHeartbeat,
+    Done as Done,
+    Drain as Drain,
+    Heartbeat as Heartbeat,
+    Move as Move,
+    Progress as Progress,
+    Ready as Ready,
+    TaskMsg as TaskMsg,
+)
 
 
 MESSAGE_TYPES: Tuple[type, ...] = (
     Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq,
-    Reply, ResultMsg, Event,
+    Reply, ResultMsg, Event, GoAway,
     Ready, Heartbeat, Done, Progress, Bye,
-    TaskMsg, CancelTask, BrokerHeartbeat, Drain,
+    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move,
 )
 BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # type: ignore
 # Command names as in the vectors' "command" and shared/src/protocol/names.cc.
 COMMAND_NAMES: Dict[str, type] = {
     "SUBMIT": Submit, "BATCH": Batch, "WAIT": Wait, "GET": Get, "CANCEL": Cancel,
     "SUBSCRIBE": Subscribe, "STATS": Stats, "DLQ": Dlq, "REPLY": Reply, "RESULT": ResultMsg,
-    "EVENT": Event, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
+    "EVENT": Event, "GOAWAY": GoAway, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
     "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
-    "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain,
+    "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move,
 }

@@ -105,3 +105,17 @@ def test_frames() -> None:
         codec.decode([b"TM1", b"\x7f", b"\x80"])
     assert e.value.code == "unknown_command"
     assert codec.decode([b"TM1", b"\x62", b"\x80"]) == m.BrokerHeartbeat()
+
+
+@pytest.mark.parametrize("cls,byte", [(m.GoAway, 0x23), (m.Move, 0x64)])
+def test_goaway_and_move_layout(cls: type, byte: int) -> None:
+    """Issue 17's GOAWAY (broker -> client) and MOVE (broker -> worker): {"reason": str},
+    optional, so the bare message is the empty map 0x80."""
+    assert cls.COMMAND == byte
+    assert codec.encode(cls()) == [b"TM1", bytes([byte]), b"\x80"]
+    with_reason = codec.encode(cls(reason="sigterm"))
+    assert with_reason == [b"TM1", bytes([byte]), b"\x81\xa6reason\xa7sigterm"]
+    assert codec.decode(with_reason) == cls(reason="sigterm")
+    assert codec.decode([b"TM1", bytes([byte]), b"\x80"]) == cls()
+    with pytest.raises(ProtocolError):  # reason must be a str
+        codec.decode([b"TM1", bytes([byte]), b"\x81\xa6reason\x05"])

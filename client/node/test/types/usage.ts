@@ -1,6 +1,6 @@
 // Type-checked by `tsc --noEmit` (test/types.test.mjs), never run: the public API as the
 // README uses it, against the hand-written types/index.d.ts.
-import {Client, Job, PermanentError, TaskFailed, Worker, elapsedMs} from 'taskmill';
+import {Client, EndpointListError, Job, PermanentError, TaskFailed, Worker, elapsedMs} from 'taskmill';
 import type {Task, TaskInfo} from 'taskmill';
 
 async function client(): Promise<void> {
@@ -42,3 +42,11 @@ async function worker(): Promise<void> {
 
 void client;
 void worker;
+
+// Issue 17: endpoint lists and the move event.
+{
+  const ha = new Client({broker: 'tcp://a:5555,tcp://b:5555'});
+  ha.on('move', (m) => console.log(m.from, m.to, m.reason, m.delayMs + ha.moves));
+  const w = new Worker({broker: 'tcp://a:5556, tcp://b:5556'});
+  console.log(w.moves, new EndpointListError('x').code);
+}

@@ -16,6 +16,7 @@ import sys
 from typing import List, Optional
 
 from taskmill import __version__, curve
+from taskmill import endpoints as ep
 from taskmill.worker.runtime import ENV_WORKER_BROKER, Worker
 
 
@@ -30,7 +31,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     # TASKMILL_BROKER is the clients' port: a worker reads TASKMILL_WORKER_BROKER.
     p.add_argument("--broker", default=os.environ.get(ENV_WORKER_BROKER) or None,
-                   help="broker worker (backend) endpoint (default tcp://127.0.0.1:5556) "
+                   help="broker worker (backend) endpoint, or a comma-separated list of them "
+                        "to fail over between (default tcp://127.0.0.1:5556) "
                         f"[env {ENV_WORKER_BROKER}]")
     p.add_argument("--queues", default=_env("queues"), help="comma-separated queues")
     p.add_argument("--concurrency", type=int, default=_env("concurrency"))
@@ -75,10 +77,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.broker:
+        try:
+            ep.parse(args.broker)
+        except ep.EndpointListError as e:
+            print(f"taskmill.worker: --broker: {e}", file=sys.stderr)
+            return 2
     try:
         worker = load(args.target)  # a Worker(...) reads the CURVE environment variables
     except curve.CurveKeyError as e:
         print(f"taskmill.worker: {e.message}", file=sys.stderr)
+        return 2
+    except ep.EndpointListError as e:  # $TASKMILL_WORKER_BROKER, read by Worker()
+        print(f"taskmill.worker: {e}", file=sys.stderr)
         return 2
     if args.broker:
         worker.broker = args.broker

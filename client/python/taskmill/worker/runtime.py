@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 import zmq
 
 from taskmill import codec, curve, handshake
+from taskmill import endpoints as ep
 from taskmill import messages as m
 from taskmill.errors import ProtocolError
 from taskmill.worker.handler import (DEFAULT_WORKER_ENDPOINT, ENV_WORKER_BROKER, Handler,
@@ -56,6 +57,13 @@ class Worker:
     connection takes them (``ZMQ_IMMEDIATE``), so DONEs not yet sent when the link is
     closed to reconnect go out after the new READY; fencing tokens make a repeat harmless.
 
+    ``broker`` may be a comma-separated list (issue 17): the worker starts at a random one
+    and moves to the next on a loss (its connection dropped, a dial that fails before ever
+    connecting, ``liveness`` missed BROKER_HEARTBEATs, or the broker's MOVE), with the
+    same READY-with-``running`` then unsent DONEs, so the new broker re-attaches the
+    leases. MOVE never stops the worker (with one endpoint it redials that one after the
+    redial backoff); only ``drain()`` (its own SIGTERM, or a DRAIN) does.
+
     A handler (a function or an ``async def``) returns the output (bytes, str, a
     dict/list sent as JSON, or None); an exception is a retryable ``handler_exception``
     failure (logged at warning with its traceback, which is also the error message),
@@ -76,8 +84,10 @@ class Worker:
                  cancel_grace: float = 5.0, processes: int = 0,
                  max_tasks_per_process: int = 0,
                  max_memory_per_process_mb: int = 0) -> None:
-        # The broker's worker port: the argument, else $TASKMILL_WORKER_BROKER, else :5556.
+        # The broker's worker port, or a comma-separated list of them: the argument, else
+        # $TASKMILL_WORKER_BROKER, else :5556. Checked here (EndpointListError: a ValueError).
         self.broker = broker or default_worker_endpoint()
+        ep.parse(self.broker)
         # Seconds a handler may run on after its cancel/timeout before it is reported
         # without waiting and its slot counted lost until it returns.
         self.cancel_grace = cancel_grace
@@ -117,6 +127,7 @@ class Worker:
         self._drain_grace: Optional[float] = None  # seconds; set iff a drain was asked for
         self._reconnect_asked = False  # set by _request_reconnect(), read by the I/O thread
         self.links = 0  # how many links (READYs) run() has opened so far
+        self.moves = 0  # how many times run() moved to another endpoint (or redialled on MOVE)
         self.refused = 0  # how many handshakes the broker refused (CURVE) so far
         self._lock = threading.Lock()
         self.running = threading.Event()  # set while run() serves
@@ -201,8 +212,11 @@ class _Loop:
         self.ctx: zmq.Context[Any] = zmq.Context.instance()
         # The DEALER; None only between a refused handshake and the redial.
         self.sock: Optional[zmq.Socket[Any]] = None
-        # Handshake events of self.sock; set iff the worker uses CURVE.
+        # Connection and handshake events of self.sock (None only when self.sock is).
         self.monitor: Optional[zmq.Socket[Any]] = None
+        # The broker endpoints in failover order, starting at a random one.
+        self.ring = ep.EndpointRing(ep.parse(worker.broker))
+        self.connected = False         # True iff self.sock's connection was ever established
         self.refusals = 0              # handshakes refused in a row
         self.redial_at = 0.0           # when to dial again, iff self.sock is None
         self.pool = concurrent.futures.ThreadPoolExecutor(
@@ -246,14 +260,18 @@ class _Loop:
         # worker's tasks. The worker id moves to the new link with its READY.
         self.sock.setsockopt_string(zmq.IDENTITY,
                                     f"{self.w.worker_id}.{secrets.token_hex(16)}")
+        if self.ring.several:
+            # A dial to a host that never answers ends (CONNECT_RETRIED: move on) in 1 s.
+            self.sock.setsockopt(zmq.CONNECT_TIMEOUT, 1000)
         if self.w.curve is not None:  # on every new socket, reconnects included
             self.w.curve.apply(self.sock)
-            # Watched for a refused handshake, which libzmq never retries. Only with CURVE:
-            # without it nothing is refused (a CURVE broker's mechanism mismatch aside, which
-            # the liveness check below recovers from).
-            self.monitor = self.sock.get_monitor_socket(handshake.EVENTS,
-                                                        handshake.monitor_address("worker"))
-        self.sock.connect(self.w.broker)
+        # Watched for a refused handshake (CURVE), which libzmq never retries, and for the
+        # loss of the connection, which moves the worker to its next endpoint.
+        self.monitor = self.sock.get_monitor_socket(
+            handshake.EVENTS | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
+            | zmq.EVENT_CONNECT_RETRIED, handshake.monitor_address("worker"))
+        self.connected = False
+        self.sock.connect(self.ring.current)
         # Every link starts with READY, ahead of the DONEs kept from the last one. It lists
         # what this process still holds, so the broker keeps exactly these leases.
         held = [task_id for task_id, _ in self.running]
@@ -269,8 +287,25 @@ class _Loop:
         self.last_heard = now
         self.next_heartbeat = now + self.hb_s
         log.info("worker %s: READY to %s (holding %d tasks)", self.w.worker_id,
-                 self.w.broker, len(ready.running))
+                 self.ring.current, len(ready.running))
         self.flush()
+
+    def move(self, why: str) -> None:
+        """Leaves this broker for the next endpoint: now, or after the redial backoff once
+        a whole cycle of endpoints failed (then READY and the DONEs wait in the outbox)."""
+        old = self.ring.current
+        delay = self.ring.advance()
+        self.w.moves += 1
+        # A MOVE is a planned hand-off (info); any other loss is worth a warning.
+        (log.info if why.startswith("MOVE") else log.warning)(
+            "worker %s: broker at %s: %s; moving to %s%s (holding %d tasks)",
+            self.w.worker_id, old, why, self.ring.current,
+            f" in {delay:.1f} s" if delay else "", len(self.running))
+        if delay:
+            self.close_link()
+            self.redial_at = time.monotonic() + delay
+        else:
+            self.connect()
 
     def send(self, msg: Any) -> None:
         """Queues READY, DONE or BYE to go out in order over a live connection."""
@@ -342,7 +377,7 @@ class _Loop:
         """One turn of the loop; False once drained and BYE is sent."""
         now = time.monotonic()
         if self.sock is None and now >= self.redial_at:
-            log.info("worker %s: redialling %s", self.w.worker_id, self.w.broker)
+            log.info("worker %s: redialling %s", self.w.worker_id, self.ring.current)
             self.connect()
         if self.sock is not None:
             timers = [self.next_heartbeat, self.last_heard + self.w.liveness * self.hb_s]
@@ -385,13 +420,21 @@ class _Loop:
     def read_monitor(self) -> None:
         assert self.monitor is not None
         for event, value in handshake.read_events(self.monitor):
+            if event == zmq.EVENT_CONNECTED:
+                self.connected = True
+                continue
+            if self.ring.several and (event == zmq.EVENT_DISCONNECTED or (
+                    event == zmq.EVENT_CONNECT_RETRIED and not self.connected)):
+                self.move("the connection was lost" if event == zmq.EVENT_DISCONNECTED
+                          else "nothing answers there")
+                return
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 if self.refusals:
                     log.info("worker %s: the broker at %s accepted this worker's key",
-                             self.w.worker_id, self.w.broker)
+                             self.w.worker_id, self.ring.current)
                 self.refusals = 0
                 continue
-            why = handshake.refusal(event, value, self.w.broker, self.w.curve, "worker")
+            why = handshake.refusal(event, value, self.ring.current, self.w.curve, "worker")
             if why is None:
                 continue
             # libzmq will not retry this connection: a new socket later, and until then no
@@ -419,6 +462,11 @@ class _Loop:
             except ProtocolError as e:
                 log.debug("dropping an undecodable broker message: %s", e)
                 continue
+            if isinstance(msg, m.Move):
+                # Keep the tasks and their DONEs: they go to the next broker after READY.
+                self.move(f"MOVE ({msg.reason or 'no reason given'})")
+                return
+            self.ring.connected()  # a broker that works: the next loss starts a new cycle
             if isinstance(msg, m.TaskMsg):
                 self.on_task(msg)
             elif isinstance(msg, m.CancelTask):
@@ -433,7 +481,7 @@ class _Loop:
                 why = msg.error.message if msg.error is not None else "a client reply"
                 log.warning("worker %s: %s answered as a broker's client port (%s); a worker "
                             "must connect to the broker's worker port (default 5556; "
-                            "$%s or --broker)", self.w.worker_id, self.w.broker, why,
+                            "$%s or --broker)", self.w.worker_id, self.ring.current, why,
                             ENV_WORKER_BROKER)
 
     def refuse(self, msg: m.TaskMsg, code: str, text: str, retryable: bool) -> None:
@@ -491,8 +539,12 @@ class _Loop:
 
     def check_timers(self, now: float) -> None:
         if self.sock is not None and now >= self.last_heard + self.w.liveness * self.hb_s:
-            log.warning("worker %s: no word from the broker, reconnecting", self.w.worker_id)
-            self.connect()
+            if self.ring.several:
+                self.move(f"no word for {self.w.liveness} heartbeats")
+            else:
+                log.warning("worker %s: no word from the broker, reconnecting",
+                            self.w.worker_id)
+                self.connect()
         if now >= self.next_heartbeat:
             self.send_best_effort(m.Heartbeat(free=self.free()))
             self.next_heartbeat = now + self.hb_s
