@@ -43,30 +43,32 @@ Result<ExecSpec> ParseSpec(std::string_view payload, const ExecOptions& options)
   auto bad = [](std::string m) { return MakeError(ErrorCode::kInvalidArgument, std::move(m)); };
   auto doc = ParsePayload(payload);
   if (!doc) return std::unexpected(doc.error());
-  if (doc->kind() != Value::Kind::kMap) {
+  if (!doc->is_object()) {
     return bad(std::string("exec payload must be a map (a JSON object such as {\"argv\": "
                            "[\"echo\", \"hi\"]}), not ") +
-               (doc->kind() == Value::Kind::kArray ? "an " : "a ") + KindName(doc->kind()));
+               DescribeType(*doc));
   }
   ExecSpec spec;
-  const Value* argv = doc->Find("argv");
-  if (!argv || argv->kind() != Value::Kind::kArray || argv->items().empty()) {
+  const Json* argv = Find(*doc, "argv");
+  if (!argv || !argv->is_array() || argv->empty()) {
     return bad("argv must be a non-empty array of strings");
   }
-  for (const auto& a : argv->items()) {
-    if (a.kind() != Value::Kind::kString) return bad("argv must be an array of strings");
-    if (a.as_string().find('\0') != std::string::npos) return bad("argv holds a NUL byte");
-    spec.argv.push_back(a.as_string());
+  for (const auto& a : *argv) {
+    if (!a.is_string()) return bad("argv must be an array of strings");
+    const auto& arg = a.get_ref<const std::string&>();
+    if (arg.find('\0') != std::string::npos) return bad("argv holds a NUL byte");
+    spec.argv.push_back(arg);
   }
-  if (const Value* env = doc->Find("env"); env && !env->is_null()) {
-    if (env->kind() != Value::Kind::kMap) return bad("env must be a map of strings");
-    for (const auto& [k, v] : env->fields()) {
-      if (v.kind() != Value::Kind::kString) return bad("env." + k + " must be a string");
+  if (const Json* env = Find(*doc, "env"); env && !env->is_null()) {
+    if (!env->is_object()) return bad("env must be a map of strings");
+    for (const auto& [k, v] : env->items()) {
+      if (!v.is_string()) return bad("env." + k + " must be a string");
+      const auto& value = v.get_ref<const std::string&>();
       if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
-          v.as_string().find('\0') != std::string::npos) {
+          value.find('\0') != std::string::npos) {
         return bad("env has an invalid name or value: '" + k + "'");
       }
-      spec.env.emplace_back(k, v.as_string());
+      spec.env.emplace_back(k, value);
     }
   }
   auto stdin_data = GetString(*doc, "stdin");
@@ -223,17 +225,17 @@ void MergeCostFile(const std::string& path, uint64_t max_bytes, TaskContext& ctx
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto doc =
       ParseJson(text, PayloadLimits{.max_bytes = max_bytes, .max_items = 1000, .max_depth = 1});
-  if (!doc || doc->kind() != Value::Kind::kMap) {
+  if (!doc || !doc->is_object()) {
     log->warn("task {}: cost file ignored (not a JSON object of numbers{})", ctx.task_id(),
               doc ? "" : ": " + doc.error().message);
     return;
   }
-  for (const auto& [name, value] : doc->fields()) {
+  for (const auto& [name, value] : doc->items()) {
     if (!value.is_number()) {
       log->warn("task {}: cost '{}' ignored (not a number)", ctx.task_id(), name);
       continue;
     }
-    ctx.AddCost(name, value.as_double());
+    ctx.AddCost(name, value.get<double>());
   }
 }
 
