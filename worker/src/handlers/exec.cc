@@ -1,5 +1,6 @@
-// The exec built-in: runs argv in a fresh temporary directory, captures bounded stdout and
-// stderr, kills the whole process group on timeout or cancel, and reports costs.
+// The exec built-in: runs argv in the workspace of its isolation level (a fresh temporary
+// directory by default), captures bounded stdout and stderr, kills the whole process group
+// on timeout or cancel, and reports costs.
 
 #include <poll.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <fstream>
 
 #include "handlers/child_process.h"
+#include "handlers/isolation.h"
 #include "handlers/payload.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/log.h"
@@ -37,7 +39,61 @@ struct ExecSpec {
   uint64_t timeout_ms = 0;  // 0: the task's timeout, if any
   bool retry_on_nonzero = true;
   uint64_t max_output_bytes = 0;
+  IsolationLevel isolation = IsolationLevel::kDirectory;
+  std::optional<GitSpec> git;
+  ResourceLimits limits;
 };
+
+// The optional "limits" map: each field falls back to the worker's default.
+Result<ResourceLimits> ParseLimits(const Json& doc, const ResourceLimits& defaults) {
+  ResourceLimits limits = defaults;
+  const Json* map = Find(doc, "limits");
+  if (!map || map->is_null()) return limits;
+  if (!map->is_object()) {
+    return MakeError(ErrorCode::kInvalidArgument, "limits must be a map, not " + DescribeType(*map));
+  }
+  for (const auto& [name, value] : map->items()) {
+    if (name != "cpu_seconds" && name != "memory_mb" && name != "open_files" &&
+        name != "processes") {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "limits." + name +
+                           " is not a limit (cpu_seconds, memory_mb, open_files, processes)");
+    }
+  }
+  struct Field {
+    const char* name;
+    uint64_t* slot;
+  };
+  for (auto [name, slot] : {Field{"cpu_seconds", &limits.cpu_seconds},
+                            Field{"memory_mb", &limits.memory_mb},
+                            Field{"open_files", &limits.open_files},
+                            Field{"processes", &limits.processes}}) {
+    auto v = GetUint(*map, name);
+    if (!v) return MakeError(ErrorCode::kInvalidArgument, "limits." + v.error().message);
+    if (*v) {
+      if (**v > (1ull << 32)) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         std::string("limits.") + name + " is larger than 2^32");
+      }
+      *slot = **v;
+    }
+  }
+  return limits;
+}
+
+Result<std::optional<GitSpec>> ParseGit(const Json& doc) {
+  const Json* git = Find(doc, "git");
+  if (!git || git->is_null()) return std::optional<GitSpec>{};
+  if (!git->is_object()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "git must be a map {repo, ref}, not " + DescribeType(*git));
+  }
+  auto repo = GetString(*git, "repo");
+  if (!repo) return MakeError(ErrorCode::kInvalidArgument, "git." + repo.error().message);
+  auto ref = GetString(*git, "ref");
+  if (!ref) return MakeError(ErrorCode::kInvalidArgument, "git." + ref.error().message);
+  return std::optional<GitSpec>(GitSpec{repo->value_or(""), ref->value_or("")});
+}
 
 Result<ExecSpec> ParseSpec(std::string_view payload, const ExecOptions& options) {
   auto bad = [](std::string m) { return MakeError(ErrorCode::kInvalidArgument, std::move(m)); };
@@ -79,10 +135,10 @@ Result<ExecSpec> ParseSpec(std::string_view payload, const ExecOptions& options)
   spec.cwd = cwd->value_or("");
   std::filesystem::path rel(spec.cwd);
   if (rel.is_absolute() || spec.cwd.find('\0') != std::string::npos) {
-    return bad("cwd must be a path relative to the task's temporary directory");
+    return bad("cwd must be a path relative to the task's working directory");
   }
   for (const auto& part : rel) {
-    if (part == "..") return bad("cwd may not leave the task's temporary directory");
+    if (part == "..") return bad("cwd may not leave the task's working directory");
   }
   auto timeout = GetUint(*doc, "timeout_ms");
   if (!timeout) return std::unexpected(timeout.error());
@@ -94,6 +150,22 @@ Result<ExecSpec> ParseSpec(std::string_view payload, const ExecOptions& options)
   if (!max_out) return std::unexpected(max_out.error());
   spec.max_output_bytes =
       std::min(max_out->value_or(options.max_output_bytes), options.max_output_ceiling);
+  auto isolation = GetString(*doc, "isolation");
+  if (!isolation) return std::unexpected(isolation.error());
+  spec.isolation = options.isolation;
+  if (*isolation) {
+    auto level = ParseIsolationLevel(**isolation);
+    if (!level) {
+      return bad("isolation must be none, directory, branch or full, not '" + **isolation + "'");
+    }
+    spec.isolation = *level;
+  }
+  auto git = ParseGit(*doc);
+  if (!git) return std::unexpected(git.error());
+  spec.git = std::move(*git);
+  auto limits = ParseLimits(*doc, options.limits);
+  if (!limits) return std::unexpected(limits.error());
+  spec.limits = *limits;
   return spec;
 }
 
@@ -263,6 +335,20 @@ std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContex
   return out;
 }
 
+std::string DescribeLimits(const ResourceLimits& l) {
+  std::string s;
+  auto add = [&](uint64_t v, const char* what, const char* unit) {
+    if (!v) return;
+    if (!s.empty()) s += ", ";
+    s += std::string(what) + " " + std::to_string(v) + unit;
+  };
+  add(l.cpu_seconds, "cpu", " s");
+  add(l.memory_mb, "memory", " MiB");
+  add(l.open_files, "open files", "");
+  add(l.processes, "processes", "");
+  return s;
+}
+
 }  // namespace
 
 Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
@@ -270,22 +356,28 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   auto spec = ParseSpec(ctx.payload(), options);
   if (!spec) return Outcome::Fail("bad_payload", spec.error().message, /*retryable=*/false);
 
-  auto dir = TempDir::Create("taskmill-exec-");
-  if (!dir) return Outcome::Fail("workdir", dir.error().message, /*retryable=*/true);
-  std::string cwd = dir->path();
+  const Clock& clock = SystemClock::Instance();
+  int64_t start = clock.MonotonicMs();
+  uint64_t timeout = spec->timeout_ms > 0 ? spec->timeout_ms : ctx.timeout_ms();
+  int64_t deadline = timeout > 0 ? start + static_cast<int64_t>(timeout) : 0;
+
+  auto ws = Workspace::Prepare(spec->isolation, spec->git, deadline);
+  if (!ws) return Outcome::Fail(ws.error().code, ws.error().message, ws.error().retryable);
+  std::string cwd = ws->work_dir();
   if (!spec->cwd.empty()) {
-    cwd = (std::filesystem::path(dir->path()) / spec->cwd).string();
+    cwd = (std::filesystem::path(ws->work_dir()) / spec->cwd).string();
     std::error_code ec;
     std::filesystem::create_directories(cwd, ec);
     if (ec) return Outcome::Fail("workdir", "cannot create cwd: " + ec.message(), false);
   }
-  std::string cost_file = dir->path() + "/" + kCostFileName;
+  const std::string& control = ws->control_dir();
+  std::string cost_file = control + "/" + kCostFileName;
   // A batch member's parents' outputs, one file per parent name: a step's output feeds the
   // next step's input. Names are [A-Za-z0-9_.-] and never "." or "..", so they are safe
   // file names.
   std::string parents_dir;
   if (!ctx.parents().empty()) {
-    parents_dir = dir->path() + "/" + kParentsDirName;
+    parents_dir = control + "/" + kParentsDirName;
     std::error_code ec;
     std::filesystem::create_directories(parents_dir, ec);
     if (ec) return Outcome::Fail("workdir", "cannot create the parents dir: " + ec.message(), true);
@@ -296,13 +388,8 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
     }
   }
 
-  const Clock& clock = SystemClock::Instance();
-  int64_t start = clock.MonotonicMs();
-  uint64_t timeout = spec->timeout_ms > 0 ? spec->timeout_ms : ctx.timeout_ms();
-  int64_t deadline = timeout > 0 ? start + static_cast<int64_t>(timeout) : 0;
-
-  SpawnSpec spawn{spec->argv, ChildEnvironment(*spec, ctx, cost_file, dir->path(), parents_dir),
-                  cwd};
+  SpawnSpec spawn{WrapArgv(spec->isolation, spec->limits, spec->argv),
+                  ChildEnvironment(*spec, ctx, cost_file, control, parents_dir), cwd};
   auto child = ChildProcess::Spawn(spawn);
   if (!child) return Outcome::Fail("spawn_failed", child.error().message, /*retryable=*/false);
   log->debug("task {}: started pid {}", ctx.task_id(), child->pid());
@@ -313,9 +400,10 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   int64_t wall_ms = clock.MonotonicMs() - start;
 
   Outcome out;
+  double cpu_ms = 0;
   if (exit) {
     const rusage& u = exit->usage;
-    double cpu_ms = (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000.0 +
+    cpu_ms = (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000.0 +
                     (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000.0;
     MergeCostFile(cost_file, options.max_cost_file_bytes, ctx);
     ctx.AddCost("cpu_ms", cpu_ms);
@@ -339,9 +427,23 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   } else if (WIFEXITED(status)) {
     out = Outcome::Fail("exit_status", "exited with status " + std::to_string(*code),
                         spec->retry_on_nonzero);
+  } else if (spec->limits.cpu_seconds > 0 &&
+             (WTERMSIG(status) == SIGXCPU ||
+              (WTERMSIG(status) == SIGKILL && cpu_ms >= spec->limits.cpu_seconds * 1000.0))) {
+    // The kernel's rlimit signals: SIGXCPU at the soft limit, SIGKILL at the hard one.
+    out = Outcome::Fail("cpu_limit",
+                        "exceeded its CPU limit of " + std::to_string(spec->limits.cpu_seconds) +
+                            " s",
+                        false);
   } else {
     out = Outcome::Fail("signal", std::string("killed by signal ") + strsignal(WTERMSIG(status)),
                         spec->retry_on_nonzero);
+  }
+  if (out.error && spec->limits.any() &&
+      (out.error->code == "exit_status" || out.error->code == "signal")) {
+    // An allocation refused under RLIMIT_AS shows only as the program's own failure: say
+    // which limits it ran under, so the record explains it.
+    out.error->message += " (under limits: " + DescribeLimits(spec->limits) + ")";
   }
   out.exit_code = code;
   out.stdout_data = std::move(run.out).Finish(spec->max_output_bytes);
