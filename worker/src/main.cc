@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "taskmill/shared/flags.h"
@@ -80,6 +81,19 @@ int main(int argc, char** argv) {
              "exec's default open-file limit per process (0: none)");
   flags.Uint("limit-processes", &exec_options.limits.processes, 0, 1ull << 32,
              "exec's default limit on the task user's processes (0: none)");
+  flags.String("artifacts-dir", &exec_options.artifacts_dir,
+               "where exec keeps artifacts too big to travel in the result, as "
+               "<dir>/<task id>/<attempt>/<name> (a volume clients can read; empty: inline only)");
+  flags.Uint("artifacts-inline-bytes", &exec_options.artifacts_inline_bytes, 0, 1u << 20,
+             "artifacts of one attempt up to this many bytes in all travel in the result");
+  flags.Uint("max-artifacts", &exec_options.max_artifacts, 0, 256,
+             "files one exec attempt may keep (more fails it: artifacts_too_large)");
+  flags.Uint("max-artifact-bytes", &exec_options.max_artifact_bytes, 0, 1ull << 40,
+             "bytes one exec attempt may keep in all (more fails it: artifacts_too_large)");
+  flags.Uint("artifacts-retention-hours", &exec_options.artifacts_retention_hours, 0,
+             24ull * 365 * 10,
+             "task dirs in --artifacts-dir older than this are removed (set it to the broker's "
+             "--retention-hours; 0: never)");
   flags.List("labels", &labels, "labels sent to the broker, key=value (comma-separated)");
   flags.Choice("log-level", &log_level,
                {"trace", "debug", "info", "warn", "error", "critical", "off"}, "log level");
@@ -114,6 +128,14 @@ int main(int argc, char** argv) {
     return Usage("--" + v.error().message);
   }
   exec_options.isolation = *taskmill::worker::ParseIsolationLevel(isolation);
+  if (!exec_options.artifacts_dir.empty()) {
+    // Artifact URIs are absolute file:// paths; the dir must exist before the first task.
+    std::error_code ec;
+    auto dir = std::filesystem::absolute(exec_options.artifacts_dir, ec);
+    if (!ec) std::filesystem::create_directories(dir, ec);
+    if (ec) return Usage("--artifacts-dir " + exec_options.artifacts_dir + ": " + ec.message());
+    exec_options.artifacts_dir = dir.lexically_normal().string();
+  }
   // A default the host cannot give is a startup error, not a surprise per task.
   if (auto ok = taskmill::worker::CheckIsolationAvailable(exec_options.isolation); !ok) {
     return Usage("--isolation " + isolation + ": " + ok.error().message);

@@ -37,12 +37,19 @@ struct ExecRun {
   }
 };
 
-// Skips a test that needs `full` on a host that cannot give it (the error is tested apart).
-#define REQUIRE_FULL()                                                              \
-  do {                                                                              \
-    if (auto ok = CheckIsolationAvailable(IsolationLevel::kFull); !ok) {            \
-      GTEST_SKIP() << "isolation full is not available here: " << ok.error().message; \
-    }                                                                               \
+// Skips a test that needs `full` on a host that cannot make the namespaces at all (asked
+// of unshare directly); where it can, the worker must be able to as well.
+bool HostMakesNamespaces() {
+  auto r = RunTool({"unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount",
+                    "--mount-proc", "--net", "true"},
+                   "/", 0);
+  return r.status == 0;
+}
+#define REQUIRE_FULL()                                                                   \
+  do {                                                                                   \
+    if (!HostMakesNamespaces()) GTEST_SKIP() << "this host cannot make the namespaces"; \
+    auto ok = CheckIsolationAvailable(IsolationLevel::kFull);                            \
+    ASSERT_TRUE(ok) << ok.error().message;                                               \
   } while (0)
 
 // A listening TCP socket on 127.0.0.1, port chosen by the kernel.

@@ -45,6 +45,16 @@ export interface TaskError {
   retryable: boolean;
 }
 
+/** A file an exec task kept: at `uri` (file://, the workers' shared volume) or, `uri`
+ * empty, inline in `data`. Write them out with `client.fetchArtifacts(id, outDir)`. */
+export interface Artifact {
+  name: string;
+  size: U64;
+  sha256: string;
+  uri: string;
+  data: Buffer;
+}
+
 export interface TaskInfo {
   id: string;
   queue: string;
@@ -67,6 +77,7 @@ export interface TaskInfo {
   startedMs: number;
   finishedMs: number;
   history: TaskError[];
+  artifacts: Artifact[];
 }
 
 export interface QueueStats {

@@ -8,11 +8,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "handlers/artifacts.h"
 #include "handlers/child_process.h"
 #include "handlers/isolation.h"
 #include "handlers/payload.h"
@@ -27,6 +29,9 @@ namespace {
 
 constexpr const char* kCostFileName = ".taskmill-cost.json";
 constexpr const char* kParentsDirName = ".taskmill-parents";
+constexpr const char* kArtifactsDirName = ".taskmill-artifacts";
+// The artifacts sweep runs at most this often per worker process.
+constexpr int64_t kSweepEveryMs = 60'000;
 // After the child exits, how long its pipes may stay open (a grandchild that escaped the
 // process group) before we stop reading them.
 constexpr int64_t kPipeDrainMs = 1000;
@@ -313,7 +318,8 @@ void MergeCostFile(const std::string& path, uint64_t max_bytes, TaskContext& ctx
 
 std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContext& ctx,
                                           const std::string& cost_file, const std::string& tmp_dir,
-                                          const std::string& parents_dir) {
+                                          const std::string& parents_dir,
+                                          const std::string& artifacts_dir) {
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv(*e);
@@ -329,6 +335,7 @@ std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContex
   env["TASKMILL_ATTEMPT"] = std::to_string(ctx.attempt());
   env["TMPDIR"] = tmp_dir;
   if (!parents_dir.empty()) env["TASKMILL_PARENTS_DIR"] = parents_dir;
+  env["TASKMILL_ARTIFACTS_DIR"] = artifacts_dir;
   std::vector<std::string> out;
   out.reserve(env.size());
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
@@ -347,6 +354,32 @@ std::string DescribeLimits(const ResourceLimits& l) {
   add(l.open_files, "open files", "");
   add(l.processes, "processes", "");
   return s;
+}
+
+// Keeps the attempt's artifacts in `out`; a refusal fails a successful attempt, and is
+// added to the message of a failed one.
+void KeepFiles(const std::string& artifacts_dir, const TaskContext& ctx,
+               const ExecOptions& options, Outcome& out) {
+  auto kept = KeepArtifacts(artifacts_dir, ctx.task_id(), ctx.attempt(), options);
+  if (kept) {
+    out.artifacts = std::move(*kept);
+  } else if (out.ok) {
+    out = Outcome::Fail(kept.error().code, kept.error().message, kept.error().retryable);
+  } else if (out.error) {
+    out.error->message += "; artifacts not kept: " + kept.error().message;
+  }
+  if (options.artifacts_dir.empty()) return;
+  // One sweep a minute per worker process is plenty for a retention counted in hours; the
+  // timestamp is the one process-wide state here, an atomic.
+  static std::atomic<int64_t> last_sweep_ms{0};
+  const Clock& clock = SystemClock::Instance();
+  int64_t now = clock.MonotonicMs();
+  int64_t last = last_sweep_ms.load();
+  if (last != 0 && now - last < kSweepEveryMs) return;
+  if (!last_sweep_ms.compare_exchange_strong(last, now)) return;
+  size_t removed =
+      SweepArtifacts(options.artifacts_dir, options.artifacts_retention_hours, clock.NowMs() / 1000);
+  if (removed > 0) Logger("worker.exec")->info("removed {} expired artifact dirs", removed);
 }
 
 }  // namespace
@@ -375,6 +408,14 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   // A batch member's parents' outputs, one file per parent name: a step's output feeds the
   // next step's input. Names are [A-Za-z0-9_.-] and never "." or "..", so they are safe
   // file names.
+  // Files the process leaves here are kept (handlers/artifacts.h).
+  std::string artifacts_dir = control + "/" + kArtifactsDirName;
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(artifacts_dir, ec);
+    if (ec) return Outcome::Fail("workdir", "cannot create the artifacts dir: " + ec.message(), true);
+    ws->GiveToTask(artifacts_dir);
+  }
   std::string parents_dir;
   if (!ctx.parents().empty()) {
     parents_dir = control + "/" + kParentsDirName;
@@ -389,7 +430,8 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   }
 
   SpawnSpec spawn{WrapArgv(spec->isolation, spec->limits, spec->argv),
-                  ChildEnvironment(*spec, ctx, cost_file, control, parents_dir), cwd};
+                  ChildEnvironment(*spec, ctx, cost_file, control, parents_dir, artifacts_dir),
+                  cwd};
   auto child = ChildProcess::Spawn(spawn);
   if (!child) return Outcome::Fail("spawn_failed", child.error().message, /*retryable=*/false);
   log->debug("task {}: started pid {}", ctx.task_id(), child->pid());
@@ -449,6 +491,7 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   out.stdout_data = std::move(run.out).Finish(spec->max_output_bytes);
   out.stderr_data = std::move(run.err).Finish(spec->max_output_bytes);
   out.output = out.stdout_data;
+  KeepFiles(artifacts_dir, ctx, options, out);
   return out;
 }
 

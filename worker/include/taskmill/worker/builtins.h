@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "taskmill/shared/error.h"
@@ -53,6 +54,17 @@ struct ExecOptions {
   IsolationLevel isolation = IsolationLevel::kDirectory;
   // Limits of a payload that sets none (per field).
   ResourceLimits limits;
+  // Artifacts (files the process leaves in $TASKMILL_ARTIFACTS_DIR): kept under
+  // <artifacts_dir>/<task id>/<attempt>/ (empty: only inline ones can be kept).
+  std::string artifacts_dir;
+  // Small artifacts travel in the result instead, up to this many bytes per attempt.
+  uint64_t artifacts_inline_bytes = 64u << 10;
+  // Per attempt: at most this many files and bytes in all (more fails the attempt).
+  uint64_t max_artifacts = 64;
+  uint64_t max_artifact_bytes = 1ull << 30;
+  // Task directories under artifacts_dir older than this are removed (match the broker's
+  // --retention-hours, so files go with their records).
+  uint64_t artifacts_retention_hours = 7 * 24;
 };
 
 // Checks that this host can run `level` (for `full`: namespaces can be made, as the worker
