@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "exception_text.h"
+#include "pool_slot.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
@@ -126,10 +127,15 @@ protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progr
 }
 
 ExecutorPool::ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads,
-                           uint64_t max_output_bytes)
+                           uint64_t max_output_bytes, PoolZygote* zygote,
+                           const PoolLimits* limits)
     : context_(context),
       results_endpoint_(std::move(results_endpoint)),
-      max_output_bytes_(max_output_bytes) {
+      max_output_bytes_(max_output_bytes),
+      zygote_(zygote),
+      limits_(zygote != nullptr ? std::make_unique<const PoolLimits>(
+                                      limits != nullptr ? *limits : PoolLimits{})
+                                : nullptr) {
   threads_.reserve(threads);
   for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
@@ -183,11 +189,27 @@ void ExecutorPool::Loop() {
     if (!sent) log->warn("executor send failed: {}", sent.error().message);
   };
 
+  // With --processes: this thread's pool process, started now so the first task does not
+  // wait for it, and looked after (Tend) between tasks and once a second while idle.
+  std::unique_ptr<PoolSlot> slot;
+  if (zygote_ != nullptr) {
+    slot = std::make_unique<PoolSlot>(*zygote_, *limits_, *log);
+    slot->Tend();
+  }
   while (true) {
     Job job;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      auto ready = [&] { return stopping_ || !queue_.empty(); };
+      if (slot) {
+        if (!cv_.wait_for(lock, std::chrono::seconds(1), ready)) {
+          lock.unlock();
+          slot->Tend();
+          continue;
+        }
+      } else {
+        cv_.wait(lock, ready);
+      }
       if (queue_.empty()) break;  // stopping and nothing left
       job = std::move(queue_.front());
       queue_.pop_front();
@@ -197,9 +219,12 @@ void ExecutorPool::Loop() {
       protocol::Progress p{task.task_id, task.token, fraction, std::string(message)};
       send(ResultFrames(task.task_id, task.token, p), /*dontwait=*/true);
     };
-    protocol::Done done = RunAttempt(job, progress, *log, max_output_bytes_);
+    protocol::Done done =
+        slot ? slot->Run(job, progress) : RunAttempt(job, progress, *log, max_output_bytes_);
     send(ResultFrames(task.task_id, task.token, done), /*dontwait=*/false);
+    if (slot) slot->Tend();  // a crashed or recycled process is replaced before the next task
   }
+  slot.reset();  // kills this thread's pool process
   socket.Close(0);
 }
 

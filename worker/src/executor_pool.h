@@ -16,6 +16,9 @@
 
 namespace taskmill::worker {
 
+class PoolZygote;
+struct PoolLimits;
+
 // One attempt handed from the I/O thread to an executor.
 struct Job {
   protocol::TaskMsg task;
@@ -32,8 +35,11 @@ class ExecutorPool {
  public:
   // max_output_bytes: a DONE whose output + stdout + stderr is bigger becomes a failure
   // (output_too_large, OverSizeResult).
+  // zygote (may be null): with it, each thread drives one pool process (--processes) that
+  // runs its attempts (PoolSlot), supervised within `limits`; without, handlers run here.
   ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads,
-               uint64_t max_output_bytes = 8u << 20);
+               uint64_t max_output_bytes = 8u << 20, PoolZygote* zygote = nullptr,
+               const PoolLimits* limits = nullptr);
   ~ExecutorPool();
   ExecutorPool(const ExecutorPool&) = delete;
   ExecutorPool& operator=(const ExecutorPool&) = delete;
@@ -48,6 +54,8 @@ class ExecutorPool {
   zmq::context_t& context_;
   const std::string results_endpoint_;
   const uint64_t max_output_bytes_;
+  PoolZygote* const zygote_;                 // null: in-process handlers
+  std::unique_ptr<const PoolLimits> limits_;  // set iff zygote_ is
   std::mutex mu_;               // guards queue_ and stopping_
   std::condition_variable cv_;  // signalled on Submit and Stop
   std::deque<Job> queue_;       // submitted, not yet picked up

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "pool_slot.h"
 #include "taskmill/shared/protocol/codec.h"
 
 namespace taskmill::worker {
@@ -30,13 +31,14 @@ void Consume(int fd) {
 
 IoLoop::IoLoop(const WorkerOptions& options, const std::map<std::string, HandlerEntry>& handlers,
                int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms,
-               WorkerTelemetry* telemetry)
+               WorkerTelemetry* telemetry, PoolZygote* zygote)
     : options_(options),
       handlers_(handlers),
       wake_fd_(wake_fd),
       shutdown_fd_(shutdown_fd),
       drain_grace_ms_(drain_grace_ms),
       telemetry_(telemetry),
+      zygote_(zygote),
       log_(Logger("worker.io")) {}
 
 IoLoop::~IoLoop() {
@@ -55,15 +57,20 @@ Result<void> IoLoop::Run() {
   if (!results) return std::unexpected(results.error());
   results_ = std::move(*results);
   if (auto r = results_.Bind(kResultsEndpoint); !r) return r;
+  PoolLimits limits;
+  limits.max_tasks = options_.max_tasks_per_process;
+  limits.max_rss_bytes = options_.max_memory_per_process_mb << 20;
+  limits.kill_grace_ms = options_.cancel_grace_ms;
+  limits.max_output_bytes = options_.max_output_bytes;
   pool_ = std::make_unique<ExecutorPool>(context_, kResultsEndpoint, options_.concurrency,
-                                         options_.max_output_bytes);
+                                         options_.max_output_bytes, zygote_, &limits);
   if (auto r = OpenLink(); !r) return r;
   std::string types;
   for (const auto& [type, handler] : handlers_) types += (types.empty() ? "" : ",") + type;
   std::string queues;
   for (const auto& q : options_.queues) queues += (queues.empty() ? "" : ",") + q;
-  log_->info("worker {} up: queues [{}], {} slots, types [{}]", options_.id, queues,
-             options_.concurrency, types);
+  log_->info("worker {} up: queues [{}], {} slots{}, types [{}]", options_.id, queues,
+             options_.concurrency, zygote_ != nullptr ? " (pool processes)" : "", types);
 
   while (!finished_) {
     int64_t now = clock_.MonotonicMs();
@@ -129,7 +136,7 @@ long IoLoop::PollTimeout(int64_t now) const {
   if (draining_) next = std::min(next, drain_deadline_ms_);
   for (const auto& [key, r] : running_) {
     if (r.deadline_ms > 0 && !r.cancel->cancelled()) next = std::min(next, r.deadline_ms);
-    if (r.stopped_ms > 0) next = std::min(next, r.stopped_ms + options_.cancel_grace_ms);
+    if (r.stopped_ms > 0) next = std::min(next, r.stopped_ms + OverdueMs());
   }
   return static_cast<long>(std::clamp<int64_t>(next - now, 0, 60'000));
 }
@@ -138,6 +145,10 @@ uint32_t IoLoop::FreeSlots() const {
   size_t busy = running_.size() + lost_.size();
   if (draining_ || busy >= options_.concurrency) return 0;
   return options_.concurrency - static_cast<uint32_t>(busy);
+}
+
+int64_t IoLoop::OverdueMs() const {
+  return static_cast<int64_t>(options_.cancel_grace_ms) + (zygote_ != nullptr ? 2000 : 0);
 }
 
 int64_t IoLoop::SilenceLimitMs() const {
@@ -216,7 +227,9 @@ void IoLoop::OnTask(protocol::TaskMsg task, int64_t now) {
     return;
   }
   // A quick handler's attempt ends in this call, so it is never in running_: no key needed.
-  const bool quick = handler->second.options.quick;
+  // With pool processes every handler runs in one, quick or not: the point is that no
+  // handler runs in the worker's own process.
+  const bool quick = handler->second.options.quick && zygote_ == nullptr;
   std::string key;
   if (!quick) {
     key = RunningKey(task.task_id, task.token);
@@ -375,7 +388,7 @@ void IoLoop::Stop(Running& r, CancelReason reason, int64_t now) {
 void IoLoop::ReportOverdue(int64_t now) {
   for (auto it = running_.begin(); it != running_.end();) {
     Running& r = it->second;
-    if (r.stopped_ms == 0 || now < r.stopped_ms + options_.cancel_grace_ms) {
+    if (r.stopped_ms == 0 || now < r.stopped_ms + OverdueMs()) {
       ++it;
       continue;
     }

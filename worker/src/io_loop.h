@@ -32,7 +32,7 @@ class IoLoop {
  public:
   IoLoop(const WorkerOptions& options, const std::map<std::string, HandlerEntry>& handlers,
          int wake_fd, int shutdown_fd, const std::atomic<uint32_t>& drain_grace_ms,
-         WorkerTelemetry* telemetry = nullptr);
+         WorkerTelemetry* telemetry = nullptr, PoolZygote* zygote = nullptr);
   ~IoLoop();
 
   Result<void> Run();
@@ -93,6 +93,10 @@ class IoLoop {
                 bool retryable);
   long PollTimeout(int64_t now) const;
   uint32_t FreeSlots() const;
+  // How long after its stop signal an attempt is reported without its handler: the grace,
+  // plus, with pool processes (which kill the handler at the grace's end and report it
+  // themselves), a margin so their report comes first.
+  int64_t OverdueMs() const;
   int64_t SilenceLimitMs() const;
 
   const WorkerOptions& options_;
@@ -101,6 +105,7 @@ class IoLoop {
   const int shutdown_fd_;                        // signalfd/self-pipe, or -1
   const std::atomic<uint32_t>& drain_grace_ms_;  // grace of the latest Drain()
   WorkerTelemetry* telemetry_;                   // --http's figures; null when off
+  PoolZygote* zygote_;                           // --processes' fork server; null when off
   const Clock& clock_ = SystemClock::Instance();
   std::shared_ptr<spdlog::logger> log_;          // co-owned with spdlog's registry
   std::mt19937_64 rng_{std::random_device{}()};  // reconnect jitter

@@ -60,6 +60,14 @@ int main(int argc, char** argv) {
   flags.Uint("max-output-bytes", &options.max_output_bytes, 1024, 1ull << 30,
              "largest result reported per task (output + stdout + stderr), as the broker's "
              "--max-output-bytes; a bigger one fails the attempt with output_too_large");
+  flags.Uint32("processes", &options.processes, 0, 1024,
+               "run handlers in N supervised child processes, one task at a time each (sets "
+               "--concurrency to N); 0: in this process");
+  flags.Uint("max-tasks-per-process", &options.max_tasks_per_process, 0, 1ull << 40,
+             "with --processes: replace a child after N tasks (0: never)");
+  flags.Uint("max-memory-per-process-mb", &options.max_memory_per_process_mb, 0, 1u << 20,
+             "with --processes: replace a child whose RSS is over N MiB after a task (0: no "
+             "cap)");
   flags.String("curve-server-key", &options.curve_server_key,
                "the broker's CURVE public key: its .pub file or 40-char Z85 text (needs "
                "--curve-key-file)");

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "io_loop.h"
+#include "pool_zygote.h"
 #include "worker_telemetry.h"
 #include "taskmill/shared/curve_keys.h"
 #include "taskmill/shared/ids.h"
@@ -85,6 +86,16 @@ Result<void> ValidateOptions(const WorkerOptions& o) {
     return bad("max-output-bytes: " + std::to_string(o.max_output_bytes) +
                " is out of range (1024..1073741824)");
   }
+  if (o.processes > 1024) {
+    return bad("processes: " + std::to_string(o.processes) + " is out of range (0..1024)");
+  }
+  if (o.processes == 0 && (o.max_tasks_per_process > 0 || o.max_memory_per_process_mb > 0)) {
+    return bad("max-tasks-per-process and --max-memory-per-process-mb need --processes");
+  }
+  if (o.max_memory_per_process_mb > (1u << 20)) {
+    return bad("max-memory-per-process-mb: " + std::to_string(o.max_memory_per_process_mb) +
+               " is out of range (0..1048576)");
+  }
   if (o.reconnect.multiplier < 1.0 || o.reconnect.max_ms < o.reconnect.base_ms) {
     return bad("reconnect: multiplier must be >= 1 and max_ms >= base_ms");
   }
@@ -108,6 +119,8 @@ Worker::Worker(WorkerOptions options)
   if (options_.concurrency == 0) {
     options_.concurrency = std::max(1u, std::thread::hardware_concurrency());
   }
+  // One attempt per pool process at a time: the slots are the processes.
+  if (options_.processes > 0) options_.concurrency = options_.processes;
 }
 
 Worker::~Worker() {
@@ -135,6 +148,13 @@ Result<void> Worker::Run(int shutdown_fd) {
   }
   if (auto v = ValidateOptions(options_); !v) return v;
   if (wake_fd_ < 0) return MakeError(ErrorCode::kInternal, "eventfd failed at construction");
+  // The fork server is forked first, before this Run starts any thread (docs/architecture.md).
+  std::unique_ptr<PoolZygote> zygote;
+  if (options_.processes > 0) {
+    auto started = PoolZygote::Start(handlers_, options_.max_output_bytes);
+    if (!started) return std::unexpected(started.error());
+    zygote = std::move(*started);
+  }
   std::unique_ptr<WorkerTelemetry> telemetry;
   if (auto address = *ParseHttpAddress(options_.http, "http"); address) {
     telemetry = std::make_unique<WorkerTelemetry>(options_.id, options_.heartbeat_ms);
@@ -144,7 +164,8 @@ Result<void> Worker::Run(int shutdown_fd) {
     std::lock_guard lock(http_mu_);
     http_address_ = bound->ToString();
   }
-  IoLoop loop(options_, handlers_, wake_fd_, shutdown_fd, drain_grace_ms_, telemetry.get());
+  IoLoop loop(options_, handlers_, wake_fd_, shutdown_fd, drain_grace_ms_, telemetry.get(),
+              zygote.get());
   auto ran = loop.Run();
   if (telemetry) telemetry->Stop();
   return ran;

@@ -41,6 +41,15 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--cancel-grace-ms", type=int, default=_env("cancel-grace-ms"),
                    help="how long a handler may run on after its timeout or cancel before "
                         "its attempt is reported and its slot counted lost (default 5000)")
+    p.add_argument("--processes", type=int, default=_env("processes"),
+                   help="run handlers in N supervised child processes, one task at a time "
+                        "each (sets --concurrency to N); 0: in this process")
+    p.add_argument("--max-tasks-per-process", type=int, default=_env("max-tasks-per-process"),
+                   help="with --processes: replace a child after N tasks (0: never)")
+    p.add_argument("--max-memory-per-process-mb", type=int,
+                   default=_env("max-memory-per-process-mb"),
+                   help="with --processes: replace a child whose RSS is over N MiB after a "
+                        "task (0: no cap)")
     p.add_argument("--labels", default=_env("labels"), help="k=v,k2=v2")
     p.add_argument("--curve-server-key", default=_env("curve-server-key"),
                    help="the broker's CURVE public key: a .pub/.key file or 40 Z85 chars")
@@ -87,6 +96,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         worker.cancel_grace = int(args.cancel_grace_ms) / 1000.0
     if args.drain_timeout_ms is not None:
         worker.drain_timeout = int(args.drain_timeout_ms) / 1000.0
+    if args.processes is not None:
+        worker.processes = int(args.processes)
+    if args.max_tasks_per_process is not None:
+        worker.max_tasks_per_process = int(args.max_tasks_per_process)
+    if args.max_memory_per_process_mb is not None:
+        worker.max_memory_per_process_mb = int(args.max_memory_per_process_mb)
+    if worker.processes < 0 or worker.max_tasks_per_process < 0 or \
+            worker.max_memory_per_process_mb < 0:
+        print("taskmill.worker: --processes and the per-process limits are >= 0",
+              file=sys.stderr)
+        return 2
     if args.labels:
         worker.labels.update(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
     if args.curve_server_key or args.curve_key_file:

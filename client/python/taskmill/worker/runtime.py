@@ -21,6 +21,7 @@ from taskmill import messages as m
 from taskmill.errors import ProtocolError
 from taskmill.worker.handler import (DEFAULT_WORKER_ENDPOINT, ENV_WORKER_BROKER, Handler,
                                      HandlerResult, default_worker_endpoint, run_attempt)
+from taskmill.worker.pool import Pool
 from taskmill.worker.task import Task
 
 __all__ = ["DEFAULT_WORKER_ENDPOINT", "ENV_WORKER_BROKER", "Handler", "HandlerResult", "Worker"]
@@ -72,7 +73,9 @@ class Worker:
                  max_output_bytes: int = 8 << 20,
                  curve_server_key: Optional[str] = None,
                  curve_key_file: Optional[str] = None,
-                 cancel_grace: float = 5.0) -> None:
+                 cancel_grace: float = 5.0, processes: int = 0,
+                 max_tasks_per_process: int = 0,
+                 max_memory_per_process_mb: int = 0) -> None:
         # The broker's worker port: the argument, else $TASKMILL_WORKER_BROKER, else :5556.
         self.broker = broker or default_worker_endpoint()
         # Seconds a handler may run on after its cancel/timeout before it is reported
@@ -83,6 +86,13 @@ class Worker:
         # broker's --max-output-bytes.
         self.max_output_bytes = max_output_bytes
         self.queues = list(queues)
+        # Process pool (taskmill/worker/pool.py): 0 runs handlers on this process's executor
+        # threads; N > 0 runs them in N supervised child processes (and sets concurrency to
+        # N). A child is replaced after max_tasks_per_process attempts (0: never) or when
+        # its RSS is over max_memory_per_process_mb after one (0: no cap).
+        self.processes = processes
+        self.max_tasks_per_process = max_tasks_per_process
+        self.max_memory_per_process_mb = max_memory_per_process_mb
         # Slots: tasks run at once. Default: the number of cores, as in every taskmill
         # worker runtime (C++, Node).
         self.concurrency: int = concurrency or os.cpu_count() or 1
@@ -163,9 +173,18 @@ class Worker:
         if install_signal_handlers and on_main:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, lambda *_: self.drain())
+        pool: Optional[Pool] = None
+        if self.processes:
+            self.concurrency = self.processes
+            # Forked first, before this run starts any thread of its own.
+            pool = Pool(dict(self.handlers), max_tasks=self.max_tasks_per_process,
+                        max_rss_bytes=self.max_memory_per_process_mb << 20,
+                        kill_grace=self.cancel_grace, max_output_bytes=self.max_output_bytes)
         try:
-            _Loop(self).run()
+            _Loop(self, pool).run()
         finally:
+            if pool is not None:
+                pool.close()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
@@ -173,8 +192,12 @@ class Worker:
 class _Loop:
     """The state of one ``Worker.run``: socket, running attempts, timers. I/O thread."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, pool: Optional[Pool] = None) -> None:
         self.w = worker
+        self.procs = pool  # the process pool; None: handlers run on the executor threads
+        # With pool processes (which kill an overdue handler at cancel_grace and report it
+        # themselves), the I/O thread's own report waits 2 s more, as a backstop.
+        self.overdue_s = worker.cancel_grace + (2.0 if pool is not None else 0.0)
         self.ctx: zmq.Context[Any] = zmq.Context.instance()
         # The DEALER; None only between a refused handshake and the redial.
         self.sock: Optional[zmq.Socket[Any]] = None
@@ -326,7 +349,7 @@ class _Loop:
         else:
             timers = [self.redial_at]
         timers += [d for _, d in self.running.values() if d]
-        timers += [t._stopped_at + self.w.cancel_grace for t, _ in self.running.values()
+        timers += [t._stopped_at + self.overdue_s for t, _ in self.running.values()
                    if t._stopped_at]
         if self.drain_deadline is not None:
             timers.append(self.drain_deadline)
@@ -435,10 +458,16 @@ class _Loop:
         task = Task(msg, lambda p: self.w._post(key, p))
         deadline = time.monotonic() + msg.timeout_ms / 1000.0 if msg.timeout_ms else 0.0
         self.running[key] = (task, deadline)
-        self.pool.submit(self.execute, fn, task, key)
+        self.pool.submit(self.execute, fn, task, key, msg)
 
-    def execute(self, fn: Handler, task: Task, key: Key) -> None:  # executor thread
-        self.w._post(key, run_attempt(fn, task, self.w.max_output_bytes))
+    def execute(self, fn: Handler, task: Task, key: Key,
+                msg: m.TaskMsg) -> None:  # executor thread
+        if self.procs is None:
+            self.w._post(key, run_attempt(fn, task, self.w.max_output_bytes))
+            return
+        slot = self.procs.slot()
+        self.w._post(key, slot.run(msg, task, lambda p: self.w._post(key, p)))
+        slot.tend()  # a crashed or recycled process is replaced before the next task
 
     def flush_outbox(self) -> None:
         while True:
@@ -477,7 +506,7 @@ class _Loop:
         """Reports attempts whose handler ignored its stop for ``cancel_grace`` seconds and
         counts their slots lost until the handler returns."""
         for key, (task, _) in list(self.running.items()):
-            if not task._stopped_at or now < task._stopped_at + self.w.cancel_grace:
+            if not task._stopped_at or now < task._stopped_at + self.overdue_s:
                 continue
             timeout = task.cancel_reason == "timeout"
             what = "its timeout" if timeout else "a cancel"

@@ -45,6 +45,17 @@ struct WorkerOptions {
   // attempt is reported (timeout / cancelled) without waiting, its slot is counted lost
   // (not offered to the broker) until the handler returns, and a warning says so.
   uint32_t cancel_grace_ms = 5000;
+  // Process pool (docs/architecture.md, "Process pool"): 0 runs handlers on the worker's
+  // executor threads (in this process); N > 0 runs them in N long-lived child processes,
+  // one attempt at a time each, which the worker starts, watches and replaces. A child
+  // that dies fails its attempt as retryable (handler_crashed); one that ignores a timeout
+  // or cancel for cancel_grace_ms is killed. N also sets `concurrency` to N.
+  uint32_t processes = 0;
+  // With processes: a child is replaced after this many attempts; 0 = never.
+  uint64_t max_tasks_per_process = 0;
+  // With processes: a child whose RSS is over this many MiB after an attempt is replaced;
+  // 0 = no cap.
+  uint64_t max_memory_per_process_mb = 0;
   // Free-form labels sent in READY (e.g. gpu=a100, zone=eu-1).
   protocol::Labels labels;
   // Delay between reconnect attempts after the broker is presumed dead.
