@@ -68,7 +68,17 @@ Result<void> BrokerRuntime::OpenStore() {
     store_gate_ = &layout_later_->ok();
   }
 
-  redis_.emplace(redis_config_, RedisConnectionOptions{}, clock_);
+  RedisConnectionOptions connection_options;
+  // With Sentinel a lost master is replaced within seconds: look again soon, not after 5 s.
+  if (redis_config_.sentinel_mode()) connection_options.reconnect_max_ms = 500;
+  redis_.emplace(redis_config_, connection_options, clock_);
+  if (o_.redis_min_replicas != 0) {
+    replica_gate_.emplace(*redis_, static_cast<int>(o_.redis_min_replicas),
+                          o_.redis_min_replicas_timeout_ms, o_.prefix + "replica-mark");
+    redis_->SetReplicaGate(&*replica_gate_);
+    Log()->info("acknowledging submits and results once {} replica(s) have them (WAIT, {} ms)",
+                o_.redis_min_replicas, o_.redis_min_replicas_timeout_ms);
+  }
   store_options_.prefix = o_.prefix;
   store_options_.retention_ms = int64_t{o_.retention_hours} * 3600 * 1000;
   store_options_.max_queue_depth = o_.max_queue_depth;
@@ -78,7 +88,8 @@ Result<void> BrokerRuntime::OpenStore() {
   redis_->Start();
   // A second connection for expensive reads (STATS, GET, WAIT, batch status): what queues
   // behind it never delays a SUBMIT, a claim or a DONE on the first.
-  reads_.emplace(redis_config_, RedisConnectionOptions{}, clock_);
+  reads_.emplace(redis_config_, connection_options, clock_);
+  if (replica_gate_) reads_->SetReplicaGate(&*replica_gate_);
   StoreOptions read_options = store_options_;
   read_options.max_in_flight = 1;
   read_store_.emplace(*reads_, clock_, read_options);
@@ -308,12 +319,15 @@ bool BrokerRuntime::Turn() {
   }
   clients_->EndTurn();
   lifecycle_->EndTurn();  // submits, DONEs, releases, then the workers' claims (ClaimsDue)
+  if (replica_gate_) replica_gate_->EndTurn();  // one WAIT for everything of the turn
   metrics_->TurnTook(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - turn_started).count());
   board_.MarkTurn(now);
 
-  return !(stopping_ &&
-           ((workers_->Idle() && redis.in_flight() == 0) || now >= drain_deadline_));
+  // Drained: no worker holds a task, and every reply has left Redis and the replica gate.
+  const bool replies_out =
+      redis.in_flight() == 0 && (!replica_gate_ || replica_gate_->held() == 0);
+  return !(stopping_ && ((workers_->Idle() && replies_out) || now >= drain_deadline_));
 }
 
 void BrokerRuntime::HandleStopAndSignals(bool stop_polled, bool signal_polled) {

@@ -20,6 +20,7 @@
 #include "redis/data_dir_lock.h"
 #include "redis/embedded_redis.h"
 #include "redis/redis_connection.h"
+#include "redis/replica_gate.h"
 #include "service/batch_events.h"
 #include "service/broker_context.h"
 #include "service/client_service.h"
@@ -94,6 +95,9 @@ class BrokerRuntime {
   StoreOptions store_options_;
   // Before the connections it reads through, so it outlives their callbacks.
   MemoryGuard memory_;
+  // --redis-min-replicas: holds both connections' replies until WAIT; before them, so it
+  // outlives their callbacks.
+  std::optional<ReplicaGate> replica_gate_;
   std::optional<RedisConnection> redis_;  // SUBMITs, claims, DONEs: every state change
   std::optional<Store> store_;
   std::optional<RedisConnection> reads_;  // expensive reads, one call in flight

@@ -31,6 +31,14 @@ Result<RedisConfig> StoreConfig(const BrokerOptions& o, std::optional<DataDirLoc
       if (!password) return std::unexpected(password.error());
       config->password = *password;
     }
+    if (!o.redis_sentinel_password_file.empty()) {
+      auto password = ReadPasswordFile(o.redis_sentinel_password_file);
+      if (!password) {
+        return MakeError(password.error().code,
+                         "--redis-sentinel-password-file: " + password.error().message);
+      }
+      config->sentinel_password = *password;
+    }
     return config;
   }
   std::error_code ec;

@@ -30,9 +30,18 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.String("frontend", &o.frontend, "client endpoint to bind");
   f.String("backend", &o.backend, "worker endpoint to bind");
   f.String("redis-url", &o.redis_url,
-           "external Redis: redis://[:password@]host:port/db or unix:///path; empty starts "
-           "an embedded redis-server");
+           "external Redis: redis://[:password@]host:port/db, unix:///path or "
+           "redis+sentinel://host:port[,host:port...]/master[/db] (Sentinel finds the master "
+           "and follows failovers); empty starts an embedded redis-server");
   f.String("redis-password-file", &o.redis_password_file, "file holding the Redis password");
+  f.String("redis-sentinel-password-file", &o.redis_sentinel_password_file,
+           "file holding the Sentinels' password (redis+sentinel:// only)");
+  f.Uint32("redis-min-replicas", &o.redis_min_replicas, 0, 16,
+           "acknowledge a submit or a result only after Redis WAIT confirms this many "
+           "replicas have it (one WAIT per reactor turn); 0: the primary alone");
+  f.Uint32("redis-min-replicas-timeout-ms", &o.redis_min_replicas_timeout_ms, 10, 60000,
+           "how long one such WAIT may take; short of replicas, the replies it covers fail "
+           "with store_unavailable (retryable)");
   f.String("data-dir", &o.data_dir, "directory for the embedded Redis's data");
   f.String("redis-server", &o.redis_server, "redis-server binary for the embedded Redis");
   f.Uint32("redis-maxmemory-mb", &o.redis_maxmemory_mb, 0, 1u << 22,
@@ -154,6 +163,14 @@ Result<void> Validate(const BrokerOptions& o) {
   if (o.redis_url.empty() && o.data_dir.empty()) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "--data-dir: must be set when no --redis-url is given");
+  }
+  if (!o.redis_sentinel_password_file.empty() && !o.redis_url.starts_with("redis+sentinel://")) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--redis-sentinel-password-file: only with a redis+sentinel:// --redis-url");
+  }
+  if (o.redis_min_replicas != 0 && o.redis_url.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--redis-min-replicas: the embedded Redis has no replicas (use --redis-url)");
   }
   if (!o.redis_url.empty() && o.redis_maxmemory_mb != 0) {
     return MakeError(ErrorCode::kInvalidArgument,

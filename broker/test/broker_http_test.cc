@@ -16,7 +16,13 @@ class BrokerHttpTest : public ::testing::Test {
   ReactorBoard board_;
   BrokerMetrics metrics_{"host:1"};
   // Never connected in these tests: /readyz fails before it would PING.
-  StoreReader reader_{RedisConfig{"127.0.0.1", 1, "", "", "", 0}, "tm:"};
+  StoreReader reader_{[] {
+                        RedisConfig c;
+                        c.host = "127.0.0.1";
+                        c.port = 1;
+                        return c;
+                      }(),
+                      "tm:"};
   BrokerHttp http_{board_, metrics_, reader_, clock_};
 };
 

@@ -203,6 +203,24 @@ TEST(BrokerOptionsTest, CurveTakesBothFlagsOrNeither) {
   EXPECT_FALSE(o);
 }
 
+TEST(BrokerOptionsTest, SentinelPasswordFileAndMinReplicasNeedAnExternalRedis) {
+  auto o = Parse({"--redis-url", "redis+sentinel://127.0.0.1:26379/m",
+                  "--redis-sentinel-password-file", "/run/s", "--redis-min-replicas", "1"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->redis_min_replicas, 1u);
+  EXPECT_EQ(o->redis_min_replicas_timeout_ms, 1000u);
+  EXPECT_EQ(o->redis_sentinel_password_file, "/run/s");
+  o = Parse({"--redis-url", "redis://127.0.0.1:6379", "--redis-sentinel-password-file", "/s"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("--redis-sentinel-password-file"), std::string::npos);
+  o = Parse({"--data-dir", "/tmp/x", "--redis-min-replicas", "1"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("--redis-min-replicas"), std::string::npos);
+  o = Parse({}, {{"TASKMILL_REDIS_URL", "redis://h:1"}, {"TASKMILL_REDIS_MIN_REPLICAS", "2"}});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->redis_min_replicas, 2u);
+}
+
 TEST(BrokerOptionsTest, LeaseFollowsHeartbeatUnlessSet) {
   auto o = Parse({"--heartbeat-ms", "2000", "--liveness", "5"});
   ASSERT_TRUE(o);

@@ -74,6 +74,10 @@ Result<std::unique_ptr<ChaosCluster>> ChaosCluster::Start(const std::string& sce
   if (mkdtemp(tmpl.data()) == nullptr) return MakeError(ErrorCode::kInternal, "mkdtemp failed");
   c->dir_ = tmpl;
   c->queue_ = "chaos-" + scenario;
+  if (!c->options_.redis_url.empty()) {
+    if (auto r = c->StartBroker(); !r) return std::unexpected(r.error());
+    return c;
+  }
   broker::EmbeddedRedisOptions ro;
   ro.data_dir = c->dir_ + "/redis";
   if (!c->options_.redis_persistent) ro.extra_args = {"--appendonly", "no"};
@@ -97,7 +101,7 @@ Result<void> ChaosCluster::StartBroker() {
   l.dir = dir_;
   l.frontend = frontend_;
   l.backend = backend_;
-  l.redis_url = "unix://" + redis_->config().unix_path;
+  l.redis_url = redis_ ? "unix://" + redis_->config().unix_path : options_.redis_url;
   l.prefix = "chaos" + std::to_string(getpid()) + ":";
   l.heartbeat_ms = options_.heartbeat_ms;
   l.liveness = options_.liveness;
@@ -118,7 +122,7 @@ Result<taskmill::testing::BrokerEndpoints> ChaosCluster::StartExtraBroker(
   taskmill::testing::BrokerLaunch l;
   l.dir = dir_ + "/" + name;
   std::filesystem::create_directories(l.dir);
-  l.redis_url = "unix://" + redis_->config().unix_path;
+  l.redis_url = redis_ ? "unix://" + redis_->config().unix_path : options_.redis_url;
   l.prefix = "chaos" + std::to_string(getpid()) + ":";
   l.heartbeat_ms = options_.heartbeat_ms;
   l.liveness = options_.liveness;

@@ -47,6 +47,9 @@ class ChaosCluster {
     uint32_t reap_ms = 200;
     bool redis_persistent = true;  // false: --appendonly no (negative control)
     std::vector<std::string> broker_args;
+    // Set: the brokers use this Redis (e.g. a SentinelGroup's redis+sentinel:// URL) and no
+    // redis-server of the cluster's own is started (redis() must not be called).
+    std::string redis_url;
   };
   static Result<std::unique_ptr<ChaosCluster>> Start(const std::string& scenario, Options options);
   ~ChaosCluster();

@@ -37,10 +37,98 @@ Result<std::string_view> TakeCredentials(std::string_view rest, RedisConfig& cfg
   return rest.substr(at + 1);
 }
 
+// "host:port" or "[v6]:port"; without a port, `default_port`.
+Result<RedisEndpoint> ParseHostPort(std::string_view hostport, int default_port) {
+  RedisEndpoint ep;
+  ep.port = default_port;
+  std::string_view host = hostport;
+  if (hostport.starts_with('[')) {  // [ipv6]:port
+    size_t close = hostport.find(']');
+    if (close == std::string_view::npos) {
+      return MakeError(ErrorCode::kInvalidArgument, "redis url: unterminated '[' in host");
+    }
+    host = hostport.substr(1, close - 1);
+    std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (!after.starts_with(':')) {
+        return MakeError(ErrorCode::kInvalidArgument, "redis url: expected ':port' after ']'");
+      }
+      auto port = ParseInt(after.substr(1), 1, 65535, "port");
+      if (!port) return std::unexpected(port.error());
+      ep.port = *port;
+    }
+  } else if (size_t colon = hostport.rfind(':'); colon != std::string_view::npos) {
+    host = hostport.substr(0, colon);
+    auto port = ParseInt(hostport.substr(colon + 1), 1, 65535, "port");
+    if (!port) return std::unexpected(port.error());
+    ep.port = *port;
+  }
+  if (host.empty()) return MakeError(ErrorCode::kInvalidArgument, "redis url: missing host");
+  ep.host = std::string(host);
+  return ep;
+}
+
+constexpr size_t kMaxSentinels = 16;
+
+// "s1:26379,s2:26379/mymaster[/db]" (credentials already taken off).
+Result<RedisConfig> ParseSentinelRest(std::string_view rest, RedisConfig cfg) {
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "redis url: redis+sentinel:// needs the master name: "
+                     "redis+sentinel://host:port[,host:port...]/MASTER[/db]");
+  }
+  std::string_view hosts = rest.substr(0, slash);
+  std::string_view path = rest.substr(slash + 1);
+  size_t db_slash = path.find('/');
+  std::string_view master = path.substr(0, db_slash);
+  if (db_slash != std::string_view::npos && db_slash + 1 < path.size()) {
+    auto db = ParseInt(path.substr(db_slash + 1), 0, 1 << 20, "database");
+    if (!db) return std::unexpected(db.error());
+    cfg.db = *db;
+  }
+  if (master.empty() || master.size() > 256 ||
+      master.find_first_of(" \t\r\n?#@,/") != std::string_view::npos) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "redis url: bad master name '" + std::string(master) + "'");
+  }
+  cfg.master_name = std::string(master);
+  while (true) {
+    size_t comma = hosts.find(',');
+    std::string_view item = hosts.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.empty()) {
+      return MakeError(ErrorCode::kInvalidArgument, "redis url: empty Sentinel address in list");
+    }
+    auto ep = ParseHostPort(item, 26379);
+    if (!ep) return std::unexpected(ep.error());
+    if (cfg.sentinels.size() == kMaxSentinels) {
+      return MakeError(ErrorCode::kInvalidArgument, "redis url: more than 16 Sentinels");
+    }
+    cfg.sentinels.push_back(std::move(*ep));
+    if (comma == std::string_view::npos) break;
+    hosts.remove_prefix(comma + 1);
+  }
+  return cfg;
+}
+
 }  // namespace
+
+std::string RedisEndpointText(const RedisEndpoint& ep) {
+  bool v6 = ep.host.find(':') != std::string::npos;
+  return (v6 ? "[" + ep.host + "]" : ep.host) + ":" + std::to_string(ep.port);
+}
 
 std::string RedisConfig::Describe() const {
   std::string cred = password.empty() ? "" : (username + ":***@");
+  if (sentinel_mode()) {
+    std::string out = "redis+sentinel://" + cred;
+    for (size_t i = 0; i < sentinels.size(); ++i) {
+      out += (i == 0 ? "" : ",") + RedisEndpointText(sentinels[i]);
+    }
+    return out + "/" + master_name + "/" + std::to_string(db);
+  }
   if (!unix_path.empty()) {
     return "unix://" + cred + unix_path + (db != 0 ? "?db=" + std::to_string(db) : "");
   }
@@ -51,6 +139,12 @@ Result<RedisConfig> ParseRedisUrl(std::string_view url) {
   RedisConfig cfg;
   constexpr std::string_view kRedis = "redis://";
   constexpr std::string_view kUnix = "unix://";
+  constexpr std::string_view kSentinel = "redis+sentinel://";
+  if (url.starts_with(kSentinel)) {
+    auto rest = TakeCredentials(url.substr(kSentinel.size()), cfg);
+    if (!rest) return std::unexpected(rest.error());
+    return ParseSentinelRest(*rest, std::move(cfg));
+  }
   if (url.starts_with(kUnix)) {
     auto rest = TakeCredentials(url.substr(kUnix.size()), cfg);
     if (!rest) return std::unexpected(rest.error());
@@ -77,8 +171,8 @@ Result<RedisConfig> ParseRedisUrl(std::string_view url) {
   }
   if (!url.starts_with(kRedis)) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "redis url must start with redis:// or unix:// (rediss:// TLS is not "
-                     "supported)");
+                     "redis url must start with redis://, unix:// or redis+sentinel:// (rediss:// "
+                     "TLS is not supported)");
   }
   auto rest_or = TakeCredentials(url.substr(kRedis.size()), cfg);
   if (!rest_or) return std::unexpected(rest_or.error());
@@ -90,30 +184,10 @@ Result<RedisConfig> ParseRedisUrl(std::string_view url) {
     if (!db) return std::unexpected(db.error());
     cfg.db = *db;
   }
-  std::string_view host = hostport;
-  if (hostport.starts_with('[')) {  // [ipv6]:port
-    size_t close = hostport.find(']');
-    if (close == std::string_view::npos) {
-      return MakeError(ErrorCode::kInvalidArgument, "redis url: unterminated '[' in host");
-    }
-    host = hostport.substr(1, close - 1);
-    std::string_view after = hostport.substr(close + 1);
-    if (!after.empty()) {
-      if (!after.starts_with(':')) {
-        return MakeError(ErrorCode::kInvalidArgument, "redis url: expected ':port' after ']'");
-      }
-      auto port = ParseInt(after.substr(1), 1, 65535, "port");
-      if (!port) return std::unexpected(port.error());
-      cfg.port = *port;
-    }
-  } else if (size_t colon = hostport.rfind(':'); colon != std::string_view::npos) {
-    host = hostport.substr(0, colon);
-    auto port = ParseInt(hostport.substr(colon + 1), 1, 65535, "port");
-    if (!port) return std::unexpected(port.error());
-    cfg.port = *port;
-  }
-  if (host.empty()) return MakeError(ErrorCode::kInvalidArgument, "redis url: missing host");
-  cfg.host = std::string(host);
+  auto ep = ParseHostPort(hostport, 6379);
+  if (!ep) return std::unexpected(ep.error());
+  cfg.host = std::move(ep->host);
+  cfg.port = ep->port;
   return cfg;
 }
 

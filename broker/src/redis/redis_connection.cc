@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 
+#include "redis/master_locator.h"
 #include "redis/resp_format.h"
 #include "taskmill/shared/log.h"
 
@@ -69,6 +70,8 @@ struct RedisConnection::Pending {
   std::vector<std::string> args;  // Eval: the script's KEYS then ARGV, kept for the retry
   int num_keys = 0;               // Eval: how many of args are KEYS
   std::chrono::steady_clock::time_point sent{};  // when issued, with a round-trip observer
+  bool gated = false;     // true iff the reply waits for the ReplicaGate's WAIT
+  uint64_t wait_seq = 0;  // gated: the gate's WAIT that follows this command
 };
 
 RedisConnection::RedisConnection(RedisConfig config, RedisConnectionOptions options,
@@ -117,13 +120,26 @@ void RedisConnection::SetState(State s) {
 
 void RedisConnection::Connect() {
   reconnect_at_ = -1;
-  redisAsyncContext* ac = config_.unix_path.empty()
-                              ? redisAsyncConnect(config_.host.c_str(), config_.port)
-                              : redisAsyncConnectUnix(config_.unix_path.c_str());
+  auto target = LocateRedis(config_, options_.discovery_timeout_ms);
+  if (!target) {
+    if (last_error_ != target.error().message) {
+      Log()->warn("redis {}: {}", config_.Describe(), target.error().message);
+    }
+    last_error_ = target.error().message;
+    OnContextGone();
+    return;
+  }
+  if (config_.sentinel_mode() && node_ != target->Describe()) {
+    Log()->info("redis {}: master is {}", config_.Describe(), target->Describe());
+  }
+  node_ = target->Describe();
+  redisAsyncContext* ac = target->unix_path.empty()
+                              ? redisAsyncConnect(target->host.c_str(), target->port)
+                              : redisAsyncConnectUnix(target->unix_path.c_str());
   if (ac == nullptr || ac->err) {
     std::string why = ac == nullptr ? "out of memory" : ac->errstr;
     if (ac != nullptr) redisAsyncFree(ac);
-    last_error_ = "connect to " + config_.Describe() + ": " + why;
+    last_error_ = "connect to " + node_ + ": " + why;
     OnContextGone();
     return;
   }
@@ -164,7 +180,7 @@ void RedisConnection::Handshake() {
   handshake_left_ = static_cast<int>(steps.size());
   redisAsyncContext* attempt = ac_;
   for (size_t i = 0; i < steps.size(); ++i) {
-    auto* p = new Pending{this, nullptr, -1, false, {}, 0, {}};
+    auto* p = new Pending{this, nullptr, -1, false, {}, 0, {}, false, 0};
     std::string step = steps[i].first;
     const size_t first_script = steps.size() - scripts_.size();
     int script = i >= first_script ? static_cast<int>(i - first_script) : -1;
@@ -307,16 +323,30 @@ bool RedisConnection::Send(Pending* p, const std::vector<std::string>& args) {
     return false;
   }
   if (on_round_trip_) p->sent = std::chrono::steady_clock::now();
+  if (p->gated && gate_ != nullptr) {
+    p->wait_seq = gate_->NextWait();
+    gate_->NoteSent(*this);
+  }
   ++in_flight_;
   return true;
 }
 
 void RedisConnection::Command(const std::vector<std::string>& args, Callback cb) {
+  SendCommand(args, std::move(cb), gate_ != nullptr);
+}
+
+void RedisConnection::CommandUngated(const std::vector<std::string>& args, Callback cb) {
+  SendCommand(args, std::move(cb), false);
+}
+
+void RedisConnection::SendCommand(const std::vector<std::string>& args, Callback cb,
+                                  bool gated) {
   if (state_ != State::kReady) {
     cb(MakeError(ErrorCode::kStoreUnavailable, "redis is unreachable: " + last_error_));
     return;
   }
-  auto p = std::make_unique<Pending>(Pending{this, std::move(cb), -1, false, {}, 0, {}});
+  auto p =
+      std::make_unique<Pending>(Pending{this, std::move(cb), -1, false, {}, 0, {}, gated, 0});
   if (Send(p.get(), args)) {
     p.release();  // hiredis owns it until OnReply
   } else {
@@ -334,8 +364,10 @@ void RedisConnection::Eval(size_t script, std::vector<std::string> args, Callbac
     cb(MakeError(ErrorCode::kInternal, "unknown script handle " + std::to_string(script)));
     return;
   }
-  SendEval(std::make_unique<Pending>(Pending{this, std::move(cb), static_cast<int>(script), false,
-                                             std::move(args), num_keys, {}}));
+  auto p = std::make_unique<Pending>(Pending{this, std::move(cb), static_cast<int>(script), false,
+                                             std::move(args), num_keys, {}, false, 0});
+  p->gated = gate_ != nullptr;
+  SendEval(std::move(p));
 }
 
 void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
@@ -364,6 +396,10 @@ void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
   if (ac_ != nullptr &&
       redisAsyncFormattedCommand(ac_, &OnReply, p.get(), cmd.data(), cmd.size()) == REDIS_OK) {
     if (on_round_trip_) p->sent = std::chrono::steady_clock::now();
+    if (p->gated && gate_ != nullptr) {
+      p->wait_seq = gate_->NextWait();
+      gate_->NoteSent(*this);
+    }
     ++in_flight_;
     p.release();  // hiredis owns it until OnReply
   } else {
@@ -396,7 +432,20 @@ void RedisConnection::OnReply(redisAsyncContext* /*ac*/, void* r, void* privdata
       self->SendEval(std::move(p));
       return;
     }
-    p->cb(std::unexpected(ErrorFromReply(msg)));
+    Error error = ErrorFromReply(msg);
+    bool find_master = self->config_.sentinel_mode() && MeansFindMasterAgain(msg) &&
+                       self->state_ == State::kReady;
+    // Nothing was stored: an error needs no WAIT.
+    p->cb(std::unexpected(std::move(error)));
+    if (find_master) {
+      // A demoted master (or one still loading): drop it; the next attempt asks Sentinel.
+      self->Fail("node " + self->node_ + " answered " + std::string(msg.substr(0, 40)) +
+                 ": finding the master again");
+    }
+    return;
+  }
+  if (p->gated && self->gate_ != nullptr) {
+    self->gate_->Hold(*self, p->wait_seq, std::move(p->cb), reply);
     return;
   }
   p->cb(reply);

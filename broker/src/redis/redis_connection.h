@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "redis/redis_config.h"
+#include "redis/replica_gate.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/error.h"
 
@@ -18,6 +19,8 @@ struct RedisConnectionOptions {
   int64_t connect_timeout_ms = 2000;  // TCP connect + AUTH/SELECT/SCRIPT LOAD, per attempt
   int64_t reconnect_min_ms = 50;      // first retry delay after a failure
   int64_t reconnect_max_ms = 5000;    // cap of the doubling retry delay
+  // Sentinel mode: each question to a Sentinel or a candidate master, per attempt.
+  int64_t discovery_timeout_ms = 300;
 };
 
 // One asynchronous hiredis connection driven by the caller's event loop (the broker's
@@ -25,9 +28,12 @@ struct RedisConnectionOptions {
 // HandleEvents() with what fired and Tick() when NextTimerMs() is due. Commands issued in one
 // loop turn are written together on the next writable event: that is the pipeline.
 //
-// Lifecycle: construct, register scripts, Start(); it connects, authenticates, selects the
-// db and loads every script, then is ready. If the connection drops it fails every pending
-// command with kStoreUnavailable and reconnects with doubling backoff. While not ready,
+// Lifecycle: construct, register scripts, Start(); it finds the node to dial (LocateRedis:
+// with redis+sentinel://, the current master), connects, authenticates, selects the db and
+// loads every script, then is ready. With Sentinel, a READONLY/LOADING/MASTERDOWN reply
+// (a demoted or not yet usable node) fails that command with kStoreUnavailable and drops the
+// connection, so the next attempt finds the master again. If the connection drops it fails
+// every pending command with kStoreUnavailable and reconnects with doubling backoff. While not ready,
 // Command()/Eval() fail at once with kStoreUnavailable: nothing is queued behind an outage.
 // Thread: the one reactor thread, for every call. Owner: the broker (or a test); the Store
 // holds a reference, so the connection must outlive it. Not movable (hiredis keeps `this`).
@@ -76,6 +82,12 @@ class RedisConnection {
   // EVALSHA of a registered script; the first `num_keys` of `args` are its KEYS, the rest its
   // ARGV. NOSCRIPT is retried once as EVAL.
   void Eval(size_t script, std::vector<std::string> args, Callback cb, int num_keys = 0);
+  // For ReplicaGate's WAIT and marker: a command whose reply is never held.
+  void CommandUngated(const std::vector<std::string>& args, Callback cb);
+  // --redis-min-replicas: every later reply of Command/Eval is held by `gate` until its WAIT.
+  void SetReplicaGate(ReplicaGate* gate) { gate_ = gate; }
+  // The node of the current (or last) connection, e.g. "redis://127.0.0.1:7001/0".
+  const std::string& node() const { return node_; }
   // Commands written but not yet answered.
   size_t in_flight() const { return in_flight_; }
 
@@ -94,6 +106,7 @@ class RedisConnection {
   void Handshake();
   void HandshakeStep(Result<const redisReply*> r, const std::string& step);
   bool Send(Pending* p, const std::vector<std::string>& args);
+  void SendCommand(const std::vector<std::string>& args, Callback cb, bool gated);
   void SendEval(std::unique_ptr<Pending> p);
   static void OnReply(redisAsyncContext* ac, void* reply, void* privdata);
   static void OnConnect(const redisAsyncContext* ac, int status);
@@ -112,6 +125,8 @@ class RedisConnection {
   std::vector<Script> scripts_;
   std::function<void(State)> on_state_;
   std::function<void(double)> on_round_trip_;
+  ReplicaGate* gate_ = nullptr;  // --redis-min-replicas; null = replies go straight out
+  std::string node_;             // Describe() of the node dialled last (no secrets)
   redisAsyncContext* ac_ = nullptr;  // owned; freed through hiredis (null when no socket)
   State state_ = State::kStopped;
   bool want_read_ = false;         // true iff hiredis asked for read events

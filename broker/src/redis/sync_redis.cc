@@ -1,5 +1,9 @@
 #include "redis/sync_redis.h"
 
+#include <algorithm>
+
+#include "redis/master_locator.h"
+
 namespace taskmill::broker {
 
 SyncRedis::SyncRedis(RedisConfig config, int64_t timeout_ms)
@@ -20,9 +24,11 @@ Result<RedisReplyPtr> SyncRedis::Command(const std::vector<std::string>& args) {
 Result<void> SyncRedis::Connect() {
   timeval tv{static_cast<time_t>(timeout_ms_ / 1000),
              static_cast<suseconds_t>((timeout_ms_ % 1000) * 1000)};
-  redisContext* c = config_.unix_path.empty()
-                        ? redisConnectWithTimeout(config_.host.c_str(), config_.port, tv)
-                        : redisConnectUnixWithTimeout(config_.unix_path.c_str(), tv);
+  auto target = LocateRedis(config_, std::min<int64_t>(timeout_ms_, 500));
+  if (!target) return std::unexpected(target.error());
+  redisContext* c = target->unix_path.empty()
+                        ? redisConnectWithTimeout(target->host.c_str(), target->port, tv)
+                        : redisConnectUnixWithTimeout(target->unix_path.c_str(), tv);
   if (c == nullptr) return MakeError(ErrorCode::kStoreUnavailable, "redis: out of memory");
   ctx_.reset(c);
   if (c->err != 0) {
@@ -66,6 +72,8 @@ Result<RedisReplyPtr> SyncRedis::Send(const std::vector<std::string>& args) {
     // Only the first line of what Redis said (scripts' errors can be long).
     std::string msg(reply->str, reply->len);
     if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+    // A demoted (or loading) node: the next command asks Sentinel for the master again.
+    if (config_.sentinel_mode() && MeansFindMasterAgain(msg)) ctx_.reset();
     return MakeError(ErrorCode::kStoreUnavailable, "redis: " + msg);
   }
   return reply;

@@ -18,7 +18,8 @@ struct RedisReplyFree {
 using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyFree>;
 
 // A blocking Redis connection for work off the reactor thread: the store layout check at
-// start, the HTTP threads' reads. Connects lazily (with AUTH and SELECT from the config),
+// start, the HTTP threads' reads. Connects lazily (to LocateRedis's node: with Sentinel, the
+// current master; then AUTH and SELECT from the config),
 // every command under `timeout_ms`, and reconnects on the next command after an I/O error.
 // Thread: one caller at a time (the owner serialises). Not for the hot path: the reactor
 // uses the asynchronous RedisConnection.

@@ -17,11 +17,19 @@ struct BrokerOptions {
   std::string frontend = "tcp://127.0.0.1:5555";
   // Worker endpoint (ROUTER).
   std::string backend = "tcp://127.0.0.1:5556";
-  // Redis to use: redis://[:password@]host:port/db or unix:///path. Empty: start an
-  // embedded redis-server with its data in <data_dir>/redis.
+  // Redis to use: redis://[:password@]host:port/db, unix:///path or
+  // redis+sentinel://host:port[,host:port...]/master[/db]. Empty: start an embedded
+  // redis-server with its data in <data_dir>/redis.
   std::string redis_url;
   // File holding the Redis password (instead of putting it in the URL).
   std::string redis_password_file;
+  // File holding the Sentinels' password (redis+sentinel:// only); empty: no AUTH to them.
+  std::string redis_sentinel_password_file;
+  // Acknowledge a submit or a result only once Redis WAIT confirms this many replicas have
+  // it (0: acknowledge once the primary has it). --redis-url only.
+  uint32_t redis_min_replicas = 0;
+  // How long one such WAIT may take before the replies it covers fail (store_unavailable).
+  uint32_t redis_min_replicas_timeout_ms = 1000;
   // Where the embedded Redis keeps its AOF and socket.
   std::string data_dir = "taskmill-data";
   // The redis-server binary for the embedded Redis.
