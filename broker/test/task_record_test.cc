@@ -66,6 +66,28 @@ TEST(TaskRecordTest, AResultDecodesToWhatWasEncoded) {
   EXPECT_FALSE(none.exit_code.has_value());
 }
 
+// Artifacts ride at the end of `res`, only when there are any, so records written before
+// them still decode (and Lua's unpack_limit of the first values is unaffected).
+TEST(TaskRecordTest, ArtifactsRoundTripAndOldResultsStillDecode) {
+  protocol::Done done;
+  done.duration_ms = 5;
+  done.output = "o";
+  done.artifacts = {protocol::Artifact{"a/b.txt", 3, std::string(64, 'a'), "", "xyz"},
+                    protocol::Artifact{"big", 1u << 30, std::string(64, 'b'),
+                                       "file:///data/t/1/big", ""}};
+  protocol::TaskInfo t;
+  ASSERT_TRUE(DecodeResult(EncodeResult(done), t).has_value());
+  EXPECT_EQ(t.artifacts, done.artifacts);
+  EXPECT_EQ(t.output, "o");
+  done.artifacts.clear();
+  protocol::TaskInfo old;
+  ASSERT_TRUE(DecodeResult(EncodeResult(done), old).has_value());
+  EXPECT_TRUE(old.artifacts.empty());
+  std::string broken = EncodeResult(done) + "\x91\x92\xa1x\x01";  // one artifact of 2 fields
+  protocol::TaskInfo bad;
+  EXPECT_FALSE(DecodeResult(broken, bad).has_value());
+}
+
 TEST(TaskRecordTest, BytesThatAreNotARecordAreAnErrorNotACrash) {
   std::string spec = EncodeSpec(FullSpec(), "", "", 1);
   for (size_t cut = 0; cut < spec.size(); ++cut) {

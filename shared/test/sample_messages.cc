@@ -265,6 +265,23 @@ std::vector<Sample> SampleMessages() {
   }
   out.push_back({"result", ResultMsg{FullInfo()}});
   {
+    // A finished exec task with one artifact kept on the workers' volume and one inline.
+    TaskInfo t;
+    t.id = "01JD0000000000000000000001";
+    t.type = "exec";
+    t.state = TaskState::kSucceeded;
+    t.attempts = 1;
+    t.artifacts = {Artifact{"report/summary.txt", 2,
+                            "6a5ac9bb8ea2c1ea36b4c0d8e3dd2e1b0bd0c6f0d1f2e3a4b5c6d7e8f9a0b1c2",
+                            "file:///var/lib/taskmill/artifacts/01JD0000000000000000000001/"
+                            "report/summary.txt",
+                            ""},
+                   Artifact{"small.bin", 3,
+                            "039058c6f2c0cb492c533b0a4d14ef77cc0f78abccced5287d84a1a2011cfb81",
+                            "", std::string("\x01\x02\x03", 3)}};
+    out.push_back({"result_artifacts", ResultMsg{t}});
+  }
+  {
     Event e;
     e.batch_id = "01JD00000000000000000000B1";
     e.type = "task_failed";
@@ -321,6 +338,16 @@ std::vector<Sample> SampleMessages() {
                         true};
     d.duration_ms = 12;
     out.push_back({"done_handler_exception", d});
+  }
+  {
+    Done d;
+    d.task_id = "01JD0000000000000000000001";
+    d.token = 8;
+    d.ok = true;
+    d.artifacts = {Artifact{"out.txt", 2,
+                            "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4", "",
+                            "hi"}};
+    out.push_back({"done_artifacts", d});
   }
   out.push_back({"progress", Progress{"01JD0000000000000000000001", 7, 0.5, "half"}});
   // Fencing tokens are random 64-bit values: above 2^53 (a double's exact range) and 2^63,

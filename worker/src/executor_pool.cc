@@ -107,6 +107,7 @@ protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progr
   done.exit_code = out.exit_code;
   done.stdout_data = std::move(out.stdout_data);
   done.stderr_data = std::move(out.stderr_data);
+  done.artifacts = std::move(out.artifacts);
   done.duration_ms = static_cast<uint32_t>(std::max<int64_t>(duration, 0));
   done.cost = ctx.costs();
   done.cost.try_emplace("wall_ms", static_cast<double>(done.duration_ms));

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "taskmill/shared/flags.h"
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   options.concurrency = std::max(1u, std::thread::hardware_concurrency());
   std::string log_level = "info";
   std::vector<std::string> labels;
+  taskmill::worker::ExecOptions exec_options;
+  std::string isolation = "directory";
 
   taskmill::FlagSet flags(kProgram, "Runs taskmill tasks (exec, echo, sleep, fail) for a broker.");
   bool version = false;
@@ -76,6 +79,31 @@ int main(int argc, char** argv) {
   flags.String("http", &options.http,
                "HOST:PORT of an HTTP listener for /healthz, /readyz and /metrics (port 0: a "
                "free port, logged); off: none");
+  flags.Choice("isolation", &isolation, {"none", "directory", "branch", "full"},
+               "exec's isolation level for payloads that name none: none (the worker's "
+               "directory), directory (a fresh temp dir), branch (a git worktree), full "
+               "(namespaces; checked at startup)");
+  flags.Uint("limit-cpu-seconds", &exec_options.limits.cpu_seconds, 0, 1ull << 32,
+             "exec's default CPU-time limit per process, seconds (0: none)");
+  flags.Uint("limit-memory-mb", &exec_options.limits.memory_mb, 0, 1ull << 32,
+             "exec's default address-space limit per process, MiB (0: none)");
+  flags.Uint("limit-open-files", &exec_options.limits.open_files, 0, 1ull << 32,
+             "exec's default open-file limit per process (0: none)");
+  flags.Uint("limit-processes", &exec_options.limits.processes, 0, 1ull << 32,
+             "exec's default limit on the task user's processes (0: none)");
+  flags.String("artifacts-dir", &exec_options.artifacts_dir,
+               "where exec keeps artifacts too big to travel in the result, as "
+               "<dir>/<task id>/<attempt>/<name> (a volume clients can read; empty: inline only)");
+  flags.Uint("artifacts-inline-bytes", &exec_options.artifacts_inline_bytes, 0, 1u << 20,
+             "artifacts of one attempt up to this many bytes in all travel in the result");
+  flags.Uint("max-artifacts", &exec_options.max_artifacts, 0, 256,
+             "files one exec attempt may keep (more fails it: artifacts_too_large)");
+  flags.Uint("max-artifact-bytes", &exec_options.max_artifact_bytes, 0, 1ull << 40,
+             "bytes one exec attempt may keep in all (more fails it: artifacts_too_large)");
+  flags.Uint("artifacts-retention-hours", &exec_options.artifacts_retention_hours, 0,
+             24ull * 365 * 10,
+             "task dirs in --artifacts-dir older than this are removed (set it to the broker's "
+             "--retention-hours; 0: never)");
   flags.List("labels", &labels, "labels sent to the broker, key=value (comma-separated)");
   flags.Choice("log-level", &log_level,
                {"trace", "debug", "info", "warn", "error", "critical", "off"}, "log level");
@@ -109,7 +137,20 @@ int main(int argc, char** argv) {
   if (auto v = taskmill::worker::ValidateOptions(worker.options()); !v) {
     return Usage("--" + v.error().message);
   }
-  taskmill::worker::RegisterBuiltins(worker);
+  exec_options.isolation = *taskmill::worker::ParseIsolationLevel(isolation);
+  if (!exec_options.artifacts_dir.empty()) {
+    // Artifact URIs are absolute file:// paths; the dir must exist before the first task.
+    std::error_code ec;
+    auto dir = std::filesystem::absolute(exec_options.artifacts_dir, ec);
+    if (!ec) std::filesystem::create_directories(dir, ec);
+    if (ec) return Usage("--artifacts-dir " + exec_options.artifacts_dir + ": " + ec.message());
+    exec_options.artifacts_dir = dir.lexically_normal().string();
+  }
+  // A default the host cannot give is a startup error, not a surprise per task.
+  if (auto ok = taskmill::worker::CheckIsolationAvailable(exec_options.isolation); !ok) {
+    return Usage("--isolation " + isolation + ": " + ok.error().message);
+  }
+  taskmill::worker::RegisterBuiltins(worker, exec_options);
 
   // SIGTERM/SIGINT arrive on a signalfd that the I/O thread polls. They are blocked before
   // any thread starts, so every thread inherits the mask and none takes them directly.

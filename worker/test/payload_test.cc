@@ -13,19 +13,19 @@ TEST(JsonTest, ReadsObjectsArraysStringsNumbersAndLiterals) {
   auto v = ParseJson(R"( {"a": [1, -2, 3.5, 1e3], "s": "x\"\\\n\u00e9\ud83d\ude00",
                           "t": true, "f": false, "n": null, "o": {}} )");
   ASSERT_TRUE(v) << v.error().message;
-  ASSERT_EQ(v->kind(), Value::Kind::kMap);
-  const Value* a = v->Find("a");
+  ASSERT_TRUE(v->is_object());
+  const Json* a = Find(*v, "a");
   ASSERT_TRUE(a);
-  ASSERT_EQ(a->items().size(), 4u);
-  EXPECT_EQ(a->items()[0].as_int(), 1);
-  EXPECT_EQ(a->items()[1].as_int(), -2);
-  EXPECT_DOUBLE_EQ(a->items()[2].as_double(), 3.5);
-  EXPECT_DOUBLE_EQ(a->items()[3].as_double(), 1000);
-  EXPECT_EQ(v->Find("s")->as_string(), "x\"\\\n\xc3\xa9\xf0\x9f\x98\x80");
-  EXPECT_TRUE(v->Find("t")->as_bool());
-  EXPECT_FALSE(v->Find("f")->as_bool());
-  EXPECT_TRUE(v->Find("n")->is_null());
-  EXPECT_EQ(v->Find("o")->kind(), Value::Kind::kMap);
+  ASSERT_EQ(a->size(), 4u);
+  EXPECT_EQ((*a)[0].get<int64_t>(), 1);
+  EXPECT_EQ((*a)[1].get<int64_t>(), -2);
+  EXPECT_DOUBLE_EQ((*a)[2].get<double>(), 3.5);
+  EXPECT_DOUBLE_EQ((*a)[3].get<double>(), 1000);
+  EXPECT_EQ(Find(*v, "s")->get<std::string>(), "x\"\\\n\xc3\xa9\xf0\x9f\x98\x80");
+  EXPECT_TRUE(Find(*v, "t")->get<bool>());
+  EXPECT_FALSE(Find(*v, "f")->get<bool>());
+  EXPECT_TRUE(Find(*v, "n")->is_null());
+  EXPECT_TRUE(Find(*v, "o")->is_object());
 }
 
 TEST(JsonTest, RejectsMalformedInput) {
@@ -42,6 +42,29 @@ TEST(JsonTest, EnforcesDepthAndSizeLimits) {
   EXPECT_FALSE(ParseJson(deep, PayloadLimits{.max_depth = 32}));
   EXPECT_FALSE(ParseJson("[1,2,3]", PayloadLimits{.max_items = 2}));
   EXPECT_FALSE(ParseJson("[1,2,3]", PayloadLimits{.max_bytes = 4}));
+  EXPECT_FALSE(ParseJson(R"({"a":1,"b":2,"c":3})", PayloadLimits{.max_items = 2}));
+  // At the limits exactly: accepted.
+  std::string at(32, '[');
+  at += std::string(32, ']');
+  EXPECT_TRUE(ParseJson(at, PayloadLimits{.max_depth = 32}));
+  EXPECT_TRUE(ParseJson("[1,2]", PayloadLimits{.max_items = 2}));
+  auto deep_error = ParseJson(deep, PayloadLimits{.max_depth = 32});
+  EXPECT_NE(deep_error.error().message.find("deeper than 32"), std::string::npos)
+      << deep_error.error().message;
+}
+
+// nlohmann's own message, without its exception tag, says where the JSON went wrong.
+TEST(JsonTest, ErrorsSayWhereAndWhat) {
+  auto v = ParseJson(R"({"a": tru})");
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message.find("not valid JSON"), std::string::npos) << v.error().message;
+  EXPECT_EQ(v.error().message.find("[json.exception"), std::string::npos) << v.error().message;
+}
+
+TEST(JsonTest, RepeatedKeyKeepsTheLastValue) {
+  auto v = ParseJson(R"({"k": 1, "k": 2})");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(Find(*v, "k")->get<int64_t>(), 2);
 }
 
 TEST(MsgpackTest, ReadsMapsOfStringsBinsAndNumbers) {
@@ -57,9 +80,12 @@ TEST(MsgpackTest, ReadsMapsOfStringsBinsAndNumbers) {
   pk.pack(uint64_t{18446744073709551615ull});
   auto v = ParseMsgpack(std::string_view(buf.data(), buf.size()));
   ASSERT_TRUE(v) << v.error().message;
-  EXPECT_EQ(v->Find("s")->as_string(), "text");
-  EXPECT_EQ(v->Find("b")->as_string(), std::string("\x00\x01\x02", 3));
-  EXPECT_EQ(v->Find("n")->kind(), Value::Kind::kDouble);
+  EXPECT_EQ(Find(*v, "s")->get<std::string>(), "text");
+  EXPECT_EQ(Find(*v, "b")->get<std::string>(), std::string("\x00\x01\x02", 3));
+  EXPECT_EQ(Find(*v, "n")->get<uint64_t>(), 18446744073709551615ull);
+  auto n = GetUint(*v, "n");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(**n, 18446744073709551615ull);
 }
 
 TEST(MsgpackTest, RejectsTruncatedTrailingAndOversizedInput) {
@@ -71,22 +97,31 @@ TEST(MsgpackTest, RejectsTruncatedTrailingAndOversizedInput) {
   EXPECT_FALSE(ParseMsgpack("\xdd\xff\xff\xff\xff"));  // array of 4 G elements in 5 bytes
   EXPECT_FALSE(ParseMsgpack("\xc1"));                  // never-used byte
   EXPECT_FALSE(ParseMsgpack("\x81\x01\x02"));          // non-string key
+  EXPECT_FALSE(ParseMsgpack("\xd4\x01\x00"));          // fixext 1
+  std::string deep(100, '\x91');                       // 100 nested arrays of one...
+  deep += '\x01';                                      // ...holding 1
+  auto d = ParseMsgpack(deep);
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message.find("deeper than"), std::string::npos) << d.error().message;
+  auto big = ParseMsgpack(std::string("\xdd\x00\x01\x00\x00", 5));  // 65536 in 5 bytes
+  ASSERT_FALSE(big);
+  EXPECT_NE(big.error().message.find("declares"), std::string::npos) << big.error().message;
 }
 
 TEST(PayloadTest, PicksJsonByItsOpeningBrace) {
   auto j = ParsePayload("  {\"x\": 1}");
   ASSERT_TRUE(j);
-  EXPECT_EQ(j->Find("x")->as_int(), 1);
+  EXPECT_EQ(Find(*j, "x")->get<int64_t>(), 1);
   auto m = ParsePayload(std::string("\x81\xa1x\x01", 4));
   ASSERT_TRUE(m);
-  EXPECT_EQ(m->Find("x")->as_int(), 1);
+  EXPECT_EQ(Find(*m, "x")->get<int64_t>(), 1);
 }
 
 // JSON arrays are JSON too; text that is neither is said to be text, not "trailing bytes".
 TEST(PayloadTest, ReadsJsonArraysAndCallsOtherTextText) {
   auto a = ParsePayload(" [1, 2]");
   ASSERT_TRUE(a) << a.error().message;
-  EXPECT_EQ(a->kind(), Value::Kind::kArray);
+  EXPECT_TRUE(a->is_array());
   auto text = ParsePayload("hello there");
   ASSERT_FALSE(text);
   EXPECT_EQ(text.error().message.find("trailing"), std::string::npos) << text.error().message;

@@ -3,8 +3,10 @@
 namespace taskmill::broker {
 
 uint64_t HeldResults::SizeOf(const protocol::Done& d) {
+  uint64_t artifacts = 0;
+  for (const auto& a : d.artifacts) artifacts += a.name.size() + a.uri.size() + a.data.size() + 80;
   return d.task_id.size() + d.output.size() + d.stdout_data.size() + d.stderr_data.size() +
-         (d.error ? d.error->code.size() + d.error->message.size() : 0) + 64;
+         (d.error ? d.error->code.size() + d.error->message.size() : 0) + artifacts + 64;
 }
 
 bool HeldResults::Hold(const std::string& identity, protocol::Done done, int64_t now_ms) {

@@ -168,7 +168,19 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
   // Its slot is free again, but it claims for it only if its last claim came back full or
   // work became ready since (not idle): a DONE alone never sends an empty claim.
   std::string worker_id = w->id;
-  if (uint64_t size = done.output.size() + done.stdout_data.size() + done.stderr_data.size();
+  if (auto valid = protocol::ValidateArtifacts(done.artifacts, "artifacts"); !valid) {
+    // A worker's list is untrusted: a name like "../x" would escape a client's --out dir.
+    // Record the attempt failed, saying why, rather than store a list no client may use.
+    ++ctx_.counters.bad_frames;
+    Log()->debug("task {}: bad artifacts: {}", done.task_id, valid.error().message);
+    done.error = protocol::TaskError{"bad_artifacts", valid.error().message, false};
+    done.ok = false;
+    done.artifacts.clear();
+  }
+  uint64_t inline_bytes = 0;
+  for (const auto& a : done.artifacts) inline_bytes += a.data.size();
+  if (uint64_t size = done.output.size() + done.stdout_data.size() + done.stderr_data.size() +
+                      inline_bytes;
       size > ctx_.options.max_output_bytes) {
     // Storing it would let one task fill Redis; dropping it silently would lose the attempt.
     // Record a failure that says why; a retry would produce the same output again.
@@ -178,13 +190,15 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
         "the result is " + std::to_string(size) + " bytes (output " +
             std::to_string(done.output.size()) + ", stdout " +
             std::to_string(done.stdout_data.size()) + ", stderr " +
-            std::to_string(done.stderr_data.size()) + "), over the broker's limit of " +
+            std::to_string(done.stderr_data.size()) + ", inline artifacts " +
+            std::to_string(inline_bytes) + "), over the broker's limit of " +
             std::to_string(ctx_.options.max_output_bytes) + " (--max-output-bytes)",
         false};
     done.ok = false;
     done.output.clear();
     done.stdout_data.clear();
     done.stderr_data.clear();
+    done.artifacts.clear();
   }
   if (auto valid = protocol::ValidateCosts(done.cost, "cost"); !valid) {
     // Keep the result, drop costs that would poison sums or dodge a budget.

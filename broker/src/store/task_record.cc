@@ -118,6 +118,19 @@ std::string EncodeResult(const protocol::Done& d) {
   w.Str(d.output);
   w.Str(d.stdout_data);
   w.Str(d.stderr_data);
+  // Artifacts, only when there are any (older records end here): an array of
+  // [name, size, sha256, uri, data] per file.
+  if (!d.artifacts.empty()) {
+    w.Array(static_cast<uint32_t>(d.artifacts.size()));
+    for (const auto& a : d.artifacts) {
+      w.Array(5);
+      w.Str(a.name);
+      w.Uint(a.size);
+      w.Str(a.sha256);
+      w.Str(a.uri);
+      w.Str(a.data);
+    }
+  }
   return w.Take();
 }
 
@@ -136,6 +149,25 @@ Result<void> DecodeResult(std::string_view bytes, protocol::TaskInfo& t) {
     TM_ASSIGN_OR_RETURN(o, in.Next("result output"));
     TM_ASSIGN_OR_RETURN(v, mp::Str(o, "result output"));
     *out = v;
+  }
+  if (in.AtEnd()) return {};
+  TM_ASSIGN_OR_RETURN(list, in.Next("result artifacts"));
+  TM_ASSIGN_OR_RETURN(items, mp::Array(list, "result artifacts"));
+  for (const msgpack::object& item : items) {
+    TM_ASSIGN_OR_RETURN(fields, mp::Array(item, "result artifact"));
+    if (fields.size() != 5) return mp::Bad("result artifact", "is not 5 fields");
+    protocol::Artifact a;
+    TM_ASSIGN_OR_RETURN(name, mp::Str(fields[0], "artifact name"));
+    TM_ASSIGN_OR_RETURN(size, mp::Int(fields[1], "artifact size"));
+    TM_ASSIGN_OR_RETURN(sha, mp::Str(fields[2], "artifact sha256"));
+    TM_ASSIGN_OR_RETURN(uri, mp::Str(fields[3], "artifact uri"));
+    TM_ASSIGN_OR_RETURN(data, mp::Str(fields[4], "artifact data"));
+    a.name = name;
+    a.size = static_cast<uint64_t>(size);
+    a.sha256 = sha;
+    a.uri = uri;
+    a.data = data;
+    t.artifacts.push_back(std::move(a));
   }
   return {};
 }

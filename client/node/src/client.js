@@ -6,6 +6,7 @@
 
 import {EventEmitter} from 'node:events';
 
+import {writeArtifacts} from './artifacts.js';
 import {CodecError, encodeFrames} from './codec.js';
 import {EndpointRing, parseEndpoints} from './endpoints.js';
 import {BrokerUnavailable, InvalidSpec, NotFound, TaskFailed, TaskmillError, TaskmillTimeout,
@@ -276,6 +277,13 @@ export class Client extends EventEmitter {
     const [task] = await this.getMany([id]);
     if (!task || task.state === 'unknown') throw new NotFound(`no task '${id}'`);
     return task;
+  }
+
+  /** Writes the files task `id` kept to `outDir` (names checked, sha256 verified);
+   * resolves to the paths written. Kept files are read from the workers' --artifacts-dir
+   * volume: `artifactsRoot` is where this host mounts it (default: each file:// uri's path). */
+  async fetchArtifacts(id, outDir, {artifactsRoot} = {}) {
+    return writeArtifacts(await this.get(id), outDir, {artifactsRoot});
   }
 
   async getMany(ids) {

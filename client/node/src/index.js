@@ -3,6 +3,7 @@
 export {Client, elapsedMs} from './client.js';
 export {EndpointListError} from './endpoints.js';
 export {Job} from './job.js';
+export {checkArtifactName, writeArtifacts} from './artifacts.js';
 export {Subscription} from './subscription.js';
 export {Worker} from './worker.js';
 export {BrokerUnavailable, Forbidden, InvalidSpec, NotFound, PermanentError, QueueFull,

@@ -49,6 +49,15 @@ export const TaskError = [
   f('retryable', 'bool'),
 ];
 
+// A file an exec task kept: uri (file://, the workers' shared volume) or, uri empty, data.
+export const Artifact = [
+  f('name', 'str', req),
+  f('size', 'u64'),
+  f('sha256', 'str'),
+  f('uri', 'str'),
+  f('data', 'bin'),
+];
+
 export const TASK_STATES = ['unknown', 'queued', 'delayed', 'blocked', 'running',
                             'succeeded', 'failed', 'cancelled'];
 export const TERMINAL_STATES = new Set(['succeeded', 'failed', 'cancelled']);
@@ -76,6 +85,7 @@ export const TaskInfo = [
   f('started_ms', 'i64'),
   f('finished_ms', 'i64'),
   f('history', 'objList', {schema: TaskError}),
+  f('artifacts', 'objList', {schema: Artifact}),
 ];
 
 export const QueueStats = [
@@ -220,6 +230,7 @@ export const Done = [
   f('duration_ms', 'u32'),
   f('cost', 'costMap'),
   f('started_ms', 'i64'),
+  f('artifacts', 'objList', {schema: Artifact}),
 ];
 export const Progress = [
   f('task_id', 'str', req),

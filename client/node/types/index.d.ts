@@ -45,6 +45,16 @@ export interface TaskError {
   retryable: boolean;
 }
 
+/** A file an exec task kept: at `uri` (file://, the workers' shared volume) or, `uri`
+ * empty, inline in `data`. Write them out with `client.fetchArtifacts(id, outDir)`. */
+export interface Artifact {
+  name: string;
+  size: U64;
+  sha256: string;
+  uri: string;
+  data: Buffer;
+}
+
 export interface TaskInfo {
   id: string;
   queue: string;
@@ -67,6 +77,7 @@ export interface TaskInfo {
   startedMs: number;
   finishedMs: number;
   history: TaskError[];
+  artifacts: Artifact[];
 }
 
 export interface QueueStats {
@@ -201,6 +212,8 @@ export class Client extends EventEmitter {
   waitResult(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
   result(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
   get(id: TaskRef): Promise<TaskInfo>;
+  /** Writes the files the task kept to outDir (names checked, sha256 verified). */
+  fetchArtifacts(id: TaskRef, outDir: string, options?: {artifactsRoot?: string}): Promise<string[]>;
   getMany(ids: TaskRef[]): Promise<TaskInfo[]>;
   getBatch(batchId: string): Promise<BatchStatus>;
   cancel(id: TaskRef, options?: {reason?: string}): Promise<number>;
@@ -327,3 +340,9 @@ export class PermanentError extends Error {
 
 export const TASK_STATES: TaskState[];
 export const TERMINAL_STATES: Set<TaskState>;
+
+/** Writes every artifact of `task` as outDir/<name> (names checked, sha256 verified). */
+export function writeArtifacts(task: TaskInfo, outDir: string,
+                               options?: {artifactsRoot?: string}): Promise<string[]>;
+/** Throws unless `name` is a relative path of [A-Za-z0-9_.-] names, none '.' or '..'. */
+export function checkArtifactName(name: string): void;

@@ -17,18 +17,19 @@ from taskmill.errors import (BrokerUnavailable, DependencyCycle, Forbidden, Inva
                              Unauthorized)
 from taskmill.handle import AsyncTaskHandle, TaskHandle
 from taskmill.worker import Task, Worker
-from taskmill.messages import (BackoffPolicy, BatchSpec, BatchStatus, Event, QueueStats,
-                               TaskError, TaskInfo, TaskSpec, WorkerInfo)
+from taskmill.messages import (Artifact, BackoffPolicy, BatchSpec, BatchStatus, Event,
+                               QueueStats, TaskError, TaskInfo, TaskSpec, WorkerInfo)
+from taskmill.artifacts import write_artifacts
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AffectedTasks", "App", "AsyncClient", "AsyncTaskHandle", "AsyncSubscribedBatch",
+    "AffectedTasks", "App", "Artifact", "AsyncClient", "AsyncTaskHandle", "AsyncSubscribedBatch",
     "AsyncSubscription",
     "BackoffPolicy", "BatchSpec", "BatchStatus", "BrokerUnavailable", "Client",
     "DependencyCycle", "Event", "Forbidden", "InvalidSpec", "NotFound", "PermanentError",
     "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "StoreFull", "SubscribedBatch",
     "Subscription", "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError",
     "TaskmillTimeout", "TaskmillWarning", "Task", "TaskFunction", "TaskHandle", "Unauthorized", "Worker",
-    "WorkerInfo",
+    "WorkerInfo", "write_artifacts",
 ]

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, U
     overload
 
 from taskmill import calls
+from taskmill.artifacts import write_artifacts
 from taskmill import messages as m
 from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
 from taskmill.connection import Connection
@@ -229,6 +230,14 @@ class Client:
     def get(self, task_id: str) -> m.TaskInfo:
         """One task's current state; NotFound for an unknown id."""
         return self._run(calls.get(task_id, self.request_timeout))
+
+    def fetch_artifacts(self, task_id: str, out_dir: str,
+                        artifacts_root: Optional[str] = None) -> List[str]:
+        """Writes the files ``task_id`` kept to ``out_dir`` (names checked, sha256
+        verified; see ``taskmill.artifacts``); returns the paths written. Kept files are
+        read from the workers' ``--artifacts-dir`` volume: ``artifacts_root`` is where this
+        host mounts it (default: the path in each ``file://`` uri)."""
+        return write_artifacts(self.get(task_id), out_dir, artifacts_root)
 
     def get_many(self, ids: Sequence[str]) -> List[m.TaskInfo]:
         """Many tasks; an unknown id comes back with state "unknown"."""

@@ -180,6 +180,29 @@ TaskError.FIELDS = (
 
 
 @dataclass
+class Artifact:
+    """A file an exec task kept: ``uri`` (file://, on the workers' shared volume) or, when
+    ``uri`` is empty, the content itself in ``data``. Fetch with ``Client.fetch_artifacts``."""
+
+    name: str = ""
+    size: int = 0
+    sha256: str = ""
+    uri: str = ""
+    data: bytes = b""
+
+    FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+Artifact.FIELDS = (
+    Field("name", STR, required=True),
+    Field("size", UINT, max=U64),
+    Field("sha256", STR),
+    Field("uri", STR),
+    Field("data", BIN),
+)
+
+
+@dataclass
 class TaskInfo:
     """A task as the broker reports it: state, attempts, result, costs, error history."""
 
@@ -204,6 +227,7 @@ class TaskInfo:
     started_ms: int = 0
     finished_ms: int = 0
     history: List[TaskError] = field(default_factory=list)
+    artifacts: List[Artifact] = field(default_factory=list)
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -256,6 +280,7 @@ TaskInfo.FIELDS = (
     Field("started_ms", INT),
     Field("finished_ms", INT),
     Field("history", OBJ_LIST, cls=TaskError),
+    Field("artifacts", OBJ_LIST, cls=Artifact),
 )
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Dict, List, Optional, Tuple
 
-from taskmill.messages import (BIN, BIN_MAP, BOOL, COST_MAP, DOUBLE, I32, INT, OPT_INT,
-                               OPT_OBJ, STR, STR_LIST, STR_MAP, U32, UINT, Field, TaskError)
+from taskmill.messages import (BIN, BIN_MAP, BOOL, COST_MAP, DOUBLE, I32, INT, OBJ_LIST,
+                               OPT_INT, OPT_OBJ, STR, STR_LIST, STR_MAP, U32, UINT, Artifact,
+                               Field, TaskError)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Done:
     duration_ms: int = 0
     cost: Dict[str, float] = field(default_factory=dict)
     started_ms: int = 0
+    artifacts: List[Artifact] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("task_id", STR, required=True),
         Field("token", UINT, required=True),
@@ -66,6 +68,7 @@ class Done:
         Field("duration_ms", UINT, max=U32),
         Field("cost", COST_MAP),
         Field("started_ms", INT),
+        Field("artifacts", OBJ_LIST, cls=Artifact),
     )
 
 

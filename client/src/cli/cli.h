@@ -55,6 +55,7 @@ int RunBatch(Context& ctx, const Args& args);
 int RunStats(Context& ctx, const Args& args);
 int RunDlq(Context& ctx, const Args& args);
 int RunKeygen(Context& ctx, const Args& args);
+int RunArtifacts(Context& ctx, const Args& args);
 
 // Registers --json and --broker on a command's flags, so they may follow the command.
 void AddCommonFlags(FlagSet& flags, GlobalOptions& global);

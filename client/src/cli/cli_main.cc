@@ -34,6 +34,10 @@ commands:
   dlq list [--queue Q] [--limit N]
   dlq retry|purge [--queue Q] (ID... | --all)
                               dead letters: list, send back to their queue, or delete
+  artifacts ID [--out DIR] [--artifacts-root DIR]
+                              list a task's artifacts; --out writes them to DIR (checked
+                              names, verified sha256); --artifacts-root: where this host
+                              mounts the workers' --artifacts-dir
   keygen NAME [--dir DIR] [--force]
                               write a CURVE key pair DIR/NAME.key (secret) and DIR/NAME.pub
 
@@ -189,6 +193,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (command == "stats") return RunStats(ctx, args);
   if (command == "dlq") return RunDlq(ctx, args);
   if (command == "keygen") return RunKeygen(ctx, args);
+  if (command == "artifacts") return RunArtifacts(ctx, args);
   if (command == "help") {
     out << kUsage;
     return kExitOk;

@@ -115,7 +115,20 @@ json ToJson(const protocol::TaskInfo& t) {
   json history = json::array();
   for (const auto& e : t.history) history.push_back(ToJson(e));
   out["history"] = std::move(history);
+  if (!t.artifacts.empty()) out["artifacts"] = ToJson(t.artifacts);  // absent: none
   return out;
+}
+
+json ToJson(const std::vector<protocol::Artifact>& artifacts) {
+  json list = json::array();
+  for (const auto& a : artifacts) {
+    list.push_back(json{{"name", a.name},
+                        {"size", a.size},
+                        {"sha256", a.sha256},
+                        {"uri", a.uri},
+                        {"inline", a.uri.empty()}});
+  }
+  return list;
 }
 
 json ToJson(const protocol::BatchStatus& b) {

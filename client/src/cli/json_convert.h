@@ -22,6 +22,8 @@ void PutBytes(nlohmann::json& object, const std::string& key, std::string_view b
 
 nlohmann::json ToJson(const protocol::TaskError& error);
 nlohmann::json ToJson(const protocol::TaskInfo& task);
+// name, size, sha256, uri and inline (true: the content is in the record) of each.
+nlohmann::json ToJson(const std::vector<protocol::Artifact>& artifacts);
 nlohmann::json ToJson(const protocol::BatchStatus& batch);
 nlohmann::json ToJson(const protocol::QueueStats& queue);
 nlohmann::json ToJson(const protocol::WorkerInfo& worker);

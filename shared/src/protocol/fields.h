@@ -63,6 +63,16 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
+requires Is<S, Artifact>
+void Fields(V& v, S& x) {
+  v.Str("name", x.name, "", Req::kYes);
+  v.Uint("size", x.size);
+  v.Str("sha256", x.sha256);
+  v.Str("uri", x.uri);
+  v.Bin("data", x.data);
+}
+
+template <class V, class S>
 requires Is<S, TaskInfo>
 void Fields(V& v, S& x) {
   v.Str("id", x.id, "", Req::kYes);
@@ -86,6 +96,7 @@ void Fields(V& v, S& x) {
   v.Int("started_ms", x.started_ms);
   v.Int("finished_ms", x.finished_ms);
   v.ObjList("history", x.history);
+  v.ObjList("artifacts", x.artifacts);
 }
 
 template <class V, class S>
@@ -312,6 +323,7 @@ void Fields(V& v, S& x) {
   v.Uint("duration_ms", x.duration_ms);
   v.CostMap("cost", x.cost);
   v.Int("started_ms", x.started_ms);
+  v.ObjList("artifacts", x.artifacts);
 }
 
 template <class V, class S>

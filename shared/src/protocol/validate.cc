@@ -1,5 +1,6 @@
 #include "taskmill/shared/protocol/validate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -52,6 +53,58 @@ Result<void> ValidateRequestId(std::string_view id, std::string_view what) {
                        std::string(what) + ": byte " + std::to_string(i) + " (" + hex +
                            ") is not printable ASCII (allowed: 0x20 to 0x7e)");
     }
+  }
+  return {};
+}
+
+Result<void> ValidateArtifactName(std::string_view name) {
+  auto bad = [&](const std::string& why) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "artifact name '" + std::string(name.substr(0, 300)) + "' " + why);
+  };
+  if (name.empty() || name.size() > kMaxArtifactNameBytes) {
+    return bad("must be 1 to " + std::to_string(kMaxArtifactNameBytes) + " bytes");
+  }
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t slash = name.find('/', start);
+    std::string_view part =
+        name.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (part.empty()) return bad("has an empty path component (a leading, trailing or double '/')");
+    if (part == "." || part == "..") return bad("has a '" + std::string(part) + "' component");
+    for (char c : part) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '.' || c == '-';
+      if (!ok) return bad("may contain only letters, digits, '_', '.', '-' and '/' between names");
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return {};
+}
+
+Result<void> ValidateArtifacts(const std::vector<Artifact>& artifacts, std::string_view where) {
+  if (artifacts.size() > kMaxArtifacts) {
+    return Invalid(where, std::to_string(artifacts.size()) + " artifacts is over the limit of " +
+                              std::to_string(kMaxArtifacts));
+  }
+  std::vector<std::string_view> names;
+  for (const auto& a : artifacts) {
+    if (auto ok = ValidateArtifactName(a.name); !ok) return Invalid(where, ok.error().message);
+    names.push_back(a.name);
+    bool hex = a.sha256.size() == 64;
+    for (char c : a.sha256) hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+    if (!hex) return Invalid(where, a.name + ": sha256 must be 64 lowercase hex digits");
+    if (a.uri.empty() && a.data.size() != a.size) {
+      return Invalid(where, a.name + ": an inline artifact's size must be its data's");
+    }
+    if (!a.uri.empty() && (!a.uri.starts_with("file:///") || !a.data.empty())) {
+      return Invalid(where, a.name + ": a kept artifact has a file:// uri and no data");
+    }
+  }
+  std::sort(names.begin(), names.end());
+  if (std::adjacent_find(names.begin(), names.end()) != names.end()) {
+    return Invalid(where, "two artifacts have the same name");
   }
   return {};
 }

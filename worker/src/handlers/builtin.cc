@@ -7,16 +7,15 @@
 namespace taskmill::worker {
 namespace {
 
-Result<Value> PayloadMap(const TaskContext& ctx) {
+Result<Json> PayloadMap(const TaskContext& ctx) {
   // An empty payload reads as an empty map, so `sleep` and `fail` work without one.
-  if (ctx.payload().empty()) return Value::Map({});
+  if (ctx.payload().empty()) return Json::object();
   auto doc = ParsePayload(ctx.payload());
   if (!doc) return doc;
-  if (doc->kind() != Value::Kind::kMap) {
+  if (!doc->is_object()) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     std::string("payload must be a map (a JSON object or msgpack map), not ") +
-                         (doc->kind() == Value::Kind::kArray ? "an " : "a ") +
-                         KindName(doc->kind()));
+                     "payload must be a map (a JSON object or msgpack map), not " +
+                         DescribeType(*doc));
   }
   return doc;
 }

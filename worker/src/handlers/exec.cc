@@ -1,5 +1,6 @@
-// The exec built-in: runs argv in a fresh temporary directory, captures bounded stdout and
-// stderr, kills the whole process group on timeout or cancel, and reports costs.
+// The exec built-in: runs argv in the workspace of its isolation level (a fresh temporary
+// directory by default), captures bounded stdout and stderr, kills the whole process group
+// on timeout or cancel, and reports costs.
 
 #include <poll.h>
 #include <signal.h>
@@ -7,12 +8,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "handlers/artifacts.h"
 #include "handlers/child_process.h"
+#include "handlers/isolation.h"
 #include "handlers/payload.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/log.h"
@@ -25,6 +29,9 @@ namespace {
 
 constexpr const char* kCostFileName = ".taskmill-cost.json";
 constexpr const char* kParentsDirName = ".taskmill-parents";
+constexpr const char* kArtifactsDirName = ".taskmill-artifacts";
+// The artifacts sweep runs at most this often per worker process.
+constexpr int64_t kSweepEveryMs = 60'000;
 // After the child exits, how long its pipes may stay open (a grandchild that escaped the
 // process group) before we stop reading them.
 constexpr int64_t kPipeDrainMs = 1000;
@@ -37,36 +44,92 @@ struct ExecSpec {
   uint64_t timeout_ms = 0;  // 0: the task's timeout, if any
   bool retry_on_nonzero = true;
   uint64_t max_output_bytes = 0;
+  IsolationLevel isolation = IsolationLevel::kDirectory;
+  std::optional<GitSpec> git;
+  ResourceLimits limits;
 };
+
+// The optional "limits" map: each field falls back to the worker's default.
+Result<ResourceLimits> ParseLimits(const Json& doc, const ResourceLimits& defaults) {
+  ResourceLimits limits = defaults;
+  const Json* map = Find(doc, "limits");
+  if (!map || map->is_null()) return limits;
+  if (!map->is_object()) {
+    return MakeError(ErrorCode::kInvalidArgument, "limits must be a map, not " + DescribeType(*map));
+  }
+  for (const auto& [name, value] : map->items()) {
+    if (name != "cpu_seconds" && name != "memory_mb" && name != "open_files" &&
+        name != "processes") {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "limits." + name +
+                           " is not a limit (cpu_seconds, memory_mb, open_files, processes)");
+    }
+  }
+  struct Field {
+    const char* name;
+    uint64_t* slot;
+  };
+  for (auto [name, slot] : {Field{"cpu_seconds", &limits.cpu_seconds},
+                            Field{"memory_mb", &limits.memory_mb},
+                            Field{"open_files", &limits.open_files},
+                            Field{"processes", &limits.processes}}) {
+    auto v = GetUint(*map, name);
+    if (!v) return MakeError(ErrorCode::kInvalidArgument, "limits." + v.error().message);
+    if (*v) {
+      if (**v > (1ull << 32)) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         std::string("limits.") + name + " is larger than 2^32");
+      }
+      *slot = **v;
+    }
+  }
+  return limits;
+}
+
+Result<std::optional<GitSpec>> ParseGit(const Json& doc) {
+  const Json* git = Find(doc, "git");
+  if (!git || git->is_null()) return std::optional<GitSpec>{};
+  if (!git->is_object()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "git must be a map {repo, ref}, not " + DescribeType(*git));
+  }
+  auto repo = GetString(*git, "repo");
+  if (!repo) return MakeError(ErrorCode::kInvalidArgument, "git." + repo.error().message);
+  auto ref = GetString(*git, "ref");
+  if (!ref) return MakeError(ErrorCode::kInvalidArgument, "git." + ref.error().message);
+  return std::optional<GitSpec>(GitSpec{repo->value_or(""), ref->value_or("")});
+}
 
 Result<ExecSpec> ParseSpec(std::string_view payload, const ExecOptions& options) {
   auto bad = [](std::string m) { return MakeError(ErrorCode::kInvalidArgument, std::move(m)); };
   auto doc = ParsePayload(payload);
   if (!doc) return std::unexpected(doc.error());
-  if (doc->kind() != Value::Kind::kMap) {
+  if (!doc->is_object()) {
     return bad(std::string("exec payload must be a map (a JSON object such as {\"argv\": "
                            "[\"echo\", \"hi\"]}), not ") +
-               (doc->kind() == Value::Kind::kArray ? "an " : "a ") + KindName(doc->kind()));
+               DescribeType(*doc));
   }
   ExecSpec spec;
-  const Value* argv = doc->Find("argv");
-  if (!argv || argv->kind() != Value::Kind::kArray || argv->items().empty()) {
+  const Json* argv = Find(*doc, "argv");
+  if (!argv || !argv->is_array() || argv->empty()) {
     return bad("argv must be a non-empty array of strings");
   }
-  for (const auto& a : argv->items()) {
-    if (a.kind() != Value::Kind::kString) return bad("argv must be an array of strings");
-    if (a.as_string().find('\0') != std::string::npos) return bad("argv holds a NUL byte");
-    spec.argv.push_back(a.as_string());
+  for (const auto& a : *argv) {
+    if (!a.is_string()) return bad("argv must be an array of strings");
+    const auto& arg = a.get_ref<const std::string&>();
+    if (arg.find('\0') != std::string::npos) return bad("argv holds a NUL byte");
+    spec.argv.push_back(arg);
   }
-  if (const Value* env = doc->Find("env"); env && !env->is_null()) {
-    if (env->kind() != Value::Kind::kMap) return bad("env must be a map of strings");
-    for (const auto& [k, v] : env->fields()) {
-      if (v.kind() != Value::Kind::kString) return bad("env." + k + " must be a string");
+  if (const Json* env = Find(*doc, "env"); env && !env->is_null()) {
+    if (!env->is_object()) return bad("env must be a map of strings");
+    for (const auto& [k, v] : env->items()) {
+      if (!v.is_string()) return bad("env." + k + " must be a string");
+      const auto& value = v.get_ref<const std::string&>();
       if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
-          v.as_string().find('\0') != std::string::npos) {
+          value.find('\0') != std::string::npos) {
         return bad("env has an invalid name or value: '" + k + "'");
       }
-      spec.env.emplace_back(k, v.as_string());
+      spec.env.emplace_back(k, value);
     }
   }
   auto stdin_data = GetString(*doc, "stdin");
@@ -77,10 +140,10 @@ Result<ExecSpec> ParseSpec(std::string_view payload, const ExecOptions& options)
   spec.cwd = cwd->value_or("");
   std::filesystem::path rel(spec.cwd);
   if (rel.is_absolute() || spec.cwd.find('\0') != std::string::npos) {
-    return bad("cwd must be a path relative to the task's temporary directory");
+    return bad("cwd must be a path relative to the task's working directory");
   }
   for (const auto& part : rel) {
-    if (part == "..") return bad("cwd may not leave the task's temporary directory");
+    if (part == "..") return bad("cwd may not leave the task's working directory");
   }
   auto timeout = GetUint(*doc, "timeout_ms");
   if (!timeout) return std::unexpected(timeout.error());
@@ -92,6 +155,22 @@ Result<ExecSpec> ParseSpec(std::string_view payload, const ExecOptions& options)
   if (!max_out) return std::unexpected(max_out.error());
   spec.max_output_bytes =
       std::min(max_out->value_or(options.max_output_bytes), options.max_output_ceiling);
+  auto isolation = GetString(*doc, "isolation");
+  if (!isolation) return std::unexpected(isolation.error());
+  spec.isolation = options.isolation;
+  if (*isolation) {
+    auto level = ParseIsolationLevel(**isolation);
+    if (!level) {
+      return bad("isolation must be none, directory, branch or full, not '" + **isolation + "'");
+    }
+    spec.isolation = *level;
+  }
+  auto git = ParseGit(*doc);
+  if (!git) return std::unexpected(git.error());
+  spec.git = std::move(*git);
+  auto limits = ParseLimits(*doc, options.limits);
+  if (!limits) return std::unexpected(limits.error());
+  spec.limits = *limits;
   return spec;
 }
 
@@ -223,23 +302,24 @@ void MergeCostFile(const std::string& path, uint64_t max_bytes, TaskContext& ctx
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto doc =
       ParseJson(text, PayloadLimits{.max_bytes = max_bytes, .max_items = 1000, .max_depth = 1});
-  if (!doc || doc->kind() != Value::Kind::kMap) {
+  if (!doc || !doc->is_object()) {
     log->warn("task {}: cost file ignored (not a JSON object of numbers{})", ctx.task_id(),
               doc ? "" : ": " + doc.error().message);
     return;
   }
-  for (const auto& [name, value] : doc->fields()) {
+  for (const auto& [name, value] : doc->items()) {
     if (!value.is_number()) {
       log->warn("task {}: cost '{}' ignored (not a number)", ctx.task_id(), name);
       continue;
     }
-    ctx.AddCost(name, value.as_double());
+    ctx.AddCost(name, value.get<double>());
   }
 }
 
 std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContext& ctx,
                                           const std::string& cost_file, const std::string& tmp_dir,
-                                          const std::string& parents_dir) {
+                                          const std::string& parents_dir,
+                                          const std::string& artifacts_dir) {
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv(*e);
@@ -255,10 +335,51 @@ std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContex
   env["TASKMILL_ATTEMPT"] = std::to_string(ctx.attempt());
   env["TMPDIR"] = tmp_dir;
   if (!parents_dir.empty()) env["TASKMILL_PARENTS_DIR"] = parents_dir;
+  env["TASKMILL_ARTIFACTS_DIR"] = artifacts_dir;
   std::vector<std::string> out;
   out.reserve(env.size());
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
   return out;
+}
+
+std::string DescribeLimits(const ResourceLimits& l) {
+  std::string s;
+  auto add = [&](uint64_t v, const char* what, const char* unit) {
+    if (!v) return;
+    if (!s.empty()) s += ", ";
+    s += std::string(what) + " " + std::to_string(v) + unit;
+  };
+  add(l.cpu_seconds, "cpu", " s");
+  add(l.memory_mb, "memory", " MiB");
+  add(l.open_files, "open files", "");
+  add(l.processes, "processes", "");
+  return s;
+}
+
+// Keeps the attempt's artifacts in `out`; a refusal fails a successful attempt, and is
+// added to the message of a failed one.
+void KeepFiles(const std::string& artifacts_dir, const TaskContext& ctx,
+               const ExecOptions& options, Outcome& out) {
+  auto kept = KeepArtifacts(artifacts_dir, ctx.task_id(), ctx.attempt(), options);
+  if (kept) {
+    out.artifacts = std::move(*kept);
+  } else if (out.ok) {
+    out = Outcome::Fail(kept.error().code, kept.error().message, kept.error().retryable);
+  } else if (out.error) {
+    out.error->message += "; artifacts not kept: " + kept.error().message;
+  }
+  if (options.artifacts_dir.empty()) return;
+  // One sweep a minute per worker process is plenty for a retention counted in hours; the
+  // timestamp is the one process-wide state here, an atomic.
+  static std::atomic<int64_t> last_sweep_ms{0};
+  const Clock& clock = SystemClock::Instance();
+  int64_t now = clock.MonotonicMs();
+  int64_t last = last_sweep_ms.load();
+  if (last != 0 && now - last < kSweepEveryMs) return;
+  if (!last_sweep_ms.compare_exchange_strong(last, now)) return;
+  size_t removed =
+      SweepArtifacts(options.artifacts_dir, options.artifacts_retention_hours, clock.NowMs() / 1000);
+  if (removed > 0) Logger("worker.exec")->info("removed {} expired artifact dirs", removed);
 }
 
 }  // namespace
@@ -268,22 +389,36 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   auto spec = ParseSpec(ctx.payload(), options);
   if (!spec) return Outcome::Fail("bad_payload", spec.error().message, /*retryable=*/false);
 
-  auto dir = TempDir::Create("taskmill-exec-");
-  if (!dir) return Outcome::Fail("workdir", dir.error().message, /*retryable=*/true);
-  std::string cwd = dir->path();
+  const Clock& clock = SystemClock::Instance();
+  int64_t start = clock.MonotonicMs();
+  uint64_t timeout = spec->timeout_ms > 0 ? spec->timeout_ms : ctx.timeout_ms();
+  int64_t deadline = timeout > 0 ? start + static_cast<int64_t>(timeout) : 0;
+
+  auto ws = Workspace::Prepare(spec->isolation, spec->git, deadline);
+  if (!ws) return Outcome::Fail(ws.error().code, ws.error().message, ws.error().retryable);
+  std::string cwd = ws->work_dir();
   if (!spec->cwd.empty()) {
-    cwd = (std::filesystem::path(dir->path()) / spec->cwd).string();
+    cwd = (std::filesystem::path(ws->work_dir()) / spec->cwd).string();
     std::error_code ec;
     std::filesystem::create_directories(cwd, ec);
     if (ec) return Outcome::Fail("workdir", "cannot create cwd: " + ec.message(), false);
   }
-  std::string cost_file = dir->path() + "/" + kCostFileName;
+  const std::string& control = ws->control_dir();
+  std::string cost_file = control + "/" + kCostFileName;
   // A batch member's parents' outputs, one file per parent name: a step's output feeds the
   // next step's input. Names are [A-Za-z0-9_.-] and never "." or "..", so they are safe
   // file names.
+  // Files the process leaves here are kept (handlers/artifacts.h).
+  std::string artifacts_dir = control + "/" + kArtifactsDirName;
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(artifacts_dir, ec);
+    if (ec) return Outcome::Fail("workdir", "cannot create the artifacts dir: " + ec.message(), true);
+    ws->GiveToTask(artifacts_dir);
+  }
   std::string parents_dir;
   if (!ctx.parents().empty()) {
-    parents_dir = dir->path() + "/" + kParentsDirName;
+    parents_dir = control + "/" + kParentsDirName;
     std::error_code ec;
     std::filesystem::create_directories(parents_dir, ec);
     if (ec) return Outcome::Fail("workdir", "cannot create the parents dir: " + ec.message(), true);
@@ -294,12 +429,8 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
     }
   }
 
-  const Clock& clock = SystemClock::Instance();
-  int64_t start = clock.MonotonicMs();
-  uint64_t timeout = spec->timeout_ms > 0 ? spec->timeout_ms : ctx.timeout_ms();
-  int64_t deadline = timeout > 0 ? start + static_cast<int64_t>(timeout) : 0;
-
-  SpawnSpec spawn{spec->argv, ChildEnvironment(*spec, ctx, cost_file, dir->path(), parents_dir),
+  SpawnSpec spawn{WrapArgv(spec->isolation, spec->limits, spec->argv),
+                  ChildEnvironment(*spec, ctx, cost_file, control, parents_dir, artifacts_dir),
                   cwd};
   auto child = ChildProcess::Spawn(spawn);
   if (!child) return Outcome::Fail("spawn_failed", child.error().message, /*retryable=*/false);
@@ -311,9 +442,10 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   int64_t wall_ms = clock.MonotonicMs() - start;
 
   Outcome out;
+  double cpu_ms = 0;
   if (exit) {
     const rusage& u = exit->usage;
-    double cpu_ms = (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000.0 +
+    cpu_ms = (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000.0 +
                     (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000.0;
     MergeCostFile(cost_file, options.max_cost_file_bytes, ctx);
     ctx.AddCost("cpu_ms", cpu_ms);
@@ -337,14 +469,29 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   } else if (WIFEXITED(status)) {
     out = Outcome::Fail("exit_status", "exited with status " + std::to_string(*code),
                         spec->retry_on_nonzero);
+  } else if (spec->limits.cpu_seconds > 0 &&
+             (WTERMSIG(status) == SIGXCPU ||
+              (WTERMSIG(status) == SIGKILL && cpu_ms >= spec->limits.cpu_seconds * 1000.0))) {
+    // The kernel's rlimit signals: SIGXCPU at the soft limit, SIGKILL at the hard one.
+    out = Outcome::Fail("cpu_limit",
+                        "exceeded its CPU limit of " + std::to_string(spec->limits.cpu_seconds) +
+                            " s",
+                        false);
   } else {
     out = Outcome::Fail("signal", std::string("killed by signal ") + strsignal(WTERMSIG(status)),
                         spec->retry_on_nonzero);
+  }
+  if (out.error && spec->limits.any() &&
+      (out.error->code == "exit_status" || out.error->code == "signal")) {
+    // An allocation refused under RLIMIT_AS shows only as the program's own failure: say
+    // which limits it ran under, so the record explains it.
+    out.error->message += " (under limits: " + DescribeLimits(spec->limits) + ")";
   }
   out.exit_code = code;
   out.stdout_data = std::move(run.out).Finish(spec->max_output_bytes);
   out.stderr_data = std::move(run.err).Finish(spec->max_output_bytes);
   out.output = out.stdout_data;
+  KeepFiles(artifacts_dir, ctx, options, out);
   return out;
 }
 

@@ -2,8 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
-#include <msgpack.hpp>
+#include <vector>
 
 namespace taskmill::worker {
 namespace {
@@ -12,144 +11,159 @@ std::unexpected<Error> Bad(std::string message) {
   return MakeError(ErrorCode::kInvalidArgument, std::move(message));
 }
 
-Result<Value> FromObject(const msgpack::object& o, uint32_t depth, const PayloadLimits& limits) {
-  if (depth > limits.max_depth) {
-    return Bad("payload nests deeper than " + std::to_string(limits.max_depth));
+// Builds the document as nlohmann's SAX parser reports it, refusing (returning false, which
+// stops the parser at once) anything past the limits. nlohmann has no depth or count limits
+// of its own and its binary readers recurse, so the depth check here also bounds the stack.
+class BoundedBuilder {
+ public:
+  using number_integer_t = Json::number_integer_t;
+  using number_unsigned_t = Json::number_unsigned_t;
+  using number_float_t = Json::number_float_t;
+  using string_t = Json::string_t;
+  using binary_t = Json::binary_t;
+
+  // `input_bytes` caps declared counts: every element takes at least one byte.
+  BoundedBuilder(const PayloadLimits& limits, size_t input_bytes, const char* format)
+      : limits_(limits),
+        max_items_(std::min<size_t>(limits.max_items, input_bytes)),
+        format_(format) {}
+
+  bool null() { return Add(Json()); }
+  bool boolean(bool b) { return Add(Json(b)); }
+  bool number_integer(number_integer_t i) { return Add(Json(i)); }
+  bool number_unsigned(number_unsigned_t u) { return Add(Json(u)); }
+  bool number_float(number_float_t d, const string_t&) { return Add(Json(d)); }
+  bool string(string_t& s) { return Add(Json(std::move(s))); }
+  bool binary(binary_t& b) {
+    if (b.has_subtype()) return Fail("payload holds a msgpack ext value");
+    return Add(Json(std::string(b.begin(), b.end())));  // msgpack bin reads as a string
   }
-  switch (o.type) {
-    case msgpack::type::NIL:
-      return Value();
-    case msgpack::type::BOOLEAN:
-      return Value::Bool(o.via.boolean);
-    case msgpack::type::POSITIVE_INTEGER:
-      if (o.via.u64 > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return Value::Double(static_cast<double>(o.via.u64));
-      }
-      return Value::Int(static_cast<int64_t>(o.via.u64));
-    case msgpack::type::NEGATIVE_INTEGER:
-      return Value::Int(o.via.i64);
-    case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64:
-      return Value::Double(o.via.f64);
-    case msgpack::type::STR:
-      return Value::String(std::string(o.via.str.ptr, o.via.str.size));
-    case msgpack::type::BIN:
-      return Value::String(std::string(o.via.bin.ptr, o.via.bin.size));
-    case msgpack::type::ARRAY: {
-      std::vector<Value> items;
-      items.reserve(o.via.array.size);
-      for (uint32_t i = 0; i < o.via.array.size; ++i) {
-        auto v = FromObject(o.via.array.ptr[i], depth + 1, limits);
-        if (!v) return v;
-        items.push_back(std::move(*v));
-      }
-      return Value::Array(std::move(items));
-    }
-    case msgpack::type::MAP: {
-      std::vector<std::pair<std::string, Value>> fields;
-      fields.reserve(o.via.map.size);
-      for (uint32_t i = 0; i < o.via.map.size; ++i) {
-        const auto& kv = o.via.map.ptr[i];
-        if (kv.key.type != msgpack::type::STR) return Bad("payload map has a non-string key");
-        auto v = FromObject(kv.val, depth + 1, limits);
-        if (!v) return v;
-        fields.emplace_back(std::string(kv.key.via.str.ptr, kv.key.via.str.size), std::move(*v));
-      }
-      return Value::Map(std::move(fields));
-    }
-    case msgpack::type::EXT:
-      return Bad("payload holds a msgpack ext value");
+  bool start_object(std::size_t n) { return Open(Json::object(), n, "map"); }
+  bool start_array(std::size_t n) { return Open(Json::array(), n, "array"); }
+  bool key(string_t& k) {
+    key_ = std::move(k);
+    return true;
   }
-  return Bad("payload holds an unknown msgpack type");
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
+    if (error_.empty()) {
+      // Drop nlohmann's "[json.exception.parse_error.101] " tag: the rest reads well.
+      std::string what = e.what();
+      if (auto tag = what.find("] "); what.starts_with("[json.exception") && tag != what.npos) {
+        what.erase(0, tag + 2);
+      }
+      error_ = std::string("payload is not valid ") + format_ + ": " + what;
+    }
+    return false;
+  }
+
+  Result<Json> Finish(bool ok) {
+    if (!ok || !error_.empty()) {
+      return Bad(error_.empty() ? std::string("payload is not valid ") + format_ : error_);
+    }
+    return std::move(root_);
+  }
+
+ private:
+  struct Open_ {
+    Json* container;
+    size_t items = 0;
+  };
+
+  bool Fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);
+    return false;
+  }
+
+  // Places `v` in the open container (or as the root); returns where it landed.
+  Json* Place(Json&& v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    Json& parent = *stack_.back().container;
+    if (parent.is_array()) {
+      parent.push_back(std::move(v));
+      return &parent.back();
+    }
+    Json& slot = parent[key_];  // a repeated key keeps its last value
+    slot = std::move(v);
+    return &slot;
+  }
+
+  bool Count() {
+    if (stack_.empty()) return true;
+    if (++stack_.back().items > limits_.max_items) {
+      return Fail(std::string("payload ") + (stack_.back().container->is_array()
+                                                 ? "array has more than "
+                                                 : "map has more than ") +
+                  std::to_string(limits_.max_items) + " items");
+    }
+    return true;
+  }
+
+  bool Add(Json&& v) {
+    if (!Count()) return false;
+    Place(std::move(v));
+    return true;
+  }
+
+  bool Open(Json&& v, std::size_t declared, const char* what) {
+    if (stack_.size() + 1 > limits_.max_depth) {
+      return Fail("payload nests deeper than " + std::to_string(limits_.max_depth));
+    }
+    if (declared != static_cast<std::size_t>(-1) && declared > max_items_) {
+      return Fail(std::string("payload declares a ") + what + " of " + std::to_string(declared) +
+                  " items, more than the limit or the input allows");
+    }
+    if (!Count()) return false;
+    stack_.push_back({Place(std::move(v))});
+    return true;
+  }
+
+  bool Close() {
+    stack_.pop_back();
+    return true;
+  }
+
+  const PayloadLimits& limits_;
+  size_t max_items_;
+  const char* format_;
+  Json root_;
+  std::vector<Open_> stack_;  // the containers being filled, innermost last
+  std::string key_;           // the key of the next map value
+  std::string error_;         // the first failure, if any
+};
+
+Result<Json> Parse(std::string_view bytes, const PayloadLimits& limits,
+                   nlohmann::json::input_format_t format, const char* name) {
+  if (bytes.size() > limits.max_bytes) {
+    return Bad(std::string(name) + " payload is larger than the limit of " +
+               std::to_string(limits.max_bytes) + " bytes");
+  }
+  if (bytes.empty()) return Bad("payload is empty");
+  BoundedBuilder builder(limits, bytes.size(), name);
+  // The one place nlohmann parses payloads: its exceptions end here.
+  try {
+    bool ok = Json::sax_parse(bytes.begin(), bytes.end(), &builder, format, /*strict=*/true);
+    return builder.Finish(ok);
+  } catch (const std::exception& e) {
+    return Bad(std::string("payload is not valid ") + name + ": " + e.what());
+  }
 }
 
 }  // namespace
 
-Value Value::Bool(bool b) {
-  Value v;
-  v.kind_ = Kind::kBool;
-  v.bool_ = b;
-  return v;
-}
-Value Value::Int(int64_t i) {
-  Value v;
-  v.kind_ = Kind::kInt;
-  v.int_ = i;
-  return v;
-}
-Value Value::Double(double d) {
-  Value v;
-  v.kind_ = Kind::kDouble;
-  v.double_ = d;
-  return v;
-}
-Value Value::String(std::string s) {
-  Value v;
-  v.kind_ = Kind::kString;
-  v.string_ = std::move(s);
-  return v;
-}
-Value Value::Array(std::vector<Value> items) {
-  Value v;
-  v.kind_ = Kind::kArray;
-  v.items_ = std::move(items);
-  return v;
-}
-Value Value::Map(std::vector<std::pair<std::string, Value>> fields) {
-  Value v;
-  v.kind_ = Kind::kMap;
-  v.fields_ = std::move(fields);
-  return v;
+Result<Json> ParseMsgpack(std::string_view bytes, const PayloadLimits& limits) {
+  return Parse(bytes, limits, Json::input_format_t::msgpack, "msgpack");
 }
 
-const Value* Value::Find(std::string_view key) const {
-  const Value* found = nullptr;
-  for (const auto& [k, v] : fields_) {
-    if (k == key) found = &v;
-  }
-  return found;
+Result<Json> ParseJson(std::string_view text, const PayloadLimits& limits) {
+  return Parse(text, limits, Json::input_format_t::json, "JSON");
 }
 
-const char* KindName(Value::Kind kind) {
-  switch (kind) {
-    case Value::Kind::kNull:
-      return "null";
-    case Value::Kind::kBool:
-      return "bool";
-    case Value::Kind::kInt:
-      return "integer";
-    case Value::Kind::kDouble:
-      return "number";
-    case Value::Kind::kString:
-      return "string";
-    case Value::Kind::kArray:
-      return "array";
-    case Value::Kind::kMap:
-      return "map";
-  }
-  return "?";
-}
-
-Result<Value> ParseMsgpack(std::string_view bytes, const PayloadLimits& limits) {
-  if (bytes.size() > limits.max_bytes) return Bad("payload is larger than the limit");
-  if (bytes.empty()) return Bad("payload is empty");
-  // Every element takes at least one byte, so no declared count may exceed the input.
-  size_t items = std::min<size_t>(limits.max_items, bytes.size());
-  msgpack::unpack_limit unpack_limit(items, items, limits.max_bytes, limits.max_bytes,
-                                     limits.max_bytes, limits.max_depth);
-  // The one place msgpack-cxx is called for payloads: its exceptions end here.
-  try {
-    size_t offset = 0;
-    msgpack::object_handle handle =
-        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, unpack_limit);
-    if (offset != bytes.size()) return Bad("payload has trailing bytes after its msgpack value");
-    return FromObject(handle.get(), 0, limits);
-  } catch (const std::exception& e) {
-    return Bad(std::string("payload is not valid msgpack: ") + e.what());
-  }
-}
-
-Result<Value> ParsePayload(std::string_view bytes, const PayloadLimits& limits) {
+Result<Json> ParsePayload(std::string_view bytes, const PayloadLimits& limits) {
   size_t i = bytes.find_first_not_of(" \t\r\n");
   // A JSON object or array (the declared encoding of structured payloads); a handler that
   // wants a map then says "must be a map" instead of a msgpack complaint about text.
@@ -169,37 +183,53 @@ Result<Value> ParsePayload(std::string_view bytes, const PayloadLimits& limits) 
   return parsed;
 }
 
-Result<std::optional<std::string>> GetString(const Value& map, std::string_view key) {
-  const Value* v = map.Find(key);
+std::string DescribeType(const Json& value) {
+  if (value.is_object()) return "a map";
+  if (value.is_array()) return "an array";
+  if (value.is_null()) return "null";
+  if (value.is_boolean()) return "a bool";
+  if (value.is_number_integer()) return "an integer";
+  if (value.is_number()) return "a number";
+  if (value.is_string()) return "a string";
+  return "a binary value";
+}
+
+const Json* Find(const Json& map, std::string_view key) {
+  if (!map.is_object()) return nullptr;
+  auto it = map.find(key);
+  return it == map.end() ? nullptr : &*it;
+}
+
+Result<std::optional<std::string>> GetString(const Json& map, std::string_view key) {
+  const Json* v = Find(map, key);
   if (!v || v->is_null()) return std::optional<std::string>{};
-  if (v->kind() != Value::Kind::kString) {
-    return Bad(std::string(key) + " must be a string, not " + KindName(v->kind()));
-  }
-  return std::optional<std::string>(v->as_string());
+  if (!v->is_string()) return Bad(std::string(key) + " must be a string, not " + DescribeType(*v));
+  return std::optional<std::string>(v->get_ref<const std::string&>());
 }
 
-Result<std::optional<uint64_t>> GetUint(const Value& map, std::string_view key) {
-  const Value* v = map.Find(key);
+Result<std::optional<uint64_t>> GetUint(const Json& map, std::string_view key) {
+  const Json* v = Find(map, key);
   if (!v || v->is_null()) return std::optional<uint64_t>{};
-  bool whole = v->kind() == Value::Kind::kInt ||
-               (v->kind() == Value::Kind::kDouble && std::floor(v->as_double()) == v->as_double() &&
-                v->as_double() < 1.8e19);
-  if (!whole || v->as_double() < 0) {
-    return Bad(std::string(key) + " must be a non-negative integer");
+  if (v->is_number_unsigned()) return std::optional<uint64_t>(v->get<uint64_t>());
+  if (v->is_number_integer() && v->get<int64_t>() >= 0) {
+    return std::optional<uint64_t>(static_cast<uint64_t>(v->get<int64_t>()));
   }
-  if (v->kind() == Value::Kind::kDouble) {
-    return std::optional<uint64_t>(static_cast<uint64_t>(v->as_double()));
+  if (v->is_number_float()) {
+    double d = v->get<double>();
+    if (d >= 0 && std::floor(d) == d && d < 1.8e19) {
+      return std::optional<uint64_t>(static_cast<uint64_t>(d));
+    }
   }
-  return std::optional<uint64_t>(static_cast<uint64_t>(v->as_int()));
+  return Bad(std::string(key) + " must be a non-negative integer");
 }
 
-Result<std::optional<bool>> GetBool(const Value& map, std::string_view key) {
-  const Value* v = map.Find(key);
+Result<std::optional<bool>> GetBool(const Json& map, std::string_view key) {
+  const Json* v = Find(map, key);
   if (!v || v->is_null()) return std::optional<bool>{};
-  if (v->kind() != Value::Kind::kBool) {
-    return Bad(std::string(key) + " must be true or false, not " + KindName(v->kind()));
+  if (!v->is_boolean()) {
+    return Bad(std::string(key) + " must be true or false, not " + DescribeType(*v));
   }
-  return std::optional<bool>(v->as_bool());
+  return std::optional<bool>(v->get<bool>());
 }
 
 }  // namespace taskmill::worker

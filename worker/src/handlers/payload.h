@@ -1,19 +1,21 @@
 #pragma once
 
-// A small document model for built-in handler payloads, read from msgpack or JSON with
-// explicit limits. Payloads are untrusted: readers never throw and never allocate more
-// than the input justifies.
+// Built-in handler payloads, read from msgpack or JSON into an nlohmann::json document with
+// explicit limits. Payloads are untrusted: readers never throw and never allocate more than
+// the input justifies (a SAX reader checks size, depth and item counts as it goes, before
+// anything is built).
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 #include "taskmill/shared/error.h"
 
 namespace taskmill::worker {
+
+using Json = nlohmann::json;
 
 struct PayloadLimits {
   size_t max_bytes = 16u << 20;  // whole input
@@ -21,53 +23,23 @@ struct PayloadLimits {
   uint32_t max_depth = 32;       // nesting of arrays/maps
 };
 
-// One value: null, bool, integer, double, string (msgpack str or bin, JSON string),
-// array, or map with string keys (other keys are rejected).
-class Value {
- public:
-  enum class Kind : uint8_t { kNull, kBool, kInt, kDouble, kString, kArray, kMap };
-
-  Value() = default;
-  static Value Bool(bool b);
-  static Value Int(int64_t i);
-  static Value Double(double d);
-  static Value String(std::string s);
-  static Value Array(std::vector<Value> items);
-  static Value Map(std::vector<std::pair<std::string, Value>> fields);
-
-  Kind kind() const { return kind_; }
-  bool is_null() const { return kind_ == Kind::kNull; }
-  bool is_number() const { return kind_ == Kind::kInt || kind_ == Kind::kDouble; }
-  bool as_bool() const { return bool_; }
-  int64_t as_int() const { return kind_ == Kind::kDouble ? static_cast<int64_t>(double_) : int_; }
-  double as_double() const { return kind_ == Kind::kInt ? static_cast<double>(int_) : double_; }
-  const std::string& as_string() const { return string_; }
-  const std::vector<Value>& items() const { return items_; }
-  const std::vector<std::pair<std::string, Value>>& fields() const { return fields_; }
-  // The value of `key` in a map (the last one if repeated), or null.
-  const Value* Find(std::string_view key) const;
-
- private:
-  Kind kind_ = Kind::kNull;
-  bool bool_ = false;
-  int64_t int_ = 0;
-  double double_ = 0;
-  std::string string_;
-  std::vector<Value> items_;
-  std::vector<std::pair<std::string, Value>> fields_;
-};
-
-const char* KindName(Value::Kind kind);
-
-Result<Value> ParseMsgpack(std::string_view bytes, const PayloadLimits& limits = {});
-Result<Value> ParseJson(std::string_view text, const PayloadLimits& limits = {});
+// A document holds null, bool, integers (signed or unsigned 64-bit), doubles, strings
+// (msgpack str or bin, JSON string), arrays and maps with string keys (a repeated key keeps
+// its last value). msgpack ext values and non-string keys are rejected.
+Result<Json> ParseMsgpack(std::string_view bytes, const PayloadLimits& limits = {});
+Result<Json> ParseJson(std::string_view text, const PayloadLimits& limits = {});
 // JSON when the first non-blank byte is '{' (a msgpack map never starts so), else msgpack.
-Result<Value> ParsePayload(std::string_view bytes, const PayloadLimits& limits = {});
+Result<Json> ParsePayload(std::string_view bytes, const PayloadLimits& limits = {});
+
+// "a map", "an array", "a string"...: for "must be a map, not ..." messages.
+std::string DescribeType(const Json& value);
+// The value of `key` in a map, or nullptr (also when `map` is not a map).
+const Json* Find(const Json& map, std::string_view key);
 
 // Typed field readers for payload maps: absent (or null) -> nullopt; wrong type -> error
 // naming the field.
-Result<std::optional<std::string>> GetString(const Value& map, std::string_view key);
-Result<std::optional<uint64_t>> GetUint(const Value& map, std::string_view key);
-Result<std::optional<bool>> GetBool(const Value& map, std::string_view key);
+Result<std::optional<std::string>> GetString(const Json& map, std::string_view key);
+Result<std::optional<uint64_t>> GetUint(const Json& map, std::string_view key);
+Result<std::optional<bool>> GetBool(const Json& map, std::string_view key);
 
 }  // namespace taskmill::worker

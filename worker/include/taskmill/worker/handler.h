@@ -72,6 +72,7 @@ struct Outcome {
   std::optional<int32_t> exit_code;
   protocol::Bytes stdout_data;
   protocol::Bytes stderr_data;
+  std::vector<protocol::Artifact> artifacts;  // files kept from the attempt (exec)
 
   static Outcome Ok(protocol::Bytes output = {});
   // retryable: the broker schedules another attempt (until max_attempts).

@@ -218,6 +218,7 @@ struct Done {
   uint32_t duration_ms = 0;
   CostMap cost;
   int64_t started_ms = 0;
+  std::vector<Artifact> artifacts;  // files the attempt kept
   friend bool operator==(const Done&, const Done&) = default;
 };
 

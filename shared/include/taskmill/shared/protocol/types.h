@@ -71,6 +71,18 @@ struct TaskError {
   friend bool operator==(const TaskError&, const TaskError&) = default;
 };
 
+// A file an exec task left in $TASKMILL_ARTIFACTS_DIR (worker/README.md, "Artifacts").
+struct Artifact {
+  std::string name;    // relative path, '/'-separated names of [A-Za-z0-9_.-] (no "." or "..")
+  uint64_t size = 0;   // bytes
+  std::string sha256;  // lowercase hex of the content
+  std::string uri;     // where it is kept (file://... under the worker's --artifacts-dir);
+                       // empty when the content travels inline in `data`
+  Bytes data;          // the content, for an inline artifact
+
+  friend bool operator==(const Artifact&, const Artifact&) = default;
+};
+
 // The state and result of a task, as the broker reports it.
 struct TaskInfo {
   std::string id;
@@ -94,6 +106,7 @@ struct TaskInfo {
   int64_t started_ms = 0;
   int64_t finished_ms = 0;
   std::vector<TaskError> history;  // errors of earlier attempts (dead letters)
+  std::vector<Artifact> artifacts;  // of the recorded attempt
 
   friend bool operator==(const TaskInfo&, const TaskInfo&) = default;
 };

@@ -61,6 +61,15 @@ Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
 // Costs a worker reports: at most kMaxCostNames names (each a valid name), every value
 // finite, >= 0 and <= kMaxCostValue, so sums stay finite and budgets cannot be dodged.
 inline constexpr size_t kMaxCostNames = 64;
+// Artifacts: at most kMaxArtifacts per attempt, names at most kMaxArtifactNameBytes.
+inline constexpr size_t kMaxArtifacts = 256;
+inline constexpr size_t kMaxArtifactNameBytes = 255;
+// A relative path of '/'-separated names of [A-Za-z0-9_.-], none "." or "..": it can never
+// leave the directory it is joined to.
+Result<void> ValidateArtifactName(std::string_view name);
+// Every name valid and unique, sha256 64 lowercase hex digits, an inline artifact's size its
+// data's, a kept one's uri a file:// URI; at most kMaxArtifacts.
+Result<void> ValidateArtifacts(const std::vector<Artifact>& artifacts, std::string_view where);
 inline constexpr double kMaxCostValue = 1e15;
 Result<void> ValidateCosts(const CostMap& cost, std::string_view where);
 
