@@ -56,6 +56,38 @@ TEST(UnservedTypesTest, FollowsWorkersComingAndGoing) {
   EXPECT_EQ(UnservedTypeWarnings(workers, {Task("sleep")}).size(), 1u);
 }
 
+TEST(UnservedTypesTest, AWorkerOfAnotherBrokerServesToo) {
+  WorkerRegistry workers;  // no worker on this broker
+  protocol::WorkerInfo other;
+  other.id = "wc";
+  other.queues = {"default"};
+  other.types = {"echo"};
+  std::vector<std::string> asked;
+  ServedElsewhere elsewhere = [&](const std::string& queue, const std::string& type) {
+    asked.push_back(queue + "/" + type);
+    return WorkerServes(other, queue, type);
+  };
+  EXPECT_TRUE(UnservedTypeWarnings(workers, {Task("echo"), Task("echo")}, elsewhere).empty());
+  auto w = UnservedTypeWarnings(workers, {Task("resize")}, elsewhere);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("'resize'"), std::string::npos);
+  // A pair a local worker serves is never asked about.
+  workers.Register("i1", Ready("w1", {"images"}, {}), 0);
+  asked.clear();
+  EXPECT_TRUE(UnservedTypeWarnings(workers, {Task("anything", "images")}, elsewhere).empty());
+  EXPECT_TRUE(asked.empty());
+}
+
+TEST(UnservedTypesTest, WorkerServesFollowsTheQueueAndTypeRule) {
+  protocol::WorkerInfo w;
+  w.queues = {"images"};
+  EXPECT_TRUE(WorkerServes(w, "images", "anything")) << "no types: every type";
+  EXPECT_FALSE(WorkerServes(w, "default", "anything"));
+  w.types = {"resize"};
+  EXPECT_TRUE(WorkerServes(w, "images", "resize"));
+  EXPECT_FALSE(WorkerServes(w, "images", "crop"));
+}
+
 TEST(UnservedTypesTest, BoundedWithACountOfTheRest) {
   WorkerRegistry workers;
   std::vector<protocol::TaskSpec> tasks;

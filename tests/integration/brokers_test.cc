@@ -267,6 +267,21 @@ TEST_F(ThreeBrokers, StatsThroughAnyBrokerListsEveryBrokersWorkersUntilOneDies) 
       << "workers seen through B: " << last.workers.size();
   EXPECT_EQ(last.broker->broker_id, "B");
   EXPECT_EQ(last.broker->workers, 0u) << "the broker section counts B's own workers";
+  // B has no worker of its own; a SUBMIT through it of a type A's and C's workers serve gets
+  // no "no connected worker serves" warning, one of a type nobody serves still does.
+  {
+    protocol::Submit s;
+    s.tasks.push_back(Spec("echo", R"("x")"));
+    auto reply = client.Call(s);
+    ASSERT_TRUE(reply && !reply->error);
+    EXPECT_TRUE(reply->warnings.empty()) << reply->warnings.front();
+    protocol::Submit u;
+    u.tasks.push_back(Spec("nobody-serves-this", R"("x")"));
+    reply = client.Call(u);
+    ASSERT_TRUE(reply && !reply->error);
+    ASSERT_EQ(reply->warnings.size(), 1u);
+    EXPECT_NE(reply->warnings[0].find("nobody-serves-this"), std::string::npos);
+  }
   for (const auto& w : last.workers) {
     if (w.id == "wc") {
       EXPECT_EQ(w.concurrency, 3u);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #include "cluster/broker_directory.h"
 #include "cluster/cluster_bus.h"
@@ -215,6 +216,16 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
   caller_ = Principal{};
 }
 
+ServedElsewhere ClientService::ServedByOtherBrokers() const {
+  return [this, others = std::optional<std::vector<protocol::WorkerInfo>>()](
+             const std::string& queue, const std::string& type) mutable {
+    if (!others) others = ctx_.directory.OtherWorkers();
+    return std::any_of(others->begin(), others->end(), [&](const protocol::WorkerInfo& w) {
+      return WorkerServes(w, queue, type);
+    });
+  };
+}
+
 bool ClientService::RefuseNewWork(const std::string& identity, uint64_t req_id) {
   if (!accepting_) {
     ReplyError(identity, req_id,
@@ -268,7 +279,7 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
     if (spec.id.empty()) spec.id = NewId();
   }
   // For its reply: task types no connected worker serves.
-  auto warnings = UnservedTypeWarnings(ctx_.workers, submit.tasks);
+  auto warnings = UnservedTypeWarnings(ctx_.workers, submit.tasks, ServedByOtherBrokers());
   if (submit.notify) {
     // Announced before the tasks are stored, so whichever broker ends them knows of it.
     std::vector<std::string> ids;
@@ -573,7 +584,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
     if (!ok) return ReplyError(identity, batch.req_id, ok.error());
   }
   protocol::CostMap budget = spec.budget;
-  auto warnings = UnservedTypeWarnings(ctx_.workers, spec.tasks);
+  auto warnings = UnservedTypeWarnings(ctx_.workers, spec.tasks, ServedByOtherBrokers());
   auto resolved = ResolveBatch(std::move(spec));
   if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
   protocol::BatchStatus status;

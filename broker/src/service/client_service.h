@@ -12,6 +12,7 @@
 #include "service/quotas.h"
 #include "service/stats_pages.h"
 #include "service/task_waiters.h"
+#include "service/unserved_types.h"
 #include "service/wait_table.h"
 #include "service/wrong_port.h"
 #include "taskmill/shared/protocol/messages.h"
@@ -52,6 +53,9 @@ class ClientService {
   const ClientQuotas& quotas() const { return quotas_; }
 
  private:
+  // For a reply's unserved-type warnings: whether a worker of another live broker serves a
+  // (queue, type); reads the registry's last copy once per request, only when asked.
+  ServedElsewhere ServedByOtherBrokers() const;
   // Answers with an error and returns true while new work cannot be taken (shutting down,
   // or Redis unreachable: nothing may be acknowledged that is not stored).
   bool RefuseNewWork(const std::string& identity, uint64_t req_id);
