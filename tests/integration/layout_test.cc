@@ -168,10 +168,26 @@ TEST_F(BrokerLayoutTest, WhileAnotherBrokerMigratesTheStoreIsRefusedThenServed) 
   const std::string current = std::to_string(broker::kStoreLayoutVersion);
   ASSERT_TRUE(WaitFor([&] { return Run({"GET", prefix_ + "layout"}) == current; }, 15000))
       << Log();
-  auto later = wire.Call(submit, 5000);
-  ASSERT_TRUE(later.has_value()) << later.error().ToString();
-  EXPECT_FALSE(later->error.has_value()) << later->error->message;
-  EXPECT_EQ(Run({"HGET", prefix_ + "stats:default", "queued"}), "1");
+  // The migrating thread writes `layout` a moment before it opens the broker's store gate:
+  // a submit in between is still refused (and stores nothing), so wait for the first one
+  // accepted.
+  std::string last_error;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto later = wire.Call(submit, 5000);
+        if (!later.has_value()) {
+          last_error = later.error().ToString();
+          return false;
+        }
+        if (later->error.has_value()) {
+          last_error = later->error->message;
+          return false;
+        }
+        return true;
+      },
+      15000))
+      << last_error;
+  EXPECT_EQ(Run({"HGET", prefix_ + "stats:default", "queued"}), "1") << "a refused submit stored";
   broker.Signal(SIGTERM);
   EXPECT_TRUE(broker.Wait(10000).has_value());
 }
