@@ -93,10 +93,13 @@ if [ "$KEEP" = 1 ]; then
   echo
 fi
 
-step "shutting down: SIGTERM to the broker drains the workers and stops its Redis"
+step "shutting down: SIGTERM to the workers (they finish what they hold), then to the broker, which stops its Redis"
+# A broker's SIGTERM hands its workers over (MOVE) instead of stopping them: workers stop
+# only on their own SIGTERM.
+for pid in "${PIDS[@]:1}"; do kill -TERM "$pid" 2>/dev/null || true; done
+for pid in "${PIDS[@]:1}"; do wait "$pid" 2>/dev/null || true; done
 kill -TERM "$BROKER"
 for _ in $(seq 1 200); do kill -0 "$BROKER" 2>/dev/null || break; sleep 0.05; done
 wait "$BROKER" && echo "broker exited cleanly"
-for pid in "${PIDS[@]:1}"; do wait "$pid" 2>/dev/null || true; done
 PIDS=()
 echo "done"
