@@ -52,7 +52,6 @@ export class Client extends EventEmitter {
     this.broker = broker;
     // The endpoints in failover order (throws EndpointListError, a TypeError, on a bad list).
     this.ring = new EndpointRing(parseEndpoints(broker));
-    this.moves = 0;                 // moves to another endpoint (or redials after GOAWAY)
     this.moveTimer = null;          // set iff moving: the next link opens when it fires
     this.requestTimeoutMs = requestTimeoutMs;
     this.nextReqId = 1;             // 0 is reserved for replies to undecodable requests
@@ -89,6 +88,11 @@ export class Client extends EventEmitter {
     };
   }
 
+  // Moves to another endpoint (or redials after GOAWAY) so far.
+  get moves() {
+    return this.ring.moves;
+  }
+
   // A new Link to the endpoint in use; one with other endpoints to move to watches for loss.
   openLink() {
     const link = new Link({...this.linkOptions, endpoint: this.ring.current,
@@ -106,7 +110,6 @@ export class Client extends EventEmitter {
     const old = this.ring.current;
     this.link.close();
     const delay = this.ring.advance();
-    this.moves += 1;
     this.emit('move', {from: old, to: this.ring.current, reason: why, delayMs: delay});
     this.moveTimer = setTimeout(() => {
       this.moveTimer = null;

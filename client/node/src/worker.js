@@ -119,7 +119,6 @@ export class Worker {
     const broker = options.broker ?? defaultBroker(warn);
     // The endpoints in failover order (throws EndpointListError, a TypeError, on a bad list).
     this.ring = new EndpointRing(parseEndpoints(broker));
-    this.moves = 0;              // moves to another endpoint (or redials on MOVE)
     // A bigger handler output is reported as a failure (output_too_large, not retried)
     // instead: sent whole it would pass the broker's frame cap and be lost. Match the
     // broker's --max-output-bytes. cancelGraceMs: how long a handler may run on after its
@@ -214,12 +213,16 @@ export class Worker {
     this.flush();
   }
 
+  // Moves to another endpoint (or redials on MOVE) so far.
+  get moves() {
+    return this.ring.moves;
+  }
+
   // Leaves the broker in use for the next endpoint: now, or after the redial backoff once a
   // whole cycle failed (READY and the unsent DONEs wait in the outbox until then).
   move(why) {
     const old = this.ring.current;
     const delay = this.ring.advance();
-    this.moves += 1;
     // A MOVE is a planned hand-off (log); any other loss is worth a warning.
     (why.startsWith('MOVE') ? this.log : this.warn)(`worker ${this.id}: broker at ${old}: ` +
       `${why}; moving to ${this.ring.current}` +

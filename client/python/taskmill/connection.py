@@ -83,7 +83,6 @@ class Connection:
         self._heard = False         # True iff any message came from the broker
         # Set iff the broker refused the last handshake: why (I/O thread only).
         self._refusal: Optional[str] = None
-        self.moves = 0  # how many times the I/O thread moved to another endpoint (or redialled)
         self._started = threading.Event()
         self._open_error: Optional[zmq.ZMQError] = None  # set iff the socket could not open
         self._thread = threading.Thread(target=self._run, name="taskmill-client-io",
@@ -101,6 +100,11 @@ class Connection:
     def endpoint(self) -> str:
         """The endpoint in use (or being dialled)."""
         return self.ring.current
+
+    @property
+    def moves(self) -> int:
+        """How many times the I/O thread moved to another endpoint (or redialled)."""
+        return self.ring.moves
 
     # ---------------------------------------------------------------- any thread
 
@@ -278,7 +282,6 @@ class Connection:
                     self._shut(*opened)
                     opened = None
                     delay = self.ring.advance()
-                    self.moves += 1
                     log.info("broker at %s: %s; moving to %s%s (%d requests to resend)",
                              old, lost, self.endpoint,
                              f" in {delay:.1f} s" if delay else "", len(pending))
