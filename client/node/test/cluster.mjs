@@ -7,6 +7,7 @@ import {spawn} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {dirname, join, resolve} from 'node:path';
+import net from 'node:net';
 import {fileURLToPath} from 'node:url';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -30,6 +31,15 @@ export async function waitFor(what, probe, timeoutMs = 10_000, everyMs = 20) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+// A loopback TCP port free a moment ago (for a process or a dead endpoint to point at).
+export async function freePort() {
+  const srv = net.createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const {port} = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
 }
 
 function start(bin, args, env = {}) {

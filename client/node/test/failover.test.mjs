@@ -8,6 +8,7 @@ import {test} from 'node:test';
 import {Client} from '../src/client.js';
 import {EndpointListError, EndpointRing, parseEndpoints} from '../src/endpoints.js';
 import {Worker} from '../src/worker.js';
+import {freePort} from './cluster.mjs';
 import {FakeBroker} from './fake_broker.mjs';
 
 // ------------------------------------------------------------------ endpoint lists
@@ -62,12 +63,16 @@ async function firstOf(brokers, command, timeoutMs = 5000) {
     b.waitFor(command, {timeoutMs, raw: true}).then((hit) => ({broker: b, hit}))));
 }
 
-async function freePort() {
-  const srv = net.createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const {port} = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
+// What make() builds (a Client or Worker) with its endpoint ring starting at the list's first
+// endpoint instead of a random one.
+function startingAtFirst(make) {
+  const random = Math.random;
+  Math.random = () => 0;
+  try {
+    return make();
+  } finally {
+    Math.random = random;
+  }
 }
 
 const sameBytes = (a, b) => a.length === b.length && a.every((f, i) => Buffer.compare(f, b[i]) === 0);
@@ -138,14 +143,9 @@ test('client: answered requests are not resent; subscriptions are renewed', asyn
 test('client: a dead endpoint in the list is skipped', async () => {
   const [a] = await fakes(1);
   const dead = `tcp://127.0.0.1:${await freePort()}`;
-  const random = Math.random;
-  Math.random = () => 0;  // start at the dead one
-  let client;
-  try {
-    client = new Client({broker: `${dead},${a.endpoint}`, requestTimeoutMs: 8000});
-  } finally {
-    Math.random = random;
-  }
+  // start at the dead one
+  const client = startingAtFirst(() => new Client({broker: `${dead},${a.endpoint}`,
+    requestTimeoutMs: 8000}));
   try {
     const pending = client.get('t');
     const got = await a.waitFor('GET');
@@ -268,15 +268,8 @@ test('worker: a silent broker is left after liveness heartbeats', async () => {
 test('worker: a dead endpoint in the list is skipped', async () => {
   const [a] = await fakes(1);
   const dead = `tcp://127.0.0.1:${await freePort()}`;
-  const random = Math.random;
-  Math.random = () => 0;  // start at the dead one
-  let made;
-  try {
-    made = slowWorker(`${dead},${a.endpoint}`);
-  } finally {
-    Math.random = random;
-  }
-  const {worker, release} = made;
+  // start at the dead one
+  const {worker, release} = startingAtFirst(() => slowWorker(`${dead},${a.endpoint}`));
   const run = worker.run();
   try {
     await a.waitFor('READY', {timeoutMs: 5000});
@@ -318,15 +311,9 @@ async function freezingProxy(targetPort) {
 test('client: a silent broker is left by the ZMTP heartbeat within the target', async () => {
   const [a, b] = await fakes();
   const proxy = await freezingProxy(Number(a.endpoint.split(':').pop()));
-  const random = Math.random;
-  Math.random = () => 0;  // start behind the proxy
-  let client;
-  try {
-    client = new Client({broker: `${proxy.endpoint},${b.endpoint}`, requestTimeoutMs: 10_000,
-      heartbeatMs: 500});
-  } finally {
-    Math.random = random;
-  }
+  // start behind the proxy
+  const client = startingAtFirst(() => new Client({broker: `${proxy.endpoint},${b.endpoint}`,
+    requestTimeoutMs: 10_000, heartbeatMs: 500}));
   try {
     const warm = client.get('w');
     const w = await a.waitFor('GET');

@@ -13,7 +13,7 @@ import {join, resolve} from 'node:path';
 import {describe, test} from 'node:test';
 
 import {Client} from '../src/client.js';
-import {Cluster, brokerBin, missingBinaries, repoRoot, waitFor} from './cluster.mjs';
+import {Cluster, brokerBin, freePort, missingBinaries, repoRoot, waitFor} from './cluster.mjs';
 
 const RUNS = 3;
 const TASKS = 24;
@@ -24,14 +24,6 @@ function redisServer() {
   } catch {
     return null;
   }
-}
-
-async function freePort() {
-  const srv = net.createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const {port} = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 function pong(port) {
