@@ -3,9 +3,10 @@ loopback speaking the real codec): endpoint lists, move order, resend, GOAWAY an
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
 import zmq
@@ -233,6 +234,22 @@ def two_fakes() -> Any:
         f.close()
 
 
+@contextlib.contextmanager
+def serving(w: Worker, *gates: threading.Event) -> Iterator[threading.Thread]:
+    """Runs ``w`` on a thread; on leaving, opens ``gates`` (so blocked handlers return),
+    drains the worker and checks its thread ended."""
+    thread = threading.Thread(target=w.run, kwargs={"install_signal_handlers": False})
+    thread.start()
+    try:
+        yield thread
+    finally:
+        for gate in gates:
+            gate.set()
+        w.drain(0.2)
+        thread.join(10)
+        assert not thread.is_alive()
+
+
 def first_ready(fakes: List[FakeBroker], timeout: float = 10) -> FakeBroker:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -256,9 +273,7 @@ def test_worker_moves_with_its_running_task_and_its_done(two_fakes: List[FakeBro
         release.wait(10)
         return b"out"
 
-    thread = threading.Thread(target=w.run, kwargs={"install_signal_handlers": False})
-    thread.start()
-    try:
+    with serving(w, release) as thread:
         first = first_ready([a, b])
         other = b if first is a else a
         first.task("t1", "slow", token=41)
@@ -275,11 +290,6 @@ def test_worker_moves_with_its_running_task_and_its_done(two_fakes: List[FakeBro
         assert done is not None and (done.task_id, done.token, done.ok) == ("t1", 41, True)
         assert w.running.is_set() and thread.is_alive()  # MOVE never stops a worker
         assert w.moves == 1
-    finally:
-        release.set()
-        w.drain(0.2)
-        thread.join(10)
-        assert not thread.is_alive()
 
 
 def test_worker_keeps_an_unsent_done_across_a_move(two_fakes: List[FakeBroker]) -> None:
@@ -295,9 +305,7 @@ def test_worker_keeps_an_unsent_done_across_a_move(two_fakes: List[FakeBroker]) 
         gate.wait(10)
         return b"x"
 
-    thread = threading.Thread(target=w.run, kwargs={"install_signal_handlers": False})
-    thread.start()
-    try:
+    with serving(w, gate):
         first = first_ready([a, b])
         other = b if first is a else a
         first.task("t9", "t", token=5)
@@ -310,10 +318,6 @@ def test_worker_keeps_an_unsent_done_across_a_move(two_fakes: List[FakeBroker]) 
         assert done is not None and done.task_id == "t9" and done.token == 5
         # The DONE went to the new broker only.
         assert not any(isinstance(x, m.Done) for x in first.history)
-    finally:
-        gate.set()
-        w.drain(0.2)
-        thread.join(10)
 
 
 def test_worker_with_one_endpoint_redials_it_on_move(two_fakes: List[FakeBroker]) -> None:
@@ -321,16 +325,11 @@ def test_worker_with_one_endpoint_redials_it_on_move(two_fakes: List[FakeBroker]
     w = Worker(a.endpoint, queues=["q"], concurrency=1, heartbeat_ms=200,
                liveness=1000)  # only the loss under test moves it
     w.add_handler("t", lambda task: b"")
-    thread = threading.Thread(target=w.run, kwargs={"install_signal_handlers": False})
-    thread.start()
-    try:
+    with serving(w) as thread:
         assert a.wait_for(m.Ready, 5) is not None
         a.send(m.Move(reason="restart"))
         assert a.wait_for(m.Ready, 5) is not None  # the same broker, after the backoff
         assert w.links == 2 and thread.is_alive()
-    finally:
-        w.drain(0.2)
-        thread.join(10)
 
 
 def test_worker_moves_when_the_broker_goes_silent(two_fakes: List[FakeBroker]) -> None:
@@ -339,16 +338,11 @@ def test_worker_moves_when_the_broker_goes_silent(two_fakes: List[FakeBroker]) -
     w = Worker(f"{a.endpoint},{b.endpoint}", queues=["q"], concurrency=1, heartbeat_ms=100,
                liveness=3)
     w.add_handler("t", lambda task: b"")
-    thread = threading.Thread(target=w.run, kwargs={"install_signal_handlers": False})
-    thread.start()
-    try:
+    with serving(w):
         first = first_ready([a, b])
         other = b if first is a else a
         assert other.wait_for(m.Ready, 5) is not None  # the fakes never heartbeat
         assert w.moves >= 1
-    finally:
-        w.drain(0.2)
-        thread.join(10)
 
 
 def test_asyncio_client_and_taskmill_broker_list(two_routers: List[RawRouter],
@@ -397,14 +391,9 @@ def test_worker_skips_a_dead_endpoint(two_fakes: List[FakeBroker],
     w = Worker(f"{dead},{a.endpoint}", queues=["q"], concurrency=1, heartbeat_ms=200,
                liveness=1000)  # only the failed dial moves it
     w.add_handler("t", lambda task: b"")
-    thread = threading.Thread(target=w.run, kwargs={"install_signal_handlers": False})
-    thread.start()
-    try:
+    with serving(w):
         assert a.wait_for(m.Ready, 5) is not None
         assert w.moves == 1
-    finally:
-        w.drain(0.2)
-        thread.join(10)
 
 
 class FreezingProxy:
