@@ -132,13 +132,13 @@ export function normalizeBatchSpec(batch) {
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
-// A ULID-like id (26 chars: 48-bit time, 80 random bits), as the broker assigns them.
 // A SUBMIT's or BATCH's request_id: 32 hex digits of 128 random bits, one per logical
 // request and the same on every resend of it (the broker stores its tasks once).
 export function newRequestId() {
   return randomBytes(16).toString('hex');
 }
 
+// A ULID-like id (26 chars: 48-bit time, 80 random bits), as the broker assigns them.
 export function newId(now = Date.now()) {
   let out = '';
   let t = now;
