@@ -50,10 +50,7 @@ def test_vector(path: Path) -> None:
 
 def test_every_command_has_a_vector() -> None:
     seen = {json.loads(p.read_text())["command"] for p in FILES}
-    # GOAWAY and MOVE (issue 17) get their vectors with the C++ codec's (shared/, the hand-off
-    # work); until then test_codec checks their bytes against the spec's layout.
-    assert set(m.COMMAND_NAMES) - seen <= {"GOAWAY", "MOVE"}
-    assert seen <= set(m.COMMAND_NAMES)
+    assert seen == set(m.COMMAND_NAMES)
 
 
 def test_forbidden_vector_raises_forbidden() -> None:
