@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -58,40 +58,54 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 5.0) 
             proc.wait(timeout=5)
 
 
+def spawn(procs: List[subprocess.Popen], tmp: Path, argv: List[str], name: str,
+          env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
+    """Starts ``argv`` with its output appended to ``tmp/<name>.log``; adds it to ``procs``
+    (what the caller stops, by PID)."""
+    with open(tmp / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+    procs.append(proc)
+    return proc
+
+
+def start_broker(procs: List[subprocess.Popen], tmp: Path, name: str,
+                 *args: str) -> Tuple[subprocess.Popen, str, str]:
+    """A taskmill-broker on loopback ports the kernel picks (log ``tmp/<name>.log``), once
+    its ready file is written: (process, frontend, backend)."""
+    ready = tmp / f"ready-{name}"
+    ready.unlink(missing_ok=True)
+    proc = spawn(procs, tmp, [
+        str(binary("broker/taskmill-broker")),
+        "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
+        "--ready-file", str(ready), "--heartbeat-ms", "200", "--http", "127.0.0.1:0",
+        *args], name)
+
+    def endpoints() -> Optional[Dict[str, str]]:
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited: {(tmp / f'{name}.log').read_text()}")
+        if not ready.exists():
+            return None
+        lines = dict(line.split("=", 1) for line in ready.read_text().split()
+                     if "=" in line)
+        return lines if "frontend" in lines and "backend" in lines else None
+
+    found = wait_for(endpoints, 20, f"{name}'s ready file")
+    assert isinstance(found, dict)
+    return proc, found["frontend"], found["backend"]
+
+
 class Cluster:
     """A broker and its C++ workers, started by this test session."""
 
     def __init__(self, tmp: Path, *broker_args: str) -> None:
         self.tmp = tmp
         self.procs: List[subprocess.Popen] = []
-        ready = tmp / "ready"
-        self.broker = self._spawn([
-            str(binary("broker/taskmill-broker")), "--data-dir", str(tmp / "data"),
-            "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
-            "--ready-file", str(ready), "--heartbeat-ms", "200", "--http", "127.0.0.1:0",
-            *broker_args], "broker")
-
-        def endpoints() -> Optional[Dict[str, str]]:
-            if self.broker.poll() is not None:
-                raise AssertionError(f"broker exited: {(tmp / 'broker.log').read_text()}")
-            if not ready.exists():
-                return None
-            lines = dict(line.split("=", 1) for line in ready.read_text().split()
-                         if "=" in line)
-            return lines if "frontend" in lines and "backend" in lines else None
-
-        found = wait_for(endpoints, 20, "the broker's ready file")
-        assert isinstance(found, dict)
-        self.frontend: str = found["frontend"]
-        self.backend: str = found["backend"]
+        self.broker, self.frontend, self.backend = start_broker(
+            self.procs, tmp, "broker", "--data-dir", str(tmp / "data"), *broker_args)
 
     def _spawn(self, argv: List[str], name: str,
                env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "wb")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        log.close()
-        self.procs.append(proc)
-        return proc
+        return spawn(self.procs, self.tmp, argv, name, env)
 
     def cpp_worker(self, worker_id: str, *extra: str) -> subprocess.Popen:
         return self._spawn([str(binary("worker/taskmill-worker")), "--broker", self.backend,

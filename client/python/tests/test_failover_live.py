@@ -20,7 +20,7 @@ import pytest
 
 from taskmill import Client, TaskmillError
 
-from conftest import PY_ROOT, binary, stop, wait_for
+from conftest import PY_ROOT, binary, spawn, start_broker, stop, wait_for
 from fake_broker import free_port
 
 RUNS = 3
@@ -71,35 +71,15 @@ class Deployment:
 
     def spawn(self, argv: List[str], name: str,
               env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
-        with open(self.tmp / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        self.procs.append(proc)
-        return proc
+        return spawn(self.procs, self.tmp, argv, name, env)
 
     def start_broker(self, name: str) -> None:
-        ready = self.tmp / f"ready-{name}"
-        ready.unlink(missing_ok=True)
-        proc = self.spawn([
-            str(binary("broker/taskmill-broker")),
-            "--redis-url", f"redis://127.0.0.1:{self.redis_port}",
-            "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
-            "--ready-file", str(ready), "--heartbeat-ms", "200", "--http", "127.0.0.1:0"],
-            f"broker-{name}")
-
-        def endpoints() -> Optional[Dict[str, str]]:
-            if proc.poll() is not None:
-                raise AssertionError((self.tmp / f"broker-{name}.log").read_text())
-            if not ready.exists():
-                return None
-            lines = dict(line.split("=", 1) for line in ready.read_text().split()
-                         if "=" in line)
-            return lines if "frontend" in lines and "backend" in lines else None
-
-        found = wait_for(endpoints, 20, f"broker {name}'s ready file")
-        assert isinstance(found, dict)
+        proc, frontend, backend = start_broker(
+            self.procs, self.tmp, f"broker-{name}",
+            "--redis-url", f"redis://127.0.0.1:{self.redis_port}")
         self.brokers[name] = proc
-        self.frontends[name] = found["frontend"]
-        self.backends[name] = found["backend"]
+        self.frontends[name] = frontend
+        self.backends[name] = backend
 
     def start_worker(self, worker_id: str) -> subprocess.Popen:
         (self.tmp / "failover_worker.py").write_text(WORKER_MODULE)
