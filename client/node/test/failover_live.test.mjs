@@ -60,17 +60,9 @@ await worker.run();
 const skip = existsSync(brokerBin) ? (redisServer() ? false : 'redis-server is not installed') :
   missingBinaries();
 
-// True iff the broker binary knows GOAWAY, i.e. has the SIGTERM hand-off (issue 17): until it
-// is merged, a broker's SIGTERM drains (stops) its workers instead.
-const handsOff = () => readFileSync(brokerBin).includes('GOAWAY');
-
 describe('node failover against two live brokers', {skip}, () => {
   for (const sig of ['SIGKILL', 'SIGTERM']) {
-    test(`client and worker survive a ${sig} of their broker`, {timeout: 150_000}, async (t) => {
-      if (sig === 'SIGTERM' && !handsOff()) {
-        t.skip('this broker has no SIGTERM hand-off (GOAWAY/MOVE) yet');
-        return;
-      }
+    test(`client and worker survive a ${sig} of their broker`, {timeout: 150_000}, async () => {
       const cluster = new Cluster();
       const brokers = {};
       const startBroker = async (name) => {

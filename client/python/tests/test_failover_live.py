@@ -20,7 +20,7 @@ import pytest
 
 from taskmill import Client, TaskmillError
 
-from conftest import PY_ROOT, binary, spawn, start_broker, stop, wait_for
+from conftest import PY_ROOT, spawn, start_broker, stop, wait_for
 from fake_broker import free_port
 
 RUNS = 3
@@ -123,16 +123,8 @@ def percentile(values: List[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def broker_hands_off() -> bool:
-    """True iff the broker binary knows GOAWAY, i.e. has the SIGTERM hand-off (issue 17):
-    until it is merged, a broker's SIGTERM drains (stops) its workers instead."""
-    return b"GOAWAY" in binary("broker/taskmill-broker").read_bytes()
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill9", "sigterm"])
 def test_client_and_worker_survive_a_broker_loss(deployment: Deployment, sig: int) -> None:
-    if sig == signal.SIGTERM and not broker_hands_off():
-        pytest.skip("this broker has no SIGTERM hand-off (GOAWAY/MOVE) yet")
     d = deployment
     client_moves: List[float] = []
     worker_moves: List[float] = []
