@@ -72,23 +72,32 @@ export class Cluster {
   // more flags for the broker (kept for a restart).
   async start({frontend = 'tcp://127.0.0.1:*', backend = 'tcp://127.0.0.1:*',
     brokerArgs = this.brokerArgs ?? []} = {}) {
-    const ready = join(this.dir, 'ready');
-    rmSync(ready, {force: true});
     this.brokerArgs = brokerArgs;
-    this.broker = start(brokerBin, ['--data-dir', join(this.dir, 'data'),
-      '--frontend', frontend, '--backend', backend,
-      '--ready-file', ready, '--heartbeat-ms', '200', '--http', '127.0.0.1:0', ...brokerArgs]);
-    this.children.push(this.broker);
-    const text = await waitFor('the broker ready file', () => {
-      if (this.broker.exitCode !== null) {
-        throw new Error(`broker exited: ${this.broker.output}`);
+    const b = await this.startBroker('ready', ['--data-dir', join(this.dir, 'data'),
+      ...brokerArgs], {frontend, backend});
+    this.broker = b.proc;
+    this.frontend = b.frontend;
+    this.backend = b.backend;
+    return this;
+  }
+
+  // A taskmill-broker with `args` (its store) managed by this cluster, once its ready file
+  // (`readyName` in this.dir) is written: {proc, frontend, backend}.
+  async startBroker(readyName, args, {frontend = 'tcp://127.0.0.1:*',
+    backend = 'tcp://127.0.0.1:*'} = {}) {
+    const ready = join(this.dir, readyName);
+    rmSync(ready, {force: true});
+    // `args` last: a flag given there wins over these defaults.
+    const proc = this.spawn(brokerBin, ['--frontend', frontend, '--backend', backend,
+      '--ready-file', ready, '--heartbeat-ms', '200', '--http', '127.0.0.1:0', ...args]);
+    const text = await waitFor(`the broker ready file ${readyName}`, () => {
+      if (proc.exitCode !== null) {
+        throw new Error(`broker exited: ${proc.output}`);
       }
       return existsSync(ready) && readFileSync(ready, 'utf8');
     }, 15_000);
     const kv = Object.fromEntries(text.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
-    this.frontend = kv.frontend;
-    this.backend = kv.backend;
-    return this;
+    return {proc, frontend: kv.frontend, backend: kv.backend};
   }
 
   // Kills the broker (SIGKILL: no drain; its embedded redis-server flushes its AOF and exits

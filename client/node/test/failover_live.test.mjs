@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
-import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {existsSync, writeFileSync} from 'node:fs';
 import net from 'node:net';
 import {join, resolve} from 'node:path';
 import {describe, test} from 'node:test';
@@ -66,17 +66,8 @@ describe('node failover against two live brokers', {skip}, () => {
       const cluster = new Cluster();
       const brokers = {};
       const startBroker = async (name) => {
-        const ready = join(cluster.dir, `ready-${name}`);
-        rmSync(ready, {force: true});
-        const proc = cluster.spawn(brokerBin, ['--redis-url', `redis://127.0.0.1:${redisPort}`,
-          '--frontend', 'tcp://127.0.0.1:*', '--backend', 'tcp://127.0.0.1:*',
-          '--ready-file', ready, '--heartbeat-ms', '200', '--http', '127.0.0.1:0']);
-        const text = await waitFor(`broker ${name}`, () => {
-          if (proc.exitCode !== null) throw new Error(`broker exited: ${proc.output}`);
-          return existsSync(ready) && readFileSync(ready, 'utf8');
-        }, 15_000);
-        const kv = Object.fromEntries(text.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
-        brokers[name] = {proc, frontend: kv.frontend, backend: kv.backend};
+        brokers[name] = await cluster.startBroker(`ready-${name}`,
+            ['--redis-url', `redis://127.0.0.1:${redisPort}`]);
       };
       const brokerOf = async (workerId) => {
         for (const [name, b] of Object.entries(brokers)) {
