@@ -119,6 +119,12 @@ class AsyncClient:
                                 curve=load_curve(curve_server_key, curve_key_file),
                                 max_kept_results=max_kept_results)
 
+    @property
+    def moves(self) -> int:
+        """How many times this client moved to another endpoint of its list (or redialled
+        its only one after a GOAWAY)."""
+        return self._conn.moves
+
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._conn.close)
 

@@ -137,6 +137,12 @@ class Client:
                                                  daemon=True)
         self._callback_thread.start()
 
+    @property
+    def moves(self) -> int:
+        """How many times this client moved to another endpoint of its list (or redialled
+        its only one after a GOAWAY)."""
+        return self._conn.moves
+
     def close(self) -> None:
         self._conn.close()
         self._callbacks.put(None)

@@ -367,6 +367,7 @@ def test_asyncio_client_and_taskmill_broker_list(two_routers: List[RawRouter],
             other.send(ident2, m.Reply(req_id=codec.decode(frames2).req_id,
                                        tasks=[m.TaskInfo(id="t1", state="queued")]))
             assert [t.id for t in await call] == ["t1"]
+            assert client.moves == 1
         finally:
             await client.close()
 
