@@ -12,6 +12,7 @@ import time
 from typing import Any, AsyncIterator, Callable, List, Mapping, Optional, Sequence, Union
 
 from taskmill import calls
+from taskmill.artifacts import write_artifacts
 from taskmill import messages as m
 from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
 from taskmill.connection import Connection
@@ -186,6 +187,13 @@ class AsyncClient:
 
     async def get(self, task_id: str) -> m.TaskInfo:
         return await self._run(calls.get(task_id, self.request_timeout))
+
+    async def fetch_artifacts(self, task_id: str, out_dir: str,
+                              artifacts_root: Optional[str] = None) -> List[str]:
+        """As ``Client.fetch_artifacts``; the files are written on an executor thread."""
+        task = await self.get(task_id)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, write_artifacts, task, out_dir, artifacts_root)
 
     async def get_many(self, ids: Sequence[str]) -> List[m.TaskInfo]:
         return await self._run(calls.get_many(ids, self.request_timeout))

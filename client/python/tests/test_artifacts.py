@@ -54,3 +54,41 @@ def test_a_foreign_uri_and_a_wrong_sha256_are_refused(tmp_path):
     with pytest.raises(ValueError, match="sha256"):
         write_artifacts(wrong, str(tmp_path / "out"))
     assert not os.path.exists(tmp_path / "out" / "a.txt")
+
+
+def test_async_client_fetches_artifacts(tmp_path):
+    """AsyncClient.fetch_artifacts: GET the task, then write its artifacts (as Client's)."""
+    import asyncio
+
+    import zmq
+
+    from taskmill import AsyncClient, codec
+    from taskmill import messages as m
+    from fake_broker import free_port
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    router = zmq.Context.instance().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(endpoint)
+    task = TaskInfo(id="T1", state="succeeded", artifacts=[
+        Artifact(name="a.txt", size=2, sha256=sha(b"hi"), data=b"hi")])
+
+    def answer_one_get():
+        assert router.poll(5000), "no GET"
+        ident, *frames = router.recv_multipart()
+        get = codec.decode(frames)
+        assert isinstance(get, m.Get) and get.ids == ["T1"]
+        router.send_multipart([ident, *codec.encode(m.Reply(req_id=get.req_id, tasks=[task]))])
+
+    async def scenario():
+        async with AsyncClient(endpoint, request_timeout=5) as client:
+            served = asyncio.ensure_future(asyncio.to_thread(answer_one_get))
+            paths = await client.fetch_artifacts("T1", str(tmp_path / "out"))
+            await served
+            return paths
+
+    try:
+        assert asyncio.run(scenario()) == [str(tmp_path / "out" / "a.txt")]
+        assert (tmp_path / "out" / "a.txt").read_bytes() == b"hi"
+    finally:
+        router.close(linger=0)
