@@ -217,11 +217,15 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
 }
 
 ServedElsewhere ClientService::ServedByOtherBrokers() const {
-  return [this, others = std::optional<std::vector<protocol::WorkerInfo>>()](
-             const std::string& queue, const std::string& type) mutable {
-    if (!others) others = ctx_.directory.OtherWorkers();
-    return std::any_of(others->begin(), others->end(), [&](const protocol::WorkerInfo& w) {
-      return WorkerServes(w, queue, type);
+  // Reads the registry's entries in place: no copy of every remote worker per request, and
+  // a capture small enough that the std::function does not allocate.
+  return [this](const std::string& queue, const std::string& type) {
+    const BrokerDirectory& dir = ctx_.directory;
+    return std::any_of(dir.live().begin(), dir.live().end(), [&](const BrokerEntry& e) {
+      return e.id != dir.id() &&
+             std::any_of(e.workers.begin(), e.workers.end(), [&](const protocol::WorkerInfo& w) {
+               return WorkerServes(w, queue, type);
+             });
     });
   };
 }
