@@ -96,11 +96,13 @@ void ClusterBus::Publish(const std::string& channel, std::string payload) {
   publish_(channel, std::move(payload));
 }
 
+void ClusterBus::WatchTask(const std::string& task_id) {
+  if (own_tasks_.size() >= kMaxOwnWatches) return;  // the periodic re-read serves the rest
+  if (own_tasks_.insert(task_id).second) pending_watch_.tasks.push_back(task_id);
+}
+
 void ClusterBus::WatchTasks(const std::vector<std::string>& task_ids) {
-  for (const auto& id : task_ids) {
-    if (own_tasks_.size() >= kMaxOwnWatches) break;  // the periodic re-read serves the rest
-    if (own_tasks_.insert(id).second) pending_watch_.tasks.push_back(id);
-  }
+  for (const auto& id : task_ids) WatchTask(id);
 }
 
 void ClusterBus::WatchBatch(const std::string& batch_id) {

@@ -67,6 +67,7 @@ class ClusterBus : public LifecycleObserver {
   void AddResync(std::function<void()> resync) { resyncs_.push_back(std::move(resync)); }
 
   // ---- this broker's clients' interest ----
+  void WatchTask(const std::string& task_id);
   void WatchTasks(const std::vector<std::string>& task_ids);
   void WatchBatch(const std::string& batch_id);
   // A watched task was seen ended by a re-read (its message was lost, or never sent): it is

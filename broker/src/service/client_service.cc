@@ -286,10 +286,7 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
   auto warnings = UnservedTypeWarnings(ctx_.workers, submit.tasks, ServedByOtherBrokers());
   if (submit.notify) {
     // Announced before the tasks are stored, so whichever broker ends them knows of it.
-    std::vector<std::string> ids;
-    ids.reserve(submit.tasks.size());
-    for (const auto& spec : submit.tasks) ids.push_back(spec.id);
-    ctx_.bus.WatchTasks(ids);
+    for (const auto& spec : submit.tasks) ctx_.bus.WatchTask(spec.id);
   }
   // Stored with the turn's other SUBMITs at its end; answered once Redis has the tasks.
   ctx_.lifecycle.Submit(
@@ -443,7 +440,7 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
       quotas_.ReleaseWait(identity, asked.size());
       return;
     }
-    ctx_.bus.WatchTasks(std::vector<std::string>(w.pending.begin(), w.pending.end()));
+    for (const auto& id : w.pending) ctx_.bus.WatchTask(id);
     waiters_.AddWait(std::move(w));
   }, owner);
 }
