@@ -1,12 +1,11 @@
 // The broker link half of IoLoop: the DEALER socket, its outbox and reconnects.
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <cstring>
 #include <random>
 
 #include "io_loop.h"
+#include "taskmill/shared/ids.h"
 #include "taskmill/shared/protocol/codec.h"
 
 namespace taskmill::worker {
@@ -23,18 +22,7 @@ constexpr size_t kMaxOutbox = 10'000;
 // no routing-id handover, and a routing id nobody can guess is one nobody can connect with
 // to receive this worker's tasks; the worker id moves to the new link with its READY.
 std::string LinkRoutingId(const std::string& worker_id) {
-  unsigned char bytes[16];
-  if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
-    std::random_device device;
-    for (auto& b : bytes) b = static_cast<unsigned char>(device());
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = worker_id + ".";
-  for (unsigned char b : bytes) {
-    id += kHex[b >> 4];
-    id += kHex[b & 15];
-  }
-  return id;
+  return worker_id + "." + RandomHex(16);
 }
 
 Parts ToParts(const protocol::Message& msg) {
