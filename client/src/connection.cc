@@ -109,14 +109,13 @@ Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& option
   if (options.request_timeout_ms == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "request_timeout_ms: must be at least 1");
   }
-  auto endpoints = ParseEndpointList(options.endpoint);
-  if (!endpoints) return std::unexpected(endpoints.error());
+  auto ring = EndpointRing::Parse(options.endpoint);
+  if (!ring) return std::unexpected(ring.error());
   auto curve = LoadCurveClientKeys(options.curve_server_key, options.curve_key_file);
   if (!curve) return std::unexpected(curve.error());
   std::shared_ptr<Connection> c(new Connection(options));
   c->curve_ = std::move(*curve);
-  size_t start = RandomStart(endpoints->size());
-  c->ring_.emplace(std::move(*endpoints), start);
+  c->ring_.emplace(std::move(*ring));
   c->endpoint_now_ = c->ring_->current();
   c->context_ = zmq_ctx_new();
   if (c->context_ == nullptr) {

@@ -51,6 +51,13 @@ EndpointRing::EndpointRing(std::vector<std::string> endpoints, size_t start)
   if (endpoints_.empty()) endpoints_.emplace_back();
 }
 
+Result<EndpointRing> EndpointRing::Parse(std::string_view list) {
+  auto endpoints = ParseEndpointList(list);
+  if (!endpoints) return std::unexpected(endpoints.error());
+  size_t start = RandomStart(endpoints->size());
+  return EndpointRing(std::move(*endpoints), start);
+}
+
 const std::string& EndpointRing::Next() {
   index_ = (index_ + 1) % endpoints_.size();
   return endpoints_[index_];
