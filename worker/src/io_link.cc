@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "io_loop.h"
@@ -195,9 +196,11 @@ void IoLoop::SendBestEffortFrames(std::span<const std::string> frames) {
 
 void IoLoop::Flush() {
   if (link_ != LinkState::kLinked) return;
+  std::optional<int64_t> now;  // read once per burst, at its first DONE sent
+  std::vector<std::string_view> views;  // reused: one allocation per burst, not per message
   while (!outbox_.empty()) {
     const Parts& parts = outbox_.front().frames;
-    std::vector<std::string_view> views(parts.begin(), parts.end());
+    views.assign(parts.begin(), parts.end());
     auto sent = dealer_.Send(views, /*dontwait=*/true);
     if (!sent) {
       log_->warn("send to broker failed: {}", sent.error().message);
@@ -205,15 +208,15 @@ void IoLoop::Flush() {
     }
     if (!*sent) return;  // no live connection yet: POLLOUT tells us when
     if (!outbox_.front().task_id.empty()) {
-      int64_t now = clock_.MonotonicMs();
+      if (!now) now = clock_.MonotonicMs();
       // Kept for one silence limit and a heartbeat: by then the broker has read them or
       // the link is known dead.
       int64_t keep_ms = SilenceLimitMs() + static_cast<int64_t>(options_.heartbeat_ms);
-      while (!recent_dones_.empty() &&
-             (recent_dones_.front().first < now - keep_ms || recent_dones_.size() >= kMaxOutbox)) {
+      while (!recent_dones_.empty() && (recent_dones_.front().first < *now - keep_ms ||
+                                        recent_dones_.size() >= kMaxOutbox)) {
         recent_dones_.pop_front();
       }
-      recent_dones_.emplace_back(now, std::move(outbox_.front()));
+      recent_dones_.emplace_back(*now, std::move(outbox_.front()));
     }
     outbox_.pop_front();
   }
