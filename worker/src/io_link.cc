@@ -145,7 +145,6 @@ void IoLoop::Backoff(int64_t now, const std::string& why) {
     outbox_.push_front(std::move(it->second));
   }
   recent_dones_.clear();
-  std::string left = ring_->current();
   bool whole_cycle = ring_->Failed();
   const std::string& next = ring_->Next();
   uint64_t delay = 0;
@@ -154,11 +153,11 @@ void IoLoop::Backoff(int64_t now, const std::string& why) {
     delay = options_.reconnect.DelayFor(dead_links_, unit(rng_));
   }
   reconnect_at_ms_ = now + static_cast<int64_t>(delay);
-  if (next != left) ++moves_;
+  // Next() moves on whenever the list has another endpoint.
   log_->warn("{}; {} {} in {} ms (keeping {} running task(s); {} DONE(s) queued, {} of them "
              "sent again)",
-             why, next == left ? "reconnecting to" : "moving to", next, delay, running_.size(),
-             outbox_.size(), resent);
+             why, ring_->size() > 1 ? "moving to" : "reconnecting to", next, delay,
+             running_.size(), outbox_.size(), resent);
 }
 
 void IoLoop::QueueReliable(const protocol::Message& msg) {
