@@ -148,9 +148,8 @@ protocol::Done PoolSlot::Run(const Job& job, const TaskContext::ProgressSink& pr
     if (auto s = Start(); !s) return crashed(s.error().message);
   }
   const pid_t pid = proc_.pid;
-  std::string frame =
-      EncodePoolFrame(PoolFrame::kTask, protocol::EncodeBody(protocol::Message(job.task)));
-  if (!WriteAllWithin(proc_.fd, frame, kWriteTimeoutMs)) {
+  if (!WritePoolFrameWithin(proc_.fd, PoolFrame::kTask,
+                            protocol::EncodeBody(protocol::Message(job.task)), kWriteTimeoutMs)) {
     return crashed("the pool process (pid " + std::to_string(pid) +
                    ") did not take the task: " + Kill());
   }
@@ -162,7 +161,7 @@ protocol::Done PoolSlot::Run(const Job& job, const TaskContext::ProgressSink& pr
       stopped_at = now;
       char reason = static_cast<char>(job.cancel->reason());
       // A child too busy to read its channel is killed at the grace's end anyway.
-      (void)WriteAllWithin(proc_.fd, EncodePoolFrame(PoolFrame::kCancel, {&reason, 1}), 100);
+      (void)WritePoolFrameWithin(proc_.fd, PoolFrame::kCancel, {&reason, 1}, 100);
     }
     if (stopped_at > 0 && now >= stopped_at + limits_.kill_grace_ms) {
       CancelReason reason = job.cancel->reason();
