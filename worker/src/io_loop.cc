@@ -67,7 +67,7 @@ Result<void> IoLoop::Run() {
   limits.kill_grace_ms = options_.cancel_grace_ms;
   limits.max_output_bytes = options_.max_output_bytes;
   pool_ = std::make_unique<ExecutorPool>(context_, kResultsEndpoint, options_.concurrency,
-                                         options_.max_output_bytes, zygote_, &limits);
+                                         options_.max_output_bytes, zygote_, limits);
   if (auto r = OpenLink(); !r) return r;
   std::string types;
   for (const auto& [type, handler] : handlers_) types += (types.empty() ? "" : ",") + type;
