@@ -79,8 +79,8 @@ bool RecvInt(int sock, int32_t& value, int* fd = nullptr) {
   return true;
 }
 
-// PIDs whose parent is this process, read from /proc (bounded scan).
-std::vector<pid_t> ChildrenOf(pid_t parent) {
+// PIDs whose parent is `parent`, from a scan of every process in /proc.
+std::vector<pid_t> ScanChildrenOf(pid_t parent) {
   std::vector<pid_t> out;
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return out;
@@ -107,6 +107,24 @@ std::vector<pid_t> ChildrenOf(pid_t parent) {
   return out;
 }
 
+// PIDs whose parent is this process (the zygote, single-threaded: its one task's children
+// are all of them). /proc/<pid>/task/<pid>/children is one read, where the scan opens the
+// stat file of every process on the host, on every Reap; the scan stays for kernels built
+// without CONFIG_PROC_CHILDREN.
+std::vector<pid_t> ChildrenOfSelf() {
+  const pid_t self = getpid();
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task/%d/children", static_cast<int>(self),
+                static_cast<int>(self));
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return ScanChildrenOf(self);
+  std::vector<pid_t> out;
+  long pid = 0;
+  while (std::fscanf(f, "%ld", &pid) == 1) out.push_back(static_cast<pid_t>(pid));
+  std::fclose(f);
+  return out;
+}
+
 // The zygote is a child subreaper: what a dead pool process left running (an exec
 // handler's command, a handler's own helper) is reparented here instead of to init. Those
 // are killed with their process group and reaped, so "killed with its process" holds for
@@ -114,7 +132,7 @@ std::vector<pid_t> ChildrenOf(pid_t parent) {
 void KillOrphans(const std::set<pid_t>& children) {
   for (int round = 0; round < 16; ++round) {
     bool found = false;
-    for (pid_t pid : ChildrenOf(getpid())) {
+    for (pid_t pid : ChildrenOfSelf()) {
       if (children.contains(pid)) continue;
       found = true;
       kill(-pid, SIGKILL);  // its group, if it leads one (exec's commands do)
