@@ -214,11 +214,12 @@ void ExecutorPool::Loop() {
     const protocol::TaskMsg& task = job.task;
     auto progress = [&](double fraction, std::string_view message) {
       protocol::Progress p{task.task_id, task.token, fraction, std::string(message)};
-      send(ResultFrames(task.task_id, task.token, p), /*dontwait=*/true);
+      send(ResultFrames(task.task_id, task.token, std::move(p)), /*dontwait=*/true);
     };
     protocol::Done done =
         slot ? slot->Run(job, progress) : RunAttempt(job, progress, *log, max_output_bytes_);
-    send(ResultFrames(task.task_id, task.token, done), /*dontwait=*/false);
+    // Moved into the Message it is encoded from: the result is not copied once more.
+    send(ResultFrames(task.task_id, task.token, std::move(done)), /*dontwait=*/false);
     if (slot) slot->Tend();  // a crashed or recycled process is replaced before the next task
   }
   slot.reset();  // kills this thread's pool process

@@ -300,10 +300,11 @@ void RunPoolChild(int fd, const std::map<std::string, HandlerEntry>& handlers,
       }
       auto progress = [&](double fraction, std::string_view message) {
         protocol::Progress p{job.task.task_id, job.task.token, fraction, std::string(message)};
-        write(PoolFrame::kProgress, protocol::EncodeBody(p));
+        write(PoolFrame::kProgress, protocol::EncodeBody(std::move(p)));
       };
       protocol::Done done = RunAttempt(job, progress, *log, max_output_bytes);
-      write(PoolFrame::kDone, protocol::EncodeBody(done));
+      // Moved into the Message it is encoded from: a result of many MiB is not copied.
+      write(PoolFrame::kDone, protocol::EncodeBody(std::move(done)));
     }
   });
   runner.detach();  // never joined: the process ends with _exit
