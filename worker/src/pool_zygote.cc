@@ -227,7 +227,7 @@ Result<std::unique_ptr<PoolZygote>> PoolZygote::Start(
 }
 
 PoolZygote::~PoolZygote() {
-  close(fd_);  // the zygote kills and reaps its children, then exits
+  fd_.Reset();  // the zygote kills and reaps its children, then exits
   while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
   }
 }
@@ -235,12 +235,12 @@ PoolZygote::~PoolZygote() {
 Result<PoolProcess> PoolZygote::Spawn() {
   std::lock_guard lock(mu_);
   char req[1 + sizeof(int32_t)] = {kSpawn};
-  if (send(fd_, req, sizeof req, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof req)) {
+  if (send(fd_.get(), req, sizeof req, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof req)) {
     return MakeError(ErrorCode::kInternal, "process pool: the fork server is gone");
   }
   int32_t pid = 0;
   int fd = -1;
-  if (!RecvInt(fd_, pid, &fd)) {
+  if (!RecvInt(fd_.get(), pid, &fd)) {
     return MakeError(ErrorCode::kInternal, "process pool: the fork server is gone");
   }
   if (pid <= 0 || fd < 0) {
@@ -249,7 +249,7 @@ Result<PoolProcess> PoolZygote::Spawn() {
                      std::string("process pool: cannot fork a pool process: ") + strerror(-pid));
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  return PoolProcess{pid, fd};
+  return PoolProcess{pid, UniqueFd(fd)};
 }
 
 int PoolZygote::Reap(pid_t pid) {
@@ -257,9 +257,11 @@ int PoolZygote::Reap(pid_t pid) {
   char req[1 + sizeof(int32_t)] = {kReap};
   int32_t p = pid;
   std::memcpy(req + 1, &p, sizeof p);
-  if (send(fd_, req, sizeof req, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof req)) return -1;
+  if (send(fd_.get(), req, sizeof req, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof req)) {
+    return -1;
+  }
   int32_t status = -1;
-  if (!RecvInt(fd_, status)) return -1;
+  if (!RecvInt(fd_.get(), status)) return -1;
   return status;
 }
 
