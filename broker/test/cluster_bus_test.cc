@@ -157,6 +157,41 @@ TEST_F(ClusterBusTest, BatchOutcomesFollowTheWatchUntilTheBatchEnds) {
   EXPECT_EQ(published_, before);
 }
 
+TEST_F(ClusterBusTest, CancelsGoOnlyToBrokersThatStillWatchABatch) {
+  auto& a = Add("A");
+  auto& b = Add("B");
+  auto& c = Add("C");
+  a.bus->WatchBatch("b1");
+  Deliver();
+  c.bus->TaskCancelled("t1", "requested");  // A watches a batch: told
+  Deliver();
+  EXPECT_EQ(a.rec.cancelled, std::vector<std::string>{"t1:requested"});
+  b.bus->WatchBatch("b2");  // a watcher that joins later is told too
+  Deliver();
+  c.bus->TaskCancelled("t2", "requested");
+  Deliver();
+  EXPECT_EQ(b.rec.cancelled, std::vector<std::string>{"t2:requested"});
+  EXPECT_EQ(a.rec.cancelled, (std::vector<std::string>{"t1:requested", "t2:requested"}));
+  // b1 ends: A no longer hears cancels; B (b2) still does until it is forgotten.
+  c.bus->BatchesChanged({Batch("b1", "succeeded")});
+  Deliver();
+  c.bus->TaskCancelled("t3", "requested");
+  Deliver();
+  EXPECT_EQ(a.rec.cancelled, (std::vector<std::string>{"t1:requested", "t2:requested"}));
+  EXPECT_EQ(b.rec.cancelled, (std::vector<std::string>{"t2:requested", "t3:requested"}));
+  a.bus->WatchBatch("b3");
+  Deliver();
+  c.bus->TaskCancelled("t4", "requested");  // both watch a batch again
+  Deliver();
+  EXPECT_EQ(a.rec.cancelled.back(), "t4:requested");
+  EXPECT_EQ(b.rec.cancelled.size(), 3u);
+  c.bus->ForgetBrokersExcept({"A", "C"});  // B is gone: only A hears the next one
+  c.bus->TaskCancelled("t5", "requested");
+  Deliver();
+  EXPECT_EQ(a.rec.cancelled.back(), "t5:requested");
+  EXPECT_EQ(b.rec.cancelled.size(), 3u);
+}
+
 TEST_F(ClusterBusTest, AHelloMakesEveryBrokerAnnounceItsWatchesAgain) {
   auto& a = Add("A");
   auto& c = Add("C");

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "taskmill/shared/backoff.h"
 #include "taskmill/shared/log.h"
 
 namespace taskmill::client {
@@ -36,6 +37,10 @@ constexpr int64_t kMaxPollMs = 1000;
 // socket longer than that wakes it when it leaves.
 constexpr int64_t kFirstParkMs = 1;
 constexpr int64_t kLastParkMs = 8;
+// Redials after a refused handshake (500 ms doubling to 5 s), and the pause after a whole
+// cycle of the endpoint list failed (100 ms doubling to 2 s); attempt n waits DelayFor(n).
+constexpr BackoffPolicy kHandshakeBackoff{.base_ms = 500, .max_ms = 5000};
+constexpr BackoffPolicy kCycleBackoff{.base_ms = 100, .max_ms = 2000};
 
 std::string ZmqErrorText() { return zmq_strerror(zmq_errno()); }
 
@@ -109,14 +114,13 @@ Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& option
   if (options.request_timeout_ms == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "request_timeout_ms: must be at least 1");
   }
-  auto endpoints = ParseEndpointList(options.endpoint);
-  if (!endpoints) return std::unexpected(endpoints.error());
+  auto ring = EndpointRing::Parse(options.endpoint);
+  if (!ring) return std::unexpected(ring.error());
   auto curve = LoadCurveClientKeys(options.curve_server_key, options.curve_key_file);
   if (!curve) return std::unexpected(curve.error());
   std::shared_ptr<Connection> c(new Connection(options));
   c->curve_ = std::move(*curve);
-  size_t start = RandomStart(endpoints->size());
-  c->ring_.emplace(std::move(*endpoints), start);
+  c->ring_.emplace(std::move(*ring));
   c->endpoint_now_ = c->ring_->current();
   c->context_ = zmq_ctx_new();
   if (c->context_ == nullptr) {
@@ -605,9 +609,9 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
     const std::string& at = connected_.empty() ? ring_->current() : connected_;
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
       if (redial_at_ms_ == 0) {
-        int64_t delay = std::min<int64_t>(int64_t{500} << std::min(failed_handshakes_, 4u), 5000);
-        redial_at_ms_ = SteadyMs() + delay;
         ++failed_handshakes_;
+        redial_at_ms_ =
+            SteadyMs() + static_cast<int64_t>(kHandshakeBackoff.DelayFor(failed_handshakes_));
       }
     }
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
@@ -688,8 +692,8 @@ void Connection::MoveBroker(void* dealer, const std::string& why) {
   backlog_.swap(resend);
   if (whole_cycle) {
     // Every endpoint failed in a row: back off before the next cycle.
-    int64_t delay = std::min<int64_t>(int64_t{100} << std::min(failed_cycles_, 5u), 2000);
     ++failed_cycles_;
+    auto delay = static_cast<int64_t>(kCycleBackoff.DelayFor(failed_cycles_));
     connected_.clear();
     redial_at_ms_ = SteadyMs() + delay;
     Log()->info("{}; every broker endpoint failed, trying {} in {} ms ({} request(s) to resend)",

@@ -1,8 +1,6 @@
 #include "taskmill/shared/endpoints.h"
 
-#include <sys/random.h>
-
-#include <random>
+#include "taskmill/shared/ids.h"
 
 namespace taskmill {
 namespace {
@@ -53,6 +51,13 @@ EndpointRing::EndpointRing(std::vector<std::string> endpoints, size_t start)
   if (endpoints_.empty()) endpoints_.emplace_back();
 }
 
+Result<EndpointRing> EndpointRing::Parse(std::string_view list) {
+  auto endpoints = ParseEndpointList(list);
+  if (!endpoints) return std::unexpected(endpoints.error());
+  size_t start = RandomStart(endpoints->size());
+  return EndpointRing(std::move(*endpoints), start);
+}
+
 const std::string& EndpointRing::Next() {
   index_ = (index_ + 1) % endpoints_.size();
   return endpoints_[index_];
@@ -68,10 +73,7 @@ bool EndpointRing::Failed() {
 size_t RandomStart(size_t n) {
   if (n <= 1) return 0;
   uint64_t r = 0;
-  if (getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) {
-    std::random_device device;
-    r = (static_cast<uint64_t>(device()) << 32) | device();
-  }
+  RandomBytes({reinterpret_cast<unsigned char*>(&r), sizeof r});
   return static_cast<size_t>(r % n);
 }
 

@@ -29,27 +29,37 @@ std::string NewId() {
   return id;
 }
 
-std::string NewRequestId() {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::array<unsigned char, 16> bytes{};
+void RandomBytes(std::span<unsigned char> out) {
   size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = getrandom(bytes.data() + got, bytes.size() - got, 0);
+  while (got < out.size()) {
+    ssize_t n = getrandom(out.data() + got, out.size() - got, 0);
     if (n > 0) {
       got += static_cast<size_t>(n);
       continue;
     }
     // getrandom fails only without kernel support (or an interrupt): fall back to the
-    // standard library's source rather than sending a predictable id.
+    // standard library's source rather than a predictable value.
     std::random_device rd;
-    for (; got < bytes.size(); ++got) bytes[got] = static_cast<unsigned char>(rd());
+    for (; got < out.size(); ++got) out[got] = static_cast<unsigned char>(rd());
   }
-  std::string id(32, '0');
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    id[2 * i] = kHex[bytes[i] >> 4];
-    id[2 * i + 1] = kHex[bytes[i] & 15];
-  }
-  return id;
 }
+
+std::string RandomHex(size_t bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  // The raw bytes go in the back half and are expanded forwards in place (byte i is read
+  // before digits 2i and 2i+1 are written, which never reach a byte not read yet): one
+  // allocation per id, which a client draws on every SUBMIT.
+  std::string hex(2 * bytes, '0');
+  auto* raw = reinterpret_cast<unsigned char*>(hex.data()) + bytes;
+  RandomBytes({raw, bytes});
+  for (size_t i = 0; i < bytes; ++i) {
+    unsigned char b = raw[i];
+    hex[2 * i] = kHex[b >> 4];
+    hex[2 * i + 1] = kHex[b & 15];
+  }
+  return hex;
+}
+
+std::string NewRequestId() { return RandomHex(16); }
 
 }  // namespace taskmill

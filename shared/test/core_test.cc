@@ -64,6 +64,16 @@ TEST(IdsTest, RequestIdsAre32HexDigitsAndDistinct) {
   EXPECT_EQ(ids.size(), 10000u);
 }
 
+TEST(IdsTest, RandomHexHasTwoDigitsPerByteAndVaries) {
+  EXPECT_EQ(RandomHex(0), "");
+  for (size_t n : {1u, 3u, 16u, 40u}) {
+    std::string hex = RandomHex(n);
+    ASSERT_EQ(hex.size(), 2 * n);
+    EXPECT_EQ(hex.find_first_not_of("0123456789abcdef"), std::string::npos) << hex;
+  }
+  EXPECT_NE(RandomHex(16), RandomHex(16));
+}
+
 TEST(ErrorTest, NamesRoundTrip) {
   for (int i = 0; i <= static_cast<int>(ErrorCode::kInternal); ++i) {
     auto code = static_cast<ErrorCode>(i);

@@ -65,6 +65,17 @@ TEST(EndpointRingTest, BacksOffOnlyAfterAWholeCycleFailed) {
   EXPECT_TRUE(ring.Failed());
 }
 
+TEST(EndpointRingTest, ParseBuildsTheRingOfAListOrSaysWhatIsWrong) {
+  auto ring = EndpointRing::Parse("tcp://a:1, tcp://b:2");
+  ASSERT_TRUE(ring) << ring.error().message;
+  EXPECT_EQ(ring->all(), (std::vector<std::string>{"tcp://a:1", "tcp://b:2"}));
+  EXPECT_LT(ring->index(), 2u);
+  EXPECT_EQ(ring->current(), ring->all()[ring->index()]);
+  auto bad = EndpointRing::Parse("tcp://a:1,a:2");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST(EndpointRingTest, RandomStartSpreadsOverTheList) {
   std::set<size_t> seen;
   for (int i = 0; i < 200 && seen.size() < 3; ++i) {

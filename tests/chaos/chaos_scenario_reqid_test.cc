@@ -93,6 +93,16 @@ class ReqidChaosTest : public ::testing::Test {
     return runs;
   }
 
+  // Joins the load, settles it with `extra` (the resent requests') and prints the row.
+  CheckReport Finish(const std::vector<Submission>& extra) {
+    load_->Join();
+    auto all = load_->submissions();
+    all.insert(all.end(), extra.begin(), extra.end());
+    auto r = Settle(*cluster_, all, 0, scale_.settle_ms);
+    std::cout << r.Row(scenario_) << std::endl;
+    return r;
+  }
+
   Scale scale_ = Scale::FromEnv();
   std::string scenario_;
   std::unique_ptr<ChaosCluster> cluster_;
@@ -105,11 +115,7 @@ TEST_F(ReqidChaosTest, ResendAfterALostReplyWithoutAnIdempotencyKey) {
   std::set<std::string> named;
   LoseRepliesAndResend(true, subs, named);
   if (HasFatalFailure()) return;
-  load_->Join();
-  auto all = load_->submissions();
-  all.insert(all.end(), subs.begin(), subs.end());
-  auto r = Settle(*cluster_, all, 0, scale_.settle_ms);
-  std::cout << r.Row(scenario_) << std::endl;
+  auto r = Finish(subs);
   EXPECT_TRUE(r.Clean()) << r.Summary();
   EXPECT_EQ(r.duplicate_executions, 0u);
   // Both replies of each request named the same tasks, and only those ran, once each.
@@ -130,11 +136,7 @@ TEST_F(ReqidChaosTest, NegativeControlWithoutARequestIdTheResendRunsTwice) {
   std::set<std::string> named;
   LoseRepliesAndResend(false, subs, named);
   if (HasFatalFailure()) return;
-  load_->Join();
-  auto all = load_->submissions();
-  all.insert(all.end(), subs.begin(), subs.end());
-  auto r = Settle(*cluster_, all, 0, scale_.settle_ms);
-  std::cout << r.Row(scenario_) << std::endl;
+  Finish(subs);
   EXPECT_GT(named.size(), kRequests * kTasksPerRequest) << "no duplicate was stored";
   EXPECT_TRUE(WaitFor([&] { return RequestRuns().size() > kRequests * kTasksPerRequest; },
                       scale_.settle_ms))

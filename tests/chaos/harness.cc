@@ -98,17 +98,9 @@ ChaosCluster::~ChaosCluster() {
 }
 
 Result<void> ChaosCluster::StartBroker() {
-  taskmill::testing::BrokerLaunch l;
-  l.dir = dir_;
+  taskmill::testing::BrokerLaunch l = LaunchIn(dir_, {}, "");
   l.frontend = frontend_;
   l.backend = backend_;
-  l.redis_url = redis_ ? "unix://" + redis_->config().unix_path : options_.redis_url;
-  l.prefix = "chaos" + std::to_string(getpid()) + ":";
-  l.heartbeat_ms = options_.heartbeat_ms;
-  l.liveness = options_.liveness;
-  l.lease_ms = options_.lease_ms;
-  l.extra_args = {"--reap-ms", std::to_string(options_.reap_ms)};
-  l.extra_args.insert(l.extra_args.end(), options_.broker_args.begin(), options_.broker_args.end());
   auto endpoints = taskmill::testing::LaunchBroker(l, broker_, [this] { return Logs(); });
   if (!endpoints) return std::unexpected(endpoints.error());
   frontend_ = endpoints->frontend;
@@ -117,11 +109,11 @@ Result<void> ChaosCluster::StartBroker() {
   return {};
 }
 
-Result<taskmill::testing::BrokerEndpoints> ChaosCluster::StartExtraBroker(
-    const std::string& name, taskmill::testing::ChildProcess& process,
-    const std::vector<std::string>& extra_args, const std::string& redis_url) {
+taskmill::testing::BrokerLaunch ChaosCluster::LaunchIn(
+    const std::string& dir, const std::vector<std::string>& extra_args,
+    const std::string& redis_url) const {
   taskmill::testing::BrokerLaunch l;
-  l.dir = dir_ + "/" + name;
+  l.dir = dir;
   std::filesystem::create_directories(l.dir);
   l.redis_url = !redis_url.empty() ? redis_url
               : redis_ ? "unix://" + redis_->config().unix_path
@@ -133,25 +125,22 @@ Result<taskmill::testing::BrokerEndpoints> ChaosCluster::StartExtraBroker(
   l.extra_args = {"--reap-ms", std::to_string(options_.reap_ms)};
   l.extra_args.insert(l.extra_args.end(), options_.broker_args.begin(), options_.broker_args.end());
   l.extra_args.insert(l.extra_args.end(), extra_args.begin(), extra_args.end());
-  return taskmill::testing::LaunchBroker(l, process, [this] { return Logs(); });
+  return l;
+}
+
+Result<taskmill::testing::BrokerEndpoints> ChaosCluster::StartExtraBroker(
+    const std::string& name, taskmill::testing::ChildProcess& process,
+    const std::vector<std::string>& extra_args, const std::string& redis_url) {
+  return taskmill::testing::LaunchBroker(LaunchIn(dir_ + "/" + name, extra_args, redis_url),
+                                         process, [this] { return Logs(); });
 }
 
 Result<taskmill::testing::BrokerEndpoints> ChaosCluster::StartExtraBrokerOn(
     const std::string& name, taskmill::testing::ChildProcess& process,
     const taskmill::testing::BrokerEndpoints& at, const std::vector<std::string>& extra_args) {
-  taskmill::testing::BrokerLaunch l;
-  l.dir = dir_ + "/" + name;
-  std::filesystem::create_directories(l.dir);
+  taskmill::testing::BrokerLaunch l = LaunchIn(dir_ + "/" + name, extra_args, "");
   l.frontend = at.frontend;
   l.backend = at.backend;
-  l.redis_url = redis_ ? "unix://" + redis_->config().unix_path : options_.redis_url;
-  l.prefix = "chaos" + std::to_string(getpid()) + ":";
-  l.heartbeat_ms = options_.heartbeat_ms;
-  l.liveness = options_.liveness;
-  l.lease_ms = options_.lease_ms;
-  l.extra_args = {"--reap-ms", std::to_string(options_.reap_ms)};
-  l.extra_args.insert(l.extra_args.end(), options_.broker_args.begin(), options_.broker_args.end());
-  l.extra_args.insert(l.extra_args.end(), extra_args.begin(), extra_args.end());
   return taskmill::testing::LaunchBroker(l, process, [this] { return Logs(); });
 }
 

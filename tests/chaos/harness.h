@@ -94,6 +94,12 @@ class ChaosCluster {
  private:
   ChaosCluster(std::string scenario, Options options)
       : scenario_(std::move(scenario)), options_(std::move(options)) {}
+  // A broker's launch in `dir` (created) for StartBroker and the extra brokers: the Redis
+  // (`redis_url`, or the cluster's), prefix, timings, broker_args then `extra_args`; random
+  // endpoints until the caller sets them.
+  taskmill::testing::BrokerLaunch LaunchIn(const std::string& dir,
+                                           const std::vector<std::string>& extra_args,
+                                           const std::string& redis_url) const;
 
   std::string scenario_;
   Options options_;

@@ -78,19 +78,9 @@ TEST(ChaosPoolTest, PoolProcessKill9MidTask) {
   int64_t fault = NowMs();
   ASSERT_EQ(kill(victim, SIGKILL), 0);
   const std::string log_path = cluster.dir() + "/worker-w0.log";
-  auto worker_log = [&] {
-    FILE* f = std::fopen(log_path.c_str(), "r");
-    std::string out;
-    if (f == nullptr) return out;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    std::fclose(f);
-    return out;
-  };
   EXPECT_TRUE(WaitFor(
       [&] {
-        std::string log = worker_log();
+        std::string log = taskmill::testing::ReadFile(log_path);
         return log.find("handler_crashed") != std::string::npos &&
                log.find("after its predecessor ended") != std::string::npos;
       },

@@ -9,10 +9,8 @@
 #include <filesystem>
 
 namespace taskmill::testing {
-namespace {
 
-// A loopback port that was free a moment ago (bind to 0, read it back, close).
-Result<int> FreePort() {
+Result<int> FreeLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return MakeError(ErrorCode::kInternal, "socket() failed");
   sockaddr_in addr{};
@@ -30,8 +28,6 @@ Result<int> FreePort() {
   return port;
 }
 
-}  // namespace
-
 Result<std::unique_ptr<RedisServer>> RedisServer::Start(Options options) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "tm-redis-XXXXXX").string();
   if (mkdtemp(tmpl.data()) == nullptr) {
@@ -41,7 +37,7 @@ Result<std::unique_ptr<RedisServer>> RedisServer::Start(Options options) {
   eo.data_dir = tmpl;
   eo.appendfsync = options.appendfsync;
   if (options.tcp) {
-    auto port = FreePort();
+    auto port = FreeLoopbackPort();
     if (!port) return std::unexpected(port.error());
     eo.port = *port;
   }

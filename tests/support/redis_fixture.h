@@ -13,6 +13,9 @@
 
 namespace taskmill::testing {
 
+// A loopback port that was free a moment ago (bind to 0, read it back, close).
+Result<int> FreeLoopbackPort();
+
 // A real redis-server in a fresh temp dir (AOF on), listening on a unix socket in that dir,
 // or also on a random free loopback port. Supports kill -9 and restart on the same dir.
 // Lifecycle: Start() blocks until it answers PING; the destructor stops it and deletes the

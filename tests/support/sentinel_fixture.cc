@@ -1,7 +1,5 @@
 #include "support/sentinel_fixture.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -9,27 +7,12 @@
 #include <fstream>
 #include <map>
 
+#include "redis/master_locator.h"
 #include "support/launch.h"
+#include "support/redis_fixture.h"
 
 namespace taskmill::testing {
 namespace {
-
-Result<int> FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return MakeError(ErrorCode::kInternal, "socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return MakeError(ErrorCode::kInternal, "bind to a free port failed");
-  }
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
 
 std::string RedisServerPath() {
   for (const char* p : {"/usr/bin/redis-server", "/usr/local/bin/redis-server"}) {
@@ -134,22 +117,16 @@ Result<broker::RedisReplyPtr> SentinelGroup::Ask(int port, const std::vector<std
 }
 
 Result<size_t> SentinelGroup::CurrentMaster() {
-  std::string said;
-  for (int port : sentinel_ports_) {
-    auto r = Ask(port, {"SENTINEL", "get-master-addr-by-name", options_.master_name});
-    if (!r || (*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 2) continue;
-    int master_port = std::atoi((*r)->element[1]->str);
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      if (nodes_[i]->port() != master_port) continue;
-      auto role = Ask(master_port, {"ROLE"});
-      if (role && (*role)->type == REDIS_REPLY_ARRAY && (*role)->elements > 0 &&
-          std::string((*role)->element[0]->str) == "master") {
-        return i;
-      }
-      said = "node " + std::to_string(i) + " is named but is not a master";
-    }
+  // The broker's own discovery: the first Sentinel answer whose ROLE says master.
+  auto config = broker::ParseRedisUrl(Url());
+  if (!config) return std::unexpected(config.error());
+  auto master = broker::LocateRedis(*config, 1000);
+  if (!master) return std::unexpected(master.error());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i]->port() == master->port) return i;
   }
-  return MakeError(ErrorCode::kStoreUnavailable, "no master yet " + said);
+  return MakeError(ErrorCode::kStoreUnavailable,
+                   "the master is port " + std::to_string(master->port) + ", not in the group");
 }
 
 Result<size_t> SentinelGroup::AwaitFailover(size_t old_master, int64_t timeout_ms) {

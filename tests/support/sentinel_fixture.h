@@ -49,7 +49,8 @@ class SentinelGroup {
 
   // One blocking command on 127.0.0.1:port (a node or a Sentinel).
   static Result<broker::RedisReplyPtr> Ask(int port, const std::vector<std::string>& args);
-  // The node every live Sentinel that answers names as master, iff its ROLE says master.
+  // The node the broker's discovery finds (LocateRedis: the first Sentinel's answer whose
+  // ROLE says master).
   Result<size_t> CurrentMaster();
   // Waits until the Sentinels name a master other than `old_master` whose ROLE says master.
   Result<size_t> AwaitFailover(size_t old_master, int64_t timeout_ms);

@@ -127,15 +127,12 @@ protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progr
 }
 
 ExecutorPool::ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads,
-                           uint64_t max_output_bytes, PoolZygote* zygote,
-                           const PoolLimits* limits)
+                           uint64_t max_output_bytes, PoolZygote* zygote, PoolLimits limits)
     : context_(context),
       results_endpoint_(std::move(results_endpoint)),
       max_output_bytes_(max_output_bytes),
       zygote_(zygote),
-      limits_(zygote != nullptr ? std::make_unique<const PoolLimits>(
-                                      limits != nullptr ? *limits : PoolLimits{})
-                                : nullptr) {
+      limits_(limits) {
   threads_.reserve(threads);
   for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
@@ -193,7 +190,7 @@ void ExecutorPool::Loop() {
   // wait for it, and looked after (Tend) between tasks and once a second while idle.
   std::unique_ptr<PoolSlot> slot;
   if (zygote_ != nullptr) {
-    slot = std::make_unique<PoolSlot>(*zygote_, *limits_, *log);
+    slot = std::make_unique<PoolSlot>(*zygote_, limits_, *log);
     slot->Tend();
   }
   while (true) {
@@ -217,11 +214,12 @@ void ExecutorPool::Loop() {
     const protocol::TaskMsg& task = job.task;
     auto progress = [&](double fraction, std::string_view message) {
       protocol::Progress p{task.task_id, task.token, fraction, std::string(message)};
-      send(ResultFrames(task.task_id, task.token, p), /*dontwait=*/true);
+      send(ResultFrames(task.task_id, task.token, std::move(p)), /*dontwait=*/true);
     };
     protocol::Done done =
         slot ? slot->Run(job, progress) : RunAttempt(job, progress, *log, max_output_bytes_);
-    send(ResultFrames(task.task_id, task.token, done), /*dontwait=*/false);
+    // Moved into the Message it is encoded from: the result is not copied once more.
+    send(ResultFrames(task.task_id, task.token, std::move(done)), /*dontwait=*/false);
     if (slot) slot->Tend();  // a crashed or recycled process is replaced before the next task
   }
   slot.reset();  // kills this thread's pool process

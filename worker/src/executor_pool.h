@@ -17,7 +17,14 @@
 namespace taskmill::worker {
 
 class PoolZygote;
-struct PoolLimits;
+
+// How pool processes are supervised (--processes); from WorkerOptions.
+struct PoolLimits {
+  uint64_t max_tasks = 0;       // recycle after this many attempts; 0 = never
+  uint64_t max_rss_bytes = 0;   // recycle when RSS is over this after an attempt; 0 = never
+  uint32_t kill_grace_ms = 0;   // after a stop signal, how long before the process is killed
+  uint64_t max_output_bytes = 8u << 20;  // the result cap (frames up to PoolFrameCap)
+};
 
 // One attempt handed from the I/O thread to an executor.
 struct Job {
@@ -39,7 +46,7 @@ class ExecutorPool {
   // runs its attempts (PoolSlot), supervised within `limits`; without, handlers run here.
   ExecutorPool(zmq::context_t& context, std::string results_endpoint, uint32_t threads,
                uint64_t max_output_bytes = 8u << 20, PoolZygote* zygote = nullptr,
-               const PoolLimits* limits = nullptr);
+               PoolLimits limits = {});
   ~ExecutorPool();
   ExecutorPool(const ExecutorPool&) = delete;
   ExecutorPool& operator=(const ExecutorPool&) = delete;
@@ -55,7 +62,7 @@ class ExecutorPool {
   const std::string results_endpoint_;
   const uint64_t max_output_bytes_;
   PoolZygote* const zygote_;                 // null: in-process handlers
-  std::unique_ptr<const PoolLimits> limits_;  // set iff zygote_ is
+  const PoolLimits limits_;                  // read only with zygote_
   std::mutex mu_;               // guards queue_ and stopping_
   std::condition_variable cv_;  // signalled on Submit and Stop
   std::deque<Job> queue_;       // submitted, not yet picked up

@@ -1,12 +1,12 @@
 // The broker link half of IoLoop: the DEALER socket, its outbox and reconnects.
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "io_loop.h"
+#include "taskmill/shared/ids.h"
 #include "taskmill/shared/protocol/codec.h"
 
 namespace taskmill::worker {
@@ -23,18 +23,7 @@ constexpr size_t kMaxOutbox = 10'000;
 // no routing-id handover, and a routing id nobody can guess is one nobody can connect with
 // to receive this worker's tasks; the worker id moves to the new link with its READY.
 std::string LinkRoutingId(const std::string& worker_id) {
-  unsigned char bytes[16];
-  if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
-    std::random_device device;
-    for (auto& b : bytes) b = static_cast<unsigned char>(device());
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = worker_id + ".";
-  for (unsigned char b : bytes) {
-    id += kHex[b >> 4];
-    id += kHex[b & 15];
-  }
-  return id;
+  return worker_id + "." + RandomHex(16);
 }
 
 Parts ToParts(const protocol::Message& msg) {
@@ -156,7 +145,6 @@ void IoLoop::Backoff(int64_t now, const std::string& why) {
     outbox_.push_front(std::move(it->second));
   }
   recent_dones_.clear();
-  std::string left = ring_->current();
   bool whole_cycle = ring_->Failed();
   const std::string& next = ring_->Next();
   uint64_t delay = 0;
@@ -165,11 +153,11 @@ void IoLoop::Backoff(int64_t now, const std::string& why) {
     delay = options_.reconnect.DelayFor(dead_links_, unit(rng_));
   }
   reconnect_at_ms_ = now + static_cast<int64_t>(delay);
-  if (next != left) ++moves_;
+  // Next() moves on whenever the list has another endpoint.
   log_->warn("{}; {} {} in {} ms (keeping {} running task(s); {} DONE(s) queued, {} of them "
              "sent again)",
-             why, next == left ? "reconnecting to" : "moving to", next, delay, running_.size(),
-             outbox_.size(), resent);
+             why, ring_->size() > 1 ? "moving to" : "reconnecting to", next, delay,
+             running_.size(), outbox_.size(), resent);
 }
 
 void IoLoop::QueueReliable(const protocol::Message& msg) {
@@ -207,9 +195,11 @@ void IoLoop::SendBestEffortFrames(std::span<const std::string> frames) {
 
 void IoLoop::Flush() {
   if (link_ != LinkState::kLinked) return;
+  std::optional<int64_t> now;  // read once per burst, at its first DONE sent
+  std::vector<std::string_view> views;  // reused: one allocation per burst, not per message
   while (!outbox_.empty()) {
     const Parts& parts = outbox_.front().frames;
-    std::vector<std::string_view> views(parts.begin(), parts.end());
+    views.assign(parts.begin(), parts.end());
     auto sent = dealer_.Send(views, /*dontwait=*/true);
     if (!sent) {
       log_->warn("send to broker failed: {}", sent.error().message);
@@ -217,15 +207,15 @@ void IoLoop::Flush() {
     }
     if (!*sent) return;  // no live connection yet: POLLOUT tells us when
     if (!outbox_.front().task_id.empty()) {
-      int64_t now = clock_.MonotonicMs();
+      if (!now) now = clock_.MonotonicMs();
       // Kept for one silence limit and a heartbeat: by then the broker has read them or
       // the link is known dead.
       int64_t keep_ms = SilenceLimitMs() + static_cast<int64_t>(options_.heartbeat_ms);
-      while (!recent_dones_.empty() &&
-             (recent_dones_.front().first < now - keep_ms || recent_dones_.size() >= kMaxOutbox)) {
+      while (!recent_dones_.empty() && (recent_dones_.front().first < *now - keep_ms ||
+                                        recent_dones_.size() >= kMaxOutbox)) {
         recent_dones_.pop_front();
       }
-      recent_dones_.emplace_back(now, std::move(outbox_.front()));
+      recent_dones_.emplace_back(*now, std::move(outbox_.front()));
     }
     outbox_.pop_front();
   }

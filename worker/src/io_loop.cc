@@ -57,17 +57,16 @@ Result<void> IoLoop::Run() {
   if (!results) return std::unexpected(results.error());
   results_ = std::move(*results);
   if (auto r = results_.Bind(kResultsEndpoint); !r) return r;
-  auto endpoints = ParseEndpointList(options_.broker);
-  if (!endpoints) return std::unexpected(endpoints.error());
-  size_t start = RandomStart(endpoints->size());
-  ring_.emplace(std::move(*endpoints), start);
+  auto ring = EndpointRing::Parse(options_.broker);
+  if (!ring) return std::unexpected(ring.error());
+  ring_.emplace(std::move(*ring));
   PoolLimits limits;
   limits.max_tasks = options_.max_tasks_per_process;
   limits.max_rss_bytes = options_.max_memory_per_process_mb << 20;
   limits.kill_grace_ms = options_.cancel_grace_ms;
   limits.max_output_bytes = options_.max_output_bytes;
   pool_ = std::make_unique<ExecutorPool>(context_, kResultsEndpoint, options_.concurrency,
-                                         options_.max_output_bytes, zygote_, &limits);
+                                         options_.max_output_bytes, zygote_, limits);
   if (auto r = OpenLink(); !r) return r;
   std::string types;
   for (const auto& [type, handler] : handlers_) types += (types.empty() ? "" : ",") + type;

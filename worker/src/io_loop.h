@@ -130,7 +130,6 @@ class IoLoop {
   // sent again on the next link. Bounded like the outbox.
   std::deque<std::pair<int64_t, Outgoing>> recent_dones_;
   std::optional<EndpointRing> ring_;  // --broker's endpoints; built by Run
-  uint64_t moves_ = 0;                // links given up for the next endpoint (log lines)
   int64_t last_broker_ms_ = 0;     // monotonic ms of the last traffic from the broker
   int64_t next_heartbeat_ms_ = 0;  // monotonic ms of the next HEARTBEAT
   int64_t reconnect_at_ms_ = 0;    // when kBackoff: monotonic ms to open a new link

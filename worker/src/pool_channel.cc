@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 
 namespace taskmill::worker {
@@ -41,11 +43,17 @@ bool ReadExactly(int fd, char* out, size_t n) {
 
 }  // namespace
 
+std::array<char, kPoolFrameHeader> EncodePoolFrameHeader(PoolFrame kind, size_t payload_size) {
+  std::array<char, kPoolFrameHeader> header;
+  auto n = static_cast<uint32_t>(payload_size);
+  for (int i = 0; i < 4; ++i) header[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  header[4] = static_cast<char>(kind);
+  return header;
+}
+
 std::string EncodePoolFrame(PoolFrame kind, std::string_view payload) {
-  std::string out(kPoolFrameHeader, '\0');
-  auto n = static_cast<uint32_t>(payload.size());
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-  out[4] = static_cast<char>(kind);
+  auto header = EncodePoolFrameHeader(kind, payload.size());
+  std::string out(header.data(), header.size());
   out.append(payload);
   return out;
 }
@@ -84,16 +92,34 @@ Result<std::optional<PoolFrameReader::Frame>> PoolFrameReader::Next() {
   return f;
 }
 
-bool WriteAllWithin(int fd, std::string_view bytes, int timeout_ms) {
+bool WritePoolFrameWithin(int fd, PoolFrame kind, std::string_view payload, int timeout_ms) {
+  // Header and payload go out together from where they are (sendmsg with two iovecs): a
+  // TASK or a DONE of many MiB is never copied just to put five bytes in front of it.
+  auto header = EncodePoolFrameHeader(kind, payload.size());
+  iovec iov[2] = {{header.data(), header.size()},
+                  {const_cast<char*>(payload.data()), payload.size()}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = payload.empty() ? 1 : 2;
+  const int flags = timeout_ms < 0 ? MSG_NOSIGNAL : MSG_NOSIGNAL | MSG_DONTWAIT;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!bytes.empty()) {
-    ssize_t put = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (msg.msg_iovlen > 0) {
+    ssize_t put = sendmsg(fd, &msg, flags);
     if (put > 0) {
-      bytes.remove_prefix(static_cast<size_t>(put));
+      auto n = static_cast<size_t>(put);
+      while (msg.msg_iovlen > 0 && n >= msg.msg_iov->iov_len) {
+        n -= msg.msg_iov->iov_len;
+        ++msg.msg_iov;
+        --msg.msg_iovlen;
+      }
+      if (msg.msg_iovlen > 0) {
+        msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + n;
+        msg.msg_iov->iov_len -= n;
+      }
       continue;
     }
     if (put < 0 && errno == EINTR) continue;
-    if (put < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
+    if (timeout_ms < 0 || put == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return false;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())
                     .count();
@@ -116,15 +142,7 @@ std::optional<PoolFrameReader::Frame> ReadPoolFrame(int fd, uint64_t max_payload
 }
 
 bool WritePoolFrame(int fd, PoolFrame kind, std::string_view payload) {
-  std::string bytes = EncodePoolFrame(kind, payload);
-  std::string_view left = bytes;
-  while (!left.empty()) {
-    ssize_t put = send(fd, left.data(), left.size(), MSG_NOSIGNAL);
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) return false;
-    left.remove_prefix(static_cast<size_t>(put));
-  }
-  return true;
+  return WritePoolFrameWithin(fd, kind, payload, -1);
 }
 
 }  // namespace taskmill::worker

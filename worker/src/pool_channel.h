@@ -7,6 +7,7 @@
 // over the cap, of an unknown kind or that does not decode gets the child killed, never
 // the worker (docs/reliability.md, "Process pool").
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,7 +28,9 @@ enum class PoolFrame : uint8_t {
 
 inline constexpr size_t kPoolFrameHeader = 5;
 
-// One frame, header and payload, ready to write.
+// The five header bytes of a frame carrying `payload_size` bytes.
+std::array<char, kPoolFrameHeader> EncodePoolFrameHeader(PoolFrame kind, size_t payload_size);
+// One frame, header and payload, as one string (tests build byte streams with it).
 std::string EncodePoolFrame(PoolFrame kind, std::string_view payload);
 
 // Reassembles frames from the bytes read off a non-blocking socket.
@@ -52,9 +55,10 @@ class PoolFrameReader {
   std::string buf_;             // bytes read, not yet returned as frames
 };
 
-// Writes `bytes` to a non-blocking fd within `timeout_ms`; false on error or timeout (a
-// child that stopped reading: the caller kills it).
-bool WriteAllWithin(int fd, std::string_view bytes, int timeout_ms);
+// Writes one frame to a non-blocking fd within `timeout_ms`; false on error or timeout (a
+// child that stopped reading: the caller kills it). timeout_ms < 0: `fd` is blocking and
+// the write waits as long as it takes (WritePoolFrame).
+bool WritePoolFrameWithin(int fd, PoolFrame kind, std::string_view payload, int timeout_ms);
 
 // Blocking I/O for the child's side (its parent is trusted). ReadPoolFrame: nullopt at
 // EOF or on a malformed frame (the child then exits).

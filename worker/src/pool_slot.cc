@@ -70,20 +70,20 @@ Result<void> PoolSlot::Start() {
   auto spawn_begin = std::chrono::steady_clock::now();
   auto spawned = zygote_.Spawn();
   if (!spawned) return std::unexpected(spawned.error());
-  proc_ = *spawned;
+  proc_ = std::move(*spawned);
   reader_.Reset();
   tasks_ = 0;
   // The child's first frame must be kReady; it proves the process runs its loop.
   while (true) {
     int64_t left = begin + kStartTimeoutMs - clock.MonotonicMs();
-    pollfd p{proc_.fd, POLLIN, 0};
+    pollfd p{proc_.fd.get(), POLLIN, 0};
     if (left <= 0 || poll(&p, 1, static_cast<int>(left)) == 0) {
       std::string why = Kill();
       return MakeError(ErrorCode::kTimeout, "pool process not ready within " +
                                                 std::to_string(kStartTimeoutMs) + " ms (" +
                                                 why + ")");
     }
-    bool open = reader_.Fill(proc_.fd);
+    bool open = reader_.Fill(proc_.fd.get());
     auto frame = reader_.Next();
     if (frame && *frame && (*frame)->kind == PoolFrame::kReady) break;
     if (!frame || *frame || !open) {
@@ -110,8 +110,7 @@ std::string PoolSlot::Kill() {
   pid_t pid = proc_.pid;
   // The zygote keeps the child's zombie until Reap, so this PID is still ours.
   kill(pid, SIGKILL);
-  close(proc_.fd);
-  proc_ = {};
+  proc_ = {};  // closes the channel
   reader_.Reset();
   tasks_ = 0;
   std::string why = DescribeWaitStatus(zygote_.Reap(pid));
@@ -148,9 +147,8 @@ protocol::Done PoolSlot::Run(const Job& job, const TaskContext::ProgressSink& pr
     if (auto s = Start(); !s) return crashed(s.error().message);
   }
   const pid_t pid = proc_.pid;
-  std::string frame =
-      EncodePoolFrame(PoolFrame::kTask, protocol::EncodeBody(protocol::Message(job.task)));
-  if (!WriteAllWithin(proc_.fd, frame, kWriteTimeoutMs)) {
+  if (!WritePoolFrameWithin(proc_.fd.get(), PoolFrame::kTask,
+                            protocol::EncodeBody(protocol::Message(job.task)), kWriteTimeoutMs)) {
     return crashed("the pool process (pid " + std::to_string(pid) +
                    ") did not take the task: " + Kill());
   }
@@ -162,7 +160,7 @@ protocol::Done PoolSlot::Run(const Job& job, const TaskContext::ProgressSink& pr
       stopped_at = now;
       char reason = static_cast<char>(job.cancel->reason());
       // A child too busy to read its channel is killed at the grace's end anyway.
-      (void)WriteAllWithin(proc_.fd, EncodePoolFrame(PoolFrame::kCancel, {&reason, 1}), 100);
+      (void)WritePoolFrameWithin(proc_.fd.get(), PoolFrame::kCancel, {&reason, 1}, 100);
     }
     if (stopped_at > 0 && now >= stopped_at + limits_.kill_grace_ms) {
       CancelReason reason = job.cancel->reason();
@@ -174,7 +172,7 @@ protocol::Done PoolSlot::Run(const Job& job, const TaskContext::ProgressSink& pr
                                   " ms; its pool process (pid " + std::to_string(pid) +
                                   ") was killed (" + why + ")"));
     }
-    pollfd fds[2] = {{proc_.fd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+    pollfd fds[2] = {{proc_.fd.get(), POLLIN, 0}, {cancel_fd, POLLIN, 0}};
     nfds_t n = (stopped_at == 0 && cancel_fd >= 0) ? 2 : 1;
     int timeout = -1;
     if (stopped_at > 0) {
@@ -183,7 +181,7 @@ protocol::Done PoolSlot::Run(const Job& job, const TaskContext::ProgressSink& pr
       timeout = 50;  // no eventfd to wait on: look at the signal now and then
     }
     if (poll(fds, n, timeout) <= 0 || !(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    bool open = reader_.Fill(proc_.fd);
+    bool open = reader_.Fill(proc_.fd.get());
     while (true) {
       auto next = reader_.Next();
       if (!next) {
@@ -266,7 +264,7 @@ void PoolSlot::AfterTask() {
 
 void PoolSlot::Tend() {
   if (proc_.pid >= 0) {
-    pollfd p{proc_.fd, POLLIN, 0};
+    pollfd p{proc_.fd.get(), POLLIN, 0};
     if (poll(&p, 1, 0) > 0) {
       // An idle process has nothing to say: it died, or it is not following the protocol.
       pid_t pid = proc_.pid;

@@ -25,14 +25,6 @@ namespace taskmill::worker {
 // outside, a bad frame): retryable, the message says how the process ended.
 inline constexpr const char* kHandlerCrashedCode = "handler_crashed";
 
-// How pool processes are supervised; from WorkerOptions.
-struct PoolLimits {
-  uint64_t max_tasks = 0;       // recycle after this many attempts; 0 = never
-  uint64_t max_rss_bytes = 0;   // recycle when RSS is over this after an attempt; 0 = never
-  uint32_t kill_grace_ms = 0;   // after a stop signal, how long before the process is killed
-  uint64_t max_output_bytes = 8u << 20;  // the result cap (frames up to PoolFrameCap)
-};
-
 // Lifecycle: owned by one executor thread (ExecutorPool::Loop), which calls Run for each
 // job and Tend between jobs; the destructor kills its process. Not thread-safe.
 class PoolSlot {

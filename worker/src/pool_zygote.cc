@@ -79,8 +79,8 @@ bool RecvInt(int sock, int32_t& value, int* fd = nullptr) {
   return true;
 }
 
-// PIDs whose parent is this process, read from /proc (bounded scan).
-std::vector<pid_t> ChildrenOf(pid_t parent) {
+// PIDs whose parent is `parent`, from a scan of every process in /proc.
+std::vector<pid_t> ScanChildrenOf(pid_t parent) {
   std::vector<pid_t> out;
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return out;
@@ -107,6 +107,24 @@ std::vector<pid_t> ChildrenOf(pid_t parent) {
   return out;
 }
 
+// PIDs whose parent is this process (the zygote, single-threaded: its one task's children
+// are all of them). /proc/<pid>/task/<pid>/children is one read, where the scan opens the
+// stat file of every process on the host, on every Reap; the scan stays for kernels built
+// without CONFIG_PROC_CHILDREN.
+std::vector<pid_t> ChildrenOfSelf() {
+  const pid_t self = getpid();
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task/%d/children", static_cast<int>(self),
+                static_cast<int>(self));
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return ScanChildrenOf(self);
+  std::vector<pid_t> out;
+  long pid = 0;
+  while (std::fscanf(f, "%ld", &pid) == 1) out.push_back(static_cast<pid_t>(pid));
+  std::fclose(f);
+  return out;
+}
+
 // The zygote is a child subreaper: what a dead pool process left running (an exec
 // handler's command, a handler's own helper) is reparented here instead of to init. Those
 // are killed with their process group and reaped, so "killed with its process" holds for
@@ -114,7 +132,7 @@ std::vector<pid_t> ChildrenOf(pid_t parent) {
 void KillOrphans(const std::set<pid_t>& children) {
   for (int round = 0; round < 16; ++round) {
     bool found = false;
-    for (pid_t pid : ChildrenOf(getpid())) {
+    for (pid_t pid : ChildrenOfSelf()) {
       if (children.contains(pid)) continue;
       found = true;
       kill(-pid, SIGKILL);  // its group, if it leads one (exec's commands do)
@@ -209,7 +227,7 @@ Result<std::unique_ptr<PoolZygote>> PoolZygote::Start(
 }
 
 PoolZygote::~PoolZygote() {
-  close(fd_);  // the zygote kills and reaps its children, then exits
+  fd_.Reset();  // the zygote kills and reaps its children, then exits
   while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
   }
 }
@@ -217,12 +235,12 @@ PoolZygote::~PoolZygote() {
 Result<PoolProcess> PoolZygote::Spawn() {
   std::lock_guard lock(mu_);
   char req[1 + sizeof(int32_t)] = {kSpawn};
-  if (send(fd_, req, sizeof req, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof req)) {
+  if (send(fd_.get(), req, sizeof req, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof req)) {
     return MakeError(ErrorCode::kInternal, "process pool: the fork server is gone");
   }
   int32_t pid = 0;
   int fd = -1;
-  if (!RecvInt(fd_, pid, &fd)) {
+  if (!RecvInt(fd_.get(), pid, &fd)) {
     return MakeError(ErrorCode::kInternal, "process pool: the fork server is gone");
   }
   if (pid <= 0 || fd < 0) {
@@ -231,7 +249,7 @@ Result<PoolProcess> PoolZygote::Spawn() {
                      std::string("process pool: cannot fork a pool process: ") + strerror(-pid));
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  return PoolProcess{pid, fd};
+  return PoolProcess{pid, UniqueFd(fd)};
 }
 
 int PoolZygote::Reap(pid_t pid) {
@@ -239,9 +257,11 @@ int PoolZygote::Reap(pid_t pid) {
   char req[1 + sizeof(int32_t)] = {kReap};
   int32_t p = pid;
   std::memcpy(req + 1, &p, sizeof p);
-  if (send(fd_, req, sizeof req, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof req)) return -1;
+  if (send(fd_.get(), req, sizeof req, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof req)) {
+    return -1;
+  }
   int32_t status = -1;
-  if (!RecvInt(fd_, status)) return -1;
+  if (!RecvInt(fd_.get(), status)) return -1;
   return status;
 }
 
@@ -282,10 +302,11 @@ void RunPoolChild(int fd, const std::map<std::string, HandlerEntry>& handlers,
       }
       auto progress = [&](double fraction, std::string_view message) {
         protocol::Progress p{job.task.task_id, job.task.token, fraction, std::string(message)};
-        write(PoolFrame::kProgress, protocol::EncodeBody(p));
+        write(PoolFrame::kProgress, protocol::EncodeBody(std::move(p)));
       };
       protocol::Done done = RunAttempt(job, progress, *log, max_output_bytes);
-      write(PoolFrame::kDone, protocol::EncodeBody(done));
+      // Moved into the Message it is encoded from: a result of many MiB is not copied.
+      write(PoolFrame::kDone, protocol::EncodeBody(std::move(done)));
     }
   });
   runner.detach();  // never joined: the process ends with _exit

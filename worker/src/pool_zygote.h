@@ -20,16 +20,17 @@
 #include <mutex>
 #include <string>
 
+#include "handlers/child_process.h"
 #include "taskmill/shared/error.h"
 #include "taskmill/worker/handler.h"
 
 namespace taskmill::worker {
 
-// A pool process just started: its PID and the worker's end of its channel (owned by the
-// caller, O_NONBLOCK, close-on-exec).
+// A pool process just started: its PID and the worker's end of its channel (O_NONBLOCK,
+// close-on-exec). Move-only: it owns the channel fd.
 struct PoolProcess {
   pid_t pid = -1;
-  int fd = -1;
+  UniqueFd fd;
 };
 
 // The worker's handle on the zygote. Lifecycle: made by Worker::Run (Start) before any
@@ -56,7 +57,7 @@ class PoolZygote {
   PoolZygote(pid_t pid, int fd) : pid_(pid), fd_(fd) {}
   std::mutex mu_;  // one request at a time on fd_
   pid_t pid_;      // the zygote
-  int fd_;         // request socket to the zygote
+  UniqueFd fd_;    // request socket to the zygote
 };
 
 // "exited with 3", "killed by signal 9 (Killed)".

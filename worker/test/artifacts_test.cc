@@ -23,16 +23,9 @@ using J = nlohmann::json;
 
 Outcome Exec(const std::string& script, const ExecOptions& options = {},
              const std::string& isolation = "directory") {
-  protocol::TaskMsg task = MakeTask("01ART0000000000000000000001", "exec",
-                                    J{{"argv", {"sh", "-c", script}}, {"isolation", isolation}}
-                                        .dump());
-  CancelSignal cancel;
-  TaskContext ctx(task, cancel);
-  return RunExec(ctx, options);
-}
-
-std::string Why(const Outcome& o) {
-  return o.error ? o.error->code + ": " + o.error->message + " / " + o.stderr_data : "";
+  return DirectExec(J{{"argv", {"sh", "-c", script}}, {"isolation", isolation}}.dump(), options,
+                    "01ART0000000000000000000001")
+      .outcome;
 }
 
 std::string ReadFile(const std::string& path) {

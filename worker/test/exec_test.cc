@@ -15,21 +15,6 @@ namespace {
 
 using protocol::Done;
 
-// Runs exec directly on this thread, as an executor would.
-struct DirectExec {
-  protocol::TaskMsg task;
-  CancelSignal cancel;
-  Outcome outcome;
-  protocol::CostMap costs;
-
-  explicit DirectExec(const std::string& payload, ExecOptions options = {}) {
-    task = MakeTask("direct", "exec", payload);
-    TaskContext ctx(task, cancel);
-    outcome = RunExec(ctx, options);
-    costs = ctx.costs();
-  }
-};
-
 TEST(ExecTest, CapturesExitCodeStdoutAndStderr) {
   DirectExec run(ExecArgs{.argv = {"sh", "-c", "echo out; echo err >&2; exit 3"}}.Pack());
   const Outcome& o = run.outcome;

@@ -20,21 +20,10 @@ namespace {
 
 using J = nlohmann::json;
 
-struct ExecRun {
-  protocol::TaskMsg task;
-  CancelSignal cancel;
-  Outcome outcome;
-
-  explicit ExecRun(const nlohmann::json& payload, ExecOptions options = {}) {
-    task = MakeTask("iso", "exec", payload.dump());
-    TaskContext ctx(task, cancel);
-    outcome = RunExec(ctx, options);
-  }
-  std::string Why() const {
-    return outcome.error ? outcome.error->code + ": " + outcome.error->message + " / " +
-                               outcome.stderr_data
-                         : "";
-  }
+// exec of a JSON payload, run on this thread (DirectExec).
+struct ExecRun : DirectExec {
+  explicit ExecRun(const nlohmann::json& payload, ExecOptions options = {})
+      : DirectExec(payload.dump(), std::move(options), "iso") {}
 };
 
 // Skips a test that needs `full` on a host that cannot make the namespaces at all (asked

@@ -5,8 +5,12 @@
 #include "pool_channel.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <optional>
+#include <thread>
 
 namespace taskmill::worker {
 namespace {
@@ -63,6 +67,28 @@ TEST_F(PoolChannelTest, AnUnknownKindIsAnError) {
   Put(std::string("\x01\x00\x00\x00", 4) + "Zx");
   ASSERT_TRUE(reader.Fill(fds_[0]));
   EXPECT_FALSE(reader.Next().has_value());
+}
+
+TEST_F(PoolChannelTest, ABigFrameIsWrittenWholeThroughPartialWrites) {
+  // 4 MiB is many socket buffers: the write is cut mid-payload over and over, and resumes.
+  std::string payload(4u << 20, '\0');
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 131 % 251);
+  PoolFrameReader reader(payload.size());
+  std::optional<PoolFrameReader::Frame> got;
+  std::thread drain([&] {
+    while (!got) {
+      pollfd p{fds_[0], POLLIN, 0};
+      if (poll(&p, 1, 10'000) <= 0 || !reader.Fill(fds_[0])) return;
+      auto next = reader.Next();
+      if (!next) return;
+      if (*next) got = std::move(**next);
+    }
+  });
+  EXPECT_TRUE(WritePoolFrameWithin(fds_[1], PoolFrame::kDone, payload, 10'000));
+  drain.join();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->kind, PoolFrame::kDone);
+  EXPECT_TRUE(got->payload == payload) << got->payload.size() << " bytes";
 }
 
 TEST_F(PoolChannelTest, FillReportsThePeerClosing) {

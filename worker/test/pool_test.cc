@@ -66,6 +66,19 @@ void RegisterPoolHandlers(Worker& wk) {
     return Outcome::Ok(std::to_string(getpid()));
   });
   wk.Handle("abort", [](TaskContext&) -> Outcome { std::abort(); });
+  // Starts a `sleep` of its own (left running if its process dies), announces its PID in
+  // <payload>.kid, then its own PID, and waits for its stop.
+  wk.Handle("leave", [](TaskContext& ctx) {
+    pid_t kid = fork();
+    if (kid == 0) {
+      execlp("sleep", "sleep", "30", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::ofstream(std::string(ctx.payload()) + ".kid") << kid << std::endl;
+    WritePid(ctx);
+    ctx.WaitCancelled(30s);
+    return Outcome::Ok();
+  });
   // Writes a frame header claiming 4 GiB to the worker, then waits: a hostile child.
   wk.Handle("garble", [](TaskContext& ctx) {
     int fd = ChannelFd();
@@ -113,6 +126,13 @@ class PoolTest : public ::testing::Test {
         timeout);
     return pid;
   }
+  // Sends `task` (of a handler that writes its PID to the file its payload names) and
+  // returns that PID once written; 0 after 10 s.
+  int Started(protocol::TaskMsg task) {
+    std::string path = task.payload;
+    broker_.Send(task);
+    return WaitPid(path);
+  }
   std::string PidTask(const std::string& id) {
     auto done = RunTask(MakeTask(id, "pid"));
     if (!done || !done->ok) return "";
@@ -134,9 +154,7 @@ TEST_F(PoolTest, HandlersRunInAChildProcessNotInTheWorker) {
 TEST_F(PoolTest, AChildKilledMidTaskFailsTheAttemptRetryableAndIsReplaced) {
   RunningWorker w(PoolOptions(1), RegisterPoolHandlers);
   ASSERT_TRUE(broker_.WaitFor<Ready>(5s));
-  auto task = MakeTask("t1", "polite", PidFile("t1"));
-  broker_.Send(task);
-  int child = WaitPid(PidFile("t1"));
+  int child = Started(MakeTask("t1", "polite", PidFile("t1")));
   ASSERT_GT(child, 0);
   ASSERT_NE(child, getpid());
   ASSERT_EQ(kill(child, SIGKILL), 0);
@@ -151,6 +169,23 @@ TEST_F(PoolTest, AChildKilledMidTaskFailsTheAttemptRetryableAndIsReplaced) {
   std::string next = PidTask("t2");
   ASSERT_FALSE(next.empty());
   EXPECT_NE(std::atoi(next.c_str()), child);
+}
+
+TEST_F(PoolTest, WhatADeadChildLeftRunningIsKilledWithIt) {
+  RunningWorker w(PoolOptions(1), RegisterPoolHandlers);
+  ASSERT_TRUE(broker_.WaitFor<Ready>(5s));
+  int child = Started(MakeTask("t1", "leave", PidFile("t1")));
+  ASSERT_GT(child, 0);
+  int kid = WaitPid(PidFile("t1") + ".kid");
+  ASSERT_GT(kid, 0);
+  ASSERT_FALSE(ProcessGone(kid));
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  auto done = broker_.WaitFor<Done>(10s);
+  ASSERT_TRUE(done);
+  ASSERT_TRUE(done->error);
+  EXPECT_EQ(done->error->code, "handler_crashed");
+  // Reparented to the fork server (a subreaper), then killed and reaped by it.
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(kid); }, 5s)) << "the orphan lives on";
 }
 
 TEST_F(PoolTest, AHandlerThatCrashesItsProcessFailsRetryable) {
@@ -188,8 +223,7 @@ TEST_F(PoolTest, AHandlerIgnoringItsTimeoutIsKilledWithItsProcessAndRecordedTime
   ASSERT_TRUE(broker_.WaitFor<Ready>(5s));
   auto task = MakeTask("t1", "deaf", PidFile("t1"));
   task.timeout_ms = 200;
-  broker_.Send(task);
-  int child = WaitPid(PidFile("t1"));
+  int child = Started(task);
   ASSERT_GT(child, 0);
   auto done = broker_.WaitFor<Done>(10s);
   ASSERT_TRUE(done);
@@ -209,8 +243,7 @@ TEST_F(PoolTest, AHandlerIgnoringItsTimeoutIsKilledWithItsProcessAndRecordedTime
 TEST_F(PoolTest, AHandlerIgnoringACancelIsKilledWithItsProcessAndRecordedCancelled) {
   RunningWorker w(PoolOptions(1), RegisterPoolHandlers);
   ASSERT_TRUE(broker_.WaitFor<Ready>(5s));
-  broker_.Send(MakeTask("t1", "deaf", PidFile("t1"), 4));
-  int child = WaitPid(PidFile("t1"));
+  int child = Started(MakeTask("t1", "deaf", PidFile("t1"), 4));
   ASSERT_GT(child, 0);
   broker_.Send(protocol::CancelTask{"t1", 4, "user"});
   auto done = broker_.WaitFor<Done>(10s);
@@ -226,8 +259,7 @@ TEST_F(PoolTest, AHandlerIgnoringACancelIsKilledWithItsProcessAndRecordedCancell
 TEST_F(PoolTest, AHandlerHonouringACancelKeepsItsProcess) {
   RunningWorker w(PoolOptions(1), RegisterPoolHandlers);
   ASSERT_TRUE(broker_.WaitFor<Ready>(5s));
-  broker_.Send(MakeTask("t1", "polite", PidFile("t1"), 4));
-  int child = WaitPid(PidFile("t1"));
+  int child = Started(MakeTask("t1", "polite", PidFile("t1"), 4));
   ASSERT_GT(child, 0);
   broker_.Send(protocol::CancelTask{"t1", 4, "user"});
   auto done = broker_.WaitFor<Done>(10s);

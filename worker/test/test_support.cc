@@ -199,6 +199,21 @@ bool ProcessGone(int pid) {
   return state == 'Z' || state == 'X';
 }
 
+DirectExec::DirectExec(const std::string& payload, ExecOptions options, std::string task_id) {
+  task = MakeTask(std::move(task_id), "exec", payload);
+  TaskContext ctx(task, cancel);
+  outcome = RunExec(ctx, options);
+  costs = ctx.costs();
+}
+
+std::string DirectExec::Why() const { return testing::Why(outcome); }
+
+std::string Why(const Outcome& outcome) {
+  return outcome.error
+             ? outcome.error->code + ": " + outcome.error->message + " / " + outcome.stderr_data
+             : "";
+}
+
 }  // namespace taskmill::worker::testing
 
 namespace {

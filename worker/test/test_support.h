@@ -16,6 +16,7 @@
 #include <zmq.hpp>
 
 #include "taskmill/shared/protocol/codec.h"
+#include "taskmill/worker/builtins.h"
 #include "taskmill/worker/worker.h"
 
 namespace taskmill::worker::testing {
@@ -121,6 +122,21 @@ struct ExecArgs {
   std::optional<bool> retry_on_nonzero = {};
   std::string Pack() const;
 };
+
+// Runs exec directly on the calling thread, as an executor would (exec, isolation and
+// artifacts tests). `task_id` names the attempt (artifacts are kept under it).
+struct DirectExec {
+  protocol::TaskMsg task;
+  CancelSignal cancel;
+  Outcome outcome;
+  protocol::CostMap costs;
+
+  explicit DirectExec(const std::string& payload, ExecOptions options = {},
+                      std::string task_id = "direct");
+  std::string Why() const;
+};
+// A failed outcome as "code: message / stderr" for assertion messages; empty when it is ok.
+std::string Why(const Outcome& outcome);
 
 // A msgpack map of unsigned ints and bools, for sleep/fail payloads.
 std::string PackMap(const std::map<std::string, std::variant<uint64_t, bool>>& fields);

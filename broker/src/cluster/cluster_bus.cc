@@ -96,11 +96,13 @@ void ClusterBus::Publish(const std::string& channel, std::string payload) {
   publish_(channel, std::move(payload));
 }
 
+void ClusterBus::WatchTask(const std::string& task_id) {
+  if (own_tasks_.size() >= kMaxOwnWatches) return;  // the periodic re-read serves the rest
+  if (own_tasks_.insert(task_id).second) pending_watch_.tasks.push_back(task_id);
+}
+
 void ClusterBus::WatchTasks(const std::vector<std::string>& task_ids) {
-  for (const auto& id : task_ids) {
-    if (own_tasks_.size() >= kMaxOwnWatches) break;  // the periodic re-read serves the rest
-    if (own_tasks_.insert(id).second) pending_watch_.tasks.push_back(id);
-  }
+  for (const auto& id : task_ids) WatchTask(id);
 }
 
 void ClusterBus::WatchBatch(const std::string& batch_id) {
@@ -177,15 +179,22 @@ void ClusterBus::TaskFinished(const FinishOutcome& outcome, const protocol::Done
 
 void ClusterBus::TaskCancelled(const std::string& task_id, const std::string& reason) {
   if (remote_batches_.empty()) return;
-  // A cancel names no batch: every broker watching some batch hears it (cancels are rare);
-  // one that does not watch the task's batch ignores it.
-  std::vector<std::string> to;
-  for (const auto& [batch, brokers] : remote_batches_) {
-    for (const auto& b : brokers) {
-      if (std::find(to.begin(), to.end(), b) == to.end()) to.push_back(b);
+  // A cancel names no batch: every broker watching some batch hears it; one that does not
+  // watch the task's batch ignores it. Who that is is worked out once after the watches
+  // change, not per task (a batch's cancel ends each of its tasks here in turn).
+  if (batch_watchers_stale_) {
+    batch_watchers_.clear();
+    for (const auto& [batch, brokers] : remote_batches_) {
+      for (const auto& b : brokers) {
+        if (std::find(batch_watchers_.begin(), batch_watchers_.end(), b) ==
+            batch_watchers_.end()) {
+          batch_watchers_.push_back(b);
+        }
+      }
     }
+    batch_watchers_stale_ = false;
   }
-  Send(to, bus::Cancelled{task_id, reason});
+  Send(batch_watchers_, bus::Cancelled{task_id, reason});
 }
 
 void ClusterBus::BatchesChanged(const BatchChanges& batches) {
@@ -196,7 +205,10 @@ void ClusterBus::BatchesChanged(const BatchChanges& batches) {
     auto it = remote_batches_.find(b.id);
     if (it == remote_batches_.end()) continue;
     Send(it->second, bus::BatchChanged{b});
-    if (over) remote_batches_.erase(it);
+    if (over) {
+      remote_batches_.erase(it);
+      batch_watchers_stale_ = true;
+    }
   }
 }
 
@@ -225,6 +237,7 @@ void ClusterBus::ForgetBrokersExcept(const std::unordered_set<std::string>& live
       it = it->second.empty() ? w->erase(it) : std::next(it);
     }
   }
+  batch_watchers_stale_ = true;
 }
 
 // ---- what other brokers send ----
@@ -250,6 +263,7 @@ void ClusterBus::OnCtl(std::string_view payload) {
       if (w->broker == id_) continue;
       for (const auto& t : w->tasks) AddWatcher(remote_tasks_, t, w->broker);
       for (const auto& b : w->batches) AddWatcher(remote_batches_, b, w->broker);
+      if (!w->batches.empty()) batch_watchers_stale_ = true;
     } else if (std::get<bus::Hello>(m).broker != id_) {
       hello = true;
     }

@@ -67,6 +67,7 @@ class ClusterBus : public LifecycleObserver {
   void AddResync(std::function<void()> resync) { resyncs_.push_back(std::move(resync)); }
 
   // ---- this broker's clients' interest ----
+  void WatchTask(const std::string& task_id);
   void WatchTasks(const std::vector<std::string>& task_ids);
   void WatchBatch(const std::string& batch_id);
   // A watched task was seen ended by a re-read (its message was lost, or never sent): it is
@@ -121,6 +122,9 @@ class ClusterBus : public LifecycleObserver {
   Watchers remote_tasks_;    // task id -> brokers watching it
   Watchers remote_batches_;  // batch id -> brokers watching it
   std::unordered_map<std::string, std::string> running_;  // task -> remotely watched batch
+  // The brokers in remote_batches_ (each once), for TaskCancelled; recomputed when stale.
+  std::vector<std::string> batch_watchers_;
+  bool batch_watchers_stale_ = true;
   std::unordered_set<std::string> own_tasks_;    // watched here (announced)
   std::unordered_set<std::string> own_batches_;  // watched here (announced)
   bus::Watch pending_watch_;                     // this turn's new announcements

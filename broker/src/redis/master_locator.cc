@@ -2,9 +2,9 @@
 
 #include <hiredis/hiredis.h>
 
-#include <memory>
-#include <vector>
+#include <cstdlib>
 
+#include "redis/sync_redis.h"
 #include "taskmill/shared/log.h"
 
 namespace taskmill::broker {
@@ -12,26 +12,17 @@ namespace {
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("broker.redis"); }
 
-struct ContextFree {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using ContextPtr = std::unique_ptr<redisContext, ContextFree>;
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
-
-// One short blocking connection per question: discovery runs only while a connection is
-// down, and a kept-open Sentinel connection would be one more thing to fail.
+// One short blocking connection per question (a SyncRedis of its own): discovery runs only
+// while a connection is down, and a kept-open Sentinel connection would be one more thing
+// to fail.
 class SentinelNetProbe final : public MasterProbe {
  public:
   explicit SentinelNetProbe(int64_t timeout_ms) : timeout_ms_(timeout_ms) {}
 
   Result<RedisEndpoint> AskSentinel(const RedisEndpoint& sentinel,
                                     const RedisConfig& config) override {
-    auto c = Open(sentinel, "", config.sentinel_password);
-    if (!c) return std::unexpected(c.error());
-    auto r = Call(c->get(), {"SENTINEL", "get-master-addr-by-name", config.master_name});
+    SyncRedis c(Plain(sentinel, "", config.sentinel_password), timeout_ms_);
+    auto r = c.Command({"SENTINEL", "get-master-addr-by-name", config.master_name});
     if (!r) return std::unexpected(r.error());
     const redisReply* rep = r->get();
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
@@ -51,9 +42,8 @@ class SentinelNetProbe final : public MasterProbe {
   }
 
   Result<std::string> Role(const RedisEndpoint& node, const RedisConfig& config) override {
-    auto c = Open(node, config.username, config.password);
-    if (!c) return std::unexpected(c.error());
-    auto r = Call(c->get(), {"ROLE"});
+    SyncRedis c(Plain(node, config.username, config.password), timeout_ms_);
+    auto r = c.Command({"ROLE"});
     if (!r) return std::unexpected(r.error());
     const redisReply* rep = r->get();
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0 ||
@@ -64,41 +54,14 @@ class SentinelNetProbe final : public MasterProbe {
   }
 
  private:
-  Result<ContextPtr> Open(const RedisEndpoint& ep, const std::string& user,
-                          const std::string& password) {
-    timeval tv{static_cast<time_t>(timeout_ms_ / 1000),
-               static_cast<suseconds_t>((timeout_ms_ % 1000) * 1000)};
-    ContextPtr c(redisConnectWithTimeout(ep.host.c_str(), ep.port, tv));
-    if (!c) return MakeError(ErrorCode::kStoreUnavailable, "out of memory");
-    if (c->err != 0) return MakeError(ErrorCode::kStoreUnavailable, c->errstr);
-    redisSetTimeout(c.get(), tv);
-    if (!password.empty()) {
-      std::vector<std::string> auth{"AUTH"};
-      if (!user.empty()) auth.push_back(user);
-      auth.push_back(password);
-      if (auto r = Call(c.get(), auth); !r) {
-        return MakeError(r.error().code, "AUTH: " + r.error().message);
-      }
-    }
+  // A plain TCP config (no Sentinels, db 0: nothing to SELECT) for one node.
+  static RedisConfig Plain(const RedisEndpoint& ep, std::string user, std::string password) {
+    RedisConfig c;
+    c.host = ep.host;
+    c.port = ep.port;
+    c.username = std::move(user);
+    c.password = std::move(password);
     return c;
-  }
-
-  static Result<ReplyPtr> Call(redisContext* c, const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    ReplyPtr r(static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (!r) return MakeError(ErrorCode::kStoreUnavailable, c->errstr);
-    if (r->type == REDIS_REPLY_ERROR) {
-      std::string msg(r->str, r->len);
-      if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-      return MakeError(ErrorCode::kStoreUnavailable, msg);
-    }
-    return r;
   }
 
   int64_t timeout_ms_;

@@ -310,25 +310,21 @@ void RedisConnection::Tick(int64_t now_ms) {
 
 bool RedisConnection::Send(Pending* p, const std::vector<std::string>& args) {
   if (ac_ == nullptr) return false;
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  std::string cmd = FormatCommand(argv, lens);
+  std::string cmd = FormatCommand(args);
   if (redisAsyncFormattedCommand(ac_, &OnReply, p, cmd.data(), cmd.size()) != REDIS_OK) {
     return false;
   }
-  if (on_round_trip_) p->sent = std::chrono::steady_clock::now();
-  if (p->gated && gate_ != nullptr) {
-    p->wait_seq = gate_->NextWait();
+  Written(*p);
+  return true;
+}
+
+void RedisConnection::Written(Pending& p) {
+  if (on_round_trip_) p.sent = std::chrono::steady_clock::now();
+  if (p.gated && gate_ != nullptr) {
+    p.wait_seq = gate_->NextWait();
     gate_->NoteSent(*this);
   }
   ++in_flight_;
-  return true;
 }
 
 void RedisConnection::Command(const std::vector<std::string>& args, Callback cb) {
@@ -360,13 +356,7 @@ void RedisConnection::Subscribe(const std::vector<std::string>& channels,
   on_message_ = std::move(on_message);
   std::vector<std::string> args{"SUBSCRIBE"};
   args.insert(args.end(), channels.begin(), channels.end());
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  std::string cmd = FormatCommand(argv, lens);
+  std::string cmd = FormatCommand(args);
   // hiredis keeps this callback per channel and calls it for every message; privdata is the
   // connection itself, never freed per reply (unlike Pending).
   if (redisAsyncFormattedCommand(ac_, &OnPush, this, cmd.data(), cmd.size()) != REDIS_OK) {
@@ -391,10 +381,8 @@ void RedisConnection::Eval(size_t script, std::vector<std::string> args, Callbac
     cb(MakeError(ErrorCode::kInternal, "unknown script handle " + std::to_string(script)));
     return;
   }
-  auto p = std::make_unique<Pending>(Pending{this, std::move(cb), static_cast<int>(script), false,
-                                             std::move(args), num_keys, {}, false, 0});
-  p->gated = gate_ != nullptr;
-  SendEval(std::move(p));
+  SendEval(std::make_unique<Pending>(Pending{this, std::move(cb), static_cast<int>(script), false,
+                                             std::move(args), num_keys, {}, gate_ != nullptr, 0}));
 }
 
 void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
@@ -422,12 +410,7 @@ void RedisConnection::SendEval(std::unique_ptr<Pending> p) {
   std::string cmd = ac_ != nullptr ? FormatCommand(argv, lens) : std::string();
   if (ac_ != nullptr &&
       redisAsyncFormattedCommand(ac_, &OnReply, p.get(), cmd.data(), cmd.size()) == REDIS_OK) {
-    if (on_round_trip_) p->sent = std::chrono::steady_clock::now();
-    if (p->gated && gate_ != nullptr) {
-      p->wait_seq = gate_->NextWait();
-      gate_->NoteSent(*this);
-    }
-    ++in_flight_;
+    Written(*p);
     p.release();  // hiredis owns it until OnReply
   } else {
     p->cb(MakeError(ErrorCode::kStoreUnavailable, "redis connection is closing"));

@@ -115,6 +115,8 @@ class RedisConnection {
   bool Send(Pending* p, const std::vector<std::string>& args);
   void SendCommand(const std::vector<std::string>& args, Callback cb, bool gated);
   void SendEval(std::unique_ptr<Pending> p);
+  // Bookkeeping of a command hiredis accepted: round-trip start, the gate's WAIT, in_flight.
+  void Written(Pending& p);
   static void OnReply(redisAsyncContext* ac, void* reply, void* privdata);
   static void OnPush(redisAsyncContext* ac, void* reply, void* privdata);
   static void OnConnect(const redisAsyncContext* ac, int status);

@@ -42,27 +42,22 @@ ReplicaGate::ReplicaGate(RedisConnection& writer, int min_replicas, int64_t time
     : writer_(writer),
       min_replicas_(min_replicas),
       timeout_ms_(timeout_ms),
-      marker_key_(std::move(marker_key)) {}
+      marker_key_(std::move(marker_key)),
+      wait_args_{"WAIT", std::to_string(min_replicas), std::to_string(timeout_ms)} {}
 
 void ReplicaGate::NoteSent(const RedisConnection& conn) {
   if (&conn == &writer_) writer_unwaited_ = true;
 }
 
 void ReplicaGate::Hold(const RedisConnection& conn, uint64_t wait_seq, Callback cb,
-                       Result<const redisReply*> reply) {
-  Held h{wait_seq, std::move(cb), nullptr, Error{}};
+                       const redisReply* reply) {
   if (&conn != &writer_) {
     // What a reader saw may be anyone's write: only a WAIT behind a marker written after
     // this arrival covers it.
-    h.wait_seq = waits_sent_ + 1;
+    wait_seq = waits_sent_ + 1;
     reader_unwaited_ = true;
   }
-  if (reply) {
-    h.reply.reset(CopyRedisReply(*reply));
-  } else {
-    h.error = reply.error();
-  }
-  held_.push_back(std::move(h));
+  held_.push_back(Held{wait_seq, std::move(cb), RedisReplyPtr(CopyRedisReply(reply))});
 }
 
 void ReplicaGate::EndTurn() {
@@ -85,9 +80,9 @@ void ReplicaGate::EndTurn() {
                            [](Result<const redisReply*>) {});
   }
   writer_unwaited_ = reader_unwaited_ = false;
-  writer_.CommandUngated(
-      {"WAIT", std::to_string(min_replicas_), std::to_string(timeout_ms_)},
-      [this, seq](Result<const redisReply*> r) { OnWait(seq, std::move(r)); });
+  writer_.CommandUngated(wait_args_, [this, seq](Result<const redisReply*> r) {
+    OnWait(seq, std::move(r));
+  });
 }
 
 void ReplicaGate::OnWait(uint64_t seq, Result<const redisReply*> r) {
@@ -115,28 +110,27 @@ void ReplicaGate::OnWait(uint64_t seq, Result<const redisReply*> r) {
 }
 
 // Releases (or fails) every held reply the WAIT `seq` covers, in arrival order. They are
-// taken out first: their callbacks send commands, which may come back here.
+// taken out first (one pass; the rest keep their order): their callbacks send commands,
+// which may come back here.
 void ReplicaGate::Settle(uint64_t seq, const std::string* failure) {
   std::vector<Held> due;
-  for (auto it = held_.begin(); it != held_.end();) {
-    if (it->wait_seq <= seq) {
-      due.push_back(std::move(*it));
-      it = held_.erase(it);
+  size_t kept = 0;
+  for (Held& h : held_) {
+    if (h.wait_seq <= seq) {
+      due.push_back(std::move(h));
     } else {
-      ++it;
+      if (&held_[kept] != &h) held_[kept] = std::move(h);
+      ++kept;
     }
   }
+  held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(kept), held_.end());
   for (Held& h : due) {
     if (failure != nullptr) {
       ++counters_.failed;
       h.cb(MakeError(ErrorCode::kStoreUnavailable, *failure));
     } else {
       ++counters_.released;
-      if (h.reply) {
-        h.cb(static_cast<const redisReply*>(h.reply.get()));
-      } else {
-        h.cb(std::unexpected(h.error));
-      }
+      h.cb(static_cast<const redisReply*>(h.reply.get()));
     }
   }
 }

@@ -3,11 +3,11 @@
 #include <hiredis/hiredis.h>
 
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <memory>
 #include <string>
+#include <vector>
 
+#include "redis/sync_redis.h"
 #include "taskmill/shared/error.h"
 
 namespace taskmill::broker {
@@ -55,9 +55,9 @@ class ReplicaGate {
   // A gated command was written on `conn`.
   void NoteSent(const RedisConnection& conn);
   // A gated reply arrived on `conn` (copied: hiredis frees the original after the callback);
-  // `wait_seq` is the NextWait() of when its command was sent.
-  void Hold(const RedisConnection& conn, uint64_t wait_seq, Callback cb,
-            Result<const redisReply*> reply);
+  // `wait_seq` is the NextWait() of when its command was sent. Only replies are held: an
+  // error reply or a lost connection stored nothing, so it goes straight out.
+  void Hold(const RedisConnection& conn, uint64_t wait_seq, Callback cb, const redisReply* reply);
   // End of a reactor turn: one WAIT (after a marker write if a reader's reply is held) for
   // everything sent or held since the last one; with the writer down, fails what is held.
   void EndTurn();
@@ -66,14 +66,10 @@ class ReplicaGate {
   const Counters& counters() const { return counters_; }
 
  private:
-  struct ReplyFree {
-    void operator()(redisReply* r) const { freeReplyObject(r); }
-  };
   struct Held {
     uint64_t wait_seq;  // released by the WAIT with this number (or a later one)
     Callback cb;
-    std::unique_ptr<redisReply, ReplyFree> reply;  // null iff an error
-    Error error;
+    RedisReplyPtr reply;  // the copy
   };
   void OnWait(uint64_t seq, Result<const redisReply*> r);
   void Settle(uint64_t seq, const std::string* failure);
@@ -82,11 +78,12 @@ class ReplicaGate {
   int min_replicas_;
   int64_t timeout_ms_;
   std::string marker_key_;
+  std::vector<std::string> wait_args_;  // "WAIT N timeout": the same for every WAIT
   uint64_t waits_sent_ = 0;     // WAITs sent so far (numbered from 1)
   bool writer_unwaited_ = false;  // true iff the writer sent a gated command since the last WAIT
   bool reader_unwaited_ = false;  // true iff a reader's reply arrived since the last WAIT
   bool wait_in_flight_ = false;   // true iff a WAIT was sent and has not answered
-  std::deque<Held> held_;         // in arrival order
+  std::vector<Held> held_;        // in arrival order
   Counters counters_;
 };
 

@@ -16,20 +16,33 @@ void AppendHeader(std::string& out, char prefix, size_t n) {
   out.append(buf, static_cast<size_t>(end - buf));
 }
 
-}  // namespace
-
-std::string FormatCommand(std::span<const char* const> argv, std::span<const size_t> lens) {
+// The command of `n` arguments, argument i being data(i) (size(i) bytes).
+template <typename Data, typename Size>
+std::string Format(size_t n, Data data, Size size) {
   size_t total = 24;  // the array header
-  for (size_t len : lens) total += len + 26;  // "$" + up to 20 digits + 2 CRLFs
+  for (size_t i = 0; i < n; ++i) total += size(i) + 26;  // "$" + up to 20 digits + 2 CRLFs
   std::string out;
   out.reserve(total);
-  AppendHeader(out, '*', argv.size());
-  for (size_t i = 0; i < argv.size(); ++i) {
-    AppendHeader(out, '$', lens[i]);
-    out.append(argv[i], lens[i]);
+  AppendHeader(out, '*', n);
+  for (size_t i = 0; i < n; ++i) {
+    AppendHeader(out, '$', size(i));
+    out.append(data(i), size(i));
     out.append("\r\n", 2);
   }
   return out;
+}
+
+}  // namespace
+
+std::string FormatCommand(std::span<const char* const> argv, std::span<const size_t> lens) {
+  return Format(
+      argv.size(), [&](size_t i) { return argv[i]; }, [&](size_t i) { return lens[i]; });
+}
+
+std::string FormatCommand(std::span<const std::string> args) {
+  return Format(
+      args.size(), [&](size_t i) { return args[i].data(); },
+      [&](size_t i) { return args[i].size(); });
 }
 
 }  // namespace taskmill::broker

@@ -14,5 +14,7 @@ namespace taskmill::broker {
 // of the broker's instructions per task in a latency run (callgrind, claims of 32 tokens).
 // argv and lens have the same size.
 std::string FormatCommand(std::span<const char* const> argv, std::span<const size_t> lens);
+// The same for whole strings, with no argv/lens arrays to build first.
+std::string FormatCommand(std::span<const std::string> args);
 
 }  // namespace taskmill::broker

@@ -217,11 +217,15 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
 }
 
 ServedElsewhere ClientService::ServedByOtherBrokers() const {
-  return [this, others = std::optional<std::vector<protocol::WorkerInfo>>()](
-             const std::string& queue, const std::string& type) mutable {
-    if (!others) others = ctx_.directory.OtherWorkers();
-    return std::any_of(others->begin(), others->end(), [&](const protocol::WorkerInfo& w) {
-      return WorkerServes(w, queue, type);
+  // Reads the registry's entries in place: no copy of every remote worker per request, and
+  // a capture small enough that the std::function does not allocate.
+  return [this](const std::string& queue, const std::string& type) {
+    const BrokerDirectory& dir = ctx_.directory;
+    return std::any_of(dir.live().begin(), dir.live().end(), [&](const BrokerEntry& e) {
+      return e.id != dir.id() &&
+             std::any_of(e.workers.begin(), e.workers.end(), [&](const protocol::WorkerInfo& w) {
+               return WorkerServes(w, queue, type);
+             });
     });
   };
 }
@@ -282,10 +286,7 @@ void ClientService::OnSubmit(const std::string& identity, protocol::Submit& subm
   auto warnings = UnservedTypeWarnings(ctx_.workers, submit.tasks, ServedByOtherBrokers());
   if (submit.notify) {
     // Announced before the tasks are stored, so whichever broker ends them knows of it.
-    std::vector<std::string> ids;
-    ids.reserve(submit.tasks.size());
-    for (const auto& spec : submit.tasks) ids.push_back(spec.id);
-    ctx_.bus.WatchTasks(ids);
+    for (const auto& spec : submit.tasks) ctx_.bus.WatchTask(spec.id);
   }
   // Stored with the turn's other SUBMITs at its end; answered once Redis has the tasks.
   ctx_.lifecycle.Submit(
@@ -439,7 +440,7 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
       quotas_.ReleaseWait(identity, asked.size());
       return;
     }
-    ctx_.bus.WatchTasks(std::vector<std::string>(w.pending.begin(), w.pending.end()));
+    for (const auto& id : w.pending) ctx_.bus.WatchTask(id);
     waiters_.AddWait(std::move(w));
   }, owner);
 }

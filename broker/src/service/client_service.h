@@ -54,7 +54,7 @@ class ClientService {
 
  private:
   // For a reply's unserved-type warnings: whether a worker of another live broker serves a
-  // (queue, type); reads the registry's last copy once per request, only when asked.
+  // (queue, type), from the registry's last read; asked only for pairs no local worker serves.
   ServedElsewhere ServedByOtherBrokers() const;
   // Answers with an error and returns true while new work cannot be taken (shutting down,
   // or Redis unreachable: nothing may be acknowledged that is not stored).

@@ -11,7 +11,7 @@ import socket
 import struct
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 import pytest
 
@@ -19,6 +19,7 @@ from taskmill import messages as m
 from taskmill.worker import Task, Worker
 from taskmill.worker.pool import FrameReader, encode_frame
 
+from conftest import wait_for
 from fake_broker import FakeBroker
 
 
@@ -99,17 +100,12 @@ def _pool_worker(broker: FakeBroker, processes: int = 1, **kw: int) -> Worker:
     return w
 
 
-def _wait(pred: Callable[[], bool], timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return False
-
-
-def _read_pid(path: Path) -> int:
-    assert _wait(lambda: path.exists() and path.read_text() != ""), "the handler never ran"
+def _started(broker: FakeBroker, tmp_path: Path, type_: str, token: int = 7,
+             timeout_ms: int = 0) -> int:
+    """Sends T1 of a handler that writes its PID to a file; returns that PID once written."""
+    path = tmp_path / "pid"
+    broker.task("T1", type_, str(path).encode(), token=token, timeout_ms=timeout_ms)
+    wait_for(lambda: path.exists() and path.read_text() != "", 10, "the handler to run")
     return int(path.read_text())
 
 
@@ -141,8 +137,7 @@ def test_handlers_run_in_a_child_process(broker: FakeBroker) -> None:
 def test_a_child_killed_mid_task_fails_retryable_and_is_replaced(broker: FakeBroker,
                                                                 tmp_path: Path) -> None:
     broker.start(_pool_worker(broker))
-    broker.task("T1", "polite", str(tmp_path / "pid").encode())
-    child = _read_pid(tmp_path / "pid")
+    child = _started(broker, tmp_path, "polite")
     os.kill(child, signal.SIGKILL)
     done = broker.wait_for(m.Done)
     assert done is not None and not done.ok and done.error is not None
@@ -167,41 +162,38 @@ def test_a_child_sending_a_bad_frame_is_killed_not_the_worker(broker: FakeBroker
     assert done is not None and done.error is not None
     assert (done.error.code, done.error.retryable) == ("handler_crashed", True), done.error
     assert "bad frame" in done.error.message
-    assert _wait(lambda: _gone(before))
+    wait_for(lambda: _gone(before), 10, f"the garbling process {before} to be killed")
     assert _pid_of(broker, "T2") != before
 
 
 def test_a_handler_ignoring_its_timeout_is_killed_and_recorded_timeout(
         broker: FakeBroker, tmp_path: Path) -> None:
     broker.start(_pool_worker(broker))
-    broker.task("T1", "deaf", str(tmp_path / "pid").encode(), timeout_ms=200)
-    child = _read_pid(tmp_path / "pid")
+    child = _started(broker, tmp_path, "deaf", timeout_ms=200)
     done = broker.wait_for(m.Done)
     assert done is not None and not done.ok and done.error is not None
     assert (done.error.code, done.error.retryable) == ("timeout", True)
     assert "was killed" in done.error.message
-    assert _wait(lambda: _gone(child)), "the deaf process lives on"
+    wait_for(lambda: _gone(child), 10, "the deaf process to end")
     assert _pid_of(broker, "T2") != child
 
 
 def test_a_handler_ignoring_a_cancel_is_killed_and_recorded_cancelled(
         broker: FakeBroker, tmp_path: Path) -> None:
     broker.start(_pool_worker(broker))
-    broker.task("T1", "deaf", str(tmp_path / "pid").encode(), token=4)
-    child = _read_pid(tmp_path / "pid")
+    child = _started(broker, tmp_path, "deaf", token=4)
     broker.send(m.CancelTask(task_id="T1", token=4, reason="user"))
     done = broker.wait_for(m.Done)
     assert done is not None and done.error is not None
     assert (done.error.code, done.error.retryable) == ("cancelled", False)
     assert "was killed" in done.error.message
-    assert _wait(lambda: _gone(child)), "the deaf process lives on"
+    wait_for(lambda: _gone(child), 10, "the deaf process to end")
 
 
 def test_a_handler_honouring_a_cancel_keeps_its_process(broker: FakeBroker,
                                                         tmp_path: Path) -> None:
     broker.start(_pool_worker(broker))
-    broker.task("T1", "polite", str(tmp_path / "pid").encode(), token=4)
-    child = _read_pid(tmp_path / "pid")
+    child = _started(broker, tmp_path, "polite", token=4)
     broker.send(m.CancelTask(task_id="T1", token=4, reason="user"))
     done = broker.wait_for(m.Done)
     assert done is not None and done.error is not None and done.error.code == "cancelled"

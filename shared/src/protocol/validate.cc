@@ -14,6 +14,12 @@ std::unexpected<Error> Invalid(std::string_view where, const std::string& what) 
   return MakeError(ErrorCode::kInvalidArgument, msg + what);
 }
 
+// The characters of a name (ValidateName) and of each component of an artifact's path.
+bool NameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
 }  // namespace
 
 Result<void> ValidateName(std::string_view name, std::string_view what) {
@@ -27,9 +33,7 @@ Result<void> ValidateName(std::string_view name, std::string_view what) {
                      std::string(what) + ": '" + std::string(name) + "' is not a usable name");
   }
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-';
-    if (!ok) {
+    if (!NameChar(c)) {
       return MakeError(ErrorCode::kInvalidArgument,
                        std::string(what) + ": '" + std::string(name) +
                            "' may contain only letters, digits, '_', '.' and '-'");
@@ -73,9 +77,9 @@ Result<void> ValidateArtifactName(std::string_view name) {
     if (part.empty()) return bad("has an empty path component (a leading, trailing or double '/')");
     if (part == "." || part == "..") return bad("has a '" + std::string(part) + "' component");
     for (char c : part) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '_' || c == '.' || c == '-';
-      if (!ok) return bad("may contain only letters, digits, '_', '.', '-' and '/' between names");
+      if (!NameChar(c)) {
+        return bad("may contain only letters, digits, '_', '.', '-' and '/' between names");
+      }
     }
     if (slash == std::string_view::npos) break;
     start = slash + 1;

@@ -93,6 +93,15 @@ bool OnPath(const std::string& name) {
   return false;
 }
 
+Result<void> ProbeBranch() {
+  auto r = RunTool({"git", "--version"}, "/", 0);
+  if (!Succeeded(r)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "isolation branch needs git, which cannot run here: " + Describe(r));
+  }
+  return {};
+}
+
 Result<void> ProbeFull() {
   for (const char* tool : {"unshare", "prlimit", "setpriv"}) {
     if (!OnPath(tool)) {
@@ -143,17 +152,16 @@ std::optional<IsolationLevel> ParseIsolationLevel(std::string_view name) {
 }
 
 Result<void> CheckIsolationAvailable(IsolationLevel level) {
+  // What the host allows does not change while the worker runs: probe once per level, not
+  // once per task (Workspace::Prepare asks on every attempt). The caches are the one
+  // process-wide state of this file, guarded by call_once.
   if (level == IsolationLevel::kBranch) {
-    auto r = RunTool({"git", "--version"}, "/", 0);
-    if (!Succeeded(r)) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "isolation branch needs git, which cannot run here: " + Describe(r));
-    }
-    return {};
+    static std::once_flag once;
+    static Result<void> available;
+    std::call_once(once, [] { available = ProbeBranch(); });
+    return available;
   }
   if (level != IsolationLevel::kFull) return {};
-  // What the host allows does not change while the worker runs: probe once. The cache is
-  // the one process-wide state of this file, guarded by call_once.
   static std::once_flag once;
   static Result<void> available;
   std::call_once(once, [] { available = ProbeFull(); });

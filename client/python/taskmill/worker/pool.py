@@ -402,8 +402,7 @@ class PoolSlot:
         pid, sock = self.pid, self.sock
         assert sock is not None
         try:
-            sock.setblocking(True)
-            sock.settimeout(10.0)
+            sock.settimeout(10.0)  # blocking, bounded; back to non-blocking below
             sock.sendall(encode_frame(TASK, codec.encode_body(msg)))
             sock.setblocking(False)
         except OSError as e:
@@ -494,16 +493,12 @@ class Pool:
                                                kill_grace=kill_grace,
                                                max_output_bytes=max_output_bytes)
         self._local = threading.local()
-        self._slots: List[PoolSlot] = []
-        self._lock = threading.Lock()
 
     def slot(self) -> PoolSlot:
         s: Optional[PoolSlot] = getattr(self._local, "slot", None)
         if s is None:
             s = PoolSlot(self.zygote, **self._slot_args)
             self._local.slot = s
-            with self._lock:
-                self._slots.append(s)
         return s
 
     def close(self) -> None:

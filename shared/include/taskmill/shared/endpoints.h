@@ -27,6 +27,9 @@ class EndpointRing {
  public:
   // `endpoints` must not be empty; `start` is taken modulo its size.
   EndpointRing(std::vector<std::string> endpoints, size_t start);
+  // The ring of a `--broker` list (ParseEndpointList), at a random start (RandomStart): what
+  // every client and worker walks.
+  static Result<EndpointRing> Parse(std::string_view list);
 
   const std::string& current() const { return endpoints_[index_]; }
   size_t index() const { return index_; }
