@@ -48,21 +48,19 @@ trap 'rm -rf "$OUT"' EXIT
 LINT_CONF=$REPO/k8s/.yamllint
 [[ -f $K8S_DIR/.yamllint ]] && LINT_CONF=$K8S_DIR/.yamllint
 
-echo "k8s-validate: yamllint $K8S_DIR"
-"$YAMLLINT" -s -c "$LINT_CONF" "$K8S_DIR"
-
 rendered=()
 for overlay in "$K8S_DIR"/overlays/*/; do
   name=$(basename "$overlay")
   echo "k8s-validate: kustomize build overlays/$name"
   "$KUSTOMIZE" build "$overlay" >"$OUT/$name.yaml"
-  "$YAMLLINT" -s -c "$LINT_CONF" "$OUT/$name.yaml"
-  echo "k8s-validate: kubeconform -strict overlays/$name"
-  "$KUBECONFORM" -strict -summary -schema-location "$SCHEMAS/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
-    "$OUT/$name.yaml"
   rendered+=("$OUT/$name.yaml")
 done
 [[ ${#rendered[@]} -gt 0 ]] || { echo "k8s-validate: no overlay in $K8S_DIR/overlays"; exit 1; }
+echo "k8s-validate: yamllint $K8S_DIR and the rendered overlays"
+"$YAMLLINT" -s -c "$LINT_CONF" "$K8S_DIR" "${rendered[@]}"
+echo "k8s-validate: kubeconform -strict"
+"$KUBECONFORM" -strict -summary \
+  -schema-location "$SCHEMAS/{{ .ResourceKind }}{{ .KindSuffix }}.json" "${rendered[@]}"
 echo "k8s-validate: project checks (tests/k8s/check_manifests.py)"
 "$PY" "$REPO/tests/k8s/check_manifests.py" --build "$BUILD" --dockerfile "$DOCKERFILE" \
   "${rendered[@]}"
