@@ -44,7 +44,12 @@ def submit(argv):
                     acked += chunk
                     break
                 except taskmill.TaskmillError as e:  # lost reply, hand-off: same ids again
-                    if "exist" in str(e).lower() or time.time() > deadline:
+                    if "exists" in str(e).lower():
+                        # An earlier try was stored though its reply was an error (e.g. a
+                        # WAIT for the replica that timed out): the ids are ours.
+                        acked += chunk
+                        break
+                    if time.time() > deadline:
                         print(f"submit: {e}", file=sys.stderr)
                         break
                     time.sleep(0.2)

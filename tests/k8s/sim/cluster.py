@@ -258,7 +258,6 @@ class Pod:
         m = f"{root}/t/m"
         lines = ["set -e",
                  f"mount -t tmpfs tmpfs {root}",
-                 f"mkdir {root}/t {root}/t/u {root}/t/w {m}" if False else
                  f"mkdir -p {root}/t/u {root}/t/w {m}",
                  f"mount -t overlay overlay -o lowerdir=/,upperdir={root}/t/u,"
                  f"workdir={root}/t/w {m}",
@@ -358,7 +357,8 @@ class Cluster:
             while c.proc.poll() is None and time.time() < deadline:
                 time.sleep(0.05)
             if c.proc.poll() is None:
-                self.timeline.add(f"pod {pod.name}: grace period over, SIGKILL")
+                if not force:
+                    self.timeline.add(f"pod {pod.name}: grace period over, SIGKILL")
                 os.kill(c.proc.pid, signal.SIGKILL)
             c.proc.wait()
         with self.lock:
