@@ -204,6 +204,7 @@ class Sim:
         for path in (first, during, after):
             wait_for(f"every task of {os.path.basename(path)} succeeded",
                      lambda p=path: self.all_succeeded(p), 60, self.timeline)
+            self.figures[f"{os.path.basename(path)} final states"] = self.last_check
         wait_for("every pod Ready at the end", self.all_ready, 60, self.timeline)
 
     def scenario_prod(self):
@@ -258,6 +259,7 @@ class Sim:
         for path in (big, after):
             if not self.all_succeeded(path):
                 raise Failed(f"tasks lost or unfinished in {path}: {self.last_check}")
+            self.figures[f"{os.path.basename(path)} final states"] = self.last_check
 
     def _redis_primary(self):
         for p in self.pods_of("StatefulSet", "taskmill-redis"):
