@@ -11,7 +11,8 @@ import re
 import threading
 import time
 
-from cluster import Pod, enter_netns, http_get
+from cluster import Pod
+from network import enter_netns, http_get
 from objects import selector_matches, template_hash
 
 
