@@ -216,6 +216,10 @@ run_test() {
       (cd "$SRC/client/node" && TASKMILL_BUILD_DIR="$BLD" \
         timeout "$TEST_TIMEOUT" node --test "$rest") >>"$TEST_LOG" 2>&1
       ;;
+    ctest)
+      timeout "$TEST_TIMEOUT" ctest --test-dir "$BLD" --output-on-failure -R "$rest" \
+        --no-tests=error >>"$TEST_LOG" 2>&1
+      ;;
     *)
       echo "unknown run kind '$kind' in: $1" >>"$TEST_LOG"
       return 2
