@@ -50,10 +50,38 @@ class Task {
     this.cost[name] = (this.cost[name] ?? 0) + value;
   }
 
-  // Reports progress (fraction 0..1, optional message) to the batch's subscribers.
+  // Reports progress (fraction 0..1, clamped; NaN ignored; message cut to 512 UTF-8 bytes):
+  // the broker stores it on the task and pushes it to batch subscribers and clients waiting
+  // on the task. Reports within PROGRESS_INTERVAL_MS of the last one sent are skipped (a
+  // fraction of 1 never is), so a chatty loop cannot flood the wire.
   progress(fraction, message = '') {
-    this.worker.send('PROGRESS', {taskId: this.id, token: this.token, fraction, message});
+    const value = Number(fraction);
+    if (Number.isNaN(value)) return;
+    const clamped = Math.min(1, Math.max(0, value));
+    const now = performance.now();
+    if (clamped < 1 && this.lastProgressMs !== undefined &&
+        now - this.lastProgressMs < PROGRESS_INTERVAL_MS) {
+      this.progressSkipped = (this.progressSkipped ?? 0) + 1;
+      return;
+    }
+    this.lastProgressMs = now;
+    this.worker.send('PROGRESS', {taskId: this.id, token: this.token, fraction: clamped,
+                                  message: trimProgressMessage(String(message))});
   }
+}
+
+// Reports closer together than this are not sent; the broker throttles again per task (250 ms,
+// keeping the latest).
+export const PROGRESS_INTERVAL_MS = 50;
+// A progress message is cut to this many UTF-8 bytes (the broker's cap).
+export const MAX_PROGRESS_MESSAGE_BYTES = 512;
+
+export function trimProgressMessage(message) {
+  const bytes = Buffer.from(message, 'utf8');
+  if (bytes.length <= MAX_PROGRESS_MESSAGE_BYTES) return message;
+  let end = MAX_PROGRESS_MESSAGE_BYTES;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;  // not inside a character
+  return bytes.subarray(0, end).toString('utf8');
 }
 
 function outputBytes(value) {
