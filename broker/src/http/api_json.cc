@@ -117,6 +117,12 @@ json TaskSummaryJson(const TaskRecord& t) {
   if (h.count("err_code") != 0) {
     j["error"] = {{"code", Get(h, "err_code")}, {"message", Get(h, "err_msg")}};
   }
+  // The latest stored progress, while it is the current attempt's (task_record.h).
+  if (h.count(std::string(record::kProgress)) != 0 &&
+      Int(h, std::string(record::kProgressAttempt)) == Int(h, "att")) {
+    j["progress"] = std::strtod(Get(h, std::string(record::kProgress)).c_str(), nullptr);
+    j["progress_message"] = Get(h, std::string(record::kProgressMessage));
+  }
   return j;
 }
 
