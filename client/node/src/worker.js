@@ -23,8 +23,11 @@ import {EndpointRing, parseEndpoints} from './endpoints.js';
 import {Link} from './link.js';
 import {toBytes} from './spec.js';
 
+// The clock of the progress skip (tests replace `now`).
+export const progressClock = {now: () => performance.now()};
+
 // What a handler gets: one attempt of one task.
-class Task {
+export class Task {
   constructor(msg, worker, controller) {
     this.id = msg.taskId;
     this.token = msg.token;
@@ -58,15 +61,28 @@ class Task {
     const value = Number(fraction);
     if (Number.isNaN(value)) return;
     const clamped = Math.min(1, Math.max(0, value));
-    const now = performance.now();
+    const now = progressClock.now();
+    const report = {taskId: this.id, token: this.token, fraction: clamped,
+                    message: trimProgressMessage(String(message))};
     if (clamped < 1 && this.lastProgressMs !== undefined &&
         now - this.lastProgressMs < PROGRESS_INTERVAL_MS) {
       this.progressSkipped = (this.progressSkipped ?? 0) + 1;
+      this.heldProgress = report;  // sent by flushProgress if nothing follows
       return;
     }
     this.lastProgressMs = now;
-    this.worker.send('PROGRESS', {taskId: this.id, token: this.token, fraction: clamped,
-                                  message: trimProgressMessage(String(message))});
+    this.heldProgress = undefined;
+    this.worker.send('PROGRESS', report);
+  }
+
+  // Sends the latest report the 50 ms skip held back, if any (the worker calls it when the
+  // handler settles, before the DONE).
+  flushProgress() {
+    const report = this.heldProgress;
+    this.heldProgress = undefined;
+    if (report === undefined) return;
+    this.lastProgressMs = progressClock.now();
+    this.worker.send('PROGRESS', report);
   }
 }
 
@@ -473,6 +489,7 @@ export class Worker {
     }
     done.durationMs = elapsed;
     done.cost = task.cost;
+    task.flushProgress();  // the handler's last report, if the 50 ms skip held it back
     if (!done.ok) {
       this.warn(`task ${task.id} attempt ${task.attempt} (${task.type}) failed after ` +
         `${elapsed} ms: ${done.error.code}: ${done.error.message}` +

@@ -61,6 +61,7 @@ class Task:
         self._stopped_at = 0.0  # monotonic time `cancelled` turned true; 0 while false
         self._on_cancel: List[Callable[[], None]] = []  # run once when cancelled
         self._last_progress = -1.0  # monotonic time of the last PROGRESS sent; -1: none
+        self._held_progress: Optional[m.Progress] = None  # the latest report skipped
         self.progress_skipped = 0  # reports not sent: within PROGRESS_INTERVAL of the last
 
     @property
@@ -101,15 +102,28 @@ class Task:
         if math.isnan(value):
             return
         value = min(1.0, max(0.0, value))
+        report = m.Progress(task_id=self.id, token=self.token, fraction=value,
+                            message=trim_progress_message(message))
         now = time.monotonic()
         with self._lock:
             if (value < 1.0 and self._last_progress >= 0
                     and now - self._last_progress < PROGRESS_INTERVAL):
                 self.progress_skipped += 1
+                self._held_progress = report  # sent by flush_progress if nothing follows
                 return
             self._last_progress = now
-        self._send(m.Progress(task_id=self.id, token=self.token, fraction=value,
-                              message=trim_progress_message(message)))
+            self._held_progress = None
+        self._send(report)
+
+    def flush_progress(self) -> None:
+        """Sends the latest report the 50 ms skip held back, if any (the worker calls it
+        when the handler returns, before the DONE)."""
+        with self._lock:
+            report, self._held_progress = self._held_progress, None
+            if report is not None:
+                self._last_progress = time.monotonic()
+        if report is not None:
+            self._send(report)
 
     def costs(self) -> Dict[str, float]:
         with self._lock:
