@@ -118,10 +118,9 @@ json TaskSummaryJson(const TaskRecord& t) {
     j["error"] = {{"code", Get(h, "err_code")}, {"message", Get(h, "err_msg")}};
   }
   // The latest stored progress, while it is the current attempt's (task_record.h).
-  if (h.count(std::string(record::kProgress)) != 0 &&
-      Int(h, std::string(record::kProgressAttempt)) == Int(h, "att")) {
-    j["progress"] = std::strtod(Get(h, std::string(record::kProgress)).c_str(), nullptr);
-    j["progress_message"] = Get(h, std::string(record::kProgressMessage));
+  if (h.count("prog") != 0 && Int(h, "prog_att") == Int(h, "att")) {
+    j["progress"] = std::strtod(Get(h, "prog").c_str(), nullptr);
+    j["progress_message"] = Get(h, "prog_msg");
   }
   return j;
 }
