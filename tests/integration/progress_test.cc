@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <optional>
 
 #include "flow_helpers.h"
 #include "support/http_get.h"
@@ -107,7 +109,8 @@ class TwoBrokersProgress : public ::testing::Test {
     Send(*worker_, d);
   }
   // Polls GET through B until `pred` holds of the task (20 s at most).
-  bool TaskBecomes(const std::string& id, const std::function<bool(const protocol::TaskInfo&)>& pred) {
+  bool TaskBecomes(const std::string& id,
+                   const std::function<bool(const protocol::TaskInfo&)>& pred) {
     for (int64_t until = WallMs() + 20000; WallMs() < until;) {
       if (pred(GetOne(*client_, id))) return true;
       worker_->Receive(20);  // the poll's pace; anything the worker gets here is not needed
