@@ -330,7 +330,7 @@ void Connection::Finish(Request& request, Result<protocol::Reply> result) {
 uint64_t Connection::AddSubscription(const std::string& batch_id, EventCallback callback) {
   std::lock_guard lock(cb_mu_);
   uint64_t id = next_sub_id_++;
-  subs_[id] = Sub{batch_id, std::make_shared<EventCallback>(std::move(callback))};
+  subs_[id] = Sub{batch_id, std::make_shared<EventCallback>(std::move(callback)), {}};
   return id;
 }
 
