@@ -132,9 +132,10 @@ void WorkerService::OnProgress(const std::string& identity, const protocol::Prog
   ++ctx_.counters.progress_received;
   ProgressWrite report{w->id, progress.task_id, progress.token, *fraction,
                        std::string(protocol::TrimProgressMessage(progress.message))};
-  if (auto now = progress_.Offer(std::move(report), ctx_.clock.MonotonicMs())) {
-    EmitProgress(std::move(*now));
-  }
+  auto now = progress_.Offer(std::move(report), ctx_.clock.MonotonicMs());
+  ctx_.counters.progress_coalesced = progress_.counters().coalesced;
+  ctx_.counters.progress_dropped = progress_.counters().dropped;
+  if (now) EmitProgress(std::move(*now));
 }
 
 void WorkerService::EmitProgress(ProgressWrite report) {
@@ -153,8 +154,6 @@ void WorkerService::FlushProgressOf(const std::string& task_id) {
 }
 
 void WorkerService::SaveProgress() {
-  ctx_.counters.progress_coalesced = progress_.counters().coalesced;
-  ctx_.counters.progress_dropped = progress_.counters().dropped;
   if (progress_writes_.empty()) return;
   ++ctx_.counters.progress_store_calls;
   auto writes = std::move(progress_writes_);
