@@ -11,7 +11,8 @@
 
 namespace taskmill::worker {
 namespace {
-// Progress messages closer together than this are dropped (the final one never is).
+// Progress reports closer together than this are held back, the latest kept for the next
+// report past the interval or for FlushProgress (a fraction of 1 always goes at once).
 constexpr int64_t kProgressIntervalMs = 50;
 }  // namespace
 
