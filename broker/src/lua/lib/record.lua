@@ -20,10 +20,10 @@
 --            wl:<worker>, not here), started, ready_at, finished, err_code, err_msg, err_retry, c:<cost name>
 --            (summed costs), pending (parents not yet succeeded), kids (deps:<id> may have
 --            members), hist (hist:<id> exists), cancel (cancel requested: the reason), reason
---            (why it was cancelled).
+--            (why it was cancelled), prog, prog_msg, prog_att (the latest stored progress of
+--            an attempt, and which attempt: progress.lua; no layout step, old records lack them).
 --   planned  (the next issues; each is one mutable field, absent = default): prio (priority
---            changed while queued; absent = the spec's), prog (progress of the running attempt),
---            ctok (completion token), exp (expiry, epoch ms), and error history with
+--            changed while queued; absent = the spec's), ctok (completion token), exp (expiry, epoch ms), and error history with
 --            tracebacks as msgpack entries of hist:<id>.
 
 local SPEC_LUA_FIELDS = 13
