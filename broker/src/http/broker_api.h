@@ -52,6 +52,8 @@ class BrokerApi {
   HttpResponse DeadRetry(const HttpRequest& r) { return DeadAction(r, "dead_retry"); }
   HttpResponse DeadPurge(const HttpRequest& r) { return DeadAction(r, "dead_purge"); }
   HttpResponse Cancel(const HttpRequest& r);
+  // POST /api/tasks/ID/complete: a webhook completing an awaiting task (its token in the body).
+  HttpResponse Complete(const HttpRequest& r);
 
   // Feeds the chart from queue figures read elsewhere (a /metrics scrape).
   void Sample(const std::vector<QueueCounters>& queues);

@@ -20,10 +20,13 @@
 --            wl:<worker>, not here), started, ready_at, finished, err_code, err_msg, err_retry, c:<cost name>
 --            (summed costs), pending (parents not yet succeeded), kids (deps:<id> may have
 --            members), hist (hist:<id> exists), cancel (cancel requested: the reason), reason
---            (why it was cancelled).
+--            (why it was cancelled), ctok (state awaiting: the SHA-256 hex of the attempt's
+--            completion token; deleted when the wait ends), pstate and psince (a polled
+--            attempt's state value for its next check, and when its first check parked it,
+--            epoch ms; deleted when the attempt ends).
 --   planned  (the next issues; each is one mutable field, absent = default): prio (priority
 --            changed while queued; absent = the spec's), prog (progress of the running attempt),
---            ctok (completion token), exp (expiry, epoch ms), and error history with
+--            exp (expiry, epoch ms), and error history with
 --            tracebacks as msgpack entries of hist:<id>.
 
 local SPEC_LUA_FIELDS = 13
@@ -42,4 +45,4 @@ end
 
 -- The mutable fields a transition reads, and the spec, in one HMGET.
 local LOAD_FIELDS = {'state', 'att', 'worker', 'started', 'cancel', 'hist', 'kids', 'err_code',
-                     'spec'}
+                     'spec', 'psince'}
