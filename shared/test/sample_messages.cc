@@ -418,7 +418,10 @@ std::vector<Sample> SampleMessages() {
     t.id = "01JD0000000000000000000001";
     t.state = TaskState::kAwaiting;
     t.attempts = 1;
-    out.push_back({"reply_awaiting", Reply{.req_id = 23, .tasks = {t}}});
+    Reply r;
+    r.req_id = 23;
+    r.tasks = {t};
+    out.push_back({"reply_awaiting", r});
   }
   {
     Done d;

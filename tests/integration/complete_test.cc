@@ -135,7 +135,7 @@ class CompleteTest : public ::testing::Test {
   std::thread thread_;
 };
 
-std::string ErrorCode(const Result<protocol::Reply>& r) {
+std::string CodeOf(const Result<protocol::Reply>& r) {
   if (!r) return "transport: " + r.error().ToString();
   return r->error ? r->error->code : "";
 }
@@ -151,13 +151,13 @@ TEST_F(CompleteTest, WrongTokenChangesNothingRightTokenCompletesOnceUsedTokenIsR
   std::string wrong = token;
   wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
   auto r = Complete(id, wrong, "forged", 5);
-  EXPECT_EQ(ErrorCode(r), "stale_token");
+  EXPECT_EQ(CodeOf(r), "stale_token");
   EXPECT_EQ(GetOne(client(), id).state, TaskState::kAwaiting);
-  EXPECT_EQ(ErrorCode(Complete(id, "not-hex")), "invalid_argument");
-  EXPECT_EQ(ErrorCode(Complete("01JD0000000000000000000404", token)), "not_found");
+  EXPECT_EQ(CodeOf(Complete(id, "not-hex")), "invalid_argument");
+  EXPECT_EQ(CodeOf(Complete("01JD0000000000000000000404", token)), "not_found");
 
   r = Complete(id, token, "charged", 0.25);
-  ASSERT_EQ(ErrorCode(r), "");
+  ASSERT_EQ(CodeOf(r), "");
   EXPECT_EQ(r->count, 1u);
   auto done = WaitAll(client(), {id});
   ASSERT_EQ(done.size(), 1u);
@@ -167,7 +167,7 @@ TEST_F(CompleteTest, WrongTokenChangesNothingRightTokenCompletesOnceUsedTokenIsR
 
   // Used: refused, and the record keeps the first completion.
   r = Complete(id, token, "again", 1);
-  EXPECT_EQ(ErrorCode(r), "conflict");
+  EXPECT_EQ(CodeOf(r), "conflict");
   ASSERT_TRUE(r && r->error);
   EXPECT_NE(r->error->message.find("succeeded, not awaiting"), std::string::npos)
       << r->error->message;
@@ -231,7 +231,7 @@ TEST_F(CompleteTest, PassedDeadlineFailsTheAttemptAndRetriesByPolicy) {
   EXPECT_EQ(t.error->code, "await_expired");
   std::string token2 = tokens_.Get(id);
   EXPECT_NE(token1, token2);  // each attempt has its own token
-  EXPECT_EQ(ErrorCode(Complete(id, token2, "late")), "conflict");
+  EXPECT_EQ(CodeOf(Complete(id, token2, "late")), "conflict");
   EXPECT_EQ(GetOne(client(), id).state, TaskState::kFailed);
 }
 
@@ -245,7 +245,7 @@ TEST_F(CompleteTest, FailedCompletionIsRetriedWithANewToken) {
   c.token = token1;
   c.ok = false;
   c.error = protocol::TaskError{"declined", "card declined", true};
-  ASSERT_EQ(ErrorCode(client().Call(c)), "");
+  ASSERT_EQ(CodeOf(client().Call(c)), "");
   // Attempt 2 hands over again, with a fresh token; the old one completes nothing.
   const auto& clock = SystemClock::Instance();
   int64_t deadline = clock.MonotonicMs() + 20000;
@@ -256,8 +256,8 @@ TEST_F(CompleteTest, FailedCompletionIsRetriedWithANewToken) {
   }
   std::string token2 = tokens_.Get(id);
   ASSERT_NE(token1, token2);
-  EXPECT_EQ(ErrorCode(Complete(id, token1)), "stale_token");
-  ASSERT_EQ(ErrorCode(Complete(id, token2, "paid")), "");
+  EXPECT_EQ(CodeOf(Complete(id, token1)), "stale_token");
+  ASSERT_EQ(CodeOf(Complete(id, token2, "paid")), "");
   auto t = WaitAll(client(), {id});
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0].state, TaskState::kSucceeded);
@@ -435,7 +435,7 @@ TEST_F(CompleteTest, ExecHandsOverThroughTheResultFile) {
   std::ifstream in(token_file);
   std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_EQ(token.size(), 32u);
-  ASSERT_EQ(ErrorCode(Complete(id, token, "from exec")), "");
+  ASSERT_EQ(CodeOf(Complete(id, token, "from exec")), "");
   auto t = WaitAll(client(), {id});
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0].state, TaskState::kSucceeded);
