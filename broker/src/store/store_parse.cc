@@ -175,6 +175,7 @@ TaskState StateFromName(std::string_view n) {
   if (n == "succeeded") return TaskState::kSucceeded;
   if (n == "failed") return TaskState::kFailed;
   if (n == "cancelled") return TaskState::kCancelled;
+  if (n == "awaiting") return TaskState::kAwaiting;
   return TaskState::kUnknown;
 }
 
