@@ -261,7 +261,7 @@ class Client:
         """Completes a task awaiting an outside system (its handler returned awaiting) with
         the completion token its handler gave out: ``output`` on success, or ``error``
         (``TaskError(code, message, retryable)``) to fail the attempt; ``cost`` is summed
-        into the task's. Raises ProtocolError with code ``stale_token`` (not its token) or
+        into the task's. Raises TaskmillError with code ``stale_token`` (not its token) or
         ``conflict`` (not awaiting: used already, or not handed over yet), or NotFound;
         nothing changes then."""
         self._run(calls.complete(task_id, token, output, cost, error, self.request_timeout))

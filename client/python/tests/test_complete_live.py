@@ -8,7 +8,7 @@ from typing import Dict, Iterator
 
 import pytest
 
-from taskmill import Client, ProtocolError, TaskError, TaskSpec
+from taskmill import Client, TaskmillError, TaskError, TaskSpec
 from taskmill.worker import Awaiting, Poll, Task, Worker
 
 from conftest import Cluster, wait_for
@@ -23,9 +23,9 @@ def tokens(cluster: Cluster) -> Iterator[Dict[str, str]]:
 
     @worker.handler("py.check")
     def check(task: Task) -> object:
-        n = int(task.poll_state or b"0")
         if task.text == "forever":
             return Poll(20, b"x", max_wait_ms=200)
+        n = int(task.poll_state or b"0")
         return Poll(20, str(n + 1)) if n < 3 else f"{n} checks, attempt {task.attempt}"
 
     @worker.handler("py.hand_over")
@@ -52,7 +52,7 @@ def test_complete_with_token(client: Client, tokens: Dict[str, str]) -> None:
     awaiting(client, task_id)
     token = tokens[task_id]
     assert len(token) == 32
-    with pytest.raises(ProtocolError) as wrong:
+    with pytest.raises(TaskmillError) as wrong:
         client.complete(task_id, "f" * 32, "forged")
     assert wrong.value.code == "stale_token"
     assert client.get(task_id).state == "awaiting"
@@ -61,7 +61,7 @@ def test_complete_with_token(client: Client, tokens: Dict[str, str]) -> None:
     assert info.state == "succeeded"
     assert info.output == b"paid"
     assert info.cost["usd"] == 0.75  # the attempt's 0.5 and the completion's 0.25
-    with pytest.raises(ProtocolError) as used:
+    with pytest.raises(TaskmillError) as used:
         client.complete(task_id, token, "again")
     assert used.value.code == "conflict"
     assert client.get(task_id).output == b"paid"
@@ -78,7 +78,7 @@ def test_failed_completion_and_deadline(client: Client, tokens: Dict[str, str]) 
     assert client.get(expired).error.code == "await_expired"
     assert client.get(failed).state == "failed"
     assert client.get(failed).error.code == "declined"
-    with pytest.raises(ProtocolError) as late:
+    with pytest.raises(TaskmillError) as late:
         client.complete(expired, tokens[expired], "late")
     assert late.value.code == "conflict"
 
@@ -89,7 +89,7 @@ def test_cli_and_python_race_one_wins(cluster: Cluster, client: Client,
     awaiting(client, task_id)
     cli = cluster.cli("complete", task_id, "--token", tokens[task_id], "--output", "cli")
     assert cli.returncode == 0, cli.stderr
-    with pytest.raises(ProtocolError):
+    with pytest.raises(TaskmillError):
         client.complete(task_id, tokens[task_id], "python")
     assert client.result(task_id, timeout=20).output == b"cli"
 
