@@ -38,7 +38,7 @@ class BrokerApi {
             HttpTokens tokens, const Clock& clock);
 
   // GET /api/access, /api/overview, /api/workers, /api/batches, /api/batch, /api/task,
-  // /api/dead; POST /api/dead/retry, /api/dead/purge, /api/cancel.
+  // /api/dead; POST /api/dead/retry, /api/dead/purge, /api/cancel, /api/tasks/ID/complete.
   void AddRoutes(HttpServer& server);
 
   // The handlers, callable without a listener.
