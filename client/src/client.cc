@@ -32,7 +32,8 @@ bool IsClientRequest(const protocol::Message& m) {
          std::holds_alternative<protocol::Batch>(m) || std::holds_alternative<protocol::Wait>(m) ||
          std::holds_alternative<protocol::Get>(m) || std::holds_alternative<protocol::Cancel>(m) ||
          std::holds_alternative<protocol::Subscribe>(m) ||
-         std::holds_alternative<protocol::Stats>(m) || std::holds_alternative<protocol::Dlq>(m);
+         std::holds_alternative<protocol::Stats>(m) || std::holds_alternative<protocol::Dlq>(m) ||
+         std::holds_alternative<protocol::Complete>(m);
 }
 
 AffectedTasks Affected(protocol::Reply& reply) {
@@ -306,6 +307,13 @@ Result<uint32_t> Client::Cancel(const std::string& id, const std::string& reason
   auto r = CancelMany({id}, reason);
   if (!r) return std::unexpected(r.error());
   return r->count;
+}
+
+Result<void> Client::Complete(protocol::Complete complete) {
+  if (complete.task_id.empty()) return MakeError(ErrorCode::kInvalidArgument, "task id: empty");
+  auto reply = Call(std::move(complete));
+  if (!reply) return std::unexpected(reply.error());
+  return {};
 }
 
 Result<AffectedTasks> Client::CancelMany(const std::vector<std::string>& ids,

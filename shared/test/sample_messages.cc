@@ -415,6 +415,63 @@ std::vector<Sample> SampleMessages() {
     r.tasks = {t};
     out.push_back({"reply_tasks_progress", r});
   }
+  // Completion modes (issue 19): an attempt handed to an outside system, then its COMPLETEs.
+  {
+    Done d;
+    d.task_id = "01JD0000000000000000000001";
+    d.token = 0x9e3779b97f4a7c15ull;
+    d.ok = true;
+    d.awaiting = true;
+    d.await_ms = 3600000;
+    d.completion_token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    out.push_back({"done_awaiting", d});
+  }
+  {
+    Complete c;
+    c.req_id = 21;
+    c.task_id = "01JD0000000000000000000001";
+    c.token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    c.output = "charged";
+    c.cost = {{"usd", 0.25}};
+    out.push_back({"complete", c});
+  }
+  {
+    Complete c;
+    c.req_id = 22;
+    c.task_id = "01JD0000000000000000000001";
+    c.token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    c.ok = false;
+    c.error = TaskError{"declined", "card declined", true};
+    out.push_back({"complete_failed", c});
+  }
+  {
+    TaskInfo t;
+    t.id = "01JD0000000000000000000001";
+    t.state = TaskState::kAwaiting;
+    t.attempts = 1;
+    Reply r;
+    r.req_id = 23;
+    r.tasks = {t};
+    out.push_back({"reply_awaiting", r});
+  }
+  {
+    Done d;
+    d.task_id = "01JD0000000000000000000001";
+    d.token = 9;
+    d.ok = true;
+    d.poll_ms = 5000;
+    d.poll_state = std::string("job-42\x00", 7);
+    d.poll_max_ms = 600000;
+    out.push_back({"done_poll", d});
+  }
+  {
+    TaskMsg t;
+    t.task_id = "01JD0000000000000000000001";
+    t.token = 10;
+    t.type = "check";
+    t.poll_state = "job-42";
+    out.push_back({"task_poll", t});
+  }
   return out;
 }
 

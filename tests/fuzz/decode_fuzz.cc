@@ -29,6 +29,7 @@ constexpr std::array kCommands = {
     Command::kSubscribe,
     Command::kStats,
     Command::kDlq,
+    Command::kComplete,
     Command::kReply,
     Command::kResult,
     Command::kEvent,

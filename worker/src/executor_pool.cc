@@ -113,6 +113,16 @@ protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progr
   done.cost = ctx.costs();
   done.cost.try_emplace("wall_ms", static_cast<double>(done.duration_ms));
   done.started_ms = started_ms;
+  if (out.ok && out.awaiting) {
+    // Handed to an outside system: it completes the task with this attempt's token.
+    done.awaiting = true;
+    done.await_ms = out.await_ms;
+    done.completion_token = ctx.CompletionToken();
+  } else if (out.ok && out.poll_ms > 0) {
+    done.poll_ms = out.poll_ms;
+    done.poll_state = std::move(out.poll_state);
+    done.poll_max_ms = out.poll_max_ms;
+  }
   if (OverSizeResult(done, max_output_bytes))
     log.warn("task {}: {}", task.task_id, done.error->message);
   if (done.ok) {

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "taskmill/shared/clock.h"
+#include "taskmill/shared/ids.h"
 #include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::worker {
@@ -97,6 +98,23 @@ Outcome Outcome::Ok(protocol::Bytes output) {
   return o;
 }
 
+Outcome Outcome::Await(uint32_t await_ms) {
+  Outcome o;
+  o.ok = true;
+  o.awaiting = true;
+  o.await_ms = await_ms;
+  return o;
+}
+
+Outcome Outcome::Poll(uint32_t poll_ms, protocol::Bytes state, uint32_t poll_max_ms) {
+  Outcome o;
+  o.ok = true;
+  o.poll_ms = poll_ms == 0 ? 1 : poll_ms;
+  o.poll_state = std::move(state);
+  o.poll_max_ms = poll_max_ms;
+  return o;
+}
+
 Outcome Outcome::Fail(std::string code, std::string message, bool retryable) {
   Outcome o;
   o.ok = false;
@@ -145,6 +163,12 @@ void TaskContext::AddCost(std::string_view name, double value) {
 protocol::CostMap TaskContext::costs() const {
   std::lock_guard lock(mu_);
   return costs_;
+}
+
+std::string TaskContext::CompletionToken() const {
+  std::lock_guard lock(mu_);
+  if (completion_token_.empty()) completion_token_ = RandomHex(protocol::kCompletionTokenHex / 2);
+  return completion_token_;
 }
 
 }  // namespace taskmill::worker

@@ -207,7 +207,7 @@ Result<std::vector<Event>> DecodeEvents(std::string_view payload) {
       BUS_TRY(attempt, mp::Int(a[4], "attempt"));
       BUS_TRY(cancelled, mp::Strings(a[5], "cancelled"));
       BUS_TRY(budget, mp::Strings(a[6], "budget_cancelled"));
-      if (status < 0 || status > static_cast<int64_t>(FinishStatus::kNotFound)) {
+      if (status < 0 || status > static_cast<int64_t>(FinishStatus::kPoll)) {
         return BadBus("unknown finish status");
       }
       f.outcome.batch_id = std::move(batch);

@@ -66,6 +66,7 @@ void BrokerApi::AddRoutes(HttpServer& server) {
   post("/api/dead/retry", &BrokerApi::DeadRetry);
   post("/api/dead/purge", &BrokerApi::DeadPurge);
   post("/api/cancel", &BrokerApi::Cancel);
+  post("/api/tasks/*", &BrokerApi::Complete);
 }
 
 HttpResponse BrokerApi::Refuse(int status, const std::string& reason,
@@ -360,6 +361,101 @@ HttpResponse BrokerApi::Cancel(const HttpRequest& r) {
     items.push_back({{"id", item.task_id}, {"status", names[static_cast<int>(item.status)]}});
   }
   return JsonAnswer(200, {{"items", std::move(items)}});
+}
+
+namespace {
+
+// POST /api/tasks/ID/complete's body: {"token", "output" (a string), "cost" {name: amount},
+// "error" {"code", "message", "retryable"}: present = the attempt failed}.
+Result<protocol::Complete> CompletionBody(const HttpRequest& r) {
+  auto bad = [](std::string why) { return MakeError(ErrorCode::kInvalidArgument, why); };
+  constexpr std::string_view kPrefix = "/api/tasks/";
+  constexpr std::string_view kSuffix = "/complete";
+  std::string_view path = r.path;
+  if (!path.starts_with(kPrefix) || !path.ends_with(kSuffix) ||
+      path.size() <= kPrefix.size() + kSuffix.size()) {
+    return bad("the path is /api/tasks/ID/complete");
+  }
+  protocol::Complete c;
+  c.task_id = std::string(path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()));
+  json body = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) return bad("the body must be a JSON object");
+  auto token = body.find("token");
+  if (token == body.end() || !token->is_string()) return bad("token: the completion token");
+  c.token = token->get<std::string>();
+  if (auto out = body.find("output"); out != body.end()) {
+    if (!out->is_string()) return bad("output: a string");
+    c.output = out->get<std::string>();
+  }
+  if (auto cost = body.find("cost"); cost != body.end()) {
+    if (!cost->is_object() || cost->size() > protocol::kMaxCostNames) {
+      return bad("cost: an object of at most 64 names to amounts");
+    }
+    for (const auto& [name, amount] : cost->items()) {
+      if (!amount.is_number()) return bad("cost: amounts are numbers");
+      c.cost[name] = amount.get<double>();
+    }
+  }
+  if (auto err = body.find("error"); err != body.end()) {
+    if (!err->is_object()) return bad("error: {code, message, retryable}");
+    protocol::TaskError e;
+    auto code = err->find("code");
+    if (code == err->end() || !code->is_string()) return bad("error.code: a string");
+    e.code = code->get<std::string>();
+    if (auto m = err->find("message"); m != err->end()) {
+      if (!m->is_string()) return bad("error.message: a string");
+      e.message = m->get<std::string>();
+    }
+    if (auto rt = err->find("retryable"); rt != err->end()) {
+      if (!rt->is_boolean()) return bad("error.retryable: true or false");
+      e.retryable = rt->get<bool>();
+    }
+    c.ok = false;
+    c.error = std::move(e);
+  }
+  return c;
+}
+
+int CompletionStatus(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kStaleToken:
+      return 403;
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    default:
+      return 503;
+  }
+}
+
+}  // namespace
+
+HttpResponse BrokerApi::Complete(const HttpRequest& r) {
+  // No dashboard token: the completion token in the body is the credential (a webhook target
+  // holds nothing else), 128 random bits that only its task's handler gave out.
+  if (auto no = Guard(r, ApiNeed::kOpen)) return *no;
+  auto c = CompletionBody(r);
+  if (!c) return Refuse(400, "bad_input", c.error().message);
+  std::string task_id = c->task_id;
+  auto done = CompletionDone(std::move(*c));
+  if (!done) return Refuse(400, "bad_input", done.error().message);
+  std::vector<protocol::Done> dones;
+  dones.push_back(std::move(*done));
+  auto reply = reader_.Script("finish", wire::FinishArgs({DoneGroup{"", 1}}, dones));
+  if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
+  auto result = wire::ParseFinish(reply->get(), false);
+  if (!result) return JsonAnswer(500, {{"error", result.error().message}});
+  if (result->items.size() != 1) return JsonAnswer(500, {{"error", "complete: no outcome"}});
+  if (auto verdict = CompletionVerdict(result->items[0]); !verdict) {
+    return JsonAnswer(CompletionStatus(verdict.error().code),
+                      {{"error", verdict.error().message},
+                       {"code", std::string(ErrorCodeName(verdict.error().code))}});
+  }
+  return JsonAnswer(200, {{"id", task_id},
+                          {"status", FinishStatusName(result->items[0].status)}});
 }
 
 }  // namespace taskmill::broker

@@ -38,7 +38,7 @@ class BrokerApi {
             HttpTokens tokens, const Clock& clock);
 
   // GET /api/access, /api/overview, /api/workers, /api/batches, /api/batch, /api/task,
-  // /api/dead; POST /api/dead/retry, /api/dead/purge, /api/cancel.
+  // /api/dead; POST /api/dead/retry, /api/dead/purge, /api/cancel, /api/tasks/ID/complete.
   void AddRoutes(HttpServer& server);
 
   // The handlers, callable without a listener.
@@ -52,6 +52,8 @@ class BrokerApi {
   HttpResponse DeadRetry(const HttpRequest& r) { return DeadAction(r, "dead_retry"); }
   HttpResponse DeadPurge(const HttpRequest& r) { return DeadAction(r, "dead_purge"); }
   HttpResponse Cancel(const HttpRequest& r);
+  // POST /api/tasks/ID/complete: a webhook completing an awaiting task (its token in the body).
+  HttpResponse Complete(const HttpRequest& r);
 
   // Feeds the chart from queue figures read elsewhere (a /metrics scrape).
   void Sample(const std::vector<QueueCounters>& queues);

@@ -296,7 +296,8 @@ bool TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::D
     protocol::Done* done = dones != nullptr && i < dones->size() ? &(*dones)[i] : nullptr;
     if (done != nullptr && done->task_id != item.task_id) done = nullptr;
     if (metrics_ != nullptr && done != nullptr && item.status != FinishStatus::kStale &&
-        item.status != FinishStatus::kNotFound) {
+        item.status != FinishStatus::kNotFound && item.status != FinishStatus::kNotAwaiting &&
+        item.status != FinishStatus::kBadToken) {
       metrics_->TaskRan(item.queue, done->duration_ms);
     }
     for (auto* o : observers_) o->TaskFinished(item, done);
@@ -320,6 +321,10 @@ bool TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::D
         break;
       case FinishStatus::kRetry:
       case FinishStatus::kNotFound:
+      case FinishStatus::kAwaiting:
+      case FinishStatus::kNotAwaiting:
+      case FinishStatus::kBadToken:
+      case FinishStatus::kPoll:
         break;
     }
     for (const auto& id : item.cancelled) PublishEnded(id, nullptr);
@@ -328,6 +333,25 @@ bool TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::D
   if (released) PublishQueues({""});
   PublishBatches(result.batches);
   return released;
+}
+
+void TaskLifecycle::Complete(protocol::Complete complete, Callback<FinishOutcome> done) {
+  auto d = CompletionDone(std::move(complete));
+  if (!d) return done(std::unexpected(d.error()));
+  // One DONE of no worker (""): finish.lua checks the token instead of a lease, then records
+  // it exactly as a worker's DONE (costs, children released, RESULT pushes, batch events).
+  auto dones = std::make_shared<std::vector<protocol::Done>>();
+  dones->push_back(std::move(*d));
+  store_.FinishMany({DoneGroup{"", 1}}, *dones,
+                    [this, dones, done = std::move(done)](Result<FinishResult> r) {
+                      if (!r) return done(std::unexpected(r.error()));
+                      if (r->items.size() != 1) {
+                        return done(MakeError(ErrorCode::kInternal, "complete: no outcome"));
+                      }
+                      FinishOutcome outcome = r->items[0];
+                      Finished(*r, dones.get());
+                      done(std::move(outcome));
+                    });
 }
 
 // ---- releases, leases, timers ----

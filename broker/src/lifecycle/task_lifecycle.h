@@ -71,6 +71,10 @@ class TaskLifecycle {
   // Queues one result (or a failure the broker decided on, e.g. dispatch_failed) of
   // `worker_id` for the turn's end. Kept and sent again while the store is unreachable or full.
   void Finish(const std::string& worker_id, protocol::Done done);
+  // Records a COMPLETE now (finish.lua, no lease: the token's SHA-256 must be the awaiting
+  // task's); `done` gets its one outcome (kNotAwaiting / kBadToken: nothing changed), after
+  // the outcomes were published as a DONE's would be.
+  void Complete(protocol::Complete complete, Callback<FinishOutcome> done);
   // Queues the release of every lease of a worker that is gone (after this turn's DONEs, so a
   // last result arriving with its BYE is not fenced off), except those of the task ids in
   // `keep` (a worker that registered here with them in its READY `running`).

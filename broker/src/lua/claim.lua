@@ -14,7 +14,8 @@
 --   ...}}, ...}, batches}: one entry per request, in order; spec and payload are the record's
 --   bytes, untouched (the broker decodes the spec: task_record.h); waited = ms since created
 --   or due (the broker's taskmill_task_wait_seconds); parents = {parent name, its output, ...}
---   (absent for a task without parents).
+--   (absent for a task without parents); ps = a polled task's state value for this check
+--   (absent when it has none).
 -- Errors: none besides malformed arguments (checked for every request before any write).
 
 local claims = A.claims or {}
@@ -109,7 +110,7 @@ local function claim_one(req)
     -- Everything claim needs from a task in one HMGET; the spec is decoded only for the fields
     -- a transition needs, and sent on as it is.
     local tk = task_key(id)
-    local v = redis.call('HMGET', tk, 'state', 'att', 'ready_at', 'spec', 'payload')
+    local v = redis.call('HMGET', tk, 'state', 'att', 'ready_at', 'spec', 'payload', 'pstate')
     if v[1] == 'queued' and v[4] then
       -- The spec's fields claim needs, straight into locals (record.lua's order; no table
       -- of every field per task as decode_spec builds).
@@ -147,7 +148,7 @@ local function claim_one(req)
       -- it due.
       local since = math.max(created or 0, tonumber(v[3]) or 0)
       out[#out + 1] = {id = id, tok = tok, att = att, spec = v[4], payload = v[5] or '',
-                       waited = math.max(0, NOW - since), parents = parents}
+                       waited = math.max(0, NOW - since), parents = parents, ps = v[6] or nil}
     end
   end
   return out

@@ -5,8 +5,24 @@
 --     worker  the registered sender ("" matches no lease)
 --     items   {{id, tok (decimal string), ok (bool), res (the attempt's result, encoded by the
 --             broker: record.lua), code, msg, retry (bool: the error's), costs {name =
---             amount as a decimal string}}, ...}; a success without an error leaves out
---             code, msg and retry, and any item without costs leaves out costs
+--             amount as a decimal string}, aw, ctok}, ...}; a success without an error leaves
+--             out code, msg and retry, and any item without costs leaves out costs
+--     aw      (a DONE ending its attempt as awaiting) {h = SHA-256 hex of the completion
+--             token, ms = how long it may wait from now, 0 = no deadline}: state awaiting
+--             (lease removed, costs summed, ctok = h, joins <prefix>awaiting when at > 0);
+--             item status awaiting, at = the deadline; a task whose cancel was requested
+--             while it ran ends cancelled instead
+--     poll    (a DONE asking to be checked again) {ms = delay, st = state value, max = the
+--             most its checks may wait in all}: the task goes to the delayed set for ms
+--             (lease removed, costs summed, att back by one so the check uses no attempt,
+--             pstate = st handed to the next TASK, psince = when the first check parked it);
+--             status poll, at = when it is due. Past max: the attempt fails as
+--             poll_expired (retryable), as does a cancel requested meanwhile (cancelled)
+--     ctok    (a COMPLETE; only in a group of worker "": no lease is involved) SHA-256 of the
+--             token it presented: accepted only if the task is awaiting and ctok equals its
+--             stored ctok (else status not_awaiting, with st = its state, or bad_token;
+--             nothing changes); the wait ends (ctok deleted, out of <prefix>awaiting) and
+--             the item is then recorded exactly as a DONE (success or failure, costs summed)
 -- Accepted only if the task is running, tok equals its live lease's token and the lease is
 --   its group's worker's (never for worker ""): the tokens of a group's items are read from
 --   wl:<worker> in one HMGET (per 1,000 items); otherwise stats:<queue>.stale is counted and
@@ -26,7 +42,8 @@
 --   DONE, every group's in turn (the items of group 1, then group 2's, ...); an item =
 --   {s = status, id, q = queue, b = batch, at = ready_at ms, att = attempt, rel = released
 --   ids, can = cancelled ids (rel and can absent when empty), sum = summary, bud = budget
---   ids}; status: succeeded | retry | dead | cancelled | stale | not_found. sum (succeeded first attempts without history
+--   ids}; status: succeeded | retry | dead | cancelled | stale | not_found | awaiting |
+--   not_awaiting | bad_token | poll. sum (succeeded first attempts without history
 --   only): {type, name, prio, max_att, created, started, worker, finished}: with the DONE,
 --   the whole task. bud (only when this item crossed the budget): the cancelled ids whose
 --   reason is budget_exceeded, so the batch events say what GET says.
@@ -94,8 +111,9 @@ local function cancel_rest_of_batch(b, out, budget)
   end
 end
 
-local function succeed(t, it, fields)
+local function succeed(t, it, fields, fresh)
   local id = t.id
+  end_polls(t)
   local f = {'state', 'succeeded', 'res', it.res, 'finished', NOW_S}
   for _, v in ipairs(fields) do f[#f + 1] = v end
   redis.call('HSET', task_key(id), unpack(f))
@@ -120,7 +138,7 @@ local function succeed(t, it, fields)
   local item = finish_item('succeeded', t, 0, tonumber(t.att) or 0, released, {})
   -- A first attempt with no history: the broker holds everything else the task's RESULT
   -- needs (this DONE is its only output and cost), so it need not read the task back.
-  if first_attempt(t) then
+  if fresh then
     item.sum = {type = t.type, name = t.name, prio = t.prio, max_att = t.max_att,
                 created = t.created, started = tonumber(t.started) or 0, worker = t.worker,
                 finished = NOW}
@@ -138,17 +156,63 @@ local function finish_one(worker, it, lease_tok)
   if not t then
     return {s = 'not_found', id = it.id or '', q = '', b = '', at = 0, att = 0}
   end
-  if t.state ~= 'running' or worker == '' or t.worker ~= worker or lease_tok ~= it.tok then
+  if it.ctok ~= nil and worker == '' then
+    -- A COMPLETE: the awaiting attempt's outcome, proved by its token (never a lease).
+    if t.state ~= 'awaiting' then
+      local item = finish_item('not_awaiting', t, 0, tonumber(t.att) or 0, {}, {})
+      item.st = t.state
+      return item
+    end
+    if redis.call('HGET', task_key(t.id), 'ctok') ~= it.ctok then
+      return finish_item('bad_token', t, 0, tonumber(t.att) or 0, {}, {})
+    end
+    redis.call('HDEL', task_key(t.id), 'ctok')
+    redis.call('ZREM', AWAITING, t.id)
+  elseif t.state ~= 'running' or worker == '' or t.worker ~= worker or lease_tok ~= it.tok then
     bump(stats_key(t.queue), 'stale', 1)
     return finish_item('stale', t, 0, tonumber(t.att) or 0, {}, {})
+  else
+    remove_lease(t)
   end
-  remove_lease(t)
+  if type(it.poll) == 'table' then
+    -- "Check again in ms": parked in the delayed set, no slot held, the attempt not used up.
+    add_costs(t, costs, nil)
+    if t.cancel ~= '' then
+      return fail_attempt(t, 'cancelled', 'cancelled between two checks', false)
+    end
+    local ms = math.max(1, tonumber(it.poll.ms) or 1)
+    local max = tonumber(it.poll.max) or 0
+    local since = tonumber(t.psince) or NOW
+    if NOW + ms - since > max then
+      return fail_attempt(t, 'poll_expired', 'its checks would wait past ' .. fmt(max) ..
+                          ' ms in all', true)
+    end
+    local att = math.max(0, (tonumber(t.att) or 1) - 1)
+    push_delayed(t, NOW + ms, {'att', fmt(att), 'pstate', it.poll.st or '', 'psince', fmt(since)})
+    return finish_item('poll', t, NOW + ms, att + 1, {}, {})
+  end
+  if type(it.aw) == 'table' then
+    end_polls(t)
+    -- The attempt handed the task to an outside system: no slot is held from here on.
+    local ms = tonumber(it.aw.ms) or 0
+    local at = ms > 0 and NOW + ms or 0
+    add_costs(t, costs, nil)
+    if t.cancel ~= '' then
+      -- Cancelled while it ran: nobody may complete it now; it ends cancelled.
+      return fail_attempt(t, 'cancelled', 'cancelled before its hand-over was recorded', false)
+    end
+    set_state(t, 'awaiting', {'ctok', it.aw.h or ''})
+    if at > 0 then redis.call('ZADD', AWAITING, fmt(at), t.id) end
+    return finish_item('awaiting', t, at, tonumber(t.att) or 0, {}, {})
+  end
   local ok = it.ok == true
-  local fields = (ok and first_attempt(t)) and {} or nil
+  -- A completion's task may hold costs already (its awaiting DONE's): sum, never overwrite.
+  local fresh = worker ~= '' and ok and first_attempt(t)
+  local fields = fresh and {} or nil
   local crossed = add_costs(t, costs, fields)
   local item
   if ok then
-    item = succeed(t, it, fields or {})
+    item = succeed(t, it, fields or {}, fresh)
   else
     -- The failed attempt's exit code and output are what a user debugs with: keep them.
     redis.call('HSET', task_key(t.id), 'res', it.res)

@@ -24,6 +24,16 @@ for _, id in ipairs(ids) do
     end
   end
 end
+local due = redis.call('ZRANGEBYSCORE', AWAITING, '-inf', NOW_S, 'LIMIT', 0, limit)
+for _, id in ipairs(due) do
+  local t = load(id)
+  redis.call('ZREM', AWAITING, id)
+  if t and t.state == 'awaiting' then
+    redis.call('HDEL', task_key(id), 'ctok')
+    out[#out + 1] = fail_attempt(t, 'await_expired',
+                                 'no completion arrived before its await deadline', true)
+  end
+end
 local nxt = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
 local next_deadline = -1
 if #nxt > 0 then next_deadline = tonumber(nxt[2]) end

@@ -204,11 +204,22 @@ void BatchEvents::TaskFinished(const FinishOutcome& outcome, const protocol::Don
       e.type = "task_failed";
       e.state = "cancelled";
       break;
+    case FinishStatus::kAwaiting:
+      // Nothing ended: the outside system's COMPLETE (or the deadline) ends the attempt.
+      e.type = "task_progress";
+      e.state = "awaiting";
+      e.message = "awaiting an outside completion";
+      e.cost = {};
+      e.error.reset();
+      break;
     case FinishStatus::kStale:
     case FinishStatus::kNotFound:
+    case FinishStatus::kNotAwaiting:
+    case FinishStatus::kBadToken:
+    case FinishStatus::kPoll:  // a check between others: nothing a subscriber needs
       return;
   }
-  if (!e.error && done == nullptr && e.state != "succeeded") {
+  if (!e.error && done == nullptr && e.state != "succeeded" && e.state != "awaiting") {
     e.error = protocol::TaskError{"worker_lost", "the attempt's worker or lease was lost", true};
   }
   Emit(outcome.batch_id, *w, std::move(e));

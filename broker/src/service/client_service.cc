@@ -182,7 +182,8 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
                       std::is_same_v<T, protocol::Get> || std::is_same_v<T, protocol::Cancel> ||
                       std::is_same_v<T, protocol::Stats> || std::is_same_v<T, protocol::Dlq> ||
                       std::is_same_v<T, protocol::Batch> ||
-                      std::is_same_v<T, protocol::Subscribe>) {
+                      std::is_same_v<T, protocol::Subscribe> ||
+                      std::is_same_v<T, protocol::Complete>) {
           // The DLQ acts on every client's dead letters: admins only. The rest are client
           // verbs (an admin may use them too, on everyone's tasks).
           Roles needed = std::is_same_v<T, protocol::Dlq> ? Roles{kRoleAdmin}
@@ -212,6 +213,8 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
           OnBatch(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Subscribe>) {
           OnSubscribe(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Complete>) {
+          OnComplete(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Ready> ||
                              std::is_same_v<T, protocol::Heartbeat> ||
                              std::is_same_v<T, protocol::Done> ||
@@ -552,6 +555,36 @@ void ClientService::OnCancel(const std::string& identity, protocol::Cancel& canc
     return;
   }
   CancelIds(identity, cancel.req_id, std::move(cancel.ids), reason, owner);
+}
+
+void ClientService::OnComplete(const std::string& identity, protocol::Complete& complete) {
+  if (complete.output.size() > ctx_.options.max_output_bytes) {
+    return ReplyError(identity, complete.req_id,
+                      Error{ErrorCode::kInvalidArgument,
+                            "output: " + std::to_string(complete.output.size()) +
+                                " bytes is over the broker's limit of " +
+                                std::to_string(ctx_.options.max_output_bytes) +
+                                " (--max-output-bytes)"});
+  }
+  std::string task_id = complete.task_id;
+  uint64_t req_id = complete.req_id;
+  ctx_.lifecycle.Complete(
+      std::move(complete), [this, identity, req_id, task_id](Result<FinishOutcome> r) {
+        if (r) {
+          if (auto verdict = CompletionVerdict(*r); !verdict) {
+            r = std::unexpected(verdict.error());
+          }
+        }
+        if (!r) {
+          Log()->debug("COMPLETE of task {} refused: {}", task_id, r.error().message);
+          return ReplyError(identity, req_id, r.error());
+        }
+        protocol::Reply reply;
+        reply.req_id = req_id;
+        reply.ids.push_back(task_id);
+        reply.count = 1;
+        Reply(identity, std::move(reply));
+      });
 }
 
 void ClientService::CancelIds(const std::string& identity, uint64_t req_id,

@@ -209,6 +209,35 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
     Log()->warn("task {}: ignoring its reported costs: {}", done.task_id, valid.error().message);
     done.cost.clear();
   }
+  // Only an awaiting DONE carries a completion token (a COMPLETE is a client's verb, never a
+  // worker's); one that is malformed fails the attempt rather than leave a task no outside
+  // system could ever complete.
+  if (!done.awaiting || !done.ok) {
+    done.awaiting = false;
+    done.completion_token.clear();
+  } else if (auto valid = protocol::ValidateCompletionToken(done.completion_token,
+                                                            "completion_token");
+             !valid) {
+    ++ctx_.counters.bad_frames;
+    Log()->debug("task {}: {}", done.task_id, valid.error().message);
+    done.awaiting = false;
+    done.completion_token.clear();
+    done.ok = false;
+    done.error = protocol::TaskError{"bad_completion_token", valid.error().message, false};
+  }
+  if (done.awaiting || !done.ok) {
+    done.poll_ms = 0;
+  } else if (done.poll_ms > 0 && done.poll_state.size() > protocol::kMaxPollStateBytes) {
+    ++ctx_.counters.bad_frames;
+    done.poll_ms = 0;
+    done.ok = false;
+    done.error = protocol::TaskError{
+        "bad_poll_state",
+        "a poll state of " + std::to_string(done.poll_state.size()) +
+            " bytes is over the limit of " + std::to_string(protocol::kMaxPollStateBytes),
+        false};
+  }
+  if (done.poll_ms == 0) done.poll_state.clear();
   ctx_.lifecycle.Finish(worker_id, std::move(done));
 }
 

@@ -37,8 +37,65 @@ const char* FinishStatusName(FinishStatus s) {
       return "stale";
     case FinishStatus::kNotFound:
       return "not_found";
+    case FinishStatus::kAwaiting:
+      return "awaiting";
+    case FinishStatus::kNotAwaiting:
+      return "not_awaiting";
+    case FinishStatus::kBadToken:
+      return "bad_token";
+    case FinishStatus::kPoll:
+      return "poll";
   }
   return "unknown";
+}
+
+Result<protocol::Done> CompletionDone(protocol::Complete complete) {
+  if (auto ok = protocol::ValidateName(complete.task_id, "task_id"); !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = protocol::ValidateCompletionToken(complete.token, "token"); !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = protocol::ValidateCosts(complete.cost, "cost"); !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (!complete.ok && (!complete.error || complete.error->code.empty())) {
+    return MakeError(ErrorCode::kInvalidArgument, "error: a failed completion needs a code");
+  }
+  if (complete.error && (complete.error->code.size() > protocol::kMaxNameLength ||
+                         complete.error->message.size() > kMaxCompletionMessageBytes)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "error: code at most 128 bytes, message at most 4096");
+  }
+  protocol::Done d;
+  d.task_id = std::move(complete.task_id);
+  d.ok = complete.ok;
+  d.output = std::move(complete.output);
+  if (!complete.ok) d.error = std::move(complete.error);
+  d.cost = std::move(complete.cost);
+  d.completion_token = std::move(complete.token);
+  return d;
+}
+
+Result<void> CompletionVerdict(const FinishOutcome& outcome) {
+  switch (outcome.status) {
+    case FinishStatus::kBadToken:
+      return MakeError(ErrorCode::kStaleToken, "task " + outcome.task_id +
+                                                   ": the completion token does not match; "
+                                                   "nothing changed");
+    case FinishStatus::kNotAwaiting:
+      return MakeError(ErrorCode::kConflict,
+                       "task " + outcome.task_id + " is " +
+                           protocol::TaskStateName(outcome.state) +
+                           ", not awaiting completion (its token was used, its wait ended, or "
+                           "its handler has not handed it over yet); nothing changed");
+    case FinishStatus::kNotFound:
+      return MakeError(ErrorCode::kNotFound, "no task " + outcome.task_id);
+    case FinishStatus::kStale:
+      return MakeError(ErrorCode::kStaleToken, "task " + outcome.task_id + ": not completed");
+    default:
+      return {};
+  }
 }
 
 Store::Store(RedisConnection& conn, const Clock& clock, StoreOptions options)

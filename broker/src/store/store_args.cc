@@ -4,6 +4,8 @@
 #include "store/msgpack_writer.h"
 #include "store/store_wire.h"
 #include "store/task_record.h"
+#include "taskmill/shared/protocol/validate.h"
+#include "taskmill/shared/sha256.h"
 
 namespace taskmill::broker::wire {
 
@@ -333,7 +335,11 @@ void DoneItem(MsgpackWriter& w, const protocol::Done& d) {
   // leaves out costs (finish.lua reads them as "", "", false and none): less for Lua to
   // unpack per DONE on the hot path.
   bool clean = d.ok && !d.error;
-  w.Map((clean ? 4 : 7) + (d.cost.empty() ? 0 : 1));
+  // Only the SHA-256 of a completion token reaches Redis (docs/security.md): an awaiting DONE
+  // stores it (aw), a COMPLETE (completion_token without awaiting) presents it (ctok).
+  bool token = !d.completion_token.empty();
+  bool poll = !token && d.ok && d.poll_ms > 0;
+  w.Map((clean ? 4 : 7) + (d.cost.empty() ? 0 : 1) + (token ? 1 : 0) + (poll ? 1 : 0));
   w.Str("id");
   w.Str(d.task_id);
   w.Str("tok");
@@ -360,6 +366,27 @@ void DoneItem(MsgpackWriter& w, const protocol::Done& d) {
   if (!d.cost.empty()) {
     w.Str("costs");
     Costs(w, d.cost);
+  }
+  if (token && d.awaiting) {
+    w.Str("aw");
+    w.Map(2);
+    w.Str("h");
+    w.Str(Sha256::Hex(d.completion_token));
+    w.Str("ms");
+    w.Uint(d.await_ms);
+  } else if (token) {
+    w.Str("ctok");
+    w.Str(Sha256::Hex(d.completion_token));
+  }
+  if (poll) {
+    w.Str("poll");
+    w.Map(3);
+    w.Str("ms");
+    w.Uint(d.poll_ms);
+    w.Str("st");
+    w.Str(d.poll_state);
+    w.Str("max");
+    w.Uint(d.poll_max_ms == 0 ? protocol::kDefaultPollMaxMs : d.poll_max_ms);
   }
 }
 

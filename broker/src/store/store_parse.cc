@@ -104,6 +104,14 @@ Result<FinishOutcome> FinishItem(const msgpack::object& item) {
     o.status = FinishStatus::kStale;
   else if (status == "not_found")
     o.status = FinishStatus::kNotFound;
+  else if (status == "awaiting")
+    o.status = FinishStatus::kAwaiting;
+  else if (status == "not_awaiting")
+    o.status = FinishStatus::kNotAwaiting;
+  else if (status == "bad_token")
+    o.status = FinishStatus::kBadToken;
+  else if (status == "poll")
+    o.status = FinishStatus::kPoll;
   else
     return MakeError(ErrorCode::kInternal, "unknown finish status " + std::string(status));
   TM_ASSIGN_OR_RETURN(id, mp::Str(mp::Get(f, "id"), "task id"));
@@ -124,6 +132,10 @@ Result<FinishOutcome> FinishItem(const msgpack::object& item) {
   if (const auto& can = mp::Get(f, "can"); !mp::IsNil(can)) {
     TM_ASSIGN_OR_RETURN(cancelled, mp::Strings(can, "cancelled ids"));
     o.cancelled = std::move(cancelled);
+  }
+  if (const auto& st = mp::Get(f, "st"); !mp::IsNil(st)) {
+    TM_ASSIGN_OR_RETURN(state, mp::Str(st, "state"));
+    o.state = protocol::TaskStateFromName(state);
   }
   if (const auto& bud = mp::Get(f, "bud"); !mp::IsNil(bud)) {
     TM_ASSIGN_OR_RETURN(budget, mp::Strings(bud, "budget ids"));
@@ -163,6 +175,7 @@ TaskState StateFromName(std::string_view n) {
   if (n == "succeeded") return TaskState::kSucceeded;
   if (n == "failed") return TaskState::kFailed;
   if (n == "cancelled") return TaskState::kCancelled;
+  if (n == "awaiting") return TaskState::kAwaiting;
   return TaskState::kUnknown;
 }
 
@@ -233,6 +246,10 @@ Result<ClaimResult> ClaimedTasks(const msgpack::object& claim) {
     m.name = std::move(spec.name);
     m.labels = std::move(spec.labels);
     m.parents = std::move(parents);
+    if (const auto& ps = mp::Get(f, "ps"); !mp::IsNil(ps)) {
+      TM_ASSIGN_OR_RETURN(state, mp::Str(ps, "poll state"));
+      m.poll_state = state;
+    }
     out.tasks.push_back(std::move(m));
     out.waited_ms.push_back(waited);
   }

@@ -12,6 +12,9 @@
 
 namespace taskmill::broker {
 
+// A COMPLETE's error message is at most this many bytes.
+inline constexpr size_t kMaxCompletionMessageBytes = 4096;
+
 struct StoreOptions {
   std::string prefix = "tm:";                       // every key starts with it
   int64_t retention_ms = 7LL * 24 * 3600 * 1000;    // TTL of finished tasks/batches; 0 = keep
@@ -100,6 +103,10 @@ enum class FinishStatus : uint8_t {
   kCancelled,  // it had a cancel request, so it ended cancelled
   kStale,      // token did not match the live lease: rejected, counted, nothing recorded
   kNotFound,   // no such task (expired or purged)
+  kAwaiting,   // the attempt handed the task to an outside system: awaiting, slot freed
+  kNotAwaiting,  // a COMPLETE for a task not awaiting (FinishOutcome::state): nothing changed
+  kBadToken,     // a COMPLETE whose token is not the awaiting task's: nothing changed
+  kPoll,         // a check asked to be run again: parked until ready_at_ms, attempt kept
 };
 const char* FinishStatusName(FinishStatus s);
 
@@ -129,7 +136,16 @@ struct FinishOutcome {
     int64_t finished_ms = 0;
   };
   std::optional<Summary> summary;
+  // kNotAwaiting: the task's state (running: not handed over yet; terminal: already ended).
+  protocol::TaskState state = protocol::TaskState::kUnknown;
 };
+
+// A COMPLETE as the DONE finish.lua records (no lease token; completion_token set, awaiting
+// false), once its fields are checked: task id, token format, costs (kInvalidArgument).
+Result<protocol::Done> CompletionDone(protocol::Complete complete);
+// What a COMPLETE's outcome means to its sender: ok (recorded), or why nothing changed
+// (kStaleToken: wrong token; kConflict: not awaiting, naming its state; kNotFound).
+Result<void> CompletionVerdict(const FinishOutcome& outcome);
 
 // The task as a GET would read it, built from a kSucceeded outcome's summary and its DONE.
 protocol::TaskInfo SucceededTask(const FinishOutcome& outcome, protocol::Done done);

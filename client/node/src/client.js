@@ -17,7 +17,7 @@ import {Job, idOf} from './job.js';
 import {Link} from './link.js';
 import {DEFAULT_MAX_KEPT, ResultTable} from './results.js';
 import {TERMINAL_STATES} from './schema.js';
-import {newId, newRequestId, normalizeBatchSpec, normalizeTaskSpec} from './spec.js';
+import {newId, newRequestId, normalizeBatchSpec, normalizeTaskSpec, toBytes} from './spec.js';
 import {Subscription} from './subscription.js';
 
 const U32_MAX = 4294967295;
@@ -319,6 +319,18 @@ export class Client extends EventEmitter {
   // Cancels one task; resolves with how many were cancelled (0: it had already ended).
   async cancel(id, {reason = ''} = {}) {
     return (await this.cancelMany([id], {reason})).count;
+  }
+
+  // Completes a task awaiting an outside system (its handler returned awaiting) with the
+  // completion token its handler gave out: `output` on success, or `error` ({code, message,
+  // retryable}) to fail the attempt; `cost` ({name: amount}) is summed into the task's.
+  // Rejects with code stale_token (not its token), conflict (not awaiting: used already,
+  // or not handed over yet) or not_found; nothing changes then.
+  async complete(id, token, {output = '', cost = {}, error = null} = {}) {
+    const out = toBytes(output);
+    const msg = {taskId: idOf(id), token, ok: error == null, output: out, cost};
+    if (error != null) msg.error = {retryable: false, message: '', ...error};
+    await this.call('COMPLETE', msg);
   }
 
   // Cancels tasks: {count, ids, requested}; `requested` lists those still running, whose

@@ -435,8 +435,8 @@ function readField(fd, v, path) {
     case 'str': return readStr(v, path);
     case 'state': {
       const s = readStr(v, path);
-      return ['queued', 'delayed', 'blocked', 'running', 'succeeded', 'failed', 'cancelled']
-          .includes(s) ? s : 'unknown';
+      return ['queued', 'delayed', 'blocked', 'running', 'succeeded', 'failed', 'cancelled',
+        'awaiting'].includes(s) ? s : 'unknown';
     }
     case 'enum': {
       const s = readStr(v, path);

@@ -5,7 +5,7 @@ export {EndpointListError} from './endpoints.js';
 export {Job} from './job.js';
 export {checkArtifactName, writeArtifacts} from './artifacts.js';
 export {Subscription} from './subscription.js';
-export {Worker} from './worker.js';
+export {Awaiting, Poll, Worker} from './worker.js';
 export {BrokerUnavailable, Forbidden, InvalidSpec, NotFound, PermanentError, QueueFull,
   StoreFull, TaskFailed, TaskmillError, TaskmillTimeout, TaskmillWarning,
   Unauthorized} from './errors.js';

@@ -59,7 +59,7 @@ export const Artifact = [
 ];
 
 export const TASK_STATES = ['unknown', 'queued', 'delayed', 'blocked', 'running',
-                            'succeeded', 'failed', 'cancelled'];
+                            'succeeded', 'failed', 'cancelled', 'awaiting'];
 export const TERMINAL_STATES = new Set(['succeeded', 'failed', 'cancelled']);
 
 export const TaskInfo = [
@@ -183,6 +183,16 @@ export const Dlq = [
   f('ids', 'strList'),
   f('limit', 'u32', {def: 100}),
 ];
+// Completes a task awaiting an outside system (completion modes), proved by its token.
+export const Complete = [
+  reqId,
+  f('task_id', 'str', req),
+  f('token', 'str', req),
+  f('ok', 'bool', {def: true}),
+  f('output', 'bin'),
+  f('error', 'optObj', {schema: TaskError}),
+  f('cost', 'costMap'),
+];
 export const Reply = [
   reqId,
   f('error', 'optObj', {schema: WireError}),
@@ -234,6 +244,12 @@ export const Done = [
   f('cost', 'costMap'),
   f('started_ms', 'i64'),
   f('artifacts', 'objList', {schema: Artifact}),
+  f('awaiting', 'bool'),
+  f('await_ms', 'u32'),
+  f('completion_token', 'str'),
+  f('poll_ms', 'u32'),
+  f('poll_state', 'bin'),
+  f('poll_max_ms', 'u32'),
 ];
 export const Progress = [
   f('task_id', 'str', req),
@@ -254,6 +270,7 @@ export const TaskMsg = [
   f('name', 'str'),
   f('parents', 'binMap'),
   f('labels', 'strMap'),
+  f('poll_state', 'bin'),
 ];
 export const CancelTask = [f('task_id', 'str', req), f('token', 'u64'), f('reason', 'str')];
 export const BrokerHeartbeat = [];
@@ -273,6 +290,7 @@ export const COMMANDS = {
   SUBSCRIBE: [0x06, Subscribe],
   STATS: [0x07, Stats],
   DLQ: [0x08, Dlq],
+  COMPLETE: [0x09, Complete],
   REPLY: [0x20, Reply],
   RESULT: [0x21, Result],
   EVENT: [0x22, Event],

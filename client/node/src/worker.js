@@ -40,6 +40,7 @@ export class Task {
     this.batchId = msg.batchId;
     this.labels = msg.labels;
     this.timeoutMs = msg.timeoutMs;
+    this.pollState = msg.pollState ?? Buffer.alloc(0);  // a polled check: the last Poll's state
     this.signal = controller.signal;   // aborted on cancel, timeout or drain
     this.cost = {};
     this.worker = worker;
@@ -51,6 +52,14 @@ export class Task {
       throw new TypeError(`cost ${name}: must be a finite number`);
     }
     this.cost[name] = (this.cost[name] ?? 0) + value;
+  }
+
+  // The token an outside system completes this attempt with once the handler returns
+  // `new Awaiting(...)`: 32 hex digits of 128 random bits, made on first read, the same for
+  // the whole attempt. Give it to that system only.
+  get completionToken() {
+    if (!this._completionToken) this._completionToken = randomBytes(16).toString('hex');
+    return this._completionToken;
   }
 
   // Reports progress (fraction 0..1, clamped; NaN ignored; message cut to 512 UTF-8 bytes):
@@ -98,6 +107,37 @@ export function trimProgressMessage(message) {
   let end = MAX_PROGRESS_MESSAGE_BYTES;
   while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;  // not inside a character
   return bytes.subarray(0, end).toString('utf8');
+}
+
+// Returned by a handler that handed its task to an outside system: the attempt ends now (its
+// slot is free) and the task waits in state `awaiting` until that system completes it with
+// task.completionToken (taskmill complete, a client's complete(), POST
+// /api/tasks/ID/complete), or until deadlineMs passes (0: none): then the attempt fails as
+// await_expired, retried by its policy.
+export class Awaiting {
+  constructor({deadlineMs = 0} = {}) {
+    if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > 0xffffffff) {
+      throw new RangeError('deadlineMs: an integer 0 to 4294967295');
+    }
+    this.deadlineMs = deadlineMs;
+  }
+}
+
+// Returned by a handler that wants to check again later: the attempt is parked (no slot
+// held, the attempt not used up) and the handler runs again in afterMs with task.pollState =
+// state (at most 4096 bytes). Once this attempt's checks would have waited maxWaitMs in all
+// (0: 24 h) it fails as poll_expired, retried by its policy.
+export class Poll {
+  constructor({afterMs, state = '', maxWaitMs = 0} = {}) {
+    const u32 = (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+    if (!u32(afterMs) || afterMs === 0 || !u32(maxWaitMs)) {
+      throw new RangeError('afterMs: 1 to 4294967295; maxWaitMs: 0 to 4294967295');
+    }
+    this.afterMs = afterMs;
+    this.state = toBytes(state);
+    if (this.state.byteLength > 4096) throw new RangeError('state: at most 4096 bytes');
+    this.maxWaitMs = maxWaitMs;
+  }
 }
 
 function outputBytes(value) {
@@ -447,7 +487,20 @@ export class Worker {
     const startedMs = Date.now();
     const done = {taskId: task.id, token: task.token, ok: true, startedMs};
     try {
-      done.output = outputBytes(await handler(task));
+      const result = await handler(task);
+      if (result instanceof Awaiting) {
+        done.awaiting = true;
+        done.awaitMs = result.deadlineMs;
+        done.completionToken = task.completionToken;
+        done.output = Buffer.alloc(0);
+      } else if (result instanceof Poll) {
+        done.pollMs = result.afterMs;
+        done.pollState = result.state;
+        done.pollMaxMs = result.maxWaitMs;
+        done.output = Buffer.alloc(0);
+      } else {
+        done.output = outputBytes(result);
+      }
     } catch (err) {
       done.ok = false;
       done.error = err instanceof PermanentError ?
@@ -468,6 +521,11 @@ export class Worker {
     if (!entry.reason && task.timeoutMs > 0 && elapsed >= task.timeoutMs) entry.reason = 'timeout';
     // Stopped: reported by why, whatever the handler returned (output dropped).
     if (entry.reason) {
+      delete done.awaiting;
+      delete done.awaitMs;
+      delete done.completionToken;
+      delete done.pollMs;
+      delete done.pollState;
       const said = done.ok ? 'the handler returned a result after it was stopped (dropped)' :
         done.error.message;
       done.ok = false;

@@ -10,7 +10,7 @@ export {CurveKeyError} from './curve.js';
 export type U64 = number | bigint;
 export type TaskState =
   | 'unknown' | 'queued' | 'delayed' | 'blocked' | 'running' | 'succeeded' | 'failed'
-  | 'cancelled';
+  | 'cancelled' | 'awaiting';
 /** Bytes as they are, a string as UTF-8, anything else as its JSON text. */
 export type Payload = Uint8Array | string | object | number | boolean | null;
 
@@ -229,6 +229,11 @@ export class Client extends EventEmitter {
   getMany(ids: TaskRef[]): Promise<TaskInfo[]>;
   getBatch(batchId: string): Promise<BatchStatus>;
   cancel(id: TaskRef, options?: {reason?: string}): Promise<number>;
+  /** completes a task awaiting an outside system with its completion token */
+  complete(id: TaskRef, token: string, options?: {
+    output?: Payload; cost?: Record<string, number>;
+    error?: {code: string; message?: string; retryable?: boolean};
+  }): Promise<void>;
   cancelMany(ids: TaskRef[], options?: {reason?: string}): Promise<AffectedTasks>;
   cancelBatch(batchId: string, options?: {reason?: string}): Promise<AffectedTasks>;
   submitBatch(batch: BatchSubmission & {subscribe: true}):
@@ -277,9 +282,28 @@ export interface Task {
   readonly signal: AbortSignal;
   addCost(name: string, value: number): void;
   progress(fraction: number, message?: string): void;
+  /** the token an outside system completes this attempt with after `new Awaiting()` */
+  readonly completionToken: string;
+  /** a polled check: the state the previous check returned in `new Poll()` */
+  readonly pollState: Buffer;
 }
 
-export type Handler = (task: Task) => Promise<Payload | undefined> | Payload | undefined;
+/** Returned by a handler that wants to check again in afterMs (polled tasks). */
+export class Poll {
+  constructor(options: {afterMs: number; state?: Payload; maxWaitMs?: number});
+  readonly afterMs: number;
+  readonly state: Buffer;
+  readonly maxWaitMs: number;
+}
+
+/** Returned by a handler that handed its task to an outside system (completion modes). */
+export class Awaiting {
+  constructor(options?: {deadlineMs?: number});
+  readonly deadlineMs: number;
+}
+
+export type Handler = (task: Task) =>
+  Promise<Payload | Awaiting | Poll | undefined> | Payload | Awaiting | Poll | undefined;
 
 export interface WorkerOptions {
   /** the broker's worker (backend) endpoint, or a comma-separated list of them to fail

@@ -265,6 +265,13 @@ class AsyncClient:
         return (await self._run(calls.cancel([task_id], "", reason,
                                              self.request_timeout))).count
 
+    async def complete(self, task_id: str, token: str, output: Union[bytes, str] = b"", *,
+                       cost: Optional[Mapping[str, float]] = None,
+                       error: Optional[m.TaskError] = None) -> None:
+        """As Client.complete."""
+        await self._run(calls.complete(task_id, token, output, cost, error,
+                                       self.request_timeout))
+
     async def cancel_many(self, ids: Sequence[str], reason: str = "") -> AffectedTasks:
         return await self._run(calls.cancel(ids, "", reason, self.request_timeout))
 

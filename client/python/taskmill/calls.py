@@ -237,6 +237,17 @@ def cancel(ids: Sequence[str], batch_id: str, reason: str,
                 _affected)
 
 
+def complete(task_id: str, token: str, output: Union[bytes, str],
+             cost: Optional[Mapping[str, float]], error: Optional[m.TaskError],
+             timeout: float) -> Call[None]:
+    """COMPLETE: ``error`` set records the awaiting attempt as failed."""
+    if isinstance(output, str):
+        output = output.encode()
+    msg = m.Complete(task_id=task_id, token=token, ok=error is None, output=output,
+                     error=error, cost=dict(cost or {}))
+    return Call(msg, timeout, lambda r: None)
+
+
 def batch_spec(tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], id: str,
                budget: Optional[Mapping[str, float]],
                labels: Optional[Mapping[str, str]]) -> m.BatchSpec:

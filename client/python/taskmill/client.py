@@ -285,6 +285,17 @@ class Client:
         which ones are still running (``requested``)."""
         return self._run(calls.cancel([task_id], "", reason, self.request_timeout)).count
 
+    def complete(self, task_id: str, token: str, output: Union[bytes, str] = b"", *,
+                 cost: Optional[Mapping[str, float]] = None,
+                 error: Optional[m.TaskError] = None) -> None:
+        """Completes a task awaiting an outside system (its handler returned awaiting) with
+        the completion token its handler gave out: ``output`` on success, or ``error``
+        (``TaskError(code, message, retryable)``) to fail the attempt; ``cost`` is summed
+        into the task's. Raises TaskmillError with code ``stale_token`` (not its token) or
+        ``conflict`` (not awaiting: used already, or not handed over yet), or NotFound;
+        nothing changes then."""
+        self._run(calls.complete(task_id, token, output, cost, error, self.request_timeout))
+
     def cancel_many(self, ids: Sequence[str], reason: str = "") -> AffectedTasks:
         """Cancels tasks; ``requested``: those still running, stopping once their worker
         confirms."""

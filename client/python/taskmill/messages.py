@@ -57,7 +57,7 @@ I32: Tuple[int, int] = (-(2**31), 2**31 - 1)
 I64 = (-(2**63), 2**63 - 1)
 
 TASK_STATES = ("unknown", "queued", "delayed", "blocked", "running", "succeeded",
-               "failed", "cancelled")
+               "failed", "cancelled", "awaiting")
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 DLQ_OPS = ("list", "retry", "purge")
 DEFAULT_QUEUE = "default"
@@ -571,6 +571,29 @@ class Dlq:
 
 
 @dataclass
+class Complete:
+    """Completes a task awaiting an outside system, proved by its completion token."""
+
+    COMMAND: ClassVar[int] = 0x09
+    req_id: int = 0
+    task_id: str = ""
+    token: str = ""
+    ok: bool = True
+    output: bytes = b""
+    error: Optional[TaskError] = None
+    cost: Dict[str, float] = field(default_factory=dict)
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("task_id", STR, required=True),
+        Field("token", STR, required=True),
+        Field("ok", BOOL),
+        Field("output", BIN),
+        Field("error", OPT_OBJ, cls=TaskError),
+        Field("cost", COST_MAP),
+    )
+
+
+@dataclass
 class Reply:
     COMMAND: ClassVar[int] = 0x20
     req_id: int = 0
@@ -673,7 +696,7 @@ MESSAGE_TYPES: Tuple[type, ...] = (
     Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq,
     Reply, ResultMsg, Event, GoAway,
     Ready, Heartbeat, Done, Progress, Bye,
-    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move,
+    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete,
 )
 BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # type: ignore
 # Command names as in the vectors' "command" and shared/src/protocol/names.cc.
@@ -682,5 +705,5 @@ COMMAND_NAMES: Dict[str, type] = {
     "SUBSCRIBE": Subscribe, "STATS": Stats, "DLQ": Dlq, "REPLY": Reply, "RESULT": ResultMsg,
     "EVENT": Event, "GOAWAY": GoAway, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
     "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
-    "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move,
+    "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move, "COMPLETE": Complete,
 }

@@ -56,6 +56,12 @@ class Done:
     cost: Dict[str, float] = field(default_factory=dict)
     started_ms: int = 0
     artifacts: List[Artifact] = field(default_factory=list)
+    awaiting: bool = False
+    await_ms: int = 0
+    completion_token: str = ""
+    poll_ms: int = 0
+    poll_state: bytes = b""
+    poll_max_ms: int = 0
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("task_id", STR, required=True),
         Field("token", UINT, required=True),
@@ -69,6 +75,12 @@ class Done:
         Field("cost", COST_MAP),
         Field("started_ms", INT),
         Field("artifacts", OBJ_LIST, cls=Artifact),
+        Field("awaiting", BOOL),
+        Field("await_ms", UINT, max=U32),
+        Field("completion_token", STR),
+        Field("poll_ms", UINT, max=U32),
+        Field("poll_state", BIN),
+        Field("poll_max_ms", UINT, max=U32),
     )
 
 
@@ -110,6 +122,7 @@ class TaskMsg:
     name: str = ""
     parents: Dict[str, bytes] = field(default_factory=dict)
     labels: Dict[str, str] = field(default_factory=dict)
+    poll_state: bytes = b""
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("task_id", STR, required=True),
         Field("token", UINT, required=True),
@@ -122,6 +135,7 @@ class TaskMsg:
         Field("name", STR),
         Field("parents", BIN_MAP),
         Field("labels", STR_MAP),
+        Field("poll_state", BIN),
     )
 
 

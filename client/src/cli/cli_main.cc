@@ -38,6 +38,10 @@ commands:
                               list a task's artifacts; --out writes them to DIR (checked
                               names, verified sha256); --artifacts-root: where this host
                               mounts the workers' --artifacts-dir
+  complete ID --token T [--output X | --output-file F] [--cost NAME=AMOUNT]...
+           [--fail CODE --message M [--retryable]]
+                              complete a task awaiting an outside system (its handler
+                              returned awaiting and gave out the token T)
   keygen NAME [--dir DIR] [--force]
                               write a CURVE key pair DIR/NAME.key (secret) and DIR/NAME.pub
 
@@ -194,6 +198,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (command == "dlq") return RunDlq(ctx, args);
   if (command == "keygen") return RunKeygen(ctx, args);
   if (command == "artifacts") return RunArtifacts(ctx, args);
+  if (command == "complete") return RunComplete(ctx, args);
   if (command == "help") {
     out << kUsage;
     return kExitOk;

@@ -430,6 +430,16 @@ void HttpServer::State::Answer(int fd, const std::string& head, int64_t deadline
   if (question != std::string_view::npos) req.query = std::string(target.substr(question + 1));
   bool head_only = req.method == "HEAD";
   auto route = routes.find(req.path);
+  if (route == routes.end()) {
+    // A route ending in '*' serves every path under its prefix (/api/tasks/*).
+    for (auto it = routes.begin(); it != routes.end(); ++it) {
+      std::string_view p = it->first;
+      if (!p.empty() && p.back() == '*' && req.path.starts_with(p.substr(0, p.size() - 1))) {
+        route = it;
+        break;
+      }
+    }
+  }
   if (route == routes.end()) return Reply(fd, plain(404, "not found\n"), head_only);
   const auto& methods = route->second.methods;
   bool allowed = false;

@@ -260,6 +260,18 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
+requires Is<S, Complete>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Str("task_id", x.task_id, "", Req::kYes);
+  v.Str("token", x.token, "", Req::kYes);
+  v.Bool("ok", x.ok, true);
+  v.Bin("output", x.output);
+  v.OptObj("error", x.error);
+  v.CostMap("cost", x.cost);
+}
+
+template <class V, class S>
 requires Is<S, Reply>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
@@ -327,6 +339,12 @@ void Fields(V& v, S& x) {
   v.CostMap("cost", x.cost);
   v.Int("started_ms", x.started_ms);
   v.ObjList("artifacts", x.artifacts);
+  v.Bool("awaiting", x.awaiting);
+  v.Uint("await_ms", x.await_ms);
+  v.Str("completion_token", x.completion_token);
+  v.Uint("poll_ms", x.poll_ms);
+  v.Bin("poll_state", x.poll_state);
+  v.Uint("poll_max_ms", x.poll_max_ms);
 }
 
 template <class V, class S>
@@ -356,6 +374,7 @@ void Fields(V& v, S& x) {
   v.Str("name", x.name);
   v.BinMap("parents", x.parents);
   v.StrMap("labels", x.labels);
+  v.Bin("poll_state", x.poll_state);
 }
 
 template <class V, class S>

@@ -24,6 +24,8 @@ const char* CommandName(Command c) {
       return "STATS";
     case Command::kDlq:
       return "DLQ";
+    case Command::kComplete:
+      return "COMPLETE";
     case Command::kReply:
       return "REPLY";
     case Command::kResult:
@@ -57,8 +59,9 @@ const char* CommandName(Command c) {
 }
 
 namespace {
-constexpr std::array<const char*, 8> kStateNames = {"unknown", "queued",    "delayed", "blocked",
-                                                    "running", "succeeded", "failed",  "cancelled"};
+constexpr std::array<const char*, 9> kStateNames = {
+    "unknown", "queued", "delayed", "blocked", "running", "succeeded", "failed", "cancelled",
+    "awaiting"};
 }  // namespace
 
 const char* TaskStateName(TaskState s) {

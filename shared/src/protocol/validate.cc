@@ -113,6 +113,17 @@ Result<void> ValidateArtifacts(const std::vector<Artifact>& artifacts, std::stri
   return {};
 }
 
+Result<void> ValidateCompletionToken(std::string_view token, std::string_view where) {
+  bool hex = token.size() == kCompletionTokenHex;
+  for (char c : token) hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  if (!hex) {
+    return Invalid(where, "a completion token is " + std::to_string(kCompletionTokenHex) +
+                              " lowercase hex digits, got " + std::to_string(token.size()) +
+                              " bytes that are not");
+  }
+  return {};
+}
+
 size_t LabelBytes(const Labels& labels) {
   size_t n = 0;
   for (const auto& [k, v] : labels) n += k.size() + v.size();

@@ -22,6 +22,7 @@
 #include "handlers/progress_file.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/log.h"
+#include "taskmill/shared/protocol/validate.h"
 #include "taskmill/worker/builtins.h"
 
 extern char** environ;
@@ -31,6 +32,7 @@ namespace {
 
 constexpr const char* kCostFileName = ".taskmill-cost.json";
 constexpr const char* kProgressFileName = ".taskmill-progress.jsonl";
+constexpr const char* kResultFileName = ".taskmill-result.json";
 constexpr const char* kParentsDirName = ".taskmill-parents";
 constexpr const char* kArtifactsDirName = ".taskmill-artifacts";
 // The artifacts sweep runs at most this often per worker process.
@@ -191,6 +193,70 @@ void MergeCostFile(const std::string& path, uint64_t max_bytes, TaskContext& ctx
   }
 }
 
+// Reads TASKMILL_RESULT_FILE after a clean exit: {"awaiting": true} or {"awaiting":
+// {"deadline_ms": N}} turns the success into Outcome::Await(N). No file: a plain success. A
+// file that is not such an object fails the attempt (not retryable), saying why.
+std::optional<Outcome> ReadResultFile(const std::string& path, uint64_t max_bytes) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec || size > max_bytes) {
+    return Outcome::Fail("bad_result_file",
+                         "TASKMILL_RESULT_FILE is over " + std::to_string(max_bytes) + " bytes",
+                         false);
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto doc =
+      ParseJson(text, PayloadLimits{.max_bytes = max_bytes, .max_items = 100, .max_depth = 3});
+  if (!doc || !doc->is_object() || (!doc->contains("awaiting") && !doc->contains("poll"))) {
+    return Outcome::Fail("bad_result_file",
+                         "TASKMILL_RESULT_FILE must hold {\"awaiting\": {\"deadline_ms\": N}} "
+                         "or {\"poll\": {\"after_ms\": N, \"state\": S, \"max_wait_ms\": M}}" +
+                             (doc ? std::string() : ": " + doc.error().message),
+                         false);
+  }
+  if (doc->contains("poll")) {
+    // "Check again in after_ms": the next run gets `state` in $TASKMILL_POLL_STATE.
+    const auto& check = doc->at("poll");
+    auto u32 = [&](const char* key) -> std::optional<uint32_t> {
+      auto it = check.find(key);
+      if (it == check.end()) return 0u;
+      if (!it->is_number_unsigned() || it->get<uint64_t>() > UINT32_MAX) return std::nullopt;
+      return static_cast<uint32_t>(it->get<uint64_t>());
+    };
+    std::string state;
+    bool ok = check.is_object();
+    std::optional<uint32_t> after = ok ? u32("after_ms") : std::nullopt;
+    std::optional<uint32_t> max_wait = ok ? u32("max_wait_ms") : std::nullopt;
+    if (ok && check.contains("state")) {
+      ok = check.at("state").is_string();
+      if (ok) state = check.at("state").get<std::string>();
+    }
+    if (!ok || !after || !max_wait || *after == 0 ||
+        state.size() > protocol::kMaxPollStateBytes || state.find('\0') != std::string::npos) {
+      return Outcome::Fail("bad_result_file",
+                           "TASKMILL_RESULT_FILE: poll is {\"after_ms\": 1 to 4294967295, "
+                           "\"state\": text of at most 4096 bytes, \"max_wait_ms\": N}",
+                           false);
+    }
+    return Outcome::Poll(*after, std::move(state), *max_wait);
+  }
+  const auto& aw = doc->at("awaiting");
+  if (aw.is_boolean() && aw.get<bool>()) return Outcome::Await(0);
+  if (aw.is_object()) {
+    auto it = aw.find("deadline_ms");
+    if (it == aw.end()) return Outcome::Await(0);
+    if (it->is_number_unsigned() && it->get<uint64_t>() <= UINT32_MAX) {
+      return Outcome::Await(static_cast<uint32_t>(it->get<uint64_t>()));
+    }
+  }
+  return Outcome::Fail("bad_result_file",
+                       "TASKMILL_RESULT_FILE: awaiting must be true or {\"deadline_ms\": 0 to "
+                       "4294967295}",
+                       false);
+}
+
 std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContext& ctx,
                                           const std::string& cost_file,
                                           const std::string& progress_file,
@@ -214,6 +280,11 @@ std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContex
   env["TMPDIR"] = tmp_dir;
   if (!parents_dir.empty()) env["TASKMILL_PARENTS_DIR"] = parents_dir;
   env["TASKMILL_ARTIFACTS_DIR"] = artifacts_dir;
+  // Completion modes: the process may hand the task to an outside system, which completes it
+  // with this token, by writing {"awaiting": {"deadline_ms": N}} to the result file.
+  env["TASKMILL_RESULT_FILE"] = tmp_dir + "/" + kResultFileName;
+  env["TASKMILL_COMPLETION_TOKEN"] = ctx.CompletionToken();
+  if (!ctx.poll_state().empty()) env["TASKMILL_POLL_STATE"] = std::string(ctx.poll_state());
   std::vector<std::string> out;
   out.reserve(env.size());
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
@@ -352,7 +423,8 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   } else if (!exit) {
     out = Outcome::Fail("internal", exit.error().message, true);
   } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-    out = Outcome::Ok();
+    auto result = ReadResultFile(control + "/" + kResultFileName, options.max_cost_file_bytes);
+    out = result ? std::move(*result) : Outcome::Ok();
   } else if (WIFEXITED(status)) {
     out = Outcome::Fail("exit_status", "exited with status " + std::to_string(*code),
                         spec->retry_on_nonzero);

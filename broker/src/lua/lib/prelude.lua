@@ -60,6 +60,9 @@ local function batch_key(b) return P .. 'batch:' .. b end
 local function done_key(q) return P .. 'done:' .. q end
 local DELAYED = P .. 'delayed'
 local LEASES = P .. 'leases'
+-- Tasks awaiting an outside completion that have a deadline: a zset scored by it (reap.lua
+-- fails those past it). The completion token's SHA-256 is the task's ctok field.
+local AWAITING = P .. 'awaiting'
 -- Every queue with state (tasks in any state but finished-and-expired, dead letters, or
 -- counters younger than the retention): a zset with every score 0, so STATS pages it by
 -- name (ZRANGEBYLEX). QUEUE_IDLE scores each queue that holds nothing by when it went idle;
@@ -70,7 +73,7 @@ local QUEUE_IDLE = P .. 'qidle'
 local TERMINAL = {succeeded = true, failed = true, cancelled = true}
 -- Per-queue gauges kept in stats:<queue> (queued = in any of its ready zsets); the dead
 -- depth is a ZCARD instead.
-local GAUGE = {blocked = true, delayed = true, running = true, queued = true}
+local GAUGE = {blocked = true, delayed = true, running = true, queued = true, awaiting = true}
 
 -- Refuses a call that would put more than `cap` waiting tasks (queued in any of its ready
 -- zsets, delayed, blocked) in one of the queues `items` add to; cap 0 = no cap. Items whose
@@ -113,9 +116,10 @@ end
 -- with the retention (prune_idle_queues). A queue that holds something again is active.
 local function refile_queues()
   for _, q in ipairs(touched_queue_order) do
-    local g = redis.call('HMGET', stats_key(q), 'queued', 'delayed', 'blocked', 'running')
+    local g = redis.call('HMGET', stats_key(q), 'queued', 'delayed', 'blocked', 'running',
+                         'awaiting')
     local held = 0
-    for j = 1, 4 do held = held + math.abs(tonumber(g[j]) or 0) end
+    for j = 1, 5 do held = held + math.abs(tonumber(g[j]) or 0) end
     if held == 0 and redis.call('EXISTS', dead_key(q)) == 0 then
       redis.call('ZADD', QUEUE_IDLE, 'NX', NOW_S, q)
     else
@@ -137,9 +141,10 @@ local function prune_idle_queues(limit)
   local old = redis.call('ZRANGEBYSCORE', QUEUE_IDLE, '-inf', '(' .. fmt(NOW - RETENTION),
                          'LIMIT', 0, limit)
   for _, q in ipairs(old) do
-    local g = redis.call('HMGET', stats_key(q), 'queued', 'delayed', 'blocked', 'running')
+    local g = redis.call('HMGET', stats_key(q), 'queued', 'delayed', 'blocked', 'running',
+                         'awaiting')
     local held = 0
-    for j = 1, 4 do held = held + math.abs(tonumber(g[j]) or 0) end
+    for j = 1, 5 do held = held + math.abs(tonumber(g[j]) or 0) end
     local types = redis.call('SMEMBERS', types_key(q))
     for _, ty in ipairs(types) do
       if redis.call('EXISTS', ready_key(q, ty)) == 1 then held = held + 1 end
@@ -173,7 +178,7 @@ local function load(id)
   if not v[1] or not v[9] then return nil end
   return decode_spec({id = id, state = v[1], att = v[2] or '', worker = v[3] or '',
                       started = v[4] or '', cancel = v[5] or '', hist = v[6] or '',
-                      kids = v[7] or '', err_code = v[8] or ''}, v[9])
+                      kids = v[7] or '', err_code = v[8] or '', psince = v[10] or ''}, v[9])
 end
 
 -- The fencing token of a running task's live lease ('' when it has none).
@@ -425,7 +430,8 @@ local function mark_cancelled(t, reason, fields)
   expire_finished(t)
 end
 
--- Cancels a task that is not running (queued, delayed or blocked). Returns true if it was.
+-- Cancels a task that is not running (queued, delayed, blocked or awaiting). Returns true if
+-- it was.
 local function cancel_now(t, reason)
   if TERMINAL[t.state] or t.state == 'running' then return false end
   if t.state == 'queued' then
@@ -433,6 +439,10 @@ local function cancel_now(t, reason)
     prune_type(t.queue, t.type)
   elseif t.state == 'delayed' then
     redis.call('ZREM', DELAYED, t.id)
+  elseif t.state == 'awaiting' then
+    -- Its token dies with the wait: a later COMPLETE finds it cancelled, not awaiting.
+    redis.call('ZREM', AWAITING, t.id)
+    redis.call('HDEL', task_key(t.id), 'ctok')
   end
   mark_cancelled(t, reason)
   return true
@@ -509,7 +519,16 @@ local function finish_item(status, t, at, att, released, cancelled)
           rel = #released > 0 and released or nil, can = #cancelled > 0 and cancelled or nil}
 end
 
+-- The end of a polled attempt (any outcome but another check): its state value goes.
+local function end_polls(t)
+  if t.psince ~= '' then
+    redis.call('HDEL', task_key(t.id), 'pstate', 'psince')
+    t.psince = ''
+  end
+end
+
 local function fail_attempt(t, code, msg, retryable)
+  end_polls(t)
   local id = t.id
   local att = tonumber(t.att) or 0
   local r = retryable and '1' or '0'

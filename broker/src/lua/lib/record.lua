@@ -21,9 +21,13 @@
 --            (summed costs), pending (parents not yet succeeded), kids (deps:<id> may have
 --            members), hist (hist:<id> exists), cancel (cancel requested: the reason), reason
 --            (why it was cancelled), prog, prog_msg, prog_att (the latest stored progress of
---            an attempt, and which attempt: progress.lua; no layout step, old records lack them).
+--            an attempt, and which attempt: progress.lua; no layout step, old records lack them),
+--            ctok (state awaiting: the SHA-256 hex of the attempt's completion token; deleted
+--            when the wait ends), pstate and psince (a polled attempt's state value for its
+--            next check, and when its first check parked it, epoch ms; deleted when the attempt
+--            ends).
 --   planned  (the next issues; each is one mutable field, absent = default): prio (priority
---            changed while queued; absent = the spec's), ctok (completion token), exp (expiry, epoch ms), and error history with
+--            changed while queued; absent = the spec's), exp (expiry, epoch ms), and error history with
 --            tracebacks as msgpack entries of hist:<id>.
 
 local SPEC_LUA_FIELDS = 13
@@ -42,4 +46,4 @@ end
 
 -- The mutable fields a transition reads, and the spec, in one HMGET.
 local LOAD_FIELDS = {'state', 'att', 'worker', 'started', 'cancel', 'hist', 'kids', 'err_code',
-                     'spec'}
+                     'spec', 'psince'}

@@ -196,6 +196,11 @@ class Client {
   Result<uint32_t> Cancel(const std::string& id, const std::string& reason = "");
   Result<AffectedTasks> CancelMany(const std::vector<std::string>& ids,
                                    const std::string& reason = "");
+  // Completes a task awaiting an outside system (its handler returned Await) with the
+  // completion token its handler gave out: `complete.req_id` is set here. Errors: kStaleToken
+  // (not its token), kConflict (not awaiting: completed already, or not handed over yet),
+  // kNotFound.
+  Result<void> Complete(protocol::Complete complete);
   // Cancels the unfinished rest of a batch.
   Result<AffectedTasks> CancelBatch(const std::string& batch_id, const std::string& reason = "");
 

@@ -5,7 +5,8 @@ Run a worker from code (``worker.run()``) or with
 """
 
 from taskmill.errors import PermanentError
+from taskmill.worker.handler import Awaiting, Poll
 from taskmill.worker.runtime import Handler, HandlerResult, Worker
 from taskmill.worker.task import Task
 
-__all__ = ["Handler", "HandlerResult", "PermanentError", "Task", "Worker"]
+__all__ = ["Awaiting", "Handler", "Poll", "HandlerResult", "PermanentError", "Task", "Worker"]

@@ -24,7 +24,42 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-HandlerResult = Union[bytes, bytearray, str, Dict[str, Any], List[Any], None]
+class Awaiting:
+    """Returned by a handler that handed its task to an outside system: the attempt ends
+    now (its slot is free) and the task waits in state ``awaiting`` until that system
+    completes it with ``task.completion_token`` (``taskmill complete``, a client's
+    ``complete``, POST /api/tasks/ID/complete), or until ``deadline_ms`` passes (0: no
+    deadline), which fails the attempt as ``await_expired`` (retried by its policy)."""
+
+    __slots__ = ("deadline_ms",)
+
+    def __init__(self, deadline_ms: int = 0) -> None:
+        if not 0 <= int(deadline_ms) <= m.U32:
+            raise ValueError("deadline_ms: 0 to 4294967295")
+        self.deadline_ms = int(deadline_ms)
+
+
+class Poll:
+    """Returned by a handler that wants to check again later: the attempt is parked (no
+    slot held, the attempt not used up) and the handler runs again in ``after_ms`` with
+    ``task.poll_state`` = ``state`` (bytes or str, at most 4096 bytes). Once this attempt's
+    checks would have waited ``max_wait_ms`` in all (0: 24 h) it fails as ``poll_expired``
+    (retried by its policy)."""
+
+    __slots__ = ("after_ms", "state", "max_wait_ms")
+
+    def __init__(self, after_ms: int, state: Union[bytes, str] = b"",
+                 max_wait_ms: int = 0) -> None:
+        if not 1 <= int(after_ms) <= m.U32 or not 0 <= int(max_wait_ms) <= m.U32:
+            raise ValueError("after_ms: 1 to 4294967295; max_wait_ms: 0 to 4294967295")
+        self.state = state.encode() if isinstance(state, str) else bytes(state)
+        if len(self.state) > 4096:
+            raise ValueError("state: at most 4096 bytes")
+        self.after_ms = int(after_ms)
+        self.max_wait_ms = int(max_wait_ms)
+
+
+HandlerResult = Union[bytes, bytearray, str, Dict[str, Any], List[Any], None, Awaiting, Poll]
 # A plain function, or an ``async def`` one (run on an event loop of its executor thread).
 Handler = Callable[[Task], Union[HandlerResult, Awaitable[HandlerResult]]]
 # The default endpoint of a worker: the broker's worker (backend) port.
@@ -103,7 +138,17 @@ def run_attempt(fn: Handler, task: Task, max_output_bytes: int) -> m.Done:
     t0 = time.monotonic()
     done = m.Done(task_id=task.id, token=task.token, started_ms=started_ms)
     try:
-        done.output = output_bytes(call_handler(fn, task))
+        result = call_handler(fn, task)
+        if isinstance(result, Awaiting):
+            done.awaiting = True
+            done.await_ms = result.deadline_ms
+            done.completion_token = task.completion_token
+        elif isinstance(result, Poll):
+            done.poll_ms = result.after_ms
+            done.poll_state = result.state
+            done.poll_max_ms = result.max_wait_ms
+        else:
+            done.output = output_bytes(result)
         done.ok = True
     except PermanentError as e:
         done.error = m.TaskError(code=e.code, message=str(e), retryable=False)
@@ -117,6 +162,10 @@ def run_attempt(fn: Handler, task: Task, max_output_bytes: int) -> m.Done:
     if task.timeout_ms and elapsed * 1000 >= task.timeout_ms:
         task._set_cancelled("timeout")  # returned late, before the timer said so
     if task.cancelled:
+        done.awaiting = False
+        done.completion_token = ""
+        done.poll_ms = 0
+        done.poll_state = b""
         # Stopped: reported by why, whatever the handler returned (output dropped).
         reason = task.cancel_reason
         said = "returned a result after it was stopped (dropped)" if done.ok else \

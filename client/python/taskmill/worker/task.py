@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -53,9 +54,12 @@ class Task:
         self.name: str = msg.name
         self.parents: Dict[str, bytes] = dict(msg.parents)
         self.labels: Dict[str, str] = dict(msg.labels)
+        # A polled task's check: what the previous check returned in Poll (b"" at first).
+        self.poll_state: bytes = msg.poll_state
         self._send = send
         self._lock = threading.Lock()
         self._costs: Dict[str, float] = {}
+        self._completion_token = ""  # made by the first completion_token read
         self._cancel = threading.Event()
         self.cancel_reason: str = ""  # why `cancelled` turned true ("" while it is false)
         self._stopped_at = 0.0  # monotonic time `cancelled` turned true; 0 while false
@@ -124,6 +128,16 @@ class Task:
                 self._last_progress = time.monotonic()
         if report is not None:
             self._send(report)
+
+    @property
+    def completion_token(self) -> str:
+        """The token an outside system completes this attempt with once the handler returns
+        ``Awaiting`` (32 hex digits, 128 random bits; the same for the whole attempt). Give
+        it to that system only."""
+        with self._lock:
+            if not self._completion_token:
+                self._completion_token = secrets.token_hex(16)
+            return self._completion_token
 
     def costs(self) -> Dict[str, float]:
         with self._lock:

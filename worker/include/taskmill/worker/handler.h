@@ -75,7 +75,24 @@ struct Outcome {
   protocol::Bytes stderr_data;
   std::vector<protocol::Artifact> artifacts;  // files kept from the attempt (exec)
 
+  // Awaiting (Outcome::Await): the attempt handed the task to an outside system, which
+  // completes it with the context's CompletionToken() (taskmill complete, a client's
+  // Complete, POST /api/tasks/ID/complete); the slot is free at once. await_ms: how long
+  // it may wait (0 = no deadline); past it the attempt fails as await_expired (retryable).
+  bool awaiting = false;
+  uint32_t await_ms = 0;
+
+  // Polled (Outcome::Poll): "check again in poll_ms": the slot is free, the task parked
+  // without using up its attempt; the next check runs as a new TASK whose context's
+  // poll_state() is `state` (at most 4 KiB). Once this attempt's checks have waited
+  // poll_max_ms in all (0 = 24 h) the attempt fails as poll_expired (retryable).
+  uint32_t poll_ms = 0;
+  protocol::Bytes poll_state;
+  uint32_t poll_max_ms = 0;
+
   static Outcome Ok(protocol::Bytes output = {});
+  static Outcome Await(uint32_t await_ms = 0);
+  static Outcome Poll(uint32_t poll_ms, protocol::Bytes state = {}, uint32_t poll_max_ms = 0);
   // retryable: the broker schedules another attempt (until max_attempts).
   static Outcome Fail(std::string code, std::string message, bool retryable = true);
 };
@@ -104,6 +121,9 @@ class TaskContext {
   const std::map<std::string, protocol::Bytes>& parents() const { return task_.parents; }
   const protocol::Labels& labels() const { return task_.labels; }
   uint32_t timeout_ms() const { return task_.timeout_ms; }  // 0 = none
+  // A polled task's check: what the previous check returned in Outcome::Poll (empty on
+  // the first).
+  std::string_view poll_state() const { return task_.poll_state; }
 
   bool Cancelled() const { return cancel_.cancelled(); }
   CancelReason cancel_reason() const { return cancel_.reason(); }
@@ -122,6 +142,10 @@ class TaskContext {
   // Adds `value` to the named cost ("usd", "tokens_in", ...); reported in DONE.
   void AddCost(std::string_view name, double value);
   protocol::CostMap costs() const;
+  // The token an outside system completes this attempt with once the handler returns
+  // Outcome::Await: 32 hex digits of 128 random bits (getrandom), made on first call, the
+  // same for the whole attempt. Hand it to that system only.
+  std::string CompletionToken() const;
 
  private:
   const protocol::TaskMsg& task_;
@@ -132,6 +156,7 @@ class TaskContext {
   int64_t last_progress_ms_ = -1;  // monotonic ms of the last PROGRESS sent
   // The latest report held back by the throttle (fraction, message); none when sent.
   std::optional<std::pair<double, std::string>> held_progress_;
+  mutable std::string completion_token_;  // "" until CompletionToken() (guarded by mu_)
 };
 
 // A task handler. It may throw: the executor reports an exception as a retryable failure.

@@ -25,6 +25,7 @@ enum class Command : uint8_t {
   kSubscribe = 0x06,
   kStats = 0x07,
   kDlq = 0x08,
+  kComplete = 0x09,
   // broker -> client
   kReply = 0x20,
   kResult = 0x21,
@@ -135,6 +136,21 @@ struct Dlq {
   friend bool operator==(const Dlq&, const Dlq&) = default;
 };
 
+// Completes a task awaiting an outside system (docs/protocol.md, "Completion modes"): the
+// outcome of its attempt, proved by the completion token its handler was given. Exactly one
+// COMPLETE (or the await deadline) ends an awaiting attempt; the reply's count is 1.
+struct Complete {
+  static constexpr Command kCommand = Command::kComplete;
+  uint64_t req_id = 0;
+  std::string task_id;
+  std::string token;  // the completion token (kCompletionTokenBytes hex digits)
+  bool ok = true;     // false: `error` says why the attempt failed
+  Bytes output;
+  std::optional<TaskError> error;
+  CostMap cost;  // summed into the task, its queue and batch as a DONE's
+  friend bool operator==(const Complete&, const Complete&) = default;
+};
+
 // ---- broker -> client ----
 
 // The answer to one request, matched by req_id. Exactly one of error or the result
@@ -222,6 +238,17 @@ struct Done {
   CostMap cost;
   int64_t started_ms = 0;
   std::vector<Artifact> artifacts;  // files the attempt kept
+  // The attempt handed the task to an outside system: it enters state awaiting (slot freed)
+  // until a COMPLETE with completion_token, or until await_ms passes (0 = no deadline).
+  bool awaiting = false;
+  uint32_t await_ms = 0;
+  std::string completion_token;  // the token the handler gave out (awaiting only)
+  // Polled: "check again in poll_ms" (0 = not a poll): the task is parked (delayed, no slot,
+  // the attempt not used up) and its next TASK carries poll_state; once the polls of this
+  // attempt have waited poll_max_ms in all (0 = the broker's cap) the attempt fails.
+  uint32_t poll_ms = 0;
+  Bytes poll_state;  // at most kMaxPollStateBytes
+  uint32_t poll_max_ms = 0;
   friend bool operator==(const Done&, const Done&) = default;
 };
 
@@ -258,6 +285,7 @@ struct TaskMsg {
   std::string name;
   std::map<std::string, Bytes> parents;  // parent name -> its output (batch members)
   Labels labels;
+  Bytes poll_state;  // a polled task's check: the state its previous check returned
   friend bool operator==(const TaskMsg&, const TaskMsg&) = default;
 };
 
@@ -306,6 +334,6 @@ using Message = std::variant<Submit, Batch, Wait, Get, Cancel, Subscribe, Stats,
                              Reply, ResultMsg, Event,                                  //
                              Ready, Heartbeat, Done, Progress, Bye,                    //
                              TaskMsg, CancelTask, BrokerHeartbeat, Drain,              //
-                             Goaway, Move>;
+                             Goaway, Move, Complete>;
 
 }  // namespace taskmill::protocol

@@ -37,6 +37,8 @@ enum class TaskState : uint8_t {
   kSucceeded,  // terminal: output recorded
   kFailed,     // terminal: dead-lettered after its last attempt or a non-retryable error
   kCancelled,  // terminal: cancelled by a client, a budget or a failed dependency
+  kAwaiting,   // its attempt handed it to an outside system: no slot held, waiting for a
+               // COMPLETE with its completion token (or its await deadline)
 };
 const char* TaskStateName(TaskState s);
 TaskState TaskStateFromName(std::string_view name);

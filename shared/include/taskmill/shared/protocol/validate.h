@@ -82,4 +82,13 @@ Result<void> ValidateArtifacts(const std::vector<Artifact>& artifacts, std::stri
 inline constexpr double kMaxCostValue = 1e15;
 Result<void> ValidateCosts(const CostMap& cost, std::string_view where);
 
+// A completion token (DONE completion_token, COMPLETE token): 128 random bits as exactly
+// kCompletionTokenHex lowercase hex digits. The broker stores only its SHA-256.
+inline constexpr size_t kCompletionTokenHex = 32;
+// A polled task's state value (DONE poll_state), stored with the task between checks.
+inline constexpr size_t kMaxPollStateBytes = 4096;
+// The longest a polled attempt may keep polling when its DONE names no poll_max_ms.
+inline constexpr uint32_t kDefaultPollMaxMs = 24u * 3600 * 1000;
+Result<void> ValidateCompletionToken(std::string_view token, std::string_view where);
+
 }  // namespace taskmill::protocol
