@@ -29,6 +29,7 @@ constexpr std::array kCommands = {
     Command::kSubscribe,
     Command::kStats,
     Command::kDlq,
+    Command::kLimit,
     Command::kReply,
     Command::kResult,
     Command::kEvent,

@@ -82,6 +82,8 @@ class ClientService {
                  const std::string& reason, const std::string& owner);
   void OnStats(const std::string& identity, const protocol::Stats& stats);
   void OnDlq(const std::string& identity, protocol::Dlq& dlq);
+  // LIMIT (client_limit.cc): checks the setting (limit_spec.h), then stores it.
+  void OnLimit(const std::string& identity, protocol::Limit& limit);
   // Reads this turn's finished notify tasks in one chunked call and pushes their RESULTs.
   void FlushResults();
   using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;

@@ -102,6 +102,9 @@ export const QueueStats = [
   f('cost', 'costMap'),
   f('ready_by_type', 'uintMap'),
   f('more_types', 'u32'),
+  f('limit', 'str'),
+  f('limit_running', 'u64'),
+  f('throttled', 'u64'),
 ];
 
 export const WorkerInfo = [
@@ -179,6 +182,18 @@ export const Dlq = [
   f('queue', 'str'),
   f('ids', 'strList'),
   f('limit', 'u32', {def: 100}),
+];
+// A queue's limits and fairness (`taskmill queue limit`), replaced whole; clear removes them.
+export const Limit = [
+  reqId,
+  f('queue', 'str', req),
+  f('clear', 'bool'),
+  f('rate', 'str'),
+  f('concurrency', 'u32'),
+  f('cost_rate', 'str'),
+  f('key_label', 'str'),
+  f('aging', 'str'),
+  f('round_robin', 'bool'),
 ];
 export const Reply = [
   reqId,
@@ -270,6 +285,7 @@ export const COMMANDS = {
   SUBSCRIBE: [0x06, Subscribe],
   STATS: [0x07, Stats],
   DLQ: [0x08, Dlq],
+  LIMIT: [0x0b, Limit],
   REPLY: [0x20, Reply],
   RESULT: [0x21, Result],
   EVENT: [0x22, Event],

@@ -24,6 +24,8 @@ const char* CommandName(Command c) {
       return "STATS";
     case Command::kDlq:
       return "DLQ";
+    case Command::kLimit:
+      return "LIMIT";
     case Command::kReply:
       return "REPLY";
     case Command::kResult:

@@ -20,7 +20,8 @@
 --            wl:<worker>, not here), started, ready_at, finished, err_code, err_msg, err_retry, c:<cost name>
 --            (summed costs), pending (parents not yet succeeded), kids (deps:<id> may have
 --            members), hist (hist:<id> exists), cancel (cancel requested: the reason), reason
---            (why it was cancelled).
+--            (why it was cancelled), lk (the running attempt of a limited queue: '1' or '0'
+--            (counted against its concurrency cap) then its limit key: lib/limits.lua).
 --   planned  (the next issues; each is one mutable field, absent = default): prio (priority
 --            changed while queued; absent = the spec's), prog (progress of the running attempt),
 --            ctok (completion token), exp (expiry, epoch ms), and error history with
@@ -41,5 +42,6 @@ local function decode_spec(t, spec)
 end
 
 -- The mutable fields a transition reads, and the spec, in one HMGET.
+-- lk (a limited queue's lease, lib/limits.lua) comes last: old data simply lacks it.
 local LOAD_FIELDS = {'state', 'att', 'worker', 'started', 'cancel', 'hist', 'kids', 'err_code',
-                     'spec'}
+                     'spec', 'lk'}
