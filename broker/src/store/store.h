@@ -16,6 +16,7 @@
 #include "store/store_types.h"
 #include "store/task_store.h"
 #include "taskmill/shared/clock.h"
+#include "taskmill/shared/limit_spec.h"
 #include "taskmill/shared/protocol/messages.h"
 
 namespace taskmill::broker {
