@@ -11,7 +11,7 @@
 --   (deadline = now + lease, never past now + timeout + grace); wl:<worker> (task id -> the
 --   next token: the only place the token is kept); stats:<queue>.running.
 -- Returns (msgpack): {claims = {{tasks = {{id, tok, att, spec, payload, waited, parents},
---   ...}}, ...}, batches}: one entry per request, in order; spec and payload are the record's
+--   ...}, held = tasks passed over because of a limit (absent: none)}, ...}, batches}: one entry per request, in order; spec and payload are the record's
 --   bytes, untouched (the broker decodes the spec: task_record.h); waited = ms since created
 --   or due (the broker's taskmill_task_wait_seconds); parents = {parent name, its output, ...}
 --   (absent for a task without parents).
@@ -42,6 +42,7 @@ local wl, wl_order = {}, {}
 -- its head a limited queue is read for tasks its limits let through.
 local taken = {}
 local LIMIT_SCAN = 64
+local held = 0  -- tasks the current request passed over because of a limit
 
 -- types:<queue> does not change during the call (prune_type runs after the last request), so
 -- each queue's is read once per call: its members, or only its size.
@@ -117,6 +118,7 @@ local function claim_one(req)
 
   local lease_s = fmt(NOW + lease)  -- the deadline of every lease without a shorter timeout
   local out = {}
+  held = 0
   for i = 1, #cands do
     if #out >= n then break end
     local key, id = cands[i][1], cands[i][2]
@@ -129,6 +131,7 @@ local function claim_one(req)
       lk = LIM.admit(lc, cands[i][5], v[4], cands[i][3])
       if not lk then
         bump(stats_key(cands[i][5]), 'throttled', 1)
+        held = held + 1
         v = nil  -- held back by a limit: stays ready
       end
     end
@@ -191,7 +194,10 @@ local function claim_one(req)
 end
 
 local results = {}
-for i, req in ipairs(claims) do results[i] = {tasks = claim_one(req)} end
+for i, req in ipairs(claims) do
+  results[i] = {tasks = claim_one(req)}
+  if held > 0 then results[i].held = held end
+end
 for _, key in ipairs(removed_order) do
   call_chunked('ZREM', key, removed[key])
   prune_type(key_type[key][1], key_type[key][2])
