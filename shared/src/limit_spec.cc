@@ -114,7 +114,8 @@ Result<QueueLimits> ParseQueueLimits(const protocol::Limit& msg) {
     auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), amount);
     if (ec != std::errc{} || end != num.data() + num.size() || !std::isfinite(amount) ||
         amount <= 0 || amount > 1e15) {
-      return Bad("cost-rate", t, "a cost rate with an amount above 0 and at most 1e15");
+      return Bad("cost-rate", t,
+                 "a cost rate NAME=AMOUNT/s|m|h with an AMOUNT above 0 and at most 1e15");
     }
     int64_t period = PeriodMs(t.substr(slash + 1));
     if (period == 0) return Bad("cost-rate", t, kAllowed);

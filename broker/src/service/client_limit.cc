@@ -6,6 +6,14 @@
 #include "taskmill/shared/log.h"
 
 namespace taskmill::broker {
+namespace {
+
+auto Log() {
+  static auto log = Logger("broker.clients");
+  return log;
+}
+
+}  // namespace
 
 void ClientService::OnLimit(const std::string& identity, protocol::Limit& limit) {
   auto parsed = ParseQueueLimits(limit);
