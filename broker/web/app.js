@@ -95,8 +95,10 @@ async function overviewPage() {
       ['ready', 'delayed', 'blocked', 'running', 'dead', 'submitted', 'succeeded', 'failed',
        'retried', 'cancelled'].map((k) => h('td', {class: 'n'}, fmtNum(q[k]))),
       // `taskmill queue limit`: the setting, leases it counts, tasks it held back.
-      h('td', {class: 'limits'}, q.limit ? `${q.limit} (limited running ${fmtNum(q.limit_running)},` +
-        ` throttled ${fmtNum(q.throttled)})` : ''))));
+      h('td', {class: 'limits'}, q.limit
+        ? `${q.limit} (limited running ${fmtNum(q.limit_running)},` +
+          ` throttled ${fmtNum(q.throttled)})`
+        : ''))));
   const costs = Object.entries(t.cost || {});
   return [
     h('h2', {}, 'Overview ', h('span', {class: 'muted'}, o.broker)),

@@ -112,8 +112,8 @@ TEST_F(LimitsTest, ConcurrencyCapHoldsAcrossBrokersFromTheHandlersOwnTimes) {
   StartWorker("B", "wb1", 4, "capped");
   StartWorker("B", "wb2", 4, "capped");
   std::string times = dir_ + "/times.txt";
-  std::string script = "echo s $(date +%s%N) >> " + times + "; sleep 0.05; echo e $(date +%s%N) >> " +
-                       times;
+  std::string script = "echo s $(date +%s%N) >> " + times +
+                       "; sleep 0.05; echo e $(date +%s%N) >> " + times;
   WireClient client(endpoints_.at("A").frontend);
   std::vector<protocol::TaskSpec> specs;
   for (int i = 0; i < 36; ++i) {
