@@ -176,9 +176,6 @@ void BrokerRuntime::BuildLayers() {
   bus_.emplace(broker_id_, o_.prefix, ClusterBus::On(*redis_), *bus_conn_);
   lifecycle_->Subscribe(*bus_);
   bus_->AddListener(*events_);
-  bus_->SetProgressSink([this](const std::string& id, double fraction, const std::string& m) {
-    events_->TaskProgress(id, fraction, m);
-  });
   bus_->AddResync([this] { events_->RereadAll(); });
   directory_->OnLiveChanged([this](const std::unordered_set<std::string>& live) {
     bus_->ForgetBrokersExcept(live);
@@ -262,6 +259,7 @@ void BrokerRuntime::ScheduleTimers() {
          if (c.bad_frames == logged.bad_frames && c.stale_results == logged.stale_results &&
              c.workers_lost == logged.workers_lost && c.forbidden == logged.forbidden &&
              c.unregistered == logged.unregistered && c.stale_progress == logged.stale_progress &&
+             c.progress_stored == logged.progress_stored &&
              c.bad_request_ids == logged.bad_request_ids &&
              c.request_replays == logged.request_replays) {
            return;
@@ -270,6 +268,8 @@ void BrokerRuntime::ScheduleTimers() {
          LogCounters(c);
        }},
       {50, now + 50, [this] { clients_->OnTick(); }},
+      // PROGRESS held back by the throttle goes on; the tick's progress writes go out.
+      {50, now + 50, [this] { workers_->OnProgressTick(); }},
       // This broker and its workers in the registry; everyone else's read back.
       {BrokerDirectory::kRefreshMs, now, [this] { directory_->Refresh(SelfEntry()); }},
       // Redis's memory, read on the connection for expensive reads (off the hot path).

@@ -125,6 +125,10 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
   s.request_replays = ctx.counters.request_replays;
   s.bad_limits = ctx.counters.bad_limits;
   s.stale_results = ctx.counters.stale_results;
+  s.progress_received = ctx.counters.progress_received;
+  s.progress_coalesced = ctx.counters.progress_coalesced;
+  s.progress_stored = ctx.counters.progress_stored;
+  s.stale_progress = ctx.counters.stale_progress;
   s.tasks_dispatched = ctx.counters.tasks_dispatched;
   s.workers_lost = ctx.counters.workers_lost;
   s.redis_used_bytes = ctx.memory.used_bytes();
@@ -163,10 +167,12 @@ void LogCounters(const BrokerCounters& c) {
   Log()->info(
       "counters: bad_frames={} stale_results={} workers_lost={} tasks_dispatched={} forbidden={} "
       "unregistered={} stale_progress={} wrong_port={} bad_request_ids={} request_replays={} "
-      "handoff_refused={}",
+      "handoff_refused={} progress_received={} progress_coalesced={} progress_stored={} "
+      "progress_store_calls={} bad_progress={} progress_dropped={}",
       c.bad_frames, c.stale_results, c.workers_lost, c.tasks_dispatched, c.forbidden,
       c.unregistered, c.stale_progress, c.wrong_port, c.bad_request_ids, c.request_replays,
-      c.handoff_refused);
+      c.handoff_refused, c.progress_received, c.progress_coalesced, c.progress_stored,
+      c.progress_store_calls, c.bad_progress, c.progress_dropped);
 }
 
 int MakeSignalFd() {

@@ -147,5 +147,20 @@ TEST(ApiJsonTest, ACancelledTaskSaysWhyAndARunningOneThatItWasAsked) {
   EXPECT_FALSE(j.contains("error"));
 }
 
+// Issue 19: the current attempt's stored progress is shown; an earlier attempt's is not.
+TEST(ApiJsonTest, ARunningTaskShowsTheProgressOfItsCurrentAttemptOnly) {
+  auto fields = FailedFields();
+  fields["state"] = "running";
+  fields["prog"] = "0.4";
+  fields["prog_msg"] = "reading";
+  fields["prog_att"] = "2";
+  auto j = TaskJson(FromStore(fields, "01P"));
+  EXPECT_EQ(j["progress"], 0.4);
+  EXPECT_EQ(j["progress_message"], "reading");
+  fields["prog_att"] = "1";  // reported by attempt 1; attempt 2 has not reported yet
+  auto retried = TaskSummaryJson(FromStore(fields, "01P"));
+  EXPECT_FALSE(retried.contains("progress"));
+}
+
 }  // namespace
 }  // namespace taskmill::broker::api

@@ -27,6 +27,10 @@ struct Recorder : LifecycleObserver {
   std::vector<std::string> finished;
   std::vector<std::string> cancelled;
   std::vector<std::string> batches;
+  std::vector<std::string> progress;
+  void TaskProgressed(const std::string& id, double f, const std::string& m) override {
+    progress.push_back(id + ":" + std::to_string(f).substr(0, 3) + ":" + m);
+  }
   void TaskEnded(const std::string& id, protocol::TaskInfo*) override { ended.push_back(id); }
   void TaskStarted(const protocol::TaskMsg& t) override { started.push_back(t.task_id); }
   void TaskFinished(const FinishOutcome& o, const protocol::Done* d) override {
@@ -126,7 +130,7 @@ TEST_F(ClusterBusTest, BatchOutcomesFollowTheWatchUntilTheBatchEnds) {
   t.batch_id = "b1";
   t.name = "one";
   c.bus->TaskStarted(t);
-  c.bus->TaskProgress("t1", 0.5, "half");
+  c.bus->TaskProgressed("t1", 0.5, "half");
   FinishOutcome o;
   o.task_id = "t1";
   o.batch_id = "b1";
@@ -140,19 +144,47 @@ TEST_F(ClusterBusTest, BatchOutcomesFollowTheWatchUntilTheBatchEnds) {
   c.bus->TaskCancelled("t3", "requested");
   protocol::BatchStatus done = Batch("b1", "partial", 3);
   c.bus->BatchesChanged({done});
-  std::vector<std::string> progress;
-  a.bus->SetProgressSink([&](const std::string& id, double f, const std::string& m) {
-    progress.push_back(id + ":" + std::to_string(f).substr(0, 3) + ":" + m);
-  });
   Deliver();
   EXPECT_EQ(a.rec.started, std::vector<std::string>{"t1"});
-  EXPECT_EQ(progress, std::vector<std::string>{"t1:0.5:half"});
+  EXPECT_EQ(a.rec.progress, std::vector<std::string>{"t1:0.5:half"});
   EXPECT_EQ(a.rec.finished, std::vector<std::string>{"t1+cost"});
   EXPECT_EQ(a.rec.cancelled, std::vector<std::string>{"t3:requested"});
   EXPECT_EQ(a.rec.batches, std::vector<std::string>{"b1:partial"});
   // The batch is over: later outcomes of it go nowhere.
   size_t before = published_;
   c.bus->BatchesChanged({done});
+  Deliver();
+  EXPECT_EQ(published_, before);
+}
+
+// A WAIT elsewhere (a task watch, no batch) hears the task's progress, once per broker even
+// when that broker also watches the task's batch; nobody else hears it.
+TEST_F(ClusterBusTest, ProgressReachesTheBrokersWaitingOnTheTask) {
+  auto& a = Add("A");
+  auto& b = Add("B");
+  auto& c = Add("C");
+  a.bus->WatchTasks({"t1"});
+  a.bus->WatchBatch("b1");
+  Deliver();
+  protocol::TaskMsg t;
+  t.task_id = "t1";
+  t.batch_id = "b1";
+  c.bus->TaskStarted(t);
+  c.bus->TaskProgressed("t1", 0.4, "reading");
+  c.bus->TaskProgressed("t9", 0.4, "unwatched");
+  Deliver();
+  EXPECT_EQ(a.rec.progress, std::vector<std::string>{"t1:0.4:reading"});
+  EXPECT_TRUE(b.rec.progress.empty());
+  // Ended: the watch is gone, later progress (none should come) goes nowhere.
+  c.bus->TaskEnded("t1", nullptr);
+  FinishOutcome o;
+  o.task_id = "t1";
+  o.batch_id = "b1";
+  o.status = FinishStatus::kSucceeded;
+  c.bus->TaskFinished(o, nullptr);
+  Deliver();
+  size_t before = published_;
+  c.bus->TaskProgressed("t1", 0.9, "late");
   Deliver();
   EXPECT_EQ(published_, before);
 }

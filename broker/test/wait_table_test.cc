@@ -52,3 +52,33 @@ TEST(WaitTableTest, DeadlinesExpireInOrder) {
 
 }  // namespace
 }  // namespace taskmill::broker
+
+namespace taskmill::broker {
+namespace {
+
+// WAIT progress: only waiters that asked get a task's progress, each client once, and only
+// while the task is pending for them.
+TEST(WaitTableTest, ProgressGoesToTheWaitersThatAskedForIt) {
+  WaitTable t;
+  auto asked = MakeWaiter(1, {"a", "b"}, 1000);
+  asked.identity = "x";
+  asked.progress = true;
+  auto again = MakeWaiter(2, {"a"}, 1000);
+  again.identity = "x";
+  again.progress = true;
+  auto silent = MakeWaiter(3, {"a"}, 1000);
+  silent.identity = "y";
+  t.Add(asked);
+  t.Add(again);
+  t.Add(silent);
+  EXPECT_EQ(t.ProgressWatchers("a"), std::vector<std::string>{"x"});
+  EXPECT_EQ(t.ProgressWatchers("b"), std::vector<std::string>{"x"});
+  EXPECT_TRUE(t.ProgressWatchers("z").empty());
+  t.OnTerminal("b");
+  EXPECT_TRUE(t.ProgressWatchers("b").empty());
+  t.TakeIdentity("x");
+  EXPECT_TRUE(t.ProgressWatchers("a").empty()) << "y did not ask";
+}
+
+}  // namespace
+}  // namespace taskmill::broker

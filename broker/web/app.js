@@ -148,6 +148,15 @@ function progress(b) {
   return h('span', {}, bar, ` ${done} / ${b.total}`);
 }
 
+// A task's latest stored progress (running tasks report it): a bar, the percentage, the message.
+function taskProgress(t) {
+  if (t.progress === undefined) return '-';
+  const bar = h('span', {class: 'bar'}, h('i'));
+  bar.firstChild.style.width = (100 * t.progress) + '%';
+  return h('span', {class: 'task-progress'}, bar, ` ${Math.round(100 * t.progress)}%`,
+    t.progress_message ? ' ' + t.progress_message : '');
+}
+
 async function batchesPage() {
   const r = await api('/api/batches?limit=50');
   return [h('h2', {}, 'Batches'), h('p', {class: 'muted'}, 'Batches this broker saw change since it started, newest first.'),
@@ -211,10 +220,11 @@ async function batchPage(id) {
       card('critical path ms', b.critical_path_ms)),
     h('h3', {}, 'Tasks'), dag(b.tasks),
     b.next_cursor !== '0' ? h('p', {class: 'muted'}, 'Showing the first 500 tasks.') : null,
-    h('table', {id: 'batch-tasks'}, h('tr', {}, ['name', 'task', 'state', 'attempts'].map((c) => h('th', {}, c))),
+    h('table', {id: 'batch-tasks'}, h('tr', {}, ['name', 'task', 'state', 'attempts', 'progress'].map((c) => h('th', {}, c))),
       b.tasks.map((t) => h('tr', {'data-id': t.id}, h('td', {}, t.name || ''),
         h('td', {}, link('#/task/' + encodeURIComponent(t.id), t.id)), h('td', {}, stateTag(t.state)),
-        h('td', {class: 'n'}, `${t.attempts || 0} / ${t.max_attempts || 0}`))))];
+        h('td', {class: 'n'}, `${t.attempts || 0} / ${t.max_attempts || 0}`),
+        h('td', {}, t.state === 'running' ? taskProgress(t) : ''))))];
 }
 
 async function act(path, ids, done) {
@@ -238,6 +248,7 @@ async function taskPage(id) {
     h('dl', {id: 'task'}, row('queue', t.queue), row('type', t.type),
       row('batch', t.batch ? link('#/batch/' + encodeURIComponent(t.batch), t.batch) : '-'),
       row('name', t.name || '-'), row('attempts', `${t.attempts} / ${t.max_attempts}`),
+      row('progress', taskProgress(t)),
       row('worker', t.worker || '-'), row('exit code', t.exit_code ?? '-'),
       row('error', t.error ? `${t.error.code}: ${t.error.message}` : '-'),
       row('created', fmtTime(t.created_ms)), row('started', fmtTime(t.started_ms)),

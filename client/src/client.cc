@@ -259,6 +259,28 @@ Result<std::vector<protocol::TaskInfo>> Client::Wait(const std::vector<std::stri
   return std::move(reply->tasks);
 }
 
+Result<std::vector<protocol::TaskInfo>> Client::Wait(const std::vector<std::string>& ids,
+                                                     uint32_t timeout_ms,
+                                                     ProgressCallback on_progress) {
+  if (ids.empty()) return std::vector<protocol::TaskInfo>{};
+  if (!on_progress) return Wait(ids, timeout_ms);
+  // Registered before the WAIT goes out, so the first report cannot beat it.
+  uint64_t sub_id = connection_->AddTaskProgress(
+      ids, [cb = std::move(on_progress)](const protocol::Event& e) {
+        if (e.type == "task_progress") cb(e.task_id, e.progress, e.message);
+      });
+  protocol::Wait wait;
+  wait.ids = ids;
+  wait.timeout_ms = timeout_ms;
+  wait.progress = true;
+  uint64_t deadline = uint64_t{timeout_ms} + options_.request_timeout_ms;
+  auto reply =
+      Call(std::move(wait), static_cast<uint32_t>(std::min<uint64_t>(deadline, UINT32_MAX)));
+  connection_->RemoveSubscription(sub_id, false);
+  if (!reply) return std::unexpected(reply.error());
+  return std::move(reply->tasks);
+}
+
 Result<protocol::TaskInfo> Client::Get(const std::string& id) {
   auto tasks = GetMany({id});
   if (!tasks) return std::unexpected(tasks.error());

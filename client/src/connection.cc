@@ -330,7 +330,16 @@ void Connection::Finish(Request& request, Result<protocol::Reply> result) {
 uint64_t Connection::AddSubscription(const std::string& batch_id, EventCallback callback) {
   std::lock_guard lock(cb_mu_);
   uint64_t id = next_sub_id_++;
-  subs_[id] = Sub{batch_id, std::make_shared<EventCallback>(std::move(callback))};
+  subs_[id] = Sub{batch_id, std::make_shared<EventCallback>(std::move(callback)), {}};
+  return id;
+}
+
+uint64_t Connection::AddTaskProgress(const std::vector<std::string>& task_ids,
+                                     EventCallback callback) {
+  std::lock_guard lock(cb_mu_);
+  uint64_t id = next_sub_id_++;
+  subs_[id] = Sub{"", std::make_shared<EventCallback>(std::move(callback)),
+                  std::set<std::string>(task_ids.begin(), task_ids.end())};
   return id;
 }
 
@@ -349,7 +358,7 @@ void Connection::RemoveSubscription(uint64_t id, bool tell_broker) {
       cb_cv_.wait(lock, [&] { return running_sub_ != id; });
     }
   }
-  if (!last || !tell_broker) return;
+  if (!last || !tell_broker || batch_id.empty()) return;
   protocol::Subscribe unsubscribe;
   unsubscribe.req_id = next_req_id_.fetch_add(1);
   unsubscribe.batch_id = batch_id;
@@ -371,7 +380,10 @@ void Connection::RunCallbacks() {
     events_.pop_front();
     std::vector<uint64_t> ids;
     for (const auto& [id, sub] : subs_) {
-      if (sub.batch_id == event.batch_id) ids.push_back(id);
+      if (sub.batch_id == event.batch_id &&
+          (!sub.batch_id.empty() || sub.tasks.contains(event.task_id))) {
+        ids.push_back(id);
+      }
     }
     for (uint64_t id : ids) {
       auto it = subs_.find(id);  // an earlier callback may have cancelled this one
@@ -728,7 +740,9 @@ void Connection::Resubscribe() {
   std::vector<std::string> batches;
   {
     std::lock_guard lock(cb_mu_);
-    for (const auto& [id, sub] : subs_) batches.push_back(sub.batch_id);
+    for (const auto& [id, sub] : subs_) {
+      if (!sub.batch_id.empty()) batches.push_back(sub.batch_id);  // not a WAIT's progress
+    }
   }
   std::sort(batches.begin(), batches.end());
   batches.erase(std::unique(batches.begin(), batches.end()), batches.end());

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +72,9 @@ class Connection {
   // Registers a callback for a batch's events (before telling the broker, so that no
   // event is missed); returns its id, never 0.
   uint64_t AddSubscription(const std::string& batch_id, EventCallback callback);
+  // task_progress EVENTs of a WAIT with progress (no batch: batch_id "") for these tasks;
+  // removed with RemoveSubscription(id, false) once the WAIT is answered.
+  uint64_t AddTaskProgress(const std::vector<std::string>& task_ids, EventCallback callback);
   // Unregisters it; tells the broker when it was the batch's last one and tell_broker.
   // Waits for a running call of this callback, unless called from the callback thread.
   void RemoveSubscription(uint64_t id, bool tell_broker);
@@ -91,8 +95,9 @@ class Connection {
     std::optional<std::promise<Result<protocol::Reply>>> promise;
   };
   struct Sub {
-    std::string batch_id;
+    std::string batch_id;                     // "": a WAIT's progress (tasks below)
     std::shared_ptr<EventCallback> callback;  // co-owned by a callback call in progress
+    std::set<std::string> tasks;              // batch_id "": the tasks waited on
   };
 
   explicit Connection(ClientOptions options)

@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -55,6 +59,55 @@ TEST_F(ClientIntegrationTest, SubmitWaitAndGet) {
   auto missing = client_->Get("no-such-task");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
+// Issue 19: Wait with a callback gets an exec task's progress (lines of
+// $TASKMILL_PROGRESS_FILE); Get shows the last one stored. The task re-reports "half" until
+// the callback opens its gate (bounded by the script: 30 s).
+TEST_F(ClientIntegrationTest, WaitWithACallbackGetsTheProgressOfAnExecTask) {
+  ASSERT_TRUE(cluster_->StartWorker("w1", 1));
+  std::string gate = std::filesystem::temp_directory_path() /
+                     ("tm-progress-gate-" + std::to_string(getpid()));
+  std::filesystem::remove(gate);
+  const char* script =
+      "i=0; while [ ! -f \"$GATE\" ] && [ $i -lt 600 ]; do "
+      "if [ $((i % 10)) -eq 0 ]; then "
+      "printf '{\"progress\": 0.5, \"message\": \"half\"}\\n' >> \"$TASKMILL_PROGRESS_FILE\"; fi; "
+      "sleep 0.05; i=$((i+1)); done; "
+      "printf '{\"progress\": 1, \"message\": \"done\"}' >> \"$TASKMILL_PROGRESS_FILE\"";
+  auto quoted = [](std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "\"";
+  };
+  std::string payload = R"({"argv": ["sh", "-c", )" + quoted(script) + R"(], "env": {"GATE": )" +
+                        quoted(gate) + "}}";
+  auto id = client_->Submit(Spec("exec", payload));
+  ASSERT_TRUE(id) << id.error().ToString();
+  std::mutex mu;
+  std::vector<std::string> seen;
+  auto done = client_->Wait({*id}, 60000,
+                            [&](const std::string& task, double fraction, const std::string& m) {
+                              std::lock_guard lock(mu);
+                              seen.push_back(task + ":" + std::to_string(fraction).substr(0, 3) +
+                                             ":" + m);
+                              if (m == "half") std::ofstream(gate).put('x');
+                            });
+  std::filesystem::remove(gate);
+  ASSERT_TRUE(done) << done.error().ToString();
+  EXPECT_EQ(done->at(0).state, TaskState::kSucceeded);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_FALSE(seen.empty()) << "no progress reached the callback";
+    EXPECT_EQ(seen[0], *id + ":0.5:half");
+  }
+  auto got = client_->Get(*id);
+  ASSERT_TRUE(got) << got.error().ToString();
+  EXPECT_DOUBLE_EQ(got->progress, 1.0);
+  EXPECT_EQ(got->progress_message, "done");
 }
 
 TEST_F(ClientIntegrationTest, AResubmitWithTheSameIdempotencyKeyReturnsTheSameId) {

@@ -70,6 +70,22 @@ TEST(RenderTest, ARunningTaskShowsHowLongItHasRun) {
   std::string s = out.str();
   EXPECT_NE(s.find("running for  4.2s\n"), std::string::npos) << s;
   EXPECT_EQ(s.find("duration"), std::string::npos) << s;
+  EXPECT_EQ(s.find("progress"), std::string::npos) << "none reported: no line";
+}
+
+// Issue 19: the stored progress on the card and in --json.
+TEST(RenderTest, ARunningTasksProgressIsShown) {
+  protocol::TaskInfo t;
+  t.id = "t1";
+  t.state = protocol::TaskState::kRunning;
+  t.progress = 0.4;
+  t.progress_message = "reading";
+  std::ostringstream out;
+  PrintTaskCard(out, t, 0);
+  EXPECT_NE(out.str().find("progress     40%  reading\n"), std::string::npos) << out.str();
+  auto j = ToJson(t);
+  EXPECT_EQ(j["progress"], 0.4);
+  EXPECT_EQ(j["progress_message"], "reading");
 }
 
 TEST(JsonTest, Utf8AndBase64) {
@@ -108,7 +124,7 @@ TEST(JsonTest, TaskInfoHasEveryFieldAndBinaryAsBase64) {
   EXPECT_TRUE(j["history"].is_array());
   for (const char* key :
        {"queue", "type", "batch_id", "name", "priority", "attempts", "max_attempts", "duration_ms",
-        "worker", "created_ms", "started_ms", "finished_ms"}) {
+        "worker", "created_ms", "started_ms", "finished_ms", "progress", "progress_message"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
 }

@@ -400,6 +400,37 @@ std::vector<Sample> SampleMessages() {
   out.push_back({"goaway_empty", Goaway{}});
   out.push_back({"move", Move{"shutting down"}});
   out.push_back({"move_empty", Move{}});
+  // Progress stored and streamed (issue 19): a WAIT that asks for progress, the EVENT it
+  // gets (no batch), and a running task with its stored progress.
+  out.push_back({"wait_progress", Wait{5, {"01JD0000000000000000000001"}, 60000, true}});
+  {
+    Event e;
+    e.type = "task_progress";
+    e.task_id = "01JD0000000000000000000001";
+    e.state = "running";
+    e.progress = 0.4;
+    e.message = "reading: 40%";
+    e.ts_ms = 1700000000500;
+    out.push_back({"event_wait_progress", e});
+  }
+  {
+    Reply r;
+    r.req_id = 6;
+    TaskInfo t;
+    t.id = "01JD0000000000000000000001";
+    t.queue = "default";
+    t.type = "exec";
+    t.state = TaskState::kRunning;
+    t.attempts = 1;
+    t.max_attempts = 3;
+    t.worker = "w-1";
+    t.created_ms = 1700000000000;
+    t.started_ms = 1700000000100;
+    t.progress = 0.4;
+    t.progress_message = "reading: 40%";
+    r.tasks = {t};
+    out.push_back({"reply_tasks_progress", r});
+  }
   return out;
 }
 

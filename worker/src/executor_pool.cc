@@ -90,6 +90,7 @@ protocol::Done RunAttempt(const Job& job, const TaskContext::ProgressSink& progr
     out = Outcome::Fail(protocol::kHandlerExceptionCode,
                         DescribeException(std::current_exception()), /*retryable=*/true);
   }
+  ctx.FlushProgress();  // the handler's last report, if the throttle held it back
   int64_t duration = clock.MonotonicMs() - start;
   // Returned after its deadline but before the I/O thread's timer fired: still a timeout.
   if (task.timeout_ms > 0 && duration >= task.timeout_ms) {

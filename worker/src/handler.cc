@@ -7,10 +7,12 @@
 #include <cerrno>
 
 #include "taskmill/shared/clock.h"
+#include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::worker {
 namespace {
-// Progress messages closer together than this are dropped (the final one never is).
+// Progress reports closer together than this are held back, the latest kept for the next
+// report past the interval or for FlushProgress (a fraction of 1 always goes at once).
 constexpr int64_t kProgressIntervalMs = 50;
 }  // namespace
 
@@ -114,11 +116,25 @@ void TaskContext::ReportProgress(double fraction, std::string_view message) {
   {
     std::lock_guard lock(mu_);
     if (fraction < 1 && last_progress_ms_ >= 0 && now - last_progress_ms_ < kProgressIntervalMs) {
+      held_progress_.emplace(fraction, std::string(protocol::TrimProgressMessage(message)));
       return;
     }
     last_progress_ms_ = now;
+    held_progress_.reset();
   }
-  progress_(fraction, message);
+  progress_(fraction, protocol::TrimProgressMessage(message));
+}
+
+void TaskContext::FlushProgress() {
+  if (!progress_) return;
+  std::optional<std::pair<double, std::string>> held;
+  {
+    std::lock_guard lock(mu_);
+    held = std::move(held_progress_);
+    held_progress_.reset();
+    if (held) last_progress_ms_ = SystemClock::Instance().MonotonicMs();
+  }
+  if (held) progress_(held->first, held->second);
 }
 
 void TaskContext::AddCost(std::string_view name, double value) {

@@ -146,5 +146,25 @@ TEST(BuiltinTest, ProgressIsThrottledExceptTheFinalReport) {
   EXPECT_EQ(sent, (std::vector<double>{0.1, 1.0}));
 }
 
+// The throttle keeps the latest report it held back: the handler's last word is sent when it
+// returns (FlushProgress), never lost; once sent, nothing more is held.
+TEST(BuiltinTest, ProgressHeldBackByTheThrottleIsFlushedAtTheEnd) {
+  CancelSignal cancel;
+  auto task = MakeTask("t", "x");
+  std::vector<std::string> sent;
+  TaskContext ctx(task, cancel, [&](double f, std::string_view m) {
+    sent.push_back(std::to_string(f).substr(0, 4) + ":" + std::string(m));
+  });
+  ctx.ReportProgress(0.1, "a");
+  ctx.ReportProgress(0.2, "b");  // held
+  ctx.ReportProgress(0.3, "c");  // replaces b
+  ctx.FlushProgress();
+  ctx.FlushProgress();  // nothing held any more
+  EXPECT_EQ(sent, (std::vector<std::string>{"0.10:a", "0.30:c"}));
+  std::string message(600, 'x');
+  ctx.ReportProgress(1.0, message);
+  EXPECT_EQ(sent.back().size(), 5u + 512u) << "the message is cut to 512 bytes";
+}
+
 }  // namespace
 }  // namespace taskmill::worker::testing

@@ -144,14 +144,25 @@ void ClusterBus::TaskStarted(const protocol::TaskMsg& task) {
   Send(it->second, bus::Started{task.batch_id, task.task_id, task.name, task.attempt});
 }
 
-void ClusterBus::TaskProgress(const std::string& task_id, double fraction,
-                              const std::string& message) {
-  if (running_.empty()) return;
-  auto r = running_.find(task_id);
-  if (r == running_.end()) return;
-  auto it = remote_batches_.find(r->second);
-  if (it == remote_batches_.end()) return;
-  Send(it->second, bus::Progressed{task_id, fraction, message});
+void ClusterBus::TaskProgressed(const std::string& task_id, double fraction,
+                                const std::string& message) {
+  const std::vector<std::string>* batch = nullptr;
+  if (auto r = running_.find(task_id); r != running_.end()) {
+    if (auto it = remote_batches_.find(r->second); it != remote_batches_.end()) {
+      batch = &it->second;
+    }
+  }
+  const std::vector<std::string>* task = nullptr;
+  if (auto it = remote_tasks_.find(task_id); it != remote_tasks_.end()) task = &it->second;
+  if (batch == nullptr && task == nullptr) return;
+  // A broker watching both hears it once.
+  std::vector<std::string> to = batch != nullptr ? *batch : std::vector<std::string>{};
+  if (task != nullptr) {
+    for (const auto& b : *task) {
+      if (std::find(to.begin(), to.end(), b) == to.end()) to.push_back(b);
+    }
+  }
+  Send(to, bus::Progressed{task_id, fraction, message});
 }
 
 void ClusterBus::TaskFinished(const FinishOutcome& outcome, const protocol::Done* done) {
@@ -291,7 +302,7 @@ void ClusterBus::OnEvents(std::string_view payload) {
       task.attempt = st->attempt;
       for (auto* l : listeners_) l->TaskStarted(task);
     } else if (auto* pr = std::get_if<bus::Progressed>(&e)) {
-      if (progress_) progress_(pr->task_id, pr->fraction, pr->message);
+      for (auto* l : listeners_) l->TaskProgressed(pr->task_id, pr->fraction, pr->message);
     } else if (auto* fi = std::get_if<bus::Finished>(&e)) {
       const protocol::Done* done = fi->done ? &*fi->done : nullptr;
       for (auto* l : listeners_) l->TaskFinished(fi->outcome, done);

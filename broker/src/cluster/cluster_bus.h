@@ -23,7 +23,7 @@ namespace taskmill::broker {
 //   turn, before the turn's submits are written (so a notify task's watch reaches Redis
 //   before the task exists). Every broker keeps the others' watches in memory.
 // * Outcomes. The lifecycle outcomes of this broker (TaskEnded, TaskStarted, TaskFinished,
-//   TaskCancelled, BatchesChanged, and PROGRESS) of tasks and batches another broker
+//   TaskCancelled, BatchesChanged, TaskProgressed) of tasks and batches another broker
 //   watches are queued for that broker and PUBLISHed to `<prefix>bus:<its id>` at the turn's
 //   end: one PUBLISH per watching broker per turn; nothing at all when nobody elsewhere
 //   watches (a hash lookup per outcome).
@@ -36,8 +36,6 @@ namespace taskmill::broker {
 // Thread: the reactor thread. Owner: BrokerRuntime; holds references only.
 class ClusterBus : public LifecycleObserver {
  public:
-  using ProgressSink = std::function<void(const std::string& task_id, double fraction,
-                                          const std::string& message)>;
   struct Counters {
     uint64_t published = 0;       // PUBLISH commands sent (ctl and events)
     uint64_t events_sent = 0;     // outcomes sent to other brokers
@@ -63,7 +61,6 @@ class ClusterBus : public LifecycleObserver {
 
   // ---- wiring (before serving) ----
   void AddListener(LifecycleObserver& listener) { listeners_.push_back(&listener); }
-  void SetProgressSink(ProgressSink sink) { progress_ = std::move(sink); }
   void AddResync(std::function<void()> resync) { resyncs_.push_back(std::move(resync)); }
 
   // ---- this broker's clients' interest ----
@@ -74,12 +71,12 @@ class ClusterBus : public LifecycleObserver {
   // no longer announced again after a hello.
   void Unwatch(const std::string& task_id) { own_tasks_.erase(task_id); }
 
-  // ---- outcomes that are not lifecycle outcomes ----
-  void TaskProgress(const std::string& task_id, double fraction, const std::string& message);
-
   // ---- LifecycleObserver: this broker's outcomes, sent where they are watched ----
   void TaskEnded(const std::string& task_id, protocol::TaskInfo* known) override;
   void TaskStarted(const protocol::TaskMsg& task) override;
+  // To the brokers watching its batch and those watching the task itself (a WAIT there).
+  void TaskProgressed(const std::string& task_id, double fraction,
+                      const std::string& message) override;
   void TaskFinished(const FinishOutcome& outcome, const protocol::Done* done) override;
   void TaskCancelled(const std::string& task_id, const std::string& reason) override;
   void BatchesChanged(const BatchChanges& batches) override;
@@ -116,7 +113,6 @@ class ClusterBus : public LifecycleObserver {
   Publisher publish_;
   RedisConnection& subscribe_;
   std::vector<LifecycleObserver*> listeners_;
-  ProgressSink progress_;
   std::vector<std::function<void()>> resyncs_;
 
   Watchers remote_tasks_;    // task id -> brokers watching it

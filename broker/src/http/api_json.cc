@@ -117,6 +117,11 @@ json TaskSummaryJson(const TaskRecord& t) {
   if (h.count("err_code") != 0) {
     j["error"] = {{"code", Get(h, "err_code")}, {"message", Get(h, "err_msg")}};
   }
+  // The latest stored progress, while it is the current attempt's (task_record.h).
+  if (h.count("prog") != 0 && Int(h, "prog_att") == Int(h, "att")) {
+    j["progress"] = std::strtod(Get(h, "prog").c_str(), nullptr);
+    j["progress_message"] = Get(h, "prog_msg");
+  }
   return j;
 }
 

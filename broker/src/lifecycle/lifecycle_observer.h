@@ -18,9 +18,9 @@ struct ReadyTasks {
 // What the task-lifecycle layer (task_lifecycle.h) tells the rest of the broker: typed
 // outcomes of the store calls it made. Each subscriber overrides the outcomes it cares for
 // (docs/architecture.md, "Lifecycle outcomes", lists who subscribes to which):
-//   TaskWaiters (WAIT, RESULT notify): TaskEnded, WantsResult
-//   BatchEvents (batch subscriptions, dashboard): TaskStarted, TaskFinished, TaskCancelled,
-//                                                 BatchesChanged
+//   TaskWaiters (WAIT, RESULT notify): TaskEnded, WantsResult, TaskProgressed
+//   BatchEvents (batch subscriptions, dashboard): TaskStarted, TaskProgressed, TaskFinished,
+//                                                 TaskCancelled, BatchesChanged
 //   WorkerService (dispatch): QueuesReady, TasksEnqueued, ClaimsDue, CancelRequested
 // Outcomes are published on the reactor thread, from the store's reply callbacks, in the
 // order the store reported them. A subscriber never calls back into the layer from inside an
@@ -40,6 +40,10 @@ class LifecycleObserver {
   // An attempt ended (DONE, lease expiry, worker lost), stale ones included; `done` is the
   // worker's report when there was one.
   virtual void TaskFinished(const FinishOutcome& /*outcome*/, const protocol::Done* /*done*/) {}
+  // A running attempt reported progress (PROGRESS, fenced and throttled by the broker that
+  // holds its worker; here or, through the cluster bus, on another broker).
+  virtual void TaskProgressed(const std::string& /*task_id*/, double /*fraction*/,
+                              const std::string& /*message*/) {}
   // A task was cancelled while not running (directly, or as a descendant).
   virtual void TaskCancelled(const std::string& /*task_id*/, const std::string& /*reason*/) {}
   // Tasks may be ready in these queues ("" = any queue).

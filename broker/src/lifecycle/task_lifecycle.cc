@@ -227,6 +227,11 @@ void TaskLifecycle::Started(const protocol::TaskMsg& task) {
   for (auto* o : observers_) o->TaskStarted(task);
 }
 
+void TaskLifecycle::Progressed(const std::string& task_id, double fraction,
+                               const std::string& message) {
+  for (auto* o : observers_) o->TaskProgressed(task_id, fraction, message);
+}
+
 // ---- results ----
 
 void TaskLifecycle::Finish(const std::string& worker_id, protocol::Done done) {

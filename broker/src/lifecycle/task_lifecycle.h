@@ -65,6 +65,9 @@ class TaskLifecycle {
   // Publishes TaskStarted: `task` went out to its worker. A claimed task whose worker left
   // before it was sent never started (its attempt fails as dispatch_failed instead).
   void Started(const protocol::TaskMsg& task);
+  // Publishes TaskProgressed: a running attempt's progress, fenced and throttled by the
+  // worker side (WorkerService), which also stores it.
+  void Progressed(const std::string& task_id, double fraction, const std::string& message);
   // Queues one result (or a failure the broker decided on, e.g. dispatch_failed) of
   // `worker_id` for the turn's end. Kept and sent again while the store is unreachable or full.
   void Finish(const std::string& worker_id, protocol::Done done);

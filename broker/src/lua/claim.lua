@@ -11,8 +11,8 @@
 --   (deadline = now + lease, never past now + timeout + grace); wl:<worker> (task id -> the
 --   next token: the only place the token is kept); stats:<queue>.running.
 -- Returns (msgpack): {claims = {{tasks = {{id, tok, att, spec, payload, waited, parents},
---   ...}, held = tasks passed over because of a limit (absent: none)}, ...}, batches}: one entry per request, in order; spec and payload are the record's
---   bytes, untouched (the broker decodes the spec: task_record.h); waited = ms since created
+--   ...}, held = tasks passed over because of a limit (absent: none)}, ...}, batches}: one
+--   entry per request, in order; spec and payload are the record's bytes, untouched (the broker decodes the spec: task_record.h); waited = ms since created
 --   or due (the broker's taskmill_task_wait_seconds); parents = {parent name, its output, ...}
 --   (absent for a task without parents).
 -- Limits (lib/limits.lua): a task of a queue with a rate, concurrency or cost-rate limit is

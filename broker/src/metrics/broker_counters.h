@@ -16,7 +16,15 @@ struct BrokerCounters {
                                   // or not reading their replies)
   uint64_t forbidden = 0;         // requests and READYs refused for their key's role or binding
   uint64_t unregistered = 0;      // DONEs and PROGRESS from connections that never sent READY
-  uint64_t stale_progress = 0;    // PROGRESS of an attempt the sender does not hold (token)
+  uint64_t stale_progress = 0;    // PROGRESS of an attempt the sender does not hold (token),
+                                  // here or, when it was to be stored, in Redis
+  uint64_t bad_progress = 0;      // PROGRESS whose fraction is not a number
+  uint64_t progress_received = 0;  // PROGRESS past fencing, before the throttle
+  uint64_t progress_coalesced = 0;  // replaced by a later report of the task within the
+                                    // throttle interval (never stored nor published)
+  uint64_t progress_dropped = 0;    // of a new task while the throttle tracked its maximum
+  uint64_t progress_stored = 0;     // written on task records (Redis HSETs)
+  uint64_t progress_store_calls = 0;  // progress.lua calls (one per tick at most, and per DONE)
   uint64_t wrong_port = 0;        // client requests on the worker port and worker messages on
                                   // the client port (also in bad_frames), each answered
   uint64_t bad_request_ids = 0;   // SUBMITs and BATCHes refused for their request_id

@@ -156,6 +156,18 @@ void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, doub
       MetricType::Counter, static_cast<double>(s.workers_lost));
   one("taskmill_broker_stale_results_total", "Results this broker saw fenced off as stale",
       MetricType::Counter, static_cast<double>(s.stale_results));
+  one("taskmill_broker_progress_received_total",
+      "PROGRESS reports past fencing (before the per-task throttle)", MetricType::Counter,
+      static_cast<double>(s.progress_received));
+  one("taskmill_broker_progress_coalesced_total",
+      "PROGRESS reports replaced by a later one of the same task within the throttle interval "
+      "(never stored nor published)",
+      MetricType::Counter, static_cast<double>(s.progress_coalesced));
+  one("taskmill_broker_progress_stored_total", "PROGRESS reports written on task records",
+      MetricType::Counter, static_cast<double>(s.progress_stored));
+  one("taskmill_broker_stale_progress_total",
+      "PROGRESS reports of an attempt the sender no longer holds (wrong token), dropped",
+      MetricType::Counter, static_cast<double>(s.stale_progress));
   one("taskmill_broker_redis_used_memory_bytes",
       "Redis's used_memory at the broker's last reading (every 500 ms)", MetricType::Gauge,
       static_cast<double>(s.redis_used_bytes));

@@ -34,6 +34,12 @@ struct ReactorSnapshot {
   uint64_t request_replays = 0;   // resent SUBMITs and BATCHes answered from the first reply
   uint64_t bad_limits = 0;        // LIMITs refused for a setting that cannot be parsed
   uint64_t stale_results = 0;     // DONEs fenced off (this broker's share)
+  // PROGRESS (BrokerCounters): past fencing, coalesced by the throttle, stored, and refused
+  // (stale token here or in Redis).
+  uint64_t progress_received = 0;
+  uint64_t progress_coalesced = 0;
+  uint64_t progress_stored = 0;
+  uint64_t stale_progress = 0;
   uint64_t tasks_dispatched = 0;  // TASK messages sent
   uint64_t workers_lost = 0;      // workers declared dead by missed heartbeats
   uint64_t curve_allowed = 0;     // CURVE handshakes admitted by the ZAP handler

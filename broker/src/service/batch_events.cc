@@ -160,8 +160,8 @@ void BatchEvents::TaskStarted(const protocol::TaskMsg& task) {
   Emit(task.batch_id, *w, std::move(e));
 }
 
-void BatchEvents::TaskProgress(const std::string& task_id, double fraction,
-                               const std::string& message) {
+void BatchEvents::TaskProgressed(const std::string& task_id, double fraction,
+                                 const std::string& message) {
   std::string batch_id;
   Watch* w = FindByTask(task_id, batch_id);
   if (w == nullptr) return;

@@ -45,7 +45,8 @@ class BatchEvents : public LifecycleObserver {
 
   void BatchStarted(const protocol::BatchStatus& batch);
   void TaskStarted(const protocol::TaskMsg& task) override;
-  void TaskProgress(const std::string& task_id, double fraction, const std::string& message);
+  void TaskProgressed(const std::string& task_id, double fraction,
+                      const std::string& message) override;
   // A Finish/Reap/Release item; `done` is the worker's report when there was one.
   void TaskFinished(const FinishOutcome& outcome, const protocol::Done* done) override;
   // A task cancelled directly or as a descendant.

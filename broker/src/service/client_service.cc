@@ -52,6 +52,18 @@ ClientService::ClientService(BrokerContext& ctx, QuotaLimits quotas)
                [this](const std::string& identity, protocol::TaskInfo task) {
                  ctx_.frontend.Send(identity,
                                     protocol::Encode(protocol::ResultMsg{std::move(task)}));
+               },
+               // WAIT progress: an EVENT task_progress with no batch (docs/protocol.md).
+               [this](const std::string& identity, const std::string& task_id, double fraction,
+                      const std::string& message) {
+                 protocol::Event e;
+                 e.type = "task_progress";
+                 e.task_id = task_id;
+                 e.state = "running";
+                 e.progress = fraction;
+                 e.message = message;
+                 e.ts_ms = ctx_.clock.NowMs();
+                 ctx_.frontend.Send(identity, protocol::Encode(e));
                }),
       quotas_(quotas),
       stats_pages_(ctx, [this]() -> Store& { return Reads(); },
@@ -398,7 +410,8 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
   std::string owner = OwnerFilter();
   waiters_.ReadStarted();
   GetChunked(std::move(ids), [this, identity, req_id = wait.req_id, asked = wait.ids, deadline,
-                              owner](Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
+                              owner, progress = wait.progress](
+                                 Result<std::vector<std::optional<protocol::TaskInfo>>> r) {
     // Tasks that ended while this read was in flight (it runs on the read connection, so it
     // may have read them before their DONE was recorded on the other one) count as settled.
     struct ReadDone {
@@ -410,7 +423,7 @@ void ClientService::OnWait(const std::string& identity, protocol::Wait& wait) {
       ReplyError(identity, req_id, r.error());
       return;
     }
-    WaitTable::Waiter w{identity, req_id, asked, {}, deadline, owner};
+    WaitTable::Waiter w{identity, req_id, asked, {}, deadline, owner, progress};
     bool read_too_early = false;  // true iff a task read as running has ended since
     for (size_t i = 0; i < asked.size(); ++i) {
       // Unknown ids count as settled: waiting for them could never end.

@@ -2,8 +2,16 @@
 
 namespace taskmill::broker {
 
-TaskWaiters::TaskWaiters(Settled settled, Push push)
-    : settled_(std::move(settled)), push_(std::move(push)) {}
+TaskWaiters::TaskWaiters(Settled settled, Push push, PushProgress progress)
+    : settled_(std::move(settled)), push_(std::move(push)), progress_(std::move(progress)) {}
+
+void TaskWaiters::TaskProgressed(const std::string& task_id, double fraction,
+                                 const std::string& message) {
+  if (!progress_) return;
+  for (const auto& identity : waits_.ProgressWatchers(task_id)) {
+    progress_(identity, task_id, fraction, message);
+  }
+}
 
 void TaskWaiters::ReadFinished() {
   if (reads_ > 0 && --reads_ == 0) ended_during_reads_.clear();

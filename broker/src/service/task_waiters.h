@@ -24,6 +24,9 @@ class TaskWaiters : public LifecycleObserver {
   using Settled = std::function<void(WaitTable::Waiter)>;
   // A RESULT whose task's final state is known: push it to `identity`.
   using Push = std::function<void(const std::string& identity, protocol::TaskInfo task)>;
+  // A task's progress for `identity`, a client WAITing on it with progress set.
+  using PushProgress = std::function<void(const std::string& identity, const std::string& task_id,
+                                          double fraction, const std::string& message)>;
 
   // Tasks awaiting a RESULT push; past this, notify is ignored (a client can still WAIT).
   static constexpr size_t kMaxNotify = 1'000'000;
@@ -31,7 +34,7 @@ class TaskWaiters : public LifecycleObserver {
   // settles a WAIT that read a task just before it ended.
   static constexpr size_t kMaxEndedDuringReads = 100'000;
 
-  TaskWaiters(Settled settled, Push push);
+  TaskWaiters(Settled settled, Push push, PushProgress progress = {});
 
   // ---- WAIT ----
   void AddWait(WaitTable::Waiter w) { waits_.Add(std::move(w)); }
@@ -61,10 +64,13 @@ class TaskWaiters : public LifecycleObserver {
   bool WantsResult(const std::string& task_id) const override {
     return notify_.contains(task_id);
   }
+  void TaskProgressed(const std::string& task_id, double fraction,
+                      const std::string& message) override;
 
  private:
   Settled settled_;
   Push push_;
+  PushProgress progress_;
   WaitTable waits_;
   std::unordered_map<std::string, std::string> notify_;  // task id -> client to push RESULT to
   std::vector<std::pair<std::string, std::string>> to_read_;  // (task id, client) to read

@@ -1,11 +1,14 @@
 #include "service/wait_table.h"
 
+#include <algorithm>
+
 namespace taskmill::broker {
 
 uint64_t WaitTable::Add(Waiter w) {
   uint64_t key = next_key_++;
   for (const auto& id : w.pending) by_task_.emplace(id, key);
   by_deadline_.emplace(w.deadline_ms, key);
+  if (w.progress) ++progress_waiters_;
   waiters_.emplace(key, std::move(w));
   return key;
 }
@@ -13,6 +16,7 @@ uint64_t WaitTable::Add(Waiter w) {
 WaitTable::Waiter WaitTable::Take(uint64_t key) {
   Waiter w = std::move(waiters_.at(key));
   waiters_.erase(key);
+  if (w.progress) --progress_waiters_;
   for (const auto& id : w.pending) {
     auto [begin, end] = by_task_.equal_range(id);
     for (auto it = begin; it != end;) {
@@ -27,6 +31,19 @@ WaitTable::Waiter WaitTable::Take(uint64_t key) {
     }
   }
   return w;
+}
+
+std::vector<std::string> WaitTable::ProgressWatchers(const std::string& task_id) const {
+  std::vector<std::string> out;
+  if (progress_waiters_ == 0) return out;
+  auto [begin, end] = by_task_.equal_range(task_id);
+  for (auto it = begin; it != end; ++it) {
+    const auto& w = waiters_.at(it->second);
+    if (w.progress && std::find(out.begin(), out.end(), w.identity) == out.end()) {
+      out.push_back(w.identity);
+    }
+  }
+  return out;
 }
 
 std::vector<WaitTable::Waiter> WaitTable::OnTerminal(const std::string& task_id) {

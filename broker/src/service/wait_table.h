@@ -21,6 +21,7 @@ class WaitTable {
     std::unordered_set<std::string> pending;  // ids not yet terminal
     int64_t deadline_ms = 0;                  // monotonic
     std::string owner;                        // the answer shows only tasks it owns ("" = all)
+    bool progress = false;  // true iff the client asked for its tasks' progress (WAIT progress)
   };
 
   // Adds a waiter for `pending` (a subset of ids); returns its key.
@@ -31,6 +32,8 @@ class WaitTable {
   std::vector<Waiter> TakeExpired(int64_t now_ms);
   // Removes and returns every waiter of one client (it went away).
   std::vector<Waiter> TakeIdentity(const std::string& identity);
+  // The clients waiting on `task_id` that asked for its progress (each once).
+  std::vector<std::string> ProgressWatchers(const std::string& task_id) const;
   // Ids still pending across all waiters (for a periodic re-check).
   std::vector<std::string> PendingIds() const;
   size_t size() const { return waiters_.size(); }
@@ -42,6 +45,7 @@ class WaitTable {
   std::unordered_map<uint64_t, Waiter> waiters_;
   std::unordered_multimap<std::string, uint64_t> by_task_;  // task id -> waiter keys
   std::multimap<int64_t, uint64_t> by_deadline_;            // deadline -> waiter key
+  size_t progress_waiters_ = 0;  // waiters with progress set (none: ProgressWatchers is O(1))
 };
 
 }  // namespace taskmill::broker

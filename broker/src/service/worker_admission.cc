@@ -9,6 +9,7 @@
 #include "service/worker_service.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/shared/protocol/codec.h"
+#include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::broker {
 namespace {
@@ -121,8 +122,52 @@ void WorkerService::OnProgress(const std::string& identity, const protocol::Prog
                  progress.task_id, w->id);
     return;
   }
-  ctx_.events.TaskProgress(progress.task_id, progress.fraction, progress.message);
-  ctx_.bus.TaskProgress(progress.task_id, progress.fraction, progress.message);
+  auto fraction = protocol::ClampProgressFraction(progress.fraction);
+  if (!fraction) {
+    ++ctx_.counters.bad_progress;
+    Log()->debug("task {}: PROGRESS with a fraction that is not a number: dropped",
+                 progress.task_id);
+    return;
+  }
+  ++ctx_.counters.progress_received;
+  ProgressWrite report{w->id, progress.task_id, progress.token, *fraction,
+                       std::string(protocol::TrimProgressMessage(progress.message))};
+  auto now = progress_.Offer(std::move(report), ctx_.clock.MonotonicMs());
+  ctx_.counters.progress_coalesced = progress_.counters().coalesced;
+  ctx_.counters.progress_dropped = progress_.counters().dropped;
+  if (now) EmitProgress(std::move(*now));
+}
+
+void WorkerService::EmitProgress(ProgressWrite report) {
+  ctx_.lifecycle.Progressed(report.task_id, report.fraction, report.message);
+  progress_writes_.push_back(std::move(report));
+}
+
+void WorkerService::OnProgressTick() {
+  for (auto& due : progress_.TakeDue(ctx_.clock.MonotonicMs())) EmitProgress(std::move(due));
+  SaveProgress();
+}
+
+void WorkerService::FlushProgressOf(const std::string& task_id) {
+  if (auto last = progress_.TakeEnded(task_id)) EmitProgress(std::move(*last));
+  SaveProgress();
+}
+
+void WorkerService::SaveProgress() {
+  if (progress_writes_.empty()) return;
+  ++ctx_.counters.progress_store_calls;
+  auto writes = std::move(progress_writes_);
+  progress_writes_.clear();
+  // Best effort, like the events: a write Redis could not take is not retried (the next
+  // report, or the task's end, supersedes it).
+  ctx_.store.SaveProgress(std::move(writes), [this](Result<ProgressSaved> r) {
+    if (!r) {
+      Log()->debug("progress not stored: {}", r.error().message);
+      return;
+    }
+    ctx_.counters.progress_stored += r->stored;
+    ctx_.counters.stale_progress += r->refused;
+  });
 }
 
 }  // namespace taskmill::broker

@@ -160,6 +160,9 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
     }
     return;
   }
+  // Its last progress held back by the throttle is stored before the DONE (same connection,
+  // so in order): a final report is never lost to the throttle.
+  FlushProgressOf(done.task_id);
   // Only the live attempt's DONE frees its slot; a stale one is recorded (and fenced off).
   if (auto it = w->in_flight.find(done.task_id);
       it != w->in_flight.end() && (it->second == done.token || it->second == 0)) {

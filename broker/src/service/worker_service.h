@@ -9,6 +9,7 @@
 #include "dispatch/worker_registry.h"
 #include "service/authz.h"
 #include "service/broker_context.h"
+#include "service/progress_throttle.h"
 #include "lifecycle/lifecycle_observer.h"
 #include "service/wrong_port.h"
 #include "taskmill/shared/protocol/messages.h"
@@ -42,6 +43,9 @@ class WorkerService : public LifecycleObserver {
   void ClaimsDue() override;
   void CancelRequested(const std::string& worker_id, const std::string& task_id, uint64_t token,
                        const std::string& reason) override;
+  // Progress held back by the throttle whose interval passed goes on; the turn's progress
+  // writes go to the store in one call.
+  void OnProgressTick();
   // Graceful stop: DRAIN every worker; no new tasks go out.
   void StartDrain(uint32_t grace_ms);
   // Hand-off (the broker's SIGTERM): no new tasks go out; DONEs are still recorded.
@@ -59,6 +63,11 @@ class WorkerService : public LifecycleObserver {
                              const protocol::Ready& ready);
   void OnDone(const std::string& identity, protocol::Done done);
   void OnProgress(const std::string& identity, const protocol::Progress& progress);
+  // A report past the throttle: published (TaskLifecycle::Progressed) and queued to store.
+  void EmitProgress(ProgressWrite report);
+  // The pending report of an attempt that ended goes on, and every queued write is sent.
+  void FlushProgressOf(const std::string& task_id);
+  void SaveProgress();
   // CURVE: records (or refreshes) these worker id -> key bindings in Redis, shared by every
   // broker; a worker here whose id another broker bound to another key is evicted.
   void BindAcrossBrokers(std::vector<std::pair<std::string, std::string>> bindings);
@@ -76,6 +85,8 @@ class WorkerService : public LifecycleObserver {
   WorkerRegistry& registry_;             // ctx_.workers
   WorkerBindings bindings_;              // CURVE: which key each worker id belongs to
   HeldResults held_;                     // DONEs of connections that have not sent READY yet
+  ProgressThrottle progress_;            // PROGRESS per task: at most one per interval on
+  std::vector<ProgressWrite> progress_writes_;  // reports to store at the tick (or a DONE)
   WrongPortGuard wrong_port_;  // client requests on the worker port
   int64_t next_bind_refresh_ms_ = 0;     // monotonic ms of the next BindAcrossBrokers refresh
   bool draining_ = false;                // true iff StartDrain was called: nothing new goes out

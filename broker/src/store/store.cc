@@ -17,7 +17,7 @@ namespace {
 constexpr const char* kScriptNames[] = {
     "enqueue", "claim", "finish",    "promote", "reap",      "extend",     "release_worker",
     "cancel",  "get",   "get_batch", "stats",   "dead_list", "dead_retry", "dead_purge",
-    "bind_workers", "limit"};
+    "bind_workers", "progress", "limit"};
 
 constexpr size_t kMaxKeyLength = 256;  // label keys, cost names
 
@@ -304,6 +304,12 @@ void Store::Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResu
   }
   Send<ExtendResult>(kExtend, clock_.NowMs(), wire::ExtendArgs(worker_id, lease_ms),
                      std::move(cb), wire::ParseExtend);
+}
+
+void Store::SaveProgress(std::vector<ProgressWrite> writes, Callback<ProgressSaved> cb) {
+  if (writes.empty()) return cb(ProgressSaved{});
+  Send<ProgressSaved>(kProgress, clock_.NowMs(), wire::ProgressArgs(writes), std::move(cb),
+                      wire::ParseProgress);
 }
 
 void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb,

@@ -99,6 +99,8 @@ class Store : public TaskStore {
   void Extend(std::string worker_id, uint32_t lease_ms, Callback<ExtendResult> cb);
   // The worker is gone: all its leases fail as retryable (worker_lost), except those of the
   // task ids in `keep` (a worker that moved here from another broker still holds those).
+  // Stores the latest progress of running attempts (progress.lua), fenced by their tokens.
+  void SaveProgress(std::vector<ProgressWrite> writes, Callback<ProgressSaved> cb);
   void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb,
                      std::vector<std::string> keep = {}) override;
   // `owner` (here and in Get, GetBatch): "" acts on every task; else tasks (batches) owned
@@ -162,6 +164,7 @@ class Store : public TaskStore {
     kDeadRetry,
     kDeadPurge,
     kBindWorkers,
+    kProgress,
     kLimit,
     kScriptCount
   };

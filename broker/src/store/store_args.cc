@@ -92,6 +92,27 @@ std::string ExtendArgs(const std::string& worker_id, uint32_t lease_ms) {
   return w.Take();
 }
 
+std::string ProgressArgs(const std::vector<ProgressWrite>& writes) {
+  MsgpackWriter w;
+  w.Map(1);
+  w.Str("items");
+  w.Array(static_cast<uint32_t>(writes.size()));
+  for (const auto& p : writes) {
+    w.Map(5);
+    w.Str("id");
+    w.Str(p.task_id);
+    w.Str("worker");
+    w.Str(p.worker_id);
+    w.Str("tok");
+    Decimal(w, p.token);
+    w.Str("frac");
+    w.Str(Num(p.fraction));  // a string: stored as is, never reformatted by Lua
+    w.Str("msg");
+    w.Str(p.message);
+  }
+  return w.Take();
+}
+
 std::string CancelArgs(const std::string& reason, const std::string& owner,
                        const std::vector<std::string>& ids) {
   MsgpackWriter w;

@@ -311,6 +311,14 @@ Result<ExtendResult> ParseExtend(const redisReply* r) {
   return out;
 }
 
+Result<ProgressSaved> ParseProgress(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "progress reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "progress reply"));
+  TM_ASSIGN_OR_RETURN(stored, mp::Int(mp::Get(top, "stored"), "stored"));
+  TM_ASSIGN_OR_RETURN(refused, mp::Int(mp::Get(top, "refused"), "refused"));
+  return ProgressSaved{static_cast<uint32_t>(stored), static_cast<uint32_t>(refused)};
+}
+
 Result<CancelResult> ParseCancel(const redisReply* r) {
   TM_ASSIGN_OR_RETURN(packed, Unpack(r, "cancel reply"));
   TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "cancel reply"));

@@ -194,4 +194,19 @@ struct StatsPage {
   uint64_t known = 0;      // queues in the index (every page)
 };
 
+// One PROGRESS to store (progress.lua): kept only if `token` is still the live lease of
+// `task_id` held by `worker_id`.
+struct ProgressWrite {
+  std::string worker_id;
+  std::string task_id;
+  uint64_t token = 0;
+  double fraction = 0;  // 0..1
+  std::string message;  // at most protocol::kMaxProgressMessageBytes
+};
+
+struct ProgressSaved {
+  uint32_t stored = 0;   // written on their task records
+  uint32_t refused = 0;  // the attempt was no longer live (ended, or another token)
+};
+
 }  // namespace taskmill::broker

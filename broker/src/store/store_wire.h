@@ -30,6 +30,7 @@ std::string LimitArgs(uint32_t limit);                  // promote, reap
 std::string WorkerArgs(const std::string& worker_id,
                        const std::vector<std::string>& keep = {});  // release_worker
 std::string ExtendArgs(const std::string& worker_id, uint32_t lease_ms);
+std::string ProgressArgs(const std::vector<ProgressWrite>& writes);
 std::string CancelArgs(const std::string& reason, const std::string& owner,
                        const std::vector<std::string>& ids);
 std::string GetArgs(const std::string& owner, const std::vector<std::string>& ids);
@@ -72,6 +73,7 @@ Result<ClaimsResult> ParseClaims(const redisReply* r);
 Result<FinishResult> ParseFinish(const redisReply* r, bool with_next_deadline);
 Result<PromoteResult> ParsePromote(const redisReply* r);
 Result<ExtendResult> ParseExtend(const redisReply* r);
+Result<ProgressSaved> ParseProgress(const redisReply* r);
 Result<CancelResult> ParseCancel(const redisReply* r);
 // get.lua / dead_list.lua items as stored: the record's fields, its error history, its id
 // (the broker reads them with record::TaskFromFields, the HTTP API with api::TaskRecordFrom).

@@ -5,6 +5,7 @@
 #include "store/msgpack_read.h"
 #include "store/msgpack_writer.h"
 #include "store/store_wire.h"
+#include "taskmill/shared/protocol/validate.h"
 
 #define TM_ASSIGN_OR_RETURN(lhs, expr)                     \
   auto lhs##_or = (expr);                                  \
@@ -200,6 +201,12 @@ Result<protocol::TaskInfo> TaskFromFields(const std::map<std::string, std::strin
     if (k.starts_with(kCostPrefix)) t.cost[k.substr(2)] = std::strtod(v.c_str(), nullptr);
   }
   t.worker = Field(m, kWorker);
+  // Progress belongs to one attempt: a retry shows none until it reports its own.
+  if (m.contains(std::string(kProgress)) && ToInt(m, kProgressAttempt) == t.attempts) {
+    double fraction = std::strtod(Field(m, kProgress).c_str(), nullptr);
+    t.progress = protocol::ClampProgressFraction(fraction).value_or(0);
+    t.progress_message = Field(m, kProgressMessage);
+  }
   t.started_ms = ToInt(m, kStarted);
   t.finished_ms = ToInt(m, kFinished);
   if (hist.size() % 3 != 0) {

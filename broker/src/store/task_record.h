@@ -14,8 +14,10 @@
 //   res      the recorded attempt's result (EncodeResult), written once per DONE: a msgpack
 //            stream of duration_ms, exit code (nil: none), output, stdout, stderr.
 //   mutable  only the fields a transition changes, absent = default: the names below.
+//            prog, prog_msg, prog_att: the latest stored PROGRESS (progress.lua) and the
+//            attempt it belongs to (shown only while it is the current attempt).
 //   planned  (the next issues; each one more mutable field, absent = default): prio
-//            (priority changed while queued), prog (progress), ctok (completion token), exp
+//            (priority changed while queued), ctok (completion token), exp
 //            (expiry ms), and error history with tracebacks as msgpack entries of hist:<id>.
 
 #include <cstdint>
@@ -44,6 +46,9 @@ inline constexpr std::string_view kErrMsg = "err_msg";
 inline constexpr std::string_view kErrRetry = "err_retry";
 inline constexpr std::string_view kReason = "reason";
 inline constexpr std::string_view kCostPrefix = "c:";
+inline constexpr std::string_view kProgress = "prog";
+inline constexpr std::string_view kProgressMessage = "prog_msg";
+inline constexpr std::string_view kProgressAttempt = "prog_att";
 
 // The immutable part of a task, as stored in `spec` (payload aside).
 struct Spec {

@@ -58,6 +58,7 @@ export class Client extends EventEmitter {
     this.pending = new Map();       // req_id -> {resolve, reject, timer, notify}
     this.results = new ResultTable(maxKeptResults);  // RESULT pushes of notify submits
     this.subscriptions = new Map(); // batch id -> Set<Subscription>
+    this.progressWatchers = new Set(); // {ids: Set<task id>, onProgress} of waits in flight
     this.heard = false;             // true iff any message from the broker arrived
     this.closed = false;
     this.connects = 0;              // connections established, over every link
@@ -139,6 +140,15 @@ export class Client extends EventEmitter {
       if (message.error) p.reject(errorFromWire(message.error));
       else p.resolve(message);
     } else if (command === 'EVENT') {
+      if (message.batchId === '' && message.type === 'task_progress') {
+        // A WAIT's progress (wait with onProgress): no batch.
+        const p = {taskId: message.taskId, progress: message.progress, message: message.message};
+        this.emit('progress', p);
+        for (const w of [...this.progressWatchers]) {
+          if (w.ids.has(p.taskId)) w.onProgress(p);
+        }
+        return;
+      }
       for (const sub of [...(this.subscriptions.get(message.batchId) ?? [])]) sub.push(message);
     } else if (command === 'RESULT') {
       this.results.onResult(message.task);
@@ -241,12 +251,21 @@ export class Client extends EventEmitter {
 
   // Waits until every task is terminal or timeoutMs passed (then they are reported as
   // they are: not an error). One id -> one TaskInfo; an array -> an array.
-  async wait(ids, {timeoutMs = 60_000} = {}) {
+  // With onProgress({taskId, progress, message}), each progress report of these tasks while
+  // waiting comes to it (and as the client's 'progress' event), whichever broker their
+  // worker is on; the broker throttles them (one per task per 250 ms, the latest kept).
+  async wait(ids, {timeoutMs = 60_000, onProgress = null} = {}) {
     const list = (Array.isArray(ids) ? ids : [ids]).map(idOf);
     const wait = Math.min(timeoutMs, U32_MAX);
-    const reply = await this.call('WAIT', {ids: list, timeoutMs: wait},
-        {timeoutMs: wait + this.requestTimeoutMs});
-    return Array.isArray(ids) ? reply.tasks : reply.tasks[0];
+    const watcher = onProgress ? {ids: new Set(list), onProgress} : null;
+    if (watcher) this.progressWatchers.add(watcher);
+    try {
+      const reply = await this.call('WAIT', {ids: list, timeoutMs: wait, progress: !!watcher},
+          {timeoutMs: wait + this.requestTimeoutMs});
+      return Array.isArray(ids) ? reply.tasks : reply.tasks[0];
+    } finally {
+      if (watcher) this.progressWatchers.delete(watcher);
+    }
   }
 
   // One task once it ended, or as it is after timeoutMs (not an error). For a task

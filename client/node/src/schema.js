@@ -86,6 +86,8 @@ export const TaskInfo = [
   f('finished_ms', 'i64'),
   f('history', 'objList', {schema: TaskError}),
   f('artifacts', 'objList', {schema: Artifact}),
+  f('progress', 'double'),
+  f('progress_message', 'str'),
 ];
 
 export const QueueStats = [
@@ -170,7 +172,8 @@ export const Submit = [reqId, f('tasks', 'objList', {req: true, schema: TaskSpec
                        f('notify', 'bool'), f('request_id', 'str')];
 export const Batch = [reqId, f('batch', 'obj', {req: true, schema: BatchSpec}),
                       f('subscribe', 'bool'), f('request_id', 'str')];
-export const Wait = [reqId, f('ids', 'strList', req), f('timeout_ms', 'u32')];
+export const Wait = [reqId, f('ids', 'strList', req), f('timeout_ms', 'u32'),
+                     f('progress', 'bool')];
 export const Get = [reqId, f('ids', 'strList'), f('batch_id', 'str')];
 export const Cancel = [reqId, f('ids', 'strList'), f('batch_id', 'str'), f('reason', 'str')];
 export const Subscribe = [reqId, f('batch_id', 'str', req), f('unsubscribe', 'bool')];

@@ -23,8 +23,11 @@ import {EndpointRing, parseEndpoints} from './endpoints.js';
 import {Link} from './link.js';
 import {toBytes} from './spec.js';
 
+// The clock of the progress skip (tests replace `now`).
+export const progressClock = {now: () => performance.now()};
+
 // What a handler gets: one attempt of one task.
-class Task {
+export class Task {
   constructor(msg, worker, controller) {
     this.id = msg.taskId;
     this.token = msg.token;
@@ -50,10 +53,51 @@ class Task {
     this.cost[name] = (this.cost[name] ?? 0) + value;
   }
 
-  // Reports progress (fraction 0..1, optional message) to the batch's subscribers.
+  // Reports progress (fraction 0..1, clamped; NaN ignored; message cut to 512 UTF-8 bytes):
+  // the broker stores it on the task and pushes it to batch subscribers and clients waiting
+  // on the task. Reports within PROGRESS_INTERVAL_MS of the last one sent are skipped (a
+  // fraction of 1 never is), so a chatty loop cannot flood the wire.
   progress(fraction, message = '') {
-    this.worker.send('PROGRESS', {taskId: this.id, token: this.token, fraction, message});
+    const value = Number(fraction);
+    if (Number.isNaN(value)) return;
+    const clamped = Math.min(1, Math.max(0, value));
+    const now = progressClock.now();
+    const report = {taskId: this.id, token: this.token, fraction: clamped,
+                    message: trimProgressMessage(String(message))};
+    if (clamped < 1 && this.lastProgressMs !== undefined &&
+        now - this.lastProgressMs < PROGRESS_INTERVAL_MS) {
+      this.progressSkipped = (this.progressSkipped ?? 0) + 1;
+      this.heldProgress = report;  // sent by flushProgress if nothing follows
+      return;
+    }
+    this.lastProgressMs = now;
+    this.heldProgress = undefined;
+    this.worker.send('PROGRESS', report);
   }
+
+  // Sends the latest report the 50 ms skip held back, if any (the worker calls it when the
+  // handler settles, before the DONE).
+  flushProgress() {
+    const report = this.heldProgress;
+    this.heldProgress = undefined;
+    if (report === undefined) return;
+    this.lastProgressMs = progressClock.now();
+    this.worker.send('PROGRESS', report);
+  }
+}
+
+// Reports closer together than this are not sent; the broker throttles again per task (250 ms,
+// keeping the latest).
+export const PROGRESS_INTERVAL_MS = 50;
+// A progress message is cut to this many UTF-8 bytes (the broker's cap).
+export const MAX_PROGRESS_MESSAGE_BYTES = 512;
+
+export function trimProgressMessage(message) {
+  const bytes = Buffer.from(message, 'utf8');
+  if (bytes.length <= MAX_PROGRESS_MESSAGE_BYTES) return message;
+  let end = MAX_PROGRESS_MESSAGE_BYTES;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;  // not inside a character
+  return bytes.subarray(0, end).toString('utf8');
 }
 
 function outputBytes(value) {
@@ -445,6 +489,7 @@ export class Worker {
     }
     done.durationMs = elapsed;
     done.cost = task.cost;
+    task.flushProgress();  // the handler's last report, if the 50 ms skip held it back
     if (!done.ok) {
       this.warn(`task ${task.id} attempt ${task.attempt} (${task.type}) failed after ` +
         `${elapsed} ms: ${done.error.code}: ${done.error.message}` +

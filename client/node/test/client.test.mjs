@@ -2,6 +2,9 @@
 // taskmill-worker, on loopback ports chosen by the kernel.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 
 import {BrokerUnavailable, Client, InvalidSpec, Job, NotFound, TaskFailed} from
@@ -94,6 +97,45 @@ describe('client against a live cluster', {skip: skip ?? false}, () => {
     const failing = await client.submit({type: 'fail', payload: {retryable: false}});
     await assert.rejects(failing.waitUntilFinished({timeoutMs: 10_000}),
         (err) => err instanceof TaskFailed && err.error.code === 'injected_failure');
+  });
+
+  // Issue 19: an exec task's progress file lines reach a waiting client (onProgress and the
+  // 'progress' event) and are stored on the task. The task waits (bounded) for a gate file
+  // the test creates once it has seen "half", re-reporting it meanwhile.
+  test('wait with onProgress gets an exec task\'s progress; get shows the last', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tm-node-progress-'));
+    const gate = path.join(dir, 'gate');
+    const script = [
+      'i=0',
+      'while [ ! -f "$GATE" ] && [ $i -lt 600 ]; do',
+      '  if [ $((i % 10)) -eq 0 ]; then',
+      '    printf \'{"progress": 0.5, "message": "half"}\\n\' >> "$TASKMILL_PROGRESS_FILE"',
+      '  fi',
+      '  sleep 0.05; i=$((i+1))',
+      'done',
+      'printf \'{"progress": 1, "message": "done"}\\n\' >> "$TASKMILL_PROGRESS_FILE"',
+    ].join('\n');
+    const {id} = await client.submit({type: 'exec',
+      payload: {argv: ['sh', '-c', script], env: {GATE: gate}}});
+    const seen = [];
+    const emitted = [];
+    const onEvent = (p) => emitted.push(p);
+    client.on('progress', onEvent);
+    try {
+      const task = await client.wait(id, {timeoutMs: 60_000, onProgress: (p) => {
+        seen.push(p);
+        if (p.message === 'half') fs.writeFileSync(gate, '');
+      }});
+      assert.equal(task.state, 'succeeded');
+    } finally {
+      client.off('progress', onEvent);
+      fs.rmSync(dir, {recursive: true, force: true});
+    }
+    assert.deepEqual(seen[0], {taskId: id, progress: 0.5, message: 'half'});
+    assert.ok(emitted.length >= 1);
+    const stored = await client.get(id);
+    assert.equal(stored.progress, 1);
+    assert.equal(stored.progressMessage, 'done');
   });
 
   test('exec reports its exit code, stdout and stderr', async () => {

@@ -78,6 +78,16 @@ export interface TaskInfo {
   finishedMs: number;
   history: TaskError[];
   artifacts: Artifact[];
+  /** the latest progress the broker stored for the current attempt, 0..1 */
+  progress: number;
+  progressMessage: string;
+}
+
+/** A waited-on task's progress (wait with onProgress; the client's 'progress' event). */
+export interface TaskProgress {
+  taskId: string;
+  progress: number;
+  message: string;
 }
 
 export interface QueueStats {
@@ -213,8 +223,10 @@ export class Client extends EventEmitter {
   readonly moves: number;
   submit(spec: TaskSpec, options?: {notify?: boolean}): Promise<Job>;
   submitMany(specs: TaskSpec[], options?: {notify?: boolean}): Promise<Job[]>;
-  wait(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
-  wait(ids: TaskRef[], options?: {timeoutMs?: number}): Promise<TaskInfo[]>;
+  wait(id: TaskRef, options?: {timeoutMs?: number;
+                               onProgress?: (p: TaskProgress) => void}): Promise<TaskInfo>;
+  wait(ids: TaskRef[], options?: {timeoutMs?: number;
+                                  onProgress?: (p: TaskProgress) => void}): Promise<TaskInfo[]>;
   waitResult(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
   result(id: TaskRef, options?: {timeoutMs?: number}): Promise<TaskInfo>;
   get(id: TaskRef): Promise<TaskInfo>;
@@ -246,6 +258,8 @@ export class Client extends EventEmitter {
   call(command: string, message?: object, options?: {timeoutMs?: number}): Promise<any>;
   close(): Promise<void>;
   on(event: 'result', listener: (task: TaskInfo) => void): this;
+  /** progress of tasks waited on with onProgress */
+  on(event: 'progress', listener: (p: TaskProgress) => void): this;
   on(event: 'warning', listener: (error: Error) => void): this;
   /** the client left a broker (issue 17); delayMs: the backoff before dialling `to` */
   on(event: 'move', listener: (move: {from: string; to: string; reason: string;

@@ -94,6 +94,52 @@ class AsyncSubscription:
         self.close()
 
 
+class AsyncWaitProgress:
+    """A WAIT that reports progress, for asyncio: ``async for event in watch`` yields each
+    task_progress EVENT of the tasks (``event.task_id``, ``event.progress``,
+    ``event.message``) until every task is terminal or the timeout passed; then
+    ``watch.tasks`` holds their TaskInfo (as ``AsyncClient.wait`` returns them)."""
+
+    def __init__(self, client: "AsyncClient", ids: List[str], timeout: float) -> None:
+        self.tasks: List[m.TaskInfo] = []
+        self._client = client
+        self._ids = ids
+        self._timeout = timeout
+
+    async def __aiter__(self) -> AsyncIterator[m.Event]:
+        loop = asyncio.get_running_loop()
+        events: "asyncio.Queue[m.Event]" = asyncio.Queue()
+
+        def deliver(event: m.Event) -> None:  # on the I/O thread
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, event)
+            except RuntimeError:  # the loop is closed
+                pass
+        key = calls.PROGRESS_SINK
+        conn = self._client._conn
+        sub_id = conn.add_sink(key, calls.progress_filter(self._ids, deliver))
+        try:
+            waiting = asyncio.ensure_future(self._client._run(
+                calls.wait(self._ids, self._timeout, self._client.request_timeout, True)))
+            try:
+                while not waiting.done():
+                    getter = asyncio.ensure_future(events.get())
+                    done, _ = await asyncio.wait({getter, waiting},
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    if getter in done:
+                        yield getter.result()
+                    else:
+                        getter.cancel()
+                while not events.empty():  # reports that came before the reply
+                    yield events.get_nowait()
+                self.tasks = waiting.result()
+            finally:
+                if not waiting.done():
+                    waiting.cancel()
+        finally:
+            conn.remove_sink(key, sub_id)
+
+
 class AsyncSubscribedBatch:
     """A batch submitted together with an AsyncSubscription to its events."""
 
@@ -156,10 +202,27 @@ class AsyncClient:
         ids = await self._run(call)
         return [AsyncTaskHandle(i, self) for i in ids]
 
-    async def wait(self, ids: Union[str, Sequence[str]],
-                   timeout: float = 300.0) -> List[m.TaskInfo]:
+    async def wait(self, ids: Union[str, Sequence[str]], timeout: float = 300.0, *,
+                   on_progress: Optional[Callable[[str, float, str], Any]] = None
+                   ) -> List[m.TaskInfo]:
+        """As Client.wait; ``on_progress(task_id, fraction, message)`` runs on the event
+        loop for each progress report (a coroutine function is scheduled as a task)."""
         id_list = [ids] if isinstance(ids, str) else list(ids)
-        return await self._run(calls.wait(id_list, timeout, self.request_timeout))
+        if on_progress is None:
+            return await self._run(calls.wait(id_list, timeout, self.request_timeout))
+        watch = AsyncWaitProgress(self, id_list, timeout)
+        async for event in watch:
+            result = on_progress(event.task_id, event.progress, event.message)
+            if asyncio.iscoroutine(result):
+                asyncio.get_running_loop().create_task(result)
+        return watch.tasks
+
+    def wait_progress(self, ids: Union[str, Sequence[str]],
+                      timeout: float = 300.0) -> AsyncWaitProgress:
+        """``async for event in client.wait_progress(ids)``: the tasks' progress while
+        waiting for them; the final TaskInfo list is then ``.tasks``."""
+        id_list = [ids] if isinstance(ids, str) else list(ids)
+        return AsyncWaitProgress(self, id_list, timeout)
 
     async def wait_result(self, task_id: str, timeout: float = 300.0) -> m.TaskInfo:
         """As Client.wait_result: from the push of a task submitted here with notify."""

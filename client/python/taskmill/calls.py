@@ -184,10 +184,26 @@ def warn(reply: m.Reply) -> m.Reply:
     return reply
 
 
-def wait(ids: Sequence[str], wait_timeout: float, timeout: float) -> Call[List[m.TaskInfo]]:
+def wait(ids: Sequence[str], wait_timeout: float, timeout: float,
+         progress: bool = False) -> Call[List[m.TaskInfo]]:
     ms = max(0, min(int(wait_timeout * 1000), m.U32))
-    return Call(m.Wait(ids=list(ids), timeout_ms=ms), wait_timeout + timeout,
-                lambda r: list(r.tasks))
+    return Call(m.Wait(ids=list(ids), timeout_ms=ms, progress=progress),
+                wait_timeout + timeout, lambda r: list(r.tasks))
+
+
+#: A WAIT's task_progress EVENTs carry no batch: their sinks are registered under this key.
+PROGRESS_SINK = ""
+
+
+def progress_filter(ids: Sequence[str], deliver: Callable[[m.Event], None]
+                    ) -> Callable[[m.Event], None]:
+    """A sink passing on the task_progress EVENTs of these tasks only."""
+    wanted = set(ids)
+
+    def sink(event: m.Event) -> None:
+        if event.type == "task_progress" and event.task_id in wanted:
+            deliver(event)
+    return sink
 
 
 def get_many(ids: Sequence[str], timeout: float) -> Call[List[m.TaskInfo]]:

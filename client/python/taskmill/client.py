@@ -21,7 +21,26 @@ from taskmill.handle import TaskHandle
 from taskmill.results import DEFAULT_MAX_KEPT
 
 EventCallback = Callable[[m.Event], None]
+#: A waited-on task's progress: (task_id, fraction 0..1, message).
+ProgressCallback = Callable[[str, float, str], None]
 _END = object()
+
+
+class _ProgressSink:
+    """Hands a WAIT's task_progress EVENTs to its callback on the callback thread."""
+
+    def __init__(self, client: "Client", callback: ProgressCallback) -> None:
+        self._client = client
+        self._callback = callback
+        self.active = True
+
+    def deliver(self, event: m.Event) -> None:  # on the I/O thread: must not block
+        if self.active:
+            self._client._callbacks.put((self, event))
+
+    def _run_callback(self, event: m.Event) -> None:  # on the callback thread
+        if self.active:
+            self._callback(event.task_id, event.progress, event.message)
 
 
 class Subscription:
@@ -197,12 +216,23 @@ class Client:
         ids = self._run(call)
         return [TaskHandle(i, self) for i in ids]
 
-    def wait(self, ids: Union[str, Sequence[str]],
-             timeout: float = 300.0) -> List[m.TaskInfo]:
+    def wait(self, ids: Union[str, Sequence[str]], timeout: float = 300.0, *,
+             on_progress: Optional[ProgressCallback] = None) -> List[m.TaskInfo]:
         """TaskInfo of each task once all are terminal, or as they are after ``timeout``
-        seconds (a task still running then is not an error). Always asks the broker."""
+        seconds (a task still running then is not an error). Always asks the broker.
+        ``on_progress(task_id, fraction, message)`` runs on the callback thread for each
+        progress report of these tasks while waiting, whichever broker their worker is on
+        (throttled by the broker: at most one per task per 250 ms, the latest kept)."""
         id_list = [ids] if isinstance(ids, str) else list(ids)
-        return self._run(calls.wait(id_list, timeout, self.request_timeout))
+        if on_progress is None:
+            return self._run(calls.wait(id_list, timeout, self.request_timeout))
+        sink = _ProgressSink(self, on_progress)
+        key = calls.PROGRESS_SINK
+        sub_id = self._conn.add_sink(key, calls.progress_filter(id_list, sink.deliver))
+        try:
+            return self._run(calls.wait(id_list, timeout, self.request_timeout, True))
+        finally:
+            self._conn.remove_sink(key, sub_id)  # reports already queued still run
 
     def wait_result(self, task_id: str, timeout: float = 300.0) -> m.TaskInfo:
         """One task once it ended, or as it is after ``timeout`` seconds (no raise). For a

@@ -399,7 +399,7 @@ class Connection:
     def _renew_subscriptions(self, sock: zmq.Socket[Any]) -> None:
         """A new connection may have a new identity: subscribe again (docs 9.1)."""
         with self._lock:
-            batches: List[str] = list(self._subs)
+            batches: List[str] = [b for b in self._subs if b]  # "": WAIT progress sinks
         for batch_id in batches:
             msg = m.Subscribe(req_id=next(self._req_ids), batch_id=batch_id)
             try:

@@ -228,6 +228,9 @@ class TaskInfo:
     finished_ms: int = 0
     history: List[TaskError] = field(default_factory=list)
     artifacts: List[Artifact] = field(default_factory=list)
+    #: The latest progress the broker stored for the current attempt (0..1) and its message.
+    progress: float = 0.0
+    progress_message: str = ""
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -281,6 +284,8 @@ TaskInfo.FIELDS = (
     Field("finished_ms", INT),
     Field("history", OBJ_LIST, cls=TaskError),
     Field("artifacts", OBJ_LIST, cls=Artifact),
+    Field("progress", DOUBLE),
+    Field("progress_message", STR),
 )
 
 
@@ -487,10 +492,12 @@ class Wait:
     req_id: int = 0
     ids: List[str] = field(default_factory=list)
     timeout_ms: int = 0
+    progress: bool = False  # also push task_progress EVENTs (batch_id "") while waiting
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("ids", STR_LIST, required=True),
         Field("timeout_ms", UINT, max=U32),
+        Field("progress", BOOL),
     )
 
 

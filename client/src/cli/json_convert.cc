@@ -116,6 +116,8 @@ json ToJson(const protocol::TaskInfo& t) {
   for (const auto& e : t.history) history.push_back(ToJson(e));
   out["history"] = std::move(history);
   if (!t.artifacts.empty()) out["artifacts"] = ToJson(t.artifacts);  // absent: none
+  out["progress"] = t.progress;
+  out["progress_message"] = t.progress_message;
   return out;
 }
 

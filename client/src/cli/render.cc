@@ -174,6 +174,13 @@ void PrintTaskCard(std::ostream& out, const protocol::TaskInfo& t, int64_t now_m
   } else {
     Field(out, "duration", FormatDurationMs(TaskDurationMs(t)));
   }
+  if (t.progress > 0 || !t.progress_message.empty()) {
+    char pct[16];
+    std::snprintf(pct, sizeof pct, "%.0f%%", t.progress * 100);
+    Field(out, "progress", t.progress_message.empty() ? std::string(pct)
+                                                      : std::string(pct) + "  " +
+                                                            Printable(t.progress_message));
+  }
   Field(out, "cost", FormatCost(t.cost));
   if (!t.worker.empty()) Field(out, "worker", t.worker);
   Field(out, "created", FormatTime(t.created_ms));

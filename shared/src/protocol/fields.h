@@ -97,6 +97,8 @@ void Fields(V& v, S& x) {
   v.Int("finished_ms", x.finished_ms);
   v.ObjList("history", x.history);
   v.ObjList("artifacts", x.artifacts);
+  v.Double("progress", x.progress);
+  v.Str("progress_message", x.progress_message);
 }
 
 template <class V, class S>
@@ -212,6 +214,7 @@ void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
   v.StrList("ids", x.ids, Req::kYes);
   v.Uint("timeout_ms", x.timeout_ms);
+  v.Bool("progress", x.progress);
 }
 
 template <class V, class S>

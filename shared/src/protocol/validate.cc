@@ -225,4 +225,17 @@ Result<void> ValidateCosts(const CostMap& cost, std::string_view where) {
   return {};
 }
 
+std::string_view TrimProgressMessage(std::string_view message) {
+  if (message.size() <= kMaxProgressMessageBytes) return message;
+  size_t end = kMaxProgressMessageBytes;
+  // Back off continuation bytes (10xxxxxx) so the cut falls before a character's first byte.
+  while (end > 0 && (static_cast<unsigned char>(message[end]) & 0xC0) == 0x80) --end;
+  return message.substr(0, end);
+}
+
+std::optional<double> ClampProgressFraction(double fraction) {
+  if (std::isnan(fraction)) return std::nullopt;
+  return std::clamp(fraction, 0.0, 1.0);
+}
+
 }  // namespace taskmill::protocol

@@ -19,6 +19,7 @@
 #include "handlers/exec_spec.h"
 #include "handlers/isolation.h"
 #include "handlers/payload.h"
+#include "handlers/progress_file.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/log.h"
 #include "taskmill/worker/builtins.h"
@@ -29,6 +30,7 @@ namespace taskmill::worker {
 namespace {
 
 constexpr const char* kCostFileName = ".taskmill-cost.json";
+constexpr const char* kProgressFileName = ".taskmill-progress.jsonl";
 constexpr const char* kParentsDirName = ".taskmill-parents";
 constexpr const char* kArtifactsDirName = ".taskmill-artifacts";
 // The artifacts sweep runs at most this often per worker process.
@@ -86,10 +88,13 @@ struct RunResult {
 
 // Feeds stdin, drains stdout/stderr and watches the exit, the deadline and the cancel
 // signal until the child has exited and its pipes are closed (or stopped reading).
+// `progress`: the process's progress file, polled every ProgressFileTail::kPollMs while it
+// runs; each poll's latest line goes to `ctx` as PROGRESS.
 RunResult Supervise(ChildProcess& child, const std::string& stdin_data, int64_t deadline_ms,
-                    int cancel_fd, uint64_t cap) {
+                    int cancel_fd, uint64_t cap, ProgressFileTail& progress, TaskContext& ctx) {
   const Clock& clock = SystemClock::Instance();
   RunResult r;
+  int64_t next_progress_ms = clock.MonotonicMs() + ProgressFileTail::kPollMs;
   size_t stdin_off = 0;
   if (stdin_data.empty()) child.stdin_fd().Reset();
   bool exited = false;
@@ -120,6 +125,13 @@ RunResult Supervise(ChildProcess& child, const std::string& stdin_data, int64_t 
     if (exited) wait = drain_until - now;
     if (!exited && child.exit_fd() < 0) wait = 10;  // no pidfd: check the exit by polling
     if (r.stop == StopCause::kNone && deadline_ms > 0) wait = std::min(wait, deadline_ms - now);
+    if (!exited) {
+      if (now >= next_progress_ms) {
+        if (auto line = progress.Poll()) ctx.ReportProgress(line->fraction, line->message);
+        next_progress_ms = now + ProgressFileTail::kPollMs;
+      }
+      wait = std::min(wait, next_progress_ms - now);
+    }
     int rc = poll(fds, static_cast<nfds_t>(n), static_cast<int>(std::max<int64_t>(wait, 0)));
     if (rc < 0 && errno != EINTR) {
       child.KillGroup();
@@ -180,7 +192,9 @@ void MergeCostFile(const std::string& path, uint64_t max_bytes, TaskContext& ctx
 }
 
 std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContext& ctx,
-                                          const std::string& cost_file, const std::string& tmp_dir,
+                                          const std::string& cost_file,
+                                          const std::string& progress_file,
+                                          const std::string& tmp_dir,
                                           const std::string& parents_dir,
                                           const std::string& artifacts_dir) {
   std::map<std::string, std::string> env;
@@ -194,6 +208,7 @@ std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContex
   }
   for (const auto& [k, v] : spec.env) env[k] = v;
   env["TASKMILL_COST_FILE"] = cost_file;
+  env["TASKMILL_PROGRESS_FILE"] = progress_file;
   env["TASKMILL_TASK_ID"] = ctx.task_id();
   env["TASKMILL_ATTEMPT"] = std::to_string(ctx.attempt());
   env["TMPDIR"] = tmp_dir;
@@ -268,6 +283,7 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   }
   const std::string& control = ws->control_dir();
   std::string cost_file = control + "/" + kCostFileName;
+  std::string progress_file = control + "/" + kProgressFileName;
   // A batch member's parents' outputs, one file per parent name: a step's output feeds the
   // next step's input. Names are [A-Za-z0-9_.-] and never "." or "..", so they are safe
   // file names.
@@ -293,15 +309,23 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
   }
 
   SpawnSpec spawn{WrapArgv(spec->isolation, spec->limits, spec->argv),
-                  ChildEnvironment(*spec, ctx, cost_file, control, parents_dir, artifacts_dir),
+                  ChildEnvironment(*spec, ctx, cost_file, progress_file, control, parents_dir,
+                                   artifacts_dir),
                   cwd};
   auto child = ChildProcess::Spawn(spawn);
   if (!child) return Outcome::Fail("spawn_failed", child.error().message, /*retryable=*/false);
   log->debug("task {}: started pid {}", ctx.task_id(), child->pid());
 
-  RunResult run =
-      Supervise(*child, spec->stdin_data, deadline, ctx.cancel_fd(), spec->max_output_bytes);
+  ProgressFileTail progress(progress_file);
+  RunResult run = Supervise(*child, spec->stdin_data, deadline, ctx.cancel_fd(),
+                            spec->max_output_bytes, progress, ctx);
   auto exit = child->Wait();
+  // What the process wrote last, a final line without its newline included.
+  if (auto line = progress.Finish()) ctx.ReportProgress(line->fraction, line->message);
+  if (progress.bad_lines() > 0) {
+    log->debug("task {}: {} progress file lines ignored (not {{\"progress\": number}})",
+               ctx.task_id(), progress.bad_lines());
+  }
   int64_t wall_ms = clock.MonotonicMs() - start;
 
   Outcome out;

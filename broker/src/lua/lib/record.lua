@@ -20,11 +20,12 @@
 --            wl:<worker>, not here), started, ready_at, finished, err_code, err_msg, err_retry, c:<cost name>
 --            (summed costs), pending (parents not yet succeeded), kids (deps:<id> may have
 --            members), hist (hist:<id> exists), cancel (cancel requested: the reason), reason
---            (why it was cancelled), lk (the running attempt of a limited queue: '1' or '0'
---            (counted against its concurrency cap) then its limit key: lib/limits.lua).
+--            (why it was cancelled), prog, prog_msg, prog_att (the latest stored progress of
+--            an attempt, and which attempt: progress.lua; no layout step, old records lack them),
+--            lk (the running attempt of a limited queue: '1' or '0' (counted against its
+--            concurrency cap) then its limit key: lib/limits.lua).
 --   planned  (the next issues; each is one mutable field, absent = default): prio (priority
---            changed while queued; absent = the spec's), prog (progress of the running attempt),
---            ctok (completion token), exp (expiry, epoch ms), and error history with
+--            changed while queued; absent = the spec's), ctok (completion token), exp (expiry, epoch ms), and error history with
 --            tracebacks as msgpack entries of hist:<id>.
 
 local SPEC_LUA_FIELDS = 13

@@ -60,6 +60,9 @@ struct SubmitOptions {
 // Called for every EVENT of a subscribed batch. Runs on the Client's callback thread
 // (never the I/O thread), one event at a time in arrival order, so it may call the Client.
 using EventCallback = std::function<void(const protocol::Event&)>;
+// A waited-on task's progress (Client::Wait with a callback): fraction 0..1 and its message.
+using ProgressCallback = std::function<void(const std::string& task_id, double fraction,
+                                            const std::string& message)>;
 
 // An active subscription to a batch's events. RAII: destroying it (or Cancel) stops the
 // callback and, when it was the last local subscription to that batch, tells the broker.
@@ -179,6 +182,11 @@ class Client {
   // request's own deadline is timeout_ms + request_timeout_ms.
   Result<std::vector<protocol::TaskInfo>> Wait(const std::vector<std::string>& ids,
                                                uint32_t timeout_ms);
+  // The same, calling on_progress (on the callback thread, like an EventCallback) with each
+  // progress report of these tasks while it waits, whichever broker their worker is on. The
+  // broker throttles reports (at most one per task per 250 ms, the latest always kept).
+  Result<std::vector<protocol::TaskInfo>> Wait(const std::vector<std::string>& ids,
+                                               uint32_t timeout_ms, ProgressCallback on_progress);
   // One task; kNotFound when the broker does not know the id.
   Result<protocol::TaskInfo> Get(const std::string& id);
   // Many tasks; an unknown id comes back with state kUnknown.

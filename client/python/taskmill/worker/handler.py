@@ -142,6 +142,7 @@ def run_attempt(fn: Handler, task: Task, max_output_bytes: int) -> m.Done:
         done.output = b""
     done.duration_ms = min(m.U32, int(elapsed * 1000))
     done.cost = task.costs()
+    task.flush_progress()  # the handler's last report, if the 50 ms skip held it back
     if not done.ok and done.error is not None:
         log.warning("task %s attempt %d (%s) failed after %d ms: %s: %s%s", task.id,
                     task.attempt, task.type, done.duration_ms, done.error.code,

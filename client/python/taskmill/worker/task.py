@@ -10,6 +10,20 @@ from typing import Any, Callable, Dict, List, Optional
 
 from taskmill import messages as m
 
+#: Reports closer together than this are not sent (a fraction of 1 always is); the broker
+#: throttles again per task (250 ms, keeping the latest).
+PROGRESS_INTERVAL = 0.05
+#: A progress message is cut to this many UTF-8 bytes (the broker's cap).
+MAX_PROGRESS_MESSAGE_BYTES = 512
+
+
+def trim_progress_message(message: str) -> str:
+    """``message`` cut to MAX_PROGRESS_MESSAGE_BYTES bytes, never inside a character."""
+    data = message.encode("utf-8")
+    if len(data) <= MAX_PROGRESS_MESSAGE_BYTES:
+        return message
+    return data[:MAX_PROGRESS_MESSAGE_BYTES].decode("utf-8", errors="ignore")
+
 
 class Task:
     """One attempt of a task, handed to a handler on an executor thread.
@@ -46,6 +60,9 @@ class Task:
         self.cancel_reason: str = ""  # why `cancelled` turned true ("" while it is false)
         self._stopped_at = 0.0  # monotonic time `cancelled` turned true; 0 while false
         self._on_cancel: List[Callable[[], None]] = []  # run once when cancelled
+        self._last_progress = -1.0  # monotonic time of the last PROGRESS sent; -1: none
+        self._held_progress: Optional[m.Progress] = None  # the latest report skipped
+        self.progress_skipped = 0  # reports not sent: within PROGRESS_INTERVAL of the last
 
     @property
     def text(self) -> str:
@@ -77,9 +94,36 @@ class Task:
             self._costs[name] = self._costs.get(name, 0.0) + float(value)
 
     def progress(self, fraction: float, message: str = "") -> None:
-        """Reports progress (0..1) to the broker, relayed to batch subscribers."""
-        self._send(m.Progress(task_id=self.id, token=self.token,
-                              fraction=min(1.0, max(0.0, float(fraction))), message=message))
+        """Reports progress (0..1, clamped; NaN ignored) and a message (cut to 512 bytes)
+        to the broker, which stores it on the task (``get``) and pushes it to batch
+        subscribers and clients waiting on the task. Reports within 50 ms of the last one
+        sent are skipped (except a fraction of 1), so a chatty loop cannot flood the wire."""
+        value = float(fraction)
+        if math.isnan(value):
+            return
+        value = min(1.0, max(0.0, value))
+        report = m.Progress(task_id=self.id, token=self.token, fraction=value,
+                            message=trim_progress_message(message))
+        now = time.monotonic()
+        with self._lock:
+            if (value < 1.0 and self._last_progress >= 0
+                    and now - self._last_progress < PROGRESS_INTERVAL):
+                self.progress_skipped += 1
+                self._held_progress = report  # sent by flush_progress if nothing follows
+                return
+            self._last_progress = now
+            self._held_progress = None
+        self._send(report)
+
+    def flush_progress(self) -> None:
+        """Sends the latest report the 50 ms skip held back, if any (the worker calls it
+        when the handler returns, before the DONE)."""
+        with self._lock:
+            report, self._held_progress = self._held_progress, None
+            if report is not None:
+                self._last_progress = time.monotonic()
+        if report is not None:
+            self._send(report)
 
     def costs(self) -> Dict[str, float]:
         with self._lock:

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "taskmill/shared/protocol/messages.h"
 
@@ -111,8 +112,13 @@ class TaskContext {
   // An fd that turns readable on cancel, for handlers that poll (see CancelSignal::fd).
   int cancel_fd() const { return cancel_.fd(); }
 
-  // Best effort: throttled to one message per 50 ms except the final fraction 1.
+  // Best effort: throttled to one message per 50 ms except the final fraction 1; a report
+  // held back is kept (the latest only) and sent by the next one past the interval, or by
+  // FlushProgress when the handler returns. The message is cut to 512 bytes.
   void ReportProgress(double fraction, std::string_view message = {});
+  // Sends the latest report held back by the throttle, if any (the executor calls it once
+  // the handler returned, before the DONE).
+  void FlushProgress();
   // Adds `value` to the named cost ("usd", "tokens_in", ...); reported in DONE.
   void AddCost(std::string_view name, double value);
   protocol::CostMap costs() const;
@@ -124,6 +130,8 @@ class TaskContext {
   mutable std::mutex mu_;          // guards costs_ and last_progress_ms_
   protocol::CostMap costs_;        // summed AddCost values
   int64_t last_progress_ms_ = -1;  // monotonic ms of the last PROGRESS sent
+  // The latest report held back by the throttle (fraction, message); none when sent.
+  std::optional<std::pair<double, std::string>> held_progress_;
 };
 
 // A task handler. It may throw: the executor reports an exception as a retryable failure.

@@ -76,6 +76,9 @@ struct Wait {
   uint64_t req_id = 0;
   std::vector<std::string> ids;
   uint32_t timeout_ms = 0;
+  // Also push each (throttled) progress of these tasks to this client while it waits, as an
+  // EVENT of type task_progress with an empty batch_id, whichever broker the worker is on.
+  bool progress = false;
   friend bool operator==(const Wait&, const Wait&) = default;
 };
 

@@ -107,6 +107,10 @@ struct TaskInfo {
   int64_t finished_ms = 0;
   std::vector<TaskError> history;  // errors of earlier attempts (dead letters)
   std::vector<Artifact> artifacts;  // of the recorded attempt
+  // The latest PROGRESS the broker stored for the current attempt (0..1; 0 and "" when it has
+  // reported none). Throttled at the broker, so it may lag the worker by one interval.
+  double progress = 0;
+  std::string progress_message;  // at most kMaxProgressMessageBytes
 
   friend bool operator==(const TaskInfo&, const TaskInfo&) = default;
 };

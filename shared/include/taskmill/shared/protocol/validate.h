@@ -4,6 +4,7 @@
 // that client libraries and the CLI reject bad input before it leaves the machine, with
 // the same words the broker would use.
 
+#include <optional>
 #include <string_view>
 
 #include "taskmill/shared/error.h"
@@ -34,6 +35,14 @@ inline constexpr size_t kMaxLabelBytesCeiling = 1u << 20;
 // The latest not_before_ms: 9999-12-31T23:59:59.999Z. Far below 2^53, so the store's
 // scores and sums with durations stay exact (2^63-1 once wrapped negative and ran at once).
 inline constexpr int64_t kMaxNotBeforeMs = 253'402'300'799'999;
+
+// PROGRESS (docs/protocol-messages.md): the message the broker stores and relays is cut to
+// kMaxProgressMessageBytes (at a UTF-8 character boundary); the fraction is clamped to 0..1.
+inline constexpr size_t kMaxProgressMessageBytes = 512;
+// `message` cut to at most kMaxProgressMessageBytes bytes without splitting a UTF-8 sequence.
+std::string_view TrimProgressMessage(std::string_view message);
+// `fraction` clamped to 0..1; nullopt for NaN (a report that says nothing).
+std::optional<double> ClampProgressFraction(double fraction);
 
 struct SpecLimits {
   // Cap per task on the payload and the labels' bytes together (labels are stored with
