@@ -12,9 +12,10 @@
 --   next token: the only place the token is kept); stats:<queue>.running.
 -- Returns (msgpack): {claims = {{tasks = {{id, tok, att, spec, payload, waited, parents},
 --   ...}, held = tasks passed over because of a limit (absent: none)}, ...}, batches}: one
---   entry per request, in order; spec and payload are the record's bytes, untouched (the broker decodes the spec: task_record.h); waited = ms since created
---   or due (the broker's taskmill_task_wait_seconds); parents = {parent name, its output, ...}
---   (absent for a task without parents).
+--   entry per request, in order; spec and payload are the record's bytes, untouched (the
+--   broker decodes the spec: task_record.h); waited = ms since created or due (the broker's
+--   taskmill_task_wait_seconds); parents = {parent name, its output, ...} (absent for a task
+--   without parents).
 -- Limits (lib/limits.lua): a task of a queue with a rate, concurrency or cost-rate limit is
 --   leased only if LIM.admit lets it through (else it stays ready and stats:<queue>.throttled
 --   counts it); such a queue's zsets are read LIMIT_SCAN past their head. With no limit
