@@ -123,6 +123,7 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
   s.wrong_port = ctx.counters.wrong_port;
   s.bad_request_ids = ctx.counters.bad_request_ids;
   s.request_replays = ctx.counters.request_replays;
+  s.bad_limits = ctx.counters.bad_limits;
   s.stale_results = ctx.counters.stale_results;
   s.progress_received = ctx.counters.progress_received;
   s.progress_coalesced = ctx.counters.progress_coalesced;

@@ -89,11 +89,16 @@ async function overviewPage() {
   const t = o.totals;
   const queues = h('table', {id: 'queues'},
     h('tr', {}, ['queue', 'ready', 'delayed', 'blocked', 'running', 'dead', 'submitted',
-                 'succeeded', 'failed', 'retried', 'cancelled'].map(
-                     (c, i) => h('th', {class: i ? 'n' : ''}, c))),
+                 'succeeded', 'failed', 'retried', 'cancelled', 'limits'].map(
+                     (c, i) => h('th', {class: i && i < 11 ? 'n' : ''}, c))),
     o.queues.map((q) => h('tr', {'data-queue': q.queue}, h('td', {}, q.queue),
       ['ready', 'delayed', 'blocked', 'running', 'dead', 'submitted', 'succeeded', 'failed',
-       'retried', 'cancelled'].map((k) => h('td', {class: 'n'}, fmtNum(q[k]))))));
+       'retried', 'cancelled'].map((k) => h('td', {class: 'n'}, fmtNum(q[k]))),
+      // `taskmill queue limit`: the setting, leases it counts, tasks it held back.
+      h('td', {class: 'limits'}, q.limit
+        ? `${q.limit} (limited running ${fmtNum(q.limit_running)},` +
+          ` throttled ${fmtNum(q.throttled)})`
+        : ''))));
   const costs = Object.entries(t.cost || {});
   return [
     h('h2', {}, 'Overview ', h('span', {class: 'muted'}, o.broker)),

@@ -33,7 +33,8 @@ bool IsClientRequest(const protocol::Message& m) {
          std::holds_alternative<protocol::Get>(m) || std::holds_alternative<protocol::Cancel>(m) ||
          std::holds_alternative<protocol::Subscribe>(m) ||
          std::holds_alternative<protocol::Stats>(m) || std::holds_alternative<protocol::Dlq>(m) ||
-         std::holds_alternative<protocol::Complete>(m);
+         std::holds_alternative<protocol::Complete>(m) ||
+         std::holds_alternative<protocol::Limit>(m);
 }
 
 AffectedTasks Affected(protocol::Reply& reply) {
@@ -453,6 +454,21 @@ Result<AffectedTasks> Client::PurgeDeadLetters(const std::string& queue,
   auto reply = Call(std::move(dlq));
   if (!reply) return std::unexpected(reply.error());
   return Affected(*reply);
+}
+
+Result<std::string> Client::SetQueueLimit(protocol::Limit limit) {
+  auto reply = Call(std::move(limit));
+  if (!reply) return std::unexpected(reply.error());
+  return reply->queues.empty() ? std::string() : std::move(reply->queues.front().limit);
+}
+
+Result<void> Client::ClearQueueLimit(const std::string& queue) {
+  protocol::Limit limit;
+  limit.queue = queue;
+  limit.clear = true;
+  auto reply = Call(std::move(limit));
+  if (!reply) return std::unexpected(reply.error());
+  return {};
 }
 
 }  // namespace taskmill::client

@@ -107,6 +107,22 @@ std::vector<Sample> SampleMessages() {
   out.push_back({"stats_page", Stats{12, {}, {"queues", "workers"}, "q:images", 500}});
   out.push_back({"dlq_list", Dlq{10, DlqOp::kList, "images", {}, 50}});
   out.push_back({"dlq_retry", Dlq{11, DlqOp::kRetry, "", {"01JD0000000000000000000001"}, 100}});
+  out.push_back(
+      {"limit", Limit{16, "images", false, "100/s", 5, "usd=2.5/h", "tenant", "", true}});
+  out.push_back({"limit_aging", Limit{17, "reports", false, "", 0, "", "", "30s", false}});
+  out.push_back({"limit_clear", Limit{18, "images", true, "", 0, "", "", "", false}});
+  {
+    Reply r;
+    r.req_id = 16;
+    QueueStats q;
+    q.queue = "images";
+    q.limit = "rate=100/s concurrency=5 cost-rate=usd=2.5/h key=tenant round-robin";
+    q.limit_running = 3;
+    q.throttled = 42;
+    r.queues = {q};
+    r.count = 1;
+    out.push_back({"reply_limit", r});
+  }
   {
     Reply r;
     r.req_id = 1;

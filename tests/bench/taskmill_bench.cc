@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "scenarios.h"
+#include "taskmill/client/client.h"
 #include "taskmill/shared/flags.h"
 #include "taskmill/shared/version.h"
 #include "taskmill/shared/log.h"
@@ -189,6 +190,12 @@ int main(int argc, char** argv) {
   f.List("broker-arg", &c.deployment.broker_args, "--spawn: extra broker argument (repeatable)");
   f.List("worker-arg", &c.deployment.worker_args, "--spawn: extra worker argument (repeatable)");
   f.Bool("keep-dir", &c.deployment.keep_dir, "--spawn: keep the temp dir (logs, AOF)");
+  protocol::Limit limit;  // queue "default": the cost of a limited queue (docs/performance.md)
+  limit.queue = "default";
+  f.String("limit-rate", &limit.rate,
+           "set this rate (N/s) on queue default before the runs (taskmill queue limit)");
+  f.Uint32("limit-concurrency", &limit.concurrency, 0, 1'000'000,
+           "set this concurrency cap on queue default before the runs");
   bool version = false;
   f.Bool("version", &version, "print the version and exit");
   auto parsed = f.Parse(argc, argv);
@@ -246,6 +253,17 @@ int main(int argc, char** argv) {
     }
     ctx.deployment = deployment.get();
     ctx.frontend = deployment->frontends();
+  }
+  if (!limit.rate.empty() || limit.concurrency > 0) {
+    client::ClientOptions o;
+    o.endpoint = ctx.frontend;
+    auto cl = client::Client::Connect(o);
+    auto set = cl ? (*cl)->SetQueueLimit(limit) : Result<std::string>(std::unexpected(cl.error()));
+    if (!set) {
+      std::fprintf(stderr, "%s: LIMIT: %s\n", kProgram, set.error().ToString().c_str());
+      return 1;
+    }
+    std::printf("taskmill-bench: queue default limited: %s\n", set->c_str());
   }
   std::printf(
       "taskmill-bench: %s, %llu tasks, %u producers, %u workers x %u, %u-byte payloads, "

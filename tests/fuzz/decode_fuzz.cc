@@ -30,6 +30,7 @@ constexpr std::array kCommands = {
     Command::kStats,
     Command::kDlq,
     Command::kComplete,
+    Command::kLimit,
     Command::kReply,
     Command::kResult,
     Command::kEvent,

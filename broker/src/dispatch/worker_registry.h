@@ -29,6 +29,10 @@ struct WorkerState {
   // True iff its last claim came back short and nothing it serves became ready since: it
   // claims again only when woken (work in its queues, the idle tick), not after each DONE.
   bool idle = false;
+  // True iff its last claim passed over tasks because of a queue limit (a rate, concurrency
+  // or cost rate): it claims again after each of its DONEs (its own lease ended, a slot of
+  // the cap may be free) besides the idle tick.
+  bool held = false;
   uint64_t wakes = 0;        // times woken: a claim sent before the latest wake cannot idle it
   uint32_t promised = 0;     // free slots counted this turn for tasks being enqueued
 

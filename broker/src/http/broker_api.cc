@@ -39,7 +39,8 @@ json QueueJson(const QueueCounters& c) {
           {"submitted", s.submitted}, {"succeeded", s.succeeded}, {"failed", s.failed},
           {"retried", s.retried},     {"cancelled", s.cancelled}, {"stale", c.stale},
           {"cost", s.cost},           {"ready_by_type", s.ready_by_type},
-          {"more_types", s.more_types}};
+          {"more_types", s.more_types}, {"limit", s.limit},
+          {"limit_running", s.limit_running}, {"throttled", s.throttled}};
 }
 
 }  // namespace

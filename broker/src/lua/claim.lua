@@ -11,11 +11,16 @@
 --   (deadline = now + lease, never past now + timeout + grace); wl:<worker> (task id -> the
 --   next token: the only place the token is kept); stats:<queue>.running.
 -- Returns (msgpack): {claims = {{tasks = {{id, tok, att, spec, payload, waited, parents},
---   ...}}, ...}, batches}: one entry per request, in order; spec and payload are the record's
---   bytes, untouched (the broker decodes the spec: task_record.h); waited = ms since created
---   or due (the broker's taskmill_task_wait_seconds); parents = {parent name, its output, ...}
---   (absent for a task without parents); ps = a polled task's state value for this check
---   (absent when it has none).
+--   ...}, held = tasks passed over because of a limit (absent: none)}, ...}, batches}: one
+--   entry per request, in order; spec and payload are the record's bytes, untouched (the
+--   broker decodes the spec: task_record.h); waited = ms since created or due (the broker's
+--   taskmill_task_wait_seconds); parents = {parent name, its output, ...} (absent for a task
+--   without parents); ps = a polled task's state value for this check (absent when it has
+--   none).
+-- Limits (lib/limits.lua): a task of a queue with a rate, concurrency or cost-rate limit is
+--   leased only if LIM.admit lets it through (else it stays ready and stats:<queue>.throttled
+--   counts it); such a queue's zsets are read LIMIT_SCAN past their head. With no limit
+--   anywhere this costs one SCARD per call.
 -- Errors: none besides malformed arguments (checked for every request before any write).
 
 local claims = A.claims or {}
@@ -35,6 +40,11 @@ local NO_PARENTS = {}  -- shared, never written
 local removed, removed_order, key_type = {}, {}, {}  -- ready zset -> ids / {queue, type}
 local lease_args = {}
 local wl, wl_order = {}, {}
+-- Ids taken by this call (a limited queue's are not a prefix of its zset) and how far past
+-- its head a limited queue is read for tasks its limits let through.
+local taken = {}
+local LIMIT_SCAN = 64
+local held = 0  -- tasks the current request passed over because of a limit
 
 -- types:<queue> does not change during the call (prune_type runs after the last request), so
 -- each queue's is read once per call: its members, or only its size.
@@ -87,31 +97,56 @@ local function claim_one(req)
         end
       end
     end
+    local lc = limit_cfg(q)
+    if lc and not lc.limited then lc = nil end
     for _, ty in ipairs(qtypes) do
       local key = ready_key(q, ty)
       key_type[key] = {q, ty}
       local off = removed[key] and #removed[key] or 0
-      local r = redis.call('ZRANGE', key, off, off + n - 1, 'WITHSCORES')
-      for j = 1, #r, 2 do cands[#cands + 1] = {key, r[j], tonumber(r[j + 1])} end
+      if not lc then
+        local r = redis.call('ZRANGE', key, off, off + n - 1, 'WITHSCORES')
+        for j = 1, #r, 2 do cands[#cands + 1] = {key, r[j], tonumber(r[j + 1])} end
+      else
+        -- A limited queue's head may be held back (another key value over its limit): read
+        -- LIMIT_SCAN more, past what earlier requests took (not a prefix any more).
+        local r = redis.call('ZRANGE', key, 0, off + n + LIMIT_SCAN - 1, 'WITHSCORES')
+        for j = 1, #r, 2 do
+          if not taken[r[j]] then cands[#cands + 1] = {key, r[j], tonumber(r[j + 1]), lc, q} end
+        end
+      end
     end
   end
   table.sort(cands, function(a, b) return a[3] < b[3] end)
 
   local lease_s = fmt(NOW + lease)  -- the deadline of every lease without a shorter timeout
   local out = {}
-  for i = 1, math.min(n, #cands) do
+  held = 0
+  for i = 1, #cands do
+    if #out >= n then break end
     local key, id = cands[i][1], cands[i][2]
-    if not removed[key] then
-      removed[key] = {}
-      removed_order[#removed_order + 1] = key
-    end
-    local rk = removed[key]
-    rk[#rk + 1] = id
     -- Everything claim needs from a task in one HMGET; the spec is decoded only for the fields
     -- a transition needs, and sent on as it is.
     local tk = task_key(id)
     local v = redis.call('HMGET', tk, 'state', 'att', 'ready_at', 'spec', 'payload', 'pstate')
-    if v[1] == 'queued' and v[4] then
+    local lc, lk = cands[i][4], nil
+    if lc and v[1] == 'queued' and v[4] then
+      lk = LIM.admit(lc, cands[i][5], v[4], cands[i][3])
+      if not lk then
+        bump(stats_key(cands[i][5]), 'throttled', 1)
+        held = held + 1
+        v = nil  -- held back by a limit: stays ready
+      end
+    end
+    if v and not removed[key] then
+      removed[key] = {}
+      removed_order[#removed_order + 1] = key
+    end
+    if v then
+      local rk = removed[key]
+      rk[#rk + 1] = id
+      if lc then taken[id] = true end
+    end
+    if v and v[1] == 'queued' and v[4] then
       -- The spec's fields claim needs, straight into locals (record.lua's order; no table
       -- of every field per task as decode_spec builds).
       local _, queue, _, batch, _, _, _, timeout, _, _, created, _, _, parent_ids =
@@ -124,8 +159,14 @@ local function claim_one(req)
       if timeout > 0 and timeout + LEASE_GRACE < lease then
         deadline_s = fmt(NOW + timeout + LEASE_GRACE)
       end
-      redis.call('HSET', tk, 'state', 'running', 'att', att, 'started', NOW_S, 'worker', worker)
+      if lk then
+        redis.call('HSET', tk, 'state', 'running', 'att', att, 'started', NOW_S, 'worker', worker,
+                   'lk', lk)
+      else
+        redis.call('HSET', tk, 'state', 'running', 'att', att, 'started', NOW_S, 'worker', worker)
+      end
       state_written(t, 'running')
+      if lim_any then LIM.claimed(queue, cands[i][3]) end
       lease_args[#lease_args + 1] = deadline_s
       lease_args[#lease_args + 1] = id
       push_keyed(wl, wl_order, worker, id, tok)
@@ -155,11 +196,15 @@ local function claim_one(req)
 end
 
 local results = {}
-for i, req in ipairs(claims) do results[i] = {tasks = claim_one(req)} end
+for i, req in ipairs(claims) do
+  results[i] = {tasks = claim_one(req)}
+  if held > 0 then results[i].held = held end
+end
 for _, key in ipairs(removed_order) do
   call_chunked('ZREM', key, removed[key])
   prune_type(key_type[key][1], key_type[key][2])
 end
 call_chunked('ZADD', LEASES, lease_args)
+LIM.flush()
 for _, w in ipairs(wl_order) do call_chunked('HSET', wleases_key(w), wl[w]) end
 return reply({claims = results, batches = batch_snapshots()})

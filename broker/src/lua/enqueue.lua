@@ -212,7 +212,8 @@ for i, it in ipairs(items) do
     else
       state = 'queued'
       local rk = ready_key(it.queue, it.type)
-      push_keyed(ready_adds, ready_order, rk, ready_score(it.prio), it.id)
+      push_keyed(ready_adds, ready_order, rk, ready_score_for(it.queue, it.prio, it.spec),
+                 it.id)
       ready_type[rk] = {it.queue, it.type}
     end
     f[#f + 1] = 'state'

@@ -34,8 +34,8 @@
 --   from the header's seed; or dead letter (dead:<queue>, history in hist:<id>) and
 --   descendants cancelled with reason dependency_failed; a task whose cancel was requested
 --   ends cancelled.
--- Costs (accepted items, success or failure) are summed into the task, stats:<queue> and the
---   batch; if a batch total crosses its budget, the batch's queued, delayed and blocked tasks
+-- Costs (accepted items, success or failure) are summed into the task, stats:<queue>, the
+--   queue's cost-rate window if it has one (lib/limits.lua) and the batch; if a batch total crosses its budget, the batch's queued, delayed and blocked tasks
 --   are cancelled with reason budget_exceeded (listed in that item's cancelled ids and its
 --   budget ids), then their dependents outside the batch with dependency_failed.
 -- Returns (msgpack): {items = {...}, batches = {{batch id, flat HGETALL}, ...}}: one item per
@@ -67,6 +67,7 @@ end
 -- appended there for the caller's HSET instead of being incremented one by one.
 local function add_costs(t, costs, fields)
   if #costs == 0 then return false end
+  LIM.spent(t.queue, t.lk, costs)  -- the queue's cost rate, if it has one
   local bk = t.batch ~= '' and batch_key(t.batch) or nil
   local tk = task_key(t.id)
   local sk = stats_key(t.queue)

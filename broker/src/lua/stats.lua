@@ -9,7 +9,10 @@
 --   next = the name to pass as `after` for the next page ("" = this was the last);
 --   known = ZCARD qindex.
 --   stats fields: submitted, succeeded, failed, retried, cancelled, stale (counters);
---   queued, blocked, delayed, running (gauges); c:<cost> (summed costs).
+--   queued, blocked, delayed, running (gauges); c:<cost> (summed costs); throttled (ready
+--   tasks a claim passed over because of a limit, counted per claim).
+--   limit, limit_running (only for a queue with limits, lib/limits.lua): its setting as text,
+--   and the leases counted against its concurrency cap.
 --   by_type: flat {type, ready count (a string), ...} of the TYPES_SHOWN types with the most
 --   ready tasks (ties by name) among at most TYPES_READ of types:<queue>; more_types: the types of
 --   types:<queue> not in by_type.
@@ -70,5 +73,15 @@ for i, q in ipairs(queues) do
   local by_type, more_types = ready_by_type(q)
   out[i] = {queue = q, ready = ready, dead = redis.call('ZCARD', dead_key(q)), stats = h,
             by_type = by_type, more_types = more_types}
+  local lc = limit_cfg(q)
+  if lc then
+    -- Leases counted against its concurrency cap, over every key value (up to 1,000 values).
+    local held = 0
+    if redis.call('HLEN', P .. 'lrun:' .. q) <= 1000 then
+      for _, v in ipairs(redis.call('HVALS', P .. 'lrun:' .. q)) do held = held + tonumber(v) end
+    end
+    out[i].limit = lc.text
+    out[i].limit_running = held
+  end
 end
 return reply({items = out, next = next_after, known = redis.call('ZCARD', QUEUES)})

@@ -54,6 +54,14 @@ void AddQueueFamilies(const std::vector<QueueCounters>& queues, std::vector<Metr
                      "Costs reported by finished attempts, summed by cost name (at most 16 "
                      "names per queue, the rest as name=\"other\")",
                      MetricType::Counter);
+  auto limit_running = Family("taskmill_queue_limit_running",
+                              "Leases counted against the queue's concurrency cap (taskmill "
+                              "queue limit; only queues with limits)",
+                              MetricType::Gauge);
+  auto throttled = Family("taskmill_queue_throttled_total",
+                          "Ready tasks a claim passed over because of the queue's rate, "
+                          "concurrency or cost-rate limit (counted per claim)",
+                          MetricType::Counter);
   for (const auto& c : queues) {
     const auto& s = c.stats;
     auto q = [&](Labels extra = {}) {
@@ -74,6 +82,10 @@ void AddQueueFamilies(const std::vector<QueueCounters>& queues, std::vector<Metr
     }
     Add(retries, q(), static_cast<double>(s.retried));
     Add(stale, q(), static_cast<double>(c.stale));
+    if (!s.limit.empty()) {
+      Add(limit_running, q(), static_cast<double>(s.limit_running));
+      Add(throttled, q(), static_cast<double>(s.throttled));
+    }
     // s.cost is a sorted map: the first names keep their own series, the rest add up.
     size_t named = 0;
     double other = 0;
@@ -89,7 +101,8 @@ void AddQueueFamilies(const std::vector<QueueCounters>& queues, std::vector<Metr
     }
     if (has_other) Add(cost, q({{"name", "other"}}), other);
   }
-  for (auto* f : {&tasks, &backlog, &submitted, &finished, &retries, &stale, &cost}) {
+  for (auto* f : {&tasks, &backlog, &submitted, &finished, &retries, &stale, &cost,
+                  &limit_running, &throttled}) {
     out.push_back(std::move(*f));
   }
 }
@@ -126,6 +139,9 @@ void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, doub
       "SUBMITs and BATCHes refused for their request_id (empty is none; 1 to 64 printable "
       "ASCII bytes)",
       MetricType::Counter, static_cast<double>(s.bad_request_ids));
+  one("taskmill_broker_bad_limits_total",
+      "LIMIT requests refused for a setting that cannot be parsed (the reply says why)",
+      MetricType::Counter, static_cast<double>(s.bad_limits));
   one("taskmill_broker_request_replays_total",
       "Resent SUBMITs and BATCHes (a request_id seen before) answered with the first reply's "
       "ids; nothing stored again",

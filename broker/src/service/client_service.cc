@@ -181,13 +181,15 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
         if constexpr (std::is_same_v<T, protocol::Submit> || std::is_same_v<T, protocol::Wait> ||
                       std::is_same_v<T, protocol::Get> || std::is_same_v<T, protocol::Cancel> ||
                       std::is_same_v<T, protocol::Stats> || std::is_same_v<T, protocol::Dlq> ||
-                      std::is_same_v<T, protocol::Batch> ||
+                      std::is_same_v<T, protocol::Limit> || std::is_same_v<T, protocol::Batch> ||
                       std::is_same_v<T, protocol::Subscribe> ||
                       std::is_same_v<T, protocol::Complete>) {
-          // The DLQ acts on every client's dead letters: admins only. The rest are client
-          // verbs (an admin may use them too, on everyone's tasks).
-          Roles needed = std::is_same_v<T, protocol::Dlq> ? Roles{kRoleAdmin}
-                                                          : Roles{kRoleClient | kRoleAdmin};
+          // The DLQ acts on every client's dead letters, LIMIT on every client's queue:
+          // admins only. The rest are client verbs (an admin may use them too, on everyone's
+          // tasks).
+          Roles needed = std::is_same_v<T, protocol::Dlq> || std::is_same_v<T, protocol::Limit>
+                             ? Roles{kRoleAdmin}
+                             : Roles{kRoleClient | kRoleAdmin};
           if (auto allowed = ctx_.access.Require(caller_, needed,
                                                  protocol::CommandName(T::kCommand));
               !allowed) {
@@ -209,6 +211,8 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
           OnStats(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Dlq>) {
           OnDlq(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Limit>) {
+          OnLimit(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Batch>) {
           OnBatch(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Subscribe>) {

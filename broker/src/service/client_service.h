@@ -83,6 +83,8 @@ class ClientService {
   void OnStats(const std::string& identity, const protocol::Stats& stats);
   void OnDlq(const std::string& identity, protocol::Dlq& dlq);
   void OnComplete(const std::string& identity, protocol::Complete& complete);
+  // LIMIT (client_limit.cc): checks the setting (limit_spec.h), then stores it.
+  void OnLimit(const std::string& identity, protocol::Limit& limit);
   // Reads this turn's finished notify tasks in one chunked call and pushes their RESULTs.
   void FlushResults();
   using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;

@@ -167,6 +167,7 @@ void WorkerService::OnDone(const std::string& identity, protocol::Done done) {
   if (auto it = w->in_flight.find(done.task_id);
       it != w->in_flight.end() && (it->second == done.token || it->second == 0)) {
     w->in_flight.erase(it);
+    if (w->held) w->idle = false;  // held back by a limit: this DONE may have freed its share
   }
   // Its slot is free again, but it claims for it only if its last claim came back full or
   // work became ready since (not idle): a DONE alone never sends an empty claim.
@@ -298,6 +299,7 @@ void WorkerService::Claim(WorkerState& worker) {
     // Short: nothing more was ready when it ran, unless work became ready since it was sent
     // (a wake after it: that work may have been stored after this claim ran).
     if (r->tasks.size() < n && w->wakes == wakes) w->idle = true;
+    w->held = r->held > 0;
   });
 }
 

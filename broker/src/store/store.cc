@@ -17,7 +17,7 @@ namespace {
 constexpr const char* kScriptNames[] = {
     "enqueue", "claim", "finish",    "promote", "reap",      "extend",     "release_worker",
     "cancel",  "get",   "get_batch", "stats",   "dead_list", "dead_retry", "dead_purge",
-    "bind_workers", "progress"};
+    "bind_workers", "progress", "limit"};
 
 constexpr size_t kMaxKeyLength = 256;  // label keys, cost names
 
@@ -501,6 +501,13 @@ void Store::DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t 
   Send<std::vector<std::string>>(kDeadPurge, clock_.NowMs(),
                                  wire::DeadArgs(queue, limit, ids), std::move(cb),
                                  wire::ParseIds);
+}
+
+void Store::SetLimit(std::string queue, bool clear, const QueueLimits& limits,
+                     Callback<std::string> cb) {
+  if (auto r = protocol::ValidateName(queue, "queue"); !r) return cb(std::unexpected(r.error()));
+  Send<std::string>(kLimit, clock_.NowMs(), wire::SetLimitArgs(queue, clear, limits),
+                    std::move(cb), wire::ParseLimit);
 }
 
 void Store::BindWorkers(std::vector<std::pair<std::string, std::string>> bindings,

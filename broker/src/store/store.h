@@ -16,6 +16,7 @@
 #include "store/store_types.h"
 #include "store/task_store.h"
 #include "taskmill/shared/clock.h"
+#include "taskmill/shared/limit_spec.h"
 #include "taskmill/shared/protocol/messages.h"
 
 namespace taskmill::broker {
@@ -126,6 +127,11 @@ class Store : public TaskStore {
   void DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t limit,
                  Callback<std::vector<std::string>> cb);
 
+  // Replaces queue's limits and fairness (limit.lua), or removes them with `clear`; `limits`
+  // were checked by ParseQueueLimits. The result is the setting's text now ("" = none).
+  void SetLimit(std::string queue, bool clear, const QueueLimits& limits,
+                Callback<std::string> cb);
+
   // CURVE: binds each worker id to the key that registered it, shared by every broker on this
   // Redis for `ttl_ms` after the last refresh. The result has one entry per pair: "" when it
   // is (now) bound to that key, else the key it belongs to.
@@ -159,6 +165,7 @@ class Store : public TaskStore {
     kDeadPurge,
     kBindWorkers,
     kProgress,
+    kLimit,
     kScriptCount
   };
   // Name -> id pairs per get_batch page, and the most pages one GetBatch reads.

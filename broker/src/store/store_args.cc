@@ -189,6 +189,38 @@ std::string DeadArgs(const std::string& queue, uint32_t limit,
   return w.Take();
 }
 
+std::string SetLimitArgs(const std::string& queue, bool clear, const QueueLimits& limits) {
+  MsgpackWriter w;
+  w.Map(3);
+  w.Str("queue");
+  w.Str(queue);
+  w.Str("clear");
+  w.Bool(clear);
+  w.Str("cfg");
+  // Only the fields set (lib/limits.lua reads absent as 0 / "").
+  std::vector<std::pair<const char*, std::string>> f;
+  if (limits.rate_n > 0) {
+    f.emplace_back("rate_n", std::to_string(limits.rate_n));
+    f.emplace_back("rate_ms", std::to_string(limits.rate_ms));
+  }
+  if (limits.concurrency > 0) f.emplace_back("conc", std::to_string(limits.concurrency));
+  if (limits.cost_ms > 0) {
+    f.emplace_back("cost_name", limits.cost_name);
+    f.emplace_back("cost_amt", Num(limits.cost_amount));
+    f.emplace_back("cost_ms", std::to_string(limits.cost_ms));
+  }
+  if (!limits.key_label.empty()) f.emplace_back("key", limits.key_label);
+  if (limits.aging_ms > 0) f.emplace_back("aging_ms", std::to_string(limits.aging_ms));
+  if (limits.round_robin) f.emplace_back("rr", "1");
+  f.emplace_back("text", limits.Text());
+  w.Map(static_cast<uint32_t>(f.size()));
+  for (const auto& [k, v] : f) {
+    w.Str(k);
+    w.Str(v);
+  }
+  return w.Take();
+}
+
 std::string BindWorkersArgs(int64_t ttl_ms,
                             const std::vector<std::pair<std::string, std::string>>& bindings) {
   MsgpackWriter w;

@@ -218,6 +218,10 @@ Result<ClaimResult> ClaimedTasks(const msgpack::object& claim) {
   TM_ASSIGN_OR_RETURN(top, mp::Map(claim, "claim result"));
   TM_ASSIGN_OR_RETURN(items, mp::Array(mp::Get(top, "tasks"), "claimed tasks"));
   ClaimResult out;
+  if (const auto& held = mp::Get(top, "held"); !mp::IsNil(held)) {
+    TM_ASSIGN_OR_RETURN(n, mp::Int(held, "held"));
+    out.held = static_cast<uint32_t>(std::clamp<int64_t>(n, 0, UINT32_MAX));
+  }
   out.tasks.reserve(items.size());
   out.waited_ms.reserve(items.size());
   for (const auto& e : items) {
@@ -471,6 +475,13 @@ Result<StatsPage> ParseStats(const redisReply* r) {
     c.stats.cancelled = u("cancelled");
     c.blocked = u("blocked");
     c.stale = u("stale");
+    c.stats.throttled = u("throttled");
+    if (const auto& lim = mp::Get(f, "limit"); !mp::IsNil(lim)) {
+      TM_ASSIGN_OR_RETURN(text, mp::Str(lim, "limit"));
+      TM_ASSIGN_OR_RETURN(held, mp::Int(mp::Get(f, "limit_running"), "limit_running"));
+      c.stats.limit = std::string(text);
+      c.stats.limit_running = static_cast<uint64_t>(std::max<int64_t>(held, 0));
+    }
     for (const auto& [k, v] : m) {
       if (k.starts_with("c:")) c.stats.cost[k.substr(2)] = std::strtod(v.c_str(), nullptr);
     }
@@ -495,6 +506,13 @@ Result<std::vector<std::string>> ParseIds(const redisReply* r) {
   TM_ASSIGN_OR_RETURN(packed, Unpack(r, "id list"));
   TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "id list"));
   return mp::Strings(mp::Get(top, "ids"), "id list");
+}
+
+Result<std::string> ParseLimit(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "limit reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "limit reply"));
+  TM_ASSIGN_OR_RETURN(text, mp::Str(mp::Get(top, "text"), "limit text"));
+  return std::string(text);
 }
 
 Result<std::vector<std::string>> ParseBound(const redisReply* r) {

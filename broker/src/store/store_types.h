@@ -79,6 +79,7 @@ struct ClaimResult {
   std::vector<protocol::TaskMsg> tasks;  // best first; token is the fencing token
   std::vector<int64_t> waited_ms;        // per task: ms since created or due (for metrics)
   BatchChanges batches;                  // Store::Claim (one request) only; else ClaimsResult's
+  uint32_t held = 0;  // ready tasks it passed over because of a queue limit (lib/limits.lua)
 };
 
 // The claims of several workers made in one call (TaskStore::ClaimMany): one result per

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "store/store_types.h"
+#include "taskmill/shared/limit_spec.h"
 #include "taskmill/shared/protocol/messages.h"
 
 namespace taskmill::broker::wire {
@@ -44,6 +45,8 @@ std::string DeadArgs(const std::string& queue, uint32_t limit,
                      const std::vector<std::string>& ids);
 std::string BindWorkersArgs(int64_t ttl_ms,
                             const std::vector<std::pair<std::string, std::string>>& bindings);
+// limit.lua: the queue's new setting (ignored with clear).
+std::string SetLimitArgs(const std::string& queue, bool clear, const QueueLimits& limits);
 std::string LayoutProbeArgs(int64_t want, const std::string& token, int64_t ttl_ms);
 std::string LayoutStepArgs(const std::string& token, int64_t ttl_ms, uint32_t budget);
 // ARGV[2] of enqueue.lua: every spec encoded as the record's spec (task_record.h), stamped
@@ -100,6 +103,8 @@ Result<BatchPage> ParseBatch(const redisReply* r);
 Result<StatsPage> ParseStats(const redisReply* r);
 // The ids of dead_retry.lua / dead_purge.lua ({ids, ...}).
 Result<std::vector<std::string>> ParseIds(const redisReply* r);
+// limit.lua: the queue's setting as text now ("" = none).
+Result<std::string> ParseLimit(const redisReply* r);
 // bind_workers.lua: per pair "" (bound) or the key the worker id belongs to.
 Result<std::vector<std::string>> ParseBound(const redisReply* r);
 

@@ -441,6 +441,20 @@ export class Client extends EventEmitter {
     throw new TaskmillError('internal', `STATS: more than ${MAX_STATS_PAGES} pages`);
   }
 
+  // Replaces a queue's limits and fairness (`taskmill queue limit`); resolves to the setting
+  // as stored ("rate=100/s concurrency=5"). A bad one rejects naming what is allowed.
+  async setQueueLimit(queue, {rate = '', concurrency = 0, costRate = '', keyLabel = '', aging = '',
+    roundRobin = false} = {}) {
+    const reply = await this.call('LIMIT', {queue, rate, concurrency, costRate, keyLabel, aging,
+      roundRobin});
+    return reply.queues.length > 0 ? reply.queues[0].limit : '';
+  }
+
+  // Removes every limit and fairness setting of the queue.
+  async clearQueueLimit(queue) {
+    await this.call('LIMIT', {queue, clear: true});
+  }
+
   dlq(op, {queue = '', ids = [], limit = 100} = {}) {
     return this.call('DLQ', {op, queue, ids, limit});
   }

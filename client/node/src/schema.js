@@ -104,6 +104,9 @@ export const QueueStats = [
   f('cost', 'costMap'),
   f('ready_by_type', 'uintMap'),
   f('more_types', 'u32'),
+  f('limit', 'str'),
+  f('limit_running', 'u64'),
+  f('throttled', 'u64'),
 ];
 
 export const WorkerInfo = [
@@ -192,6 +195,18 @@ export const Complete = [
   f('output', 'bin'),
   f('error', 'optObj', {schema: TaskError}),
   f('cost', 'costMap'),
+];
+// A queue's limits and fairness (`taskmill queue limit`), replaced whole; clear removes them.
+export const Limit = [
+  reqId,
+  f('queue', 'str', req),
+  f('clear', 'bool'),
+  f('rate', 'str'),
+  f('concurrency', 'u32'),
+  f('cost_rate', 'str'),
+  f('key_label', 'str'),
+  f('aging', 'str'),
+  f('round_robin', 'bool'),
 ];
 export const Reply = [
   reqId,
@@ -291,6 +306,7 @@ export const COMMANDS = {
   STATS: [0x07, Stats],
   DLQ: [0x08, Dlq],
   COMPLETE: [0x09, Complete],
+  LIMIT: [0x0b, Limit],
   REPLY: [0x20, Reply],
   RESULT: [0x21, Result],
   EVENT: [0x22, Event],

@@ -250,6 +250,18 @@ describe('client against a live cluster', {skip: skip ?? false}, () => {
     assert.ok(!left.some((t) => t.id === id));
   });
 
+  test('queue limits: set, shown in stats, refused when bad, cleared', async () => {
+    assert.equal(await client.setQueueLimit('nodelim', {concurrency: 3, aging: '30s'}),
+        'concurrency=3 aging=30s');
+    const limitOf = async () => (await client.stats({queues: ['nodelim']})).queues[0].limit;
+    assert.equal(await limitOf(), 'concurrency=3 aging=30s');
+    await assert.rejects(client.setQueueLimit('nodelim', {rate: '5/d'}),
+        (e) => e.code === 'invalid_argument' && e.message.includes('100/s, 30/m, 1000/h'));
+    assert.equal(await limitOf(), 'concurrency=3 aging=30s');
+    await client.clearQueueLimit('nodelim');
+    assert.equal(await limitOf(), '');
+  });
+
   test('stats lists queues and the worker', async () => {
     const {queues, workers} = await client.stats();
     assert.ok(queues.some((q) => q.queue === 'default' && q.submitted > 0));

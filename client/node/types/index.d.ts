@@ -99,6 +99,12 @@ export interface QueueStats {
   readyByType: Record<string, number>;
   /** Types with ready tasks left out of readyByType. */
   moreTypes: number;
+  /** Its limits as text ('' = none: `taskmill queue limit`). */
+  limit: string;
+  /** Leases counted against its concurrency cap. */
+  limitRunning: U64;
+  /** Ready tasks a claim passed over because of a limit. */
+  throttled: U64;
 }
 
 export interface WorkerInfo {
@@ -244,6 +250,11 @@ export class Client extends EventEmitter {
     Promise<{status: BatchStatus; tasks: Record<string, TaskInfo>}>;
   subscribe(batchId: string): Promise<Subscription>;
   stats(options?: {queues?: string[]}): Promise<{queues: QueueStats[]; workers: WorkerInfo[]}>;
+  /** Replaces a queue's limits and fairness; resolves to the setting as stored. */
+  setQueueLimit(queue: string, options: {rate?: string; concurrency?: number; costRate?: string;
+    keyLabel?: string; aging?: string; roundRobin?: boolean}): Promise<string>;
+  /** Removes every limit and fairness setting of the queue. */
+  clearQueueLimit(queue: string): Promise<void>;
   readonly deadLetters: {
     list(options?: {queue?: string; limit?: number}): Promise<TaskInfo[]>;
     retry(options?: {queue?: string; ids?: string[]}): Promise<AffectedTasks>;

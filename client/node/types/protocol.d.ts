@@ -1,7 +1,7 @@
 // The TM1 codec (docs/protocol.md). Messages are plain objects with camelCase properties.
 
 export type CommandName =
-  | 'SUBMIT' | 'BATCH' | 'WAIT' | 'GET' | 'CANCEL' | 'SUBSCRIBE' | 'STATS' | 'DLQ'
+  | 'SUBMIT' | 'BATCH' | 'WAIT' | 'GET' | 'CANCEL' | 'SUBSCRIBE' | 'STATS' | 'DLQ' | 'LIMIT'
   | 'REPLY' | 'RESULT' | 'EVENT'
   | 'READY' | 'HEARTBEAT' | 'DONE' | 'PROGRESS' | 'BYE'
   | 'TASK' | 'CANCEL_TASK' | 'BROKER_HEARTBEAT' | 'DRAIN' | 'GOAWAY' | 'MOVE';

@@ -348,3 +348,13 @@ class AsyncClient:
     async def purge_dead_letters(self, queue: str = "",
                                  ids: Sequence[str] = ()) -> AffectedTasks:
         return await self._run(calls.dlq_op("purge", queue, ids, self.request_timeout))
+
+    async def set_queue_limit(self, queue: str, rate: str = "", concurrency: int = 0,
+                              cost_rate: str = "", key_label: str = "", aging: str = "",
+                              round_robin: bool = False) -> str:
+        return await self._run(calls.set_limit(m.Limit(
+            queue=queue, rate=rate, concurrency=concurrency, cost_rate=cost_rate,
+            key_label=key_label, aging=aging, round_robin=round_robin), self.request_timeout))
+
+    async def clear_queue_limit(self, queue: str) -> None:
+        await self._run(calls.set_limit(m.Limit(queue=queue, clear=True), self.request_timeout))

@@ -313,5 +313,10 @@ def dlq_list(queue: str, limit: int, timeout: float) -> Call[List[m.TaskInfo]]:
     return Call(m.Dlq(op="list", queue=queue, limit=limit), timeout, lambda r: list(r.tasks))
 
 
+def set_limit(limit: m.Limit, timeout: float) -> Call[str]:
+    """LIMIT: the queue's setting as the broker stored it ("" after a clear)."""
+    return Call(limit, timeout, lambda r: r.queues[0].limit if r.queues else "")
+
+
 def dlq_op(op: str, queue: str, ids: Sequence[str], timeout: float) -> Call[AffectedTasks]:
     return Call(m.Dlq(op=op, queue=queue, ids=list(ids)), timeout, _affected)

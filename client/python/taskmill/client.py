@@ -396,3 +396,18 @@ class Client:
     def purge_dead_letters(self, queue: str = "", ids: Sequence[str] = ()) -> AffectedTasks:
         """Deletes dead letters (ids empty: all of queue)."""
         return self._run(calls.dlq_op("purge", queue, ids, self.request_timeout))
+
+    def set_queue_limit(self, queue: str, rate: str = "", concurrency: int = 0,
+                        cost_rate: str = "", key_label: str = "", aging: str = "",
+                        round_robin: bool = False) -> str:
+        """Replaces a queue's limits and fairness (`taskmill queue limit`): rate "N/s|m|h",
+        concurrency N, cost_rate "NAME=AMOUNT/s|m|h", per value of key_label, priority aging
+        period ("30s"), round robin between key_label's values. Returns the setting as
+        stored ("rate=100/s concurrency=5"); a bad one raises naming what is allowed."""
+        return self._run(calls.set_limit(m.Limit(
+            queue=queue, rate=rate, concurrency=concurrency, cost_rate=cost_rate,
+            key_label=key_label, aging=aging, round_robin=round_robin), self.request_timeout))
+
+    def clear_queue_limit(self, queue: str) -> None:
+        """Removes every limit and fairness setting of the queue."""
+        self._run(calls.set_limit(m.Limit(queue=queue, clear=True), self.request_timeout))

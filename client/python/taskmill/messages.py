@@ -307,6 +307,11 @@ class QueueStats:
     # Ready tasks per type: the (at most 32) types with the most; more_types: the rest.
     ready_by_type: Dict[str, int] = field(default_factory=dict)
     more_types: int = 0
+    # Its limits as text ("" = none), leases counted against its concurrency cap, and ready
+    # tasks a claim passed over because of a limit (`taskmill queue limit`).
+    limit: str = ""
+    limit_running: int = 0
+    throttled: int = 0
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -315,7 +320,8 @@ QueueStats.FIELDS = (Field("queue", STR, required=True),) + tuple(
     Field(k, UINT) for k in ("ready", "delayed", "running", "dead", "submitted",
                              "succeeded", "failed", "retried", "cancelled")
 ) + (Field("cost", COST_MAP), Field("ready_by_type", UINT_MAP),
-     Field("more_types", UINT, max=U32))
+     Field("more_types", UINT, max=U32), Field("limit", STR), Field("limit_running", UINT),
+     Field("throttled", UINT))
 
 
 @dataclass
@@ -594,6 +600,34 @@ class Complete:
 
 
 @dataclass
+class Limit:
+    """A queue's limits and fairness (`taskmill queue limit`), replaced whole; clear removes
+    them. The broker parses the strings and refuses a bad one naming what is allowed."""
+
+    COMMAND: ClassVar[int] = 0x0B
+    req_id: int = 0
+    queue: str = ""
+    clear: bool = False
+    rate: str = ""          # "N/s", "N/m", "N/h"
+    concurrency: int = 0
+    cost_rate: str = ""     # "NAME=AMOUNT/s|m|h"
+    key_label: str = ""
+    aging: str = ""         # "250ms", "30s", "5m", "2h" or ms
+    round_robin: bool = False
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("queue", STR, required=True),
+        Field("clear", BOOL),
+        Field("rate", STR),
+        Field("concurrency", UINT, max=U32),
+        Field("cost_rate", STR),
+        Field("key_label", STR),
+        Field("aging", STR),
+        Field("round_robin", BOOL),
+    )
+
+
+@dataclass
 class Reply:
     COMMAND: ClassVar[int] = 0x20
     req_id: int = 0
@@ -693,7 +727,7 @@ from taskmill.worker_messages import (  # noqa: E402
 
 
 MESSAGE_TYPES: Tuple[type, ...] = (
-    Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq,
+    Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq, Limit,
     Reply, ResultMsg, Event, GoAway,
     Ready, Heartbeat, Done, Progress, Bye,
     TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete,
@@ -702,7 +736,7 @@ BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # typ
 # Command names as in the vectors' "command" and shared/src/protocol/names.cc.
 COMMAND_NAMES: Dict[str, type] = {
     "SUBMIT": Submit, "BATCH": Batch, "WAIT": Wait, "GET": Get, "CANCEL": Cancel,
-    "SUBSCRIBE": Subscribe, "STATS": Stats, "DLQ": Dlq, "REPLY": Reply, "RESULT": ResultMsg,
+    "SUBSCRIBE": Subscribe, "STATS": Stats, "DLQ": Dlq, "LIMIT": Limit, "REPLY": Reply, "RESULT": ResultMsg,
     "EVENT": Event, "GOAWAY": GoAway, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
     "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
     "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move, "COMPLETE": Complete,

@@ -171,3 +171,17 @@ def test_stats_and_dead_letters(client: Client) -> None:
     assert letters[0].error is not None and letters[0].error.code == "injected_failure"
     assert client.purge_dead_letters("pydlq", [dead]).ids == [dead]
     assert client.dead_letters("pydlq") == []
+
+
+def test_queue_limits(client: Client) -> None:
+    # Set, shown in STATS, refused with a message naming what is allowed, cleared.
+    assert client.set_queue_limit("pylim", rate="30/m", concurrency=2,
+                                  key_label="tenant") == "rate=30/m concurrency=2 key=tenant"
+    assert client.stats(["pylim"]).queues[0].limit == "rate=30/m concurrency=2 key=tenant"
+    with pytest.raises(taskmill.TaskmillError) as e:
+        client.set_queue_limit("pylim", cost_rate="usd=5/d")
+    assert e.value.code == "invalid_argument"
+    assert "NAME=AMOUNT/s|m|h" in str(e.value)
+    assert client.stats(["pylim"]).queues[0].limit == "rate=30/m concurrency=2 key=tenant"
+    client.clear_queue_limit("pylim")
+    assert client.stats(["pylim"]).queues[0].limit == ""

@@ -34,6 +34,9 @@ commands:
   dlq list [--queue Q] [--limit N]
   dlq retry|purge [--queue Q] (ID... | --all)
                               dead letters: list, send back to their queue, or delete
+  queue limit QUEUE [--rate N/s] [--concurrency N] [--cost-rate NAME=AMOUNT/h]
+        [--key-label LABEL] [--aging 30s] [--round-robin] | --clear
+                              a queue's limits and fairness, enforced at claim time
   artifacts ID [--out DIR] [--artifacts-root DIR]
                               list a task's artifacts; --out writes them to DIR (checked
                               names, verified sha256); --artifacts-root: where this host
@@ -196,6 +199,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (command == "batch") return RunBatch(ctx, args);
   if (command == "stats") return RunStats(ctx, args);
   if (command == "dlq") return RunDlq(ctx, args);
+  if (command == "queue") return RunQueue(ctx, args);
   if (command == "keygen") return RunKeygen(ctx, args);
   if (command == "artifacts") return RunArtifacts(ctx, args);
   if (command == "complete") return RunComplete(ctx, args);

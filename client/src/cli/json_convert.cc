@@ -162,7 +162,10 @@ json ToJson(const protocol::QueueStats& q) {
               {"succeeded", q.succeeded}, {"failed", q.failed},
               {"retried", q.retried},     {"cancelled", q.cancelled},
               {"cost", ToJson(q.cost)},   {"ready_by_type", std::move(by_type)},
-              {"more_types", q.more_types}};
+              {"more_types", q.more_types},
+              {"limit", q.limit},
+              {"limit_running", q.limit_running},
+              {"throttled", q.throttled}};
 }
 
 json ToJson(const protocol::WorkerInfo& w) {

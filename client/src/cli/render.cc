@@ -261,6 +261,16 @@ void PrintStats(std::ostream& out, const StatsReply& stats) {
     types.Print(out);
     out << '\n';
   }
+  // Queues with limits (taskmill queue limit): the setting, leases counted, tasks held back.
+  Table limits({"QUEUE", "LIMIT", "LIMITED RUNNING", "THROTTLED"}, {false, false, true, true});
+  for (const auto& q : stats.queues) {
+    if (q.limit.empty()) continue;
+    limits.AddRow({q.queue, q.limit, std::to_string(q.limit_running), std::to_string(q.throttled)});
+  }
+  if (limits.rows() > 0) {
+    limits.Print(out);
+    out << '\n';
+  }
   Table workers({"WORKER", "BROKER", "QUEUES", "TYPES", "SLOTS", "IN FLIGHT"},
                 {false, false, false, false, true, true});
   auto join = [](const std::vector<std::string>& v) {

@@ -117,6 +117,9 @@ void Fields(V& v, S& x) {
   v.CostMap("cost", x.cost);
   v.UintMap("ready_by_type", x.ready_by_type);
   v.Uint("more_types", x.more_types);
+  v.Str("limit", x.limit);
+  v.Uint("limit_running", x.limit_running);
+  v.Uint("throttled", x.throttled);
 }
 
 template <class V, class S>
@@ -269,6 +272,20 @@ void Fields(V& v, S& x) {
   v.Bin("output", x.output);
   v.OptObj("error", x.error);
   v.CostMap("cost", x.cost);
+}
+
+template <class V, class S>
+requires Is<S, Limit>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Str("queue", x.queue, "", Req::kYes);
+  v.Bool("clear", x.clear);
+  v.Str("rate", x.rate);
+  v.Uint("concurrency", x.concurrency);
+  v.Str("cost_rate", x.cost_rate);
+  v.Str("key_label", x.key_label);
+  v.Str("aging", x.aging);
+  v.Bool("round_robin", x.round_robin);
 }
 
 template <class V, class S>

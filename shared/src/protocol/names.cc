@@ -26,6 +26,8 @@ const char* CommandName(Command c) {
       return "DLQ";
     case Command::kComplete:
       return "COMPLETE";
+    case Command::kLimit:
+      return "LIMIT";
     case Command::kReply:
       return "REPLY";
     case Command::kResult:

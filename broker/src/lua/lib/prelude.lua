@@ -178,7 +178,8 @@ local function load(id)
   if not v[1] or not v[9] then return nil end
   return decode_spec({id = id, state = v[1], att = v[2] or '', worker = v[3] or '',
                       started = v[4] or '', cancel = v[5] or '', hist = v[6] or '',
-                      kids = v[7] or '', err_code = v[8] or '', psince = v[10] or ''}, v[9])
+                      kids = v[7] or '', err_code = v[8] or '', psince = v[10] or '',
+                      lk = v[11] or ''}, v[9])
 end
 
 -- The fencing token of a running task's live lease ('' when it has none).
@@ -308,9 +309,15 @@ end
 -- Ready score: priority (higher first) then FIFO, exact below 2^53: (255-prio)*2^45 + seq.
 local SEQ_SPAN = 35184372088832  -- 2^45
 local function ready_score(prio) return fmt((255 - tonumber(prio)) * SEQ_SPAN + next_seq()) end
+-- The ready score of a task of queue q becoming ready now: ready_score, unless the queue has
+-- priority aging or round robin (lib/limits.lua defines it). spec: the task's spec bytes, or
+-- nil (read from task `id` when the queue's fairness needs its labels); since: when it became
+-- ready (nil = now).
+local ready_score_for
 
 local function push_ready(t, fields)
-  redis.call('ZADD', ready_key(t.queue, t.type), ready_score(t.prio), t.id)
+  redis.call('ZADD', ready_key(t.queue, t.type), ready_score_for(t.queue, t.prio, nil, t.id),
+             t.id)
   redis.call('SADD', types_key(t.queue), t.type)
   set_state(t, 'queued', fields)
 end
@@ -480,6 +487,15 @@ local lease_rm, wlease_rm, wlease_order = {}, {}, {}
 local function remove_lease(t)
   lease_rm[#lease_rm + 1] = t.id
   if t.worker ~= '' then push_keyed(wlease_rm, wlease_order, t.worker, t.id) end
+  -- A lease of a queue with a concurrency cap (lk '1<key>', written by claim: lib/limits.lua)
+  -- gives its slot back: every path that ends a lease (finish, reap, release) comes here.
+  if t.lk ~= '' then
+    if string.byte(t.lk, 1) == 49 then
+      local rk, f = P .. 'lrun:' .. t.queue, string.sub(t.lk, 2)
+      if redis.call('HINCRBY', rk, f, -1) <= 0 then redis.call('HDEL', rk, f) end
+    end
+    redis.call('HDEL', task_key(t.id), 'lk')
+  end
 end
 local function flush_leases()
   call_chunked('ZREM', LEASES, lease_rm)

@@ -26,6 +26,8 @@
 --            when the wait ends), pstate and psince (a polled attempt's state value for its
 --            next check, and when its first check parked it, epoch ms; deleted when the attempt
 --            ends).
+--            lk (the running attempt of a limited queue: '1' or '0' (counted against its
+--            concurrency cap) then its limit key: lib/limits.lua).
 --   planned  (the next issues; each is one mutable field, absent = default): prio (priority
 --            changed while queued; absent = the spec's), exp (expiry, epoch ms), and error history with
 --            tracebacks as msgpack entries of hist:<id>.
@@ -45,5 +47,6 @@ local function decode_spec(t, spec)
 end
 
 -- The mutable fields a transition reads, and the spec, in one HMGET.
+-- lk (a limited queue's lease, lib/limits.lua) comes last: old data simply lacks it.
 local LOAD_FIELDS = {'state', 'att', 'worker', 'started', 'cancel', 'hist', 'kids', 'err_code',
-                     'spec', 'psince'}
+                     'spec', 'psince', 'lk'}

@@ -226,6 +226,14 @@ class Client {
   Result<AffectedTasks> PurgeDeadLetters(const std::string& queue,
                                          const std::vector<std::string>& ids);
 
+  // Replaces a queue's limits and fairness (`taskmill queue limit`: rate, concurrency,
+  // cost rate, key label, aging, round robin; limit.queue names it). Returns the setting as
+  // the broker stored it ("rate=100/s concurrency=5"); a setting that cannot be parsed is
+  // refused with kInvalidArgument naming what is allowed. Needs the admin role under CURVE.
+  Result<std::string> SetQueueLimit(protocol::Limit limit);
+  // Removes every limit and fairness setting of the queue.
+  Result<void> ClearQueueLimit(const std::string& queue);
+
   // Sends any client request (its req_id is set here) and returns the successful REPLY,
   // or the REPLY's error as an Error. timeout_ms 0: request_timeout_ms.
   Result<protocol::Reply> Call(protocol::Message request, uint32_t timeout_ms = 0);

@@ -24,6 +24,11 @@ async function client(): Promise<void> {
   const requested: string[] = asked.requested;
   const ranMs: number = elapsedMs(await c.get(job));
   console.log(requested.length, ranMs);
+  const limit: string = await c.setQueueLimit('images', {rate: '100/s', concurrency: 5,
+    keyLabel: 'tenant'});
+  const {queues} = await c.stats({queues: ['images']});
+  console.log(limit, queues[0].limit, queues[0].limitRunning, queues[0].throttled);
+  await c.clearQueueLimit('images');
   await c.close();
 }
 

@@ -26,6 +26,7 @@ enum class Command : uint8_t {
   kStats = 0x07,
   kDlq = 0x08,
   kComplete = 0x09,
+  kLimit = 0x0B,
   // broker -> client
   kReply = 0x20,
   kResult = 0x21,
@@ -149,6 +150,23 @@ struct Complete {
   std::optional<TaskError> error;
   CostMap cost;  // summed into the task, its queue and batch as a DONE's
   friend bool operator==(const Complete&, const Complete&) = default;
+};
+
+// Sets (or, with clear, removes) a queue's limits and fairness (`taskmill queue limit`): the
+// whole setting is replaced; fields left empty/0 are off. The broker parses and checks the
+// strings (limit_spec.h) and refuses a bad one with a message naming what is allowed.
+struct Limit {
+  static constexpr Command kCommand = Command::kLimit;
+  uint64_t req_id = 0;
+  std::string queue;
+  bool clear = false;
+  std::string rate;          // "N/s", "N/m" or "N/h"
+  uint32_t concurrency = 0;  // at most this many leased (running or prefetched) at once
+  std::string cost_rate;     // "NAME=AMOUNT/s|m|h": spend over that sliding window
+  std::string key_label;     // every limit applies per value of this task label
+  std::string aging;         // priority aging period: "250ms", "30s", "5m", "2h" or ms
+  bool round_robin = false;  // take turns between the values of key_label within a priority
+  friend bool operator==(const Limit&, const Limit&) = default;
 };
 
 // ---- broker -> client ----
@@ -332,6 +350,7 @@ struct Move {
 
 using Message = std::variant<Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq,  //
                              Reply, ResultMsg, Event,                                  //
+                             Limit,                                                    //
                              Ready, Heartbeat, Done, Progress, Bye,                    //
                              TaskMsg, CancelTask, BrokerHeartbeat, Drain,              //
                              Goaway, Move, Complete>;

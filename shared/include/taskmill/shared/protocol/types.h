@@ -133,6 +133,11 @@ struct QueueStats {
   // Ready tasks per task type: the (at most 32) types with the most, capped at 2^32-1 each.
   std::map<std::string, uint32_t> ready_by_type;
   uint32_t more_types = 0;  // types with ready tasks not in ready_by_type
+  // Its limits and fairness as text ("" = none: `taskmill queue limit`), the leases counted
+  // against its concurrency cap, and ready tasks passed over by a limit (counted per claim).
+  std::string limit;
+  uint64_t limit_running = 0;
+  uint64_t throttled = 0;
 
   friend bool operator==(const QueueStats&, const QueueStats&) = default;
 };
