@@ -191,5 +191,10 @@ class Connection {
 
 // Milliseconds of the steady clock.
 int64_t SteadyMs();
+// zmq_strerror of the last ZeroMQ error.
+std::string ZmqErrorText();
+// Reads one whole message from `socket` without blocking; false when none is waiting. A
+// message of more than 8 parts is read to its end, dropped, and flagged in too_many.
+bool RecvParts(void* socket, std::vector<std::string>& parts, bool& too_many);
 
 }  // namespace taskmill::client

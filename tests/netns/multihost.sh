@@ -150,11 +150,24 @@ running_on_b() {
   on d "${CLI[@]}" --broker "tcp://$A:5515" get "${sleeps[@]}" | grep -q '"worker": *"w-host-b"'
 }
 wait_for 10 "a task running on host B" running_on_b
+kill_ms=$(date +%s%3N)
 for p in ${HOST_PIDS[b]}; do kill -9 "$p"; done
 t0=$SECONDS
 out=$(on d "${CLI[@]}" --broker "tcp://$A:5525" wait "${sleeps[@]}" --wait-timeout-ms 15000) ||
   fail "after host B died, not every task succeeded: $out"
 n_ok=$(grep -o '"state": *"succeeded"' <<<"$out" | wc -l)
 [[ $n_ok -eq 8 ]] || fail "expected 8 succeeded tasks, got $n_ok: $out"
-grep -q '"worker": *"w-host-b"' <<<"$out" && fail "a task is recorded as run by the dead host B"
-echo "ok: host B killed with tasks running; all 8 finished on host C within $(( SECONDS - t0 )) s"
+# B may finish a 600 ms task between the poll above and the kill (on a loaded machine it
+# did): such a task is B's by right. What must not be is a task recorded as B's after B was
+# dead: its DONE was sent before the kill, so it is recorded within the grace below, while a
+# re-run on C (liveness 0.6 s + 0.6 s of work) ends later.
+late=$(python3 -c '
+import json, sys
+kill_ms, tasks = int(sys.argv[1]), json.load(sys.stdin)
+tasks = tasks if isinstance(tasks, list) else tasks.get("tasks", [])
+print(sum(1 for t in tasks if t.get("worker") == "w-host-b" and t["finished_ms"] > kill_ms + 1000))
+' "$kill_ms" <<<"$out") || fail "cannot read the tasks: $out"
+[[ $late -eq 0 ]] || fail "$late task(s) recorded as run by host B after it was killed: $out"
+on_c=$(grep -o '"worker": *"w-host-c"' <<<"$out" | wc -l)
+[[ $on_c -ge 1 ]] || fail "no task finished on host C after host B died: $out"
+echo "ok: host B killed with tasks running; all 8 finished ($on_c on host C) within $(( SECONDS - t0 )) s"

@@ -432,11 +432,11 @@ export class Client extends EventEmitter {
       out.queues.push(...reply.queues);
       out.workers.push(...reply.workers);
       if (reply.broker) out.broker = reply.broker;
-      if (!reply.next_cursor) return out;
-      if (reply.next_cursor === cursor) {
+      if (!reply.nextCursor) return out;
+      if (reply.nextCursor === cursor) {
         throw new TaskmillError('internal', 'STATS: the broker returned the same cursor twice');
       }
-      cursor = reply.next_cursor;
+      cursor = reply.nextCursor;
     }
     throw new TaskmillError('internal', `STATS: more than ${MAX_STATS_PAGES} pages`);
   }

@@ -386,6 +386,15 @@ def test_worker_cli_flags(router: CurveRouter, keys: Dict[str, str], tmp_path: P
         stop(proc)
 
 
+def test_worker_cli_takes_a_key_that_starts_with_a_dash() -> None:
+    # One Z85 key in 85 starts with '-', which argparse alone reads as a flag.
+    from taskmill.worker.__main__ import parse_args
+    key = "-" + GOOD[1:]
+    args = parse_args(["--curve-server-key", key, "--id", "-w", "--", "mod:worker"])
+    assert (args.curve_server_key, args.id, args.target) == (key, "-w", "mod:worker")
+    assert parse_args([f"--curve-server-key={key}", "mod:worker"]).curve_server_key == key
+
+
 def test_worker_cli_refuses_a_server_key_alone(tmp_path: Path) -> None:
     proc = run_cli_worker(tmp_path, "--curve-server-key", GOOD)
     out, _ = proc.communicate(timeout=30)

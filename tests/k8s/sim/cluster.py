@@ -180,6 +180,9 @@ class Pod:
                  f"mount --rbind /dev {m}/dev",
                  f"mount --bind {self.hosts_path} {m}/etc/hosts",
                  f"mount --bind /etc/netns/{self.ns}/resolv.conf {m}/etc/resolv.conf"]
+        for inside, host in self.cluster.image_files.items():
+            lines.append(f"touch {shlex.quote(m + inside)}")
+            lines.append(f"mount --bind {shlex.quote(host)} {shlex.quote(m + inside)}")
         for vm in c.spec.get("volumeMounts", []):
             src = self.volumes[vm["name"]]
             dst = m + vm["mountPath"]
@@ -228,9 +231,10 @@ class Pod:
 class Cluster:
     """Pods, their probes and restarts (the kubelet), and the per-pod hosts files (DNS)."""
 
-    def __init__(self, objects, images, tmp, run_id, timeline):
+    def __init__(self, objects, images, tmp, run_id, timeline, image_files=None):
         self.objects = objects
         self.images = images
+        self.image_files = image_files or {}  # path in every container -> file on this host
         self.tmp = tmp
         self.timeline = timeline
         self.net = Network(run_id, tmp)

@@ -47,10 +47,19 @@ class Sim:
         os.makedirs(self.keys)
         self.curve = []
         self._make_secrets()
-        images = {"taskmill-broker": [os.path.join(args.build, "broker/taskmill-broker")],
-                  "taskmill-worker": [os.path.join(args.build, "worker/taskmill-worker")],
+        # An image's entrypoint, and the files it holds (the build's binaries, bound where
+        # deploy/docker/Dockerfile copies them, so the container's user needs no access to
+        # the build dir, which may sit under a mode-700 directory).
+        images = {"taskmill-broker": ["/usr/local/bin/taskmill-broker"],
+                  "taskmill-worker": ["/usr/local/bin/taskmill-worker"],
                   "redis": ["redis-server"]}
-        self.cluster = Cluster(self.objects, images, self.tmp, self.run_id, self.timeline)
+        image_files = {
+            "/usr/local/bin/taskmill-broker": os.path.join(args.build, "broker/taskmill-broker"),
+            "/usr/local/bin/taskmill-worker": os.path.join(args.build, "worker/taskmill-worker"),
+            "/usr/local/bin/taskmill": os.path.join(args.build, "client/taskmill"),
+        }
+        self.cluster = Cluster(self.objects, images, self.tmp, self.run_id, self.timeline,
+                               image_files)
         self.cp = ControlPlane(self.cluster, self.timeline)
         self.client = Pod(self.cluster, "client", ("", ""),
                           {"metadata": {"labels": {"taskmill.io/client": "true"}},

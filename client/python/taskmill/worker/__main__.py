@@ -58,7 +58,25 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--curve-key-file", default=_env("curve-key-file"),
                    help="this worker's CURVE key pair (a .key file of taskmill keygen)")
     p.add_argument("--log-level", default=_env("log-level") or "info")
-    return p.parse_args(argv)
+    return p.parse_args(_joined(p, sys.argv[1:] if argv is None else argv))
+
+
+def _joined(p: argparse.ArgumentParser, argv: List[str]) -> List[str]:
+    """``--flag value`` as ``--flag=value``: argparse takes a value that starts with '-' (a
+    Z85 key may) only in the second form, and the C++ binaries take both."""
+    takes_value = {s for a in p._actions if a.nargs is None for s in a.option_strings}
+    out: List[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--":
+            return out + argv[i:]
+        if argv[i] in takes_value and i + 1 < len(argv):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def load(target: str) -> Worker:
