@@ -60,6 +60,8 @@ TASK_STATES = ("unknown", "queued", "delayed", "blocked", "running", "succeeded"
                "failed", "cancelled")
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 DLQ_OPS = ("list", "retry", "purge")
+SCHEDULE_OPS = ("list", "add", "pause", "resume", "remove")
+CATCH_UP_POLICIES = ("skip", "once")
 DEFAULT_QUEUE = "default"
 
 
@@ -564,6 +566,55 @@ class Dlq:
 
 
 @dataclass
+class ScheduleInfo:
+    """A periodic schedule (docs/protocol.md 7.12): exactly one of ``cron`` (5 fields, with
+    an optional IANA ``tz``) and ``every_ms``; ``task`` is what each tick submits. The rest
+    is run state the broker fills in (``next_run_ms``, ``fired``, ``missed``, ...)."""
+
+    name: str = ""
+    cron: str = ""
+    tz: str = ""
+    every_ms: int = 0
+    catch_up: str = "skip"
+    task: TaskSpec = field(default_factory=TaskSpec)
+    paused: bool = False
+    next_run_ms: int = 0
+    last_run_ms: int = 0
+    last_task_id: str = ""
+    fired: int = 0
+    missed: int = 0
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("name", STR, required=True),
+        Field("cron", STR),
+        Field("tz", STR),
+        Field("every_ms", UINT),
+        Field("catch_up", STR),
+        Field("task", OBJ, required=True, cls=TaskSpec),
+        Field("paused", BOOL),
+        Field("next_run_ms", INT),
+        Field("last_run_ms", INT),
+        Field("last_task_id", STR),
+        Field("fired", UINT),
+        Field("missed", UINT),
+    )
+
+
+@dataclass
+class Schedule:
+    COMMAND: ClassVar[int] = 0x0A
+    req_id: int = 0
+    op: str = "list"
+    name: str = ""
+    schedule: Optional[ScheduleInfo] = None
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("op", ENUM, required=True, choices=SCHEDULE_OPS),
+        Field("name", STR),
+        Field("schedule", OPT_OBJ, cls=ScheduleInfo),
+    )
+
+
+@dataclass
 class Reply:
     COMMAND: ClassVar[int] = 0x20
     req_id: int = 0
@@ -578,6 +629,7 @@ class Reply:
     next_cursor: str = ""
     warnings: List[str] = field(default_factory=list)
     requested: List[str] = field(default_factory=list)
+    schedules: List[ScheduleInfo] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("error", OPT_OBJ, cls=WireError),
@@ -591,6 +643,7 @@ class Reply:
         Field("next_cursor", STR),
         Field("warnings", STR_LIST),
         Field("requested", STR_LIST),
+        Field("schedules", OBJ_LIST, cls=ScheduleInfo),
     )
 
 
@@ -666,7 +719,7 @@ MESSAGE_TYPES: Tuple[type, ...] = (
     Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq,
     Reply, ResultMsg, Event, GoAway,
     Ready, Heartbeat, Done, Progress, Bye,
-    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move,
+    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Schedule,
 )
 BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # type: ignore
 # Command names as in the vectors' "command" and shared/src/protocol/names.cc.
@@ -675,5 +728,5 @@ COMMAND_NAMES: Dict[str, type] = {
     "SUBSCRIBE": Subscribe, "STATS": Stats, "DLQ": Dlq, "REPLY": Reply, "RESULT": ResultMsg,
     "EVENT": Event, "GOAWAY": GoAway, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
     "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
-    "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move,
+    "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move, "SCHEDULE": Schedule,
 }

@@ -397,6 +397,8 @@ Result<Message> DecodeBody(Command command, std::string_view body, const DecodeL
       return DecodeAs<Stats>(body, limits);
     case Command::kDlq:
       return DecodeAs<Dlq>(body, limits);
+    case Command::kSchedule:
+      return DecodeAs<Schedule>(body, limits);
     case Command::kReply:
       return DecodeAs<Reply>(body, limits);
     case Command::kResult:

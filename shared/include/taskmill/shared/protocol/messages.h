@@ -25,6 +25,7 @@ enum class Command : uint8_t {
   kSubscribe = 0x06,
   kStats = 0x07,
   kDlq = 0x08,
+  kSchedule = 0x0A,
   // broker -> client
   kReply = 0x20,
   kResult = 0x21,
@@ -132,6 +133,20 @@ struct Dlq {
   friend bool operator==(const Dlq&, const Dlq&) = default;
 };
 
+enum class ScheduleOp : uint8_t { kList, kAdd, kPause, kResume, kRemove };
+const char* ScheduleOpName(ScheduleOp op);
+
+// Periodic schedules (docs/protocol-messages.md 8.23): add (or replace) one, list them,
+// pause, resume or remove one by name.
+struct Schedule {
+  static constexpr Command kCommand = Command::kSchedule;
+  uint64_t req_id = 0;
+  ScheduleOp op = ScheduleOp::kList;
+  std::string name;                      // pause/resume/remove: which one
+  std::optional<ScheduleInfo> schedule;  // add: its definition
+  friend bool operator==(const Schedule&, const Schedule&) = default;
+};
+
 // ---- broker -> client ----
 
 // The answer to one request, matched by req_id. Exactly one of error or the result
@@ -151,6 +166,7 @@ struct Reply {
   std::vector<std::string> warnings;  // SUBMIT, BATCH: e.g. a task type no worker serves
   std::vector<std::string> requested;  // CANCEL: those of ids still running (their worker
                                        // is told to stop; they end once it confirms)
+  std::vector<ScheduleInfo> schedules;  // SCHEDULE: list; add/pause/resume: the one changed
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 
@@ -303,6 +319,6 @@ using Message = std::variant<Submit, Batch, Wait, Get, Cancel, Subscribe, Stats,
                              Reply, ResultMsg, Event,                                  //
                              Ready, Heartbeat, Done, Progress, Bye,                    //
                              TaskMsg, CancelTask, BrokerHeartbeat, Drain,              //
-                             Goaway, Move>;
+                             Goaway, Move, Schedule>;
 
 }  // namespace taskmill::protocol

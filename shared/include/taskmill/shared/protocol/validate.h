@@ -73,4 +73,15 @@ Result<void> ValidateArtifacts(const std::vector<Artifact>& artifacts, std::stri
 inline constexpr double kMaxCostValue = 1e15;
 Result<void> ValidateCosts(const CostMap& cost, std::string_view where);
 
+// Periodic schedules (SCHEDULE add): a valid name; exactly one of a cron expression
+// (CronExpr::Parse) and every_ms (kMinScheduleEveryMs to kMaxDurationMs); tz only with cron,
+// an IANA-style zone name (the broker checks it names a zone it knows); catch_up "skip" or
+// "once"; a task that ValidateTaskSpec accepts and that sets none of id, batch_id,
+// depends_on, not_before_ms and idempotency_key (each tick gets its own). Run-state fields
+// (paused, next_run_ms, ...) are ignored. `where` prefixes messages ("schedule").
+inline constexpr uint64_t kMinScheduleEveryMs = 1000;
+inline constexpr size_t kMaxTimeZoneBytes = 64;
+Result<void> ValidateSchedule(const ScheduleInfo& schedule, std::string_view where,
+                              const SpecLimits& limits = {});
+
 }  // namespace taskmill::protocol
