@@ -123,6 +123,10 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
   s.wrong_port = ctx.counters.wrong_port;
   s.bad_request_ids = ctx.counters.bad_request_ids;
   s.request_replays = ctx.counters.request_replays;
+  s.schedules = ctx.counters.schedules;
+  s.schedule_ticks_fired = ctx.counters.schedule_ticks_fired;
+  s.schedule_ticks_missed = ctx.counters.schedule_ticks_missed;
+  s.schedule_ticks_lost = ctx.counters.schedule_ticks_lost;
   s.stale_results = ctx.counters.stale_results;
   s.tasks_dispatched = ctx.counters.tasks_dispatched;
   s.workers_lost = ctx.counters.workers_lost;

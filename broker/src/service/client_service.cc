@@ -170,11 +170,14 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
                       std::is_same_v<T, protocol::Get> || std::is_same_v<T, protocol::Cancel> ||
                       std::is_same_v<T, protocol::Stats> || std::is_same_v<T, protocol::Dlq> ||
                       std::is_same_v<T, protocol::Batch> ||
-                      std::is_same_v<T, protocol::Subscribe>) {
-          // The DLQ acts on every client's dead letters: admins only. The rest are client
-          // verbs (an admin may use them too, on everyone's tasks).
-          Roles needed = std::is_same_v<T, protocol::Dlq> ? Roles{kRoleAdmin}
-                                                          : Roles{kRoleClient | kRoleAdmin};
+                      std::is_same_v<T, protocol::Subscribe> ||
+                      std::is_same_v<T, protocol::Schedule>) {
+          // The DLQ acts on every client's dead letters, and schedules are the cluster's
+          // (anyone who may change one may change them all): admins only. The rest are
+          // client verbs (an admin may use them too, on everyone's tasks).
+          Roles needed = std::is_same_v<T, protocol::Dlq> || std::is_same_v<T, protocol::Schedule>
+                             ? Roles{kRoleAdmin}
+                             : Roles{kRoleClient | kRoleAdmin};
           if (auto allowed = ctx_.access.Require(caller_, needed,
                                                  protocol::CommandName(T::kCommand));
               !allowed) {
@@ -196,6 +199,8 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
           OnStats(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Dlq>) {
           OnDlq(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Schedule>) {
+          OnSchedule(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Batch>) {
           OnBatch(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Subscribe>) {

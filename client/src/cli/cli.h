@@ -56,6 +56,7 @@ int RunStats(Context& ctx, const Args& args);
 int RunDlq(Context& ctx, const Args& args);
 int RunKeygen(Context& ctx, const Args& args);
 int RunArtifacts(Context& ctx, const Args& args);
+int RunSchedule(Context& ctx, const Args& args);
 
 // Registers --json and --broker on a command's flags, so they may follow the command.
 void AddCommonFlags(FlagSet& flags, GlobalOptions& global);
