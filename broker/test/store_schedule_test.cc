@@ -73,11 +73,11 @@ TEST_F(ScheduleStoreTest, APausedScheduleIsNeverClaimedAndResumesWhereTold) {
   auto paused = Await<std::optional<StoredSchedule>>(
       [&](auto cb) { store_->ScheduleState("p", protocol::ScheduleOp::kPause, 0, cb); });
   ASSERT_TRUE(paused.has_value() && *paused);
-  EXPECT_TRUE((*paused)->info.paused);
   // A ticker that read it just before the pause still tries: refused.
   auto tick = Tick(TickClaim{"p", t0, t0 + 1000, t0, true, 0});
   ASSERT_TRUE(tick.has_value());
   EXPECT_EQ(tick->status, TickStatus::kLost);
+  EXPECT_TRUE((*paused)->info.paused);
   // Not due while paused.
   clock_.Advance(10'000);
   auto due = Await<ScheduleListing>([&](auto cb) { store_->ScheduleDue(10, cb); });

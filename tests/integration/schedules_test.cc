@@ -197,13 +197,13 @@ TEST_F(Schedules, PausedSchedulesDoNotTickResumeFromNowAndRemovedOnesAreGone) {
   ASSERT_TRUE(WaitFor([&] { return Fired("A", "p") >= 2; }, 20000)) << Logs();
   auto paused = Send("B", protocol::Schedule{0, protocol::ScheduleOp::kPause, "p", std::nullopt});
   ASSERT_TRUE(paused.has_value()) << paused.error().message;
-  ASSERT_EQ(paused->schedules.size(), 1u);
-  EXPECT_TRUE(paused->schedules[0].paused);
   int64_t paused_at = WallMs();
   uint64_t fired = List("A").at("p").fired;
   // Three periods pass while paused (time passing is what is under test here).
   ASSERT_TRUE(WaitFor([&] { return WallMs() >= paused_at + 3000; }, 10000));
-  EXPECT_EQ(List("C").at("p").fired, fired);
+  EXPECT_EQ(List("C").at("p").fired, fired) << "a paused schedule ticked";
+  ASSERT_EQ(paused->schedules.size(), 1u);
+  EXPECT_TRUE(paused->schedules[0].paused);
   auto resumed = Send("C", protocol::Schedule{0, protocol::ScheduleOp::kResume, "p", std::nullopt});
   ASSERT_TRUE(resumed.has_value()) << resumed.error().message;
   int64_t resumed_at = WallMs();
@@ -321,6 +321,13 @@ TEST_F(Schedules, TheCliAddsListsPausesResumesAndRemoves) {
   EXPECT_EQ(doc[0]["catch_up"], "once");
   EXPECT_EQ(doc[1]["tz"], "Europe/Paris");
   EXPECT_GT(doc[1]["next_run_ms"].get<int64_t>(), WallMs());
+  // The dashboard's API lists them too, with their next run.
+  auto api = HttpGet(endpoints_.at("C").http, "/api/schedules");
+  ASSERT_EQ(api.status, 200) << api.body;
+  auto listed = nlohmann::json::parse(api.body);
+  ASSERT_EQ(listed["schedules"].size(), 2u);
+  EXPECT_EQ(listed["schedules"][1]["name"], "nightly");
+  EXPECT_EQ(listed["schedules"][1]["next_run_ms"], doc[1]["next_run_ms"]);
   EXPECT_EQ(run({"schedule", "pause", "nightly"}, &text), 0) << text;
   EXPECT_NE(text.find("paused"), std::string::npos);
   EXPECT_EQ(run({"schedule", "resume", "nightly"}, &text), 0) << text;
