@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
+# ccache (CMakeLists.txt uses it when present): paths under the checkout are hashed as
+# relative ones and the working directory is left out, so a clone at any path (CI's fresh
+# one, a worktree) reuses the objects of another; the build dir must be at the same place
+# relative to its sources (build/ by default).
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "$@" >/dev/null
 targets=()

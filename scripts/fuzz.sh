@@ -50,6 +50,8 @@ if [ -x scripts/setup.sh ] && ! command -v cmake >/dev/null 2>&1; then
 fi
 
 echo "fuzz: configuring $BUILD_DIR with $CXX_BIN"
+# As scripts/build.sh: paths under the checkout hashed as relative ones, whatever its path.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 cmake -S . -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_CXX_COMPILER="$CXX_BIN" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -27,6 +27,8 @@ SRC="$SCRATCH/repo"
 # The scratch build sits at the same place relative to its sources as build/ does in the
 # repo, so ccache (base_dir) serves unchanged objects from the main build.
 BLD="$SRC/build"
+# As scripts/build.sh: paths under the repo hashed as relative ones, whatever its path.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$REPO} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 JOBS=${JOBS:-2}
 TEST_TIMEOUT=${MUTANT_TEST_TIMEOUT:-240}
 
@@ -213,6 +215,10 @@ run_test() {
     node)
       (cd "$SRC/client/node" && TASKMILL_BUILD_DIR="$BLD" \
         timeout "$TEST_TIMEOUT" node --test "$rest") >>"$TEST_LOG" 2>&1
+      ;;
+    ctest)
+      timeout "$TEST_TIMEOUT" ctest --test-dir "$BLD" --output-on-failure -R "$rest" \
+        --no-tests=error >>"$TEST_LOG" 2>&1
       ;;
     *)
       echo "unknown run kind '$kind' in: $1" >>"$TEST_LOG"

@@ -30,6 +30,16 @@ APT_PACKAGES=(
   libhowardhinnant-date-dev tzdata
 )
 
+# TASKMILL_SETUP_PROFILE=build (the image builder, deploy/docker/Dockerfile): only what
+# scripts/build.sh needs to build the binaries; no test, client or validation tools.
+if [ "${TASKMILL_SETUP_PROFILE:-}" = build ]; then
+  APT_PACKAGES=(
+    build-essential cmake ninja-build pkg-config git
+    libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libhiredis-dev libspdlog-dev nlohmann-json3-dev
+    libjemalloc-dev libcpp-httplib-dev prometheus-cpp-dev
+  )
+fi
+
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
@@ -48,6 +58,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${missing[@]}" >/dev/null
 else
   echo "setup: all system packages present"
+fi
+
+if [ "${TASKMILL_SETUP_PROFILE:-}" = build ]; then
+  exit 0
 fi
 
 # Node client (client/node): npm ci only when node_modules is missing or older than the lock.
@@ -81,3 +95,43 @@ if ! python3 -m mypy --version 2>/dev/null | grep -q "mypy $MYPY_VERSION"; then
   python3 -m pip install -q "mypy==$MYPY_VERSION" ||
     python3 -m pip install -q --break-system-packages "mypy==$MYPY_VERSION"
 fi
+
+# Kubernetes manifests (k8s/, scripts/k8s-validate.sh, docs/kubernetes.md). No cluster or
+# container engine runs here, so the manifests are rendered and validated offline:
+# yamllint and kubernetes-validate (for the Kubernetes JSON schemas it bundles) in a tools
+# venv, kustomize and kubeconform built from the Go module proxy. Everything is cached
+# under $TASKMILL_TOOLS_DIR (default ~/.cache/taskmill), so a second run only checks
+# versions. kustomize v5.8.1 is the newest that builds on this machine's Go 1.26 (its api
+# module v0.21.1; v0.21.3 needs Go 1.27).
+TOOLS_DIR=${TASKMILL_TOOLS_DIR:-$HOME/.cache/taskmill}
+YAMLLINT_VERSION=1.38.0
+KUBERNETES_VALIDATE_VERSION=1.37.0
+KUSTOMIZE_VERSION=v5.8.1
+KUBECONFORM_VERSION=v0.7.0
+k8s_venv="$TOOLS_DIR/k8s-venv"
+if ! "$k8s_venv/bin/yamllint" --version 2>/dev/null | grep -q " $YAMLLINT_VERSION\$" ||
+    ! "$k8s_venv/bin/python" -c "import importlib.metadata as m, sys; \
+sys.exit(m.version('kubernetes-validate') != '$KUBERNETES_VALIDATE_VERSION')" 2>/dev/null; then
+  echo "setup: installing yamllint==$YAMLLINT_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+  python3 -m venv "$k8s_venv"
+  "$k8s_venv/bin/pip" install -q "yamllint==$YAMLLINT_VERSION" \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+fi
+go_bin="$TOOLS_DIR/go/bin"
+go_install() {  # go_install BINARY MODULE VERSION: once per version (a stamp file says which)
+  local bin=$1 mod=$2 version=$3
+  if [ -x "$go_bin/$bin" ] && [ "$(cat "$go_bin/$bin.version" 2>/dev/null)" = "$version" ]; then
+    return 0
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    echo "setup: WARNING: no Go toolchain, cannot build $bin (scripts/k8s-validate.sh needs it)"
+    return 0
+  fi
+  echo "setup: building $bin $version"
+  mkdir -p "$go_bin"
+  GOBIN="$go_bin" GOMODCACHE="$TOOLS_DIR/go/mod" GOCACHE="$TOOLS_DIR/go/build" GOFLAGS=-mod=mod \
+    go install "$mod@$version"
+  echo "$version" >"$go_bin/$bin.version"
+}
+go_install kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"
+go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"

@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <future>
@@ -65,12 +68,43 @@ TEST(EmbeddedRedisTest, ANewServerStartsOnceTheEarlierOneHasGoneAndKeepsItsData)
   auto first = EmbeddedRedis::Start(InDir(dir));
   ASSERT_TRUE(first.has_value()) << first.error().message;
   ASSERT_EQ(Command(first->socket_path(), "SET handover yes"), "OK");
-  // The second start waits while the first still serves, then runs on the same AOF.
-  auto second = std::async(std::launch::async, [&] { return EmbeddedRedis::Start(InDir(dir)); });
-  ASSERT_TRUE(first->Stop().has_value());
-  auto started = second.get();
+  // The second start waits while the first still serves, then runs on the same AOF. The
+  // stop, not the start, runs on the other thread: a server gets SIGTERM when the thread
+  // that started it exits (PR_SET_PDEATHSIG follows the thread), which made this test fail
+  // now and then when the second server was started on a thread that then ended.
+  auto stopping = std::async(std::launch::async, [&] { return first->Stop(); });
+  auto started = EmbeddedRedis::Start(InDir(dir));
+  ASSERT_TRUE(stopping.get().has_value());
   ASSERT_TRUE(started.has_value()) << started.error().message;
   EXPECT_EQ(Command(started->socket_path(), "GET handover"), "yes");
+  std::filesystem::remove_all(dir);
+}
+
+// A server that has closed its socket but not yet exited (it unlinks the socket path last)
+// still holds redis.lock: a new one waits for the lock, not just for the socket to go quiet,
+// or the old one's unlink would take the new one's socket away.
+TEST(EmbeddedRedisTest, ANewServerWaitsForTheLockOfOneThatHasNotExitedYet) {
+  std::string dir = TempDir();
+  int held = open((dir + "/redis.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(flock(held, LOCK_EX | LOCK_NB), 0);
+  EmbeddedRedisOptions o = InDir(dir);
+  o.previous_exit_timeout_ms = 200;
+  auto refused = EmbeddedRedis::Start(o);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("holds redis.lock"), std::string::npos)
+      << refused.error().message;
+  close(held);  // the earlier server has exited
+  auto started = EmbeddedRedis::Start(o);
+  ASSERT_TRUE(started.has_value()) << started.error().message;
+  EXPECT_EQ(Command(started->socket_path(), "PING"), "PONG");
+  // While it runs, its redis-server (not this process) holds the lock.
+  int probe = open((dir + "/redis.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(probe, 0);
+  EXPECT_NE(flock(probe, LOCK_EX | LOCK_NB), 0);
+  ASSERT_TRUE(started->Stop().has_value());
+  EXPECT_EQ(flock(probe, LOCK_EX | LOCK_NB), 0) << "released when redis-server exited";
+  close(probe);
   std::filesystem::remove_all(dir);
 }
 

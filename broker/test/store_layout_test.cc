@@ -16,6 +16,7 @@
 
 #include "store/batch_resolver.h"
 #include "store_test_util.h"
+#include "test_paths.h"  // TASKMILL_SOURCE_DIR, TASKMILL_BUILD_DIR
 
 namespace taskmill::broker {
 namespace {

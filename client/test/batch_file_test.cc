@@ -1,6 +1,7 @@
 // Batch files: what a valid file becomes, and errors that name the JSON path.
 
 #include "taskmill/client/batch_file.h"
+#include "test_paths.h"  // TASKMILL_SOURCE_DIR, TASKMILL_BUILD_DIR
 
 #include <gtest/gtest.h>
 

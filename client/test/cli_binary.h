@@ -11,6 +11,7 @@
 
 #include "cli_runner.h"
 #include "support/child_process.h"
+#include "test_paths.h"  // TASKMILL_SOURCE_DIR, TASKMILL_BUILD_DIR
 
 namespace taskmill::client::testing {
 

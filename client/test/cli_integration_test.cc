@@ -14,6 +14,7 @@
 #include "support/cluster.h"
 #include "support/launch.h"
 #include "taskmill/client/client.h"
+#include "test_paths.h"  // TASKMILL_SOURCE_DIR, TASKMILL_BUILD_DIR
 
 namespace taskmill::client {
 namespace {

@@ -10,6 +10,7 @@
 #include "sample_messages.h"
 #include "taskmill/shared/protocol/codec.h"
 #include "vector_file.h"
+#include "test_paths.h"  // TASKMILL_SOURCE_DIR, TASKMILL_BUILD_DIR
 
 namespace taskmill::protocol::testing {
 namespace {

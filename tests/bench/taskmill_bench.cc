@@ -17,6 +17,7 @@
 #include "taskmill/shared/flags.h"
 #include "taskmill/shared/version.h"
 #include "taskmill/shared/log.h"
+#include "test_paths.h"  // TASKMILL_SOURCE_DIR, TASKMILL_BUILD_DIR
 
 namespace {
 

@@ -23,6 +23,7 @@
 #include "chaos/harness.h"
 #include "chaos/healthy_client.h"
 #include "taskmill/shared/protocol/codec.h"
+#include "test_paths.h"  // TASKMILL_SOURCE_DIR, TASKMILL_BUILD_DIR
 
 namespace taskmill::chaos {
 namespace {

@@ -9,6 +9,7 @@
 
 #include "flow_helpers.h"
 #include "support/launch.h"
+#include "test_paths.h"  // TASKMILL_SOURCE_DIR, TASKMILL_BUILD_DIR
 
 namespace taskmill::testing {
 namespace {

@@ -1,4 +1,5 @@
 #include "support/launch.h"
+#include "test_paths.h"  // TASKMILL_SOURCE_DIR, TASKMILL_BUILD_DIR
 
 #include <chrono>
 #include <filesystem>

@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -145,14 +146,24 @@ Result<void> EmbeddedRedis::Spawn() {
   // An earlier broker's redis-server may still serve this dir (that broker was killed a
   // moment ago and its Redis, told by PR_SET_PDEATHSIG, is flushing its AOF). Starting ours
   // now would have two servers on one AOF, and the old one's exit would unlink our socket:
-  // wait for it to go. A socket nobody serves is a crash's leftover and is removed.
+  // wait for it to go. Its socket stops answering a moment before it unlinks the path, so
+  // the sign that it has gone is the lock on `redis.lock` that every server started here
+  // holds until it exits (below); the socket check covers a server started otherwise. A
+  // socket nobody serves is a crash's leftover and is removed.
+  const std::string lock_path = options_.data_dir + "/redis.lock";
+  int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0) {
+    return MakeError(ErrorCode::kStoreUnavailable,
+                     "embedded redis: cannot open " + lock_path + ": " + strerror(errno));
+  }
   const Clock& clock = SystemClock::Instance();
   const int64_t until = clock.MonotonicMs() + options_.previous_exit_timeout_ms;
-  while (SocketServed(socket_path_)) {
+  while (::flock(lock, LOCK_EX | LOCK_NB) != 0 || SocketServed(socket_path_)) {
     if (clock.MonotonicMs() >= until) {
+      ::close(lock);
       return MakeError(ErrorCode::kStoreUnavailable,
                        "embedded redis: another redis-server still serves " + options_.data_dir +
-                           " (its socket answers) after " +
+                           " (its socket answers or it holds redis.lock) after " +
                            std::to_string(options_.previous_exit_timeout_ms) +
                            " ms; stop it, or give this broker its own --data-dir");
     }
@@ -163,12 +174,16 @@ Result<void> EmbeddedRedis::Spawn() {
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
+    ::close(lock);
     return MakeError(ErrorCode::kInternal, std::string("embedded redis: fork: ") + strerror(errno));
   }
   if (pid == 0) {
-    // Child: die with the parent (its AOF is flushed on SIGTERM), keep stdio quiet.
+    // Child: die with the parent (its AOF is flushed on SIGTERM), keep stdio quiet, and keep
+    // the lock across exec: it is released when redis-server (and any child it forked for an
+    // AOF rewrite) has exited.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);
+    fcntl(lock, F_SETFD, 0);
     // The broker blocks SIGTERM/SIGINT for its signalfd and a blocked mask survives exec:
     // unblocked here, or redis would ignore the SIGTERM that makes it flush and exit.
     sigset_t none;
@@ -183,6 +198,7 @@ Result<void> EmbeddedRedis::Spawn() {
     execvp(argv[0], argv.data());
     _exit(127);
   }
+  ::close(lock);  // the child's copy holds it now
   pid_ = pid;
   Log()->info("embedded redis-server started (pid {}, dir {})", pid_, options_.data_dir);
   return {};

@@ -25,13 +25,16 @@ struct EmbeddedRedisOptions {
 };
 
 // A redis-server child process: unix socket `<data_dir>/redis.sock` (mode 700), AOF on, no
-// RDB snapshots, log in `<data_dir>/redis.log`. The child gets SIGTERM if this process dies.
+// RDB snapshots, log in `<data_dir>/redis.log`. The child gets SIGTERM if this process dies,
+// and holds a lock on `<data_dir>/redis.lock` until it has exited: a Start on the same dir
+// waits for it (up to previous_exit_timeout_ms), so two servers never share one AOF.
 //
 // Lifecycle: Start() forks, execs and blocks until the server answers PING (or fails with
 // the log's last line); the destructor stops it (SIGTERM, which makes redis flush its AOF,
 // then SIGKILL after stop_timeout_ms). Move-only; signals only ever go to its own PID.
 // Thread: any single thread; the broker calls RestartIfDied() from a reactor timer, and
-// Start/Restart block for up to start_timeout_ms. Owner: the broker's main (or a fixture).
+// Start/Restart block for up to start_timeout_ms. The thread that starts the server must
+// outlive it: the child's PR_SET_PDEATHSIG fires when that thread (not the process) exits. Owner: the broker's main (or a fixture).
 class EmbeddedRedis {
  public:
   static Result<EmbeddedRedis> Start(EmbeddedRedisOptions options);
