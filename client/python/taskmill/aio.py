@@ -296,4 +296,4 @@ class AsyncClient:
         return await self._run(calls.schedule_op("resume", name, self.request_timeout))
 
     async def remove_schedule(self, name: str) -> None:
-        await self._run(calls.schedule_op("remove", name, self.request_timeout))
+        await self._run(calls.schedule_remove(name, self.request_timeout))

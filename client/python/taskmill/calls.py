@@ -319,6 +319,10 @@ def schedule_list(timeout: float) -> Call[List[m.ScheduleInfo]]:
     return Call(m.Schedule(op="list"), timeout, lambda r: list(r.schedules))
 
 
-def schedule_op(op: str, name: str, timeout: float) -> Call[Optional[m.ScheduleInfo]]:
-    return Call(m.Schedule(op=op, name=name), timeout,
-                lambda r: None if op == "remove" else _one_schedule(r))
+def schedule_op(op: str, name: str, timeout: float) -> Call[m.ScheduleInfo]:
+    """pause or resume: the schedule as it is now."""
+    return Call(m.Schedule(op=op, name=name), timeout, _one_schedule)
+
+
+def schedule_remove(name: str, timeout: float) -> Call[None]:
+    return Call(m.Schedule(op="remove", name=name), timeout, lambda r: None)

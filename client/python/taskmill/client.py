@@ -379,4 +379,4 @@ class Client:
         return self._run(calls.schedule_op("resume", name, self.request_timeout))
 
     def remove_schedule(self, name: str) -> None:
-        self._run(calls.schedule_op("remove", name, self.request_timeout))
+        self._run(calls.schedule_remove(name, self.request_timeout))
