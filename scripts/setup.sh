@@ -24,6 +24,10 @@ APT_PACKAGES=(
   # The scaling chart of docs/performance.md (scripts/plot_scaling.py draws docs/img/
   # scaling.png from scripts/bench_scaling.sh's figures): Debian 12's matplotlib 3.6.
   python3-matplotlib
+  # Schedules' time zones (--tz, docs/architecture.md "Schedules"): g++ 12's <chrono> has no
+  # tz database; Howard Hinnant's date (the library std::chrono's zones came from) reads the
+  # system's /usr/share/zoneinfo (tzdata) at run time.
+  libhowardhinnant-date-dev tzdata
 )
 
 # TASKMILL_SETUP_PROFILE=build (the image builder, deploy/docker/Dockerfile): only what

@@ -208,6 +208,8 @@ void BrokerRuntime::BuildLayers() {
   quotas.watched_tasks_total = o_.max_watched_tasks_total;
   clients_.emplace(*ctx_, quotas);  // subscribes its TaskWaiters
   workers_.emplace(*ctx_);          // subscribes itself (dispatch)
+  ticker_.emplace(*store_, *lifecycle_, clock_, counters_,
+                  TickerOptions{.grace_ms = static_cast<int64_t>(o_.schedule_grace_ms)});
 }
 
 void BrokerRuntime::AwaitRedis() {
@@ -270,6 +272,11 @@ void BrokerRuntime::ScheduleTimers() {
       {50, now + 50, [this] { clients_->OnTick(); }},
       // PROGRESS held back by the throttle goes on; the tick's progress writes go out.
       {50, now + 50, [this] { workers_->OnProgressTick(); }},
+      // Schedules: every broker claims due ticks (one wins each; docs/architecture.md).
+      {ScheduleTicker::kRoundMs, now,
+       [this] {
+         if (!stopping_) ticker_->OnTick();
+       }},
       // This broker and its workers in the registry; everyone else's read back.
       {BrokerDirectory::kRefreshMs, now, [this] { directory_->Refresh(SelfEntry()); }},
       // Redis's memory, read on the connection for expensive reads (off the hot path).

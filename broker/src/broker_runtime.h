@@ -24,6 +24,7 @@
 #include "redis/embedded_redis.h"
 #include "redis/redis_connection.h"
 #include "redis/replica_gate.h"
+#include "schedule/schedule_ticker.h"
 #include "service/batch_events.h"
 #include "service/broker_context.h"
 #include "service/client_service.h"
@@ -142,6 +143,7 @@ class BrokerRuntime {
   std::optional<BrokerContext> ctx_;
   std::optional<ClientService> clients_;
   std::optional<WorkerService> workers_;
+  std::optional<ScheduleTicker> ticker_;  // periodic tasks: claims due ticks (every broker)
 
   // ---- the loop ----
   std::vector<Periodic> timers_;

@@ -124,6 +124,10 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
   s.bad_request_ids = ctx.counters.bad_request_ids;
   s.request_replays = ctx.counters.request_replays;
   s.bad_limits = ctx.counters.bad_limits;
+  s.schedules = ctx.counters.schedules;
+  s.schedule_ticks_fired = ctx.counters.schedule_ticks_fired;
+  s.schedule_ticks_missed = ctx.counters.schedule_ticks_missed;
+  s.schedule_ticks_lost = ctx.counters.schedule_ticks_lost;
   s.stale_results = ctx.counters.stale_results;
   s.progress_received = ctx.counters.progress_received;
   s.progress_coalesced = ctx.counters.progress_coalesced;

@@ -69,6 +69,9 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.Uint32("sweep-ms", &o.sweep_ms, 100, 600000,
            "how often batch subscriptions are checked for batches finished elsewhere and "
            "subscribers gone");
+  f.Duration("schedule-grace", &o.schedule_grace_ms, 100, 3600u * 1000,
+             "a schedule's tick later than this (it fell while no broker ran) is missed and "
+             "follows the schedule's catch-up policy (skip, or run once); e.g. 500ms, 5s, 1m");
   f.Uint32("retention-hours", &o.retention_hours, 0, 24u * 365 * 10,
            "how long finished tasks stay readable (0: forever)");
   f.Uint("max-finished-per-queue", &o.max_finished_per_queue, 0, 1ull << 40,

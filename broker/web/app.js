@@ -277,6 +277,26 @@ async function deadPage() {
     r.dead.length ? null : h('p', {id: 'dead-empty', class: 'muted'}, 'No dead letters.')];
 }
 
+function fmtEvery(ms) {
+  for (const [unit, size] of [['h', 3600000], ['m', 60000], ['s', 1000]]) {
+    if (ms % size === 0) return `every ${ms / size}${unit}`;
+  }
+  return `every ${ms}ms`;
+}
+
+async function schedulesPage() {
+  const r = await api('/api/schedules');
+  return [h('h2', {}, 'Schedules'), h('table', {id: 'schedules'},
+    h('tr', {}, ['name', 'when', 'task', 'next run', 'last run', 'fired', 'missed', 'catch-up'].map((c) => h('th', {}, c))),
+    r.schedules.map((s) => h('tr', {'data-name': s.name}, h('td', {}, s.name),
+      h('td', {}, s.cron ? `${s.cron} (${s.tz || 'UTC'})` : fmtEvery(s.every_ms)),
+      h('td', {}, `${s.queue}/${s.type}`),
+      h('td', {class: 'next-run'}, s.paused ? 'paused' : fmtTime(s.next_run_ms)),
+      h('td', {}, s.last_task_id ? link('#/task/' + encodeURIComponent(s.last_task_id), fmtTime(s.last_run_ms)) : '-'),
+      h('td', {class: 'n'}, s.fired), h('td', {class: 'n'}, s.missed), h('td', {}, s.catch_up)))),
+    r.schedules.length ? null : h('p', {id: 'schedules-empty', class: 'muted'}, 'No schedules.')];
+}
+
 // ---- routing and polling ----
 
 function route() {
@@ -288,6 +308,7 @@ function route() {
     case 'batch': return ['batches', () => batchPage(arg)];
     case 'task': return ['', () => taskPage(arg)];
     case 'dead': return ['dead', deadPage];
+    case 'schedules': return ['schedules', schedulesPage];
     default: return ['overview', overviewPage];
   }
 }

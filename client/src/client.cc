@@ -34,7 +34,8 @@ bool IsClientRequest(const protocol::Message& m) {
          std::holds_alternative<protocol::Subscribe>(m) ||
          std::holds_alternative<protocol::Stats>(m) || std::holds_alternative<protocol::Dlq>(m) ||
          std::holds_alternative<protocol::Complete>(m) ||
-         std::holds_alternative<protocol::Limit>(m);
+         std::holds_alternative<protocol::Limit>(m) ||
+         std::holds_alternative<protocol::Schedule>(m);
 }
 
 AffectedTasks Affected(protocol::Reply& reply) {
@@ -432,6 +433,49 @@ Result<std::vector<protocol::TaskInfo>> Client::ListDeadLetters(const std::strin
   auto reply = Call(std::move(dlq));
   if (!reply) return std::unexpected(reply.error());
   return std::move(reply->tasks);
+}
+
+Result<protocol::ScheduleInfo> Client::AddSchedule(const protocol::ScheduleInfo& schedule) {
+  if (auto valid = protocol::ValidateSchedule(schedule, "schedule"); !valid) {
+    return std::unexpected(valid.error());
+  }
+  auto reply = Call(protocol::Schedule{0, protocol::ScheduleOp::kAdd, "", schedule});
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->schedules.empty()) {
+    return MakeError(ErrorCode::kInternal, "the broker's reply names no schedule");
+  }
+  return std::move(reply->schedules.front());
+}
+
+Result<std::vector<protocol::ScheduleInfo>> Client::ListSchedules() {
+  auto reply = Call(protocol::Schedule{0, protocol::ScheduleOp::kList, "", std::nullopt});
+  if (!reply) return std::unexpected(reply.error());
+  return std::move(reply->schedules);
+}
+
+namespace {
+Result<protocol::ScheduleInfo> OneSchedule(Result<protocol::Reply> reply) {
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->schedules.empty()) {
+    return MakeError(ErrorCode::kInternal, "the broker's reply names no schedule");
+  }
+  return std::move(reply->schedules.front());
+}
+}  // namespace
+
+Result<protocol::ScheduleInfo> Client::PauseSchedule(const std::string& name) {
+  return OneSchedule(Call(protocol::Schedule{0, protocol::ScheduleOp::kPause, name, std::nullopt}));
+}
+
+Result<protocol::ScheduleInfo> Client::ResumeSchedule(const std::string& name) {
+  return OneSchedule(
+      Call(protocol::Schedule{0, protocol::ScheduleOp::kResume, name, std::nullopt}));
+}
+
+Result<void> Client::RemoveSchedule(const std::string& name) {
+  auto reply = Call(protocol::Schedule{0, protocol::ScheduleOp::kRemove, name, std::nullopt});
+  if (!reply) return std::unexpected(reply.error());
+  return {};
 }
 
 Result<AffectedTasks> Client::RetryDeadLetters(const std::string& queue,

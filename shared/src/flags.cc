@@ -7,6 +7,8 @@
 #include <optional>
 #include <sstream>
 
+#include "taskmill/shared/duration.h"
+
 namespace taskmill {
 namespace {
 
@@ -89,6 +91,23 @@ void FlagSet::Uint32(const std::string& name, uint32_t* target, uint32_t min, ui
          auto parsed = ParseUint(name, v, min, max);
          if (!parsed) return std::unexpected(parsed.error());
          *target = static_cast<uint32_t>(*parsed);
+         return {};
+       }});
+}
+
+void FlagSet::Duration(const std::string& name, uint64_t* target_ms, uint64_t min_ms,
+                       uint64_t max_ms, const std::string& help) {
+  Add({name, help, FormatDurationMs(*target_ms), false,
+       [name, target_ms, min_ms, max_ms](const std::string& v) -> Result<void> {
+         auto parsed = ParseDurationMs(v, "--" + name);
+         if (!parsed) return std::unexpected(parsed.error());
+         if (*parsed < min_ms || *parsed > max_ms) {
+           return MakeError(ErrorCode::kInvalidArgument,
+                            "--" + name + ": " + v + " is out of range (allowed: " +
+                                FormatDurationMs(min_ms) + " to " + FormatDurationMs(max_ms) +
+                                ")");
+         }
+         *target_ms = *parsed;
          return {};
        }});
 }

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "taskmill/shared/duration.h"
 #include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill {
@@ -25,13 +26,6 @@ int64_t PeriodMs(std::string_view unit) {
   return 0;
 }
 
-std::string DurationText(int64_t ms) {
-  if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
-}
-
 std::string UnitText(int64_t period_ms) {
   return period_ms == 1000 ? "s" : period_ms == 60'000 ? "m" : "h";
 }
@@ -43,22 +37,6 @@ std::string AmountText(double v) {
 }
 
 }  // namespace
-
-Result<int64_t> ParseDurationMs(std::string_view text, std::string_view what) {
-  constexpr std::string_view kAllowed =
-      "a duration: a whole number with ms, s, m or h (250ms, 30s, 5m, 2h), or of milliseconds";
-  size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 12) return Bad(what, text, kAllowed);
-  int64_t n = 0;
-  std::from_chars(text.data(), text.data() + digits, n);
-  std::string_view unit = text.substr(digits);
-  int64_t scale = unit.empty() || unit == "ms" ? 1 : PeriodMs(unit);
-  if (scale == 0) return Bad(what, text, kAllowed);
-  int64_t ms = n * scale;
-  if (ms < 1) return Bad(what, text, "a duration of at least 1ms");
-  return ms;
-}
 
 Result<std::pair<uint64_t, int64_t>> ParseRate(std::string_view text, std::string_view what) {
   constexpr std::string_view kAllowed =
@@ -130,10 +108,14 @@ Result<QueueLimits> ParseQueueLimits(const protocol::Limit& msg) {
     out.key_label = msg.key_label;
   }
   if (!msg.aging.empty()) {
+    // The one duration parser of every new duration field (duration.h), and its error style.
     auto a = ParseDurationMs(msg.aging, "aging");
     if (!a) return std::unexpected(a.error());
-    if (*a > kMaxAgingMs) return Bad("aging", msg.aging, "a period of at most 24h");
-    out.aging_ms = *a;
+    if (*a > static_cast<uint64_t>(kMaxAgingMs)) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "aging: '" + msg.aging + "' is too long; at most 24h");
+    }
+    out.aging_ms = static_cast<int64_t>(*a);
   }
   out.round_robin = msg.round_robin;
   if (out.round_robin && out.key_label.empty()) {
@@ -165,7 +147,7 @@ std::string QueueLimits::Text() const {
   if (cost_ms > 0) add("cost-rate=" + cost_name + "=" + AmountText(cost_amount) + "/" +
                        UnitText(cost_ms));
   if (!key_label.empty()) add("key=" + key_label);
-  if (aging_ms > 0) add("aging=" + DurationText(aging_ms));
+  if (aging_ms > 0) add("aging=" + FormatDurationMs(static_cast<uint64_t>(aging_ms)));
   if (round_robin) add("round-robin");
   return s;
 }

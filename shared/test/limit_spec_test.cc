@@ -43,8 +43,8 @@ TEST(LimitSpec, ParsesEveryPartAndPrintsItCanonically) {
   EXPECT_EQ(ParseQueueLimits(a)->Text(), "aging=90s");
   a.aging = "2h";
   EXPECT_EQ(ParseQueueLimits(a)->aging_ms, 7'200'000);
-  a.aging = "250";  // a bare number is milliseconds (--aging-ms)
-  EXPECT_EQ(ParseQueueLimits(a)->Text(), "aging=250ms");
+  a.aging = "1500ms";
+  EXPECT_EQ(ParseQueueLimits(a)->Text(), "aging=1500ms");
   auto m = Lim();
   m.rate = "30/m";
   EXPECT_EQ(ParseQueueLimits(m)->rate_ms, 60'000);
@@ -69,10 +69,15 @@ TEST(LimitSpec, RefusesWhatCannotBeParsedNamingWhatIsAllowed) {
     c.cost_rate = bad;
     EXPECT_FALSE(Refusal(c).empty()) << bad;
   }
-  for (const char* bad : {"5 minutes", "5min", "m", "0s", "-5s", "25h", "1.5s"}) {
+  // The shared duration parser (duration.h): its one error style, a bare number refused.
+  for (const char* bad : {"5 minutes", "5min", "m", "0s", "-5s", "25h", "1.5s", "250"}) {
     auto a = Lim();
     a.aging = bad;
-    EXPECT_NE(Refusal(a).find("aging"), std::string::npos) << bad;
+    auto why = Refusal(a);
+    EXPECT_EQ(why.rfind("aging: '", 0), 0u) << bad << ": " << why;
+    EXPECT_NE(why.find(std::string(bad) == "25h" ? "at most 24h" : "ms, s, m or h"),
+              std::string::npos)
+        << bad << ": " << why;
   }
   auto rr = Lim();
   rr.round_robin = true;

@@ -488,6 +488,53 @@ std::vector<Sample> SampleMessages() {
     t.poll_state = "job-42";
     out.push_back({"task_poll", t});
   }
+  {
+    // SCHEDULE add (0x0A): every 5 minutes in Paris, a task of type "report".
+    ScheduleInfo s;
+    s.name = "nightly-report";
+    s.cron = "*/5 * * * *";
+    s.tz = "Europe/Paris";
+    s.catch_up = "once";
+    s.task.queue = "reports";
+    s.task.type = "report";
+    s.task.payload = std::string("\x91\x01", 2);
+    s.task.labels = {{"team", "ops"}};
+    out.push_back({"schedule_add", Schedule{20, ScheduleOp::kAdd, "", s}});
+  }
+  {
+    ScheduleInfo s;
+    s.name = "heartbeat";
+    s.every_ms = 30000;
+    s.task.type = "ping";
+    out.push_back({"schedule_add_every", Schedule{21, ScheduleOp::kAdd, "", s}});
+  }
+  out.push_back({"schedule_list", Schedule{22, ScheduleOp::kList, "", std::nullopt}});
+  out.push_back({"schedule_pause", Schedule{23, ScheduleOp::kPause, "heartbeat", std::nullopt}});
+  out.push_back({"schedule_remove", Schedule{24, ScheduleOp::kRemove, "heartbeat", std::nullopt}});
+  {
+    // A SCHEDULE list's REPLY: its run state too (next tick, counters, the last task).
+    Reply r;
+    r.req_id = 22;
+    ScheduleInfo s;
+    s.name = "heartbeat";
+    s.every_ms = 30000;
+    s.task.type = "ping";
+    s.next_run_ms = 1764979230000;
+    s.last_run_ms = 1764979200000;
+    s.last_task_id = "01JD0000000000000000000001";
+    s.fired = 12;
+    s.missed = 2;
+    ScheduleInfo p = s;
+    p.name = "paused-one";
+    p.paused = true;
+    p.next_run_ms = 0;
+    p.fired = 0;
+    p.missed = 0;
+    p.last_run_ms = 0;
+    p.last_task_id = "";
+    r.schedules = {s, p};
+    out.push_back({"reply_schedules", r});
+  }
   return out;
 }
 

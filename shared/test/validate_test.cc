@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 namespace taskmill::protocol {
 namespace {
 
@@ -131,6 +133,62 @@ TEST(ValidateTest, RequestIdsAreOneTo64PrintableAsciiBytes) {
   EXPECT_FALSE(ValidateRequestId("caf\xc3\xa9"));
   EXPECT_FALSE(ValidateRequestId(std::string("a\0b", 3)));
   EXPECT_FALSE(ValidateRequestId("del\x7f"));
+}
+
+}  // namespace
+}  // namespace taskmill::protocol
+
+namespace taskmill::protocol {
+namespace {
+
+ScheduleInfo GoodSchedule() {
+  ScheduleInfo s;
+  s.name = "nightly";
+  s.cron = "0 3 * * *";
+  s.tz = "Europe/Paris";
+  s.task.type = "report";
+  return s;
+}
+
+TEST(ValidateSchedule, AcceptsCronOrEvery) {
+  EXPECT_TRUE(ValidateSchedule(GoodSchedule(), "schedule").has_value());
+  ScheduleInfo every = GoodSchedule();
+  every.cron.clear();
+  every.tz.clear();
+  every.every_ms = 1000;
+  every.catch_up = "once";
+  EXPECT_TRUE(ValidateSchedule(every, "schedule").has_value());
+}
+
+TEST(ValidateSchedule, RefusesWithAMessageNamingWhatIsAllowed) {
+  struct Case {
+    std::function<void(ScheduleInfo&)> change;
+    const char* words;
+  };
+  std::vector<Case> cases = {
+      {[](ScheduleInfo& s) { s.name = "a b"; }, "schedule.name"},
+      {[](ScheduleInfo& s) { s.every_ms = 5000; }, "exactly one of cron"},
+      {[](ScheduleInfo& s) { s.cron.clear(); s.tz.clear(); }, "exactly one of cron"},
+      {[](ScheduleInfo& s) { s.cron = "61 * * * *"; }, "minute field"},
+      {[](ScheduleInfo& s) { s.cron.clear(); s.tz.clear(); s.every_ms = 500; },
+       "allowed: 1s to 365 days"},
+      {[](ScheduleInfo& s) { s.cron.clear(); s.every_ms = 5000; }, "cron schedules only"},
+      {[](ScheduleInfo& s) { s.tz = "../../etc/passwd"; }, "Europe/Paris"},
+      {[](ScheduleInfo& s) { s.catch_up = "all"; }, "allowed: skip, once"},
+      {[](ScheduleInfo& s) { s.task.type = ""; }, "schedule.task.type"},
+      {[](ScheduleInfo& s) { s.task.id = "x"; }, "task.id"},
+      {[](ScheduleInfo& s) { s.task.depends_on = {"a"}; }, "batch"},
+      {[](ScheduleInfo& s) { s.task.not_before_ms = 5; }, "not_before_ms"},
+      {[](ScheduleInfo& s) { s.task.idempotency_key = "k"; }, "idempotency_key"},
+  };
+  for (const auto& c : cases) {
+    ScheduleInfo s = GoodSchedule();
+    c.change(s);
+    auto r = ValidateSchedule(s, "schedule");
+    ASSERT_FALSE(r.has_value()) << c.words;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.error().message.find(c.words), std::string::npos) << r.error().message;
+  }
 }
 
 }  // namespace

@@ -64,6 +64,7 @@ void BrokerApi::AddRoutes(HttpServer& server) {
   get("/api/batch", &BrokerApi::Batch);
   get("/api/task", &BrokerApi::Task);
   get("/api/dead", &BrokerApi::DeadLetters);
+  get("/api/schedules", &BrokerApi::Schedules);
   post("/api/dead/retry", &BrokerApi::DeadRetry);
   post("/api/dead/purge", &BrokerApi::DeadPurge);
   post("/api/cancel", &BrokerApi::Cancel);
@@ -310,6 +311,27 @@ HttpResponse BrokerApi::DeadLetters(const HttpRequest& r) {
   uint32_t next = *offset + *limit;
   bool more = tasks->size() > next && next <= kApiMaxDeadOffset;
   return JsonAnswer(200, {{"dead", std::move(page)}, {"next_offset", more ? next : 0}});
+}
+
+HttpResponse BrokerApi::Schedules(const HttpRequest& r) {
+  if (auto no = Guard(r, ApiNeed::kRead)) return *no;
+  auto reply = reader_.Script("schedule_list", wire::ScheduleListArgs({}, "", 1000));
+  if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
+  auto listing = wire::ParseScheduleListing(reply->get());
+  if (!listing) return JsonAnswer(500, {{"error", listing.error().message}});
+  json out = json::array();
+  for (const auto& stored : listing->items) {
+    const protocol::ScheduleInfo& s = stored.info;
+    json j = {{"name", s.name},           {"cron", s.cron},
+              {"tz", s.tz},               {"every_ms", s.every_ms},
+              {"catch_up", s.catch_up},   {"queue", s.task.queue},
+              {"type", s.task.type},      {"paused", s.paused},
+              {"next_run_ms", s.next_run_ms}, {"last_run_ms", s.last_run_ms},
+              {"last_task_id", s.last_task_id}, {"fired", s.fired},
+              {"missed", s.missed}};
+    out.push_back(std::move(j));
+  }
+  return JsonAnswer(200, {{"schedules", std::move(out)}, {"total", listing->total}});
 }
 
 namespace {

@@ -49,6 +49,8 @@ class BrokerApi {
   HttpResponse Batch(const HttpRequest& r);
   HttpResponse Task(const HttpRequest& r);
   HttpResponse DeadLetters(const HttpRequest& r);
+  // GET /api/schedules: every schedule (up to 1000) with its next run and counters.
+  HttpResponse Schedules(const HttpRequest& r);
   HttpResponse DeadRetry(const HttpRequest& r) { return DeadAction(r, "dead_retry"); }
   HttpResponse DeadPurge(const HttpRequest& r) { return DeadAction(r, "dead_purge"); }
   HttpResponse Cancel(const HttpRequest& r);

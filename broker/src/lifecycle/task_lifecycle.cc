@@ -68,6 +68,17 @@ void TaskLifecycle::FlushSubmits() {
   }
 }
 
+void TaskLifecycle::SubmitTick(protocol::TaskSpec spec, std::string owner, TickClaim tick,
+                               Callback<TickOutcome> done) {
+  // Woken before the claim is known: a broker that loses the tick wakes its workers for
+  // nothing (one empty claim each), which costs less than a second round trip per tick.
+  if (tick.fire) {
+    std::vector<ReadyTasks> ready = {{spec.queue, spec.type, 1}};
+    for (auto* o : observers_) o->TasksEnqueued(ready);
+  }
+  store_.EnqueueTick(std::move(spec), owner, tick, std::move(done));
+}
+
 void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
                                    std::vector<protocol::TaskSpec> specs) {
   // Workers with free slots for these tasks claim in this same turn: their claims follow the

@@ -59,6 +59,10 @@ class TaskLifecycle {
   void SubmitBatch(std::string batch_id, protocol::CostMap budget,
                    std::vector<protocol::TaskSpec> specs, std::string owner,
                    Callback<EnqueueResult> done, RequestKey request = {});
+  // A schedule's tick (schedule/schedule_ticker.h): stores `spec` now if this call claims the
+  // tick (Store::EnqueueTick); idle workers of its queue and type are woken as for a SUBMIT.
+  void SubmitTick(protocol::TaskSpec spec, std::string owner, TickClaim tick,
+                  Callback<TickOutcome> done);
   // Queues a claim for the turn's end; `done` runs before BatchesChanged. The caller sends
   // the claimed tasks and calls Started for each one it did send.
   void Claim(ClaimRequest request, Callback<ClaimResult> done);

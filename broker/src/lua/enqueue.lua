@@ -9,6 +9,15 @@
 --     the others repeat what the script needs of the spec (deps: parent ids).
 --   reqs       (optional) {{rid, owner, digest, first, count}, ...}: the client request ids
 --     (SUBMIT/BATCH request_id) of the items first..first+count-1 (1-based), in item order.
+--   tick       (optional) a schedule's tick (schedule/schedule_ticker.cc), with exactly one
+--     item: {name, expect, next, at, fire, missed}. The call stores its item only if it claims
+--     the tick: sched:<name> has next_run == expect (decimal strings) and is not paused; it
+--     then sets next_run = next (and sched:due), adds `missed` to missed and, when fire is 1,
+--     stores the item (fired + 1, last_run = at, last_task = its id) unless its queue is full
+--     (then the tick counts as missed). fire 0 only moves the schedule on (catch-up skip).
+--     A claim that fails stores nothing, so however many brokers try a tick, one task is
+--     stored; the item's idempotency key (sched:<name>:<at>) stops even a replayed one.
+--     Returns {items = {} or the item's, batches = {}, tick = claimed | skipped | full | lost}.
 -- Request ids: rq:<rid> (no owner) or rq@<owner>:<rid> holds what the first call with that
 --   id stored, for IDEM_TTL: cmsgpack {d = digest, i = {{id} or {id, code, msg}, ...}} (a
 --   SUBMIT's outcomes) or {d = digest, b = batch id} (a BATCH). A request whose key exists,
@@ -97,6 +106,32 @@ do
       end
     end
   end
+end
+
+-- A schedule's tick: claimed (compare-and-set of next_run) in this same call as its task is
+-- stored, so a broker that claims it cannot fail to store it, and one that lost it stores
+-- nothing.
+local tick = A.tick
+if tick then
+  local sk = P .. 'sched:' .. tick.name
+  local cur = redis.call('HMGET', sk, 'next_run', 'paused')
+  if cur[1] ~= tick.expect or cur[2] == '1' then
+    return reply({items = {}, batches = {}, tick = 'lost'})
+  end
+  redis.call('HSET', sk, 'next_run', tick.next)
+  redis.call('ZADD', P .. 'sched:due', tick.next, tick.name)
+  local missed = tonumber(tick.missed) or 0
+  local status = 'claimed'
+  if tick.fire ~= 1 then
+    status = 'skipped'
+  elseif check_queue_depth(items, max_depth, batch) then
+    status = 'full'
+    missed = missed + 1
+  end
+  if missed > 0 then redis.call('HINCRBY', sk, 'missed', missed) end
+  if status ~= 'claimed' then return reply({items = {}, batches = {}, tick = status}) end
+  redis.call('HINCRBY', sk, 'fired', 1)
+  redis.call('HSET', sk, 'last_run', tick.at, 'last_task', items[1].id)
 end
 
 -- Validation pass: in a batch, any problem rejects the whole call before a single write.
@@ -283,4 +318,4 @@ if #reqs > 0 then
   end
 end
 
-return reply({items = out, batches = batch_snapshots()})
+return reply({items = out, batches = batch_snapshots(), tick = tick and 'claimed' or nil})

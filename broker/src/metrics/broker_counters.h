@@ -33,6 +33,13 @@ struct BrokerCounters {
   uint64_t bad_limits = 0;        // LIMITs refused for a setting that cannot be parsed
   uint64_t handoff_refused = 0;   // requests and READYs not taken during a SIGTERM hand-off
                                   // (their senders got GOAWAY / MOVE and went elsewhere)
+  // Schedules (schedule/schedule_ticker.h): this broker's share of the cluster's ticks.
+  uint64_t schedule_ticks_fired = 0;   // ticks this broker claimed and stored a task for
+  uint64_t schedule_ticks_missed = 0;  // ticks no broker ran in time, found by this broker
+  uint64_t schedule_ticks_lost = 0;    // tick claims another broker won first (normal)
+  uint64_t schedule_errors = 0;        // due schedules whose next tick could not be computed
+  uint64_t schedule_refused = 0;       // SCHEDULE adds refused (bad cron, tz, every, task)
+  uint64_t schedules = 0;              // gauge: schedules in the store at the last round
 };
 
 }  // namespace taskmill::broker

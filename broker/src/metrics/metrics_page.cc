@@ -146,6 +146,19 @@ void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, doub
       "Resent SUBMITs and BATCHes (a request_id seen before) answered with the first reply's "
       "ids; nothing stored again",
       MetricType::Counter, static_cast<double>(s.request_replays));
+  one("taskmill_schedules", "Periodic schedules in the store (paused ones too), as this "
+      "broker's ticker last read them", MetricType::Gauge, static_cast<double>(s.schedules));
+  one("taskmill_schedule_ticks_fired_total",
+      "Schedule ticks this broker claimed and stored a task for (sum over brokers: the "
+      "cluster's)",
+      MetricType::Counter, static_cast<double>(s.schedule_ticks_fired));
+  one("taskmill_schedule_ticks_missed_total",
+      "Schedule ticks that fell while no broker ran (more than --schedule-grace late), as "
+      "found by this broker: skipped, or folded into one catch-up run",
+      MetricType::Counter, static_cast<double>(s.schedule_ticks_missed));
+  one("taskmill_schedule_tick_claims_lost_total",
+      "Schedule tick claims another broker won first (normal with several brokers)",
+      MetricType::Counter, static_cast<double>(s.schedule_ticks_lost));
   one("taskmill_broker_curve_refused_total", "CURVE handshakes refused (key not allowed)",
       MetricType::Counter, static_cast<double>(s.curve_refused));
   one("taskmill_broker_curve_allowed_total", "CURVE handshakes admitted", MetricType::Counter,

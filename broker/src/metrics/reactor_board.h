@@ -50,6 +50,10 @@ struct ReactorSnapshot {
   uint64_t redis_used_bytes = 0;  // Redis's used_memory at the last reading (MemoryGuard)
   uint64_t redis_max_bytes = 0;   // Redis's maxmemory then (0: no limit)
   uint64_t submits_refused_store_full = 0;  // SUBMITs and BATCHes refused near maxmemory
+  uint64_t schedules = 0;                // schedules in the store (the ticker's last read)
+  uint64_t schedule_ticks_fired = 0;     // ticks this broker stored a task for
+  uint64_t schedule_ticks_missed = 0;    // ticks no broker ran in time (found by this broker)
+  uint64_t schedule_ticks_lost = 0;      // tick claims another broker won first
   bool redis_ready = false;       // true iff the reactor's connection is up, scripts loaded
   bool draining = false;          // true iff stopping: no new work taken
   bool published = false;         // true iff the reactor has published at least once

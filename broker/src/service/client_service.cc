@@ -183,11 +183,14 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
                       std::is_same_v<T, protocol::Stats> || std::is_same_v<T, protocol::Dlq> ||
                       std::is_same_v<T, protocol::Limit> || std::is_same_v<T, protocol::Batch> ||
                       std::is_same_v<T, protocol::Subscribe> ||
-                      std::is_same_v<T, protocol::Complete>) {
-          // The DLQ acts on every client's dead letters, LIMIT on every client's queue:
+                      std::is_same_v<T, protocol::Complete> ||
+                      std::is_same_v<T, protocol::Schedule>) {
+          // The DLQ acts on every client's dead letters, LIMIT on every client's queue, and
+          // schedules are the cluster's (anyone who may change one may change them all):
           // admins only. The rest are client verbs (an admin may use them too, on everyone's
           // tasks).
-          Roles needed = std::is_same_v<T, protocol::Dlq> || std::is_same_v<T, protocol::Limit>
+          Roles needed = std::is_same_v<T, protocol::Dlq> || std::is_same_v<T, protocol::Limit> ||
+                                 std::is_same_v<T, protocol::Schedule>
                              ? Roles{kRoleAdmin}
                              : Roles{kRoleClient | kRoleAdmin};
           if (auto allowed = ctx_.access.Require(caller_, needed,
@@ -213,6 +216,8 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
           OnDlq(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Limit>) {
           OnLimit(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Schedule>) {
+          OnSchedule(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Batch>) {
           OnBatch(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Subscribe>) {

@@ -21,7 +21,7 @@
 namespace taskmill::broker {
 
 // The client side of the broker, a protocol adapter: SUBMIT, BATCH, WAIT, GET, CANCEL,
-// SUBSCRIBE, STATS, DLQ. It decodes, authorises, validates (request_checks.h, the one place a
+// SUBSCRIBE, STATS, DLQ, SCHEDULE. It decodes, authorises, validates (request_checks.h, the one place a
 // request is checked), calls the lifecycle layer (submits, cancels, dead-letter retries) or
 // reads the store, and encodes the reply. Every request gets exactly one REPLY, an error one
 // included. SUBMITs arriving in one reactor turn are stored with one store call at the turn's
@@ -85,6 +85,8 @@ class ClientService {
   void OnComplete(const std::string& identity, protocol::Complete& complete);
   // LIMIT (client_limit.cc): checks the setting (limit_spec.h), then stores it.
   void OnLimit(const std::string& identity, protocol::Limit& limit);
+  // SCHEDULE list/add/pause/resume/remove (schedule_requests.cc).
+  void OnSchedule(const std::string& identity, protocol::Schedule& req);
   // Reads this turn's finished notify tasks in one chunked call and pushes their RESULTs.
   void FlushResults();
   using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;

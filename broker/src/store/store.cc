@@ -17,7 +17,8 @@ namespace {
 constexpr const char* kScriptNames[] = {
     "enqueue", "claim", "finish",    "promote", "reap",      "extend",     "release_worker",
     "cancel",  "get",   "get_batch", "stats",   "dead_list", "dead_retry", "dead_purge",
-    "bind_workers", "progress", "limit"};
+    "bind_workers", "progress", "limit", "schedule_put", "schedule_list", "schedule_state",
+    "schedule_due"};
 
 constexpr size_t kMaxKeyLength = 256;  // label keys, cost names
 
@@ -170,6 +171,18 @@ void Store::Send(Script s, int64_t now_ms, std::string packed_args, Callback<T> 
   }
   send();
 }
+
+// The schedule verbs live in schedule_store.cc.
+template void Store::Send<StoredSchedule>(Script, int64_t, std::string, Callback<StoredSchedule>,
+                                          std::function<Result<StoredSchedule>(const redisReply*)>);
+template void Store::Send<ScheduleListing>(
+    Script, int64_t, std::string, Callback<ScheduleListing>,
+    std::function<Result<ScheduleListing>(const redisReply*)>);
+template void Store::Send<std::optional<StoredSchedule>>(
+    Script, int64_t, std::string, Callback<std::optional<StoredSchedule>>,
+    std::function<Result<std::optional<StoredSchedule>>(const redisReply*)>);
+template void Store::Send<TickOutcome>(Script, int64_t, std::string, Callback<TickOutcome>,
+                                       std::function<Result<TickOutcome>(const redisReply*)>);
 
 void Store::RunDeferred() {
   // A call that fails at once (Redis unreachable) answers inside send(): the loop, not

@@ -138,6 +138,25 @@ class Store : public TaskStore {
   void BindWorkers(std::vector<std::pair<std::string, std::string>> bindings, int64_t ttl_ms,
                    Callback<std::vector<std::string>> cb);
 
+  // ---- Schedules (schedule_store.cc; docs/architecture.md, "Schedules") ----
+  // Adds or replaces a schedule (schedule_put.lua); `def` passes protocol::ValidateSchedule
+  // (checked again here); `next_ms` is its first tick. The stored schedule comes back.
+  void SchedulePut(const protocol::ScheduleInfo& def, int64_t next_ms, std::string owner,
+                   Callback<StoredSchedule> cb);
+  // These schedules (`names`), or up to `limit` in name order after `after`.
+  void ScheduleList(std::vector<std::string> names, std::string after, uint32_t limit,
+                    Callback<ScheduleListing> cb);
+  // Pause, resume (first tick `next_ms`) or remove; kNotFound for an unknown name. The
+  // schedule as it is now (nullopt once removed).
+  void ScheduleState(std::string name, protocol::ScheduleOp op, int64_t next_ms,
+                     Callback<std::optional<StoredSchedule>> cb);
+  // Up to `limit` schedules whose next tick has come, earliest first.
+  void ScheduleDue(uint32_t limit, Callback<ScheduleListing> cb);
+  // Claims a tick and, if this call wins it, stores `spec` (owned by `owner`) in the same
+  // script call (enqueue.lua, A.tick): exactly one task per tick across brokers.
+  void EnqueueTick(protocol::TaskSpec spec, const std::string& owner, const TickClaim& tick,
+                   Callback<TickOutcome> cb) override;
+
   const StoreOptions& options() const { return options_; }
   // True iff its Redis connection is ready (calls would not fail at once).
   bool ready() const { return conn_.ready(); }
@@ -166,6 +185,10 @@ class Store : public TaskStore {
     kBindWorkers,
     kProgress,
     kLimit,
+    kSchedulePut,
+    kScheduleList,
+    kScheduleState,
+    kScheduleDue,
     kScriptCount
   };
   // Name -> id pairs per get_batch page, and the most pages one GetBatch reads.

@@ -267,14 +267,32 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
                         const protocol::CostMap& budget,
                         const std::vector<protocol::TaskSpec>& specs,
                         const std::vector<std::string>& owners,
-                        const std::vector<RequestKey>& requests, int64_t now_ms) {
+                        const std::vector<RequestKey>& requests, int64_t now_ms,
+                        const TickClaim* tick) {
   static const std::string kNoOwner;
   size_t tagged = 0;  // requests with an id, each within the specs
   for (const auto& r : requests) {
     if (!r.id.empty() && r.count > 0 && r.first + r.count <= specs.size()) ++tagged;
   }
   MsgpackWriter w;
-  w.Map(tagged > 0 ? 5 : 4);
+  w.Map((tagged > 0 ? 5 : 4) + (tick != nullptr ? 1 : 0));
+  if (tick != nullptr) {
+    // Decimal strings: compared with the hash's next_run as written.
+    w.Str("tick");
+    w.Map(6);
+    w.Str("name");
+    w.Str(tick->name);
+    w.Str("expect");
+    w.Str(std::to_string(tick->expect_ms));
+    w.Str("next");
+    w.Str(std::to_string(tick->next_ms));
+    w.Str("at");
+    w.Str(std::to_string(tick->at_ms));
+    w.Str("fire");
+    w.Uint(tick->fire ? 1 : 0);
+    w.Str("missed");
+    w.Uint(tick->missed);
+  }
   if (tagged > 0) {
     // {rid, owner (its first spec's), digest, first (1-based), count}, in spec order.
     w.Str("reqs");

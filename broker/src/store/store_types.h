@@ -225,4 +225,41 @@ struct ProgressSaved {
   uint32_t refused = 0;  // the attempt was no longer live (ended, or another token)
 };
 
+// ---- schedules (schedule_*.lua, enqueue.lua's tick) ----
+
+// A schedule as stored: its definition with its run state, and the key that added it.
+struct StoredSchedule {
+  protocol::ScheduleInfo info;
+  std::string owner;  // CURVE key of the client that added it ("" = none): owns its tasks
+};
+
+struct ScheduleListing {
+  std::vector<StoredSchedule> items;  // in name order (ScheduleDue: earliest tick first)
+  uint64_t total = 0;                 // schedules in the store
+};
+
+// One tick a broker tries to claim (enqueue.lua, A.tick): it wins iff the schedule's
+// next_run is still `expect_ms` and it is not paused.
+struct TickClaim {
+  std::string name;
+  int64_t expect_ms = 0;  // the next_run it read
+  int64_t next_ms = 0;    // the next_run it sets
+  int64_t at_ms = 0;      // the tick time the task stands for (last_run)
+  bool fire = true;       // false: only move on (catch-up skip)
+  uint64_t missed = 0;    // ticks no broker ran in time, added to the schedule's count
+};
+
+enum class TickStatus : uint8_t {
+  kClaimed,  // this call claimed the tick and stored its task
+  kSkipped,  // claimed; nothing stored (fire false)
+  kFull,     // claimed; its queue was at --max-queue-depth: counted missed, nothing stored
+  kLost,     // another broker claimed it first (or it was paused, replaced or removed)
+};
+
+struct TickOutcome {
+  TickStatus status = TickStatus::kLost;
+  std::string task_id;     // kClaimed: the task stored (or the first one, on a duplicate)
+  bool duplicate = false;  // kClaimed: the idempotency key was seen (nothing new stored)
+};
+
 }  // namespace taskmill::broker

@@ -55,7 +55,8 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
                         const protocol::CostMap& budget,
                         const std::vector<protocol::TaskSpec>& specs,
                         const std::vector<std::string>& owners,
-                        const std::vector<RequestKey>& requests, int64_t now_ms);
+                        const std::vector<RequestKey>& requests, int64_t now_ms,
+                        const TickClaim* tick = nullptr);
 // ARGV[2] of claim.lua: the requests in order, with one fencing token per task each may
 // lease (`tokens`: request 1's n, then request 2's, ...).
 std::string ClaimArgs(const std::vector<ClaimRequest>& requests,
@@ -107,5 +108,21 @@ Result<std::vector<std::string>> ParseIds(const redisReply* r);
 Result<std::string> ParseLimit(const redisReply* r);
 // bind_workers.lua: per pair "" (bound) or the key the worker id belongs to.
 Result<std::vector<std::string>> ParseBound(const redisReply* r);
+
+// ---- schedules (schedule_wire.cc) ----
+// schedule_put.lua: the definition encoded as a SCHEDULE add body.
+std::string SchedulePutArgs(const protocol::ScheduleInfo& def, int64_t next_ms,
+                            const std::string& owner);
+// schedule_list.lua: `names` (exactly those) or the page after `after`.
+std::string ScheduleListArgs(const std::vector<std::string>& names, const std::string& after,
+                             uint32_t limit);
+// schedule_state.lua: op pause | resume | remove; next_ms for resume.
+std::string ScheduleStateArgs(const std::string& name, std::string_view op, int64_t next_ms);
+// schedule_put.lua's and schedule_state.lua's {hash} (nullopt: an empty hash, removed).
+Result<std::optional<StoredSchedule>> ParseScheduleHash(const redisReply* r);
+// schedule_list.lua's and schedule_due.lua's {items, total}.
+Result<ScheduleListing> ParseScheduleListing(const redisReply* r);
+// enqueue.lua's reply to a call with a tick.
+Result<TickOutcome> ParseTick(const redisReply* r);
 
 }  // namespace taskmill::broker::wire

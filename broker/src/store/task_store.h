@@ -54,6 +54,15 @@ class TaskStore {
                    std::string owner = "") = 0;
   virtual void DeadRetry(std::string queue, std::vector<std::string> ids, uint32_t limit,
                          Callback<std::vector<std::string>> cb) = 0;
+  // A schedule's tick: stores `spec` only if this call claims the tick (store.h). The fake
+  // store of the unit tests has no schedules: kInternal.
+  virtual void EnqueueTick(protocol::TaskSpec spec, const std::string& owner,
+                           const TickClaim& tick, Callback<TickOutcome> cb) {
+    (void)spec;
+    (void)owner;
+    (void)tick;
+    cb(MakeError(ErrorCode::kInternal, "this store keeps no schedules"));
+  }
   // True iff calls would not fail at once (its Redis connection is up).
   virtual bool ready() const = 0;
 };

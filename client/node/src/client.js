@@ -18,6 +18,7 @@ import {Link} from './link.js';
 import {DEFAULT_MAX_KEPT, ResultTable} from './results.js';
 import {TERMINAL_STATES} from './schema.js';
 import {newId, newRequestId, normalizeBatchSpec, normalizeTaskSpec, toBytes} from './spec.js';
+import {parseDuration} from './duration.js';
 import {Subscription} from './subscription.js';
 
 const U32_MAX = 4294967295;
@@ -33,6 +34,23 @@ export function rejectUnknown(what, options, known) {
       throw new TypeError(`${what}: unknown option '${name}' (known: ${[...known].join(', ')})`);
     }
   }
+}
+
+// A schedule definition as SCHEDULE add carries it: `every` in the duration syntax (or
+// everyMs), the task checked like a SUBMIT's; the broker checks the cron expression and zone.
+function normalizeSchedule(def) {
+  if (def === null || typeof def !== 'object') throw new InvalidSpec('schedule: expected an object');
+  const {every, everyMs, task, ...rest} = def;
+  const out = {...rest, task: normalizeTaskSpec(task ?? {}, 'schedule.task')};
+  if (every !== undefined) out.everyMs = parseDuration(every, 'schedule.every');
+  else if (everyMs !== undefined) out.everyMs = everyMs;
+  if ((out.cron ? 1 : 0) + (out.everyMs ? 1 : 0) !== 1) {
+    throw new InvalidSpec('schedule: set exactly one of cron (e.g. "*/5 * * * *") and every (e.g. 30s)');
+  }
+  if (out.catchUp !== undefined && out.catchUp !== 'skip' && out.catchUp !== 'once') {
+    throw new InvalidSpec(`schedule.catchUp: '${out.catchUp}' is not a policy (allowed: skip, once)`);
+  }
+  return out;
 }
 
 export class Client extends EventEmitter {
@@ -86,6 +104,22 @@ export class Client extends EventEmitter {
       list: (opts = {}) => this.dlq('list', opts).then((r) => r.tasks),
       retry: (opts = {}) => this.dlq('retry', opts).then(affected),
       purge: (opts = {}) => this.dlq('purge', opts).then(affected),
+    };
+    // Periodic schedules (docs/protocol-messages.md 8.25; an admin key with CURVE roles).
+    // add({name, cron, tz} | {name, every: '30s'}, task, catchUp: 'skip' | 'once') resolves to
+    // the schedule as stored (nextRunMs, fired, missed, ...); pause/resume/remove take a name.
+    const one = (r) => {
+      if (!r.schedules || r.schedules.length === 0) {
+        throw new TaskmillError('internal', "the broker's reply names no schedule");
+      }
+      return r.schedules[0];
+    };
+    this.schedules = {
+      add: (def) => this.call('SCHEDULE', {op: 'add', schedule: normalizeSchedule(def)}).then(one),
+      list: () => this.call('SCHEDULE', {op: 'list'}).then((r) => r.schedules),
+      pause: (name) => this.call('SCHEDULE', {op: 'pause', name}).then(one),
+      resume: (name) => this.call('SCHEDULE', {op: 'resume', name}).then(one),
+      remove: (name) => this.call('SCHEDULE', {op: 'remove', name}).then(() => undefined),
     };
   }
 

@@ -6,6 +6,7 @@ export {Job} from './job.js';
 export {checkArtifactName, writeArtifacts} from './artifacts.js';
 export {Subscription} from './subscription.js';
 export {Awaiting, Poll, Worker} from './worker.js';
+export {parseDuration} from './duration.js';
 export {BrokerUnavailable, Forbidden, InvalidSpec, NotFound, PermanentError, QueueFull,
   StoreFull, TaskFailed, TaskmillError, TaskmillTimeout, TaskmillWarning,
   Unauthorized} from './errors.js';

@@ -208,6 +208,28 @@ export const Limit = [
   f('aging', 'str'),
   f('round_robin', 'bool'),
 ];
+// A periodic schedule (docs/protocol.md 7.12): exactly one of cron (+ tz) and every_ms; task is
+// what each tick submits; the rest is run state the broker fills in.
+export const ScheduleInfo = [
+  f('name', 'str', req),
+  f('cron', 'str'),
+  f('tz', 'str'),
+  f('every_ms', 'u64'),
+  f('catch_up', 'str', {def: 'skip'}),
+  f('task', 'obj', {req: true, schema: TaskSpec}),
+  f('paused', 'bool'),
+  f('next_run_ms', 'i64'),
+  f('last_run_ms', 'i64'),
+  f('last_task_id', 'str'),
+  f('fired', 'u64'),
+  f('missed', 'u64'),
+];
+export const Schedule = [
+  reqId,
+  f('op', 'enum', {req: true, def: 'list', values: ['list', 'add', 'pause', 'resume', 'remove']}),
+  f('name', 'str'),
+  f('schedule', 'optObj', {schema: ScheduleInfo}),
+];
 export const Reply = [
   reqId,
   f('error', 'optObj', {schema: WireError}),
@@ -221,6 +243,7 @@ export const Reply = [
   f('next_cursor', 'str'),
   f('warnings', 'strList'),
   f('requested', 'strList'),
+  f('schedules', 'objList', {schema: ScheduleInfo}),
 ];
 export const Result = [f('task', 'obj', {req: true, schema: TaskInfo})];
 export const Event = [
@@ -306,6 +329,7 @@ export const COMMANDS = {
   STATS: [0x07, Stats],
   DLQ: [0x08, Dlq],
   COMPLETE: [0x09, Complete],
+  SCHEDULE: [0x0a, Schedule],
   LIMIT: [0x0b, Limit],
   REPLY: [0x20, Reply],
   RESULT: [0x21, Result],

@@ -237,6 +237,37 @@ describe('client against a live cluster', {skip: skip ?? false}, () => {
         {code: 'invalid_argument'});
   });
 
+  test('schedules: add, list, pause, resume, remove; refusals', async () => {
+    const added = await client.schedules.add({name: 'node-beat', every: '1s', catchUp: 'once',
+      task: {type: 'echo', queue: 'nodesched', payload: {from: 'schedule'}}});
+    assert.equal(added.name, 'node-beat');
+    assert.equal(Number(added.everyMs), 1000);
+    assert.equal(added.catchUp, 'once');
+    assert.ok(Number(added.nextRunMs) > 0);
+    try {
+      await waitFor('two ticks of node-beat', async () => {
+        const s = (await client.schedules.list()).find((x) => x.name === 'node-beat');
+        return s && Number(s.fired) >= 2;
+      }, 20_000);
+      const paused = await client.schedules.pause('node-beat');
+      assert.equal(paused.paused, true);
+      const resumed = await client.schedules.resume('node-beat');
+      assert.equal(resumed.paused, false);
+      const cron = await client.schedules.add({name: 'node-cron', cron: '*/5 * * * *',
+        tz: 'Europe/Paris', task: {type: 'echo'}});
+      assert.equal(cron.tz, 'Europe/Paris');
+      await client.schedules.remove('node-cron');
+      await assert.rejects(client.schedules.add({name: 'node-bad', cron: '0 9 * * *',
+        tz: 'Mars/Base', task: {type: 'echo'}}), /not a time zone/);
+      assert.throws(() => client.schedules.add({name: 'node-bad', every: '5 minutes',
+        task: {type: 'echo'}}), /ms, s, m or h/);
+      await assert.rejects(client.schedules.pause('node-nope'), {code: 'not_found'});
+    } finally {
+      await client.schedules.remove('node-beat');
+    }
+    assert.deepEqual((await client.schedules.list()).filter((x) => x.name.startsWith('node-')), []);
+  });
+
   test('dead letters: list, retry, purge', async () => {
     const {id} = await client.submit({type: 'fail', payload: {fail_attempts: 5, retryable: false}});
     assert.equal((await client.wait(id, {timeoutMs: 10_000})).state, 'failed');

@@ -20,6 +20,7 @@ from taskmill.worker import Task, Worker
 from taskmill.messages import (Artifact, BackoffPolicy, BatchSpec, BatchStatus, Event,
                                QueueStats, TaskError, TaskInfo, TaskSpec, WorkerInfo)
 from taskmill.artifacts import write_artifacts
+from taskmill.duration import parse_duration
 
 __version__ = "0.1.0"
 
@@ -31,5 +32,5 @@ __all__ = [
     "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "StoreFull", "SubscribedBatch",
     "Subscription", "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError",
     "TaskmillTimeout", "TaskmillWarning", "Task", "TaskFunction", "TaskHandle", "Unauthorized", "Worker",
-    "WorkerInfo", "write_artifacts",
+    "WorkerInfo", "write_artifacts", "parse_duration",
 ]

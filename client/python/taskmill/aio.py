@@ -358,3 +358,22 @@ class AsyncClient:
 
     async def clear_queue_limit(self, queue: str) -> None:
         await self._run(calls.set_limit(m.Limit(queue=queue, clear=True), self.request_timeout))
+
+    async def add_schedule(self, name: str, task: Union[str, m.TaskSpec], payload: Payload = None,
+                           *, cron: str = "", tz: str = "", every: Union[str, int, None] = None,
+                           catch_up: str = "skip", **fields: Any) -> m.ScheduleInfo:
+        spec = calls.make_spec(task, payload, **fields)
+        schedule = calls.make_schedule(name, spec, cron, tz, every, catch_up)
+        return await self._run(calls.schedule_add(schedule, self.request_timeout))
+
+    async def schedules(self) -> List[m.ScheduleInfo]:
+        return await self._run(calls.schedule_list(self.request_timeout))
+
+    async def pause_schedule(self, name: str) -> m.ScheduleInfo:
+        return await self._run(calls.schedule_op("pause", name, self.request_timeout))
+
+    async def resume_schedule(self, name: str) -> m.ScheduleInfo:
+        return await self._run(calls.schedule_op("resume", name, self.request_timeout))
+
+    async def remove_schedule(self, name: str) -> None:
+        await self._run(calls.schedule_remove(name, self.request_timeout))

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Option
     Sequence, TypeVar, Union
 
 from taskmill import messages as m
+from taskmill.duration import parse_duration
 from taskmill.errors import InvalidSpec, NotFound, ProtocolError, TaskFailed, TaskmillWarning
 
 T = TypeVar("T")
@@ -320,3 +321,40 @@ def set_limit(limit: m.Limit, timeout: float) -> Call[str]:
 
 def dlq_op(op: str, queue: str, ids: Sequence[str], timeout: float) -> Call[AffectedTasks]:
     return Call(m.Dlq(op=op, queue=queue, ids=list(ids)), timeout, _affected)
+
+
+def _one_schedule(r: m.Reply) -> m.ScheduleInfo:
+    if not r.schedules:
+        raise ProtocolError("SCHEDULE: the broker's reply names no schedule", "internal")
+    return r.schedules[0]
+
+
+def make_schedule(name: str, task: m.TaskSpec, cron: str = "", tz: str = "",
+                  every: Union[str, int, None] = None, catch_up: str = "skip") -> m.ScheduleInfo:
+    """A schedule definition: exactly one of ``cron`` (with an optional IANA ``tz``) and
+    ``every`` (``"30s"``, ``"5m"``, or milliseconds); ``catch_up`` ``"skip"`` or ``"once"``."""
+    every_ms = 0 if every is None else parse_duration(every, "every")
+    if bool(cron) == bool(every_ms):
+        raise ValueError('schedule: set exactly one of cron (e.g. "*/5 * * * *") and every '
+                         "(e.g. 30s)")
+    if catch_up not in m.CATCH_UP_POLICIES:
+        raise ValueError(f"catch_up: {catch_up!r} is not a policy (allowed: skip, once)")
+    return m.ScheduleInfo(name=name, cron=cron, tz=tz, every_ms=every_ms, catch_up=catch_up,
+                          task=task)
+
+
+def schedule_add(schedule: m.ScheduleInfo, timeout: float) -> Call[m.ScheduleInfo]:
+    return Call(m.Schedule(op="add", schedule=schedule), timeout, _one_schedule)
+
+
+def schedule_list(timeout: float) -> Call[List[m.ScheduleInfo]]:
+    return Call(m.Schedule(op="list"), timeout, lambda r: list(r.schedules))
+
+
+def schedule_op(op: str, name: str, timeout: float) -> Call[m.ScheduleInfo]:
+    """pause or resume: the schedule as it is now."""
+    return Call(m.Schedule(op=op, name=name), timeout, _one_schedule)
+
+
+def schedule_remove(name: str, timeout: float) -> Call[None]:
+    return Call(m.Schedule(op="remove", name=name), timeout, lambda r: None)

@@ -411,3 +411,28 @@ class Client:
     def clear_queue_limit(self, queue: str) -> None:
         """Removes every limit and fairness setting of the queue."""
         self._run(calls.set_limit(m.Limit(queue=queue, clear=True), self.request_timeout))
+
+    def add_schedule(self, name: str, task: Union[str, m.TaskSpec], payload: Payload = None, *,
+                     cron: str = "", tz: str = "", every: Union[str, int, None] = None,
+                     catch_up: str = "skip", **fields: Any) -> m.ScheduleInfo:
+        """Adds (or replaces) a periodic schedule: ``task`` (a type name, or a TaskSpec) is
+        submitted at every tick, once across all brokers. Exactly one of ``cron`` (5 fields,
+        optional IANA ``tz``) and ``every`` (``"30s"``, ``"5m"``...). Returns it as stored,
+        with ``next_run_ms``. An admin key with CURVE roles."""
+        spec = calls.make_spec(task, payload, **fields)
+        schedule = calls.make_schedule(name, spec, cron, tz, every, catch_up)
+        return self._run(calls.schedule_add(schedule, self.request_timeout))
+
+    def schedules(self) -> List[m.ScheduleInfo]:
+        """Every schedule, in name order, with its next run and counters."""
+        return self._run(calls.schedule_list(self.request_timeout))
+
+    def pause_schedule(self, name: str) -> m.ScheduleInfo:
+        return self._run(calls.schedule_op("pause", name, self.request_timeout))
+
+    def resume_schedule(self, name: str) -> m.ScheduleInfo:
+        """Resumes a paused schedule from its next tick after now."""
+        return self._run(calls.schedule_op("resume", name, self.request_timeout))
+
+    def remove_schedule(self, name: str) -> None:
+        self._run(calls.schedule_remove(name, self.request_timeout))

@@ -60,6 +60,8 @@ TASK_STATES = ("unknown", "queued", "delayed", "blocked", "running", "succeeded"
                "failed", "cancelled", "awaiting")
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 DLQ_OPS = ("list", "retry", "purge")
+SCHEDULE_OPS = ("list", "add", "pause", "resume", "remove")
+CATCH_UP_POLICIES = ("skip", "once")
 DEFAULT_QUEUE = "default"
 
 
@@ -600,6 +602,40 @@ class Complete:
 
 
 @dataclass
+class ScheduleInfo:
+    """A periodic schedule (docs/protocol.md 7.12): exactly one of ``cron`` (5 fields, with
+    an optional IANA ``tz``) and ``every_ms``; ``task`` is what each tick submits. The rest
+    is run state the broker fills in (``next_run_ms``, ``fired``, ``missed``, ...)."""
+
+    name: str = ""
+    cron: str = ""
+    tz: str = ""
+    every_ms: int = 0
+    catch_up: str = "skip"
+    task: TaskSpec = field(default_factory=TaskSpec)
+    paused: bool = False
+    next_run_ms: int = 0
+    last_run_ms: int = 0
+    last_task_id: str = ""
+    fired: int = 0
+    missed: int = 0
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("name", STR, required=True),
+        Field("cron", STR),
+        Field("tz", STR),
+        Field("every_ms", UINT),
+        Field("catch_up", STR),
+        Field("task", OBJ, required=True, cls=TaskSpec),
+        Field("paused", BOOL),
+        Field("next_run_ms", INT),
+        Field("last_run_ms", INT),
+        Field("last_task_id", STR),
+        Field("fired", UINT),
+        Field("missed", UINT),
+    )
+
+
+@dataclass
 class Limit:
     """A queue's limits and fairness (`taskmill queue limit`), replaced whole; clear removes
     them. The broker parses the strings and refuses a bad one naming what is allowed."""
@@ -612,7 +648,7 @@ class Limit:
     concurrency: int = 0
     cost_rate: str = ""     # "NAME=AMOUNT/s|m|h"
     key_label: str = ""
-    aging: str = ""         # "250ms", "30s", "5m", "2h" or ms
+    aging: str = ""         # "250ms", "30s", "5m", "2h"
     round_robin: bool = False
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
@@ -624,6 +660,21 @@ class Limit:
         Field("key_label", STR),
         Field("aging", STR),
         Field("round_robin", BOOL),
+    )
+
+
+@dataclass
+class Schedule:
+    COMMAND: ClassVar[int] = 0x0A
+    req_id: int = 0
+    op: str = "list"
+    name: str = ""
+    schedule: Optional[ScheduleInfo] = None
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("op", ENUM, required=True, choices=SCHEDULE_OPS),
+        Field("name", STR),
+        Field("schedule", OPT_OBJ, cls=ScheduleInfo),
     )
 
 
@@ -642,6 +693,7 @@ class Reply:
     next_cursor: str = ""
     warnings: List[str] = field(default_factory=list)
     requested: List[str] = field(default_factory=list)
+    schedules: List[ScheduleInfo] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("error", OPT_OBJ, cls=WireError),
@@ -655,6 +707,7 @@ class Reply:
         Field("next_cursor", STR),
         Field("warnings", STR_LIST),
         Field("requested", STR_LIST),
+        Field("schedules", OBJ_LIST, cls=ScheduleInfo),
     )
 
 
@@ -730,7 +783,7 @@ MESSAGE_TYPES: Tuple[type, ...] = (
     Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq, Limit,
     Reply, ResultMsg, Event, GoAway,
     Ready, Heartbeat, Done, Progress, Bye,
-    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete,
+    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete, Schedule,
 )
 BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # type: ignore
 # Command names as in the vectors' "command" and shared/src/protocol/names.cc.
@@ -740,4 +793,5 @@ COMMAND_NAMES: Dict[str, type] = {
     "EVENT": Event, "GOAWAY": GoAway, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
     "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
     "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move, "COMPLETE": Complete,
+    "SCHEDULE": Schedule,
 }

@@ -185,3 +185,32 @@ def test_queue_limits(client: Client) -> None:
     assert client.stats(["pylim"]).queues[0].limit == "rate=30/m concurrency=2 key=tenant"
     client.clear_queue_limit("pylim")
     assert client.stats(["pylim"]).queues[0].limit == ""
+
+
+def test_schedules(client: Client) -> None:
+    added = client.add_schedule("py-beat", "echo", {"from": "schedule"}, every="1s",
+                                queue="pysched", catch_up="once")
+    assert added.name == "py-beat" and added.every_ms == 1000 and added.catch_up == "once"
+    assert added.next_run_ms > 0 and not added.paused
+    try:
+        wait_for(lambda: next((s.fired for s in client.schedules() if s.name == "py-beat"), 0)
+                 >= 2, 20, "two ticks of py-beat")
+        paused = client.pause_schedule("py-beat")
+        assert paused.paused and paused.next_run_ms == 0
+        resumed = client.resume_schedule("py-beat")
+        assert not resumed.paused and resumed.next_run_ms > 0
+        cron = client.add_schedule("py-cron", "echo", cron="0 9 * * MON-FRI",
+                                   tz="Europe/Paris")
+        assert cron.tz == "Europe/Paris" and cron.next_run_ms > 0
+        client.remove_schedule("py-cron")
+        with pytest.raises(taskmill.InvalidSpec, match="not a time zone"):
+            client.add_schedule("py-bad", "echo", cron="0 9 * * *", tz="Mars/Base")
+        with pytest.raises(ValueError, match="ms, s, m or h"):
+            client.add_schedule("py-bad", "echo", every="5 minutes")
+        with pytest.raises(ValueError, match="exactly one of cron"):
+            client.add_schedule("py-bad", "echo")
+        with pytest.raises(taskmill.NotFound):
+            client.pause_schedule("py-nope")
+    finally:
+        client.remove_schedule("py-beat")
+    assert [s.name for s in client.schedules() if s.name.startswith("py-")] == []

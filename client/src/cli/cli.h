@@ -58,6 +58,7 @@ int RunQueue(Context& ctx, const Args& args);  // cli_queue.cc
 int RunKeygen(Context& ctx, const Args& args);
 int RunArtifacts(Context& ctx, const Args& args);
 int RunComplete(Context& ctx, const Args& args);
+int RunSchedule(Context& ctx, const Args& args);
 
 // Registers --json and --broker on a command's flags, so they may follow the command.
 void AddCommonFlags(FlagSet& flags, GlobalOptions& global);

@@ -37,6 +37,10 @@ commands:
   queue limit QUEUE [--rate N/s] [--concurrency N] [--cost-rate NAME=AMOUNT/h]
         [--key-label LABEL] [--aging 30s] [--round-robin] | --clear
                               a queue's limits and fairness, enforced at claim time
+  schedule add NAME (--cron EXPR [--tz ZONE] | --every 30s) --type T [task flags]
+           [--catch-up skip|once]
+  schedule list | pause NAME | resume NAME | remove NAME
+                              periodic tasks: one task per tick across all brokers
   artifacts ID [--out DIR] [--artifacts-root DIR]
                               list a task's artifacts; --out writes them to DIR (checked
                               names, verified sha256); --artifacts-root: where this host
@@ -60,8 +64,9 @@ global flags (before the command; --json and --broker may also follow it):
                     this client's CURVE key file from `taskmill keygen`
                     [env TASKMILL_CURVE_KEY_FILE]
   --curve-admin-key-file FILE
-                    the key file the dlq commands use instead: with CURVE roles the
-                    DLQ needs an admin key [env TASKMILL_CURVE_ADMIN_KEY_FILE]
+                    the key file the dlq and schedule commands use instead: with
+                    CURVE roles the DLQ and SCHEDULE need an admin key
+                    [env TASKMILL_CURVE_ADMIN_KEY_FILE]
 
 `taskmill COMMAND --help` lists a command's flags. The batch file format and the JSON
 output are described in client/README.md.
@@ -168,7 +173,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   flags.String("curve-key-file", &ctx.global.curve_key_file,
                "this client's CURVE key file (taskmill keygen)");
   flags.String("curve-admin-key-file", &ctx.global.curve_admin_key_file,
-               "the CURVE key file the dlq commands use (an admin key; default: "
+               "the CURVE key file the dlq and schedule commands use (an admin key; default: "
                "--curve-key-file)");
   bool version = false;
   flags.Bool("version", &version, "print the version and exit");
@@ -203,6 +208,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (command == "keygen") return RunKeygen(ctx, args);
   if (command == "artifacts") return RunArtifacts(ctx, args);
   if (command == "complete") return RunComplete(ctx, args);
+  if (command == "schedule") return RunSchedule(ctx, args);
   if (command == "help") {
     out << kUsage;
     return kExitOk;

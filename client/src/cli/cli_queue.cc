@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "cli/json_convert.h"
+#include "taskmill/shared/duration.h"
 #include "taskmill/shared/flags.h"
 #include "taskmill/shared/limit_spec.h"
 
@@ -57,7 +58,7 @@ int RunQueue(Context& ctx, const Args& args) {
   limit.queue = positional.front();
   if (aging_ms > 0) {
     if (!limit.aging.empty()) return UsageError(ctx, "queue limit: give --aging or --aging-ms");
-    limit.aging = std::to_string(aging_ms);
+    limit.aging = FormatDurationMs(aging_ms);  // the wire's aging takes a unit: 250ms
   }
   // Checked here too, so a typo fails before anything is sent.
   if (auto parsed = ParseQueueLimits(limit); !parsed) {

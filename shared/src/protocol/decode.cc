@@ -399,6 +399,8 @@ Result<Message> DecodeBody(Command command, std::string_view body, const DecodeL
       return DecodeAs<Dlq>(body, limits);
     case Command::kComplete:
       return DecodeAs<Complete>(body, limits);
+    case Command::kSchedule:
+      return DecodeAs<Schedule>(body, limits);
     case Command::kLimit:
       return DecodeAs<Limit>(body, limits);
     case Command::kReply:

@@ -21,6 +21,7 @@ enum class Req : bool { kNo = false, kYes = true };
 
 std::optional<TaskState> ParseTaskState(std::string_view name);  // never nullopt
 std::optional<DlqOp> ParseDlqOp(std::string_view name);
+std::optional<ScheduleOp> ParseScheduleOp(std::string_view name);
 
 template <class T, class U>
 concept Is = std::is_same_v<std::remove_const_t<T>, U>;
@@ -289,6 +290,32 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
+requires Is<S, ScheduleInfo>
+void Fields(V& v, S& x) {
+  v.Str("name", x.name, "", Req::kYes);
+  v.Str("cron", x.cron);
+  v.Str("tz", x.tz);
+  v.Uint("every_ms", x.every_ms);
+  v.Str("catch_up", x.catch_up, "skip");
+  v.Obj("task", x.task, Req::kYes);
+  v.Bool("paused", x.paused);
+  v.Int("next_run_ms", x.next_run_ms);
+  v.Int("last_run_ms", x.last_run_ms);
+  v.Str("last_task_id", x.last_task_id);
+  v.Uint("fired", x.fired);
+  v.Uint("missed", x.missed);
+}
+
+template <class V, class S>
+requires Is<S, Schedule>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Enum("op", x.op, ScheduleOp::kList, ScheduleOpName, ParseScheduleOp, Req::kYes);
+  v.Str("name", x.name);
+  v.OptObj("schedule", x.schedule);
+}
+
+template <class V, class S>
 requires Is<S, Reply>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
@@ -303,6 +330,7 @@ void Fields(V& v, S& x) {
   v.Str("next_cursor", x.next_cursor);
   v.StrList("warnings", x.warnings);
   v.StrList("requested", x.requested);
+  v.ObjList("schedules", x.schedules);
 }
 
 template <class V, class S>

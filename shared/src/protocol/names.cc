@@ -26,6 +26,8 @@ const char* CommandName(Command c) {
       return "DLQ";
     case Command::kComplete:
       return "COMPLETE";
+    case Command::kSchedule:
+      return "SCHEDULE";
     case Command::kLimit:
       return "LIMIT";
     case Command::kReply:
@@ -102,6 +104,31 @@ std::optional<DlqOp> ParseDlqOp(std::string_view name) {
   if (name == "list") return DlqOp::kList;
   if (name == "retry") return DlqOp::kRetry;
   if (name == "purge") return DlqOp::kPurge;
+  return std::nullopt;
+}
+
+const char* ScheduleOpName(ScheduleOp op) {
+  switch (op) {
+    case ScheduleOp::kList:
+      return "list";
+    case ScheduleOp::kAdd:
+      return "add";
+    case ScheduleOp::kPause:
+      return "pause";
+    case ScheduleOp::kResume:
+      return "resume";
+    case ScheduleOp::kRemove:
+      return "remove";
+  }
+  return "list";
+}
+
+std::optional<ScheduleOp> ParseScheduleOp(std::string_view name) {
+  if (name == "list") return ScheduleOp::kList;
+  if (name == "add") return ScheduleOp::kAdd;
+  if (name == "pause") return ScheduleOp::kPause;
+  if (name == "resume") return ScheduleOp::kResume;
+  if (name == "remove") return ScheduleOp::kRemove;
   return std::nullopt;
 }
 

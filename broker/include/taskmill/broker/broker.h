@@ -63,6 +63,9 @@ struct BrokerOptions {
   uint32_t reap_ms = 1000;
   // How often batch subscriptions are swept (see BatchEvents::OnSweepTick).
   uint32_t sweep_ms = 10000;
+  // Schedules: a tick more than this late (it fell while no broker ran) is missed, and its
+  // schedule's catch_up decides (skip, or run once). --schedule-grace (250ms, 5s, 1m...).
+  uint64_t schedule_grace_ms = 5000;
   // How long finished tasks stay readable, in hours (0: forever).
   uint32_t retention_hours = 24 * 7;
   // Succeeded and cancelled tasks one queue keeps besides the retention; past it the oldest

@@ -234,6 +234,18 @@ class Client {
   // Removes every limit and fairness setting of the queue.
   Result<void> ClearQueueLimit(const std::string& queue);
 
+  // Periodic schedules (docs/protocol-messages.md 8.25; admin role with CURVE). AddSchedule
+  // adds or replaces one (exactly one of cron and every_ms; checked here first with
+  // protocol::ValidateSchedule) and returns it as stored, with its next run.
+  Result<protocol::ScheduleInfo> AddSchedule(const protocol::ScheduleInfo& schedule);
+  // Every schedule, in name order, with its run state (next run, fired, missed, ...).
+  Result<std::vector<protocol::ScheduleInfo>> ListSchedules();
+  // Pause (no ticks until resumed), resume (from the next tick after now), remove.
+  // kNotFound for an unknown name.
+  Result<protocol::ScheduleInfo> PauseSchedule(const std::string& name);
+  Result<protocol::ScheduleInfo> ResumeSchedule(const std::string& name);
+  Result<void> RemoveSchedule(const std::string& name);
+
   // Sends any client request (its req_id is set here) and returns the successful REPLY,
   // or the REPLY's error as an Error. timeout_ms 0: request_timeout_ms.
   Result<protocol::Reply> Call(protocol::Message request, uint32_t timeout_ms = 0);

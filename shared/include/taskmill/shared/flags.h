@@ -29,6 +29,10 @@ class FlagSet {
               const std::string& help);
   void Double(const std::string& name, double* target, double min, double max,
               const std::string& help);
+  // A duration in the one syntax of new duration flags (duration.h: 250ms, 30s, 5m, 2h),
+  // stored in milliseconds, within [min_ms, max_ms].
+  void Duration(const std::string& name, uint64_t* target_ms, uint64_t min_ms, uint64_t max_ms,
+                const std::string& help);
   void Bool(const std::string& name, bool* target, const std::string& help);
   // A flag that may be given many times (and comma-separated); the env var is comma-separated.
   void List(const std::string& name, std::vector<std::string>* target, const std::string& help);

@@ -22,7 +22,8 @@ struct QueueLimits {
   double cost_amount = 0;  // last cost_ms reaches cost_amount (cost_ms 0: none)
   int64_t cost_ms = 0;
   std::string key_label;  // every limit per value of this label ("": per queue)
-  int64_t aging_ms = 0;   // a waiting task gains one priority step per aging_ms (0: off)
+  int64_t aging_ms = 0;   // a waiting task gains one priority step per aging_ms (0: off);
+                          // parsed by the shared ParseDurationMs (duration.h)
   bool round_robin = false;
 
   // The canonical text, as STATS shows it: "rate=100/s concurrency=5 cost-rate=usd=2.5/h
@@ -34,9 +35,6 @@ struct QueueLimits {
 inline constexpr uint64_t kMaxLimitRate = 1'000'000'000;  // per period
 inline constexpr int64_t kMaxAgingMs = 86'400'000;        // one day
 
-// A duration: "250ms", "30s", "5m", "2h", or a bare number of milliseconds. At least 1 ms.
-// (A local parser until the shared one of the schedules work lands: the lead folds them.)
-Result<int64_t> ParseDurationMs(std::string_view text, std::string_view what);
 // "N/s", "N/m", "N/h" (N a whole number 1..kMaxLimitRate): {N, period ms}.
 Result<std::pair<uint64_t, int64_t>> ParseRate(std::string_view text, std::string_view what);
 // Checks every field of a LIMIT (queue name, rate, cost rate, label, aging, round robin).

@@ -26,6 +26,7 @@ enum class Command : uint8_t {
   kStats = 0x07,
   kDlq = 0x08,
   kComplete = 0x09,
+  kSchedule = 0x0A,
   kLimit = 0x0B,
   // broker -> client
   kReply = 0x20,
@@ -164,9 +165,23 @@ struct Limit {
   uint32_t concurrency = 0;  // at most this many leased (running or prefetched) at once
   std::string cost_rate;     // "NAME=AMOUNT/s|m|h": spend over that sliding window
   std::string key_label;     // every limit applies per value of this task label
-  std::string aging;         // priority aging period: "250ms", "30s", "5m", "2h" or ms
+  std::string aging;         // priority aging period: "250ms", "30s", "5m", "2h"
   bool round_robin = false;  // take turns between the values of key_label within a priority
   friend bool operator==(const Limit&, const Limit&) = default;
+};
+
+enum class ScheduleOp : uint8_t { kList, kAdd, kPause, kResume, kRemove };
+const char* ScheduleOpName(ScheduleOp op);
+
+// Periodic schedules (docs/protocol-messages.md 8.25): add (or replace) one, list them,
+// pause, resume or remove one by name.
+struct Schedule {
+  static constexpr Command kCommand = Command::kSchedule;
+  uint64_t req_id = 0;
+  ScheduleOp op = ScheduleOp::kList;
+  std::string name;                      // pause/resume/remove: which one
+  std::optional<ScheduleInfo> schedule;  // add: its definition
+  friend bool operator==(const Schedule&, const Schedule&) = default;
 };
 
 // ---- broker -> client ----
@@ -188,6 +203,7 @@ struct Reply {
   std::vector<std::string> warnings;  // SUBMIT, BATCH: e.g. a task type no worker serves
   std::vector<std::string> requested;  // CANCEL: those of ids still running (their worker
                                        // is told to stop; they end once it confirms)
+  std::vector<ScheduleInfo> schedules;  // SCHEDULE: list; add/pause/resume: the one changed
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 
@@ -353,6 +369,6 @@ using Message = std::variant<Submit, Batch, Wait, Get, Cancel, Subscribe, Stats,
                              Limit,                                                    //
                              Ready, Heartbeat, Done, Progress, Bye,                    //
                              TaskMsg, CancelTask, BrokerHeartbeat, Drain,              //
-                             Goaway, Move, Complete>;
+                             Goaway, Move, Complete, Schedule>;
 
 }  // namespace taskmill::protocol

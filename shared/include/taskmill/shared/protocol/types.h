@@ -216,4 +216,23 @@ struct WireError {
   friend bool operator==(const WireError&, const WireError&) = default;
 };
 
+// A periodic schedule (SCHEDULE 0x0A, docs/protocol-messages.md 8.25): its definition as a
+// client gives it, and what the store keeps of its runs. Exactly one of cron and every_ms.
+struct ScheduleInfo {
+  std::string name;      // [A-Za-z0-9_.-]{1,128}
+  std::string cron;      // 5 fields: minute hour day-of-month month day-of-week
+  std::string tz;        // IANA zone of cron (e.g. Europe/Paris); empty: UTC
+  uint64_t every_ms = 0;  // fixed period, ticks at multiples of it since the epoch
+  std::string catch_up = "skip";  // ticks missed while no broker ran: skip, or once
+  TaskSpec task;         // what each tick submits
+  bool paused = false;
+  int64_t next_run_ms = 0;  // the next tick (epoch ms); 0 while paused
+  int64_t last_run_ms = 0;  // the last tick that submitted a task
+  std::string last_task_id;
+  uint64_t fired = 0;   // ticks that submitted a task
+  uint64_t missed = 0;  // ticks that no broker ran in time (skipped, or folded into a catch-up)
+
+  friend bool operator==(const ScheduleInfo&, const ScheduleInfo&) = default;
+};
+
 }  // namespace taskmill::protocol

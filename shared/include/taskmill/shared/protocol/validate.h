@@ -91,4 +91,15 @@ inline constexpr size_t kMaxPollStateBytes = 4096;
 inline constexpr uint32_t kDefaultPollMaxMs = 24u * 3600 * 1000;
 Result<void> ValidateCompletionToken(std::string_view token, std::string_view where);
 
+// Periodic schedules (SCHEDULE add): a valid name; exactly one of a cron expression
+// (CronExpr::Parse) and every_ms (kMinScheduleEveryMs to kMaxDurationMs); tz only with cron,
+// an IANA-style zone name (the broker checks it names a zone it knows); catch_up "skip" or
+// "once"; a task that ValidateTaskSpec accepts and that sets none of id, batch_id,
+// depends_on, not_before_ms and idempotency_key (each tick gets its own). Run-state fields
+// (paused, next_run_ms, ...) are ignored. `where` prefixes messages ("schedule").
+inline constexpr uint64_t kMinScheduleEveryMs = 1000;
+inline constexpr size_t kMaxTimeZoneBytes = 64;
+Result<void> ValidateSchedule(const ScheduleInfo& schedule, std::string_view where,
+                              const SpecLimits& limits = {});
+
 }  // namespace taskmill::protocol
