@@ -88,12 +88,12 @@ async function overviewPage() {
   const o = await api('/api/overview?limit=500');
   const t = o.totals;
   const queues = h('table', {id: 'queues'},
-    h('tr', {}, ['queue', 'ready', 'delayed', 'blocked', 'running', 'dead', 'submitted',
-                 'succeeded', 'failed', 'retried', 'cancelled'].map(
+    h('tr', {}, ['queue', 'ready', 'delayed', 'blocked', 'running', 'awaiting', 'dead',
+                 'submitted', 'succeeded', 'failed', 'retried', 'cancelled'].map(
                      (c, i) => h('th', {class: i ? 'n' : ''}, c))),
     o.queues.map((q) => h('tr', {'data-queue': q.queue}, h('td', {}, q.queue),
-      ['ready', 'delayed', 'blocked', 'running', 'dead', 'submitted', 'succeeded', 'failed',
-       'retried', 'cancelled'].map((k) => h('td', {class: 'n'}, fmtNum(q[k]))))));
+      ['ready', 'delayed', 'blocked', 'running', 'awaiting', 'dead', 'submitted', 'succeeded',
+       'failed', 'retried', 'cancelled'].map((k) => h('td', {class: 'n'}, fmtNum(q[k]))))));
   const costs = Object.entries(t.cost || {});
   return [
     h('h2', {}, 'Overview ', h('span', {class: 'muted'}, o.broker)),

@@ -17,6 +17,8 @@
 
 #include "cli/cli.h"
 #include "flow_helpers.h"
+#include "support/http_get.h"
+#include "support/launch.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/protocol/codec.h"
 #include "taskmill/worker/worker.h"
@@ -286,6 +288,21 @@ TEST_F(CompleteTest, AThousandAwaitingTasksHoldNoWorkerSlot) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_EQ(awaiting, 1000u);
+  // Counted as awaiting in /metrics and the dashboard's overview (figures cached up to 1 s).
+  std::string sample;
+  int64_t totals = -1;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto page = HttpGet(cluster_->http(), "/metrics").body;
+        size_t at = page.find("\ntaskmill_queue_tasks{queue=\"default\",state=\"awaiting\"} ");
+        sample = at == std::string::npos ? "" : page.substr(at + 1, page.find('\n', at + 1) - at - 1);
+        auto overview = nlohmann::json::parse(HttpGet(cluster_->http(), "/api/overview").body,
+                                              nullptr, false);
+        totals = overview.is_discarded() ? -1 : overview["totals"].value("awaiting", -1);
+        return sample.ends_with("} 1000") && totals == 1000;
+      },
+      5000))
+      << "metrics: '" << sample << "', overview totals.awaiting " << totals;
   // The one slot is free: another task runs at once.
   int64_t start = clock.MonotonicMs();
   auto echo = SubmitOne(client(), Spec("echo", "\"next\""));

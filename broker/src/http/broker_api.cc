@@ -35,7 +35,8 @@ std::optional<uint32_t> Number(const HttpRequest& r, std::string_view name, uint
 json QueueJson(const QueueCounters& c) {
   const auto& s = c.stats;
   return {{"queue", s.queue},         {"ready", s.ready},         {"delayed", s.delayed},
-          {"blocked", c.blocked},     {"running", s.running},     {"dead", s.dead},
+          {"blocked", c.blocked},     {"running", s.running},     {"awaiting", c.awaiting},
+          {"dead", s.dead},
           {"submitted", s.submitted}, {"succeeded", s.succeeded}, {"failed", s.failed},
           {"retried", s.retried},     {"cancelled", s.cancelled}, {"stale", c.stale},
           {"cost", s.cost},           {"ready_by_type", s.ready_by_type},
@@ -121,9 +122,9 @@ HttpResponse BrokerApi::Overview(const HttpRequest& r) {
   Sample(*queues);
   ReactorSnapshot s = board_.Read();
   json page = json::array();
-  json totals = {{"ready", 0},   {"delayed", 0}, {"blocked", 0},   {"running", 0},
-                 {"dead", 0},    {"submitted", 0}, {"succeeded", 0}, {"failed", 0},
-                 {"retried", 0}, {"cancelled", 0}};
+  json totals = {{"ready", 0},     {"delayed", 0},   {"blocked", 0},   {"running", 0},
+                 {"awaiting", 0},  {"dead", 0},      {"submitted", 0}, {"succeeded", 0},
+                 {"failed", 0},    {"retried", 0},   {"cancelled", 0}};
   json cost = json::object();
   std::string next;
   for (const auto& q : *queues) {

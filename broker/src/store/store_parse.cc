@@ -470,6 +470,7 @@ Result<StatsPage> ParseStats(const redisReply* r) {
     c.stats.retried = u("retried");
     c.stats.cancelled = u("cancelled");
     c.blocked = u("blocked");
+    c.awaiting = u("awaiting");
     c.stale = u("stale");
     for (const auto& [k, v] : m) {
       if (k.starts_with("c:")) c.stats.cost[k.substr(2)] = std::strtod(v.c_str(), nullptr);
