@@ -151,7 +151,15 @@ Result<void> BrokerRuntime::StartHttp() {
   if (!tokens) return std::unexpected(tokens.error());
   admin_http_ = !tokens->admin.empty();
   reads_need_token_ = ReadsNeedToken(*tokens);
-  http_.emplace(board_, *metrics_, *reader_, clock_, std::move(*tokens));
+  // A webhook's completion runs on the reactor thread as a client's COMPLETE does.
+  CompleteFn complete = [this](protocol::Complete c) {
+    return inbox_.Call<FinishOutcome>(
+        [this, c = std::move(c)](TaskLifecycle::Callback<FinishOutcome> done) mutable {
+          lifecycle_->Complete(std::move(c), std::move(done));
+        },
+        kApiCompleteWaitMs);
+  };
+  http_.emplace(board_, *metrics_, *reader_, clock_, std::move(*tokens), std::move(complete));
   auto address = ParseHttpAddress(o_.http, "--http");
   if (!address) return std::unexpected(address.error());
   if (*address) {
@@ -330,7 +338,7 @@ bool BrokerRuntime::Turn() {
   if (int64_t r = bus.NextTimerMs(); r >= 0) next = std::min(next, r);
   if (stopping_) next = std::min(next, now + 20);
 
-  std::array<zmq::pollitem_t, 8> items{};
+  std::array<zmq::pollitem_t, 9> items{};
   size_t count = 0;
   auto add = [&](zmq::pollitem_t item) {
     items[count] = item;
@@ -344,6 +352,7 @@ bool BrokerRuntime::Turn() {
   size_t zap_at = zap_ ? add({zap_->handle(), 0, ZMQ_POLLIN, 0}) : 0;
   size_t reads_at = reads.fd() >= 0 ? add({nullptr, reads.fd(), reads.WantedEvents(), 0}) : 0;
   size_t bus_at = bus.fd() >= 0 ? add({nullptr, bus.fd(), bus.WantedEvents(), 0}) : 0;
+  size_t inbox_at = inbox_.fd() >= 0 ? add({nullptr, inbox_.fd(), ZMQ_POLLIN, 0}) : 0;
   try {
     zmq::poll(items.data(), count, std::chrono::milliseconds(std::max<int64_t>(0, next - now)));
   } catch (const zmq::error_t& e) {
@@ -367,6 +376,7 @@ bool BrokerRuntime::Turn() {
     clients_->StopAccepting();
   }
 
+  if (inbox_at != 0 && (items[inbox_at].revents & ZMQ_POLLIN)) inbox_.RunPending();
   ReadClients();
   ReadWorkers();
   for (const auto& gone : client_peers_->TakeGone()) {
@@ -486,6 +496,7 @@ void BrokerRuntime::ReadWorkers() {
 }
 
 Result<void> BrokerRuntime::Shutdown() {
+  inbox_.Close();  // an HTTP thread waiting on the reactor gives up now (503)
   http_->Stop();  // before the objects its handlers read go away
   directory_->Leave();  // gone from the registry now, not at its TTL
   bus_->Flush();

@@ -11,6 +11,7 @@
 #include "cluster/cluster_bus.h"
 #include "dispatch/worker_registry.h"
 #include "http/broker_http.h"
+#include "http/reactor_inbox.h"
 #include "lifecycle/task_lifecycle.h"
 #include "metrics/broker_counters.h"
 #include "metrics/broker_metrics.h"
@@ -104,6 +105,9 @@ class BrokerRuntime {
   StoreOptions store_options_;
   // Before the connections it reads through, so it outlives their callbacks.
   MemoryGuard memory_;
+  // HTTP threads' writes run on the reactor (a webhook's completion); before the connections
+  // and layers whose callbacks answer its calls, and closed before the HTTP server stops.
+  ReactorInbox inbox_;
   // --redis-min-replicas: holds both connections' replies until WAIT; before them, so it
   // outlives their callbacks.
   std::optional<ReplicaGate> replica_gate_;

@@ -88,12 +88,12 @@ async function overviewPage() {
   const o = await api('/api/overview?limit=500');
   const t = o.totals;
   const queues = h('table', {id: 'queues'},
-    h('tr', {}, ['queue', 'ready', 'delayed', 'blocked', 'running', 'dead', 'submitted',
-                 'succeeded', 'failed', 'retried', 'cancelled', 'limits'].map(
-                     (c, i) => h('th', {class: i && i < 11 ? 'n' : ''}, c))),
+    h('tr', {}, ['queue', 'ready', 'delayed', 'blocked', 'running', 'awaiting', 'dead',
+                 'submitted', 'succeeded', 'failed', 'retried', 'cancelled', 'limits'].map(
+                     (c, i) => h('th', {class: i && i < 12 ? 'n' : ''}, c))),
     o.queues.map((q) => h('tr', {'data-queue': q.queue}, h('td', {}, q.queue),
-      ['ready', 'delayed', 'blocked', 'running', 'dead', 'submitted', 'succeeded', 'failed',
-       'retried', 'cancelled'].map((k) => h('td', {class: 'n'}, fmtNum(q[k]))),
+      ['ready', 'delayed', 'blocked', 'running', 'awaiting', 'dead', 'submitted', 'succeeded',
+       'failed', 'retried', 'cancelled'].map((k) => h('td', {class: 'n'}, fmtNum(q[k]))),
       // `taskmill queue limit`: the setting, leases it counts, tasks it held back.
       h('td', {class: 'limits'}, q.limit
         ? `${q.limit} (limited running ${fmtNum(q.limit_running)},` +

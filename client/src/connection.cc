@@ -357,14 +357,10 @@ void Connection::RemoveSubscription(uint64_t id, bool tell_broker) {
   }
   if (!last || !tell_broker || batch_id.empty()) return;
   protocol::Subscribe unsubscribe;
-  unsubscribe.req_id = next_req_id_.fetch_add(1);
   unsubscribe.batch_id = batch_id;
   unsubscribe.unsubscribe = true;
-  Request r;
-  r.req_id = unsubscribe.req_id;
-  r.frames = protocol::Encode(unsubscribe);
-  r.timeout_ms = options_.request_timeout_ms;
-  r.deadline_ms = SteadyMs() + r.timeout_ms;
+  Request r = MakeRequest(std::move(unsubscribe), options_.request_timeout_ms);
+  r.promise.reset();  // fire and forget: its reply is dropped
   Enqueue(std::move(r));
 }
 

@@ -164,13 +164,9 @@ void Connection::Resubscribe() {
   batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
   for (const auto& batch_id : batches) {
     protocol::Subscribe subscribe;
-    subscribe.req_id = next_req_id_.fetch_add(1);
     subscribe.batch_id = batch_id;
-    Request r;
-    r.req_id = subscribe.req_id;
-    r.frames = protocol::Encode(subscribe);
-    r.timeout_ms = options_.request_timeout_ms;
-    r.deadline_ms = SteadyMs() + r.timeout_ms;
+    Request r = MakeRequest(std::move(subscribe), options_.request_timeout_ms);
+    r.promise.reset();  // a renewal: its reply is dropped
     backlog_.push_front(std::move(r));  // ahead of queued requests, so no event is missed
   }
 }

@@ -44,7 +44,9 @@ TEST(ArtifactTest, ListsAreChecked) {
   Artifact inline_ok{"a.txt", 2, sha, "", "hi"};
   Artifact kept_ok{"b.txt", 9, sha, "file:///data/t/b.txt", ""};
   EXPECT_TRUE(ValidateArtifacts({inline_ok, kept_ok}, "artifacts"));
-  EXPECT_FALSE(ValidateArtifacts({inline_ok, inline_ok}, "artifacts"));  // same name twice
+  auto twice = ValidateArtifacts({inline_ok, inline_ok}, "artifacts");
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().message, "artifacts: two artifacts have the same name");
   Artifact bad = inline_ok;
   bad.size = 3;  // not its data's size
   EXPECT_FALSE(ValidateArtifacts({bad}, "artifacts"));
@@ -60,6 +62,15 @@ TEST(ArtifactTest, ListsAreChecked) {
   std::vector<Artifact> many(kMaxArtifacts + 1, inline_ok);
   for (size_t i = 0; i < many.size(); ++i) many[i].name = "f" + std::to_string(i);
   EXPECT_FALSE(ValidateArtifacts(many, "artifacts"));
+}
+
+TEST(ArtifactTest, ACompletionTokenIs32LowercaseHexDigits) {
+  EXPECT_TRUE(ValidateCompletionToken(std::string(32, 'a'), "token"));
+  auto upper = ValidateCompletionToken(std::string(32, 'A'), "token");
+  ASSERT_FALSE(upper);
+  EXPECT_EQ(upper.error().message,
+            "token: a completion token is 32 lowercase hex digits, got 32 bytes that are not");
+  EXPECT_FALSE(ValidateCompletionToken(std::string(31, 'a'), "token"));
 }
 
 }  // namespace

@@ -24,15 +24,6 @@ int64_t WallMs() {
       .count();
 }
 
-// The value of an unlabelled-but-for-broker counter in a /metrics page (0 if absent).
-double Metric(const std::string& page, const std::string& name) {
-  size_t at = page.find("\n" + name + "{");
-  if (at == std::string::npos) return 0;
-  size_t space = page.find("} ", at);
-  if (space == std::string::npos) return 0;
-  return std::strtod(page.c_str() + space + 2, nullptr);
-}
-
 // Three brokers (ids A, B, C) on one redis-server and one key prefix.
 class ThreeBrokers : public ::testing::Test {
  protected:
@@ -148,8 +139,9 @@ TEST_F(ThreeBrokers, ResultsOfTasksRunThroughAnotherBrokerArriveOverTheBus) {
   double received = 0, sent = 0;
   EXPECT_TRUE(WaitFor(
       [&] {
-        received = Metric(MetricsOf("A"), "taskmill_broker_bus_events_received_total");
-        sent = Metric(MetricsOf("C"), "taskmill_broker_bus_events_sent_total");
+        received = MetricSample(MetricsOf("A"), "taskmill_broker_bus_events_received_total")
+                       .value_or(0);
+        sent = MetricSample(MetricsOf("C"), "taskmill_broker_bus_events_sent_total").value_or(0);
         return received >= kTasks + 1 && sent >= kTasks + 1;
       },
       3000))

@@ -26,14 +26,6 @@ int64_t WallMs() {
       .count();
 }
 
-double Metric(const std::string& page, const std::string& name) {
-  size_t at = page.find("\n" + name + "{");
-  if (at == std::string::npos) return -1;
-  size_t space = page.find("} ", at);
-  if (space == std::string::npos) return -1;
-  return std::strtod(page.c_str() + space + 2, nullptr);
-}
-
 void Send(WireClient& c, const protocol::Message& m) {
   auto f = protocol::Encode(m);
   c.SendRaw({f.version, f.command, f.body});
@@ -120,7 +112,7 @@ class TwoBrokersProgress : public ::testing::Test {
   }
   double MetricOfA(const std::string& name) {
     auto page = HttpGet(endpoints_.at("A").http, "/metrics");
-    return page.status == 200 ? Metric("\n" + page.body, name) : -1;
+    return page.status == 200 ? MetricSample(page.body, name).value_or(-1) : -1;
   }
 
   std::string dir_;
@@ -167,10 +159,10 @@ TEST_F(TwoBrokersProgress, TenThousandReportsCostAFewWritesAndKeepTheLast) {
   // Every report is accounted for once /metrics catches up: stored, or replaced by a later one.
   double received = 0, stored = 0, coalesced = 0;
   for (int64_t until = WallMs() + 5000; WallMs() < until && stored + coalesced < kReports;) {
-    std::string page = "\n" + HttpGet(endpoints_.at("A").http, "/metrics").body;
-    received = Metric(page, "taskmill_broker_progress_received_total");
-    stored = Metric(page, "taskmill_broker_progress_stored_total");
-    coalesced = Metric(page, "taskmill_broker_progress_coalesced_total");
+    std::string page = HttpGet(endpoints_.at("A").http, "/metrics").body;
+    received = MetricSample(page, "taskmill_broker_progress_received_total").value_or(-1);
+    stored = MetricSample(page, "taskmill_broker_progress_stored_total").value_or(-1);
+    coalesced = MetricSample(page, "taskmill_broker_progress_coalesced_total").value_or(-1);
   }
   std::cout << "progress: " << kReports << " reports in " << elapsed << " ms -> " << stored
             << " stored, " << coalesced << " coalesced\n";

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <unistd.h>
@@ -123,17 +124,15 @@ TEST_F(RequestIdTest, ABadRequestIdIsRefusedAndCounted) {
   }
   EXPECT_EQ(Submitted(c), 0u);
   // /metrics reads a snapshot the reactor publishes now and then: wait for it to show all 6.
-  std::string line;
+  std::optional<double> refused;
   EXPECT_TRUE(WaitFor(
       [&] {
-        auto metrics = HttpGet(cluster_->http(), "/metrics");
-        size_t at = metrics.body.find("\ntaskmill_broker_bad_request_ids_total{");
-        if (at == std::string::npos) return false;
-        line = metrics.body.substr(at + 1, metrics.body.find('\n', at + 1) - at - 1);
-        return line.ends_with("} 6");
+        refused = MetricSample(HttpGet(cluster_->http(), "/metrics").body,
+                               "taskmill_broker_bad_request_ids_total");
+        return refused == 6;
       },
       5000))
-      << line;
+      << refused.value_or(-1);
 }
 
 // Every request sent three times at once, twice to one broker (often in one reactor turn:

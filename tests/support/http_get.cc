@@ -3,6 +3,8 @@
 #include <httplib.h>
 #include <strings.h>
 
+#include <cstdlib>
+
 namespace taskmill::testing {
 
 std::string HttpAnswer::Header(const std::string& name) const {
@@ -40,6 +42,15 @@ HttpAnswer HttpGet(const std::string& address, const std::string& path,
   answer.body = std::move(r->body);
   for (const auto& [key, value] : r->headers) answer.headers.emplace(key, value);
   return answer;
+}
+
+std::optional<double> MetricSample(const std::string& page, const std::string& name) {
+  std::string wanted = "\n" + name + "{";
+  size_t at = page.starts_with(wanted.substr(1)) ? 0 : page.find(wanted);
+  if (at == std::string::npos) return std::nullopt;
+  size_t space = page.find("} ", at);
+  if (space == std::string::npos) return std::nullopt;
+  return std::strtod(page.c_str() + space + 2, nullptr);
 }
 
 }  // namespace taskmill::testing

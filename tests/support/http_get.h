@@ -6,6 +6,7 @@
 // suite hand-writes HTTP. Hostile requests (half heads, floods) stay raw in their suites.
 
 #include <map>
+#include <optional>
 #include <string>
 
 namespace taskmill::testing {
@@ -25,5 +26,9 @@ using HttpHeaders = std::map<std::string, std::string>;
 // GET `path` from `address` ("host:port", e.g. a broker's bound --http address).
 HttpAnswer HttpGet(const std::string& address, const std::string& path,
                    const HttpHeaders& headers = {}, int timeout_ms = 5000);
+
+// The value of the first sample of metric `name` (with labels: the broker's own) in a
+// /metrics page; nullopt when the page has none.
+std::optional<double> MetricSample(const std::string& page, const std::string& name);
 
 }  // namespace taskmill::testing

@@ -35,7 +35,8 @@ std::optional<uint32_t> Number(const HttpRequest& r, std::string_view name, uint
 json QueueJson(const QueueCounters& c) {
   const auto& s = c.stats;
   return {{"queue", s.queue},         {"ready", s.ready},         {"delayed", s.delayed},
-          {"blocked", c.blocked},     {"running", s.running},     {"dead", s.dead},
+          {"blocked", c.blocked},     {"running", s.running},     {"awaiting", c.awaiting},
+          {"dead", s.dead},
           {"submitted", s.submitted}, {"succeeded", s.succeeded}, {"failed", s.failed},
           {"retried", s.retried},     {"cancelled", s.cancelled}, {"stale", c.stale},
           {"cost", s.cost},           {"ready_by_type", s.ready_by_type},
@@ -46,9 +47,9 @@ json QueueJson(const QueueCounters& c) {
 }  // namespace
 
 BrokerApi::BrokerApi(const ReactorBoard& board, StoreReader& reader, BrokerMetrics& metrics,
-                     HttpTokens tokens, const Clock& clock)
+                     HttpTokens tokens, const Clock& clock, CompleteFn complete)
     : board_(board), reader_(reader), metrics_(metrics), tokens_(std::move(tokens)),
-      clock_(clock) {}
+      clock_(clock), complete_(std::move(complete)) {}
 
 void BrokerApi::AddRoutes(HttpServer& server) {
   auto get = [&](const char* path, HttpResponse (BrokerApi::*h)(const HttpRequest&)) {
@@ -123,9 +124,9 @@ HttpResponse BrokerApi::Overview(const HttpRequest& r) {
   Sample(*queues);
   ReactorSnapshot s = board_.Read();
   json page = json::array();
-  json totals = {{"ready", 0},   {"delayed", 0}, {"blocked", 0},   {"running", 0},
-                 {"dead", 0},    {"submitted", 0}, {"succeeded", 0}, {"failed", 0},
-                 {"retried", 0}, {"cancelled", 0}};
+  json totals = {{"ready", 0},     {"delayed", 0},   {"blocked", 0},   {"running", 0},
+                 {"awaiting", 0},  {"dead", 0},      {"submitted", 0}, {"succeeded", 0},
+                 {"failed", 0},    {"retried", 0},   {"cancelled", 0}};
   json cost = json::object();
   std::string next;
   for (const auto& q : *queues) {
@@ -462,23 +463,21 @@ HttpResponse BrokerApi::Complete(const HttpRequest& r) {
   if (auto no = Guard(r, ApiNeed::kOpen)) return *no;
   auto c = CompletionBody(r);
   if (!c) return Refuse(400, "bad_input", c.error().message);
+  if (!complete_) return JsonAnswer(503, {{"error", "this server completes no tasks"}});
   std::string task_id = c->task_id;
-  auto done = CompletionDone(std::move(*c));
-  if (!done) return Refuse(400, "bad_input", done.error().message);
-  std::vector<protocol::Done> dones;
-  dones.push_back(std::move(*done));
-  auto reply = reader_.Script("finish", wire::FinishArgs({DoneGroup{"", 1}}, dones));
-  if (!reply) return JsonAnswer(503, {{"error", reply.error().message}});
-  auto result = wire::ParseFinish(reply->get(), false);
-  if (!result) return JsonAnswer(500, {{"error", result.error().message}});
-  if (result->items.size() != 1) return JsonAnswer(500, {{"error", "complete: no outcome"}});
-  if (auto verdict = CompletionVerdict(result->items[0]); !verdict) {
-    return JsonAnswer(CompletionStatus(verdict.error().code),
-                      {{"error", verdict.error().message},
-                       {"code", std::string(ErrorCodeName(verdict.error().code))}});
+  auto outcome = complete_(std::move(*c));
+  if (outcome) {
+    if (auto verdict = CompletionVerdict(*outcome); !verdict) {
+      outcome = std::unexpected(verdict.error());
+    }
   }
-  return JsonAnswer(200, {{"id", task_id},
-                          {"status", FinishStatusName(result->items[0].status)}});
+  if (!outcome) {
+    const Error& e = outcome.error();
+    if (e.code == ErrorCode::kInvalidArgument) return Refuse(400, "bad_input", e.message);
+    return JsonAnswer(CompletionStatus(e.code),
+                      {{"error", e.message}, {"code", std::string(ErrorCodeName(e.code))}});
+  }
+  return JsonAnswer(200, {{"id", task_id}, {"status", FinishStatusName(outcome->status)}});
 }
 
 }  // namespace taskmill::broker

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "http/api_access.h"
@@ -7,6 +8,7 @@
 #include "metrics/broker_metrics.h"
 #include "metrics/reactor_board.h"
 #include "metrics/store_reader.h"
+#include "store/store_types.h"
 #include "taskmill/shared/clock.h"
 #include "taskmill/shared/http_server.h"
 
@@ -24,18 +26,26 @@ constexpr size_t kApiMaxBodyBytes = 16 << 10;
 // request needed them; a request finding none waits this long for the next snapshot.
 constexpr int64_t kDetailWantedMs = 30000;
 constexpr int64_t kDetailWaitMs = 600;
+// How long a webhook's completion waits for the reactor (then 503, "may still happen").
+constexpr int64_t kApiCompleteWaitMs = 10000;
+
+// How POST /api/tasks/ID/complete reaches the lifecycle layer: BrokerRuntime runs
+// TaskLifecycle::Complete on the reactor thread (ReactorInbox::Call), as for a client's
+// COMPLETE, so the WAITs, RESULT pushes and other brokers hear of it at once. Unset: 503.
+using CompleteFn = std::function<Result<FinishOutcome>(protocol::Complete)>;
 
 // The dashboard's JSON API (docs/http-api.md): reads through the HTTP threads' own Redis
 // connection with the store's scripts (stats, get, get_batch, dead_list) and the reactor's
 // snapshots; admin writes (dead_retry, dead_purge, cancel) through the same connection, so
 // the reactor never waits: a retried task is claimed on the next idle sweep, a running
-// task's cancel reaches its worker with the next lease extension.
+// task's cancel reaches its worker with the next lease extension. A webhook's completion goes
+// to the reactor instead (CompleteFn).
 // Thread: the HttpServer's (several at once; the reader serialises Redis calls). Owner:
 // BrokerHttp; outlives nothing it points to.
 class BrokerApi {
  public:
   BrokerApi(const ReactorBoard& board, StoreReader& reader, BrokerMetrics& metrics,
-            HttpTokens tokens, const Clock& clock);
+            HttpTokens tokens, const Clock& clock, CompleteFn complete = {});
 
   // GET /api/access, /api/overview, /api/workers, /api/batches, /api/batch, /api/task,
   // /api/dead; POST /api/dead/retry, /api/dead/purge, /api/cancel, /api/tasks/ID/complete.
@@ -73,6 +83,7 @@ class BrokerApi {
   BrokerMetrics& metrics_;
   const HttpTokens tokens_;
   const Clock& clock_;
+  const CompleteFn complete_;
   ThroughputHistory history_;
 };
 

@@ -25,12 +25,12 @@ HttpResponse Asset(const WebAsset& a) {
 }  // namespace
 
 BrokerHttp::BrokerHttp(const ReactorBoard& board, BrokerMetrics& metrics, StoreReader& reader,
-                       const Clock& clock, HttpTokens tokens)
+                       const Clock& clock, HttpTokens tokens, CompleteFn complete)
     : board_(board),
       metrics_(metrics),
       reader_(reader),
       clock_(clock),
-      api_(board, reader, metrics, std::move(tokens), clock) {}
+      api_(board, reader, metrics, std::move(tokens), clock, std::move(complete)) {}
 
 BrokerHttp::~BrokerHttp() { Stop(); }
 

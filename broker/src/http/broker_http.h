@@ -25,7 +25,7 @@ constexpr int64_t kHealthyTurnAgeMs = 5000;
 class BrokerHttp {
  public:
   BrokerHttp(const ReactorBoard& board, BrokerMetrics& metrics, StoreReader& reader,
-             const Clock& clock, HttpTokens tokens = {});
+             const Clock& clock, HttpTokens tokens = {}, CompleteFn complete = {});
   ~BrokerHttp();
 
   Result<HttpAddress> Start(const HttpAddress& address);

@@ -71,7 +71,7 @@ void AddQueueFamilies(const std::vector<QueueCounters>& queues, std::vector<Metr
     };
     for (auto [state, n] : {std::pair{"ready", s.ready}, std::pair{"delayed", s.delayed},
                             std::pair{"blocked", c.blocked}, std::pair{"running", s.running},
-                            std::pair{"dead", s.dead}}) {
+                            std::pair{"awaiting", c.awaiting}, std::pair{"dead", s.dead}}) {
       Add(tasks, q({{"state", state}}), static_cast<double>(n));
     }
     Add(backlog, q(), static_cast<double>(s.ready + s.running));

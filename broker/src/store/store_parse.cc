@@ -474,6 +474,7 @@ Result<StatsPage> ParseStats(const redisReply* r) {
     c.stats.retried = u("retried");
     c.stats.cancelled = u("cancelled");
     c.blocked = u("blocked");
+    c.awaiting = u("awaiting");
     c.stale = u("stale");
     c.stats.throttled = u("throttled");
     if (const auto& lim = mp::Get(f, "limit"); !mp::IsNil(lim)) {

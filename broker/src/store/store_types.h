@@ -199,7 +199,8 @@ struct CancelResult {
 // Depth and counters of one queue. QueueStats plus what the wire type does not carry yet.
 struct QueueCounters {
   protocol::QueueStats stats;
-  uint64_t blocked = 0;  // tasks waiting for batch parents
+  uint64_t blocked = 0;   // tasks waiting for batch parents
+  uint64_t awaiting = 0;  // tasks whose handler handed them to an outside system (COMPLETE)
   uint64_t stale = 0;    // results rejected for a stale fencing token
 };
 

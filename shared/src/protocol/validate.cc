@@ -8,10 +8,16 @@
 namespace taskmill::protocol {
 namespace {
 
+// `what` names a field inside `where` ("tasks[0]" + "payload: ..." is "tasks[0].payload: ...").
 std::unexpected<Error> Invalid(std::string_view where, const std::string& what) {
   std::string msg(where);
   if (!msg.empty()) msg += ".";
   return MakeError(ErrorCode::kInvalidArgument, msg + what);
+}
+
+// `field` is the field itself: "field: what is wrong", as ValidateName says it.
+std::unexpected<Error> InvalidField(std::string_view field, const std::string& what) {
+  return MakeError(ErrorCode::kInvalidArgument, std::string(field) + ": " + what);
 }
 
 // The characters of a name (ValidateName) and of each component of an artifact's path.
@@ -89,26 +95,26 @@ Result<void> ValidateArtifactName(std::string_view name) {
 
 Result<void> ValidateArtifacts(const std::vector<Artifact>& artifacts, std::string_view where) {
   if (artifacts.size() > kMaxArtifacts) {
-    return Invalid(where, std::to_string(artifacts.size()) + " artifacts is over the limit of " +
+    return InvalidField(where, std::to_string(artifacts.size()) + " artifacts is over the limit of " +
                               std::to_string(kMaxArtifacts));
   }
   std::vector<std::string_view> names;
   for (const auto& a : artifacts) {
-    if (auto ok = ValidateArtifactName(a.name); !ok) return Invalid(where, ok.error().message);
+    if (auto ok = ValidateArtifactName(a.name); !ok) return InvalidField(where, ok.error().message);
     names.push_back(a.name);
     bool hex = a.sha256.size() == 64;
     for (char c : a.sha256) hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
-    if (!hex) return Invalid(where, a.name + ": sha256 must be 64 lowercase hex digits");
+    if (!hex) return InvalidField(where, a.name + ": sha256 must be 64 lowercase hex digits");
     if (a.uri.empty() && a.data.size() != a.size) {
-      return Invalid(where, a.name + ": an inline artifact's size must be its data's");
+      return InvalidField(where, a.name + ": an inline artifact's size must be its data's");
     }
     if (!a.uri.empty() && (!a.uri.starts_with("file:///") || !a.data.empty())) {
-      return Invalid(where, a.name + ": a kept artifact has a file:// uri and no data");
+      return InvalidField(where, a.name + ": a kept artifact has a file:// uri and no data");
     }
   }
   std::sort(names.begin(), names.end());
   if (std::adjacent_find(names.begin(), names.end()) != names.end()) {
-    return Invalid(where, "two artifacts have the same name");
+    return InvalidField(where, "two artifacts have the same name");
   }
   return {};
 }
@@ -117,7 +123,7 @@ Result<void> ValidateCompletionToken(std::string_view token, std::string_view wh
   bool hex = token.size() == kCompletionTokenHex;
   for (char c : token) hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
   if (!hex) {
-    return Invalid(where, "a completion token is " + std::to_string(kCompletionTokenHex) +
+    return InvalidField(where, "a completion token is " + std::to_string(kCompletionTokenHex) +
                               " lowercase hex digits, got " + std::to_string(token.size()) +
                               " bytes that are not");
   }

@@ -81,18 +81,8 @@ class ControlPlane:
         if not pod.ready:
             return True
         for pdb in self.cluster.objects.pdbs_for(pod.labels):
-            sel = pdb["spec"]["selector"]
-            healthy = sum(1 for p in self.cluster.live_pods()
-                          if not p.terminating and p.ready and selector_matches(sel, p.labels))
-            expected = sum(w.replicas for w in self.workloads.values()
-                           if selector_matches(sel, w.template["metadata"]["labels"]))
-            if "minAvailable" in pdb["spec"]:
-                need = int_or_percent(pdb["spec"]["minAvailable"], expected, True)
-                ok = healthy - 1 >= need
-            else:
-                most = int_or_percent(pdb["spec"]["maxUnavailable"], expected, False)
-                need = expected - most
-                ok = (expected - healthy) + 1 <= most
+            healthy, need = self._pdb_health(pdb)
+            ok = healthy - 1 >= need
             self.pdb_log.append((time.time(), pdb["metadata"]["name"], healthy, need, ok))
             if not ok:
                 return False
@@ -100,19 +90,20 @@ class ControlPlane:
 
     def healthy_under_pdbs(self):
         """{pdb: (healthy, needed)} now."""
-        out = {}
-        for pdb in self.cluster.objects.of("PodDisruptionBudget"):
-            sel = pdb["spec"]["selector"]
-            healthy = sum(1 for p in self.cluster.live_pods()
-                          if not p.terminating and p.ready and selector_matches(sel, p.labels))
-            expected = sum(w.replicas for w in self.workloads.values()
-                           if selector_matches(sel, w.template["metadata"]["labels"]))
-            if "minAvailable" in pdb["spec"]:
-                need = int_or_percent(pdb["spec"]["minAvailable"], expected, True)
-            else:
-                need = expected - int_or_percent(pdb["spec"]["maxUnavailable"], expected, False)
-            out[pdb["metadata"]["name"]] = (healthy, need)
-        return out
+        return {pdb["metadata"]["name"]: self._pdb_health(pdb)
+                for pdb in self.cluster.objects.of("PodDisruptionBudget")}
+
+    def _pdb_health(self, pdb):
+        """(healthy pods it selects, pods it needs healthy): maxUnavailable M of E expected
+        pods needs E - M, as minAvailable would."""
+        sel = pdb["spec"]["selector"]
+        healthy = sum(1 for p in self.cluster.live_pods()
+                      if not p.terminating and p.ready and selector_matches(sel, p.labels))
+        expected = sum(w.replicas for w in self.workloads.values()
+                       if selector_matches(sel, w.template["metadata"]["labels"]))
+        if "minAvailable" in pdb["spec"]:
+            return healthy, int_or_percent(pdb["spec"]["minAvailable"], expected, True)
+        return healthy, expected - int_or_percent(pdb["spec"]["maxUnavailable"], expected, False)
 
     # ---- pods ----
     def _new_pod(self, w, name, **kw):
