@@ -234,6 +234,18 @@ void BrokerRuntime::AwaitRedis() {
     RunUntil(
         reads, [&] { return reads.ready(); }, 100);
   }
+  // Subscribed to the bus before announcing: a watch another broker announces from now on
+  // reaches this one, so no outcome of its first tasks goes unpublished (pub/sub keeps
+  // nothing for a broker not yet subscribed).
+  RedisConnection& bus = *bus_conn_;
+  for (int64_t until = clock_.MonotonicMs() + 5000;
+       redis.ready() && !bus_->subscribed() && clock_.MonotonicMs() < until;) {
+    RunUntil(
+        bus, [&] { return bus_->subscribed(); }, 100);
+  }
+  if (redis.ready() && !bus_->subscribed()) {
+    Log()->warn("bus: not subscribed yet; other brokers' watches may miss this one's first outcomes");
+  }
 }
 
 void BrokerRuntime::Announce() {

@@ -59,7 +59,7 @@ class ClusterBusTest : public ::testing::Test {
         [this](const std::string& channel, std::string payload) {
           sent_.emplace_back(channel, std::move(payload));
         },
-        *n.sub);
+        *n.sub, clock_);
     n.bus->AddListener(n.rec);
     return n;
   }
@@ -77,6 +77,7 @@ class ClusterBusTest : public ::testing::Test {
     }
   }
   std::map<std::string, Node> nodes_;
+  FakeClock clock_;
   std::deque<std::pair<std::string, std::string>> sent_;
   size_t published_ = 0;
 };
@@ -262,6 +263,58 @@ TEST_F(ClusterBusTest, WatchesOfDeadBrokersAreForgotten) {
   EXPECT_EQ(c.bus->remote_watches(), 2u);
   c.bus->ForgetBrokersExcept({"C"});
   EXPECT_EQ(c.bus->remote_watches(), 0u);
+}
+
+// Redis orders no writes across connections: a watch can arrive after the batch's first
+// outcomes. Those are kept briefly and replayed to the batch's first watcher, in order.
+TEST_F(ClusterBusTest, AWatchArrivingAfterABatchsFirstOutcomesGetsThemReplayed) {
+  auto& a = Add("A");
+  auto& c = Add("C");
+  auto start = [&](const std::string& task, const std::string& batch) {
+    protocol::TaskMsg t;
+    t.task_id = task;
+    t.batch_id = batch;
+    c.bus->TaskStarted(t);
+  };
+  start("t1", "b1");
+  c.bus->TaskProgressed("t1", 0.5, "half");
+  start("t2", "b2");  // another batch: not replayed to b1's watcher
+  Deliver();
+  EXPECT_TRUE(a.rec.started.empty());
+  a.bus->WatchBatch("b1");
+  Deliver();
+  EXPECT_EQ(a.rec.started, std::vector<std::string>{"t1"});
+  EXPECT_EQ(a.rec.progress, std::vector<std::string>{"t1:0.5:half"});
+  // Watched now: later outcomes go as usual, and the kept ones are not sent twice.
+  FinishOutcome o;
+  o.task_id = "t1";
+  o.batch_id = "b1";
+  o.status = FinishStatus::kSucceeded;
+  c.bus->TaskFinished(o, nullptr);
+  a.bus->WatchBatch("b1");  // an announcement again (a hello): no replay
+  Deliver();
+  EXPECT_EQ(a.rec.started.size(), 1u);
+  EXPECT_EQ(a.rec.finished, std::vector<std::string>{"t1"});
+
+  // Kept for kReplayMs only.
+  start("t3", "b3");
+  clock_.Advance(ClusterBus::kReplayMs + 1);
+  a.bus->WatchBatch("b3");
+  Deliver();
+  EXPECT_EQ(a.rec.started.size(), 1u) << "an outcome older than kReplayMs was replayed";
+}
+
+TEST_F(ClusterBusTest, ABrokerAloneKeepsNothing) {
+  auto& a = Add("A");
+  auto& c = Add("C");
+  c.bus->ForgetBrokersExcept({"C"});  // the registry: C is alone
+  protocol::TaskMsg t;
+  t.task_id = "t1";
+  t.batch_id = "b1";
+  c.bus->TaskStarted(t);
+  a.bus->WatchBatch("b1");
+  Deliver();
+  EXPECT_TRUE(a.rec.started.empty());
 }
 
 TEST_F(ClusterBusTest, BadPayloadsAreCountedNotTrusted) {

@@ -18,13 +18,14 @@ ClusterBus::Publisher ClusterBus::On(RedisConnection& redis) {
 }
 
 ClusterBus::ClusterBus(std::string broker_id, const std::string& prefix, Publisher publish,
-                       RedisConnection& subscribe)
+                       RedisConnection& subscribe, const Clock& clock)
     : id_(std::move(broker_id)),
       ctl_channel_(prefix + "bus"),
       own_channel_(prefix + "bus:" + id_),
       inbox_prefix_(prefix + "bus:"),
       publish_(std::move(publish)),
-      subscribe_(subscribe) {
+      subscribe_(subscribe),
+      clock_(clock) {
   pending_watch_.broker = id_;
   subscribe_.SetStateCallback([this](RedisConnection::State s) {
     if (s != RedisConnection::State::kReady) {
@@ -110,11 +111,42 @@ void ClusterBus::WatchBatch(const std::string& batch_id) {
   if (own_batches_.insert(batch_id).second) pending_watch_.batches.push_back(batch_id);
 }
 
-void ClusterBus::AddWatcher(Watchers& w, const std::string& key, const std::string& broker) {
-  if (w.size() >= kMaxRemoteWatches && !w.contains(key)) return;
+bool ClusterBus::AddWatcher(Watchers& w, const std::string& key, const std::string& broker) {
+  if (w.size() >= kMaxRemoteWatches && !w.contains(key)) return false;
   auto& brokers = w[key];
-  if (std::find(brokers.begin(), brokers.end(), broker) == brokers.end()) {
-    brokers.push_back(broker);
+  if (std::find(brokers.begin(), brokers.end(), broker) != brokers.end()) return false;
+  brokers.push_back(broker);
+  return true;
+}
+
+void ClusterBus::SendOrKeep(const std::string& batch_id, const bus::Event& e) {
+  if (auto it = remote_batches_.find(batch_id); it != remote_batches_.end()) {
+    return Send(it->second, e);
+  }
+  if (!keep_) return;
+  int64_t now = clock_.MonotonicMs();
+  kept_.push_back({now, batch_id, e});
+  Prune(now);
+}
+
+void ClusterBus::Prune(int64_t now_ms) {
+  while (!kept_.empty() &&
+         (kept_.size() > kMaxReplay || now_ms - kept_.front().at_ms > kReplayMs)) {
+    const Kept& k = kept_.front();
+    // A task started unwatched is routed no longer once its start is forgotten.
+    if (auto* st = std::get_if<bus::Started>(&k.event);
+        st != nullptr && !remote_batches_.contains(k.batch_id)) {
+      running_.erase(st->task_id);
+    }
+    kept_.pop_front();
+  }
+}
+
+void ClusterBus::Replay(const std::string& batch_id, const std::string& broker) {
+  Prune(clock_.MonotonicMs());
+  const std::vector<std::string> to{broker};
+  for (const auto& k : kept_) {
+    if (k.batch_id == batch_id) Send(to, k.event);
   }
 }
 
@@ -137,11 +169,10 @@ void ClusterBus::TaskEnded(const std::string& task_id, protocol::TaskInfo* /*kno
 }
 
 void ClusterBus::TaskStarted(const protocol::TaskMsg& task) {
-  if (remote_batches_.empty() || task.batch_id.empty()) return;
-  auto it = remote_batches_.find(task.batch_id);
-  if (it == remote_batches_.end()) return;
+  if (task.batch_id.empty()) return;
+  if (!keep_ && !remote_batches_.contains(task.batch_id)) return;
   running_[task.task_id] = task.batch_id;
-  Send(it->second, bus::Started{task.batch_id, task.task_id, task.name, task.attempt});
+  SendOrKeep(task.batch_id, bus::Started{task.batch_id, task.task_id, task.name, task.attempt});
 }
 
 void ClusterBus::TaskProgressed(const std::string& task_id, double fraction,
@@ -150,6 +181,8 @@ void ClusterBus::TaskProgressed(const std::string& task_id, double fraction,
   if (auto r = running_.find(task_id); r != running_.end()) {
     if (auto it = remote_batches_.find(r->second); it != remote_batches_.end()) {
       batch = &it->second;
+    } else {
+      SendOrKeep(r->second, bus::Progressed{task_id, fraction, message});  // kept
     }
   }
   const std::vector<std::string>* task = nullptr;
@@ -166,10 +199,9 @@ void ClusterBus::TaskProgressed(const std::string& task_id, double fraction,
 }
 
 void ClusterBus::TaskFinished(const FinishOutcome& outcome, const protocol::Done* done) {
-  if (remote_batches_.empty() || outcome.batch_id.empty()) return;
+  if (outcome.batch_id.empty()) return;
   running_.erase(outcome.task_id);
-  auto it = remote_batches_.find(outcome.batch_id);
-  if (it == remote_batches_.end()) return;
+  if (!keep_ && !remote_batches_.contains(outcome.batch_id)) return;
   bus::Finished f;
   f.outcome.task_id = outcome.task_id;
   f.outcome.batch_id = outcome.batch_id;
@@ -185,7 +217,7 @@ void ClusterBus::TaskFinished(const FinishOutcome& outcome, const protocol::Done
     d.error = done->error;
     f.done = std::move(d);
   }
-  Send(it->second, f);
+  SendOrKeep(outcome.batch_id, f);
 }
 
 void ClusterBus::TaskCancelled(const std::string& task_id, const std::string& reason) {
@@ -212,9 +244,11 @@ void ClusterBus::BatchesChanged(const BatchChanges& batches) {
   for (const auto& b : batches) {
     bool over = b.state != "running" && !b.state.empty();
     if (over) own_batches_.erase(b.id);
-    if (remote_batches_.empty()) continue;
     auto it = remote_batches_.find(b.id);
-    if (it == remote_batches_.end()) continue;
+    if (it == remote_batches_.end()) {
+      if (keep_) SendOrKeep(b.id, bus::BatchChanged{b});
+      continue;
+    }
     Send(it->second, bus::BatchChanged{b});
     if (over) {
       remote_batches_.erase(it);
@@ -223,13 +257,16 @@ void ClusterBus::BatchesChanged(const BatchChanges& batches) {
   }
 }
 
+void ClusterBus::FlushWatches() {
+  if (pending_watch_.tasks.empty() && pending_watch_.batches.empty()) return;
+  std::vector<bus::CtlMessage> msgs;
+  msgs.emplace_back(std::move(pending_watch_));
+  pending_watch_ = bus::Watch{id_, {}, {}};
+  Publish(ctl_channel_, bus::EncodeCtl(msgs));
+}
+
 void ClusterBus::Flush() {
-  if (!pending_watch_.tasks.empty() || !pending_watch_.batches.empty()) {
-    std::vector<bus::CtlMessage> msgs;
-    msgs.emplace_back(std::move(pending_watch_));
-    pending_watch_ = bus::Watch{id_, {}, {}};
-    Publish(ctl_channel_, bus::EncodeCtl(msgs));
-  }
+  FlushWatches();
   for (auto& [broker, events] : outbox_) {
     for (size_t i = 0; i < events.size(); i += kChunk) {
       size_t end = std::min(events.size(), i + kChunk);
@@ -249,6 +286,8 @@ void ClusterBus::ForgetBrokersExcept(const std::unordered_set<std::string>& live
     }
   }
   batch_watchers_stale_ = true;
+  keep_ = std::any_of(live.begin(), live.end(), [&](const std::string& b) { return b != id_; });
+  if (!keep_) kept_.clear();
 }
 
 // ---- what other brokers send ----
@@ -273,7 +312,9 @@ void ClusterBus::OnCtl(std::string_view payload) {
     if (auto* w = std::get_if<bus::Watch>(&m)) {
       if (w->broker == id_) continue;
       for (const auto& t : w->tasks) AddWatcher(remote_tasks_, t, w->broker);
-      for (const auto& b : w->batches) AddWatcher(remote_batches_, b, w->broker);
+      for (const auto& b : w->batches) {
+        if (AddWatcher(remote_batches_, b, w->broker)) Replay(b, w->broker);
+      }
       if (!w->batches.empty()) batch_watchers_stale_ = true;
     } else if (std::get<bus::Hello>(m).broker != id_) {
       hello = true;

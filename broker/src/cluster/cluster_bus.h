@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <string>
@@ -11,6 +12,7 @@
 #include "cluster/bus_codec.h"
 #include "lifecycle/lifecycle_observer.h"
 #include "redis/redis_connection.h"
+#include "taskmill/shared/clock.h"
 
 namespace taskmill::broker {
 
@@ -33,6 +35,11 @@ namespace taskmill::broker {
 //   lost. On every (re)subscribe the broker says hello (the others announce their watches
 //   again), announces its own, and runs the resync callbacks: the existing re-reads of
 //   watched tasks and batches. The periodic re-reads stay as the safety net.
+// * Order. Redis does not order its writes across connections: a watch PUBLISHed before a
+//   batch is stored can reach this broker after the reply of the claim that starts the
+//   batch's first task. So the outcomes of batch tasks that nobody watched are kept for
+//   kReplayMs (at most kMaxReplay of them), and a broker's first watch of a batch gets that
+//   batch's kept outcomes at once, in order.
 // Thread: the reactor thread. Owner: BrokerRuntime; holds references only.
 class ClusterBus : public LifecycleObserver {
  public:
@@ -49,13 +56,16 @@ class ClusterBus : public LifecycleObserver {
   static constexpr size_t kMaxOwnWatches = 1'000'000;
   // Ids per announcement and outcomes per PUBLISH.
   static constexpr size_t kChunk = 5000;
+  // Outcomes of unwatched batch tasks kept for a late watch (see "Order").
+  static constexpr int64_t kReplayMs = 2000;
+  static constexpr size_t kMaxReplay = 4096;
 
   // PUBLISHes `payload` on `channel`: on the broker's main connection (ordered with its
   // submits); tests route payloads between buses directly.
   using Publisher = std::function<void(const std::string& channel, std::string payload)>;
   // `subscribe`: a connection of its own, put in subscriber mode here whenever it is ready.
   ClusterBus(std::string broker_id, const std::string& prefix, Publisher publish,
-             RedisConnection& subscribe);
+             RedisConnection& subscribe, const Clock& clock = SystemClock::Instance());
   // The publisher for a broker's main connection (replies ignored: pub/sub is best effort).
   static Publisher On(RedisConnection& redis);
 
@@ -83,6 +93,9 @@ class ClusterBus : public LifecycleObserver {
 
   // Sends the turn's announcements and outcomes (before the turn's store calls).
   void Flush();
+  // Sends the announcements only: before a store call made mid-turn (a BATCH is written at
+  // once) whose outcomes another broker must already know to be watched.
+  void FlushWatches();
   // Drops the watches of brokers not in `live` (the registry's live brokers).
   void ForgetBrokersExcept(const std::unordered_set<std::string>& live);
 
@@ -104,7 +117,14 @@ class ClusterBus : public LifecycleObserver {
   void Publish(const std::string& channel, std::string payload);
   // Queues `e` for every broker in `to`.
   void Send(const std::vector<std::string>& to, const bus::Event& e);
-  static void AddWatcher(Watchers& w, const std::string& key, const std::string& broker);
+  // True iff `broker` is new among `key`'s watchers.
+  static bool AddWatcher(Watchers& w, const std::string& key, const std::string& broker);
+  // Sends `e` to the watchers of `batch_id`, or keeps it for a late watch if there are none.
+  void SendOrKeep(const std::string& batch_id, const bus::Event& e);
+  // A first watch of `batch_id` by `broker`: the kept outcomes of that batch, to it.
+  void Replay(const std::string& batch_id, const std::string& broker);
+  // Drops kept outcomes older than kReplayMs or past kMaxReplay.
+  void Prune(int64_t now_ms);
 
   std::string id_;
   std::string ctl_channel_;
@@ -117,7 +137,17 @@ class ClusterBus : public LifecycleObserver {
 
   Watchers remote_tasks_;    // task id -> brokers watching it
   Watchers remote_batches_;  // batch id -> brokers watching it
-  std::unordered_map<std::string, std::string> running_;  // task -> remotely watched batch
+  const Clock& clock_;
+  std::unordered_map<std::string, std::string> running_;  // task -> its batch (started here)
+  struct Kept {
+    int64_t at_ms;  // monotonic
+    std::string batch_id;
+    bus::Event event;
+  };
+  std::deque<Kept> kept_;  // unwatched batch outcomes, oldest first (see "Order")
+  // False once the registry shows this broker alone: then nothing is kept (one broker pays
+  // nothing for the bus).
+  bool keep_ = true;
   // The brokers in remote_batches_ (each once), for TaskCancelled; recomputed when stale.
   std::vector<std::string> batch_watchers_;
   bool batch_watchers_stale_ = true;

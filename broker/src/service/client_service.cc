@@ -653,7 +653,12 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   // captures `status` by move.
   std::string batch_id = resolved->batch_id;
   protocol::CostMap limits = status.budget;
-  if (batch.subscribe) ctx_.bus.WatchBatch(batch_id);  // before the batch is stored
+  if (batch.subscribe) {
+    // Announced before the batch is stored (SubmitBatch writes it now, not at the turn's
+    // end), so a broker whose worker starts a task at once already knows who watches it.
+    ctx_.bus.WatchBatch(batch_id);
+    ctx_.bus.FlushWatches();
+  }
   ctx_.lifecycle.SubmitBatch(
       std::move(batch_id), std::move(limits), std::move(resolved->tasks), caller_.key,
       [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,
