@@ -68,6 +68,24 @@ global flags (before the command; --json and --broker may also follow it):
                     CURVE roles the DLQ and SCHEDULE need an admin key
                     [env TASKMILL_CURVE_ADMIN_KEY_FILE]
 
+flags of queue limit, schedule and complete (`taskmill COMMAND --help` explains each):
+  --rate N/s|N/m|N/h         tasks started per second, minute or hour
+  --concurrency N            tasks running at once
+  --cost-rate NAME=AMOUNT/h  spend over the sliding window
+  --key-label LABEL          limits per value of this task label
+  --aging 30s                a waiting task gains one priority step per period
+  --round-robin              with --key-label: its values take turns
+  --clear                    remove the queue's limits
+  --cron EXPR                a 5-field cron schedule
+  --tz ZONE                  the cron's time zone (default UTC)
+  --every 30s                a fixed-interval schedule
+  --token T                  the completion token the task's handler gave out
+  --output X                 the task's output
+  --cost NAME=AMOUNT         a cost of the task (repeatable)
+  --fail CODE                record the attempt as failed
+  --message M                with --fail: the error message
+  --retryable                with --fail: retry by the task's policy
+
 `taskmill COMMAND --help` lists a command's flags. The batch file format and the JSON
 output are described in client/README.md.
 
