@@ -535,6 +535,43 @@ std::vector<Sample> SampleMessages() {
     r.schedules = {s, p};
     out.push_back({"reply_schedules", r});
   }
+  // Issue 22, task options: a relative delay, an expiry and a per-task idempotency TTL on
+  // SUBMIT; the terminal state `expired` as GET and RESULT report it; the queue counter.
+  {
+    TaskSpec t;
+    t.type = "report";
+    t.idempotency_key = "nightly-7";
+    t.delay_ms = 10000;
+    t.expires_in_ms = 30000;
+    t.idempotency_ttl_ms = 3600000;
+    out.push_back({"task_submit_delay_expiry", Submit{31, {t}, false, ""}});
+  }
+  {
+    TaskInfo t;
+    t.id = "01JD0000000000000000000001";
+    t.queue = "reports";
+    t.type = "report";
+    t.state = TaskState::kExpired;
+    t.error = TaskError{"expired", "not started before its deadline (expires_in_ms)", false};
+    t.created_ms = 1700000000000;
+    t.finished_ms = 1700000030000;
+    Reply r;
+    r.req_id = 32;
+    r.tasks = {t};
+    out.push_back({"task_reply_expired", r});
+    out.push_back({"task_result_expired", ResultMsg{t}});
+  }
+  {
+    Reply r;
+    r.req_id = 33;
+    QueueStats q;
+    q.queue = "reports";
+    q.submitted = 5;
+    q.succeeded = 3;
+    q.expired = 2;
+    r.queues = {q};
+    out.push_back({"task_reply_stats_expired", r});
+  }
   return out;
 }
 

@@ -98,6 +98,49 @@ TEST(ValidateTest, NotBeforeIsBounded) {
   EXPECT_FALSE(ValidateTaskSpec(s, "tasks[0]"));
 }
 
+// Issue 22: delay_ms, expires_in_ms and idempotency_ttl_ms, with messages naming the bounds.
+TEST(ValidateTest, TaskOptionsAreBoundedWithMessagesNamingWhatIsAllowed) {
+  auto s = Valid();
+  s.delay_ms = kMaxDelayMs;
+  s.expires_in_ms = kMaxExpiresInMs;
+  s.idempotency_key = "k";
+  s.idempotency_ttl_ms = kMaxIdempotencyTtlMs;
+  EXPECT_TRUE(ValidateTaskSpec(s, "tasks[0]"));
+  struct Case {
+    std::function<void(TaskSpec&)> change;
+    const char* message;
+  };
+  std::vector<Case> cases = {
+      {[](TaskSpec& t) {
+         t.delay_ms = 1;
+         t.not_before_ms = 5;
+       },
+       "tasks[0].delay_ms and not_before_ms: set one or the other (a relative delay or an "
+       "absolute time), not both"},
+      {[](TaskSpec& t) { t.delay_ms = kMaxDelayMs + 1; },
+       "tasks[0].delay_ms: 31536000001 is out of range (allowed: 0..31536000000, 365 days; 0: "
+       "none)"},
+      {[](TaskSpec& t) { t.expires_in_ms = kMaxExpiresInMs + 1; },
+       "tasks[0].expires_in_ms: 31536000001 is out of range (allowed: 0..31536000000, 365 "
+       "days; 0: never)"},
+      {[](TaskSpec& t) {
+         t.idempotency_key = "k";
+         t.idempotency_ttl_ms = kMaxIdempotencyTtlMs + 1;
+       },
+       "tasks[0].idempotency_ttl_ms: 2592000001 is out of range (allowed: 0..2592000000, 30 "
+       "days; 0: the broker's --idempotency-ttl)"},
+      {[](TaskSpec& t) { t.idempotency_ttl_ms = 1000; },
+       "tasks[0].idempotency_ttl_ms: needs an idempotency_key (it is that key's TTL)"},
+  };
+  for (const auto& c : cases) {
+    auto t = Valid();
+    c.change(t);
+    auto r = ValidateTaskSpec(t, "tasks[0]");
+    ASSERT_FALSE(r) << c.message;
+    EXPECT_EQ(r.error().message, c.message);
+  }
+}
+
 TEST(ValidateTest, ARepeatedParentIsRefused) {
   auto s = Valid();
   s.depends_on = {"a", "b", "a"};
@@ -179,6 +222,7 @@ TEST(ValidateSchedule, RefusesWithAMessageNamingWhatIsAllowed) {
       {[](ScheduleInfo& s) { s.task.id = "x"; }, "task.id"},
       {[](ScheduleInfo& s) { s.task.depends_on = {"a"}; }, "batch"},
       {[](ScheduleInfo& s) { s.task.not_before_ms = 5; }, "not_before_ms"},
+      {[](ScheduleInfo& s) { s.task.delay_ms = 5; }, "task.delay_ms"},
       {[](ScheduleInfo& s) { s.task.idempotency_key = "k"; }, "idempotency_key"},
   };
   for (const auto& c : cases) {

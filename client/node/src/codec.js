@@ -436,7 +436,7 @@ function readField(fd, v, path) {
     case 'state': {
       const s = readStr(v, path);
       return ['queued', 'delayed', 'blocked', 'running', 'succeeded', 'failed', 'cancelled',
-        'awaiting'].includes(s) ? s : 'unknown';
+        'awaiting', 'expired'].includes(s) ? s : 'unknown';
     }
     case 'enum': {
       const s = readStr(v, path);

@@ -41,6 +41,10 @@ export const TaskSpec = [
   f('batch_id', 'str'),
   f('depends_on', 'strList'),
   f('labels', 'strMap'),
+  // Issue 22: relative delay (broker's clock), start deadline, idempotency key TTL; ms, 0 = none.
+  f('delay_ms', 'u64'),
+  f('expires_in_ms', 'u64'),
+  f('idempotency_ttl_ms', 'u64'),
 ];
 
 export const TaskError = [
@@ -59,8 +63,8 @@ export const Artifact = [
 ];
 
 export const TASK_STATES = ['unknown', 'queued', 'delayed', 'blocked', 'running',
-                            'succeeded', 'failed', 'cancelled', 'awaiting'];
-export const TERMINAL_STATES = new Set(['succeeded', 'failed', 'cancelled']);
+                            'succeeded', 'failed', 'cancelled', 'awaiting', 'expired'];
+export const TERMINAL_STATES = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
 
 export const TaskInfo = [
   f('id', 'str', req),
@@ -107,6 +111,7 @@ export const QueueStats = [
   f('limit', 'str'),
   f('limit_running', 'u64'),
   f('throttled', 'u64'),
+  f('expired', 'u64'),
 ];
 
 export const WorkerInfo = [

@@ -25,7 +25,8 @@ function check(cond, path, what) {
 }
 
 const SPEC_KEYS = new Set(['type', 'payload', 'queue', 'name', 'id', 'priority', 'maxAttempts',
-  'backoff', 'timeoutMs', 'idempotencyKey', 'notBeforeMs', 'dependsOn', 'labels', 'batchId']);
+  'backoff', 'timeoutMs', 'idempotencyKey', 'notBeforeMs', 'dependsOn', 'labels', 'batchId',
+  'delayMs', 'expiresInMs', 'idempotencyTtlMs']);
 const BACKOFF_KEYS = new Set(['baseMs', 'maxMs', 'multiplier', 'jitter']);
 
 function checkKeys(obj, known, path) {
@@ -37,6 +38,17 @@ function checkKeys(obj, known, path) {
 
 // The latest not_before_ms a broker accepts: 9999-12-31T23:59:59.999Z (protocol.md 7.1).
 export const MAX_NOT_BEFORE_MS = 253402300799999;
+// delay_ms and expires_in_ms: at most 365 days; idempotency_ttl_ms: at most 30 days.
+export const MAX_DELAY_MS = 365 * 24 * 3600 * 1000;
+export const MAX_EXPIRES_IN_MS = 365 * 24 * 3600 * 1000;
+export const MAX_IDEMPOTENCY_TTL_MS = 30 * 24 * 3600 * 1000;
+
+function checkMs(value, max, path, note) {
+  const n = typeof value === 'bigint' ? Number(value) : value;
+  check(Number.isInteger(n) && n >= 0 && n <= max, path,
+      `${value} is out of range (allowed: 0..${max}, ${note})`);
+  return n;
+}
 const MAX_LABEL_KEY = 256;
 const MAX_LABEL_BYTES = 1 << 20;
 
@@ -105,6 +117,20 @@ export function normalizeTaskSpec(spec, path = 'task') {
     const nb = typeof out.notBeforeMs === 'bigint' ? Number(out.notBeforeMs) : out.notBeforeMs;
     check(Number.isInteger(nb) && nb >= 0 && nb <= MAX_NOT_BEFORE_MS, `${path}.not_before_ms`,
     `${out.notBeforeMs} is out of range (allowed: 0..${MAX_NOT_BEFORE_MS}, 9999-12-31; 0: now)`);
+  }
+  const delay = out.delayMs === undefined ? 0 :
+    checkMs(out.delayMs, MAX_DELAY_MS, `${path}.delay_ms`, '365 days; 0: none');
+  check(!(delay && Number(out.notBeforeMs ?? 0)), `${path}.delay_ms and not_before_ms`,
+      'set one or the other (a relative delay or an absolute ' +
+      'time), not both');
+  if (out.expiresInMs !== undefined) {
+    checkMs(out.expiresInMs, MAX_EXPIRES_IN_MS, `${path}.expires_in_ms`, '365 days; 0: never');
+  }
+  if (out.idempotencyTtlMs !== undefined) {
+    const ttl = checkMs(out.idempotencyTtlMs, MAX_IDEMPOTENCY_TTL_MS, `${path}.idempotency_ttl_ms`,
+        "30 days; 0: the broker's --idempotency-ttl");
+    check(!ttl || !!out.idempotencyKey, `${path}.idempotency_ttl_ms`,
+        "needs an idempotency_key (it is that key's TTL)");
   }
   return out;
 }

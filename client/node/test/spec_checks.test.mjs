@@ -28,3 +28,25 @@ test('not_before_ms is bounded', () => {
           'tasks[0].not_before_ms: 9223372036854776000 is out of range (allowed: ' +
           '0..253402300799999, 9999-12-31; 0: now)'));
 });
+
+test('issue 22 task options are checked as the broker does', () => {
+  normalizeTaskSpec({type: 'echo', delayMs: 10000, expiresInMs: 30000, idempotencyKey: 'k',
+    idempotencyTtlMs: 3600000}, 'tasks[0]');
+  const cases = [
+    [{delayMs: 1, notBeforeMs: 5}, 'tasks[0].delay_ms and not_before_ms: set one or the ' +
+      'other (a relative delay or an absolute time), not both'],
+    [{delayMs: 365 * 86400000 + 1}, 'tasks[0].delay_ms: 31536000001 is out of range ' +
+      '(allowed: 0..31536000000, 365 days; 0: none)'],
+    [{expiresInMs: -1}, 'tasks[0].expires_in_ms: -1 is out of range (allowed: ' +
+      '0..31536000000, 365 days; 0: never)'],
+    [{idempotencyKey: 'k', idempotencyTtlMs: 30 * 86400000 + 1}, 'tasks[0].idempotency_ttl_ms: ' +
+      '2592000001 is out of range (allowed: 0..2592000000, 30 days; 0: the broker\'s ' +
+      '--idempotency-ttl)'],
+    [{idempotencyTtlMs: 1000}, 'tasks[0].idempotency_ttl_ms: needs an idempotency_key (it is ' +
+      'that key\'s TTL)'],
+  ];
+  for (const [extra, message] of cases) {
+    assert.throws(() => normalizeTaskSpec({type: 'echo', ...extra}, 'tasks[0]'),
+        (e) => e instanceof InvalidSpec && e.message === message);
+  }
+});

@@ -10,7 +10,7 @@ export {CurveKeyError} from './curve.js';
 export type U64 = number | bigint;
 export type TaskState =
   | 'unknown' | 'queued' | 'delayed' | 'blocked' | 'running' | 'succeeded' | 'failed'
-  | 'cancelled' | 'awaiting';
+  | 'cancelled' | 'awaiting' | 'expired';
 /** Bytes as they are, a string as UTF-8, anything else as its JSON text. */
 export type Payload = Uint8Array | string | object | number | boolean | null;
 
@@ -33,6 +33,15 @@ export interface TaskSpec {
   timeoutMs?: number;
   idempotencyKey?: string;
   notBeforeMs?: number;
+  /** Run no sooner than this many ms after the broker stores it (its clock); not with
+   * notBeforeMs. At most 365 days. */
+  delayMs?: number;
+  /** Not started within this many ms of its submit: it ends `expired` and never runs
+   * (0: never). At most 365 days. */
+  expiresInMs?: number;
+  /** How long idempotencyKey dedupes, ms (0: the broker's --idempotency-ttl). At most 30
+   * days. */
+  idempotencyTtlMs?: number;
   dependsOn?: string[];
   labels?: Record<string, string>;
   /** set by the broker for batch members */
@@ -105,6 +114,8 @@ export interface QueueStats {
   limitRunning: U64;
   /** Ready tasks a claim passed over because of a limit. */
   throttled: U64;
+  /** Tasks that ended expired (not started before their expiresInMs deadline). */
+  expired: U64;
 }
 
 export interface WorkerInfo {

@@ -94,6 +94,10 @@ def _int_in(value: object, lo: int, hi: int, what: str, note: str = "") -> None:
 
 # The latest not_before_ms a broker accepts: 9999-12-31T23:59:59.999Z (protocol.md 7.1).
 MAX_NOT_BEFORE_MS = 253_402_300_799_999
+# delay_ms and expires_in_ms: at most 365 days; idempotency_ttl_ms: at most 30 days.
+MAX_DELAY_MS = 365 * 24 * 3600 * 1000
+MAX_EXPIRES_IN_MS = 365 * 24 * 3600 * 1000
+MAX_IDEMPOTENCY_TTL_MS = 30 * 24 * 3600 * 1000
 # Label keys: 1..256 bytes; keys + values of one map at most the decoder's max_str.
 _MAX_LABEL_KEY = 256
 _MAX_LABEL_BYTES = 1 << 20
@@ -133,6 +137,17 @@ def validate_spec(spec: m.TaskSpec, where: str) -> None:
     _int_in(spec.timeout_ms, 0, 0xFFFFFFFF, f"{where}.timeout_ms", " (0: no limit)")
     _int_in(spec.not_before_ms, 0, MAX_NOT_BEFORE_MS, f"{where}.not_before_ms",
             ", 9999-12-31; 0: now")
+    _int_in(spec.delay_ms, 0, MAX_DELAY_MS, f"{where}.delay_ms", ", 365 days; 0: none")
+    if spec.delay_ms and spec.not_before_ms:
+        raise InvalidSpec(f"{where}.delay_ms and not_before_ms: set one or the other (a "
+                          "relative delay or an absolute time), not both")
+    _int_in(spec.expires_in_ms, 0, MAX_EXPIRES_IN_MS, f"{where}.expires_in_ms",
+            ", 365 days; 0: never")
+    _int_in(spec.idempotency_ttl_ms, 0, MAX_IDEMPOTENCY_TTL_MS, f"{where}.idempotency_ttl_ms",
+            ", 30 days; 0: the broker's --idempotency-ttl")
+    if spec.idempotency_ttl_ms and not spec.idempotency_key:
+        raise InvalidSpec(f"{where}.idempotency_ttl_ms: needs an idempotency_key (it is that "
+                          "key's TTL)")
     b = spec.backoff
     if not 1 <= b.multiplier <= 100:
         raise InvalidSpec(f"{where}.backoff.multiplier: {b.multiplier} is out of range "
@@ -222,7 +237,7 @@ def get(task_id: str, timeout: float) -> Call[m.TaskInfo]:
 
 
 def succeeded(info: m.TaskInfo) -> m.TaskInfo:
-    """``info`` if it succeeded; TaskFailed if failed or cancelled."""
+    """``info`` if it succeeded; TaskFailed if failed, cancelled or expired."""
     if info.state in ("failed", "cancelled"):
         raise TaskFailed(info)
     return info

@@ -202,7 +202,8 @@ class Client:
         """Submits one task and returns its handle: the task id (a str) with ``.result()``,
         ``.wait()``, ``.get()`` and ``.cancel()``. ``payload``: bytes, str (UTF-8) or a
         dict/list (sent as JSON); ``fields``: any TaskSpec field (queue, priority,
-        max_attempts, backoff, timeout_ms, idempotency_key, not_before_ms, labels...).
+        max_attempts, backoff, timeout_ms, idempotency_key, not_before_ms, delay_ms,
+        expires_in_ms, idempotency_ttl_ms, labels...).
         ``notify``: the broker pushes the result when the task ends, so ``.result()``
         costs no further request."""
         spec = calls.make_spec(type_or_spec, payload, **fields)

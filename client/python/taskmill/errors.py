@@ -120,7 +120,7 @@ class ProtocolError(TaskmillError):
 
 
 class TaskFailed(TaskmillError):
-    """A task ended failed or cancelled; ``task`` is its TaskInfo.
+    """A task ended failed, cancelled or expired; ``task`` is its TaskInfo.
 
     ``error`` is the last attempt's TaskError (or None) and ``attempts`` how many attempts
     ran. ``code`` is the task error's code (e.g. ``exit_status``) or the task's state.

@@ -57,8 +57,8 @@ I32: Tuple[int, int] = (-(2**31), 2**31 - 1)
 I64 = (-(2**63), 2**63 - 1)
 
 TASK_STATES = ("unknown", "queued", "delayed", "blocked", "running", "succeeded",
-               "failed", "cancelled", "awaiting")
-TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+               "failed", "cancelled", "awaiting", "expired")
+TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "expired"})
 DLQ_OPS = ("list", "retry", "purge")
 SCHEDULE_OPS = ("list", "add", "pause", "resume", "remove")
 CATCH_UP_POLICIES = ("skip", "once")
@@ -137,6 +137,12 @@ class TaskSpec:
     batch_id: str = ""
     depends_on: List[str] = field(default_factory=list)
     labels: Dict[str, str] = field(default_factory=dict)
+    # Issue 22: a delay from the broker's clock at enqueue (not with not_before_ms); a start
+    # deadline (not started within it: state ``expired``, never runs); the idempotency key's
+    # TTL (0: the broker's --idempotency-ttl). Milliseconds, 0 = none.
+    delay_ms: int = 0
+    expires_in_ms: int = 0
+    idempotency_ttl_ms: int = 0
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -160,6 +166,9 @@ TaskSpec.FIELDS = (
     Field("batch_id", STR),
     Field("depends_on", STR_LIST),
     Field("labels", STR_MAP),
+    Field("delay_ms", UINT),
+    Field("expires_in_ms", UINT),
+    Field("idempotency_ttl_ms", UINT),
 )
 
 
@@ -238,7 +247,7 @@ class TaskInfo:
 
     @property
     def terminal(self) -> bool:
-        """True iff the task is succeeded, failed or cancelled."""
+        """True iff the task is succeeded, failed, cancelled or expired."""
         return self.state in TERMINAL_STATES
 
     @property
@@ -314,6 +323,7 @@ class QueueStats:
     limit: str = ""
     limit_running: int = 0
     throttled: int = 0
+    expired: int = 0  # tasks that ended expired (issue 22), a counter
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -323,7 +333,7 @@ QueueStats.FIELDS = (Field("queue", STR, required=True),) + tuple(
                              "succeeded", "failed", "retried", "cancelled")
 ) + (Field("cost", COST_MAP), Field("ready_by_type", UINT_MAP),
      Field("more_types", UINT, max=U32), Field("limit", STR), Field("limit_running", UINT),
-     Field("throttled", UINT))
+     Field("throttled", UINT), Field("expired", UINT))
 
 
 @dataclass

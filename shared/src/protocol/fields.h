@@ -53,6 +53,9 @@ void Fields(V& v, S& x) {
   v.Str("batch_id", x.batch_id);
   v.StrList("depends_on", x.depends_on);
   v.StrMap("labels", x.labels);
+  v.Uint("delay_ms", x.delay_ms);
+  v.Uint("expires_in_ms", x.expires_in_ms);
+  v.Uint("idempotency_ttl_ms", x.idempotency_ttl_ms);
 }
 
 template <class V, class S>
@@ -121,6 +124,7 @@ void Fields(V& v, S& x) {
   v.Str("limit", x.limit);
   v.Uint("limit_running", x.limit_running);
   v.Uint("throttled", x.throttled);
+  v.Uint("expired", x.expired);
 }
 
 template <class V, class S>

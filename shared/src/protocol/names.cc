@@ -63,9 +63,9 @@ const char* CommandName(Command c) {
 }
 
 namespace {
-constexpr std::array<const char*, 9> kStateNames = {
+constexpr std::array<const char*, 10> kStateNames = {
     "unknown", "queued", "delayed", "blocked", "running", "succeeded", "failed", "cancelled",
-    "awaiting"};
+    "awaiting", "expired"};
 }  // namespace
 
 const char* TaskStateName(TaskState s) {
@@ -85,7 +85,8 @@ std::optional<TaskState> ParseTaskState(std::string_view name) {
 }
 
 bool IsTerminal(TaskState s) {
-  return s == TaskState::kSucceeded || s == TaskState::kFailed || s == TaskState::kCancelled;
+  return s == TaskState::kSucceeded || s == TaskState::kFailed || s == TaskState::kCancelled ||
+         s == TaskState::kExpired;
 }
 
 const char* DlqOpName(DlqOp op) {

@@ -222,6 +222,30 @@ Result<void> ValidateTaskSpec(const TaskSpec& spec, std::string_view where,
                               " is out of range (allowed: 0.." + std::to_string(kMaxNotBeforeMs) +
                               ", 9999-12-31; 0: now)");
   }
+  if (spec.delay_ms > kMaxDelayMs) {
+    return Invalid(where, "delay_ms: " + std::to_string(spec.delay_ms) +
+                              " is out of range (allowed: 0.." + std::to_string(kMaxDelayMs) +
+                              ", 365 days; 0: none)");
+  }
+  if (spec.delay_ms != 0 && spec.not_before_ms != 0) {
+    return Invalid(where,
+                   "delay_ms and not_before_ms: set one or the other (a relative delay or an "
+                   "absolute time), not both");
+  }
+  if (spec.expires_in_ms > kMaxExpiresInMs) {
+    return Invalid(where, "expires_in_ms: " + std::to_string(spec.expires_in_ms) +
+                              " is out of range (allowed: 0.." + std::to_string(kMaxExpiresInMs) +
+                              ", 365 days; 0: never)");
+  }
+  if (spec.idempotency_ttl_ms > kMaxIdempotencyTtlMs) {
+    return Invalid(where, "idempotency_ttl_ms: " + std::to_string(spec.idempotency_ttl_ms) +
+                              " is out of range (allowed: 0.." +
+                              std::to_string(kMaxIdempotencyTtlMs) +
+                              ", 30 days; 0: the broker's --idempotency-ttl)");
+  }
+  if (spec.idempotency_ttl_ms != 0 && spec.idempotency_key.empty()) {
+    return Invalid(where, "idempotency_ttl_ms: needs an idempotency_key (it is that key's TTL)");
+  }
   return {};
 }
 

@@ -56,6 +56,7 @@ Result<void> ValidateSchedule(const ScheduleInfo& s, std::string_view where,
     return Invalid(where, "task: a scheduled task cannot be part of a batch (batch_id, depends_on)");
   }
   if (t.not_before_ms != 0) return Invalid(where, "task.not_before_ms: a tick runs at its time; leave it 0");
+  if (t.delay_ms != 0) return Invalid(where, "task.delay_ms: a tick runs at its time; leave it 0");
   if (!t.idempotency_key.empty()) {
     return Invalid(where,
                    "task.idempotency_key: each tick's key is the schedule's name and tick time; "

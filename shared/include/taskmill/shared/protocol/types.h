@@ -27,7 +27,7 @@ inline constexpr const char* kDefaultQueue = "default";
 // a bounded traceback where the language has one). Vector done_handler_exception.
 inline constexpr const char* kHandlerExceptionCode = "handler_exception";
 
-// Lifecycle state of a task. Terminal: succeeded, failed (dead), cancelled.
+// Lifecycle state of a task. Terminal: succeeded, failed (dead), cancelled, expired.
 enum class TaskState : uint8_t {
   kUnknown,    // not found, or a state this peer does not know
   kQueued,     // in its queue's ready set
@@ -39,6 +39,8 @@ enum class TaskState : uint8_t {
   kCancelled,  // terminal: cancelled by a client, a budget or a failed dependency
   kAwaiting,   // its attempt handed it to an outside system: no slot held, waiting for a
                // COMPLETE with its completion token (or its await deadline)
+  kExpired,    // terminal: not started before its expires_in_ms deadline; never ran
+               // (issue 22; an older peer reads it as unknown)
 };
 const char* TaskStateName(TaskState s);
 TaskState TaskStateFromName(std::string_view name);
@@ -60,6 +62,14 @@ struct TaskSpec {
   std::string batch_id;                         // set by the broker for batch members
   std::vector<std::string> depends_on;          // batch-local names of parents
   Labels labels;                                // free-form metadata
+  // Issue 22 (older peers skip these keys). delay_ms: the broker sets not_before to its own
+  // clock at enqueue + this (0 = none; not with not_before_ms). expires_in_ms: a task not
+  // started (leased for its first attempt) within this of its enqueue ends `expired` and
+  // never runs (0 = never). idempotency_ttl_ms: how long its idempotency key dedupes (0 = the
+  // broker's --idempotency-ttl).
+  uint64_t delay_ms = 0;
+  uint64_t expires_in_ms = 0;
+  uint64_t idempotency_ttl_ms = 0;
 
   friend bool operator==(const TaskSpec&, const TaskSpec&) = default;
 };
@@ -138,6 +148,8 @@ struct QueueStats {
   std::string limit;
   uint64_t limit_running = 0;
   uint64_t throttled = 0;
+  // Tasks that ended `expired` (not started before their deadline; issue 22), a counter.
+  uint64_t expired = 0;
 
   friend bool operator==(const QueueStats&, const QueueStats&) = default;
 };

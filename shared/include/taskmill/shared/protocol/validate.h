@@ -35,6 +35,11 @@ inline constexpr size_t kMaxLabelBytesCeiling = 1u << 20;
 // The latest not_before_ms: 9999-12-31T23:59:59.999Z. Far below 2^53, so the store's
 // scores and sums with durations stay exact (2^63-1 once wrapped negative and ran at once).
 inline constexpr int64_t kMaxNotBeforeMs = 253'402'300'799'999;
+// TaskSpec.delay_ms and expires_in_ms: at most 365 days (issue 22).
+inline constexpr uint64_t kMaxDelayMs = 365ull * 24 * 3600 * 1000;
+inline constexpr uint64_t kMaxExpiresInMs = 365ull * 24 * 3600 * 1000;
+// TaskSpec.idempotency_ttl_ms and the broker's --idempotency-ttl: at most 30 days.
+inline constexpr uint64_t kMaxIdempotencyTtlMs = 30ull * 24 * 3600 * 1000;
 
 // PROGRESS (docs/protocol-messages.md): the message the broker stores and relays is cut to
 // kMaxProgressMessageBytes (at a UTF-8 character boundary); the fraction is clamped to 0..1.
