@@ -99,6 +99,7 @@ Result<void> BrokerRuntime::OpenStore() {
   }
   store_options_.prefix = o_.prefix;
   store_options_.retention_ms = int64_t{o_.retention_hours} * 3600 * 1000;
+  store_options_.idempotency_ttl_ms = static_cast<int64_t>(o_.idempotency_ttl_ms);
   store_options_.max_queue_depth = o_.max_queue_depth;
   store_options_.max_finished_per_queue = o_.max_finished_per_queue;
   store_.emplace(*redis_, clock_, store_options_);

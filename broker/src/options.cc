@@ -72,6 +72,9 @@ void RegisterFlags(FlagSet& f, BrokerOptions& o) {
   f.Duration("schedule-grace", &o.schedule_grace_ms, 100, 3600u * 1000,
              "a schedule's tick later than this (it fell while no broker ran) is missed and "
              "follows the schedule's catch-up policy (skip, or run once); e.g. 500ms, 5s, 1m");
+  f.Duration("idempotency-ttl", &o.idempotency_ttl_ms, 1000, protocol::kMaxIdempotencyTtlMs,
+             "how long an idempotency key (and a request_id) dedupes its resubmits when the "
+             "task sets no idempotency_ttl_ms of its own (1s to 720h, 30 days); e.g. 1h, 168h");
   f.Uint32("retention-hours", &o.retention_hours, 0, 24u * 365 * 10,
            "how long finished tasks stay readable (0: forever)");
   f.Uint("max-finished-per-queue", &o.max_finished_per_queue, 0, 1ull << 40,

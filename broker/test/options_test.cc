@@ -59,6 +59,28 @@ TEST(BrokerOptionsTest, InputCapsHaveDefaultsAndRanges) {
   EXPECT_EQ(o->max_workers, 5u);
 }
 
+// Issue 22: the idempotency keys' default TTL, 24h unless set, 1s to 720h (30 days).
+TEST(BrokerOptionsTest, IdempotencyTtlHasADefaultAndARange) {
+  auto o = Parse({});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->idempotency_ttl_ms, 24ull * 3600 * 1000);
+  o = Parse({"--idempotency-ttl", "1h"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->idempotency_ttl_ms, 3600ull * 1000);
+  o = Parse({}, {{"TASKMILL_IDEMPOTENCY_TTL", "90s"}});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->idempotency_ttl_ms, 90000u);
+  for (const char* bad : {"500ms", "721h", "24"}) {
+    o = Parse({"--idempotency-ttl", bad});
+    ASSERT_FALSE(o) << bad;
+    EXPECT_NE(o.error().message.find("--idempotency-ttl"), std::string::npos)
+        << o.error().message;
+  }
+  o = Parse({"--idempotency-ttl", "721h"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message.find("720h"), std::string::npos) << o.error().message;
+}
+
 TEST(BrokerOptionsTest, QuotasAndQueuedBytesAreFlagsAndAPerClientValueFitsItsTotal) {
   auto o = Parse({});
   ASSERT_TRUE(o) << o.error().message;

@@ -89,11 +89,12 @@ async function overviewPage() {
   const t = o.totals;
   const queues = h('table', {id: 'queues'},
     h('tr', {}, ['queue', 'ready', 'delayed', 'blocked', 'running', 'awaiting', 'dead',
-                 'submitted', 'succeeded', 'failed', 'retried', 'cancelled', 'limits'].map(
-                     (c, i) => h('th', {class: i && i < 12 ? 'n' : ''}, c))),
+                 'submitted', 'succeeded', 'failed', 'retried', 'cancelled', 'expired',
+                 'limits'].map((c, i) => h('th', {class: i && i < 13 ? 'n' : ''}, c))),
     o.queues.map((q) => h('tr', {'data-queue': q.queue}, h('td', {}, q.queue),
       ['ready', 'delayed', 'blocked', 'running', 'awaiting', 'dead', 'submitted', 'succeeded',
-       'failed', 'retried', 'cancelled'].map((k) => h('td', {class: 'n'}, fmtNum(q[k]))),
+       'failed', 'retried', 'cancelled', 'expired'].map((k) => h('td', {class: 'n'},
+        fmtNum(q[k] || 0))),
       // `taskmill queue limit`: the setting, leases it counts, tasks it held back.
       h('td', {class: 'limits'}, q.limit
         ? `${q.limit} (limited running ${fmtNum(q.limit_running)},` +
@@ -142,7 +143,7 @@ function costVsBudget(b) {
 
 function progress(b) {
   const c = b.counts || {};
-  const done = (c.succeeded || 0) + (c.failed || 0) + (c.cancelled || 0);
+  const done = (c.succeeded || 0) + (c.failed || 0) + (c.cancelled || 0) + (c.expired || 0);
   const bar = h('span', {class: 'bar'}, h('i'));
   bar.firstChild.style.width = (b.total ? 100 * done / b.total : 0) + '%';
   return h('span', {}, bar, ` ${done} / ${b.total}`);
@@ -198,7 +199,8 @@ function dag(tasks) {
     svg.append(h('svg:path', {d: `M${x1} ${y1} C${mx} ${y1} ${mx} ${y2} ${x2} ${y2}`}));
   }
   const colors = {queued: '#8fa3bf', delayed: '#b59ad9', blocked: '#9aa1ab', running: '#3d8bfd',
-                  succeeded: '#2fb36d', failed: '#e5484d', cancelled: '#f0a000'};
+                  succeeded: '#2fb36d', failed: '#e5484d', cancelled: '#f0a000',
+                  expired: '#8a6d5b'};
   for (const t of tasks) {
     const p = pos.get(t.id);
     const label = (t.name || t.id).slice(0, 18);
@@ -239,7 +241,7 @@ async function act(path, ids, done) {
 
 async function taskPage(id) {
   const t = await api('/api/task?id=' + encodeURIComponent(id));
-  const terminal = ['succeeded', 'failed', 'cancelled'].includes(t.state);
+  const terminal = ['succeeded', 'failed', 'cancelled', 'expired'].includes(t.state);
   const row = (k, v) => [h('dt', {}, k), h('dd', {}, v)];
   const blob = (name, v) => (v ? [h('h3', {}, name), h('pre', {id: 'task-' + name}, v)] : []);
   return [h('h2', {}, 'Task ', t.id, ' ', stateTag(t.state), ' ',

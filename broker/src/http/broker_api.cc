@@ -41,7 +41,8 @@ json QueueJson(const QueueCounters& c) {
           {"retried", s.retried},     {"cancelled", s.cancelled}, {"stale", c.stale},
           {"cost", s.cost},           {"ready_by_type", s.ready_by_type},
           {"more_types", s.more_types}, {"limit", s.limit},
-          {"limit_running", s.limit_running}, {"throttled", s.throttled}};
+          {"limit_running", s.limit_running}, {"throttled", s.throttled},
+          {"expired", s.expired}};
 }
 
 }  // namespace

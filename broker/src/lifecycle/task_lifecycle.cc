@@ -26,6 +26,16 @@ void TaskLifecycle::PublishEnded(const std::string& task_id, protocol::TaskInfo*
   for (auto* o : observers_) o->TaskEnded(task_id, known);
 }
 
+void TaskLifecycle::PublishExpired(const std::vector<ExpiredTask>& expired) {
+  for (const auto& e : expired) {
+    PublishEnded(e.task_id, nullptr);
+    for (const auto& id : e.cancelled) {
+      for (auto* o : observers_) o->TaskCancelled(id, "dependency_failed");
+      PublishEnded(id, nullptr);
+    }
+  }
+}
+
 void TaskLifecycle::PublishQueues(const std::vector<std::string>& queues) {
   if (queues.empty()) return;
   for (auto* o : observers_) o->QueuesReady(queues);
@@ -229,7 +239,10 @@ void TaskLifecycle::FlushClaims() {
         // TaskStarted is the dispatcher's to publish (Started), for the tasks it did send.
         dones[c](std::move(one));
       }
+      PublishExpired(r->expired);
       PublishBatches(r->batches);
+      // A claim cut short by tasks it expired: the workers it served may take more now.
+      if (!r->expired.empty()) PublishQueues({""});
     });
   }
 }
@@ -406,6 +419,7 @@ void TaskLifecycle::Reap(uint32_t limit) {
 void TaskLifecycle::Promote(uint32_t limit) {
   store_.Promote(limit, [this](Result<PromoteResult> r) {
     if (!r) return;
+    PublishExpired(r->expired);
     PublishQueues(r->queues);
     PublishBatches(r->batches);
   });

@@ -17,6 +17,11 @@
 --   taskmill_task_wait_seconds); parents = {parent name, its output, ...} (absent for a task
 --   without parents); ps = a polled task's state value for this check (absent when it has
 --   none).
+--   exp (absent: none) = {{id, can = ids of descendants cancelled with it}, ...}: tasks met
+--   past their start deadline (task field exp, issue 22: only for attempt 0) and ended
+--   expired instead of leased (lib/prelude.lua expire_task). The one HMGET per candidate
+--   reads exp too: no extra Redis call for tasks without one; a task with one costs a ZREM of
+--   expiring when leased, and a load + the expiry writes when expired.
 -- Limits (lib/limits.lua): a task of a queue with a rate, concurrency or cost-rate limit is
 --   leased only if LIM.admit lets it through (else it stays ready and stats:<queue>.throttled
 --   counts it); such a queue's zsets are read LIMIT_SCAN past their head. With no limit
@@ -32,6 +37,9 @@ for _, req in ipairs(claims) do
 end
 
 local NO_PARENTS = {}  -- shared, never written
+-- Tasks met past their start deadline and ended expired here: {{id, can = cancelled
+-- descendants (absent: none)}, ...} (the reply's `exp`, absent when none).
+local expired = {}
 
 -- What the requests take, written once per call after the last of them: the ids taken from
 -- each ready zset (always a prefix of it: each request takes the best by score), the new
@@ -127,9 +135,27 @@ local function claim_one(req)
     -- Everything claim needs from a task in one HMGET; the spec is decoded only for the fields
     -- a transition needs, and sent on as it is.
     local tk = task_key(id)
-    local v = redis.call('HMGET', tk, 'state', 'att', 'ready_at', 'spec', 'payload', 'pstate')
+    local v = redis.call('HMGET', tk, 'state', 'att', 'ready_at', 'spec', 'payload', 'pstate',
+                         'exp')
     local lc, lk = cands[i][4], nil
-    if lc and v[1] == 'queued' and v[4] then
+    -- A start deadline (expires_in_ms, issue 22) counts for the first attempt only: past it,
+    -- the task leaves its ready zset (as a taken one does) and ends expired, never leased.
+    local first = v[7] and v[1] == 'queued' and (tonumber(v[2]) or 0) == 0
+    if first and tonumber(v[7]) <= NOW then
+      local t = load(id)
+      local can = t and expire_task(t, false)
+      if can then expired[#expired + 1] = {id = id, can = #can > 0 and can or nil} end
+      if not removed[key] then
+        removed[key] = {}
+        removed_order[#removed_order + 1] = key
+      end
+      local rk = removed[key]
+      rk[#rk + 1] = id
+      if lc then taken[id] = true end
+      v = nil
+      first = false
+    end
+    if lc and v and v[1] == 'queued' and v[4] then
       lk = LIM.admit(lc, cands[i][5], v[4], cands[i][3])
       if not lk then
         bump(stats_key(cands[i][5]), 'throttled', 1)
@@ -166,6 +192,8 @@ local function claim_one(req)
         redis.call('HSET', tk, 'state', 'running', 'att', att, 'started', NOW_S, 'worker', worker)
       end
       state_written(t, 'running')
+      -- Started: its start deadline no longer applies (the `exp` field stays, inert).
+      if first then redis.call('ZREM', EXPIRING, id) end
       if lim_any then LIM.claimed(queue, cands[i][3]) end
       lease_args[#lease_args + 1] = deadline_s
       lease_args[#lease_args + 1] = id
@@ -207,4 +235,5 @@ end
 call_chunked('ZADD', LEASES, lease_args)
 LIM.flush()
 for _, w in ipairs(wl_order) do call_chunked('HSET', wleases_key(w), wl[w]) end
-return reply({claims = results, batches = batch_snapshots()})
+return reply({claims = results, batches = batch_snapshots(),
+              exp = #expired > 0 and expired or nil})

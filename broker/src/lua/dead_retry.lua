@@ -12,7 +12,9 @@ for _, t in ipairs(dead_letters_selected()) do
   local id = t.id
   local tk = task_key(id)
   redis.call('ZREM', dead_key(t.queue), id)
-  redis.call('HDEL', tk, 'err_code', 'err_msg', 'err_retry', 'finished', 'ready_at', 'cancel')
+  -- exp too: a dead letter started once, and an operator's retry never expires (issue 22).
+  redis.call('HDEL', tk, 'err_code', 'err_msg', 'err_retry', 'finished', 'ready_at', 'cancel',
+             'exp')
   redis.call('PERSIST', tk)
   if t.hist == '1' then redis.call('PERSIST', hist_key(id)) end
   if t.batch ~= '' then

@@ -4,9 +4,12 @@
 --   max_depth  max waiting tasks per queue (0: no cap; see check_queue_depth in prelude.lua)
 --   batch      batch id, or "" for independent tasks
 --   budget     {cost name = limit (decimal string)} of the batch
---   items      {{id, spec, payload, queue, type, name, prio, nbf, idem, owner, deps}, ...}:
---     spec and payload are the record's encoded fields (record.lua), written as they come;
---     the others repeat what the script needs of the spec (deps: parent ids).
+--   items      {{id, spec, payload, queue, type, name, prio, nbf, idem, owner, deps, exp,
+--     ittl}, ...}: spec and payload are the record's encoded fields (record.lua), written as
+--     they come; the others repeat what the script needs of the spec (deps: parent ids; nbf:
+--     not_before, a delay_ms already added to the broker's clock). exp (optional): the start
+--     deadline, epoch ms (expires_in_ms, issue 22): the task's `exp` field and an EXPIRING
+--     entry. ittl (optional): this item's idempotency key TTL ms (0/nil: IDEM_TTL).
 --   reqs       (optional) {{rid, owner, digest, first, count}, ...}: the client request ids
 --     (SUBMIT/BATCH request_id) of the items first..first+count-1 (1-based), in item order.
 --   tick       (optional) a schedule's tick (schedule/schedule_ticker.cc), with exactly one
@@ -33,7 +36,8 @@
 --   resubmit never returns, nor blocks, another key's task. Owner "" (no CURVE): unchanged.
 -- Writes: task:<id> (spec, payload, state and ready_at or pending: one HSET); q:<queue>:<type>
 --   (ready) or delayed (not_before in the future) or state blocked with deps:<parent> entries;
---   idem:<key> or idem@<owner>:<key> (SET NX PX); qindex (the queue),
+--   idem:<key> or idem@<owner>:<key> (SET NX PX, the item's ittl or IDEM_TTL); expiring (a
+--   task with exp); qindex (the queue),
 --   types:<queue> (types now ready), stats:<queue> (submitted, gauges), qidle; with a batch:
 --   batch:<id> hash (owner: its first item's), batch:<id>:tasks, batch:<id>:names.
 -- Returns (msgpack): {items = {...}, batches = {{batch id, flat HGETALL of batch:<id>}, ...}};
@@ -193,7 +197,9 @@ for i, it in ipairs(items) do
     local ik = it.idem_key
     dup = redis.call('GET', ik)
     if not dup and not item_error[i] then
-      redis.call('SET', ik, it.id, 'PX', fmt(IDEM_TTL))
+      local ttl = tonumber(it.ittl) or 0
+      if ttl <= 0 then ttl = IDEM_TTL end
+      redis.call('SET', ik, it.id, 'PX', fmt(ttl))
     end
   end
   if dup then
@@ -216,7 +222,7 @@ for i, it in ipairs(items) do
     for _, d in ipairs(it.deps) do
       local dk = task_key(d)
       local ps = redis.call('HGET', dk, 'state')
-      if ps == 'failed' or ps == 'cancelled' then
+      if ps == 'failed' or ps == 'cancelled' or ps == 'expired' then
         doomed = true
       elseif ps ~= 'succeeded' then
         pending = pending + 1
@@ -250,6 +256,12 @@ for i, it in ipairs(items) do
       push_keyed(ready_adds, ready_order, rk, ready_score_for(it.queue, it.prio, it.spec),
                  it.id)
       ready_type[rk] = {it.queue, it.type}
+    end
+    local exp = tonumber(it.exp) or 0
+    if exp > 0 and not doomed then
+      f[#f + 1] = 'exp'
+      f[#f + 1] = fmt(exp)
+      redis.call('ZADD', EXPIRING, fmt(exp), it.id)
     end
     f[#f + 1] = 'state'
     f[#f + 1] = state

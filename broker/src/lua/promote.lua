@@ -6,10 +6,24 @@
 --   q:<queue>:<type> behind everything already ready at its priority.
 -- Also forgets up to 100 queues idle for longer than the retention (prune_idle_queues) and
 -- ages out the finished tasks of up to 10 queues, round robin (sweep_done).
+-- Before that, up to `limit` members of expiring past their deadline: each task still never
+--   started (queued, delayed, blocked) ends expired (lib/prelude.lua expire_task).
 -- Returns (msgpack): {count = promoted, queues = names of queues that got tasks,
---   next = next due ms (-1: none), batches}
+--   next = next due ms (-1: none), batches, exp (absent: none) = {{id, can = descendants
+--   cancelled with it}, ...} as claim.lua's}
 
 local limit = tonumber(A.limit) or 0
+-- First, tasks past their start deadline (issue 22) end expired, whatever their state (queued,
+-- delayed, blocked): a due delayed task past its deadline expires rather than becoming ready.
+-- O(log n) per expired task: expiring is a zset scored by the deadline. A member that started
+-- meanwhile (claim removes it; a stale one is tolerated) only leaves the index.
+local expired = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', EXPIRING, '-inf', NOW_S, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', EXPIRING, id)
+  local t = load(id)
+  local can = t and expire_task(t, true)
+  if can then expired[#expired + 1] = {id = id, can = #can > 0 and can or nil} end
+end
 local ids = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', NOW_S, 'LIMIT', 0, limit)
 local count = 0
 local queues, seen = {}, {}
@@ -32,4 +46,5 @@ sweep_done(10)
 local nxt = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
 local next_due = -1
 if #nxt > 0 then next_due = tonumber(nxt[2]) end
-return reply({count = count, queues = queues, next = next_due, batches = batch_snapshots()})
+return reply({count = count, queues = queues, next = next_due, batches = batch_snapshots(),
+              exp = #expired > 0 and expired or nil})

@@ -77,7 +77,8 @@ void AddQueueFamilies(const std::vector<QueueCounters>& queues, std::vector<Metr
     Add(backlog, q(), static_cast<double>(s.ready + s.running));
     Add(submitted, q(), static_cast<double>(s.submitted));
     for (auto [state, n] : {std::pair{"succeeded", s.succeeded}, std::pair{"failed", s.failed},
-                            std::pair{"cancelled", s.cancelled}}) {
+                            std::pair{"cancelled", s.cancelled},
+                            std::pair{"expired", s.expired}}) {
       Add(finished, q({{"state", state}}), static_cast<double>(n));
     }
     Add(retries, q(), static_cast<double>(s.retried));

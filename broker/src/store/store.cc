@@ -308,6 +308,7 @@ void Store::ClaimMany(std::vector<ClaimRequest> requests, Callback<ClaimsResult>
         }
         for (size_t i = 0; i < sent.size(); ++i) answer.claims[sent[i]] = std::move(r->claims[i]);
         answer.batches = std::move(r->batches);
+        answer.expired = std::move(r->expired);
         cb(std::move(answer));
       },
       wire::ParseClaims);

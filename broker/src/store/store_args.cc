@@ -323,7 +323,18 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
   for (size_t i = 0; i < specs.size(); ++i) {
     const protocol::TaskSpec& s = specs[i];
     const std::string& owner = i < owners.size() ? owners[i] : kNoOwner;
-    w.Map(11);
+    // exp and ittl only when set: most tasks have neither, and the script reads nil as 0.
+    const bool exp = s.expires_in_ms > 0, ittl = s.idempotency_ttl_ms > 0;
+    w.Map(11 + (exp ? 1 : 0) + (ittl ? 1 : 0));
+    if (exp) {
+      // The deadline on the broker's clock, like a delay's not_before (record::EncodeSpec).
+      w.Str("exp");
+      w.Int(now_ms + static_cast<int64_t>(s.expires_in_ms));
+    }
+    if (ittl) {
+      w.Str("ittl");
+      w.Int(static_cast<int64_t>(s.idempotency_ttl_ms));
+    }
     w.Str("id");
     w.Str(s.id);
     w.Str("spec");
@@ -339,7 +350,7 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
     w.Str("prio");
     w.Uint(s.priority);
     w.Str("nbf");
-    w.Int(s.not_before_ms);
+    w.Int(record::NotBeforeMs(s, now_ms));
     w.Str("idem");
     w.Str(s.idempotency_key);
     w.Str("owner");

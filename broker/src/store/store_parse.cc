@@ -176,6 +176,7 @@ TaskState StateFromName(std::string_view n) {
   if (n == "failed") return TaskState::kFailed;
   if (n == "cancelled") return TaskState::kCancelled;
   if (n == "awaiting") return TaskState::kAwaiting;
+  if (n == "expired") return TaskState::kExpired;
   return TaskState::kUnknown;
 }
 
@@ -260,6 +261,26 @@ Result<ClaimResult> ClaimedTasks(const msgpack::object& claim) {
   return out;
 }
 
+// The `exp` list of a claim or promote reply (absent: none).
+Result<std::vector<ExpiredTask>> ExpiredTasks(const msgpack::object& list) {
+  std::vector<ExpiredTask> out;
+  if (mp::IsNil(list)) return out;
+  TM_ASSIGN_OR_RETURN(items, mp::Array(list, "expired tasks"));
+  out.reserve(items.size());
+  for (const auto& e : items) {
+    TM_ASSIGN_OR_RETURN(f, mp::Map(e, "expired task"));
+    TM_ASSIGN_OR_RETURN(id, mp::Str(mp::Get(f, "id"), "task id"));
+    ExpiredTask t;
+    t.task_id = id;
+    if (const auto& can = mp::Get(f, "can"); !mp::IsNil(can)) {
+      TM_ASSIGN_OR_RETURN(ids, mp::Strings(can, "cancelled ids"));
+      t.cancelled = std::move(ids);
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<ClaimsResult> ParseClaims(const redisReply* r) {
@@ -274,6 +295,8 @@ Result<ClaimsResult> ParseClaims(const redisReply* r) {
   }
   TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
   out.batches = std::move(batches);
+  TM_ASSIGN_OR_RETURN(expired, ExpiredTasks(mp::Get(top, "exp")));
+  out.expired = std::move(expired);
   return out;
 }
 
@@ -308,6 +331,8 @@ Result<PromoteResult> ParsePromote(const redisReply* r) {
   out.queues = std::move(queues);
   out.next_due_ms = next;
   out.batches = std::move(batches);
+  TM_ASSIGN_OR_RETURN(expired, ExpiredTasks(mp::Get(top, "exp")));
+  out.expired = std::move(expired);
   return out;
 }
 
@@ -477,6 +502,7 @@ Result<StatsPage> ParseStats(const redisReply* r) {
     c.awaiting = u("awaiting");
     c.stale = u("stale");
     c.stats.throttled = u("throttled");
+    c.stats.expired = u("expired");
     if (const auto& lim = mp::Get(f, "limit"); !mp::IsNil(lim)) {
       TM_ASSIGN_OR_RETURN(text, mp::Str(lim, "limit"));
       TM_ASSIGN_OR_RETURN(held, mp::Int(mp::Get(f, "limit_running"), "limit_running"));

@@ -85,9 +85,17 @@ struct ClaimResult {
 // The claims of several workers made in one call (TaskStore::ClaimMany): one result per
 // request, in order (an error for a request that failed validation, nothing leased), and the
 // batches the whole call changed.
+// A task that ended `expired` (not started before its expires_in_ms deadline, issue 22),
+// with the descendants cancelled with it (dependency_failed).
+struct ExpiredTask {
+  std::string task_id;
+  std::vector<std::string> cancelled;
+};
+
 struct ClaimsResult {
   std::vector<Result<ClaimResult>> claims;
   BatchChanges batches;
+  std::vector<ExpiredTask> expired;  // met past their deadline: ended instead of leased
 };
 
 // DONEs of several workers in one call (TaskStore::FinishMany): the next `count` DONEs of the
@@ -162,6 +170,7 @@ struct PromoteResult {
   std::vector<std::string> queues;  // queues that got ready tasks
   int64_t next_due_ms = -1;         // earliest remaining delayed task, -1 none
   BatchChanges batches;
+  std::vector<ExpiredTask> expired;  // the expiry sweep's (issue 22)
 };
 
 struct CancelRequested {

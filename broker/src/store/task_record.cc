@@ -43,7 +43,7 @@ std::string EncodeSpec(const protocol::TaskSpec& s, std::string_view batch_id,
   w.Uint(s.backoff.max_ms);
   w.Double(s.backoff.multiplier);
   w.Bool(s.backoff.jitter);
-  w.Int(s.not_before_ms);
+  w.Int(NotBeforeMs(s, created_ms));
   w.Int(created_ms);
   w.Str(owner);
   w.Str(s.idempotency_key);

@@ -68,6 +68,12 @@ struct Spec {
   protocol::Labels labels;
 };
 
+// The not_before a task is stored with: its own, or (delay_ms, issue 22) the enqueue's clock
+// `now_ms` + its delay: the broker's clock, never the client's.
+inline int64_t NotBeforeMs(const protocol::TaskSpec& spec, int64_t now_ms) {
+  return spec.delay_ms > 0 ? now_ms + static_cast<int64_t>(spec.delay_ms) : spec.not_before_ms;
+}
+
 // `batch_id` is the batch the task joins ("" = none); created_ms the enqueue's clock.
 std::string EncodeSpec(const protocol::TaskSpec& spec, std::string_view batch_id,
                        std::string_view owner, int64_t created_ms);

@@ -66,6 +66,9 @@ struct BrokerOptions {
   // Schedules: a tick more than this late (it fell while no broker ran) is missed, and its
   // schedule's catch_up decides (skip, or run once). --schedule-grace (250ms, 5s, 1m...).
   uint64_t schedule_grace_ms = 5000;
+  // How long an idempotency key (and a request_id) dedupes when its task sets no
+  // idempotency_ttl_ms of its own. --idempotency-ttl (1s .. 720h).
+  uint64_t idempotency_ttl_ms = 24ull * 3600 * 1000;
   // How long finished tasks stay readable, in hours (0: forever).
   uint32_t retention_hours = 24 * 7;
   // Succeeded and cancelled tasks one queue keeps besides the retention; past it the oldest

@@ -70,7 +70,12 @@ local AWAITING = P .. 'awaiting'
 local QUEUES = P .. 'qindex'
 local QUEUE_IDLE = P .. 'qidle'
 
-local TERMINAL = {succeeded = true, failed = true, cancelled = true}
+local TERMINAL = {succeeded = true, failed = true, cancelled = true, expired = true}
+-- Tasks with a deadline to start (TaskSpec.expires_in_ms, issue 22): a zset scored by it
+-- (epoch ms), from enqueue until their first lease (claim.lua removes them) or their end.
+-- The sweep on the promote timer (promote.lua) expires those past it; claim.lua expires one
+-- it meets before the sweep does. The deadline itself is the task's `exp` field.
+local EXPIRING = P .. 'expiring'
 -- Per-queue gauges kept in stats:<queue> (queued = in any of its ready zsets); the dead
 -- depth is a ZCARD instead.
 local GAUGE = {blocked = true, delayed = true, running = true, queued = true, awaiting = true}
@@ -372,7 +377,7 @@ trim_done = function(q)
     local stop = false
     for _, id in ipairs(ids) do
       local v = redis.call('HMGET', task_key(id), 'state', 'finished')
-      local ended = v[1] == 'succeeded' or v[1] == 'cancelled'
+      local ended = v[1] == 'succeeded' or v[1] == 'cancelled' or v[1] == 'expired'
       if ended and popped >= extra and not (cutoff and (tonumber(v[2]) or 0) < cutoff) then
         stop = true
         break
@@ -474,6 +479,32 @@ local function cascade(t, reason)
     end
   end
   return out
+end
+
+-- Ends a task never started (queued, delayed or blocked, no attempt yet) whose start
+-- deadline has passed: state expired (terminal: it never runs), error `expired`, its
+-- descendants cancelled as a failed task's are (dependency_failed). `in_ready`: remove it
+-- from its ready zset here (false: the caller does, as claim.lua does for what it takes).
+-- Returns the ids of the cancelled descendants, or nil when the task was not expirable (it
+-- started once: only the first start counts, a retry waiting in backoff never expires).
+local EXPIRED_MSG = 'not started before its deadline (expires_in_ms)'
+local function expire_task(t, in_ready)
+  if (t.state ~= 'queued' and t.state ~= 'delayed' and t.state ~= 'blocked') or
+      (tonumber(t.att) or 0) > 0 then
+    return nil
+  end
+  if t.state == 'queued' and in_ready then
+    redis.call('ZREM', ready_key(t.queue, t.type), t.id)
+    prune_type(t.queue, t.type)
+  elseif t.state == 'delayed' then
+    redis.call('ZREM', DELAYED, t.id)
+  end
+  redis.call('ZREM', EXPIRING, t.id)
+  set_state(t, 'expired', {'finished', NOW_S, 'err_code', 'expired', 'err_msg', EXPIRED_MSG,
+                           'err_retry', '0'})
+  bump(stats_key(t.queue), 'expired', 1)
+  expire_finished(t)
+  return cascade(t, 'dependency_failed')
 end
 
 -- A task whose parents have all succeeded: to its ready queue, or delayed until not_before.
@@ -614,10 +645,13 @@ local function batch_snapshots()
   local out = {}
   for _, b in ipairs(touched_order) do
     local bk = batch_key(b)
-    local h = redis.call('HMGET', bk, 'state', 'total', 'n:succeeded', 'n:failed', 'n:cancelled')
+    local h = redis.call('HMGET', bk, 'state', 'total', 'n:succeeded', 'n:failed', 'n:cancelled',
+                         'n:expired')
     if h[1] == 'running' then
       local total = tonumber(h[2]) or 0
       local ok, failed, cancelled = tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
+      -- An expired task ends its batch's count like a failed one (issue 22).
+      failed = failed + (tonumber(h[6]) or 0)
       if ok + failed + cancelled >= total then
         local state = 'partial'
         if ok == total then state = 'succeeded' elseif ok == 0 then state = 'failed' end

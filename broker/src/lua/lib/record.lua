@@ -28,8 +28,11 @@
 --            ends).
 --            lk (the running attempt of a limited queue: '1' or '0' (counted against its
 --            concurrency cap) then its limit key: lib/limits.lua).
+--            exp (issue 22: the start deadline, epoch ms, from expires_in_ms; written at
+--            enqueue, the task is in the expiring zset until its first lease or its end;
+--            it only counts while att is 0; dead_retry deletes it).
 --   planned  (the next issues; each is one mutable field, absent = default): prio (priority
---            changed while queued; absent = the spec's), exp (expiry, epoch ms), and error history with
+--            changed while queued; absent = the spec's), and error history with
 --            tracebacks as msgpack entries of hist:<id>.
 
 local SPEC_LUA_FIELDS = 13
