@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "taskmill/shared/duration.h"
 #include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::client {
@@ -113,7 +114,8 @@ Result<protocol::TaskSpec> ParseTask(const json& v, const std::string& path) {
   if (auto r =
           CheckKeys(v, path,
                     {"name", "type", "queue", "payload", "priority", "max_attempts", "backoff",
-                     "timeout_ms", "depends_on", "labels", "idempotency_key", "not_before_ms"});
+                     "timeout_ms", "depends_on", "labels", "idempotency_key", "not_before_ms",
+                     "delay", "expires_in"});
       !r) {
     return std::unexpected(r.error());
   }
@@ -161,6 +163,26 @@ Result<protocol::TaskSpec> ParseTask(const json& v, const std::string& path) {
     auto n = GetUint(v[f.key], path + "." + f.key, f.min, f.max);
     if (!n) return std::unexpected(n.error());
     f.set(*n);
+  }
+  // Issue 22: durations as the CLI's flags write them ("10s", "5m"; duration.h).
+  struct DurationField {
+    const char* key;
+    uint64_t max;
+    uint64_t* out;
+  };
+  for (auto f : {DurationField{"delay", protocol::kMaxDelayMs, &spec.delay_ms},
+                 DurationField{"expires_in", protocol::kMaxExpiresInMs, &spec.expires_in_ms}}) {
+    if (!v.contains(f.key)) continue;
+    std::string where = path + "." + f.key;
+    auto text = GetString(v[f.key], where);
+    if (!text) return std::unexpected(text.error());
+    auto ms = ParseDurationMs(*text, where);
+    if (!ms) return std::unexpected(ms.error());
+    if (*ms > f.max) {
+      return Invalid(where, "'" + *text + "' is too long (allowed: up to " +
+                                FormatDurationMs(f.max) + ")");
+    }
+    *f.out = *ms;
   }
   if (v.contains("backoff")) {
     auto b = GetBackoff(v["backoff"], path + ".backoff");

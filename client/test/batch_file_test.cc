@@ -87,6 +87,25 @@ TEST(BatchFileTest, ErrorsNameTheJsonPath) {
             "batch.labels: a key of 0 bytes is out of range (allowed: 1..256 bytes)");
 }
 
+// Issue 22: per-task delay and expiry as durations, checked with the shared parser.
+TEST(BatchFileTest, DelayAndExpiryAreDurations) {
+  auto r = ParseBatchFile(R"({"tasks": [{"name": "a", "type": "echo", "delay": "10s",
+      "expires_in": "5m"}]})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->tasks[0].delay_ms, 10000u);
+  EXPECT_EQ(r->tasks[0].expires_in_ms, 300000u);
+  EXPECT_NE(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "delay": "10"}]})")
+                .find("tasks[0].delay: '10' has no unit"),
+            std::string::npos)
+      << ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "delay": "10"}]})");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "expires_in": 30}]})"),
+            "tasks[0].expires_in: expected a string, got number");
+  EXPECT_EQ(ErrorOf(R"({"tasks": [{"name": "a", "type": "echo", "delay": "1s",
+      "not_before_ms": 5}]})"),
+            "tasks[0].delay_ms and not_before_ms: set one or the other (a relative delay or "
+            "an absolute time), not both");
+}
+
 TEST(BatchFileTest, ACycleIsRefusedWithItsPath) {
   auto r = ParseBatchFile(R"({"tasks": [
       {"name": "a", "type": "echo", "depends_on": ["c"]},

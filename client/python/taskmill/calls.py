@@ -238,7 +238,7 @@ def get(task_id: str, timeout: float) -> Call[m.TaskInfo]:
 
 def succeeded(info: m.TaskInfo) -> m.TaskInfo:
     """``info`` if it succeeded; TaskFailed if failed, cancelled or expired."""
-    if info.state in ("failed", "cancelled"):
+    if info.terminal and info.state != "succeeded":
         raise TaskFailed(info)
     return info
 

@@ -257,7 +257,7 @@ class Client:
 
     def result(self, task_id: str, timeout: float = 300.0) -> m.TaskInfo:
         """Waits for one task (as ``wait_result``): its TaskInfo if it succeeded; raises
-        TaskFailed if it failed or was cancelled, TaskmillTimeout if it is still not
+        TaskFailed if it failed, was cancelled or expired, TaskmillTimeout if it is still not
         finished after ``timeout``."""
         info = self.wait_result(task_id, timeout)
         if not info.terminal:

@@ -28,12 +28,12 @@ void BatchProgress::Apply(const protocol::Event& e) {
 void BatchProgress::Apply(const protocol::BatchStatus& s) {
   total_ = std::max(total_, s.total);
   uint32_t terminal = 0;
-  for (const char* state : {"succeeded", "failed", "cancelled"}) {
+  for (const char* state : {"succeeded", "failed", "cancelled", "expired"}) {
     if (auto it = s.counts.find(state); it != s.counts.end()) terminal += it->second;
   }
   done_ = std::max(done_, terminal);
   failed_in_status_ = 0;
-  for (const char* state : {"failed", "cancelled"}) {
+  for (const char* state : {"failed", "cancelled", "expired"}) {
     if (auto it = s.counts.find(state); it != s.counts.end()) failed_in_status_ += it->second;
   }
   cost_ = s.cost;

@@ -68,7 +68,7 @@ global flags (before the command; --json and --broker may also follow it):
                     CURVE roles the DLQ and SCHEDULE need an admin key
                     [env TASKMILL_CURVE_ADMIN_KEY_FILE]
 
-flags of queue limit, schedule and complete (`taskmill COMMAND --help` explains each):
+flags of queue limit, schedule, complete and submit (`taskmill COMMAND --help` explains each):
   --rate N/s|N/m|N/h         tasks started per second, minute or hour
   --concurrency N            tasks running at once
   --cost-rate NAME=AMOUNT/h  spend over the sliding window
@@ -85,6 +85,9 @@ flags of queue limit, schedule and complete (`taskmill COMMAND --help` explains 
   --fail CODE                record the attempt as failed
   --message M                with --fail: the error message
   --retryable                with --fail: retry by the task's policy
+  --delay 10s                submit: run no sooner than this after the broker stores it
+  --expires-in 30s           submit: not started by then, it ends expired and never runs
+  --idempotency-ttl 1h       submit: how long --idempotency-key dedupes (default: broker's)
 
 `taskmill COMMAND --help` lists a command's flags. The batch file format and the JSON
 output are described in client/README.md.

@@ -129,6 +129,15 @@ int RunSubmit(Context& ctx, const Args& args) {
                "a resubmit with the same key returns the first task's id");
   flags.Uint("not-before-ms", &not_before_ms, 0, INT64_MAX,
              "epoch ms before which the task must not run (0: now)");
+  flags.Duration("delay", &spec.delay_ms, 0, protocol::kMaxDelayMs,
+                 "run no sooner than this after the broker stores it (its clock), e.g. 10s, "
+                 "5m (0 to 8760h; not with --not-before-ms)");
+  flags.Duration("expires-in", &spec.expires_in_ms, 0, protocol::kMaxExpiresInMs,
+                 "not started within this of its submit, it ends expired and never runs, "
+                 "e.g. 30s (0 to 8760h; 0: never)");
+  flags.Duration("idempotency-ttl", &spec.idempotency_ttl_ms, 0, protocol::kMaxIdempotencyTtlMs,
+                 "how long --idempotency-key dedupes (0 to 720h; 0: the broker's "
+                 "--idempotency-ttl, 24h by default)");
   flags.String("id", &spec.id, "task id (default: the broker assigns one)");
   flags.List("label", &labels, "key=value metadata; repeatable");
   flags.Bool("wait", &wait, "wait for the task to finish and print its result");

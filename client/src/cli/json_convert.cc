@@ -165,7 +165,8 @@ json ToJson(const protocol::QueueStats& q) {
               {"more_types", q.more_types},
               {"limit", q.limit},
               {"limit_running", q.limit_running},
-              {"throttled", q.throttled}};
+              {"throttled", q.throttled},
+              {"expired", q.expired}};
 }
 
 json ToJson(const protocol::WorkerInfo& w) {

@@ -235,13 +235,14 @@ void PrintTaskTable(std::ostream& out, const std::vector<protocol::TaskInfo>& ta
 
 void PrintStats(std::ostream& out, const StatsReply& stats) {
   Table queues({"QUEUE", "READY", "DELAYED", "RUNNING", "DEAD", "SUBMITTED", "SUCCEEDED", "FAILED",
-                "RETRIED", "CANCELLED", "COST"},
-               {false, true, true, true, true, true, true, true, true, true, false});
+                "RETRIED", "CANCELLED", "EXPIRED", "COST"},
+               {false, true, true, true, true, true, true, true, true, true, true, false});
   for (const auto& q : stats.queues) {
     queues.AddRow({q.queue, std::to_string(q.ready), std::to_string(q.delayed),
                    std::to_string(q.running), std::to_string(q.dead), std::to_string(q.submitted),
                    std::to_string(q.succeeded), std::to_string(q.failed), std::to_string(q.retried),
-                   std::to_string(q.cancelled), FormatCost(q.cost)});
+                   std::to_string(q.cancelled), std::to_string(q.expired),
+                   FormatCost(q.cost)});
   }
   queues.Print(out);
   out << '\n';

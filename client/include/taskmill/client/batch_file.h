@@ -8,7 +8,8 @@
 //               "priority"?: 0..255, "max_attempts"?: int, "timeout_ms"?: int,
 //               "backoff"?: {"base_ms", "max_ms", "multiplier", "jitter"},
 //               "depends_on"?: [names], "labels"?: {str: str}, "idempotency_key"?: str,
-//               "not_before_ms"?: int}]}
+//               "not_before_ms"?: int, "delay"?: duration, "expires_in"?: duration}]}
+// (durations as "10s", "5m": shared/duration.h; delay is relative to the broker's clock).
 //
 // An object or array payload is sent as its compact JSON text, a string as its bytes.
 // Unknown keys are errors (a misspelt key would otherwise be silently ignored).
