@@ -10,7 +10,7 @@ namespace {
 
 uint32_t Done(const protocol::BatchStatus& b) {
   uint32_t n = 0;
-  for (const char* s : {"succeeded", "failed", "cancelled"}) {
+  for (const char* s : {"succeeded", "failed", "cancelled", "expired"}) {
     if (auto it = b.counts.find(s); it != b.counts.end()) n += it->second;
   }
   return n;
