@@ -61,6 +61,8 @@ TASK_STATES = ("unknown", "queued", "delayed", "blocked", "running", "succeeded"
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 DLQ_OPS = ("list", "retry", "purge")
 SCHEDULE_OPS = ("list", "add", "pause", "resume", "remove")
+QUEUE_OPS = ("pause", "resume")
+WORKER_OPS = ("quiet", "unquiet")
 CATCH_UP_POLICIES = ("skip", "once")
 DEFAULT_QUEUE = "default"
 
@@ -314,6 +316,7 @@ class QueueStats:
     limit: str = ""
     limit_running: int = 0
     throttled: int = 0
+    paused: bool = False  # `taskmill queue pause`: nothing of it is leased until resumed
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -323,7 +326,7 @@ QueueStats.FIELDS = (Field("queue", STR, required=True),) + tuple(
                              "succeeded", "failed", "retried", "cancelled")
 ) + (Field("cost", COST_MAP), Field("ready_by_type", UINT_MAP),
      Field("more_types", UINT, max=U32), Field("limit", STR), Field("limit_running", UINT),
-     Field("throttled", UINT))
+     Field("throttled", UINT), Field("paused", BOOL))
 
 
 @dataclass
@@ -336,6 +339,8 @@ class WorkerInfo:
     concurrency: int = 0
     in_flight: int = 0
     labels: Dict[str, str] = field(default_factory=dict)
+    broker: str = ""      # id of the broker it is connected to
+    quiet: bool = False   # `taskmill worker quiet`: finishes its tasks, takes nothing new
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -347,6 +352,8 @@ WorkerInfo.FIELDS = (
     Field("concurrency", UINT, max=U32),
     Field("in_flight", UINT, max=U32),
     Field("labels", STR_MAP),
+    Field("broker", STR),
+    Field("quiet", BOOL),
 )
 
 
@@ -664,6 +671,38 @@ class Limit:
 
 
 @dataclass
+class QueueAdmin:
+    """Queue administration (QUEUE 0x0C): pause (no task of it is leased; it keeps its tasks
+    and takes submits) or resume a queue. Admin role under CURVE roles."""
+
+    COMMAND: ClassVar[int] = 0x0C
+    req_id: int = 0
+    op: str = "pause"
+    queue: str = ""
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("op", ENUM, required=True, choices=QUEUE_OPS),
+        Field("queue", STR, required=True),
+    )
+
+
+@dataclass
+class WorkerAdmin:
+    """Worker administration (WORKER 0x0D): quiet (it finishes its tasks and is leased nothing
+    new, whichever broker it is on) or unquiet a worker by id. Admin role under CURVE roles."""
+
+    COMMAND: ClassVar[int] = 0x0D
+    req_id: int = 0
+    op: str = "quiet"
+    worker: str = ""
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("req_id", UINT, required=True),
+        Field("op", ENUM, required=True, choices=WORKER_OPS),
+        Field("worker", STR, required=True),
+    )
+
+
+@dataclass
 class Schedule:
     COMMAND: ClassVar[int] = 0x0A
     req_id: int = 0
@@ -783,7 +822,8 @@ MESSAGE_TYPES: Tuple[type, ...] = (
     Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq, Limit,
     Reply, ResultMsg, Event, GoAway,
     Ready, Heartbeat, Done, Progress, Bye,
-    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete, Schedule,
+    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete, Schedule, QueueAdmin,
+    WorkerAdmin,
 )
 BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # type: ignore
 # Command names as in the vectors' "command" and shared/src/protocol/names.cc.
@@ -793,5 +833,5 @@ COMMAND_NAMES: Dict[str, type] = {
     "EVENT": Event, "GOAWAY": GoAway, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
     "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
     "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move, "COMPLETE": Complete,
-    "SCHEDULE": Schedule,
+    "SCHEDULE": Schedule, "QUEUE": QueueAdmin, "WORKER": WorkerAdmin,
 }
