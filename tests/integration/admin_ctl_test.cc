@@ -192,6 +192,7 @@ TEST_F(AdminCtlTest, PauseOutlivesTheBrokerThatSetItAndBadRequestsAreRefused) {
 // work again.
 TEST_F(AdminCtlTest, AQuietWorkerFinishesItsTaskAndTakesNothingNewUntilUnquieted) {
   StartWorker("B", "wq", 2, "work");
+  StartWorker("B", "wp", 1, "probe");
   WireClient a(endpoints_.at("A").frontend);
   std::string gate = dir_ + "/gate";
   std::string long_task = SubmitOne(a, Gated(gate, "work"));
@@ -203,7 +204,11 @@ TEST_F(AdminCtlTest, AQuietWorkerFinishesItsTaskAndTakesNothingNewUntilUnquieted
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("worker wq: quiet (on broker B)"), std::string::npos) << out;
 
+  // Submitted through A, so B's workers claim it at B's idle tick: the probe that follows,
+  // run by wp on B, proves such a tick came, at which wq (a free slot) would have taken it.
   std::string next = SubmitOne(a, Spec("echo", R"("next")", "work"));
+  Probe(a, "probe");
+  EXPECT_EQ(GetOne(a, next).state, protocol::TaskState::kQueued) << "the quiet worker took it";
   StartWorker("A", "wo", 1, "work");
   auto done = WaitAll(a, {next}, 15000);
   ASSERT_EQ(done.size(), 1u);
