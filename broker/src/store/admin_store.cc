@@ -2,36 +2,18 @@
 // and quieting workers (worker_quiet.lua), each one script call. Arguments are encoded and
 // replies read here; every mismatch is kInternal naming the field, never a crash.
 
-#include "redis/reply.h"
 #include "store/msgpack_read.h"
 #include "store/msgpack_writer.h"
 #include "store/store.h"
+#include "store/store_wire.h"
 #include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::broker {
 namespace {
 
-// The msgpack map a script replies with, decoded into one zone.
-struct Packed {
-  msgpack::object_handle handle;
-  const msgpack::object& get() const { return handle.get(); }
-};
-
-Result<Packed> Unpack(const redisReply* r, std::string_view what) {
-  auto bytes = reply::Str(r, what);
-  if (!bytes) return std::unexpected(bytes.error());
-  try {
-    return Packed{
-        msgpack::unpack(bytes->data(), bytes->size(), &mp::Referenced, nullptr, mp::Limits())};
-  } catch (const std::exception& e) {
-    return MakeError(ErrorCode::kInternal, "unexpected store reply: " + std::string(what) +
-                                               " is not msgpack: " + e.what());
-  }
-}
-
 // worker_quiet.lua's {quiet = ids}.
 Result<std::vector<std::string>> ParseQuiet(const redisReply* r) {
-  auto packed = Unpack(r, "worker_quiet reply");
+  auto packed = wire::Unpack(r, "worker_quiet reply");
   if (!packed) return std::unexpected(packed.error());
   auto top = mp::Map(packed->get(), "worker_quiet reply");
   if (!top) return std::unexpected(top.error());
@@ -50,7 +32,7 @@ void Store::SetQueuePaused(std::string queue, bool paused, Callback<bool> cb) {
   w.Bool(paused);
   Send<bool>(kQueuePause, clock_.NowMs(), w.Take(), std::move(cb),
              [](const redisReply* r) -> Result<bool> {
-               auto packed = Unpack(r, "queue_pause reply");
+               auto packed = wire::Unpack(r, "queue_pause reply");
                if (!packed) return std::unexpected(packed.error());
                auto top = mp::Map(packed->get(), "queue_pause reply");
                if (!top) return std::unexpected(top.error());
