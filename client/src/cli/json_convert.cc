@@ -166,6 +166,7 @@ json ToJson(const protocol::QueueStats& q) {
               {"limit", q.limit},
               {"limit_running", q.limit_running},
               {"throttled", q.throttled},
+              {"paused", q.paused},
               {"expired", q.expired}};
 }
 
@@ -178,7 +179,8 @@ json ToJson(const protocol::WorkerInfo& w) {
               {"concurrency", w.concurrency},
               {"in_flight", w.in_flight},
               {"labels", std::move(labels)},
-              {"broker", w.broker}};
+              {"broker", w.broker},
+              {"quiet", w.quiet}};
 }
 
 json ToJson(const protocol::Event& e) {
