@@ -94,6 +94,22 @@ std::vector<Sample> SampleMessages() {
     b.labels = {{"owner", "ci"}, {"run", "nightly"}};
     out.push_back({"batch_full", Batch{12, b, true, "0b1e2d3c4b5a69788796a5b4c3d2e1f0"}});
   }
+  {
+    // Issue 22: a batch's failure policy (BatchSpec.on_failure, its last field).
+    BatchSpec b;
+    TaskSpec a;
+    a.name = "fetch";
+    a.type = "exec";
+    TaskSpec c;
+    c.name = "report";
+    c.type = "exec";
+    c.depends_on = {"fetch"};
+    b.tasks = {a, c};
+    b.on_failure = "continue";
+    out.push_back({"batch_policy_continue", Batch{19, b, false, ""}});
+    b.on_failure = "fail_fast";
+    out.push_back({"batch_policy_fail_fast", Batch{20, b, false, ""}});
+  }
   out.push_back(
       {"wait", Wait{4, {"01JD0000000000000000000001", "01JD0000000000000000000002"}, 5000}});
   out.push_back({"get_ids", Get{5, {"01JD0000000000000000000001"}, ""}});
@@ -279,6 +295,22 @@ std::vector<Sample> SampleMessages() {
     r.count = 2;
     out.push_back({"reply_batch_full", r});
   }
+  {
+    // Issue 22: a fail_fast batch's status (BatchStatus.on_failure, its last field).
+    Reply r;
+    r.req_id = 20;
+    BatchStatus b;
+    b.id = "01JD00000000000000000000B3";
+    b.state = "failed";
+    b.total = 2;
+    b.counts = {{"cancelled", 1}, {"failed", 1}};
+    b.tasks = {{"fetch", "01JD0000000000000000000001"}, {"report", "01JD0000000000000000000002"}};
+    b.created_ms = 1700000000000;
+    b.finished_ms = 1700000002000;
+    b.on_failure = "fail_fast";
+    r.batch = b;
+    out.push_back({"batch_policy_reply", r});
+  }
   out.push_back({"result", ResultMsg{FullInfo()}});
   {
     // A finished exec task with one artifact kept on the workers' volume and one inline.
@@ -392,6 +424,12 @@ std::vector<Sample> SampleMessages() {
     t.parents = {{"fetch", std::string("\x01\x02", 2)}};
     t.labels = {{"team", "media"}};
     out.push_back({"task", t});
+    // Issue 22: a child of an on_failure=continue batch whose parent died (TASK
+    // parent_errors, its last field).
+    t.parents = {};
+    t.name = "report";
+    t.parent_errors = {ParentError{"fetch", "exit_status", "exited with status 2", false}};
+    out.push_back({"batch_policy_task_parent_errors", t});
   }
   out.push_back({"cancel_task", CancelTask{"01JD0000000000000000000001", 7, "cancelled"}});
   out.push_back({"broker_heartbeat", BrokerHeartbeat{}});

@@ -49,6 +49,14 @@ export const TaskError = [
   f('retryable', 'bool'),
 ];
 
+// A batch parent that died, as a child of an on_failure=continue batch gets it (TASK).
+export const ParentError = [
+  f('name', 'str', req),
+  f('code', 'str', req),
+  f('message', 'str'),
+  f('retryable', 'bool'),
+];
+
 // A file an exec task kept: uri (file://, the workers' shared volume) or, uri empty, data.
 export const Artifact = [
   f('name', 'str', req),
@@ -142,6 +150,7 @@ export const BatchSpec = [
   f('tasks', 'objList', {req: true, schema: TaskSpec}),
   f('budget', 'costMap'),
   f('labels', 'strMap'),
+  f('on_failure', 'str', {def: 'cancel_dependents'}),
 ];
 
 export const BatchStatus = [
@@ -156,6 +165,7 @@ export const BatchStatus = [
   f('created_ms', 'i64'),
   f('finished_ms', 'i64'),
   f('critical_path_ms', 'u64'),
+  f('on_failure', 'str', {def: 'cancel_dependents'}),
 ];
 
 export const WireError = [
@@ -309,6 +319,7 @@ export const TaskMsg = [
   f('parents', 'binMap'),
   f('labels', 'strMap'),
   f('poll_state', 'bin'),
+  f('parent_errors', 'objList', {schema: ParentError}),
 ];
 export const CancelTask = [f('task_id', 'str', req), f('token', 'u64'), f('reason', 'str')];
 export const BrokerHeartbeat = [];

@@ -389,8 +389,22 @@ class BatchSpec:
     id: str = ""
     budget: Dict[str, float] = field(default_factory=dict)
     labels: Dict[str, str] = field(default_factory=dict)
+    # What a task that dies does to the rest: "cancel_dependents" (its descendants are
+    # cancelled), "continue" (its children still run, given its error in
+    # ``task.parent_errors``) or "fail_fast" (every unfinished task is cancelled).
+    on_failure: str = "cancel_dependents"
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+ON_FAILURE_POLICIES = ("cancel_dependents", "continue", "fail_fast")
+
+
+def validate_on_failure(value: str, where: str = "on_failure") -> None:
+    """Raises ValueError unless ``value`` is one of ON_FAILURE_POLICIES (the broker's words)."""
+    if value not in ON_FAILURE_POLICIES:
+        raise ValueError(f"{where}: unknown value '{value}' "
+                         "(allowed: cancel_dependents, continue, fail_fast)")
 
 
 BatchSpec.FIELDS = (
@@ -398,6 +412,7 @@ BatchSpec.FIELDS = (
     Field("tasks", OBJ_LIST, required=True, cls=TaskSpec),
     Field("budget", COST_MAP),
     Field("labels", STR_MAP),
+    Field("on_failure", STR),
 )
 
 
@@ -416,6 +431,7 @@ class BatchStatus:
     created_ms: int = 0
     finished_ms: int = 0
     critical_path_ms: int = 0
+    on_failure: str = "cancel_dependents"
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -436,6 +452,7 @@ BatchStatus.FIELDS = (
     Field("created_ms", INT),
     Field("finished_ms", INT),
     Field("critical_path_ms", UINT),
+    Field("on_failure", STR),
 )
 
 

@@ -64,6 +64,15 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
+requires Is<S, ParentError>
+void Fields(V& v, S& x) {
+  v.Str("name", x.name, "", Req::kYes);
+  v.Str("code", x.code, "", Req::kYes);
+  v.Str("message", x.message);
+  v.Bool("retryable", x.retryable);
+}
+
+template <class V, class S>
 requires Is<S, Artifact>
 void Fields(V& v, S& x) {
   v.Str("name", x.name, "", Req::kYes);
@@ -164,6 +173,7 @@ void Fields(V& v, S& x) {
   v.ObjList("tasks", x.tasks, Req::kYes);
   v.CostMap("budget", x.budget);
   v.StrMap("labels", x.labels);
+  v.Str("on_failure", x.on_failure, kOnFailureCancelDependents);
 }
 
 template <class V, class S>
@@ -180,6 +190,7 @@ void Fields(V& v, S& x) {
   v.Int("created_ms", x.created_ms);
   v.Int("finished_ms", x.finished_ms);
   v.Uint("critical_path_ms", x.critical_path_ms);
+  v.Str("on_failure", x.on_failure, kOnFailureCancelDependents);
 }
 
 template <class V, class S>
@@ -420,6 +431,7 @@ void Fields(V& v, S& x) {
   v.BinMap("parents", x.parents);
   v.StrMap("labels", x.labels);
   v.Bin("poll_state", x.poll_state);
+  v.ObjList("parent_errors", x.parent_errors);
 }
 
 template <class V, class S>

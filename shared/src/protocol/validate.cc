@@ -242,6 +242,16 @@ Result<void> ValidateCosts(const CostMap& cost, std::string_view where) {
   return {};
 }
 
+Result<void> ValidateOnFailure(std::string_view value, std::string_view where) {
+  if (value == kOnFailureCancelDependents || value == kOnFailureContinue ||
+      value == kOnFailureFailFast) {
+    return {};
+  }
+  return MakeError(ErrorCode::kInvalidArgument,
+                   std::string(where) + ": unknown value '" + std::string(value) +
+                       "' (allowed: cancel_dependents, continue, fail_fast)");
+}
+
 std::string_view TrimProgressMessage(std::string_view message) {
   if (message.size() <= kMaxProgressMessageBytes) return message;
   size_t end = kMaxProgressMessageBytes;

@@ -320,6 +320,8 @@ struct TaskMsg {
   std::map<std::string, Bytes> parents;  // parent name -> its output (batch members)
   Labels labels;
   Bytes poll_state;  // a polled task's check: the state its previous check returned
+  // Parents that died (an on_failure=continue batch): absent from `parents`, listed here.
+  std::vector<ParentError> parent_errors;
   friend bool operator==(const TaskMsg&, const TaskMsg&) = default;
 };
 

@@ -91,6 +91,10 @@ inline constexpr size_t kMaxPollStateBytes = 4096;
 inline constexpr uint32_t kDefaultPollMaxMs = 24u * 3600 * 1000;
 Result<void> ValidateCompletionToken(std::string_view token, std::string_view where);
 
+// A BatchSpec's on_failure: cancel_dependents, continue or fail_fast; anything else is
+// kInvalidArgument naming the three. `where` names the field ("batch.on_failure").
+Result<void> ValidateOnFailure(std::string_view value, std::string_view where);
+
 // Periodic schedules (SCHEDULE add): a valid name; exactly one of a cron expression
 // (CronExpr::Parse) and every_ms (kMinScheduleEveryMs to kMaxDurationMs); tz only with cron,
 // an IANA-style zone name (the broker checks it names a zone it knows); catch_up "skip" or
