@@ -151,7 +151,7 @@ void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
   }, owners, tags);
 }
 
-void TaskLifecycle::SubmitBatch(std::string batch_id, protocol::CostMap budget,
+void TaskLifecycle::SubmitBatch(std::string batch_id, BatchSettings budget,
                                 std::vector<protocol::TaskSpec> specs, std::string owner,
                                 Callback<EnqueueResult> done, RequestKey request) {
   std::vector<std::string> queues;
@@ -339,6 +339,13 @@ bool TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::D
         break;
     }
     for (const auto& id : item.cancelled) PublishEnded(id, nullptr);
+    // A fail_fast batch's death stops its running tasks as CANCEL does; a worker on another
+    // broker hears of it at its next lease extension (extend.lua reports the flag).
+    for (const auto& stop : item.cancel_requests) {
+      for (auto* o : observers_) {
+        o->CancelRequested(stop.worker_id, stop.task_id, stop.token, "batch_failed");
+      }
+    }
     released = released || !item.released.empty();
   }
   if (released) PublishQueues({""});

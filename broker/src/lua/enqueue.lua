@@ -4,6 +4,8 @@
 --   max_depth  max waiting tasks per queue (0: no cap; see check_queue_depth in prelude.lua)
 --   batch      batch id, or "" for independent tasks
 --   budget     {cost name = limit (decimal string)} of the batch
+--   onf        (optional) the batch's on_failure, continue or fail_fast (batch:<id> field onf;
+--     absent: cancel_dependents): member_died in lib/prelude.lua reads it
 --   items      {{id, spec, payload, queue, type, name, prio, nbf, idem, owner, deps}, ...}:
 --     spec and payload are the record's encoded fields (record.lua), written as they come;
 --     the others repeat what the script needs of the spec (deps: parent ids).
@@ -181,6 +183,7 @@ if batch ~= '' then
   redis.call('HSET', bk, 'id', batch, 'state', 'running', 'total', n, 'created', NOW_S)
   if items[1] and items[1].owner ~= '' then redis.call('HSET', bk, 'owner', items[1].owner) end
   for k, v in pairs(A.budget or {}) do redis.call('HSET', bk, 'b:' .. k, v) end
+  if A.onf then redis.call('HSET', bk, 'onf', A.onf) end
 end
 
 local out = {}

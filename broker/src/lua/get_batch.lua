@@ -12,7 +12,8 @@
 --   the DAG, computed once the batch is over (0 while it runs: a walk over every task on
 --   each read would hold Redis for ~20 ms per 10,000 tasks) and kept in the batch hash as `cp`.
 --   batch:<id> fields: id, state (running|succeeded|partial|failed), total, created, finished,
---   n:<task state> counts, c:<cost> sums, b:<cost> budgets, budget_exceeded ("1").
+--   n:<task state> counts, c:<cost> sums, b:<cost> budgets, budget_exceeded ("1"), onf (the
+--   on_failure policy; absent: cancel_dependents).
 -- Writes only the `cp` cache field of a finished batch.
 
 local b = A.batch or ''

@@ -640,6 +640,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
     if (!ok) return ReplyError(identity, batch.req_id, ok.error());
   }
   protocol::CostMap budget = spec.budget;
+  std::string on_failure = spec.on_failure;
   auto warnings = UnservedTypeWarnings(ctx_.workers, spec.tasks, ServedByOtherBrokers());
   auto resolved = ResolveBatch(std::move(spec));
   if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
@@ -649,10 +650,12 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   status.total = static_cast<uint32_t>(resolved->tasks.size());
   status.tasks = resolved->ids_by_name;
   status.budget = std::move(budget);
+  status.on_failure = on_failure;
   // Arguments are evaluated in no set order: take what the call needs before the callback
   // captures `status` by move.
   std::string batch_id = resolved->batch_id;
-  protocol::CostMap limits = status.budget;
+  BatchSettings settings(status.budget);
+  settings.on_failure = std::move(on_failure);
   if (batch.subscribe) {
     // Announced before the batch is stored (SubmitBatch writes it now, not at the turn's
     // end), so a broker whose worker starts a task at once already knows who watches it.
@@ -660,7 +663,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
     ctx_.bus.FlushWatches();
   }
   ctx_.lifecycle.SubmitBatch(
-      std::move(batch_id), std::move(limits), std::move(resolved->tasks), caller_.key,
+      std::move(batch_id), std::move(settings), std::move(resolved->tasks), caller_.key,
       [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,
        status = std::move(status), owner = OwnerFilter(),
        warnings = std::move(warnings)](Result<EnqueueResult> r) mutable {

@@ -214,7 +214,7 @@ void Store::Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<Enque
   EnqueueSpecs("", {}, specs, owners, requests, std::move(cb));
 }
 
-void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
+void Store::EnqueueBatch(std::string batch_id, BatchSettings budget,
                          std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
                          std::string owner, RequestKey request) {
   if (!batch_id.empty()) {
@@ -239,7 +239,7 @@ void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
   EnqueueSpecs(batch_id, budget, specs, owners, requests, std::move(cb));
 }
 
-void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
+void Store::EnqueueSpecs(const std::string& batch_id, const BatchSettings& budget,
                          const std::vector<protocol::TaskSpec>& specs,
                          const std::vector<std::string>& owners,
                          const std::vector<RequestKey>& requests, Callback<EnqueueResult> cb) {

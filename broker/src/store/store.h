@@ -73,7 +73,7 @@ class Store : public TaskStore {
   // batch_resolver.h, produces exactly that from a BatchSpec).
   // With a request id seen before: nothing is stored; EnqueueResult::replayed_batch names the
   // first call's batch.
-  void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
+  void EnqueueBatch(std::string batch_id, BatchSettings budget,
                     std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
                     std::string owner = "", RequestKey request = {}) override;
   // Leases ready tasks to several workers in one script call (claim.lua), each request in
@@ -203,7 +203,7 @@ class Store : public TaskStore {
   };
   void GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor);
   // Validates and sends one enqueue call (every spec has its id; `owners` as in Enqueue).
-  void EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
+  void EnqueueSpecs(const std::string& batch_id, const BatchSettings& budget,
                     const std::vector<protocol::TaskSpec>& specs,
                     const std::vector<std::string>& owners,
                     const std::vector<RequestKey>& requests, Callback<EnqueueResult> cb);

@@ -264,7 +264,7 @@ std::string LayoutStepArgs(const std::string& token, int64_t ttl_ms, uint32_t bu
 }
 
 std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
-                        const protocol::CostMap& budget,
+                        const BatchSettings& batch,
                         const std::vector<protocol::TaskSpec>& specs,
                         const std::vector<std::string>& owners,
                         const std::vector<RequestKey>& requests, int64_t now_ms,
@@ -275,7 +275,12 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
     if (!r.id.empty() && r.count > 0 && r.first + r.count <= specs.size()) ++tagged;
   }
   MsgpackWriter w;
-  w.Map((tagged > 0 ? 5 : 4) + (tick != nullptr ? 1 : 0));
+  bool policy = batch.on_failure != protocol::kOnFailureCancelDependents;
+  w.Map((tagged > 0 ? 5 : 4) + (tick != nullptr ? 1 : 0) + (policy ? 1 : 0));
+  if (policy) {
+    w.Str("onf");
+    w.Str(batch.on_failure);
+  }
   if (tick != nullptr) {
     // Decimal strings: compared with the hash's next_run as written.
     w.Str("tick");
@@ -317,7 +322,7 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
   w.Str("batch");
   w.Str(batch_id);
   w.Str("budget");
-  Costs(w, budget);
+  Costs(w, batch.budget);
   w.Str("items");
   w.Array(static_cast<uint32_t>(specs.size()));
   for (size_t i = 0; i < specs.size(); ++i) {

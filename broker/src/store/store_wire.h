@@ -52,7 +52,7 @@ std::string LayoutStepArgs(const std::string& token, int64_t ttl_ms, uint32_t bu
 // ARGV[2] of enqueue.lua: every spec encoded as the record's spec (task_record.h), stamped
 // with `now_ms` as its creation time; the request ids (`requests`, those with an id) too.
 std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
-                        const protocol::CostMap& budget,
+                        const BatchSettings& batch,
                         const std::vector<protocol::TaskSpec>& specs,
                         const std::vector<std::string>& owners,
                         const std::vector<RequestKey>& requests, int64_t now_ms,

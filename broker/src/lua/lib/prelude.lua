@@ -482,6 +482,80 @@ local function release(t)
   if nbf > NOW then push_delayed(t, nbf) else push_ready(t) end
 end
 
+-- A task that ended: each blocked child of it whose other parents have all ended too is
+-- released (ready or delayed). Returns their ids. A success always does this; a death does it
+-- in an on_failure=continue batch (member_died).
+local function release_children(t)
+  local released = {}
+  if t.kids ~= '1' then return released end
+  local dk = deps_key(t.id)
+  for _, cid in ipairs(redis.call('SMEMBERS', dk)) do
+    local c = load(cid)
+    if c and c.state == 'blocked' then
+      if redis.call('HINCRBY', task_key(cid), 'pending', -1) <= 0 then
+        release(c)
+        released[#released + 1] = cid
+      end
+    end
+  end
+  redis.call('DEL', dk)
+  return released
+end
+
+-- A batch's failure policy: batch:<id> field onf, absent for cancel_dependents (the default,
+-- and every batch stored before issue 22).
+local function batch_policy(b)
+  if b == '' then return '' end
+  return redis.call('HGET', batch_key(b), 'onf') or ''
+end
+
+-- The reason stored with the tasks a fail_fast batch cancels when one of its tasks dies.
+local FAIL_FAST_REASON = 'batch_failed'
+
+-- The one place where a task that died (dead-lettered after its last attempt or a
+-- non-retryable error; the `expired` state of issue 22 joins here too) acts on the rest of
+-- its batch, by the batch's on_failure:
+--   cancel_dependents (default): its unfinished descendants are cancelled (dependency_failed);
+--   continue: its blocked children count it as ended, like a success: each one whose parents
+--     have all ended is released and receives the error in TASK parent_errors (claim.lua);
+--   fail_fast: every unfinished task of the batch is cancelled with reason batch_failed (a
+--     running one gets cancel=batch_failed: its worker is sent CANCEL_TASK, and the attempt
+--     then ends cancelled), then their dependents outside the batch (dependency_failed).
+-- Returns released ids, cancelled ids, the cancelled ids whose reason is batch_failed, and
+-- the running tasks whose cancel it requested as a flat {id, worker, token, ...}.
+local function member_died(t)
+  local onf = batch_policy(t.batch)
+  if onf == 'continue' then
+    return release_children(t), {}, {}, {}
+  end
+  if onf ~= 'fail_fast' then
+    return {}, cascade(t, 'dependency_failed'), {}, {}
+  end
+  local can, ff, creq, gone = {}, {}, {}, {}
+  for _, id in ipairs(redis.call('SMEMBERS', batch_key(t.batch) .. ':tasks')) do
+    local m = id ~= t.id and load(id) or nil
+    if m and m.state == 'running' then
+      if m.cancel == '' then
+        redis.call('HSET', task_key(id), 'cancel', FAIL_FAST_REASON)
+        local tok = lease_token(m)
+        creq[#creq + 1] = id
+        creq[#creq + 1] = m.worker
+        creq[#creq + 1] = tok ~= '' and tok or '0'
+      end
+    elseif m and cancel_now(m, FAIL_FAST_REASON) then
+      can[#can + 1] = id
+      ff[#ff + 1] = id
+      gone[#gone + 1] = m
+    end
+  end
+  -- Tasks outside the batch that depend on it can never run now either.
+  gone[#gone + 1] = t
+  for _, m in ipairs(gone) do
+    for _, cid in ipairs(cascade(m, 'dependency_failed')) do can[#can + 1] = cid end
+  end
+  return {}, can, ff, creq
+end
+
 -- Lease removals are collected and written once per call (flush_leases).
 local lease_rm, wlease_rm, wlease_order = {}, {}, {}
 local function remove_lease(t)
@@ -527,7 +601,8 @@ end
 -- Records a failed attempt of a running task whose lease is already removed: retry after
 -- backoff, dead letter (last attempt or not retryable), or cancelled (cancel was requested).
 -- Returns the finish item {s = status, id, q = queue, b = batch, at = ready_at ms, att =
--- attempt, rel = released ids, can = cancelled ids} (finish.lua adds sum and bud); rel and
+-- attempt, rel = released ids, can = cancelled ids} (finish.lua adds sum and bud; a death in
+-- a fail_fast batch adds ff and creq: member_died); rel and
 -- can are left out when empty (the broker reads nil as none): most items release and cancel
 -- nothing, and every table packed costs the hot path.
 local function finish_item(status, t, at, att, released, cancelled)
@@ -579,7 +654,11 @@ local function fail_attempt(t, code, msg, retryable)
     dead_queues[t.queue] = true
     dead_order[#dead_order + 1] = t.queue
   end
-  return finish_item('dead', t, 0, att, {}, cascade(t, 'dependency_failed'))
+  local rel, can, ff, creq = member_died(t)
+  local item = finish_item('dead', t, 0, att, rel, can)
+  if #ff > 0 then item.ff = ff end
+  if #creq > 0 then item.creq = creq end
+  return item
 end
 
 -- The dead letters a dead_retry/dead_purge call acts on, as loaded tasks. Reads the map A:
