@@ -232,6 +232,7 @@ Result<void> ValidateBatchSpec(const protocol::BatchSpec& batch) {
     if (auto r = protocol::ValidateName(batch.id, "id"); !r) return r;
   }
   if (batch.tasks.empty()) return Invalid("tasks", "a batch needs at least one task");
+  if (auto r = protocol::ValidateOnFailure(batch.on_failure, "on_failure"); !r) return r;
   // The broker's words (it checks them before copying the labels into every task).
   if (auto r = protocol::ValidateLabels(batch.labels, "batch.labels",
                                         protocol::SpecLimits{}.max_labels,
@@ -279,7 +280,7 @@ Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text) {
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
     return MakeError(ErrorCode::kInvalidArgument, "not valid JSON: " + what);
   }
-  if (auto r = CheckKeys(doc, "", {"id", "budget", "labels", "tasks"}); !r) {
+  if (auto r = CheckKeys(doc, "", {"id", "budget", "labels", "tasks", "on_failure"}); !r) {
     return std::unexpected(r.error());
   }
   protocol::BatchSpec batch;
@@ -299,6 +300,11 @@ Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text) {
       if (!d) return std::unexpected(d.error());
       batch.budget[key] = *d;
     }
+  }
+  if (doc.contains("on_failure")) {
+    auto p = GetString(doc["on_failure"], "on_failure");
+    if (!p) return std::unexpected(p.error());
+    batch.on_failure = *p;
   }
   if (doc.contains("labels")) {
     auto l = GetLabels(doc["labels"], "labels");

@@ -87,6 +87,20 @@ TEST(BatchFileTest, ErrorsNameTheJsonPath) {
             "batch.labels: a key of 0 bytes is out of range (allowed: 1..256 bytes)");
 }
 
+// Issue 22: on_failure, one of three values, cancel_dependents when absent.
+TEST(BatchFileTest, OnFailureIsReadAndAnUnknownValueNamesTheThree) {
+  auto r = ParseBatchFile(R"({"on_failure": "fail_fast", "tasks": [{"name": "a", "type": "echo"}]})");
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->on_failure, "fail_fast");
+  EXPECT_EQ(ParseBatchFile(R"({"tasks": [{"name": "a", "type": "echo"}]})")->on_failure,
+            "cancel_dependents");
+  EXPECT_EQ(ErrorOf(R"({"on_failure": "explode", "tasks": [{"name": "a", "type": "echo"}]})"),
+            "on_failure: unknown value 'explode' (allowed: cancel_dependents, continue, "
+            "fail_fast)");
+  EXPECT_EQ(ErrorOf(R"({"on_failure": 3, "tasks": [{"name": "a", "type": "echo"}]})"),
+            "on_failure: expected a string, got number");
+}
+
 TEST(BatchFileTest, ACycleIsRefusedWithItsPath) {
   auto r = ParseBatchFile(R"({"tasks": [
       {"name": "a", "type": "echo", "depends_on": ["c"]},

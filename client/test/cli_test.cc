@@ -78,6 +78,16 @@ TEST(CliTest, AnInvalidBatchFileExitsTwoNamingThePath) {
   EXPECT_NE(r.err.find("tasks[0].depends_on[0]: unknown task 'fetch'"), std::string::npos) << r.err;
 }
 
+// Issue 22: --on-failure is checked before any broker is asked, naming what is allowed.
+TEST(CliTest, AnUnknownOnFailureIsAUsageErrorNamingTheThree) {
+  std::string path = ::testing::TempDir() + "/cli_test_policy.json";
+  std::ofstream(path) << R"({"tasks": [{"name": "a", "type": "echo"}]})";
+  ExpectUsage({"batch", "run", path, "--on-failure", "explode"},
+              "--on-failure: unknown value 'explode' (allowed: cancel_dependents, continue, "
+              "fail_fast)");
+  ExpectUsage({"batch", "submit", path, "--on-failure", "stop"}, "allowed: cancel_dependents");
+}
+
 TEST(CliTest, BadPayloadsAndNamesAreUsageErrorsThatSayWhatIsWrong) {
   ExpectUsage({"submit", "--type", "exec", "--payload", R"({"argv": ["ls"],})"},
               "--payload: starts with '{' but is not valid JSON");

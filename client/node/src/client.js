@@ -380,7 +380,7 @@ export class Client extends EventEmitter {
   }
 
   // Submits a batch: {id?, tasks (each with a unique name; dependsOn by name), budget?,
-  // labels?, subscribe?}. Resolves with {status, events}: the BatchStatus (status.tasks
+  // labels?, onFailure? ('cancel_dependents', 'continue' or 'fail_fast'), subscribe?}. Resolves with {status, events}: the BatchStatus (status.tasks
   // maps each name to its task id) and, with subscribe, a Subscription that sees every
   // event from the first (else null).
   async submitBatch({subscribe = false, ...spec}) {

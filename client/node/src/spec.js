@@ -109,8 +109,11 @@ export function normalizeTaskSpec(spec, path = 'task') {
   return out;
 }
 
+// A batch's on_failure policies (docs/protocol.md 7.7).
+export const ON_FAILURE = ['cancel_dependents', 'continue', 'fail_fast'];
+
 export function normalizeBatchSpec(batch) {
-  if (batch) checkKeys(batch, new Set(['id', 'tasks', 'budget', 'labels']), 'batch');
+  if (batch) checkKeys(batch, new Set(['id', 'tasks', 'budget', 'labels', 'onFailure']), 'batch');
   if (!batch || !Array.isArray(batch.tasks) || batch.tasks.length === 0) {
     throw new InvalidSpec('tasks: a batch needs at least one task');
   }
@@ -127,7 +130,11 @@ export function normalizeBatchSpec(batch) {
     check(names.has(d), `tasks[${i}].depends_on[${j}]`, `unknown task '${d}'`);
   }));
   if (batch.id) check(NAME.test(batch.id), 'id', `'${batch.id}' must match [A-Za-z0-9_.-]{1,128}`);
-  return {id: batch.id ?? '', tasks, budget: batch.budget ?? {}, labels: batch.labels ?? {}};
+  const onFailure = batch.onFailure ?? 'cancel_dependents';
+  check(ON_FAILURE.includes(onFailure), 'batch.on_failure',
+      `unknown value '${onFailure}' (allowed: cancel_dependents, continue, fail_fast)`);
+  return {id: batch.id ?? '', tasks, budget: batch.budget ?? {}, labels: batch.labels ?? {},
+          onFailure};
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';

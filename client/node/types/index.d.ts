@@ -129,7 +129,12 @@ export interface BatchStatus {
   createdMs: number;
   finishedMs: number;
   criticalPathMs: U64;
+  /** the batch's failure policy */
+  onFailure: OnFailure;
 }
+
+/** What a batch task that dies does to the rest (docs/protocol.md 7.7). */
+export type OnFailure = 'cancel_dependents' | 'continue' | 'fail_fast';
 
 export interface BatchEvent {
   batchId: string;
@@ -185,6 +190,8 @@ export interface BatchSubmission {
   tasks: Array<TaskSpec & {name: string}>;
   budget?: Record<string, number>;
   labels?: Record<string, string>;
+  /** default 'cancel_dependents' */
+  onFailure?: OnFailure;
   subscribe?: boolean;
 }
 
@@ -285,6 +292,8 @@ export interface Task {
   readonly payload: Buffer;
   /** parent name -> its output (batch members) */
   readonly parents: Record<string, Buffer>;
+  /** parent name -> its error, for parents that died (an onFailure 'continue' batch) */
+  readonly parentErrors: Record<string, {code: string; message: string; retryable: boolean}>;
   readonly name: string;
   readonly batchId: string;
   readonly labels: Record<string, string>;

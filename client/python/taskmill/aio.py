@@ -280,17 +280,19 @@ class AsyncClient:
 
     async def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                            id: str = "", budget: Optional[Mapping[str, float]] = None,
-                           labels: Optional[Mapping[str, str]] = None) -> m.BatchStatus:
-        spec = calls.batch_spec(tasks, id, budget, labels)
+                           labels: Optional[Mapping[str, str]] = None,
+                           on_failure: str = "cancel_dependents") -> m.BatchStatus:
+        spec = calls.batch_spec(tasks, id, budget, labels, on_failure)
         return await self._run(calls.submit_batch(spec, False, self.request_timeout))
 
     async def submit_batch_subscribed(
             self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *, id: str = "",
             budget: Optional[Mapping[str, float]] = None,
             labels: Optional[Mapping[str, str]] = None,
-            callback: Optional[AsyncEventCallback] = None) -> AsyncSubscribedBatch:
+            callback: Optional[AsyncEventCallback] = None,
+            on_failure: str = "cancel_dependents") -> AsyncSubscribedBatch:
         """Submits a batch subscribed to its events from the start (none is missed)."""
-        spec = calls.batch_spec(tasks, id, budget, labels)
+        spec = calls.batch_spec(tasks, id, budget, labels, on_failure)
         if not spec.id:
             spec.id = calls.new_batch_id()
         sub = AsyncSubscription(self, spec.id, callback)

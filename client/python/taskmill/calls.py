@@ -251,14 +251,19 @@ def complete(task_id: str, token: str, output: Union[bytes, str],
 
 def batch_spec(tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], id: str,
                budget: Optional[Mapping[str, float]],
-               labels: Optional[Mapping[str, str]]) -> m.BatchSpec:
+               labels: Optional[Mapping[str, str]],
+               on_failure: str = "cancel_dependents") -> m.BatchSpec:
     if isinstance(tasks, m.BatchSpec):
         spec = tasks
     else:
         spec = m.BatchSpec(tasks=list(tasks), id=id, budget=dict(budget or {}),
-                           labels=dict(labels or {}))
+                           labels=dict(labels or {}), on_failure=on_failure)
     if not spec.tasks:
         raise InvalidSpec("batch.tasks: at least one task is needed")
+    try:
+        m.validate_on_failure(spec.on_failure, "batch.on_failure")
+    except ValueError as e:
+        raise InvalidSpec(str(e)) from None
     validate_labels(spec.labels, "batch.labels")
     for i, t in enumerate(spec.tasks):
         validate_spec(t, f"batch.tasks[{i}]")

@@ -311,17 +311,20 @@ class Client:
     def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                      id: str = ..., budget: Optional[Mapping[str, float]] = ...,
                      labels: Optional[Mapping[str, str]] = ...,
+                     on_failure: str = ...,
                      subscribe: None = ...) -> m.BatchStatus: ...
 
     @overload
     def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                      id: str = ..., budget: Optional[Mapping[str, float]] = ...,
                      labels: Optional[Mapping[str, str]] = ...,
+                     on_failure: str = ...,
                      subscribe: Union[bool, EventCallback]) -> SubscribedBatch: ...
 
     def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                      id: str = "", budget: Optional[Mapping[str, float]] = None,
                      labels: Optional[Mapping[str, str]] = None,
+                     on_failure: str = "cancel_dependents",
                      subscribe: Union[None, bool, EventCallback] = None
                      ) -> Union[m.BatchStatus, SubscribedBatch]:
         """Submits a batch: tasks with unique names, ``depends_on`` naming others.
@@ -329,8 +332,9 @@ class Client:
         Returns its BatchStatus (``tasks`` maps name -> task id). With ``subscribe``
         (True for an iterator, or a callback) it returns a SubscribedBatch whose
         subscription saw every event: it is registered before the batch is sent, under
-        an id chosen here when the batch has none."""
-        spec = calls.batch_spec(tasks, id, budget, labels)
+        an id chosen here when the batch has none. ``on_failure``: what a task that dies
+        does to the rest, "cancel_dependents", "continue" or "fail_fast" (README)."""
+        spec = calls.batch_spec(tasks, id, budget, labels, on_failure)
         if subscribe is None or subscribe is False:
             return self._run(calls.submit_batch(spec, False, self.request_timeout))
         if not spec.id:

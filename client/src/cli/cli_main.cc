@@ -24,8 +24,10 @@ commands:
                               wait until the tasks finish; exit 1 unless all succeeded
   cancel ID... | --batch ID [--reason R]
                               cancel tasks, or the unfinished rest of a batch
-  batch run FILE [--follow] [--id ID]
-                              submit a batch file (JSON); --follow shows progress until it ends
+  batch run|submit FILE [--follow] [--id ID] [--on-failure POLICY]
+                              submit a batch file (JSON); --follow shows progress until it
+                              ends; --on-failure: cancel_dependents (default), continue or
+                              fail_fast
   batch status ID             show a batch
   batch watch ID              follow a batch (submitted earlier, by anyone) until it ends
   stats [--queue Q]... [--watch [--interval-ms N] [--count N]]
@@ -68,7 +70,8 @@ global flags (before the command; --json and --broker may also follow it):
                     CURVE roles the DLQ and SCHEDULE need an admin key
                     [env TASKMILL_CURVE_ADMIN_KEY_FILE]
 
-flags of queue limit, schedule and complete (`taskmill COMMAND --help` explains each):
+flags of batch run, queue limit, schedule and complete (`taskmill COMMAND --help` explains each):
+  --on-failure POLICY        when a batch task dies: cancel_dependents, continue or fail_fast
   --rate N/s|N/m|N/h         tasks started per second, minute or hour
   --concurrency N            tasks running at once
   --cost-rate NAME=AMOUNT/h  spend over the sliding window

@@ -150,6 +150,7 @@ json ToJson(const protocol::BatchStatus& b) {
   out["created_ms"] = b.created_ms;
   out["finished_ms"] = b.finished_ms;
   out["critical_path_ms"] = b.critical_path_ms;
+  out["on_failure"] = b.on_failure;
   return out;
 }
 
