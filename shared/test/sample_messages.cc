@@ -109,6 +109,13 @@ std::vector<Sample> SampleMessages() {
     out.push_back({"batch_policy_continue", Batch{19, b, false, ""}});
     b.on_failure = "fail_fast";
     out.push_back({"batch_policy_fail_fast", Batch{20, b, false, ""}});
+    // Issue 22: a finally task (BatchSpec.finally, after on_failure).
+    TaskSpec fin;
+    fin.name = "finally";
+    fin.queue = "ops";
+    fin.type = "report";
+    b.finally = fin;
+    out.push_back({"batch_finally", Batch{21, b, true, ""}});
   }
   out.push_back(
       {"wait", Wait{4, {"01JD0000000000000000000001", "01JD0000000000000000000002"}, 5000}});
@@ -310,6 +317,11 @@ std::vector<Sample> SampleMessages() {
     b.on_failure = "fail_fast";
     r.batch = b;
     out.push_back({"batch_policy_reply", r});
+    // Issue 22: its finally task, named and in its state (GET of the batch).
+    r.req_id = 21;
+    r.batch->finally_id = "01JD0000000000000000000003";
+    r.batch->finally_state = "running";
+    out.push_back({"batch_finally_reply", r});
   }
   out.push_back({"result", ResultMsg{FullInfo()}});
   {

@@ -151,6 +151,7 @@ export const BatchSpec = [
   f('budget', 'costMap'),
   f('labels', 'strMap'),
   f('on_failure', 'str', {def: 'cancel_dependents'}),
+  f('finally', 'optObj', {schema: TaskSpec}),
 ];
 
 export const BatchStatus = [
@@ -166,6 +167,8 @@ export const BatchStatus = [
   f('finished_ms', 'i64'),
   f('critical_path_ms', 'u64'),
   f('on_failure', 'str', {def: 'cancel_dependents'}),
+  f('finally_id', 'str'),
+  f('finally_state', 'str'),
 ];
 
 export const WireError = [

@@ -393,6 +393,9 @@ class BatchSpec:
     # cancelled), "continue" (its children still run, given its error in
     # ``task.parent_errors``) or "fail_fast" (every unfinished task is cancelled).
     on_failure: str = "cancel_dependents"
+    # Runs once when every other task has ended, whatever the outcome; its payload is the
+    # batch summary (JSON). Wire key "finally" (a Python keyword, hence the name).
+    finally_task: Optional[TaskSpec] = None
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -413,6 +416,7 @@ BatchSpec.FIELDS = (
     Field("budget", COST_MAP),
     Field("labels", STR_MAP),
     Field("on_failure", STR),
+    Field("finally", OPT_OBJ, attr="finally_task", cls=TaskSpec),
 )
 
 
@@ -432,6 +436,8 @@ class BatchStatus:
     finished_ms: int = 0
     critical_path_ms: int = 0
     on_failure: str = "cancel_dependents"
+    finally_id: str = ""     # its finally task, if it has one
+    finally_state: str = ""  # that task's state (GET of a batch; "" until it is stored)
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -453,6 +459,8 @@ BatchStatus.FIELDS = (
     Field("finished_ms", INT),
     Field("critical_path_ms", UINT),
     Field("on_failure", STR),
+    Field("finally_id", STR),
+    Field("finally_state", STR),
 )
 
 

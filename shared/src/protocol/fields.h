@@ -174,6 +174,7 @@ void Fields(V& v, S& x) {
   v.CostMap("budget", x.budget);
   v.StrMap("labels", x.labels);
   v.Str("on_failure", x.on_failure, kOnFailureCancelDependents);
+  v.OptObj("finally", x.finally);
 }
 
 template <class V, class S>
@@ -191,6 +192,8 @@ void Fields(V& v, S& x) {
   v.Int("finished_ms", x.finished_ms);
   v.Uint("critical_path_ms", x.critical_path_ms);
   v.Str("on_failure", x.on_failure, kOnFailureCancelDependents);
+  v.Str("finally_id", x.finally_id);
+  v.Str("finally_state", x.finally_state);
 }
 
 template <class V, class S>

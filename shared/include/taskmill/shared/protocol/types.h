@@ -207,6 +207,9 @@ struct BatchSpec {
   // descendants are cancelled), continue (its children still run, given its error in
   // TASK parent_errors), fail_fast (every unfinished task of the batch is cancelled).
   std::string on_failure = kOnFailureCancelDependents;
+  // Run once when every other task of the batch is terminal, whatever the outcome; its input
+  // (payload) is the batch summary (docs/protocol.md 7.7.1). No parents, payload or delay.
+  std::optional<TaskSpec> finally;
 
   friend bool operator==(const BatchSpec&, const BatchSpec&) = default;
 };
@@ -225,6 +228,8 @@ struct BatchStatus {
   int64_t finished_ms = 0;
   uint64_t critical_path_ms = 0;
   std::string on_failure = kOnFailureCancelDependents;  // the batch's failure policy
+  std::string finally_id;     // its finally task's id (empty: none); stored once it ends
+  std::string finally_state;  // GET of a batch: that task's state ("" until it is stored)
 
   friend bool operator==(const BatchStatus&, const BatchStatus&) = default;
 };

@@ -94,6 +94,11 @@ Result<void> ValidateCompletionToken(std::string_view token, std::string_view wh
 // A BatchSpec's on_failure: cancel_dependents, continue or fail_fast; anything else is
 // kInvalidArgument naming the three. `where` names the field ("batch.on_failure").
 Result<void> ValidateOnFailure(std::string_view value, std::string_view where);
+// A BatchSpec's finally task: a valid spec (ValidateTaskSpec) with no depends_on, payload
+// (its input is the batch summary), not_before_ms, idempotency_key or batch_id. `where`
+// names it ("batch.finally").
+Result<void> ValidateFinally(const TaskSpec& spec, std::string_view where,
+                             const SpecLimits& limits = {});
 
 // Periodic schedules (SCHEDULE add): a valid name; exactly one of a cron expression
 // (CronExpr::Parse) and every_ms (kMinScheduleEveryMs to kMaxDurationMs); tz only with cron,
