@@ -34,6 +34,13 @@ void TaskLifecycle::PublishQueues(const std::vector<std::string>& queues) {
 void TaskLifecycle::PublishBatches(const BatchChanges& batches) {
   if (batches.empty()) return;
   for (auto* o : observers_) o->BatchesChanged(batches);
+  // A batch that just ended stored its finally task as ready (start_finally in
+  // lib/prelude.lua): wake the idle workers, as a release does.
+  if (std::any_of(batches.begin(), batches.end(), [](const protocol::BatchStatus& b) {
+        return !b.finally_id.empty() && b.state != "running" && !b.state.empty();
+      })) {
+    PublishQueues({""});
+  }
 }
 
 // ---- submits ----

@@ -641,6 +641,8 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   }
   protocol::CostMap budget = spec.budget;
   std::string on_failure = spec.on_failure;
+  std::optional<protocol::TaskSpec> finally = std::move(spec.finally);
+  if (finally && finally->id.empty()) finally->id = NewId();
   auto warnings = UnservedTypeWarnings(ctx_.workers, spec.tasks, ServedByOtherBrokers());
   auto resolved = ResolveBatch(std::move(spec));
   if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
@@ -651,11 +653,13 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   status.tasks = resolved->ids_by_name;
   status.budget = std::move(budget);
   status.on_failure = on_failure;
+  if (finally) status.finally_id = finally->id;
   // Arguments are evaluated in no set order: take what the call needs before the callback
   // captures `status` by move.
   std::string batch_id = resolved->batch_id;
   BatchSettings settings(status.budget);
   settings.on_failure = std::move(on_failure);
+  settings.finally = std::move(finally);
   if (batch.subscribe) {
     // Announced before the batch is stored (SubmitBatch writes it now, not at the turn's
     // end), so a broker whose worker starts a task at once already knows who watches it.

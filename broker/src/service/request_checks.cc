@@ -133,6 +133,11 @@ Result<void> CheckBatch(protocol::BatchSpec& batch, const BrokerOptions& o) {
     }
     stored += task.payload.size() + protocol::LabelBytes(task.labels);
   }
+  if (batch.finally) {
+    for (const auto& [k, v] : batch.labels) batch.finally->labels.emplace(k, v);
+    if (auto r = protocol::ValidateFinally(*batch.finally, "batch.finally", limits); !r) return r;
+    stored += protocol::LabelBytes(batch.finally->labels);
+  }
   if (stored > o.max_frame_bytes) {
     return Invalid("batch: its tasks would store " + std::to_string(stored) +
                    " bytes of payload and labels (batch labels once per task), over the "

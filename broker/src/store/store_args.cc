@@ -276,10 +276,28 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
   }
   MsgpackWriter w;
   bool policy = batch.on_failure != protocol::kOnFailureCancelDependents;
-  w.Map((tagged > 0 ? 5 : 4) + (tick != nullptr ? 1 : 0) + (policy ? 1 : 0));
+  bool fin = batch.finally.has_value() && !batch_id.empty();
+  w.Map((tagged > 0 ? 5 : 4) + (tick != nullptr ? 1 : 0) + (policy ? 1 : 0) + (fin ? 1 : 0));
   if (policy) {
     w.Str("onf");
     w.Str(batch.on_failure);
+  }
+  if (fin) {
+    // The finally task: stored when the batch ends, owned as the batch's first task, no
+    // member (its record's batch is ""), its creation time the batch's.
+    const protocol::TaskSpec& f = *batch.finally;
+    w.Str("fin");
+    w.Map(5);
+    w.Str("id");
+    w.Str(f.id);
+    w.Str("spec");
+    w.Str(record::EncodeSpec(f, "", owners.empty() ? kNoOwner : owners[0], now_ms));
+    w.Str("queue");
+    w.Str(f.queue);
+    w.Str("type");
+    w.Str(f.type);
+    w.Str("prio");
+    w.Uint(f.priority);
   }
   if (tick != nullptr) {
     // Decimal strings: compared with the hash's next_run as written.

@@ -43,6 +43,8 @@ Result<protocol::BatchStatus> BatchFromMap(const std::map<std::string, std::stri
   b.finished_ms = ToInt(m, "finished");
   b.budget_exceeded = Field(m, "budget_exceeded") == "1";
   if (auto onf = Field(m, "onf"); !onf.empty()) b.on_failure = std::move(onf);
+  b.finally_id = Field(m, "fid");
+  b.finally_state = Field(m, "fstate");  // get_batch.lua only
   for (const auto& [k, v] : m) {
     if (k.starts_with("n:")) {
       b.counts[k.substr(2)] = static_cast<uint32_t>(std::strtoll(v.c_str(), nullptr, 10));

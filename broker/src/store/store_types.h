@@ -65,6 +65,10 @@ struct BatchSettings {
   // cancel_dependents (stored as nothing: batches before issue 22 read the same), continue or
   // fail_fast (docs/protocol.md 7.7).
   std::string on_failure = protocol::kOnFailureCancelDependents;
+  // Run once when the batch ends (its id set; batch_id empty: it is no member). The store
+  // keeps its spec in the batch record and stores it, with the summary as its payload, in
+  // the call that ends the batch (start_finally in lib/prelude.lua).
+  std::optional<protocol::TaskSpec> finally;
 };
 
 // Batches whose counts changed in a call, with their new aggregate state.
