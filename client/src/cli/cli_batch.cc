@@ -9,6 +9,7 @@
 #include "cli/json_convert.h"
 #include "cli/render.h"
 #include "taskmill/client/batch_file.h"
+#include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::client::cli {
 namespace {
