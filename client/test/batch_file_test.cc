@@ -101,6 +101,26 @@ TEST(BatchFileTest, OnFailureIsReadAndAnUnknownValueNamesTheThree) {
             "on_failure: expected a string, got number");
 }
 
+// Issue 22: a finally task, named "finally" when the file leaves the name out.
+TEST(BatchFileTest, AFinallyTaskIsReadAndChecked) {
+  auto r = ParseBatchFile(R"({"finally": {"type": "report", "queue": "ops"},
+      "tasks": [{"name": "a", "type": "echo"}]})");
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_TRUE(r->finally.has_value());
+  EXPECT_EQ(r->finally->name, "finally");
+  EXPECT_EQ(r->finally->type, "report");
+  EXPECT_EQ(r->finally->queue, "ops");
+  EXPECT_FALSE(ParseBatchFile(R"({"tasks": [{"name": "a", "type": "echo"}]})")->finally);
+  EXPECT_EQ(ErrorOf(R"({"finally": {"type": "r", "payload": "x"},
+      "tasks": [{"name": "a", "type": "echo"}]})"),
+            "finally.payload: must be empty (the finally task's input is the batch summary)");
+  EXPECT_EQ(ErrorOf(R"({"finally": {"type": "r", "depends_on": ["a"]},
+      "tasks": [{"name": "a", "type": "echo"}]})"),
+            "finally.depends_on: must be empty (the finally task runs after every other task)");
+  EXPECT_EQ(ErrorOf(R"({"finally": "report", "tasks": [{"name": "a", "type": "echo"}]})"),
+            "finally: expected a task object, got string");
+}
+
 TEST(BatchFileTest, ACycleIsRefusedWithItsPath) {
   auto r = ParseBatchFile(R"({"tasks": [
       {"name": "a", "type": "echo", "depends_on": ["c"]},

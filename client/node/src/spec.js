@@ -113,7 +113,7 @@ export function normalizeTaskSpec(spec, path = 'task') {
 export const ON_FAILURE = ['cancel_dependents', 'continue', 'fail_fast'];
 
 export function normalizeBatchSpec(batch) {
-  if (batch) checkKeys(batch, new Set(['id', 'tasks', 'budget', 'labels', 'onFailure']), 'batch');
+  if (batch) checkKeys(batch, new Set(['id', 'tasks', 'budget', 'labels', 'onFailure', 'finally']), 'batch');
   if (!batch || !Array.isArray(batch.tasks) || batch.tasks.length === 0) {
     throw new InvalidSpec('tasks: a batch needs at least one task');
   }
@@ -133,8 +133,22 @@ export function normalizeBatchSpec(batch) {
   const onFailure = batch.onFailure ?? 'cancel_dependents';
   check(ON_FAILURE.includes(onFailure), 'batch.on_failure',
       `unknown value '${onFailure}' (allowed: cancel_dependents, continue, fail_fast)`);
+  let fin = null;
+  if (batch.finally != null) {
+    fin = normalizeTaskSpec(batch.finally, 'finally');
+    const why = {
+      dependsOn: 'must be empty (the finally task runs after every other task)',
+      payload: 'must be empty (the finally task\'s input is the batch summary)',
+      notBeforeMs: 'must be 0 (it runs when the batch ends)',
+      idempotencyKey: 'must be empty', batchId: 'must be empty'};
+    for (const [key, what] of Object.entries(why)) {
+      const v = fin[key];
+      const set = v != null && (v.length ?? Number(v)) > 0;
+      check(!set, `batch.finally.${key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())}`, what);
+    }
+  }
   return {id: batch.id ?? '', tasks, budget: batch.budget ?? {}, labels: batch.labels ?? {},
-          onFailure};
+          onFailure, finally: fin};
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import {after, before, describe, test} from 'node:test';
 
 import {Client, InvalidSpec, PermanentError, Worker} from '../src/index.js';
-import {Cluster, missingBinaries} from './cluster.mjs';
+import {Cluster, missingBinaries, waitFor} from './cluster.mjs';
 
 describe('batch onFailure against a live cluster', {skip: missingBinaries() ?? false}, () => {
   let cluster;
@@ -23,6 +23,8 @@ describe('batch onFailure against a live cluster', {skip: missingBinaries() ?? f
       throw new PermanentError('it could not', 'bad_input');
     });
     worker.handle('ok', async () => Buffer.from('fine'));
+    worker.handle('summary', async (task) => Buffer.from(JSON.stringify(
+        {got: JSON.parse(task.payload.toString()), batchId: task.batchId})));
     worker.handle('report', async (task) => Buffer.from(JSON.stringify({
       parents: Object.fromEntries(Object.entries(task.parents).map(([k, v]) => [k, v.toString()])),
       errors: task.parentErrors,
@@ -68,6 +70,29 @@ describe('batch onFailure against a live cluster', {skip: missingBinaries() ?? f
     assert.equal(tasks.slow.attempts, 1);
     assert.equal(tasks.after.state, 'cancelled');
     assert.equal(tasks.after.attempts, 0);
+  });
+
+  test('a finally task runs once with the batch summary', async () => {
+    const {status} = await client.submitBatch({tasks: [t('root', 'die'), t('ok', 'ok')],
+      finally: {type: 'summary', queue: 'polq'}});
+    assert.ok(status.finallyId);
+    await waitFor('the finally task to run', async () =>
+      (await client.getBatch(status.id)).finallyState === 'succeeded');
+    const fin = await client.get(status.finallyId);
+    assert.equal(fin.attempts, 1);
+    const out = JSON.parse(fin.output.toString());
+    assert.equal(out.batchId, '');
+    assert.equal(out.got.batch_id, status.id);
+    assert.equal(out.got.state, 'partial');
+    assert.deepEqual(out.got.counts, {failed: 1, succeeded: 1});
+    assert.equal(out.got.tasks.ok.output, 'fine');
+    assert.equal(out.got.tasks.root.error.code, 'bad_input');
+  });
+
+  test('a finally task with parents is refused before sending', async () => {
+    await assert.rejects(client.submitBatch({tasks: [t('a', 'ok')],
+      finally: {type: 'ok', dependsOn: ['a']}}),
+    (err) => err instanceof InvalidSpec && /batch\.finally\.depends_on/.test(err.message));
   });
 
   test('an unknown policy is refused before sending, naming the three', async () => {

@@ -131,6 +131,9 @@ export interface BatchStatus {
   criticalPathMs: U64;
   /** the batch's failure policy */
   onFailure: OnFailure;
+  /** its finally task's id ('' = none) and, from getBatch, that task's state */
+  finallyId: string;
+  finallyState: string;
 }
 
 /** What a batch task that dies does to the rest (docs/protocol.md 7.7). */
@@ -192,6 +195,8 @@ export interface BatchSubmission {
   labels?: Record<string, string>;
   /** default 'cancel_dependents' */
   onFailure?: OnFailure;
+  /** run once when the batch ends, whatever its outcome; its payload is the batch summary */
+  finally?: TaskSpec;
   subscribe?: boolean;
 }
 

@@ -281,8 +281,9 @@ class AsyncClient:
     async def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                            id: str = "", budget: Optional[Mapping[str, float]] = None,
                            labels: Optional[Mapping[str, str]] = None,
-                           on_failure: str = "cancel_dependents") -> m.BatchStatus:
-        spec = calls.batch_spec(tasks, id, budget, labels, on_failure)
+                           on_failure: str = "cancel_dependents",
+                           finally_task: Optional[m.TaskSpec] = None) -> m.BatchStatus:
+        spec = calls.batch_spec(tasks, id, budget, labels, on_failure, finally_task)
         return await self._run(calls.submit_batch(spec, False, self.request_timeout))
 
     async def submit_batch_subscribed(
@@ -290,9 +291,10 @@ class AsyncClient:
             budget: Optional[Mapping[str, float]] = None,
             labels: Optional[Mapping[str, str]] = None,
             callback: Optional[AsyncEventCallback] = None,
-            on_failure: str = "cancel_dependents") -> AsyncSubscribedBatch:
+            on_failure: str = "cancel_dependents",
+            finally_task: Optional[m.TaskSpec] = None) -> AsyncSubscribedBatch:
         """Submits a batch subscribed to its events from the start (none is missed)."""
-        spec = calls.batch_spec(tasks, id, budget, labels, on_failure)
+        spec = calls.batch_spec(tasks, id, budget, labels, on_failure, finally_task)
         if not spec.id:
             spec.id = calls.new_batch_id()
         sub = AsyncSubscription(self, spec.id, callback)

@@ -252,12 +252,14 @@ def complete(task_id: str, token: str, output: Union[bytes, str],
 def batch_spec(tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], id: str,
                budget: Optional[Mapping[str, float]],
                labels: Optional[Mapping[str, str]],
-               on_failure: str = "cancel_dependents") -> m.BatchSpec:
+               on_failure: str = "cancel_dependents",
+               finally_task: Optional[m.TaskSpec] = None) -> m.BatchSpec:
     if isinstance(tasks, m.BatchSpec):
         spec = tasks
     else:
         spec = m.BatchSpec(tasks=list(tasks), id=id, budget=dict(budget or {}),
-                           labels=dict(labels or {}), on_failure=on_failure)
+                           labels=dict(labels or {}), on_failure=on_failure,
+                           finally_task=finally_task)
     if not spec.tasks:
         raise InvalidSpec("batch.tasks: at least one task is needed")
     try:
@@ -271,6 +273,17 @@ def batch_spec(tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], id: str,
             raise InvalidSpec(f"batch.tasks[{i}].name: a batch task needs a name")
     if spec.id:
         _name(spec.id, "batch.id")
+    f = spec.finally_task
+    if f is not None:
+        for key, why in (("depends_on", "must be empty (the finally task runs after every "
+                                        "other task)"),
+                         ("payload", "must be empty (the finally task's input is the batch "
+                                     "summary)"),
+                         ("not_before_ms", "must be 0 (it runs when the batch ends)"),
+                         ("idempotency_key", "must be empty"), ("batch_id", "must be empty")):
+            if getattr(f, key):
+                raise InvalidSpec(f"batch.finally.{key}: {why}")
+        validate_spec(f, "batch.finally")
     return spec
 
 

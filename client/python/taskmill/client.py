@@ -312,6 +312,7 @@ class Client:
                      id: str = ..., budget: Optional[Mapping[str, float]] = ...,
                      labels: Optional[Mapping[str, str]] = ...,
                      on_failure: str = ...,
+                     finally_task: Optional[m.TaskSpec] = ...,
                      subscribe: None = ...) -> m.BatchStatus: ...
 
     @overload
@@ -319,12 +320,14 @@ class Client:
                      id: str = ..., budget: Optional[Mapping[str, float]] = ...,
                      labels: Optional[Mapping[str, str]] = ...,
                      on_failure: str = ...,
+                     finally_task: Optional[m.TaskSpec] = ...,
                      subscribe: Union[bool, EventCallback]) -> SubscribedBatch: ...
 
     def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                      id: str = "", budget: Optional[Mapping[str, float]] = None,
                      labels: Optional[Mapping[str, str]] = None,
                      on_failure: str = "cancel_dependents",
+                     finally_task: Optional[m.TaskSpec] = None,
                      subscribe: Union[None, bool, EventCallback] = None
                      ) -> Union[m.BatchStatus, SubscribedBatch]:
         """Submits a batch: tasks with unique names, ``depends_on`` naming others.
@@ -333,8 +336,9 @@ class Client:
         (True for an iterator, or a callback) it returns a SubscribedBatch whose
         subscription saw every event: it is registered before the batch is sent, under
         an id chosen here when the batch has none. ``on_failure``: what a task that dies
-        does to the rest, "cancel_dependents", "continue" or "fail_fast" (README)."""
-        spec = calls.batch_spec(tasks, id, budget, labels, on_failure)
+        does to the rest, "cancel_dependents", "continue" or "fail_fast" (README).
+        ``finally_task``: a task run once when the batch ends, given its summary."""
+        spec = calls.batch_spec(tasks, id, budget, labels, on_failure, finally_task)
         if subscribe is None or subscribe is False:
             return self._run(calls.submit_batch(spec, False, self.request_timeout))
         if not spec.id:

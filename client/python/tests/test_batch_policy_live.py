@@ -1,4 +1,4 @@
-"""A batch's on_failure (issue 22) against a real broker, with a Python worker: continue
+"""A batch's on_failure and finally task (issue 22) against a real broker, with a Python worker: continue
 hands a dead parent's error to its children (``task.parent_errors``), fail_fast cancels the
 rest of the batch, a running handler included; a policy that does not exist is refused
 before anything is sent. Sync and async clients."""
@@ -15,7 +15,7 @@ import taskmill
 from taskmill import Client, TaskSpec
 from taskmill.worker import Task, Worker
 
-from conftest import Cluster
+from conftest import Cluster, wait_for
 
 
 @pytest.fixture()
@@ -36,6 +36,10 @@ def policy_worker(cluster: Cluster) -> Iterator[Worker]:
     @worker.handler("pol.ok")
     def ok(task: Task) -> bytes:
         return b"fine"
+
+    @worker.handler("pol.summary")
+    def summary(task: Task) -> Dict[str, object]:
+        return {"got": task.json(), "batch_id": task.batch_id}
 
     @worker.handler("pol.slow")
     def slow(task: Task) -> bytes:
@@ -106,3 +110,28 @@ def test_async_client_sends_the_policy(cluster: Cluster, policy_worker: Worker) 
             assert child.json()["errors"] == {"root": ["bad_input", "it could not", False]}
 
     asyncio.run(main())
+
+
+def test_finally_runs_once_with_the_batch_summary(client: Client,
+                                                  policy_worker: Worker) -> None:
+    status = client.submit_batch([_t("root", "pol.die"), _t("ok", "pol.ok")],
+                                 finally_task=TaskSpec(type="pol.summary", queue="polq"))
+    assert status.finally_id
+    wait_for(lambda: client.get_batch(status.id).finally_state == "succeeded", 20,
+             "the finally task to run")
+    out = client.get(status.finally_id)
+    assert out.attempts == 1 and out.batch_id == ""
+    got = out.json()
+    assert got["batch_id"] == ""  # no member of the batch
+    summary = got["got"]
+    assert summary["batch_id"] == status.id and summary["state"] == "partial"
+    assert summary["counts"] == {"failed": 1, "succeeded": 1}
+    assert summary["tasks"]["ok"]["output"] == "fine"
+    assert summary["tasks"]["root"]["error"]["code"] == "bad_input"
+    assert client.get_batch(status.id).state == "partial"
+
+
+def test_a_finally_task_with_a_payload_is_refused(client: Client) -> None:
+    with pytest.raises(taskmill.InvalidSpec, match="batch.finally.payload: must be empty"):
+        client.submit_batch([_t("a", "pol.ok")],
+                            finally_task=TaskSpec(type="pol.ok", payload=b"x"))

@@ -24,6 +24,8 @@ constexpr const char* kBatchUsage =
 FILE is JSON (see client/README.md):
   {"id"?: str, "budget"?: {"usd": 1.5, ...}, "labels"?: {str: str},
    "on_failure"?: "cancel_dependents" | "continue" | "fail_fast",
+   "finally"?: {"type": str, "name"?: str, "queue"?: str, ...}: runs once when the batch
+               ends, whatever its outcome; its payload is the batch summary (JSON),
    "tasks": [{"name": str, "type": str, "queue"?: str, "payload"?: object|array|string,
               "priority"?: 0..255, "max_attempts"?: n, "timeout_ms"?: n,
               "backoff"?: {"base_ms", "max_ms", "multiplier", "jitter"},

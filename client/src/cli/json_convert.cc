@@ -151,6 +151,10 @@ json ToJson(const protocol::BatchStatus& b) {
   out["finished_ms"] = b.finished_ms;
   out["critical_path_ms"] = b.critical_path_ms;
   out["on_failure"] = b.on_failure;
+  if (!b.finally_id.empty()) {
+    out["finally_id"] = b.finally_id;
+    out["finally_state"] = b.finally_state;
+  }
   return out;
 }
 
