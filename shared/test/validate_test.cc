@@ -191,5 +191,46 @@ TEST(ValidateSchedule, RefusesWithAMessageNamingWhatIsAllowed) {
   }
 }
 
+// Issue 22: a batch's on_failure and finally task.
+TEST(ValidateBatchPolicy, OnFailureIsOneOfThreeAndTheErrorNamesThem) {
+  for (const char* ok : {"cancel_dependents", "continue", "fail_fast"}) {
+    EXPECT_TRUE(ValidateOnFailure(ok, "batch.on_failure").has_value()) << ok;
+  }
+  for (const char* bad : {"", "Continue", "fail-fast", "explode"}) {
+    auto r = ValidateOnFailure(bad, "batch.on_failure");
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(r.error().message, "batch.on_failure: unknown value '" + std::string(bad) +
+                                     "' (allowed: cancel_dependents, continue, fail_fast)");
+  }
+}
+
+TEST(ValidateBatchPolicy, AFinallyTaskHasNoParentsPayloadOrDelay) {
+  TaskSpec f;
+  f.type = "report";
+  EXPECT_TRUE(ValidateFinally(f, "batch.finally").has_value());
+  auto why = [](TaskSpec s) {
+    auto r = ValidateFinally(s, "batch.finally");
+    return r ? std::string("(valid)") : r.error().message;
+  };
+  TaskSpec p = f;
+  p.depends_on = {"a"};
+  EXPECT_EQ(why(p), "batch.finally.depends_on: must be empty (the finally task runs after every "
+                    "other task)");
+  p = f;
+  p.payload = "x";
+  EXPECT_EQ(why(p), "batch.finally.payload: must be empty (the finally task's input is the batch "
+                    "summary)");
+  p = f;
+  p.not_before_ms = 5;
+  EXPECT_EQ(why(p), "batch.finally.not_before_ms: must be 0 (it runs when the batch ends)");
+  p = f;
+  p.idempotency_key = "k";
+  EXPECT_EQ(why(p), "batch.finally.idempotency_key: must be empty");
+  p = f;
+  p.type = "has space";
+  EXPECT_NE(why(p).find("batch.finally.type"), std::string::npos) << why(p);
+}
+
 }  // namespace
 }  // namespace taskmill::protocol
