@@ -196,6 +196,8 @@ TEST_F(DashboardApiTest, EveryReadEndpointShowsWhatRan) {
   EXPECT_EQ(bs.body["batches"][0]["id"], batch_id);
   EXPECT_EQ(bs.body["batches"][0]["counts"]["succeeded"], 2);
   EXPECT_EQ(bs.body["batches"][0]["budget"]["usd"], 5.0);
+  EXPECT_EQ(bs.body["batches"][0]["on_failure"], "cancel_dependents");  // issue 22
+  EXPECT_EQ(bs.body["batches"][0]["finally_id"], "");
   auto one = api_->Get("/api/batch?id=" + batch_id);
   ASSERT_EQ(one.status, 200) << one.text;
   ASSERT_EQ(one.body["tasks"].size(), 2u);
