@@ -283,7 +283,8 @@ Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text) {
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
     return MakeError(ErrorCode::kInvalidArgument, "not valid JSON: " + what);
   }
-  if (auto r = CheckKeys(doc, "", {"id", "budget", "labels", "tasks", "on_failure", "finally"}); !r) {
+  if (auto r = CheckKeys(doc, "", {"id", "budget", "labels", "tasks", "on_failure", "finally"});
+      !r) {
     return std::unexpected(r.error());
   }
   protocol::BatchSpec batch;

@@ -89,7 +89,8 @@ TEST(BatchFileTest, ErrorsNameTheJsonPath) {
 
 // Issue 22: on_failure, one of three values, cancel_dependents when absent.
 TEST(BatchFileTest, OnFailureIsReadAndAnUnknownValueNamesTheThree) {
-  auto r = ParseBatchFile(R"({"on_failure": "fail_fast", "tasks": [{"name": "a", "type": "echo"}]})");
+  auto r =
+      ParseBatchFile(R"({"on_failure": "fail_fast", "tasks": [{"name": "a", "type": "echo"}]})");
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(r->on_failure, "fail_fast");
   EXPECT_EQ(ParseBatchFile(R"({"tasks": [{"name": "a", "type": "echo"}]})")->on_failure,

@@ -85,7 +85,8 @@ TEST_F(BatchPolicyTest, ContinueRunsTheChildrenOfADeadTaskGivenItsError) {
   // The live parent's output, and the dead one's error instead of its output.
   const std::string& out = t["child"].output;
   EXPECT_EQ(out.rfind("child[OK|{\"root\":{\"code\":\"exit_status\"", 0), 0u) << out;
-  EXPECT_NE(out.find("\"retryable\":true"), std::string::npos) << out;  // exec retries a non-zero exit
+  // exec retries a non-zero exit by default: the error says so.
+  EXPECT_NE(out.find("\"retryable\":true"), std::string::npos) << out;
   EXPECT_EQ(out.find("partial"), std::string::npos) << out;
   EXPECT_EQ(t["grandchild"].state, TaskState::kSucceeded);
   EXPECT_EQ(t["grandchild"].output, "grandchild[" + out + "|]");

@@ -264,7 +264,9 @@ Result<void> ValidateFinally(const TaskSpec& spec, std::string_view where,
   if (!spec.payload.empty()) {
     return bad("payload", "must be empty (the finally task's input is the batch summary)");
   }
-  if (spec.not_before_ms != 0) return bad("not_before_ms", "must be 0 (it runs when the batch ends)");
+  if (spec.not_before_ms != 0) {
+    return bad("not_before_ms", "must be 0 (it runs when the batch ends)");
+  }
   if (!spec.idempotency_key.empty()) return bad("idempotency_key", "must be empty");
   if (!spec.batch_id.empty()) return bad("batch_id", "must be empty");
   return ValidateTaskSpec(spec, where, limits);
