@@ -87,6 +87,9 @@ class ClientService {
   void OnLimit(const std::string& identity, protocol::Limit& limit);
   // SCHEDULE list/add/pause/resume/remove (schedule_requests.cc).
   void OnSchedule(const std::string& identity, protocol::Schedule& req);
+  // QUEUE pause/resume and WORKER quiet/unquiet (admin_requests.cc).
+  void OnQueueAdmin(const std::string& identity, const protocol::QueueAdmin& req);
+  void OnWorkerAdmin(const std::string& identity, const protocol::WorkerAdmin& req);
   // Reads this turn's finished notify tasks in one chunked call and pushes their RESULTs.
   void FlushResults();
   using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;

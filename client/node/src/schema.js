@@ -115,6 +115,7 @@ export const QueueStats = [
   f('limit', 'str'),
   f('limit_running', 'u64'),
   f('throttled', 'u64'),
+  f('paused', 'bool'),
 ];
 
 export const WorkerInfo = [
@@ -124,6 +125,8 @@ export const WorkerInfo = [
   f('concurrency', 'u32'),
   f('in_flight', 'u32'),
   f('labels', 'strMap'),
+  f('broker', 'str'),
+  f('quiet', 'bool'),
 ];
 
 // The STATS "broker" section (docs/protocol.md 7.10).
@@ -243,6 +246,18 @@ export const Schedule = [
   f('name', 'str'),
   f('schedule', 'optObj', {schema: ScheduleInfo}),
 ];
+// QUEUE 0x0C: pause (nothing of it is leased; it keeps its tasks and takes submits) or resume.
+export const QueueAdmin = [
+  reqId,
+  f('op', 'enum', {req: true, def: 'pause', values: ['pause', 'resume']}),
+  f('queue', 'str', req),
+];
+// WORKER 0x0D: quiet (finishes its tasks, is leased nothing new) or unquiet a worker by id.
+export const WorkerAdmin = [
+  reqId,
+  f('op', 'enum', {req: true, def: 'quiet', values: ['quiet', 'unquiet']}),
+  f('worker', 'str', req),
+];
 export const Reply = [
   reqId,
   f('error', 'optObj', {schema: WireError}),
@@ -345,6 +360,8 @@ export const COMMANDS = {
   COMPLETE: [0x09, Complete],
   SCHEDULE: [0x0a, Schedule],
   LIMIT: [0x0b, Limit],
+  QUEUE: [0x0c, QueueAdmin],
+  WORKER: [0x0d, WorkerAdmin],
   REPLY: [0x20, Reply],
   RESULT: [0x21, Result],
   EVENT: [0x22, Event],

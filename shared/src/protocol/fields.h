@@ -22,6 +22,8 @@ enum class Req : bool { kNo = false, kYes = true };
 std::optional<TaskState> ParseTaskState(std::string_view name);  // never nullopt
 std::optional<DlqOp> ParseDlqOp(std::string_view name);
 std::optional<ScheduleOp> ParseScheduleOp(std::string_view name);
+std::optional<QueueOp> ParseQueueOp(std::string_view name);
+std::optional<WorkerOp> ParseWorkerOp(std::string_view name);
 
 template <class T, class U>
 concept Is = std::is_same_v<std::remove_const_t<T>, U>;
@@ -130,6 +132,7 @@ void Fields(V& v, S& x) {
   v.Str("limit", x.limit);
   v.Uint("limit_running", x.limit_running);
   v.Uint("throttled", x.throttled);
+  v.Bool("paused", x.paused);
 }
 
 template <class V, class S>
@@ -142,6 +145,7 @@ void Fields(V& v, S& x) {
   v.Uint("in_flight", x.in_flight);
   v.StrMap("labels", x.labels);
   v.Str("broker", x.broker);
+  v.Bool("quiet", x.quiet);
 }
 
 template <class V, class S>
@@ -327,6 +331,22 @@ void Fields(V& v, S& x) {
   v.Enum("op", x.op, ScheduleOp::kList, ScheduleOpName, ParseScheduleOp, Req::kYes);
   v.Str("name", x.name);
   v.OptObj("schedule", x.schedule);
+}
+
+template <class V, class S>
+requires Is<S, QueueAdmin>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Enum("op", x.op, QueueOp::kPause, QueueOpName, ParseQueueOp, Req::kYes);
+  v.Str("queue", x.queue, "", Req::kYes);
+}
+
+template <class V, class S>
+requires Is<S, WorkerAdmin>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Enum("op", x.op, WorkerOp::kQuiet, WorkerOpName, ParseWorkerOp, Req::kYes);
+  v.Str("worker", x.worker, "", Req::kYes);
 }
 
 template <class V, class S>
