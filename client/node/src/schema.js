@@ -88,6 +88,7 @@ export const TaskInfo = [
   f('artifacts', 'objList', {schema: Artifact}),
   f('progress', 'double'),
   f('progress_message', 'str'),
+  f('ready_at_ms', 'i64'),
 ];
 
 export const QueueStats = [
@@ -230,6 +231,23 @@ export const Schedule = [
   f('name', 'str'),
   f('schedule', 'optObj', {schema: ScheduleInfo}),
 ];
+// LIST (8.28): a page of a queue's tasks in one state, or of batches; UPDATE (8.29): a waiting
+// task's priority, or a delayed task made ready now.
+export const List = [
+  reqId,
+  f('what', 'str', {req: true, def: 'tasks'}),
+  f('queue', 'str'),
+  f('state', 'str'),
+  f('type', 'str'),
+  f('limit', 'u32', {def: 50}),
+  f('cursor', 'str'),
+];
+export const Update = [
+  reqId,
+  f('id', 'str', req),
+  f('op', 'str', req),
+  f('priority', 'u32'),
+];
 export const Reply = [
   reqId,
   f('error', 'optObj', {schema: WireError}),
@@ -244,6 +262,7 @@ export const Reply = [
   f('warnings', 'strList'),
   f('requested', 'strList'),
   f('schedules', 'objList', {schema: ScheduleInfo}),
+  f('batches', 'objList', {schema: BatchStatus}),
 ];
 export const Result = [f('task', 'obj', {req: true, schema: TaskInfo})];
 export const Event = [
@@ -331,6 +350,8 @@ export const COMMANDS = {
   COMPLETE: [0x09, Complete],
   SCHEDULE: [0x0a, Schedule],
   LIMIT: [0x0b, Limit],
+  LIST: [0x0e, List],
+  UPDATE: [0x0f, Update],
   REPLY: [0x20, Reply],
   RESULT: [0x21, Result],
   EVENT: [0x22, Event],

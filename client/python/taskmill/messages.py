@@ -233,6 +233,7 @@ class TaskInfo:
     #: The latest progress the broker stored for the current attempt (0..1) and its message.
     progress: float = 0.0
     progress_message: str = ""
+    ready_at_ms: int = 0  #: a delayed task: when it becomes ready (epoch ms)
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -288,6 +289,7 @@ TaskInfo.FIELDS = (
     Field("artifacts", OBJ_LIST, cls=Artifact),
     Field("progress", DOUBLE),
     Field("progress_message", STR),
+    Field("ready_at_ms", INT),
 )
 
 
@@ -694,6 +696,7 @@ class Reply:
     warnings: List[str] = field(default_factory=list)
     requested: List[str] = field(default_factory=list)
     schedules: List[ScheduleInfo] = field(default_factory=list)
+    batches: List[BatchStatus] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("error", OPT_OBJ, cls=WireError),
@@ -708,6 +711,7 @@ class Reply:
         Field("warnings", STR_LIST),
         Field("requested", STR_LIST),
         Field("schedules", OBJ_LIST, cls=ScheduleInfo),
+        Field("batches", OBJ_LIST, cls=BatchStatus),
     )
 
 
@@ -777,13 +781,14 @@ from taskmill.worker_messages import (  # noqa: E402
     Ready as Ready,
     TaskMsg as TaskMsg,
 )
+from taskmill.list_messages import ListRequest as ListRequest, Update as Update  # noqa: E402
 
 
 MESSAGE_TYPES: Tuple[type, ...] = (
     Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq, Limit,
     Reply, ResultMsg, Event, GoAway,
     Ready, Heartbeat, Done, Progress, Bye,
-    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete, Schedule,
+    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete, Schedule, ListRequest, Update,
 )
 BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # type: ignore
 # Command names as in the vectors' "command" and shared/src/protocol/names.cc.
@@ -793,5 +798,5 @@ COMMAND_NAMES: Dict[str, type] = {
     "EVENT": Event, "GOAWAY": GoAway, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
     "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
     "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move, "COMPLETE": Complete,
-    "SCHEDULE": Schedule,
+    "SCHEDULE": Schedule, "LIST": ListRequest, "UPDATE": Update,
 }
