@@ -124,6 +124,7 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
   s.bad_request_ids = ctx.counters.bad_request_ids;
   s.request_replays = ctx.counters.request_replays;
   s.bad_limits = ctx.counters.bad_limits;
+  s.bad_lists = ctx.counters.bad_lists;
   s.schedules = ctx.counters.schedules;
   s.schedule_ticks_fired = ctx.counters.schedule_ticks_fired;
   s.schedule_ticks_missed = ctx.counters.schedule_ticks_missed;

@@ -184,7 +184,8 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
                       std::is_same_v<T, protocol::Limit> || std::is_same_v<T, protocol::Batch> ||
                       std::is_same_v<T, protocol::Subscribe> ||
                       std::is_same_v<T, protocol::Complete> ||
-                      std::is_same_v<T, protocol::Schedule>) {
+                      std::is_same_v<T, protocol::Schedule> ||
+                      std::is_same_v<T, protocol::List> || std::is_same_v<T, protocol::Update>) {
           // The DLQ acts on every client's dead letters, LIMIT on every client's queue, and
           // schedules are the cluster's (anyone who may change one may change them all):
           // admins only. The rest are client verbs (an admin may use them too, on everyone's
@@ -218,6 +219,10 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
           OnLimit(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Schedule>) {
           OnSchedule(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::List>) {
+          OnList(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Update>) {
+          OnUpdate(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Batch>) {
           OnBatch(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Subscribe>) {
