@@ -35,7 +35,8 @@ bool IsClientRequest(const protocol::Message& m) {
          std::holds_alternative<protocol::Stats>(m) || std::holds_alternative<protocol::Dlq>(m) ||
          std::holds_alternative<protocol::Complete>(m) ||
          std::holds_alternative<protocol::Limit>(m) ||
-         std::holds_alternative<protocol::Schedule>(m);
+         std::holds_alternative<protocol::Schedule>(m) ||
+         std::holds_alternative<protocol::List>(m) || std::holds_alternative<protocol::Update>(m);
 }
 
 AffectedTasks Affected(protocol::Reply& reply) {
