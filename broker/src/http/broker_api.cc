@@ -505,6 +505,21 @@ nlohmann::json SummaryJson(const protocol::TaskInfo& t) {
   return j;
 }
 
+// The HTTP side's Redis connection reports a script's "TM_<CODE> message" as a store error
+// with the text as it came ("redis: TM_NOT_FOUND no task X"): the error the script meant.
+Error ScriptError(const Error& e) {
+  constexpr std::string_view kPrefix = "redis: TM_";
+  std::string_view m = e.message;
+  if (!m.starts_with(kPrefix)) return e;
+  m.remove_prefix(kPrefix.size());
+  size_t space = m.find(' ');
+  std::string code(m.substr(0, space));
+  std::transform(code.begin(), code.end(), code.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return Error{ErrorCodeFromName(code),
+               space == std::string_view::npos ? "" : std::string(m.substr(space + 1))};
+}
+
 }  // namespace
 
 // GET /api/tasks?queue=&state=&type=&limit=&cursor=: one LIST page, the same checks and
@@ -524,10 +539,9 @@ HttpResponse BrokerApi::ListTasks(const HttpRequest& r) {
   }
   auto reply = reader_.Script("list", wire::ListArgs(req, "", kApiListScanEntries));
   if (!reply) {
-    if (reply.error().code == ErrorCode::kInvalidArgument) {
-      return Refuse(400, "bad_input", reply.error().message);
-    }
-    return JsonAnswer(503, {{"error", reply.error().message}});
+    Error e = ScriptError(reply.error());
+    if (e.code == ErrorCode::kInvalidArgument) return Refuse(400, "bad_input", e.message);
+    return JsonAnswer(503, {{"error", e.message}});
   }
   auto page = wire::ParseList(reply->get());
   if (!page) return JsonAnswer(500, {{"error", page.error().message}});
@@ -563,15 +577,16 @@ HttpResponse BrokerApi::UpdateTask(const HttpRequest& r) {
   }
   auto reply = reader_.Script("update", wire::UpdateArgs(u, ""));
   if (!reply) {
-    switch (reply.error().code) {
+    Error e = ScriptError(reply.error());
+    switch (e.code) {
       case ErrorCode::kNotFound:
-        return Refuse(404, "not_found", reply.error().message);
+        return Refuse(404, "not_found", e.message);
       case ErrorCode::kConflict:
-        return JsonAnswer(409, {{"error", reply.error().message}});
+        return JsonAnswer(409, {{"error", e.message}});
       case ErrorCode::kInvalidArgument:
-        return Refuse(400, "bad_input", reply.error().message);
+        return Refuse(400, "bad_input", e.message);
       default:
-        return JsonAnswer(503, {{"error", reply.error().message}});
+        return JsonAnswer(503, {{"error", e.message}});
     }
   }
   auto tasks = wire::ParseTasks(reply->get());
