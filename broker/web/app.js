@@ -157,13 +157,24 @@ function taskProgress(t) {
     t.progress_message ? ' ' + t.progress_message : '');
 }
 
+function batchRows(batches) {
+  return batches.map((b) => h('tr', {'data-id': b.id}, h('td', {}, link('#/batch/' + encodeURIComponent(b.id), b.id)),
+    h('td', {}, stateTag(b.state)), h('td', {}, progress(b)), h('td', {}, costVsBudget(b)),
+    h('td', {}, fmtTime(b.created_ms))));
+}
+
 async function batchesPage() {
   const r = await api('/api/batches?limit=50');
+  // Every stored batch, oldest first, a page at a time (LIST of batches); the cursor is in the hash.
+  const cursor = tasksQuery().get('cursor') || '';
+  const all = await api('/api/batches/all?limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+  const head = () => h('tr', {}, ['batch', 'state', 'progress', 'cost / budget', 'created'].map((c) => h('th', {}, c)));
   return [h('h2', {}, 'Batches'), h('p', {class: 'muted'}, 'Batches this broker saw change since it started, newest first.'),
-    h('table', {id: 'batches'}, h('tr', {}, ['batch', 'state', 'progress', 'cost / budget', 'created'].map((c) => h('th', {}, c))),
-      r.batches.map((b) => h('tr', {'data-id': b.id}, h('td', {}, link('#/batch/' + encodeURIComponent(b.id), b.id)),
-        h('td', {}, stateTag(b.state)), h('td', {}, progress(b)), h('td', {}, costVsBudget(b)),
-        h('td', {}, fmtTime(b.created_ms)))))];
+    h('table', {id: 'batches'}, head(), batchRows(r.batches)),
+    h('h3', {}, 'Every stored batch'), h('p', {class: 'muted'}, 'By creation, oldest first, 50 a page.'),
+    h('table', {id: 'all-batches'}, head(), batchRows(all.batches)),
+    h('p', {}, cursor ? link('#/batches', 'First page') : null, ' ',
+      all.next_cursor ? link('#/batches?cursor=' + encodeURIComponent(all.next_cursor), 'Next page') : null)];
 }
 
 // A layered layout: each task one column right of its deepest parent.

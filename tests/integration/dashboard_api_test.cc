@@ -196,6 +196,13 @@ TEST_F(DashboardApiTest, EveryReadEndpointShowsWhatRan) {
   EXPECT_EQ(bs.body["batches"][0]["id"], batch_id);
   EXPECT_EQ(bs.body["batches"][0]["counts"]["succeeded"], 2);
   EXPECT_EQ(bs.body["batches"][0]["budget"]["usd"], 5.0);
+  // Every stored batch (LIST of batches): the same one, by state too.
+  auto all = api_->Get("/api/batches/all?state=succeeded&limit=10");
+  ASSERT_EQ(all.status, 200) << all.text;
+  ASSERT_EQ(all.body["batches"].size(), 1u);
+  EXPECT_EQ(all.body["batches"][0]["id"], batch_id);
+  EXPECT_EQ(all.body["next_cursor"], "");
+  EXPECT_EQ(api_->Get("/api/batches/all?state=done").status, 400);
   auto one = api_->Get("/api/batch?id=" + batch_id);
   ASSERT_EQ(one.status, 200) << one.text;
   ASSERT_EQ(one.body["tasks"].size(), 2u);

@@ -67,6 +67,7 @@ void BrokerApi::AddRoutes(HttpServer& server) {
   get("/api/dead", &BrokerApi::DeadLetters);
   get("/api/schedules", &BrokerApi::Schedules);
   get("/api/tasks", &BrokerApi::ListTasks);
+  get("/api/batches/all", &BrokerApi::AllBatches);
   post("/api/update", &BrokerApi::UpdateTask);
   post("/api/dead/retry", &BrokerApi::DeadRetry);
   post("/api/dead/purge", &BrokerApi::DeadPurge);
@@ -594,6 +595,43 @@ HttpResponse BrokerApi::UpdateTask(const HttpRequest& r) {
     return JsonAnswer(500, {{"error", "unexpected store reply to an update"}});
   }
   return JsonAnswer(200, SummaryJson(*(*tasks)[0]));
+}
+
+// GET /api/batches/all?state=&limit=&cursor=: a LIST page of batches (every batch the store
+// keeps, by creation; the Batches page's first table is only what this broker saw change).
+HttpResponse BrokerApi::AllBatches(const HttpRequest& r) {
+  if (auto no = Guard(r, ApiNeed::kRead)) return *no;
+  protocol::List req;
+  req.what = "batches";
+  req.state = r.Query("state").value_or("");
+  req.cursor = r.Query("cursor").value_or("");
+  auto limit = Number(r, "limit", 50, protocol::kMaxListLimit);
+  if (!limit) return Refuse(400, "bad_input", "limit: 1 to 1000");
+  req.limit = *limit;
+  if (auto ok = protocol::ValidateList(req); !ok) {
+    return Refuse(400, "bad_input", ok.error().message);
+  }
+  auto reply = reader_.Script("list", wire::ListArgs(req, "", kApiListScanEntries));
+  if (!reply) {
+    Error e = ScriptError(reply.error());
+    if (e.code == ErrorCode::kInvalidArgument) return Refuse(400, "bad_input", e.message);
+    return JsonAnswer(503, {{"error", e.message}});
+  }
+  auto page = wire::ParseList(reply->get());
+  if (!page) return JsonAnswer(500, {{"error", page.error().message}});
+  json batches = json::array();
+  for (const auto& b : page->batches) {
+    batches.push_back({{"id", b.id},
+                       {"state", b.state},
+                       {"total", b.total},
+                       {"counts", b.counts},
+                       {"cost", b.cost},
+                       {"budget", b.budget},
+                       {"budget_exceeded", b.budget_exceeded},
+                       {"created_ms", b.created_ms},
+                       {"finished_ms", b.finished_ms}});
+  }
+  return JsonAnswer(200, {{"batches", std::move(batches)}, {"next_cursor", page->next}});
 }
 
 }  // namespace taskmill::broker

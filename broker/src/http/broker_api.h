@@ -65,6 +65,8 @@ class BrokerApi {
   // GET /api/tasks (LIST of tasks) and POST /api/update (UPDATE).
   HttpResponse ListTasks(const HttpRequest& r);
   HttpResponse UpdateTask(const HttpRequest& r);
+  // GET /api/batches/all: every stored batch by creation, a LIST page at a time.
+  HttpResponse AllBatches(const HttpRequest& r);
   HttpResponse DeadRetry(const HttpRequest& r) { return DeadAction(r, "dead_retry"); }
   HttpResponse DeadPurge(const HttpRequest& r) { return DeadAction(r, "dead_purge"); }
   HttpResponse Cancel(const HttpRequest& r);

@@ -101,7 +101,7 @@ int ShowPage(Context& ctx, const Args& args, const ListPage& page, bool batches)
 
 void AddPageFlags(FlagSet& flags, protocol::List& list) {
   flags.Uint32("limit", &list.limit, 1, protocol::kMaxListLimit,
-               "entries per page (1 to 1000, default 50)");
+               "entries per page (1 to 1000)");
   flags.String("cursor", &list.cursor,
                "the page after the one that printed this cursor (\"\" = the first page)");
 }
