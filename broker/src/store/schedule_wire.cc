@@ -19,22 +19,6 @@
 namespace taskmill::broker::wire {
 namespace {
 
-struct Packed {
-  msgpack::object_handle handle;
-  const msgpack::object& get() const { return handle.get(); }
-};
-
-Result<Packed> Unpack(const redisReply* r, std::string_view what) {
-  TM_ASSIGN_OR_RETURN(bytes, reply::Str(r, what));
-  try {
-    return Packed{
-        msgpack::unpack(bytes.data(), bytes.size(), &mp::Referenced, nullptr, mp::Limits())};
-  } catch (const std::exception& e) {
-    return MakeError(ErrorCode::kInternal, "unexpected store reply: " + std::string(what) +
-                                               " is not msgpack: " + e.what());
-  }
-}
-
 int64_t ToInt(const std::map<std::string, std::string>& m, const std::string& key) {
   auto it = m.find(key);
   if (it == m.end()) return 0;

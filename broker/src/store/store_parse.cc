@@ -54,23 +54,6 @@ Result<protocol::BatchStatus> BatchFromMap(const std::map<std::string, std::stri
   return b;
 }
 
-// The msgpack value of a script's reply (reply() in lib/prelude.lua), kept alive with its zone.
-struct Packed {
-  msgpack::object_handle handle;
-  const msgpack::object& get() const { return handle.get(); }
-};
-Result<Packed> Unpack(const redisReply* r, std::string_view what) {
-  TM_ASSIGN_OR_RETURN(bytes, reply::Str(r, what));
-  try {
-    // Strings refer to the reply, which outlives the parse.
-    return Packed{
-        msgpack::unpack(bytes.data(), bytes.size(), &mp::Referenced, nullptr, mp::Limits())};
-  } catch (const std::exception& e) {
-    return MakeError(ErrorCode::kInternal, "unexpected store reply: " + std::string(what) +
-                                               " is not msgpack: " + e.what());
-  }
-}
-
 // {{batch id, flat HGETALL}, ...} of a msgpack reply.
 Result<BatchChanges> PackedBatches(const msgpack::object& o) {
   TM_ASSIGN_OR_RETURN(arr, mp::Array(o, "batch snapshots"));
@@ -166,6 +149,18 @@ Result<FinishOutcome> FinishItem(const msgpack::object& item) {
 }
 
 }  // namespace
+
+Result<Packed> Unpack(const redisReply* r, std::string_view what) {
+  TM_ASSIGN_OR_RETURN(bytes, reply::Str(r, what));
+  try {
+    // Strings refer to the reply, which outlives the parse.
+    return Packed{
+        msgpack::unpack(bytes.data(), bytes.size(), &mp::Referenced, nullptr, mp::Limits())};
+  } catch (const std::exception& e) {
+    return MakeError(ErrorCode::kInternal, "unexpected store reply: " + std::string(what) +
+                                               " is not msgpack: " + e.what());
+  }
+}
 
 TaskState StateFromName(std::string_view n) {
   if (n == "queued") return TaskState::kQueued;

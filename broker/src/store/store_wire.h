@@ -6,6 +6,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include <msgpack.hpp>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -66,6 +68,15 @@ std::string FinishArgs(const std::vector<DoneGroup>& groups,
                        const std::vector<protocol::Done>& done);
 
 protocol::TaskState StateFromName(std::string_view name);
+
+// The msgpack value of a script's reply (reply() in lib/prelude.lua), kept alive with its
+// zone; its strings refer to the reply, which outlives the parse. Not msgpack: kInternal
+// naming `what`.
+struct Packed {
+  msgpack::object_handle handle;
+  const msgpack::object& get() const { return handle.get(); }
+};
+Result<Packed> Unpack(const redisReply* r, std::string_view what);
 
 Result<EnqueueResult> ParseEnqueue(const redisReply* r);
 // claim.lua: one ClaimResult per request sent, in order.

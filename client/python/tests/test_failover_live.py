@@ -153,8 +153,14 @@ def test_client_and_worker_survive_a_broker_loss(deployment: Deployment, sig: in
             victim = d.brokers[on]
             t0 = time.monotonic()
             victim.send_signal(sig)
-            # The client: a request made at the kill is answered through the other broker.
-            client.get_many(ids[:1])
+            # The client: requests made at the kill are answered through the other broker.
+            # One that races a SIGTERM (read in the same reactor turn as the signal) may
+            # still be answered by the leaving broker, which is valid (8.21): ask again, for
+            # at most 10 s.
+            while True:
+                client.get_many(ids[:1])
+                if client._conn.endpoint == d.frontends[other] or time.monotonic() - t0 > 10:
+                    break
             client_moves.append(time.monotonic() - t0)
             assert client._conn.endpoint == d.frontends[other] and client.moves >= 1
             # The worker: registered with the other broker.
