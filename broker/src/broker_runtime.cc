@@ -185,6 +185,14 @@ void BrokerRuntime::BuildLayers() {
   lifecycle_->Subscribe(*bus_);
   bus_->AddListener(*events_);
   bus_->AddResync([this] { events_->RereadAll(); });
+  // Queue and worker administration through another broker (admin_requests.cc): act at once.
+  bus_->OnAdmin([this](const bus::Admin& a) {
+    if (a.what == "queue_resumed") {
+      registry_.WakeQueue(a.name);
+    } else if (a.what == "worker_quiet" || a.what == "worker_unquiet") {
+      registry_.SetQuiet(a.name, a.what == "worker_quiet");
+    }
+  });
   directory_->OnLiveChanged([this](const std::unordered_set<std::string>& live) {
     bus_->ForgetBrokersExcept(live);
   });

@@ -91,6 +91,7 @@ std::vector<WorkerView> WorkerViews(const WorkerRegistry& registry) {
     if (const WorkerState* w = registry.FindById(info.id); w != nullptr) {
       v.last_seen_ms = w->last_seen_ms;
       v.draining = w->draining;
+      v.quiet = w->quiet;
       if (auto host = w->labels.find("host"); host != w->labels.end()) v.host = host->second;
     }
     out.push_back(std::move(v));
@@ -105,8 +106,8 @@ namespace {
 ReactorSnapshot::ClusterWorker ClusterWorkerOf(const protocol::WorkerInfo& w,
                                                const std::string& broker_id) {
   auto host = w.labels.find("host");
-  return {w.id, broker_id, w.concurrency, w.in_flight, w.queues, w.types,
-          host == w.labels.end() ? std::string() : host->second};
+  return {w.id,    broker_id, w.concurrency, w.in_flight, w.queues,
+          w.types, host == w.labels.end() ? std::string() : host->second, w.quiet};
 }
 
 }  // namespace
@@ -125,6 +126,7 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
   s.request_replays = ctx.counters.request_replays;
   s.bad_limits = ctx.counters.bad_limits;
   s.bad_lists = ctx.counters.bad_lists;
+  s.bad_admin = ctx.counters.bad_admin;
   s.schedules = ctx.counters.schedules;
   s.schedule_ticks_fired = ctx.counters.schedule_ticks_fired;
   s.schedule_ticks_missed = ctx.counters.schedule_ticks_missed;

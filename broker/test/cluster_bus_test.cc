@@ -242,6 +242,31 @@ TEST_F(ClusterBusTest, AHelloMakesEveryBrokerAnnounceItsWatchesAgain) {
   EXPECT_EQ(a.rec.ended, std::vector<std::string>{"t1"});
 }
 
+// Queue resumed, worker quiet: published at once to every other broker, not to itself.
+TEST_F(ClusterBusTest, AdminChangesReachEveryOtherBrokerAtOnce) {
+  auto& a = Add("A");
+  auto& b = Add("B");
+  std::vector<std::string> at_a, at_b;
+  auto into = [](std::vector<std::string>& out) {
+    return [&out](const bus::Admin& m) { out.push_back(m.broker + " " + m.what + " " + m.name); };
+  };
+  a.bus->OnAdmin(into(at_a));
+  b.bus->OnAdmin(into(at_b));
+  a.bus->PublishAdmin("worker_quiet", "w-1");
+  a.bus->PublishAdmin("queue_resumed", "images");
+  ASSERT_EQ(sent_.size(), 2u) << "not held for the turn's flush";
+  Deliver();
+  EXPECT_TRUE(at_a.empty());
+  EXPECT_EQ(at_b, (std::vector<std::string>{"A worker_quiet w-1", "A queue_resumed images"}));
+  auto back = bus::DecodeCtl(bus::EncodeCtl({bus::Admin{"A", "worker_unquiet", "w-2"}}));
+  ASSERT_TRUE(back.has_value());
+  ASSERT_EQ(back->size(), 1u);
+  const auto* m = std::get_if<bus::Admin>(&(*back)[0]);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->what, "worker_unquiet");
+  EXPECT_EQ(m->name, "w-2");
+}
+
 TEST_F(ClusterBusTest, ATaskSeenEndedByARereadIsNotAnnouncedAgain) {
   auto& a = Add("A");
   auto& c = Add("C");
@@ -372,6 +397,7 @@ TEST(BrokerEntryTest, RoundTripsAndRefusesJunk) {
   w.concurrency = 4;
   w.in_flight = 1;
   w.labels = {{"zone", "z1"}};
+  w.quiet = true;  // carried, so STATS through any broker shows it
   e.workers = {w};
   auto back = DecodeBrokerEntry(EncodeBrokerEntry(e));
   ASSERT_TRUE(back);

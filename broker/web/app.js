@@ -91,7 +91,9 @@ async function overviewPage() {
     h('tr', {}, ['queue', 'ready', 'delayed', 'blocked', 'running', 'awaiting', 'dead',
                  'submitted', 'succeeded', 'failed', 'retried', 'cancelled', 'limits'].map(
                      (c, i) => h('th', {class: i && i < 12 ? 'n' : ''}, c))),
-    o.queues.map((q) => h('tr', {'data-queue': q.queue}, h('td', {}, q.queue),
+    o.queues.map((q) => h('tr', {'data-queue': q.queue},
+      // `taskmill queue pause`: a badge beside the name while nothing of it is leased.
+      h('td', {}, q.queue, q.paused ? h('span', {class: 'badge paused'}, 'paused') : null),
       ['ready', 'delayed', 'blocked', 'running', 'awaiting', 'dead', 'submitted', 'succeeded',
        'failed', 'retried', 'cancelled'].map((k) => h('td', {class: 'n'}, fmtNum(q[k]))),
       // `taskmill queue limit`: the setting, leases it counts, tasks it held back.
@@ -125,7 +127,9 @@ async function workersPage() {
     h('table', {id: 'workers'},
     h('tr', {}, ['id', 'broker', 'host', 'queues', 'types', 'slots', 'in flight', 'last heartbeat'].map(
         (c) => h('th', {}, c))),
-    w.workers.map((x) => h('tr', {'data-id': x.id}, h('td', {}, x.id + (x.draining ? ' (draining)' : '')),
+    w.workers.map((x) => h('tr', {'data-id': x.id}, h('td', {}, x.id + (x.draining ? ' (draining)' : ''),
+        // `taskmill worker quiet`: finishes its tasks, takes nothing new.
+        x.quiet ? h('span', {class: 'badge quiet'}, 'quiet') : null),
       h('td', {}, x.broker || '-'), h('td', {}, x.host || '-'), h('td', {}, x.queues.join(', ')),
       h('td', {}, x.types.length ? x.types.join(', ') : 'any'), h('td', {class: 'n'}, x.slots),
       h('td', {class: 'n'}, x.in_flight), h('td', {}, x.last_heartbeat_ms_ago == null ? 'on ' + x.broker

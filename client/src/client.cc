@@ -36,6 +36,8 @@ bool IsClientRequest(const protocol::Message& m) {
          std::holds_alternative<protocol::Complete>(m) ||
          std::holds_alternative<protocol::Limit>(m) ||
          std::holds_alternative<protocol::Schedule>(m) ||
+         std::holds_alternative<protocol::QueueAdmin>(m) ||
+         std::holds_alternative<protocol::WorkerAdmin>(m) ||
          std::holds_alternative<protocol::List>(m) || std::holds_alternative<protocol::Update>(m);
 }
 
@@ -514,6 +516,48 @@ Result<void> Client::ClearQueueLimit(const std::string& queue) {
   auto reply = Call(std::move(limit));
   if (!reply) return std::unexpected(reply.error());
   return {};
+}
+
+namespace {
+
+Result<protocol::QueueStats> QueueOf(Result<protocol::Reply> reply, const std::string& queue) {
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->queues.empty()) {
+    protocol::QueueStats q;
+    q.queue = queue;
+    return q;
+  }
+  return std::move(reply->queues.front());
+}
+
+Result<protocol::WorkerInfo> WorkerOf(Result<protocol::Reply> reply, const std::string& id) {
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->workers.empty()) {
+    protocol::WorkerInfo w;
+    w.id = id;
+    return w;
+  }
+  return std::move(reply->workers.front());
+}
+
+}  // namespace
+
+Result<protocol::QueueStats> Client::PauseQueue(const std::string& queue) {
+  return QueueOf(Call(protocol::QueueAdmin{0, protocol::QueueOp::kPause, queue}), queue);
+}
+
+Result<protocol::QueueStats> Client::ResumeQueue(const std::string& queue) {
+  return QueueOf(Call(protocol::QueueAdmin{0, protocol::QueueOp::kResume, queue}), queue);
+}
+
+Result<protocol::WorkerInfo> Client::QuietWorker(const std::string& worker_id) {
+  return WorkerOf(Call(protocol::WorkerAdmin{0, protocol::WorkerOp::kQuiet, worker_id}),
+                  worker_id);
+}
+
+Result<protocol::WorkerInfo> Client::UnquietWorker(const std::string& worker_id) {
+  return WorkerOf(Call(protocol::WorkerAdmin{0, protocol::WorkerOp::kUnquiet, worker_id}),
+                  worker_id);
 }
 
 }  // namespace taskmill::client

@@ -75,6 +75,13 @@ TEST(CliTest, UsageErrorsExitTwoAndNameTheProblem) {
   ExpectUsage({"dlq", "purge", "--all", "id1"}, "give task ids or --all");
   ExpectUsage({"dlq", "list", "--limit", "0"}, "--limit");
   ExpectUsage({"--broker", "not-an-endpoint", "stats"}, "--broker: cannot connect");
+  ExpectUsage({"queue"}, "give limit, pause or resume");
+  ExpectUsage({"queue", "freeze", "q"}, "unknown operation 'freeze' (give limit, pause or resume)");
+  ExpectUsage({"queue", "pause"}, "queue pause: give exactly one QUEUE");
+  ExpectUsage({"queue", "resume", "a", "b"}, "queue resume: give exactly one QUEUE");
+  ExpectUsage({"worker"}, "give quiet or unquiet");
+  ExpectUsage({"worker", "stop", "w"}, "unknown operation 'stop' (give quiet or unquiet)");
+  ExpectUsage({"worker", "quiet"}, "worker quiet: give exactly one ID");
 }
 
 TEST(CliTest, AnInvalidBatchFileExitsTwoNamingThePath) {

@@ -182,6 +182,31 @@ TEST(RenderTest, StatsBreakReadyTasksDownByType) {
   EXPECT_EQ(empty.str().find("TYPE "), std::string::npos) << empty.str();
 }
 
+TEST(RenderTest, StatsMarkPausedQueuesAndQuietWorkers) {
+  StatsReply s;
+  protocol::QueueStats q;
+  q.queue = "images";
+  q.paused = true;
+  protocol::QueueStats open;
+  open.queue = "mail";
+  s.queues = {q, open};
+  protocol::WorkerInfo w;
+  w.id = "w-1";
+  w.broker = "A";
+  w.quiet = true;
+  s.workers = {w};
+  std::ostringstream out;
+  PrintStats(out, s);
+  EXPECT_NE(out.str().find("\nimages (paused) "), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("\nmail "), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("mail (paused)"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("\nw-1 (quiet) "), std::string::npos) << out.str();
+  auto j = ToJson(s);
+  EXPECT_EQ(j["queues"][0]["paused"], true);
+  EXPECT_EQ(j["queues"][1]["paused"], false);
+  EXPECT_EQ(j["workers"][0]["quiet"], true);
+}
+
 protocol::Event Ev(const std::string& type, const std::string& task, const std::string& state) {
   protocol::Event e;
   e.batch_id = "b";

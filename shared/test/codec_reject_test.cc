@@ -170,7 +170,7 @@ TEST(CodecRejectTest, UnknownEnumValue) {
   });
   Error e = Rejects(Command::kDlq, body);
   EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(e.message, "op: unknown value 'explode'");
+  EXPECT_EQ(e.message, "op: unknown value 'explode' (allowed: list, retry, purge)");
 }
 
 TEST(CodecRejectTest, MapKeysMustBeStrings) {

@@ -123,6 +123,33 @@ std::vector<Sample> SampleMessages() {
     r.count = 1;
     out.push_back({"reply_limit", r});
   }
+  out.push_back({"queue_pause", QueueAdmin{19, QueueOp::kPause, "images"}});
+  out.push_back({"queue_resume", QueueAdmin{20, QueueOp::kResume, "images"}});
+  {
+    // QUEUE's REPLY: the queue and whether it is paused now.
+    Reply r;
+    r.req_id = 19;
+    QueueStats q;
+    q.queue = "images";
+    q.paused = true;
+    r.queues = {q};
+    r.count = 1;
+    out.push_back({"queue_reply_paused", r});
+  }
+  out.push_back({"worker_quiet", WorkerAdmin{21, WorkerOp::kQuiet, "w-1"}});
+  out.push_back({"worker_unquiet", WorkerAdmin{22, WorkerOp::kUnquiet, "w-1"}});
+  {
+    // WORKER's REPLY: the worker, the broker it is connected to, and whether it is quiet now.
+    Reply r;
+    r.req_id = 21;
+    WorkerInfo w;
+    w.id = "w-1";
+    w.broker = "b-2";
+    w.quiet = true;
+    r.workers = {w};
+    r.count = 1;
+    out.push_back({"worker_reply_quiet", r});
+  }
   {
     Reply r;
     r.req_id = 1;

@@ -1,7 +1,7 @@
 // The dashboard in a real browser (Debian's headless Chromium driven by playwright-core):
 // a redis-server, a taskmill-broker with an admin token and a worker, tasks submitted with
 // the CLI. Loads the dashboard, sees a queue and a running batch's DAG, watches a figure
-// change without a reload, opens a task, retries a dead letter with the token and sees it
+// change without a reload, sees a paused queue's and a quiet worker's badges, opens a task, retries a dead letter with the token and sees it
 // leave the list; saves screenshots under the build dir.
 //
 // usage: node dashboard_test.mjs BUILD_DIR OUT_DIR
@@ -105,6 +105,21 @@ try {
     throw new Error('the page reloaded instead of updating itself');
   }
   step(`submitted went from ${before} without a reload`);
+
+  // `taskmill queue pause`: a badge beside the queue while it lasts (the page refreshes).
+  cli('queue', 'pause', 'emails');
+  await page.waitForSelector('tr[data-queue="emails"] .badge.paused', {timeout: 8000});
+  cli('queue', 'resume', 'emails');
+  await page.waitForSelector('tr[data-queue="emails"] .badge.paused',
+                             {state: 'detached', timeout: 8000});
+  // `taskmill worker quiet`: a badge in the workers table.
+  cli('worker', 'quiet', 'browser-w1');
+  await page.click('#nav a[data-page="workers"]');
+  await page.waitForSelector('tr[data-id="browser-w1"] .badge.quiet', {timeout: 8000});
+  cli('worker', 'unquiet', 'browser-w1');
+  await page.waitForSelector('tr[data-id="browser-w1"] .badge.quiet',
+                             {state: 'detached', timeout: 8000});
+  step('paused queue and quiet worker badges shown and cleared');
 
   // The running batch's DAG: four nodes, edges, one running.
   await page.click('#nav a[data-page="batches"]');

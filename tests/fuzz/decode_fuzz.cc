@@ -31,6 +31,8 @@ constexpr std::array kCommands = {
     Command::kDlq,
     Command::kComplete,
     Command::kLimit,
+    Command::kQueue,
+    Command::kWorker,
     Command::kReply,
     Command::kResult,
     Command::kEvent,

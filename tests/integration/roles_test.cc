@@ -115,6 +115,19 @@ TEST_F(CurveRolesTest, EachKeyDoesWhatItsRoleAllowsAndSeesOnlyItsOwnTasks) {
   EXPECT_EQ(dlq.error().code, ErrorCode::kForbidden) << dlq.error().ToString();
   EXPECT_NE(dlq.error().message.find("admin role"), std::string::npos) << dlq.error().message;
   EXPECT_NE(dlq.error().message.find("--curve-admin-allow-dir"), std::string::npos);
+  // So do QUEUE and WORKER (issue 22): pausing a queue or quieting a worker is everyone's.
+  auto pause = bob->PauseQueue("default");
+  ASSERT_FALSE(pause.has_value());
+  EXPECT_EQ(pause.error().code, ErrorCode::kForbidden) << pause.error().ToString();
+  EXPECT_NE(pause.error().message.find("QUEUE needs the admin role"), std::string::npos)
+      << pause.error().message;
+  auto quiet = bob->QuietWorker("w1");
+  ASSERT_FALSE(quiet.has_value());
+  EXPECT_EQ(quiet.error().code, ErrorCode::kForbidden) << quiet.error().ToString();
+  auto admin_pause = ops->PauseQueue("roles-paused");
+  ASSERT_TRUE(admin_pause.has_value()) << admin_pause.error().ToString();
+  EXPECT_TRUE(admin_pause->paused);
+  ASSERT_TRUE(ops->ResumeQueue("roles-paused").has_value());
   // An admin key may, and sees every client's tasks.
   EXPECT_TRUE(ops->ListDeadLetters().has_value());
   auto admin_view = ops->Get(*id);

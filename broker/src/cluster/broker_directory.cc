@@ -43,12 +43,14 @@ std::string EncodeBrokerEntry(const BrokerEntry& e) {
     if (bytes <= BrokerDirectory::kMaxLabelBytes) {
       for (const auto& [k, v] : w.labels) labels[k] = v;
     }
-    workers.push_back({{"id", w.id},
-                       {"queues", w.queues},
-                       {"types", w.types},
-                       {"concurrency", w.concurrency},
-                       {"in_flight", w.in_flight},
-                       {"labels", std::move(labels)}});
+    json entry = {{"id", w.id},
+                  {"queues", w.queues},
+                  {"types", w.types},
+                  {"concurrency", w.concurrency},
+                  {"in_flight", w.in_flight},
+                  {"labels", std::move(labels)}};
+    if (w.quiet) entry["quiet"] = true;  // absent: not quiet (and from older brokers)
+    workers.push_back(std::move(entry));
   }
   json j = {{"id", e.id},           {"frontend", e.frontend}, {"backend", e.backend},
             {"http", e.http},       {"started_ms", e.started_ms}, {"health", e.health},
@@ -88,6 +90,7 @@ Result<BrokerEntry> DecodeBrokerEntry(std::string_view text) {
           if (v.is_string()) info.labels[k] = v.get<std::string>();
         }
       }
+      if (auto q = w.find("quiet"); q != w.end() && q->is_boolean()) info.quiet = q->get<bool>();
       info.broker = e.id;
       e.workers.push_back(std::move(info));
     }

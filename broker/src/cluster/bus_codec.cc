@@ -62,6 +62,12 @@ std::string EncodeCtl(const std::vector<CtlMessage>& msgs) {
       w.Str(watch->broker);
       Strs(w, watch->tasks);
       Strs(w, watch->batches);
+    } else if (const auto* admin = std::get_if<Admin>(&m)) {
+      w.Array(4);
+      w.Str("admin");
+      w.Str(admin->broker);
+      w.Str(admin->what);
+      w.Str(admin->name);
     } else {
       w.Array(2);
       w.Str("hello");
@@ -91,6 +97,12 @@ Result<std::vector<CtlMessage>> DecodeCtl(std::string_view payload) {
       BUS_TRY(a, Items(m, 2));
       BUS_TRY(broker, S(a[1]));
       out.emplace_back(Hello{std::move(broker)});
+    } else if (name == "admin") {
+      BUS_TRY(a, Items(m, 4));
+      BUS_TRY(broker, S(a[1]));
+      BUS_TRY(what, S(a[2]));
+      BUS_TRY(subject, S(a[3]));
+      out.emplace_back(Admin{std::move(broker), std::move(what), std::move(subject)});
     } else {
       return BadBus("unknown message '" + name.substr(0, 32) + "'");
     }

@@ -31,7 +31,16 @@ struct Watch {
 struct Hello {
   std::string broker;
 };
-using CtlMessage = std::variant<Watch, Hello>;
+// "an admin changed `what` of `name`": queue_resumed (wake the workers serving it),
+// worker_quiet / worker_unquiet (a worker connected here stops, or starts again, taking work).
+// Redis holds the state itself (queue_pause.lua, worker_quiet.lua): this only makes every
+// broker act at once instead of at its next read.
+struct Admin {
+  std::string broker;
+  std::string what;
+  std::string name;
+};
+using CtlMessage = std::variant<Watch, Hello, Admin>;
 
 // ---- on `<prefix>bus:<id>` ----
 struct Ended {  // a task reached a terminal state (TaskEnded)

@@ -265,6 +265,10 @@ void ClusterBus::FlushWatches() {
   Publish(ctl_channel_, bus::EncodeCtl(msgs));
 }
 
+void ClusterBus::PublishAdmin(const std::string& what, const std::string& name) {
+  Publish(ctl_channel_, bus::EncodeCtl({bus::Admin{id_, what, name}}));
+}
+
 void ClusterBus::Flush() {
   FlushWatches();
   for (auto& [broker, events] : outbox_) {
@@ -316,6 +320,8 @@ void ClusterBus::OnCtl(std::string_view payload) {
         if (AddWatcher(remote_batches_, b, w->broker)) Replay(b, w->broker);
       }
       if (!w->batches.empty()) batch_watchers_stale_ = true;
+    } else if (auto* a = std::get_if<bus::Admin>(&m)) {
+      if (a->broker != id_ && on_admin_) on_admin_(*a);
     } else if (std::get<bus::Hello>(m).broker != id_) {
       hello = true;
     }

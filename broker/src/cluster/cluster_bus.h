@@ -72,6 +72,11 @@ class ClusterBus : public LifecycleObserver {
   // ---- wiring (before serving) ----
   void AddListener(LifecycleObserver& listener) { listeners_.push_back(&listener); }
   void AddResync(std::function<void()> resync) { resyncs_.push_back(std::move(resync)); }
+  // Called with each Admin message of another broker (queue resumed, worker quiet).
+  void OnAdmin(std::function<void(const bus::Admin&)> handler) { on_admin_ = std::move(handler); }
+
+  // ---- admin changes, to every other broker at once (PUBLISHed now, best effort) ----
+  void PublishAdmin(const std::string& what, const std::string& name);
 
   // ---- this broker's clients' interest ----
   void WatchTask(const std::string& task_id);
@@ -134,6 +139,7 @@ class ClusterBus : public LifecycleObserver {
   RedisConnection& subscribe_;
   std::vector<LifecycleObserver*> listeners_;
   std::vector<std::function<void()>> resyncs_;
+  std::function<void(const bus::Admin&)> on_admin_;  // null: admin messages are ignored
 
   Watchers remote_tasks_;    // task id -> brokers watching it
   Watchers remote_batches_;  // batch id -> brokers watching it

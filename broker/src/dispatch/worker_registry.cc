@@ -124,6 +124,15 @@ void WorkerRegistry::IndexServed() const {
   served_stale_ = false;
 }
 
+bool WorkerRegistry::SetQuiet(const std::string& worker_id, bool quiet) {
+  WorkerState* w = FindById(worker_id);
+  if (w == nullptr) return false;
+  w->quiet = quiet;
+  ++w->quiet_changes;
+  if (!quiet) w->Wake();
+  return true;
+}
+
 void WorkerRegistry::WakeQueue(const std::string& queue) {
   for (auto& [identity, w] : by_identity_) {
     if (queue.empty() || w.Serves(queue)) w.Wake();
@@ -135,7 +144,9 @@ void WorkerRegistry::WakeFor(const std::vector<ReadyTasks>& ready) {
   for (const auto& group : ready) {
     serving.clear();
     for (auto& [identity, w] : by_identity_) {
-      if (!w.draining && w.Serves(group.queue) && w.ServesType(group.type)) serving.push_back(&w);
+      if (!w.draining && !w.quiet && w.Serves(group.queue) && w.ServesType(group.type)) {
+        serving.push_back(&w);
+      }
     }
     std::sort(serving.begin(), serving.end(), [](const WorkerState* a, const WorkerState* b) {
       if (a->idle != b->idle) return !a->idle;
@@ -163,7 +174,7 @@ std::vector<protocol::WorkerInfo> WorkerRegistry::Describe() const {
   std::vector<protocol::WorkerInfo> out;
   for (const auto& [identity, w] : by_identity_) {
     out.push_back({w.id, w.queues, w.types, w.concurrency,
-                   static_cast<uint32_t>(w.in_flight.size()), w.labels, ""});
+                   static_cast<uint32_t>(w.in_flight.size()), w.labels, "", w.quiet});
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
@@ -203,7 +214,7 @@ std::vector<protocol::WorkerInfo> WorkerRegistry::DescribePage(const std::string
       labels.emplace(k, v);
     }
     out.push_back({w.id, w.queues, w.types, w.concurrency,
-                   static_cast<uint32_t>(w.in_flight.size()), std::move(labels), ""});
+                   static_cast<uint32_t>(w.in_flight.size()), std::move(labels), "", w.quiet});
   }
   return out;
 }

@@ -33,6 +33,16 @@ struct WorkerState {
   // or cost rate): it claims again after each of its DONEs (its own lease ended, a slot of
   // the cap may be free) besides the idle tick.
   bool held = false;
+  // True iff quiet (`taskmill worker quiet`, WORKER 0x0D): it keeps its tasks (their DONEs
+  // count) and is leased nothing new. Set here, by the bus from another broker, or read from
+  // Redis (quiet:<id>) when it registers and every quiet refresh.
+  bool quiet = false;
+  // True iff its quiet record was read since it registered on this connection: until then
+  // it is leased nothing (one Redis round trip), so a quiet worker that moves here stays quiet.
+  bool quiet_known = false;
+  // Times its quiet state was set (SetQuiet): a read of the record sent before the latest
+  // change (a bus message overtaking it) must not undo that change.
+  uint64_t quiet_changes = 0;
   uint64_t wakes = 0;        // times woken: a claim sent before the latest wake cannot idle it
   uint32_t promised = 0;     // free slots counted this turn for tasks being enqueued
 
@@ -77,6 +87,9 @@ class WorkerRegistry {
   // True iff a registered worker takes `type` tasks from `queue` (it lists the queue, and
   // the type or no types at all). From an index rebuilt after workers come or go.
   bool AnyServes(const std::string& queue, const std::string& type) const;
+  // Sets worker `worker_id`'s quiet state (an unquieted worker is woken); false if it is not
+  // registered here.
+  bool SetQuiet(const std::string& worker_id, bool quiet);
   // Marks idle workers serving `queue` (or every worker when empty) as worth a claim.
   void WakeQueue(const std::string& queue);
   // Tasks about to be enqueued (their claims follow the enqueue in the same turn): wakes only

@@ -41,7 +41,8 @@ json QueueJson(const QueueCounters& c) {
           {"retried", s.retried},     {"cancelled", s.cancelled}, {"stale", c.stale},
           {"cost", s.cost},           {"ready_by_type", s.ready_by_type},
           {"more_types", s.more_types}, {"limit", s.limit},
-          {"limit_running", s.limit_running}, {"throttled", s.throttled}};
+          {"limit_running", s.limit_running}, {"throttled", s.throttled},
+          {"paused", s.paused}};
 }
 
 }  // namespace
@@ -186,13 +187,14 @@ HttpResponse BrokerApi::Workers(const HttpRequest& r) {
                  {"slots", w.slots},
                  {"in_flight", w.in_flight},
                  {"draining", w.draining},
+                 {"quiet", w.quiet},
                  {"last_heartbeat_ms_ago", std::max<int64_t>(0, now - w.last_seen_ms)}};
   }
   for (const auto& w : s.cluster_workers) {
     if (w.broker_id == s.broker_id || all.contains(w.id)) continue;
     all[w.id] = {{"id", w.id},         {"broker", w.broker_id},       {"host", w.host},
                  {"queues", w.queues}, {"types", w.types},            {"slots", w.concurrency},
-                 {"in_flight", w.in_flight}, {"draining", false},
+                 {"in_flight", w.in_flight}, {"draining", false}, {"quiet", w.quiet},
                  {"last_heartbeat_ms_ago", nullptr}};
   }
   json page = json::array();

@@ -21,6 +21,9 @@
 --   leased only if LIM.admit lets it through (else it stays ready and stats:<queue>.throttled
 --   counts it); such a queue's zsets are read LIMIT_SCAN past their head. With no limit
 --   anywhere this costs one SCARD per call.
+-- Paused queues (queue_pause.lua): nothing of a queue in the set `paused` is leased (its tasks
+--   stay ready). With no queue paused this costs one SCARD per call; else one SISMEMBER per
+--   queue named by the call.
 -- Errors: none besides malformed arguments (checked for every request before any write).
 
 local claims = A.claims or {}
@@ -66,12 +69,28 @@ local function ready_type_count(q)
   return c
 end
 
+local paused_any = redis.call('SCARD', P .. 'paused') > 0
+local paused_q = {}  -- queue -> true/false, read once per call
+local function open_queues(queues)
+  if not paused_any then return queues end
+  local open = {}
+  for _, q in ipairs(queues) do
+    local p = paused_q[q]
+    if p == nil then
+      p = redis.call('SISMEMBER', P .. 'paused', q) == 1
+      paused_q[q] = p
+    end
+    if not p then open[#open + 1] = q end
+  end
+  return open
+end
+
 -- One request: its leased tasks, as the reply lists them.
 local function claim_one(req)
   local worker = req.worker
   local lease = tonumber(req.lease) or 0
   local n = tonumber(req.n) or 0
-  local queues = req.queues or {}
+  local queues = open_queues(req.queues or {})
   local types = req.types or {}
   local tokens = req.tokens or {}
 

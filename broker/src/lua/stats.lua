@@ -11,6 +11,7 @@
 --   stats fields: submitted, succeeded, failed, retried, cancelled, stale (counters);
 --   queued, blocked, delayed, running (gauges); c:<cost> (summed costs); throttled (ready
 --   tasks a claim passed over because of a limit, counted per claim).
+--   paused = true (only for a paused queue, queue_pause.lua).
 --   limit, limit_running (only for a queue with limits, lib/limits.lua): its setting as text,
 --   and the leases counted against its concurrency cap.
 --   by_type: flat {type, ready count (a string), ...} of the TYPES_SHOWN types with the most
@@ -63,6 +64,7 @@ local function ready_by_type(q)
   end
   return flat, n - #flat / 2
 end
+local paused_any = redis.call('SCARD', P .. 'paused') > 0
 local out = {}
 for i, q in ipairs(queues) do
   local h = redis.call('HGETALL', stats_key(q))
@@ -73,6 +75,7 @@ for i, q in ipairs(queues) do
   local by_type, more_types = ready_by_type(q)
   out[i] = {queue = q, ready = ready, dead = redis.call('ZCARD', dead_key(q)), stats = h,
             by_type = by_type, more_types = more_types}
+  if paused_any and redis.call('SISMEMBER', P .. 'paused', q) == 1 then out[i].paused = true end
   local lc = limit_cfg(q)
   if lc then
     -- Leases counted against its concurrency cap, over every key value (up to 1,000 values).

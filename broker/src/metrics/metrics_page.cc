@@ -62,6 +62,10 @@ void AddQueueFamilies(const std::vector<QueueCounters>& queues, std::vector<Metr
                           "Ready tasks a claim passed over because of the queue's rate, "
                           "concurrency or cost-rate limit (counted per claim)",
                           MetricType::Counter);
+  auto paused = Family("taskmill_queue_paused",
+                       "1 while the queue is paused (taskmill queue pause): its tasks stay "
+                       "queued and none is leased",
+                       MetricType::Gauge);
   for (const auto& c : queues) {
     const auto& s = c.stats;
     auto q = [&](Labels extra = {}) {
@@ -75,6 +79,7 @@ void AddQueueFamilies(const std::vector<QueueCounters>& queues, std::vector<Metr
       Add(tasks, q({{"state", state}}), static_cast<double>(n));
     }
     Add(backlog, q(), static_cast<double>(s.ready + s.running));
+    Add(paused, q(), s.paused ? 1.0 : 0.0);
     Add(submitted, q(), static_cast<double>(s.submitted));
     for (auto [state, n] : {std::pair{"succeeded", s.succeeded}, std::pair{"failed", s.failed},
                             std::pair{"cancelled", s.cancelled}}) {
@@ -102,7 +107,7 @@ void AddQueueFamilies(const std::vector<QueueCounters>& queues, std::vector<Metr
     if (has_other) Add(cost, q({{"name", "other"}}), other);
   }
   for (auto* f : {&tasks, &backlog, &submitted, &finished, &retries, &stale, &cost,
-                  &limit_running, &throttled}) {
+                  &limit_running, &throttled, &paused}) {
     out.push_back(std::move(*f));
   }
 }
@@ -146,6 +151,10 @@ void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, doub
       "LIST and UPDATE requests refused by their checks (an unknown state, a limit out of "
       "range, a cursor not given by a broker, an unknown op; the reply says what is allowed)",
       MetricType::Counter, static_cast<double>(s.bad_lists));
+  one("taskmill_broker_bad_admin_total",
+      "QUEUE and WORKER requests refused: a bad queue name or worker id, or a worker no live "
+      "broker knows (the reply says why)",
+      MetricType::Counter, static_cast<double>(s.bad_admin));
   one("taskmill_broker_request_replays_total",
       "Resent SUBMITs and BATCHes (a request_id seen before) answered with the first reply's "
       "ids; nothing stored again",
@@ -238,6 +247,14 @@ void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, doub
         static_cast<double>(w.concurrency) - busy);
   }
   out.push_back(std::move(workers));
+  auto quiet = Family("taskmill_cluster_worker_quiet",
+                      "1 for every worker of every live broker that is quiet (taskmill worker "
+                      "quiet: it finishes its tasks and is leased nothing new)",
+                      MetricType::Gauge);
+  for (const auto& w : s.cluster_workers) {
+    if (w.quiet) Add(quiet, {{"broker_id", w.broker_id}, {"worker", w.id}}, 1);
+  }
+  out.push_back(std::move(quiet));
 }
 
 }  // namespace

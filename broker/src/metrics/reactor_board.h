@@ -20,6 +20,7 @@ struct WorkerView {
   uint32_t in_flight = 0;          // tasks sent and not yet DONE
   int64_t last_seen_ms = 0;        // monotonic ms of its last message (heartbeat or other)
   bool draining = false;           // true iff told to drain
+  bool quiet = false;              // true iff quiet (taskmill worker quiet)
 };
 
 // The most workers and recent batch ids a snapshot carries (each publish copies them).
@@ -34,6 +35,7 @@ struct ReactorSnapshot {
   uint64_t request_replays = 0;   // resent SUBMITs and BATCHes answered from the first reply
   uint64_t bad_limits = 0;        // LIMITs refused for a setting that cannot be parsed
   uint64_t bad_lists = 0;         // LISTs and UPDATEs refused by their checks
+  uint64_t bad_admin = 0;         // QUEUE and WORKER requests refused (bad name, unknown worker)
   uint64_t stale_results = 0;     // DONEs fenced off (this broker's share)
   // PROGRESS (BrokerCounters): past fencing, coalesced by the throttle, stored, and refused
   // (stale token here or in Redis).
@@ -74,6 +76,7 @@ struct ReactorSnapshot {
     std::vector<std::string> queues;
     std::vector<std::string> types;
     std::string host;  // its `host` label, else ""
+    bool quiet = false;  // true iff quiet (taskmill worker quiet)
   };
   std::vector<std::string> live_brokers;       // ids, sorted
   std::vector<ClusterWorker> cluster_workers;  // every live broker's workers (registry)

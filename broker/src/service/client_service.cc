@@ -185,13 +185,17 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
                       std::is_same_v<T, protocol::Subscribe> ||
                       std::is_same_v<T, protocol::Complete> ||
                       std::is_same_v<T, protocol::Schedule> ||
+                      std::is_same_v<T, protocol::QueueAdmin> ||
+                      std::is_same_v<T, protocol::WorkerAdmin> ||
                       std::is_same_v<T, protocol::List> || std::is_same_v<T, protocol::Update>) {
-          // The DLQ acts on every client's dead letters, LIMIT on every client's queue, and
-          // schedules are the cluster's (anyone who may change one may change them all):
-          // admins only. The rest are client verbs (an admin may use them too, on everyone's
-          // tasks).
+          // The DLQ acts on every client's dead letters, LIMIT, QUEUE and WORKER on every
+          // client's queues and workers, and schedules are the cluster's (anyone who may
+          // change one may change them all): admins only. The rest are client verbs (an admin
+          // may use them too, on everyone's tasks).
           Roles needed = std::is_same_v<T, protocol::Dlq> || std::is_same_v<T, protocol::Limit> ||
-                                 std::is_same_v<T, protocol::Schedule>
+                                 std::is_same_v<T, protocol::Schedule> ||
+                                 std::is_same_v<T, protocol::QueueAdmin> ||
+                                 std::is_same_v<T, protocol::WorkerAdmin>
                              ? Roles{kRoleAdmin}
                              : Roles{kRoleClient | kRoleAdmin};
           if (auto allowed = ctx_.access.Require(caller_, needed,
@@ -223,6 +227,10 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
           OnList(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Update>) {
           OnUpdate(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::QueueAdmin>) {
+          OnQueueAdmin(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::WorkerAdmin>) {
+          OnWorkerAdmin(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Batch>) {
           OnBatch(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Subscribe>) {

@@ -90,6 +90,9 @@ class ClientService {
   // LIST of tasks or batches, UPDATE of a waiting task (list_requests.cc).
   void OnList(const std::string& identity, protocol::List& req);
   void OnUpdate(const std::string& identity, protocol::Update& req);
+  // QUEUE pause/resume and WORKER quiet/unquiet (admin_requests.cc).
+  void OnQueueAdmin(const std::string& identity, const protocol::QueueAdmin& req);
+  void OnWorkerAdmin(const std::string& identity, const protocol::WorkerAdmin& req);
   // Reads this turn's finished notify tasks in one chunked call and pushes their RESULTs.
   void FlushResults();
   using TasksCallback = std::function<void(Result<std::vector<std::optional<protocol::TaskInfo>>>)>;

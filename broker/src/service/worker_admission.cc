@@ -170,4 +170,35 @@ void WorkerService::SaveProgress() {
   });
 }
 
+void WorkerService::ReadQuiet(std::vector<std::string> worker_ids) {
+  if (worker_ids.empty()) return;
+  struct Asked {
+    std::string id;
+    std::string identity;   // the connection it was on: a read says nothing of a later one
+    uint64_t changes = 0;   // its quiet_changes then
+  };
+  std::vector<Asked> asked;
+  for (const auto& id : worker_ids) {
+    const WorkerState* w = registry_.FindById(id);
+    if (w != nullptr) asked.push_back({id, w->identity, w->quiet_changes});
+  }
+  ctx_.store.QuietWorkers(
+      std::move(worker_ids), [this, asked = std::move(asked)](Result<std::vector<std::string>> r) {
+        std::unordered_set<std::string> quiet;
+        if (r) quiet.insert(r->begin(), r->end());
+        for (const auto& [id, identity, changes] : asked) {
+          WorkerState* w = registry_.FindById(id);
+          if (w == nullptr || w->identity != identity) continue;
+          // Redis away: a known state stands; a new worker is taken as not quiet (it would
+          // otherwise get nothing until Redis is back, when claims fail anyway). A change
+          // since the read was sent (the bus, a request here) is newer than what it read.
+          if (r && w->quiet_changes == changes && w->quiet != quiet.contains(id)) {
+            Log()->info("worker {} {}", id, quiet.contains(id) ? "quiet" : "no longer quiet");
+            registry_.SetQuiet(id, quiet.contains(id));
+          }
+          w->quiet_known = true;
+        }
+      });
+}
+
 }  // namespace taskmill::broker

@@ -136,6 +136,7 @@ void WorkerService::OnReady(const std::string& identity, const std::string& user
   Log()->info("worker {} {} (queues {}, concurrency {}{})", ready.worker_id,
               known ? "re-registered" : "registered", fmt::join(ready.queues, ","),
               ready.concurrency, who.name.empty() ? "" : ", key " + who.name);
+  ReadQuiet({w->id});
   if (draining_) Send(identity, protocol::Drain{0});
   // Before this turn's claims (one Redis connection, calls run in order): a worker id bound
   // to another key through another broker is evicted before anything is sent to it.
@@ -247,7 +248,9 @@ void WorkerService::ClaimsDue() {
   for (WorkerState* w : workers) w->promised = 0;  // a promise of slots lasts one turn
   if (draining_ || !ctx_.redis.ready()) return;
   for (WorkerState* w : workers) {
-    if (!w->idle && !w->draining && w->FreeSlots() > 0) Claim(*w);
+    if (!w->idle && !w->draining && !w->quiet && w->quiet_known && w->FreeSlots() > 0) {
+      Claim(*w);
+    }
   }
 }
 
@@ -321,6 +324,12 @@ void WorkerService::OnHeartbeatTick() {
       if (!w->key.empty()) bound.emplace_back(w->id, w->key);
     }
     BindAcrossBrokers(std::move(bound));
+  }
+  if (now >= next_quiet_read_ms_) {
+    next_quiet_read_ms_ = now + kQuietReadMs;
+    std::vector<std::string> ids;
+    for (WorkerState* w : registry_.All()) ids.push_back(w->id);
+    ReadQuiet(std::move(ids));
   }
   for (WorkerState* w : registry_.All()) {
     if (!w->key.empty()) bindings_.Touch(w->id, now);

@@ -71,6 +71,9 @@ class WorkerService : public LifecycleObserver {
   // CURVE: records (or refreshes) these worker id -> key bindings in Redis, shared by every
   // broker; a worker here whose id another broker bound to another key is evicted.
   void BindAcrossBrokers(std::vector<std::pair<std::string, std::string>> bindings);
+  // Reads the quiet records of these workers (worker_quiet.lua, refreshing their TTL) and
+  // applies them: the safety net under the bus, and a registering worker's first read.
+  void ReadQuiet(std::vector<std::string> worker_ids);
   // Drops a registration without releasing the worker id's leases (they are another key's).
   void Evict(const std::string& identity);
   // Queues the release of a gone worker's leases for the end of the turn.
@@ -89,6 +92,8 @@ class WorkerService : public LifecycleObserver {
   std::vector<ProgressWrite> progress_writes_;  // reports to store at the tick (or a DONE)
   WrongPortGuard wrong_port_;  // client requests on the worker port
   int64_t next_bind_refresh_ms_ = 0;     // monotonic ms of the next BindAcrossBrokers refresh
+  static constexpr int64_t kQuietReadMs = 2000;  // quiet records re-read (and kept) this often
+  int64_t next_quiet_read_ms_ = 0;       // monotonic ms of the next ReadQuiet of every worker
   bool draining_ = false;                // true iff StartDrain was called: nothing new goes out
 };
 

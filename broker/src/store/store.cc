@@ -18,7 +18,7 @@ constexpr const char* kScriptNames[] = {
     "enqueue", "claim", "finish",    "promote", "reap",      "extend",     "release_worker",
     "cancel",  "get",   "get_batch", "stats",   "dead_list", "dead_retry", "dead_purge",
     "bind_workers", "progress", "limit", "schedule_put", "schedule_list", "schedule_state",
-    "schedule_due", "list", "update"};
+    "schedule_due", "list", "update", "queue_pause", "worker_quiet"};
 
 constexpr size_t kMaxKeyLength = 256;  // label keys, cost names
 
@@ -181,6 +181,12 @@ template void Store::Send<ScheduleListing>(
 template void Store::Send<std::optional<StoredSchedule>>(
     Script, int64_t, std::string, Callback<std::optional<StoredSchedule>>,
     std::function<Result<std::optional<StoredSchedule>>(const redisReply*)>);
+// Used by admin_store.cc.
+template void Store::Send<bool>(Script, int64_t, std::string, Callback<bool>,
+                                std::function<Result<bool>(const redisReply*)>);
+template void Store::Send<std::vector<std::string>>(
+    Script, int64_t, std::string, Callback<std::vector<std::string>>,
+    std::function<Result<std::vector<std::string>>(const redisReply*)>);
 template void Store::Send<TickOutcome>(Script, int64_t, std::string, Callback<TickOutcome>,
                                        std::function<Result<TickOutcome>(const redisReply*)>);
 // LIST and UPDATE live in list_store.cc.

@@ -139,6 +139,19 @@ class Store : public TaskStore {
   void SetLimit(std::string queue, bool clear, const QueueLimits& limits,
                 Callback<std::string> cb);
 
+  // ---- Administration (admin_store.cc) ----
+  // Pauses (no task of it is leased, by any broker) or resumes a queue (queue_pause.lua); the
+  // result is whether it is paused now. Shared by every broker on this Redis and prefix.
+  void SetQueuePaused(std::string queue, bool paused, Callback<bool> cb);
+  // How long a quiet record outlives the last time a broker saw its worker connected (every
+  // broker refreshes those of its workers: QuietWorkers): the clean-up of a worker gone for good.
+  static constexpr int64_t kQuietTtlMs = 24 * 3600 * 1000;
+  // Records (for ttl_ms) or removes a worker's quiet state (worker_quiet.lua); the result is
+  // whether it is quiet now.
+  void SetWorkerQuiet(std::string worker_id, bool quiet, int64_t ttl_ms, Callback<bool> cb);
+  // Which of these worker ids are quiet; their records' TTLs start again (kQuietTtlMs).
+  void QuietWorkers(std::vector<std::string> worker_ids, Callback<std::vector<std::string>> cb);
+
   // CURVE: binds each worker id to the key that registered it, shared by every broker on this
   // Redis for `ttl_ms` after the last refresh. The result has one entry per pair: "" when it
   // is (now) bound to that key, else the key it belongs to.
@@ -198,6 +211,8 @@ class Store : public TaskStore {
     kScheduleDue,
     kList,
     kUpdate,
+    kQueuePause,
+    kWorkerQuiet,
     kScriptCount
   };
   // Name -> id pairs per get_batch page, and the most pages one GetBatch reads.

@@ -472,6 +472,10 @@ Result<StatsPage> ParseStats(const redisReply* r) {
     c.awaiting = u("awaiting");
     c.stale = u("stale");
     c.stats.throttled = u("throttled");
+    if (const auto& paused = mp::Get(f, "paused"); !mp::IsNil(paused)) {
+      TM_ASSIGN_OR_RETURN(p, mp::Bool(paused, "paused"));
+      c.stats.paused = p;
+    }
     if (const auto& lim = mp::Get(f, "limit"); !mp::IsNil(lim)) {
       TM_ASSIGN_OR_RETURN(text, mp::Str(lim, "limit"));
       TM_ASSIGN_OR_RETURN(held, mp::Int(mp::Get(f, "limit_running"), "limit_running"));

@@ -533,6 +533,34 @@ export class Client extends EventEmitter {
     return updated(await this.call('UPDATE', {id, op: 'promote'}));
   }
 
+  // Pauses a queue (`taskmill queue pause`; admin role under CURVE roles): its tasks stay
+  // queued and submits still work, but no broker leases any until resumeQueue. Resolves to the
+  // queue as it is now ({queue, paused, ...}).
+  async pauseQueue(queue) {
+    const reply = await this.call('QUEUE', {op: 'pause', queue});
+    return reply.queues.length > 0 ? reply.queues[0] : {queue, paused: true};
+  }
+
+  // Resumes a paused queue: idle workers on every broker claim its tasks at once.
+  async resumeQueue(queue) {
+    const reply = await this.call('QUEUE', {op: 'resume', queue});
+    return reply.queues.length > 0 ? reply.queues[0] : {queue, paused: false};
+  }
+
+  // Quiets a worker by id, whichever broker it is on (`taskmill worker quiet`): it finishes
+  // its running tasks and is leased nothing new. Rejects with NotFound if no live broker
+  // knows the id. Resolves to the worker ({id, broker, quiet, ...}).
+  async quietWorker(workerId) {
+    const reply = await this.call('WORKER', {op: 'quiet', worker: workerId});
+    return reply.workers.length > 0 ? reply.workers[0] : {id: workerId, quiet: true};
+  }
+
+  // Lets a quiet worker take tasks again.
+  async unquietWorker(workerId) {
+    const reply = await this.call('WORKER', {op: 'unquiet', worker: workerId});
+    return reply.workers.length > 0 ? reply.workers[0] : {id: workerId, quiet: false};
+  }
+
   dlq(op, {queue = '', ids = [], limit = 100} = {}) {
     return this.call('DLQ', {op, queue, ids, limit});
   }

@@ -176,7 +176,9 @@ function writeField(w, fd, v, path) {
   switch (fd.kind) {
     case 'str': case 'state': return writeStr(w, v, path);
     case 'enum':
-      if (!fd.values.includes(v)) fail('invalid_argument', path, `unknown value '${v}'`);
+      if (!fd.values.includes(v)) {
+        fail('invalid_argument', path, `unknown value '${v}' (allowed: ${fd.values.join(', ')})`);
+      }
       return writeStr(w, v, path);
     case 'bin': return writeBin(w, v, path);
     case 'bool':
@@ -440,7 +442,9 @@ function readField(fd, v, path) {
     }
     case 'enum': {
       const s = readStr(v, path);
-      if (!fd.values.includes(s)) fail('invalid_argument', path, `unknown value '${s}'`);
+      if (!fd.values.includes(s)) {
+        fail('invalid_argument', path, `unknown value '${s}' (allowed: ${fd.values.join(', ')})`);
+      }
       return s;
     }
     case 'bin': return readBin(v, path);

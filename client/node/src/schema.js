@@ -108,6 +108,7 @@ export const QueueStats = [
   f('limit', 'str'),
   f('limit_running', 'u64'),
   f('throttled', 'u64'),
+  f('paused', 'bool'),
 ];
 
 export const WorkerInfo = [
@@ -117,6 +118,8 @@ export const WorkerInfo = [
   f('concurrency', 'u32'),
   f('in_flight', 'u32'),
   f('labels', 'strMap'),
+  f('broker', 'str'),
+  f('quiet', 'bool'),
 ];
 
 // The STATS "broker" section (docs/protocol.md 7.10).
@@ -248,6 +251,18 @@ export const Update = [
   f('op', 'str', req),
   f('priority', 'u32'),
 ];
+// QUEUE 0x0C: pause (nothing of it is leased; it keeps its tasks and takes submits) or resume.
+export const QueueAdmin = [
+  reqId,
+  f('op', 'enum', {req: true, def: 'pause', values: ['pause', 'resume']}),
+  f('queue', 'str', req),
+];
+// WORKER 0x0D: quiet (finishes its tasks, is leased nothing new) or unquiet a worker by id.
+export const WorkerAdmin = [
+  reqId,
+  f('op', 'enum', {req: true, def: 'quiet', values: ['quiet', 'unquiet']}),
+  f('worker', 'str', req),
+];
 export const Reply = [
   reqId,
   f('error', 'optObj', {schema: WireError}),
@@ -352,6 +367,8 @@ export const COMMANDS = {
   LIMIT: [0x0b, Limit],
   LIST: [0x0e, List],
   UPDATE: [0x0f, Update],
+  QUEUE: [0x0c, QueueAdmin],
+  WORKER: [0x0d, WorkerAdmin],
   REPLY: [0x20, Reply],
   RESULT: [0x21, Result],
   EVENT: [0x22, Event],

@@ -293,6 +293,45 @@ describe('client against a live cluster', {skip: skip ?? false}, () => {
     assert.equal(await limitOf(), '');
   });
 
+  test('queue pause and resume: nothing of a paused queue runs, a probe queue does', async () => {
+    cluster.startCppWorker('w-ctl', ['--queues', 'nodectl,nodeprobe']);
+    await cluster.waitForWorkers(client, ['w-ctl']);
+    const paused = await client.pauseQueue('nodectl');
+    assert.equal(paused.queue, 'nodectl');
+    assert.equal(paused.paused, true);
+    const {id} = await client.submit({type: 'echo', payload: 'held', queue: 'nodectl'});
+    for (let i = 0; i < 3; i++) {
+      const probe = await client.submit({type: 'echo', payload: 'probe', queue: 'nodeprobe'});
+      assert.equal((await client.wait(probe.id, {timeoutMs: 10_000})).state, 'succeeded');
+    }
+    assert.equal((await client.get(id)).state, 'queued');
+    assert.equal((await client.stats({queues: ['nodectl']})).queues[0].paused, true);
+    assert.equal((await client.resumeQueue('nodectl')).paused, false);
+    assert.equal((await client.wait(id, {timeoutMs: 10_000})).state, 'succeeded');
+    await assert.rejects(client.pauseQueue('no spaces'), (e) => e.code === 'invalid_argument');
+    await assert.rejects(client.call('QUEUE', {op: 'freeze', queue: 'nodectl'}),
+        (e) => e.message.includes("unknown value 'freeze' (allowed: pause, resume)"));
+  });
+
+  test('worker quiet and unquiet: a quiet worker takes nothing until unquieted', async () => {
+    cluster.startCppWorker('w-quiet', ['--queues', 'nodequiet']);
+    await cluster.waitForWorkers(client, ['w-quiet']);
+    const w = await client.quietWorker('w-quiet');
+    assert.equal(w.id, 'w-quiet');
+    assert.equal(w.quiet, true);
+    assert.ok(w.broker);
+    const listed = (await client.stats()).workers.find((x) => x.id === 'w-quiet');
+    assert.equal(listed.quiet, true);
+    const {id} = await client.submit({type: 'echo', payload: 'later', queue: 'nodequiet'});
+    assert.equal((await client.get(id)).state, 'queued');
+    assert.equal((await client.unquietWorker('w-quiet')).quiet, false);
+    const done = await client.wait(id, {timeoutMs: 10_000});
+    assert.equal(done.state, 'succeeded');
+    assert.equal(done.worker, 'w-quiet');
+    await assert.rejects(client.quietWorker('nobody'),
+        (e) => e instanceof NotFound && e.message.includes("no live broker knows worker 'nobody'"));
+  });
+
   test('stats lists queues and the worker', async () => {
     const {queues, workers} = await client.stats();
     assert.ok(queues.some((q) => q.queue === 'default' && q.submitted > 0));

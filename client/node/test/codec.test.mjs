@@ -103,7 +103,7 @@ test('error paths name the field', () => {
   assert.throws(() => encodeBody('SUBMIT', {reqId: 1, tasks: [{type: 'x', priority: 300}]}),
       {code: 'invalid_argument', message: 'tasks[0].priority: 300 is over the maximum of 255'});
   assert.throws(() => decodeBody('DLQ', body('82 a6 7265715f6964 01 a2 6f70 a7 6578706c6f6465')),
-      {code: 'invalid_argument', message: "op: unknown value 'explode'"});
+      {code: 'invalid_argument', message: "op: unknown value 'explode' (allowed: list, retry, purge)"});
 });
 
 test('an unknown task state reads as unknown', () => {

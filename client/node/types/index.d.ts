@@ -107,6 +107,8 @@ export interface QueueStats {
   limitRunning: U64;
   /** Ready tasks a claim passed over because of a limit. */
   throttled: U64;
+  /** True while the queue is paused (`taskmill queue pause`): none of its tasks is leased. */
+  paused: boolean;
 }
 
 export interface WorkerInfo {
@@ -116,6 +118,10 @@ export interface WorkerInfo {
   concurrency: number;
   inFlight: number;
   labels: Record<string, string>;
+  /** Id of the broker it is connected to. */
+  broker: string;
+  /** True while quiet (`taskmill worker quiet`): it finishes its tasks, takes nothing new. */
+  quiet: boolean;
 }
 
 export interface BatchStatus {
@@ -267,6 +273,14 @@ export class Client extends EventEmitter {
   setPriority(id: string, priority: number): Promise<TaskInfo>;
   /** Makes a delayed task ready now. */
   promote(id: string): Promise<TaskInfo>;
+  /** Pauses a queue on every broker: its tasks stay queued, none is leased until resumed. */
+  pauseQueue(queue: string): Promise<QueueStats>;
+  /** Resumes a paused queue: idle workers claim its tasks at once. */
+  resumeQueue(queue: string): Promise<QueueStats>;
+  /** Quiets a worker (any broker): it finishes its tasks and is leased nothing new. */
+  quietWorker(workerId: string): Promise<WorkerInfo>;
+  /** Lets a quiet worker take tasks again. */
+  unquietWorker(workerId: string): Promise<WorkerInfo>;
   readonly deadLetters: {
     list(options?: {queue?: string; limit?: number}): Promise<TaskInfo[]>;
     retry(options?: {queue?: string; ids?: string[]}): Promise<AffectedTasks>;

@@ -2,6 +2,7 @@
 
 export type CommandName =
   | 'SUBMIT' | 'BATCH' | 'WAIT' | 'GET' | 'CANCEL' | 'SUBSCRIBE' | 'STATS' | 'DLQ' | 'LIMIT'
+  | 'COMPLETE' | 'SCHEDULE' | 'QUEUE' | 'WORKER'
   | 'REPLY' | 'RESULT' | 'EVENT'
   | 'READY' | 'HEARTBEAT' | 'DONE' | 'PROGRESS' | 'BYE'
   | 'TASK' | 'CANCEL_TASK' | 'BROKER_HEARTBEAT' | 'DRAIN' | 'GOAWAY' | 'MOVE';

@@ -359,6 +359,18 @@ class AsyncClient:
     async def clear_queue_limit(self, queue: str) -> None:
         await self._run(calls.set_limit(m.Limit(queue=queue, clear=True), self.request_timeout))
 
+    async def pause_queue(self, queue: str) -> m.QueueStats:
+        return await self._run(calls.queue_admin("pause", queue, self.request_timeout))
+
+    async def resume_queue(self, queue: str) -> m.QueueStats:
+        return await self._run(calls.queue_admin("resume", queue, self.request_timeout))
+
+    async def quiet_worker(self, worker_id: str) -> m.WorkerInfo:
+        return await self._run(calls.worker_admin("quiet", worker_id, self.request_timeout))
+
+    async def unquiet_worker(self, worker_id: str) -> m.WorkerInfo:
+        return await self._run(calls.worker_admin("unquiet", worker_id, self.request_timeout))
+
     async def add_schedule(self, name: str, task: Union[str, m.TaskSpec], payload: Payload = None,
                            *, cron: str = "", tz: str = "", every: Union[str, int, None] = None,
                            catch_up: str = "skip", **fields: Any) -> m.ScheduleInfo:

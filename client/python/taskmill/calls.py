@@ -319,6 +319,22 @@ def set_limit(limit: m.Limit, timeout: float) -> Call[str]:
     return Call(limit, timeout, lambda r: r.queues[0].limit if r.queues else "")
 
 
+def queue_admin(op: str, queue: str, timeout: float) -> Call[m.QueueStats]:
+    """QUEUE pause/resume: the queue as it is now (its ``paused``)."""
+    if op not in m.QUEUE_OPS:
+        raise InvalidSpec(f"queue op: unknown value '{op}' (allowed: {', '.join(m.QUEUE_OPS)})")
+    return Call(m.QueueAdmin(op=op, queue=queue), timeout,
+                lambda r: r.queues[0] if r.queues else m.QueueStats(queue=queue))
+
+
+def worker_admin(op: str, worker: str, timeout: float) -> Call[m.WorkerInfo]:
+    """WORKER quiet/unquiet: the worker (its broker, ``quiet``)."""
+    if op not in m.WORKER_OPS:
+        raise InvalidSpec(f"worker op: unknown value '{op}' (allowed: {', '.join(m.WORKER_OPS)})")
+    return Call(m.WorkerAdmin(op=op, worker=worker), timeout,
+                lambda r: r.workers[0] if r.workers else m.WorkerInfo(id=worker))
+
+
 def dlq_op(op: str, queue: str, ids: Sequence[str], timeout: float) -> Call[AffectedTasks]:
     return Call(m.Dlq(op=op, queue=queue, ids=list(ids)), timeout, _affected)
 

@@ -412,6 +412,25 @@ class Client:
         """Removes every limit and fairness setting of the queue."""
         self._run(calls.set_limit(m.Limit(queue=queue, clear=True), self.request_timeout))
 
+    def pause_queue(self, queue: str) -> m.QueueStats:
+        """Pauses a queue (`taskmill queue pause`; admin role under CURVE roles): its tasks
+        stay queued and submits still work, but no broker leases any until it is resumed."""
+        return self._run(calls.queue_admin("pause", queue, self.request_timeout))
+
+    def resume_queue(self, queue: str) -> m.QueueStats:
+        """Resumes a paused queue: idle workers on every broker claim its tasks at once."""
+        return self._run(calls.queue_admin("resume", queue, self.request_timeout))
+
+    def quiet_worker(self, worker_id: str) -> m.WorkerInfo:
+        """Quiets a worker by id, whichever broker it is on (`taskmill worker quiet`): it
+        finishes its running tasks and is leased nothing new. Raises NotFound if no live
+        broker knows the id."""
+        return self._run(calls.worker_admin("quiet", worker_id, self.request_timeout))
+
+    def unquiet_worker(self, worker_id: str) -> m.WorkerInfo:
+        """Lets a quiet worker take tasks again."""
+        return self._run(calls.worker_admin("unquiet", worker_id, self.request_timeout))
+
     def add_schedule(self, name: str, task: Union[str, m.TaskSpec], payload: Payload = None, *,
                      cron: str = "", tz: str = "", every: Union[str, int, None] = None,
                      catch_up: str = "skip", **fields: Any) -> m.ScheduleInfo:

@@ -259,7 +259,10 @@ def _decode_value(f: m.Field, v: Any, path: str) -> Any:
         if s not in f.choices:
             if f.unknown_as:
                 return f.unknown_as
-            raise ProtocolError(f"{path}: unknown value '{s}'", "invalid_argument")
+            allowed = ", ".join(f.choices)
+            raise ProtocolError(
+                f"{path}: unknown value '{s}' (allowed: {allowed})", "invalid_argument"
+            )
         return s
     if k == m.BIN:
         return _read_bin(v, path)

@@ -61,6 +61,8 @@ TASK_STATES = ("unknown", "queued", "delayed", "blocked", "running", "succeeded"
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 DLQ_OPS = ("list", "retry", "purge")
 SCHEDULE_OPS = ("list", "add", "pause", "resume", "remove")
+QUEUE_OPS = ("pause", "resume")
+WORKER_OPS = ("quiet", "unquiet")
 CATCH_UP_POLICIES = ("skip", "once")
 DEFAULT_QUEUE = "default"
 
@@ -316,6 +318,7 @@ class QueueStats:
     limit: str = ""
     limit_running: int = 0
     throttled: int = 0
+    paused: bool = False  # `taskmill queue pause`: nothing of it is leased until resumed
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -325,7 +328,7 @@ QueueStats.FIELDS = (Field("queue", STR, required=True),) + tuple(
                              "succeeded", "failed", "retried", "cancelled")
 ) + (Field("cost", COST_MAP), Field("ready_by_type", UINT_MAP),
      Field("more_types", UINT, max=U32), Field("limit", STR), Field("limit_running", UINT),
-     Field("throttled", UINT))
+     Field("throttled", UINT), Field("paused", BOOL))
 
 
 @dataclass
@@ -338,6 +341,8 @@ class WorkerInfo:
     concurrency: int = 0
     in_flight: int = 0
     labels: Dict[str, str] = field(default_factory=dict)
+    broker: str = ""      # id of the broker it is connected to
+    quiet: bool = False   # `taskmill worker quiet`: finishes its tasks, takes nothing new
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -349,6 +354,8 @@ WorkerInfo.FIELDS = (
     Field("concurrency", UINT, max=U32),
     Field("in_flight", UINT, max=U32),
     Field("labels", STR_MAP),
+    Field("broker", STR),
+    Field("quiet", BOOL),
 )
 
 
@@ -638,49 +645,6 @@ class ScheduleInfo:
 
 
 @dataclass
-class Limit:
-    """A queue's limits and fairness (`taskmill queue limit`), replaced whole; clear removes
-    them. The broker parses the strings and refuses a bad one naming what is allowed."""
-
-    COMMAND: ClassVar[int] = 0x0B
-    req_id: int = 0
-    queue: str = ""
-    clear: bool = False
-    rate: str = ""          # "N/s", "N/m", "N/h"
-    concurrency: int = 0
-    cost_rate: str = ""     # "NAME=AMOUNT/s|m|h"
-    key_label: str = ""
-    aging: str = ""         # "250ms", "30s", "5m", "2h"
-    round_robin: bool = False
-    FIELDS: ClassVar[Tuple[Field, ...]] = (
-        Field("req_id", UINT, required=True),
-        Field("queue", STR, required=True),
-        Field("clear", BOOL),
-        Field("rate", STR),
-        Field("concurrency", UINT, max=U32),
-        Field("cost_rate", STR),
-        Field("key_label", STR),
-        Field("aging", STR),
-        Field("round_robin", BOOL),
-    )
-
-
-@dataclass
-class Schedule:
-    COMMAND: ClassVar[int] = 0x0A
-    req_id: int = 0
-    op: str = "list"
-    name: str = ""
-    schedule: Optional[ScheduleInfo] = None
-    FIELDS: ClassVar[Tuple[Field, ...]] = (
-        Field("req_id", UINT, required=True),
-        Field("op", ENUM, required=True, choices=SCHEDULE_OPS),
-        Field("name", STR),
-        Field("schedule", OPT_OBJ, cls=ScheduleInfo),
-    )
-
-
-@dataclass
 class Reply:
     COMMAND: ClassVar[int] = 0x20
     req_id: int = 0
@@ -782,13 +746,21 @@ from taskmill.worker_messages import (  # noqa: E402
     TaskMsg as TaskMsg,
 )
 from taskmill.list_messages import ListRequest as ListRequest, Update as Update  # noqa: E402
+# The administration requests (LIMIT, SCHEDULE, QUEUE, WORKER) likewise.
+from taskmill.admin_messages import (  # noqa: E402
+    Limit as Limit,
+    QueueAdmin as QueueAdmin,
+    Schedule as Schedule,
+    WorkerAdmin as WorkerAdmin,
+)
 
 
 MESSAGE_TYPES: Tuple[type, ...] = (
     Submit, Batch, Wait, Get, Cancel, Subscribe, Stats, Dlq, Limit,
     Reply, ResultMsg, Event, GoAway,
     Ready, Heartbeat, Done, Progress, Bye,
-    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete, Schedule, ListRequest, Update,
+    TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete, Schedule, QueueAdmin,
+    WorkerAdmin, ListRequest, Update,
 )
 BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # type: ignore
 # Command names as in the vectors' "command" and shared/src/protocol/names.cc.
@@ -798,5 +770,6 @@ COMMAND_NAMES: Dict[str, type] = {
     "EVENT": Event, "GOAWAY": GoAway, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
     "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
     "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move, "COMPLETE": Complete,
-    "SCHEDULE": Schedule, "LIST": ListRequest, "UPDATE": Update,
+    "SCHEDULE": Schedule, "QUEUE": QueueAdmin, "WORKER": WorkerAdmin, "LIST": ListRequest,
+    "UPDATE": Update,
 }

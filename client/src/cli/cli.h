@@ -54,7 +54,8 @@ int RunCancel(Context& ctx, const Args& args);
 int RunBatch(Context& ctx, const Args& args);
 int RunStats(Context& ctx, const Args& args);
 int RunDlq(Context& ctx, const Args& args);
-int RunQueue(Context& ctx, const Args& args);  // cli_queue.cc
+int RunQueue(Context& ctx, const Args& args);   // cli_queue.cc
+int RunWorker(Context& ctx, const Args& args);  // cli_queue.cc
 int RunKeygen(Context& ctx, const Args& args);
 int RunArtifacts(Context& ctx, const Args& args);
 int RunComplete(Context& ctx, const Args& args);

@@ -46,6 +46,10 @@ commands:
   queue limit QUEUE [--rate N/s] [--concurrency N] [--cost-rate NAME=AMOUNT/h]
         [--key-label LABEL] [--aging 30s] [--round-robin] | --clear
                               a queue's limits and fairness, enforced at claim time
+  queue pause|resume QUEUE    stop (or start again) leasing a queue's tasks, on every
+                              broker; its tasks stay queued and submits still work
+  worker quiet|unquiet ID     a worker (on any broker) finishes its tasks and takes nothing
+                              new, or takes tasks again
   schedule add NAME (--cron EXPR [--tz ZONE] | --every 30s) --type T [task flags]
            [--catch-up skip|once]
   schedule list | pause NAME | resume NAME | remove NAME
@@ -73,8 +77,8 @@ global flags (before the command; --json and --broker may also follow it):
                     this client's CURVE key file from `taskmill keygen`
                     [env TASKMILL_CURVE_KEY_FILE]
   --curve-admin-key-file FILE
-                    the key file the dlq and schedule commands use instead: with
-                    CURVE roles the DLQ and SCHEDULE need an admin key
+                    the key file the dlq, queue, worker and schedule commands use
+                    instead: with CURVE roles they need an admin key
                     [env TASKMILL_CURVE_ADMIN_KEY_FILE]
 
 flags of queue limit, schedule, complete and list (`taskmill COMMAND --help` explains each):
@@ -205,8 +209,8 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   flags.String("curve-key-file", &ctx.global.curve_key_file,
                "this client's CURVE key file (taskmill keygen)");
   flags.String("curve-admin-key-file", &ctx.global.curve_admin_key_file,
-               "the CURVE key file the dlq and schedule commands use (an admin key; default: "
-               "--curve-key-file)");
+               "the CURVE key file the dlq, queue, worker and schedule commands use (an admin "
+               "key; default: --curve-key-file)");
   bool version = false;
   flags.Bool("version", &version, "print the version and exit");
   flags.StopAtPositional(true);
@@ -237,6 +241,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (command == "stats") return RunStats(ctx, args);
   if (command == "dlq") return RunDlq(ctx, args);
   if (command == "queue") return RunQueue(ctx, args);
+  if (command == "worker") return RunWorker(ctx, args);
   if (command == "keygen") return RunKeygen(ctx, args);
   if (command == "artifacts") return RunArtifacts(ctx, args);
   if (command == "complete") return RunComplete(ctx, args);

@@ -166,7 +166,8 @@ json ToJson(const protocol::QueueStats& q) {
               {"more_types", q.more_types},
               {"limit", q.limit},
               {"limit_running", q.limit_running},
-              {"throttled", q.throttled}};
+              {"throttled", q.throttled},
+              {"paused", q.paused}};
 }
 
 json ToJson(const protocol::WorkerInfo& w) {
@@ -178,7 +179,8 @@ json ToJson(const protocol::WorkerInfo& w) {
               {"concurrency", w.concurrency},
               {"in_flight", w.in_flight},
               {"labels", std::move(labels)},
-              {"broker", w.broker}};
+              {"broker", w.broker},
+              {"quiet", w.quiet}};
 }
 
 json ToJson(const protocol::Event& e) {

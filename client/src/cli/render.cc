@@ -238,8 +238,9 @@ void PrintStats(std::ostream& out, const StatsReply& stats) {
                 "RETRIED", "CANCELLED", "COST"},
                {false, true, true, true, true, true, true, true, true, true, false});
   for (const auto& q : stats.queues) {
-    queues.AddRow({q.queue, std::to_string(q.ready), std::to_string(q.delayed),
-                   std::to_string(q.running), std::to_string(q.dead), std::to_string(q.submitted),
+    // `taskmill queue pause`: nothing of it is leased until it is resumed.
+    queues.AddRow({q.paused ? q.queue + " (paused)" : q.queue, std::to_string(q.ready),
+                   std::to_string(q.delayed), std::to_string(q.running), std::to_string(q.dead), std::to_string(q.submitted),
                    std::to_string(q.succeeded), std::to_string(q.failed), std::to_string(q.retried),
                    std::to_string(q.cancelled), FormatCost(q.cost)});
   }
@@ -279,8 +280,10 @@ void PrintStats(std::ostream& out, const StatsReply& stats) {
     return s.empty() ? std::string("*") : s;
   };
   for (const auto& w : stats.workers) {
-    workers.AddRow({w.id, w.broker.empty() ? "-" : w.broker, join(w.queues), join(w.types),
-                    std::to_string(w.concurrency), std::to_string(w.in_flight)});
+    // `taskmill worker quiet`: it finishes its tasks and takes nothing new.
+    workers.AddRow({w.quiet ? w.id + " (quiet)" : w.id, w.broker.empty() ? "-" : w.broker,
+                    join(w.queues), join(w.types), std::to_string(w.concurrency),
+                    std::to_string(w.in_flight)});
   }
   workers.Print(out);
   const auto& b = stats.broker;

@@ -18,6 +18,21 @@ std::unexpected<Error> Invalid(const FieldPath& path, const std::string& what) {
   return MakeError(ErrorCode::kInvalidArgument, path.ToString() + ": " + what);
 }
 
+// The wire names of an enum's values, in order ("a, b, c"): its values are 0, 1, ... and
+// its name function returns a value's name (the first one's past the last value).
+template <class E>
+std::string AllowedNames(const char* (*name)(E), std::optional<E> (*parse)(std::string_view)) {
+  std::string out;
+  for (int i = 0; i < 64; ++i) {
+    const char* n = name(static_cast<E>(i));
+    auto back = parse(n);
+    if (!back || static_cast<int>(*back) != i) break;
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
 // Matches one map key against a field table and reads its value into the field.
 class DecodeVisitor {
  public:
@@ -145,7 +160,8 @@ class DecodeVisitor {
     if (ReadInt(v)) f = v;
   }
   template <class E>
-  void Enum(const char* k, E& f, E, const char* (*)(E), std::optional<E> (*parse)(std::string_view),
+  void Enum(const char* k, E& f, E, const char* (*name)(E),
+            std::optional<E> (*parse)(std::string_view),
             Req = Req::kNo) {
     if (!Match(k)) return;
     auto s = r_.Str(path_);
@@ -155,7 +171,8 @@ class DecodeVisitor {
     }
     auto v = parse(*s);
     if (!v) {
-      status_ = Invalid(path_, "unknown value '" + std::string(*s) + "'");
+      status_ = Invalid(path_, "unknown value '" + std::string(*s) + "' (allowed: " +
+                                   AllowedNames(name, parse) + ")");
       return;
     }
     f = *v;
@@ -407,6 +424,10 @@ Result<Message> DecodeBody(Command command, std::string_view body, const DecodeL
       return DecodeAs<List>(body, limits);
     case Command::kUpdate:
       return DecodeAs<Update>(body, limits);
+    case Command::kQueue:
+      return DecodeAs<QueueAdmin>(body, limits);
+    case Command::kWorker:
+      return DecodeAs<WorkerAdmin>(body, limits);
     case Command::kReply:
       return DecodeAs<Reply>(body, limits);
     case Command::kResult:

@@ -22,6 +22,8 @@ enum class Req : bool { kNo = false, kYes = true };
 std::optional<TaskState> ParseTaskState(std::string_view name);  // never nullopt
 std::optional<DlqOp> ParseDlqOp(std::string_view name);
 std::optional<ScheduleOp> ParseScheduleOp(std::string_view name);
+std::optional<QueueOp> ParseQueueOp(std::string_view name);
+std::optional<WorkerOp> ParseWorkerOp(std::string_view name);
 
 template <class T, class U>
 concept Is = std::is_same_v<std::remove_const_t<T>, U>;
@@ -122,6 +124,7 @@ void Fields(V& v, S& x) {
   v.Str("limit", x.limit);
   v.Uint("limit_running", x.limit_running);
   v.Uint("throttled", x.throttled);
+  v.Bool("paused", x.paused);
 }
 
 template <class V, class S>
@@ -134,6 +137,7 @@ void Fields(V& v, S& x) {
   v.Uint("in_flight", x.in_flight);
   v.StrMap("labels", x.labels);
   v.Str("broker", x.broker);
+  v.Bool("quiet", x.quiet);
 }
 
 template <class V, class S>
@@ -335,6 +339,22 @@ void Fields(V& v, S& x) {
   v.Str("id", x.id, "", Req::kYes);
   v.Str("op", x.op, "", Req::kYes);
   v.Uint("priority", x.priority);
+}
+
+template <class V, class S>
+requires Is<S, QueueAdmin>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Enum("op", x.op, QueueOp::kPause, QueueOpName, ParseQueueOp, Req::kYes);
+  v.Str("queue", x.queue, "", Req::kYes);
+}
+
+template <class V, class S>
+requires Is<S, WorkerAdmin>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Enum("op", x.op, WorkerOp::kQuiet, WorkerOpName, ParseWorkerOp, Req::kYes);
+  v.Str("worker", x.worker, "", Req::kYes);
 }
 
 template <class V, class S>

@@ -34,6 +34,10 @@ const char* CommandName(Command c) {
       return "LIST";
     case Command::kUpdate:
       return "UPDATE";
+    case Command::kQueue:
+      return "QUEUE";
+    case Command::kWorker:
+      return "WORKER";
     case Command::kReply:
       return "REPLY";
     case Command::kResult:
@@ -133,6 +137,22 @@ std::optional<ScheduleOp> ParseScheduleOp(std::string_view name) {
   if (name == "pause") return ScheduleOp::kPause;
   if (name == "resume") return ScheduleOp::kResume;
   if (name == "remove") return ScheduleOp::kRemove;
+  return std::nullopt;
+}
+
+const char* QueueOpName(QueueOp op) { return op == QueueOp::kResume ? "resume" : "pause"; }
+
+std::optional<QueueOp> ParseQueueOp(std::string_view name) {
+  if (name == "pause") return QueueOp::kPause;
+  if (name == "resume") return QueueOp::kResume;
+  return std::nullopt;
+}
+
+const char* WorkerOpName(WorkerOp op) { return op == WorkerOp::kUnquiet ? "unquiet" : "quiet"; }
+
+std::optional<WorkerOp> ParseWorkerOp(std::string_view name) {
+  if (name == "quiet") return WorkerOp::kQuiet;
+  if (name == "unquiet") return WorkerOp::kUnquiet;
   return std::nullopt;
 }
 

@@ -242,6 +242,16 @@ class Client {
   // Removes every limit and fairness setting of the queue.
   Result<void> ClearQueueLimit(const std::string& queue);
 
+  // Pauses a queue (QUEUE 0x0C; admin role with CURVE): its tasks stay queued, submits still
+  // work, and no broker leases any of them until ResumeQueue. The queue as it is now.
+  Result<protocol::QueueStats> PauseQueue(const std::string& queue);
+  Result<protocol::QueueStats> ResumeQueue(const std::string& queue);
+  // Quiets a worker by id (WORKER 0x0D; admin role with CURVE), whichever broker it is
+  // connected to: it finishes its running tasks and is leased nothing new until
+  // UnquietWorker. kNotFound if no live broker knows the id. The worker (its broker, quiet).
+  Result<protocol::WorkerInfo> QuietWorker(const std::string& worker_id);
+  Result<protocol::WorkerInfo> UnquietWorker(const std::string& worker_id);
+
   // Periodic schedules (docs/protocol-messages.md 8.25; admin role with CURVE). AddSchedule
   // adds or replaces one (exactly one of cron and every_ms; checked here first with
   // protocol::ValidateSchedule) and returns it as stored, with its next run.

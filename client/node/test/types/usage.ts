@@ -1,7 +1,7 @@
 // Type-checked by `tsc --noEmit` (test/types.test.mjs), never run: the public API as the
 // README uses it, against the hand-written types/index.d.ts.
 import {Client, EndpointListError, Job, PermanentError, TaskFailed, Worker, elapsedMs} from 'taskmill';
-import type {Task, TaskInfo} from 'taskmill';
+import type {QueueStats, Task, TaskInfo, WorkerInfo} from 'taskmill';
 
 async function client(): Promise<void> {
   const c = new Client({broker: 'tcp://127.0.0.1:5555', requestTimeoutMs: 5000});
@@ -29,6 +29,11 @@ async function client(): Promise<void> {
   const {queues} = await c.stats({queues: ['images']});
   console.log(limit, queues[0].limit, queues[0].limitRunning, queues[0].throttled);
   await c.clearQueueLimit('images');
+  const paused: boolean = (await c.pauseQueue('images')).paused;
+  const resumed: QueueStats = await c.resumeQueue('images');
+  const quiet: WorkerInfo = await c.quietWorker('w-1');
+  const back: boolean = (await c.unquietWorker('w-1')).quiet;
+  console.log(paused, resumed.paused, quiet.broker, quiet.quiet, back);
   await c.close();
 }
 

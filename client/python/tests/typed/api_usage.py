@@ -37,6 +37,10 @@ def use_sync(client: Client) -> None:
     h3 = client.submit("echo", {"a": [1, 2]}, queue="q", max_attempts=2)
     ids: List[str] = [h2, h3]
     print(ids, client.wait_batch("b1", timeout=5).state)
+    paused: bool = client.pause_queue("images").paused
+    resumed: taskmill.QueueStats = client.resume_queue("images")
+    quiet: taskmill.WorkerInfo = client.quiet_worker("w-1")
+    print(paused, resumed.paused, quiet.broker, quiet.quiet, client.unquiet_worker("w-1").quiet)
     worker: Worker = tm.worker(concurrency=4, cancel_grace=2.0)
     worker.run()
 
@@ -52,3 +56,7 @@ async def use_async() -> None:
         page: taskmill.ListPage = await client.list_tasks("q", "delayed", limit=10)
         moved: taskmill.TaskInfo = await client.promote(page.tasks[0].id)
         print(page.next_cursor, moved.ready_at_ms)
+        q: taskmill.QueueStats = await client.pause_queue("images")
+        w: taskmill.WorkerInfo = await client.quiet_worker("w-1")
+        print(q.paused, (await client.resume_queue("images")).paused, w.quiet,
+              (await client.unquiet_worker("w-1")).quiet)

@@ -28,6 +28,8 @@ enum class Command : uint8_t {
   kComplete = 0x09,
   kSchedule = 0x0A,
   kLimit = 0x0B,
+  kQueue = 0x0C,
+  kWorker = 0x0D,
   kList = 0x0E,
   kUpdate = 0x0F,
   // broker -> client
@@ -213,6 +215,34 @@ struct Update {
   std::string op;         // "priority" or "promote"
   uint32_t priority = 0;  // op priority: 0-255
   friend bool operator==(const Update&, const Update&) = default;
+};
+
+enum class QueueOp : uint8_t { kPause, kResume };
+const char* QueueOpName(QueueOp op);
+
+// Queue administration (docs/protocol-messages.md 8.26; `taskmill queue pause|resume`): a
+// paused queue keeps its tasks and takes submits, but no broker leases its tasks until it is
+// resumed. Admin role under CURVE roles. Later ops are new QueueOp values.
+struct QueueAdmin {
+  static constexpr Command kCommand = Command::kQueue;
+  uint64_t req_id = 0;
+  QueueOp op = QueueOp::kPause;
+  std::string queue;
+  friend bool operator==(const QueueAdmin&, const QueueAdmin&) = default;
+};
+
+enum class WorkerOp : uint8_t { kQuiet, kUnquiet };
+const char* WorkerOpName(WorkerOp op);
+
+// Worker administration (docs/protocol-messages.md 8.27; `taskmill worker quiet|unquiet`): a
+// quiet worker keeps its running tasks and its connection but is leased nothing new, whichever
+// broker it is connected to. Admin role under CURVE roles.
+struct WorkerAdmin {
+  static constexpr Command kCommand = Command::kWorker;
+  uint64_t req_id = 0;
+  WorkerOp op = WorkerOp::kQuiet;
+  std::string worker;  // the worker id, as STATS lists it
+  friend bool operator==(const WorkerAdmin&, const WorkerAdmin&) = default;
 };
 
 // ---- broker -> client ----
@@ -401,6 +431,7 @@ using Message = std::variant<Submit, Batch, Wait, Get, Cancel, Subscribe, Stats,
                              Limit,                                                    //
                              Ready, Heartbeat, Done, Progress, Bye,                    //
                              TaskMsg, CancelTask, BrokerHeartbeat, Drain,              //
-                             Goaway, Move, Complete, Schedule, List, Update>;
+                             Goaway, Move, Complete, Schedule, QueueAdmin, WorkerAdmin,  //
+                             List, Update>;
 
 }  // namespace taskmill::protocol

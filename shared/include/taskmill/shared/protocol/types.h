@@ -139,6 +139,7 @@ struct QueueStats {
   std::string limit;
   uint64_t limit_running = 0;
   uint64_t throttled = 0;
+  bool paused = false;  // true iff paused (`taskmill queue pause`): nothing of it is leased
 
   friend bool operator==(const QueueStats&, const QueueStats&) = default;
 };
@@ -152,6 +153,7 @@ struct WorkerInfo {
   uint32_t in_flight = 0;
   Labels labels;
   std::string broker;  // id of the broker it is connected to (empty from older brokers)
+  bool quiet = false;  // true iff quiet (`taskmill worker quiet`): finishes, takes nothing new
 
   friend bool operator==(const WorkerInfo&, const WorkerInfo&) = default;
 };
