@@ -58,8 +58,15 @@ TEST(CliTest, UsageErrorsExitTwoAndNameTheProblem) {
   ExpectUsage({"wait", "--wait-timeout-ms", "x", "id"}, "--wait-timeout-ms");
   ExpectUsage({"cancel"}, "give task ids or --batch");
   ExpectUsage({"cancel", "a", "--batch", "b"}, "give task ids or --batch");
-  ExpectUsage({"batch"}, "give run, status, watch or cancel");
+  ExpectUsage({"batch"}, "give run, status, watch, cancel or list");
   ExpectUsage({"batch", "fly"}, "unknown operation 'fly'");
+  ExpectUsage({"batch", "list", "--state", "done"}, "allowed: running, succeeded, partial, failed");
+  ExpectUsage({"list", "--state", "queued"}, "list: give --queue");
+  ExpectUsage({"list", "--queue", "q", "--state", "nope"}, "allowed: queued, delayed");
+  ExpectUsage({"list", "--queue", "q", "--state", "queued", "--limit", "1001"}, "--limit");
+  ExpectUsage({"task"}, "give priority or promote");
+  ExpectUsage({"task", "priority", "id1", "300"}, "allowed: 0 to 255");
+  ExpectUsage({"task", "promote"}, "give exactly one ID");
   ExpectUsage({"batch", "run"}, "exactly one FILE");
   ExpectUsage({"batch", "run", "/nonexistent.json"}, "/nonexistent.json: cannot read");
   ExpectUsage({"batch", "status"}, "exactly one batch id");

@@ -612,6 +612,70 @@ std::vector<Sample> SampleMessages() {
     r.schedules = {s, p};
     out.push_back({"reply_schedules", r});
   }
+  {
+    // LIST (0x0E): one queue's delayed tasks of one type, the second page.
+    List l;
+    l.req_id = 30;
+    l.queue = "emails";
+    l.state = "delayed";
+    l.type = "send";
+    l.limit = 2;
+    l.cursor = "z:1764979200000:01JD0000000000000000000001";
+    out.push_back({"list_tasks", l});
+  }
+  {
+    List l;
+    l.req_id = 31;
+    l.what = "batches";
+    l.state = "running";
+    out.push_back({"list_batches", l});
+  }
+  {
+    // A LIST of tasks' REPLY: compact TaskInfo (no output, payload or history) and the cursor.
+    Reply r;
+    r.req_id = 30;
+    TaskInfo t;
+    t.id = "01JD0000000000000000000002";
+    t.queue = "emails";
+    t.type = "send";
+    t.state = TaskState::kDelayed;
+    t.priority = 5;
+    t.attempts = 1;
+    t.max_attempts = 3;
+    t.error = TaskError{"timeout", "attempt 1 took longer than 30000 ms", true};
+    t.created_ms = 1764979100000;
+    t.ready_at_ms = 1764979260000;
+    r.tasks = {t};
+    r.next_cursor = "z:1764979260000:01JD0000000000000000000002";
+    out.push_back({"list_reply_tasks", r});
+  }
+  {
+    Reply r;
+    r.req_id = 31;
+    BatchStatus b;
+    b.id = "01JD00000000000000000000B1";
+    b.state = "running";
+    b.total = 3;
+    b.counts = {{"queued", 2}, {"succeeded", 1}};
+    b.cost = {{"usd", 0.25}};
+    b.created_ms = 1764979000000;
+    r.batches = {b};
+    out.push_back({"list_reply_batches", r});
+  }
+  {
+    // UPDATE (0x0F): a task's priority, and a delayed task made ready now.
+    Update u;
+    u.req_id = 32;
+    u.id = "01JD0000000000000000000002";
+    u.op = "priority";
+    u.priority = 200;
+    out.push_back({"list_update_priority", u});
+    Update p;
+    p.req_id = 33;
+    p.id = "01JD0000000000000000000002";
+    p.op = "promote";
+    out.push_back({"list_update_promote", p});
+  }
   return out;
 }
 

@@ -102,6 +102,9 @@ class TaskLifecycle {
   // DONEs queued and not yet sent (waiting for the turn's end, or for the store).
   size_t pending_results() const;
 
+  // Wakes idle workers of these queues (a task made ready outside the lifecycle: UPDATE).
+  void QueuesReady(const std::vector<std::string>& queues) { PublishQueues(queues); }
+
  private:
   struct PendingSubmit {
     size_t first = 0;  // index of its first spec in submit_specs_

@@ -187,6 +187,12 @@ if batch ~= '' then
     return redis.error_reply('TM_CONFLICT task ' .. A.fin.id .. ' exists (batch.finally.id)')
   end
   redis.call('HSET', bk, 'id', batch, 'state', 'running', 'total', n, 'created', NOW_S)
+  -- The batches index (list.lua): this batch, and the oldest two entries dropped if their
+  -- batch expired, so the index stays within the batches kept plus a few.
+  for _, old in ipairs(redis.call('ZRANGE', BATCHES, 0, 1)) do
+    if redis.call('EXISTS', batch_key(old)) == 0 then redis.call('ZREM', BATCHES, old) end
+  end
+  redis.call('ZADD', BATCHES, NOW_S, batch)
   if items[1] and items[1].owner ~= '' then redis.call('HSET', bk, 'owner', items[1].owner) end
   for k, v in pairs(A.budget or {}) do redis.call('HSET', bk, 'b:' .. k, v) end
   if A.onf then redis.call('HSET', bk, 'onf', A.onf) end

@@ -186,7 +186,8 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
                       std::is_same_v<T, protocol::Complete> ||
                       std::is_same_v<T, protocol::Schedule> ||
                       std::is_same_v<T, protocol::QueueAdmin> ||
-                      std::is_same_v<T, protocol::WorkerAdmin>) {
+                      std::is_same_v<T, protocol::WorkerAdmin> ||
+                      std::is_same_v<T, protocol::List> || std::is_same_v<T, protocol::Update>) {
           // The DLQ acts on every client's dead letters, LIMIT, QUEUE and WORKER on every
           // client's queues and workers, and schedules are the cluster's (anyone who may
           // change one may change them all): admins only. The rest are client verbs (an admin
@@ -222,6 +223,10 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
           OnLimit(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Schedule>) {
           OnSchedule(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::List>) {
+          OnList(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Update>) {
+          OnUpdate(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::QueueAdmin>) {
           OnQueueAdmin(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::WorkerAdmin>) {

@@ -126,6 +126,13 @@ class Store : public TaskStore {
                  Callback<std::vector<std::string>> cb);
   void DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t limit,
                  Callback<std::vector<std::string>> cb);
+  // One page of LIST (list.lua): `req` passed protocol::ValidateList; `owner` as Get. Reads
+  // at most `scan` index entries (>= req.limit).
+  void List(const protocol::List& req, std::string owner, uint32_t scan, Callback<ListPage> cb);
+  // UPDATE (update.lua): `req` passed protocol::ValidateUpdate. kNotFound for an unknown id
+  // (or another owner's), kConflict naming the state for a task not in a state the op takes.
+  // The task as it is now.
+  void Update(const protocol::Update& req, std::string owner, Callback<protocol::TaskInfo> cb);
 
   // Replaces queue's limits and fairness (limit.lua), or removes them with `clear`; `limits`
   // were checked by ParseQueueLimits. The result is the setting's text now ("" = none).
@@ -202,6 +209,8 @@ class Store : public TaskStore {
     kScheduleList,
     kScheduleState,
     kScheduleDue,
+    kList,
+    kUpdate,
     kQueuePause,
     kWorkerQuiet,
     kScriptCount

@@ -485,4 +485,40 @@ std::string FinishArgs(const std::vector<DoneGroup>& groups,
   return w.Take();
 }
 
+std::string ListArgs(const protocol::List& req, const std::string& owner, uint32_t scan) {
+  MsgpackWriter w;
+  w.Map(8);
+  w.Str("what");
+  w.Str(req.what);
+  w.Str("queue");
+  w.Str(req.queue);
+  w.Str("state");
+  w.Str(req.state);
+  w.Str("type");
+  w.Str(req.type);
+  w.Str("owner");
+  w.Str(owner);
+  w.Str("limit");
+  w.Uint(req.limit);
+  w.Str("scan");
+  w.Uint(scan);
+  w.Str("cursor");
+  w.Str(req.cursor);
+  return w.Take();
+}
+
+std::string UpdateArgs(const protocol::Update& req, const std::string& owner) {
+  MsgpackWriter w;
+  w.Map(4);
+  w.Str("id");
+  w.Str(req.id);
+  w.Str("op");
+  w.Str(req.op);
+  w.Str("priority");
+  w.Uint(req.priority);
+  w.Str("owner");
+  w.Str(owner);
+  return w.Take();
+}
+
 }  // namespace taskmill::broker::wire

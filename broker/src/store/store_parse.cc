@@ -547,6 +547,24 @@ Result<std::vector<std::string>> ParseBound(const redisReply* r) {
   return mp::Strings(mp::Get(top, "bound"), "worker bindings");
 }
 
+Result<ListPage> ParseList(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(stored, ParseStoredTasks(r));
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "list reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "list reply"));
+  TM_ASSIGN_OR_RETURN(next, mp::Str(mp::Get(top, "next"), "list cursor"));
+  TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
+  ListPage page;
+  page.next = std::string(next);
+  page.batches = std::move(batches);
+  for (auto& s : stored) {
+    if (!s) continue;
+    TM_ASSIGN_OR_RETURN(t, record::TaskFromFields(s->fields, s->history));
+    t.id = std::move(s->id);
+    page.tasks.push_back(std::move(t));
+  }
+  return page;
+}
+
 }  // namespace taskmill::broker::wire
 
 namespace taskmill::broker {

@@ -236,6 +236,14 @@ struct StatsPage {
   uint64_t known = 0;      // queues in the index (every page)
 };
 
+// One page of LIST (list.lua): task summaries (TaskInfo without output, payload or history)
+// or batches (BatchStatus without their name maps), and the next page's cursor.
+struct ListPage {
+  std::vector<protocol::TaskInfo> tasks;
+  std::vector<protocol::BatchStatus> batches;
+  std::string next;  // "" = this page was the last
+};
+
 // One PROGRESS to store (progress.lua): kept only if `token` is still the live lease of
 // `task_id` held by `worker_id`.
 struct ProgressWrite {

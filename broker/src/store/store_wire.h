@@ -115,6 +115,11 @@ Result<BatchPage> ParseBatch(const redisReply* r);
 Result<StatsPage> ParseStats(const redisReply* r);
 // The ids of dead_retry.lua / dead_purge.lua ({ids, ...}).
 Result<std::vector<std::string>> ParseIds(const redisReply* r);
+// list.lua's arguments, and its page.
+std::string ListArgs(const protocol::List& req, const std::string& owner, uint32_t scan);
+Result<ListPage> ParseList(const redisReply* r);
+// update.lua's arguments.
+std::string UpdateArgs(const protocol::Update& req, const std::string& owner);
 // limit.lua: the queue's setting as text now ("" = none).
 Result<std::string> ParseLimit(const redisReply* r);
 // bind_workers.lua: per pair "" (bound) or the key the worker id belongs to.

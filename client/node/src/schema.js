@@ -96,6 +96,7 @@ export const TaskInfo = [
   f('artifacts', 'objList', {schema: Artifact}),
   f('progress', 'double'),
   f('progress_message', 'str'),
+  f('ready_at_ms', 'i64'),
 ];
 
 export const QueueStats = [
@@ -246,6 +247,23 @@ export const Schedule = [
   f('name', 'str'),
   f('schedule', 'optObj', {schema: ScheduleInfo}),
 ];
+// LIST (8.28): a page of a queue's tasks in one state, or of batches; UPDATE (8.29): a waiting
+// task's priority, or a delayed task made ready now.
+export const List = [
+  reqId,
+  f('what', 'str', {req: true, def: 'tasks'}),
+  f('queue', 'str'),
+  f('state', 'str'),
+  f('type', 'str'),
+  f('limit', 'u32', {def: 50}),
+  f('cursor', 'str'),
+];
+export const Update = [
+  reqId,
+  f('id', 'str', req),
+  f('op', 'str', req),
+  f('priority', 'u32'),
+];
 // QUEUE 0x0C: pause (nothing of it is leased; it keeps its tasks and takes submits) or resume.
 export const QueueAdmin = [
   reqId,
@@ -272,6 +290,7 @@ export const Reply = [
   f('warnings', 'strList'),
   f('requested', 'strList'),
   f('schedules', 'objList', {schema: ScheduleInfo}),
+  f('batches', 'objList', {schema: BatchStatus}),
 ];
 export const Result = [f('task', 'obj', {req: true, schema: TaskInfo})];
 export const Event = [
@@ -360,6 +379,8 @@ export const COMMANDS = {
   COMPLETE: [0x09, Complete],
   SCHEDULE: [0x0a, Schedule],
   LIMIT: [0x0b, Limit],
+  LIST: [0x0e, List],
+  UPDATE: [0x0f, Update],
   QUEUE: [0x0c, QueueAdmin],
   WORKER: [0x0d, WorkerAdmin],
   REPLY: [0x20, Reply],

@@ -81,6 +81,8 @@ export interface TaskInfo {
   /** the latest progress the broker stored for the current attempt, 0..1 */
   progress: number;
   progressMessage: string;
+  /** A delayed task: when it becomes ready (epoch ms; LIST, UPDATE). */
+  readyAtMs: number;
 }
 
 /** A waited-on task's progress (wait with onProgress; the client's 'progress' event). */
@@ -273,6 +275,16 @@ export class Client extends EventEmitter {
     keyLabel?: string; aging?: string; roundRobin?: boolean}): Promise<string>;
   /** Removes every limit and fairness setting of the queue. */
   clearQueueLimit(queue: string): Promise<void>;
+  /** One LIST page of a queue's tasks in one state (summaries); pass nextCursor back. */
+  listTasks(queue: string, state: TaskState, options?: {type?: string; limit?: number;
+    cursor?: string}): Promise<{tasks: TaskInfo[]; nextCursor: string}>;
+  /** One LIST page of batches by creation. */
+  listBatches(options?: {state?: 'running' | 'succeeded' | 'partial' | 'failed';
+    limit?: number; cursor?: string}): Promise<{batches: BatchStatus[]; nextCursor: string}>;
+  /** A queued, delayed or blocked task's priority (0-255); the task as it is now. */
+  setPriority(id: string, priority: number): Promise<TaskInfo>;
+  /** Makes a delayed task ready now. */
+  promote(id: string): Promise<TaskInfo>;
   /** Pauses a queue on every broker: its tasks stay queued, none is leased until resumed. */
   pauseQueue(queue: string): Promise<QueueStats>;
   /** Resumes a paused queue: idle workers claim its tasks at once. */

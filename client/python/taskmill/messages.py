@@ -235,6 +235,7 @@ class TaskInfo:
     #: The latest progress the broker stored for the current attempt (0..1) and its message.
     progress: float = 0.0
     progress_message: str = ""
+    ready_at_ms: int = 0  #: a delayed task: when it becomes ready (epoch ms)
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -290,6 +291,7 @@ TaskInfo.FIELDS = (
     Field("artifacts", OBJ_LIST, cls=Artifact),
     Field("progress", DOUBLE),
     Field("progress_message", STR),
+    Field("ready_at_ms", INT),
 )
 
 
@@ -683,6 +685,7 @@ class Reply:
     warnings: List[str] = field(default_factory=list)
     requested: List[str] = field(default_factory=list)
     schedules: List[ScheduleInfo] = field(default_factory=list)
+    batches: List[BatchStatus] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("error", OPT_OBJ, cls=WireError),
@@ -697,6 +700,7 @@ class Reply:
         Field("warnings", STR_LIST),
         Field("requested", STR_LIST),
         Field("schedules", OBJ_LIST, cls=ScheduleInfo),
+        Field("batches", OBJ_LIST, cls=BatchStatus),
     )
 
 
@@ -766,6 +770,7 @@ from taskmill.worker_messages import (  # noqa: E402
     Ready as Ready,
     TaskMsg as TaskMsg,
 )
+from taskmill.list_messages import ListRequest as ListRequest, Update as Update  # noqa: E402
 # The administration requests (LIMIT, SCHEDULE, QUEUE, WORKER) likewise.
 from taskmill.admin_messages import (  # noqa: E402
     Limit as Limit,
@@ -780,7 +785,7 @@ MESSAGE_TYPES: Tuple[type, ...] = (
     Reply, ResultMsg, Event, GoAway,
     Ready, Heartbeat, Done, Progress, Bye,
     TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete, Schedule, QueueAdmin,
-    WorkerAdmin,
+    WorkerAdmin, ListRequest, Update,
 )
 BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # type: ignore
 # Command names as in the vectors' "command" and shared/src/protocol/names.cc.
@@ -790,5 +795,6 @@ COMMAND_NAMES: Dict[str, type] = {
     "EVENT": Event, "GOAWAY": GoAway, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
     "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
     "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move, "COMPLETE": Complete,
-    "SCHEDULE": Schedule, "QUEUE": QueueAdmin, "WORKER": WorkerAdmin,
+    "SCHEDULE": Schedule, "QUEUE": QueueAdmin, "WORKER": WorkerAdmin, "LIST": ListRequest,
+    "UPDATE": Update,
 }

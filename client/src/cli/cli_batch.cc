@@ -20,6 +20,7 @@ constexpr const char* kBatchUsage =
        taskmill batch status ID [--tasks]
        taskmill batch watch ID [--wait-timeout-ms N]
        taskmill batch cancel ID [--reason R]
+       taskmill batch list [--state S] [--limit N] [--cursor C]
 
 FILE is JSON (see client/README.md):
   {"id"?: str, "budget"?: {"usd": 1.5, ...}, "labels"?: {str: str},
@@ -303,7 +304,7 @@ int RunBatch(Context& ctx, const Args& args) {
   if (args.size() < 2 || args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
     bool help = args.size() >= 2;
     (help ? ctx.out : ctx.err) << kBatchUsage;
-    return help ? kExitOk : UsageError(ctx, "batch: give run, status, watch or cancel");
+    return help ? kExitOk : UsageError(ctx, "batch: give run, status, watch, cancel or list");
   }
   Args sub(args.begin() + 1, args.end());
   sub.front() = "batch " + args[1];
@@ -312,8 +313,9 @@ int RunBatch(Context& ctx, const Args& args) {
   if (args[1] == "status") return BatchStatusCommand(ctx, sub);
   if (args[1] == "cancel") return BatchCancel(ctx, sub);
   if (args[1] == "watch") return BatchWatch(ctx, sub);
+  if (args[1] == "list") return RunBatchList(ctx, sub);
   return UsageError(ctx, "batch: unknown operation '" + args[1] +
-                             "' (give run, status, watch or cancel)");
+                             "' (give run, status, watch, cancel or list)");
 }
 
 }  // namespace taskmill::client::cli

@@ -118,6 +118,7 @@ json ToJson(const protocol::TaskInfo& t) {
   if (!t.artifacts.empty()) out["artifacts"] = ToJson(t.artifacts);  // absent: none
   out["progress"] = t.progress;
   out["progress_message"] = t.progress_message;
+  if (t.ready_at_ms != 0) out["ready_at_ms"] = t.ready_at_ms;  // a delayed task; absent: none
   return out;
 }
 

@@ -111,6 +111,7 @@ void Fields(V& v, S& x) {
   v.ObjList("artifacts", x.artifacts);
   v.Double("progress", x.progress);
   v.Str("progress_message", x.progress_message);
+  v.Int("ready_at_ms", x.ready_at_ms);
 }
 
 template <class V, class S>
@@ -334,6 +335,27 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
+requires Is<S, List>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Str("what", x.what, "tasks", Req::kYes);
+  v.Str("queue", x.queue);
+  v.Str("state", x.state);
+  v.Str("type", x.type);
+  v.Uint("limit", x.limit, 50u);
+  v.Str("cursor", x.cursor);
+}
+
+template <class V, class S>
+requires Is<S, Update>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Str("id", x.id, "", Req::kYes);
+  v.Str("op", x.op, "", Req::kYes);
+  v.Uint("priority", x.priority);
+}
+
+template <class V, class S>
 requires Is<S, QueueAdmin>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
@@ -365,6 +387,7 @@ void Fields(V& v, S& x) {
   v.StrList("warnings", x.warnings);
   v.StrList("requested", x.requested);
   v.ObjList("schedules", x.schedules);
+  v.ObjList("batches", x.batches);
 }
 
 template <class V, class S>

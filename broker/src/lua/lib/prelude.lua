@@ -59,6 +59,9 @@ local function wleases_key(w) return P .. 'wl:' .. w end
 local function batch_key(b) return P .. 'batch:' .. b end
 local function done_key(q) return P .. 'done:' .. q end
 local DELAYED = P .. 'delayed'
+-- Every batch by creation (epoch ms): LIST of batches reads it; an entry whose batch hash
+-- expired is dropped by the next listing, or by a later batch's enqueue (two per enqueue).
+local BATCHES = P .. 'batches'
 local LEASES = P .. 'leases'
 -- Tasks awaiting an outside completion that have a deadline: a zset scored by it (reap.lua
 -- fails those past it). The completion token's SHA-256 is the task's ctok field.
@@ -74,6 +77,11 @@ local TERMINAL = {succeeded = true, failed = true, cancelled = true}
 -- Per-queue gauges kept in stats:<queue> (queued = in any of its ready zsets); the dead
 -- depth is a ZCARD instead.
 local GAUGE = {blocked = true, delayed = true, running = true, queued = true, awaiting = true}
+-- States with no index of their own elsewhere, indexed per queue for LIST (list.lua) in
+-- st:<state>:<queue>, a zset scored by when the task entered the state; count_state keeps
+-- it. Neither is on the claim path (queued -> running).
+local STATE_INDEX = {blocked = true, awaiting = true}
+local function state_index_key(state, q) return P .. 'st:' .. state .. ':' .. q end
 
 -- Refuses a call that would put more than `cap` waiting tasks (queued in any of its ready
 -- zsets, delayed, blocked) in one of the queues `items` add to; cap 0 = no cap. Items whose
@@ -176,10 +184,12 @@ end
 local function load(id)
   local v = redis.call('HMGET', task_key(id), unpack(LOAD_FIELDS))
   if not v[1] or not v[9] then return nil end
-  return decode_spec({id = id, state = v[1], att = v[2] or '', worker = v[3] or '',
-                      started = v[4] or '', cancel = v[5] or '', hist = v[6] or '',
-                      kids = v[7] or '', err_code = v[8] or '', psince = v[10] or '',
-                      lk = v[11] or ''}, v[9])
+  local t = decode_spec({id = id, state = v[1], att = v[2] or '', worker = v[3] or '',
+                         started = v[4] or '', cancel = v[5] or '', hist = v[6] or '',
+                         kids = v[7] or '', err_code = v[8] or '', psince = v[10] or '',
+                         lk = v[11] or ''}, v[9])
+  if v[12] then t.prio = tonumber(v[12]) or t.prio end
+  return t
 end
 
 -- The fencing token of a running task's live lease ('' when it has none).
@@ -270,6 +280,8 @@ local function count_state(t, old, new)
   if GAUGE[old] then bump(sk, old, -1) end
   if GAUGE[new] then bump(sk, new, 1) end
   if GAUGE[old] or GAUGE[new] then touch_queue(t.queue) end
+  if STATE_INDEX[old] then redis.call('ZREM', state_index_key(old, t.queue), t.id) end
+  if STATE_INDEX[new] then redis.call('ZADD', state_index_key(new, t.queue), NOW_S, t.id) end
   if t.batch ~= '' then
     local bk = batch_key(t.batch)
     if old ~= '' then bump(bk, 'n:' .. old, -1) end

@@ -124,6 +124,7 @@ struct TaskInfo {
   // reported none). Throttled at the broker, so it may lag the worker by one interval.
   double progress = 0;
   std::string progress_message;  // at most kMaxProgressMessageBytes
+  int64_t ready_at_ms = 0;  // delayed: when it becomes ready (not_before or a retry backoff)
 
   friend bool operator==(const TaskInfo&, const TaskInfo&) = default;
 };

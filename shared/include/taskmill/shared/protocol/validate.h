@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "taskmill/shared/error.h"
+#include "taskmill/shared/protocol/messages.h"
 #include "taskmill/shared/protocol/types.h"
 
 namespace taskmill::protocol {
@@ -110,5 +111,16 @@ inline constexpr uint64_t kMinScheduleEveryMs = 1000;
 inline constexpr size_t kMaxTimeZoneBytes = 64;
 Result<void> ValidateSchedule(const ScheduleInfo& schedule, std::string_view where,
                               const SpecLimits& limits = {});
+
+// LIST (docs/protocol-messages.md 8.28): `what` "tasks" or "batches"; tasks: a valid queue
+// and a state of ListableTaskStates() (every state of 7.10 but unknown), a valid type when
+// given; batches: state "" or a batch state (running, succeeded, partial, failed), no queue
+// or type; limit 1..kMaxListLimit; a cursor of at most kMaxListCursorBytes printable ASCII.
+// Each message names what is allowed.
+inline constexpr size_t kMaxListCursorBytes = 512;
+std::vector<std::string_view> ListableTaskStates();
+Result<void> ValidateList(const List& list);
+// UPDATE: a valid task id; op "priority" (priority 0..255) or "promote" (priority 0).
+Result<void> ValidateUpdate(const Update& update);
 
 }  // namespace taskmill::protocol
