@@ -125,6 +125,7 @@ ReactorSnapshot TakeSnapshot(const BrokerContext& ctx, const RecentBatches& rece
   s.bad_request_ids = ctx.counters.bad_request_ids;
   s.request_replays = ctx.counters.request_replays;
   s.bad_limits = ctx.counters.bad_limits;
+  s.bad_lists = ctx.counters.bad_lists;
   s.bad_admin = ctx.counters.bad_admin;
   s.schedules = ctx.counters.schedules;
   s.schedule_ticks_fired = ctx.counters.schedule_ticks_fired;

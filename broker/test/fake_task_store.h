@@ -67,6 +67,8 @@ class FakeTaskStore : public TaskStore {
   void RequestCancel(std::string task_id, uint64_t token, std::string reason) {
     extend_cancels_.push_back({std::move(task_id), token, std::move(reason)});
   }
+  // The next Reap answers with these outcomes (a death recorded by the reaper, say).
+  void ReapOutcomes(std::vector<FinishOutcome> items) { reap_items_ = std::move(items); }
 
   // Request ids as enqueue.lua keeps them (per owner, digest checked), in a map.
   void Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb,
@@ -106,7 +108,7 @@ class FakeTaskStore : public TaskStore {
     }
     Later(std::move(cb), std::move(result));
   }
-  void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
+  void EnqueueBatch(std::string batch_id, BatchSettings budget,
                     std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
                     std::string owner = "", RequestKey request = {}) override {
     (void)budget;
@@ -168,7 +170,10 @@ class FakeTaskStore : public TaskStore {
   void Reap(uint32_t, Callback<FinishResult> cb) override {
     ++calls_.reap;
     order_.push_back("reap");
-    Later(std::move(cb), FinishResult{});
+    FinishResult result;
+    result.items = std::move(reap_items_);
+    reap_items_.clear();
+    Later(std::move(cb), std::move(result));
   }
   void Extend(std::string, uint32_t, Callback<ExtendResult> cb) override {
     ++calls_.extend;
@@ -374,6 +379,7 @@ class FakeTaskStore : public TaskStore {
   std::map<std::string, std::deque<std::string>> ready_queues_;
   std::deque<std::function<void()>> replies_;
   std::vector<CancelRequested> extend_cancels_;
+  std::vector<FinishOutcome> reap_items_;
   Calls calls_;
   std::vector<std::string> order_;
   std::vector<std::pair<std::string, std::string>> finished_by_;

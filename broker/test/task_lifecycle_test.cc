@@ -471,6 +471,23 @@ TEST_F(TaskLifecycleTest, AReleasedWorkersTasksAreRetriedAndQueuesWoken) {
   EXPECT_EQ(recorder_.queues_ready.back(), std::vector<std::string>{""});
 }
 
+// A fail_fast batch's death asks the broker to stop the batch's running tasks (issue 22): the
+// worker is told at once, not at its next lease extension.
+TEST_F(TaskLifecycleTest, AFailFastDeathStopsTheRunningTasksAtOnce) {
+  FinishOutcome dead;
+  dead.task_id = "d1";
+  dead.status = FinishStatus::kDead;
+  dead.batch_id = "b1";
+  dead.cancelled = {"c1"};
+  dead.fail_fast_cancelled = {"c1"};
+  dead.cancel_requests = {{"r1", "w2", 7}, {"r2", "w3", 8}};
+  store_.ReapOutcomes({dead});
+  lifecycle_.Reap(100);
+  store_.Answer();
+  EXPECT_EQ(recorder_.cancel_requests, (std::vector<std::string>{"w2/r1/7", "w3/r2/8"}));
+  EXPECT_EQ(recorder_.ended, (std::vector<std::string>{"d1", "c1"}));
+}
+
 TEST_F(TaskLifecycleTest, LeaseExtensionsRelayCancelRequests) {
   store_.RequestCancel("e1", 9, "elsewhere");
   lifecycle_.ExtendLeases("w", 30000);

@@ -162,13 +162,24 @@ function taskProgress(t) {
     t.progress_message ? ' ' + t.progress_message : '');
 }
 
+function batchRows(batches) {
+  return batches.map((b) => h('tr', {'data-id': b.id}, h('td', {}, link('#/batch/' + encodeURIComponent(b.id), b.id)),
+    h('td', {}, stateTag(b.state)), h('td', {}, progress(b)), h('td', {}, costVsBudget(b)),
+    h('td', {}, fmtTime(b.created_ms))));
+}
+
 async function batchesPage() {
   const r = await api('/api/batches?limit=50');
+  // Every stored batch, oldest first, a page at a time (LIST of batches); the cursor is in the hash.
+  const cursor = tasksQuery().get('cursor') || '';
+  const all = await api('/api/batches/all?limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+  const head = () => h('tr', {}, ['batch', 'state', 'progress', 'cost / budget', 'created'].map((c) => h('th', {}, c)));
   return [h('h2', {}, 'Batches'), h('p', {class: 'muted'}, 'Batches this broker saw change since it started, newest first.'),
-    h('table', {id: 'batches'}, h('tr', {}, ['batch', 'state', 'progress', 'cost / budget', 'created'].map((c) => h('th', {}, c))),
-      r.batches.map((b) => h('tr', {'data-id': b.id}, h('td', {}, link('#/batch/' + encodeURIComponent(b.id), b.id)),
-        h('td', {}, stateTag(b.state)), h('td', {}, progress(b)), h('td', {}, costVsBudget(b)),
-        h('td', {}, fmtTime(b.created_ms)))))];
+    h('table', {id: 'batches'}, head(), batchRows(r.batches)),
+    h('h3', {}, 'Every stored batch'), h('p', {class: 'muted'}, 'By creation, oldest first, 50 a page.'),
+    h('table', {id: 'all-batches'}, head(), batchRows(all.batches)),
+    h('p', {}, cursor ? link('#/batches', 'First page') : null, ' ',
+      all.next_cursor ? link('#/batches?cursor=' + encodeURIComponent(all.next_cursor), 'Next page') : null)];
 }
 
 // A layered layout: each task one column right of its deepest parent.
@@ -283,6 +294,87 @@ async function deadPage() {
     r.dead.length ? null : h('p', {id: 'dead-empty', class: 'muted'}, 'No dead letters.')];
 }
 
+// ---- Tasks: a queue's tasks in one state, a page at a time (GET /api/tasks, LIST) ----
+
+const TASK_STATES = ['queued', 'delayed', 'blocked', 'running', 'awaiting', 'succeeded', 'failed',
+                     'cancelled', 'expired'];
+
+function tasksQuery() {
+  const q = location.hash.indexOf('?');
+  return new URLSearchParams(q < 0 ? '' : location.hash.slice(q + 1));
+}
+
+function showTasks(params) {
+  location.hash = '#/tasks?' + new URLSearchParams(params).toString();
+}
+
+async function update(body, done) {
+  try {
+    const t = await api('/api/update', {method: 'POST', body: JSON.stringify(body)});
+    say(done(t), true);
+  } catch (e) {
+    say(e.message);
+  }
+  refresh();
+}
+
+function whenOf(t) {
+  if (t.state === 'delayed') return 'ready ' + fmtTime(t.ready_at_ms);
+  if (t.state === 'running' || t.state === 'awaiting') return 'started ' + fmtTime(t.started_ms);
+  if (t.finished_ms) return 'finished ' + fmtTime(t.finished_ms);
+  return 'created ' + fmtTime(t.created_ms);
+}
+
+function taskActions(t) {
+  const out = [];
+  if (t.state === 'delayed') {
+    out.push(h('button', {class: 'promote', onclick: () => update({id: t.id, op: 'promote'},
+      (x) => `${x.id} promoted: ${x.state}`)}, 'Run now'), ' ');
+  }
+  if (['queued', 'delayed', 'blocked'].includes(t.state)) {
+    const input = h('input', {class: 'prio', type: 'number', min: 0, max: 255, value: t.priority,
+                              'aria-label': 'priority of ' + t.id});
+    out.push(input, h('button', {class: 'set-prio', onclick: () => update(
+      {id: t.id, op: 'priority', priority: Number(input.value)},
+      (x) => `${x.id} priority ${x.priority}`)}, 'Set priority'));
+  }
+  return out;
+}
+
+// Not polled (its form keeps what is typed): Show, Next page and the actions redraw it.
+async function tasksPage() {
+  const p = tasksQuery();
+  const queue = p.get('queue') || '', state = p.get('state') || 'queued';
+  const type = p.get('type') || '', cursor = p.get('cursor') || '';
+  const qIn = h('input', {id: 'tasks-queue', value: queue, placeholder: 'queue', required: ''});
+  const sIn = h('select', {id: 'tasks-state'}, TASK_STATES.map((s) => h('option', {value: s}, s)));
+  sIn.value = state;
+  const tIn = h('input', {id: 'tasks-type', value: type, placeholder: 'type (any)'});
+  const form = h('form', {id: 'tasks-form', class: 'filters'}, 'queue ', qIn, ' state ', sIn, ' type ', tIn,
+    ' ', h('button', {type: 'submit'}, 'Show'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    showTasks({queue: qIn.value.trim(), state: sIn.value, type: tIn.value.trim()});
+  });
+  const head = [h('h2', {}, 'Tasks'), form];
+  if (!queue) return [...head, h('p', {class: 'muted'}, 'Pick a queue and a state.')];
+  const args = new URLSearchParams({queue, state, limit: '50'});
+  if (type) args.set('type', type);
+  if (cursor) args.set('cursor', cursor);
+  const r = await api('/api/tasks?' + args.toString());
+  return [...head, h('table', {id: 'tasks'},
+    h('tr', {}, ['task', 'name', 'type', 'state', 'priority', 'attempts', 'when', 'error', ''].map((c) => h('th', {}, c))),
+    r.tasks.map((t) => h('tr', {'data-id': t.id}, h('td', {}, link('#/task/' + encodeURIComponent(t.id), t.id)),
+      h('td', {}, t.name || '-'), h('td', {}, t.type), h('td', {}, stateTag(t.state)),
+      h('td', {class: 'n'}, t.priority), h('td', {class: 'n'}, `${t.attempts} / ${t.max_attempts}`),
+      h('td', {}, whenOf(t)), h('td', {}, t.error ? t.error.code : '-'), h('td', {}, taskActions(t))))),
+  r.tasks.length ? null : h('p', {id: 'tasks-empty', class: 'muted'},
+    r.next_cursor ? 'None in this stretch of the index; the next page reads on.' : 'No tasks.'),
+  h('p', {}, cursor ? h('button', {id: 'tasks-first', onclick: () => showTasks({queue, state, type})}, 'First page') : null, ' ',
+    r.next_cursor ? h('button', {id: 'tasks-next', onclick: () => showTasks({queue, state, type, cursor: r.next_cursor})},
+      'Next page') : null)];
+}
+
 function fmtEvery(ms) {
   for (const [unit, size] of [['h', 3600000], ['m', 60000], ['s', 1000]]) {
     if (ms % size === 0) return `every ${ms / size}${unit}`;
@@ -306,7 +398,7 @@ async function schedulesPage() {
 // ---- routing and polling ----
 
 function route() {
-  const parts = location.hash.replace(/^#\/?/, '').split('/');
+  const parts = location.hash.replace(/^#\/?/, '').replace(/\?.*$/, '').split('/');
   const arg = decodeURIComponent(parts.slice(1).join('/'));
   switch (parts[0]) {
     case 'workers': return ['workers', workersPage];
@@ -315,6 +407,7 @@ function route() {
     case 'task': return ['', () => taskPage(arg)];
     case 'dead': return ['dead', deadPage];
     case 'schedules': return ['schedules', schedulesPage];
+    case 'tasks': case 'tasks?': return ['tasks', tasksPage, true];
     default: return ['overview', overviewPage];
   }
 }
@@ -322,7 +415,7 @@ function route() {
 async function refresh() {
   clearTimeout(timer);
   const mine = generation;
-  const [name, page] = route();
+  const [name, page, still] = route();
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === name);
   try {
     const nodes = await page();
@@ -335,7 +428,7 @@ async function refresh() {
   } catch (e) {
     if (mine === generation) say(e.message);
   }
-  if (mine === generation) timer = setTimeout(refresh, POLL_MS);
+  if (mine === generation && !still) timer = setTimeout(refresh, POLL_MS);
 }
 
 async function showAccess() {

@@ -254,6 +254,7 @@ Result<void> ValidateBatchSpec(const protocol::BatchSpec& batch) {
     if (auto r = protocol::ValidateName(batch.id, "id"); !r) return r;
   }
   if (batch.tasks.empty()) return Invalid("tasks", "a batch needs at least one task");
+  if (auto r = protocol::ValidateOnFailure(batch.on_failure, "on_failure"); !r) return r;
   // The broker's words (it checks them before copying the labels into every task).
   if (auto r = protocol::ValidateLabels(batch.labels, "batch.labels",
                                         protocol::SpecLimits{}.max_labels,
@@ -288,6 +289,9 @@ Result<void> ValidateBatchSpec(const protocol::BatchSpec& batch) {
       return Invalid("budget." + name, "must be a finite number, not negative");
     }
   }
+  if (batch.finally) {
+    if (auto r = protocol::ValidateFinally(*batch.finally, "finally"); !r) return r;
+  }
   return {};
 }
 
@@ -301,7 +305,8 @@ Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text) {
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
     return MakeError(ErrorCode::kInvalidArgument, "not valid JSON: " + what);
   }
-  if (auto r = CheckKeys(doc, "", {"id", "budget", "labels", "tasks"}); !r) {
+  if (auto r = CheckKeys(doc, "", {"id", "budget", "labels", "tasks", "on_failure", "finally"});
+      !r) {
     return std::unexpected(r.error());
   }
   protocol::BatchSpec batch;
@@ -321,6 +326,22 @@ Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text) {
       if (!d) return std::unexpected(d.error());
       batch.budget[key] = *d;
     }
+  }
+  if (doc.contains("on_failure")) {
+    auto p = GetString(doc["on_failure"], "on_failure");
+    if (!p) return std::unexpected(p.error());
+    batch.on_failure = *p;
+  }
+  if (doc.contains("finally")) {
+    // A task object as in "tasks", whose name may be left out (it defaults to "finally").
+    json f = doc["finally"];
+    if (!f.is_object()) {
+      return Invalid("finally", std::string("expected a task object, got ") + TypeName(f));
+    }
+    if (!f.contains("name")) f["name"] = "finally";
+    auto spec = ParseTask(f, "finally");
+    if (!spec) return std::unexpected(spec.error());
+    batch.finally = std::move(*spec);
   }
   if (doc.contains("labels")) {
     auto l = GetLabels(doc["labels"], "labels");

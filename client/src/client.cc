@@ -37,7 +37,8 @@ bool IsClientRequest(const protocol::Message& m) {
          std::holds_alternative<protocol::Limit>(m) ||
          std::holds_alternative<protocol::Schedule>(m) ||
          std::holds_alternative<protocol::QueueAdmin>(m) ||
-         std::holds_alternative<protocol::WorkerAdmin>(m);
+         std::holds_alternative<protocol::WorkerAdmin>(m) ||
+         std::holds_alternative<protocol::List>(m) || std::holds_alternative<protocol::Update>(m);
 }
 
 AffectedTasks Affected(protocol::Reply& reply) {

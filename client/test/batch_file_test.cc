@@ -87,6 +87,41 @@ TEST(BatchFileTest, ErrorsNameTheJsonPath) {
             "batch.labels: a key of 0 bytes is out of range (allowed: 1..256 bytes)");
 }
 
+// Issue 22: on_failure, one of three values, cancel_dependents when absent.
+TEST(BatchFileTest, OnFailureIsReadAndAnUnknownValueNamesTheThree) {
+  auto r =
+      ParseBatchFile(R"({"on_failure": "fail_fast", "tasks": [{"name": "a", "type": "echo"}]})");
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->on_failure, "fail_fast");
+  EXPECT_EQ(ParseBatchFile(R"({"tasks": [{"name": "a", "type": "echo"}]})")->on_failure,
+            "cancel_dependents");
+  EXPECT_EQ(ErrorOf(R"({"on_failure": "explode", "tasks": [{"name": "a", "type": "echo"}]})"),
+            "on_failure: unknown value 'explode' (allowed: cancel_dependents, continue, "
+            "fail_fast)");
+  EXPECT_EQ(ErrorOf(R"({"on_failure": 3, "tasks": [{"name": "a", "type": "echo"}]})"),
+            "on_failure: expected a string, got number");
+}
+
+// Issue 22: a finally task, named "finally" when the file leaves the name out.
+TEST(BatchFileTest, AFinallyTaskIsReadAndChecked) {
+  auto r = ParseBatchFile(R"({"finally": {"type": "report", "queue": "ops"},
+      "tasks": [{"name": "a", "type": "echo"}]})");
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_TRUE(r->finally.has_value());
+  EXPECT_EQ(r->finally->name, "finally");
+  EXPECT_EQ(r->finally->type, "report");
+  EXPECT_EQ(r->finally->queue, "ops");
+  EXPECT_FALSE(ParseBatchFile(R"({"tasks": [{"name": "a", "type": "echo"}]})")->finally);
+  EXPECT_EQ(ErrorOf(R"({"finally": {"type": "r", "payload": "x"},
+      "tasks": [{"name": "a", "type": "echo"}]})"),
+            "finally.payload: must be empty (the finally task's input is the batch summary)");
+  EXPECT_EQ(ErrorOf(R"({"finally": {"type": "r", "depends_on": ["a"]},
+      "tasks": [{"name": "a", "type": "echo"}]})"),
+            "finally.depends_on: must be empty (the finally task runs after every other task)");
+  EXPECT_EQ(ErrorOf(R"({"finally": "report", "tasks": [{"name": "a", "type": "echo"}]})"),
+            "finally: expected a task object, got string");
+}
+
 // Issue 22: per-task delay and expiry as durations, checked with the shared parser.
 TEST(BatchFileTest, DelayAndExpiryAreDurations) {
   auto r = ParseBatchFile(R"({"tasks": [{"name": "a", "type": "echo", "delay": "10s",

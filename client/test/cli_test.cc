@@ -58,8 +58,15 @@ TEST(CliTest, UsageErrorsExitTwoAndNameTheProblem) {
   ExpectUsage({"wait", "--wait-timeout-ms", "x", "id"}, "--wait-timeout-ms");
   ExpectUsage({"cancel"}, "give task ids or --batch");
   ExpectUsage({"cancel", "a", "--batch", "b"}, "give task ids or --batch");
-  ExpectUsage({"batch"}, "give run, status, watch or cancel");
+  ExpectUsage({"batch"}, "give run, status, watch, cancel or list");
   ExpectUsage({"batch", "fly"}, "unknown operation 'fly'");
+  ExpectUsage({"batch", "list", "--state", "done"}, "allowed: running, succeeded, partial, failed");
+  ExpectUsage({"list", "--state", "queued"}, "list: give --queue");
+  ExpectUsage({"list", "--queue", "q", "--state", "nope"}, "allowed: queued, delayed");
+  ExpectUsage({"list", "--queue", "q", "--state", "queued", "--limit", "1001"}, "--limit");
+  ExpectUsage({"task"}, "give priority or promote");
+  ExpectUsage({"task", "priority", "id1", "300"}, "allowed: 0 to 255");
+  ExpectUsage({"task", "promote"}, "give exactly one ID");
   ExpectUsage({"batch", "run"}, "exactly one FILE");
   ExpectUsage({"batch", "run", "/nonexistent.json"}, "/nonexistent.json: cannot read");
   ExpectUsage({"batch", "status"}, "exactly one batch id");
@@ -83,6 +90,16 @@ TEST(CliTest, AnInvalidBatchFileExitsTwoNamingThePath) {
   auto r = Cli({"batch", "run", path});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("tasks[0].depends_on[0]: unknown task 'fetch'"), std::string::npos) << r.err;
+}
+
+// Issue 22: --on-failure is checked before any broker is asked, naming what is allowed.
+TEST(CliTest, AnUnknownOnFailureIsAUsageErrorNamingTheThree) {
+  std::string path = ::testing::TempDir() + "/cli_test_policy.json";
+  std::ofstream(path) << R"({"tasks": [{"name": "a", "type": "echo"}]})";
+  ExpectUsage({"batch", "run", path, "--on-failure", "explode"},
+              "--on-failure: unknown value 'explode' (allowed: cancel_dependents, continue, "
+              "fail_fast)");
+  ExpectUsage({"batch", "submit", path, "--on-failure", "stop"}, "allowed: cancel_dependents");
 }
 
 TEST(CliTest, BadPayloadsAndNamesAreUsageErrorsThatSayWhatIsWrong) {

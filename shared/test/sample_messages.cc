@@ -94,6 +94,29 @@ std::vector<Sample> SampleMessages() {
     b.labels = {{"owner", "ci"}, {"run", "nightly"}};
     out.push_back({"batch_full", Batch{12, b, true, "0b1e2d3c4b5a69788796a5b4c3d2e1f0"}});
   }
+  {
+    // Issue 22: a batch's failure policy (BatchSpec.on_failure, its last field).
+    BatchSpec b;
+    TaskSpec a;
+    a.name = "fetch";
+    a.type = "exec";
+    TaskSpec c;
+    c.name = "report";
+    c.type = "exec";
+    c.depends_on = {"fetch"};
+    b.tasks = {a, c};
+    b.on_failure = "continue";
+    out.push_back({"batch_policy_continue", Batch{19, b, false, ""}});
+    b.on_failure = "fail_fast";
+    out.push_back({"batch_policy_fail_fast", Batch{20, b, false, ""}});
+    // Issue 22: a finally task (BatchSpec.finally, after on_failure).
+    TaskSpec fin;
+    fin.name = "finally";
+    fin.queue = "ops";
+    fin.type = "report";
+    b.finally = fin;
+    out.push_back({"batch_finally", Batch{21, b, true, ""}});
+  }
   out.push_back(
       {"wait", Wait{4, {"01JD0000000000000000000001", "01JD0000000000000000000002"}, 5000}});
   out.push_back({"get_ids", Get{5, {"01JD0000000000000000000001"}, ""}});
@@ -306,6 +329,27 @@ std::vector<Sample> SampleMessages() {
     r.count = 2;
     out.push_back({"reply_batch_full", r});
   }
+  {
+    // Issue 22: a fail_fast batch's status (BatchStatus.on_failure, its last field).
+    Reply r;
+    r.req_id = 20;
+    BatchStatus b;
+    b.id = "01JD00000000000000000000B3";
+    b.state = "failed";
+    b.total = 2;
+    b.counts = {{"cancelled", 1}, {"failed", 1}};
+    b.tasks = {{"fetch", "01JD0000000000000000000001"}, {"report", "01JD0000000000000000000002"}};
+    b.created_ms = 1700000000000;
+    b.finished_ms = 1700000002000;
+    b.on_failure = "fail_fast";
+    r.batch = b;
+    out.push_back({"batch_policy_reply", r});
+    // Issue 22: its finally task, named and in its state (GET of the batch).
+    r.req_id = 21;
+    r.batch->finally_id = "01JD0000000000000000000003";
+    r.batch->finally_state = "running";
+    out.push_back({"batch_finally_reply", r});
+  }
   out.push_back({"result", ResultMsg{FullInfo()}});
   {
     // A finished exec task with one artifact kept on the workers' volume and one inline.
@@ -419,6 +463,12 @@ std::vector<Sample> SampleMessages() {
     t.parents = {{"fetch", std::string("\x01\x02", 2)}};
     t.labels = {{"team", "media"}};
     out.push_back({"task", t});
+    // Issue 22: a child of an on_failure=continue batch whose parent died (TASK
+    // parent_errors, its last field).
+    t.parents = {};
+    t.name = "report";
+    t.parent_errors = {ParentError{"fetch", "exit_status", "exited with status 2", false}};
+    out.push_back({"batch_policy_task_parent_errors", t});
   }
   out.push_back({"cancel_task", CancelTask{"01JD0000000000000000000001", 7, "cancelled"}});
   out.push_back({"broker_heartbeat", BrokerHeartbeat{}});
@@ -561,6 +611,70 @@ std::vector<Sample> SampleMessages() {
     p.last_task_id = "";
     r.schedules = {s, p};
     out.push_back({"reply_schedules", r});
+  }
+  {
+    // LIST (0x0E): one queue's delayed tasks of one type, the second page.
+    List l;
+    l.req_id = 30;
+    l.queue = "emails";
+    l.state = "delayed";
+    l.type = "send";
+    l.limit = 2;
+    l.cursor = "z:1764979200000:01JD0000000000000000000001";
+    out.push_back({"list_tasks", l});
+  }
+  {
+    List l;
+    l.req_id = 31;
+    l.what = "batches";
+    l.state = "running";
+    out.push_back({"list_batches", l});
+  }
+  {
+    // A LIST of tasks' REPLY: compact TaskInfo (no output, payload or history) and the cursor.
+    Reply r;
+    r.req_id = 30;
+    TaskInfo t;
+    t.id = "01JD0000000000000000000002";
+    t.queue = "emails";
+    t.type = "send";
+    t.state = TaskState::kDelayed;
+    t.priority = 5;
+    t.attempts = 1;
+    t.max_attempts = 3;
+    t.error = TaskError{"timeout", "attempt 1 took longer than 30000 ms", true};
+    t.created_ms = 1764979100000;
+    t.ready_at_ms = 1764979260000;
+    r.tasks = {t};
+    r.next_cursor = "z:1764979260000:01JD0000000000000000000002";
+    out.push_back({"list_reply_tasks", r});
+  }
+  {
+    Reply r;
+    r.req_id = 31;
+    BatchStatus b;
+    b.id = "01JD00000000000000000000B1";
+    b.state = "running";
+    b.total = 3;
+    b.counts = {{"queued", 2}, {"succeeded", 1}};
+    b.cost = {{"usd", 0.25}};
+    b.created_ms = 1764979000000;
+    r.batches = {b};
+    out.push_back({"list_reply_batches", r});
+  }
+  {
+    // UPDATE (0x0F): a task's priority, and a delayed task made ready now.
+    Update u;
+    u.req_id = 32;
+    u.id = "01JD0000000000000000000002";
+    u.op = "priority";
+    u.priority = 200;
+    out.push_back({"list_update_priority", u});
+    Update p;
+    p.req_id = 33;
+    p.id = "01JD0000000000000000000002";
+    p.op = "promote";
+    out.push_back({"list_update_promote", p});
   }
   // Issue 22, task options: a relative delay, an expiry and a per-task idempotency TTL on
   // SUBMIT; the terminal state `expired` as GET and RESULT report it; the queue counter.

@@ -235,5 +235,109 @@ TEST(ValidateSchedule, RefusesWithAMessageNamingWhatIsAllowed) {
   }
 }
 
+// Issue 22: a batch's on_failure and finally task.
+TEST(ValidateBatchPolicy, OnFailureIsOneOfThreeAndTheErrorNamesThem) {
+  for (const char* ok : {"cancel_dependents", "continue", "fail_fast"}) {
+    EXPECT_TRUE(ValidateOnFailure(ok, "batch.on_failure").has_value()) << ok;
+  }
+  for (const char* bad : {"", "Continue", "fail-fast", "explode"}) {
+    auto r = ValidateOnFailure(bad, "batch.on_failure");
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(r.error().message, "batch.on_failure: unknown value '" + std::string(bad) +
+                                     "' (allowed: cancel_dependents, continue, fail_fast)");
+  }
+}
+
+TEST(ValidateBatchPolicy, AFinallyTaskHasNoParentsPayloadOrDelay) {
+  TaskSpec f;
+  f.type = "report";
+  EXPECT_TRUE(ValidateFinally(f, "batch.finally").has_value());
+  auto why = [](TaskSpec s) {
+    auto r = ValidateFinally(s, "batch.finally");
+    return r ? std::string("(valid)") : r.error().message;
+  };
+  TaskSpec p = f;
+  p.depends_on = {"a"};
+  EXPECT_EQ(why(p), "batch.finally.depends_on: must be empty (the finally task runs after every "
+                    "other task)");
+  p = f;
+  p.payload = "x";
+  EXPECT_EQ(why(p), "batch.finally.payload: must be empty (the finally task's input is the batch "
+                    "summary)");
+  p = f;
+  p.not_before_ms = 5;
+  EXPECT_EQ(why(p), "batch.finally.not_before_ms: must be 0 (it runs when the batch ends)");
+  p = f;
+  p.idempotency_key = "k";
+  EXPECT_EQ(why(p), "batch.finally.idempotency_key: must be empty");
+  p = f;
+  p.type = "has space";
+  EXPECT_NE(why(p).find("batch.finally.type"), std::string::npos) << why(p);
+}
+
+TEST(ValidateList, EveryStateButUnknownIsListableAndTheRestIsRefusedByName) {
+  auto states = ListableTaskStates();
+  ASSERT_GE(states.size(), 8u);
+  EXPECT_EQ(states.front(), "queued");
+  for (auto s : states) {
+    List l;
+    l.queue = "q";
+    l.state = std::string(s);
+    EXPECT_TRUE(ValidateList(l).has_value()) << s;
+  }
+  struct Case {
+    std::function<void(List&)> change;
+    std::string words;
+  };
+  std::vector<Case> cases = {
+      {[](List& l) { l.state = "unknown"; }, "allowed: queued, delayed, blocked"},
+      {[](List& l) { l.state = ""; }, "is not a task state"},
+      {[](List& l) { l.queue = ""; }, "queue"},
+      {[](List& l) { l.type = "a b"; }, "type"},
+      {[](List& l) { l.limit = 0; }, "allowed: 1 to 1000"},
+      {[](List& l) { l.limit = 1001; }, "allowed: 1 to 1000"},
+      {[](List& l) { l.cursor = std::string(513, 'a'); }, "cursor"},
+      {[](List& l) { l.cursor = "z:1 2"; }, "cursor"},
+      {[](List& l) { l.what = "workers"; }, "allowed: tasks, batches"},
+      {[](List& l) { l.what = "batches"; }, "takes no queue or type"},
+      {[](List& l) {
+         l.what = "batches";
+         l.queue = "";
+         l.state = "queued";
+       },
+       "allowed: running, succeeded, partial, failed"},
+  };
+  for (const auto& c : cases) {
+    List l;
+    l.queue = "q";
+    l.state = "queued";
+    c.change(l);
+    auto r = ValidateList(l);
+    ASSERT_FALSE(r.has_value()) << c.words;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.error().message.find(c.words), std::string::npos) << r.error().message;
+  }
+  List batches;
+  batches.what = "batches";
+  EXPECT_TRUE(ValidateList(batches).has_value());
+}
+
+TEST(ValidateUpdate, OpsAndPriorities) {
+  Update u{1, "t1", "priority", 255};
+  EXPECT_TRUE(ValidateUpdate(u).has_value());
+  u.priority = 256;
+  EXPECT_NE(ValidateUpdate(u).error().message.find("allowed: 0 to 255"), std::string::npos);
+  Update p{1, "t1", "promote", 0};
+  EXPECT_TRUE(ValidateUpdate(p).has_value());
+  p.priority = 3;
+  EXPECT_FALSE(ValidateUpdate(p).has_value());
+  Update bad{1, "t1", "delete", 0};
+  EXPECT_NE(ValidateUpdate(bad).error().message.find("allowed: priority, promote"),
+            std::string::npos);
+  Update noid{1, "", "promote", 0};
+  EXPECT_FALSE(ValidateUpdate(noid).has_value());
+}
+
 }  // namespace
 }  // namespace taskmill::protocol

@@ -159,6 +159,30 @@ try {
   step('dead letter retried and ran again: ' + rerun.state);
   if (await page.evaluate(() => location.href.includes('dash-admin'))) throw new Error('token in the URL');
 
+  // The Tasks page: a queue no worker serves, its delayed task run now and a queued task's
+  // priority raised from the dashboard (the admin token is set above).
+  const held = [1, 2].map(() => cli('submit', '--type', 'echo', '--queue', 'held').trim());
+  const later = cli('submit', '--type', 'echo', '--queue', 'held', '--not-before-ms',
+                    String(Date.now() + 3600000)).trim();
+  await page.click('#nav a[data-page="tasks"]');
+  await page.fill('#tasks-queue', 'held');
+  await page.selectOption('#tasks-state', 'delayed');
+  await page.click('#tasks-form button[type="submit"]');
+  await page.waitForSelector(`#tasks tr[data-id="${later}"]`);
+  await page.click(`#tasks tr[data-id="${later}"] button.promote`);
+  await page.waitForSelector(`#tasks tr[data-id="${later}"]`, {state: 'detached', timeout: 8000});
+  await page.selectOption('#tasks-state', 'queued');
+  await page.click('#tasks-form button[type="submit"]');
+  await page.waitForSelector(`#tasks tr[data-id="${later}"]`);
+  const order = () => page.$$eval('#tasks tr[data-id]', (rs) => rs.map((r) => r.dataset.id));
+  if ((await order()).join() !== [...held, later].join()) throw new Error('queued order: ' + await order());
+  await page.fill(`#tasks tr[data-id="${later}"] input.prio`, '200');
+  await page.click(`#tasks tr[data-id="${later}"] button.set-prio`);
+  await page.waitForFunction((id) => document.querySelector('#tasks tr[data-id]')?.dataset.id === id,
+                             later, {timeout: 8000});
+  step('tasks page: promoted a delayed task and moved it to the front: ' + (await order()).join(' '));
+  await page.screenshot({path: path.join(outDir, 'dashboard-tasks.png'), fullPage: true});
+
   await page.click('#nav a[data-page="overview"]');
   // The chart: a few samples (one per 2 s) so the screenshot shows lines, not a point.
   await page.waitForFunction(() => [...document.querySelectorAll('#chart path')]

@@ -303,5 +303,54 @@ TEST_F(ThreeBrokers, StatsThroughAnyBrokerListsEveryBrokersWorkersUntilOneDies) 
   std::cout << "REGISTRY_VANISH broker=A gone_after_ms=" << gone_ms << std::endl;
 }
 
+// Issue 22: a batch's finally task is stored by the Lua call that records the batch's last
+// end, atomically: with its tasks ending through two brokers at once, it runs exactly once.
+TEST_F(ThreeBrokers, ABatchsFinallyTaskRunsOnceWhenItsTasksEndThroughTwoBrokers) {
+  StartWorker("A", "wa", 8);
+  StartWorker("C", "wc", 8);
+  WireClient client(endpoints_.at("B").frontend);
+  protocol::Batch b;
+  for (int i = 0; i < 64; ++i) {
+    auto s = Spec("echo", "\"r" + std::to_string(i) + "\"");
+    s.name = "t" + std::to_string(i);
+    b.batch.tasks.push_back(s);
+  }
+  protocol::TaskSpec fin = Spec("echo", "");
+  fin.payload.clear();
+  fin.name = "wrap";
+  b.batch.finally = fin;
+  auto reply = client.Call(b);
+  ASSERT_TRUE(reply && reply->batch) << (reply && reply->error ? reply->error->message : "");
+  const std::string fid = reply->batch->finally_id;
+  ASSERT_FALSE(fid.empty());
+  // Stored only when the batch ends: wait for the batch to say so, then for the task.
+  protocol::Get g;
+  g.batch_id = reply->batch->id;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto st = client.Call(g);
+        return st && st->batch && !st->batch->finally_state.empty();
+      },
+      30000));
+  auto done = WaitAll(client, {fid}, 30000);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].state, protocol::TaskState::kSucceeded);
+  EXPECT_EQ(done[0].attempts, 1u);
+  // echo: its output is its payload, the summary.
+  const std::string& out = done[0].output;
+  EXPECT_NE(out.find("\"counts\":{\"succeeded\":64}"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"state\":\"succeeded\""), std::string::npos) << out;
+  auto st = client.Call(g);
+  ASSERT_TRUE(st && st->batch);
+  EXPECT_EQ(st->batch->finally_state, "succeeded");
+  EXPECT_EQ(st->batch->counts["succeeded"], 64u);  // the finally task is no member
+  protocol::Stats stats;
+  stats.queues = {"default"};
+  auto s = client.Call(stats);
+  ASSERT_TRUE(s && s->queues.size() == 1);
+  EXPECT_EQ(s->queues[0].submitted, 65u);  // 64 members and the finally task, once
+  EXPECT_EQ(s->queues[0].succeeded, 65u);
+}
+
 }  // namespace
 }  // namespace taskmill::testing

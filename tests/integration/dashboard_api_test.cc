@@ -196,6 +196,15 @@ TEST_F(DashboardApiTest, EveryReadEndpointShowsWhatRan) {
   EXPECT_EQ(bs.body["batches"][0]["id"], batch_id);
   EXPECT_EQ(bs.body["batches"][0]["counts"]["succeeded"], 2);
   EXPECT_EQ(bs.body["batches"][0]["budget"]["usd"], 5.0);
+  EXPECT_EQ(bs.body["batches"][0]["on_failure"], "cancel_dependents");  // issue 22
+  EXPECT_EQ(bs.body["batches"][0]["finally_id"], "");
+  // Every stored batch (LIST of batches): the same one, by state too.
+  auto all = api_->Get("/api/batches/all?state=succeeded&limit=10");
+  ASSERT_EQ(all.status, 200) << all.text;
+  ASSERT_EQ(all.body["batches"].size(), 1u);
+  EXPECT_EQ(all.body["batches"][0]["id"], batch_id);
+  EXPECT_EQ(all.body["next_cursor"], "");
+  EXPECT_EQ(api_->Get("/api/batches/all?state=done").status, 400);
   auto one = api_->Get("/api/batch?id=" + batch_id);
   ASSERT_EQ(one.status, 200) << one.text;
   ASSERT_EQ(one.body["tasks"].size(), 2u);
@@ -327,6 +336,61 @@ TEST_F(DashboardApiTest, TokensGateReadsAndAdminActions) {
   }
   EXPECT_GE(RefusedCount(metrics, "unauthorized"), 6);
   EXPECT_GE(RefusedCount(metrics, "forbidden"), 2);
+}
+
+TEST_F(DashboardApiTest, TasksAreListedPromotedAndReprioritised) {
+  Boot(true);
+  auto held = [&](int64_t not_before) {
+    auto s = Spec("echo");
+    s.queue = "held";  // no worker serves it
+    s.not_before_ms = not_before;
+    return SubmitOne(cluster_->client(), s);
+  };
+  std::string a = held(0), b = held(0);
+  std::string later = held(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count() +
+                            3'600'000);
+  // Reads need a token (a read token is set), pages follow the cursor.
+  EXPECT_EQ(api_->Get("/api/tasks?queue=held&state=queued").status, 401);
+  auto first = api_->Get("/api/tasks?queue=held&state=queued&limit=1", kRead);
+  ASSERT_EQ(first.status, 200) << first.text;
+  ASSERT_EQ(first.body["tasks"].size(), 1u);
+  EXPECT_EQ(first.body["tasks"][0]["id"], a);
+  std::string cursor = first.body["next_cursor"];
+  ASSERT_FALSE(cursor.empty());
+  auto second = api_->Get("/api/tasks?queue=held&state=queued&limit=1&cursor=" + cursor, kRead);
+  ASSERT_EQ(second.status, 200) << second.text;
+  EXPECT_EQ(second.body["tasks"][0]["id"], b);
+  EXPECT_EQ(second.body["next_cursor"], "");
+  auto delayed = api_->Get("/api/tasks?queue=held&state=delayed", kRead);
+  ASSERT_EQ(delayed.body["tasks"].size(), 1u);
+  EXPECT_GT(delayed.body["tasks"][0]["ready_at_ms"].get<int64_t>(), 0);
+  EXPECT_EQ(api_->Get("/api/tasks?queue=held&state=sleeping", kRead).status, 400);
+  EXPECT_EQ(api_->Get("/api/tasks?queue=held&state=queued&limit=5000", kRead).status, 400);
+  EXPECT_EQ(api_->Get("/api/tasks?state=queued", kRead).status, 400);
+
+  // Promote and priority: the admin token; a wrong state is 409, an unknown task 404.
+  std::string promote = json{{"id", later}, {"op", "promote"}}.dump();
+  EXPECT_EQ(api_->Post("/api/update", promote, kRead).status, 403);
+  auto p = api_->Post("/api/update", promote, kAdmin);
+  ASSERT_EQ(p.status, 200) << p.text;
+  EXPECT_EQ(p.body["state"], "queued");
+  EXPECT_EQ(api_->Post("/api/update", promote, kAdmin).status, 409);
+  auto up = api_->Post("/api/update", json{{"id", later}, {"op", "priority"}, {"priority", 50}}.dump(),
+                       kAdmin);
+  ASSERT_EQ(up.status, 200) << up.text;
+  EXPECT_EQ(up.body["priority"], 50);
+  auto now = api_->Get("/api/tasks?queue=held&state=queued", kRead);
+  ASSERT_EQ(now.body["tasks"].size(), 3u);
+  EXPECT_EQ(now.body["tasks"][0]["id"], later);
+  EXPECT_EQ(api_->Post("/api/update", json{{"id", "nosuch"}, {"op", "promote"}}.dump(), kAdmin)
+                .status,
+            404);
+  EXPECT_EQ(api_->Post("/api/update", json{{"id", a}, {"op", "priority"}, {"priority", 300}}.dump(),
+                       kAdmin)
+                .status,
+            400);
 }
 
 TEST_F(DashboardApiTest, TheDashboardIsServedFromTheBinary) {

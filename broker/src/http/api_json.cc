@@ -184,7 +184,11 @@ json BatchJson(const BatchRecord& b) {
           {"budget_exceeded", Get(h, "budget_exceeded") == "1"},
           {"created_ms", Int(h, "created")},
           {"finished_ms", Int(h, "finished")},
-          {"critical_path_ms", b.critical_path_ms}};
+          {"critical_path_ms", b.critical_path_ms},
+          // Issue 22: its failure policy (absent: the default) and its finally task.
+          {"on_failure", Get(h, "onf").empty() ? std::string("cancel_dependents") : Get(h, "onf")},
+          {"finally_id", Get(h, "fid")},
+          {"finally_state", Get(h, "fstate")}};
 }
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }

@@ -68,6 +68,9 @@ void BrokerApi::AddRoutes(HttpServer& server) {
   get("/api/task", &BrokerApi::Task);
   get("/api/dead", &BrokerApi::DeadLetters);
   get("/api/schedules", &BrokerApi::Schedules);
+  get("/api/tasks", &BrokerApi::ListTasks);
+  get("/api/batches/all", &BrokerApi::AllBatches);
+  post("/api/update", &BrokerApi::UpdateTask);
   post("/api/dead/retry", &BrokerApi::DeadRetry);
   post("/api/dead/purge", &BrokerApi::DeadPurge);
   post("/api/cancel", &BrokerApi::Cancel);
@@ -481,6 +484,157 @@ HttpResponse BrokerApi::Complete(const HttpRequest& r) {
                       {{"error", e.message}, {"code", std::string(ErrorCodeName(e.code))}});
   }
   return JsonAnswer(200, {{"id", task_id}, {"status", FinishStatusName(outcome->status)}});
+}
+
+}  // namespace taskmill::broker
+
+namespace taskmill::broker {
+namespace {
+
+nlohmann::json SummaryJson(const protocol::TaskInfo& t) {
+  nlohmann::json j = {{"id", t.id},
+                      {"queue", t.queue},
+                      {"type", t.type},
+                      {"name", t.name},
+                      {"batch", t.batch_id},
+                      {"state", protocol::TaskStateName(t.state)},
+                      {"priority", t.priority},
+                      {"attempts", t.attempts},
+                      {"max_attempts", t.max_attempts},
+                      {"created_ms", t.created_ms},
+                      {"started_ms", t.started_ms},
+                      {"finished_ms", t.finished_ms},
+                      {"ready_at_ms", t.ready_at_ms}};
+  if (t.error) j["error"] = {{"code", t.error->code}, {"message", t.error->message}};
+  return j;
+}
+
+// The HTTP side's Redis connection reports a script's "TM_<CODE> message" as a store error
+// with the text as it came ("redis: TM_NOT_FOUND no task X"): the error the script meant.
+Error ScriptError(const Error& e) {
+  constexpr std::string_view kPrefix = "redis: TM_";
+  std::string_view m = e.message;
+  if (!m.starts_with(kPrefix)) return e;
+  m.remove_prefix(kPrefix.size());
+  size_t space = m.find(' ');
+  std::string code(m.substr(0, space));
+  std::transform(code.begin(), code.end(), code.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return Error{ErrorCodeFromName(code),
+               space == std::string_view::npos ? "" : std::string(m.substr(space + 1))};
+}
+
+}  // namespace
+
+// GET /api/tasks?queue=&state=&type=&limit=&cursor=: one LIST page, the same checks and
+// bounds as the LIST message (ValidateList, list.lua's scan bound).
+HttpResponse BrokerApi::ListTasks(const HttpRequest& r) {
+  if (auto no = Guard(r, ApiNeed::kRead)) return *no;
+  protocol::List req;
+  req.queue = r.Query("queue").value_or("");
+  req.state = r.Query("state").value_or("");
+  req.type = r.Query("type").value_or("");
+  req.cursor = r.Query("cursor").value_or("");
+  auto limit = Number(r, "limit", 50, protocol::kMaxListLimit);
+  if (!limit) return Refuse(400, "bad_input", "limit: 1 to 1000");
+  req.limit = *limit;
+  if (auto ok = protocol::ValidateList(req); !ok) {
+    return Refuse(400, "bad_input", ok.error().message);
+  }
+  auto reply = reader_.Script("list", wire::ListArgs(req, "", kApiListScanEntries));
+  if (!reply) {
+    Error e = ScriptError(reply.error());
+    if (e.code == ErrorCode::kInvalidArgument) return Refuse(400, "bad_input", e.message);
+    return JsonAnswer(503, {{"error", e.message}});
+  }
+  auto page = wire::ParseList(reply->get());
+  if (!page) return JsonAnswer(500, {{"error", page.error().message}});
+  json tasks = json::array();
+  for (const auto& t : page->tasks) tasks.push_back(SummaryJson(t));
+  return JsonAnswer(200, {{"tasks", std::move(tasks)}, {"next_cursor", page->next}});
+}
+
+// POST /api/update {"id", "op": "priority" | "promote", "priority"}: UPDATE with the admin
+// token, as the other actions.
+HttpResponse BrokerApi::UpdateTask(const HttpRequest& r) {
+  if (auto no = Guard(r, ApiNeed::kAdmin)) return *no;
+  json body = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) {
+    return Refuse(400, "bad_input", "the body must be a JSON object");
+  }
+  protocol::Update u;
+  auto id = body.find("id");
+  auto op = body.find("op");
+  if (id == body.end() || !id->is_string() || op == body.end() || !op->is_string()) {
+    return Refuse(400, "bad_input", "id and op: strings (op priority or promote)");
+  }
+  u.id = id->get<std::string>();
+  u.op = op->get<std::string>();
+  if (auto p = body.find("priority"); p != body.end()) {
+    if (!p->is_number_unsigned() || p->get<uint64_t>() > 255) {
+      return Refuse(400, "bad_input", "priority: 0 to 255");
+    }
+    u.priority = p->get<uint32_t>();
+  }
+  if (auto ok = protocol::ValidateUpdate(u); !ok) {
+    return Refuse(400, "bad_input", ok.error().message);
+  }
+  auto reply = reader_.Script("update", wire::UpdateArgs(u, ""));
+  if (!reply) {
+    Error e = ScriptError(reply.error());
+    switch (e.code) {
+      case ErrorCode::kNotFound:
+        return Refuse(404, "not_found", e.message);
+      case ErrorCode::kConflict:
+        return JsonAnswer(409, {{"error", e.message}});
+      case ErrorCode::kInvalidArgument:
+        return Refuse(400, "bad_input", e.message);
+      default:
+        return JsonAnswer(503, {{"error", e.message}});
+    }
+  }
+  auto tasks = wire::ParseTasks(reply->get());
+  if (!tasks || tasks->size() != 1 || !(*tasks)[0]) {
+    return JsonAnswer(500, {{"error", "unexpected store reply to an update"}});
+  }
+  return JsonAnswer(200, SummaryJson(*(*tasks)[0]));
+}
+
+// GET /api/batches/all?state=&limit=&cursor=: a LIST page of batches (every batch the store
+// keeps, by creation; the Batches page's first table is only what this broker saw change).
+HttpResponse BrokerApi::AllBatches(const HttpRequest& r) {
+  if (auto no = Guard(r, ApiNeed::kRead)) return *no;
+  protocol::List req;
+  req.what = "batches";
+  req.state = r.Query("state").value_or("");
+  req.cursor = r.Query("cursor").value_or("");
+  auto limit = Number(r, "limit", 50, protocol::kMaxListLimit);
+  if (!limit) return Refuse(400, "bad_input", "limit: 1 to 1000");
+  req.limit = *limit;
+  if (auto ok = protocol::ValidateList(req); !ok) {
+    return Refuse(400, "bad_input", ok.error().message);
+  }
+  auto reply = reader_.Script("list", wire::ListArgs(req, "", kApiListScanEntries));
+  if (!reply) {
+    Error e = ScriptError(reply.error());
+    if (e.code == ErrorCode::kInvalidArgument) return Refuse(400, "bad_input", e.message);
+    return JsonAnswer(503, {{"error", e.message}});
+  }
+  auto page = wire::ParseList(reply->get());
+  if (!page) return JsonAnswer(500, {{"error", page.error().message}});
+  json batches = json::array();
+  for (const auto& b : page->batches) {
+    batches.push_back({{"id", b.id},
+                       {"state", b.state},
+                       {"total", b.total},
+                       {"counts", b.counts},
+                       {"cost", b.cost},
+                       {"budget", b.budget},
+                       {"budget_exceeded", b.budget_exceeded},
+                       {"created_ms", b.created_ms},
+                       {"finished_ms", b.finished_ms}});
+  }
+  return JsonAnswer(200, {{"batches", std::move(batches)}, {"next_cursor", page->next}});
 }
 
 }  // namespace taskmill::broker

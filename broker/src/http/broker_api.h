@@ -18,6 +18,7 @@ namespace taskmill::broker {
 constexpr uint32_t kApiMaxPage = 500;         // queues, workers, a batch's tasks
 constexpr uint32_t kApiMaxBatches = 50;       // batches summarised in one page
 constexpr uint32_t kApiMaxDeadLetters = 200;  // dead letters in one page
+constexpr uint32_t kApiListScanEntries = 2000;  // index entries one /api/tasks page reads
 constexpr uint32_t kApiMaxDeadOffset = 1000;  // deepest dead-letter page start
 constexpr uint32_t kApiMaxIds = 100;          // ids in one POST
 constexpr size_t kApiTasksPerRead = 50;       // tasks per get.lua call
@@ -61,6 +62,11 @@ class BrokerApi {
   HttpResponse DeadLetters(const HttpRequest& r);
   // GET /api/schedules: every schedule (up to 1000) with its next run and counters.
   HttpResponse Schedules(const HttpRequest& r);
+  // GET /api/tasks (LIST of tasks) and POST /api/update (UPDATE).
+  HttpResponse ListTasks(const HttpRequest& r);
+  HttpResponse UpdateTask(const HttpRequest& r);
+  // GET /api/batches/all: every stored batch by creation, a LIST page at a time.
+  HttpResponse AllBatches(const HttpRequest& r);
   HttpResponse DeadRetry(const HttpRequest& r) { return DeadAction(r, "dead_retry"); }
   HttpResponse DeadPurge(const HttpRequest& r) { return DeadAction(r, "dead_purge"); }
   HttpResponse Cancel(const HttpRequest& r);

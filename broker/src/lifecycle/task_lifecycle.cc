@@ -44,6 +44,13 @@ void TaskLifecycle::PublishQueues(const std::vector<std::string>& queues) {
 void TaskLifecycle::PublishBatches(const BatchChanges& batches) {
   if (batches.empty()) return;
   for (auto* o : observers_) o->BatchesChanged(batches);
+  // A batch that just ended stored its finally task as ready (start_finally in
+  // lib/prelude.lua): wake the idle workers, as a release does.
+  if (std::any_of(batches.begin(), batches.end(), [](const protocol::BatchStatus& b) {
+        return !b.finally_id.empty() && b.state != "running" && !b.state.empty();
+      })) {
+    PublishQueues({""});
+  }
 }
 
 // ---- submits ----
@@ -161,7 +168,7 @@ void TaskLifecycle::EnqueueSubmits(std::vector<PendingSubmit> requests,
   }, owners, tags);
 }
 
-void TaskLifecycle::SubmitBatch(std::string batch_id, protocol::CostMap budget,
+void TaskLifecycle::SubmitBatch(std::string batch_id, BatchSettings budget,
                                 std::vector<protocol::TaskSpec> specs, std::string owner,
                                 Callback<EnqueueResult> done, RequestKey request) {
   std::vector<std::string> queues;
@@ -352,6 +359,13 @@ bool TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::D
         break;
     }
     for (const auto& id : item.cancelled) PublishEnded(id, nullptr);
+    // A fail_fast batch's death stops its running tasks as CANCEL does; a worker on another
+    // broker hears of it at its next lease extension (extend.lua reports the flag).
+    for (const auto& stop : item.cancel_requests) {
+      for (auto* o : observers_) {
+        o->CancelRequested(stop.worker_id, stop.task_id, stop.token, "batch_failed");
+      }
+    }
     released = released || !item.released.empty();
   }
   if (released) PublishQueues({""});

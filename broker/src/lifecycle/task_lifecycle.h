@@ -56,7 +56,7 @@ class TaskLifecycle {
               RequestKey request = {});
   // Stores a batch now (all or nothing); `done` runs before the outcomes are published.
   // A replayed request (EnqueueResult::replayed_batch) publishes nothing.
-  void SubmitBatch(std::string batch_id, protocol::CostMap budget,
+  void SubmitBatch(std::string batch_id, BatchSettings budget,
                    std::vector<protocol::TaskSpec> specs, std::string owner,
                    Callback<EnqueueResult> done, RequestKey request = {});
   // A schedule's tick (schedule/schedule_ticker.h): stores `spec` now if this call claims the
@@ -101,6 +101,9 @@ class TaskLifecycle {
 
   // DONEs queued and not yet sent (waiting for the turn's end, or for the store).
   size_t pending_results() const;
+
+  // Wakes idle workers of these queues (a task made ready outside the lifecycle: UPDATE).
+  void QueuesReady(const std::vector<std::string>& queues) { PublishQueues(queues); }
 
  private:
   struct PendingSubmit {

@@ -15,7 +15,9 @@
 --   entry per request, in order; spec and payload are the record's bytes, untouched (the
 --   broker decodes the spec: task_record.h); waited = ms since created or due (the broker's
 --   taskmill_task_wait_seconds); parents = {parent name, its output, ...} (absent for a task
---   without parents); ps = a polled task's state value for this check (absent when it has
+--   without parents); perr = {parent name, error code, message, retryable '1'|'0', ...}: the
+--   parents that did not succeed (absent when none; only an on_failure=continue batch runs
+--   a child of a parent that died), left out of parents; ps = a polled task's state value for this check (absent when it has
 --   none).
 --   exp (absent: none) = {{id, can = ids of descendants cancelled with it}, ...}: tasks met
 --   past their start deadline (task field exp, issue 22: only for attempt 0) and ended
@@ -218,25 +220,39 @@ local function claim_one(req)
       lease_args[#lease_args + 1] = id
       push_keyed(wl, wl_order, worker, id, tok)
       local parents = nil  -- left out of the reply when the task has no parents
+      local perr = nil     -- parents that did not succeed (an on_failure=continue batch)
       for _, pid in ipairs(parent_ids or NO_PARENTS) do
         parents = parents or {}
-        local pv = redis.call('HMGET', task_key(pid), 'spec', 'res')
+        local pv = redis.call('HMGET', task_key(pid), 'spec', 'res', 'state', 'err_code',
+                              'err_msg', 'err_retry')
         if pv[1] then
           local name = select(5, cmsgpack.unpack_limit(pv[1], 4)) or ''  -- the 4th field only
-          local output = ''
-          if pv[2] then
-            local _, _, _, o = cmsgpack.unpack_limit(pv[2], 3)
-            output = o or ''
+          name = (name ~= '' and name) or pid
+          if pv[3] and pv[3] ~= 'succeeded' then
+            -- Its error, not its output: a child runs after a parent that died only in a
+            -- continue batch (member_died in lib/prelude.lua).
+            perr = perr or {}
+            perr[#perr + 1] = name
+            perr[#perr + 1] = (pv[4] and pv[4] ~= '') and pv[4] or pv[3]
+            perr[#perr + 1] = pv[5] or ''
+            perr[#perr + 1] = pv[6] == '1' and '1' or '0'
+          else
+            local output = ''
+            if pv[2] then
+              local _, _, _, o = cmsgpack.unpack_limit(pv[2], 3)
+              output = o or ''
+            end
+            parents[#parents + 1] = name
+            parents[#parents + 1] = output
           end
-          parents[#parents + 1] = (name ~= '' and name) or pid
-          parents[#parents + 1] = output
         end
       end
       -- How long it waited to be claimed: since it was created, or since a delay or retry made
       -- it due.
       local since = math.max(created or 0, tonumber(v[3]) or 0)
       out[#out + 1] = {id = id, tok = tok, att = att, spec = v[4], payload = v[5] or '',
-                       waited = math.max(0, NOW - since), parents = parents, ps = v[6] or nil}
+                       waited = math.max(0, NOW - since), parents = parents, ps = v[6] or nil,
+                       perr = perr}
     end
   end
   return out

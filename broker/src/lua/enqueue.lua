@@ -4,6 +4,11 @@
 --   max_depth  max waiting tasks per queue (0: no cap; see check_queue_depth in prelude.lua)
 --   batch      batch id, or "" for independent tasks
 --   budget     {cost name = limit (decimal string)} of the batch
+--   onf        (optional) the batch's on_failure, continue or fail_fast (batch:<id> field onf;
+--     absent: cancel_dependents): member_died in lib/prelude.lua reads it
+--   fin        (optional) the batch's finally task {id, spec (record bytes, batch ""), queue,
+--     type, prio}: kept in batch:<id> (fid, fspec, fq, ft, fp) until the batch ends, when
+--     start_finally (lib/prelude.lua) stores it; TM_CONFLICT if task:<id> exists
 --   items      {{id, spec, payload, queue, type, name, prio, nbf, idem, owner, deps, exp,
 --     ittl}, ...}: spec and payload are the record's encoded fields (record.lua), written as
 --     they come; the others repeat what the script needs of the spec (deps: parent ids; nbf:
@@ -182,9 +187,24 @@ if batch ~= '' then
   if redis.call('EXISTS', bk) == 1 then
     return redis.error_reply('TM_CONFLICT batch ' .. batch .. ' exists')
   end
+  if A.fin and (redis.call('EXISTS', task_key(A.fin.id)) == 1 or in_call[A.fin.id]) then
+    return redis.error_reply('TM_CONFLICT task ' .. A.fin.id .. ' exists (batch.finally.id)')
+  end
   redis.call('HSET', bk, 'id', batch, 'state', 'running', 'total', n, 'created', NOW_S)
+  -- The batches index (list.lua): this batch, and the oldest two entries dropped if their
+  -- batch expired, so the index stays within the batches kept plus a few.
+  for _, old in ipairs(redis.call('ZRANGE', BATCHES, 0, 1)) do
+    if redis.call('EXISTS', batch_key(old)) == 0 then redis.call('ZREM', BATCHES, old) end
+  end
+  redis.call('ZADD', BATCHES, NOW_S, batch)
   if items[1] and items[1].owner ~= '' then redis.call('HSET', bk, 'owner', items[1].owner) end
   for k, v in pairs(A.budget or {}) do redis.call('HSET', bk, 'b:' .. k, v) end
+  if A.onf then redis.call('HSET', bk, 'onf', A.onf) end
+  if A.fin then
+    -- Kept until the batch ends; start_finally (lib/prelude.lua) stores the task then.
+    redis.call('HSET', bk, 'fid', A.fin.id, 'fspec', A.fin.spec, 'fq', A.fin.queue,
+               'ft', A.fin.type, 'fp', fmt(A.fin.prio or 0))
+  end
 end
 
 local out = {}

@@ -122,20 +122,7 @@ local function succeed(t, it, fields, fresh)
   if t.err_code ~= '' then redis.call('HDEL', task_key(id), 'err_code', 'err_msg', 'err_retry') end
   bump(stats_key(t.queue), 'succeeded', 1)
   expire_finished(t)
-  local released = {}
-  if t.kids == '1' then
-    local dk = deps_key(id)
-    for _, cid in ipairs(redis.call('SMEMBERS', dk)) do
-      local c = load(cid)
-      if c and c.state == 'blocked' then
-        if redis.call('HINCRBY', task_key(cid), 'pending', -1) <= 0 then
-          release(c)
-          released[#released + 1] = cid
-        end
-      end
-    end
-    redis.call('DEL', dk)
-  end
+  local released = release_children(t)
   local item = finish_item('succeeded', t, 0, tonumber(t.att) or 0, released, {})
   -- A first attempt with no history: the broker holds everything else the task's RESULT
   -- needs (this DONE is its only output and cost), so it need not read the task back.

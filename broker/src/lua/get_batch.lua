@@ -12,7 +12,10 @@
 --   the DAG, computed once the batch is over (0 while it runs: a walk over every task on
 --   each read would hold Redis for ~20 ms per 10,000 tasks) and kept in the batch hash as `cp`.
 --   batch:<id> fields: id, state (running|succeeded|partial|failed), total, created, finished,
---   n:<task state> counts, c:<cost> sums, b:<cost> budgets, budget_exceeded ("1").
+--   n:<task state> counts, c:<cost> sums, b:<cost> budgets, budget_exceeded ("1"), onf (the
+--   on_failure policy; absent: cancel_dependents), fid (the finally task's id; fspec, fq, ft,
+--   fp: its spec until it is stored); the reply's hash adds fstate, that task's state, once
+--   it is stored.
 -- Writes only the `cp` cache field of a finished batch.
 
 local b = A.batch or ''
@@ -22,9 +25,23 @@ local cursor = A.cursor or '0'
 local per_page = tonumber(A.per_page) or 1000
 local h = redis.call('HGETALL', batch_key(b))
 if #h == 0 then return reply({}) end
-local state, cached = nil, nil
+local state, cached, fid = nil, nil, nil
 for j = 1, #h, 2 do
-  if h[j] == 'state' then state = h[j + 1] elseif h[j] == 'cp' then cached = h[j + 1] end
+  if h[j] == 'state' then
+    state = h[j + 1]
+  elseif h[j] == 'cp' then
+    cached = h[j + 1]
+  elseif h[j] == 'fid' then
+    fid = h[j + 1]
+  end
+end
+-- The finally task's state, read here (it is no member: nothing counts it in the hash).
+if fid then
+  local fst = redis.call('HGET', task_key(fid), 'state')
+  if fst then
+    h[#h + 1] = 'fstate'
+    h[#h + 1] = fst
+  end
 end
 local scan = redis.call('HSCAN', batch_key(b) .. ':names', cursor, 'COUNT', per_page)
 local names, next_cursor = scan[2], scan[1]

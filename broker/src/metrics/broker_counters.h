@@ -31,6 +31,7 @@ struct BrokerCounters {
   uint64_t request_replays = 0;   // SUBMITs and BATCHes whose request_id was seen (a resend):
                                   // answered with the first reply's ids, nothing stored
   uint64_t bad_limits = 0;        // LIMITs refused for a setting that cannot be parsed
+  uint64_t bad_lists = 0;         // LISTs and UPDATEs refused by their checks (ValidateList)
   uint64_t bad_admin = 0;         // QUEUE and WORKER requests refused (bad name, unknown worker)
   uint64_t handoff_refused = 0;   // requests and READYs not taken during a SIGTERM hand-off
                                   // (their senders got GOAWAY / MOVE and went elsewhere)

@@ -148,6 +148,10 @@ void AddBrokerFamilies(const std::string& broker, const ReactorSnapshot& s, doub
   one("taskmill_broker_bad_limits_total",
       "LIMIT requests refused for a setting that cannot be parsed (the reply says why)",
       MetricType::Counter, static_cast<double>(s.bad_limits));
+  one("taskmill_broker_bad_list_requests_total",
+      "LIST and UPDATE requests refused by their checks (an unknown state, a limit out of "
+      "range, a cursor not given by a broker, an unknown op; the reply says what is allowed)",
+      MetricType::Counter, static_cast<double>(s.bad_lists));
   one("taskmill_broker_bad_admin_total",
       "QUEUE and WORKER requests refused: a bad queue name or worker id, or a worker no live "
       "broker knows (the reply says why)",

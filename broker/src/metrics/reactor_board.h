@@ -34,6 +34,7 @@ struct ReactorSnapshot {
   uint64_t bad_request_ids = 0;   // SUBMITs and BATCHes refused for their request_id
   uint64_t request_replays = 0;   // resent SUBMITs and BATCHes answered from the first reply
   uint64_t bad_limits = 0;        // LIMITs refused for a setting that cannot be parsed
+  uint64_t bad_lists = 0;         // LISTs and UPDATEs refused by their checks
   uint64_t bad_admin = 0;         // QUEUE and WORKER requests refused (bad name, unknown worker)
   uint64_t stale_results = 0;     // DONEs fenced off (this broker's share)
   // PROGRESS (BrokerCounters): past fencing, coalesced by the throttle, stored, and refused

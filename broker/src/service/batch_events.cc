@@ -225,9 +225,13 @@ void BatchEvents::TaskFinished(const FinishOutcome& outcome, const protocol::Don
   Emit(outcome.batch_id, *w, std::move(e));
   // The reason each one was stored with, so the event says what GET says.
   const auto& budget = outcome.budget_cancelled;
+  const auto& fast = outcome.fail_fast_cancelled;
   for (const auto& id : outcome.cancelled) {
     bool over_budget = std::find(budget.begin(), budget.end(), id) != budget.end();
-    TaskCancelled(id, over_budget ? "budget_exceeded" : "dependency_failed");
+    bool fail_fast = std::find(fast.begin(), fast.end(), id) != fast.end();
+    TaskCancelled(id, over_budget ? "budget_exceeded"
+                      : fail_fast ? "batch_failed"
+                                  : "dependency_failed");
   }
 }
 
@@ -242,6 +246,8 @@ void BatchEvents::TaskCancelled(const std::string& task_id, const std::string& r
   e.state = "cancelled";
   std::string why = reason == "dependency_failed" ? "a task it depends on failed"
                     : reason == "budget_exceeded" ? "the batch went over its budget"
+                    : reason == "batch_failed"
+                        ? "another task of the batch failed (on_failure fail_fast)"
                                                   : "cancelled by request";
   e.error = protocol::TaskError{reason, why, false};
   Emit(batch_id, *w, std::move(e));

@@ -186,7 +186,8 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
                       std::is_same_v<T, protocol::Complete> ||
                       std::is_same_v<T, protocol::Schedule> ||
                       std::is_same_v<T, protocol::QueueAdmin> ||
-                      std::is_same_v<T, protocol::WorkerAdmin>) {
+                      std::is_same_v<T, protocol::WorkerAdmin> ||
+                      std::is_same_v<T, protocol::List> || std::is_same_v<T, protocol::Update>) {
           // The DLQ acts on every client's dead letters, LIMIT, QUEUE and WORKER on every
           // client's queues and workers, and schedules are the cluster's (anyone who may
           // change one may change them all): admins only. The rest are client verbs (an admin
@@ -222,6 +223,10 @@ void ClientService::OnMessage(const std::string& identity, protocol::Message msg
           OnLimit(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::Schedule>) {
           OnSchedule(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::List>) {
+          OnList(identity, m);
+        } else if constexpr (std::is_same_v<T, protocol::Update>) {
+          OnUpdate(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::QueueAdmin>) {
           OnQueueAdmin(identity, m);
         } else if constexpr (std::is_same_v<T, protocol::WorkerAdmin>) {
@@ -648,6 +653,9 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
     if (!ok) return ReplyError(identity, batch.req_id, ok.error());
   }
   protocol::CostMap budget = spec.budget;
+  std::string on_failure = spec.on_failure;
+  std::optional<protocol::TaskSpec> finally = std::move(spec.finally);
+  if (finally && finally->id.empty()) finally->id = NewId();
   auto warnings = UnservedTypeWarnings(ctx_.workers, spec.tasks, ServedByOtherBrokers());
   auto resolved = ResolveBatch(std::move(spec));
   if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
@@ -657,10 +665,14 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
   status.total = static_cast<uint32_t>(resolved->tasks.size());
   status.tasks = resolved->ids_by_name;
   status.budget = std::move(budget);
+  status.on_failure = on_failure;
+  if (finally) status.finally_id = finally->id;
   // Arguments are evaluated in no set order: take what the call needs before the callback
   // captures `status` by move.
   std::string batch_id = resolved->batch_id;
-  protocol::CostMap limits = status.budget;
+  BatchSettings settings(status.budget);
+  settings.on_failure = std::move(on_failure);
+  settings.finally = std::move(finally);
   if (batch.subscribe) {
     // Announced before the batch is stored (SubmitBatch writes it now, not at the turn's
     // end), so a broker whose worker starts a task at once already knows who watches it.
@@ -668,7 +680,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
     ctx_.bus.FlushWatches();
   }
   ctx_.lifecycle.SubmitBatch(
-      std::move(batch_id), std::move(limits), std::move(resolved->tasks), caller_.key,
+      std::move(batch_id), std::move(settings), std::move(resolved->tasks), caller_.key,
       [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,
        status = std::move(status), owner = OwnerFilter(),
        warnings = std::move(warnings)](Result<EnqueueResult> r) mutable {

@@ -87,6 +87,9 @@ class ClientService {
   void OnLimit(const std::string& identity, protocol::Limit& limit);
   // SCHEDULE list/add/pause/resume/remove (schedule_requests.cc).
   void OnSchedule(const std::string& identity, protocol::Schedule& req);
+  // LIST of tasks or batches, UPDATE of a waiting task (list_requests.cc).
+  void OnList(const std::string& identity, protocol::List& req);
+  void OnUpdate(const std::string& identity, protocol::Update& req);
   // QUEUE pause/resume and WORKER quiet/unquiet (admin_requests.cc).
   void OnQueueAdmin(const std::string& identity, const protocol::QueueAdmin& req);
   void OnWorkerAdmin(const std::string& identity, const protocol::WorkerAdmin& req);

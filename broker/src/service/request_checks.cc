@@ -93,6 +93,7 @@ Result<void> CheckBatch(protocol::BatchSpec& batch, const BrokerOptions& o) {
   if (!batch.id.empty()) {
     if (auto r = protocol::ValidateName(batch.id, "batch.id"); !r) return r;
   }
+  if (auto r = protocol::ValidateOnFailure(batch.on_failure, "batch.on_failure"); !r) return r;
   for (const auto& [name, limit] : batch.budget) {
     if (auto r = protocol::ValidateName(name, "batch.budget"); !r) return r;
     // NaN passes a `limit <= 0` test and would disable the budget.
@@ -131,6 +132,11 @@ Result<void> CheckBatch(protocol::BatchSpec& batch, const BrokerOptions& o) {
       return r;
     }
     stored += task.payload.size() + protocol::LabelBytes(task.labels);
+  }
+  if (batch.finally) {
+    for (const auto& [k, v] : batch.labels) batch.finally->labels.emplace(k, v);
+    if (auto r = protocol::ValidateFinally(*batch.finally, "batch.finally", limits); !r) return r;
+    stored += protocol::LabelBytes(batch.finally->labels);
   }
   if (stored > o.max_frame_bytes) {
     return Invalid("batch: its tasks would store " + std::to_string(stored) +

@@ -18,7 +18,7 @@ constexpr const char* kScriptNames[] = {
     "enqueue", "claim", "finish",    "promote", "reap",      "extend",     "release_worker",
     "cancel",  "get",   "get_batch", "stats",   "dead_list", "dead_retry", "dead_purge",
     "bind_workers", "progress", "limit", "schedule_put", "schedule_list", "schedule_state",
-    "schedule_due", "queue_pause", "worker_quiet"};
+    "schedule_due", "list", "update", "queue_pause", "worker_quiet"};
 
 constexpr size_t kMaxKeyLength = 256;  // label keys, cost names
 
@@ -189,6 +189,12 @@ template void Store::Send<std::vector<std::string>>(
     std::function<Result<std::vector<std::string>>(const redisReply*)>);
 template void Store::Send<TickOutcome>(Script, int64_t, std::string, Callback<TickOutcome>,
                                        std::function<Result<TickOutcome>(const redisReply*)>);
+// LIST and UPDATE live in list_store.cc.
+template void Store::Send<ListPage>(Script, int64_t, std::string, Callback<ListPage>,
+                                    std::function<Result<ListPage>(const redisReply*)>);
+template void Store::Send<protocol::TaskInfo>(
+    Script, int64_t, std::string, Callback<protocol::TaskInfo>,
+    std::function<Result<protocol::TaskInfo>(const redisReply*)>);
 
 void Store::RunDeferred() {
   // A call that fails at once (Redis unreachable) answers inside send(): the loop, not
@@ -220,7 +226,7 @@ void Store::Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<Enque
   EnqueueSpecs("", {}, specs, owners, requests, std::move(cb));
 }
 
-void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
+void Store::EnqueueBatch(std::string batch_id, BatchSettings budget,
                          std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
                          std::string owner, RequestKey request) {
   if (!batch_id.empty()) {
@@ -245,7 +251,7 @@ void Store::EnqueueBatch(std::string batch_id, protocol::CostMap budget,
   EnqueueSpecs(batch_id, budget, specs, owners, requests, std::move(cb));
 }
 
-void Store::EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
+void Store::EnqueueSpecs(const std::string& batch_id, const BatchSettings& budget,
                          const std::vector<protocol::TaskSpec>& specs,
                          const std::vector<std::string>& owners,
                          const std::vector<RequestKey>& requests, Callback<EnqueueResult> cb) {

@@ -73,7 +73,7 @@ class Store : public TaskStore {
   // batch_resolver.h, produces exactly that from a BatchSpec).
   // With a request id seen before: nothing is stored; EnqueueResult::replayed_batch names the
   // first call's batch.
-  void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
+  void EnqueueBatch(std::string batch_id, BatchSettings budget,
                     std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
                     std::string owner = "", RequestKey request = {}) override;
   // Leases ready tasks to several workers in one script call (claim.lua), each request in
@@ -126,6 +126,13 @@ class Store : public TaskStore {
                  Callback<std::vector<std::string>> cb);
   void DeadPurge(std::string queue, std::vector<std::string> ids, uint32_t limit,
                  Callback<std::vector<std::string>> cb);
+  // One page of LIST (list.lua): `req` passed protocol::ValidateList; `owner` as Get. Reads
+  // at most `scan` index entries (>= req.limit).
+  void List(const protocol::List& req, std::string owner, uint32_t scan, Callback<ListPage> cb);
+  // UPDATE (update.lua): `req` passed protocol::ValidateUpdate. kNotFound for an unknown id
+  // (or another owner's), kConflict naming the state for a task not in a state the op takes.
+  // The task as it is now.
+  void Update(const protocol::Update& req, std::string owner, Callback<protocol::TaskInfo> cb);
 
   // Replaces queue's limits and fairness (limit.lua), or removes them with `clear`; `limits`
   // were checked by ParseQueueLimits. The result is the setting's text now ("" = none).
@@ -202,6 +209,8 @@ class Store : public TaskStore {
     kScheduleList,
     kScheduleState,
     kScheduleDue,
+    kList,
+    kUpdate,
     kQueuePause,
     kWorkerQuiet,
     kScriptCount
@@ -218,7 +227,7 @@ class Store : public TaskStore {
   };
   void GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor);
   // Validates and sends one enqueue call (every spec has its id; `owners` as in Enqueue).
-  void EnqueueSpecs(const std::string& batch_id, const protocol::CostMap& budget,
+  void EnqueueSpecs(const std::string& batch_id, const BatchSettings& budget,
                     const std::vector<protocol::TaskSpec>& specs,
                     const std::vector<std::string>& owners,
                     const std::vector<RequestKey>& requests, Callback<EnqueueResult> cb);

@@ -264,7 +264,7 @@ std::string LayoutStepArgs(const std::string& token, int64_t ttl_ms, uint32_t bu
 }
 
 std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
-                        const protocol::CostMap& budget,
+                        const BatchSettings& batch,
                         const std::vector<protocol::TaskSpec>& specs,
                         const std::vector<std::string>& owners,
                         const std::vector<RequestKey>& requests, int64_t now_ms,
@@ -275,7 +275,30 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
     if (!r.id.empty() && r.count > 0 && r.first + r.count <= specs.size()) ++tagged;
   }
   MsgpackWriter w;
-  w.Map((tagged > 0 ? 5 : 4) + (tick != nullptr ? 1 : 0));
+  bool policy = batch.on_failure != protocol::kOnFailureCancelDependents;
+  bool fin = batch.finally.has_value() && !batch_id.empty();
+  w.Map((tagged > 0 ? 5 : 4) + (tick != nullptr ? 1 : 0) + (policy ? 1 : 0) + (fin ? 1 : 0));
+  if (policy) {
+    w.Str("onf");
+    w.Str(batch.on_failure);
+  }
+  if (fin) {
+    // The finally task: stored when the batch ends, owned as the batch's first task, no
+    // member (its record's batch is ""), its creation time the batch's.
+    const protocol::TaskSpec& f = *batch.finally;
+    w.Str("fin");
+    w.Map(5);
+    w.Str("id");
+    w.Str(f.id);
+    w.Str("spec");
+    w.Str(record::EncodeSpec(f, "", owners.empty() ? kNoOwner : owners[0], now_ms));
+    w.Str("queue");
+    w.Str(f.queue);
+    w.Str("type");
+    w.Str(f.type);
+    w.Str("prio");
+    w.Uint(f.priority);
+  }
   if (tick != nullptr) {
     // Decimal strings: compared with the hash's next_run as written.
     w.Str("tick");
@@ -317,7 +340,7 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
   w.Str("batch");
   w.Str(batch_id);
   w.Str("budget");
-  Costs(w, budget);
+  Costs(w, batch.budget);
   w.Str("items");
   w.Array(static_cast<uint32_t>(specs.size()));
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -470,6 +493,42 @@ std::string FinishArgs(const std::vector<DoneGroup>& groups,
     for (size_t i = 0; i < n; ++i) DoneItem(w, done[next + i]);
     next += n;
   }
+  return w.Take();
+}
+
+std::string ListArgs(const protocol::List& req, const std::string& owner, uint32_t scan) {
+  MsgpackWriter w;
+  w.Map(8);
+  w.Str("what");
+  w.Str(req.what);
+  w.Str("queue");
+  w.Str(req.queue);
+  w.Str("state");
+  w.Str(req.state);
+  w.Str("type");
+  w.Str(req.type);
+  w.Str("owner");
+  w.Str(owner);
+  w.Str("limit");
+  w.Uint(req.limit);
+  w.Str("scan");
+  w.Uint(scan);
+  w.Str("cursor");
+  w.Str(req.cursor);
+  return w.Take();
+}
+
+std::string UpdateArgs(const protocol::Update& req, const std::string& owner) {
+  MsgpackWriter w;
+  w.Map(4);
+  w.Str("id");
+  w.Str(req.id);
+  w.Str("op");
+  w.Str(req.op);
+  w.Str("priority");
+  w.Uint(req.priority);
+  w.Str("owner");
+  w.Str(owner);
   return w.Take();
 }
 

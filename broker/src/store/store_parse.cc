@@ -42,6 +42,9 @@ Result<protocol::BatchStatus> BatchFromMap(const std::map<std::string, std::stri
   b.created_ms = ToInt(m, "created");
   b.finished_ms = ToInt(m, "finished");
   b.budget_exceeded = Field(m, "budget_exceeded") == "1";
+  if (auto onf = Field(m, "onf"); !onf.empty()) b.on_failure = std::move(onf);
+  b.finally_id = Field(m, "fid");
+  b.finally_state = Field(m, "fstate");  // get_batch.lua only
   for (const auto& [k, v] : m) {
     if (k.starts_with("n:")) {
       b.counts[k.substr(2)] = static_cast<uint32_t>(std::strtoll(v.c_str(), nullptr, 10));
@@ -123,6 +126,20 @@ Result<FinishOutcome> FinishItem(const msgpack::object& item) {
   if (const auto& bud = mp::Get(f, "bud"); !mp::IsNil(bud)) {
     TM_ASSIGN_OR_RETURN(budget, mp::Strings(bud, "budget ids"));
     o.budget_cancelled = std::move(budget);
+  }
+  if (const auto& ff = mp::Get(f, "ff"); !mp::IsNil(ff)) {
+    TM_ASSIGN_OR_RETURN(fast, mp::Strings(ff, "fail_fast ids"));
+    o.fail_fast_cancelled = std::move(fast);
+  }
+  if (const auto& creq = mp::Get(f, "creq"); !mp::IsNil(creq)) {
+    // {id, worker, token (decimal string), ...}: running tasks a fail_fast batch stops.
+    TM_ASSIGN_OR_RETURN(flat, mp::Strings(creq, "cancel requests"));
+    for (size_t i = 0; i + 2 < flat.size(); i += 3) {
+      uint64_t token = 0;
+      std::from_chars(flat[i + 2].data(), flat[i + 2].data() + flat[i + 2].size(), token);
+      o.cancel_requests.push_back(FinishOutcome::StopRunning{std::move(flat[i]),
+                                                             std::move(flat[i + 1]), token});
+    }
   }
   if (const auto& sum = mp::Get(f, "sum"); !mp::IsNil(sum) && o.status == FinishStatus::kSucceeded) {
     TM_ASSIGN_OR_RETURN(s, mp::Map(sum, "finish summary"));
@@ -249,6 +266,15 @@ Result<ClaimResult> ClaimedTasks(const msgpack::object& claim) {
     if (const auto& ps = mp::Get(f, "ps"); !mp::IsNil(ps)) {
       TM_ASSIGN_OR_RETURN(state, mp::Str(ps, "poll state"));
       m.poll_state = state;
+    }
+    if (const auto& pe = mp::Get(f, "perr"); !mp::IsNil(pe)) {
+      // {name, code, message, retryable '1'|'0', ...}
+      TM_ASSIGN_OR_RETURN(flat, mp::Strings(pe, "parent errors"));
+      for (size_t i = 0; i + 3 < flat.size(); i += 4) {
+        m.parent_errors.push_back(
+            protocol::ParentError{std::move(flat[i]), std::move(flat[i + 1]),
+                                  std::move(flat[i + 2]), flat[i + 3] == "1"});
+      }
     }
     out.tasks.push_back(std::move(m));
     out.waited_ms.push_back(waited);
@@ -545,6 +571,24 @@ Result<std::vector<std::string>> ParseBound(const redisReply* r) {
   TM_ASSIGN_OR_RETURN(packed, Unpack(r, "worker bindings"));
   TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "worker bindings"));
   return mp::Strings(mp::Get(top, "bound"), "worker bindings");
+}
+
+Result<ListPage> ParseList(const redisReply* r) {
+  TM_ASSIGN_OR_RETURN(stored, ParseStoredTasks(r));
+  TM_ASSIGN_OR_RETURN(packed, Unpack(r, "list reply"));
+  TM_ASSIGN_OR_RETURN(top, mp::Map(packed.get(), "list reply"));
+  TM_ASSIGN_OR_RETURN(next, mp::Str(mp::Get(top, "next"), "list cursor"));
+  TM_ASSIGN_OR_RETURN(batches, PackedBatches(mp::Get(top, "batches")));
+  ListPage page;
+  page.next = std::string(next);
+  page.batches = std::move(batches);
+  for (auto& s : stored) {
+    if (!s) continue;
+    TM_ASSIGN_OR_RETURN(t, record::TaskFromFields(s->fields, s->history));
+    t.id = std::move(s->id);
+    page.tasks.push_back(std::move(t));
+  }
+  return page;
 }
 
 }  // namespace taskmill::broker::wire

@@ -56,6 +56,21 @@ struct RequestKey {
   size_t count = 0;
 };
 
+// What a new batch carries besides its tasks (BatchSpec's budget and on_failure). Implicit
+// from a budget alone, the shape of older calls.
+struct BatchSettings {
+  BatchSettings() = default;
+  BatchSettings(protocol::CostMap b) : budget(std::move(b)) {}  // NOLINT: implicit by design
+  protocol::CostMap budget;  // cost name -> limit
+  // cancel_dependents (stored as nothing: batches before issue 22 read the same), continue or
+  // fail_fast (docs/protocol.md 7.7).
+  std::string on_failure = protocol::kOnFailureCancelDependents;
+  // Run once when the batch ends (its id set; batch_id empty: it is no member). The store
+  // keeps its spec in the batch record and stores it, with the summary as its payload, in
+  // the call that ends the batch (start_finally in lib/prelude.lua).
+  std::optional<protocol::TaskSpec> finally;
+};
+
 // Batches whose counts changed in a call, with their new aggregate state.
 using BatchChanges = std::vector<protocol::BatchStatus>;
 
@@ -132,6 +147,16 @@ struct FinishOutcome {
                                        // (budget_exceeded) cancelled by this item
   std::vector<std::string> budget_cancelled;  // those of `cancelled` whose reason is
                                               // budget_exceeded (the rest: dependency_failed)
+  // Those of `cancelled` whose reason is batch_failed: a fail_fast batch's task died.
+  std::vector<std::string> fail_fast_cancelled;
+  // Running tasks of a fail_fast batch whose cancel this item requested (reason
+  // batch_failed): the broker sends their workers CANCEL_TASK.
+  struct StopRunning {
+    std::string task_id;
+    std::string worker_id;
+    uint64_t token = 0;
+  };
+  std::vector<StopRunning> cancel_requests;
   // Set for kSucceeded on a first attempt without history: the rest of the task, which with
   // the DONE just recorded is the whole task (SucceededTask), so nothing need be read back.
   struct Summary {
@@ -218,6 +243,14 @@ struct StatsPage {
   std::vector<QueueCounters> queues;
   std::string next_after;  // the `after` of the next page; empty: this page was the last
   uint64_t known = 0;      // queues in the index (every page)
+};
+
+// One page of LIST (list.lua): task summaries (TaskInfo without output, payload or history)
+// or batches (BatchStatus without their name maps), and the next page's cursor.
+struct ListPage {
+  std::vector<protocol::TaskInfo> tasks;
+  std::vector<protocol::BatchStatus> batches;
+  std::string next;  // "" = this page was the last
 };
 
 // One PROGRESS to store (progress.lua): kept only if `token` is still the live lease of

@@ -54,7 +54,7 @@ std::string LayoutStepArgs(const std::string& token, int64_t ttl_ms, uint32_t bu
 // ARGV[2] of enqueue.lua: every spec encoded as the record's spec (task_record.h), stamped
 // with `now_ms` as its creation time; the request ids (`requests`, those with an id) too.
 std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
-                        const protocol::CostMap& budget,
+                        const BatchSettings& batch,
                         const std::vector<protocol::TaskSpec>& specs,
                         const std::vector<std::string>& owners,
                         const std::vector<RequestKey>& requests, int64_t now_ms,
@@ -115,6 +115,11 @@ Result<BatchPage> ParseBatch(const redisReply* r);
 Result<StatsPage> ParseStats(const redisReply* r);
 // The ids of dead_retry.lua / dead_purge.lua ({ids, ...}).
 Result<std::vector<std::string>> ParseIds(const redisReply* r);
+// list.lua's arguments, and its page.
+std::string ListArgs(const protocol::List& req, const std::string& owner, uint32_t scan);
+Result<ListPage> ParseList(const redisReply* r);
+// update.lua's arguments.
+std::string UpdateArgs(const protocol::Update& req, const std::string& owner);
 // limit.lua: the queue's setting as text now ("" = none).
 Result<std::string> ParseLimit(const redisReply* r);
 // bind_workers.lua: per pair "" (bound) or the key the worker id belongs to.

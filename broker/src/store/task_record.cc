@@ -1,5 +1,6 @@
 #include "store/task_record.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "store/msgpack_read.h"
@@ -209,6 +210,11 @@ Result<protocol::TaskInfo> TaskFromFields(const std::map<std::string, std::strin
   }
   t.started_ms = ToInt(m, kStarted);
   t.finished_ms = ToInt(m, kFinished);
+  if (t.state == protocol::TaskState::kDelayed) t.ready_at_ms = ToInt(m, kReadyAt);
+  // A priority changed while the task waited (UPDATE, update.lua) overrides the spec's.
+  if (m.contains(std::string(kPriority))) {
+    t.priority = static_cast<uint8_t>(std::clamp<int64_t>(ToInt(m, kPriority), 0, 255));
+  }
   if (hist.size() % 3 != 0) {
     return MakeError(ErrorCode::kInternal, "unexpected store reply: history not in triples");
   }

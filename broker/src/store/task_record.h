@@ -40,6 +40,8 @@ inline constexpr std::string_view kAttempts = "att";
 inline constexpr std::string_view kWorker = "worker";
 inline constexpr std::string_view kStarted = "started";
 inline constexpr std::string_view kReadyAt = "ready_at";
+// The priority set by UPDATE while the task waited (absent: the spec's).
+inline constexpr std::string_view kPriority = "prio";
 inline constexpr std::string_view kFinished = "finished";
 inline constexpr std::string_view kErrCode = "err_code";
 inline constexpr std::string_view kErrMsg = "err_msg";

@@ -31,7 +31,7 @@ class TaskStore {
                        const std::vector<std::string>& owners = {},
                        const std::vector<RequestKey>& requests = {}) = 0;
   // `request`: the BATCH's request id (id "" = none; first/count unused).
-  virtual void EnqueueBatch(std::string batch_id, protocol::CostMap budget,
+  virtual void EnqueueBatch(std::string batch_id, BatchSettings budget,
                             std::vector<protocol::TaskSpec> specs, Callback<EnqueueResult> cb,
                             std::string owner = "", RequestKey request = {}) = 0;
   // The claims of several workers (a reactor turn's) in one call, made one after the other in

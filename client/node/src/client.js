@@ -16,7 +16,7 @@ import {redialDelay} from './handshake.js';
 import {Job, idOf} from './job.js';
 import {Link} from './link.js';
 import {DEFAULT_MAX_KEPT, ResultTable} from './results.js';
-import {TERMINAL_STATES} from './schema.js';
+import {TASK_STATES, TERMINAL_STATES} from './schema.js';
 import {newId, newRequestId, normalizeBatchSpec, normalizeTaskSpec, toBytes} from './spec.js';
 import {parseDuration} from './duration.js';
 import {Subscription} from './subscription.js';
@@ -380,7 +380,7 @@ export class Client extends EventEmitter {
   }
 
   // Submits a batch: {id?, tasks (each with a unique name; dependsOn by name), budget?,
-  // labels?, subscribe?}. Resolves with {status, events}: the BatchStatus (status.tasks
+  // labels?, onFailure? ('cancel_dependents', 'continue' or 'fail_fast'), subscribe?}. Resolves with {status, events}: the BatchStatus (status.tasks
   // maps each name to its task id) and, with subscribe, a Subscription that sees every
   // event from the first (else null).
   async submitBatch({subscribe = false, ...spec}) {
@@ -489,6 +489,50 @@ export class Client extends EventEmitter {
     await this.call('LIMIT', {queue, clear: true});
   }
 
+  // One LIST page of a queue's tasks in `state` (any of docs/protocol.md 7.10 but unknown), in
+  // the order of the state's index: {tasks (summaries: no output, payload or history),
+  // nextCursor ('' = the last page)}. Pass nextCursor back as `cursor` for the next page. Under
+  // CURVE a client sees only its own tasks.
+  async listTasks(queue, state, {type = '', limit = 50, cursor = ''} = {}) {
+    checkName(queue, 'queue');
+    if (!LIST_TASK_STATES.includes(state)) {
+      throw new InvalidSpec(`state: '${state}' is not a task state (allowed: ` +
+                            `${LIST_TASK_STATES.join(', ')})`);
+    }
+    if (type !== '') checkName(type, 'type');
+    checkPage(limit, cursor);
+    const r = await this.call('LIST', {what: 'tasks', queue, state, type, limit, cursor});
+    return {tasks: r.tasks, nextCursor: r.nextCursor};
+  }
+
+  // One LIST page of batches by creation ({batches, nextCursor}); state '' = any.
+  async listBatches({state = '', limit = 50, cursor = ''} = {}) {
+    if (state !== '' && !LIST_BATCH_STATES.includes(state)) {
+      throw new InvalidSpec(`state: '${state}' is not a batch state (allowed: ` +
+                            `${LIST_BATCH_STATES.join(', ')})`);
+    }
+    checkPage(limit, cursor);
+    const r = await this.call('LIST', {what: 'batches', state, limit, cursor});
+    return {batches: r.batches, nextCursor: r.nextCursor};
+  }
+
+  // UPDATE: a queued, delayed or blocked task's priority (0-255); resolves to the task as it is
+  // now. A task in another state rejects with code 'conflict', an unknown one with NotFound.
+  async setPriority(id, priority) {
+    checkName(id, 'id');
+    if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
+      throw new InvalidSpec(`priority: ${priority} is out of range (allowed: 0..255, higher ` +
+                            'runs first)');
+    }
+    return updated(await this.call('UPDATE', {id, op: 'priority', priority}));
+  }
+
+  // UPDATE: makes a delayed task ready now.
+  async promote(id) {
+    checkName(id, 'id');
+    return updated(await this.call('UPDATE', {id, op: 'promote'}));
+  }
+
   // Pauses a queue (`taskmill queue pause`; admin role under CURVE roles): its tasks stay
   // queued and submits still work, but no broker leases any until resumeQueue. Resolves to the
   // queue as it is now ({queue, paused, ...}).
@@ -537,6 +581,32 @@ export class Client extends EventEmitter {
     this.subscriptions.clear();
     this.link.close();
   }
+}
+
+const LIST_TASK_STATES = TASK_STATES.filter((s) => s !== 'unknown');
+const LIST_BATCH_STATES = ['running', 'succeeded', 'partial', 'failed'];
+const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+
+function checkName(value, what) {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    throw new InvalidSpec(`${what}: '${value}' must match [A-Za-z0-9_.-]{1,128}`);
+  }
+}
+
+function checkPage(limit, cursor) {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new InvalidSpec(`limit: ${limit} is out of range (allowed: 1..1000)`);
+  }
+  if (typeof cursor !== 'string' || cursor.length > 512 || /[^\x21-\x7e]/.test(cursor)) {
+    throw new InvalidSpec("cursor: not one a broker gave (pass back a page's nextCursor)");
+  }
+}
+
+function updated(reply) {
+  if (reply.tasks.length === 0) {
+    throw new TaskmillError('internal', "the broker's UPDATE reply carries no task");
+  }
+  return reply.tasks[0];
 }
 
 function affected(reply) {

@@ -53,6 +53,14 @@ export const TaskError = [
   f('retryable', 'bool'),
 ];
 
+// A batch parent that died, as a child of an on_failure=continue batch gets it (TASK).
+export const ParentError = [
+  f('name', 'str', req),
+  f('code', 'str', req),
+  f('message', 'str'),
+  f('retryable', 'bool'),
+];
+
 // A file an exec task kept: uri (file://, the workers' shared volume) or, uri empty, data.
 export const Artifact = [
   f('name', 'str', req),
@@ -92,6 +100,7 @@ export const TaskInfo = [
   f('artifacts', 'objList', {schema: Artifact}),
   f('progress', 'double'),
   f('progress_message', 'str'),
+  f('ready_at_ms', 'i64'),
 ];
 
 export const QueueStats = [
@@ -150,6 +159,8 @@ export const BatchSpec = [
   f('tasks', 'objList', {req: true, schema: TaskSpec}),
   f('budget', 'costMap'),
   f('labels', 'strMap'),
+  f('on_failure', 'str', {def: 'cancel_dependents'}),
+  f('finally', 'optObj', {schema: TaskSpec}),
 ];
 
 export const BatchStatus = [
@@ -164,6 +175,9 @@ export const BatchStatus = [
   f('created_ms', 'i64'),
   f('finished_ms', 'i64'),
   f('critical_path_ms', 'u64'),
+  f('on_failure', 'str', {def: 'cancel_dependents'}),
+  f('finally_id', 'str'),
+  f('finally_state', 'str'),
 ];
 
 export const WireError = [
@@ -238,6 +252,23 @@ export const Schedule = [
   f('name', 'str'),
   f('schedule', 'optObj', {schema: ScheduleInfo}),
 ];
+// LIST (8.28): a page of a queue's tasks in one state, or of batches; UPDATE (8.29): a waiting
+// task's priority, or a delayed task made ready now.
+export const List = [
+  reqId,
+  f('what', 'str', {req: true, def: 'tasks'}),
+  f('queue', 'str'),
+  f('state', 'str'),
+  f('type', 'str'),
+  f('limit', 'u32', {def: 50}),
+  f('cursor', 'str'),
+];
+export const Update = [
+  reqId,
+  f('id', 'str', req),
+  f('op', 'str', req),
+  f('priority', 'u32'),
+];
 // QUEUE 0x0C: pause (nothing of it is leased; it keeps its tasks and takes submits) or resume.
 export const QueueAdmin = [
   reqId,
@@ -264,6 +295,7 @@ export const Reply = [
   f('warnings', 'strList'),
   f('requested', 'strList'),
   f('schedules', 'objList', {schema: ScheduleInfo}),
+  f('batches', 'objList', {schema: BatchStatus}),
 ];
 export const Result = [f('task', 'obj', {req: true, schema: TaskInfo})];
 export const Event = [
@@ -329,6 +361,7 @@ export const TaskMsg = [
   f('parents', 'binMap'),
   f('labels', 'strMap'),
   f('poll_state', 'bin'),
+  f('parent_errors', 'objList', {schema: ParentError}),
 ];
 export const CancelTask = [f('task_id', 'str', req), f('token', 'u64'), f('reason', 'str')];
 export const BrokerHeartbeat = [];
@@ -351,6 +384,8 @@ export const COMMANDS = {
   COMPLETE: [0x09, Complete],
   SCHEDULE: [0x0a, Schedule],
   LIMIT: [0x0b, Limit],
+  LIST: [0x0e, List],
+  UPDATE: [0x0f, Update],
   QUEUE: [0x0c, QueueAdmin],
   WORKER: [0x0d, WorkerAdmin],
   REPLY: [0x20, Reply],

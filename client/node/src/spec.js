@@ -135,8 +135,11 @@ export function normalizeTaskSpec(spec, path = 'task') {
   return out;
 }
 
+// A batch's on_failure policies (docs/protocol.md 7.7).
+export const ON_FAILURE = ['cancel_dependents', 'continue', 'fail_fast'];
+
 export function normalizeBatchSpec(batch) {
-  if (batch) checkKeys(batch, new Set(['id', 'tasks', 'budget', 'labels']), 'batch');
+  if (batch) checkKeys(batch, new Set(['id', 'tasks', 'budget', 'labels', 'onFailure', 'finally']), 'batch');
   if (!batch || !Array.isArray(batch.tasks) || batch.tasks.length === 0) {
     throw new InvalidSpec('tasks: a batch needs at least one task');
   }
@@ -153,7 +156,25 @@ export function normalizeBatchSpec(batch) {
     check(names.has(d), `tasks[${i}].depends_on[${j}]`, `unknown task '${d}'`);
   }));
   if (batch.id) check(NAME.test(batch.id), 'id', `'${batch.id}' must match [A-Za-z0-9_.-]{1,128}`);
-  return {id: batch.id ?? '', tasks, budget: batch.budget ?? {}, labels: batch.labels ?? {}};
+  const onFailure = batch.onFailure ?? 'cancel_dependents';
+  check(ON_FAILURE.includes(onFailure), 'batch.on_failure',
+      `unknown value '${onFailure}' (allowed: cancel_dependents, continue, fail_fast)`);
+  let fin = null;
+  if (batch.finally != null) {
+    fin = normalizeTaskSpec(batch.finally, 'finally');
+    const why = {
+      dependsOn: 'must be empty (the finally task runs after every other task)',
+      payload: 'must be empty (the finally task\'s input is the batch summary)',
+      notBeforeMs: 'must be 0 (it runs when the batch ends)',
+      idempotencyKey: 'must be empty', batchId: 'must be empty'};
+    for (const [key, what] of Object.entries(why)) {
+      const v = fin[key];
+      const set = v != null && (v.length ?? Number(v)) > 0;
+      check(!set, `batch.finally.${key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())}`, what);
+    }
+  }
+  return {id: batch.id ?? '', tasks, budget: batch.budget ?? {}, labels: batch.labels ?? {},
+          onFailure, finally: fin};
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';

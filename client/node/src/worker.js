@@ -36,6 +36,13 @@ export class Task {
     this.type = msg.type;
     this.payload = msg.payload;        // Buffer
     this.parents = msg.parents;        // {parent name: Buffer output}
+    // Parents that died, in an onFailure 'continue' batch: {parent name: {code, message,
+    // retryable}} (not in `parents`); {} otherwise.
+    this.parentErrors = {};
+    for (const e of msg.parentErrors ?? []) {
+      this.parentErrors[e.name] = {code: e.code, message: e.message ?? '',
+                                   retryable: e.retryable ?? false};
+    }
     this.name = msg.name;
     this.batchId = msg.batchId;
     this.labels = msg.labels;

@@ -90,6 +90,8 @@ export interface TaskInfo {
   /** the latest progress the broker stored for the current attempt, 0..1 */
   progress: number;
   progressMessage: string;
+  /** A delayed task: when it becomes ready (epoch ms; LIST, UPDATE). */
+  readyAtMs: number;
 }
 
 /** A waited-on task's progress (wait with onProgress; the client's 'progress' event). */
@@ -146,7 +148,15 @@ export interface BatchStatus {
   createdMs: number;
   finishedMs: number;
   criticalPathMs: U64;
+  /** the batch's failure policy */
+  onFailure: OnFailure;
+  /** its finally task's id ('' = none) and, from getBatch, that task's state */
+  finallyId: string;
+  finallyState: string;
 }
+
+/** What a batch task that dies does to the rest (docs/protocol.md 7.7). */
+export type OnFailure = 'cancel_dependents' | 'continue' | 'fail_fast';
 
 export interface BatchEvent {
   batchId: string;
@@ -202,6 +212,10 @@ export interface BatchSubmission {
   tasks: Array<TaskSpec & {name: string}>;
   budget?: Record<string, number>;
   labels?: Record<string, string>;
+  /** default 'cancel_dependents' */
+  onFailure?: OnFailure;
+  /** run once when the batch ends, whatever its outcome; its payload is the batch summary */
+  finally?: TaskSpec;
   subscribe?: boolean;
 }
 
@@ -272,6 +286,16 @@ export class Client extends EventEmitter {
     keyLabel?: string; aging?: string; roundRobin?: boolean}): Promise<string>;
   /** Removes every limit and fairness setting of the queue. */
   clearQueueLimit(queue: string): Promise<void>;
+  /** One LIST page of a queue's tasks in one state (summaries); pass nextCursor back. */
+  listTasks(queue: string, state: TaskState, options?: {type?: string; limit?: number;
+    cursor?: string}): Promise<{tasks: TaskInfo[]; nextCursor: string}>;
+  /** One LIST page of batches by creation. */
+  listBatches(options?: {state?: 'running' | 'succeeded' | 'partial' | 'failed';
+    limit?: number; cursor?: string}): Promise<{batches: BatchStatus[]; nextCursor: string}>;
+  /** A queued, delayed or blocked task's priority (0-255); the task as it is now. */
+  setPriority(id: string, priority: number): Promise<TaskInfo>;
+  /** Makes a delayed task ready now. */
+  promote(id: string): Promise<TaskInfo>;
   /** Pauses a queue on every broker: its tasks stay queued, none is leased until resumed. */
   pauseQueue(queue: string): Promise<QueueStats>;
   /** Resumes a paused queue: idle workers claim its tasks at once. */
@@ -310,6 +334,8 @@ export interface Task {
   readonly payload: Buffer;
   /** parent name -> its output (batch members) */
   readonly parents: Record<string, Buffer>;
+  /** parent name -> its error, for parents that died (an onFailure 'continue' batch) */
+  readonly parentErrors: Record<string, {code: string; message: string; retryable: boolean}>;
   readonly name: string;
   readonly batchId: string;
   readonly labels: Record<string, string>;

@@ -9,7 +9,7 @@ codec is ``taskmill.codec``, its message types ``taskmill.messages``.
 
 from taskmill.aio import AsyncClient, AsyncSubscribedBatch, AsyncSubscription
 from taskmill.app import App, TaskFunction
-from taskmill.calls import AffectedTasks, StatsReply
+from taskmill.calls import AffectedTasks, ListPage, StatsReply
 from taskmill.client import Client, SubscribedBatch, Subscription
 from taskmill.errors import (BrokerUnavailable, DependencyCycle, Forbidden, InvalidSpec,
                              NotFound, PermanentError, ProtocolError, QueueFull, StoreFull,
@@ -28,7 +28,7 @@ __all__ = [
     "AffectedTasks", "App", "Artifact", "AsyncClient", "AsyncTaskHandle", "AsyncSubscribedBatch",
     "AsyncSubscription",
     "BackoffPolicy", "BatchSpec", "BatchStatus", "BrokerUnavailable", "Client",
-    "DependencyCycle", "Event", "Forbidden", "InvalidSpec", "NotFound", "PermanentError",
+    "DependencyCycle", "Event", "Forbidden", "InvalidSpec", "ListPage", "NotFound", "PermanentError",
     "ProtocolError", "QueueFull", "QueueStats", "StatsReply", "StoreFull", "SubscribedBatch",
     "Subscription", "TaskError", "TaskFailed", "TaskInfo", "TaskSpec", "TaskmillError",
     "TaskmillTimeout", "TaskmillWarning", "Task", "TaskFunction", "TaskHandle", "Unauthorized", "Worker",

@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Callable, List, Mapping, Optional, Sequen
 from taskmill import calls
 from taskmill.artifacts import write_artifacts
 from taskmill import messages as m
-from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
+from taskmill.calls import AffectedTasks, Call, ListPage, Payload, StatsReply, T
 from taskmill.connection import Connection
 from taskmill.curve import load as load_curve
 from taskmill.errors import ProtocolError, TaskmillTimeout
@@ -280,17 +280,21 @@ class AsyncClient:
 
     async def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                            id: str = "", budget: Optional[Mapping[str, float]] = None,
-                           labels: Optional[Mapping[str, str]] = None) -> m.BatchStatus:
-        spec = calls.batch_spec(tasks, id, budget, labels)
+                           labels: Optional[Mapping[str, str]] = None,
+                           on_failure: str = "cancel_dependents",
+                           finally_task: Optional[m.TaskSpec] = None) -> m.BatchStatus:
+        spec = calls.batch_spec(tasks, id, budget, labels, on_failure, finally_task)
         return await self._run(calls.submit_batch(spec, False, self.request_timeout))
 
     async def submit_batch_subscribed(
             self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *, id: str = "",
             budget: Optional[Mapping[str, float]] = None,
             labels: Optional[Mapping[str, str]] = None,
-            callback: Optional[AsyncEventCallback] = None) -> AsyncSubscribedBatch:
+            callback: Optional[AsyncEventCallback] = None,
+            on_failure: str = "cancel_dependents",
+            finally_task: Optional[m.TaskSpec] = None) -> AsyncSubscribedBatch:
         """Submits a batch subscribed to its events from the start (none is missed)."""
-        spec = calls.batch_spec(tasks, id, budget, labels)
+        spec = calls.batch_spec(tasks, id, budget, labels, on_failure, finally_task)
         if not spec.id:
             spec.id = calls.new_batch_id()
         sub = AsyncSubscription(self, spec.id, callback)
@@ -389,3 +393,19 @@ class AsyncClient:
 
     async def remove_schedule(self, name: str) -> None:
         await self._run(calls.schedule_remove(name, self.request_timeout))
+
+    async def list_tasks(self, queue: str, state: str, type: str = "", limit: int = 50,
+                         cursor: str = "") -> ListPage:
+        return await self._run(calls.list_tasks(queue, state, type, limit, cursor,
+                                                self.request_timeout))
+
+    async def list_batches(self, state: str = "", limit: int = 50,
+                           cursor: str = "") -> ListPage:
+        return await self._run(calls.list_batches(state, limit, cursor, self.request_timeout))
+
+    async def set_priority(self, task_id: str, priority: int) -> m.TaskInfo:
+        return await self._run(calls.update(task_id, "priority", priority,
+                                            self.request_timeout))
+
+    async def promote(self, task_id: str) -> m.TaskInfo:
+        return await self._run(calls.update(task_id, "promote", 0, self.request_timeout))

@@ -266,14 +266,21 @@ def complete(task_id: str, token: str, output: Union[bytes, str],
 
 def batch_spec(tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], id: str,
                budget: Optional[Mapping[str, float]],
-               labels: Optional[Mapping[str, str]]) -> m.BatchSpec:
+               labels: Optional[Mapping[str, str]],
+               on_failure: str = "cancel_dependents",
+               finally_task: Optional[m.TaskSpec] = None) -> m.BatchSpec:
     if isinstance(tasks, m.BatchSpec):
         spec = tasks
     else:
         spec = m.BatchSpec(tasks=list(tasks), id=id, budget=dict(budget or {}),
-                           labels=dict(labels or {}))
+                           labels=dict(labels or {}), on_failure=on_failure,
+                           finally_task=finally_task)
     if not spec.tasks:
         raise InvalidSpec("batch.tasks: at least one task is needed")
+    try:
+        m.validate_on_failure(spec.on_failure, "batch.on_failure")
+    except ValueError as e:
+        raise InvalidSpec(str(e)) from None
     validate_labels(spec.labels, "batch.labels")
     for i, t in enumerate(spec.tasks):
         validate_spec(t, f"batch.tasks[{i}]")
@@ -281,6 +288,17 @@ def batch_spec(tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], id: str,
             raise InvalidSpec(f"batch.tasks[{i}].name: a batch task needs a name")
     if spec.id:
         _name(spec.id, "batch.id")
+    f = spec.finally_task
+    if f is not None:
+        for key, why in (("depends_on", "must be empty (the finally task runs after every "
+                                        "other task)"),
+                         ("payload", "must be empty (the finally task's input is the batch "
+                                     "summary)"),
+                         ("not_before_ms", "must be 0 (it runs when the batch ends)"),
+                         ("idempotency_key", "must be empty"), ("batch_id", "must be empty")):
+            if getattr(f, key):
+                raise InvalidSpec(f"batch.finally.{key}: {why}")
+        validate_spec(f, "batch.finally")
     return spec
 
 
@@ -389,3 +407,69 @@ def schedule_op(op: str, name: str, timeout: float) -> Call[m.ScheduleInfo]:
 
 def schedule_remove(name: str, timeout: float) -> Call[None]:
     return Call(m.Schedule(op="remove", name=name), timeout, lambda r: None)
+
+
+@dataclass
+class ListPage:
+    """One LIST page: task summaries (TaskInfo without output, payload or history) or
+    batches (BatchStatus without their name maps), and the cursor of the next page ("" =
+    this was the last). A page may hold fewer than ``limit`` entries before the end: the
+    broker bounds the work of each call."""
+
+    tasks: List[m.TaskInfo] = field(default_factory=list)
+    batches: List[m.BatchStatus] = field(default_factory=list)
+    next_cursor: str = ""
+
+
+#: Every listable task state (docs/protocol.md 7.10 but unknown), and the batch states.
+LIST_TASK_STATES = tuple(s for s in m.TASK_STATES if s != "unknown")
+LIST_BATCH_STATES = ("running", "succeeded", "partial", "failed")
+
+
+def _check_page(limit: int, cursor: str) -> None:
+    from taskmill.list_messages import MAX_LIST_LIMIT
+    _int_in(limit, 1, MAX_LIST_LIMIT, "limit")
+    if len(cursor) > 512 or any(not 0x21 <= ord(c) <= 0x7E for c in cursor):
+        raise InvalidSpec("cursor: not one a broker gave (pass back a page's next_cursor)")
+
+
+def _read_page(r: m.Reply) -> ListPage:
+    return ListPage(list(r.tasks), list(r.batches), r.next_cursor)
+
+
+def list_tasks(queue: str, state: str, type: str, limit: int, cursor: str,
+               timeout: float) -> Call[ListPage]:
+    """LIST of tasks, checked as the broker would (ValidateList)."""
+    _name(queue, "queue")
+    if state not in LIST_TASK_STATES:
+        raise InvalidSpec(f"state: '{state}' is not a task state (allowed: "
+                          f"{', '.join(LIST_TASK_STATES)})")
+    if type:
+        _name(type, "type")
+    _check_page(limit, cursor)
+    req = m.ListRequest(what="tasks", queue=queue, state=state, type=type, limit=limit,
+                        cursor=cursor)
+    return Call(req, timeout, _read_page)
+
+
+def list_batches(state: str, limit: int, cursor: str, timeout: float) -> Call[ListPage]:
+    if state and state not in LIST_BATCH_STATES:
+        raise InvalidSpec(f"state: '{state}' is not a batch state (allowed: "
+                          f"{', '.join(LIST_BATCH_STATES)})")
+    _check_page(limit, cursor)
+    return Call(m.ListRequest(what="batches", state=state, limit=limit, cursor=cursor),
+                timeout, _read_page)
+
+
+def _updated(r: m.Reply) -> m.TaskInfo:
+    if not r.tasks:
+        raise ProtocolError("UPDATE: the broker's reply carries no task", "internal")
+    return r.tasks[0]
+
+
+def update(task_id: str, op: str, priority: int, timeout: float) -> Call[m.TaskInfo]:
+    """UPDATE: op "priority" (0-255) or "promote"; the task as it is after the change."""
+    _name(task_id, "id")
+    if op == "priority":
+        _int_in(priority, 0, 255, "priority", ", higher runs first")
+    return Call(m.Update(id=task_id, op=op, priority=priority), timeout, _updated)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, U
 from taskmill import calls
 from taskmill.artifacts import write_artifacts
 from taskmill import messages as m
-from taskmill.calls import AffectedTasks, Call, Payload, StatsReply, T
+from taskmill.calls import AffectedTasks, Call, ListPage, Payload, StatsReply, T
 from taskmill.connection import Connection
 from taskmill.curve import load as load_curve
 from taskmill.errors import ProtocolError, TaskmillTimeout
@@ -312,17 +312,23 @@ class Client:
     def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                      id: str = ..., budget: Optional[Mapping[str, float]] = ...,
                      labels: Optional[Mapping[str, str]] = ...,
+                     on_failure: str = ...,
+                     finally_task: Optional[m.TaskSpec] = ...,
                      subscribe: None = ...) -> m.BatchStatus: ...
 
     @overload
     def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                      id: str = ..., budget: Optional[Mapping[str, float]] = ...,
                      labels: Optional[Mapping[str, str]] = ...,
+                     on_failure: str = ...,
+                     finally_task: Optional[m.TaskSpec] = ...,
                      subscribe: Union[bool, EventCallback]) -> SubscribedBatch: ...
 
     def submit_batch(self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *,
                      id: str = "", budget: Optional[Mapping[str, float]] = None,
                      labels: Optional[Mapping[str, str]] = None,
+                     on_failure: str = "cancel_dependents",
+                     finally_task: Optional[m.TaskSpec] = None,
                      subscribe: Union[None, bool, EventCallback] = None
                      ) -> Union[m.BatchStatus, SubscribedBatch]:
         """Submits a batch: tasks with unique names, ``depends_on`` naming others.
@@ -330,8 +336,10 @@ class Client:
         Returns its BatchStatus (``tasks`` maps name -> task id). With ``subscribe``
         (True for an iterator, or a callback) it returns a SubscribedBatch whose
         subscription saw every event: it is registered before the batch is sent, under
-        an id chosen here when the batch has none."""
-        spec = calls.batch_spec(tasks, id, budget, labels)
+        an id chosen here when the batch has none. ``on_failure``: what a task that dies
+        does to the rest, "cancel_dependents", "continue" or "fail_fast" (README).
+        ``finally_task``: a task run once when the batch ends, given its summary."""
+        spec = calls.batch_spec(tasks, id, budget, labels, on_failure, finally_task)
         if subscribe is None or subscribe is False:
             return self._run(calls.submit_batch(spec, False, self.request_timeout))
         if not spec.id:
@@ -456,3 +464,26 @@ class Client:
 
     def remove_schedule(self, name: str) -> None:
         self._run(calls.schedule_remove(name, self.request_timeout))
+
+    def list_tasks(self, queue: str, state: str, type: str = "", limit: int = 50,
+                   cursor: str = "") -> ListPage:
+        """One page of a queue's tasks in ``state`` (any of docs/protocol.md 7.10 but
+        unknown), in the order of the state's index; pass ``next_cursor`` back as
+        ``cursor`` for the next page ("" = the last). Under CURVE a client sees only its
+        own tasks."""
+        return self._run(calls.list_tasks(queue, state, type, limit, cursor,
+                                          self.request_timeout))
+
+    def list_batches(self, state: str = "", limit: int = 50, cursor: str = "") -> ListPage:
+        """One page of batches by creation (``state``: running, succeeded, partial,
+        failed, or "" for any)."""
+        return self._run(calls.list_batches(state, limit, cursor, self.request_timeout))
+
+    def set_priority(self, task_id: str, priority: int) -> m.TaskInfo:
+        """Sets a queued, delayed or blocked task's priority (0-255); raises TaskmillError (code conflict) for
+        a task in another state, NotFound for an unknown one."""
+        return self._run(calls.update(task_id, "priority", priority, self.request_timeout))
+
+    def promote(self, task_id: str) -> m.TaskInfo:
+        """Makes a delayed task ready now."""
+        return self._run(calls.update(task_id, "promote", 0, self.request_timeout))

@@ -244,6 +244,7 @@ class TaskInfo:
     #: The latest progress the broker stored for the current attempt (0..1) and its message.
     progress: float = 0.0
     progress_message: str = ""
+    ready_at_ms: int = 0  #: a delayed task: when it becomes ready (epoch ms)
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -299,6 +300,7 @@ TaskInfo.FIELDS = (
     Field("artifacts", OBJ_LIST, cls=Artifact),
     Field("progress", DOUBLE),
     Field("progress_message", STR),
+    Field("ready_at_ms", INT),
 )
 
 
@@ -406,8 +408,25 @@ class BatchSpec:
     id: str = ""
     budget: Dict[str, float] = field(default_factory=dict)
     labels: Dict[str, str] = field(default_factory=dict)
+    # What a task that dies does to the rest: "cancel_dependents" (its descendants are
+    # cancelled), "continue" (its children still run, given its error in
+    # ``task.parent_errors``) or "fail_fast" (every unfinished task is cancelled).
+    on_failure: str = "cancel_dependents"
+    # Runs once when every other task has ended, whatever the outcome; its payload is the
+    # batch summary (JSON). Wire key "finally" (a Python keyword, hence the name).
+    finally_task: Optional[TaskSpec] = None
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
+
+
+ON_FAILURE_POLICIES = ("cancel_dependents", "continue", "fail_fast")
+
+
+def validate_on_failure(value: str, where: str = "on_failure") -> None:
+    """Raises ValueError unless ``value`` is one of ON_FAILURE_POLICIES (the broker's words)."""
+    if value not in ON_FAILURE_POLICIES:
+        raise ValueError(f"{where}: unknown value '{value}' "
+                         "(allowed: cancel_dependents, continue, fail_fast)")
 
 
 BatchSpec.FIELDS = (
@@ -415,6 +434,8 @@ BatchSpec.FIELDS = (
     Field("tasks", OBJ_LIST, required=True, cls=TaskSpec),
     Field("budget", COST_MAP),
     Field("labels", STR_MAP),
+    Field("on_failure", STR),
+    Field("finally", OPT_OBJ, attr="finally_task", cls=TaskSpec),
 )
 
 
@@ -433,6 +454,9 @@ class BatchStatus:
     created_ms: int = 0
     finished_ms: int = 0
     critical_path_ms: int = 0
+    on_failure: str = "cancel_dependents"
+    finally_id: str = ""     # its finally task, if it has one
+    finally_state: str = ""  # that task's state (GET of a batch; "" until it is stored)
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -453,6 +477,9 @@ BatchStatus.FIELDS = (
     Field("created_ms", INT),
     Field("finished_ms", INT),
     Field("critical_path_ms", UINT),
+    Field("on_failure", STR),
+    Field("finally_id", STR),
+    Field("finally_state", STR),
 )
 
 
@@ -668,6 +695,7 @@ class Reply:
     warnings: List[str] = field(default_factory=list)
     requested: List[str] = field(default_factory=list)
     schedules: List[ScheduleInfo] = field(default_factory=list)
+    batches: List[BatchStatus] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("req_id", UINT, required=True),
         Field("error", OPT_OBJ, cls=WireError),
@@ -682,6 +710,7 @@ class Reply:
         Field("warnings", STR_LIST),
         Field("requested", STR_LIST),
         Field("schedules", OBJ_LIST, cls=ScheduleInfo),
+        Field("batches", OBJ_LIST, cls=BatchStatus),
     )
 
 
@@ -751,6 +780,7 @@ from taskmill.worker_messages import (  # noqa: E402
     Ready as Ready,
     TaskMsg as TaskMsg,
 )
+from taskmill.list_messages import ListRequest as ListRequest, Update as Update  # noqa: E402
 # The administration requests (LIMIT, SCHEDULE, QUEUE, WORKER) likewise.
 from taskmill.admin_messages import (  # noqa: E402
     Limit as Limit,
@@ -765,7 +795,7 @@ MESSAGE_TYPES: Tuple[type, ...] = (
     Reply, ResultMsg, Event, GoAway,
     Ready, Heartbeat, Done, Progress, Bye,
     TaskMsg, CancelTask, BrokerHeartbeat, Drain, Move, Complete, Schedule, QueueAdmin,
-    WorkerAdmin,
+    WorkerAdmin, ListRequest, Update,
 )
 BY_COMMAND: Dict[int, type] = {cls.COMMAND: cls for cls in MESSAGE_TYPES}  # type: ignore
 # Command names as in the vectors' "command" and shared/src/protocol/names.cc.
@@ -775,5 +805,6 @@ COMMAND_NAMES: Dict[str, type] = {
     "EVENT": Event, "GOAWAY": GoAway, "READY": Ready, "HEARTBEAT": Heartbeat, "DONE": Done,
     "PROGRESS": Progress, "BYE": Bye, "TASK": TaskMsg, "CANCEL_TASK": CancelTask,
     "BROKER_HEARTBEAT": BrokerHeartbeat, "DRAIN": Drain, "MOVE": Move, "COMPLETE": Complete,
-    "SCHEDULE": Schedule, "QUEUE": QueueAdmin, "WORKER": WorkerAdmin,
+    "SCHEDULE": Schedule, "QUEUE": QueueAdmin, "WORKER": WorkerAdmin, "LIST": ListRequest,
+    "UPDATE": Update,
 }

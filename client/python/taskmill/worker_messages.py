@@ -16,6 +16,22 @@ from taskmill.messages import (BIN, BIN_MAP, BOOL, COST_MAP, DOUBLE, I32, INT, O
 
 
 @dataclass
+class ParentError:
+    """A batch parent that died, as a child of an on_failure=continue batch receives it."""
+
+    name: str = ""
+    code: str = ""
+    message: str = ""
+    retryable: bool = False
+    FIELDS: ClassVar[Tuple[Field, ...]] = (
+        Field("name", STR, required=True),
+        Field("code", STR, required=True),
+        Field("message", STR),
+        Field("retryable", BOOL),
+    )
+
+
+@dataclass
 class Ready:
     COMMAND: ClassVar[int] = 0x40
     worker_id: str = ""
@@ -123,6 +139,7 @@ class TaskMsg:
     parents: Dict[str, bytes] = field(default_factory=dict)
     labels: Dict[str, str] = field(default_factory=dict)
     poll_state: bytes = b""
+    parent_errors: List[ParentError] = field(default_factory=list)
     FIELDS: ClassVar[Tuple[Field, ...]] = (
         Field("task_id", STR, required=True),
         Field("token", UINT, required=True),
@@ -136,6 +153,7 @@ class TaskMsg:
         Field("parents", BIN_MAP),
         Field("labels", STR_MAP),
         Field("poll_state", BIN),
+        Field("parent_errors", OBJ_LIST, cls=ParentError),
     )
 
 

@@ -60,6 +60,9 @@ int RunKeygen(Context& ctx, const Args& args);
 int RunArtifacts(Context& ctx, const Args& args);
 int RunComplete(Context& ctx, const Args& args);
 int RunSchedule(Context& ctx, const Args& args);
+int RunList(Context& ctx, const Args& args);       // cli_list.cc: `taskmill list`
+int RunBatchList(Context& ctx, const Args& args);  // cli_list.cc: `taskmill batch list`
+int RunTask(Context& ctx, const Args& args);       // cli_list.cc: `taskmill task priority|promote`
 
 // Registers --json and --broker on a command's flags, so they may follow the command.
 void AddCommonFlags(FlagSet& flags, GlobalOptions& global);

@@ -9,18 +9,24 @@
 #include "cli/json_convert.h"
 #include "cli/render.h"
 #include "taskmill/client/batch_file.h"
+#include "taskmill/shared/protocol/validate.h"
 
 namespace taskmill::client::cli {
 namespace {
 
 constexpr const char* kBatchUsage =
     R"(usage: taskmill batch run FILE [--follow] [--id ID] [--wait-timeout-ms N]
+                          [--on-failure cancel_dependents|continue|fail_fast]
        taskmill batch status ID [--tasks]
        taskmill batch watch ID [--wait-timeout-ms N]
        taskmill batch cancel ID [--reason R]
+       taskmill batch list [--state S] [--limit N] [--cursor C]
 
 FILE is JSON (see client/README.md):
   {"id"?: str, "budget"?: {"usd": 1.5, ...}, "labels"?: {str: str},
+   "on_failure"?: "cancel_dependents" | "continue" | "fail_fast",
+   "finally"?: {"type": str, "name"?: str, "queue"?: str, ...}: runs once when the batch
+               ends, whatever its outcome; its payload is the batch summary (JSON),
    "tasks": [{"name": str, "type": str, "queue"?: str, "payload"?: object|array|string,
               "priority"?: 0..255, "max_attempts"?: n, "timeout_ms"?: n,
               "backoff"?: {"base_ms", "max_ms", "multiplier", "jitter"},
@@ -210,8 +216,13 @@ int BatchWatch(Context& ctx, const Args& args) {
 int BatchRun(Context& ctx, const Args& args) {
   bool follow = false;
   std::string id;
+  std::string on_failure;
   uint32_t wait_ms = 0;
   FlagSet flags("taskmill batch run", "Submits a batch file: taskmill batch run FILE.");
+  flags.String("on-failure", &on_failure,
+               "when a task dies: cancel_dependents (default: its descendants are cancelled), "
+               "continue (its children still run, given its error) or fail_fast (the rest of "
+               "the batch is cancelled); overrides the file's on_failure");
   flags.Bool("follow", &follow,
              "show progress until the batch ends, then a table; exit 1 unless it succeeded");
   flags.String("id", &id, "batch id (overrides the file's; default: generated)");
@@ -228,6 +239,12 @@ int BatchRun(Context& ctx, const Args& args) {
     if (auto valid = ValidateBatchSpec(*spec); !valid) {
       return UsageError(ctx, "--id: " + valid.error().message);
     }
+  }
+  if (!on_failure.empty()) {
+    if (auto valid = protocol::ValidateOnFailure(on_failure, "--on-failure"); !valid) {
+      return UsageError(ctx, valid.error().message);
+    }
+    spec->on_failure = on_failure;
   }
   int code = kExitOk;
   auto client = ConnectClient(ctx, &code);
@@ -287,16 +304,18 @@ int RunBatch(Context& ctx, const Args& args) {
   if (args.size() < 2 || args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
     bool help = args.size() >= 2;
     (help ? ctx.out : ctx.err) << kBatchUsage;
-    return help ? kExitOk : UsageError(ctx, "batch: give run, status, watch or cancel");
+    return help ? kExitOk : UsageError(ctx, "batch: give run, status, watch, cancel or list");
   }
   Args sub(args.begin() + 1, args.end());
   sub.front() = "batch " + args[1];
-  if (args[1] == "run") return BatchRun(ctx, sub);
+  // `submit` is `run` under the name the other clients use (submit_batch, submitBatch).
+  if (args[1] == "run" || args[1] == "submit") return BatchRun(ctx, sub);
   if (args[1] == "status") return BatchStatusCommand(ctx, sub);
   if (args[1] == "cancel") return BatchCancel(ctx, sub);
   if (args[1] == "watch") return BatchWatch(ctx, sub);
+  if (args[1] == "list") return RunBatchList(ctx, sub);
   return UsageError(ctx, "batch: unknown operation '" + args[1] +
-                             "' (give run, status, watch or cancel)");
+                             "' (give run, status, watch, cancel or list)");
 }
 
 }  // namespace taskmill::client::cli

@@ -24,10 +24,21 @@ commands:
                               wait until the tasks finish; exit 1 unless all succeeded
   cancel ID... | --batch ID [--reason R]
                               cancel tasks, or the unfinished rest of a batch
-  batch run FILE [--follow] [--id ID]
-                              submit a batch file (JSON); --follow shows progress until it ends
+  batch run|submit FILE [--follow] [--id ID] [--on-failure POLICY]
+                              submit a batch file (JSON); --follow shows progress until it
+                              ends; --on-failure: cancel_dependents (default), continue or
+                              fail_fast
   batch status ID             show a batch
   batch watch ID              follow a batch (submitted earlier, by anyone) until it ends
+  batch list [--state S] [--limit N] [--cursor C]
+                              batches by creation, a page at a time
+  list --queue Q --state STATE [--type T] [--limit N] [--cursor C]
+                              a queue's tasks in one state (queued, delayed, blocked,
+                              running, awaiting, succeeded, failed, cancelled), a page at
+                              a time; prints the command for the next page
+  task priority ID N | task promote ID
+                              change a waiting task's priority (0-255); run a delayed
+                              task now
   stats [--queue Q]... [--watch [--interval-ms N] [--count N]]
                               queue depths and counters, connected workers; --watch
                               refreshes until Ctrl-C
@@ -72,7 +83,8 @@ global flags (before the command; --json and --broker may also follow it):
                     instead: with CURVE roles they need an admin key
                     [env TASKMILL_CURVE_ADMIN_KEY_FILE]
 
-flags of queue limit, schedule, complete and submit (`taskmill COMMAND --help` explains each):
+flags of batch run, queue limit, schedule, complete, list and submit (`taskmill COMMAND --help` explains each):
+  --on-failure POLICY        when a batch task dies: cancel_dependents, continue or fail_fast
   --rate N/s|N/m|N/h         tasks started per second, minute or hour
   --concurrency N            tasks running at once
   --cost-rate NAME=AMOUNT/h  spend over the sliding window
@@ -89,6 +101,11 @@ flags of queue limit, schedule, complete and submit (`taskmill COMMAND --help` e
   --fail CODE                record the attempt as failed
   --message M                with --fail: the error message
   --retryable                with --fail: retry by the task's policy
+  --queue Q                  list: the queue
+  --state STATE              list: the tasks' state; batch list: the batches' state
+  --type T                   list: only tasks of this type
+  --limit N                  list, batch list: entries per page (1-1000, default 50)
+  --cursor C                 list, batch list: the page after the one that printed C
   --delay 10s                submit: run no sooner than this after the broker stores it
   --expires-in 30s           submit: not started by then, it ends expired and never runs
   --idempotency-ttl 1h       submit: how long --idempotency-key dedupes (default: broker's)
@@ -235,6 +252,8 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (command == "artifacts") return RunArtifacts(ctx, args);
   if (command == "complete") return RunComplete(ctx, args);
   if (command == "schedule") return RunSchedule(ctx, args);
+  if (command == "list") return RunList(ctx, args);
+  if (command == "task") return RunTask(ctx, args);
   if (command == "help") {
     out << kUsage;
     return kExitOk;

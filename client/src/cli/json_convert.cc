@@ -118,6 +118,7 @@ json ToJson(const protocol::TaskInfo& t) {
   if (!t.artifacts.empty()) out["artifacts"] = ToJson(t.artifacts);  // absent: none
   out["progress"] = t.progress;
   out["progress_message"] = t.progress_message;
+  if (t.ready_at_ms != 0) out["ready_at_ms"] = t.ready_at_ms;  // a delayed task; absent: none
   return out;
 }
 
@@ -150,6 +151,11 @@ json ToJson(const protocol::BatchStatus& b) {
   out["created_ms"] = b.created_ms;
   out["finished_ms"] = b.finished_ms;
   out["critical_path_ms"] = b.critical_path_ms;
+  out["on_failure"] = b.on_failure;
+  if (!b.finally_id.empty()) {
+    out["finally_id"] = b.finally_id;
+    out["finally_state"] = b.finally_state;
+  }
   return out;
 }
 

@@ -214,6 +214,11 @@ void PrintBatchCard(std::ostream& out, const protocol::BatchStatus& b) {
   if (b.critical_path_ms > 0) {
     Field(out, "critical path", FormatDurationMs(static_cast<int64_t>(b.critical_path_ms)));
   }
+  if (b.on_failure != protocol::kOnFailureCancelDependents) Field(out, "on failure", b.on_failure);
+  if (!b.finally_id.empty()) {
+    Field(out, "finally", b.finally_id + (b.finally_state.empty() ? " (not started)"
+                                                                  : " " + b.finally_state));
+  }
   if (!b.tasks.empty()) {
     out << '\n';
     Table table({"NAME", "TASK ID"});

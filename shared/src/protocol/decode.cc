@@ -420,6 +420,10 @@ Result<Message> DecodeBody(Command command, std::string_view body, const DecodeL
       return DecodeAs<Schedule>(body, limits);
     case Command::kLimit:
       return DecodeAs<Limit>(body, limits);
+    case Command::kList:
+      return DecodeAs<List>(body, limits);
+    case Command::kUpdate:
+      return DecodeAs<Update>(body, limits);
     case Command::kQueue:
       return DecodeAs<QueueAdmin>(body, limits);
     case Command::kWorker:

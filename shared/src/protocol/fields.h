@@ -69,6 +69,15 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
+requires Is<S, ParentError>
+void Fields(V& v, S& x) {
+  v.Str("name", x.name, "", Req::kYes);
+  v.Str("code", x.code, "", Req::kYes);
+  v.Str("message", x.message);
+  v.Bool("retryable", x.retryable);
+}
+
+template <class V, class S>
 requires Is<S, Artifact>
 void Fields(V& v, S& x) {
   v.Str("name", x.name, "", Req::kYes);
@@ -105,6 +114,7 @@ void Fields(V& v, S& x) {
   v.ObjList("artifacts", x.artifacts);
   v.Double("progress", x.progress);
   v.Str("progress_message", x.progress_message);
+  v.Int("ready_at_ms", x.ready_at_ms);
 }
 
 template <class V, class S>
@@ -172,6 +182,8 @@ void Fields(V& v, S& x) {
   v.ObjList("tasks", x.tasks, Req::kYes);
   v.CostMap("budget", x.budget);
   v.StrMap("labels", x.labels);
+  v.Str("on_failure", x.on_failure, kOnFailureCancelDependents);
+  v.OptObj("finally", x.finally);
 }
 
 template <class V, class S>
@@ -188,6 +200,9 @@ void Fields(V& v, S& x) {
   v.Int("created_ms", x.created_ms);
   v.Int("finished_ms", x.finished_ms);
   v.Uint("critical_path_ms", x.critical_path_ms);
+  v.Str("on_failure", x.on_failure, kOnFailureCancelDependents);
+  v.Str("finally_id", x.finally_id);
+  v.Str("finally_state", x.finally_state);
 }
 
 template <class V, class S>
@@ -324,6 +339,27 @@ void Fields(V& v, S& x) {
 }
 
 template <class V, class S>
+requires Is<S, List>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Str("what", x.what, "tasks", Req::kYes);
+  v.Str("queue", x.queue);
+  v.Str("state", x.state);
+  v.Str("type", x.type);
+  v.Uint("limit", x.limit, 50u);
+  v.Str("cursor", x.cursor);
+}
+
+template <class V, class S>
+requires Is<S, Update>
+void Fields(V& v, S& x) {
+  v.Uint("req_id", x.req_id, 0, Req::kYes);
+  v.Str("id", x.id, "", Req::kYes);
+  v.Str("op", x.op, "", Req::kYes);
+  v.Uint("priority", x.priority);
+}
+
+template <class V, class S>
 requires Is<S, QueueAdmin>
 void Fields(V& v, S& x) {
   v.Uint("req_id", x.req_id, 0, Req::kYes);
@@ -355,6 +391,7 @@ void Fields(V& v, S& x) {
   v.StrList("warnings", x.warnings);
   v.StrList("requested", x.requested);
   v.ObjList("schedules", x.schedules);
+  v.ObjList("batches", x.batches);
 }
 
 template <class V, class S>
@@ -444,6 +481,7 @@ void Fields(V& v, S& x) {
   v.BinMap("parents", x.parents);
   v.StrMap("labels", x.labels);
   v.Bin("poll_state", x.poll_state);
+  v.ObjList("parent_errors", x.parent_errors);
 }
 
 template <class V, class S>

@@ -30,6 +30,10 @@ const char* CommandName(Command c) {
       return "SCHEDULE";
     case Command::kLimit:
       return "LIMIT";
+    case Command::kList:
+      return "LIST";
+    case Command::kUpdate:
+      return "UPDATE";
     case Command::kQueue:
       return "QUEUE";
     case Command::kWorker:

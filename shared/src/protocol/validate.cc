@@ -266,6 +266,36 @@ Result<void> ValidateCosts(const CostMap& cost, std::string_view where) {
   return {};
 }
 
+Result<void> ValidateOnFailure(std::string_view value, std::string_view where) {
+  if (value == kOnFailureCancelDependents || value == kOnFailureContinue ||
+      value == kOnFailureFailFast) {
+    return {};
+  }
+  return MakeError(ErrorCode::kInvalidArgument,
+                   std::string(where) + ": unknown value '" + std::string(value) +
+                       "' (allowed: cancel_dependents, continue, fail_fast)");
+}
+
+Result<void> ValidateFinally(const TaskSpec& spec, std::string_view where,
+                             const SpecLimits& limits) {
+  auto bad = [&](std::string_view field, std::string_view why) -> Result<void> {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(where) + "." + std::string(field) + ": " + std::string(why));
+  };
+  if (!spec.depends_on.empty()) {
+    return bad("depends_on", "must be empty (the finally task runs after every other task)");
+  }
+  if (!spec.payload.empty()) {
+    return bad("payload", "must be empty (the finally task's input is the batch summary)");
+  }
+  if (spec.not_before_ms != 0) {
+    return bad("not_before_ms", "must be 0 (it runs when the batch ends)");
+  }
+  if (!spec.idempotency_key.empty()) return bad("idempotency_key", "must be empty");
+  if (!spec.batch_id.empty()) return bad("batch_id", "must be empty");
+  return ValidateTaskSpec(spec, where, limits);
+}
+
 std::string_view TrimProgressMessage(std::string_view message) {
   if (message.size() <= kMaxProgressMessageBytes) return message;
   size_t end = kMaxProgressMessageBytes;

@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "handlers/artifacts.h"
 #include "handlers/child_process.h"
 #include "handlers/exec_spec.h"
@@ -33,6 +35,8 @@ namespace {
 constexpr const char* kCostFileName = ".taskmill-cost.json";
 constexpr const char* kProgressFileName = ".taskmill-progress.jsonl";
 constexpr const char* kResultFileName = ".taskmill-result.json";
+// An on_failure=continue batch member's dead parents: {name: {code, message, retryable}}.
+constexpr const char* kParentErrorsFileName = ".taskmill-parent-errors.json";
 constexpr const char* kParentsDirName = ".taskmill-parents";
 constexpr const char* kArtifactsDirName = ".taskmill-artifacts";
 // The artifacts sweep runs at most this often per worker process.
@@ -279,6 +283,9 @@ std::vector<std::string> ChildEnvironment(const ExecSpec& spec, const TaskContex
   env["TASKMILL_ATTEMPT"] = std::to_string(ctx.attempt());
   env["TMPDIR"] = tmp_dir;
   if (!parents_dir.empty()) env["TASKMILL_PARENTS_DIR"] = parents_dir;
+  if (!ctx.parent_errors().empty()) {
+    env["TASKMILL_PARENT_ERRORS_FILE"] = tmp_dir + "/" + kParentErrorsFileName;
+  }
   env["TASKMILL_ARTIFACTS_DIR"] = artifacts_dir;
   // Completion modes: the process may hand the task to an outside system, which completes it
   // with this token, by writing {"awaiting": {"deadline_ms": N}} to the result file.
@@ -377,6 +384,18 @@ Outcome RunExec(TaskContext& ctx, const ExecOptions& options) {
       f.write(output.data(), static_cast<std::streamsize>(output.size()));
       if (!f) return Outcome::Fail("workdir", "cannot write parent output " + name, true);
     }
+  }
+
+  if (!ctx.parent_errors().empty()) {
+    // A file, not a variable: a thousand parents' messages would pass the kernel's ARG_MAX.
+    nlohmann::json errors = nlohmann::json::object();
+    for (const auto& e : ctx.parent_errors()) {
+      errors[e.name] = {{"code", e.code}, {"message", e.message}, {"retryable", e.retryable}};
+    }
+    std::ofstream f(control + "/" + kParentErrorsFileName, std::ios::binary);
+    // Invalid UTF-8 in a message is replaced, never thrown on.
+    f << errors.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (!f) return Outcome::Fail("workdir", "cannot write the parent errors file", true);
   }
 
   SpawnSpec spawn{WrapArgv(spec->isolation, spec->limits, spec->argv),

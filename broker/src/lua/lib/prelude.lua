@@ -59,6 +59,9 @@ local function wleases_key(w) return P .. 'wl:' .. w end
 local function batch_key(b) return P .. 'batch:' .. b end
 local function done_key(q) return P .. 'done:' .. q end
 local DELAYED = P .. 'delayed'
+-- Every batch by creation (epoch ms): LIST of batches reads it; an entry whose batch hash
+-- expired is dropped by the next listing, or by a later batch's enqueue (two per enqueue).
+local BATCHES = P .. 'batches'
 local LEASES = P .. 'leases'
 -- Tasks awaiting an outside completion that have a deadline: a zset scored by it (reap.lua
 -- fails those past it). The completion token's SHA-256 is the task's ctok field.
@@ -79,6 +82,11 @@ local EXPIRING = P .. 'expiring'
 -- Per-queue gauges kept in stats:<queue> (queued = in any of its ready zsets); the dead
 -- depth is a ZCARD instead.
 local GAUGE = {blocked = true, delayed = true, running = true, queued = true, awaiting = true}
+-- States with no index of their own elsewhere, indexed per queue for LIST (list.lua) in
+-- st:<state>:<queue>, a zset scored by when the task entered the state; count_state keeps
+-- it. Neither is on the claim path (queued -> running).
+local STATE_INDEX = {blocked = true, awaiting = true}
+local function state_index_key(state, q) return P .. 'st:' .. state .. ':' .. q end
 
 -- Refuses a call that would put more than `cap` waiting tasks (queued in any of its ready
 -- zsets, delayed, blocked) in one of the queues `items` add to; cap 0 = no cap. Items whose
@@ -181,10 +189,12 @@ end
 local function load(id)
   local v = redis.call('HMGET', task_key(id), unpack(LOAD_FIELDS))
   if not v[1] or not v[9] then return nil end
-  return decode_spec({id = id, state = v[1], att = v[2] or '', worker = v[3] or '',
-                      started = v[4] or '', cancel = v[5] or '', hist = v[6] or '',
-                      kids = v[7] or '', err_code = v[8] or '', psince = v[10] or '',
-                      lk = v[11] or ''}, v[9])
+  local t = decode_spec({id = id, state = v[1], att = v[2] or '', worker = v[3] or '',
+                         started = v[4] or '', cancel = v[5] or '', hist = v[6] or '',
+                         kids = v[7] or '', err_code = v[8] or '', psince = v[10] or '',
+                         lk = v[11] or ''}, v[9])
+  if v[12] then t.prio = tonumber(v[12]) or t.prio end
+  return t
 end
 
 -- The fencing token of a running task's live lease ('' when it has none).
@@ -275,6 +285,8 @@ local function count_state(t, old, new)
   if GAUGE[old] then bump(sk, old, -1) end
   if GAUGE[new] then bump(sk, new, 1) end
   if GAUGE[old] or GAUGE[new] then touch_queue(t.queue) end
+  if STATE_INDEX[old] then redis.call('ZREM', state_index_key(old, t.queue), t.id) end
+  if STATE_INDEX[new] then redis.call('ZADD', state_index_key(new, t.queue), NOW_S, t.id) end
   if t.batch ~= '' then
     local bk = batch_key(t.batch)
     if old ~= '' then bump(bk, 'n:' .. old, -1) end
@@ -513,6 +525,80 @@ local function release(t)
   if nbf > NOW then push_delayed(t, nbf) else push_ready(t) end
 end
 
+-- A task that ended: each blocked child of it whose other parents have all ended too is
+-- released (ready or delayed). Returns their ids. A success always does this; a death does it
+-- in an on_failure=continue batch (member_died).
+local function release_children(t)
+  local released = {}
+  if t.kids ~= '1' then return released end
+  local dk = deps_key(t.id)
+  for _, cid in ipairs(redis.call('SMEMBERS', dk)) do
+    local c = load(cid)
+    if c and c.state == 'blocked' then
+      if redis.call('HINCRBY', task_key(cid), 'pending', -1) <= 0 then
+        release(c)
+        released[#released + 1] = cid
+      end
+    end
+  end
+  redis.call('DEL', dk)
+  return released
+end
+
+-- A batch's failure policy: batch:<id> field onf, absent for cancel_dependents (the default,
+-- and every batch stored before issue 22).
+local function batch_policy(b)
+  if b == '' then return '' end
+  return redis.call('HGET', batch_key(b), 'onf') or ''
+end
+
+-- The reason stored with the tasks a fail_fast batch cancels when one of its tasks dies.
+local FAIL_FAST_REASON = 'batch_failed'
+
+-- The one place where a task that died (dead-lettered after its last attempt or a
+-- non-retryable error; the `expired` state of issue 22 joins here too) acts on the rest of
+-- its batch, by the batch's on_failure:
+--   cancel_dependents (default): its unfinished descendants are cancelled (dependency_failed);
+--   continue: its blocked children count it as ended, like a success: each one whose parents
+--     have all ended is released and receives the error in TASK parent_errors (claim.lua);
+--   fail_fast: every unfinished task of the batch is cancelled with reason batch_failed (a
+--     running one gets cancel=batch_failed: its worker is sent CANCEL_TASK, and the attempt
+--     then ends cancelled), then their dependents outside the batch (dependency_failed).
+-- Returns released ids, cancelled ids, the cancelled ids whose reason is batch_failed, and
+-- the running tasks whose cancel it requested as a flat {id, worker, token, ...}.
+local function member_died(t)
+  local onf = batch_policy(t.batch)
+  if onf == 'continue' then
+    return release_children(t), {}, {}, {}
+  end
+  if onf ~= 'fail_fast' then
+    return {}, cascade(t, 'dependency_failed'), {}, {}
+  end
+  local can, ff, creq, gone = {}, {}, {}, {}
+  for _, id in ipairs(redis.call('SMEMBERS', batch_key(t.batch) .. ':tasks')) do
+    local m = id ~= t.id and load(id) or nil
+    if m and m.state == 'running' then
+      if m.cancel == '' then
+        redis.call('HSET', task_key(id), 'cancel', FAIL_FAST_REASON)
+        local tok = lease_token(m)
+        creq[#creq + 1] = id
+        creq[#creq + 1] = m.worker
+        creq[#creq + 1] = tok ~= '' and tok or '0'
+      end
+    elseif m and cancel_now(m, FAIL_FAST_REASON) then
+      can[#can + 1] = id
+      ff[#ff + 1] = id
+      gone[#gone + 1] = m
+    end
+  end
+  -- Tasks outside the batch that depend on it can never run now either.
+  gone[#gone + 1] = t
+  for _, m in ipairs(gone) do
+    for _, cid in ipairs(cascade(m, 'dependency_failed')) do can[#can + 1] = cid end
+  end
+  return {}, can, ff, creq
+end
+
 -- Lease removals are collected and written once per call (flush_leases).
 local lease_rm, wlease_rm, wlease_order = {}, {}, {}
 local function remove_lease(t)
@@ -558,7 +644,8 @@ end
 -- Records a failed attempt of a running task whose lease is already removed: retry after
 -- backoff, dead letter (last attempt or not retryable), or cancelled (cancel was requested).
 -- Returns the finish item {s = status, id, q = queue, b = batch, at = ready_at ms, att =
--- attempt, rel = released ids, can = cancelled ids} (finish.lua adds sum and bud); rel and
+-- attempt, rel = released ids, can = cancelled ids} (finish.lua adds sum and bud; a death in
+-- a fail_fast batch adds ff and creq: member_died); rel and
 -- can are left out when empty (the broker reads nil as none): most items release and cancel
 -- nothing, and every table packed costs the hot path.
 local function finish_item(status, t, at, att, released, cancelled)
@@ -610,7 +697,11 @@ local function fail_attempt(t, code, msg, retryable)
     dead_queues[t.queue] = true
     dead_order[#dead_order + 1] = t.queue
   end
-  return finish_item('dead', t, 0, att, {}, cascade(t, 'dependency_failed'))
+  local rel, can, ff, creq = member_died(t)
+  local item = finish_item('dead', t, 0, att, rel, can)
+  if #ff > 0 then item.ff = ff end
+  if #creq > 0 then item.creq = creq end
+  return item
 end
 
 -- The dead letters a dead_retry/dead_purge call acts on, as loaded tasks. Reads the map A:
@@ -638,8 +729,75 @@ local function dead_letters_selected()
   return out
 end
 
+-- The finally task's summary (its payload, compact JSON): each task's output is cut to
+-- FINALLY_OUTPUT_MAX bytes, and once FINALLY_OUTPUTS_MAX bytes of outputs are in, the rest are
+-- left out; either way the task's entry has output_bytes (the whole size) and truncated.
+local FINALLY_OUTPUT_MAX = 4096
+local FINALLY_OUTPUTS_MAX = 262144
+
+-- The batch summary a finally task receives: {batch_id, state, total, counts {state = n},
+-- cost {name = sum}, budget_exceeded, tasks {name = {id, state, output, output_bytes,
+-- truncated?, error? {code, message}}}}.
+local function batch_summary(b, bk, state)
+  local h = redis.call('HGETALL', bk)
+  local counts, cost, total, over = {}, {}, 0, false
+  for j = 1, #h, 2 do
+    local k, v = h[j], h[j + 1]
+    local pre = string.sub(k, 1, 2)
+    if pre == 'n:' then
+      local n = tonumber(v) or 0
+      if n > 0 then counts[string.sub(k, 3)] = n end
+    elseif pre == 'c:' then
+      cost[string.sub(k, 3)] = tonumber(v) or 0
+    elseif k == 'total' then
+      total = tonumber(v) or 0
+    elseif k == 'budget_exceeded' then
+      over = v == '1'
+    end
+  end
+  local tasks, left = {}, FINALLY_OUTPUTS_MAX
+  local names = redis.call('HGETALL', bk .. ':names')
+  for j = 1, #names, 2 do
+    local id = names[j + 1]
+    local v = redis.call('HMGET', task_key(id), 'state', 'res', 'err_code', 'err_msg')
+    local out = ''
+    if v[2] then
+      local _, _, _, o = cmsgpack.unpack_limit(v[2], 3)
+      out = type(o) == 'string' and o or ''
+    end
+    local e = {id = id, state = v[1] or 'unknown', output_bytes = #out}
+    local keep = math.min(#out, FINALLY_OUTPUT_MAX, left)
+    e.output = string.sub(out, 1, keep)
+    left = left - keep
+    if keep < #out then e.truncated = true end
+    if v[1] ~= 'succeeded' and v[3] and v[3] ~= '' then
+      e.error = {code = v[3], message = v[4] or ''}
+    end
+    tasks[names[j]] = e
+  end
+  return cjson.encode({batch_id = b, state = state, total = total, counts = counts,
+                       cost = cost, budget_exceeded = over, tasks = tasks})
+end
+
+-- Stores a batch's finally task (batch:<id> fid, kept by enqueue.lua) as ready, its payload
+-- the batch summary, once: only the call that ends the batch gets here (batch_snapshots), and
+-- a task that exists already is left alone. Scored as every enqueue is (ready_score_for).
+local function start_finally(b, bk, state)
+  local f = redis.call('HMGET', bk, 'fid', 'fspec', 'fq', 'ft', 'fp')
+  local id, spec = f[1], f[2]
+  if not id or not spec or redis.call('EXISTS', task_key(id)) == 1 then return end
+  local t = {id = id, state = '', queue = f[3] or 'default', type = f[4] or '', batch = '',
+             prio = tonumber(f[5]) or 0, hist = ''}
+  redis.call('HSET', task_key(id), 'spec', spec, 'payload', batch_summary(b, bk, state),
+             'ready_at', NOW_S)
+  redis.call('HDEL', bk, 'fspec')
+  redis.call('ZADD', QUEUES, '0', t.queue)
+  bump(stats_key(t.queue), 'submitted', 1)
+  push_ready(t)
+end
+
 -- Finishes batches whose every task is terminal and snapshots each touched batch:
--- {id, flat HGETALL of batch:<id>}.
+-- {id, flat HGETALL of batch:<id>}. A batch that ends here starts its finally task.
 local function batch_snapshots()
   flush_bumps()
   local out = {}
@@ -656,6 +814,7 @@ local function batch_snapshots()
         local state = 'partial'
         if ok == total then state = 'succeeded' elseif ok == 0 then state = 'failed' end
         redis.call('HSET', bk, 'state', state, 'finished', NOW_S)
+        start_finally(b, bk, state)
         if RETENTION > 0 then
           redis.call('PEXPIRE', bk, RETENTION_S)
           redis.call('PEXPIRE', bk .. ':tasks', RETENTION_S)

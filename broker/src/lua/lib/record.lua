@@ -28,12 +28,14 @@
 --            ends).
 --            lk (the running attempt of a limited queue: '1' or '0' (counted against its
 --            concurrency cap) then its limit key: lib/limits.lua).
+--            prio (the priority set by UPDATE while the task waited; absent = the spec's:
+--            update.lua; load() reads it over the spec's, so a delayed or blocked task
+--            becomes ready at it).
 --            exp (issue 22: the start deadline, epoch ms, from expires_in_ms; written at
 --            enqueue, the task is in the expiring zset until its first lease or its end;
 --            it only counts while att is 0; dead_retry deletes it).
---   planned  (the next issues; each is one mutable field, absent = default): prio (priority
---            changed while queued; absent = the spec's), and error history with
---            tracebacks as msgpack entries of hist:<id>.
+--   planned  (the next issues; each is one mutable field, absent = default): error history
+--            with tracebacks as msgpack entries of hist:<id>.
 
 local SPEC_LUA_FIELDS = 13
 
@@ -51,5 +53,6 @@ end
 
 -- The mutable fields a transition reads, and the spec, in one HMGET.
 -- lk (a limited queue's lease, lib/limits.lua) comes last: old data simply lacks it.
+-- prio (a priority changed by UPDATE while the task waited, update.lua) after it.
 local LOAD_FIELDS = {'state', 'att', 'worker', 'started', 'cancel', 'hist', 'kids', 'err_code',
-                     'spec', 'psince', 'lk'}
+                     'spec', 'psince', 'lk', 'prio'}

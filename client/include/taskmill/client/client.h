@@ -114,6 +114,14 @@ struct StatsReply {
   protocol::BrokerStats broker;
 };
 
+// One page of LIST: task summaries (TaskInfo without output, payload or history) or batches
+// (BatchStatus without their name maps), and the cursor of the next page ("" = the last).
+struct ListPage {
+  std::vector<protocol::TaskInfo> tasks;
+  std::vector<protocol::BatchStatus> batches;
+  std::string next_cursor;
+};
+
 // What CANCEL and DLQ retry/purge answer: the task ids affected.
 struct AffectedTasks {
   uint32_t count = 0;
@@ -255,6 +263,21 @@ class Client {
   Result<protocol::ScheduleInfo> PauseSchedule(const std::string& name);
   Result<protocol::ScheduleInfo> ResumeSchedule(const std::string& name);
   Result<void> RemoveSchedule(const std::string& name);
+
+  // LIST (docs/protocol-messages.md 8.28): one page of a queue's tasks in one state (any state
+  // of protocol.md 7.10 but unknown), or of batches. `list` is checked first
+  // (protocol::ValidateList); pass the page's next_cursor back in `list.cursor` for the next
+  // page ("" = the last). Under CURVE a client sees only its own tasks (an admin every one).
+  Result<ListPage> List(protocol::List list);
+  Result<ListPage> ListTasks(const std::string& queue, const std::string& state,
+                             const std::string& type = "", uint32_t limit = 50,
+                             const std::string& cursor = "");
+  Result<ListPage> ListBatches(const std::string& state = "", uint32_t limit = 50,
+                               const std::string& cursor = "");
+  // UPDATE (8.29): sets the priority of a queued, delayed or blocked task, or makes a delayed
+  // task ready now. The task as it is after the change; kNotFound, kConflict (its state).
+  Result<protocol::TaskInfo> SetPriority(const std::string& id, uint32_t priority);
+  Result<protocol::TaskInfo> Promote(const std::string& id);
 
   // Sends any client request (its req_id is set here) and returns the successful REPLY,
   // or the REPLY's error as an Error. timeout_ms 0: request_timeout_ms.

@@ -60,3 +60,14 @@ void worker;
   const w = new Worker({broker: 'tcp://a:5556, tcp://b:5556'});
   console.log(w.moves, new EndpointListError('x').code);
 }
+
+// Issue 22: LIST and UPDATE.
+async function listing(c: Client): Promise<void> {
+  const page = await c.listTasks('emails', 'delayed', {type: 'send', limit: 10});
+  const next: string = page.nextCursor;
+  const moved = await c.setPriority(page.tasks[0].id, 9);
+  const now = await c.promote(moved.id);
+  const batches = await c.listBatches({state: 'running', cursor: next});
+  console.log(now.readyAtMs, batches.batches.length);
+}
+void listing;

@@ -30,7 +30,8 @@ class Task:
     """One attempt of a task, handed to a handler on an executor thread.
 
     Read ``payload`` (bytes; ``text`` and ``json()`` decode it), ``parents`` (a batch
-    member's parents' outputs by name), ``attempt`` (1-based), ``labels``. Report with
+    member's parents' outputs by name), ``parent_errors`` (name -> TaskError of parents
+    that died, in an ``on_failure="continue"`` batch), ``attempt`` (1-based), ``labels``. Report with
     ``add_cost(name, value)`` (summed; sent with DONE) and ``progress(fraction, message)``
     (sent at once). ``cancelled`` turns true (and ``cancel_event``, a
     ``threading.Event``, is set; an ``async def`` handler gets ``asyncio.CancelledError``)
@@ -53,6 +54,10 @@ class Task:
         self.batch_id: str = msg.batch_id
         self.name: str = msg.name
         self.parents: Dict[str, bytes] = dict(msg.parents)
+        # Parents that died, in an on_failure="continue" batch: name -> TaskError (they
+        # are not in ``parents``). Empty otherwise.
+        self.parent_errors: Dict[str, m.TaskError] = {
+            e.name: m.TaskError(e.code, e.message, e.retryable) for e in msg.parent_errors}
         self.labels: Dict[str, str] = dict(msg.labels)
         # A polled task's check: what the previous check returned in Poll (b"" at first).
         self.poll_state: bytes = msg.poll_state

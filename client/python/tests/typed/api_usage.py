@@ -53,6 +53,9 @@ async def use_async() -> None:
         status: taskmill.BatchStatus = await client.wait_batch("b1", timeout=5)
         h: taskmill.AsyncTaskHandle = await resize.submit_async(client, {"width": 8})
         print(info.json(), again.text(), status.state, h.id)
+        page: taskmill.ListPage = await client.list_tasks("q", "delayed", limit=10)
+        moved: taskmill.TaskInfo = await client.promote(page.tasks[0].id)
+        print(page.next_cursor, moved.ready_at_ms)
         q: taskmill.QueueStats = await client.pause_queue("images")
         w: taskmill.WorkerInfo = await client.quiet_worker("w-1")
         print(q.paused, (await client.resume_queue("images")).paused, w.quiet,

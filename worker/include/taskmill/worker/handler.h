@@ -119,6 +119,9 @@ class TaskContext {
   std::string_view payload() const { return task_.payload; }
   // Outputs of this task's batch parents, by the parents' batch-local names.
   const std::map<std::string, protocol::Bytes>& parents() const { return task_.parents; }
+  // Parents that died, in an on_failure=continue batch: their names and last errors (they
+  // are not in parents()). Empty otherwise.
+  const std::vector<protocol::ParentError>& parent_errors() const { return task_.parent_errors; }
   const protocol::Labels& labels() const { return task_.labels; }
   uint32_t timeout_ms() const { return task_.timeout_ms; }  // 0 = none
   // A polled task's check: what the previous check returned in Outcome::Poll (empty on

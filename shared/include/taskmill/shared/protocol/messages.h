@@ -30,6 +30,8 @@ enum class Command : uint8_t {
   kLimit = 0x0B,
   kQueue = 0x0C,
   kWorker = 0x0D,
+  kList = 0x0E,
+  kUpdate = 0x0F,
   // broker -> client
   kReply = 0x20,
   kResult = 0x21,
@@ -186,6 +188,35 @@ struct Schedule {
   friend bool operator==(const Schedule&, const Schedule&) = default;
 };
 
+// Lists tasks of one queue in one state, or batches, a page at a time (`taskmill list`,
+// docs/protocol-messages.md 8.28). The broker checks every field (ValidateList) and reads a
+// bounded number of entries per call; a page may hold fewer than `limit` while next_cursor
+// is not empty.
+struct List {
+  static constexpr Command kCommand = Command::kList;
+  uint64_t req_id = 0;
+  std::string what = "tasks";  // "tasks" or "batches"
+  std::string queue;           // tasks: the queue (required)
+  std::string state;           // tasks: a state of docs/protocol.md 7.10; batches: "" = any
+  std::string type;            // tasks: only this task type ("" = any)
+  uint32_t limit = 50;         // entries per page, 1..kMaxListLimit
+  std::string cursor;          // a REPLY's next_cursor; "" = from the start
+  friend bool operator==(const List&, const List&) = default;
+};
+inline constexpr uint32_t kMaxListLimit = 1000;
+
+// Changes one waiting task (docs/protocol-messages.md 8.29): op "priority" sets the priority
+// of a queued (re-scored in its ready set), delayed or blocked task; op "promote" makes a
+// delayed task ready now. REPLY ids = [id], count 1, tasks = the task as it is now.
+struct Update {
+  static constexpr Command kCommand = Command::kUpdate;
+  uint64_t req_id = 0;
+  std::string id;
+  std::string op;         // "priority" or "promote"
+  uint32_t priority = 0;  // op priority: 0-255
+  friend bool operator==(const Update&, const Update&) = default;
+};
+
 enum class QueueOp : uint8_t { kPause, kResume };
 const char* QueueOpName(QueueOp op);
 
@@ -229,11 +260,12 @@ struct Reply {
   std::optional<BatchStatus> batch;  // BATCH, GET of a batch
   uint32_t count = 0;                // DLQ retry/purge, CANCEL: how many
   std::optional<BrokerStats> broker;  // STATS (first page)
-  std::string next_cursor;            // STATS: pass back for the next page; empty: last page
+  std::string next_cursor;            // STATS, LIST: pass back for the next page; empty: last
   std::vector<std::string> warnings;  // SUBMIT, BATCH: e.g. a task type no worker serves
   std::vector<std::string> requested;  // CANCEL: those of ids still running (their worker
                                        // is told to stop; they end once it confirms)
   std::vector<ScheduleInfo> schedules;  // SCHEDULE: list; add/pause/resume: the one changed
+  std::vector<BatchStatus> batches;     // LIST of batches (without their name maps)
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 
@@ -350,6 +382,8 @@ struct TaskMsg {
   std::map<std::string, Bytes> parents;  // parent name -> its output (batch members)
   Labels labels;
   Bytes poll_state;  // a polled task's check: the state its previous check returned
+  // Parents that died (an on_failure=continue batch): absent from `parents`, listed here.
+  std::vector<ParentError> parent_errors;
   friend bool operator==(const TaskMsg&, const TaskMsg&) = default;
 };
 
@@ -399,6 +433,7 @@ using Message = std::variant<Submit, Batch, Wait, Get, Cancel, Subscribe, Stats,
                              Limit,                                                    //
                              Ready, Heartbeat, Done, Progress, Bye,                    //
                              TaskMsg, CancelTask, BrokerHeartbeat, Drain,              //
-                             Goaway, Move, Complete, Schedule, QueueAdmin, WorkerAdmin>;
+                             Goaway, Move, Complete, Schedule, QueueAdmin, WorkerAdmin,  //
+                             List, Update>;
 
 }  // namespace taskmill::protocol

@@ -83,6 +83,17 @@ struct TaskError {
   friend bool operator==(const TaskError&, const TaskError&) = default;
 };
 
+// A batch parent that died, as its child of an on_failure=continue batch receives it (TASK
+// parent_errors): the parent's batch-local name and its last error.
+struct ParentError {
+  std::string name;     // the parent's batch-local name
+  std::string code;     // its TaskError code
+  std::string message;  // its TaskError message
+  bool retryable = false;
+
+  friend bool operator==(const ParentError&, const ParentError&) = default;
+};
+
 // A file an exec task left in $TASKMILL_ARTIFACTS_DIR (worker/README.md, "Artifacts").
 struct Artifact {
   std::string name;    // relative path, '/'-separated names of [A-Za-z0-9_.-] (no "." or "..")
@@ -123,6 +134,7 @@ struct TaskInfo {
   // reported none). Throttled at the broker, so it may lag the worker by one interval.
   double progress = 0;
   std::string progress_message;  // at most kMaxProgressMessageBytes
+  int64_t ready_at_ms = 0;  // delayed: when it becomes ready (not_before or a retry backoff)
 
   friend bool operator==(const TaskInfo&, const TaskInfo&) = default;
 };
@@ -195,12 +207,24 @@ struct BrokerStats {
   friend bool operator==(const BrokerStats&, const BrokerStats&) = default;
 };
 
+// A batch's rule for the dependents of a task that dies (docs/protocol.md 7.7).
+inline constexpr const char* kOnFailureCancelDependents = "cancel_dependents";  // the default
+inline constexpr const char* kOnFailureContinue = "continue";
+inline constexpr const char* kOnFailureFailFast = "fail_fast";
+
 // A batch: tasks with optional dependencies, an optional budget per cost name.
 struct BatchSpec {
   std::string id;               // empty: the broker assigns one
   std::vector<TaskSpec> tasks;  // each with a unique non-empty name
   CostMap budget;               // cost name -> limit
   Labels labels;
+  // What a task that dies (failed for good) does to the rest: cancel_dependents (its
+  // descendants are cancelled), continue (its children still run, given its error in
+  // TASK parent_errors), fail_fast (every unfinished task of the batch is cancelled).
+  std::string on_failure = kOnFailureCancelDependents;
+  // Run once when every other task of the batch is terminal, whatever the outcome; its input
+  // (payload) is the batch summary (docs/protocol.md 7.7.1). No parents, payload or delay.
+  std::optional<TaskSpec> finally;
 
   friend bool operator==(const BatchSpec&, const BatchSpec&) = default;
 };
@@ -218,6 +242,9 @@ struct BatchStatus {
   int64_t created_ms = 0;
   int64_t finished_ms = 0;
   uint64_t critical_path_ms = 0;
+  std::string on_failure = kOnFailureCancelDependents;  // the batch's failure policy
+  std::string finally_id;     // its finally task's id (empty: none); stored once it ends
+  std::string finally_state;  // GET of a batch: that task's state ("" until it is stored)
 
   friend bool operator==(const BatchStatus&, const BatchStatus&) = default;
 };

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "taskmill/shared/error.h"
+#include "taskmill/shared/protocol/messages.h"
 #include "taskmill/shared/protocol/types.h"
 
 namespace taskmill::protocol {
@@ -96,6 +97,15 @@ inline constexpr size_t kMaxPollStateBytes = 4096;
 inline constexpr uint32_t kDefaultPollMaxMs = 24u * 3600 * 1000;
 Result<void> ValidateCompletionToken(std::string_view token, std::string_view where);
 
+// A BatchSpec's on_failure: cancel_dependents, continue or fail_fast; anything else is
+// kInvalidArgument naming the three. `where` names the field ("batch.on_failure").
+Result<void> ValidateOnFailure(std::string_view value, std::string_view where);
+// A BatchSpec's finally task: a valid spec (ValidateTaskSpec) with no depends_on, payload
+// (its input is the batch summary), not_before_ms, idempotency_key or batch_id. `where`
+// names it ("batch.finally").
+Result<void> ValidateFinally(const TaskSpec& spec, std::string_view where,
+                             const SpecLimits& limits = {});
+
 // Periodic schedules (SCHEDULE add): a valid name; exactly one of a cron expression
 // (CronExpr::Parse) and every_ms (kMinScheduleEveryMs to kMaxDurationMs); tz only with cron,
 // an IANA-style zone name (the broker checks it names a zone it knows); catch_up "skip" or
@@ -106,5 +116,16 @@ inline constexpr uint64_t kMinScheduleEveryMs = 1000;
 inline constexpr size_t kMaxTimeZoneBytes = 64;
 Result<void> ValidateSchedule(const ScheduleInfo& schedule, std::string_view where,
                               const SpecLimits& limits = {});
+
+// LIST (docs/protocol-messages.md 8.28): `what` "tasks" or "batches"; tasks: a valid queue
+// and a state of ListableTaskStates() (every state of 7.10 but unknown), a valid type when
+// given; batches: state "" or a batch state (running, succeeded, partial, failed), no queue
+// or type; limit 1..kMaxListLimit; a cursor of at most kMaxListCursorBytes printable ASCII.
+// Each message names what is allowed.
+inline constexpr size_t kMaxListCursorBytes = 512;
+std::vector<std::string_view> ListableTaskStates();
+Result<void> ValidateList(const List& list);
+// UPDATE: a valid task id; op "priority" (priority 0..255) or "promote" (priority 0).
+Result<void> ValidateUpdate(const Update& update);
 
 }  // namespace taskmill::protocol
