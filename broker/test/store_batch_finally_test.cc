@@ -1,5 +1,5 @@
 // A batch's finally task (issue 22): stored once, as ready, by the call that ends the batch
-// (start_finally in lib/prelude.lua), whatever the outcome, with the batch summary as its
+// (start_finally in lib/batch_end.lua), whatever the outcome, with the batch summary as its
 // payload; its own outcome leaves the batch alone.
 #include <nlohmann/json.hpp>
 
