@@ -128,7 +128,7 @@ int RunList(Context& ctx, const Args& args) {
   flags.String("queue", &list.queue, "the queue (required)");
   flags.String("state", &list.state,
                "the tasks' state: queued, delayed, blocked, running, awaiting, succeeded, "
-               "failed, cancelled (required)");
+               "failed, cancelled, expired (required)");
   flags.String("type", &list.type, "only tasks of this type");
   AddPageFlags(flags, list);
   AddCommonFlags(flags, ctx.global);

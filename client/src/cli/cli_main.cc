@@ -34,8 +34,8 @@ commands:
                               batches by creation, a page at a time
   list --queue Q --state STATE [--type T] [--limit N] [--cursor C]
                               a queue's tasks in one state (queued, delayed, blocked,
-                              running, awaiting, succeeded, failed, cancelled), a page at
-                              a time; prints the command for the next page
+                              running, awaiting, succeeded, failed, cancelled, expired),
+                              a page at a time; prints the command for the next page
   task priority ID N | task promote ID
                               change a waiting task's priority (0-255); run a delayed
                               task now
