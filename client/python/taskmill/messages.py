@@ -10,7 +10,6 @@ spirit but not frozen, so callers can build them field by field.
 
 from __future__ import annotations
 
-import dataclasses
 import json as _json
 import time as _time
 from dataclasses import dataclass, field
@@ -32,29 +31,31 @@ def encode_payload(payload: Payload) -> bytes:
         return payload.encode("utf-8")
     return _json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
-# Field kinds, named after the visitor methods of shared/src/protocol/fields.h.
-STR = "str"
-BIN = "bin"
-UINT = "uint"
-INT = "int"
-DOUBLE = "double"
-BOOL = "bool"
-STR_LIST = "str_list"
-STR_MAP = "str_map"    # {str: str}
-COST_MAP = "cost_map"  # {str: double}
-BIN_MAP = "bin_map"    # {str: bytes}
-UINT_MAP = "uint_map"  # {str: u32}
-OBJ = "obj"
-OBJ_LIST = "obj_list"
-OPT_OBJ = "opt_obj"
-OPT_INT = "opt_int"    # i32, absent = None
-ENUM = "enum"          # str restricted to `choices`
-
-U8 = 0xFF
-U32 = 0xFFFFFFFF
-U64 = 0xFFFFFFFFFFFFFFFF
-I32: Tuple[int, int] = (-(2**31), 2**31 - 1)
-I64 = (-(2**63), 2**63 - 1)
+from taskmill.fields import (  # re-exported: messages.STR, messages.Field, ...
+    STR as STR,
+    BIN as BIN,
+    UINT as UINT,
+    INT as INT,
+    DOUBLE as DOUBLE,
+    BOOL as BOOL,
+    STR_LIST as STR_LIST,
+    STR_MAP as STR_MAP,
+    COST_MAP as COST_MAP,
+    BIN_MAP as BIN_MAP,
+    UINT_MAP as UINT_MAP,
+    OBJ as OBJ,
+    OBJ_LIST as OBJ_LIST,
+    OPT_OBJ as OPT_OBJ,
+    OPT_INT as OPT_INT,
+    ENUM as ENUM,
+    U8 as U8,
+    U32 as U32,
+    U64 as U64,
+    I32 as I32,
+    I64 as I64,
+    Field as Field,
+    default_of as default_of,
+)
 
 TASK_STATES = ("unknown", "queued", "delayed", "blocked", "running", "succeeded",
                "failed", "cancelled", "awaiting", "expired")
@@ -65,36 +66,6 @@ QUEUE_OPS = ("pause", "resume")
 WORKER_OPS = ("quiet", "unquiet")
 CATCH_UP_POLICIES = ("skip", "once")
 DEFAULT_QUEUE = "default"
-
-
-@dataclass(frozen=True)
-class Field:
-    """One row of a field table: wire key, attribute, kind, and the kind's details."""
-
-    key: str
-    kind: str
-    required: bool = False
-    attr: str = ""                  # the dataclass attribute; "" means the key itself
-    cls: Optional[type] = None      # OBJ, OBJ_LIST, OPT_OBJ: the nested type
-    max: int = U64                  # UINT: the largest value
-    range: Tuple[int, int] = I64    # INT, OPT_INT: the allowed values
-    choices: Tuple[str, ...] = ()   # ENUM: the allowed names
-    unknown_as: str = ""            # ENUM: a name not in choices reads as this ("" = error)
-
-    @property
-    def name(self) -> str:
-        return self.attr or self.key
-
-
-def default_of(cls: type, f: Field) -> Any:
-    """The default value of a field: the dataclass default, which absent keys mean."""
-    for dc_field in dataclasses.fields(cls):
-        if dc_field.name == f.name:
-            if dc_field.default is not dataclasses.MISSING:
-                return dc_field.default
-            if dc_field.default_factory is not dataclasses.MISSING:
-                return dc_field.default_factory()
-    raise AssertionError(f"{cls.__name__} has no attribute {f.name}")
 
 
 # ---------------------------------------------------------------- value types (section 7)
