@@ -187,8 +187,11 @@ PY
 if [[ -d "$REPO/client/node/node_modules" && ! -e "$SRC/client/node/node_modules" ]]; then
   ln -s "$REPO/client/node/node_modules" "$SRC/client/node/node_modules"
 fi
+# With the flags scripts/test.sh builds with (-Werror), so ccache serves the unchanged objects
+# of the main build: configured otherwise, every object hashed differently and missed.
 if [[ ! -f "$BLD/build.ninja" ]]; then
-  cmake -S "$SRC" -B "$BLD" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+  cmake -S "$SRC" -B "$BLD" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
+    -DTASKMILL_WERROR=ON >/dev/null
 fi
 
 build_targets() {  # targets... ; output to $SCRATCH/build.log
