@@ -133,7 +133,10 @@ std::string EncodeEvents(const std::vector<Event>& events) {
       w.Str(pr->message);
     } else if (const auto* fi = std::get_if<Finished>(&e)) {
       const FinishOutcome& o = fi->outcome;
-      w.Array(8);
+      // A 9th item, the fail_fast ids, only when there are some (a decoder that knows only 8
+      // still reads every other message).
+      bool fast = !o.fail_fast_cancelled.empty();
+      w.Array(fast ? 9 : 8);
       w.Str("fin");
       w.Str(o.batch_id);
       w.Str(o.task_id);
@@ -160,6 +163,7 @@ std::string EncodeEvents(const std::vector<Event>& events) {
         }
         w.Bool(fi->done->ok);
       }
+      if (fast) Strs(w, o.fail_fast_cancelled);
     } else if (const auto* ca = std::get_if<Cancelled>(&e)) {
       w.Array(3);
       w.Str("can");
@@ -211,7 +215,8 @@ Result<std::vector<Event>> DecodeEvents(std::string_view payload) {
       p.message = std::move(message);
       out.emplace_back(std::move(p));
     } else if (name == "fin") {
-      BUS_TRY(a, Items(m, 8));
+      BUS_TRY(a, mp::Array(m, "message"));
+      if (a.size() != 8 && a.size() != 9) return BadBus("wrong number of fields");
       Finished f;
       BUS_TRY(batch, S(a[1]));
       BUS_TRY(id, S(a[2]));
@@ -219,7 +224,7 @@ Result<std::vector<Event>> DecodeEvents(std::string_view payload) {
       BUS_TRY(attempt, mp::Int(a[4], "attempt"));
       BUS_TRY(cancelled, mp::Strings(a[5], "cancelled"));
       BUS_TRY(budget, mp::Strings(a[6], "budget_cancelled"));
-      if (status < 0 || status > static_cast<int64_t>(FinishStatus::kPoll)) {
+      if (status < 0 || status > static_cast<int64_t>(FinishStatus::kExpired)) {
         return BadBus("unknown finish status");
       }
       f.outcome.batch_id = std::move(batch);
@@ -252,6 +257,10 @@ Result<std::vector<Event>> DecodeEvents(std::string_view payload) {
         BUS_TRY(ok, mp::Bool(d[2], "ok"));
         done.ok = ok;
         f.done = std::move(done);
+      }
+      if (a.size() == 9) {
+        BUS_TRY(fast, mp::Strings(a[8], "fail_fast_cancelled"));
+        f.outcome.fail_fast_cancelled = std::move(fast);
       }
       out.emplace_back(std::move(f));
     } else if (name == "can") {

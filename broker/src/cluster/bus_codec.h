@@ -57,7 +57,8 @@ struct Progressed {  // PROGRESS from the worker
   double fraction = 0;
   std::string message;
 };
-struct Finished {  // an attempt ended (TaskFinished); `done` only what events use of it
+// An attempt ended, or a task expired (TaskFinished); `done`: only what events use of it.
+struct Finished {
   FinishOutcome outcome;
   std::optional<protocol::Done> done;  // task_id, cost, error
 };

@@ -209,6 +209,7 @@ void ClusterBus::TaskFinished(const FinishOutcome& outcome, const protocol::Done
   f.outcome.attempt = outcome.attempt;
   f.outcome.cancelled = outcome.cancelled;
   f.outcome.budget_cancelled = outcome.budget_cancelled;
+  f.outcome.fail_fast_cancelled = outcome.fail_fast_cancelled;
   if (done != nullptr) {
     protocol::Done d;
     d.task_id = done->task_id;

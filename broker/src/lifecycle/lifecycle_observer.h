@@ -37,7 +37,8 @@ class LifecycleObserver {
   virtual bool WantsResult(const std::string& /*task_id*/) const { return false; }
   // An attempt's TASK went out to its worker (TaskLifecycle::Started, by the dispatcher).
   virtual void TaskStarted(const protocol::TaskMsg& /*task*/) {}
-  // An attempt ended (DONE, lease expiry, worker lost), stale ones included; `done` is the
+  // An attempt ended (DONE, lease expiry, worker lost), stale ones included, or a task never
+  // started ended expired (status kExpired: a claim or the expiry sweep); `done` is the
   // worker's report when there was one.
   virtual void TaskFinished(const FinishOutcome& /*outcome*/, const protocol::Done* /*done*/) {}
   // A running attempt reported progress (PROGRESS, fenced and throttled by the broker that

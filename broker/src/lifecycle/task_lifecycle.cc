@@ -26,14 +26,14 @@ void TaskLifecycle::PublishEnded(const std::string& task_id, protocol::TaskInfo*
   for (auto* o : observers_) o->TaskEnded(task_id, known);
 }
 
-void TaskLifecycle::PublishExpired(const std::vector<ExpiredTask>& expired) {
-  for (const auto& e : expired) {
-    PublishEnded(e.task_id, nullptr);
-    for (const auto& id : e.cancelled) {
-      for (auto* o : observers_) o->TaskCancelled(id, "dependency_failed");
-      PublishEnded(id, nullptr);
-    }
-  }
+bool TaskLifecycle::PublishExpired(std::vector<ExpiredTask> expired) {
+  if (expired.empty()) return false;
+  // An expiry acts on its batch as a death does (expiry_item in lib/prelude.lua): its items
+  // are finish items of status expired, published as a DONE's (TaskFinished, the ends of the
+  // task and of what it cancelled, CANCEL_TASK for a fail_fast batch's running tasks).
+  FinishResult result;
+  result.items = std::move(expired);
+  return Finished(result, nullptr);
 }
 
 void TaskLifecycle::PublishQueues(const std::vector<std::string>& queues) {
@@ -246,10 +246,11 @@ void TaskLifecycle::FlushClaims() {
         // TaskStarted is the dispatcher's to publish (Started), for the tasks it did send.
         dones[c](std::move(one));
       }
-      PublishExpired(r->expired);
+      bool expired = !r->expired.empty();
+      bool woken = PublishExpired(std::move(r->expired));
       PublishBatches(r->batches);
       // A claim cut short by tasks it expired: the workers it served may take more now.
-      if (!r->expired.empty()) PublishQueues({""});
+      if (expired && !woken) PublishQueues({""});
     });
   }
 }
@@ -348,6 +349,7 @@ bool TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::D
         break;
       case FinishStatus::kDead:
       case FinishStatus::kCancelled:
+      case FinishStatus::kExpired:
         PublishEnded(item.task_id, nullptr);
         break;
       case FinishStatus::kRetry:
@@ -359,8 +361,8 @@ bool TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::D
         break;
     }
     for (const auto& id : item.cancelled) PublishEnded(id, nullptr);
-    // A fail_fast batch's death stops its running tasks as CANCEL does; a worker on another
-    // broker hears of it at its next lease extension (extend.lua reports the flag).
+    // A fail_fast batch's death or expiry stops its running tasks as CANCEL does; a worker on
+    // another broker hears of it at its next lease extension (extend.lua reports the flag).
     for (const auto& stop : item.cancel_requests) {
       for (auto* o : observers_) {
         o->CancelRequested(stop.worker_id, stop.task_id, stop.token, "batch_failed");
@@ -433,7 +435,8 @@ void TaskLifecycle::Reap(uint32_t limit) {
 void TaskLifecycle::Promote(uint32_t limit) {
   store_.Promote(limit, [this](Result<PromoteResult> r) {
     if (!r) return;
-    PublishExpired(r->expired);
+    // Children an expiry released (on_failure continue) wake every idle worker.
+    if (PublishExpired(std::move(r->expired))) r->queues.clear();
     PublishQueues(r->queues);
     PublishBatches(r->batches);
   });

@@ -138,9 +138,10 @@ class TaskLifecycle {
   // Returns true iff it woke every idle worker (a child was released).
   bool Finished(const FinishResult& result, std::vector<protocol::Done>* dones);
   void PublishEnded(const std::string& task_id, protocol::TaskInfo* known);
-  // Tasks that ended expired (claim, expiry sweep): TaskEnded for each, and TaskCancelled +
-  // TaskEnded for the descendants cancelled with it.
-  void PublishExpired(const std::vector<ExpiredTask>& expired);
+  // Tasks that ended expired (claim, expiry sweep), published as Finished publishes a dead
+  // task's item (their batch's on_failure acted as for a death). Returns true iff it woke
+  // every idle worker (a child was released).
+  bool PublishExpired(std::vector<ExpiredTask> expired);
   void PublishQueues(const std::vector<std::string>& queues);
   void PublishBatches(const BatchChanges& batches);
 

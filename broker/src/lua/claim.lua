@@ -19,11 +19,18 @@
 --   parents that did not succeed (absent when none; only an on_failure=continue batch runs
 --   a child of a parent that died), left out of parents; ps = a polled task's state value for this check (absent when it has
 --   none).
---   exp (absent: none) = {{id, can = ids of descendants cancelled with it}, ...}: tasks met
---   past their start deadline (task field exp, issue 22: only for attempt 0) and ended
---   expired instead of leased (lib/prelude.lua expire_task). The one HMGET per candidate
---   reads exp too: no extra Redis call for tasks without one; a task with one costs a ZREM of
---   expiring when leased, and a load + the expiry writes when expired.
+--   exp (absent: none) = {item, ...}: tasks met past their start deadline (task field exp,
+--   issue 22: only for attempt 0) and ended expired instead of leased (lib/prelude.lua
+--   expire_task); each item is a finish item of status expired (s, id, q, b, at, att, and
+--   rel, can, ff, creq as a dead task's: its batch's on_failure, expiry_item). The one HMGET
+--   per candidate reads exp too: no extra Redis call for tasks without one; a task with one
+--   costs a ZREM of expiring when leased, and a load + the expiry writes when expired.
+--   The on_failure action (releasing children, cancelling the rest of a fail_fast batch) runs
+--   after every request's scan and the call's writes: done during a scan, it would add to or
+--   remove from a ready zset this call reads by offset past what it already took (a task
+--   leased twice, or one skipped), and it would find the tasks this call leased without their
+--   fencing tokens (wl:<worker> is written last). So a fail_fast member leased by this very
+--   call is stopped as a running one is (cancel requested: CANCEL_TASK after its TASK).
 -- Limits (lib/limits.lua): a task of a queue with a rate, concurrency or cost-rate limit is
 --   leased only if LIM.admit lets it through (else it stays ready and stats:<queue>.throttled
 --   counts it); such a queue's zsets are read LIMIT_SCAN past their head. With no limit
@@ -42,8 +49,9 @@ for _, req in ipairs(claims) do
 end
 
 local NO_PARENTS = {}  -- shared, never written
--- Tasks met past their start deadline and ended expired here: {{id, can = cancelled
--- descendants (absent: none)}, ...} (the reply's `exp`, absent when none).
+-- Tasks met past their start deadline and ended expired here: their loaded records during
+-- the scans, each replaced by its expiry_item once the call's writes are done (the reply's
+-- `exp`, absent when none).
 local expired = {}
 
 -- What the requests take, written once per call after the last of them: the ids taken from
@@ -164,8 +172,7 @@ local function claim_one(req)
     local first = v[7] and v[1] == 'queued' and (tonumber(v[2]) or 0) == 0
     if first and tonumber(v[7]) <= NOW then
       local t = load(id)
-      local can = t and expire_task(t, false)
-      if can then expired[#expired + 1] = {id = id, can = #can > 0 and can or nil} end
+      if t and expire_task(t, false) then expired[#expired + 1] = t end
       if not removed[key] then
         removed[key] = {}
         removed_order[#removed_order + 1] = key
@@ -270,5 +277,8 @@ end
 call_chunked('ZADD', LEASES, lease_args)
 LIM.flush()
 for _, w in ipairs(wl_order) do call_chunked('HSET', wleases_key(w), wl[w]) end
+-- Only now, with no ready zset being read and every lease written, the expired tasks' batch
+-- policies act (see `exp` above).
+for i, t in ipairs(expired) do expired[i] = expiry_item(t) end
 return reply({claims = results, batches = batch_snapshots(),
               exp = #expired > 0 and expired or nil})

@@ -7,10 +7,11 @@
 -- Also forgets up to 100 queues idle for longer than the retention (prune_idle_queues) and
 -- ages out the finished tasks of up to 10 queues, round robin (sweep_done).
 -- Before that, up to `limit` members of expiring past their deadline: each task still never
---   started (queued, delayed, blocked) ends expired (lib/prelude.lua expire_task).
+--   started (queued, delayed, blocked) ends expired (lib/prelude.lua expire_task), and its
+--   batch's on_failure acts as for a task that died (expiry_item).
 -- Returns (msgpack): {count = promoted, queues = names of queues that got tasks,
---   next = next due ms (-1: none), batches, exp (absent: none) = {{id, can = descendants
---   cancelled with it}, ...} as claim.lua's}
+--   next = next due ms (-1: none), batches, exp (absent: none) = the expired tasks' items as
+--   claim.lua's}
 
 local limit = tonumber(A.limit) or 0
 -- First, tasks past their start deadline (issue 22) end expired, whatever their state (queued,
@@ -21,8 +22,9 @@ local expired = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', EXPIRING, '-inf', NOW_S, 'LIMIT', 0, limit)) do
   redis.call('ZREM', EXPIRING, id)
   local t = load(id)
-  local can = t and expire_task(t, true)
-  if can then expired[#expired + 1] = {id = id, can = #can > 0 and can or nil} end
+  -- Its batch's on_failure acts at once (expiry_item): this loop reads no ready zset, and a
+  -- member a fail_fast expiry cancelled is no longer expirable when its own turn comes.
+  if t and expire_task(t, true) then expired[#expired + 1] = expiry_item(t) end
 end
 local ids = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', NOW_S, 'LIMIT', 0, limit)
 local count = 0

@@ -16,6 +16,9 @@ uint32_t Done(const protocol::BatchStatus& b) {
   return n;
 }
 
+// An expired task's error message, as expire_task (lib/prelude.lua) stores it.
+constexpr const char* kExpiredMessage = "not started before its deadline (expires_in_ms)";
+
 // The budget share reached that triggers budget_warning.
 constexpr double kBudgetWarningShare = 0.8;
 
@@ -176,12 +179,25 @@ void BatchEvents::TaskProgressed(const std::string& task_id, double fraction,
 }
 
 void BatchEvents::TaskFinished(const FinishOutcome& outcome, const protocol::Done* done) {
-  if (outcome.batch_id.empty()) return;
-  Watch* w = Find(outcome.batch_id);
-  if (w == nullptr) return;
+  Watch* w = outcome.batch_id.empty() ? nullptr : Find(outcome.batch_id);
+  if (w != nullptr) TaskEvent(outcome, done, *w);
+  // The reason each one was stored with, so the event says what GET says. Each is looked up
+  // by its own batch: a descendant cancelled with a task may belong to another batch.
+  const auto& budget = outcome.budget_cancelled;
+  const auto& fast = outcome.fail_fast_cancelled;
+  for (const auto& id : outcome.cancelled) {
+    bool over_budget = std::find(budget.begin(), budget.end(), id) != budget.end();
+    bool fail_fast = std::find(fast.begin(), fast.end(), id) != fast.end();
+    TaskCancelled(id, over_budget ? "budget_exceeded"
+                      : fail_fast ? "batch_failed"
+                                  : "dependency_failed");
+  }
+}
+
+void BatchEvents::TaskEvent(const FinishOutcome& outcome, const protocol::Done* done, Watch& w) {
   protocol::Event e;
   e.task_id = outcome.task_id;
-  e.task_name = w->names[outcome.task_id];
+  e.task_name = w.names[outcome.task_id];
   if (done != nullptr) {
     e.cost = done->cost;
     e.error = done->error;
@@ -204,6 +220,12 @@ void BatchEvents::TaskFinished(const FinishOutcome& outcome, const protocol::Don
       e.type = "task_failed";
       e.state = "cancelled";
       break;
+    case FinishStatus::kExpired:
+      // Never started before its deadline: the error GET reports (expire_task).
+      e.type = "task_failed";
+      e.state = "expired";
+      e.error = protocol::TaskError{"expired", kExpiredMessage, false};
+      break;
     case FinishStatus::kAwaiting:
       // Nothing ended: the outside system's COMPLETE (or the deadline) ends the attempt.
       e.type = "task_progress";
@@ -222,17 +244,7 @@ void BatchEvents::TaskFinished(const FinishOutcome& outcome, const protocol::Don
   if (!e.error && done == nullptr && e.state != "succeeded" && e.state != "awaiting") {
     e.error = protocol::TaskError{"worker_lost", "the attempt's worker or lease was lost", true};
   }
-  Emit(outcome.batch_id, *w, std::move(e));
-  // The reason each one was stored with, so the event says what GET says.
-  const auto& budget = outcome.budget_cancelled;
-  const auto& fast = outcome.fail_fast_cancelled;
-  for (const auto& id : outcome.cancelled) {
-    bool over_budget = std::find(budget.begin(), budget.end(), id) != budget.end();
-    bool fail_fast = std::find(fast.begin(), fast.end(), id) != fast.end();
-    TaskCancelled(id, over_budget ? "budget_exceeded"
-                      : fail_fast ? "batch_failed"
-                                  : "dependency_failed");
-  }
+  Emit(outcome.batch_id, w, std::move(e));
 }
 
 void BatchEvents::TaskCancelled(const std::string& task_id, const std::string& reason) {

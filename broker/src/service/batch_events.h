@@ -47,7 +47,9 @@ class BatchEvents : public LifecycleObserver {
   void TaskStarted(const protocol::TaskMsg& task) override;
   void TaskProgressed(const std::string& task_id, double fraction,
                       const std::string& message) override;
-  // A Finish/Reap/Release item; `done` is the worker's report when there was one.
+  // A Finish/Reap/Release item, or an expiry (kExpired: task_failed, state expired); `done`
+  // is the worker's report when there was one. Then the tasks it cancelled, each with the
+  // reason it was stored with.
   void TaskFinished(const FinishOutcome& outcome, const protocol::Done* done) override;
   // A task cancelled directly or as a descendant.
   void TaskCancelled(const std::string& task_id, const std::string& reason) override;
@@ -80,6 +82,8 @@ class BatchEvents : public LifecycleObserver {
 
   // New aggregate states (BatchesChanged without noting them as recent: the sweep's re-reads).
   void EmitBatchChanges(const BatchChanges& batches);
+  // The event of a watched batch's task whose attempt ended (or that expired).
+  void TaskEvent(const FinishOutcome& outcome, const protocol::Done* done, Watch& w);
   void Reread(const std::string& id);
 
   const Clock& clock_;

@@ -46,6 +46,8 @@ const char* FinishStatusName(FinishStatus s) {
       return "bad_token";
     case FinishStatus::kPoll:
       return "poll";
+    case FinishStatus::kExpired:
+      return "expired";
   }
   return "unknown";
 }

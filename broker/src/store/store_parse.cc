@@ -98,6 +98,8 @@ Result<FinishOutcome> FinishItem(const msgpack::object& item) {
     o.status = FinishStatus::kBadToken;
   else if (status == "poll")
     o.status = FinishStatus::kPoll;
+  else if (status == "expired")
+    o.status = FinishStatus::kExpired;
   else
     return MakeError(ErrorCode::kInternal, "unknown finish status " + std::string(status));
   TM_ASSIGN_OR_RETURN(id, mp::Str(mp::Get(f, "id"), "task id"));
@@ -282,20 +284,18 @@ Result<ClaimResult> ClaimedTasks(const msgpack::object& claim) {
   return out;
 }
 
-// The `exp` list of a claim or promote reply (absent: none).
+// The `exp` list of a claim or promote reply (absent: none): finish items of status expired
+// (expiry_item in lib/prelude.lua).
 Result<std::vector<ExpiredTask>> ExpiredTasks(const msgpack::object& list) {
   std::vector<ExpiredTask> out;
   if (mp::IsNil(list)) return out;
   TM_ASSIGN_OR_RETURN(items, mp::Array(list, "expired tasks"));
   out.reserve(items.size());
   for (const auto& e : items) {
-    TM_ASSIGN_OR_RETURN(f, mp::Map(e, "expired task"));
-    TM_ASSIGN_OR_RETURN(id, mp::Str(mp::Get(f, "id"), "task id"));
-    ExpiredTask t;
-    t.task_id = id;
-    if (const auto& can = mp::Get(f, "can"); !mp::IsNil(can)) {
-      TM_ASSIGN_OR_RETURN(ids, mp::Strings(can, "cancelled ids"));
-      t.cancelled = std::move(ids);
+    TM_ASSIGN_OR_RETURN(t, FinishItem(e));
+    if (t.status != FinishStatus::kExpired) {
+      return MakeError(ErrorCode::kInternal, "expired task " + t.task_id + " has status " +
+                                                 FinishStatusName(t.status));
     }
     out.push_back(std::move(t));
   }

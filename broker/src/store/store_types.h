@@ -97,22 +97,6 @@ struct ClaimResult {
   uint32_t held = 0;  // ready tasks it passed over because of a queue limit (lib/limits.lua)
 };
 
-// The claims of several workers made in one call (TaskStore::ClaimMany): one result per
-// request, in order (an error for a request that failed validation, nothing leased), and the
-// batches the whole call changed.
-// A task that ended `expired` (not started before its expires_in_ms deadline, issue 22),
-// with the descendants cancelled with it (dependency_failed).
-struct ExpiredTask {
-  std::string task_id;
-  std::vector<std::string> cancelled;
-};
-
-struct ClaimsResult {
-  std::vector<Result<ClaimResult>> claims;
-  BatchChanges batches;
-  std::vector<ExpiredTask> expired;  // met past their deadline: ended instead of leased
-};
-
 // DONEs of several workers in one call (TaskStore::FinishMany): the next `count` DONEs of the
 // call's list came from `worker_id` (fencing checks each against that worker's leases).
 struct DoneGroup {
@@ -131,6 +115,10 @@ enum class FinishStatus : uint8_t {
   kNotAwaiting,  // a COMPLETE for a task not awaiting (FinishOutcome::state): nothing changed
   kBadToken,     // a COMPLETE whose token is not the awaiting task's: nothing changed
   kPoll,         // a check asked to be run again: parked until ready_at_ms, attempt kept
+  // Not started before its expires_in_ms deadline (issue 22): ended expired by a claim or the
+  // expiry sweep (ClaimsResult/PromoteResult::expired, never a DONE); acts on its batch as
+  // kDead does (released, cancelled, fail_fast_cancelled, cancel_requests).
+  kExpired,
 };
 const char* FinishStatusName(FinishStatus s);
 
@@ -183,6 +171,19 @@ Result<void> CompletionVerdict(const FinishOutcome& outcome);
 
 // The task as a GET would read it, built from a kSucceeded outcome's summary and its DONE.
 protocol::TaskInfo SucceededTask(const FinishOutcome& outcome, protocol::Done done);
+
+// A task that ended `expired` (not started before its expires_in_ms deadline, issue 22): an
+// outcome of status kExpired, attempt 0, with what its batch's on_failure did (as a death's).
+using ExpiredTask = FinishOutcome;
+
+// The claims of several workers made in one call (TaskStore::ClaimMany): one result per
+// request, in order (an error for a request that failed validation, nothing leased), and the
+// batches the whole call changed.
+struct ClaimsResult {
+  std::vector<Result<ClaimResult>> claims;
+  BatchChanges batches;
+  std::vector<ExpiredTask> expired;  // met past their deadline: ended instead of leased
+};
 
 struct FinishResult {
   std::vector<FinishOutcome> items;

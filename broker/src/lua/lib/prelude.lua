@@ -494,16 +494,18 @@ local function cascade(t, reason)
 end
 
 -- Ends a task never started (queued, delayed or blocked, no attempt yet) whose start
--- deadline has passed: state expired (terminal: it never runs), error `expired`, its
--- descendants cancelled as a failed task's are (dependency_failed). `in_ready`: remove it
--- from its ready zset here (false: the caller does, as claim.lua does for what it takes).
--- Returns the ids of the cancelled descendants, or nil when the task was not expirable (it
--- started once: only the first start counts, a retry waiting in backoff never expires).
+-- deadline has passed: state expired (terminal: it never runs), error `expired`. Only the
+-- task itself: what its end does to its dependents and its batch (the batch's on_failure, as
+-- for a task that died) is expiry_item's, which the caller runs after it, at once (the sweep)
+-- or once it no longer iterates a ready zset (claim.lua). `in_ready`: remove it from its
+-- ready zset here (false: the caller does, as claim.lua does for what it takes). Returns
+-- true, or false when the task was not expirable (it started once: only the first start
+-- counts, a retry waiting in backoff never expires).
 local EXPIRED_MSG = 'not started before its deadline (expires_in_ms)'
 local function expire_task(t, in_ready)
   if (t.state ~= 'queued' and t.state ~= 'delayed' and t.state ~= 'blocked') or
       (tonumber(t.att) or 0) > 0 then
-    return nil
+    return false
   end
   if t.state == 'queued' and in_ready then
     redis.call('ZREM', ready_key(t.queue, t.type), t.id)
@@ -516,7 +518,7 @@ local function expire_task(t, in_ready)
                            'err_retry', '0'})
   bump(stats_key(t.queue), 'expired', 1)
   expire_finished(t)
-  return cascade(t, 'dependency_failed')
+  return true
 end
 
 -- A task whose parents have all succeeded: to its ready queue, or delayed until not_before.
@@ -556,15 +558,16 @@ end
 local FAIL_FAST_REASON = 'batch_failed'
 
 -- The one place where a task that died (dead-lettered after its last attempt or a
--- non-retryable error; an expired task does not come here yet: expire_task cascades, which is
--- cancel_dependents whatever the policy, a known limit, docs/protocol.md) acts on the rest of
--- its batch, by the batch's on_failure:
+-- non-retryable error) or expired (never started by its expires_in_ms: expiry_item) acts on
+-- the rest of its batch, by the batch's on_failure:
 --   cancel_dependents (default): its unfinished descendants are cancelled (dependency_failed);
 --   continue: its blocked children count it as ended, like a success: each one whose parents
 --     have all ended is released and receives the error in TASK parent_errors (claim.lua);
 --   fail_fast: every unfinished task of the batch is cancelled with reason batch_failed (a
 --     running one gets cancel=batch_failed: its worker is sent CANCEL_TASK, and the attempt
 --     then ends cancelled), then their dependents outside the batch (dependency_failed).
+-- Releases children (ready zsets) and cancels ready tasks: never call it while iterating a
+-- ready zset (claim.lua defers it past its scan).
 -- Returns released ids, cancelled ids, the cancelled ids whose reason is batch_failed, and
 -- the running tasks whose cancel it requested as a flat {id, worker, token, ...}.
 local function member_died(t)
@@ -700,6 +703,18 @@ local function fail_attempt(t, code, msg, retryable)
   end
   local rel, can, ff, creq = member_died(t)
   local item = finish_item('dead', t, 0, att, rel, can)
+  if #ff > 0 then item.ff = ff end
+  if #creq > 0 then item.creq = creq end
+  return item
+end
+
+-- What a task that expire_task just ended does to its dependents and batch: the batch's
+-- on_failure, exactly as for a death (member_died). Returns its item for the reply's `exp`,
+-- shaped as a finish item of status expired (finish_item: rel, can, ff and creq as a dead
+-- task's), so the broker handles both alike.
+local function expiry_item(t)
+  local rel, can, ff, creq = member_died(t)
+  local item = finish_item('expired', t, 0, 0, rel, can)
   if #ff > 0 then item.ff = ff end
   if #creq > 0 then item.creq = creq end
   return item
