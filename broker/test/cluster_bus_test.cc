@@ -389,6 +389,29 @@ TEST(BusCodecTest, EventsRoundTrip) {
   EXPECT_EQ(std::get<bus::BatchChanged>((*decoded)[5]).batch, bs);
 }
 
+TEST(BusCodecTest, AnExpiryAndItsFailFastIdsRoundTrip) {
+  // An expired fail_fast member (issue 22): the ids cancelled as batch_failed travel as a 9th
+  // item, so another broker's events give the reason GET gives.
+  bus::Finished f;
+  f.outcome.task_id = "late";
+  f.outcome.batch_id = "b";
+  f.outcome.status = FinishStatus::kExpired;
+  f.outcome.cancelled = {"x", "y", "z"};
+  f.outcome.fail_fast_cancelled = {"x", "y"};
+  bus::Finished plain;
+  plain.outcome.task_id = "t";
+  plain.outcome.batch_id = "b";
+  plain.outcome.status = FinishStatus::kDead;
+  auto decoded = bus::DecodeEvents(bus::EncodeEvents({f, plain}));
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  ASSERT_EQ(decoded->size(), 2u);
+  const auto& g = std::get<bus::Finished>((*decoded)[0]);
+  EXPECT_EQ(g.outcome.status, FinishStatus::kExpired);
+  EXPECT_EQ(g.outcome.cancelled, f.outcome.cancelled);
+  EXPECT_EQ(g.outcome.fail_fast_cancelled, f.outcome.fail_fast_cancelled);
+  EXPECT_TRUE(std::get<bus::Finished>((*decoded)[1]).outcome.fail_fast_cancelled.empty());
+}
+
 TEST(BrokerEntryTest, RoundTripsAndRefusesJunk) {
   BrokerEntry e{"A", "tcp://a:1", "tcp://a:2", "a:3", 1234, "serving", {}};
   protocol::WorkerInfo w;

@@ -69,6 +69,8 @@ class FakeTaskStore : public TaskStore {
   }
   // The next Reap answers with these outcomes (a death recorded by the reaper, say).
   void ReapOutcomes(std::vector<FinishOutcome> items) { reap_items_ = std::move(items); }
+  // The next Promote answers with these expired tasks (the expiry sweep's).
+  void PromoteExpired(std::vector<ExpiredTask> expired) { promote_expired_ = std::move(expired); }
 
   // Request ids as enqueue.lua keeps them (per owner, digest checked), in a map.
   void Enqueue(const std::vector<protocol::TaskSpec>& specs, Callback<EnqueueResult> cb,
@@ -165,7 +167,10 @@ class FakeTaskStore : public TaskStore {
   void Promote(uint32_t, Callback<PromoteResult> cb) override {
     ++calls_.promote;
     order_.push_back("promote");
-    Later(std::move(cb), PromoteResult{});
+    PromoteResult result;
+    result.expired = std::move(promote_expired_);
+    promote_expired_.clear();
+    Later(std::move(cb), std::move(result));
   }
   void Reap(uint32_t, Callback<FinishResult> cb) override {
     ++calls_.reap;
@@ -380,6 +385,7 @@ class FakeTaskStore : public TaskStore {
   std::deque<std::function<void()>> replies_;
   std::vector<CancelRequested> extend_cancels_;
   std::vector<FinishOutcome> reap_items_;
+  std::vector<ExpiredTask> promote_expired_;
   Calls calls_;
   std::vector<std::string> order_;
   std::vector<std::pair<std::string, std::string>> finished_by_;

@@ -488,6 +488,32 @@ TEST_F(TaskLifecycleTest, AFailFastDeathStopsTheRunningTasksAtOnce) {
   EXPECT_EQ(recorder_.ended, (std::vector<std::string>{"d1", "c1"}));
 }
 
+TEST_F(TaskLifecycleTest, AnExpiryActsOnItsBatchAsADeathDoes) {
+  // The sweep expired e1 of a fail_fast batch: its running sibling's worker is told at once,
+  // and the expiry is published as a finish of status expired (batch events, bus, WAITs).
+  ExpiredTask e;
+  e.task_id = "e1";
+  e.status = FinishStatus::kExpired;
+  e.batch_id = "b1";
+  e.cancelled = {"c1"};
+  e.fail_fast_cancelled = {"c1"};
+  e.cancel_requests = {{"r1", "w2", 7}};
+  ExpiredTask released;  // one of a continue batch: its child became ready
+  released.task_id = "e2";
+  released.status = FinishStatus::kExpired;
+  released.batch_id = "b2";
+  released.released = {"k1"};
+  store_.PromoteExpired({e, released});
+  lifecycle_.Promote(100);
+  store_.Answer();
+  EXPECT_EQ(recorder_.cancel_requests, std::vector<std::string>{"w2/r1/7"});
+  EXPECT_EQ(recorder_.ended, (std::vector<std::string>{"e1", "c1", "e2"}));
+  ASSERT_EQ(recorder_.finished.size(), 2u);
+  EXPECT_EQ(recorder_.finished[0], std::make_pair(std::string("e1"), FinishStatus::kExpired));
+  // The released child wakes every idle worker.
+  EXPECT_EQ(recorder_.queues_ready, std::vector<std::vector<std::string>>{{""}});
+}
+
 TEST_F(TaskLifecycleTest, LeaseExtensionsRelayCancelRequests) {
   store_.RequestCancel("e1", 9, "elsewhere");
   lifecycle_.ExtendLeases("w", 30000);

@@ -347,9 +347,9 @@ bool TaskLifecycle::Finished(const FinishResult& result, std::vector<protocol::D
         }
         PublishEnded(item.task_id, nullptr);
         break;
+      case FinishStatus::kExpired:  // never started: ended by a claim or the expiry sweep
       case FinishStatus::kDead:
       case FinishStatus::kCancelled:
-      case FinishStatus::kExpired:
         PublishEnded(item.task_id, nullptr);
         break;
       case FinishStatus::kRetry:

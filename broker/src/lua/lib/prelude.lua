@@ -713,7 +713,7 @@ end
 -- shaped as a finish item of status expired (finish_item: rel, can, ff and creq as a dead
 -- task's), so the broker handles both alike.
 local function expiry_item(t)
-  local rel, can, ff, creq = member_died(t)
+  local rel, can, ff, creq = member_died(t)  -- the batch's on_failure, as for a death
   local item = finish_item('expired', t, 0, 0, rel, can)
   if #ff > 0 then item.ff = ff end
   if #creq > 0 then item.creq = creq end
