@@ -1,6 +1,7 @@
 // A batch's onFailure (issue 22) against a live cluster with a Node worker: 'continue' hands
 // a dead parent's error to its children (task.parentErrors), 'fail_fast' cancels the rest of
-// the batch, a running handler included; an unknown policy is refused before sending.
+// the batch, a running handler included; a member that expires acts as one that died (its
+// event says state expired); an unknown policy is refused before sending.
 
 import assert from 'node:assert/strict';
 import {after, before, describe, test} from 'node:test';
@@ -70,6 +71,26 @@ describe('batch onFailure against a live cluster', {skip: missingBinaries() ?? f
     assert.equal(tasks.slow.attempts, 1);
     assert.equal(tasks.after.state, 'cancelled');
     assert.equal(tasks.after.attempts, 0);
+  });
+
+  test('an expired member acts as a dead one, and its event says expired', async () => {
+    // 'late' waits in a queue no worker serves until its deadline passes (issue 22).
+    const late = {name: 'late', type: 'ok', queue: 'polq-nobody', expiresInMs: 300};
+    const {status, events} = await client.submitBatch({onFailure: 'continue', subscribe: true,
+      tasks: [late, t('child', 'report', ['late'])]});
+    const seen = [];
+    for await (const e of events) {
+      if (e.taskName === 'late') seen.push([e.type, e.state, e.error?.code]);
+    }
+    assert.deepEqual(seen, [['task_failed', 'expired', 'expired']]);
+    const {status: final, tasks} = await client.waitBatch(status.id, {timeoutMs: 20_000});
+    assert.equal(final.state, 'partial');
+    assert.equal(tasks.late.state, 'expired');
+    assert.equal(tasks.child.state, 'succeeded');
+    assert.deepEqual(JSON.parse(tasks.child.output.toString()).errors, {
+      late: {code: 'expired', message: 'not started before its deadline (expires_in_ms)',
+        retryable: false},
+    });
   });
 
   test('a finally task runs once with the batch summary', async () => {

@@ -1,7 +1,8 @@
 """A batch's on_failure and finally task (issue 22) against a real broker, with a Python worker: continue
 hands a dead parent's error to its children (``task.parent_errors``), fail_fast cancels the
-rest of the batch, a running handler included; a policy that does not exist is refused
-before anything is sent. Sync and async clients."""
+rest of the batch, a running handler included; a member that expires acts as one that died
+(its event says state expired); a policy that does not exist is refused before anything is
+sent. Sync and async clients."""
 
 from __future__ import annotations
 
@@ -90,6 +91,27 @@ def test_fail_fast_cancels_the_rest_and_the_running_handler(client: Client,
     assert infos["after"].state == "cancelled" and infos["after"].attempts == 0
     counts = {k: n for k, n in status.counts.items() if n}
     assert counts == {"succeeded": 1, "failed": 1, "cancelled": 2}
+
+
+def test_an_expired_member_acts_as_a_dead_one_and_its_event_says_expired(
+        client: Client, policy_worker: Worker) -> None:
+    # "late" waits in a queue no worker serves until its deadline passes (issue 22): in a
+    # continue batch its child still runs, given the expiry as a parent error.
+    late = TaskSpec(type="pol.ok", name="late", queue="polq-nobody", expires_in_ms=300)
+    with pytest.warns(taskmill.TaskmillWarning, match="no connected worker serves"):
+        sub = client.submit_batch([late, _t("child", "pol.report", ("late",))],
+                                  on_failure="continue", subscribe=True)
+    with sub.subscription as events:
+        seen = [(e.type, e.task_name, e.state, e.error.code if e.error else "")
+                for e in events if e.task_name == "late"]
+    assert seen == [("task_failed", "late", "expired", "expired")]
+    status = client.wait_batch(sub.status.id, timeout=20)
+    assert status.state == "partial"
+    assert client.get(status.tasks["late"]).state == "expired"
+    child = client.get(status.tasks["child"])
+    assert child.state == "succeeded"
+    assert child.json()["errors"] == {
+        "late": ["expired", "not started before its deadline (expires_in_ms)", False]}
 
 
 def test_an_unknown_policy_is_refused_before_sending(client: Client) -> None:
