@@ -27,9 +27,9 @@
 --   costs a ZREM of expiring when leased, and a load + the expiry writes when expired.
 --   The on_failure action (releasing children, cancelling the rest of a fail_fast batch) runs
 --   after every request's scan and the call's writes: done during a scan, it would add to or
---   remove from a ready zset this call reads by offset past what it already took (a task
---   leased twice, or one skipped), and it would find the tasks this call leased without their
---   fencing tokens (wl:<worker> is written last). So a fail_fast member leased by this very
+--   remove from a ready zset that later requests read by offset past what earlier ones took
+--   (a ready task skipped, a taken one read again), and it would find the tasks this call
+--   leased without their fencing tokens (wl:<worker> is written last). So a fail_fast member leased by this very
 --   call is stopped as a running one is (cancel requested: CANCEL_TASK after its TASK).
 -- Limits (lib/limits.lua): a task of a queue with a rate, concurrency or cost-rate limit is
 --   leased only if LIM.admit lets it through (else it stays ready and stats:<queue>.throttled
