@@ -30,6 +30,9 @@ class ThreeBrokers : public ::testing::Test {
   static constexpr uint32_t kHeartbeatMs = 500;
   static constexpr uint32_t kLiveness = 10;  // the raw worker below sends no heartbeats
 
+  // Broker `id`'s extra flags (a subclass's).
+  virtual std::vector<std::string> ExtraArgs(const std::string& /*id*/) const { return {}; }
+
   void SetUp() override {
     std::string tmpl =
         (std::filesystem::temp_directory_path() / "taskmill-brokers-XXXXXX").string();
@@ -48,6 +51,7 @@ class ThreeBrokers : public ::testing::Test {
       l.liveness = kLiveness;
       l.lease_ms = 10000;
       l.extra_args = {"--broker-id", id};
+      for (auto& a : ExtraArgs(id)) l.extra_args.push_back(std::move(a));
       auto ep = LaunchBroker(l, brokers_[id], [this] { return Logs(); });
       ASSERT_TRUE(ep.has_value()) << ep.error().message;
       endpoints_[id] = *ep;
@@ -350,6 +354,51 @@ TEST_F(ThreeBrokers, ABatchsFinallyTaskRunsOnceWhenItsTasksEndThroughTwoBrokers)
   ASSERT_TRUE(s && s->queues.size() == 1);
   EXPECT_EQ(s->queues[0].submitted, 65u);  // 64 members and the finally task, once
   EXPECT_EQ(s->queues[0].succeeded, 65u);
+}
+
+// Issue 22: broker A never sweeps for expired tasks within the test (--promote-ms 60000: once
+// at start), so a member of a batch watched through A expires on B or C.
+class ThreeBrokersExpiryElsewhere : public ThreeBrokers {
+ protected:
+  std::vector<std::string> ExtraArgs(const std::string& id) const override {
+    if (id == "A") return {"--promote-ms", "60000"};
+    return {};
+  }
+};
+
+// The expiry's outcome crosses the bus: A's subscriber hears task_failed with state expired,
+// and the fail_fast cancels it caused with the reason GET gives (batch_failed).
+TEST_F(ThreeBrokersExpiryElsewhere, AnExpiryOnAnotherBrokerReachesTheBatchsSubscriber) {
+  WireClient client(endpoints_.at("A").frontend);
+  protocol::Batch b;
+  b.subscribe = true;
+  b.batch.on_failure = "fail_fast";
+  // No worker anywhere serves "nowhere": late expires after 500 ms, idle would wait forever.
+  protocol::TaskSpec late = Spec("echo", R"("l")", "nowhere");
+  late.name = "late";
+  late.expires_in_ms = 500;
+  protocol::TaskSpec idle = Spec("echo", R"("i")", "nowhere");
+  idle.name = "idle";
+  b.batch.tasks = {late, idle};
+  auto reply = client.Call(b);
+  ASSERT_TRUE(reply && reply->batch) << (reply && reply->error ? reply->error->message : "");
+  std::map<std::string, std::string> seen;  // task name -> "type:state:error code"
+  std::string last;
+  while (last != "batch_completed") {
+    auto push = client.NextPush(15000);
+    ASSERT_TRUE(push) << "events stopped; last " << last;
+    auto* e = std::get_if<protocol::Event>(&*push);
+    if (e == nullptr) continue;
+    last = e->type;
+    if (!e->task_name.empty()) {
+      seen[e->task_name] = e->type + ":" + e->state + ":" + (e->error ? e->error->code : "");
+    }
+    if (last == "batch_completed") {
+      EXPECT_EQ(e->state, "failed");
+    }
+  }
+  EXPECT_EQ(seen["late"], "task_failed:expired:expired");
+  EXPECT_EQ(seen["idle"], "task_failed:cancelled:batch_failed");
 }
 
 }  // namespace
