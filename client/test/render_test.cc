@@ -251,5 +251,18 @@ TEST(BatchProgressTest, CountsFailuresForGoodNotRetries) {
   EXPECT_TRUE(p.finished());
 }
 
+TEST(BatchProgressTest, AnExpiredTaskCountsAsAFailure) {
+  // Issue 22: a member never started by its expires_in_ms ends task_failed, state expired.
+  BatchProgress p;
+  auto expired = Ev("task_failed", "late", "expired");
+  expired.error = protocol::TaskError{"expired", "not started before its deadline (expires_in_ms)",
+                                      false};
+  p.Apply(expired);
+  EXPECT_EQ(p.failed(), 1u);
+  EXPECT_EQ(EventLine(expired, p, 500),
+            "+0.5s task_failed late expired error expired: not started before its deadline "
+            "(expires_in_ms)");
+}
+
 }  // namespace
 }  // namespace taskmill::client::cli
