@@ -5,6 +5,7 @@
 // stopped with their real fencing tokens.
 
 #include <algorithm>
+#include <optional>
 
 #include "store/batch_resolver.h"
 #include "store_test_util.h"
@@ -17,13 +18,16 @@ using protocol::TaskState;
 class StoreExpiryPolicyTest : public StoreTest {
  protected:
   // Stores `tasks` (named, depends_on by name) as one batch under `on_failure`.
-  ResolvedBatch Stored(const std::string& on_failure, std::vector<protocol::TaskSpec> tasks) {
+  // `finally`: the batch's finally task, if any.
+  ResolvedBatch Stored(const std::string& on_failure, std::vector<protocol::TaskSpec> tasks,
+                       std::optional<protocol::TaskSpec> finally = std::nullopt) {
     protocol::BatchSpec b;
     b.tasks = std::move(tasks);
     auto r = ResolveBatch(b);
     EXPECT_TRUE(r.has_value());
     BatchSettings settings;
     settings.on_failure = on_failure;
+    settings.finally = std::move(finally);
     auto e = Await<EnqueueResult>(
         [&](auto cb) { store_->EnqueueBatch(r->batch_id, settings, r->tasks, cb); });
     EXPECT_TRUE(e.has_value()) << e.error().ToString();
@@ -209,6 +213,30 @@ TEST_F(StoreExpiryPolicyTest, FailFastExpiryByAClaimStopsWhatThatClaimLeasedWith
   EXPECT_EQ(StatsOf("default").stats.ready, 0u);
   EXPECT_EQ(RawInt({"EXISTS", prefix_ + "q:default:echo"}), 0);
   EXPECT_TRUE(ClaimOk(10).empty());
+}
+
+TEST_F(StoreExpiryPolicyTest, AFailFastExpiryAtAClaimEndsTheBatchAndStartsItsFinallyTask) {
+  // Everything left is queued: the claim's expiry cancels it all, the batch ends in that
+  // same call, and its finally task is stored with the summary (late's error included).
+  auto fin = Spec("wrap-up", 0, "ops");
+  fin.payload.clear();
+  fin.id = "fin-expiry";
+  fin.name = "finally";
+  auto late = Late("late");
+  late.priority = 9;
+  auto b = Stored(protocol::kOnFailureFailFast, {late, Named("a", {}, "nowhere")}, fin);
+  clock_.Advance(100);
+  auto r = ClaimMany({1});
+  ASSERT_EQ(r.expired.size(), 1u);
+  EXPECT_EQ(r.expired[0].fail_fast_cancelled, std::vector<std::string>{b.ids_by_name.at("a")});
+  ASSERT_EQ(r.batches.size(), 1u);
+  EXPECT_EQ(r.batches[0].state, "failed");
+  auto wrap = ClaimOk(10, {"ops"});
+  ASSERT_EQ(wrap.size(), 1u);
+  EXPECT_EQ(wrap[0].task_id, "fin-expiry");
+  std::string summary(wrap[0].payload.begin(), wrap[0].payload.end());
+  EXPECT_NE(summary.find("\"code\":\"expired\""), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\"cancelled\":1"), std::string::npos) << summary;
 }
 
 TEST_F(StoreExpiryPolicyTest, CancelDependentsExpiryCancelsOnlyTheDescendants) {
