@@ -217,6 +217,13 @@ class Client {
   // The same, subscribed to its events from the start, so no event is missed. When the
   // spec has no id, one is chosen here (the callback must be registered under it first).
   Result<SubscribedBatch> SubmitBatch(protocol::BatchSpec batch, EventCallback on_event);
+  // Adds tasks to a running batch (BATCH append_to): their names must be new to it, and their
+  // depends_on may name its tasks. Returns the batch's status, `tasks` holding every name.
+  // Errors: kNotFound (no such batch, or another key's), kConflict (it has ended, was
+  // cancelled, went over its budget or failed fast; or a name is taken), kInvalidArgument.
+  // A subscription to the batch sees the new tasks' events.
+  Result<protocol::BatchStatus> AppendToBatch(const std::string& batch_id,
+                                              std::vector<protocol::TaskSpec> tasks);
   Result<protocol::BatchStatus> GetBatch(const std::string& batch_id);
   Result<Subscription> Subscribe(const std::string& batch_id, EventCallback on_event);
 
