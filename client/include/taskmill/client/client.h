@@ -27,7 +27,7 @@ struct ClientOptions {
   // The broker's frontend (client) endpoint, or a comma-separated list of the frontends of
   // brokers sharing one Redis ("tcp://a:5555,tcp://b:5555"): the client starts at a random
   // one and, when it is lost or says GOAWAY, moves to the next and resends what is
-  // unanswered (docs/protocol.md, 9.3). Empty: the environment's TASKMILL_BROKER, else
+  // unanswered (docs/protocol-conversations.md, 9.3). Empty: the environment's TASKMILL_BROKER, else
   // kDefaultClientEndpoint (as the Python and Node clients and the CLI).
   std::string endpoint = {};
   // Deadline of every request, from the call until its reply. WAIT adds its own timeout.
