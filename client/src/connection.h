@@ -67,6 +67,8 @@ class Connection {
   // Times this connection moved to another broker endpoint (or reconnected after a
   // GOAWAY), and the endpoint it uses now (tests, diagnostics).
   uint64_t moves() const { return moves_.load(); }
+  // Handshakes the I/O thread has read from the socket monitor so far (tests, diagnostics).
+  uint64_t handshakes() const { return handshakes_.load(); }
   std::string current_endpoint();
   // Tests only: while held, the I/O thread leaves the socket monitor's events (handshakes,
   // disconnects) unread, as a busy machine may for a while; they are read once released.
@@ -181,8 +183,9 @@ class Connection {
   std::deque<Request> backlog_;            // taken from outbox_, not yet accepted by ZeroMQ
   std::map<uint64_t, Request> in_flight_;  // sent, awaiting their REPLY, by req_id
   bool heard_from_broker_ = false;         // true iff any broker message ever arrived
-  // ZMTP handshakes completed (1 + reconnects), including those of a broker left already.
-  uint64_t handshakes_ = 0;
+  // ZMTP handshakes completed (1 + reconnects), including those of a broker left already;
+  // written by the I/O thread (io_mu_), read by handshakes().
+  std::atomic<uint64_t> handshakes_{0};
   // Why the latest handshake failed (CURVE refused or mismatched); empty once one succeeds.
   std::string handshake_failure_;
   // libzmq drops an endpoint whose handshake failed and never retries it, so we reconnect

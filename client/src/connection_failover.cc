@@ -68,7 +68,7 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
       failed_cycles_ = 0;
       awaiting_handshake_ = false;
       ring_->Answered();
-      Log()->debug("connected to {} (handshake {})", at, handshakes_);
+      Log()->debug("connected to {} (handshake {})", at, handshakes_.load());
       // A new connection is a new ROUTER identity (and after a broker restart, a broker
       // that knows no subscriptions): renew them all.
       // RESULT pushes still expected went to the old identity: their waiters ask instead.

@@ -160,9 +160,10 @@ TEST(FailoverTest, SubscriptionsAreRenewedOnTheNewBroker) {
   auto subscribed = c->Call(subscribe, 8000);
   ASSERT_TRUE(subscribed) << subscribed.error().message;
   auto submitted = c->Call(OneTask("resize"), 8000);  // the GOAWAY comes with this one
-  ASSERT_TRUE(submitted) << submitted.error().message << " (requests at a: " << brokers.a.RequestCount()
-                         << ", at b: " << brokers.b.RequestCount() << ", first: " << brokers.first_was
-                         << ")";
+  ASSERT_TRUE(submitted) << submitted.error().message
+                         << " (requests at a: " << brokers.a.RequestCount()
+                         << ", at b: " << brokers.b.RequestCount()
+                         << ", first: " << brokers.first_was << ")";
   std::string other = brokers.first_was.load() == 'a' ? "b" : "a";
   FakeBroker& next = other == "a" ? brokers.a : brokers.b;
   ASSERT_TRUE(WaitUntil([&] { return RenewedOn(next, "batch-1"); }))
