@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace taskmill::broker {
 namespace {
 
@@ -56,6 +58,35 @@ TEST(BatchResolverTest, RejectsUnknownDuplicateAndMissingNames) {
   protocol::BatchSpec self;
   self.tasks = {Named("a", {"a"})};
   EXPECT_EQ(ResolveBatch(self).error().code, ErrorCode::kCycle);
+}
+
+TEST(BatchResolverTest, AnAppendNamesStoredParentsByTheirIdsAndKeepsNamesUnique) {
+  std::map<std::string, std::string> stored = {{"fetch", "ID-F"}, {"parse", "ID-P"}};
+  protocol::BatchSpec b;
+  b.append_to = "B1";
+  b.tasks = {Named("report", {"summary", "fetch"}), Named("summary", {"parse"})};
+  auto r = ResolveBatch(b, stored);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->batch_id, "B1");
+  ASSERT_EQ(r->tasks.size(), 2u);
+  EXPECT_EQ(r->tasks[0].name, "summary");
+  EXPECT_EQ(r->tasks[0].depends_on, std::vector<std::string>{"ID-P"});
+  EXPECT_EQ(r->tasks[1].depends_on,
+            (std::vector<std::string>{r->ids_by_name.at("summary"), "ID-F"}));
+  EXPECT_EQ(r->ids_by_name.size(), 2u);  // the new tasks only
+  for (const auto& t : r->tasks) EXPECT_EQ(t.batch_id, "B1");
+
+  protocol::BatchSpec taken;
+  taken.append_to = "B1";
+  taken.tasks = {Named("fetch")};
+  auto c = ResolveBatch(taken, stored);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(c.error().message, "batch task name 'fetch' is already in batch B1");
+  protocol::BatchSpec unknown;
+  unknown.append_to = "B1";
+  unknown.tasks = {Named("x", {"ghost"})};
+  EXPECT_EQ(ResolveBatch(unknown, stored).error().code, ErrorCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -198,8 +198,9 @@ class FakeTaskStore : public TaskStore {
     Later(std::move(cb), std::move(result));
   }
   void Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb,
-              std::string owner = "") override {
+              std::string owner = "", std::string batch = "") override {
     (void)owner;
+    (void)batch;
     ++calls_.cancel;
     order_.push_back("cancel");
     CancelResult result;

@@ -255,6 +255,7 @@ Result<void> ValidateBatchSpec(const protocol::BatchSpec& batch) {
   }
   if (batch.tasks.empty()) return Invalid("tasks", "a batch needs at least one task");
   if (auto r = protocol::ValidateOnFailure(batch.on_failure, "on_failure"); !r) return r;
+  if (auto r = protocol::ValidateBatchAppend(batch, "batch"); !r) return r;
   // The broker's words (it checks them before copying the labels into every task).
   if (auto r = protocol::ValidateLabels(batch.labels, "batch.labels",
                                         protocol::SpecLimits{}.max_labels,
@@ -278,7 +279,10 @@ Result<void> ValidateBatchSpec(const protocol::BatchSpec& batch) {
     for (size_t j = 0; j < deps.size(); ++j) {
       std::string path = "tasks[" + std::to_string(i) + "].depends_on[" + std::to_string(j) + "]";
       if (deps[j] == batch.tasks[i].name) return Invalid(path, "a task cannot depend on itself");
-      if (!names.count(deps[j])) return Invalid(path, "unknown task '" + deps[j] + "'");
+      // Appending: a parent may be a task already in the batch (the broker knows them).
+      if (!names.count(deps[j]) && batch.append_to.empty()) {
+        return Invalid(path, "unknown task '" + deps[j] + "'");
+      }
     }
   }
   if (auto cycle = FindCycle(batch); !cycle.empty()) {
@@ -295,7 +299,8 @@ Result<void> ValidateBatchSpec(const protocol::BatchSpec& batch) {
   return {};
 }
 
-Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text) {
+Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text,
+                                           const std::string& append_to) {
   json doc;
   try {
     doc = json::parse(json_text);
@@ -358,16 +363,17 @@ Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text) {
     if (!spec) return std::unexpected(spec.error());
     batch.tasks.push_back(std::move(*spec));
   }
+  batch.append_to = append_to;
   if (auto r = ValidateBatchSpec(batch); !r) return std::unexpected(r.error());
   return batch;
 }
 
-Result<protocol::BatchSpec> LoadBatchFile(const std::string& path) {
+Result<protocol::BatchSpec> LoadBatchFile(const std::string& path, const std::string& append_to) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return MakeError(ErrorCode::kNotFound, path + ": cannot read the file");
   std::ostringstream text;
   text << in.rdbuf();
-  auto batch = ParseBatchFile(text.str());
+  auto batch = ParseBatchFile(text.str(), append_to);
   if (!batch) return MakeError(batch.error().code, path + ": " + batch.error().message);
   return batch;
 }

@@ -353,11 +353,19 @@ Result<protocol::BatchStatus> Client::SubmitBatch(protocol::BatchSpec batch) {
   return std::move(*reply->batch);
 }
 
+Result<protocol::BatchStatus> Client::AppendToBatch(const std::string& batch_id,
+                                                    std::vector<protocol::TaskSpec> tasks) {
+  protocol::BatchSpec batch;
+  batch.append_to = batch_id;
+  batch.tasks = std::move(tasks);
+  return SubmitBatch(std::move(batch));
+}
+
 Result<SubscribedBatch> Client::SubmitBatch(protocol::BatchSpec batch, EventCallback on_event) {
-  if (batch.id.empty()) batch.id = NewId();
+  if (batch.id.empty() && batch.append_to.empty()) batch.id = NewId();
   if (auto valid = ValidateBatchSpec(batch); !valid) return std::unexpected(valid.error());
-  uint64_t sub_id = connection_->AddSubscription(batch.id, std::move(on_event));
-  std::string batch_id = batch.id;
+  std::string batch_id = batch.append_to.empty() ? batch.id : batch.append_to;
+  uint64_t sub_id = connection_->AddSubscription(batch_id, std::move(on_event));
   protocol::Batch request;
   request.batch = std::move(batch);
   request.request_id = NewRequestId();  // the same on every resend: stored once

@@ -152,6 +152,23 @@ TEST(BatchFileTest, ACycleIsRefusedWithItsPath) {
   EXPECT_EQ(r.error().message, "tasks: dependency cycle a -> c -> b -> a");
 }
 
+TEST(BatchFileTest, AnAppendFileMayNameTheBatchsTasksButNotItsSettings) {
+  // `taskmill batch append ID FILE`: a parent outside the file is one of the batch's.
+  auto b = ParseBatchFile(
+      R"({"tasks": [{"name": "report", "type": "t", "depends_on": ["fetch"]}]})", "B1");
+  ASSERT_TRUE(b.has_value()) << b.error().ToString();
+  EXPECT_EQ(b->append_to, "B1");
+  EXPECT_EQ(b->tasks[0].depends_on, std::vector<std::string>{"fetch"});
+  // Without append_to the same file names an unknown task.
+  EXPECT_FALSE(ParseBatchFile(
+      R"({"tasks": [{"name": "report", "type": "t", "depends_on": ["fetch"]}]})").has_value());
+  auto fin = ParseBatchFile(R"({"finally": {"type": "t"}, "tasks": [{"name": "a", "type": "t"}]})",
+                            "B1");
+  ASSERT_FALSE(fin.has_value());
+  EXPECT_EQ(fin.error().message,
+            "batch.finally: must be unset when append_to is set (the batch's own applies)");
+}
+
 TEST(BatchFileTest, BrokenJsonSaysWhere) {
   auto r = ParseBatchFile("{\"tasks\": [\n  {\"name\": }]}");
   ASSERT_FALSE(r);
@@ -175,6 +192,10 @@ TEST(BatchFileTest, TheExampleFilesAreValid) {
     auto r = LoadBatchFile(std::string(TASKMILL_SOURCE_DIR) + "/client/examples/" + name);
     EXPECT_TRUE(r) << name << ": " << r.error().ToString();
   }
+  // The README's `batch append` example, for the demo batch.
+  auto append = LoadBatchFile(std::string(TASKMILL_SOURCE_DIR) + "/examples/demo-append.json",
+                              "some-batch");
+  EXPECT_TRUE(append) << append.error().ToString();
 }
 
 }  // namespace

@@ -58,7 +58,7 @@ TEST(CliTest, UsageErrorsExitTwoAndNameTheProblem) {
   ExpectUsage({"wait", "--wait-timeout-ms", "x", "id"}, "--wait-timeout-ms");
   ExpectUsage({"cancel"}, "give task ids or --batch");
   ExpectUsage({"cancel", "a", "--batch", "b"}, "give task ids or --batch");
-  ExpectUsage({"batch"}, "give run, status, watch, cancel or list");
+  ExpectUsage({"batch"}, "give run, status, watch, cancel, list or append");
   ExpectUsage({"batch", "fly"}, "unknown operation 'fly'");
   ExpectUsage({"batch", "list", "--state", "done"}, "allowed: running, succeeded, partial, failed");
   ExpectUsage({"list", "--state", "queued"}, "list: give --queue");

@@ -116,6 +116,16 @@ std::vector<Sample> SampleMessages() {
     fin.type = "report";
     b.finally = fin;
     out.push_back({"batch_finally", Batch{21, b, true, ""}});
+    // Issue 22: tasks added to a running batch (BatchSpec.append_to, after finally); a new
+    // task's parent may be a task already in it, by name.
+    BatchSpec app;
+    TaskSpec more;
+    more.name = "publish";
+    more.type = "exec";
+    more.depends_on = {"report"};
+    app.tasks = {more};
+    app.append_to = "01JD00000000000000000000B1";
+    out.push_back({"batch_append", Batch{22, app, false, ""}});
   }
   out.push_back(
       {"wait", Wait{4, {"01JD0000000000000000000001", "01JD0000000000000000000002"}, 5000}});

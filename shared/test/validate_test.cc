@@ -249,6 +249,34 @@ TEST(ValidateBatchPolicy, OnFailureIsOneOfThreeAndTheErrorNamesThem) {
   }
 }
 
+TEST(ValidateBatchPolicy, AnAppendLeavesTheBatchsOwnSettingsUnset) {
+  BatchSpec b;
+  EXPECT_TRUE(ValidateBatchAppend(b, "batch").has_value());  // no append_to: not judged
+  b.append_to = "B1";
+  b.labels = {{"stage", "two"}};
+  EXPECT_TRUE(ValidateBatchAppend(b, "batch").has_value());
+  auto why = [](BatchSpec s) {
+    auto r = ValidateBatchAppend(s, "batch");
+    return r ? std::string("(valid)") : r.error().message;
+  };
+  const std::string tail = ": must be unset when append_to is set (the batch's own applies)";
+  BatchSpec x = b;
+  x.id = "B2";
+  EXPECT_EQ(why(x), "batch.id" + tail);
+  x = b;
+  x.budget = {{"usd", 1.0}};
+  EXPECT_EQ(why(x), "batch.budget" + tail);
+  x = b;
+  x.on_failure = "continue";
+  EXPECT_EQ(why(x), "batch.on_failure" + tail);
+  x = b;
+  x.finally = TaskSpec{};
+  EXPECT_EQ(why(x), "batch.finally" + tail);
+  x = b;
+  x.append_to = "has space";
+  EXPECT_NE(why(x).find("batch.append_to"), std::string::npos) << why(x);
+}
+
 TEST(ValidateBatchPolicy, AFinallyTaskHasNoParentsPayloadOrDelay) {
   TaskSpec f;
   f.type = "report";

@@ -185,6 +185,82 @@ TEST_F(ThreeBrokers, EveryBatchEventOfABatchRunThroughAnotherBrokerArrives) {
             (std::vector<std::string>{"task_started", "task_progress", "task_failed"}));
 }
 
+// BATCH append_to through another broker than the subscriber's: the subscriber on A sees the
+// appended task's events by name and the new total, and the batch ends only with it.
+TEST_F(ThreeBrokers, TasksAppendedThroughAnotherBrokerReachTheBatchsSubscriber) {
+  WireClient client(endpoints_.at("A").frontend);
+  protocol::Batch b;
+  b.subscribe = true;
+  protocol::TaskSpec first = Spec("echo", R"("1")");
+  first.name = "first";
+  b.batch.tasks = {first};
+  auto reply = client.Call(b);
+  ASSERT_TRUE(reply && reply->batch && !reply->error);
+  const std::string id = reply->batch->id;
+
+  WireClient other(endpoints_.at("B").frontend);
+  protocol::Batch more;
+  protocol::TaskSpec second = Spec("echo", R"("2")");
+  second.name = "second";
+  second.depends_on = {"first"};
+  more.batch.append_to = id;
+  more.batch.tasks = {second};
+  auto appended = other.Call(more);
+  ASSERT_TRUE(appended && appended->batch && !appended->error)
+      << (appended && appended->error ? appended->error->message : "no reply");
+  EXPECT_EQ(appended->batch->total, 2u);
+  EXPECT_TRUE(appended->batch->tasks.contains("second"));
+
+  // A raw worker on C: PROGRESS, then DONE, for each task it is given.
+  WireClient worker(endpoints_.at("C").backend);
+  protocol::Ready ready;
+  ready.worker_id = "raw-append";
+  ready.queues = {"default"};
+  ready.concurrency = 2;
+  auto rf = protocol::Encode(protocol::Message{ready});
+  worker.SendRaw({rf.version, rf.command, rf.body});
+  size_t done = 0;
+  int64_t deadline = WallMs() + 20000;
+  while (done < 2 && WallMs() < deadline) {
+    auto msg = worker.Receive(200);
+    if (!msg) continue;
+    auto* task = std::get_if<protocol::TaskMsg>(&*msg);
+    if (task == nullptr) continue;
+    protocol::Progress p{task->task_id, task->token, 0.5, "half way"};
+    auto pf = protocol::Encode(protocol::Message{p});
+    worker.SendRaw({pf.version, pf.command, pf.body});
+    protocol::Done d;
+    d.task_id = task->task_id;
+    d.token = task->token;
+    d.ok = true;
+    auto df = protocol::Encode(protocol::Message{d});
+    worker.SendRaw({df.version, df.command, df.body});
+    ++done;
+  }
+  ASSERT_EQ(done, 2u) << "the raw worker on C got " << done << " tasks";
+
+  std::map<std::string, std::vector<std::string>> per_task;
+  uint32_t total = 0;
+  std::string last;
+  while (last != "batch_completed") {
+    auto push = client.NextPush(15000);
+    ASSERT_TRUE(push) << "events stopped; last " << last;
+    auto* e = std::get_if<protocol::Event>(&*push);
+    if (e == nullptr) continue;
+    last = e->type;
+    total = std::max(total, e->total);
+    if (!e->task_id.empty()) per_task[e->task_name].push_back(e->type);
+    if (last == "batch_completed") {
+      EXPECT_EQ(e->state, "succeeded");
+      EXPECT_EQ(e->done, 2u);
+    }
+  }
+  EXPECT_EQ(total, 2u);
+  EXPECT_EQ(per_task["second"],
+            (std::vector<std::string>{"task_started", "task_progress", "task_completed"}));
+  EXPECT_FALSE(per_task.contains("")) << "an event without its task's name";
+  }
+
 TEST_F(ThreeBrokers, StatsThroughAnyBrokerListsEveryBrokersWorkersUntilOneDies) {
   StartWorker("A", "wa", 2);
   StartWorker("C", "wc", 3);

@@ -442,7 +442,7 @@ void TaskLifecycle::Promote(uint32_t limit) {
 // ---- cancels and dead letters ----
 
 void TaskLifecycle::Cancel(std::vector<std::string> ids, std::string reason, std::string owner,
-                           Callback<CancelResult> done) {
+                           Callback<CancelResult> done, std::string batch) {
   store_.Cancel(
       std::move(ids), reason,
       [this, reason, done = std::move(done)](Result<CancelResult> r) {
@@ -470,7 +470,7 @@ void TaskLifecycle::Cancel(std::vector<std::string> ids, std::string reason, std
         PublishBatches(r->batches);
         done(std::move(r));
       },
-      std::move(owner));
+      std::move(owner), std::move(batch));
 }
 
 void TaskLifecycle::RetryDead(std::string queue, std::vector<std::string> ids, uint32_t limit,

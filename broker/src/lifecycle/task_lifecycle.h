@@ -83,9 +83,9 @@ class TaskLifecycle {
   // last result arriving with its BYE is not fenced off), except those of the task ids in
   // `keep` (a worker that registered here with them in its READY `running`).
   void ReleaseWorker(const std::string& worker_id, std::vector<std::string> keep = {});
-  // Cancels now; `done` runs after the outcomes were published.
+  // Cancels now; `done` runs after the outcomes were published. `batch`: see Store::Cancel.
   void Cancel(std::vector<std::string> ids, std::string reason, std::string owner,
-              Callback<CancelResult> done);
+              Callback<CancelResult> done, std::string batch = "");
   // Dead letters back to ready; `done` gets the ids retried.
   void RetryDead(std::string queue, std::vector<std::string> ids, uint32_t limit,
                  Callback<std::vector<std::string>> done);

@@ -1,7 +1,10 @@
 -- cancel.lua: cancels tasks by id.
 --
 -- KEYS[1], ARGV[1]: see prelude.lua. ARGV[2]: a msgpack map:
--- {reason, owner ("" = any), ids = task ids}
+-- {reason, owner ("" = any), ids = task ids, batch (optional)}
+-- batch: a CANCEL of a whole batch (its ids are those the broker read): the batch is marked
+--   cancelled (batch:<id> cx = 1, so enqueue.lua appends nothing more to it) and a member
+--   not among `ids` (appended since that read) is cancelled too, its item after the others.
 -- A task owned by someone else than a non-empty owner is reported not_found, untouched.
 -- queued / delayed / blocked: cancelled at once (removed from its zset, state cancelled,
 --   reason recorded, joins done:<queue>) and its unfinished descendants cancelled
@@ -16,8 +19,20 @@
 
 local reason = A.reason or 'cancelled'
 local owner = A.owner or ''
+local ids = A.ids or {}
+if A.batch and A.batch ~= '' then
+  local bk = batch_key(A.batch)
+  if redis.call('HGET', bk, 'state') == 'running' then
+    redis.call('HSET', bk, 'cx', '1')
+    local asked = {}
+    for _, id in ipairs(ids) do asked[id] = true end
+    for _, id in ipairs(redis.call('SMEMBERS', bk .. ':tasks')) do
+      if not asked[id] then ids[#ids + 1] = id end
+    end
+  end
+end
 local out = {}
-for i, id in ipairs(A.ids or {}) do
+for i, id in ipairs(ids) do
   local t = load(id)
   if t and owner ~= '' and t.owner ~= owner then t = nil end
   if not t then

@@ -6,6 +6,17 @@
 --   budget     {cost name = limit (decimal string)} of the batch
 --   onf        (optional) the batch's on_failure, continue or fail_fast (batch:<id> field onf;
 --     absent: cancel_dependents): member_died in lib/prelude.lua reads it
+--   app        (optional) N >= 1: append the items to the running batch `batch` (BATCH
+--     append_to, issue 22) instead of storing a new one, the batch then holding at most N
+--     tasks (TM_INVALID_ARGUMENT past it); budget, onf and fin are the batch's own and not
+--     sent. Refused (TM_NOT_FOUND) when the batch does not exist or is another
+--     owner's, and (TM_CONFLICT) when it has ended, was cancelled (field cx, cancel.lua), went
+--     over its budget, fired fail_fast, or already has one of the items' names. The items
+--     carry the batch's owner (the broker reads it: an admin's append adds tasks the batch's
+--     owner still owns); batch:<id> total grows by their number. A parent already ended
+--     counts as enqueue counts it for any task (succeeded: satisfied; cancelled: the child is
+--     cancelled), except that a failed or expired one under on_failure continue is an ended
+--     parent whose error the child receives (claim.lua perr), as member_died would have done.
 --   fin        (optional) the batch's finally task {id, spec (record bytes, batch ""), queue,
 --     type, prio}: kept in batch:<id> (fid, fspec, fq, ft, fp) until the batch ends, when
 --     start_finally (lib/prelude.lua) stores it; TM_CONFLICT if task:<id> exists
@@ -117,6 +128,46 @@ do
   end
 end
 
+-- Appending to a running batch: judged before anything is written.
+local appending = batch ~= '' and (tonumber(A.app) or 0) > 0
+local onf = ''
+if appending then
+  local bk = batch_key(batch)
+  local h = redis.call('HMGET', bk, 'state', 'owner', 'onf', 'budget_exceeded', 'cx',
+                       'n:failed', 'n:expired', 'total')
+  local owner = h[2] or ''
+  if not h[1] or (items[1] and items[1].owner ~= '' and items[1].owner ~= owner) then
+    return redis.error_reply('TM_NOT_FOUND batch ' .. batch .. ' not found')
+  end
+  onf = h[3] or ''
+  local why = nil
+  if h[1] ~= 'running' then
+    why = 'has ended (' .. h[1] .. ')'
+  elseif h[5] then
+    why = 'was cancelled'
+  elseif h[4] == '1' then
+    why = 'went over its budget'
+  elseif onf == 'fail_fast' and (tonumber(h[6]) or 0) + (tonumber(h[7]) or 0) > 0 then
+    why = 'failed fast (on_failure fail_fast: one of its tasks died)'
+  end
+  if why then
+    return redis.error_reply('TM_CONFLICT batch ' .. batch .. ' ' .. why ..
+                             ': no tasks can be added')
+  end
+  local total = (tonumber(h[8]) or 0) + n
+  if total > tonumber(A.app) then
+    return redis.error_reply('TM_INVALID_ARGUMENT batch ' .. batch .. ' would hold ' ..
+                             total .. ' tasks, over the limit of ' .. A.app ..
+                             ' (--max-batch-tasks)')
+  end
+  for _, it in ipairs(items) do
+    if redis.call('HEXISTS', bk .. ':names', it.name) == 1 then
+      return redis.error_reply('TM_CONFLICT batch task name \'' .. it.name ..
+                               '\' is already in batch ' .. batch)
+    end
+  end
+end
+
 -- A schedule's tick: claimed (compare-and-set of next_run) in this same call as its task is
 -- stored, so a broker that claims it cannot fail to store it, and one that lost it stores
 -- nothing.
@@ -182,7 +233,9 @@ for i, it in ipairs(items) do
   if not item_error[i] then in_call[it.id] = true end
 end
 
-if batch ~= '' then
+if appending then
+  redis.call('HINCRBY', batch_key(batch), 'total', n)
+elseif batch ~= '' then
   local bk = batch_key(batch)
   if redis.call('EXISTS', bk) == 1 then
     return redis.error_reply('TM_CONFLICT batch ' .. batch .. ' exists')
@@ -237,14 +290,16 @@ for i, it in ipairs(items) do
       redis.call('SADD', batch_key(batch) .. ':tasks', it.id)
       if it.name ~= '' then redis.call('HSET', batch_key(batch) .. ':names', it.name, it.id) end
     end
-    -- Parents: succeeded ones are satisfied; a failed or cancelled one dooms the child.
+    -- Parents: succeeded ones are satisfied; a failed or cancelled one dooms the child, but
+    -- for a failed or expired one in a continue batch (appending), which has simply ended.
     local pending, doomed = 0, false
     for _, d in ipairs(it.deps) do
       local dk = task_key(d)
       local ps = redis.call('HGET', dk, 'state')
-      if ps == 'failed' or ps == 'cancelled' or ps == 'expired' then
+      local died = ps == 'failed' or ps == 'expired'
+      if ps == 'cancelled' or (died and onf ~= 'continue') then
         doomed = true
-      elseif ps ~= 'succeeded' then
+      elseif ps ~= 'succeeded' and not died then
         pending = pending + 1
         redis.call('SADD', deps_key(d), it.id)
         redis.call('HSET', dk, 'kids', '1')

@@ -43,14 +43,22 @@ void BatchEvents::Subscribe(const std::string& identity, const protocol::BatchSt
     by_subscriber_[identity].insert(batch.id);
     ++subscriptions_;
   }
-  w.total = batch.total;
+  Learn(batch.id, w, batch);
+}
+
+void BatchEvents::Learn(const std::string& batch_id, Watch& w, const protocol::BatchStatus& b) {
+  w.total = std::max(w.total, b.total);
   // Already watched with every name (another subscriber, or a repeated SUBSCRIBE): the
   // names are known, so a repeat costs nothing per task.
-  if (w.names.size() >= batch.tasks.size()) return;
-  for (const auto& [name, id] : batch.tasks) {
+  if (w.names.size() >= b.tasks.size()) return;
+  for (const auto& [name, id] : b.tasks) {
     w.names[id] = name;
-    batch_of_[id] = batch.id;
+    batch_of_[id] = batch_id;
   }
+}
+
+void BatchEvents::TasksAdded(const protocol::BatchStatus& batch) {
+  if (Watch* w = Find(batch.id)) Learn(batch.id, *w, batch);
 }
 
 void BatchEvents::Unsubscribe(const std::string& identity, const std::string& batch_id) {
@@ -126,6 +134,8 @@ void BatchEvents::Reread(const std::string& id) {
       Forget(id);  // expired or purged: nothing will ever change it again
     } else if ((*r)->state != "running") {
       EmitBatchChanges({**r});  // sends batch_completed and forgets it
+    } else {
+      Learn(id, *Find(id), **r);  // tasks appended since (BATCH append_to)
     }
   });
 }
@@ -151,6 +161,11 @@ void BatchEvents::TaskStarted(const protocol::TaskMsg& task) {
   if (task.batch_id.empty()) return;
   Watch* w = Find(task.batch_id);
   if (w == nullptr) return;
+  // A task appended through another broker, started before its names were read: its TASK
+  // names it, so its later events (progress, end) carry the name too.
+  if (!task.name.empty() && w->names.emplace(task.task_id, task.name).second) {
+    batch_of_[task.task_id] = task.batch_id;
+  }
   protocol::Event e;
   e.type = "task_started";
   e.task_id = task.task_id;
@@ -262,6 +277,12 @@ void BatchEvents::EmitBatchChanges(const BatchChanges& batches) {
   for (const auto& b : batches) {
     Watch* w = Find(b.id);
     if (w == nullptr) continue;
+    // Tasks were appended (through another broker, or before this one subscribed): their
+    // names are read, so their events carry them.
+    if (b.total > w->total) {
+      w->total = b.total;
+      if (b.state == "running") Reread(b.id);
+    }
     protocol::Event progress;
     progress.type = "batch_progress";
     progress.state = b.state;

@@ -44,6 +44,10 @@ class BatchEvents : public LifecycleObserver {
   bool AnyWatched() const { return !batches_.empty(); }
 
   void BatchStarted(const protocol::BatchStatus& batch);
+  // Tasks appended to `batch` (BATCH append_to) through this broker: its watch learns their
+  // names (batch.tasks holds them) at once. Elsewhere a watch learns them when the batch's
+  // larger total reaches it (BatchesChanged re-reads the batch).
+  void TasksAdded(const protocol::BatchStatus& batch);
   void TaskStarted(const protocol::TaskMsg& task) override;
   void TaskProgressed(const std::string& task_id, double fraction,
                       const std::string& message) override;
@@ -78,6 +82,8 @@ class BatchEvents : public LifecycleObserver {
   // The watched batch a task belongs to (its id in `batch_id`), or null.
   Watch* FindByTask(const std::string& task_id, std::string& batch_id);
 
+  // Adds the names of `b` that `w` lacks; total = the larger.
+  void Learn(const std::string& batch_id, Watch& w, const protocol::BatchStatus& b);
   // New aggregate states (BatchesChanged without noting them as recent: the sweep's re-reads).
   void EmitBatchChanges(const BatchChanges& batches);
   void Reread(const std::string& id);

@@ -23,6 +23,17 @@ auto Log() {
   return log;
 }
 
+// The first item error of an all-or-nothing batch call, as the reply names it.
+std::optional<Error> ItemError(const EnqueueResult& r) {
+  for (size_t i = 0; i < r.items.size(); ++i) {
+    if (r.items[i].error) {
+      return Error{r.items[i].error->code,
+                   "batch.tasks[" + std::to_string(i) + "]: " + r.items[i].error->message};
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch) {
@@ -46,11 +57,14 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
                                         ctx_.events.watched_tasks(), spec.tasks.size());
     if (!ok) return ReplyError(identity, batch.req_id, ok.error());
   }
+  auto warnings = UnservedTypeWarnings(ctx_.workers, spec.tasks, ServedByOtherBrokers());
+  if (!spec.append_to.empty()) {
+    return AppendToBatch(identity, batch, std::move(request), std::move(warnings));
+  }
   protocol::CostMap budget = spec.budget;
   std::string on_failure = spec.on_failure;
   std::optional<protocol::TaskSpec> finally = std::move(spec.finally);
   if (finally && finally->id.empty()) finally->id = NewId();
-  auto warnings = UnservedTypeWarnings(ctx_.workers, spec.tasks, ServedByOtherBrokers());
   auto resolved = ResolveBatch(std::move(spec));
   if (!resolved) return ReplyError(identity, batch.req_id, resolved.error());
   protocol::BatchStatus status;
@@ -83,14 +97,7 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
           return ReplayBatch(identity, req_id, subscribe, std::move(r->replayed_batch),
                              std::move(warnings), owner);
         }
-        for (size_t i = 0; i < r->items.size(); ++i) {
-          if (r->items[i].error) {
-            return ReplyError(
-                identity, req_id,
-                Error{r->items[i].error->code,
-                      "batch.tasks[" + std::to_string(i) + "]: " + r->items[i].error->message});
-          }
-        }
+        if (auto e = ItemError(*r)) return ReplyError(identity, req_id, *e);
         for (const auto& b : r->batches) {
           if (b.id != status.id) continue;
           auto names = std::move(status.tasks);
@@ -106,6 +113,66 @@ void ClientService::OnBatch(const std::string& identity, protocol::Batch& batch)
         ctx_.events.BatchStarted(status);
       },
       std::move(request));
+}
+
+void ClientService::AppendToBatch(const std::string& identity, protocol::Batch& batch,
+                                  RequestKey request, std::vector<std::string> warnings) {
+  std::string batch_id = batch.batch.append_to;
+  Reads().GetOwnedBatch(
+      batch_id,
+      [this, identity, req_id = batch.req_id, subscribe = batch.subscribe,
+       spec = std::move(batch.batch), request = std::move(request), owner = OwnerFilter(),
+       warnings = std::move(warnings)](Result<std::optional<OwnedBatch>> r) mutable {
+        if (!r) return ReplyError(identity, req_id, r.error());
+        if (!*r) {
+          return ReplyError(identity, req_id,
+                            Error{ErrorCode::kNotFound, "no batch " + spec.append_to});
+        }
+        protocol::BatchStatus status = std::move((*r)->status);
+        // The new tasks are the batch owner's, also when an admin appends them.
+        std::string batch_owner = std::move((*r)->owner);
+        if (status.state != "running") {
+          return ReplyError(identity, req_id,
+                            Error{ErrorCode::kConflict, "batch " + status.id + " has ended (" +
+                                                            status.state +
+                                                            "): no tasks can be added"});
+        }
+        auto resolved = ResolveBatch(std::move(spec), status.tasks);
+        if (!resolved) return ReplyError(identity, req_id, resolved.error());
+        BatchSettings settings;
+        settings.append = true;
+        settings.append_max = ctx_.options.max_batch_tasks;
+        for (const auto& [name, id] : resolved->ids_by_name) status.tasks[name] = id;
+        std::string id = status.id;
+        ctx_.lifecycle.SubmitBatch(
+            std::move(id), std::move(settings), std::move(resolved->tasks), std::move(batch_owner),
+            [this, identity, req_id, subscribe, status = std::move(status), owner,
+             warnings = std::move(warnings)](Result<EnqueueResult> stored) mutable {
+              if (!stored) return ReplyError(identity, req_id, stored.error());
+              if (!stored->replayed_batch.empty()) {
+                return ReplayBatch(identity, req_id, subscribe,
+                                   std::move(stored->replayed_batch), std::move(warnings), owner);
+              }
+              if (auto e = ItemError(*stored)) return ReplyError(identity, req_id, *e);
+              for (const auto& b : stored->batches) {
+                if (b.id != status.id) continue;
+                auto names = std::move(status.tasks);
+                status = b;
+                status.tasks = std::move(names);
+              }
+              // Watchers here learn the new names at once (those on other brokers when the
+              // batch's new total reaches them: BatchEvents::BatchesChanged).
+              ctx_.events.TasksAdded(status);
+              if (subscribe) ctx_.events.Subscribe(identity, status);
+              protocol::Reply reply;
+              reply.req_id = req_id;
+              reply.batch = std::move(status);
+              reply.warnings = std::move(warnings);
+              Reply(identity, std::move(reply));
+            },
+            std::move(request));
+      },
+      OwnerFilter());
 }
 
 void ClientService::ReplayBatch(const std::string& identity, uint64_t req_id, bool subscribe,

@@ -566,7 +566,7 @@ void ClientService::OnCancel(const std::string& identity, protocol::Cancel& canc
             return ReplyError(identity, req_id, Error{ErrorCode::kNotFound, "no batch " + id});
           std::vector<std::string> ids;
           for (const auto& [name, task_id] : (*r)->tasks) ids.push_back(task_id);
-          CancelIds(identity, req_id, std::move(ids), reason, owner);
+          CancelIds(identity, req_id, std::move(ids), reason, owner, id);
         },
         owner);
     return;
@@ -611,10 +611,11 @@ void ClientService::OnComplete(const std::string& identity, protocol::Complete& 
 
 void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
                               std::vector<std::string> ids, const std::string& reason,
-                              const std::string& owner) {
+                              const std::string& owner, const std::string& batch) {
   // The lifecycle layer publishes what changed (ends, batch counts, workers to tell).
-  ctx_.lifecycle.Cancel(std::move(ids), reason, owner, [this, identity,
-                                                        req_id](Result<CancelResult> r) {
+  ctx_.lifecycle.Cancel(
+      std::move(ids), reason, owner,
+      [this, identity, req_id](Result<CancelResult> r) {
     if (!r) return ReplyError(identity, req_id, r.error());
     protocol::Reply reply;
     reply.req_id = req_id;
@@ -628,7 +629,8 @@ void ClientService::CancelIds(const std::string& identity, uint64_t req_id,
     }
     reply.count = static_cast<uint32_t>(reply.ids.size());
     Reply(identity, std::move(reply));
-  });
+      },
+      batch);
 }
 
 void ClientService::OnStats(const std::string& identity, const protocol::Stats& stats) {

@@ -71,6 +71,11 @@ class ClientService {
   void OnWait(const std::string& identity, protocol::Wait& wait);
   void OnGet(const std::string& identity, protocol::Get& get);
   void OnBatch(const std::string& identity, protocol::Batch& batch);
+  // A checked BATCH with append_to: the batch read (owner filter: the batch's owner or an
+  // admin), its names given to ResolveBatch, the new tasks stored by enqueue.lua, which
+  // judges again, atomically, whether the batch still takes them.
+  void AppendToBatch(const std::string& identity, protocol::Batch& batch, RequestKey request,
+                     std::vector<std::string> warnings);
   // A BATCH whose request_id was seen: answered with the first call's batch, read again
   // (`owner`: the caller's owner filter); subscribed here too when asked.
   void ReplayBatch(const std::string& identity, uint64_t req_id, bool subscribe,
@@ -78,8 +83,10 @@ class ClientService {
                    const std::string& owner);
   void OnSubscribe(const std::string& identity, const protocol::Subscribe& subscribe);
   void OnCancel(const std::string& identity, protocol::Cancel& cancel);
+  // `batch`: a CANCEL of that batch, `ids` its members (Store::Cancel).
   void CancelIds(const std::string& identity, uint64_t req_id, std::vector<std::string> ids,
-                 const std::string& reason, const std::string& owner);
+                 const std::string& reason, const std::string& owner,
+                 const std::string& batch = "");
   void OnStats(const std::string& identity, const protocol::Stats& stats);
   void OnDlq(const std::string& identity, protocol::Dlq& dlq);
   void OnComplete(const std::string& identity, protocol::Complete& complete);

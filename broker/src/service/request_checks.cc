@@ -94,6 +94,7 @@ Result<void> CheckBatch(protocol::BatchSpec& batch, const BrokerOptions& o) {
     if (auto r = protocol::ValidateName(batch.id, "batch.id"); !r) return r;
   }
   if (auto r = protocol::ValidateOnFailure(batch.on_failure, "batch.on_failure"); !r) return r;
+  if (auto r = protocol::ValidateBatchAppend(batch, "batch"); !r) return r;
   for (const auto& [name, limit] : batch.budget) {
     if (auto r = protocol::ValidateName(name, "batch.budget"); !r) return r;
     // NaN passes a `limit <= 0` test and would disable the budget.

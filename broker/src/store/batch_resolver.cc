@@ -42,12 +42,15 @@ struct Walker {
 
 }  // namespace
 
-Result<ResolvedBatch> ResolveBatch(protocol::BatchSpec batch) {
+Result<ResolvedBatch> ResolveBatch(protocol::BatchSpec batch,
+                                   const std::map<std::string, std::string>& existing) {
   if (batch.tasks.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "a batch needs at least one task");
   }
   ResolvedBatch out;
-  out.batch_id = batch.id.empty() ? NewId() : batch.id;
+  out.batch_id = !batch.append_to.empty() ? batch.append_to
+                 : batch.id.empty()          ? NewId()
+                                             : batch.id;
   std::unordered_map<std::string, size_t> index;
   for (size_t i = 0; i < batch.tasks.size(); ++i) {
     const auto& t = batch.tasks[i];
@@ -59,8 +62,22 @@ Result<ResolvedBatch> ResolveBatch(protocol::BatchSpec batch) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "batch task name '" + t.name + "' is used twice");
     }
+    if (existing.contains(t.name)) {
+      return MakeError(ErrorCode::kConflict, "batch task name '" + t.name +
+                                                 "' is already in batch " + out.batch_id);
+    }
   }
-  for (const auto& t : batch.tasks) {
+  // Parents already in the batch (append): their ids, set aside from the walk (a stored task
+  // cannot depend on a new one, so no cycle passes through them).
+  std::vector<std::vector<std::string>> stored(batch.tasks.size());
+  for (size_t i = 0; i < batch.tasks.size(); ++i) {
+    auto& t = batch.tasks[i];
+    std::erase_if(t.depends_on, [&](const std::string& parent) {
+      auto it = existing.find(parent);
+      if (it == existing.end()) return false;
+      stored[i].push_back(it->second);
+      return true;
+    });
     for (const auto& parent : t.depends_on) {
       if (!index.contains(parent)) {
         return MakeError(ErrorCode::kInvalidArgument,
@@ -81,6 +98,7 @@ Result<ResolvedBatch> ResolveBatch(protocol::BatchSpec batch) {
   for (size_t i : w.order) {
     protocol::TaskSpec t = std::move(batch.tasks[i]);
     for (auto& parent : t.depends_on) parent = out.ids_by_name.at(parent);
+    t.depends_on.insert(t.depends_on.end(), stored[i].begin(), stored[i].end());
     out.tasks.push_back(std::move(t));
   }
   return out;

@@ -20,6 +20,10 @@ struct ResolvedBatch {
 // names by task ids and orders parents before children (input order otherwise). Rejects an
 // empty batch, missing or duplicate names and unknown parents (kInvalidArgument, naming
 // them) and cycles (kCycle, with the path, e.g. "a -> b -> a").
-Result<ResolvedBatch> ResolveBatch(protocol::BatchSpec batch);
+// `existing` (BATCH append_to: the batch's tasks, name -> id): parents may also be these
+// (their ids are used, they come before every new task), and a new task may not take one of
+// their names (kConflict). ids_by_name then holds the new tasks only.
+Result<ResolvedBatch> ResolveBatch(protocol::BatchSpec batch,
+                                   const std::map<std::string, std::string>& existing = {});
 
 }  // namespace taskmill::broker

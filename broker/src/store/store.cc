@@ -406,14 +406,14 @@ void Store::ReleaseWorker(std::string worker_id, Callback<FinishResult> cb,
 }
 
 void Store::Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb,
-                   std::string owner) {
+                   std::string owner, std::string batch) {
   for (const auto& id : ids) {
     if (auto r = protocol::ValidateName(id, "task id"); !r) {
       return cb(std::unexpected(r.error()));
     }
   }
   if (reason.empty()) reason = "cancelled";
-  Send<CancelResult>(kCancel, clock_.NowMs(), wire::CancelArgs(reason, owner, ids),
+  Send<CancelResult>(kCancel, clock_.NowMs(), wire::CancelArgs(reason, owner, ids, batch),
                      std::move(cb), wire::ParseCancel);
 }
 
@@ -431,6 +431,18 @@ void Store::Get(std::vector<std::string> ids,
 
 void Store::GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb,
                      std::string owner) {
+  GetOwnedBatch(
+      std::move(batch_id),
+      [cb = std::move(cb)](Result<std::optional<OwnedBatch>> r) {
+        if (!r) return cb(std::unexpected(r.error()));
+        if (!*r) return cb(std::optional<protocol::BatchStatus>());
+        cb(std::move((*r)->status));
+      },
+      std::move(owner));
+}
+
+void Store::GetOwnedBatch(std::string batch_id, Callback<std::optional<OwnedBatch>> cb,
+                          std::string owner) {
   if (auto r = protocol::ValidateName(batch_id, "batch id"); !r) {
     return cb(std::unexpected(r.error()));
   }
@@ -449,16 +461,16 @@ void Store::GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor
       kGetBatch, clock_.NowMs(), std::move(args),
       [this, gather](Result<wire::BatchPage> r) {
         if (!r) return gather->cb(std::unexpected(r.error()));
-        if (!r->status) return gather->cb(std::optional<protocol::BatchStatus>());
-        if (!gather->status) {
-          gather->status = std::move(r->status);
+        if (!r->status) return gather->cb(std::optional<OwnedBatch>());
+        if (!gather->batch) {
+          gather->batch = OwnedBatch{std::move(*r->status), std::move(r->owner)};
         } else {
-          gather->status->tasks.merge(r->status->tasks);
+          gather->batch->status.tasks.merge(r->status->tasks);
         }
         // A hash can only be scanned so many times: the page bound stops a cursor that
-        // never returns to 0 (a batch's name map is written once and never grows).
+        // never returns to 0 (a batch's name map grows only by appends, bounded per call).
         if (r->next == "0" || ++gather->pages >= kMaxBatchPages) {
-          return gather->cb(std::move(gather->status));
+          return gather->cb(std::move(gather->batch));
         }
         GetBatchPage(gather, r->next);
       },

@@ -104,9 +104,11 @@ class Store : public TaskStore {
   void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb,
                      std::vector<std::string> keep = {}) override;
   // `owner` (here and in Get, GetBatch): "" acts on every task; else tasks (batches) owned
-  // by another key are left alone and reported as unknown.
+  // by another key are left alone and reported as unknown. `batch` (a CANCEL of a batch, `ids`
+  // its members): the batch is marked cancelled, so nothing more can be appended to it, and
+  // members appended after `ids` were read are cancelled too (cancel.lua).
   void Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb,
-              std::string owner = "");
+              std::string owner = "", std::string batch = "") override;
   // Full state of tasks; nullopt for unknown (or expired) ids.
   void Get(std::vector<std::string> ids,
            Callback<std::vector<std::optional<protocol::TaskInfo>>> cb, std::string owner = "");
@@ -114,6 +116,10 @@ class Store : public TaskStore {
   // is read a page (kBatchNamesPerPage) per script call.
   void GetBatch(std::string batch_id, Callback<std::optional<protocol::BatchStatus>> cb,
                 std::string owner = "");
+  // The same, with the key that owns the batch: BATCH append_to stores the new tasks as
+  // owned by it, whoever (its owner or an admin) appends them.
+  void GetOwnedBatch(std::string batch_id, Callback<std::optional<OwnedBatch>> cb,
+                     std::string owner = "");
   // Per-queue depth and counters of these queues; empty: every known queue, in one reply
   // (tools and tests: STATS uses StatsPage).
   void Stats(std::vector<std::string> queues, Callback<std::vector<QueueCounters>> cb);
@@ -221,8 +227,8 @@ class Store : public TaskStore {
   struct BatchGather {
     std::string batch_id;
     std::string owner;
-    Callback<std::optional<protocol::BatchStatus>> cb;
-    std::optional<protocol::BatchStatus> status;  // the first page, then every page's names
+    Callback<std::optional<OwnedBatch>> cb;
+    std::optional<OwnedBatch> batch;  // the first page, then every page's names
     uint32_t pages = 0;
   };
   void GetBatchPage(std::shared_ptr<BatchGather> gather, std::string cursor);

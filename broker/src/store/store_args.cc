@@ -116,9 +116,13 @@ std::string ProgressArgs(const std::vector<ProgressWrite>& writes) {
 }
 
 std::string CancelArgs(const std::string& reason, const std::string& owner,
-                       const std::vector<std::string>& ids) {
+                       const std::vector<std::string>& ids, const std::string& batch) {
   MsgpackWriter w;
-  w.Map(3);
+  w.Map(batch.empty() ? 3 : 4);
+  if (!batch.empty()) {
+    w.Str("batch");
+    w.Str(batch);
+  }
   w.Str("reason");
   w.Str(reason);
   w.Str("owner");
@@ -277,7 +281,13 @@ std::string EnqueueArgs(uint64_t max_depth, const std::string& batch_id,
   MsgpackWriter w;
   bool policy = batch.on_failure != protocol::kOnFailureCancelDependents;
   bool fin = batch.finally.has_value() && !batch_id.empty();
-  w.Map((tagged > 0 ? 5 : 4) + (tick != nullptr ? 1 : 0) + (policy ? 1 : 0) + (fin ? 1 : 0));
+  bool app = batch.append && !batch_id.empty();
+  w.Map((tagged > 0 ? 5 : 4) + (tick != nullptr ? 1 : 0) + (policy ? 1 : 0) + (fin ? 1 : 0) +
+        (app ? 1 : 0));
+  if (app) {
+    w.Str("app");
+    w.Uint(std::max<uint32_t>(batch.append_max, 1));
+  }
   if (policy) {
     w.Str("onf");
     w.Str(batch.on_failure);

@@ -486,6 +486,7 @@ Result<BatchPage> ParseBatch(const redisReply* r) {
   b.critical_path_ms = stored->critical_path_ms;
   page.next = std::move(stored->next);
   page.status = std::move(b);
+  if (auto it = stored->fields.find("owner"); it != stored->fields.end()) page.owner = it->second;
   return page;
 }
 

@@ -69,6 +69,17 @@ struct BatchSettings {
   // keeps its spec in the batch record and stores it, with the summary as its payload, in
   // the call that ends the batch (start_finally in lib/prelude.lua).
   std::optional<protocol::TaskSpec> finally;
+  // BATCH append_to: the specs join the running batch (enqueue.lua `app`); budget,
+  // on_failure and finally are then the batch's own and ignored here. The batch may then hold
+  // at most append_max tasks in all (--max-batch-tasks: its GET reply lists every name).
+  bool append = false;
+  uint32_t append_max = 0;
+};
+
+// A batch as stored, with the CURVE key that owns it ("": nobody; no CURVE).
+struct OwnedBatch {
+  protocol::BatchStatus status;
+  std::string owner;
 };
 
 // Batches whose counts changed in a call, with their new aggregate state.

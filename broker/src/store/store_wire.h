@@ -34,7 +34,7 @@ std::string WorkerArgs(const std::string& worker_id,
 std::string ExtendArgs(const std::string& worker_id, uint32_t lease_ms);
 std::string ProgressArgs(const std::vector<ProgressWrite>& writes);
 std::string CancelArgs(const std::string& reason, const std::string& owner,
-                       const std::vector<std::string>& ids);
+                       const std::vector<std::string>& ids, const std::string& batch = "");
 std::string GetArgs(const std::string& owner, const std::vector<std::string>& ids);
 std::string GetBatchArgs(const std::string& batch_id, const std::string& owner,
                          const std::string& cursor, uint32_t per_page);
@@ -110,6 +110,7 @@ Result<std::optional<StoredBatchPage>> ParseStoredBatch(const redisReply* r);
 struct BatchPage {
   std::optional<protocol::BatchStatus> status;  // nullopt: no such batch
   std::string next = "0";                       // "0": the last page
+  std::string owner;                            // the key that owns it ("": nobody)
 };
 Result<BatchPage> ParseBatch(const redisReply* r);
 Result<StatsPage> ParseStats(const redisReply* r);

@@ -48,7 +48,7 @@ class TaskStore {
   virtual void ReleaseWorker(std::string worker_id, Callback<FinishResult> cb,
                              std::vector<std::string> keep = {}) = 0;
   virtual void Cancel(std::vector<std::string> ids, std::string reason, Callback<CancelResult> cb,
-                      std::string owner = "") = 0;
+                      std::string owner = "", std::string batch = "") = 0;
   virtual void Get(std::vector<std::string> ids,
                    Callback<std::vector<std::optional<protocol::TaskInfo>>> cb,
                    std::string owner = "") = 0;

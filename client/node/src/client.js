@@ -388,8 +388,8 @@ export class Client extends EventEmitter {
     let events = null;
     if (subscribe) {
       // The id is chosen here so the subscription is registered before any event can come.
-      if (!batch.id) batch.id = newId();
-      events = this.register(batch.id);
+      if (!batch.id && !batch.appendTo) batch.id = newId();
+      events = this.register(batch.appendTo || batch.id);
     }
     try {
       const reply = await this.call('BATCH', {batch, subscribe, requestId: newRequestId()});
@@ -398,6 +398,15 @@ export class Client extends EventEmitter {
       if (events) this.unregister(events, false);
       throw err;
     }
+  }
+
+  // Adds tasks to the running batch `batchId` (BATCH append_to): their names must be new to
+  // it, their dependsOn may name its tasks. Resolves with the batch's status (tasks: every
+  // name, old and new); rejects with code not_found (no such batch) or conflict (it has
+  // ended, was cancelled, went over its budget or failed fast; or a name is taken).
+  async appendToBatch(batchId, tasks, {labels} = {}) {
+    const {status} = await this.submitBatch({appendTo: batchId, tasks, labels});
+    return status;
   }
 
   // Waits until every task of a batch is terminal (or timeoutMs passed); resolves with

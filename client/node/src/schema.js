@@ -161,6 +161,7 @@ export const BatchSpec = [
   f('labels', 'strMap'),
   f('on_failure', 'str', {def: 'cancel_dependents'}),
   f('finally', 'optObj', {schema: TaskSpec}),
+  f('append_to', 'str'),
 ];
 
 export const BatchStatus = [

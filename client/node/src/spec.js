@@ -139,7 +139,10 @@ export function normalizeTaskSpec(spec, path = 'task') {
 export const ON_FAILURE = ['cancel_dependents', 'continue', 'fail_fast'];
 
 export function normalizeBatchSpec(batch) {
-  if (batch) checkKeys(batch, new Set(['id', 'tasks', 'budget', 'labels', 'onFailure', 'finally']), 'batch');
+  if (batch) {
+    const keys = ['id', 'tasks', 'budget', 'labels', 'onFailure', 'finally', 'appendTo'];
+    checkKeys(batch, new Set(keys), 'batch');
+  }
   if (!batch || !Array.isArray(batch.tasks) || batch.tasks.length === 0) {
     throw new InvalidSpec('tasks: a batch needs at least one task');
   }
@@ -152,10 +155,22 @@ export function normalizeBatchSpec(batch) {
     check(!names.has(t.name), `tasks[${i}].name`, `'${t.name}' is used twice`);
     names.add(t.name);
   });
+  const appendTo = batch.appendTo ?? '';
+  // Appending: a parent may be a task already in the batch (the broker knows them).
   tasks.forEach((t, i) => (t.dependsOn ?? []).forEach((d, j) => {
-    check(names.has(d), `tasks[${i}].depends_on[${j}]`, `unknown task '${d}'`);
+    check(names.has(d) || appendTo !== '', `tasks[${i}].depends_on[${j}]`, `unknown task '${d}'`);
   }));
   if (batch.id) check(NAME.test(batch.id), 'id', `'${batch.id}' must match [A-Za-z0-9_.-]{1,128}`);
+  if (appendTo !== '') {
+    check(NAME.test(appendTo), 'batch.append_to', `'${appendTo}' must match [A-Za-z0-9_.-]{1,128}`);
+    // The batch's own id, budget, policy and finally task apply (the broker's words).
+    const unset = {id: !batch.id, budget: Object.keys(batch.budget ?? {}).length === 0,
+      on_failure: (batch.onFailure ?? 'cancel_dependents') === 'cancel_dependents',
+      finally: batch.finally == null};
+    for (const [key, ok] of Object.entries(unset)) {
+      check(ok, `batch.${key}`, 'must be unset when append_to is set (the batch\'s own applies)');
+    }
+  }
   const onFailure = batch.onFailure ?? 'cancel_dependents';
   check(ON_FAILURE.includes(onFailure), 'batch.on_failure',
       `unknown value '${onFailure}' (allowed: cancel_dependents, continue, fail_fast)`);
@@ -174,7 +189,7 @@ export function normalizeBatchSpec(batch) {
     }
   }
   return {id: batch.id ?? '', tasks, budget: batch.budget ?? {}, labels: batch.labels ?? {},
-          onFailure, finally: fin};
+          onFailure, finally: fin, appendTo};
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';

@@ -1,5 +1,5 @@
 // A taskmill worker for Node: one DEALER to a broker's backend, handlers registered by task
-// type, at most `concurrency` tasks at once (docs/protocol.md 9.2).
+// type, at most `concurrency` tasks at once (docs/protocol-conversations.md 9.2).
 //
 // Node runs handlers on the one event-loop thread that also sends heartbeats, so handlers
 // must be async and must not block: a CPU-bound handler belongs in a worker_threads Worker

@@ -1,6 +1,7 @@
 // A batch's onFailure (issue 22) against a live cluster with a Node worker: 'continue' hands
 // a dead parent's error to its children (task.parentErrors), 'fail_fast' cancels the rest of
-// the batch, a running handler included; an unknown policy is refused before sending.
+// the batch, a running handler included; an unknown policy is refused before sending; tasks
+// appended to a running batch (appendToBatch), seen by its subscriber.
 
 import assert from 'node:assert/strict';
 import {after, before, describe, test} from 'node:test';
@@ -99,5 +100,38 @@ describe('batch onFailure against a live cluster', {skip: missingBinaries() ?? f
     await assert.rejects(client.submitBatch({onFailure: 'explode', tasks: [t('a', 'ok')]}),
         (err) => err instanceof InvalidSpec &&
             /allowed: cancel_dependents, continue, fail_fast/.test(err.message));
+  });
+
+  test('appended tasks join a running batch and its subscriber sees them', async () => {
+    // `hold` keeps the batch running until it is cancelled.
+    const {status, events} = await client.submitBatch({subscribe: true,
+      tasks: [t('fetch', 'ok'), t('hold', 'slow')]});
+    const grown = await client.appendToBatch(status.id, [t('report', 'report', ['fetch'])],
+        {labels: {stage: 'two'}});
+    assert.equal(grown.id, status.id);
+    assert.equal(grown.total, 3);
+    assert.deepEqual(Object.keys(grown.tasks).sort(), ['fetch', 'hold', 'report']);
+    await assert.rejects(client.appendToBatch(status.id, [t('report', 'ok')]),
+        (err) => err.code === 'conflict' && /already in batch/.test(err.message));
+    await assert.rejects(client.appendToBatch('no-such-batch', [t('x', 'ok')]),
+        (err) => err.code === 'not_found');
+    await assert.rejects(client.submitBatch({appendTo: status.id, budget: {usd: 1},
+      tasks: [t('y', 'ok')]}),
+    (err) => err instanceof InvalidSpec && /batch\.budget: must be unset/.test(err.message));
+    await waitFor('the appended task to run', async () =>
+      (await client.get(grown.tasks.report)).state === 'succeeded');
+    const report = await client.get(grown.tasks.report);
+    assert.deepEqual(JSON.parse(report.output.toString()).parents, {fetch: 'fine'});
+    await client.cancel(grown.tasks.hold);
+    const seen = [];
+    for await (const e of events) {
+      seen.push(e);
+      if (e.type === 'batch_completed') break;
+    }
+    assert.ok(seen.some((e) => e.type === 'task_completed' && e.taskName === 'report'),
+        JSON.stringify(seen.map((e) => [e.type, e.taskName])));
+    assert.equal(seen.at(-1).total, 3);
+    await assert.rejects(client.appendToBatch(status.id, [t('late', 'ok')]),
+        (err) => err.code === 'conflict' && /has ended/.test(err.message));
   });
 });

@@ -216,6 +216,9 @@ export interface BatchSubmission {
   onFailure?: OnFailure;
   /** run once when the batch ends, whatever its outcome; its payload is the batch summary */
   finally?: TaskSpec;
+  /** add the tasks to this running batch (names new to it; dependsOn may name its tasks);
+   * id, budget, onFailure and finally must then be unset */
+  appendTo?: string;
   subscribe?: boolean;
 }
 
@@ -277,6 +280,9 @@ export class Client extends EventEmitter {
     Promise<{status: BatchStatus; events: Subscription; warnings: string[]}>;
   submitBatch(batch: BatchSubmission):
     Promise<{status: BatchStatus; events: Subscription | null; warnings: string[]}>;
+  /** adds tasks to a running batch; resolves with its status (every name, old and new) */
+  appendToBatch(batchId: string, tasks: Array<TaskSpec & {name: string}>,
+    options?: {labels?: Record<string, string>}): Promise<BatchStatus>;
   waitBatch(batchId: string, options?: {timeoutMs?: number}):
     Promise<{status: BatchStatus; tasks: Record<string, TaskInfo>}>;
   subscribe(batchId: string): Promise<Subscription>;

@@ -286,6 +286,12 @@ class AsyncClient:
         spec = calls.batch_spec(tasks, id, budget, labels, on_failure, finally_task)
         return await self._run(calls.submit_batch(spec, False, self.request_timeout))
 
+    async def append_to_batch(self, batch_id: str, tasks: Sequence[m.TaskSpec], *,
+                              labels: Optional[Mapping[str, str]] = None) -> m.BatchStatus:
+        """Adds tasks to the running batch ``batch_id`` (Client.append_to_batch)."""
+        spec = calls.batch_spec(tasks, "", None, labels, append_to=batch_id)
+        return await self._run(calls.submit_batch(spec, False, self.request_timeout))
+
     async def submit_batch_subscribed(
             self, tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], *, id: str = "",
             budget: Optional[Mapping[str, float]] = None,

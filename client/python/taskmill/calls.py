@@ -268,13 +268,14 @@ def batch_spec(tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], id: str,
                budget: Optional[Mapping[str, float]],
                labels: Optional[Mapping[str, str]],
                on_failure: str = "cancel_dependents",
-               finally_task: Optional[m.TaskSpec] = None) -> m.BatchSpec:
+               finally_task: Optional[m.TaskSpec] = None,
+               append_to: str = "") -> m.BatchSpec:
     if isinstance(tasks, m.BatchSpec):
         spec = tasks
     else:
         spec = m.BatchSpec(tasks=list(tasks), id=id, budget=dict(budget or {}),
                            labels=dict(labels or {}), on_failure=on_failure,
-                           finally_task=finally_task)
+                           finally_task=finally_task, append_to=append_to)
     if not spec.tasks:
         raise InvalidSpec("batch.tasks: at least one task is needed")
     try:
@@ -288,6 +289,15 @@ def batch_spec(tasks: Union[m.BatchSpec, Sequence[m.TaskSpec]], id: str,
             raise InvalidSpec(f"batch.tasks[{i}].name: a batch task needs a name")
     if spec.id:
         _name(spec.id, "batch.id")
+    if spec.append_to:
+        # The batch's own id, budget, policy and finally task apply (the broker's words).
+        _name(spec.append_to, "batch.append_to")
+        for key, unset in (("id", not spec.id), ("budget", not spec.budget),
+                           ("on_failure", spec.on_failure == "cancel_dependents"),
+                           ("finally", spec.finally_task is None)):
+            if not unset:
+                raise InvalidSpec(f"batch.{key}: must be unset when append_to is set "
+                                  "(the batch's own applies)")
     f = spec.finally_task
     if f is not None:
         for key, why in (("depends_on", "must be empty (the finally task runs after every "

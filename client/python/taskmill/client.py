@@ -353,6 +353,17 @@ class Client:
             raise
         return SubscribedBatch(status, sub)
 
+    def append_to_batch(self, batch_id: str, tasks: Sequence[m.TaskSpec], *,
+                        labels: Optional[Mapping[str, str]] = None) -> m.BatchStatus:
+        """Adds tasks to the running batch ``batch_id``: their names must be new to it and
+        their ``depends_on`` may name its tasks. Returns the batch's status (``tasks`` maps
+        every name, old and new, to its id); a subscription to the batch sees the new
+        tasks' events. Raises NotFound (no such batch), or TaskmillError with code
+        "conflict" (it has ended, was cancelled, went over its budget or failed fast; or a
+        name is taken)."""
+        spec = calls.batch_spec(tasks, "", None, labels, append_to=batch_id)
+        return self._run(calls.submit_batch(spec, False, self.request_timeout))
+
     def get_batch(self, batch_id: str) -> m.BatchStatus:
         return self._run(calls.get_batch(batch_id, self.request_timeout))
 

@@ -386,6 +386,10 @@ class BatchSpec:
     # Runs once when every other task has ended, whatever the outcome; its payload is the
     # batch summary (JSON). Wire key "finally" (a Python keyword, hence the name).
     finally_task: Optional[TaskSpec] = None
+    # Adds ``tasks`` to this running batch instead of storing a new one: their names join
+    # the batch's and depends_on may name its tasks (id, budget, on_failure and finally
+    # stay unset: the batch's own apply).
+    append_to: str = ""
 
     FIELDS: ClassVar[Tuple[Field, ...]] = ()
 
@@ -407,6 +411,7 @@ BatchSpec.FIELDS = (
     Field("labels", STR_MAP),
     Field("on_failure", STR),
     Field("finally", OPT_OBJ, attr="finally_task", cls=TaskSpec),
+    Field("append_to", STR),
 )
 
 

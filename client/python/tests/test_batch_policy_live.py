@@ -1,7 +1,8 @@
 """A batch's on_failure and finally task (issue 22) against a real broker, with a Python worker: continue
 hands a dead parent's error to its children (``task.parent_errors``), fail_fast cancels the
 rest of the batch, a running handler included; a policy that does not exist is refused
-before anything is sent. Sync and async clients."""
+before anything is sent; tasks appended to a running batch (append_to_batch). Sync and async
+clients."""
 
 from __future__ import annotations
 
@@ -135,3 +136,55 @@ def test_a_finally_task_with_a_payload_is_refused(client: Client) -> None:
     with pytest.raises(taskmill.InvalidSpec, match="batch.finally.payload: must be empty"):
         client.submit_batch([_t("a", "pol.ok")],
                             finally_task=TaskSpec(type="pol.ok", payload=b"x"))
+
+
+def test_appended_tasks_join_a_running_batch(client: Client, policy_worker: Worker) -> None:
+    # `hold` keeps the batch running until it is cancelled; `root` dies first.
+    status = client.submit_batch([_t("root", "pol.die"), _t("hold", "pol.slow")],
+                                 on_failure="continue")
+    wait_for(lambda: client.get(status.tasks["root"]).state == "failed", 20, "root to die")
+    # Under continue, a child of the dead stored parent runs, given its error.
+    grown = client.append_to_batch(status.id, [_t("child", "pol.report", ("root",))],
+                                   labels={"stage": "two"})
+    assert grown.id == status.id and grown.total == 3
+    assert set(grown.tasks) == {"root", "hold", "child"}
+    wait_for(lambda: client.get(grown.tasks["child"]).state == "succeeded", 20,
+             "the appended child to run")
+    child = client.get(grown.tasks["child"])
+    assert child.json()["errors"] == {"root": ["bad_input", "it could not", False]}
+    with pytest.raises(taskmill.TaskmillError) as taken:
+        client.append_to_batch(status.id, [_t("child", "pol.ok")])
+    assert taken.value.code == "conflict" and "already in batch" in str(taken.value)
+    client.cancel(status.tasks["hold"])
+    final = client.wait_batch(status.id, timeout=20)
+    assert final.state == "partial" and final.total == 3
+    with pytest.raises(taskmill.TaskmillError) as ended:
+        client.append_to_batch(status.id, [_t("late", "pol.ok")])
+    assert ended.value.code == "conflict" and "has ended" in str(ended.value)
+    with pytest.raises(taskmill.NotFound):
+        client.append_to_batch("no-such-batch", [_t("x", "pol.ok")])
+
+
+def test_an_append_with_the_batchs_own_settings_is_refused_before_sending(
+        client: Client) -> None:
+    spec = taskmill.BatchSpec(tasks=[_t("a", "pol.ok")], append_to="B1", budget={"usd": 1.0})
+    with pytest.raises(taskmill.InvalidSpec, match="batch.budget: must be unset when "
+                                                    "append_to is set"):
+        client.submit_batch(spec)
+
+
+def test_async_client_appends(cluster: Cluster) -> None:
+    async def main() -> None:
+        async with taskmill.AsyncClient(cluster.frontend) as client:
+            # A queue nobody serves: the batch stays running.
+            status = await client.submit_batch(
+                [TaskSpec(type="pol.ok", name="a", queue="nobody-serves")])
+            grown = await client.append_to_batch(
+                status.id, [TaskSpec(type="pol.ok", name="b", queue="nobody-serves",
+                                     depends_on=["a"])])
+            assert grown.total == 2 and grown.tasks["a"] == status.tasks["a"]
+            b = await client.get(grown.tasks["b"])
+            assert b.state == "blocked"
+            await client.cancel_batch(status.id)
+
+    asyncio.run(main())

@@ -1,5 +1,7 @@
-// Batch commands: batch run FILE [--follow], batch status ID, batch watch ID, batch cancel ID.
+// Batch commands: batch run FILE [--follow], batch status ID, batch watch ID, batch cancel ID,
+// batch append ID FILE [--follow] (batch list: cli_list.cc).
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ostream>
@@ -20,6 +22,7 @@ constexpr const char* kBatchUsage =
        taskmill batch status ID [--tasks]
        taskmill batch watch ID [--wait-timeout-ms N]
        taskmill batch cancel ID [--reason R]
+       taskmill batch append ID FILE [--follow] [--wait-timeout-ms N]
        taskmill batch list [--state S] [--limit N] [--cursor C]
 
 FILE is JSON (see client/README.md):
@@ -32,6 +35,9 @@ FILE is JSON (see client/README.md):
               "backoff"?: {"base_ms", "max_ms", "multiplier", "jitter"},
               "depends_on"?: [names], "labels"?: {str: str}, "idempotency_key"?: str}]}
 An object or array payload is sent as its compact JSON text, a string as its bytes.
+batch append adds FILE's tasks (and labels) to the running batch ID: their names must be
+new to it, their depends_on may name its tasks; id, budget, on_failure and finally are the
+batch's own and refused in FILE.
 )";
 
 constexpr int64_t kPollMs = 1000;                // how often --follow reads the batch status
@@ -178,13 +184,23 @@ int FollowBatch(Context& ctx, Client& client, const std::vector<std::string>& na
 int Follow(Context& ctx, Client& client, protocol::BatchSpec spec, uint32_t wait_ms) {
   std::vector<std::string> names;
   for (const auto& t : spec.tasks) names.push_back(t.name);
+  bool appending = !spec.append_to.empty();
   EventInbox inbox;  // outlives the subscription below
   auto submitted =
       client.SubmitBatch(std::move(spec), [&inbox](const protocol::Event& e) { inbox.Push(e); });
   if (!submitted) return ReportError(ctx, submitted.error());
+  if (appending) {
+    // The table shows the whole batch: the tasks it had, then the file's.
+    std::vector<std::string> all;
+    for (const auto& [name, id] : submitted->status.tasks) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) all.push_back(name);
+    }
+    all.insert(all.end(), names.begin(), names.end());
+    names = std::move(all);
+  }
   for (const auto& w : submitted->warnings) ctx.err << "taskmill: warning: " << w << '\n';
   return FollowBatch(ctx, client, names, submitted->status, submitted->subscription, inbox,
-                     wait_ms, "submitted");
+                     wait_ms, appending ? "appended to" : "submitted");
 }
 
 // `batch watch ID`: follows a batch submitted earlier (by anyone), as run --follow does.
@@ -260,6 +276,39 @@ int BatchRun(Context& ctx, const Args& args) {
   return kExitOk;
 }
 
+// `batch append ID FILE`: FILE's tasks join the running batch ID.
+int BatchAppend(Context& ctx, const Args& args) {
+  bool follow = false;
+  uint32_t wait_ms = 0;
+  FlagSet flags("taskmill batch append",
+                "Adds a file's tasks to a running batch: taskmill batch append ID FILE.");
+  flags.Bool("follow", &follow,
+             "show progress until the batch ends, then a table; exit 1 unless it succeeded");
+  flags.Uint32("wait-timeout-ms", &wait_ms, 0, UINT32_MAX,
+               "with --follow: give up (exit 1) after this long; 0: never");
+  AddCommonFlags(flags, ctx.global);
+  std::vector<std::string> rest;
+  if (auto stop = ParseFlags(ctx, flags, args, &rest)) return *stop;
+  if (rest.size() != 2) return UsageError(ctx, "batch append: give a batch id and one FILE");
+  if (auto valid = protocol::ValidateName(rest[0], "batch id"); !valid) {
+    return UsageError(ctx, valid.error().message);
+  }
+  auto spec = LoadBatchFile(rest[1], rest[0]);
+  if (!spec) return UsageError(ctx, spec.error().message);
+  int code = kExitOk;
+  auto client = ConnectClient(ctx, &code);
+  if (!client) return code;
+  if (follow) return Follow(ctx, *client, std::move(*spec), wait_ms);
+  auto status = client->SubmitBatch(std::move(*spec));
+  if (!status) return ReportError(ctx, status.error());
+  if (ctx.global.json) {
+    ctx.out << Dump(ToJson(*status)) << '\n';
+  } else {
+    PrintBatchCard(ctx.out, *status);
+  }
+  return kExitOk;
+}
+
 int BatchStatusCommand(Context& ctx, const Args& args) {
   bool with_tasks = false;
   FlagSet flags("taskmill batch status", "Shows a batch: taskmill batch status ID.");
@@ -304,7 +353,8 @@ int RunBatch(Context& ctx, const Args& args) {
   if (args.size() < 2 || args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
     bool help = args.size() >= 2;
     (help ? ctx.out : ctx.err) << kBatchUsage;
-    return help ? kExitOk : UsageError(ctx, "batch: give run, status, watch, cancel or list");
+    return help ? kExitOk
+                : UsageError(ctx, "batch: give run, status, watch, cancel, list or append");
   }
   Args sub(args.begin() + 1, args.end());
   sub.front() = "batch " + args[1];
@@ -314,8 +364,9 @@ int RunBatch(Context& ctx, const Args& args) {
   if (args[1] == "cancel") return BatchCancel(ctx, sub);
   if (args[1] == "watch") return BatchWatch(ctx, sub);
   if (args[1] == "list") return RunBatchList(ctx, sub);
+  if (args[1] == "append") return BatchAppend(ctx, sub);
   return UsageError(ctx, "batch: unknown operation '" + args[1] +
-                             "' (give run, status, watch, cancel or list)");
+                             "' (give run, status, watch, cancel, list or append)");
 }
 
 }  // namespace taskmill::client::cli

@@ -32,6 +32,9 @@ commands:
   batch watch ID              follow a batch (submitted earlier, by anyone) until it ends
   batch list [--state S] [--limit N] [--cursor C]
                               batches by creation, a page at a time
+  batch append ID FILE [--follow]
+                              add a file's tasks to a running batch (names new to it;
+                              depends_on may name its tasks)
   list --queue Q --state STATE [--type T] [--limit N] [--cursor C]
                               a queue's tasks in one state (queued, delayed, blocked,
                               running, awaiting, succeeded, failed, cancelled, expired),

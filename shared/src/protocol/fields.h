@@ -184,6 +184,7 @@ void Fields(V& v, S& x) {
   v.StrMap("labels", x.labels);
   v.Str("on_failure", x.on_failure, kOnFailureCancelDependents);
   v.OptObj("finally", x.finally);
+  v.Str("append_to", x.append_to);
 }
 
 template <class V, class S>

@@ -296,6 +296,22 @@ Result<void> ValidateFinally(const TaskSpec& spec, std::string_view where,
   return ValidateTaskSpec(spec, where, limits);
 }
 
+Result<void> ValidateBatchAppend(const BatchSpec& batch, std::string_view where) {
+  if (batch.append_to.empty()) return {};
+  std::string at(where);
+  if (auto r = ValidateName(batch.append_to, at + ".append_to"); !r) return r;
+  auto unset = [&](std::string_view field) -> Result<void> {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     at + "." + std::string(field) +
+                         ": must be unset when append_to is set (the batch's own applies)");
+  };
+  if (!batch.id.empty()) return unset("id");
+  if (!batch.budget.empty()) return unset("budget");
+  if (batch.on_failure != kOnFailureCancelDependents) return unset("on_failure");
+  if (batch.finally) return unset("finally");
+  return {};
+}
+
 std::string_view TrimProgressMessage(std::string_view message) {
   if (message.size() <= kMaxProgressMessageBytes) return message;
   size_t end = kMaxProgressMessageBytes;

@@ -25,13 +25,19 @@ namespace taskmill::client {
 // Parses and validates a batch file's text. Errors are kInvalidArgument (kCycle for a
 // dependency cycle) with a message naming the JSON path:
 // "tasks[2].depends_on[0]: unknown task 'fetch'".
-Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text);
+// `append_to` (taskmill batch append): the tasks are for that running batch, so depends_on
+// may name its tasks, and id, budget, on_failure and finally are refused (the batch's own
+// apply).
+Result<protocol::BatchSpec> ParseBatchFile(std::string_view json_text,
+                                           const std::string& append_to = "");
 // Reads and parses a file; a file that cannot be read is kNotFound.
-Result<protocol::BatchSpec> LoadBatchFile(const std::string& path);
+Result<protocol::BatchSpec> LoadBatchFile(const std::string& path,
+                                          const std::string& append_to = "");
 
 // Checks a batch before it is sent: at least one task, every spec valid, names present
-// and unique, depends_on naming other tasks of the batch, no cycle (kCycle, naming the
-// path "a -> b -> a"), budget values finite and not negative.
+// and unique, depends_on naming other tasks of the batch (or, with append_to, tasks that may
+// be in the batch appended to), no cycle (kCycle, naming the path "a -> b -> a"), budget
+// values finite and not negative; with append_to, no id, budget, on_failure or finally.
 Result<void> ValidateBatchSpec(const protocol::BatchSpec& batch);
 
 }  // namespace taskmill::client

@@ -27,7 +27,7 @@ struct ClientOptions {
   // The broker's frontend (client) endpoint, or a comma-separated list of the frontends of
   // brokers sharing one Redis ("tcp://a:5555,tcp://b:5555"): the client starts at a random
   // one and, when it is lost or says GOAWAY, moves to the next and resends what is
-  // unanswered (docs/protocol.md, 9.3). Empty: the environment's TASKMILL_BROKER, else
+  // unanswered (docs/protocol-conversations.md, 9.3). Empty: the environment's TASKMILL_BROKER, else
   // kDefaultClientEndpoint (as the Python and Node clients and the CLI).
   std::string endpoint = {};
   // Deadline of every request, from the call until its reply. WAIT adds its own timeout.
@@ -217,6 +217,13 @@ class Client {
   // The same, subscribed to its events from the start, so no event is missed. When the
   // spec has no id, one is chosen here (the callback must be registered under it first).
   Result<SubscribedBatch> SubmitBatch(protocol::BatchSpec batch, EventCallback on_event);
+  // Adds tasks to a running batch (BATCH append_to): their names must be new to it, and their
+  // depends_on may name its tasks. Returns the batch's status, `tasks` holding every name.
+  // Errors: kNotFound (no such batch, or another key's), kConflict (it has ended, was
+  // cancelled, went over its budget or failed fast; or a name is taken), kInvalidArgument.
+  // A subscription to the batch sees the new tasks' events.
+  Result<protocol::BatchStatus> AppendToBatch(const std::string& batch_id,
+                                              std::vector<protocol::TaskSpec> tasks);
   Result<protocol::BatchStatus> GetBatch(const std::string& batch_id);
   Result<Subscription> Subscribe(const std::string& batch_id, EventCallback on_event);
 

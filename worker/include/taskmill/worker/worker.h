@@ -26,7 +26,7 @@ struct WorkerOptions {
   // Broker backend endpoint (ZeroMQ syntax: tcp://host:port, ipc://path), or a
   // comma-separated list of the worker ports of brokers sharing one Redis: the worker starts
   // at a random one and, when it is lost or says MOVE, moves to the next, keeping its
-  // running tasks and their DONEs (READY lists them; docs/protocol.md 9.3). Empty: the
+  // running tasks and their DONEs (READY lists them; docs/protocol-conversations.md 9.3). Empty: the
   // environment's TASKMILL_WORKER_BROKER, else kDefaultWorkerEndpoint (as the Python and
   // Node workers). TASKMILL_BROKER is the clients' port and is never read by a worker.
   std::string broker = {};

@@ -223,8 +223,12 @@ struct BatchSpec {
   // TASK parent_errors), fail_fast (every unfinished task of the batch is cancelled).
   std::string on_failure = kOnFailureCancelDependents;
   // Run once when every other task of the batch is terminal, whatever the outcome; its input
-  // (payload) is the batch summary (docs/protocol.md 7.7.1). No parents, payload or delay.
+  // (payload) is the batch summary (docs/protocol-batches.md 7.7.1). No parents, payload or delay.
   std::optional<TaskSpec> finally;
+  // Adds `tasks` to this running batch instead of storing a new one (issue 22): their names
+  // join the batch's (unique within it) and depends_on may name its tasks. id, budget,
+  // on_failure and finally stay unset: the batch's own apply (ValidateBatchAppend).
+  std::string append_to;
 
   friend bool operator==(const BatchSpec&, const BatchSpec&) = default;
 };

@@ -105,6 +105,10 @@ Result<void> ValidateOnFailure(std::string_view value, std::string_view where);
 // names it ("batch.finally").
 Result<void> ValidateFinally(const TaskSpec& spec, std::string_view where,
                              const SpecLimits& limits = {});
+// A BatchSpec that appends (append_to set): append_to a valid batch id, and none of id,
+// budget, on_failure (other than its default) or finally, which belong to the batch; `where`
+// prefixes the field ("batch"). A BatchSpec without append_to passes.
+Result<void> ValidateBatchAppend(const BatchSpec& batch, std::string_view where);
 
 // Periodic schedules (SCHEDULE add): a valid name; exactly one of a cron expression
 // (CronExpr::Parse) and every_ms (kMinScheduleEveryMs to kMaxDurationMs); tz only with cron,
