@@ -104,7 +104,8 @@ int64_t SteadyMs() {
       .count();
 }
 
-Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& options) {
+Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& options,
+                                                     bool monitor_held) {
   if (options.endpoint.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "endpoint: must not be empty");
   }
@@ -116,6 +117,7 @@ Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& option
   auto curve = LoadCurveClientKeys(options.curve_server_key, options.curve_key_file);
   if (!curve) return std::unexpected(curve.error());
   std::shared_ptr<Connection> c(new Connection(options));
+  c->monitor_held_.store(monitor_held);
   c->curve_ = std::move(*curve);
   c->ring_.emplace(std::move(*ring));
   c->endpoint_now_ = c->ring_->current();
@@ -123,6 +125,9 @@ Result<std::shared_ptr<Connection>> Connection::Open(const ClientOptions& option
   if (c->context_ == nullptr) {
     return MakeError(ErrorCode::kInternal, "zmq_ctx_new: " + ZmqErrorText());
   }
+  // One libzmq I/O thread (its default, made explicit): it runs the sessions' commands in
+  // order, which the move between brokers relies on (see DetachLeftPipes).
+  zmq_ctx_set(c->context_, ZMQ_IO_THREADS, 1);
   c->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   c->yield_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (c->wake_fd_ < 0 || c->yield_fd_ < 0) {
@@ -177,6 +182,11 @@ void Connection::Stop() {
 }
 
 void Connection::Wake() { Poke(wake_fd_); }
+
+void Connection::HoldMonitorForTest(bool hold) {
+  monitor_held_.store(hold);
+  Wake();  // the next turn polls the monitor, or stops polling it
+}
 
 void Connection::Enqueue(Request request) {
   {
@@ -462,20 +472,25 @@ void Connection::Run(std::promise<Result<void>> started) {
   int64_t park_ms = kFirstParkMs;
   std::unique_lock io(io_mu_, std::defer_lock);
   while (true) {
-    zmq_pollitem_t items[3] = {
-        {nullptr, wake_fd_, ZMQ_POLLIN, 0},
-        {monitor.get(), 0, ZMQ_POLLIN, 0},
-        {nullptr, socket_fd, ZMQ_POLLIN, 0},
-    };
-    if (zmq_poll(items, parked ? 2 : 3, static_cast<long>(wait_ms)) < 0 &&
-        zmq_errno() != EINTR) {
+    // The wake-up fd, the monitor (unless a test holds it) and the socket (unless parked).
+    zmq_pollitem_t items[3];
+    int polled = 0;
+    items[polled++] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
+    zmq_pollitem_t* monitor_item = nullptr;
+    if (!monitor_held_.load()) {
+      monitor_item = &items[polled];
+      items[polled++] = {monitor.get(), 0, ZMQ_POLLIN, 0};
+    }
+    if (!parked) items[polled++] = {nullptr, socket_fd, ZMQ_POLLIN, 0};
+    if (zmq_poll(items, polled, static_cast<long>(wait_ms)) < 0 && zmq_errno() != EINTR) {
       Log()->error("zmq_poll: {}", ZmqErrorText());
       io.lock();
       break;
     }
     if (items[0].revents & ZMQ_POLLIN) Drain(wake_fd_);
     int64_t now = SteadyMs();
-    bool urgent = (items[1].revents & ZMQ_POLLIN) != 0 || now >= due_ms;
+    const bool monitor_ready = monitor_item != nullptr && (monitor_item->revents & ZMQ_POLLIN);
+    bool urgent = monitor_ready || now >= due_ms;
     if (!urgent) {
       std::lock_guard lock(mu_);
       urgent = stopping_ || !outbox_.empty();
@@ -505,7 +520,7 @@ void Connection::Run(std::promise<Result<void>> started) {
         outbox_.pop_front();
       }
     }
-    if (items[1].revents & ZMQ_POLLIN) ReadMonitor(monitor.get(), dealer.get());
+    if (monitor_ready) ReadMonitor(monitor.get(), dealer.get());
     ReadReplies(dealer.get());
     FlushBacklog(dealer.get());
     now = SteadyMs();

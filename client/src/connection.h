@@ -41,7 +41,9 @@ namespace taskmill::client {
 // with its Subscriptions, weakly).
 class Connection {
  public:
-  static Result<std::shared_ptr<Connection>> Open(const ClientOptions& options);
+  // monitor_held: tests only, as HoldMonitorForTest(true) from the start.
+  static Result<std::shared_ptr<Connection>> Open(const ClientOptions& options,
+                                                  bool monitor_held = false);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -65,7 +67,12 @@ class Connection {
   // Times this connection moved to another broker endpoint (or reconnected after a
   // GOAWAY), and the endpoint it uses now (tests, diagnostics).
   uint64_t moves() const { return moves_.load(); }
+  // Handshakes the I/O thread has read from the socket monitor so far (tests, diagnostics).
+  uint64_t handshakes() const { return handshakes_.load(); }
   std::string current_endpoint();
+  // Tests only: while held, the I/O thread leaves the socket monitor's events (handshakes,
+  // disconnects) unread, as a busy machine may for a while; they are read once released.
+  void HoldMonitorForTest(bool hold);
   // ResultTable::Await, reading the DEALER on this thread while it may (see Drive).
   ResultTable::Awaited AwaitResults(const std::vector<std::string>& ids, int64_t deadline_ms);
 
@@ -133,6 +140,9 @@ class Connection {
   // backoff), and queue every unanswered request to be resent, byte for byte, ahead of the
   // rest. Subscriptions and RESULT waiters are renewed on the new handshake.
   void MoveBroker(void* dealer, const std::string& why);
+  // Makes the DEALER process its pending commands, so that the pipe of a broker left (after
+  // zmq_disconnect) is gone before the first request is sent on the new link (io_mu_).
+  void DetachLeftPipes(void* dealer);
   // True iff a monitor event naming `endpoint` is about the current endpoint: not about an
   // earlier one of the list, left already.
   bool AboutCurrent(const std::string& endpoint) const;
@@ -140,12 +150,14 @@ class Connection {
   const ClientOptions options_;
   std::optional<EndpointRing> ring_;  // set by Open; used with io_mu_ held (after Open)
   std::atomic<uint64_t> moves_{0};
+  std::atomic<bool> monitor_held_{false};  // true: the I/O thread leaves the monitor unread
   // The endpoint connected to now; empty between a whole failed cycle and its redial (io_mu_).
   std::string connected_;
   uint32_t failed_cycles_ = 0;  // whole cycles of the list lost in a row (io_mu_), for backoff
   // True from a move until the next handshake completes (io_mu_): nothing is sent meanwhile,
   // since the pipe to the broker left may linger in the DEALER for a moment after
-  // zmq_disconnect and would take the resent requests with it.
+  // zmq_disconnect and would take the resent requests with it (DetachLeftPipes then ends
+  // that moment before the first send).
   bool awaiting_handshake_ = false;
   std::optional<CurveClientKeys> curve_;  // loaded by Open; set on the DEALER before connect
   void* context_ = nullptr;               // zmq context; terminated in the destructor after Stop
@@ -171,7 +183,9 @@ class Connection {
   std::deque<Request> backlog_;            // taken from outbox_, not yet accepted by ZeroMQ
   std::map<uint64_t, Request> in_flight_;  // sent, awaiting their REPLY, by req_id
   bool heard_from_broker_ = false;         // true iff any broker message ever arrived
-  uint64_t handshakes_ = 0;                // ZMTP handshakes completed (1 + reconnects)
+  // ZMTP handshakes completed (1 + reconnects), including those of a broker left already;
+  // written by the I/O thread (io_mu_), read by handshakes().
+  std::atomic<uint64_t> handshakes_{0};
   // Why the latest handshake failed (CURVE refused or mismatched); empty once one succeeds.
   std::string handshake_failure_;
   // libzmq drops an endpoint whose handshake failed and never retries it, so we reconnect

@@ -58,14 +58,17 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
                     (curve_ ? "; is curve-server-key the broker's public key?)" : ")");
       Log()->debug("{}", handshake_failure_);
     } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      // Counted even when it is about a broker left already: a caller may have driven whole
+      // requests over that link, and met its GOAWAY, before this thread read the event.
+      // Only then is the next handshake a reconnect, which must renew the subscriptions.
+      ++handshakes_;
       if (!AboutCurrent(about)) continue;  // a broker of the list left already
       handshake_failure_.clear();
       failed_handshakes_ = 0;
       failed_cycles_ = 0;
       awaiting_handshake_ = false;
       ring_->Answered();
-      ++handshakes_;
-      Log()->debug("connected to {} (handshake {})", at, handshakes_);
+      Log()->debug("connected to {} (handshake {})", at, handshakes_.load());
       // A new connection is a new ROUTER identity (and after a broker restart, a broker
       // that knows no subscriptions): renew them all.
       // RESULT pushes still expected went to the old identity: their waiters ask instead.
@@ -73,6 +76,7 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
         Resubscribe();
         results_.OnReconnect();
       }
+      DetachLeftPipes(dealer);
       FlushBacklog(dealer);
     } else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED) {
       const char* what = event == ZMQ_EVENT_DISCONNECTED ? "lost" : "not reachable";
@@ -85,6 +89,21 @@ void Connection::ReadMonitor(void* monitor, void* dealer) {
       }
     }
   }
+}
+
+void Connection::DetachLeftPipes(void* dealer) {
+  // zmq_disconnect only asks libzmq's I/O thread to end the session of the broker left; the
+  // DEALER drops that broker's pipe when it next processes its commands, and zmq_send does
+  // so at most once a millisecond (a TSC throttle). The first send on the new link may come
+  // sooner (the GOAWAY, the move and this handshake within one millisecond of the request
+  // that met the GOAWAY), and the DEALER would hand the resent requests to the dying pipe,
+  // where they vanish: the request expires unanswered although the new broker is up.
+  // ZMQ_EVENTS processes every pending command unthrottled. The old pipe's end is among them
+  // by now: the context has one I/O thread (Open), which ended the old session before it
+  // began dialling the new broker, whose handshake we are reading.
+  int events = 0;
+  size_t size = sizeof events;
+  (void)zmq_getsockopt(dealer, ZMQ_EVENTS, &events, &size);
 }
 
 bool Connection::AboutCurrent(const std::string& endpoint) const {

@@ -119,6 +119,10 @@ TEST(CallerDrivenTest, RepliesPushesAndEventsReachTheirOwnersWhoeverReadsThem) {
 TEST(CallerDrivenTest, ACallerWaitingLongForAPushDoesNotHoldUpOtherCallers) {
   FakeBroker fake(Answer(false));  // the push never comes: the waiter reads the socket long
   auto client = ConnectTo(fake.endpoint());
+  // The I/O thread has read the handshake: it cannot take the socket from the waiter for it
+  // (a busy machine may delay that read past the submit, and a waiter that yields once does
+  // not come back to the socket).
+  ASSERT_TRUE(WaitUntil([&] { return ClientTestPeer::Of(*client).handshakes() >= 1; }));
   auto id = client->Submit(Echo(), SubmitOptions{.notify = true});
   ASSERT_TRUE(id) << id.error().ToString();
   auto long_wait = std::async(std::launch::async, [&] { return client->WaitResult(*id, 4000); });

@@ -4,87 +4,30 @@
 // claiming while a paused queue's task is left alone; a worker's running task is held open by
 // a gate file, so "quiet while busy" is a state, not a race.
 
-#include <unistd.h>
-
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
-#include <sstream>
 #include <thread>
 
-#include "cli/cli.h"
 #include "flow_helpers.h"
-#include "support/launch.h"
+#include "support/brokers_fixture.h"
 
 namespace taskmill::testing {
 namespace {
 
-class AdminCtlTest : public ::testing::Test {
+class AdminCtlTest : public BrokersOnOneRedis {
  protected:
   static constexpr uint32_t kHeartbeatMs = 200;
   static constexpr uint32_t kLiveness = 5;
 
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "taskmill-ctl-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto redis = RedisServer::Start();
-    ASSERT_TRUE(redis.has_value()) << redis.error().message;
-    redis_ = std::move(*redis);
-    for (const char* id : {"A", "B"}) StartBroker(id);
-  }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << Logs();
-    for (auto& [id, w] : workers_) w.Kill9();
-    for (auto& [id, b] : brokers_) b.Kill9();
-    redis_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  void StartBroker(const std::string& id) {
-    BrokerLaunch l;
-    l.dir = dir_ + "/" + id;
-    std::filesystem::create_directories(l.dir);
-    l.redis_url = "unix://" + redis_->config().unix_path;
-    l.prefix = "tmc" + std::to_string(getpid()) + ":";
-    l.heartbeat_ms = kHeartbeatMs;
-    l.liveness = kLiveness;
-    l.lease_ms = 10000;
-    l.extra_args = {"--broker-id", id};
-    auto ep = LaunchBroker(l, brokers_[id], [this] { return Logs(); });
-    ASSERT_TRUE(ep.has_value()) << ep.error().message;
-    endpoints_[id] = *ep;
-  }
-  std::string Logs() const {
-    std::string out;
-    for (const auto& [id, ep] : endpoints_) {
-      out += "--- broker " + id + "\n" + ReadFile(dir_ + "/" + id + "/broker.log");
-    }
-    for (const auto& [id, w] : workers_) {
-      out += "--- worker " + id + "\n" + ReadFile(dir_ + "/worker-" + id + ".log");
-    }
-    if (out.size() > 30000) out = "...\n" + out.substr(out.size() - 30000);
-    return out;
-  }
-  void StartWorker(const std::string& broker, const std::string& id, uint32_t concurrency,
-                   const std::string& queues) {
-    auto w = ChildProcess::Spawn(WorkerArgv(endpoints_.at(broker).backend, id, concurrency,
-                                            queues, kHeartbeatMs, kLiveness),
-                                 dir_ + "/worker-" + id + ".log");
-    ASSERT_TRUE(w.has_value()) << w.error().message;
-    workers_.emplace(id, std::move(*w));
-  }
-  // `taskmill ARGS...` through broker `broker`: {exit code, stdout + stderr}.
-  std::pair<int, std::string> Cli(const std::string& broker, std::vector<std::string> args) {
-    std::vector<std::string> argv = {"taskmill", "--broker", endpoints_.at(broker).frontend};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::ostringstream out, err;
-    auto no_env = [](const std::string&) { return std::string(); };
-    int code = client::cli::RunCli(argv, out, err, false, no_env);
-    return {code, out.str() + err.str()};
-  }
+  AdminCtlTest()
+      : BrokersOnOneRedis({.name = "ctl",
+                           .prefix = "tmc",
+                           .brokers = {"A", "B"},
+                           .launch = {.heartbeat_ms = kHeartbeatMs,
+                                      .liveness = kLiveness,
+                                      .lease_ms = 10000}}) {}
+
   protocol::QueueStats QueueOf(WireClient& c, const std::string& queue) {
     protocol::Stats s;
     s.queues = {queue};
@@ -125,12 +68,6 @@ class AdminCtlTest : public ::testing::Test {
     ASSERT_EQ(done.size(), 1u);
     ASSERT_EQ(done[0].state, protocol::TaskState::kSucceeded) << "the probe did not run";
   }
-
-  std::string dir_;
-  std::unique_ptr<RedisServer> redis_;
-  std::map<std::string, ChildProcess> brokers_;
-  std::map<std::string, BrokerEndpoints> endpoints_;
-  std::map<std::string, ChildProcess> workers_;
 };
 
 // Paused through broker A; the worker is on broker B and serves the paused queue and a probe

@@ -3,17 +3,14 @@
 // by the Redis bus (docs/architecture.md, "Brokers as one"); STATS through broker B lists the
 // workers of A and C, and a killed broker's workers leave the registry within its TTL.
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <map>
 #include <set>
 
 #include "flow_helpers.h"
+#include "support/brokers_fixture.h"
 #include "support/http_get.h"
-#include "support/launch.h"
 
 namespace taskmill::testing {
 namespace {
@@ -25,64 +22,19 @@ int64_t WallMs() {
 }
 
 // Three brokers (ids A, B, C) on one redis-server and one key prefix.
-class ThreeBrokers : public ::testing::Test {
+class ThreeBrokers : public BrokersOnOneRedis {
  protected:
   static constexpr uint32_t kHeartbeatMs = 500;
   static constexpr uint32_t kLiveness = 10;  // the raw worker below sends no heartbeats
 
-  // Broker `id`'s extra flags (a subclass's).
-  virtual std::vector<std::string> ExtraArgs(const std::string& /*id*/) const { return {}; }
+  ThreeBrokers()
+      : BrokersOnOneRedis({.name = "brokers",
+                           .prefix = "tmb",
+                           .brokers = {"A", "B", "C"},
+                           .launch = {.heartbeat_ms = kHeartbeatMs,
+                                      .liveness = kLiveness,
+                                      .lease_ms = 10000}}) {}
 
-  void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "taskmill-brokers-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto redis = RedisServer::Start();
-    ASSERT_TRUE(redis.has_value()) << redis.error().message;
-    redis_ = std::move(*redis);
-    for (const char* id : {"A", "B", "C"}) {
-      BrokerLaunch l;
-      l.dir = dir_ + "/" + id;
-      std::filesystem::create_directories(l.dir);
-      l.redis_url = "unix://" + redis_->config().unix_path;
-      l.prefix = "tmb" + std::to_string(getpid()) + ":";
-      l.heartbeat_ms = kHeartbeatMs;
-      l.liveness = kLiveness;
-      l.lease_ms = 10000;
-      l.extra_args = {"--broker-id", id};
-      for (auto& a : ExtraArgs(id)) l.extra_args.push_back(std::move(a));
-      auto ep = LaunchBroker(l, brokers_[id], [this] { return Logs(); });
-      ASSERT_TRUE(ep.has_value()) << ep.error().message;
-      endpoints_[id] = *ep;
-    }
-  }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << Logs();
-    for (auto& w : workers_) w.Kill9();
-    for (auto& [id, b] : brokers_) b.Kill9();
-    redis_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  std::string Logs() const {
-    std::string out;
-    for (const char* id : {"A", "B", "C"}) {
-      out += std::string("--- broker ") + id + "\n" + ReadFile(dir_ + "/" + id + "/broker.log");
-    }
-    for (const auto& log : worker_logs_) out += "--- " + log + "\n" + ReadFile(log);
-    if (out.size() > 30000) out = "...\n" + out.substr(out.size() - 30000);
-    return out;
-  }
-  void StartWorker(const std::string& broker, const std::string& id, uint32_t concurrency) {
-    std::string log = dir_ + "/worker-" + id + ".log";
-    auto w = ChildProcess::Spawn(WorkerArgv(endpoints_.at(broker).backend, id, concurrency,
-                                            "default", kHeartbeatMs, kLiveness),
-                                 log);
-    ASSERT_TRUE(w.has_value()) << w.error().message;
-    workers_.push_back(std::move(*w));
-    worker_logs_.push_back(log);
-  }
   std::string MetricsOf(const std::string& broker) {
     auto page = HttpGet(endpoints_.at(broker).http, "/metrics");
     return page.status == 200 ? "\n" + page.body : "";
@@ -92,13 +44,6 @@ class ThreeBrokers : public ::testing::Test {
     s.sections = {"workers", "broker"};
     return c.Call(s);
   }
-
-  std::string dir_;
-  std::unique_ptr<RedisServer> redis_;
-  std::map<std::string, ChildProcess> brokers_;
-  std::map<std::string, BrokerEndpoints> endpoints_;
-  std::vector<ChildProcess> workers_;
-  std::vector<std::string> worker_logs_;
 };
 
 TEST_F(ThreeBrokers, ResultsOfTasksRunThroughAnotherBrokerArriveOverTheBus) {

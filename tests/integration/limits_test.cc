@@ -4,86 +4,32 @@
 // times (functional, not wall-clock speed); limits outlive the brokers that set them; a bad
 // setting is refused with a message naming what is allowed.
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <filesystem>
 #include <fstream>
-#include <map>
-#include <sstream>
 
-#include "cli/cli.h"
 #include "flow_helpers.h"
-#include "support/launch.h"
+#include "support/brokers_fixture.h"
 
 namespace taskmill::testing {
 namespace {
 
-class LimitsTest : public ::testing::Test {
+class LimitsTest : public BrokersOnOneRedis {
  protected:
   static constexpr uint32_t kHeartbeatMs = 200;
   static constexpr uint32_t kLiveness = 5;
 
-  void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "taskmill-limits-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto redis = RedisServer::Start();
-    ASSERT_TRUE(redis.has_value()) << redis.error().message;
-    redis_ = std::move(*redis);
-    for (const char* id : {"A", "B"}) StartBroker(id);
-  }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << Logs();
-    for (auto& w : workers_) w.Kill9();
-    for (auto& [id, b] : brokers_) b.Kill9();
-    redis_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  void StartBroker(const std::string& id) {
-    BrokerLaunch l;
-    l.dir = dir_ + "/" + id;
-    std::filesystem::create_directories(l.dir);
-    l.redis_url = "unix://" + redis_->config().unix_path;
-    l.prefix = "tml" + std::to_string(getpid()) + ":";
-    l.heartbeat_ms = kHeartbeatMs;
-    l.liveness = kLiveness;
-    l.lease_ms = 10000;
-    l.extra_args = {"--broker-id", id};
-    auto ep = LaunchBroker(l, brokers_[id], [this] { return Logs(); });
-    ASSERT_TRUE(ep.has_value()) << ep.error().message;
-    endpoints_[id] = *ep;
-  }
-  std::string Logs() const {
-    std::string out;
-    for (const auto& [id, ep] : endpoints_) {
-      out += "--- broker " + id + "\n" + ReadFile(dir_ + "/" + id + "/broker.log");
-    }
-    for (const auto& log : worker_logs_) out += "--- " + log + "\n" + ReadFile(log);
-    if (out.size() > 30000) out = "...\n" + out.substr(out.size() - 30000);
-    return out;
-  }
-  void StartWorker(const std::string& broker, const std::string& id, uint32_t concurrency,
-                   const std::string& queues) {
-    std::string log = dir_ + "/worker-" + id + ".log";
-    auto w = ChildProcess::Spawn(WorkerArgv(endpoints_.at(broker).backend, id, concurrency,
-                                            queues, kHeartbeatMs, kLiveness),
-                                 log);
-    ASSERT_TRUE(w.has_value()) << w.error().message;
-    workers_.push_back(std::move(*w));
-    worker_logs_.push_back(log);
-  }
+  LimitsTest()
+      : BrokersOnOneRedis({.name = "limits",
+                           .prefix = "tml",
+                           .brokers = {"A", "B"},
+                           .launch = {.heartbeat_ms = kHeartbeatMs,
+                                      .liveness = kLiveness,
+                                      .lease_ms = 10000}}) {}
+
   // `taskmill queue limit ARGS...` through broker `broker`: {exit code, stdout + stderr}.
   std::pair<int, std::string> Cli(const std::string& broker, std::vector<std::string> args) {
-    std::vector<std::string> argv = {"taskmill", "--broker", endpoints_.at(broker).frontend,
-                                     "queue", "limit"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::ostringstream out, err;
-    auto no_env = [](const std::string&) { return std::string(); };
-    int code = client::cli::RunCli(argv, out, err, false, no_env);
-    return {code, out.str() + err.str()};
+    args.insert(args.begin(), {"queue", "limit"});
+    return BrokersOnOneRedis::Cli(broker, std::move(args));
   }
   protocol::QueueStats StatsOf(WireClient& c, const std::string& queue) {
     protocol::Stats s;
@@ -93,13 +39,6 @@ class LimitsTest : public ::testing::Test {
     if (!r || r->error || r->queues.empty()) return {};
     return r->queues[0];
   }
-
-  std::string dir_;
-  std::unique_ptr<RedisServer> redis_;
-  std::map<std::string, ChildProcess> brokers_;
-  std::map<std::string, BrokerEndpoints> endpoints_;
-  std::vector<ChildProcess> workers_;
-  std::vector<std::string> worker_logs_;
 };
 
 // Three workers of 4 slots (12 slots, on both brokers) under a cap of 3: the handlers' own

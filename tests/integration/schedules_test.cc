@@ -5,11 +5,8 @@
 // Assertions are on the stored tasks' tick times (each tick's idempotency key
 // sched:<name>:<tick ms> names its task), not on wall-clock sleeps.
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -19,8 +16,8 @@
 #include "cli/cli.h"
 #include "flow_helpers.h"
 #include "redis/sync_redis.h"
+#include "support/brokers_fixture.h"
 #include "support/http_get.h"
-#include "support/launch.h"
 
 namespace taskmill::testing {
 namespace {
@@ -39,48 +36,22 @@ double Metric(const std::string& page, const std::string& name) {
   return std::strtod(page.c_str() + space + 2, nullptr);
 }
 
-class Schedules : public ::testing::Test {
+class Schedules : public BrokersOnOneRedis {
  protected:
   static constexpr const char* kIds[] = {"A", "B", "C"};
 
+  Schedules()
+      : BrokersOnOneRedis({.name = "schedules",
+                           .prefix = "tms",
+                           .brokers = {kIds[0], kIds[1], kIds[2]},
+                           .launch = {.extra_args = {"--schedule-grace", "1500ms"}}}) {}
   void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "taskmill-schedules-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto redis = RedisServer::Start();
-    ASSERT_TRUE(redis.has_value()) << redis.error().message;
-    redis_ = std::move(*redis);
-    prefix_ = "tms" + std::to_string(getpid()) + ":";
+    ASSERT_NO_FATAL_FAILURE(BrokersOnOneRedis::SetUp());
     sync_ = std::make_unique<broker::SyncRedis>(redis_->config(), 5000);
-    for (const char* id : kIds) ASSERT_NO_FATAL_FAILURE(StartBroker(id));
   }
   void TearDown() override {
-    if (HasFailure()) std::cerr << Logs();
-    for (auto& [id, b] : brokers_) b.Kill9();
     sync_.reset();
-    redis_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  void StartBroker(const std::string& id) {
-    BrokerLaunch l;
-    l.dir = dir_ + "/" + id;
-    std::filesystem::create_directories(l.dir);
-    l.redis_url = "unix://" + redis_->config().unix_path;
-    l.prefix = prefix_;
-    l.extra_args = {"--broker-id", id, "--schedule-grace", "1500ms"};
-    auto ep = LaunchBroker(l, brokers_[id], [this] { return Logs(); });
-    ASSERT_TRUE(ep.has_value()) << ep.error().message;
-    endpoints_[id] = *ep;
-  }
-  std::string Logs() const {
-    std::string out;
-    for (const char* id : kIds) {
-      out += std::string("--- broker ") + id + "\n" + ReadFile(dir_ + "/" + id + "/broker.log");
-    }
-    if (out.size() > 30000) out = "...\n" + out.substr(out.size() - 30000);
-    return out;
+    BrokersOnOneRedis::TearDown();
   }
   static protocol::ScheduleInfo Every(std::string name, uint64_t ms, std::string catch_up) {
     protocol::ScheduleInfo s;
@@ -145,12 +116,7 @@ class Schedules : public ::testing::Test {
     return gaps;
   }
 
-  std::string dir_;
-  std::string prefix_;
-  std::unique_ptr<RedisServer> redis_;
-  std::unique_ptr<broker::SyncRedis> sync_;
-  std::map<std::string, ChildProcess> brokers_;
-  std::map<std::string, BrokerEndpoints> endpoints_;
+  std::unique_ptr<broker::SyncRedis> sync_;  // the test's own view of the brokers' Redis
 };
 
 TEST_F(Schedules, ThreeBrokersStoreExactlyOneTaskPerTickWithNoGap) {

@@ -4,101 +4,35 @@
 // deadline lives in Redis (it holds across a broker restart); delay_ms counts from the
 // broker's clock (measured with the broker's own timestamps); the CLI's flags and refusals.
 
-#include <unistd.h>
-
 #include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <sstream>
 
-#include "cli/cli.h"
 #include "flow_helpers.h"
-#include "support/launch.h"
+#include "support/brokers_fixture.h"
 
 namespace taskmill::testing {
 namespace {
 
 using protocol::TaskState;
 
-class TaskOptionsTest : public ::testing::Test {
+class TaskOptionsTest : public BrokersOnOneRedis {
  protected:
   static constexpr uint32_t kHeartbeatMs = 200;
   static constexpr uint32_t kLiveness = 5;
 
-  void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "taskmill-taskopts-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto redis = RedisServer::Start();
-    ASSERT_TRUE(redis.has_value()) << redis.error().message;
-    redis_ = std::move(*redis);
-    StartBroker("A");
-  }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << Logs();
-    for (auto& w : workers_) w.Kill9();
-    for (auto& [id, b] : brokers_) b.Kill9();
-    redis_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  void StartBroker(const std::string& id, std::vector<std::string> extra = {}) {
-    BrokerLaunch l;
-    l.dir = dir_ + "/" + id;
-    std::filesystem::create_directories(l.dir);
-    l.redis_url = "unix://" + redis_->config().unix_path;
-    l.prefix = "tmo" + std::to_string(getpid()) + ":";
-    l.heartbeat_ms = kHeartbeatMs;
-    l.liveness = kLiveness;
-    l.lease_ms = 10000;
-    l.extra_args = {"--broker-id", id};
-    l.extra_args.insert(l.extra_args.end(), extra.begin(), extra.end());
-    auto ep = LaunchBroker(l, brokers_[id], [this] { return Logs(); });
-    ASSERT_TRUE(ep.has_value()) << ep.error().message;
-    endpoints_[id] = *ep;
-  }
-  std::string Logs() const {
-    std::string out;
-    for (const auto& [id, ep] : endpoints_) {
-      out += "--- broker " + id + "\n" + ReadFile(dir_ + "/" + id + "/broker.log");
-    }
-    for (const auto& log : worker_logs_) out += "--- " + log + "\n" + ReadFile(log);
-    if (out.size() > 30000) out = "...\n" + out.substr(out.size() - 30000);
-    return out;
-  }
-  void StartWorker(const std::string& broker, const std::string& id) {
-    std::string log = dir_ + "/worker-" + id + ".log";
-    auto w = ChildProcess::Spawn(
-        WorkerArgv(endpoints_.at(broker).backend, id, 2, "default", kHeartbeatMs, kLiveness),
-        log);
-    ASSERT_TRUE(w.has_value()) << w.error().message;
-    workers_.push_back(std::move(*w));
-    worker_logs_.push_back(log);
-  }
+  TaskOptionsTest()
+      : BrokersOnOneRedis({.name = "taskopts",
+                           .prefix = "tmo",
+                           .brokers = {"A"},
+                           .launch = {.heartbeat_ms = kHeartbeatMs,
+                                      .liveness = kLiveness,
+                                      .lease_ms = 10000}}) {}
+
   // An exec task whose every run appends `tag` to runs.txt: the handler's own count.
   protocol::TaskSpec Recorded(const std::string& tag) {
     return Spec("exec", R"({"argv": ["sh", "-c", "echo )" + tag + " >> " + dir_ +
                             R"(/runs.txt"]})");
   }
   std::string Runs() { return ReadFile(dir_ + "/runs.txt"); }
-  // `taskmill ARGS...` through broker `broker`: {exit code, stdout + stderr}.
-  std::pair<int, std::string> Cli(const std::string& broker, std::vector<std::string> args) {
-    std::vector<std::string> argv = {"taskmill", "--broker", endpoints_.at(broker).frontend};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::ostringstream out, err;
-    auto no_env = [](const std::string&) { return std::string(); };
-    int code = client::cli::RunCli(argv, out, err, false, no_env);
-    return {code, out.str() + err.str()};
-  }
-
-  std::string dir_;
-  std::unique_ptr<RedisServer> redis_;
-  std::map<std::string, ChildProcess> brokers_;
-  std::map<std::string, BrokerEndpoints> endpoints_;
-  std::vector<ChildProcess> workers_;
-  std::vector<std::string> worker_logs_;
 };
 
 // No worker while the deadline passes; then one starts. The expired task never runs (only

@@ -19,17 +19,18 @@ std::string Binary(const std::string& relative);
 // Polls pred every 10 ms until it holds or timeout_ms passes.
 bool WaitFor(const std::function<bool()>& pred, int64_t timeout_ms);
 
+// Every member has a default, so a designated initializer may name only some of them.
 struct BrokerLaunch {
-  std::string dir;        // ready file and broker.log go here
-  std::string frontend;   // empty: a random loopback port
-  std::string backend;    // empty: a random loopback port
-  std::string redis_url;  // empty: the embedded Redis in <dir>/data
-  std::string prefix;
+  std::string dir{};        // ready file and broker.log go here
+  std::string frontend{};   // empty: a random loopback port
+  std::string backend{};    // empty: a random loopback port
+  std::string redis_url{};  // empty: the embedded Redis in <dir>/data
+  std::string prefix{};
   uint32_t heartbeat_ms = 200;
   uint32_t liveness = 3;
   uint32_t lease_ms = 3000;
   std::string http = "127.0.0.1:0";  // --http; a free port so parallel tests never collide
-  std::vector<std::string> extra_args;
+  std::vector<std::string> extra_args{};
 };
 
 struct BrokerEndpoints {
